@@ -1,0 +1,295 @@
+"""Command-line interface. It only wires stages together (see pipeline.py) and maps
+errors to exit codes: 0 ok, 1 verify mismatch, 2 unusable or damaged input."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+
+from detector import __version__
+from detector.errors import InputError
+from detector.flows import FlowConfig
+from detector.dissect.inspector import InspectConfig
+from detector.pipeline import Detector, ScanConfig, ScanResult, run_scan
+from detector.sinks.csvout import write_csv
+from detector.sinks.eve import write_eve
+from detector.sinks.flowlog import write_flow_log
+from detector.sinks.table import write_table
+from detector.source import expand_inputs
+from detector.verify import compare, find_manifest, load_manifest, write_junit
+
+app = typer.Typer(
+    name="minewatch",
+    help="Find cryptocurrency miners in network traffic (pcap, pcapng, live).",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(f"minewatch: {message}\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"minewatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """minewatch: passive detection of cryptocurrency miners."""
+
+
+RulesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="Extra rule file or directory (repeatable).", show_default=False),
+]
+ThresholdOpt = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Score at which a flow is a miner flow.")
+]
+
+
+def _config(
+    rules: list[Path] | None,
+    threshold: float,
+    window: float = 3600.0,
+    idle_timeout: float = 600.0,
+    active_timeout: float = 3600.0,
+    max_flows: int = 500_000,
+    inspect_bytes: int = 16 * 1024,
+    keep_all: bool = False,
+) -> ScanConfig:
+    signatures = os.environ.get("MINEWATCH_SIGNATURES")
+    config = ScanConfig(
+        flow=FlowConfig(idle_timeout=idle_timeout, active_timeout=active_timeout, max_flows=max_flows),
+        inspect=InspectConfig(bytes_per_side=inspect_bytes),
+        threshold=threshold,
+        window=window,
+        extra_rules=list(rules or []),
+        keep_all_flows=keep_all,
+    )
+    if signatures:
+        config.signatures = Path(signatures)
+    return config
+
+
+@contextmanager
+def _output(path: Path | None):  # type: ignore[no-untyped-def]
+    if path is None or str(path) == "-":
+        yield sys.stdout
+        return
+    try:
+        fh = path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    with fh:
+        yield fh
+
+
+def _progress_total(paths: list[str]) -> int:
+    total = 0
+    for p in paths:
+        try:
+            total += os.path.getsize(p) if p != "-" else 0
+        except OSError:
+            pass
+    return total
+
+
+def _run(inputs_paths: list[str], config: ScanConfig, show_progress: bool) -> ScanResult:
+    inputs = expand_inputs(inputs_paths)
+    detector = Detector.load(config)
+    total = _progress_total([c.path for c in inputs])
+    if not (show_progress and sys.stderr.isatty() and total > 32 * 1024 * 1024):
+        return run_scan(inputs, config, detector)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("scanning"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(), transient=True, console=None,
+    ) as bar:
+        task = bar.add_task("scan", total=total)
+        done_before = [0]
+        current = [0]
+
+        def tick(pos: int) -> None:
+            current[0] = pos
+            bar.update(task, completed=done_before[0] + pos)
+
+        result = run_scan(inputs, config, detector, progress=tick)
+    return result
+
+
+def _summary(result: ScanResult) -> str:
+    pps = result.decode.packets / result.seconds if result.seconds > 0 else 0.0
+    return (
+        f"{result.decode.packets:,} packets, {result.flows.flows:,} flows, "
+        f"{len(result.suspects.suspects()):,} suspects in {result.seconds:.2f} s "
+        f"({pps:,.0f} packets/s)"
+    )
+
+
+def _report_captures(result: ScanResult) -> None:
+    for cap in result.captures:
+        for warning in cap.warnings:
+            _err(f"warning: {warning}")
+        if cap.error:
+            _err(f"error: {cap.error}")
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[str], typer.Argument(help="Capture files, directories, or - for stdin.")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        OutputFormat.table
+    ),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+    rules: RulesOpt = None,
+    threshold: ThresholdOpt = 0.7,
+    window: Annotated[float, typer.Option(min=0.0, help="Report a suspect once per window (s).")] = 3600.0,
+    idle_timeout: Annotated[float, typer.Option(min=1.0, help="Flow idle timeout (s).")] = 600.0,
+    active_timeout: Annotated[float, typer.Option(min=1.0, help="Flow active timeout (s).")] = 3600.0,
+    max_flows: Annotated[int, typer.Option(min=64, help="Flow-table size limit.")] = 500_000,
+    inspect_bytes: Annotated[int, typer.Option(min=256, help="Payload bytes inspected per direction.")] = 16384,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+) -> None:
+    """Scan captures and report the IPs that mine, with evidence."""
+    config = _config(rules, threshold, window, idle_timeout, active_timeout, max_flows, inspect_bytes)
+    result = _run(paths, config, show_progress=not quiet)
+    suspects = result.suspects.suspects()
+    with _output(output) as out:
+        if fmt is OutputFormat.jsonl:
+            write_eve(suspects, out)
+        elif fmt is OutputFormat.csv:
+            write_csv(suspects, out)
+        else:
+            write_table(suspects, out)
+    _report_captures(result)
+    if not quiet:
+        _err(_summary(result))
+    if result.failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def flows(
+    paths: Annotated[list[str], typer.Argument(help="Capture files, directories, or - for stdin.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+    rules: RulesOpt = None,
+    threshold: ThresholdOpt = 0.7,
+    all_flows: Annotated[bool, typer.Option("--all", help="Also flows with no payload facts.")] = False,
+) -> None:
+    """Write every inspected flow with its facts and verdict as JSON lines (like a conn log)."""
+    config = _config(rules, threshold, keep_all=True)
+    if all_flows:
+        config.flow = FlowConfig()
+    result = _run(paths, config, show_progress=True)
+    with _output(output) as out:
+        write_flow_log(result.verdicts, out, with_empty=all_flows)
+    _report_captures(result)
+    if result.failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def verify(
+    directory: Annotated[Path, typer.Argument(help="Directory of labelled captures.")],
+    manifest: Annotated[Path | None, typer.Option(help="Manifest (default: DIR/manifest.*).")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML report here.")] = None,
+    rules: RulesOpt = None,
+    threshold: ThresholdOpt = 0.7,
+) -> None:
+    """Replay labelled captures; exit 1 if any capture's suspects differ from its manifest."""
+    if not directory.is_dir():
+        raise InputError(f"{directory}: not a directory")
+    expectations = load_manifest(manifest or find_manifest(directory))
+    config = _config(rules, threshold)
+    detector = Detector.load(config)
+    outcomes = []
+    broken = False
+    out = sys.stdout
+    for exp in expectations:
+        if not exp.file.is_file():
+            raise InputError(f"{exp.file}: listed in the manifest but missing")
+        started = time.perf_counter()
+        result = run_scan(expand_inputs([str(exp.file)]), config, detector)
+        found = result.suspects.ips()
+        dialects: set[str] = set()
+        for s in result.suspects.suspects():
+            dialects |= s.dialects
+        outcome = compare(exp, found, dialects)
+        for cap in result.captures:
+            if cap.error:
+                outcome.problems.append(f"input error: {cap.error}")
+                broken = True
+        outcome.seconds = time.perf_counter() - started
+        outcomes.append(outcome)
+        _print_outcome(out, directory, outcome)
+    passed = sum(o.passed for o in outcomes)
+    out.write(f"\n{passed}/{len(outcomes)} captures passed\n")
+    if junit is not None:
+        write_junit(outcomes, junit)
+    if passed != len(outcomes):
+        raise typer.Exit(2 if broken else 1)
+
+
+def _print_outcome(out: TextIO, base: Path, o: object) -> None:
+    from detector.verify import Outcome
+
+    assert isinstance(o, Outcome)
+    try:
+        name = str(o.expectation.file.relative_to(base))
+    except ValueError:
+        name = str(o.expectation.file)
+    status = "PASS" if o.passed else "FAIL"
+    found = ", ".join(sorted(o.found)) or "-"
+    out.write(f"{status}  {name}  suspects: {found}")
+    if o.dialects:
+        out.write(f"  dialects: {', '.join(sorted(o.dialects))}")
+    out.write("\n")
+    for problem in o.problems:
+        out.write(f"      {problem}\n")
+
+
+def main() -> None:
+    """Console entry point: no traceback ever reaches the user."""
+    try:
+        app(standalone_mode=False)
+    except InputError as exc:
+        _err(f"error: {exc}")
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, never a traceback
+        if os.environ.get("MINEWATCH_DEBUG"):
+            raise
+        _err(f"error: internal failure ({type(exc).__name__}: {exc}); set MINEWATCH_DEBUG=1 for details")
+        sys.exit(2)

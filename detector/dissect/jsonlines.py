@@ -1,0 +1,117 @@
+"""Newline-delimited JSON over TCP (Stratum, XMRig, ETH proxy, generic JSON-RPC).
+
+Frames the byte stream into lines and hands each parsed JSON value to the mining
+classifier. Never matches on bytes: key order and spacing vary between clients. A stream
+picked up mid-session starts inside a message: the partial first line is dropped and
+parsing resumes at the next newline, as it does after a reassembly gap.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from detector.dissect.base import Probe, StreamDissector
+from detector.dissect.mining import RpcState, classify
+from detector.facts import FlowFacts
+
+MAX_LINE = 64 * 1024
+PROBE_WINDOW = 4096
+_decoder = json.JSONDecoder()
+
+
+def _looks_like_json_start(data: bytes) -> bool:
+    head = data.lstrip()[:1]
+    return head in (b"{", b"[") and data.lstrip()[1:2] in (b'"', b"{", b" ", b"\n", b"\r", b"\t")
+
+
+class JsonLines(StreamDissector):
+    """Newline-delimited JSON messages, both sides of a flow."""
+
+    name: ClassVar[str] = "json"
+
+    def __init__(self) -> None:
+        self.tails = [b"", b""]
+        self.synced = [False, False]
+        self.rpc = RpcState()
+
+    @staticmethod
+    def probe(data: bytes) -> Probe:
+        if _looks_like_json_start(data):
+            return Probe.YES
+        window = data[:PROBE_WINDOW]
+        nl = window.find(b"\n")
+        while nl != -1:  # mid-session: a message starts after some newline
+            if _looks_like_json_start(window[nl + 1 :]):
+                return Probe.YES
+            nl = window.find(b"\n", nl + 1)
+        return Probe.MAYBE if len(data) < PROBE_WINDOW else Probe.NO
+
+    def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
+        facts.app_protos.add("json")
+        buf = self.tails[side] + data
+        if not self.synced[side]:
+            if _looks_like_json_start(buf):
+                self.synced[side] = True
+            else:
+                nl = buf.find(b"\n")
+                if nl == -1:
+                    self.tails[side] = buf[-MAX_LINE:]
+                    return True
+                buf = buf[nl + 1 :]
+                self.synced[side] = True
+        lines = buf.split(b"\n")
+        self.tails[side] = lines.pop()
+        for line in lines:
+            self._line(side, line, facts)
+        if len(self.tails[side]) > MAX_LINE:
+            facts.sides[side].json_errors += 1
+            self.tails[side] = b""
+            self.synced[side] = False
+        return True
+
+    def on_gap(self, side: int, facts: FlowFacts) -> None:
+        facts.gaps += 1
+        self.tails[side] = b""
+        self.synced[side] = False
+
+    def on_expire(self, facts: FlowFacts) -> None:
+        for side in (0, 1):
+            tail, self.tails[side] = self.tails[side], b""
+            if tail.strip():
+                self._line(side, tail, facts)
+
+    def _line(self, side: int, line: bytes, facts: FlowFacts) -> None:
+        text = line.strip()
+        if not text:
+            return
+        if text[:1] not in (b"{", b"["):
+            facts.sides[side].json_errors += 1
+            return
+        try:
+            decoded = text.decode("utf-8")
+        except UnicodeDecodeError:
+            facts.sides[side].json_errors += 1
+            return
+        pos, end = 0, len(decoded)
+        # Some servers write several objects on one line ("}{"): decode them in turn.
+        while pos < end:
+            try:
+                value, pos = _decoder.raw_decode(decoded, pos)
+            except (ValueError, RecursionError):
+                facts.sides[side].json_errors += 1
+                return
+            classify(value, side, facts, self.rpc, "tcp")
+            while pos < end and decoded[pos] in " \t\r":
+                pos += 1
+
+
+def parse_json_body(body: bytes) -> object | None:
+    """Parse an HTTP body as JSON; None if it is not JSON."""
+    text = body.strip()
+    if text[:1] not in (b"{", b"["):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None

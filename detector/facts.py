@@ -1,0 +1,70 @@
+"""What the dissectors saw on one flow: facts, not verdicts.
+
+Dissectors only raise facts here (Zeek's analyzer/notice split): which methods each side
+sent, which mining dialect the messages belong to, the agent, login, jobs and submits,
+HTTP and TLS details. Rules (detector.rules) later turn facts into verdicts.
+
+Facts that depend on direction are kept per *side* of the flow (side 0 = the endpoint
+that sorts first, side 1 = the other), because which side is the client is only settled
+when the flow ends: a capture may start mid-session, and then the messages themselves
+(who sends mining.submit, who sends a ClientHello) say who the client is.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class SideFacts:
+    """Facts about what one endpoint of a flow sent."""
+
+    methods: Counter[str] = field(default_factory=Counter)  # JSON-RPC methods it sent
+    json_messages: int = 0
+    json_errors: int = 0
+    client_votes: int = 0  # messages that only a client sends (requests, ClientHello)
+    first_bytes: bytes = b""  # first payload bytes (bounded), for binary protocol probes
+
+
+@dataclass(slots=True)
+class FlowFacts:
+    """Everything the dissectors learned about one flow."""
+
+    sides: tuple[SideFacts, SideFacts] = field(default_factory=lambda: (SideFacts(), SideFacts()))
+    app_protos: set[str] = field(default_factory=set)
+    dialects: set[str] = field(default_factory=set)
+    agent: str | None = None
+    login: str | None = None
+    wallet: str | None = None
+    worker: str | None = None
+    algos: list[str] = field(default_factory=list)
+    coin: str | None = None
+    pool_host: str | None = None
+    difficulty: float | None = None
+    target: str | None = None
+    jobs: int = 0
+    submits: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    pool_replies: int = 0  # successful answers to a miner's requests (subscribe, login...)
+    reported_hashrate: float | None = None  # H/s the client itself reported
+    http: dict[str, str] = field(default_factory=dict)  # method, uri, host, user_agent, x-*
+    tls: dict[str, Any] = field(default_factory=dict)
+    gaps: int = 0  # holes in reassembled streams (loss or snaplen cut)
+    evidence: list[str] = field(default_factory=list)  # short human-readable notes
+
+    def note(self, text: str) -> None:
+        """Keep a short piece of evidence (bounded, first ones win)."""
+        if len(self.evidence) < 12 and text not in self.evidence:
+            self.evidence.append(text)
+
+    def set_once(self, name: str, value: Any) -> None:
+        """Record a string fact unless an earlier message already set it."""
+        if value is None or value == "":
+            return
+        if getattr(self, name) is None:
+            if isinstance(value, str):
+                value = value[:256]
+            setattr(self, name, value)

@@ -1,0 +1,491 @@
+"""Flow stage: group each decoded batch into bidirectional flows, vectorised.
+
+Per batch: canonical 5-tuple hash per packet -> one sort -> per-flow group sums added to
+the FlowTable columns. Only packets of flows still under inspection go, one by one in
+capture order, to the Inspector. Flows end on idle timeout, after FIN/RST, on active
+timeout (a record is cut and the flow continues) or by eviction when the table is full;
+every ended flow that carries facts becomes a FlowRecord for the scoring stage.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from detector.decode import PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, PacketBatch
+from detector.dissect.inspector import Inspector
+from detector.facts import FlowFacts
+from detector.flowtable import STATE_FIN_A, STATE_FIN_B, STATE_RST, FlowTable
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_SEED = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a cheap, well-spread 64-bit hash step (vectorised)."""
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def flow_keys(
+    a_hi: np.ndarray,
+    a_lo: np.ndarray,
+    b_hi: np.ndarray,
+    b_lo: np.ndarray,
+    a_port: np.ndarray,
+    b_port: np.ndarray,
+    proto: np.ndarray,
+) -> np.ndarray:
+    """64-bit key of each canonical (side A, side B, proto) tuple."""
+    ports = (a_port.astype(np.uint64) << np.uint64(24)) | (b_port.astype(np.uint64) << np.uint64(8))
+    h = _mix(a_hi ^ _SEED)
+    h = _mix(h ^ a_lo)
+    h = _mix(h ^ b_hi)
+    h = _mix(h ^ b_lo)
+    return _mix(h ^ ports ^ proto.astype(np.uint64))
+
+
+@dataclass(slots=True)
+class FlowConfig:
+    """Flow-table limits. Idle timeout >= 600 s: pools push jobs every 20-340 s."""
+
+    idle_timeout: float = 600.0
+    active_timeout: float = 3600.0
+    close_timeout: float = 30.0
+    max_flows: int = 500_000
+
+
+@dataclass(slots=True)
+class FlowRecord:
+    """One ended (or cut) flow, oriented client -> server, with its facts."""
+
+    flow_id: int
+    proto: str
+    client_ip: str
+    client_port: int
+    server_ip: str
+    server_port: int
+    first_ts: float
+    last_ts: float
+    pkts_toserver: int
+    pkts_toclient: int
+    bytes_toserver: int
+    bytes_toclient: int
+    payload_toserver: int
+    payload_toclient: int
+    orientation: str  # "syn", "payload" or "port"
+    end_reason: str  # "idle", "closed", "active-timeout", "evicted", "end"
+    facts: FlowFacts | None
+    client_side: int = 0  # which FlowFacts side is the client
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.last_ts - self.first_ts)
+
+
+@dataclass(slots=True)
+class FlowStats:
+    flows: int = 0
+    evicted: int = 0
+    collisions: int = 0
+    peak_flows: int = 0
+    peak_state_bytes: int = 0
+    inspected_packets: int = 0
+    records: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def ip_text(hi: int, lo: int) -> str:
+    """Text form of an address held as two 64-bit halves (IPv4 is v4-mapped)."""
+    if hi == 0 and (lo >> 32) == 0xFFFF:
+        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
+    return str(ipaddress.IPv6Address((hi << 64) | lo))
+
+
+class FlowTracker:
+    """Feeds packet batches into the flow table and emits FlowRecords."""
+
+    def __init__(
+        self,
+        config: FlowConfig,
+        inspector: Inspector,
+        emit: Callable[[FlowRecord], None],
+        emit_all: bool = False,
+    ) -> None:
+        self.config = config
+        self.inspector = inspector
+        self.emit = emit
+        self.emit_all = emit_all
+        self.table = FlowTable(config.max_flows)
+        self.stats = FlowStats()
+        self.now = float("-inf")
+
+    # -- batch processing -------------------------------------------------------------
+    def process(self, pb: PacketBatch) -> None:
+        n = len(pb)
+        if n == 0:
+            return
+        src_first = (pb.src_hi < pb.dst_hi) | (
+            (pb.src_hi == pb.dst_hi)
+            & ((pb.src_lo < pb.dst_lo) | ((pb.src_lo == pb.dst_lo) & (pb.sport <= pb.dport)))
+        )
+        a_hi = np.where(src_first, pb.src_hi, pb.dst_hi)
+        a_lo = np.where(src_first, pb.src_lo, pb.dst_lo)
+        b_hi = np.where(src_first, pb.dst_hi, pb.src_hi)
+        b_lo = np.where(src_first, pb.dst_lo, pb.src_lo)
+        a_port = np.where(src_first, pb.sport, pb.dport)
+        b_port = np.where(src_first, pb.dport, pb.sport)
+        keys = flow_keys(a_hi, a_lo, b_hi, b_lo, a_port, b_port, pb.proto)
+
+        order = np.argsort(keys, kind="stable")
+        sk = keys[order]
+        starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
+        ukeys = sk[starts]
+        first_pkt = order[starts]  # earliest packet of each group (stable sort)
+        group = np.empty(n, dtype=np.int64)
+        group[order] = np.cumsum(np.r_[True, sk[1:] != sk[:-1]]) - 1
+
+        flags = pb.flags.astype(np.int64)
+        tcp = pb.proto == PROTO_TCP
+        syn_pure = tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+        syn_ack = tcp & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+        big = np.int64(n)
+        first_syn = np.minimum.reduceat(np.where(syn_pure[order], order, big), starts)
+        first_synack = np.minimum.reduceat(np.where(syn_ack[order], order, big), starts)
+
+        slots = self.table.lookup(ukeys)
+        slots = self._reuse_closed(slots, first_syn, big)
+        new = slots < 0
+        if new.any():
+            slots = self._create(
+                slots,
+                new,
+                ukeys,
+                first_pkt,
+                first_syn,
+                first_synack,
+                big,
+                a_hi,
+                a_lo,
+                b_hi,
+                b_lo,
+                a_port,
+                b_port,
+                pb,
+            )
+        self._orient_late_syn(slots, new, first_syn, big, src_first)
+
+        valid = slots >= 0
+        t = self.table
+        # collision check: the stored tuple must equal the packet's
+        fp = first_pkt
+        ok = valid.copy()
+        sv = slots[valid]
+        ok[valid] = (
+            (t["a_hi"][sv] == a_hi[fp[valid]])
+            & (t["a_lo"][sv] == a_lo[fp[valid]])
+            & (t["b_hi"][sv] == b_hi[fp[valid]])
+            & (t["b_lo"][sv] == b_lo[fp[valid]])
+            & (t["a_port"][sv] == a_port[fp[valid]])
+            & (t["b_port"][sv] == b_port[fp[valid]])
+        )
+        self.stats.collisions += int(np.count_nonzero(valid & ~ok))
+        slots = np.where(ok, slots, -1)
+
+        self._update_counters(pb, order, starts, slots, src_first, flags)
+
+        pkt_slot = slots[group]
+        self._inspect(pb, pkt_slot, src_first, flags)
+        self.now = max(self.now, float(pb.ts.max()))
+        self._sweep()
+
+    def _reuse_closed(self, slots: np.ndarray, first_syn: np.ndarray, big: np.int64) -> np.ndarray:
+        """A new SYN on a closed flow's 5-tuple starts a new connection (port reuse)."""
+        t = self.table
+        found = slots >= 0
+        if not found.any():
+            return slots
+        closed_state = (t["state"][np.where(found, slots, 0)] & (STATE_RST | STATE_FIN_A)) != 0
+        reuse = found & closed_state & (first_syn < big)
+        if reuse.any():
+            old = slots[reuse]
+            for slot in old.tolist():
+                self._end(slot, "closed")
+            t.release(old)
+            slots = slots.copy()
+            slots[reuse] = -1
+        return slots
+
+    def _create(
+        self,
+        slots: np.ndarray,
+        new: np.ndarray,
+        ukeys: np.ndarray,
+        first_pkt: np.ndarray,
+        first_syn: np.ndarray,
+        first_synack: np.ndarray,
+        big: np.int64,
+        a_hi: np.ndarray,
+        a_lo: np.ndarray,
+        b_hi: np.ndarray,
+        b_lo: np.ndarray,
+        a_port: np.ndarray,
+        b_port: np.ndarray,
+        pb: PacketBatch,
+    ) -> np.ndarray:
+        t = self.table
+        count = int(np.count_nonzero(new))
+        if not t.can_allocate(count):
+            self._evict(count - t.n_free, protect=slots[slots >= 0])
+        created = t.allocate(ukeys[new])
+        slots = slots.copy()
+        slots[new] = created
+        fp = first_pkt[new]
+        for name, src in (
+            ("a_hi", a_hi),
+            ("a_lo", a_lo),
+            ("b_hi", b_hi),
+            ("b_lo", b_lo),
+            ("a_port", a_port),
+            ("b_port", b_port),
+        ):
+            t[name][created] = src[fp]
+        t["proto"][created] = pb.proto[fp]
+        t["first_ts"][created] = pb.ts[fp]
+        t["last_ts"][created] = pb.ts[fp]
+        t["inspect"][created] = True
+        # Orientation: the sender of a SYN is the client; the receiver of a SYN-ACK is;
+        # otherwise the lower port is the server's (refined later by payload votes).
+        fs, fsa = first_syn[new], first_synack[new]
+        src_first_fs = self._src_is_a(pb, np.minimum(fs, len(pb) - 1))
+        src_first_fsa = self._src_is_a(pb, np.minimum(fsa, len(pb) - 1))
+        by_port = t["a_port"][created] >= t["b_port"][created]
+        t["client_is_a"][created] = np.where(
+            fs < big, src_first_fs, np.where(fsa < big, ~src_first_fsa, by_port)
+        )
+        t["orient_syn"][created] = (fs < big) | (fsa < big)
+        self.stats.flows += count
+        self.stats.peak_flows = max(self.stats.peak_flows, t.used)
+        self.stats.peak_state_bytes = max(self.stats.peak_state_bytes, t.state_bytes())
+        return slots
+
+    @staticmethod
+    def _src_is_a(pb: PacketBatch, idx: np.ndarray) -> np.ndarray:
+        s_hi, d_hi, s_lo, d_lo = pb.src_hi[idx], pb.dst_hi[idx], pb.src_lo[idx], pb.dst_lo[idx]
+        return (s_hi < d_hi) | (
+            (s_hi == d_hi) & ((s_lo < d_lo) | ((s_lo == d_lo) & (pb.sport[idx] <= pb.dport[idx])))
+        )
+
+    def _orient_late_syn(
+        self,
+        slots: np.ndarray,
+        new: np.ndarray,
+        first_syn: np.ndarray,
+        big: np.int64,
+        src_first: np.ndarray,
+    ) -> None:
+        t = self.table
+        late = (slots >= 0) & ~new & (first_syn < big)
+        if late.any():
+            s = slots[late]
+            guessed = ~t["orient_syn"][s]
+            s = s[guessed]
+            t["client_is_a"][s] = src_first[first_syn[late][guessed]]
+            t["orient_syn"][s] = True
+
+    def _update_counters(
+        self,
+        pb: PacketBatch,
+        order: np.ndarray,
+        starts: np.ndarray,
+        slots: np.ndarray,
+        src_first: np.ndarray,
+        flags: np.ndarray,
+    ) -> None:
+        t = self.table
+        ok = slots >= 0
+        s = slots[ok]
+        from_a = src_first[order]
+        wl = pb.wirelen[order]
+        pl = pb.payload_len[order]
+        fl = flags[order]
+        count = np.diff(np.r_[starts, order.shape[0]])
+        pk_a = np.add.reduceat(from_a.astype(np.int64), starts)
+        by_all = np.add.reduceat(wl, starts)
+        by_a = np.add.reduceat(np.where(from_a, wl, 0), starts)
+        pl_all = np.add.reduceat(pl, starts)
+        pl_a = np.add.reduceat(np.where(from_a, pl, 0), starts)
+        fl_a = np.bitwise_or.reduceat(np.where(from_a, fl, 0), starts)
+        fl_b = np.bitwise_or.reduceat(np.where(from_a, 0, fl), starts)
+        ts_max = np.maximum.reduceat(pb.ts[order], starts)
+        t["pkts_a"][s] += pk_a[ok].astype(np.uint32)
+        t["pkts_b"][s] += (count - pk_a)[ok].astype(np.uint32)
+        t["bytes_a"][s] += by_a[ok].astype(np.uint64)
+        t["bytes_b"][s] += (by_all - by_a)[ok].astype(np.uint64)
+        t["payload_a"][s] += pl_a[ok].astype(np.uint64)
+        t["payload_b"][s] += (pl_all - pl_a)[ok].astype(np.uint64)
+        t["flags_a"][s] |= fl_a[ok].astype(np.uint8)
+        t["flags_b"][s] |= fl_b[ok].astype(np.uint8)
+        t["last_ts"][s] = np.maximum(t["last_ts"][s], ts_max[ok])
+        state = t["state"][s].astype(np.int64)
+        state |= np.where((fl_a[ok] & TCP_FIN) != 0, STATE_FIN_A, 0)
+        state |= np.where((fl_b[ok] & TCP_FIN) != 0, STATE_FIN_B, 0)
+        state |= np.where(((fl_a[ok] | fl_b[ok]) & TCP_RST) != 0, STATE_RST, 0)
+        t["state"][s] = state.astype(np.uint8)
+
+    def _inspect(
+        self, pb: PacketBatch, pkt_slot: np.ndarray, src_first: np.ndarray, flags: np.ndarray
+    ) -> None:
+        t = self.table
+        ok = pkt_slot >= 0
+        insp = np.zeros(len(pb), dtype=bool)
+        insp[ok] = t["inspect"][pkt_slot[ok]]
+        want = insp & ((pb.payload_len > 0) | ((flags & TCP_SYN) != 0))
+        idx = np.flatnonzero(want)
+        if idx.shape[0] == 0:
+            return
+        self.stats.inspected_packets += int(idx.shape[0])
+        buf = pb.buf
+        inspector = self.inspector
+        inspect_col = t["inspect"]
+        rows = zip(
+            pkt_slot[idx].tolist(),
+            src_first[idx].tolist(),
+            pb.proto[idx].tolist(),
+            pb.seq[idx].tolist(),
+            flags[idx].tolist(),
+            pb.payload_off[idx].tolist(),
+            pb.payload_cap[idx].tolist(),
+            pb.payload_len[idx].tolist(),
+            pb.ts[idx].tolist(),
+            pb.sport[idx].tolist(),
+            pb.dport[idx].tolist(),
+            strict=True,
+        )
+        for slot, from_a, proto, seq, fl, off, cap, plen, ts, sport, dport in rows:
+            if not inspect_col[slot]:
+                continue
+            side = 0 if from_a else 1
+            data = buf[off : off + cap].tobytes()
+            if proto == PROTO_TCP:
+                keep = inspector.tcp_packet(slot, side, seq, bool(fl & TCP_SYN), data, plen, ts)
+            else:
+                keep = inspector.udp_packet(slot, side, data, (sport, dport), ts)
+            if not keep:
+                inspect_col[slot] = False
+                inspector.retire(slot)
+
+    # -- ending flows -------------------------------------------------------------------
+    def _sweep(self) -> None:
+        t = self.table
+        used = t.used_slots()
+        if used.shape[0] == 0:
+            return
+        c = self.config
+        last = t["last_ts"][used]
+        state = t["state"][used]
+        closed = ((state & STATE_RST) != 0) | (
+            ((state & STATE_FIN_A) != 0) & ((state & STATE_FIN_B) != 0)
+        )
+        idle = last < self.now - c.idle_timeout
+        done_closed = closed & (last < self.now - c.close_timeout)
+        ending = idle | done_closed
+        if ending.any():
+            gone = used[ending]
+            reasons = np.where(idle[ending], 0, 1).tolist()
+            for slot, r in zip(gone.tolist(), reasons, strict=True):
+                self._end(slot, "idle" if r == 0 else "closed")
+            t.release(gone)
+        cut = ~ending & (t["first_ts"][used] < self.now - c.active_timeout)
+        for slot in used[cut].tolist():
+            self._cut(slot)
+
+    def _evict(self, need: int, protect: np.ndarray) -> None:
+        t = self.table
+        used = t.used_slots()
+        candidates = used[~np.isin(used, protect)]
+        k = min(candidates.shape[0], max(need, t.capacity // 64))
+        if k <= 0:
+            return
+        oldest = candidates[np.argpartition(t["last_ts"][candidates], k - 1)[:k]]
+        for slot in oldest.tolist():
+            self._end(slot, "evicted")
+        t.release(oldest)
+        self.stats.evicted += k
+
+    def _cut(self, slot: int) -> None:
+        """Active timeout: report the flow so far and keep tracking it from zero."""
+        self._end(slot, "active-timeout")
+        t = self.table
+        for name in ("pkts_a", "pkts_b", "bytes_a", "bytes_b", "payload_a", "payload_b"):
+            t[name][slot] = 0
+        t["first_ts"][slot] = t["last_ts"][slot]
+        t["inspect"][slot] = True
+
+    def flush(self) -> None:
+        """End of input: every remaining flow ends."""
+        used = self.table.used_slots().copy()
+        for slot in used.tolist():
+            self._end(slot, "end")
+        self.table.release(used)
+
+    def _end(self, slot: int, reason: str) -> None:
+        facts = self.inspector.finish(slot)
+        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+        if facts is None and not self.emit_all:
+            return
+        self.stats.records += 1
+        self.emit(self._record(slot, reason, facts))
+
+    def _record(self, slot: int, reason: str, facts: FlowFacts | None) -> FlowRecord:
+        t = self.table
+        client_is_a = bool(t["client_is_a"][slot])
+        orientation = "syn" if t["orient_syn"][slot] else "port"
+        if facts is not None and orientation == "port":
+            votes = facts.sides[0].client_votes - facts.sides[1].client_votes
+            if votes:
+                client_is_a = votes > 0
+                orientation = "payload"
+        a = (ip_text(int(t["a_hi"][slot]), int(t["a_lo"][slot])), int(t["a_port"][slot]))
+        b = (ip_text(int(t["b_hi"][slot]), int(t["b_lo"][slot])), int(t["b_port"][slot]))
+        (cip, cport), (sip, sport) = (a, b) if client_is_a else (b, a)
+        pa, pb_ = int(t["pkts_a"][slot]), int(t["pkts_b"][slot])
+        ba, bb = int(t["bytes_a"][slot]), int(t["bytes_b"][slot])
+        la, lb = int(t["payload_a"][slot]), int(t["payload_b"][slot])
+        first_ts = float(t["first_ts"][slot])
+        flow_id = (
+            int(
+                _mix(
+                    np.array(
+                        [int(t["key"][slot]) ^ int(first_ts * 1e6) & 0xFFFFFFFFFFFFFFFF],
+                        dtype=np.uint64,
+                    )
+                )[0]
+            )
+            & 0x7FFF_FFFF_FFFF_FFFF
+        )
+        return FlowRecord(
+            flow_id=flow_id,
+            proto="TCP" if t["proto"][slot] == PROTO_TCP else "UDP",
+            client_ip=cip,
+            client_port=cport,
+            server_ip=sip,
+            server_port=sport,
+            first_ts=first_ts,
+            last_ts=float(t["last_ts"][slot]),
+            pkts_toserver=pa if client_is_a else pb_,
+            pkts_toclient=pb_ if client_is_a else pa,
+            bytes_toserver=ba if client_is_a else bb,
+            bytes_toclient=bb if client_is_a else ba,
+            payload_toserver=la if client_is_a else lb,
+            payload_toclient=lb if client_is_a else la,
+            orientation=orientation,
+            end_reason=reason,
+            facts=facts,
+            client_side=0 if client_is_a else 1,
+        )

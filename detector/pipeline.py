@@ -1,0 +1,165 @@
+"""Wire the stages for one scan: source -> decode -> flows -> dissect -> enrich -> score
+-> suspects. The CLI calls ``run_scan``; sinks consume its result.
+
+Each capture file gets its own flow table (flows do not continue across files), which
+keeps files independent: a directory can be scanned file by file, in any order or in
+parallel, with the same result. Damage inside a file ends that file with a warning;
+everything found before it is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from detector.decode import SUPPORTED_LINKTYPES, DecodeStats, decode
+from detector.dissect.inspector import InspectConfig, Inspector
+from detector.enrich import CoinTables, enrich, load_coin_tables
+from detector.errors import CorruptCapture, InputError
+from detector.flows import FlowConfig, FlowRecord, FlowStats, FlowTracker
+from detector.rules import RuleSet, load_rules
+from detector.score import DEFAULT_THRESHOLD, Verdict, score_flow
+from detector.source import CaptureInput, read_capture
+from detector.source.inputs import DEFAULT_CHUNK
+from detector.suspects import SuspectTable
+
+SIGNATURES = Path(__file__).resolve().parent.parent / "signatures"
+
+
+@dataclass(slots=True)
+class ScanConfig:
+    """Everything that shapes a scan; CLI options map onto these fields."""
+
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    inspect: InspectConfig = field(default_factory=InspectConfig)
+    threshold: float = DEFAULT_THRESHOLD
+    window: float = 3600.0
+    chunk_size: int = DEFAULT_CHUNK
+    signatures: Path = SIGNATURES
+    extra_rules: list[Path] = field(default_factory=list)
+    keep_all_flows: bool = False  # also keep verdicts of non-miner flows (flows command)
+
+
+@dataclass(slots=True)
+class Detector:
+    """Loaded data (rules, coin tables) shared by every capture of a scan."""
+
+    rules: RuleSet
+    coins: CoinTables
+
+    @classmethod
+    def load(cls, config: ScanConfig) -> Detector:
+        sig = config.signatures
+        if not sig.is_dir():
+            raise InputError(f"{sig}: signatures directory not found")
+        rules = load_rules([sig / "rules", *config.extra_rules])
+        return cls(rules=rules, coins=load_coin_tables(sig / "coins.yaml"))
+
+
+@dataclass(slots=True)
+class CaptureReport:
+    """What happened while reading one capture."""
+
+    path: str
+    packets: int = 0
+    error: str | None = None  # unusable input or damage (one line)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ScanResult:
+    suspects: SuspectTable
+    verdicts: list[Verdict]  # miner verdicts (all verdicts with keep_all_flows)
+    decode: DecodeStats
+    flows: FlowStats
+    captures: list[CaptureReport]
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return any(c.error for c in self.captures)
+
+
+Progress = Callable[[int], None]
+
+
+def run_scan(
+    inputs: list[CaptureInput],
+    config: ScanConfig,
+    detector: Detector | None = None,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Scan captures in order; never raises for bad capture content (see CaptureReport)."""
+    detector = detector or Detector.load(config)
+    started = time.perf_counter()
+    result = ScanResult(SuspectTable(config.window), [], DecodeStats(), FlowStats(), [])
+    for cap in inputs:
+        result.captures.append(_scan_one(cap, config, detector, result, progress))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _scan_one(
+    cap: CaptureInput,
+    config: ScanConfig,
+    detector: Detector,
+    result: ScanResult,
+    progress: Progress | None,
+) -> CaptureReport:
+    report = CaptureReport(cap.display)
+
+    def on_flow(record: FlowRecord) -> None:
+        if record.facts is not None:
+            enrich(record.facts, detector.coins)
+        verdict = score_flow(record, detector.rules, config.threshold)
+        if verdict.is_miner:
+            result.suspects.add(verdict)
+        if verdict.is_miner or config.keep_all_flows:
+            result.verdicts.append(verdict)
+
+    tracker = FlowTracker(config.flow, Inspector(config.inspect), on_flow, config.keep_all_flows)
+    stats = DecodeStats()
+    try:
+        stream, batches = read_capture(cap, config.chunk_size)
+    except InputError as exc:
+        report.error = str(exc)
+        return report
+    try:
+        for batch in batches:
+            packets, batch_stats = decode(batch)
+            stats.add(batch_stats)
+            tracker.process(packets)
+            if progress is not None:
+                progress(stream.raw_pos())
+    except CorruptCapture as exc:
+        report.error = f"{exc} (results before it are kept)"
+    finally:
+        stream.close()
+    tracker.flush()
+    report.packets = stats.packets
+    if stats.unsupported_linktype:
+        kinds = ", ".join(str(k) for k in sorted(stats.linktypes_unsupported))
+        message = f"{cap.display}: unsupported link type {kinds}"
+        if stats.unsupported_linktype == stats.packets and report.error is None:
+            report.error = (
+                f"{message}; supported: {', '.join(str(k) for k in sorted(SUPPORTED_LINKTYPES))}"
+            )
+        else:
+            report.warnings.append(f"{message} ({stats.unsupported_linktype} packets skipped)")
+    result.decode.add(stats)
+    _merge_flow_stats(result.flows, tracker.stats)
+    return report
+
+
+def _merge_flow_stats(total: FlowStats, part: FlowStats) -> None:
+    total.flows += part.flows
+    total.evicted += part.evicted
+    total.collisions += part.collisions
+    total.peak_flows = max(total.peak_flows, part.peak_flows)
+    total.peak_state_bytes = max(total.peak_state_bytes, part.peak_state_bytes)
+    total.inspected_packets += part.inspected_packets
+    total.records += part.records
+    for reason, count in part.by_reason.items():
+        total.by_reason[reason] = total.by_reason.get(reason, 0) + count

@@ -1,0 +1,288 @@
+"""Load, validate and compile rule files; evaluate them against flow records.
+
+A rule file is YAML: ``rules:`` followed by a list of rules (format in
+signatures/README.md). Each ``match`` tree compiles once into nested closures, so
+evaluating a flow is a few function calls, not a walk over YAML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from detector.errors import InputError
+from detector.flows import FlowRecord
+from detector.rules.fields import FIELDS
+from detector.rules.yamlsrc import line_of, load_yaml
+
+Predicate = Callable[[FlowRecord], bool]
+
+RULE_KEYS = {
+    "id", "rev", "name", "severity", "weight", "kind", "description", "references",
+    "match", "enabled", "tags",
+}
+KINDS = ("miner", "node", "info")
+SHORTHANDS = {  # key -> (field, operator)
+    "dialect": ("dialect", "in"),
+    "app_proto": ("app_proto", "in"),
+    "client_method": ("client_methods", "in"),
+    "server_method": ("server_methods", "in"),
+    "port": ("server_port", "in"),
+}
+OPERATORS = ("eq", "in", "regex", "contains", "suffix", "min", "max", "exists")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One compiled signature rule."""
+
+    id: int
+    rev: int
+    name: str
+    severity: int
+    weight: float
+    kind: str
+    description: str
+    references: tuple[str, ...]
+    tags: tuple[str, ...]
+    source: str  # "file:line"
+    predicate: Predicate = field(repr=False, compare=False)
+
+    def matches(self, record: FlowRecord) -> bool:
+        return self.predicate(record)
+
+
+class RuleError(InputError):
+    """A rule file is invalid; the message names file, line and reason."""
+
+
+class _Ctx:
+    def __init__(self, path: Path, rule_line: int) -> None:
+        self.path = path
+        self.rule_line = rule_line
+
+    def fail(self, node: Any, reason: str) -> RuleError:
+        return RuleError(f"{self.path}:{line_of(node, self.rule_line)}: {reason}")
+
+
+@dataclass(slots=True)
+class RuleSet:
+    """All loaded rules, in id order."""
+
+    rules: list[Rule]
+    files: list[Path]
+
+    def evaluate(self, record: FlowRecord) -> list[Rule]:
+        """Rules that fire on one flow record."""
+        return [rule for rule in self.rules if rule.predicate(record)]
+
+    def by_id(self, rule_id: int) -> Rule | None:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        return None
+
+
+def rule_files(dirs: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for d in dirs:
+        if d.is_file():
+            files.append(d)
+        elif d.is_dir():
+            files.extend(sorted(p for p in d.rglob("*") if p.suffix in (".yaml", ".yml")))
+        else:
+            raise InputError(f"{d}: no such rule file or directory")
+    return files
+
+
+def load_rules(dirs: Iterable[Path]) -> RuleSet:
+    """Load every ``*.yaml`` rule file under ``dirs``; raise RuleError on the first error."""
+    files = rule_files(dirs)
+    rules: list[Rule] = []
+    seen: dict[int, str] = {}
+    for path in files:
+        for rule in _load_file(path):
+            if rule.id in seen:
+                raise RuleError(f"{rule.source}: duplicate rule id {rule.id} (also {seen[rule.id]})")
+            seen[rule.id] = rule.source
+            rules.append(rule)
+    rules.sort(key=lambda r: r.id)
+    return RuleSet(rules, files)
+
+
+def _load_file(path: Path) -> list[Rule]:
+    doc = load_yaml(path)
+    if doc is None:
+        return []
+    ctx = _Ctx(path, 1)
+    if not isinstance(doc, dict) or "rules" not in doc:
+        raise ctx.fail(doc, "a rule file is a mapping with a 'rules:' list")
+    unknown = set(doc) - {"rules", "version", "description"}
+    if unknown:
+        raise ctx.fail(doc, f"unknown top-level key {sorted(unknown)[0]!r}")
+    if not isinstance(doc["rules"], list):
+        raise ctx.fail(doc, "'rules' must be a list")
+    out = []
+    for node in doc["rules"]:
+        rule = _compile_rule(path, node)
+        if rule is not None:
+            out.append(rule)
+    return out
+
+
+def _compile_rule(path: Path, node: Any) -> Rule | None:
+    ctx = _Ctx(path, line_of(node, 1))
+    if not isinstance(node, dict):
+        raise ctx.fail(node, "each rule must be a mapping")
+    unknown = set(node) - RULE_KEYS
+    if unknown:
+        raise ctx.fail(node, f"unknown rule key {sorted(unknown)[0]!r}")
+    for key in ("id", "name", "match"):
+        if key not in node:
+            raise ctx.fail(node, f"rule is missing {key!r}")
+    rid = node["id"]
+    if not isinstance(rid, int) or isinstance(rid, bool) or rid <= 0:
+        raise ctx.fail(node, f"rule id must be a positive integer, not {rid!r}")
+    label = f"rule {rid}"
+    weight = node.get("weight", 0.5)
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 <= weight <= 1:
+        raise ctx.fail(node, f"{label}: weight must be a number from 0 to 1")
+    severity = node.get("severity", 2)
+    if severity not in (1, 2, 3, 4):
+        raise ctx.fail(node, f"{label}: severity must be 1 (high) to 4 (low)")
+    kind = node.get("kind", "miner")
+    if kind not in KINDS:
+        raise ctx.fail(node, f"{label}: kind must be one of {', '.join(KINDS)}")
+    rev = node.get("rev", 1)
+    if not isinstance(rev, int) or rev < 1:
+        raise ctx.fail(node, f"{label}: rev must be a positive integer")
+    refs = node.get("references", [])
+    tags = node.get("tags", [])
+    if not isinstance(refs, list) or not all(isinstance(x, str) for x in refs):
+        raise ctx.fail(node, f"{label}: references must be a list of strings")
+    if not isinstance(tags, list) or not all(isinstance(x, str) for x in tags):
+        raise ctx.fail(node, f"{label}: tags must be a list of strings")
+    if not isinstance(node["name"], str) or not node["name"].strip():
+        raise ctx.fail(node, f"{label}: name must be a non-empty string")
+    predicate = _compile_cond(ctx, label, node["match"], node)
+    if node.get("enabled", True) is False:
+        return None
+    return Rule(
+        id=rid,
+        rev=rev,
+        name=node["name"].strip(),
+        severity=severity,
+        weight=float(weight),
+        kind=kind,
+        description=str(node.get("description", "")).strip(),
+        references=tuple(refs),
+        tags=tuple(tags),
+        source=f"{path}:{ctx.rule_line}",
+        predicate=predicate,
+    )
+
+
+def _compile_cond(ctx: _Ctx, label: str, node: Any, parent: Any) -> Predicate:
+    if not isinstance(node, dict) or not node:
+        raise ctx.fail(parent, f"{label}: a condition must be a non-empty mapping")
+    keys = set(node)
+    if keys & {"all", "any"}:
+        if len(keys) != 1:
+            raise ctx.fail(node, f"{label}: 'all'/'any' must stand alone in their mapping")
+        (op,) = keys
+        items = node[op]
+        if not isinstance(items, list) or not items:
+            raise ctx.fail(node, f"{label}: '{op}' needs a non-empty list of conditions")
+        preds = [_compile_cond(ctx, label, item, node) for item in items]
+        if op == "all":
+            return lambda r: all(p(r) for p in preds)
+        return lambda r: any(p(r) for p in preds)
+    if "not" in keys:
+        if len(keys) != 1:
+            raise ctx.fail(node, f"{label}: 'not' must stand alone in its mapping")
+        inner = _compile_cond(ctx, label, node["not"], node)
+        return lambda r: not inner(r)
+    if "field" in keys:
+        name = node["field"]
+        ops = keys - {"field"}
+        if name not in FIELDS:
+            raise ctx.fail(node, f"{label}: unknown field {name!r}")
+        if not ops:
+            raise ctx.fail(node, f"{label}: field {name!r} needs an operator ({', '.join(OPERATORS)})")
+        preds = []
+        for op in sorted(ops):
+            if op not in OPERATORS:
+                raise ctx.fail(node, f"{label}: unknown operator {op!r} for field {name!r}")
+            preds.append(_leaf(ctx, label, node, name, op, node[op]))
+        if len(preds) == 1:
+            return preds[0]
+        return lambda r: all(p(r) for p in preds)
+    if len(keys) == 1:
+        (key,) = keys
+        if key in SHORTHANDS:
+            fname, op = SHORTHANDS[key]
+            value = node[key]
+            return _leaf(ctx, label, node, fname, op, value if isinstance(value, list) else [value])
+    raise ctx.fail(node, f"{label}: unknown condition {sorted(keys)[0]!r}")
+
+
+def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> Predicate:
+    getter, kind = FIELDS[name]
+
+    def values(r: FlowRecord) -> list[Any]:
+        v = getter(r)
+        if v is None:
+            return []
+        if kind == "set":
+            return list(v)
+        return [v]
+
+    if op == "exists":
+        if not isinstance(value, bool):
+            raise ctx.fail(node, f"{label}: 'exists' takes true or false")
+        return lambda r: bool(values(r)) == value
+    if op in ("min", "max"):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ctx.fail(node, f"{label}: '{op}' takes a number")
+        if kind != "num":
+            raise ctx.fail(node, f"{label}: '{op}' needs a numeric field, {name!r} is not")
+        if op == "min":
+            return lambda r: any(isinstance(v, (int, float)) and v >= value for v in values(r))
+        return lambda r: any(isinstance(v, (int, float)) and v <= value for v in values(r))
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in items):
+        raise ctx.fail(node, f"{label}: '{op}' takes a value or a list of strings/numbers")
+    if op in ("eq", "in"):
+        wanted = set(items)
+        if kind == "str":
+            wanted_l = {str(x).lower() for x in items}
+            return lambda r: any(str(v).lower() in wanted_l for v in values(r))
+        return lambda r: any(v in wanted for v in values(r))
+    texts = [str(x) for x in items]
+    if op == "regex":
+        patterns = []
+        for t in texts:
+            try:
+                patterns.append(re.compile(t))
+            except re.error as exc:
+                raise ctx.fail(node, f"{label}: bad regex {t!r}: {exc}") from None
+        return lambda r: any(p.search(str(v)) for v in values(r) for p in patterns)
+    if op == "contains":
+        lowered = [t.lower() for t in texts]
+        return lambda r: any(t in str(v).lower() for v in values(r) for t in lowered)
+    if op == "suffix":
+        suffixes = tuple(t.lower().lstrip("*").lstrip(".") for t in texts)
+
+        def has_suffix(r: FlowRecord) -> bool:
+            for v in values(r):
+                host = str(v).lower().rstrip(".")
+                for s in suffixes:
+                    if host == s or host.endswith("." + s):
+                        return True
+            return False
+
+        return has_suffix
+    raise ctx.fail(node, f"{label}: unknown operator {op!r}")

@@ -1,0 +1,89 @@
+"""The flow facts a rule may test, by name.
+
+One registry maps each documented field name to a function of the FlowRecord, so rule
+files never reach into Python attributes directly and a typo is caught at load time.
+Set-valued fields (dialects, methods, algos) match when *any* element matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from detector.facts import FlowFacts
+from detector.flows import FlowRecord
+
+_EMPTY = FlowFacts()
+
+
+def _facts(r: FlowRecord) -> FlowFacts:
+    return r.facts if r.facts is not None else _EMPTY
+
+
+def _client(r: FlowRecord) -> Any:
+    return _facts(r).sides[r.client_side]
+
+
+def _server(r: FlowRecord) -> Any:
+    return _facts(r).sides[1 - r.client_side]
+
+
+def _http(name: str) -> Callable[[FlowRecord], Any]:
+    return lambda r: _facts(r).http.get(name)
+
+
+def _tls(name: str) -> Callable[[FlowRecord], Any]:
+    return lambda r: _facts(r).tls.get(name)
+
+
+# name -> (accessor, kind) where kind is "str", "num", "set" or "bool"
+FIELDS: dict[str, tuple[Callable[[FlowRecord], Any], str]] = {
+    "proto": (lambda r: r.proto, "str"),
+    "client_ip": (lambda r: r.client_ip, "str"),
+    "server_ip": (lambda r: r.server_ip, "str"),
+    "client_port": (lambda r: r.client_port, "num"),
+    "server_port": (lambda r: r.server_port, "num"),
+    "duration": (lambda r: r.duration, "num"),
+    "pkts_toserver": (lambda r: r.pkts_toserver, "num"),
+    "pkts_toclient": (lambda r: r.pkts_toclient, "num"),
+    "bytes_toserver": (lambda r: r.bytes_toserver, "num"),
+    "bytes_toclient": (lambda r: r.bytes_toclient, "num"),
+    "orientation": (lambda r: r.orientation, "str"),
+    "dialect": (lambda r: _facts(r).dialects, "set"),
+    "app_proto": (lambda r: _facts(r).app_protos, "set"),
+    "client_methods": (lambda r: set(_client(r).methods), "set"),
+    "server_methods": (lambda r: set(_server(r).methods), "set"),
+    "client_json_messages": (lambda r: _client(r).json_messages, "num"),
+    "server_json_messages": (lambda r: _server(r).json_messages, "num"),
+    "json_errors": (lambda r: _client(r).json_errors + _server(r).json_errors, "num"),
+    "agent": (lambda r: _facts(r).agent, "str"),
+    "login": (lambda r: _facts(r).login, "str"),
+    "wallet": (lambda r: _facts(r).wallet, "str"),
+    "worker": (lambda r: _facts(r).worker, "str"),
+    "coin": (lambda r: _facts(r).coin, "str"),
+    "algo": (lambda r: set(_facts(r).algos), "set"),
+    "pool_host": (lambda r: _facts(r).pool_host, "str"),
+    "difficulty": (lambda r: _facts(r).difficulty, "num"),
+    "jobs": (lambda r: _facts(r).jobs, "num"),
+    "submits": (lambda r: _facts(r).submits, "num"),
+    "accepted": (lambda r: _facts(r).accepted, "num"),
+    "rejected": (lambda r: _facts(r).rejected, "num"),
+    "pool_replies": (lambda r: _facts(r).pool_replies, "num"),
+    "reported_hashrate": (lambda r: _facts(r).reported_hashrate, "num"),
+    "http.method": (_http("method"), "str"),
+    "http.uri": (_http("uri"), "str"),
+    "http.host": (_http("host"), "str"),
+    "http.user_agent": (_http("user-agent"), "str"),
+    "http.x_mining_extensions": (_http("x-mining-extensions"), "str"),
+    "http.x_stratum": (_http("x-stratum"), "str"),
+    "http.auth_user": (_http("auth_user"), "str"),
+    "tls.sni": (_tls("sni"), "str"),
+    "tls.ja3": (_tls("ja3"), "str"),
+    "tls.ja3s": (_tls("ja3s"), "str"),
+    "tls.ja4": (_tls("ja4"), "str"),
+    "tls.alpn": (lambda r: set(_facts(r).tls.get("alpn") or ()), "set"),
+}
+
+
+def field_names() -> list[str]:
+    return sorted(FIELDS)

@@ -1,0 +1,46 @@
+"""Score stage: turn a flow's facts into a verdict with the rules that drove it.
+
+Each firing rule contributes its weight; weights combine as independent evidence,
+``score = 1 - prod(1 - weight)``, so two medium signs outweigh one, and a port-only hint
+(weight 0.1) can never make a miner by itself. A flow is a miner flow at ``threshold``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from detector.flows import FlowRecord
+from detector.rules import Rule, RuleSet
+
+DEFAULT_THRESHOLD = 0.7
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The rules that fired on one flow and what they add up to."""
+
+    record: FlowRecord
+    score: float
+    is_miner: bool
+    rules: list[Rule] = field(default_factory=list)  # miner rules that fired, strongest first
+    info_rules: list[Rule] = field(default_factory=list)  # node/info rules that fired
+
+    @property
+    def top_rule(self) -> Rule | None:
+        return self.rules[0] if self.rules else None
+
+
+def combine(weights: list[float]) -> float:
+    """Noisy-OR of independent pieces of evidence."""
+    remaining = 1.0
+    for w in weights:
+        remaining *= 1.0 - w
+    return round(1.0 - remaining, 4)
+
+
+def score_flow(record: FlowRecord, rules: RuleSet, threshold: float = DEFAULT_THRESHOLD) -> Verdict:
+    fired = rules.evaluate(record)
+    miner = sorted((r for r in fired if r.kind == "miner"), key=lambda r: (-r.weight, r.id))
+    info = [r for r in fired if r.kind != "miner"]
+    score = combine([r.weight for r in miner])
+    return Verdict(record=record, score=score, is_miner=score >= threshold, rules=miner, info_rules=info)

@@ -1,0 +1,1 @@
+"""Output stage: suspects as a terminal table, Suricata-EVE JSON lines, or CSV."""

@@ -1,0 +1,82 @@
+"""Helpers shared by the sinks: timestamps, community id, one summary dict per suspect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import communityid
+
+from detector.flows import FlowRecord
+from detector.suspects import Suspect
+
+CATEGORY = "Crypto Currency Mining Activity Detected"
+_CID = communityid.CommunityID()
+
+
+def eve_time(ts: float) -> str:
+    """Suricata's timestamp format: 2026-01-05T10:00:00.000000+0000."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+
+
+def short_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def community_id(r: FlowRecord) -> str:
+    """Community ID v1 of a flow, so alerts join with Zeek/Suricata logs of the same flow."""
+    maker = communityid.FlowTuple.make_tcp if r.proto == "TCP" else communityid.FlowTuple.make_udp
+    return str(_CID.calc(maker(r.client_ip, r.server_ip, r.client_port, r.server_port)))
+
+
+def app_proto(r: FlowRecord) -> str:
+    f = r.facts
+    if f is None:
+        return "failed"
+    for proto in ("stratum", "http-mining", "tls", "http", "json"):
+        if proto in f.app_protos:
+            return {"http-mining": "http", "json": "json-rpc"}.get(proto, proto)
+    return "failed"
+
+
+def hashrate_estimate(s: Suspect) -> float | None:
+    """A rough hashrate from accepted shares: shares x difficulty x hashes-per-unit / time.
+
+    Only where share difficulty has a well-known meaning: CryptoNote (difficulty = hashes
+    per share) and Bitcoin-style Stratum (difficulty 1 = 2^32 hashes)."""
+    duration = s.last_seen - s.first_seen
+    if duration < 60:
+        return None
+    total = 0.0
+    for v in s.flows:
+        f = v.record.facts
+        if f is None or not f.difficulty or not f.submits:
+            continue
+        if "cryptonote" in f.dialects:
+            total += f.submits * f.difficulty
+        elif "stratum-v1" in f.dialects and f.coin in ("BTC", "BCH", "LTC", None):
+            total += f.submits * f.difficulty * 2**32
+    return round(total / duration, 1) if total else None
+
+
+def suspect_summary(s: Suspect) -> dict[str, Any]:
+    """Everything a sink prints about one suspect (strings still raw, not escaped)."""
+    top = s.top
+    rule = top.top_rule
+    return {
+        "ip": s.ip,
+        "score": s.score,
+        "first_seen": s.first_seen,
+        "last_seen": s.last_seen,
+        "flows": s.flow_count,
+        "dialects": sorted(s.dialects),
+        "coins": sorted(s.coins),
+        "pools": [p for p, _ in s.pools.most_common(8)],
+        "pool_names": sorted(s.pool_names)[:8],
+        "agents": sorted(s.agents)[:4],
+        "wallets": sorted(s.wallets)[:4],
+        "logins": sorted(s.logins)[:4],
+        "workers": sorted(s.workers)[:4],
+        "rules": [f"{rid}" for rid in sorted(s.rules)],
+        "top_rule": rule,
+    }

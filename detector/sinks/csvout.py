@@ -1,0 +1,40 @@
+"""CSV: one row per suspect and window, every packet-derived string escaped."""
+
+from __future__ import annotations
+
+import csv
+from typing import TextIO
+
+from detector.sinks.common import eve_time, suspect_summary
+from detector.suspects import Suspect
+from detector.textsafe import escape_cell
+
+COLUMNS = [
+    "src_ip", "score", "first_seen", "last_seen", "flows", "dialects", "coins", "pools",
+    "pool_names", "agents", "wallets", "logins", "workers", "rules",
+]
+
+
+def write_csv(suspects: list[Suspect], out: TextIO) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for s in suspects:
+        d = suspect_summary(s)
+        writer.writerow(
+            [
+                d["ip"],
+                f"{d['score']:.2f}",
+                eve_time(d["first_seen"]),
+                eve_time(d["last_seen"]),
+                d["flows"],
+                ";".join(d["dialects"]),
+                ";".join(d["coins"]),
+                ";".join(d["pools"]),
+                ";".join(escape_cell(x) for x in d["pool_names"]),
+                ";".join(escape_cell(x) for x in d["agents"]),
+                ";".join(escape_cell(x) for x in d["wallets"]),
+                ";".join(escape_cell(x) for x in d["logins"]),
+                ";".join(escape_cell(x) for x in d["workers"]),
+                ";".join(d["rules"]),
+            ]
+        )

@@ -1,0 +1,111 @@
+"""Suricata-EVE-compatible JSON lines: one ``alert`` event per suspect and window.
+
+Field names follow Suricata's eve.json (timestamp, flow_id, event_type, src/dest,
+proto, app_proto, community_id, alert{...}, flow{...}, tls{...}) so existing SIEM
+pipelines ingest minewatch unchanged; minewatch's own details sit in ``mining``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from detector.sinks.common import (
+    CATEGORY,
+    app_proto,
+    community_id,
+    eve_time,
+    hashrate_estimate,
+)
+from detector.suspects import Suspect
+
+
+def suspect_event(s: Suspect) -> dict[str, Any]:
+    top = s.top
+    r, f = top.record, top.record.facts
+    rule = top.top_rule
+    assert rule is not None
+    event: dict[str, Any] = {
+        "timestamp": eve_time(s.first_seen),
+        "flow_id": r.flow_id,
+        "event_type": "alert",
+        "src_ip": r.client_ip,
+        "src_port": r.client_port,
+        "dest_ip": r.server_ip,
+        "dest_port": r.server_port,
+        "proto": r.proto,
+        "app_proto": app_proto(r),
+        "community_id": community_id(r),
+        "alert": {
+            "action": "allowed",
+            "gid": 1,
+            "signature_id": rule.id,
+            "rev": rule.rev,
+            "signature": f"MINEWATCH {rule.name}",
+            "category": CATEGORY,
+            "severity": min(x.severity for x in s.rules.values()),
+            "metadata": {
+                "rules": [str(i) for i in sorted(s.rules)],
+                "dialect": sorted(s.dialects),
+                "coin": sorted(s.coins),
+            },
+        },
+        "flow": {
+            "pkts_toserver": r.pkts_toserver,
+            "pkts_toclient": r.pkts_toclient,
+            "bytes_toserver": r.bytes_toserver,
+            "bytes_toclient": r.bytes_toclient,
+            "start": eve_time(r.first_ts),
+            "end": eve_time(r.last_ts),
+        },
+    }
+    if f is not None and f.tls:
+        event["tls"] = {k: f.tls[k] for k in ("sni", "ja3", "ja3s", "ja4", "version") if k in f.tls}
+    event["mining"] = {
+        "dialect": sorted(f.dialects)[0] if f is not None and f.dialects else None,
+        "dialects": sorted(s.dialects),
+        "coin": sorted(s.coins)[0] if s.coins else None,
+        "algo": sorted(s.algos),
+        "pool": sorted(s.pool_names)[0] if s.pool_names else None,
+        "pools": [p for p, _ in s.pools.most_common(16)],
+        "agent": sorted(s.agents)[0] if s.agents else None,
+        "login": sorted(s.logins)[0] if s.logins else None,
+        "wallet": sorted(s.wallets)[0] if s.wallets else None,
+        "worker": sorted(s.workers)[0] if s.workers else None,
+        "jobs": s.jobs,
+        "submits": s.submits,
+        "accepted": s.accepted,
+        "hashrate_reported": s.reported_hashrate,
+        "hashrate_estimate": hashrate_estimate(s),
+        "score": s.score,
+        "first_seen": eve_time(s.first_seen),
+        "last_seen": eve_time(s.last_seen),
+        "flow_count": s.flow_count,
+        "evidence": list(f.evidence) if f is not None else [],
+        "flows": [_flow(v) for v in s.flows],
+    }
+    return event
+
+
+def _flow(v: Any) -> dict[str, Any]:
+    r, f = v.record, v.record.facts
+    return {
+        "flow_id": r.flow_id,
+        "community_id": community_id(r),
+        "src_port": r.client_port,
+        "dest_ip": r.server_ip,
+        "dest_port": r.server_port,
+        "proto": r.proto,
+        "start": eve_time(r.first_ts),
+        "end": eve_time(r.last_ts),
+        "dialects": sorted(f.dialects) if f is not None else [],
+        "score": v.score,
+        "rules": [rule.id for rule in v.rules],
+        "jobs": f.jobs if f is not None else 0,
+        "submits": f.submits if f is not None else 0,
+    }
+
+
+def write_eve(suspects: list[Suspect], out: TextIO) -> None:
+    for s in suspects:
+        out.write(json.dumps(suspect_event(s), ensure_ascii=True, separators=(",", ":")) + "\n")

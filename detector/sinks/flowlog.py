@@ -1,0 +1,72 @@
+"""JSON lines of every flow with its facts and verdict - a conn log for analysts and
+for checking the dissectors (JA3/JA4, methods, orientation) against other tools."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from detector.score import Verdict
+from detector.sinks.common import community_id, eve_time
+
+
+def flow_entry(v: Verdict) -> dict[str, Any]:
+    r, f = v.record, v.record.facts
+    entry: dict[str, Any] = {
+        "timestamp": eve_time(r.first_ts),
+        "event_type": "flow",
+        "flow_id": r.flow_id,
+        "community_id": community_id(r),
+        "src_ip": r.client_ip,
+        "src_port": r.client_port,
+        "dest_ip": r.server_ip,
+        "dest_port": r.server_port,
+        "proto": r.proto,
+        "orientation": r.orientation,
+        "end_reason": r.end_reason,
+        "flow": {
+            "pkts_toserver": r.pkts_toserver,
+            "pkts_toclient": r.pkts_toclient,
+            "bytes_toserver": r.bytes_toserver,
+            "bytes_toclient": r.bytes_toclient,
+            "start": eve_time(r.first_ts),
+            "end": eve_time(r.last_ts),
+        },
+        "verdict": {
+            "miner": v.is_miner,
+            "score": v.score,
+            "rules": [rule.id for rule in v.rules],
+            "info_rules": [rule.id for rule in v.info_rules],
+        },
+    }
+    if f is not None:
+        client, server = f.sides[r.client_side], f.sides[1 - r.client_side]
+        entry["facts"] = {
+            "app_protos": sorted(f.app_protos),
+            "dialects": sorted(f.dialects),
+            "client_methods": dict(client.methods),
+            "server_methods": dict(server.methods),
+            "agent": f.agent,
+            "login": f.login,
+            "wallet": f.wallet,
+            "worker": f.worker,
+            "coin": f.coin,
+            "algos": f.algos,
+            "pool_host": f.pool_host,
+            "difficulty": f.difficulty,
+            "jobs": f.jobs,
+            "submits": f.submits,
+            "accepted": f.accepted,
+            "rejected": f.rejected,
+            "http": f.http,
+            "tls": f.tls,
+            "gaps": f.gaps,
+        }
+    return entry
+
+
+def write_flow_log(verdicts: list[Verdict], out: TextIO, with_empty: bool = False) -> None:
+    for v in sorted(verdicts, key=lambda v: (v.record.first_ts, v.record.flow_id)):
+        if v.record.facts is None and not with_empty:
+            continue
+        out.write(json.dumps(flow_entry(v), ensure_ascii=True, default=str) + "\n")

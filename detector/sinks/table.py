@@ -1,0 +1,49 @@
+"""A terminal table of suspects (rich). Every packet-derived string is escaped first."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from detector.sinks.common import short_time, suspect_summary
+from detector.suspects import Suspect
+from detector.textsafe import escape
+
+
+def _cell(values: list[str], limit: int = 2, width: int = 48) -> str:
+    shown = [escape(v, max_len=width) for v in values[:limit]]
+    if len(values) > limit:
+        shown.append(f"+{len(values) - limit} more")
+    return "\n".join(shown) if shown else "-"
+
+
+def write_table(suspects: list[Suspect], out: TextIO) -> None:
+    console = Console(file=out, highlight=False, soft_wrap=False, width=160)
+    if not suspects:
+        console.print("No mining suspects found.", markup=False)
+        return
+    table = Table(title=f"Mining suspects ({len(suspects)})", title_justify="left", show_lines=True)
+    for name in ("Suspect IP", "Score", "Dialects", "Coin", "Pools", "Agent", "Wallet / login",
+                 "Flows", "First seen (UTC)", "Last seen (UTC)", "Rules"):
+        table.add_column(name, overflow="fold")
+    for s in suspects:
+        d = suspect_summary(s)
+        pools = d["pools"] + [n for n in d["pool_names"] if n not in d["pools"]]
+        cells = (
+            escape(d["ip"]),
+            f"{d['score']:.2f}",
+            "\n".join(d["dialects"]),
+            ", ".join(d["coins"]) or "-",
+            _cell(pools, 3),
+            _cell(d["agents"], 1),
+            _cell(d["wallets"] or d["logins"], 1),
+            str(d["flows"]),
+            short_time(d["first_seen"]),
+            short_time(d["last_seen"]),
+            ", ".join(d["rules"][:6]),
+        )
+        table.add_row(*(Text(c) for c in cells))  # Text: no rich markup from packets
+    console.print(table)

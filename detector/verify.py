@@ -1,0 +1,172 @@
+"""``minewatch verify``: replay labelled captures and compare with their manifest.
+
+A manifest (``manifest.toml`` or ``manifest.csv`` in the directory, or ``--manifest``)
+lists per capture the suspect IPs expected and, optionally, the mining dialects. A
+capture passes when the suspect set is exactly the expected set and every expected
+dialect was seen (and no unexpected one). CSV manifests may name the suspects column
+``suspects`` or ``miner_ips`` (the corpus's labels.csv) and separate values with ';'.
+"""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from detector.errors import InputError
+
+MINING_DIALECTS = frozenset(
+    {
+        "stratum-v1", "ethereum-stratum", "eth-proxy", "cryptonote", "getwork-http",
+        "gbt-http", "eth-getwork-http", "monero-daemon-http", "stratum-v2", "browser-wss-tls",
+    }
+)
+
+
+@dataclass(slots=True)
+class Expectation:
+    file: Path
+    suspects: set[str]
+    dialects: set[str] | None  # None: not checked
+    label: str = ""
+
+
+@dataclass(slots=True)
+class Outcome:
+    expectation: Expectation
+    found: set[str] = field(default_factory=set)
+    dialects: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def find_manifest(directory: Path) -> Path:
+    for name in ("manifest.toml", "manifest.csv"):
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    raise InputError(f"{directory}: no manifest.toml or manifest.csv")
+
+
+def load_manifest(path: Path) -> list[Expectation]:
+    base = path.parent
+    if path.suffix == ".toml":
+        return _load_toml(path, base)
+    if path.suffix == ".csv":
+        return _load_csv(path, base)
+    raise InputError(f"{path}: manifest must be .toml or .csv")
+
+
+def _load_toml(path: Path, base: Path) -> list[Expectation]:
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: invalid TOML: {exc}") from None
+    entries = doc.get("capture")
+    if not isinstance(entries, list) or not entries:
+        raise InputError(f"{path}: expected [[capture]] tables")
+    out = []
+    for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise InputError(f"{path}: capture #{i} needs a 'file' string")
+        suspects = entry.get("suspects", [])
+        dialects = entry.get("dialects")
+        if not isinstance(suspects, list) or not all(isinstance(s, str) for s in suspects):
+            raise InputError(f"{path}: capture #{i} ({entry['file']}): suspects must be a list")
+        if dialects is not None and (
+            not isinstance(dialects, list) or not all(isinstance(d, str) for d in dialects)
+        ):
+            raise InputError(f"{path}: capture #{i} ({entry['file']}): dialects must be a list")
+        out.append(
+            Expectation(
+                file=base / entry["file"],
+                suspects=set(suspects),
+                dialects=set(dialects) if dialects is not None else None,
+                label=str(entry.get("notes", ""))[:200],
+            )
+        )
+    return out
+
+
+def _split(cell: str | None) -> set[str]:
+    return {x.strip() for x in (cell or "").split(";") if x.strip()}
+
+
+def _load_csv(path: Path, base: Path) -> list[Expectation]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read CSV ({exc})") from None
+    out = []
+    for line, row in enumerate(rows, 2):
+        if not row.get("file"):
+            raise InputError(f"{path}:{line}: missing 'file'")
+        column = "suspects" if "suspects" in row else "miner_ips"
+        cls = (row.get("class") or "").strip()
+        dialects = _split(row.get("dialects")) if "dialects" in row else None
+        if dialects is not None and cls and cls != "miner":
+            dialects = None  # node/benign rows list protocols, not mining dialects
+        out.append(
+            Expectation(
+                file=base / row["file"],
+                suspects=_split(row.get(column)),
+                dialects=dialects,
+                label=cls,
+            )
+        )
+    return out
+
+
+def compare(exp: Expectation, found: set[str], dialects: set[str]) -> Outcome:
+    outcome = Outcome(exp, found=found, dialects=dialects)
+    missing = sorted(exp.suspects - found)
+    extra = sorted(found - exp.suspects)
+    if missing:
+        outcome.problems.append("missing suspects: " + ", ".join(missing))
+    if extra:
+        outcome.problems.append("unexpected suspects: " + ", ".join(extra))
+    if exp.dialects is not None:
+        want = exp.dialects & MINING_DIALECTS
+        lost = sorted(want - dialects)
+        surplus = sorted((dialects & MINING_DIALECTS) - want)
+        if lost:
+            outcome.problems.append("missing dialects: " + ", ".join(lost))
+        if surplus:
+            outcome.problems.append("unexpected dialects: " + ", ".join(surplus))
+    return outcome
+
+
+def write_junit(outcomes: list[Outcome], path: Path) -> None:
+    suite = ET.Element(
+        "testsuite",
+        name="minewatch verify",
+        tests=str(len(outcomes)),
+        failures=str(sum(not o.passed for o in outcomes)),
+        time=f"{sum(o.seconds for o in outcomes):.3f}",
+    )
+    for o in outcomes:
+        case = ET.SubElement(
+            suite, "testcase", classname="minewatch.verify", name=o.expectation.file.name,
+            time=f"{o.seconds:.3f}",
+        )
+        if not o.passed:
+            failure = ET.SubElement(case, "failure", message="; ".join(o.problems))
+            failure.text = (
+                f"expected suspects {sorted(o.expectation.suspects)}, found {sorted(o.found)}; "
+                f"dialects found {sorted(o.dialects)}"
+            )
+    tree = ET.ElementTree(suite)
+    ET.indent(tree)
+    try:
+        tree.write(path, encoding="utf-8", xml_declaration=True)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write JUnit report ({exc.strerror or exc})") from None

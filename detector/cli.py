@@ -184,6 +184,7 @@ def scan(
             write_csv(suspects, out)
         else:
             write_table(suspects, out)
+    sys.stdout.flush()
     _report_captures(result)
     if not quiet:
         _err(_summary(result))
@@ -274,12 +275,10 @@ def _print_outcome(out: TextIO, base: Path, o: object) -> None:
 def main() -> None:
     """Console entry point: no traceback ever reaches the user."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone: click prints usage errors itself and exits 2
     except InputError as exc:
         _err(f"error: {exc}")
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _err("interrupted")
         sys.exit(130)
@@ -291,5 +290,8 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - last resort: one line, never a traceback
         if os.environ.get("MINEWATCH_DEBUG"):
             raise
-        _err(f"error: internal failure ({type(exc).__name__}: {exc}); set MINEWATCH_DEBUG=1 for details")
+        _err(
+            f"error: internal failure ({type(exc).__name__}: {exc}); "
+            "set MINEWATCH_DEBUG=1 for details"
+        )
         sys.exit(2)

@@ -88,7 +88,8 @@ def enrich(facts: FlowFacts, tables: CoinTables) -> None:
         facts.set_once("worker", worker)
     if facts.coin is not None:
         return
-    for algo in facts.algos:
+    offered = facts.algos if len(facts.algos) == 1 else []
+    for algo in ([facts.algo] if facts.algo else []) + offered:
         coin = tables.algo_coin(algo)
         if coin:
             facts.coin = coin

@@ -39,7 +39,8 @@ class FlowFacts:
     login: str | None = None
     wallet: str | None = None
     worker: str | None = None
-    algos: list[str] = field(default_factory=list)
+    algo: str | None = None  # algorithm of the jobs actually served
+    algos: list[str] = field(default_factory=list)  # algorithms the client offered (login)
     coin: str | None = None
     pool_host: str | None = None
     difficulty: float | None = None
@@ -52,7 +53,8 @@ class FlowFacts:
     reported_hashrate: float | None = None  # H/s the client itself reported
     http: dict[str, str] = field(default_factory=dict)  # method, uri, host, user_agent, x-*
     tls: dict[str, Any] = field(default_factory=dict)
-    gaps: int = 0  # holes in reassembled streams (loss or snaplen cut)
+    gaps: int = 0
+    dissector_errors: int = 0  # parser failures on this flow (hostile or broken input)  # holes in reassembled streams (loss or snaplen cut)
     evidence: list[str] = field(default_factory=list)  # short human-readable notes
 
     def note(self, text: str) -> None:

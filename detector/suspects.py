@@ -64,7 +64,8 @@ class Suspect:
                 bag = getattr(self, name)
                 if value and len(bag) < 16:
                     bag.add(value)
-            self.algos.update(f.algos[:4])
+            if f.algo:
+                self.algos.add(f.algo)
             if f.pool_host:
                 self.pool_names.add(f.pool_host)
             sni = f.tls.get("sni")

@@ -102,7 +102,11 @@ class Inspector:
         facts = fi.facts
         if piece is GAP:
             if sd.dissector is not None:
-                sd.dissector.on_gap(side, facts)
+                try:
+                    sd.dissector.on_gap(side, facts)
+                except Exception as exc:  # noqa: BLE001 - see below
+                    _dissector_failed(facts, sd.dissector.name, exc)
+                    sd.done = True
             else:
                 facts.gaps += 1
                 sd.head = b""
@@ -125,7 +129,12 @@ class Inspector:
                 sd.done = True
                 return
         assert sd.dissector is not None
-        if not sd.dissector.on_data(side, piece, ts, facts) or sd.budget <= 0:
+        try:
+            more = sd.dissector.on_data(side, piece, ts, facts)
+        except Exception as exc:  # noqa: BLE001 - hostile payload must not stop the scan
+            _dissector_failed(facts, sd.dissector.name, exc)
+            more = False
+        if not more or sd.budget <= 0:
             sd.done = True
 
     def _choose(self, fi: FlowInspection, side: int) -> None:
@@ -158,7 +167,10 @@ class Inspector:
                     if sd.done:
                         break
         for dissector in fi.dissectors.values():
-            dissector.on_expire(fi.facts)
+            try:
+                dissector.on_expire(fi.facts)
+            except Exception as exc:  # noqa: BLE001 - see _deliver
+                _dissector_failed(fi.facts, dissector.name, exc)
         if fi.facts.app_protos or fi.facts.dialects:
             self.retired[slot] = fi.facts
 
@@ -167,3 +179,9 @@ class Inspector:
         if slot in self.flows:
             self.retire(slot)
         return self.retired.pop(slot, None)
+
+
+def _dissector_failed(facts: FlowFacts, name: str, exc: Exception) -> None:
+    """A dissector bug on hostile input costs that flow's parsing, never the scan."""
+    facts.dissector_errors += 1
+    facts.note(f"{name} dissector stopped: {type(exc).__name__}")

@@ -225,8 +225,7 @@ def _cryptonote_client(method: str, pdict: dict[str, Any], facts: FlowFacts) -> 
     if method == "submit":
         if "job_id" in pdict and "nonce" in pdict:
             facts.submits += 1
-            if isinstance(pdict.get("algo"), str) and not facts.algos:
-                facts.algos = [pdict["algo"][:32]]
+            facts.set_once("algo", _str(pdict.get("algo"), 32))
             return True
         return False
     if method == "getjob":
@@ -279,8 +278,8 @@ def _server_method(method: str, params: Any, side: int, facts: FlowFacts, state:
 def _cryptonote_job(job: dict[str, Any], facts: FlowFacts) -> None:
     facts.jobs += 1
     algo = _str(job.get("algo"), 32)
-    if algo and algo not in facts.algos:
-        facts.algos.insert(0, algo)
+    if algo:
+        facts.algo = algo
     target = job.get("target")
     if _is_hex(target) and len(target) in (8, 16):
         facts.target = target

@@ -21,17 +21,19 @@ def _cell(values: list[str], limit: int = 2, width: int = 48) -> str:
 
 
 def write_table(suspects: list[Suspect], out: TextIO) -> None:
-    console = Console(file=out, highlight=False, soft_wrap=False, width=160)
+    console = Console(file=out, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = 150
     if not suspects:
         console.print("No mining suspects found.", markup=False)
         return
     table = Table(title=f"Mining suspects ({len(suspects)})", title_justify="left", show_lines=True)
-    for name in ("Suspect IP", "Score", "Dialects", "Coin", "Pools", "Agent", "Wallet / login",
-                 "Flows", "First seen (UTC)", "Last seen (UTC)", "Rules"):
-        table.add_column(name, overflow="fold")
+    for name, ratio in (("Suspect IP", 2), ("Score", 1), ("Dialect", 2), ("Coin", 1), ("Pool", 3),
+                        ("Agent", 2), ("Wallet / login", 4), ("Flows", 1), ("Seen (UTC)", 3)):
+        table.add_column(name, overflow="fold", ratio=ratio)
     for s in suspects:
         d = suspect_summary(s)
-        pools = d["pools"] + [n for n in d["pool_names"] if n not in d["pools"]]
+        pools = d["pool_names"] + d["pools"]
         cells = (
             escape(d["ip"]),
             f"{d['score']:.2f}",
@@ -39,11 +41,9 @@ def write_table(suspects: list[Suspect], out: TextIO) -> None:
             ", ".join(d["coins"]) or "-",
             _cell(pools, 3),
             _cell(d["agents"], 1),
-            _cell(d["wallets"] or d["logins"], 1),
+            _cell(d["wallets"] or d["logins"], 1, width=120),
             str(d["flows"]),
-            short_time(d["first_seen"]),
-            short_time(d["last_seen"]),
-            ", ".join(d["rules"][:6]),
+            f"{short_time(d['first_seen'])}\n{short_time(d['last_seen'])}",
         )
         table.add_row(*(Text(c) for c in cells))  # Text: no rich markup from packets
     console.print(table)

@@ -1,0 +1,45 @@
+# minewatch - set-up and checks. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORPUS ?= ../shared/corpus
+APT_PACKAGES := tcpdump tshark
+
+.PHONY: demo test lint eval sysdeps fixtures bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian tools the tests drive for real (tcpdump, tshark). Installed only when missing.
+sysdeps:
+	@missing=""; for tool in tcpdump tshark; do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing $(APT_PACKAGES)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES)) >/dev/null; \
+	  else echo "warning: tcpdump/tshark missing and not root; some tests will be skipped"; fi; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/minewatch scan pcaps/
+
+test: $(STAMP) sysdeps
+	$(BIN)/python -m pytest -q
+	$(BIN)/minewatch verify pcaps/
+
+lint: $(STAMP)
+	$(BIN)/ruff check detector tests tools bench
+	$(BIN)/ruff format --check detector
+
+eval: $(STAMP)
+	$(BIN)/minewatch verify $(CORPUS) --manifest $(CORPUS)/labels.csv
+
+fixtures: $(STAMP)
+	$(BIN)/python -m tools.make_fixtures pcaps
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,58 @@
+"""Shared test helpers: run the real CLI in a subprocess, find the shared corpus."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = (REPO.parent / "shared" / "corpus").resolve()
+PCAPS = REPO / "pcaps"
+
+
+@dataclass
+class CliResult:
+    rc: int
+    out: str
+    err: str
+
+    def events(self) -> list[dict]:
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+
+def run_cli(*args: str, stdin: bytes | None = None, timeout: float = 120) -> CliResult:
+    """Run ``python -m detector ARGS`` exactly as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "detector", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+    return CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                     proc.stderr.decode("utf-8", "replace"))
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def corpus_labels() -> list[dict[str, str]]:
+    with (CORPUS / "labels.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def needs_corpus() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not (CORPUS / "labels.csv").is_file(), reason="../shared/corpus missing")
+
+
+def needs_tool(name: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} not installed")

@@ -1,0 +1,81 @@
+"""TCP reassembly: in order, retransmitted, overlapping, out of order, holes, wrap-around."""
+
+from __future__ import annotations
+
+import random
+
+from detector.reassembly import GAP, StreamReassembler
+
+
+def collect(r: StreamReassembler, segments: list[tuple[int, bytes]]) -> list[bytes | None]:
+    out: list[bytes | None] = []
+    for seq, data in segments:
+        out += r.add(seq, data, len(data), False)
+    return out + r.flush()
+
+
+def joined(pieces: list[bytes | None]) -> bytes:
+    return b"".join(p for p in pieces if p is not None)
+
+
+def test_syn_sets_initial_sequence_and_in_order_delivery() -> None:
+    r = StreamReassembler()
+    assert r.add(1000, b"", 0, True) == []
+    assert r.add(1001, b"abc", 3, False) == [b"abc"]
+    assert r.add(1004, b"def", 3, False) == [b"def"]
+
+
+def test_retransmission_and_overlap_are_delivered_once() -> None:
+    r = StreamReassembler()
+    out = collect(r, [(1, b"hello "), (1, b"hello "), (4, b"lo wor"), (7, b"world\n")])
+    assert joined(out) == b"hello world\n"
+    assert GAP not in out
+
+
+def test_out_of_order_segments_wait_for_the_hole() -> None:
+    r = StreamReassembler()
+    assert r.add(10, b"aa", 2, False) == [b"aa"]
+    assert r.add(14, b"cc", 2, False) == []
+    assert r.add(16, b"dd", 2, False) == []
+    assert r.add(12, b"bb", 2, False) == [b"bb", b"cc", b"dd"]
+
+
+def test_permuted_segments_give_the_original_stream() -> None:
+    rng = random.Random(7)
+    stream = bytes(rng.randrange(256) for _ in range(5000))
+    segs = []
+    pos = 0
+    while pos < len(stream):
+        size = rng.randrange(1, 200)
+        segs.append((pos, stream[pos : pos + size]))
+        pos += size
+    first, rest = segs[0], segs[1:]
+    rest = rest + rng.sample(rest, 10)  # some retransmissions
+    rng.shuffle(rest)
+    r = StreamReassembler(max_pending=1 << 20)
+    assert joined(collect(r, [first, *rest])) == stream
+
+
+def test_hole_is_skipped_when_buffer_fills_and_reported() -> None:
+    r = StreamReassembler(max_pending=10)
+    assert r.add(0, b"ab", 2, False) == [b"ab"]
+    assert r.add(5, b"0123456789AB", 12, False) == [GAP, b"0123456789AB"]
+
+
+def test_snaplen_cut_segment_leaves_a_gap_and_keeps_sequence() -> None:
+    r = StreamReassembler()
+    assert r.add(0, b"head", 100, False) == [b"head", GAP]
+    assert r.add(100, b"next", 4, False) == [b"next"]
+
+
+def test_sequence_wraparound() -> None:
+    r = StreamReassembler()
+    start = 2**32 - 3
+    assert r.add(start, b"abc", 3, False) == [b"abc"]
+    assert r.add(0, b"def", 3, False) == [b"def"]
+
+
+def test_mid_stream_start_uses_first_seen_sequence() -> None:
+    r = StreamReassembler()
+    assert r.add(123456, b"xyz", 3, False) == [b"xyz"]
+    assert r.add(123000, b"old", 3, False) == []  # before the first byte we saw

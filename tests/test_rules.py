@@ -1,0 +1,98 @@
+"""Rule files: validation errors name file and line; operators and combinators work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detector.errors import InputError
+from detector.facts import FlowFacts
+from detector.flows import FlowRecord
+from detector.pipeline import SIGNATURES
+from detector.rules import load_rules
+
+
+def record(**facts_kw: object) -> FlowRecord:
+    facts = FlowFacts()
+    for key, value in facts_kw.items():
+        setattr(facts, key, value)
+    return FlowRecord(
+        flow_id=1, proto="TCP", client_ip="10.0.0.1", client_port=40000, server_ip="10.0.0.2",
+        server_port=3333, first_ts=0.0, last_ts=60.0, pkts_toserver=1, pkts_toclient=1,
+        bytes_toserver=100, bytes_toclient=100, payload_toserver=10, payload_toclient=10,
+        orientation="syn", end_reason="end", facts=facts,
+    )
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "user.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_rules_load_and_have_unique_ids() -> None:
+    rules = load_rules([SIGNATURES / "rules"])
+    assert len(rules.rules) >= 20
+    assert len({r.id for r in rules.rules}) == len(rules.rules)
+
+
+@pytest.mark.parametrize(
+    "body,line,reason",
+    [
+        ("rules:\n  - id: 1\n    name: x\n    match: {agnt: x}\n", 4, "unknown condition 'agnt'"),
+        ("rules:\n  - id: 1\n    name: x\n    match:\n      field: nope\n      eq: 1\n", 5, "unknown field 'nope'"),
+        ("rules:\n  - id: 1\n    name: x\n    weight: 3\n    match: {port: 1}\n", 2, "weight must be"),
+        ("rules:\n  - name: x\n    match: {port: 1}\n", 2, "missing 'id'"),
+        ("rules:\n  - id: 1\n    name: x\n    match:\n      field: agent\n      regex: '(('\n", 5, "bad regex"),
+        ("rules:\n  - id: 1\n    name: x\n    match: {port: 1}\n  - id: 1\n    name: y\n    match: {port: 2}\n", 5, "duplicate rule id 1"),
+        ("rules: [\n", 2, "invalid YAML"),
+        ("rules:\n  - id: 1\n    name: x\n    colour: red\n    match: {port: 1}\n", 2, "unknown rule key 'colour'"),
+        ("rules:\n  - id: 1\n    name: x\n    match:\n      field: agent\n      min: 3\n", 5, "numeric field"),
+    ],
+)
+def test_rule_errors_name_file_line_and_reason(tmp_path: Path, body: str, line: int, reason: str) -> None:
+    path = write(tmp_path, body)
+    with pytest.raises(InputError) as err:
+        load_rules([path])
+    message = str(err.value)
+    assert message.startswith(f"{path}:{line}:"), message
+    assert reason in message
+    assert "\n" not in message
+
+
+def test_operators_and_combinators(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+rules:
+  - id: 10
+    name: all of them
+    weight: 0.9
+    match:
+      all:
+        - dialect: stratum-v1
+        - field: agent
+          regex: "(?i)^cgminer/"
+        - field: jobs
+          min: 2
+          max: 10
+        - not: {port: [80, 443]}
+        - any:
+            - field: pool_host
+              suffix: ["*.example-pool.org"]
+            - field: login
+              contains: [".rig"]
+""")
+    rule = load_rules([path]).rules[0]
+    good = record(dialects={"stratum-v1"}, agent="cgminer/4.11", jobs=3, pool_host="eu.example-pool.org")
+    assert rule.matches(good)
+    assert not rule.matches(record(dialects={"stratum-v1"}, agent="cgminer/4.11", jobs=1,
+                                   pool_host="eu.example-pool.org"))
+    assert not rule.matches(record(dialects={"stratum-v1"}, agent="xmrig", jobs=3, login="a.rig1"))
+    assert rule.matches(record(dialects={"stratum-v1"}, agent="CGMiner/1", jobs=3, login="a.rig1"))
+    assert not rule.matches(record(dialects={"stratum-v1"}, agent="cgminer/4", jobs=3,
+                                   pool_host="example-pool.org.evil.com"))
+
+
+def test_disabled_rule_is_validated_but_not_loaded(tmp_path: Path) -> None:
+    path = write(tmp_path, "rules:\n  - id: 5\n    name: switched off\n    enabled: false\n    match: {port: 1}\n")
+    assert load_rules([path]).rules == []

@@ -3,21 +3,20 @@ errors to exit codes: 0 ok, 1 verify mismatch, 2 unusable or damaged input."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from contextlib import contextmanager
-from enum import Enum
+from contextlib import contextmanager, suppress
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
 
 from detector import __version__
+from detector.dissect.inspector import InspectConfig
 from detector.errors import InputError
 from detector.flows import FlowConfig
-from detector.dissect.inspector import InspectConfig
 from detector.pipeline import Detector, ScanConfig, ScanResult, run_scan
 from detector.sinks.csvout import write_csv
 from detector.sinks.eve import write_eve
@@ -35,7 +34,7 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     jsonl = "jsonl"
     csv = "csv"
@@ -81,7 +80,9 @@ def _config(
 ) -> ScanConfig:
     signatures = os.environ.get("MINEWATCH_SIGNATURES")
     config = ScanConfig(
-        flow=FlowConfig(idle_timeout=idle_timeout, active_timeout=active_timeout, max_flows=max_flows),
+        flow=FlowConfig(
+            idle_timeout=idle_timeout, active_timeout=active_timeout, max_flows=max_flows
+        ),
         inspect=InspectConfig(bytes_per_side=inspect_bytes),
         threshold=threshold,
         window=window,
@@ -109,10 +110,8 @@ def _output(path: Path | None):  # type: ignore[no-untyped-def]
 def _progress_total(paths: list[str]) -> int:
     total = 0
     for p in paths:
-        try:
+        with suppress(OSError):
             total += os.path.getsize(p) if p != "-" else 0
-        except OSError:
-            pass
     return total
 
 
@@ -125,18 +124,17 @@ def _run(inputs_paths: list[str], config: ScanConfig, show_progress: bool) -> Sc
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
-        TextColumn("scanning"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeRemainingColumn(), transient=True, console=None,
+        TextColumn("scanning"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        transient=True,
+        console=None,
     ) as bar:
         task = bar.add_task("scan", total=total)
-        done_before = [0]
-        current = [0]
-
-        def tick(pos: int) -> None:
-            current[0] = pos
-            bar.update(task, completed=done_before[0] + pos)
-
-        result = run_scan(inputs, config, detector, progress=tick)
+        result = run_scan(
+            inputs, config, detector, progress=lambda done: bar.update(task, completed=done)
+        )
     return result
 
 
@@ -166,15 +164,23 @@ def scan(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
     rules: RulesOpt = None,
     threshold: ThresholdOpt = 0.7,
-    window: Annotated[float, typer.Option(min=0.0, help="Report a suspect once per window (s).")] = 3600.0,
+    window: Annotated[
+        float, typer.Option(min=0.0, help="Report a suspect once per window (s).")
+    ] = 3600.0,
     idle_timeout: Annotated[float, typer.Option(min=1.0, help="Flow idle timeout (s).")] = 600.0,
-    active_timeout: Annotated[float, typer.Option(min=1.0, help="Flow active timeout (s).")] = 3600.0,
+    active_timeout: Annotated[
+        float, typer.Option(min=1.0, help="Flow active timeout (s).")
+    ] = 3600.0,
     max_flows: Annotated[int, typer.Option(min=64, help="Flow-table size limit.")] = 500_000,
-    inspect_bytes: Annotated[int, typer.Option(min=256, help="Payload bytes inspected per direction.")] = 16384,
+    inspect_bytes: Annotated[
+        int, typer.Option(min=256, help="Payload bytes inspected per direction.")
+    ] = 16384,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
 ) -> None:
     """Scan captures and report the IPs that mine, with evidence."""
-    config = _config(rules, threshold, window, idle_timeout, active_timeout, max_flows, inspect_bytes)
+    config = _config(
+        rules, threshold, window, idle_timeout, active_timeout, max_flows, inspect_bytes
+    )
     result = _run(paths, config, show_progress=not quiet)
     suspects = result.suspects.suspects()
     with _output(output) as out:
@@ -198,7 +204,9 @@ def flows(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
     rules: RulesOpt = None,
     threshold: ThresholdOpt = 0.7,
-    all_flows: Annotated[bool, typer.Option("--all", help="Also flows with no payload facts.")] = False,
+    all_flows: Annotated[
+        bool, typer.Option("--all", help="Also flows with no payload facts.")
+    ] = False,
 ) -> None:
     """Write every inspected flow with its facts and verdict as JSON lines (like a conn log)."""
     config = _config(rules, threshold, keep_all=True)
@@ -215,7 +223,9 @@ def flows(
 @app.command()
 def verify(
     directory: Annotated[Path, typer.Argument(help="Directory of labelled captures.")],
-    manifest: Annotated[Path | None, typer.Option(help="Manifest (default: DIR/manifest.*).")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="Manifest (default: DIR/manifest.*).")
+    ] = None,
     junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML report here.")] = None,
     rules: RulesOpt = None,
     threshold: ThresholdOpt = 0.7,

@@ -53,8 +53,8 @@ class FlowFacts:
     reported_hashrate: float | None = None  # H/s the client itself reported
     http: dict[str, str] = field(default_factory=dict)  # method, uri, host, user_agent, x-*
     tls: dict[str, Any] = field(default_factory=dict)
-    gaps: int = 0
-    dissector_errors: int = 0  # parser failures on this flow (hostile or broken input)  # holes in reassembled streams (loss or snaplen cut)
+    gaps: int = 0  # holes in reassembled streams (loss or snaplen cut)
+    dissector_errors: int = 0  # parser failures on this flow (hostile or broken input)
     evidence: list[str] = field(default_factory=list)  # short human-readable notes
 
     def note(self, text: str) -> None:

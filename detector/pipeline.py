@@ -9,8 +9,10 @@ everything found before it is kept.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,7 +84,7 @@ class ScanResult:
         return any(c.error for c in self.captures)
 
 
-Progress = Callable[[int], None]
+Progress = Callable[[int], None]  # called with bytes of input consumed so far
 
 
 def run_scan(
@@ -95,8 +97,16 @@ def run_scan(
     detector = detector or Detector.load(config)
     started = time.perf_counter()
     result = ScanResult(SuspectTable(config.window), [], DecodeStats(), FlowStats(), [])
+    done_before = 0
     for cap in inputs:
-        result.captures.append(_scan_one(cap, config, detector, result, progress))
+        step = None
+        if progress is not None:
+            base = done_before
+            step = lambda pos, base=base: progress(base + pos)  # noqa: E731
+        result.captures.append(_scan_one(cap, config, detector, result, step))
+        if cap.path != "-":
+            with suppress(OSError):
+                done_before += os.path.getsize(cap.path)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -43,4 +43,6 @@ def score_flow(record: FlowRecord, rules: RuleSet, threshold: float = DEFAULT_TH
     miner = sorted((r for r in fired if r.kind == "miner"), key=lambda r: (-r.weight, r.id))
     info = [r for r in fired if r.kind != "miner"]
     score = combine([r.weight for r in miner])
-    return Verdict(record=record, score=score, is_miner=score >= threshold, rules=miner, info_rules=info)
+    return Verdict(
+        record=record, score=score, is_miner=score >= threshold, rules=miner, info_rules=info
+    )

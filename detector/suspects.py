@@ -58,8 +58,11 @@ class Suspect:
         if f is not None:
             self.dialects |= f.dialects
             for name, value in (
-                ("coins", f.coin), ("agents", f.agent), ("logins", f.login),
-                ("wallets", f.wallet), ("workers", f.worker),
+                ("coins", f.coin),
+                ("agents", f.agent),
+                ("logins", f.login),
+                ("wallets", f.wallet),
+                ("workers", f.worker),
             ):
                 bag = getattr(self, name)
                 if value and len(bag) < 16:

@@ -19,8 +19,16 @@ from detector.errors import InputError
 
 MINING_DIALECTS = frozenset(
     {
-        "stratum-v1", "ethereum-stratum", "eth-proxy", "cryptonote", "getwork-http",
-        "gbt-http", "eth-getwork-http", "monero-daemon-http", "stratum-v2", "browser-wss-tls",
+        "stratum-v1",
+        "ethereum-stratum",
+        "eth-proxy",
+        "cryptonote",
+        "getwork-http",
+        "gbt-http",
+        "eth-getwork-http",
+        "monero-daemon-http",
+        "stratum-v2",
+        "browser-wss-tls",
     }
 )
 
@@ -155,7 +163,10 @@ def write_junit(outcomes: list[Outcome], path: Path) -> None:
     )
     for o in outcomes:
         case = ET.SubElement(
-            suite, "testcase", classname="minewatch.verify", name=o.expectation.file.name,
+            suite,
+            "testcase",
+            classname="minewatch.verify",
+            name=o.expectation.file.name,
             time=f"{o.seconds:.3f}",
         )
         if not o.passed:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from detector.dissect.base import DatagramDissector, Probe, StreamDissector
 from detector.dissect.http import Http
 from detector.dissect.jsonlines import JsonLines
+from detector.dissect.tlsflow import Tls
 from detector.facts import FlowFacts
 from detector.reassembly import GAP, StreamReassembler
 
-STREAM_DISSECTORS: tuple[type[StreamDissector], ...] = (Http, JsonLines)
+STREAM_DISSECTORS: tuple[type[StreamDissector], ...] = (Tls, Http, JsonLines)
 DATAGRAM_DISSECTORS: tuple[type[DatagramDissector], ...] = ()
 FIRST_BYTES_KEPT = 64
 PROBE_LIMIT = 4096

@@ -58,9 +58,9 @@ MONERO_DAEMON_METHODS = frozenset(
     {"getblocktemplate", "get_block_template", "submitblock", "submit_block"}
 )
 
-MINER_REQUESTS = STRATUM_CLIENT | ETH_PROXY_CLIENT | CRYPTONOTE_CLIENT | MONERO_DAEMON_METHODS | {
-    "getwork"
-}
+MINER_REQUESTS = (
+    STRATUM_CLIENT | ETH_PROXY_CLIENT | CRYPTONOTE_CLIENT | MONERO_DAEMON_METHODS | {"getwork"}
+)
 
 _HEX = re.compile(r"^(0x)?[0-9a-fA-F]+$")
 _MAX_PENDING = 64

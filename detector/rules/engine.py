@@ -21,8 +21,17 @@ from detector.rules.yamlsrc import line_of, load_yaml
 Predicate = Callable[[FlowRecord], bool]
 
 RULE_KEYS = {
-    "id", "rev", "name", "severity", "weight", "kind", "description", "references",
-    "match", "enabled", "tags",
+    "id",
+    "rev",
+    "name",
+    "severity",
+    "weight",
+    "kind",
+    "description",
+    "references",
+    "match",
+    "enabled",
+    "tags",
 }
 KINDS = ("miner", "node", "info")
 SHORTHANDS = {  # key -> (field, operator)
@@ -106,7 +115,9 @@ def load_rules(dirs: Iterable[Path]) -> RuleSet:
     for path in files:
         for rule in _load_file(path):
             if rule.id in seen:
-                raise RuleError(f"{rule.source}: duplicate rule id {rule.id} (also {seen[rule.id]})")
+                raise RuleError(
+                    f"{rule.source}: duplicate rule id {rule.id} (also {seen[rule.id]})"
+                )
             seen[rule.id] = rule.source
             rules.append(rule)
     rules.sort(key=lambda r: r.id)
@@ -211,7 +222,9 @@ def _compile_cond(ctx: _Ctx, label: str, node: Any, parent: Any) -> Predicate:
         if name not in FIELDS:
             raise ctx.fail(node, f"{label}: unknown field {name!r}")
         if not ops:
-            raise ctx.fail(node, f"{label}: field {name!r} needs an operator ({', '.join(OPERATORS)})")
+            raise ctx.fail(
+                node, f"{label}: field {name!r} needs an operator ({', '.join(OPERATORS)})"
+            )
         preds = []
         for op in sorted(ops):
             if op not in OPERATORS:
@@ -253,7 +266,9 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
             return lambda r: any(isinstance(v, (int, float)) and v >= value for v in values(r))
         return lambda r: any(isinstance(v, (int, float)) and v <= value for v in values(r))
     items = value if isinstance(value, list) else [value]
-    if not items or not all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in items):
+    if not items or not all(
+        isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in items
+    ):
         raise ctx.fail(node, f"{label}: '{op}' takes a value or a list of strings/numbers")
     if op in ("eq", "in"):
         wanted = set(items)

@@ -10,8 +10,20 @@ from detector.suspects import Suspect
 from detector.textsafe import escape_cell
 
 COLUMNS = [
-    "src_ip", "score", "first_seen", "last_seen", "flows", "dialects", "coins", "pools",
-    "pool_names", "agents", "wallets", "logins", "workers", "rules",
+    "src_ip",
+    "score",
+    "first_seen",
+    "last_seen",
+    "flows",
+    "dialects",
+    "coins",
+    "pools",
+    "pool_names",
+    "agents",
+    "wallets",
+    "logins",
+    "workers",
+    "rules",
 ]
 
 

@@ -28,8 +28,17 @@ def write_table(suspects: list[Suspect], out: TextIO) -> None:
         console.print("No mining suspects found.", markup=False)
         return
     table = Table(title=f"Mining suspects ({len(suspects)})", title_justify="left", show_lines=True)
-    for name, ratio in (("Suspect IP", 2), ("Score", 1), ("Dialect", 2), ("Coin", 1), ("Pool", 3),
-                        ("Agent", 2), ("Wallet / login", 4), ("Flows", 1), ("Seen (UTC)", 3)):
+    for name, ratio in (
+        ("Suspect IP", 2),
+        ("Score", 1),
+        ("Dialect", 2),
+        ("Coin", 1),
+        ("Pool", 3),
+        ("Agent", 2),
+        ("Wallet / login", 4),
+        ("Flows", 1),
+        ("Seen (UTC)", 3),
+    ):
         table.add_column(name, overflow="fold", ratio=ratio)
     for s in suspects:
         d = suspect_summary(s)

@@ -1,0 +1,87 @@
+"""TLS on a TCP flow: hello facts, fingerprints, certificate, then record sizes.
+
+Adapts detector.tls.TLSStream (one per side) to the dissector hooks. Facts go to
+``FlowFacts.tls``: SNI, ALPN, JA3/JA3S/JA4, versions, certificate names; and the first
+application-data record sizes per side with their times, which the behavioural model uses
+to spot TLS-wrapped Stratum (small client records, periodic near-constant server pushes).
+A side is done after MAX_RECORDS application records: no need to read on.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from detector import tls
+from detector.dissect.base import Probe, StreamDissector
+from detector.facts import FlowFacts
+
+MAX_RECORDS = 16
+VERSION_NAMES = {
+    0x0300: "SSLv3",
+    0x0301: "TLSv1",
+    0x0302: "TLSv1.1",
+    0x0303: "TLSv1.2",
+    0x0304: "TLSv1.3",
+}
+
+
+class Tls(StreamDissector):
+    """TLS handshakes and record sizes on both sides of a flow."""
+
+    name: ClassVar[str] = "tls"
+
+    def __init__(self) -> None:
+        self.streams = (tls.TLSStream(), tls.TLSStream())
+        self.app_records = [0, 0]
+
+    @staticmethod
+    def probe(data: bytes) -> Probe:
+        if len(data) < 3:
+            return Probe.MAYBE if data[:1] in (b"\x16", b"\x17", b"") else Probe.NO
+        if data[0] in (0x16, 0x17, 0x15, 0x14) and data[1] == 0x03 and data[2] <= 0x04:
+            return Probe.YES
+        return Probe.NO
+
+    def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
+        stream = self.streams[side]
+        for event in stream.feed(data):
+            if isinstance(event, tls.AppData):
+                self.app_records[side] += 1
+                records = facts.tls.setdefault("records", [])
+                if len(records) < 2 * MAX_RECORDS:
+                    records.append((round(ts, 6), side, event.length))
+            elif isinstance(event, tls.ClientHello):
+                facts.sides[side].client_votes += 2
+                _client_hello(event, facts)
+            elif isinstance(event, tls.ServerHello):
+                facts.sides[1 - side].client_votes += 1
+                facts.tls.setdefault("ja3s", tls.ja3s(event))
+                facts.tls.setdefault(
+                    "version", VERSION_NAMES.get(event.version, hex(event.version))
+                )
+                facts.tls.setdefault("cipher", event.cipher)
+            elif isinstance(event, tls.Certificate) and "subject" not in facts.tls:
+                facts.tls["subject"] = event.subject
+                facts.tls["issuer"] = event.issuer
+                facts.tls["self_signed"] = event.self_signed
+        if stream.state is tls.StreamState.NOT_TLS:
+            return False
+        facts.app_protos.add("tls")
+        return self.app_records[side] < MAX_RECORDS
+
+    def on_gap(self, side: int, facts: FlowFacts) -> None:
+        facts.gaps += 1
+        self.app_records[side] = MAX_RECORDS  # cannot resynchronise records without a length
+
+
+def _client_hello(ch: tls.ClientHello, facts: FlowFacts) -> None:
+    if "ja3" in facts.tls:
+        return
+    facts.tls["ja3"] = tls.ja3(ch)
+    facts.tls["ja3_string"] = tls.ja3_string(ch)
+    facts.tls["ja4"] = tls.ja4(ch)
+    if ch.sni:
+        facts.tls["sni"] = ch.sni[:253]
+    if ch.alpn:
+        facts.tls["alpn"] = [a.decode("ascii", "replace")[:32] for a in ch.alpn[:8]]
+    facts.tls["client_version"] = VERSION_NAMES.get(ch.max_version, hex(ch.max_version))

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from detector.dissect.jsonlines import JsonLines
 from detector.dissect.base import Probe
+from detector.dissect.jsonlines import JsonLines
 from detector.facts import FlowFacts
 
 CLIENT, SERVER = 0, 1

@@ -143,7 +143,9 @@ def _client_method(
     if method in STRATUM_CLIENT:
         _stratum_client(method, plist, facts, state)
     elif method in ETH_PROXY_CLIENT:
-        facts.dialects.add("eth-getwork-http" if transport == "http" else "eth-proxy")
+        # ethminer and others also send eth_submitHashrate inside EthereumStratum sessions
+        if "ethereum-stratum" not in facts.dialects:
+            facts.dialects.add("eth-getwork-http" if transport == "http" else "eth-proxy")
         if method in ("eth_submitLogin", "eth_login"):
             _set_login(facts, plist[0] if plist else None)
             facts.set_once("worker", _str(msg.get("worker")))
@@ -206,6 +208,7 @@ def _stratum_client(method: str, plist: list[Any], facts: FlowFacts, state: RpcS
 def _stratum_dialect(facts: FlowFacts, state: RpcState) -> None:
     if state.eth_votes > 0:
         facts.dialects.discard("stratum-v1")
+        facts.dialects.discard("eth-proxy")
         facts.dialects.add("ethereum-stratum")
     else:
         facts.dialects.add("stratum-v1")

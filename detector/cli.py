@@ -176,6 +176,9 @@ def scan(
         int, typer.Option(min=256, help="Payload bytes inspected per direction.")
     ] = 16384,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+    no_info: Annotated[
+        bool, typer.Option("--no-info", help="Hide informational crypto-node events.")
+    ] = False,
 ) -> None:
     """Scan captures and report the IPs that mine, with evidence."""
     config = _config(
@@ -183,13 +186,14 @@ def scan(
     )
     result = _run(paths, config, show_progress=not quiet)
     suspects = result.suspects.suspects()
+    nodes = [] if no_info else result.nodes.hosts()
     with _output(output) as out:
         if fmt is OutputFormat.jsonl:
-            write_eve(suspects, out)
+            write_eve(suspects, out, nodes)
         elif fmt is OutputFormat.csv:
-            write_csv(suspects, out)
+            write_csv(suspects, out, nodes)
         else:
-            write_table(suspects, out)
+            write_table(suspects, out, nodes)
     sys.stdout.flush()
     _report_captures(result)
     if not quiet:

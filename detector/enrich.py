@@ -1,8 +1,10 @@
-"""Describe a flow's mining: split the pool login into wallet and worker, guess the coin.
+"""Enrich a finished flow with what other data knows: the names DNS gave its server IP,
+the pool list's verdict on its host names, wallet/worker split of the login, the coin.
 
-Uses the tables in ``signatures/coins.yaml`` (data, validated on load). Runs after
-dissection and before the rules, so rules can test ``wallet`` and ``coin`` too. Nothing
-here decides whether a flow is mining.
+Uses ``signatures/coins.yaml`` and ``signatures/pools/`` (data, validated on load) and
+the passive-DNS map the DNS dissector filled. Runs after dissection and before the
+rules, so rules can test ``pool.*``, ``wallet`` and ``coin``. Nothing here decides
+whether a flow is mining.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from pathlib import Path
 
 from detector.errors import InputError
 from detector.facts import FlowFacts
-from detector.rules.yamlsrc import line_of, load_yaml
+from detector.flows import FlowRecord
+from detector.pdns import PassiveDns
+from detector.pools import PoolList, PoolMatch
+from detector.yamlsrc import line_of, load_yaml
 
 _LOGIN_SEPARATORS = re.compile(r"[./+:@]")
 
@@ -79,8 +84,58 @@ def split_login(login: str, tables: CoinTables) -> tuple[str | None, str | None,
     return None, None, None
 
 
-def enrich(facts: FlowFacts, tables: CoinTables) -> None:
-    """Fill wallet, worker and coin on a flow's facts where the evidence allows."""
+MATCH_RANK = {"endpoint": 0, "host": 1, "suffix": 2, "domain": 3}
+
+
+@dataclass(slots=True)
+class Intel:
+    """Reference data for enrichment, shared by every flow of a scan."""
+
+    coins: CoinTables
+    pools: PoolList
+    pdns: PassiveDns
+
+
+def enrich(record: FlowRecord, intel: Intel) -> None:
+    """Fill DNS names, pool match, wallet, worker and coin of a flow's facts."""
+    facts = record.facts
+    if facts is None:
+        return
+    facts.dns_names = intel.pdns.names(record.server_ip, before=record.last_ts)
+    _match_pool(record, facts, intel.pools)
+    _identity(facts, intel.coins)
+
+
+def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:
+    candidates: list[tuple[str, str]] = []
+    if facts.tls.get("sni"):
+        candidates.append((facts.tls["sni"], "tls.sni"))
+    if facts.http.get("host"):
+        candidates.append((facts.http["host"], "http.host"))
+    if facts.pool_host:
+        candidates.append((facts.pool_host, "stratum"))
+    candidates.extend((name, "dns") for name in facts.dns_names)
+    candidates.append((record.server_ip, "ip"))
+    best: tuple[PoolMatch, str] | None = None
+    for host, via in candidates:
+        match = pools.match(host, record.server_port)
+        if match and (best is None or MATCH_RANK[match.kind] < MATCH_RANK[best[0].kind]):
+            best = (match, via)
+    if best is None:
+        for query in facts.dns.get("queries", []):
+            match = pools.match(query)
+            if match:
+                best = (match, "dns-query")
+                break
+    if best is not None:
+        match, via = best
+        facts.pool = {"name": match.pool, "match": match.kind, "host": match.matched, "via": via}
+        if match.coin:
+            facts.pool["coin"] = match.coin
+
+
+def _identity(facts: FlowFacts, tables: CoinTables) -> None:
+    """Split the login into wallet and worker and guess the coin."""
     wallet_coin = None
     if facts.login:
         wallet, worker, wallet_coin = split_login(facts.login, tables)
@@ -96,6 +151,11 @@ def enrich(facts: FlowFacts, tables: CoinTables) -> None:
             return
     if wallet_coin:
         facts.coin = wallet_coin
+        return
+    if facts.pool.get("coin") and facts.pool.get("via") != "dns-query":
+        facts.coin = facts.pool["coin"]
+        return
+    if not facts.dialects:
         return
     for dialect in sorted(facts.dialects):
         if dialect in tables.dialects:

@@ -53,6 +53,10 @@ class FlowFacts:
     reported_hashrate: float | None = None  # H/s the client itself reported
     http: dict[str, str] = field(default_factory=dict)  # method, uri, host, user_agent, x-*
     tls: dict[str, Any] = field(default_factory=dict)
+    dns: dict[str, list[str]] = field(default_factory=dict)  # queries/answers on a DNS flow
+    dns_names: list[str] = field(default_factory=list)  # names the server IP was resolved from
+    node: dict[str, Any] = field(default_factory=dict)  # crypto-node P2P: protocol, network...
+    pool: dict[str, str] = field(default_factory=dict)  # pool-list match: name, coin, via
     gaps: int = 0  # holes in reassembled streams (loss or snaplen cut)
     dissector_errors: int = 0  # parser failures on this flow (hostile or broken input)
     evidence: list[str] = field(default_factory=list)  # short human-readable notes

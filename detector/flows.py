@@ -373,9 +373,11 @@ class FlowTracker:
             side = 0 if from_a else 1
             data = buf[off : off + cap].tobytes()
             if proto == PROTO_TCP:
-                keep = inspector.tcp_packet(slot, side, seq, bool(fl & TCP_SYN), data, plen, ts)
+                keep = inspector.tcp_packet(
+                    slot, side, seq, bool(fl & TCP_SYN), data, plen, ts, sport, dport
+                )
             else:
-                keep = inspector.udp_packet(slot, side, data, (sport, dport), ts)
+                keep = inspector.udp_packet(slot, side, data, ts, sport, dport)
             if not keep:
                 inspect_col[slot] = False
                 inspector.retire(slot)

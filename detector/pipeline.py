@@ -17,15 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from detector.decode import SUPPORTED_LINKTYPES, DecodeStats, decode
+from detector.dissect.base import InspectContext
 from detector.dissect.inspector import InspectConfig, Inspector
-from detector.enrich import CoinTables, enrich, load_coin_tables
+from detector.enrich import CoinTables, Intel, enrich, load_coin_tables
 from detector.errors import CorruptCapture, InputError
 from detector.flows import FlowConfig, FlowRecord, FlowStats, FlowTracker
+from detector.pdns import PassiveDns
+from detector.pools import PoolList, load_pools
 from detector.rules import RuleSet, load_rules
 from detector.score import DEFAULT_THRESHOLD, Verdict, score_flow
 from detector.source import CaptureInput, read_capture
 from detector.source.inputs import DEFAULT_CHUNK
-from detector.suspects import SuspectTable
+from detector.suspects import NodeTable, SuspectTable
 
 SIGNATURES = Path(__file__).resolve().parent.parent / "signatures"
 
@@ -50,14 +53,19 @@ class Detector:
 
     rules: RuleSet
     coins: CoinTables
+    pools: PoolList
 
     @classmethod
     def load(cls, config: ScanConfig) -> Detector:
         sig = config.signatures
         if not sig.is_dir():
             raise InputError(f"{sig}: signatures directory not found")
-        rules = load_rules([sig / "rules", *config.extra_rules])
-        return cls(rules=rules, coins=load_coin_tables(sig / "coins.yaml"))
+        rules = load_rules([sig / "rules", *config.extra_rules], lists_dir=sig / "lists")
+        return cls(
+            rules=rules,
+            coins=load_coin_tables(sig / "coins.yaml"),
+            pools=load_pools(sig / "pools"),
+        )
 
 
 @dataclass(slots=True)
@@ -73,6 +81,7 @@ class CaptureReport:
 @dataclass(slots=True)
 class ScanResult:
     suspects: SuspectTable
+    nodes: NodeTable
     verdicts: list[Verdict]  # miner verdicts (all verdicts with keep_all_flows)
     decode: DecodeStats
     flows: FlowStats
@@ -96,7 +105,9 @@ def run_scan(
     """Scan captures in order; never raises for bad capture content (see CaptureReport)."""
     detector = detector or Detector.load(config)
     started = time.perf_counter()
-    result = ScanResult(SuspectTable(config.window), [], DecodeStats(), FlowStats(), [])
+    result = ScanResult(
+        SuspectTable(config.window), NodeTable(config.window), [], DecodeStats(), FlowStats(), []
+    )
     done_before = 0
     for cap in inputs:
         step = None
@@ -119,17 +130,23 @@ def _scan_one(
     progress: Progress | None,
 ) -> CaptureReport:
     report = CaptureReport(cap.display)
+    # Passive DNS is per capture, like the flow table, so files stay independent.
+    context = InspectContext(pdns=PassiveDns())
+    intel = Intel(coins=detector.coins, pools=detector.pools, pdns=context.pdns)
 
     def on_flow(record: FlowRecord) -> None:
-        if record.facts is not None:
-            enrich(record.facts, detector.coins)
+        enrich(record, intel)
         verdict = score_flow(record, detector.rules, config.threshold)
         if verdict.is_miner:
             result.suspects.add(verdict)
+        elif verdict.info_rules:
+            result.nodes.add(verdict)
         if verdict.is_miner or config.keep_all_flows:
             result.verdicts.append(verdict)
 
-    tracker = FlowTracker(config.flow, Inspector(config.inspect), on_flow, config.keep_all_flows)
+    tracker = FlowTracker(
+        config.flow, Inspector(config.inspect, context), on_flow, config.keep_all_flows
+    )
     stats = DecodeStats()
     try:
         stream, batches = read_capture(cap, config.chunk_size)

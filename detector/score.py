@@ -29,6 +29,12 @@ class Verdict:
     def top_rule(self) -> Rule | None:
         return self.rules[0] if self.rules else None
 
+    @property
+    def dialects(self) -> set[str]:
+        """Dialects the dissectors saw plus those named by the miner rules that fired."""
+        seen = set(self.record.facts.dialects) if self.record.facts is not None else set()
+        return seen | {r.dialect for r in self.rules if r.dialect}
+
 
 def combine(weights: list[float]) -> float:
     """Noisy-OR of independent pieces of evidence."""

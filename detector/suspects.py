@@ -9,6 +9,7 @@ parallel aggregates exactly like a serial scan.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -55,8 +56,8 @@ class Suspect:
             self.rules[rule.id] = rule
             self.rule_hits[rule.id] += 1
         self.pools[f"{_host(r.server_ip)}:{r.server_port}"] += 1
+        self.dialects |= v.dialects
         if f is not None:
-            self.dialects |= f.dialects
             for name, value in (
                 ("coins", f.coin),
                 ("agents", f.agent),
@@ -122,3 +123,105 @@ class SuspectTable:
 
     def ips(self) -> set[str]:
         return {ip for ip, _ in self._by_key}
+
+
+@dataclass(slots=True)
+class NodeHost:
+    """One host seen speaking a cryptocurrency node protocol, in one window."""
+
+    ip: str
+    protocol: str
+    window_start: float
+    network: str | None = None
+    first_seen: float = float("inf")
+    last_seen: float = float("-inf")
+    flow_count: int = 0
+    peers: Counter[str] = field(default_factory=Counter)  # "ip:port" -> flows
+    ports: set[int] = field(default_factory=set)
+    user_agents: set[str] = field(default_factory=set)
+    commands: set[str] = field(default_factory=set)
+    rules: dict[int, Rule] = field(default_factory=dict)
+    flows: list[Verdict] = field(default_factory=list)
+
+    def add(self, v: Verdict, rules: list[Rule]) -> None:
+        r, f = v.record, v.record.facts
+        self.first_seen = min(self.first_seen, r.first_ts)
+        self.last_seen = max(self.last_seen, r.last_ts)
+        self.flow_count += 1
+        peer = (
+            (r.server_ip, r.server_port) if r.client_ip == self.ip else (r.client_ip, r.client_port)
+        )
+        self.peers[f"{_host(peer[0])}:{peer[1]}"] += 1
+        self.ports.add(r.server_port)
+        for rule in rules:
+            self.rules[rule.id] = rule
+        if f is not None:
+            self.network = self.network or f.node.get("network")
+            agent = f.node.get("user_agent")
+            if agent and len(self.user_agents) < 8:
+                self.user_agents.add(agent)
+            self.commands.update(f.node.get("commands", [])[:16])
+        if len(self.flows) < MAX_EVIDENCE_FLOWS:
+            self.flows.append(v)
+
+    def sort_key(self) -> tuple[float, str, str]:
+        return (self.first_seen, self.ip, self.protocol)
+
+
+class NodeTable:
+    """Informational crypto-node sightings keyed by (host, protocol, window).
+
+    In peer-to-peer traffic both ends are nodes and either may open the connection, so
+    the host reported is the local end: the private (RFC 1918/4193) address if exactly one
+    end has one, otherwise the end that takes part in more node flows (the node whose
+    traffic was captured talks to many peers; each peer is seen once).
+    """
+
+    MAX_SIGHTINGS = 200_000
+
+    def __init__(self, window: float = 3600.0) -> None:
+        self.window = window
+        self._sightings: list[tuple[Verdict, list[Rule]]] = []
+        self._endpoint_flows: Counter[str] = Counter()
+        self.dropped = 0
+
+    def add(self, v: Verdict) -> None:
+        node_rules = [rule for rule in v.info_rules if rule.kind == "node"]
+        if not node_rules or v.is_miner or v.record.facts is None:
+            return
+        if len(self._sightings) >= self.MAX_SIGHTINGS:
+            self.dropped += 1
+            return
+        self._sightings.append((v, node_rules))
+        self._endpoint_flows[v.record.client_ip] += 1
+        self._endpoint_flows[v.record.server_ip] += 1
+
+    def _local(self, client: str, server: str) -> str:
+        c_private, s_private = _is_private(client), _is_private(server)
+        if c_private != s_private:
+            return client if c_private else server
+        if self._endpoint_flows[server] > self._endpoint_flows[client]:
+            return server
+        return client
+
+    def hosts(self) -> list[NodeHost]:
+        by_key: dict[tuple[str, str, int], NodeHost] = {}
+        for v, rules in self._sightings:
+            r = v.record
+            assert r.facts is not None
+            protocol = r.facts.node.get("protocol", "unknown")
+            ip = self._local(r.client_ip, r.server_ip)
+            index = int(r.first_ts // self.window) if self.window > 0 else 0
+            key = (ip, protocol, index)
+            host = by_key.get(key)
+            if host is None:
+                host = by_key[key] = NodeHost(ip, protocol, index * self.window)
+            host.add(v, rules)
+        return sorted(by_key.values(), key=NodeHost.sort_key)
+
+
+def _is_private(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_private
+    except ValueError:
+        return False

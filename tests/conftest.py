@@ -23,8 +23,10 @@ class CliResult:
     out: str
     err: str
 
-    def events(self) -> list[dict]:
-        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+    def events(self, kind: str = "alert") -> list[dict]:
+        """EVE events of one event_type (default: mining alerts)."""
+        events = [json.loads(line) for line in self.out.splitlines() if line.strip()]
+        return [e for e in events if e["event_type"] == kind]
 
 
 def run_cli(*args: str, stdin: bytes | None = None, timeout: float = 120) -> CliResult:

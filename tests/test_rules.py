@@ -32,7 +32,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_shipped_rules_load_and_have_unique_ids() -> None:
-    rules = load_rules([SIGNATURES / "rules"])
+    rules = load_rules([SIGNATURES / "rules"], lists_dir=SIGNATURES / "lists")
     assert len(rules.rules) >= 20
     assert len({r.id for r in rules.rules}) == len(rules.rules)
 

@@ -1,7 +1,7 @@
 """The dissector interface: three small hooks, as in nfstream's plugins.
 
 A stream dissector handles one application protocol on one TCP flow. The inspector
-offers it the first bytes of each side (``probe``); if it accepts, it receives that
+offers it the first bytes of each side and the ports (``probe``); if it accepts, it receives that
 side's in-order bytes (``on_data``), hole notices (``on_gap``) and a final call when the
 flow ends (``on_expire``). It records facts on the flow's FlowFacts and returns False from
 ``on_data`` when it needs no more bytes of that side.
@@ -12,7 +12,7 @@ Example - a dissector that notes SSH banners::
         name = "ssh"
 
         @staticmethod
-        def probe(data: bytes) -> Probe:
+        def probe(data: bytes, ports: tuple[int, int]) -> Probe:
             return Probe.YES if data.startswith(b"SSH-") else Probe.NO
 
         def on_data(self, side, data, ts, facts):
@@ -22,10 +22,19 @@ Example - a dissector that notes SSH banners::
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar
 
 from detector.facts import FlowFacts
+from detector.pdns import PassiveDns
+
+
+@dataclass(slots=True)
+class InspectContext:
+    """State shared by every flow's dissectors (e.g. the passive-DNS map)."""
+
+    pdns: PassiveDns = field(default_factory=PassiveDns)
 
 
 class Probe(Enum):
@@ -41,9 +50,13 @@ class StreamDissector:
 
     name: ClassVar[str] = "base"
 
+    def __init__(self, ctx: InspectContext) -> None:
+        self.ctx = ctx
+
     @staticmethod
-    def probe(data: bytes) -> Probe:
-        """Decide from the first bytes of a side whether this protocol is spoken."""
+    def probe(data: bytes, ports: tuple[int, int]) -> Probe:
+        """Decide from the first bytes of a side (and its (sender, receiver) ports) whether
+        this protocol is spoken."""
         return Probe.NO
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
@@ -62,6 +75,9 @@ class DatagramDissector:
     """Base class for UDP protocols: one call per datagram."""
 
     name: ClassVar[str] = "base-udp"
+
+    def __init__(self, ctx: InspectContext) -> None:
+        self.ctx = ctx
 
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int]) -> bool:

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import dpkt
 
-from detector.dissect.base import Probe, StreamDissector
+from detector.dissect.base import InspectContext, Probe, StreamDissector
 from detector.dissect.jsonlines import parse_json_body
 from detector.dissect.mining import RpcState, classify
 from detector.facts import FlowFacts
@@ -32,14 +32,14 @@ class Http(StreamDissector):
 
     name: ClassVar[str] = "http"
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: InspectContext | None = None) -> None:
         self.bufs = [b"", b""]
         self.broken = [False, False]
         self.rpc = RpcState()
         self.last_uri = ""
 
     @staticmethod
-    def probe(data: bytes) -> Probe:
+    def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
         if data.startswith(METHODS) or data.startswith(b"HTTP/1."):
             return Probe.YES
         if len(data) < 8 and any(m.startswith(data) for m in (*METHODS, b"HTTP/1.")):

@@ -1,8 +1,8 @@
 """Per-flow payload inspection: reassemble, pick a dissector per side, feed it, stop early.
 
-The flow stage calls ``packet()`` only for flows still under inspection; this module
-returns False as soon as a flow needs no more payload (every side decided and done, or
-its byte budget spent), so the flow stage can stop handing that flow to Python. That is
+The flow stage calls ``tcp_packet``/``udp_packet`` only for flows still under inspection;
+they return False as soon as a flow needs no more payload (every side decided and done,
+or its byte budget spent), so the flow stage stops handing that flow to Python. That is
 what keeps per-packet Python work to the first few KB of each flow (DESIGN.md §2).
 """
 
@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detector.dissect.base import DatagramDissector, Probe, StreamDissector
+from detector.dissect.base import DatagramDissector, InspectContext, Probe, StreamDissector
+from detector.dissect.dns import DnsTcp, DnsUdp
 from detector.dissect.http import Http
 from detector.dissect.jsonlines import JsonLines
+from detector.dissect.nodes import CryptoNode, CryptoNodeUdp
 from detector.dissect.tlsflow import Tls
 from detector.facts import FlowFacts
 from detector.reassembly import GAP, StreamReassembler
 
-STREAM_DISSECTORS: tuple[type[StreamDissector], ...] = (Tls, Http, JsonLines)
-DATAGRAM_DISSECTORS: tuple[type[DatagramDissector], ...] = ()
+# Probed in this order on the first bytes of each side; the first YES wins.
+STREAM_DISSECTORS: tuple[type[StreamDissector], ...] = (Tls, Http, DnsTcp, CryptoNode, JsonLines)
+DATAGRAM_DISSECTORS: tuple[type[DatagramDissector], ...] = (DnsUdp, CryptoNodeUdp)
 FIRST_BYTES_KEPT = 64
 PROBE_LIMIT = 4096
 
@@ -46,14 +49,16 @@ class _Side:
 class FlowInspection:
     """Inspection state of one flow: two sides, shared dissector instances, facts."""
 
-    __slots__ = ("sides", "dissectors", "facts", "datagrams", "udp")
+    __slots__ = ("sides", "dissectors", "facts", "datagrams", "datagram_count", "udp", "ports")
 
-    def __init__(self, config: InspectConfig, udp: bool) -> None:
+    def __init__(self, config: InspectConfig, udp: bool, ports: tuple[int, int]) -> None:
         self.sides = (_Side(config.bytes_per_side), _Side(config.bytes_per_side))
         self.dissectors: dict[str, StreamDissector] = {}
         self.facts = FlowFacts()
-        self.datagrams = 0
+        self.datagrams: DatagramDissector | None = None
+        self.datagram_count = 0
         self.udp = udp
+        self.ports = ports  # (side 0 port, side 1 port)
 
     def active(self) -> bool:
         return not (self.sides[0].done and self.sides[1].done)
@@ -62,18 +67,35 @@ class FlowInspection:
 class Inspector:
     """Holds the inspection state of every flow under inspection, keyed by flow slot."""
 
-    def __init__(self, config: InspectConfig | None = None) -> None:
+    def __init__(
+        self, config: InspectConfig | None = None, ctx: InspectContext | None = None
+    ) -> None:
         self.config = config or InspectConfig()
+        self.ctx = ctx or InspectContext()
         self.flows: dict[int, FlowInspection] = {}
         self.retired: dict[int, FlowFacts] = {}  # facts of flows no longer inspected
 
-    def tcp_packet(
-        self, slot: int, side: int, seq: int, syn: bool, data: bytes, seg_len: int, ts: float
-    ) -> bool:
-        """Feed one TCP segment; return False when the flow needs no more payload."""
+    def _state(self, slot: int, udp: bool, side: int, sport: int, dport: int) -> FlowInspection:
         fi = self.flows.get(slot)
         if fi is None:
-            fi = self.flows[slot] = FlowInspection(self.config, udp=False)
+            ports = (sport, dport) if side == 0 else (dport, sport)
+            fi = self.flows[slot] = FlowInspection(self.config, udp, ports)
+        return fi
+
+    def tcp_packet(
+        self,
+        slot: int,
+        side: int,
+        seq: int,
+        syn: bool,
+        data: bytes,
+        seg_len: int,
+        ts: float,
+        sport: int = 0,
+        dport: int = 0,
+    ) -> bool:
+        """Feed one TCP segment; return False when the flow needs no more payload."""
+        fi = self._state(slot, False, side, sport, dport)
         sd = fi.sides[side]
         if sd.done:
             return fi.active()
@@ -84,17 +106,28 @@ class Inspector:
         return fi.active()
 
     def udp_packet(
-        self, slot: int, side: int, data: bytes, ports: tuple[int, int], ts: float
+        self, slot: int, side: int, data: bytes, ts: float, sport: int = 0, dport: int = 0
     ) -> bool:
         """Feed one datagram; return False when the flow needs no more payload."""
-        fi = self.flows.get(slot)
-        if fi is None:
-            fi = self.flows[slot] = FlowInspection(self.config, udp=True)
-        fi.datagrams += 1
-        sent = fi.facts.sides[side]
-        if not sent.first_bytes:
-            sent.first_bytes = data[:FIRST_BYTES_KEPT]
-        if fi.datagrams >= self.config.datagrams_per_flow:
+        fi = self._state(slot, True, side, sport, dport)
+        facts = fi.facts
+        if fi.datagrams is None:
+            ports = (sport, dport)
+            for cls in DATAGRAM_DISSECTORS:
+                if cls.probe(data, ports):
+                    fi.datagrams = cls(self.ctx)
+                    break
+            else:
+                fi.sides[0].done = fi.sides[1].done = True
+                return False
+        more = True
+        try:
+            more = fi.datagrams.on_datagram(side, data, ts, facts)
+        except Exception as exc:  # noqa: BLE001 - hostile payload must not stop the scan
+            _dissector_failed(facts, fi.datagrams.name, exc)
+            more = False
+        fi.datagram_count += 1
+        if not more or fi.datagram_count >= self.config.datagrams_per_flow:
             fi.sides[0].done = fi.sides[1].done = True
         return fi.active()
 
@@ -140,13 +173,18 @@ class Inspector:
 
     def _choose(self, fi: FlowInspection, side: int) -> None:
         sd = fi.sides[side]
+        ports = (fi.ports[side], fi.ports[1 - side])
         undecided = False
         for cls in STREAM_DISSECTORS:
-            verdict = cls.probe(sd.head)
+            try:
+                verdict = cls.probe(sd.head, ports)
+            except Exception as exc:  # noqa: BLE001 - see _deliver
+                _dissector_failed(fi.facts, cls.name, exc)
+                continue
             if verdict is Probe.YES:
                 dissector = fi.dissectors.get(cls.name)
                 if dissector is None:
-                    dissector = fi.dissectors[cls.name] = cls()
+                    dissector = fi.dissectors[cls.name] = cls(self.ctx)
                 sd.dissector = dissector
                 sd.decided = True
                 return
@@ -172,8 +210,9 @@ class Inspector:
                 dissector.on_expire(fi.facts)
             except Exception as exc:  # noqa: BLE001 - see _deliver
                 _dissector_failed(fi.facts, dissector.name, exc)
-        if fi.facts.app_protos or fi.facts.dialects:
-            self.retired[slot] = fi.facts
+        facts = fi.facts
+        if facts.app_protos or facts.dialects or facts.node or facts.dissector_errors:
+            self.retired[slot] = facts
 
     def finish(self, slot: int) -> FlowFacts | None:
         """The flow ended: return its facts (None if nothing was learned)."""

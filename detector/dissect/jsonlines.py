@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from detector.dissect.base import Probe, StreamDissector
+from detector.dissect.base import InspectContext, Probe, StreamDissector
 from detector.dissect.mining import RpcState, classify
 from detector.facts import FlowFacts
 
@@ -30,13 +30,13 @@ class JsonLines(StreamDissector):
 
     name: ClassVar[str] = "json"
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: InspectContext | None = None) -> None:
         self.tails = [b"", b""]
         self.synced = [False, False]
         self.rpc = RpcState()
 
     @staticmethod
-    def probe(data: bytes) -> Probe:
+    def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
         if _looks_like_json_start(data):
             return Probe.YES
         window = data[:PROBE_WINDOW]

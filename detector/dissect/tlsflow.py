@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from detector import tls
-from detector.dissect.base import Probe, StreamDissector
+from detector.dissect.base import InspectContext, Probe, StreamDissector
 from detector.facts import FlowFacts
 
 MAX_RECORDS = 16
@@ -30,12 +30,12 @@ class Tls(StreamDissector):
 
     name: ClassVar[str] = "tls"
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: InspectContext | None = None) -> None:
         self.streams = (tls.TLSStream(), tls.TLSStream())
         self.app_records = [0, 0]
 
     @staticmethod
-    def probe(data: bytes) -> Probe:
+    def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
         if len(data) < 3:
             return Probe.MAYBE if data[:1] in (b"\x16", b"\x17", b"") else Probe.NO
         if data[0] in (0x16, 0x17, 0x15, 0x14) and data[1] == 0x03 and data[2] <= 0x04:

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ahocorasick
+
 from detector.errors import InputError
 from detector.flows import FlowRecord
 from detector.rules.fields import FIELDS
-from detector.rules.yamlsrc import line_of, load_yaml
+from detector.yamlsrc import line_of, load_yaml
 
 Predicate = Callable[[FlowRecord], bool]
 
@@ -32,6 +34,7 @@ RULE_KEYS = {
     "match",
     "enabled",
     "tags",
+    "dialect",
 }
 KINDS = ("miner", "node", "info")
 SHORTHANDS = {  # key -> (field, operator)
@@ -41,7 +44,7 @@ SHORTHANDS = {  # key -> (field, operator)
     "server_method": ("server_methods", "in"),
     "port": ("server_port", "in"),
 }
-OPERATORS = ("eq", "in", "regex", "contains", "suffix", "min", "max", "exists")
+OPERATORS = ("eq", "in", "regex", "contains", "suffix", "list", "min", "max", "exists")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ class Rule:
     description: str
     references: tuple[str, ...]
     tags: tuple[str, ...]
+    dialect: str | None  # mining dialect this rule identifies (e.g. browser-wss-tls)
     source: str  # "file:line"
     predicate: Predicate = field(repr=False, compare=False)
 
@@ -69,9 +73,10 @@ class RuleError(InputError):
 
 
 class _Ctx:
-    def __init__(self, path: Path, rule_line: int) -> None:
+    def __init__(self, path: Path, rule_line: int, lists: DomainLists) -> None:
         self.path = path
         self.rule_line = rule_line
+        self.lists = lists
 
     def fail(self, node: Any, reason: str) -> RuleError:
         return RuleError(f"{self.path}:{line_of(node, self.rule_line)}: {reason}")
@@ -107,13 +112,52 @@ def rule_files(dirs: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_rules(dirs: Iterable[Path]) -> RuleSet:
+class DomainLists:
+    """Named host lists (``signatures/lists/NAME.txt``) for the ``list`` operator, each
+    loaded once and shared by every rule that names it."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self._loaded: dict[str, frozenset[str]] = {}
+
+    def get(self, name: str) -> frozenset[str] | None:
+        if name in self._loaded:
+            return self._loaded[name]
+        if self.directory is None or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            return None
+        path = self.directory / f"{name}.txt"
+        if not path.is_file():
+            return None
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RuleError(f"{path}: cannot read ({exc})") from None
+        domains = set()
+        for lineno, line in enumerate(lines, 1):
+            host = line.split("#", 1)[0].strip().lower().removeprefix("*.").rstrip(".")
+            if not host:
+                continue
+            if " " in host or "/" in host:
+                raise RuleError(f"{path}:{lineno}: bad host name {host!r}")
+            domains.add(host)
+        self._loaded[name] = frozenset(domains)
+        return self._loaded[name]
+
+
+def in_domains(host: str, domains: frozenset[str]) -> bool:
+    """True if ``host`` is one of ``domains`` or a subdomain of one (label walk)."""
+    labels = host.lower().rstrip(".").split(".")
+    return any(".".join(labels[i:]) in domains for i in range(len(labels)))
+
+
+def load_rules(dirs: Iterable[Path], lists_dir: Path | None = None) -> RuleSet:
     """Load every ``*.yaml`` rule file under ``dirs``; raise RuleError on the first error."""
     files = rule_files(dirs)
     rules: list[Rule] = []
     seen: dict[int, str] = {}
+    lists = DomainLists(lists_dir)
     for path in files:
-        for rule in _load_file(path):
+        for rule in _load_file(path, lists):
             if rule.id in seen:
                 raise RuleError(
                     f"{rule.source}: duplicate rule id {rule.id} (also {seen[rule.id]})"
@@ -124,11 +168,11 @@ def load_rules(dirs: Iterable[Path]) -> RuleSet:
     return RuleSet(rules, files)
 
 
-def _load_file(path: Path) -> list[Rule]:
+def _load_file(path: Path, lists: DomainLists) -> list[Rule]:
     doc = load_yaml(path)
     if doc is None:
         return []
-    ctx = _Ctx(path, 1)
+    ctx = _Ctx(path, 1, lists)
     if not isinstance(doc, dict) or "rules" not in doc:
         raise ctx.fail(doc, "a rule file is a mapping with a 'rules:' list")
     unknown = set(doc) - {"rules", "version", "description"}
@@ -138,14 +182,14 @@ def _load_file(path: Path) -> list[Rule]:
         raise ctx.fail(doc, "'rules' must be a list")
     out = []
     for node in doc["rules"]:
-        rule = _compile_rule(path, node)
+        rule = _compile_rule(path, node, lists)
         if rule is not None:
             out.append(rule)
     return out
 
 
-def _compile_rule(path: Path, node: Any) -> Rule | None:
-    ctx = _Ctx(path, line_of(node, 1))
+def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
+    ctx = _Ctx(path, line_of(node, 1), lists)
     if not isinstance(node, dict):
         raise ctx.fail(node, "each rule must be a mapping")
     unknown = set(node) - RULE_KEYS
@@ -178,6 +222,9 @@ def _compile_rule(path: Path, node: Any) -> Rule | None:
         raise ctx.fail(node, f"{label}: tags must be a list of strings")
     if not isinstance(node["name"], str) or not node["name"].strip():
         raise ctx.fail(node, f"{label}: name must be a non-empty string")
+    dialect = node.get("dialect")
+    if dialect is not None and (not isinstance(dialect, str) or not dialect):
+        raise ctx.fail(node, f"{label}: dialect must be a name")
     predicate = _compile_cond(ctx, label, node["match"], node)
     if node.get("enabled", True) is False:
         return None
@@ -191,6 +238,7 @@ def _compile_rule(path: Path, node: Any) -> Rule | None:
         description=str(node.get("description", "")).strip(),
         references=tuple(refs),
         tags=tuple(tags),
+        dialect=dialect,
         source=f"{path}:{ctx.rule_line}",
         predicate=predicate,
     )
@@ -278,26 +326,56 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
         return lambda r: any(v in wanted for v in values(r))
     texts = [str(x) for x in items]
     if op == "regex":
-        patterns = []
-        for t in texts:
-            try:
-                patterns.append(re.compile(t))
-            except re.error as exc:
-                raise ctx.fail(node, f"{label}: bad regex {t!r}: {exc}") from None
-        return lambda r: any(p.search(str(v)) for v in values(r) for p in patterns)
+        pattern = _combined_regex(ctx, node, label, texts)
+        return lambda r: any(pattern.search(str(v)) for v in values(r))
     if op == "contains":
-        lowered = [t.lower() for t in texts]
-        return lambda r: any(t in str(v).lower() for v in values(r) for t in lowered)
-    if op == "suffix":
-        suffixes = tuple(t.lower().lstrip("*").lstrip(".") for t in texts)
+        automaton = ahocorasick.Automaton()
+        for t in texts:
+            automaton.add_word(t.lower(), t)
+        automaton.make_automaton()
 
-        def has_suffix(r: FlowRecord) -> bool:
+        def contains(r: FlowRecord) -> bool:
             for v in values(r):
-                host = str(v).lower().rstrip(".")
-                for s in suffixes:
-                    if host == s or host.endswith("." + s):
-                        return True
+                for _ in automaton.iter(str(v).lower()):
+                    return True
             return False
 
-        return has_suffix
+        return contains
+    if op == "list":
+        lists = []
+        for t in texts:
+            domains = ctx.lists.get(t)
+            if domains is None:
+                raise ctx.fail(
+                    node, f"{label}: unknown list {t!r} (expected signatures/lists/{t}.txt)"
+                )
+            lists.append(domains)
+        merged = frozenset().union(*lists)
+        return lambda r: any(in_domains(str(v), merged) for v in values(r))
+    if op == "suffix":
+        suffixes = frozenset(t.lower().removeprefix("*.").rstrip(".") for t in texts)
+        return lambda r: any(in_domains(str(v), suffixes) for v in values(r))
     raise ctx.fail(node, f"{label}: unknown operator {op!r}")
+
+
+_GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+
+
+def _combined_regex(ctx: _Ctx, node: Any, label: str, texts: list[str]) -> re.Pattern[str]:
+    """One compiled alternation for a list of patterns (a leading ``(?i)`` becomes a scoped
+    ``(?i:...)`` group), so many patterns cost one pass over the value."""
+    parts = []
+    for t in texts:
+        try:
+            re.compile(t)
+        except re.error as exc:
+            raise ctx.fail(node, f"{label}: bad regex {t!r}: {exc}") from None
+        flags = _GLOBAL_FLAGS.match(t)
+        if flags:
+            parts.append(f"(?{flags.group(1)}:{t[flags.end() :]})")
+        else:
+            parts.append(f"(?:{t})")
+    try:
+        return re.compile("|".join(parts))
+    except re.error as exc:
+        raise ctx.fail(node, f"{label}: bad regex: {exc}") from None

@@ -86,5 +86,34 @@ FIELDS: dict[str, tuple[Callable[[FlowRecord], Any], str]] = {
 }
 
 
+def _hosts(r: FlowRecord) -> set[str]:
+    """Every host name tied to the flow: SNI, HTTP Host, Stratum host, DNS names."""
+    f = _facts(r)
+    names = set(f.dns_names)
+    for value in (f.tls.get("sni"), f.http.get("host"), f.pool_host):
+        if value:
+            names.add(str(value).split(":")[0] if str(value).count(":") == 1 else str(value))
+    return names
+
+
+FIELDS.update(
+    {
+        "hosts": (_hosts, "set"),
+        "dns.names": (lambda r: set(_facts(r).dns_names), "set"),
+        "dns.queries": (lambda r: set(_facts(r).dns.get("queries", [])), "set"),
+        "pool.name": (lambda r: _facts(r).pool.get("name"), "str"),
+        "pool.coin": (lambda r: _facts(r).pool.get("coin"), "str"),
+        "pool.match": (lambda r: _facts(r).pool.get("match"), "str"),
+        "pool.via": (lambda r: _facts(r).pool.get("via"), "str"),
+        "node.protocol": (lambda r: _facts(r).node.get("protocol"), "str"),
+        "node.network": (lambda r: _facts(r).node.get("network"), "str"),
+        "node.confidence": (lambda r: _facts(r).node.get("confidence"), "str"),
+        "node.user_agent": (lambda r: _facts(r).node.get("user_agent"), "str"),
+        "tls.records": (lambda r: len(_facts(r).tls.get("records", ())), "num"),
+        "tls.self_signed": (lambda r: _facts(r).tls.get("self_signed"), "str"),
+    }
+)
+
+
 def field_names() -> list[str]:
     return sorted(FIELDS)

@@ -6,10 +6,11 @@ import csv
 from typing import TextIO
 
 from detector.sinks.common import eve_time, suspect_summary
-from detector.suspects import Suspect
+from detector.suspects import NodeHost, Suspect
 from detector.textsafe import escape_cell
 
 COLUMNS = [
+    "event",
     "src_ip",
     "score",
     "first_seen",
@@ -27,13 +28,14 @@ COLUMNS = [
 ]
 
 
-def write_csv(suspects: list[Suspect], out: TextIO) -> None:
+def write_csv(suspects: list[Suspect], out: TextIO, nodes: list[NodeHost] | None = None) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for s in suspects:
         d = suspect_summary(s)
         writer.writerow(
             [
+                "alert",
                 d["ip"],
                 f"{d['score']:.2f}",
                 eve_time(d["first_seen"]),
@@ -48,5 +50,25 @@ def write_csv(suspects: list[Suspect], out: TextIO) -> None:
                 ";".join(escape_cell(x) for x in d["logins"]),
                 ";".join(escape_cell(x) for x in d["workers"]),
                 ";".join(d["rules"]),
+            ]
+        )
+    for n in nodes or []:
+        writer.writerow(
+            [
+                "crypto-node",
+                n.ip,
+                "",
+                eve_time(n.first_seen),
+                eve_time(n.last_seen),
+                n.flow_count,
+                n.protocol,
+                "",
+                ";".join(p for p, _ in n.peers.most_common(8)),
+                n.network or "",
+                ";".join(escape_cell(a) for a in sorted(n.user_agents)),
+                "",
+                "",
+                "",
+                ";".join(str(i) for i in sorted(n.rules)),
             ]
         )

@@ -17,7 +17,7 @@ from detector.sinks.common import (
     eve_time,
     hashrate_estimate,
 )
-from detector.suspects import Suspect
+from detector.suspects import NodeHost, Suspect
 
 
 def suspect_event(s: Suspect) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def suspect_event(s: Suspect) -> dict[str, Any]:
     if f is not None and f.tls:
         event["tls"] = {k: f.tls[k] for k in ("sni", "ja3", "ja3s", "ja4", "version") if k in f.tls}
     event["mining"] = {
-        "dialect": sorted(f.dialects)[0] if f is not None and f.dialects else None,
+        "dialect": sorted(top.dialects)[0] if top.dialects else None,
         "dialects": sorted(s.dialects),
         "coin": sorted(s.coins)[0] if s.coins else None,
         "algo": sorted(s.algos),
@@ -98,7 +98,7 @@ def _flow(v: Any) -> dict[str, Any]:
         "proto": r.proto,
         "start": eve_time(r.first_ts),
         "end": eve_time(r.last_ts),
-        "dialects": sorted(f.dialects) if f is not None else [],
+        "dialects": sorted(v.dialects),
         "score": v.score,
         "rules": [rule.id for rule in v.rules],
         "jobs": f.jobs if f is not None else 0,
@@ -106,6 +106,40 @@ def _flow(v: Any) -> dict[str, Any]:
     }
 
 
-def write_eve(suspects: list[Suspect], out: TextIO) -> None:
-    for s in suspects:
-        out.write(json.dumps(suspect_event(s), ensure_ascii=True, separators=(",", ":")) + "\n")
+def node_event(n: NodeHost) -> dict[str, Any]:
+    """An informational ``crypto-node`` event: a host speaking a node P2P protocol."""
+    top = n.flows[0].record
+    rule = min(n.rules.values(), key=lambda r: r.id)
+    local_is_client = top.client_ip == n.ip
+    return {
+        "timestamp": eve_time(n.first_seen),
+        "flow_id": top.flow_id,
+        "event_type": "crypto-node",
+        "src_ip": n.ip,
+        "src_port": top.client_port if local_is_client else top.server_port,
+        "dest_ip": top.server_ip if local_is_client else top.client_ip,
+        "dest_port": top.server_port if local_is_client else top.client_port,
+        "proto": top.proto,
+        "community_id": community_id(top),
+        "node": {
+            "protocol": n.protocol,
+            "network": n.network,
+            "signature_id": rule.id,
+            "signature": f"MINEWATCH {rule.name}",
+            "first_seen": eve_time(n.first_seen),
+            "last_seen": eve_time(n.last_seen),
+            "flow_count": n.flow_count,
+            "peers": [p for p, _ in n.peers.most_common(16)],
+            "peer_count": len(n.peers),
+            "ports": sorted(n.ports)[:16],
+            "user_agents": sorted(n.user_agents),
+            "commands": sorted(n.commands),
+        },
+    }
+
+
+def write_eve(suspects: list[Suspect], out: TextIO, nodes: list[NodeHost] | None = None) -> None:
+    events = [suspect_event(s) for s in suspects] + [node_event(n) for n in nodes or []]
+    events.sort(key=lambda e: (e["timestamp"], e["src_ip"], e["event_type"]))
+    for event in events:
+        out.write(json.dumps(event, ensure_ascii=True, separators=(",", ":")) + "\n")

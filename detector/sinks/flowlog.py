@@ -61,7 +61,12 @@ def flow_entry(v: Verdict) -> dict[str, Any]:
             "rejected": f.rejected,
             "http": f.http,
             "tls": f.tls,
+            "dns": f.dns,
+            "dns_names": f.dns_names,
+            "node": f.node,
+            "pool": f.pool,
             "gaps": f.gaps,
+            "dissector_errors": f.dissector_errors,
         }
     return entry
 

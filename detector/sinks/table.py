@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from detector.sinks.common import short_time, suspect_summary
-from detector.suspects import Suspect
+from detector.suspects import NodeHost, Suspect
 from detector.textsafe import escape
 
 
@@ -20,10 +20,12 @@ def _cell(values: list[str], limit: int = 2, width: int = 48) -> str:
     return "\n".join(shown) if shown else "-"
 
 
-def write_table(suspects: list[Suspect], out: TextIO) -> None:
+def write_table(suspects: list[Suspect], out: TextIO, nodes: list[NodeHost] | None = None) -> None:
     console = Console(file=out, highlight=False, soft_wrap=False)
     if not console.is_terminal:
         console.width = 150
+    if nodes:
+        _node_table(console, nodes)
     if not suspects:
         console.print("No mining suspects found.", markup=False)
         return
@@ -55,4 +57,25 @@ def write_table(suspects: list[Suspect], out: TextIO) -> None:
             f"{short_time(d['first_seen'])}\n{short_time(d['last_seen'])}",
         )
         table.add_row(*(Text(c) for c in cells))  # Text: no rich markup from packets
+    console.print(table)
+
+
+def _node_table(console: Console, nodes: list[NodeHost]) -> None:
+    table = Table(
+        title=f"Cryptocurrency nodes, informational - not miners ({len(nodes)})",
+        title_justify="left",
+    )
+    for name in ("Host", "Protocol", "Network", "Peers", "Flows", "Agent", "Seen (UTC)"):
+        table.add_column(name, overflow="fold")
+    for n in nodes:
+        cells = (
+            escape(n.ip),
+            n.protocol,
+            n.network or "-",
+            str(len(n.peers)),
+            str(n.flow_count),
+            _cell(sorted(n.user_agents), 1),
+            f"{short_time(n.first_seen)} - {short_time(n.last_seen)}",
+        )
+        table.add_row(*(Text(c) for c in cells))
     console.print(table)

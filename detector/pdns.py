@@ -1,0 +1,45 @@
+"""Passive DNS: which names the network resolved to which IPs, as seen on the wire.
+
+Miners usually connect by IP, or by a pool name resolved just before; TLS to a pool on
+:443 shows no method at all. Remembering DNS answers lets a later flow to that IP carry
+the pool's name (DESIGN.md §5). Bounded: least recently answered IPs are dropped first.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+MAX_IPS = 200_000
+MAX_NAMES_PER_IP = 8
+
+
+class PassiveDns:
+    """IP -> names answered for it, with the time of the last answer."""
+
+    def __init__(self, max_ips: int = MAX_IPS) -> None:
+        self.max_ips = max_ips
+        self._names: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self.evicted = 0
+
+    def add(self, ip: str, names: list[str], ts: float) -> None:
+        entry = self._names.get(ip)
+        if entry is None:
+            entry = self._names[ip] = {}
+            if len(self._names) > self.max_ips:
+                self._names.popitem(last=False)
+                self.evicted += 1
+        else:
+            self._names.move_to_end(ip)
+        for name in names:
+            if name in entry or len(entry) < MAX_NAMES_PER_IP:
+                entry[name] = max(ts, entry.get(name, ts))
+
+    def names(self, ip: str, before: float | None = None) -> list[str]:
+        """Names answered for ``ip`` (only answers seen up to ``before``, if given)."""
+        entry = self._names.get(ip)
+        if not entry:
+            return []
+        return sorted(n for n, t in entry.items() if before is None or t <= before + 1.0)
+
+    def __len__(self) -> int:
+        return len(self._names)

@@ -1,0 +1,221 @@
+"""Mining pool intelligence: which host names and endpoints belong to mining pools.
+
+Loaded from ``signatures/pools/*.csv`` (columns host, port, scheme, pool, coin,
+confidence; ``#`` comment lines allowed). A host ``*.example.org`` matches that domain
+and all its subdomains. Besides the listed names, every registered domain that carries at
+least two listed pool hosts is also matched as a suffix (``eu1.pool.example`` and
+``us1.pool.example`` make ``*.pool.example``), so a new regional host of a known pool is
+still recognised; those matches are reported as ``domain`` (weaker than ``host``).
+
+Lookups are dictionary probes per label of the name, so thousands of entries cost the
+same as ten.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from detector.errors import InputError
+
+COLUMNS = ("host", "port", "scheme", "pool", "coin", "confidence")
+# second-level labels under which registrations happen one level deeper (co.uk, com.cn...)
+_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "ac", "gov", "edu"})
+
+
+@dataclass(frozen=True, slots=True)
+class PoolEntry:
+    host: str  # lower-case name or IP literal; no "*." prefix
+    port: int | None
+    pool: str
+    coin: str | None
+    wildcard: bool
+    source: str  # "file:line"
+
+
+@dataclass(frozen=True, slots=True)
+class PoolMatch:
+    """How a host name or endpoint matched the pool lists."""
+
+    pool: str
+    coin: str | None
+    kind: str  # "endpoint" (host and port), "host", "suffix", "domain"
+    matched: str  # the listed name that matched
+    source: str
+
+
+def registered_domain(host: str) -> str:
+    labels = host.split(".")
+    if len(labels) >= 3 and labels[-2] in _SECOND_LEVEL and len(labels[-1]) == 2:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class PoolList:
+    """All pool entries with fast host, suffix and endpoint lookups."""
+
+    def __init__(self, entries: list[PoolEntry]) -> None:
+        self.entries = entries
+        self._hosts: dict[str, list[PoolEntry]] = defaultdict(list)
+        self._wild: dict[str, PoolEntry] = {}
+        self._domains: dict[str, PoolEntry] = {}
+        per_domain: dict[str, list[PoolEntry]] = defaultdict(list)
+        for e in entries:
+            if e.wildcard:
+                self._wild.setdefault(e.host, e)
+            else:
+                self._hosts[e.host].append(e)
+                if not _is_ip(e.host) and "." in e.host:
+                    per_domain[registered_domain(e.host)].append(e)
+        for domain, members in per_domain.items():
+            if len({m.host for m in members}) >= 2 and domain not in self._wild:
+                pool = Counter(m.pool for m in members).most_common(1)[0][0]
+                first = next(m for m in members if m.pool == pool)
+                self._domains[domain] = first
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def match(self, host: str | None, port: int | None = None) -> PoolMatch | None:
+        """Best match for a host name or IP (and port): endpoint > host > suffix > domain."""
+        if not host:
+            return None
+        name = host.strip().lower().rstrip(".")
+        if name.startswith("[") and "]" in name:
+            name = name[1 : name.index("]")]
+        elif name.count(":") == 1:
+            name = name.split(":", 1)[0]
+        listed = self._hosts.get(name)
+        if listed:
+            for e in listed:
+                if port is not None and e.port == port:
+                    return _m(e, "endpoint")
+            return _m(listed[0], "host")
+        labels = name.split(".")
+        for i in range(len(labels) - 1):
+            suffix = ".".join(labels[i:])
+            wild = self._wild.get(suffix)
+            if wild is not None and (wild.port is None or port is None or wild.port == port):
+                return _m(wild, "suffix")
+        domain = self._domains.get(registered_domain(name))
+        if domain is not None:
+            return _m(domain, "domain")
+        return None
+
+
+def _m(e: PoolEntry, kind: str) -> PoolMatch:
+    return PoolMatch(pool=e.pool, coin=e.coin, kind=kind, matched=e.host, source=e.source)
+
+
+def parse_pool_file(path: Path) -> list[PoolEntry]:
+    """Read one pool CSV; InputError names file and line of the first bad row."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    entries: list[PoolEntry] = []
+    header_seen = False
+    for lineno, row in _rows(lines):
+        if not header_seen:
+            header_seen = True
+            if [c.strip().lower() for c in row[: len(COLUMNS)]] == list(COLUMNS):
+                continue
+        if len(row) < 1 or not row[0].strip():
+            raise InputError(f"{path}:{lineno}: missing host")
+        cells = [c.strip() for c in row] + [""] * (len(COLUMNS) - len(row))
+        host, port_text, _scheme, pool, coin = cells[:5]
+        host = host.lower().rstrip(".")
+        wildcard = host.startswith("*.")
+        if wildcard:
+            host = host[2:]
+        if not host or " " in host or "/" in host:
+            raise InputError(f"{path}:{lineno}: bad host {host!r}")
+        port: int | None = None
+        if port_text:
+            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise InputError(f"{path}:{lineno}: bad port {port_text!r}")
+            port = int(port_text)
+        ticker = coin.upper()
+        coin_value = ticker if 2 <= len(ticker) <= 6 and ticker.isalnum() else None
+        entries.append(
+            PoolEntry(host, port, pool or host, coin_value, wildcard, f"{path.name}:{lineno}")
+        )
+    return entries
+
+
+def _rows(lines: list[str]) -> list[tuple[int, list[str]]]:
+    numbered = [
+        (i, line)
+        for i, line in enumerate(lines, 1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    rows = list(csv.reader(line for _, line in numbered))
+    return [(numbered[k][0], row) for k, row in enumerate(rows)]
+
+
+def load_pools(directory: Path) -> PoolList:
+    entries: list[PoolEntry] = []
+    if directory.is_dir():
+        for path in sorted(directory.glob("*.csv")):
+            entries.extend(parse_pool_file(path))
+    return PoolList(entries)
+
+
+def merge_user_list(source: Path, target: Path) -> tuple[int, int]:
+    """Merge a user's pool list (pool CSV, or one host per line) into ``target``.
+
+    Returns (entries added, entries already present). The target is rewritten whole, so
+    running the same update twice changes nothing.
+    """
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{source}: cannot read ({exc})") from None
+    if "," in text:
+        new = parse_pool_file(source)
+    else:
+        new = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            host = line.split("#", 1)[0].strip().lower()
+            if not host:
+                continue
+            if " " in host or "/" in host:
+                raise InputError(f"{source}:{lineno}: bad host {host!r}")
+            wildcard = host.startswith("*.")
+            new.append(
+                PoolEntry(
+                    host[2:] if wildcard else host,
+                    None,
+                    host.lstrip("*."),
+                    None,
+                    wildcard,
+                    f"{source.name}:{lineno}",
+                )
+            )
+    existing = parse_pool_file(target) if target.exists() else []
+    keys = {(e.host, e.port, e.wildcard) for e in existing}
+    added = [e for e in new if (e.host, e.port, e.wildcard) not in keys]
+    merged = existing + list({(e.host, e.port, e.wildcard): e for e in added}.values())
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w", newline="", encoding="utf-8") as fh:
+            fh.write("# Pool entries added with `minewatch pools update`.\n")
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(COLUMNS)
+            for e in merged:
+                host = f"*.{e.host}" if e.wildcard else e.host
+                writer.writerow([host, e.port or "", "", e.pool, e.coin or "", ""])
+    except OSError as exc:
+        raise InputError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    return len(added), len(new) - len(added)

@@ -286,6 +286,122 @@ def _print_outcome(out: TextIO, base: Path, o: object) -> None:
         out.write(f"      {problem}\n")
 
 
+rules_app = typer.Typer(help="List, check and test signature rules.", no_args_is_help=True)
+pools_app = typer.Typer(
+    help="Mining pool lists: merge your own, look names up.", no_args_is_help=True
+)
+app.add_typer(rules_app, name="rules")
+app.add_typer(pools_app, name="pools")
+
+
+def _signatures() -> Path:
+    return _config(None, 0.7).signatures
+
+
+@rules_app.command("list")
+def rules_list(
+    rules: RulesOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Descriptions too.")] = False,
+) -> None:
+    """List every loaded rule: id, kind, weight, severity, name."""
+    detector = Detector.load(_config(rules, 0.7))
+    out = sys.stdout
+    for rule in detector.rules.rules:
+        out.write(
+            f"{rule.id:>8}  {rule.kind:<5}  w={rule.weight:.2f}  sev={rule.severity}  {rule.name}\n"
+        )
+        if verbose:
+            if rule.description:
+                out.write(f"          {rule.description}\n")
+            out.write(f"          source: {rule.source}\n")
+    out.write(f"{len(detector.rules.rules)} rules from {len(detector.rules.files)} files\n")
+
+
+@rules_app.command("check")
+def rules_check(rules: RulesOpt = None) -> None:
+    """Validate rule files, pool lists and coin tables; exit 2 naming file and line on error."""
+    detector = Detector.load(_config(rules, 0.7))
+    typer.echo(
+        f"ok: {len(detector.rules.rules)} rules in {len(detector.rules.files)} files, "
+        f"{len(detector.pools)} pool entries"
+    )
+
+
+@rules_app.command("test")
+def rules_test(
+    rule_id: Annotated[int, typer.Argument(help="Rule id to test.")],
+    paths: Annotated[list[str], typer.Argument(help="Captures to test it on.")],
+    rules: RulesOpt = None,
+) -> None:
+    """Show which flows of the captures a rule matches (and their scores)."""
+    config = _config(rules, 0.7, keep_all=True)
+    detector = Detector.load(config)
+    rule = detector.rules.by_id(rule_id)
+    if rule is None:
+        raise InputError(f"no rule with id {rule_id}")
+    result = run_scan(expand_inputs(paths), config, detector)
+    hits = 0
+    for v in sorted(result.verdicts, key=lambda v: (v.record.first_ts, v.record.flow_id)):
+        if rule.matches(v.record):
+            hits += 1
+            r = v.record
+            typer.echo(
+                f"{r.proto} {r.client_ip}:{r.client_port} -> {r.server_ip}:{r.server_port}  "
+                f"score={v.score:.2f} miner={'yes' if v.is_miner else 'no'}  "
+                f"dialects={','.join(sorted(v.dialects)) or '-'}"
+            )
+    typer.echo(f"rule {rule.id} ({rule.name}) matched {hits} of {len(result.verdicts)} flows")
+    _report_captures(result)
+    if result.failed:
+        raise typer.Exit(2)
+
+
+@pools_app.command("update")
+def pools_update(
+    source: Annotated[Path, typer.Argument(help="Your list: pool CSV or one host per line.")],
+    name: Annotated[str, typer.Option(help="Name of the list file in signatures/pools/.")] = (
+        "user"
+    ),
+) -> None:
+    """Merge a pool list into signatures/pools/NAME.csv (offline; idempotent)."""
+    from detector.pools import load_pools, merge_user_list
+
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise InputError(f"list name {name!r}: use letters, digits, - and _")
+    target = _signatures() / "pools" / f"{name}.csv"
+    added, present = merge_user_list(source, target)
+    total = len(load_pools(target.parent))
+    typer.echo(f"{target}: {added} added, {present} already present; {total} pool entries in all")
+
+
+@pools_app.command("match")
+def pools_match(
+    hosts: Annotated[list[str], typer.Argument(help="Host names or IPs, optionally :port.")],
+) -> None:
+    """Look host names up in the pool lists (exit 1 if none matches)."""
+    from detector.pools import load_pools
+
+    pools = load_pools(_signatures() / "pools")
+    found = 0
+    for host in hosts:
+        port = None
+        name = host
+        if host.count(":") == 1:
+            name, _, port_text = host.partition(":")
+            port = int(port_text) if port_text.isdigit() else None
+        match = pools.match(name, port)
+        if match is None:
+            typer.echo(f"{host}: no match")
+            continue
+        found += 1
+        typer.echo(
+            f"{host}: {match.pool} (coin {match.coin or '?'}, {match.kind} match on "
+            f"{match.matched}, {match.source})"
+        )
+    if not found:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console entry point: no traceback ever reaches the user."""
     try:

@@ -170,7 +170,9 @@ def test_hostile_agent_is_escaped_in_table_and_json(tmp_path: Path) -> None:
     assert table.rc == 0, table.err
     assert "10.9.0.5" in table.out
     assert "\x1b" not in table.out and "\x07" not in table.out and "\r" not in table.out
-    assert "\\x1b[2J" in table.out
+    assert "cgminer/4\\x" in table.out  # shown escaped (and shortened) in the table
+    csv_out = run_cli("scan", "-f", "csv", "-q", str(path))
+    assert "\x1b" not in csv_out.out and "cgminer/4\\x1b[2J\\x1b]0;pwned\\x07\\x0d\\x0aBAD" in csv_out.out
     jsonl = run_cli("scan", "-f", "jsonl", "-q", str(path))
     assert "\x1b" not in jsonl.out
     assert jsonl.events()[0]["mining"]["agent"] == evil

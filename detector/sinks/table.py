@@ -13,48 +13,69 @@ from detector.suspects import NodeHost, Suspect
 from detector.textsafe import escape
 
 
-def _cell(values: list[str], limit: int = 2, width: int = 48) -> str:
-    shown = [escape(v, max_len=width) for v in values[:limit]]
-    if len(values) > limit:
-        shown.append(f"+{len(values) - limit} more")
-    return "\n".join(shown) if shown else "-"
+def _short(value: str, width: int) -> str:
+    """Escape, then shorten long identifiers in the middle (wallets keep head and tail)."""
+    text = escape(value, max_len=400)
+    if len(text) <= width:
+        return text
+    head = (width - 1) * 2 // 3
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+
+
+def _first(values: list[str], width: int) -> str:
+    if not values:
+        return "-"
+    more = f" +{len(values) - 1}" if len(values) > 1 else ""
+    return _short(values[0], width - len(more)) + more
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0.0, seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def write_table(suspects: list[Suspect], out: TextIO, nodes: list[NodeHost] | None = None) -> None:
+    """One line per suspect; full details are in the JSON output."""
     console = Console(file=out, highlight=False, soft_wrap=False)
     if not console.is_terminal:
-        console.width = 150
+        console.width = 180
     if nodes:
         _node_table(console, nodes)
     if not suspects:
         console.print("No mining suspects found.", markup=False)
         return
-    table = Table(title=f"Mining suspects ({len(suspects)})", title_justify="left", show_lines=True)
-    for name, ratio in (
-        ("Suspect IP", 2),
-        ("Score", 1),
-        ("Dialect", 2),
-        ("Coin", 1),
-        ("Pool", 3),
-        ("Agent", 2),
-        ("Wallet / login", 4),
-        ("Flows", 1),
-        ("Seen (UTC)", 3),
+    table = Table(title=f"Mining suspects ({len(suspects)})", title_justify="left")
+    for name in (
+        "Suspect IP",
+        "Score",
+        "Dialect",
+        "Coin",
+        "Pool",
+        "Agent",
+        "Wallet / login",
+        "Flows",
+        "First seen (UTC)",
+        "For",
     ):
-        table.add_column(name, overflow="fold", ratio=ratio)
+        table.add_column(name, no_wrap=True, overflow="ellipsis")
     for s in suspects:
         d = suspect_summary(s)
         pools = d["pool_names"] + d["pools"]
         cells = (
             escape(d["ip"]),
             f"{d['score']:.2f}",
-            "\n".join(d["dialects"]),
-            ", ".join(d["coins"]) or "-",
-            _cell(pools, 3),
-            _cell(d["agents"], 1),
-            _cell(d["wallets"] or d["logins"], 1, width=120),
+            _first(d["dialects"], 16),
+            _first(d["coins"], 4),
+            _first(pools, 24),
+            _first(d["agents"], 18),
+            _first(d["wallets"] or d["logins"], 20),
             str(d["flows"]),
-            f"{short_time(d['first_seen'])}\n{short_time(d['last_seen'])}",
+            short_time(d["first_seen"]),
+            _duration(d["last_seen"] - d["first_seen"]),
         )
         table.add_row(*(Text(c) for c in cells))  # Text: no rich markup from packets
     console.print(table)
@@ -66,7 +87,7 @@ def _node_table(console: Console, nodes: list[NodeHost]) -> None:
         title_justify="left",
     )
     for name in ("Host", "Protocol", "Network", "Peers", "Flows", "Agent", "Seen (UTC)"):
-        table.add_column(name, overflow="fold")
+        table.add_column(name, no_wrap=True, overflow="ellipsis")
     for n in nodes:
         cells = (
             escape(n.ip),
@@ -74,8 +95,8 @@ def _node_table(console: Console, nodes: list[NodeHost]) -> None:
             n.network or "-",
             str(len(n.peers)),
             str(n.flow_count),
-            _cell(sorted(n.user_agents), 1),
-            f"{short_time(n.first_seen)} - {short_time(n.last_seen)}",
+            _first(sorted(n.user_agents), 24),
+            f"{short_time(n.first_seen)} +{_duration(n.last_seen - n.first_seen)}",
         )
         table.add_row(*(Text(c) for c in cells))
     console.print(table)

@@ -32,7 +32,7 @@ test: $(STAMP) sysdeps
 	$(BIN)/minewatch verify pcaps/
 
 lint: $(STAMP)
-	$(BIN)/ruff check detector tests tools bench
+	$(BIN)/ruff check .
 	$(BIN)/ruff format --check detector
 
 eval: $(STAMP)

@@ -140,11 +140,22 @@ def _run(inputs_paths: list[str], config: ScanConfig, show_progress: bool) -> Sc
 
 def _summary(result: ScanResult) -> str:
     pps = result.decode.packets / result.seconds if result.seconds > 0 else 0.0
-    return (
+    line = (
         f"{result.decode.packets:,} packets, {result.flows.flows:,} flows, "
         f"{len(result.suspects.suspects()):,} suspects in {result.seconds:.2f} s "
         f"({pps:,.0f} packets/s)"
     )
+    d, f = result.decode, result.flows
+    skipped = [
+        (d.ip_fragments, "IP fragments"),
+        (d.non_ip, "non-IP"),
+        (d.other_ip_proto, "other IP protocols"),
+        (d.truncated_headers, "truncated headers"),
+        (d.unsupported_linktype, "unsupported link type"),
+        (f.evicted, "flows evicted"),
+    ]
+    notes = [f"{count:,} {what}" for count, what in skipped if count]
+    return line + (f"; {', '.join(notes)}" if notes else "")
 
 
 def _report_captures(result: ScanResult) -> None:

@@ -129,7 +129,13 @@ def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:
                 break
     if best is not None:
         match, via = best
-        facts.pool = {"name": match.pool, "match": match.kind, "host": match.matched, "via": via}
+        facts.pool = {
+            "name": match.pool,
+            "match": match.kind,
+            "host": match.matched,
+            "via": via,
+            "scheme": match.scheme,
+        }
         if match.coin:
             facts.pool["coin"] = match.coin
 

@@ -30,6 +30,7 @@ _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "ac", "gov", "edu"})
 class PoolEntry:
     host: str  # lower-case name or IP literal; no "*." prefix
     port: int | None
+    scheme: str  # stratum+tcp, stratum+ssl, wss (browser mining)...
     pool: str
     coin: str | None
     wildcard: bool
@@ -44,6 +45,7 @@ class PoolMatch:
     coin: str | None
     kind: str  # "endpoint" (host and port), "host", "suffix", "domain"
     matched: str  # the listed name that matched
+    scheme: str
     source: str
 
 
@@ -115,7 +117,9 @@ class PoolList:
 
 
 def _m(e: PoolEntry, kind: str) -> PoolMatch:
-    return PoolMatch(pool=e.pool, coin=e.coin, kind=kind, matched=e.host, source=e.source)
+    return PoolMatch(
+        pool=e.pool, coin=e.coin, kind=kind, matched=e.host, scheme=e.scheme, source=e.source
+    )
 
 
 def parse_pool_file(path: Path) -> list[PoolEntry]:
@@ -134,7 +138,7 @@ def parse_pool_file(path: Path) -> list[PoolEntry]:
         if len(row) < 1 or not row[0].strip():
             raise InputError(f"{path}:{lineno}: missing host")
         cells = [c.strip() for c in row] + [""] * (len(COLUMNS) - len(row))
-        host, port_text, _scheme, pool, coin = cells[:5]
+        host, port_text, scheme, pool, coin = cells[:5]
         host = host.lower().rstrip(".")
         wildcard = host.startswith("*.")
         if wildcard:
@@ -149,7 +153,15 @@ def parse_pool_file(path: Path) -> list[PoolEntry]:
         ticker = coin.upper()
         coin_value = ticker if 2 <= len(ticker) <= 6 and ticker.isalnum() else None
         entries.append(
-            PoolEntry(host, port, pool or host, coin_value, wildcard, f"{path.name}:{lineno}")
+            PoolEntry(
+                host,
+                port,
+                scheme.lower() or "stratum+tcp",
+                pool or host,
+                coin_value,
+                wildcard,
+                f"{path.name}:{lineno}",
+            )
         )
     return entries
 
@@ -195,12 +207,13 @@ def merge_user_list(source: Path, target: Path) -> tuple[int, int]:
             wildcard = host.startswith("*.")
             new.append(
                 PoolEntry(
-                    host[2:] if wildcard else host,
-                    None,
-                    host.lstrip("*."),
-                    None,
-                    wildcard,
-                    f"{source.name}:{lineno}",
+                    host=host[2:] if wildcard else host,
+                    port=None,
+                    scheme="stratum+tcp",
+                    pool=host.removeprefix("*."),
+                    coin=None,
+                    wildcard=wildcard,
+                    source=f"{source.name}:{lineno}",
                 )
             )
     existing = parse_pool_file(target) if target.exists() else []
@@ -215,7 +228,7 @@ def merge_user_list(source: Path, target: Path) -> tuple[int, int]:
             writer.writerow(COLUMNS)
             for e in merged:
                 host = f"*.{e.host}" if e.wildcard else e.host
-                writer.writerow([host, e.port or "", "", e.pool, e.coin or "", ""])
+                writer.writerow([host, e.port or "", e.scheme, e.pool, e.coin or "", ""])
     except OSError as exc:
         raise InputError(f"{target}: cannot write ({exc.strerror or exc})") from None
     return len(added), len(new) - len(added)

@@ -33,7 +33,8 @@ class Suspect:
     rules: dict[int, Rule] = field(default_factory=dict)
     rule_hits: Counter[int] = field(default_factory=Counter)
     pools: Counter[str] = field(default_factory=Counter)  # "ip:port" -> flows
-    pool_names: set[str] = field(default_factory=set)
+    pool_names: set[str] = field(default_factory=set)  # pool-list names ("Nanopool")
+    pool_hosts: set[str] = field(default_factory=set)  # SNI, Stratum host, DNS names
     dialects: set[str] = field(default_factory=set)
     coins: set[str] = field(default_factory=set)
     algos: set[str] = field(default_factory=set)
@@ -70,11 +71,11 @@ class Suspect:
                     bag.add(value)
             if f.algo:
                 self.algos.add(f.algo)
-            if f.pool_host:
-                self.pool_names.add(f.pool_host)
-            sni = f.tls.get("sni")
-            if sni:
-                self.pool_names.add(sni)
+            if f.pool.get("name") and f.pool.get("via") != "dns-query":
+                self.pool_names.add(f.pool["name"])
+            for host in (f.pool_host, f.tls.get("sni"), f.http.get("host"), *f.dns_names[:2]):
+                if host and len(self.pool_hosts) < 16:
+                    self.pool_hosts.add(host)
             self.jobs += f.jobs
             self.submits += f.submits
             self.accepted += f.accepted

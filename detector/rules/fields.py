@@ -105,6 +105,7 @@ FIELDS.update(
         "pool.coin": (lambda r: _facts(r).pool.get("coin"), "str"),
         "pool.match": (lambda r: _facts(r).pool.get("match"), "str"),
         "pool.via": (lambda r: _facts(r).pool.get("via"), "str"),
+        "pool.scheme": (lambda r: _facts(r).pool.get("scheme"), "str"),
         "node.protocol": (lambda r: _facts(r).node.get("protocol"), "str"),
         "node.network": (lambda r: _facts(r).node.get("network"), "str"),
         "node.confidence": (lambda r: _facts(r).node.get("confidence"), "str"),

@@ -73,6 +73,7 @@ def suspect_summary(s: Suspect) -> dict[str, Any]:
         "coins": sorted(s.coins),
         "pools": [p for p, _ in s.pools.most_common(8)],
         "pool_names": sorted(s.pool_names)[:8],
+        "pool_hosts": sorted(s.pool_hosts)[:8],
         "agents": sorted(s.agents)[:4],
         "wallets": sorted(s.wallets)[:4],
         "logins": sorted(s.logins)[:4],

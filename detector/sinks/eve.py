@@ -67,6 +67,7 @@ def suspect_event(s: Suspect) -> dict[str, Any]:
         "coin": sorted(s.coins)[0] if s.coins else None,
         "algo": sorted(s.algos),
         "pool": sorted(s.pool_names)[0] if s.pool_names else None,
+        "pool_hosts": sorted(s.pool_hosts),
         "pools": [p for p, _ in s.pools.most_common(16)],
         "agent": sorted(s.agents)[0] if s.agents else None,
         "login": sorted(s.logins)[0] if s.logins else None,

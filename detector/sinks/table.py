@@ -64,7 +64,7 @@ def write_table(suspects: list[Suspect], out: TextIO, nodes: list[NodeHost] | No
         table.add_column(name, no_wrap=True, overflow="ellipsis")
     for s in suspects:
         d = suspect_summary(s)
-        pools = d["pool_names"] + d["pools"]
+        pools = d["pool_names"] + d["pool_hosts"] + d["pools"]
         cells = (
             escape(d["ip"]),
             f"{d['score']:.2f}",

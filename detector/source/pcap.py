@@ -1,8 +1,8 @@
 """Classic libpcap reader: both byte orders, micro- and nanosecond timestamps.
 
 The record walk is a tight loop over 16-byte headers (each record's length says where
-the next begins, so it is inherently sequential); everything else - timestamps, lengths
-- is gathered for the whole chunk at once with numpy.
+the next begins, so it is inherently sequential; see walk.py); everything else -
+timestamps, lengths - is gathered for the whole chunk at once with numpy.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 from detector.errors import CorruptCapture, InputError
 from detector.source.batch import PAD, RecordBatch
 from detector.source.stream import CaptureStream, StreamDamage
+from detector.source.walk import DAMAGE, walk_pcap
 
 # magic as read little-endian -> (byte order is little, seconds per timestamp unit)
 MAGICS: dict[bytes, tuple[bool, float]] = {
@@ -39,7 +40,6 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
     _vmaj, _vmin, _zone, _sigfigs, snaplen, network = struct.unpack(endian + "HHiIII", header[4:])
     linktype = network & 0x0FFF_FFFF
     limit = max(MAX_CAPLEN, snaplen if snaplen < 0x1000000 else 0)
-    caplen_at = struct.Struct(endian + "I").unpack_from
 
     carry = b""
     base = FILE_HEADER_LEN  # stream offset of buf[0]
@@ -53,22 +53,15 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
             raise CorruptCapture(stream.display, stream.pos, str(exc)) from None
         filled = len(carry) + got
         eof = got == 0 or filled < len(carry) + chunk_size
-        offsets: list[int] = []
-        off = 0
-        damage: str | None = None
-        while off + RECORD_HEADER_LEN <= filled:
-            caplen = caplen_at(buf, off + 8)[0]
-            if caplen > limit:
-                damage = f"record claims {caplen} captured bytes (limit {limit})"
-                break
-            end = off + RECORD_HEADER_LEN + caplen
-            if end > filled:
-                break
-            offsets.append(off)
-            off = end
+        out = np.empty(filled // RECORD_HEADER_LEN + 1, dtype=np.int64)
+        count, off, status = walk_pcap(buf, 0, filled, little, limit, out)
+        damage = None
+        if status == DAMAGE:
+            caplen = struct.unpack_from("<I" if little else ">I", buf, off + 8)[0]
+            damage = f"record claims {caplen} captured bytes (limit {limit})"
         buf[filled : filled + PAD] = 0
-        if offsets:
-            yield _batch(buf, offsets, little, unit, linktype, base)
+        if count:
+            yield _batch(buf, out[:count], little, unit, linktype, base)
         if damage is not None:
             raise CorruptCapture(stream.display, base + off, damage)
         if eof:
@@ -81,9 +74,8 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
 
 
 def _batch(
-    buf: np.ndarray, offsets: list[int], little: bool, unit: float, linktype: int, base: int
+    buf: np.ndarray, rec: np.ndarray, little: bool, unit: float, linktype: int, base: int
 ) -> RecordBatch:
-    rec = np.asarray(offsets, dtype=np.int64)
     hdr = buf[rec[:, None] + np.arange(RECORD_HEADER_LEN)]
     words = hdr.view("<u4" if little else ">u4").reshape(-1, 4).astype(np.int64)
     ts = words[:, 0].astype(np.float64) + words[:, 1].astype(np.float64) * unit

@@ -1,0 +1,82 @@
+"""Record walks: find where each record of a chunk starts.
+
+This loop cannot be vectorised (each record's length says where the next begins), so it
+is the one piece with a compiled twin: ``_walk.c``, built as an optional extension when
+the package is installed. Without a compiler - or with ``MINEWATCH_PURE=1`` - the Python
+versions below run instead and give identical results (tests/test_walk.py checks that).
+
+Both walks fill ``out`` (an int64 numpy array) with record offsets and return
+``(count, stop_offset, status)``; status 0 = stopped at an incomplete record, 1 = damage
+at ``stop_offset``, 2 = (pcapng) a block other than an Enhanced Packet Block, 3 = ``out``
+is full.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import numpy as np
+
+OK, DAMAGE, OTHER_BLOCK, FULL = 0, 1, 2, 3
+MAX_BLOCK = 16 * 1024 * 1024
+EPB = 6
+
+
+def py_walk_pcap(
+    buf: np.ndarray, start: int, end: int, little: bool, limit: int, out: np.ndarray
+) -> tuple[int, int, int]:
+    caplen_at = struct.Struct("<I" if little else ">I").unpack_from
+    end = min(end, buf.shape[0])
+    off, n, cap = start, 0, out.shape[0]
+    while off + 16 <= end:
+        caplen = caplen_at(buf, off + 8)[0]
+        if caplen > limit:
+            return n, off, DAMAGE
+        nxt = off + 16 + caplen
+        if nxt > end:
+            break
+        if n >= cap:
+            return n, off, FULL
+        out[n] = off
+        n += 1
+        off = nxt
+    return n, off, OK
+
+
+def py_walk_pcapng_epb(
+    buf: np.ndarray, start: int, end: int, little: bool, out: np.ndarray
+) -> tuple[int, int, int]:
+    u32 = struct.Struct("<I" if little else ">I").unpack_from
+    end = min(end, buf.shape[0])
+    off, n, cap = start, 0, out.shape[0]
+    while off + 12 <= end:
+        btype, blen = u32(buf, off)[0], u32(buf, off + 4)[0]
+        if btype != EPB:
+            return n, off, OTHER_BLOCK
+        if blen < 32 or blen & 3 or blen > MAX_BLOCK:
+            return n, off, DAMAGE
+        if off + blen > end:
+            break
+        if u32(buf, off + blen - 4)[0] != blen or u32(buf, off + 20)[0] > blen - 32:
+            return n, off, DAMAGE
+        if n >= cap:
+            return n, off, FULL
+        out[n] = off
+        n += 1
+        off += blen
+    return n, off, OK
+
+
+walk_pcap = py_walk_pcap
+walk_pcapng_epb = py_walk_pcapng_epb
+COMPILED = False
+if not os.environ.get("MINEWATCH_PURE"):
+    try:
+        from detector.source import _walk  # type: ignore[attr-defined]
+    except ImportError:  # no compiler at install time: the Python walk is the fallback
+        pass
+    else:
+        walk_pcap = _walk.walk_pcap
+        walk_pcapng_epb = _walk.walk_pcapng_epb
+        COMPILED = True

@@ -158,6 +158,32 @@ def _summary(result: ScanResult) -> str:
     return line + (f"; {', '.join(notes)}" if notes else "")
 
 
+def _print_stats(result: ScanResult) -> None:
+    """Per-stage seconds (``--stats``), and what the flow table held."""
+    t = result.times
+    total = t.read + t.decode + t.flows + t.dissect + t.score + t.output
+    parts = ", ".join(
+        f"{name} {value:.3f} s ({100 * value / total if total else 0:.0f}%)"
+        for name, value in (
+            ("read", t.read),
+            ("decode", t.decode),
+            ("flows", t.flows),
+            ("dissect", t.dissect),
+            ("score", t.score),
+            ("output", t.output),
+        )
+    )
+    _err(f"stats: {parts}")
+    f = result.flows
+    per_flow = f.peak_state_bytes / f.peak_flows if f.peak_flows else 0.0
+    _err(
+        f"stats: {f.inspected_packets:,} packets inspected in Python "
+        f"({100 * f.inspected_packets / max(1, result.decode.packets):.1f}%), "
+        f"peak {f.peak_flows:,} flows in {f.peak_state_bytes / 1e6:.1f} MB of flow state "
+        f"({per_flow:.0f} bytes/flow), {f.evicted:,} evicted"
+    )
+
+
 def _report_captures(result: ScanResult) -> None:
     for cap in result.captures:
         for warning in cap.warnings:
@@ -190,6 +216,9 @@ def scan(
     no_info: Annotated[
         bool, typer.Option("--no-info", help="Hide informational crypto-node events.")
     ] = False,
+    stats: Annotated[
+        bool, typer.Option("--stats", help="Print per-stage times and flow-state figures.")
+    ] = False,
 ) -> None:
     """Scan captures and report the IPs that mine, with evidence."""
     config = _config(
@@ -198,6 +227,7 @@ def scan(
     result = _run(paths, config, show_progress=not quiet)
     suspects = result.suspects.suspects()
     nodes = [] if no_info else result.nodes.hosts()
+    started = time.perf_counter()
     with _output(output) as out:
         if fmt is OutputFormat.jsonl:
             write_eve(suspects, out, nodes)
@@ -205,10 +235,13 @@ def scan(
             write_csv(suspects, out, nodes)
         else:
             write_table(suspects, out, nodes)
+    result.times.output += time.perf_counter() - started
     sys.stdout.flush()
     _report_captures(result)
     if not quiet:
         _err(_summary(result))
+    if stats:
+        _print_stats(result)
     if result.failed:
         raise typer.Exit(2)
 

@@ -10,6 +10,7 @@ every ended flow that carries facts becomes a FlowRecord for the scoring stage.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,8 +18,16 @@ import numpy as np
 
 from detector.decode import PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, PacketBatch
 from detector.dissect.inspector import Inspector
+from detector.dissect.triage import DNS_ANSWER, triage
 from detector.facts import FlowFacts
-from detector.flowtable import STATE_FIN_A, STATE_FIN_B, STATE_RST, FlowTable
+from detector.flowtable import (
+    STATE_FIN_A,
+    STATE_FIN_B,
+    STATE_RST,
+    STATE_SYN_A,
+    STATE_SYN_B,
+    FlowTable,
+)
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -100,6 +109,21 @@ class FlowStats:
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
+ROUNDS = ((0, 4), (4, 32), (32, 1 << 62))
+
+
+def _rank_within(slots: np.ndarray) -> np.ndarray:
+    """Position of each packet among the packets of its flow (capture order kept)."""
+    order = np.argsort(slots, kind="stable")
+    ordered = slots[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    sizes = np.diff(np.r_[starts, ordered.shape[0]])
+    rank_sorted = np.arange(ordered.shape[0]) - np.repeat(starts, sizes)
+    rank = np.empty_like(rank_sorted)
+    rank[order] = rank_sorted
+    return rank
+
+
 def ip_text(hi: int, lo: int) -> str:
     """Text form of an address held as two 64-bit halves (IPv4 is v4-mapped)."""
     if hi == 0 and (lo >> 32) == 0xFFFF:
@@ -124,6 +148,7 @@ class FlowTracker:
         self.table = FlowTable(config.max_flows)
         self.stats = FlowStats()
         self.now = float("-inf")
+        self.inspect_seconds = 0.0  # time spent in payload inspection (for --stats)
 
     # -- batch processing -------------------------------------------------------------
     def process(self, pb: PacketBatch) -> None:
@@ -200,7 +225,10 @@ class FlowTracker:
         self._update_counters(pb, order, starts, slots, src_first, flags)
 
         pkt_slot = slots[group]
+        self._note_isn(pb, pkt_slot, src_first, flags)
+        started = time.perf_counter()
         self._inspect(pb, pkt_slot, src_first, flags)
+        self.inspect_seconds += time.perf_counter() - started
         self.now = max(self.now, float(pb.ts.max()))
         self._sweep()
 
@@ -258,7 +286,7 @@ class FlowTracker:
         t["proto"][created] = pb.proto[fp]
         t["first_ts"][created] = pb.ts[fp]
         t["last_ts"][created] = pb.ts[fp]
-        t["inspect"][created] = True
+        t["inspect"][created] = 3
         # Orientation: the sender of a SYN is the client; the receiver of a SYN-ACK is;
         # otherwise the lower port is the server's (refined later by payload votes).
         fs, fsa = first_syn[new], first_synack[new]
@@ -327,8 +355,11 @@ class FlowTracker:
         t["pkts_b"][s] += (count - pk_a)[ok].astype(np.uint32)
         t["bytes_a"][s] += by_a[ok].astype(np.uint64)
         t["bytes_b"][s] += (by_all - by_a)[ok].astype(np.uint64)
-        t["payload_a"][s] += pl_a[ok].astype(np.uint64)
-        t["payload_b"][s] += (pl_all - pl_a)[ok].astype(np.uint64)
+        cap32 = 0xFFFFFFFF
+        t["payload_a"][s] = np.minimum(t["payload_a"][s] + pl_a[ok], cap32).astype(np.uint32)
+        t["payload_b"][s] = np.minimum(t["payload_b"][s] + (pl_all - pl_a)[ok], cap32).astype(
+            np.uint32
+        )
         t["flags_a"][s] |= fl_a[ok].astype(np.uint8)
         t["flags_b"][s] |= fl_b[ok].astype(np.uint8)
         t["last_ts"][s] = np.maximum(t["last_ts"][s], ts_max[ok])
@@ -338,48 +369,93 @@ class FlowTracker:
         state |= np.where(((fl_a[ok] | fl_b[ok]) & TCP_RST) != 0, STATE_RST, 0)
         t["state"][s] = state.astype(np.uint8)
 
+    def _note_isn(
+        self, pb: PacketBatch, pkt_slot: np.ndarray, src_first: np.ndarray, flags: np.ndarray
+    ) -> None:
+        """Remember where each side's byte stream starts (SYN seq + 1), vectorised, so that
+        SYNs never have to reach Python and the reassembler still knows the start."""
+        idx = np.flatnonzero(((flags & TCP_SYN) != 0) & (pkt_slot >= 0))
+        if idx.shape[0] == 0:
+            return
+        t = self.table
+        start = ((pb.seq[idx] + 1) & 0xFFFFFFFF).astype(np.uint32)
+        for side_a, col, bit in ((True, "isn_a", STATE_SYN_A), (False, "isn_b", STATE_SYN_B)):
+            sel = src_first[idx] == side_a
+            slots = pkt_slot[idx[sel]]
+            t[col][slots] = start[sel]
+            t["state"][slots] |= np.uint8(bit)
+
     def _inspect(
         self, pb: PacketBatch, pkt_slot: np.ndarray, src_first: np.ndarray, flags: np.ndarray
     ) -> None:
         t = self.table
         ok = pkt_slot >= 0
+        side_bit = np.where(src_first, 1, 2).astype(np.uint8)
         insp = np.zeros(len(pb), dtype=bool)
-        insp[ok] = t["inspect"][pkt_slot[ok]]
-        want = insp & ((pb.payload_len > 0) | ((flags & TCP_SYN) != 0))
-        idx = np.flatnonzero(want)
-        if idx.shape[0] == 0:
+        insp[ok] = (t["inspect"][pkt_slot[ok]] & side_bit[ok]) != 0
+        # Only payload goes to Python (SYN sequence numbers were noted vectorised), and DNS
+        # only when it answers something (see dissect/triage.py).
+        action = triage(pb, insp & (pb.payload_len > 0))
+        cand = np.flatnonzero(action)
+        if cand.shape[0] == 0:
             return
+        # Rounds: first each flow's first few payload packets of this batch, then more of
+        # the flows still under inspection. A bulk download that its first packet already
+        # settled never walks its remaining packets through Python.
+        rank = _rank_within(pkt_slot[cand])
+        for lo, hi in ROUNDS:
+            idx = cand[(rank >= lo) & (rank < hi)]
+            if lo:
+                idx = idx[(t["inspect"][pkt_slot[idx]] & side_bit[idx]) != 0]
+            if idx.shape[0]:
+                self._inspect_packets(pb, idx, action, pkt_slot, src_first)
+
+    def _inspect_packets(
+        self,
+        pb: PacketBatch,
+        idx: np.ndarray,
+        action: np.ndarray,
+        pkt_slot: np.ndarray,
+        src_first: np.ndarray,
+    ) -> None:
+        t = self.table
+        dns_answer = (action[idx] == DNS_ANSWER).tolist()
         self.stats.inspected_packets += int(idx.shape[0])
         buf = pb.buf
         inspector = self.inspector
         inspect_col = t["inspect"]
+        state_col, isn_a, isn_b = t["state"], t["isn_a"], t["isn_b"]
         rows = zip(
             pkt_slot[idx].tolist(),
             src_first[idx].tolist(),
             pb.proto[idx].tolist(),
             pb.seq[idx].tolist(),
-            flags[idx].tolist(),
             pb.payload_off[idx].tolist(),
             pb.payload_cap[idx].tolist(),
             pb.payload_len[idx].tolist(),
             pb.ts[idx].tolist(),
             pb.sport[idx].tolist(),
             pb.dport[idx].tolist(),
+            dns_answer,
             strict=True,
         )
-        for slot, from_a, proto, seq, fl, off, cap, plen, ts, sport, dport in rows:
-            if not inspect_col[slot]:
+        for slot, from_a, proto, seq, off, cap, plen, ts, sport, dport, dns in rows:
+            if not inspect_col[slot] & (1 if from_a else 2):
                 continue
             side = 0 if from_a else 1
             data = buf[off : off + cap].tobytes()
+            if dns:
+                inspector.dns_answer(slot, side, data, ts)
+                continue
             if proto == PROTO_TCP:
-                keep = inspector.tcp_packet(
-                    slot, side, seq, bool(fl & TCP_SYN), data, plen, ts, sport, dport
-                )
+                isn = None
+                if state_col[slot] & (STATE_SYN_A if from_a else STATE_SYN_B):
+                    isn = int((isn_a if from_a else isn_b)[slot])
+                keep = inspector.tcp_packet(slot, side, seq, isn, data, plen, ts, sport, dport)
             else:
                 keep = inspector.udp_packet(slot, side, data, ts, sport, dport)
+            inspect_col[slot] = keep
             if not keep:
-                inspect_col[slot] = False
                 inspector.retire(slot)
 
     # -- ending flows -------------------------------------------------------------------
@@ -427,7 +503,7 @@ class FlowTracker:
         for name in ("pkts_a", "pkts_b", "bytes_a", "bytes_b", "payload_a", "payload_b"):
             t[name][slot] = 0
         t["first_ts"][slot] = t["last_ts"][slot]
-        t["inspect"][slot] = True
+        t["inspect"][slot] = 3
 
     def flush(self) -> None:
         """End of input: every remaining flow ends."""

@@ -79,6 +79,23 @@ class CaptureReport:
 
 
 @dataclass(slots=True)
+class StageTimes:
+    """Seconds spent per pipeline stage (``--stats``). ``flows`` excludes the time spent in
+    dissection and scoring that the flow stage calls into."""
+
+    read: float = 0.0
+    decode: float = 0.0
+    flows: float = 0.0
+    dissect: float = 0.0
+    score: float = 0.0
+    output: float = 0.0
+
+    def add(self, other: StageTimes) -> None:
+        for name in ("read", "decode", "flows", "dissect", "score", "output"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass(slots=True)
 class ScanResult:
     suspects: SuspectTable
     nodes: NodeTable
@@ -87,6 +104,7 @@ class ScanResult:
     flows: FlowStats
     captures: list[CaptureReport]
     seconds: float = 0.0
+    times: StageTimes = field(default_factory=StageTimes)
 
     @property
     def failed(self) -> bool:
@@ -131,10 +149,18 @@ def _scan_one(
 ) -> CaptureReport:
     report = CaptureReport(cap.display)
     # Passive DNS is per capture, like the flow table, so files stay independent.
-    context = InspectContext(pdns=PassiveDns())
+    context = InspectContext(pdns=PassiveDns(), pools=detector.pools)
     intel = Intel(coins=detector.coins, pools=detector.pools, pdns=context.pdns)
 
+    times = result.times
+    clock = time.perf_counter
+
     def on_flow(record: FlowRecord) -> None:
+        started = clock()
+        _score_one(record)
+        times.score += clock() - started
+
+    def _score_one(record: FlowRecord) -> None:
         enrich(record, intel)
         verdict = score_flow(record, detector.rules, config.threshold)
         if verdict.is_miner:
@@ -154,17 +180,36 @@ def _scan_one(
         report.error = str(exc)
         return report
     try:
-        for batch in batches:
+        iterator = iter(batches)
+        while True:
+            t0 = clock()
+            batch = next(iterator, None)
+            t1 = clock()
+            times.read += t1 - t0
+            if batch is None:
+                break
             packets, batch_stats = decode(batch)
+            t2 = clock()
+            times.decode += t2 - t1
             stats.add(batch_stats)
+            dissect_before, score_before = tracker.inspect_seconds, times.score
             tracker.process(packets)
+            times.dissect += tracker.inspect_seconds - dissect_before
+            times.flows += (
+                clock()
+                - t2
+                - (tracker.inspect_seconds - dissect_before)
+                - (times.score - score_before)
+            )
             if progress is not None:
                 progress(stream.raw_pos())
     except CorruptCapture as exc:
         report.error = f"{exc} (results before it are kept)"
     finally:
         stream.close()
+    t0, score_before = clock(), times.score
     tracker.flush()
+    times.flows += clock() - t0 - (times.score - score_before)
     report.packets = stats.packets
     if stats.unsupported_linktype:
         kinds = ", ".join(str(k) for k in sorted(stats.linktypes_unsupported))

@@ -72,6 +72,7 @@ class PoolList:
         self._hosts: dict[str, list[PoolEntry]] = defaultdict(list)
         self._wild: dict[str, PoolEntry] = {}
         self._domains: dict[str, PoolEntry] = {}
+        self._cache: dict[tuple[str, int | None], PoolMatch | None] = {}
         per_domain: dict[str, list[PoolEntry]] = defaultdict(list)
         for e in entries:
             if e.wildcard:
@@ -93,6 +94,17 @@ class PoolList:
         """Best match for a host name or IP (and port): endpoint > host > suffix > domain."""
         if not host:
             return None
+        key = (host, port)
+        cached = self._cache.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        result = self._match(host, port)
+        if len(self._cache) >= 65536:
+            self._cache.clear()  # names repeat a lot; a full reset is cheap and bounded
+        self._cache[key] = result
+        return result
+
+    def _match(self, host: str, port: int | None) -> PoolMatch | None:
         name = host.strip().lower().rstrip(".")
         if name.startswith("[") and "]" in name:
             name = name[1 : name.index("]")]
@@ -114,6 +126,9 @@ class PoolList:
         if domain is not None:
             return _m(domain, "domain")
         return None
+
+
+_MISSING = object()
 
 
 def _m(e: PoolEntry, kind: str) -> PoolMatch:

@@ -145,7 +145,9 @@ def test_garbage_and_hostile_json_do_not_raise() -> None:
 @pytest.mark.parametrize(
     "data,expected",
     [(b'{"id":1', Probe.YES), (b"  \n{\"a\"", Probe.YES), (b'xx"]}\n{"method"', Probe.YES),
-     (b"SSH-2.0-OpenSSH_9.6\r\n", Probe.MAYBE), (b"\x16\x03\x01" + b"\x00" * 5000, Probe.NO)],
+     (b"SSH-2.0-OpenSSH_9.6\r\n", Probe.NO), (b"220 mx.example.org ESMTP\r\n", Probe.NO),
+     (b'0"]],"id":null}\n', Probe.MAYBE), (b'abc"', Probe.MAYBE), (b"abc", Probe.NO),
+     (b"\x16\x03\x01" + b"\x00" * 5000, Probe.NO)],
 )
 def test_probe(data: bytes, expected: Probe) -> None:
     assert JsonLines.probe(data) is expected

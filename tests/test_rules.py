@@ -96,3 +96,23 @@ rules:
 def test_disabled_rule_is_validated_but_not_loaded(tmp_path: Path) -> None:
     path = write(tmp_path, "rules:\n  - id: 5\n    name: switched off\n    enabled: false\n    match: {port: 1}\n")
     assert load_rules([path]).rules == []
+
+
+def test_family_gating_never_changes_which_rules_fire() -> None:
+    """Skipping rules whose required facts are absent is an optimisation only: on every
+    flow of the fixtures and the corpus, the gated and the full evaluation agree."""
+    from detector.pipeline import Detector, ScanConfig, run_scan
+    from detector.source import expand_inputs
+    from tests.conftest import CORPUS, PCAPS
+
+    config = ScanConfig(keep_all_flows=True)
+    detector = Detector.load(config)
+    paths = [str(PCAPS)] + ([str(CORPUS)] if CORPUS.is_dir() else [])
+    result = run_scan(expand_inputs(paths), config, detector)
+    checked = 0
+    for verdict in result.verdicts:
+        record = verdict.record
+        full = [rule.id for rule in detector.rules.rules if rule.predicate(record)]
+        assert [rule.id for rule in detector.rules.evaluate(record)] == full
+        checked += bool(full)
+    assert checked > 50

@@ -28,6 +28,7 @@ from typing import ClassVar
 
 from detector.facts import FlowFacts
 from detector.pdns import PassiveDns
+from detector.pools import PoolList
 
 
 @dataclass(slots=True)
@@ -35,6 +36,7 @@ class InspectContext:
     """State shared by every flow's dissectors (e.g. the passive-DNS map)."""
 
     pdns: PassiveDns = field(default_factory=PassiveDns)
+    pools: PoolList | None = None  # to notice DNS lookups of pool names
 
 
 class Probe(Enum):

@@ -1,85 +1,54 @@
-"""DNS over UDP and TCP (dpkt.dns does the parsing): queries on the flow's facts, answers
-into the shared passive-DNS map so later flows to those IPs carry the names."""
+"""DNS: answers feed the shared passive-DNS map, so later flows to those IPs carry the
+names; questions that name a mining pool are kept as flow facts (an informational event).
+
+UDP DNS never builds per-flow state: the vectorised triage (triage.py) sends only
+responses with answers, straight to ``observe_response``. DNS over TCP (two-byte length
+prefix, RFC 1035 §4.2.2) goes through the ``DnsTcp`` dissector and the same function.
+"""
 
 from __future__ import annotations
 
-import socket
 import struct
 from typing import ClassVar
 
-import dpkt
-
-from detector.dissect.base import DatagramDissector, InspectContext, Probe, StreamDissector
+from detector.dissect.base import InspectContext, Probe, StreamDissector
+from detector.dissect.dnsparse import DnsError, parse_response
 from detector.facts import FlowFacts
 
-DNS_PORTS = frozenset({53, 5353, 5355})
 MAX_QUERIES = 16
 
 
-def _name(value: object) -> str | None:
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    if not isinstance(value, str) or not value:
-        return None
-    return value.rstrip(".").lower()[:253]
+def observe_response(data: bytes, ts: float, ctx: InspectContext) -> tuple[list[str], list[str]]:
+    """Record a response's answers in passive DNS; return (questions, answer IPs).
 
-
-def handle_message(
-    data: bytes, side: int, ts: float, facts: FlowFacts, ctx: InspectContext
-) -> bool:
-    """Parse one DNS message; return False if it is not DNS."""
-    try:
-        msg = dpkt.dns.DNS(data)
-    except (dpkt.UnpackError, struct.error, IndexError, ValueError, UnicodeError):
-        return False
-    facts.app_protos.add("dns")
-    queries = facts.dns.setdefault("queries", [])
-    for q in msg.qd[:4]:
-        name = _name(q.name)
-        if name and name not in queries and len(queries) < MAX_QUERIES:
-            queries.append(name)
-    if msg.qr != dpkt.dns.DNS_R:
-        facts.sides[side].client_votes += 1
-        return True
-    facts.sides[1 - side].client_votes += 1
-    names = [n for n in (_name(q.name) for q in msg.qd[:4]) if n]
-    ips: list[str] = []
-    for rr in msg.an[:32]:
-        if rr.type == dpkt.dns.DNS_CNAME:
-            cname = _name(getattr(rr, "cname", None))
-            if cname and cname not in names:
-                names.append(cname)
-        elif rr.type == dpkt.dns.DNS_A and len(rr.rdata) == 4:
-            ips.append(socket.inet_ntop(socket.AF_INET, rr.rdata))
-        elif rr.type == dpkt.dns.DNS_AAAA and len(rr.rdata) == 16:
-            ips.append(socket.inet_ntop(socket.AF_INET6, rr.rdata))
+    Raises DnsError for a malformed message; returns ([], []) for a query."""
+    parsed = parse_response(data)
+    if parsed is None:
+        return [], []
+    questions, cnames, ips = parsed
+    names = questions + [c for c in cnames if c not in questions]
     if ips and names:
-        answers = facts.dns.setdefault("answers", [])
         for ip in ips:
             ctx.pdns.add(ip, names, ts)
-            if len(answers) < MAX_QUERIES:
-                answers.append(ip)
-    return True
+    return questions, ips
 
 
-class DnsUdp(DatagramDissector):
-    """DNS over UDP on the usual ports."""
+def note_pool_lookup(facts: FlowFacts, questions: list[str], ips: list[str], side: int) -> None:
+    """Keep a DNS flow's questions as facts (enrichment matches them against pools)."""
+    facts.app_protos.add("dns")
+    queries = facts.dns.setdefault("queries", [])
+    queries.extend(q for q in questions if q not in queries and len(queries) < MAX_QUERIES)
+    answers = facts.dns.setdefault("answers", [])
+    answers.extend(ip for ip in ips if len(answers) < MAX_QUERIES)
+    facts.sides[1 - side].client_votes += 1
 
-    name: ClassVar[str] = "dns"
 
-    def __init__(self, ctx: InspectContext) -> None:
-        self.ctx = ctx
-
-    @staticmethod
-    def probe(data: bytes, ports: tuple[int, int]) -> bool:
-        return len(data) >= 12 and (ports[0] in DNS_PORTS or ports[1] in DNS_PORTS)
-
-    def on_datagram(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
-        return handle_message(data, side, ts, facts, self.ctx)
+def names_a_pool(questions: list[str], ctx: InspectContext) -> bool:
+    return ctx.pools is not None and any(ctx.pools.match(q) for q in questions)
 
 
 class DnsTcp(StreamDissector):
-    """DNS over TCP: two-byte length prefix per message (RFC 1035 §4.2.2)."""
+    """DNS over TCP on port 53."""
 
     name: ClassVar[str] = "dns-tcp"
 
@@ -97,12 +66,17 @@ class DnsTcp(StreamDissector):
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         buf = self.bufs[side] + data
+        facts.app_protos.add("dns")
         while len(buf) >= 2:
             size = struct.unpack("!H", buf[:2])[0]
             if len(buf) < size + 2:
                 break
-            if not handle_message(buf[2 : size + 2], side, ts, facts, self.ctx):
+            try:
+                questions, ips = observe_response(buf[2 : size + 2], ts, self.ctx)
+            except DnsError:
                 return False
+            if names_a_pool(questions, self.ctx):
+                note_pool_lookup(facts, questions, ips, side)
             buf = buf[size + 2 :]
         self.bufs[side] = buf[-65537:]
         return True

@@ -1,16 +1,18 @@
 """HTTP/1.x requests and responses, for mining over HTTP (getwork, getblocktemplate,
 Ethereum getwork, XMRig solo mining against monerod's /json_rpc).
 
-Message framing is dpkt's (dpkt.http.Request/Response handle headers, Content-Length and
-chunked bodies); this module only buffers each side, keeps the headers an analyst needs
-(Host, User-Agent, X-Mining-Extensions, X-Stratum, Authorization user) and hands JSON
-bodies to the same mining classifier that reads Stratum lines.
+Headers are parsed with dpkt.http (start line and header fields of one message head);
+bodies are read only when they can carry JSON-RPC: a request body that declares JSON or
+is small, and the response to such a request. Everything else - a GET and its download -
+ends the inspection of that side after the headers, which keeps bulk HTTP out of Python.
+JSON bodies go to the same mining classifier that reads Stratum lines.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
 import zlib
 from typing import ClassVar
 
@@ -22,9 +24,62 @@ from detector.dissect.mining import RpcState, classify
 from detector.facts import FlowFacts
 
 METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"OPTIONS ", b"DELETE ", b"PATCH ")
-MAX_BUFFER = 256 * 1024
+MAX_HEAD = 16 * 1024
+MAX_BODY = 256 * 1024
 MAX_INFLATED = 256 * 1024
+SMALL_BODY = 64 * 1024
 KEPT_HEADERS = ("host", "user-agent", "x-mining-extensions", "x-stratum", "x-mining-hashrate")
+
+
+class _Head:
+    """Start line and header fields of one message (headers parsed by dpkt.http)."""
+
+    __slots__ = ("method", "uri", "status", "headers")
+
+    def __init__(self, method: str, uri: str, status: str, headers: dict[str, object]) -> None:
+        self.method = method
+        self.uri = uri
+        self.status = status
+        self.headers = headers
+
+
+def parse_head(head: bytes) -> _Head | None:
+    """Parse a message head (up to and including the blank line); None if it is not HTTP."""
+    line, _, rest = head.partition(b"\r\n")
+    parts = line.decode("latin-1").split(None, 2)
+    if len(parts) < 2:
+        return None
+    try:
+        headers = dpkt.http.parse_headers(io.BytesIO(rest))
+    except (dpkt.UnpackError, ValueError, UnicodeError):
+        return None
+    if parts[0].startswith("HTTP/"):
+        if not parts[1].isdigit():
+            return None
+        return _Head("", "", parts[1], headers)
+    if len(parts) == 3 and not parts[2].startswith("HTTP/"):
+        return None
+    return _Head(parts[0], parts[1], "", headers)
+
+
+class _Message:
+    """A parsed message head waiting for (or skipping) its body."""
+
+    __slots__ = ("head", "is_request", "body_len", "chunked", "wanted")
+
+    def __init__(
+        self,
+        head: dpkt.http.Message,
+        is_request: bool,
+        body_len: int | None,
+        chunked: bool,
+        wanted: bool,
+    ) -> None:
+        self.head = head
+        self.is_request = is_request
+        self.body_len = body_len  # None: until the connection closes
+        self.chunked = chunked
+        self.wanted = wanted
 
 
 class Http(StreamDissector):
@@ -34,9 +89,10 @@ class Http(StreamDissector):
 
     def __init__(self, ctx: InspectContext | None = None) -> None:
         self.bufs = [b"", b""]
-        self.broken = [False, False]
+        self.pending: list[_Message | None] = [None, None]
         self.rpc = RpcState()
         self.last_uri = ""
+        self.json_requests = 0  # requests that carried JSON: their responses are read
 
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
@@ -47,69 +103,136 @@ class Http(StreamDissector):
         return Probe.NO
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
-        if self.broken[side]:
-            return False
         buf = self.bufs[side] + data
         while buf:
-            is_request = buf.startswith(METHODS)
-            try:
-                msg = dpkt.http.Request(buf) if is_request else dpkt.http.Response(buf)
-            except dpkt.NeedData:
+            msg = self.pending[side]
+            if msg is None:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buf) > MAX_HEAD:
+                        return False
+                    break
+                msg = self._head(side, buf[: end + 4], facts)
+                if msg is None:
+                    return False
+                buf = buf[end + 4 :]
+                self.pending[side] = msg
+            if not msg.wanted:
+                return False  # the body is of no interest: this side is done
+            body, rest, complete = _take_body(msg, buf)
+            if not complete:
+                if len(buf) > MAX_BODY:
+                    return False
                 break
-            except (dpkt.UnpackError, ValueError, IndexError, UnicodeError):
-                self.broken[side] = True
-                buf = b""
-                break
-            consumed = len(buf) - len(msg.data)
-            if consumed <= 0:
-                break
-            self._message(side, msg, is_request, facts)
-            buf = buf[consumed:]
-        if len(buf) > MAX_BUFFER:
-            buf = b""
-            self.broken[side] = True
+            self.pending[side] = None
+            self._body(side, msg, body, facts)
+            buf = rest
         self.bufs[side] = buf
-        return not self.broken[side]
+        return True
 
     def on_gap(self, side: int, facts: FlowFacts) -> None:
         facts.gaps += 1
         self.bufs[side] = b""
-        self.broken[side] = True
+        self.pending[side] = None
 
-    def _message(
-        self, side: int, msg: dpkt.http.Message, is_request: bool, facts: FlowFacts
-    ) -> None:
+    def on_expire(self, facts: FlowFacts) -> None:
+        for side in (0, 1):  # a body that ran until the connection closed
+            msg = self.pending[side]
+            if msg is not None and msg.wanted and msg.body_len is None and self.bufs[side]:
+                self._body(side, msg, self.bufs[side], facts)
+
+    def _head(self, side: int, head: bytes, facts: FlowFacts) -> _Message | None:
+        is_request = head.startswith(METHODS)
+        parsed = parse_head(head)
+        if parsed is None:
+            return None
         facts.app_protos.add("http")
-        headers = msg.headers
+        headers = parsed.headers
+        chunked = str(_header(headers, "transfer-encoding") or "").lower() == "chunked"
+        length_text = _header(headers, "content-length")
+        body_len: int | None = None
+        if length_text is not None:
+            try:
+                body_len = max(0, int(str(length_text).strip()))
+            except ValueError:
+                return None
+        elif not chunked and (is_request or _no_body_response(parsed)):
+            body_len = 0
+        ctype = str(_header(headers, "content-type") or "").lower()
         if is_request:
             facts.sides[side].client_votes += 2
-            self.last_uri = str(msg.uri)[:256]
-            facts.http.setdefault("method", str(msg.method)[:16])
+            self.last_uri = str(parsed.uri)[:256]
+            facts.http.setdefault("method", str(parsed.method)[:16])
             facts.http.setdefault("uri", self.last_uri)
             for name in KEPT_HEADERS:
-                value = headers.get(name)
-                if isinstance(value, list):
-                    value = value[0]
+                value = _header(headers, name)
                 if isinstance(value, str) and value:
                     facts.http.setdefault(name, value[:256])
-            user = _basic_auth_user(headers.get("authorization"))
+            user = _basic_auth_user(_header(headers, "authorization"))
             if user:
                 facts.http.setdefault("auth_user", user)
-        body = _decoded_body(msg.body, headers)
+            wanted = "json" in ctype or (body_len is not None and 0 < body_len <= SMALL_BODY)
+        else:
+            wanted = self.json_requests > 0 and (body_len is None or body_len <= MAX_BODY)
+        return _Message(parsed, is_request, body_len, chunked, wanted or body_len == 0)
+
+    def _body(self, side: int, msg: _Message, body: bytes, facts: FlowFacts) -> None:
+        body = _decoded_body(body, msg.head.headers)
         value = parse_json_body(body) if body else None
-        if value is not None:
-            facts.app_protos.add("json")
-            classify(value, side, facts, self.rpc, "http", self.last_uri)
+        if value is None:
+            return
+        if msg.is_request:
+            self.json_requests += 1
+        facts.app_protos.add("json")
+        classify(value, side, facts, self.rpc, "http", self.last_uri)
+        if "http-mining" in facts.app_protos:
             auth_user = facts.http.get("auth_user")
-            if auth_user and "http-mining" in facts.app_protos:
+            if auth_user:
                 facts.set_once("login", auth_user)
-            if is_request and facts.agent is None and "http-mining" in facts.app_protos:
+            if msg.is_request and facts.agent is None:
                 facts.set_once("agent", facts.http.get("user-agent"))
 
 
-def _basic_auth_user(value: object) -> str | None:
+def _header(headers: dict[str, object], name: str) -> object:
+    value = headers.get(name)
     if isinstance(value, list):
         value = value[0] if value else None
+    return value
+
+
+def _no_body_response(resp: _Head) -> bool:
+    return resp.status.startswith("1") or resp.status in ("204", "304")
+
+
+def _take_body(msg: _Message, buf: bytes) -> tuple[bytes, bytes, bool]:
+    """(body, rest, complete) for the message's framing."""
+    if msg.chunked:
+        chunks: list[bytes] = []
+        pos = 0
+        while True:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                return b"", buf, False
+            try:
+                size = int(buf[pos:eol].split(b";")[0].strip() or b"0", 16)
+            except ValueError:
+                return b"".join(chunks), b"", True
+            start = eol + 2
+            if size == 0:
+                end = buf.find(b"\r\n", start)
+                return (b"".join(chunks), buf[end + 2 :], True) if end >= 0 else (b"", buf, False)
+            if len(buf) < start + size + 2:
+                return b"", buf, False
+            chunks.append(buf[start : start + size])
+            pos = start + size + 2
+    if msg.body_len is None:
+        return b"", buf, False  # until the connection closes (see on_expire)
+    if len(buf) < msg.body_len:
+        return b"", buf, False
+    return buf[: msg.body_len], buf[msg.body_len :], True
+
+
+def _basic_auth_user(value: object) -> str | None:
     if not isinstance(value, str) or not value.lower().startswith("basic "):
         return None
     try:
@@ -120,12 +243,11 @@ def _basic_auth_user(value: object) -> str | None:
 
 
 def _decoded_body(body: bytes, headers: dict[str, object]) -> bytes:
-    encoding = headers.get("content-encoding")
+    encoding = _header(headers, "content-encoding")
     if not isinstance(encoding, str) or encoding.lower() not in ("gzip", "deflate"):
         return body
     wbits = 16 + zlib.MAX_WBITS if encoding.lower() == "gzip" else zlib.MAX_WBITS
     try:
-        inflater = zlib.decompressobj(wbits)
-        return inflater.decompress(body, MAX_INFLATED)
+        return zlib.decompressobj(wbits).decompress(body, MAX_INFLATED)
     except zlib.error:
         return b""

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from detector.dissect.base import DatagramDissector, InspectContext, Probe, StreamDissector
-from detector.dissect.dns import DnsTcp, DnsUdp
+from detector.dissect.dns import DnsTcp, names_a_pool, note_pool_lookup, observe_response
+from detector.dissect.dnsparse import DnsError
 from detector.dissect.http import Http
 from detector.dissect.jsonlines import JsonLines
 from detector.dissect.nodes import CryptoNode, CryptoNodeUdp
@@ -21,7 +22,7 @@ from detector.reassembly import GAP, StreamReassembler
 
 # Probed in this order on the first bytes of each side; the first YES wins.
 STREAM_DISSECTORS: tuple[type[StreamDissector], ...] = (Tls, Http, DnsTcp, CryptoNode, JsonLines)
-DATAGRAM_DISSECTORS: tuple[type[DatagramDissector], ...] = (DnsUdp, CryptoNodeUdp)
+DATAGRAM_DISSECTORS: tuple[type[DatagramDissector], ...] = (CryptoNodeUdp,)
 FIRST_BYTES_KEPT = 64
 PROBE_LIMIT = 4096
 
@@ -60,8 +61,9 @@ class FlowInspection:
         self.udp = udp
         self.ports = ports  # (side 0 port, side 1 port)
 
-    def active(self) -> bool:
-        return not (self.sides[0].done and self.sides[1].done)
+    def wanting(self) -> int:
+        """Bit mask of the sides that still want payload."""
+        return (0 if self.sides[0].done else 1) | (0 if self.sides[1].done else 2)
 
 
 class Inspector:
@@ -87,28 +89,30 @@ class Inspector:
         slot: int,
         side: int,
         seq: int,
-        syn: bool,
+        isn: int | None,
         data: bytes,
         seg_len: int,
         ts: float,
         sport: int = 0,
         dport: int = 0,
-    ) -> bool:
-        """Feed one TCP segment; return False when the flow needs no more payload."""
+    ) -> int:
+        """Feed one TCP segment; return which sides still want payload (bit 0: side 0,
+        bit 1: side 1). ``isn`` is where this side's stream starts, if its SYN was seen."""
         fi = self._state(slot, False, side, sport, dport)
         sd = fi.sides[side]
-        if sd.done:
-            return fi.active()
-        for piece in sd.stream.add(seq, data, seg_len, syn):
-            self._deliver(fi, side, piece, ts)
-            if sd.done:
-                break
-        return fi.active()
+        if not sd.done:
+            if sd.stream.next_seq is None and isn is not None:
+                sd.stream.next_seq = isn
+            for piece in sd.stream.add(seq, data, seg_len, False):
+                self._deliver(fi, side, piece, ts)
+                if sd.done:
+                    break
+        return fi.wanting()
 
     def udp_packet(
         self, slot: int, side: int, data: bytes, ts: float, sport: int = 0, dport: int = 0
-    ) -> bool:
-        """Feed one datagram; return False when the flow needs no more payload."""
+    ) -> int:
+        """Feed one datagram; return which sides still want payload (0: none)."""
         fi = self._state(slot, True, side, sport, dport)
         facts = fi.facts
         if fi.datagrams is None:
@@ -119,7 +123,7 @@ class Inspector:
                     break
             else:
                 fi.sides[0].done = fi.sides[1].done = True
-                return False
+                return 0
         more = True
         try:
             more = fi.datagrams.on_datagram(side, data, ts, facts)
@@ -129,7 +133,19 @@ class Inspector:
         fi.datagram_count += 1
         if not more or fi.datagram_count >= self.config.datagrams_per_flow:
             fi.sides[0].done = fi.sides[1].done = True
-        return fi.active()
+        return fi.wanting()
+
+    def dns_answer(self, slot: int, side: int, data: bytes, ts: float) -> None:
+        """Fast path for a UDP DNS response with answers (see triage.py): feed passive
+        DNS; keep flow facts only when a question names a mining pool."""
+        try:
+            questions, ips = observe_response(data, ts, self.ctx)
+        except DnsError:
+            return
+        if names_a_pool(questions, self.ctx):
+            facts = self.retired.get(slot) or FlowFacts()
+            note_pool_lookup(facts, questions, ips, side)
+            self.retired[slot] = facts
 
     def _deliver(self, fi: FlowInspection, side: int, piece: bytes | None, ts: float) -> None:
         sd = fi.sides[side]

@@ -37,15 +37,24 @@ class JsonLines(StreamDissector):
 
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
+        """YES if a JSON value starts the data or starts right after a newline (a capture
+        that begins mid-session: every newline-JSON message starts after a newline). NO as
+        soon as that cannot be: a complete line is followed by something else, or the data
+        has no quote at all (JSON-RPC always carries quoted keys)."""
         if _looks_like_json_start(data):
             return Probe.YES
         window = data[:PROBE_WINDOW]
         nl = window.find(b"\n")
-        while nl != -1:  # mid-session: a message starts after some newline
-            if _looks_like_json_start(window[nl + 1 :]):
-                return Probe.YES
-            nl = window.find(b"\n", nl + 1)
-        return Probe.MAYBE if len(data) < PROBE_WINDOW else Probe.NO
+        if nl == -1:
+            if b'"' not in window or len(data) >= PROBE_WINDOW:
+                return Probe.NO
+            return Probe.MAYBE
+        if not window[:nl].rstrip().endswith((b"}", b"]")):
+            return Probe.NO  # a first line that neither is nor ends a JSON message
+        rest = window[nl + 1 :].lstrip(b"\r\n")
+        if not rest:
+            return Probe.MAYBE
+        return Probe.YES if _looks_like_json_start(rest) else Probe.NO
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         facts.app_protos.add("json")

@@ -4,7 +4,10 @@ Adapts detector.tls.TLSStream (one per side) to the dissector hooks. Facts go to
 ``FlowFacts.tls``: SNI, ALPN, JA3/JA3S/JA4, versions, certificate names; and the first
 application-data record sizes per side with their times, which the behavioural model uses
 to spot TLS-wrapped Stratum (small client records, periodic near-constant server pushes).
-A side is done after MAX_RECORDS application records: no need to read on.
+A side is done as soon as its handshake facts are in (the client's hello; the server's
+hello plus certificate or the start of encryption), or after MAX_RECORDS records of a
+session picked up mid-way: everything after that is encrypted, and its sizes and timing
+are counted per flow by the vectorised flow stage instead of in Python.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from detector import tls
 from detector.dissect.base import InspectContext, Probe, StreamDissector
 from detector.facts import FlowFacts
 
-MAX_RECORDS = 16
+MAX_RECORDS = 4
 VERSION_NAMES = {
     0x0300: "SSLv3",
     0x0301: "TLSv1",
@@ -33,6 +36,9 @@ class Tls(StreamDissector):
     def __init__(self, ctx: InspectContext | None = None) -> None:
         self.streams = (tls.TLSStream(), tls.TLSStream())
         self.app_records = [0, 0]
+        self.hello = [False, False]  # this side's ClientHello / ServerHello parsed
+        self.client_side: int | None = None  # the side that sent the ClientHello
+        self.certificate = False
 
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
@@ -52,21 +58,27 @@ class Tls(StreamDissector):
                     records.append((round(ts, 6), side, event.length))
             elif isinstance(event, tls.ClientHello):
                 facts.sides[side].client_votes += 2
+                self.hello[side] = True
+                self.client_side = side
                 _client_hello(event, facts)
             elif isinstance(event, tls.ServerHello):
                 facts.sides[1 - side].client_votes += 1
+                self.hello[side] = True
                 facts.tls.setdefault("ja3s", tls.ja3s(event))
                 facts.tls.setdefault(
                     "version", VERSION_NAMES.get(event.version, hex(event.version))
                 )
                 facts.tls.setdefault("cipher", event.cipher)
             elif isinstance(event, tls.Certificate) and "subject" not in facts.tls:
+                self.certificate = True
                 facts.tls["subject"] = event.subject
                 facts.tls["issuer"] = event.issuer
                 facts.tls["self_signed"] = event.self_signed
         if stream.state is tls.StreamState.NOT_TLS:
             return False
         facts.app_protos.add("tls")
+        if self.hello[side] and (side == self.client_side or self.certificate or stream.encrypted):
+            return False  # handshake facts are in; the rest is encrypted
         return self.app_records[side] < MAX_RECORDS
 
     def on_gap(self, side: int, facts: FlowFacts) -> None:

@@ -17,7 +17,7 @@ import ahocorasick
 
 from detector.errors import InputError
 from detector.flows import FlowRecord
-from detector.rules.fields import FIELDS
+from detector.rules.fields import FAMILY_OF, FIELDS, families
 from detector.yamlsrc import line_of, load_yaml
 
 Predicate = Callable[[FlowRecord], bool]
@@ -63,6 +63,7 @@ class Rule:
     dialect: str | None  # mining dialect this rule identifies (e.g. browser-wss-tls)
     source: str  # "file:line"
     predicate: Predicate = field(repr=False, compare=False)
+    requires: frozenset[str] = frozenset()  # fact families that must be present
 
     def matches(self, record: FlowRecord) -> bool:
         return self.predicate(record)
@@ -90,8 +91,9 @@ class RuleSet:
     files: list[Path]
 
     def evaluate(self, record: FlowRecord) -> list[Rule]:
-        """Rules that fire on one flow record."""
-        return [rule for rule in self.rules if rule.predicate(record)]
+        """Rules that fire on one flow record (rules needing facts it lacks are skipped)."""
+        present = families(record)
+        return [rule for rule in self.rules if rule.requires <= present and rule.predicate(record)]
 
     def by_id(self, rule_id: int) -> Rule | None:
         for rule in self.rules:
@@ -241,6 +243,7 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
         dialect=dialect,
         source=f"{path}:{ctx.rule_line}",
         predicate=predicate,
+        requires=_requires(node["match"]),
     )
 
 
@@ -379,3 +382,32 @@ def _combined_regex(ctx: _Ctx, node: Any, label: str, texts: list[str]) -> re.Pa
         return re.compile("|".join(parts))
     except re.error as exc:
         raise ctx.fail(node, f"{label}: bad regex: {exc}") from None
+
+
+_POSITIVE = frozenset({"eq", "in", "regex", "contains", "suffix", "list"})
+
+
+def _requires(node: Any) -> frozenset[str]:
+    """Fact families a condition cannot hold without (static, conservative): every child
+    of an ``all`` must hold; an ``any`` or ``not`` guarantees nothing."""
+    if not isinstance(node, dict):
+        return frozenset()
+    if "all" in node and isinstance(node["all"], list):
+        out: frozenset[str] = frozenset()
+        for child in node["all"]:
+            out |= _requires(child)
+        return out
+    if "field" in node:
+        family = FAMILY_OF.get(node["field"])
+        positive = (
+            bool(_POSITIVE & set(node))
+            or node.get("exists") is True
+            or (isinstance(node.get("min"), (int, float)) and node["min"] > 0)
+        )
+        return frozenset({family}) if family and positive else frozenset()
+    if len(node) == 1:
+        (key,) = node
+        if key in SHORTHANDS:
+            family = FAMILY_OF.get(SHORTHANDS[key][0])
+            return frozenset({family}) if family else frozenset()
+    return frozenset()

@@ -118,3 +118,47 @@ FIELDS.update(
 
 def field_names() -> list[str]:
     return sorted(FIELDS)
+
+
+# Which part of the facts must be non-empty for a positive test of a field to hold. Rules
+# whose `all` conditions need a part a flow lacks are skipped without evaluation.
+FAMILY_OF: dict[str, str] = {
+    "dialect": "dialects",
+    "client_methods": "json",
+    "server_methods": "json",
+    "client_json_messages": "json",
+    "server_json_messages": "json",
+    "json_errors": "json",
+    "node.protocol": "node",
+    "node.network": "node",
+    "node.confidence": "node",
+    "node.user_agent": "node",
+    "pool.name": "pool",
+    "pool.coin": "pool",
+    "pool.match": "pool",
+    "pool.via": "pool",
+    "pool.scheme": "pool",
+    **{name: "http" for name in FIELDS if name.startswith("http.")},
+    **{name: "tls" for name in FIELDS if name.startswith("tls.")},
+}
+
+
+def families(r: FlowRecord) -> frozenset[str]:
+    """The non-empty parts of a flow's facts (see FAMILY_OF)."""
+    f = r.facts
+    if f is None:
+        return frozenset()
+    present = []
+    if f.dialects:
+        present.append("dialects")
+    if "json" in f.app_protos:
+        present.append("json")
+    if f.node:
+        present.append("node")
+    if f.pool:
+        present.append("pool")
+    if f.http:
+        present.append("http")
+    if f.tls:
+        present.append("tls")
+    return frozenset(present)

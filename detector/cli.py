@@ -59,6 +59,13 @@ def _root(
     """minewatch: passive detection of cryptocurrency miners."""
 
 
+JobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jobs", "-j", min=1, help="Worker processes for several files (default: all cores)."
+    ),
+]
+DEFAULT_JOBS = os.cpu_count() or 1
 RulesOpt = Annotated[
     list[Path] | None,
     typer.Option("--rules", help="Extra rule file or directory (repeatable).", show_default=False),
@@ -115,12 +122,14 @@ def _progress_total(paths: list[str]) -> int:
     return total
 
 
-def _run(inputs_paths: list[str], config: ScanConfig, show_progress: bool) -> ScanResult:
+def _run(
+    inputs_paths: list[str], config: ScanConfig, show_progress: bool, jobs: int = 1
+) -> ScanResult:
     inputs = expand_inputs(inputs_paths)
     detector = Detector.load(config)
     total = _progress_total([c.path for c in inputs])
     if not (show_progress and sys.stderr.isatty() and total > 32 * 1024 * 1024):
-        return run_scan(inputs, config, detector)
+        return run_scan(inputs, config, detector, jobs=jobs)
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
@@ -133,7 +142,11 @@ def _run(inputs_paths: list[str], config: ScanConfig, show_progress: bool) -> Sc
     ) as bar:
         task = bar.add_task("scan", total=total)
         result = run_scan(
-            inputs, config, detector, progress=lambda done: bar.update(task, completed=done)
+            inputs,
+            config,
+            detector,
+            progress=lambda done: bar.update(task, completed=done),
+            jobs=jobs,
         )
     return result
 
@@ -219,12 +232,13 @@ def scan(
     stats: Annotated[
         bool, typer.Option("--stats", help="Print per-stage times and flow-state figures.")
     ] = False,
+    jobs: JobsOpt = DEFAULT_JOBS,
 ) -> None:
     """Scan captures and report the IPs that mine, with evidence."""
     config = _config(
         rules, threshold, window, idle_timeout, active_timeout, max_flows, inspect_bytes
     )
-    result = _run(paths, config, show_progress=not quiet)
+    result = _run(paths, config, show_progress=not quiet, jobs=jobs)
     suspects = result.suspects.suspects()
     nodes = [] if no_info else result.nodes.hosts()
     started = time.perf_counter()
@@ -255,12 +269,13 @@ def flows(
     all_flows: Annotated[
         bool, typer.Option("--all", help="Also flows with no payload facts.")
     ] = False,
+    jobs: JobsOpt = DEFAULT_JOBS,
 ) -> None:
     """Write every inspected flow with its facts and verdict as JSON lines (like a conn log)."""
     config = _config(rules, threshold, keep_all=True)
     if all_flows:
         config.flow = FlowConfig()
-    result = _run(paths, config, show_progress=True)
+    result = _run(paths, config, show_progress=True, jobs=jobs)
     with _output(output) as out:
         write_flow_log(result.verdicts, out, with_empty=all_flows)
     _report_captures(result)

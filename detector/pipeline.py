@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from detector.decode import SUPPORTED_LINKTYPES, DecodeStats, decode
 from detector.dissect.base import InspectContext
@@ -114,71 +114,109 @@ class ScanResult:
 Progress = Callable[[int], None]  # called with bytes of input consumed so far
 
 
+@dataclass(slots=True)
+class CaptureScan:
+    """Everything one capture produced; merged into the ScanResult in input order."""
+
+    report: CaptureReport
+    verdicts: list[Verdict]  # miner verdicts, info verdicts (all with keep_all_flows)
+    decode: DecodeStats
+    flows: FlowStats
+    times: StageTimes
+    portable: list[Any] = field(default_factory=list)  # verdicts in transit (parallel.py)
+
+
 def run_scan(
     inputs: list[CaptureInput],
     config: ScanConfig,
     detector: Detector | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> ScanResult:
-    """Scan captures in order; never raises for bad capture content (see CaptureReport)."""
+    """Scan captures; never raises for bad capture content (see CaptureReport).
+
+    With ``jobs`` > 1 and several files, files are scanned in worker processes; results
+    are merged in input order, so they are identical to a serial run.
+    """
     detector = detector or Detector.load(config)
     started = time.perf_counter()
     result = ScanResult(
         SuspectTable(config.window), NodeTable(config.window), [], DecodeStats(), FlowStats(), []
     )
-    done_before = 0
-    for cap in inputs:
-        step = None
-        if progress is not None:
-            base = done_before
-            step = lambda pos, base=base: progress(base + pos)  # noqa: E731
-        result.captures.append(_scan_one(cap, config, detector, result, step))
-        if cap.path != "-":
-            with suppress(OSError):
-                done_before += os.path.getsize(cap.path)
+    sizes = [_size(cap) for cap in inputs]
+    if jobs > 1 and len(inputs) > 1 and all(cap.path != "-" for cap in inputs):
+        from detector.parallel import scan_parallel
+
+        for scanned in scan_parallel(inputs, config, detector, jobs, sizes, progress):
+            _merge(result, scanned, config)
+    else:
+        done_before = 0
+        for cap, size in zip(inputs, sizes, strict=True):
+            step = None
+            if progress is not None:
+                base = done_before
+                step = lambda pos, base=base: progress(base + pos)  # noqa: E731
+            _merge(result, scan_capture(cap, config, detector, step), config)
+            done_before += size
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _scan_one(
-    cap: CaptureInput,
-    config: ScanConfig,
-    detector: Detector,
-    result: ScanResult,
-    progress: Progress | None,
-) -> CaptureReport:
-    report = CaptureReport(cap.display)
-    # Passive DNS is per capture, like the flow table, so files stay independent.
-    context = InspectContext(pdns=PassiveDns(), pools=detector.pools)
-    intel = Intel(coins=detector.coins, pools=detector.pools, pdns=context.pdns)
+def _size(cap: CaptureInput) -> int:
+    if cap.path == "-":
+        return 0
+    try:
+        return os.path.getsize(cap.path)
+    except OSError:
+        return 0
 
-    times = result.times
-    clock = time.perf_counter
 
-    def on_flow(record: FlowRecord) -> None:
-        started = clock()
-        _score_one(record)
-        times.score += clock() - started
-
-    def _score_one(record: FlowRecord) -> None:
-        enrich(record, intel)
-        verdict = score_flow(record, detector.rules, config.threshold)
+def _merge(result: ScanResult, scanned: CaptureScan, config: ScanConfig) -> None:
+    for verdict in scanned.verdicts:
         if verdict.is_miner:
             result.suspects.add(verdict)
         elif verdict.info_rules:
             result.nodes.add(verdict)
         if verdict.is_miner or config.keep_all_flows:
             result.verdicts.append(verdict)
+    result.captures.append(scanned.report)
+    result.decode.add(scanned.decode)
+    _merge_flow_stats(result.flows, scanned.flows)
+    result.times.add(scanned.times)
+
+
+def scan_capture(
+    cap: CaptureInput,
+    config: ScanConfig,
+    detector: Detector,
+    progress: Progress | None = None,
+) -> CaptureScan:
+    """Scan one capture with its own flow table and passive DNS (files stay independent)."""
+    report = CaptureReport(cap.display)
+    context = InspectContext(pdns=PassiveDns(), pools=detector.pools)
+    intel = Intel(coins=detector.coins, pools=detector.pools, pdns=context.pdns)
+    times = StageTimes()
+    verdicts: list[Verdict] = []
+    clock = time.perf_counter
+
+    def on_flow(record: FlowRecord) -> None:
+        started = clock()
+        enrich(record, intel)
+        verdict = score_flow(record, detector.rules, config.threshold)
+        if verdict.is_miner or verdict.info_rules or config.keep_all_flows:
+            verdicts.append(verdict)
+        times.score += clock() - started
 
     tracker = FlowTracker(
         config.flow, Inspector(config.inspect, context), on_flow, config.keep_all_flows
     )
     stats = DecodeStats()
+    scanned = CaptureScan(report, verdicts, stats, tracker.stats, times)
     try:
         stream, batches = read_capture(cap, config.chunk_size)
     except InputError as exc:
         report.error = str(exc)
-        return report
+        return scanned
     try:
         iterator = iter(batches)
         while True:
@@ -220,9 +258,7 @@ def _scan_one(
             )
         else:
             report.warnings.append(f"{message} ({stats.unsupported_linktype} packets skipped)")
-    result.decode.add(stats)
-    _merge_flow_stats(result.flows, tracker.stats)
-    return report
+    return scanned
 
 
 def _merge_flow_stats(total: FlowStats, part: FlowStats) -> None:

@@ -89,6 +89,7 @@ class RuleSet:
 
     rules: list[Rule]
     files: list[Path]
+    _by_id: dict[int, Rule] = field(default_factory=dict, repr=False)
 
     def evaluate(self, record: FlowRecord) -> list[Rule]:
         """Rules that fire on one flow record (rules needing facts it lacks are skipped)."""
@@ -96,10 +97,13 @@ class RuleSet:
         return [rule for rule in self.rules if rule.requires <= present and rule.predicate(record)]
 
     def by_id(self, rule_id: int) -> Rule | None:
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        return None
+        return self._by_id.get(rule_id)
+
+    def rule(self, rule_id: int) -> Rule:
+        return self._by_id[rule_id]
+
+    def __post_init__(self) -> None:
+        self._by_id = {rule.id: rule for rule in self.rules}
 
 
 def rule_files(dirs: Iterable[Path]) -> list[Path]:

@@ -259,14 +259,16 @@ def decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
     l3k, l4k, endk, pendk = l3[keep], l4[keep], ip_end[keep], pkt_end[keep]
     is4k, tcpk = is4[keep], tcp[keep]
 
-    src_hi = np.where(is4k, V4_MAPPED_HI, g.be64(l3k + 8))
-    src_lo = np.where(
-        is4k, V4_MAPPED_LO_PREFIX | g.be32(l3k + 12).astype(np.uint64), g.be64(l3k + 16)
-    )
-    dst_hi = np.where(is4k, V4_MAPPED_HI, g.be64(l3k + 24))
-    dst_lo = np.where(
-        is4k, V4_MAPPED_LO_PREFIX | g.be32(l3k + 16).astype(np.uint64), g.be64(l3k + 32)
-    )
+    # IPv4 addresses, v4-mapped; the IPv6 halves are gathered only for IPv6 packets.
+    src_hi = np.zeros(keep.shape[0], dtype=np.uint64)
+    dst_hi = np.zeros(keep.shape[0], dtype=np.uint64)
+    src_lo = V4_MAPPED_LO_PREFIX | g.be32(l3k + 12).astype(np.uint64)
+    dst_lo = V4_MAPPED_LO_PREFIX | g.be32(l3k + 16).astype(np.uint64)
+    v6 = np.flatnonzero(~is4k)
+    if v6.shape[0]:
+        base6 = l3k[v6]
+        src_hi[v6], src_lo[v6] = g.be64(base6 + 8), g.be64(base6 + 16)
+        dst_hi[v6], dst_lo[v6] = g.be64(base6 + 24), g.be64(base6 + 32)
     sport = g.be16(l4k)
     dport = g.be16(l4k + 2)
     doff = (g.u8(l4k + 12) >> 4) * 4

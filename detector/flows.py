@@ -419,6 +419,7 @@ class FlowTracker:
         src_first: np.ndarray,
     ) -> None:
         t = self.table
+        t["touched"][pkt_slot[idx]] = True
         dns_answer = (action[idx] == DNS_ANSWER).tolist()
         self.stats.inspected_packets += int(idx.shape[0])
         buf = pb.buf
@@ -474,11 +475,9 @@ class FlowTracker:
         done_closed = closed & (last < self.now - c.close_timeout)
         ending = idle | done_closed
         if ending.any():
-            gone = used[ending]
-            reasons = np.where(idle[ending], 0, 1).tolist()
-            for slot, r in zip(gone.tolist(), reasons, strict=True):
-                self._end(slot, "idle" if r == 0 else "closed")
-            t.release(gone)
+            self._end_many(used[ending & idle], "idle")
+            self._end_many(used[ending & ~idle], "closed")
+            t.release(used[ending])
         cut = ~ending & (t["first_ts"][used] < self.now - c.active_timeout)
         for slot in used[cut].tolist():
             self._cut(slot)
@@ -491,8 +490,7 @@ class FlowTracker:
         if k <= 0:
             return
         oldest = candidates[np.argpartition(t["last_ts"][candidates], k - 1)[:k]]
-        for slot in oldest.tolist():
-            self._end(slot, "evicted")
+        self._end_many(oldest, "evicted")
         t.release(oldest)
         self.stats.evicted += k
 
@@ -508,13 +506,26 @@ class FlowTracker:
     def flush(self) -> None:
         """End of input: every remaining flow ends."""
         used = self.table.used_slots().copy()
-        for slot in used.tolist():
-            self._end(slot, "end")
+        self._end_many(used, "end")
         self.table.release(used)
 
+    def _end_many(self, slots: np.ndarray, reason: str) -> None:
+        """End flows; only those whose payload reached Python can carry facts, so the
+        others (scans, bulk transfers, plain ACK streams) never leave numpy."""
+        if slots.shape[0] == 0:
+            return
+        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + int(slots.shape[0])
+        if not self.emit_all:
+            slots = slots[self.table["touched"][slots]]
+        for slot in slots.tolist():
+            self._emit_end(slot, reason)
+
     def _end(self, slot: int, reason: str) -> None:
-        facts = self.inspector.finish(slot)
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+        self._emit_end(slot, reason)
+
+    def _emit_end(self, slot: int, reason: str) -> None:
+        facts = self.inspector.finish(slot)
         if facts is None and not self.emit_all:
             return
         self.stats.records += 1

@@ -1,7 +1,7 @@
 """Bounded flow state as a struct of numpy arrays plus a sorted hash index.
 
 Why not a dict of Python objects: a Python object per flow costs ~1 KB and makes every
-packet a Python operation. Here a flow is one row across typed columns (107 bytes, plus
+packet a Python operation. Here a flow is one row across typed columns (108 bytes, plus
 12 for its index entry and 4 for the free list), and lookups for a whole batch are a
 single ``np.searchsorted``.
 """
@@ -23,6 +23,7 @@ COLUMNS: dict[str, type] = {
     "client_is_a": np.bool_,
     "orient_syn": np.bool_,  # orientation came from a SYN (else a port heuristic)
     "state": np.uint8,  # STATE_* bits
+    "touched": np.bool_,  # some payload went to Python: the flow may carry facts
     "inspect": np.uint8,  # sides whose payload still goes to the dissectors (bit 0: A, 1: B)
     "first_ts": np.float64,
     "last_ts": np.float64,

@@ -22,17 +22,18 @@ class PassiveDns:
         self.evicted = 0
 
     def add(self, ip: str, names: list[str], ts: float) -> None:
-        entry = self._names.get(ip)
+        table = self._names
+        entry = table.get(ip)
         if entry is None:
-            entry = self._names[ip] = {}
-            if len(self._names) > self.max_ips:
-                self._names.popitem(last=False)
+            table[ip] = dict.fromkeys(names[:MAX_NAMES_PER_IP], ts)
+            if len(table) > self.max_ips:
+                table.popitem(last=False)
                 self.evicted += 1
-        else:
-            self._names.move_to_end(ip)
+            return
+        table.move_to_end(ip)
         for name in names:
             if name in entry or len(entry) < MAX_NAMES_PER_IP:
-                entry[name] = max(ts, entry.get(name, ts))
+                entry[name] = ts
 
     def names(self, ip: str, before: float | None = None) -> list[str]:
         """Names answered for ``ip`` (only answers seen up to ``before``, if given)."""

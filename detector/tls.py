@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
+from detector.compiled import fast
+
 __all__ = [
     "CONTENT_ALERT",
     "CONTENT_APPLICATION_DATA",
@@ -359,6 +361,32 @@ def _read_extensions(r: _Reader) -> list[tuple[int, bytes]] | None:
 
 
 def parse_client_hello(body: bytes, record_version: int = 0) -> ClientHello | None:
+    """Parse a ClientHello handshake body (after the 4-byte handshake header); the C
+    reader in detector/_fast.c when built, else :func:`py_parse_client_hello` (same
+    results, tested)."""
+    if fast is None:
+        return py_parse_client_hello(body, record_version)
+    fields = fast.client_hello_fields(bytes(body))
+    if fields is None:
+        return None
+    version, ciphers, exts, sv, groups, formats, sigalgs, alpn, sni, sid_len, comp = fields
+    return ClientHello(
+        record_version=record_version,
+        handshake_version=version,
+        ciphers=ciphers,
+        extensions=exts,
+        supported_versions=sv,
+        supported_groups=groups,
+        ec_point_formats=formats,
+        signature_algorithms=sigalgs,
+        alpn=alpn,
+        sni=sni,
+        session_id_len=sid_len,
+        compression_methods=comp,
+    )
+
+
+def py_parse_client_hello(body: bytes, record_version: int = 0) -> ClientHello | None:
     """Parse a ClientHello handshake body (after the 4-byte handshake header).
 
     Returns ``None`` if the fixed part or the extension framing is inconsistent; a

@@ -86,12 +86,35 @@ class Tls(StreamDissector):
         self.app_records[side] = MAX_RECORDS  # cannot resynchronise records without a length
 
 
+_FINGERPRINTS: dict[tuple[object, ...], tuple[str, str, str]] = {}
+
+
+def fingerprints(ch: tls.ClientHello) -> tuple[str, str, str]:
+    """(ja3, ja3_string, ja4) of a ClientHello, cached by the fields they depend on: a
+    network has few TLS stacks, so most hellos repeat a known shape (SNI aside)."""
+    alpn = (ch.alpn[0], ch.alpn[-1]) if ch.alpn else ()
+    key = (
+        ch.handshake_version,
+        ch.ciphers,
+        ch.extensions,
+        ch.supported_versions,
+        ch.supported_groups,
+        ch.ec_point_formats,
+        ch.signature_algorithms,
+        alpn,
+    )
+    found = _FINGERPRINTS.get(key)
+    if found is None:
+        if len(_FINGERPRINTS) >= 4096:
+            _FINGERPRINTS.clear()
+        found = _FINGERPRINTS[key] = (tls.ja3(ch), tls.ja3_string(ch), tls.ja4(ch))
+    return found
+
+
 def _client_hello(ch: tls.ClientHello, facts: FlowFacts) -> None:
     if "ja3" in facts.tls:
         return
-    facts.tls["ja3"] = tls.ja3(ch)
-    facts.tls["ja3_string"] = tls.ja3_string(ch)
-    facts.tls["ja4"] = tls.ja4(ch)
+    facts.tls["ja3"], facts.tls["ja3_string"], facts.tls["ja4"] = fingerprints(ch)
     if ch.sni:
         facts.tls["sni"] = ch.sni[:253]
     if ch.alpn:

@@ -3,7 +3,9 @@
 DNS is every tenth packet on a resolver link and every message is its own flow, so DNS is
 sorted out here with numpy: queries never reach Python (a response repeats the question),
 responses without answers neither; responses with answers take a short path that feeds
-passive DNS without building per-flow inspection state.
+passive DNS without building per-flow inspection state. Other UDP reaches Python only
+when it has the shape of a protocol a datagram dissector knows (discv4, Nano): NTP, QUIC
+and the like are counted by the flow stage and never leave numpy.
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ def triage(pb: PacketBatch, candidates: np.ndarray) -> np.ndarray:
     if not udp.any():
         return action
     dns = udp & (np.isin(pb.sport, DNS_PORTS) | np.isin(pb.dport, DNS_PORTS))
+    buf = pb.buf
+    last = buf.shape[0] - 8
+    other = np.flatnonzero(udp & ~dns)
+    if other.shape[0]:
+        action[other] = np.where(_datagram_candidate(pb, other, buf, last), GENERIC, 0)
     if not dns.any():
         return action
     idx = np.flatnonzero(dns)
-    buf, off = pb.buf, pb.payload_off[idx]
-    last = buf.shape[0] - 8
+    off = pb.payload_off[idx]
     flags_hi = buf[np.clip(off + 2, 0, last)]
     ancount = (buf[np.clip(off + 6, 0, last)].astype(np.int64) << 8) | buf[
         np.clip(off + 7, 0, last)
@@ -35,3 +41,17 @@ def triage(pb: PacketBatch, candidates: np.ndarray) -> np.ndarray:
     answer = (pb.payload_cap[idx] >= 12) & ((flags_hi & 0x80) != 0) & (ancount > 0)
     action[idx] = np.where(answer, DNS_ANSWER, 0)
     return action
+
+
+def _datagram_candidate(pb: PacketBatch, idx: np.ndarray, buf: np.ndarray, last: int) -> np.ndarray:
+    """UDP payloads shaped like discv4 (type byte 97 in 1..6, an RLP list at 98) or Nano
+    ('R', network id A/B/C/X): the same tests the datagram dissectors' probes make."""
+    off = pb.payload_off[idx]
+    cap = pb.payload_cap[idx]
+    b97 = buf[np.clip(off + 97, 0, last)]
+    b98 = buf[np.clip(off + 98, 0, last)]
+    discv4 = (cap >= 100) & (b97 >= 1) & (b97 <= 6) & (b98 >= 0xC0)
+    b0 = buf[np.clip(off, 0, last)]
+    b1 = buf[np.clip(off + 1, 0, last)]
+    nano = (cap >= 8) & (b0 == ord("R")) & np.isin(b1, (ord("A"), ord("B"), ord("C"), ord("X")))
+    return discv4 | nano

@@ -1,8 +1,8 @@
 """Record walks: find where each record of a chunk starts.
 
 This loop cannot be vectorised (each record's length says where the next begins), so it
-is the one piece with a compiled twin: ``_walk.c``, built as an optional extension when
-the package is installed. Without a compiler - or with ``MINEWATCH_PURE=1`` - the Python
+has a compiled twin in ``detector/_fast.c``, built as an optional extension when the
+package is installed. Without a compiler - or with ``MINEWATCH_PURE=1`` - the Python
 versions below run instead and give identical results (tests/test_walk.py checks that).
 
 Both walks fill ``out`` (an int64 numpy array) with record offsets and return
@@ -13,10 +13,11 @@ is full.
 
 from __future__ import annotations
 
-import os
 import struct
 
 import numpy as np
+
+from detector.compiled import fast
 
 OK, DAMAGE, OTHER_BLOCK, FULL = 0, 1, 2, 3
 MAX_BLOCK = 16 * 1024 * 1024
@@ -71,12 +72,7 @@ def py_walk_pcapng_epb(
 walk_pcap = py_walk_pcap
 walk_pcapng_epb = py_walk_pcapng_epb
 COMPILED = False
-if not os.environ.get("MINEWATCH_PURE"):
-    try:
-        from detector.source import _walk  # type: ignore[attr-defined]
-    except ImportError:  # no compiler at install time: the Python walk is the fallback
-        pass
-    else:
-        walk_pcap = _walk.walk_pcap
-        walk_pcapng_epb = _walk.walk_pcapng_epb
-        COMPILED = True
+if fast is not None:
+    walk_pcap = fast.walk_pcap
+    walk_pcapng_epb = fast.walk_pcapng_epb
+    COMPILED = True

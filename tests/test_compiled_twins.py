@@ -1,0 +1,116 @@
+"""The compiled helpers (detector/_fast.c) and their pure-Python twins agree exactly:
+on real messages, on every truncation of them and on random mutations."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+
+from detector import tls
+from detector.compiled import fast
+from detector.dissect import dnsparse
+from tests.conftest import CORPUS, PCAPS
+from tests.test_tls import alpn_ext, client_hello_body, groups_ext, sigalgs_ext, sni_ext, versions_ext
+
+pytestmark = pytest.mark.skipif(fast is None, reason="compiled helpers not built")
+
+
+def _udp_payloads(path, port: int) -> list[bytes]:
+    import dpkt
+
+    out = []
+    with open(path, "rb") as fh:
+        is_ng = fh.read(4) == b"\x0a\x0d\x0d\x0a"
+        fh.seek(0)
+        reader = dpkt.pcapng.Reader(fh) if is_ng else dpkt.pcap.Reader(fh)
+        for _, raw in reader:
+            try:
+                ip = dpkt.ethernet.Ethernet(raw).data
+            except (dpkt.UnpackError, struct.error):
+                continue
+            udp = getattr(ip, "data", None)
+            if isinstance(udp, dpkt.udp.UDP) and port in (udp.sport, udp.dport):
+                out.append(bytes(udp.data))
+    return out
+
+
+def _dns_messages() -> list[bytes]:
+    msgs = []
+    for path in [CORPUS / "ndpi" / "dns.pcap", PCAPS / "mixed-two-miners-benign.pcap"]:
+        if path.exists():
+            msgs += _udp_payloads(path, 53)
+    # hand-made: compression pointers, a pointer loop, CNAME chain, AAAA, odd labels
+    header = struct.pack("!HHHHHH", 1, 0x8180, 1, 3, 0, 0)
+    q = b"\x03WwW\x07Example\x03com\x00" + b"\x00\x01\x00\x01"
+    cname = b"\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c\x00\x06\x03cdn\xc0\x10"
+    a = b"\xc0\x2d\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xcb\x00\x71\x09"
+    aaaa = b"\xc0\x2d\x00\x1c\x00\x01\x00\x00\x00\x3c\x00\x10" + bytes(range(16))
+    msgs.append(header + q + cname + a + aaaa)
+    msgs.append(struct.pack("!HHHHHH", 1, 0x8180, 1, 0, 0, 0) + b"\xc0\x0c")  # loop
+    msgs.append(struct.pack("!HHHHHH", 1, 0x8180, 1, 1, 0, 0) + b"\x02\xff\xfe\x00\x00\x01\x00\x01")
+    msgs.append(struct.pack("!HHHHHH", 1, 0x0100, 1, 0, 0, 0) + q)  # a query
+    return msgs
+
+
+def _outcome(fn, data: bytes):
+    try:
+        return ("ok", fn(data))
+    except dnsparse.DnsError:
+        return ("error", None)
+
+
+def test_dns_reader_twins_agree_on_messages_truncations_and_mutations() -> None:
+    rng = random.Random(11)
+    msgs = _dns_messages()
+    assert len(msgs) >= 6
+    cases = 0
+    for msg in msgs:
+        variants = [msg[:n] for n in range(len(msg) + 1)]
+        for _ in range(200):
+            m = bytearray(msg)
+            for _ in range(rng.randint(1, 4)):
+                m[rng.randrange(len(m))] = rng.randrange(256)
+            variants.append(bytes(m))
+        for v in variants:
+            assert _outcome(dnsparse._c_parse_response, v) == _outcome(dnsparse.py_parse_response, v), v.hex()
+            cases += 1
+    assert cases > 1000
+
+
+def _hellos() -> list[bytes]:
+    bodies = [
+        client_hello_body([0x1301, 0x1302, 0xC02F, 0x0A0A], [sni_ext("pool.example.org"), alpn_ext(b"h2", b"http/1.1"),
+                          groups_ext([0x1A1A, 29, 23]), sigalgs_ext([0x0403, 0x0804]), versions_ext([0x2A2A, 0x0304, 0x0303]),
+                          (11, b"\x01\x00"), (0x5A5A, b"")]),
+        client_hello_body([0x002F], None),
+        client_hello_body([0x002F], [sni_ext("caf\xe9.example")]),
+    ]
+    for path in (CORPUS / "zeek" / "coinhive.pcap", CORPUS / "ndpi" / "443-firefox.pcap"):
+        if not path.exists():
+            continue
+        data = path.read_bytes()
+        pos = data.find(b"\x16\x03")
+        while pos != -1 and len(bodies) < 40:
+            if data[pos + 5 : pos + 6] == b"\x01":
+                length = int.from_bytes(data[pos + 6 : pos + 9], "big")
+                bodies.append(data[pos + 9 : pos + 9 + length])
+            pos = data.find(b"\x16\x03", pos + 1)
+    return bodies
+
+
+def test_client_hello_twins_agree() -> None:
+    rng = random.Random(5)
+    bodies = _hellos()
+    assert len(bodies) >= 5
+    assert tls.parse_client_hello(bodies[0]) is not None
+    for body in bodies:
+        variants = [body[:n] for n in range(0, len(body) + 1, 3)] + [body]
+        for _ in range(150):
+            m = bytearray(body)
+            for _ in range(rng.randint(1, 3)):
+                m[rng.randrange(len(m))] = rng.randrange(256)
+            variants.append(bytes(m))
+        for v in variants:
+            assert tls.parse_client_hello(v, 0x0301) == tls.py_parse_client_hello(v, 0x0301), v.hex()

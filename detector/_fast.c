@@ -5,7 +5,8 @@
  *  - record walks for the capture readers (source/walk.py): the one loop that cannot be
  *    vectorised, because each record's length says where the next one starts;
  *  - the DNS response reader (dissect/dnsparse.py);
- *  - the TLS ClientHello field reader (tls.py, parse_client_hello).
+ *  - the TLS ClientHello field reader (tls.py, parse_client_hello);
+ *  - the header decoder of a record batch (decode.py).
  *
  * Record walks:
  * Both functions fill a caller-provided int64 buffer with record offsets and return
@@ -300,6 +301,54 @@ done:
     return result;
 }
 
+/* dns_responses(buf, offsets, lengths) -> list with, per message, what dns_response
+   returns, or None where it raised (malformed) or was a query. One call per batch. */
+static PyObject *dns_responses(PyObject *self, PyObject *args) {
+    PyObject *bufobj, *offobj, *lenobj;
+    Py_buffer b, o, l;
+    if (!PyArg_ParseTuple(args, "OOO", &bufobj, &offobj, &lenobj))
+        return NULL;
+    if (PyObject_GetBuffer(bufobj, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(offobj, &o, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&b);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(lenobj, &l, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&b);
+        PyBuffer_Release(&o);
+        return NULL;
+    }
+    const int64_t *offs = (const int64_t *)o.buf, *lens = (const int64_t *)l.buf;
+    Py_ssize_t n = o.len / (Py_ssize_t)sizeof(int64_t);
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t i = 0; out && i < n; i++) {
+        PyObject *item = NULL;
+        if (offs[i] >= 0 && lens[i] >= 0 && offs[i] + lens[i] <= b.len) {
+            PyObject *msg = PyMemoryView_FromMemory((char *)b.buf + offs[i], lens[i], PyBUF_READ);
+            if (msg) {
+                item = dns_response(NULL, msg);
+                Py_DECREF(msg);
+            }
+            if (!item && PyErr_ExceptionMatches(PyExc_ValueError))
+                PyErr_Clear();
+        }
+        if (!item) {
+            if (PyErr_Occurred()) {
+                Py_CLEAR(out);
+                break;
+            }
+            item = Py_None;
+            Py_INCREF(item);
+        }
+        PyList_SET_ITEM(out, i, item);
+    }
+    PyBuffer_Release(&b);
+    PyBuffer_Release(&o);
+    PyBuffer_Release(&l);
+    return out;
+}
+
 /* ------------------------------------------------------------ TLS ClientHello */
 
 typedef struct {
@@ -497,11 +546,197 @@ out:
     return result;
 }
 
+
+/* ------------------------------------------------------------------- packet decode */
+/* decode_batch: link, IP and TCP/UDP headers of every record of a batch, exactly like
+   the numpy decoder in decode.py (py_decode), including its reads of clipped offsets. */
+
+typedef struct {
+    const unsigned char *b;
+    Py_ssize_t last; /* len - 8: reads clip their start offset to [0, last] */
+} gb_t;
+
+static inline Py_ssize_t gclip(const gb_t *g, long long i) {
+    if (i < 0) return 0;
+    if (i > g->last) return g->last;
+    return (Py_ssize_t)i;
+}
+static inline long long g8(const gb_t *g, long long i) { return g->b[gclip(g, i)]; }
+static inline long long g16(const gb_t *g, long long i) {
+    Py_ssize_t k = gclip(g, i);
+    return ((long long)g->b[k] << 8) | g->b[k + 1];
+}
+static inline long long g32(const gb_t *g, long long i) {
+    Py_ssize_t k = gclip(g, i);
+    return ((long long)g->b[k] << 24) | ((long long)g->b[k + 1] << 16) | ((long long)g->b[k + 2] << 8) | g->b[k + 3];
+}
+static inline uint64_t g64(const gb_t *g, long long i) {
+    Py_ssize_t k = gclip(g, i);
+    uint64_t v = 0;
+    for (int j = 0; j < 8; j++) v = (v << 8) | g->b[k + j];
+    return v;
+}
+
+enum { NBUF = 17 };
+
+static PyObject *decode_batch(PyObject *self, PyObject *args) {
+    PyObject *objs[NBUF];
+    Py_buffer v[NBUF];
+    int got = 0;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9], &objs[10],
+                          &objs[11], &objs[12], &objs[13], &objs[14], &objs[15], &objs[16]))
+        return NULL;
+    for (; got < NBUF; got++) {
+        int flags = got < 4 ? PyBUF_SIMPLE : PyBUF_WRITABLE;
+        if (PyObject_GetBuffer(objs[got], &v[got], flags) < 0) {
+            for (int j = 0; j < got; j++) PyBuffer_Release(&v[j]);
+            return NULL;
+        }
+    }
+    gb_t g = {(const unsigned char *)v[0].buf, v[0].len - 8};
+    const int64_t *data_off = (const int64_t *)v[1].buf, *caplen = (const int64_t *)v[2].buf;
+    const int32_t *link = (const int32_t *)v[3].buf;
+    int64_t *o_keep = v[4].buf;
+    uint8_t *o_proto = v[5].buf;
+    uint64_t *o_shi = v[6].buf, *o_slo = v[7].buf, *o_dhi = v[8].buf, *o_dlo = v[9].buf;
+    int64_t *o_sport = v[10].buf, *o_dport = v[11].buf;
+    uint8_t *o_flags = v[12].buf;
+    int64_t *o_seq = v[13].buf, *o_poff = v[14].buf, *o_plen = v[15].buf, *o_pcap = v[16].buf;
+    Py_ssize_t n = v[1].len / (Py_ssize_t)sizeof(int64_t), kept = 0;
+    long long non_ip = 0, frags = 0, other = 0, truncated = 0, unsupported = 0;
+    const uint64_t V4PREFIX = 0x0000FFFF00000000ULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long long o = data_off[i], l3 = o, et = 0;
+        int lt = link[i];
+        if (lt == 1) {
+            et = g16(&g, o + 12);
+            long long pos = o + 14;
+            for (int k = 0; k < 3; k++) {
+                if (et == 0x8100 || et == 0x88A8 || et == 0x9100) {
+                    et = g16(&g, pos + 2);
+                    pos += 4;
+                } else break;
+            }
+            if (et == 0x8864) {
+                long long ppp = g16(&g, pos + 6);
+                et = ppp == 0x21 ? 0x0800 : (ppp == 0x57 ? 0x86DD : 0);
+                pos += 8;
+            }
+            l3 = pos;
+        } else if (lt == 113) {
+            l3 = o + 16;
+            et = g16(&g, o + 14);
+        } else if (lt == 276) {
+            l3 = o + 20;
+            et = g16(&g, o);
+        } else if (lt == 101 || lt == 228 || lt == 229 || lt == 12 || lt == 14) {
+            long long ver = g8(&g, o) >> 4;
+            et = ver == 4 ? 0x0800 : (ver == 6 ? 0x86DD : 0);
+        } else if (lt == 0 || lt == 108) {
+            long long fam = g32(&g, o);
+            if (lt == 0 && fam > 0xFFFF)
+                fam = ((fam & 0xFF) << 24) | ((fam & 0xFF00) << 8) | ((fam >> 8) & 0xFF00) | (fam >> 24);
+            et = fam == 2 ? 0x0800 : ((fam == 10 || fam == 24 || fam == 28 || fam == 30) ? 0x86DD : 0);
+            l3 = o + 4;
+        } else {
+            unsupported++;
+            continue; /* etype -1: neither IP nor counted as non-IP */
+        }
+        long long pend = o + caplen[i], avail = pend - l3, first = g8(&g, l3), ver = first >> 4;
+        int is4 = et == 0x0800 && ver == 4 && avail >= 20;
+        int is6 = et == 0x86DD && ver == 6 && avail >= 40;
+        if (et != 0x0800 && et != 0x86DD) {
+            non_ip++;
+            continue;
+        }
+        if (!is4 && !is6) {
+            truncated++;
+            continue;
+        }
+        long long l4, ip_end, proto;
+        int frag;
+        if (is4) {
+            long long ihl = (first & 0x0F) * 4, total = g16(&g, l3 + 2), fr = g16(&g, l3 + 6);
+            frag = (fr & 0x1FFF) != 0 || (fr & 0x2000) != 0;
+            proto = g8(&g, l3 + 9);
+            ip_end = total >= ihl ? l3 + total : pend;
+            if (total == 0) ip_end = pend;
+            l4 = l3 + ihl;
+        } else {
+            long long plen = g16(&g, l3 + 4), nh = g8(&g, l3 + 6);
+            l4 = l3 + 40;
+            frag = 0;
+            for (int k = 0; k < 4; k++) {
+                int ext = nh == 0 || nh == 43 || nh == 60, fr = nh == 44;
+                if (!ext && !fr) break;
+                if (fr) frag = 1;
+                long long step = fr ? 8 : (g8(&g, l4 + 1) + 1) * 8;
+                nh = g8(&g, l4);
+                l4 += step;
+            }
+            ip_end = plen == 0 ? pend : l3 + 40 + plen;
+            proto = nh;
+        }
+        if (frag) {
+            frags++;
+            continue;
+        }
+        int tcp = proto == 6 && pend - l4 >= 20, udp = proto == 17 && pend - l4 >= 8;
+        if (proto != 6 && proto != 17) {
+            other++;
+            continue;
+        }
+        if (!tcp && !udp) {
+            truncated++;
+            continue;
+        }
+        o_keep[kept] = i;
+        o_proto[kept] = tcp ? 6 : 17;
+        if (is4) {
+            o_shi[kept] = 0;
+            o_dhi[kept] = 0;
+            o_slo[kept] = V4PREFIX | (uint64_t)g32(&g, l3 + 12);
+            o_dlo[kept] = V4PREFIX | (uint64_t)g32(&g, l3 + 16);
+        } else {
+            o_shi[kept] = g64(&g, l3 + 8);
+            o_slo[kept] = g64(&g, l3 + 16);
+            o_dhi[kept] = g64(&g, l3 + 24);
+            o_dlo[kept] = g64(&g, l3 + 32);
+        }
+        o_sport[kept] = g16(&g, l4);
+        o_dport[kept] = g16(&g, l4 + 2);
+        long long hdr = 8;
+        if (tcp) {
+            long long doff = (g8(&g, l4 + 12) >> 4) * 4;
+            hdr = doff > 20 ? doff : 20;
+            o_flags[kept] = (uint8_t)g8(&g, l4 + 13);
+            o_seq[kept] = g32(&g, l4 + 4);
+        } else {
+            o_flags[kept] = 0;
+            o_seq[kept] = 0;
+        }
+        long long poff = l4 + hdr, plen = ip_end - poff;
+        if (plen < 0) plen = 0;
+        long long pcap = (ip_end < pend ? ip_end : pend) - poff;
+        if (pcap < 0) pcap = 0;
+        if (pcap > plen) pcap = plen;
+        o_poff[kept] = poff;
+        o_plen[kept] = plen;
+        o_pcap[kept] = pcap;
+        kept++;
+    }
+    for (int j = 0; j < NBUF; j++) PyBuffer_Release(&v[j]);
+    return Py_BuildValue("nLLLLL", kept, non_ip, frags, other, truncated, unsupported);
+}
+
 static PyMethodDef methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS, "Offsets of complete classic-pcap records."},
     {"walk_pcapng_epb", walk_pcapng_epb, METH_VARARGS, "Offsets of consecutive pcapng EPBs."},
     {"dns_response", dns_response, METH_O, "Questions, CNAMEs and addresses of a DNS response."},
+    {"dns_responses", dns_responses, METH_VARARGS, "dns_response for many messages of a buffer."},
     {"client_hello_fields", client_hello_fields, METH_O, "Fields of a TLS ClientHello body."},
+    {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and TCP/UDP headers of a batch."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from detector.compiled import fast
 from detector.source.batch import RecordBatch
 
 # Link types (https://www.tcpdump.org/linktypes.html) this decoder understands.
@@ -193,7 +194,76 @@ def _link_layer(rb: RecordBatch, g: _Gather, stats: DecodeStats) -> tuple[np.nda
 
 
 def decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
-    """Decode every record of ``rb``; return its TCP/UDP packets and what was skipped."""
+    """Decode every record of ``rb``; return its TCP/UDP packets and what was skipped.
+
+    The per-packet header walk runs in C (detector/_fast.c) when built; py_decode is its
+    numpy twin with identical results (tests/test_compiled_twins.py)."""
+    if fast is None:
+        return py_decode(rb)
+    n = len(rb)
+    keep = np.empty(n, dtype=np.int64)
+    proto = np.empty(n, dtype=np.uint8)
+    addr = np.empty((4, n), dtype=np.uint64)
+    ports = np.empty((2, n), dtype=np.int64)
+    flags = np.empty(n, dtype=np.uint8)
+    nums = np.empty((4, n), dtype=np.int64)  # seq, payload_off, payload_len, payload_cap
+    kept, non_ip, frags, other, truncated, unsupported = fast.decode_batch(
+        rb.buf,
+        np.ascontiguousarray(rb.data_off, dtype=np.int64),
+        np.ascontiguousarray(rb.caplen, dtype=np.int64),
+        np.ascontiguousarray(rb.linktype, dtype=np.int32),
+        keep,
+        proto,
+        addr[0],
+        addr[1],
+        addr[2],
+        addr[3],
+        ports[0],
+        ports[1],
+        flags,
+        nums[0],
+        nums[1],
+        nums[2],
+        nums[3],
+    )
+    stats = DecodeStats(
+        packets=n,
+        bytes=int(rb.wirelen.sum()),
+        non_ip=non_ip,
+        ip_fragments=frags,
+        other_ip_proto=other,
+        truncated_headers=truncated,
+        unsupported_linktype=unsupported,
+    )
+    if unsupported:
+        kinds = np.unique(rb.linktype)
+        stats.linktypes_unsupported = {int(k) for k in kinds if int(k) not in SUPPORTED_LINKTYPES}
+    k = keep[:kept]
+    return (
+        PacketBatch(
+            buf=rb.buf,
+            ts=rb.ts[k],
+            wirelen=rb.wirelen[k],
+            proto=proto[:kept].copy(),
+            src_hi=addr[0, :kept].copy(),
+            src_lo=addr[1, :kept].copy(),
+            dst_hi=addr[2, :kept].copy(),
+            dst_lo=addr[3, :kept].copy(),
+            sport=ports[0, :kept].copy(),
+            dport=ports[1, :kept].copy(),
+            flags=flags[:kept].copy(),
+            seq=nums[0, :kept].copy(),
+            payload_off=nums[1, :kept].copy(),
+            payload_len=nums[2, :kept].copy(),
+            payload_cap=nums[3, :kept].copy(),
+            stream_off=rb.stream_off[k],
+        ),
+        stats,
+    )
+
+
+def py_decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
+    """Decode every record of ``rb`` with numpy (see decode)."""
     stats = DecodeStats(packets=len(rb), bytes=int(rb.wirelen.sum()))
     g = _Gather(rb.buf)
     l3, etype = _link_layer(rb, g, stats)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detector.decode import PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, PacketBatch
+from detector.dissect.dnsparse import parse_many
 from detector.dissect.inspector import Inspector
 from detector.dissect.triage import DNS_ANSWER, triage
 from detector.facts import FlowFacts
@@ -402,6 +403,10 @@ class FlowTracker:
         # Rounds: first each flow's first few payload packets of this batch, then more of
         # the flows still under inspection. A bulk download that its first packet already
         # settled never walks its remaining packets through Python.
+        dns = action[cand] == DNS_ANSWER
+        if dns.any():
+            self._dns_answers(pb, cand[dns], pkt_slot, src_first)
+            cand = cand[~dns]
         rank = _rank_within(pkt_slot[cand])
         for lo, hi in ROUNDS:
             idx = cand[(rank >= lo) & (rank < hi)]
@@ -409,6 +414,24 @@ class FlowTracker:
                 idx = idx[(t["inspect"][pkt_slot[idx]] & side_bit[idx]) != 0]
             if idx.shape[0]:
                 self._inspect_packets(pb, idx, action, pkt_slot, src_first)
+
+    def _dns_answers(
+        self, pb: PacketBatch, idx: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray
+    ) -> None:
+        """DNS responses of the batch: parsed in one call, fed to passive DNS."""
+        self.stats.inspected_packets += int(idx.shape[0])
+        self.table["touched"][pkt_slot[idx]] = True
+        parsed = parse_many(
+            pb.buf,
+            np.ascontiguousarray(pb.payload_off[idx]),
+            np.ascontiguousarray(pb.payload_cap[idx]),
+        )
+        self.inspector.dns_answers(
+            pkt_slot[idx].tolist(),
+            np.where(src_first[idx], 0, 1).tolist(),
+            parsed,
+            pb.ts[idx].tolist(),
+        )
 
     def _inspect_packets(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,14 @@ from detector import tls
 from detector.compiled import fast
 from detector.dissect import dnsparse
 from tests.conftest import CORPUS, PCAPS
-from tests.test_tls import alpn_ext, client_hello_body, groups_ext, sigalgs_ext, sni_ext, versions_ext
+from tests.test_tls import (
+    alpn_ext,
+    client_hello_body,
+    groups_ext,
+    sigalgs_ext,
+    sni_ext,
+    versions_ext,
+)
 
 pytestmark = pytest.mark.skipif(fast is None, reason="compiled helpers not built")
 
@@ -79,6 +87,23 @@ def test_dns_reader_twins_agree_on_messages_truncations_and_mutations() -> None:
     assert cases > 1000
 
 
+def test_dns_batch_reader_twins_agree() -> None:
+    import numpy as np
+
+    msgs = _dns_messages()
+    blob = b"".join(msgs) + b"\x00" * 64
+    offsets, pos = [], 0
+    for m in msgs:
+        offsets.append(pos)
+        pos += len(m)
+    buf = np.frombuffer(blob, dtype=np.uint8)
+    offs = np.array(offsets, dtype=np.int64)
+    lens = np.array([len(m) for m in msgs], dtype=np.int64)
+    fast_result = dnsparse.parse_many(buf, offs, lens)
+    assert fast_result == dnsparse.py_parse_many(memoryview(buf), offsets, lens.tolist())
+    assert any(r is None for r in fast_result) and any(r for r in fast_result)
+
+
 def _hellos() -> list[bytes]:
     bodies = [
         client_hello_body([0x1301, 0x1302, 0xC02F, 0x0A0A], [sni_ext("pool.example.org"), alpn_ext(b"h2", b"http/1.1"),
@@ -114,3 +139,58 @@ def test_client_hello_twins_agree() -> None:
             variants.append(bytes(m))
         for v in variants:
             assert tls.parse_client_hello(v, 0x0301) == tls.py_parse_client_hello(v, 0x0301), v.hex()
+
+
+def _edge_capture(tmp_path: Path) -> Path:
+    """Frames that stress decoding: VLAN/QinQ/PPPoE, IPv6 extension headers and
+    fragments, truncated and garbage frames, an unknown link type in a pcapng."""
+    from types import SimpleNamespace
+
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
+    from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+    from scapy.layers.ppp import PPP, PPPoE
+
+    from tools.craft import Ethernet, Interface, pcapng_bytes
+
+    t = 1_767_607_200 * 10**9
+    frames = [
+        Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2, flags="S"),
+        Ether() / Dot1Q(vlan=5) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=3, dport=4) / b"x",
+        Ether(type=0x88A8) / Dot1AD(vlan=7) / Dot1Q(vlan=8) / IP() / TCP() / b"payload",
+        Ether() / PPPoE() / PPP(proto=0x21) / IP(src="1.2.3.4", dst="5.6.7.8") / UDP() / b"y",
+        Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / TCP() / b"z",
+        Ether() / IPv6() / IPv6ExtHdrFragment(m=1) / UDP() / b"f",
+        Ether() / IP(flags="MF") / UDP() / b"frag",
+        Ether() / IP() / ICMP(),
+        Ether() / IP(len=0) / TCP() / b"tso",
+        Ether() / IP(ihl=15) / TCP(),
+    ]
+    raw = [bytes(f) for f in frames]
+    raw += [raw[0][:20], raw[0][:40], b"\x00" * 60, bytes(range(200))]
+    records = [(0, t + i, r) for i, r in enumerate(raw)] + [(1, t + 100 + i, r) for i, r in enumerate(raw[:3])]
+    path = tmp_path / "edge.pcapng"
+    interfaces = [Interface(Ethernet(), "eth0"), Interface(SimpleNamespace(linktype=147), "user0")]
+    path.write_bytes(pcapng_bytes(interfaces, records))
+    return path
+
+
+def test_decode_twins_agree_on_every_capture(tmp_path) -> None:
+    import numpy as np
+
+    from detector.decode import decode, py_decode
+    from detector.source import expand_inputs, read_capture
+
+    paths = [str(PCAPS), str(_edge_capture(tmp_path))] + ([str(CORPUS)] if CORPUS.is_dir() else [])
+    batches = 0
+    for cap in expand_inputs(paths):
+        _, it = read_capture(cap, 256 * 1024)
+        for rb in it:
+            a, sa = decode(rb)
+            b, sb = py_decode(rb)
+            assert sa == sb, cap.path
+            for name in ("ts", "wirelen", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport",
+                         "flags", "seq", "payload_off", "payload_len", "payload_cap", "stream_off"):
+                assert np.array_equal(getattr(a, name), getattr(b, name)), (cap.path, name)
+            batches += 1
+    assert batches > 60

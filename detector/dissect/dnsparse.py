@@ -113,3 +113,29 @@ def _c_parse_response(data: bytes) -> tuple[list[str], list[str], list[str]] | N
 
 
 parse_response = _c_parse_response if fast is not None else py_parse_response
+
+
+Parsed = tuple[list[str], list[str], list[str]]
+
+
+def py_parse_many(
+    buf: bytes | memoryview, offsets: list[int], lengths: list[int]
+) -> list[Parsed | None]:
+    """parse_response for many messages of one buffer; None where malformed or a query."""
+    out: list[Parsed | None] = []
+    for off, length in zip(offsets, lengths, strict=True):
+        try:
+            out.append(py_parse_response(bytes(buf[off : off + length])))
+        except DnsError:
+            out.append(None)
+    return out
+
+
+def parse_many(buf: object, offsets: object, lengths: object) -> list[Parsed | None]:
+    """Batch form for the hot path: one call per batch (C when built).
+
+    ``offsets``/``lengths`` are int64 numpy arrays into ``buf`` (a uint8 array)."""
+    if fast is not None:
+        return fast.dns_responses(buf, offsets, lengths)  # type: ignore[no-any-return]
+    data = memoryview(buf)  # type: ignore[arg-type]
+    return py_parse_many(data, list(offsets), list(lengths))  # type: ignore[call-overload]

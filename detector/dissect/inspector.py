@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from detector.dissect.base import DatagramDissector, InspectContext, Probe, StreamDissector
-from detector.dissect.dns import DnsTcp, names_a_pool, note_pool_lookup, observe_response
-from detector.dissect.dnsparse import DnsError
+from detector.dissect.dns import DnsTcp, names_a_pool, note_pool_lookup
+from detector.dissect.dnsparse import Parsed
 from detector.dissect.http import Http
 from detector.dissect.jsonlines import JsonLines
 from detector.dissect.nodes import CryptoNode, CryptoNodeUdp
@@ -135,17 +135,27 @@ class Inspector:
             fi.sides[0].done = fi.sides[1].done = True
         return fi.wanting()
 
-    def dns_answer(self, slot: int, side: int, data: bytes, ts: float) -> None:
-        """Fast path for a UDP DNS response with answers (see triage.py): feed passive
-        DNS; keep flow facts only when a question names a mining pool."""
-        try:
-            questions, ips = observe_response(data, ts, self.ctx)
-        except DnsError:
-            return
-        if names_a_pool(questions, self.ctx):
-            facts = self.retired.get(slot) or FlowFacts()
-            note_pool_lookup(facts, questions, ips, side)
-            self.retired[slot] = facts
+    def dns_answers(
+        self, slots: list[int], sides: list[int], parsed: list[Parsed | None], times: list[float]
+    ) -> None:
+        """Batch fast path for UDP DNS responses with answers (see triage.py): feed
+        passive DNS; keep flow facts only when a question names a mining pool."""
+        pdns, ctx = self.ctx.pdns, self.ctx
+        for slot, side, result, ts in zip(slots, sides, parsed, times, strict=True):
+            if result is None:
+                continue
+            questions, cnames, ips = result
+            if ips:
+                names = (
+                    questions + [c for c in cnames if c not in questions] if cnames else questions
+                )
+                if names:
+                    for ip in ips:
+                        pdns.add(ip, names, ts)
+            if names_a_pool(questions, ctx):
+                facts = self.retired.get(slot) or FlowFacts()
+                note_pool_lookup(facts, questions, ips, side)
+                self.retired[slot] = facts
 
     def _deliver(self, fi: FlowInspection, side: int, piece: bytes | None, ts: float) -> None:
         sd = fi.sides[side]

@@ -23,7 +23,7 @@ from detector.source.pcapng import read_pcapng
 from detector.source.stream import GZIP_MAGIC, CaptureStream, StreamDamage
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
-DEFAULT_CHUNK = 8 * 1024 * 1024
+DEFAULT_CHUNK = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,11 @@ lint: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/minewatch verify $(CORPUS) --manifest $(CORPUS)/labels.csv
 
+# Speed and memory against ndpiReader, tshark and scapy on the same generated capture
+# (installs libndpi-bin and tshark when missing); see bench/README.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 fixtures: $(STAMP)
 	$(BIN)/python -m tools.make_fixtures pcaps
 

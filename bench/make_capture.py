@@ -1,0 +1,344 @@
+"""Generate the benchmark captures: big, realistic, deterministic, fast.
+
+    python -m bench.make_capture OUT.pcap [--packets N | --size-mb M] [--seed S]
+                                          [--variant mixed|synscan|synscan-1flow] [--pairs P]
+
+Variants
+  mixed (default)  ~1,000,000 packets over ~10 minutes of a /20 office LAN's uplink: bulk
+                   HTTP downloads, HTTPS flows that open with real recorded TLS handshakes
+                   (bench/tls/), DNS (A/AAAA/CNAME chains, NODATA, NXDOMAIN), QUIC, NTP,
+                   and a few hundred Stratum mining flows in several dialects. The miners'
+                   IPs and flow counts go to OUT.truth.json.
+  synscan          a SYN scan of P (default 200,000) distinct (dst ip, port) pairs, each
+                   answered by a RST: P flows, for flow-state memory measurement.
+  synscan-1flow    the same packets, sizes and timing with every probe to one (dst, port):
+                   the one-flow baseline that synscan's memory is compared against.
+
+--size-mb M writes about M megabytes (10^6 bytes) instead of a packet count. The packet
+rate stays that of the default capture (1,000,000 packets per 10 minutes), so a bigger
+file covers a longer time: flow state is then bounded by the timeouts, as in a real long
+capture, and memory comparisons between sizes are meaningful.
+
+Same arguments, same bytes: every random choice comes from ``random.Random`` objects
+seeded from --seed and fixed labels, timestamps are integers, nothing reads the clock.
+Packets are built from ``struct`` templates (bench/wire.py) and written as they are made
+(time-ordered merge of per-flow generators), so memory stays flat whatever the size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import ipaddress
+import json
+import os
+import random
+import sys
+from collections.abc import Iterator
+from itertools import count
+from pathlib import Path
+
+from bench.miners import Miner
+from bench.tlsdata import load_templates
+from bench.traffic import BACKGROUND, POOL_SIZE, Context
+from bench.wire import GATEWAY_MAC, PCAP_HEADER, RA, SYN, ip4, mac_for, tcp_bare
+
+S = 1_000_000
+T0 = 1_767_607_200 * S  # 2026-01-05 10:00:00 UTC, the fixtures' epoch
+DEFAULT_PACKETS = 1_000_000
+DURATION = 600  # seconds covered by a --packets capture
+AVG_BYTES = 800  # planning figure for --size-mb (measured: 780-820 per record)
+MINING_FLOWS_PER_MILLION = 300
+MAX_MINERS = 240  # of the LAN's 1,200 hosts
+MINING_SHARE = 0.015  # of all packets, roughly; the background fills the rest
+LAN = ipaddress.ip_network("10.20.0.0/20")
+RESERVED_HOSTS = {"10.20.0.1", "10.20.0.53"}  # gateway, resolver
+
+#: Relative weight of each recorded TLS client (file label prefix) among HTTPS flows.
+TEMPLATE_WEIGHTS = {"curl": 3.0, "python": 2.0, "node": 2.0, "java": 1.5, "openssl": 0.6,
+                    "wget": 0.8}
+
+#: Top 100 TCP ports (nmap's frequency list order), the synscan's port set.
+TOP_PORTS = (
+    80, 23, 443, 21, 22, 25, 3389, 110, 445, 139, 143, 53, 135, 3306, 8080, 1723, 111, 995,
+    993, 5900, 1025, 587, 8888, 199, 1720, 465, 548, 113, 81, 6001, 10000, 514, 5060, 179,
+    1026, 2000, 8443, 8000, 32768, 554, 26, 1433, 49152, 2001, 515, 8008, 49154, 1027, 5666,
+    646, 5000, 5631, 631, 49153, 8081, 2049, 88, 79, 5800, 106, 2121, 1110, 49155, 6000, 513,
+    990, 5357, 427, 49156, 543, 544, 5101, 144, 7, 389, 8009, 3128, 444, 9999, 5009, 7070,
+    5190, 3000, 5432, 1900, 3986, 13, 1029, 9, 5051, 6646, 49157, 1028, 873, 1755, 2717,
+    4899, 9100, 119, 37,
+)
+
+
+def build_context(seed: int) -> Context:
+    rng = random.Random(f"bench:{seed}:context")
+    pool = rng.randbytes(POOL_SIZE)
+    candidates = [str(a) for a in LAN.hosts()
+                  if str(a) not in RESERVED_HOSTS and not str(a).endswith((".0", ".255"))]
+    hosts = sorted(rng.sample(candidates, 1200), key=lambda a: ipaddress.ip_address(a))
+    cum, total = [], 0.0
+    for _ in hosts:  # heavy-tailed activity: a few hosts make much of the traffic
+        total += min(rng.paretovariate(1.3), 60.0)
+        cum.append(total)
+    templates = load_templates()
+    tcum, ttotal = [], 0.0
+    for tpl in templates:
+        key = tpl.label.split("-", 2)[1]
+        ttotal += TEMPLATE_WEIGHTS.get(key, 1.0)
+        tcum.append(ttotal)
+    return Context(pool, hosts, cum, templates, tcum)
+
+
+def calibrate(ctx: Context, seed: int, samples: int = 3000) -> dict[type, float]:
+    """Mean packets per flow of each background class (from sampled plans, no packets)."""
+    rng = random.Random(f"bench:{seed}:calibrate")
+    return {cls: sum(cls(ctx, random.Random(rng.getrandbits(64))).npkts
+                     for _ in range(samples)) / samples
+            for cls, _ in BACKGROUND}
+
+
+def spawner(cls: type, rate: float, ctx: Context, rng: random.Random,
+            start: int) -> Iterator[tuple[int, None, tuple[str, Iterator]]]:
+    """Poisson arrivals of ``cls`` flows (``rate`` per second) from ``start`` on."""
+    t = start
+    while True:
+        t += int(rng.expovariate(rate) * S) + 1
+        flow = cls(ctx, random.Random(rng.getrandbits(64)))
+        yield t, None, (cls.__name__, flow.run(t))
+
+
+def merge_write(fh, sources: list[Iterator], max_packets: int | None,
+                max_bytes: int | None) -> tuple[int, int, int, int, list, dict]:
+    """Write records from time-ordered generators in global time order.
+
+    A generator yields (ts_us, record, mark); a None record means "start a flow": ``mark``
+    is then (class name, flow generator). Stops at ``max_packets`` records or ``max_bytes`` bytes.
+    Returns (packets, bytes, first_ts, last_ts, marks written, flows started per class).
+    """
+    heap: list = []
+    tie = count()
+    started: dict[str, int] = {}
+
+    def push(gen: Iterator) -> None:
+        for ts, rec, mark in gen:
+            heapq.heappush(heap, (ts, next(tie), rec, mark, gen))
+            return
+
+    for src in sources:
+        push(src)
+    fh.write(PCAP_HEADER)
+    size = len(PCAP_HEADER)
+    npk = 0
+    limit_p = max_packets if max_packets is not None else 1 << 62
+    limit_b = max_bytes if max_bytes is not None else 1 << 62
+    out: list[bytes] = []
+    marks = []
+    first = last = 0
+    heappop, heapreplace = heapq.heappop, heapq.heapreplace
+    while heap:
+        ts, _, rec, mark, gen = heap[0]
+        if rec is None:
+            name, flow = mark
+            push(flow)
+            started[name] = started.get(name, 0) + 1
+        else:
+            out.append(rec)
+            npk += 1
+            size += len(rec)
+            if mark is not None:
+                marks.append(mark)
+            if npk == 1:
+                first = ts
+            last = ts
+            if len(out) >= 8192:
+                fh.write(b"".join(out))
+                out.clear()
+            if npk >= limit_p or size >= limit_b:
+                break
+        nxt = next(gen, None)
+        if nxt is None:
+            heappop(heap)
+        else:
+            heapreplace(heap, (nxt[0], next(tie), nxt[1], nxt[2], gen))
+    fh.write(b"".join(out))
+    return npk, size, first, last, marks, started
+
+
+def mixed(fh, packets: int | None, size_mb: float | None, seed: int) -> dict:
+    ctx = build_context(seed)
+    rng = random.Random(f"bench:{seed}:schedule")
+    if size_mb is not None:
+        pps = DEFAULT_PACKETS / DURATION
+        expected = size_mb * 1e6 / AVG_BYTES
+        duration = expected / pps
+    else:
+        assert packets is not None
+        pps = packets / DURATION
+        expected = packets
+        duration = DURATION
+    means = calibrate(ctx, seed)
+    share_total = sum(share for _, share in BACKGROUND)
+    sources: list[Iterator] = []
+    for cls, share in BACKGROUND:
+        rate = pps * (1 - MINING_SHARE) * share / share_total / means[cls]
+        srng = random.Random(f"bench:{seed}:spawn:{cls.__name__}")
+        sources.append(spawner(cls, rate, ctx, srng, T0))
+    n_flows = max(12, round(MINING_FLOWS_PER_MILLION * expected / 1e6))
+    n_miners = min(MAX_MINERS, max(8, round(n_flows / 2.2)))  # ~2.2 flows per miner
+    miner_ips = rng.sample(ctx.hosts, n_miners)
+    miners = {}
+    horizon = T0 + int(duration * 20 * S)
+    for i, ip in enumerate(miner_ips):
+        mid = i % 16 == 3  # one miner in 16 is mid-session when the capture starts
+        m = Miner(ctx, random.Random(f"bench:{seed}:miner:{i}"), ip, f"{seed}:{i}", mid)
+        start = T0 + (rng.randint(0, 2 * S) if mid else rng.randint(S, int(0.45 * duration * S)))
+        miners[ip] = m
+        sources.append(m.run(start, horizon))
+    npk, size, first, last, marks, started = merge_write(
+        fh, sources, packets, int(size_mb * 1e6) if size_mb is not None else None)
+    flows: dict[str, list] = {}
+    for ip, _k, _dialect, mid in marks:
+        flows.setdefault(ip, []).append(mid)
+    found = sorted(flows, key=ipaddress.ip_address)
+    return {
+        "variant": "mixed",
+        "seed": seed,
+        "packets": npk,
+        "bytes": size,
+        "first_ts": first / S,
+        "last_ts": last / S,
+        "duration_s": round((last - first) / S, 3),
+        "miner_ips": found,
+        "mining_flows": sum(len(v) for v in flows.values()),
+        "miners": [
+            {"ip": ip, "flows": len(flows[ip]), "dialect": miners[ip].dialect,
+             "flavor": miners[ip].flavor, "pool": f"{miners[ip].pool_ip}:{miners[ip].port}",
+             "pool_name": miners[ip].pool_name, "midsession": any(flows[ip])}
+            for ip in found
+        ],
+        "flows_started": dict(sorted(started.items())),
+    }
+
+
+def synscan(fh, pairs: int, seed: int, one_flow: bool, max_bytes: int | None) -> dict:
+    """A SYN scan at 10,000 probes/s; every probe answered by a RST-ACK 1-40 ms later."""
+    rng = random.Random(f"bench:{seed}:synscan")
+    scanner = "10.20.9.77"
+    smac = mac_for(scanner)
+    up_eth = GATEWAY_MAC + smac + b"\x08\x00"
+    down_eth = smac + GATEWAY_MAC + b"\x08\x00"
+    src = ip4(scanner)
+    sport = rng.randint(40000, 60000)
+    nports = len(TOP_PORTS)
+    net = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range
+    order = list(range(pairs))
+    rng.shuffle(order)
+    fh.write(PCAP_HEADER)
+    size = len(PCAP_HEADER)
+    npk = 0
+    pending: list = []
+    out: list[bytes] = []
+    t = T0
+    first = T0
+    last = T0
+    for idx in order:
+        if one_flow:
+            dst, dport = ip4(str(net.network_address + 1)), 80
+        else:
+            dst = ip4(str(net.network_address + 1 + idx // nports))
+            dport = TOP_PORTS[idx % nports]
+        while pending and pending[0][0] <= t:
+            ts, _, rec = heapq.heappop(pending)
+            out.append(rec)
+            last = ts
+        seq = rng.getrandbits(32)
+        out.append(tcp_bare(t, up_eth, src, dst, sport, dport, seq, 0, SYN, 1024, 46,
+                            rng.getrandbits(16), mss=1460))
+        last = t
+        tr = t + rng.randint(1_000, 40_000)
+        heapq.heappush(pending, (tr, idx, tcp_bare(tr, down_eth, dst, src, dport, sport, 0,
+                                                   (seq + 1) & 0xFFFFFFFF, RA, 0,
+                                                   rng.choice((50, 52, 56, 58, 116, 244)), 0)))
+        t += 100
+        if len(out) >= 8192:
+            npk += len(out)
+            size += sum(map(len, out))
+            fh.write(b"".join(out))
+            out.clear()
+            if max_bytes is not None and size >= max_bytes:
+                pending.clear()
+                break
+    while pending:
+        ts, _, rec = heapq.heappop(pending)
+        out.append(rec)
+        last = ts
+    npk += len(out)
+    size += sum(map(len, out))
+    fh.write(b"".join(out))
+    return {
+        "variant": "synscan-1flow" if one_flow else "synscan",
+        "seed": seed,
+        "packets": npk,
+        "bytes": size,
+        "first_ts": first / S,
+        "last_ts": last / S,
+        "duration_s": round((last - first) / S, 3),
+        "scanner": scanner,
+        "pairs": npk // 2,
+        "distinct_pairs": 1 if one_flow else npk // 2,
+        "miner_ips": [],
+        "mining_flows": 0,
+        "miners": [],
+    }
+
+
+def generate(out: Path, *, packets: int | None = None, size_mb: float | None = None,
+             seed: int = 1, variant: str = "mixed", pairs: int | None = None) -> dict:
+    """Write ``out`` and ``out``.truth.json; return the truth record. The capture is
+    written to a temporary name and renamed when complete."""
+    tmp = out.with_name(out.name + ".part")
+    with tmp.open("wb", buffering=1 << 20) as fh:
+        if variant == "mixed":
+            if packets is None and size_mb is None:
+                packets = DEFAULT_PACKETS
+            truth = mixed(fh, packets, size_mb, seed)
+        else:
+            if pairs is None:
+                if size_mb is not None:
+                    pairs = int(size_mb * 1e6 / 152) + 1
+                else:
+                    pairs = packets // 2 if packets else 200_000
+            max_bytes = int(size_mb * 1e6) if size_mb is not None else None
+            truth = synscan(fh, pairs, seed, variant == "synscan-1flow", max_bytes)
+    truth["generator"] = "python -m bench.make_capture"
+    os.replace(tmp, out)
+    Path(f"{out}.truth.json").write_text(json.dumps(truth, indent=1) + "\n")
+    return truth
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.make_capture",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("out", type=Path, help="capture to write (pcap, Ethernet, microseconds)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--packets", type=int, help=f"packets (default {DEFAULT_PACKETS:,})")
+    size.add_argument("--size-mb", type=float, help="about this many megabytes (10^6 B)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--variant", choices=("mixed", "synscan", "synscan-1flow"), default="mixed")
+    p.add_argument("--pairs", type=int, help="synscan: distinct (dst ip, port) pairs "
+                                             "(default 200,000, or packets/2)")
+    args = p.parse_args(argv)
+    if args.packets is not None and args.packets < 1:
+        p.error("--packets must be positive")
+    truth = generate(args.out, packets=args.packets, size_mb=args.size_mb, seed=args.seed,
+                     variant=args.variant, pairs=args.pairs)
+    miners = truth["miner_ips"]
+    sys.stderr.write(
+        f"{args.out}: {truth['packets']:,} packets, {truth['bytes'] / 1e6:,.1f} MB, "
+        f"{truth['duration_s']:,.1f} s of traffic, {len(miners)} miner IPs "
+        f"({truth['mining_flows']} mining flows); truth in {args.out}.truth.json\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,437 @@
+"""Benchmark minewatch against nDPI, tshark and a naive scapy loop on one big capture.
+
+    python -m bench.run [--packets N] [--seed S] [--runs R] [--keep]     (make bench)
+
+1. Installs the comparison tools when missing and running as root (apt-get: libndpi-bin,
+   tshark, time).
+2. Generates bench/data/mixed-N-sS.pcap (+ .truth.json) and the two synscan captures if
+   absent (bench/data/ is git-ignored).
+3. Runs, on the page-cached capture, pinned to one core (taskset -c 0), each tool R times
+   (default 2) in interleaved rounds, keeping the faster run: ``minewatch scan`` (full
+   detection), ``ndpiReader -i``, ``tshark -T fields``, and scapy's PcapReader on the first
+   20,000 packets, extrapolated to the whole capture. Wall time is measured around the
+   child, peak RSS by GNU time (``/usr/bin/time -f '%e %M'``).
+4. Measures minewatch's flow-state bytes per flow on the synscan capture (200,000 flows):
+   ``scan --stats`` if the CLI has it, else the peak-RSS difference against the one-flow
+   baseline capture with the same packets.
+5. Checks detection: minewatch's suspects on the mixed capture must be exactly the truth
+   file's miner IPs.
+6. Prints a markdown table and appends it, with date, CPU and the command, to
+   bench/RESULTS.md.
+
+Without --keep, the files this run generated in bench/data/ are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+DATA = BENCH / "data"
+RESULTS = BENCH / "RESULTS.md"
+SLICE = 20_000
+SYN_PAIRS = 200_000
+PIN = ["taskset", "-c", "0"]
+GNU_TIME = "/usr/bin/time"
+_TSHARK_VER = r"TShark[^0-9]*([0-9.]+)"
+_SCAPY_VER = "import scapy; print(scapy.VERSION)"
+
+
+@dataclass
+class Run:
+    wall: float
+    rss_kb: int
+    rc: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+@dataclass
+class Row:
+    tool: str
+    runs: list[Run] = field(default_factory=list)
+    note: str = ""
+    extrapolated_wall: float | None = None  # scapy: projected full-capture time
+
+    @property
+    def best(self) -> Run:
+        return min(self.runs, key=lambda r: r.wall)
+
+
+def log(msg: str) -> None:
+    sys.stderr.write(f"bench: {msg}\n")
+    sys.stderr.flush()
+
+
+# --- tools -----------------------------------------------------------------------------
+
+def ensure_tools() -> list[str]:
+    """apt-get install what is missing (root only); return the problems left."""
+    wanted = {"ndpiReader": "libndpi-bin", "tshark": "tshark", GNU_TIME: "time",
+              "taskset": "util-linux"}
+    missing = sorted({pkg for tool, pkg in wanted.items() if shutil.which(tool) is None})
+    if missing and os.geteuid() == 0:
+        log(f"installing {' '.join(missing)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        cmd = ["apt-get", "install", "-y", "-q", *missing]
+        if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+            subprocess.run(cmd, env=env, capture_output=True)
+    problems = [f"{tool} not installed" for tool in wanted if shutil.which(tool) is None]
+    if problems and os.geteuid() != 0:
+        problems.append("not root: cannot apt-get install them")
+    return problems
+
+
+def minewatch_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("minewatch")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "detector"]
+
+
+def version(cmd: list[str], pattern: str) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    m = re.search(pattern, out.stdout + out.stderr)
+    return m.group(1) if m else "?"
+
+
+def git_state() -> str:
+    """Commit of the tree measured, "+ uncommitted changes" when tracked files differ.
+    Read-only: GIT_OPTIONAL_LOCKS=0 keeps ``git status`` from refreshing the index."""
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0")
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=30)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown revision"
+    if head.returncode != 0:
+        return "not a git checkout"
+    dirty = " + uncommitted changes" if status.stdout.strip() else ""
+    return f"git {head.stdout.strip()}{dirty}"
+
+
+def tree_hash() -> str:
+    """Digest of the code and data that decide minewatch's behaviour (detector/,
+    signatures/), committed or not: identifies the exact tree that was measured."""
+    h = hashlib.sha256()
+    for top in ("detector", "signatures"):
+        for path in sorted((REPO / top).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".so":
+                h.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+# --- running and measuring -------------------------------------------------------------
+
+def warm(path: Path) -> None:
+    """Read the file so that every tool gets it from the page cache."""
+    with path.open("rb", buffering=0) as fh:
+        while fh.read(16 << 20):
+            pass
+
+
+def measure(cmd: list[str], *, stdout_path: Path | None = None,
+            timeout: float = 7200) -> Run:
+    """Run ``cmd`` pinned to core 0 under GNU time; wall clock measured here."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time", dir=DATA) as tf:
+        full = [GNU_TIME, "-o", tf.name, "-f", "%e %M", *PIN, *cmd]
+        out = stdout_path.open("wb") if stdout_path else subprocess.PIPE
+        try:
+            started = time.perf_counter()
+            proc = subprocess.run(full, stdout=out, stderr=subprocess.PIPE, timeout=timeout,
+                                  cwd=REPO)
+            wall = time.perf_counter() - started
+        finally:
+            if stdout_path:
+                out.close()  # type: ignore[union-attr]
+        lines = Path(tf.name).read_text().split()
+        rss = int(lines[-1]) if lines else 0
+    stdout = proc.stdout.decode("utf-8", "replace") if proc.stdout else ""
+    return Run(wall, rss, proc.returncode, stdout, proc.stderr.decode("utf-8", "replace"))
+
+
+def cut_slice(src: Path, dst: Path, count: int) -> None:
+    """The first ``count`` packets of a little-endian pcap file."""
+    with src.open("rb") as fi, dst.open("wb") as fo:
+        fo.write(fi.read(24))
+        for _ in range(count):
+            head = fi.read(16)
+            if len(head) < 16:
+                break
+            incl = struct.unpack("<I", head[8:12])[0]
+            fo.write(head + fi.read(incl))
+
+
+def generate(path: Path, args: list[str], created: list[Path]) -> None:
+    truth = Path(f"{path}.truth.json")
+    if path.exists() and truth.exists():
+        log(f"using existing {path.relative_to(REPO)}")
+        return
+    log(f"generating {path.relative_to(REPO)}")
+    cmd = [sys.executable, "-m", "bench.make_capture", str(path), *args]
+    subprocess.run(cmd, check=True, cwd=REPO)
+    created += [path, truth]
+
+
+# --- the benchmark ---------------------------------------------------------------------
+
+def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
+              created: list[Path]) -> tuple[list[Row], Path]:
+    slice_path = DATA / f"{capture.stem}.first{SLICE // 1000}k.pcap"
+    if not slice_path.exists():
+        cut_slice(capture, slice_path, SLICE)
+        created.append(slice_path)
+    mw_out = DATA / f"{capture.stem}.minewatch.jsonl"
+    created.append(mw_out)
+    ndpi_out = DATA / f"{capture.stem}.ndpi.txt"
+    created.append(ndpi_out)
+    rows = {
+        "minewatch": Row("minewatch scan (full detection)"),
+        "ndpi": Row(f"ndpiReader -i (nDPI {version(['ndpiReader', '-h'], r'nDPI ([0-9.]+)')})"),
+        "tshark": Row(f"tshark -T fields ({version(['tshark', '--version'], _TSHARK_VER)})"),
+        "scapy": Row(f"scapy {version([sys.executable, '-c', _SCAPY_VER], r'([0-9.]+)')} "
+                     f"PcapReader + decode ({SLICE // 1000}k-packet slice, extrapolated)"),
+    }
+    commands = {
+        "minewatch": ([*mw, "scan", str(capture), "-f", "jsonl", "-o", str(mw_out)], None),
+        "ndpi": (["ndpiReader", "-i", str(capture)], ndpi_out),
+        "tshark": (["tshark", "-r", str(capture), "-T", "fields", "-e", "frame.number",
+                    "-e", "ip.src", "-e", "tcp.srcport"], Path(os.devnull)),
+        "scapy": ([sys.executable, "-m", "bench.scapy_loop", str(slice_path)], None),
+    }
+    available = {k for k in commands if k in ("minewatch", "scapy")
+                 or shutil.which(commands[k][0][0])}
+    for rnd in range(runs):
+        for key, (cmd, out) in commands.items():
+            if key not in available:
+                continue
+            warm(slice_path if key == "scapy" else capture)
+            log(f"round {rnd + 1}/{runs}: {key}")
+            run = measure(cmd, stdout_path=out)
+            if run.rc != 0:
+                log(f"{key} exited with {run.rc}: {run.stderr.strip()[-300:]}")
+            rows[key].runs.append(run)
+    for key in sorted(set(commands) - available):
+        rows[key].note = "not installed"
+    scapy = rows["scapy"]
+    if scapy.runs:
+        best = min(scapy.runs, key=lambda r: json.loads(r.stdout)["loop_s"] if r.stdout else 1e9)
+        info = json.loads(best.stdout)
+        startup = best.wall - info["loop_s"]
+        scapy.extrapolated_wall = startup + info["loop_s"] * packets / info["packets"]
+        scapy.note = (f"{info['packets']:,} packets in {info['loop_s']:.2f} s "
+                      f"+ {startup:.2f} s start-up")
+        scapy.runs = [best]
+    return list(rows.values()), mw_out
+
+
+_STATS_LINE = re.compile(r"peak ([\d,]+) flows in ([\d.,]+ [KMG]?B) of flow state "
+                         r"\(([\d,]+) bytes/flow\)")
+
+
+def stats_of(mw: list[str], capture: Path) -> str | None:
+    """``minewatch scan --stats`` lines for ``capture`` (None if the flag does not exist)."""
+    helptext = subprocess.run([*mw, "scan", "--help"], capture_output=True, text=True).stdout
+    if "--stats" not in helptext:
+        return None
+    warm(capture)
+    run = measure([*mw, "scan", str(capture), "-q", "--stats", "-f", "jsonl", "-o", os.devnull])
+    return "\n".join(ln for ln in run.stderr.splitlines() if "stats:" in ln)
+
+
+def flow_state(mw: list[str], runs: int, created: list[Path], seed: int) -> str:
+    """Bytes per flow: from ``scan --stats`` when it exists, and always the peak-RSS
+    difference between the synscan capture and its one-flow baseline as a cross-check."""
+    scan = DATA / f"synscan-{SYN_PAIRS}-s{seed}.pcap"
+    base = DATA / f"synscan-1flow-{SYN_PAIRS}-s{seed}.pcap"
+    generate(scan, ["--variant", "synscan", "--pairs", str(SYN_PAIRS), "--seed", str(seed)],
+             created)
+    generate(base, ["--variant", "synscan-1flow", "--pairs", str(SYN_PAIRS), "--seed",
+                    str(seed)], created)
+    lines = []
+    stats = stats_of(mw, scan)
+    m = _STATS_LINE.search(stats or "")
+    if m:
+        lines.append(f"minewatch flow state: {m.group(3)} bytes per flow (from `minewatch scan "
+                     f"--stats` on the synscan capture: peak {m.group(1)} flows in "
+                     f"{m.group(2)} of flow state)")
+    elif stats is not None:
+        log("scan --stats output not understood; using the peak-RSS difference")
+    rss = {}
+    summary = ""
+    for label, path in (("scan", scan), ("base", base)):
+        best = None
+        for _ in range(runs):
+            warm(path)
+            run = measure([*mw, "scan", str(path), "-f", "jsonl", "-o", os.devnull])
+            best = run if best is None or run.rss_kb < best.rss_kb else best
+            if label == "scan":
+                summary = run.stderr
+        rss[label] = best.rss_kb if best else 0
+    counted = re.search(r"([\d,]+) flows", summary)
+    diff = (rss["scan"] - rss["base"]) * 1024 / SYN_PAIRS
+    detail = (f"synscan {SYN_PAIRS:,} distinct flows {rss['scan'] / 1024:,.1f} MB vs one-flow "
+              f"baseline with the same packets {rss['base'] / 1024:,.1f} MB, lowest of {runs} "
+              f"runs each" + (f"; minewatch counted {counted.group(1)} flows" if counted else ""))
+    if m:
+        lines.append(f"cross-check, peak-RSS difference: {diff:,.0f} bytes per flow ({detail})")
+    else:
+        why = "`scan --stats` does not exist" if stats is None else "`--stats` not understood"
+        lines.append(f"minewatch flow state: {diff:,.0f} bytes per flow (peak-RSS difference, "
+                     f"{detail}; {why})")
+    if shutil.which("ndpiReader"):
+        nd = {}
+        for label, path in (("scan", scan), ("base", base)):
+            warm(path)
+            nd[label] = min(measure(["ndpiReader", "-q", "-i", str(path)]).rss_kb
+                            for _ in range(runs))
+        per = (nd["scan"] - nd["base"]) * 1024 / SYN_PAIRS
+        lines.append(f"ndpiReader, peak-RSS difference: {per:,.0f} bytes per flow "
+                     f"({nd['scan'] / 1024:,.1f} MB vs {nd['base'] / 1024:,.1f} MB)")
+    return "\n".join(lines)
+
+
+def detection(mw_out: Path, truth_path: Path) -> str:
+    truth = json.loads(truth_path.read_text())
+    want = set(truth["miner_ips"])
+    if not mw_out.exists():
+        return f"detection: minewatch wrote no output ({len(want)} miner IPs expected)"
+    events = [json.loads(x) for x in mw_out.read_text().splitlines() if x.strip()]
+    alerts = [e for e in events if e.get("event_type") == "alert"]
+    got = {e["src_ip"] for e in alerts}
+    line = (f"detection: {len(want & got)}/{len(want)} miner IPs found, "
+            f"{len(got - want)} false positives")
+    if want - got:
+        line += f"; missed: {', '.join(sorted(want - got))}"
+    if got - want:
+        line += f"; false positives: {', '.join(sorted(got - want))}"
+    others: dict[str, int] = {}
+    for e in events:
+        if e.get("event_type") != "alert":
+            others[e.get("event_type", "?")] = others.get(e.get("event_type", "?"), 0) + 1
+    if others:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(others.items()))
+        line += f" (other events, not suspects: {kinds})"
+    return line
+
+
+def table(rows: list[Row], packets: int, runs: int) -> str:
+    mw = rows[0].best
+    mw_pps = packets / mw.wall
+    out = [f"| tool (one core, page-cached, faster of {runs} runs) | wall s | packets/s "
+           "| ratio to minewatch | peak RSS MB |",
+           "|---|---:|---:|---:|---:|"]
+    for row in rows:
+        if not row.runs:
+            out.append(f"| {row.tool} | - | - | - | - ({row.note}) |")
+            continue
+        best = row.best
+        wall = row.extrapolated_wall if row.extrapolated_wall is not None else best.wall
+        pps = packets / wall
+        flag = "" if best.rc == 0 else f" (exit {best.rc})"
+        out.append(f"| {row.tool}{flag} | {wall:,.2f} | {pps:,.0f} | {pps / mw_pps:.2f} "
+                   f"| {best.rss_kb / 1024:,.0f} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.run",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--packets", type=int, default=1_000_000, help="mixed capture size")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--runs", type=int, default=2, help="runs per tool, the faster is kept")
+    p.add_argument("--keep", action="store_true", help="keep generated files in bench/data/")
+    args = p.parse_args(argv)
+    command = "python -m bench.run" + (" " + shlex.join(argv if argv is not None
+                                                          else sys.argv[1:])).rstrip()
+    DATA.mkdir(exist_ok=True)
+    problems = ensure_tools()
+    for problem in problems:
+        log(f"warning: {problem}")
+    if shutil.which("taskset") is None or not Path(GNU_TIME).exists():
+        log("error: taskset and /usr/bin/time are required")
+        return 2
+    created: list[Path] = []
+    revision = f"{git_state()}, detector+signatures tree {tree_hash()}"
+    try:
+        capture = DATA / f"mixed-{args.packets}-s{args.seed}.pcap"
+        generate(capture, ["--packets", str(args.packets), "--seed", str(args.seed)], created)
+        truth_path = Path(f"{capture}.truth.json")
+        packets = json.loads(truth_path.read_text())["packets"]
+        mw = minewatch_cmd()
+        rows, mw_out = run_tools(capture, packets, args.runs, mw, created)
+        mw_best = rows[0].best
+        m = re.search(r"minewatch: (.*)", mw_best.stderr)
+        stage_stats = stats_of(mw, capture)
+        state = flow_state(mw, args.runs, created, args.seed)
+        found = detection(mw_out, truth_path)
+        size = capture.stat().st_size / 1e6
+        truth = json.loads(truth_path.read_text())
+        header = (f"{packets:,}-packet mixed capture ({size:,.0f} MB, "
+                  f"{truth['duration_s']:,.0f} s of traffic, seed {args.seed}, "
+                  f"{len(truth['miner_ips'])} miner IPs / {truth['mining_flows']} mining flows)")
+        notes = [f"- {r.tool}: {r.note}" for r in rows if r.note]
+        if m:
+            notes.append(f"- minewatch's own summary (excludes interpreter start-up): {m.group(1)}")
+        if stage_stats:
+            notes += [f"- separate untimed `--stats` run: {ln.removeprefix('minewatch: stats: ')}"
+                      for ln in stage_stats.splitlines()]
+        report = "\n".join([header, "", table(rows, packets, args.runs), "", *notes, "",
+                            state, found])
+        print(report)
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        after = f"{git_state()}, detector+signatures tree {tree_hash()}"
+        changed = "" if after == revision else f" (changed during the run, at the end: {after})"
+        if changed:
+            log(f"warning: minewatch's tree changed during the run{changed}")
+        cores = len(os.sched_getaffinity(0))
+        entry = (f"\n## {now}\n\n- CPU: {cpu_model()}, {os.cpu_count()} logical cores "
+                 f"({cores} usable; tools pinned to core 0)\n"
+                 f"- Python {platform.python_version()}, {platform.system()} "
+                 f"{platform.release()}\n- minewatch: {revision}{changed}\n"
+                 f"- command: `{command}`\n\n{report}\n")
+        with RESULTS.open("a") as fh:
+            if fh.tell() == 0:
+                fh.write("# minewatch benchmark results\n\nAppended by `python -m bench.run` "
+                         "(see bench/README.md). Newest last.\n")
+            fh.write(entry)
+        log(f"appended to {RESULTS.relative_to(REPO)}")
+    finally:
+        if not args.keep:
+            for path in created:
+                path.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

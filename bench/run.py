@@ -321,6 +321,30 @@ def flow_state(mw: list[str], runs: int, created: list[Path], seed: int) -> str:
     return "\n".join(lines)
 
 
+def memory_scaling(mw: list[str], sizes_mb: list[int], runs: int, created: list[Path],
+                   seed: int) -> str:
+    """Peak RSS of ``minewatch scan`` on mixed captures of growing size (flat is the goal)."""
+    results = []
+    for size in sizes_mb:
+        path = DATA / f"mixed-{size}mb-s{seed}.pcap"
+        generate(path, ["--size-mb", str(size), "--seed", str(seed)], created)
+        best = None
+        for _ in range(runs):
+            warm(path)
+            run = measure([*mw, "scan", str(path), "-f", "jsonl", "-o", os.devnull])
+            best = run if best is None or run.rss_kb < best.rss_kb else best
+        assert best is not None
+        summary = re.search(r"minewatch: ([\d,]+) packets", best.stderr)
+        results.append((size, best.rss_kb / 1024, summary.group(1) if summary else "?"))
+    parts = [f"{size:,} MB capture ({packets} packets): {rss:,.0f} MB"
+             for size, rss, packets in results]
+    line = f"minewatch peak RSS by capture size (lowest of {runs} runs): {'; '.join(parts)}"
+    if len(results) >= 2 and results[0][1]:
+        ratio = results[-1][1] / results[0][1]
+        line += f"; largest/smallest = {ratio:.2f}"
+    return line
+
+
 def detection(mw_out: Path, truth_path: Path) -> str:
     truth = json.loads(truth_path.read_text())
     want = set(truth["miner_ips"])
@@ -371,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--runs", type=int, default=2, help="runs per tool, the faster is kept")
     p.add_argument("--keep", action="store_true", help="keep generated files in bench/data/")
+    p.add_argument("--memory-sizes", default="100,2000",
+                   help="capture sizes in MB for the flat-memory check ('' to skip)")
     args = p.parse_args(argv)
     command = "python -m bench.run" + (" " + shlex.join(argv if argv is not None
                                                           else sys.argv[1:])).rstrip()
@@ -394,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
         m = re.search(r"minewatch: (.*)", mw_best.stderr)
         stage_stats = stats_of(mw, capture)
         state = flow_state(mw, args.runs, created, args.seed)
+        sizes = [int(x) for x in args.memory_sizes.split(",") if x.strip()]
+        if sizes:
+            state += "\n" + memory_scaling(mw, sizes, args.runs, created, args.seed)
         found = detection(mw_out, truth_path)
         size = capture.stat().st_size / 1e6
         truth = json.loads(truth_path.read_text())

@@ -102,8 +102,19 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     if facts is None:
         return
     facts.dns_names = intel.pdns.names(record.server_ip, before=record.last_ts)
+    facts.hosts = host_names(facts)
     _match_pool(record, facts, intel.pools)
     _identity(facts, intel.coins)
+
+
+def host_names(facts: FlowFacts) -> list[str]:
+    """Every name tied to the flow: SNI, HTTP Host (without port), Stratum host, DNS."""
+    names = set(facts.dns_names)
+    for value in (facts.tls.get("sni"), facts.http.get("host"), facts.pool_host):
+        if value:
+            text = str(value)
+            names.add(text.split(":")[0] if text.count(":") == 1 else text)
+    return sorted(names)
 
 
 def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:

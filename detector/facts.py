@@ -55,6 +55,7 @@ class FlowFacts:
     tls: dict[str, Any] = field(default_factory=dict)
     dns: dict[str, list[str]] = field(default_factory=dict)  # queries/answers on a DNS flow
     dns_names: list[str] = field(default_factory=list)  # names the server IP was resolved from
+    hosts: list[str] = field(default_factory=list)  # SNI, HTTP Host, Stratum host, DNS names
     node: dict[str, Any] = field(default_factory=dict)  # crypto-node P2P: protocol, network...
     pool: dict[str, str] = field(default_factory=dict)  # pool-list match: name, coin, via
     gaps: int = 0  # holes in reassembled streams (loss or snaplen cut)

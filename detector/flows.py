@@ -9,6 +9,7 @@ every ended flow that carries facts becomes a FlowRecord for the scoring stage.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections.abc import Callable
@@ -125,6 +126,19 @@ def _rank_within(slots: np.ndarray) -> np.ndarray:
     return rank
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def flow_id(key: int, first_ts: float) -> int:
+    """A positive 63-bit id for one flow (its 5-tuple key mixed with its start time), like
+    Suricata's flow_id: the same 5-tuple reused later gets a different id."""
+    x = (key ^ int(first_ts * 1e6)) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (x ^ (x >> 31)) & 0x7FFF_FFFF_FFFF_FFFF
+
+
+@functools.lru_cache(maxsize=65536)
 def ip_text(hi: int, lo: int) -> str:
     """Text form of an address held as two 64-bit halves (IPv4 is v4-mapped)."""
     if hi == 0 and (lo >> 32) == 0xFFFF:
@@ -555,41 +569,30 @@ class FlowTracker:
         self.emit(self._record(slot, reason, facts))
 
     def _record(self, slot: int, reason: str, facts: FlowFacts | None) -> FlowRecord:
-        t = self.table
-        client_is_a = bool(t["client_is_a"][slot])
-        orientation = "syn" if t["orient_syn"][slot] else "port"
+        row = {name: col[slot].item() for name, col in self.table.cols.items()}
+        client_is_a = bool(row["client_is_a"])
+        orientation = "syn" if row["orient_syn"] else "port"
         if facts is not None and orientation == "port":
             votes = facts.sides[0].client_votes - facts.sides[1].client_votes
             if votes:
                 client_is_a = votes > 0
                 orientation = "payload"
-        a = (ip_text(int(t["a_hi"][slot]), int(t["a_lo"][slot])), int(t["a_port"][slot]))
-        b = (ip_text(int(t["b_hi"][slot]), int(t["b_lo"][slot])), int(t["b_port"][slot]))
+        a = (ip_text(row["a_hi"], row["a_lo"]), row["a_port"])
+        b = (ip_text(row["b_hi"], row["b_lo"]), row["b_port"])
         (cip, cport), (sip, sport) = (a, b) if client_is_a else (b, a)
-        pa, pb_ = int(t["pkts_a"][slot]), int(t["pkts_b"][slot])
-        ba, bb = int(t["bytes_a"][slot]), int(t["bytes_b"][slot])
-        la, lb = int(t["payload_a"][slot]), int(t["payload_b"][slot])
-        first_ts = float(t["first_ts"][slot])
-        flow_id = (
-            int(
-                _mix(
-                    np.array(
-                        [int(t["key"][slot]) ^ int(first_ts * 1e6) & 0xFFFFFFFFFFFFFFFF],
-                        dtype=np.uint64,
-                    )
-                )[0]
-            )
-            & 0x7FFF_FFFF_FFFF_FFFF
-        )
+        pa, pb_ = row["pkts_a"], row["pkts_b"]
+        ba, bb = row["bytes_a"], row["bytes_b"]
+        la, lb = row["payload_a"], row["payload_b"]
+        first_ts = row["first_ts"]
         return FlowRecord(
-            flow_id=flow_id,
-            proto="TCP" if t["proto"][slot] == PROTO_TCP else "UDP",
+            flow_id=flow_id(row["key"], first_ts),
+            proto="TCP" if row["proto"] == PROTO_TCP else "UDP",
             client_ip=cip,
             client_port=cport,
             server_ip=sip,
             server_port=sport,
             first_ts=first_ts,
-            last_ts=float(t["last_ts"][slot]),
+            last_ts=row["last_ts"],
             pkts_toserver=pa if client_is_a else pb_,
             pkts_toclient=pb_ if client_is_a else pa,
             bytes_toserver=ba if client_is_a else bb,

@@ -86,19 +86,9 @@ FIELDS: dict[str, tuple[Callable[[FlowRecord], Any], str]] = {
 }
 
 
-def _hosts(r: FlowRecord) -> set[str]:
-    """Every host name tied to the flow: SNI, HTTP Host, Stratum host, DNS names."""
-    f = _facts(r)
-    names = set(f.dns_names)
-    for value in (f.tls.get("sni"), f.http.get("host"), f.pool_host):
-        if value:
-            names.add(str(value).split(":")[0] if str(value).count(":") == 1 else str(value))
-    return names
-
-
 FIELDS.update(
     {
-        "hosts": (_hosts, "set"),
+        "hosts": (lambda r: _facts(r).hosts, "set"),
         "dns.names": (lambda r: set(_facts(r).dns_names), "set"),
         "dns.queries": (lambda r: set(_facts(r).dns.get("queries", [])), "set"),
         "pool.name": (lambda r: _facts(r).pool.get("name"), "str"),
@@ -124,6 +114,8 @@ def field_names() -> list[str]:
 # whose `all` conditions need a part a flow lacks are skipped without evaluation.
 FAMILY_OF: dict[str, str] = {
     "dialect": "dialects",
+    "hosts": "names",
+    "dns.names": "names",
     "client_methods": "json",
     "server_methods": "json",
     "client_json_messages": "json",
@@ -161,4 +153,6 @@ def families(r: FlowRecord) -> frozenset[str]:
         present.append("http")
     if f.tls:
         present.append("tls")
+    if f.hosts:
+        present.append("names")
     return frozenset(present)

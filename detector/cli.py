@@ -84,11 +84,15 @@ def _config(
     max_flows: int = 500_000,
     inspect_bytes: int = 16 * 1024,
     keep_all: bool = False,
+    udp_idle_timeout: float = 120.0,
 ) -> ScanConfig:
     signatures = os.environ.get("MINEWATCH_SIGNATURES")
     config = ScanConfig(
         flow=FlowConfig(
-            idle_timeout=idle_timeout, active_timeout=active_timeout, max_flows=max_flows
+            idle_timeout=idle_timeout,
+            udp_idle_timeout=udp_idle_timeout,
+            active_timeout=active_timeout,
+            max_flows=max_flows,
         ),
         inspect=InspectConfig(bytes_per_side=inspect_bytes),
         threshold=threshold,
@@ -217,7 +221,12 @@ def scan(
     window: Annotated[
         float, typer.Option(min=0.0, help="Report a suspect once per window (s).")
     ] = 3600.0,
-    idle_timeout: Annotated[float, typer.Option(min=1.0, help="Flow idle timeout (s).")] = 600.0,
+    idle_timeout: Annotated[
+        float, typer.Option(min=1.0, help="TCP flow idle timeout (s).")
+    ] = 600.0,
+    udp_idle_timeout: Annotated[
+        float, typer.Option(min=1.0, help="UDP flow idle timeout (s).")
+    ] = 120.0,
     active_timeout: Annotated[
         float, typer.Option(min=1.0, help="Flow active timeout (s).")
     ] = 3600.0,
@@ -236,7 +245,14 @@ def scan(
 ) -> None:
     """Scan captures and report the IPs that mine, with evidence."""
     config = _config(
-        rules, threshold, window, idle_timeout, active_timeout, max_flows, inspect_bytes
+        rules,
+        threshold,
+        window,
+        idle_timeout,
+        active_timeout,
+        max_flows,
+        inspect_bytes,
+        udp_idle_timeout=udp_idle_timeout,
     )
     result = _run(paths, config, show_progress=not quiet, jobs=jobs)
     suspects = result.suspects.suspects()

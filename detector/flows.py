@@ -63,9 +63,12 @@ def flow_keys(
 
 @dataclass(slots=True)
 class FlowConfig:
-    """Flow-table limits. Idle timeout >= 600 s: pools push jobs every 20-340 s."""
+    """Flow-table limits. TCP idle timeout >= 600 s: pools push jobs every 20-340 s. UDP
+    flows (DNS, NTP, QUIC - no mining protocol runs over UDP) idle out sooner, as in Zeek
+    (udp_inactivity_timeout), which keeps the table small on resolver-heavy links."""
 
     idle_timeout: float = 600.0
+    udp_idle_timeout: float = 120.0
     active_timeout: float = 3600.0
     close_timeout: float = 30.0
     max_flows: int = 500_000
@@ -508,7 +511,8 @@ class FlowTracker:
         closed = ((state & STATE_RST) != 0) | (
             ((state & STATE_FIN_A) != 0) & ((state & STATE_FIN_B) != 0)
         )
-        idle = last < self.now - c.idle_timeout
+        timeout = np.where(t["proto"][used] == PROTO_TCP, c.idle_timeout, c.udp_idle_timeout)
+        idle = last < self.now - timeout
         done_closed = closed & (last < self.now - c.close_timeout)
         ending = idle | done_closed
         if ending.any():

@@ -99,7 +99,8 @@ class StageTimes:
 class ScanResult:
     suspects: SuspectTable
     nodes: NodeTable
-    verdicts: list[Verdict]  # miner verdicts (all verdicts with keep_all_flows)
+    verdicts: list[Verdict]  # every flow's verdict, only with keep_all_flows (else empty:
+    # suspects keep their own bounded evidence, so memory stays flat)
     decode: DecodeStats
     flows: FlowStats
     captures: list[CaptureReport]
@@ -177,12 +178,32 @@ def _merge(result: ScanResult, scanned: CaptureScan, config: ScanConfig) -> None
             result.suspects.add(verdict)
         elif verdict.info_rules:
             result.nodes.add(verdict)
-        if verdict.is_miner or config.keep_all_flows:
+        if config.keep_all_flows:
             result.verdicts.append(verdict)
     result.captures.append(scanned.report)
     result.decode.add(scanned.decode)
     _merge_flow_stats(result.flows, scanned.flows)
     result.times.add(scanned.times)
+
+
+def _steady_allocator() -> None:
+    """Keep RSS at the working set, not the history of the run (flat memory whatever the
+    capture size). glibc's default raises its mmap threshold each time a big block is
+    freed, so after the first chunk buffer every per-batch array comes from the heap,
+    whose freed space is fragmented and kept; a fixed 1 MB threshold sends chunk buffers
+    and big batch arrays to mmap (returned on free) and the heap stays small."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 1 << 20)
+        libc.mallopt(m_trim_threshold, 1 << 20)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
+_steady_allocator()
 
 
 def scan_capture(
@@ -239,6 +260,9 @@ def scan_capture(
                 - (tracker.inspect_seconds - dissect_before)
                 - (times.score - score_before)
             )
+            # Drop this batch (and its chunk buffer) before the reader fills the next one,
+            # so only one chunk is ever alive.
+            del batch, packets
             if progress is not None:
                 progress(stream.raw_pos())
     except CorruptCapture as exc:

@@ -9,6 +9,10 @@ import numpy as np
 # Zero bytes appended to every chunk so that vectorised gathers a few dozen bytes past a
 # short packet never index outside the buffer; results there are masked out later.
 PAD = 256
+# Packets per batch at most: the decode and flow stages allocate a few dozen arrays of
+# this length, so it bounds their memory however small the packets are (a SYN scan
+# packs 200,000 records into 16 MB).
+MAX_BATCH_PACKETS = 65536
 
 
 @dataclass(slots=True)

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from detector.errors import CorruptCapture, InputError
-from detector.source.batch import PAD, RecordBatch
+from detector.source.batch import MAX_BATCH_PACKETS, PAD, RecordBatch
 from detector.source.stream import CaptureStream, StreamDamage
-from detector.source.walk import DAMAGE, walk_pcap
+from detector.source.walk import DAMAGE, FULL, walk_pcap
 
 # magic as read little-endian -> (byte order is little, seconds per timestamp unit)
 MAGICS: dict[bytes, tuple[bool, float]] = {
@@ -53,15 +53,18 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
             raise CorruptCapture(stream.display, stream.pos, str(exc)) from None
         filled = len(carry) + got
         eof = got == 0 or filled < len(carry) + chunk_size
-        out = np.empty(filled // RECORD_HEADER_LEN + 1, dtype=np.int64)
-        count, off, status = walk_pcap(buf, 0, filled, little, limit, out)
-        damage = None
-        if status == DAMAGE:
-            caplen = struct.unpack_from("<I" if little else ">I", buf, off + 8)[0]
-            damage = f"record claims {caplen} captured bytes (limit {limit})"
         buf[filled : filled + PAD] = 0
-        if count:
-            yield _batch(buf, out[:count], little, unit, linktype, base)
+        out = np.empty(MAX_BATCH_PACKETS, dtype=np.int64)
+        off, damage = 0, None
+        while True:  # a chunk of small packets is cut into batches of bounded size
+            count, off, status = walk_pcap(buf, off, filled, little, limit, out)
+            if count:
+                yield _batch(buf, out[:count].copy(), little, unit, linktype, base)
+            if status == DAMAGE:
+                caplen = struct.unpack_from("<I" if little else ">I", buf, off + 8)[0]
+                damage = f"record claims {caplen} captured bytes (limit {limit})"
+            if status != FULL:
+                break
         if damage is not None:
             raise CorruptCapture(stream.display, base + off, damage)
         if eof:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from detector.errors import CorruptCapture, InputError
-from detector.source.batch import PAD, RecordBatch, gather_u32
+from detector.source.batch import MAX_BATCH_PACKETS, PAD, RecordBatch, gather_u32
 from detector.source.stream import CaptureStream, StreamDamage
-from detector.source.walk import DAMAGE, OTHER_BLOCK, walk_pcapng_epb
+from detector.source.walk import DAMAGE, FULL, OTHER_BLOCK, walk_pcapng_epb
 
 SHB = 0x0A0D0D0A
 IDB = 0x00000001
@@ -115,7 +115,7 @@ class _BlockWalker:
 
     def walk(self) -> str | None:
         buf, filled = self.buf, self.filled
-        out = np.empty(filled // 32 + 1, dtype=np.int64)
+        out = np.empty(MAX_BATCH_PACKETS, dtype=np.int64)
         while self.off + 12 <= filled:
             off = self.off
             endian = "<" if self.little else ">"
@@ -134,10 +134,12 @@ class _BlockWalker:
                         self.off = int(run[first])
                         return f"packet on undeclared interface {int(iface[first])}"
                     self._epb.append(run)
+                if status == FULL:
+                    self._new_run()  # bound the batch size (see MAX_BATCH_PACKETS)
                 self.off = stop
                 if status == DAMAGE:
                     return _epb_damage(buf, stop, endian)
-                if status != OTHER_BLOCK:
+                if status not in (OTHER_BLOCK, FULL):
                     return None
                 continue
             if btype == SHB:

@@ -16,8 +16,6 @@ import io
 import zlib
 from typing import ClassVar
 
-import dpkt
-
 from detector.dissect.base import InspectContext, Probe, StreamDissector
 from detector.dissect.jsonlines import parse_json_body
 from detector.dissect.mining import RpcState, classify
@@ -49,6 +47,8 @@ def parse_head(head: bytes) -> _Head | None:
     parts = line.decode("latin-1").split(None, 2)
     if len(parts) < 2:
         return None
+    import dpkt.http  # imported on the first HTTP message, not at start-up
+
     try:
         headers = dpkt.http.parse_headers(io.BytesIO(rest))
     except (dpkt.UnpackError, ValueError, UnicodeError):
@@ -69,7 +69,7 @@ class _Message:
 
     def __init__(
         self,
-        head: dpkt.http.Message,
+        head: _Head,
         is_request: bool,
         body_len: int | None,
         chunked: bool,

@@ -19,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -730,6 +731,254 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
     return Py_BuildValue("nLLLLL", kept, non_ip, frags, other, truncated, unsupported);
 }
 
+/* ------------------------------------------------------------- pcap record fields */
+/* pcap_fields(buf, offsets, little, unit, caplen_out, wirelen_out, ts_out): the record
+   header fields of every record, exactly as source/pcap.py's numpy gather computes them
+   (ts = sec + frac * unit in double precision; wirelen never below caplen). */
+static PyObject *pcap_fields(PyObject *self, PyObject *args) {
+    PyObject *objs[5];
+    int little;
+    double unit;
+    Py_buffer v[5];
+    if (!PyArg_ParseTuple(args, "OOpdOOO", &objs[0], &objs[1], &little, &unit, &objs[2],
+                          &objs[3], &objs[4]))
+        return NULL;
+    for (int k = 0; k < 5; k++) {
+        if (PyObject_GetBuffer(objs[k], &v[k], k < 2 ? PyBUF_SIMPLE : PyBUF_WRITABLE) < 0) {
+            for (int j = 0; j < k; j++) PyBuffer_Release(&v[j]);
+            return NULL;
+        }
+    }
+    const unsigned char *buf = (const unsigned char *)v[0].buf;
+    const int64_t *offs = (const int64_t *)v[1].buf;
+    int64_t *caplen = v[2].buf, *wirelen = v[3].buf;
+    double *ts = v[4].buf;
+    Py_ssize_t n = v[1].len / (Py_ssize_t)sizeof(int64_t);
+    int bad = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (offs[i] < 0 || offs[i] + 16 > v[0].len) {
+            bad = 1;
+            break;
+        }
+        const unsigned char *h = buf + offs[i];
+        uint32_t sec = rd32(h, little), frac = rd32(h + 4, little);
+        uint32_t cap = rd32(h + 8, little), wire = rd32(h + 12, little);
+        caplen[i] = cap;
+        wirelen[i] = wire > cap ? wire : cap;
+        ts[i] = (double)sec + (double)frac * unit;
+    }
+    for (int k = 0; k < 5; k++) PyBuffer_Release(&v[k]);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "record offset outside the buffer");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ flow stage */
+/* The per-packet halves of flows.FlowTracker.process, with the numpy code there as their
+   twin (tests compare every output):
+     flow_group  - canonical side and 64-bit key of each packet, and its group (distinct
+                   key) numbered in ascending key order, with each group's first packet,
+                   first pure SYN and first SYN-ACK (n where there is none);
+     flow_update - add each packet to its flow's row: counters, flags, last time, FIN/RST
+                   state and, for SYNs, where the side's byte stream starts.
+   Grouping uses a hash of the batch's keys (linear time) and sorts only the groups. */
+
+static inline uint64_t mix64(uint64_t x) {
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+typedef struct {
+    uint64_t key;
+    int64_t id;
+} grp_sort_t;
+
+static int grp_cmp(const void *a, const void *b) {
+    uint64_t x = ((const grp_sort_t *)a)->key, y = ((const grp_sort_t *)b)->key;
+    return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+enum { FG_IN = 8, FG_OUT = 7 };
+
+/* flow_group(src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, flags,
+              src_first_out, keys_out, group_out, ukeys_out, first_pkt_out,
+              first_syn_out, first_synack_out) -> number of groups */
+static PyObject *flow_group(PyObject *self, PyObject *args) {
+    PyObject *objs[FG_IN + FG_OUT];
+    Py_buffer v[FG_IN + FG_OUT];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
+                          &objs[10], &objs[11], &objs[12], &objs[13], &objs[14]))
+        return NULL;
+    for (int k = 0; k < FG_IN + FG_OUT; k++) {
+        if (PyObject_GetBuffer(objs[k], &v[k], k < FG_IN ? PyBUF_SIMPLE : PyBUF_WRITABLE) < 0) {
+            for (int j = 0; j < k; j++) PyBuffer_Release(&v[j]);
+            return NULL;
+        }
+    }
+    const uint64_t *shi = v[0].buf, *slo = v[1].buf, *dhi = v[2].buf, *dlo = v[3].buf;
+    const int64_t *sport = v[4].buf, *dport = v[5].buf;
+    const uint8_t *proto = v[6].buf, *flags = v[7].buf;
+    uint8_t *src_first = v[8].buf;
+    uint64_t *keys = v[9].buf, *ukeys = v[11].buf;
+    int64_t *group = v[10].buf, *first_pkt = v[12].buf, *first_syn = v[13].buf,
+            *first_synack = v[14].buf;
+    Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(uint64_t);
+    const uint64_t SEED = 0x9E3779B97F4A7C15ULL;
+
+    size_t hcap = 16;
+    while (hcap < (size_t)n * 2) hcap <<= 1;
+    int64_t *slot_of = malloc(hcap * sizeof(int64_t)); /* hash slot -> group id (first seen) */
+    grp_sort_t *groups = malloc(((size_t)n + 1) * sizeof(grp_sort_t));
+    int64_t *rank = malloc(((size_t)n + 1) * sizeof(int64_t));
+    int64_t *fpkt = malloc(((size_t)n + 1) * sizeof(int64_t));
+    int64_t *fsyn = malloc(((size_t)n + 1) * sizeof(int64_t));
+    int64_t *fsynack = malloc(((size_t)n + 1) * sizeof(int64_t));
+    if (!slot_of || !groups || !rank || !fpkt || !fsyn || !fsynack) {
+        free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
+        for (int k = 0; k < FG_IN + FG_OUT; k++) PyBuffer_Release(&v[k]);
+        return PyErr_NoMemory();
+    }
+    memset(slot_of, 0xff, hcap * sizeof(int64_t));
+    Py_ssize_t ng = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int sf = shi[i] < dhi[i] ||
+                 (shi[i] == dhi[i] &&
+                  (slo[i] < dlo[i] || (slo[i] == dlo[i] && sport[i] <= dport[i])));
+        uint64_t ahi = sf ? shi[i] : dhi[i], alo = sf ? slo[i] : dlo[i];
+        uint64_t bhi = sf ? dhi[i] : shi[i], blo = sf ? dlo[i] : slo[i];
+        uint64_t ap = (uint64_t)(sf ? sport[i] : dport[i]), bp = (uint64_t)(sf ? dport[i] : sport[i]);
+        uint64_t ports = (ap << 24) | (bp << 8);
+        uint64_t h = mix64(ahi ^ SEED);
+        h = mix64(h ^ alo);
+        h = mix64(h ^ bhi);
+        h = mix64(h ^ blo);
+        uint64_t key = mix64(h ^ ports ^ (uint64_t)proto[i]);
+        src_first[i] = (uint8_t)sf;
+        keys[i] = key;
+        size_t pos = (size_t)(key ^ (key >> 29)) & (hcap - 1);
+        int64_t g;
+        for (;;) {
+            g = slot_of[pos];
+            if (g < 0) {
+                g = ng++;
+                slot_of[pos] = g;
+                groups[g].key = key;
+                groups[g].id = g;
+                fpkt[g] = i;
+                fsyn[g] = n;
+                fsynack[g] = n;
+                break;
+            }
+            if (groups[g].key == key) break;
+            pos = (pos + 1) & (hcap - 1);
+        }
+        group[i] = g; /* first-seen id for now */
+        if (proto[i] == 6) {
+            int sa = flags[i] & (0x02 | 0x10);
+            if (sa == 0x02 && fsyn[g] == n) fsyn[g] = i;
+            else if (sa == (0x02 | 0x10) && fsynack[g] == n) fsynack[g] = i;
+        }
+    }
+    qsort(groups, (size_t)ng, sizeof(grp_sort_t), grp_cmp);
+    for (Py_ssize_t r = 0; r < ng; r++) {
+        int64_t g = groups[r].id;
+        rank[g] = r;
+        ukeys[r] = groups[r].key;
+        first_pkt[r] = fpkt[g];
+        first_syn[r] = fsyn[g];
+        first_synack[r] = fsynack[g];
+    }
+    for (Py_ssize_t i = 0; i < n; i++) group[i] = rank[group[i]];
+    free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
+    for (int k = 0; k < FG_IN + FG_OUT; k++) PyBuffer_Release(&v[k]);
+    return PyLong_FromSsize_t(ng);
+}
+
+enum {
+    ST_FIN_A = 2, ST_FIN_B = 4, ST_RST = 8, ST_SYN_A = 16, ST_SYN_B = 32,
+};
+
+/* flow_update(group, slots, src_first, flags, wirelen, payload_len, ts, seq, pkt_slot_out,
+               pkts_a, pkts_b, bytes_a, bytes_b, payload_a, payload_b, flags_a, flags_b,
+               last_ts, state, isn_a, isn_b): the last 12 are flow-table columns. */
+static PyObject *flow_update(PyObject *self, PyObject *args) {
+    PyObject *objs[21];
+    Py_buffer v[21];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
+                          &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15],
+                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20]))
+        return NULL;
+    for (int k = 0; k < 21; k++) {
+        if (PyObject_GetBuffer(objs[k], &v[k], k < 8 ? PyBUF_SIMPLE : PyBUF_WRITABLE) < 0) {
+            for (int j = 0; j < k; j++) PyBuffer_Release(&v[j]);
+            return NULL;
+        }
+    }
+    const int64_t *group = v[0].buf, *slots = v[1].buf;
+    const uint8_t *src_first = v[2].buf, *flags = v[3].buf;
+    const int64_t *wirelen = v[4].buf, *plen = v[5].buf;
+    const double *ts = v[6].buf;
+    const int64_t *seq = v[7].buf;
+    int64_t *pkt_slot = v[8].buf;
+    uint32_t *pkts_a = v[9].buf, *pkts_b = v[10].buf;
+    uint64_t *bytes_a = v[11].buf, *bytes_b = v[12].buf;
+    uint32_t *pay_a = v[13].buf, *pay_b = v[14].buf;
+    uint8_t *fl_a = v[15].buf, *fl_b = v[16].buf;
+    double *last_ts = v[17].buf;
+    uint8_t *state = v[18].buf;
+    uint32_t *isn_a = v[19].buf, *isn_b = v[20].buf;
+    Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t ngroups = v[1].len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t rows = v[18].len;
+    int bad = 0;
+    for (Py_ssize_t i = 0; i < n && !bad; i++) {
+        int64_t g = group[i];
+        if (g < 0 || g >= ngroups) { bad = 1; break; }
+        int64_t s = slots[g];
+        pkt_slot[i] = s;
+        if (s < 0) continue;
+        if (s >= rows) { bad = 1; break; }
+        uint8_t f = flags[i];
+        uint64_t pl = plen[i] > 0 ? (uint64_t)plen[i] : 0;
+        if (src_first[i]) {
+            pkts_a[s] += 1;
+            bytes_a[s] += (uint64_t)wirelen[i];
+            uint64_t p = (uint64_t)pay_a[s] + pl;
+            pay_a[s] = p > 0xFFFFFFFFULL ? 0xFFFFFFFFU : (uint32_t)p;
+            fl_a[s] |= f;
+            if (f & 0x01) state[s] |= ST_FIN_A;
+            if (f & 0x02) {
+                isn_a[s] = (uint32_t)(seq[i] + 1);
+                state[s] |= ST_SYN_A;
+            }
+        } else {
+            pkts_b[s] += 1;
+            bytes_b[s] += (uint64_t)wirelen[i];
+            uint64_t p = (uint64_t)pay_b[s] + pl;
+            pay_b[s] = p > 0xFFFFFFFFULL ? 0xFFFFFFFFU : (uint32_t)p;
+            fl_b[s] |= f;
+            if (f & 0x01) state[s] |= ST_FIN_B;
+            if (f & 0x02) {
+                isn_b[s] = (uint32_t)(seq[i] + 1);
+                state[s] |= ST_SYN_B;
+            }
+        }
+        if (f & 0x04) state[s] |= ST_RST;
+        if (ts[i] > last_ts[s]) last_ts[s] = ts[i];
+    }
+    for (int k = 0; k < 21; k++) PyBuffer_Release(&v[k]);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "group or slot out of range");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS, "Offsets of complete classic-pcap records."},
     {"walk_pcapng_epb", walk_pcapng_epb, METH_VARARGS, "Offsets of consecutive pcapng EPBs."},
@@ -737,6 +986,9 @@ static PyMethodDef methods[] = {
     {"dns_responses", dns_responses, METH_VARARGS, "dns_response for many messages of a buffer."},
     {"client_hello_fields", client_hello_fields, METH_O, "Fields of a TLS ClientHello body."},
     {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and TCP/UDP headers of a batch."},
+    {"pcap_fields", pcap_fields, METH_VARARGS, "Header fields of classic-pcap records."},
+    {"flow_group", flow_group, METH_VARARGS, "Canonical keys and groups of a packet batch."},
+    {"flow_update", flow_update, METH_VARARGS, "Add a batch's packets to their flow rows."},
     {NULL, NULL, 0, NULL},
 };
 

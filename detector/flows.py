@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from detector.compiled import fast
 from detector.decode import PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, PacketBatch
 from detector.dissect.dnsparse import parse_many
 from detector.dissect.inspector import Inspector
@@ -59,6 +60,101 @@ def flow_keys(
     h = _mix(h ^ b_hi)
     h = _mix(h ^ b_lo)
     return _mix(h ^ ports ^ proto.astype(np.uint64))
+
+
+# Flow-table columns that flow_update writes, in its argument order.
+_UPDATED_COLUMNS = (
+    "pkts_a",
+    "pkts_b",
+    "bytes_a",
+    "bytes_b",
+    "payload_a",
+    "payload_b",
+    "flags_a",
+    "flags_b",
+    "last_ts",
+    "state",
+    "isn_a",
+    "isn_b",
+)
+
+Grouping = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _src_first(pb: PacketBatch) -> np.ndarray:
+    """Per packet: is the source side A (its (address, port) sorts first)?"""
+    return (pb.src_hi < pb.dst_hi) | (
+        (pb.src_hi == pb.dst_hi)
+        & ((pb.src_lo < pb.dst_lo) | ((pb.src_lo == pb.dst_lo) & (pb.sport <= pb.dport)))
+    )
+
+
+def _canonical(
+    pb: PacketBatch, idx: np.ndarray, src_first: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(a_hi, a_lo, b_hi, b_lo, a_port, b_port) of the packets at ``idx``."""
+    sf = src_first[idx]
+    s_hi, s_lo, d_hi, d_lo = pb.src_hi[idx], pb.src_lo[idx], pb.dst_hi[idx], pb.dst_lo[idx]
+    sp, dp = pb.sport[idx], pb.dport[idx]
+    return (
+        np.where(sf, s_hi, d_hi),
+        np.where(sf, s_lo, d_lo),
+        np.where(sf, d_hi, s_hi),
+        np.where(sf, d_lo, s_lo),
+        np.where(sf, sp, dp),
+        np.where(sf, dp, sp),
+    )
+
+
+def _group_numpy(pb: PacketBatch) -> Grouping:
+    """Packets grouped by flow key: (src_first, group of each packet, the groups' keys in
+    ascending order, and per group its first packet, first pure SYN and first SYN-ACK -
+    ``len(pb)`` where there is none). ``_group_compiled`` is its C twin."""
+    n = len(pb)
+    src_first = _src_first(pb)
+    everything = np.arange(n)
+    keys = flow_keys(*_canonical(pb, everything, src_first), pb.proto)
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    boundary = np.r_[True, sk[1:] != sk[:-1]]
+    starts = np.flatnonzero(boundary)
+    group = np.empty(n, dtype=np.int64)
+    group[order] = np.cumsum(boundary) - 1
+    flags = pb.flags.astype(np.int64)
+    tcp = pb.proto == PROTO_TCP
+    syn_pure = tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+    syn_ack = tcp & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+    big = np.int64(n)
+    first_syn = np.minimum.reduceat(np.where(syn_pure[order], order, big), starts)
+    first_synack = np.minimum.reduceat(np.where(syn_ack[order], order, big), starts)
+    return src_first, group, sk[starts], order[starts], first_syn, first_synack
+
+
+def _group_compiled(pb: PacketBatch) -> Grouping:
+    n = len(pb)
+    src_first = np.empty(n, dtype=np.bool_)
+    keys = np.empty(n, dtype=np.uint64)
+    group = np.empty(n, dtype=np.int64)
+    ukeys = np.empty(n, dtype=np.uint64)
+    first = np.empty((3, n), dtype=np.int64)
+    count = fast.flow_group(
+        pb.src_hi,
+        pb.src_lo,
+        pb.dst_hi,
+        pb.dst_lo,
+        pb.sport,
+        pb.dport,
+        pb.proto,
+        pb.flags,
+        src_first.view(np.uint8),
+        keys,
+        group,
+        ukeys,
+        first[0],
+        first[1],
+        first[2],
+    )
+    return src_first, group, ukeys[:count], first[0, :count], first[1, :count], first[2, :count]
 
 
 @dataclass(slots=True)
@@ -173,33 +269,13 @@ class FlowTracker:
         n = len(pb)
         if n == 0:
             return
-        src_first = (pb.src_hi < pb.dst_hi) | (
-            (pb.src_hi == pb.dst_hi)
-            & ((pb.src_lo < pb.dst_lo) | ((pb.src_lo == pb.dst_lo) & (pb.sport <= pb.dport)))
-        )
-        a_hi = np.where(src_first, pb.src_hi, pb.dst_hi)
-        a_lo = np.where(src_first, pb.src_lo, pb.dst_lo)
-        b_hi = np.where(src_first, pb.dst_hi, pb.src_hi)
-        b_lo = np.where(src_first, pb.dst_lo, pb.src_lo)
-        a_port = np.where(src_first, pb.sport, pb.dport)
-        b_port = np.where(src_first, pb.dport, pb.sport)
-        keys = flow_keys(a_hi, a_lo, b_hi, b_lo, a_port, b_port, pb.proto)
-
-        order = np.argsort(keys, kind="stable")
-        sk = keys[order]
-        starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
-        ukeys = sk[starts]
-        first_pkt = order[starts]  # earliest packet of each group (stable sort)
-        group = np.empty(n, dtype=np.int64)
-        group[order] = np.cumsum(np.r_[True, sk[1:] != sk[:-1]]) - 1
-
-        flags = pb.flags.astype(np.int64)
-        tcp = pb.proto == PROTO_TCP
-        syn_pure = tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
-        syn_ack = tcp & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
         big = np.int64(n)
-        first_syn = np.minimum.reduceat(np.where(syn_pure[order], order, big), starts)
-        first_synack = np.minimum.reduceat(np.where(syn_ack[order], order, big), starts)
+        if fast is not None:
+            src_first, group, ukeys, first_pkt, first_syn, first_synack = _group_compiled(pb)
+        else:
+            src_first, group, ukeys, first_pkt, first_syn, first_synack = _group_numpy(pb)
+        a_hi, a_lo, b_hi, b_lo, a_port, b_port = _canonical(pb, first_pkt, src_first)
+        flags = pb.flags.astype(np.int64)
 
         slots = self.table.lookup(ukeys)
         slots = self._reuse_closed(slots, first_syn, big)
@@ -213,12 +289,7 @@ class FlowTracker:
                 first_syn,
                 first_synack,
                 big,
-                a_hi,
-                a_lo,
-                b_hi,
-                b_lo,
-                a_port,
-                b_port,
+                (a_hi, a_lo, b_hi, b_lo, a_port, b_port),
                 pb,
             )
         self._orient_late_syn(slots, new, first_syn, big, src_first)
@@ -226,24 +297,39 @@ class FlowTracker:
         valid = slots >= 0
         t = self.table
         # collision check: the stored tuple must equal the packet's
-        fp = first_pkt
         ok = valid.copy()
         sv = slots[valid]
         ok[valid] = (
-            (t["a_hi"][sv] == a_hi[fp[valid]])
-            & (t["a_lo"][sv] == a_lo[fp[valid]])
-            & (t["b_hi"][sv] == b_hi[fp[valid]])
-            & (t["b_lo"][sv] == b_lo[fp[valid]])
-            & (t["a_port"][sv] == a_port[fp[valid]])
-            & (t["b_port"][sv] == b_port[fp[valid]])
+            (t["a_hi"][sv] == a_hi[valid])
+            & (t["a_lo"][sv] == a_lo[valid])
+            & (t["b_hi"][sv] == b_hi[valid])
+            & (t["b_lo"][sv] == b_lo[valid])
+            & (t["a_port"][sv] == a_port[valid])
+            & (t["b_port"][sv] == b_port[valid])
         )
         self.stats.collisions += int(np.count_nonzero(valid & ~ok))
         slots = np.where(ok, slots, -1)
 
-        self._update_counters(pb, order, starts, slots, src_first, flags)
-
-        pkt_slot = slots[group]
-        self._note_isn(pb, pkt_slot, src_first, flags)
+        if fast is not None:
+            pkt_slot = np.empty(n, dtype=np.int64)
+            fast.flow_update(
+                group,
+                np.ascontiguousarray(slots, dtype=np.int64),
+                src_first.view(np.uint8),
+                pb.flags,
+                pb.wirelen,
+                pb.payload_len,
+                pb.ts,
+                pb.seq,
+                pkt_slot,
+                *(t[name] for name in _UPDATED_COLUMNS),
+            )
+        else:
+            order = np.argsort(group, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
+            self._update_counters(pb, order, starts, slots, src_first, flags)
+            pkt_slot = slots[group]
+            self._note_isn(pb, pkt_slot, src_first, flags)
         started = time.perf_counter()
         self._inspect(pb, pkt_slot, src_first, flags)
         self.inspect_seconds += time.perf_counter() - started
@@ -276,12 +362,7 @@ class FlowTracker:
         first_syn: np.ndarray,
         first_synack: np.ndarray,
         big: np.int64,
-        a_hi: np.ndarray,
-        a_lo: np.ndarray,
-        b_hi: np.ndarray,
-        b_lo: np.ndarray,
-        a_port: np.ndarray,
-        b_port: np.ndarray,
+        canonical: tuple[np.ndarray, ...],
         pb: PacketBatch,
     ) -> np.ndarray:
         t = self.table
@@ -292,15 +373,10 @@ class FlowTracker:
         slots = slots.copy()
         slots[new] = created
         fp = first_pkt[new]
-        for name, src in (
-            ("a_hi", a_hi),
-            ("a_lo", a_lo),
-            ("b_hi", b_hi),
-            ("b_lo", b_lo),
-            ("a_port", a_port),
-            ("b_port", b_port),
+        for name, per_group in zip(
+            ("a_hi", "a_lo", "b_hi", "b_lo", "a_port", "b_port"), canonical, strict=True
         ):
-            t[name][created] = src[fp]
+            t[name][created] = per_group[new]
         t["proto"][created] = pb.proto[fp]
         t["first_ts"][created] = pb.ts[fp]
         t["last_ts"][created] = pb.ts[fp]

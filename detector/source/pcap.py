@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from detector.compiled import fast
 from detector.errors import CorruptCapture, InputError
 from detector.source.batch import MAX_BATCH_PACKETS, PAD, RecordBatch
 from detector.source.stream import CaptureStream, StreamDamage
@@ -79,15 +80,29 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
 def _batch(
     buf: np.ndarray, rec: np.ndarray, little: bool, unit: float, linktype: int, base: int
 ) -> RecordBatch:
-    hdr = buf[rec[:, None] + np.arange(RECORD_HEADER_LEN)]
-    words = hdr.view("<u4" if little else ">u4").reshape(-1, 4).astype(np.int64)
-    ts = words[:, 0].astype(np.float64) + words[:, 1].astype(np.float64) * unit
+    if fast is not None:
+        caplen = np.empty(rec.shape[0], dtype=np.int64)
+        wirelen = np.empty(rec.shape[0], dtype=np.int64)
+        ts = np.empty(rec.shape[0], dtype=np.float64)
+        fast.pcap_fields(buf, rec, little, unit, caplen, wirelen, ts)
+    else:
+        caplen, wirelen, ts = _fields_numpy(buf, rec, little, unit)
     return RecordBatch(
         buf=buf,
         data_off=rec + RECORD_HEADER_LEN,
-        caplen=words[:, 2],
-        wirelen=np.maximum(words[:, 3], words[:, 2]),
+        caplen=caplen,
+        wirelen=wirelen,
         ts=ts,
         linktype=np.full(rec.shape[0], linktype, dtype=np.int32),
         stream_off=rec + base,
     )
+
+
+def _fields_numpy(
+    buf: np.ndarray, rec: np.ndarray, little: bool, unit: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(caplen, wirelen, ts) of each record; ``_fast.pcap_fields`` is its C twin."""
+    hdr = buf[rec[:, None] + np.arange(RECORD_HEADER_LEN)]
+    words = hdr.view("<u4" if little else ">u4").reshape(-1, 4).astype(np.int64)
+    ts = words[:, 0].astype(np.float64) + words[:, 1].astype(np.float64) * unit
+    return words[:, 2], np.maximum(words[:, 3], words[:, 2]), ts

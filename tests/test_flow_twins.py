@@ -1,0 +1,97 @@
+"""The compiled flow stage (flow_group, flow_update) and record-field reader
+(pcap_fields) against their numpy twins: identical flow tables after every batch of every
+fixture and corpus capture, including the SYN-scan and bench-style captures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detector import flows
+from detector.compiled import fast
+from detector.decode import decode
+from detector.dissect.inspector import Inspector
+from detector.source import expand_inputs, read_capture
+from detector.source import pcap as pcap_reader
+from tests.conftest import CORPUS, PCAPS
+
+pytestmark = pytest.mark.skipif(fast is None, reason="compiled helpers not built")
+
+
+def _captures() -> list:
+    paths = [str(PCAPS)] + ([str(CORPUS)] if CORPUS.is_dir() else [])
+    return expand_inputs(paths)
+
+
+def _tracker() -> flows.FlowTracker:
+    return flows.FlowTracker(flows.FlowConfig(), Inspector(), lambda record: None)
+
+
+def test_flow_stage_twins_build_identical_tables(monkeypatch) -> None:
+    batches = 0
+    for cap in _captures():
+        compiled, simple = _tracker(), _tracker()
+        _, it = read_capture(cap, 64 * 1024)  # small chunks: flows span many batches
+        for rb in it:
+            pb, _ = decode(rb)
+            compiled.process(pb)
+            with monkeypatch.context() as m:
+                m.setattr(flows, "fast", None)
+                simple.process(pb)
+            for name, col in compiled.table.cols.items():
+                assert np.array_equal(col, simple.table.cols[name]), (cap.path, name)
+            assert np.array_equal(compiled.table.index_keys, simple.table.index_keys)
+            batches += 1
+        assert compiled.stats == simple.stats, cap.path
+    assert batches > 60
+
+
+def test_flow_group_twins_agree_on_synthetic_batches(monkeypatch) -> None:
+    """Random addresses, ports, protocols and flags with many repeated keys."""
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 17, 1000, 5000):
+        hosts = rng.integers(0, 6, size=(2, n))
+        pb = flows.PacketBatch(
+            buf=np.zeros(16, dtype=np.uint8),
+            ts=np.sort(rng.random(n)),
+            wirelen=rng.integers(40, 1500, n),
+            proto=rng.choice(np.array([6, 17], dtype=np.uint8), n),
+            src_hi=(hosts[0] == 5).astype(np.uint64) * np.uint64(0x20010DB8 << 32),
+            src_lo=hosts[0].astype(np.uint64) + np.uint64(0xFFFF00000000),
+            dst_hi=np.zeros(n, dtype=np.uint64),
+            dst_lo=hosts[1].astype(np.uint64) + np.uint64(0xFFFF00000000),
+            sport=rng.choice([53, 443, 3333, 40000], n).astype(np.int64),
+            dport=rng.choice([53, 443, 3333, 40000], n).astype(np.int64),
+            flags=rng.integers(0, 64, n).astype(np.uint8),
+            seq=rng.integers(0, 2**32, n),
+            payload_off=np.zeros(n, dtype=np.int64),
+            payload_len=rng.integers(0, 100, n),
+            payload_cap=np.zeros(n, dtype=np.int64),
+            stream_off=np.zeros(n, dtype=np.int64),
+        )
+        a = flows._group_compiled(pb)
+        b = flows._group_numpy(pb)
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x, y), n
+
+
+def test_pcap_fields_twins_agree() -> None:
+    checked = 0
+    for path in [*sorted(PCAPS.glob("*.pcap")), *sorted(CORPUS.glob("*/*.pcap"))]:
+        data = path.read_bytes()
+        if data[:4] not in pcap_reader.MAGICS:
+            continue  # pcapng under a .pcap name
+        little, unit = pcap_reader.MAGICS[data[:4]]
+        buf = np.frombuffer(data, dtype=np.uint8)
+        offsets = np.empty(100_000, dtype=np.int64)
+        count, _, _ = pcap_reader.walk_pcap(buf, 24, len(data), little, 262144, offsets)
+        rec = offsets[:count].copy()
+        caplen, wirelen, ts = (np.empty(count, dtype=t) for t in ("i8", "i8", "f8"))
+        fast.pcap_fields(buf, rec, little, unit, caplen, wirelen, ts)
+        want = pcap_reader._fields_numpy(buf, rec, little, unit)
+        for got, expected in zip((caplen, wirelen, ts), want, strict=True):
+            assert np.array_equal(got, expected), path
+        checked += count
+    assert checked > 5000
+    with pytest.raises(ValueError):
+        fast.pcap_fields(buf, np.array([len(data) - 4]), True, 1e-6, caplen, wirelen, ts)

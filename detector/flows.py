@@ -634,22 +634,26 @@ class FlowTracker:
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + int(slots.shape[0])
         if not self.emit_all:
             slots = slots[self.table["touched"][slots]]
-        for slot in slots.tolist():
-            self._emit_end(slot, reason)
+        finish = self.inspector.finish
+        ended = [(slot, finish(slot)) for slot in slots.tolist()]
+        if not self.emit_all:
+            ended = [(slot, facts) for slot, facts in ended if facts is not None]
+        if not ended:
+            return
+        # One gather per column for all ended flows, then plain Python values per row.
+        chosen = np.array([slot for slot, _ in ended], dtype=np.int64)
+        columns = [col[chosen].tolist() for col in self.table.cols.values()]
+        names = list(self.table.cols)
+        self.stats.records += len(ended)
+        for (_, facts), values in zip(ended, zip(*columns, strict=True), strict=True):
+            self.emit(self._record(dict(zip(names, values, strict=True)), reason, facts))
 
     def _end(self, slot: int, reason: str) -> None:
-        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
-        self._emit_end(slot, reason)
+        self._end_many(np.array([slot], dtype=np.int64), reason)
 
-    def _emit_end(self, slot: int, reason: str) -> None:
-        facts = self.inspector.finish(slot)
-        if facts is None and not self.emit_all:
-            return
-        self.stats.records += 1
-        self.emit(self._record(slot, reason, facts))
-
-    def _record(self, slot: int, reason: str, facts: FlowFacts | None) -> FlowRecord:
-        row = {name: col[slot].item() for name, col in self.table.cols.items()}
+    @staticmethod
+    def _record(row: dict, reason: str, facts: FlowFacts | None) -> FlowRecord:
+        """A FlowRecord from one flow-table row (column name -> Python value)."""
         client_is_a = bool(row["client_is_a"])
         orientation = "syn" if row["orient_syn"] else "port"
         if facts is not None and orientation == "port":

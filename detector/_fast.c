@@ -126,39 +126,57 @@ static PyObject *walk_pcapng_epb(PyObject *self, PyObject *args) {
 }
 
 /* ---------------------------------------------------------------- DNS responses */
+/* A response is first decoded into a compact canonical byte string - per question
+   'Q' len name, per answer 'A' addr4 | 'B' addr16 | 'C' len name, in message order -
+   and only then, if wanted, into Python objects. The batch reader uses the canonical
+   form to group identical answers of a batch (exact comparison, not just a hash), so a
+   resolver link's thousands of repeated answers become a few dozen Python results. */
 
 #define DNS_MAX_NAME 255
 #define DNS_MAX_JUMPS 16
+#define DNS_MAX_QUESTIONS 4
+#define DNS_MAX_ANSWERS 32
+/* 4 questions and 32 answers of at most 1 + 1 + 255 bytes each */
+#define DNS_CANON_MAX ((DNS_MAX_QUESTIONS + DNS_MAX_ANSWERS) * (DNS_MAX_NAME + 2))
 
-static int dns_fail(const char *why) {
-    PyErr_SetString(PyExc_ValueError, why);
-    return -1;
-}
+typedef struct {
+    unsigned char b[DNS_CANON_MAX];
+    Py_ssize_t len;
+} dns_canon_t;
 
 /* Decode the name at *pos into out (lower-case; non-ASCII bytes become U+FFFD later).
-   Returns the length written, -1 on error; *pos is set past the name. */
+   Returns the length written, -1 on error (*why says which); *pos is set past it. */
 static Py_ssize_t dns_read_name(const unsigned char *d, Py_ssize_t n, Py_ssize_t *pos,
-                                unsigned char *out) {
+                                unsigned char *out, const char **why) {
     Py_ssize_t p = *pos, end = -1, olen = 0;
     int jumps = 0, length = 0;
-    if (p >= n || p < 0)
-        return dns_fail("name runs past the message");
+    if (p >= n || p < 0) {
+        *why = "name runs past the message";
+        return -1;
+    }
     unsigned int size = d[p];
     while (size) {
         if (size >= 0xC0) {
-            if (++jumps > DNS_MAX_JUMPS)
-                return dns_fail("pointer loop");
-            if (p + 1 >= n)
-                return dns_fail("name runs past the message");
+            if (++jumps > DNS_MAX_JUMPS) {
+                *why = "pointer loop";
+                return -1;
+            }
+            if (p + 1 >= n) {
+                *why = "name runs past the message";
+                return -1;
+            }
             if (end < 0)
                 end = p + 2;
             p = ((Py_ssize_t)(size & 0x3F) << 8) | d[p + 1];
         } else if (size & 0xC0) {
-            return dns_fail("bad label type");
+            *why = "bad label type";
+            return -1;
         } else {
             length += (int)size + 1;
-            if (length > DNS_MAX_NAME)
-                return dns_fail("name too long");
+            if (length > DNS_MAX_NAME) {
+                *why = "name too long";
+                return -1;
+            }
             /* Python slices past the end silently; mirror that: copy what exists. */
             Py_ssize_t avail = n - (p + 1);
             Py_ssize_t take = (Py_ssize_t)size < avail ? (Py_ssize_t)size : (avail > 0 ? avail : 0);
@@ -170,12 +188,92 @@ static Py_ssize_t dns_read_name(const unsigned char *d, Py_ssize_t n, Py_ssize_t
             }
             p += 1 + (Py_ssize_t)size;
         }
-        if (p >= n || p < 0)
-            return dns_fail("name runs past the message");
+        if (p >= n || p < 0) {
+            *why = "name runs past the message";
+            return -1;
+        }
         size = d[p];
     }
     *pos = end >= 0 ? end : p + 1;
     return olen;
+}
+
+static Py_ssize_t dns_skip_name(const unsigned char *d, Py_ssize_t n, Py_ssize_t p,
+                                const char **why) {
+    for (;;) {
+        if (p >= n || p < 0) {
+            *why = "name runs past the message";
+            return -1;
+        }
+        unsigned int size = d[p];
+        if (size == 0)
+            return p + 1;
+        if (size >= 0xC0)
+            return p + 2;
+        if (size & 0xC0) {
+            *why = "bad label type";
+            return -1;
+        }
+        p += 1 + (Py_ssize_t)size;
+    }
+}
+
+/* 1: a response, decoded into *c; 0: a query; -1: malformed (*why says why).
+   Mirrors dissect/dnsparse.py:py_parse_response. */
+static int dns_canon(const unsigned char *d, Py_ssize_t n, dns_canon_t *c, const char **why) {
+    Py_ssize_t pos = 12;
+    c->len = 0;
+    if (n < 12) {
+        *why = "short header";
+        return -1;
+    }
+    if (!(d[2] & 0x80))
+        return 0;
+    unsigned int qd = ((unsigned)d[4] << 8) | d[5], an = ((unsigned)d[6] << 8) | d[7];
+    for (unsigned int i = 0; i < qd && i < DNS_MAX_QUESTIONS; i++) {
+        Py_ssize_t len = dns_read_name(d, n, &pos, c->b + c->len + 2, why);
+        if (len < 0)
+            return -1;
+        c->b[c->len] = 'Q';
+        c->b[c->len + 1] = (unsigned char)len;
+        c->len += 2 + len;
+        pos += 4;
+    }
+    for (unsigned int i = 0; i < an && i < DNS_MAX_ANSWERS; i++) {
+        pos = dns_skip_name(d, n, pos, why);
+        if (pos < 0)
+            return -1;
+        if (pos + 10 > n) {
+            *why = "truncated record";
+            return -1;
+        }
+        unsigned int rtype = ((unsigned)d[pos] << 8) | d[pos + 1];
+        Py_ssize_t rdlen = ((Py_ssize_t)d[pos + 8] << 8) | d[pos + 9];
+        pos += 10;
+        if (pos + rdlen > n) {
+            *why = "truncated rdata";
+            return -1;
+        }
+        if (rtype == 1 && rdlen == 4) {
+            c->b[c->len] = 'A';
+            memcpy(c->b + c->len + 1, d + pos, 4);
+            c->len += 5;
+        } else if (rtype == 28 && rdlen == 16) {
+            c->b[c->len] = 'B';
+            memcpy(c->b + c->len + 1, d + pos, 16);
+            c->len += 17;
+        } else if (rtype == 5) {
+            Py_ssize_t at = pos;
+            Py_ssize_t len = dns_read_name(d, n, &at, c->b + c->len + 2, why);
+            if (len < 0)
+                return -1;
+            c->b[c->len] = 'C';
+            c->b[c->len + 1] = (unsigned char)len;
+            c->len += 2 + len;
+        }
+        pos += rdlen;
+    }
+    return 1;
 }
 
 /* bytes -> str exactly like bytes.decode("ascii", "replace"). */
@@ -194,21 +292,6 @@ static PyObject *ascii_replace(const unsigned char *s, Py_ssize_t len) {
     return text;
 }
 
-static Py_ssize_t dns_skip_name(const unsigned char *d, Py_ssize_t n, Py_ssize_t p) {
-    for (;;) {
-        if (p >= n || p < 0)
-            return dns_fail("name runs past the message");
-        unsigned int size = d[p];
-        if (size == 0)
-            return p + 1;
-        if (size >= 0xC0)
-            return p + 2;
-        if (size & 0xC0)
-            return dns_fail("bad label type");
-        p += 1 + (Py_ssize_t)size;
-    }
-}
-
 /* Dotted-quad text of 4 address bytes (PyUnicode_FromFormat costs ~10x more). */
 static PyObject *ipv4_text(const unsigned char *a) {
     char text[16];
@@ -223,105 +306,101 @@ static PyObject *ipv4_text(const unsigned char *a) {
     return PyUnicode_FromStringAndSize(text, len);
 }
 
-/* dns_response(data) -> None for a query, else (questions, cnames, ips); ValueError when
-   malformed. Mirrors dissect/dnsparse.py:parse_response. */
-static PyObject *dns_response(PyObject *self, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const unsigned char *d = (const unsigned char *)view.buf;
-    Py_ssize_t n = view.len, pos = 12;
-    unsigned char name[DNS_MAX_NAME + 64];
-    PyObject *questions = NULL, *cnames = NULL, *ips = NULL, *result = NULL;
-    if (n < 12) {
-        dns_fail("short header");
-        goto done;
-    }
-    if (!(d[2] & 0x80)) {
-        result = Py_None;
-        Py_INCREF(result);
-        goto done;
-    }
-    unsigned int qd = ((unsigned)d[4] << 8) | d[5], an = ((unsigned)d[6] << 8) | d[7];
-    questions = PyList_New(0);
-    cnames = PyList_New(0);
-    ips = PyList_New(0);
+static int list_append_new(PyObject *list, PyObject *item) {
+    if (!item)
+        return -1;
+    int bad = PyList_Append(list, item);
+    Py_DECREF(item);
+    return bad;
+}
+
+/* The (questions, cnames, ips) tuple of a canonical response. */
+static PyObject *dns_canon_to_python(const unsigned char *b, Py_ssize_t len) {
+    PyObject *questions = PyList_New(0), *cnames = PyList_New(0), *ips = PyList_New(0);
+    PyObject *result = NULL;
     if (!questions || !cnames || !ips)
         goto done;
-    for (unsigned int i = 0; i < qd && i < 4; i++) {
-        Py_ssize_t len = dns_read_name(d, n, &pos, name);
-        if (len < 0)
-            goto done;
-        PyObject *q = ascii_replace(name, len);
-        if (!q || PyList_Append(questions, q) < 0) {
-            Py_XDECREF(q);
-            goto done;
-        }
-        Py_DECREF(q);
-        pos += 4;
-    }
-    for (unsigned int i = 0; i < an && i < 32; i++) {
-        pos = dns_skip_name(d, n, pos);
-        if (pos < 0)
-            goto done;
-        if (pos + 10 > n) {
-            dns_fail("truncated record");
-            goto done;
-        }
-        unsigned int rtype = ((unsigned)d[pos] << 8) | d[pos + 1];
-        Py_ssize_t rdlen = ((Py_ssize_t)d[pos + 8] << 8) | d[pos + 9];
-        pos += 10;
-        if (pos + rdlen > n) {
-            dns_fail("truncated rdata");
-            goto done;
-        }
-        PyObject *item = NULL;
-        if (rtype == 1 && rdlen == 4) {
-            item = ipv4_text(d + pos);
-        } else if (rtype == 28 && rdlen == 16) {
+    for (Py_ssize_t p = 0; p < len;) {
+        unsigned char tag = b[p];
+        if (tag == 'Q' || tag == 'C') {
+            Py_ssize_t l = b[p + 1];
+            if (list_append_new(tag == 'Q' ? questions : cnames, ascii_replace(b + p + 2, l)) < 0)
+                goto done;
+            p += 2 + l;
+        } else if (tag == 'A') {
+            if (list_append_new(ips, ipv4_text(b + p + 1)) < 0)
+                goto done;
+            p += 5;
+        } else {
             char text[64];
-            if (!inet_ntop(AF_INET6, d + pos, text, sizeof text)) {
-                dns_fail("bad address");
+            if (!inet_ntop(AF_INET6, b + p + 1, text, sizeof text)) {
+                PyErr_SetString(PyExc_ValueError, "bad address");
                 goto done;
             }
-            item = PyUnicode_FromString(text);
-        } else if (rtype == 5) {
-            Py_ssize_t at = pos;
-            Py_ssize_t len = dns_read_name(d, n, &at, name);
-            if (len < 0)
+            if (list_append_new(ips, PyUnicode_FromString(text)) < 0)
                 goto done;
-            PyObject *c = ascii_replace(name, len);
-            if (!c || PyList_Append(cnames, c) < 0) {
-                Py_XDECREF(c);
-                goto done;
-            }
-            Py_DECREF(c);
+            p += 17;
         }
-        if (item) {
-            int bad = PyList_Append(ips, item) < 0;
-            Py_DECREF(item);
-            if (bad)
-                goto done;
-        } else if (PyErr_Occurred()) {
-            goto done;
-        }
-        pos += rdlen;
     }
     result = PyTuple_Pack(3, questions, cnames, ips);
 done:
     Py_XDECREF(questions);
     Py_XDECREF(cnames);
     Py_XDECREF(ips);
+    return result;
+}
+
+/* dns_response(data) -> None for a query, else (questions, cnames, ips); ValueError when
+   malformed. Mirrors dissect/dnsparse.py:py_parse_response. */
+static PyObject *dns_response(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    dns_canon_t *c = PyMem_Malloc(sizeof(dns_canon_t));
+    if (!c) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    const char *why = NULL;
+    int kind = dns_canon((const unsigned char *)view.buf, view.len, c, &why);
+    PyObject *result = NULL;
+    if (kind < 0) {
+        PyErr_SetString(PyExc_ValueError, why);
+    } else if (kind == 0) {
+        result = Py_None;
+        Py_INCREF(result);
+    } else {
+        result = dns_canon_to_python(c->b, c->len);
+    }
+    PyMem_Free(c);
     PyBuffer_Release(&view);
     return result;
 }
 
-/* dns_responses(buf, offsets, lengths) -> list with, per message, what dns_response
-   returns, or None where it raised (malformed) or was a query. One call per batch. */
-static PyObject *dns_responses(PyObject *self, PyObject *args) {
-    PyObject *bufobj, *offobj, *lenobj;
-    Py_buffer b, o, l;
-    if (!PyArg_ParseTuple(args, "OOO", &bufobj, &offobj, &lenobj))
+static uint64_t fnv1a(const unsigned char *b, Py_ssize_t len) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+typedef struct {
+    uint64_t hash;
+    Py_ssize_t at, len; /* canonical bytes in the arena */
+    Py_ssize_t group;   /* -1: free */
+} dns_slot_t;
+
+/* dns_answer_groups(buf, offsets, lengths, group_out) -> (distinct, last)
+
+   For each message: group_out[i] = index into ``distinct`` of its (questions, cnames,
+   ips), or -1 for a query or a malformed message; ``last[g]`` is the index of the last
+   message of group g. Messages are grouped when their decoded answers are identical. */
+static PyObject *dns_answer_groups(PyObject *self, PyObject *args) {
+    PyObject *bufobj, *offobj, *lenobj, *grpobj;
+    Py_buffer b, o, l, g;
+    if (!PyArg_ParseTuple(args, "OOOO", &bufobj, &offobj, &lenobj, &grpobj))
         return NULL;
     if (PyObject_GetBuffer(bufobj, &b, PyBUF_SIMPLE) < 0)
         return NULL;
@@ -334,34 +413,91 @@ static PyObject *dns_responses(PyObject *self, PyObject *args) {
         PyBuffer_Release(&o);
         return NULL;
     }
+    if (PyObject_GetBuffer(grpobj, &g, PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&b);
+        PyBuffer_Release(&o);
+        PyBuffer_Release(&l);
+        return NULL;
+    }
+    const unsigned char *base = (const unsigned char *)b.buf;
     const int64_t *offs = (const int64_t *)o.buf, *lens = (const int64_t *)l.buf;
+    int64_t *group = (int64_t *)g.buf;
     Py_ssize_t n = o.len / (Py_ssize_t)sizeof(int64_t);
-    PyObject *out = PyList_New(n);
-    for (Py_ssize_t i = 0; out && i < n; i++) {
-        PyObject *item = NULL;
-        if (offs[i] >= 0 && lens[i] >= 0 && offs[i] + lens[i] <= b.len) {
-            PyObject *msg = PyMemoryView_FromMemory((char *)b.buf + offs[i], lens[i], PyBUF_READ);
-            if (msg) {
-                item = dns_response(NULL, msg);
-                Py_DECREF(msg);
-            }
-            if (!item && PyErr_ExceptionMatches(PyExc_ValueError))
-                PyErr_Clear();
+    PyObject *distinct = PyList_New(0), *last = PyList_New(0), *result = NULL;
+    size_t tcap = 16;
+    while (tcap < (size_t)n * 2) tcap <<= 1;
+    dns_slot_t *table = PyMem_Malloc(tcap * sizeof(dns_slot_t));
+    Py_ssize_t arena_cap = 1 << 16, arena_len = 0;
+    unsigned char *arena = PyMem_Malloc((size_t)arena_cap);
+    dns_canon_t *c = PyMem_Malloc(sizeof(dns_canon_t));
+    Py_ssize_t *last_at = PyMem_Malloc(((size_t)n + 1) * sizeof(Py_ssize_t));
+    Py_ssize_t ngroups = 0;
+    if (!distinct || !last || !table || !arena || !c || !last_at || g.len < o.len ||
+        l.len < o.len) {
+        if (!PyErr_Occurred()) {
+            if (g.len < o.len || l.len < o.len)
+                PyErr_SetString(PyExc_ValueError, "output shorter than offsets");
+            else
+                PyErr_NoMemory();
         }
-        if (!item) {
-            if (PyErr_Occurred()) {
-                Py_CLEAR(out);
+        goto done;
+    }
+    for (size_t k = 0; k < tcap; k++) table[k].group = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        group[i] = -1;
+        if (offs[i] < 0 || lens[i] < 0 || offs[i] + lens[i] > b.len)
+            continue;
+        const char *why = NULL;
+        if (dns_canon(base + offs[i], lens[i], c, &why) != 1)
+            continue;
+        uint64_t h = fnv1a(c->b, c->len);
+        size_t pos = (size_t)(h ^ (h >> 31)) & (tcap - 1);
+        for (;;) {
+            dns_slot_t *s = &table[pos];
+            if (s->group < 0) {
+                if (arena_len + c->len > arena_cap) {
+                    while (arena_len + c->len > arena_cap) arena_cap *= 2;
+                    unsigned char *grown = PyMem_Realloc(arena, (size_t)arena_cap);
+                    if (!grown) {
+                        PyErr_NoMemory();
+                        goto done;
+                    }
+                    arena = grown;
+                }
+                memcpy(arena + arena_len, c->b, (size_t)c->len);
+                PyObject *parsed = dns_canon_to_python(c->b, c->len);
+                if (!parsed || list_append_new(distinct, parsed) < 0)
+                    goto done;
+                s->hash = h;
+                s->at = arena_len;
+                s->len = c->len;
+                s->group = ngroups++;
+                arena_len += c->len;
                 break;
             }
-            item = Py_None;
-            Py_INCREF(item);
+            if (s->hash == h && s->len == c->len && memcmp(arena + s->at, c->b, (size_t)c->len) == 0)
+                break;
+            pos = (pos + 1) & (tcap - 1);
         }
-        PyList_SET_ITEM(out, i, item);
+        group[i] = table[pos].group;
+        last_at[table[pos].group] = i;
     }
+    for (Py_ssize_t k = 0; k < ngroups; k++)
+        if (list_append_new(last, PyLong_FromSsize_t(last_at[k])) < 0)
+            goto done;
+    result = PyTuple_Pack(2, distinct, last);
+done:
+    Py_XDECREF(distinct);
+    Py_XDECREF(last);
+    PyMem_Free(table);
+    PyMem_Free(arena);
+    PyMem_Free(c);
+    PyMem_Free(last_at);
     PyBuffer_Release(&b);
     PyBuffer_Release(&o);
     PyBuffer_Release(&l);
-    return out;
+    PyBuffer_Release(&g);
+    return result;
 }
 
 /* ------------------------------------------------------------ TLS ClientHello */
@@ -479,12 +615,8 @@ static PyObject *ext_sni(const unsigned char *b, Py_ssize_t off, Py_ssize_t len)
 /* client_hello_fields(body) -> None when the framing is inconsistent, else
    (version, ciphers, extensions, supported_versions, groups, point_formats, sigalgs,
     alpn, sni, session_id_len, compression). Mirrors tls.py:parse_client_hello. */
-static PyObject *client_hello_fields(PyObject *self, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const unsigned char *b = (const unsigned char *)view.buf;
-    rd_t r = {b, 0, view.len}, sid, ciph, comp, block, body;
+static PyObject *ch_fields(const unsigned char *b, Py_ssize_t len) {
+    rd_t r = {b, 0, len}, sid, ciph, comp, block, body;
     unsigned version, ext_type;
     PyObject *result = NULL, *ciphers = NULL, *compression = NULL, *types = NULL;
     /* first occurrence of the extensions we read: offset, length */
@@ -557,6 +689,178 @@ out:
     Py_XDECREF(ciphers);
     Py_XDECREF(compression);
     Py_XDECREF(types);
+    return result;
+}
+
+static PyObject *client_hello_fields(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = ch_fields((const unsigned char *)view.buf, view.len);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* ------------------------------------------------------------ TLS ServerHello */
+
+static const unsigned char HRR_RANDOM[32] = {
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
+
+/* (version, selected_version or None, cipher, compression, extensions, alpn or None,
+   hello_retry), or None when the framing is inconsistent. Mirrors
+   tls.py:py_parse_server_hello. */
+static PyObject *sh_fields(const unsigned char *b, Py_ssize_t len) {
+    rd_t r = {b, 0, len}, sid, block, body;
+    unsigned version, cipher, compression, ext_type;
+    if (rd_u16(&r, &version) || r.pos + 32 > r.end)
+        Py_RETURN_NONE;
+    int hrr = memcmp(b + r.pos, HRR_RANDOM, 32) == 0;
+    r.pos += 32;
+    if (rd_vec(&r, 1, &sid) || rd_u16(&r, &cipher) || rd_u8(&r, &compression))
+        Py_RETURN_NONE;
+    PyObject *types = PyList_New(0), *selected = NULL, *alpn = NULL, *result = NULL;
+    if (!types)
+        return NULL;
+    if (r.pos < r.end) {
+        if (rd_vec(&r, 2, &block)) {
+            Py_DECREF(types);
+            Py_RETURN_NONE;
+        }
+        while (block.pos < block.end) {
+            if (rd_u16(&block, &ext_type) || rd_vec(&block, 2, &body)) {
+                Py_DECREF(types);
+                Py_XDECREF(selected);
+                Py_XDECREF(alpn);
+                Py_RETURN_NONE;
+            }
+            if (list_append_new(types, PyLong_FromUnsignedLong(ext_type)) < 0)
+                goto done;
+            Py_ssize_t blen = body.end - body.pos;
+            if (ext_type == 43 && !selected && blen >= 2) {
+                selected = PyLong_FromUnsignedLong(((unsigned)b[body.pos] << 8) | b[body.pos + 1]);
+                if (!selected)
+                    goto done;
+            } else if (ext_type == 16 && !alpn) {
+                PyObject *names = ext_alpn(b, body.pos, blen);
+                if (!names)
+                    goto done;
+                if (PyTuple_GET_SIZE(names)) {
+                    alpn = PyTuple_GET_ITEM(names, 0);
+                    Py_INCREF(alpn);
+                }
+                Py_DECREF(names);
+            }
+        }
+    }
+    {
+        PyObject *ext_tuple = PyList_AsTuple(types);
+        if (ext_tuple)
+            result = Py_BuildValue("(IOIIOOO)", version, selected ? selected : Py_None, cipher,
+                                   compression, ext_tuple, alpn ? alpn : Py_None,
+                                   hrr ? Py_True : Py_False);
+        Py_XDECREF(ext_tuple);
+    }
+done:
+    Py_DECREF(types);
+    Py_XDECREF(selected);
+    Py_XDECREF(alpn);
+    return result;
+}
+
+static PyObject *server_hello_fields(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = sh_fields((const unsigned char *)view.buf, view.len);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* ------------------------------------------------------------------ TLS records */
+/* tls_scan(data, encrypted) -> (consumed, records, encrypted, events)
+
+   The common case of tls.TLSStream.feed, for a stream that stands at a record boundary
+   with nothing buffered: walk the complete records at the start of ``data`` and return
+   the events TLSStream would produce for them, stopping before the first record it
+   cannot take whole - an incomplete or invalid record, a handshake message that
+   continues past its record, a handshake record after encryption began - which
+   TLSStream then parses itself. Events: (1, record_version, ClientHello fields),
+   (2, record_version, ServerHello fields), (11, Certificate body), (23, length),
+   (21, level, description) with None, None once encrypted or when cut short. */
+static PyObject *tls_scan(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    int encrypted;
+    if (!PyArg_ParseTuple(args, "y*p", &view, &encrypted))
+        return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len, pos = 0, records = 0;
+    PyObject *events = PyList_New(0), *result = NULL;
+    if (!events)
+        goto out;
+    while (pos + 5 <= n) {
+        unsigned ctype = b[pos], version = ((unsigned)b[pos + 1] << 8) | b[pos + 2];
+        Py_ssize_t length = ((Py_ssize_t)b[pos + 3] << 8) | b[pos + 4];
+        if (ctype < 20 || ctype > 24 || (version >> 8) != 3 || length > 16384 + 2048)
+            break;
+        Py_ssize_t body = pos + 5, end = body + length;
+        if (end > n)
+            break;
+        if (ctype == 22) {
+            if (encrypted)
+                break;
+            /* every message must lie whole inside this record */
+            Py_ssize_t m = body;
+            int whole = 1;
+            while (m < end) {
+                if (m + 4 > end) { whole = 0; break; }
+                Py_ssize_t mlen = ((Py_ssize_t)b[m + 1] << 16) | ((Py_ssize_t)b[m + 2] << 8) | b[m + 3];
+                if (m + 4 + mlen > end) { whole = 0; break; }
+                m += 4 + mlen;
+            }
+            if (!whole)
+                break;
+            for (m = body; m < end;) {
+                unsigned mtype = b[m];
+                Py_ssize_t mlen = ((Py_ssize_t)b[m + 1] << 16) | ((Py_ssize_t)b[m + 2] << 8) | b[m + 3];
+                PyObject *event = NULL;
+                if (mtype == 1 || mtype == 2) {
+                    PyObject *fields = mtype == 1 ? ch_fields(b + m + 4, mlen) : sh_fields(b + m + 4, mlen);
+                    if (!fields)
+                        goto out;
+                    if (fields != Py_None)
+                        event = Py_BuildValue("(IIO)", mtype, version, fields);
+                    Py_DECREF(fields);
+                    if (fields != Py_None && !event)
+                        goto out;
+                } else if (mtype == 11) {
+                    event = Py_BuildValue("(Iy#)", mtype, (const char *)b + m + 4, mlen);
+                    if (!event)
+                        goto out;
+                }
+                if (event && list_append_new(events, event) < 0)
+                    goto out;
+                m += 4 + mlen;
+            }
+        } else if (ctype == 23) {
+            encrypted = 1;
+            if (list_append_new(events, Py_BuildValue("(In)", 23u, length)) < 0)
+                goto out;
+        } else if (ctype == 20) {
+            encrypted = 1;
+        } else if (ctype == 21) {
+            PyObject *event = (!encrypted && length >= 2)
+                                  ? Py_BuildValue("(III)", 21u, (unsigned)b[body], (unsigned)b[body + 1])
+                                  : Py_BuildValue("(IOO)", 21u, Py_None, Py_None);
+            if (list_append_new(events, event) < 0)
+                goto out;
+        }
+        records++;
+        pos = end;
+    }
+    result = Py_BuildValue("(nnOO)", pos, records, encrypted ? Py_True : Py_False, events);
+out:
+    Py_XDECREF(events);
     PyBuffer_Release(&view);
     return result;
 }
@@ -997,8 +1301,10 @@ static PyMethodDef methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS, "Offsets of complete classic-pcap records."},
     {"walk_pcapng_epb", walk_pcapng_epb, METH_VARARGS, "Offsets of consecutive pcapng EPBs."},
     {"dns_response", dns_response, METH_O, "Questions, CNAMEs and addresses of a DNS response."},
-    {"dns_responses", dns_responses, METH_VARARGS, "dns_response for many messages of a buffer."},
+    {"dns_answer_groups", dns_answer_groups, METH_VARARGS, "DNS responses of a batch, grouped."},
     {"client_hello_fields", client_hello_fields, METH_O, "Fields of a TLS ClientHello body."},
+    {"server_hello_fields", server_hello_fields, METH_O, "Fields of a TLS ServerHello body."},
+    {"tls_scan", tls_scan, METH_VARARGS, "Events of the complete TLS records at a stream's start."},
     {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and TCP/UDP headers of a batch."},
     {"pcap_fields", pcap_fields, METH_VARARGS, "Header fields of classic-pcap records."},
     {"flow_group", flow_group, METH_VARARGS, "Canonical keys and groups of a packet batch."},

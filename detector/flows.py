@@ -19,7 +19,7 @@ import numpy as np
 
 from detector.compiled import fast
 from detector.decode import PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, PacketBatch
-from detector.dissect.dnsparse import parse_many
+from detector.dissect.dnsparse import answer_groups
 from detector.dissect.inspector import Inspector
 from detector.dissect.triage import DNS_ANSWER, triage
 from detector.facts import FlowFacts
@@ -514,7 +514,7 @@ class FlowTracker:
         """DNS responses of the batch: parsed in one call, fed to passive DNS."""
         self.stats.inspected_packets += int(idx.shape[0])
         self.table["touched"][pkt_slot[idx]] = True
-        parsed = parse_many(
+        grouped = answer_groups(
             pb.buf,
             np.ascontiguousarray(pb.payload_off[idx]),
             np.ascontiguousarray(pb.payload_cap[idx]),
@@ -522,7 +522,7 @@ class FlowTracker:
         self.inspector.dns_answers(
             pkt_slot[idx].tolist(),
             np.where(src_first[idx], 0, 1).tolist(),
-            parsed,
+            grouped,
             pb.ts[idx].tolist(),
         )
 

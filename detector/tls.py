@@ -369,6 +369,11 @@ def parse_client_hello(body: bytes, record_version: int = 0) -> ClientHello | No
     fields = fast.client_hello_fields(bytes(body))
     if fields is None:
         return None
+    return _client_hello(fields, record_version)
+
+
+def _client_hello(fields: tuple, record_version: int) -> ClientHello:
+    """A ClientHello from the tuple the C reader returns."""
     version, ciphers, exts, sv, groups, formats, sigalgs, alpn, sni, sid_len, comp = fields
     return ClientHello(
         record_version=record_version,
@@ -434,6 +439,30 @@ def py_parse_client_hello(body: bytes, record_version: int = 0) -> ClientHello |
 
 
 def parse_server_hello(body: bytes, record_version: int = 0) -> ServerHello | None:
+    """Parse a ServerHello handshake body; ``None`` if its framing is inconsistent. The C
+    reader when built, else :func:`py_parse_server_hello` (same results, tested)."""
+    if fast is None:
+        return py_parse_server_hello(body, record_version)
+    fields = fast.server_hello_fields(bytes(body))
+    return None if fields is None else _server_hello(fields, record_version)
+
+
+def _server_hello(fields: tuple, record_version: int) -> ServerHello:
+    """A ServerHello from the tuple the C reader returns."""
+    version, selected, cipher, compression, extensions, alpn, hello_retry = fields
+    return ServerHello(
+        record_version=record_version,
+        handshake_version=version,
+        selected_version=selected,
+        cipher=cipher,
+        compression_method=compression,
+        extensions=extensions,
+        alpn=alpn,
+        hello_retry=hello_retry,
+    )
+
+
+def py_parse_server_hello(body: bytes, record_version: int = 0) -> ServerHello | None:
     """Parse a ServerHello handshake body; ``None`` if its framing is inconsistent."""
     try:
         r = _Reader(bytes(body))
@@ -792,8 +821,13 @@ class TLSStream:
         if self.state is StreamState.NOT_TLS or not data:
             self.offset += len(data)
             return events
+        pos = 0
+        if fast is not None and self._at_record_boundary():
+            pos = self._scan_whole_records(data, events)
+            if pos == len(data):
+                return events
         view = memoryview(data)
-        pos, end = 0, len(view)
+        end = len(view)
         while pos < end:
             if self._rec_type < 0:
                 need = 5 - len(self._header)
@@ -832,6 +866,45 @@ class TLSStream:
             if self._rec_left == 0:
                 self._end_record(events)
         return events
+
+    def _at_record_boundary(self) -> bool:
+        return (
+            self._rec_type < 0
+            and not self._header
+            and not self._hs_buf
+            and self._hs_len < 0
+            and not self._hs_skip
+            and self._max_handshake >= MAX_RECORD_LEN
+        )
+
+    def _scan_whole_records(self, data: bytes, events: list[TLSEvent]) -> int:
+        """The complete records at the start of ``data``, parsed in one C call
+        (``_fast.tls_scan``) into the events the byte-wise path below would produce;
+        returns how many bytes they took. The byte-wise path does the rest: partial
+        records, messages across records, late hellos, invalid headers."""
+        consumed, records, encrypted, found = fast.tls_scan(data, self.encrypted)
+        if not records:
+            return 0
+        self.state = StreamState.TLS
+        self.records += records
+        self.offset += consumed
+        if encrypted:
+            self._set_encrypted()
+        for event in found:
+            kind = event[0]
+            if kind == CONTENT_APPLICATION_DATA:
+                events.append(AppData(event[1]))
+            elif kind == CONTENT_ALERT:
+                events.append(Alert(event[1], event[2]))
+            elif kind == HS_CLIENT_HELLO:
+                events.append(_client_hello(event[2], event[1]))
+            elif kind == HS_SERVER_HELLO:
+                events.append(_server_hello(event[2], event[1]))
+            else:
+                certificate = parse_certificate(event[1])
+                if certificate is not None:
+                    events.append(certificate)
+        return consumed
 
     def gap(self, length: int) -> None:
         """``length`` bytes of this direction were lost (capture drop, unfilled hole).

@@ -88,9 +88,17 @@ def test_dns_reader_twins_agree_on_messages_truncations_and_mutations() -> None:
 
 
 def test_dns_batch_reader_twins_agree() -> None:
+    """Grouped batch reading: the same result for every message, each group's last message
+    right, and repeated answers (new transaction ids) in one group."""
     import numpy as np
 
-    msgs = _dns_messages()
+    base = _dns_messages()
+    repeated = []
+    for i, m in enumerate(base[:3]):  # the same answers again under other ids
+        again = bytearray(m)
+        again[0:2] = (0x4000 + i).to_bytes(2, "big")
+        repeated.append(bytes(again))
+    msgs = base + repeated + base[:2]
     blob = b"".join(msgs) + b"\x00" * 64
     offsets, pos = [], 0
     for m in msgs:
@@ -99,9 +107,21 @@ def test_dns_batch_reader_twins_agree() -> None:
     buf = np.frombuffer(blob, dtype=np.uint8)
     offs = np.array(offsets, dtype=np.int64)
     lens = np.array([len(m) for m in msgs], dtype=np.int64)
-    fast_result = dnsparse.parse_many(buf, offs, lens)
-    assert fast_result == dnsparse.py_parse_many(memoryview(buf), offsets, lens.tolist())
-    assert any(r is None for r in fast_result) and any(r for r in fast_result)
+    expected = []
+    for m in msgs:
+        try:
+            expected.append(dnsparse.py_parse_response(m))
+        except dnsparse.DnsError:
+            expected.append(None)
+    for distinct, last, groups in (
+        dnsparse.answer_groups(buf, offs, lens),
+        dnsparse.py_answer_groups(memoryview(buf), offsets, lens.tolist()),
+    ):
+        assert [distinct[g] if g >= 0 else None for g in groups] == expected
+        assert len(distinct) < sum(1 for e in expected if e is not None)
+        for g, i in enumerate(last):
+            assert groups[i] == g and g not in groups[i + 1 :]
+    assert any(r is None for r in expected) and any(r for r in expected)
 
 
 def _hellos() -> list[bytes]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import socket
 import struct
 
+import numpy as np
+
 from detector.compiled import fast
 
 TYPE_A, TYPE_CNAME, TYPE_AAAA = 1, 5, 28
@@ -118,24 +120,47 @@ parse_response = _c_parse_response if fast is not None else py_parse_response
 Parsed = tuple[list[str], list[str], list[str]]
 
 
-def py_parse_many(
-    buf: bytes | memoryview, offsets: list[int], lengths: list[int]
-) -> list[Parsed | None]:
-    """parse_response for many messages of one buffer; None where malformed or a query."""
-    out: list[Parsed | None] = []
-    for off, length in zip(offsets, lengths, strict=True):
+Groups = tuple[list[Parsed], list[int], list[int]]
+
+
+def py_answer_groups(buf: bytes | memoryview, offsets: list[int], lengths: list[int]) -> Groups:
+    """The responses of a batch, grouped: (distinct results, index of each group's last
+    message, each message's group or -1 for a query or a malformed message).
+
+    A resolver link repeats the same few answers thousands of times; grouping them lets
+    passive DNS take each distinct answer once per batch (at its last message, which is
+    what a message-by-message update would leave behind)."""
+    distinct: list[Parsed] = []
+    last: list[int] = []
+    groups: list[int] = []
+    index: dict[tuple[tuple[str, ...], ...], int] = {}
+    for i, (off, length) in enumerate(zip(offsets, lengths, strict=True)):
         try:
-            out.append(py_parse_response(bytes(buf[off : off + length])))
+            parsed = py_parse_response(bytes(buf[off : off + length]))
         except DnsError:
-            out.append(None)
-    return out
+            parsed = None
+        if parsed is None:
+            groups.append(-1)
+            continue
+        key = (tuple(parsed[0]), tuple(parsed[1]), tuple(parsed[2]))
+        g = index.get(key)
+        if g is None:
+            g = index[key] = len(distinct)
+            distinct.append(parsed)
+            last.append(i)
+        last[g] = i
+        groups.append(g)
+    return distinct, last, groups
 
 
-def parse_many(buf: object, offsets: object, lengths: object) -> list[Parsed | None]:
-    """Batch form for the hot path: one call per batch (C when built).
+def answer_groups(buf: object, offsets: object, lengths: object) -> Groups:
+    """Batch form for the hot path: one call per batch (C when built, which groups by the
+    decoded bytes: names that differ only in non-ASCII bytes stay apart there).
 
     ``offsets``/``lengths`` are int64 numpy arrays into ``buf`` (a uint8 array)."""
     if fast is not None:
-        return fast.dns_responses(buf, offsets, lengths)  # type: ignore[no-any-return]
+        groups = np.empty(len(offsets), dtype=np.int64)  # type: ignore[arg-type]
+        distinct, last = fast.dns_answer_groups(buf, offsets, lengths, groups)
+        return distinct, last, groups.tolist()
     data = memoryview(buf)  # type: ignore[arg-type]
-    return py_parse_many(data, list(offsets), list(lengths))  # type: ignore[call-overload]
+    return py_answer_groups(data, list(offsets), list(lengths))  # type: ignore[call-overload]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from detector.dissect.base import DatagramDissector, InspectContext, Probe, StreamDissector
 from detector.dissect.dns import DnsTcp, names_a_pool, note_pool_lookup
-from detector.dissect.dnsparse import Parsed
+from detector.dissect.dnsparse import Groups
 from detector.dissect.http import Http
 from detector.dissect.jsonlines import JsonLines
 from detector.dissect.nodes import CryptoNode, CryptoNodeUdp
@@ -136,23 +136,26 @@ class Inspector:
         return fi.wanting()
 
     def dns_answers(
-        self, slots: list[int], sides: list[int], parsed: list[Parsed | None], times: list[float]
+        self, slots: list[int], sides: list[int], grouped: Groups, times: list[float]
     ) -> None:
         """Batch fast path for UDP DNS responses with answers (see triage.py): feed
-        passive DNS; keep flow facts only when a question names a mining pool."""
+        passive DNS with each distinct answer of the batch once, at its last message;
+        keep flow facts only for the messages whose question names a mining pool."""
+        distinct, last, groups = grouped
         pdns, ctx = self.ctx.pdns, self.ctx
-        for slot, side, result, ts in zip(slots, sides, parsed, times, strict=True):
-            if result is None:
-                continue
-            questions, cnames, ips = result
-            if ips:
-                names = (
-                    questions + [c for c in cnames if c not in questions] if cnames else questions
-                )
-                if names:
-                    for ip in ips:
-                        pdns.add(ip, names, ts)
-            if names_a_pool(questions, ctx):
+        for g in sorted(range(len(distinct)), key=last.__getitem__):
+            questions, cnames, ips = distinct[g]
+            names = questions + [c for c in cnames if c not in questions] if cnames else questions
+            if ips and names:
+                ts = times[last[g]]
+                for ip in ips:
+                    pdns.add(ip, names, ts)
+        pooled = {g for g in range(len(distinct)) if names_a_pool(distinct[g][0], ctx)}
+        if not pooled:
+            return
+        for slot, side, g in zip(slots, sides, groups, strict=True):
+            if g in pooled:
+                questions, _, ips = distinct[g]
                 facts = self.retired.get(slot) or FlowFacts()
                 note_pool_lookup(facts, questions, ips, side)
                 self.retired[slot] = facts

@@ -1,0 +1,127 @@
+"""TLSStream's compiled whole-record path (``_fast.tls_scan``) against the byte-wise
+Python path: the same events and the same stream state after every chunk, on recorded
+real handshakes (bench/tls, the corpus), on random chunkings, truncations and mutations."""
+
+from __future__ import annotations
+
+import random
+import pytest
+
+from bench.tlsdata import read_hex
+from detector import tls
+from detector.compiled import fast
+from tests.conftest import CORPUS, REPO
+from tests.test_tls import (
+    SPEC_CIPHERS,
+    client_flight,
+    client_hello_record,
+    ext,
+    handshake,
+    record,
+    server_hello_body,
+    spec_extensions,
+)
+
+pytestmark = pytest.mark.skipif(fast is None, reason="compiled helpers not built")
+
+
+def _flights() -> list[bytes]:
+    flights = [read_hex(p) for p in sorted((REPO / "bench" / "tls").glob("*.hex"))]
+    flights.append(client_flight())
+    hrr_random = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+    flights.append(
+        record(22, handshake(2, server_hello_body(0x1301, [ext(0x002B, b"\x03\x04")], hrr_random)))
+        + record(20, b"\x01")
+        + record(22, handshake(2, server_hello_body(0x1301, [ext(0x002B, b"\x03\x04"), ext(16, b"\x00\x03\x02h2")])))
+        + record(23, bytes(90))
+        + record(21, b"\x02\x28")
+    )
+    flights.append(record(21, b"\x02\x28") + record(21, b"\x01") + record(24, b"\x01\x00") + record(23, b""))
+    flights.append(client_hello_record(SPEC_CIPHERS, spec_extensions()) * 2 + record(22, b""))
+    for path in (CORPUS / "zeek" / "coinhive.pcap", CORPUS / "ndpi" / "443-firefox.pcap"):
+        if path.exists():  # every run of bytes that starts like a handshake record
+            data = path.read_bytes()
+            pos = data.find(b"\x16\x03")
+            while pos != -1 and len(flights) < 80:
+                flights.append(data[pos : pos + 3000])
+                pos = data.find(b"\x16\x03", pos + 400)
+    return flights
+
+
+def _state(stream: tls.TLSStream) -> tuple:
+    return (stream.state, stream.failure, stream.encrypted, stream.offset, stream.records,
+            stream.buffered_bytes)
+
+
+def _run(chunks: list[bytes], compiled: bool, monkeypatch) -> list:
+    trace = []
+    with monkeypatch.context() as m:
+        if not compiled:
+            m.setattr(tls, "fast", None)
+        stream = tls.TLSStream()
+        for chunk in chunks:
+            trace.append((stream.feed(chunk), _state(stream)))
+    return trace
+
+
+def _chunkings(data: bytes, rng: random.Random) -> list[list[bytes]]:
+    out = [[data], [data[i : i + 1] for i in range(min(len(data), 600))]]
+    for _ in range(6):
+        cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 8))))
+        out.append([data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)])
+    return out
+
+
+def test_whole_record_path_matches_bytewise_path(monkeypatch) -> None:
+    rng = random.Random(5)
+    cases = 0
+    for data in _flights():
+        variants = [data, data[: len(data) // 2], data[: rng.randint(1, len(data))]]
+        for _ in range(8):
+            mutated = bytearray(data)
+            for _ in range(rng.randint(1, 4)):
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+            variants.append(bytes(mutated))
+        for variant in variants:
+            if not variant:
+                continue
+            for chunks in _chunkings(variant, rng):
+                assert _run(chunks, True, monkeypatch) == _run(chunks, False, monkeypatch)
+                cases += 1
+    assert cases > 2000
+
+
+def test_whole_record_path_is_taken(monkeypatch) -> None:
+    """The C path really runs on ordinary flights (a test of the test above)."""
+    calls = []
+    real = fast.tls_scan
+    monkeypatch.setattr(fast, "tls_scan", lambda *a: calls.append(a) or real(*a))
+    events = tls.TLSStream().feed(read_hex(REPO / "bench" / "tls" / "02-openssl-s_client-tls12.server.hex"))
+    assert calls and [type(e).__name__ for e in events][:2] == ["ServerHello", "Certificate"]
+
+
+def _server_hello_bodies() -> list[bytes]:
+    bodies = []
+    for data in _flights():
+        if data[5:6] == b"\x02":  # a record that starts with a ServerHello
+            length = int.from_bytes(data[6:9], "big")
+            bodies.append(data[9 : 9 + length])
+    bodies.append(server_hello_body(0x1301, [ext(16, b"\x00\x00"), ext(16, b"\x00\x03\x02h2"), ext(43, b"\x03")]))
+    return bodies
+
+
+def test_server_hello_readers_agree_on_truncations_and_mutations() -> None:
+    rng = random.Random(9)
+    bodies = _server_hello_bodies()
+    assert len(bodies) >= 8
+    cases = 0
+    for body in bodies:
+        variants = [body[:n] for n in range(len(body) + 1)]
+        for _ in range(300):
+            mutated = bytearray(body)
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+            variants.append(bytes(mutated))
+        for v in variants:
+            assert tls.parse_server_hello(v, 0x0303) == tls.py_parse_server_hello(v, 0x0303)
+            cases += 1
+    assert cases > 3000

@@ -506,7 +506,7 @@ class FlowTracker:
             if lo:
                 idx = idx[(t["inspect"][pkt_slot[idx]] & side_bit[idx]) != 0]
             if idx.shape[0]:
-                self._inspect_packets(pb, idx, action, pkt_slot, src_first)
+                self._inspect_packets(pb, idx, pkt_slot, src_first)
 
     def _dns_answers(
         self, pb: PacketBatch, idx: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray
@@ -530,45 +530,46 @@ class FlowTracker:
         self,
         pb: PacketBatch,
         idx: np.ndarray,
-        action: np.ndarray,
         pkt_slot: np.ndarray,
         src_first: np.ndarray,
     ) -> None:
+        """Feed packets to the inspector one by one, in capture order per flow. Which
+        side each packet is, and where its side's stream starts (SYN seen), is worked out
+        for all of them at once; only the inspect bits change as the loop goes."""
         t = self.table
-        t["touched"][pkt_slot[idx]] = True
-        dns_answer = (action[idx] == DNS_ANSWER).tolist()
+        slots = pkt_slot[idx]
+        t["touched"][slots] = True
         self.stats.inspected_packets += int(idx.shape[0])
-        buf = pb.buf
+        from_a = src_first[idx]
+        syn_bit = np.where(from_a, STATE_SYN_A, STATE_SYN_B)
+        isn = np.where(from_a, t["isn_a"][slots], t["isn_b"][slots]).astype(np.int64)
+        isn = np.where((t["state"][slots] & syn_bit) != 0, isn, -1)
+        view = memoryview(pb.buf)
         inspector = self.inspector
         inspect_col = t["inspect"]
-        state_col, isn_a, isn_b = t["state"], t["isn_a"], t["isn_b"]
+        off = pb.payload_off[idx]
         rows = zip(
-            pkt_slot[idx].tolist(),
-            src_first[idx].tolist(),
-            pb.proto[idx].tolist(),
+            slots.tolist(),
+            np.where(from_a, 0, 1).tolist(),
+            (pb.proto[idx] == PROTO_TCP).tolist(),
             pb.seq[idx].tolist(),
-            pb.payload_off[idx].tolist(),
-            pb.payload_cap[idx].tolist(),
+            isn.tolist(),
+            off.tolist(),
+            (off + pb.payload_cap[idx]).tolist(),
             pb.payload_len[idx].tolist(),
             pb.ts[idx].tolist(),
             pb.sport[idx].tolist(),
             pb.dport[idx].tolist(),
-            dns_answer,
             strict=True,
         )
-        for slot, from_a, proto, seq, off, cap, plen, ts, sport, dport, dns in rows:
-            if not inspect_col[slot] & (1 if from_a else 2):
+        for slot, side, tcp, seq, start, begin, end, plen, ts, sport, dport in rows:
+            if not inspect_col[slot] & (side + 1):
                 continue
-            side = 0 if from_a else 1
-            data = buf[off : off + cap].tobytes()
-            if dns:
-                inspector.dns_answer(slot, side, data, ts)
-                continue
-            if proto == PROTO_TCP:
-                isn = None
-                if state_col[slot] & (STATE_SYN_A if from_a else STATE_SYN_B):
-                    isn = int((isn_a if from_a else isn_b)[slot])
-                keep = inspector.tcp_packet(slot, side, seq, isn, data, plen, ts, sport, dport)
+            data = bytes(view[begin:end])
+            if tcp:
+                keep = inspector.tcp_packet(
+                    slot, side, seq, start if start >= 0 else None, data, plen, ts, sport, dport
+                )
             else:
                 keep = inspector.udp_packet(slot, side, data, ts, sport, dport)
             inspect_col[slot] = keep

@@ -5,6 +5,7 @@ real handshakes (bench/tls, the corpus), on random chunkings, truncations and mu
 from __future__ import annotations
 
 import random
+
 import pytest
 
 from bench.tlsdata import read_hex

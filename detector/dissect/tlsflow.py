@@ -64,7 +64,7 @@ class Tls(StreamDissector):
             elif isinstance(event, tls.ServerHello):
                 facts.sides[1 - side].client_votes += 1
                 self.hello[side] = True
-                facts.tls.setdefault("ja3s", tls.ja3s(event))
+                facts.tls.setdefault("ja3s", _ja3s(event))
                 facts.tls.setdefault(
                     "version", VERSION_NAMES.get(event.version, hex(event.version))
                 )
@@ -86,12 +86,25 @@ class Tls(StreamDissector):
         self.app_records[side] = MAX_RECORDS  # cannot resynchronise records without a length
 
 
-_FINGERPRINTS: dict[tuple[object, ...], tuple[str, str, str]] = {}
+_FINGERPRINTS: dict[tuple[object, ...], tuple[str, str, str, str]] = {}
+_JA3S: dict[tuple[object, ...], str] = {}
 
 
-def fingerprints(ch: tls.ClientHello) -> tuple[str, str, str]:
-    """(ja3, ja3_string, ja4) of a ClientHello, cached by the fields they depend on: a
-    network has few TLS stacks, so most hellos repeat a known shape (SNI aside)."""
+def _ja3s(sh: tls.ServerHello) -> str:
+    """JA3S, cached by what it hashes (servers answer the same few ways)."""
+    key = (sh.handshake_version, sh.cipher, sh.extensions)
+    found = _JA3S.get(key)
+    if found is None:
+        if len(_JA3S) >= 4096:
+            _JA3S.clear()
+        found = _JA3S[key] = tls.ja3s(sh)
+    return found
+
+
+def fingerprints(ch: tls.ClientHello) -> tuple[str, str, str, str]:
+    """(ja3, ja3_string, ja4, client version name) of a ClientHello, cached by the fields
+    they depend on: a network has few TLS stacks, so most hellos repeat a known shape
+    (SNI aside)."""
     alpn = (ch.alpn[0], ch.alpn[-1]) if ch.alpn else ()
     key = (
         ch.handshake_version,
@@ -107,16 +120,18 @@ def fingerprints(ch: tls.ClientHello) -> tuple[str, str, str]:
     if found is None:
         if len(_FINGERPRINTS) >= 4096:
             _FINGERPRINTS.clear()
-        found = _FINGERPRINTS[key] = (tls.ja3(ch), tls.ja3_string(ch), tls.ja4(ch))
+        version = VERSION_NAMES.get(ch.max_version, hex(ch.max_version))
+        found = _FINGERPRINTS[key] = (tls.ja3(ch), tls.ja3_string(ch), tls.ja4(ch), version)
     return found
 
 
 def _client_hello(ch: tls.ClientHello, facts: FlowFacts) -> None:
     if "ja3" in facts.tls:
         return
-    facts.tls["ja3"], facts.tls["ja3_string"], facts.tls["ja4"] = fingerprints(ch)
+    ja3, ja3_text, ja4, version = fingerprints(ch)
+    facts.tls["ja3"], facts.tls["ja3_string"], facts.tls["ja4"] = ja3, ja3_text, ja4
     if ch.sni:
         facts.tls["sni"] = ch.sni[:253]
     if ch.alpn:
         facts.tls["alpn"] = [a.decode("ascii", "replace")[:32] for a in ch.alpn[:8]]
-    facts.tls["client_version"] = VERSION_NAMES.get(ch.max_version, hex(ch.max_version))
+    facts.tls["client_version"] = version

@@ -357,12 +357,31 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
                     node, f"{label}: unknown list {t!r} (expected signatures/lists/{t}.txt)"
                 )
             lists.append(domains)
-        merged = frozenset().union(*lists)
-        return lambda r: any(in_domains(str(v), merged) for v in values(r))
+        return _domain_test(values, frozenset().union(*lists))
     if op == "suffix":
         suffixes = frozenset(t.lower().removeprefix("*.").rstrip(".") for t in texts)
-        return lambda r: any(in_domains(str(v), suffixes) for v in values(r))
+        return _domain_test(values, suffixes)
     raise ctx.fail(node, f"{label}: unknown operator {op!r}")
+
+
+def _domain_test(values: Callable[[FlowRecord], list[Any]], domains: frozenset[str]) -> Predicate:
+    """Is any value in ``domains`` (or below one)? Host names repeat across flows (the same
+    CDN and SNI over and over), so answers are remembered, up to a bound."""
+    known: dict[str, bool] = {}
+
+    def test(r: FlowRecord) -> bool:
+        for v in values(r):
+            host = str(v)
+            hit = known.get(host)
+            if hit is None:
+                if len(known) >= 65536:
+                    known.clear()
+                hit = known[host] = in_domains(host, domains)
+            if hit:
+                return True
+        return False
+
+    return test
 
 
 _GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
@@ -393,7 +412,8 @@ _POSITIVE = frozenset({"eq", "in", "regex", "contains", "suffix", "list"})
 
 def _requires(node: Any) -> frozenset[str]:
     """Fact families a condition cannot hold without (static, conservative): every child
-    of an ``all`` must hold; an ``any`` or ``not`` guarantees nothing."""
+    of an ``all`` must hold; an ``any`` needs what all its children need; a ``not``
+    guarantees nothing."""
     if not isinstance(node, dict):
         return frozenset()
     if "all" in node and isinstance(node["all"], list):
@@ -401,6 +421,9 @@ def _requires(node: Any) -> frozenset[str]:
         for child in node["all"]:
             out |= _requires(child)
         return out
+    if "any" in node and isinstance(node["any"], list) and node["any"]:
+        # holds only if some child holds: what every child needs, it needs
+        return frozenset.intersection(*(_requires(child) for child in node["any"]))
     if "field" in node:
         family = FAMILY_OF.get(node["field"])
         positive = (

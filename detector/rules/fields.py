@@ -125,6 +125,7 @@ FAMILY_OF: dict[str, str] = {
     "node.network": "node",
     "node.confidence": "node",
     "node.user_agent": "node",
+    "agent": "agent",
     "pool.name": "pool",
     "pool.coin": "pool",
     "pool.match": "pool",
@@ -155,4 +156,6 @@ def families(r: FlowRecord) -> frozenset[str]:
         present.append("tls")
     if f.hosts:
         present.append("names")
+    if f.agent:
+        present.append("agent")
     return frozenset(present)

@@ -45,7 +45,6 @@ STRATUM_CLIENT = frozenset(
         "mining.hashrate",
         "mining.hello",
         "mining.noop",
-        "mining.passthrough",
     }
 )
 STRATUM_SERVER = frozenset(

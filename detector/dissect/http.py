@@ -6,6 +6,11 @@ bodies are read only when they can carry JSON-RPC: a request body that declares 
 is small, and the response to such a request. Everything else - a GET and its download -
 ends the inspection of that side after the headers, which keeps bulk HTTP out of Python.
 JSON bodies go to the same mining classifier that reads Stratum lines.
+
+A ``CONNECT`` request opens a tunnel through an HTTP proxy (cgminer's ``http_negotiate``,
+any libcurl-based miner with an HTTP proxy): after the request head on the client side
+and after a 2xx answer on the proxy side, both directions carry the tunnelled protocol,
+which is handed to the newline-JSON dissector - Stratum through a corporate proxy.
 """
 
 from __future__ import annotations
@@ -17,15 +22,16 @@ import zlib
 from typing import ClassVar
 
 from detector.dissect.base import InspectContext, Probe, StreamDissector
-from detector.dissect.jsonlines import parse_json_body
+from detector.dissect.jsonlines import JsonLines, parse_json_body
 from detector.dissect.mining import RpcState, classify
 from detector.facts import FlowFacts
 
-METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"OPTIONS ", b"DELETE ", b"PATCH ")
+METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"OPTIONS ", b"DELETE ", b"PATCH ", b"CONNECT ")
 MAX_HEAD = 16 * 1024
 MAX_BODY = 256 * 1024
 MAX_INFLATED = 256 * 1024
 SMALL_BODY = 64 * 1024
+TUNNEL_PROBE = 4096  # tunnelled bytes looked at before giving up on finding JSON
 KEPT_HEADERS = ("host", "user-agent", "x-mining-extensions", "x-stratum", "x-mining-hashrate")
 
 
@@ -93,6 +99,11 @@ class Http(StreamDissector):
         self.rpc = RpcState()
         self.last_uri = ""
         self.json_requests = 0  # requests that carried JSON: their responses are read
+        self.connect_side: int | None = None  # the side that asked for a CONNECT tunnel
+        self.tunneled = [False, False]  # this side's bytes now belong to the tunnel
+        self.tunnel: JsonLines | None = None
+        self.tunnel_json = [False, False]  # the tunnelled bytes were probed as JSON
+        self.tunnel_head = [b"", b""]  # tunnelled bytes waiting for that probe
 
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
@@ -103,6 +114,8 @@ class Http(StreamDissector):
         return Probe.NO
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
+        if self.tunneled[side]:
+            return self._tunnel(side, data, ts, facts)
         buf = self.bufs[side] + data
         while buf:
             msg = self.pending[side]
@@ -116,6 +129,9 @@ class Http(StreamDissector):
                 if msg is None:
                     return False
                 buf = buf[end + 4 :]
+                if self._opens_tunnel(side, msg):
+                    self.bufs[side] = b""
+                    return self._tunnel(side, buf, ts, facts) if buf else True
                 self.pending[side] = msg
             if not msg.wanted:
                 return False  # the body is of no interest: this side is done
@@ -131,11 +147,50 @@ class Http(StreamDissector):
         return True
 
     def on_gap(self, side: int, facts: FlowFacts) -> None:
+        if self.tunneled[side] and self.tunnel is not None:
+            self.tunnel.on_gap(side, facts)
+            return
         facts.gaps += 1
         self.bufs[side] = b""
         self.pending[side] = None
 
+    def _opens_tunnel(self, side: int, msg: _Message) -> bool:
+        """After this head, are the side's bytes tunnelled? The client's after CONNECT,
+        the proxy's after a 2xx answer to it (a refusal leaves both sides HTTP)."""
+        if msg.is_request:
+            if msg.head.method.upper() != "CONNECT":
+                return False
+            self.connect_side = side
+        elif self.connect_side is None or self.connect_side == side:
+            return False
+        elif not msg.head.status.startswith("2"):
+            self.tunneled[self.connect_side] = False
+            self.connect_side = None
+            return False
+        self.tunneled[side] = True
+        return True
+
+    def _tunnel(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
+        """Tunnelled bytes: newline JSON goes to a JsonLines dissector; anything else (TLS
+        to a web site, mostly) ends this side's inspection, as it would have before."""
+        if not self.tunnel_json[side]:
+            head = self.tunnel_head[side] + data
+            verdict = JsonLines.probe(head)
+            if verdict is Probe.MAYBE and len(head) < TUNNEL_PROBE:
+                self.tunnel_head[side] = head
+                return True
+            self.tunnel_head[side] = b""
+            if verdict is not Probe.YES:
+                return False
+            self.tunnel_json[side] = True
+            data = head
+        if self.tunnel is None:
+            self.tunnel = JsonLines()
+        return self.tunnel.on_data(side, data, ts, facts)
+
     def on_expire(self, facts: FlowFacts) -> None:
+        if self.tunnel is not None:
+            self.tunnel.on_expire(facts)
         for side in (0, 1):  # a body that ran until the connection closed
             msg = self.pending[side]
             if msg is not None and msg.wanted and msg.body_len is None and self.bufs[side]:

@@ -9,6 +9,18 @@ Recognition is by method name *and* message shape, never by byte spacing or key 
 a ``mining.notify`` counts as a job only with a job-shaped parameter list. Which side is
 the client is voted on from the messages themselves, so captures that start mid-session
 (no SYN) and pools on high ports are oriented correctly.
+
+Real clients stretch JSON-RPC in ways the dialect logic has to absorb:
+
+* parameters outside ``params``: Iron Fish puts them in ``body``, Beam writes flat
+  messages (``{"method": "job", "input": ..., "difficulty": ...}``);
+* responses that repeat the request's ``method`` (Grin, Alephium): a message with a
+  ``result`` or ``error`` and no ``params`` is a response whatever else it carries;
+* one method set, several dialects: the Stratum family (``mining.*``) is settled from all
+  evidence seen so far - an announced EthereumStratum version or Ethereum-shaped jobs make
+  it ``ethereum-stratum``, a 3-parameter submit only when no job contradicts it (Kadena and
+  Kaspa submit the same shape), and ``mining.notify`` pushes inside an ETH-proxy session
+  (ethminer's Nanopool workaround) keep it ``eth-proxy``.
 """
 
 from __future__ import annotations
@@ -43,7 +55,13 @@ STRATUM_SERVER = frozenset(
         "mining.set_extranonce",
         "mining.set_version_mask",
         "mining.set_goal",
+        "mining.set",  # EthereumStratum/2.0.0 session parameters
+        "mining.bye",
         "mining.ping",
+        "mining.subscribed",  # Iron Fish
+        "mining.submitted",
+        "mining.wait_for_work",
+        "set_extranonce",  # kHeavyHash pools (kaspa-stratum-bridge, NiceHash) drop the prefix
         "client.reconnect",
         "client.show_message",
         "client.get_version",
@@ -52,18 +70,29 @@ STRATUM_SERVER = frozenset(
 ETH_PROXY_CLIENT = frozenset(
     {"eth_submitLogin", "eth_login", "eth_getWork", "eth_submitWork", "eth_submitHashrate"}
 )
-CRYPTONOTE_CLIENT = frozenset({"login", "submit", "getjob", "keepalived"})
+CRYPTONOTE_CLIENT = frozenset(
+    {"login", "submit", "getjob", "keepalived", "block_template", "getjobtemplate"}
+)
+BEAM_CLIENT = frozenset({"login", "solution"})
 GBT_METHODS = frozenset({"getblocktemplate", "submitblock"})
 MONERO_DAEMON_METHODS = frozenset(
     {"getblocktemplate", "get_block_template", "submitblock", "submit_block"}
 )
 
 MINER_REQUESTS = (
-    STRATUM_CLIENT | ETH_PROXY_CLIENT | CRYPTONOTE_CLIENT | MONERO_DAEMON_METHODS | {"getwork"}
+    STRATUM_CLIENT
+    | ETH_PROXY_CLIENT
+    | CRYPTONOTE_CLIENT
+    | BEAM_CLIENT
+    | MONERO_DAEMON_METHODS
+    | {"getwork"}
 )
+STRATUM_FAMILY = ("stratum-v1", "ethereum-stratum", "eth-proxy", "eth-getwork-http")
 
 _HEX = re.compile(r"^(0x)?[0-9a-fA-F]+$")
 _MAX_PENDING = 64
+_WORK_DIGITS = 32  # hex digits of the shortest hash a job carries (header, prevhash, seed)
+_BOUNDARY_MAX = 1 << 240  # an Ethereum share boundary: difficulty >= 65536, so >= 16 zero bits
 
 
 def _is_hex(value: Any, length: int | None = None) -> bool:
@@ -73,19 +102,61 @@ def _is_hex(value: Any, length: int | None = None) -> bool:
     return length is None or digits == length
 
 
+def _hex_digits(value: str) -> int:
+    return len(value) - (2 if value[:2].lower() == "0x" else 0)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_work_blob(value: Any) -> bool:
+    """A hash or header as jobs carry them: hex, at least 16 bytes."""
+    return _is_hex(value) and _hex_digits(value) >= _WORK_DIGITS
+
+
+def _is_header_words(value: Any) -> bool:
+    """A header as 64-bit words (kaspa-stratum-bridge's notify: four numbers)."""
+    return isinstance(value, list) and len(value) >= 4 and all(_is_int(v) for v in value[:8])
+
+
 def _str(value: Any, limit: int = 256) -> str | None:
     return value[:limit] if isinstance(value, str) and value else None
 
 
-class RpcState:
-    """Per-flow memory needed to pair responses with requests (bounded)."""
+def _announces_ethstratum(value: Any) -> bool:
+    return isinstance(value, str) and value.lower().startswith("ethereumstratum/")
 
-    __slots__ = ("pending", "eth_votes")
+
+class RpcState:
+    """Per-flow memory: pending requests (to pair responses with them) and the dialect
+    evidence seen so far (bounded)."""
+
+    __slots__ = (
+        "pending",
+        "eth_strong",
+        "eth_weak",
+        "non_eth_job",
+        "es2",
+        "eth_work",
+        "eth_hashrate",
+        "stratum_client",
+        "stratum_server",
+        "grin",
+    )
 
     def __init__(self) -> None:
         # id -> method, per side that sent the request
         self.pending: tuple[dict[Any, str], dict[Any, str]] = ({}, {})
-        self.eth_votes = 0  # evidence that Stratum messages are EthereumStratum/1.0.0
+        self.eth_strong = False  # an EthereumStratum version announced or Ethereum jobs
+        self.eth_weak = False  # a submit shaped like EthereumStratum's [user, job, nonce]
+        self.non_eth_job = False  # a job whose shape is not EthereumStratum's
+        self.es2 = False  # EthereumStratum/2.0.0: submit params start with the job id
+        self.eth_work = False  # ETH-proxy work methods or getWork packages
+        self.eth_hashrate = False  # eth_submitHashrate (also sent inside Stratum sessions)
+        self.stratum_client = False  # the client sent mining.* requests
+        self.stratum_server = False  # the server sent mining.* / client.* messages
+        self.grin = False  # Grin's stratum (login/submit shaped like CryptoNote's)
 
     def remember(self, side: int, msg_id: Any, method: str) -> None:
         if msg_id is None or isinstance(msg_id, (dict, list)):
@@ -115,15 +186,18 @@ def classify(
     sent = facts.sides[side]
     sent.json_messages += 1
     method = msg.get("method")
-    if isinstance(method, str) and method:
+    is_response = ("result" in msg or "error" in msg) and "params" not in msg and "body" not in msg
+    if isinstance(method, str) and method and not is_response:
         method = method[:64]
         sent.methods[method] += 1
         state.remember(side, msg.get("id"), method)
         params = msg.get("params")
+        if params is None and isinstance(msg.get("body"), (dict, list)):
+            params = msg["body"]  # Iron Fish stratum
         if not _client_method(method, params, msg, side, facts, state, transport, uri):
-            _server_method(method, params, side, facts, state)
+            _server_method(method, params, msg, side, facts, state, transport)
         return
-    if "result" in msg or "error" in msg:
+    if is_response:
         _response(msg, side, facts, state, transport)
 
 
@@ -141,11 +215,13 @@ def _client_method(
     plist = params if isinstance(params, list) else []
     pdict = params if isinstance(params, dict) else {}
     if method in STRATUM_CLIENT:
-        _stratum_client(method, plist, facts, state)
+        _stratum_client(method, params, plist, facts, state)
+        _settle_stratum(facts, state, transport)
     elif method in ETH_PROXY_CLIENT:
-        # ethminer and others also send eth_submitHashrate inside EthereumStratum sessions
-        if "ethereum-stratum" not in facts.dialects:
-            facts.dialects.add("eth-getwork-http" if transport == "http" else "eth-proxy")
+        if method == "eth_submitHashrate":
+            state.eth_hashrate = True
+        else:
+            state.eth_work = True
         if method in ("eth_submitLogin", "eth_login"):
             _set_login(facts, plist[0] if plist else None)
             facts.set_once("worker", _str(msg.get("worker")))
@@ -155,8 +231,11 @@ def _client_method(
             facts.reported_hashrate = float(int(plist[0], 16))
         if transport != "http":
             facts.set_once("worker", _str(msg.get("worker")))
-    elif method in CRYPTONOTE_CLIENT and _cryptonote_client(method, pdict, facts):
-        facts.dialects.add("cryptonote")
+        _settle_stratum(facts, state, transport)
+    elif method in CRYPTONOTE_CLIENT and _cryptonote_client(method, pdict, facts, state):
+        _settle_cryptonote(facts, state)
+    elif method in BEAM_CLIENT and params is None and _beam_client(method, msg, facts):
+        facts.dialects.add("beam-stratum")
     elif method == "getwork" and transport == "http":
         facts.dialects.add("getwork-http")
         if plist and isinstance(plist[0], str):
@@ -178,43 +257,71 @@ def _client_method(
     return True
 
 
-def _stratum_client(method: str, plist: list[Any], facts: FlowFacts, state: RpcState) -> None:
+def _stratum_client(
+    method: str, params: Any, plist: list[Any], facts: FlowFacts, state: RpcState
+) -> None:
+    state.stratum_client = True
+    pdict = params if isinstance(params, dict) else {}
     if method == "mining.subscribe":
         if plist:
             facts.set_once("agent", _str(plist[0]))
-        if (
-            len(plist) >= 2
-            and isinstance(plist[1], str)
-            and plist[1].lower().startswith("ethereumstratum/")
-        ):
-            state.eth_votes += 2
+        if len(plist) >= 2 and _announces_ethstratum(plist[1]):
+            state.eth_strong = True
             facts.note("subscribe announces " + plist[1][:40])
         if len(plist) >= 3 and isinstance(plist[2], str):
             facts.set_once("pool_host", _str(plist[2], 128))
+        # Iron Fish: {version, agent, publicAddress}
+        facts.set_once("agent", _str(pdict.get("agent")))
+        _set_login(facts, pdict.get("publicAddress"))
+    elif method == "mining.hello":
+        # EthereumStratum/2.0.0: {agent, host, port, proto}
+        facts.set_once("agent", _str(pdict.get("agent")))
+        facts.set_once("pool_host", _str(pdict.get("host"), 128))
+        if _announces_ethstratum(pdict.get("proto")):
+            state.eth_strong = state.es2 = True
+            facts.note("hello announces " + pdict["proto"][:40])
+        elif len(plist) >= 2 and isinstance(plist[1], str):  # Alephium: [agent, proto]
+            facts.set_once("agent", _str(plist[0]))
     elif method == "mining.authorize":
         if plist:
             _set_login(facts, plist[0])
     elif method == "mining.submit":
         facts.submits += 1
-        if plist:
+        if plist and not state.es2:  # EthereumStratum/2.0.0 submits start with the job id
             _set_login(facts, plist[0])
         if len(plist) == 3 and _is_hex(plist[2]):
-            state.eth_votes += 1  # EthereumStratum submit: [worker, jobId, minerNonce]
+            state.eth_weak = True  # EthereumStratum submit: [worker, jobId, minerNonce]
+    elif method == "mining.hashrate":
+        # EthereumStratum/2.0.0: [rate (hex), worker id]
+        if plist and _is_hex(plist[0]):
+            facts.reported_hashrate = float(int(plist[0], 16))
     elif method == "mining.suggest_difficulty" and plist and isinstance(plist[0], (int, float)):
         facts.note(f"client suggests difficulty {plist[0]}")
-    _stratum_dialect(facts, state)
 
 
-def _stratum_dialect(facts: FlowFacts, state: RpcState) -> None:
-    if state.eth_votes > 0:
-        facts.dialects.discard("stratum-v1")
-        facts.dialects.discard("eth-proxy")
-        facts.dialects.add("ethereum-stratum")
-    else:
-        facts.dialects.add("stratum-v1")
+def _settle_stratum(facts: FlowFacts, state: RpcState, transport: str) -> None:
+    """Decide the flow's Stratum/Ethereum dialect from all the evidence so far."""
+    for dialect in STRATUM_FAMILY:
+        facts.dialects.discard(dialect)
+    if state.stratum_client or (state.stratum_server and not state.eth_work):
+        ethereum = state.eth_strong or (state.eth_weak and not state.non_eth_job)
+        facts.dialects.add("ethereum-stratum" if ethereum else "stratum-v1")
+    elif state.eth_work or state.eth_hashrate:
+        facts.dialects.add("eth-getwork-http" if transport == "http" else "eth-proxy")
 
 
-def _cryptonote_client(method: str, pdict: dict[str, Any], facts: FlowFacts) -> bool:
+def _settle_cryptonote(facts: FlowFacts, state: RpcState) -> None:
+    """CryptoNote and Grin share ``login``/``submit``; Grin's jobs and shares tell them apart."""
+    if state.grin:
+        facts.dialects.discard("cryptonote")
+        facts.dialects.add("grin-stratum")
+    elif "grin-stratum" not in facts.dialects:
+        facts.dialects.add("cryptonote")
+
+
+def _cryptonote_client(
+    method: str, pdict: dict[str, Any], facts: FlowFacts, state: RpcState
+) -> bool:
     if method == "login":
         if not isinstance(pdict.get("login"), str):
             return False
@@ -224,16 +331,36 @@ def _cryptonote_client(method: str, pdict: dict[str, Any], facts: FlowFacts) -> 
         algos = pdict.get("algo")
         if isinstance(algos, list) and not facts.algos:
             facts.algos = [a[:32] for a in algos[:16] if isinstance(a, str)]
+        if pdict.get("mode") == "self-select":
+            facts.note("login asks for self-select mode")
         return True
     if method == "submit":
         if "job_id" in pdict and "nonce" in pdict:
             facts.submits += 1
             facts.set_once("algo", _str(pdict.get("algo"), 32))
+            if isinstance(pdict.get("pow"), list) and "edge_bits" in pdict:
+                state.grin = True  # a Cuckoo cycle, not a CryptoNight/RandomX result
             return True
         return False
+    if method == "block_template":
+        # XMRig self-select: the template it fetched from its own daemon, for the pool
+        return "job_id" in pdict and _is_work_blob(pdict.get("blob"))
+    if method == "getjobtemplate":
+        state.grin = True  # Grin's job request (params null)
+        return True
     if method == "getjob":
         return "id" in pdict
     return method == "keepalived"
+
+
+def _beam_client(method: str, msg: dict[str, Any], facts: FlowFacts) -> bool:
+    """Beam's flat messages: login {api_key}, solution {id, nonce, output}."""
+    if method == "login":
+        return isinstance(msg.get("api_key"), str)  # the key itself is a secret: not kept
+    if _is_hex(msg.get("nonce")) and _is_work_blob(msg.get("output")):
+        facts.submits += 1
+        return True
+    return False
 
 
 def _monero_daemon(method: str, params: Any, facts: FlowFacts, uri: str) -> bool:
@@ -249,33 +376,118 @@ def _monero_daemon(method: str, params: Any, facts: FlowFacts, uri: str) -> bool
     return False
 
 
-def _server_method(method: str, params: Any, side: int, facts: FlowFacts, state: RpcState) -> None:
+def _server_method(
+    method: str,
+    params: Any,
+    msg: dict[str, Any],
+    side: int,
+    facts: FlowFacts,
+    state: RpcState,
+    transport: str,
+) -> None:
     plist = params if isinstance(params, list) else []
+    pdict = params if isinstance(params, dict) else {}
     if method in STRATUM_SERVER:
+        state.stratum_server = True
         if method == "mining.notify":
-            if len(plist) == 4 and _is_hex(plist[1], 64) and _is_hex(plist[2], 64):
-                state.eth_votes += 1  # [jobId, seedHash, headerHash, clean]
-                facts.jobs += 1
-            elif len(plist) >= 5 or (
-                len(plist) >= 3 and all(isinstance(p, str) for p in plist[:3])
-            ):
-                facts.jobs += 1
+            _stratum_job(params, plist, facts, state)
         elif method == "mining.set_difficulty" and plist and isinstance(plist[0], (int, float)):
             facts.difficulty = float(plist[0])
-        elif method == "mining.set_target" and plist and _is_hex(plist[0]):
-            facts.target = plist[0][:80]
-        _stratum_dialect(facts, state)
-    elif (
-        method == "job"
-        and isinstance(params, dict)
-        and ("blob" in params and ("job_id" in params or "target" in params))
-    ):
-        facts.dialects.add("cryptonote")
+        elif method == "mining.set_target":
+            target = plist[0] if plist else pdict.get("target")  # Iron Fish: {target}
+            if _is_hex(target):
+                facts.target = target[:80]
+        elif method == "mining.set" and {"epoch", "target", "algo", "extranonce"} & set(pdict):
+            state.eth_strong = state.es2 = True  # EthereumStratum/2.0.0 session parameters
+            if _is_hex(pdict.get("target")):
+                facts.target = pdict["target"][:80]
+            facts.set_once("algo", _str(pdict.get("algo"), 32))
+        _settle_stratum(facts, state, transport)
+    elif method == "job" and isinstance(params, dict) and _cryptonote_job_shape(params):
         _cryptonote_job(params, facts)
+        _settle_cryptonote(facts, state)
+    elif method == "job" and isinstance(params, dict) and _grin_job_shape(params):
+        _grin_job(params, facts, state)
+    elif method == "job" and params is None and _beam_job_shape(msg):
+        facts.jobs += 1
+        facts.dialects.add("beam-stratum")
+        if _is_int(msg.get("difficulty")):
+            facts.note(f"beam job difficulty {msg['difficulty']}")
+    elif method == "result" and params is None and _beam_result(msg, side, facts, state):
+        facts.dialects.add("beam-stratum")
     else:
         return
     facts.sides[1 - side].client_votes += 1
     facts.app_protos.add("stratum")
+
+
+def _stratum_job(params: Any, plist: list[Any], facts: FlowFacts, state: RpcState) -> None:
+    """mining.notify: count it if it is shaped as a job, and note which kind."""
+    if len(plist) == 4 and _is_hex(plist[1], 64) and _is_hex(plist[2], 64):
+        # EthereumStratum/1.0.0 [jobId, seedHash, headerHash, clean] and ethminer's plain
+        # Stratum mode [jobId, header, seed, target]
+        state.eth_strong = True
+        facts.jobs += 1
+    elif _notify_is_job(params):
+        state.non_eth_job = True
+        facts.jobs += 1
+
+
+def _notify_is_job(params: Any) -> bool:
+    """Job-shaped notify parameters, for every Stratum-style coin seen in the wild.
+
+    Bitcoin-family jobs have five or more parameters; otherwise a job is a job id followed
+    by work: a hash or header in hex (Kadena [job, header, clean], kaspa-stratum-bridge's
+    BzMiner jobs [job, header+time]), a header as 64-bit words (the bridge's default jobs),
+    a list of per-chain templates (Alephium) or an object with a header (Iron Fish)."""
+    if isinstance(params, dict):
+        return any(_is_work_blob(v) for v in params.values())
+    if not isinstance(params, list) or not params:
+        return False
+    if len(params) >= 5 or (len(params) >= 3 and all(isinstance(p, str) for p in params[:3])):
+        return True
+    head = params[0]
+    if isinstance(head, dict):
+        return any(
+            isinstance(p, dict) and any(_is_work_blob(v) for v in p.values()) for p in params[:32]
+        )
+    if not (isinstance(head, str) or _is_int(head)):
+        return False
+    return any(_is_work_blob(p) or _is_header_words(p) for p in params[1:])
+
+
+def _cryptonote_job_shape(job: dict[str, Any]) -> bool:
+    """A CryptoNote job: a blob to hash, or - XMRig self-select - the extra nonce and
+    pool wallet the miner builds its own template with."""
+    if "blob" in job:
+        return "job_id" in job or "target" in job
+    return "job_id" in job and "target" in job and "extra_nonce" in job and "pool_wallet" in job
+
+
+def _grin_job_shape(job: dict[str, Any]) -> bool:
+    """A Grin job: the header before the proof of work, a height and a difficulty."""
+    return _is_work_blob(job.get("pre_pow")) and _is_int(job.get("height")) and "job_id" in job
+
+
+def _beam_job_shape(msg: dict[str, Any]) -> bool:
+    """A Beam job (flat): the 32-byte input to hash and a packed difficulty."""
+    return _is_hex(msg.get("input"), 64) and _is_int(msg.get("difficulty"))
+
+
+def _beam_result(msg: dict[str, Any], side: int, facts: FlowFacts, state: RpcState) -> bool:
+    """Beam's ``result`` message: {code, description} answering login or a solution."""
+    code = msg.get("code")
+    if not _is_int(code) or not isinstance(msg.get("description"), str):
+        return False
+    asked = state.answer(side, msg.get("id"))
+    if code == 0 and asked in BEAM_CLIENT:
+        facts.pool_replies += 1
+    if asked == "solution":
+        if code == 0:
+            facts.accepted += 1
+        else:
+            facts.rejected += 1
+    return True
 
 
 def _cryptonote_job(job: dict[str, Any], facts: FlowFacts) -> None:
@@ -291,6 +503,14 @@ def _cryptonote_job(job: dict[str, Any], facts: FlowFacts) -> None:
             facts.difficulty = float(((1 << (len(target) * 4)) - 1) // value)
 
 
+def _grin_job(job: dict[str, Any], facts: FlowFacts, state: RpcState) -> None:
+    facts.jobs += 1
+    state.grin = True
+    if _is_int(job.get("difficulty")):
+        facts.difficulty = float(job["difficulty"])
+    _settle_cryptonote(facts, state)
+
+
 def _response(
     msg: dict[str, Any], side: int, facts: FlowFacts, state: RpcState, transport: str
 ) -> None:
@@ -298,9 +518,12 @@ def _response(
     asked = state.answer(side, msg.get("id"))
     if isinstance(result, dict):
         job = result.get("job")
-        if isinstance(job, dict) and "blob" in job:
-            facts.dialects.add("cryptonote")
+        if isinstance(job, dict) and _cryptonote_job_shape(job):
             _cryptonote_job(job, facts)
+            _settle_cryptonote(facts, state)
+            facts.sides[1 - side].client_votes += 1
+        elif _grin_job_shape(result):
+            _grin_job(result, facts, state)  # getjobtemplate's answer
             facts.sides[1 - side].client_votes += 1
         elif "blocktemplate_blob" in result:
             facts.jobs += 1
@@ -314,36 +537,60 @@ def _response(
             facts.jobs += 1
             if transport == "http":
                 facts.dialects.add("gbt-http")
+        elif asked == "mining.hello" and _announces_ethstratum(result.get("proto")):
+            state.eth_strong = state.es2 = True
+            _settle_stratum(facts, state, transport)
         if result.get("status") == "OK" and asked == "submit":
             facts.accepted += 1
     elif isinstance(result, list):
-        if 3 <= len(result) <= 5 and all(_is_hex(r, 64) for r in result[:3]):
+        if _eth_work_package(result, asked):
             facts.jobs += 1  # eth getWork package: header, seed, boundary
-            facts.dialects.add("eth-getwork-http" if transport == "http" else "eth-proxy")
+            state.eth_work = True
+            _settle_stratum(facts, state, transport)
             facts.sides[1 - side].client_votes += 1
         elif asked == "mining.subscribe" and result:
-            _subscribe_result(result, facts, state)
+            _subscribe_result(result, facts, state, transport)
     if asked in MINER_REQUESTS and result not in (None, False) and not msg.get("error"):
         facts.pool_replies += 1
     if asked in ("mining.submit", "eth_submitWork", "submit", "submitblock"):
-        if result is True:
+        if result is True or (asked == "submit" and result == "ok"):  # Grin answers "ok"
             facts.accepted += 1
         elif result is False or msg.get("error"):
             facts.rejected += 1
 
 
-def _subscribe_result(result: list[Any], facts: FlowFacts, state: RpcState) -> None:
-    """Stratum subscribe reply: [[subscriptions...], extranonce1, en2size] or the
-    EthereumStratum/1.0.0 form [["mining.notify", id, "EthereumStratum/1.0.0"], extranonce]."""
+def _eth_work_package(result: list[Any], asked: str | None) -> bool:
+    """An Ethereum work package [header, seed, boundary (, block number)].
+
+    As the answer to the miner's own work request it is taken as it comes - some pools
+    strip the boundary's leading zeros (ethminer pads them back: "coinmine.pl fix"). A list
+    that answers some other request is not one: node APIs return lists of 32-byte hashes
+    too (eth_getFilterChanges). Unsolicited (an ETH-proxy push, or the request was not
+    captured), the third item must be a share boundary - a number far below 2^256."""
+    if not 3 <= len(result) <= 5:
+        return False
+    header, seed, boundary = result[0], result[1], result[2]
+    if not (_is_hex(header, 64) and _is_hex(seed, 64) and _is_hex(boundary)):
+        return False
+    if _hex_digits(boundary) > 64:
+        return False
+    if asked in ETH_PROXY_CLIENT:
+        return True
+    if asked is not None:
+        return False
+    return int(boundary, 16) < _BOUNDARY_MAX
+
+
+def _subscribe_result(result: list[Any], facts: FlowFacts, state: RpcState, transport: str) -> None:
+    """Stratum subscribe reply: [[subscriptions...], extranonce1, en2size], the
+    EthereumStratum/1.0.0 form [["mining.notify", id, "EthereumStratum/1.0.0"], extranonce]
+    or kaspa-stratum-bridge's [true, "EthereumStratum/1.0.0"]."""
     head = result[0]
-    if (
-        isinstance(head, list)
-        and len(head) >= 3
-        and isinstance(head[2], str)
-        and head[2].lower().startswith("ethereumstratum/")
+    if (isinstance(head, list) and len(head) >= 3 and _announces_ethstratum(head[2])) or (
+        len(result) >= 2 and _announces_ethstratum(result[1])
     ):
-        state.eth_votes += 2
-    _stratum_dialect(facts, state)
+        state.eth_strong = True
+    _settle_stratum(facts, state, transport)
 
 
 def _set_login(facts: FlowFacts, login: Any) -> None:

@@ -71,8 +71,10 @@ def split_login(login: str, tables: CoinTables) -> tuple[str | None, str | None,
     coin = tables.wallet_coin(token)
     if coin:
         return token, None, coin
-    match = _LOGIN_SEPARATORS.search(token)
-    if match:
+    separators = list(_LOGIN_SEPARATORS.finditer(token))
+    # The wallet ends at the first separator after which the head is a wallet (an address
+    # may hold a separator itself, as in "kaspa:qr...": the head "kaspa" is no wallet).
+    for match in separators:
         head, rest = token[: match.start()], token[match.end() :]
         coin = tables.wallet_coin(head)
         if coin:
@@ -80,7 +82,8 @@ def split_login(login: str, tables: CoinTables) -> tuple[str | None, str | None,
             if match.group(0) == "+":
                 worker = None  # XMR "wallet+difficulty" fixed-difficulty suffix
             return head, (worker or None), coin
-        return None, rest or None, None
+    if separators:
+        return None, token[separators[0].end() :] or None, None
     return None, None, None
 
 

@@ -28,6 +28,8 @@ MINING_DIALECTS = frozenset(
         "eth-getwork-http",
         "monero-daemon-http",
         "stratum-v2",
+        "grin-stratum",
+        "beam-stratum",
         "browser-wss-tls",
     }
 )

@@ -1001,9 +1001,6 @@ def test_benign_lookalike_is_not_a_suspect(case: Case, alerts: dict[str, dict[st
     assert case.client not in alerts, f"{case.name} ({case.source}): {alerts.get(case.client)}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "detector/enrich.py split_login cuts 'kaspa:<address>.<worker>' at the ':' of the address "
-    "prefix, so the KAS wallet pattern never sees the address (outside the dissector)"))
 def test_kaspa_login_names_the_coin(alerts: dict[str, dict[str, Any]]) -> None:
     kaspa = next(c for c in CASES if c.name == "kaspa-bridge-bzminer")
     assert alerts[kaspa.client]["mining"]["coin"] == "KAS"

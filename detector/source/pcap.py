@@ -14,7 +14,7 @@ import numpy as np
 
 from detector.compiled import fast
 from detector.errors import CorruptCapture, InputError
-from detector.source.batch import MAX_BATCH_PACKETS, PAD, RecordBatch
+from detector.source.batch import MAX_BATCH_PACKETS, RecordBatch
 from detector.source.stream import CaptureStream, StreamDamage
 from detector.source.walk import DAMAGE, FULL, walk_pcap
 
@@ -42,20 +42,14 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
     linktype = network & 0x0FFF_FFFF
     limit = max(MAX_CAPLEN, snaplen if snaplen < 0x1000000 else 0)
 
-    carry = b""
     base = FILE_HEADER_LEN  # stream offset of buf[0]
+    want = chunk_size
+    out = np.empty(MAX_BATCH_PACKETS, dtype=np.int64)
     while True:
-        buf = np.empty(chunk_size + len(carry) + PAD, dtype=np.uint8)
-        view = memoryview(buf)
-        view[: len(carry)] = carry
         try:
-            got = stream.fill(view[len(carry) : len(carry) + chunk_size])
+            buf, filled, eof = stream.window(base, want)
         except StreamDamage as exc:
             raise CorruptCapture(stream.display, stream.pos, str(exc)) from None
-        filled = len(carry) + got
-        eof = got == 0 or filled < len(carry) + chunk_size
-        buf[filled : filled + PAD] = 0
-        out = np.empty(MAX_BATCH_PACKETS, dtype=np.int64)
         off, damage = 0, None
         while True:  # a chunk of small packets is cut into batches of bounded size
             count, off, status = walk_pcap(buf, off, filled, little, limit, out)
@@ -73,7 +67,9 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
                 what = "record header" if filled - off < RECORD_HEADER_LEN else "record"
                 raise CorruptCapture(stream.display, base + off, f"truncated {what}")
             return
-        carry = bytes(view[off:filled])
+        # A record longer than the window: widen it until the record fits.
+        want = chunk_size if off else filled + chunk_size
+        del buf  # the window is unmapped (or freed) once its batches are dropped too
         base += off
 
 

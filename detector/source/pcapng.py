@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detector.errors import CorruptCapture, InputError
-from detector.source.batch import MAX_BATCH_PACKETS, PAD, RecordBatch, gather_u32
+from detector.source.batch import MAX_BATCH_PACKETS, RecordBatch, gather_u32
 from detector.source.stream import CaptureStream, StreamDamage
 from detector.source.walk import DAMAGE, FULL, OTHER_BLOCK, walk_pcapng_epb
 
@@ -53,33 +53,29 @@ def read_pcapng(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]
         little = False
     else:
         raise InputError(f"{stream.display}: pcapng section header has a bad byte-order magic")
-    carry = first
-    base = 0
+    base = 0  # stream offset of buf[0]
+    want = chunk_size
     interfaces: list[Interface] = []
     seen_shb = False
     while True:
-        buf = np.empty(chunk_size + len(carry) + PAD, dtype=np.uint8)
-        view = memoryview(buf)
-        view[: len(carry)] = carry
         try:
-            got = stream.fill(view[len(carry) : len(carry) + chunk_size])
+            buf, filled, eof = stream.window(base, want)
         except StreamDamage as exc:
             raise CorruptCapture(stream.display, stream.pos, str(exc)) from None
-        filled = len(carry) + got
-        eof = filled < len(carry) + chunk_size
-        buf[filled : filled + PAD] = 0
         walker = _BlockWalker(buf, filled, base, little, interfaces, seen_shb, stream.display)
         damage = walker.walk()
         yield from walker.batches()
         little, interfaces, seen_shb = walker.little, walker.interfaces, walker.seen_shb
         off = walker.off
+        del walker, buf  # the window is unmapped (or freed) once its batches are dropped
         if damage is not None:
             raise CorruptCapture(stream.display, base + off, damage)
         if eof:
             if off < filled:
                 raise CorruptCapture(stream.display, base + off, "truncated block")
             return
-        carry = bytes(view[off:filled])
+        # A block longer than the window: widen it until the block fits.
+        want = chunk_size if off else filled + chunk_size
         base += off
 
 

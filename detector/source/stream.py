@@ -1,21 +1,29 @@
 """Open a capture as a sequential byte stream (file, stdin or gzip) and fill buffers.
 
-Readers pull fixed-size chunks so memory stays flat whatever the capture size, and they
-never seek, so stdin and gzip work the same as a plain file.
+Readers pull fixed-size windows so memory stays flat whatever the capture size; a plain
+file is memory-mapped window by window, anything else (stdin, gzip) is read sequentially,
+so all inputs look the same to the readers.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import mmap
 import os
+import stat
 import sys
 import zlib
 from typing import BinaryIO
 
+import numpy as np
+
 from detector.errors import InputError
+from detector.source.batch import PAD
 
 GZIP_MAGIC = b"\x1f\x8b"
+# Map the pages of a window at once instead of faulting them in one by one (Linux).
+_MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 
 
 class CaptureStream:
@@ -51,6 +59,8 @@ class CaptureStream:
         if self.compressed:
             self._stream = gzip.GzipFile(fileobj=self._buffered, mode="rb")
         self.pos = 0
+        self._mappable: bool | None = None  # decided at the first window
+        self._last: tuple[np.ndarray, int, int] | None = None  # previous read window
 
     def _peek(self, n: int) -> bytes:
         try:
@@ -78,6 +88,8 @@ class CaptureStream:
             parts.append(piece)
             want -= len(piece)
         data = b"".join(parts)
+        # what was read stays available to the next window (a reader may re-read it)
+        self._last = (np.frombuffer(data, dtype=np.uint8), self.pos, len(data))
         self.pos += len(data)
         return data
 
@@ -108,8 +120,73 @@ class CaptureStream:
         self.pos += total
         return total
 
+    def window(self, start: int, size: int) -> tuple[np.ndarray, int, bool]:
+        """The stream's bytes from offset ``start`` on, up to ``size`` of them: (buffer,
+        bytes it holds, whether the stream ends there). ``start`` never goes back before
+        the previous window's start.
+
+        A plain file is memory-mapped, window by window, so its bytes reach the readers
+        without a copy (pages of the page cache are mapped, not read into a buffer; the
+        old window is unmapped when its batches are dropped, so memory stays flat).
+        Anything else - stdin, gzip, pipes - is read into a fresh buffer, the previous
+        window's bytes from ``start`` on carried over, with PAD zero bytes after them.
+        (A file truncated while it is mapped would make the kernel stop the process, as
+        for any reader of memory-mapped files; captures being written only grow.)"""
+        if self._mappable is None:
+            self._mappable = self._can_map()
+        if self._mappable:
+            return self._mapped_window(start, size)
+        return self._read_window(start, size)
+
+    def _can_map(self) -> bool:
+        if self.compressed or self.size is None or self.path == "-":
+            return False
+        try:
+            return stat.S_ISREG(os.fstat(self._raw.fileno()).st_mode)
+        except (OSError, ValueError):
+            return False
+
+    def _mapped_window(self, start: int, size: int) -> tuple[np.ndarray, int, bool]:
+        total = self.size or 0
+        end = min(start + size, total)
+        if end <= start:
+            self.pos = max(self.pos, start)
+            return np.zeros(0, dtype=np.uint8), 0, True
+        aligned = start - start % mmap.ALLOCATIONGRANULARITY
+        try:
+            mapped = mmap.mmap(
+                self._raw.fileno(),
+                end - aligned,
+                flags=mmap.MAP_SHARED | _MAP_POPULATE,
+                prot=mmap.PROT_READ,
+                offset=aligned,
+            )
+        except (OSError, ValueError) as exc:
+            raise StreamDamage(f"cannot map the file ({exc})") from None
+        buf = np.frombuffer(mapped, dtype=np.uint8)[start - aligned :]
+        self.pos = end
+        return buf, end - start, end >= total
+
+    def _read_window(self, start: int, size: int) -> tuple[np.ndarray, int, bool]:
+        carry = b""
+        if self._last is not None:
+            last_buf, last_base, last_filled = self._last
+            if last_base <= start < last_base + last_filled:
+                carry = bytes(last_buf[start - last_base : last_filled])
+        size = max(size, len(carry))
+        buf = np.empty(size + PAD, dtype=np.uint8)
+        view = memoryview(buf)
+        view[: len(carry)] = carry
+        got = self.fill(view[len(carry) : size])
+        filled = len(carry) + got
+        buf[filled : filled + PAD] = 0
+        self._last = (buf, start, filled)
+        return buf, filled, filled < size
+
     def raw_pos(self) -> int:
         """Bytes consumed from the underlying file (for progress reporting)."""
+        if self._mappable:
+            return self.pos
         try:
             return self._raw.tell() if self.size is not None else self.pos
         except OSError:

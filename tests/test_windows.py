@@ -1,0 +1,102 @@
+"""Capture windows: a memory-mapped file and the same bytes read from a pipe or gzip give
+identical record batches, at any window size, with records longer than a window, and
+with damage reported at the same offset."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import threading
+
+import pytest
+
+from detector.errors import CorruptCapture
+from detector.source import expand_inputs, read_capture
+from detector.source.inputs import CaptureInput
+from tests.conftest import CORPUS, PCAPS
+
+
+def _records(cap: CaptureInput, chunk: int) -> list[tuple]:
+    out = []
+    stream, batches = read_capture(cap, chunk)
+    try:
+        for rb in batches:
+            for i in range(len(rb)):
+                start = int(rb.data_off[i])
+                out.append((float(rb.ts[i]), int(rb.linktype[i]), int(rb.stream_off[i]),
+                            int(rb.wirelen[i]), bytes(rb.buf[start : start + int(rb.caplen[i])])))
+    finally:
+        stream.close()
+    return out
+
+
+def _via_pipe(data: bytes, chunk: int, monkeypatch) -> list[tuple]:
+    """The same capture on stdin (the read path)."""
+    read_fd, write_fd = os.pipe()
+    writer = threading.Thread(target=lambda: (os.write(write_fd, data), os.close(write_fd)))
+    writer.start()
+    with os.fdopen(read_fd, "rb") as pipe:
+        monkeypatch.setattr("sys.stdin", type("S", (), {"buffer": pipe})())
+        fmt = "pcapng" if data[:4] == b"\x0a\x0d\x0d\x0a" else "pcap"
+        records = _records(CaptureInput("-", fmt, False, 0.0), chunk)
+    writer.join()
+    return records
+
+
+def _big_record_pcap() -> bytes:
+    """Three packets, the middle one 200,000 bytes: longer than the small windows."""
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    out = [header]
+    for i, size in enumerate((60, 200_000, 60)):
+        frame = bytes([i]) * size
+        out.append(struct.pack("<IIII", 1_700_000_000 + i, i, size, size) + frame)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("chunk", [4096, 65536, 16 * 1024 * 1024])
+def test_mapped_file_and_pipe_read_the_same_records(tmp_path, monkeypatch, chunk) -> None:
+    big = tmp_path / "big-record.pcap"
+    big.write_bytes(_big_record_pcap())
+    paths = [big, PCAPS / "multi-interface.pcapng", PCAPS / "cryptonote-midsession-bigendian.pcap"]
+    if CORPUS.is_dir():
+        paths.append(CORPUS / "ndpi" / "mining.pcapng")
+    for path in paths:
+        (cap,) = expand_inputs([str(path)])
+        mapped = _records(cap, chunk)
+        assert mapped, path
+        assert mapped == _via_pipe(path.read_bytes(), chunk, monkeypatch), path
+    assert max(len(r[4]) for r in _records(expand_inputs([str(big)])[0], 4096)) == 200_000
+
+
+def test_gzip_reads_the_same_records_as_the_plain_file(tmp_path) -> None:
+    plain = PCAPS / "stratum-v1-segmentation.pcap"
+    packed = tmp_path / "capture.pcap.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    (a,), (b,) = expand_inputs([str(plain)]), expand_inputs([str(packed)])
+    assert _records(a, 8192) == _records(b, 8192)
+
+
+def test_truncated_file_damage_at_the_same_offset(tmp_path, monkeypatch) -> None:
+    data = _big_record_pcap()[:-30]
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(data)
+
+    def damage(records_of) -> tuple[int, str]:
+        with pytest.raises(CorruptCapture) as exc:
+            records_of()
+        return exc.value.offset, exc.value.reason
+
+    (cap,) = expand_inputs([str(path)])
+    mapped = damage(lambda: _records(cap, 65536))
+    piped = damage(lambda: _via_pipe(data, 65536, monkeypatch))
+    assert mapped == piped and mapped[0] == 24 + 16 + 60 + 16 + 200_000
+
+
+def test_windows_of_a_file_are_views_not_copies() -> None:
+    path = PCAPS / "stratum-v1-cgminer-btc.pcap"
+    (cap,) = expand_inputs([str(path)])
+    stream, batches = read_capture(cap)
+    rb = next(iter(batches))
+    assert not rb.buf.flags.owndata and not rb.buf.flags.writeable  # mapped file pages
+    stream.close()

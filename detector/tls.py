@@ -890,20 +890,7 @@ class TLSStream:
         self.offset += consumed
         if encrypted:
             self._set_encrypted()
-        for event in found:
-            kind = event[0]
-            if kind == CONTENT_APPLICATION_DATA:
-                events.append(AppData(event[1]))
-            elif kind == CONTENT_ALERT:
-                events.append(Alert(event[1], event[2]))
-            elif kind == HS_CLIENT_HELLO:
-                events.append(_client_hello(event[2], event[1]))
-            elif kind == HS_SERVER_HELLO:
-                events.append(_server_hello(event[2], event[1]))
-            else:
-                certificate = parse_certificate(event[1])
-                if certificate is not None:
-                    events.append(certificate)
+        events.extend(_scanned_events(found))
         return consumed
 
     def gap(self, length: int) -> None:
@@ -1035,6 +1022,53 @@ class TLSStream:
         if mtype == HS_CERTIFICATE:
             return parse_certificate(body)
         return None
+
+
+def _scanned_events(found: list[tuple]) -> list[TLSEvent]:
+    """Events from what ``_fast.tls_scan`` returns."""
+    events: list[TLSEvent] = []
+    for event in found:
+        kind = event[0]
+        if kind == CONTENT_APPLICATION_DATA:
+            events.append(AppData(event[1]))
+        elif kind == CONTENT_ALERT:
+            events.append(Alert(event[1], event[2]))
+        elif kind == HS_CLIENT_HELLO:
+            events.append(_client_hello(event[2], event[1]))
+        elif kind == HS_SERVER_HELLO:
+            events.append(_server_hello(event[2], event[1]))
+        else:
+            certificate = parse_certificate(event[1])
+            if certificate is not None:
+                events.append(certificate)
+    return events
+
+
+def scan_first_packet(data: bytes) -> tuple[list[TLSEvent], bool] | None:
+    """(events, encrypted) that a new TLSStream fed ``data`` would end with, when the C
+    whole-record reader can tell them all: every record complete, or the last one cut
+    after its header in a way that yields no handshake message (application data,
+    change cipher spec, alert, heartbeat) or cut inside its header. None otherwise, or
+    without the compiled helpers."""
+    if fast is None:
+        return None
+    consumed, _records, encrypted, found = fast.tls_scan(data, False)
+    events = _scanned_events(found)
+    if len(data) - consumed < 5:
+        return events, encrypted
+    ctype, version, length = _RECORD_HEADER.unpack_from(data, consumed)
+    if (
+        not _valid_record_header(ctype, version, length)
+        or consumed + 5 + length <= len(data)
+        or ctype == CONTENT_HANDSHAKE
+    ):
+        return None  # a record the byte-wise parser must read
+    if ctype == CONTENT_APPLICATION_DATA:
+        events.append(AppData(length))
+        encrypted = True
+    elif ctype == CONTENT_CHANGE_CIPHER_SPEC:
+        encrypted = True
+    return events, encrypted
 
 
 def client_hello_from_bytes(data: bytes) -> ClientHello | None:

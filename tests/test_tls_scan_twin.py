@@ -126,3 +126,33 @@ def test_server_hello_readers_agree_on_truncations_and_mutations() -> None:
             assert tls.parse_server_hello(v, 0x0303) == tls.py_parse_server_hello(v, 0x0303)
             cases += 1
     assert cases > 3000
+
+
+def test_first_packet_path_leaves_the_same_facts(monkeypatch, tmp_path) -> None:
+    """Every flow of every fixture and corpus capture (and a slice of the benchmark's
+    traffic mix) gets the same facts and verdict with the TLS first-packet path on and
+    off; and the path really carries most TLS flows there."""
+    from bench.make_capture import generate
+    from detector.dissect import inspector
+    from detector.pipeline import ScanConfig, run_scan
+    from detector.source import expand_inputs
+    from tests.conftest import PCAPS
+
+    def flows(first_packets: bool, paths: list[str]) -> list:
+        monkeypatch.setattr(inspector.Inspector, "first_packets", first_packets)
+        taken = []
+        real_take = inspector.FirstPackets.take
+        monkeypatch.setattr(inspector.FirstPackets, "take",
+                            lambda self, *a: taken.append(real_take(self, *a)) or taken[-1])
+        result = run_scan(expand_inputs(paths), ScanConfig(keep_all_flows=True))
+        rows = sorted((v.record.flow_id, v.record.client_ip, v.record.facts, v.score,
+                       [r.id for r in v.rules]) for v in result.verdicts)
+        return rows, taken
+
+    mix = tmp_path / "mix.pcap"
+    generate(mix, packets=30_000, seed=3)
+    paths = [str(PCAPS), str(mix)] + ([str(CORPUS)] if CORPUS.is_dir() else [])
+    with_path, taken = flows(True, paths)
+    without, untouched = flows(False, paths)
+    assert with_path == without and len(with_path) > 500
+    assert not untouched and sum(taken) > 300 and not all(taken)

@@ -10,20 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detector.dissect.base import DatagramDissector, InspectContext, Probe, StreamDissector
+from detector.dissect.base import (
+    FIRST_BYTES_KEPT,
+    DatagramDissector,
+    InspectContext,
+    Probe,
+    StreamDissector,
+)
 from detector.dissect.dns import DnsTcp, names_a_pool, note_pool_lookup
 from detector.dissect.dnsparse import Groups
 from detector.dissect.http import Http
 from detector.dissect.jsonlines import JsonLines
 from detector.dissect.nodes import CryptoNode, CryptoNodeUdp
-from detector.dissect.tlsflow import Tls
+from detector.dissect.tlsflow import FirstPackets, Tls
 from detector.facts import FlowFacts
 from detector.reassembly import GAP, StreamReassembler
 
 # Probed in this order on the first bytes of each side; the first YES wins.
 STREAM_DISSECTORS: tuple[type[StreamDissector], ...] = (Tls, Http, DnsTcp, CryptoNode, JsonLines)
 DATAGRAM_DISSECTORS: tuple[type[DatagramDissector], ...] = (CryptoNodeUdp,)
-FIRST_BYTES_KEPT = 64
 PROBE_LIMIT = 4096
 
 
@@ -69,12 +74,15 @@ class FlowInspection:
 class Inspector:
     """Holds the inspection state of every flow under inspection, keyed by flow slot."""
 
+    first_packets = True  # use the TLS first-packet path (tests turn it off to compare)
+
     def __init__(
         self, config: InspectConfig | None = None, ctx: InspectContext | None = None
     ) -> None:
         self.config = config or InspectConfig()
         self.ctx = ctx or InspectContext()
         self.flows: dict[int, FlowInspection] = {}
+        self.first: dict[int, FirstPackets] = {}  # TLS flows settled one packet per side
         self.retired: dict[int, FlowFacts] = {}  # facts of flows no longer inspected
 
     def _state(self, slot: int, udp: bool, side: int, sport: int, dport: int) -> FlowInspection:
@@ -98,6 +106,21 @@ class Inspector:
     ) -> int:
         """Feed one TCP segment; return which sides still want payload (bit 0: side 0,
         bit 1: side 1). ``isn`` is where this side's stream starts, if its SYN was seen."""
+        if self.first_packets and slot not in self.flows:
+            # The TLS first-packet path (see tlsflow.FirstPackets): an in-order, whole
+            # segment at the start of its side's stream.
+            first = self.first.get(slot)
+            if (isn is None or seq == isn) and len(data) == seg_len:
+                if first is None:
+                    ports = (sport, dport) if side == 0 else (dport, sport)
+                    candidate = FirstPackets(ports)
+                    if candidate.take(side, data, ts, self.config.bytes_per_side):
+                        self.first[slot] = candidate
+                        return candidate.wanting()
+                elif first.take(side, data, ts, self.config.bytes_per_side):
+                    return first.wanting()
+            if first is not None:
+                self._leave_first_packets(slot, first)
         fi = self._state(slot, False, side, sport, dport)
         sd = fi.sides[side]
         if not sd.done:
@@ -108,6 +131,18 @@ class Inspector:
                 if sd.done:
                     break
         return fi.wanting()
+
+    def _leave_first_packets(self, slot: int, first: FirstPackets) -> None:
+        """Go on the general way from where the first-packet path left the flow."""
+        del self.first[slot]
+        fi = self.flows[slot] = FlowInspection(self.config, False, first.ports)
+        fi.facts = first.facts
+        dissector = fi.dissectors[Tls.name] = first.to_dissector(self.ctx)
+        for side, taken in enumerate(first.taken):
+            if taken >= 0:
+                sd = fi.sides[side]
+                sd.dissector, sd.decided, sd.done = dissector, True, True
+                sd.budget -= taken
 
     def udp_packet(
         self, slot: int, side: int, data: bytes, ts: float, sport: int = 0, dport: int = 0
@@ -224,6 +259,10 @@ class Inspector:
 
     def retire(self, slot: int) -> None:
         """Stop inspecting a flow: flush its parsers and keep only its facts (if any)."""
+        first = self.first.pop(slot, None)
+        if first is not None:
+            self.retired[slot] = first.facts  # a TLS flow: it has facts
+            return
         fi = self.flows.pop(slot, None)
         if fi is None:
             return
@@ -245,7 +284,7 @@ class Inspector:
 
     def finish(self, slot: int) -> FlowFacts | None:
         """The flow ended: return its facts (None if nothing was learned)."""
-        if slot in self.flows:
+        if slot in self.flows or slot in self.first:
             self.retire(slot)
         return self.retired.pop(slot, None)
 

@@ -12,10 +12,10 @@ are counted per flow by the vectorised flow stage instead of in Python.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from detector import tls
-from detector.dissect.base import InspectContext, Probe, StreamDissector
+from detector.dissect.base import FIRST_BYTES_KEPT, InspectContext, Probe, StreamDissector
 from detector.facts import FlowFacts
 
 MAX_RECORDS = 4
@@ -50,40 +50,136 @@ class Tls(StreamDissector):
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         stream = self.streams[side]
-        for event in stream.feed(data):
-            if isinstance(event, tls.AppData):
-                self.app_records[side] += 1
-                records = facts.tls.setdefault("records", [])
-                if len(records) < 2 * MAX_RECORDS:
-                    records.append((round(ts, 6), side, event.length))
-            elif isinstance(event, tls.ClientHello):
-                facts.sides[side].client_votes += 2
-                self.hello[side] = True
-                self.client_side = side
-                _client_hello(event, facts)
-            elif isinstance(event, tls.ServerHello):
-                facts.sides[1 - side].client_votes += 1
-                self.hello[side] = True
-                facts.tls.setdefault("ja3s", _ja3s(event))
-                facts.tls.setdefault(
-                    "version", VERSION_NAMES.get(event.version, hex(event.version))
-                )
-                facts.tls.setdefault("cipher", event.cipher)
-            elif isinstance(event, tls.Certificate) and "subject" not in facts.tls:
-                self.certificate = True
-                facts.tls["subject"] = event.subject
-                facts.tls["issuer"] = event.issuer
-                facts.tls["self_signed"] = event.self_signed
+        _apply(self, side, stream.feed(data), ts, facts)
         if stream.state is tls.StreamState.NOT_TLS:
             return False
         facts.app_protos.add("tls")
-        if self.hello[side] and (side == self.client_side or self.certificate or stream.encrypted):
-            return False  # handshake facts are in; the rest is encrypted
-        return self.app_records[side] < MAX_RECORDS
+        return not _side_done(self, side, stream.encrypted)
 
     def on_gap(self, side: int, facts: FlowFacts) -> None:
         facts.gaps += 1
         self.app_records[side] = MAX_RECORDS  # cannot resynchronise records without a length
+
+
+class _TlsState(Protocol):
+    """What the event handling reads and writes: a Tls dissector or a FirstPackets."""
+
+    app_records: list[int]
+    hello: list[bool]
+    client_side: int | None
+    certificate: bool
+
+
+def _apply(
+    state: _TlsState, side: int, events: list[tls.TLSEvent], ts: float, facts: FlowFacts
+) -> None:
+    """Turn one side's TLS events into facts (shared by Tls and the first-packet path)."""
+    for event in events:
+        if isinstance(event, tls.AppData):
+            state.app_records[side] += 1
+            records = facts.tls.setdefault("records", [])
+            if len(records) < 2 * MAX_RECORDS:
+                records.append((round(ts, 6), side, event.length))
+        elif isinstance(event, tls.ClientHello):
+            facts.sides[side].client_votes += 2
+            state.hello[side] = True
+            state.client_side = side
+            _client_hello(event, facts)
+        elif isinstance(event, tls.ServerHello):
+            facts.sides[1 - side].client_votes += 1
+            state.hello[side] = True
+            facts.tls.setdefault("ja3s", _ja3s(event))
+            facts.tls.setdefault("version", VERSION_NAMES.get(event.version, hex(event.version)))
+            facts.tls.setdefault("cipher", event.cipher)
+        elif isinstance(event, tls.Certificate) and "subject" not in facts.tls:
+            state.certificate = True
+            facts.tls["subject"] = event.subject
+            facts.tls["issuer"] = event.issuer
+            facts.tls["self_signed"] = event.self_signed
+
+
+def _side_done(state: _TlsState, side: int, encrypted: bool) -> bool:
+    """A side is done once its handshake facts are in (the client's hello; the server's
+    hello plus certificate or the start of encryption), or after MAX_RECORDS records."""
+    if state.hello[side] and (side == state.client_side or state.certificate or encrypted):
+        return True  # handshake facts are in; the rest is encrypted
+    return state.app_records[side] >= MAX_RECORDS
+
+
+class FirstPackets:
+    """A TLS flow each of whose sides so far came as one packet that settled it.
+
+    Most TLS flows send a ClientHello in one segment and a server flight whose first
+    segment holds the ServerHello and the start of encryption (or the certificate):
+    after one packet per side there is nothing left to learn. For those packets the
+    inspector skips reassembly, dissector choice and the stream parser and calls
+    ``take``, which reads the packet's whole records in one C call and leaves exactly the
+    facts and state the general path would (tests run every capture both ways). Any
+    packet it cannot settle that way - split records, a hello spread over packets, a
+    side that wants more - goes the general way, starting from ``to_dissector``.
+    """
+
+    __slots__ = ("facts", "ports", "app_records", "hello", "client_side", "certificate", "taken")
+
+    def __init__(self, ports: tuple[int, int]) -> None:
+        self.facts = FlowFacts()
+        self.ports = ports
+        self.app_records = [0, 0]
+        self.hello = [False, False]
+        self.client_side: int | None = None
+        self.certificate = False
+        self.taken = [-1, -1]  # payload bytes of the side's one packet, -1: none yet
+
+    def take(self, side: int, data: bytes, ts: float, budget: int) -> bool:
+        """Settle ``side`` with this, its first packet, or return False having changed
+        nothing (the packet then goes the general way)."""
+        if self.taken[side] >= 0 or len(data) < 3 or len(data) > budget:
+            return False
+        if Tls.probe(data) is not Probe.YES:
+            return False
+        scanned = tls.scan_first_packet(data)
+        if scanned is None:
+            return False
+        events, encrypted = scanned
+        # Would this packet settle the side? Worked out before anything is changed.
+        hello = self.hello[side]
+        client_side = self.client_side
+        certificate = self.certificate
+        app_records = self.app_records[side]
+        for event in events:
+            if isinstance(event, tls.AppData):
+                app_records += 1
+            elif isinstance(event, tls.ClientHello):
+                hello, client_side = True, side
+            elif isinstance(event, tls.ServerHello):
+                hello = True
+            elif isinstance(event, tls.Certificate) and "subject" not in self.facts.tls:
+                certificate = True
+        settled = (hello and (side == client_side or certificate or encrypted)) or (
+            app_records >= MAX_RECORDS
+        )
+        if not settled and len(data) < budget:
+            return False
+        facts = self.facts
+        sent = facts.sides[side]
+        sent.first_bytes = data[:FIRST_BYTES_KEPT]
+        _apply(self, side, events, ts, facts)
+        facts.app_protos.add("tls")
+        self.taken[side] = len(data)
+        return True
+
+    def wanting(self) -> int:
+        """Bit mask of the sides that still want payload (see FlowInspection.wanting)."""
+        return (0 if self.taken[0] >= 0 else 1) | (0 if self.taken[1] >= 0 else 2)
+
+    def to_dissector(self, ctx: InspectContext | None) -> Tls:
+        """The Tls dissector the general path would hold at this point."""
+        dissector = Tls(ctx)
+        dissector.app_records = list(self.app_records)
+        dissector.hello = list(self.hello)
+        dissector.client_side = self.client_side
+        dissector.certificate = self.certificate
+        return dissector
 
 
 _FINGERPRINTS: dict[tuple[object, ...], tuple[str, str, str, str]] = {}

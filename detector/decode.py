@@ -239,23 +239,24 @@ def decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
         kinds = np.unique(rb.linktype)
         stats.linktypes_unsupported = {int(k) for k in kinds if int(k) not in SUPPORTED_LINKTYPES}
     k = keep[:kept]
+    # Views of the output arrays (contiguous slices), not copies.
     return (
         PacketBatch(
             buf=rb.buf,
             ts=rb.ts[k],
             wirelen=rb.wirelen[k],
-            proto=proto[:kept].copy(),
-            src_hi=addr[0, :kept].copy(),
-            src_lo=addr[1, :kept].copy(),
-            dst_hi=addr[2, :kept].copy(),
-            dst_lo=addr[3, :kept].copy(),
-            sport=ports[0, :kept].copy(),
-            dport=ports[1, :kept].copy(),
-            flags=flags[:kept].copy(),
-            seq=nums[0, :kept].copy(),
-            payload_off=nums[1, :kept].copy(),
-            payload_len=nums[2, :kept].copy(),
-            payload_cap=nums[3, :kept].copy(),
+            proto=proto[:kept],
+            src_hi=addr[0, :kept],
+            src_lo=addr[1, :kept],
+            dst_hi=addr[2, :kept],
+            dst_lo=addr[3, :kept],
+            sport=ports[0, :kept],
+            dport=ports[1, :kept],
+            flags=flags[:kept],
+            seq=nums[0, :kept],
+            payload_off=nums[1, :kept],
+            payload_len=nums[2, :kept],
+            payload_cap=nums[3, :kept],
             stream_off=rb.stream_off[k],
         ),
         stats,

@@ -103,7 +103,9 @@ class FlowTable:
             return
         self.cols["state"][slots] = 0
         self.cols["inspect"][slots] = 0
-        keep = ~np.isin(self.index_slots, slots)
+        released = np.zeros(self.capacity, dtype=bool)
+        released[slots] = True
+        keep = ~released[self.index_slots]
         self.index_keys = self.index_keys[keep]
         self.index_slots = self.index_slots[keep]
         self.free[self.n_free : self.n_free + slots.shape[0]] = slots

@@ -19,7 +19,6 @@ from detector.errors import InputError
 from detector.flows import FlowConfig
 from detector.pipeline import Detector, ScanConfig, ScanResult, run_scan
 from detector.source import expand_inputs
-from detector.verify import compare, find_manifest, load_manifest, write_junit
 
 app = typer.Typer(
     name="minewatch",
@@ -315,6 +314,8 @@ def verify(
     threshold: ThresholdOpt = 0.7,
 ) -> None:
     """Replay labelled captures; exit 1 if any capture's suspects differ from its manifest."""
+    from detector.verify import compare, find_manifest, load_manifest, write_junit
+
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory")
     expectations = load_manifest(manifest or find_manifest(directory))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import ipaddress
+import struct
 from datetime import UTC, datetime
 from typing import Any
-
-import communityid
 
 from detector.flows import FlowRecord
 from detector.suspects import Suspect
 
 CATEGORY = "Crypto Currency Mining Activity Detected"
-_CID = communityid.CommunityID()
 
 
 def eve_time(ts: float) -> str:
@@ -25,8 +27,35 @@ def short_time(ts: float) -> str:
 
 def community_id(r: FlowRecord) -> str:
     """Community ID v1 of a flow, so alerts join with Zeek/Suricata logs of the same flow."""
-    maker = communityid.FlowTuple.make_tcp if r.proto == "TCP" else communityid.FlowTuple.make_udp
-    return str(_CID.calc(maker(r.client_ip, r.server_ip, r.client_port, r.server_port)))
+    return community_id_v1(
+        PROTO_NUMBERS[r.proto], r.client_ip, r.server_ip, r.client_port, r.server_port
+    )
+
+
+PROTO_NUMBERS = {"TCP": 6, "UDP": 17}
+
+
+@functools.lru_cache(maxsize=4096)
+def _packed(ip: str) -> bytes:
+    return ipaddress.ip_address(ip).packed
+
+
+def community_id_v1(
+    proto: int, saddr: str, daddr: str, sport: int, dport: int, seed: int = 0
+) -> str:
+    """Community ID v1 (https://github.com/corelight/community-id-spec) of a TCP/UDP
+    5-tuple: base64 of SHA-1 over seed, the ordered addresses, protocol, a zero pad byte
+    and the ports, the smaller (address, port) first. The reference package
+    (``communityid``) gives the same values (tested) but imports dpkt and builds objects
+    per call, which made it a tenth of an EVE run's start-up."""
+    src, dst = _packed(saddr), _packed(daddr)
+    if not (src < dst or (src == dst and sport < dport)):
+        src, dst, sport, dport = dst, src, dport, sport
+    digest = hashlib.sha1(
+        struct.pack("!H", seed) + src + dst + struct.pack("!BBHH", proto, 0, sport, dport),
+        usedforsecurity=False,
+    ).digest()
+    return "1:" + base64.b64encode(digest).decode("ascii")
 
 
 def app_proto(r: FlowRecord) -> str:

@@ -373,22 +373,8 @@ def parse_client_hello(body: bytes, record_version: int = 0) -> ClientHello | No
 
 
 def _client_hello(fields: tuple, record_version: int) -> ClientHello:
-    """A ClientHello from the tuple the C reader returns."""
-    version, ciphers, exts, sv, groups, formats, sigalgs, alpn, sni, sid_len, comp = fields
-    return ClientHello(
-        record_version=record_version,
-        handshake_version=version,
-        ciphers=ciphers,
-        extensions=exts,
-        supported_versions=sv,
-        supported_groups=groups,
-        ec_point_formats=formats,
-        signature_algorithms=sigalgs,
-        alpn=alpn,
-        sni=sni,
-        session_id_len=sid_len,
-        compression_methods=comp,
-    )
+    """A ClientHello from the tuple the C reader returns (the dataclass's field order)."""
+    return ClientHello(record_version, *fields)
 
 
 def py_parse_client_hello(body: bytes, record_version: int = 0) -> ClientHello | None:
@@ -448,18 +434,8 @@ def parse_server_hello(body: bytes, record_version: int = 0) -> ServerHello | No
 
 
 def _server_hello(fields: tuple, record_version: int) -> ServerHello:
-    """A ServerHello from the tuple the C reader returns."""
-    version, selected, cipher, compression, extensions, alpn, hello_retry = fields
-    return ServerHello(
-        record_version=record_version,
-        handshake_version=version,
-        selected_version=selected,
-        cipher=cipher,
-        compression_method=compression,
-        extensions=extensions,
-        alpn=alpn,
-        hello_retry=hello_retry,
-    )
+    """A ServerHello from the tuple the C reader returns (the dataclass's field order)."""
+    return ServerHello(record_version, *fields)
 
 
 def py_parse_server_hello(body: bytes, record_version: int = 0) -> ServerHello | None:

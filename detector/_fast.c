@@ -40,6 +40,22 @@ static int get_buffers(PyObject *data, PyObject *out, Py_buffer *in_view, Py_buf
     return 0;
 }
 
+/* Buffers of n objects, the first `readonly` read-only, the rest writable; on failure
+   the ones already taken are released and -1 returned (a Python error is set). */
+static int take_buffers(PyObject **objs, Py_buffer *v, int n, int readonly) {
+    for (int k = 0; k < n; k++) {
+        if (PyObject_GetBuffer(objs[k], &v[k], k < readonly ? PyBUF_SIMPLE : PyBUF_WRITABLE) < 0) {
+            for (int j = 0; j < k; j++) PyBuffer_Release(&v[j]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void release_buffers(Py_buffer *v, int n) {
+    for (int k = 0; k < n; k++) PyBuffer_Release(&v[k]);
+}
+
 /* walk_pcap(data, start, end, little, limit, out) */
 static PyObject *walk_pcap(PyObject *self, PyObject *args) {
     PyObject *data, *out;
@@ -901,18 +917,12 @@ enum { NBUF = 17 };
 static PyObject *decode_batch(PyObject *self, PyObject *args) {
     PyObject *objs[NBUF];
     Py_buffer v[NBUF];
-    int got = 0;
     if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3],
                           &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9], &objs[10],
                           &objs[11], &objs[12], &objs[13], &objs[14], &objs[15], &objs[16]))
         return NULL;
-    for (; got < NBUF; got++) {
-        int flags = got < 4 ? PyBUF_SIMPLE : PyBUF_WRITABLE;
-        if (PyObject_GetBuffer(objs[got], &v[got], flags) < 0) {
-            for (int j = 0; j < got; j++) PyBuffer_Release(&v[j]);
-            return NULL;
-        }
-    }
+    if (take_buffers(objs, v, NBUF, 4) < 0)
+        return NULL;
     gb_t g = {(const unsigned char *)v[0].buf, v[0].len - 8};
     const int64_t *data_off = (const int64_t *)v[1].buf, *caplen = (const int64_t *)v[2].buf;
     const int32_t *link = (const int32_t *)v[3].buf;
@@ -1045,7 +1055,7 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
         o_pcap[kept] = pcap;
         kept++;
     }
-    for (int j = 0; j < NBUF; j++) PyBuffer_Release(&v[j]);
+    release_buffers(v, NBUF);
     return Py_BuildValue("nLLLLL", kept, non_ip, frags, other, truncated, unsupported);
 }
 
@@ -1061,12 +1071,8 @@ static PyObject *pcap_fields(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOpdOOO", &objs[0], &objs[1], &little, &unit, &objs[2],
                           &objs[3], &objs[4]))
         return NULL;
-    for (int k = 0; k < 5; k++) {
-        if (PyObject_GetBuffer(objs[k], &v[k], k < 2 ? PyBUF_SIMPLE : PyBUF_WRITABLE) < 0) {
-            for (int j = 0; j < k; j++) PyBuffer_Release(&v[j]);
-            return NULL;
-        }
-    }
+    if (take_buffers(objs, v, 5, 2) < 0)
+        return NULL;
     const unsigned char *buf = (const unsigned char *)v[0].buf;
     const int64_t *offs = (const int64_t *)v[1].buf;
     int64_t *caplen = v[2].buf, *wirelen = v[3].buf;
@@ -1085,7 +1091,7 @@ static PyObject *pcap_fields(PyObject *self, PyObject *args) {
         wirelen[i] = wire > cap ? wire : cap;
         ts[i] = (double)sec + (double)frac * unit;
     }
-    for (int k = 0; k < 5; k++) PyBuffer_Release(&v[k]);
+    release_buffers(v, 5);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "record offset outside the buffer");
         return NULL;
@@ -1131,12 +1137,8 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
                           &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
                           &objs[10], &objs[11], &objs[12], &objs[13], &objs[14]))
         return NULL;
-    for (int k = 0; k < FG_IN + FG_OUT; k++) {
-        if (PyObject_GetBuffer(objs[k], &v[k], k < FG_IN ? PyBUF_SIMPLE : PyBUF_WRITABLE) < 0) {
-            for (int j = 0; j < k; j++) PyBuffer_Release(&v[j]);
-            return NULL;
-        }
-    }
+    if (take_buffers(objs, v, FG_IN + FG_OUT, FG_IN) < 0)
+        return NULL;
     const uint64_t *shi = v[0].buf, *slo = v[1].buf, *dhi = v[2].buf, *dlo = v[3].buf;
     const int64_t *sport = v[4].buf, *dport = v[5].buf;
     const uint8_t *proto = v[6].buf, *flags = v[7].buf;
@@ -1157,7 +1159,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     int64_t *fsynack = malloc(((size_t)n + 1) * sizeof(int64_t));
     if (!slot_of || !groups || !rank || !fpkt || !fsyn || !fsynack) {
         free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
-        for (int k = 0; k < FG_IN + FG_OUT; k++) PyBuffer_Release(&v[k]);
+        release_buffers(v, FG_IN + FG_OUT);
         return PyErr_NoMemory();
     }
     memset(slot_of, 0xff, hcap * sizeof(int64_t));
@@ -1212,7 +1214,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     }
     for (Py_ssize_t i = 0; i < n; i++) group[i] = rank[group[i]];
     free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
-    for (int k = 0; k < FG_IN + FG_OUT; k++) PyBuffer_Release(&v[k]);
+    release_buffers(v, FG_IN + FG_OUT);
     return PyLong_FromSsize_t(ng);
 }
 
@@ -1231,12 +1233,8 @@ static PyObject *flow_update(PyObject *self, PyObject *args) {
                           &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15],
                           &objs[16], &objs[17], &objs[18], &objs[19], &objs[20]))
         return NULL;
-    for (int k = 0; k < 21; k++) {
-        if (PyObject_GetBuffer(objs[k], &v[k], k < 8 ? PyBUF_SIMPLE : PyBUF_WRITABLE) < 0) {
-            for (int j = 0; j < k; j++) PyBuffer_Release(&v[j]);
-            return NULL;
-        }
-    }
+    if (take_buffers(objs, v, 21, 8) < 0)
+        return NULL;
     const int64_t *group = v[0].buf, *slots = v[1].buf;
     const uint8_t *src_first = v[2].buf, *flags = v[3].buf;
     const int64_t *wirelen = v[4].buf, *plen = v[5].buf;
@@ -1289,7 +1287,7 @@ static PyObject *flow_update(PyObject *self, PyObject *args) {
         if (f & 0x04) state[s] |= ST_RST;
         if (ts[i] > last_ts[s]) last_ts[s] = ts[i];
     }
-    for (int k = 0; k < 21; k++) PyBuffer_Release(&v[k]);
+    release_buffers(v, 21);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "group or slot out of range");
         return NULL;

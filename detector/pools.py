@@ -57,6 +57,8 @@ def registered_domain(host: str) -> str:
 
 
 def _is_ip(text: str) -> bool:
+    if not (text[-1:].isdigit() or ":" in text):
+        return False  # a name ends in a letter (its TLD); parsing every host costs start-up
     try:
         ipaddress.ip_address(text)
     except ValueError:

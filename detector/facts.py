@@ -12,7 +12,6 @@ when the flow ends: a capture may start mid-session, and then the messages thems
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,9 @@ from typing import Any
 class SideFacts:
     """Facts about what one endpoint of a flow sent."""
 
-    methods: Counter[str] = field(default_factory=Counter)  # JSON-RPC methods it sent
+    # JSON-RPC methods it sent -> times (a plain dict: most flows never send one, and two
+    # Counters made up a third of creating the facts of every inspected flow)
+    methods: dict[str, int] = field(default_factory=dict)
     json_messages: int = 0
     json_errors: int = 0
     client_votes: int = 0  # messages that only a client sends (requests, ClientHello)

@@ -639,51 +639,110 @@ class FlowTracker:
             ended = [(slot, facts) for slot, facts in ended if facts is not None]
         if not ended:
             return
-        # One gather per column for all ended flows, then plain Python values per row.
+        # One gather per column a record needs, for all ended flows at once; then plain
+        # Python values per row.
         chosen = np.array([slot for slot, _ in ended], dtype=np.int64)
-        columns = [col[chosen].tolist() for col in self.table.cols.values()]
-        names = list(self.table.cols)
+        cols = self.table.cols
+        columns = [cols[name][chosen].tolist() for name in _RECORD_COLUMNS]
         self.stats.records += len(ended)
-        for (_, facts), values in zip(ended, zip(*columns, strict=True), strict=True):
-            self.emit(self._record(dict(zip(names, values, strict=True)), reason, facts))
+        emit, record = self.emit, _record
+        for (_, facts), row in zip(ended, zip(*columns, strict=True), strict=True):
+            emit(record(row, reason, facts))
 
     def _end(self, slot: int, reason: str) -> None:
         self._end_many(np.array([slot], dtype=np.int64), reason)
 
-    @staticmethod
-    def _record(row: dict, reason: str, facts: FlowFacts | None) -> FlowRecord:
-        """A FlowRecord from one flow-table row (column name -> Python value)."""
-        client_is_a = bool(row["client_is_a"])
-        orientation = "syn" if row["orient_syn"] else "port"
-        if facts is not None and orientation == "port":
-            votes = facts.sides[0].client_votes - facts.sides[1].client_votes
-            if votes:
-                client_is_a = votes > 0
-                orientation = "payload"
-        a = (ip_text(row["a_hi"], row["a_lo"]), row["a_port"])
-        b = (ip_text(row["b_hi"], row["b_lo"]), row["b_port"])
-        (cip, cport), (sip, sport) = (a, b) if client_is_a else (b, a)
-        pa, pb_ = row["pkts_a"], row["pkts_b"]
-        ba, bb = row["bytes_a"], row["bytes_b"]
-        la, lb = row["payload_a"], row["payload_b"]
-        first_ts = row["first_ts"]
+
+# The flow-table columns a FlowRecord is made of, in the order _record unpacks them.
+_RECORD_COLUMNS = (
+    "key",
+    "proto",
+    "a_hi",
+    "a_lo",
+    "a_port",
+    "b_hi",
+    "b_lo",
+    "b_port",
+    "client_is_a",
+    "orient_syn",
+    "pkts_a",
+    "pkts_b",
+    "bytes_a",
+    "bytes_b",
+    "payload_a",
+    "payload_b",
+    "first_ts",
+    "last_ts",
+)
+
+
+def _record(row: tuple, reason: str, facts: FlowFacts | None) -> FlowRecord:
+    """A FlowRecord from one flow-table row (the values of _RECORD_COLUMNS)."""
+    (
+        key,
+        proto,
+        a_hi,
+        a_lo,
+        a_port,
+        b_hi,
+        b_lo,
+        b_port,
+        client_is_a,
+        orient_syn,
+        pa,
+        pb_,
+        ba,
+        bb,
+        la,
+        lb,
+        first_ts,
+        last_ts,
+    ) = row
+    orientation = "syn" if orient_syn else "port"
+    if facts is not None and not orient_syn:
+        votes = facts.sides[0].client_votes - facts.sides[1].client_votes
+        if votes:
+            client_is_a = votes > 0
+            orientation = "payload"
+    a_ip, b_ip = ip_text(a_hi, a_lo), ip_text(b_hi, b_lo)
+    if client_is_a:
         return FlowRecord(
-            flow_id=flow_id(row["key"], first_ts),
-            proto="TCP" if row["proto"] == PROTO_TCP else "UDP",
-            client_ip=cip,
-            client_port=cport,
-            server_ip=sip,
-            server_port=sport,
-            first_ts=first_ts,
-            last_ts=row["last_ts"],
-            pkts_toserver=pa if client_is_a else pb_,
-            pkts_toclient=pb_ if client_is_a else pa,
-            bytes_toserver=ba if client_is_a else bb,
-            bytes_toclient=bb if client_is_a else ba,
-            payload_toserver=la if client_is_a else lb,
-            payload_toclient=lb if client_is_a else la,
-            orientation=orientation,
-            end_reason=reason,
-            facts=facts,
-            client_side=0 if client_is_a else 1,
+            flow_id(key, first_ts),
+            "TCP" if proto == PROTO_TCP else "UDP",
+            a_ip,
+            a_port,
+            b_ip,
+            b_port,
+            first_ts,
+            last_ts,
+            pa,
+            pb_,
+            ba,
+            bb,
+            la,
+            lb,
+            orientation,
+            reason,
+            facts,
+            0,
         )
+    return FlowRecord(
+        flow_id(key, first_ts),
+        "TCP" if proto == PROTO_TCP else "UDP",
+        b_ip,
+        b_port,
+        a_ip,
+        a_port,
+        first_ts,
+        last_ts,
+        pb_,
+        pa,
+        bb,
+        ba,
+        lb,
+        la,
+        orientation,
+        reason,
+        facts,
+        1,
+    )

@@ -189,7 +189,7 @@ def classify(
     is_response = ("result" in msg or "error" in msg) and "params" not in msg and "body" not in msg
     if isinstance(method, str) and method and not is_response:
         method = method[:64]
-        sent.methods[method] += 1
+        sent.methods[method] = sent.methods.get(method, 0) + 1
         state.remember(side, msg.get("id"), method)
         params = msg.get("params")
         if params is None and isinstance(msg.get("body"), (dict, list)):

@@ -14,7 +14,7 @@ import numpy as np
 
 from detector.decode import PROTO_UDP, PacketBatch
 
-DNS_PORTS = np.array([53, 5353, 5355])
+DNS_PORTS = (53, 5353, 5355)
 GENERIC, DNS_ANSWER = 1, 2
 
 
@@ -24,7 +24,7 @@ def triage(pb: PacketBatch, candidates: np.ndarray) -> np.ndarray:
     udp = candidates & (pb.proto == PROTO_UDP)
     if not udp.any():
         return action
-    dns = udp & (np.isin(pb.sport, DNS_PORTS) | np.isin(pb.dport, DNS_PORTS))
+    dns = udp & (_any_of(pb.sport, DNS_PORTS) | _any_of(pb.dport, DNS_PORTS))
     buf = pb.buf
     last = buf.shape[0] - 8
     other = np.flatnonzero(udp & ~dns)
@@ -53,5 +53,13 @@ def _datagram_candidate(pb: PacketBatch, idx: np.ndarray, buf: np.ndarray, last:
     discv4 = (cap >= 100) & (b97 >= 1) & (b97 <= 6) & (b98 >= 0xC0)
     b0 = buf[np.clip(off, 0, last)]
     b1 = buf[np.clip(off + 1, 0, last)]
-    nano = (cap >= 8) & (b0 == ord("R")) & np.isin(b1, (ord("A"), ord("B"), ord("C"), ord("X")))
+    nano = (cap >= 8) & (b0 == ord("R")) & _any_of(b1, tuple(b"ABCX"))
     return discv4 | nano
+
+
+def _any_of(values: np.ndarray, wanted: tuple[int, ...]) -> np.ndarray:
+    """``np.isin`` for a few wanted values: one comparison each, no sort (per batch)."""
+    hit = values == wanted[0]
+    for value in wanted[1:]:
+        hit |= values == value
+    return hit

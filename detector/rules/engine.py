@@ -90,11 +90,19 @@ class RuleSet:
     rules: list[Rule]
     files: list[Path]
     _by_id: dict[int, Rule] = field(default_factory=dict, repr=False)
+    # fact families present -> the rules that can fire on them, in id order. Flows come in
+    # a handful of shapes (TLS with a name, DNS, Stratum...), so this is a few entries,
+    # and a flow tests only its candidates instead of every rule's requirements.
+    _candidates: dict[frozenset[str], list[Rule]] = field(default_factory=dict, repr=False)
 
     def evaluate(self, record: FlowRecord) -> list[Rule]:
         """Rules that fire on one flow record (rules needing facts it lacks are skipped)."""
         present = families(record)
-        return [rule for rule in self.rules if rule.requires <= present and rule.predicate(record)]
+        candidates = self._candidates.get(present)
+        if candidates is None:
+            candidates = [rule for rule in self.rules if rule.requires <= present]
+            self._candidates[present] = candidates
+        return [rule for rule in candidates if rule.predicate(record)]
 
     def by_id(self, rule_id: int) -> Rule | None:
         return self._by_id.get(rule_id)

@@ -1026,12 +1026,23 @@ def scan_first_packet(data: bytes) -> tuple[list[TLSEvent], bool] | None:
     after its header in a way that yields no handshake message (application data,
     change cipher spec, alert, heartbeat) or cut inside its header. None otherwise, or
     without the compiled helpers."""
+    scanned = scan_first_packet_raw(data)
+    if scanned is None:
+        return None
+    found, encrypted = scanned
+    return _scanned_events(found), encrypted
+
+
+def scan_first_packet_raw(data: bytes) -> tuple[list[tuple], bool] | None:
+    """``scan_first_packet`` before its events become objects: the C reader's tuples
+    ((23, length), (21, level, description), (1 or 2, record version, hello fields in
+    the dataclass's order), (11, certificate body)). The TLS first-packet path reads
+    these directly, since building the objects cost more than reading the records."""
     if fast is None:
         return None
     consumed, _records, encrypted, found = fast.tls_scan(data, False)
-    events = _scanned_events(found)
     if len(data) - consumed < 5:
-        return events, encrypted
+        return found, encrypted
     ctype, version, length = _RECORD_HEADER.unpack_from(data, consumed)
     if (
         not _valid_record_header(ctype, version, length)
@@ -1040,11 +1051,11 @@ def scan_first_packet(data: bytes) -> tuple[list[TLSEvent], bool] | None:
     ):
         return None  # a record the byte-wise parser must read
     if ctype == CONTENT_APPLICATION_DATA:
-        events.append(AppData(length))
+        found.append((CONTENT_APPLICATION_DATA, length))
         encrypted = True
     elif ctype == CONTENT_CHANGE_CIPHER_SPEC:
         encrypted = True
-    return events, encrypted
+    return found, encrypted
 
 
 def client_hello_from_bytes(data: bytes) -> ClientHello | None:

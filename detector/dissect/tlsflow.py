@@ -73,29 +73,71 @@ class _TlsState(Protocol):
 def _apply(
     state: _TlsState, side: int, events: list[tls.TLSEvent], ts: float, facts: FlowFacts
 ) -> None:
-    """Turn one side's TLS events into facts (shared by Tls and the first-packet path)."""
+    """Turn one side's TLS events into facts (the general path; the first-packet path's
+    ``_apply_raw`` reads the C reader's tuples and shares the helpers below)."""
     for event in events:
         if isinstance(event, tls.AppData):
-            state.app_records[side] += 1
-            records = facts.tls.setdefault("records", [])
-            if len(records) < 2 * MAX_RECORDS:
-                records.append((round(ts, 6), side, event.length))
+            _app_data(state, side, event.length, ts, facts)
         elif isinstance(event, tls.ClientHello):
-            facts.sides[side].client_votes += 2
-            state.hello[side] = True
-            state.client_side = side
-            _client_hello(event, facts)
+            _hello_from(state, side, facts, client=True)
+            if "ja3" not in facts.tls:
+                _client_hello_facts(facts, _fingerprint_key(event), event.sni, event.alpn, event)
         elif isinstance(event, tls.ServerHello):
-            facts.sides[1 - side].client_votes += 1
-            state.hello[side] = True
-            facts.tls.setdefault("ja3s", _ja3s(event))
-            facts.tls.setdefault("version", VERSION_NAMES.get(event.version, hex(event.version)))
-            facts.tls.setdefault("cipher", event.cipher)
-        elif isinstance(event, tls.Certificate) and "subject" not in facts.tls:
-            state.certificate = True
-            facts.tls["subject"] = event.subject
-            facts.tls["issuer"] = event.issuer
-            facts.tls["self_signed"] = event.self_signed
+            _hello_from(state, side, facts, client=False)
+            _server_hello_facts(
+                facts, (event.handshake_version, event.cipher, event.extensions), event
+            )
+        elif isinstance(event, tls.Certificate):
+            _certificate(state, event, facts)
+
+
+def _apply_raw(state: _TlsState, side: int, items: list, ts: float, facts: FlowFacts) -> None:
+    """``_apply`` for the first-packet path: ``items`` are the C reader's event tuples
+    (see tls.scan_first_packet_raw), with certificates already parsed into objects.
+    A hello object is built only when its fingerprints are not cached yet."""
+    for item in items:
+        if type(item) is not tuple:
+            _certificate(state, item, facts)
+            continue
+        kind = item[0]
+        if kind == tls.CONTENT_APPLICATION_DATA:
+            _app_data(state, side, item[1], ts, facts)
+        elif kind == tls.HS_CLIENT_HELLO:
+            _hello_from(state, side, facts, client=True)
+            if "ja3" not in facts.tls:
+                f = item[2]  # ClientHello fields after record_version
+                alpn = (f[7][0], f[7][-1]) if f[7] else ()
+                key = (f[0], f[1], f[2], f[3], f[4], f[5], f[6], alpn)
+                _client_hello_facts(facts, key, f[8], f[7], (item[1], f))
+        elif kind == tls.HS_SERVER_HELLO:
+            _hello_from(state, side, facts, client=False)
+            f = item[2]  # ServerHello fields after record_version
+            _server_hello_facts(facts, (f[0], f[2], f[4]), (item[1], f))
+
+
+def _app_data(state: _TlsState, side: int, length: int, ts: float, facts: FlowFacts) -> None:
+    state.app_records[side] += 1
+    records = facts.tls.setdefault("records", [])
+    if len(records) < 2 * MAX_RECORDS:
+        records.append((round(ts, 6), side, length))
+
+
+def _hello_from(state: _TlsState, side: int, facts: FlowFacts, client: bool) -> None:
+    """A hello came from ``side``: it votes for who the client is."""
+    state.hello[side] = True
+    if client:
+        facts.sides[side].client_votes += 2
+        state.client_side = side
+    else:
+        facts.sides[1 - side].client_votes += 1
+
+
+def _certificate(state: _TlsState, cert: tls.Certificate, facts: FlowFacts) -> None:
+    if "subject" not in facts.tls:
+        state.certificate = True
+        facts.tls["subject"] = cert.subject
+        facts.tls["issuer"] = cert.issuer
+        facts.tls["self_signed"] = cert.self_signed
 
 
 def _side_done(state: _TlsState, side: int, encrypted: bool) -> bool:
@@ -137,33 +179,41 @@ class FirstPackets:
             return False
         if Tls.probe(data) is not Probe.YES:
             return False
-        scanned = tls.scan_first_packet(data)
+        scanned = tls.scan_first_packet_raw(data)
         if scanned is None:
             return False
-        events, encrypted = scanned
+        found, encrypted = scanned
         # Would this packet settle the side? Worked out before anything is changed.
         hello = self.hello[side]
         client_side = self.client_side
         certificate = self.certificate
         app_records = self.app_records[side]
-        for event in events:
-            if isinstance(event, tls.AppData):
+        items: list = []
+        for event in found:
+            kind = event[0]
+            if kind == tls.CONTENT_APPLICATION_DATA:
                 app_records += 1
-            elif isinstance(event, tls.ClientHello):
+            elif kind == tls.HS_CLIENT_HELLO:
                 hello, client_side = True, side
-            elif isinstance(event, tls.ServerHello):
+            elif kind == tls.HS_SERVER_HELLO:
                 hello = True
-            elif isinstance(event, tls.Certificate) and "subject" not in self.facts.tls:
-                certificate = True
+            elif kind == tls.HS_CERTIFICATE:
+                parsed = tls.parse_certificate(event[1])
+                if parsed is None:
+                    continue
+                if "subject" not in self.facts.tls:
+                    certificate = True
+                items.append(parsed)
+                continue
+            items.append(event)
         settled = (hello and (side == client_side or certificate or encrypted)) or (
             app_records >= MAX_RECORDS
         )
         if not settled and len(data) < budget:
             return False
         facts = self.facts
-        sent = facts.sides[side]
-        sent.first_bytes = data[:FIRST_BYTES_KEPT]
-        _apply(self, side, events, ts, facts)
+        facts.sides[side].first_bytes = data[:FIRST_BYTES_KEPT]
+        _apply_raw(self, side, items, ts, facts)
         facts.app_protos.add("tls")
         self.taken[side] = len(data)
         return True
@@ -184,25 +234,15 @@ class FirstPackets:
 
 _FINGERPRINTS: dict[tuple[object, ...], tuple[str, str, str, str]] = {}
 _JA3S: dict[tuple[object, ...], str] = {}
+Unbuilt = tuple[int, tuple]  # (record version, hello fields after it), from the C reader
 
 
-def _ja3s(sh: tls.ServerHello) -> str:
-    """JA3S, cached by what it hashes (servers answer the same few ways)."""
-    key = (sh.handshake_version, sh.cipher, sh.extensions)
-    found = _JA3S.get(key)
-    if found is None:
-        if len(_JA3S) >= 4096:
-            _JA3S.clear()
-        found = _JA3S[key] = tls.ja3s(sh)
-    return found
-
-
-def fingerprints(ch: tls.ClientHello) -> tuple[str, str, str, str]:
-    """(ja3, ja3_string, ja4, client version name) of a ClientHello, cached by the fields
-    they depend on: a network has few TLS stacks, so most hellos repeat a known shape
-    (SNI aside)."""
+def _fingerprint_key(ch: tls.ClientHello) -> tuple[object, ...]:
+    """What the ClientHello fingerprints depend on (``_apply_raw`` builds the same tuple
+    from the C reader's fields): a network has few TLS stacks, so most hellos repeat a
+    known shape (SNI aside)."""
     alpn = (ch.alpn[0], ch.alpn[-1]) if ch.alpn else ()
-    key = (
+    return (
         ch.handshake_version,
         ch.ciphers,
         ch.extensions,
@@ -212,22 +252,65 @@ def fingerprints(ch: tls.ClientHello) -> tuple[str, str, str, str]:
         ch.signature_algorithms,
         alpn,
     )
+
+
+def fingerprints(ch: tls.ClientHello) -> tuple[str, str, str, str]:
+    """(ja3, ja3_string, ja4, client version name) of a ClientHello, cached."""
+    return _fingerprints(_fingerprint_key(ch), ch)
+
+
+def _fingerprints(
+    key: tuple[object, ...], hello: tls.ClientHello | Unbuilt
+) -> tuple[str, str, str, str]:
     found = _FINGERPRINTS.get(key)
     if found is None:
         if len(_FINGERPRINTS) >= 4096:
             _FINGERPRINTS.clear()
+        ch = hello if isinstance(hello, tls.ClientHello) else tls.ClientHello(hello[0], *hello[1])
         version = VERSION_NAMES.get(ch.max_version, hex(ch.max_version))
         found = _FINGERPRINTS[key] = (tls.ja3(ch), tls.ja3_string(ch), tls.ja4(ch), version)
     return found
 
 
-def _client_hello(ch: tls.ClientHello, facts: FlowFacts) -> None:
-    if "ja3" in facts.tls:
-        return
-    ja3, ja3_text, ja4, version = fingerprints(ch)
+def _client_hello_facts(
+    facts: FlowFacts,
+    key: tuple[object, ...],
+    sni: str | None,
+    alpn: tuple[bytes, ...],
+    hello: tls.ClientHello | Unbuilt,
+) -> None:
+    ja3, ja3_text, ja4, version = _fingerprints(key, hello)
     facts.tls["ja3"], facts.tls["ja3_string"], facts.tls["ja4"] = ja3, ja3_text, ja4
-    if ch.sni:
-        facts.tls["sni"] = ch.sni[:253]
-    if ch.alpn:
-        facts.tls["alpn"] = [a.decode("ascii", "replace")[:32] for a in ch.alpn[:8]]
+    if sni:
+        facts.tls["sni"] = sni[:253]
+    if alpn:
+        facts.tls["alpn"] = [a.decode("ascii", "replace")[:32] for a in alpn[:8]]
     facts.tls["client_version"] = version
+
+
+def _server_hello_facts(
+    facts: FlowFacts, key: tuple[int, int, tuple[int, ...]], hello: tls.ServerHello | Unbuilt
+) -> None:
+    """JA3S (cached by what it hashes: servers answer the same few ways), version, cipher."""
+    tls_facts = facts.tls
+    if "ja3s" not in tls_facts:
+        found = _JA3S.get(key)
+        if found is None:
+            if len(_JA3S) >= 4096:
+                _JA3S.clear()
+            sh = (
+                hello
+                if isinstance(hello, tls.ServerHello)
+                else tls.ServerHello(hello[0], *hello[1])
+            )
+            found = _JA3S[key] = tls.ja3s(sh)
+        tls_facts["ja3s"] = found
+    if "version" not in tls_facts:
+        if isinstance(hello, tls.ServerHello):
+            version = hello.version
+        else:
+            selected = hello[1][1]
+            version = selected if selected is not None else hello[1][0]
+        tls_facts["version"] = VERSION_NAMES.get(version, hex(version))
+    if "cipher" not in tls_facts:
+        tls_facts["cipher"] = key[1]

@@ -271,9 +271,9 @@ def _compile_cond(ctx: _Ctx, label: str, node: Any, parent: Any) -> Predicate:
         if not isinstance(items, list) or not items:
             raise ctx.fail(node, f"{label}: '{op}' needs a non-empty list of conditions")
         preds = [_compile_cond(ctx, label, item, node) for item in items]
-        if op == "all":
-            return lambda r: all(p(r) for p in preds)
-        return lambda r: any(p(r) for p in preds)
+        if len(preds) == 1:
+            return preds[0]
+        return _all_of(preds) if op == "all" else _any_of(preds)
     if "not" in keys:
         if len(keys) != 1:
             raise ctx.fail(node, f"{label}: 'not' must stand alone in its mapping")
@@ -295,7 +295,7 @@ def _compile_cond(ctx: _Ctx, label: str, node: Any, parent: Any) -> Predicate:
             preds.append(_leaf(ctx, label, node, name, op, node[op]))
         if len(preds) == 1:
             return preds[0]
-        return lambda r: all(p(r) for p in preds)
+        return _all_of(preds)
     if len(keys) == 1:
         (key,) = keys
         if key in SHORTHANDS:
@@ -303,6 +303,31 @@ def _compile_cond(ctx: _Ctx, label: str, node: Any, parent: Any) -> Predicate:
             value = node[key]
             return _leaf(ctx, label, node, fname, op, value if isinstance(value, list) else [value])
     raise ctx.fail(node, f"{label}: unknown condition {sorted(keys)[0]!r}")
+
+
+def _all_of(preds: list[Predicate]) -> Predicate:
+    """True if every predicate holds (short-circuit; a plain loop is cheaper per flow than
+    ``all`` over a generator)."""
+
+    def test(r: FlowRecord) -> bool:
+        for p in preds:  # noqa: SIM110 - see the docstring
+            if not p(r):
+                return False
+        return True
+
+    return test
+
+
+def _any_of(preds: list[Predicate]) -> Predicate:
+    """True if some predicate holds (short-circuit)."""
+
+    def test(r: FlowRecord) -> bool:
+        for p in preds:  # noqa: SIM110 - as in _all_of
+            if p(r):
+                return True
+        return False
+
+    return test
 
 
 def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> Predicate:
@@ -337,7 +362,19 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
         wanted = set(items)
         if kind == "str":
             wanted_l = {str(x).lower() for x in items}
-            return lambda r: any(str(v).lower() in wanted_l for v in values(r))
+
+            def str_in(r: FlowRecord) -> bool:  # one value: no list, no generator
+                v = getter(r)
+                return v is not None and str(v).lower() in wanted_l
+
+            return str_in
+        if kind == "num":
+
+            def num_in(r: FlowRecord) -> bool:
+                v = getter(r)
+                return v is not None and v in wanted
+
+            return num_in
         return lambda r: any(v in wanted for v in values(r))
     texts = [str(x) for x in items]
     if op == "regex":

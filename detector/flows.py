@@ -509,20 +509,23 @@ class FlowTracker:
     def _dns_answers(
         self, pb: PacketBatch, idx: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray
     ) -> None:
-        """DNS responses of the batch: parsed in one call, fed to passive DNS."""
+        """DNS responses of the batch: parsed in one call, fed to passive DNS. Only the
+        flows that got facts (a pool's name looked up) are marked touched: the others
+        leave nothing to report, so at their end they never reach Python again."""
         self.stats.inspected_packets += int(idx.shape[0])
-        self.table["touched"][pkt_slot[idx]] = True
         grouped = answer_groups(
             pb.buf,
             np.ascontiguousarray(pb.payload_off[idx]),
             np.ascontiguousarray(pb.payload_cap[idx]),
         )
-        self.inspector.dns_answers(
+        with_facts = self.inspector.dns_answers(
             pkt_slot[idx].tolist(),
             np.where(src_first[idx], 0, 1).tolist(),
             grouped,
             pb.ts[idx].tolist(),
         )
+        if with_facts:
+            self.table["touched"][np.array(with_facts, dtype=np.int64)] = True
 
     def _inspect_packets(
         self,

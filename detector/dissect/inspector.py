@@ -172,10 +172,11 @@ class Inspector:
 
     def dns_answers(
         self, slots: list[int], sides: list[int], grouped: Groups, times: list[float]
-    ) -> None:
+    ) -> list[int]:
         """Batch fast path for UDP DNS responses with answers (see triage.py): feed
         passive DNS with each distinct answer of the batch once, at its last message;
-        keep flow facts only for the messages whose question names a mining pool."""
+        keep flow facts only for the messages whose question names a mining pool.
+        Returns the slots of the flows that got facts."""
         distinct, last, groups = grouped
         pdns, ctx = self.ctx.pdns, self.ctx
         for g in sorted(range(len(distinct)), key=last.__getitem__):
@@ -187,13 +188,16 @@ class Inspector:
                     pdns.add(ip, names, ts)
         pooled = {g for g in range(len(distinct)) if names_a_pool(distinct[g][0], ctx)}
         if not pooled:
-            return
+            return []
+        with_facts = []
         for slot, side, g in zip(slots, sides, groups, strict=True):
             if g in pooled:
                 questions, _, ips = distinct[g]
                 facts = self.retired.get(slot) or FlowFacts()
                 note_pool_lookup(facts, questions, ips, side)
                 self.retired[slot] = facts
+                with_facts.append(slot)
+        return with_facts
 
     def _deliver(self, fi: FlowInspection, side: int, piece: bytes | None, ts: float) -> None:
         sd = fi.sides[side]

@@ -1,10 +1,13 @@
 """Scan the files of a directory in worker processes (both cores), merged in input order.
 
 Workers are forked after the rules, pool lists and coin tables are loaded, so nothing of
-the detector travels between processes; each worker returns one capture's verdicts with
-rule *ids* in place of the compiled rules, and the parent puts the rules back. Results
-arrive in input order (``Executor.map``), so the merge - and the output - is identical to
-a serial scan. (The processes exchange their own results with multiprocessing's pickle;
+the detector travels between processes; each worker returns one capture's CaptureScan -
+its suspect and node tables, bounded whatever the number of flows (suspects.py), and the
+verdicts only with ``keep_all_flows``. Compiled rules hold closures and do not pickle, so
+in a worker every Rule is reduced to its *id* (a ForkingPickler reducer registered in the
+worker only) and the parent puts its own Rule back. Results arrive in input order
+(``Executor.map``) and are merged exactly as a serial scan merges them, so the output is
+identical. (The processes exchange their own results with multiprocessing's pickle;
 nothing read from a capture or a model file is ever unpickled.)
 """
 
@@ -13,45 +16,42 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from multiprocessing.reduction import ForkingPickler
+from typing import TYPE_CHECKING, cast
 
-from detector.flows import FlowRecord
-from detector.score import Verdict
+from detector.rules import Rule
 from detector.source import CaptureInput
 
 if TYPE_CHECKING:
     from detector.pipeline import CaptureScan, Detector, ScanConfig
 
-# Set in the parent just before the workers fork; read by the workers.
+# Set in the parent just before the workers fork; read by the workers, and by the parent
+# when it unpickles rule ids.
 _STATE: dict[str, object] = {}
 
 
-@dataclass(slots=True)
-class _PortableVerdict:
-    record: FlowRecord
-    score: float
-    is_miner: bool
-    rule_ids: tuple[int, ...]
-    info_ids: tuple[int, ...]
+def _rule_from_id(rule_id: int) -> Rule:
+    """Runs in the parent while unpickling a worker's result: the parent's own rule."""
+    detector = cast("Detector", _STATE["detector"])
+    return detector.rules.rule(rule_id)
 
 
-def _scan_in_worker(index: int) -> object:
+def _reduce_rule(rule: Rule) -> tuple[Callable[[int], Rule], tuple[int]]:
+    return _rule_from_id, (rule.id,)
+
+
+def _init_worker() -> None:
+    """Send rules as ids from this worker (the parent never registers this reducer)."""
+    ForkingPickler.register(Rule, _reduce_rule)
+
+
+def _scan_in_worker(index: int) -> CaptureScan:
     from detector.pipeline import scan_capture
 
-    inputs, config, detector = _STATE["inputs"], _STATE["config"], _STATE["detector"]
-    scanned = scan_capture(inputs[index], config, detector)  # type: ignore[index,arg-type]
-    scanned.verdicts = [
-        _PortableVerdict(
-            v.record,
-            v.score,
-            v.is_miner,
-            tuple(r.id for r in v.rules),
-            tuple(r.id for r in v.info_rules),
-        )
-        for v in scanned.verdicts
-    ]  # type: ignore[assignment]
-    return scanned
+    inputs = cast("list[CaptureInput]", _STATE["inputs"])
+    config = cast("ScanConfig", _STATE["config"])
+    detector = cast("Detector", _STATE["detector"])
+    return scan_capture(inputs[index], config, detector)
 
 
 def scan_parallel(
@@ -64,24 +64,15 @@ def scan_parallel(
 ) -> Iterator[CaptureScan]:
     """Yield each capture's CaptureScan, in input order, scanned by ``jobs`` processes."""
     _STATE.update(inputs=inputs, config=config, detector=detector)
-    rules = detector.rules
     done = 0
     try:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_init_worker
+        ) as pool:
             for size, scanned in zip(
                 sizes, pool.map(_scan_in_worker, range(len(inputs))), strict=True
             ):
-                scanned.verdicts = [  # type: ignore[attr-defined]
-                    Verdict(
-                        record=p.record,
-                        score=p.score,
-                        is_miner=p.is_miner,
-                        rules=[rules.by_id(i) for i in p.rule_ids],
-                        info_rules=[rules.by_id(i) for i in p.info_ids],
-                    )
-                    for p in scanned.verdicts  # type: ignore[attr-defined]
-                ]
                 done += size
                 if callable(progress):
                     progress(done)

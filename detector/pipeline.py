@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from detector.decode import SUPPORTED_LINKTYPES, DecodeStats, decode
 from detector.dissect.base import InspectContext
@@ -118,14 +117,19 @@ Progress = Callable[[int], None]  # called with bytes of input consumed so far
 
 @dataclass(slots=True)
 class CaptureScan:
-    """Everything one capture produced; merged into the ScanResult in input order."""
+    """Everything one capture produced; merged into the ScanResult in input order.
+
+    Miner and node flows are aggregated as they end into the capture's own tables, which
+    hold bounded evidence per suspect (suspects.py), so a capture's result does not grow
+    with its number of mining flows. Only ``keep_all_flows`` keeps every verdict."""
 
     report: CaptureReport
-    verdicts: list[Verdict]  # miner verdicts, info verdicts (all with keep_all_flows)
+    suspects: SuspectTable
+    nodes: NodeTable
+    verdicts: list[Verdict]  # every flow's verdict, only with keep_all_flows (else empty)
     decode: DecodeStats
     flows: FlowStats
     times: StageTimes
-    portable: list[Any] = field(default_factory=list)  # verdicts in transit (parallel.py)
 
 
 def run_scan(
@@ -151,7 +155,7 @@ def run_scan(
         from detector.parallel import scan_parallel
 
         for scanned in scan_parallel(inputs, config, detector, jobs, sizes, progress):
-            _merge(result, scanned, config)
+            _merge(result, scanned)
     else:
         done_before = 0
         for cap, size in zip(inputs, sizes, strict=True):
@@ -159,7 +163,7 @@ def run_scan(
             if progress is not None:
                 base = done_before
                 step = lambda pos, base=base: progress(base + pos)  # noqa: E731
-            _merge(result, scan_capture(cap, config, detector, step), config)
+            _merge(result, scan_capture(cap, config, detector, step))
             done_before += size
     result.seconds = time.perf_counter() - started
     return result
@@ -174,14 +178,12 @@ def _size(cap: CaptureInput) -> int:
         return 0
 
 
-def _merge(result: ScanResult, scanned: CaptureScan, config: ScanConfig) -> None:
-    for verdict in scanned.verdicts:
-        if verdict.is_miner:
-            result.suspects.add(verdict)
-        elif verdict.info_rules:
-            result.nodes.add(verdict)
-        if config.keep_all_flows:
-            result.verdicts.append(verdict)
+def _merge(result: ScanResult, scanned: CaptureScan) -> None:
+    """Fold one capture into the run; called in input order, serial or parallel alike, so
+    both give the same result (the tables' merges are deterministic)."""
+    result.suspects.merge(scanned.suspects)
+    result.nodes.merge(scanned.nodes)
+    result.verdicts.extend(scanned.verdicts)
     result.captures.append(scanned.report)
     result.decode.add(scanned.decode)
     _merge_flow_stats(result.flows, scanned.flows)
@@ -232,6 +234,7 @@ def scan_capture(
     context = InspectContext(pdns=PassiveDns(), pools=detector.pools)
     intel = Intel(coins=detector.coins, pools=detector.pools, pdns=context.pdns)
     times = StageTimes()
+    suspects, nodes = SuspectTable(config.window), NodeTable(config.window)
     verdicts: list[Verdict] = []
     clock = time.perf_counter
 
@@ -239,7 +242,11 @@ def scan_capture(
         started = clock()
         enrich(record, intel)
         verdict = score_flow(record, detector.rules, config.threshold)
-        if verdict.is_miner or verdict.info_rules or config.keep_all_flows:
+        if verdict.is_miner:
+            suspects.add(verdict)
+        elif verdict.info_rules:
+            nodes.add(verdict)
+        if config.keep_all_flows:
             verdicts.append(verdict)
         times.score += clock() - started
 
@@ -247,7 +254,7 @@ def scan_capture(
         config.flow, Inspector(config.inspect, context), on_flow, config.keep_all_flows
     )
     stats = DecodeStats()
-    scanned = CaptureScan(report, verdicts, stats, tracker.stats, times)
+    scanned = CaptureScan(report, suspects, nodes, verdicts, stats, tracker.stats, times)
     try:
         stream, batches = read_capture(cap, config.chunk_size)
     except InputError as exc:

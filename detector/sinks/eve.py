@@ -109,7 +109,7 @@ def _flow(v: Any) -> dict[str, Any]:
 
 def node_event(n: NodeHost) -> dict[str, Any]:
     """An informational ``crypto-node`` event: a host speaking a node P2P protocol."""
-    top = n.flows[0].record
+    top = n.flows[0]
     rule = min(n.rules.values(), key=lambda r: r.id)
     local_is_client = top.client_ip == n.ip
     return {

@@ -25,20 +25,27 @@ class PassiveDns:
         self.evicted = 0
 
     def add(self, ip: str, names: list[str], ts: float) -> None:
-        table = self._names
-        entry = table.get(ip)
-        self._stamp[ip] = ts
-        if entry is None:
-            table[ip] = dict.fromkeys(names[:MAX_NAMES_PER_IP], ts)
-            if len(table) > self.max_ips:
-                self._drop_oldest()
-            elif len(table) % 4096 == 0:
-                self._expire(ts)
-            return
-        table.move_to_end(ip)
-        for name in names:
-            if name in entry or len(entry) < MAX_NAMES_PER_IP:
-                entry[name] = ts
+        self.add_answer((ip,), names, ts)
+
+    def add_answer(self, ips: list[str] | tuple[str, ...], names: list[str], ts: float) -> None:
+        """One DNS answer: every IP in it was answered for ``names`` at ``ts``. (One call
+        per answer, not per IP: a resolver link carries tens of thousands of answers.)"""
+        table, stamp = self._names, self._stamp
+        kept = names[:MAX_NAMES_PER_IP]
+        for ip in ips:
+            entry = table.get(ip)
+            stamp[ip] = ts
+            if entry is None:
+                table[ip] = dict.fromkeys(kept, ts)
+                if len(table) > self.max_ips:
+                    self._drop_oldest()
+                elif len(table) % 4096 == 0:
+                    self._expire(ts)
+                continue
+            table.move_to_end(ip)
+            for name in names:
+                if name in entry or len(entry) < MAX_NAMES_PER_IP:
+                    entry[name] = ts
 
     def _drop_oldest(self) -> None:
         ip, _ = self._names.popitem(last=False)

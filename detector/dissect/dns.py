@@ -28,8 +28,7 @@ def observe_response(data: bytes, ts: float, ctx: InspectContext) -> tuple[list[
     questions, cnames, ips = parsed
     names = questions + [c for c in cnames if c not in questions]
     if ips and names:
-        for ip in ips:
-            ctx.pdns.add(ip, names, ts)
+        ctx.pdns.add_answer(ips, names, ts)
     return questions, ips
 
 

@@ -183,9 +183,7 @@ class Inspector:
             questions, cnames, ips = distinct[g]
             names = questions + [c for c in cnames if c not in questions] if cnames else questions
             if ips and names:
-                ts = times[last[g]]
-                for ip in ips:
-                    pdns.add(ip, names, ts)
+                pdns.add_answer(ips, names, times[last[g]])
         pooled = {g for g in range(len(distinct)) if names_a_pool(distinct[g][0], ctx)}
         if not pooled:
             return []

@@ -818,16 +818,16 @@ static PyObject *server_hello_fields(PyObject *self, PyObject *arg) {
    TLSStream then parses itself. Events: (1, record_version, ClientHello fields),
    (2, record_version, ServerHello fields), (11, Certificate body), (23, length),
    (21, level, description) with None, None once encrypted or when cut short. */
-static PyObject *tls_scan(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    int encrypted;
-    if (!PyArg_ParseTuple(args, "y*p", &view, &encrypted))
-        return NULL;
-    const unsigned char *b = (const unsigned char *)view.buf;
-    Py_ssize_t n = view.len, pos = 0, records = 0;
-    PyObject *events = PyList_New(0), *result = NULL;
-    if (!events)
-        goto out;
+/* The record walk shared by tls_scan and tls_first: complete records from the start of
+   b, stopping at the first that is cut, invalid, or a handshake record whose messages do
+   not all lie whole inside it (or comes after encryption began). Each event goes to
+   `events` in stream order (tls_scan) or, when `events` is NULL, to kind[0..3] =
+   ClientHellos (version, fields), ServerHellos (version, fields), Certificate bodies,
+   application-data lengths (tls_first; alerts are not needed there). Returns the offset
+   where it stopped, or -1 with a Python error set. */
+static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypted,
+                              Py_ssize_t *records, PyObject *events, PyObject **kind) {
+    Py_ssize_t pos = 0;
     while (pos + 5 <= n) {
         unsigned ctype = b[pos], version = ((unsigned)b[pos + 1] << 8) | b[pos + 2];
         Py_ssize_t length = ((Py_ssize_t)b[pos + 3] << 8) | b[pos + 4];
@@ -837,7 +837,7 @@ static PyObject *tls_scan(PyObject *self, PyObject *args) {
         if (end > n)
             break;
         if (ctype == 22) {
-            if (encrypted)
+            if (*encrypted)
                 break;
             /* every message must lie whole inside this record */
             Py_ssize_t m = body;
@@ -853,44 +853,116 @@ static PyObject *tls_scan(PyObject *self, PyObject *args) {
             for (m = body; m < end;) {
                 unsigned mtype = b[m];
                 Py_ssize_t mlen = ((Py_ssize_t)b[m + 1] << 16) | ((Py_ssize_t)b[m + 2] << 8) | b[m + 3];
-                PyObject *event = NULL;
+                PyObject *event = NULL, *sink = events;
                 if (mtype == 1 || mtype == 2) {
                     PyObject *fields = mtype == 1 ? ch_fields(b + m + 4, mlen) : sh_fields(b + m + 4, mlen);
                     if (!fields)
-                        goto out;
+                        return -1;
                     if (fields != Py_None)
-                        event = Py_BuildValue("(IIO)", mtype, version, fields);
+                        event = events ? Py_BuildValue("(IIO)", mtype, version, fields)
+                                       : Py_BuildValue("(IO)", version, fields);
                     Py_DECREF(fields);
                     if (fields != Py_None && !event)
-                        goto out;
+                        return -1;
+                    if (!events)
+                        sink = kind[mtype - 1];
                 } else if (mtype == 11) {
-                    event = Py_BuildValue("(Iy#)", mtype, (const char *)b + m + 4, mlen);
+                    event = events ? Py_BuildValue("(Iy#)", mtype, (const char *)b + m + 4, mlen)
+                                   : PyBytes_FromStringAndSize((const char *)b + m + 4, mlen);
                     if (!event)
-                        goto out;
+                        return -1;
+                    if (!events)
+                        sink = kind[2];
                 }
-                if (event && list_append_new(events, event) < 0)
-                    goto out;
+                if (event && list_append_new(sink, event) < 0)
+                    return -1;
                 m += 4 + mlen;
             }
         } else if (ctype == 23) {
-            encrypted = 1;
-            if (list_append_new(events, Py_BuildValue("(In)", 23u, length)) < 0)
-                goto out;
+            *encrypted = 1;
+            PyObject *event = events ? Py_BuildValue("(In)", 23u, length) : PyLong_FromSsize_t(length);
+            if (list_append_new(events ? events : kind[3], event) < 0)
+                return -1;
         } else if (ctype == 20) {
-            encrypted = 1;
-        } else if (ctype == 21) {
-            PyObject *event = (!encrypted && length >= 2)
+            *encrypted = 1;
+        } else if (ctype == 21 && events) {
+            PyObject *event = (!*encrypted && length >= 2)
                                   ? Py_BuildValue("(III)", 21u, (unsigned)b[body], (unsigned)b[body + 1])
                                   : Py_BuildValue("(IOO)", 21u, Py_None, Py_None);
             if (list_append_new(events, event) < 0)
-                goto out;
+                return -1;
         }
-        records++;
+        (*records)++;
         pos = end;
     }
-    result = Py_BuildValue("(nnOO)", pos, records, encrypted ? Py_True : Py_False, events);
-out:
+    return pos;
+}
+
+static PyObject *tls_scan(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    int encrypted;
+    if (!PyArg_ParseTuple(args, "y*p", &view, &encrypted))
+        return NULL;
+    Py_ssize_t records = 0;
+    PyObject *events = PyList_New(0), *result = NULL;
+    if (events) {
+        Py_ssize_t pos = tls_records((const unsigned char *)view.buf, view.len, &encrypted,
+                                     &records, events, NULL);
+        if (pos >= 0)
+            result = Py_BuildValue("(nnOO)", pos, records, encrypted ? Py_True : Py_False, events);
+    }
     Py_XDECREF(events);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* tls_first(data): the first packet of one side of a TLS flow, read whole, for the
+   inspector's first-packet path (dissect/tlsflow.py FirstPackets.take). None unless the
+   packet starts like TLS (Tls.probe says yes) and its records can all be told without
+   the byte-wise parser - exactly when tls.scan_first_packet gives events; then
+   (client hellos, server hellos, certificate bodies, application-data lengths,
+   encrypted), each list in stream order (tests compare the two). */
+static PyObject *tls_first(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len, records = 0;
+    PyObject *kind[4] = {NULL, NULL, NULL, NULL}, *result = NULL;
+    int encrypted = 0;
+    if (n < 3 || !(b[0] >= 20 && b[0] <= 23) || b[1] != 3 || b[2] > 4) {
+        result = Py_None;  /* not a TLS start: the general path decides */
+        Py_INCREF(result);
+        goto out;
+    }
+    for (int k = 0; k < 4; k++)
+        if (!(kind[k] = PyList_New(0)))
+            goto out;
+    Py_ssize_t pos = tls_records(b, n, &encrypted, &records, NULL, kind);
+    if (pos < 0)
+        goto out;
+    if (n - pos >= 5) {  /* a record the walk stopped at: only a cut non-handshake one is fine */
+        unsigned ctype = b[pos], version = ((unsigned)b[pos + 1] << 8) | b[pos + 2];
+        Py_ssize_t length = ((Py_ssize_t)b[pos + 3] << 8) | b[pos + 4];
+        if (ctype < 20 || ctype > 24 || (version >> 8) != 3 || length > 16384 + 2048 ||
+            pos + 5 + length <= n || ctype == 22) {
+            result = Py_None;
+            Py_INCREF(result);
+            goto out;
+        }
+        if (ctype == 23) {
+            if (list_append_new(kind[3], PyLong_FromSsize_t(length)) < 0)
+                goto out;
+            encrypted = 1;
+        } else if (ctype == 20) {
+            encrypted = 1;
+        }
+    }
+    result = Py_BuildValue("(OOOOO)", kind[0], kind[1], kind[2], kind[3],
+                           encrypted ? Py_True : Py_False);
+out:
+    for (int k = 0; k < 4; k++)
+        Py_XDECREF(kind[k]);
     PyBuffer_Release(&view);
     return result;
 }
@@ -1324,6 +1396,7 @@ static PyMethodDef methods[] = {
     {"client_hello_fields", client_hello_fields, METH_O, "Fields of a TLS ClientHello body."},
     {"server_hello_fields", server_hello_fields, METH_O, "Fields of a TLS ServerHello body."},
     {"tls_scan", tls_scan, METH_VARARGS, "Events of the complete TLS records at a stream's start."},
+    {"tls_first", tls_first, METH_O, "A TLS side's first packet, read whole, events by kind."},
     {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and TCP/UDP headers of a batch."},
     {"pcap_fields", pcap_fields, METH_VARARGS, "Header fields of classic-pcap records."},
     {"flow_group", flow_group, METH_VARARGS, "Canonical keys and groups of a packet batch."},

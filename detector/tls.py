@@ -1020,44 +1020,6 @@ def _scanned_events(found: list[tuple]) -> list[TLSEvent]:
     return events
 
 
-def scan_first_packet(data: bytes) -> tuple[list[TLSEvent], bool] | None:
-    """(events, encrypted) that a new TLSStream fed ``data`` would end with, when the C
-    whole-record reader can tell them all: every record complete, or the last one cut
-    after its header in a way that yields no handshake message (application data,
-    change cipher spec, alert, heartbeat) or cut inside its header. None otherwise, or
-    without the compiled helpers."""
-    scanned = scan_first_packet_raw(data)
-    if scanned is None:
-        return None
-    found, encrypted = scanned
-    return _scanned_events(found), encrypted
-
-
-def scan_first_packet_raw(data: bytes) -> tuple[list[tuple], bool] | None:
-    """``scan_first_packet`` before its events become objects: the C reader's tuples
-    ((23, length), (21, level, description), (1 or 2, record version, hello fields in
-    the dataclass's order), (11, certificate body)). The TLS first-packet path reads
-    these directly, since building the objects cost more than reading the records."""
-    if fast is None:
-        return None
-    consumed, _records, encrypted, found = fast.tls_scan(data, False)
-    if len(data) - consumed < 5:
-        return found, encrypted
-    ctype, version, length = _RECORD_HEADER.unpack_from(data, consumed)
-    if (
-        not _valid_record_header(ctype, version, length)
-        or consumed + 5 + length <= len(data)
-        or ctype == CONTENT_HANDSHAKE
-    ):
-        return None  # a record the byte-wise parser must read
-    if ctype == CONTENT_APPLICATION_DATA:
-        found.append((CONTENT_APPLICATION_DATA, length))
-        encrypted = True
-    elif ctype == CONTENT_CHANGE_CIPHER_SPEC:
-        encrypted = True
-    return found, encrypted
-
-
 def client_hello_from_bytes(data: bytes) -> ClientHello | None:
     """The first ClientHello in ``data`` (the start of a client's stream), if any.
 

@@ -156,3 +156,50 @@ def test_first_packet_path_leaves_the_same_facts(monkeypatch, tmp_path) -> None:
     without, untouched = flows(False, paths)
     assert with_path == without and len(with_path) > 500
     assert not untouched and sum(taken) > 300 and not all(taken)
+
+
+def _first_by_stream(data: bytes, monkeypatch) -> tuple:
+    """What the byte-wise Python TLSStream reads from ``data`` as a side's first bytes,
+    sorted by kind the way ``_fast.tls_first`` returns it."""
+    with monkeypatch.context() as m:
+        m.setattr(tls, "fast", None)
+        m.setattr(tls, "parse_client_hello", tls.py_parse_client_hello)
+        m.setattr(tls, "parse_server_hello", tls.py_parse_server_hello)
+        stream = tls.TLSStream()
+        events = stream.feed(data)
+    hellos = [e for e in events if isinstance(e, tls.ClientHello)]
+    servers = [e for e in events if isinstance(e, tls.ServerHello)]
+    certs = [e for e in events if isinstance(e, tls.Certificate)]
+    apps = [e.length for e in events if isinstance(e, tls.AppData)]
+    return hellos, servers, certs, apps, stream.encrypted
+
+
+def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
+    """Whenever ``tls_first`` claims a packet, the byte-wise parser fed the same bytes
+    finds the same hellos, certificates and record lengths, and the same encryption
+    state; it claims whole flights and declines packets that start inside a record."""
+    cases = claimed = 0
+    rng = random.Random(7)
+    for flight in _flights():
+        variants = [flight[:cut] for cut in range(0, len(flight) + 1, 37)] + [flight]
+        for _ in range(20):
+            mutated = bytearray(flight)
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+            variants.append(bytes(mutated))
+        for data in variants:
+            cases += 1
+            read = fast.tls_first(data)
+            if read is None:
+                continue
+            claimed += 1
+            hellos, servers, cert_bodies, apps, encrypted = read
+            want_hellos, want_servers, want_certs, want_apps, want_encrypted = _first_by_stream(
+                data, monkeypatch
+            )
+            assert [tls.ClientHello(v, *f) for v, f in hellos] == want_hellos
+            assert [tls.ServerHello(v, *f) for v, f in servers] == want_servers
+            got_certs = [tls.parse_certificate(b) for b in cert_bodies]
+            assert [c for c in got_certs if c is not None] == want_certs
+            assert apps == want_apps and encrypted == want_encrypted
+    assert cases > 2000 and claimed > 500
+    assert fast.tls_first(b"\x17\x03") is None and fast.tls_first(b"GET / HTTP/1.1") is None

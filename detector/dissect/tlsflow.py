@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from detector import tls
+from detector.compiled import fast
 from detector.dissect.base import FIRST_BYTES_KEPT, InspectContext, Probe, StreamDissector
 from detector.facts import FlowFacts
 
@@ -73,8 +74,8 @@ class _TlsState(Protocol):
 def _apply(
     state: _TlsState, side: int, events: list[tls.TLSEvent], ts: float, facts: FlowFacts
 ) -> None:
-    """Turn one side's TLS events into facts (the general path; the first-packet path's
-    ``_apply_raw`` reads the C reader's tuples and shares the helpers below)."""
+    """Turn one side's TLS events into facts (the general path; the first-packet path,
+    FirstPackets.take, reads the C reader's tuples and shares the helpers below)."""
     for event in events:
         if isinstance(event, tls.AppData):
             _app_data(state, side, event.length, ts, facts)
@@ -89,30 +90,6 @@ def _apply(
             )
         elif isinstance(event, tls.Certificate):
             _certificate(state, event, facts)
-
-
-def _apply_raw(state: _TlsState, side: int, items: list, ts: float, facts: FlowFacts) -> None:
-    """``_apply`` for the first-packet path: ``items`` are the C reader's event tuples
-    (see tls.scan_first_packet_raw), with certificates already parsed into objects.
-    A hello object is built only when its fingerprints are not cached yet."""
-    for item in items:
-        if type(item) is not tuple:
-            _certificate(state, item, facts)
-            continue
-        kind = item[0]
-        if kind == tls.CONTENT_APPLICATION_DATA:
-            _app_data(state, side, item[1], ts, facts)
-        elif kind == tls.HS_CLIENT_HELLO:
-            _hello_from(state, side, facts, client=True)
-            if "ja3" not in facts.tls:
-                f = item[2]  # ClientHello fields after record_version
-                alpn = (f[7][0], f[7][-1]) if f[7] else ()
-                key = (f[0], f[1], f[2], f[3], f[4], f[5], f[6], alpn)
-                _client_hello_facts(facts, key, f[8], f[7], (item[1], f))
-        elif kind == tls.HS_SERVER_HELLO:
-            _hello_from(state, side, facts, client=False)
-            f = item[2]  # ServerHello fields after record_version
-            _server_hello_facts(facts, (f[0], f[2], f[4]), (item[1], f))
 
 
 def _app_data(state: _TlsState, side: int, length: int, ts: float, facts: FlowFacts) -> None:
@@ -175,45 +152,39 @@ class FirstPackets:
     def take(self, side: int, data: bytes, ts: float, budget: int) -> bool:
         """Settle ``side`` with this, its first packet, or return False having changed
         nothing (the packet then goes the general way)."""
-        if self.taken[side] >= 0 or len(data) < 3 or len(data) > budget:
+        if self.taken[side] >= 0 or len(data) > budget or fast is None:
             return False
-        if Tls.probe(data) is not Probe.YES:
+        read = fast.tls_first(data)  # None unless it starts like TLS and reads whole
+        if read is None:
             return False
-        scanned = tls.scan_first_packet_raw(data)
-        if scanned is None:
-            return False
-        found, encrypted = scanned
-        # Would this packet settle the side? Worked out before anything is changed.
-        hello = self.hello[side]
-        client_side = self.client_side
-        certificate = self.certificate
-        app_records = self.app_records[side]
-        items: list = []
-        for event in found:
-            kind = event[0]
-            if kind == tls.CONTENT_APPLICATION_DATA:
-                app_records += 1
-            elif kind == tls.HS_CLIENT_HELLO:
-                hello, client_side = True, side
-            elif kind == tls.HS_SERVER_HELLO:
-                hello = True
-            elif kind == tls.HS_CERTIFICATE:
-                parsed = tls.parse_certificate(event[1])
-                if parsed is None:
-                    continue
-                if "subject" not in self.facts.tls:
-                    certificate = True
-                items.append(parsed)
-                continue
-            items.append(event)
+        hellos, server_hellos, cert_bodies, app_lengths, encrypted = read
+        facts = self.facts
+        certs = [c for c in map(tls.parse_certificate, cert_bodies) if c is not None]
+        # Would this packet settle the side? Worked out before anything is changed. (Each
+        # kind of event changes its own facts, so taking them kind by kind leaves what
+        # taking them in stream order would.)
+        hello = self.hello[side] or bool(hellos) or bool(server_hellos)
+        client_side = side if hellos else self.client_side
+        certificate = self.certificate or (bool(certs) and "subject" not in facts.tls)
         settled = (hello and (side == client_side or certificate or encrypted)) or (
-            app_records >= MAX_RECORDS
+            self.app_records[side] + len(app_lengths) >= MAX_RECORDS
         )
         if not settled and len(data) < budget:
             return False
-        facts = self.facts
         facts.sides[side].first_bytes = data[:FIRST_BYTES_KEPT]
-        _apply_raw(self, side, items, ts, facts)
+        for length in app_lengths:
+            _app_data(self, side, length, ts, facts)
+        for record_version, f in hellos:  # f: ClientHello fields after record_version
+            _hello_from(self, side, facts, client=True)
+            if "ja3" not in facts.tls:
+                alpn = (f[7][0], f[7][-1]) if f[7] else ()
+                key = (f[0], f[1], f[2], f[3], f[4], f[5], f[6], alpn)
+                _client_hello_facts(facts, key, f[8], f[7], (record_version, f))
+        for record_version, f in server_hellos:  # f: ServerHello fields after it
+            _hello_from(self, side, facts, client=False)
+            _server_hello_facts(facts, (f[0], f[2], f[4]), (record_version, f))
+        for cert in certs:
+            _certificate(self, cert, facts)
         facts.app_protos.add("tls")
         self.taken[side] = len(data)
         return True
@@ -238,8 +209,8 @@ Unbuilt = tuple[int, tuple]  # (record version, hello fields after it), from the
 
 
 def _fingerprint_key(ch: tls.ClientHello) -> tuple[object, ...]:
-    """What the ClientHello fingerprints depend on (``_apply_raw`` builds the same tuple
-    from the C reader's fields): a network has few TLS stacks, so most hellos repeat a
+    """What the ClientHello fingerprints depend on (FirstPackets.take builds the same
+    tuple from the C reader's fields): a network has few TLS stacks, so most hellos repeat a
     known shape (SNI aside)."""
     alpn = (ch.alpn[0], ch.alpn[-1]) if ch.alpn else ()
     return (

@@ -121,18 +121,17 @@ def host_names(facts: FlowFacts) -> list[str]:
 
 
 def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:
-    candidates: list[tuple[str, str]] = []
-    if facts.tls.get("sni"):
-        candidates.append((facts.tls["sni"], "tls.sni"))
-    if facts.http.get("host"):
-        candidates.append((facts.http["host"], "http.host"))
-    if facts.pool_host:
-        candidates.append((facts.pool_host, "stratum"))
-    candidates.extend((name, "dns") for name in facts.dns_names)
-    candidates.append((record.server_ip, "ip"))
+    candidates = [
+        (facts.tls.get("sni"), "tls.sni"),
+        (facts.http.get("host"), "http.host"),
+        (facts.pool_host, "stratum"),
+        *((name, "dns") for name in facts.dns_names),
+        (record.server_ip, "ip"),
+    ]
     best: tuple[PoolMatch, str] | None = None
+    match_of, port = pools.match, record.server_port
     for host, via in candidates:
-        match = pools.match(host, record.server_port)
+        match = match_of(host, port) if host else None
         if match and (best is None or MATCH_RANK[match.kind] < MATCH_RANK[best[0].kind]):
             best = (match, via)
     if best is None:
@@ -156,6 +155,8 @@ def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:
 
 def _identity(facts: FlowFacts, tables: CoinTables) -> None:
     """Split the login into wallet and worker and guess the coin."""
+    if not (facts.login or facts.algo or facts.algos or facts.pool or facts.dialects):
+        return  # nothing to split or guess from (most flows: TLS, HTTP, DNS)
     wallet_coin = None
     if facts.login:
         wallet, worker, wallet_coin = split_login(facts.login, tables)

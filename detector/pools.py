@@ -147,6 +147,7 @@ def parse_pool_file(path: Path) -> list[PoolEntry]:
         raise InputError(f"{path}: cannot read ({exc})") from None
     entries: list[PoolEntry] = []
     header_seen = False
+    name = path.name
     for lineno, row in _rows(lines):
         if not header_seen:
             header_seen = True
@@ -177,7 +178,7 @@ def parse_pool_file(path: Path) -> list[PoolEntry]:
                 pool or host,
                 coin_value,
                 wildcard,
-                f"{path.name}:{lineno}",
+                f"{name}:{lineno}",
             )
         )
     return entries

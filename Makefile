@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	@# compat mode: the project is found through a plain path entry, not an import hook that
 	@# every start of the venv's Python would load (~25 ms of each command's start-up).
-	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	@# setuptools calls the mode transitional; without it, the default editable install.
+	$(BIN)/pip install --quiet -e '.[dev]' --config-settings editable_mode=compat \
+	  || $(BIN)/pip install --quiet -e '.[dev]'
 	@# An editable install leaves our own modules uncompiled, and with PYTHONDONTWRITEBYTECODE
 	@# every run would compile them again (~0.15 s of start-up): compile them once here.
 	$(BIN)/python -m compileall -q detector >/dev/null

@@ -818,6 +818,105 @@ static PyObject *server_hello_fields(PyObject *self, PyObject *arg) {
    TLSStream then parses itself. Events: (1, record_version, ClientHello fields),
    (2, record_version, ServerHello fields), (11, Certificate body), (23, length),
    (21, level, description) with None, None once encrypted or when cut short. */
+/* hello_key(fields): the ClientHello fingerprint cache key (dissect/tlsflow.py) from the
+   fields tuple ch_fields returns - legacy version, ciphers, extension types, supported
+   versions, groups, signature algorithms (each GREASE value as 0x0a0a: fingerprints drop
+   GREASE, and browsers pick fresh GREASE values per connection, which would otherwise
+   make every hello a cache miss), point formats, first and last ALPN value - as bytes.
+   tls.py's py_hello_key is its twin. */
+static int key_u16(PyObject *seq, unsigned char **w, unsigned char *end) {
+    if (!PyTuple_Check(seq))
+        return -1;
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
+    if (*w + 2 + 2 * n > end)
+        return -1;
+    *(*w)++ = (unsigned char)(n >> 8);
+    *(*w)++ = (unsigned char)n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long v = PyLong_AsLong(PyTuple_GET_ITEM(seq, i));
+        if (v < 0 || v > 0xFFFF)
+            return -1;
+        if ((v & 0x0F0F) == 0x0A0A && (v >> 8) == (v & 0xFF))
+            v = 0x0A0A;
+        *(*w)++ = (unsigned char)(v >> 8);
+        *(*w)++ = (unsigned char)v;
+    }
+    return 0;
+}
+
+static int key_bytes(PyObject *value, unsigned char **w, unsigned char *end) {
+    if (!PyBytes_Check(value))
+        return -1;
+    Py_ssize_t n = PyBytes_GET_SIZE(value);
+    if (n > 0xFFFE || *w + 2 + n > end)
+        return -1;
+    *(*w)++ = (unsigned char)(n >> 8);
+    *(*w)++ = (unsigned char)n;
+    memcpy(*w, PyBytes_AS_STRING(value), (size_t)n);
+    *w += n;
+    return 0;
+}
+
+static PyObject *hello_key(PyObject *self, PyObject *fields) {
+    if (!PyTuple_Check(fields) || PyTuple_GET_SIZE(fields) < 8) {
+        PyErr_SetString(PyExc_TypeError, "hello_key takes a ClientHello fields tuple");
+        return NULL;
+    }
+    Py_ssize_t need = 64;
+    for (int k = 1; k <= 7; k++) {
+        PyObject *item = PyTuple_GET_ITEM(fields, k);
+        if (!PyTuple_Check(item))
+            goto bad;
+        need += 2 + 2 * PyTuple_GET_SIZE(item);
+        if (k == 7)
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(item); i++) {
+                PyObject *name = PyTuple_GET_ITEM(item, i);
+                if (!PyBytes_Check(name))
+                    goto bad;
+                need += 2 + PyBytes_GET_SIZE(name);
+            }
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, need);
+    if (!out)
+        return NULL;
+    unsigned char *w = (unsigned char *)PyBytes_AS_STRING(out), *start = w, *end = w + need;
+    long version = PyLong_AsLong(PyTuple_GET_ITEM(fields, 0));
+    PyObject *formats = PyTuple_GET_ITEM(fields, 5), *alpn = PyTuple_GET_ITEM(fields, 7);
+    int bad = version < 0 || version > 0xFFFF;
+    if (!bad) {
+        *w++ = (unsigned char)(version >> 8);
+        *w++ = (unsigned char)version;
+        bad = key_u16(PyTuple_GET_ITEM(fields, 1), &w, end) ||
+              key_u16(PyTuple_GET_ITEM(fields, 2), &w, end) ||
+              key_u16(PyTuple_GET_ITEM(fields, 3), &w, end) ||
+              key_u16(PyTuple_GET_ITEM(fields, 4), &w, end) ||
+              key_u16(PyTuple_GET_ITEM(fields, 6), &w, end) ||
+              key_u16(formats, &w, end);  /* u8 values, never GREASE */
+    }
+    if (!bad) {
+        Py_ssize_t n = PyTuple_GET_SIZE(alpn);
+        if (n == 0) {
+            *w++ = 0xFF;
+            *w++ = 0xFF;
+        } else {
+            bad = key_bytes(PyTuple_GET_ITEM(alpn, 0), &w, end) ||
+                  key_bytes(PyTuple_GET_ITEM(alpn, n - 1), &w, end);
+        }
+    }
+    if (bad || PyErr_Occurred()) {
+        Py_DECREF(out);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "hello_key: a field out of range");
+        return NULL;
+    }
+    if (_PyBytes_Resize(&out, w - start) < 0)
+        return NULL;
+    return out;
+bad:
+    PyErr_SetString(PyExc_TypeError, "hello_key takes a ClientHello fields tuple");
+    return NULL;
+}
+
 /* The record walk shared by tls_scan and tls_first: complete records from the start of
    b, stopping at the first that is cut, invalid, or a handshake record whose messages do
    not all lie whole inside it (or comes after encryption began). Each event goes to
@@ -1397,6 +1496,7 @@ static PyMethodDef methods[] = {
     {"server_hello_fields", server_hello_fields, METH_O, "Fields of a TLS ServerHello body."},
     {"tls_scan", tls_scan, METH_VARARGS, "Events of the complete TLS records at a stream's start."},
     {"tls_first", tls_first, METH_O, "A TLS side's first packet, read whole, events by kind."},
+    {"hello_key", hello_key, METH_O, "ClientHello fingerprint cache key (GREASE folded)."},
     {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and TCP/UDP headers of a batch."},
     {"pcap_fields", pcap_fields, METH_VARARGS, "Header fields of classic-pcap records."},
     {"flow_group", flow_group, METH_VARARGS, "Canonical keys and groups of a packet batch."},

@@ -120,6 +120,32 @@ def is_grease(value: int) -> bool:
     return (value & 0x0F0F) == 0x0A0A and (value >> 8) == (value & 0xFF)
 
 
+def py_hello_key(fields: tuple) -> bytes:
+    """The ClientHello fingerprint cache key from its fields (ClientHello's field order
+    after record_version; the first eight are read): what JA3 and JA4 depend on, every
+    GREASE value folded to 0x0a0a. Browsers pick fresh GREASE values per connection, so
+    a key with them kept would make every such hello a cache miss (~90 us of hashing);
+    the fingerprints drop GREASE, so folding it cannot change them. ``hello_key`` is this
+    or its C twin."""
+    version, ciphers, exts, versions, groups, formats, sigalgs, alpn = fields[:8]
+    out = bytearray(_U16.pack(version))
+    for values in (ciphers, exts, versions, groups, sigalgs, formats):
+        out += _U16.pack(len(values))
+        for value in values:
+            out += _U16.pack(0x0A0A if is_grease(value) else value)
+    if alpn:
+        for name in (alpn[0], alpn[-1]):
+            out += _U16.pack(len(name)) + name
+    else:
+        out += b"\xff\xff"
+    return bytes(out)
+
+
+def hello_key(fields: tuple) -> bytes:
+    """See py_hello_key (C when built)."""
+    return fast.hello_key(fields) if fast is not None else py_hello_key(fields)
+
+
 def _no_grease(values: Iterable[int]) -> list[int]:
     return [v for v in values if not is_grease(v)]
 

@@ -9,6 +9,7 @@ openssl is the reference for how a certificate's names read.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import shutil
@@ -805,3 +806,45 @@ def test_corpus_matches_tshark(capture: Path) -> None:
     )
     print(f"{capture.name}: compared {counts[0]} ClientHello, {counts[1]} ServerHello, "
           f"{counts[2]} Certificate")  # fmt: skip
+
+
+GREASE = [0x0A0A + 0x1010 * k for k in range(16)]
+
+
+def _regrease(ch: ClientHello, rng: random.Random) -> ClientHello:
+    """The same hello with every GREASE value replaced by another, as a browser's next
+    connection would send it."""
+
+    def swap(values: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(rng.choice(GREASE) if is_grease(v) else v for v in values)
+
+    return dataclasses.replace(
+        ch,
+        ciphers=swap(ch.ciphers),
+        extensions=swap(ch.extensions),
+        supported_versions=swap(ch.supported_versions),
+        supported_groups=swap(ch.supported_groups),
+        signature_algorithms=swap(ch.signature_algorithms),
+    )
+
+
+def test_fingerprint_cache_folds_grease_without_changing_fingerprints(monkeypatch) -> None:
+    """Browsers pick new GREASE values per connection: the fingerprint cache keys them
+    alike (one entry, not one per connection), and what it returns is what JA3/JA4
+    computed afresh on that very hello give."""
+    from detector.dissect import tlsflow
+
+    exts = [(0x1A1A, b""), *spec_extensions(), (0x2A2A, b"\x00")]
+    body = client_hello_body([0x3A3A, *SPEC_CIPHERS], exts)
+    base = hello(record(22, handshake(1, body)))
+    assert any(is_grease(v) for v in base.ciphers + base.extensions)
+    monkeypatch.setattr(tlsflow, "_FINGERPRINTS", {})
+    rng = random.Random(5)
+    for _ in range(40):
+        variant = _regrease(base, rng)
+        fresh = (ja3(variant), ja3_string(variant), ja4(variant))
+        assert tlsflow.fingerprints(variant)[:3] == fresh
+    assert len(tlsflow._FINGERPRINTS) == 1
+    other = dataclasses.replace(base, ciphers=base.ciphers[:-1])
+    assert tlsflow.fingerprints(other)[0] == ja3(other) != ja3(base)
+    assert len(tlsflow._FINGERPRINTS) == 2

@@ -203,3 +203,26 @@ def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
             assert apps == want_apps and encrypted == want_encrypted
     assert cases > 2000 and claimed > 500
     assert fast.tls_first(b"\x17\x03") is None and fast.tls_first(b"GET / HTTP/1.1") is None
+
+
+def test_hello_key_matches_its_python_twin() -> None:
+    """``_fast.hello_key`` against ``tls.py_hello_key`` on every hello of the recorded
+    flights and the corpus, with GREASE swapped in and out and ALPN lists varied."""
+    rng = random.Random(11)
+    hellos = [e for f in _flights() for e in tls.TLSStream().feed(f)
+              if isinstance(e, tls.ClientHello)]
+    assert len(hellos) > 20
+    grease = [0x0A0A + 0x1010 * k for k in range(16)]
+    cases = 0
+    for ch in hellos:
+        fields = (ch.handshake_version, ch.ciphers, ch.extensions, ch.supported_versions,
+                  ch.supported_groups, ch.ec_point_formats, ch.signature_algorithms, ch.alpn)
+        for _ in range(6):
+            ciphers = tuple(rng.choice(grease) if rng.random() < 0.2 else c for c in fields[1])
+            alpn = rng.choice([(), (b"h2",), (b"h2", b"http/1.1"), fields[7]])
+            variant = (fields[0], ciphers, *fields[2:7], alpn, "sni", 32, (0,))
+            assert fast.hello_key(variant) == tls.py_hello_key(variant)
+            cases += 1
+    assert cases > 100
+    with pytest.raises(TypeError):
+        fast.hello_key((0x0303,))

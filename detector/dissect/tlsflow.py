@@ -177,8 +177,7 @@ class FirstPackets:
         for record_version, f in hellos:  # f: ClientHello fields after record_version
             _hello_from(self, side, facts, client=True)
             if "ja3" not in facts.tls:
-                alpn = (f[7][0], f[7][-1]) if f[7] else ()
-                key = (f[0], f[1], f[2], f[3], f[4], f[5], f[6], alpn)
+                key = tls.hello_key(f)
                 _client_hello_facts(facts, key, f[8], f[7], (record_version, f))
         for record_version, f in server_hellos:  # f: ServerHello fields after it
             _hello_from(self, side, facts, client=False)
@@ -203,25 +202,25 @@ class FirstPackets:
         return dissector
 
 
-_FINGERPRINTS: dict[tuple[object, ...], tuple[str, str, str, str]] = {}
+_FINGERPRINTS: dict[bytes, tuple[str, str, str, str]] = {}
 _JA3S: dict[tuple[object, ...], str] = {}
 Unbuilt = tuple[int, tuple]  # (record version, hello fields after it), from the C reader
 
 
-def _fingerprint_key(ch: tls.ClientHello) -> tuple[object, ...]:
-    """What the ClientHello fingerprints depend on (FirstPackets.take builds the same
-    tuple from the C reader's fields): a network has few TLS stacks, so most hellos repeat a
-    known shape (SNI aside)."""
-    alpn = (ch.alpn[0], ch.alpn[-1]) if ch.alpn else ()
-    return (
-        ch.handshake_version,
-        ch.ciphers,
-        ch.extensions,
-        ch.supported_versions,
-        ch.supported_groups,
-        ch.ec_point_formats,
-        ch.signature_algorithms,
-        alpn,
+def _fingerprint_key(ch: tls.ClientHello) -> bytes:
+    """What the ClientHello fingerprints depend on, GREASE folded (tls.py_hello_key): a
+    network has few TLS stacks, so most hellos repeat a known shape (SNI aside)."""
+    return tls.hello_key(
+        (
+            ch.handshake_version,
+            ch.ciphers,
+            ch.extensions,
+            ch.supported_versions,
+            ch.supported_groups,
+            ch.ec_point_formats,
+            ch.signature_algorithms,
+            ch.alpn,
+        )
     )
 
 
@@ -230,9 +229,7 @@ def fingerprints(ch: tls.ClientHello) -> tuple[str, str, str, str]:
     return _fingerprints(_fingerprint_key(ch), ch)
 
 
-def _fingerprints(
-    key: tuple[object, ...], hello: tls.ClientHello | Unbuilt
-) -> tuple[str, str, str, str]:
+def _fingerprints(key: bytes, hello: tls.ClientHello | Unbuilt) -> tuple[str, str, str, str]:
     found = _FINGERPRINTS.get(key)
     if found is None:
         if len(_FINGERPRINTS) >= 4096:
@@ -245,7 +242,7 @@ def _fingerprints(
 
 def _client_hello_facts(
     facts: FlowFacts,
-    key: tuple[object, ...],
+    key: bytes,
     sni: str | None,
     alpn: tuple[bytes, ...],
     hello: tls.ClientHello | Unbuilt,

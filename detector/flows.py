@@ -21,7 +21,7 @@ from detector.compiled import fast
 from detector.decode import PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, PacketBatch
 from detector.dissect.dnsparse import answer_groups
 from detector.dissect.inspector import Inspector
-from detector.dissect.triage import DNS_ANSWER, triage
+from detector.dissect.triage import triage
 from detector.facts import FlowFacts
 from detector.flowtable import (
     STATE_FIN_A,
@@ -487,14 +487,12 @@ class FlowTracker:
         insp[ok] = (t["inspect"][pkt_slot[ok]] & side_bit[ok]) != 0
         # Only payload goes to Python (SYN sequence numbers were noted vectorised), and DNS
         # only when it answers something (see dissect/triage.py).
-        action = triage(pb, insp & (pb.payload_len > 0))
-        cand = np.flatnonzero(action)
+        cand, dns = triage(pb, insp & (pb.payload_len > 0))
         if cand.shape[0] == 0:
             return
         # Rounds: first each flow's first few payload packets of this batch, then more of
         # the flows still under inspection. A bulk download that its first packet already
         # settled never walks its remaining packets through Python.
-        dns = action[cand] == DNS_ANSWER
         if dns.any():
             self._dns_answers(pb, cand[dns], pkt_slot, src_first)
             cand = cand[~dns]

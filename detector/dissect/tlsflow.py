@@ -78,7 +78,7 @@ def _apply(
     FirstPackets.take, reads the C reader's tuples and shares the helpers below)."""
     for event in events:
         if isinstance(event, tls.AppData):
-            _app_data(state, side, event.length, ts, facts)
+            _app_data(state, side, [event.length], ts, facts)
         elif isinstance(event, tls.ClientHello):
             _hello_from(state, side, facts, client=True)
             if "ja3" not in facts.tls:
@@ -92,11 +92,15 @@ def _apply(
             _certificate(state, event, facts)
 
 
-def _app_data(state: _TlsState, side: int, length: int, ts: float, facts: FlowFacts) -> None:
-    state.app_records[side] += 1
+def _app_data(state: _TlsState, side: int, lengths: list[int], ts: float, facts: FlowFacts) -> None:
+    """Application-data records of one packet: counted, and the first few kept with
+    their time and size (for the behavioural model)."""
+    state.app_records[side] += len(lengths)
     records = facts.tls.setdefault("records", [])
-    if len(records) < 2 * MAX_RECORDS:
-        records.append((round(ts, 6), side, length))
+    room = 2 * MAX_RECORDS - len(records)
+    if room > 0:
+        when = round(ts, 6)
+        records.extend([(when, side, length) for length in lengths[:room]])
 
 
 def _hello_from(state: _TlsState, side: int, facts: FlowFacts, client: bool) -> None:
@@ -172,8 +176,8 @@ class FirstPackets:
         if not settled and len(data) < budget:
             return False
         facts.sides[side].first_bytes = data[:FIRST_BYTES_KEPT]
-        for length in app_lengths:
-            _app_data(self, side, length, ts, facts)
+        if app_lengths:
+            _app_data(self, side, app_lengths, ts, facts)
         for record_version, f in hellos:  # f: ClientHello fields after record_version
             _hello_from(self, side, facts, client=True)
             if "ja3" not in facts.tls:

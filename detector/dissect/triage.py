@@ -15,32 +15,32 @@ import numpy as np
 from detector.decode import PROTO_UDP, PacketBatch
 
 DNS_PORTS = (53, 5353, 5355)
-GENERIC, DNS_ANSWER = 1, 2
 
 
-def triage(pb: PacketBatch, candidates: np.ndarray) -> np.ndarray:
-    """Per packet: 0 skip, GENERIC (dissector path) or DNS_ANSWER (fast DNS path)."""
-    action = np.where(candidates, GENERIC, 0).astype(np.int8)
-    udp = candidates & (pb.proto == PROTO_UDP)
+def triage(pb: PacketBatch, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which candidate packets Python must see: (their indices, in capture order; for
+    each, whether it takes the fast DNS path). Worked out on the candidates only - the
+    packets of flows under inspection that carry payload, a fraction of the batch."""
+    idx = np.flatnonzero(candidates)
+    udp = pb.proto[idx] == PROTO_UDP
     if not udp.any():
-        return action
-    dns = udp & (_any_of(pb.sport, DNS_PORTS) | _any_of(pb.dport, DNS_PORTS))
+        return idx, np.zeros(idx.shape[0], dtype=bool)
+    dns = udp & (_any_of(pb.sport[idx], DNS_PORTS) | _any_of(pb.dport[idx], DNS_PORTS))
     buf = pb.buf
     last = buf.shape[0] - 8
+    keep = ~udp  # TCP payload always goes on (its flows are under inspection)
     other = np.flatnonzero(udp & ~dns)
     if other.shape[0]:
-        action[other] = np.where(_datagram_candidate(pb, other, buf, last), GENERIC, 0)
-    if not dns.any():
-        return action
-    idx = np.flatnonzero(dns)
-    off = pb.payload_off[idx]
-    flags_hi = buf[np.clip(off + 2, 0, last)]
-    ancount = (buf[np.clip(off + 6, 0, last)].astype(np.int64) << 8) | buf[
-        np.clip(off + 7, 0, last)
-    ]
-    answer = (pb.payload_cap[idx] >= 12) & ((flags_hi & 0x80) != 0) & (ancount > 0)
-    action[idx] = np.where(answer, DNS_ANSWER, 0)
-    return action
+        keep[other] = _datagram_candidate(pb, idx[other], buf, last)
+    at = np.flatnonzero(dns)
+    if at.shape[0]:
+        off = pb.payload_off[idx[at]]
+        flags_hi = buf[np.clip(off + 2, 0, last)]
+        ancount = (buf[np.clip(off + 6, 0, last)].astype(np.int64) << 8) | buf[
+            np.clip(off + 7, 0, last)
+        ]
+        keep[at] = (pb.payload_cap[idx[at]] >= 12) & ((flags_hi & 0x80) != 0) & (ancount > 0)
+    return idx[keep], dns[keep]
 
 
 def _datagram_candidate(pb: PacketBatch, idx: np.ndarray, buf: np.ndarray, last: int) -> np.ndarray:

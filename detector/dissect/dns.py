@@ -43,7 +43,14 @@ def note_pool_lookup(facts: FlowFacts, questions: list[str], ips: list[str], sid
 
 
 def names_a_pool(questions: list[str], ctx: InspectContext) -> bool:
-    return ctx.pools is not None and any(ctx.pools.match(q) for q in questions)
+    """Does a question name a mining pool? (Asked for every distinct answer of a batch.)"""
+    pools = ctx.pools
+    if pools is None:
+        return False
+    for name in questions:  # noqa: SIM110 - a loop: no generator per answer on the hot path
+        if pools.match(name):
+            return True
+    return False
 
 
 class DnsTcp(StreamDissector):

@@ -33,6 +33,7 @@ import platform
 import re
 import shlex
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -398,6 +399,21 @@ def table(rows: list[Row], packets: int) -> str:
     return "\n".join(out)
 
 
+def ratio_line(rows: list[Row]) -> str:
+    """The speed target's figure, nDPI's wall time over minewatch's, from the fastest runs
+    and from the median ones, with every run's time: the machine's drift shows in it."""
+    mw, ndpi = rows[0], rows[1]
+    if not mw.runs or not ndpi.runs:
+        return ""
+    mw_walls = sorted(r.wall for r in mw.runs)
+    nd_walls = sorted(r.wall for r in ndpi.runs)
+    median = statistics.median(nd_walls) / statistics.median(mw_walls)
+    return (f"minewatch vs ndpiReader packet rate: {nd_walls[0] / mw_walls[0]:.2f}x "
+            f"(fastest runs), {median:.2f}x (median runs); wall s, minewatch "
+            f"{', '.join(f'{w:.2f}' for w in mw_walls)}; ndpiReader "
+            f"{', '.join(f'{w:.2f}' for w in nd_walls)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run",
                                 description=__doc__.split("\n\n")[0])
@@ -442,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{truth['duration_s']:,.0f} s of traffic, seed {args.seed}, "
                   f"{len(truth['miner_ips'])} miner IPs / {truth['mining_flows']} mining flows)")
         notes = [f"- {r.tool}: {r.note}" for r in rows if r.note]
+        if ratio_line(rows):
+            notes.insert(0, f"- {ratio_line(rows)}")
         if m:
             notes.append(f"- minewatch's own summary (excludes interpreter start-up): {m.group(1)}")
         if stage_stats:

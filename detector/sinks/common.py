@@ -17,8 +17,13 @@ CATEGORY = "Crypto Currency Mining Activity Detected"
 
 
 def eve_time(ts: float) -> str:
-    """Suricata's timestamp format: 2026-01-05T10:00:00.000000+0000."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+    """Suricata's timestamp format: 2026-01-05T10:00:00.000000+0000. (Formatted field by
+    field: ``strftime`` costs several times more, and every event carries a few.)"""
+    d = datetime.fromtimestamp(ts, UTC)
+    return (
+        f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}"
+        f".{d.microsecond:06d}+0000"
+    )
 
 
 def short_time(ts: float) -> str:

@@ -43,3 +43,18 @@ def test_matches_the_reference_implementation() -> None:
 )
 def test_spec_example(args, expected) -> None:
     assert community_id_v1(*args) == expected
+
+
+def test_eve_time_is_suricatas_format() -> None:
+    """The field-by-field formatter gives what strftime gives, over the whole range."""
+    import random
+    from datetime import UTC, datetime
+
+    from detector.sinks.common import eve_time
+
+    rng = random.Random(3)
+    stamps = [0.0, 1.5, 59.999999, 1767607200.001783, 253402300799.0]
+    stamps += [rng.uniform(0, 4e9) for _ in range(20_000)]
+    for ts in stamps:
+        want = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+        assert eve_time(ts) == want

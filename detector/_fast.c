@@ -925,8 +925,10 @@ bad:
    application-data lengths (tls_first; alerts are not needed there). Returns the offset
    where it stopped, or -1 with a Python error set. */
 static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypted,
-                              Py_ssize_t *records, PyObject *events, PyObject **kind) {
+                              Py_ssize_t *records, PyObject *events, PyObject **kind,
+                              int *in_order) {
     Py_ssize_t pos = 0;
+    int last_kind = 0; /* kind mode: kinds must come in 0..3 order (see tls_first) */
     while (pos + 5 <= n) {
         unsigned ctype = b[pos], version = ((unsigned)b[pos + 1] << 8) | b[pos + 2];
         Py_ssize_t length = ((Py_ssize_t)b[pos + 3] << 8) | b[pos + 4];
@@ -963,15 +965,23 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
                     Py_DECREF(fields);
                     if (fields != Py_None && !event)
                         return -1;
-                    if (!events)
+                    if (!events) {
                         sink = kind[mtype - 1];
+                        if ((int)mtype - 1 < last_kind)
+                            *in_order = 0;
+                        last_kind = (int)mtype - 1;
+                    }
                 } else if (mtype == 11) {
                     event = events ? Py_BuildValue("(Iy#)", mtype, (const char *)b + m + 4, mlen)
                                    : PyBytes_FromStringAndSize((const char *)b + m + 4, mlen);
                     if (!event)
                         return -1;
-                    if (!events)
+                    if (!events) {
                         sink = kind[2];
+                        if (2 < last_kind)
+                            *in_order = 0;
+                        last_kind = 2;
+                    }
                 }
                 if (event && list_append_new(sink, event) < 0)
                     return -1;
@@ -979,6 +989,8 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
             }
         } else if (ctype == 23) {
             *encrypted = 1;
+            if (!events)
+                last_kind = 3;
             PyObject *event = events ? Py_BuildValue("(In)", 23u, length) : PyLong_FromSsize_t(length);
             if (list_append_new(events ? events : kind[3], event) < 0)
                 return -1;
@@ -1006,7 +1018,7 @@ static PyObject *tls_scan(PyObject *self, PyObject *args) {
     PyObject *events = PyList_New(0), *result = NULL;
     if (events) {
         Py_ssize_t pos = tls_records((const unsigned char *)view.buf, view.len, &encrypted,
-                                     &records, events, NULL);
+                                     &records, events, NULL, NULL);
         if (pos >= 0)
             result = Py_BuildValue("(nnOO)", pos, records, encrypted ? Py_True : Py_False, events);
     }
@@ -1017,10 +1029,13 @@ static PyObject *tls_scan(PyObject *self, PyObject *args) {
 
 /* tls_first(data): the first packet of one side of a TLS flow, read whole, for the
    inspector's first-packet path (dissect/tlsflow.py FirstPackets.take). None unless the
-   packet starts like TLS (Tls.probe says yes) and its records can all be told without
-   the byte-wise parser - exactly when tls.scan_first_packet gives events; then
+   packet starts like TLS (Tls.probe says yes), its records can all be told without the
+   byte-wise parser, and its events come in the order a flight has them - client hellos,
+   server hellos, certificates, application data - so that taking them kind by kind
+   leaves the facts (and the order of their keys) that stream order would; then
    (client hellos, server hellos, certificate bodies, application-data lengths,
-   encrypted), each list in stream order (tests compare the two). */
+   encrypted), each list in stream order (tests compare it with the stream parser).
+   Anything else is None: the general path reads it. */
 static PyObject *tls_first(PyObject *self, PyObject *arg) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
@@ -1037,9 +1052,15 @@ static PyObject *tls_first(PyObject *self, PyObject *arg) {
     for (int k = 0; k < 4; k++)
         if (!(kind[k] = PyList_New(0)))
             goto out;
-    Py_ssize_t pos = tls_records(b, n, &encrypted, &records, NULL, kind);
+    int in_order = 1;
+    Py_ssize_t pos = tls_records(b, n, &encrypted, &records, NULL, kind, &in_order);
     if (pos < 0)
         goto out;
+    if (!in_order) {  /* taken kind by kind, facts would be listed in another order */
+        result = Py_None;
+        Py_INCREF(result);
+        goto out;
+    }
     if (n - pos >= 5) {  /* a record the walk stopped at: only a cut non-handshake one is fine */
         unsigned ctype = b[pos], version = ((unsigned)b[pos + 1] << 8) | b[pos + 2];
         Py_ssize_t length = ((Py_ssize_t)b[pos + 3] << 8) | b[pos + 4];

@@ -490,7 +490,10 @@ def main() -> None:
         code = _run_app()
     except SystemExit as exc:  # raised by our own handlers below
         code = exc.code
-    _leave(code if isinstance(code, int) else (0 if code is None else 1))
+    if code is not None and not isinstance(code, int):
+        _err(str(code))  # what the interpreter does with SystemExit("message")
+        code = 1
+    _leave(code or 0)
 
 
 def _run_app() -> int | str | None:
@@ -522,12 +525,9 @@ def _leave(code: int) -> None:
     """Exit without tearing the interpreter down. Every command has closed its outputs by
     now, so all that is left is freeing what the run built up - rules, pool lists, the
     numpy runtime - object by object (~30 ms after a scan, for nothing). Standard
-    streams are flushed first; a reader that went away (``| head``) is not an error."""
+    streams are flushed first; one whose reader went away, or that is closed, is left
+    (the exit code stays the command's: click already made a broken pipe exit 1)."""
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with suppress(OSError, ValueError):
             stream.flush()
-        except BrokenPipeError:
-            code = code or 0
-        except (OSError, ValueError):  # closed already
-            pass
     os._exit(code)

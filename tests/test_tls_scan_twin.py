@@ -4,6 +4,7 @@ real handshakes (bench/tls, the corpus), on random chunkings, truncations and mu
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -134,6 +135,7 @@ def test_first_packet_path_leaves_the_same_facts(monkeypatch, tmp_path) -> None:
     off; and the path really carries most TLS flows there."""
     from bench.make_capture import generate
     from detector.dissect import inspector
+    from detector.sinks.flowlog import flow_entry
     from detector.pipeline import ScanConfig, run_scan
     from detector.source import expand_inputs
     from tests.conftest import PCAPS
@@ -145,8 +147,10 @@ def test_first_packet_path_leaves_the_same_facts(monkeypatch, tmp_path) -> None:
         monkeypatch.setattr(inspector.FirstPackets, "take",
                             lambda self, *a: taken.append(real_take(self, *a)) or taken[-1])
         result = run_scan(expand_inputs(paths), ScanConfig(keep_all_flows=True))
+        # The flow log line too: it lists facts in the order they were set.
         rows = sorted((v.record.flow_id, v.record.client_ip, v.record.facts, v.score,
-                       [r.id for r in v.rules]) for v in result.verdicts)
+                       [r.id for r in v.rules], json.dumps(flow_entry(v), default=str))
+                      for v in result.verdicts)
         return rows, taken
 
     mix = tmp_path / "mix.pcap"
@@ -171,7 +175,9 @@ def _first_by_stream(data: bytes, monkeypatch) -> tuple:
     servers = [e for e in events if isinstance(e, tls.ServerHello)]
     certs = [e for e in events if isinstance(e, tls.Certificate)]
     apps = [e.length for e in events if isinstance(e, tls.AppData)]
-    return hellos, servers, certs, apps, stream.encrypted
+    rank = {tls.ClientHello: 0, tls.ServerHello: 1, tls.Certificate: 2, tls.AppData: 3}
+    kinds = [rank[type(e)] for e in events if type(e) in rank]
+    return hellos, servers, certs, apps, stream.encrypted, kinds
 
 
 def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
@@ -193,9 +199,10 @@ def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
                 continue
             claimed += 1
             hellos, servers, cert_bodies, apps, encrypted = read
-            want_hellos, want_servers, want_certs, want_apps, want_encrypted = _first_by_stream(
-                data, monkeypatch
+            want_hellos, want_servers, want_certs, want_apps, want_encrypted, kinds = (
+                _first_by_stream(data, monkeypatch)
             )
+            assert kinds == sorted(kinds), "claimed a packet out of flight order"
             assert [tls.ClientHello(v, *f) for v, f in hellos] == want_hellos
             assert [tls.ServerHello(v, *f) for v, f in servers] == want_servers
             got_certs = [tls.parse_certificate(b) for b in cert_bodies]
@@ -203,6 +210,12 @@ def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
             assert apps == want_apps and encrypted == want_encrypted
     assert cases > 2000 and claimed > 500
     assert fast.tls_first(b"\x17\x03") is None and fast.tls_first(b"GET / HTTP/1.1") is None
+    # Out of flight order (a server hello before a client hello): left to the general path.
+    server_hello = record(22, handshake(2, server_hello_body(0x1301, [ext(0x002B, b"\x03\x04")])))
+    client_hello = client_hello_record(SPEC_CIPHERS, spec_extensions())
+    assert fast.tls_first(client_hello + server_hello) is not None
+    assert fast.tls_first(server_hello + client_hello) is None
+    assert fast.tls_first(record(23, bytes(40)) + server_hello) is None
 
 
 def test_hello_key_matches_its_python_twin() -> None:

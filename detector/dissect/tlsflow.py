@@ -164,9 +164,10 @@ class FirstPackets:
         hellos, server_hellos, cert_bodies, app_lengths, encrypted = read
         facts = self.facts
         certs = [c for c in map(tls.parse_certificate, cert_bodies) if c is not None]
-        # Would this packet settle the side? Worked out before anything is changed. (Each
-        # kind of event changes its own facts, so taking them kind by kind leaves what
-        # taking them in stream order would.)
+        # Would this packet settle the side? Worked out before anything is changed. (The
+        # reader hands over only packets whose events come in flight order - hellos,
+        # certificates, application data - so taking them kind by kind, in that order,
+        # leaves the facts and their key order that stream order would.)
         hello = self.hello[side] or bool(hellos) or bool(server_hellos)
         client_side = side if hellos else self.client_side
         certificate = self.certificate or (bool(certs) and "subject" not in facts.tls)
@@ -176,8 +177,6 @@ class FirstPackets:
         if not settled and len(data) < budget:
             return False
         facts.sides[side].first_bytes = data[:FIRST_BYTES_KEPT]
-        if app_lengths:
-            _app_data(self, side, app_lengths, ts, facts)
         for record_version, f in hellos:  # f: ClientHello fields after record_version
             _hello_from(self, side, facts, client=True)
             if "ja3" not in facts.tls:
@@ -188,6 +187,8 @@ class FirstPackets:
             _server_hello_facts(facts, (f[0], f[2], f[4]), (record_version, f))
         for cert in certs:
             _certificate(self, cert, facts)
+        if app_lengths:
+            _app_data(self, side, app_lengths, ts, facts)
         facts.app_protos.add("tls")
         self.taken[side] = len(data)
         return True

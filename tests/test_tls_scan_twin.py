@@ -135,8 +135,8 @@ def test_first_packet_path_leaves_the_same_facts(monkeypatch, tmp_path) -> None:
     off; and the path really carries most TLS flows there."""
     from bench.make_capture import generate
     from detector.dissect import inspector
-    from detector.sinks.flowlog import flow_entry
     from detector.pipeline import ScanConfig, run_scan
+    from detector.sinks.flowlog import flow_entry
     from detector.source import expand_inputs
     from tests.conftest import PCAPS
 

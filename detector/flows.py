@@ -707,45 +707,26 @@ def _record(row: tuple, reason: str, facts: FlowFacts | None) -> FlowRecord:
         if votes:
             client_is_a = votes > 0
             orientation = "payload"
-    a_ip, b_ip = ip_text(a_hi, a_lo), ip_text(b_hi, b_lo)
-    if client_is_a:
-        return FlowRecord(
-            flow_id(key, first_ts),
-            "TCP" if proto == PROTO_TCP else "UDP",
-            a_ip,
-            a_port,
-            b_ip,
-            b_port,
-            first_ts,
-            last_ts,
-            pa,
-            pb_,
-            ba,
-            bb,
-            la,
-            lb,
-            orientation,
-            reason,
-            facts,
-            0,
-        )
+    a = (ip_text(a_hi, a_lo), a_port, pa, ba, la)  # address, port, what it sent
+    b = (ip_text(b_hi, b_lo), b_port, pb_, bb, lb)
+    client, server = (a, b) if client_is_a else (b, a)
     return FlowRecord(
-        flow_id(key, first_ts),
-        "TCP" if proto == PROTO_TCP else "UDP",
-        b_ip,
-        b_port,
-        a_ip,
-        a_port,
-        first_ts,
-        last_ts,
-        pb_,
-        pa,
-        bb,
-        ba,
-        lb,
-        la,
-        orientation,
-        reason,
-        facts,
-        1,
+        flow_id=flow_id(key, first_ts),
+        proto="TCP" if proto == PROTO_TCP else "UDP",
+        client_ip=client[0],
+        client_port=client[1],
+        server_ip=server[0],
+        server_port=server[1],
+        first_ts=first_ts,
+        last_ts=last_ts,
+        pkts_toserver=client[2],
+        pkts_toclient=server[2],
+        bytes_toserver=client[3],
+        bytes_toclient=server[3],
+        payload_toserver=client[4],
+        payload_toclient=server[4],
+        orientation=orientation,
+        end_reason=reason,
+        facts=facts,
+        client_side=0 if client_is_a else 1,
     )

@@ -122,11 +122,19 @@ def _certificate(state: _TlsState, cert: tls.Certificate, facts: FlowFacts) -> N
 
 
 def _side_done(state: _TlsState, side: int, encrypted: bool) -> bool:
+    return _settled(
+        state.hello[side],
+        side == state.client_side,
+        state.certificate,
+        encrypted,
+        state.app_records[side],
+    )
+
+
+def _settled(hello: bool, client: bool, certificate: bool, encrypted: bool, records: int) -> bool:
     """A side is done once its handshake facts are in (the client's hello; the server's
     hello plus certificate or the start of encryption), or after MAX_RECORDS records."""
-    if state.hello[side] and (side == state.client_side or state.certificate or encrypted):
-        return True  # handshake facts are in; the rest is encrypted
-    return state.app_records[side] >= MAX_RECORDS
+    return (hello and (client or certificate or encrypted)) or records >= MAX_RECORDS
 
 
 class FirstPackets:
@@ -168,11 +176,12 @@ class FirstPackets:
         # reader hands over only packets whose events come in flight order - hellos,
         # certificates, application data - so taking them kind by kind, in that order,
         # leaves the facts and their key order that stream order would.)
-        hello = self.hello[side] or bool(hellos) or bool(server_hellos)
-        client_side = side if hellos else self.client_side
-        certificate = self.certificate or (bool(certs) and "subject" not in facts.tls)
-        settled = (hello and (side == client_side or certificate or encrypted)) or (
-            self.app_records[side] + len(app_lengths) >= MAX_RECORDS
+        settled = _settled(
+            self.hello[side] or bool(hellos) or bool(server_hellos),
+            bool(hellos) or side == self.client_side,
+            self.certificate or (bool(certs) and "subject" not in facts.tls),
+            encrypted,
+            self.app_records[side] + len(app_lengths),
         )
         if not settled and len(data) < budget:
             return False

@@ -131,7 +131,7 @@ def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:
     best: tuple[PoolMatch, str] | None = None
     match_of, port = pools.match, record.server_port
     for host, via in candidates:
-        match = match_of(host, port) if host else None
+        match = match_of(host, port)  # None for an empty host
         if match and (best is None or MATCH_RANK[match.kind] < MATCH_RANK[best[0].kind]):
             best = (match, via)
     if best is None:

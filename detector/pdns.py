@@ -24,9 +24,6 @@ class PassiveDns:
         self._names: OrderedDict[str, dict[str, float]] = OrderedDict()
         self.evicted = 0
 
-    def add(self, ip: str, names: list[str], ts: float) -> None:
-        self.add_answer((ip,), names, ts)
-
     def add_answer(self, ips: list[str] | tuple[str, ...], names: list[str], ts: float) -> None:
         """One DNS answer: every IP in it was answered for ``names`` at ``ts``. (One call
         per answer, not per IP: a resolver link carries tens of thousands of answers.)"""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import shutil
 import subprocess
 import sys
@@ -58,3 +59,17 @@ def needs_corpus() -> pytest.MarkDecorator:
 
 def needs_tool(name: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(shutil.which(name) is None, reason=f"{name} not installed")
+
+
+def cut_and_mutated(
+    data: bytes, rng: random.Random, mutations: int, max_flips: int = 1, step: int = 1
+) -> list[bytes]:
+    """What a twin test feeds both readers: ``data`` cut at every ``step``-th length (and
+    whole), then ``mutations`` copies with 1..``max_flips`` bytes set to random values."""
+    variants = [data[:n] for n in range(0, len(data), step)] + [data]
+    for _ in range(mutations):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, max_flips) if max_flips > 1 else 1):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        variants.append(bytes(mutated))
+    return variants

@@ -12,7 +12,7 @@ import pytest
 from detector import tls
 from detector.compiled import fast
 from detector.dissect import dnsparse
-from tests.conftest import CORPUS, PCAPS
+from tests.conftest import CORPUS, PCAPS, cut_and_mutated
 from tests.test_tls import (
     alpn_ext,
     client_hello_body,
@@ -75,13 +75,7 @@ def test_dns_reader_twins_agree_on_messages_truncations_and_mutations() -> None:
     assert len(msgs) >= 6
     cases = 0
     for msg in msgs:
-        variants = [msg[:n] for n in range(len(msg) + 1)]
-        for _ in range(200):
-            m = bytearray(msg)
-            for _ in range(rng.randint(1, 4)):
-                m[rng.randrange(len(m))] = rng.randrange(256)
-            variants.append(bytes(m))
-        for v in variants:
+        for v in cut_and_mutated(msg, rng, 200, max_flips=4):
             assert _outcome(dnsparse._c_parse_response, v) == _outcome(dnsparse.py_parse_response, v), v.hex()
             cases += 1
     assert cases > 1000

@@ -12,7 +12,7 @@ import pytest
 from bench.tlsdata import read_hex
 from detector import tls
 from detector.compiled import fast
-from tests.conftest import CORPUS, REPO
+from tests.conftest import CORPUS, REPO, cut_and_mutated
 from tests.test_tls import (
     SPEC_CIPHERS,
     client_flight,
@@ -118,12 +118,7 @@ def test_server_hello_readers_agree_on_truncations_and_mutations() -> None:
     assert len(bodies) >= 8
     cases = 0
     for body in bodies:
-        variants = [body[:n] for n in range(len(body) + 1)]
-        for _ in range(300):
-            mutated = bytearray(body)
-            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
-            variants.append(bytes(mutated))
-        for v in variants:
+        for v in cut_and_mutated(body, rng, 300):
             assert tls.parse_server_hello(v, 0x0303) == tls.py_parse_server_hello(v, 0x0303)
             cases += 1
     assert cases > 3000
@@ -187,12 +182,7 @@ def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
     cases = claimed = 0
     rng = random.Random(7)
     for flight in _flights():
-        variants = [flight[:cut] for cut in range(0, len(flight) + 1, 37)] + [flight]
-        for _ in range(20):
-            mutated = bytearray(flight)
-            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
-            variants.append(bytes(mutated))
-        for data in variants:
+        for data in cut_and_mutated(flight, rng, 20, step=37):
             cases += 1
             read = fast.tls_first(data)
             if read is None:

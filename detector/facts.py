@@ -12,7 +12,7 @@ when the flow ends: a capture may start mid-session, and then the messages thems
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 
@@ -26,7 +26,6 @@ class SideFacts:
     json_messages: int = 0
     json_errors: int = 0
     client_votes: int = 0  # messages that only a client sends (requests, ClientHello)
-    first_bytes: bytes = b""  # first payload bytes (bounded), for binary protocol probes
 
 
 @dataclass(slots=True)
@@ -63,6 +62,34 @@ class FlowFacts:
     dissector_errors: int = 0  # parser failures on this flow (hostile or broken input)
     evidence: list[str] = field(default_factory=list)  # short human-readable notes
 
+    def stow(self) -> FlowFacts:
+        """Make the facts of a flow that is kept but no longer written compact: empty
+        containers go, and the name sets (app_protos, dialects) become shared frozensets,
+        since nearly every flow has one of a few. This is for flows that wait for their
+        idle timeout (up to minutes) after inspection, and for suspects' evidence flows.
+        Empty containers were two thirds of such a flow's memory, so a capture with more
+        flows alive at once, or more suspects, cost more memory. ``unstow`` makes the facts
+        writable again."""
+        for name in _CONTAINERS:
+            if not getattr(self, name):
+                setattr(self, name, None)
+        for name in _NAME_SETS:
+            names = getattr(self, name)
+            if names is not None:
+                setattr(self, name, _shared(frozenset(names)))
+        return self
+
+    def unstow(self) -> FlowFacts:
+        """The facts as dissectors, enrichment and rules expect them (see ``stow``)."""
+        for name, factory in _CONTAINERS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, factory())
+        for name in _NAME_SETS:
+            names = getattr(self, name)
+            if type(names) is frozenset:
+                setattr(self, name, set(names))
+        return self
+
     def note(self, text: str) -> None:
         """Keep a short piece of evidence (bounded, first ones win)."""
         if len(self.evidence) < 12 and text not in self.evidence:
@@ -76,3 +103,23 @@ class FlowFacts:
             if isinstance(value, str):
                 value = value[:256]
             setattr(self, name, value)
+
+
+# The container fields of FlowFacts and how to make each (see FlowFacts.stow).
+_CONTAINERS: dict[str, type] = {
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in fields(FlowFacts)
+    if f.default_factory is not MISSING and f.name != "sides"
+}
+_NAME_SETS = ("app_protos", "dialects")  # sets of protocol and dialect names
+_SHARED: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _shared(names: frozenset[str]) -> frozenset[str]:
+    """One frozenset object per distinct set of names (a few: dissector names)."""
+    found = _SHARED.get(names)
+    if found is None:
+        if len(_SHARED) >= 1024:  # cannot happen with fixed names; bounded all the same
+            return names
+        found = _SHARED[names] = names
+    return found

@@ -163,7 +163,7 @@ class Suspect:
         """Insert by rank after equal ranks (as append + stable sort would), keep the top."""
         if len(self.flows) >= MAX_EVIDENCE_FLOWS and _flow_rank(v) >= _flow_rank(self.flows[-1]):
             return
-        bisect.insort_right(self.flows, v, key=_flow_rank)
+        bisect.insort_right(self.flows, _stowed(v), key=_flow_rank)
         del self.flows[MAX_EVIDENCE_FLOWS:]
 
     @property
@@ -172,6 +172,18 @@ class Suspect:
 
     def sort_key(self) -> tuple[float, str]:
         return (self.first_seen, self.ip)
+
+
+def _stowed(v: Verdict) -> Verdict:
+    """A copy of an evidence verdict whose facts drop their empty containers
+    (FlowFacts.stow): a run with hundreds of suspects keeps their evidence flows to the
+    end, and the empty containers were a third of each. ``SuspectTable.suspects`` hands
+    them out whole again. A copy, so that whoever else holds the verdict (the flow log)
+    sees it unchanged."""
+    facts = v.record.facts
+    if facts is None:
+        return v
+    return replace(v, record=replace(v.record, facts=replace(facts).stow()))
 
 
 def _flow_rank(v: Verdict) -> tuple[float, float, int]:
@@ -217,6 +229,11 @@ class SuspectTable:
                 mine.merge(suspect)
 
     def suspects(self) -> list[Suspect]:
+        """The suspects in report order, their evidence facts whole (see _stowed)."""
+        for suspect in self._by_key.values():
+            for v in suspect.flows:
+                if v.record.facts is not None:
+                    v.record.facts.unstow()
         return sorted(self._by_key.values(), key=Suspect.sort_key)
 
     def ips(self) -> set[str]:

@@ -245,7 +245,8 @@ def _suspect_dump(table: SuspectTable) -> list[tuple]:
     for s in table.suspects():
         out.append((
             s.ip, s.window_start, s.first_seen, s.last_seen, s.flow_count, s.score,
-            [id(v) for v in s.flows], sorted(s.rules), sorted(s.rule_hits.items()),
+            [(v.record.flow_id, v.record.first_ts, v.record.client_port) for v in s.flows],
+            sorted(s.rules), sorted(s.rule_hits.items()),
             list(s.pools.items()), s.pools.most_common(16), sorted(s.pool_names),
             sorted(s.dialects), s.jobs, s.submits, s.accepted, s.reported_hashrate,
             *(list(getattr(s, name)) for name in
@@ -372,3 +373,50 @@ def test_node_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert first.dropped > 0 and first.details_dropped > 0
     assert first._budget.left >= 0 and len(first._pairs) <= 300
     assert _node_dump(first) == _node_dump(second)
+
+
+# --- compact facts: flows waiting for their end, and evidence ---------------------------
+
+
+def _facts_state(facts: FlowFacts) -> tuple:
+    """Every fact with its container type, so a set that came back as a frozenset (or a
+    container that came back as None) counts as a difference."""
+    return tuple(
+        (name, type(getattr(facts, name)).__name__, repr(getattr(facts, name)))
+        for name in FlowFacts.__slots__
+    )
+
+
+def test_stowed_facts_drop_empty_containers_and_unstow_to_the_same_facts() -> None:
+    rng = random.Random(5)
+    miner_rules, _ = _rules()
+    for v in _miner_verdicts(rng, miner_rules, 40):
+        facts = v.record.facts
+        before = _facts_state(facts)
+        facts.stow()
+        assert facts.http is None and facts.node is None  # empty in every generated flow
+        assert isinstance(facts.dialects, frozenset)
+        with pytest.raises(AttributeError):
+            facts.dialects.add("x")  # stowed facts are not for writing: it shows at once
+        assert _facts_state(facts.unstow()) == before
+        assert _facts_state(facts.unstow()) == before  # idempotent
+
+
+def test_evidence_is_kept_compact_and_handed_out_whole_without_touching_the_verdict() -> None:
+    rng = random.Random(6)
+    miner_rules, _ = _rules()
+    verdicts = _miner_verdicts(rng, miner_rules, 300)
+    originals = {id(v): _facts_state(v.record.facts) for v in verdicts}
+    table = SuspectTable(3600.0)
+    for v in verdicts:
+        table.add(v)
+    kept = [ev for s in table._by_key.values() for ev in s.flows]
+    assert kept and all(ev.record.facts.http is None for ev in kept)  # compact while kept
+    by_flow = {(v.record.flow_id, v.record.first_ts, v.record.client_port): v for v in verdicts}
+    for s in table.suspects():
+        for ev in s.flows:
+            source = by_flow[(ev.record.flow_id, ev.record.first_ts, ev.record.client_port)]
+            assert ev is not source  # a copy: the flow log's verdict is another object
+            assert _facts_state(ev.record.facts) == originals[id(source)]
+    # the verdicts added were not changed (the flow log writes them after the scan)
+    assert all(_facts_state(v.record.facts) == originals[id(v)] for v in verdicts)

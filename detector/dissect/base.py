@@ -30,8 +30,6 @@ from detector.facts import FlowFacts
 from detector.pdns import PassiveDns
 from detector.pools import PoolList
 
-FIRST_BYTES_KEPT = 64  # payload bytes kept per side for binary-protocol probes (facts)
-
 
 @dataclass(slots=True)
 class InspectContext:

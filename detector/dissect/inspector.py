@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from detector.dissect.base import (
-    FIRST_BYTES_KEPT,
     DatagramDissector,
     InspectContext,
     Probe,
@@ -191,9 +190,10 @@ class Inspector:
         for slot, side, g in zip(slots, sides, groups, strict=True):
             if g in pooled:
                 questions, _, ips = distinct[g]
-                facts = self.retired.get(slot) or FlowFacts()
+                facts = self.retired.get(slot)
+                facts = FlowFacts() if facts is None else facts.unstow()
                 note_pool_lookup(facts, questions, ips, side)
-                self.retired[slot] = facts
+                self.retired[slot] = facts.stow()
                 with_facts.append(slot)
         return with_facts
 
@@ -214,9 +214,6 @@ class Inspector:
         assert piece is not None
         piece = piece[: sd.budget]
         sd.budget -= len(piece)
-        sent = facts.sides[side]
-        if len(sent.first_bytes) < FIRST_BYTES_KEPT:
-            sent.first_bytes += piece[: FIRST_BYTES_KEPT - len(sent.first_bytes)]
         if not sd.decided:
             sd.head += piece
             self._choose(fi, side)
@@ -260,14 +257,20 @@ class Inspector:
             sd.decided = True  # nobody wants this side
 
     def retire(self, slot: int) -> None:
-        """Stop inspecting a flow: flush its parsers and keep only its facts (if any)."""
+        """Stop inspecting a flow: flush its parsers and keep only its facts (if any),
+        stowed (FlowFacts.stow) until the flow ends."""
+        facts = self._conclude(slot)
+        if facts is not None:
+            self.retired[slot] = facts.stow()
+
+    def _conclude(self, slot: int) -> FlowFacts | None:
+        """End the inspection of a flow under inspection: its facts, if it has any."""
         first = self.first.pop(slot, None)
         if first is not None:
-            self.retired[slot] = first.facts  # a TLS flow: it has facts
-            return
+            return first.facts  # a TLS flow: it has facts
         fi = self.flows.pop(slot, None)
         if fi is None:
-            return
+            return None
         for side in (0, 1):
             sd = fi.sides[side]
             if not sd.done:
@@ -282,13 +285,18 @@ class Inspector:
                 _dissector_failed(fi.facts, dissector.name, exc)
         facts = fi.facts
         if facts.app_protos or facts.dialects or facts.node or facts.dissector_errors:
-            self.retired[slot] = facts
+            return facts
+        return None
 
     def finish(self, slot: int) -> FlowFacts | None:
         """The flow ended: return its facts (None if nothing was learned)."""
         if slot in self.flows or slot in self.first:
-            self.retire(slot)
-        return self.retired.pop(slot, None)
+            facts = self._conclude(slot)
+            if facts is not None:  # these replace any kept before (as retire would)
+                self.retired.pop(slot, None)
+                return facts
+        facts = self.retired.pop(slot, None)
+        return None if facts is None else facts.unstow()
 
 
 def _dissector_failed(facts: FlowFacts, name: str, exc: Exception) -> None:

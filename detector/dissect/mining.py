@@ -26,6 +26,7 @@ Real clients stretch JSON-RPC in ways the dialect logic has to absorb:
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 from detector.facts import FlowFacts
@@ -189,7 +190,11 @@ def classify(
     is_response = ("result" in msg or "error" in msg) and "params" not in msg and "body" not in msg
     if isinstance(method, str) and method and not is_response:
         method = method[:64]
-        sent.methods[method] = sent.methods.get(method, 0) + 1
+        seen = sent.methods.get(method)
+        if seen is None:  # interned: every miner flow's facts then share one "mining.submit"
+            sent.methods[sys.intern(method)] = 1
+        else:
+            sent.methods[method] = seen + 1
         state.remember(side, msg.get("id"), method)
         params = msg.get("params")
         if params is None and isinstance(msg.get("body"), (dict, list)):
@@ -330,7 +335,7 @@ def _cryptonote_client(
         facts.set_once("worker", _str(pdict.get("rigid")))
         algos = pdict.get("algo")
         if isinstance(algos, list) and not facts.algos:
-            facts.algos = [a[:32] for a in algos[:16] if isinstance(a, str)]
+            facts.algos = [sys.intern(a[:32]) for a in algos[:16] if isinstance(a, str)]
         if pdict.get("mode") == "self-select":
             facts.note("login asks for self-select mode")
         return True

@@ -16,7 +16,7 @@ from typing import ClassVar, Protocol
 
 from detector import tls
 from detector.compiled import fast
-from detector.dissect.base import FIRST_BYTES_KEPT, InspectContext, Probe, StreamDissector
+from detector.dissect.base import InspectContext, Probe, StreamDissector
 from detector.facts import FlowFacts
 
 MAX_RECORDS = 4
@@ -185,7 +185,6 @@ class FirstPackets:
         )
         if not settled and len(data) < budget:
             return False
-        facts.sides[side].first_bytes = data[:FIRST_BYTES_KEPT]
         for record_version, f in hellos:  # f: ClientHello fields after record_version
             _hello_from(self, side, facts, client=True)
             if "ja3" not in facts.tls:

@@ -96,7 +96,9 @@ def _app_data(state: _TlsState, side: int, lengths: list[int], ts: float, facts:
     """Application-data records of one packet: counted, and the first few kept with
     their time and size (for the behavioural model)."""
     state.app_records[side] += len(lengths)
-    records = facts.tls.setdefault("records", [])
+    records = facts.tls.get("records")
+    if records is None:  # (not setdefault: that would build a list on every call)
+        records = facts.tls["records"] = []
     room = 2 * MAX_RECORDS - len(records)
     if room > 0:
         when = round(ts, 6)
@@ -171,7 +173,11 @@ class FirstPackets:
             return False
         hellos, server_hellos, cert_bodies, app_lengths, encrypted = read
         facts = self.facts
-        certs = [c for c in map(tls.parse_certificate, cert_bodies) if c is not None]
+        certs = (
+            [c for c in map(tls.parse_certificate, cert_bodies) if c is not None]
+            if cert_bodies
+            else ()
+        )
         # Would this packet settle the side? Worked out before anything is changed. (The
         # reader hands over only packets whose events come in flight order - hellos,
         # certificates, application data - so taking them kind by kind, in that order,

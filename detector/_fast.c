@@ -1508,6 +1508,159 @@ static PyObject *flow_update(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* pdns_groups(pdns, table, stamp, distinct, last, times, max_names, max_ips, expire_every)
+
+   PassiveDns.add_groups (detector/pdns.py), whose Python loop is the reference: the
+   distinct answers of a batch, taken in the order of their last message, each as
+   add_answer would - every IP of the answer moves to the end of ``table`` (least
+   recently answered first) with the answer's names (questions, then CNAMEs not among
+   the questions; at most max_names per IP), and ``stamp`` notes the time. When a new IP
+   makes the table too big, or every expire_every new IPs, it calls the object's own
+   _drop_oldest / _expire(ts), as the Python loop does. */
+static int pdns_by_last(const void *a, const void *b) {
+    const Py_ssize_t *x = (const Py_ssize_t *)a, *y = (const Py_ssize_t *)b;
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    return (x[1] > y[1]) - (x[1] < y[1]); /* sorted() is stable: ties keep group order */
+}
+
+static PyObject *pdns_names_of(PyObject *questions, PyObject *cnames) {
+    /* questions + [c for c in cnames if c not in questions], or questions itself */
+    if (PyList_GET_SIZE(cnames) == 0) {
+        Py_INCREF(questions);
+        return questions;
+    }
+    PyObject *names = PyList_GetSlice(questions, 0, PyList_GET_SIZE(questions));
+    if (!names)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(cnames); i++) {
+        PyObject *c = PyList_GET_ITEM(cnames, i);
+        int found = PySequence_Contains(questions, c);
+        if (found < 0 || (!found && PyList_Append(names, c) < 0)) {
+            Py_DECREF(names);
+            return NULL;
+        }
+    }
+    return names;
+}
+
+static int pdns_answer(PyObject *pdns, PyObject *table, PyObject *stamp, PyObject *ips,
+                       PyObject *names, PyObject *ts, Py_ssize_t max_names, Py_ssize_t max_ips,
+                       Py_ssize_t expire_every) {
+    Py_ssize_t n_names = PyList_GET_SIZE(names);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ips); i++) {
+        PyObject *ip = PyList_GET_ITEM(ips, i);
+        Py_INCREF(ip); /* a callback below may drop the last other reference */
+        PyObject *entry = PyDict_GetItemWithError(table, ip);
+        int ok = entry != NULL || !PyErr_Occurred();
+        if (ok && entry) {
+            Py_INCREF(entry);
+            ok = PyDict_DelItem(table, ip) == 0;
+        }
+        ok = ok && PyDict_SetItem(stamp, ip, ts) == 0;
+        if (ok && entry == NULL) {
+            PyObject *fresh = PyDict_New();
+            ok = fresh != NULL;
+            for (Py_ssize_t k = 0; ok && k < n_names && k < max_names; k++)
+                ok = PyDict_SetItem(fresh, PyList_GET_ITEM(names, k), ts) == 0;
+            ok = ok && PyDict_SetItem(table, ip, fresh) == 0;
+            Py_XDECREF(fresh);
+            if (ok) {
+                Py_ssize_t size = PyDict_GET_SIZE(table);
+                PyObject *r = NULL;
+                if (size > max_ips)
+                    r = PyObject_CallMethod(pdns, "_drop_oldest", NULL);
+                else if (expire_every > 0 && size % expire_every == 0)
+                    r = PyObject_CallMethod(pdns, "_expire", "O", ts);
+                if ((size > max_ips || (expire_every > 0 && size % expire_every == 0)) && !r)
+                    ok = 0;
+                Py_XDECREF(r);
+            }
+        } else if (ok) {
+            ok = PyDict_SetItem(table, ip, entry) == 0; /* now the most recently answered */
+            for (Py_ssize_t k = 0; ok && k < n_names; k++) {
+                PyObject *name = PyList_GET_ITEM(names, k);
+                int has = PyDict_Contains(entry, name);
+                ok = has >= 0;
+                if (ok && (has || PyDict_GET_SIZE(entry) < max_names))
+                    ok = PyDict_SetItem(entry, name, ts) == 0;
+            }
+        }
+        Py_XDECREF(entry);
+        Py_DECREF(ip);
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *pdns_groups(PyObject *self, PyObject *args) {
+    PyObject *pdns, *table, *stamp, *distinct, *last, *times;
+    Py_ssize_t max_names, max_ips, expire_every;
+    if (!PyArg_ParseTuple(args, "OO!O!O!O!O!nnn", &pdns, &PyDict_Type, &table, &PyDict_Type,
+                          &stamp, &PyList_Type, &distinct, &PyList_Type, &last, &PyList_Type,
+                          &times, &max_names, &max_ips, &expire_every))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(distinct);
+    if (PyList_GET_SIZE(last) != n) {
+        PyErr_SetString(PyExc_ValueError, "distinct and last differ in length");
+        return NULL;
+    }
+    Py_ssize_t *order = PyMem_Malloc(sizeof(Py_ssize_t) * 2 * (size_t)(n ? n : 1));
+    if (!order)
+        return PyErr_NoMemory();
+    for (Py_ssize_t g = 0; g < n; g++) {
+        Py_ssize_t at = PyLong_AsSsize_t(PyList_GET_ITEM(last, g));
+        if (at == -1 && PyErr_Occurred()) {
+            PyMem_Free(order);
+            return NULL;
+        }
+        if (at < 0 || at >= PyList_GET_SIZE(times)) {
+            PyMem_Free(order);
+            PyErr_SetString(PyExc_IndexError, "last message index outside times");
+            return NULL;
+        }
+        order[2 * g] = at;
+        order[2 * g + 1] = g;
+    }
+    qsort(order, (size_t)n, 2 * sizeof(Py_ssize_t), pdns_by_last);
+    /* Hold the lists: a callback into Python must not free what we iterate. */
+    Py_INCREF(distinct);
+    Py_INCREF(times);
+    int ok = 1;
+    for (Py_ssize_t k = 0; ok && k < n; k++) {
+        PyObject *item = PyList_GET_ITEM(distinct, order[2 * k + 1]);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3 ||
+            !PyList_Check(PyTuple_GET_ITEM(item, 0)) || !PyList_Check(PyTuple_GET_ITEM(item, 1)) ||
+            !PyList_Check(PyTuple_GET_ITEM(item, 2))) {
+            PyErr_SetString(PyExc_TypeError, "an answer is (questions, cnames, ips) lists");
+            ok = 0;
+            break;
+        }
+        Py_INCREF(item);
+        PyObject *ips = PyTuple_GET_ITEM(item, 2);
+        if (PyList_GET_SIZE(ips) > 0) {
+            PyObject *names = pdns_names_of(PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1));
+            ok = names != NULL;
+            if (ok && PyList_GET_SIZE(names) > 0) {
+                PyObject *ts = PyList_GET_ITEM(times, order[2 * k]);
+                Py_INCREF(ts);
+                ok = pdns_answer(pdns, table, stamp, ips, names, ts, max_names, max_ips,
+                                 expire_every) == 0;
+                Py_DECREF(ts);
+            }
+            Py_XDECREF(names);
+        }
+        Py_DECREF(item);
+    }
+    Py_DECREF(distinct);
+    Py_DECREF(times);
+    PyMem_Free(order);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS, "Offsets of complete classic-pcap records."},
     {"walk_pcapng_epb", walk_pcapng_epb, METH_VARARGS, "Offsets of consecutive pcapng EPBs."},
@@ -1518,6 +1671,7 @@ static PyMethodDef methods[] = {
     {"tls_scan", tls_scan, METH_VARARGS, "Events of the complete TLS records at a stream's start."},
     {"tls_first", tls_first, METH_O, "A TLS side's first packet, read whole, events by kind."},
     {"hello_key", hello_key, METH_O, "ClientHello fingerprint cache key (GREASE folded)."},
+    {"pdns_groups", pdns_groups, METH_VARARGS, "A batch's DNS answers into passive DNS."},
     {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and TCP/UDP headers of a batch."},
     {"pcap_fields", pcap_fields, METH_VARARGS, "Header fields of classic-pcap records."},
     {"flow_group", flow_group, METH_VARARGS, "Canonical keys and groups of a packet batch."},

@@ -3,15 +3,23 @@
 Miners usually connect by IP, or by a pool name resolved just before; TLS to a pool on
 :443 shows no method at all. Remembering DNS answers lets a later flow to that IP carry
 the pool's name (DESIGN.md §5). Bounded: least recently answered IPs are dropped first.
+
+The table is a plain dict kept in least-recently-answered order (an answered IP is
+re-inserted at the end), so that a batch's answers can be taken in one compiled call
+(``add_groups``; detector/_fast.c ``pdns_groups``, with this module's loop as the
+fallback: tests compare the two).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from detector.compiled import fast
 
 MAX_IPS = 50_000
 MAX_NAMES_PER_IP = 8
 MAX_AGE = 3600.0  # seconds of capture time: DNS TTLs are shorter; older answers are dropped
+EXPIRE_EVERY = 4096  # new IPs between two sweeps for answers older than MAX_AGE
+
+Parsed = tuple[list[str], list[str], list[str]]  # questions, CNAMEs, addresses
 
 
 class PassiveDns:
@@ -21,8 +29,23 @@ class PassiveDns:
         self.max_ips = max_ips
         self.max_age = max_age
         self._stamp: dict[str, float] = {}  # ip -> time of its latest answer
-        self._names: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._names: dict[str, dict[str, float]] = {}  # least recently answered first
         self.evicted = 0
+
+    def add_groups(self, distinct: list[Parsed], last: list[int], times: list[float]) -> None:
+        """A batch's distinct answers (dnsparse.answer_groups), each at its last message,
+        in message order: what feeding every message one by one would leave."""
+        if fast is not None:
+            fast.pdns_groups(
+                self, self._names, self._stamp, distinct, last, times,
+                MAX_NAMES_PER_IP, self.max_ips, EXPIRE_EVERY,
+            )  # fmt: skip
+            return
+        for g in sorted(range(len(distinct)), key=last.__getitem__):
+            questions, cnames, ips = distinct[g]
+            names = questions + [c for c in cnames if c not in questions] if cnames else questions
+            if ips and names:
+                self.add_answer(ips, names, times[last[g]])
 
     def add_answer(self, ips: list[str] | tuple[str, ...], names: list[str], ts: float) -> None:
         """One DNS answer: every IP in it was answered for ``names`` at ``ts``. (One call
@@ -30,22 +53,23 @@ class PassiveDns:
         table, stamp = self._names, self._stamp
         kept = names[:MAX_NAMES_PER_IP]
         for ip in ips:
-            entry = table.get(ip)
+            entry = table.pop(ip, None)
             stamp[ip] = ts
             if entry is None:
                 table[ip] = dict.fromkeys(kept, ts)
                 if len(table) > self.max_ips:
                     self._drop_oldest()
-                elif len(table) % 4096 == 0:
+                elif len(table) % EXPIRE_EVERY == 0:
                     self._expire(ts)
                 continue
-            table.move_to_end(ip)
+            table[ip] = entry  # now the most recently answered
             for name in names:
                 if name in entry or len(entry) < MAX_NAMES_PER_IP:
                     entry[name] = ts
 
     def _drop_oldest(self) -> None:
-        ip, _ = self._names.popitem(last=False)
+        ip = next(iter(self._names))
+        del self._names[ip]
         self._stamp.pop(ip, None)
         self.evicted += 1
 

@@ -208,3 +208,91 @@ def test_decode_twins_agree_on_every_capture(tmp_path) -> None:
                 assert np.array_equal(getattr(a, name), getattr(b, name)), (cap.path, name)
             batches += 1
     assert batches > 60
+
+
+def _pdns_state(pdns) -> tuple:
+    """Everything passive DNS holds, in its order (which IP is dropped next matters)."""
+    return (
+        [(ip, list(entry.items())) for ip, entry in pdns._names.items()],
+        list(pdns._stamp.items()),
+        pdns.evicted,
+    )
+
+
+def _fill_both(batches, max_ips: int, max_age: float):
+    from detector import pdns as pdns_module
+
+    compiled, pure = pdns_module.PassiveDns(max_ips, max_age), pdns_module.PassiveDns(max_ips, max_age)
+    for distinct, last, times in batches:
+        compiled.add_groups(distinct, last, times)
+        saved, pdns_module.fast = pdns_module.fast, None
+        try:
+            pure.add_groups(distinct, last, times)
+        finally:
+            pdns_module.fast = saved
+    return compiled, pure
+
+
+def test_passive_dns_twins_agree_on_real_answers() -> None:
+    """The compiled batch update leaves passive DNS exactly as the Python loop does, on
+    the answers of real captures grouped as the scan groups them."""
+    import numpy as np
+
+    msgs = _dns_messages()
+    blob = b"".join(msgs)
+    offsets = np.cumsum([0] + [len(m) for m in msgs[:-1]]).astype(np.int64)
+    lens = np.array([len(m) for m in msgs], dtype=np.int64)
+    distinct, last, _ = dnsparse.answer_groups(np.frombuffer(blob, dtype=np.uint8), offsets, lens)
+    times = [1000.0 + i for i in range(len(msgs))]
+    assert sum(1 for _, _, ips in distinct if ips) >= 3
+    for max_ips in (50_000, 3, 1):  # room for all; eviction on nearly every answer
+        compiled, pure = _fill_both([(distinct, last, times)] * 3, max_ips, 3600.0)
+        assert _pdns_state(compiled) == _pdns_state(pure)
+        assert len(compiled) == min(max_ips, len({ip for _, _, ips in distinct for ip in ips}))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_passive_dns_twins_agree_under_eviction_expiry_and_cname_overlap(seed: int) -> None:
+    """Random batches: shared IPs across answers, CNAMEs that repeat a question, more names
+    than an IP keeps, equal message indices never, but many batches; a small table (LRU
+    eviction) and a short maximum age (the periodic expiry sweep runs)."""
+    from detector import pdns as pdns_module
+
+    rng = random.Random(seed)
+    ips = [f"198.51.100.{i}" for i in range(40)] + [f"2001:db8::{i:x}" for i in range(20)]
+    names = [f"n{i}.example" for i in range(30)]
+    batches, now = [], 0.0
+    for _ in range(40):
+        distinct, last, times = [], [], []
+        n_msgs = rng.randrange(1, 30)
+        for _ in range(n_msgs):
+            now += rng.choice([0.001, 0.5, 30.0, 900.0])
+            times.append(now)
+        used = rng.sample(range(n_msgs), rng.randrange(0, n_msgs + 1))
+        for at in used:
+            questions = rng.sample(names, rng.randrange(0, 3))
+            cnames = rng.sample(names, rng.randrange(0, 10)) + questions[:1]
+            distinct.append((questions, cnames, rng.sample(ips, rng.randrange(0, 6))))
+            last.append(at)
+        batches.append((distinct, last, times))
+    saved = pdns_module.EXPIRE_EVERY
+    pdns_module.EXPIRE_EVERY = 7  # sweep often (the real value needs thousands of IPs)
+    try:
+        for max_ips, max_age in ((25, 3600.0), (60, 1000.0), (5, 50.0)):
+            compiled, pure = _fill_both(batches, max_ips, max_age)
+            assert _pdns_state(compiled) == _pdns_state(pure)
+            assert compiled.evicted > 0 or max_ips >= 60
+    finally:
+        pdns_module.EXPIRE_EVERY = saved
+
+
+def test_passive_dns_compiled_rejects_malformed_groups() -> None:
+    from detector.pdns import PassiveDns
+
+    pdns = PassiveDns()
+    with pytest.raises(TypeError):
+        pdns.add_groups([(["a.example"], [], "198.51.100.1")], [0], [1.0])  # ips not a list
+    with pytest.raises(IndexError):
+        pdns.add_groups([(["a.example"], [], ["198.51.100.1"])], [5], [1.0])
+    with pytest.raises(ValueError):
+        pdns.add_groups([], [0], [1.0])

@@ -15,6 +15,7 @@ import struct
 import numpy as np
 
 from detector.compiled import fast
+from detector.pdns import Parsed  # (questions, cnames, ips): what passive DNS takes
 
 TYPE_A, TYPE_CNAME, TYPE_AAAA = 1, 5, 28
 MAX_NAME = 255
@@ -116,9 +117,6 @@ def _c_parse_response(data: bytes) -> tuple[list[str], list[str], list[str]] | N
 
 
 parse_response = _c_parse_response if fast is not None else py_parse_response
-
-
-Parsed = tuple[list[str], list[str], list[str]]
 
 
 Groups = tuple[list[Parsed], list[int], list[int]]

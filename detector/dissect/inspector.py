@@ -177,12 +177,8 @@ class Inspector:
         keep flow facts only for the messages whose question names a mining pool.
         Returns the slots of the flows that got facts."""
         distinct, last, groups = grouped
-        pdns, ctx = self.ctx.pdns, self.ctx
-        for g in sorted(range(len(distinct)), key=last.__getitem__):
-            questions, cnames, ips = distinct[g]
-            names = questions + [c for c in cnames if c not in questions] if cnames else questions
-            if ips and names:
-                pdns.add_answer(ips, names, times[last[g]])
+        ctx = self.ctx
+        ctx.pdns.add_groups(distinct, last, times)
         pooled = {g for g in range(len(distinct)) if names_a_pool(distinct[g][0], ctx)}
         if not pooled:
             return []

@@ -848,3 +848,21 @@ def test_fingerprint_cache_folds_grease_without_changing_fingerprints(monkeypatc
     other = dataclasses.replace(base, ciphers=base.ciphers[:-1])
     assert tlsflow.fingerprints(other)[0] == ja3(other) != ja3(base)
     assert len(tlsflow._FINGERPRINTS) == 2
+
+
+def test_certificate_readings_are_remembered_by_body_and_bounded() -> None:
+    """A server sends every client the same chain: the second reading of a body is the
+    first one's (equal to a fresh DER walk), and the memory of readings stays bounded."""
+    from detector import tls as tls_module
+
+    leaf = make_certificate(subject=[[("2.5.4.3", 0x0C, "pool.example")]], issuer=None)
+    body = vec(3, vec(3, leaf))
+    first = tls_module.parse_certificate(body)
+    assert first is not None and first.subject == "CN=pool.example"
+    assert tls_module.parse_certificate(bytes(body)) is first
+    assert tls_module._read_certificate(body) == first
+    assert tls_module.parse_certificate(body[:-1]) is None  # another body, read on its own
+    for i in range(tls_module._CERTIFICATES_KEPT + 10):
+        other = make_certificate(subject=[[("2.5.4.3", 0x0C, f"h{i}.example")]], issuer=None)
+        assert tls_module.parse_certificate(vec(3, vec(3, other))).subject == f"CN=h{i}.example"
+    assert len(tls_module._CERTIFICATES) <= tls_module._CERTIFICATES_KEPT

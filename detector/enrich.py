@@ -117,23 +117,30 @@ def host_names(facts: FlowFacts) -> list[str]:
         if value:
             text = str(value)
             names.add(text.split(":")[0] if text.count(":") == 1 else text)
-    return sorted(names)
+    return sorted(names) if len(names) > 1 else list(names)
 
 
 def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:
+    # The names in order of preference on equal match kinds; the first best kind wins.
     candidates = [
         (facts.tls.get("sni"), "tls.sni"),
         (facts.http.get("host"), "http.host"),
         (facts.pool_host, "stratum"),
-        *((name, "dns") for name in facts.dns_names),
-        (record.server_ip, "ip"),
     ]
+    if facts.dns_names:
+        candidates += [(name, "dns") for name in facts.dns_names]
+    candidates.append((record.server_ip, "ip"))
     best: tuple[PoolMatch, str] | None = None
+    best_rank = len(MATCH_RANK)
     match_of, port = pools.match, record.server_port
     for host, via in candidates:
-        match = match_of(host, port)  # None for an empty host
-        if match and (best is None or MATCH_RANK[match.kind] < MATCH_RANK[best[0].kind]):
-            best = (match, via)
+        if not host:
+            continue
+        match = match_of(host, port)
+        if match:
+            rank = MATCH_RANK[match.kind]
+            if rank < best_rank:
+                best, best_rank = (match, via), rank
     if best is None:
         for query in facts.dns.get("queries", []):
             match = pools.match(query)

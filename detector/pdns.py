@@ -42,10 +42,15 @@ class PassiveDns:
             )  # fmt: skip
             return
         for g in sorted(range(len(distinct)), key=last.__getitem__):
-            questions, cnames, ips = distinct[g]
-            names = questions + [c for c in cnames if c not in questions] if cnames else questions
-            if ips and names:
-                self.add_answer(ips, names, times[last[g]])
+            self.add_response(distinct[g], times[last[g]])
+
+    def add_response(self, parsed: Parsed, ts: float) -> None:
+        """One DNS response's answers: every IP was answered for the questions and then
+        the CNAMEs that are not among them."""
+        questions, cnames, ips = parsed
+        names = questions + [c for c in cnames if c not in questions] if cnames else questions
+        if ips and names:
+            self.add_answer(ips, names, ts)
 
     def add_answer(self, ips: list[str] | tuple[str, ...], names: list[str], ts: float) -> None:
         """One DNS answer: every IP in it was answered for ``names`` at ``ts``. (One call

@@ -25,10 +25,8 @@ def observe_response(data: bytes, ts: float, ctx: InspectContext) -> tuple[list[
     parsed = parse_response(data)
     if parsed is None:
         return [], []
-    questions, cnames, ips = parsed
-    names = questions + [c for c in cnames if c not in questions]
-    if ips and names:
-        ctx.pdns.add_answer(ips, names, ts)
+    ctx.pdns.add_response(parsed, ts)
+    questions, _, ips = parsed
     return questions, ips
 
 

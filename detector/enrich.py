@@ -117,7 +117,7 @@ def host_names(facts: FlowFacts) -> list[str]:
         if value:
             text = str(value)
             names.add(text.split(":")[0] if text.count(":") == 1 else text)
-    return sorted(names) if len(names) > 1 else list(names)
+    return sorted(names)
 
 
 def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:

@@ -69,25 +69,65 @@ class FlowFacts:
         idle timeout (up to minutes) after inspection, and for suspects' evidence flows.
         Empty containers were two thirds of such a flow's memory, so a capture with more
         flows alive at once, or more suspects, cost more memory. ``unstow`` makes the facts
-        writable again."""
-        for name in _CONTAINERS:
-            if not getattr(self, name):
-                setattr(self, name, None)
-        for name in _NAME_SETS:
-            names = getattr(self, name)
-            if names is not None:
-                setattr(self, name, _shared(frozenset(names)))
+        writable again.
+
+        Field by field rather than a loop over ``_CONTAINERS``: every inspected flow goes
+        through both (a third of the time of the loop; a test checks that every
+        container field is covered)."""
+        names = self.app_protos
+        self.app_protos = _shared(frozenset(names)) if names else None
+        names = self.dialects
+        self.dialects = _shared(frozenset(names)) if names else None
+        if not self.algos:
+            self.algos = None
+        if not self.http:
+            self.http = None
+        if not self.tls:
+            self.tls = None
+        if not self.dns:
+            self.dns = None
+        if not self.dns_names:
+            self.dns_names = None
+        if not self.hosts:
+            self.hosts = None
+        if not self.node:
+            self.node = None
+        if not self.pool:
+            self.pool = None
+        if not self.evidence:
+            self.evidence = None
         return self
 
     def unstow(self) -> FlowFacts:
         """The facts as dissectors, enrichment and rules expect them (see ``stow``)."""
-        for name, factory in _CONTAINERS.items():
-            if getattr(self, name) is None:
-                setattr(self, name, factory())
-        for name in _NAME_SETS:
-            names = getattr(self, name)
-            if type(names) is frozenset:
-                setattr(self, name, set(names))
+        names = self.app_protos
+        if names is None:
+            self.app_protos = set()
+        elif type(names) is frozenset:
+            self.app_protos = set(names)
+        names = self.dialects
+        if names is None:
+            self.dialects = set()
+        elif type(names) is frozenset:
+            self.dialects = set(names)
+        if self.algos is None:
+            self.algos = []
+        if self.http is None:
+            self.http = {}
+        if self.tls is None:
+            self.tls = {}
+        if self.dns is None:
+            self.dns = {}
+        if self.dns_names is None:
+            self.dns_names = []
+        if self.hosts is None:
+            self.hosts = []
+        if self.node is None:
+            self.node = {}
+        if self.pool is None:
+            self.pool = {}
+        if self.evidence is None:
+            self.evidence = []
         return self
 
     def note(self, text: str) -> None:
@@ -105,13 +145,13 @@ class FlowFacts:
             setattr(self, name, value)
 
 
-# The container fields of FlowFacts and how to make each (see FlowFacts.stow).
+# The container fields of FlowFacts and how to make each: what FlowFacts.stow must cover
+# (tests/test_memory_bounded.py checks it does).
 _CONTAINERS: dict[str, type] = {
     f.name: f.default_factory  # type: ignore[misc]
     for f in fields(FlowFacts)
     if f.default_factory is not MISSING and f.name != "sides"
 }
-_NAME_SETS = ("app_protos", "dialects")  # sets of protocol and dialect names
 _SHARED: dict[frozenset[str], frozenset[str]] = {}
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from detector.facts import FlowFacts
+from detector.facts import _CONTAINERS, FlowFacts
 from detector.flows import FlowRecord
 from detector.pipeline import Detector, ScanConfig, scan_capture
 from detector.rules import Rule
@@ -400,6 +400,26 @@ def test_stowed_facts_drop_empty_containers_and_unstow_to_the_same_facts() -> No
             facts.dialects.add("x")  # stowed facts are not for writing: it shows at once
         assert _facts_state(facts.unstow()) == before
         assert _facts_state(facts.unstow()) == before  # idempotent
+
+
+def test_stow_covers_every_container_field_of_the_facts() -> None:
+    """stow/unstow name the container fields one by one (for speed): a container field
+    added to FlowFacts but not to them fails here."""
+    assert len(_CONTAINERS) >= 11
+    for name, factory in _CONTAINERS.items():
+        facts = FlowFacts()
+        facts.stow()
+        assert getattr(facts, name) is None, f"stow keeps the empty {name}"
+        facts.unstow()
+        assert type(getattr(facts, name)) is factory and not getattr(facts, name), name
+        full = FlowFacts()
+        value = {"x": "y"} if factory is dict else factory(["x"])
+        setattr(full, name, value)
+        full.stow()
+        kept = getattr(full, name)
+        assert kept is not None and list(kept) == ["x"], f"stow drops a non-empty {name}"
+        full.unstow()
+        assert type(getattr(full, name)) is factory and list(getattr(full, name)) == ["x"]
 
 
 def test_evidence_is_kept_compact_and_handed_out_whole_without_touching_the_verdict() -> None:

@@ -306,13 +306,20 @@ def _stratum_client(
 
 def _settle_stratum(facts: FlowFacts, state: RpcState, transport: str) -> None:
     """Decide the flow's Stratum/Ethereum dialect from all the evidence so far."""
-    for dialect in STRATUM_FAMILY:
-        facts.dialects.discard(dialect)
     if state.stratum_client or (state.stratum_server and not state.eth_work):
         ethereum = state.eth_strong or (state.eth_weak and not state.non_eth_job)
-        facts.dialects.add("ethereum-stratum" if ethereum else "stratum-v1")
+        settled: str | None = "ethereum-stratum" if ethereum else "stratum-v1"
     elif state.eth_work or state.eth_hashrate:
-        facts.dialects.add("eth-getwork-http" if transport == "http" else "eth-proxy")
+        settled = "eth-getwork-http" if transport == "http" else "eth-proxy"
+    else:
+        settled = None
+    dialects = facts.dialects
+    if len(dialects) == 1 and settled in dialects:
+        return  # settled as before (every message of a session asks again)
+    for dialect in STRATUM_FAMILY:
+        dialects.discard(dialect)
+    if settled is not None:
+        dialects.add(settled)
 
 
 def _settle_cryptonote(facts: FlowFacts, state: RpcState) -> None:

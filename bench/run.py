@@ -7,7 +7,7 @@
 2. Generates bench/data/mixed-N-sS.pcap (+ .truth.json) and the two synscan captures if
    absent (bench/data/ is git-ignored).
 3. Runs, on the page-cached capture, pinned to one core (taskset -c 0), each tool R times
-   (default 2; minewatch and ndpiReader at least --ratio-runs, default 5) in interleaved
+   (default 2; minewatch and ndpiReader at least --ratio-runs, default 9) in interleaved
    rounds, keeping the fastest run: ``minewatch scan`` (full
    detection), ``ndpiReader -i``, ``tshark -T fields``, and scapy's PcapReader on the first
    20,000 packets, extrapolated to the whole capture. Wall time is measured around the
@@ -215,7 +215,7 @@ RATIO_TOOLS = ("minewatch", "ndpi")
 
 
 def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
-              created: list[Path], ratio_runs: int = 5) -> tuple[list[Row], Path]:
+              created: list[Path], ratio_runs: int = 9) -> tuple[list[Row], Path]:
     slice_path = DATA / f"{capture.stem}.first{SLICE // 1000}k.pcap"
     if not slice_path.exists():
         cut_slice(capture, slice_path, SLICE)
@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--packets", type=int, default=1_000_000, help="mixed capture size")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--runs", type=int, default=2, help="runs per tool, the fastest is kept")
-    p.add_argument("--ratio-runs", type=int, default=5,
+    p.add_argument("--ratio-runs", type=int, default=9,
                    help="runs at least of minewatch and ndpiReader (the speed target's pair)")
     p.add_argument("--keep", action="store_true", help="keep generated files in bench/data/")
     p.add_argument("--memory-sizes", default="100,2000",

@@ -32,6 +32,11 @@ class StreamReassembler:
         ``seg_len`` is the payload length the IP header announces; it exceeds
         ``len(data)`` when the capture cut the packet short (snaplen), which leaves a hole.
         """
+        if seq == self.next_seq and not self.pending and not syn and 0 < seg_len == len(data):
+            # The common case, whole and in order with nothing waiting: what the general
+            # path below would do, without its bookkeeping.
+            self.next_seq = (seq + seg_len) % _MOD
+            return [data]
         if syn:
             if self.next_seq is None:
                 self.next_seq = (seq + 1) % _MOD

@@ -14,7 +14,6 @@ from typing import ClassVar
 from detector.dissect.base import InspectContext, Probe, StreamDissector
 from detector.dissect.dnsparse import DnsError, parse_response
 from detector.facts import FlowFacts
-from detector.pdns import Parsed
 
 MAX_QUERIES = 16
 
@@ -50,22 +49,6 @@ def names_a_pool(questions: list[str], ctx: InspectContext) -> bool:
         if pools.match(name):
             return True
     return False
-
-
-def pooled_groups(distinct: list[Parsed], ctx: InspectContext) -> set[int]:
-    """Which of a batch's distinct answers ask for a mining pool (``names_a_pool`` for
-    each, in one loop: a batch has hundreds, nearly all of them not a pool's)."""
-    pools = ctx.pools
-    if pools is None:
-        return set()
-    match = pools.match
-    pooled = set()
-    for g, (questions, _, _) in enumerate(distinct):
-        for name in questions:
-            if match(name):
-                pooled.add(g)
-                break
-    return pooled
 
 
 class DnsTcp(StreamDissector):

@@ -16,7 +16,7 @@ from detector.dissect.base import (
     Probe,
     StreamDissector,
 )
-from detector.dissect.dns import DnsTcp, note_pool_lookup, pooled_groups
+from detector.dissect.dns import DnsTcp, names_a_pool, note_pool_lookup
 from detector.dissect.dnsparse import Groups
 from detector.dissect.http import Http
 from detector.dissect.jsonlines import JsonLines
@@ -179,7 +179,7 @@ class Inspector:
         distinct, last, groups = grouped
         ctx = self.ctx
         ctx.pdns.add_groups(distinct, last, times)
-        pooled = pooled_groups(distinct, ctx)
+        pooled = {g for g in range(len(distinct)) if names_a_pool(distinct[g][0], ctx)}
         if not pooled:
             return []
         with_facts = []

@@ -225,22 +225,11 @@ def _rank_within(slots: np.ndarray) -> np.ndarray:
     return rank
 
 
-_MASK64 = (1 << 64) - 1
-
-
-def flow_id(key: int, first_ts: float) -> int:
-    """A positive 63-bit id for one flow (its 5-tuple key mixed with its start time), like
-    Suricata's flow_id: the same 5-tuple reused later gets a different id."""
-    x = (key ^ int(first_ts * 1e6)) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return (x ^ (x >> 31)) & 0x7FFF_FFFF_FFFF_FFFF
-
-
 def flow_ids(keys: np.ndarray, first_ts: np.ndarray) -> np.ndarray:
-    """``flow_id`` of many flows at once (uint64 arithmetic wraps as the masks do; the
-    start time is truncated to microseconds as ``int`` does): flows end by the thousand
-    per batch, and the scalar mix cost a microsecond each (tests compare the two)."""
+    """63-bit ids (non-negative) of ending flows (each one's 5-tuple key mixed with its start
+    time in microseconds, splitmix64-style), like Suricata's flow_id: the same 5-tuple
+    reused later gets a different id. Worked out for all the flows a batch ends at once
+    (uint64 arithmetic wraps mod 2**64; tests check it against the integer definition)."""
     x = keys.astype(np.uint64) ^ (first_ts * 1e6).astype(np.int64).view(np.uint64)
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)

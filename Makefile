@@ -1,5 +1,5 @@
 # minewatch - set-up and checks. `make demo` and `make test` work on a fresh machine.
-# The interpreter the venv is made from: Debian's optimised python3 when it qualifies
+# The interpreter the venv is made from: Debian's static python3 when it qualifies
 # (see tools/pick-python); `make PYTHON=python3.12` picks another.
 PYTHON ?= $(shell sh tools/pick-python)
 VENV   := .venv

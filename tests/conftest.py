@@ -18,6 +18,47 @@ CORPUS = (REPO.parent / "shared" / "corpus").resolve()
 PCAPS = REPO / "pcaps"
 
 
+# Captures of ../shared/corpus that minewatch cannot read yet, with the error it gives.
+# Tests that run the whole corpus compare what *was* read and check that these, and only
+# these, are refused with exactly this reason: reading them is the work of [harden] (PPI,
+# link type 192) and [wire] (a record larger than the 256 KB snap limit). When a reader
+# learns one, its test fails here until the entry is removed: the list can only shrink.
+KNOWN_UNREAD: dict[str, str] = {
+    "ndpi-suite/someip_sd_sample.pcap": "unsupported link type 192",
+    "ndpi-suite/fuzz-2021-10-13.pcap": "record claims 524501 captured bytes (limit 262144)",
+}
+
+
+def known_unread_present() -> dict[str, str]:
+    """KNOWN_UNREAD entries whose file is in this checkout's corpus."""
+    return {name: why for name, why in KNOWN_UNREAD.items() if (CORPUS / name).is_file()}
+
+
+def assert_only_known_unread(rc: int, err: str, corpus_in_run: bool = True) -> None:
+    """A run over the corpus succeeded except for the known unread captures: exit 0 when
+    none is in the run, else exit 2 with one error line per known capture naming its reason,
+    and no other error."""
+    expected = known_unread_present() if corpus_in_run else {}
+    errors = [line for line in err.splitlines() if line.startswith("minewatch: error:")]
+    if not expected:
+        assert rc == 0 and not errors, err
+        return
+    assert rc == 2, err
+    for name, why in expected.items():
+        hits = [line for line in errors if str(CORPUS / name) in line]
+        assert len(hits) == 1 and why in hits[0], (name, err)
+    assert len(errors) == len(expected), err
+
+
+def is_known_unread(path: str | Path, message: str) -> bool:
+    """True when ``path`` is a KNOWN_UNREAD capture and ``message`` gives its reason."""
+    resolved = Path(path).resolve()
+    for name, why in known_unread_present().items():
+        if resolved == (CORPUS / name).resolve():
+            return why in message
+    return False
+
+
 @dataclass
 class CliResult:
     rc: int

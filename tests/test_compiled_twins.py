@@ -12,7 +12,8 @@ import pytest
 from detector import tls
 from detector.compiled import fast
 from detector.dissect import dnsparse
-from tests.conftest import CORPUS, PCAPS, cut_and_mutated
+from detector.errors import CorruptCapture
+from tests.conftest import CORPUS, PCAPS, cut_and_mutated, is_known_unread
 from tests.test_tls import (
     alpn_ext,
     client_hello_body,
@@ -199,14 +200,18 @@ def test_decode_twins_agree_on_every_capture(tmp_path) -> None:
     batches = 0
     for cap in expand_inputs(paths):
         _, it = read_capture(cap, 256 * 1024)
-        for rb in it:
-            a, sa = decode(rb)
-            b, sb = py_decode(rb)
-            assert sa == sb, cap.path
-            for name in ("ts", "wirelen", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport",
-                         "flags", "seq", "payload_off", "payload_len", "payload_cap", "stream_off"):
-                assert np.array_equal(getattr(a, name), getattr(b, name)), (cap.path, name)
-            batches += 1
+        try:
+            for rb in it:
+                a, sa = decode(rb)
+                b, sb = py_decode(rb)
+                assert sa == sb, cap.path
+                for name in ("ts", "wirelen", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport",
+                             "dport", "flags", "seq", "payload_off", "payload_len", "payload_cap",
+                             "stream_off"):
+                    assert np.array_equal(getattr(a, name), getattr(b, name)), (cap.path, name)
+                batches += 1
+        except CorruptCapture as exc:  # compare what was read; only known captures may stop
+            assert is_known_unread(cap.path, str(exc)), exc
     assert batches > 60
 
 

@@ -11,9 +11,10 @@ from detector import flows
 from detector.compiled import fast
 from detector.decode import decode
 from detector.dissect.inspector import Inspector
+from detector.errors import CorruptCapture
 from detector.source import expand_inputs, read_capture
 from detector.source import pcap as pcap_reader
-from tests.conftest import CORPUS, PCAPS
+from tests.conftest import CORPUS, PCAPS, is_known_unread
 
 pytestmark = pytest.mark.skipif(fast is None, reason="compiled helpers not built")
 
@@ -32,16 +33,19 @@ def test_flow_stage_twins_build_identical_tables(monkeypatch) -> None:
     for cap in _captures():
         compiled, simple = _tracker(), _tracker()
         _, it = read_capture(cap, 64 * 1024)  # small chunks: flows span many batches
-        for rb in it:
-            pb, _ = decode(rb)
-            compiled.process(pb)
-            with monkeypatch.context() as m:
-                m.setattr(flows, "fast", None)
-                simple.process(pb)
-            for name, col in compiled.table.cols.items():
-                assert np.array_equal(col, simple.table.cols[name]), (cap.path, name)
-            assert np.array_equal(compiled.table.index_keys, simple.table.index_keys)
-            batches += 1
+        try:
+            for rb in it:
+                pb, _ = decode(rb)
+                compiled.process(pb)
+                with monkeypatch.context() as m:
+                    m.setattr(flows, "fast", None)
+                    simple.process(pb)
+                for name, col in compiled.table.cols.items():
+                    assert np.array_equal(col, simple.table.cols[name]), (cap.path, name)
+                assert np.array_equal(compiled.table.index_keys, simple.table.index_keys)
+                batches += 1
+        except CorruptCapture as exc:  # compare what was read; only known captures may stop
+            assert is_known_unread(cap.path, str(exc)), exc
         assert compiled.stats == simple.stats, cap.path
     assert batches > 60
 

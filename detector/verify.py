@@ -15,24 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from detector.dialects import KNOWN as MINING_DIALECTS
 from detector.errors import InputError
-
-MINING_DIALECTS = frozenset(
-    {
-        "stratum-v1",
-        "ethereum-stratum",
-        "eth-proxy",
-        "cryptonote",
-        "getwork-http",
-        "gbt-http",
-        "eth-getwork-http",
-        "monero-daemon-http",
-        "stratum-v2",
-        "grin-stratum",
-        "beam-stratum",
-        "browser-wss-tls",
-    }
-)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ notes.  The source each format was read from is named next to the code that writ
 
 Each fixture is registered with :func:`fixture`; ``OUTDIR/manifest.toml`` gets one
 ``[[capture]]`` table per file: ``file``, ``suspects`` (client IPs that must become
-suspects; empty for negatives), ``dialects`` (from :data:`DIALECTS`) and ``notes``.
+suspects; empty for negatives), ``dialects`` (names from :mod:`detector.dialects`) and ``notes``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
 
+from detector.dialects import KNOWN as DIALECTS  # the manifest's dialect names
 from tools.chaindata import (
     HexStream,
     eth_address,
@@ -57,18 +58,6 @@ from tools.craft import (
     pcapng_bytes,
     tcp_raw,
     udp,
-)
-
-#: The dialect names the manifest may use (the detector's vocabulary).
-DIALECTS = (
-    "stratum-v1",
-    "ethereum-stratum",
-    "eth-proxy",
-    "cryptonote",
-    "getwork-http",
-    "gbt-http",
-    "eth-getwork-http",
-    "monero-daemon-http",
 )
 
 

@@ -29,6 +29,19 @@ import re
 import sys
 from typing import Any
 
+from detector.dialects import (
+    BEAM_STRATUM,
+    CRYPTONOTE,
+    ETH_GETWORK_HTTP,
+    ETH_PROXY,
+    ETHEREUM_STRATUM,
+    GBT_HTTP,
+    GETWORK_HTTP,
+    GRIN_STRATUM,
+    MONERO_DAEMON_HTTP,
+    STRATUM_FAMILY,
+    STRATUM_V1,
+)
 from detector.facts import FlowFacts
 
 STRATUM_CLIENT = frozenset(
@@ -88,7 +101,6 @@ MINER_REQUESTS = (
     | MONERO_DAEMON_METHODS
     | {"getwork"}
 )
-STRATUM_FAMILY = ("stratum-v1", "ethereum-stratum", "eth-proxy", "eth-getwork-http")
 
 _HEX = re.compile(r"^(0x)?[0-9a-fA-F]+$")
 _MAX_PENDING = 64
@@ -240,15 +252,15 @@ def _client_method(
     elif method in CRYPTONOTE_CLIENT and _cryptonote_client(method, pdict, facts, state):
         _settle_cryptonote(facts, state)
     elif method in BEAM_CLIENT and params is None and _beam_client(method, msg, facts):
-        facts.dialects.add("beam-stratum")
+        facts.dialects.add(BEAM_STRATUM)
     elif method == "getwork" and transport == "http":
-        facts.dialects.add("getwork-http")
+        facts.dialects.add(GETWORK_HTTP)
         if plist and isinstance(plist[0], str):
             facts.submits += 1
     elif method in MONERO_DAEMON_METHODS and _monero_daemon(method, params, facts, uri):
-        facts.dialects.add("monero-daemon-http")
+        facts.dialects.add(MONERO_DAEMON_HTTP)
     elif method in GBT_METHODS and transport == "http":
-        facts.dialects.add("gbt-http")
+        facts.dialects.add(GBT_HTTP)
         if method == "submitblock":
             facts.submits += 1
         elif plist and isinstance(plist[0], dict):
@@ -308,9 +320,9 @@ def _settle_stratum(facts: FlowFacts, state: RpcState, transport: str) -> None:
     """Decide the flow's Stratum/Ethereum dialect from all the evidence so far."""
     if state.stratum_client or (state.stratum_server and not state.eth_work):
         ethereum = state.eth_strong or (state.eth_weak and not state.non_eth_job)
-        settled: str | None = "ethereum-stratum" if ethereum else "stratum-v1"
+        settled: str | None = ETHEREUM_STRATUM if ethereum else STRATUM_V1
     elif state.eth_work or state.eth_hashrate:
-        settled = "eth-getwork-http" if transport == "http" else "eth-proxy"
+        settled = ETH_GETWORK_HTTP if transport == "http" else ETH_PROXY
     else:
         settled = None
     dialects = facts.dialects
@@ -325,10 +337,10 @@ def _settle_stratum(facts: FlowFacts, state: RpcState, transport: str) -> None:
 def _settle_cryptonote(facts: FlowFacts, state: RpcState) -> None:
     """CryptoNote and Grin share ``login``/``submit``; Grin's jobs and shares tell them apart."""
     if state.grin:
-        facts.dialects.discard("cryptonote")
-        facts.dialects.add("grin-stratum")
-    elif "grin-stratum" not in facts.dialects:
-        facts.dialects.add("cryptonote")
+        facts.dialects.discard(CRYPTONOTE)
+        facts.dialects.add(GRIN_STRATUM)
+    elif GRIN_STRATUM not in facts.dialects:
+        facts.dialects.add(CRYPTONOTE)
 
 
 def _cryptonote_client(
@@ -382,7 +394,7 @@ def _monero_daemon(method: str, params: Any, facts: FlowFacts, uri: str) -> bool
             _set_login(facts, params["wallet_address"])
             return True
         return False
-    if "monero-daemon-http" in facts.dialects or uri.rstrip("/") == "/json_rpc":
+    if MONERO_DAEMON_HTTP in facts.dialects or uri.rstrip("/") == "/json_rpc":
         facts.submits += 1
         return True
     return False
@@ -422,11 +434,11 @@ def _server_method(
         _grin_job(params, facts, state)
     elif method == "job" and params is None and _beam_job_shape(msg):
         facts.jobs += 1
-        facts.dialects.add("beam-stratum")
+        facts.dialects.add(BEAM_STRATUM)
         if _is_int(msg.get("difficulty")):
             facts.note(f"beam job difficulty {msg['difficulty']}")
     elif method == "result" and params is None and _beam_result(msg, side, facts, state):
-        facts.dialects.add("beam-stratum")
+        facts.dialects.add(BEAM_STRATUM)
     else:
         return
     facts.sides[1 - side].client_votes += 1
@@ -539,16 +551,16 @@ def _response(
             facts.sides[1 - side].client_votes += 1
         elif "blocktemplate_blob" in result:
             facts.jobs += 1
-            facts.dialects.add("monero-daemon-http")
+            facts.dialects.add(MONERO_DAEMON_HTTP)
         elif "data" in result and "target" in result and transport == "http":
             facts.jobs += 1  # getwork work unit
-            facts.dialects.add("getwork-http")
+            facts.dialects.add(GETWORK_HTTP)
         elif "previousblockhash" in result and (
             "coinbasevalue" in result or "transactions" in result
         ):
             facts.jobs += 1
             if transport == "http":
-                facts.dialects.add("gbt-http")
+                facts.dialects.add(GBT_HTTP)
         elif asked == "mining.hello" and _announces_ethstratum(result.get("proto")):
             state.eth_strong = state.es2 = True
             _settle_stratum(facts, state, transport)

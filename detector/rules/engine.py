@@ -15,6 +15,8 @@ from typing import Any
 
 import ahocorasick
 
+from detector.dialects import KNOWN as DIALECTS
+from detector.dialects import MINING_DIALECTS
 from detector.errors import InputError
 from detector.flows import FlowRecord
 from detector.rules.fields import FAMILY_OF, FIELDS, families
@@ -44,6 +46,7 @@ SHORTHANDS = {  # key -> (field, operator)
     "server_method": ("server_methods", "in"),
     "port": ("server_port", "in"),
 }
+_DIALECT_HINT = "known: " + ", ".join(MINING_DIALECTS)
 OPERATORS = ("eq", "in", "regex", "contains", "suffix", "list", "min", "max", "exists")
 
 
@@ -239,6 +242,8 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
     dialect = node.get("dialect")
     if dialect is not None and (not isinstance(dialect, str) or not dialect):
         raise ctx.fail(node, f"{label}: dialect must be a name")
+    if dialect is not None and dialect not in DIALECTS:
+        raise ctx.fail(node, f"{label}: unknown dialect {dialect} ({_DIALECT_HINT})")
     predicate = _compile_cond(ctx, label, node["match"], node)
     if node.get("enabled", True) is False:
         return None
@@ -360,6 +365,9 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
         raise ctx.fail(node, f"{label}: '{op}' takes a value or a list of strings/numbers")
     if op in ("eq", "in"):
         wanted = set(items)
+        unknown = sorted(str(x) for x in wanted - DIALECTS) if name == "dialect" else []
+        if unknown:
+            raise ctx.fail(node, f"{label}: unknown dialect {', '.join(unknown)} ({_DIALECT_HINT})")
         if kind == "str":
             wanted_l = {str(x).lower() for x in items}
 

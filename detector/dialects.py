@@ -1,0 +1,47 @@
+"""The names of the mining dialects: the one vocabulary of the dissector, the rules,
+``verify`` and the traffic generator.
+
+A dialect is a mining protocol as it appears on the wire (docs/ARCHITECTURE.md, "Mining
+protocols"). The Stratum/JSON-RPC dissector names the ones it reads from messages; rules
+name the ones only behaviour shows (browser mining). Manifests label captures with them and
+``verify`` compares them, so a name written anywhere else is checked against this list
+(rule files at load time, manifests when read, fixtures when generated).
+"""
+
+from __future__ import annotations
+
+STRATUM_V1 = "stratum-v1"
+ETHEREUM_STRATUM = "ethereum-stratum"  # NiceHash EthereumStratum/1.0.0 and 2.0.0
+ETH_PROXY = "eth-proxy"  # eth_submitLogin / eth_getWork over TCP
+CRYPTONOTE = "cryptonote"  # XMRig-style login/job/submit
+GETWORK_HTTP = "getwork-http"
+GBT_HTTP = "gbt-http"  # getblocktemplate over HTTP
+ETH_GETWORK_HTTP = "eth-getwork-http"
+MONERO_DAEMON_HTTP = "monero-daemon-http"  # XMRig solo mining against monerod's /json_rpc
+STRATUM_V2 = "stratum-v2"
+GRIN_STRATUM = "grin-stratum"
+BEAM_STRATUM = "beam-stratum"
+BROWSER_WSS_TLS = "browser-wss-tls"  # in-page mining over a TLS WebSocket (rules only)
+BROWSER_WS = "browser-ws"  # in-page mining over a cleartext WebSocket (rules only)
+
+# Every dialect name, in the order reports list them.
+MINING_DIALECTS: tuple[str, ...] = (
+    STRATUM_V1,
+    ETHEREUM_STRATUM,
+    ETH_PROXY,
+    CRYPTONOTE,
+    GETWORK_HTTP,
+    GBT_HTTP,
+    ETH_GETWORK_HTTP,
+    MONERO_DAEMON_HTTP,
+    STRATUM_V2,
+    GRIN_STRATUM,
+    BEAM_STRATUM,
+    BROWSER_WSS_TLS,
+    BROWSER_WS,
+)
+KNOWN = frozenset(MINING_DIALECTS)
+
+# Dialects that the Stratum dissector settles between as a session's messages arrive
+# (a later message can move a flow from one to another).
+STRATUM_FAMILY = (STRATUM_V1, ETHEREUM_STRATUM, ETH_PROXY, ETH_GETWORK_HTTP)

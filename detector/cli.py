@@ -7,6 +7,7 @@ at start-up, and string annotations would each be evaluated again (~10 ms a run)
 import os
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager, suppress
 from enum import StrEnum
 from pathlib import Path
@@ -15,11 +16,13 @@ from typing import Annotated, TextIO
 import typer
 
 from detector import __version__
+from detector.config import Detector, ScanConfig
 from detector.dissect.inspector import InspectConfig
 from detector.errors import InputError
 from detector.flows import FlowConfig
-from detector.pipeline import Detector, ScanConfig, ScanResult, run_scan
+from detector.pipeline import ScanResult, run_scan
 from detector.source import expand_inputs
+from detector.suspects import Suspect
 
 app = typer.Typer(
     name="minewatch",
@@ -123,13 +126,18 @@ def _progress_total(paths: list[str]) -> int:
 
 
 def _run(
-    inputs_paths: list[str], config: ScanConfig, show_progress: bool, jobs: int = 1
+    inputs_paths: list[str],
+    config: ScanConfig,
+    show_progress: bool,
+    jobs: int = 1,
+    detector: Detector | None = None,
+    on_suspect: Callable[[Suspect], None] | None = None,
 ) -> ScanResult:
     inputs = expand_inputs(inputs_paths)
-    detector = Detector.load(config)
+    detector = detector or Detector.load(config)
     total = _progress_total([c.path for c in inputs])
     if not (show_progress and sys.stderr.isatty() and total > 32 * 1024 * 1024):
-        return run_scan(inputs, config, detector, jobs=jobs)
+        return run_scan(inputs, config, detector, jobs=jobs, on_suspect=on_suspect)
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
@@ -147,6 +155,7 @@ def _run(
             detector,
             progress=lambda done: bar.update(task, completed=done),
             jobs=jobs,
+            on_suspect=on_suspect,
         )
     return result
 
@@ -238,6 +247,14 @@ def scan(
         bool, typer.Option("--stats", help="Print per-stage times and flow-state figures.")
     ] = False,
     jobs: JobsOpt = DEFAULT_JOBS,
+    as_found: Annotated[
+        bool,
+        typer.Option(
+            "--as-found",
+            help="jsonl: write each alert when its suspect first appears (evidence so far), "
+            "not sorted at the end; crypto-node events follow at the end.",
+        ),
+    ] = False,
 ) -> None:
     """Scan captures and report the IPs that mine, with evidence."""
     config = _config(
@@ -250,25 +267,15 @@ def scan(
         inspect_bytes,
         udp_idle_timeout=udp_idle_timeout,
     )
-    result = _run(paths, config, show_progress=not quiet, jobs=jobs)
-    suspects = result.suspects.suspects()
-    nodes = [] if no_info else result.nodes.hosts()
-    started = time.perf_counter()
+    if as_found and fmt is not OutputFormat.jsonl:
+        raise typer.BadParameter("needs --format jsonl", param_hint="--as-found")
+    detector = Detector.load(config)
     with _output(output) as out:
-        # Sinks are imported when used: rich alone costs a tenth of start-up.
-        if fmt is OutputFormat.jsonl:
-            from detector.sinks.eve import write_eve
-
-            write_eve(suspects, out, nodes)
-        elif fmt is OutputFormat.csv:
-            from detector.sinks.csvout import write_csv
-
-            write_csv(suspects, out, nodes)
+        if as_found:
+            result = _scan_as_found(paths, config, detector, out, quiet, jobs, no_info)
         else:
-            from detector.sinks.table import write_table
-
-            write_table(suspects, out, nodes)
-    result.times.output += time.perf_counter() - started
+            result = _run(paths, config, show_progress=not quiet, jobs=jobs, detector=detector)
+            _write_results(result, detector, fmt, out, no_info)
     sys.stdout.flush()
     _report_captures(result)
     if not quiet:
@@ -277,6 +284,56 @@ def scan(
         _print_stats(result)
     if result.failed:
         raise typer.Exit(2)
+
+
+def _scan_as_found(
+    paths: list[str],
+    config: ScanConfig,
+    detector: Detector,
+    out: TextIO,
+    quiet: bool,
+    jobs: int,
+    no_info: bool,
+) -> ScanResult:
+    """Alerts written as suspects appear (a live sink's behaviour, on captures)."""
+    from detector.sinks.eve import node_event, suspect_event, write_event
+
+    spent = 0.0
+
+    def alert(suspect: Suspect) -> None:
+        nonlocal spent
+        started = time.perf_counter()
+        write_event(suspect_event(suspect, detector.rules), out, flush=True)
+        spent += time.perf_counter() - started
+
+    result = _run(paths, config, not quiet, jobs, detector, on_suspect=alert)
+    started = time.perf_counter()
+    for host in [] if no_info else result.nodes.hosts():
+        write_event(node_event(host, detector.rules), out)
+    result.times.output += spent + time.perf_counter() - started
+    return result
+
+
+def _write_results(
+    result: ScanResult, detector: Detector, fmt: OutputFormat, out: TextIO, no_info: bool
+) -> None:
+    suspects = result.suspects.suspects()
+    nodes = [] if no_info else result.nodes.hosts()
+    started = time.perf_counter()
+    # Sinks are imported when used: rich alone costs a tenth of start-up.
+    if fmt is OutputFormat.jsonl:
+        from detector.sinks.eve import write_eve
+
+        write_eve(suspects, out, detector.rules, nodes)
+    elif fmt is OutputFormat.csv:
+        from detector.sinks.csvout import write_csv
+
+        write_csv(suspects, out, nodes)
+    else:
+        from detector.sinks.table import write_table
+
+        write_table(suspects, out, nodes)
+    result.times.output += time.perf_counter() - started
 
 
 @app.command()
@@ -315,57 +372,17 @@ def verify(
     threshold: ThresholdOpt = 0.7,
 ) -> None:
     """Replay labelled captures; exit 1 if any capture's suspects differ from its manifest."""
-    from detector.verify import compare, find_manifest, load_manifest, write_junit
+    from detector.verify import find_manifest, load_manifest, run_verify, write_junit
 
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory")
     expectations = load_manifest(manifest or find_manifest(directory))
     config = _config(rules, threshold)
-    detector = Detector.load(config)
-    outcomes = []
-    broken = False
-    out = sys.stdout
-    for exp in expectations:
-        if not exp.file.is_file():
-            raise InputError(f"{exp.file}: listed in the manifest but missing")
-        started = time.perf_counter()
-        result = run_scan(expand_inputs([str(exp.file)]), config, detector)
-        found = result.suspects.ips()
-        dialects: set[str] = set()
-        for s in result.suspects.suspects():
-            dialects |= s.dialects
-        outcome = compare(exp, found, dialects)
-        for cap in result.captures:
-            if cap.error:
-                outcome.problems.append(f"input error: {cap.error}")
-                broken = True
-        outcome.seconds = time.perf_counter() - started
-        outcomes.append(outcome)
-        _print_outcome(out, directory, outcome)
-    passed = sum(o.passed for o in outcomes)
-    out.write(f"\n{passed}/{len(outcomes)} captures passed\n")
+    outcomes = run_verify(expectations, config, Detector.load(config), directory, sys.stdout)
     if junit is not None:
         write_junit(outcomes, junit)
-    if passed != len(outcomes):
-        raise typer.Exit(2 if broken else 1)
-
-
-def _print_outcome(out: TextIO, base: Path, o: object) -> None:
-    from detector.verify import Outcome
-
-    assert isinstance(o, Outcome)
-    try:
-        name = str(o.expectation.file.relative_to(base))
-    except ValueError:
-        name = str(o.expectation.file)
-    status = "PASS" if o.passed else "FAIL"
-    found = ", ".join(sorted(o.found)) or "-"
-    out.write(f"{status}  {name}  suspects: {found}")
-    if o.dialects:
-        out.write(f"  dialects: {', '.join(sorted(o.dialects))}")
-    out.write("\n")
-    for problem in o.problems:
-        out.write(f"      {problem}\n")
+    if not all(o.passed for o in outcomes):
+        raise typer.Exit(2 if any(o.broken for o in outcomes) else 1)
 
 
 rules_app = typer.Typer(help="List, check and test signature rules.", no_args_is_help=True)

@@ -1,27 +1,29 @@
 """Flow stage: group each decoded batch into bidirectional flows, vectorised.
 
 Per batch: canonical 5-tuple hash per packet -> one sort -> per-flow group sums added to
-the FlowTable columns. Only packets of flows still under inspection go, one by one in
-capture order, to the Inspector. Flows end on idle timeout, after FIN/RST, on active
-timeout (a record is cut and the flow continues) or by eviction when the table is full;
-every ended flow that carries facts becomes a FlowRecord for the scoring stage.
+the FlowTable columns (``place``). Which packets then go to the dissectors is the dissect
+stage's business (dissect/feeder.py), told by the table's ``inspect`` bits. Flows end on
+idle timeout, after FIN/RST, on active timeout (a record is cut and the flow continues) or
+by eviction when the table is full; the clock is the capture's, moved on by packets and by
+``advance`` when none arrive (a live sensor's sweep, as Suricata's flow manager does).
+Every ended flow that carries facts becomes a FlowRecord, plain data, queued in
+``records`` for the later stages to take (docs/ARCHITECTURE.md, "Capture session").
+
+This stage imports no later one: the facts of an ending flow come from a ``FactSource``
+(the dissect stage's Inspector) handed in by whoever wires the stages.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from detector.compiled import fast
 from detector.decode import PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, PacketBatch
-from detector.dissect.dnsparse import answer_groups
-from detector.dissect.inspector import Inspector
-from detector.dissect.triage import triage
 from detector.facts import FlowFacts
 from detector.flowtable import (
     STATE_FIN_A,
@@ -172,7 +174,8 @@ class FlowConfig:
 
 @dataclass(slots=True)
 class FlowRecord:
-    """One ended (or cut) flow, oriented client -> server, with its facts."""
+    """One ended (or cut) flow, oriented client -> server, with its facts: plain data
+    (it crosses processes, and later machines, as it is)."""
 
     flow_id: int
     proto: str
@@ -189,7 +192,7 @@ class FlowRecord:
     payload_toserver: int
     payload_toclient: int
     orientation: str  # "syn", "payload" or "port"
-    end_reason: str  # "idle", "closed", "active-timeout", "evicted", "end"
+    end_reason: str  # "idle", "closed", "active-timeout", "evicted", "end"; "open" (snapshot)
     facts: FlowFacts | None
     client_side: int = 0  # which FlowFacts side is the client
 
@@ -208,21 +211,6 @@ class FlowStats:
     inspected_packets: int = 0
     records: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
-
-
-ROUNDS = ((0, 4), (4, 32), (32, 1 << 62))
-
-
-def _rank_within(slots: np.ndarray) -> np.ndarray:
-    """Position of each packet among the packets of its flow (capture order kept)."""
-    order = np.argsort(slots, kind="stable")
-    ordered = slots[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    sizes = np.diff(np.r_[starts, ordered.shape[0]])
-    rank_sorted = np.arange(ordered.shape[0]) - np.repeat(starts, sizes)
-    rank = np.empty_like(rank_sorted)
-    rank[order] = rank_sorted
-    return rank
 
 
 def flow_ids(keys: np.ndarray, first_ts: np.ndarray) -> np.ndarray:
@@ -244,30 +232,48 @@ def ip_text(hi: int, lo: int) -> str:
     return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
-class FlowTracker:
-    """Feeds packet batches into the flow table and emits FlowRecords."""
+class FactSource(Protocol):
+    """What the flow stage needs from the dissect stage: the facts of a flow by its slot.
 
-    def __init__(
-        self,
-        config: FlowConfig,
-        inspector: Inspector,
-        emit: Callable[[FlowRecord], None],
-        emit_all: bool = False,
-    ) -> None:
+    ``finish`` is called as the flow ends (its slot may be reused at once after), ``peek``
+    for a snapshot of a flow still open (a copy: the flow goes on)."""
+
+    def finish(self, slot: int) -> FlowFacts | None: ...
+
+    def peek(self, slot: int) -> FlowFacts | None: ...
+
+
+@dataclass(slots=True)
+class Placement:
+    """Where the packets of one batch went: per packet its flow slot (-1: none, e.g. a
+    hash collision) and whether its source is side A (side 0 of the facts)."""
+
+    slots: np.ndarray  # int64
+    from_a: np.ndarray  # bool
+
+
+class FlowTracker:
+    """Places packet batches into the flow table and queues a FlowRecord per ended flow."""
+
+    def __init__(self, config: FlowConfig, facts: FactSource, keep_empty: bool = False) -> None:
         self.config = config
-        self.inspector = inspector
-        self.emit = emit
-        self.emit_all = emit_all
+        self.facts = facts
+        self.keep_empty = keep_empty  # also records of flows with no facts (flows --all)
         self.table = FlowTable(config.max_flows)
         self.stats = FlowStats()
         self.now = float("-inf")
-        self.inspect_seconds = 0.0  # time spent in payload inspection (for --stats)
+        self.records: list[FlowRecord] = []  # ended flows, in the order they ended
+
+    def take_records(self) -> list[FlowRecord]:
+        """The records queued since the last call (the later stages consume them)."""
+        records, self.records = self.records, []
+        return records
 
     # -- batch processing -------------------------------------------------------------
-    def process(self, pb: PacketBatch) -> None:
+    def place(self, pb: PacketBatch) -> Placement:
+        """Group one batch into flows: create, reuse or evict slots and add the counters.
+        Flows ended on the way (port reuse after a close, eviction) are queued."""
         n = len(pb)
-        if n == 0:
-            return
         big = np.int64(n)
         if fast is not None:
             src_first, group, ukeys, first_pkt, first_syn, first_synack = _group_compiled(pb)
@@ -329,10 +335,12 @@ class FlowTracker:
             self._update_counters(pb, order, starts, slots, src_first, flags)
             pkt_slot = slots[group]
             self._note_isn(pb, pkt_slot, src_first, flags)
-        started = time.perf_counter()
-        self._inspect(pb, pkt_slot, src_first)
-        self.inspect_seconds += time.perf_counter() - started
-        self.now = max(self.now, float(pb.ts.max()))
+        return Placement(pkt_slot, src_first)
+
+    def advance(self, now: float) -> None:
+        """Move the clock to ``now`` (never back) and end the flows that timed out: called
+        after each batch with its last timestamp, and when no packet arrives at all."""
+        self.now = max(self.now, now)
         self._sweep()
 
     def _reuse_closed(self, slots: np.ndarray, first_syn: np.ndarray, big: np.int64) -> np.ndarray:
@@ -478,104 +486,6 @@ class FlowTracker:
             t[col][slots] = start[sel]
             t["state"][slots] |= np.uint8(bit)
 
-    def _inspect(self, pb: PacketBatch, pkt_slot: np.ndarray, src_first: np.ndarray) -> None:
-        t = self.table
-        ok = pkt_slot >= 0
-        side_bit = np.where(src_first, 1, 2).astype(np.uint8)
-        insp = np.zeros(len(pb), dtype=bool)
-        insp[ok] = (t["inspect"][pkt_slot[ok]] & side_bit[ok]) != 0
-        # Only payload goes to Python (SYN sequence numbers were noted vectorised), and DNS
-        # only when it answers something (see dissect/triage.py).
-        cand, dns = triage(pb, insp & (pb.payload_len > 0))
-        if cand.shape[0] == 0:
-            return
-        # Rounds: first each flow's first few payload packets of this batch, then more of
-        # the flows still under inspection. A bulk download that its first packet already
-        # settled never walks its remaining packets through Python.
-        if dns.any():
-            self._dns_answers(pb, cand[dns], pkt_slot, src_first)
-            cand = cand[~dns]
-        rank = _rank_within(pkt_slot[cand])
-        for lo, hi in ROUNDS:
-            idx = cand[(rank >= lo) & (rank < hi)]
-            if lo:
-                idx = idx[(t["inspect"][pkt_slot[idx]] & side_bit[idx]) != 0]
-            if idx.shape[0]:
-                self._inspect_packets(pb, idx, pkt_slot, src_first)
-
-    def _dns_answers(
-        self, pb: PacketBatch, idx: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray
-    ) -> None:
-        """DNS responses of the batch: parsed in one call, fed to passive DNS. Only the
-        flows that got facts (a pool's name looked up) are marked touched: the others
-        leave nothing to report, so at their end they never reach Python again."""
-        self.stats.inspected_packets += int(idx.shape[0])
-        grouped = answer_groups(
-            pb.buf,
-            np.ascontiguousarray(pb.payload_off[idx]),
-            np.ascontiguousarray(pb.payload_cap[idx]),
-        )
-        with_facts = self.inspector.dns_answers(
-            pkt_slot[idx].tolist(),
-            np.where(src_first[idx], 0, 1).tolist(),
-            grouped,
-            pb.ts[idx].tolist(),
-        )
-        if with_facts:
-            self.table["touched"][np.array(with_facts, dtype=np.int64)] = True
-
-    def _inspect_packets(
-        self,
-        pb: PacketBatch,
-        idx: np.ndarray,
-        pkt_slot: np.ndarray,
-        src_first: np.ndarray,
-    ) -> None:
-        """Feed packets to the inspector one by one, in capture order per flow. Which
-        side each packet is, and where its side's stream starts (SYN seen), is worked out
-        for all of them at once; only the inspect bits change as the loop goes."""
-        t = self.table
-        slots = pkt_slot[idx]
-        t["touched"][slots] = True
-        self.stats.inspected_packets += int(idx.shape[0])
-        from_a = src_first[idx]
-        syn_bit = np.where(from_a, STATE_SYN_A, STATE_SYN_B)
-        isn = np.where(from_a, t["isn_a"][slots], t["isn_b"][slots]).astype(np.int64)
-        isn = np.where((t["state"][slots] & syn_bit) != 0, isn, -1)
-        view = memoryview(pb.buf)
-        inspector = self.inspector
-        # A memoryview reads and writes the column as plain ints, several times cheaper
-        # per packet than numpy scalar indexing (the table does not grow in this loop).
-        inspect_col = memoryview(t["inspect"])
-        off = pb.payload_off[idx]
-        rows = zip(
-            slots.tolist(),
-            np.where(from_a, 0, 1).tolist(),
-            (pb.proto[idx] == PROTO_TCP).tolist(),
-            pb.seq[idx].tolist(),
-            isn.tolist(),
-            off.tolist(),
-            (off + pb.payload_cap[idx]).tolist(),
-            pb.payload_len[idx].tolist(),
-            pb.ts[idx].tolist(),
-            pb.sport[idx].tolist(),
-            pb.dport[idx].tolist(),
-            strict=True,
-        )
-        for slot, side, tcp, seq, start, begin, end, plen, ts, sport, dport in rows:
-            if not inspect_col[slot] & (side + 1):
-                continue
-            data = bytes(view[begin:end])
-            if tcp:
-                keep = inspector.tcp_packet(
-                    slot, side, seq, start if start >= 0 else None, data, plen, ts, sport, dport
-                )
-            else:
-                keep = inspector.udp_packet(slot, side, data, ts, sport, dport)
-            inspect_col[slot] = keep
-            if not keep:
-                inspector.retire(slot)
-
     # -- ending flows -------------------------------------------------------------------
     def _sweep(self) -> None:
         t = self.table
@@ -621,11 +531,27 @@ class FlowTracker:
         t["first_ts"][slot] = t["last_ts"][slot]
         t["inspect"][slot] = 3
 
-    def flush(self) -> None:
-        """End of input: every remaining flow ends."""
-        used = self.table.used_slots().copy()
+    def flush(self, limit: int = 1 << 62) -> bool:
+        """End of input: the remaining flows end, at most ``limit`` of them per call (so
+        that their records can be taken in bounded steps). True while some remain."""
+        used = self.table.used_slots()[:limit].copy()
         self._end_many(used, "end")
         self.table.release(used)
+        return self.table.used > 0
+
+    def open_records(self) -> list[FlowRecord]:
+        """The flows still open, as records of what they did so far (``end_reason`` "open")
+        with a copy of their facts: what scoring in progress looks at. Only flows whose
+        payload reached the dissectors, unless the tracker keeps empty records too."""
+        t = self.table
+        slots = t.used_slots()
+        if not self.keep_empty:
+            slots = slots[t["touched"][slots]]
+        peek = self.facts.peek
+        found = [(slot, peek(slot)) for slot in slots.tolist()]
+        if not self.keep_empty:
+            found = [(slot, facts) for slot, facts in found if facts is not None]
+        return self._records(found, "open")
 
     def _end_many(self, slots: np.ndarray, reason: str) -> None:
         """End flows; only those whose payload reached Python can carry facts, so the
@@ -633,24 +559,31 @@ class FlowTracker:
         if slots.shape[0] == 0:
             return
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + int(slots.shape[0])
-        if not self.emit_all:
+        if not self.keep_empty:
             slots = slots[self.table["touched"][slots]]
-        finish = self.inspector.finish
+        finish = self.facts.finish
         ended = [(slot, finish(slot)) for slot in slots.tolist()]
-        if not self.emit_all:
+        if not self.keep_empty:
             ended = [(slot, facts) for slot, facts in ended if facts is not None]
-        if not ended:
-            return
-        # One gather per column a record needs, for all ended flows at once; then plain
-        # Python values per row.
-        chosen = np.array([slot for slot, _ in ended], dtype=np.int64)
+        if ended:
+            records = self._records(ended, reason)
+            self.stats.records += len(records)
+            self.records.extend(records)
+
+    def _records(self, flows: list[tuple[int, FlowFacts | None]], reason: str) -> list[FlowRecord]:
+        """Records of (slot, facts) pairs: one gather per column a record needs, for all
+        of them at once; then plain Python values per row."""
+        if not flows:
+            return []
+        chosen = np.array([slot for slot, _ in flows], dtype=np.int64)
         cols = self.table.cols
         ids = flow_ids(cols["key"][chosen], cols["first_ts"][chosen])
         columns = [ids.tolist()] + [cols[name][chosen].tolist() for name in _RECORD_COLUMNS[1:]]
-        self.stats.records += len(ended)
-        emit, record = self.emit, _record
-        for (_, facts), row in zip(ended, zip(*columns, strict=True), strict=True):
-            emit(record(row, reason, facts))
+        record = _record
+        return [
+            record(row, reason, facts)
+            for (_, facts), row in zip(flows, zip(*columns, strict=True), strict=True)
+        ]
 
     def _end(self, slot: int, reason: str) -> None:
         self._end_many(np.array([slot], dtype=np.int64), reason)

@@ -1,14 +1,12 @@
-"""Scan the files of a directory in worker processes (both cores), merged in input order.
+"""Scan the files of a directory in worker processes, results in input order.
 
-Workers are forked after the rules, pool lists and coin tables are loaded, so nothing of
-the detector travels between processes; each worker returns one capture's CaptureScan -
-its suspect and node tables, bounded whatever the number of flows (suspects.py), and the
-verdicts only with ``keep_all_flows``. Compiled rules hold closures and do not pickle, so
-in a worker every Rule is reduced to its *id* (a ForkingPickler reducer registered in the
-worker only) and the parent puts its own Rule back. Results arrive in input order
-(``Executor.map``) and are merged exactly as a serial scan merges them, so the output is
-identical. (The processes exchange their own results with multiprocessing's pickle;
-nothing read from a capture or a model file is ever unpickled.)
+Workers are forked after the rules, pool lists and coin tables are loaded and receive
+them as the pool's initialiser arguments, which a fork hands over without pickling (the
+compiled rules hold closures): each worker keeps them in its own ``_loaded`` for the
+captures it is given. What comes back is each capture's CaptureScan, plain data (rules by
+id), pickled by multiprocessing between our own processes only; nothing read from a
+capture or a file is ever unpickled. Results arrive in input order (``Executor.map``) and
+are merged exactly as a serial scan merges them, so the output is identical.
 """
 
 from __future__ import annotations
@@ -16,42 +14,25 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing.reduction import ForkingPickler
-from typing import TYPE_CHECKING, cast
 
-from detector.rules import Rule
+from detector.config import Detector, ScanConfig
+from detector.replay import scan_capture
+from detector.session import CaptureScan
 from detector.source import CaptureInput
 
-if TYPE_CHECKING:
-    from detector.pipeline import CaptureScan, Detector, ScanConfig
-
-# Set in the parent just before the workers fork; read by the workers, and by the parent
-# when it unpickles rule ids.
-_STATE: dict[str, object] = {}
+# In a worker process only: what its parent loaded (set by _load_in_worker).
+_loaded: tuple[ScanConfig, Detector] | None = None
 
 
-def _rule_from_id(rule_id: int) -> Rule:
-    """Runs in the parent while unpickling a worker's result: the parent's own rule."""
-    detector = cast("Detector", _STATE["detector"])
-    return detector.rules.rule(rule_id)
+def _load_in_worker(config: ScanConfig, detector: Detector) -> None:
+    global _loaded
+    _loaded = (config, detector)
 
 
-def _reduce_rule(rule: Rule) -> tuple[Callable[[int], Rule], tuple[int]]:
-    return _rule_from_id, (rule.id,)
-
-
-def _init_worker() -> None:
-    """Send rules as ids from this worker (the parent never registers this reducer)."""
-    ForkingPickler.register(Rule, _reduce_rule)
-
-
-def _scan_in_worker(index: int) -> CaptureScan:
-    from detector.pipeline import scan_capture
-
-    inputs = cast("list[CaptureInput]", _STATE["inputs"])
-    config = cast("ScanConfig", _STATE["config"])
-    detector = cast("Detector", _STATE["detector"])
-    return scan_capture(inputs[index], config, detector)
+def _scan_in_worker(cap: CaptureInput) -> CaptureScan:
+    assert _loaded is not None, "worker started without its detector"
+    config, detector = _loaded
+    return scan_capture(cap, config, detector)
 
 
 def scan_parallel(
@@ -63,19 +44,16 @@ def scan_parallel(
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[CaptureScan]:
     """Yield each capture's CaptureScan, in input order, scanned by ``jobs`` processes."""
-    _STATE.update(inputs=inputs, config=config, detector=detector)
     done = 0
-    try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(
-            max_workers=jobs, mp_context=context, initializer=_init_worker
-        ) as pool:
-            for size, scanned in zip(
-                sizes, pool.map(_scan_in_worker, range(len(inputs))), strict=True
-            ):
-                done += size
-                if callable(progress):
-                    progress(done)
-                yield scanned
-    finally:
-        _STATE.clear()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=context,
+        initializer=_load_in_worker,
+        initargs=(config, detector),
+    ) as pool:
+        for size, scanned in zip(sizes, pool.map(_scan_in_worker, inputs), strict=True):
+            done += size
+            if progress is not None:
+                progress(done)
+            yield scanned

@@ -7,33 +7,37 @@ Each firing rule contributes its weight; weights combine as independent evidence
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from detector.flows import FlowRecord
-from detector.rules import Rule, RuleSet
+from detector.rules import RuleSet
 
 DEFAULT_THRESHOLD = 0.7
 
 
 @dataclass(slots=True)
 class Verdict:
-    """The rules that fired on one flow and what they add up to."""
+    """The rules that fired on one flow and what they add up to: plain data. Rules are
+    named by id (the RuleSet that scored the flow has them), so a verdict crosses a
+    process or a machine as it is."""
 
     record: FlowRecord
     score: float
     is_miner: bool
-    rules: list[Rule] = field(default_factory=list)  # miner rules that fired, strongest first
-    info_rules: list[Rule] = field(default_factory=list)  # node/info rules that fired
+    rules: tuple[int, ...] = ()  # miner rules that fired, strongest first
+    info_rules: tuple[int, ...] = ()  # node/info rules that fired
+    node_rules: tuple[int, ...] = ()  # those of info_rules of kind node
+    rule_dialects: tuple[str, ...] = ()  # dialects the miner rules name
 
     @property
-    def top_rule(self) -> Rule | None:
+    def top_rule(self) -> int | None:
         return self.rules[0] if self.rules else None
 
     @property
     def dialects(self) -> set[str]:
         """Dialects the dissectors saw plus those named by the miner rules that fired."""
         seen = set(self.record.facts.dialects) if self.record.facts is not None else set()
-        return seen | {r.dialect for r in self.rules if r.dialect}
+        return seen.union(self.rule_dialects)
 
 
 def combine(weights: list[float]) -> float:
@@ -52,5 +56,11 @@ def score_flow(record: FlowRecord, rules: RuleSet, threshold: float = DEFAULT_TH
     info = [r for r in fired if r.kind != "miner"]
     score = combine([r.weight for r in miner])
     return Verdict(
-        record=record, score=score, is_miner=score >= threshold, rules=miner, info_rules=info
+        record=record,
+        score=score,
+        is_miner=score >= threshold,
+        rules=tuple(r.id for r in miner),
+        info_rules=tuple(r.id for r in info),
+        node_rules=tuple(r.id for r in info if r.kind == "node"),
+        rule_dialects=tuple(r.dialect for r in miner if r.dialect),
     )

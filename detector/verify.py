@@ -10,13 +10,18 @@ dialect was seen (and no unexpected one). CSV manifests may name the suspects co
 from __future__ import annotations
 
 import csv
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 from xml.etree import ElementTree as ET
 
+from detector.config import Detector, ScanConfig
 from detector.dialects import KNOWN as MINING_DIALECTS
 from detector.errors import InputError
+from detector.pipeline import run_scan
+from detector.source import expand_inputs
 
 
 @dataclass(slots=True)
@@ -34,10 +39,56 @@ class Outcome:
     dialects: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    broken: bool = False  # the capture could not be read (whole or in part)
 
     @property
     def passed(self) -> bool:
         return not self.problems
+
+
+def run_verify(
+    expectations: list[Expectation],
+    config: ScanConfig,
+    detector: Detector,
+    base: Path,
+    out: TextIO,
+) -> list[Outcome]:
+    """Replay every listed capture, compare, and print PASS/FAIL per capture and totals."""
+    outcomes = []
+    for exp in expectations:
+        if not exp.file.is_file():
+            raise InputError(f"{exp.file}: listed in the manifest but missing")
+        started = time.perf_counter()
+        result = run_scan(expand_inputs([str(exp.file)]), config, detector)
+        dialects: set[str] = set()
+        for s in result.suspects.suspects():
+            dialects |= s.dialects
+        outcome = compare(exp, result.suspects.ips(), dialects)
+        for cap in result.captures:
+            if cap.error:
+                outcome.problems.append(f"input error: {cap.error}")
+                outcome.broken = True
+        outcome.seconds = time.perf_counter() - started
+        outcomes.append(outcome)
+        _print_outcome(out, base, outcome)
+    passed = sum(o.passed for o in outcomes)
+    out.write(f"\n{passed}/{len(outcomes)} captures passed\n")
+    return outcomes
+
+
+def _print_outcome(out: TextIO, base: Path, o: Outcome) -> None:
+    try:
+        name = str(o.expectation.file.relative_to(base))
+    except ValueError:
+        name = str(o.expectation.file)
+    status = "PASS" if o.passed else "FAIL"
+    found = ", ".join(sorted(o.found)) or "-"
+    out.write(f"{status}  {name}  suspects: {found}")
+    if o.dialects:
+        out.write(f"  dialects: {', '.join(sorted(o.dialects))}")
+    out.write("\n")
+    for problem in o.problems:
+        out.write(f"      {problem}\n")
 
 
 def find_manifest(directory: Path) -> Path:

@@ -10,6 +10,7 @@ import pytest
 from detector import flows
 from detector.compiled import fast
 from detector.decode import decode
+from detector.dissect.feeder import PayloadFeeder
 from detector.dissect.inspector import Inspector
 from detector.errors import CorruptCapture
 from detector.source import expand_inputs, read_capture
@@ -24,14 +25,28 @@ def _captures() -> list:
     return expand_inputs(paths)
 
 
-def _tracker() -> flows.FlowTracker:
-    return flows.FlowTracker(flows.FlowConfig(), Inspector(), lambda record: None)
+class _FlowStage:
+    """The flow stage with its dissectors, driven as a capture session drives them."""
+
+    def __init__(self) -> None:
+        inspector = Inspector()
+        self.tracker = flows.FlowTracker(flows.FlowConfig(), inspector)
+        self.feeder = PayloadFeeder(inspector, self.tracker.table)
+        self.table, self.stats = self.tracker.table, self.tracker.stats
+
+    def process(self, pb: flows.PacketBatch) -> None:
+        if len(pb) == 0:
+            return
+        placement = self.tracker.place(pb)
+        self.stats.inspected_packets += self.feeder.feed(pb, placement)
+        self.tracker.advance(float(pb.ts.max()))
+        self.tracker.take_records()
 
 
 def test_flow_stage_twins_build_identical_tables(monkeypatch) -> None:
     batches = 0
     for cap in _captures():
-        compiled, simple = _tracker(), _tracker()
+        compiled, simple = _FlowStage(), _FlowStage()
         _, it = read_capture(cap, 64 * 1024)  # small chunks: flows span many batches
         try:
             for rb in it:

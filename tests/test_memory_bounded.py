@@ -22,13 +22,16 @@ from pathlib import Path
 
 import pytest
 
+from detector import nodehosts
+from detector.config import Detector, ScanConfig
 from detector.facts import _CONTAINERS, FlowFacts
 from detector.flows import FlowRecord
-from detector.pipeline import Detector, ScanConfig, scan_capture
+from detector.nodehosts import NodeTable
+from detector.replay import scan_capture
 from detector.rules import Rule
 from detector.score import Verdict
 from detector.source import expand_inputs
-from detector.suspects import MAX_EVIDENCE_FLOWS, NodeTable, SuspectTable
+from detector.suspects import MAX_EVIDENCE_FLOWS, SuspectTable
 from tests.conftest import run_cli
 from tools.craft import Conversation, Ethernet, at, pcap_bytes
 
@@ -202,7 +205,8 @@ def _miner_verdicts(rng: random.Random, miner_rules: list[Rule], n: int) -> list
         record = _record(rng, client, server, ts, facts)
         fired = sorted(rng.sample(miner_rules, rng.randrange(1, 4)), key=lambda r: (-r.weight, r.id))
         score = rng.choice([0.75, 0.9, 0.98, 1.0])
-        out.append(Verdict(record=record, score=score, is_miner=True, rules=fired))
+        out.append(Verdict(record=record, score=score, is_miner=True, rules=tuple(r.id for r in fired),
+                           rule_dialects=tuple(r.dialect for r in fired if r.dialect)))
     return out
 
 
@@ -230,7 +234,8 @@ def _node_verdicts(rng: random.Random, node_rules: list[Rule], n: int) -> list[V
         ts = t0 + i * 9.0
         record = _record(rng, (client, ports[0]), (server, ports[1]), ts, facts)
         fired = rng.sample(node_rules, min(2, len(node_rules)))
-        out.append(Verdict(record=record, score=0.0, is_miner=False, info_rules=fired))
+        ids = tuple(r.id for r in fired)
+        out.append(Verdict(record=record, score=0.0, is_miner=False, info_rules=ids, node_rules=ids))
     return out
 
 
@@ -297,7 +302,7 @@ def test_merged_tables_equal_tables_built_flow_by_flow(seed: int) -> None:
 def _hosts_from_every_sighting(verdicts: list[Verdict], window: float) -> list[tuple]:
     """What the node table reported when it kept every sighting (the previous design)."""
     sightings = [v for v in verdicts if not v.is_miner and v.record.facts is not None
-                 and any(r.kind == "node" for r in v.info_rules)]
+                 and v.node_rules]
     endpoint: Counter[str] = Counter()
     for v in sightings:
         endpoint[v.record.client_ip] += 1
@@ -325,7 +330,7 @@ def _hosts_from_every_sighting(verdicts: list[Verdict], window: float) -> list[t
         peer = (r.server_ip, r.server_port) if r.client_ip == ip else (r.client_ip, r.client_port)
         h["peers"][f"{peer[0]}:{peer[1]}"] += 1
         h["ports"].add(r.server_port)
-        h["rules"] |= {rule.id for rule in v.info_rules if rule.kind == "node"}
+        h["rules"] |= set(v.node_rules)
         h["network"] = h["network"] or f.node.get("network")
         agent = f.node.get("user_agent")
         if agent and len(h["agents"]) < 8:
@@ -353,7 +358,7 @@ def test_node_pairs_report_what_every_sighting_did(seed: int) -> None:
 def test_node_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past its entry budget a node table drops new pairs and details, and says so; a run
     merged from capture tables is the same whichever way the flows are scanned."""
-    monkeypatch.setattr(NodeTable, "MAX_ENTRIES", 300)
+    monkeypatch.setattr(nodehosts, "MAX_NODE_ENTRIES", 300)
     rng = random.Random(7)
     _, node_rules = _rules()
     verdicts = _node_verdicts(rng, node_rules, 2000)
@@ -365,13 +370,13 @@ def test_node_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
             part = NodeTable(3600.0)
             for v in half:
                 part.add(v)
-            assert len(part._pairs) <= 300 and part._budget.left >= 0
+            assert len(part.pairs) <= 300 and part.budget.left >= 0
             total.merge(part)
         return total
 
     first, second = run(), run()
     assert first.dropped > 0 and first.details_dropped > 0
-    assert first._budget.left >= 0 and len(first._pairs) <= 300
+    assert first.budget.left >= 0 and len(first.pairs) <= 300
     assert _node_dump(first) == _node_dump(second)
 
 
@@ -430,7 +435,7 @@ def test_evidence_is_kept_compact_and_handed_out_whole_without_touching_the_verd
     table = SuspectTable(3600.0)
     for v in verdicts:
         table.add(v)
-    kept = [ev for s in table._by_key.values() for ev in s.flows]
+    kept = [ev for s in table.by_key.values() for ev in s.flows]
     assert kept and all(ev.record.facts.http is None for ev in kept)  # compact while kept
     by_flow = {(v.record.flow_id, v.record.first_ts, v.record.client_port): v for v in verdicts}
     for s in table.suspects():

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from detector.config import SIGNATURES
 from detector.errors import InputError
 from detector.facts import FlowFacts
 from detector.flows import FlowRecord
-from detector.pipeline import SIGNATURES
 from detector.rules import load_rules
 
 
@@ -101,7 +101,8 @@ def test_disabled_rule_is_validated_but_not_loaded(tmp_path: Path) -> None:
 def test_family_gating_never_changes_which_rules_fire() -> None:
     """Skipping rules whose required facts are absent is an optimisation only: on every
     flow of the fixtures and the corpus, the gated and the full evaluation agree."""
-    from detector.pipeline import Detector, ScanConfig, run_scan
+    from detector.config import Detector, ScanConfig
+    from detector.pipeline import run_scan
     from detector.source import expand_inputs
     from tests.conftest import CORPUS, PCAPS
 

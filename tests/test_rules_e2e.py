@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from detector.pipeline import SIGNATURES
+from detector.config import SIGNATURES
 from tests.conftest import CORPUS, PCAPS, REPO, corpus_labels, needs_corpus, needs_tool, run_cli
 from tests.test_tls import alpn_ext, client_hello_record, groups_ext, sigalgs_ext
 from tools.craft import Conversation, Ethernet, at, frames, pcap_bytes, udp

@@ -129,8 +129,9 @@ def test_first_packet_path_leaves_the_same_facts(monkeypatch, tmp_path) -> None:
     traffic mix) gets the same facts and verdict with the TLS first-packet path on and
     off; and the path really carries most TLS flows there."""
     from bench.make_capture import generate
+    from detector.config import ScanConfig
     from detector.dissect import inspector
-    from detector.pipeline import ScanConfig, run_scan
+    from detector.pipeline import run_scan
     from detector.sinks.flowlog import flow_entry
     from detector.source import expand_inputs
     from tests.conftest import PCAPS
@@ -144,7 +145,7 @@ def test_first_packet_path_leaves_the_same_facts(monkeypatch, tmp_path) -> None:
         result = run_scan(expand_inputs(paths), ScanConfig(keep_all_flows=True))
         # The flow log line too: it lists facts in the order they were set.
         rows = sorted((v.record.flow_id, v.record.client_ip, v.record.facts, v.score,
-                       [r.id for r in v.rules], json.dumps(flow_entry(v), default=str))
+                       list(v.rules), json.dumps(flow_entry(v), default=str))
                       for v in result.verdicts)
         return rows, taken
 

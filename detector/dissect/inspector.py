@@ -8,6 +8,7 @@ what keeps per-packet Python work to the first few KB of each flow (DESIGN.md §
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from detector.dissect.base import (
@@ -279,10 +280,20 @@ class Inspector:
                 dissector.on_expire(fi.facts)
             except Exception as exc:  # noqa: BLE001 - see _deliver
                 _dissector_failed(fi.facts, dissector.name, exc)
-        facts = fi.facts
-        if facts.app_protos or facts.dialects or facts.node or facts.dissector_errors:
-            return facts
-        return None
+        return fi.facts if _has_facts(fi.facts) else None
+
+    def peek(self, slot: int) -> FlowFacts | None:
+        """A copy of what is known so far about a flow that is still open (None if
+        nothing yet): a snapshot for scoring in progress, while inspection goes on."""
+        first = self.first.get(slot)
+        fi = self.flows.get(slot)
+        if first is not None:
+            facts: FlowFacts | None = first.facts
+        elif fi is not None:
+            facts = fi.facts if _has_facts(fi.facts) else None
+        else:
+            facts = self.retired.get(slot)
+        return None if facts is None else copy.deepcopy(facts).unstow()
 
     def finish(self, slot: int) -> FlowFacts | None:
         """The flow ended: return its facts (None if nothing was learned)."""
@@ -293,6 +304,11 @@ class Inspector:
                 return facts
         facts = self.retired.pop(slot, None)
         return None if facts is None else facts.unstow()
+
+
+def _has_facts(facts: FlowFacts) -> bool:
+    """Whether inspection learned anything worth a record."""
+    return bool(facts.app_protos or facts.dialects or facts.node or facts.dissector_errors)
 
 
 def _dissector_failed(facts: FlowFacts, name: str, exc: Exception) -> None:

@@ -73,30 +73,8 @@ def app_proto(r: FlowRecord) -> str:
     return "failed"
 
 
-def hashrate_estimate(s: Suspect) -> float | None:
-    """A rough hashrate from accepted shares: shares x difficulty x hashes-per-unit / time.
-
-    Only where share difficulty has a well-known meaning: CryptoNote (difficulty = hashes
-    per share) and Bitcoin-style Stratum (difficulty 1 = 2^32 hashes)."""
-    duration = s.last_seen - s.first_seen
-    if duration < 60:
-        return None
-    total = 0.0
-    for v in s.flows:
-        f = v.record.facts
-        if f is None or not f.difficulty or not f.submits:
-            continue
-        if "cryptonote" in f.dialects:
-            total += f.submits * f.difficulty
-        elif "stratum-v1" in f.dialects and f.coin in ("BTC", "BCH", "LTC", None):
-            total += f.submits * f.difficulty * 2**32
-    return round(total / duration, 1) if total else None
-
-
 def suspect_summary(s: Suspect) -> dict[str, Any]:
     """Everything a sink prints about one suspect (strings still raw, not escaped)."""
-    top = s.top
-    rule = top.top_rule
     return {
         "ip": s.ip,
         "score": s.score,
@@ -112,6 +90,5 @@ def suspect_summary(s: Suspect) -> dict[str, Any]:
         "wallets": sorted(s.wallets)[:4],
         "logins": sorted(s.logins)[:4],
         "workers": sorted(s.workers)[:4],
-        "rules": [f"{rid}" for rid in sorted(s.rules)],
-        "top_rule": rule,
+        "rules": [f"{rid}" for rid in s.rules],
     }

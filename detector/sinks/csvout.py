@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 from typing import TextIO
 
+from detector.nodehosts import NodeHost
 from detector.sinks.common import eve_time, suspect_summary
-from detector.suspects import NodeHost, Suspect
+from detector.suspects import Suspect
 from detector.textsafe import escape_cell
 
 COLUMNS = [

@@ -10,21 +10,20 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from detector.sinks.common import (
-    CATEGORY,
-    app_proto,
-    community_id,
-    eve_time,
-    hashrate_estimate,
-)
-from detector.suspects import NodeHost, Suspect
+from detector.hashrate import hashrate_estimate
+from detector.nodehosts import NodeHost
+from detector.rules import RuleSet
+from detector.sinks.common import CATEGORY, app_proto, community_id, eve_time
+from detector.suspects import Suspect
 
 
-def suspect_event(s: Suspect) -> dict[str, Any]:
+def suspect_event(s: Suspect, rules: RuleSet) -> dict[str, Any]:
+    """The ``alert`` event of one suspect (rule names and severities from ``rules``, the
+    set that scored its flows)."""
     top = s.top
     r, f = top.record, top.record.facts
-    rule = top.top_rule
-    assert rule is not None
+    assert top.top_rule is not None
+    rule = rules.rule(top.top_rule)
     event: dict[str, Any] = {
         "timestamp": eve_time(s.first_seen),
         "flow_id": r.flow_id,
@@ -43,9 +42,9 @@ def suspect_event(s: Suspect) -> dict[str, Any]:
             "rev": rule.rev,
             "signature": f"MINEWATCH {rule.name}",
             "category": CATEGORY,
-            "severity": min(x.severity for x in s.rules.values()),
+            "severity": min(rules.rule(i).severity for i in s.rule_hits),
             "metadata": {
-                "rules": [str(i) for i in sorted(s.rules)],
+                "rules": [str(i) for i in s.rules],
                 "dialect": sorted(s.dialects),
                 "coin": sorted(s.coins),
             },
@@ -101,16 +100,16 @@ def _flow(v: Any) -> dict[str, Any]:
         "end": eve_time(r.last_ts),
         "dialects": sorted(v.dialects),
         "score": v.score,
-        "rules": [rule.id for rule in v.rules],
+        "rules": list(v.rules),
         "jobs": f.jobs if f is not None else 0,
         "submits": f.submits if f is not None else 0,
     }
 
 
-def node_event(n: NodeHost) -> dict[str, Any]:
+def node_event(n: NodeHost, rules: RuleSet) -> dict[str, Any]:
     """An informational ``crypto-node`` event: a host speaking a node P2P protocol."""
     top = n.flows[0]
-    rule = min(n.rules.values(), key=lambda r: r.id)
+    rule = rules.rule(min(n.rules))
     local_is_client = top.client_ip == n.ip
     return {
         "timestamp": eve_time(n.first_seen),
@@ -139,8 +138,21 @@ def node_event(n: NodeHost) -> dict[str, Any]:
     }
 
 
-def write_eve(suspects: list[Suspect], out: TextIO, nodes: list[NodeHost] | None = None) -> None:
-    events = [suspect_event(s) for s in suspects] + [node_event(n) for n in nodes or []]
+def write_eve(
+    suspects: list[Suspect], out: TextIO, rules: RuleSet, nodes: list[NodeHost] | None = None
+) -> None:
+    """All events at once, in time order (``scan``'s default)."""
+    events = [suspect_event(s, rules) for s in suspects] + [
+        node_event(n, rules) for n in nodes or []
+    ]
     events.sort(key=lambda e: (e["timestamp"], e["src_ip"], e["event_type"]))
     for event in events:
-        out.write(json.dumps(event, ensure_ascii=True, separators=(",", ":")) + "\n")
+        write_event(event, out)
+
+
+def write_event(event: dict[str, Any], out: TextIO, flush: bool = False) -> None:
+    """One EVE line; ``flush`` for events written as they happen (a ``tail -f`` or a SIEM
+    shipper sees each at once)."""
+    out.write(json.dumps(event, ensure_ascii=True, separators=(",", ":")) + "\n")
+    if flush:
+        out.flush()

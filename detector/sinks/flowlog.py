@@ -35,8 +35,8 @@ def flow_entry(v: Verdict) -> dict[str, Any]:
         "verdict": {
             "miner": v.is_miner,
             "score": v.score,
-            "rules": [rule.id for rule in v.rules],
-            "info_rules": [rule.id for rule in v.info_rules],
+            "rules": list(v.rules),
+            "info_rules": list(v.info_rules),
         },
     }
     if f is not None:

@@ -8,8 +8,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from detector.nodehosts import NodeHost
 from detector.sinks.common import short_time, suspect_summary
-from detector.suspects import NodeHost, Suspect
+from detector.suspects import Suspect
 from detector.textsafe import escape
 
 

@@ -34,6 +34,12 @@ class RecordBatch:
     def __len__(self) -> int:
         return int(self.data_off.shape[0])
 
+    @classmethod
+    def empty(cls, buf: np.ndarray) -> RecordBatch:
+        """A batch of no packets: what a reader by time yields when nothing whole came."""
+        none = np.zeros(0, dtype=np.int64)
+        return cls(buf, none, none, none, np.zeros(0), np.zeros(0, dtype=np.int32), none)
+
 
 def gather_u32(buf: np.ndarray, offsets: np.ndarray, little: bool) -> np.ndarray:
     """Read one 32-bit unsigned integer at each offset (vectorised)."""

@@ -138,14 +138,16 @@ def _scan_directory(root: Path) -> list[CaptureInput]:
 
 
 def read_capture(
-    cap: CaptureInput, chunk_size: int = DEFAULT_CHUNK
+    cap: CaptureInput, chunk_size: int = DEFAULT_CHUNK, max_wait: float | None = None
 ) -> tuple[CaptureStream, Iterator[RecordBatch]]:
     """Open one capture; return its stream (for progress) and its record batches.
 
     Raises InputError if the capture cannot be used at all; the iterator raises
-    CorruptCapture after the last good batch if the file is damaged part-way.
+    CorruptCapture after the last good batch if the file is damaged part-way. With
+    ``max_wait`` (pipes, live sources), a batch comes at least that often, empty if no
+    whole record arrived.
     """
-    stream = CaptureStream(cap.path)
+    stream = CaptureStream(cap.path, max_wait)
     try:
         head = stream._peek_head()
     except StreamDamage as exc:

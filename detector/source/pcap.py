@@ -50,11 +50,12 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
             buf, filled, eof = stream.window(base, want)
         except StreamDamage as exc:
             raise CorruptCapture(stream.display, stream.pos, str(exc)) from None
-        off, damage = 0, None
+        off, damage, yielded = 0, None, False
         while True:  # a chunk of small packets is cut into batches of bounded size
             count, off, status = walk_pcap(buf, off, filled, little, limit, out)
             if count:
                 yield _batch(buf, out[:count].copy(), little, unit, linktype, base)
+                yielded = True
             if status == DAMAGE:
                 caplen = struct.unpack_from("<I" if little else ">I", buf, off + 8)[0]
                 damage = f"record claims {caplen} captured bytes (limit {limit})"
@@ -62,6 +63,8 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
                 break
         if damage is not None:
             raise CorruptCapture(stream.display, base + off, damage)
+        if stream.timed_out and not yielded:
+            yield RecordBatch.empty(buf)  # nothing whole arrived in time: let the session tick
         if eof:
             if off < filled:
                 what = "record header" if filled - off < RECORD_HEADER_LEN else "record"

@@ -64,7 +64,12 @@ def read_pcapng(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]
             raise CorruptCapture(stream.display, stream.pos, str(exc)) from None
         walker = _BlockWalker(buf, filled, base, little, interfaces, seen_shb, stream.display)
         damage = walker.walk()
-        yield from walker.batches()
+        yielded = False
+        for batch in walker.batches():
+            yielded = True
+            yield batch
+        if stream.timed_out and not yielded:
+            yield RecordBatch.empty(buf)  # nothing whole arrived in time: let the session tick
         little, interfaces, seen_shb = walker.little, walker.interfaces, walker.seen_shb
         off = walker.off
         del walker, buf  # the window is unmapped (or freed) once its batches are dropped

@@ -2,7 +2,9 @@
 
 Readers pull fixed-size windows so memory stays flat whatever the capture size; a plain
 file is memory-mapped window by window, anything else (stdin, gzip) is read sequentially,
-so all inputs look the same to the readers.
+so all inputs look the same to the readers. A pipe fed by a live source can be read by
+time as well as by size (``max_wait``): a window then holds what arrived within that
+time, so a slow source still yields batches and its session can sweep idle flows.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import gzip
 import io
 import mmap
 import os
+import select
 import stat
 import sys
+import time
 import zlib
 from typing import BinaryIO
 
@@ -38,7 +42,7 @@ class CaptureStream:
     which is what an error message about a bad record needs.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, max_wait: float | None = None) -> None:
         self.path = path
         self.display = "<stdin>" if path == "-" else path
         self._raw: BinaryIO
@@ -63,6 +67,11 @@ class CaptureStream:
         if self.compressed:
             self._stream = gzip.GzipFile(fileobj=self._buffered, mode="rb")
         self.pos = 0
+        # Read by time (pipes, live): a window ends after max_wait seconds with what came.
+        # Not for gzip, whose decompressor buffers what the pipe gave it.
+        self.max_wait = None if self.compressed else max_wait
+        self.timed_out = False  # the last window was cut short by max_wait
+        self._ended = False  # the stream's end was reached
         self._mappable: bool | None = None  # decided at the first window
         self._last: tuple[np.ndarray, int, int] | None = None  # previous read window
 
@@ -106,7 +115,10 @@ class CaptureStream:
             raise StreamDamage(f"read error ({exc})") from None
 
     def fill(self, view: memoryview) -> int:
-        """Fill ``view`` as far as the stream allows; return the number of bytes read."""
+        """Fill ``view`` as far as the stream allows (with ``max_wait``: as far as it
+        allows within that time); return the number of bytes read."""
+        if self.max_wait is not None:
+            return self._fill_by_time(view, self.max_wait)
         total = 0
         length = len(view)
         while total < length:
@@ -119,8 +131,43 @@ class CaptureStream:
                 self.pos += total
                 raise StreamDamage(f"read error ({exc})") from None
             if not got:
+                self._ended = True
                 break
             total += got
+        self.pos += total
+        return total
+
+    def _fill_by_time(self, view: memoryview, max_wait: float) -> int:
+        """Fill ``view`` with what arrives within ``max_wait`` seconds. The descriptor is
+        non-blocking meanwhile, so the buffered reader hands over what it holds and never
+        waits; ``select`` does the waiting."""
+        deadline = time.monotonic() + max_wait
+        total, length = 0, len(view)
+        fd = self._raw.fileno()
+        blocking = os.get_blocking(fd)
+        os.set_blocking(fd, False)
+        self.timed_out = False
+        try:
+            while total < length:
+                try:
+                    got = self._buffered.readinto1(view[total:])
+                except BlockingIOError:
+                    got = None
+                except OSError as exc:
+                    self.pos += total
+                    raise StreamDamage(f"read error ({exc})") from None
+                if got:
+                    total += got
+                    continue
+                if got == 0:  # None: nothing yet (it would block); 0: the writer is gone
+                    self._ended = True
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    self.timed_out = True
+                    break
+        finally:
+            os.set_blocking(fd, blocking)
         self.pos += total
         return total
 
@@ -193,7 +240,7 @@ class CaptureStream:
         filled = len(carry) + got
         buf[filled : filled + PAD] = 0
         self._last = (buf, start, filled)
-        return buf, filled, filled < size
+        return buf, filled, self._ended or (filled < size and not self.timed_out)
 
     def raw_pos(self) -> int:
         """Bytes consumed from the underlying file (for progress reporting)."""

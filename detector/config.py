@@ -1,0 +1,57 @@
+"""What a scan is told and what it loads once: options (ScanConfig) and the detector's
+data (rules, coin tables, pool lists), validated at start-up.
+
+Shared by every capture session of a run, serial or in worker processes: the data is
+loaded once before workers fork, so none of it crosses a process boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from detector.dissect.inspector import InspectConfig
+from detector.enrich import CoinTables, load_coin_tables
+from detector.errors import InputError
+from detector.flows import FlowConfig
+from detector.pools import PoolList, load_pools
+from detector.rules import RuleSet, load_rules
+from detector.score import DEFAULT_THRESHOLD
+from detector.source.inputs import DEFAULT_CHUNK
+
+SIGNATURES = Path(__file__).resolve().parent.parent / "signatures"
+
+
+@dataclass(slots=True)
+class ScanConfig:
+    """Everything that shapes a scan; CLI options map onto these fields."""
+
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    inspect: InspectConfig = field(default_factory=InspectConfig)
+    threshold: float = DEFAULT_THRESHOLD
+    window: float = 3600.0
+    chunk_size: int = DEFAULT_CHUNK
+    signatures: Path = SIGNATURES
+    extra_rules: list[Path] = field(default_factory=list)
+    keep_all_flows: bool = False  # also keep verdicts of non-miner flows (flows command)
+
+
+@dataclass(slots=True)
+class Detector:
+    """Loaded data (rules, coin tables, pool lists) shared by every capture of a run."""
+
+    rules: RuleSet
+    coins: CoinTables
+    pools: PoolList
+
+    @classmethod
+    def load(cls, config: ScanConfig) -> Detector:
+        sig = config.signatures
+        if not sig.is_dir():
+            raise InputError(f"{sig}: signatures directory not found")
+        rules = load_rules([sig / "rules", *config.extra_rules], lists_dir=sig / "lists")
+        return cls(
+            rules=rules,
+            coins=load_coin_tables(sig / "coins.yaml"),
+            pools=load_pools(sig / "pools"),
+        )

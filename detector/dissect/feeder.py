@@ -1,0 +1,147 @@
+"""Feed the dissectors: which packets of a batch reach Python, in which order.
+
+The flow stage placed each packet in a flow slot; this decides, with numpy, which of them
+the dissectors must see (flows still under inspection, payload only, DNS sorted out by
+triage.py) and hands those to the Inspector one by one in capture order per flow. The
+table's ``inspect`` bits, which the Inspector's answers update, are how a flow leaves
+inspection: its later packets never reach Python again (docs/ARCHITECTURE.md, "Batch
+engine").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detector.decode import PROTO_TCP, PacketBatch
+from detector.dissect.dnsparse import answer_groups
+from detector.dissect.inspector import Inspector
+from detector.dissect.triage import triage
+from detector.flows import Placement
+from detector.flowtable import STATE_SYN_A, STATE_SYN_B, FlowTable
+
+ROUNDS = ((0, 4), (4, 32), (32, 1 << 62))
+
+
+def _rank_within(slots: np.ndarray) -> np.ndarray:
+    """Position of each packet among the packets of its flow (capture order kept)."""
+    order = np.argsort(slots, kind="stable")
+    ordered = slots[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    sizes = np.diff(np.r_[starts, ordered.shape[0]])
+    rank_sorted = np.arange(ordered.shape[0]) - np.repeat(starts, sizes)
+    rank = np.empty_like(rank_sorted)
+    rank[order] = rank_sorted
+    return rank
+
+
+class PayloadFeeder:
+    """Hands the payload of flows under inspection to the Inspector."""
+
+    def __init__(self, inspector: Inspector, table: FlowTable) -> None:
+        self.inspector = inspector
+        self.table = table  # the flow stage's table: its inspect and touched bits
+        self.inspected = 0  # packets that reached Python in the current batch
+
+    def feed(self, pb: PacketBatch, placement: Placement) -> int:
+        """Inspect one placed batch; return how many packets reached Python."""
+        self.inspected = 0
+        self._inspect(pb, placement.slots, placement.from_a)
+        return self.inspected
+
+    def _inspect(self, pb: PacketBatch, pkt_slot: np.ndarray, src_first: np.ndarray) -> None:
+        t = self.table
+        ok = pkt_slot >= 0
+        side_bit = np.where(src_first, 1, 2).astype(np.uint8)
+        insp = np.zeros(len(pb), dtype=bool)
+        insp[ok] = (t["inspect"][pkt_slot[ok]] & side_bit[ok]) != 0
+        # Only payload goes to Python (SYN sequence numbers were noted vectorised), and DNS
+        # only when it answers something (see dissect/triage.py).
+        cand, dns = triage(pb, insp & (pb.payload_len > 0))
+        if cand.shape[0] == 0:
+            return
+        # Rounds: first each flow's first few payload packets of this batch, then more of
+        # the flows still under inspection. A bulk download that its first packet already
+        # settled never walks its remaining packets through Python.
+        if dns.any():
+            self._dns_answers(pb, cand[dns], pkt_slot, src_first)
+            cand = cand[~dns]
+        rank = _rank_within(pkt_slot[cand])
+        for lo, hi in ROUNDS:
+            idx = cand[(rank >= lo) & (rank < hi)]
+            if lo:
+                idx = idx[(t["inspect"][pkt_slot[idx]] & side_bit[idx]) != 0]
+            if idx.shape[0]:
+                self._inspect_packets(pb, idx, pkt_slot, src_first)
+
+    def _dns_answers(
+        self, pb: PacketBatch, idx: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray
+    ) -> None:
+        """DNS responses of the batch: parsed in one call, fed to passive DNS. Only the
+        flows that got facts (a pool's name looked up) are marked touched: the others
+        leave nothing to report, so at their end they never reach Python again."""
+        self.inspected += int(idx.shape[0])
+        grouped = answer_groups(
+            pb.buf,
+            np.ascontiguousarray(pb.payload_off[idx]),
+            np.ascontiguousarray(pb.payload_cap[idx]),
+        )
+        with_facts = self.inspector.dns_answers(
+            pkt_slot[idx].tolist(),
+            np.where(src_first[idx], 0, 1).tolist(),
+            grouped,
+            pb.ts[idx].tolist(),
+        )
+        if with_facts:
+            self.table["touched"][np.array(with_facts, dtype=np.int64)] = True
+
+    def _inspect_packets(
+        self,
+        pb: PacketBatch,
+        idx: np.ndarray,
+        pkt_slot: np.ndarray,
+        src_first: np.ndarray,
+    ) -> None:
+        """Feed packets to the inspector one by one, in capture order per flow. Which
+        side each packet is, and where its side's stream starts (SYN seen), is worked out
+        for all of them at once; only the inspect bits change as the loop goes."""
+        t = self.table
+        slots = pkt_slot[idx]
+        t["touched"][slots] = True
+        self.inspected += int(idx.shape[0])
+        from_a = src_first[idx]
+        syn_bit = np.where(from_a, STATE_SYN_A, STATE_SYN_B)
+        isn = np.where(from_a, t["isn_a"][slots], t["isn_b"][slots]).astype(np.int64)
+        isn = np.where((t["state"][slots] & syn_bit) != 0, isn, -1)
+        view = memoryview(pb.buf)
+        inspector = self.inspector
+        # A memoryview reads and writes the column as plain ints, several times cheaper
+        # per packet than numpy scalar indexing (the table does not grow in this loop).
+        inspect_col = memoryview(t["inspect"])
+        off = pb.payload_off[idx]
+        rows = zip(
+            slots.tolist(),
+            np.where(from_a, 0, 1).tolist(),
+            (pb.proto[idx] == PROTO_TCP).tolist(),
+            pb.seq[idx].tolist(),
+            isn.tolist(),
+            off.tolist(),
+            (off + pb.payload_cap[idx]).tolist(),
+            pb.payload_len[idx].tolist(),
+            pb.ts[idx].tolist(),
+            pb.sport[idx].tolist(),
+            pb.dport[idx].tolist(),
+            strict=True,
+        )
+        for slot, side, tcp, seq, start, begin, end, plen, ts, sport, dport in rows:
+            if not inspect_col[slot] & (side + 1):
+                continue
+            data = bytes(view[begin:end])
+            if tcp:
+                keep = inspector.tcp_packet(
+                    slot, side, seq, start if start >= 0 else None, data, plen, ts, sport, dport
+                )
+            else:
+                keep = inspector.udp_packet(slot, side, data, ts, sport, dport)
+            inspect_col[slot] = keep
+            if not keep:
+                inspector.retire(slot)

@@ -5,7 +5,7 @@
  *  - record walks for the capture readers (source/walk.py): the one loop that cannot be
  *    vectorised, because each record's length says where the next one starts;
  *  - the DNS response reader (dissect/dnsparse.py);
- *  - the TLS ClientHello field reader (tls.py, parse_client_hello);
+ *  - the TLS ClientHello field reader (dissect/tls/hello.py, parse_client_hello);
  *  - the header decoder of a record batch (decode.py).
  *
  * Record walks:
@@ -589,7 +589,8 @@ static PyObject *u8_tuple(rd_t *r) {
     return t;
 }
 
-/* The list in an extension body, like tls.py _u16_list / _u8_list: () when malformed. */
+/* The list in an extension body, like dissect/tls/hello.py _u16_list / _u8_list: () when
+   malformed. */
 static PyObject *ext_u16_list(const unsigned char *b, Py_ssize_t off, Py_ssize_t len, int len_bytes) {
     rd_t r = {b, off, off + len}, v;
     if (rd_vec(&r, len_bytes, &v)) return PyTuple_New(0);
@@ -644,7 +645,8 @@ static PyObject *ext_sni(const unsigned char *b, Py_ssize_t off, Py_ssize_t len)
 
 /* client_hello_fields(body) -> None when the framing is inconsistent, else
    (version, ciphers, extensions, supported_versions, groups, point_formats, sigalgs,
-    alpn, sni, session_id_len, compression). Mirrors tls.py:parse_client_hello. */
+    alpn, sni, session_id_len, compression). Mirrors
+    dissect/tls/hello.py:parse_client_hello. */
 static PyObject *ch_fields(const unsigned char *b, Py_ssize_t len) {
     rd_t r = {b, 0, len}, sid, ciph, comp, block, body;
     unsigned version, ext_type;
@@ -739,7 +741,7 @@ static const unsigned char HRR_RANDOM[32] = {
 
 /* (version, selected_version or None, cipher, compression, extensions, alpn or None,
    hello_retry), or None when the framing is inconsistent. Mirrors
-   tls.py:py_parse_server_hello. */
+   dissect/tls/hello.py:py_parse_server_hello. */
 static PyObject *sh_fields(const unsigned char *b, Py_ssize_t len) {
     rd_t r = {b, 0, len}, sid, block, body;
     unsigned version, cipher, compression, ext_type;
@@ -810,7 +812,7 @@ static PyObject *server_hello_fields(PyObject *self, PyObject *arg) {
 /* ------------------------------------------------------------------ TLS records */
 /* tls_scan(data, encrypted) -> (consumed, records, encrypted, events)
 
-   The common case of tls.TLSStream.feed, for a stream that stands at a record boundary
+   The common case of records.TLSStream.feed, for a stream that stands at a record boundary
    with nothing buffered: walk the complete records at the start of ``data`` and return
    the events TLSStream would produce for them, stopping before the first record it
    cannot take whole - an incomplete or invalid record, a handshake message that
@@ -818,12 +820,12 @@ static PyObject *server_hello_fields(PyObject *self, PyObject *arg) {
    TLSStream then parses itself. Events: (1, record_version, ClientHello fields),
    (2, record_version, ServerHello fields), (11, Certificate body), (23, length),
    (21, level, description) with None, None once encrypted or when cut short. */
-/* hello_key(fields): the ClientHello fingerprint cache key (dissect/tlsflow.py) from the
+/* hello_key(fields): the ClientHello fingerprint cache key (dissect/tls/flow.py) from the
    fields tuple ch_fields returns - legacy version, ciphers, extension types, supported
    versions, groups, signature algorithms (each GREASE value as 0x0a0a: fingerprints drop
    GREASE, and browsers pick fresh GREASE values per connection, which would otherwise
    make every hello a cache miss), point formats, first and last ALPN value - as bytes.
-   tls.py's py_hello_key is its twin. */
+   dissect/tls/hello.py's py_hello_key is its twin. */
 static int key_u16(PyObject *seq, unsigned char **w, unsigned char *end) {
     if (!PyTuple_Check(seq))
         return -1;
@@ -1028,7 +1030,7 @@ static PyObject *tls_scan(PyObject *self, PyObject *args) {
 }
 
 /* tls_first(data): the first packet of one side of a TLS flow, read whole, for the
-   inspector's first-packet path (dissect/tlsflow.py FirstPackets.take). None unless the
+   inspector's first-packet path (dissect/tls/flow.py FirstPackets.take). None unless the
    packet starts like TLS (Tls.probe says yes), its records can all be told without the
    byte-wise parser, and its events come in the order a flight has them - client hellos,
    server hellos, certificates, application data - so that taking them kind by kind

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from detector import tls
 from detector.compiled import fast
 from detector.dissect import dnsparse
+from detector.dissect.tls import hello
 from detector.errors import CorruptCapture
 from tests.conftest import CORPUS, PCAPS, cut_and_mutated, is_known_unread
 from tests.test_tls import (
@@ -144,7 +144,7 @@ def test_client_hello_twins_agree() -> None:
     rng = random.Random(5)
     bodies = _hellos()
     assert len(bodies) >= 5
-    assert tls.parse_client_hello(bodies[0]) is not None
+    assert hello.parse_client_hello(bodies[0]) is not None
     for body in bodies:
         variants = [body[:n] for n in range(0, len(body) + 1, 3)] + [body]
         for _ in range(150):
@@ -153,7 +153,7 @@ def test_client_hello_twins_agree() -> None:
                 m[rng.randrange(len(m))] = rng.randrange(256)
             variants.append(bytes(m))
         for v in variants:
-            assert tls.parse_client_hello(v, 0x0301) == tls.py_parse_client_hello(v, 0x0301), v.hex()
+            assert hello.parse_client_hello(v, 0x0301) == hello.py_parse_client_hello(v, 0x0301), v.hex()
 
 
 def _edge_capture(tmp_path: Path) -> Path:

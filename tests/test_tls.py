@@ -1,4 +1,5 @@
-"""Tests for detector.tls: JA4 spec examples, tshark agreement on the corpus, robustness.
+"""Tests for the TLS parsers (detector/dissect/tls/): JA4 spec examples, tshark agreement
+on the corpus, robustness.
 
 The corpus tests reassemble each TCP direction themselves (dpkt, in order by sequence
 number, retransmissions dropped) and feed it segment by segment to TLSStream, so they
@@ -24,19 +25,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from detector.tls import (
-    DEFAULT_MAX_HANDSHAKE,
-    MAX_RECORD_LEN,
-    Alert,
-    AppData,
-    Certificate,
-    ClientHello,
-    ServerHello,
-    StreamState,
-    TLSEvent,
-    TLSStream,
-    client_hello_from_bytes,
-    is_grease,
+from detector.dissect.tls.fingerprint import (
     ja3,
     ja3_string,
     ja3s,
@@ -45,10 +34,20 @@ from detector.tls import (
     ja4_o,
     ja4_r,
     ja4_ro,
-    looks_like_tls,
-    parse_client_hello,
-    parse_x509,
 )
+from detector.dissect.tls.hello import ClientHello, ServerHello, is_grease, parse_client_hello
+from detector.dissect.tls.records import (
+    DEFAULT_MAX_HANDSHAKE,
+    MAX_RECORD_LEN,
+    Alert,
+    AppData,
+    StreamState,
+    TLSEvent,
+    TLSStream,
+    client_hello_from_bytes,
+    looks_like_tls,
+)
+from detector.dissect.tls.x509 import Certificate, parse_x509
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus"
@@ -832,37 +831,37 @@ def test_fingerprint_cache_folds_grease_without_changing_fingerprints(monkeypatc
     """Browsers pick new GREASE values per connection: the fingerprint cache keys them
     alike (one entry, not one per connection), and what it returns is what JA3/JA4
     computed afresh on that very hello give."""
-    from detector.dissect import tlsflow
+    from detector.dissect.tls import flow
 
     exts = [(0x1A1A, b""), *spec_extensions(), (0x2A2A, b"\x00")]
     body = client_hello_body([0x3A3A, *SPEC_CIPHERS], exts)
     base = hello(record(22, handshake(1, body)))
     assert any(is_grease(v) for v in base.ciphers + base.extensions)
-    monkeypatch.setattr(tlsflow, "_FINGERPRINTS", {})
+    monkeypatch.setattr(flow, "_FINGERPRINTS", {})
     rng = random.Random(5)
     for _ in range(40):
         variant = _regrease(base, rng)
         fresh = (ja3(variant), ja3_string(variant), ja4(variant))
-        assert tlsflow.fingerprints(variant)[:3] == fresh
-    assert len(tlsflow._FINGERPRINTS) == 1
+        assert flow.fingerprints(variant)[:3] == fresh
+    assert len(flow._FINGERPRINTS) == 1
     other = dataclasses.replace(base, ciphers=base.ciphers[:-1])
-    assert tlsflow.fingerprints(other)[0] == ja3(other) != ja3(base)
-    assert len(tlsflow._FINGERPRINTS) == 2
+    assert flow.fingerprints(other)[0] == ja3(other) != ja3(base)
+    assert len(flow._FINGERPRINTS) == 2
 
 
 def test_certificate_readings_are_remembered_by_body_and_bounded() -> None:
     """A server sends every client the same chain: the second reading of a body is the
     first one's (equal to a fresh DER walk), and the memory of readings stays bounded."""
-    from detector import tls as tls_module
+    from detector.dissect.tls import x509
 
     leaf = make_certificate(subject=[[("2.5.4.3", 0x0C, "pool.example")]], issuer=None)
     body = vec(3, vec(3, leaf))
-    first = tls_module.parse_certificate(body)
+    first = x509.parse_certificate(body)
     assert first is not None and first.subject == "CN=pool.example"
-    assert tls_module.parse_certificate(bytes(body)) is first
-    assert tls_module._read_certificate(body) == first
-    assert tls_module.parse_certificate(body[:-1]) is None  # another body, read on its own
-    for i in range(tls_module._CERTIFICATES_KEPT + 10):
+    assert x509.parse_certificate(bytes(body)) is first
+    assert x509._read_certificate(body) == first
+    assert x509.parse_certificate(body[:-1]) is None  # another body, read on its own
+    for i in range(x509._CERTIFICATES_KEPT + 10):
         other = make_certificate(subject=[[("2.5.4.3", 0x0C, f"h{i}.example")]], issuer=None)
-        assert tls_module.parse_certificate(vec(3, vec(3, other))).subject == f"CN=h{i}.example"
-    assert len(tls_module._CERTIFICATES) <= tls_module._CERTIFICATES_KEPT
+        assert x509.parse_certificate(vec(3, vec(3, other))).subject == f"CN=h{i}.example"
+    assert len(x509._CERTIFICATES) <= x509._CERTIFICATES_KEPT

@@ -10,8 +10,8 @@ import random
 import pytest
 
 from bench.tlsdata import read_hex
-from detector import tls
 from detector.compiled import fast
+from detector.dissect.tls import hello, records, x509
 from tests.conftest import CORPUS, REPO, cut_and_mutated
 from tests.test_tls import (
     SPEC_CIPHERS,
@@ -50,7 +50,7 @@ def _flights() -> list[bytes]:
     return flights
 
 
-def _state(stream: tls.TLSStream) -> tuple:
+def _state(stream: records.TLSStream) -> tuple:
     return (stream.state, stream.failure, stream.encrypted, stream.offset, stream.records,
             stream.buffered_bytes)
 
@@ -59,8 +59,9 @@ def _run(chunks: list[bytes], compiled: bool, monkeypatch) -> list:
     trace = []
     with monkeypatch.context() as m:
         if not compiled:
-            m.setattr(tls, "fast", None)
-        stream = tls.TLSStream()
+            m.setattr(records, "fast", None)  # the stream's whole-record path
+            m.setattr(hello, "fast", None)  # the hello readers the stream calls
+        stream = records.TLSStream()
         for chunk in chunks:
             trace.append((stream.feed(chunk), _state(stream)))
     return trace
@@ -98,7 +99,7 @@ def test_whole_record_path_is_taken(monkeypatch) -> None:
     calls = []
     real = fast.tls_scan
     monkeypatch.setattr(fast, "tls_scan", lambda *a: calls.append(a) or real(*a))
-    events = tls.TLSStream().feed(read_hex(REPO / "bench" / "tls" / "02-openssl-s_client-tls12.server.hex"))
+    events = records.TLSStream().feed(read_hex(REPO / "bench" / "tls" / "02-openssl-s_client-tls12.server.hex"))
     assert calls and [type(e).__name__ for e in events][:2] == ["ServerHello", "Certificate"]
 
 
@@ -119,7 +120,7 @@ def test_server_hello_readers_agree_on_truncations_and_mutations() -> None:
     cases = 0
     for body in bodies:
         for v in cut_and_mutated(body, rng, 300):
-            assert tls.parse_server_hello(v, 0x0303) == tls.py_parse_server_hello(v, 0x0303)
+            assert hello.parse_server_hello(v, 0x0303) == hello.py_parse_server_hello(v, 0x0303)
             cases += 1
     assert cases > 3000
 
@@ -162,16 +163,17 @@ def _first_by_stream(data: bytes, monkeypatch) -> tuple:
     """What the byte-wise Python TLSStream reads from ``data`` as a side's first bytes,
     sorted by kind the way ``_fast.tls_first`` returns it."""
     with monkeypatch.context() as m:
-        m.setattr(tls, "fast", None)
-        m.setattr(tls, "parse_client_hello", tls.py_parse_client_hello)
-        m.setattr(tls, "parse_server_hello", tls.py_parse_server_hello)
-        stream = tls.TLSStream()
+        m.setattr(records, "fast", None)
+        # The names TLSStream calls the hello readers by (records imports them from hello).
+        m.setattr(records, "parse_client_hello", hello.py_parse_client_hello)
+        m.setattr(records, "parse_server_hello", hello.py_parse_server_hello)
+        stream = records.TLSStream()
         events = stream.feed(data)
-    hellos = [e for e in events if isinstance(e, tls.ClientHello)]
-    servers = [e for e in events if isinstance(e, tls.ServerHello)]
-    certs = [e for e in events if isinstance(e, tls.Certificate)]
-    apps = [e.length for e in events if isinstance(e, tls.AppData)]
-    rank = {tls.ClientHello: 0, tls.ServerHello: 1, tls.Certificate: 2, tls.AppData: 3}
+    hellos = [e for e in events if isinstance(e, hello.ClientHello)]
+    servers = [e for e in events if isinstance(e, hello.ServerHello)]
+    certs = [e for e in events if isinstance(e, x509.Certificate)]
+    apps = [e.length for e in events if isinstance(e, records.AppData)]
+    rank = {hello.ClientHello: 0, hello.ServerHello: 1, x509.Certificate: 2, records.AppData: 3}
     kinds = [rank[type(e)] for e in events if type(e) in rank]
     return hellos, servers, certs, apps, stream.encrypted, kinds
 
@@ -194,9 +196,9 @@ def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
                 _first_by_stream(data, monkeypatch)
             )
             assert kinds == sorted(kinds), "claimed a packet out of flight order"
-            assert [tls.ClientHello(v, *f) for v, f in hellos] == want_hellos
-            assert [tls.ServerHello(v, *f) for v, f in servers] == want_servers
-            got_certs = [tls.parse_certificate(b) for b in cert_bodies]
+            assert [hello.ClientHello(v, *f) for v, f in hellos] == want_hellos
+            assert [hello.ServerHello(v, *f) for v, f in servers] == want_servers
+            got_certs = [x509.parse_certificate(b) for b in cert_bodies]
             assert [c for c in got_certs if c is not None] == want_certs
             assert apps == want_apps and encrypted == want_encrypted
     assert cases > 2000 and claimed > 500
@@ -210,11 +212,11 @@ def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
 
 
 def test_hello_key_matches_its_python_twin() -> None:
-    """``_fast.hello_key`` against ``tls.py_hello_key`` on every hello of the recorded
+    """``_fast.hello_key`` against ``hello.py_hello_key`` on every hello of the recorded
     flights and the corpus, with GREASE swapped in and out and ALPN lists varied."""
     rng = random.Random(11)
-    hellos = [e for f in _flights() for e in tls.TLSStream().feed(f)
-              if isinstance(e, tls.ClientHello)]
+    hellos = [e for f in _flights() for e in records.TLSStream().feed(f)
+              if isinstance(e, hello.ClientHello)]
     assert len(hellos) > 20
     grease = [0x0A0A + 0x1010 * k for k in range(16)]
     cases = 0
@@ -225,7 +227,7 @@ def test_hello_key_matches_its_python_twin() -> None:
             ciphers = tuple(rng.choice(grease) if rng.random() < 0.2 else c for c in fields[1])
             alpn = rng.choice([(), (b"h2",), (b"h2", b"http/1.1"), fields[7]])
             variant = (fields[0], ciphers, *fields[2:7], alpn, "sni", 32, (0,))
-            assert fast.hello_key(variant) == tls.py_hello_key(variant)
+            assert fast.hello_key(variant) == hello.py_hello_key(variant)
             cases += 1
     assert cases > 100
     with pytest.raises(TypeError):

@@ -22,7 +22,7 @@ from detector.dissect.dnsparse import Groups
 from detector.dissect.http import Http
 from detector.dissect.jsonlines import JsonLines
 from detector.dissect.nodes import CryptoNode, CryptoNodeUdp
-from detector.dissect.tlsflow import FirstPackets, Tls
+from detector.dissect.tls.flow import FirstPackets, Tls
 from detector.facts import FlowFacts
 from detector.reassembly import GAP, StreamReassembler
 

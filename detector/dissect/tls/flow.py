@@ -1,6 +1,8 @@
 """TLS on a TCP flow: hello facts, fingerprints, certificate, then record sizes.
 
-Adapts detector.tls.TLSStream (one per side) to the dissector hooks. Facts go to
+The package's one module that knows flows and the dissector interface (the parsers beside
+it know neither), and the home of the caches in front of the fingerprints. It adapts
+records.TLSStream (one per side) to the dissector hooks. Facts go to
 ``FlowFacts.tls``: SNI, ALPN, JA3/JA3S/JA4, versions, certificate names; and the first
 application-data record sizes per side with their times, which the behavioural model uses
 to spot TLS-wrapped Stratum (small client records, periodic near-constant server pushes).
@@ -14,9 +16,12 @@ from __future__ import annotations
 
 from typing import ClassVar, Protocol
 
-from detector import tls
 from detector.compiled import fast
 from detector.dissect.base import InspectContext, Probe, StreamDissector
+from detector.dissect.tls import fingerprint
+from detector.dissect.tls.hello import ClientHello, ServerHello, hello_key
+from detector.dissect.tls.records import AppData, StreamState, TLSEvent, TLSStream
+from detector.dissect.tls.x509 import Certificate, parse_certificate
 from detector.facts import FlowFacts
 
 MAX_RECORDS = 4
@@ -35,7 +40,7 @@ class Tls(StreamDissector):
     name: ClassVar[str] = "tls"
 
     def __init__(self, ctx: InspectContext | None = None) -> None:
-        self.streams = (tls.TLSStream(), tls.TLSStream())
+        self.streams = (TLSStream(), TLSStream())
         self.app_records = [0, 0]
         self.hello = [False, False]  # this side's ClientHello / ServerHello parsed
         self.client_side: int | None = None  # the side that sent the ClientHello
@@ -52,7 +57,7 @@ class Tls(StreamDissector):
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         stream = self.streams[side]
         _apply(self, side, stream.feed(data), ts, facts)
-        if stream.state is tls.StreamState.NOT_TLS:
+        if stream.state is StreamState.NOT_TLS:
             return False
         facts.app_protos.add("tls")
         return not _side_done(self, side, stream.encrypted)
@@ -72,23 +77,23 @@ class _TlsState(Protocol):
 
 
 def _apply(
-    state: _TlsState, side: int, events: list[tls.TLSEvent], ts: float, facts: FlowFacts
+    state: _TlsState, side: int, events: list[TLSEvent], ts: float, facts: FlowFacts
 ) -> None:
     """Turn one side's TLS events into facts (the general path; the first-packet path,
     FirstPackets.take, reads the C reader's tuples and shares the helpers below)."""
     for event in events:
-        if isinstance(event, tls.AppData):
+        if isinstance(event, AppData):
             _app_data(state, side, [event.length], ts, facts)
-        elif isinstance(event, tls.ClientHello):
+        elif isinstance(event, ClientHello):
             _hello_from(state, side, facts, client=True)
             if "ja3" not in facts.tls:
                 _client_hello_facts(facts, _fingerprint_key(event), event.sni, event.alpn, event)
-        elif isinstance(event, tls.ServerHello):
+        elif isinstance(event, ServerHello):
             _hello_from(state, side, facts, client=False)
             _server_hello_facts(
                 facts, (event.handshake_version, event.cipher, event.extensions), event
             )
-        elif isinstance(event, tls.Certificate):
+        elif isinstance(event, Certificate):
             _certificate(state, event, facts)
 
 
@@ -115,7 +120,7 @@ def _hello_from(state: _TlsState, side: int, facts: FlowFacts, client: bool) -> 
         facts.sides[1 - side].client_votes += 1
 
 
-def _certificate(state: _TlsState, cert: tls.Certificate, facts: FlowFacts) -> None:
+def _certificate(state: _TlsState, cert: Certificate, facts: FlowFacts) -> None:
     if "subject" not in facts.tls:
         state.certificate = True
         facts.tls["subject"] = cert.subject
@@ -174,9 +179,7 @@ class FirstPackets:
         hellos, server_hellos, cert_bodies, app_lengths, encrypted = read
         facts = self.facts
         certs = (
-            [c for c in map(tls.parse_certificate, cert_bodies) if c is not None]
-            if cert_bodies
-            else ()
+            [c for c in map(parse_certificate, cert_bodies) if c is not None] if cert_bodies else ()
         )
         # Would this packet settle the side? Worked out before anything is changed. (The
         # reader hands over only packets whose events come in flight order - hellos,
@@ -194,7 +197,7 @@ class FirstPackets:
         for record_version, f in hellos:  # f: ClientHello fields after record_version
             _hello_from(self, side, facts, client=True)
             if "ja3" not in facts.tls:
-                key = tls.hello_key(f)
+                key = hello_key(f)
                 _client_hello_facts(facts, key, f[8], f[7], (record_version, f))
         for record_version, f in server_hellos:  # f: ServerHello fields after it
             _hello_from(self, side, facts, client=False)
@@ -226,10 +229,10 @@ _JA3S: dict[tuple[object, ...], str] = {}
 Unbuilt = tuple[int, tuple]  # (record version, hello fields after it), from the C reader
 
 
-def _fingerprint_key(ch: tls.ClientHello) -> bytes:
-    """What the ClientHello fingerprints depend on, GREASE folded (tls.py_hello_key): a
+def _fingerprint_key(ch: ClientHello) -> bytes:
+    """What the ClientHello fingerprints depend on, GREASE folded (hello.py_hello_key): a
     network has few TLS stacks, so most hellos repeat a known shape (SNI aside)."""
-    return tls.hello_key(
+    return hello_key(
         (
             ch.handshake_version,
             ch.ciphers,
@@ -243,19 +246,24 @@ def _fingerprint_key(ch: tls.ClientHello) -> bytes:
     )
 
 
-def fingerprints(ch: tls.ClientHello) -> tuple[str, str, str, str]:
+def fingerprints(ch: ClientHello) -> tuple[str, str, str, str]:
     """(ja3, ja3_string, ja4, client version name) of a ClientHello, cached."""
     return _fingerprints(_fingerprint_key(ch), ch)
 
 
-def _fingerprints(key: bytes, hello: tls.ClientHello | Unbuilt) -> tuple[str, str, str, str]:
+def _fingerprints(key: bytes, hello: ClientHello | Unbuilt) -> tuple[str, str, str, str]:
     found = _FINGERPRINTS.get(key)
     if found is None:
         if len(_FINGERPRINTS) >= 4096:
             _FINGERPRINTS.clear()
-        ch = hello if isinstance(hello, tls.ClientHello) else tls.ClientHello(hello[0], *hello[1])
+        ch = hello if isinstance(hello, ClientHello) else ClientHello(hello[0], *hello[1])
         version = VERSION_NAMES.get(ch.max_version, hex(ch.max_version))
-        found = _FINGERPRINTS[key] = (tls.ja3(ch), tls.ja3_string(ch), tls.ja4(ch), version)
+        found = _FINGERPRINTS[key] = (
+            fingerprint.ja3(ch),
+            fingerprint.ja3_string(ch),
+            fingerprint.ja4(ch),
+            version,
+        )
     return found
 
 
@@ -264,7 +272,7 @@ def _client_hello_facts(
     key: bytes,
     sni: str | None,
     alpn: tuple[bytes, ...],
-    hello: tls.ClientHello | Unbuilt,
+    hello: ClientHello | Unbuilt,
 ) -> None:
     ja3, ja3_text, ja4, version = _fingerprints(key, hello)
     facts.tls["ja3"], facts.tls["ja3_string"], facts.tls["ja4"] = ja3, ja3_text, ja4
@@ -276,7 +284,7 @@ def _client_hello_facts(
 
 
 def _server_hello_facts(
-    facts: FlowFacts, key: tuple[int, int, tuple[int, ...]], hello: tls.ServerHello | Unbuilt
+    facts: FlowFacts, key: tuple[int, int, tuple[int, ...]], hello: ServerHello | Unbuilt
 ) -> None:
     """JA3S (cached by what it hashes: servers answer the same few ways), version, cipher."""
     tls_facts = facts.tls
@@ -285,15 +293,11 @@ def _server_hello_facts(
         if found is None:
             if len(_JA3S) >= 4096:
                 _JA3S.clear()
-            sh = (
-                hello
-                if isinstance(hello, tls.ServerHello)
-                else tls.ServerHello(hello[0], *hello[1])
-            )
-            found = _JA3S[key] = tls.ja3s(sh)
+            sh = hello if isinstance(hello, ServerHello) else ServerHello(hello[0], *hello[1])
+            found = _JA3S[key] = fingerprint.ja3s(sh)
         tls_facts["ja3s"] = found
     if "version" not in tls_facts:
-        if isinstance(hello, tls.ServerHello):
+        if isinstance(hello, ServerHello):
             version = hello.version
         else:
             selected = hello[1][1]

@@ -3,7 +3,7 @@
 Input is a RecordBatch; output is a PacketBatch of numpy columns (addresses, ports, TCP
 flags and sequence numbers, where the payload starts and how long it is) for the TCP and
 UDP packets, plus counters for everything else. No Python loop runs per packet here:
-each header field is one fancy-indexed gather over the batch buffer (DESIGN.md §2).
+each header field is one fancy-indexed gather over the batch buffer (docs/ARCHITECTURE.md §2).
 
 Addresses are kept as two unsigned 64-bit halves of an IPv6 address; IPv4 addresses are
 IPv4-mapped (::ffff:a.b.c.d) so both families share one flow table.

@@ -1,9 +1,9 @@
 """The names of the mining dialects: the one vocabulary of the dissector, the rules,
 ``verify`` and the traffic generator.
 
-A dialect is a mining protocol as it appears on the wire (docs/ARCHITECTURE.md, "Mining
-protocols"). The Stratum/JSON-RPC dissector names the ones it reads from messages; rules
-name the ones only behaviour shows (browser mining). Manifests label captures with them and
+A dialect is a mining protocol as it appears on the wire (docs/ARCHITECTURE.md §3). The
+Stratum/JSON-RPC dissector names the ones it reads from messages; rules name the ones only
+behaviour shows (browser mining). Manifests label captures with them and
 ``verify`` compares them, so a name written anywhere else is checked against this list
 (rule files at load time, manifests when read, fixtures when generated).
 """

@@ -7,7 +7,7 @@ idle timeout, after FIN/RST, on active timeout (a record is cut and the flow con
 by eviction when the table is full; the clock is the capture's, moved on by packets and by
 ``advance`` when none arrive (a live sensor's sweep, as Suricata's flow manager does).
 Every ended flow that carries facts becomes a FlowRecord, plain data, queued in
-``records`` for the later stages to take (docs/ARCHITECTURE.md, "Capture session").
+``records`` for the later stages to take (docs/ARCHITECTURE.md §7).
 
 This stage imports no later one: the facts of an ending flow come from a ``FactSource``
 (the dissect stage's Inspector) handed in by whoever wires the stages.

@@ -2,7 +2,7 @@
 
 Miners usually connect by IP, or by a pool name resolved just before; TLS to a pool on
 :443 shows no method at all. Remembering DNS answers lets a later flow to that IP carry
-the pool's name (DESIGN.md §5). Bounded: least recently answered IPs are dropped first.
+the pool's name (docs/ARCHITECTURE.md §5). Bounded: least recently answered IPs are dropped first.
 
 The table is a plain dict kept in least-recently-answered order (an answered IP is
 re-inserted at the end), so that a batch's answers can be taken in one compiled call

@@ -2,7 +2,7 @@
 
 Why: a capture's result crosses processes (the worker scans of a directory) and, with
 scale-out and shared stores, machines. pickle is fine between our own processes, but
-nothing read from elsewhere may ever be unpickled (docs/ARCHITECTURE.md, "Security"); JSON
+nothing read from elsewhere may ever be unpickled (docs/ARCHITECTURE.md §9); JSON
 is what any other process, language or machine reads. The codec follows the dataclasses'
 type hints, so a new field of a result needs no code here, and a result that holds
 something that is not plain data (a compiled rule, a numpy array) fails loudly in the

@@ -5,7 +5,7 @@ replay gives the same result however fast the machine is. A pipe fed by a live s
 (``tcpdump -w -``, a slow writer) is read with ``max_wait``: the reader hands over what
 arrived after at most that long, and when nothing arrived the session is ticked with the
 capture clock moved on by the wall time since the last packet came in, so flows idle out
-while the pipe is quiet (docs/ARCHITECTURE.md, "Capture session").
+while the pipe is quiet (docs/ARCHITECTURE.md §7).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ drive the same sessions, and a live sensor drives one per interface:
 
 The stages talk through data: the flow stage queues ended flows as FlowRecords
 (flows.py), the session hands them to the analysis (enrich, score, suspects), and each
-stage's time is the time of its own calls (docs/ARCHITECTURE.md, "Capture session").
+stage's time is the time of its own calls (docs/ARCHITECTURE.md §7).
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class CaptureSession:
     def take_new_suspects(self) -> list[Suspect]:
         """Suspects (or suspects' windows) that appeared since the last call."""
         found, self.analysis.new_suspects = self.analysis.new_suspects, []
-        return found
+        return [suspect.unstow() for suspect in found]
 
     def finish(self) -> CaptureScan:
         """End of the stream: every remaining flow ends; the capture's result."""

@@ -170,6 +170,13 @@ class Suspect:
     def sort_key(self) -> tuple[float, str]:
         return (self.first_seen, self.ip)
 
+    def unstow(self) -> Suspect:
+        """Its evidence facts whole again, as sinks read them (see _stowed)."""
+        for v in self.flows:
+            if v.record.facts is not None:
+                v.record.facts.unstow()
+        return self
+
 
 def _stowed(v: Verdict) -> Verdict:
     """A copy of an evidence verdict whose facts drop their empty containers
@@ -234,9 +241,7 @@ class SuspectTable:
     def suspects(self) -> list[Suspect]:
         """The suspects in report order, their evidence facts whole (see _stowed)."""
         for suspect in self.by_key.values():
-            for v in suspect.flows:
-                if v.record.facts is not None:
-                    v.record.facts.unstow()
+            suspect.unstow()
         return sorted(self.by_key.values(), key=Suspect.sort_key)
 
     def ips(self) -> set[str]:

@@ -102,10 +102,19 @@ def find_manifest(directory: Path) -> Path:
 def load_manifest(path: Path) -> list[Expectation]:
     base = path.parent
     if path.suffix == ".toml":
-        return _load_toml(path, base)
-    if path.suffix == ".csv":
-        return _load_csv(path, base)
-    raise InputError(f"{path}: manifest must be .toml or .csv")
+        expectations = _load_toml(path, base)
+    elif path.suffix == ".csv":
+        expectations = _load_csv(path, base)
+    else:
+        raise InputError(f"{path}: manifest must be .toml or .csv")
+    for exp in expectations:
+        unknown = sorted((exp.dialects or set()) - MINING_DIALECTS)
+        if unknown:
+            raise InputError(
+                f"{path}: {exp.file.name}: unknown dialect {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(MINING_DIALECTS))})"
+            )
+    return expectations
 
 
 def _load_toml(path: Path, base: Path) -> list[Expectation]:

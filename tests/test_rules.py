@@ -49,6 +49,8 @@ def test_shipped_rules_load_and_have_unique_ids() -> None:
         ("rules: [\n", 2, "invalid YAML"),
         ("rules:\n  - id: 1\n    name: x\n    colour: red\n    match: {port: 1}\n", 2, "unknown rule key 'colour'"),
         ("rules:\n  - id: 1\n    name: x\n    match:\n      field: agent\n      min: 3\n", 5, "numeric field"),
+        ("rules:\n  - id: 1\n    name: x\n    match: {dialect: stratum-v3}\n", 4, "unknown dialect stratum-v3"),
+        ("rules:\n  - id: 1\n    name: x\n    dialect: browser-mining\n    match: {port: 1}\n", 2, "unknown dialect browser-mining"),
     ],
 )
 def test_rule_errors_name_file_line_and_reason(tmp_path: Path, body: str, line: int, reason: str) -> None:

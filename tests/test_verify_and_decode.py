@@ -49,6 +49,14 @@ def test_verify_bad_manifest_is_a_one_line_error(tmp_path: Path) -> None:
     assert "needs a 'file' string" in result.err
 
 
+def test_verify_refuses_a_dialect_name_it_does_not_know(tmp_path: Path) -> None:
+    (tmp_path / "manifest.toml").write_text(
+        '[[capture]]\nfile = "a.pcap"\nsuspects = []\ndialects = ["stratum1"]\n')
+    result = run_cli("verify", str(tmp_path))
+    assert result.rc == 2 and "Traceback" not in result.err
+    assert "unknown dialect stratum1" in result.err and "stratum-v1" in result.err
+
+
 def _fragmented_capture(path: Path) -> int:
     """A Stratum session plus IPv4 and IPv6 fragments (which must be counted, not parsed)."""
     from scapy.layers.inet import IP, UDP, fragment

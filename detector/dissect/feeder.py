@@ -4,8 +4,7 @@ The flow stage placed each packet in a flow slot; this decides, with numpy, whic
 the dissectors must see (flows still under inspection, payload only, DNS sorted out by
 triage.py) and hands those to the Inspector one by one in capture order per flow. The
 table's ``inspect`` bits, which the Inspector's answers update, are how a flow leaves
-inspection: its later packets never reach Python again (docs/ARCHITECTURE.md, "Batch
-engine").
+inspection: its later packets never reach Python again (docs/ARCHITECTURE.md §2).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The flow stage calls ``tcp_packet``/``udp_packet`` only for flows still under inspection;
 they return False as soon as a flow needs no more payload (every side decided and done,
 or its byte budget spent), so the flow stage stops handing that flow to Python. That is
-what keeps per-packet Python work to the first few KB of each flow (DESIGN.md §2).
+what keeps per-packet Python work to the first few KB of each flow (docs/ARCHITECTURE.md §2).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class Inspector:
         """Feed one TCP segment; return which sides still want payload (bit 0: side 0,
         bit 1: side 1). ``isn`` is where this side's stream starts, if its SYN was seen."""
         if self.first_packets and slot not in self.flows:
-            # The TLS first-packet path (see tlsflow.FirstPackets): an in-order, whole
+            # The TLS first-packet path (see dissect/tls/flow.py, FirstPackets): an in-order, whole
             # segment at the start of its side's stream.
             first = self.first.get(slot)
             if (isn is None or seq == isn) and len(data) == seg_len:

@@ -5,7 +5,7 @@ Input: one parsed JSON object, the side of the flow that sent it and the transpo
 the flow - methods, dialect, agent, login, jobs, submits, difficulty - never a verdict.
 
 Recognition is by method name *and* message shape, never by byte spacing or key order
-(DESIGN.md §3): a ``login`` counts as CryptoNote only with a ``login`` key in its params,
+(docs/ARCHITECTURE.md §3): a ``login`` counts as CryptoNote only with a ``login`` key in its params,
 a ``mining.notify`` counts as a job only with a job-shaped parameter list. Which side is
 the client is voted on from the messages themselves, so captures that start mid-session
 (no SYN) and pools on high ports are oriented correctly.

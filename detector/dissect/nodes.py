@@ -1,7 +1,7 @@
 """Cryptocurrency *node* peer-to-peer traffic: Bitcoin-family P2P, Monero Levin,
 Ethereum devp2p (RLPx handshake) and discv4, Nano.
 
-A node is not a miner (DESIGN.md §3): these dissectors only record ``facts.node`` so that
+A node is not a miner (docs/ARCHITECTURE.md §3): these dissectors only record ``facts.node`` so that
 info rules can report a ``crypto-node`` event and so that no mining rule mistakes node
 traffic on :8333/:30303 for mining. Recognition is by framing (magic numbers, header
 layout, handshake sizes), never by port alone.

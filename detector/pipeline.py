@@ -19,7 +19,6 @@ from detector.config import Detector, ScanConfig
 from detector.decode import DecodeStats
 from detector.flows import FlowStats
 from detector.nodehosts import NodeTable
-from detector.parallel import scan_parallel
 from detector.replay import Progress, SuspectSink, scan_capture
 from detector.score import Verdict
 from detector.session import CaptureReport, CaptureScan, StageTimes
@@ -75,6 +74,10 @@ def run_scan(
             on_suspect(suspect)
 
     if jobs > 1 and len(inputs) > 1 and all(cap.path != "-" for cap in inputs):
+        # Imported here: multiprocessing and concurrent.futures are ~5 % of start-up, and
+        # most scans read one file.
+        from detector.parallel import scan_parallel
+
         for scanned in scan_parallel(inputs, config, detector, jobs, sizes, progress):
             for suspect in scanned.suspects.suspects():
                 announce(suspect)

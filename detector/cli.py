@@ -4,6 +4,7 @@ errors to exit codes: 0 ok, 1 verify mismatch, 2 unusable or damaged input.
 No ``from __future__ import annotations`` here: typer reads every command's annotations
 at start-up, and string annotations would each be evaluated again (~10 ms a run)."""
 
+import math
 import os
 import sys
 import time
@@ -23,6 +24,7 @@ from detector.flows import FlowConfig
 from detector.pipeline import ScanResult, run_scan
 from detector.source import expand_inputs
 from detector.suspects import Suspect
+from detector.textsafe import escape
 
 app = typer.Typer(
     name="minewatch",
@@ -69,8 +71,18 @@ RulesOpt = Annotated[
     list[Path] | None,
     typer.Option("--rules", help="Extra rule file or directory (repeatable).", show_default=False),
 ]
+
+
+def _finite(value: float) -> float:
+    """Range checks pass NaN (every comparison with it is false): refuse it, and infinity."""
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 ThresholdOpt = Annotated[
-    float, typer.Option(min=0.0, max=1.0, help="Score at which a flow is a miner flow.")
+    float,
+    typer.Option(min=0.0, max=1.0, callback=_finite, help="Score at which a flow is a miner flow."),
 ]
 
 
@@ -224,16 +236,16 @@ def scan(
     rules: RulesOpt = None,
     threshold: ThresholdOpt = 0.7,
     window: Annotated[
-        float, typer.Option(min=0.0, help="Report a suspect once per window (s).")
+        float, typer.Option(min=0.0, callback=_finite, help="Report a suspect once per window (s).")
     ] = 3600.0,
     idle_timeout: Annotated[
-        float, typer.Option(min=1.0, help="TCP flow idle timeout (s).")
+        float, typer.Option(min=1.0, callback=_finite, help="TCP flow idle timeout (s).")
     ] = 600.0,
     udp_idle_timeout: Annotated[
-        float, typer.Option(min=1.0, help="UDP flow idle timeout (s).")
+        float, typer.Option(min=1.0, callback=_finite, help="UDP flow idle timeout (s).")
     ] = 120.0,
     active_timeout: Annotated[
-        float, typer.Option(min=1.0, help="Flow active timeout (s).")
+        float, typer.Option(min=1.0, callback=_finite, help="Flow active timeout (s).")
     ] = 3600.0,
     max_flows: Annotated[int, typer.Option(min=64, help="Flow-table size limit.")] = 500_000,
     inspect_bytes: Annotated[
@@ -406,13 +418,15 @@ def rules_list(
     detector = Detector.load(_config(rules, 0.7))
     out = sys.stdout
     for rule in detector.rules.rules:
+        # names and descriptions come from rule files anyone may hand us: escaped
         out.write(
-            f"{rule.id:>8}  {rule.kind:<5}  w={rule.weight:.2f}  sev={rule.severity}  {rule.name}\n"
+            f"{rule.id:>8}  {rule.kind:<5}  w={rule.weight:.2f}  sev={rule.severity}  "
+            f"{escape(rule.name)}\n"
         )
         if verbose:
             if rule.description:
-                out.write(f"          {rule.description}\n")
-            out.write(f"          source: {rule.source}\n")
+                out.write(f"          {escape(rule.description, 2000)}\n")
+            out.write(f"          source: {escape(rule.source)}\n")
     out.write(f"{len(detector.rules.rules)} rules from {len(detector.rules.files)} files\n")
 
 
@@ -422,7 +436,8 @@ def rules_check(rules: RulesOpt = None) -> None:
     detector = Detector.load(_config(rules, 0.7))
     typer.echo(
         f"ok: {len(detector.rules.rules)} rules in {len(detector.rules.files)} files, "
-        f"{len(detector.pools)} pool entries"
+        f"{len(detector.pools)} pool entries ({detector.pools.unroutable} unroutable addresses "
+        "dropped)"
     )
 
 
@@ -449,7 +464,9 @@ def rules_test(
                 f"score={v.score:.2f} miner={'yes' if v.is_miner else 'no'}  "
                 f"dialects={','.join(sorted(v.dialects)) or '-'}"
             )
-    typer.echo(f"rule {rule.id} ({rule.name}) matched {hits} of {len(result.verdicts)} flows")
+    typer.echo(
+        f"rule {rule.id} ({escape(rule.name)}) matched {hits} of {len(result.verdicts)} flows"
+    )
     _report_captures(result)
     if result.failed:
         raise typer.Exit(2)
@@ -469,8 +486,11 @@ def pools_update(
         raise InputError(f"list name {name!r}: use letters, digits, - and _")
     target = _signatures() / "pools" / f"{name}.csv"
     added, present = merge_user_list(source, target)
-    total = len(load_pools(target.parent))
-    typer.echo(f"{target}: {added} added, {present} already present; {total} pool entries in all")
+    pools = load_pools(target.parent)
+    typer.echo(
+        f"{target}: {added} added, {present} already present; {len(pools)} pool entries in "
+        f"all ({pools.unroutable} unroutable addresses dropped)"
+    )
 
 
 @pools_app.command("match")
@@ -481,6 +501,8 @@ def pools_match(
     from detector.pools import load_pools
 
     pools = load_pools(_signatures() / "pools")
+    if pools.unroutable:
+        _err(f"note: {pools.unroutable} unroutable addresses in the pool lists were dropped")
     found = 0
     for host in hosts:
         port = None

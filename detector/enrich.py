@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from detector.errors import InputError
 from detector.facts import FlowFacts
 from detector.flows import FlowRecord
+from detector.patterns import PatternError, compile_linear, pattern_error
 from detector.pdns import PassiveDns
 from detector.pools import PoolList, PoolMatch
 from detector.yamlsrc import line_of, load_yaml
@@ -27,7 +29,7 @@ _LOGIN_SEPARATORS = re.compile(r"[./+:@]")
 class CoinTables:
     """Compiled coins.yaml."""
 
-    wallets: tuple[tuple[str, re.Pattern[str]], ...]
+    wallets: tuple[tuple[str, Any], ...]  # (coin, compiled pattern)
     algos: dict[str, str]
     dialects: dict[str, str]
 
@@ -50,9 +52,11 @@ def load_coin_tables(path: Path) -> CoinTables:
         if not isinstance(item, dict) or not {"coin", "pattern"} <= set(item):
             raise InputError(f"{path}:{line_of(item)}: a wallet entry needs coin and pattern")
         try:
-            wallets.append((str(item["coin"]), re.compile(str(item["pattern"]))))
-        except re.error as exc:
-            raise InputError(f"{path}:{line_of(item)}: bad wallet pattern: {exc}") from None
+            wallets.append((str(item["coin"]), compile_linear(str(item["pattern"]))))
+        except PatternError as exc:
+            raise InputError(
+                f"{path}:{line_of(item)}: bad wallet pattern: {pattern_error(exc)}"
+            ) from None
     algos = doc.get("algos") or {}
     dialects = doc.get("dialects") or {}
     if not isinstance(algos, dict) or not isinstance(dialects, dict):

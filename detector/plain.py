@@ -66,6 +66,8 @@ def from_plain(kind: Any, data: Any) -> Any:
         if not isinstance(data, kind):
             raise TypeError(f"expected {kind.__name__}, got {type(data).__name__}")
         return data
+    if isinstance(kind, type) and issubclass(kind, list) and kind is not list:
+        return kind(data)  # a list of plain values with methods (suspects.Bag)
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = _hints(kind)
         values = {name: from_plain(hints[name], data[name]) for name in _field_names(kind)}

@@ -71,6 +71,7 @@ class PoolList:
 
     def __init__(self, entries: list[PoolEntry]) -> None:
         self.entries = entries
+        self.unroutable = 0  # rows dropped at load: addresses that cannot be a pool
         self._hosts: dict[str, list[PoolEntry]] = defaultdict(list)
         self._wild: dict[str, PoolEntry] = {}
         self._domains: dict[str, PoolEntry] = {}
@@ -199,7 +200,21 @@ def load_pools(directory: Path) -> PoolList:
     if directory.is_dir():
         for path in sorted(directory.glob("*.csv")):
             entries.extend(parse_pool_file(path))
-    return PoolList(entries)
+    usable = [e for e in entries if _routable(e.host)]
+    pools = PoolList(usable)
+    pools.unroutable = len(entries) - len(usable)
+    return pools
+
+
+def _routable(host: str) -> bool:
+    """Whether a listed host can be a pool at all. Public lists sinkhole a pool's domain
+    to 0.0.0.0 or 127.0.0.1 and carry private, multicast and documentation addresses;
+    as pool rows they would make any local service on that port look like a pool. Names
+    are kept; only addresses outside the global unicast space are dropped (and counted)."""
+    if not _is_ip(host):
+        return True
+    address = ipaddress.ip_address(host)
+    return address.is_global and not address.is_multicast
 
 
 def merge_user_list(source: Path, target: Path) -> tuple[int, int]:

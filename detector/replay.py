@@ -51,6 +51,12 @@ def scan_capture(
     """Scan one capture in its own session; never raises for bad capture content (the
     report says what went wrong; everything found before damage is kept)."""
     session = CaptureSession(cap.display, config, detector)
+    if cap.problem is not None:  # found unusable (or skipped) when the inputs were listed
+        if cap.fatal:
+            session.report.error = cap.problem
+        else:
+            session.report.warnings.append(cap.problem)
+        return session.finish()
     try:
         stream, batches = read_capture(cap, config.chunk_size, max_wait)
     except InputError as exc:
@@ -82,6 +88,8 @@ def scan_capture(
                     on_suspect(suspect)
     except CorruptCapture as exc:
         session.report.error = f"{exc} (results before it are kept)"
+    except InputError as exc:  # the file header itself is unusable (e.g. cut short)
+        session.report.error = str(exc)
     finally:
         stream.close()
     scanned = session.finish()

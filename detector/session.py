@@ -98,7 +98,7 @@ class Analysis:
         self.rules = detector.rules
         self.threshold = config.threshold
         self.keep_all = config.keep_all_flows
-        self.suspects = SuspectTable(config.window)
+        self.suspects = SuspectTable(config.window, shared_verdicts=self.keep_all)
         self.nodes = NodeTable(config.window)
         self.verdicts: list[Verdict] = []
         self.new_suspects: list[Suspect] = []

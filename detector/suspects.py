@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from detector.score import Verdict
@@ -30,37 +29,42 @@ MAX_BAG = 16  # distinct agents, wallets, logins, workers, coins, algos, pool ho
 MAX_POOL_ENDPOINTS = 256  # distinct "ip:port" a suspect's flows went to
 
 
-@dataclass(slots=True)
-class Bag:
-    """A set of at most ``cap`` strings: the first distinct ones added, in that order.
+class Bag(list[str]):
+    """A set of at most MAX_BAG strings: the first distinct ones added, in that order.
 
     Ordered rather than a ``set`` so that merging bags is exact: adding another bag's
     values in *its* order keeps exactly the values that adding the underlying flows one by
-    one would have kept, even once the cap is reached. A list: with at most ``cap``
-    values a scan is as quick as a hash, and a suspect's seven bags, mostly of one value,
-    take a third of the memory dicts did. Iterates like a set; sinks sort it anyway."""
+    one would have kept, even once the cap is reached. A list itself: with at most
+    MAX_BAG values a scan is as quick as a hash, a suspect has seven of them, and a
+    farm has tens of thousands of suspects (a list object is a third of a dict's size,
+    half of a wrapper holding a list). Iterates like a set; sinks sort it anyway."""
 
-    cap: int = MAX_BAG
-    items: list[str] = field(default_factory=list)
+    __slots__ = ()
+    cap = MAX_BAG
 
     def add(self, value: str | None) -> None:
-        if value and value not in self.items and len(self.items) < self.cap:
-            self.items.append(value)
+        if value and value not in self and len(self) < self.cap:
+            self.append(intern(value))
 
     def merge(self, other: Bag) -> None:
-        for value in other.items:
-            if len(self.items) >= self.cap:
+        for value in other:
+            if len(self) >= self.cap:
                 return
             self.add(value)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.items)
 
-    def __len__(self) -> int:
-        return len(self.items)
+_INTERNED: dict[str, str] = {}
 
-    def __contains__(self, value: object) -> bool:
-        return value in self.items
+
+def intern(text: str) -> str:
+    """One string object per distinct value: a farm's thousands of suspects carry the same
+    agent, wallet and pool strings, each parsed from its own flow. Bounded."""
+    found = _INTERNED.get(text)
+    if found is None:
+        if len(_INTERNED) >= 200_000:
+            return text
+        found = _INTERNED[text] = text
+    return found
 
 
 @dataclass(slots=True)
@@ -90,8 +94,9 @@ class Suspect:
     accepted: int = 0
     reported_hashrate: float | None = None
 
-    def add(self, v: Verdict) -> None:
-        """Account for one more miner flow."""
+    def add(self, v: Verdict, shared: bool = False) -> None:
+        """Account for one more miner flow (``shared``: someone else keeps the verdict
+        too, so evidence takes a copy of it; see _stowed)."""
         r, f = v.record, v.record.facts
         self.first_seen = min(self.first_seen, r.first_ts)
         self.last_seen = max(self.last_seen, r.last_ts)
@@ -99,7 +104,7 @@ class Suspect:
         self.score = max(self.score, v.score)
         for rule_id in v.rules:
             self.rule_hits[rule_id] += 1
-        self._count_pool(f"{bracketed(r.server_ip)}:{r.server_port}", 1)
+        self._count_pool(intern(f"{bracketed(r.server_ip)}:{r.server_port}"), 1)
         self.dialects |= v.dialects
         if f is not None:
             self.coins.add(f.coin)
@@ -117,7 +122,7 @@ class Suspect:
             self.accepted += f.accepted
             if f.reported_hashrate is not None:
                 self.reported_hashrate = max(self.reported_hashrate or 0.0, f.reported_hashrate)
-        self._keep_evidence(v)
+        self._keep_evidence(v, shared)
 
     def merge(self, other: Suspect) -> None:
         """Fold in a suspect of the same key aggregated from later flows (a later capture).
@@ -151,11 +156,11 @@ class Suspect:
         if endpoint in self.pools or len(self.pools) < MAX_POOL_ENDPOINTS:
             self.pools[endpoint] += flows
 
-    def _keep_evidence(self, v: Verdict) -> None:
+    def _keep_evidence(self, v: Verdict, shared: bool) -> None:
         """Insert by rank after equal ranks (as append + stable sort would), keep the top."""
         if len(self.flows) >= MAX_EVIDENCE_FLOWS and _flow_rank(v) >= _flow_rank(self.flows[-1]):
             return
-        bisect.insort_right(self.flows, _stowed(v), key=_flow_rank)
+        bisect.insort_right(self.flows, _stowed(v, shared), key=_flow_rank)
         del self.flows[MAX_EVIDENCE_FLOWS:]
 
     @property
@@ -178,16 +183,27 @@ class Suspect:
         return self
 
 
-def _stowed(v: Verdict) -> Verdict:
-    """A copy of an evidence verdict whose facts drop their empty containers
-    (FlowFacts.stow): a run with hundreds of suspects keeps their evidence flows to the
-    end, and the empty containers were a third of each. ``SuspectTable.suspects`` hands
-    them out whole again. A copy, so that whoever else holds the verdict (the flow log)
-    sees it unchanged."""
+def _stowed(v: Verdict, shared: bool) -> Verdict:
+    """An evidence verdict whose facts drop their empty containers (FlowFacts.stow) and
+    share their strings with every other suspect's: a run keeps its suspects' evidence to
+    the end, and a farm has tens of thousands of suspects. ``SuspectTable.suspects`` hands
+    them out whole again. A copy when the verdict is ``shared`` (the flow log keeps every
+    verdict), so that its holder sees it unchanged."""
     facts = v.record.facts
     if facts is None:
         return v
-    return replace(v, record=replace(v.record, facts=replace(facts).stow()))
+    if shared:
+        facts = replace(facts)
+        v = replace(v, record=replace(v.record, facts=facts))
+    for name in _STRING_FACTS:
+        value = getattr(facts, name)
+        if value is not None:
+            setattr(facts, name, intern(value))
+    facts.stow()
+    return v
+
+
+_STRING_FACTS = ("agent", "login", "wallet", "worker", "algo", "coin", "pool_host", "target")
 
 
 def _flow_rank(v: Verdict) -> tuple[float, float, int]:
@@ -210,6 +226,7 @@ class SuspectTable:
 
     window: float = 3600.0
     by_key: dict[tuple[str, int], Suspect] = field(default_factory=dict)
+    shared_verdicts: bool = False  # the caller keeps the verdicts it adds (see _stowed)
 
     def add(self, v: Verdict) -> Suspect | None:
         """Account for a miner flow; the suspect if this flow made it (a new IP, or a new
@@ -223,7 +240,7 @@ class SuspectTable:
         created = suspect is None
         if suspect is None:
             suspect = self.by_key[key] = Suspect(ip=ip, window_start=index * self.window)
-        suspect.add(v)
+        suspect.add(v, self.shared_verdicts)
         return suspect if created else None
 
     def merge(self, other: SuspectTable) -> None:

@@ -15,7 +15,7 @@ PACKAGE = REPO / "detector"
 # module paths or package prefixes (ending in ".").
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("detector.errors", "detector.compiled", "detector.dialects", "detector.textsafe",
-              "detector.yamlsrc", "detector.plain", "detector.facts", "detector.pools",
+              "detector.yamlsrc", "detector.plain", "detector.patterns", "detector.facts", "detector.pools",
               "detector.pdns")),
     ("source", ("detector.source.",)),
     ("decode", ("detector.decode",)),

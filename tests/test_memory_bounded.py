@@ -278,7 +278,8 @@ def test_merged_tables_equal_tables_built_flow_by_flow(seed: int) -> None:
     flows = miners + nodes
     rng.shuffle(flows)
 
-    whole_s, whole_n = SuspectTable(3600.0), NodeTable(3600.0)
+    # the same verdicts go into several tables here: each table copies what it keeps
+    whole_s, whole_n = SuspectTable(3600.0, shared_verdicts=True), NodeTable(3600.0)
     for v in flows:
         whole_s.add(v)
         whole_n.add(v)
@@ -286,9 +287,9 @@ def test_merged_tables_equal_tables_built_flow_by_flow(seed: int) -> None:
     assert max(len(s.agents) for s in whole_s.suspects()) == 16  # the caps are exercised
 
     for parts in (2, 3, 7):
-        run_s, run_n = SuspectTable(3600.0), NodeTable(3600.0)
+        run_s, run_n = SuspectTable(3600.0, shared_verdicts=True), NodeTable(3600.0)
         for chunk in _split(rng, flows, parts):
-            part_s, part_n = SuspectTable(3600.0), NodeTable(3600.0)
+            part_s, part_n = SuspectTable(3600.0, shared_verdicts=True), NodeTable(3600.0)
             for v in chunk:
                 part_s.add(v)
                 part_n.add(v)
@@ -432,7 +433,7 @@ def test_evidence_is_kept_compact_and_handed_out_whole_without_touching_the_verd
     miner_rules, _ = _rules()
     verdicts = _miner_verdicts(rng, miner_rules, 300)
     originals = {id(v): _facts_state(v.record.facts) for v in verdicts}
-    table = SuspectTable(3600.0)
+    table = SuspectTable(3600.0, shared_verdicts=True)
     for v in verdicts:
         table.add(v)
     kept = [ev for s in table.by_key.values() for ev in s.flows]

@@ -238,8 +238,10 @@ class JsonLines(StreamDissector):
         try:
             decoded = text.decode("utf-8")
         except UnicodeDecodeError:
-            facts.sides[side].json_errors += 1
-            return
+            # One bad byte must not hide the rest of the message (an evasion path: the
+            # agent and wallet of a login would vanish): keep it as U+FFFD.
+            decoded = text.decode("utf-8", "replace")
+            facts.note("invalid UTF-8 in a JSON message")
         pos, end = 0, len(decoded)
         # Some servers write several objects on one line ("}{"): decode them in turn.
         while pos < end:
@@ -259,6 +261,6 @@ def parse_json_body(body: bytes) -> object | None:
     if text[:1] not in (b"{", b"["):
         return None
     try:
-        return json.loads(text)
+        return json.loads(text.decode("utf-8", "replace"))  # see JsonLines._line
     except (ValueError, RecursionError):
         return None

@@ -19,6 +19,7 @@ from detector.dialects import KNOWN as DIALECTS
 from detector.dialects import MINING_DIALECTS
 from detector.errors import InputError
 from detector.flows import FlowRecord
+from detector.patterns import PatternError, compile_linear, pattern_error
 from detector.rules.fields import FAMILY_OF, FIELDS, families
 from detector.yamlsrc import line_of, load_yaml
 
@@ -46,6 +47,8 @@ SHORTHANDS = {  # key -> (field, operator)
     "server_method": ("server_methods", "in"),
     "port": ("server_port", "in"),
 }
+# EVE consumers read alert.signature_id as an unsigned 32-bit number (Suricata's sid).
+MAX_RULE_ID = 2**32 - 1
 _DIALECT_HINT = "known: " + ", ".join(MINING_DIALECTS)
 OPERATORS = ("eq", "in", "regex", "contains", "suffix", "list", "min", "max", "exists")
 
@@ -216,8 +219,10 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
         if key not in node:
             raise ctx.fail(node, f"rule is missing {key!r}")
     rid = node["id"]
-    if not isinstance(rid, int) or isinstance(rid, bool) or rid <= 0:
-        raise ctx.fail(node, f"rule id must be a positive integer, not {rid!r}")
+    if not isinstance(rid, int) or isinstance(rid, bool) or not 0 < rid <= MAX_RULE_ID:
+        raise ctx.fail(
+            node, f"rule id must be an integer from 1 to {MAX_RULE_ID} (EVE's signature_id)"
+        )
     label = f"rule {rid}"
     weight = node.get("weight", 0.5)
     if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 <= weight <= 1:
@@ -437,27 +442,27 @@ def _domain_test(values: Callable[[FlowRecord], list[Any]], domains: frozenset[s
     return test
 
 
-_GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+_GLOBAL_FLAGS = re.compile(r"^\(\?([imsU]+)\)")
 
 
-def _combined_regex(ctx: _Ctx, node: Any, label: str, texts: list[str]) -> re.Pattern[str]:
+def _combined_regex(ctx: _Ctx, node: Any, label: str, texts: list[str]) -> Any:
     """One compiled alternation for a list of patterns (a leading ``(?i)`` becomes a scoped
     ``(?i:...)`` group), so many patterns cost one pass over the value."""
     parts = []
     for t in texts:
         try:
-            re.compile(t)
-        except re.error as exc:
-            raise ctx.fail(node, f"{label}: bad regex {t!r}: {exc}") from None
+            compile_linear(t)
+        except PatternError as exc:
+            raise ctx.fail(node, f"{label}: bad regex {t!r}: {pattern_error(exc)}") from None
         flags = _GLOBAL_FLAGS.match(t)
         if flags:
             parts.append(f"(?{flags.group(1)}:{t[flags.end() :]})")
         else:
             parts.append(f"(?:{t})")
     try:
-        return re.compile("|".join(parts))
-    except re.error as exc:
-        raise ctx.fail(node, f"{label}: bad regex: {exc}") from None
+        return compile_linear("|".join(parts))
+    except PatternError as exc:
+        raise ctx.fail(node, f"{label}: bad regex: {pattern_error(exc)}") from None
 
 
 _POSITIVE = frozenset({"eq", "in", "regex", "contains", "suffix", "list"})

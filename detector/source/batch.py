@@ -9,6 +9,11 @@ import numpy as np
 # Zero bytes appended to every chunk so that vectorised gathers a few dozen bytes past a
 # short packet never index outside the buffer; results there are masked out later.
 PAD = 256
+# The timestamps every output can show: Python's datetime covers years 1 to 9999. A
+# record outside them is damage (a 64-bit pcapng timestamp or interface offset gone
+# wrong), reported at its offset like any other.
+MIN_TS = -62_135_596_800.0  # 0001-01-01T00:00:00Z
+MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 # Packets per batch at most: the decode and flow stages allocate a few dozen arrays of
 # this length, so it bounds their memory however small the packets are (a SYN scan
 # packs 200,000 records into 16 MB).
@@ -33,6 +38,22 @@ class RecordBatch:
 
     def __len__(self) -> int:
         return int(self.data_off.shape[0])
+
+    def head(self, n: int) -> RecordBatch:
+        """The first ``n`` packets."""
+        return RecordBatch(
+            self.buf, self.data_off[:n], self.caplen[:n], self.wirelen[:n], self.ts[:n],
+            self.linktype[:n], self.stream_off[:n],
+        )  # fmt: skip
+
+    def first_bad_time(self) -> int | None:
+        """Index of the first packet whose timestamp no output can show, if any."""
+        ts = self.ts
+        if ts.shape[0] == 0:
+            return None
+        with np.errstate(invalid="ignore"):
+            bad = ~((ts >= MIN_TS) & (ts <= MAX_TS))  # NaN included
+        return int(np.argmax(bad)) if bad.any() else None
 
     @classmethod
     def empty(cls, buf: np.ndarray) -> RecordBatch:

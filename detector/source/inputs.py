@@ -1,16 +1,23 @@
 """Find captures among the user's paths and open each with the right reader.
 
-Paths may be files, ``-`` (stdin) or directories (searched recursively). Files inside a
-directory are recognised by their magic bytes, not their names, so ``capture.1`` from
-``tcpdump -C`` rotation is found too, and they are read in the order of their first
+Paths may be files, ``-`` (stdin), pipes or directories (searched recursively). Files
+inside a directory are recognised by their magic bytes, not their names, so ``capture.1``
+from ``tcpdump -C`` rotation is found too, and they are read in the order of their first
 packet's timestamp, which is what a forensic timeline needs.
+
+One bad input never costs the others: a path that cannot be read (missing, unreadable,
+not a capture, an unlistable directory) becomes a CaptureInput carrying its ``problem``,
+which the scan reports as that input's error (exit 2) while every other input is scanned.
+Entries of a directory that are not regular files (pipes, sockets, devices) are skipped
+with a warning, never opened: a FIFO would block the scan for ever.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
+import stat
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +35,24 @@ DEFAULT_CHUNK = 16 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class CaptureInput:
-    """One capture to read: a path (or ``-``) and its format."""
+    """One capture to read: a path (or ``-``) and its format ("pcap", "pcapng", or "?" for
+    a stream sniffed when it is opened), or why it cannot be read (``problem``: an error
+    when ``fatal``, else a warning that it was skipped)."""
 
     path: str
-    fmt: str  # "pcap" or "pcapng"
+    fmt: str
     compressed: bool
     first_ts: float
+    problem: str | None = None
+    fatal: bool = True
 
     @property
     def display(self) -> str:
         return "<stdin>" if self.path == "-" else self.path
+
+
+def _unusable(path: str, problem: str, fatal: bool = True) -> CaptureInput:
+    return CaptureInput(path, "", False, float("inf"), f"{path}: {problem}", fatal)
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -56,22 +71,21 @@ def _describe_magic(head: bytes) -> str:
 
 
 def probe_file(path: str) -> CaptureInput | None:
-    """Identify a file as a capture without reading it all; None if it is not one."""
+    """Identify a file as a capture without reading it all; None if it is not one. A
+    damaged gzip file still shows the magic of what it holds (what the first 64 KB
+    decompress to, checksums unchecked)."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(64)
-            compressed = head[:2] == GZIP_MAGIC
-            if compressed:
-                fh.seek(0)
-                try:
-                    with gzip.GzipFile(fileobj=fh) as gz:
-                        head = gz.read(64 * 1024)
-                except (OSError, EOFError):
-                    return None
-            else:
-                head += fh.read(64 * 1024 - len(head))
+            head = fh.read(64 * 1024)
     except OSError:
         return None
+    compressed = head[:2] == GZIP_MAGIC
+    if compressed:
+        try:
+            # the first 4 KB only: stop before the trailer, whose checksum may be broken
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 4096)
+        except zlib.error:
+            return None
     fmt = sniff_format(head)
     if fmt is None:
         return None
@@ -91,24 +105,35 @@ def _first_timestamp(head: bytes, fmt: str) -> float:
 
 
 def expand_inputs(paths: list[str]) -> list[CaptureInput]:
-    """Resolve the command line's paths to captures, or raise InputError."""
+    """Resolve the command line's paths to captures; an input that cannot be used is kept
+    with its ``problem`` (see the module docstring)."""
     found: list[CaptureInput] = []
     for path in paths:
         if path == "-":
             found.append(CaptureInput("-", "?", False, float("inf")))
             continue
-        p = Path(path)
-        if p.is_dir():
-            found.extend(_scan_directory(p))
-        elif p.exists():
-            if not os.access(p, os.R_OK):
-                raise InputError(f"{path}: permission denied")
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            found.append(_unusable(path, "no such file or directory"))
+            continue
+        except OSError as exc:
+            found.append(_unusable(path, f"cannot open ({exc.strerror or exc})"))
+            continue
+        if stat.S_ISDIR(mode):
+            found.extend(_scan_directory(Path(path)))
+        elif not stat.S_ISREG(mode):
+            # a pipe or a device named on the command line: read it as a stream, like stdin
+            found.append(CaptureInput(path, "?", False, float("inf")))
+        elif not os.access(path, os.R_OK):
+            found.append(_unusable(path, "permission denied"))
+        else:
             cap = probe_file(path)
             if cap is None:
-                raise InputError(f"{path}: not a pcap or pcapng capture ({_head_reason(path)})")
-            found.append(cap)
-        else:
-            raise InputError(f"{path}: no such file or directory")
+                reason = _head_reason(path)
+                found.append(_unusable(path, f"not a pcap or pcapng capture ({reason})"))
+            else:
+                found.append(cap)
     return found
 
 
@@ -125,16 +150,33 @@ def _head_reason(path: str) -> str:
 
 def _scan_directory(root: Path) -> list[CaptureInput]:
     caps: list[CaptureInput] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    problems: list[CaptureInput] = []
+
+    def unlistable(exc: OSError) -> None:
+        name = exc.filename or str(root)
+        problems.append(_unusable(name, f"cannot list directory ({exc.strerror or exc})"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlistable):
         dirnames.sort()
         for name in sorted(filenames):
-            cap = probe_file(os.path.join(dirpath, name))
-            if cap is not None:
-                caps.append(cap)
-    if not caps:
-        raise InputError(f"{root}: directory holds no pcap or pcapng captures")
+            path = os.path.join(dirpath, name)
+            try:
+                mode = os.stat(path).st_mode
+            except OSError as exc:
+                problems.append(_unusable(path, f"skipped ({exc.strerror or exc})", False))
+                continue
+            if not stat.S_ISREG(mode):
+                problems.append(_unusable(path, "not a regular file: skipped", False))
+            elif not os.access(path, os.R_OK):
+                problems.append(_unusable(path, "permission denied"))
+            else:
+                cap = probe_file(path)
+                if cap is not None:
+                    caps.append(cap)
+    if not caps and not any(problem.fatal for problem in problems):
+        problems.append(_unusable(str(root), "directory holds no pcap or pcapng captures"))
     caps.sort(key=lambda c: (c.first_ts, c.path))
-    return caps
+    return caps + problems
 
 
 def read_capture(

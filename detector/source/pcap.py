@@ -63,6 +63,8 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
                 break
         if damage is not None:
             raise CorruptCapture(stream.display, base + off, damage)
+        if stream.damage is not None:  # the byte stream broke after what was just read
+            raise CorruptCapture(stream.display, stream.damage_pos, stream.damage)
         if stream.timed_out and not yielded:
             yield RecordBatch.empty(buf)  # nothing whole arrived in time: let the session tick
         if eof:

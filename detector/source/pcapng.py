@@ -66,6 +66,14 @@ def read_pcapng(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]
         damage = walker.walk()
         yielded = False
         for batch in walker.batches():
+            bad = batch.first_bad_time()
+            if bad is not None:
+                if bad:
+                    yield batch.head(bad)
+                offset, when = int(batch.stream_off[bad]), float(batch.ts[bad])
+                raise CorruptCapture(
+                    stream.display, offset, f"packet timestamp out of range ({when:.6g} s)"
+                )
             yielded = True
             yield batch
         if stream.timed_out and not yielded:
@@ -75,6 +83,8 @@ def read_pcapng(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]
         del walker, buf  # the window is unmapped (or freed) once its batches are dropped
         if damage is not None:
             raise CorruptCapture(stream.display, base + off, damage)
+        if stream.damage is not None:  # the byte stream broke after what was just read
+            raise CorruptCapture(stream.display, stream.damage_pos, stream.damage)
         if eof:
             if off < filled:
                 raise CorruptCapture(stream.display, base + off, "truncated block")

@@ -71,6 +71,8 @@ class CaptureStream:
         # Not for gzip, whose decompressor buffers what the pipe gave it.
         self.max_wait = None if self.compressed else max_wait
         self.timed_out = False  # the last window was cut short by max_wait
+        self.damage: str | None = None  # why the stream broke (see fill)
+        self.damage_pos = 0  # uncompressed offset where it broke
         self._ended = False  # the stream's end was reached
         self._mappable: bool | None = None  # decided at the first window
         self._last: tuple[np.ndarray, int, int] | None = None  # previous read window
@@ -95,7 +97,10 @@ class CaptureStream:
         parts: list[bytes] = []
         want = n
         while want > 0:
-            piece = self._read(want)
+            try:
+                piece = self._read(want)
+            except StreamDamage as exc:
+                raise InputError(f"{self.display}: {exc}") from None
             if not piece:
                 break
             parts.append(piece)
@@ -116,26 +121,36 @@ class CaptureStream:
 
     def fill(self, view: memoryview) -> int:
         """Fill ``view`` as far as the stream allows (with ``max_wait``: as far as it
-        allows within that time); return the number of bytes read."""
+        allows within that time); return the number of bytes read. If the stream breaks
+        (damaged gzip data, an I/O error), what came before is kept: the bytes read so far
+        are returned, the stream ends there and ``damage`` says why and where, so the
+        readers scan those bytes before they report the damage."""
         if self.max_wait is not None:
             return self._fill_by_time(view, self.max_wait)
         total = 0
         length = len(view)
+        # gzip: one decompressed block per call, so a break loses at most that block
+        read = self._stream.readinto1 if self.compressed else self._stream.readinto
         while total < length:
             try:
-                got = self._stream.readinto(view[total:])
+                got = read(view[total:])
             except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-                self.pos += total
-                raise StreamDamage(f"compressed stream damaged ({exc})") from None
+                self._break(total, f"compressed stream damaged ({exc})")
+                break
             except OSError as exc:
-                self.pos += total
-                raise StreamDamage(f"read error ({exc})") from None
+                self._break(total, f"read error ({exc})")
+                break
             if not got:
                 self._ended = True
                 break
             total += got
         self.pos += total
         return total
+
+    def _break(self, got: int, reason: str) -> None:
+        self.damage = reason
+        self.damage_pos = self.pos + got
+        self._ended = True
 
     def _fill_by_time(self, view: memoryview, max_wait: float) -> int:
         """Fill ``view`` with what arrives within ``max_wait`` seconds. The descriptor is
@@ -154,8 +169,8 @@ class CaptureStream:
                 except BlockingIOError:
                     got = None
                 except OSError as exc:
-                    self.pos += total
-                    raise StreamDamage(f"read error ({exc})") from None
+                    self._break(total, f"read error ({exc})")
+                    break
                 if got:
                     total += got
                     continue

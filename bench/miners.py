@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from bench.names import POOL_IPS, POOL_NAMES
 from bench.traffic import Context, Packet, resolve
 from bench.wire import ACK, RA, Tcp
-from tools.chaindata import HexStream, eth_address, monero_address, segwit_address
+from detector.synth.chain import HexStream, eth_address, monero_address, segwit_address
 
 S = 1_000_000  # microseconds per second
 

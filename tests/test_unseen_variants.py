@@ -12,7 +12,7 @@ non-mining JSON-RPC software that looks alike on the wire (Electrum, the Ethereu
 API, filter polling, WebSocket subscriptions, LSP, Kodi, XRPL, Monero and Grin wallets,
 the Beam wallet API).
 
-Every capture is written with :mod:`tools.craft` into a temporary directory and the whole
+Every capture is written with :mod:`detector.synth` into a temporary directory and the whole
 directory is scanned by one ``minewatch scan -f jsonl`` run, as a user would; each case
 then checks that its client is a suspect with the expected dialect, or is not a suspect.
 """
@@ -31,17 +31,20 @@ import pytest
 from detector.dissect.base import Probe
 from detector.dissect.jsonlines import JsonLines
 from detector.facts import FlowFacts
+from detector.synth.chain import HexStream, eth_address, monero_address, raptoreum_address
+from detector.synth.clock import at
+from detector.synth.conversation import Conversation
+from detector.synth.links import Ethernet, frames
+from detector.synth.pcap import pcap_bytes
 from tests.conftest import run_cli
-from tools.chaindata import HexStream, eth_address, monero_address, raptoreum_address
-from tools.craft import Conversation, Ethernet, at, frames, pcap_bytes
 from tools.make_fixtures import http_req, http_resp, jc, js, ln
 
-# --- a small scripting layer over tools.craft -------------------------------------------
+# --- a small scripting layer over detector.synth ---------------------------------------
 
 
 class Talk:
     """One scripted TCP connection: every send advances a clock, so replies always come
-    well after the request they answer (craft's ACK model needs at least one RTT)."""
+    well after the request they answer (the Conversation's ACK model needs at least one RTT)."""
 
     def __init__(self, conv: Conversation, base: int) -> None:
         self.conv = conv

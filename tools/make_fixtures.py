@@ -7,7 +7,7 @@ link layer it claims to read, TCP's ugly cases (split, coalesced, retransmitted 
 reordered segments, sessions caught mid-way), and on hard negatives that look like mining
 to a naive rule (newline JSON-RPC, a method called ``login``, JSON on :3333, node P2P).
 
-Every capture is a pure function of this file (see :mod:`tools.craft`): running it twice
+Every capture is a pure function of this file (see :mod:`detector.synth`): running it twice
 gives identical bytes, and ``tests/test_fixtures_deterministic.py`` checks the committed
 ``pcaps/`` against a fresh run.  Message formats follow what the real clients send; where
 a client is closed source the format is modelled on its published logs and says so in the
@@ -31,7 +31,7 @@ from email.utils import formatdate
 from pathlib import Path
 
 from detector.dialects import KNOWN as DIALECTS  # the manifest's dialect names
-from tools.chaindata import (
+from detector.synth.chain import (
     HexStream,
     eth_address,
     keccak256,
@@ -41,24 +41,12 @@ from tools.chaindata import (
     varint,
     zcash_t_address,
 )
-from tools.craft import (
-    Conversation,
-    Ethernet,
-    Interface,
-    Link,
-    LinuxSLL,
-    LinuxSLL2,
-    Null,
-    Packet,
-    RawIP,
-    at,
-    frames,
-    gzip_bytes,
-    pcap_bytes,
-    pcapng_bytes,
-    tcp_raw,
-    udp,
-)
+from detector.synth.clock import at
+from detector.synth.conversation import Conversation, Script
+from detector.synth.links import Ethernet, Link, LinuxSLL, LinuxSLL2, Null, RawIP, frames
+from detector.synth.packets import Packet, tcp_raw, udp
+from detector.synth.pcap import gzip_bytes, pcap_bytes
+from detector.synth.pcapng import Interface, pcapng_bytes
 
 
 @dataclass(frozen=True)
@@ -149,31 +137,6 @@ def pcap(packets: Sequence[Packet], link: Link | None = None, *, big_endian: boo
     order = ">" if big_endian else "<"
     return pcap_bytes(frames(packets, lk, order), lk.linktype, big_endian=big_endian,
                       nanosecond=nanosecond)
-
-
-class Script:
-    """Sends collected out of order, then played into a Conversation in time order.
-
-    Session helpers schedule a request and its reply together; the reply may land after
-    the next scheduled event, so the sends are sorted before the TCP model sees them.
-    """
-
-    def __init__(self) -> None:
-        self._items: list[tuple[int, int, str, bytes]] = []
-
-    def client(self, ts_ns: int, data: bytes) -> None:
-        self._items.append((ts_ns, len(self._items), "c", data))
-
-    def server(self, ts_ns: int, data: bytes) -> None:
-        self._items.append((ts_ns, len(self._items), "s", data))
-
-    def play(self, conv: Conversation) -> None:
-        for ts_ns, _, side, data in sorted(self._items):
-            if side == "c":
-                conv.client_send(data, ts_ns)
-            else:
-                conv.server_send(data, ts_ns)
-        self._items.clear()
 
 
 def le32hex(n: int) -> str:

@@ -1,4 +1,4 @@
-"""Deterministic, realistic-looking blockchain values for the fixture captures.
+"""Deterministic, realistic-looking blockchain values (wallets, hashes) for generated captures.
 
 Why this exists: a detector that validates what it sees (a Monero wallet must be 95
 base58 characters with a Keccak checksum, an Ethereum address may carry an EIP-55

@@ -41,8 +41,12 @@ from pathlib import Path
 from bench.miners import Miner
 from bench.tlsdata import load_templates
 from bench.traffic import BACKGROUND, POOL_SIZE, Context
-from bench.wire import GATEWAY_MAC, PCAP_HEADER, RA, SYN, ip4, mac_for, tcp_bare
+from detector.synth.ip import RA, SYN, Direction, packed
+from detector.synth.links import GATEWAY_MAC, mac_for
+from detector.synth.pcap import file_header
+from detector.synth.tcp import TAP, bare
 
+PCAP_HEADER = file_header(TAP.linktype)
 S = 1_000_000
 T0 = 1_767_607_200 * S  # 2026-01-05 10:00:00 UTC, the fixtures' epoch
 DEFAULT_PACKETS = 1_000_000
@@ -225,9 +229,9 @@ def synscan(fh, pairs: int, seed: int, one_flow: bool, max_bytes: int | None) ->
     rng = random.Random(f"bench:{seed}:synscan")
     scanner = "10.20.9.77"
     smac = mac_for(scanner)
-    up_eth = GATEWAY_MAC + smac + b"\x08\x00"
-    down_eth = smac + GATEWAY_MAC + b"\x08\x00"
-    src = ip4(scanner)
+    up_eth = TAP.header(4, smac, GATEWAY_MAC, True)
+    down_eth = TAP.header(4, GATEWAY_MAC, smac, False)
+    src = packed(scanner)
     sport = rng.randint(40000, 60000)
     nports = len(TOP_PORTS)
     net = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range
@@ -243,22 +247,23 @@ def synscan(fh, pairs: int, seed: int, one_flow: bool, max_bytes: int | None) ->
     last = T0
     for idx in order:
         if one_flow:
-            dst, dport = ip4(str(net.network_address + 1)), 80
+            dst, dport = packed(str(net.network_address + 1)), 80
         else:
-            dst = ip4(str(net.network_address + 1 + idx // nports))
+            dst = packed(str(net.network_address + 1 + idx // nports))
             dport = TOP_PORTS[idx % nports]
         while pending and pending[0][0] <= t:
             ts, _, rec = heapq.heappop(pending)
             out.append(rec)
             last = ts
         seq = rng.getrandbits(32)
-        out.append(tcp_bare(t, up_eth, src, dst, sport, dport, seq, 0, SYN, 1024, 46,
-                            rng.getrandbits(16), mss=1460))
+        out.append(bare(t, Direction(src, dst, 46, df=False), up_eth, sport, dport, seq, 0, SYN,
+                        1024, rng.getrandbits(16), mss=1460))
         last = t
         tr = t + rng.randint(1_000, 40_000)
-        heapq.heappush(pending, (tr, idx, tcp_bare(tr, down_eth, dst, src, dport, sport, 0,
-                                                   (seq + 1) & 0xFFFFFFFF, RA, 0,
-                                                   rng.choice((50, 52, 56, 58, 116, 244)), 0)))
+        ttl = rng.choice((50, 52, 56, 58, 116, 244))
+        heapq.heappush(pending, (tr, idx, bare(tr, Direction(dst, src, ttl, df=False), down_eth,
+                                               dport, sport, 0, (seq + 1) & 0xFFFFFFFF, RA, 0,
+                                               0)))
         t += 100
         if len(out) >= 8192:
             npk += len(out)

@@ -20,8 +20,9 @@ from collections.abc import Iterator
 
 from bench.names import POOL_IPS, POOL_NAMES
 from bench.traffic import Context, Packet, resolve
-from bench.wire import ACK, RA, Tcp
 from detector.synth.chain import HexStream, eth_address, monero_address, segwit_address
+from detector.synth.ip import ACK, RA
+from detector.synth.tcp import Tcp
 
 S = 1_000_000  # microseconds per second
 

@@ -29,7 +29,10 @@ from bench.names import (
     Name,
 )
 from bench.tlsdata import Template
-from bench.wire import ACK, PA, RA, Tcp, Udp, mac_for
+from detector.synth.ip import ACK, PA, RA
+from detector.synth.links import mac_for
+from detector.synth.tcp import Tcp
+from detector.synth.udp import Udp
 
 Packet = tuple[int, bytes | None, object]
 MSS = 1448

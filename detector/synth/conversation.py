@@ -11,7 +11,7 @@ pure function of the arguments: ISNs and IP-IDs are derived from the connection'
 and start time, timestamps are integer nanoseconds (:mod:`.clock`).
 
 The streamed counterpart for bulk traffic, where memory must stay flat whatever the length,
-is :class:`detector.synth.tcp.Tcp`. Both stamp headers with :class:`detector.synth.ip.Path`.
+is :class:`detector.synth.tcp.Tcp`. Both stamp headers with :class:`detector.synth.ip.Direction`.
 
 Example::
 
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from detector.synth.clock import ns as _ns
-from detector.synth.ip import Path, ip_version, tcp_flags, tcp_options
+from detector.synth.ip import Direction, ip_version, tcp_flags, tcp_options
 from detector.synth.links import GATEWAY_MAC, mac_for
 from detector.synth.packets import Packet
 
@@ -54,7 +54,7 @@ class _Side:
     last_ack_sent: int = 0
     fin: bool = False
     pending_due: int | None = None  # when this side owes a pure ACK
-    path: Path | None = None  # IP header stamping towards the peer, made on first use
+    path: Direction | None = None  # IP header stamping towards the peer, made on first use
 
 
 class Conversation:
@@ -154,7 +154,7 @@ class Conversation:
         if "A" in flags and ack is None:
             ack = self._ack_for(side, ts)
         if side.path is None:
-            side.path = Path(side.ip, peer.ip, side.ttl)
+            side.path = Direction(side.ip, peer.ip, side.ttl)
         l3 = side.path.tcp(side.ip_id, side.port, peer.port, seq & 0xFFFFFFFF,
                            (ack or 0) & 0xFFFFFFFF, tcp_flags(flags),
                            side.window if window is None else window, tcp_options(options),

@@ -1,7 +1,7 @@
 """IPv4/IPv6 headers with TCP or UDP on top, packed with ``struct``.
 
 Why not scapy: the benchmark writes a million packets in seconds, and the fixtures must be a
-pure function of this code, not of a library's defaults. A :class:`Path` is one direction
+pure function of this code, not of a library's defaults. A :class:`Direction` is one direction
 between two hosts; everything constant along it (addresses, TTL, the fixed part of the IPv4
 header checksum, the pseudo-header sum) is computed once, so a packet costs one ``pack``.
 
@@ -14,6 +14,7 @@ computed UDP checksum of 0 is sent as 0xFFFF (RFC 768), as every stack does.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 import sys
 from array import array
@@ -88,17 +89,24 @@ def ip_version(addr: str) -> int:
     return ipaddress.ip_address(addr).version
 
 
-def packed(addr: str) -> bytes:
-    """The address's bytes (4 for IPv4, 16 for IPv6)."""
-    return ipaddress.ip_address(addr).packed
+def packed(addr: str | bytes) -> bytes:
+    """The address's bytes (4 for IPv4, 16 for IPv6); packed bytes pass through."""
+    if isinstance(addr, bytes):
+        return addr
+    try:
+        return socket.inet_pton(socket.AF_INET, addr)
+    except OSError:
+        return socket.inet_pton(socket.AF_INET6, addr)
 
 
-def _words(b: bytes) -> int:
-    return sum(int.from_bytes(b[i : i + 2], "big") for i in range(0, len(b), 2))
+_PAIR4 = struct.Struct(">4H")  # source and destination IPv4 addresses as 16-bit words
+_PAIR6 = struct.Struct(">16H")
 
 
-class Path:
+class Direction:
     """One direction between two IP hosts: stamps the IP header of every packet on it.
+
+    Addresses are text or already packed bytes (4 or 16 of them).
 
     :param ttl: TTL (IPv4) or hop limit (IPv6) as seen at the capture point.
     :param df: set IPv4's Don't Fragment bit (every modern stack does; scanners often not).
@@ -106,17 +114,19 @@ class Path:
 
     __slots__ = ("src", "dst", "version", "ttl", "df", "_ck", "_pseudo")
 
-    def __init__(self, src: str, dst: str, ttl: int, *, df: bool = True) -> None:
-        self.src = packed(src)
-        self.dst = packed(dst)
+    def __init__(self, src: str | bytes, dst: str | bytes, ttl: int, *,
+                 df: bool = True) -> None:
+        self.src = src if isinstance(src, bytes) else packed(src)
+        self.dst = dst if isinstance(dst, bytes) else packed(dst)
         if len(self.src) != len(self.dst):
-            raise ValueError(f"mixed address families: {src} -> {dst}")
+            raise ValueError(f"mixed address families: {src!r} -> {dst!r}")
         self.version = 4 if len(self.src) == 4 else 6
         self.ttl = ttl
         self.df = df
+        pair = self.src + self.dst
+        self._pseudo = sum((_PAIR4 if self.version == 4 else _PAIR6).unpack(pair))
         # IPv4 header words that never change on this path (protocol added per packet)
-        self._ck = 0x4500 + (0x4000 if df else 0) + (ttl << 8) + _words(self.src + self.dst)
-        self._pseudo = _words(self.src + self.dst)
+        self._ck = 0x4500 + (0x4000 if df else 0) + (ttl << 8) + self._pseudo
 
     def _ip4_ck(self, proto: int, total: int, ipid: int) -> int:
         s = self._ck + proto + total + ipid

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import count
 
-from detector.synth.ip import Path, tcp_flags, tcp_options
+from detector.synth.ip import Direction, tcp_flags, tcp_options
 from detector.synth.links import GATEWAY_MAC, mac_for
 
 _order = count()  # creation order: a stable tie-breaker when timestamps are equal
@@ -55,7 +55,7 @@ def udp(
     dst_mac: bytes | None = None,
 ) -> Packet:
     """One UDP datagram (DNS, discovery pings, NTP...)."""
-    path = Path(src[0], dst[0], ttl)
+    path = Direction(src[0], dst[0], ttl)
     l3 = path.udp(ip_id & 0xFFFF, src[1], dst[1], payload)
     return Packet(ts_ns, l3, path.version, *_macs(src[0], dst[0], outgoing, src_mac, dst_mac),
                   outgoing)
@@ -82,7 +82,7 @@ def tcp_raw(
 
     ``flags`` are letters as tcpdump prints them; ``options`` as :func:`~.ip.tcp_options`.
     """
-    path = Path(src[0], dst[0], ttl)
+    path = Direction(src[0], dst[0], ttl)
     l3 = path.tcp(ip_id & 0xFFFF, src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
                   tcp_flags(flags), window, tcp_options(options), payload)
     return Packet(ts_ns, l3, path.version, *_macs(src[0], dst[0], outgoing, src_mac, dst_mac),

@@ -34,10 +34,11 @@ from detector.facts import FlowFacts
 from detector.synth.chain import HexStream, eth_address, monero_address, raptoreum_address
 from detector.synth.clock import at
 from detector.synth.conversation import Conversation
+from detector.synth.http import http_req, http_resp
+from detector.synth.lines import jc, js, ln
 from detector.synth.links import Ethernet, frames
 from detector.synth.pcap import pcap_bytes
 from tests.conftest import run_cli
-from tools.make_fixtures import http_req, http_resp, jc, js, ln
 
 # --- a small scripting layer over detector.synth ---------------------------------------
 

@@ -27,6 +27,9 @@ __all__ = [
     "zcash_t_address",
     "raptoreum_address",
     "varint",
+    "le32hex",
+    "swap_words",
+    "uuid_text",
 ]
 
 
@@ -231,3 +234,19 @@ def varint(n: int) -> bytes:
         else:
             out.append(b)
             return bytes(out)
+
+
+def le32hex(n: int) -> str:
+    """A 32-bit number as little-endian hex (nTime, nBits and targets in work units)."""
+    return struct.pack("<I", n & 0xFFFFFFFF).hex()
+
+
+def swap_words(h: bytes) -> str:
+    """Stratum v1's prevhash: the LE block hash with every 4-byte word byte-swapped."""
+    return b"".join(h[i : i + 4][::-1] for i in range(0, 32, 4)).hex()
+
+
+def uuid_text(hex32: str) -> str:
+    """A version-4 style UUID from 32 hex digits (node-stratum-pool and proxy rpc ids)."""
+    x = hex32
+    return f"{x[:8]}-{x[8:12]}-4{x[13:16]}-a{x[17:20]}-{x[20:]}"

@@ -6,9 +6,9 @@
 Variants
   mixed (default)  ~1,000,000 packets over ~10 minutes of a /20 office LAN's uplink: bulk
                    HTTP downloads, HTTPS flows that open with real recorded TLS handshakes
-                   (bench/tls/), DNS (A/AAAA/CNAME chains, NODATA, NXDOMAIN), QUIC, NTP,
-                   and a few hundred Stratum mining flows in several dialects. The miners'
-                   IPs and flow counts go to OUT.truth.json.
+                   (detector/synth/data/tls/), DNS (A/AAAA/CNAME chains, NODATA,
+                   NXDOMAIN), QUIC, NTP, and a few hundred Stratum mining flows in several
+                   dialects. The miners' IPs and flow counts go to OUT.truth.json.
   synscan          a SYN scan of P (default 200,000) distinct (dst ip, port) pairs, each
                    answered by a RST: P flows, for flow-state memory measurement.
   synscan-1flow    the same packets, sizes and timing with every probe to one (dst, port):
@@ -21,8 +21,10 @@ capture, and memory comparisons between sizes are meaningful.
 
 Same arguments, same bytes: every random choice comes from ``random.Random`` objects
 seeded from --seed and fixed labels, timestamps are integers, nothing reads the clock.
-Packets are built from ``struct`` templates (bench/wire.py) and written as they are made
-(time-ordered merge of per-flow generators), so memory stays flat whatever the size.
+The flows, dialects and packets come from :mod:`detector.synth` (the mix in
+:mod:`detector.synth.mix`, headers packed with ``struct``); this file composes the variants
+and writes the records as they are made (time-ordered merge of per-flow generators), so
+memory stays flat whatever the size.
 """
 
 from __future__ import annotations
@@ -38,11 +40,15 @@ from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
 
-from bench.miners import Miner
-from bench.tlsdata import load_templates
-from bench.traffic import BACKGROUND, POOL_SIZE, Context
+from detector.synth.benign.tls import load_templates
 from detector.synth.ip import RA, SYN, Direction, packed
 from detector.synth.links import GATEWAY_MAC, mac_for
+from detector.synth.mix.context import POOL_SIZE, Context
+from detector.synth.mix.lookups import Dns
+from detector.synth.mix.miners import Miner
+from detector.synth.mix.ntp import Ntp
+from detector.synth.mix.quic import Quic
+from detector.synth.mix.web import HttpDownload, Https
 from detector.synth.pcap import file_header
 from detector.synth.tcp import TAP, bare
 
@@ -57,6 +63,15 @@ MAX_MINERS = 240  # of the LAN's 1,200 hosts
 MINING_SHARE = 0.015  # of all packets, roughly; the background fills the rest
 LAN = ipaddress.ip_network("10.20.0.0/20")
 RESERVED_HOSTS = {"10.20.0.1", "10.20.0.53"}  # gateway, resolver
+
+#: flow class -> share of the background packets (mixed variant)
+BACKGROUND: tuple[tuple[type, float], ...] = (
+    (HttpDownload, 0.36),
+    (Https, 0.41),
+    (Quic, 0.12),
+    (Dns, 0.10),
+    (Ntp, 0.01),
+)
 
 #: Relative weight of each recorded TLS client (file label prefix) among HTTPS flows.
 TEMPLATE_WEIGHTS = {"curl": 3.0, "python": 2.0, "node": 2.0, "java": 1.5, "openssl": 0.6,

@@ -99,11 +99,26 @@ class Conversation:
         self.rtt = _ns(rtt)  #: round-trip time in nanoseconds
         self.client_ack_delay = _ns(client_ack_delay)
         gw = GATEWAY_MAC
-        self.c = _Side(client[0], client[1], mac_for(client[0]), client_ttl, client_window,
-                       _derive("isn-c" + key), _derive("ipid-c" + key, 16), True)
-        self.s = _Side(server[0], server[1], mac_for(server[0]) if server_local else gw,
-                       server_ttl, server_window, _derive("isn-s" + key),
-                       _derive("ipid-s" + key, 16), False)
+        self.c = _Side(
+            client[0],
+            client[1],
+            mac_for(client[0]),
+            client_ttl,
+            client_window,
+            _derive("isn-c" + key),
+            _derive("ipid-c" + key, 16),
+            True,
+        )
+        self.s = _Side(
+            server[0],
+            server[1],
+            mac_for(server[0]) if server_local else gw,
+            server_ttl,
+            server_window,
+            _derive("isn-s" + key),
+            _derive("ipid-s" + key, 16),
+            False,
+        )
         self.packets: list[Packet] = []
         self._now = start
         self.c.nxt = self.c.isn
@@ -155,10 +170,17 @@ class Conversation:
             ack = self._ack_for(side, ts)
         if side.path is None:
             side.path = Direction(side.ip, peer.ip, side.ttl)
-        l3 = side.path.tcp(side.ip_id, side.port, peer.port, seq & 0xFFFFFFFF,
-                           (ack or 0) & 0xFFFFFFFF, tcp_flags(flags),
-                           side.window if window is None else window, tcp_options(options),
-                           payload)
+        l3 = side.path.tcp(
+            side.ip_id,
+            side.port,
+            peer.port,
+            seq & 0xFFFFFFFF,
+            (ack or 0) & 0xFFFFFFFF,
+            tcp_flags(flags),
+            side.window if window is None else window,
+            tcp_options(options),
+            payload,
+        )
         version = side.path.version
         side.ip_id = (side.ip_id + 1) & 0xFFFF
         if "A" in flags and ack is not None:
@@ -174,8 +196,11 @@ class Conversation:
     def _flush(self, until: int) -> None:
         """Emit every pure ACK that falls due no later than ``until``."""
         while True:
-            due = [(x.pending_due, i, x) for i, x in enumerate((self.c, self.s))
-                   if x.pending_due is not None and x.pending_due <= until]
+            due = [
+                (x.pending_due, i, x)
+                for i, x in enumerate((self.c, self.s))
+                if x.pending_due is not None and x.pending_due <= until
+            ]
             if not due:
                 return
             t, _, side = min(due)
@@ -191,10 +216,22 @@ class Conversation:
         self._now = ts
 
     def _handshake(self, t: int) -> None:
-        syn_opts = [("MSS", self.mss), ("NOP", None), ("WScale", 7), ("NOP", None),
-                    ("NOP", None), ("SAckOK", b"")]
-        synack_opts = [("MSS", 1452 if self.version == 4 else 1432), ("NOP", None),
-                       ("NOP", None), ("SAckOK", b""), ("NOP", None), ("WScale", 9)]
+        syn_opts = [
+            ("MSS", self.mss),
+            ("NOP", None),
+            ("WScale", 7),
+            ("NOP", None),
+            ("NOP", None),
+            ("SAckOK", b""),
+        ]
+        synack_opts = [
+            ("MSS", 1452 if self.version == 4 else 1432),
+            ("NOP", None),
+            ("NOP", None),
+            ("SAckOK", b""),
+            ("NOP", None),
+            ("WScale", 9),
+        ]
         c, s = self.c, self.s
         self._emit(c, t, "S", c.isn, options=syn_opts, window=64240, ack=0)
         c.nxt = c.isn + 1

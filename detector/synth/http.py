@@ -12,14 +12,20 @@ from collections.abc import Sequence
 from email.utils import formatdate
 
 
-def http_req(method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes = b"",
-             version: str = "HTTP/1.1") -> bytes:
+def http_req(
+    method: str,
+    path: str,
+    headers: Sequence[tuple[str, str]],
+    body: bytes = b"",
+    version: str = "HTTP/1.1",
+) -> bytes:
     head = f"{method} {path} {version}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
     return head.encode() + b"\r\n" + body
 
 
-def http_resp(status: str, headers: Sequence[tuple[str, str]], body: bytes = b"",
-              version: str = "HTTP/1.1") -> bytes:
+def http_resp(
+    status: str, headers: Sequence[tuple[str, str]], body: bytes = b"", version: str = "HTTP/1.1"
+) -> bytes:
     head = f"{version} {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
     return head.encode() + b"\r\n" + body
 

@@ -25,8 +25,7 @@ PA = PSH | ACK
 FA = FIN | ACK
 RA = RST | ACK
 SA = SYN | ACK
-_FLAG_LETTERS = {"F": FIN, "S": SYN, "R": RST, "P": PSH, "A": ACK, "U": URG, "E": 0x40,
-                 "C": 0x80}
+_FLAG_LETTERS = {"F": FIN, "S": SYN, "R": RST, "P": PSH, "A": ACK, "U": URG, "E": 0x40, "C": 0x80}
 
 TCP_PROTO = 6
 UDP_PROTO = 17
@@ -114,8 +113,7 @@ class Direction:
 
     __slots__ = ("src", "dst", "version", "ttl", "df", "_ck", "_pseudo")
 
-    def __init__(self, src: str | bytes, dst: str | bytes, ttl: int, *,
-                 df: bool = True) -> None:
+    def __init__(self, src: str | bytes, dst: str | bytes, ttl: int, *, df: bool = True) -> None:
         self.src = src if isinstance(src, bytes) else packed(src)
         self.dst = dst if isinstance(dst, bytes) else packed(dst)
         if len(self.src) != len(self.dst):
@@ -147,31 +145,76 @@ class Direction:
             s = (s & 0xFFFF) + (s >> 16)
         return ~s & 0xFFFF
 
-    def tcp(self, ipid: int, sport: int, dport: int, seq: int, ack: int, flags: int,
-            window: int, options: bytes = b"", payload: bytes = b"", *,
-            checksum: bool = True) -> bytes:
+    def tcp(
+        self,
+        ipid: int,
+        sport: int,
+        dport: int,
+        seq: int,
+        ack: int,
+        flags: int,
+        window: int,
+        options: bytes = b"",
+        payload: bytes = b"",
+        *,
+        checksum: bool = True,
+    ) -> bytes:
         """An IP packet carrying one TCP segment (``ipid`` is ignored for IPv6)."""
         off = (20 + len(options)) << 2
         seglen = 20 + len(options) + len(payload)
         frag = 0x4000 if self.df else 0
         if self.version == 4:
             total = 20 + seglen
-            hdr = _IP4_TCP.pack(0x45, 0, total, ipid, frag, self.ttl, 6,
-                                self._ip4_ck(6, total, ipid), self.src, self.dst, sport, dport,
-                                seq, ack, off, flags, window, 0, 0)
+            hdr = _IP4_TCP.pack(
+                0x45,
+                0,
+                total,
+                ipid,
+                frag,
+                self.ttl,
+                6,
+                self._ip4_ck(6, total, ipid),
+                self.src,
+                self.dst,
+                sport,
+                dport,
+                seq,
+                ack,
+                off,
+                flags,
+                window,
+                0,
+                0,
+            )
             if not checksum:
                 return hdr + options + payload
             ck = self._l4_ck(6, hdr[20:] + options + payload)
             return hdr[:36] + struct.pack(">H", ck) + hdr[38:] + options + payload
-        hdr = _IP6_TCP.pack(0x60000000, seglen, 6, self.ttl, self.src, self.dst, sport, dport,
-                            seq, ack, off, flags, window, 0, 0)
+        hdr = _IP6_TCP.pack(
+            0x60000000,
+            seglen,
+            6,
+            self.ttl,
+            self.src,
+            self.dst,
+            sport,
+            dport,
+            seq,
+            ack,
+            off,
+            flags,
+            window,
+            0,
+            0,
+        )
         if not checksum:
             return hdr + options + payload
         ck = self._l4_ck(6, hdr[40:] + options + payload)
         return hdr[:56] + struct.pack(">H", ck) + hdr[58:] + options + payload
 
-    def udp(self, ipid: int, sport: int, dport: int, payload: bytes, *,
-            checksum: bool = True) -> bytes:
+    def udp(
+        self, ipid: int, sport: int, dport: int, payload: bytes, *, checksum: bool = True
+    ) -> bytes:
         """An IP packet carrying one UDP datagram (``ipid`` is ignored for IPv6)."""
         ulen = 8 + len(payload)
         ck = 0
@@ -179,8 +222,28 @@ class Direction:
             ck = self._l4_ck(17, struct.pack(">HHHH", sport, dport, ulen, 0) + payload) or 0xFFFF
         if self.version == 4:
             total = 20 + ulen
-            return _IP4_UDP.pack(0x45, 0, total, ipid, 0x4000 if self.df else 0, self.ttl, 17,
-                                 self._ip4_ck(17, total, ipid), self.src, self.dst, sport, dport,
-                                 ulen, ck) + payload
-        return _IP6_UDP.pack(0x60000000, ulen, 17, self.ttl, self.src, self.dst, sport, dport,
-                             ulen, ck) + payload
+            return (
+                _IP4_UDP.pack(
+                    0x45,
+                    0,
+                    total,
+                    ipid,
+                    0x4000 if self.df else 0,
+                    self.ttl,
+                    17,
+                    self._ip4_ck(17, total, ipid),
+                    self.src,
+                    self.dst,
+                    sport,
+                    dport,
+                    ulen,
+                    ck,
+                )
+                + payload
+            )
+        return (
+            _IP6_UDP.pack(
+                0x60000000, ulen, 17, self.ttl, self.src, self.dst, sport, dport, ulen, ck
+            )
+            + payload
+        )

@@ -43,8 +43,9 @@ class Link(Protocol):
 
     linktype: int
 
-    def header(self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool,
-               byteorder: str = "<") -> bytes:
+    def header(
+        self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool, byteorder: str = "<"
+    ) -> bytes:
         """The bytes in front of an IP packet of ``version`` sent from ``src_mac``."""
         ...
 
@@ -58,13 +59,13 @@ class _HeaderLink:
 
     linktype = -1
 
-    def header(self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool,
-               byteorder: str = "<") -> bytes:
+    def header(
+        self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool, byteorder: str = "<"
+    ) -> bytes:
         raise NotImplementedError
 
     def frame(self, pkt: Packet, byteorder: str = "<") -> bytes:
-        return self.header(pkt.version, pkt.src_mac, pkt.dst_mac, pkt.outgoing,
-                           byteorder) + pkt.l3
+        return self.header(pkt.version, pkt.src_mac, pkt.dst_mac, pkt.outgoing, byteorder) + pkt.l3
 
 
 class Ethernet(_HeaderLink):
@@ -80,8 +81,14 @@ class Ethernet(_HeaderLink):
 
     linktype = 1
 
-    def __init__(self, vlan: int | None = None, outer_vlan: int | None = None,
-                 pcp: int = 0, *, tap: bool = False) -> None:
+    def __init__(
+        self,
+        vlan: int | None = None,
+        outer_vlan: int | None = None,
+        pcp: int = 0,
+        *,
+        tap: bool = False,
+    ) -> None:
         if outer_vlan is not None and vlan is None:
             raise ValueError("QinQ needs an inner vlan too")
         self.vlan = vlan
@@ -89,8 +96,9 @@ class Ethernet(_HeaderLink):
         self.pcp = pcp
         self.tap = tap
 
-    def header(self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool,
-               byteorder: str = "<") -> bytes:
+    def header(
+        self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool, byteorder: str = "<"
+    ) -> bytes:
         head = dst_mac + src_mac
         if self.outer_vlan is not None:
             head += struct.pack(">HH", 0x88A8, (self.pcp << 13) | self.outer_vlan)
@@ -118,8 +126,9 @@ class LinuxSLL(_HeaderLink):
 
     linktype = 113
 
-    def header(self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool,
-               byteorder: str = "<") -> bytes:
+    def header(
+        self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool, byteorder: str = "<"
+    ) -> bytes:
         return struct.pack(">HHH8sH", 4 if outgoing else 0, 1, 6, src_mac, ethertype(version))
 
 
@@ -135,10 +144,12 @@ class LinuxSLL2(_HeaderLink):
     def __init__(self, ifindex: int = 2) -> None:
         self.ifindex = ifindex
 
-    def header(self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool,
-               byteorder: str = "<") -> bytes:
-        return struct.pack(">HHIHBB8s", ethertype(version), 0, self.ifindex, 1,
-                           4 if outgoing else 0, 6, src_mac)
+    def header(
+        self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool, byteorder: str = "<"
+    ) -> bytes:
+        return struct.pack(
+            ">HHIHBB8s", ethertype(version), 0, self.ifindex, 1, 4 if outgoing else 0, 6, src_mac
+        )
 
 
 class RawIP(_HeaderLink):
@@ -146,8 +157,9 @@ class RawIP(_HeaderLink):
 
     linktype = 101
 
-    def header(self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool,
-               byteorder: str = "<") -> bytes:
+    def header(
+        self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool, byteorder: str = "<"
+    ) -> bytes:
         return b""
 
 
@@ -164,13 +176,13 @@ class Null(_HeaderLink):
     def __init__(self, af_inet6: int = 30) -> None:
         self.af_inet6 = af_inet6
 
-    def header(self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool,
-               byteorder: str = "<") -> bytes:
+    def header(
+        self, version: int, src_mac: bytes, dst_mac: bytes, outgoing: bool, byteorder: str = "<"
+    ) -> bytes:
         return struct.pack(byteorder + "I", 2 if version == 4 else self.af_inet6)
 
 
-def frames(packets: Iterable[Packet], link: Link, byteorder: str = "<"
-           ) -> list[tuple[int, bytes]]:
+def frames(packets: Iterable[Packet], link: Link, byteorder: str = "<") -> list[tuple[int, bytes]]:
     """Sort packets by capture time (creation order on ties) and frame them."""
     ordered = sorted(packets, key=lambda p: (p.ts_ns, p.order))
     return [(p.ts_ns, link.frame(p, byteorder)) for p in ordered]

@@ -35,11 +35,14 @@ class Packet:
     order: int = field(default_factory=lambda: next(_order))
 
 
-def _macs(src: str, dst: str, outgoing: bool, src_mac: bytes | None,
-          dst_mac: bytes | None) -> tuple[bytes, bytes]:
+def _macs(
+    src: str, dst: str, outgoing: bool, src_mac: bytes | None, dst_mac: bytes | None
+) -> tuple[bytes, bytes]:
     """The client side is on the LAN; the other side is reached through the gateway."""
-    return (src_mac if src_mac is not None else (mac_for(src) if outgoing else GATEWAY_MAC),
-            dst_mac if dst_mac is not None else (GATEWAY_MAC if outgoing else mac_for(dst)))
+    return (
+        src_mac if src_mac is not None else (mac_for(src) if outgoing else GATEWAY_MAC),
+        dst_mac if dst_mac is not None else (GATEWAY_MAC if outgoing else mac_for(dst)),
+    )
 
 
 def udp(
@@ -57,8 +60,9 @@ def udp(
     """One UDP datagram (DNS, discovery pings, NTP...)."""
     path = Direction(src[0], dst[0], ttl)
     l3 = path.udp(ip_id & 0xFFFF, src[1], dst[1], payload)
-    return Packet(ts_ns, l3, path.version, *_macs(src[0], dst[0], outgoing, src_mac, dst_mac),
-                  outgoing)
+    return Packet(
+        ts_ns, l3, path.version, *_macs(src[0], dst[0], outgoing, src_mac, dst_mac), outgoing
+    )
 
 
 def tcp_raw(
@@ -83,7 +87,17 @@ def tcp_raw(
     ``flags`` are letters as tcpdump prints them; ``options`` as :func:`~.ip.tcp_options`.
     """
     path = Direction(src[0], dst[0], ttl)
-    l3 = path.tcp(ip_id & 0xFFFF, src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                  tcp_flags(flags), window, tcp_options(options), payload)
-    return Packet(ts_ns, l3, path.version, *_macs(src[0], dst[0], outgoing, src_mac, dst_mac),
-                  outgoing)
+    l3 = path.tcp(
+        ip_id & 0xFFFF,
+        src[1],
+        dst[1],
+        seq & 0xFFFFFFFF,
+        ack & 0xFFFFFFFF,
+        tcp_flags(flags),
+        window,
+        tcp_options(options),
+        payload,
+    )
+    return Packet(
+        ts_ns, l3, path.version, *_macs(src[0], dst[0], outgoing, src_mac, dst_mac), outgoing
+    )

@@ -19,12 +19,14 @@ SNAPLEN = 262144
 RECORD = struct.Struct("<IIII")
 
 
-def file_header(linktype: int, *, big_endian: bool = False, nanosecond: bool = False,
-                snaplen: int = SNAPLEN) -> bytes:
+def file_header(
+    linktype: int, *, big_endian: bool = False, nanosecond: bool = False, snaplen: int = SNAPLEN
+) -> bytes:
     """The 24-byte global header."""
     magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
-    return struct.pack((">" if big_endian else "<") + "IHHiIII", magic, 2, 4, 0, 0, snaplen,
-                       linktype)
+    return struct.pack(
+        (">" if big_endian else "<") + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype
+    )
 
 
 def record_us(ts_us: int, frame: bytes) -> bytes:

@@ -55,8 +55,12 @@ def pcapng_bytes(
         no interface id (it is always interface 0) and **no timestamp**, which is why
         only interface 0 may use them and why a reader must cope with time-less packets.
     """
-    shb_opts = (_opt(2, shb_hardware.encode()) + _opt(3, shb_os.encode())
-                + _opt(4, shb_userappl.encode()) + _opt(0, b""))
+    shb_opts = (
+        _opt(2, shb_hardware.encode())
+        + _opt(3, shb_os.encode())
+        + _opt(4, shb_userappl.encode())
+        + _opt(0, b"")
+    )
     shb = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + shb_opts
     out = [_block(0x0A0D0D0A, shb)]
     units = []

@@ -36,9 +36,23 @@ class Side:
 
     __slots__ = ("path", "head", "pad", "port", "seq", "win", "ipid", "tsb", "peer")
 
-    def __init__(self, src: str, dst: str, port: int, src_mac: bytes, dst_mac: bytes,
-                 ttl: int, win: int, isn: int, ipid: int, tsb: int, *, link: Link = TAP,
-                 outgoing: bool = True, df: bool = True) -> None:
+    def __init__(
+        self,
+        src: str,
+        dst: str,
+        port: int,
+        src_mac: bytes,
+        dst_mac: bytes,
+        ttl: int,
+        win: int,
+        isn: int,
+        ipid: int,
+        tsb: int,
+        *,
+        link: Link = TAP,
+        outgoing: bool = True,
+        df: bool = True,
+    ) -> None:
         self.path = Direction(src, dst, ttl, df=df)
         self.head = link.header(self.path.version, src_mac, dst_mac, outgoing)
         self.pad = isinstance(link, Ethernet) and (link.tap or not outgoing)
@@ -66,16 +80,50 @@ class Tcp:
 
     __slots__ = ("c", "s", "checksums")
 
-    def __init__(self, rng: Random, client: str, cport: int, server: str, sport: int, *,
-                 client_ttl: int = 64, server_ttl: int = 52, server_mac: bytes = GATEWAY_MAC,
-                 client_win: int = 502, server_win: int = 509, link: Link = TAP,
-                 checksums: bool = False) -> None:
+    def __init__(
+        self,
+        rng: Random,
+        client: str,
+        cport: int,
+        server: str,
+        sport: int,
+        *,
+        client_ttl: int = 64,
+        server_ttl: int = 52,
+        server_mac: bytes = GATEWAY_MAC,
+        client_win: int = 502,
+        server_win: int = 509,
+        link: Link = TAP,
+        checksums: bool = False,
+    ) -> None:
         cmac = mac_for(client)
-        self.c = Side(client, server, cport, cmac, server_mac, client_ttl, client_win,
-                      rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(32), link=link)
-        self.s = Side(server, client, sport, server_mac, cmac, server_ttl, server_win,
-                      rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(32), link=link,
-                      outgoing=False)
+        self.c = Side(
+            client,
+            server,
+            cport,
+            cmac,
+            server_mac,
+            client_ttl,
+            client_win,
+            rng.getrandbits(32),
+            rng.getrandbits(16),
+            rng.getrandbits(32),
+            link=link,
+        )
+        self.s = Side(
+            server,
+            client,
+            sport,
+            server_mac,
+            cmac,
+            server_ttl,
+            server_win,
+            rng.getrandbits(32),
+            rng.getrandbits(16),
+            rng.getrandbits(32),
+            link=link,
+            outgoing=False,
+        )
         self.c.peer = self.s
         self.s.peer = self.c
         self.checksums = checksums
@@ -87,9 +135,18 @@ class Tcp:
         side.ipid = (ipid + 1) & 0xFFFF
         ms = ts // 1000
         opts = _TS_OPT.pack(0x0101080A, (side.tsb + ms) & M32, (peer.tsb + ms) & M32)
-        l3 = side.path.tcp(ipid, side.port, peer.port, side.seq,
-                           peer.seq if flags & ACK else 0, flags, side.win, opts, payload,
-                           checksum=self.checksums)
+        l3 = side.path.tcp(
+            ipid,
+            side.port,
+            peer.port,
+            side.seq,
+            peer.seq if flags & ACK else 0,
+            flags,
+            side.win,
+            opts,
+            payload,
+            checksum=self.checksums,
+        )
         side.seq = (side.seq + len(payload) + (1 if flags & (SYN | FIN) else 0)) & M32
         return record_us(ts, side.frame(l3))
 
@@ -100,11 +157,24 @@ class Tcp:
         ipid = side.ipid
         side.ipid = (ipid + 1) & 0xFFFF
         ms = ts // 1000
-        opts = _SYN_OPT.pack(0x02040000 | mss, 0x0402080A, (side.tsb + ms) & M32,
-                             (peer.tsb + ms) & M32 if server else 0, 0x01030300 | wscale)
-        l3 = side.path.tcp(ipid, side.port, peer.port, side.seq, peer.seq if server else 0,
-                           SYN | (ACK if server else 0), 65160 if server else 64240, opts,
-                           checksum=self.checksums)
+        opts = _SYN_OPT.pack(
+            0x02040000 | mss,
+            0x0402080A,
+            (side.tsb + ms) & M32,
+            (peer.tsb + ms) & M32 if server else 0,
+            0x01030300 | wscale,
+        )
+        l3 = side.path.tcp(
+            ipid,
+            side.port,
+            peer.port,
+            side.seq,
+            peer.seq if server else 0,
+            SYN | (ACK if server else 0),
+            65160 if server else 64240,
+            opts,
+            checksum=self.checksums,
+        )
         side.seq = (side.seq + 1) & M32
         return record_us(ts, side.frame(l3))
 
@@ -112,11 +182,15 @@ class Tcp:
         """SYN, SYN-ACK one RTT later, ACK 80 us after that."""
         t2 = ts + rtt
         t3 = t2 + 80
-        return [(ts, self.syn(ts, self.c)), (t2, self.syn(t2, self.s, wscale=9)),
-                (t3, self.seg(t3, self.c, ACK))]
+        return [
+            (ts, self.syn(ts, self.c)),
+            (t2, self.syn(t2, self.s, wscale=9)),
+            (t3, self.seg(t3, self.c, ACK)),
+        ]
 
-    def send(self, ts: int, side: Side, data: bytes, gap: int = 30,
-             mss: int = 1448) -> list[tuple[int, bytes]]:
+    def send(
+        self, ts: int, side: Side, data: bytes, gap: int = 30, mss: int = 1448
+    ) -> list[tuple[int, bytes]]:
         """``data`` cut at the MSS, PSH on the last segment, ``gap`` us between segments."""
         out = []
         last = len(data) - 1
@@ -131,13 +205,28 @@ class Tcp:
         second = first.peer
         t2 = ts + (rtt if first is self.c else 150)
         t3 = t2 + (60 if first is self.c else rtt)
-        return [(ts, self.seg(ts, first, FIN | ACK)), (t2, self.seg(t2, second, FIN | ACK)),
-                (t3, self.seg(t3, first, ACK))]
+        return [
+            (ts, self.seg(ts, first, FIN | ACK)),
+            (t2, self.seg(t2, second, FIN | ACK)),
+            (t3, self.seg(t3, first, ACK)),
+        ]
 
 
-def bare(ts: int, path: Direction, head: bytes, sport: int, dport: int, seq: int, ack: int,
-         flags: int, win: int, ipid: int, mss: int | None = None, *,
-         pad: bool = True) -> bytes:
+def bare(
+    ts: int,
+    path: Direction,
+    head: bytes,
+    sport: int,
+    dport: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    win: int,
+    ipid: int,
+    mss: int | None = None,
+    *,
+    pad: bool = True,
+) -> bytes:
     """A TCP segment without options (or with only MSS) as a pcap record: scanner probes
     and the resets that answer them."""
     opts = _MSS_OPT.pack(0x02040000 | mss) if mss is not None else b""

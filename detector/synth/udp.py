@@ -23,14 +23,48 @@ class Udp:
 
     __slots__ = ("c", "s", "checksums")
 
-    def __init__(self, rng: Random, client: str, cport: int, server: str, sport: int, *,
-                 client_ttl: int = 64, server_ttl: int = 56, server_mac: bytes = GATEWAY_MAC,
-                 link: Link = TAP, checksums: bool = False) -> None:
+    def __init__(
+        self,
+        rng: Random,
+        client: str,
+        cport: int,
+        server: str,
+        sport: int,
+        *,
+        client_ttl: int = 64,
+        server_ttl: int = 56,
+        server_mac: bytes = GATEWAY_MAC,
+        link: Link = TAP,
+        checksums: bool = False,
+    ) -> None:
         cmac = mac_for(client)
-        self.c = Side(client, server, cport, cmac, server_mac, client_ttl, 0, 0,
-                      rng.getrandbits(16), 0, link=link)
-        self.s = Side(server, client, sport, server_mac, cmac, server_ttl, 0, 0,
-                      rng.getrandbits(16), 0, link=link, outgoing=False)
+        self.c = Side(
+            client,
+            server,
+            cport,
+            cmac,
+            server_mac,
+            client_ttl,
+            0,
+            0,
+            rng.getrandbits(16),
+            0,
+            link=link,
+        )
+        self.s = Side(
+            server,
+            client,
+            sport,
+            server_mac,
+            cmac,
+            server_ttl,
+            0,
+            0,
+            rng.getrandbits(16),
+            0,
+            link=link,
+            outgoing=False,
+        )
         self.c.peer = self.s
         self.s.peer = self.c
         self.checksums = checksums

@@ -14,8 +14,13 @@ SIGNATURE = struct.pack("<Q", 0x0101010101012101)
 
 
 def frame(command: int, payload: bytes, request: bool, expect_reply: bool) -> bytes:
-    return (SIGNATURE + struct.pack("<QBIiII", len(payload), int(expect_reply), command, 0,
-                                     1 if request else 2, 1) + payload)
+    return (
+        SIGNATURE
+        + struct.pack(
+            "<QBIiII", len(payload), int(expect_reply), command, 0, 1 if request else 2, 1
+        )
+        + payload
+    )
 
 
 def ps_varint(n: int) -> bytes:
@@ -39,19 +44,23 @@ def ps(fields: list[tuple[str, int, bytes]]) -> bytes:
 
 
 def node_data(h: HexStream, port: int) -> bytes:
-    return ps_section([
-        ("my_port", 6, struct.pack("<I", port)),
-        ("network_id", 10, ps_varint(16) + bytes.fromhex("1230f171610441611731008216a1a110")),
-        ("peer_id", 5, h.bytes(8)),
-        ("support_flags", 6, struct.pack("<I", 1)),
-    ])
+    return ps_section(
+        [
+            ("my_port", 6, struct.pack("<I", port)),
+            ("network_id", 10, ps_varint(16) + bytes.fromhex("1230f171610441611731008216a1a110")),
+            ("peer_id", 5, h.bytes(8)),
+            ("support_flags", 6, struct.pack("<I", 1)),
+        ]
+    )
 
 
 def sync_data(h: HexStream, height: int) -> bytes:
-    return ps_section([
-        ("cumulative_difficulty", 5, struct.pack("<Q", 0x6A3B2C1D0E0F1011)),
-        ("current_height", 5, struct.pack("<Q", height)),
-        ("pruning_seed", 6, struct.pack("<I", 0)),
-        ("top_id", 10, ps_varint(32) + h.bytes(32)),
-        ("top_version", 8, b"\x10"),
-    ])
+    return ps_section(
+        [
+            ("cumulative_difficulty", 5, struct.pack("<Q", 0x6A3B2C1D0E0F1011)),
+            ("current_height", 5, struct.pack("<Q", height)),
+            ("pruning_seed", 6, struct.pack("<I", 0)),
+            ("top_id", 10, ps_varint(32) + h.bytes(32)),
+            ("top_version", 8, b"\x10"),
+        ]
+    )

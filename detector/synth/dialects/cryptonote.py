@@ -30,11 +30,38 @@ from detector.synth.lines import jc, ln
 
 #: XMRig 6.x CPU build's algorithm list in Algorithm.h order; Network::onLogin swaps the
 #: pool's algorithm into slot 0 (std::swap, so "cn/0" lands where "rx/0" was).
-_XMRIG_ALGOS = ["cn/0", "cn/1", "cn/2", "cn/r", "cn/fast", "cn/half", "cn/xao", "cn/rto",
-                "cn/rwz", "cn/zls", "cn/double", "cn/ccx", "cn-lite/0", "cn-lite/1",
-                "cn-heavy/0", "cn-heavy/tube", "cn-heavy/xhv", "cn-pico", "cn-pico/tlo",
-                "cn/upx2", "rx/0", "rx/wow", "rx/arq", "rx/graft", "rx/sfx", "rx/yada",
-                "argon2/chukwa", "argon2/chukwav2", "argon2/wrkz", "ghostrider"]
+_XMRIG_ALGOS = [
+    "cn/0",
+    "cn/1",
+    "cn/2",
+    "cn/r",
+    "cn/fast",
+    "cn/half",
+    "cn/xao",
+    "cn/rto",
+    "cn/rwz",
+    "cn/zls",
+    "cn/double",
+    "cn/ccx",
+    "cn-lite/0",
+    "cn-lite/1",
+    "cn-heavy/0",
+    "cn-heavy/tube",
+    "cn-heavy/xhv",
+    "cn-pico",
+    "cn-pico/tlo",
+    "cn/upx2",
+    "rx/0",
+    "rx/wow",
+    "rx/arq",
+    "rx/graft",
+    "rx/sfx",
+    "rx/yada",
+    "argon2/chukwa",
+    "argon2/chukwav2",
+    "argon2/wrkz",
+    "ghostrider",
+]
 
 XMRIG_AGENT = "XMRig/6.22.2 (Linux x86_64) libuv/1.48.0 gcc/13.2.1"
 XMRIG_AGENT_WIN = "XMRig/6.21.3 (Windows NT 10.0; Win64; x64) libuv/1.48.0 msvc/2019"
@@ -53,8 +80,9 @@ def xmrig_algos(first: str = "rx/0") -> list[str]:
 # --- client lines --------------------------------------------------------------------------
 
 
-def xmrig_login(wallet: str, agent: str, algos: list[str] | None, rigid: str | None = None,
-                password: str = "x") -> bytes:
+def xmrig_login(
+    wallet: str, agent: str, algos: list[str] | None, rigid: str | None = None, password: str = "x"
+) -> bytes:
     """XMRig Client::login + Network::onLogin, serialised by rapidjson (compact)."""
     params: dict[str, object] = {"login": wallet, "pass": password, "agent": agent}
     if rigid is not None:
@@ -66,8 +94,10 @@ def xmrig_login(wallet: str, agent: str, algos: list[str] | None, rigid: str | N
 
 def xmrstak_login(wallet: str, agent: str = XMRSTAK_AGENT) -> bytes:
     """xmr-stak's jpsock.cpp login template: method first, empty rigid, ``"id":1`` last."""
-    return ln(f'{{"method":"login","params":{{"login":"{wallet}","pass":"x",'
-              f'"rigid":"","agent":"{agent}"}},"id":1}}')
+    return ln(
+        f'{{"method":"login","params":{{"login":"{wallet}","pass":"x",'
+        f'"rigid":"","agent":"{agent}"}},"id":1}}'
+    )
 
 
 def proxy_login(wallet: str) -> bytes:
@@ -75,11 +105,18 @@ def proxy_login(wallet: str) -> bytes:
     return jc({"id": 1, "method": "login", "params": {"login": wallet, "pass": "x"}})
 
 
-def submit(ident: int, rpc_id: str, job_id: str, nonce: str, result: str, *,
-           algo: str | None = "rx/0", jsonrpc: bool = True) -> bytes:
+def submit(
+    ident: int,
+    rpc_id: str,
+    job_id: str,
+    nonce: str,
+    result: str,
+    *,
+    algo: str | None = "rx/0",
+    jsonrpc: bool = True,
+) -> bytes:
     """XMRig's submit (``jsonrpc``, ``algo``); a proxy's is bare (neither)."""
-    params: dict[str, object] = {"id": rpc_id, "job_id": job_id, "nonce": nonce,
-                                 "result": result}
+    params: dict[str, object] = {"id": rpc_id, "job_id": job_id, "nonce": nonce, "result": result}
     if algo is not None:
         params["algo"] = algo
     if jsonrpc:
@@ -87,13 +124,17 @@ def submit(ident: int, rpc_id: str, job_id: str, nonce: str, result: str, *,
     return jc({"id": ident, "method": "submit", "params": params})
 
 
-def xmrstak_submit(rpc_id: str, job_id: str, nonce: str, result: str,
-                   hashcount: int | None = None) -> bytes:
+def xmrstak_submit(
+    rpc_id: str, job_id: str, nonce: str, result: str, hashcount: int | None = None
+) -> bytes:
     """xmr-stak's submit template, with the hashcount extension when the pool offers it."""
-    counts = (f',"hashcount":{hashcount},"hashcount_total":{hashcount}'
-              if hashcount is not None else "")
-    return ln(f'{{"method":"submit","params":{{"id":"{rpc_id}","job_id":"{job_id}",'
-              f'"nonce":"{nonce}","result":"{result}","backend":"cpu"{counts}}},"id":1}}')
+    counts = (
+        f',"hashcount":{hashcount},"hashcount_total":{hashcount}' if hashcount is not None else ""
+    )
+    return ln(
+        f'{{"method":"submit","params":{{"id":"{rpc_id}","job_id":"{job_id}",'
+        f'"nonce":"{nonce}","result":"{result}","backend":"cpu"{counts}}},"id":1}}'
+    )
 
 
 def keepalived(ident: int, rpc_id: str) -> bytes:
@@ -109,8 +150,16 @@ def blob(seconds: int, prev: str, root: str, ntx: int) -> str:
     return "1010" + varint(seconds).hex() + prev + "00000000" + root + varint(ntx).hex()
 
 
-def job(blob_hex: str, job_id: str, target: str, height: int, seed: str, *,
-        rpc_id: str | None = None, algo: str | None = None) -> dict[str, object]:
+def job(
+    blob_hex: str,
+    job_id: str,
+    target: str,
+    height: int,
+    seed: str,
+    *,
+    rpc_id: str | None = None,
+    algo: str | None = None,
+) -> dict[str, object]:
     """A job object, members in nodejs-pool's order (``id`` only in pushes and logins)."""
     out: dict[str, object] = {"blob": blob_hex, "job_id": job_id, "target": target}
     if rpc_id is not None:
@@ -144,8 +193,15 @@ def ok(ident: int, status: str = "OK") -> bytes:
 class MoneroJobs:
     """RandomX jobs as a nodejs-pool style pool sends them."""
 
-    def __init__(self, label: str, *, height: int = 3_591_204, diff: int = 240_000,
-                 job_style: str = "numeric", algo: str | None = "rx/0") -> None:
+    def __init__(
+        self,
+        label: str,
+        *,
+        height: int = 3_591_204,
+        diff: int = 240_000,
+        job_style: str = "numeric",
+        algo: str | None = "rx/0",
+    ) -> None:
         self.h = HexStream(label)
         self.height = height
         self.diff = diff
@@ -153,8 +209,11 @@ class MoneroJobs:
         self.prev = self.h.hex(32)
         self.job_style = job_style
         self.algo = algo
-        self.rpc_id = (f"{self.h.uint(10**14, 10**15 - 1)}" if job_style == "numeric"
-                       else uuid_text(self.h.hex(16)))
+        self.rpc_id = (
+            f"{self.h.uint(10**14, 10**15 - 1)}"
+            if job_style == "numeric"
+            else uuid_text(self.h.hex(16))
+        )
 
     @property
     def target32(self) -> int:
@@ -170,8 +229,15 @@ class MoneroJobs:
             self.height += 1
             self.prev = self.h.hex(32)
         b = blob(unix(ts_ns), self.prev, self.h.hex(32), self.h.uint(8, 90))
-        return job(b, self.job_id(), le32hex(self.target32), self.height, self.seed,
-                   rpc_id=self.rpc_id if with_id else None, algo=self.algo)
+        return job(
+            b,
+            self.job_id(),
+            le32hex(self.target32),
+            self.height,
+            self.seed,
+            rpc_id=self.rpc_id if with_id else None,
+            algo=self.algo,
+        )
 
     def share(self) -> tuple[str, str]:
         """(nonce, result) with the result hash really below the job's target."""
@@ -182,10 +248,17 @@ class MoneroJobs:
 # --- scripted session (the fixtures) ------------------------------------------------------
 
 
-def play_xmrig(c: Conversation, b: int, jobs: MoneroJobs, login: bytes,
-               schedule: Sequence[tuple[float, str]], end: float,
-               extensions: list[str] | None, algo_in_submit: bool = True,
-               keepalive: float | None = None) -> None:
+def play_xmrig(
+    c: Conversation,
+    b: int,
+    jobs: MoneroJobs,
+    login: bytes,
+    schedule: Sequence[tuple[float, str]],
+    end: float,
+    extensions: list[str] | None,
+    algo_in_submit: bool = True,
+    keepalive: float | None = None,
+) -> None:
     """Drive an XMRig-style session from ``b`` (ns) on: login, job pushes ("j"/"b"),
     submits ("s").
 
@@ -223,8 +296,12 @@ def play_xmrig(c: Conversation, b: int, jobs: MoneroJobs, login: bytes,
             last_rx = when
         else:
             nonce, result = jobs.share()
-            sc.client(at(when, b), submit(seq, jobs.rpc_id, job_id, nonce, result,
-                                          algo="rx/0" if algo_in_submit else None))
+            sc.client(
+                at(when, b),
+                submit(
+                    seq, jobs.rpc_id, job_id, nonce, result, algo="rx/0" if algo_in_submit else None
+                ),
+            )
             sc.server(at(when + rtt + 0.002, b), ok(seq))
             last_rx = when + rtt + 0.002
             seq += 1
@@ -246,8 +323,7 @@ class CryptoNoteSession(Session):
         self.seed = self.hex(32)
         self.prev = self.hex(32)
         u = self.hex(16)
-        self.rpc_id = (str(rng.randint(10**14, 10**15 - 1)) if flavor != "proxy" else
-                       uuid_text(u))
+        self.rpc_id = str(rng.randint(10**14, 10**15 - 1)) if flavor != "proxy" else uuid_text(u)
         self.job_id = self._job_id()
         self.target = f"{(2**32 - 1) // rng.choice((60_000, 120_000, 240_000)):08x}"
         self.target = bytes.fromhex(self.target)[::-1].hex()
@@ -266,9 +342,15 @@ class CryptoNoteSession(Session):
         self.job_id = self._job_id()
         root = self.hex(32)
         b = blob(ts // US, self.prev, root, self.rng.randint(8, 90))
-        return job(b, self.job_id, self.target, self.height, self.seed,
-                   rpc_id=self.rpc_id if with_id else None,
-                   algo="rx/0" if self.flavor != "proxy" else None)
+        return job(
+            b,
+            self.job_id,
+            self.target,
+            self.height,
+            self.seed,
+            rpc_id=self.rpc_id if with_id else None,
+            algo="rx/0" if self.flavor != "proxy" else None,
+        )
 
     def hello(self, ts: int) -> list[tuple[str, bytes]]:
         w = self.wallet
@@ -298,8 +380,15 @@ class CryptoNoteSession(Session):
             return xmrstak_submit(self.rpc_id, self.job_id, nonce, result), ok(1)
         self.seq += 1
         proxy = self.flavor == "proxy"
-        msg = submit(self.seq, self.rpc_id, self.job_id, nonce, result,
-                     algo=None if proxy else "rx/0", jsonrpc=not proxy)
+        msg = submit(
+            self.seq,
+            self.rpc_id,
+            self.job_id,
+            nonce,
+            result,
+            algo=None if proxy else "rx/0",
+            jsonrpc=not proxy,
+        )
         return msg, ok(self.seq)
 
     def keepalive(self) -> tuple[bytes, bytes] | None:

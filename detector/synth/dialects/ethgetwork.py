@@ -23,26 +23,46 @@ ETHMINER_GETWORK = b'{"id":1,"jsonrpc":"2.0","method":"eth_getWork","params":[]}
 
 def ethminer_post(host: str, body: bytes) -> bytes:
     """ethminer's request: HTTP/1.0, Host without port, Connection: close."""
-    return http_req("POST", "/", [("Host", host), ("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(body))),
-                                  ("Connection", "close")], body, version="HTTP/1.0")
+    return http_req(
+        "POST",
+        "/",
+        [
+            ("Host", host),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ],
+        body,
+        version="HTTP/1.0",
+    )
 
 
 def ethminer_hashrate(rate: str, rid: str) -> bytes:
-    return (f'{{"id":9,"jsonrpc":"2.0","method":"eth_submitHashrate","params":'
-            f'["{rate}","{rid}"]}}').encode()
+    return (
+        f'{{"id":9,"jsonrpc":"2.0","method":"eth_submitHashrate","params":["{rate}","{rid}"]}}'
+    ).encode()
 
 
 def ethminer_submit(nonce: str, header: str, mix: str) -> bytes:
-    return (f'{{"id":40,"jsonrpc":"2.0","method":"eth_submitWork","params":'
-            f'["{nonce}","{header}","{mix}"]}}').encode()
+    return (
+        f'{{"id":40,"jsonrpc":"2.0","method":"eth_submitWork","params":'
+        f'["{nonce}","{header}","{mix}"]}}'
+    ).encode()
 
 
 def phoenix_post(host: str, body: bytes) -> bytes:
     """PhoenixMiner's keep-alive request (Host with port)."""
-    return http_req("POST", "/", [("Host", host), ("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(body))),
-                                  ("Connection", "keep-alive")], body)
+    return http_req(
+        "POST",
+        "/",
+        [
+            ("Host", host),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Connection", "keep-alive"),
+        ],
+        body,
+    )
 
 
 def phoenix_getwork_body(worker: str) -> bytes:
@@ -58,10 +78,17 @@ def phoenix_submit_body(nonce: str, header: str, mix: str, worker: str) -> bytes
     return phoenix_submit(nonce, header, mix, worker)[:-1]
 
 
-def node_response(ident: object, result: object, ts_ns: int,
-                  version: str = "HTTP/1.1") -> bytes:
+def node_response(ident: object, result: object, ts_ns: int, version: str = "HTTP/1.1") -> bytes:
     """core-geth's answer: compact JSON-RPC (jsonrpc, id, result) behind Vary: Origin."""
     out = jc({"jsonrpc": "2.0", "id": ident, "result": result})
-    return http_resp("200 OK", [("Content-Type", "application/json"), ("Vary", "Origin"),
-                                ("Date", http_date(unix(ts_ns))),
-                                ("Content-Length", str(len(out)))], out, version=version)
+    return http_resp(
+        "200 OK",
+        [
+            ("Content-Type", "application/json"),
+            ("Vary", "Origin"),
+            ("Date", http_date(unix(ts_ns))),
+            ("Content-Length", str(len(out))),
+        ],
+        out,
+        version=version,
+    )

@@ -28,8 +28,10 @@ from detector.synth.lines import jc, ln
 
 
 def claymore_login(user: str) -> bytes:
-    return ln(f'{{"worker": "eth1.0", "jsonrpc": "2.0", "params": ["{user}", "x"], '
-              f'"id": 2, "method": "eth_submitLogin"}}')
+    return ln(
+        f'{{"worker": "eth1.0", "jsonrpc": "2.0", "params": ["{user}", "x"], '
+        f'"id": 2, "method": "eth_submitLogin"}}'
+    )
 
 
 def claymore_getwork() -> bytes:
@@ -41,35 +43,45 @@ def claymore_submit(nonce: str, header: str, mix: str) -> bytes:
 
 
 def phoenix_login(wallet: str, worker: str) -> bytes:
-    return ln(f'{{"id":1,"jsonrpc":"2.0","method":"eth_submitLogin","worker":"{worker}",'
-              f'"params":["{wallet}","x"]}}')
+    return ln(
+        f'{{"id":1,"jsonrpc":"2.0","method":"eth_submitLogin","worker":"{worker}",'
+        f'"params":["{wallet}","x"]}}'
+    )
 
 
 def phoenix_getwork(worker: str, ident: int = 5) -> bytes:
-    return ln(f'{{"id":{ident},"jsonrpc":"2.0","method":"eth_getWork","worker":"{worker}",'
-              '"params":[]}')
+    return ln(
+        f'{{"id":{ident},"jsonrpc":"2.0","method":"eth_getWork","worker":"{worker}","params":[]}}'
+    )
 
 
 def phoenix_submit(nonce: str, header: str, mix: str, worker: str) -> bytes:
-    return ln(f'{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","worker":"{worker}",'
-              f'"params":["{nonce}","{header}","{mix}"]}}')
+    return ln(
+        f'{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","worker":"{worker}",'
+        f'"params":["{nonce}","{header}","{mix}"]}}'
+    )
 
 
 def phoenix_hashrate(rate: str, rid: str, worker: str) -> bytes:
-    return ln(f'{{"id":6,"jsonrpc":"2.0","method":"eth_submitHashrate","worker":"{worker}",'
-              f'"params":["{rate}","{rid}"]}}')
+    return ln(
+        f'{{"id":6,"jsonrpc":"2.0","method":"eth_submitHashrate","worker":"{worker}",'
+        f'"params":["{rate}","{rid}"]}}'
+    )
 
 
 def submit_work(nonce: str, header: str, mix: str) -> bytes:
     """eth_submitWork without a worker member (``jsonrpc`` after the id)."""
-    return ln(f'{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","params":["{nonce}",'
-              f'"{header}","{mix}"]}}')
+    return ln(
+        f'{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","params":["{nonce}",'
+        f'"{header}","{mix}"]}}'
+    )
 
 
 def submit_hashrate(rate: str, rid: str) -> bytes:
     """Claymore's eth_submitHashrate: compact but for the space before the rig id."""
-    return ln(f'{{"id":6,"jsonrpc":"2.0","method":"eth_submitHashrate","params":'
-              f'["{rate}", "{rid}"]}}')
+    return ln(
+        f'{{"id":6,"jsonrpc":"2.0","method":"eth_submitHashrate","params":["{rate}", "{rid}"]}}'
+    )
 
 
 # --- pool lines ----------------------------------------------------------------------------
@@ -88,10 +100,21 @@ def ok(ident: int) -> bytes:
 
 
 def play(
-    c: Conversation, b: int, jobs: EthJobs, *, login: bytes | None, getwork: bytes,
-    submit: Callable[[str, str, str], bytes], hashrate: Callable[[], bytes] | None,
-    poll: float, end: float, blocks: Sequence[float], shares: Sequence[float],
-    hashrate_every: float = 20.0, push_id: int = 0, answer_id: int | None = 0,
+    c: Conversation,
+    b: int,
+    jobs: EthJobs,
+    *,
+    login: bytes | None,
+    getwork: bytes,
+    submit: Callable[[str, str, str], bytes],
+    hashrate: Callable[[], bytes] | None,
+    poll: float,
+    end: float,
+    blocks: Sequence[float],
+    shares: Sequence[float],
+    hashrate_every: float = 20.0,
+    push_id: int = 0,
+    answer_id: int | None = 0,
     start: float = 0.02,
 ) -> None:
     """Drive a session from ``b`` (ns) on: login, polling, pushes, submits.

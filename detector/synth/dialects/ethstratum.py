@@ -76,16 +76,19 @@ AGENTS = ("lolMiner 1.88", "NBMiner/42.3", "T-Rex/0.26.8", "TeamRedMiner/0.10.21
 
 def ethminer_hashrate(rate: str, rid: str) -> bytes:
     """ethminer's eth_submitHashrate: id 6 and a ``"jsonrpc":"2.0"`` without spaces."""
-    return ln(f'{{"id": 6, "jsonrpc":"2.0", "method": "eth_submitHashrate", '
-              f'"params": ["{rate}","{rid}"]}}')
+    return ln(
+        f'{{"id": 6, "jsonrpc":"2.0", "method": "eth_submitHashrate", '
+        f'"params": ["{rate}","{rid}"]}}'
+    )
 
 
 # --- pool lines ----------------------------------------------------------------------------
 
 
 def subscribe_result(session: str, extranonce: str) -> bytes:
-    return jc({"id": 1, "result": [["mining.notify", session, PROTOCOL], extranonce],
-               "error": None})
+    return jc(
+        {"id": 1, "result": [["mining.notify", session, PROTOCOL], extranonce], "error": None}
+    )
 
 
 def result(ident: int, value: object = True) -> bytes:
@@ -104,10 +107,20 @@ def notify(job: str, seed: str, header: str, clean: bool = True) -> bytes:
 
 
 def play(
-    c: Conversation, b: int, jobs: EthJobs, *, subscribe: bytes, authorize: bytes,
-    extranonce_sub: bytes | None, submit: Callable[[int, str, str], bytes],
-    hashrate: Callable[[int], bytes] | None, user: str, extranonce: str, diff: float,
-    schedule: Sequence[tuple[float, str]], end: float,
+    c: Conversation,
+    b: int,
+    jobs: EthJobs,
+    *,
+    subscribe: bytes,
+    authorize: bytes,
+    extranonce_sub: bytes | None,
+    submit: Callable[[int, str, str], bytes],
+    hashrate: Callable[[int], bytes] | None,
+    user: str,
+    extranonce: str,
+    diff: float,
+    schedule: Sequence[tuple[float, str]],
+    end: float,
 ) -> None:
     """Drive one session from ``b`` (ns) on; message bytes come from the caller's client.
 
@@ -133,7 +146,7 @@ def play(
             job = jobs.next()
             sc.server(at(when, b), notify(*job))
         elif kind == "s":
-            msg = submit(sid, job[0], jobs.nonce()[len(extranonce):])
+            msg = submit(sid, job[0], jobs.nonce()[len(extranonce) :])
             sc.client(at(when, b), msg)
             sc.server(at(when + rtt + 0.001, b), result(json.loads(msg)["id"]))
             sid += 1

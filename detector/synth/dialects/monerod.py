@@ -42,20 +42,35 @@ def epee_json(obj: dict[str, object], indent: int = 0) -> str:
 
 
 def xmrig_post(host: str, body: bytes) -> bytes:
-    return http_req("POST", "/json_rpc", [("Connection", "close"),
-                                          ("Content-Length", str(len(body))),
-                                          ("Content-Type", "application/json"),
-                                          ("Host", host), ("User-Agent", XMRIG_AGENT)], body)
+    return http_req(
+        "POST",
+        "/json_rpc",
+        [
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", "application/json"),
+            ("Host", host),
+            ("User-Agent", XMRIG_AGENT),
+        ],
+        body,
+    )
 
 
 def xmrig_get(host: str, path: str) -> bytes:
-    return http_req("GET", path, [("Connection", "close"), ("Host", host),
-                                  ("User-Agent", XMRIG_AGENT)])
+    return http_req(
+        "GET", path, [("Connection", "close"), ("Host", host), ("User-Agent", XMRIG_AGENT)]
+    )
 
 
 def getblocktemplate(seq: int, wallet: str, extra_nonce: str) -> bytes:
-    return jc({"id": seq, "jsonrpc": "2.0", "method": "getblocktemplate",
-               "params": {"wallet_address": wallet, "extra_nonce": extra_nonce}})[:-1]
+    return jc(
+        {
+            "id": seq,
+            "jsonrpc": "2.0",
+            "method": "getblocktemplate",
+            "params": {"wallet_address": wallet, "extra_nonce": extra_nonce},
+        }
+    )[:-1]
 
 
 def submitblock(seq: int, blob: str) -> bytes:
@@ -67,20 +82,44 @@ def submitblock(seq: int, blob: str) -> bytes:
 
 def response(body: str, ts_ns: int) -> bytes:
     out = body.encode()
-    return http_resp("200 Ok", [("Server", "Epee-based"), ("Content-Length", str(len(out))),
-                                ("Content-Type", "application/json"),
-                                ("Last-Modified", http_date(unix(ts_ns))),
-                                ("Accept-Ranges", "bytes")], out)
+    return http_resp(
+        "200 Ok",
+        [
+            ("Server", "Epee-based"),
+            ("Content-Length", str(len(out))),
+            ("Content-Type", "application/json"),
+            ("Last-Modified", http_date(unix(ts_ns))),
+            ("Accept-Ranges", "bytes"),
+        ],
+        out,
+    )
 
 
-def template_result(seq: int, hashing_blob: str, template_blob: str, reward: int,
-                    height: int, prev: str, seed: str) -> str:
-    return epee_json({"id": seq, "jsonrpc": "2.0", "result": {
-        "blockhashing_blob": hashing_blob, "blocktemplate_blob": template_blob,
-        "difficulty": 417_215_540_322, "difficulty_top64": 0, "expected_reward": reward,
-        "height": height, "next_seed_hash": "", "prev_hash": prev, "reserved_offset": 130,
-        "seed_hash": seed, "seed_height": 3_590_144, "status": "OK", "untrusted": False,
-        "wide_difficulty": "0x6123e4c362"}})
+def template_result(
+    seq: int, hashing_blob: str, template_blob: str, reward: int, height: int, prev: str, seed: str
+) -> str:
+    return epee_json(
+        {
+            "id": seq,
+            "jsonrpc": "2.0",
+            "result": {
+                "blockhashing_blob": hashing_blob,
+                "blocktemplate_blob": template_blob,
+                "difficulty": 417_215_540_322,
+                "difficulty_top64": 0,
+                "expected_reward": reward,
+                "height": height,
+                "next_seed_hash": "",
+                "prev_hash": prev,
+                "reserved_offset": 130,
+                "seed_hash": seed,
+                "seed_height": 3_590_144,
+                "status": "OK",
+                "untrusted": False,
+                "wide_difficulty": "0x6123e4c362",
+            },
+        }
+    )
 
 
 def getheight_result(height: int, top: str) -> str:
@@ -88,12 +127,19 @@ def getheight_result(height: int, top: str) -> str:
 
 
 def submit_result(seq: int, block_id: str) -> str:
-    return epee_json({"id": seq, "jsonrpc": "2.0", "result": {
-        "block_id": block_id, "status": "OK", "untrusted": False}})
+    return epee_json(
+        {
+            "id": seq,
+            "jsonrpc": "2.0",
+            "result": {"block_id": block_id, "status": "OK", "untrusted": False},
+        }
+    )
 
 
 def zmq_chain_main(first_height: int, first_prev_id: str, ids: list[str]) -> bytes:
     """A json-minimal-chain_main notification as one short ZMTP message frame."""
-    note = (b"json-minimal-chain_main:" + jc({"first_height": first_height,
-                                              "first_prev_id": first_prev_id, "ids": ids})[:-1])
+    note = (
+        b"json-minimal-chain_main:"
+        + jc({"first_height": first_height, "first_prev_id": first_prev_id, "ids": ids})[:-1]
+    )
     return bytes([0, len(note)]) + note

@@ -33,20 +33,25 @@ from detector.synth.lines import jc, jv, ln, members
 
 def subscribe(ident: int, *params: str | None) -> bytes:
     """cgminer/cpuminer/ESP-Miner/bfgminer ``mining.subscribe`` (agent [, session id])."""
-    return ln(f'{{"id": {ident}, "method": "mining.subscribe", '
-              f'"params": [{", ".join(jv(p) for p in params)}]}}')
+    return ln(
+        f'{{"id": {ident}, "method": "mining.subscribe", '
+        f'"params": [{", ".join(jv(p) for p in params)}]}}'
+    )
 
 
 def authorize(ident: int | str, user: str, password: str) -> bytes:
     """``mining.authorize`` as cgminer, cpuminer, ESP-Miner and bfgminer ("auth") send it."""
-    return ln(f'{{"id": {jv(ident)}, "method": "mining.authorize", '
-              f'"params": ["{user}", "{password}"]}}')
+    return ln(
+        f'{{"id": {jv(ident)}, "method": "mining.authorize", "params": ["{user}", "{password}"]}}'
+    )
 
 
 def configure_version_rolling(ident: int, mask: str) -> bytes:
     """ESP-Miner's ``mining.configure`` (BIP 310 version rolling)."""
-    return ln(f'{{"id": {ident}, "method": "mining.configure", "params": [["version-rolling"], '
-              f'{{"version-rolling.mask": "{mask}"}}]}}')
+    return ln(
+        f'{{"id": {ident}, "method": "mining.configure", "params": [["version-rolling"], '
+        f'{{"version-rolling.mask": "{mask}"}}]}}'
+    )
 
 
 def suggest_difficulty(ident: int, diff: int) -> bytes:
@@ -56,35 +61,40 @@ def suggest_difficulty(ident: int, diff: int) -> bytes:
 
 def get_transactions(job: str) -> bytes:
     """bfgminer's ``mining.get_transactions`` after every notify (id "txlist<job>")."""
-    return ln(f'{{"params": ["{job}"], "id": "txlist{job}", '
-              f'"method": "mining.get_transactions"}}')
+    return ln(f'{{"params": ["{job}"], "id": "txlist{job}", "method": "mining.get_transactions"}}')
 
 
 def submit_cgminer(ident: int, user: str, job: str, en2: str, ntime: str, nonce: str) -> bytes:
     """cgminer's (and bfgminer's) submit: ``params`` first, ``id``, then ``method``."""
-    return ln(f'{{"params": ["{user}", "{job}", "{en2}", "{ntime}", "{nonce}"], '
-              f'"id": {ident}, "method": "mining.submit"}}')
+    return ln(
+        f'{{"params": ["{user}", "{job}", "{en2}", "{ntime}", "{nonce}"], '
+        f'"id": {ident}, "method": "mining.submit"}}'
+    )
 
 
 def submit_cpuminer(user: str, job: str, en2: str, ntime: str, nonce: str) -> bytes:
     """cpuminer's submit template: ``method`` first, ``"id":4`` last without a space."""
-    return ln(f'{{"method": "mining.submit", "params": ["{user}", "{job}", "{en2}", '
-              f'"{ntime}", "{nonce}"], "id":4}}')
+    return ln(
+        f'{{"method": "mining.submit", "params": ["{user}", "{job}", "{en2}", '
+        f'"{ntime}", "{nonce}"], "id":4}}'
+    )
 
 
-def submit_esp_miner(ident: int, user: str, job: str, en2: str, ntime: str, nonce: str,
-                     version_bits: str) -> bytes:
+def submit_esp_miner(
+    ident: int, user: str, job: str, en2: str, ntime: str, nonce: str, version_bits: str
+) -> bytes:
     """ESP-Miner's six-parameter submit with the rolled version bits."""
-    return ln(f'{{"id": {ident}, "method": "mining.submit", "params": ["{user}", '
-              f'"{job}", "{en2}", "{ntime}", "{nonce}", "{version_bits}"]}}')
+    return ln(
+        f'{{"id": {ident}, "method": "mining.submit", "params": ["{user}", '
+        f'"{job}", "{en2}", "{ntime}", "{nonce}", "{version_bits}"]}}'
+    )
 
 
 # --- Zcash (ZIP-301), as EWBF sends it --------------------------------------------------------
 
 
 def zcash_subscribe(agent: str, host: str, port: str) -> bytes:
-    return ln(f'{{"id":1,"method":"mining.subscribe","params":["{agent}",null,'
-              f'"{host}","{port}"]}}')
+    return ln(f'{{"id":1,"method":"mining.subscribe","params":["{agent}",null,"{host}","{port}"]}}')
 
 
 def zcash_authorize(worker: str) -> bytes:
@@ -95,10 +105,13 @@ def zcash_extranonce_subscribe() -> bytes:
     return ln('{"id":3,"method":"mining.extranonce.subscribe","params":[]}')
 
 
-def zcash_submit(ident: int, worker: str, job: str, ntime: str, nonce2: str,
-                 solution: str) -> bytes:
-    return ln(f'{{"id":{ident},"method":"mining.submit","params":["{worker}",'
-              f'"{job}","{ntime}","{nonce2}","{solution}"]}}')
+def zcash_submit(
+    ident: int, worker: str, job: str, ntime: str, nonce2: str, solution: str
+) -> bytes:
+    return ln(
+        f'{{"id":{ident},"method":"mining.submit","params":["{worker}",'
+        f'"{job}","{ntime}","{nonce2}","{solution}"]}}'
+    )
 
 
 def zcash_subscribe_result(nonce1: str) -> bytes:
@@ -121,8 +134,16 @@ def zcash_submit_result(ident: int) -> bytes:
 def zcash_notify(h: HexStream, job: str, ts_ns: int, clean: bool) -> list[object]:
     """ZIP-301 mining.notify: version, prevhash, merkleroot, reserved, time, bits (LE hex)."""
     prev = h.bytes(28) + b"\x00" * 4
-    return [job, "04000000", prev.hex(), h.hex(32), h.hex(32), le32hex(unix(ts_ns)),
-            "76d8011c", clean]
+    return [
+        job,
+        "04000000",
+        prev.hex(),
+        h.hex(32),
+        h.hex(32),
+        le32hex(unix(ts_ns)),
+        "76d8011c",
+        clean,
+    ]
 
 
 # --- pool lines ----------------------------------------------------------------------------
@@ -142,20 +163,19 @@ def reply(ident: int | str | None, result: object, order: str = ID_FIRST_REPLY) 
     return jc(members(order, id=ident, result=result, error=None))
 
 
-def push(method: str, params: list[object], order: str = ID_FIRST,
-         ident: int | None = None) -> bytes:
+def push(
+    method: str, params: list[object], order: str = ID_FIRST, ident: int | None = None
+) -> bytes:
     """A pool's notification (``id`` null, or a fixed number on some pools)."""
     return jc(members(order, id=ident, method=method, params=params))
 
 
-def notify(params: list[object], order: str = CKPOOL_PUSH,
-           ident: int | None = None) -> bytes:
+def notify(params: list[object], order: str = CKPOOL_PUSH, ident: int | None = None) -> bytes:
     """``mining.notify``; the default member order is ckpool's."""
     return push("mining.notify", params, order, ident)
 
 
-def set_difficulty(diff: float, order: str = ID_FIRST,
-                   ident: int | None = None) -> bytes:
+def set_difficulty(diff: float, order: str = ID_FIRST, ident: int | None = None) -> bytes:
     return push("mining.set_difficulty", [diff], order, ident)
 
 
@@ -170,10 +190,21 @@ class BitcoinJobs:
     structure look real.
     """
 
-    def __init__(self, label: str, height: int, nbits: str, *, en1: int = 4, en2: int = 8,
-                 branches: int = 11, tag: bytes = b"/ckpool.org/", version: str = "20000000",
-                 reward: int = 312_500_000, job_id: Callable[[int], str] | None = None,
-                 witness: bool = True) -> None:
+    def __init__(
+        self,
+        label: str,
+        height: int,
+        nbits: str,
+        *,
+        en1: int = 4,
+        en2: int = 8,
+        branches: int = 11,
+        tag: bytes = b"/ckpool.org/",
+        version: str = "20000000",
+        reward: int = 312_500_000,
+        job_id: Callable[[int], str] | None = None,
+        witness: bool = True,
+    ) -> None:
         self.h = HexStream(label)
         self.height = height
         self.nbits = nbits
@@ -197,11 +228,24 @@ class BitcoinJobs:
     def coinbase(self) -> tuple[str, str]:
         hb = self.height.to_bytes(3, "little")
         script_len = 1 + 3 + len(self.tag) + self.en1 + self.en2
-        cb1 = ("02000000" + "01" + "00" * 32 + "ffffffff" + f"{script_len:02x}" + "03"
-               + hb.hex() + self.tag.hex())
+        cb1 = (
+            "02000000"
+            + "01"
+            + "00" * 32
+            + "ffffffff"
+            + f"{script_len:02x}"
+            + "03"
+            + hb.hex()
+            + self.tag.hex()
+        )
         outs = "02" if self.witness else "01"
-        cb2 = ("ffffffff" + outs + struct.pack("<Q", self.reward + self.h.uint(1, 90_000_000)).hex()
-               + "160014" + self.payout.hex())
+        cb2 = (
+            "ffffffff"
+            + outs
+            + struct.pack("<Q", self.reward + self.h.uint(1, 90_000_000)).hex()
+            + "160014"
+            + self.payout.hex()
+        )
         if self.witness:
             cb2 += "0000000000000000" + "266a24aa21a9ed" + self.h.hex(32)
         cb2 += "00000000"
@@ -214,11 +258,21 @@ class BitcoinJobs:
             self.merkle = self.merkle[:-2] + [self.h.hex(32) for _ in range(2)]
         self.seq += 1
         cb1, cb2 = self.coinbase()
-        return [self.job_id(self.seq), swap_words(self.prev), cb1, cb2, list(self.merkle),
-                self.version, self.nbits, f"{unix(ts_ns):08x}", clean]
+        return [
+            self.job_id(self.seq),
+            swap_words(self.prev),
+            cb1,
+            cb2,
+            list(self.merkle),
+            self.version,
+            self.nbits,
+            f"{unix(ts_ns):08x}",
+            clean,
+        ]
 
-    def share(self, params: list[object], version_mask: int | None = None
-              ) -> tuple[str, str, str, str, str | None]:
+    def share(
+        self, params: list[object], version_mask: int | None = None
+    ) -> tuple[str, str, str, str, str | None]:
         """(job_id, extranonce2, ntime, nonce, version_bits) for a submit to ``params``."""
         en2 = self.h.hex(self.en2) if self.en2 != 8 else f"{self.h.uint(0, 0xFFFF):016x}"
         nonce = self.h.hex(4)
@@ -257,28 +311,52 @@ class StratumSession(Session):
         self.jobno += 1
         hb = self.height.to_bytes(3, "little").hex()
         tag = self.tag.encode().hex()
-        cb1 = ("02000000010000000000000000000000000000000000000000000000000000000000000000"
-               f"ffffffff{(4 + len(self.tag) + 8):02x}03{hb}{tag}")
-        cb2 = (f"ffffffff02{self.hex(8)}160014{self.hex(20)}0000000000000000266a24aa21a9ed"
-               f"{self.hex(32)}00000000")
+        cb1 = (
+            "02000000010000000000000000000000000000000000000000000000000000000000000000"
+            f"ffffffff{(4 + len(self.tag) + 8):02x}03{hb}{tag}"
+        )
+        cb2 = (
+            f"ffffffff02{self.hex(8)}160014{self.hex(20)}0000000000000000266a24aa21a9ed"
+            f"{self.hex(32)}00000000"
+        )
         merkle = [self.hex(32) for _ in range(self.rng.randint(8, 12))]
-        self.current = [f"{self.jobno:x}", self.prev, cb1, cb2, merkle, "20000000", "17028c61",
-                        f"{ts // US:08x}", clean]
+        self.current = [
+            f"{self.jobno:x}",
+            self.prev,
+            cb1,
+            cb2,
+            merkle,
+            "20000000",
+            "17028c61",
+            f"{ts // US:08x}",
+            clean,
+        ]
         return self.current
 
     def hello(self, ts: int) -> list[tuple[str, bytes]]:
-        sub_result = reply(1, [[["mining.set_difficulty", self.en1],
-                                ["mining.notify", self.en1]], self.en1, 8])
+        sub_result = reply(
+            1, [[["mining.set_difficulty", self.en1], ["mining.notify", self.en1]], self.en1, 8]
+        )
         first = notify(self._notify_params(ts, True), ID_FIRST)
         diff = set_difficulty(self.rng.choice((512, 1024, 65536)))
         if self.flavor == "bitaxe":
             return [
-                ("c", configure_version_rolling(1, "1fffe000")
-                 + subscribe(2, "bitaxe/BM1370/v2.6.2") + authorize(3, self.user, "x")),
-                ("s", reply(1, {"version-rolling": True, "version-rolling.mask": "1fffe000"},
-                            PUBLIC_POOL)
-                 + reply(2, [[["mining.notify", self.en1]], self.en1, 4], PUBLIC_POOL)
-                 + reply(3, True, PUBLIC_POOL)),
+                (
+                    "c",
+                    configure_version_rolling(1, "1fffe000")
+                    + subscribe(2, "bitaxe/BM1370/v2.6.2")
+                    + authorize(3, self.user, "x"),
+                ),
+                (
+                    "s",
+                    reply(
+                        1,
+                        {"version-rolling": True, "version-rolling.mask": "1fffe000"},
+                        PUBLIC_POOL,
+                    )
+                    + reply(2, [[["mining.notify", self.en1]], self.en1, 4], PUBLIC_POOL)
+                    + reply(3, True, PUBLIC_POOL),
+                ),
                 ("s", diff + first),
             ]
         agent = "cgminer/4.12.1" if self.flavor == "cgminer" else "cpuminer-opt-23.15-x64L"

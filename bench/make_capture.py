@@ -41,6 +41,7 @@ from itertools import count
 from pathlib import Path
 
 from detector.synth.benign.tls import load_templates
+from detector.synth.clock import T0_US
 from detector.synth.ip import RA, SYN, Direction, packed
 from detector.synth.links import GATEWAY_MAC, mac_for
 from detector.synth.mix.context import POOL_SIZE, Context
@@ -54,7 +55,7 @@ from detector.synth.tcp import TAP, bare
 
 PCAP_HEADER = file_header(TAP.linktype)
 S = 1_000_000
-T0 = 1_767_607_200 * S  # 2026-01-05 10:00:00 UTC, the fixtures' epoch
+T0 = T0_US  # 2026-01-05 10:00:00 UTC, the fixtures' epoch
 DEFAULT_PACKETS = 1_000_000
 DURATION = 600  # seconds covered by a --packets capture
 AVG_BYTES = 800  # planning figure for --size-mb (measured: 780-820 per record)

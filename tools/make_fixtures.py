@@ -32,6 +32,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from detector.dialects import (
+    CRYPTONOTE,
+    ETH_GETWORK_HTTP,
+    ETH_PROXY,
+    ETHEREUM_STRATUM,
+    GBT_HTTP,
+    GETWORK_HTTP,
+    MONERO_DAEMON_HTTP,
+    STRATUM_V1,
+)
 from detector.dialects import KNOWN as DIALECTS  # the manifest's dialect names
 from detector.synth.benign import bitcoin_p2p, devp2p, dns, levin, mqtt, websocket
 from detector.synth.chain import (
@@ -143,7 +153,7 @@ def pcap(packets: Sequence[Packet], link: Link | None = None, *, big_endian: boo
 # Stratum v1 (Bitcoin / Litecoin / Zcash / GhostRider)
 # =====================================================================================
 
-@fixture("stratum-v1-cgminer-btc.pcap", ["10.1.0.5"], ["stratum-v1"],
+@fixture("stratum-v1-cgminer-btc.pcap", ["10.1.0.5"], [STRATUM_V1],
          "cgminer 4.12 BTC on :3333: subscribe/authorize, set_difficulty, mining.notify every "
          "~30 s (one new block), four submits; formats from cgminer util.c/cgminer.c sprintf "
          "templates (spaced JSON, integer ids from swork_id, params before id in submit)")
@@ -179,7 +189,7 @@ def stratum_cgminer_btc() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("stratum-v1-bfgminer-port80.pcap", ["10.1.0.17"], ["stratum-v1"],
+@fixture("stratum-v1-bfgminer-port80.pcap", ["10.1.0.17"], [STRATUM_V1],
          "bfgminer 5.5 Stratum on port 80 (firewall evasion): string ids (\"auth\", "
          "\"txlist<job>\"), mining.get_transactions after every notify, set_difficulty with "
          "a non-null id as BitMinter sends it")
@@ -225,7 +235,7 @@ def stratum_bfgminer_port80() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("stratum-v1-cpuminer-ltc-8080.pcap", ["192.168.10.23"], ["stratum-v1"],
+@fixture("stratum-v1-cpuminer-ltc-8080.pcap", ["192.168.10.23"], [STRATUM_V1],
          "pooler cpuminer 2.5.1 scrypt (Litecoin) on :8080, address-as-username with "
          "\"c=LTC\" password (zpool style), fractional difficulty, cpuminer's submit template "
          "with id last and no space (\"id\":4)")
@@ -258,7 +268,7 @@ def stratum_cpuminer_ltc() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("stratum-v1-zcash-equihash-443.pcap", ["192.168.10.41"], ["stratum-v1"],
+@fixture("stratum-v1-zcash-equihash-443.pcap", ["192.168.10.41"], [STRATUM_V1],
          "Zcash Equihash (ZIP-301) in cleartext on :443: 4-element subscribe [agent, null, "
          "host, port], mining.set_target, extranonce.subscribe, 8-param notify, 1347-byte "
          "solutions so every submit spans two TCP segments; format as EWBF sends it")
@@ -304,7 +314,7 @@ def stratum_zcash() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("stratum-v1-bitaxe-version-rolling-vlan.pcap", ["10.20.0.31"], ["stratum-v1"],
+@fixture("stratum-v1-bitaxe-version-rolling-vlan.pcap", ["10.20.0.31"], [STRATUM_V1],
          "Bitaxe (ESP-Miner) on 802.1Q VLAN 20 to a solo pool: mining.configure "
          "version-rolling + subscribe + authorize in one segment, suggest_difficulty, "
          "set_version_mask, 6-param submits with version bits; templates from ESP-Miner "
@@ -348,7 +358,7 @@ def stratum_bitaxe() -> bytes:
     return pcap(c.finish(), Ethernet(vlan=20))
 
 
-@fixture("stratum-v1-ghostrider-cpuminer-gr-sll2.pcap", ["10.44.0.12"], ["stratum-v1"],
+@fixture("stratum-v1-ghostrider-cpuminer-gr-sll2.pcap", ["10.44.0.12"], [STRATUM_V1],
          "cpuminer-gr 1.2.4.1 (GhostRider, Raptoreum) on :5222, Linux cooked v2 (any): "
          "cpuminer-opt USER_AGENT \"cpuminer-gr-1.2.4.1-x64L\", R... address username, "
          "difficulty 0.5, cpuminer-opt submit template")
@@ -381,7 +391,7 @@ def stratum_ghostrider() -> bytes:
     return pcap(c.finish(), LinuxSLL2(ifindex=3))
 
 
-@fixture("stratum-v1-midsession-notify-only-sll.pcap", ["10.1.7.20"], ["stratum-v1"],
+@fixture("stratum-v1-midsession-notify-only-sll.pcap", ["10.1.7.20"], [STRATUM_V1],
          "push-only: capture starts mid-session (no SYN, no subscribe) on Linux cooked v1; "
          "only the pool's mining.notify pushes every 20-60 s and one set_difficulty reach "
          "the miner, which sends nothing but ACKs")
@@ -402,7 +412,7 @@ def stratum_midsession_notify_only() -> bytes:
     return pcap(c.finish(t(b, 240.0)), LinuxSLL())
 
 
-@fixture("stratum-v1-segmentation.pcap", ["10.1.0.66"], ["stratum-v1"],
+@fixture("stratum-v1-segmentation.pcap", ["10.1.0.66"], [STRATUM_V1],
          "TCP edge cases on one cgminer-style session: subscribe split mid-token over three "
          "segments 150 ms apart, handshake replies coalesced in one segment, a notify "
          "delivered out of order, a retransmitted submit, two submits in one segment, a "
@@ -464,7 +474,7 @@ _ETC_SCHEDULE = [(13.1, "n"), (19.5, "s"), (27.9, "n"), (30.0, "h"), (39.6, "n")
                  (126.3, "n")]
 
 
-@fixture("ethstratum-nbminer-14444.pcap", ["192.168.30.14"], ["ethereum-stratum"],
+@fixture("ethstratum-nbminer-14444.pcap", ["192.168.30.14"], [ETHEREUM_STRATUM],
          "NBMiner 42.3 EthereumStratum/1.0.0 (ETCHash) on :14444: compact JSON, subscribe "
          "[agent, \"EthereumStratum/1.0.0\"], 2-byte extranonce, notify [job, seed, header, "
          "clean], 6-byte miner nonce submits (format modelled on NBMiner's logged lines)")
@@ -483,7 +493,7 @@ def ethstratum_nbminer() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("ethstratum-lolminer-ipv6.pcap", ["2001:db8:10:20::35"], ["ethereum-stratum"],
+@fixture("ethstratum-lolminer-ipv6.pcap", ["2001:db8:10:20::35"], [ETHEREUM_STRATUM],
          "lolMiner 1.88 EthereumStratum/1.0.0 over IPv6 (:4444): jsonrpc 2.0 member, "
          "extranonce.subscribe and authorize in one segment, eth_submitHashrate every 30 s "
          "(modelled: lolMiner is closed source)")
@@ -506,7 +516,7 @@ def ethstratum_lolminer() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("ethstratum-trex-qinq.pcap", ["10.50.3.9"], ["ethereum-stratum"],
+@fixture("ethstratum-trex-qinq.pcap", ["10.50.3.9"], [ETHEREUM_STRATUM],
          "T-Rex 0.26.8 EthereumStratum/1.0.0 behind QinQ (S-tag 100 / C-tag 200) on :4444: "
          "3-byte extranonce, 5-byte miner nonce, eth_submitHashrate carrying a \"worker\" "
          "member (modelled: T-Rex is closed source)")
@@ -527,7 +537,7 @@ def ethstratum_trex() -> bytes:
     return pcap(c.finish(), Ethernet(vlan=200, outer_vlan=100))
 
 
-@fixture("ethstratum-ethminer.pcap.gz", ["192.168.30.77"], ["ethereum-stratum"],
+@fixture("ethstratum-ethminer.pcap.gz", ["192.168.30.77"], [ETHEREUM_STRATUM],
          "gzip-compressed pcap: ethminer 0.13 -P stratum2 (NiceHash) exactly as its "
          "EthStratumClient.cpp writes it: spaced keys but no space inside params arrays, "
          "extranonce.subscribe (id 2) and authorize (id 3) in one write, fixed ids 4 "
@@ -553,7 +563,7 @@ def ethstratum_ethminer() -> bytes:
 _BLOCKS = [7.9, 21.4, 33.0, 46.6, 58.2, 73.5, 85.1, 99.9, 112.4]
 
 
-@fixture("ethproxy-claymore-port25.pcap", ["192.168.40.8"], ["eth-proxy"],
+@fixture("ethproxy-claymore-port25.pcap", ["192.168.40.8"], [ETH_PROXY],
          "Claymore 15.0 eth-proxy on :25 (SMTP port): eth_submitLogin with a \"worker\" key "
          "first and Python-style spacing, eth_getWork polled every 10 s, pool pushes new work "
          "with id 0, eth_submitHashrate every 20 s, eth_submitWork [nonce, header, mix] "
@@ -575,7 +585,7 @@ def ethproxy_claymore() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("ethproxy-phoenixminer-rawip.pcap", ["10.60.0.4"], ["eth-proxy"],
+@fixture("ethproxy-phoenixminer-rawip.pcap", ["10.60.0.4"], [ETH_PROXY],
          "PhoenixMiner 6.2c eth-proxy on :8008, raw-IP link type (DLT 101, a tun device): "
          "compact JSON with a \"worker\" member, eth_getWork every 5 s, submitHashrate every "
          "30 s (modelled: PhoenixMiner is closed source)")
@@ -597,7 +607,7 @@ def ethproxy_phoenix() -> bytes:
     return pcap(c.finish(), RawIP())
 
 
-@fixture("ethproxy-midsession-getwork-null.pcap", ["10.8.0.6"], ["eth-proxy"],
+@fixture("ethproxy-midsession-getwork-null.pcap", ["10.8.0.6"], [ETH_PROXY],
          "mid-session eth_getWork polling only (no login, no handshake) from a macOS host "
          "through a utun VPN: BSD NULL link type (DLT 0, AF_INET in host order), Claymore-"
          "style polls every 10 s answered with id 0, pool pushes on new blocks")
@@ -621,7 +631,7 @@ _XMR_SCHEDULE = [(38.2, "j"), (61.5, "s"), (96.4, "b"), (131.0, "s"), (151.7, "j
                  (188.3, "s"), (214.9, "b"), (240.2, "s"), (262.0, "j")]
 
 
-@fixture("cryptonote-xmrig.pcap", ["10.1.3.14"], ["cryptonote"],
+@fixture("cryptonote-xmrig.pcap", ["10.1.3.14"], [CRYPTONOTE],
          "XMRig 6.22.2 to a RandomX pool on :3333: login with agent string and 30-entry algo "
          "list (rx/0 swapped first), result with extensions [algo,nicehash,connect,tls,"
          "keepalive], job pushes every 20-60 s with height and seed_hash, submits with "
@@ -636,7 +646,7 @@ def cryptonote_xmrig() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("cryptonote-xmrstak-7777.pcap", ["192.168.50.19"], ["cryptonote"],
+@fixture("cryptonote-xmrstak-7777.pcap", ["192.168.50.19"], [CRYPTONOTE],
          "xmr-stak-rx 1.0.5 on :7777: jpsock.cpp sprintf templates - method first, \"id\":1 "
          "on every request (login and all submits), empty rigid, submits with backend and "
          "hashcount extensions the pool advertised")
@@ -669,7 +679,7 @@ def cryptonote_xmrstak() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("cryptonote-proxy-noagent-45700.pcap", ["10.1.9.30"], ["cryptonote"],
+@fixture("cryptonote-proxy-noagent-45700.pcap", ["10.1.9.30"], [CRYPTONOTE],
          "a stratum proxy's upstream connection on :45700: login with only login/pass (no "
          "\"jsonrpc\", no \"agent\", no algo), submits likewise bare; job ids base64, rpc id "
          "a UUID")
@@ -699,7 +709,7 @@ def cryptonote_proxy_noagent() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("cryptonote-forged-browser-ua-port80.pcap", ["192.168.60.101"], ["cryptonote"],
+@fixture("cryptonote-forged-browser-ua-port80.pcap", ["192.168.60.101"], [CRYPTONOTE],
          "XMRig-based malware on a Windows host (TTL 128) to :80 with a forged Chrome "
          "user-agent in the login \"agent\" field; otherwise XMRig's login/job/submit")
 def cryptonote_forged_ua() -> bytes:
@@ -715,7 +725,7 @@ def cryptonote_forged_ua() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("cryptonote-keepalived-ns.pcap", ["10.1.3.88"], ["cryptonote"],
+@fixture("cryptonote-keepalived-ns.pcap", ["10.1.3.88"], [CRYPTONOTE],
          "nanosecond-resolution pcap: XMRig with keepalive against a pool that pushes jobs "
          "only every 2-3 minutes, so the miner sends keepalived 60 s after the last line it "
          "received (format from XMRig Client::ping) and the pool answers KEEPALIVED")
@@ -731,7 +741,7 @@ def cryptonote_keepalived() -> bytes:
     return pcap(c.finish(), nanosecond=True)
 
 
-@fixture("cryptonote-midsession-bigendian.pcap", ["192.168.70.5"], ["cryptonote"],
+@fixture("cryptonote-midsession-bigendian.pcap", ["192.168.70.5"], [CRYPTONOTE],
          "big-endian pcap (magic a1b2c3d4 as written by a big-endian host), capture starts "
          "mid-session: only XMRig job pushes and the miner's submits (ids 37+), no login")
 def cryptonote_midsession() -> bytes:
@@ -760,7 +770,7 @@ def cryptonote_midsession() -> bytes:
 # HTTP mining: getwork, getblocktemplate, Ethereum getwork, XMRig solo against monerod
 # =====================================================================================
 
-@fixture("getwork-http-cpuminer-8332.pcap", ["192.168.80.12"], ["getwork-http"],
+@fixture("getwork-http-cpuminer-8332.pcap", ["192.168.80.12"], [GETWORK_HTTP],
          "pooler cpuminer 2.5.1 legacy getwork over HTTP POST on :8332 with long polling: "
          "the getwork request with cpuminer's spacing ('\"params\": [], \"id\":0') + CRLF, "
          "X-Mining-Extensions: midstate, User-Agent cpuminer/2.5.1, a /LP connection held "
@@ -784,7 +794,7 @@ def getwork_cpuminer() -> bytes:
         conv.client_send(head + body, t(b, when), segments=[len(head), len(body)], gap=0.00004)
 
     def answer(conv: Conversation, when: float, result: object, ident: int = 0) -> None:
-        body = js({"result": result, "error": None, "id": ident})
+        body = getwork.rpc_result(result, ident, spaced=True)
         conv.server_send(getwork.eloipool_response(body, t(b, when)), t(b, when))
 
     ask(main, 0.02)
@@ -809,7 +819,7 @@ def getwork_cpuminer() -> bytes:
     return pcap(main.finish() + lp.finish())
 
 
-@fixture("gbt-http-bfgminer-9332.pcap", ["10.1.11.9"], ["gbt-http"],
+@fixture("gbt-http-bfgminer-9332.pcap", ["10.1.11.9"], [GBT_HTTP],
          "bfgminer 5.5 getblocktemplate over HTTP on :9332: its capabilities list and "
          "maxversion, headers as bfgminer/libcurl send them (Content-type, X-Mining-"
          "Extensions: longpoll midstate rollntime submitold, User-Agent last), a long-poll "
@@ -834,7 +844,7 @@ def gbt_bfgminer() -> bytes:
     main.client_send(head + body, t(b, 0.02), segments=[len(head), len(body)], gap=0.0001)
     tpl = getwork.block_template(h, t(b, 0.1), 930_412, prev)
     tpl["workid"] = "1"
-    main.server_send(resp({"result": tpl, "error": None, "id": 0}, t(b, 0.1)), t(b, 0.1))
+    main.server_send(resp(getwork.rpc_result(tpl), t(b, 0.1)), t(b, 0.1))
     lpid = str(tpl["longpollid"])
     lpreq = getwork.bfgminer_gbt(lpid)
     head, body = req(lpreq)
@@ -844,23 +854,23 @@ def gbt_bfgminer() -> bytes:
              + h.hex(4) + "04" + "02000000000101" + h.hex(180))
     head, body = req(getwork.bfgminer_submitblock(block, "1"))
     main.client_send(head + body, t(b, 41.2), segments=[len(head), len(body)], gap=0.0001)
-    main.server_send(resp({"result": None, "error": None, "id": 0}, t(b, 41.3)), t(b, 41.3))
+    main.server_send(resp(getwork.rpc_result(None), t(b, 41.3)), t(b, 41.3))
     # new block arrives through the long poll; bfgminer asks for a fresh template
     prev = "00000000000000000000" + h.hex(22)
     tpl2 = getwork.block_template(h, t(b, 88.4), 930_413, prev, ntx=2)
     tpl2["workid"] = "2"
-    lp.server_send(resp({"result": tpl2, "error": None, "id": 0}, t(b, 88.4)), t(b, 88.4))
+    lp.server_send(resp(getwork.rpc_result(tpl2), t(b, 88.4)), t(b, 88.4))
     lp.close(t(b, 88.5))
     head, body = req(gbt)
     main.client_send(head + body, t(b, 88.45), segments=[len(head), len(body)], gap=0.0001)
     tpl3 = getwork.block_template(h, t(b, 88.53), 930_413, prev, ntx=3)
     tpl3["workid"] = "3"
-    main.server_send(resp({"result": tpl3, "error": None, "id": 0}, t(b, 88.53)), t(b, 88.53))
+    main.server_send(resp(getwork.rpc_result(tpl3), t(b, 88.53)), t(b, 88.53))
     main.close(t(b, 120.0))
     return pcap(main.finish() + lp.finish())
 
 
-@fixture("gbt-http-cpuminer-solo.pcap", ["192.168.1.50"], ["gbt-http"],
+@fixture("gbt-http-cpuminer-solo.pcap", ["192.168.1.50"], [GBT_HTTP],
          "cpuminer 2.5.1 solo mining against a LAN bitcoind (:8332) with getblocktemplate "
          "(capabilities coinbasetxn/coinbasevalue/longpoll/workid, rules [segwit]), a long-"
          "poll request carrying longpollid, and submitblock")
@@ -873,8 +883,7 @@ def gbt_cpuminer_solo() -> bytes:
     prev = "00000000000000000002" + h.hex(22)
     ext = [("X-Mining-Extensions", "midstate")]
 
-    def resp(obj: object, ts_ns: int) -> bytes:
-        return getwork.bitcoind_response(jc(obj), ts_ns)
+    resp = getwork.bitcoind_response
 
     main = Conversation(cli, node, t(b, -0.2), rtt=0.0004, server_local=True, server_ttl=64)
     lp = Conversation((cli[0], cli[1] + 1), node, t(b, 0.2), rtt=0.0004, server_local=True,
@@ -883,7 +892,7 @@ def gbt_cpuminer_solo() -> bytes:
     head, body = getwork.curl_post(host, "/", auth, gbt, "cpuminer/2.5.1", ext)
     main.client_send(head + body, t(b, 0.01), segments=[len(head), len(body)], gap=0.00003)
     tpl = getwork.block_template(h, t(b, 0.03), 930_500, prev, ntx=4)
-    main.server_send(resp({"result": tpl, "error": None, "id": 0}, t(b, 0.03)), t(b, 0.03))
+    main.server_send(resp(getwork.rpc_result(tpl), t(b, 0.03)), t(b, 0.03))
     lpreq = getwork.cpuminer_gbt(str(tpl["longpollid"]))
     head, body = getwork.curl_post(host, "/", auth, lpreq, "cpuminer/2.5.1", ext)
     lp.client_send(head + body, t(b, 0.21), segments=[len(head), len(body)], gap=0.00003)
@@ -891,24 +900,24 @@ def gbt_cpuminer_solo() -> bytes:
         head, body = getwork.curl_post(host, "/", auth, gbt, "cpuminer/2.5.1", ext)
         main.client_send(head + body, t(b, when), segments=[len(head), len(body)], gap=0.00003)
         tpl = getwork.block_template(h, t(b, when + 0.02), 930_500, prev, ntx=4)
-        main.server_send(resp({"result": tpl, "error": None, "id": 0}, t(b, when + 0.02)),
+        main.server_send(resp(getwork.rpc_result(tpl), t(b, when + 0.02)),
                          t(b, when + 0.02))
     block = ("00000020" + prev + h.hex(32) + le32hex(unix(t(b, 141.0))) + "03f30117"
              + h.hex(4) + "05" + "02000000000101" + h.hex(160))
     head, body = getwork.curl_post(host, "/", auth, getwork.cpuminer_submitblock(block),
                                    "cpuminer/2.5.1", ext)
     main.client_send(head + body, t(b, 141.3), segments=[len(head), len(body)], gap=0.00003)
-    main.server_send(resp({"result": "inconclusive", "error": None, "id": 1}, t(b, 141.36)),
+    main.server_send(resp(getwork.rpc_result("inconclusive", 1), t(b, 141.36)),
                      t(b, 141.36))
     prev = "00000000000000000000" + h.hex(22)
     tpl = getwork.block_template(h, t(b, 141.5), 930_501, prev, ntx=1)
-    lp.server_send(resp({"result": tpl, "error": None, "id": 0}, t(b, 141.5)), t(b, 141.5))
+    lp.server_send(resp(getwork.rpc_result(tpl), t(b, 141.5)), t(b, 141.5))
     lp.close(t(b, 150.0))
     main.close(t(b, 150.0))
     return pcap(main.finish() + lp.finish())
 
 
-@fixture("eth-getwork-http-ethminer-8545.pcap", ["10.1.12.40"], ["eth-getwork-http"],
+@fixture("eth-getwork-http-ethminer-8545.pcap", ["10.1.12.40"], [ETH_GETWORK_HTTP],
          "ethminer 0.19 -P http:// against a core-geth ETC node on :8545, as "
          "EthGetworkClient.cpp does it: one TCP connection per request, \"POST / HTTP/1.0\", "
          "Host without port, Connection: close, body without newline (jsoncpp, sorted "
@@ -946,7 +955,7 @@ def eth_getwork_http() -> bytes:
     return pcap(packets)
 
 
-@fixture("monero-daemon-http-xmrig-18081.pcap", ["192.168.1.77"], ["monero-daemon-http"],
+@fixture("monero-daemon-http-xmrig-18081.pcap", ["192.168.1.77"], [MONERO_DAEMON_HTTP],
          "XMRig 6.22.2 solo mining (daemon mode) against monerod on :18081, per "
          "DaemonClient.cpp/HttpClient.cpp: POST /json_rpc getblocktemplate {wallet_address, "
          "extra_nonce}, GET /getheight polls, submitblock; every request on its own "
@@ -1006,7 +1015,7 @@ def monero_daemon_http() -> bytes:
     return pcap(packets)
 
 
-@fixture("getwork-http-bfgminer-xstratum-80.pcap", ["10.1.11.30"], ["getwork-http", "stratum-v1"],
+@fixture("getwork-http-bfgminer-xstratum-80.pcap", ["10.1.11.30"], [GETWORK_HTTP, STRATUM_V1],
          "bfgminer 5.5 starts with getwork over HTTP on :80 (its header order, getwork_req "
          "ending in \\n, rollntime), the pool answers with X-Stratum and X-Long-Polling "
          "headers, and bfgminer switches to Stratum on :3333 (subscribe with session id)")
@@ -1019,7 +1028,7 @@ def getwork_bfgminer_xstratum() -> bytes:
     head, body = getwork.bfgminer_post("btc.pool.example.com", auth, getwork.BFGMINER_GETWORK)
     c = Conversation(cli, pool, t(b, -0.2), rtt=0.036)
     c.client_send(head + body, t(b, 0.01), segments=[len(head), len(body)], gap=0.0001)
-    out = js({"result": getwork.work_unit(h, t(b, 0.05), prev), "error": None, "id": 0})
+    out = getwork.rpc_result(getwork.work_unit(h, t(b, 0.05), prev), spaced=True)
     c.server_send(getwork.xstratum_response(out, t(b, 0.05),
                                             "stratum+tcp://btc.pool.example.com:3333"), t(b, 0.05))
     c.close(t(b, 0.06), by="client")
@@ -1050,7 +1059,7 @@ def getwork_bfgminer_xstratum() -> bytes:
     return pcap(c.finish() + s.finish())
 
 
-@fixture("eth-getwork-http-phoenix-keepalive-8545.pcap", ["192.168.5.31"], ["eth-getwork-http"],
+@fixture("eth-getwork-http-phoenix-keepalive-8545.pcap", ["192.168.5.31"], [ETH_GETWORK_HTTP],
          "PhoenixMiner 6.2c solo mining against a LAN ETC node over one keep-alive HTTP/1.1 "
          "connection on :8545: eth_getWork every second, eth_submitHashrate every 30 s, one "
          "eth_submitWork; compact JSON with a \"worker\" member (modelled: closed source)")
@@ -1087,7 +1096,7 @@ def eth_getwork_phoenix() -> bytes:
     return pcap(c.finish())
 
 
-@fixture("monero-daemon-http-xmrig-zmq.pcap", ["192.168.1.78"], ["monero-daemon-http"],
+@fixture("monero-daemon-http-xmrig-zmq.pcap", ["192.168.1.78"], [MONERO_DAEMON_HTTP],
          "XMRig solo against monerod with --daemon-zmq-port: a ZMTP 3 session to :18083 "
          "(greeting sent in two parts, READY Socket-Type SUB, subscribe to "
          "json-minimal-chain_main) replaces /getheight polling; each chain_main notification "
@@ -1140,7 +1149,7 @@ def monero_daemon_zmq() -> bytes:
 # Capture formats and mixtures
 # =====================================================================================
 
-@fixture("multi-interface.pcapng", ["10.3.0.21", "10.99.0.2"], ["cryptonote", "stratum-v1"],
+@fixture("multi-interface.pcapng", ["10.3.0.21", "10.99.0.2"], [CRYPTONOTE, STRATUM_V1],
          "pcapng with three IDBs of different link types: eth0 Ethernet (Simple Packet "
          "Blocks, no timestamps: benign DNS), any Linux cooked v2 with if_tsresol=9 (XMRig "
          "on :3333), tun0 raw IP with explicit if_tsresol=6 (cpuminer Litecoin stratum)")
@@ -1191,7 +1200,7 @@ def multi_interface() -> bytes:
 
 
 @fixture("mixed-two-miners-benign.pcap", ["192.168.20.31", "192.168.20.32"],
-         ["cryptonote", "ethereum-stratum"],
+         [CRYPTONOTE, ETHEREUM_STRATUM],
          "one LAN: an XMRig miner, an NBMiner ETC miner and a benign host (DNS lookups and "
          "a JSON status API polled every 30 s) - only the two miners may become suspects")
 def mixed_two_miners() -> bytes:
@@ -1339,11 +1348,8 @@ def neg_bitcoind() -> bytes:
                                              ("Authorization", auth),
                                              ("Content-Length", str(len(body)))], body),
                       t(b, when + 0.0005))
-        out = jc({"result": results[method], "error": None, "id": 1})
-        c.server_send(http_resp("200 OK", [("Content-Type", "application/json"),
-                                           ("Date", http_date(unix(t(b, when)))),
-                                           ("Content-Length", str(len(out)))], out),
-                      t(b, when + 0.0031))
+        out = getwork.rpc_result(results[method], 1)
+        c.server_send(getwork.bitcoind_response(out, t(b, when)), t(b, when + 0.0031))
         c.close(t(b, when + 0.0034), by="server")
         packets.extend(c.finish())
     return pcap(packets)

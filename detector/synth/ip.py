@@ -24,11 +24,7 @@ FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 PA = PSH | ACK
 FA = FIN | ACK
 RA = RST | ACK
-SA = SYN | ACK
 _FLAG_LETTERS = {"F": FIN, "S": SYN, "R": RST, "P": PSH, "A": ACK, "U": URG, "E": 0x40, "C": 0x80}
-
-TCP_PROTO = 6
-UDP_PROTO = 17
 
 _IP4_TCP = struct.Struct(">BBHHHBBH4s4sHHIIBBHHH")
 _IP6_TCP = struct.Struct(">IHBB16s16sHHIIBBHHH")
@@ -69,19 +65,6 @@ def tcp_options(items: Sequence[tuple[str, object]]) -> bytes:
             raise ValueError(f"unknown TCP option {kind}")
     out += b"\x00" * (-len(out) % 4)
     return bytes(out)
-
-
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of ``data``."""
-    if len(data) % 2:
-        data += b"\x00"
-    words = array("H", data)
-    if sys.byteorder == "little":
-        words.byteswap()
-    s = sum(words)
-    s = (s & 0xFFFF) + (s >> 16)
-    s += s >> 16
-    return ~s & 0xFFFF
 
 
 def ip_version(addr: str) -> int:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from detector.synth.chain import HexStream
 from detector.synth.clock import unix
 from detector.synth.http import http_date, http_req, http_resp
-from detector.synth.lines import jc
+from detector.synth.lines import jc, js
 
 _HASH1 = (
     "00000000000000000000000000000000000000000000000000000000000000000000008000000000"
@@ -120,6 +120,13 @@ def bfgminer_submitblock(block: str, workid: str) -> bytes:
 # --- server responses ----------------------------------------------------------------------
 
 
+def rpc_result(result: object, ident: int = 0, *, spaced: bool = False) -> bytes:
+    """A JSON-RPC 1.0 answer (result, error, id): compact from bitcoind and C pools,
+    Python-spaced from Eloipool."""
+    obj = {"result": result, "error": None, "id": ident}
+    return js(obj) if spaced else jc(obj)
+
+
 def eloipool_response(body: bytes, ts_ns: int) -> bytes:
     """An Eloipool getwork answer: long polling at /LP, ntime rolling for 120 s."""
     return http_resp(
@@ -152,9 +159,8 @@ def xstratum_response(body: bytes, ts_ns: int, stratum_url: str) -> bytes:
     )
 
 
-def longpoll_response(obj: object, ts_ns: int) -> bytes:
+def longpoll_response(body: bytes, ts_ns: int) -> bytes:
     """A pool's getblocktemplate answer advertising long polling."""
-    body = jc(obj)
     return http_resp(
         "200 OK",
         [

@@ -10,10 +10,8 @@ message of each connection, which tells the writer which miner flows made it int
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from random import Random
-from typing import Protocol
 
 from detector.synth.benign.tls import Template
 from detector.synth.links import mac_for
@@ -23,14 +21,6 @@ Packet = tuple[int, bytes | None, object]
 MSS = 1448
 POOL_SIZE = 4 << 20
 SEARCH_DOMAIN = "office.example.com"
-
-
-class Flow(Protocol):
-    """A flow of the mix: its packet count is known from its plan, before it runs."""
-
-    npkts: int
-
-    def run(self, start: int) -> Iterator[Packet]: ...
 
 
 @dataclass

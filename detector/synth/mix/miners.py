@@ -135,7 +135,7 @@ class Miner:
         poll = sess.poll_every
         nxt_poll = t + (poll if poll else end)
         while True:
-            keep = last_rx + 60 * S if getattr(sess, "keepalive_on", False) else end
+            keep = last_rx + 60 * S if sess.keepalive_on else end
             te = min(nxt_job, nxt_sub, nxt_poll, keep)
             if te >= end:
                 break

@@ -57,10 +57,6 @@ def finish(conn: Tcp, t: int, rtt: int, rng: Random) -> list[tuple[int, bytes]]:
     return [(ts, conn.seg(ts, conn.c, RA))]
 
 
-def finish_packets(rng_value: float) -> int:
-    return 1 if rng_value >= 0.9 else 3
-
-
 # --- bulk HTTP downloads (port 80) ------------------------------------------------------
 
 

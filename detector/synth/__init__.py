@@ -20,7 +20,7 @@ Layers, bottom up:
 * :mod:`.tcp` streamed TCP connections and :mod:`.udp` datagram pairs (the benchmark's
   million packets), :mod:`.conversation` scripted TCP conversations (the fixtures' ACK model,
   splitting, reordering, retransmission, mid-session starts);
-* :mod:`.lines` and :mod:`.http` message encodings;
+* :mod:`.lines` and :mod:`.http` message encodings, :mod:`.tunnels` SOCKS and HTTP CONNECT;
 * :mod:`.dialects` one module per mining dialect, :mod:`.benign` benign traffic and hard
   negatives, :mod:`.mix` the benchmark's office-LAN traffic mix.
 """

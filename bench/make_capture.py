@@ -37,7 +37,6 @@ import os
 import random
 import sys
 from collections.abc import Iterator
-from itertools import count
 from pathlib import Path
 
 from detector.synth.benign.tls import load_templates
@@ -49,11 +48,10 @@ from detector.synth.mix.lookups import Dns
 from detector.synth.mix.miners import Miner
 from detector.synth.mix.ntp import Ntp
 from detector.synth.mix.quic import Quic
+from detector.synth.mix.schedule import PCAP_HEADER, merge_write, spawner
 from detector.synth.mix.web import HttpDownload, Https
-from detector.synth.pcap import file_header
 from detector.synth.tcp import TAP, bare
 
-PCAP_HEADER = file_header(TAP.linktype)
 S = 1_000_000
 T0 = T0_US  # 2026-01-05 10:00:00 UTC, the fixtures' epoch
 DEFAULT_PACKETS = 1_000_000
@@ -115,73 +113,6 @@ def calibrate(ctx: Context, seed: int, samples: int = 3000) -> dict[type, float]
     return {cls: sum(cls(ctx, random.Random(rng.getrandbits(64))).npkts
                      for _ in range(samples)) / samples
             for cls, _ in BACKGROUND}
-
-
-def spawner(cls: type, rate: float, ctx: Context, rng: random.Random,
-            start: int) -> Iterator[tuple[int, None, tuple[str, Iterator]]]:
-    """Poisson arrivals of ``cls`` flows (``rate`` per second) from ``start`` on."""
-    t = start
-    while True:
-        t += int(rng.expovariate(rate) * S) + 1
-        flow = cls(ctx, random.Random(rng.getrandbits(64)))
-        yield t, None, (cls.__name__, flow.run(t))
-
-
-def merge_write(fh, sources: list[Iterator], max_packets: int | None,
-                max_bytes: int | None) -> tuple[int, int, int, int, list, dict]:
-    """Write records from time-ordered generators in global time order.
-
-    A generator yields (ts_us, record, mark); a None record means "start a flow": ``mark``
-    is then (class name, flow generator). Stops at ``max_packets`` records or ``max_bytes`` bytes.
-    Returns (packets, bytes, first_ts, last_ts, marks written, flows started per class).
-    """
-    heap: list = []
-    tie = count()
-    started: dict[str, int] = {}
-
-    def push(gen: Iterator) -> None:
-        for ts, rec, mark in gen:
-            heapq.heappush(heap, (ts, next(tie), rec, mark, gen))
-            return
-
-    for src in sources:
-        push(src)
-    fh.write(PCAP_HEADER)
-    size = len(PCAP_HEADER)
-    npk = 0
-    limit_p = max_packets if max_packets is not None else 1 << 62
-    limit_b = max_bytes if max_bytes is not None else 1 << 62
-    out: list[bytes] = []
-    marks = []
-    first = last = 0
-    heappop, heapreplace = heapq.heappop, heapq.heapreplace
-    while heap:
-        ts, _, rec, mark, gen = heap[0]
-        if rec is None:
-            name, flow = mark
-            push(flow)
-            started[name] = started.get(name, 0) + 1
-        else:
-            out.append(rec)
-            npk += 1
-            size += len(rec)
-            if mark is not None:
-                marks.append(mark)
-            if npk == 1:
-                first = ts
-            last = ts
-            if len(out) >= 8192:
-                fh.write(b"".join(out))
-                out.clear()
-            if npk >= limit_p or size >= limit_b:
-                break
-        nxt = next(gen, None)
-        if nxt is None:
-            heappop(heap)
-        else:
-            heapreplace(heap, (nxt[0], next(tie), nxt[1], nxt[2], gen))
-    fh.write(b"".join(out))
-    return npk, size, first, last, marks, started
 
 
 def mixed(fh, packets: int | None, size_mb: float | None, seed: int) -> dict:

@@ -6,9 +6,9 @@
 Variants
   mixed (default)  ~1,000,000 packets over ~10 minutes of a /20 office LAN's uplink: bulk
                    HTTP downloads, HTTPS flows that open with real recorded TLS handshakes
-                   (bench/tls/), DNS (A/AAAA/CNAME chains, NODATA, NXDOMAIN), QUIC, NTP,
-                   and a few hundred Stratum mining flows in several dialects. The miners'
-                   IPs and flow counts go to OUT.truth.json.
+                   (detector/synth/data/tls/), DNS (A/AAAA/CNAME chains, NODATA,
+                   NXDOMAIN), QUIC, NTP, and a few hundred Stratum mining flows in several
+                   dialects. The miners' IPs and flow counts go to OUT.truth.json.
   synscan          a SYN scan of P (default 200,000) distinct (dst ip, port) pairs, each
                    answered by a RST: P flows, for flow-state memory measurement.
   synscan-1flow    the same packets, sizes and timing with every probe to one (dst, port):
@@ -21,8 +21,10 @@ capture, and memory comparisons between sizes are meaningful.
 
 Same arguments, same bytes: every random choice comes from ``random.Random`` objects
 seeded from --seed and fixed labels, timestamps are integers, nothing reads the clock.
-Packets are built from ``struct`` templates (bench/wire.py) and written as they are made
-(time-ordered merge of per-flow generators), so memory stays flat whatever the size.
+The flows, dialects and packets come from :mod:`detector.synth` (the mix in
+:mod:`detector.synth.mix`, headers packed with ``struct``); this file composes the variants
+and writes the records as they are made (time-ordered merge of per-flow generators), so
+memory stays flat whatever the size.
 """
 
 from __future__ import annotations
@@ -35,16 +37,23 @@ import os
 import random
 import sys
 from collections.abc import Iterator
-from itertools import count
 from pathlib import Path
 
-from bench.miners import Miner
-from bench.tlsdata import load_templates
-from bench.traffic import BACKGROUND, POOL_SIZE, Context
-from bench.wire import GATEWAY_MAC, PCAP_HEADER, RA, SYN, ip4, mac_for, tcp_bare
+from detector.synth.benign.tls import load_templates
+from detector.synth.clock import T0_US
+from detector.synth.ip import RA, SYN, Direction, packed
+from detector.synth.links import GATEWAY_MAC, mac_for
+from detector.synth.mix.context import POOL_SIZE, Context
+from detector.synth.mix.lookups import Dns
+from detector.synth.mix.miners import Miner
+from detector.synth.mix.ntp import Ntp
+from detector.synth.mix.quic import Quic
+from detector.synth.mix.schedule import PCAP_HEADER, merge_write, spawner
+from detector.synth.mix.web import HttpDownload, Https
+from detector.synth.tcp import TAP, bare
 
 S = 1_000_000
-T0 = 1_767_607_200 * S  # 2026-01-05 10:00:00 UTC, the fixtures' epoch
+T0 = T0_US  # 2026-01-05 10:00:00 UTC, the fixtures' epoch
 DEFAULT_PACKETS = 1_000_000
 DURATION = 600  # seconds covered by a --packets capture
 AVG_BYTES = 800  # planning figure for --size-mb (measured: 780-820 per record)
@@ -53,6 +62,15 @@ MAX_MINERS = 240  # of the LAN's 1,200 hosts
 MINING_SHARE = 0.015  # of all packets, roughly; the background fills the rest
 LAN = ipaddress.ip_network("10.20.0.0/20")
 RESERVED_HOSTS = {"10.20.0.1", "10.20.0.53"}  # gateway, resolver
+
+#: flow class -> share of the background packets (mixed variant)
+BACKGROUND: tuple[tuple[type, float], ...] = (
+    (HttpDownload, 0.36),
+    (Https, 0.41),
+    (Quic, 0.12),
+    (Dns, 0.10),
+    (Ntp, 0.01),
+)
 
 #: Relative weight of each recorded TLS client (file label prefix) among HTTPS flows.
 TEMPLATE_WEIGHTS = {"curl": 3.0, "python": 2.0, "node": 2.0, "java": 1.5, "openssl": 0.6,
@@ -95,73 +113,6 @@ def calibrate(ctx: Context, seed: int, samples: int = 3000) -> dict[type, float]
     return {cls: sum(cls(ctx, random.Random(rng.getrandbits(64))).npkts
                      for _ in range(samples)) / samples
             for cls, _ in BACKGROUND}
-
-
-def spawner(cls: type, rate: float, ctx: Context, rng: random.Random,
-            start: int) -> Iterator[tuple[int, None, tuple[str, Iterator]]]:
-    """Poisson arrivals of ``cls`` flows (``rate`` per second) from ``start`` on."""
-    t = start
-    while True:
-        t += int(rng.expovariate(rate) * S) + 1
-        flow = cls(ctx, random.Random(rng.getrandbits(64)))
-        yield t, None, (cls.__name__, flow.run(t))
-
-
-def merge_write(fh, sources: list[Iterator], max_packets: int | None,
-                max_bytes: int | None) -> tuple[int, int, int, int, list, dict]:
-    """Write records from time-ordered generators in global time order.
-
-    A generator yields (ts_us, record, mark); a None record means "start a flow": ``mark``
-    is then (class name, flow generator). Stops at ``max_packets`` records or ``max_bytes`` bytes.
-    Returns (packets, bytes, first_ts, last_ts, marks written, flows started per class).
-    """
-    heap: list = []
-    tie = count()
-    started: dict[str, int] = {}
-
-    def push(gen: Iterator) -> None:
-        for ts, rec, mark in gen:
-            heapq.heappush(heap, (ts, next(tie), rec, mark, gen))
-            return
-
-    for src in sources:
-        push(src)
-    fh.write(PCAP_HEADER)
-    size = len(PCAP_HEADER)
-    npk = 0
-    limit_p = max_packets if max_packets is not None else 1 << 62
-    limit_b = max_bytes if max_bytes is not None else 1 << 62
-    out: list[bytes] = []
-    marks = []
-    first = last = 0
-    heappop, heapreplace = heapq.heappop, heapq.heapreplace
-    while heap:
-        ts, _, rec, mark, gen = heap[0]
-        if rec is None:
-            name, flow = mark
-            push(flow)
-            started[name] = started.get(name, 0) + 1
-        else:
-            out.append(rec)
-            npk += 1
-            size += len(rec)
-            if mark is not None:
-                marks.append(mark)
-            if npk == 1:
-                first = ts
-            last = ts
-            if len(out) >= 8192:
-                fh.write(b"".join(out))
-                out.clear()
-            if npk >= limit_p or size >= limit_b:
-                break
-        nxt = next(gen, None)
-        if nxt is None:
-            heappop(heap)
-        else:
-            heapreplace(heap, (nxt[0], next(tie), nxt[1], nxt[2], gen))
-    fh.write(b"".join(out))
-    return npk, size, first, last, marks, started
 
 
 def mixed(fh, packets: int | None, size_mb: float | None, seed: int) -> dict:
@@ -225,9 +176,9 @@ def synscan(fh, pairs: int, seed: int, one_flow: bool, max_bytes: int | None) ->
     rng = random.Random(f"bench:{seed}:synscan")
     scanner = "10.20.9.77"
     smac = mac_for(scanner)
-    up_eth = GATEWAY_MAC + smac + b"\x08\x00"
-    down_eth = smac + GATEWAY_MAC + b"\x08\x00"
-    src = ip4(scanner)
+    up_eth = TAP.header(4, smac, GATEWAY_MAC, True)
+    down_eth = TAP.header(4, GATEWAY_MAC, smac, False)
+    src = packed(scanner)
     sport = rng.randint(40000, 60000)
     nports = len(TOP_PORTS)
     net = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range
@@ -243,22 +194,23 @@ def synscan(fh, pairs: int, seed: int, one_flow: bool, max_bytes: int | None) ->
     last = T0
     for idx in order:
         if one_flow:
-            dst, dport = ip4(str(net.network_address + 1)), 80
+            dst, dport = packed(str(net.network_address + 1)), 80
         else:
-            dst = ip4(str(net.network_address + 1 + idx // nports))
+            dst = packed(str(net.network_address + 1 + idx // nports))
             dport = TOP_PORTS[idx % nports]
         while pending and pending[0][0] <= t:
             ts, _, rec = heapq.heappop(pending)
             out.append(rec)
             last = ts
         seq = rng.getrandbits(32)
-        out.append(tcp_bare(t, up_eth, src, dst, sport, dport, seq, 0, SYN, 1024, 46,
-                            rng.getrandbits(16), mss=1460))
+        out.append(bare(t, Direction(src, dst, 46, df=False), up_eth, sport, dport, seq, 0, SYN,
+                        1024, rng.getrandbits(16), mss=1460))
         last = t
         tr = t + rng.randint(1_000, 40_000)
-        heapq.heappush(pending, (tr, idx, tcp_bare(tr, down_eth, dst, src, dport, sport, 0,
-                                                   (seq + 1) & 0xFFFFFFFF, RA, 0,
-                                                   rng.choice((50, 52, 56, 58, 116, 244)), 0)))
+        ttl = rng.choice((50, 52, 56, 58, 116, 244))
+        heapq.heappush(pending, (tr, idx, bare(tr, Direction(dst, src, ttl, df=False), down_eth,
+                                               dport, sport, 0, (seq + 1) & 0xFFFFFFFF, RA, 0,
+                                               0)))
         t += 100
         if len(out) >= 8192:
             npk += len(out)

@@ -155,7 +155,10 @@ def test_hostile_agent_is_escaped_in_table_and_json(tmp_path: Path) -> None:
     """A pool login whose agent carries terminal escapes must not reach the terminal raw."""
     import json
 
-    from tools.craft import Conversation, Ethernet, at, frames, pcap_bytes
+    from detector.synth.clock import at
+    from detector.synth.conversation import Conversation
+    from detector.synth.links import Ethernet, frames
+    from detector.synth.pcap import pcap_bytes
 
     conv = Conversation(("10.9.0.5", 40001), ("10.9.0.1", 3333), start=at(0))
     evil = "cgminer/4\x1b[2J\x1b]0;pwned\x07\r\nBAD"

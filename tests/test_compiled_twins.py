@@ -166,7 +166,8 @@ def _edge_capture(tmp_path: Path) -> Path:
     from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
     from scapy.layers.ppp import PPP, PPPoE
 
-    from tools.craft import Ethernet, Interface, pcapng_bytes
+    from detector.synth.links import Ethernet
+    from detector.synth.pcapng import Interface, pcapng_bytes
 
     t = 1_767_607_200 * 10**9
     frames = [

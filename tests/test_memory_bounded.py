@@ -32,8 +32,11 @@ from detector.rules import Rule
 from detector.score import Verdict
 from detector.source import expand_inputs
 from detector.suspects import MAX_EVIDENCE_FLOWS, SuspectTable
+from detector.synth.clock import at
+from detector.synth.conversation import Conversation
+from detector.synth.links import Ethernet
+from detector.synth.pcap import pcap_bytes
 from tests.conftest import run_cli
-from tools.craft import Conversation, Ethernet, at, pcap_bytes
 
 MINER = "10.77.0.9"
 POOL = ("198.51.100.70", 3333)

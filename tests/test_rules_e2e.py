@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 
 from detector.config import SIGNATURES
+from detector.synth.clock import at
+from detector.synth.conversation import Conversation
+from detector.synth.links import Ethernet, frames
+from detector.synth.packets import udp
+from detector.synth.pcap import pcap_bytes
 from tests.conftest import CORPUS, PCAPS, REPO, corpus_labels, needs_corpus, needs_tool, run_cli
 from tests.test_tls import alpn_ext, client_hello_record, groups_ext, sigalgs_ext
-from tools.craft import Conversation, Ethernet, at, frames, pcap_bytes, udp
 
 
 def flow_log(path: Path | str, *extra: str) -> list[dict]:

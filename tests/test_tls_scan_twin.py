@@ -1,6 +1,6 @@
 """TLSStream's compiled whole-record path (``_fast.tls_scan``) against the byte-wise
 Python path: the same events and the same stream state after every chunk, on recorded
-real handshakes (bench/tls, the corpus), on random chunkings, truncations and mutations."""
+real handshakes (detector/synth/data/tls, the corpus), on random chunkings, truncations and mutations."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import random
 
 import pytest
 
-from bench.tlsdata import read_hex
 from detector.compiled import fast
 from detector.dissect.tls import hello, records, x509
-from tests.conftest import CORPUS, REPO, cut_and_mutated
+from detector.synth.benign.tls import TLS_DIR, read_hex
+from tests.conftest import CORPUS, cut_and_mutated
 from tests.test_tls import (
     SPEC_CIPHERS,
     client_flight,
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(fast is None, reason="compiled helpers not built
 
 
 def _flights() -> list[bytes]:
-    flights = [read_hex(p) for p in sorted((REPO / "bench" / "tls").glob("*.hex"))]
+    flights = [read_hex(p) for p in sorted(TLS_DIR.glob("*.hex"))]
     flights.append(client_flight())
     hrr_random = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
     flights.append(
@@ -99,7 +99,7 @@ def test_whole_record_path_is_taken(monkeypatch) -> None:
     calls = []
     real = fast.tls_scan
     monkeypatch.setattr(fast, "tls_scan", lambda *a: calls.append(a) or real(*a))
-    events = records.TLSStream().feed(read_hex(REPO / "bench" / "tls" / "02-openssl-s_client-tls12.server.hex"))
+    events = records.TLSStream().feed(read_hex(TLS_DIR / "02-openssl-s_client-tls12.server.hex"))
     assert calls and [type(e).__name__ for e in events][:2] == ["ServerHello", "Certificate"]
 
 

@@ -12,7 +12,7 @@ non-mining JSON-RPC software that looks alike on the wire (Electrum, the Ethereu
 API, filter polling, WebSocket subscriptions, LSP, Kodi, XRPL, Monero and Grin wallets,
 the Beam wallet API).
 
-Every capture is written with :mod:`tools.craft` into a temporary directory and the whole
+Every capture is written with :mod:`detector.synth` into a temporary directory and the whole
 directory is scanned by one ``minewatch scan -f jsonl`` run, as a user would; each case
 then checks that its client is a suspect with the expected dialect, or is not a suspect.
 """
@@ -31,17 +31,23 @@ import pytest
 from detector.dissect.base import Probe
 from detector.dissect.jsonlines import JsonLines
 from detector.facts import FlowFacts
+from detector.synth import tunnels
+from detector.synth.chain import HexStream, eth_address, monero_address, raptoreum_address
+from detector.synth.clock import at
+from detector.synth.conversation import Conversation
+from detector.synth.dialects import beam, grin
+from detector.synth.http import http_req, http_resp
+from detector.synth.lines import jc, js, ln
+from detector.synth.links import Ethernet, frames
+from detector.synth.pcap import pcap_bytes
 from tests.conftest import run_cli
-from tools.chaindata import HexStream, eth_address, monero_address, raptoreum_address
-from tools.craft import Conversation, Ethernet, at, frames, pcap_bytes
-from tools.make_fixtures import http_req, http_resp, jc, js, ln
 
-# --- a small scripting layer over tools.craft -------------------------------------------
+# --- a small scripting layer over detector.synth ---------------------------------------
 
 
 class Talk:
     """One scripted TCP connection: every send advances a clock, so replies always come
-    well after the request they answer (craft's ACK model needs at least one RTT)."""
+    well after the request they answer (the Conversation's ACK model needs at least one RTT)."""
 
     def __init__(self, conv: Conversation, base: int) -> None:
         self.conv = conv
@@ -191,11 +197,10 @@ def dero_daemon_http(t: Talk) -> None:
 def xmrig_socks5(t: Talk) -> None:
     # Client::Socks5: greeting 05 01 00, method choice 05 00, CONNECT by domain (atyp 3),
     # a 10-byte reply, then the ordinary XMRig login on the same connection.
-    pool = b"pool.hashvault.example"
-    t.c(b"\x05\x01\x00")
-    t.s(b"\x05\x00")
-    t.c(b"\x05\x01\x00\x03" + bytes([len(pool)]) + pool + struct.pack(">H", 3333))
-    t.s(b"\x05\x00\x00\x01" + bytes([10, 9, 8, 7]) + struct.pack(">H", 3333))
+    t.c(tunnels.SOCKS5_GREETING)
+    t.s(tunnels.SOCKS5_NO_AUTH)
+    t.c(tunnels.socks5_connect("pool.hashvault.example", 3333))
+    t.s(tunnels.socks5_reply("10.9.8.7", 3333))
     t.c(jc({"id": 1, "jsonrpc": "2.0", "method": "login", "params": {
         "login": XMR, "pass": "x", "agent": XMRIG_AGENT, "algo": ["rx/0", "cn/r", "rx/wow"]}}))
     t.s(jc({"id": 1, "jsonrpc": "2.0", "error": None, "result": {
@@ -261,8 +266,8 @@ def bfgminer_capabilities(t: Talk) -> None:
 def cgminer_http_connect(t: Talk) -> None:
     # util.c http_negotiate: "CONNECT host:port HTTP/1.1" + Host, the proxy's "HTTP/1.1
     # 200", then Stratum v1 through the tunnel.
-    t.c(b"CONNECT stratum.slushpool.example:3333 HTTP/1.1\r\nHost: stratum.slushpool.example:3333\r\n\r\n")
-    t.s(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    t.c(tunnels.http_connect("stratum.slushpool.example", 3333))
+    t.s(tunnels.HTTP_CONNECT_OK)
     t.c(ln('{"id": 1, "method": "mining.subscribe", "params": ["cgminer/4.12.1"]}'))
     t.s(jc({"id": 1, "result": [[["mining.set_difficulty", "1"], ["mining.notify", "a7c3"]],
                                 "a7c30001", 4], "error": None}))
@@ -279,8 +284,8 @@ def cgminer_http_connect(t: Talk) -> None:
 def cgminer_socks4a(t: Talk) -> None:
     # util.c socks4_negotiate: 04 01 port, IP 0.0.0.1 and the user id "CGMINER" (SOCKS4a),
     # then the pool's name; the proxy grants with 00 5a; Stratum follows.
-    t.c(b"\x04\x01" + struct.pack(">H", 3333) + b"\x00\x00\x00\x01CGMINER\x00stratum.antpool.example\x00")
-    t.s(b"\x00\x5a" + struct.pack(">H", 3333) + b"\x00\x00\x00\x00")
+    t.c(tunnels.socks4a_connect("stratum.antpool.example", 3333, "CGMINER"))
+    t.s(tunnels.socks4_granted(3333))
     t.c(ln('{"id": 1, "method": "mining.subscribe", "params": ["cgminer/4.12.1"]}'))
     t.s(jc({"id": 1, "result": [[["mining.notify", "b91e"]], "b91e0002", 4], "error": None}))
     t.c(ln('{"id": 2, "method": "mining.authorize", "params": ["acme.worker10", "x"]}'))
@@ -542,59 +547,48 @@ def grin_miner(t: Talk) -> None:
     # request's "method"; login {login, pass, agent}; getjobtemplate answered with a job
     # {height, job_id, difficulty, pre_pow}; the same job pushed with id "Stratum";
     # submit {height, job_id, nonce, edge_bits, pow: [42 numbers]}; keepalive.
-    t.c(jc({"id": "0", "jsonrpc": "2.0", "method": "login",
-            "params": {"login": "grin1qzjr3u9m2arkhm2dcqkf8xqj0g9ewdqdts8g5wk.rig1", "pass": "x", "agent": "grin-miner"}}))
-    t.s(jc({"id": "0", "jsonrpc": "2.0", "method": "login", "result": "ok", "error": None}))
-    t.c(jc({"id": "1", "jsonrpc": "2.0", "method": "getjobtemplate", "params": None}))
-    job = {"height": 2712345, "job_id": 0, "difficulty": 1, "pre_pow": hx(238)}
-    t.s(jc({"id": "1", "jsonrpc": "2.0", "method": "getjobtemplate", "result": job, "error": None}))
+    t.c(grin.login("0", "grin1qzjr3u9m2arkhm2dcqkf8xqj0g9ewdqdts8g5wk.rig1", "x", "grin-miner"))
+    t.s(grin.response("0", "login", "ok"))
+    t.c(grin.request("1", "getjobtemplate", None))
+    t.s(grin.response("1", "getjobtemplate", grin.job(2712345, 0, 1, hx(238))))
     t.wait(30)
-    t.s(jc({"id": "Stratum", "jsonrpc": "2.0", "method": "job",
-            "params": {"height": 2712346, "job_id": 1, "difficulty": 1, "pre_pow": hx(238)}}))
+    t.s(grin.push(grin.job(2712346, 1, 1, hx(238))))
     t.wait(12)
-    t.c(jc({"id": "2", "jsonrpc": "2.0", "method": "submit", "params": {
-        "edge_bits": 32, "height": 2712346, "job_id": 1, "nonce": 8834321450003451123,
-        "pow": [int.from_bytes(H.bytes(4), "big") for _ in range(42)]}}))
-    t.s(jc({"id": "2", "jsonrpc": "2.0", "method": "submit", "result": "ok", "error": None}))
-    t.c(jc({"id": "3", "jsonrpc": "2.0", "method": "keepalive", "params": None}))
-    t.s(jc({"id": "3", "jsonrpc": "2.0", "method": "keepalive", "result": "ok", "error": None}))
+    t.c(grin.submit("2", 32, 2712346, 1, 8834321450003451123,
+                    [int.from_bytes(H.bytes(4), "big") for _ in range(42)]))
+    t.s(grin.response("2", "submit", "ok"))
+    t.c(grin.request("3", "keepalive", None))
+    t.s(grin.response("3", "keepalive", "ok"))
 
 
 def grin_nicehash_midsession(t: Talk) -> None:
     # NiceHash Grin v1.0: jobs pushed with a numeric id and a "cleanjob" flag.
-    first = jc({"id": 122, "jsonrpc": "2.0", "method": "job",
-                "params": {"difficulty": 1, "height": 16374, "job_id": 4, "pre_pow": hx(240), "cleanjob": True}})
+    first = grin.push(grin.nicehash_job(1, 16374, 4, hx(240), True), 122)
     t.s(tail_of(first))
     for i in range(3):
         t.wait(30)
-        t.s(jc({"id": 123 + i, "jsonrpc": "2.0", "method": "job",
-                "params": {"difficulty": 1, "height": 16375 + i, "job_id": 5 + i, "pre_pow": hx(240),
-                           "cleanjob": False}}))
+        t.s(grin.push(grin.nicehash_job(1, 16375 + i, 5 + i, hx(240), False), 123 + i))
 
 
 def beam_miner(t: Talk) -> None:
     # beam pow/stratum.cpp: flat messages, no "params" (nlohmann's sorted keys): login
     # {api_key}, result {code, description, nonceprefix, forkheight}, job {difficulty,
     # height, id, input}, solution {id, nonce, output}.
-    t.c(jc({"api_key": hx(32), "id": "login", "jsonrpc": "2.0", "method": "login"}))
-    t.s(jc({"code": 0, "description": "Login successful", "forkheight": 321321, "id": "login",
-            "jsonrpc": "2.0", "method": "result", "nonceprefix": "ab4e3a"}))
-    t.s(jc({"difficulty": 3441671469, "height": 2811001, "id": "212", "input": hx(32),
-            "jsonrpc": "2.0", "method": "job"}), gap=0.01)
+    t.c(beam.login(hx(32)))
+    t.s(beam.result("login", 0, "Login successful", forkheight=321321, nonceprefix="ab4e3a"))
+    t.s(beam.job("212", 3441671469, 2811001, hx(32)), gap=0.01)
     t.wait(40)
-    t.c(jc({"id": "212", "jsonrpc": "2.0", "method": "solution", "nonce": hx(8), "output": hx(104)}))
-    t.s(jc({"code": 0, "description": "accepted", "id": "212", "jsonrpc": "2.0", "method": "result"}))
+    t.c(beam.solution("212", hx(8), hx(104)))
+    t.s(beam.result("212", 0, "accepted"))
 
 
 def beam_midsession(t: Talk) -> None:
     # Jobs alone, with NiceHash's per-job "nonceprefix" (Beam_NiceHash_v1.0).
-    first = jc({"difficulty": 3441671469, "height": 2811010, "id": "219", "input": hx(32),
-                "jsonrpc": "2.0", "method": "job", "nonceprefix": "ab4e3a"})
+    first = beam.job("219", 3441671469, 2811010, hx(32), nonceprefix="ab4e3a")
     t.s(tail_of(first))
     for i in range(3):
         t.wait(60)
-        t.s(jc({"difficulty": 3441671469, "height": 2811011 + i, "id": str(220 + i), "input": hx(32),
-                "jsonrpc": "2.0", "method": "job", "nonceprefix": "ab4e3a"}))
+        t.s(beam.job(str(220 + i), 3441671469, 2811011 + i, hx(32), nonceprefix="ab4e3a"))
 
 
 # --- a one-way tap ----------------------------------------------------------------------
@@ -643,11 +637,11 @@ def electrumx_wallet(t: Talk) -> None:
 def electrum_via_tor(t: Talk) -> None:
     # Electrum routes its server connections through Tor's SOCKS5 port when a proxy is
     # set (domain CONNECT, no authentication); the Electrum protocol follows.
-    onion = b"explorerzydxu5ecjrkwceayqybizmpjjznk5izmitf2modhcusuqlid.onion"
-    t.c(b"\x05\x01\x00")
-    t.s(b"\x05\x00")
-    t.c(b"\x05\x01\x00\x03" + bytes([len(onion)]) + onion + struct.pack(">H", 50001))
-    t.s(b"\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00", gap=1.5)
+    onion = "explorerzydxu5ecjrkwceayqybizmpjjznk5izmitf2modhcusuqlid.onion"
+    t.c(tunnels.SOCKS5_GREETING)
+    t.s(tunnels.SOCKS5_NO_AUTH)
+    t.c(tunnels.socks5_connect(onion, 50001))
+    t.s(tunnels.socks5_reply(), gap=1.5)
     t.c(js({"jsonrpc": "2.0", "method": "server.version", "params": ["electrum/4.5.5", "1.4"], "id": 0}))
     t.s(js({"jsonrpc": "2.0", "result": ["ElectrumX 1.16.0", "1.4"], "id": 0}))
     t.c(js({"jsonrpc": "2.0", "method": "blockchain.headers.subscribe", "params": [], "id": 1}))
@@ -658,10 +652,10 @@ def electrum_via_tor(t: Talk) -> None:
 
 def https_via_proxy(t: Talk) -> None:
     # A browser behind a corporate proxy (RFC 9110 CONNECT): the tunnel carries TLS.
-    t.c(b"CONNECT api.github.com:443 HTTP/1.1\r\nHost: api.github.com:443\r\n"
-        b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n"
-        b"Proxy-Connection: keep-alive\r\n\r\n")
-    t.s(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    t.c(tunnels.http_connect("api.github.com", 443, [
+        ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+        ("Proxy-Connection", "keep-alive")]))
+    t.s(tunnels.HTTP_CONNECT_OK)
     hello = b"\x01\x00\x01\xfc\x03\x03" + H.bytes(32) + b"\x20" + H.bytes(32) + b"\x00\x02\x13\x01\x01\x00" + \
         b"\x01\xd1" + b"\x00\x00\x00\x13\x00\x11\x00\x00\x0eapi.github.com" + b"\x00\x15\x01\xb6" + b"\x00" * 0x1b6
     t.c(b"\x16\x03\x01" + struct.pack(">H", len(hello)) + hello)

@@ -8,8 +8,11 @@ import shutil
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from detector.synth.clock import at
+from detector.synth.conversation import Conversation
+from detector.synth.links import Ethernet, frames
+from detector.synth.pcap import pcap_bytes
 from tests.conftest import PCAPS, run_cli
-from tools.craft import Conversation, Ethernet, at, frames, pcap_bytes
 
 
 def test_verify_passes_on_the_fixtures_and_writes_junit(tmp_path: Path) -> None:

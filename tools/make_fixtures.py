@@ -7,11 +7,14 @@ link layer it claims to read, TCP's ugly cases (split, coalesced, retransmitted 
 reordered segments, sessions caught mid-way), and on hard negatives that look like mining
 to a naive rule (newline JSON-RPC, a method called ``login``, JSON on :3333, node P2P).
 
-Every capture is a pure function of this file (see :mod:`tools.craft`): running it twice
-gives identical bytes, and ``tests/test_fixtures_deterministic.py`` checks the committed
-``pcaps/`` against a fresh run.  Message formats follow what the real clients send; where
-a client is closed source the format is modelled on its published logs and says so in the
-notes.  The source each format was read from is named next to the code that writes it.
+This file holds the fixture definitions - who talks to whom, when, on which link, with
+which values; every message, conversation and file format is written by
+:mod:`detector.synth`, whose dialect modules (:mod:`detector.synth.dialects`) write each
+client's and pool's messages as the real programs send them and name the source each
+format was read from (where a client is closed source the format is modelled on its
+published logs, and the fixture's notes say so). Every capture is a pure function of this
+file and that package: running it twice gives identical bytes, and
+``tests/test_fixtures_deterministic.py`` checks the committed ``pcaps/`` against a fresh run.
 
 Each fixture is registered with :func:`fixture`; ``OUTDIR/manifest.toml`` gets one
 ``[[capture]]`` table per file: ``file``, ``suspects`` (client IPs that must become
@@ -27,38 +30,72 @@ import struct
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email.utils import formatdate
 from pathlib import Path
 
+from detector.dialects import (
+    CRYPTONOTE,
+    ETH_GETWORK_HTTP,
+    ETH_PROXY,
+    ETHEREUM_STRATUM,
+    GBT_HTTP,
+    GETWORK_HTTP,
+    MONERO_DAEMON_HTTP,
+    STRATUM_V1,
+)
 from detector.dialects import KNOWN as DIALECTS  # the manifest's dialect names
-from tools.chaindata import (
+from detector.synth.benign import bitcoin_p2p, devp2p, dns, levin, mqtt, websocket
+from detector.synth.chain import (
     HexStream,
     eth_address,
-    keccak256,
+    le32hex,
     monero_address,
     raptoreum_address,
     segwit_address,
+    uuid_text,
     varint,
     zcash_t_address,
 )
-from tools.craft import (
-    Conversation,
-    Ethernet,
-    Interface,
-    Link,
-    LinuxSLL,
-    LinuxSLL2,
-    Null,
-    Packet,
-    RawIP,
-    at,
-    frames,
-    gzip_bytes,
-    pcap_bytes,
-    pcapng_bytes,
-    tcp_raw,
-    udp,
+from detector.synth.clock import at, unix
+from detector.synth.conversation import Conversation, Script
+from detector.synth.dialects import (
+    cryptonote,
+    ethgetwork,
+    ethproxy,
+    ethstratum,
+    getwork,
+    monerod,
+    stratum,
 )
+from detector.synth.dialects.cryptonote import (
+    XMRIG_AGENT,
+    XMRIG_EXTENSIONS,
+    MoneroJobs,
+    xmrig_algos,
+    xmrig_login,
+)
+from detector.synth.dialects.ethash import EthJobs
+from detector.synth.dialects.ethstratum import (
+    ETHMINER,
+    LOLMINER,
+    NBMINER,
+    TREX,
+    ethminer_hashrate,
+)
+from detector.synth.dialects.stratum import (
+    BITMINTER,
+    BITMINTER_PUSH,
+    CKPOOL,
+    CKPOOL_PUSH,
+    ID_FIRST,
+    PUBLIC_POOL,
+    BitcoinJobs,
+)
+from detector.synth.http import basic_auth, http_date, http_req, http_resp
+from detector.synth.lines import jc, js
+from detector.synth.links import Ethernet, Link, LinuxSLL, LinuxSLL2, Null, RawIP, frames
+from detector.synth.packets import Packet, tcp_raw, udp
+from detector.synth.pcap import gzip_bytes, pcap_bytes
+from detector.synth.pcapng import Interface, pcapng_bytes
 
 
 @dataclass(frozen=True)
@@ -93,21 +130,6 @@ def fixture(file: str, suspects: Sequence[str], dialects: Sequence[str], notes: 
 
 # --- small helpers ------------------------------------------------------------------------
 
-def jc(obj: object) -> bytes:
-    """Compact JSON line, the way C/Go/Node pool servers and rapidjson clients write it."""
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
-
-
-def js(obj: object) -> bytes:
-    """JSON line with Python's default ``", "`` / ``": "`` spacing."""
-    return json.dumps(obj).encode() + b"\n"
-
-
-def ln(text: str) -> bytes:
-    """A hand-formatted line (C ``sprintf`` templates), newline-terminated."""
-    return text.encode() + b"\n"
-
-
 def base(minutes: float) -> int:
     """Start time of a fixture: minutes after T0, so captures do not all overlap."""
     return at(minutes * 60.0)
@@ -116,30 +138,6 @@ def base(minutes: float) -> int:
 def t(b: int, seconds: float) -> int:
     """``seconds`` after the fixture base ``b``."""
     return at(seconds, b)
-
-
-def unix(ts_ns: int) -> int:
-    return ts_ns // 1_000_000_000
-
-
-def http_date(ts_ns: int) -> str:
-    return formatdate(unix(ts_ns), usegmt=True)
-
-
-def http_req(method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes = b"",
-             version: str = "HTTP/1.1") -> bytes:
-    head = f"{method} {path} {version}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
-    return head.encode() + b"\r\n" + body
-
-
-def http_resp(status: str, headers: Sequence[tuple[str, str]], body: bytes = b"",
-              version: str = "HTTP/1.1") -> bytes:
-    head = f"{version} {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
-    return head.encode() + b"\r\n" + body
-
-
-def basic_auth(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def pcap(packets: Sequence[Packet], link: Link | None = None, *, big_endian: bool = False,
@@ -151,126 +149,11 @@ def pcap(packets: Sequence[Packet], link: Link | None = None, *, big_endian: boo
                       nanosecond=nanosecond)
 
 
-class Script:
-    """Sends collected out of order, then played into a Conversation in time order.
-
-    Session helpers schedule a request and its reply together; the reply may land after
-    the next scheduled event, so the sends are sorted before the TCP model sees them.
-    """
-
-    def __init__(self) -> None:
-        self._items: list[tuple[int, int, str, bytes]] = []
-
-    def client(self, ts_ns: int, data: bytes) -> None:
-        self._items.append((ts_ns, len(self._items), "c", data))
-
-    def server(self, ts_ns: int, data: bytes) -> None:
-        self._items.append((ts_ns, len(self._items), "s", data))
-
-    def play(self, conv: Conversation) -> None:
-        for ts_ns, _, side, data in sorted(self._items):
-            if side == "c":
-                conv.client_send(data, ts_ns)
-            else:
-                conv.server_send(data, ts_ns)
-        self._items.clear()
-
-
-def le32hex(n: int) -> str:
-    return struct.pack("<I", n & 0xFFFFFFFF).hex()
-
-
-def be32hex(n: int) -> str:
-    return struct.pack(">I", n & 0xFFFFFFFF).hex()
-
-
-def swap_words(h: bytes) -> str:
-    """Stratum v1's prevhash: the LE block hash with every 4-byte word byte-swapped."""
-    return b"".join(h[i : i + 4][::-1] for i in range(0, 32, 4)).hex()
-
-
-# --- pool-side job generators -------------------------------------------------------------
-
-class BitcoinJobs:
-    """mining.notify parameters for a SHA-256d/scrypt/GhostRider style coin.
-
-    The coinbase halves are built the way pools build them (BIP34 height push, pool tag,
-    room for extranonce1+2, a P2WPKH payout and a witness commitment), so lengths and
-    structure look real.
-    """
-
-    def __init__(self, label: str, height: int, nbits: str, *, en1: int = 4, en2: int = 8,
-                 branches: int = 11, tag: bytes = b"/ckpool.org/", version: str = "20000000",
-                 reward: int = 312_500_000, job_id: Callable[[int], str] | None = None,
-                 witness: bool = True) -> None:
-        self.h = HexStream(label)
-        self.height = height
-        self.nbits = nbits
-        self.en1, self.en2 = en1, en2
-        self.branches = branches
-        self.tag = tag
-        self.version = version
-        self.reward = reward
-        self.seq = 0
-        self.job_id = job_id or (lambda n: f"{n:x}")
-        self.witness = witness
-        self.prev = self.h.bytes(24) + b"\x00" * 8
-        self.payout = self.h.bytes(20)
-        self.merkle = [self.h.hex(32) for _ in range(branches)]
-
-    def new_block(self) -> None:
-        self.height += 1
-        self.prev = self.h.bytes(24) + b"\x00" * 8
-        self.merkle = [self.h.hex(32) for _ in range(self.branches)]
-
-    def coinbase(self) -> tuple[str, str]:
-        hb = self.height.to_bytes(3, "little")
-        script_len = 1 + 3 + len(self.tag) + self.en1 + self.en2
-        cb1 = ("02000000" + "01" + "00" * 32 + "ffffffff" + f"{script_len:02x}" + "03"
-               + hb.hex() + self.tag.hex())
-        outs = "02" if self.witness else "01"
-        cb2 = ("ffffffff" + outs + struct.pack("<Q", self.reward + self.h.uint(1, 90_000_000)).hex()
-               + "160014" + self.payout.hex())
-        if self.witness:
-            cb2 += "0000000000000000" + "266a24aa21a9ed" + self.h.hex(32)
-        cb2 += "00000000"
-        return cb1, cb2
-
-    def notify(self, ts_ns: int, clean: bool = False) -> list[object]:
-        if clean:
-            self.new_block()
-        else:  # a transaction-set refresh changes the merkle path, not the block
-            self.merkle = self.merkle[:-2] + [self.h.hex(32) for _ in range(2)]
-        self.seq += 1
-        cb1, cb2 = self.coinbase()
-        return [self.job_id(self.seq), swap_words(self.prev), cb1, cb2, list(self.merkle),
-                self.version, self.nbits, f"{unix(ts_ns):08x}", clean]
-
-    def share(self, params: list[object], version_mask: int | None = None
-              ) -> tuple[str, str, str, str, str | None]:
-        """(job_id, extranonce2, ntime, nonce, version_bits) for a submit to ``params``."""
-        en2 = self.h.hex(self.en2) if self.en2 != 8 else f"{self.h.uint(0, 0xFFFF):016x}"
-        nonce = self.h.hex(4)
-        vbits = None
-        if version_mask is not None:
-            vbits = f"{self.h.uint(0, 0xFFFFFFFF) & version_mask:08x}"
-        return str(params[0]), en2, str(params[7]), nonce, vbits
-
-
-def stratum_notify(params: list[object], style: str = "ckpool") -> bytes:
-    """A pool's mining.notify line; key order differs between pool implementations."""
-    if style == "ckpool":
-        return jc({"params": params, "id": None, "method": "mining.notify"})
-    if style == "null-id":
-        return jc({"id": None, "method": "mining.notify", "params": params})
-    return jc({"method": "mining.notify", "params": params, "id": None})
-
-
 # =====================================================================================
 # Stratum v1 (Bitcoin / Litecoin / Zcash / GhostRider)
 # =====================================================================================
 
-@fixture("stratum-v1-cgminer-btc.pcap", ["10.1.0.5"], ["stratum-v1"],
+@fixture("stratum-v1-cgminer-btc.pcap", ["10.1.0.5"], [STRATUM_V1],
          "cgminer 4.12 BTC on :3333: subscribe/authorize, set_difficulty, mining.notify every "
          "~30 s (one new block), four submits; formats from cgminer util.c/cgminer.c sprintf "
          "templates (spaced JSON, integer ids from swork_id, params before id in submit)")
@@ -281,16 +164,14 @@ def stratum_cgminer_btc() -> bytes:
     jobs = BitcoinJobs("cgminer-btc", 930_112, "1701f303", en1=4, en2=8,
                        job_id=lambda n: f"{0x695b8b00 + n:08x}{n:08x}")
     c = Conversation(cli, pool, t(b, -0.2), rtt=0.032)
-    c.client_send(ln('{"id": 0, "method": "mining.subscribe", "params": ["cgminer/4.12.1"]}'),
-                  t(b, 0.05))
-    c.server_send(jc({"result": [[["mining.notify", "7c1c43b1"]], "7c1c43b1", 8], "id": 0,
-                      "error": None}), t(b, 0.083))
-    c.client_send(ln(f'{{"id": 1, "method": "mining.authorize", "params": ["{user}", "x"]}}'),
-                  t(b, 0.085))
+    c.client_send(stratum.subscribe(0, "cgminer/4.12.1"), t(b, 0.05))
+    c.server_send(stratum.reply(0, [[["mining.notify", "7c1c43b1"]], "7c1c43b1", 8], CKPOOL),
+                  t(b, 0.083))
+    c.client_send(stratum.authorize(1, user, "x"), t(b, 0.085))
     first = jobs.notify(t(b, 0.12), clean=True)
-    c.server_send(jc({"result": True, "id": 1, "error": None})
-                  + jc({"params": [65536], "id": None, "method": "mining.set_difficulty"})
-                  + stratum_notify(first), t(b, 0.12))
+    c.server_send(stratum.reply(1, True, CKPOOL)
+                  + stratum.set_difficulty(65536, CKPOOL_PUSH) + stratum.notify(first),
+                  t(b, 0.12))
     sid = 2
     current = first
     events = [(31.4, "n"), (18.7, "s"), (62.8, "n"), (77.3, "s"), (95.2, "n"),
@@ -298,18 +179,17 @@ def stratum_cgminer_btc() -> bytes:
     for when, kind in sorted(events):
         if kind in "nb":
             current = jobs.notify(t(b, when), clean=kind == "b")
-            c.server_send(stratum_notify(current), t(b, when))
+            c.server_send(stratum.notify(current), t(b, when))
         else:
             job, en2, ntime, nonce, _ = jobs.share(current)
-            c.client_send(ln(f'{{"params": ["{user}", "{job}", "{en2}", "{ntime}", "{nonce}"], '
-                             f'"id": {sid}, "method": "mining.submit"}}'), t(b, when))
-            c.server_send(jc({"result": True, "id": sid, "error": None}), t(b, when + 0.034))
+            c.client_send(stratum.submit_cgminer(sid, user, job, en2, ntime, nonce), t(b, when))
+            c.server_send(stratum.reply(sid, True, CKPOOL), t(b, when + 0.034))
             sid += 1
     c.close(t(b, 230.0))
     return pcap(c.finish())
 
 
-@fixture("stratum-v1-bfgminer-port80.pcap", ["10.1.0.17"], ["stratum-v1"],
+@fixture("stratum-v1-bfgminer-port80.pcap", ["10.1.0.17"], [STRATUM_V1],
          "bfgminer 5.5 Stratum on port 80 (firewall evasion): string ids (\"auth\", "
          "\"txlist<job>\"), mining.get_transactions after every notify, set_difficulty with "
          "a non-null id as BitMinter sends it")
@@ -321,25 +201,21 @@ def stratum_bfgminer_port80() -> bytes:
                        tag=b"\x09BitMinter", job_id=lambda n: f"{0x2e41 + n // 3:x}-{n % 7:x}",
                        witness=True)
     c = Conversation(cli, pool, t(b, -0.2), rtt=0.041)
-    c.client_send(ln('{"id": 0, "method": "mining.subscribe", "params": ["bfgminer/5.5.0"]}'),
-                  t(b, 0.02))
+    c.client_send(stratum.subscribe(0, "bfgminer/5.5.0"), t(b, 0.02))
     first = jobs.notify(t(b, 0.065), clean=True)
-    c.server_send(jc({"result": [[["mining.notify", "1"], ["mining.set_difficulty", "2"]],
-                                  "00b61a3f", 4], "error": None, "id": 0})
-                  + jc({"method": "mining.set_difficulty", "params": [4096], "id": 1})
-                  + jc({"method": "mining.notify", "params": first, "id": 1}), t(b, 0.065))
-    c.client_send(ln(f'{{"id": "auth", "method": "mining.authorize", "params": ["{user}", '
-                     f'"x"]}}'), t(b, 0.066))
-    c.server_send(jc({"result": True, "error": None, "id": "auth"}), t(b, 0.11))
+    c.server_send(stratum.reply(0, [[["mining.notify", "1"], ["mining.set_difficulty", "2"]],
+                                    "00b61a3f", 4], BITMINTER)
+                  + stratum.set_difficulty(4096, BITMINTER_PUSH, ident=1)
+                  + stratum.notify(first, BITMINTER_PUSH, ident=1), t(b, 0.065))
+    c.client_send(stratum.authorize("auth", user, "x"), t(b, 0.066))
+    c.server_send(stratum.reply("auth", True, BITMINTER), t(b, 0.11))
     h = HexStream("bfgminer-80-tx")
 
     def gettx(params: list[object], when: float) -> None:
         job = params[0]
-        c.client_send(ln(f'{{"params": ["{job}"], "id": "txlist{job}", '
-                         f'"method": "mining.get_transactions"}}'), t(b, when))
+        c.client_send(stratum.get_transactions(str(job)), t(b, when))
         txs = ["02000000000101" + h.hex(120) for _ in range(3)]
-        c.server_send(jc({"result": txs, "error": None, "id": f"txlist{job}"}),
-                      t(b, when + 0.043))
+        c.server_send(stratum.reply(f"txlist{job}", txs, BITMINTER), t(b, when + 0.043))
 
     gettx(first, 0.111)
     sid = 2
@@ -348,19 +224,18 @@ def stratum_bfgminer_port80() -> bytes:
                        (139.5, "n"), (170.2, "n"), (188.8, "s")]:
         if kind in "nb":
             current = jobs.notify(t(b, when), clean=kind == "b")
-            c.server_send(jc({"method": "mining.notify", "params": current, "id": 1}), t(b, when))
+            c.server_send(stratum.notify(current, BITMINTER_PUSH, ident=1), t(b, when))
             gettx(current, when + 0.0004)
         else:
             job, en2, ntime, nonce, _ = jobs.share(current)
-            c.client_send(ln(f'{{"params": ["{user}", "{job}", "{en2}", "{ntime}", "{nonce}"], '
-                             f'"id": {sid}, "method": "mining.submit"}}'), t(b, when))
-            c.server_send(jc({"result": True, "error": None, "id": sid}), t(b, when + 0.044))
+            c.client_send(stratum.submit_cgminer(sid, user, job, en2, ntime, nonce), t(b, when))
+            c.server_send(stratum.reply(sid, True, BITMINTER), t(b, when + 0.044))
             sid += 1
     c.close(t(b, 200.0), by="server")
     return pcap(c.finish())
 
 
-@fixture("stratum-v1-cpuminer-ltc-8080.pcap", ["192.168.10.23"], ["stratum-v1"],
+@fixture("stratum-v1-cpuminer-ltc-8080.pcap", ["192.168.10.23"], [STRATUM_V1],
          "pooler cpuminer 2.5.1 scrypt (Litecoin) on :8080, address-as-username with "
          "\"c=LTC\" password (zpool style), fractional difficulty, cpuminer's submit template "
          "with id last and no space (\"id\":4)")
@@ -371,40 +246,29 @@ def stratum_cpuminer_ltc() -> bytes:
     jobs = BitcoinJobs("cpuminer-ltc", 3_041_877, "1924c1b6", en1=4, en2=4, branches=6,
                        tag=b"/zpool/", reward=625_000_000, job_id=lambda n: f"{0x1f3a + n:x}")
     c = Conversation(cli, pool, t(b, -0.2), rtt=0.058)
-    c.client_send(ln('{"id": 1, "method": "mining.subscribe", "params": ["cpuminer/2.5.1"]}'),
-                  t(b, 0.01))
-    c.server_send(jc({"id": 1, "result": [[["mining.set_difficulty", "deadbeefcafebabe9a1c0000"],
-                                           ["mining.notify", "deadbeefcafebabe9a1c0000"]],
-                                          "9a1c0000", 4], "error": None}), t(b, 0.07))
-    c.client_send(ln(f'{{"id": 2, "method": "mining.authorize", "params": ["{addr}", '
-                     f'"c=LTC"]}}'), t(b, 0.071))
+    c.client_send(stratum.subscribe(1, "cpuminer/2.5.1"), t(b, 0.01))
+    c.server_send(stratum.reply(1, [[["mining.set_difficulty", "deadbeefcafebabe9a1c0000"],
+                                     ["mining.notify", "deadbeefcafebabe9a1c0000"]],
+                                    "9a1c0000", 4]), t(b, 0.07))
+    c.client_send(stratum.authorize(2, addr, "c=LTC"), t(b, 0.071))
     first = jobs.notify(t(b, 0.13), clean=True)
-    c.server_send(jc({"id": 2, "result": True, "error": None})
-                  + jc({"id": None, "method": "mining.set_difficulty", "params": [0.0625]})
-                  + stratum_notify(first, "null-id"), t(b, 0.13))
+    c.server_send(stratum.reply(2, True) + stratum.set_difficulty(0.0625)
+                  + stratum.notify(first, ID_FIRST), t(b, 0.13))
     current = first
     for when, kind in [(44.2, "n"), (71.9, "s"), (101.5, "b"), (139.0, "n"), (166.4, "s"),
                        (183.7, "n"), (226.1, "s"), (238.8, "b")]:
         if kind in "nb":
             current = jobs.notify(t(b, when), clean=kind == "b")
-            c.server_send(stratum_notify(current, "null-id"), t(b, when))
+            c.server_send(stratum.notify(current, ID_FIRST), t(b, when))
         else:
             job, en2, ntime, nonce, _ = jobs.share(current)
-            c.client_send(ln(f'{{"method": "mining.submit", "params": ["{addr}", "{job}", '
-                             f'"{en2}", "{ntime}", "{nonce}"], "id":4}}'), t(b, when))
-            c.server_send(jc({"id": 4, "result": True, "error": None}), t(b, when + 0.06))
+            c.client_send(stratum.submit_cpuminer(addr, job, en2, ntime, nonce), t(b, when))
+            c.server_send(stratum.reply(4, True), t(b, when + 0.06))
     c.close(t(b, 250.0))
     return pcap(c.finish())
 
 
-def zcash_notify(h: HexStream, job: str, ts_ns: int, clean: bool) -> list[object]:
-    """ZIP-301 mining.notify: version, prevhash, merkleroot, reserved, time, bits (LE hex)."""
-    prev = h.bytes(28) + b"\x00" * 4
-    return [job, "04000000", prev.hex(), h.hex(32), h.hex(32), le32hex(unix(ts_ns)),
-            "76d8011c", clean]
-
-
-@fixture("stratum-v1-zcash-equihash-443.pcap", ["192.168.10.41"], ["stratum-v1"],
+@fixture("stratum-v1-zcash-equihash-443.pcap", ["192.168.10.41"], [STRATUM_V1],
          "Zcash Equihash (ZIP-301) in cleartext on :443: 4-element subscribe [agent, null, "
          "host, port], mining.set_target, extranonce.subscribe, 8-param notify, 1347-byte "
          "solutions so every submit spans two TCP segments; format as EWBF sends it")
@@ -415,17 +279,14 @@ def stratum_zcash() -> bytes:
     worker = zcash_t_address(h) + ".rig4"
     nonce1 = "5b0c9e31"
     c = Conversation(cli, pool, t(b, -0.2), rtt=0.081, client_ttl=128)
-    c.client_send(ln('{"id":1,"method":"mining.subscribe","params":["EWBF 0.6",null,'
-                     '"zec.pool.example.net","443"]}'), t(b, 0.01))
-    c.server_send(ln(f'{{"id":1,"result":[null, "{nonce1}"], "error": null}}'), t(b, 0.092))
-    c.client_send(ln(f'{{"id":2,"method":"mining.authorize","params":["{worker}","x"]}}'),
-                  t(b, 0.0922))
+    c.client_send(stratum.zcash_subscribe("EWBF 0.6", "zec.pool.example.net", "443"),
+                  t(b, 0.01))
+    c.server_send(stratum.zcash_subscribe_result(nonce1), t(b, 0.092))
+    c.client_send(stratum.zcash_authorize(worker), t(b, 0.0922))
     target = "0004189374bc6a7ef9db22d0e5604189374bc6a7ef9db22d0e5604189374bc6a"
-    c.server_send(ln('{"id":2,"result":true, "error": null}')
-                  + ln(f'{{"id":null,"method":"mining.set_target","params":["{target}"]}}'),
+    c.server_send(stratum.zcash_authorize_result() + stratum.zcash_set_target(target),
                   t(b, 0.174))
-    c.client_send(ln('{"id":3,"method":"mining.extranonce.subscribe","params":[]}'),
-                  t(b, 0.1742))
+    c.client_send(stratum.zcash_extranonce_subscribe(), t(b, 0.1742))
     jobn = 0x8c6f2d4c6d2c7014FB26
 
     def job_id() -> str:
@@ -433,28 +294,27 @@ def stratum_zcash() -> bytes:
         jobn += 0x1D3A5
         return f"{jobn:020x}"
 
-    current = zcash_notify(h, job_id(), t(b, 1.2), True)
-    c.server_send(jc({"id": None, "method": "mining.notify", "params": current}), t(b, 1.2))
+    current = stratum.zcash_notify(h, job_id(), t(b, 1.2), True)
+    c.server_send(stratum.notify(current, ID_FIRST), t(b, 1.2))
     sid = 100
     for when, kind in [(38.4, "n"), (51.9, "s"), (75.0, "s"), (76.3, "n"), (112.8, "n"),
                        (130.1, "s"), (151.6, "n"), (170.4, "s")]:
         if kind == "n":
-            current = zcash_notify(h, job_id(), t(b, when), True)
-            c.server_send(jc({"id": None, "method": "mining.notify", "params": current}),
-                          t(b, when))
+            current = stratum.zcash_notify(h, job_id(), t(b, when), True)
+            c.server_send(stratum.notify(current, ID_FIRST), t(b, when))
         else:
             nonce2 = h.hex(27) + "00"
             solution = "fd4005" + h.hex(1344)
-            msg = ln(f'{{"id":{sid},"method":"mining.submit","params":["{worker}",'
-                     f'"{current[0]}","{current[5]}","{nonce2}","{solution}"]}}')
+            msg = stratum.zcash_submit(sid, worker, str(current[0]), str(current[5]), nonce2,
+                                       solution)
             c.client_send(msg, t(b, when))
-            c.server_send(ln(f'{{"id":{sid},"result":true}}'), t(b, when + 0.082))
+            c.server_send(stratum.zcash_submit_result(sid), t(b, when + 0.082))
             sid += 1
     c.close(t(b, 180.0))
     return pcap(c.finish())
 
 
-@fixture("stratum-v1-bitaxe-version-rolling-vlan.pcap", ["10.20.0.31"], ["stratum-v1"],
+@fixture("stratum-v1-bitaxe-version-rolling-vlan.pcap", ["10.20.0.31"], [STRATUM_V1],
          "Bitaxe (ESP-Miner) on 802.1Q VLAN 20 to a solo pool: mining.configure "
          "version-rolling + subscribe + authorize in one segment, suggest_difficulty, "
          "set_version_mask, 6-param submits with version bits; templates from ESP-Miner "
@@ -467,24 +327,18 @@ def stratum_bitaxe() -> bytes:
     jobs = BitcoinJobs("bitaxe", 930_201, "1701f303", en1=4, en2=4, branches=12,
                        tag=b"/public-pool.io/", job_id=lambda n: f"{0x4e3a1 + n * 7:x}")
     c = Conversation(cli, pool, t(b, -0.2), rtt=0.024, mss=1436)
-    c.client_send(
-        ln('{"id": 1, "method": "mining.configure", "params": [["version-rolling"], '
-           '{"version-rolling.mask": "1fffe000"}]}')
-        + ln('{"id": 2, "method": "mining.subscribe", "params": ["bitaxe/BM1370/v2.6.2"]}')
-        + ln(f'{{"id": 3, "method": "mining.authorize", "params": ["{user}", "x"]}}'),
-        t(b, 0.004))
-    c.client_send(ln('{"id": 4, "method": "mining.suggest_difficulty", "params": [1000]}'),
-                  t(b, 0.009))
-    c.server_send(jc({"id": 1, "error": None, "result": {"version-rolling": True,
-                                                         "version-rolling.mask": "1fffe000"}})
-                  + jc({"id": 2, "error": None,
-                        "result": [[["mining.notify", "a3f1c2"]], "a3f1c20e", 4]})
-                  + jc({"id": 3, "error": None, "result": True}), t(b, 0.031))
+    c.client_send(stratum.configure_version_rolling(1, "1fffe000")
+                  + stratum.subscribe(2, "bitaxe/BM1370/v2.6.2")
+                  + stratum.authorize(3, user, "x"), t(b, 0.004))
+    c.client_send(stratum.suggest_difficulty(4, 1000), t(b, 0.009))
+    c.server_send(stratum.reply(1, {"version-rolling": True, "version-rolling.mask": "1fffe000"},
+                                PUBLIC_POOL)
+                  + stratum.reply(2, [[["mining.notify", "a3f1c2"]], "a3f1c20e", 4], PUBLIC_POOL)
+                  + stratum.reply(3, True, PUBLIC_POOL), t(b, 0.031))
     first = jobs.notify(t(b, 0.06), clean=True)
-    c.server_send(jc({"id": 4, "error": None, "result": True})
-                  + jc({"id": None, "method": "mining.set_version_mask", "params": ["1fffe000"]})
-                  + jc({"id": None, "method": "mining.set_difficulty", "params": [1000]})
-                  + jc({"id": None, "method": "mining.notify", "params": first}), t(b, 0.06))
+    c.server_send(stratum.reply(4, True, PUBLIC_POOL)
+                  + stratum.push("mining.set_version_mask", ["1fffe000"])
+                  + stratum.set_difficulty(1000) + stratum.notify(first, ID_FIRST), t(b, 0.06))
     sid = 5
     current = first
     sched = [(w, "s") for w in (4.1, 11.7, 16.0, 29.3, 41.8, 47.2, 63.5, 70.9, 88.0, 97.4,
@@ -493,19 +347,18 @@ def stratum_bitaxe() -> bytes:
     for when, kind in sorted(sched):
         if kind in "nb":
             current = jobs.notify(t(b, when), clean=kind == "b")
-            c.server_send(jc({"id": None, "method": "mining.notify", "params": current}),
-                          t(b, when))
+            c.server_send(stratum.notify(current, ID_FIRST), t(b, when))
         else:
             job, en2, ntime, nonce, vb = jobs.share(current, mask)
-            c.client_send(ln(f'{{"id": {sid}, "method": "mining.submit", "params": ["{user}", '
-                             f'"{job}", "{en2}", "{ntime}", "{nonce}", "{vb}"]}}'), t(b, when))
-            c.server_send(jc({"id": sid, "error": None, "result": True}), t(b, when + 0.025))
+            c.client_send(stratum.submit_esp_miner(sid, user, job, en2, ntime, nonce, str(vb)),
+                          t(b, when))
+            c.server_send(stratum.reply(sid, True, PUBLIC_POOL), t(b, when + 0.025))
             sid += 1
     c.close(t(b, 160.0))
     return pcap(c.finish(), Ethernet(vlan=20))
 
 
-@fixture("stratum-v1-ghostrider-cpuminer-gr-sll2.pcap", ["10.44.0.12"], ["stratum-v1"],
+@fixture("stratum-v1-ghostrider-cpuminer-gr-sll2.pcap", ["10.44.0.12"], [STRATUM_V1],
          "cpuminer-gr 1.2.4.1 (GhostRider, Raptoreum) on :5222, Linux cooked v2 (any): "
          "cpuminer-opt USER_AGENT \"cpuminer-gr-1.2.4.1-x64L\", R... address username, "
          "difficulty 0.5, cpuminer-opt submit template")
@@ -517,33 +370,28 @@ def stratum_ghostrider() -> bytes:
                        tag=b"/flockpool/", version="20000000", reward=375_000_000_000,
                        job_id=lambda n: f"{0x6f10 + n:x}", witness=False)
     c = Conversation(cli, pool, t(b, -0.2), rtt=0.112)
-    c.client_send(ln('{"id": 1, "method": "mining.subscribe", "params": '
-                     '["cpuminer-gr-1.2.4.1-x64L"]}'), t(b, 0.02))
-    c.server_send(jc({"id": 1, "result": [[["mining.set_difficulty", "1"],
-                                           ["mining.notify", "1"]], "2f000a41", 4],
-                      "error": None}), t(b, 0.133))
-    c.client_send(ln(f'{{"id": 2, "method": "mining.authorize", "params": ["{user}", "x"]}}'),
-                  t(b, 0.134))
+    c.client_send(stratum.subscribe(1, "cpuminer-gr-1.2.4.1-x64L"), t(b, 0.02))
+    c.server_send(stratum.reply(1, [[["mining.set_difficulty", "1"], ["mining.notify", "1"]],
+                                    "2f000a41", 4]), t(b, 0.133))
+    c.client_send(stratum.authorize(2, user, "x"), t(b, 0.134))
     first = jobs.notify(t(b, 0.25), clean=True)
-    c.server_send(jc({"id": 2, "result": True, "error": None})
-                  + jc({"id": None, "method": "mining.set_difficulty", "params": [0.5]})
-                  + stratum_notify(first, "null-id"), t(b, 0.25))
+    c.server_send(stratum.reply(2, True) + stratum.set_difficulty(0.5)
+                  + stratum.notify(first, ID_FIRST), t(b, 0.25))
     current = first
     for when, kind in [(22.5, "n"), (49.8, "s"), (59.7, "n"), (96.2, "b"), (120.9, "n"),
                        (133.3, "s"), (155.0, "n"), (204.6, "s"), (211.1, "b")]:
         if kind in "nb":
             current = jobs.notify(t(b, when), clean=kind == "b")
-            c.server_send(stratum_notify(current, "null-id"), t(b, when))
+            c.server_send(stratum.notify(current, ID_FIRST), t(b, when))
         else:
             job, en2, ntime, nonce, _ = jobs.share(current)
-            c.client_send(ln(f'{{"method": "mining.submit", "params": ["{user}", "{job}", '
-                             f'"{en2}", "{ntime}", "{nonce}"], "id":4}}'), t(b, when))
-            c.server_send(jc({"id": 4, "result": True, "error": None}), t(b, when + 0.113))
+            c.client_send(stratum.submit_cpuminer(user, job, en2, ntime, nonce), t(b, when))
+            c.server_send(stratum.reply(4, True), t(b, when + 0.113))
     c.close(t(b, 220.0))
     return pcap(c.finish(), LinuxSLL2(ifindex=3))
 
 
-@fixture("stratum-v1-midsession-notify-only-sll.pcap", ["10.1.7.20"], ["stratum-v1"],
+@fixture("stratum-v1-midsession-notify-only-sll.pcap", ["10.1.7.20"], [STRATUM_V1],
          "push-only: capture starts mid-session (no SYN, no subscribe) on Linux cooked v1; "
          "only the pool's mining.notify pushes every 20-60 s and one set_difficulty reach "
          "the miner, which sends nothing but ACKs")
@@ -557,14 +405,14 @@ def stratum_midsession_notify_only() -> bytes:
                                        (131.7, False), (152.2, True), (190.6, False),
                                        (222.9, False)]):
         params = jobs.notify(t(b, when), clean=clean)
-        msg = stratum_notify(params)
+        msg = stratum.notify(params)
         if i == 2:
-            msg = jc({"params": [131072], "id": None, "method": "mining.set_difficulty"}) + msg
+            msg = stratum.set_difficulty(131072, CKPOOL_PUSH) + msg
         c.server_send(msg, t(b, when))
     return pcap(c.finish(t(b, 240.0)), LinuxSLL())
 
 
-@fixture("stratum-v1-segmentation.pcap", ["10.1.0.66"], ["stratum-v1"],
+@fixture("stratum-v1-segmentation.pcap", ["10.1.0.66"], [STRATUM_V1],
          "TCP edge cases on one cgminer-style session: subscribe split mid-token over three "
          "segments 150 ms apart, handshake replies coalesced in one segment, a notify "
          "delivered out of order, a retransmitted submit, two submits in one segment, a "
@@ -576,46 +424,42 @@ def stratum_segmentation() -> bytes:
     jobs = BitcoinJobs("segmentation", 930_330, "1701f303", en1=4, en2=8, branches=12,
                        job_id=lambda n: f"{0x3a9e0 + n:x}")
     c = Conversation(cli, pool, t(b, -0.2), rtt=0.045)
-    sub = ln('{"id": 0, "method": "mining.subscribe", "params": ["cgminer/4.11.1"]}')
+    sub = stratum.subscribe(0, "cgminer/4.11.1")
     cut1 = sub.index(b"subscr") + 6
     cut2 = sub.index(b"4.11") + 2
     c.client_send(sub, t(b, 0.05), segments=[cut1, cut2 - cut1, len(sub) - cut2], gap=0.15)
     first = jobs.notify(t(b, 0.45), clean=True)
-    c.server_send(jc({"result": [[["mining.notify", "e1f0"]], "e1f00a9d", 8], "id": 0,
-                      "error": None}), t(b, 0.40))
-    c.client_send(ln(f'{{"id": 1, "method": "mining.authorize", "params": ["{user}", "x"]}}'),
-                  t(b, 0.401))
-    c.server_send(jc({"result": True, "id": 1, "error": None})
-                  + jc({"params": [16384], "id": None, "method": "mining.set_difficulty"})
-                  + stratum_notify(first), t(b, 0.45))
+    c.server_send(stratum.reply(0, [[["mining.notify", "e1f0"]], "e1f00a9d", 8], CKPOOL),
+                  t(b, 0.40))
+    c.client_send(stratum.authorize(1, user, "x"), t(b, 0.401))
+    c.server_send(stratum.reply(1, True, CKPOOL) + stratum.set_difficulty(16384, CKPOOL_PUSH)
+                  + stratum.notify(first), t(b, 0.45))
     current = first
     # a notify whose two segments arrive swapped
     current = jobs.notify(t(b, 30.0))
-    msg = stratum_notify(current)
+    msg = stratum.notify(current)
     c.server_send(msg, t(b, 30.0), segments=[700, len(msg) - 700], order=[1, 0], gap=0.003)
     # a submit that is retransmitted
     job, en2, ntime, nonce, _ = jobs.share(current)
-    c.client_send(ln(f'{{"params": ["{user}", "{job}", "{en2}", "{ntime}", "{nonce}"], '
-                     f'"id": 2, "method": "mining.submit"}}'), t(b, 41.5), retransmit=0)
-    c.server_send(jc({"result": True, "id": 2, "error": None}), t(b, 41.8))
+    c.client_send(stratum.submit_cgminer(2, user, job, en2, ntime, nonce), t(b, 41.5),
+                  retransmit=0)
+    c.server_send(stratum.reply(2, True, CKPOOL), t(b, 41.8))
     # two submits written back to back end up in one segment
     shares = [jobs.share(current) for _ in range(2)]
-    two = b"".join(ln(f'{{"params": ["{user}", "{j}", "{e}", "{n}", "{x}"], "id": {3 + i}, '
-                      f'"method": "mining.submit"}}') for i, (j, e, n, x, _) in enumerate(shares))
+    two = b"".join(stratum.submit_cgminer(3 + i, user, j, e, n, x)
+                   for i, (j, e, n, x, _) in enumerate(shares))
     c.client_send(two, t(b, 57.25))
-    c.server_send(jc({"result": True, "id": 3, "error": None})
-                  + jc({"result": True, "id": 4, "error": None}), t(b, 57.30))
+    c.server_send(stratum.reply(3, True, CKPOOL) + stratum.reply(4, True, CKPOOL), t(b, 57.30))
     # a notify cut in three without PSH on the first two (a slow pool writer)
     current = jobs.notify(t(b, 61.0), clean=True)
-    msg = stratum_notify(current)
+    msg = stratum.notify(current)
     third = len(msg) // 3
     c.server_send(msg, t(b, 61.0), segments=[third, third, len(msg) - 2 * third], gap=0.02)
     current = jobs.notify(t(b, 95.5))
-    c.server_send(stratum_notify(current), t(b, 95.5))
+    c.server_send(stratum.notify(current), t(b, 95.5))
     job, en2, ntime, nonce, _ = jobs.share(current)
-    c.client_send(ln(f'{{"params": ["{user}", "{job}", "{en2}", "{ntime}", "{nonce}"], '
-                     f'"id": 5, "method": "mining.submit"}}'), t(b, 118.2))
-    c.server_send(jc({"result": True, "id": 5, "error": None}), t(b, 118.25))
+    c.client_send(stratum.submit_cgminer(5, user, job, en2, ntime, nonce), t(b, 118.2))
+    c.server_send(stratum.reply(5, True, CKPOOL), t(b, 118.25))
     c.close(t(b, 125.0))
     return pcap(c.finish())
 
@@ -624,91 +468,13 @@ def stratum_segmentation() -> bytes:
 # EthereumStratum/1.0.0 (NiceHash) and ETH-proxy (Claymore/PhoenixMiner) - Ethash/ETCHash
 # =====================================================================================
 
-class EthJobs:
-    """Work for an Ethash-family chain (ETC in 2026): one seed per epoch, a header per job."""
-
-    def __init__(self, label: str, block: int = 23_912_407) -> None:
-        self.h = HexStream(label)
-        self.seed = self.h.hex(32)
-        self.block = block
-        self.header = self.h.hex(32)
-        self.job = self.h.hex(4)
-
-    def next(self, new_block: bool = True) -> tuple[str, str, str]:
-        """(job id, seed hash, header hash) of the next job."""
-        if new_block:
-            self.block += 1
-        self.header = self.h.hex(32)
-        self.job = self.h.hex(4)
-        return self.job, self.seed, self.header
-
-    def target(self, diff_bits: int = 32) -> str:
-        """A share boundary as eth_getWork returns it (0x + 64 hex, leading zero bytes)."""
-        return "0x" + "00" * (diff_bits // 8) + self.h.hex(32 - diff_bits // 8)
-
-    def nonce(self) -> str:
-        return self.h.hex(8)
-
-
-def _eth_notify(job: tuple[str, str, str], clean: bool = True) -> bytes:
-    return jc({"id": None, "method": "mining.notify", "params": [*job, clean]})
-
-
-def _ethstratum_session(
-    c: Conversation, b: int, jobs: EthJobs, *, subscribe: bytes, authorize: bytes,
-    extranonce_sub: bytes | None, submit: Callable[[int, str, str], bytes],
-    hashrate: Callable[[int], bytes] | None, user: str, extranonce: str, diff: float,
-    schedule: Sequence[tuple[float, str]], end: float,
-) -> None:
-    """Drive one EthereumStratum/1.0.0 session; message bytes come from the caller.
-
-    ``schedule`` holds (seconds, kind): "n" new job, "s" submit, "h" hashrate report.
-    """
-    rtt = c.rtt / 1e9
-    sc = Script()
-    sc.client(t(b, 0.02), subscribe)
-    sc.server(t(b, 0.022 + rtt), jc({"id": 1, "result": [["mining.notify",
-                                                          HexStream(user).hex(16),
-                                                          "EthereumStratum/1.0.0"], extranonce],
-                                     "error": None}))
-    now = 0.03 + rtt
-    sc.client(t(b, now), (extranonce_sub or b"") + authorize)
-    now += rtt + 0.003
-    replies = b""
-    if extranonce_sub is not None:
-        replies += jc({"id": json.loads(extranonce_sub)["id"], "result": True, "error": None})
-    replies += jc({"id": json.loads(authorize)["id"], "result": True, "error": None})
-    replies += jc({"id": None, "method": "mining.set_difficulty", "params": [diff]})
-    job = jobs.next()
-    sc.server(t(b, now), replies + _eth_notify(job))
-    sid = 10
-    for when, kind in sorted(schedule):
-        if kind == "n":
-            job = jobs.next()
-            sc.server(t(b, when), _eth_notify(job))
-        elif kind == "s":
-            msg = submit(sid, job[0], jobs.nonce()[len(extranonce):])
-            sc.client(t(b, when), msg)
-            sc.server(t(b, when + rtt + 0.001),
-                      jc({"id": json.loads(msg)["id"], "result": True, "error": None}))
-            sid += 1
-        elif kind == "h" and hashrate is not None:
-            msg = hashrate(sid)
-            sc.client(t(b, when), msg)
-            sc.server(t(b, when + rtt + 0.001),
-                      jc({"id": json.loads(msg)["id"], "result": True, "error": None}))
-            sid += 1
-    sc.play(c)
-    c.close(t(b, end))
-
-
 _ETC_SCHEDULE = [(13.1, "n"), (19.5, "s"), (27.9, "n"), (30.0, "h"), (39.6, "n"),
                  (55.2, "n"), (60.0, "h"), (61.7, "s"), (70.3, "n"), (84.8, "n"),
                  (90.0, "h"), (97.2, "n"), (108.4, "s"), (111.9, "n"), (120.0, "h"),
                  (126.3, "n")]
 
 
-@fixture("ethstratum-nbminer-14444.pcap", ["192.168.30.14"], ["ethereum-stratum"],
+@fixture("ethstratum-nbminer-14444.pcap", ["192.168.30.14"], [ETHEREUM_STRATUM],
          "NBMiner 42.3 EthereumStratum/1.0.0 (ETCHash) on :14444: compact JSON, subscribe "
          "[agent, \"EthereumStratum/1.0.0\"], 2-byte extranonce, notify [job, seed, header, "
          "clean], 6-byte miner nonce submits (format modelled on NBMiner's logged lines)")
@@ -718,20 +484,16 @@ def ethstratum_nbminer() -> bytes:
                      client_ttl=128)
     jobs = EthJobs("nbminer")
     user = eth_address(HexStream("nbminer-wallet")) + ".rig3"
-    _ethstratum_session(
+    ethstratum.play(
         c, b, jobs,
-        subscribe=ln('{"id":1,"method":"mining.subscribe","params":["NBMiner/42.3",'
-                     '"EthereumStratum/1.0.0"]}'),
-        authorize=ln(f'{{"id":2,"method":"mining.authorize","params":["{user}","x"]}}'),
-        extranonce_sub=None,
-        submit=lambda i, job, n: ln(f'{{"id":{i},"method":"mining.submit","params":["{user}",'
-                                    f'"{job}","{n}"]}}'),
+        subscribe=NBMINER.subscribe(), authorize=NBMINER.authorize(2, user), extranonce_sub=None,
+        submit=lambda i, job, n: NBMINER.submit(i, user, job, n),
         hashrate=None, user=user, extranonce="c4e1", diff=4.0,
         schedule=[x for x in _ETC_SCHEDULE if x[1] != "h"], end=135.0)
     return pcap(c.finish())
 
 
-@fixture("ethstratum-lolminer-ipv6.pcap", ["2001:db8:10:20::35"], ["ethereum-stratum"],
+@fixture("ethstratum-lolminer-ipv6.pcap", ["2001:db8:10:20::35"], [ETHEREUM_STRATUM],
          "lolMiner 1.88 EthereumStratum/1.0.0 over IPv6 (:4444): jsonrpc 2.0 member, "
          "extranonce.subscribe and authorize in one segment, eth_submitHashrate every 30 s "
          "(modelled: lolMiner is closed source)")
@@ -743,24 +505,18 @@ def ethstratum_lolminer() -> bytes:
     user = eth_address(HexStream("lolminer-wallet")) + ".lol-6x3070"
     rate = HexStream("lolminer-rate")
     rid = "0x" + rate.hex(32)
-    _ethstratum_session(
+    ethstratum.play(
         c, b, jobs,
-        subscribe=ln('{"id":1,"jsonrpc":"2.0","method":"mining.subscribe","params":'
-                     '["lolMiner 1.88","EthereumStratum/1.0.0"]}'),
-        authorize=ln(f'{{"id":3,"jsonrpc":"2.0","method":"mining.authorize","params":'
-                     f'["{user}","x"]}}'),
-        extranonce_sub=ln('{"id":2,"jsonrpc":"2.0","method":"mining.extranonce.subscribe",'
-                          '"params":[]}'),
-        submit=lambda i, job, n: ln(f'{{"id":{i},"jsonrpc":"2.0","method":"mining.submit",'
-                                    f'"params":["{user}","{job}","{n}"]}}'),
-        hashrate=lambda i: ln(f'{{"id":{i},"jsonrpc":"2.0","method":"eth_submitHashrate",'
-                              f'"params":["0x{rate.uint(150_000_000, 160_000_000):x}",'
-                              f'"{rid}"]}}'),
+        subscribe=LOLMINER.subscribe(), authorize=LOLMINER.authorize(3, user),
+        extranonce_sub=LOLMINER.extranonce_subscribe(),
+        submit=lambda i, job, n: LOLMINER.submit(i, user, job, n),
+        hashrate=lambda i: LOLMINER.hashrate(i, f"0x{rate.uint(150_000_000, 160_000_000):x}",
+                                             rid),
         user=user, extranonce="a2ee", diff=2.0, schedule=_ETC_SCHEDULE, end=140.0)
     return pcap(c.finish())
 
 
-@fixture("ethstratum-trex-qinq.pcap", ["10.50.3.9"], ["ethereum-stratum"],
+@fixture("ethstratum-trex-qinq.pcap", ["10.50.3.9"], [ETHEREUM_STRATUM],
          "T-Rex 0.26.8 EthereumStratum/1.0.0 behind QinQ (S-tag 100 / C-tag 200) on :4444: "
          "3-byte extranonce, 5-byte miner nonce, eth_submitHashrate carrying a \"worker\" "
          "member (modelled: T-Rex is closed source)")
@@ -770,22 +526,18 @@ def ethstratum_trex() -> bytes:
     jobs = EthJobs("trex")
     user = eth_address(HexStream("trex-wallet"))
     rate = HexStream("trex-rate")
-    _ethstratum_session(
+    ethstratum.play(
         c, b, jobs,
-        subscribe=ln('{"id":1,"method":"mining.subscribe","params":["T-Rex/0.26.8",'
-                     '"EthereumStratum/1.0.0"]}'),
-        authorize=ln(f'{{"id":3,"method":"mining.authorize","params":["{user}.farm2","x"]}}'),
-        extranonce_sub=ln('{"id":2,"method":"mining.extranonce.subscribe","params":[]}'),
-        submit=lambda i, job, n: ln(f'{{"id":{i},"method":"mining.submit","params":'
-                                    f'["{user}.farm2","{job}","{n}"]}}'),
-        hashrate=lambda i: ln(f'{{"id":{i},"method":"eth_submitHashrate","params":'
-                              f'["0x{rate.uint(400_000_000, 420_000_000):x}",'
-                              f'"0x{rate.hex(32)}"],"worker":"farm2"}}'),
+        subscribe=TREX.subscribe(), authorize=TREX.authorize(3, f"{user}.farm2"),
+        extranonce_sub=TREX.extranonce_subscribe(),
+        submit=lambda i, job, n: TREX.submit(i, f"{user}.farm2", job, n),
+        hashrate=lambda i: TREX.hashrate(i, f"0x{rate.uint(400_000_000, 420_000_000):x}",
+                                         f"0x{rate.hex(32)}", worker="farm2"),
         user=user, extranonce="4f1a0c", diff=8.0, schedule=_ETC_SCHEDULE, end=131.0)
     return pcap(c.finish(), Ethernet(vlan=200, outer_vlan=100))
 
 
-@fixture("ethstratum-ethminer.pcap.gz", ["192.168.30.77"], ["ethereum-stratum"],
+@fixture("ethstratum-ethminer.pcap.gz", ["192.168.30.77"], [ETHEREUM_STRATUM],
          "gzip-compressed pcap: ethminer 0.13 -P stratum2 (NiceHash) exactly as its "
          "EthStratumClient.cpp writes it: spaced keys but no space inside params arrays, "
          "extranonce.subscribe (id 2) and authorize (id 3) in one write, fixed ids 4 "
@@ -797,82 +549,21 @@ def ethstratum_ethminer() -> bytes:
     user = eth_address(HexStream("ethminer-wallet"), checksum=False) + ".ethminer1"
     rid = HexStream("ethminer-rid").hex(32)
     rate = HexStream("ethminer-rate")
-    _ethstratum_session(
+    ethstratum.play(
         c, b, jobs,
-        subscribe=ln('{"id": 1, "method": "mining.subscribe", "params": '
-                     '["ethminer/0.13.0","EthereumStratum/1.0.0"]}'),
-        authorize=ln(f'{{"id": 3, "method": "mining.authorize", "params": ["{user}","x"]}}'),
-        extranonce_sub=ln('{"id": 2, "method": "mining.extranonce.subscribe", "params": []}'),
-        submit=lambda i, job, n: ln(f'{{"id": 4, "method": "mining.submit", "params": '
-                                    f'["{user}","{job}","{n}"]}}'),
-        hashrate=lambda i: ln(f'{{"id": 6, "jsonrpc":"2.0", "method": "eth_submitHashrate", '
-                              f'"params": ["0x{rate.uint(29_000_000, 31_000_000):016x}",'
-                              f'"0x{rid}"]}}'),
+        subscribe=ETHMINER.subscribe(), authorize=ETHMINER.authorize(3, user),
+        extranonce_sub=ETHMINER.extranonce_subscribe(),
+        submit=lambda i, job, n: ETHMINER.submit(4, user, job, n),
+        hashrate=lambda i: ethminer_hashrate(f"0x{rate.uint(29_000_000, 31_000_000):016x}",
+                                             f"0x{rid}"),
         user=user, extranonce="7d2c", diff=1.0, schedule=_ETC_SCHEDULE, end=129.0)
     return gzip_bytes(pcap(c.finish()))
-
-
-def _ethproxy_session(
-    c: Conversation, b: int, jobs: EthJobs, *, login: bytes | None, getwork: bytes,
-    submit: Callable[[str, str, str], bytes], hashrate: Callable[[], bytes] | None,
-    poll: float, end: float, blocks: Sequence[float], shares: Sequence[float],
-    hashrate_every: float = 20.0, push_id: int = 0, answer_id: int | None = 0,
-    start: float = 0.02,
-) -> None:
-    """Drive an eth-proxy (getwork over TCP) session: login, polling, pushes, submits.
-
-    The pool answers polls with ``answer_id`` (ethermine-style pools answer with id 0,
-    not the request's id) and pushes new work with ``push_id``.
-    """
-    rtt = c.rtt / 1e9
-    work = [jobs.header, jobs.seed, jobs.target()]
-
-    def result(ident: int | None) -> bytes:
-        return jc({"id": ident, "jsonrpc": "2.0", "result": ["0x" + work[0], "0x" + work[1],
-                                                              work[2]]})
-
-    sc = Script()
-    events: list[tuple[float, str]] = []
-    if login is not None:
-        sc.client(t(b, start), login)
-        sc.server(t(b, start + rtt + 0.002),
-                  jc({"id": json.loads(login)["id"], "jsonrpc": "2.0", "result": True}))
-    k = start + 0.01 + rtt
-    while k < end - 1:
-        events.append((k, "g"))
-        k += poll
-    events += [(x, "b") for x in blocks] + [(x, "s") for x in shares]
-    if hashrate is not None:
-        k = start + hashrate_every
-        while k < end - 1:
-            events.append((k + 0.003, "h"))
-            k += hashrate_every
-    for when, kind in sorted(events):
-        if kind == "g":
-            sc.client(t(b, when), getwork)
-            sc.server(t(b, when + rtt + 0.004), result(answer_id))
-        elif kind == "b":
-            jobs.next()
-            work[0] = jobs.header
-            sc.server(t(b, when), result(push_id))
-        elif kind == "s":
-            msg = submit("0x" + jobs.nonce(), "0x" + work[0], "0x" + jobs.h.hex(32))
-            sc.client(t(b, when), msg)
-            sc.server(t(b, when + rtt + 0.003),
-                      jc({"id": json.loads(msg)["id"], "jsonrpc": "2.0", "result": True}))
-        elif kind == "h" and hashrate is not None:
-            msg = hashrate()
-            sc.client(t(b, when), msg)
-            sc.server(t(b, when + rtt + 0.002),
-                      jc({"id": json.loads(msg)["id"], "jsonrpc": "2.0", "result": True}))
-    sc.play(c)
-    c.close(t(b, end))
 
 
 _BLOCKS = [7.9, 21.4, 33.0, 46.6, 58.2, 73.5, 85.1, 99.9, 112.4]
 
 
-@fixture("ethproxy-claymore-port25.pcap", ["192.168.40.8"], ["eth-proxy"],
+@fixture("ethproxy-claymore-port25.pcap", ["192.168.40.8"], [ETH_PROXY],
          "Claymore 15.0 eth-proxy on :25 (SMTP port): eth_submitLogin with a \"worker\" key "
          "first and Python-style spacing, eth_getWork polled every 10 s, pool pushes new work "
          "with id 0, eth_submitHashrate every 20 s, eth_submitWork [nonce, header, mix] "
@@ -885,21 +576,16 @@ def ethproxy_claymore() -> bytes:
     wallet = eth_address(HexStream("claymore-wallet"))
     rate = HexStream("claymore-rate")
     rid = "0x" + rate.hex(32)
-    _ethproxy_session(
+    ethproxy.play(
         c, b, jobs,
-        login=ln(f'{{"worker": "eth1.0", "jsonrpc": "2.0", "params": ["{wallet}.rig7", "x"], '
-                 f'"id": 2, "method": "eth_submitLogin"}}'),
-        getwork=ln('{"worker": "", "jsonrpc": "2.0", "params": [], "id": 3, '
-                   '"method": "eth_getWork"}'),
-        submit=lambda n, h, m: ln(f'{{"id":4,"method":"eth_submitWork","params":'
-                                  f'["{n}","{h}","{m}"]}}'),
-        hashrate=lambda: ln(f'{{"id":6,"jsonrpc":"2.0","method":"eth_submitHashrate",'
-                            f'"params":["0x{rate.uint(0x1d00000, 0x1dfffff):x}", "{rid}"]}}'),
+        login=ethproxy.claymore_login(f"{wallet}.rig7"), getwork=ethproxy.claymore_getwork(),
+        submit=ethproxy.claymore_submit,
+        hashrate=lambda: ethproxy.submit_hashrate(f"0x{rate.uint(0x1d00000, 0x1dfffff):x}", rid),
         poll=10.0, end=125.0, blocks=_BLOCKS, shares=[36.2, 91.7])
     return pcap(c.finish())
 
 
-@fixture("ethproxy-phoenixminer-rawip.pcap", ["10.60.0.4"], ["eth-proxy"],
+@fixture("ethproxy-phoenixminer-rawip.pcap", ["10.60.0.4"], [ETH_PROXY],
          "PhoenixMiner 6.2c eth-proxy on :8008, raw-IP link type (DLT 101, a tun device): "
          "compact JSON with a \"worker\" member, eth_getWork every 5 s, submitHashrate every "
          "30 s (modelled: PhoenixMiner is closed source)")
@@ -910,23 +596,18 @@ def ethproxy_phoenix() -> bytes:
     jobs = EthJobs("phoenix")
     wallet = eth_address(HexStream("phoenix-wallet"))
     rate = HexStream("phoenix-rate")
-    _ethproxy_session(
+    ethproxy.play(
         c, b, jobs,
-        login=ln(f'{{"id":1,"jsonrpc":"2.0","method":"eth_submitLogin","worker":"rig2",'
-                 f'"params":["{wallet}","x"]}}'),
-        getwork=ln('{"id":5,"jsonrpc":"2.0","method":"eth_getWork","worker":"rig2",'
-                   '"params":[]}'),
-        submit=lambda n, h, m: ln(f'{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork",'
-                                  f'"worker":"rig2","params":["{n}","{h}","{m}"]}}'),
-        hashrate=lambda: ln(f'{{"id":6,"jsonrpc":"2.0","method":"eth_submitHashrate",'
-                            f'"worker":"rig2","params":["0x{rate.uint(0x8000000, 0x8ffffff):x}",'
-                            f'"0x{rate.hex(32)}"]}}'),
+        login=ethproxy.phoenix_login(wallet, "rig2"), getwork=ethproxy.phoenix_getwork("rig2"),
+        submit=lambda n, h, m: ethproxy.phoenix_submit(n, h, m, "rig2"),
+        hashrate=lambda: ethproxy.phoenix_hashrate(f"0x{rate.uint(0x8000000, 0x8ffffff):x}",
+                                                   f"0x{rate.hex(32)}", "rig2"),
         poll=5.0, end=95.0, blocks=_BLOCKS[:7], shares=[52.3], hashrate_every=30.0,
         answer_id=5)
     return pcap(c.finish(), RawIP())
 
 
-@fixture("ethproxy-midsession-getwork-null.pcap", ["10.8.0.6"], ["eth-proxy"],
+@fixture("ethproxy-midsession-getwork-null.pcap", ["10.8.0.6"], [ETH_PROXY],
          "mid-session eth_getWork polling only (no login, no handshake) from a macOS host "
          "through a utun VPN: BSD NULL link type (DLT 0, AF_INET in host order), Claymore-"
          "style polls every 10 s answered with id 0, pool pushes on new blocks")
@@ -935,12 +616,10 @@ def ethproxy_midsession() -> bytes:
     c = Conversation(("10.8.0.6", 58114), ("203.0.113.66", 4444), t(b, 0), handshake=False,
                      rtt=0.071)
     jobs = EthJobs("midsession-ethproxy")
-    _ethproxy_session(
+    ethproxy.play(
         c, b, jobs, login=None,
-        getwork=ln('{"worker": "", "jsonrpc": "2.0", "params": [], "id": 3, '
-                   '"method": "eth_getWork"}'),
-        submit=lambda n, h, m: b"", hashrate=None, poll=10.0, end=121.0,
-        blocks=_BLOCKS, shares=[], start=1.3)
+        getwork=ethproxy.claymore_getwork(), submit=lambda n, h, m: b"", hashrate=None,
+        poll=10.0, end=121.0, blocks=_BLOCKS, shares=[], start=1.3)
     return pcap(c.finish(), Null())
 
 
@@ -948,169 +627,11 @@ def ethproxy_midsession() -> bytes:
 # CryptoNote stratum (XMRig, xmr-stak, proxies) - RandomX
 # =====================================================================================
 
-#: XMRig 6.x CPU build's algorithm list in Algorithm.h order; Network::onLogin swaps the
-#: pool's algorithm into slot 0 (std::swap, so "cn/0" lands where "rx/0" was).
-_XMRIG_ALGOS = ["cn/0", "cn/1", "cn/2", "cn/r", "cn/fast", "cn/half", "cn/xao", "cn/rto",
-                "cn/rwz", "cn/zls", "cn/double", "cn/ccx", "cn-lite/0", "cn-lite/1",
-                "cn-heavy/0", "cn-heavy/tube", "cn-heavy/xhv", "cn-pico", "cn-pico/tlo",
-                "cn/upx2", "rx/0", "rx/wow", "rx/arq", "rx/graft", "rx/sfx", "rx/yada",
-                "argon2/chukwa", "argon2/chukwav2", "argon2/wrkz", "ghostrider"]
-
-
-def xmrig_algos(first: str = "rx/0") -> list[str]:
-    algos = list(_XMRIG_ALGOS)
-    i = algos.index(first)
-    algos[0], algos[i] = algos[i], algos[0]
-    return algos
-
-
-XMRIG_AGENT = "XMRig/6.22.2 (Linux x86_64) libuv/1.48.0 gcc/13.2.1"
-XMRIG_AGENT_WIN = "XMRig/6.21.3 (Windows NT 10.0; Win64; x64) libuv/1.48.0 msvc/2019"
-
-
-class MoneroJobs:
-    """RandomX jobs as a nodejs-pool style pool sends them."""
-
-    def __init__(self, label: str, *, height: int = 3_591_204, diff: int = 240_000,
-                 job_style: str = "numeric", algo: str | None = "rx/0") -> None:
-        self.h = HexStream(label)
-        self.height = height
-        self.diff = diff
-        self.seed = self.h.hex(32)
-        self.prev = self.h.hex(32)
-        self.job_style = job_style
-        self.algo = algo
-        self.rpc_id = (f"{self.h.uint(10**14, 10**15 - 1)}" if job_style == "numeric"
-                       else str(_uuid(self.h)))
-
-    @property
-    def target32(self) -> int:
-        return (2**32 - 1) // self.diff
-
-    def blob(self, ts_ns: int) -> str:
-        """A block hashing blob: major/minor version, time, prev id, nonce, root, tx count."""
-        return ("1010" + varint(unix(ts_ns)).hex() + self.prev + "00000000" + self.h.hex(32)
-                + varint(self.h.uint(8, 90)).hex())
-
-    def job_id(self) -> str:
-        if self.job_style == "numeric":
-            return str(self.h.uint(10**14, 10**15 - 1))
-        return base64.b64encode(self.h.bytes(21)).decode()
-
-    def job(self, ts_ns: int, new_block: bool = False, with_id: bool = False) -> dict[str, object]:
-        if new_block:
-            self.height += 1
-            self.prev = self.h.hex(32)
-        job: dict[str, object] = {"blob": self.blob(ts_ns), "job_id": self.job_id(),
-                                  "target": le32hex(self.target32)}
-        if with_id:
-            job["id"] = self.rpc_id
-        if self.algo is not None:
-            job["algo"] = self.algo
-        job["height"] = self.height
-        job["seed_hash"] = self.seed
-        return job
-
-    def share(self) -> tuple[str, str]:
-        """(nonce, result) with the result hash really below the job's target."""
-        top = self.h.uint(0, self.target32)
-        return self.h.hex(4), self.h.hex(28) + le32hex(top)
-
-
-def _uuid(h: HexStream) -> str:
-    x = h.hex(16)
-    return f"{x[:8]}-{x[8:12]}-4{x[13:16]}-a{x[17:20]}-{x[20:]}"
-
-
-def _xmrig_login(wallet: str, agent: str, algos: list[str] | None, rigid: str | None = None,
-                 password: str = "x") -> bytes:
-    """XMRig Client::login + Network::onLogin, serialised by rapidjson (compact)."""
-    params: dict[str, object] = {"login": wallet, "pass": password, "agent": agent}
-    if rigid is not None:
-        params["rigid"] = rigid
-    if algos is not None:
-        params["algo"] = algos
-    return jc({"id": 1, "jsonrpc": "2.0", "method": "login", "params": params})
-
-
-def _login_result(jobs: MoneroJobs, ts_ns: int, extensions: list[str] | None) -> bytes:
-    result: dict[str, object] = {"id": jobs.rpc_id, "job": jobs.job(ts_ns, with_id=True)}
-    if extensions is not None:
-        result["extensions"] = extensions
-    result["status"] = "OK"
-    return jc({"id": 1, "jsonrpc": "2.0", "error": None, "result": result})
-
-
-def _job_push(jobs: MoneroJobs, ts_ns: int, new_block: bool) -> bytes:
-    return jc({"jsonrpc": "2.0", "method": "job", "params": jobs.job(ts_ns, new_block, True)})
-
-
-def _xmrig_submit(seq: int, jobs: MoneroJobs, job_id: str, algo: bool = True) -> bytes:
-    nonce, result = jobs.share()
-    params: dict[str, object] = {"id": jobs.rpc_id, "job_id": job_id, "nonce": nonce,
-                                 "result": result}
-    if algo:
-        params["algo"] = "rx/0"
-    return jc({"id": seq, "jsonrpc": "2.0", "method": "submit", "params": params})
-
-
-def _ok(seq: int, status: str = "OK") -> bytes:
-    return jc({"id": seq, "jsonrpc": "2.0", "error": None, "result": {"status": status}})
-
-
-def _xmrig_session(c: Conversation, b: int, jobs: MoneroJobs, login: bytes,
-                   schedule: Sequence[tuple[float, str]], end: float,
-                   extensions: list[str] | None, algo_in_submit: bool = True,
-                   keepalive: float | None = None) -> None:
-    """Drive an XMRig-style session: login, job pushes ("j"/"b"), submits ("s").
-
-    With ``keepalive`` the miner sends ``keepalived`` that many seconds after the last
-    line it received, as XMRig's Client::startTimeout/ping do.
-    """
-    rtt = c.rtt / 1e9
-    sc = Script()
-    sc.client(t(b, 0.01), login)
-    reply_at = 0.01 + rtt + 0.003
-    reply = _login_result(jobs, t(b, reply_at), extensions)
-    sc.server(t(b, reply_at), reply)
-    job_id = json.loads(reply)["result"]["job"]["job_id"]
-    seq = 2
-    last_rx = reply_at
-    events = sorted(schedule)
-    i = 0
-    while True:
-        nxt = events[i][0] if i < len(events) else end
-        if keepalive is not None and last_rx + keepalive < nxt:
-            when = last_rx + keepalive
-            sc.client(t(b, when), jc({"id": seq, "jsonrpc": "2.0", "method": "keepalived",
-                                      "params": {"id": jobs.rpc_id}}))
-            sc.server(t(b, when + rtt + 0.001), _ok(seq, "KEEPALIVED"))
-            last_rx = when + rtt + 0.001
-            seq += 1
-            continue
-        if i >= len(events):
-            break
-        when, kind = events[i]
-        i += 1
-        if kind in "jb":
-            msg = _job_push(jobs, t(b, when), kind == "b")
-            job_id = json.loads(msg)["params"]["job_id"]
-            sc.server(t(b, when), msg)
-            last_rx = when
-        else:
-            sc.client(t(b, when), _xmrig_submit(seq, jobs, job_id, algo_in_submit))
-            sc.server(t(b, when + rtt + 0.002), _ok(seq))
-            last_rx = when + rtt + 0.002
-            seq += 1
-    sc.play(c)
-    c.close(t(b, end))
-
-
 _XMR_SCHEDULE = [(38.2, "j"), (61.5, "s"), (96.4, "b"), (131.0, "s"), (151.7, "j"),
                  (188.3, "s"), (214.9, "b"), (240.2, "s"), (262.0, "j")]
 
 
-@fixture("cryptonote-xmrig.pcap", ["10.1.3.14"], ["cryptonote"],
+@fixture("cryptonote-xmrig.pcap", ["10.1.3.14"], [CRYPTONOTE],
          "XMRig 6.22.2 to a RandomX pool on :3333: login with agent string and 30-entry algo "
          "list (rx/0 swapped first), result with extensions [algo,nicehash,connect,tls,"
          "keepalive], job pushes every 20-60 s with height and seed_hash, submits with "
@@ -1120,12 +641,12 @@ def cryptonote_xmrig() -> bytes:
     c = Conversation(("10.1.3.14", 41288), ("198.51.100.200", 3333), t(b, -0.2), rtt=0.048)
     jobs = MoneroJobs("xmrig")
     wallet = monero_address(HexStream("xmrig-wallet"))
-    _xmrig_session(c, b, jobs, _xmrig_login(wallet, XMRIG_AGENT, xmrig_algos()),
-                   _XMR_SCHEDULE, 275.0, ["algo", "nicehash", "connect", "tls", "keepalive"])
+    cryptonote.play_xmrig(c, b, jobs, xmrig_login(wallet, XMRIG_AGENT, xmrig_algos()),
+                   _XMR_SCHEDULE, 275.0, XMRIG_EXTENSIONS)
     return pcap(c.finish())
 
 
-@fixture("cryptonote-xmrstak-7777.pcap", ["192.168.50.19"], ["cryptonote"],
+@fixture("cryptonote-xmrstak-7777.pcap", ["192.168.50.19"], [CRYPTONOTE],
          "xmr-stak-rx 1.0.5 on :7777: jpsock.cpp sprintf templates - method first, \"id\":1 "
          "on every request (login and all submits), empty rigid, submits with backend and "
          "hashcount extensions the pool advertised")
@@ -1137,33 +658,28 @@ def cryptonote_xmrstak() -> bytes:
     wallet = monero_address(HexStream("xmrstak-wallet"))
     agent = "xmr-stak-rx/1.0.5-rx/65ade74/master/win/cpu/monero/0"
     rtt = c.rtt / 1e9
-    c.client_send(ln(f'{{"method":"login","params":{{"login":"{wallet}","pass":"x",'
-                     f'"rigid":"","agent":"{agent}"}},"id":1}}'), t(b, 0.01))
+    c.client_send(cryptonote.xmrstak_login(wallet, agent), t(b, 0.01))
     first = jobs.job(t(b, 0.08), with_id=True)
-    c.server_send(jc({"id": 1, "jsonrpc": "2.0", "error": None,
-                      "result": {"id": jobs.rpc_id, "job": first,
-                                 "extensions": ["backend", "hashcount"], "status": "OK"}}),
+    c.server_send(cryptonote.login_result(jobs.rpc_id, first, ["backend", "hashcount"]),
                   t(b, 0.08))
     job_id = str(first["job_id"])
     hashes = 0
     for when, kind in _XMR_SCHEDULE:
         if kind in "jb":
-            msg = _job_push(jobs, t(b, when), kind == "b")
+            msg = cryptonote.job_push(jobs.job(t(b, when), kind == "b", True))
             job_id = json.loads(msg)["params"]["job_id"]
             c.server_send(msg, t(b, when))
         else:
             nonce, result = jobs.share()
             hashes += jobs.h.uint(90_000, 130_000)
-            c.client_send(ln(f'{{"method":"submit","params":{{"id":"{jobs.rpc_id}",'
-                             f'"job_id":"{job_id}","nonce":"{nonce}","result":"{result}",'
-                             f'"backend":"cpu","hashcount":{hashes},"hashcount_total":'
-                             f'{hashes}}},"id":1}}'), t(b, when))
-            c.server_send(_ok(1), t(b, when + rtt + 0.002))
+            c.client_send(cryptonote.xmrstak_submit(jobs.rpc_id, job_id, nonce, result, hashes),
+                          t(b, when))
+            c.server_send(cryptonote.ok(1), t(b, when + rtt + 0.002))
     c.close(t(b, 270.0))
     return pcap(c.finish())
 
 
-@fixture("cryptonote-proxy-noagent-45700.pcap", ["10.1.9.30"], ["cryptonote"],
+@fixture("cryptonote-proxy-noagent-45700.pcap", ["10.1.9.30"], [CRYPTONOTE],
          "a stratum proxy's upstream connection on :45700: login with only login/pass (no "
          "\"jsonrpc\", no \"agent\", no algo), submits likewise bare; job ids base64, rpc id "
          "a UUID")
@@ -1173,30 +689,27 @@ def cryptonote_proxy_noagent() -> bytes:
     jobs = MoneroJobs("proxy-noagent", job_style="b64", algo=None, diff=480_000)
     wallet = monero_address(HexStream("proxy-wallet"))
     rtt = c.rtt / 1e9
-    c.client_send(jc({"id": 1, "method": "login", "params": {"login": wallet, "pass": "x"}}),
-                  t(b, 0.01))
+    c.client_send(cryptonote.proxy_login(wallet), t(b, 0.01))
     first = jobs.job(t(b, 0.11), with_id=True)
-    c.server_send(jc({"id": 1, "jsonrpc": "2.0", "error": None,
-                      "result": {"id": jobs.rpc_id, "job": first, "status": "OK"}}), t(b, 0.11))
+    c.server_send(cryptonote.login_result(jobs.rpc_id, first, None), t(b, 0.11))
     job_id = str(first["job_id"])
     seq = 2
     for when, kind in _XMR_SCHEDULE:
         if kind in "jb":
-            msg = _job_push(jobs, t(b, when), kind == "b")
+            msg = cryptonote.job_push(jobs.job(t(b, when), kind == "b", True))
             job_id = json.loads(msg)["params"]["job_id"]
             c.server_send(msg, t(b, when))
         else:
             nonce, result = jobs.share()
-            c.client_send(jc({"id": seq, "method": "submit",
-                              "params": {"id": jobs.rpc_id, "job_id": job_id, "nonce": nonce,
-                                         "result": result}}), t(b, when))
-            c.server_send(_ok(seq), t(b, when + rtt + 0.002))
+            c.client_send(cryptonote.submit(seq, jobs.rpc_id, job_id, nonce, result, algo=None,
+                                            jsonrpc=False), t(b, when))
+            c.server_send(cryptonote.ok(seq), t(b, when + rtt + 0.002))
             seq += 1
     c.close(t(b, 268.0), by="server")
     return pcap(c.finish())
 
 
-@fixture("cryptonote-forged-browser-ua-port80.pcap", ["192.168.60.101"], ["cryptonote"],
+@fixture("cryptonote-forged-browser-ua-port80.pcap", ["192.168.60.101"], [CRYPTONOTE],
          "XMRig-based malware on a Windows host (TTL 128) to :80 with a forged Chrome "
          "user-agent in the login \"agent\" field; otherwise XMRig's login/job/submit")
 def cryptonote_forged_ua() -> bytes:
@@ -1207,12 +720,12 @@ def cryptonote_forged_ua() -> bytes:
     wallet = monero_address(HexStream("forged-wallet"))
     agent = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/131.0.0.0 Safari/537.36")
-    _xmrig_session(c, b, jobs, _xmrig_login(wallet, agent, xmrig_algos(), password="win10-x7"),
-                   _XMR_SCHEDULE[:6], 200.0, ["algo", "nicehash"])
+    login = xmrig_login(wallet, agent, xmrig_algos(), password="win10-x7")
+    cryptonote.play_xmrig(c, b, jobs, login, _XMR_SCHEDULE[:6], 200.0, ["algo", "nicehash"])
     return pcap(c.finish())
 
 
-@fixture("cryptonote-keepalived-ns.pcap", ["10.1.3.88"], ["cryptonote"],
+@fixture("cryptonote-keepalived-ns.pcap", ["10.1.3.88"], [CRYPTONOTE],
          "nanosecond-resolution pcap: XMRig with keepalive against a pool that pushes jobs "
          "only every 2-3 minutes, so the miner sends keepalived 60 s after the last line it "
          "received (format from XMRig Client::ping) and the pool answers KEEPALIVED")
@@ -1222,13 +735,13 @@ def cryptonote_keepalived() -> bytes:
                      rtt=0.0513)
     jobs = MoneroJobs("keepalived", diff=35_000)
     wallet = monero_address(HexStream("keepalived-wallet"))
-    _xmrig_session(c, b, jobs, _xmrig_login(wallet, XMRIG_AGENT, xmrig_algos(), rigid="nas-01"),
-                   [(147.3, "b"), (203.9, "s"), (331.6, "b")], 400.0,
-                   ["algo", "nicehash", "connect", "keepalive"], keepalive=60.0)
+    login = xmrig_login(wallet, XMRIG_AGENT, xmrig_algos(), rigid="nas-01")
+    cryptonote.play_xmrig(c, b, jobs, login, [(147.3, "b"), (203.9, "s"), (331.6, "b")], 400.0,
+                          ["algo", "nicehash", "connect", "keepalive"], keepalive=60.0)
     return pcap(c.finish(), nanosecond=True)
 
 
-@fixture("cryptonote-midsession-bigendian.pcap", ["192.168.70.5"], ["cryptonote"],
+@fixture("cryptonote-midsession-bigendian.pcap", ["192.168.70.5"], [CRYPTONOTE],
          "big-endian pcap (magic a1b2c3d4 as written by a big-endian host), capture starts "
          "mid-session: only XMRig job pushes and the miner's submits (ids 37+), no login")
 def cryptonote_midsession() -> bytes:
@@ -1242,12 +755,13 @@ def cryptonote_midsession() -> bytes:
     for when, kind in [(4.1, "s"), (22.8, "j"), (49.0, "s"), (73.5, "b"), (88.1, "s"),
                        (119.9, "j"), (141.4, "s"), (166.0, "j")]:
         if kind in "jb":
-            msg = _job_push(jobs, t(b, when), kind == "b")
+            msg = cryptonote.job_push(jobs.job(t(b, when), kind == "b", True))
             job_id = json.loads(msg)["params"]["job_id"]
             c.server_send(msg, t(b, when))
         else:
-            c.client_send(_xmrig_submit(seq, jobs, job_id), t(b, when))
-            c.server_send(_ok(seq), t(b, when + rtt + 0.002))
+            nonce, result = jobs.share()
+            c.client_send(cryptonote.submit(seq, jobs.rpc_id, job_id, nonce, result), t(b, when))
+            c.server_send(cryptonote.ok(seq), t(b, when + rtt + 0.002))
             seq += 1
     return pcap(c.finish(t(b, 180.0)), big_endian=True)
 
@@ -1256,32 +770,7 @@ def cryptonote_midsession() -> bytes:
 # HTTP mining: getwork, getblocktemplate, Ethereum getwork, XMRig solo against monerod
 # =====================================================================================
 
-_HASH1 = ("00000000000000000000000000000000000000000000000000000000000000000000008000000000"
-          "000000000000000000000000000000000000000000010000")
-
-
-def _getwork_result(h: HexStream, ts_ns: int, prev: bytes) -> dict[str, object]:
-    """Legacy getwork work unit: 128-byte data (header + SHA-256 padding) in BE words."""
-    header = (bytes.fromhex("20000000") + prev + h.bytes(32) + struct.pack(">I", unix(ts_ns))
-              + bytes.fromhex("1701f303") + b"\x00" * 4)
-    data = header.hex() + "00000080" + "00" * 40 + "80020000"  # 80 + 48 = 128 bytes
-    return {"midstate": h.hex(32), "data": data, "hash1": _HASH1,
-            "target": "ffffffffffffffffffffffffffffffffffffffffffffffffffffffff00000000"}
-
-
-def _curl_post(host: str, path: str, auth: str, body: bytes, agent: str,
-               extra: Sequence[tuple[str, str]] = ()) -> tuple[bytes, bytes]:
-    """libcurl request as cpuminer builds it: curl's own headers, then the custom list,
-    then Content-Length (CURLOPT_POSTFIELDS).  Returned as (head, body) because curl
-    writes them separately (two segments)."""
-    head = http_req("POST", path, [("Host", host), ("Authorization", auth), ("Accept", "*/*"),
-                                   ("Accept-Encoding", "deflate, gzip"),
-                                   ("Content-Type", "application/json"), ("User-Agent", agent),
-                                   *extra, ("Content-Length", str(len(body)))])
-    return head, body
-
-
-@fixture("getwork-http-cpuminer-8332.pcap", ["192.168.80.12"], ["getwork-http"],
+@fixture("getwork-http-cpuminer-8332.pcap", ["192.168.80.12"], [GETWORK_HTTP],
          "pooler cpuminer 2.5.1 legacy getwork over HTTP POST on :8332 with long polling: "
          "the getwork request with cpuminer's spacing ('\"params\": [], \"id\":0') + CRLF, "
          "X-Mining-Extensions: midstate, User-Agent cpuminer/2.5.1, a /LP connection held "
@@ -1295,73 +784,42 @@ def getwork_cpuminer() -> bytes:
     ext = [("X-Mining-Extensions", "midstate")]
     h = HexStream("getwork")
     prev = h.bytes(28) + b"\x00" * 4
-    req = b'{"method": "getwork", "params": [], "id":0}\r\n'
-
-    def response(body: bytes, ts_ns: int) -> bytes:
-        return http_resp("200 OK", [("Server", "Eloipool"), ("Date", http_date(ts_ns)),
-                                    ("Content-Type", "application/json"),
-                                    ("X-Long-Polling", "/LP"), ("X-Roll-NTime", "expire=120"),
-                                    ("Content-Length", str(len(body)))], body)
+    req = getwork.CPUMINER_GETWORK
 
     main = Conversation(cli, pool, t(b, -0.2), rtt=0.021)
     lp = Conversation((cli[0], cli[1] + 1), pool, t(b, 0.12), rtt=0.021)
 
-    def getwork(conv: Conversation, when: float, path: str = "/") -> None:
-        head, body = _curl_post(host, path, auth, req, agent, ext)
+    def ask(conv: Conversation, when: float, path: str = "/") -> None:
+        head, body = getwork.curl_post(host, path, auth, req, agent, ext)
         conv.client_send(head + body, t(b, when), segments=[len(head), len(body)], gap=0.00004)
 
     def answer(conv: Conversation, when: float, result: object, ident: int = 0) -> None:
-        body = js({"result": result, "error": None, "id": ident})
-        conv.server_send(response(body, t(b, when)), t(b, when))
+        body = getwork.rpc_result(result, ident, spaced=True)
+        conv.server_send(getwork.eloipool_response(body, t(b, when)), t(b, when))
 
-    getwork(main, 0.02)
-    answer(main, 0.045, _getwork_result(h, t(b, 0.045), prev))
-    getwork(lp, 0.15, "/LP")
+    ask(main, 0.02)
+    answer(main, 0.045, getwork.work_unit(h, t(b, 0.045), prev))
+    ask(lp, 0.15, "/LP")
     # a share found on the first unit
-    share_data = _getwork_result(h, t(b, 33.0), prev)["data"]
-    head, body = _curl_post(host, "/", auth,
-                            f'{{"method": "getwork", "params": [ "{share_data}" ], "id":1}}\r\n'
-                            .encode(), agent, ext)
+    share_data = getwork.work_unit(h, t(b, 33.0), prev)["data"]
+    head, body = getwork.curl_post(host, "/", auth,
+                                   getwork.cpuminer_getwork_submit(str(share_data)), agent, ext)
     main.client_send(head + body, t(b, 33.1), segments=[len(head), len(body)], gap=0.00004)
     answer(main, 33.125, True, 1)
-    getwork(main, 60.05)
-    answer(main, 60.075, _getwork_result(h, t(b, 60.075), prev))
+    ask(main, 60.05)
+    answer(main, 60.075, getwork.work_unit(h, t(b, 60.075), prev))
     # new block: the long poll returns, cpuminer immediately re-arms it
     prev = h.bytes(28) + b"\x00" * 4
-    answer(lp, 71.8, _getwork_result(h, t(b, 71.8), prev))
-    getwork(lp, 71.83, "/LP")
-    getwork(main, 131.83)
-    answer(main, 131.855, _getwork_result(h, t(b, 131.855), prev))
+    answer(lp, 71.8, getwork.work_unit(h, t(b, 71.8), prev))
+    ask(lp, 71.83, "/LP")
+    ask(main, 131.83)
+    answer(main, 131.855, getwork.work_unit(h, t(b, 131.855), prev))
     main.close(t(b, 150.0))
     lp.close(t(b, 150.0))
     return pcap(main.finish() + lp.finish())
 
 
-def _gbt_template(h: HexStream, ts_ns: int, height: int, prev: str, ntx: int = 3
-                  ) -> dict[str, object]:
-    """bitcoind getblocktemplate result (BIP 22/23 + segwit rules), a few transactions."""
-    txs = []
-    for _ in range(ntx):
-        data = "02000000000101" + h.hex(86) + "0247304402" + h.hex(70)
-        txs.append({"data": data, "txid": h.hex(32), "hash": h.hex(32), "depends": [],
-                    "fee": h.uint(800, 9000), "sigops": 1, "weight": len(data) * 2 - 200})
-    return {"capabilities": ["proposal"], "version": 536870912,
-            "rules": ["csv", "!segwit", "taproot"], "vbavailable": {}, "vbrequired": 0,
-            "previousblockhash": prev, "transactions": txs, "coinbaseaux": {},
-            "coinbasevalue": 312_500_000 + h.uint(100_000, 5_000_000),
-            "longpollid": prev + str(h.uint(1000, 90000)),
-            "target": "0000000000000000000" + "2f3010000000000000000000000000000000000000000000",
-            "mintime": unix(ts_ns) - 3000, "mutable": ["time", "transactions", "prevblock"],
-            "noncerange": "00000000ffffffff", "sigoplimit": 80000, "sizelimit": 4000000,
-            "weightlimit": 4000000, "curtime": unix(ts_ns), "bits": "1701f303",
-            "height": height, "default_witness_commitment": "6a24aa21a9ed" + h.hex(32)}
-
-
-_BFG_CAPS = ('["coinbasetxn", "workid", "longpoll", "coinbase/append", "time/increment", '
-             '"version/force", "version/reduce", "submit/coinbase", "submit/truncate"]')
-
-
-@fixture("gbt-http-bfgminer-9332.pcap", ["10.1.11.9"], ["gbt-http"],
+@fixture("gbt-http-bfgminer-9332.pcap", ["10.1.11.9"], [GBT_HTTP],
          "bfgminer 5.5 getblocktemplate over HTTP on :9332: its capabilities list and "
          "maxversion, headers as bfgminer/libcurl send them (Content-type, X-Mining-"
          "Extensions: longpoll midstate rollntime submitold, User-Agent last), a long-poll "
@@ -1375,56 +833,44 @@ def gbt_bfgminer() -> bytes:
     prev = "00000000000000000001" + h.hex(22)
 
     def req(body: bytes) -> tuple[bytes, bytes]:
-        head = http_req("POST", "/", [
-            ("Host", host), ("Authorization", auth), ("Accept", "*/*"),
-            ("Accept-Encoding", "deflate, gzip"), ("Content-type", "application/json"),
-            ("X-Mining-Extensions", "longpoll midstate rollntime submitold"),
-            ("Content-Length", str(len(body))), ("User-Agent", "bfgminer/5.5.0")])
-        return head, body
+        return getwork.bfgminer_post(host, auth, body)
 
-    def resp(obj: object, ts_ns: int) -> bytes:
-        body = jc(obj)
-        return http_resp("200 OK", [("Content-Type", "application/json"),
-                                    ("X-Long-Polling", "/LP"), ("Date", http_date(ts_ns)),
-                                    ("Content-Length", str(len(body)))], body)
+    resp = getwork.longpoll_response
 
     main = Conversation(cli, pool, t(b, -0.2), rtt=0.074)
     lp = Conversation((cli[0], cli[1] + 2), pool, t(b, 0.3), rtt=0.074)
-    gbt = (f'{{"id": 0, "method": "getblocktemplate", "params": [{{"capabilities": {_BFG_CAPS}, '
-           f'"maxversion": 4}}]}}').encode()
+    gbt = getwork.bfgminer_gbt()
     head, body = req(gbt)
     main.client_send(head + body, t(b, 0.02), segments=[len(head), len(body)], gap=0.0001)
-    tpl = _gbt_template(h, t(b, 0.1), 930_412, prev)
+    tpl = getwork.block_template(h, t(b, 0.1), 930_412, prev)
     tpl["workid"] = "1"
-    main.server_send(resp({"result": tpl, "error": None, "id": 0}, t(b, 0.1)), t(b, 0.1))
+    main.server_send(resp(getwork.rpc_result(tpl), t(b, 0.1)), t(b, 0.1))
     lpid = str(tpl["longpollid"])
-    lpreq = (f'{{"id": 0, "method": "getblocktemplate", "params": [{{"capabilities": '
-             f'{_BFG_CAPS}, "longpollid": "{lpid}", "maxversion": 4}}]}}').encode()
+    lpreq = getwork.bfgminer_gbt(lpid)
     head, body = req(lpreq)
     lp.client_send(head + body, t(b, 0.38), segments=[len(head), len(body)], gap=0.0001)
     # a share that is a block candidate at this pool's target (pool-side work check)
     block = ("00000020" + h.hex(32) + h.hex(32) + le32hex(unix(t(b, 41.0))) + "03f30117"
              + h.hex(4) + "04" + "02000000000101" + h.hex(180))
-    sub = f'{{"id": 0, "method": "submitblock", "params": ["{block}", {{"workid": "1"}}]}}'
-    head, body = req(sub.encode())
+    head, body = req(getwork.bfgminer_submitblock(block, "1"))
     main.client_send(head + body, t(b, 41.2), segments=[len(head), len(body)], gap=0.0001)
-    main.server_send(resp({"result": None, "error": None, "id": 0}, t(b, 41.3)), t(b, 41.3))
+    main.server_send(resp(getwork.rpc_result(None), t(b, 41.3)), t(b, 41.3))
     # new block arrives through the long poll; bfgminer asks for a fresh template
     prev = "00000000000000000000" + h.hex(22)
-    tpl2 = _gbt_template(h, t(b, 88.4), 930_413, prev, ntx=2)
+    tpl2 = getwork.block_template(h, t(b, 88.4), 930_413, prev, ntx=2)
     tpl2["workid"] = "2"
-    lp.server_send(resp({"result": tpl2, "error": None, "id": 0}, t(b, 88.4)), t(b, 88.4))
+    lp.server_send(resp(getwork.rpc_result(tpl2), t(b, 88.4)), t(b, 88.4))
     lp.close(t(b, 88.5))
     head, body = req(gbt)
     main.client_send(head + body, t(b, 88.45), segments=[len(head), len(body)], gap=0.0001)
-    tpl3 = _gbt_template(h, t(b, 88.53), 930_413, prev, ntx=3)
+    tpl3 = getwork.block_template(h, t(b, 88.53), 930_413, prev, ntx=3)
     tpl3["workid"] = "3"
-    main.server_send(resp({"result": tpl3, "error": None, "id": 0}, t(b, 88.53)), t(b, 88.53))
+    main.server_send(resp(getwork.rpc_result(tpl3), t(b, 88.53)), t(b, 88.53))
     main.close(t(b, 120.0))
     return pcap(main.finish() + lp.finish())
 
 
-@fixture("gbt-http-cpuminer-solo.pcap", ["192.168.1.50"], ["gbt-http"],
+@fixture("gbt-http-cpuminer-solo.pcap", ["192.168.1.50"], [GBT_HTTP],
          "cpuminer 2.5.1 solo mining against a LAN bitcoind (:8332) with getblocktemplate "
          "(capabilities coinbasetxn/coinbasevalue/longpoll/workid, rules [segwit]), a long-"
          "poll request carrying longpollid, and submitblock")
@@ -1435,51 +881,43 @@ def gbt_cpuminer_solo() -> bytes:
     auth = basic_auth("rpcminer", "Kx9vQ2mT7pL4")
     h = HexStream("gbt-cpuminer")
     prev = "00000000000000000002" + h.hex(22)
-    caps = '["coinbasetxn", "coinbasevalue", "longpoll", "workid"]'
     ext = [("X-Mining-Extensions", "midstate")]
 
-    def resp(obj: object, ts_ns: int) -> bytes:
-        body = jc(obj)
-        return http_resp("200 OK", [("Content-Type", "application/json"),
-                                    ("Date", http_date(ts_ns)),
-                                    ("Content-Length", str(len(body)))], body)
+    resp = getwork.bitcoind_response
 
     main = Conversation(cli, node, t(b, -0.2), rtt=0.0004, server_local=True, server_ttl=64)
     lp = Conversation((cli[0], cli[1] + 1), node, t(b, 0.2), rtt=0.0004, server_local=True,
                       server_ttl=64)
-    gbt = (f'{{"method": "getblocktemplate", "params": [{{"capabilities": {caps}, '
-           f'"rules": ["segwit"]}}], "id":0}}\r\n').encode()
-    head, body = _curl_post(host, "/", auth, gbt, "cpuminer/2.5.1", ext)
+    gbt = getwork.cpuminer_gbt()
+    head, body = getwork.curl_post(host, "/", auth, gbt, "cpuminer/2.5.1", ext)
     main.client_send(head + body, t(b, 0.01), segments=[len(head), len(body)], gap=0.00003)
-    tpl = _gbt_template(h, t(b, 0.03), 930_500, prev, ntx=4)
-    main.server_send(resp({"result": tpl, "error": None, "id": 0}, t(b, 0.03)), t(b, 0.03))
-    lpreq = (f'{{"method": "getblocktemplate", "params": [{{"capabilities": {caps}, '
-             f'"rules": ["segwit"], "longpollid": "{tpl["longpollid"]}"}}], "id":0}}\r\n'
-             ).encode()
-    head, body = _curl_post(host, "/", auth, lpreq, "cpuminer/2.5.1", ext)
+    tpl = getwork.block_template(h, t(b, 0.03), 930_500, prev, ntx=4)
+    main.server_send(resp(getwork.rpc_result(tpl), t(b, 0.03)), t(b, 0.03))
+    lpreq = getwork.cpuminer_gbt(str(tpl["longpollid"]))
+    head, body = getwork.curl_post(host, "/", auth, lpreq, "cpuminer/2.5.1", ext)
     lp.client_send(head + body, t(b, 0.21), segments=[len(head), len(body)], gap=0.00003)
     for when in (60.0, 120.0):
-        head, body = _curl_post(host, "/", auth, gbt, "cpuminer/2.5.1", ext)
+        head, body = getwork.curl_post(host, "/", auth, gbt, "cpuminer/2.5.1", ext)
         main.client_send(head + body, t(b, when), segments=[len(head), len(body)], gap=0.00003)
-        tpl = _gbt_template(h, t(b, when + 0.02), 930_500, prev, ntx=4)
-        main.server_send(resp({"result": tpl, "error": None, "id": 0}, t(b, when + 0.02)),
+        tpl = getwork.block_template(h, t(b, when + 0.02), 930_500, prev, ntx=4)
+        main.server_send(resp(getwork.rpc_result(tpl), t(b, when + 0.02)),
                          t(b, when + 0.02))
     block = ("00000020" + prev + h.hex(32) + le32hex(unix(t(b, 141.0))) + "03f30117"
              + h.hex(4) + "05" + "02000000000101" + h.hex(160))
-    sub = f'{{"method": "submitblock", "params": ["{block}"], "id":1}}\r\n'.encode()
-    head, body = _curl_post(host, "/", auth, sub, "cpuminer/2.5.1", ext)
+    head, body = getwork.curl_post(host, "/", auth, getwork.cpuminer_submitblock(block),
+                                   "cpuminer/2.5.1", ext)
     main.client_send(head + body, t(b, 141.3), segments=[len(head), len(body)], gap=0.00003)
-    main.server_send(resp({"result": "inconclusive", "error": None, "id": 1}, t(b, 141.36)),
+    main.server_send(resp(getwork.rpc_result("inconclusive", 1), t(b, 141.36)),
                      t(b, 141.36))
     prev = "00000000000000000000" + h.hex(22)
-    tpl = _gbt_template(h, t(b, 141.5), 930_501, prev, ntx=1)
-    lp.server_send(resp({"result": tpl, "error": None, "id": 0}, t(b, 141.5)), t(b, 141.5))
+    tpl = getwork.block_template(h, t(b, 141.5), 930_501, prev, ntx=1)
+    lp.server_send(resp(getwork.rpc_result(tpl), t(b, 141.5)), t(b, 141.5))
     lp.close(t(b, 150.0))
     main.close(t(b, 150.0))
     return pcap(main.finish() + lp.finish())
 
 
-@fixture("eth-getwork-http-ethminer-8545.pcap", ["10.1.12.40"], ["eth-getwork-http"],
+@fixture("eth-getwork-http-ethminer-8545.pcap", ["10.1.12.40"], [ETH_GETWORK_HTTP],
          "ethminer 0.19 -P http:// against a core-geth ETC node on :8545, as "
          "EthGetworkClient.cpp does it: one TCP connection per request, \"POST / HTTP/1.0\", "
          "Host without port, Connection: close, body without newline (jsoncpp, sorted "
@@ -1494,51 +932,30 @@ def eth_getwork_http() -> bytes:
     def exchange(k: int, when: float, body: bytes, result: object) -> None:
         c = Conversation((cli[0], cli[1] + k * 3), node, t(b, when), rtt=0.0006,
                          server_local=True, server_ttl=64)
-        req = http_req("POST", "/", [("Host", node[0]), ("Content-Type", "application/json"),
-                                     ("Content-Length", str(len(body))),
-                                     ("Connection", "close")], body, version="HTTP/1.0")
-        c.client_send(req, t(b, when + 0.0007))
-        ident = json.loads(body)["id"]
-        out = jc({"jsonrpc": "2.0", "id": ident, "result": result})
-        c.server_send(http_resp("200 OK", [("Content-Type", "application/json"),
-                                           ("Vary", "Origin"),
-                                           ("Date", http_date(t(b, when))),
-                                           ("Content-Length", str(len(out)))], out,
-                                version="HTTP/1.0"), t(b, when + 0.0021))
+        c.client_send(ethgetwork.ethminer_post(node[0], body), t(b, when + 0.0007))
+        c.server_send(ethgetwork.node_response(json.loads(body)["id"], result, t(b, when),
+                                               version="HTTP/1.0"), t(b, when + 0.0021))
         c.close(t(b, when + 0.0023), by="server")
         packets.extend(c.finish())
 
-    getwork = b'{"id":1,"jsonrpc":"2.0","method":"eth_getWork","params":[]}'
+    getwork = ethgetwork.ETHMINER_GETWORK
 
     def work() -> list[str]:
         return ["0x" + jobs.header, "0x" + jobs.seed, jobs.target(), hex(jobs.block)]
 
     exchange(0, 0.0, getwork, work())
     exchange(1, 2.0, getwork, work())
-    exchange(2, 4.0, (f'{{"id":9,"jsonrpc":"2.0","method":"eth_submitHashrate","params":'
-                      f'["0x1c9c380","{rid}"]}}').encode(), True)
+    exchange(2, 4.0, ethgetwork.ethminer_hashrate("0x1c9c380", rid), True)
     jobs.next()
     exchange(3, 4.01, getwork, work())
     nonce = "0x" + jobs.nonce()
-    exchange(4, 5.37, (f'{{"id":40,"jsonrpc":"2.0","method":"eth_submitWork","params":'
-                       f'["{nonce}","0x{jobs.header}","0x{jobs.h.hex(32)}"]}}').encode(), True)
+    exchange(4, 5.37, ethgetwork.ethminer_submit(nonce, f"0x{jobs.header}", f"0x{jobs.h.hex(32)}"),
+             True)
     exchange(5, 6.01, getwork, work())
     return pcap(packets)
 
 
-def _epee_json(obj: dict[str, object], indent: int = 0) -> str:
-    """monerod's epee serializer: two-space indent, one member per line, no trailing \\n."""
-    pad = "  " * (indent + 1)
-    items = []
-    for k, v in obj.items():
-        if isinstance(v, dict):
-            items.append(f'{pad}"{k}": {_epee_json(v, indent + 1)}')
-        else:
-            items.append(f'{pad}"{k}": {json.dumps(v)}')
-    return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
-
-
-@fixture("monero-daemon-http-xmrig-18081.pcap", ["192.168.1.77"], ["monero-daemon-http"],
+@fixture("monero-daemon-http-xmrig-18081.pcap", ["192.168.1.77"], [MONERO_DAEMON_HTTP],
          "XMRig 6.22.2 solo mining (daemon mode) against monerod on :18081, per "
          "DaemonClient.cpp/HttpClient.cpp: POST /json_rpc getblocktemplate {wallet_address, "
          "extra_nonce}, GET /getheight polls, submitblock; every request on its own "
@@ -1558,30 +975,18 @@ def monero_daemon_http() -> bytes:
         c = Conversation((cli[0], cli[1] + k), node, t(b, when), rtt=0.0005, server_local=True,
                          server_ttl=64)
         c.client_send(req, t(b, when + 0.0006))
-        out = body.encode()
-        c.server_send(http_resp("200 Ok", [("Server", "Epee-based"),
-                                          ("Content-Length", str(len(out))),
-                                          ("Content-Type", "application/json"),
-                                          ("Last-Modified", http_date(t(b, when))),
-                                          ("Accept-Ranges", "bytes")], out),
-                      t(b, when + 0.0042))
+        c.server_send(monerod.response(body, t(b, when)), t(b, when + 0.0042))
         c.close(t(b, when + 0.0045), by="server")
         packets.extend(c.finish())
 
     def post(body: bytes) -> bytes:
-        return http_req("POST", "/json_rpc", [("Connection", "close"),
-                                              ("Content-Length", str(len(body))),
-                                              ("Content-Type", "application/json"),
-                                              ("Host", node[0]), ("User-Agent", XMRIG_AGENT)],
-                        body)
+        return monerod.xmrig_post(node[0], body)
 
     def get(path: str) -> bytes:
-        return http_req("GET", path, [("Connection", "close"), ("Host", node[0]),
-                                      ("User-Agent", XMRIG_AGENT)])
+        return monerod.xmrig_get(node[0], path)
 
     def gbt(seq: int) -> bytes:
-        return jc({"id": seq, "jsonrpc": "2.0", "method": "getblocktemplate",
-                   "params": {"wallet_address": wallet, "extra_nonce": h.hex(8)}})[:-1]
+        return monerod.getblocktemplate(seq, wallet, h.hex(8))
 
     def template(seq: int, when: float) -> tuple[str, str, int]:
         ts = varint(unix(t(b, when))).hex()
@@ -1589,17 +994,12 @@ def monero_daemon_http() -> bytes:
         miner_tx = ("02" + "3c" + "01ff" + varint(height + 60).hex() + "01" + h.hex(8) + "03"
                     + h.hex(32) + "2b01" + h.hex(32) + "0211" + "00" * 17)
         blob = "1010" + ts + prev + "00000000" + miner_tx + "00" + "29" + h.hex(32 * 6)
-        body = {"id": seq, "jsonrpc": "2.0", "result": {
-            "blockhashing_blob": hashing, "blocktemplate_blob": blob,
-            "difficulty": 417_215_540_322, "difficulty_top64": 0,
-            "expected_reward": 600_000_000_000 + h.uint(1_000_000, 90_000_000),
-            "height": height, "next_seed_hash": "", "prev_hash": prev,
-            "reserved_offset": 130, "seed_hash": seed, "seed_height": 3_590_144,
-            "status": "OK", "untrusted": False, "wide_difficulty": "0x6123e4c362"}}
-        return _epee_json(body), blob, 4 + len(ts) + 64  # hex offset of the nonce
+        reward = 600_000_000_000 + h.uint(1_000_000, 90_000_000)
+        body = monerod.template_result(seq, hashing, blob, reward, height, prev, seed)
+        return body, blob, 4 + len(ts) + 64  # hex offset of the nonce
 
     def getheight() -> str:
-        return _epee_json({"hash": prev, "height": height, "status": "OK", "untrusted": False})
+        return monerod.getheight_result(height, prev)
 
     body, _, _ = template(1, 0.0)
     exchange(0, 0.0, post(gbt(1)), body)
@@ -1611,13 +1011,11 @@ def monero_daemon_http() -> bytes:
     body, blob, off = template(2, 3.01)
     exchange(4, 3.01, post(gbt(2)), body)
     solved = blob[:off] + h.hex(4) + blob[off + 8 :]
-    sub = jc({"id": 3, "jsonrpc": "2.0", "method": "submitblock", "params": [solved]})[:-1]
-    exchange(5, 3.72, post(sub), _epee_json({"id": 3, "jsonrpc": "2.0", "result": {
-        "block_id": h.hex(32), "status": "OK", "untrusted": False}}))
+    exchange(5, 3.72, post(monerod.submitblock(3, solved)), monerod.submit_result(3, h.hex(32)))
     return pcap(packets)
 
 
-@fixture("getwork-http-bfgminer-xstratum-80.pcap", ["10.1.11.30"], ["getwork-http", "stratum-v1"],
+@fixture("getwork-http-bfgminer-xstratum-80.pcap", ["10.1.11.30"], [GETWORK_HTTP, STRATUM_V1],
          "bfgminer 5.5 starts with getwork over HTTP on :80 (its header order, getwork_req "
          "ending in \\n, rollntime), the pool answers with X-Stratum and X-Long-Polling "
          "headers, and bfgminer switches to Stratum on :3333 (subscribe with session id)")
@@ -1627,51 +1025,41 @@ def getwork_bfgminer_xstratum() -> bytes:
     auth = basic_auth("farm_b.unit12", "x")
     h = HexStream("getwork-bfg")
     prev = h.bytes(28) + b"\x00" * 4
-    body = b'{"method": "getwork", "params": [], "id":0}\n'
-    head = http_req("POST", "/", [
-        ("Host", "btc.pool.example.com"), ("Authorization", auth), ("Accept", "*/*"),
-        ("Accept-Encoding", "deflate, gzip"), ("Content-type", "application/json"),
-        ("X-Mining-Extensions", "longpoll midstate rollntime submitold"),
-        ("Content-Length", str(len(body))), ("User-Agent", "bfgminer/5.5.0")])
+    head, body = getwork.bfgminer_post("btc.pool.example.com", auth, getwork.BFGMINER_GETWORK)
     c = Conversation(cli, pool, t(b, -0.2), rtt=0.036)
     c.client_send(head + body, t(b, 0.01), segments=[len(head), len(body)], gap=0.0001)
-    out = js({"result": _getwork_result(h, t(b, 0.05), prev), "error": None, "id": 0})
-    c.server_send(http_resp("200 OK", [
-        ("Content-Type", "application/json"), ("Date", http_date(t(b, 0.05))),
-        ("X-Long-Polling", "/LP"), ("X-Roll-NTime", "Y"),
-        ("X-Stratum", "stratum+tcp://btc.pool.example.com:3333"),
-        ("Content-Length", str(len(out)))], out), t(b, 0.05))
+    out = getwork.rpc_result(getwork.work_unit(h, t(b, 0.05), prev), spaced=True)
+    c.server_send(getwork.xstratum_response(out, t(b, 0.05),
+                                            "stratum+tcp://btc.pool.example.com:3333"), t(b, 0.05))
     c.close(t(b, 0.06), by="client")
     s = Conversation((cli[0], cli[1] + 4), (pool[0], 3333), t(b, 0.07), rtt=0.036)
-    s.client_send(ln('{"id": 0, "method": "mining.subscribe", "params": ["bfgminer/5.5.0", '
-                     '"a3f1c2e0"]}'), t(b, 0.12))
+    s.client_send(stratum.subscribe(0, "bfgminer/5.5.0", "a3f1c2e0"), t(b, 0.12))
     jobs = BitcoinJobs("getwork-bfg-stratum", 930_455, "1701f303", en1=4, en2=4, branches=11,
                        job_id=lambda n: f"{0x51c0 + n:x}")
     first = jobs.notify(t(b, 0.16), clean=True)
-    s.server_send(jc({"result": [[["mining.notify", "a3f1c2e0"]], "a3f1c2e0", 4], "error": None,
-                      "id": 0}), t(b, 0.157))
-    s.client_send(ln('{"id": "auth", "method": "mining.authorize", "params": '
-                     '["farm_b.unit12", "x"]}'), t(b, 0.158))
-    s.server_send(jc({"result": True, "error": None, "id": "auth"})
-                  + jc({"method": "mining.set_difficulty", "params": [8192], "id": None})
-                  + jc({"method": "mining.notify", "params": first, "id": None}), t(b, 0.195))
+    s.server_send(stratum.reply(0, [[["mining.notify", "a3f1c2e0"]], "a3f1c2e0", 4], BITMINTER),
+                  t(b, 0.157))
+    s.client_send(stratum.authorize("auth", "farm_b.unit12", "x"), t(b, 0.158))
+    s.server_send(stratum.reply("auth", True, BITMINTER)
+                  + stratum.set_difficulty(8192, BITMINTER_PUSH)
+                  + stratum.notify(first, BITMINTER_PUSH), t(b, 0.195))
     cur = first
     sid = 1
     for when, kind in [(27.0, "n"), (39.3, "s"), (61.8, "b"), (90.4, "n"), (104.9, "s")]:
         if kind in "nb":
             cur = jobs.notify(t(b, when), clean=kind == "b")
-            s.server_send(jc({"method": "mining.notify", "params": cur, "id": None}), t(b, when))
+            s.server_send(stratum.notify(cur, BITMINTER_PUSH), t(b, when))
         else:
             job, en2, ntime, nonce, _ = jobs.share(cur)
-            s.client_send(ln(f'{{"params": ["farm_b.unit12", "{job}", "{en2}", "{ntime}", '
-                             f'"{nonce}"], "id": {sid}, "method": "mining.submit"}}'), t(b, when))
-            s.server_send(jc({"result": True, "error": None, "id": sid}), t(b, when + 0.037))
+            s.client_send(stratum.submit_cgminer(sid, "farm_b.unit12", job, en2, ntime, nonce),
+                          t(b, when))
+            s.server_send(stratum.reply(sid, True, BITMINTER), t(b, when + 0.037))
             sid += 1
     s.close(t(b, 115.0))
     return pcap(c.finish() + s.finish())
 
 
-@fixture("eth-getwork-http-phoenix-keepalive-8545.pcap", ["192.168.5.31"], ["eth-getwork-http"],
+@fixture("eth-getwork-http-phoenix-keepalive-8545.pcap", ["192.168.5.31"], [ETH_GETWORK_HTTP],
          "PhoenixMiner 6.2c solo mining against a LAN ETC node over one keep-alive HTTP/1.1 "
          "connection on :8545: eth_getWork every second, eth_submitHashrate every 30 s, one "
          "eth_submitWork; compact JSON with a \"worker\" member (modelled: closed source)")
@@ -1685,41 +1073,30 @@ def eth_getwork_phoenix() -> bytes:
     sc = Script()
 
     def post(when: float, body: bytes, result: object) -> None:
-        sc.client(t(b, when), http_req("POST", "/", [
-            ("Host", f"{node[0]}:{node[1]}"), ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))), ("Connection", "keep-alive")], body))
-        out = jc({"jsonrpc": "2.0", "id": json.loads(body)["id"], "result": result})
-        sc.server(t(b, when + 0.0014), http_resp("200 OK", [
-            ("Content-Type", "application/json"), ("Vary", "Origin"),
-            ("Date", http_date(t(b, when))), ("Content-Length", str(len(out)))], out))
+        sc.client(t(b, when), ethgetwork.phoenix_post(f"{node[0]}:{node[1]}", body))
+        sc.server(t(b, when + 0.0014),
+                  ethgetwork.node_response(json.loads(body)["id"], result, t(b, when)))
 
-    getwork = b'{"id":3,"jsonrpc":"2.0","method":"eth_getWork","worker":"eth1.0","params":[]}'
+    getwork = ethgetwork.phoenix_getwork_body("eth1.0")
     for k in range(75):
         if k in (13, 27, 41, 55, 68):
             jobs.next()
         post(0.01 + k, getwork, ["0x" + jobs.header, "0x" + jobs.seed, jobs.target(),
                                  hex(jobs.block)])
         if k % 30 == 5:
-            body = (f'{{"id":6,"jsonrpc":"2.0","method":"eth_submitHashrate","worker":"eth1.0",'
-                    f'"params":["0x{rate.uint(0x6000000, 0x6ffffff):x}","0x{rate.hex(32)}"]}}')
-            post(0.31 + k, body.encode(), True)
+            body = ethgetwork.phoenix_hashrate_body(f"0x{rate.uint(0x6000000, 0x6ffffff):x}",
+                                                    f"0x{rate.hex(32)}", "eth1.0")
+            post(0.31 + k, body, True)
         if k == 48:
-            body = (f'{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","worker":"eth1.0",'
-                    f'"params":["0x{jobs.nonce()}","0x{jobs.header}","0x{jobs.h.hex(32)}"]}}')
-            post(0.62 + k, body.encode(), True)
+            body = ethgetwork.phoenix_submit_body(f"0x{jobs.nonce()}", f"0x{jobs.header}",
+                                                  f"0x{jobs.h.hex(32)}", "eth1.0")
+            post(0.62 + k, body, True)
     sc.play(c)
     c.close(t(b, 76.0))
     return pcap(c.finish())
 
 
-#: ZMTP 3 greeting (64 bytes) and READY/SUBSCRIBE as XMRig's DaemonClient.cpp writes them.
-_ZMQ_GREETING = bytes([0xFF] + [0] * 8 + [0x7F, 3, 0]) + b"NULL".ljust(20, b"\x00") + bytes(32)
-_ZMQ_READY_SUB = b"\x04\x19\x05READY\x0bSocket-Type\x00\x00\x00\x03SUB"
-_ZMQ_READY_PUB = b"\x04\x19\x05READY\x0bSocket-Type\x00\x00\x00\x03PUB"
-_ZMQ_SUBSCRIBE = b"\x00\x18\x01json-minimal-chain_main"
-
-
-@fixture("monero-daemon-http-xmrig-zmq.pcap", ["192.168.1.78"], ["monero-daemon-http"],
+@fixture("monero-daemon-http-xmrig-zmq.pcap", ["192.168.1.78"], [MONERO_DAEMON_HTTP],
          "XMRig solo against monerod with --daemon-zmq-port: a ZMTP 3 session to :18083 "
          "(greeting sent in two parts, READY Socket-Type SUB, subscribe to "
          "json-minimal-chain_main) replaces /getheight polling; each chain_main notification "
@@ -1736,39 +1113,25 @@ def monero_daemon_zmq() -> bytes:
     packets: list[Packet] = []
     z = Conversation((cli[0], cli[1]), (node[0], zmq_port), t(b, -0.01), rtt=0.0005,
                      server_local=True, server_ttl=64)
-    z.client_send(_ZMQ_GREETING[:11], t(b, 0.0001))
-    z.server_send(_ZMQ_GREETING[:11], t(b, 0.0006))
-    z.client_send(_ZMQ_GREETING[11:], t(b, 0.0007))
-    z.server_send(_ZMQ_GREETING[11:], t(b, 0.0011))
-    z.client_send(_ZMQ_READY_SUB, t(b, 0.0012))
-    z.server_send(_ZMQ_READY_PUB, t(b, 0.0016))
-    z.client_send(_ZMQ_SUBSCRIBE, t(b, 0.0017))
+    z.client_send(monerod.ZMQ_GREETING[:11], t(b, 0.0001))
+    z.server_send(monerod.ZMQ_GREETING[:11], t(b, 0.0006))
+    z.client_send(monerod.ZMQ_GREETING[11:], t(b, 0.0007))
+    z.server_send(monerod.ZMQ_GREETING[11:], t(b, 0.0011))
+    z.client_send(monerod.ZMQ_READY_SUB, t(b, 0.0012))
+    z.server_send(monerod.ZMQ_READY_PUB, t(b, 0.0016))
+    z.client_send(monerod.ZMQ_SUBSCRIBE, t(b, 0.0017))
 
     def gbt(k: int, when: float, seq: int) -> None:
-        body = jc({"id": seq, "jsonrpc": "2.0", "method": "getblocktemplate",
-                   "params": {"wallet_address": wallet, "extra_nonce": h.hex(8)}})[:-1]
+        body = monerod.getblocktemplate(seq, wallet, h.hex(8))
         c = Conversation((cli[0], cli[1] + 1 + k), node, t(b, when), rtt=0.0005,
                          server_local=True, server_ttl=64)
-        c.client_send(http_req("POST", "/json_rpc", [
-            ("Connection", "close"), ("Content-Length", str(len(body))),
-            ("Content-Type", "application/json"), ("Host", node[0]),
-            ("User-Agent", XMRIG_AGENT)], body), t(b, when + 0.0006))
+        c.client_send(monerod.xmrig_post(node[0], body), t(b, when + 0.0006))
         ts = varint(unix(t(b, when))).hex()
         hashing = "1010" + ts + prev + "00000000" + h.hex(32) + "1f"
-        out = _epee_json({"id": seq, "jsonrpc": "2.0", "result": {
-            "blockhashing_blob": hashing,
-            "blocktemplate_blob": "1010" + ts + prev + "00000000" + "023c01ff" + h.hex(160),
-            "difficulty": 417_215_540_322, "difficulty_top64": 0,
-            "expected_reward": 600_000_000_000 + h.uint(1_000_000, 90_000_000),
-            "height": height, "next_seed_hash": "", "prev_hash": prev, "reserved_offset": 130,
-            "seed_hash": seed, "seed_height": 3_590_144, "status": "OK", "untrusted": False,
-            "wide_difficulty": "0x6123e4c362"}}).encode()
-        c.server_send(http_resp("200 Ok", [("Server", "Epee-based"),
-                                          ("Content-Length", str(len(out))),
-                                          ("Content-Type", "application/json"),
-                                          ("Last-Modified", http_date(t(b, when))),
-                                          ("Accept-Ranges", "bytes")], out),
-                      t(b, when + 0.0041))
+        template = "1010" + ts + prev + "00000000" + "023c01ff" + h.hex(160)
+        reward = 600_000_000_000 + h.uint(1_000_000, 90_000_000)
+        out = monerod.template_result(seq, hashing, template, reward, height, prev, seed)
+        c.server_send(monerod.response(out, t(b, when)), t(b, when + 0.0041))
         c.close(t(b, when + 0.0044), by="server")
         packets.extend(c.finish())
 
@@ -1776,9 +1139,7 @@ def monero_daemon_zmq() -> bytes:
     for k, when in enumerate((97.31, 212.05, 301.77), start=1):
         height += 1
         prev = h.hex(32)
-        note = (b"json-minimal-chain_main:" + jc({"first_height": height, "first_prev_id":
-                                                  h.hex(32), "ids": [prev]})[:-1])
-        z.server_send(bytes([0, len(note)]) + note, t(b, when))
+        z.server_send(monerod.zmq_chain_main(height, h.hex(32), [prev]), t(b, when))
         gbt(k, when + 0.0003, k + 1)
     z.close(t(b, 320.0))
     return pcap(z.finish() + packets)
@@ -1788,27 +1149,7 @@ def monero_daemon_zmq() -> bytes:
 # Capture formats and mixtures
 # =====================================================================================
 
-def dns_query(qid: int, name: str, qtype: int = 1) -> bytes:
-    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00"
-    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + q + struct.pack(">HH", qtype, 1)
-
-
-def dns_answer(qid: int, name: str, addrs: Sequence[str], ttl: int = 300) -> bytes:
-    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00"
-    out = struct.pack(">HHHHHH", qid, 0x8180, 1, len(addrs), 0, 0) + q + struct.pack(">HH", 1, 1)
-    for a in addrs:
-        out += struct.pack(">HHHIH", 0xC00C, 1, 1, ttl, 4) + bytes(int(x) for x in a.split("."))
-    return out
-
-
-def dns_exchange(client: str, resolver: str, port: int, qid: int, name: str,
-                 addrs: Sequence[str], when: int, delay: float = 0.0123) -> list[Packet]:
-    return [udp((client, port), (resolver, 53), dns_query(qid, name), when, ip_id=qid & 0xFFFF),
-            udp((resolver, 53), (client, port), dns_answer(qid, name, addrs),
-                when + round(delay * 1e9), ttl=64, ip_id=(qid * 7) & 0xFFFF, outgoing=False)]
-
-
-@fixture("multi-interface.pcapng", ["10.3.0.21", "10.99.0.2"], ["cryptonote", "stratum-v1"],
+@fixture("multi-interface.pcapng", ["10.3.0.21", "10.99.0.2"], [CRYPTONOTE, STRATUM_V1],
          "pcapng with three IDBs of different link types: eth0 Ethernet (Simple Packet "
          "Blocks, no timestamps: benign DNS), any Linux cooked v2 with if_tsresol=9 (XMRig "
          "on :3333), tun0 raw IP with explicit if_tsresol=6 (cpuminer Litecoin stratum)")
@@ -1820,41 +1161,38 @@ def multi_interface() -> bytes:
     # interface 1: an XMRig container seen on "any"
     x = Conversation(("10.3.0.21", 48810), ("198.51.100.210", 3333), t(b, 0.3), rtt=0.051)
     jobs = MoneroJobs("pcapng-xmrig")
-    _xmrig_session(x, b + 500_000_000, jobs,
-                   _xmrig_login(monero_address(HexStream("pcapng-wallet")), XMRIG_AGENT,
+    cryptonote.play_xmrig(x, b + 500_000_000, jobs,
+                   xmrig_login(monero_address(HexStream("pcapng-wallet")), XMRIG_AGENT,
                                 xmrig_algos()),
                    [(31.0, "j"), (44.4, "s"), (79.9, "b"), (101.3, "s")], 115.0,
-                   ["algo", "nicehash", "connect", "tls", "keepalive"])
+                   XMRIG_EXTENSIONS)
     # interface 2: cpuminer over a VPN tunnel
     s = Conversation(("10.99.0.2", 39010), ("203.0.113.44", 3333), t(b, 0.9), rtt=0.088)
     ltc = BitcoinJobs("pcapng-ltc", 3_041_902, "1924c1b6", en1=4, en2=4, branches=5,
                       tag=b"/litecoinpool.org/", reward=625_000_000)
-    s.client_send(ln('{"id": 1, "method": "mining.subscribe", "params": ["cpuminer/2.5.1"]}'),
-                  t(b, 1.1))
-    s.server_send(jc({"id": 1, "result": [[["mining.notify", "ae6812eb4cd7735a302a8a9dd95cf71f"]],
-                                          "08000002", 4], "error": None}), t(b, 1.19))
-    s.client_send(ln('{"id": 2, "method": "mining.authorize", "params": ["kelp.cpu1", "1"]}'),
-                  t(b, 1.191))
+    s.client_send(stratum.subscribe(1, "cpuminer/2.5.1"), t(b, 1.1))
+    s.server_send(stratum.reply(1, [[["mining.notify", "ae6812eb4cd7735a302a8a9dd95cf71f"]],
+                                    "08000002", 4]), t(b, 1.19))
+    s.client_send(stratum.authorize(2, "kelp.cpu1", "1"), t(b, 1.191))
     cur = ltc.notify(t(b, 1.28), clean=True)
-    s.server_send(jc({"id": 2, "result": True, "error": None})
-                  + jc({"id": None, "method": "mining.set_difficulty", "params": [0.03125]})
-                  + stratum_notify(cur, "null-id"), t(b, 1.28))
+    s.server_send(stratum.reply(2, True) + stratum.set_difficulty(0.03125)
+                  + stratum.notify(cur, ID_FIRST), t(b, 1.28))
     for when, kind in [(29.6, "n"), (50.2, "s"), (66.0, "b"), (97.1, "n"), (108.8, "s")]:
         if kind in "nb":
             cur = ltc.notify(t(b, when), clean=kind == "b")
-            s.server_send(stratum_notify(cur, "null-id"), t(b, when))
+            s.server_send(stratum.notify(cur, ID_FIRST), t(b, when))
         else:
             job, en2, ntime, nonce, _ = ltc.share(cur)
-            s.client_send(ln(f'{{"method": "mining.submit", "params": ["kelp.cpu1", "{job}", '
-                             f'"{en2}", "{ntime}", "{nonce}"], "id":4}}'), t(b, when))
-            s.server_send(jc({"id": 4, "result": True, "error": None}), t(b, when + 0.089))
+            s.client_send(stratum.submit_cpuminer("kelp.cpu1", job, en2, ntime, nonce), t(b, when))
+            s.server_send(stratum.reply(4, True), t(b, when + 0.089))
     s.close(t(b, 118.0))
     # interface 0: the LAN's DNS, written as SPBs
-    dns = (dns_exchange("10.3.0.5", "10.3.0.1", 53211, 0x1c2d, "updates.example.com",
-                        ["203.0.113.8"], t(b, 0.2))
-           + dns_exchange("10.3.0.5", "10.3.0.1", 53212, 0x7e01, "time.example.net",
-                          ["198.51.100.123"], t(b, 64.0)))
-    tagged = ([(0, p) for p in dns] + [(1, p) for p in x.finish()] + [(2, p) for p in s.finish()])
+    lookups = (dns.exchange("10.3.0.5", "10.3.0.1", 53211, 0x1c2d, "updates.example.com",
+                            ["203.0.113.8"], t(b, 0.2))
+               + dns.exchange("10.3.0.5", "10.3.0.1", 53212, 0x7e01, "time.example.net",
+                              ["198.51.100.123"], t(b, 64.0)))
+    tagged = ([(0, p) for p in lookups] + [(1, p) for p in x.finish()]
+              + [(2, p) for p in s.finish()])
     tagged.sort(key=lambda ip: (ip[1].ts_ns, ip[1].order))
     links: list[Link] = [eth0.link, anyi.link, tun0.link]
     records = [(i, p.ts_ns, links[i].frame(p)) for i, p in tagged]
@@ -1862,32 +1200,28 @@ def multi_interface() -> bytes:
 
 
 @fixture("mixed-two-miners-benign.pcap", ["192.168.20.31", "192.168.20.32"],
-         ["cryptonote", "ethereum-stratum"],
+         [CRYPTONOTE, ETHEREUM_STRATUM],
          "one LAN: an XMRig miner, an NBMiner ETC miner and a benign host (DNS lookups and "
          "a JSON status API polled every 30 s) - only the two miners may become suspects")
 def mixed_two_miners() -> bytes:
     b = base(270)
     a = Conversation(("192.168.20.31", 40400), ("198.51.100.220", 3333), t(b, 0.1), rtt=0.043)
-    _xmrig_session(a, b + 300_000_000, MoneroJobs("mixed-xmr"),
-                   _xmrig_login(monero_address(HexStream("mixed-xmr-wallet")), XMRIG_AGENT,
+    cryptonote.play_xmrig(a, b + 300_000_000, MoneroJobs("mixed-xmr"),
+                   xmrig_login(monero_address(HexStream("mixed-xmr-wallet")), XMRIG_AGENT,
                                 xmrig_algos()),
                    [(35.1, "j"), (57.0, "s"), (88.8, "b"), (120.5, "j"), (133.3, "s")], 150.0,
-                   ["algo", "nicehash", "connect", "tls", "keepalive"])
+                   XMRIG_EXTENSIONS)
     e = Conversation(("192.168.20.32", 52210), ("203.0.113.240", 4444), t(b, 1.8), rtt=0.057,
                      client_ttl=128)
     user = eth_address(HexStream("mixed-eth-wallet")) + ".gpu2"
-    _ethstratum_session(
+    ethstratum.play(
         e, b + 2_000_000_000, EthJobs("mixed-eth"),
-        subscribe=ln('{"id":1,"method":"mining.subscribe","params":["NBMiner/42.3",'
-                     '"EthereumStratum/1.0.0"]}'),
-        authorize=ln(f'{{"id":2,"method":"mining.authorize","params":["{user}","x"]}}'),
-        extranonce_sub=None,
-        submit=lambda i, job, n: ln(f'{{"id":{i},"method":"mining.submit","params":["{user}",'
-                                    f'"{job}","{n}"]}}'),
+        subscribe=NBMINER.subscribe(), authorize=NBMINER.authorize(2, user), extranonce_sub=None,
+        submit=lambda i, job, n: NBMINER.submit(i, user, job, n),
         hashrate=None, user=user, extranonce="09be", diff=4.0,
         schedule=[x for x in _ETC_SCHEDULE if x[1] != "h"], end=140.0)
     benign = "192.168.20.40"
-    pkts = dns_exchange(benign, "192.168.20.1", 41001, 0x4a11, "status.example.com",
+    pkts = dns.exchange(benign, "192.168.20.1", 41001, 0x4a11, "status.example.com",
                         ["203.0.113.80"], t(b, 0.1))
     api = Conversation((benign, 60211), ("203.0.113.80", 80), t(b, 0.12), rtt=0.034)
     for k, when in enumerate((0.2, 30.2, 60.2, 90.2, 120.2)):
@@ -1897,13 +1231,14 @@ def mixed_two_miners() -> bytes:
             ("Connection", "keep-alive")]), t(b, when))
         body = jc({"status": "ok", "version": "3.4.1", "uptime": 86400 + int(when),
                    "queue": {"pending": k * 3 % 7, "failed": 0}})
-        api.server_send(http_resp("200 OK", [("Server", "nginx"), ("Date", http_date(t(b, when))),
+        api.server_send(http_resp("200 OK", [("Server", "nginx"),
+                                             ("Date", http_date(unix(t(b, when)))),
                                              ("Content-Type", "application/json"),
                                              ("Content-Length", str(len(body))),
                                              ("Connection", "keep-alive")], body),
                         t(b, when + 0.036))
     api.close(t(b, 135.0))
-    pkts += dns_exchange(benign, "192.168.20.1", 41002, 0x4a12, "cdn.example.net",
+    pkts += dns.exchange(benign, "192.168.20.1", 41002, 0x4a12, "cdn.example.net",
                          ["198.51.100.44"], t(b, 70.0))
     return pcap(a.finish() + e.finish() + api.finish() + pkts)
 
@@ -1955,7 +1290,7 @@ def neg_eth_wallet() -> bytes:
         out = json.dumps(results, separators=(",", ":")).encode() + b"\n"
         c.server_send(http_resp("200 OK", [("Content-Type", "application/json"),
                                            ("Vary", "Origin"),
-                                           ("Date", http_date(t(b, when))),
+                                           ("Date", http_date(unix(t(b, when)))),
                                            ("Content-Length", str(len(out)))], out),
                       t(b, when + 0.0019))
 
@@ -2013,11 +1348,8 @@ def neg_bitcoind() -> bytes:
                                              ("Authorization", auth),
                                              ("Content-Length", str(len(body)))], body),
                       t(b, when + 0.0005))
-        out = jc({"result": results[method], "error": None, "id": 1})
-        c.server_send(http_resp("200 OK", [("Content-Type", "application/json"),
-                                           ("Date", http_date(t(b, when))),
-                                           ("Content-Length", str(len(out)))], out),
-                      t(b, when + 0.0031))
+        out = getwork.rpc_result(results[method], 1)
+        c.server_send(getwork.bitcoind_response(out, t(b, when)), t(b, when + 0.0031))
         c.close(t(b, when + 0.0034), by="server")
         packets.extend(c.finish())
     return pcap(packets)
@@ -2035,7 +1367,7 @@ def neg_jsonrpc_echo() -> bytes:
     h = HexStream("jsonrpc-echo")
 
     def uid() -> str:
-        return _uuid(h)
+        return uuid_text(h.hex(16))
 
     def request(when: float, method: str, params: list[object], result: object) -> None:
         rid = uid()
@@ -2146,22 +1478,6 @@ def neg_telemetry() -> bytes:
     return pcap(nd.finish() + gelf.finish())
 
 
-def _mqtt_str(s: str) -> bytes:
-    return struct.pack(">H", len(s)) + s.encode()
-
-
-def _mqtt(ptype: int, body: bytes) -> bytes:
-    n = len(body)
-    rem = bytearray()
-    while True:
-        d = n % 128
-        n //= 128
-        rem.append(d | (0x80 if n else 0))
-        if not n:
-            break
-    return bytes([ptype]) + bytes(rem) + body
-
-
 @fixture("neg-mqtt-json-1883.pcap", [], [],
          "an IoT sensor on MQTT 3.1.1 (:1883): CONNECT with user/password, SUBSCRIBE to its "
          "command topic, JSON telemetry PUBLISH every 30 s, PINGREQ/PINGRESP keepalive, one "
@@ -2171,44 +1487,31 @@ def neg_mqtt() -> bytes:
     c = Conversation(("10.7.0.33", 50021), ("10.7.0.2", 1883), t(b, -0.2), rtt=0.003,
                      server_local=True, server_ttl=64)
     h = HexStream("mqtt")
-    connect = (_mqtt_str("MQTT") + bytes([4, 0xC2]) + struct.pack(">H", 60)
-               + _mqtt_str("sensor-7f3a21") + _mqtt_str("sensor") + _mqtt_str("t3mp!2026"))
-    c.client_send(_mqtt(0x10, connect), t(b, 0.01))
+    connect = (mqtt.string("MQTT") + bytes([4, 0xC2]) + struct.pack(">H", 60)
+               + mqtt.string("sensor-7f3a21") + mqtt.string("sensor") + mqtt.string("t3mp!2026"))
+    c.client_send(mqtt.packet(0x10, connect), t(b, 0.01))
     c.server_send(b"\x20\x02\x00\x00", t(b, 0.014))
-    c.client_send(_mqtt(0x82, struct.pack(">H", 1) + _mqtt_str("devices/sensor-7f3a21/cmd")
+    c.client_send(mqtt.packet(0x82, struct.pack(">H", 1) + mqtt.string("devices/sensor-7f3a21/cmd")
                         + b"\x01"), t(b, 0.015))
     c.server_send(b"\x90\x03\x00\x01\x01", t(b, 0.019))
-    topic = _mqtt_str("devices/sensor-7f3a21/telemetry")
+    topic = mqtt.string("devices/sensor-7f3a21/telemetry")
     sc = Script()
     for k in range(8):
         when = 1.0 + 30.0 * k
         payload = jc({"ts": unix(t(b, when)), "temp": round(21.0 + (h.uint(0, 40) / 10), 1),
                       "hum": h.uint(35, 60), "batt": 3.71, "rssi": -h.uint(55, 75)})[:-1]
-        sc.client(t(b, when), _mqtt(0x30, topic + payload))
+        sc.client(t(b, when), mqtt.packet(0x30, topic + payload))
         if k % 2 == 1:
             sc.client(t(b, when + 29.0), b"\xc0\x00")
             sc.server(t(b, when + 29.003), b"\xd0\x00")
         if k == 4:
             cmd = jc({"cmd": "set_interval", "seconds": 30, "req": h.hex(4)})[:-1]
             sc.server(t(b, when + 7.4),
-                      _mqtt(0x30, _mqtt_str("devices/sensor-7f3a21/cmd") + cmd))
+                      mqtt.packet(0x30, mqtt.string("devices/sensor-7f3a21/cmd") + cmd))
     sc.client(t(b, 245.0), b"\xe0\x00")
     sc.play(c)
     c.close(t(b, 245.01))
     return pcap(c.finish())
-
-
-def _ws_frame(payload: bytes, mask: bytes | None, opcode: int = 1) -> bytes:
-    head = bytes([0x80 | opcode])
-    n = len(payload)
-    mbit = 0x80 if mask is not None else 0
-    if n < 126:
-        head += bytes([mbit | n])
-    else:
-        head += bytes([mbit | 126]) + struct.pack(">H", n)
-    if mask is None:
-        return head + payload
-    return head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
 
 
 @fixture("neg-websocket-chat.pcap", [], [],
@@ -2241,10 +1544,10 @@ def neg_websocket() -> bytes:
     sc = Script()
 
     def cs(obj: object, when: float) -> None:
-        sc.client(t(b, when), _ws_frame(jc(obj)[:-1], h.bytes(4)))
+        sc.client(t(b, when), websocket.frame(jc(obj)[:-1], h.bytes(4)))
 
     def ss(obj: object, when: float) -> None:
-        sc.server(t(b, when), _ws_frame(jc(obj)[:-1], None))
+        sc.server(t(b, when), websocket.frame(jc(obj)[:-1], None))
 
     cs({"type": "join", "room": "general", "nick": "mara"}, 0.05)
     ss({"type": "presence", "room": "general", "users": ["mara", "tomek", "ines"]}, 0.08)
@@ -2260,29 +1563,10 @@ def neg_websocket() -> bytes:
         ss({"type": "ping", "t": unix(t(b, when))}, when)
         cs({"type": "pong", "t": unix(t(b, when))}, when + 0.032)
     sc.play(c)
-    c.client_send(_ws_frame(struct.pack(">H", 1001), h.bytes(4), opcode=8), t(b, 110.0))
-    c.server_send(_ws_frame(struct.pack(">H", 1001), None, opcode=8), t(b, 110.03))
+    c.client_send(websocket.frame(struct.pack(">H", 1001), h.bytes(4), opcode=8), t(b, 110.0))
+    c.server_send(websocket.frame(struct.pack(">H", 1001), None, opcode=8), t(b, 110.03))
     c.close(t(b, 110.04), by="server")
     return pcap(c.finish())
-
-
-def _btc_msg(command: str, payload: bytes) -> bytes:
-    check = hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
-    return (bytes.fromhex("f9beb4d9") + command.encode().ljust(12, b"\x00")
-            + struct.pack("<I", len(payload)) + check + payload)
-
-
-def _btc_addr(ip: str, port: int, services: int) -> bytes:
-    return (struct.pack("<Q", services) + b"\x00" * 10 + b"\xff\xff"
-            + bytes(int(x) for x in ip.split(".")) + struct.pack(">H", port))
-
-
-def _btc_version(ts: int, me: tuple[str, int], peer: tuple[str, int], nonce: bytes,
-                 agent: str, height: int) -> bytes:
-    ua = agent.encode()
-    return (struct.pack("<iQq", 70016, 0x0C09, ts) + _btc_addr(peer[0], peer[1], 0x0C09)
-            + _btc_addr(me[0], me[1], 0x0C09) + nonce + bytes([len(ua)]) + ua
-            + struct.pack("<i", height) + b"\x01")
 
 
 @fixture("neg-bitcoin-p2p-8333.pcap", [], [],
@@ -2293,64 +1577,40 @@ def neg_bitcoin_p2p() -> bytes:
     b = base(370)
     me, peer = ("10.9.0.5", 48222), ("198.51.100.150", 8333)
     h = HexStream("btc-p2p")
+    btc = bitcoin_p2p.message
     c = Conversation(me, peer, t(b, -0.2), rtt=0.097)
-    c.client_send(_btc_msg("version", _btc_version(unix(b), ("0.0.0.0", 0), peer, h.bytes(8),
-                                                   "/Satoshi:27.1.0/", 930_652)), t(b, 0.001))
-    c.server_send(_btc_msg("version", _btc_version(unix(b), ("0.0.0.0", 0), me, h.bytes(8),
-                                                   "/Satoshi:28.0.0/", 930_652)), t(b, 0.099))
-    c.client_send(_btc_msg("wtxidrelay", b"") + _btc_msg("sendaddrv2", b"")
-                  + _btc_msg("verack", b""), t(b, 0.1))
-    c.server_send(_btc_msg("wtxidrelay", b"") + _btc_msg("sendaddrv2", b"")
-                  + _btc_msg("verack", b""), t(b, 0.101))
-    c.client_send(_btc_msg("sendheaders", b"")
-                  + _btc_msg("sendcmpct", b"\x00" + struct.pack("<Q", 2))
-                  + _btc_msg("ping", h.bytes(8))
-                  + _btc_msg("feefilter", struct.pack("<Q", 1000)), t(b, 0.2))
-    c.server_send(_btc_msg("sendheaders", b"")
-                  + _btc_msg("sendcmpct", b"\x00" + struct.pack("<Q", 2))
-                  + _btc_msg("pong", h.bytes(8))
-                  + _btc_msg("feefilter", struct.pack("<Q", 2345)), t(b, 0.3))
+    c.client_send(btc("version", bitcoin_p2p.version(unix(b), ("0.0.0.0", 0), peer, h.bytes(8),
+                                                     "/Satoshi:27.1.0/", 930_652)), t(b, 0.001))
+    c.server_send(btc("version", bitcoin_p2p.version(unix(b), ("0.0.0.0", 0), me, h.bytes(8),
+                                                     "/Satoshi:28.0.0/", 930_652)), t(b, 0.099))
+    c.client_send(btc("wtxidrelay", b"") + btc("sendaddrv2", b"")
+                  + btc("verack", b""), t(b, 0.1))
+    c.server_send(btc("wtxidrelay", b"") + btc("sendaddrv2", b"")
+                  + btc("verack", b""), t(b, 0.101))
+    c.client_send(btc("sendheaders", b"")
+                  + btc("sendcmpct", b"\x00" + struct.pack("<Q", 2))
+                  + btc("ping", h.bytes(8))
+                  + btc("feefilter", struct.pack("<Q", 1000)), t(b, 0.2))
+    c.server_send(btc("sendheaders", b"")
+                  + btc("sendcmpct", b"\x00" + struct.pack("<Q", 2))
+                  + btc("pong", h.bytes(8))
+                  + btc("feefilter", struct.pack("<Q", 2345)), t(b, 0.3))
     sc = Script()
     for k in range(10):
         when = 3.0 + 11.7 * k
         n = h.uint(1, 6)
         inv = bytes([n]) + b"".join(struct.pack("<I", 5) + h.bytes(32) for _ in range(n))
         if k % 2:
-            sc.client(t(b, when), _btc_msg("inv", inv))
+            sc.client(t(b, when), btc("inv", inv))
         else:
-            sc.server(t(b, when), _btc_msg("inv", inv))
+            sc.server(t(b, when), btc("inv", inv))
     for when in (61.2, 121.2):
         nonce = h.bytes(8)
-        sc.client(t(b, when), _btc_msg("ping", nonce))
-        sc.server(t(b, when + 0.098), _btc_msg("pong", nonce))
+        sc.client(t(b, when), btc("ping", nonce))
+        sc.server(t(b, when + 0.098), btc("pong", nonce))
     sc.play(c)
     c.close(t(b, 130.0))
     return pcap(c.finish())
-
-
-def _rlp(x: object) -> bytes:
-    """Minimal RLP encoder (bytes, ints, lists) for the discv4 packets."""
-    if isinstance(x, int):
-        x = x.to_bytes((x.bit_length() + 7) // 8, "big") if x else b""
-    if isinstance(x, bytes):
-        if len(x) == 1 and x[0] < 0x80:
-            return x
-        return _rlp_len(len(x), 0x80) + x
-    assert isinstance(x, list)
-    body = b"".join(_rlp(i) for i in x)
-    return _rlp_len(len(body), 0xC0) + body
-
-
-def _rlp_len(n: int, off: int) -> bytes:
-    if n < 56:
-        return bytes([off + n])
-    nb = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([off + 55 + len(nb)]) + nb
-
-
-def _discv4(h: HexStream, ptype: int, data: list[object]) -> bytes:
-    sig_type_data = h.bytes(65) + bytes([ptype]) + _rlp(data)
-    return keccak256(sig_type_data) + sig_type_data
 
 
 @fixture("neg-ethereum-devp2p-30303.pcap", [], [],
@@ -2364,14 +1624,15 @@ def neg_ethereum_devp2p() -> bytes:
     ip4 = lambda a: bytes(int(x) for x in a.split("."))  # noqa: E731
     exp = unix(b) + 20
     pkts = [
-        udp(me, peer, _discv4(h, 1, [4, [ip4(me[0]), me[1], me[1]], [ip4(peer[0]), peer[1], 0],
-                                     exp, 1_714_000_123]), t(b, 0.0), ip_id=1),
-        udp(peer, me, _discv4(h, 2, [[ip4(me[0]), me[1], me[1]], h.bytes(32), exp,
+        udp(me, peer, devp2p.discv4(h, 1, [4, [ip4(me[0]), me[1], me[1]],
+                                           [ip4(peer[0]), peer[1], 0], exp, 1_714_000_123]),
+            t(b, 0.0), ip_id=1),
+        udp(peer, me, devp2p.discv4(h, 2, [[ip4(me[0]), me[1], me[1]], h.bytes(32), exp,
                                      1_731_990_077]), t(b, 0.102), outgoing=False, ttl=51),
-        udp(me, peer, _discv4(h, 3, [h.bytes(64), exp + 1]), t(b, 0.2), ip_id=2),
+        udp(me, peer, devp2p.discv4(h, 3, [h.bytes(64), exp + 1]), t(b, 0.2), ip_id=2),
     ]
     nodes = [[ip4(f"198.51.100.{30 + i}"), 30303, 30303, h.bytes(64)] for i in range(4)]
-    pkts.append(udp(peer, me, _discv4(h, 4, [nodes, exp + 1]), t(b, 0.305), outgoing=False,
+    pkts.append(udp(peer, me, devp2p.discv4(h, 4, [nodes, exp + 1]), t(b, 0.305), outgoing=False,
                     ttl=51))
     c = Conversation((me[0], 41566), peer, t(b, 0.4), rtt=0.101)
     c.client_send(struct.pack(">H", 410) + bytes([4]) + h.bytes(409), t(b, 0.502))
@@ -2393,53 +1654,6 @@ def neg_ethereum_devp2p() -> bytes:
     return pcap(pkts + c.finish())
 
 
-_LEVIN_SIG = struct.pack("<Q", 0x0101010101012101)
-
-
-def _levin(command: int, payload: bytes, request: bool, expect_reply: bool) -> bytes:
-    return (_LEVIN_SIG + struct.pack("<QBIiII", len(payload), int(expect_reply), command, 0,
-                                     1 if request else 2, 1) + payload)
-
-
-def _ps_varint(n: int) -> bytes:
-    if n < 64:
-        return bytes([n << 2])
-    if n < 16384:
-        return struct.pack("<H", (n << 2) | 1)
-    return struct.pack("<I", (n << 2) | 2)
-
-
-def _ps_section(fields: list[tuple[str, int, bytes]]) -> bytes:
-    out = _ps_varint(len(fields))
-    for name, typ, val in fields:
-        out += bytes([len(name)]) + name.encode() + bytes([typ]) + val
-    return out
-
-
-def _ps(fields: list[tuple[str, int, bytes]]) -> bytes:
-    """epee portable storage: signatures, version, then the root section."""
-    return struct.pack("<IIB", 0x01011101, 0x01020101, 1) + _ps_section(fields)
-
-
-def _node_data(h: HexStream, port: int) -> bytes:
-    return _ps_section([
-        ("my_port", 6, struct.pack("<I", port)),
-        ("network_id", 10, _ps_varint(16) + bytes.fromhex("1230f171610441611731008216a1a110")),
-        ("peer_id", 5, h.bytes(8)),
-        ("support_flags", 6, struct.pack("<I", 1)),
-    ])
-
-
-def _sync_data(h: HexStream, height: int) -> bytes:
-    return _ps_section([
-        ("cumulative_difficulty", 5, struct.pack("<Q", 0x6A3B2C1D0E0F1011)),
-        ("current_height", 5, struct.pack("<Q", height)),
-        ("pruning_seed", 6, struct.pack("<I", 0)),
-        ("top_id", 10, _ps_varint(32) + h.bytes(32)),
-        ("top_version", 8, b"\x10"),
-    ])
-
-
 @fixture("neg-monero-levin-18080.pcap", [], [],
          "a monerod node's P2P link on :18080 (Levin: signature 0x0101010101012101, epee "
          "portable-storage payloads): handshake 1001, support flags 1007, timed sync 1002 "
@@ -2448,30 +1662,32 @@ def neg_monero_levin() -> bytes:
     b = base(390)
     me, peer = ("10.9.0.7", 52880), ("198.51.100.160", 18080)
     h = HexStream("levin")
+    frame, ps, ps_varint = levin.frame, levin.ps, levin.ps_varint
+    node_data, sync_data = levin.node_data, levin.sync_data
     height = 3_591_420
     c = Conversation(me, peer, t(b, -0.2), rtt=0.118)
-    hs = _ps([("node_data", 12, _node_data(h, 0)), ("payload_data", 12, _sync_data(h, height))])
-    c.client_send(_levin(1001, hs, True, True), t(b, 0.001))
+    hs = ps([("node_data", 12, node_data(h, 0)), ("payload_data", 12, sync_data(h, height))])
+    c.client_send(frame(1001, hs, True, True), t(b, 0.001))
     peers = b"".join(h.bytes(24) for _ in range(20))
-    hs_resp = _ps([("local_peerlist_new", 10, _ps_varint(len(peers)) + peers),
-                   ("node_data", 12, _node_data(h, 18080)),
-                   ("payload_data", 12, _sync_data(h, height + 1))])
-    c.server_send(_levin(1007, _ps([]), True, True), t(b, 0.12))
-    c.client_send(_levin(1007, _ps([("support_flags", 6, struct.pack("<I", 1))]), False, False),
+    hs_resp = ps([("local_peerlist_new", 10, ps_varint(len(peers)) + peers),
+                   ("node_data", 12, node_data(h, 18080)),
+                   ("payload_data", 12, sync_data(h, height + 1))])
+    c.server_send(frame(1007, ps([]), True, True), t(b, 0.12))
+    c.client_send(frame(1007, ps([("support_flags", 6, struct.pack("<I", 1))]), False, False),
                   t(b, 0.121))
-    c.server_send(_levin(1001, hs_resp, False, False), t(b, 0.125))
+    c.server_send(frame(1001, hs_resp, False, False), t(b, 0.125))
     sc = Script()
     for k in range(4):
         when = 60.0 * (k + 1)
-        sc.client(t(b, when), _levin(1002, _ps([("payload_data", 12,
-                                                 _sync_data(h, height + k))]), True, True))
+        sc.client(t(b, when), frame(1002, ps([("payload_data", 12,
+                                                 sync_data(h, height + k))]), True, True))
         sc.server(t(b, when + 0.119),
-                  _levin(1002, _ps([("local_peerlist_new", 10, _ps_varint(48) + h.bytes(48)),
-                                    ("payload_data", 12, _sync_data(h, height + k + 1))]),
+                  frame(1002, ps([("local_peerlist_new", 10, ps_varint(48) + h.bytes(48)),
+                                    ("payload_data", 12, sync_data(h, height + k + 1))]),
                          False, False))
     for when in (17.4, 44.0, 97.6, 151.2, 203.9):
         txs = h.bytes(h.uint(1200, 2600))
-        sc.server(t(b, when), _levin(2002, _ps([("txs", 10, _ps_varint(len(txs)) + txs)]),
+        sc.server(t(b, when), frame(2002, ps([("txs", 10, ps_varint(len(txs)) + txs)]),
                                      True, False))
     sc.play(c)
     c.close(t(b, 250.0))
@@ -2547,7 +1763,7 @@ def neg_http_api_3333() -> bytes:
                                          ("Access-Control-Allow-Origin", "*"),
                                          ("Content-Type", "application/json; charset=utf-8"),
                                          ("Content-Length", str(len(out))), ("ETag", etag),
-                                         ("Date", http_date(t(b, when))),
+                                         ("Date", http_date(unix(t(b, when)))),
                                          ("Connection", "keep-alive"),
                                          ("Keep-Alive", "timeout=5")], out),
                       t(b, when + 0.0043))
@@ -2591,7 +1807,7 @@ def neg_jsonrpc_login() -> bytes:
         c.client_send(http_req("POST", "/api/jsonrpc", headers, body), t(b, when))
         out = jc({"jsonrpc": "2.0", "result": result, "id": ident})[:-1]
         extra = [("Set-Cookie", f"sid={session}; Path=/; HttpOnly")] if not cookie else []
-        c.server_send(http_resp("200 OK", [("Date", http_date(t(b, when))),
+        c.server_send(http_resp("200 OK", [("Date", http_date(unix(t(b, when)))),
                                            ("Content-Type", "application/json"),
                                            ("Content-Length", str(len(out))), *extra,
                                            ("Server", "Jetty(12.0.15)")], out),

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Re-create the real TLS handshakes embedded in bench/tls/*.hex (run as root; needs
-# tcpdump, openssl, curl, wget, python3, node, java; writes into the current directory).
+# Re-create the real TLS handshakes in detector/synth/data/tls/*.hex (run as root; needs
+# tcpdump, openssl, curl, wget, python3, node, java; works in the current directory and
+# writes the hex files into detector/synth/data/tls/).
 #
 # A throwaway openssl s_server listens on 127.0.0.1:44330; each client below connects
 # once with a different SNI; tcpdump records the loopback; extract.py (next to this file)
@@ -58,4 +59,4 @@ timeout 20 java Hello.java || true
 sleep 1
 kill "$dump" "$srv"
 sleep 0.5
-"${PYTHON:-python3}" "$here/extract.py" tls.pcap "$here"
+"${PYTHON:-python3}" "$here/extract.py" tls.pcap "$here/../../detector/synth/data/tls"

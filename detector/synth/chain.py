@@ -1,4 +1,4 @@
-"""Deterministic, realistic-looking blockchain values for the fixture captures.
+"""Deterministic, realistic-looking blockchain values (wallets, hashes) for generated captures.
 
 Why this exists: a detector that validates what it sees (a Monero wallet must be 95
 base58 characters with a Keccak checksum, an Ethereum address may carry an EIP-55
@@ -27,6 +27,9 @@ __all__ = [
     "zcash_t_address",
     "raptoreum_address",
     "varint",
+    "le32hex",
+    "swap_words",
+    "uuid_text",
 ]
 
 
@@ -64,16 +67,37 @@ class HexStream:
 # --- Keccak-256 (the pre-NIST padding used by Monero and Ethereum) -------------------
 
 _RC = [
-    0x0000000000000001, 0x0000000000008082, 0x800000000000808A, 0x8000000080008000,
-    0x000000000000808B, 0x0000000080000001, 0x8000000080008081, 0x8000000000008009,
-    0x000000000000008A, 0x0000000000000088, 0x0000000080008009, 0x000000008000000A,
-    0x000000008000808B, 0x800000000000008B, 0x8000000000008089, 0x8000000000008003,
-    0x8000000000008002, 0x8000000000000080, 0x000000000000800A, 0x800000008000000A,
-    0x8000000080008081, 0x8000000000008080, 0x0000000080000001, 0x8000000080008008,
+    0x0000000000000001,
+    0x0000000000008082,
+    0x800000000000808A,
+    0x8000000080008000,
+    0x000000000000808B,
+    0x0000000080000001,
+    0x8000000080008081,
+    0x8000000000008009,
+    0x000000000000008A,
+    0x0000000000000088,
+    0x0000000080008009,
+    0x000000008000000A,
+    0x000000008000808B,
+    0x800000000000008B,
+    0x8000000000008089,
+    0x8000000000008003,
+    0x8000000000008002,
+    0x8000000000000080,
+    0x000000000000800A,
+    0x800000008000000A,
+    0x8000000080008081,
+    0x8000000000008080,
+    0x0000000080000001,
+    0x8000000080008008,
 ]
 _ROT = [
-    [0, 36, 3, 41, 18], [1, 44, 10, 45, 2], [62, 6, 43, 15, 61],
-    [28, 55, 25, 21, 56], [27, 20, 39, 8, 14],
+    [0, 36, 3, 41, 18],
+    [1, 44, 10, 45, 2],
+    [62, 6, 43, 15, 61],
+    [28, 55, 25, 21, 56],
+    [27, 20, 39, 8, 14],
 ]
 _MASK = (1 << 64) - 1
 
@@ -166,8 +190,9 @@ def eth_address(stream: HexStream, checksum: bool = True) -> str:
     if not checksum:
         return "0x" + raw
     h = keccak256(raw.encode()).hex()
-    return "0x" + "".join(c.upper() if c.isalpha() and int(h[i], 16) >= 8 else c
-                          for i, c in enumerate(raw))
+    return "0x" + "".join(
+        c.upper() if c.isalpha() and int(h[i], 16) >= 8 else c for i, c in enumerate(raw)
+    )
 
 
 # --- bech32 (BIP-173), for bc1q / ltc1q addresses -------------------------------------
@@ -231,3 +256,19 @@ def varint(n: int) -> bytes:
         else:
             out.append(b)
             return bytes(out)
+
+
+def le32hex(n: int) -> str:
+    """A 32-bit number as little-endian hex (nTime, nBits and targets in work units)."""
+    return struct.pack("<I", n & 0xFFFFFFFF).hex()
+
+
+def swap_words(h: bytes) -> str:
+    """Stratum v1's prevhash: the LE block hash with every 4-byte word byte-swapped."""
+    return b"".join(h[i : i + 4][::-1] for i in range(0, 32, 4)).hex()
+
+
+def uuid_text(hex32: str) -> str:
+    """A version-4 style UUID from 32 hex digits (node-stratum-pool and proxy rpc ids)."""
+    x = hex32
+    return f"{x[:8]}-{x[8:12]}-4{x[13:16]}-a{x[17:20]}-{x[20:]}"

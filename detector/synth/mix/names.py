@@ -45,21 +45,55 @@ _NAMES: list[tuple[str, tuple[str, ...], str, int]] = [
     ("www.youtube.com", ("youtube-ui.l.google.com",), "google", 15),
     ("i.ytimg.com", (), "google", 10),
     ("dl.google.com", (), "google", 4),
-    ("www.microsoft.com", ("www.microsoft.com-c-3.edgekey.net",
-                           "www.microsoft.com-c-3.edgekey.net.globalredir.akadns.net",
-                           "e13678.dscb.akamaiedge.net"), "akamai", 6),
-    ("login.microsoftonline.com", ("login.mso.msidentity.com", "ak.privatelink.msidentity.com",
-                                   "www.tm.ak.prd.aadg.akadns.net"), "microsoft", 14),
-    ("outlook.office365.com", ("outlook.ha.office365.com", "outlook.ms-acdc.office.com"),
-     "microsoft", 16),
+    (
+        "www.microsoft.com",
+        (
+            "www.microsoft.com-c-3.edgekey.net",
+            "www.microsoft.com-c-3.edgekey.net.globalredir.akadns.net",
+            "e13678.dscb.akamaiedge.net",
+        ),
+        "akamai",
+        6,
+    ),
+    (
+        "login.microsoftonline.com",
+        (
+            "login.mso.msidentity.com",
+            "ak.privatelink.msidentity.com",
+            "www.tm.ak.prd.aadg.akadns.net",
+        ),
+        "microsoft",
+        14,
+    ),
+    (
+        "outlook.office365.com",
+        ("outlook.ha.office365.com", "outlook.ms-acdc.office.com"),
+        "microsoft",
+        16,
+    ),
     ("teams.microsoft.com", ("teams.office.com", "tmc-g2.tm-4.office.com"), "microsoft", 12),
     ("www.office.com", ("www.office.com.b-0004.b-msedge.net",), "microsoft", 6),
     ("edge.microsoft.com", ("edge.microsoft.com.dual-a-0036.a-msedge.net",), "microsoft", 6),
-    ("www.bing.com", ("www-www.bing.com.trafficmanager.net", "www.bing.com.edgekey.net",
-                      "e86303.dscx.akamaiedge.net"), "akamai", 5),
-    ("download.windowsupdate.com", ("wu-bg-shim.trafficmanager.net",
-                                    "download.windowsupdate.com.edgesuite.net",
-                                    "a767.dspw65.akamai.net"), "akamai", 4),
+    (
+        "www.bing.com",
+        (
+            "www-www.bing.com.trafficmanager.net",
+            "www.bing.com.edgekey.net",
+            "e86303.dscx.akamaiedge.net",
+        ),
+        "akamai",
+        5,
+    ),
+    (
+        "download.windowsupdate.com",
+        (
+            "wu-bg-shim.trafficmanager.net",
+            "download.windowsupdate.com.edgesuite.net",
+            "a767.dspw65.akamai.net",
+        ),
+        "akamai",
+        4,
+    ),
     ("github.com", (), "github", 12),
     ("api.github.com", (), "github", 10),
     ("objects.githubusercontent.com", (), "github", 6),
@@ -76,8 +110,12 @@ _NAMES: list[tuple[str, tuple[str, ...], str, int]] = [
     ("discord.com", (), "cloudflare", 4),
     ("www.cloudflare.com", (), "cloudflare", 2),
     ("time.cloudflare.com", (), "cloudflare", 2),
-    ("www.amazon.com", ("tp.47cf2c8c9-frontier.amazon.com", "d3ag4hukkh62yn.cloudfront.net"),
-     "cloudfront", 5),
+    (
+        "www.amazon.com",
+        ("tp.47cf2c8c9-frontier.amazon.com", "d3ag4hukkh62yn.cloudfront.net"),
+        "cloudfront",
+        5,
+    ),
     ("s3.amazonaws.com", ("s3-1-w.amazonaws.com", "s3-w.us-east-1.amazonaws.com"), "aws", 4),
     ("sqs.eu-central-1.amazonaws.com", (), "aws", 3),
     ("www.facebook.com", ("star-mini.c10r.facebook.com",), "meta", 6),
@@ -141,28 +179,41 @@ BY_NAME = {n.name: n for n in NAMES}
 
 #: (host, path) of downloads big enough for the bulk HTTP (port 80) flows.
 DOWNLOADS: list[tuple[str, str]] = [
-    ("deb.debian.org",
-     "/debian/pool/main/l/linux-signed-amd64/linux-image-6.1.0-28-amd64_6.1.119-1_amd64.deb"),
+    (
+        "deb.debian.org",
+        "/debian/pool/main/l/linux-signed-amd64/linux-image-6.1.0-28-amd64_6.1.119-1_amd64.deb",
+    ),
     ("deb.debian.org", "/debian/dists/bookworm/main/binary-amd64/Packages.xz"),
-    ("deb.debian.org",
-     "/debian/pool/main/f/firefox-esr/firefox-esr_128.5.1esr-1~deb12u1_amd64.deb"),
-    ("security.debian.org",
-     "/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz"),
-    ("security.debian.org",
-     "/debian-security/pool/updates/main/o/openssl/libssl3_3.0.15-1~deb12u1_amd64.deb"),
+    (
+        "deb.debian.org",
+        "/debian/pool/main/f/firefox-esr/firefox-esr_128.5.1esr-1~deb12u1_amd64.deb",
+    ),
+    (
+        "security.debian.org",
+        "/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz",
+    ),
+    (
+        "security.debian.org",
+        "/debian-security/pool/updates/main/o/openssl/libssl3_3.0.15-1~deb12u1_amd64.deb",
+    ),
     ("archive.ubuntu.com", "/ubuntu/dists/noble-updates/main/binary-amd64/Packages.xz"),
-    ("archive.ubuntu.com",
-     "/ubuntu/pool/main/l/linux-firmware/linux-firmware_20240318.git3b128b60-0ubuntu2.6_all.deb"),
+    (
+        "archive.ubuntu.com",
+        "/ubuntu/pool/main/l/linux-firmware/linux-firmware_20240318.git3b128b60-0ubuntu2.6_all.deb",
+    ),
     ("security.ubuntu.com", "/ubuntu/dists/noble-security/InRelease"),
     ("security.ubuntu.com", "/ubuntu/pool/main/c/curl/libcurl4t64_8.5.0-2ubuntu10.5_amd64.deb"),
-    ("download.windowsupdate.com",
-     "/c/msdownload/update/software/secu/2025/12/windows11.0-kb5048685-x64_0a2d.cab"),
-    ("download.windowsupdate.com",
-     "/d/msdownload/update/software/defu/2026/01/am_delta_patch_1.421.1433.0_2c41.exe"),
+    (
+        "download.windowsupdate.com",
+        "/c/msdownload/update/software/secu/2025/12/windows11.0-kb5048685-x64_0a2d.cab",
+    ),
+    (
+        "download.windowsupdate.com",
+        "/d/msdownload/update/software/defu/2026/01/am_delta_patch_1.421.1433.0_2c41.exe",
+    ),
     ("dl.google.com", "/linux/direct/google-chrome-stable_current_amd64.deb"),
     ("dl.google.com", "/chrome/install/ChromeStandaloneSetup64.exe"),
-    ("upload.wikimedia.org",
-     "/wikipedia/commons/4/47/PNG_transparency_demonstration_1.png"),
+    ("upload.wikimedia.org", "/wikipedia/commons/4/47/PNG_transparency_demonstration_1.png"),
 ]
 
 USER_AGENTS_HTTP = (
@@ -181,8 +232,16 @@ QUIC_NAMES = tuple(n for n in NAMES if n.operator in ("google", "cloudflare", "m
 
 #: Public resolvers some hosts use instead of the LAN resolver.
 PUBLIC_RESOLVERS = ("1.1.1.1", "8.8.8.8", "9.9.9.9", "8.8.4.4")
-NTP_SERVERS = ("162.159.200.1", "162.159.200.123", "185.125.190.56", "185.125.190.57",
-               "216.239.35.0", "216.239.35.4", "129.6.15.28", "194.58.202.20")
+NTP_SERVERS = (
+    "162.159.200.1",
+    "162.159.200.123",
+    "185.125.190.56",
+    "185.125.190.57",
+    "216.239.35.0",
+    "216.239.35.4",
+    "129.6.15.28",
+    "194.58.202.20",
+)
 
 #: Mining pool host names and their (hosting-provider) addresses.
 POOL_NAMES: tuple[tuple[str, str], ...] = (
@@ -202,8 +261,22 @@ POOL_NAMES: tuple[tuple[str, str], ...] = (
 
 #: Hosting-provider addresses of pools mined by IP (no DNS lookup in the capture).
 POOL_IPS: tuple[str, ...] = (
-    "5.9.117.12", "46.4.105.11", "51.68.190.29", "51.83.149.104", "54.37.7.208",
-    "65.21.133.42", "78.46.79.217", "88.99.142.163", "95.217.177.165", "135.181.82.38",
-    "141.95.72.59", "148.251.193.233", "157.90.158.15", "162.55.33.209", "176.9.2.144",
-    "178.63.100.197", "188.165.254.85", "193.70.12.9",
+    "5.9.117.12",
+    "46.4.105.11",
+    "51.68.190.29",
+    "51.83.149.104",
+    "54.37.7.208",
+    "65.21.133.42",
+    "78.46.79.217",
+    "88.99.142.163",
+    "95.217.177.165",
+    "135.181.82.38",
+    "141.95.72.59",
+    "148.251.193.233",
+    "157.90.158.15",
+    "162.55.33.209",
+    "176.9.2.144",
+    "178.63.100.197",
+    "188.165.254.85",
+    "193.70.12.9",
 )

@@ -1,6 +1,6 @@
-"""Real TLS handshakes (bench/tls/*.hex, see bench/tls/capture.sh) made reusable per flow.
+"""Real TLS handshakes (data/tls/*.hex, recorded by bench/tls/capture.sh) reusable per flow.
 
-Every HTTPS flow of the benchmark starts with one of the recorded ClientHellos and the
+Every HTTPS flow of a streamed capture starts with one of the recorded ClientHellos and the
 server flight that answered it. Per flow, only what differs between two real connections
 of the same client is changed: the client and server randoms, the legacy session id (echoed
 by a TLS 1.3 server), the key-share public keys and the SNI host name, with every length
@@ -13,10 +13,14 @@ byte for byte as recorded.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-TLS_DIR = Path(__file__).resolve().parent / "tls"
+TLS_DIR = Path(__file__).resolve().parent.parent / "data" / "tls"
+
+#: ``random.Random.randbytes`` of the flow: where every per-flow value comes from.
+RandBytes = Callable[[int], bytes]
 
 _EXT_SNI = 0
 _EXT_PADDING = 21
@@ -75,7 +79,7 @@ def _sni_ext(name: str) -> bytes:
     return struct.pack(">HBH", len(host) + 3, 0, len(host)) + host
 
 
-def _key_share(data: bytes, randbytes) -> bytes:
+def _key_share(data: bytes, randbytes: RandBytes) -> bytes:
     """Same groups and key lengths, fresh key bytes."""
     out = [data[:2]]
     p = 2
@@ -86,8 +90,7 @@ def _key_share(data: bytes, randbytes) -> bytes:
     return b"".join(out)
 
 
-def build_client_hello(h: Hello, randbytes, sni: str | None,
-                       session_id: bytes) -> bytes:
+def build_client_hello(h: Hello, randbytes: RandBytes, sni: str | None, session_id: bytes) -> bytes:
     """The recorded hello with fresh random, session id, key shares and ``sni``."""
     exts = []
     delta = 0
@@ -103,10 +106,18 @@ def build_client_hello(h: Hello, randbytes, sni: str | None,
         if ext[0] == _EXT_PADDING:
             ext[1] = b"\x00" * max(0, len(ext[1]) - delta)
     ext_bytes = b"".join(struct.pack(">HH", t, len(d)) + d for t, d in exts)
-    body = (h.legacy_version + randbytes(32) + bytes([len(session_id)]) + session_id
-            + struct.pack(">H", len(h.ciphers)) + h.ciphers
-            + bytes([len(h.compression)]) + h.compression
-            + struct.pack(">H", len(ext_bytes)) + ext_bytes)
+    body = (
+        h.legacy_version
+        + randbytes(32)
+        + bytes([len(session_id)])
+        + session_id
+        + struct.pack(">H", len(h.ciphers))
+        + h.ciphers
+        + bytes([len(h.compression)])
+        + h.compression
+        + struct.pack(">H", len(ext_bytes))
+        + ext_bytes
+    )
     hs = b"\x01" + len(body).to_bytes(3, "big") + body
     return b"\x16" + h.record_version + struct.pack(">H", len(hs)) + hs
 
@@ -121,13 +132,13 @@ class Template:
     tls13: bool
     echo_sid: bool  # the server echoed the client's session id (TLS 1.3 compat mode)
 
-    def client_hello(self, randbytes, sni: str | None) -> tuple[bytes, bytes]:
+    def client_hello(self, randbytes: RandBytes, sni: str | None) -> tuple[bytes, bytes]:
         """(ClientHello record, its session id) with per-flow values; no SNI stays none."""
         sid = randbytes(len(self.hello.session_id))
         name = sni if self.hello.sni is not None else None
         return build_client_hello(self.hello, randbytes, name, sid), sid
 
-    def server_flight(self, randbytes, session_id: bytes) -> bytes:
+    def server_flight(self, randbytes: RandBytes, session_id: bytes) -> bytes:
         """The recorded flight with a fresh server random (and echoed session id)."""
         s = self.server
         sid_len = s[43]

@@ -27,6 +27,7 @@ class Packet(Protocol):
     dst_mac: bytes
     outgoing: bool
 
+
 #: The LAN's default gateway (VRRP virtual MAC): every off-LAN peer is reached through it.
 GATEWAY_MAC = bytes.fromhex("00005e000101")
 

@@ -96,6 +96,7 @@ def _config(
     inspect_bytes: int = 16 * 1024,
     keep_all: bool = False,
     udp_idle_timeout: float = 120.0,
+    max_inspected: int = 4096,
 ) -> ScanConfig:
     signatures = os.environ.get("MINEWATCH_SIGNATURES")
     config = ScanConfig(
@@ -105,7 +106,7 @@ def _config(
             active_timeout=active_timeout,
             max_flows=max_flows,
         ),
-        inspect=InspectConfig(bytes_per_side=inspect_bytes),
+        inspect=InspectConfig(bytes_per_side=inspect_bytes, max_flows=max_inspected),
         threshold=threshold,
         window=window,
         extra_rules=list(rules or []),
@@ -176,7 +177,7 @@ def _summary(result: ScanResult) -> str:
     pps = result.decode.packets / result.seconds if result.seconds > 0 else 0.0
     line = (
         f"{result.decode.packets:,} packets, {result.flows.flows:,} flows, "
-        f"{len(result.suspects.suspects()):,} suspects in {result.seconds:.2f} s "
+        f"{len(result.suspects):,} suspects in {result.seconds:.2f} s "
         f"({pps:,.0f} packets/s)"
     )
     d, f = result.decode, result.flows
@@ -187,6 +188,7 @@ def _summary(result: ScanResult) -> str:
         (d.truncated_headers, "truncated headers"),
         (d.unsupported_linktype, "unsupported link type"),
         (f.evicted, "flows evicted"),
+        (f.cut_short, "flows' inspection cut short (--max-inspected)"),
     ]
     notes = [f"{count:,} {what}" for count, what in skipped if count]
     return line + (f"; {', '.join(notes)}" if notes else "")
@@ -251,6 +253,12 @@ def scan(
     inspect_bytes: Annotated[
         int, typer.Option(min=256, help="Payload bytes inspected per direction.")
     ] = 16384,
+    max_inspected: Annotated[
+        int,
+        typer.Option(
+            min=16, help="Flows under payload inspection at once; past it the oldest stops."
+        ),
+    ] = 4096,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
     no_info: Annotated[
         bool, typer.Option("--no-info", help="Hide informational crypto-node events.")
@@ -278,6 +286,7 @@ def scan(
         max_flows,
         inspect_bytes,
         udp_idle_timeout=udp_idle_timeout,
+        max_inspected=max_inspected,
     )
     if as_found and fmt is not OutputFormat.jsonl:
         raise typer.BadParameter("needs --format jsonl", param_hint="--as-found")
@@ -329,22 +338,23 @@ def _scan_as_found(
 def _write_results(
     result: ScanResult, detector: Detector, fmt: OutputFormat, out: TextIO, no_info: bool
 ) -> None:
-    suspects = result.suspects.suspects()
+    table = result.suspects
     nodes = [] if no_info else result.nodes.hosts()
     started = time.perf_counter()
-    # Sinks are imported when used: rich alone costs a tenth of start-up.
+    # Sinks are imported when used: rich alone costs a tenth of start-up. Each takes the
+    # suspects one at a time (a big table is mostly packed: see SuspectTable).
     if fmt is OutputFormat.jsonl:
-        from detector.sinks.eve import write_eve
+        from detector.sinks.eve import eve_order, write_eve
 
-        write_eve(suspects, out, detector.rules, nodes)
+        write_eve(table.stream(eve_order), out, detector.rules, nodes)
     elif fmt is OutputFormat.csv:
         from detector.sinks.csvout import write_csv
 
-        write_csv(suspects, out, nodes)
+        write_csv(table.stream(), out, nodes)
     else:
         from detector.sinks.table import write_table
 
-        write_table(suspects, out, nodes)
+        write_table(table.stream(), len(table), out, nodes)
     result.times.output += time.perf_counter() - started
 
 

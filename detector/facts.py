@@ -64,16 +64,20 @@ class FlowFacts:
 
     def stow(self) -> FlowFacts:
         """Make the facts of a flow that is kept but no longer written compact: empty
-        containers go, and the name sets (app_protos, dialects) become shared frozensets,
-        since nearly every flow has one of a few. This is for flows that wait for their
-        idle timeout (up to minutes) after inspection, and for suspects' evidence flows.
-        Empty containers were two thirds of such a flow's memory, so a capture with more
-        flows alive at once, or more suspects, cost more memory. ``unstow`` makes the facts
-        writable again.
+        containers go, and what many flows have alike - the name sets (app_protos,
+        dialects), the per-side method counts, the notes, repeated strings - is shared
+        between them (a farm's thousands of flows each parsed their own copy). This is
+        for flows that wait for their idle timeout (up to minutes) after inspection, and
+        for suspects' evidence flows: without it, more flows alive at once or more
+        suspects cost memory in proportion. ``unstow`` makes the facts writable again.
 
         Field by field rather than a loop over ``_CONTAINERS``: every inspected flow goes
         through both (a third of the time of the loop; a test checks that every
         container field is covered)."""
+        for name in _STRINGS:  # strings that flows repeat: share them
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, intern(value))
         names = self.app_protos
         self.app_protos = _shared(frozenset(names)) if names else None
         names = self.dialects
@@ -96,6 +100,9 @@ class FlowFacts:
             self.pool = None
         if not self.evidence:
             self.evidence = None
+        else:
+            self.evidence = _shared_notes(self.evidence)
+        self.sides = _shared_sides(self.sides)
         return self
 
     def unstow(self) -> FlowFacts:
@@ -128,6 +135,14 @@ class FlowFacts:
             self.pool = {}
         if self.evidence is None:
             self.evidence = []
+        elif type(self.evidence) is tuple:
+            self.evidence = list(self.evidence)
+        if type(self.sides) is SharedSides:
+            self.sides = tuple(  # type: ignore[assignment]
+                SideFacts(dict(side.methods), side.json_messages, side.json_errors,
+                          side.client_votes)
+                for side in self.sides
+            )  # fmt: skip
         return self
 
     def note(self, text: str) -> None:
@@ -153,6 +168,8 @@ _CONTAINERS: dict[str, type] = {
     if f.default_factory is not MISSING and f.name != "sides"
 }
 _SHARED: dict[frozenset[str], frozenset[str]] = {}
+# String facts that ``stow`` shares between flows (see ``intern``).
+_STRINGS = ("agent", "login", "wallet", "worker", "algo", "coin", "pool_host", "target")
 
 
 def _shared(names: frozenset[str]) -> frozenset[str]:
@@ -162,4 +179,63 @@ def _shared(names: frozenset[str]) -> frozenset[str]:
         if len(_SHARED) >= 1024:  # cannot happen with fixed names; bounded all the same
             return names
         found = _SHARED[names] = names
+    return found
+
+
+class SharedSides(tuple):  # type: ignore[type-arg]
+    """The two SideFacts of stowed facts, shared between the flows that have the same
+    (never written while stowed: ``unstow`` copies them)."""
+
+    __slots__ = ()
+
+
+_SIDES: dict[tuple, SharedSides] = {}
+_NOTES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared_sides(sides: tuple[SideFacts, SideFacts]) -> tuple[SideFacts, SideFacts]:
+    if type(sides) is SharedSides:
+        return sides
+    key = tuple(
+        (tuple(side.methods.items()), side.json_messages, side.json_errors, side.client_votes)
+        for side in sides
+    )
+    found = _SIDES.get(key)
+    if found is None:
+        if len(_SIDES) >= MAX_INTERNED // 4:
+            return sides
+        found = _SIDES[key] = SharedSides(  # copies: whoever holds ``sides`` keeps them
+            SideFacts(
+                {intern(name): count for name, count in side.methods.items()},
+                side.json_messages, side.json_errors, side.client_votes,
+            )
+            for side in sides
+        )  # fmt: skip
+    return found  # type: ignore[return-value]
+
+
+def _shared_notes(notes: list[str] | tuple[str, ...]) -> tuple[str, ...] | list[str]:
+    key = tuple(notes)
+    found = _NOTES.get(key)
+    if found is None:
+        if len(_NOTES) >= MAX_INTERNED // 4:
+            return notes
+        found = _NOTES[key] = tuple(intern(text) for text in key)
+    return found
+
+
+_INTERNED: dict[str, str] = {}
+MAX_INTERNED = 200_000
+
+
+def intern(text: str) -> str:
+    """One string object per distinct value, for strings that many flows' facts repeat
+    (method names, agents, wallets, notes): a farm's thousands of flows each parse their
+    own copy. Bounded, unlike ``sys.intern``, because the strings come off the wire: past
+    MAX_INTERNED distinct values, new ones are kept as they are."""
+    found = _INTERNED.get(text)
+    if found is None:
+        if len(_INTERNED) >= MAX_INTERNED:
+            return text
+        found = _INTERNED[text] = text
     return found

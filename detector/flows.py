@@ -209,6 +209,7 @@ class FlowStats:
     peak_flows: int = 0
     peak_state_bytes: int = 0
     inspected_packets: int = 0
+    cut_short: int = 0  # flows whose inspection ended early to bound its state
     records: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
 

@@ -81,8 +81,9 @@ def run_scan(
         from detector.parallel import scan_parallel
 
         for scanned in scan_parallel(inputs, config, detector, jobs, sizes, progress):
-            for suspect in scanned.suspects.suspects():
-                announce(suspect)
+            if on_suspect is not None:
+                for suspect in scanned.suspects.stream():
+                    announce(suspect)
             _merge(result, scanned)
     else:
         done_before = 0
@@ -159,6 +160,7 @@ def _merge_flow_stats(total: FlowStats, part: FlowStats) -> None:
     total.peak_flows = max(total.peak_flows, part.peak_flows)
     total.peak_state_bytes = max(total.peak_state_bytes, part.peak_state_bytes)
     total.inspected_packets += part.inspected_packets
+    total.cut_short += part.cut_short
     total.records += part.records
     for reason, count in part.by_reason.items():
         total.by_reason[reason] = total.by_reason.get(reason, 0) + count

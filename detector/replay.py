@@ -50,7 +50,7 @@ def scan_capture(
 ) -> CaptureScan:
     """Scan one capture in its own session; never raises for bad capture content (the
     report says what went wrong; everything found before damage is kept)."""
-    session = CaptureSession(cap.display, config, detector)
+    session = CaptureSession(cap.display, config, detector, announce=on_suspect is not None)
     if cap.problem is not None:  # found unusable (or skipped) when the inputs were listed
         if cap.fatal:
             session.report.error = cap.problem

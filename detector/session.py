@@ -93,7 +93,9 @@ class CaptureScan:
 class Analysis:
     """The consumer of ended flows: enrich, score, aggregate into suspects and nodes."""
 
-    def __init__(self, config: ScanConfig, detector: Detector, pdns: PassiveDns) -> None:
+    def __init__(
+        self, config: ScanConfig, detector: Detector, pdns: PassiveDns, announce: bool
+    ) -> None:
         self.intel = Intel(coins=detector.coins, pools=detector.pools, pdns=pdns)
         self.rules = detector.rules
         self.threshold = config.threshold
@@ -101,6 +103,7 @@ class Analysis:
         self.suspects = SuspectTable(config.window, shared_verdicts=self.keep_all)
         self.nodes = NodeTable(config.window)
         self.verdicts: list[Verdict] = []
+        self.announce = announce  # someone takes the new suspects (else none are kept)
         self.new_suspects: list[Suspect] = []
 
     def consume(self, records: list[FlowRecord]) -> None:
@@ -110,7 +113,7 @@ class Analysis:
             verdict = score_flow(record, rules, threshold)
             if verdict.is_miner:
                 new = self.suspects.add(verdict)
-                if new is not None:
+                if new is not None and self.announce:
                     self.new_suspects.append(new)
             elif verdict.node_rules:
                 self.nodes.add(verdict)
@@ -122,12 +125,16 @@ class CaptureSession:
     """One capture stream, with its own flow table and passive DNS: captures stay
     independent (a directory's files can be scanned in any order, or in parallel)."""
 
-    def __init__(self, name: str, config: ScanConfig, detector: Detector) -> None:
+    def __init__(
+        self, name: str, config: ScanConfig, detector: Detector, announce: bool = False
+    ) -> None:
+        """``announce``: the driver takes new suspects as they appear (a live sink,
+        ``scan --as-found``); otherwise none are kept for it."""
         pdns = PassiveDns()
         self.inspector = Inspector(config.inspect, InspectContext(pdns=pdns, pools=detector.pools))
         self.tracker = FlowTracker(config.flow, self.inspector, config.keep_all_flows)
         self.feeder = PayloadFeeder(self.inspector, self.tracker.table)
-        self.analysis = Analysis(config, detector, pdns)
+        self.analysis = Analysis(config, detector, pdns, announce)
         self.intel = self.analysis.intel
         self.report = CaptureReport(name)
         self.decode_stats = DecodeStats()
@@ -189,6 +196,7 @@ class CaptureSession:
                 break
             started = time.perf_counter()
         self._note_linktypes()
+        self.tracker.stats.cut_short = self.feeder.cut_short
         a = self.analysis
         return CaptureScan(
             self.report, a.suspects, a.nodes, a.verdicts, self.decode_stats,

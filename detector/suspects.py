@@ -19,9 +19,15 @@ in nodehosts.py.
 from __future__ import annotations
 
 import bisect
+import zlib
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from detector import plain
+from detector.facts import FlowFacts, intern
+from detector.flows import FlowRecord
 from detector.score import Verdict
 
 MAX_EVIDENCE_FLOWS = 50
@@ -51,20 +57,6 @@ class Bag(list[str]):
             if len(self) >= self.cap:
                 return
             self.add(value)
-
-
-_INTERNED: dict[str, str] = {}
-
-
-def intern(text: str) -> str:
-    """One string object per distinct value: a farm's thousands of suspects carry the same
-    agent, wallet and pool strings, each parsed from its own flow. Bounded."""
-    found = _INTERNED.get(text)
-    if found is None:
-        if len(_INTERNED) >= 200_000:
-            return text
-        found = _INTERNED[text] = text
-    return found
 
 
 @dataclass(slots=True)
@@ -184,8 +176,8 @@ class Suspect:
 
 
 def _stowed(v: Verdict, shared: bool) -> Verdict:
-    """An evidence verdict whose facts drop their empty containers (FlowFacts.stow) and
-    share their strings with every other suspect's: a run keeps its suspects' evidence to
+    """An evidence verdict whose facts drop their empty containers and share their
+    strings with every other flow's (FlowFacts.stow): a run keeps its suspects' evidence to
     the end, and a farm has tens of thousands of suspects. ``SuspectTable.suspects`` hands
     them out whole again. A copy when the verdict is ``shared`` (the flow log keeps every
     verdict), so that its holder sees it unchanged."""
@@ -195,15 +187,8 @@ def _stowed(v: Verdict, shared: bool) -> Verdict:
     if shared:
         facts = replace(facts)
         v = replace(v, record=replace(v.record, facts=facts))
-    for name in _STRING_FACTS:
-        value = getattr(facts, name)
-        if value is not None:
-            setattr(facts, name, intern(value))
     facts.stow()
     return v
-
-
-_STRING_FACTS = ("agent", "login", "wallet", "worker", "algo", "coin", "pool_host", "target")
 
 
 def _flow_rank(v: Verdict) -> tuple[float, float, int]:
@@ -220,12 +205,33 @@ def window_index(ts: float, window: float) -> int:
     return int(ts // window) if window > 0 else 0
 
 
+# Suspects kept as objects at once; the others are packed (see SuspectTable).
+HOT_SUSPECTS = 2048
+
+
+@dataclass(slots=True)
+class Packed:
+    """A suspect not touched lately, as compressed plain JSON (~0.4 KB instead of ~4 KB
+    as objects), with what report order needs without unpacking it."""
+
+    first_seen: float
+    blob: bytes
+
+
 @dataclass(slots=True)
 class SuspectTable:
-    """Collects miner verdicts into suspects keyed by (miner IP, window)."""
+    """Collects miner verdicts into suspects keyed by (miner IP, window).
+
+    Memory stays bounded however many suspects there are (a farm, or an attacker forging
+    miners from spoofed addresses): the HOT_SUSPECTS most recently touched are objects,
+    the others are packed (``Packed``) and unpacked when a flow touches them again, when
+    tables merge or when a sink reads them one at a time (``stream``). Packing goes
+    through the plain-data codec, so it is exact: the output is the same as with every
+    suspect kept whole."""
 
     window: float = 3600.0
-    by_key: dict[tuple[str, int], Suspect] = field(default_factory=dict)
+    by_key: dict[tuple[str, int], Suspect] = field(default_factory=dict)  # least recent first
+    packed: dict[tuple[str, int], Packed] = field(default_factory=dict)
     shared_verdicts: bool = False  # the caller keeps the verdicts it adds (see _stowed)
 
     def add(self, v: Verdict) -> Suspect | None:
@@ -236,11 +242,11 @@ class SuspectTable:
         ip = v.record.client_ip
         index = window_index(v.record.first_ts, self.window)
         key = (ip, index)
-        suspect = self.by_key.get(key)
-        created = suspect is None
+        suspect, created = self._take(key), False
         if suspect is None:
-            suspect = self.by_key[key] = Suspect(ip=ip, window_start=index * self.window)
+            suspect, created = Suspect(ip=ip, window_start=index * self.window), True
         suspect.add(v, self.shared_verdicts)
+        self._keep(key, suspect)
         return suspect if created else None
 
     def merge(self, other: SuspectTable) -> None:
@@ -248,18 +254,80 @@ class SuspectTable:
         taken over as they are)."""
         if other.window != self.window:
             raise ValueError(f"window {other.window} differs from {self.window}")
-        for key, suspect in other.by_key.items():
-            mine = self.by_key.get(key)
-            if mine is None:
-                self.by_key[key] = suspect
+        for key, theirs in other.packed.items():
+            if key in self.by_key or key in self.packed:
+                self._merge_one(key, _unpack(theirs))
             else:
-                mine.merge(suspect)
+                self.packed[key] = theirs
+        for key, suspect in other.by_key.items():
+            self._merge_one(key, suspect)
+
+    def _merge_one(self, key: tuple[str, int], theirs: Suspect) -> None:
+        mine = self._take(key)
+        if mine is not None:
+            mine.merge(theirs)
+        self._keep(key, mine or theirs)
+
+    def _take(self, key: tuple[str, int]) -> Suspect | None:
+        """The suspect of ``key`` as an object, out of the table (``_keep`` puts it back)."""
+        suspect = self.by_key.pop(key, None)
+        if suspect is None:
+            packed = self.packed.pop(key, None)
+            if packed is not None:
+                suspect = _unpack(packed)
+        return suspect
+
+    def _keep(self, key: tuple[str, int], suspect: Suspect) -> None:
+        self.by_key[key] = suspect  # the most recent now
+        if len(self.by_key) > HOT_SUSPECTS:
+            oldest = next(iter(self.by_key))
+            self.packed[oldest] = _pack(self.by_key.pop(oldest))
+
+    def __len__(self) -> int:
+        return len(self.by_key) + len(self.packed)
+
+    def stream(self, key: Callable[[float, str], Any] | None = None) -> Iterator[Suspect]:
+        """The suspects in report order (by first seen, then IP, or by ``key(first_seen,
+        ip)``), one at a time, their evidence facts whole (see _stowed): a sink that
+        writes each as it comes holds one unpacked suspect at a time."""
+        order = key or _first_seen_then_ip
+        entries = [(order(s.first_seen, k[0]), k, False) for k, s in self.by_key.items()]
+        entries += [(order(p.first_seen, k[0]), k, True) for k, p in self.packed.items()]
+        entries.sort(key=lambda entry: entry[0])
+        for _, table_key, packed in entries:
+            suspect = _unpack(self.packed[table_key]) if packed else self.by_key[table_key]
+            yield suspect.unstow()
 
     def suspects(self) -> list[Suspect]:
-        """The suspects in report order, their evidence facts whole (see _stowed)."""
-        for suspect in self.by_key.values():
-            suspect.unstow()
-        return sorted(self.by_key.values(), key=Suspect.sort_key)
+        """Every suspect in report order, unpacked (for small tables; sinks ``stream``)."""
+        return list(self.stream())
 
     def ips(self) -> set[str]:
-        return {ip for ip, _ in self.by_key}
+        return {ip for ip, _ in self.by_key} | {ip for ip, _ in self.packed}
+
+
+def _first_seen_then_ip(first_seen: float, ip: str) -> tuple[float, str]:
+    return (first_seen, ip)
+
+
+def _pack(suspect: Suspect) -> Packed:
+    packer = zlib.compressobj(6, zdict=_ZDICT)
+    blob = packer.compress(plain.dumps(suspect).encode()) + packer.flush()
+    return Packed(suspect.first_seen, blob)
+
+
+def _unpack(packed: Packed) -> Suspect:
+    unpacker = zlib.decompressobj(zdict=_ZDICT)
+    return plain.loads(Suspect, unpacker.decompress(packed.blob) + unpacker.flush())
+
+
+def _zdict() -> bytes:
+    """A preset dictionary for packing: the JSON of an empty suspect with an empty
+    evidence flow holds every key, which is most of a small suspect's text (0.36 KB per
+    suspect instead of 0.73 KB without it)."""
+    record = FlowRecord(0, "TCP", "", 0, "", 0, 0.0, 0.0, 0, 0, 0, 0, 0, 0, "", "", FlowFacts())
+    empty = Suspect(ip="", window_start=0.0, flows=[Verdict(record, 0.0, False)])
+    return plain.dumps(empty).encode()
+
+
+_ZDICT = _zdict()

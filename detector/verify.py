@@ -61,7 +61,7 @@ def run_verify(
         started = time.perf_counter()
         result = run_scan(expand_inputs([str(exp.file)]), config, detector)
         dialects: set[str] = set()
-        for s in result.suspects.suspects():
+        for s in result.suspects.stream():
             dialects |= s.dialects
         outcome = compare(exp, result.suspects.ips(), dialects)
         for cap in result.captures:

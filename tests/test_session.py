@@ -19,7 +19,7 @@ from detector.flows import FlowConfig
 from detector.pipeline import run_scan
 from detector.replay import IdleClock, scan_capture
 from detector.session import CaptureScan, CaptureSession
-from detector.sinks.eve import write_eve
+from detector.sinks.eve import eve_order, write_eve
 from detector.sinks.flowlog import write_flow_log
 from detector.source import CaptureInput, expand_inputs, read_capture
 from tests.conftest import PCAPS, run_cli
@@ -81,7 +81,7 @@ def test_session_fed_from_a_slow_pipe_sweeps_and_shows_open_flows(tmp_path: Path
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
     config = ScanConfig(flow=FlowConfig(idle_timeout=2.0, udp_idle_timeout=2.0))
-    session = CaptureSession(str(fifo), config, Detector.load(config))
+    session = CaptureSession(str(fifo), config, Detector.load(config), announce=True)
     _, batches = read_capture(CaptureInput(str(fifo), "pcap", False, float("inf")),
                               config.chunk_size, max_wait=0.25)
     clock = IdleClock()
@@ -134,7 +134,7 @@ def _eve(scans: list[CaptureScan], config: ScanConfig, detector: Detector) -> st
     for scanned in scans:
         _merge(result, scanned)
     out = StringIO()
-    write_eve(result.suspects.suspects(), out, detector.rules, result.nodes.hosts())
+    write_eve(result.suspects.stream(eve_order), out, detector.rules, result.nodes.hosts())
     write_flow_log(result.verdicts, out, with_empty=True)
     return out.getvalue()
 

@@ -40,6 +40,7 @@ class PayloadFeeder:
         self.inspector = inspector
         self.table = table  # the flow stage's table: its inspect and touched bits
         self.inspected = 0  # packets that reached Python in the current batch
+        self.cut_short = 0  # flows retired early to bound inspection state (all batches)
 
     def feed(self, pb: PacketBatch, placement: Placement) -> int:
         """Inspect one placed batch; return how many packets reached Python."""
@@ -144,3 +145,8 @@ class PayloadFeeder:
             inspect_col[slot] = keep
             if not keep:
                 inspector.retire(slot)
+            if inspector.cut_short:  # flows retired to make room: no more payload for them
+                for retired in inspector.cut_short:
+                    inspect_col[retired] = 0
+                self.cut_short += len(inspector.cut_short)
+                inspector.cut_short.clear()

@@ -38,6 +38,10 @@ class InspectConfig:
 
     bytes_per_side: int = 16 * 1024
     datagrams_per_flow: int = 16
+    # Flows under inspection at once (reassembly, dissector state: ~4 KB each). Past it,
+    # the oldest is retired with the facts it has, as Suricata's stream memcap bounds its
+    # reassembly: 100,000 concurrent miner flows would otherwise hold 400 MB.
+    max_flows: int = 4096
 
 
 class _Side:
@@ -84,13 +88,27 @@ class Inspector:
         self.flows: dict[int, FlowInspection] = {}
         self.first: dict[int, FirstPackets] = {}  # TLS flows settled one packet per side
         self.retired: dict[int, FlowFacts] = {}  # facts of flows no longer inspected
+        self.cut_short: list[int] = []  # slots retired for room (see _make_room), not yet told
 
     def _state(self, slot: int, udp: bool, side: int, sport: int, dport: int) -> FlowInspection:
         fi = self.flows.get(slot)
         if fi is None:
+            if len(self.flows) >= self.config.max_flows:
+                self._make_room()
             ports = (sport, dport) if side == 0 else (dport, sport)
             fi = self.flows[slot] = FlowInspection(self.config, udp, ports)
         return fi
+
+    def _make_room(self) -> None:
+        """Retire the flow that has been under inspection longest (dicts keep creation
+        order), keeping its facts with a note; the flow stage clears its inspect bits
+        (``cut_short``)."""
+        slot = next(iter(self.flows))
+        facts = self._conclude(slot)
+        if facts is not None:
+            facts.note("inspection cut short: too many flows under inspection")
+            self.retired[slot] = facts.stow()
+        self.cut_short.append(slot)
 
     def tcp_packet(
         self,

@@ -26,7 +26,6 @@ Real clients stretch JSON-RPC in ways the dialect logic has to absorb:
 from __future__ import annotations
 
 import re
-import sys
 from typing import Any
 
 from detector.dialects import (
@@ -42,7 +41,7 @@ from detector.dialects import (
     STRATUM_FAMILY,
     STRATUM_V1,
 )
-from detector.facts import FlowFacts
+from detector.facts import FlowFacts, intern
 
 STRATUM_CLIENT = frozenset(
     {
@@ -204,7 +203,7 @@ def classify(
         method = method[:64]
         seen = sent.methods.get(method)
         if seen is None:  # interned: every miner flow's facts then share one "mining.submit"
-            sent.methods[sys.intern(method)] = 1
+            sent.methods[intern(method)] = 1
         else:
             sent.methods[method] = seen + 1
         state.remember(side, msg.get("id"), method)
@@ -354,7 +353,7 @@ def _cryptonote_client(
         facts.set_once("worker", _str(pdict.get("rigid")))
         algos = pdict.get("algo")
         if isinstance(algos, list) and not facts.algos:
-            facts.algos = [sys.intern(a[:32]) for a in algos[:16] if isinstance(a, str)]
+            facts.algos = [intern(a[:32]) for a in algos[:16] if isinstance(a, str)]
         if pdict.get("mode") == "self-select":
             facts.note("login asks for self-select mode")
         return True

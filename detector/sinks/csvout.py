@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from typing import TextIO
 
 from detector.nodehosts import NodeHost
@@ -30,7 +31,10 @@ COLUMNS = [
 ]
 
 
-def write_csv(suspects: list[Suspect], out: TextIO, nodes: list[NodeHost] | None = None) -> None:
+def write_csv(
+    suspects: Iterable[Suspect], out: TextIO, nodes: list[NodeHost] | None = None
+) -> None:
+    """One row per suspect, each written as it comes (a table's stream), then the nodes."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for s in suspects:

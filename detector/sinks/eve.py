@@ -7,7 +7,9 @@ pipelines ingest minewatch unchanged; minewatch's own details sit in ``mining``.
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from detector.hashrate import hashrate_estimate
@@ -138,16 +140,25 @@ def node_event(n: NodeHost, rules: RuleSet) -> dict[str, Any]:
     }
 
 
+def eve_order(first_seen: float, ip: str) -> tuple[str, str]:
+    """The order ``write_eve`` needs its suspects in (``SuspectTable.stream``'s key)."""
+    return (eve_time(first_seen), ip)
+
+
 def write_eve(
-    suspects: list[Suspect], out: TextIO, rules: RuleSet, nodes: list[NodeHost] | None = None
+    suspects: Iterable[Suspect], out: TextIO, rules: RuleSet, nodes: list[NodeHost] | None = None
 ) -> None:
-    """All events at once, in time order (``scan``'s default)."""
-    events = [suspect_event(s, rules) for s in suspects] + [
-        node_event(n, rules) for n in nodes or []
-    ]
-    events.sort(key=lambda e: (e["timestamp"], e["src_ip"], e["event_type"]))
-    for event in events:
+    """All events in time order (``scan``'s default), each written as it is made:
+    ``suspects`` come in ``eve_order`` (a table's stream unpacks one at a time), node
+    events, a bounded few, are sorted here and merged in."""
+    node_events = sorted((node_event(n, rules) for n in nodes or []), key=_event_order)
+    alerts = (suspect_event(s, rules) for s in suspects)
+    for event in heapq.merge(alerts, node_events, key=_event_order):
         write_event(event, out)
+
+
+def _event_order(event: dict[str, Any]) -> tuple[str, str, str]:
+    return (event["timestamp"], event["src_ip"], event["event_type"])
 
 
 def write_event(event: dict[str, Any], out: TextIO, flush: bool = False) -> None:

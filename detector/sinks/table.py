@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TextIO
 
 from rich.console import Console
@@ -39,45 +40,73 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def write_table(suspects: list[Suspect], out: TextIO, nodes: list[NodeHost] | None = None) -> None:
-    """One line per suspect; full details are in the JSON output."""
+# Rows per printed table: rich lays a table out whole, so ten thousand suspects are
+# printed as pages of this many (each its own table), never held all at once.
+PAGE_ROWS = 1000
+COLUMNS = (
+    "Suspect IP",
+    "Score",
+    "Dialect",
+    "Coin",
+    "Pool",
+    "Agent",
+    "Wallet / login",
+    "Flows",
+    "First seen (UTC)",
+    "For",
+)
+
+
+def write_table(
+    suspects: Iterable[Suspect], count: int, out: TextIO, nodes: list[NodeHost] | None = None
+) -> None:
+    """One line per suspect (``count`` of them, in report order); full details are in the
+    JSON output."""
     console = Console(file=out, highlight=False, soft_wrap=False)
     if not console.is_terminal:
         console.width = 180
     if nodes:
         _node_table(console, nodes)
-    if not suspects:
+    if not count:
         console.print("No mining suspects found.", markup=False)
         return
-    table = Table(title=f"Mining suspects ({len(suspects)})", title_justify="left")
-    for name in (
-        "Suspect IP",
-        "Score",
-        "Dialect",
-        "Coin",
-        "Pool",
-        "Agent",
-        "Wallet / login",
-        "Flows",
-        "First seen (UTC)",
-        "For",
-    ):
-        table.add_column(name, no_wrap=True, overflow="ellipsis")
+    page: list[tuple[str, ...]] = []
+    first = 1
     for s in suspects:
-        d = suspect_summary(s)
-        pools = d["pool_names"] + d["pool_hosts"] + d["pools"]
-        cells = (
-            escape(d["ip"]),
-            f"{d['score']:.2f}",
-            _first(d["dialects"], 16),
-            _first(d["coins"], 4),
-            _first(pools, 24),
-            _first(d["agents"], 18),
-            _first(d["wallets"] or d["logins"], 20),
-            str(d["flows"]),
-            short_time(d["first_seen"]),
-            _duration(d["last_seen"] - d["first_seen"]),
-        )
+        page.append(_row(s))
+        if len(page) == PAGE_ROWS:
+            _print_page(console, page, first, count)
+            first += len(page)
+            page = []
+    if page:
+        _print_page(console, page, first, count)
+
+
+def _row(s: Suspect) -> tuple[str, ...]:
+    d = suspect_summary(s)
+    pools = d["pool_names"] + d["pool_hosts"] + d["pools"]
+    return (
+        escape(d["ip"]),
+        f"{d['score']:.2f}",
+        _first(d["dialects"], 16),
+        _first(d["coins"], 4),
+        _first(pools, 24),
+        _first(d["agents"], 18),
+        _first(d["wallets"] or d["logins"], 20),
+        str(d["flows"]),
+        short_time(d["first_seen"]),
+        _duration(d["last_seen"] - d["first_seen"]),
+    )
+
+
+def _print_page(console: Console, rows: list[tuple[str, ...]], first: int, count: int) -> None:
+    title = f"Mining suspects ({count})"
+    if count > PAGE_ROWS:
+        title += f", {first:,}-{first + len(rows) - 1:,}"
+    table = Table(title=title, title_justify="left")
+    for name in COLUMNS:
+        table.add_column(name, no_wrap=True, overflow="ellipsis")
+    for cells in rows:
         table.add_row(*(Text(c) for c in cells))  # Text: no rich markup from packets
     console.print(table)
 

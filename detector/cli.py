@@ -6,6 +6,7 @@ at start-up, and string annotations would each be evaluated again (~10 ms a run)
 
 import math
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from detector.dissect.inspector import InspectConfig
 from detector.errors import InputError
 from detector.flows import FlowConfig
 from detector.pipeline import ScanResult, run_scan
+from detector.replay import STOP
 from detector.source import expand_inputs
 from detector.suspects import Suspect
 from detector.textsafe import escape
@@ -117,10 +119,24 @@ def _config(
     return config
 
 
+class ReaderGone(Exception):
+    """Whoever read our standard output went away (``| head``): stop quietly."""
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise ReaderGone from None
+
+
 @contextmanager
 def _output(path: Path | None):  # type: ignore[no-untyped-def]
     if path is None or str(path) == "-":
-        yield sys.stdout
+        try:
+            yield sys.stdout
+        except BrokenPipeError:
+            raise ReaderGone from None
         return
     try:
         fh = path.open("w", encoding="utf-8", newline="")
@@ -291,18 +307,28 @@ def scan(
     if as_found and fmt is not OutputFormat.jsonl:
         raise typer.BadParameter("needs --format jsonl", param_hint="--as-found")
     detector = Detector.load(config)
-    with _output(output) as out:
+    with STOP.installed(), _output(output) as out:
         if as_found:
             result = _scan_as_found(paths, config, detector, out, quiet, jobs, no_info)
         else:
             result = _run(paths, config, show_progress=not quiet, jobs=jobs, detector=detector)
             _write_results(result, detector, fmt, out, no_info)
-    sys.stdout.flush()
+        _flush_stdout()
     _report_captures(result)
     if not quiet:
         _err(_summary(result))
     if stats:
         _print_stats(result)
+    _exit_for(result)
+
+
+def _exit_for(result: ScanResult) -> None:
+    """Exit 128 + signal after a stop signal (the results written are partial), 2 after
+    unusable input, else 0."""
+    if result.interrupted is not None:
+        name = signal.Signals(result.interrupted).name
+        _err(f"interrupted by {name}: the results written are partial")
+        raise typer.Exit(128 + result.interrupted)
     if result.failed:
         raise typer.Exit(2)
 
@@ -343,10 +369,11 @@ def _write_results(
     started = time.perf_counter()
     # Sinks are imported when used: rich alone costs a tenth of start-up. Each takes the
     # suspects one at a time (a big table is mostly packed: see SuspectTable).
+    partial = result.interrupted is not None
     if fmt is OutputFormat.jsonl:
         from detector.sinks.eve import eve_order, write_eve
 
-        write_eve(table.stream(eve_order), out, detector.rules, nodes)
+        write_eve(table.stream(eve_order), out, detector.rules, nodes, partial)
     elif fmt is OutputFormat.csv:
         from detector.sinks.csvout import write_csv
 
@@ -354,7 +381,7 @@ def _write_results(
     else:
         from detector.sinks.table import write_table
 
-        write_table(table.stream(), len(table), out, nodes)
+        write_table(table.stream(), len(table), out, nodes, partial)
     result.times.output += time.perf_counter() - started
 
 
@@ -373,14 +400,14 @@ def flows(
     config = _config(rules, threshold, keep_all=True)
     if all_flows:
         config.flow = FlowConfig()
-    result = _run(paths, config, show_progress=True, jobs=jobs)
     from detector.sinks.flowlog import write_flow_log
 
-    with _output(output) as out:
+    with STOP.installed(), _output(output) as out:
+        result = _run(paths, config, show_progress=True, jobs=jobs)
         write_flow_log(result.verdicts, out, with_empty=all_flows)
+        _flush_stdout()
     _report_captures(result)
-    if result.failed:
-        raise typer.Exit(2)
+    _exit_for(result)
 
 
 @app.command()
@@ -554,9 +581,10 @@ def _run_app() -> int | str | None:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
-    except BrokenPipeError:
-        sys.stderr.close()
-        return 0
+    except (BrokenPipeError, ReaderGone):
+        # as a shell reports a program that SIGPIPE ended, without a word on stderr
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more reaches the pipe
+        return 128 + signal.SIGPIPE
     except SystemExit as exc:
         return exc.code
     except Exception as exc:  # noqa: BLE001 - last resort: one line, never a traceback

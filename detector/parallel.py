@@ -12,11 +12,12 @@ are merged exactly as a serial scan merges them, so the output is identical.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 from detector.config import Detector, ScanConfig
-from detector.replay import scan_capture
+from detector.replay import STOP, Interrupted, scan_capture
 from detector.session import CaptureScan
 from detector.source import CaptureInput
 
@@ -27,6 +28,9 @@ _loaded: tuple[ScanConfig, Detector] | None = None
 def _load_in_worker(config: ScanConfig, detector: Detector) -> None:
     global _loaded
     _loaded = (config, detector)
+    # Ctrl-C reaches the whole process group: the parent decides what happens (it keeps
+    # what the workers returned and stops them).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _scan_in_worker(cap: CaptureInput) -> CaptureScan:
@@ -43,17 +47,30 @@ def scan_parallel(
     sizes: list[int],
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[CaptureScan]:
-    """Yield each capture's CaptureScan, in input order, scanned by ``jobs`` processes."""
+    """Yield each capture's CaptureScan, in input order, scanned by ``jobs`` processes.
+    Told to stop (SIGINT/SIGTERM), it yields nothing more and ends the workers."""
     done = 0
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=jobs,
-        mp_context=context,
+        mp_context=multiprocessing.get_context("fork"),
         initializer=_load_in_worker,
         initargs=(config, detector),
-    ) as pool:
-        for size, scanned in zip(sizes, pool.map(_scan_in_worker, inputs), strict=True):
+    )
+    results = pool.map(_scan_in_worker, inputs)
+    finished = False
+    try:
+        for size in sizes:
+            with STOP.waiting_for_input():
+                scanned = next(results)
             done += size
             if progress is not None:
                 progress(done)
             yield scanned
+        finished = True
+    except Interrupted:
+        pass
+    finally:
+        if not finished:  # told to stop (or the consumer stopped): end the workers now
+            for process in list(pool._processes.values()):  # no public way to stop them
+                process.terminate()
+        pool.shutdown(wait=finished, cancel_futures=True)

@@ -19,7 +19,7 @@ from detector.config import Detector, ScanConfig
 from detector.decode import DecodeStats
 from detector.flows import FlowStats
 from detector.nodehosts import NodeTable
-from detector.replay import Progress, SuspectSink, scan_capture
+from detector.replay import STOP, Progress, SuspectSink, scan_capture
 from detector.score import Verdict
 from detector.session import CaptureReport, CaptureScan, StageTimes
 from detector.source import CaptureInput
@@ -37,6 +37,8 @@ class ScanResult:
     captures: list[CaptureReport]
     seconds: float = 0.0
     times: StageTimes = field(default_factory=StageTimes)
+
+    interrupted: int | None = None  # the stop signal that cut the run short
 
     @property
     def failed(self) -> bool:
@@ -88,6 +90,8 @@ def run_scan(
     else:
         done_before = 0
         for cap, size in zip(inputs, sizes, strict=True):
+            if STOP.signum is not None:
+                break  # told to stop: what was found so far is the result
             step = None
             if progress is not None:
                 base = done_before
@@ -96,6 +100,7 @@ def run_scan(
             _merge(result, scan_capture(cap, config, detector, step, sink))
             done_before += size
     result.seconds = time.perf_counter() - started
+    result.interrupted = STOP.signum
     return result
 
 

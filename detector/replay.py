@@ -1,17 +1,20 @@
 """Drive a capture session from a capture: a file, stdin or a pipe.
 
 A file is read as fast as it goes and its clock is its packets' timestamps alone, so a
-replay gives the same result however fast the machine is. A pipe fed by a live source
-(``tcpdump -w -``, a slow writer) is read with ``max_wait``: the reader hands over what
-arrived after at most that long, and when nothing arrived the session is ticked with the
-capture clock moved on by the wall time since the last packet came in, so flows idle out
-while the pipe is quiet (docs/ARCHITECTURE.md §7).
+replay gives the same result however fast the machine is. Stdin and pipes, which a live
+source may feed (``tcpdump -w -``, a slow writer), are read with ``max_wait``: the reader
+hands over what arrived after at most that long, and when nothing arrived the session is
+ticked with the capture clock moved on by the wall time since the last packet came in, so
+flows idle out while the pipe is quiet (docs/ARCHITECTURE.md §7).
 """
 
 from __future__ import annotations
 
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 from detector.config import Detector, ScanConfig
 from detector.errors import CorruptCapture, InputError
@@ -21,6 +24,60 @@ from detector.suspects import Suspect
 
 Progress = Callable[[int], None]  # called with bytes of input consumed so far
 SuspectSink = Callable[[Suspect], None]  # told of each new suspect as it appears
+
+
+class Interrupted(Exception):
+    """A stop signal arrived while the driver waited for input."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopRequest:
+    """SIGINT or SIGTERM during a scan: stop at the next batch and keep what was found
+    (as Suricata and Zeek write their logs when told to stop). The handler only notes the
+    signal - raising at any point could leave a session half-updated - except while the
+    driver waits for input (a quiet pipe), where nothing is half-done."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.waiting = False
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
+        if self.waiting:
+            raise Interrupted(signum)
+
+    @contextmanager
+    def installed(self) -> Iterator[StopRequest]:
+        """Handle SIGINT and SIGTERM this way for the duration of a run."""
+        self.signum, self.waiting = None, False
+        previous = {sig: signal.signal(sig, self._handler) for sig in _STOP_SIGNALS}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @contextmanager
+    def waiting_for_input(self) -> Iterator[None]:
+        self.waiting = True
+        try:
+            if self.signum is not None:
+                raise Interrupted(self.signum)
+            yield
+        finally:
+            self.waiting = False
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# How long a stream (stdin, a pipe) may keep what it has read before it goes through the
+# stages: ``tcpdump -w - | minewatch scan -`` reports as traffic comes, and a stop signal
+# loses at most this much of it.
+STREAM_MAX_WAIT = 1.0
+# The process's stop request: one scan runs per process (workers ignore SIGINT).
+STOP = StopRequest()
 
 
 class IdleClock:
@@ -57,6 +114,8 @@ def scan_capture(
         else:
             session.report.warnings.append(cap.problem)
         return session.finish()
+    if max_wait is None and cap.fmt == "?":  # stdin or a pipe: whatever feeds it may pause
+        max_wait = STREAM_MAX_WAIT
     try:
         stream, batches = read_capture(cap, config.chunk_size, max_wait)
     except InputError as exc:
@@ -68,7 +127,8 @@ def scan_capture(
         iterator = iter(batches)
         while True:
             started = read_time()
-            batch = next(iterator, None)
+            with STOP.waiting_for_input():
+                batch = next(iterator, None)
             session.times.read += read_time() - started
             if batch is None:
                 break
@@ -86,6 +146,10 @@ def scan_capture(
             if on_suspect is not None:
                 for suspect in session.take_new_suspects():
                     on_suspect(suspect)
+            if STOP.signum is not None:
+                break
+    except Interrupted:
+        pass  # what was read is kept; the run stops after this capture
     except CorruptCapture as exc:
         session.report.error = f"{exc} (results before it are kept)"
     except InputError as exc:  # the file header itself is unusable (e.g. cut short)

@@ -19,9 +19,10 @@ from detector.sinks.common import CATEGORY, app_proto, community_id, eve_time
 from detector.suspects import Suspect
 
 
-def suspect_event(s: Suspect, rules: RuleSet) -> dict[str, Any]:
+def suspect_event(s: Suspect, rules: RuleSet, partial: bool = False) -> dict[str, Any]:
     """The ``alert`` event of one suspect (rule names and severities from ``rules``, the
-    set that scored its flows)."""
+    set that scored its flows; ``partial``: the scan was stopped before its end, which
+    ``alert.metadata.partial`` says)."""
     top = s.top
     r, f = top.record, top.record.facts
     assert top.top_rule is not None
@@ -49,6 +50,7 @@ def suspect_event(s: Suspect, rules: RuleSet) -> dict[str, Any]:
                 "rules": [str(i) for i in s.rules],
                 "dialect": sorted(s.dialects),
                 "coin": sorted(s.coins),
+                **({"partial": ["interrupted"]} if partial else {}),
             },
         },
         "flow": {
@@ -146,13 +148,17 @@ def eve_order(first_seen: float, ip: str) -> tuple[str, str]:
 
 
 def write_eve(
-    suspects: Iterable[Suspect], out: TextIO, rules: RuleSet, nodes: list[NodeHost] | None = None
+    suspects: Iterable[Suspect],
+    out: TextIO,
+    rules: RuleSet,
+    nodes: list[NodeHost] | None = None,
+    partial: bool = False,
 ) -> None:
     """All events in time order (``scan``'s default), each written as it is made:
     ``suspects`` come in ``eve_order`` (a table's stream unpacks one at a time), node
     events, a bounded few, are sorted here and merged in."""
     node_events = sorted((node_event(n, rules) for n in nodes or []), key=_event_order)
-    alerts = (suspect_event(s, rules) for s in suspects)
+    alerts = (suspect_event(s, rules, partial) for s in suspects)
     for event in heapq.merge(alerts, node_events, key=_event_order):
         write_event(event, out)
 

@@ -58,28 +58,33 @@ COLUMNS = (
 
 
 def write_table(
-    suspects: Iterable[Suspect], count: int, out: TextIO, nodes: list[NodeHost] | None = None
+    suspects: Iterable[Suspect],
+    count: int,
+    out: TextIO,
+    nodes: list[NodeHost] | None = None,
+    partial: bool = False,
 ) -> None:
     """One line per suspect (``count`` of them, in report order); full details are in the
-    JSON output."""
+    JSON output. ``partial``: the scan was stopped before its end (the titles say so)."""
     console = Console(file=out, highlight=False, soft_wrap=False)
     if not console.is_terminal:
         console.width = 180
     if nodes:
         _node_table(console, nodes)
     if not count:
-        console.print("No mining suspects found.", markup=False)
+        found = "No mining suspects found" + (" (partial: scan interrupted)" if partial else "")
+        console.print(found + ".", markup=False)
         return
     page: list[tuple[str, ...]] = []
     first = 1
     for s in suspects:
         page.append(_row(s))
         if len(page) == PAGE_ROWS:
-            _print_page(console, page, first, count)
+            _print_page(console, page, first, count, partial)
             first += len(page)
             page = []
     if page:
-        _print_page(console, page, first, count)
+        _print_page(console, page, first, count, partial)
 
 
 def _row(s: Suspect) -> tuple[str, ...]:
@@ -99,8 +104,10 @@ def _row(s: Suspect) -> tuple[str, ...]:
     )
 
 
-def _print_page(console: Console, rows: list[tuple[str, ...]], first: int, count: int) -> None:
-    title = f"Mining suspects ({count})"
+def _print_page(
+    console: Console, rows: list[tuple[str, ...]], first: int, count: int, partial: bool
+) -> None:
+    title = f"Mining suspects ({count}{', partial: scan interrupted' if partial else ''})"
     if count > PAGE_ROWS:
         title += f", {first:,}-{first + len(rows) - 1:,}"
     table = Table(title=title, title_justify="left")

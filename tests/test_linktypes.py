@@ -332,3 +332,78 @@ def test_decode_twins_agree_on_cut_and_mutated_frames(tmp_path: Path, linktype: 
         assert sa == sb
         for name in ("ts", "wirelen", *COLUMNS, "payload_off", "stream_off"):
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+# --- minewatch's view of the captures against Wireshark's -----------------------------
+
+NEW_LINKTYPES = {9, 50, 104, 105, 127, 192}
+
+
+def _linktypes(path: Path) -> set[int]:
+    (cap,) = expand_inputs([str(path)])
+    _, it = read_capture(cap)
+    return {int(k) for rb in it for k in np.unique(rb.linktype)}
+
+
+def _captures_on_new_links() -> list[Path]:
+    """Every fixture with a frame of one of these link types, and the corpus's PPI capture."""
+    from tests.conftest import CORPUS, PCAPS
+
+    found = [p for p in sorted(PCAPS.iterdir())
+             if p.suffix != ".toml" and _linktypes(p) & NEW_LINKTYPES]  # fmt: skip
+    real = CORPUS / "ndpi-suite" / "someip_sd_sample.pcap"
+    return found + ([real] if real.exists() else [])
+
+
+def _key(proto: str, a: tuple[str, int], b: tuple[str, int]) -> tuple:
+    import ipaddress
+
+    ends = sorted((str(ipaddress.ip_address(ip)), port) for ip, port in (a, b))
+    return (proto, *ends)
+
+
+def _tshark_flows(path: Path) -> dict[tuple, int]:
+    """Packets per TCP/UDP connection as tshark decodes the capture - less the frames
+    minewatch drops on purpose (bad FCS, as ndpiReader does) or cannot read (A-MSDU)."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("tshark")
+    if exe is None:
+        pytest.skip("tshark is not installed")
+    keep = ("(tcp || udp) && !(radiotap.flags.badfcs == 1)"
+            " && !(ppi.80211-common.flags.fcs-invalid == 1) && !(wlan.qos.amsdupresent == 1)")
+    fields = ("ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.srcport", "tcp.dstport",
+              "udp.srcport", "udp.dstport")  # fmt: skip
+    proc = subprocess.run(
+        [exe, "-n", "-r", str(path), "-Y", keep, "-T", "fields", "-E", "separator=|",
+         *(x for f in fields for x in ("-e", f))],
+        capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    counts: dict[tuple, int] = {}
+    for line in proc.stdout.splitlines():
+        s4, s6, d4, d6, ts, td, us, ud = line.split("|")
+        src, dst = (s4 or s6).split(",")[0], (d4 or d6).split(",")[0]
+        proto, sport, dport = ("TCP", ts, td) if ts else ("UDP", us, ud)
+        key = _key(proto, (src, int(sport)), (dst, int(dport)))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("path", _captures_on_new_links(), ids=lambda p: p.name)
+def test_minewatch_sees_the_connections_and_packets_tshark_sees(path: Path) -> None:
+    """``minewatch flows --all`` reports exactly the TCP/UDP connections tshark decodes in
+    the capture, each with as many packets (both directions)."""
+    import json
+
+    from tests.conftest import run_cli
+
+    res = run_cli("flows", "--all", "-j", "1", str(path))
+    assert res.rc == 0, res.err
+    mine: dict[tuple, int] = {}
+    for line in res.out.splitlines():
+        e = json.loads(line)
+        key = _key(e["proto"], (e["src_ip"], e["src_port"]), (e["dest_ip"], e["dest_port"]))
+        mine[key] = mine.get(key, 0) + e["flow"]["pkts_toserver"] + e["flow"]["pkts_toclient"]
+    theirs = _tshark_flows(path)
+    assert theirs, f"tshark decoded no TCP/UDP packet in {path.name}"
+    assert mine == theirs

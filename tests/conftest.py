@@ -20,11 +20,10 @@ PCAPS = REPO / "pcaps"
 
 # Captures of ../shared/corpus that minewatch cannot read yet, with the error it gives.
 # Tests that run the whole corpus compare what *was* read and check that these, and only
-# these, are refused with exactly this reason: reading them is the work of [harden] (PPI,
-# link type 192) and [wire] (a record larger than the 256 KB snap limit). When a reader
-# learns one, its test fails here until the entry is removed: the list can only shrink.
+# these, are refused with exactly this reason: reading them is the work of [wire] (a record
+# larger than the 256 KB snap limit). When a reader learns one, its test fails here until
+# the entry is removed: the list can only shrink.
 KNOWN_UNREAD: dict[str, str] = {
-    "ndpi-suite/someip_sd_sample.pcap": "unsupported link type 192",
     "ndpi-suite/fuzz-2021-10-13.pcap": "record claims 524501 captured bytes (limit 262144)",
 }
 

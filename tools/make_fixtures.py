@@ -92,7 +92,30 @@ from detector.synth.dialects.stratum import (
 )
 from detector.synth.http import basic_auth, http_date, http_req, http_resp
 from detector.synth.lines import jc, js
-from detector.synth.links import Ethernet, Link, LinuxSLL, LinuxSLL2, Null, RawIP, frames
+from detector.synth.links import (
+    GATEWAY_MAC,
+    PPI,
+    PPP,
+    CiscoHDLC,
+    Dot11,
+    Ethernet,
+    Link,
+    LinuxSLL,
+    LinuxSLL2,
+    Null,
+    Radiotap,
+    RawIP,
+    cdp_announcement,
+    dot11_ack,
+    dot11_beacon,
+    dot11_null,
+    dot11_protected,
+    frames,
+    lcp_echo,
+    mac_for,
+    merge_records,
+    slarp_keepalive,
+)
 from detector.synth.packets import Packet, tcp_raw, udp
 from detector.synth.pcap import gzip_bytes, pcap_bytes
 from detector.synth.pcapng import Interface, pcapng_bytes
@@ -1849,6 +1872,255 @@ def neg_binary_3333() -> bytes:
             c.server_send(frame(h.uint(200, 1300)), t(b, when + 3.35))
     c.close(t(b, 190.0))
     return pcap(c.finish())
+
+
+# =====================================================================================
+# Serial WAN links (PPP, Cisco HDLC) and Wi-Fi monitor captures (radiotap, PPI)
+# =====================================================================================
+
+def linked(packets: Sequence[Packet], link: Link, extra: Sequence[tuple[int, bytes]] = ()
+           ) -> bytes:
+    """Frame packets on ``link`` and merge in ``extra`` (ts_ns, frame) records that carry
+    no IP packet (keepalives, beacons, acknowledgements); a classic pcap."""
+    return pcap_bytes(merge_records(frames(packets, link), extra), link.linktype)
+
+
+def _lcp_keepalives(link: PPP, b: int, every: float, until: float, magic: tuple[int, int]
+                    ) -> list[tuple[int, bytes]]:
+    """pppd's LCP echo requests from us every ``every`` s and the peer's replies."""
+    out = []
+    for k, when in enumerate(range(int(every), int(until), int(every))):
+        out.append((t(b, when + 0.5), link.control(0xC021, lcp_echo(k, magic[0], False), True)))
+        out.append((t(b, when + 0.5213),
+                    link.control(0xC021, lcp_echo(k, magic[1], True), False)))
+    return out
+
+
+@fixture("stratum-v1-cpuminer-ppp.pcap", ["100.66.14.2"], [STRATUM_V1],
+         "pooler cpuminer 2.5.1 (sha256d) on :3333 behind a PPP dial-up/serial link (DLT_PPP, "
+         "9): our frames FF 03 00 21, the peer's with Address/Control and Protocol field "
+         "compressed (a bare 21 before the IP header), LCP echo request/reply every 30 s")
+def stratum_cpuminer_ppp() -> bytes:
+    b = base(440)
+    cli, pool = ("100.66.14.2", 49822), ("198.51.100.33", 3333)
+    user = "dialup.cpu0"
+    jobs = BitcoinJobs("cpuminer-ppp", 930_402, "1701f303", en1=4, en2=4, branches=8,
+                       tag=b"/slush/", job_id=lambda n: f"{0x5e20 + n:x}")
+    c = Conversation(cli, pool, t(b, -0.3), rtt=0.142)
+    c.client_send(stratum.subscribe(1, "cpuminer/2.5.1"), t(b, 0.01))
+    c.server_send(stratum.reply(1, [[["mining.set_difficulty", "1"], ["mining.notify", "1"]],
+                                    "3b0c4f11", 4]), t(b, 0.152))
+    c.client_send(stratum.authorize(2, user, "x"), t(b, 0.153))
+    cur = jobs.notify(t(b, 0.296), clean=True)
+    c.server_send(stratum.reply(2, True) + stratum.set_difficulty(1)
+                  + stratum.notify(cur, ID_FIRST), t(b, 0.296))
+    for when, kind in [(27.4, "n"), (52.9, "s"), (66.1, "n"), (98.0, "b"), (131.6, "s"),
+                       (147.2, "n"), (178.5, "s")]:
+        if kind in "nb":
+            cur = jobs.notify(t(b, when), clean=kind == "b")
+            c.server_send(stratum.notify(cur, ID_FIRST), t(b, when))
+        else:
+            job, en2, ntime, nonce, _ = jobs.share(cur)
+            c.client_send(stratum.submit_cpuminer(user, job, en2, ntime, nonce), t(b, when))
+            c.server_send(stratum.reply(4, True), t(b, when + 0.143))
+    c.close(t(b, 190.0))
+    link = PPP(9, acfc=(False, True), pfc=(False, True))
+    return linked(c.finish(), link, _lcp_keepalives(link, b, 30.0, 190.0,
+                                                    (0x5A3C0F12, 0x1E22D7A9)))
+
+
+@fixture("cryptonote-xmrig-ppp-serial.pcap", ["172.31.4.10"], [CRYPTONOTE],
+         "XMRig 6.22.2 on a RandomX pool (:5555) over a synchronous serial PPP link "
+         "(DLT_PPP_SERIAL, 50: every frame FF 03 00 21), LCP echo keepalives every 20 s")
+def cryptonote_xmrig_ppp_serial() -> bytes:
+    b = base(450)
+    c = Conversation(("172.31.4.10", 40122), ("203.0.113.150", 5555), t(b, -0.2), rtt=0.061)
+    cryptonote.play_xmrig(c, b, MoneroJobs("xmrig-ppp"),
+                          xmrig_login(monero_address(HexStream("xmrig-ppp-wallet")), XMRIG_AGENT,
+                                      xmrig_algos()),
+                          [(33.0, "j"), (58.2, "s"), (91.4, "b"), (124.9, "s"), (140.3, "j")],
+                          150.0, XMRIG_EXTENSIONS)
+    link = PPP(50)
+    return linked(c.finish(), link, _lcp_keepalives(link, b, 20.0, 150.0,
+                                                    (0x0BADF00D, 0x6E7F0A21)))
+
+
+@fixture("ethstratum-nbminer-chdlc.pcap", ["10.66.1.20"], [ETHEREUM_STRATUM],
+         "NBMiner 42.3 EthereumStratum/1.0.0 (ETCHash, :4444) across a Cisco serial WAN link "
+         "(Cisco HDLC, DLT_C_HDLC 104: 0F 00 and the ethertype), with the routers' SLARP "
+         "keepalives every 10 s and CDP announcements every 60 s")
+def ethstratum_nbminer_chdlc() -> bytes:
+    b = base(460)
+    c = Conversation(("10.66.1.20", 50433), ("203.0.113.77", 4444), t(b, -0.2), rtt=0.038,
+                     client_ttl=127)
+    user = eth_address(HexStream("nbminer-chdlc-wallet")) + ".branch2"
+    ethstratum.play(
+        c, b, EthJobs("nbminer-chdlc"),
+        subscribe=NBMINER.subscribe(), authorize=NBMINER.authorize(2, user), extranonce_sub=None,
+        submit=lambda i, job, n: NBMINER.submit(i, user, job, n),
+        hashrate=None, user=user, extranonce="7a02", diff=4.0,
+        schedule=[x for x in _ETC_SCHEDULE if x[1] != "h"], end=130.0)
+    extra = []
+    for k in range(13):
+        extra.append((t(b, 10.0 * k + 3.1), slarp_keepalive(9000 + k, 4100 + k)))
+        extra.append((t(b, 10.0 * k + 3.6), slarp_keepalive(4101 + k, 9000 + k)))
+    for k, when in enumerate((5.0, 65.0, 125.0)):
+        extra.append((t(b, when), cdp_announcement("wan-edge-1", "Serial0/0/0")))
+        extra.append((t(b, when + 0.8), cdp_announcement("isp-pe-17", f"Serial2/{k}")))
+    return linked(c.finish(), CiscoHDLC(), extra)
+
+
+def _wifi_extras(link: Radiotap | PPI, b: int, station: bytes, until: float,
+                 ssid: str) -> list[tuple[int, bytes]]:
+    """What a monitor interface sees besides the station's IP traffic: the AP's beacons
+    (one every 5 s kept), ACKs, the station's power-save Null frames, and another
+    station's WPA2-encrypted frames."""
+    h = HexStream("wifi-" + ssid)
+    other = bytes.fromhex("0242a0bb0042")
+    extra = []
+    for k in range(int(until // 5.0)):
+        extra.append((t(b, 5.0 * k + 0.0123), link.wrap(t(b, 5.0 * k + 0.0123),
+                                                        dot11_beacon(t(b, 5.0 * k), ssid))))
+    for k in range(6):
+        when = t(b, 17.3 * k + 2.2)
+        extra.append((when, link.wrap(when, dot11_null(station, power_save=k % 2 == 0))))
+        ack_at = t(b, 17.3 * k + 2.20005)
+        extra.append((ack_at, link.wrap(ack_at, dot11_ack(station))))
+        enc_at = t(b, 17.3 * k + 9.7)
+        up = k % 2 == 0
+        extra.append((enc_at, link.wrap(enc_at, dot11_protected(
+            other if up else GATEWAY_MAC, GATEWAY_MAC if up else other, up,
+            h.bytes(90 + 40 * k), 311 + k))))
+    return extra
+
+
+@fixture("cryptonote-xmrig-wifi-radiotap.pcap", ["192.168.88.23"], [CRYPTONOTE],
+         "XMRig 6.22.2 on a laptop on Wi-Fi, captured by a monitor interface (radiotap, DLT "
+         "127: TSFT, Flags with FCS at the end, rate, channel, signal; 802.11 QoS data frames "
+         "with LLC/SNAP): DNS lookup of the pool, then the stratum session on :443; beacons, "
+         "ACKs, power-save Null frames, another station's encrypted frames, an EAPOL frame and "
+         "one frame with a bad FCS (a corrupted copy of a data frame) - none of them IP")
+def cryptonote_xmrig_wifi() -> bytes:
+    b = base(470)
+    station = "192.168.88.23"
+    link = Radiotap(Dot11(qos=True))
+    pkts = dns.exchange(station, "192.168.88.1", 51870, 0x2b7e, "pool.example-xmr.net",
+                        ["198.51.100.91"], t(b, -0.5))
+    c = Conversation((station, 43310), ("198.51.100.91", 443), t(b, -0.2), rtt=0.054)
+    cryptonote.play_xmrig(c, b, MoneroJobs("xmrig-wifi"),
+                          xmrig_login(monero_address(HexStream("xmrig-wifi-wallet")),
+                                      XMRIG_AGENT, xmrig_algos()),
+                          [(29.5, "j"), (47.1, "s"), (82.0, "b"), (103.9, "s"), (121.4, "j")],
+                          130.0, XMRIG_EXTENSIONS)
+    pkts += c.finish()
+    smac = mac_for(station)
+    extra = _wifi_extras(link, b, smac, 130.0, "HomeNet-5G")
+    eapol_at = t(b, -1.2)  # a group-key update from the AP (EAPOL-Key, ethertype 888E)
+    eapol = struct.pack(">BBH", 2, 3, 95) + bytes([2, 0x13, 0x82, 0, 16]) + bytes(90)
+    extra.append((eapol_at, link.wrap(eapol_at, link.dot11.data_frame(
+        eapol_at, GATEWAY_MAC, smac, False, eapol, 0x888E))))
+    victim = next(p for p in pkts if p.outgoing and len(p.l3) > 200)
+    bad = bytearray(link.dot11.frame(victim))
+    bad[-len(victim.l3) + 13] ^= 0x40  # the source address's second byte, mangled in the air
+    bad_at = victim.ts_ns + 180_000
+    extra.append((bad_at, link.wrap(bad_at, bytes(bad), bad_fcs=True)))
+    return linked(pkts, link, extra)
+
+
+@fixture("stratum-v1-bfgminer-wifi-ppi.pcap", ["10.42.7.51"], [STRATUM_V1],
+         "bfgminer 5.5 on Wi-Fi captured by an AirPcap-style adapter: PPI header (DLT 192) "
+         "with an 802.11-Common field (FCS present), 802.11 data frames (non-QoS) with LLC/SNAP "
+         "and FCS; beacons, ACKs, Null frames, encrypted frames of another station and one "
+         "frame flagged FCS-invalid")
+def stratum_bfgminer_wifi_ppi() -> bytes:
+    b = base(480)
+    cli = "10.42.7.51"
+    link = PPI(Dot11(qos=False))
+    user = "wifi_rig.bfg"
+    jobs = BitcoinJobs("bfgminer-ppi", 930_451, "1701f303", en1=4, en2=4, branches=9,
+                       tag=b"/ViaBTC/", job_id=lambda n: f"{0x7c00 + n:x}")
+    c = Conversation((cli, 36016), ("203.0.113.66", 3333), t(b, -0.2), rtt=0.029)
+    c.client_send(stratum.subscribe(0, "bfgminer/5.5.0"), t(b, 0.02))
+    c.server_send(stratum.reply(0, [[["mining.notify", "ae6812eb4cd7735a302a8a9dd95cf71f"]],
+                                    "08000002", 4], CKPOOL), t(b, 0.05))
+    c.client_send(stratum.authorize(1, user, "x"), t(b, 0.051))
+    cur = jobs.notify(t(b, 0.08), clean=True)
+    c.server_send(stratum.reply(1, True, CKPOOL) + stratum.set_difficulty(8192, CKPOOL_PUSH)
+                  + stratum.notify(cur), t(b, 0.08))
+    sid = 2
+    for when, kind in [(21.9, "n"), (34.4, "s"), (60.5, "n"), (77.7, "s"), (88.1, "b"),
+                       (112.6, "s"), (119.3, "n")]:
+        if kind in "nb":
+            cur = jobs.notify(t(b, when), clean=kind == "b")
+            c.server_send(stratum.notify(cur), t(b, when))
+        else:
+            job, en2, ntime, nonce, _ = jobs.share(cur)
+            c.client_send(stratum.submit_cgminer(sid, user, job, en2, ntime, nonce), t(b, when))
+            c.server_send(stratum.reply(sid, True, CKPOOL), t(b, when + 0.03))
+            sid += 1
+    c.close(t(b, 125.0))
+    pkts = c.finish()
+    extra = _wifi_extras(link, b, mac_for(cli), 125.0, "Lab-AirPcap")
+    victim = next(p for p in pkts if not p.outgoing and len(p.l3) > 300)
+    bad = bytearray(link.inner.frame(victim))
+    bad[-len(victim.l3) + 17] ^= 0x08
+    bad_at = victim.ts_ns + 90_000
+    extra.append((bad_at, link.wrap(bad_at, bytes(bad), bad_fcs=True)))
+    return linked(pkts, link, extra)
+
+
+@fixture("neg-kodi-jsonrpc-wifi-wds.pcapng", [], [],
+         "home automation on Wi-Fi, three interfaces of three link types: a radiotap monitor "
+         "interface (two presence words, no TSFT, Atheros DATAPAD padding after the 26-byte "
+         "QoS header, FCS) carrying Home Assistant's raw-TCP JSON-RPC session with Kodi "
+         "(:9090: JSONRPC.Ping, Player.GetActivePlayers every 10 s, Player.OnPlay/OnPause "
+         "notifications pushed by Kodi); a bare 802.11 interface (DLT 105) on a 4-address WDS "
+         "bridge (QoS + HT Control) with Home Assistant's DNS; a PPI interface over Ethernet "
+         "with SOME/IP-SD multicast offers - periodic JSON-RPC pushes that are not mining")
+def neg_kodi_wifi() -> bytes:
+    b = base(490)
+    ha, kodi = "192.168.50.10", "192.168.50.31"
+    c = Conversation((ha, 53218), (kodi, 9090), t(b, -0.01), rtt=0.0031, server_local=True,
+                     server_ttl=64)
+    c.client_send(js({"jsonrpc": "2.0", "method": "JSONRPC.Ping", "id": 1})[:-1], t(b, 0.01))
+    c.server_send(js({"id": 1, "jsonrpc": "2.0", "result": "pong"})[:-1], t(b, 0.0142))
+    ident = 2
+    for k in range(12):
+        when = 10.0 * (k + 1)
+        c.client_send(js({"jsonrpc": "2.0", "method": "Player.GetActivePlayers",
+                          "id": ident})[:-1], t(b, when))
+        players = [{"playerid": 1, "playertype": "internal", "type": "video"}] if k > 2 else []
+        c.server_send(js({"id": ident, "jsonrpc": "2.0", "result": players})[:-1],
+                      t(b, when + 0.0037))
+        ident += 1
+        if k in (2, 6, 8):
+            method = "Player.OnPlay" if k != 6 else "Player.OnPause"
+            c.server_send(js({"jsonrpc": "2.0", "method": method, "params": {
+                "data": {"item": {"id": 40 + k, "type": "movie"},
+                         "player": {"playerid": 1, "speed": 0 if k == 6 else 1}},
+                "sender": "xbmc"}})[:-1], t(b, when + 4.2))
+    c.close(t(b, 125.0))
+    radio = Radiotap(Dot11(qos=True, datapad=True), multi_antenna=True)
+    bare = Dot11(qos=True, htc=True, wds=True)
+    ppi = PPI(Ethernet())
+    lookups = (dns.exchange(ha, "192.168.50.1", 40001, 0x6a01, "kodi.lan", [kodi], t(b, -0.4))
+               + dns.exchange(ha, "192.168.50.1", 40002, 0x6a02, "time.example.net",
+                              ["198.51.100.123"], t(b, 61.0)))
+    offers = []
+    for k in range(4):  # SOME/IP-SD OfferService from an in-car head unit on the bench LAN
+        sd = (struct.pack(">HHIHHBBBB", 0xFFFF, 0x8100, 36, 0, k + 1, 1, 1, 2, 0)
+              + struct.pack(">BBBBI", 0xC0, 0, 0, 0, 16)
+              + struct.pack(">BBBBHHBBHI", 1, 0, 0, 0, 0x1234, 1, 1, 0, 3, 0)
+              + struct.pack(">I", 0))
+        offers.append(udp(("192.168.50.77", 30490), ("239.192.255.251", 30490), sd,
+                          t(b, 30.0 * k + 1.0), dst_mac=bytes.fromhex("01005e40fffb")))
+    records = ([(0, p.ts_ns, radio.frame(p)) for p in c.finish()]
+               + [(1, p.ts_ns, bare.frame(p)) for p in lookups]
+               + [(2, p.ts_ns, ppi.frame(p)) for p in offers])
+    records.sort(key=lambda r: (r[1], r[0]))
+    interfaces = [Interface(radio, "wlan0mon", tsresol=9), Interface(bare, "wds0"),
+                  Interface(ppi, "eth0-ppi")]
+    return pcapng_bytes(interfaces, records)
 
 
 # =====================================================================================

@@ -367,3 +367,22 @@ def test_a_reader_that_goes_away_ends_the_scan_quietly() -> None:
         "echo ${PIPESTATUS[0]} >&2", shell=True, executable="/bin/bash", capture_output=True,
         text=True, cwd=REPO, timeout=120)
     assert proc.stderr.strip() == "141"  # as a shell shows SIGPIPE, and nothing else
+
+
+def test_the_last_packet_of_a_mapped_file_reads_as_in_a_copy(tmp_path: Path) -> None:
+    """A plain file is memory-mapped and a gzip copy is read into padded buffers; the
+    decoders read a few bytes past a short packet, so the mapping's last window needs the
+    same padding: a bare SYN ending the file must be a SYN (it read as flags 0x50)."""
+    syn = (b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00"  # 54 bytes: no TCP options
+           + struct.pack(">BBHHHBBH4s4s", 0x45, 0, 40, 0, 0x4000, 64, 6, 0, bytes([10, 4, 4, 1]),
+                         bytes([10, 4, 4, 2]))
+           + struct.pack(">HHIIBBHHH", 40000, 3333, 1, 0, 5 << 4, 0x02, 65535, 0, 0))
+    data = pcap_bytes([(at(0), syn)], 1)
+    (tmp_path / "syn.pcap").write_bytes(data)
+    (tmp_path / "syn.pcap.gz").write_bytes(gzip.compress(data))
+    plain, packed = (run_cli("flows", "--all", str(tmp_path / name))
+                     for name in ("syn.pcap", "syn.pcap.gz"))
+    assert plain.rc == packed.rc == 0
+    (flow,) = [json.loads(line) for line in plain.out.splitlines()]
+    assert flow["orientation"] == "syn" and flow["src_ip"] == "10.4.4.1"
+    assert plain.out == packed.out

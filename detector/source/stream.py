@@ -239,7 +239,14 @@ class CaptureStream:
                 mapped.madvise(_WILLNEED)
         buf = np.frombuffer(mapped, dtype=np.uint8)[start - aligned :]
         self.pos = end
-        return buf, end - start, end >= total
+        if end >= total:
+            # The decoders read a few bytes past a short packet and rely on PAD zero bytes
+            # after the data, as read windows have; a mapping ends with the file. The last
+            # window is copied with its padding (once per file: at most one window).
+            padded = np.zeros(end - start + PAD, dtype=np.uint8)
+            padded[: end - start] = buf
+            return padded, end - start, True
+        return buf, end - start, False
 
     def _read_window(self, start: int, size: int) -> tuple[np.ndarray, int, bool]:
         carry = b""

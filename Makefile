@@ -44,8 +44,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check detector
 
+# Accuracy against every labelled set: the fixtures, the shared corpus (incl. the 254
+# benign captures of ndpi-suite); one summary table, plots in out/eval.png.
 eval: $(STAMP)
-	$(BIN)/minewatch verify $(CORPUS) --manifest $(CORPUS)/labels.csv
+	@mkdir -p out
+	$(BIN)/minewatch eval pcaps $(CORPUS) $(CORPUS)/ndpi-suite --plot out/eval.png
 
 # Speed and memory against ndpiReader, tshark and scapy on the same generated capture
 # (installs libndpi-bin and tshark when missing); see bench/README.md.

@@ -434,6 +434,68 @@ def verify(
         raise typer.Exit(2 if any(o.broken for o in outcomes) else 1)
 
 
+class EvalFormat(StrEnum):
+    table = "table"
+    json = "json"
+    junit = "junit"
+
+
+@app.command("eval")
+def eval_(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Labelled sets: manifests (toml/csv), directories holding one, or corpora "
+            "written by `corpus make`."
+        ),
+    ],
+    labels: Annotated[
+        list[Path] | None, typer.Option("--labels", help="More manifests (repeatable).")
+    ] = None,
+    fmt: Annotated[EvalFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        EvalFormat.table
+    ),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Also draw precision/recall against the threshold and time to detect."),
+    ] = None,
+    rules: RulesOpt = None,
+    threshold: ThresholdOpt = 0.7,
+    checkpoint: Annotated[
+        float,
+        typer.Option(min=0.1, callback=_finite, help="Seconds of capture time between scorings."),
+    ] = 10.0,
+) -> None:
+    """Score minewatch against labels: per-flow and per-IP precision, recall, F1,
+    false positives per 10,000 benign flows, time to detect."""
+    from detector import evaluate
+
+    found = evaluate.load_labels([*sources, *(labels or [])])
+    config = _config(rules, threshold, keep_all=True)
+    started = time.perf_counter()
+    with STOP.installed():
+        evals, groups = evaluate.run_eval(found, config, Detector.load(config), checkpoint)
+    with _output(output) as out:
+        if fmt is EvalFormat.json:
+            evaluate.write_json(evals, groups, out)
+        elif fmt is EvalFormat.junit:
+            evaluate.write_junit(evals, out)
+        else:
+            evaluate.write_table(groups, out)
+        _flush_stdout()
+    if plot is not None:
+        evaluate.write_plot(evals, groups, plot)
+    for e in evals:
+        if e.error:
+            _err(f"error: {e.error}")
+    _err(evaluate.describe(groups, time.perf_counter() - started))
+    if STOP.signum is not None:
+        raise typer.Exit(128 + STOP.signum)
+    if any(e.error for e in evals):
+        raise typer.Exit(2)
+
+
 rules_app = typer.Typer(help="List, check and test signature rules.", no_args_is_help=True)
 pools_app = typer.Typer(
     help="Mining pool lists: merge your own, look names up.", no_args_is_help=True

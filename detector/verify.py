@@ -30,6 +30,7 @@ class Expectation:
     suspects: set[str]
     dialects: set[str] | None  # None: not checked
     label: str = ""
+    pool_endpoints: set[str] = field(default_factory=set)  # "ip:port" the miners mine at
 
 
 @dataclass(slots=True)
@@ -92,11 +93,11 @@ def _print_outcome(out: TextIO, base: Path, o: Outcome) -> None:
 
 
 def find_manifest(directory: Path) -> Path:
-    for name in ("manifest.toml", "manifest.csv"):
+    for name in ("manifest.toml", "manifest.csv", "labels.csv"):
         candidate = directory / name
         if candidate.is_file():
             return candidate
-    raise InputError(f"{directory}: no manifest.toml or manifest.csv")
+    raise InputError(f"{directory}: no manifest.toml, manifest.csv or labels.csv")
 
 
 def load_manifest(path: Path) -> list[Expectation]:
@@ -175,6 +176,7 @@ def _load_csv(path: Path, base: Path) -> list[Expectation]:
                 suspects=_split(row.get(column)),
                 dialects=dialects,
                 label=cls,
+                pool_endpoints=_split(row.get("pool_endpoints")),
             )
         )
     return out

@@ -82,6 +82,8 @@ def scan_capture(
                     on_suspect(suspect)
     except CorruptCapture as exc:
         session.report.error = f"{exc} (results before it are kept)"
+    except InputError as exc:  # a header the reader refused: readers read it lazily
+        session.report.error = str(exc)
     finally:
         stream.close()
     scanned = session.finish()

@@ -16,7 +16,7 @@ with common.instrumented():
     from detector.errors import CorruptCapture, InputError
     from detector.source.inputs import CaptureInput, read_capture
 
-CHUNKS = (64, 256, 1000, 4096, 65536, 16 * 1024 * 1024)
+CHUNKS = (1000, 4096, 65536, 16 * 1024 * 1024)
 
 
 def read_all(path: str, chunk: int) -> list[tuple]:
@@ -45,6 +45,8 @@ def read_all(path: str, chunk: int) -> list[tuple]:
             assert rb.buf.shape[0] >= int((rb.data_off + rb.caplen).max(initial=0)), "past buf"
     except CorruptCapture as exc:
         out.append(("corrupt", exc.offset, exc.reason))
+    except InputError as exc:  # the readers read the file header lazily, at the first batch
+        out.append(("input-error", str(exc)))
     finally:
         stream.close()
     return out

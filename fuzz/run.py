@@ -38,6 +38,7 @@ REPO = FUZZ.parent
 BUILD = FUZZ / "build"
 REGRESSIONS = FUZZ / "regressions"
 RSS_LIMIT_MB = 500
+SEGMENT_S = 90  # seconds per process under the sanitizer build (see run_target)
 TIMEOUT_S = 5
 MAX_LEN = {"capture": 65536, "capture_gzip": 32768, "session": 32768, "decode": 16384,
            "flows": 16384, "tls_stream": 32768, "jsonlines": 32768, "http": 32768,
@@ -98,10 +99,50 @@ def smoke_seeds(target: str, into: Path, count: int = 12) -> Path:
 
 
 def run_target(target: str, seconds: int, env: dict[str, str], smoke: bool) -> dict:
+    """Fuzz one target for ``seconds``. Under the sanitizer build the time is cut into
+    processes of at most SEGMENT_S seconds (the corpus carries over): the RSS of an
+    ASan-preloaded libFuzzer process creeps up with the number of inputs run, whatever
+    they are (the same inputs run flat outside libFuzzer and in the plain build), and
+    would reach the 500 MB limit in a few minutes."""
+    sanitized = "MINEWATCH_FAST_SO" in env
+    step = SEGMENT_S if sanitized and not smoke else seconds
+    log = BUILD / "logs" / f"{target}{'-smoke' if smoke else ''}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")
+    started = time.monotonic()
+    segments = []
+    left = seconds
+    while left > 0:
+        part = min(step, left)
+        if 0 < left - part < 30:  # no short tail segment: the corpus reload would dominate it
+            part = left
+        segments.append(_run_process(target, part, env, smoke, log))
+        left -= part
+        if segments[-1]["found"]:
+            break
+    result = {
+        "inputs": sum(s["inputs"] or 0 for s in segments),
+        "peak_rss_mb": max((s["peak_rss_mb"] or 0 for s in segments), default=0),
+        "exec_per_sec": None,
+        "cov": segments[-1]["cov"],
+        "ft": segments[-1]["ft"],
+        "processes": len(segments),
+    }
+    elapsed = time.monotonic() - started
+    result["exec_per_sec"] = round(result["inputs"] / elapsed) if elapsed else 0
+    result.update(target=target, seconds=round(elapsed, 1), exit=segments[-1]["exit"],
+                  sanitized=sanitized, log=str(log.relative_to(REPO)),
+                  found=any(s["found"] for s in segments))  # fmt: skip
+    if not smoke:
+        results = BUILD / "results"
+        results.mkdir(parents=True, exist_ok=True)
+        (results / f"{target}.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _run_process(target: str, seconds: int, env: dict[str, str], smoke: bool, log: Path) -> dict:
     artifacts = BUILD / "artifacts" / target
     artifacts.mkdir(parents=True, exist_ok=True)
-    logs = BUILD / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"fuzz-{target}-") as scratch:
         if smoke:
             dirs = [Path(scratch) / "corpus", smoke_seeds(target, Path(scratch) / "seeds")]
@@ -116,23 +157,18 @@ def run_target(target: str, seconds: int, env: dict[str, str], smoke: bool) -> d
                f"-max_total_time={seconds}", f"-rss_limit_mb={RSS_LIMIT_MB}",
                f"-timeout={TIMEOUT_S}", f"-max_len={MAX_LEN.get(target, 8192)}",
                "-print_final_stats=1", f"-artifact_prefix={artifacts}/"]  # fmt: skip
-        log = logs / f"{target}{'-smoke' if smoke else ''}.log"
-        started = time.monotonic()
-        with log.open("w") as fh:
+        start = log.stat().st_size
+        with log.open("a") as fh:
             fh.write(" ".join(cmd) + "\n")
             fh.flush()
             proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                   timeout=seconds + 600)  # fmt: skip
-        elapsed = time.monotonic() - started
-    text = log.read_text(errors="replace")
+    with log.open("rb") as fh:
+        fh.seek(start)
+        text = fh.read().decode(errors="replace")
     result = parse_log(text)
-    result.update(target=target, seconds=round(elapsed, 1), exit=proc.returncode,
-                  sanitized="MINEWATCH_FAST_SO" in env, log=str(log.relative_to(REPO)))  # fmt: skip
+    result["exit"] = proc.returncode
     result["found"] = proc.returncode != 0 or any(marker in text for marker in FOUND)
-    if not smoke:
-        results = BUILD / "results"
-        results.mkdir(parents=True, exist_ok=True)
-        (results / f"{target}.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 
@@ -151,6 +187,25 @@ def parse_log(text: str) -> dict:
     }
 
 
+def markdown_table() -> str:
+    """The saved results of the last full runs (fuzz/build/results/) as a markdown table."""
+    head = "| target | inputs | time (s) | exec/s | peak RSS (MB) | cov | ft | ASan+UBSan | found |"
+    rows = [head, "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    total = 0
+    for target in TARGETS:
+        path = BUILD / "results" / f"{target}.json"
+        if not path.exists():
+            continue
+        r = json.loads(path.read_text())
+        total += r["inputs"] or 0
+        sanitized, found = ("yes" if r["sanitized"] else "no"), ("YES" if r["found"] else "no")
+        rows.append(f"| {target} | {r['inputs'] or 0:,} | {r['seconds']:.0f} | "
+                    f"{r['exec_per_sec'] or 0} | {r['peak_rss_mb']} | {r['cov']} | {r['ft']} | "
+                    f"{sanitized} | {found} |")  # fmt: skip
+    rows.append(f"| **total** | **{total:,}** | | | | | | | |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fuzz.run", description=__doc__.split("\n")[0])
     parser.add_argument("targets", nargs="*", default=["all"])
@@ -159,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sanitize", action="store_true",
                         default=os.environ.get("FUZZ_SANITIZE") == "0")  # fmt: skip
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--table", action="store_true", help="print the saved results as markdown")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table())
+        return 0
     targets = list(TARGETS) if args.targets in (["all"], []) else args.targets
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:

@@ -101,9 +101,9 @@ def smoke_seeds(target: str, into: Path, count: int = 12) -> Path:
 def run_target(target: str, seconds: int, env: dict[str, str], smoke: bool) -> dict:
     """Fuzz one target for ``seconds``. Under the sanitizer build the time is cut into
     processes of at most SEGMENT_S seconds (the corpus carries over): the RSS of an
-    ASan-preloaded libFuzzer process creeps up with the number of inputs run, whatever
-    they are (the same inputs run flat outside libFuzzer and in the plain build), and
-    would reach the 500 MB limit in a few minutes."""
+    atheris/libFuzzer process running the numpy targets creeps up with the number of
+    inputs run (4-10 KB each, more under ASan; the same inputs in a plain loop stay
+    flat), and would reach the 500 MB limit in a few minutes."""
     sanitized = "MINEWATCH_FAST_SO" in env
     step = SEGMENT_S if sanitized and not smoke else seconds
     log = BUILD / "logs" / f"{target}{'-smoke' if smoke else ''}.log"

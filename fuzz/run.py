@@ -224,7 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown target {unknown[0]} (known: {', '.join(TARGETS)})")
     ensure_seeds()
-    fast_so = None if args.no_sanitize else sanitizer_build(sys.executable)
+    fast_so = None
+    if not args.no_sanitize:
+        try:
+            fast_so = sanitizer_build(sys.executable)
+        except subprocess.CalledProcessError:
+            print("warning: no sanitizer build (see above); fuzzing the plain build", flush=True)
     env, plain = environment(fast_so), environment(None)
     jobs = max(1, min(args.jobs, os.cpu_count() or 1))  # one fuzz job per core at most
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:

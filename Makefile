@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CORPUS ?= ../shared/corpus
 APT_PACKAGES := tcpdump tshark
 
-.PHONY: demo test lint eval sysdeps fixtures bench clean
+.PHONY: demo test lint eval sysdeps fixtures bench clean fuzz fuzzdeps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,22 @@ sysdeps:
 demo: $(STAMP)
 	$(BIN)/minewatch scan pcaps/
 
-test: $(STAMP) sysdeps
+test: $(STAMP) sysdeps fuzzdeps
 	$(BIN)/python -m pytest -q
 	$(BIN)/minewatch verify pcaps/
+	@# fuzz smoke run: every target a few seconds (plain build of the C helpers; see fuzz/README.md)
+	$(BIN)/python -m fuzz.run --smoke --seconds 3 --jobs 2 --no-sanitize
+
+# Coverage-guided fuzzing (atheris), every target FUZZ_SECONDS each, the C helpers built
+# with AddressSanitizer + UBSan (installs clang when missing); see fuzz/README.md.
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
+fuzz: $(STAMP) fuzzdeps
+	$(BIN)/python -m fuzz.run all --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS)
+
+# atheris is in the dev extra; a venv made before it was added gets it here.
+fuzzdeps: $(STAMP)
+	@$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/pip install --quiet 'atheris>=2.3,<4'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -377,6 +377,16 @@ class FlowTracker:
         count = int(np.count_nonzero(new))
         if not t.can_allocate(count):
             self._evict(count - t.n_free, protect=slots[slots >= 0])
+        if count > t.n_free:
+            # More new flows in one batch than the table holds even with every flow the
+            # batch does not touch evicted (a --max-flows below the batch size): those
+            # whose first packet comes first get the room, the others go untracked (their
+            # packets get no slot, as on a hash collision), counted as evicted.
+            idx = np.flatnonzero(new)
+            new = np.zeros_like(new)
+            new[idx[np.argsort(first_pkt[idx], kind="stable")[: t.n_free]]] = True
+            self.stats.evicted += count - t.n_free
+            count = t.n_free
         created = t.allocate(ukeys[new])
         slots = slots.copy()
         slots[new] = created

@@ -18,13 +18,17 @@ _HALF = 1 << 31
 class StreamReassembler:
     """One direction of a TCP connection, from its first seen byte."""
 
-    __slots__ = ("next_seq", "pending", "pending_bytes", "max_pending")
+    __slots__ = ("next_seq", "pending", "pending_bytes", "max_pending", "max_segments")
 
-    def __init__(self, max_pending: int = 64 * 1024) -> None:
+    def __init__(self, max_pending: int = 64 * 1024, max_segments: int = 64) -> None:
         self.next_seq: int | None = None
         self.pending: dict[int, tuple[bytes, int]] = {}  # seq -> (captured bytes, seg_len)
         self.pending_bytes = 0
         self.max_pending = max_pending
+        # Waiting segments are bounded in number too: skipping a hole walks all of them,
+        # so tiny (or snap-cut, zero-byte) segments each after a hole made every skip, and
+        # the flush at flow end, quadratic (8,000 one-byte segments: a 35 s flush).
+        self.max_segments = max_segments
 
     def add(self, seq: int, data: bytes, seg_len: int, syn: bool) -> list[bytes | None]:
         """Add one segment; return the bytes that became contiguous (GAP marks holes).
@@ -51,7 +55,7 @@ class StreamReassembler:
         out: list[bytes | None] = []
         if rel > 0:
             self._park(seq, data, seg_len)
-            if self.pending_bytes > self.max_pending:
+            if self.pending_bytes > self.max_pending or len(self.pending) > self.max_segments:
                 self._skip_hole(out)
             return out
         self._deliver(data[-rel:] if rel < 0 else data, seg_len + rel, out)

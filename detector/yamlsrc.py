@@ -31,6 +31,12 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     result.line = node.start_mark.line + 1
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:  # a mapping or list as a key (`? {a: 1}`), as SafeLoader checks
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unhashable key {type(key).__name__}", key_node.start_mark
+            ) from None
         if key in result:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark

@@ -197,7 +197,7 @@ def _load_file(path: Path, lists: DomainLists) -> list[Rule]:
         raise ctx.fail(doc, "a rule file is a mapping with a 'rules:' list")
     unknown = set(doc) - {"rules", "version", "description"}
     if unknown:
-        raise ctx.fail(doc, f"unknown top-level key {sorted(unknown)[0]!r}")
+        raise ctx.fail(doc, f"unknown top-level key {sorted(unknown, key=str)[0]!r}")
     if not isinstance(doc["rules"], list):
         raise ctx.fail(doc, "'rules' must be a list")
     out = []
@@ -214,7 +214,7 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
         raise ctx.fail(node, "each rule must be a mapping")
     unknown = set(node) - RULE_KEYS
     if unknown:
-        raise ctx.fail(node, f"unknown rule key {sorted(unknown)[0]!r}")
+        raise ctx.fail(node, f"unknown rule key {sorted(unknown, key=str)[0]!r}")
     for key in ("id", "name", "match"):
         if key not in node:
             raise ctx.fail(node, f"rule is missing {key!r}")
@@ -292,14 +292,14 @@ def _compile_cond(ctx: _Ctx, label: str, node: Any, parent: Any) -> Predicate:
     if "field" in keys:
         name = node["field"]
         ops = keys - {"field"}
-        if name not in FIELDS:
+        if not isinstance(name, str) or name not in FIELDS:
             raise ctx.fail(node, f"{label}: unknown field {name!r}")
         if not ops:
             raise ctx.fail(
                 node, f"{label}: field {name!r} needs an operator ({', '.join(OPERATORS)})"
             )
         preds = []
-        for op in sorted(ops):
+        for op in sorted(ops, key=str):
             if op not in OPERATORS:
                 raise ctx.fail(node, f"{label}: unknown operator {op!r} for field {name!r}")
             preds.append(_leaf(ctx, label, node, name, op, node[op]))
@@ -312,7 +312,7 @@ def _compile_cond(ctx: _Ctx, label: str, node: Any, parent: Any) -> Predicate:
             fname, op = SHORTHANDS[key]
             value = node[key]
             return _leaf(ctx, label, node, fname, op, value if isinstance(value, list) else [value])
-    raise ctx.fail(node, f"{label}: unknown condition {sorted(keys)[0]!r}")
+    raise ctx.fail(node, f"{label}: unknown condition {sorted(keys, key=str)[0]!r}")
 
 
 def _all_of(preds: list[Predicate]) -> Predicate:

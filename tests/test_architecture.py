@@ -28,7 +28,8 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("sinks", ("detector.sinks.",)),
 ]
 WIRING = ("detector.config", "detector.session", "detector.replay", "detector.parallel",
-          "detector.pipeline", "detector.verify", "detector.cli", "detector.__main__",
+          "detector.pipeline", "detector.verify", "detector.evaluate", "detector.cli",
+          "detector.__main__",
           "detector")
 TOOLS = ("detector.synth.",)  # generators: not a stage, imported by no stage
 

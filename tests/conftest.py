@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import random
 import shutil
@@ -13,9 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from detector.sinks.common import CATEGORY, NODE_CATEGORY
+
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = (REPO.parent / "shared" / "corpus").resolve()
 PCAPS = REPO / "pcaps"
+# Suricata's EVE schema (source in tests/data/README.md).
+EVE_SCHEMA = REPO / "tests" / "data" / "suricata-eve-schema.json"
 
 
 # Captures of ../shared/corpus that minewatch cannot read yet, with the error it gives.
@@ -64,10 +69,35 @@ class CliResult:
     out: str
     err: str
 
-    def events(self, kind: str = "alert") -> list[dict]:
-        """EVE events of one event_type (default: mining alerts)."""
+    def events(self, kind: str = "mining") -> list[dict]:
+        """EVE events: miners' alerts ("mining", the default), crypto-node alerts ("node")
+        or every event ("all")."""
         events = [json.loads(line) for line in self.out.splitlines() if line.strip()]
-        return [e for e in events if e["event_type"] == kind]
+        if kind == "all":
+            return events
+        category = {"mining": CATEGORY, "node": NODE_CATEGORY}[kind]
+        return [e for e in events
+                if e["event_type"] == "alert" and e["alert"]["category"] == category]
+
+
+@functools.cache
+def eve_validator():
+    """A Draft 2020-12 validator of Suricata's EVE schema (checked as a schema first)."""
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(EVE_SCHEMA.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def eve_errors(event: dict) -> list:
+    """Every way ``event`` breaks Suricata's EVE schema (jsonschema ValidationErrors)."""
+    return list(eve_validator().iter_errors(event))
+
+
+def meta(event: dict, key: str) -> list[str]:
+    """One key of an alert's flat metadata (``mining_wallet``...); [] when absent."""
+    return event["alert"]["metadata"].get(key, [])
 
 
 def run_cli(*args: str, stdin: bytes | None = None, timeout: float = 120) -> CliResult:

@@ -60,14 +60,43 @@ static void release_buffers(Py_buffer *v, int n) {
 #define WALK_PREFETCH 4096
 #endif
 
-/* walk_pcap(data, start, end, little, limit, out) */
+/* Which of a classic-pcap record header's two lengths is the captured one (source/walk.py,
+   as libpcap's sf-pcap.c reads them): 0 the first (files of version 2.4), 1 the second
+   (versions before 2.3 and DG/UX's 543.0 wrote the wire length first), 2 the smaller
+   (version 2.3 files come both ways). */
+#define LENGTHS_IN_ORDER 0
+#define LENGTHS_SWAPPED 1
+#define LENGTHS_MAYBE_SWAPPED 2
+
+static uint32_t record_caplen(const unsigned char *h, int little, int lengths) {
+    uint32_t first = rd32(h + 8, little);
+    if (lengths == LENGTHS_IN_ORDER)
+        return first;
+    uint32_t second = rd32(h + 12, little);
+    if (lengths == LENGTHS_SWAPPED)
+        return second;
+    return first < second ? first : second;
+}
+
+static int check_lengths(int lengths) {
+    if (lengths < LENGTHS_IN_ORDER || lengths > LENGTHS_MAYBE_SWAPPED) {
+        PyErr_SetString(PyExc_ValueError, "lengths must be 0, 1 or 2");
+        return -1;
+    }
+    return 0;
+}
+
+/* walk_pcap(data, start, end, little, limit, out, lengths=0) */
 static PyObject *walk_pcap(PyObject *self, PyObject *args) {
     PyObject *data, *out;
     Py_ssize_t start, end;
-    int little;
+    int little, lengths = LENGTHS_IN_ORDER;
     unsigned long long limit;
     Py_buffer in_view, out_view;
-    if (!PyArg_ParseTuple(args, "OnnpKO", &data, &start, &end, &little, &limit, &out))
+    if (!PyArg_ParseTuple(args, "OnnpKO|i", &data, &start, &end, &little, &limit, &out,
+                          &lengths))
+        return NULL;
+    if (check_lengths(lengths) < 0)
         return NULL;
     if (get_buffers(data, out, &in_view, &out_view) < 0)
         return NULL;
@@ -89,7 +118,7 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
             horizon = end;
         for (; ahead < horizon; ahead += 64)
             __builtin_prefetch(buf + ahead);
-        uint32_t caplen = rd32(buf + off + 8, little);
+        uint32_t caplen = record_caplen(buf + off, little, lengths);
         if ((unsigned long long)caplen > limit) {
             status = 1;
             break;
@@ -1434,16 +1463,19 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
 }
 
 /* ------------------------------------------------------------- pcap record fields */
-/* pcap_fields(buf, offsets, little, unit, caplen_out, wirelen_out, ts_out): the record
-   header fields of every record, exactly as source/pcap.py's numpy gather computes them
-   (ts = sec + frac * unit in double precision; wirelen never below caplen). */
+/* pcap_fields(buf, offsets, little, unit, caplen_out, wirelen_out, ts_out, lengths=0): the
+   record header fields of every record, exactly as source/pcap.py's numpy gather computes
+   them (ts = sec + frac * unit in double precision; caplen as record_caplen says; wirelen
+   the larger length, so never below caplen). */
 static PyObject *pcap_fields(PyObject *self, PyObject *args) {
     PyObject *objs[5];
-    int little;
+    int little, lengths = LENGTHS_IN_ORDER;
     double unit;
     Py_buffer v[5];
-    if (!PyArg_ParseTuple(args, "OOpdOOO", &objs[0], &objs[1], &little, &unit, &objs[2],
-                          &objs[3], &objs[4]))
+    if (!PyArg_ParseTuple(args, "OOpdOOO|i", &objs[0], &objs[1], &little, &unit, &objs[2],
+                          &objs[3], &objs[4], &lengths))
+        return NULL;
+    if (check_lengths(lengths) < 0)
         return NULL;
     if (take_buffers(objs, v, 5, 2) < 0)
         return NULL;
@@ -1460,9 +1492,9 @@ static PyObject *pcap_fields(PyObject *self, PyObject *args) {
         }
         const unsigned char *h = buf + offs[i];
         uint32_t sec = rd32(h, little), frac = rd32(h + 4, little);
-        uint32_t cap = rd32(h + 8, little), wire = rd32(h + 12, little);
-        caplen[i] = cap;
-        wirelen[i] = wire > cap ? wire : cap;
+        uint32_t first = rd32(h + 8, little), second = rd32(h + 12, little);
+        caplen[i] = record_caplen(h, little, lengths);
+        wirelen[i] = first > second ? first : second;
         ts[i] = (double)sec + (double)frac * unit;
     }
     release_buffers(v, 5);

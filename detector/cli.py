@@ -277,7 +277,7 @@ def scan(
     ] = 4096,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
     no_info: Annotated[
-        bool, typer.Option("--no-info", help="Hide informational crypto-node events.")
+        bool, typer.Option("--no-info", help="Hide informational crypto-node alerts.")
     ] = False,
     stats: Annotated[
         bool, typer.Option("--stats", help="Print per-stage times and flow-state figures.")
@@ -288,7 +288,15 @@ def scan(
         typer.Option(
             "--as-found",
             help="jsonl: write each alert when its suspect first appears (evidence so far), "
-            "not sorted at the end; crypto-node events follow at the end.",
+            "not sorted at the end; crypto-node alerts follow at the end.",
+        ),
+    ] = False,
+    eve_extended: Annotated[
+        bool,
+        typer.Option(
+            "--eve-extended",
+            help="jsonl: also write the full mining/node record as a top-level object "
+            "(not valid against Suricata's EVE schema).",
         ),
     ] = False,
 ) -> None:
@@ -306,13 +314,17 @@ def scan(
     )
     if as_found and fmt is not OutputFormat.jsonl:
         raise typer.BadParameter("needs --format jsonl", param_hint="--as-found")
+    if eve_extended and fmt is not OutputFormat.jsonl:
+        raise typer.BadParameter("needs --format jsonl", param_hint="--eve-extended")
     detector = Detector.load(config)
     with STOP.installed(), _output(output) as out:
         if as_found:
-            result = _scan_as_found(paths, config, detector, out, quiet, jobs, no_info)
+            result = _scan_as_found(
+                paths, config, detector, out, quiet, jobs, no_info, eve_extended
+            )
         else:
             result = _run(paths, config, show_progress=not quiet, jobs=jobs, detector=detector)
-            _write_results(result, detector, fmt, out, no_info)
+            _write_results(result, detector, fmt, out, no_info, eve_extended)
         _flush_stdout()
     _report_captures(result)
     if not quiet:
@@ -341,6 +353,7 @@ def _scan_as_found(
     quiet: bool,
     jobs: int,
     no_info: bool,
+    extended: bool = False,
 ) -> ScanResult:
     """Alerts written as suspects appear (a live sink's behaviour, on captures)."""
     from detector.sinks.eve import node_event, suspect_event, write_event
@@ -350,19 +363,24 @@ def _scan_as_found(
     def alert(suspect: Suspect) -> None:
         nonlocal spent
         started = time.perf_counter()
-        write_event(suspect_event(suspect, detector.rules), out, flush=True)
+        write_event(suspect_event(suspect, detector.rules, extended=extended), out, flush=True)
         spent += time.perf_counter() - started
 
     result = _run(paths, config, not quiet, jobs, detector, on_suspect=alert)
     started = time.perf_counter()
     for host in [] if no_info else result.nodes.hosts():
-        write_event(node_event(host, detector.rules), out)
+        write_event(node_event(host, detector.rules, extended), out)
     result.times.output += spent + time.perf_counter() - started
     return result
 
 
 def _write_results(
-    result: ScanResult, detector: Detector, fmt: OutputFormat, out: TextIO, no_info: bool
+    result: ScanResult,
+    detector: Detector,
+    fmt: OutputFormat,
+    out: TextIO,
+    no_info: bool,
+    eve_extended: bool = False,
 ) -> None:
     table = result.suspects
     nodes = [] if no_info else result.nodes.hosts()
@@ -373,7 +391,7 @@ def _write_results(
     if fmt is OutputFormat.jsonl:
         from detector.sinks.eve import eve_order, write_eve
 
-        write_eve(table.stream(eve_order), out, detector.rules, nodes, partial)
+        write_eve(table.stream(eve_order), out, detector.rules, nodes, partial, eve_extended)
     elif fmt is OutputFormat.csv:
         from detector.sinks.csvout import write_csv
 

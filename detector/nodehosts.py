@@ -1,7 +1,8 @@
 """Crypto-node sightings: hosts that speak a cryptocurrency node's P2P protocol.
 
 Not miners: Bitcoin, Ethereum, Monero or Nano *nodes* are reported apart, as informational
-``crypto-node`` events, one per host, protocol and window (the suspect table's windows).
+crypto-node alerts (sinks/eve.py), one per host, protocol and window (the suspect table's
+windows).
 Bounded and mergeable like the suspect table (suspects.py), and plain data (rules by id).
 """
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS, needs_corpus, needs_tool, run_cli
+from tests.conftest import CORPUS, meta, needs_corpus, needs_tool, run_cli
 
 pytestmark = needs_corpus()
 MINING = CORPUS / "ndpi" / "mining.pcapng"
@@ -35,8 +35,9 @@ def test_jsonl_is_suricata_eve_shaped() -> None:
     for event in events:
         assert event["event_type"] == "alert"
         for key in ("timestamp", "flow_id", "src_port", "dest_ip", "dest_port", "proto",
-                    "app_proto", "community_id", "alert", "flow", "mining"):
+                    "app_proto", "community_id", "alert", "flow"):
             assert key in event, key
+        assert "mining" not in event  # the full record only with --eve-extended
         alert = event["alert"]
         assert alert["category"] == "Crypto Currency Mining Activity Detected"
         assert alert["signature"].startswith("MINEWATCH ")
@@ -46,15 +47,24 @@ def test_jsonl_is_suricata_eve_shaped() -> None:
         assert event["flow"]["pkts_toserver"] > 0 and event["flow"]["bytes_toclient"] > 0
     eth = by_ip["147.229.13.222"]
     assert eth["dest_ip"] == "185.71.66.39" and eth["dest_port"] == 9999
-    assert eth["mining"]["dialects"] == ["eth-proxy"] and eth["mining"]["coin"] == "ETH"
-    assert eth["mining"]["wallet"] == "0x9c99d212f7e5daa18ab50810e0fd255d1f04303b"
-    assert eth["mining"]["hashrate_reported"] > 0
+    assert meta(eth, "mining_dialect") == ["eth-proxy"] and meta(eth, "mining_coin") == ["ETH"]
+    assert meta(eth, "mining_wallet") == ["0x9c99d212f7e5daa18ab50810e0fd255d1f04303b"]
+    assert float(meta(eth, "mining_hashrate_reported")[0]) > 0
     xmr = by_ip["192.168.2.92"]
-    assert xmr["mining"]["agent"].startswith("xmr-stak-cpu/")
-    assert xmr["mining"]["coin"] == "XMR" and xmr["mining"]["submits"] >= 1
+    assert meta(xmr, "mining_agent")[0].startswith("xmr-stak-cpu/")
+    assert meta(xmr, "mining_coin") == ["XMR"] and int(meta(xmr, "mining_submits")[0]) >= 1
     zec = by_ip["192.168.2.148"]
-    assert zec["mining"]["flow_count"] == 2 and zec["mining"]["coin"] == "ZEC"
-    assert {f["dest_ip"] for f in zec["mining"]["flows"]} == {"94.23.199.191", "116.211.167.195"}
+    assert meta(zec, "mining_flow_count") == ["2"] and meta(zec, "mining_coin") == ["ZEC"]
+    assert {p.rsplit(":", 1)[0] for p in meta(zec, "mining_pool_endpoint")} == {
+        "94.23.199.191", "116.211.167.195"}
+    # --eve-extended: the same events, each with its full record beside
+    extended = run_cli("scan", "-f", "jsonl", "-q", "--eve-extended", str(MINING)).events()
+    assert [{k: v for k, v in e.items() if k != "mining"} for e in extended] == events
+    records = {e["src_ip"]: e["mining"] for e in extended}
+    assert records["147.229.13.222"]["wallet"] == "0x9c99d212f7e5daa18ab50810e0fd255d1f04303b"
+    assert records["147.229.13.222"]["hashrate_reported"] > 0
+    assert {f["dest_ip"] for f in records["192.168.2.148"]["flows"]} == {
+        "94.23.199.191", "116.211.167.195"}
 
 
 def test_community_id_reproduces_the_spec_example() -> None:
@@ -134,7 +144,7 @@ def test_pcapng_merged_from_two_captures(tmp_path: Path) -> None:
     assert result.rc == 0, result.err
     dialects = set()
     for e in result.events():
-        dialects |= set(e["mining"]["dialects"])
+        dialects |= set(meta(e, "mining_dialect"))
     assert "cryptonote" in dialects and "stratum-v1" in dialects
 
 
@@ -178,4 +188,4 @@ def test_hostile_agent_is_escaped_in_table_and_json(tmp_path: Path) -> None:
     assert "\x1b" not in csv_out.out and "cgminer/4\\x1b[2J\\x1b]0;pwned\\x07\\x0d\\x0aBAD" in csv_out.out
     jsonl = run_cli("scan", "-f", "jsonl", "-q", str(path))
     assert "\x1b" not in jsonl.out
-    assert jsonl.events()[0]["mining"]["agent"] == evil
+    assert meta(jsonl.events()[0], "mining_agent") == [evil]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import CORPUS, corpus_labels, needs_corpus, run_cli
+from tests.conftest import CORPUS, corpus_labels, meta, needs_corpus, run_cli
 
 TLS_ONLY = {"zeek/coinhive.pcap"}
 
@@ -32,7 +32,7 @@ def test_every_cleartext_miner_ip_is_found(row: dict[str, str]) -> None:
     assert found <= expected, f"unexpected suspects {found - expected}"
     dialects = set()
     for event in result.events():
-        dialects |= set(event["mining"]["dialects"])
+        dialects |= set(meta(event, "mining_dialect"))
     assert set(row["dialects"].split(";")) <= dialects
 
 

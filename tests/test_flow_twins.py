@@ -106,11 +106,18 @@ def test_pcap_fields_twins_agree() -> None:
         count, _, _ = pcap_reader.walk_pcap(buf, 24, len(data), little, 262144, offsets)
         rec = offsets[:count].copy()
         caplen, wirelen, ts = (np.empty(count, dtype=t) for t in ("i8", "i8", "f8"))
-        fast.pcap_fields(buf, rec, little, unit, caplen, wirelen, ts)
-        want = pcap_reader._fields_numpy(buf, rec, little, unit)
-        for got, expected in zip((caplen, wirelen, ts), want, strict=True):
-            assert np.array_equal(got, expected), path
+        # every length order over the same headers (the twins must agree, whatever the
+        # order makes of them)
+        for lengths in (0, 1, 2):
+            fast.pcap_fields(buf, rec, little, unit, caplen, wirelen, ts, lengths)
+            want = pcap_reader._fields_numpy(buf, rec, little, unit, lengths)
+            for got, expected in zip((caplen, wirelen, ts), want, strict=True):
+                assert np.array_equal(got, expected), (path, lengths)
         checked += count
     assert checked > 5000
     with pytest.raises(ValueError):
         fast.pcap_fields(buf, np.array([len(data) - 4]), True, 1e-6, caplen, wirelen, ts)
+    with pytest.raises(ValueError):  # a length order that does not exist
+        fast.pcap_fields(buf, rec[:1], little, unit, caplen, wirelen, ts, 3)
+    with pytest.raises(ValueError):
+        pcap_reader._fields_numpy(buf, rec[:1], little, unit, 3)

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from detector.sinks.eve import is_mining_alert
 from detector.synth.clock import at
 from detector.synth.conversation import Conversation
 from detector.synth.farm import write_farm
 from detector.synth.links import Ethernet, frames
 from detector.synth.pcap import pcap_bytes
-from tests.conftest import PCAPS, REPO, run_cli
+from tests.conftest import PCAPS, REPO, eve_errors, meta, run_cli
 from tests.test_tls import client_hello_record, sni_ext
 
 GOOD = PCAPS / "cryptonote-xmrig.pcap"  # one XMRig miner, 10.1.3.14
@@ -32,8 +33,9 @@ GOOD_MINER = "10.1.3.14"
 
 
 def _alerts(out: str) -> set[str]:
-    return {json.loads(line)["src_ip"] for line in out.splitlines()
-            if line.strip() and json.loads(line)["event_type"] == "alert"}
+    """The miners' addresses of EVE lines (crypto-node alerts left out)."""
+    return {event["src_ip"] for event in map(json.loads, filter(str.strip, out.splitlines()))
+            if is_mining_alert(event)}
 
 
 def _errors(err: str) -> list[str]:
@@ -270,8 +272,8 @@ def test_invalid_utf8_in_a_login_keeps_the_agent_and_wallet(tmp_path: Path) -> N
     path.write_bytes(pcap_bytes(frames(conv.finish(), Ethernet()), 1))
     result = run_cli("scan", "-f", "jsonl", "-q", str(path))
     (alert,) = [json.loads(line) for line in result.out.splitlines()]
-    assert alert["mining"]["agent"].startswith("XMRig/6.21.0")
-    assert alert["mining"]["wallet"] == wallet
+    assert meta(alert, "mining_agent")[0].startswith("XMRig/6.21.0")
+    assert meta(alert, "mining_wallet") == [wallet]
 
 
 # --- 10. option values ---------------------------------------------------------------------------
@@ -357,6 +359,7 @@ def test_a_stop_signal_writes_the_suspects_so_far_marked_partial(sig: int, code:
     assert proc.returncode == code, err
     (alert,) = [json.loads(line) for line in out.decode().splitlines()]
     assert alert["src_ip"] == GOOD_MINER and alert["alert"]["metadata"]["partial"] == ["interrupted"]
+    assert eve_errors(alert) == []
     assert f"interrupted by {signal.Signals(sig).name}" in err.decode()
     assert "Traceback" not in err.decode()
 

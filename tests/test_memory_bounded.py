@@ -136,7 +136,7 @@ def test_many_mining_flows_keep_bounded_evidence_and_exact_counts(tmp_path: Path
     assert [v.record.client_port for v in suspect.flows] == _expected_evidence(strong)
 
     # The CLI reports the exact count and the same evidence.
-    result = run_cli("scan", "-f", "jsonl", "-q", str(capture))
+    result = run_cli("scan", "-f", "jsonl", "-q", "--eve-extended", str(capture))
     assert result.rc == 0, result.err
     (alert,) = result.events()
     mining = alert["mining"]
@@ -152,8 +152,8 @@ def test_many_mining_flows_split_over_files_serial_equals_parallel(tmp_path: Pat
     strong: dict[int, bool] = {}
     for part, first in enumerate((0, 700, 1400)):
         strong |= write_mining_farm(tmp_path / f"farm-{part}.pcap", 700, first)
-    serial = run_cli("scan", "-f", "jsonl", "-q", "-j", "1", str(tmp_path))
-    parallel = run_cli("scan", "-f", "jsonl", "-q", "-j", "2", str(tmp_path))
+    serial = run_cli("scan", "-f", "jsonl", "-q", "--eve-extended", "-j", "1", str(tmp_path))
+    parallel = run_cli("scan", "-f", "jsonl", "-q", "--eve-extended", "-j", "2", str(tmp_path))
     assert serial.rc == parallel.rc == 0, serial.err + parallel.err
     assert serial.out == parallel.out
     (alert,) = serial.events()

@@ -19,7 +19,16 @@ from detector.synth.conversation import Conversation
 from detector.synth.links import Ethernet, frames
 from detector.synth.packets import udp
 from detector.synth.pcap import pcap_bytes
-from tests.conftest import CORPUS, PCAPS, REPO, corpus_labels, needs_corpus, needs_tool, run_cli
+from tests.conftest import (
+    CORPUS,
+    PCAPS,
+    REPO,
+    corpus_labels,
+    meta,
+    needs_corpus,
+    needs_tool,
+    run_cli,
+)
 from tests.test_tls import alpn_ext, client_hello_record, groups_ext, sigalgs_ext
 
 
@@ -63,11 +72,14 @@ def test_ja3_and_sni_equal_tshark_on_every_corpus_clienthello(name: str) -> None
 
 @needs_corpus()
 def test_coinhive_websocket_carries_sni_pool_and_verdict() -> None:
-    result = run_cli("scan", "-f", "jsonl", "-q", str(CORPUS / "zeek" / "coinhive.pcap"))
+    result = run_cli("scan", "-f", "jsonl", "-q", "--eve-extended",
+                     str(CORPUS / "zeek" / "coinhive.pcap"))
     assert result.rc == 0, result.err
     (alert,) = result.events()
     assert alert["src_ip"] == "10.0.2.15" and alert["dest_port"] == 443
     assert alert["tls"]["sni"] == "ws027.authedmine.com"
+    assert meta(alert, "mining_pool") == ["CoinHive AuthedMine"]
+    assert meta(alert, "mining_dialect") == ["browser-wss-tls"]
     assert alert["mining"]["pool"] == "CoinHive AuthedMine"
     assert alert["mining"]["dialects"] == ["browser-wss-tls"]
     assert 3700002 in {f for flow in alert["mining"]["flows"] for f in flow["rules"]}
@@ -86,9 +98,10 @@ def test_node_captures_give_crypto_node_events_and_no_suspect(name: str, protoco
     result = run_cli("scan", "-f", "jsonl", "-q", str(CORPUS / name))
     assert result.rc == 0, result.err
     assert result.events() == []
-    nodes = result.events("crypto-node")
-    assert protocol in {n["node"]["protocol"] for n in nodes}
-    assert all(n["node"]["signature"].startswith("MINEWATCH ") for n in nodes)
+    nodes = result.events("node")
+    assert protocol in {p for n in nodes for p in meta(n, "node_protocol")}
+    assert all(n["alert"]["signature"].startswith("MINEWATCH ") for n in nodes)
+    assert all(n["alert"]["severity"] == 3 and n["alert"]["action"] == "allowed" for n in nodes)
     hidden = run_cli("scan", "-f", "jsonl", "-q", "--no-info", str(CORPUS / name))
     assert hidden.out == ""
 
@@ -131,7 +144,7 @@ def test_dns_names_reach_a_later_tls_flow_and_match_the_pool_endpoint(tmp_path: 
     result = run_cli("scan", "-f", "jsonl", "-q", str(path))
     (alert,) = result.events()
     assert alert["src_ip"] == "10.5.0.8" and alert["alert"]["signature_id"] == 3600001
-    assert alert["mining"]["pool"] == "2Miners" and alert["mining"]["coin"] == "ERG"
+    assert meta(alert, "mining_pool") == ["2Miners"] and meta(alert, "mining_coin") == ["ERG"]
 
 
 def test_user_rules_add_verdicts(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from detector.session import CaptureScan, CaptureSession
 from detector.sinks.eve import eve_order, write_eve
 from detector.sinks.flowlog import write_flow_log
 from detector.source import CaptureInput, expand_inputs, read_capture
-from tests.conftest import PCAPS, run_cli
+from tests.conftest import PCAPS, meta, run_cli
 
 MINER, POOL = ("10.9.0.5", 50123), ("198.51.100.9", 3333)
 
@@ -186,11 +186,12 @@ def test_scan_as_found_writes_the_same_alerts_as_they_appear() -> None:
                         str(PCAPS))
     assert sorted_run.rc == found_run.rc == 0, found_run.err
     whole, early = sorted_run.events(), found_run.events()
-    key = lambda e: (e["src_ip"], e["mining"]["first_seen"][:13])  # noqa: E731
+    key = lambda e: (e["src_ip"], meta(e, "mining_first_seen")[0][:13])  # noqa: E731
+    flows = lambda e: int(meta(e, "mining_flow_count")[0])  # noqa: E731
     assert sorted(map(key, early)) == sorted(map(key, whole)) and len(early) >= 30
     # An alert written as found has at most the evidence of the final one.
     final = {key(e): e for e in whole}
-    assert all(e["mining"]["flow_count"] <= final[key(e)]["mining"]["flow_count"] for e in early)
-    assert any(e["mining"]["flow_count"] < final[key(e)]["mining"]["flow_count"] for e in early)
+    assert all(flows(e) <= flows(final[key(e)]) for e in early)
+    assert any(flows(e) < flows(final[key(e)]) for e in early)
     usage = run_cli("scan", "--as-found", str(PCAPS))
     assert usage.rc == 2 and "--as-found" in usage.err and "Traceback" not in usage.err

@@ -40,7 +40,7 @@ from detector.synth.http import http_req, http_resp
 from detector.synth.lines import jc, js, ln
 from detector.synth.links import Ethernet, frames
 from detector.synth.pcap import pcap_bytes
-from tests.conftest import run_cli
+from tests.conftest import meta, run_cli
 
 # --- a small scripting layer over detector.synth ---------------------------------------
 
@@ -983,11 +983,12 @@ def test_captures_are_deterministic() -> None:
 @pytest.mark.parametrize("case", [c for c in CASES if c.dialect], ids=lambda c: c.name)
 def test_miner_variant_is_a_suspect(case: Case, alerts: dict[str, dict[str, Any]]) -> None:
     assert case.client in alerts, f"{case.name} ({case.source}) was not detected"
-    mining = alerts[case.client]["mining"]
-    assert mining["dialects"] == [case.dialect], f"{case.name}: {mining['dialects']}"
-    assert alerts[case.client]["dest_ip"] == case.server[0]
+    alert = alerts[case.client]
+    dialects = meta(alert, "mining_dialect")
+    assert dialects == [case.dialect], f"{case.name}: {dialects}"
+    assert alert["dest_ip"] == case.server[0]
     if case.coin:
-        assert mining["coin"] == case.coin
+        assert meta(alert, "mining_coin")[:1] == [case.coin]
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.dialect], ids=lambda c: c.name)
@@ -997,12 +998,12 @@ def test_benign_lookalike_is_not_a_suspect(case: Case, alerts: dict[str, dict[st
 
 def test_kaspa_login_names_the_coin(alerts: dict[str, dict[str, Any]]) -> None:
     kaspa = next(c for c in CASES if c.name == "kaspa-bridge-bzminer")
-    assert alerts[kaspa.client]["mining"]["coin"] == "KAS"
+    assert meta(alerts[kaspa.client], "mining_coin") == ["KAS"]
 
 
 def test_proxied_miners_name_the_pool_host(alerts: dict[str, dict[str, Any]]) -> None:
     """The SOCKS request and the CONNECT line name the pool: they become its host."""
-    hosts = {c.name: alerts[c.client]["mining"]["pool_hosts"] for c in CASES
+    hosts = {c.name: meta(alerts[c.client], "mining_pool_host") for c in CASES
              if c.name in ("xmrig-socks5", "cgminer-socks4a", "cgminer-http-connect")}
     assert hosts == {"xmrig-socks5": ["pool.hashvault.example"],
                      "cgminer-socks4a": ["stratum.antpool.example"],

@@ -13,7 +13,10 @@ from typing import Any
 from detector.flows import FlowRecord
 from detector.suspects import Suspect
 
-CATEGORY = "Crypto Currency Mining Activity Detected"
+CATEGORY = "Crypto Currency Mining Activity Detected"  # Suricata's classification "coin-mining"
+# Crypto-node sightings are informational alerts of their own category (no Suricata
+# classification names them; see sinks/eve.py).
+NODE_CATEGORY = "Crypto Currency Node Activity Detected"
 
 
 def eve_time(ts: float) -> str:

@@ -1,8 +1,27 @@
-"""Suricata-EVE-compatible JSON lines: one ``alert`` event per suspect and window.
+"""Suricata EVE JSON lines: one ``alert`` event per suspect and window, one per crypto node.
 
-Field names follow Suricata's eve.json (timestamp, flow_id, event_type, src/dest,
-proto, app_proto, community_id, alert{...}, flow{...}, tls{...}) so existing SIEM
-pipelines ingest minewatch unchanged; minewatch's own details sit in ``mining``.
+Every event validates against Suricata's own EVE schema (``etc/schema.json``; a copy and
+its source are in ``tests/data/``, and a test validates every line of a scan over the
+fixtures and the corpus), so a SIEM pipeline built for Suricata ingests minewatch
+unchanged. The schema closes the top level and most objects (``additionalProperties:
+false``); the one place it leaves open for a rule's own facts is ``alert.metadata``, whose
+values Suricata writes as lists of strings. So minewatch's facts go there in a flat form
+(``mining_*`` and ``node_*`` keys, documented in the README's EVE section), and:
+
+* a miner is an ``alert`` of category "Crypto Currency Mining Activity Detected"
+  (Suricata's ``coin-mining`` classification), its rule's id and severity;
+* a cryptocurrency node is an informational ``alert`` (``action`` allowed, its node
+  rule's id and severity 3) of category "Crypto Currency Node Activity Detected": how
+  Suricata itself reports a sighting that is not an attack (an INFO/POLICY rule), and an
+  event type every Suricata consumer already reads. (The schema would take any
+  ``event_type`` string, but no object of our own beside it, and consumers route unknown
+  event types nowhere useful.)
+* ``tls.ja3`` and ``tls.ja3s`` are ``{"hash", "string"}`` objects, as Suricata writes them.
+
+``extended=True`` (``scan --eve-extended``) adds the full record as it was before this
+shape - a top-level ``mining`` object on miner alerts, ``node`` on node alerts - which
+the schema rejects for that one reason (an additional top-level property) and nothing
+else.
 """
 
 from __future__ import annotations
@@ -12,21 +31,28 @@ import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from detector.facts import FlowFacts
 from detector.hashrate import hashrate_estimate
 from detector.nodehosts import NodeHost
 from detector.rules import RuleSet
-from detector.sinks.common import CATEGORY, app_proto, community_id, eve_time
+from detector.sinks.common import CATEGORY, NODE_CATEGORY, app_proto, community_id, eve_time
 from detector.suspects import Suspect
 
+# The top-level objects ``extended`` adds (the only fields the schema rejects).
+EXTENDED_FIELDS = ("mining", "node")
 
-def suspect_event(s: Suspect, rules: RuleSet, partial: bool = False) -> dict[str, Any]:
+
+def suspect_event(
+    s: Suspect, rules: RuleSet, partial: bool = False, extended: bool = False
+) -> dict[str, Any]:
     """The ``alert`` event of one suspect (rule names and severities from ``rules``, the
     set that scored its flows; ``partial``: the scan was stopped before its end, which
-    ``alert.metadata.partial`` says)."""
+    ``alert.metadata.partial`` says; ``extended``: with the full ``mining`` record)."""
     top = s.top
     r, f = top.record, top.record.facts
     assert top.top_rule is not None
     rule = rules.rule(top.top_rule)
+    record = _mining_record(s)
     event: dict[str, Any] = {
         "timestamp": eve_time(s.first_seen),
         "flow_id": r.flow_id,
@@ -48,8 +74,7 @@ def suspect_event(s: Suspect, rules: RuleSet, partial: bool = False) -> dict[str
             "severity": min(rules.rule(i).severity for i in s.rule_hits),
             "metadata": {
                 "rules": [str(i) for i in s.rules],
-                "dialect": sorted(s.dialects),
-                "coin": sorted(s.coins),
+                **_mining_flat(s, record),
                 **({"partial": ["interrupted"]} if partial else {}),
             },
         },
@@ -63,8 +88,34 @@ def suspect_event(s: Suspect, rules: RuleSet, partial: bool = False) -> dict[str
         },
     }
     if f is not None and f.tls:
-        event["tls"] = {k: f.tls[k] for k in ("sni", "ja3", "ja3s", "ja4", "version") if k in f.tls}
-    event["mining"] = {
+        event["tls"] = _tls(f)
+    if extended:
+        event["mining"] = record
+    return event
+
+
+def _tls(f: FlowFacts) -> dict[str, Any]:
+    """The TLS facts Suricata's ``tls`` object has a place for, in its shapes."""
+    tls = f.tls
+    out: dict[str, Any] = {}
+    if "sni" in tls:
+        out["sni"] = tls["sni"]
+    for key in ("ja3", "ja3s"):
+        if key in tls:
+            out[key] = {"hash": tls[key]}
+            if f"{key}_string" in tls:
+                out[key]["string"] = tls[f"{key}_string"]
+    for key in ("ja4", "version"):
+        if key in tls:
+            out[key] = tls[key]
+    return out
+
+
+def _mining_record(s: Suspect) -> dict[str, Any]:
+    """The full record of a suspect (``--eve-extended``'s ``mining`` object)."""
+    top = s.top
+    f = top.record.facts
+    return {
         "dialect": sorted(top.dialects)[0] if top.dialects else None,
         "dialects": sorted(s.dialects),
         "coin": sorted(s.coins)[0] if s.coins else None,
@@ -88,7 +139,6 @@ def suspect_event(s: Suspect, rules: RuleSet, partial: bool = False) -> dict[str
         "evidence": list(f.evidence) if f is not None else [],
         "flows": [_flow(v) for v in s.flows],
     }
-    return event
 
 
 def _flow(v: Any) -> dict[str, Any]:
@@ -110,36 +160,125 @@ def _flow(v: Any) -> dict[str, Any]:
     }
 
 
-def node_event(n: NodeHost, rules: RuleSet) -> dict[str, Any]:
-    """An informational ``crypto-node`` event: a host speaking a node P2P protocol."""
+def _mining_flat(s: Suspect, record: dict[str, Any]) -> dict[str, list[str]]:
+    """The flat form of a suspect's record, ``mining_*`` keys of ``alert.metadata``.
+
+    Every value is a list of strings, as Suricata writes rule metadata; a key with no
+    value is left out. A count, time or score is a one-value list; a key the record holds
+    one value of (dialect, coin, pool, agent, login, wallet, worker) lists every value
+    the suspect has, the record's one first."""
+    dialect = record["dialect"]
+    return _flat(
+        "mining",
+        {
+            "dialect": [dialect, *(d for d in record["dialects"] if d != dialect)]
+            if dialect
+            else record["dialects"],
+            "coin": sorted(s.coins),
+            "algo": record["algo"],
+            "pool": sorted(s.pool_names),
+            "pool_host": record["pool_hosts"],
+            "pool_endpoint": record["pools"],
+            "agent": sorted(s.agents),
+            "login": sorted(s.logins),
+            "wallet": sorted(s.wallets),
+            "worker": sorted(s.workers),
+            "jobs": [record["jobs"]],
+            "submits": [record["submits"]],
+            "accepted": [record["accepted"]],
+            "hashrate_reported": [record["hashrate_reported"]],
+            "hashrate_estimate": [record["hashrate_estimate"]],
+            "score": [record["score"]],
+            "first_seen": [record["first_seen"]],
+            "last_seen": [record["last_seen"]],
+            "flow_count": [record["flow_count"]],
+            "evidence": record["evidence"],
+            "flow_id": [flow["flow_id"] for flow in record["flows"]],
+            "community_id": [flow["community_id"] for flow in record["flows"]],
+        },
+    )
+
+
+def _node_flat(record: dict[str, Any]) -> dict[str, list[str]]:
+    """The flat form of a node host's record, ``node_*`` keys of ``alert.metadata``."""
+    return _flat(
+        "node",
+        {
+            "protocol": [record["protocol"]],
+            "network": [record["network"]],
+            "first_seen": [record["first_seen"]],
+            "last_seen": [record["last_seen"]],
+            "flow_count": [record["flow_count"]],
+            "peer": record["peers"],
+            "peer_count": [record["peer_count"]],
+            "port": record["ports"],
+            "user_agent": record["user_agents"],
+            "command": record["commands"],
+        },
+    )
+
+
+def _flat(prefix: str, values: dict[str, list[Any]]) -> dict[str, list[str]]:
+    flat: dict[str, list[str]] = {}
+    for key, items in values.items():
+        strings = [str(v) for v in items if v is not None]
+        if strings:
+            flat[f"{prefix}_{key}"] = strings
+    return flat
+
+
+def node_event(n: NodeHost, rules: RuleSet, extended: bool = False) -> dict[str, Any]:
+    """An informational alert (category NODE_CATEGORY): a host speaking a node P2P
+    protocol; ``extended``: with the full ``node`` record."""
     top = n.flows[0]
     rule = rules.rule(min(n.rules))
     local_is_client = top.client_ip == n.ip
-    return {
+    record = {
+        "protocol": n.protocol,
+        "network": n.network,
+        "signature_id": rule.id,
+        "signature": f"MINEWATCH {rule.name}",
+        "first_seen": eve_time(n.first_seen),
+        "last_seen": eve_time(n.last_seen),
+        "flow_count": n.flow_count,
+        "peers": [p for p, _ in n.peers.most_common(16)],
+        "peer_count": len(n.peers),
+        "ports": sorted(n.ports)[:16],
+        "user_agents": sorted(n.user_agents),
+        "commands": sorted(n.commands),
+    }
+    event: dict[str, Any] = {
         "timestamp": eve_time(n.first_seen),
         "flow_id": top.flow_id,
-        "event_type": "crypto-node",
+        "event_type": "alert",
         "src_ip": n.ip,
         "src_port": top.client_port if local_is_client else top.server_port,
         "dest_ip": top.server_ip if local_is_client else top.client_ip,
         "dest_port": top.server_port if local_is_client else top.client_port,
         "proto": top.proto,
         "community_id": community_id(top),
-        "node": {
-            "protocol": n.protocol,
-            "network": n.network,
+        "alert": {
+            "action": "allowed",
+            "gid": 1,
             "signature_id": rule.id,
-            "signature": f"MINEWATCH {rule.name}",
-            "first_seen": eve_time(n.first_seen),
-            "last_seen": eve_time(n.last_seen),
-            "flow_count": n.flow_count,
-            "peers": [p for p, _ in n.peers.most_common(16)],
-            "peer_count": len(n.peers),
-            "ports": sorted(n.ports)[:16],
-            "user_agents": sorted(n.user_agents),
-            "commands": sorted(n.commands),
+            "rev": rule.rev,
+            "signature": record["signature"],
+            "category": NODE_CATEGORY,
+            "severity": min(rules.rule(i).severity for i in n.rules),
+            "metadata": {
+                "rules": [str(i) for i in sorted(n.rules)],
+                **_node_flat(record),
+            },
         },
     }
+    if extended:
+        event["node"] = record
+    return event
+
+
+def is_mining_alert(event: dict[str, Any]) -> bool:
+    """True for a miner's alert, False for a crypto-node alert or any other event."""
+    return event.get("event_type") == "alert" and event["alert"].get("category") == CATEGORY
 
 
 def eve_order(first_seen: float, ip: str) -> tuple[str, str]:
@@ -153,18 +292,20 @@ def write_eve(
     rules: RuleSet,
     nodes: list[NodeHost] | None = None,
     partial: bool = False,
+    extended: bool = False,
 ) -> None:
     """All events in time order (``scan``'s default), each written as it is made:
     ``suspects`` come in ``eve_order`` (a table's stream unpacks one at a time), node
-    events, a bounded few, are sorted here and merged in."""
-    node_events = sorted((node_event(n, rules) for n in nodes or []), key=_event_order)
-    alerts = (suspect_event(s, rules, partial) for s in suspects)
+    events, a bounded few, are sorted here and merged in (after a miner's alert of the
+    same time and address)."""
+    node_events = sorted((node_event(n, rules, extended) for n in nodes or []), key=_event_order)
+    alerts = (suspect_event(s, rules, partial, extended) for s in suspects)
     for event in heapq.merge(alerts, node_events, key=_event_order):
         write_event(event, out)
 
 
-def _event_order(event: dict[str, Any]) -> tuple[str, str, str]:
-    return (event["timestamp"], event["src_ip"], event["event_type"])
+def _event_order(event: dict[str, Any]) -> tuple[str, str]:
+    return (event["timestamp"], event["src_ip"])
 
 
 def write_event(event: dict[str, Any], out: TextIO, flush: bool = False) -> None:

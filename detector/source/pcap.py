@@ -1,4 +1,5 @@
-"""Classic libpcap reader: both byte orders, micro- and nanosecond timestamps.
+"""Classic libpcap reader: both byte orders, micro- and nanosecond timestamps, and the
+record lengths in the order the file's version puts them (libpcap's rule, walk.py).
 
 The record walk is a tight loop over 16-byte headers (each record's length says where
 the next begins, so it is inherently sequential; see walk.py); everything else -
@@ -16,7 +17,16 @@ from detector.compiled import fast
 from detector.errors import CorruptCapture, InputError
 from detector.source.batch import MAX_BATCH_PACKETS, RecordBatch
 from detector.source.stream import CaptureStream, StreamDamage
-from detector.source.walk import DAMAGE, FULL, walk_pcap
+from detector.source.walk import (
+    DAMAGE,
+    FULL,
+    LENGTHS_IN_ORDER,
+    LENGTHS_MAYBE_SWAPPED,
+    LENGTHS_SWAPPED,
+    pcap_lengths,
+    record_caplen,
+    walk_pcap,
+)
 
 # magic as read little-endian -> (byte order is little, seconds per timestamp unit)
 MAGICS: dict[bytes, tuple[bool, float]] = {
@@ -27,7 +37,8 @@ MAGICS: dict[bytes, tuple[bool, float]] = {
 }
 FILE_HEADER_LEN = 24
 RECORD_HEADER_LEN = 16
-# Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD; anything larger is damage, not a packet.
+# Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD and libpcap's MAXIMUM_SNAPLEN; anything larger
+# is damage, not a packet: libpcap stops there too ("invalid packet capture length").
 MAX_CAPLEN = 262_144
 
 
@@ -38,7 +49,8 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
         raise InputError(f"{stream.display}: truncated pcap file header ({len(header)} bytes)")
     little, unit = MAGICS[header[:4]]
     endian = "<" if little else ">"
-    _vmaj, _vmin, _zone, _sigfigs, snaplen, network = struct.unpack(endian + "HHiIII", header[4:])
+    major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(endian + "HHiIII", header[4:])
+    lengths = pcap_lengths(major, minor)
     linktype = network & 0x0FFF_FFFF
     limit = max(MAX_CAPLEN, snaplen if snaplen < 0x1000000 else 0)
 
@@ -52,12 +64,12 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
             raise CorruptCapture(stream.display, stream.pos, str(exc)) from None
         off, damage, yielded = 0, None, False
         while True:  # a chunk of small packets is cut into batches of bounded size
-            count, off, status = walk_pcap(buf, off, filled, little, limit, out)
+            count, off, status = walk_pcap(buf, off, filled, little, limit, out, lengths)
             if count:
-                yield _batch(buf, out[:count].copy(), little, unit, linktype, base)
+                yield _batch(buf, out[:count].copy(), little, unit, linktype, base, lengths)
                 yielded = True
             if status == DAMAGE:
-                caplen = struct.unpack_from("<I" if little else ">I", buf, off + 8)[0]
+                caplen = record_caplen(buf, off, little, lengths)
                 damage = f"record claims {caplen} captured bytes (limit {limit})"
             if status != FULL:
                 break
@@ -79,15 +91,21 @@ def read_pcap(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]:
 
 
 def _batch(
-    buf: np.ndarray, rec: np.ndarray, little: bool, unit: float, linktype: int, base: int
+    buf: np.ndarray,
+    rec: np.ndarray,
+    little: bool,
+    unit: float,
+    linktype: int,
+    base: int,
+    lengths: int = LENGTHS_IN_ORDER,
 ) -> RecordBatch:
     if fast is not None:
         caplen = np.empty(rec.shape[0], dtype=np.int64)
         wirelen = np.empty(rec.shape[0], dtype=np.int64)
         ts = np.empty(rec.shape[0], dtype=np.float64)
-        fast.pcap_fields(buf, rec, little, unit, caplen, wirelen, ts)
+        fast.pcap_fields(buf, rec, little, unit, caplen, wirelen, ts, lengths)
     else:
-        caplen, wirelen, ts = _fields_numpy(buf, rec, little, unit)
+        caplen, wirelen, ts = _fields_numpy(buf, rec, little, unit, lengths)
     return RecordBatch(
         buf=buf,
         data_off=rec + RECORD_HEADER_LEN,
@@ -100,10 +118,20 @@ def _batch(
 
 
 def _fields_numpy(
-    buf: np.ndarray, rec: np.ndarray, little: bool, unit: float
+    buf: np.ndarray, rec: np.ndarray, little: bool, unit: float, lengths: int = LENGTHS_IN_ORDER
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(caplen, wirelen, ts) of each record; ``_fast.pcap_fields`` is its C twin."""
+    """(caplen, wirelen, ts) of each record; ``_fast.pcap_fields`` is its C twin. The
+    captured length is the one ``lengths`` names; the wire length is the larger."""
+    if lengths not in (LENGTHS_IN_ORDER, LENGTHS_SWAPPED, LENGTHS_MAYBE_SWAPPED):
+        raise ValueError("lengths must be 0, 1 or 2")
     hdr = buf[rec[:, None] + np.arange(RECORD_HEADER_LEN)]
     words = hdr.view("<u4" if little else ">u4").reshape(-1, 4).astype(np.int64)
     ts = words[:, 0].astype(np.float64) + words[:, 1].astype(np.float64) * unit
-    return words[:, 2], np.maximum(words[:, 3], words[:, 2]), ts
+    first, second = words[:, 2], words[:, 3]
+    if lengths == LENGTHS_IN_ORDER:
+        caplen = first
+    elif lengths == LENGTHS_SWAPPED:
+        caplen = second
+    else:
+        caplen = np.minimum(first, second)
+    return caplen, np.maximum(first, second), ts

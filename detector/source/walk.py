@@ -5,6 +5,10 @@ has a compiled twin in ``detector/_fast.c``, built as an optional extension when
 package is installed. Without a compiler - or with ``MINEWATCH_PURE=1`` - the Python
 versions below run instead and give identical results (tests/test_walk.py checks that).
 
+A classic pcap's record header holds two lengths, captured and on the wire, and which
+comes first depends on the file's version (``pcap_lengths``); ``walk_pcap`` takes that
+order as ``lengths``.
+
 Both walks fill ``out`` (an int64 numpy array) with record offsets and return
 ``(count, stop_offset, status)``; status 0 = stopped at an incomplete record, 1 = damage
 at ``stop_offset``, 2 = (pcapng) a block other than an Enhanced Packet Block, 3 = ``out``
@@ -23,15 +27,54 @@ OK, DAMAGE, OTHER_BLOCK, FULL = 0, 1, 2, 3
 MAX_BLOCK = 16 * 1024 * 1024
 EPB = 6
 
+# Which of a classic-pcap record header's two lengths is the captured one, as libpcap's
+# sf-pcap.c reads them: the first in files of version 2.4; the second in versions before
+# 2.3 (and DG/UX's 543.0), which wrote the wire length first; in 2.3 files, which come
+# both ways, the smaller.
+LENGTHS_IN_ORDER, LENGTHS_SWAPPED, LENGTHS_MAYBE_SWAPPED = 0, 1, 2
+
+
+def pcap_lengths(major: int, minor: int) -> int:
+    """The length order of a classic pcap of this version (libpcap's rule)."""
+    if major == 543 or (major == 2 and minor < 3):
+        return LENGTHS_SWAPPED
+    if major == 2 and minor == 3:
+        return LENGTHS_MAYBE_SWAPPED
+    return LENGTHS_IN_ORDER
+
+
+def record_caplen(buf: np.ndarray, off: int, little: bool, lengths: int) -> int:
+    """The captured length of the record header at ``off``."""
+    first, second = struct.unpack_from("<II" if little else ">II", buf, off + 8)
+    if lengths == LENGTHS_IN_ORDER:
+        return first
+    return second if lengths == LENGTHS_SWAPPED else min(first, second)
+
+
+def _check_lengths(lengths: int) -> None:
+    if lengths not in (LENGTHS_IN_ORDER, LENGTHS_SWAPPED, LENGTHS_MAYBE_SWAPPED):
+        raise ValueError("lengths must be 0, 1 or 2")
+
 
 def py_walk_pcap(
-    buf: np.ndarray, start: int, end: int, little: bool, limit: int, out: np.ndarray
+    buf: np.ndarray,
+    start: int,
+    end: int,
+    little: bool,
+    limit: int,
+    out: np.ndarray,
+    lengths: int = LENGTHS_IN_ORDER,
 ) -> tuple[int, int, int]:
-    caplen_at = struct.Struct("<I" if little else ">I").unpack_from
+    _check_lengths(lengths)
+    lengths_at = struct.Struct("<II" if little else ">II").unpack_from
     end = min(end, buf.shape[0])
     off, n, cap = start, 0, out.shape[0]
     while off + 16 <= end:
-        caplen = caplen_at(buf, off + 8)[0]
+        first, second = lengths_at(buf, off + 8)
+        if lengths == LENGTHS_IN_ORDER:
+            caplen = first
+        else:
+            caplen = second if lengths == LENGTHS_SWAPPED else min(first, second)
         if caplen > limit:
             return n, off, DAMAGE
         nxt = off + 16 + caplen

@@ -225,7 +225,7 @@ class FirstPackets:
 
 
 _FINGERPRINTS: dict[bytes, tuple[str, str, str, str]] = {}
-_JA3S: dict[tuple[object, ...], str] = {}
+_JA3S: dict[tuple[object, ...], tuple[str, str]] = {}  # key -> (JA3S, its string)
 Unbuilt = tuple[int, tuple]  # (record version, hello fields after it), from the C reader
 
 
@@ -294,8 +294,8 @@ def _server_hello_facts(
             if len(_JA3S) >= 4096:
                 _JA3S.clear()
             sh = hello if isinstance(hello, ServerHello) else ServerHello(hello[0], *hello[1])
-            found = _JA3S[key] = fingerprint.ja3s(sh)
-        tls_facts["ja3s"] = found
+            found = _JA3S[key] = (fingerprint.ja3s(sh), fingerprint.ja3s_string(sh))
+        tls_facts["ja3s"], tls_facts["ja3s_string"] = found
     if "version" not in tls_facts:
         if isinstance(hello, ServerHello):
             version = hello.version

@@ -22,13 +22,14 @@ from detector.dissect.dnsparse import Groups
 from detector.dissect.http import Http
 from detector.dissect.jsonlines import JsonLines
 from detector.dissect.nodes import CryptoNode, CryptoNodeUdp
+from detector.dissect.quic import Quic
 from detector.dissect.tls.flow import FirstPackets, Tls
 from detector.facts import FlowFacts
 from detector.reassembly import GAP, StreamReassembler
 
 # Probed in this order on the first bytes of each side; the first YES wins.
 STREAM_DISSECTORS: tuple[type[StreamDissector], ...] = (Tls, Http, DnsTcp, CryptoNode, JsonLines)
-DATAGRAM_DISSECTORS: tuple[type[DatagramDissector], ...] = (CryptoNodeUdp,)
+DATAGRAM_DISSECTORS: tuple[type[DatagramDissector], ...] = (Quic, CryptoNodeUdp)
 PROBE_LIMIT = 4096
 
 

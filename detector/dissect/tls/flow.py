@@ -305,3 +305,9 @@ def _server_hello_facts(
         tls_facts["version"] = VERSION_NAMES.get(version, hex(version))
     if "cipher" not in tls_facts:
         tls_facts["cipher"] = key[1]
+
+
+def client_hello_facts(facts: FlowFacts, hello: ClientHello) -> None:
+    """The facts of a ClientHello read elsewhere than in a TLS record stream (QUIC's
+    CRYPTO frames): the same keys, fingerprints and cache as the TCP path."""
+    _client_hello_facts(facts, _fingerprint_key(hello), hello.sni, hello.alpn, hello)

@@ -3,6 +3,10 @@ Appendix A test vectors, CRYPTO reassembly out of order, and the dissector's fac
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+
 from detector.dissect import quic
 from detector.facts import FlowFacts
 
@@ -94,13 +98,14 @@ def test_rfc9001_header_protection_and_sample_packet():
     assert packet.end == 1200
     assert A2_PACKET[packet.pn_offset + 4 : packet.pn_offset + 20].hex() == "d1b1c98dd7689fb8ec11d242b123dc9b"
     keys = quic.client_keys(DCID, quic.VERSION_1)
-    assert quic.header_mask(keys[2], A2_PACKET[22:38]).hex() == "437b9aec36"
+    assert (*keys.key_iv(), keys.hp) == quic.packet_keys(bytes.fromhex(CLIENT_SECRET))
+    assert quic.header_mask(keys.hp, A2_PACKET[22:38]).hex() == "437b9aec36"
     payload = quic.open_initial(A2_PACKET, packet, keys)
     assert payload == A2_PAYLOAD
     frames = quic.crypto_frames(payload)
     assert len(frames) == 1 and frames[0][0] == 0 and len(frames[0][1]) == 241
     # wrong keys (the server's) do not open it
-    server_keys = quic.packet_keys(quic.initial_secrets(DCID)[1])
+    server_keys = quic.Keys(quic.initial_secrets(DCID)[1])
     assert quic.open_initial(A2_PACKET, packet, server_keys) is None
 
 
@@ -146,3 +151,68 @@ def test_random_initial_gives_up_at_once():
     junk[100] ^= 1
     assert quic.Quic().on_datagram(0, bytes(junk), 1.0, facts) is False
     assert not facts.tls and not facts.app_protos
+
+
+# --- end to end: generated Initials (detector/synth/quicinit.py) through a whole scan --------
+
+
+def _hello_message(label: str) -> bytes:
+    """The handshake message (type, length, body) of a recorded ClientHello."""
+    from detector.synth.benign.tls import TLS_DIR, read_hex
+
+    record = read_hex(TLS_DIR / f"{label}.client.hex")
+    return record[5 : 5 + int.from_bytes(record[3:5], "big")]
+
+
+def test_out_of_order_hello_over_two_datagrams_and_v2(tmp_path) -> None:
+    """A hello cut into three CRYPTO frames: the first datagram carries the last and the
+    first, the second the middle one (Chrome's order scrambling), each with PING and
+    PADDING; the server's Initial and 1-RTT packets in between. A QUIC v2 flow beside it.
+    The scan reads both through triage, with the fingerprints the same hello gives over
+    TCP (JA4 with ``q``)."""
+    from detector.dissect.tls import fingerprint
+    from detector.dissect.tls.hello import parse_client_hello
+    from detector.synth.clock import at
+    from detector.synth.links import Ethernet, frames
+    from detector.synth.packets import udp
+    from detector.synth.pcap import pcap_bytes
+    from detector.synth.quicinit import V2, chaos_initials
+    from tests.conftest import run_cli
+
+    hello = _hello_message("03-curl-h2")
+    client, server = ("10.9.0.5", 51000), ("198.51.100.30", 443)
+    first, second = chaos_initials(hello, bytes(range(8)), b"", [150, 330], [[2, 0], [1]])
+    packets = [
+        udp(client, server, first, at(0.0)),
+        udp(server, client, b"\xc1" + bytes(range(60)), at(0.03), outgoing=False),
+        udp(server, client, b"\x41" + bytes(1100), at(0.031), outgoing=False),
+        udp(client, server, second, at(0.04)),
+        udp(client, server, b"\x45" + bytes(60), at(0.05)),
+    ]
+    client2 = ("10.9.0.6", 51002)
+    (only,) = chaos_initials(hello, b"\x11" * 8, b"\x22" * 4, [300], [[1, 0]], version=V2)
+    packets.append(udp(client2, ("198.51.100.31", 8443), only, at(0.5)))
+    path = tmp_path / "quic.pcap"
+    link = Ethernet()
+    path.write_bytes(pcap_bytes(frames(packets, link), link.linktype))
+    result = run_cli("flows", "--all", "-j", "1", str(path))
+    assert result.rc == 0, result.err
+    entries = [json.loads(line) for line in result.out.splitlines()]
+    tls = {e["dest_port"]: e["facts"]["tls"] for e in entries if e.get("facts")}
+    expected = parse_client_hello(hello[4:], 0)
+    assert expected is not None
+    for port, version in ((443, "1"), (8443, "2")):
+        facts = tls[port]
+        assert facts["transport"] == "quic" and facts["quic_version"] == version
+        assert facts["sni"] == expected.sni
+        assert facts["alpn"] == [a.decode() for a in expected.alpn]
+        assert facts["ja3"] == fingerprint.ja3(expected)
+        assert facts["ja4"] == fingerprint.ja4(expected, "q")
+    if shutil.which("tshark"):
+        out = subprocess.run(
+            ["tshark", "-r", str(path), "-Y", "quic && tls.handshake.type == 1", "-T", "fields",
+             "-e", "udp.dstport", "-e", "tls.handshake.ja3", "-e", "tls.handshake.extensions_server_name"],
+            capture_output=True, text=True, timeout=60,
+        ).stdout
+        rows = {int(r.split("\t")[0]): r.split("\t")[1:] for r in out.splitlines() if r}
+        assert rows == {p: [tls[p]["ja3"], tls[p]["sni"]] for p in (443, 8443)}

@@ -46,7 +46,7 @@ _VERSIONS: Final = {
 VERSION_NAMES: Final = {VERSION_1: "1", VERSION_2: "2"}
 MAX_CRYPTO = 64 * 1024  # CRYPTO bytes kept per flow: a ClientHello is a few KB at most
 MAX_FAILURES = 2  # client Initials that would not open before the flow is given up
-_KEY_CACHE: dict[tuple[int, bytes], tuple[bytes, bytes, bytes]] = {}
+_KEY_CACHE: dict[tuple[int, bytes], Keys] = {}
 
 
 # --- keys (RFC 9001 §5.2, RFC 9369 §3.3) -------------------------------------------------
@@ -85,15 +85,38 @@ def packet_keys(secret: bytes, version: int = VERSION_1) -> tuple[bytes, bytes, 
     )
 
 
-def client_keys(dcid: bytes, version: int) -> tuple[bytes, bytes, bytes]:
+class Keys:
+    """The packet-protection keys of one traffic secret (RFC 9001 §5.1): the
+    header-protection key at once, the AEAD key and IV only when a packet's header
+    unprotects plausibly (most packets that merely look like Initials never need them)."""
+
+    __slots__ = ("secret", "version", "hp", "_key_iv")
+
+    def __init__(self, secret: bytes, version: int = VERSION_1) -> None:
+        self.secret = secret
+        self.version = version
+        self.hp = hkdf_expand_label(secret, _VERSIONS[version][1] + b"hp", 16)
+        self._key_iv: tuple[bytes, bytes] | None = None
+
+    def key_iv(self) -> tuple[bytes, bytes]:
+        if self._key_iv is None:
+            prefix = _VERSIONS[self.version][1]
+            self._key_iv = (
+                hkdf_expand_label(self.secret, prefix + b"key", 16),
+                hkdf_expand_label(self.secret, prefix + b"iv", 12),
+            )
+        return self._key_iv
+
+
+def client_keys(dcid: bytes, version: int) -> Keys:
     """The client Initial keys for ``dcid`` (cached: a flow's Initials share them)."""
     found = _KEY_CACHE.get((version, dcid))
     if found is None:
         if len(_KEY_CACHE) >= 1024:
             _KEY_CACHE.clear()
-        found = _KEY_CACHE[(version, dcid)] = packet_keys(
-            initial_secrets(dcid, version)[0], version
-        )
+        initial = hkdf_extract(_VERSIONS[version][0], dcid)
+        secret = hkdf_expand_label(initial, b"client in", 32)
+        found = _KEY_CACHE[(version, dcid)] = Keys(secret, version)
     return found
 
 
@@ -157,35 +180,50 @@ class _Packet:
         self.end = pos + length
 
 
+_AES: tuple | None = None  # (Cipher, AES, ECB(), AESGCM, InvalidTag), imported on first use
+
+
+def _aes() -> tuple:
+    global _AES
+    if _AES is None:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        _AES = (Cipher, algorithms.AES, modes.ECB(), AESGCM, InvalidTag)
+    return _AES
+
+
 def header_mask(hp: bytes, sample: bytes) -> bytes:
     """The 5-byte header-protection mask: AES-ECB of one 16-byte sample (RFC 9001 §5.4.3)."""
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    encryptor = Cipher(algorithms.AES(hp), modes.ECB()).encryptor()
-    return (encryptor.update(sample) + encryptor.finalize())[:5]
+    cipher, aes, ecb, _, _ = _aes()
+    return cipher(aes(hp), ecb).encryptor().update(sample)[:5]
 
 
-def open_initial(data: bytes, packet: _Packet, keys: tuple[bytes, bytes, bytes]) -> bytes | None:
+def open_initial(data: bytes, packet: _Packet, keys: Keys) -> bytes | None:
     """The decrypted payload of an Initial packet, or None if these keys do not open it
     (RFC 9001 §5.3, §5.4)."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    key, iv, hp = keys
     pn_offset = packet.pn_offset
     sample = data[pn_offset + 4 : pn_offset + 20]
     if len(sample) < 16:
         return None
-    mask = header_mask(hp, sample)
+    mask = header_mask(keys.hp, sample)
     first = data[packet.start] ^ (mask[0] & 0x0F)
     pn_len = (first & 0x03) + 1
     pn_bytes = bytes(b ^ m for b, m in zip(data[pn_offset : pn_offset + pn_len], mask[1:]))  # noqa: B905
-    header = bytes([first]) + data[packet.start + 1 : pn_offset] + pn_bytes
     pn = int.from_bytes(pn_bytes, "big")
+    if first & 0x0C:
+        # Unprotected, the reserved bits are 0 (RFC 9000 §17.2): with wrong keys (or a
+        # packet that only looks like an Initial) 3 in 4 fail here, before the key and IV
+        # are even derived. (Packet numbers give no such test: clients may start high.)
+        return None
+    header = bytes([first]) + data[packet.start + 1 : pn_offset] + pn_bytes
+    key, iv = keys.key_iv()
     nonce = (int.from_bytes(iv, "big") ^ pn).to_bytes(12, "big")
+    _, _, _, aesgcm, invalid_tag = _aes()
     try:
-        return AESGCM(key).decrypt(nonce, data[pn_offset + pn_len : packet.end], header)
-    except InvalidTag:
+        return aesgcm(key).decrypt(nonce, data[pn_offset + pn_len : packet.end], header)
+    except invalid_tag:
         return None
 
 
@@ -265,7 +303,7 @@ class Quic(DatagramDissector):
 
     def __init__(self, ctx: InspectContext | None = None) -> None:
         self.client: int | None = None  # the side that sent the first Initial
-        self.keys: tuple[bytes, bytes, bytes] | None = None  # keys that opened a packet
+        self.keys: Keys | None = None  # the keys that opened a packet
         self.crypto = CryptoStream()
         self.failures = 0
         self.version: int | None = None

@@ -241,6 +241,7 @@ def _quic_hellos() -> list[tuple[str, frozenset, int, dict[str, str]]]:
 QUIC_ONLY_MINEWATCH = {"ndpi-suite/quic-forcing-vn-with-data.pcapng": 3}
 
 
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap (Wireshark) is not installed")
 def test_quic_hellos_match_tshark(tmp_path) -> None:
     hellos = _quic_hellos()
     both = only_tshark = 0

@@ -117,7 +117,8 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
 def host_names(facts: FlowFacts) -> list[str]:
     """Every name tied to the flow: SNI, HTTP Host (without port), Stratum host, DNS."""
     names = set(facts.dns_names)
-    for value in (facts.tls.get("sni"), facts.http.get("host"), facts.pool_host):
+    tls = facts.tls
+    for value in (tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host"), facts.pool_host):
         if value:
             text = str(value)
             names.add(text.split(":")[0] if text.count(":") == 1 else text)
@@ -126,8 +127,13 @@ def host_names(facts: FlowFacts) -> list[str]:
 
 def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:
     # The names in order of preference on equal match kinds; the first best kind wins.
+    # TLS through a proxy tunnel (SOCKS, HTTP CONNECT) is matched with the target the
+    # client asked the proxy for: the flow's own server and port are the proxy's.
+    tls = facts.tls
+    tunnel_port = tls.get("tunnel_port")
     candidates = [
-        (facts.tls.get("sni"), "tls.sni"),
+        (tls.get("sni"), "tls.sni"),
+        (tls.get("tunnel_host"), "tunnel"),
         (facts.http.get("host"), "http.host"),
         (facts.pool_host, "stratum"),
     ]
@@ -136,7 +142,8 @@ def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:
     candidates.append((record.server_ip, "ip"))
     best: tuple[PoolMatch, str] | None = None
     best_rank = len(MATCH_RANK)
-    match_of, port = pools.match, record.server_port
+    match_of = pools.match
+    port = tunnel_port if isinstance(tunnel_port, int) else record.server_port
     for host, via in candidates:
         if not host:
             continue

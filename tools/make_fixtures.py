@@ -43,7 +43,9 @@ from detector.dialects import (
     STRATUM_V1,
 )
 from detector.dialects import KNOWN as DIALECTS  # the manifest's dialect names
+from detector.synth import tunnels, upgrades
 from detector.synth.benign import bitcoin_p2p, devp2p, dns, levin, mqtt, websocket
+from detector.synth.benign.tls import load_templates
 from detector.synth.chain import (
     HexStream,
     eth_address,
@@ -2121,6 +2123,129 @@ def neg_kodi_wifi() -> bytes:
     interfaces = [Interface(radio, "wlan0mon", tsresol=9), Interface(bare, "wds0"),
                   Interface(ppi, "eth0-ppi")]
     return pcapng_bytes(interfaces, records)
+
+
+# =====================================================================================
+# TLS after an upgrade: stratum+ssl behind a SOCKS5 proxy and an HTTP CONNECT proxy;
+# a mail client's STARTTLS sessions (hard negative)
+# =====================================================================================
+
+_TLS_TEMPLATES = {tpl.label: tpl for tpl in load_templates()}
+
+
+def _play(c: Conversation, b: int, steps: upgrades.Steps, start: float) -> float:
+    """Send a cleartext dialogue (upgrades.Steps), each step one RTT after the last;
+    returns the time after it."""
+    now = start
+    rtt = c.rtt / 1e9
+    for side, data in steps:
+        now += rtt + 0.002
+        (c.client_send if side == "c" else c.server_send)(data, t(b, now))
+    return now
+
+
+def _tls_handshake(c: Conversation, b: int, now: float, label: str, sni: str | None,
+                   rb: upgrades.RandBytes) -> float:
+    """A recorded TLS 1.3 handshake (benign/tls.py): the client's hello, the server's
+    flight, the client's change_cipher_spec and encrypted Finished."""
+    tpl = _TLS_TEMPLATES[label]
+    rtt = c.rtt / 1e9
+    hello, sid = tpl.client_hello(rb, sni)
+    c.client_send(hello, t(b, now + 0.001))
+    c.server_send(tpl.server_flight(rb, sid), t(b, now + 0.001 + rtt + 0.004))
+    now += 0.001 + 2 * rtt + 0.006
+    c.client_send(b"\x14\x03\x03\x00\x01\x01" + upgrades.app_record(53, rb), t(b, now))
+    return now
+
+
+def _tls_stratum(c: Conversation, b: int, now: float, rb: upgrades.RandBytes, end: float,
+                 pushes: Sequence[float], login: int, job: int) -> None:
+    """stratum+ssl after the handshake: the login and its reply with the first job, then
+    job pushes of near-constant size at ``pushes`` (seconds from the fixture base), a
+    submit now and then (sizes are the plaintext's plus TLS 1.3's 17 bytes)."""
+    rtt = c.rtt / 1e9
+    c.client_send(upgrades.app_record(login + 17, rb), t(b, now + 0.002))
+    c.server_send(upgrades.app_record(job + 60 + 17, rb), t(b, now + 0.002 + rtt + 0.003))
+    for i, when in enumerate(pushes):
+        c.server_send(upgrades.app_record(job + 17 + (i * 7) % 5, rb), t(b, when))
+        if i % 3 == 1:
+            c.client_send(upgrades.app_record(190 + 17, rb), t(b, when + 9.5))
+            c.server_send(upgrades.app_record(58 + 17, rb), t(b, when + 9.5 + rtt + 0.001))
+    c.close(t(b, end))
+
+
+_PUSHES = (31.0, 74.5, 103.2, 151.8, 180.4, 226.9, 259.3, 301.7, 338.0)
+
+
+@fixture("tls-xmrig-socks5-stratum-ssl.pcap", ["10.1.9.21"], [],
+         "XMRig 6.22 (kawpow) with a socks5:// proxy and tls: SOCKS5 greeting, CONNECT by name "
+         "to rvn.2miners.com:16060 (a listed stratum+ssl endpoint), then a TLS 1.3 session "
+         "(OpenSSL ClientHello with SNI) whose pool pushes near-constant records for 6 min; "
+         "found by the SNI + tunnel port endpoint match and the long-lived session (rules "
+         "3600001, 3600004), no plaintext Stratum seen")
+def tls_socks5_stratum() -> bytes:
+    b = base(500)
+    rb = HexStream("tls-socks5-xmrig").bytes
+    c = Conversation(("10.1.9.21", 50122), ("10.1.9.1", 1080), t(b, -0.2), rtt=0.061,
+                     server_local=True, server_ttl=64)
+    steps = [("c", tunnels.SOCKS5_GREETING), ("s", tunnels.SOCKS5_NO_AUTH),
+             ("c", tunnels.socks5_connect("rvn.2miners.com", 16060)),
+             ("s", tunnels.socks5_reply("10.1.9.1", 40112))]
+    now = _play(c, b, steps, 0.0)
+    now = _tls_handshake(c, b, now, "01-openssl-s_client-tls13", "rvn.2miners.com", rb)
+    _tls_stratum(c, b, now, rb, 360.0, _PUSHES, login=212, job=356)
+    return pcap(c.finish())
+
+
+@fixture("tls-nbminer-http-connect-stratum-ssl.pcap", ["10.2.14.7"], [],
+         "NBMiner through a corporate HTTP proxy on :3128: CONNECT etcssl.f2pool.com:8180 (a "
+         "listed stratum+ssl endpoint), 200 Connection established, then a TLS 1.3 session "
+         "with SNI whose pool pushes a job every 30-50 s for 6 min; found by the SNI + "
+         "CONNECT port endpoint match and the long-lived session (rules 3600001, 3600004)")
+def tls_http_connect_stratum() -> bytes:
+    b = base(510)
+    rb = HexStream("tls-connect-nbminer").bytes
+    c = Conversation(("10.2.14.7", 61544), ("10.2.0.3", 3128), t(b, -0.2), rtt=0.044,
+                     server_local=True, server_ttl=64, client_ttl=128)
+    steps = [("c", tunnels.http_connect("etcssl.f2pool.com", 8180,
+                                        [("User-Agent", "NBMiner/42.3")])),
+             ("s", tunnels.HTTP_CONNECT_OK)]
+    now = _play(c, b, steps, 0.0)
+    now = _tls_handshake(c, b, now, "01-openssl-s_client-tls13", "etcssl.f2pool.com", rb)
+    _tls_stratum(c, b, now, rb, 362.0, _PUSHES, login=188, job=301)
+    return pcap(c.finish())
+
+
+@fixture("neg-mail-starttls.pcap", [], [],
+         "a mail client's STARTTLS sessions: SMTP submission on :587 (Postfix banner, EHLO, "
+         "STARTTLS, 220, TLS 1.3 to mail.example.net, a message of ~6 KB, QUIT) and an IMAP "
+         "STARTTLS session on :143 held open in IDLE for 8 min (the server's updates every "
+         "~90 s: long-lived, periodic TLS records to a mail server) - the TLS is read after "
+         "the upgrade and must stay clean")
+def neg_mail_starttls() -> bytes:
+    b = base(520)
+    rb = HexStream("neg-mail-starttls").bytes
+    client = "10.3.1.40"
+    smtp = Conversation((client, 51320), ("192.0.2.25", 587), t(b, -0.2), rtt=0.022)
+    now = _play(smtp, b, upgrades.smtp("mail.example.net", "laptop.lan"), 0.0)
+    now = _tls_handshake(smtp, b, now, "06-python-ssl", "mail.example.net", rb)
+    for size in (64, 41, 52, 38, 6120, 33):  # EHLO, AUTH, MAIL, RCPT, DATA + message, QUIT
+        smtp.client_send(upgrades.app_record(size + 17, rb), t(b, now + 0.01))
+        smtp.server_send(upgrades.app_record(44 + 17, rb), t(b, now + 0.01 + 0.022 + 0.004))
+        now += 0.06
+    smtp.close(t(b, now + 0.1))
+    imap = Conversation((client, 51334), ("192.0.2.25", 143), t(b, 1.0), rtt=0.022)
+    now = _play(imap, b, upgrades.imap("mail.example.net"), 1.2)
+    now = _tls_handshake(imap, b, now, "06-python-ssl", "mail.example.net", rb)
+    for size in (48, 30, 36, 12):  # LOGIN, SELECT, FETCH, IDLE
+        imap.client_send(upgrades.app_record(size + 17, rb), t(b, now + 0.01))
+        imap.server_send(upgrades.app_record(420 + 17, rb), t(b, now + 0.01 + 0.022 + 0.004))
+        now += 0.08
+    for when in (91.0, 183.5, 270.2, 362.9, 455.0):
+        imap.server_send(upgrades.app_record(56 + 17, rb), t(b, when))
+    imap.client_send(upgrades.app_record(9 + 17, rb), t(b, 480.0))  # DONE
+    imap.close(t(b, 481.0))
+    return pcap(smtp.finish() + imap.finish())
 
 
 # =====================================================================================

@@ -6,6 +6,12 @@ side's in-order bytes (``on_data``), hole notices (``on_gap``) and a final call 
 flow ends (``on_expire``). It records facts on the flow's FlowFacts and returns False from
 ``on_data`` when it needs no more bytes of that side.
 
+A side can change protocol mid-stream: STARTTLS and its kin, or a proxy tunnel that
+opens (SOCKS, HTTP CONNECT). The dissector that saw the switch returns False from
+``on_data`` and answers ``upgraded(side)`` with an :class:`Upgrade` - which switch, and
+the side's bytes from there on; the inspector offers those bytes to the dissectors afresh,
+as the start of a new stream, and tells the one that accepts them (``on_upgrade``).
+
 Example - a dissector that notes SSH banners::
 
     class Ssh(StreamDissector):
@@ -47,6 +53,16 @@ class Probe(Enum):
     MAYBE = 3  # need more bytes to decide
 
 
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    """A side's stream goes on in another protocol (see the module docstring)."""
+
+    via: str  # which switch: "smtp-starttls", "postgres-sslrequest", "socks5", "http-connect"...
+    data: bytes  # the side's bytes from the switch on (may be empty: they come later)
+    host: str | None = None  # a tunnel's target, as the client asked for it
+    port: int | None = None
+
+
 class StreamDissector:
     """Base class: one application protocol on one TCP flow (both sides)."""
 
@@ -71,6 +87,14 @@ class StreamDissector:
 
     def on_expire(self, facts: FlowFacts) -> None:
         """The flow ended: flush anything half-parsed."""
+
+    def upgraded(self, side: int) -> Upgrade | None:
+        """Asked after ``on_data`` returned False: did ``side`` switch to another protocol
+        (None: no, the side is simply done)?"""
+        return None
+
+    def on_upgrade(self, side: int, upgrade: Upgrade, facts: FlowFacts) -> None:
+        """This dissector accepted the bytes of ``side`` that followed an upgrade."""
 
 
 class DatagramDissector:

@@ -9,8 +9,10 @@ JSON bodies go to the same mining classifier that reads Stratum lines.
 
 A ``CONNECT`` request opens a tunnel through an HTTP proxy (cgminer's ``http_negotiate``,
 any libcurl-based miner with an HTTP proxy): after the request head on the client side
-and after a 2xx answer on the proxy side, both directions carry the tunnelled protocol,
-which is handed to the newline-JSON dissector - Stratum through a corporate proxy.
+and after a 2xx answer on the proxy side, both directions carry the tunnelled protocol:
+newline JSON is handed to a JSON dissector of its own - Stratum through a corporate proxy -
+and TLS to the inspector (base.Upgrade ``http-connect``, with the CONNECT target), whose
+TLS dissector reads it as on a direct connection - stratum+ssl through the same proxy.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import binascii
 import zlib
 from typing import ClassVar
 
-from detector.dissect.base import InspectContext, Probe, StreamDissector
+from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
 from detector.dissect.jsonlines import JsonLines, parse_json_body
 from detector.dissect.mining import RpcState, classify
+from detector.dissect.tls.flow import Tls
 from detector.facts import FlowFacts
 
 METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"OPTIONS ", b"DELETE ", b"PATCH ", b"CONNECT ")
@@ -127,6 +130,8 @@ class Http(StreamDissector):
         self.tunnel: JsonLines | None = None
         self.tunnel_json = [False, False]  # the tunnelled bytes were probed as JSON
         self.tunnel_head = [b"", b""]  # tunnelled bytes waiting for that probe
+        self.target: tuple[str | None, int | None] = (None, None)  # the CONNECT's host:port
+        self.handoff: list[Upgrade | None] = [None, None]  # TLS in the tunnel, to hand on
 
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
@@ -184,6 +189,7 @@ class Http(StreamDissector):
             if msg.head.method.upper() != "CONNECT":
                 return False
             self.connect_side = side
+            self.target = _authority(msg.head.uri)
         elif self.connect_side is None or self.connect_side == side:
             return False
         elif not msg.head.status.startswith("2"):
@@ -198,6 +204,14 @@ class Http(StreamDissector):
         to a web site, mostly) ends this side's inspection, as it would have before."""
         if not self.tunnel_json[side]:
             head = self.tunnel_head[side] + data
+            tls = Tls.probe(head)
+            if tls is Probe.YES:
+                self.tunnel_head[side] = b""
+                self.handoff[side] = Upgrade("http-connect", head, *self.target)
+                return False
+            if tls is Probe.MAYBE and head:  # one or two bytes of a record header so far
+                self.tunnel_head[side] = head
+                return True
             verdict = JsonLines.probe(head)
             if verdict is Probe.MAYBE and len(head) < TUNNEL_PROBE:
                 self.tunnel_head[side] = head
@@ -210,6 +224,10 @@ class Http(StreamDissector):
         if self.tunnel is None:
             self.tunnel = JsonLines()
         return self.tunnel.on_data(side, data, ts, facts)
+
+    def upgraded(self, side: int) -> Upgrade | None:
+        found, self.handoff[side] = self.handoff[side], None
+        return found
 
     def on_expire(self, facts: FlowFacts) -> None:
         if self.tunnel is not None:
@@ -269,6 +287,15 @@ class Http(StreamDissector):
                 facts.set_once("login", auth_user)
             if msg.is_request and facts.agent is None:
                 facts.set_once("agent", facts.http.get("user-agent"))
+
+
+def _authority(uri: str) -> tuple[str | None, int | None]:
+    """(host, port) of a CONNECT request's target ``host:port`` (``[v6]:port``)."""
+    host, _, port = uri.strip().rpartition(":")
+    host = host.strip("[]")[:253]
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None, None
+    return host, int(port)
 
 
 def _header(headers: dict[str, object], name: str) -> object:

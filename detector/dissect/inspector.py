@@ -16,20 +16,34 @@ from detector.dissect.base import (
     InspectContext,
     Probe,
     StreamDissector,
+    Upgrade,
 )
 from detector.dissect.dns import DnsTcp, names_a_pool, note_pool_lookup
 from detector.dissect.dnsparse import Groups
 from detector.dissect.http import Http
 from detector.dissect.jsonlines import JsonLines
 from detector.dissect.nodes import CryptoNode, CryptoNodeUdp
+from detector.dissect.quic import Quic
+from detector.dissect.starttls import StartTls
 from detector.dissect.tls.flow import FirstPackets, Tls
+from detector.dissect.tunnel import Socks
 from detector.facts import FlowFacts
 from detector.reassembly import GAP, StreamReassembler
 
 # Probed in this order on the first bytes of each side; the first YES wins.
-STREAM_DISSECTORS: tuple[type[StreamDissector], ...] = (Tls, Http, DnsTcp, CryptoNode, JsonLines)
-DATAGRAM_DISSECTORS: tuple[type[DatagramDissector], ...] = (CryptoNodeUdp,)
+# Socks and StartTls hand what follows a switch on (base.Upgrade): Tls reads it.
+STREAM_DISSECTORS: tuple[type[StreamDissector], ...] = (
+    Tls,
+    Http,
+    DnsTcp,
+    CryptoNode,
+    JsonLines,
+    Socks,
+    StartTls,
+)
+DATAGRAM_DISSECTORS: tuple[type[DatagramDissector], ...] = (Quic, CryptoNodeUdp)
 PROBE_LIMIT = 4096
+MAX_UPGRADES = 2  # protocol switches followed per side (a tunnel, then STARTTLS inside it)
 
 
 @dataclass(slots=True)
@@ -45,7 +59,7 @@ class InspectConfig:
 
 
 class _Side:
-    __slots__ = ("stream", "head", "dissector", "decided", "done", "budget")
+    __slots__ = ("stream", "head", "dissector", "decided", "done", "budget", "upgrades", "upgrade")
 
     def __init__(self, budget: int) -> None:
         self.stream = StreamReassembler()
@@ -54,6 +68,8 @@ class _Side:
         self.decided = False
         self.done = False
         self.budget = budget
+        self.upgrades = 0  # protocol switches followed on this side
+        self.upgrade: Upgrade | None = None  # the switch that the bytes being chosen for follow
 
 
 class FlowInspection:
@@ -243,10 +259,26 @@ class Inspector:
         assert sd.dissector is not None
         try:
             more = sd.dissector.on_data(side, piece, ts, facts)
+            upgrade = None if more else sd.dissector.upgraded(side)
         except Exception as exc:  # noqa: BLE001 - hostile payload must not stop the scan
             _dissector_failed(facts, sd.dissector.name, exc)
-            more = False
+            more, upgrade = False, None
+        if upgrade is not None and sd.upgrades < MAX_UPGRADES:
+            self._upgrade(fi, side, upgrade, ts)
+            return
         if not more or sd.budget <= 0:
+            sd.done = True
+
+    def _upgrade(self, fi: FlowInspection, side: int, upgrade: Upgrade, ts: float) -> None:
+        """The side switched protocol (base.Upgrade): its bytes from the switch on are
+        offered to the dissectors as the start of a new stream."""
+        sd = fi.sides[side]
+        sd.upgrades += 1
+        sd.dissector, sd.decided, sd.head, sd.upgrade = None, False, b"", upgrade
+        sd.budget += len(upgrade.data)  # counted once already, by the piece that held them
+        if upgrade.data:
+            self._deliver(fi, side, upgrade.data, ts)
+        elif sd.budget <= 0:
             sd.done = True
 
     def _choose(self, fi: FlowInspection, side: int) -> None:
@@ -265,6 +297,8 @@ class Inspector:
                     dissector = fi.dissectors[cls.name] = cls(self.ctx)
                 sd.dissector = dissector
                 sd.decided = True
+                if sd.upgrade is not None:
+                    dissector.on_upgrade(side, sd.upgrade, fi.facts)
                 return
             if verdict is Probe.MAYBE:
                 undecided = True

@@ -8,7 +8,8 @@ parsing resumes at the next newline, as it does after a reassembly gap.
 Miners also reach pools through SOCKS proxies (XMRig's ``socks5://`` pool option,
 cgminer's ``--socks-proxy`` / SOCKS4 and 5): each side's stream then starts with a short
 binary SOCKS handshake before its first JSON line. The handshake is recognised, field by
-field, at the start of a side, its target host kept as the flow's pool host, and skipped.
+field, at the start of a side (tunnel.py), its target host kept as the flow's pool host,
+and skipped. (Anything else behind SOCKS - TLS - is tunnel.Socks's to hand on.)
 """
 
 from __future__ import annotations
@@ -18,124 +19,13 @@ from typing import ClassVar
 
 from detector.dissect.base import InspectContext, Probe, StreamDissector
 from detector.dissect.mining import RpcState, classify
+from detector.dissect.tunnel import INCOMPLETE as _INCOMPLETE
+from detector.dissect.tunnel import socks_preamble as _socks_preamble
 from detector.facts import FlowFacts
 
 MAX_LINE = 64 * 1024
 PROBE_WINDOW = 4096
 _decoder = json.JSONDecoder()
-
-
-_INCOMPLETE = -1  # a SOCKS handshake that has not ended yet
-
-
-def _socks_preamble(data: bytes) -> tuple[int, str | None] | None:
-    """(length, target host) of the SOCKS handshake that starts ``data``.
-
-    None if the data cannot start with one; length ``_INCOMPLETE`` if it may still
-    become one. Both sides are recognised: SOCKS5 client (greeting, optional
-    username/password, CONNECT request) and server (method choice, optional auth status,
-    reply), SOCKS4/4a request and reply. Every fixed field is checked, so other binary
-    protocols are told apart within a few bytes.
-    """
-    results = [
-        parse(data) for parse in (_socks5_client, _socks5_server, _socks4_client, _socks4_server)
-    ]
-    for result in results:
-        if result is not None and result[0] != _INCOMPLETE:
-            return result
-    return (_INCOMPLETE, None) if any(r is not None for r in results) else None
-
-
-def _socks5_client(d: bytes) -> tuple[int, str | None] | None:
-    if d[:1] != b"\x05":
-        return None
-    if len(d) < 2:
-        return _INCOMPLETE, None
-    n = d[1]
-    if not 1 <= n <= 9 or any(m > 0x02 for m in d[2 : 2 + n]):
-        return None  # 1..9 offered methods: none, GSSAPI, username/password
-    pos = 2 + n
-    if len(d) <= pos:
-        return _INCOMPLETE, None
-    if d[pos] == 0x01:  # username/password sub-negotiation (RFC 1929)
-        if len(d) < pos + 2:
-            return _INCOMPLETE, None
-        pos += 2 + d[pos + 1]
-        if len(d) <= pos:
-            return _INCOMPLETE, None
-        pos += 1 + d[pos]
-    return _socks5_address(d, pos, command=0x01)
-
-
-def _socks5_server(d: bytes) -> tuple[int, str | None] | None:
-    if d[:1] != b"\x05":
-        return None
-    if len(d) < 2:
-        return _INCOMPLETE, None
-    if d[1] not in (0x00, 0x02):  # no authentication, or username/password
-        return None
-    pos = 2
-    if d[1] == 0x02:
-        if len(d) < pos + 2:
-            return _INCOMPLETE, None
-        if d[pos : pos + 2] != b"\x01\x00":
-            return None
-        pos += 2
-    return _socks5_address(d, pos, command=0x00)
-
-
-def _socks5_address(d: bytes, pos: int, command: int) -> tuple[int, str | None] | None:
-    """05 cmd 00 atyp address port at ``pos``: a CONNECT request (cmd 1) or a success
-    reply (0)."""
-    fixed = bytes((0x05, command, 0x00))
-    head = d[pos : pos + 3]
-    if not fixed.startswith(head):
-        return None
-    if len(d) < pos + 5:
-        return _INCOMPLETE, None
-    atyp = d[pos + 3]
-    host = None
-    if atyp == 0x01:
-        end = pos + 4 + 4 + 2
-    elif atyp == 0x04:
-        end = pos + 4 + 16 + 2
-    elif atyp == 0x03:
-        size = d[pos + 4]
-        end = pos + 5 + size + 2
-        host = d[pos + 5 : pos + 5 + size].decode("ascii", "replace") or None
-    else:
-        return None
-    return (end, host) if len(d) >= end else (_INCOMPLETE, None)
-
-
-def _socks4_client(d: bytes) -> tuple[int, str | None] | None:
-    if d[:1] != b"\x04":
-        return None
-    if len(d) < 2:
-        return _INCOMPLETE, None
-    if d[1] != 0x01:  # CONNECT
-        return None
-    user_end = d.find(b"\x00", 8)
-    if user_end == -1:
-        return (_INCOMPLETE, None) if len(d) < 8 + 256 else None
-    end, host = user_end + 1, None
-    if d[4:7] == b"\x00\x00\x00" and d[7] != 0:  # SOCKS4a: a host name follows
-        host_end = d.find(b"\x00", end)
-        if host_end == -1:
-            return (_INCOMPLETE, None) if len(d) < end + 256 else None
-        host = d[end:host_end].decode("ascii", "replace") or None
-        end = host_end + 1
-    return end, host
-
-
-def _socks4_server(d: bytes) -> tuple[int, str | None] | None:
-    if d[:1] != b"\x00":
-        return None
-    if len(d) < 2:
-        return _INCOMPLETE, None
-    if d[1] != 0x5A:  # request granted
-        return None
-    return (8, None) if len(d) >= 8 else (_INCOMPLETE, None)
 
 
 def _looks_like_json_start(data: bytes) -> bool:
@@ -193,7 +83,7 @@ class JsonLines(StreamDissector):
                 return True
             self.started[side] = True
             if socks is not None:
-                end, host = socks
+                end, host, _ = socks
                 buf = buf[end:]
                 facts.note("stream starts with a SOCKS handshake")
                 facts.set_once("pool_host", host[:128] if host else None)

@@ -4,8 +4,13 @@ DNS is every tenth packet on a resolver link and every message is its own flow, 
 sorted out here with numpy: queries never reach Python (a response repeats the question),
 responses without answers neither; responses with answers take a short path that feeds
 passive DNS without building per-flow inspection state. Other UDP reaches Python only
-when it has the shape of a protocol a datagram dissector knows (discv4, Nano): NTP, QUIC
-and the like are counted by the flow stage and never leave numpy.
+when it has the shape of a protocol a datagram dissector knows (discv4, Nano, a QUIC
+Initial): NTP and the like are counted by the flow stage and never leave numpy. Of QUIC
+only the client's Initial packets go on - long header, version 1 or 2 with that
+version's Initial type bits, in a datagram of at least 1200 bytes (RFC 9000 §14.1: a
+client pads every datagram carrying an Initial to that) - and only while the flow is
+under inspection, i.e. until its ClientHello is read (dissect/quic.py); the encrypted
+rest of a QUIC connection (short headers, Handshake packets) never leaves numpy.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import numpy as np
 from detector.decode import PROTO_UDP, PacketBatch
 
 DNS_PORTS = (53, 5353, 5355)
+QUIC_V2 = 0x6B3343CF
+QUIC_MIN_DATAGRAM = 1200
 
 
 def triage(pb: PacketBatch, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,8 +51,9 @@ def triage(pb: PacketBatch, candidates: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _datagram_candidate(pb: PacketBatch, idx: np.ndarray, buf: np.ndarray, last: int) -> np.ndarray:
-    """UDP payloads shaped like discv4 (type byte 97 in 1..6, an RLP list at 98) or Nano
-    ('R', network id A/B/C/X): the same tests the datagram dissectors' probes make."""
+    """UDP payloads shaped like discv4 (type byte 97 in 1..6, an RLP list at 98), Nano
+    ('R', network id A/B/C/X) or a client's QUIC Initial: the same tests the datagram
+    dissectors' probes make (QUIC's less the size, which the probe does not need)."""
     off = pb.payload_off[idx]
     cap = pb.payload_cap[idx]
     b97 = buf[np.clip(off + 97, 0, last)]
@@ -54,7 +62,18 @@ def _datagram_candidate(pb: PacketBatch, idx: np.ndarray, buf: np.ndarray, last:
     b0 = buf[np.clip(off, 0, last)]
     b1 = buf[np.clip(off + 1, 0, last)]
     nano = (cap >= 8) & (b0 == ord("R")) & _any_of(b1, tuple(b"ABCX"))
-    return discv4 | nano
+    keep = discv4 | nano
+    # QUIC: long header with the fixed bit, then the version; the type bits of an Initial
+    # are 00 in v1 and 01 in v2. Versions are read only for the few long-header datagrams.
+    at = np.flatnonzero(((b0 & 0xC0) == 0xC0) & (cap >= QUIC_MIN_DATAGRAM))
+    if at.shape[0]:
+        start = off[at]
+        version = buf[np.clip(start + 1, 0, last)].astype(np.uint32) << 24
+        for i, shift in ((2, 16), (3, 8), (4, 0)):
+            version |= buf[np.clip(start + i, 0, last)].astype(np.uint32) << shift
+        kind = (b0[at] >> 4) & 3
+        keep[at] |= ((version == 1) & (kind == 0)) | ((version == QUIC_V2) & (kind == 1))
+    return keep
 
 
 def _any_of(values: np.ndarray, wanted: tuple[int, ...]) -> np.ndarray:

@@ -83,6 +83,8 @@ FIELDS: dict[str, tuple[Callable[[FlowRecord], Any], str]] = {
     "tls.ja3s": (_tls("ja3s"), "str"),
     "tls.ja4": (_tls("ja4"), "str"),
     "tls.alpn": (lambda r: set(_facts(r).tls.get("alpn") or ()), "set"),
+    "tls.transport": (_tls("transport"), "str"),  # "quic" for a QUIC Initial's hello
+    "tls.upgrade": (_tls("upgrade"), "str"),  # smtp-starttls, socks5, http-connect...
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from detector.compiled import fast
-from detector.dissect.base import InspectContext, Probe, StreamDissector
+from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
 from detector.dissect.tls import fingerprint
 from detector.dissect.tls.hello import ClientHello, ServerHello, hello_key
 from detector.dissect.tls.records import AppData, StreamState, TLSEvent, TLSStream
@@ -65,6 +65,16 @@ class Tls(StreamDissector):
     def on_gap(self, side: int, facts: FlowFacts) -> None:
         facts.gaps += 1
         self.app_records[side] = MAX_RECORDS  # cannot resynchronise records without a length
+
+    def on_upgrade(self, side: int, upgrade: Upgrade, facts: FlowFacts) -> None:
+        """TLS after STARTTLS or through a tunnel: which, and a tunnel's target (the
+        pool-list match takes its port: the flow's own port is the proxy's)."""
+        tls = facts.tls
+        tls.setdefault("upgrade", upgrade.via)
+        if upgrade.host and "tunnel_host" not in tls:
+            tls["tunnel_host"] = upgrade.host[:253]
+        if upgrade.port and "tunnel_port" not in tls:
+            tls["tunnel_port"] = upgrade.port
 
 
 class _TlsState(Protocol):
@@ -305,3 +315,9 @@ def _server_hello_facts(
         tls_facts["version"] = VERSION_NAMES.get(version, hex(version))
     if "cipher" not in tls_facts:
         tls_facts["cipher"] = key[1]
+
+
+def client_hello_facts(facts: FlowFacts, hello: ClientHello) -> None:
+    """The facts of a ClientHello read elsewhere than in a TLS record stream (QUIC's
+    CRYPTO frames): the same keys, fingerprints and cache as the TCP path."""
+    _client_hello_facts(facts, _fingerprint_key(hello), hello.sni, hello.alpn, hello)

@@ -1,0 +1,166 @@
+"""TLS after an in-band upgrade: STARTTLS and its kin, handed on to the TLS dissector.
+
+Many protocols start in cleartext and switch to TLS on request, on the same connection:
+
+- SMTP (RFC 3207) and LMTP, NNTP (RFC 4642): ``STARTTLS``, then the server's 220 / 382;
+- IMAP (RFC 3501): ``<tag> STARTTLS``, then ``<tag> OK``;
+- POP3 (RFC 2595): ``STLS``, then ``+OK``;
+- FTP (RFC 4217): ``AUTH TLS`` (or ``AUTH SSL``, ``TLS-C``, ``TLS-P``), then 234;
+- XMPP (RFC 6120 §5): ``<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>``, then
+  ``<proceed .../>``;
+- PostgreSQL: the 8-byte SSLRequest (length 8, code 80877103), then the server's ``S``.
+
+A pool can listen behind any of them (pools serve on :25 and :5222 to get past
+firewalls), and a miner's TLS may come this way. :class:`StartTls` reads a side's
+cleartext lines (XML elements for XMPP) only to see the request; once it was made, the
+first line boundary of a side followed by a TLS record header is where that side's TLS
+starts, and the bytes from there are handed on (base.Upgrade) to the TLS dissector, whose
+facts then say which upgrade it was (``tls.upgrade``: ``smtp-starttls``,
+``imap-starttls``, ``pop3-stls``, ``ftp-auth-tls``, ``xmpp-starttls``,
+``nntp-starttls``, ``postgres-sslrequest``). Nothing is recorded for a session that
+never upgrades, and a side stops being read after MAX_CLEARTEXT bytes without the switch.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
+from detector.facts import FlowFacts
+
+MAX_CLEARTEXT = 8 * 1024  # cleartext bytes read per side before giving up on a switch
+MAX_LINE = 2048
+SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"  # PostgreSQL: length 8, code 80877103
+
+# First bytes of a side that start one of these protocols: server greetings, then the
+# commands a client may open with.
+_SERVER_GREETING = re.compile(rb"(?:220|200|201)[ -]|\* OK[ \r\n]|\+OK[ \r\n]")
+_CLIENT_OPENING = re.compile(
+    rb"(?i:(?:EHLO|HELO|LHLO) |STARTTLS\r?\n|STLS\r?\n|CAPA\r?\n|AUTH (?:TLS|SSL)|"
+    rb"[A-Za-z0-9.]{1,16} (?:CAPABILITY|STARTTLS)\r?\n)"
+)
+_XML_OPENING = (b"<?xml", b"<stream:stream")
+_LONGEST_OPENING = 16  # bytes that settle the probe either way
+_FTP_AUTH = re.compile(rb"(?i)AUTH (?:TLS|SSL|TLS-C|TLS-P)\s*$")
+_IMAP_STARTTLS = re.compile(rb"(?i)[A-Za-z0-9.]{1,16} STARTTLS\s*$")
+
+
+def _tls_record(data: bytes) -> bool:
+    """A TLS handshake record header (or the start of one) begins ``data``."""
+    return data[:1] == b"\x16" and data[1:2] in (b"\x03", b"") and data[2:3] <= b"\x04"
+
+
+class StartTls(StreamDissector):
+    """Cleartext protocols that switch to TLS in-band; the TLS is handed on."""
+
+    name: ClassVar[str] = "starttls"
+
+    def __init__(self, ctx: InspectContext | None = None) -> None:
+        self.tails = [b"", b""]
+        self.read = [0, 0]  # cleartext bytes read per side
+        self.greeting: bytes = b""  # the server's first line's code ("220", "* OK", ...)
+        self.smtp = False  # the client said EHLO/HELO/LHLO
+        self.via: str | None = None  # set once the client asked for TLS
+        self.sides_asked: set[int] = set()  # postgres: the side that sent the SSLRequest
+        self.rest: list[bytes | None] = [None, None]
+
+    @staticmethod
+    def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
+        if data.startswith(SSL_REQUEST):
+            return Probe.YES
+        if data[:1] == b"S" and _tls_record(data[1:]) and len(data) >= 4:
+            return Probe.YES  # PostgreSQL's server: 'S', then its TLS
+        if (
+            _SERVER_GREETING.match(data)
+            or _CLIENT_OPENING.match(data)
+            or data.startswith(_XML_OPENING)
+        ):
+            return Probe.YES
+        if len(data) < _LONGEST_OPENING and (
+            SSL_REQUEST.startswith(data) or data == b"S" or _could_open(data)
+        ):
+            return Probe.MAYBE
+        return Probe.NO
+
+    def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
+        buf = self.tails[side] + data
+        self.tails[side] = b""
+        while True:
+            if self.via is not None and _tls_record(buf):
+                if len(buf) < 3:
+                    self.tails[side] = buf
+                    return True
+                self.rest[side] = buf
+                return False
+            if not buf:
+                return True
+            if buf.startswith(SSL_REQUEST):
+                self.via = "postgres-sslrequest"
+                self.sides_asked.add(side)
+                buf = buf[len(SSL_REQUEST) :]
+                continue
+            if self.via == "postgres-sslrequest" and side not in self.sides_asked:
+                if buf[:1] != b"S":
+                    return False  # 'N': the server declined
+                buf = buf[1:]
+                continue
+            end = self._boundary(buf)
+            if end < 0:
+                if len(buf) > MAX_LINE:
+                    return False
+                self.tails[side] = buf
+                return True
+            line, buf = buf[:end], buf[end:]
+            self.read[side] += len(line)
+            if self.read[side] > MAX_CLEARTEXT:
+                return False
+            self._line(side, line)
+
+    def upgraded(self, side: int) -> Upgrade | None:
+        rest, self.rest[side] = self.rest[side], None
+        if rest is None or self.via is None:
+            return None
+        return Upgrade(self.via, rest)
+
+    @staticmethod
+    def _boundary(buf: bytes) -> int:
+        """Where the first line (an XML element, for XMPP) of ``buf`` ends; -1: not yet."""
+        end = buf.find(b">") if buf[:1] == b"<" else buf.find(b"\n")
+        return end + 1 if end >= 0 else -1
+
+    def _line(self, side: int, line: bytes) -> None:
+        """Note what one cleartext line says: a greeting, EHLO, or the request for TLS."""
+        if not self.greeting and _SERVER_GREETING.match(line):
+            self.greeting = line[:4]
+            return
+        text = line.strip()
+        if b"<starttls" in line:
+            self.via = "xmpp-starttls"
+            return
+        if line[:1] == b"<":
+            return
+        command = text.upper()
+        if command.startswith((b"EHLO ", b"HELO ", b"LHLO ")):
+            self.smtp = True
+        elif command == b"STARTTLS":
+            if self.smtp or self.greeting.startswith(b"220"):
+                self.via = "smtp-starttls"
+            elif self.greeting.startswith((b"200", b"201")):
+                self.via = "nntp-starttls"
+            else:
+                self.via = "starttls"
+        elif command == b"STLS":
+            self.via = "pop3-stls"
+        elif _FTP_AUTH.match(text):
+            self.via = "ftp-auth-tls"
+        elif _IMAP_STARTTLS.match(text):
+            self.via = "imap-starttls"
+
+
+def _could_open(data: bytes) -> bool:
+    """Whether ``data`` (shorter than any opening is long) may still become one."""
+    upper = data.upper()
+    words = (b"220", b"200", b"201", b"* OK", b"+OK", b"EHLO", b"HELO", b"LHLO")
+    words += (b"STARTTLS", b"STLS", b"CAPA", b"AUTH ", *_XML_OPENING)
+    return any(w.startswith(upper) or upper.startswith(w) for w in words)

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from detector.hashrate import hashrate_estimate
 from detector.nodehosts import NodeHost
 from detector.rules import RuleSet
-from detector.sinks.common import CATEGORY, app_proto, community_id, eve_time
+from detector.sinks.common import CATEGORY, app_proto, community_id, eve_time, tunnel_json
 from detector.suspects import Suspect
 
 
@@ -62,6 +62,8 @@ def suspect_event(s: Suspect, rules: RuleSet, partial: bool = False) -> dict[str
             "end": eve_time(r.last_ts),
         },
     }
+    if (tunnel := tunnel_json(r)) is not None:  # Suricata's alert "tunnel" object
+        event["tunnel"] = tunnel
     if f is not None and f.tls:
         event["tls"] = {k: f.tls[k] for k in ("sni", "ja3", "ja3s", "ja4", "version") if k in f.tls}
     event["mining"] = {

@@ -1319,8 +1319,8 @@ static __attribute__((noinline)) int mpls_link(const gb_t *g, long long pos, lon
     return 0;
 }
 
-/* The flow protocols past TCP and UDP, exactly as decode.py's L4_HEADER and _rare_ports
-   (which cite the sources): the header bytes a packet must hold (-1: no flow), and its
+/* The flow protocols past TCP and UDP, exactly as decode.py's L4_HEADER, L4_PAYLOAD and
+   _rare_ports (which cite the sources): the header bytes a packet must hold (-1: no flow), and its
    ports and flags. ICMP pairs (Community ID spec): requests get SYN, replies SYN|ACK,
    one-way types SYN|DIRECTED (0x82) and their code as the "destination port". */
 static inline long long l4_need(long long proto) {
@@ -1376,7 +1376,7 @@ typedef struct {
 } l4_t;
 
 static __attribute__((noinline)) l4_t rare_l4(gb_t g, long long proto, long long l4, long long end) {
-    l4_t r = {0, 0, 0, l4_need(proto)};
+    l4_t r = {0, 0, 0, proto == 47 ? 0 : l4_need(proto)}; /* the payload: L4_PAYLOAD */
     if (proto == 1 || proto == 58) {
         int v6 = proto == 58;
         long long type = g8(&g, l4), code = g8(&g, l4 + 1), paired = icmp_paired(v6, type);
@@ -1394,6 +1394,7 @@ static __attribute__((noinline)) l4_t rare_l4(gb_t g, long long proto, long long
 
 /* UDP ports that carry tunnels (decode.py's TUNNEL_PORTS). */
 static inline int tunnel_port(long long port) {
+    if ((unsigned long long)(port - 2152) > 6081 - 2152) return 0; /* most ports: one test */
     return port == 4789 || port == 6081 || port == 2152 || port == 5247 || port == 3544;
 }
 
@@ -1527,7 +1528,6 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
             continue;
         }
         int tcp = proto == 6 && pend - l4 >= 20, udp = proto == 17 && pend - l4 >= 8;
-        l4_t rare = {0, 0, 0, 0};
         if (!tcp && !udp) { /* truncated TCP/UDP, the other flow protocols, or no flow */
             long long need = l4_need(proto);
             if (proto == 6 || proto == 17 || (need >= 0 && pend - l4 < need)) {
@@ -1538,8 +1538,6 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
                 other++;
                 continue;
             }
-            rare = rare_l4(g, proto, l4, pend);
-            carriers += proto == 47 || proto == 4 || proto == 41;
         }
         o_keep[kept] = i;
         o_proto[kept] = (uint8_t)proto;
@@ -1570,11 +1568,13 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
             o_seq[kept] = 0;
             carriers += tunnel_port(dp) || tunnel_port(sp);
         } else {
+            l4_t rare = rare_l4(g, proto, l4, pend);
             o_sport[kept] = rare.sport;
             o_dport[kept] = rare.dport;
             o_flags[kept] = (uint8_t)rare.flags;
             o_seq[kept] = 0;
             hdr = rare.hdr;
+            carriers += proto == 47 || proto == 4 || proto == 41;
         }
         long long poff = l4 + hdr, plen = ip_end - poff;
         if (plen < 0) plen = 0;
@@ -1922,9 +1922,11 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
             pos = (pos + 1) & (hcap - 1);
         }
         group[i] = g; /* first-seen id for now */
-        int sa = flags[i] & (0x02 | 0x10); /* openers of other protocols too (decode.py) */
-        if (sa == 0x02 && fsyn[g] == n) fsyn[g] = i;
-        else if (sa == (0x02 | 0x10) && fsynack[g] == n) fsynack[g] = i;
+        if (flags[i] & 0x02) { /* SYN: also the openers of other protocols (decode.py) */
+            if (!(flags[i] & 0x10)) {
+                if (fsyn[g] == n) fsyn[g] = i;
+            } else if (fsynack[g] == n) fsynack[g] = i;
+        }
     }
     qsort(groups, (size_t)ng, sizeof(grp_sort_t), grp_cmp);
     for (Py_ssize_t r = 0; r < ng; r++) {

@@ -19,6 +19,7 @@ IPv4-mapped (::ffff:a.b.c.d) so both families share one flow table.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,18 +95,15 @@ PROTO_NAMES = {
 # Bytes of each flow protocol's header a packet must hold (ICMP and ICMPv6: type, code,
 # checksum and the 4-byte rest of the header, as Suricata's ICMPV4/ICMPV6_HEADER_LEN; SCTP:
 # its common header, RFC 9260 §3.1; GRE: its base header, RFC 2784 §2.1); -1: no flow.
-# The payload starts that far in (TCP: its data offset); IP-in-IP and IPv6-in-IP carry the
-# inner packet as their payload.
+# And where the payload starts (L4_PAYLOAD; TCP: its data offset): a carrier's payload is
+# what it carries with its encapsulation header (GRE's, whose length varies: decap reads it);
+# IP-in-IP and IPv6-in-IP carry the inner packet as it is.
 L4_HEADER = np.full(256, -1, dtype=np.int64)
-L4_HEADER[[PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_GRE]] = [
-    20,
-    8,
-    8,
-    8,
-    12,
-    4,
-]
-L4_HEADER[[PROTO_IPIP, PROTO_IPV6]] = 0
+L4_PAYLOAD = np.full(256, -1, dtype=np.int64)
+for _proto, _need, _payload in ((PROTO_TCP, 20, 20), (PROTO_UDP, 8, 8), (PROTO_ICMP, 8, 8),
+                                (PROTO_ICMPV6, 8, 8), (PROTO_SCTP, 12, 12), (PROTO_GRE, 4, 0),
+                                (PROTO_IPIP, 0, 0), (PROTO_IPV6, 0, 0)):  # fmt: skip
+    L4_HEADER[_proto], L4_PAYLOAD[_proto] = _need, _payload
 # etype of a packet whose link-layer header is cut short or malformed (counted as a
 # truncated header); -1 is an unsupported link type.
 LINK_TRUNCATED = -2
@@ -204,8 +202,6 @@ ENCAP_ID_NAMES = {
 # destination port is looked at first) and by IP protocol.
 TUNNEL_PORTS = {4789: ENCAP_VXLAN, 6081: ENCAP_GENEVE, 2152: ENCAP_GTPU, 5247: ENCAP_CAPWAP,
                 3544: ENCAP_TEREDO}  # fmt: skip
-PORT_CARRIER = np.zeros(65536, dtype=np.int64)
-PORT_CARRIER[list(TUNNEL_PORTS)] = list(TUNNEL_PORTS.values())
 PROTO_CARRIER = np.zeros(256, dtype=np.int64)
 PROTO_CARRIER[[PROTO_GRE, PROTO_IPIP, PROTO_IPV6]] = [ENCAP_GRE, ENCAP_IPIP, ENCAP_IP6]
 # Tunnels inside tunnels are opened this deep at most (a carrier deeper down is counted
@@ -661,10 +657,19 @@ def _decode(rb: RecordBatch, level, decap) -> tuple[PacketBatch, DecodeStats]:  
     return pb, stats
 
 
+@functools.cache
+def _port_carrier() -> np.ndarray:
+    """TUNNEL_PORTS as a table by port (made when first needed: most runs see no tunnel)."""
+    table = np.zeros(65536, dtype=np.uint8)
+    table[list(TUNNEL_PORTS)] = list(TUNNEL_PORTS.values())
+    return table
+
+
 def _carriers(pb: PacketBatch) -> np.ndarray:
     """Per packet, the kind of tunnel it carries (ENCAP_*), 0 for none."""
-    kind = PORT_CARRIER[pb.dport]
-    kind = np.where(kind == 0, PORT_CARRIER[pb.sport], kind)
+    table = _port_carrier()
+    kind = table[pb.dport]
+    kind = np.where(kind == 0, table[pb.sport], kind)
     return np.where(pb.proto == PROTO_UDP, kind, PROTO_CARRIER[pb.proto])
 
 
@@ -952,7 +957,7 @@ def _py_level(rb: RecordBatch) -> Level:
     sport = g.be16(l4k)
     dport = g.be16(l4k + 2)
     doff = (g.u8(l4k + 12) >> 4) * 4
-    hdr_len = np.where(tcpk, np.maximum(doff, 20), L4_HEADER[protok])
+    hdr_len = np.where(tcpk, np.maximum(doff, 20), L4_PAYLOAD[protok])
     flags = np.where(tcpk, g.u8(l4k + 13), 0)
     seq = np.where(tcpk, g.be32(l4k + 4), 0)
     rare = np.flatnonzero(~tcpk & (protok != PROTO_UDP))

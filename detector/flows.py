@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -196,25 +196,6 @@ class FlowConfig:
 
 
 @dataclass(slots=True)
-class TunnelLayer:
-    """One encapsulation the packets of a flow came in (outermost first): the outer
-    packet's endpoints, oriented like the flow - ``src`` is the tunnel endpoint on the
-    client's side (that of the flow's first packet when it came from the client)."""
-
-    encap: str  # decode.ENCAP_NAMES: "vxlan", "erspan-ii", "gtp-u", ...
-    proto: str  # the outer packet's protocol: "UDP", "GRE", "IP-in-IP", "IPv6"
-    src_ip: str
-    src_port: int  # 0 without ports (GRE, IP-in-IP)
-    dest_ip: str
-    dest_port: int
-    ident: int | None = None  # VNI, session id, key, TEID, call id (decode.ENCAP_ID_NAMES)
-
-    def flipped(self) -> TunnelLayer:
-        return TunnelLayer(self.encap, self.proto, self.dest_ip, self.dest_port, self.src_ip,
-                           self.src_port, self.ident)  # fmt: skip
-
-
-@dataclass(slots=True)
 class FlowRecord:
     """One ended (or cut) flow, oriented client -> server, with its facts: plain data
     (it crosses processes, and later machines, as it is)."""
@@ -237,7 +218,8 @@ class FlowRecord:
     end_reason: str  # "idle", "closed", "active-timeout", "evicted", "end"; "open" (snapshot)
     facts: FlowFacts | None
     client_side: int = 0  # which FlowFacts side is the client
-    tunnel: list[TunnelLayer] | None = None  # the tunnels its packets came in, outermost first
+    # The tunnels its packets came in, outermost first (see _tunnel_layers), or None.
+    tunnel: list[dict[str, Any]] | None = None
 
     @property
     def duration(self) -> float:
@@ -309,7 +291,7 @@ class FlowTracker:
         self.records: list[FlowRecord] = []  # ended flows, in the order they ended
         # Tunneled flows by slot: their tunnel layers as the first packet came, and whether
         # that packet's sender is side A (the table's "tunnel" column says which slots).
-        self.tunnels: dict[int, tuple[list[TunnelLayer], bool]] = {}
+        self.tunnels: dict[int, tuple[list[dict[str, Any]], bool]] = {}
 
     def take_records(self) -> list[FlowRecord]:
         """The records queued since the last call (the later stages consume them)."""
@@ -660,7 +642,7 @@ class FlowTracker:
                 if (r.client_side == 0) == first_from_a:
                     r.tunnel = layers
                 else:
-                    r.tunnel = [layer.flipped() for layer in layers]
+                    r.tunnel = [_flipped(layer) for layer in layers]
         return records
 
     def _end(self, slot: int, reason: str) -> None:
@@ -752,24 +734,40 @@ def _record(row: tuple, reason: str, facts: FlowFacts | None) -> FlowRecord:
     )
 
 
-def _tunnel_layers(pb: PacketBatch, row: int) -> list[TunnelLayer]:
-    """The tunnels packet ``row`` of ``pb`` came in, outermost first, as it came (src: the
-    outer packets' sources): its carrier rows, each with the encapsulation it used."""
+def _tunnel_layers(pb: PacketBatch, row: int) -> list[dict[str, Any]]:
+    """The tunnels packet ``row`` of ``pb`` came in, outermost first, as it came: per
+    carrier, the encapsulation it used (``encap``: decode.ENCAP_NAMES), its protocol
+    (``proto``: "UDP", "GRE", "IP-in-IP", "IPv6"), its ``src_ip``, ``src_port``, ``dest_ip``,
+    ``dest_port`` (ports 0 without ports) and the encapsulation's identifier (``ident``: VNI,
+    session id, key, TEID, call id, see decode.ENCAP_ID_NAMES; None when it has none).
+    Plain dicts: a record is plain data (and a dataclass more costs a millisecond of every
+    command's start-up)."""
     assert pb.parent is not None and pb.encap is not None and pb.encap_id is not None
     layers = []
     while (parent := int(pb.parent[row])) >= 0:
         ident = int(pb.encap_id[row])
+        udp = pb.proto[parent] == PROTO_UDP
         layers.append(
-            TunnelLayer(
-                encap=ENCAP_NAMES[int(pb.encap[row])],
-                proto=PROTO_NAMES[int(pb.proto[parent])],
-                src_ip=ip_text(int(pb.src_hi[parent]), int(pb.src_lo[parent])),
-                src_port=int(pb.sport[parent]) if pb.proto[parent] == PROTO_UDP else 0,
-                dest_ip=ip_text(int(pb.dst_hi[parent]), int(pb.dst_lo[parent])),
-                dest_port=int(pb.dport[parent]) if pb.proto[parent] == PROTO_UDP else 0,
-                ident=ident if ident >= 0 else None,
-            )
+            {
+                "encap": ENCAP_NAMES[int(pb.encap[row])],
+                "proto": PROTO_NAMES[int(pb.proto[parent])],
+                "src_ip": ip_text(int(pb.src_hi[parent]), int(pb.src_lo[parent])),
+                "src_port": int(pb.sport[parent]) if udp else 0,
+                "dest_ip": ip_text(int(pb.dst_hi[parent]), int(pb.dst_lo[parent])),
+                "dest_port": int(pb.dport[parent]) if udp else 0,
+                "ident": ident if ident >= 0 else None,
+            }
         )
         row = parent
     layers.reverse()
     return layers
+
+
+def _flipped(layer: dict[str, Any]) -> dict[str, Any]:
+    """A tunnel layer seen from its other end (src and dest swapped)."""
+    return layer | {
+        "src_ip": layer["dest_ip"],
+        "src_port": layer["dest_port"],
+        "dest_ip": layer["src_ip"],
+        "dest_port": layer["src_port"],
+    }

@@ -97,11 +97,11 @@ def tunnel_json(r: FlowRecord) -> dict[str, Any] | None:
     if not r.tunnel:
         return None
 
-    def layer(t: Any) -> dict[str, Any]:
-        out = {"src_ip": t.src_ip, "src_port": t.src_port, "dest_ip": t.dest_ip,
-               "dest_port": t.dest_port, "proto": t.proto, "encapsulation": t.encap}  # fmt: skip
-        if t.ident is not None:
-            out[_ID_NAMES.get(t.encap, "id")] = t.ident
+    def layer(t: dict[str, Any]) -> dict[str, Any]:
+        out = {key: t[key] for key in ("src_ip", "src_port", "dest_ip", "dest_port", "proto")}
+        out["encapsulation"] = t["encap"]
+        if t["ident"] is not None:
+            out[_ID_NAMES.get(t["encap"], "id")] = t["ident"]
         return out
 
     top = layer(r.tunnel[0]) | {"depth": len(r.tunnel)}

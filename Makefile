@@ -39,6 +39,7 @@ demo: $(STAMP)
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q
 	$(BIN)/minewatch verify pcaps/
+	$(BIN)/minewatch verify pcaps/recorded/
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1046,7 +1046,9 @@ def py_decap(
       binding 1: an IEEE 802.11 frame (105, no FCS), another binding: not IP.
     - Teredo (RFC 4380 §5.1.1; Suricata decode-teredo.c): an optional authentication
       indicator (0x0001, id and auth lengths, 8-byte nonce, confirmation byte) and origin
-      indication (0x0000, 8 bytes), then an IPv6 header whose payload length fills the rest.
+      indication (0x0000, 8 bytes), then an IPv6 header whose payload length fills the rest
+      (Suricata stops at an authentication indicator; the qualification messages behind it
+      are read here).
     - GRE (RFC 2784, RFC 2890; Suricata decode-gre.c): version 0 with C, K, S adding 4
       bytes each; routing (R, RFC 1701), recursion or reserved flags set: malformed (so is
       source routing, which RFC 2784 dropped). Protocol 0x0800/0x86DD: IP; 0x6558

@@ -1177,19 +1177,52 @@ static inline long long eth_l3(const gb_t *g, long long o, long long *et) {
     return pos;
 }
 
+/* MPLS label stacks, exactly as decode.py's _mpls_stack (which cites the format's sources):
+   the offset after the stack in *after, and what follows - 4 (IPv4), 6 (IPv6), 1 (an
+   Ethernet pseudowire frame at *after + 4) or 0 (unreadable) - or -1 when cut short. */
+enum { MPLS_MAX_LABELS = 8 };
+static int mpls_stack(const gb_t *g, long long pos, long long end, long long *after) {
+    long long label = 0;
+    int bottom = 0;
+    for (int k = 0; k < MPLS_MAX_LABELS; k++) {
+        if (pos + 4 > end) return -1;
+        long long shim = g32(g, pos);
+        label = shim >> 12;
+        pos += 4;
+        if ((shim >> 8) & 1) {
+            bottom = 1;
+            break;
+        }
+    }
+    *after = pos;
+    if (!bottom) return 0;
+    if (label == 0) return 4;
+    if (label == 2) return 6;
+    if (label < 15) return 0;
+    if (pos + 4 > end) return -1;
+    long long nibble = g8(g, pos) >> 4;
+    return nibble == 4 ? 4 : (nibble == 6 ? 6 : (nibble == 0 ? 1 : 0));
+}
+
 /* The link types past the common ones, exactly as decode.py's _ppp, _dot11, _radiotap and
    _ppi (which cite the formats' sources). Each sets *l3 and *et (0: not IP) and may lower
    *end (an FCS at the end of the frame); it returns 0, or LINK_CUT for a link header cut
    short or malformed (counted as a truncated header). */
-enum { LINK_CUT = 2, RADIOTAP_MAX_PRESENT = 8, PPI_MAX_FIELDS = 8 };
+enum { LINK_CUT = 2, RADIOTAP_MAX_PRESENT = 8, PPI_MAX_FIELDS = 8, LINK_DOT11_SWAPPED = -105 };
 
 static inline long long fcs_end(long long o, long long cap, long long wire) {
     long long w = wire - 4 > 0 ? wire - 4 : 0;
     return o + (cap < w ? cap : w);
 }
 
-static int dot11(const gb_t *g, long long o, long long end, int datapad, long long *l3, long long *et) {
+static int dot11(const gb_t *g, long long o, long long end, int datapad, int swapped, long long *l3,
+                 long long *et) {
     long long fc0 = g8(g, o), fc1 = g8(g, o + 1);
+    if (swapped) { /* LINK_DOT11_SWAPPED: the frame control bytes come in the other order */
+        long long t = fc0;
+        fc0 = fc1;
+        fc1 = t;
+    }
     int data = (fc0 & 0x0F) == 0x08 && !(fc0 & 0x40) && !(fc1 & 0x40);
     int qos = (fc0 & 0x80) != 0, four = (fc1 & 0x03) == 0x03;
     long long hl = 24 + (four ? 6 : 0) + (qos ? 2 : 0) + (qos && fc1 >= 0x80 ? 4 : 0);
@@ -1237,7 +1270,8 @@ static __attribute__((noinline)) int link_more(const gb_t *g, int lt, long long 
         *et = g16(g, o + 2);
         return 0;
     }
-    if (lt == 105) return dot11(g, o, *end, 0, l3, et);
+    if (lt == 105) return dot11(g, o, *end, 0, 0, l3, et);
+    if (lt == LINK_DOT11_SWAPPED) return dot11(g, o, *end, 0, 1, l3, et);
     if (lt == 127) { /* radiotap + 802.11 */
         if (cap < 8) return LINK_CUT;
         if (g8(g, o) != 0) {
@@ -1260,7 +1294,7 @@ static __attribute__((noinline)) int link_more(const gb_t *g, int lt, long long 
             return 0;
         }
         if (flags & 0x10) *end = fcs_end(o, cap, wire);
-        return dot11(g, o + rlen, *end, (flags & 0x20) != 0, l3, et);
+        return dot11(g, o + rlen, *end, (flags & 0x20) != 0, 0, l3, et);
     }
     if (lt == 192) { /* PPI */
         long long pflags = g8(g, o + 1), plen = gl16(g, o + 2), dlt = gl32(g, o + 4);
@@ -1289,9 +1323,108 @@ static __attribute__((noinline)) int link_more(const gb_t *g, int lt, long long 
             return 0;
         }
         if (cflags & 0x0001) *end = fcs_end(o, cap, wire);
-        return dot11(g, stop, *end, 0, l3, et);
+        return dot11(g, stop, *end, 0, 0, l3, et);
     }
     return 1;
+}
+
+/* MPLS on a link, exactly as decode.py's _mpls: *l3 and *et behind the label stack (the
+   pseudowire's Ethernet frame read through); LINK_CUT when the stack or that frame's
+   header is cut short. */
+static __attribute__((noinline)) int mpls_link(const gb_t *g, long long pos, long long end,
+                                               long long *l3, long long *et) {
+    long long after = pos;
+    int kind = mpls_stack(g, pos, end, &after);
+    if (kind < 0) return LINK_CUT;
+    *l3 = after;
+    if (kind == 1) {
+        long long e;
+        if (after + 18 > end) return LINK_CUT;
+        *l3 = eth_l3(g, after + 4, &e);
+        *et = (e == 0x8847 || e == 0x8848) ? 0 : e;
+        return 0;
+    }
+    *et = kind == 4 ? 0x0800 : (kind == 6 ? 0x86DD : 0);
+    return 0;
+}
+
+/* The flow protocols past TCP and UDP, exactly as decode.py's L4_HEADER, L4_PAYLOAD and
+   _rare_ports (which cite the sources): the header bytes a packet must hold (-1: no flow), and its
+   ports and flags. ICMP pairs (Community ID spec): requests get SYN, replies SYN|ACK,
+   one-way types SYN|DIRECTED (0x82) and their code as the "destination port". */
+static inline long long l4_need(long long proto) {
+    switch (proto) {
+    case 1: case 58: return 8;
+    case 132: return 12;
+    case 47: return 4;
+    case 4: case 41: return 0;
+    default: return -1;
+    }
+}
+
+static long long icmp_paired(int v6, long long type) {
+    if (!v6) {
+        switch (type) {
+        case 8: return 0;
+        case 0: return 8;
+        case 10: return 9;
+        case 9: return 10;
+        case 13: return 14;
+        case 14: return 13;
+        case 15: return 16;
+        case 16: return 15;
+        case 17: return 18;
+        case 18: return 17;
+        default: return -1;
+        }
+    }
+    switch (type) {
+    case 128: return 129;
+    case 129: return 128;
+    case 130: return 131;
+    case 131: return 130;
+    case 133: return 134;
+    case 134: return 133;
+    case 135: return 136;
+    case 136: return 135;
+    case 139: return 140;
+    case 140: return 139;
+    case 144: return 145;
+    case 145: return 144;
+    default: return -1;
+    }
+}
+
+static int icmp_request(int v6, long long type) {
+    if (!v6) return type == 8 || type == 10 || type == 13 || type == 15 || type == 17;
+    return type == 128 || type == 130 || type == 133 || type == 135 || type == 139 || type == 144;
+}
+
+typedef struct {
+    long long sport, dport, flags, hdr;
+} l4_t;
+
+static __attribute__((noinline)) l4_t rare_l4(gb_t g, long long proto, long long l4, long long end) {
+    l4_t r = {0, 0, 0, proto == 47 ? 0 : l4_need(proto)}; /* the payload: L4_PAYLOAD */
+    if (proto == 1 || proto == 58) {
+        int v6 = proto == 58;
+        long long type = g8(&g, l4), code = g8(&g, l4 + 1), paired = icmp_paired(v6, type);
+        r.sport = type;
+        r.dport = paired >= 0 ? paired : code;
+        r.flags = paired < 0 ? 0x82 : (icmp_request(v6, type) ? 0x02 : 0x12);
+    } else if (proto == 132) {
+        long long chunk = end - l4 > 12 ? g8(&g, l4 + 12) : 0;
+        r.sport = g16(&g, l4);
+        r.dport = g16(&g, l4 + 2);
+        r.flags = chunk == 1 ? 0x02 : (chunk == 2 ? 0x12 : 0);
+    }
+    return r;
+}
+
+/* UDP ports that carry tunnels (decode.py's TUNNEL_PORTS). */
+static inline int tunnel_port(long long port) {
+    if ((unsigned long long)(port - 2152) > 6081 - 2152) return 0; /* most ports: one test */
+    return port == 4789 || port == 6081 || port == 2152 || port == 5247 || port == 3544;
 }
 
 enum { NBUF = 18, DECODE_PREFETCH = 8 };
@@ -1317,7 +1450,7 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
     int64_t *o_seq = v[13].buf, *o_poff = v[14].buf, *o_plen = v[15].buf, *o_pcap = v[16].buf;
     const int64_t *wirelen = (const int64_t *)v[17].buf;
     Py_ssize_t n = v[1].len / (Py_ssize_t)sizeof(int64_t), kept = 0;
-    long long non_ip = 0, frags = 0, other = 0, truncated = 0, unsupported = 0;
+    long long non_ip = 0, frags = 0, other = 0, truncated = 0, unsupported = 0, carriers = 0;
     const uint64_t V4PREFIX = 0x0000FFFF00000000ULL;
     for (Py_ssize_t i = 0; i < n; i++) {
         long long o = data_off[i], l3 = o, et = 0, pend = o + caplen[i];
@@ -1375,6 +1508,15 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
             }
             l3 = ml3, et = met, pend = mend;
         }
+        if (et == 0x8847 || et == 0x8848) { /* MPLS, on any link: out of line, on a copy */
+            gb_t gc = g;
+            long long ml3 = l3, met = 0;
+            if (mpls_link(&gc, l3, pend, &ml3, &met) == LINK_CUT) {
+                truncated++;
+                continue;
+            }
+            l3 = ml3, et = met;
+        }
         long long avail = pend - l3, first = g8(&g, l3), ver = first >> 4;
         int is4 = et == 0x0800 && ver == 4 && avail >= 20;
         int is6 = et == 0x86DD && ver == 6 && avail >= 40;
@@ -1415,16 +1557,19 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
             continue;
         }
         int tcp = proto == 6 && pend - l4 >= 20, udp = proto == 17 && pend - l4 >= 8;
-        if (proto != 6 && proto != 17) {
-            other++;
-            continue;
-        }
-        if (!tcp && !udp) {
-            truncated++;
-            continue;
+        if (!tcp && !udp) { /* truncated TCP/UDP, the other flow protocols, or no flow */
+            long long need = l4_need(proto);
+            if (proto == 6 || proto == 17 || (need >= 0 && pend - l4 < need)) {
+                truncated++;
+                continue;
+            }
+            if (need < 0) {
+                other++;
+                continue;
+            }
         }
         o_keep[kept] = i;
-        o_proto[kept] = tcp ? 6 : 17;
+        o_proto[kept] = (uint8_t)proto;
         if (is4) {
             o_shi[kept] = 0;
             o_dhi[kept] = 0;
@@ -1436,17 +1581,29 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
             o_dhi[kept] = g64(&g, l3 + 24);
             o_dlo[kept] = g64(&g, l3 + 32);
         }
-        o_sport[kept] = g16(&g, l4);
-        o_dport[kept] = g16(&g, l4 + 2);
         long long hdr = 8;
         if (tcp) {
+            o_sport[kept] = g16(&g, l4);
+            o_dport[kept] = g16(&g, l4 + 2);
             long long doff = (g8(&g, l4 + 12) >> 4) * 4;
             hdr = doff > 20 ? doff : 20;
             o_flags[kept] = (uint8_t)g8(&g, l4 + 13);
             o_seq[kept] = g32(&g, l4 + 4);
-        } else {
+        } else if (udp) {
+            long long sp = g16(&g, l4), dp = g16(&g, l4 + 2);
+            o_sport[kept] = sp;
+            o_dport[kept] = dp;
             o_flags[kept] = 0;
             o_seq[kept] = 0;
+            carriers += tunnel_port(dp) || tunnel_port(sp);
+        } else {
+            l4_t rare = rare_l4(g, proto, l4, pend);
+            o_sport[kept] = rare.sport;
+            o_dport[kept] = rare.dport;
+            o_flags[kept] = (uint8_t)rare.flags;
+            o_seq[kept] = 0;
+            hdr = rare.hdr;
+            carriers += proto == 47 || proto == 4 || proto == 41;
         }
         long long poff = l4 + hdr, plen = ip_end - poff;
         if (plen < 0) plen = 0;
@@ -1459,7 +1616,186 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
         kept++;
     }
     release_buffers(v, NBUF);
-    return Py_BuildValue("nLLLLL", kept, non_ip, frags, other, truncated, unsupported);
+    return Py_BuildValue("nLLLLLL", kept, non_ip, frags, other, truncated, unsupported, carriers);
+}
+
+/* decap_batch(buf, kinds, off, cap, wire, link_out, off_out, cap_out, wire_out, encap_out,
+               ident_out, key_out) -> (malformed, non_ip, fragments)
+
+   The encapsulation header of each tunnel carrier, exactly as decode.py's py_decap (whose
+   docstring cites each format's source): what is inside (its link type, 0 for nothing to
+   decode), where it starts and how long it is, the encapsulation, its identifier and the
+   part of it that names the tunnel both ways. */
+enum {
+    ENC_VXLAN = 1, ENC_GENEVE, ENC_GTPU, ENC_CAPWAP, ENC_TEREDO, ENC_GRE, ENC_ERSPAN1,
+    ENC_ERSPAN2, ENC_ERSPAN3, ENC_PPTP, ENC_IPIP, ENC_IP6
+};
+enum { R_INNER, R_MALFORMED, R_NON_IP, R_FRAGMENT, R_NONE, GTPU_MAX_EXT = 4 };
+
+typedef struct {
+    int res;
+    long long link, hdr, ident, key, encap;
+} decap_t;
+
+static decap_t decap_gre(const gb_t *g, long long o, long long c) {
+    decap_t d = {R_MALFORMED, 0, 0, -1, 0, ENC_GRE};
+    long long flags = g16(g, o), ptype = g16(g, o + 2), ver = flags & 7;
+    int csum = (flags & 0x8000) != 0, routed = (flags & 0x4000) != 0;
+    int keyed = (flags & 0x2000) != 0, seqd = (flags & 0x1000) != 0, ack = (flags & 0x0080) != 0;
+    long long h = ver == 1 ? 8 + (seqd ? 4 : 0) + (ack ? 4 : 0)
+                           : 4 + (csum ? 4 : 0) + (keyed ? 4 : 0) + (seqd ? 4 : 0);
+    if (c < 4 || (ver != 0 && ver != 1) || (flags & 0x0778) || routed) return d;
+    if (ver == 1 && (csum || (flags & 0x0800) || !keyed || ptype != 0x880B)) return d;
+    if (h > c) return d;
+    d.hdr = h;
+    if (ver == 1) { /* PPTP */
+        d.encap = ENC_PPTP;
+        d.link = 9;
+        d.ident = g16(g, o + 6);
+        d.res = g16(g, o + 4) != 0 ? R_INNER : R_NONE;
+        return d;
+    }
+    d.ident = keyed ? g32(g, o + 4 + (csum ? 4 : 0)) : -1;
+    long long e = o + h, word = g32(g, e), session = word & 0x3FF;
+    if (ptype == 0x0800 || ptype == 0x86DD || ptype == 0x6558) {
+        d.link = ptype == 0x6558 ? 1 : 101;
+        d.res = R_INNER;
+    } else if (ptype == 0x88BE && !seqd) {
+        d.encap = ENC_ERSPAN1;
+        d.link = 1;
+        d.ident = -1;
+        d.res = R_INNER;
+    } else if (ptype == 0x88BE) {
+        d.encap = ENC_ERSPAN2;
+        d.link = 1;
+        d.hdr = h + 8;
+        d.ident = d.key = session;
+        d.res = h + 8 <= c && (word >> 28) == 1 ? R_INNER : R_MALFORMED;
+    } else if (ptype == 0x22EB) {
+        long long h3 = h + 12 + ((g8(g, e + 11) & 1) ? 8 : 0), frame = (g16(g, e + 10) >> 10) & 0x1F;
+        d.encap = ENC_ERSPAN3;
+        d.hdr = h3;
+        d.ident = d.key = session;
+        d.link = frame == 0 ? 1 : (frame == 2 ? 101 : 0);
+        if (!(h + 12 <= c && (word >> 28) == 2 && h3 <= c)) d.res = R_MALFORMED;
+        else d.res = d.link ? R_INNER : R_NON_IP;
+    } else if (ptype == 0x8847 || ptype == 0x8848) {
+        long long after = e;
+        int what = mpls_stack(g, e, o + c, &after);
+        if (what < 0) return d;
+        d.link = what == 1 ? 1 : ((what == 4 || what == 6) ? 101 : 0);
+        d.hdr = after - o + (what == 1 ? 4 : 0);
+        d.res = d.link ? R_INNER : R_NON_IP;
+    } else {
+        d.res = R_NON_IP;
+    }
+    return d;
+}
+
+static decap_t decap_one(const gb_t *g, long long kind, long long o, long long c, long long w) {
+    decap_t d = {R_MALFORMED, 0, 0, -1, 0, kind};
+    long long b0 = g8(g, o), b1 = g8(g, o + 1), b7 = g8(g, o + 7), vni = g32(g, o + 4) >> 8, h;
+    switch (kind) {
+    case ENC_VXLAN:
+        if (c < 8 + 14 || !(b0 & 0x08) || b7 != 0) return d;
+        d.res = R_INNER, d.link = 1, d.hdr = 8, d.ident = d.key = vni;
+        return d;
+    case ENC_GENEVE: {
+        h = 8 + (b0 & 0x3F) * 4;
+        if (c < 8 || (b0 >> 6) != 0 || (b1 & 0x3F) != 0 || b7 != 0 || h > c) return d;
+        long long ptype = g16(g, o + 2);
+        d.link = ptype == 0x6558 ? 1 : ((ptype == 0x0800 || ptype == 0x86DD) ? 101 : 0);
+        d.res = d.link ? R_INNER : R_NON_IP, d.hdr = h, d.ident = d.key = vni;
+        return d;
+    }
+    case ENC_GTPU: {
+        h = (b0 & 7) ? 12 : 8;
+        if (c < 8 || (b0 >> 5) != 1 || !(b0 & 0x10) || h > c) return d;
+        long long next = (b0 & 4) ? g8(g, o + 11) : 0;
+        for (int k = 0; k < GTPU_MAX_EXT && next; k++) {
+            long long size = g8(g, o + h) * 4;
+            if (size == 0 || h + size > c) return d;
+            next = g8(g, o + h + size - 1);
+            h += size;
+        }
+        if (next) return d;
+        d.res = b1 == 0xFF ? R_INNER : R_NONE, d.link = 101, d.hdr = h, d.ident = g32(g, o + 4);
+        return d;
+    }
+    case ENC_CAPWAP: {
+        if (c < 8 || (b0 >> 4) != 0) return d;
+        if ((b0 & 0x0F) == 1) { /* DTLS */
+            d.res = R_NONE;
+            return d;
+        }
+        if ((b0 & 0x0F) != 0) return d;
+        long long word = g32(g, o) & 0xFFFFFF;
+        h = (word >> 19) * 4;
+        if (h < 8 || h > c) return d;
+        if ((word >> 7) & 1) {
+            d.res = R_FRAGMENT;
+            return d;
+        }
+        if ((word >> 3) & 1) { /* keep-alive */
+            d.res = R_NONE;
+            return d;
+        }
+        long long fc0 = g8(g, o + h), fc1 = g8(g, o + h + 1);
+        int swapped = (fc0 & 3) != 0 && (fc1 & 3) == 0;
+        if (((word >> 8) & 1) == 0) d.link = 1;
+        else if (((word >> 9) & 0x1F) == 1) d.link = swapped ? LINK_DOT11_SWAPPED : 105;
+        d.res = d.link ? R_INNER : R_NON_IP, d.hdr = h;
+        return d;
+    }
+    case ENC_TEREDO: {
+        long long pos = o;
+        if (c >= 4 && g16(g, pos) == 0x0001) pos += 4 + g8(g, pos + 2) + g8(g, pos + 3) + 9;
+        if (pos + 8 <= o + c && g16(g, pos) == 0) pos += 8;
+        h = pos - o;
+        if (c - h >= 40 && (g8(g, pos) >> 4) == 6 && w - h == 40 + g16(g, pos + 4))
+            d.res = R_INNER, d.link = 101, d.hdr = h;
+        return d;
+    }
+    case ENC_GRE:
+        return decap_gre(g, o, c);
+    case ENC_IPIP:
+    case ENC_IP6:
+        d.res = R_INNER, d.link = 101;
+        return d;
+    default:
+        return d;
+    }
+}
+
+static PyObject *decap_batch(PyObject *self, PyObject *args) {
+    PyObject *objs[12];
+    Py_buffer v[12];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
+                          &objs[10], &objs[11]))
+        return NULL;
+    if (take_buffers(objs, v, 12, 5) < 0)
+        return NULL;
+    gb_t g = {(const unsigned char *)v[0].buf, v[0].len - 8};
+    const int64_t *kind = v[1].buf, *off = v[2].buf, *cap = v[3].buf, *wire = v[4].buf;
+    int64_t *o_link = v[5].buf, *o_off = v[6].buf, *o_cap = v[7].buf, *o_wire = v[8].buf;
+    int64_t *o_encap = v[9].buf, *o_ident = v[10].buf, *o_key = v[11].buf;
+    Py_ssize_t n = v[1].len / (Py_ssize_t)sizeof(int64_t);
+    long long counts[5] = {0, 0, 0, 0, 0};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        decap_t d = decap_one(&g, kind[i], off[i], cap[i], wire[i]);
+        int inner = d.res == R_INNER;
+        counts[d.res]++;
+        o_link[i] = inner ? d.link : 0;
+        o_off[i] = inner ? off[i] + d.hdr : 0;
+        o_cap[i] = inner ? cap[i] - d.hdr : 0;
+        o_wire[i] = inner ? wire[i] - d.hdr : 0;
+        o_encap[i] = inner ? d.encap : kind[i];
+        o_ident[i] = inner ? d.ident : -1;
+        o_key[i] = inner ? d.key : 0;
+    }
+    release_buffers(v, 12);
+    return Py_BuildValue("LLL", counts[R_MALFORMED], counts[R_NON_IP], counts[R_FRAGMENT]);
 }
 
 /* ------------------------------------------------------------- pcap record fields */
@@ -1533,18 +1869,30 @@ static int grp_cmp(const void *a, const void *b) {
 
 enum { FG_IN = 8, FG_OUT = 7 };
 
-/* flow_group(src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, flags,
+/* flow_group(src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, flags, tunnel,
               src_first_out, keys_out, group_out, ukeys_out, first_pkt_out,
-              first_syn_out, first_synack_out) -> number of groups */
+              first_syn_out, first_synack_out) -> number of groups
+
+   tunnel: None, or each packet's tunnel key (0: none), mixed into the key of tunneled
+   packets (flows.flow_keys). A one-way ICMP message (flags 0x80 on a protocol other than
+   TCP) keeps its source as side A. */
 static PyObject *flow_group(PyObject *self, PyObject *args) {
-    PyObject *objs[FG_IN + FG_OUT];
-    Py_buffer v[FG_IN + FG_OUT];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3],
-                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
-                          &objs[10], &objs[11], &objs[12], &objs[13], &objs[14]))
+    PyObject *objs[FG_IN + FG_OUT], *tunnel_obj;
+    Py_buffer v[FG_IN + FG_OUT], tv;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &objs[7], &tunnel_obj, &objs[8],
+                          &objs[9], &objs[10], &objs[11], &objs[12], &objs[13], &objs[14]))
         return NULL;
     if (take_buffers(objs, v, FG_IN + FG_OUT, FG_IN) < 0)
         return NULL;
+    const uint64_t *tunnel = NULL;
+    if (tunnel_obj != Py_None) {
+        if (PyObject_GetBuffer(tunnel_obj, &tv, PyBUF_SIMPLE) < 0) {
+            release_buffers(v, FG_IN + FG_OUT);
+            return NULL;
+        }
+        tunnel = tv.buf;
+    }
     const uint64_t *shi = v[0].buf, *slo = v[1].buf, *dhi = v[2].buf, *dlo = v[3].buf;
     const int64_t *sport = v[4].buf, *dport = v[5].buf;
     const uint8_t *proto = v[6].buf, *flags = v[7].buf;
@@ -1566,6 +1914,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     if (!slot_of || !groups || !rank || !fpkt || !fsyn || !fsynack) {
         free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
         release_buffers(v, FG_IN + FG_OUT);
+        if (tunnel) PyBuffer_Release(&tv);
         return PyErr_NoMemory();
     }
     memset(slot_of, 0xff, hcap * sizeof(int64_t));
@@ -1573,7 +1922,8 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < n; i++) {
         int sf = shi[i] < dhi[i] ||
                  (shi[i] == dhi[i] &&
-                  (slo[i] < dlo[i] || (slo[i] == dlo[i] && sport[i] <= dport[i])));
+                  (slo[i] < dlo[i] || (slo[i] == dlo[i] && sport[i] <= dport[i]))) ||
+                 ((flags[i] & 0x80) && proto[i] != 6);
         uint64_t ahi = sf ? shi[i] : dhi[i], alo = sf ? slo[i] : dlo[i];
         uint64_t bhi = sf ? dhi[i] : shi[i], blo = sf ? dlo[i] : slo[i];
         uint64_t ap = (uint64_t)(sf ? sport[i] : dport[i]), bp = (uint64_t)(sf ? dport[i] : sport[i]);
@@ -1583,6 +1933,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         h = mix64(h ^ bhi);
         h = mix64(h ^ blo);
         uint64_t key = mix64(h ^ ports ^ (uint64_t)proto[i]);
+        if (tunnel && tunnel[i]) key = mix64(key ^ tunnel[i]);
         src_first[i] = (uint8_t)sf;
         keys[i] = key;
         size_t pos = (size_t)(key ^ (key >> 29)) & (hcap - 1);
@@ -1603,10 +1954,10 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
             pos = (pos + 1) & (hcap - 1);
         }
         group[i] = g; /* first-seen id for now */
-        if (proto[i] == 6) {
-            int sa = flags[i] & (0x02 | 0x10);
-            if (sa == 0x02 && fsyn[g] == n) fsyn[g] = i;
-            else if (sa == (0x02 | 0x10) && fsynack[g] == n) fsynack[g] = i;
+        if (flags[i] & 0x02) { /* SYN: also the openers of other protocols (decode.py) */
+            if (!(flags[i] & 0x10)) {
+                if (fsyn[g] == n) fsyn[g] = i;
+            } else if (fsynack[g] == n) fsynack[g] = i;
         }
     }
     qsort(groups, (size_t)ng, sizeof(grp_sort_t), grp_cmp);
@@ -1621,6 +1972,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < n; i++) group[i] = rank[group[i]];
     free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
     release_buffers(v, FG_IN + FG_OUT);
+    if (tunnel) PyBuffer_Release(&tv);
     return PyLong_FromSsize_t(ng);
 }
 
@@ -1865,7 +2217,8 @@ static PyMethodDef methods[] = {
     {"tls_first", tls_first, METH_O, "A TLS side's first packet, read whole, events by kind."},
     {"hello_key", hello_key, METH_O, "ClientHello fingerprint cache key (GREASE folded)."},
     {"pdns_groups", pdns_groups, METH_VARARGS, "A batch's DNS answers into passive DNS."},
-    {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and TCP/UDP headers of a batch."},
+    {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and transport headers of a batch."},
+    {"decap_batch", decap_batch, METH_VARARGS, "Encapsulation headers of tunnel carriers."},
     {"pcap_fields", pcap_fields, METH_VARARGS, "Header fields of classic-pcap records."},
     {"flow_group", flow_group, METH_VARARGS, "Canonical keys and groups of a packet batch."},
     {"flow_update", flow_update, METH_VARARGS, "Add a batch's packets to their flow rows."},

@@ -203,6 +203,9 @@ def _summary(result: ScanResult) -> str:
         (d.other_ip_proto, "other IP protocols"),
         (d.truncated_headers, "truncated headers"),
         (d.unsupported_linktype, "unsupported link type"),
+        (d.tunneled, "packets taken out of tunnels"),
+        (d.tunnel_malformed, "malformed tunnel headers"),
+        (d.tunnel_too_deep, "tunnels nested too deep"),
         (f.evicted, "flows evicted"),
         (f.cut_short, "flows' inspection cut short (--max-inspected)"),
     ]

@@ -1,9 +1,17 @@
 """Decode stage: link, IP and transport headers of a whole record batch at once.
 
 Input is a RecordBatch; output is a PacketBatch of numpy columns (addresses, ports, TCP
-flags and sequence numbers, where the payload starts and how long it is) for the TCP and
-UDP packets, plus counters for everything else. No Python loop runs per packet here:
-each header field is one fancy-indexed gather over the batch buffer (docs/ARCHITECTURE.md §2).
+flags and sequence numbers, where the payload starts and how long it is) for the packets
+that make flows - TCP, UDP, ICMP, ICMPv6, SCTP and the tunnel carriers GRE, IP-in-IP and
+IPv6-in-IP - plus counters for everything else. No Python loop runs per packet here: each
+header field is one fancy-indexed gather over the batch buffer (docs/ARCHITECTURE.md §2).
+
+Tunnels are opened level by level: the carriers of a decoded level (VXLAN, Geneve, GTP-U,
+CAPWAP data and Teredo on their UDP ports; GRE with ERSPAN, bridged Ethernet, MPLS or PPTP's
+PPP inside; IP-in-IP and IPv6-in-IP) have their encapsulation header read (``decap``), and
+the packets inside are decoded as a batch of their own, up to MAX_TUNNEL_DEPTH levels.
+The outer packet stays a packet of its flow; the inner one carries a tunnel key (which
+tunnel, see ``_tunnel_keys``) that keeps its flow apart from the same 5-tuple elsewhere.
 
 Addresses are kept as two unsigned 64-bit halves of an IPv6 address; IPv4 addresses are
 IPv4-mapped (::ffff:a.b.c.d) so both families share one flow table.
@@ -11,6 +19,7 @@ IPv4-mapped (::ffff:a.b.c.d) so both families share one flow table.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +44,10 @@ LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276
 DLT_RAW_ALIASES = (12, 14)  # DLT_RAW on some BSDs/OpenBSD
+# An 802.11 frame whose two frame control bytes are swapped, as some Cisco access points
+# send them inside CAPWAP (Wireshark's CAPWAP preference "Swap Frame Control"): a link type
+# of packets taken out of a tunnel only (capture files hold no negative link type).
+LINK_DOT11_SWAPPED = -105
 SUPPORTED_LINKTYPES = frozenset(
     {
         LINKTYPE_NULL,
@@ -59,8 +72,38 @@ ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
 ETH_VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 ETH_PPPOE_SESSION = 0x8864
+ETH_MPLS = (0x8847, 0x8848)  # MPLS unicast, multicast (RFC 3032)
+PROTO_ICMP = 1
+PROTO_IPIP = 4
 PROTO_TCP = 6
 PROTO_UDP = 17
+PROTO_IPV6 = 41
+PROTO_GRE = 47
+PROTO_ICMPV6 = 58
+PROTO_SCTP = 132
+# Suricata's names of the IP protocols that make flows (util-proto-name.c, from IANA).
+PROTO_NAMES = {
+    PROTO_ICMP: "ICMP",
+    PROTO_IPIP: "IP-in-IP",
+    PROTO_TCP: "TCP",
+    PROTO_UDP: "UDP",
+    PROTO_IPV6: "IPv6",
+    PROTO_GRE: "GRE",
+    PROTO_ICMPV6: "IPv6-ICMP",
+    PROTO_SCTP: "SCTP",
+}
+# Bytes of each flow protocol's header a packet must hold (ICMP and ICMPv6: type, code,
+# checksum and the 4-byte rest of the header, as Suricata's ICMPV4/ICMPV6_HEADER_LEN; SCTP:
+# its common header, RFC 9260 §3.1; GRE: its base header, RFC 2784 §2.1); -1: no flow.
+# And where the payload starts (L4_PAYLOAD; TCP: its data offset): a carrier's payload is
+# what it carries with its encapsulation header (GRE's, whose length varies: decap reads it);
+# IP-in-IP and IPv6-in-IP carry the inner packet as it is.
+L4_HEADER = np.full(256, -1, dtype=np.int64)
+L4_PAYLOAD = np.full(256, -1, dtype=np.int64)
+for _proto, _need, _payload in ((PROTO_TCP, 20, 20), (PROTO_UDP, 8, 8), (PROTO_ICMP, 8, 8),
+                                (PROTO_ICMPV6, 8, 8), (PROTO_SCTP, 12, 12), (PROTO_GRE, 4, 0),
+                                (PROTO_IPIP, 0, 0), (PROTO_IPV6, 0, 0)):  # fmt: skip
+    L4_HEADER[_proto], L4_PAYLOAD[_proto] = _need, _payload
 # etype of a packet whose link-layer header is cut short or malformed (counted as a
 # truncated header); -1 is an unsupported link type.
 LINK_TRUNCATED = -2
@@ -87,11 +130,92 @@ TCP_FIN = 0x01
 TCP_SYN = 0x02
 TCP_RST = 0x04
 TCP_ACK = 0x10
+# Flags of the other flow protocols, in the TCP flags column: SYN marks a packet whose
+# sender opened the exchange (an ICMP request or one-way message, an SCTP INIT), SYN|ACK
+# its answer (an ICMP reply, an SCTP INIT ACK): the flow stage orients flows by them as by
+# TCP's. DIRECTED (never set with TCP, whose 0x80 is CWR) marks a one-way ICMP message:
+# its flow keeps the sender first instead of ordering the endpoints (Community ID v1).
+FLAG_DIRECTED = 0x80
+SCTP_INIT, SCTP_INIT_ACK = 1, 2  # chunk types (RFC 9260 §3.2)
+
+
+def _icmp_tables(pairs: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per ICMP type: the port-equivalent "destination" of the Community ID spec (the
+    paired type of a request or reply, -1 for one-way types, whose code is used), and the
+    flags the decoder gives it (SYN: request, SYN|ACK: reply, SYN|DIRECTED: one-way)."""
+    mapped = np.full(256, -1, dtype=np.int64)
+    flags = np.full(256, TCP_SYN | FLAG_DIRECTED, dtype=np.int64)
+    for request, reply in pairs.items():
+        mapped[request], mapped[reply] = reply, request
+        flags[request], flags[reply] = TCP_SYN, TCP_SYN | TCP_ACK
+    return mapped, flags
+
+
+# The request/reply pairs of the Community ID spec (corelight/community-id-spec; Zeek's
+# ICMP "port" mapping): echo, router solicitation/advertisement, timestamp, information,
+# address mask; for ICMPv6 echo, MLD query/report, router and neighbor solicitation/
+# advertisement, node information (who-are-you) and home agent address discovery.
+ICMP4_PAIRED, ICMP4_FLAGS = _icmp_tables({8: 0, 10: 9, 13: 14, 15: 16, 17: 18})
+ICMP6_PAIRED, ICMP6_FLAGS = _icmp_tables(
+    {128: 129, 130: 131, 133: 134, 135: 136, 139: 140, 144: 145}
+)
+
+# Tunnels. Carrier kinds (what the outer packet is) are also the encapsulation codes of
+# the packets inside, except GRE's, which become ERSPAN's or PPTP's when they are.
+ENCAP_VXLAN = 1  # UDP 4789, RFC 7348
+ENCAP_GENEVE = 2  # UDP 6081, RFC 8926
+ENCAP_GTPU = 3  # UDP 2152, 3GPP TS 29.281
+ENCAP_CAPWAP = 4  # UDP 5247 (data channel), RFC 5415
+ENCAP_TEREDO = 5  # UDP 3544, RFC 4380
+ENCAP_GRE = 6  # IP protocol 47, RFC 2784/2890 (also transparent Ethernet bridging 0x6558)
+ENCAP_ERSPAN1 = 7  # GRE 0x88BE without sequence number (no ERSPAN header)
+ENCAP_ERSPAN2 = 8  # GRE 0x88BE with sequence number, ERSPAN version 1 header
+ENCAP_ERSPAN3 = 9  # GRE 0x22EB, ERSPAN version 2 header
+ENCAP_PPTP = 10  # enhanced GRE (version 1) with PPP inside, RFC 2637 §4.1
+ENCAP_IPIP = 11  # IP protocol 4, RFC 2003 (IPv4 inside)
+ENCAP_IP6 = 12  # IP protocol 41, RFC 4213 / RFC 2473 (IPv6 inside)
+ENCAP_NAMES = {
+    ENCAP_VXLAN: "vxlan",
+    ENCAP_GENEVE: "geneve",
+    ENCAP_GTPU: "gtp-u",
+    ENCAP_CAPWAP: "capwap",
+    ENCAP_TEREDO: "teredo",
+    ENCAP_GRE: "gre",
+    ENCAP_ERSPAN1: "erspan-i",
+    ENCAP_ERSPAN2: "erspan-ii",
+    ENCAP_ERSPAN3: "erspan-iii",
+    ENCAP_PPTP: "pptp",
+    ENCAP_IPIP: "ip-in-ip",
+    ENCAP_IP6: "ipv6-in-ip",
+}
+# What the encapsulation's identifier (``encap_id``) is called, where it has one.
+ENCAP_ID_NAMES = {
+    ENCAP_VXLAN: "vni",
+    ENCAP_GENEVE: "vni",
+    ENCAP_GTPU: "teid",
+    ENCAP_GRE: "key",
+    ENCAP_ERSPAN2: "session_id",
+    ENCAP_ERSPAN3: "session_id",
+    ENCAP_PPTP: "call_id",
+}
+# Carriers by UDP port (either side, as Suricata's DecodeVXLANEnabledForPort; the
+# destination port is looked at first) and by IP protocol.
+TUNNEL_PORTS = {4789: ENCAP_VXLAN, 6081: ENCAP_GENEVE, 2152: ENCAP_GTPU, 5247: ENCAP_CAPWAP,
+                3544: ENCAP_TEREDO}  # fmt: skip
+PROTO_CARRIER = np.zeros(256, dtype=np.int64)
+PROTO_CARRIER[[PROTO_GRE, PROTO_IPIP, PROTO_IPV6]] = [ENCAP_GRE, ENCAP_IPIP, ENCAP_IP6]
+# Tunnels inside tunnels are opened this deep at most (a carrier deeper down is counted
+# in ``tunnel_too_deep``); Suricata bounds its decoder layers likewise (decoder.max-layers).
+MAX_TUNNEL_DEPTH = 4
+MPLS_MAX_LABELS = 8  # label stack entries read before the bottom of the stack
+MPLS_IPV4, MPLS_IPV6, MPLS_ETHERNET = 4, 6, 1  # what follows a label stack (_mpls_stack)
+GTPU_MAX_EXT = 4  # GTP-U extension headers followed
 
 
 @dataclass(slots=True)
 class DecodeStats:
-    """Counts of packets that did not become TCP/UDP packets, by reason."""
+    """Counts of packets that did not become packets of a flow, by reason, and of the
+    packets found inside tunnels. Packets inside a tunnel add to the same reasons."""
 
     packets: int = 0
     bytes: int = 0
@@ -100,39 +224,55 @@ class DecodeStats:
     other_ip_proto: int = 0
     truncated_headers: int = 0
     unsupported_linktype: int = 0
+    tunneled: int = 0  # packets taken out of a tunnel (each level counts)
+    tunnel_malformed: int = 0  # encapsulation headers malformed or cut short
+    tunnel_too_deep: int = 0  # carriers deeper than MAX_TUNNEL_DEPTH, not opened
     linktypes_unsupported: set[int] = field(default_factory=set)
 
     def add(self, other: DecodeStats) -> None:
         self.packets += other.packets
         self.bytes += other.bytes
+        self.add_inner(other)
+        self.unsupported_linktype += other.unsupported_linktype
+        self.linktypes_unsupported |= other.linktypes_unsupported
+
+    def add_inner(self, other: DecodeStats) -> None:
+        """Add the counts of a batch of tunneled packets (no records of their own)."""
         self.non_ip += other.non_ip
         self.ip_fragments += other.ip_fragments
         self.other_ip_proto += other.other_ip_proto
         self.truncated_headers += other.truncated_headers
-        self.unsupported_linktype += other.unsupported_linktype
-        self.linktypes_unsupported |= other.linktypes_unsupported
+        self.tunneled += other.tunneled
+        self.tunnel_malformed += other.tunnel_malformed
+        self.tunnel_too_deep += other.tunnel_too_deep
 
 
 @dataclass(slots=True)
 class PacketBatch:
-    """Decoded TCP and UDP packets of one record batch (one entry per packet)."""
+    """Decoded packets of one record batch, one entry per packet: a record carrying a
+    tunnel gives its outer packet and, right after it, the packets inside."""
 
     buf: np.ndarray  # the batch buffer (payload bytes are read from here)
     ts: np.ndarray  # float64
-    wirelen: np.ndarray  # int64
-    proto: np.ndarray  # uint8: 6 or 17
+    wirelen: np.ndarray  # int64 (inside a tunnel: the inner packet's length)
+    proto: np.ndarray  # uint8: a key of PROTO_NAMES
     src_hi: np.ndarray  # uint64
     src_lo: np.ndarray  # uint64
     dst_hi: np.ndarray  # uint64
     dst_lo: np.ndarray  # uint64
-    sport: np.ndarray  # uint16 (as int64 for arithmetic)
-    dport: np.ndarray
-    flags: np.ndarray  # uint8 TCP flags (0 for UDP)
+    sport: np.ndarray  # uint16 (as int64 for arithmetic); ICMP: type, 0 without ports
+    dport: np.ndarray  # ICMP: the paired type (request/reply) or the code (one-way)
+    flags: np.ndarray  # uint8 TCP flags (UDP 0; ICMP/SCTP: see FLAG_DIRECTED)
     seq: np.ndarray  # int64 (uint32 values)
     payload_off: np.ndarray  # int64 offset in buf
     payload_len: np.ndarray  # int64, length the headers announce
     payload_cap: np.ndarray  # int64, bytes actually captured (<= payload_len)
     stream_off: np.ndarray  # int64, record offset in the capture (for messages)
+    # Tunnels: None when no packet of the batch came out of one.
+    tunnel: np.ndarray | None = None  # uint64 key of the tunnel a packet came in, 0 none
+    parent: np.ndarray | None = None  # int64 row of the packet that carried it, -1 none
+    encap: np.ndarray | None = None  # uint8 ENCAP_* of that carrier, 0 none
+    encap_id: np.ndarray | None = None  # int64 VNI, session id, key, TEID... -1 none
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
@@ -204,6 +344,61 @@ def _ethernet(g: _Gather, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pos, et
 
 
+def _mpls_stack(
+    g: _Gather, pos: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MPLS label stacks at ``pos`` (RFC 3032 §2.1), read as Suricata's decode-mpls.c reads
+    them: (offset after the stack, what follows, cut short). Label stack entries up to the
+    one with the bottom-of-stack bit; a last label 0 (IPv4 explicit null) or 2 (IPv6 explicit
+    null) says the protocol; the other reserved labels below 15 carry nothing readable;
+    otherwise the first nibble guesses: 4 IPv4, 6 IPv6, 0 an Ethernet pseudowire frame behind
+    its 4-byte control word (RFC 4385). What follows: MPLS_IPV4, MPLS_IPV6, MPLS_ETHERNET (at
+    offset + 4) or 0 (unreadable, also a stack longer than MPLS_MAX_LABELS entries). Cut
+    short: an entry, or the 4 bytes a guess needs, past ``end``."""
+    active = np.ones(pos.shape[0], dtype=bool)
+    cut = np.zeros(pos.shape[0], dtype=bool)
+    label = np.zeros(pos.shape[0], dtype=np.int64)
+    for _ in range(MPLS_MAX_LABELS):
+        cut |= active & (pos + 4 > end)
+        active &= ~cut
+        if not active.any():
+            break
+        shim = g.be32(pos)
+        label = np.where(active, shim >> 12, label)
+        pos = np.where(active, pos + 4, pos)
+        active &= ((shim >> 8) & 1) == 0
+    nibble = g.u8(pos) >> 4
+    guess = label >= 15
+    kind = np.where(
+        label == 0,
+        MPLS_IPV4,
+        np.where(label == 2, MPLS_IPV6, 0),
+    )
+    guessed = np.where(
+        nibble == 4,
+        MPLS_IPV4,
+        np.where(nibble == 6, MPLS_IPV6, np.where(nibble == 0, MPLS_ETHERNET, 0)),
+    )
+    kind = np.where(guess, guessed, kind)
+    cut |= ~active & guess & (pos + 4 > end)
+    return pos, np.where(active, 0, kind), cut & ~active
+
+
+def _mpls(g: _Gather, pos: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(l3 offset, ethertype) behind MPLS label stacks on a link (see _mpls_stack): the
+    pseudowire's Ethernet frame is read here (VLAN tags and PPPoE included, MPLS again inside
+    is non-IP); a stack, or a pseudowire's Ethernet header, cut short is a truncated link
+    header."""
+    pos, kind, cut = _mpls_stack(g, pos, end)
+    pw = kind == MPLS_ETHERNET
+    el3, eet = _ethernet(g, pos + 4)
+    eet = np.where(np.isin(eet, ETH_MPLS), 0, eet)
+    et = np.where(kind == MPLS_IPV4, ETH_IPV4, np.where(kind == MPLS_IPV6, ETH_IPV6, 0))
+    et = np.where(pw, eet, et)
+    cut |= pw & (pos + 18 > end)
+    return np.where(pw, el3, pos), np.where(cut, LINK_TRUNCATED, et)
+
+
 def _ppp(g: _Gather, o: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """PPP (9) and PPP in HDLC-like framing (50), as libpcap's linktypes page, tcpdump's
     print-ppp.c (ppp_print, ppp_hdlc_if_print) and Wireshark's packet-ppp.c
@@ -225,7 +420,7 @@ def _ppp(g: _Gather, o: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _dot11(
-    g: _Gather, o: np.ndarray, end: np.ndarray, datapad: np.ndarray | bool
+    g: _Gather, o: np.ndarray, end: np.ndarray, datapad: np.ndarray | bool, swapped: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """802.11 data frames at ``o`` (frames end at ``end``): (l3 offset, ethertype).
 
@@ -236,8 +431,11 @@ def _dot11(
     rounded up to 4 when radiotap says DATAPAD (libpcap gencode.c,
     gen_load_802_11_header_len). Then LLC/SNAP AA AA 03 with OUI 00 00 00 (RFC 1042) or
     00 00 F8 (802.1H bridge tunnel) and the ethertype. A-MSDU frames (QoS Control bit 7)
-    carry several packets behind subframe headers: not read, non-IP."""
+    carry several packets behind subframe headers: not read, non-IP. ``swapped``: the two
+    frame control bytes come in the other order (LINK_DOT11_SWAPPED)."""
     fc0, fc1 = g.u8(o), g.u8(o + 1)
+    if swapped:
+        fc0, fc1 = fc1, fc0
     data = ((fc0 & 0x0F) == 0x08) & ((fc0 & 0x40) == 0) & ((fc1 & 0x40) == 0)
     qos = (fc0 & 0x80) != 0
     four = (fc1 & 0x03) == 0x03
@@ -409,6 +607,8 @@ def _link_layer(
             etype[m] = np.where(o + 4 > end[m], LINK_TRUNCATED, g.be16(o + 2))
         elif lt == LINKTYPE_IEEE802_11:  # no radio header, no FCS (Wireshark's default)
             l3[m], etype[m] = _dot11(g, o, end[m], False)
+        elif lt == LINK_DOT11_SWAPPED:  # from a CAPWAP tunnel (py_decap)
+            l3[m], etype[m] = _dot11(g, o, end[m], False, swapped=True)
         elif lt == LINKTYPE_IEEE802_11_RADIOTAP:
             l3[m], etype[m], end[m] = _radiotap(rb, m, g)
         elif lt == LINKTYPE_PPI:
@@ -418,16 +618,178 @@ def _link_layer(
             stats.unsupported_linktype += count
             stats.linktypes_unsupported.add(int(lt))
             etype[m] = -1
+    mpls = np.isin(etype, ETH_MPLS)  # on any link that names its payload by ethertype
+    if mpls.any():
+        l3[mpls], etype[mpls] = _mpls(g, l3[mpls], end[mpls])
     return l3, etype, end
 
 
-def decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
-    """Decode every record of ``rb``; return its TCP/UDP packets and what was skipped.
+# What a decoded level gives: its packets, its counters, which record (or outer packet)
+# each packet came from, and how many of them carry a tunnel (see _carriers).
+Level = tuple[PacketBatch, DecodeStats, np.ndarray, int]
+# What decapsulating carriers gives per carrier (see py_decap).
+Decap = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    tuple[int, int, int],
+]  # fmt: skip
 
-    The per-packet header walk runs in C (detector/_fast.c) when built; py_decode is its
-    numpy twin with identical results (tests/test_compiled_twins.py)."""
+
+def decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
+    """Decode every record of ``rb``, tunnels opened; return its packets and what was
+    skipped.
+
+    The per-packet header walks run in C (detector/_fast.c) when built; py_decode is their
+    numpy twin with identical results (tests/test_compiled_twins.py, tests/test_tunnels.py)."""
     if fast is None:
         return py_decode(rb)
+    return _decode(rb, _c_level, _c_decap)
+
+
+def py_decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
+    """Decode every record of ``rb`` with numpy (see decode)."""
+    return _decode(rb, _py_level, py_decap)
+
+
+def _decode(rb: RecordBatch, level, decap) -> tuple[PacketBatch, DecodeStats]:  # noqa: ANN001
+    pb, stats, keep, carriers = level(rb)
+    if carriers:
+        pb = _open_tunnels(pb, keep, stats, level, decap)
+    return pb, stats
+
+
+@functools.cache
+def _port_carrier() -> np.ndarray:
+    """TUNNEL_PORTS as a table by port (made when first needed: most runs see no tunnel)."""
+    table = np.zeros(65536, dtype=np.uint8)
+    table[list(TUNNEL_PORTS)] = list(TUNNEL_PORTS.values())
+    return table
+
+
+def _carriers(pb: PacketBatch) -> np.ndarray:
+    """Per packet, the kind of tunnel it carries (ENCAP_*), 0 for none."""
+    table = _port_carrier()
+    kind = table[pb.dport]
+    kind = np.where(kind == 0, table[pb.sport], kind)
+    return np.where(pb.proto == PROTO_UDP, kind, PROTO_CARRIER[pb.proto])
+
+
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_TUNNEL_SEED = np.uint64(0x7E57ED7E57ED7E57)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (as flows.py hashes 5-tuples)."""
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+def _tunnel_keys(
+    outer: PacketBatch, rows: np.ndarray, parent: np.ndarray, encap: np.ndarray, key_id: np.ndarray
+) -> np.ndarray:
+    """The tunnel key of packets taken out of the carriers at ``rows`` of ``outer``: what
+    keeps their flows apart from the same 5-tuple in another tunnel (or in none). A hash of
+    the carrier's own tunnel key (``parent``: tunnels in tunnels), the kind of encapsulation,
+    the carrier's two addresses in canonical order (both directions of a tunnel share them:
+    a VXLAN reply leaves the other VTEP, from another entropy source port, so ports are left
+    out) and the segment the encapsulation names when both directions carry the same one
+    (``key_id``: VXLAN and Geneve VNIs, ERSPAN session ids; GTP-U TEIDs, GRE keys and PPTP
+    call ids differ by direction, and are left out). Never 0, which means no tunnel."""
+    s_hi, s_lo = outer.src_hi[rows], outer.src_lo[rows]
+    d_hi, d_lo = outer.dst_hi[rows], outer.dst_lo[rows]
+    first = (s_hi < d_hi) | ((s_hi == d_hi) & (s_lo <= d_lo))
+    h = _mix64(parent ^ _TUNNEL_SEED)
+    for part in (
+        np.where(first, s_hi, d_hi),
+        np.where(first, s_lo, d_lo),
+        np.where(first, d_hi, s_hi),
+        np.where(first, d_lo, s_lo),
+        (encap.astype(np.uint64) << np.uint64(32)) | key_id.astype(np.uint64),
+    ):
+        h = _mix64(h ^ part)
+    return np.where(h == 0, np.uint64(1), h)
+
+
+_COLUMNS = ("ts", "wirelen", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport",
+            "flags", "seq", "payload_off", "payload_len", "payload_cap", "stream_off")  # fmt: skip
+
+
+def _open_tunnels(
+    pb: PacketBatch,
+    keep: np.ndarray,
+    stats: DecodeStats,
+    level,
+    decap,  # noqa: ANN001
+) -> PacketBatch:
+    """``pb`` with the packets inside its tunnels: each level's carriers decapsulated
+    (``decap``), the packets inside decoded as a batch (``level``), up to MAX_TUNNEL_DEPTH
+    levels; then every packet in record order, a carrier right before what it carried."""
+    levels = [pb]
+    parents = [np.full(len(pb), -1, dtype=np.int64)]
+    encaps = [np.zeros(len(pb), dtype=np.uint8)]
+    ids = [np.full(len(pb), -1, dtype=np.int64)]
+    tunnels = [np.zeros(len(pb), dtype=np.uint64)]
+    records = [keep]
+    base = 0  # the first row of the current level among all levels' rows
+    for depth in range(MAX_TUNNEL_DEPTH + 1):
+        cur = levels[-1]
+        kinds = _carriers(cur)
+        rows = np.flatnonzero(kinds)
+        if rows.shape[0] == 0:
+            break
+        if depth == MAX_TUNNEL_DEPTH:
+            stats.tunnel_too_deep += int(rows.shape[0])
+            break
+        link, off, cap, wire, encap, ident, key_id, (malformed, non_ip, fragments) = decap(
+            cur.buf, kinds[rows], cur.payload_off[rows], cur.payload_cap[rows],
+            cur.payload_len[rows],
+        )  # fmt: skip
+        stats.tunnel_malformed += malformed
+        stats.non_ip += non_ip
+        stats.ip_fragments += fragments
+        inside = np.flatnonzero(link != 0)
+        if inside.shape[0] == 0:
+            break
+        carrier = rows[inside]
+        inner = RecordBatch(
+            cur.buf, off[inside], cap[inside], wire[inside], cur.ts[carrier],
+            link[inside].astype(np.int32), cur.stream_off[carrier],
+        )  # fmt: skip
+        stats.tunneled += len(inner)
+        ipb, istats, ikeep, _ = level(inner)
+        stats.add_inner(istats)
+        if len(ipb) == 0:
+            break
+        at = carrier[ikeep]  # each inner packet's carrier, a row of cur
+        chosen = inside[ikeep]
+        levels.append(ipb)
+        parents.append(base + at)
+        encaps.append(encap[chosen].astype(np.uint8))
+        ids.append(ident[chosen])
+        tunnels.append(_tunnel_keys(cur, at, tunnels[-1][at], encap[chosen], key_id[chosen]))
+        records.append(records[-1][at])
+        base += len(cur)
+    if len(levels) == 1:
+        return pb
+    order = np.argsort(np.concatenate(records), kind="stable")
+    moved = np.empty(order.shape[0], dtype=np.int64)
+    moved[order] = np.arange(order.shape[0])
+    parent = np.concatenate(parents)[order]
+    parent = np.where(parent >= 0, moved[np.maximum(parent, 0)], -1)
+    columns = {name: np.concatenate([getattr(p, name) for p in levels])[order] for name in _COLUMNS}
+    return PacketBatch(
+        buf=pb.buf,
+        **columns,
+        tunnel=np.concatenate(tunnels)[order],
+        parent=parent,
+        encap=np.concatenate(encaps)[order],
+        encap_id=np.concatenate(ids)[order],
+    )
+
+
+def _c_level(rb: RecordBatch) -> Level:
+    """One level of decode_batch (detector/_fast.c): _py_level's compiled twin."""
     n = len(rb)
     keep = np.empty(n, dtype=np.int64)
     proto = np.empty(n, dtype=np.uint8)
@@ -435,7 +797,7 @@ def decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
     ports = np.empty((2, n), dtype=np.int64)
     flags = np.empty(n, dtype=np.uint8)
     nums = np.empty((4, n), dtype=np.int64)  # seq, payload_off, payload_len, payload_cap
-    kept, non_ip, frags, other, truncated, unsupported = fast.decode_batch(
+    kept, non_ip, frags, other, truncated, unsupported, carriers = fast.decode_batch(
         rb.buf,
         np.ascontiguousarray(rb.data_off, dtype=np.int64),
         np.ascontiguousarray(rb.caplen, dtype=np.int64),
@@ -469,31 +831,56 @@ def decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
         stats.linktypes_unsupported = {int(k) for k in kinds if int(k) not in SUPPORTED_LINKTYPES}
     k = keep[:kept]
     # Views of the output arrays (contiguous slices), not copies.
-    return (
-        PacketBatch(
-            buf=rb.buf,
-            ts=rb.ts[k],
-            wirelen=rb.wirelen[k],
-            proto=proto[:kept],
-            src_hi=addr[0, :kept],
-            src_lo=addr[1, :kept],
-            dst_hi=addr[2, :kept],
-            dst_lo=addr[3, :kept],
-            sport=ports[0, :kept],
-            dport=ports[1, :kept],
-            flags=flags[:kept],
-            seq=nums[0, :kept],
-            payload_off=nums[1, :kept],
-            payload_len=nums[2, :kept],
-            payload_cap=nums[3, :kept],
-            stream_off=rb.stream_off[k],
-        ),
-        stats,
+    pb = PacketBatch(
+        buf=rb.buf,
+        ts=rb.ts[k],
+        wirelen=rb.wirelen[k],
+        proto=proto[:kept],
+        src_hi=addr[0, :kept],
+        src_lo=addr[1, :kept],
+        dst_hi=addr[2, :kept],
+        dst_lo=addr[3, :kept],
+        sport=ports[0, :kept],
+        dport=ports[1, :kept],
+        flags=flags[:kept],
+        seq=nums[0, :kept],
+        payload_off=nums[1, :kept],
+        payload_len=nums[2, :kept],
+        payload_cap=nums[3, :kept],
+        stream_off=rb.stream_off[k],
     )
+    return pb, stats, k, carriers
 
 
-def py_decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
-    """Decode every record of ``rb`` with numpy (see decode)."""
+def _c_decap(
+    buf: np.ndarray, kinds: np.ndarray, off: np.ndarray, cap: np.ndarray, wire: np.ndarray
+) -> Decap:
+    """decap_batch (detector/_fast.c): py_decap's compiled twin."""
+    m = kinds.shape[0]
+    link = np.empty(m, dtype=np.int64)
+    out = np.empty((3, m), dtype=np.int64)  # offset, captured, wire length
+    encap = np.empty(m, dtype=np.int64)
+    ident = np.empty(m, dtype=np.int64)
+    key_id = np.empty(m, dtype=np.int64)
+    counts = fast.decap_batch(
+        buf,
+        np.ascontiguousarray(kinds, dtype=np.int64),
+        np.ascontiguousarray(off, dtype=np.int64),
+        np.ascontiguousarray(cap, dtype=np.int64),
+        np.ascontiguousarray(wire, dtype=np.int64),
+        link,
+        out[0],
+        out[1],
+        out[2],
+        encap,
+        ident,
+        key_id,
+    )
+    return link, out[0], out[1], out[2], encap, ident, key_id, counts
+
+
+def _py_level(rb: RecordBatch) -> Level:
+    """One level of decoding with numpy: every record of ``rb`` read as its link type."""
     stats = DecodeStats(packets=len(rb), bytes=int(rb.wirelen.sum()))
     g = _Gather(rb.buf)
     l3, etype, pkt_end = _link_layer(rb, g, stats)
@@ -546,19 +933,16 @@ def py_decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
     is_frag = is_frag4 | (is6 & frag6)
     stats.ip_fragments += int(np.count_nonzero(is_frag))
 
-    tcp = is_ip & ~is_frag & (proto == PROTO_TCP) & (pkt_end - l4 >= 20)
-    udp = is_ip & ~is_frag & (proto == PROTO_UDP) & (pkt_end - l4 >= 8)
-    stats.other_ip_proto += int(
-        np.count_nonzero(is_ip & ~is_frag & (proto != PROTO_TCP) & (proto != PROTO_UDP))
-    )
-    stats.truncated_headers += int(
-        np.count_nonzero(
-            is_ip & ~is_frag & ((proto == PROTO_TCP) | (proto == PROTO_UDP)) & ~(tcp | udp)
-        )
-    )
-    keep = np.flatnonzero(tcp | udp)
+    whole = is_ip & ~is_frag
+    need = L4_HEADER[proto]
+    flow = whole & (need >= 0)
+    held = flow & (pkt_end - l4 >= need)
+    stats.other_ip_proto += int(np.count_nonzero(whole & (need < 0)))
+    stats.truncated_headers += int(np.count_nonzero(flow & ~held))
+    keep = np.flatnonzero(held)
     l3k, l4k, endk, pendk = l3[keep], l4[keep], ip_end[keep], pkt_end[keep]
-    is4k, tcpk = is4[keep], tcp[keep]
+    is4k, protok = is4[keep], proto[keep]
+    tcpk = protok == PROTO_TCP
 
     # IPv4 addresses, v4-mapped; the IPv6 halves are gathered only for IPv6 packets.
     src_hi = np.zeros(keep.shape[0], dtype=np.uint64)
@@ -573,32 +957,271 @@ def py_decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
     sport = g.be16(l4k)
     dport = g.be16(l4k + 2)
     doff = (g.u8(l4k + 12) >> 4) * 4
-    hdr_len = np.where(tcpk, np.maximum(doff, 20), 8)
-    flags = np.where(tcpk, g.u8(l4k + 13), 0).astype(np.uint8)
+    hdr_len = np.where(tcpk, np.maximum(doff, 20), L4_PAYLOAD[protok])
+    flags = np.where(tcpk, g.u8(l4k + 13), 0)
     seq = np.where(tcpk, g.be32(l4k + 4), 0)
+    rare = np.flatnonzero(~tcpk & (protok != PROTO_UDP))
+    if rare.shape[0]:
+        sport[rare], dport[rare], flags[rare] = _rare_ports(g, protok[rare], l4k[rare], pendk[rare])
     payload_off = l4k + hdr_len
     payload_len = np.maximum(endk - payload_off, 0)
     payload_cap = np.clip(np.minimum(endk, pendk) - payload_off, 0, None)
     payload_cap = np.minimum(payload_cap, payload_len)
 
-    return (
-        PacketBatch(
-            buf=rb.buf,
-            ts=rb.ts[keep],
-            wirelen=rb.wirelen[keep],
-            proto=np.where(tcpk, PROTO_TCP, PROTO_UDP).astype(np.uint8),
-            src_hi=src_hi,
-            src_lo=src_lo,
-            dst_hi=dst_hi,
-            dst_lo=dst_lo,
-            sport=sport,
-            dport=dport,
-            flags=flags,
-            seq=seq,
-            payload_off=payload_off,
-            payload_len=payload_len,
-            payload_cap=payload_cap,
-            stream_off=rb.stream_off[keep],
-        ),
-        stats,
+    pb = PacketBatch(
+        buf=rb.buf,
+        ts=rb.ts[keep],
+        wirelen=rb.wirelen[keep],
+        proto=protok.astype(np.uint8),
+        src_hi=src_hi,
+        src_lo=src_lo,
+        dst_hi=dst_hi,
+        dst_lo=dst_lo,
+        sport=sport,
+        dport=dport,
+        flags=flags.astype(np.uint8),
+        seq=seq,
+        payload_off=payload_off,
+        payload_len=payload_len,
+        payload_cap=payload_cap,
+        stream_off=rb.stream_off[keep],
     )
+    return pb, stats, keep, int(np.count_nonzero(_carriers(pb)))
+
+
+def _rare_ports(
+    g: _Gather, proto: np.ndarray, l4: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sport, dport, flags) of the flow protocols other than TCP and UDP. ICMP and ICMPv6:
+    the Community ID spec's port equivalents - the type, and the paired type of a request or
+    reply or else the code - with the flags of ICMP4_FLAGS/ICMP6_FLAGS. SCTP: its ports, SYN
+    on an INIT chunk, SYN|ACK on an INIT ACK (the first chunk, RFC 9260 §3.3.2-3). Carriers
+    (GRE, IP-in-IP, IPv6-in-IP) have no ports."""
+    kind, code = g.u8(l4), g.u8(l4 + 1)
+    v6 = proto == PROTO_ICMPV6
+    icmp = (proto == PROTO_ICMP) | v6
+    paired = np.where(v6, ICMP6_PAIRED[kind], ICMP4_PAIRED[kind])
+    sctp = proto == PROTO_SCTP
+    chunk = np.where(end - l4 > 12, g.u8(l4 + 12), 0)
+    sctp_flags = np.where(
+        chunk == SCTP_INIT, TCP_SYN, np.where(chunk == SCTP_INIT_ACK, TCP_SYN | TCP_ACK, 0)
+    )
+    sport = np.where(icmp, kind, np.where(sctp, g.be16(l4), 0))
+    dport = np.where(icmp, np.where(paired >= 0, paired, code), np.where(sctp, g.be16(l4 + 2), 0))
+    flags = np.where(
+        icmp, np.where(v6, ICMP6_FLAGS[kind], ICMP4_FLAGS[kind]), np.where(sctp, sctp_flags, 0)
+    )
+    return sport, dport, flags
+
+
+# What decapsulating one carrier found (py_decap): a packet inside, a malformed or cut
+# encapsulation header, a frame that is not IP, a fragment of one, or no frame at all
+# (signalling, keep-alives, acknowledgements, encrypted payload).
+R_INNER, R_MALFORMED, R_NON_IP, R_FRAGMENT, R_NONE = range(5)
+LINK_INNER_IP = LINKTYPE_RAW  # an IP packet (version from its first nibble)
+
+
+def py_decap(
+    buf: np.ndarray, kinds: np.ndarray, off: np.ndarray, cap: np.ndarray, wire: np.ndarray
+) -> Decap:
+    """Read the encapsulation header of each carrier (``kinds``: ENCAP_* of _carriers) at
+    its payload (``off``, ``cap`` bytes captured, ``wire`` announced). Per carrier: the link
+    type of what is inside (0: nothing to decode), where it starts, its captured and wire
+    lengths, the encapsulation (ENCAP_*), its identifier (-1: none) and the part of it that
+    names the tunnel both ways (``_tunnel_keys``); and the counts (malformed, non-IP,
+    fragments). decap_batch in detector/_fast.c is the compiled twin.
+
+    - VXLAN (RFC 7348 §5; Suricata decode-vxlan.c): 8 bytes, the I flag (0x08) set and the
+      last reserved byte 0, room for an Ethernet header; then Ethernet. Identifier: the VNI.
+    - Geneve (RFC 8926 §3.4; Suricata decode-geneve.c): version 0, reserved bits 0, 8 bytes
+      plus the options' length; protocol type 0x6558 is Ethernet, 0x0800/0x86DD IP, anything
+      else is not IP. Identifier: the VNI.
+    - GTP-U (3GPP TS 29.281 §5.1-5.2): version 1, protocol type GTP, 8 bytes, 12 when any of
+      E, S, PN is set, then the extension headers (length in 4-octet units, next type in
+      their last byte; up to GTPU_MAX_EXT). Only a G-PDU (type 255) carries a packet (IP);
+      echo, error indication and end marker carry none. Identifier: the TEID.
+    - CAPWAP data (RFC 5415 §4.3): preamble version 0 and type 0 (type 1 is DTLS: none);
+      HLEN 4-byte words of header from the preamble on; F (a fragment) counted as fragment,
+      K (keep-alive) carries none; T clear: an 802.3 frame (Ethernet), T set with wireless
+      binding 1: an IEEE 802.11 frame (105, no FCS), another binding: not IP.
+    - Teredo (RFC 4380 §5.1.1; Suricata decode-teredo.c): an optional authentication
+      indicator (0x0001, id and auth lengths, 8-byte nonce, confirmation byte) and origin
+      indication (0x0000, 8 bytes), then an IPv6 header whose payload length fills the rest
+      (Suricata stops at an authentication indicator; the qualification messages behind it
+      are read here).
+    - GRE (RFC 2784, RFC 2890; Suricata decode-gre.c): version 0 with C, K, S adding 4
+      bytes each; routing (R, RFC 1701), recursion or reserved flags set: malformed (so is
+      source routing, which RFC 2784 dropped). Protocol 0x0800/0x86DD: IP; 0x6558
+      (transparent Ethernet bridging): Ethernet; 0x88BE: ERSPAN type II when the sequence
+      number is present (8-byte header, version 1, session id in its low 10 bits; Linux
+      include/net/erspan.h, draft-foschiano-erspan), type I without (Ethernet right away);
+      0x22EB: ERSPAN type III (12-byte header, version 2, 8 more with the O bit; frame type 0
+      Ethernet, 2 IP); 0x8847/0x8848: MPLS (_mpls_stack); other protocols: not IP.
+      Identifier: the key (K), the ERSPAN session id. Version 1 (PPTP, RFC 2637 §4.1): K set,
+      C, R, s, recursion clear, protocol 0x880B, 8 bytes plus 4 for S and for A; a payload
+      length of 0 (an acknowledgement) carries none; then PPP (9). Identifier: the call id.
+    - IP-in-IP (protocol 4, RFC 2003) and IPv6-in-IP (41: 6in4 RFC 4213, IPv6 in IPv6 RFC
+      2473): the payload is the packet."""
+    g = _Gather(buf)
+    n = kinds.shape[0]
+    res = np.full(n, R_MALFORMED, dtype=np.int64)
+    link = np.zeros(n, dtype=np.int64)
+    hdr = np.zeros(n, dtype=np.int64)
+    encap = kinds.astype(np.int64).copy()
+    ident = np.full(n, -1, dtype=np.int64)
+    key_id = np.zeros(n, dtype=np.int64)
+    o, c = off, cap
+    b0, b1, b7 = g.u8(o), g.u8(o + 1), g.u8(o + 7)
+    vni = g.be32(o + 4) >> 8
+
+    def put(mask, r, lt=0, h=0, idn=-1, key=0, enc=None) -> None:  # noqa: ANN001
+        for out, value in ((res, r), (link, lt), (hdr, h), (ident, idn), (key_id, key)):
+            out[mask] = np.broadcast_to(value, (n,))[mask]
+        if enc is not None:
+            encap[mask] = np.broadcast_to(enc, (n,))[mask]
+
+    k = kinds == ENCAP_VXLAN
+    if k.any():
+        ok = (c >= 8 + 14) & ((b0 & 0x08) != 0) & (b7 == 0)
+        put(k, np.where(ok, R_INNER, R_MALFORMED), LINKTYPE_ETHERNET, 8, vni, vni)
+    k = kinds == ENCAP_GENEVE
+    if k.any():
+        h = 8 + (b0 & 0x3F) * 4
+        bad = (c < 8) | ((b0 >> 6) != 0) | ((b1 & 0x3F) != 0) | (b7 != 0) | (h > c)
+        ptype = g.be16(o + 2)
+        lt = np.where(ptype == 0x6558, LINKTYPE_ETHERNET, 0)
+        lt = np.where((ptype == ETH_IPV4) | (ptype == ETH_IPV6), LINK_INNER_IP, lt)
+        r = np.where(bad, R_MALFORMED, np.where(lt != 0, R_INNER, R_NON_IP))
+        put(k, r, lt, h, vni, vni)
+    k = kinds == ENCAP_GTPU
+    if k.any():
+        h = np.where((b0 & 0x07) != 0, 12, 8)
+        bad = (c < 8) | ((b0 >> 5) != 1) | ((b0 & 0x10) == 0) | (h > c)
+        nxt = np.where((b0 & 0x04) != 0, g.u8(o + 11), 0)
+        for _ in range(GTPU_MAX_EXT):
+            more = k & ~bad & (nxt != 0)
+            if not more.any():
+                break
+            size = g.u8(o + h) * 4
+            bad |= more & ((size == 0) | (h + size > c))
+            step = more & ~bad
+            nxt = np.where(step, g.u8(o + h + size - 1), nxt)
+            h = np.where(step, h + size, h)
+        bad |= nxt != 0
+        r = np.where(bad, R_MALFORMED, np.where(b1 == 0xFF, R_INNER, R_NONE))
+        put(k, r, LINK_INNER_IP, h, g.be32(o + 4))
+    k = kinds == ENCAP_CAPWAP
+    if k.any():
+        word = g.be32(o) & 0xFFFFFF
+        h = (word >> 19) * 4
+        binding, native = (word >> 9) & 0x1F, (word >> 8) & 1
+        fragment, keepalive = (word >> 7) & 1, (word >> 3) & 1
+        # An 802.11 frame's protocol version (the low bits of frame control) is 0; the
+        # flags byte of a frame to or from the distribution system has one of those bits set:
+        # a frame whose first byte has them and whose second has not came swapped.
+        fc0, fc1 = g.u8(o + h), g.u8(o + h + 1)
+        swapped = ((fc0 & 3) != 0) & ((fc1 & 3) == 0)
+        lt = np.where(swapped, LINK_DOT11_SWAPPED, LINKTYPE_IEEE802_11)
+        lt = np.where(binding == 1, lt, 0)
+        lt = np.where(native == 0, LINKTYPE_ETHERNET, lt)
+        dtls = (b0 & 0x0F) == 1
+        bad = (c < 8) | ((b0 >> 4) != 0) | (((b0 & 0x0F) != 0) & ~dtls)
+        bad |= ~dtls & ((h < 8) | (h > c))
+        r = np.where(keepalive == 1, R_NONE, np.where(lt != 0, R_INNER, R_NON_IP))
+        r = np.where(fragment == 1, R_FRAGMENT, r)
+        r = np.where(bad, R_MALFORMED, np.where(dtls, R_NONE, r))
+        put(k, r, lt, h)
+    k = kinds == ENCAP_TEREDO
+    if k.any():
+        pos = o.copy()
+        auth = (c >= 4) & (g.be16(pos) == 0x0001)
+        pos = np.where(auth, pos + 4 + g.u8(pos + 2) + g.u8(pos + 3) + 9, pos)
+        origin = (pos + 8 <= o + c) & (g.be16(pos) == 0x0000)
+        pos = np.where(origin, pos + 8, pos)
+        h = pos - o
+        ok = (c - h >= 40) & ((g.u8(pos) >> 4) == 6) & (wire - h == 40 + g.be16(pos + 4))
+        put(k, np.where(ok, R_INNER, R_MALFORMED), LINK_INNER_IP, h)
+    k = kinds == ENCAP_GRE
+    if k.any():
+        _gre(g, k, o, c, put)
+    k = (kinds == ENCAP_IPIP) | (kinds == ENCAP_IP6)
+    if k.any():
+        put(k, R_INNER, LINK_INNER_IP, 0)
+
+    inner = res == R_INNER
+    link = np.where(inner, link, 0)
+    start = o + hdr
+    encap = np.where(inner, encap, kinds)
+    ident = np.where(inner, ident, -1)
+    key_id = np.where(inner, key_id, 0)
+    counts = (
+        int(np.count_nonzero(res == R_MALFORMED)),
+        int(np.count_nonzero(res == R_NON_IP)),
+        int(np.count_nonzero(res == R_FRAGMENT)),
+    )
+    return (
+        link,
+        np.where(inner, start, 0),
+        np.where(inner, c - hdr, 0),
+        np.where(inner, wire - hdr, 0),
+        encap,
+        ident,
+        key_id,
+        counts,
+    )
+
+
+def _gre(g: _Gather, k: np.ndarray, o: np.ndarray, c: np.ndarray, put) -> None:  # noqa: ANN001
+    """py_decap's GRE branch (see there): ``put`` records each carrier's outcome."""
+    flags, ptype = g.be16(o), g.be16(o + 2)
+    ver = flags & 0x7
+    csum, routed = (flags & 0x8000) != 0, (flags & 0x4000) != 0
+    keyed, seqd, ack = (flags & 0x2000) != 0, (flags & 0x1000) != 0, (flags & 0x0080) != 0
+    v0, v1 = ver == 0, ver == 1
+    h = np.where(
+        v1,
+        8 + np.where(seqd, 4, 0) + np.where(ack, 4, 0),
+        4 + np.where(csum, 4, 0) + np.where(keyed, 4, 0) + np.where(seqd, 4, 0),
+    )
+    bad = (c < 4) | ~(v0 | v1) | ((flags & 0x0778) != 0) | routed
+    bad |= v1 & (csum | ((flags & 0x0800) != 0) | ~keyed | (ptype != 0x880B))
+    bad |= h > c
+    key = np.where(keyed, g.be32(o + 4 + np.where(csum, 4, 0)), -1)
+    # plain GRE: IP or bridged Ethernet
+    lt = np.where((ptype == ETH_IPV4) | (ptype == ETH_IPV6), LINK_INNER_IP, 0)
+    lt = np.where(ptype == 0x6558, LINKTYPE_ETHERNET, lt)
+    put(k, np.where(bad, R_MALFORMED, np.where(lt != 0, R_INNER, R_NON_IP)), lt, h, key)
+    ok = k & ~bad
+    # PPTP's enhanced GRE
+    pptp = ok & v1
+    if pptp.any():
+        carries = g.be16(o + 4) != 0
+        put(pptp, np.where(carries, R_INNER, R_NONE), LINKTYPE_PPP, h, g.be16(o + 6),
+            enc=ENCAP_PPTP)  # fmt: skip
+    e = o + h  # an ERSPAN header
+    word = g.be32(e)
+    session = word & 0x3FF
+    erspan1 = ok & v0 & (ptype == 0x88BE) & ~seqd
+    if erspan1.any():
+        put(erspan1, R_INNER, LINKTYPE_ETHERNET, h, enc=ENCAP_ERSPAN1)
+    erspan2 = ok & v0 & (ptype == 0x88BE) & seqd
+    if erspan2.any():
+        good = (h + 8 <= c) & ((word >> 28) == 1)
+        put(erspan2, np.where(good, R_INNER, R_MALFORMED), LINKTYPE_ETHERNET, h + 8, session,
+            session, ENCAP_ERSPAN2)  # fmt: skip
+    erspan3 = ok & v0 & (ptype == 0x22EB)
+    if erspan3.any():
+        h3 = h + 12 + np.where((g.u8(e + 11) & 1) == 1, 8, 0)
+        frame = (g.be16(e + 10) >> 10) & 0x1F
+        good = (h + 12 <= c) & ((word >> 28) == 2) & (h3 <= c)
+        lt3 = np.where(frame == 0, LINKTYPE_ETHERNET, np.where(frame == 2, LINK_INNER_IP, 0))
+        r = np.where(good, np.where(lt3 != 0, R_INNER, R_NON_IP), R_MALFORMED)
+        put(erspan3, r, lt3, h3, session, session, ENCAP_ERSPAN3)
+    mpls = ok & v0 & np.isin(ptype, ETH_MPLS)
+    if mpls.any():
+        after, what, cut = _mpls_stack(g, e, o + c)
+        ltm = np.where(what == MPLS_ETHERNET, LINKTYPE_ETHERNET, 0)
+        ltm = np.where((what == MPLS_IPV4) | (what == MPLS_IPV6), LINK_INNER_IP, ltm)
+        hm = after - o + np.where(what == MPLS_ETHERNET, 4, 0)
+        r = np.where(cut, R_MALFORMED, np.where(ltm != 0, R_INNER, R_NON_IP))
+        put(mpls, r, ltm, hm, key)

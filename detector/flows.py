@@ -18,12 +18,23 @@ from __future__ import annotations
 import functools
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from detector.compiled import fast
-from detector.decode import PROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, PacketBatch
+from detector.decode import (
+    ENCAP_NAMES,
+    FLAG_DIRECTED,
+    PROTO_NAMES,
+    PROTO_TCP,
+    PROTO_UDP,
+    TCP_ACK,
+    TCP_FIN,
+    TCP_RST,
+    TCP_SYN,
+    PacketBatch,
+)
 from detector.facts import FlowFacts
 from detector.flowtable import (
     STATE_FIN_A,
@@ -54,14 +65,21 @@ def flow_keys(
     a_port: np.ndarray,
     b_port: np.ndarray,
     proto: np.ndarray,
+    tunnel: np.ndarray | None = None,
 ) -> np.ndarray:
-    """64-bit key of each canonical (side A, side B, proto) tuple."""
+    """64-bit key of each canonical (side A, side B, proto) tuple and, for packets that
+    came out of a tunnel, its tunnel key (decode._tunnel_keys): the same 5-tuple in two
+    tunnels, or in one and on the wire, makes two flows. A packet in no tunnel keeps the
+    key it always had."""
     ports = (a_port.astype(np.uint64) << np.uint64(24)) | (b_port.astype(np.uint64) << np.uint64(8))
     h = _mix(a_hi ^ _SEED)
     h = _mix(h ^ a_lo)
     h = _mix(h ^ b_hi)
     h = _mix(h ^ b_lo)
-    return _mix(h ^ ports ^ proto.astype(np.uint64))
+    key = _mix(h ^ ports ^ proto.astype(np.uint64))
+    if tunnel is None:
+        return key
+    return np.where(tunnel != 0, _mix(key ^ tunnel), key)
 
 
 # Flow-table columns that flow_update writes, in its argument order.
@@ -84,10 +102,15 @@ Grouping = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.
 
 
 def _src_first(pb: PacketBatch) -> np.ndarray:
-    """Per packet: is the source side A (its (address, port) sorts first)?"""
-    return (pb.src_hi < pb.dst_hi) | (
-        (pb.src_hi == pb.dst_hi)
-        & ((pb.src_lo < pb.dst_lo) | ((pb.src_lo == pb.dst_lo) & (pb.sport <= pb.dport)))
+    """Per packet: is the source side A (its (address, port) sorts first, or the packet is
+    a one-way ICMP message, whose flow keeps its sender first: decode.FLAG_DIRECTED)?"""
+    return (
+        (pb.src_hi < pb.dst_hi)
+        | (
+            (pb.src_hi == pb.dst_hi)
+            & ((pb.src_lo < pb.dst_lo) | ((pb.src_lo == pb.dst_lo) & (pb.sport <= pb.dport)))
+        )
+        | (((pb.flags & FLAG_DIRECTED) != 0) & (pb.proto != PROTO_TCP))
     )
 
 
@@ -115,17 +138,16 @@ def _group_numpy(pb: PacketBatch) -> Grouping:
     n = len(pb)
     src_first = _src_first(pb)
     everything = np.arange(n)
-    keys = flow_keys(*_canonical(pb, everything, src_first), pb.proto)
+    keys = flow_keys(*_canonical(pb, everything, src_first), pb.proto, pb.tunnel)
     order = np.argsort(keys, kind="stable")
     sk = keys[order]
     boundary = np.r_[True, sk[1:] != sk[:-1]]
     starts = np.flatnonzero(boundary)
     group = np.empty(n, dtype=np.int64)
     group[order] = np.cumsum(boundary) - 1
-    flags = pb.flags.astype(np.int64)
-    tcp = pb.proto == PROTO_TCP
-    syn_pure = tcp & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
-    syn_ack = tcp & ((flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+    flags = pb.flags.astype(np.int64)  # SYN marks openers of other protocols too (decode)
+    syn_pure = (flags & (TCP_SYN | TCP_ACK)) == TCP_SYN
+    syn_ack = (flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)
     big = np.int64(n)
     first_syn = np.minimum.reduceat(np.where(syn_pure[order], order, big), starts)
     first_synack = np.minimum.reduceat(np.where(syn_ack[order], order, big), starts)
@@ -148,6 +170,7 @@ def _group_compiled(pb: PacketBatch) -> Grouping:
         pb.dport,
         pb.proto,
         pb.flags,
+        pb.tunnel,
         src_first.view(np.uint8),
         keys,
         group,
@@ -195,6 +218,8 @@ class FlowRecord:
     end_reason: str  # "idle", "closed", "active-timeout", "evicted", "end"; "open" (snapshot)
     facts: FlowFacts | None
     client_side: int = 0  # which FlowFacts side is the client
+    # The tunnels its packets came in, outermost first (see _tunnel_layers), or None.
+    tunnel: list[dict[str, Any]] | None = None
 
     @property
     def duration(self) -> float:
@@ -264,6 +289,9 @@ class FlowTracker:
         self.stats = FlowStats()
         self.now = float("-inf")
         self.records: list[FlowRecord] = []  # ended flows, in the order they ended
+        # Tunneled flows by slot: their tunnel layers as the first packet came, and whether
+        # that packet's sender is side A (the table's "tunnel" column says which slots).
+        self.tunnels: dict[int, tuple[list[dict[str, Any]], bool]] = {}
 
     def take_records(self) -> list[FlowRecord]:
         """The records queued since the last call (the later stages consume them)."""
@@ -296,6 +324,7 @@ class FlowTracker:
                 big,
                 (a_hi, a_lo, b_hi, b_lo, a_port, b_port),
                 pb,
+                src_first,
             )
         self._orient_late_syn(slots, new, first_syn, big, src_first)
 
@@ -312,6 +341,10 @@ class FlowTracker:
             & (t["a_port"][sv] == a_port[valid])
             & (t["b_port"][sv] == b_port[valid])
         )
+        if pb.tunnel is not None:
+            ok[valid] &= t["tunnel"][sv] == pb.tunnel[first_pkt[valid]]
+        elif self.tunnels:
+            ok[valid] &= t["tunnel"][sv] == 0
         self.stats.collisions += int(np.count_nonzero(valid & ~ok))
         slots = np.where(ok, slots, -1)
 
@@ -356,7 +389,7 @@ class FlowTracker:
             old = slots[reuse]
             for slot in old.tolist():
                 self._end(slot, "closed")
-            t.release(old)
+            self._release(old)
             slots = slots.copy()
             slots[reuse] = -1
         return slots
@@ -372,6 +405,7 @@ class FlowTracker:
         big: np.int64,
         canonical: tuple[np.ndarray, ...],
         pb: PacketBatch,
+        src_first: np.ndarray,
     ) -> np.ndarray:
         t = self.table
         count = int(np.count_nonzero(new))
@@ -395,10 +429,19 @@ class FlowTracker:
             ("a_hi", "a_lo", "b_hi", "b_lo", "a_port", "b_port"), canonical, strict=True
         ):
             t[name][created] = per_group[new]
-        t["proto"][created] = pb.proto[fp]
+        proto = pb.proto[fp]
+        t["proto"][created] = proto
         t["first_ts"][created] = pb.ts[fp]
         t["last_ts"][created] = pb.ts[fp]
-        t["inspect"][created] = 3
+        # Only TCP and UDP payload goes to the dissectors (no mining protocol runs over the
+        # others); a tunnel's inner packets are dissected in their own flows.
+        t["inspect"][created] = np.where((proto == PROTO_TCP) | (proto == PROTO_UDP), 3, 0)
+        if pb.tunnel is not None:
+            tunnel = pb.tunnel[fp]
+            t["tunnel"][created] = tunnel
+            inside = np.flatnonzero(tunnel != 0)
+            for slot, row in zip(created[inside].tolist(), fp[inside].tolist(), strict=True):
+                self.tunnels[slot] = (_tunnel_layers(pb, row), bool(src_first[row]))
         # Orientation: the sender of a SYN is the client; the receiver of a SYN-ACK is;
         # otherwise the lower port is the server's (refined later by payload votes).
         fs, fsa = first_syn[new], first_synack[new]
@@ -417,8 +460,14 @@ class FlowTracker:
     @staticmethod
     def _src_is_a(pb: PacketBatch, idx: np.ndarray) -> np.ndarray:
         s_hi, d_hi, s_lo, d_lo = pb.src_hi[idx], pb.dst_hi[idx], pb.src_lo[idx], pb.dst_lo[idx]
-        return (s_hi < d_hi) | (
-            (s_hi == d_hi) & ((s_lo < d_lo) | ((s_lo == d_lo) & (pb.sport[idx] <= pb.dport[idx])))
+        directed = ((pb.flags[idx] & FLAG_DIRECTED) != 0) & (pb.proto[idx] != PROTO_TCP)
+        return (
+            (s_hi < d_hi)
+            | (
+                (s_hi == d_hi)
+                & ((s_lo < d_lo) | ((s_lo == d_lo) & (pb.sport[idx] <= pb.dport[idx])))
+            )
+            | directed
         )
 
     def _orient_late_syn(
@@ -516,7 +565,7 @@ class FlowTracker:
         if ending.any():
             self._end_many(used[ending & idle], "idle")
             self._end_many(used[ending & ~idle], "closed")
-            t.release(used[ending])
+            self._release(used[ending])
         cut = ~ending & (t["first_ts"][used] < self.now - c.active_timeout)
         for slot in used[cut].tolist():
             self._cut(slot)
@@ -530,7 +579,7 @@ class FlowTracker:
             return
         oldest = candidates[np.argpartition(t["last_ts"][candidates], k - 1)[:k]]
         self._end_many(oldest, "evicted")
-        t.release(oldest)
+        self._release(oldest)
         self.stats.evicted += k
 
     def _cut(self, slot: int) -> None:
@@ -540,14 +589,14 @@ class FlowTracker:
         for name in ("pkts_a", "pkts_b", "bytes_a", "bytes_b", "payload_a", "payload_b"):
             t[name][slot] = 0
         t["first_ts"][slot] = t["last_ts"][slot]
-        t["inspect"][slot] = 3
+        t["inspect"][slot] = 3 if t["proto"][slot] in (PROTO_TCP, PROTO_UDP) else 0
 
     def flush(self, limit: int = 1 << 62) -> bool:
         """End of input: the remaining flows end, at most ``limit`` of them per call (so
         that their records can be taken in bounded steps). True while some remain."""
         used = self.table.used_slots()[:limit].copy()
         self._end_many(used, "end")
-        self.table.release(used)
+        self._release(used)
         return self.table.used > 0
 
     def open_records(self) -> list[FlowRecord]:
@@ -591,13 +640,30 @@ class FlowTracker:
         ids = flow_ids(cols["key"][chosen], cols["first_ts"][chosen])
         columns = [ids.tolist()] + [cols[name][chosen].tolist() for name in _RECORD_COLUMNS[1:]]
         record = _record
-        return [
+        records = [
             record(row, reason, facts)
             for (_, facts), row in zip(flows, zip(*columns, strict=True), strict=True)
         ]
+        if self.tunnels:
+            for i in np.flatnonzero(cols["tunnel"][chosen] != 0).tolist():
+                r = records[i]
+                layers, first_from_a = self.tunnels[int(chosen[i])]
+                # the first packet's sender is the client: the layers are oriented already
+                if (r.client_side == 0) == first_from_a:
+                    r.tunnel = layers
+                else:
+                    r.tunnel = [_flipped(layer) for layer in layers]
+        return records
 
     def _end(self, slot: int, reason: str) -> None:
         self._end_many(np.array([slot], dtype=np.int64), reason)
+
+    def _release(self, slots: np.ndarray) -> None:
+        """Free ended flows' slots (and forget the tunnels of those that had one)."""
+        if self.tunnels and slots.shape[0]:
+            for slot in slots[self.table["tunnel"][slots] != 0].tolist():
+                self.tunnels.pop(slot, None)
+        self.table.release(slots)
 
 
 # The flow-table columns a FlowRecord is made of, in the order _record unpacks them
@@ -658,7 +724,7 @@ def _record(row: tuple, reason: str, facts: FlowFacts | None) -> FlowRecord:
     client, server = (a, b) if client_is_a else (b, a)
     return FlowRecord(
         flow_id=fid,
-        proto="TCP" if proto == PROTO_TCP else "UDP",
+        proto=PROTO_NAMES[proto],
         client_ip=client[0],
         client_port=client[1],
         server_ip=server[0],
@@ -676,3 +742,42 @@ def _record(row: tuple, reason: str, facts: FlowFacts | None) -> FlowRecord:
         facts=facts,
         client_side=0 if client_is_a else 1,
     )
+
+
+def _tunnel_layers(pb: PacketBatch, row: int) -> list[dict[str, Any]]:
+    """The tunnels packet ``row`` of ``pb`` came in, outermost first, as it came: per
+    carrier, the encapsulation it used (``encap``: decode.ENCAP_NAMES), its protocol
+    (``proto``: "UDP", "GRE", "IP-in-IP", "IPv6"), its ``src_ip``, ``src_port``, ``dest_ip``,
+    ``dest_port`` (ports 0 without ports) and the encapsulation's identifier (``ident``: VNI,
+    session id, key, TEID, call id, see decode.ENCAP_ID_NAMES; None when it has none).
+    Plain dicts: a record is plain data (and a dataclass more costs a millisecond of every
+    command's start-up)."""
+    assert pb.parent is not None and pb.encap is not None and pb.encap_id is not None
+    layers = []
+    while (parent := int(pb.parent[row])) >= 0:
+        ident = int(pb.encap_id[row])
+        udp = pb.proto[parent] == PROTO_UDP
+        layers.append(
+            {
+                "encap": ENCAP_NAMES[int(pb.encap[row])],
+                "proto": PROTO_NAMES[int(pb.proto[parent])],
+                "src_ip": ip_text(int(pb.src_hi[parent]), int(pb.src_lo[parent])),
+                "src_port": int(pb.sport[parent]) if udp else 0,
+                "dest_ip": ip_text(int(pb.dst_hi[parent]), int(pb.dst_lo[parent])),
+                "dest_port": int(pb.dport[parent]) if udp else 0,
+                "ident": ident if ident >= 0 else None,
+            }
+        )
+        row = parent
+    layers.reverse()
+    return layers
+
+
+def _flipped(layer: dict[str, Any]) -> dict[str, Any]:
+    """A tunnel layer seen from its other end (src and dest swapped)."""
+    return layer | {
+        "src_ip": layer["dest_ip"],
+        "src_port": layer["dest_port"],
+        "dest_ip": layer["src_ip"],
+        "dest_port": layer["src_port"],
+    }

@@ -1,7 +1,7 @@
 """Bounded flow state as a struct of numpy arrays plus a sorted hash index.
 
 Why not a dict of Python objects: a Python object per flow costs ~1 KB and makes every
-packet a Python operation. Here a flow is one row across typed columns (108 bytes, plus
+packet a Python operation. Here a flow is one row across typed columns (116 bytes, plus
 12 for its index entry and 4 for the free list), and lookups for a whole batch are a
 single ``np.searchsorted``.
 """
@@ -37,6 +37,7 @@ COLUMNS: dict[str, type] = {
     "flags_b": np.uint8,
     "isn_a": np.uint32,  # first stream byte's sequence number, from the side's SYN
     "isn_b": np.uint32,
+    "tunnel": np.uint64,  # the tunnel its packets come in (decode._tunnel_keys), 0 none
 }
 STATE_USED = 1
 STATE_FIN_A = 2

@@ -210,6 +210,10 @@ def test_decode_twins_agree_on_every_capture(tmp_path) -> None:
                              "dport", "flags", "seq", "payload_off", "payload_len", "payload_cap",
                              "stream_off"):
                     assert np.array_equal(getattr(a, name), getattr(b, name)), (cap.path, name)
+                for name in ("tunnel", "parent", "encap", "encap_id"):  # None: no tunnel
+                    x, y = getattr(a, name), getattr(b, name)
+                    assert (x is None) == (y is None), (cap.path, name)
+                    assert x is None or np.array_equal(x, y), (cap.path, name)
                 batches += 1
         except CorruptCapture as exc:  # compare what was read; only known captures may stop
             assert is_known_unread(cap.path, str(exc)), exc

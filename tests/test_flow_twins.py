@@ -66,27 +66,29 @@ def test_flow_stage_twins_build_identical_tables(monkeypatch) -> None:
 
 
 def test_flow_group_twins_agree_on_synthetic_batches(monkeypatch) -> None:
-    """Random addresses, ports, protocols and flags with many repeated keys."""
+    """Random addresses, ports, protocols and flags (one-way ICMP's 0x80 included) with many
+    repeated keys, without and with tunnel keys."""
     rng = np.random.default_rng(7)
-    for n in (1, 2, 17, 1000, 5000):
+    for n, tunneled in ((1, False), (2, True), (17, False), (1000, True), (5000, False), (5000, True)):
         hosts = rng.integers(0, 6, size=(2, n))
         pb = flows.PacketBatch(
             buf=np.zeros(16, dtype=np.uint8),
             ts=np.sort(rng.random(n)),
             wirelen=rng.integers(40, 1500, n),
-            proto=rng.choice(np.array([6, 17], dtype=np.uint8), n),
+            proto=rng.choice(np.array([6, 17, 1, 58, 132, 47], dtype=np.uint8), n),
             src_hi=(hosts[0] == 5).astype(np.uint64) * np.uint64(0x20010DB8 << 32),
             src_lo=hosts[0].astype(np.uint64) + np.uint64(0xFFFF00000000),
             dst_hi=np.zeros(n, dtype=np.uint64),
             dst_lo=hosts[1].astype(np.uint64) + np.uint64(0xFFFF00000000),
             sport=rng.choice([53, 443, 3333, 40000], n).astype(np.int64),
             dport=rng.choice([53, 443, 3333, 40000], n).astype(np.int64),
-            flags=rng.integers(0, 64, n).astype(np.uint8),
+            flags=rng.integers(0, 256, n).astype(np.uint8),
             seq=rng.integers(0, 2**32, n),
             payload_off=np.zeros(n, dtype=np.int64),
             payload_len=rng.integers(0, 100, n),
             payload_cap=np.zeros(n, dtype=np.int64),
             stream_off=np.zeros(n, dtype=np.int64),
+            tunnel=rng.choice(np.array([0, 0, 7, 2**63 + 5], dtype=np.uint64), n) if tunneled else None,
         )
         a = flows._group_compiled(pb)
         b = flows._group_numpy(pb)

@@ -350,7 +350,7 @@ def _captures_on_new_links() -> list[Path]:
     from tests.conftest import CORPUS, PCAPS
 
     found = [p for p in sorted(PCAPS.iterdir())
-             if p.suffix != ".toml" and _linktypes(p) & NEW_LINKTYPES]  # fmt: skip
+             if p.is_file() and p.suffix != ".toml" and _linktypes(p) & NEW_LINKTYPES]  # fmt: skip
     real = CORPUS / "ndpi-suite" / "someip_sd_sample.pcap"
     return found + ([real] if real.exists() else [])
 

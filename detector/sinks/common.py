@@ -10,6 +10,7 @@ import struct
 from datetime import UTC, datetime
 from typing import Any
 
+from detector.decode import ENCAP_ID_NAMES, ENCAP_NAMES, ICMP4_PAIRED, ICMP6_PAIRED, PROTO_NAMES
 from detector.flows import FlowRecord
 from detector.suspects import Suspect
 
@@ -34,13 +35,21 @@ def short_time(ts: float) -> str:
 
 
 def community_id(r: FlowRecord) -> str:
-    """Community ID v1 of a flow, so alerts join with Zeek/Suricata logs of the same flow."""
+    """Community ID v1 of a flow, so alerts join with Zeek/Suricata logs of the same flow.
+    An ICMP flow's ports are its client's type and paired type or code (decode.py), which
+    give the spec's values again; a one-way ICMP flow's client is the sender."""
     return community_id_v1(
         PROTO_NUMBERS[r.proto], r.client_ip, r.server_ip, r.client_port, r.server_port
     )
 
 
-PROTO_NUMBERS = {"TCP": 6, "UDP": 17}
+PROTO_NUMBERS = {name: number for number, name in PROTO_NAMES.items()}
+# The IP protocols the spec hashes with ports (ICMP's type and code standing for them).
+PORT_PROTOS = frozenset({1, 6, 17, 58, 132})
+_ICMP_PAIRED = {
+    proto: {kind: int(p) for kind, p in enumerate(table.tolist()) if p >= 0}
+    for proto, table in ((1, ICMP4_PAIRED), (58, ICMP6_PAIRED))
+}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -51,19 +60,57 @@ def _packed(ip: str) -> bytes:
 def community_id_v1(
     proto: int, saddr: str, daddr: str, sport: int, dport: int, seed: int = 0
 ) -> str:
-    """Community ID v1 (https://github.com/corelight/community-id-spec) of a TCP/UDP
-    5-tuple: base64 of SHA-1 over seed, the ordered addresses, protocol, a zero pad byte
-    and the ports, the smaller (address, port) first. The reference package
-    (``communityid``) gives the same values (tested) but imports dpkt and builds objects
-    per call, which made it a tenth of an EVE run's start-up."""
+    """Community ID v1 (https://github.com/corelight/community-id-spec) of a flow tuple:
+    base64 of SHA-1 over seed, the ordered addresses, protocol, a zero pad byte and the
+    ports, the smaller (address, port) first. TCP, UDP and SCTP hash their ports; ICMP and
+    ICMPv6 (``sport``, ``dport``: the message type and code) the spec's port equivalents -
+    a request or reply type and its paired type (two-way), or the type and code of any
+    other message, one-way: never reordered; other protocols no ports. The reference
+    package (``communityid``) gives the same values (tested) but imports dpkt and builds
+    objects per call, which made it a tenth of an EVE run's start-up."""
     src, dst = _packed(saddr), _packed(daddr)
-    if not (src < dst or (src == dst and sport < dport)):
-        src, dst, sport, dport = dst, src, dport, sport
-    digest = hashlib.sha1(
-        struct.pack("!H", seed) + src + dst + struct.pack("!BBHH", proto, 0, sport, dport),
-        usedforsecurity=False,
-    ).digest()
-    return "1:" + base64.b64encode(digest).decode("ascii")
+    one_way = False
+    if proto in _ICMP_PAIRED:
+        paired = _ICMP_PAIRED[proto].get(sport)
+        if paired is None:
+            one_way = True
+        else:
+            dport = paired
+    if proto not in PORT_PROTOS:
+        if not src < dst:
+            src, dst = dst, src
+        tail = struct.pack("!BB", proto, 0)
+    else:
+        if not (one_way or src < dst or (src == dst and sport < dport)):
+            src, dst, sport, dport = dst, src, dport, sport
+        tail = struct.pack("!BBHH", proto, 0, sport, dport)
+    digest = hashlib.sha1(struct.pack("!H", seed) + src + dst + tail, usedforsecurity=False)
+    return "1:" + base64.b64encode(digest.digest()).decode("ascii")
+
+
+_ID_NAMES = {ENCAP_NAMES[code]: name for code, name in ENCAP_ID_NAMES.items()}
+
+
+def tunnel_json(r: FlowRecord) -> dict[str, Any] | None:
+    """The tunnel a flow came in, as Suricata's alert ``tunnel`` object (the outermost
+    packet's src_ip, src_port, dest_ip, dest_port, proto and the nesting depth), with the
+    encapsulation and its identifier (``vni``, ``session_id``, ``teid``, ``key``,
+    ``call_id``); ``layers`` lists every level, outermost first, when tunnels nest. None
+    for a flow in no tunnel."""
+    if not r.tunnel:
+        return None
+
+    def layer(t: dict[str, Any]) -> dict[str, Any]:
+        out = {key: t[key] for key in ("src_ip", "src_port", "dest_ip", "dest_port", "proto")}
+        out["encapsulation"] = t["encap"]
+        if t["ident"] is not None:
+            out[_ID_NAMES.get(t["encap"], "id")] = t["ident"]
+        return out
+
+    top = layer(r.tunnel[0]) | {"depth": len(r.tunnel)}
+    if len(r.tunnel) > 1:
+        top["layers"] = [layer(t) for t in r.tunnel]
+    return top
 
 
 def app_proto(r: FlowRecord) -> str:

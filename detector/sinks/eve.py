@@ -35,7 +35,14 @@ from detector.facts import FlowFacts
 from detector.hashrate import hashrate_estimate
 from detector.nodehosts import NodeHost
 from detector.rules import RuleSet
-from detector.sinks.common import CATEGORY, NODE_CATEGORY, app_proto, community_id, eve_time
+from detector.sinks.common import (
+    CATEGORY,
+    NODE_CATEGORY,
+    app_proto,
+    community_id,
+    eve_time,
+    tunnel_json,
+)
 from detector.suspects import Suspect
 
 # The top-level objects ``extended`` adds (the only fields the schema rejects).
@@ -87,6 +94,8 @@ def suspect_event(
             "end": eve_time(r.last_ts),
         },
     }
+    if (tunnel := tunnel_json(r)) is not None:  # Suricata's alert "tunnel" object
+        event["tunnel"] = tunnel
     if f is not None and f.tls:
         event["tls"] = _tls(f)
     if extended:

@@ -7,7 +7,7 @@ import json
 from typing import Any, TextIO
 
 from detector.score import Verdict
-from detector.sinks.common import community_id, eve_time
+from detector.sinks.common import community_id, eve_time, tunnel_json
 
 
 def flow_entry(v: Verdict) -> dict[str, Any]:
@@ -39,6 +39,8 @@ def flow_entry(v: Verdict) -> dict[str, Any]:
             "info_rules": list(v.info_rules),
         },
     }
+    if (tunnel := tunnel_json(r)) is not None:
+        entry["tunnel"] = tunnel
     if f is not None:
         client, server = f.sides[r.client_side], f.sides[1 - r.client_side]
         entry["facts"] = {

@@ -48,10 +48,18 @@ def test_the_miner_inside_the_tunnel_is_found_and_the_tunnel_named(cap: dict) ->
     assert res.rc == 0, res.err
     (alert,) = res.events()
     assert [alert["src_ip"]] == cap["suspects"]
-    assert set(cap["dialects"]) <= set(alert["alert"]["metadata"]["dialect"])
-    tunnel = alert["tunnel"]
-    assert tunnel["depth"] == 1 and "layers" not in tunnel
-    assert {key: tunnel[key] for key in cap["tunnel"]} == cap["tunnel"]
+    assert set(cap["dialects"]) <= set(alert["alert"]["metadata"]["mining_dialect"])
+    # Suricata's schema closes the tunnel object: endpoints, proto and depth there; the
+    # encapsulation and its identifier in alert.metadata as string lists
+    tunnel, metadata = alert["tunnel"], alert["alert"]["metadata"]
+    assert set(tunnel) == {"src_ip", "src_port", "dest_ip", "dest_port", "proto", "depth"}
+    assert tunnel["depth"] == 1
+    named = {"encapsulation": metadata["tunnel_encapsulation"]} | {
+        key[len("tunnel_"):]: value for key, value in metadata.items()
+        if key.startswith("tunnel_") and key != "tunnel_encapsulation"
+    }  # fmt: skip
+    expected = {key: value if key in tunnel else [str(value)] for key, value in cap["tunnel"].items()}
+    assert {key: tunnel[key] if key in tunnel else named.get(key) for key in cap["tunnel"]} == expected
     assert tunnel["proto"] == ("UDP" if cap["tunnel"]["encapsulation"] in ("vxlan", "geneve")
                                else "GRE")  # fmt: skip
 

@@ -113,6 +113,29 @@ def tunnel_json(r: FlowRecord) -> dict[str, Any] | None:
     return top
 
 
+_EVE_TUNNEL_KEYS = ("src_ip", "src_port", "dest_ip", "dest_port", "proto", "depth")
+
+
+def tunnel_eve(r: FlowRecord) -> tuple[dict[str, Any], dict[str, list[str]]] | None:
+    """The tunnel of an EVE alert, split the way Suricata's schema wants it: the ``tunnel``
+    object keeps only the keys the schema allows (outer endpoints, proto, depth; it closes
+    the object), and what Suricata has no place for - the encapsulation and its identifier
+    per level, outermost first - goes to ``alert.metadata`` as ``tunnel_encapsulation`` and
+    ``tunnel_<id name>`` string lists. None for a flow in no tunnel."""
+    full = tunnel_json(r)
+    if full is None:
+        return None
+    layers = full.get("layers", [full])
+    metadata: dict[str, list[str]] = {
+        "tunnel_encapsulation": [layer["encapsulation"] for layer in layers]
+    }
+    for layer in layers:
+        for key, value in layer.items():
+            if key not in _EVE_TUNNEL_KEYS and key not in ("encapsulation", "layers"):
+                metadata.setdefault(f"tunnel_{key}", []).append(str(value))
+    return {key: full[key] for key in _EVE_TUNNEL_KEYS if key in full}, metadata
+
+
 def app_proto(r: FlowRecord) -> str:
     f = r.facts
     if f is None:

@@ -41,7 +41,7 @@ from detector.sinks.common import (
     app_proto,
     community_id,
     eve_time,
-    tunnel_json,
+    tunnel_eve,
 )
 from detector.suspects import Suspect
 
@@ -94,8 +94,9 @@ def suspect_event(
             "end": eve_time(r.last_ts),
         },
     }
-    if (tunnel := tunnel_json(r)) is not None:  # Suricata's alert "tunnel" object
-        event["tunnel"] = tunnel
+    if (tunnel := tunnel_eve(r)) is not None:  # Suricata's alert "tunnel" object
+        event["tunnel"], tunnel_metadata = tunnel
+        event["alert"]["metadata"].update(tunnel_metadata)
     if f is not None and f.tls:
         event["tls"] = _tls(f)
     if extended:

@@ -335,13 +335,16 @@ def curl_downloads(r: Run) -> None:
             str(files),
         ],
     )
-    # One file at a time at 1 MB/s, a pause between: downloads spread over the capture.
+    # One file at a time at 150 KB/s with 5-10 s pauses, the list over again until the
+    # capture's end is near; the last download is cut by curl's own --max-time.
     names = " ".join(sizes)
     loop = (
-        f"for f in {names}; do curl -sS --cacert {r.cert} --limit-rate 1000k "
-        f"-o /dev/null -w '%{{url_effective}} %{{size_download}} %{{time_total}}\\n' "
-        f"https://{r.srv}:{r.port}/files/$f; sleep $(( $(od -An -N1 -tu1 /dev/urandom)"
-        f" % 20 + 10 )); done; sleep 3600"
+        f"end=$(( $(date +%s) + {int(r.extra['duration']) - 10} )); while :; do "
+        f"for f in {names}; do left=$(( end - $(date +%s) )); [ $left -gt 15 ] || exit 0; "
+        f"curl -sS --cacert {r.cert} --limit-rate 150k --max-time $left -o /dev/null "
+        f"-w '%{{url_effective}} %{{size_download}} %{{time_total}}\\n' "
+        f"https://{r.srv}:{r.port}/files/$f; "
+        f"sleep $(( $(od -An -N1 -tu1 /dev/urandom) % 6 + 5 )); done; done"
     )
     r.client("curl", ["sh", "-c", loop])
 
@@ -491,7 +494,7 @@ SCENARIOS = [
         443,
         True,
         "curl 7.88.1 + Python http.server/ssl",
-        "4 files (4-16 MB) one at a time at 1 MB/s, 10-30 s pauses",
+        "4 files (4-16 MB) one at a time at 150 KB/s, 5-10 s pauses, again until the end",
         curl_downloads,
     ),
 ]
@@ -616,7 +619,7 @@ def label_row(sc: Scenario, m: dict) -> dict:
     miner = sc.cls == "miner"
     ips = sorted({m["peer"], m["client"]}) if miner else []
     pools = [m["server"]] + ([m["front"]] if m["front"] else []) if miner else []
-    tls = "TLS" if sc.tls else "cleartext"
+    tls = "TLS" if sc.tls else "no TLS"
     notes = [f"{sc.program}; {sc.how}; {tls} on :{sc.port}"]
     if sc.stub:
         notes.append(

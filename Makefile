@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CORPUS ?= ../shared/corpus
 APT_PACKAGES := tcpdump tshark
 
-.PHONY: demo test lint eval sysdeps fixtures bench clean fuzz fuzzdeps
+.PHONY: demo test lint eval sysdeps fixtures bench clean fuzz fuzzdeps realset realset-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,17 @@ eval: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m compileall -q detector bench >/dev/null
 	$(BIN)/python -m bench.run
+
+# The real-program validation set (pcaps/realset/): XMRig, coin-hive-stratum,
+# aiostratum-proxy and benign programs run in network namespaces against stub servers and
+# captured with tcpdump (tools/realset/). About 45 minutes; needs root; not run by CI.
+realset: $(STAMP)
+	sh tools/realset/make.sh
+
+# What minewatch finds on it today (TLS miners are missed: not part of `make test`).
+realset-check: $(STAMP)
+	-$(BIN)/minewatch verify pcaps/realset --manifest pcaps/realset/labels.csv
+	$(BIN)/minewatch eval pcaps/realset
 
 fixtures: $(STAMP)
 	$(BIN)/python -m tools.make_fixtures pcaps

@@ -349,7 +349,7 @@ def _captures_on_new_links() -> list[Path]:
     """Every fixture with a frame of one of these link types, and the corpus's PPI capture."""
     from tests.conftest import CORPUS, PCAPS
 
-    found = [p for p in sorted(PCAPS.iterdir())
+    found = [p for p in sorted(PCAPS.iterdir())  # the fixtures only, not their subfolders
              if p.is_file() and p.suffix != ".toml" and _linktypes(p) & NEW_LINKTYPES]  # fmt: skip
     real = CORPUS / "ndpi-suite" / "someip_sd_sample.pcap"
     return found + ([real] if real.exists() else [])

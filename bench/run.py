@@ -4,19 +4,21 @@
 
 1. Installs the comparison tools when missing and running as root (apt-get: libndpi-bin,
    tshark, time).
-2. Generates bench/data/mixed-N-sS.pcap (+ .truth.json) and the two synscan captures if
-   absent (bench/data/ is git-ignored).
+2. Generates bench/data/mixed-N-sS.pcap (+ .truth.json), the real-traffic input
+   bench/data/real-N-sS.pcap (bench/make_real.py, from --corpus, default ../shared/corpus)
+   and the two synscan captures if absent (bench/data/ is git-ignored).
 3. Runs, on the page-cached capture, pinned to one core (taskset -c 0), each tool R times
    (default 2; minewatch and ndpiReader at least --ratio-runs, default 9) in interleaved
    rounds, keeping the fastest run: ``minewatch scan`` (full
    detection), ``ndpiReader -i``, ``tshark -T fields``, and scapy's PcapReader on the first
-   20,000 packets, extrapolated to the whole capture. Wall time is measured around the
+   20,000 packets, extrapolated to the whole capture; in the same rounds minewatch and
+   ndpiReader on the real-traffic input. Wall time is measured around the
    child, peak RSS by GNU time (``/usr/bin/time -f '%e %M'``).
 4. Measures minewatch's flow-state bytes per flow on the synscan capture (200,000 flows):
    ``scan --stats`` if the CLI has it, else the peak-RSS difference against the one-flow
    baseline capture with the same packets.
-5. Checks detection: minewatch's suspects on the mixed capture must be exactly the truth
-   file's miner IPs.
+5. Checks detection: minewatch's suspects on the mixed capture, and on the real-traffic
+   input, must be exactly the truth file's miner IPs.
 6. Prints a markdown table and appends it, with date, CPU and the command, to
    bench/RESULTS.md.
 
@@ -47,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 DATA = BENCH / "data"
 RESULTS = BENCH / "RESULTS.md"
+CORPUS = REPO.parent / "shared" / "corpus"
 SLICE = 20_000
 SYN_PAIRS = 200_000
 PIN = ["taskset", "-c", "0"]
@@ -195,13 +198,14 @@ def cut_slice(src: Path, dst: Path, count: int) -> None:
             fo.write(head + fi.read(incl))
 
 
-def generate(path: Path, args: list[str], created: list[Path]) -> None:
+def generate(path: Path, args: list[str], created: list[Path],
+             tool: str = "bench.make_capture") -> None:
     truth = Path(f"{path}.truth.json")
     if path.exists() and truth.exists():
         log(f"using existing {path.relative_to(REPO)}")
         return
     log(f"generating {path.relative_to(REPO)}")
-    cmd = [sys.executable, "-m", "bench.make_capture", str(path), *args]
+    cmd = [sys.executable, "-m", tool, str(path), *args]
     subprocess.run(cmd, check=True, cwd=REPO)
     created += [path, truth]
 
@@ -215,7 +219,12 @@ RATIO_TOOLS = ("minewatch", "ndpi")
 
 
 def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
-              created: list[Path], ratio_runs: int = 9) -> tuple[list[Row], Path]:
+              created: list[Path], ratio_runs: int = 9,
+              extra: list[Path] | None = None) -> tuple[list[Row], Path, dict[Path, tuple]]:
+    """Every tool on ``capture``; minewatch and ndpiReader also on each ``extra`` capture
+    (the real-traffic input), in the same interleaved rounds, so that both ratios see the
+    same drift of the machine. Returns the rows and minewatch's output for ``capture``
+    and, per extra capture, its (rows, minewatch output)."""
     slice_path = DATA / f"{capture.stem}.first{SLICE // 1000}k.pcap"
     if not slice_path.exists():
         cut_slice(capture, slice_path, SLICE)
@@ -240,19 +249,37 @@ def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
     }
     available = {k for k in commands if k in ("minewatch", "scapy")
                  or shutil.which(commands[k][0][0])}
-    for rnd in range(max(runs, ratio_runs)):
-        for key, (cmd, out) in commands.items():
+    # (label, key, row, command, stdout file, file to warm) in the order of every round
+    jobs = [(key, key, rows[key], cmd, out, slice_path if key == "scapy" else capture)
+            for key, (cmd, out) in commands.items()]
+    extras: dict[Path, tuple] = {}
+    for other in extra or []:
+        other_mw = DATA / f"{other.stem}.minewatch.jsonl"
+        other_ndpi = DATA / f"{other.stem}.ndpi.txt"
+        created += [other_mw, other_ndpi]
+        other_rows = [Row(rows["minewatch"].tool), Row(rows["ndpi"].tool)]
+        extras[other] = (other_rows, other_mw)
+        jobs += [(f"minewatch on {other.stem}", "minewatch", other_rows[0],
+                  [*mw, "scan", str(other), "-f", "jsonl", "-o", str(other_mw)], None, other),
+                 (f"ndpi on {other.stem}", "ndpi", other_rows[1],
+                  ["ndpiReader", "-i", str(other)], other_ndpi, other)]
+    total = max(runs, ratio_runs)
+    for rnd in range(total):
+        for label, key, row, cmd, out, path in jobs:
             if key not in available or (rnd >= runs and key not in RATIO_TOOLS):
                 continue
-            warm(slice_path if key == "scapy" else capture)
-            log(f"round {rnd + 1}/{runs}: {key}")
+            warm(path)
+            log(f"round {rnd + 1}/{total}: {label}")
             run = measure(cmd, stdout_path=out)
             if run.rc != 0:
-                log(f"{key} exited with {run.rc}: {run.stderr.strip()[-300:]}")
-            rows[key].runs.append(run)
-            rows[key].run_count += 1
+                log(f"{label} exited with {run.rc}: {run.stderr.strip()[-300:]}")
+            row.runs.append(run)
+            row.run_count += 1
     for key in sorted(set(commands) - available):
         rows[key].note = "not installed"
+        for other_rows, _ in extras.values():
+            for row in other_rows:
+                row.note = "not installed" if row.tool == rows[key].tool else row.note
     scapy = rows["scapy"]
     if scapy.runs:
         best = min(scapy.runs, key=lambda r: json.loads(r.stdout)["loop_s"] if r.stdout else 1e9)
@@ -262,7 +289,7 @@ def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
         scapy.note = (f"{info['packets']:,} packets in {info['loop_s']:.2f} s "
                       f"+ {startup:.2f} s start-up")
         scapy.runs = [best]
-    return list(rows.values()), mw_out
+    return list(rows.values()), mw_out, extras
 
 
 _STATS_LINE = re.compile(r"peak ([\d,]+) flows in ([\d.,]+ [KMG]?B) of flow state "
@@ -393,6 +420,35 @@ def _kind(event: dict) -> str:
     return kind
 
 
+def real_section(capture: Path, rows: list[Row], mw_out: Path, stage_stats: str | None) -> str:
+    """The report on the real-traffic input: header, minewatch and ndpiReader, their
+    ratio, minewatch's own summary and stages, detection against the mapped miner IPs."""
+    truth_path = Path(f"{capture}.truth.json")
+    truth = json.loads(truth_path.read_text())
+    packets = truth["packets"]
+    skipped: dict[str, int] = {}
+    for item in truth["skipped"]:
+        skipped[item["reason"]] = skipped.get(item["reason"], 0) + 1
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items())) or "none"
+    cut = "" if truth["replicas"] == truth["complete_replicas"] else " (the last one cut)"
+    header = (f"{packets:,}-packet real-traffic capture ({truth['bytes'] / 1e6:,.0f} MB, "
+              f"`bench/make_real.py`, seed {truth['seed']}: {truth['replicas']} replicas of "
+              f"the {truth['packets_per_replica']:,} packets of {truth['files_used']} corpus "
+              f"captures{cut}, addresses shifted per replica; captures skipped: {why}; "
+              f"{len(truth['miner_ips'])} miner IPs)")
+    notes = []
+    if ratio_line(rows):
+        notes.append(f"- {ratio_line(rows)}")
+    m = re.search(r"minewatch: (.*)", rows[0].best.stderr) if rows[0].runs else None
+    if m:
+        notes.append(f"- minewatch's own summary (excludes interpreter start-up): {m.group(1)}")
+    if stage_stats:
+        notes += [f"- separate untimed `--stats` run: {ln.removeprefix('minewatch: stats: ')}"
+                  for ln in stage_stats.splitlines()]
+    found = detection(mw_out, truth_path).replace("detection:", "detection (real traffic):", 1)
+    return "\n".join([header, "", table(rows, packets), "", *notes, "", found])
+
+
 def table(rows: list[Row], packets: int) -> str:
     mw = rows[0].best
     mw_pps = packets / mw.wall
@@ -439,6 +495,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep generated files in bench/data/")
     p.add_argument("--memory-sizes", default="100,2000",
                    help="capture sizes in MB for the flat-memory check ('' to skip)")
+    p.add_argument("--corpus", default=str(CORPUS),
+                   help="real captures for the second input, bench/make_real.py ('' to skip; "
+                        "default ../shared/corpus)")
     args = p.parse_args(argv)
     command = "python -m bench.run" + (" " + shlex.join(argv if argv is not None
                                                           else sys.argv[1:])).rstrip()
@@ -456,11 +515,21 @@ def main(argv: list[str] | None = None) -> int:
         generate(capture, ["--packets", str(args.packets), "--seed", str(args.seed)], created)
         truth_path = Path(f"{capture}.truth.json")
         packets = json.loads(truth_path.read_text())["packets"]
+        real = None
+        if args.corpus and (Path(args.corpus) / "labels.csv").is_file():
+            real = DATA / f"real-{args.packets}-s{args.seed}.pcap"
+            generate(real, ["--packets", str(args.packets), "--seed", str(args.seed),
+                            "--corpus", args.corpus], created, tool="bench.make_real")
+        elif args.corpus:
+            log(f"warning: no corpus at {args.corpus} (labels.csv): real-traffic input skipped")
         mw = minewatch_cmd()
-        rows, mw_out = run_tools(capture, packets, args.runs, mw, created, args.ratio_runs)
+        rows, mw_out, extras = run_tools(capture, packets, args.runs, mw, created,
+                                         args.ratio_runs, [real] if real else [])
         mw_best = rows[0].best
         m = re.search(r"minewatch: (.*)", mw_best.stderr)
         stage_stats = stats_of(mw, capture)
+        real_report = real_section(real, *extras[real], stats_of(mw, real)) if real else (
+            "real-traffic input: skipped (no corpus)" if args.corpus else "")
         state = flow_state(mw, args.runs, created, args.seed)
         sizes = [int(x) for x in args.memory_sizes.split(",") if x.strip()]
         if sizes:
@@ -481,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
                       for ln in stage_stats.splitlines()]
         report = "\n".join([header, "", table(rows, packets), "", *notes, "",
                             state, found])
+        if real_report:
+            report += "\n\n" + real_report
         print(report)
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         after = f"{git_state()}, detector+signatures tree {tree_hash()}"

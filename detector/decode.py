@@ -651,9 +651,9 @@ def py_decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
 
 
 def _decode(rb: RecordBatch, level, decap) -> tuple[PacketBatch, DecodeStats]:  # noqa: ANN001
-    pb, stats, keep, carriers = level(rb)
+    pb, stats, _, carriers = level(rb)
     if carriers:
-        pb = _open_tunnels(pb, keep, stats, level, decap)
+        pb = _open_tunnels(pb, stats, level, decap)
     return pb, stats
 
 
@@ -717,20 +717,18 @@ _COLUMNS = ("ts", "wirelen", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "s
 
 def _open_tunnels(
     pb: PacketBatch,
-    keep: np.ndarray,
     stats: DecodeStats,
     level,
     decap,  # noqa: ANN001
 ) -> PacketBatch:
     """``pb`` with the packets inside its tunnels: each level's carriers decapsulated
     (``decap``), the packets inside decoded as a batch (``level``), up to MAX_TUNNEL_DEPTH
-    levels; then every packet in record order, a carrier right before what it carried."""
+    levels; then the levels one after the other, each in record order."""
     levels = [pb]
     parents = [np.full(len(pb), -1, dtype=np.int64)]
     encaps = [np.zeros(len(pb), dtype=np.uint8)]
     ids = [np.full(len(pb), -1, dtype=np.int64)]
     tunnels = [np.zeros(len(pb), dtype=np.uint64)]
-    records = [keep]
     base = 0  # the first row of the current level among all levels' rows
     for depth in range(MAX_TUNNEL_DEPTH + 1):
         cur = levels[-1]
@@ -768,23 +766,22 @@ def _open_tunnels(
         encaps.append(encap[chosen].astype(np.uint8))
         ids.append(ident[chosen])
         tunnels.append(_tunnel_keys(cur, at, tunnels[-1][at], encap[chosen], key_id[chosen]))
-        records.append(records[-1][at])
         base += len(cur)
     if len(levels) == 1:
         return pb
-    order = np.argsort(np.concatenate(records), kind="stable")
-    moved = np.empty(order.shape[0], dtype=np.int64)
-    moved[order] = np.arange(order.shape[0])
-    parent = np.concatenate(parents)[order]
-    parent = np.where(parent >= 0, moved[np.maximum(parent, 0)], -1)
-    columns = {name: np.concatenate([getattr(p, name) for p in levels])[order] for name in _COLUMNS}
+    # Level after level, each in record order: the packets of one flow keep their order
+    # (a flow's packets are all at one level - the tunnel is in its key), which is all the
+    # flow stage needs. Sorting the whole batch back into record order instead cost a
+    # gather of every column of every packet whenever one packet of the batch was
+    # tunneled: +0.45 G instructions on the real-traffic bench (callgrind, 1M packets).
+    columns = {name: np.concatenate([getattr(p, name) for p in levels]) for name in _COLUMNS}
     return PacketBatch(
         buf=pb.buf,
         **columns,
-        tunnel=np.concatenate(tunnels)[order],
-        parent=parent,
-        encap=np.concatenate(encaps)[order],
-        encap_id=np.concatenate(ids)[order],
+        tunnel=np.concatenate(tunnels),
+        parent=np.concatenate(parents),
+        encap=np.concatenate(encaps),
+        encap_id=np.concatenate(ids),
     )
 
 

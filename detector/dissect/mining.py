@@ -1,7 +1,8 @@
 """Recognise mining-protocol messages among parsed JSON-RPC messages.
 
 Input: one parsed JSON object, the side of the flow that sent it and the transport
-("tcp" for newline-delimited JSON, "http" for a POST body or response). Output: facts on
+("tcp" for newline-delimited JSON, "http" for a POST body or response, "ws" for a
+WebSocket text message - read as "tcp" is: some web miners tunnel plain Stratum). Output: facts on
 the flow - methods, dialect, agent, login, jobs, submits, difficulty - never a verdict.
 
 Recognition is by method name *and* message shape, never by byte spacing or key order
@@ -269,7 +270,7 @@ def _client_method(
     else:
         return False
     facts.sides[side].client_votes += 1
-    facts.app_protos.add("stratum" if transport == "tcp" else "http-mining")
+    facts.app_protos.add("http-mining" if transport == "http" else "stratum")
     return True
 
 
@@ -620,3 +621,11 @@ def _set_login(facts: FlowFacts, login: Any) -> None:
     """Keep the pool login as sent; splitting it into wallet and worker needs the coin
     tables and happens when the flow's facts are enriched (detector.enrich)."""
     facts.set_once("login", _str(login))
+
+
+# The job and share shapes, shared with the CoinHive-family vocabulary (webminer.py): its
+# ``job`` messages carry the pool's CryptoNote job as it came.
+is_hex = _is_hex
+is_work_blob = _is_work_blob
+cryptonote_job_shape = _cryptonote_job_shape
+record_cryptonote_job = _cryptonote_job

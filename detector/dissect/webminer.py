@@ -36,6 +36,7 @@ from typing import Any
 from detector.dialects import BROWSER_WS
 from detector.dissect.mining import (
     cryptonote_job_shape,
+    is_cryptonote_target,
     is_hex,
     is_work_blob,
     record_cryptonote_job,
@@ -138,13 +139,11 @@ def _server(kind: str, params: dict[str, Any], facts: FlowFacts) -> bool:
 def _job_shape(params: dict[str, Any]) -> bool:
     """A CryptoNote job as the pool sent it: a hex hashing blob, a job id and a 32- or
     64-bit hex target (a ``job`` with a git blob id and a job number is a CI event)."""
-    target = params.get("target")
     return (
         cryptonote_job_shape(params)
         and "job_id" in params
         and is_work_blob(params.get("blob"))
-        and is_hex(target)
-        and len(target) in (8, 16)
+        and is_cryptonote_target(params.get("target"))
     )
 
 

@@ -2,8 +2,9 @@
 ``verify`` and the traffic generator.
 
 A dialect is a mining protocol as it appears on the wire (docs/ARCHITECTURE.md §3). The
-Stratum/JSON-RPC dissector names the ones it reads from messages; rules name the ones only
-behaviour shows (browser mining). Manifests label captures with them and
+Stratum/JSON-RPC dissector names the ones it reads from messages (and the WebSocket
+dissector the CoinHive-family vocabulary, ``browser-ws``); rules name the ones only
+behaviour and host names show (browser mining over TLS). Manifests label captures with them and
 ``verify`` compares them, so a name written anywhere else is checked against this list
 (rule files at load time, manifests when read, fixtures when generated).
 """
@@ -22,7 +23,9 @@ STRATUM_V2 = "stratum-v2"
 GRIN_STRATUM = "grin-stratum"
 BEAM_STRATUM = "beam-stratum"
 BROWSER_WSS_TLS = "browser-wss-tls"  # in-page mining over a TLS WebSocket (rules only)
-BROWSER_WS = "browser-ws"  # in-page mining over a cleartext WebSocket (rules only)
+# In-page mining over a cleartext WebSocket: the CoinHive vocabulary read from the frames
+# (dissect/webminer.py) whatever the host, or a listed service's name and a long session.
+BROWSER_WS = "browser-ws"
 
 # Every dialect name, in the order reports list them.
 MINING_DIALECTS: tuple[str, ...] = (

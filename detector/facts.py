@@ -53,6 +53,9 @@ class FlowFacts:
     reported_hashrate: float | None = None  # H/s the client itself reported
     http: dict[str, str] = field(default_factory=dict)  # method, uri, host, user_agent, x-*
     tls: dict[str, Any] = field(default_factory=dict)
+    # WebSocket frame counts after an HTTP Upgrade (dissect/websocket.py); None on the
+    # flows that never upgraded - nearly all, so no empty dict is made for each of them
+    websocket: dict[str, int] | None = None
     dns: dict[str, list[str]] = field(default_factory=dict)  # queries/answers on a DNS flow
     dns_names: list[str] = field(default_factory=list)  # names the server IP was resolved from
     hosts: list[str] = field(default_factory=list)  # SNI, HTTP Host, Stratum host, DNS names

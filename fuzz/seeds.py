@@ -147,6 +147,8 @@ def make(out: Path) -> dict[str, int]:
                     if head and cls.probe(head, pp) is Probe.YES:
                         add(target, data)
                         break
+            if b"upgrade: websocket" in head0[:4096].lower():  # the HTTP handshake and frames
+                add("websocket", data)
             for head in (head0, head1):
                 _hello_and_certificate_seeds(head, add)
         for segments in udp:

@@ -151,3 +151,15 @@ def test_garbage_and_hostile_json_do_not_raise() -> None:
 )
 def test_probe(data: bytes, expected: Probe) -> None:
     assert JsonLines.probe(data) is expected
+
+
+@pytest.mark.parametrize("target", ["0x123456", "1234567\n", "12 34 56"])
+def test_cryptonote_job_with_a_target_that_is_not_plain_hex(target: str) -> None:
+    """Eight characters that pass a looser hex check (0x prefix, trailing newline) once
+    made bytes.fromhex raise and ended the flow's parsing: the job still counts, the
+    target is not taken (fuzz/regressions/websocket/, found through the same function)."""
+    push = {"jsonrpc": "2.0", "method": "job", "params": {
+        "blob": "0f" * 38, "job_id": "9", "target": target}}  # fmt: skip
+    facts = feed([(SERVER, json.dumps(push))])
+    assert facts.jobs == 1 and facts.dialects == {"cryptonote"}
+    assert facts.target is None and facts.difficulty is None

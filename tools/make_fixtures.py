@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from detector.dialects import (
+    BROWSER_WS,
     CRYPTONOTE,
     ETH_GETWORK_HTTP,
     ETH_PROXY,
@@ -67,6 +68,7 @@ from detector.synth.dialects import (
     getwork,
     monerod,
     stratum,
+    webminer,
 )
 from detector.synth.dialects.cryptonote import (
     XMRIG_AGENT,
@@ -2246,6 +2248,152 @@ def neg_mail_starttls() -> bytes:
     imap.client_send(upgrades.app_record(9 + 17, rb), t(b, 480.0))  # DONE
     imap.close(t(b, 481.0))
     return pcap(smtp.finish() + imap.finish())
+
+
+# =====================================================================================
+# Browser mining over a cleartext WebSocket, and a WebSocket that only looks like it
+# =====================================================================================
+
+@fixture("browser-ws-coinhive-proxy-80.pcap", ["192.168.7.23"], [BROWSER_WS],
+         "an in-page CoinHive-style miner (Chrome 131 on Windows) over a cleartext WebSocket "
+         "to a self-hosted coin-hive-stratum-style proxy on :80 (/proxy) under a name on no "
+         "list: Upgrade with permessage-deflate accepted; the page's auth and submits "
+         "compressed with a shared window, the proxy's authed/job/hash_accepted plain (ws "
+         "compresses only messages over 1 KB), heartbeat pings every 30 s answered by masked "
+         "pongs; messages as coin-hive-stratum 1.4 src/Miner.ts writes them")
+def browser_ws_coinhive_proxy() -> bytes:
+    b = base(530)
+    c = Conversation(("192.168.7.23", 52611), ("198.51.100.77", 80), t(b, -0.2), rtt=0.021,
+                     client_ttl=128)
+    h = HexStream("browser-ws-coinhive")
+    jobs = MoneroJobs("browser-ws-coinhive", height=3_602_417, diff=5000, job_style="numeric",
+                      algo="rx/0")
+    key = base64.b64encode(h.bytes(16)).decode()
+    c.client_send(http_req("GET", "/proxy", [
+        ("Host", "static.blogcdn-assets.example"), ("Connection", "Upgrade"),
+        ("Pragma", "no-cache"), ("Cache-Control", "no-cache"),
+        ("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                       "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
+        ("Upgrade", "websocket"), ("Origin", "http://recipes-daily.example"),
+        ("Sec-WebSocket-Version", "13"), ("Accept-Encoding", "gzip, deflate"),
+        ("Accept-Language", "en-US,en;q=0.9"), ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")]),
+        t(b, 0.01))
+    c.server_send(http_resp("101 Switching Protocols", [
+        ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", websocket.accept_key(key)),
+        ("Sec-WebSocket-Extensions", "permessage-deflate")]), t(b, 0.032))
+    page = websocket.Deflater()  # Chrome compresses every message, one window per direction
+    wallet = monero_address(HexStream("browser-ws-wallet"))
+    events: list[tuple[float, str, bytes]] = [(0.41, "c", webminer.auth(wallet))]
+    current = jobs.job(t(b, 0.47), with_id=True)
+    events.append((0.47, "s", webminer.authed()))
+    events.append((0.471, "s", webminer.job(current)))
+    accepted = 0
+    schedule = sorted([(41.3, "j"), (98.8, "j"), (151.0, "j"), (212.6, "j"), (266.1, "j"),
+                       (27.9, "s"), (63.2, "s"), (88.4, "s"), (130.7, "s"), (177.5, "s"),
+                       (201.2, "s"), (249.9, "s"), (281.3, "s")]
+                      + [(30.0 * k, "p") for k in range(1, 10)])
+    for when, kind in schedule:
+        if kind == "j":
+            current = jobs.job(t(b, when), new_block=when > 150, with_id=True)
+            events.append((when, "s", webminer.job(current)))
+        elif kind == "s":
+            nonce, result = jobs.share()
+            events.append((when, "c", webminer.submit(str(current["job_id"]), nonce, result)))
+            accepted += 1
+            events.append((when + 0.052, "s", webminer.hash_accepted(accepted)))
+        else:
+            ping = h.bytes(4)
+            events.append((when, "sp", ping))
+            events.append((when + 0.022, "cp", ping))
+    sc = Script()
+    for when, who, data in sorted(events, key=lambda e: e[0]):
+        if who == "c":
+            sc.client(t(b, when), websocket.frame(page.message(data), h.bytes(4), rsv1=True))
+        elif who == "s":
+            sc.server(t(b, when), websocket.frame(data, None))
+        elif who == "sp":
+            sc.server(t(b, when), websocket.frame(data, None, opcode=9))
+        else:
+            sc.client(t(b, when), websocket.frame(data, h.bytes(4), opcode=10))
+    sc.play(c)
+    c.client_send(websocket.frame(struct.pack(">H", 1001), h.bytes(4), opcode=8), t(b, 295.0))
+    c.server_send(websocket.frame(struct.pack(">H", 1001), None, opcode=8), t(b, 295.021))
+    c.close(t(b, 295.03), by="server")
+    return pcap(c.finish())
+
+
+@fixture("neg-websocket-ci-events.pcap", [], [],
+         "a CI dashboard over a cleartext WebSocket (:8080) whose messages use the web "
+         "miners' words: {type: auth} with a token, authed, job events carrying a git blob "
+         "id, a job id and a target branch, submit of a retry form, error; permessage-deflate "
+         "both ways, log chunks over 4 KB fragmented with a ping between the fragments, "
+         "binary artifact frames")
+def neg_websocket_ci_events() -> bytes:
+    b = base(540)
+    c = Conversation(("10.20.3.41", 50977), ("10.20.0.12", 8080), t(b, -0.2), rtt=0.002,
+                     server_local=True)
+    h = HexStream("ws-ci-events")
+    key = base64.b64encode(h.bytes(16)).decode()
+    c.client_send(http_req("GET", "/-/cable", [
+        ("Host", "ci.corp.example:8080"), ("Connection", "Upgrade"),
+        ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 "
+                       "Firefox/133.0"),
+        ("Sec-WebSocket-Version", "13"), ("Origin", "http://ci.corp.example:8080"),
+        ("Sec-WebSocket-Extensions", "permessage-deflate"), ("Sec-WebSocket-Key", key),
+        ("Upgrade", "websocket")]), t(b, 0.01))
+    c.server_send(http_resp("101 Switching Protocols", [
+        ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", websocket.accept_key(key)),
+        ("Sec-WebSocket-Extensions", "permessage-deflate; client_no_context_takeover")]),
+        t(b, 0.013))
+    to_client = websocket.Deflater()  # the client's resets per message (no_context_takeover)
+    events: list[tuple[float, str, bytes]] = [
+        (0.02, "c", jc({"type": "auth", "params": {"token": "glpat-" + h.hex(10)}})[:-1]),
+        (0.025, "s", jc({"type": "authed", "params": {"user": "mara", "token": h.hex(16)}})[:-1]),
+        (0.03, "c", jc({"type": "subscribe", "params": {"channel": "pipelines",
+                                                        "project": 412}})[:-1]),
+    ]
+    job_id = 88_120
+    for k, when in enumerate((4.2, 19.8, 47.5, 71.0, 102.3, 133.9)):
+        job_id += 1
+        events.append((when, "s", jc({"type": "job", "params": {
+            "job_id": job_id, "name": ["build", "test:unit", "test:e2e", "deploy"][k % 4],
+            "status": "running", "blob": h.hex(20), "target": "main",
+            "runner": f"docker-{h.uint(1, 9)}"}})[:-1]))
+        log = "".join(f"[{i:04d}] step {i}: ok {h.hex(12)}\n" for i in range(60 + 40 * k))
+        events.append((when + 9.0, "slog", jc({"type": "log", "params": {
+            "job_id": job_id, "chunk": log}})[:-1]))
+        if k == 2:
+            events.append((when + 10.0, "c", jc({"type": "submit", "params": {
+                "form": "retry", "job_id": job_id, "reason": "flaky"}})[:-1]))
+            events.append((when + 10.01, "s", jc({"type": "error", "params": {
+                "error": f"job {job_id} is still running"}})[:-1]))
+        if k % 2 == 1:
+            events.append((when + 12.0, "sbin", h.bytes(700)))
+    sc = Script()
+    for when, who, data in sorted(events, key=lambda e: e[0]):
+        if who == "c":
+            sc.client(t(b, when), websocket.frame(websocket.Deflater().message(data), h.bytes(4),
+                                                  rsv1=True))
+        elif who == "s":
+            sc.server(t(b, when), websocket.frame(data, None))
+        elif who == "sbin":
+            sc.server(t(b, when), websocket.frame(data, None, opcode=2))
+        else:  # a log chunk: compressed, fragmented, a ping between its fragments
+            packed = to_client.message(data)
+            cut = [packed[i : i + 1400] for i in range(0, len(packed), 1400)]
+            frames = []
+            for i, part in enumerate(cut):
+                frames.append(websocket.frame(part, None, 1 if i == 0 else 0,
+                                              fin=i == len(cut) - 1, rsv1=i == 0))
+                if i == 0:
+                    frames.append(websocket.frame(h.bytes(4), None, opcode=9))
+            sc.server(t(b, when), b"".join(frames))
+    sc.play(c)
+    c.close(t(b, 180.0))
+    return pcap(c.finish())
 
 
 # =====================================================================================

@@ -6,11 +6,13 @@ side's in-order bytes (``on_data``), hole notices (``on_gap``) and a final call 
 flow ends (``on_expire``). It records facts on the flow's FlowFacts and returns False from
 ``on_data`` when it needs no more bytes of that side.
 
-A side can change protocol mid-stream: STARTTLS and its kin, or a proxy tunnel that
-opens (SOCKS, HTTP CONNECT). The dissector that saw the switch returns False from
-``on_data`` and answers ``upgraded(side)`` with an :class:`Upgrade` - which switch, and
-the side's bytes from there on; the inspector offers those bytes to the dissectors afresh,
-as the start of a new stream, and tells the one that accepts them (``on_upgrade``).
+A side can change protocol mid-stream: STARTTLS and its kin, a proxy tunnel that
+opens (SOCKS, HTTP CONNECT), or an HTTP Upgrade to WebSocket. The dissector that saw the
+switch returns False from ``on_data`` and answers ``upgraded(side)`` with an
+:class:`Upgrade` - which switch, and the side's bytes from there on; the inspector offers
+those bytes to the dissectors afresh, as the start of a new stream (or, when the switch
+names its protocol, to that protocol's dissector alone), and tells the one that accepts
+them (``on_upgrade``).
 
 Example - a dissector that notes SSH banners::
 
@@ -55,12 +57,21 @@ class Probe(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Upgrade:
-    """A side's stream goes on in another protocol (see the module docstring)."""
+    """A side's stream goes on in another protocol (see the module docstring).
+
+    Most switches leave what follows to be recognised from its bytes (TLS after STARTTLS
+    or a tunnel). An HTTP ``Upgrade`` names the protocol itself, and WebSocket frames have
+    no signature to probe for: ``protocol`` then names the dissector that reads them, and
+    the inspector hands the bytes to it without probing. ``detail`` is what the switch's
+    answer settled, for the side that answered (HTTP Upgrade: the server's
+    ``Sec-WebSocket-Extensions``, "" if none); None on the side that asked."""
 
     via: str  # which switch: "smtp-starttls", "postgres-sslrequest", "socks5", "http-connect"...
     data: bytes  # the side's bytes from the switch on (may be empty: they come later)
     host: str | None = None  # a tunnel's target, as the client asked for it
     port: int | None = None
+    protocol: str | None = None  # the dissector (its ``name``) that must read what follows
+    detail: str | None = None
 
 
 class StreamDissector:

@@ -13,6 +13,12 @@ and after a 2xx answer on the proxy side, both directions carry the tunnelled pr
 newline JSON is handed to a JSON dissector of its own - Stratum through a corporate proxy -
 and TLS to the inspector (base.Upgrade ``http-connect``, with the CONNECT target), whose
 TLS dissector reads it as on a direct connection - stratum+ssl through the same proxy.
+
+A request with ``Upgrade: websocket`` (RFC 6455 §4.1) answered by ``101 Switching
+Protocols`` turns both sides into WebSocket frames: each side is handed on (base.Upgrade
+``http-upgrade`` naming the ``websocket`` dissector) - the client's right after its
+request, the server's after its answer, with the extensions it accepted - and
+websocket.py reads the frames (web miners and their proxies).
 """
 
 from __future__ import annotations
@@ -132,6 +138,7 @@ class Http(StreamDissector):
         self.tunnel_head = [b"", b""]  # tunnelled bytes waiting for that probe
         self.target: tuple[str | None, int | None] = (None, None)  # the CONNECT's host:port
         self.handoff: list[Upgrade | None] = [None, None]  # TLS in the tunnel, to hand on
+        self.websocket_side: int | None = None  # the side that asked to upgrade to WebSocket
 
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
@@ -157,6 +164,13 @@ class Http(StreamDissector):
                 if msg is None:
                     return False
                 buf = buf[end + 4 :]
+                if self._upgrades_to_websocket(side, msg):
+                    self.bufs[side] = b""
+                    extensions = None if msg.is_request else _websocket_extensions(msg.head)
+                    self.handoff[side] = Upgrade(
+                        "http-upgrade", buf, protocol="websocket", detail=extensions
+                    )
+                    return False
                 if self._opens_tunnel(side, msg):
                     self.bufs[side] = b""
                     return self._tunnel(side, buf, ts, facts) if buf else True
@@ -198,6 +212,25 @@ class Http(StreamDissector):
             return False
         self.tunneled[side] = True
         return True
+
+    def _upgrades_to_websocket(self, side: int, msg: _Message) -> bool:
+        """Does this head switch its side to WebSocket frames? The client's request with
+        ``Upgrade: websocket`` does at once (its later bytes are frames if the server
+        agrees: the WebSocket dissector holds them until it knows); the server's side
+        does with a ``101`` answer to it. Another answer leaves the server's side HTTP."""
+        if not _names_websocket(msg.head.headers):
+            if not msg.is_request and self.websocket_side is not None:
+                self.websocket_side = None  # refused (or not an answer to it): stays HTTP
+            return False
+        if msg.is_request:
+            if msg.head.method.upper() != "GET":
+                return False
+            self.websocket_side = side
+            return True
+        if self.websocket_side is None or self.websocket_side == side:
+            return False
+        self.websocket_side = None
+        return msg.head.status == "101"
 
     def _tunnel(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         """Tunnelled bytes: newline JSON goes to a JsonLines dissector; anything else (TLS
@@ -303,6 +336,26 @@ def _header(headers: dict[str, object], name: str) -> object:
     if isinstance(value, list):
         value = value[0] if value else None
     return value
+
+
+def _names_websocket(headers: dict[str, object]) -> bool:
+    """An ``Upgrade`` field listing the ``websocket`` token (RFC 6455 §4.1: case-insensitive;
+    RFC 9110 §7.8: a comma-separated list, possibly with versions)."""
+    value = headers.get("upgrade")
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        if isinstance(item, str):
+            for token in item.split(","):
+                if token.split("/", 1)[0].strip().lower() == "websocket":
+                    return True
+    return False
+
+
+def _websocket_extensions(head: _Head) -> str:
+    """The extensions a server's 101 accepted (``Sec-WebSocket-Extensions``, repeatable)."""
+    value = head.headers.get("sec-websocket-extensions")
+    values = value if isinstance(value, list) else [value]
+    return ", ".join(v for v in values if isinstance(v, str))[:512]
 
 
 def _no_body_response(resp: _Head) -> bool:

@@ -1,7 +1,8 @@
 """Recognise mining-protocol messages among parsed JSON-RPC messages.
 
 Input: one parsed JSON object, the side of the flow that sent it and the transport
-("tcp" for newline-delimited JSON, "http" for a POST body or response). Output: facts on
+("tcp" for newline-delimited JSON, "http" for a POST body or response, "ws" for a
+WebSocket text message - read as "tcp" is: some web miners tunnel plain Stratum). Output: facts on
 the flow - methods, dialect, agent, login, jobs, submits, difficulty - never a verdict.
 
 Recognition is by method name *and* message shape, never by byte spacing or key order
@@ -102,6 +103,7 @@ MINER_REQUESTS = (
 )
 
 _HEX = re.compile(r"^(0x)?[0-9a-fA-F]+$")
+_TARGET = re.compile(r"[0-9a-fA-F]{8}|[0-9a-fA-F]{16}")  # a CryptoNote share target, LE
 _MAX_PENDING = 64
 _WORK_DIGITS = 32  # hex digits of the shortest hash a job carries (header, prevhash, seed)
 _BOUNDARY_MAX = 1 << 240  # an Ethereum share boundary: difficulty >= 65536, so >= 16 zero bits
@@ -269,7 +271,7 @@ def _client_method(
     else:
         return False
     facts.sides[side].client_votes += 1
-    facts.app_protos.add("stratum" if transport == "tcp" else "http-mining")
+    facts.app_protos.add("http-mining" if transport == "http" else "stratum")
     return True
 
 
@@ -519,11 +521,18 @@ def _cryptonote_job(job: dict[str, Any], facts: FlowFacts) -> None:
     if algo:
         facts.algo = algo
     target = job.get("target")
-    if _is_hex(target) and len(target) in (8, 16):
+    if _is_cryptonote_target(target):
         facts.target = target
         value = int.from_bytes(bytes.fromhex(target), "little")
         if value:
             facts.difficulty = float(((1 << (len(target) * 4)) - 1) // value)
+
+
+def _is_cryptonote_target(value: Any) -> bool:
+    """A 32- or 64-bit little-endian hex target, nothing else: ``_is_hex`` also takes a
+    ``0x`` prefix and a trailing newline, and ``bytes.fromhex`` refused such an 8-character
+    target with a ValueError that ended the flow's parsing (found by fuzz/targets/websocket.py)."""
+    return isinstance(value, str) and _TARGET.fullmatch(value) is not None
 
 
 def _grin_job(job: dict[str, Any], facts: FlowFacts, state: RpcState) -> None:
@@ -620,3 +629,12 @@ def _set_login(facts: FlowFacts, login: Any) -> None:
     """Keep the pool login as sent; splitting it into wallet and worker needs the coin
     tables and happens when the flow's facts are enriched (detector.enrich)."""
     facts.set_once("login", _str(login))
+
+
+# The job and share shapes, shared with the CoinHive-family vocabulary (webminer.py): its
+# ``job`` messages carry the pool's CryptoNote job as it came.
+is_hex = _is_hex
+is_work_blob = _is_work_blob
+cryptonote_job_shape = _cryptonote_job_shape
+is_cryptonote_target = _is_cryptonote_target
+record_cryptonote_job = _cryptonote_job

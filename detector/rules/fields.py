@@ -104,6 +104,7 @@ FIELDS.update(
         "node.user_agent": (lambda r: _facts(r).node.get("user_agent"), "str"),
         "tls.records": (lambda r: len(_facts(r).tls.get("records", ())), "num"),
         "tls.self_signed": (lambda r: _facts(r).tls.get("self_signed"), "str"),
+        "websocket.messages": (lambda r: (_facts(r).websocket or {}).get("messages", 0), "num"),
     }
 )
 

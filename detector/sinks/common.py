@@ -140,7 +140,7 @@ def app_proto(r: FlowRecord) -> str:
     f = r.facts
     if f is None:
         return "failed"
-    for proto in ("stratum", "http-mining", "tls", "http", "json"):
+    for proto in ("stratum", "http-mining", "tls", "websocket", "http", "json"):
         if proto in f.app_protos:
             return {"http-mining": "http", "json": "json-rpc"}.get(proto, proto)
     return "failed"

@@ -63,6 +63,7 @@ def flow_entry(v: Verdict) -> dict[str, Any]:
             "rejected": f.rejected,
             "http": f.http,
             "tls": f.tls,
+            "websocket": f.websocket,
             "dns": f.dns,
             "dns_names": f.dns_names,
             "node": f.node,

@@ -15,4 +15,5 @@ TARGETS = (
     "nodes",
     "reassembly",
     "rules",
+    "websocket",
 )

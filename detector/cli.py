@@ -660,12 +660,12 @@ def corpus_make(
 ) -> None:
     """Write a labelled corpus: pcap files of miners (every dialect, cleartext and TLS,
     Stratum V2, browser mining) and hard negatives, with flows.csv and hosts.csv."""
-    from detector.synth.corpus.make import make_corpus
+    from detector.synth.corpus.make import CaptureResult, make_corpus
 
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"{outdir}: not a directory")
 
-    def progress(res) -> None:  # type: ignore[no-untyped-def]
+    def progress(res: CaptureResult) -> None:
         _err(f"{res.name}: {res.packets:,} packets, {res.size / 1e6:,.1f} MB, "
              f"{len(res.flows):,} flows")  # fmt: skip
 
@@ -673,11 +673,10 @@ def corpus_make(
         summary = make_corpus(outdir, flows=flows, seed=seed, jobs=jobs, progress=progress)
     except OSError as exc:
         raise InputError(f"{outdir}: cannot write ({exc.strerror or exc})") from None
-    miners = summary.classes.get("miner", 0)
-    benign = summary.classes.get("benign", 0)
     _err(
         f"{summary.captures} captures, {summary.packets:,} packets, {summary.size / 1e6:,.1f} MB; "
-        f"{miners:,} miner and {benign:,} benign flows in {summary.seconds:.1f} s -> {outdir}"
+        f"{summary.miners:,} miner flows, {summary.negatives:,} hard negatives and "
+        f"{summary.lookups:,} DNS lookups in {summary.seconds:.1f} s -> {outdir}"
     )
 
 

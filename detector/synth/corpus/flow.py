@@ -7,8 +7,9 @@ planned end (closing the connection the way its program does) or at the end of t
 capture (no close: the capture ends mid-session). A flow whose session began before the
 capture started opens mid-session: no handshake, no login, sequence numbers from nowhere.
 
-The label row (:meth:`Flow.row`) is written after the flow has played, so it also says what
-the capture holds of it: packets, job pushes, shares, first packet and duration.
+The label row (:meth:`Flow.row`, flows.csv) and the detail row (:meth:`Flow.info`,
+flowinfo.csv) are written after the flow has played, so they also say what the capture
+holds of it: first packet, packets, job pushes, shares, duration, how it ended.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from detector.synth.udp import Udp
 S = 1_000_000  # microseconds per second
 NOISE_SIZE = 4 << 20
 
-#: flows.csv columns, in order (evaluate reads capture, the 5-tuple, class, dialect, tls)
+#: flows.csv columns, in order: the label of a flow and nothing else (``minewatch eval``
+#: reads capture, the 5-tuple, class, dialect and tls; the rest is for models and analysts)
 COLUMNS = (
     "capture",
     "client_ip",
@@ -38,16 +40,27 @@ COLUMNS = (
     "class",
     "dialect",
     "tls",
+    "coin",
+    "pool",
+    "job_interval",
+    "share_interval",
+    "start_offset",
+    "kind",
+)
+#: flowinfo.csv: what the capture holds of each flow, beside its label - the same key
+#: (capture and 5-tuple), then the facts a test or a model's error analysis wants (how the
+#: flow began and ended, its TLS, how many packets, jobs and shares the capture has of it)
+INFO_COLUMNS = (
+    "capture",
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "proto",
     "tls_version",
     "sni",
     "server_name",
-    "coin",
-    "pool",
-    "kind",
-    "job_interval",
-    "share_interval",
     "keepalive",
-    "start_offset",
     "duration",
     "midsession",
     "end",
@@ -217,8 +230,7 @@ class Flow:
 
     # --- the label --------------------------------------------------------------------------
 
-    def row(self) -> dict[str, object]:
-        tls = bool(self.tls_version)
+    def key(self) -> dict[str, object]:
         return {
             "capture": self.env.capture,
             "client_ip": self.host.ip,
@@ -226,19 +238,32 @@ class Flow:
             "server_ip": self.server,
             "server_port": self.sport,
             "proto": self.proto,
+        }
+
+    def row(self, start_offset: float) -> dict[str, object]:
+        """The flow's label (:data:`COLUMNS`); ``start_offset`` in seconds from the capture's
+        first packet, which only the writer knows."""
+        return {
+            **self.key(),
             "class": "miner" if self.miner else "benign",
             "dialect": self.dialect,
-            "tls": int(tls),
+            "tls": int(bool(self.tls_version)),
+            "coin": self.coin,
+            "pool": self.pool,
+            "job_interval": _num(self.job_interval),
+            "share_interval": _num(self.share_interval),
+            "start_offset": f"{start_offset:.6f}",
+            "kind": self.kind,
+        }
+
+    def info(self) -> dict[str, object]:
+        """What the capture holds of the flow (:data:`INFO_COLUMNS`)."""
+        return {
+            **self.key(),
             "tls_version": self.tls_version,
             "sni": self.sni,
             "server_name": self.server_name,
-            "coin": self.coin,
-            "pool": self.pool,
-            "kind": self.kind,
-            "job_interval": _num(self.job_interval),
-            "share_interval": _num(self.share_interval),
             "keepalive": _num(self.keepalive),
-            "start_offset": "",  # filled by the writer (seconds from the capture's first packet)
             "duration": f"{(self.last - self.first) / S:.3f}",
             "midsession": int(self.mid),
             "end": self.ended,

@@ -3,8 +3,9 @@
 Layout of ``OUTDIR``::
 
     c000-office.pcap  c001-farm-nat.pcap  c002-cloud.pcap  c003-home-isp.pcap  ...
-    flows.csv   one row per flow of every capture (columns: :data:`.flow.COLUMNS`)
-    hosts.csv   one row per client address of every capture
+    flows.csv     one label row per flow of every capture (columns: :data:`.flow.COLUMNS`)
+    flowinfo.csv  the same flows, what the capture holds of each (:data:`.flow.INFO_COLUMNS`)
+    hosts.csv     one row per client address of every capture
     README.txt  what it is, how it was made, the counts
 
 Each capture is planned (:mod:`.plan`), then its flows are played: a flow's generator is
@@ -28,13 +29,15 @@ from itertools import count
 from pathlib import Path
 
 from detector.synth.benign.tls import load_templates
-from detector.synth.corpus.flow import COLUMNS, S
+from detector.synth.corpus.flow import COLUMNS, INFO_COLUMNS, S
+from detector.synth.corpus.net import Host
 from detector.synth.corpus.plan import SCENARIOS, WINDOW, CapturePlan, captures, plan_capture
 from detector.synth.pcap import file_header
 from detector.synth.tcp import TAP
 
 DEFAULT_FLOWS = 20_000
 HOST_COLUMNS = ("capture", "ip", "class", "miner_flows", "benign_flows", "os", "nat")
+DNS_KINDS = ("dns", "dns-pool")
 
 
 @dataclass
@@ -43,6 +46,7 @@ class CaptureResult:
     packets: int
     size: int
     flows: list[dict[str, object]]
+    infos: list[dict[str, object]]
     hosts: list[dict[str, object]]
 
 
@@ -55,6 +59,29 @@ class Summary:
     dialects: Counter[tuple[str, int]] = field(default_factory=Counter)
     kinds: Counter[tuple[str, str]] = field(default_factory=Counter)
     seconds: float = 0.0
+
+    @property
+    def miners(self) -> int:
+        return self.classes["miner"]
+
+    @property
+    def lookups(self) -> int:
+        """DNS lookups: labelled benign flows, but not hard negatives (they come on top)."""
+        return sum(n for (c, k), n in self.kinds.items() if k in DNS_KINDS)
+
+    @property
+    def negatives(self) -> int:
+        return self.classes["benign"] - self.lookups
+
+    def add(self, res: CaptureResult) -> None:
+        self.captures += 1
+        self.packets += res.packets
+        self.size += res.size
+        for r in res.flows:
+            self.classes[str(r["class"])] += 1
+            if r["class"] == "miner":
+                self.dialects[(str(r["dialect"]), int(str(r["tls"])))] += 1
+            self.kinds[(str(r["class"]), str(r["kind"]))] += 1
 
 
 def write_capture(cp: CapturePlan, seed: int, outdir: Path) -> CaptureResult:
@@ -101,17 +128,23 @@ def write_capture(cp: CapturePlan, seed: int, outdir: Path) -> CaptureResult:
             else:
                 heapq.heapreplace(heap, (nxt[0], next(tie), nxt[1], f, gen))
         fh.write(b"".join(out))
-    rows = []
-    for f in sorted((f for f in flows if f.packets), key=lambda f: (f.first, order[id(f)])):
-        row = f.row()
-        row["start_offset"] = f"{(f.first - first_ts) / S:.6f}"
-        rows.append(row)
+    played = sorted((f for f in flows if f.packets), key=lambda f: (f.first, order[id(f)]))
+    rows = [f.row((f.first - first_ts) / S) for f in played]
     return CaptureResult(
-        cp.name, packets, size, rows, _hosts(cp.name, rows, {h.ip: h for h in hosts})
+        cp.name,
+        packets,
+        size,
+        rows,
+        [f.info() for f in played],
+        _hosts(cp.name, rows, {h.ip: h for h in hosts}),
     )
 
 
-def _hosts(capture: str, rows: list[dict[str, object]], known: dict) -> list[dict[str, object]]:
+def _hosts(
+    capture: str, rows: list[dict[str, object]], known: dict[str, Host]
+) -> list[dict[str, object]]:
+    """hosts.csv rows: every client address, a miner when any of its flows mines; ``nat``
+    when the address carries several hosts' flows (a farm's or a household's router)."""
     miner: Counter[str] = Counter()
     benign: Counter[str] = Counter()
     for r in rows:
@@ -153,23 +186,19 @@ def make_corpus(
     args = [(cp, seed, str(outdir)) for cp in plans]
     with (
         (outdir / "flows.csv").open("w", newline="", encoding="utf-8") as ff,
+        (outdir / "flowinfo.csv").open("w", newline="", encoding="utf-8") as inf,
         (outdir / "hosts.csv").open("w", newline="", encoding="utf-8") as hf,
     ):
         fw = csv.DictWriter(ff, COLUMNS, lineterminator="\n")
+        iw = csv.DictWriter(inf, INFO_COLUMNS, lineterminator="\n")
         hw = csv.DictWriter(hf, HOST_COLUMNS, lineterminator="\n")
-        fw.writeheader()
-        hw.writeheader()
+        for w in (fw, iw, hw):
+            w.writeheader()
         for res in _results(args, jobs):
             fw.writerows(res.flows)
+            iw.writerows(res.infos)
             hw.writerows(res.hosts)
-            summary.captures += 1
-            summary.packets += res.packets
-            summary.size += res.size
-            for r in res.flows:
-                summary.classes[str(r["class"])] += 1
-                if r["class"] == "miner":
-                    summary.dialects[(str(r["dialect"]), int(r["tls"]))] += 1  # type: ignore[call-overload]
-                summary.kinds[(str(r["class"]), str(r["kind"]))] += 1
+            summary.add(res)
             if progress is not None:
                 progress(res)
     summary.seconds = time.perf_counter() - started
@@ -206,33 +235,38 @@ every flow is labelled, miners and hard negatives in equal numbers.
 Captures: {len(plans)} classic pcap files (Ethernet, microseconds), {WINDOW // S // 60} minutes
 each, one scenario each ({names}); {s.packets:,} packets, {s.size / 1e6:,.1f} MB.
 
-flows.csv - one row per flow (a TCP connection or a UDP conversation) in any capture:
+flows.csv - the label of every flow (a TCP connection or a UDP conversation), one row each:
   capture, client_ip, client_port, server_ip, server_port, proto (tcp/udp): the flow
-  class         miner | benign
-  dialect       mining dialect (names of detector/dialects.py); empty for benign flows
-  tls           1 when the flow runs inside TLS (tls_version 1.2/1.3); Stratum V2 is
-                Noise-encrypted but not TLS (tls 0, dialect stratum-v2)
-  sni           the SNI the ClientHello carried (empty: none, or no TLS)
-  server_name   the name the client connected to (DNS/SNI/Host), empty when by address
-  coin, pool    what a miner mines and where ("private" for proxies no list knows)
-  kind          the program or miner shape (xmrig, cgminer, coinhive-js, mqtt-telemetry,
-                ssh-idle, ticker-websocket, dns, dns-pool, ...)
-  job_interval  a miner's mean seconds between pool jobs (pushes or work polls)
+  class           miner | benign
+  dialect         mining dialect (names of detector/dialects.py); empty for benign flows
+  tls             1 when the flow runs inside TLS; Stratum V2 is Noise-encrypted, not TLS
+                  (tls 0, dialect stratum-v2)
+  coin, pool      what a miner mines and where ("private": a proxy no pool list knows)
+  job_interval    a miner's mean seconds between pool jobs (pushes or work polls)
   share_interval  a miner's mean seconds between shares (from hash rate and difficulty)
-  keepalive     seconds of the flow's keep-alive/heartbeat timer (0: none)
-  start_offset  seconds from the capture's first packet to the flow's first packet
-  duration      seconds from the flow's first to last packet in the capture
-  midsession    1 when the session began before the capture (no handshake seen)
-  end           fin-client | fin-server | rst-client | rst-server | capture-end (TCP)
-  jobs, shares  job pushes/work answers and shares the capture holds of a miner flow
-  packets       packets of the flow in the capture
-  rtt_ms, loss  the path's round-trip time and segment loss rate
-  nat           1 when the client address is a NAT carrying several hosts
+  start_offset    seconds from the capture's first packet to the flow's first packet
+  kind            the program or miner shape (xmrig, cgminer, coinhive-js, mqtt-telemetry,
+                  ssh-idle, ticker-websocket, ...; dns and dns-pool for the lookups before
+                  connections, which come on top of the hard negatives)
+
+flowinfo.csv - the same flows in the same order (same key: capture and 5-tuple), what the
+capture holds of each:
+  tls_version     1.2 | 1.3 (empty: no TLS)
+  sni             the SNI the ClientHello carried (empty: none, or no TLS)
+  server_name     the name the client connected to (DNS/SNI/Host), empty when by address
+  keepalive       seconds of the flow's keep-alive/heartbeat timer (empty: none)
+  duration        seconds from the flow's first to last packet in the capture
+  midsession      1 when the session began before the capture (no handshake seen)
+  end             fin-client | fin-server | rst-client | rst-server | capture-end (TCP)
+  jobs, shares    job pushes/work answers and shares the capture holds of a miner flow
+  packets         packets of the flow in the capture
+  rtt_ms, loss    the path's round-trip time and segment loss rate
+  nat             1 when the client address is a NAT carrying several hosts
 
 hosts.csv - one row per client address per capture: capture, ip, class (miner when any
 of its flows mines), miner_flows, benign_flows, os, nat.
 
-Labelled flows by class: {dict(sorted(s.classes.items()))}
+Labelled flows: {s.miners:,} miner, {s.negatives:,} hard negatives, {s.lookups:,} DNS lookups.
 Miner flows by dialect and transport:
 {by_dialect}
 Flows by kind:

@@ -274,11 +274,22 @@ class MinerFlow(Flow):
 
 
 def session(
-    env: Env, host: Host, rng: Random, shape: Shape, start: int, *, nat: bool, budget: int
+    env: Env,
+    host: Host,
+    rng: Random,
+    shape: Shape,
+    start: int,
+    *,
+    nat: bool,
+    budget: int,
+    tls: bool | None = None,
 ) -> list[Flow]:
     """One miner's connections from ``start`` on (at most ``budget`` miner flows), with the
-    DNS lookups before them; flows that would start after the capture are left out."""
-    tls = bool(shape.tls) and rng.random() < _TLS_SHARE[shape.family]
+    DNS lookups before them; flows that would start after the capture are left out.
+    ``tls`` forces the transport (the plan's coverage of every dialect both ways); else the
+    family's share of TLS sessions decides."""
+    drawn = rng.random() < _TLS_SHARE[shape.family]
+    tls = bool(shape.tls) and (drawn if tls is None else tls)
     coin = rng.choice(shape.coins)
     pool = pick_pool(rng, shape, coin, tls)
     label = f"{env.capture}:{host.ip}:{rng.getrandbits(32)}"

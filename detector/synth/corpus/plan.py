@@ -14,8 +14,14 @@ A capture is 45 minutes of one network's uplink in one scenario:
   mining on pages, gaming PCs mining on the side, streaming, browsing, chat.
 
 Each capture gets its share of ``--flows``: half miner flows, half hard negatives (DNS
-lookups come on top). Sessions start uniformly over the capture; a fifth began before it
-(opened mid-session). Miner sessions run on a pool of miner hosts (about one per 2.5
+lookups come on top). Every capture first gets one session of each entry of
+:data:`COVERAGE` (every dialect in cleartext and in TLS, both Stratum V2 forms, browser
+mining both ways) and one of each hard-negative kind, as far as its budget allows; the rest
+is drawn by the scenario's weights. So even a small corpus (the tests' 400 flows) holds
+every class a model must learn, and a large one is shaped by the scenarios.
+
+Sessions start uniformly over the capture; a fifth began before it (opened mid-session).
+Miner sessions run on a pool of miner hosts (about one per 2.5
 sessions, so a host carries several miners' flows over time) or, where the scenario has
 them, behind NAT addresses carrying dozens of miners at once.
 """
@@ -90,6 +96,29 @@ MINERS = {
     "coinhive-js": 8,
     "webminer-proxy-js": 5,
 }
+
+
+#: (miner shape, TLS) every capture holds a session of first: each dialect minewatch reads in
+#: cleartext and inside TLS, Stratum V2 Noise-encrypted and plaintext (a LAN device), and
+#: browser mining over TLS and over plain WebSocket
+COVERAGE = (
+    ("xmrig", False),
+    ("xmrig", True),
+    ("cgminer", False),
+    ("cgminer", True),
+    ("nbminer", False),
+    ("nbminer", True),
+    ("phoenix", False),
+    ("phoenix", True),
+    ("cpuminer-getwork", False),
+    ("cpuminer-getwork", True),
+    ("bfgminer-gbt", False),
+    ("bfgminer-gbt", True),
+    ("sv2-device", False),
+    ("sv2-device-lan", False),
+    ("coinhive-js", True),
+    ("coinhive-js", False),
+)
 
 
 @dataclass(frozen=True)
@@ -246,8 +275,10 @@ class CapturePlan:
 
 
 def captures(total: int) -> list[CapturePlan]:
-    """How ``total`` labelled flows are cut into captures (scenarios in turn)."""
-    n = max(1, math.ceil(total / FLOWS_PER_CAPTURE))
+    """How ``total`` labelled flows are cut into captures (scenarios in turn): at most
+    :data:`FLOWS_PER_CAPTURE` per capture, which bounds the memory a capture needs however
+    big the corpus, and at least one capture per scenario."""
+    n = max(1, min(total // 2, max(len(SCENARIOS), math.ceil(total / FLOWS_PER_CAPTURE))))
     miners_total, benign_total = total // 2, total - total // 2
     out = []
     for i in range(n):
@@ -283,8 +314,10 @@ def plan_capture(
     sessions_guess = max(4, cp.miner_flows // 2)
     pool = rng.sample(hosts, min(len(hosts), max(3, int(sessions_guess / 2.5))))
     made = 0
+    forced: list[tuple[str, bool | None]] = list(COVERAGE)
+    retries = 0
     while made < cp.miner_flows:
-        kind = _pick(rng, weights)
+        kind, tls = forced.pop(0) if forced else (_pick(rng, weights), None)
         shape = miners.SHAPES[kind]
         behind = bool(nat) and rng.random() < sc.nat_share and kind != "sv2-device-lan"
         fits = [h for h in pool if h.os in shape.os] or pool  # xmrig-win on Windows...
@@ -298,8 +331,13 @@ def plan_capture(
             start,
             nat=host.os == "nat",
             budget=cp.miner_flows - made,
+            tls=tls,
         )
-        made += sum(f.miner for f in got)
+        mined = sum(f.miner for f in got)
+        if tls is not None and not mined and retries < 8:  # a covered shape must show up
+            forced.insert(0, (kind, tls))
+            retries += 1
+        made += mined
         flows += got
 
     # hard negatives
@@ -310,8 +348,9 @@ def plan_capture(
         total += h.weight
         cum.append(total)
     made = 0
+    forced = list(BENIGN)
     while made < cp.benign_flows:
-        kind = _pick(rng, weights)
+        kind = forced.pop(0) if forced else _pick(rng, weights)
         host = rng.choices(everyone, cum_weights=cum)[0]
         short = kind in ("web-browsing", "download", "quic", "video-stream", "music-stream")
         start = t0 + int(rng.uniform(0.0 if short else -PRE, 0.97) * WINDOW)

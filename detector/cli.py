@@ -659,7 +659,8 @@ def corpus_make(
     jobs: JobsOpt = DEFAULT_JOBS,
 ) -> None:
     """Write a labelled corpus: pcap files of miners (every dialect, cleartext and TLS,
-    Stratum V2, browser mining) and hard negatives, with flows.csv and hosts.csv."""
+    Stratum V2, browser mining) and hard negatives, with flows.csv (labels), flowinfo.csv and
+    hosts.csv. Captures are written by worker processes; the bytes never depend on -j."""
     from detector.synth.corpus.make import CaptureResult, make_corpus
 
     if outdir.exists() and not outdir.is_dir():

@@ -4,7 +4,9 @@ What the gradient-boosted model of the [model] issue learns from and is evaluate
 capture files, each a scenario's traffic mix (an office LAN, a farm behind NAT, cryptojacked
 cloud hosts, home users on an ISP link), with every flow labelled in ``flows.csv`` (its
 5-tuple, class, dialect, TLS, coin, pool, timing parameters, and the program or miner shape
-that made it) and every host in ``hosts.csv``. ``minewatch eval OUTDIR`` reads it as it is.
+that made it), what the capture holds of it in ``flowinfo.csv`` (TLS version, SNI, packets,
+jobs, shares, how it ended) and every host in ``hosts.csv``. ``minewatch eval OUTDIR`` reads
+it as it is.
 
 Half of the labelled flows mine - every dialect minewatch reads, each in cleartext and inside
 TLS, Stratum V2 behind its Noise handshake, and browser mining over a TLS WebSocket - and

@@ -521,8 +521,13 @@ rules_app = typer.Typer(help="List, check and test signature rules.", no_args_is
 pools_app = typer.Typer(
     help="Mining pool lists: merge your own, look names up.", no_args_is_help=True
 )
+corpus_app = typer.Typer(
+    help="Labelled corpora of generated traffic (for training and evaluating models).",
+    no_args_is_help=True,
+)
 app.add_typer(rules_app, name="rules")
 app.add_typer(pools_app, name="pools")
+app.add_typer(corpus_app, name="corpus")
 
 
 def _signatures() -> Path:
@@ -641,6 +646,39 @@ def pools_match(
         )
     if not found:
         raise typer.Exit(1)
+
+
+@corpus_app.command("make")
+def corpus_make(
+    outdir: Annotated[Path, typer.Argument(help="Directory to write the corpus into.")],
+    flows: Annotated[
+        int,
+        typer.Option(min=2, help="Labelled flows: half miners, half hard negatives."),
+    ] = 20_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 1,
+    jobs: JobsOpt = DEFAULT_JOBS,
+) -> None:
+    """Write a labelled corpus: pcap files of miners (every dialect, cleartext and TLS,
+    Stratum V2, browser mining) and hard negatives, with flows.csv (labels), flowinfo.csv and
+    hosts.csv. Captures are written by worker processes; the bytes never depend on -j."""
+    from detector.synth.corpus.make import CaptureResult, make_corpus
+
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"{outdir}: not a directory")
+
+    def progress(res: CaptureResult) -> None:
+        _err(f"{res.name}: {res.packets:,} packets, {res.size / 1e6:,.1f} MB, "
+             f"{len(res.flows):,} flows")  # fmt: skip
+
+    try:
+        summary = make_corpus(outdir, flows=flows, seed=seed, jobs=jobs, progress=progress)
+    except OSError as exc:
+        raise InputError(f"{outdir}: cannot write ({exc.strerror or exc})") from None
+    _err(
+        f"{summary.captures} captures, {summary.packets:,} packets, {summary.size / 1e6:,.1f} MB; "
+        f"{summary.miners:,} miner flows, {summary.negatives:,} hard negatives and "
+        f"{summary.lookups:,} DNS lookups in {summary.seconds:.1f} s -> {outdir}"
+    )
 
 
 def main() -> None:

@@ -1,0 +1,291 @@
+"""A streamed TCP connection seen at the client's uplink, with ACKs, loss and retransmission.
+
+The benchmark's :class:`~detector.synth.tcp.Tcp` stamps whatever segment its caller asks for;
+the corpus needs the connection to behave as a stack does, for every one of tens of thousands
+of flows, without each flow writing it again. :class:`Conn` keeps that model:
+
+* **Where the tap is.** Next to the client: a client segment is seen when it is sent, a
+  server segment when it reaches the client. A request seen at ``t`` reaches the server at
+  ``t + rtt/2``; the answer is seen at ``t + rtt + processing``.
+* **ACKs.** The receiver owes an ACK for each message: the client's after its delayed-ACK
+  timer (quick ACK half of the time, else up to 40 ms; Linux), the server's one RTT later.
+  Data the receiver sends before that carries the ACK and no pure ACK is sent. In bulk
+  transfers the receiver ACKs every second full segment. Acknowledgement numbers cover only
+  what has arrived by then.
+* **Loss** (``loss`` per segment). A client segment lost beyond the tap is seen twice: sent,
+  then retransmitted after the RTO (Linux: at least 200 ms, RTT-based above that). A server
+  segment lost before the tap is seen once, late and out of order; the client answers the
+  segments after the hole with duplicate ACKs and the retransmission with a full ACK.
+* **Keep-alive probes** (``probe``): a segment one byte below the next sequence number,
+  answered by an ACK, as Linux sends them on an idle socket with SO_KEEPALIVE.
+
+Records go into a small heap and leave it in time order (:meth:`Conn.drain`). A flow calls the
+sending methods with nondecreasing times and drains up to the latest of them; every record
+scheduled later is stamped at or after that time, so a flow's records come out in order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import struct
+from collections.abc import Iterator
+from random import Random
+
+from detector.synth.ip import ACK, FIN, PA, RA
+from detector.synth.pcap import record_us
+from detector.synth.tcp import M32, Side, Tcp
+
+Record = tuple[int, bytes]  # (ts_us, pcap record)
+_TS_OPT = struct.Struct(">III")
+MSS = 1448
+RTO_MIN = 200_000
+
+
+class Conn:
+    """One TCP connection between a LAN client and a server beyond the gateway."""
+
+    __slots__ = (
+        "tcp",
+        "c",
+        "s",
+        "rng",
+        "rtt",
+        "loss",
+        "q",
+        "n",
+        "now",
+        "packets",
+        "pend_c",
+        "pend_s",
+        "rcv_c",
+        "rcv_s",
+        "mss",
+    )
+
+    def __init__(
+        self,
+        rng: Random,
+        client: str,
+        cport: int,
+        server: str,
+        sport: int,
+        *,
+        rtt: int,
+        loss: float = 0.0,
+        client_ttl: int = 64,
+        server_ttl: int = 52,
+        client_win: int = 502,
+        server_win: int = 509,
+    ) -> None:
+        self.tcp = Tcp(
+            rng,
+            client,
+            cport,
+            server,
+            sport,
+            client_ttl=client_ttl,
+            server_ttl=server_ttl,
+            client_win=client_win,
+            server_win=server_win,
+        )
+        self.c: Side = self.tcp.c
+        self.s: Side = self.tcp.s
+        self.rng = rng
+        self.rtt = rtt
+        self.loss = loss
+        self.mss = MSS
+        self.q: list[tuple[int, int, bytes]] = []
+        self.n = 0
+        self.now = 0
+        self.packets = 0
+        # pending pure ACK of each side: (due ts, ack number) or None
+        self.pend_c: tuple[int, int] | None = None
+        self.pend_s: tuple[int, int] | None = None
+        # what each side has received of its peer: (older ack, newer ack, newer from ts)
+        self.rcv_c = (self.s.seq, self.s.seq, 0)
+        self.rcv_s = (self.c.seq, self.c.seq, 0)
+
+    # --- records -------------------------------------------------------------------------
+
+    def _push(self, ts: int, rec: bytes) -> None:
+        heapq.heappush(self.q, (ts, self.n, rec))
+        self.n += 1
+
+    def _seg(self, ts: int, side: Side, flags: int, payload: bytes, seq: int, ack: int) -> None:
+        peer = side.peer
+        ipid = side.ipid
+        side.ipid = (ipid + 1) & 0xFFFF
+        ms = ts // 1000
+        opts = _TS_OPT.pack(0x0101080A, (side.tsb + ms) & M32, (peer.tsb + ms) & M32)
+        l3 = side.path.tcp(
+            ipid, side.port, peer.port, seq, ack, flags, side.win, opts, payload, checksum=False
+        )
+        self._push(ts, record_us(ts, side.frame(l3)))
+
+    def drain(self, upto: int) -> Iterator[Record]:
+        """Records stamped at or before ``upto``, in time order."""
+        q = self.q
+        while q and q[0][0] <= upto:
+            ts, _, rec = heapq.heappop(q)
+            self.packets += 1
+            yield ts, rec
+
+    def flush(self) -> Iterator[Record]:
+        """Records up to the latest event: what a flow yields after each of its events."""
+        return self.drain(self.now)
+
+    def finish(self) -> Iterator[Record]:
+        """Every record still queued (the pending ACKs first settled)."""
+        self._settle(1 << 62, None)
+        yield from self.drain(1 << 62)
+
+    # --- ACK bookkeeping ------------------------------------------------------------------
+
+    def _ack_of(self, side: Side, ts: int) -> int:
+        old, new, since = self.rcv_c if side is self.c else self.rcv_s
+        return new if ts >= since else old
+
+    def _received(self, side: Side, ack: int, since: int) -> None:
+        """``side`` has everything up to ``ack`` from ``since`` on (tap time)."""
+        old, new, at = self.rcv_c if side is self.c else self.rcv_s
+        value = (new if since >= at else old, ack, since)
+        if side is self.c:
+            self.rcv_c = value
+        else:
+            self.rcv_s = value
+
+    def _settle(self, t: int, sender: Side | None) -> None:
+        """Send the pure ACKs due by ``t``; a sender's own pending ACK rides on its data."""
+        for side in (self.c, self.s):
+            pend = self.pend_c if side is self.c else self.pend_s
+            if pend is None:
+                continue
+            due, ackno = pend
+            if side is sender and due >= t:
+                pass  # piggybacked on the data about to be sent
+            elif due <= t:
+                self._seg(due, side, ACK, b"", side.seq, ackno)
+            else:
+                continue
+            if side is self.c:
+                self.pend_c = None
+            else:
+                self.pend_s = None
+
+    def _owe(self, side: Side, due: int, ackno: int) -> None:
+        if side is self.c:
+            if self.pend_c is not None:
+                due = max(due, self.pend_c[0])
+            self.pend_c = (due, ackno)
+        else:
+            if self.pend_s is not None:
+                due = max(due, self.pend_s[0])
+            self.pend_s = (due, ackno)
+
+    # --- connection life ------------------------------------------------------------------
+
+    def open(self, t: int) -> int:
+        """SYN, SYN-ACK one RTT later, the client's ACK; returns when data can flow."""
+        t2 = t + self.rtt
+        t3 = t2 + self.rng.randint(40, 200)
+        tcp = self.tcp
+        self._push(t, tcp.syn(t, self.c))
+        self._push(t2, tcp.syn(t2, self.s, wscale=self.rng.choice((7, 8, 9, 10))))
+        self._seg(t3, self.c, ACK, b"", self.c.seq, self.s.seq)
+        self.rcv_c = (self.s.seq, self.s.seq, 0)
+        self.rcv_s = (self.c.seq, self.c.seq, 0)
+        self.now = t3
+        return t3
+
+    def send(self, t: int, side: Side, data: bytes, gap: int = 25) -> int:
+        """``data`` from ``side`` at ``t``, cut at the MSS, ``gap`` us between segments.
+
+        Returns the tap time of the last segment (its retransmission if it was lost).
+        """
+        if t < self.now:
+            t = self.now
+        self._settle(t, side)
+        peer = side.peer
+        from_client = side is self.c
+        rng, loss, mss = self.rng, self.loss, self.mss
+        n = len(data)
+        ts = t
+        arrive = t
+        hole = -1  # seq of a server segment lost before the tap ...
+        filled = 0  # ... and when its retransmission reaches the client
+        nseg = 0
+        for off in range(0, n, mss):
+            chunk = data[off : off + mss]
+            last = off + mss >= n
+            flags = PA if last else ACK
+            seq = side.seq
+            side.seq = (seq + len(chunk)) & M32
+            ack = self._ack_of(side, ts)
+            nseg += 1
+            if loss and hole < 0 and rng.random() < loss:
+                # fast retransmit after three duplicate ACKs, else the retransmission timer
+                if (n - off) // mss >= 3:
+                    again = ts + 3 * gap + self.rtt + rng.randint(100, 2_000)
+                else:
+                    again = ts + max(RTO_MIN, 2 * self.rtt) + rng.randint(0, 30_000)
+                if from_client:
+                    self._seg(ts, side, flags, chunk, seq, ack)
+                else:
+                    hole, filled = seq, again
+                self._seg(again, side, flags, chunk, seq, ack)
+                arrive = max(arrive, again)
+            else:
+                self._seg(ts, side, flags, chunk, seq, ack)
+                arrive = max(arrive, ts)
+                if hole >= 0 and ts < filled:  # the client repeats its ACK up to the hole
+                    self._seg(ts + 30, self.c, ACK, b"", self.c.seq, hole)
+                elif nseg % 2 == 0 and not last:  # ACK every second full segment
+                    if from_client:
+                        self._seg(ts + self.rtt, peer, ACK, b"", peer.seq, side.seq)
+                    else:
+                        self._seg(ts + 12, peer, ACK, b"", peer.seq, side.seq)
+            ts += gap
+        ackno = side.seq
+        if from_client:
+            self._received(peer, ackno, arrive + self.rtt)
+            self._owe(peer, arrive + self.rtt + rng.randint(50, 1_500), ackno)
+        else:
+            self._received(peer, ackno, arrive)
+            quick = nseg > 1 or rng.random() < 0.5
+            delay = rng.randint(20, 300) if quick else rng.randint(4_000, 40_000)
+            self._owe(peer, arrive + delay, ackno)
+        self.now = t
+        return arrive
+
+    def probe(self, t: int, side: Side) -> None:
+        """A TCP keep-alive probe from ``side`` and the peer's ACK."""
+        if t < self.now:
+            t = self.now
+        self._settle(t, side)
+        peer = side.peer
+        self._seg(t, side, ACK, b"", (side.seq - 1) & M32, self._ack_of(side, t))
+        back = t + (self.rtt if side is self.c else self.rng.randint(30, 300))
+        self._seg(back, peer, ACK, b"", peer.seq, side.seq)
+        self.now = t
+
+    def close(self, t: int, first: Side, rst: bool = False) -> int:
+        """An orderly close started by ``first`` (FIN, FIN, ACK) or a reset from it."""
+        if t < self.now:
+            t = self.now
+        self._settle(t, first)
+        if rst:
+            self._seg(t, first, RA, b"", first.seq, self._ack_of(first, t))
+            self.now = t
+            return t
+        second = first.peer
+        self._seg(t, first, FIN | ACK, b"", first.seq, self._ack_of(first, t))
+        first.seq = (first.seq + 1) & M32
+        t2 = t + (self.rtt if first is self.c else self.rng.randint(100, 400))
+        self._settle(t2, second)
+        self._seg(t2, second, FIN | ACK, b"", second.seq, first.seq)
+        second.seq = (second.seq + 1) & M32
+        t3 = t2 + (self.rng.randint(40, 120) if first is self.c else self.rtt)
+        self._seg(t3, first, ACK, b"", first.seq, second.seq)
+        self.pend_c = self.pend_s = None
+        self.now = t
+        return t3

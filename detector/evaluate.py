@@ -317,7 +317,7 @@ def evaluate_capture(
                 if next_check is None:
                     next_check = session.now + checkpoint
                 while session.now >= next_check:
-                    _check(session, config, detector, next_check, first_flagged)
+                    _check(session, config, detector, first_flagged)
                     next_check += checkpoint
             if STOP.signum is not None:
                 break
@@ -361,7 +361,6 @@ def _check(
     session: CaptureSession,
     config: ScanConfig,
     detector: Detector,
-    now: float,
     first_flagged: dict[tuple[FlowKey, float], tuple[float, int | None]],
 ) -> None:
     """Score the open flows as they stand (a checkpoint)."""
@@ -372,7 +371,8 @@ def _check(
         if score_flow(record, detector.rules, config.threshold).is_miner:
             facts = record.facts
             jobs = facts.jobs if facts is not None and facts.dialects else None
-            first_flagged[key] = (max(0.0, now - record.first_ts), jobs)
+            # the snapshot holds the flow up to its latest packet: that is when it was known
+            first_flagged[key] = (record.duration, jobs)
 
 
 def run_eval(

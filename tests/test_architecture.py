@@ -22,6 +22,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("flows", ("detector.flowtable", "detector.behaviour", "detector.flows")),
     ("dissect", ("detector.dissect.", "detector.reassembly")),
     ("enrich", ("detector.enrich",)),
+    ("features", ("detector.features",)),
     ("score", ("detector.rules.", "detector.score")),
     ("suspects", ("detector.suspects", "detector.nodehosts")),
     ("hashrate", ("detector.hashrate",)),

@@ -2189,8 +2189,9 @@ static PyObject *flow_behaviour(PyObject *self, PyObject *args) {
                     pushes[s] = (uint16_t)np;
                     if (np >= 3 && np % 3u == 0 && (q & (q - 1)) == 0) out[found++] = s;
                 }
-            } else if (cur) { /* an answer */
-                answer_delay[s] = (float)((double)answer_delay[s] + (gap > 0.0 ? gap : 0.0));
+            } else if (cur) { /* an answer: from the start of the client's message */
+                double delay = (double)rel - (double)req_last[s];
+                answer_delay[s] = (float)((double)answer_delay[s] + (delay > 0.0 ? delay : 0.0));
             }
         } else {
             if (*mine == 1) {

@@ -23,9 +23,12 @@ The rules, per payload packet of a TCP flow, in capture order:
   what 2 bytes per flow buy).
 * A server message whose previous message was the server's too is a **push** (nobody
   asked since the last answer); one right after a client message is an **answer**, its
-  gap the answer delay (an RTT for a pool acknowledging a share, seconds for HTTPS
-  long-polling). Client messages' start times give the request rhythm. "Server" is the
-  side the table's orientation (SYN, SYN-ACK, else ports) names when the message starts.
+  delay the time from the start of that client message to its own start (an RTT for a
+  pool acknowledging a share, seconds for HTTPS long-polling; measured from the request's
+  start rather than from the silence before the answer, so that a pure ACK the server
+  sends first does not hide it). Client messages' start times give the request rhythm.
+  "Server" is the side the table's orientation (SYN, SYN-ACK, else ports) names when the
+  message starts.
 * Times are float32 seconds after the flow's first packet; interval sums are telescoped
   (last start - first start), squared intervals are summed from whole milliseconds, sums
   are rounded to float32 after each addition done in float64 (no fused multiply-add can
@@ -90,7 +93,7 @@ FIELDS = (
     "push_sq",  # sum of squared push-to-push intervals, s^2
     *(f"push_hist_{k}" for k in range(8)),  # intervals <2 s, 2-4, 4-8 ... 64-128, >=128 s
     "answers",  # server messages that followed a client message
-    "answer_delay",  # their summed gaps, s
+    "answer_delay",  # their summed delays (client message start -> answer start), s
     "req_first",  # s after the first packet: the client's first and last message
     "req_last",
     "req_sq",  # sum of squared intervals between client messages, s^2
@@ -255,8 +258,9 @@ def _messages(
                     st[9] = pushes + 1
                     if is_checkpoint(pushes + 1):
                         checkpoints.append(slot)
-            elif cur:
-                st[14] = f32(st[14] + (gap if gap > 0.0 else 0.0))
+            elif cur:  # an answer: from the start of the client's message
+                delay = rel - st[16]
+                st[14] = f32(st[14] + (delay if delay > 0.0 else 0.0))
         else:
             if st[mi] == 1:
                 st[15] = rel

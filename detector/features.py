@@ -64,7 +64,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("push_period_bin", "the commonest push interval class: 0 <2 s, 1 2-4 s ... 7 >=128 s"),
     ("push_period_share", "share of push intervals in that class (periodicity strength)"),
     ("answers", "server messages right after a client message"),
-    ("answer_delay_mean", "mean silence before an answer, s (an RTT: acknowledged submits)"),
+    ("answer_delay_mean", "mean request start -> answer, s (an RTT: acknowledged submits)"),
     ("pairing_ratio", "answers / client messages (requests that got an answer)"),
     ("req_interval_mean", "mean interval between client messages, s"),
     ("req_interval_cv", "its coefficient of variation (Poisson submits ~1, pollers ~0)"),

@@ -60,7 +60,7 @@ COLUMNS: dict[str, type | tuple[type, int]] = {
     "push_last": np.float32,
     "push_sq": np.float32,  # sum of squared push-to-push intervals (s^2)
     "push_hist": (np.uint8, 8),  # push intervals by log2 class: <2 s, 2-4 ... >=128 s
-    "answer_delay": np.float32,  # summed silence before server messages that answer one
+    "answer_delay": np.float32,  # summed delays of answers (client message start -> answer)
     "req_first": np.float32,  # start of the client's first and last message
     "req_last": np.float32,
     "req_sq": np.float32,  # sum of squared intervals between client messages (s^2)

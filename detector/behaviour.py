@@ -153,9 +153,13 @@ def update_python(
 ) -> list[int]:
     """The Python twin of ``fast.flow_behaviour``: ``slots`` is each packet's flow slot
     (-1: none). Updates ``cols`` (the flow table's) and returns the slots that reached a
-    checkpoint, once per crossing, in packet order. Vectorised where it can be (which
-    packets count, each one's silence before it); the per-message rules are a loop over
-    the payload packets of TCP flows."""
+    checkpoint, once per crossing (flow by flow: the order is not the C helper's).
+
+    Vectorised but for the message starts: after any payload packet the state holds that
+    packet's side and sequence number (counted or not: a retransmission repeats both), so
+    which packets are retransmissions, which continue a message and which start one is
+    known for all of them at once; only the starts go through the per-message rules, one
+    by one, each with the bytes of its whole run."""
     tcp = (slots >= 0) & (proto == PROTO_TCP)
     idx = np.flatnonzero(tcp)
     if idx.shape[0] == 0:
@@ -163,20 +167,56 @@ def update_python(
     pkt_slots = slots[idx]
     pkt_ts = ts[idx]
     before = _last_before(pkt_slots, pkt_ts, cols["last_ts"])
-    last = cols["last_ts"]
-    np.maximum.at(last, pkt_slots, pkt_ts)
+    np.maximum.at(cols["last_ts"], pkt_slots, pkt_ts)
     pay = payload_len[idx] > 0
     if not pay.any():
         return []
+    # the payload packets, flow by flow (capture order within a flow)
     sel = idx[pay]
+    order = np.argsort(pkt_slots[pay], kind="stable")
+    sel = sel[order]
+    slot = pkt_slots[pay][order]
+    t = pkt_ts[pay][order]
+    gap = t - before[pay][order]
+    side = np.where(src_first[sel], 1, 2).astype(np.int64)
+    seq16 = (seq[sel] & 0xFFFF).astype(np.int64)
+    length = np.minimum(payload_len[sel], 0xFFFFFFFF)
+    n = slot.shape[0]
+    head = np.r_[True, slot[1:] != slot[:-1]]  # a flow's first payload packet here
+    prev_side = np.empty(n, dtype=np.int64)
+    prev_seq = np.empty(n, dtype=np.int64)
+    prev_side[1:], prev_seq[1:] = side[:-1], seq16[:-1]
+    prev_side[head] = cols["msg_side"][slot[head]]
+    prev_seq[head] = cols["msg_seq"][slot[head]]
+    same = side == prev_side
+    retrans = same & (seq16 == prev_seq)
+    starts = ~retrans & ~(same & ~(gap > MESSAGE_GAP))  # (NaN times: one message, as C)
+    counted = np.where(retrans, 0, length)
+    # runs: from a message start (or a flow's first packet) to the next one
+    run_head = starts | head
+    run = np.cumsum(run_head) - 1
+    run_bytes = np.add.reduceat(counted, np.flatnonzero(run_head))
+    run_last = np.r_[np.flatnonzero(run_head)[1:], n] - 1
+    # a flow's first run that continues the message in progress: add to it first
+    carry = np.flatnonzero(head & ~starts)
+    if carry.shape[0]:
+        r = run[carry]
+        s_ = slot[carry]
+        total = cols["msg_bytes"][s_].astype(np.int64) + run_bytes[r]
+        cols["msg_bytes"][s_] = np.minimum(total, 0xFFFFFFFF)
+        cols["msg_seq"][s_] = seq16[run_last[r]]
+    ev = np.flatnonzero(starts)
+    if ev.shape[0] == 0:
+        return []
+    r = run[ev]
     return _messages(
         cols,
-        pkt_slots[pay].tolist(),
-        np.where(src_first[sel], 1, 2).tolist(),
-        payload_len[sel].tolist(),
-        pkt_ts[pay].tolist(),
-        (seq[sel] & 0xFFFF).tolist(),
-        before[pay].tolist(),
+        slot[ev].tolist(),
+        side[ev].tolist(),
+        np.minimum(run_bytes[r], 0xFFFFFFFF).tolist(),
+        seq16[run_last[r]].tolist(),
+        t[ev].tolist(),
+        gap[ev].tolist(),
     )
 
 
@@ -209,30 +249,23 @@ def _messages(
     cols: dict[str, np.ndarray],
     slots: list[int],
     sides: list[int],
-    lengths: list[int],
-    times: list[float],
+    sizes: list[int],
     seqs: list[int],
-    before: list[float],
+    times: list[float],
+    gaps: list[float],
 ) -> list[int]:
-    """The per-payload-packet rules (see the module docstring): each flow's state is read
-    into a Python list on first use and written back at the end."""
+    """The per-message rules (see the module docstring) for the message starts of a
+    batch, flow by flow: each with its side, the bytes of its whole run, its run's last
+    sequence number, its time and the silence before it. A flow's state is read into a
+    Python list on first use and written back at the end."""
     state: dict[int, list] = {}
     checkpoints: list[int] = []
     client_is_a, first_ts = cols["client_is_a"], cols["first_ts"]
-    for slot, side, length, t, seq16, prev in zip(
-        slots, sides, lengths, times, seqs, before, strict=True
-    ):
+    for slot, side, size, seq16, t, gap in zip(slots, sides, sizes, seqs, times, gaps, strict=True):
         st = state.get(slot)
         if st is None:
             st = state[slot] = _read(cols, slot)
         cur = st[0]
-        if cur == side and st[2] == seq16:
-            continue  # retransmission
-        gap = t - prev
-        if cur == side and not gap > MESSAGE_GAP:  # (NaN times: one message, as in C)
-            st[1] = min(st[1] + length, 0xFFFFFFFF)
-            st[2] = seq16
-            continue
         if cur:
             _close(st)
         k = st[3] + st[4]
@@ -268,7 +301,7 @@ def _messages(
                 ms = _millis(rel - st[16])
                 st[17] = f32(st[17] + float(ms * ms) / 1e6)
             st[16] = rel
-        st[0], st[1], st[2] = side, min(length, 0xFFFFFFFF), seq16
+        st[0], st[1], st[2] = side, size, seq16
     for slot, st in state.items():
         _write(cols, slot, st)
     return checkpoints

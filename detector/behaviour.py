@@ -7,7 +7,8 @@ quite like it (docs/ARCHITECTURE.md §3, §4): one long-lived connection on whic
 packet (compiled: ``flow_behaviour`` in _fast.c; without it the Python twin below, which
 gives bit-identical columns), a few numbers about the flow's messages in the flow table
 (the behaviour columns of flowtable.COLUMNS, 81 bytes per flow), and a finished flow's
-record carries them as one plain tuple (``record_behaviour``, in ``FIELDS`` order).
+record carries them packed in 83 bytes (``record_behaviour``; ``unpack`` gives the numbers
+in ``FIELDS`` order).
 features.py turns that into the model's features.
 
 The rules, per payload packet of a TCP flow, in capture order:
@@ -79,7 +80,7 @@ COLUMNS = (
 # The columns an active-timeout cut sets back to zero.
 RESET = COLUMNS[1:]
 
-# A record's behaviour tuple, oriented client -> server (FlowRecord.behaviour).
+# A record's behaviour, oriented client -> server (FlowRecord.behaviour, unpacked).
 FIELDS = (
     "msgs_toserver",  # messages the client sent
     "msgs_toclient",
@@ -103,7 +104,19 @@ FIELDS = (
 # from the one the table used while counting; pushes, answers and requests then describe
 # the other side (features.py leaves them out). Sizes and counts are re-oriented.
 
+# A record holds its behaviour packed, FIELDS in order (83 bytes; a tuple of 38 Python
+# numbers would be ~0.75 KB, and a scan ends up to 8,192 flows at once and ``flows --all``
+# keeps every record): u32 counts, float32 sums and times, int16 sizes, u8 classes.
+PACKED = struct.Struct("<IIff8h8BHfff8BIffffB")
+
+
+def unpack(blob: bytes) -> tuple[int | float, ...]:
+    """A record's behaviour (``FlowRecord.behaviour``) as numbers, in FIELDS order."""
+    return PACKED.unpack(blob)
+
+
 _F32 = struct.Struct("<f")
+_pack = PACKED.pack
 
 
 def f32(x: float) -> float:
@@ -383,9 +396,9 @@ ROW_COLUMNS = (
 )
 
 
-def record_behaviour(row: tuple[Any, ...], client_is_a: bool) -> tuple[int | float, ...]:
-    """A finished (or snapshot) flow's behaviour tuple, in ``FIELDS`` order, oriented
-    with the record's client (``client_is_a``): the table's values (``row``, the
+def record_behaviour(row: tuple[Any, ...], client_is_a: bool) -> bytes:
+    """A finished (or snapshot) flow's behaviour, packed (``PACKED``, ``FIELDS`` order),
+    oriented with the record's client (``client_is_a``): the table's values (``row``, the
     ``ROW_COLUMNS`` of the flow as Python values) with the message in progress closed as
     if it ended now. Written out long-hand: it runs for every record of a TCP flow."""
     (
@@ -428,7 +441,7 @@ def record_behaviour(row: tuple[Any, ...], client_is_a: bool) -> tuple[int | flo
     else:
         s0, s1, s2, s3, s4, s5, s6, s7 = sizes
         head = (msgs_b, msgs_a, sq_b, sq_a, -s0, -s1, -s2, -s3, -s4, -s5, -s6, -s7)
-    return (
+    return _pack(
         *head,
         g & 15,
         g >> 4 & 15,

@@ -3,7 +3,7 @@
 Why here and not in the flow stage: the flow table keeps compact raw state (counts, sums,
 times; behaviour.py) because it pays for it on every packet; the ratios, means and spreads
 a model wants are worked out once per record. The vector comes from the record's counters,
-its behaviour tuple (``FlowRecord.behaviour``, behaviour.FIELDS) and, for a flow whose
+its behaviour (``FlowRecord.behaviour``, behaviour.FIELDS) and, for a flow whose
 payload was inspected, its TLS facts. A value that does not apply (a rate of a flow with no
 duration, the TLS version of a flow that is not TLS, push intervals of a flow with fewer
 than two pushes) is NaN, which HistGradientBoosting treats as missing rather than as a
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from detector.behaviour import FIELDS, gap_seconds
+from detector.behaviour import FIELDS, gap_seconds, unpack
 from detector.flows import FlowRecord
 
 NAN = math.nan
@@ -127,9 +127,9 @@ def _values(r: FlowRecord) -> tuple[float, ...]:
 
 
 def _behaviour(r: FlowRecord, duration: float) -> tuple[float, ...]:
-    b = r.behaviour
-    if b is None:
+    if r.behaviour is None:
         return _NO_BEHAVIOUR
+    b = unpack(r.behaviour)
     msgs_c, msgs_s = b[_B["msgs_toserver"]], b[_B["msgs_toclient"]]
     sizes = [float(v) if k < msgs_c + msgs_s else NAN for k, v in enumerate(b[_SIZES])]
     gaps = [gap_seconds(v) if k < msgs_c + msgs_s else NAN for k, v in enumerate(b[_GAPS])]

@@ -221,9 +221,10 @@ class FlowRecord:
     client_side: int = 0  # which FlowFacts side is the client
     # The tunnels its packets came in, outermost first (see _tunnel_layers), or None.
     tunnel: list[dict[str, Any]] | None = None
-    # Its messages, pushes, answers and request rhythm (behaviour.FIELDS, oriented client
-    # -> server); None unless it is TCP with payload both ways. features.py reads it.
-    behaviour: tuple[int | float, ...] | None = None
+    # Its messages, pushes, answers and request rhythm, oriented client -> server, packed
+    # (behaviour.PACKED: behaviour.unpack gives the numbers, behaviour.FIELDS names them);
+    # None unless it is TCP with payload both ways. features.py reads it.
+    behaviour: bytes | None = None
 
     @property
     def duration(self) -> float:
@@ -694,12 +695,14 @@ class FlowTracker:
             & (cols["payload_a"][chosen] > 0)
             & (cols["payload_b"][chosen] > 0)
         )
-        if both.any():
-            which = np.flatnonzero(both)
+        of_row = behaviour.record_behaviour
+        which_all = np.flatnonzero(both)
+        # in steps: the columns as Python values cost ~0.6 KB a flow while they last
+        for start in range(0, which_all.shape[0], _BEHAVIOUR_STEP):
+            which = which_all[start : start + _BEHAVIOUR_STEP]
             rows = zip(
                 *(cols[name][chosen[which]].tolist() for name in _BEHAVIOUR_ROW), strict=True
             )
-            of_row = behaviour.record_behaviour
             for i, row in zip(which.tolist(), rows, strict=True):
                 r = records[i]
                 r.behaviour = of_row(row, r.client_side == 0)
@@ -753,6 +756,7 @@ _RECORD_COLUMNS = (
 
 
 _BEHAVIOUR_ROW = behaviour.ROW_COLUMNS
+_BEHAVIOUR_STEP = 512
 
 
 def _record(row: tuple, reason: str, facts: FlowFacts | None) -> FlowRecord:

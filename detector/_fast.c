@@ -1848,7 +1848,8 @@ static PyObject *pcap_fields(PyObject *self, PyObject *args) {
                    key) numbered in ascending key order, with each group's first packet,
                    first pure SYN and first SYN-ACK (n where there is none);
      flow_update - add each packet to its flow's row: counters, flags, last time, FIN/RST
-                   state and, for SYNs, where the side's byte stream starts.
+                   state and, for SYNs, where the side's byte stream starts;
+     flow_behaviour - the behaviour state of TCP flows (messages, pushes, answers).
    Grouping uses a hash of the batch's keys (linear time) and sorts only the groups. */
 
 static inline uint64_t mix64(uint64_t x) {
@@ -2053,6 +2054,166 @@ static PyObject *flow_update(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* flow_behaviour(group, slots, src_first, proto, payload_len, ts, seq, client_is_a, first_ts,
+                  last_ts, msg_side, msg_bytes, msg_seq, msgs_a, msgs_b, msg_sq_a, msg_sq_b,
+                  first_size, first_gap, pushes, push_first, push_last, push_sq, push_hist,
+                  answer_delay, req_first, req_last, req_sq, checkpoints_out) -> count
+
+   The behaviour state of TCP flows (detector/behaviour.py states the rules; its
+   update_python is the twin): messages, pushes, answers and the client's rhythm, per
+   payload packet in capture order. The 9 inputs are per packet (the first two as
+   flow_update's) and two read-only table columns; then 19 table columns it writes
+   (first_size: 8 int16 per row, push_hist: 8 uint8 per row) - last_ts is moved on for
+   every TCP packet, as flow_update does - and an int64 buffer of n that gets the slots
+   whose push count reached 3, 6, 12, 24 ...; returns how many it wrote.
+
+   Bit-exact with the twin: float32 sums are rounded after each float64 addition, and the
+   squared terms are integers (bytes, whole milliseconds), so no multiply-add can fuse. */
+#define BH_GAP 0.05
+#define BH_MAX_SECONDS 2000000.0
+#define BH_FIRST 8
+
+static inline int64_t bh_millis(double seconds) {
+    if (!(seconds > 0.0)) return 0;
+    if (seconds > BH_MAX_SECONDS) seconds = BH_MAX_SECONDS;
+    return (int64_t)(seconds * 1000.0);
+}
+
+static inline unsigned bh_bitlen(uint64_t x) { return x ? 64u - (unsigned)__builtin_clzll(x) : 0u; }
+
+enum { BH_IN = 9, BH_OUT = 20 };
+
+static PyObject *flow_behaviour(PyObject *self, PyObject *args) {
+    PyObject *objs[BH_IN + BH_OUT];
+    Py_buffer v[BH_IN + BH_OUT];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
+                          &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15],
+                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20], &objs[21],
+                          &objs[22], &objs[23], &objs[24], &objs[25], &objs[26], &objs[27],
+                          &objs[28]))
+        return NULL;
+    if (take_buffers(objs, v, BH_IN + BH_OUT, BH_IN) < 0)
+        return NULL;
+    const int64_t *group = v[0].buf, *slots = v[1].buf;
+    const uint8_t *src_first = v[2].buf, *proto = v[3].buf;
+    const int64_t *plen = v[4].buf;
+    const double *ts = v[5].buf;
+    const int64_t *seq = v[6].buf;
+    const uint8_t *client_is_a = v[7].buf;
+    const double *first_ts = v[8].buf;
+    double *last_ts = v[9].buf;
+    uint8_t *msg_side = v[10].buf;
+    uint32_t *msg_bytes = v[11].buf;
+    uint16_t *msg_seq = v[12].buf;
+    uint32_t *msgs_a = v[13].buf, *msgs_b = v[14].buf;
+    float *msg_sq_a = v[15].buf, *msg_sq_b = v[16].buf;
+    int16_t *first_size = v[17].buf;
+    uint32_t *first_gap = v[18].buf;
+    uint16_t *pushes = v[19].buf;
+    float *push_first = v[20].buf, *push_last = v[21].buf, *push_sq = v[22].buf;
+    uint8_t *push_hist = v[23].buf;
+    float *answer_delay = v[24].buf, *req_first = v[25].buf, *req_last = v[26].buf,
+          *req_sq = v[27].buf;
+    int64_t *out = v[28].buf;
+    Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t ngroups = v[1].len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t rows = v[10].len;
+    /* every buffer must hold what it is indexed with */
+    static const Py_ssize_t per_packet[BH_IN] = {8, 0, 1, 1, 8, 8, 8, 0, 0};
+    static const Py_ssize_t per_row[BH_IN + BH_OUT] = {
+        0, 0, 0, 0, 0, 0, 0, 1, 8,
+        8, 1, 4, 2, 4, 4, 4, 4, 2 * BH_FIRST, 4, 2, 4, 4, 4, 8, 4, 4, 4, 4, 0};
+    int bad = v[28].len < n * (Py_ssize_t)sizeof(int64_t);
+    for (int k = 0; k < BH_IN + BH_OUT; k++) {
+        if (k < BH_IN && v[k].len < n * per_packet[k]) bad = 1;
+        if (v[k].len < rows * per_row[k]) bad = 1;
+    }
+    Py_ssize_t found = 0;
+    for (Py_ssize_t i = 0; i < n && !bad; i++) {
+        int64_t g = group[i];
+        if (g < 0 || g >= ngroups) { bad = 1; break; }
+        int64_t s = slots[g];
+        if (s < 0 || proto[i] != 6) continue;
+        if (s >= rows) { bad = 1; break; }
+        double t = ts[i], prev = last_ts[s];
+        if (t > prev) last_ts[s] = t;
+        int64_t len = plen[i];
+        if (len <= 0) continue;
+        uint8_t side = src_first[i] ? 1 : 2, cur = msg_side[s];
+        uint16_t seq16 = (uint16_t)(seq[i] & 0xFFFF);
+        uint64_t size = (uint64_t)len > 0xFFFFFFFFULL ? 0xFFFFFFFFULL : (uint64_t)len;
+        if (cur == side && msg_seq[s] == seq16) continue; /* retransmission */
+        double gap = t - prev;
+        if (cur == side && !(gap > BH_GAP)) {
+            uint64_t m = (uint64_t)msg_bytes[s] + size;
+            msg_bytes[s] = m > 0xFFFFFFFFULL ? 0xFFFFFFFFU : (uint32_t)m;
+            msg_seq[s] = seq16;
+            continue;
+        }
+        uint64_t k = (uint64_t)msgs_a[s] + msgs_b[s];
+        if (cur) { /* the message in progress ends */
+            uint64_t m = msg_bytes[s];
+            double sq = (double)(m * m);
+            if (cur == 1) msg_sq_a[s] = (float)((double)msg_sq_a[s] + sq);
+            else msg_sq_b[s] = (float)((double)msg_sq_b[s] + sq);
+            if (k >= 1 && k - 1 < BH_FIRST) {
+                int16_t c = (int16_t)(m > 0x7FFF ? 0x7FFF : m);
+                first_size[s * BH_FIRST + (int64_t)(k - 1)] = cur == 1 ? c : (int16_t)-c;
+            }
+        }
+        if (k < BH_FIRST) {
+            unsigned q = bh_bitlen((uint64_t)bh_millis(gap));
+            first_gap[s] |= (uint32_t)(q > 15 ? 15 : q) << (4 * k);
+        }
+        uint32_t *mine = side == 1 ? &msgs_a[s] : &msgs_b[s];
+        if (*mine < 0xFFFFFFFFU) *mine += 1;
+        float rel = (float)(t - first_ts[s]);
+        uint8_t server = client_is_a[s] ? 2 : 1;
+        if (side == server) {
+            if (cur == server) { /* a push */
+                uint16_t p = pushes[s];
+                if (p) {
+                    int64_t ms = bh_millis((double)rel - (double)push_last[s]);
+                    push_sq[s] = (float)((double)push_sq[s] + (double)(ms * ms) / 1e6);
+                    unsigned b = bh_bitlen((uint64_t)(ms / 1000));
+                    b = b <= 1 ? 0 : (b - 1 > 7 ? 7 : b - 1);
+                    uint8_t *h = &push_hist[s * 8 + b];
+                    if (*h < 255) *h += 1;
+                } else {
+                    push_first[s] = rel;
+                }
+                push_last[s] = rel;
+                if (p < 0xFFFF) {
+                    unsigned np = p + 1u, q = np / 3u;
+                    pushes[s] = (uint16_t)np;
+                    if (np >= 3 && np % 3u == 0 && (q & (q - 1)) == 0) out[found++] = s;
+                }
+            } else if (cur) { /* an answer: from the start of the client's message */
+                double delay = (double)rel - (double)req_last[s];
+                answer_delay[s] = (float)((double)answer_delay[s] + (delay > 0.0 ? delay : 0.0));
+            }
+        } else {
+            if (*mine == 1) {
+                req_first[s] = rel;
+            } else {
+                int64_t ms = bh_millis((double)rel - (double)req_last[s]);
+                req_sq[s] = (float)((double)req_sq[s] + (double)(ms * ms) / 1e6);
+            }
+            req_last[s] = rel;
+        }
+        msg_side[s] = side;
+        msg_bytes[s] = (uint32_t)size;
+        msg_seq[s] = seq16;
+    }
+    release_buffers(v, BH_IN + BH_OUT);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "group, slot or buffer size out of range");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(found);
+}
+
 /* pdns_groups(pdns, table, stamp, distinct, last, times, max_names, max_ips, expire_every)
 
    PassiveDns.add_groups (detector/pdns.py), whose Python loop is the reference: the
@@ -2222,6 +2383,7 @@ static PyMethodDef methods[] = {
     {"pcap_fields", pcap_fields, METH_VARARGS, "Header fields of classic-pcap records."},
     {"flow_group", flow_group, METH_VARARGS, "Canonical keys and groups of a packet batch."},
     {"flow_update", flow_update, METH_VARARGS, "Add a batch's packets to their flow rows."},
+    {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from detector import behaviour
 from detector.compiled import fast
 from detector.decode import (
     ENCAP_NAMES,
@@ -220,6 +221,10 @@ class FlowRecord:
     client_side: int = 0  # which FlowFacts side is the client
     # The tunnels its packets came in, outermost first (see _tunnel_layers), or None.
     tunnel: list[dict[str, Any]] | None = None
+    # Its messages, pushes, answers and request rhythm, oriented client -> server, packed
+    # (behaviour.PACKED: behaviour.unpack gives the numbers, behaviour.FIELDS names them);
+    # None unless it is TCP with payload both ways. features.py reads it.
+    behaviour: bytes | None = None
 
     @property
     def duration(self) -> float:
@@ -292,6 +297,9 @@ class FlowTracker:
         # Tunneled flows by slot: their tunnel layers as the first packet came, and whether
         # that packet's sender is side A (the table's "tunnel" column says which slots).
         self.tunnels: dict[int, tuple[list[dict[str, Any]], bool]] = {}
+        # Slots whose push count reached a checkpoint (behaviour.is_checkpoint) since
+        # take_checkpoints last ran; an ending flow leaves the set.
+        self.checkpoints: set[int] = set()
 
     def take_records(self) -> list[FlowRecord]:
         """The records queued since the last call (the later stages consume them)."""
@@ -349,10 +357,27 @@ class FlowTracker:
         slots = np.where(ok, slots, -1)
 
         if fast is not None:
+            slots = np.ascontiguousarray(slots, dtype=np.int64)
+            reached = np.empty(n, dtype=np.int64)
+            count = fast.flow_behaviour(
+                group,
+                slots,
+                src_first.view(np.uint8),
+                pb.proto,
+                pb.payload_len,
+                pb.ts,
+                pb.seq,
+                t["client_is_a"],
+                t["first_ts"],
+                *(t[name] for name in behaviour.COLUMNS),
+                reached,
+            )
+            if count:
+                self.checkpoints.update(reached[:count].tolist())
             pkt_slot = np.empty(n, dtype=np.int64)
             fast.flow_update(
                 group,
-                np.ascontiguousarray(slots, dtype=np.int64),
+                slots,
                 src_first.view(np.uint8),
                 pb.flags,
                 pb.wirelen,
@@ -363,6 +388,10 @@ class FlowTracker:
                 *(t[name] for name in _UPDATED_COLUMNS),
             )
         else:
+            reached_slots = behaviour.update_python(
+                t.cols, slots[group], src_first, pb.proto, pb.payload_len, pb.ts, pb.seq
+            )
+            self.checkpoints.update(reached_slots)
             flags = pb.flags.astype(np.int64)
             order = np.argsort(group, kind="stable")
             starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
@@ -590,6 +619,9 @@ class FlowTracker:
             t[name][slot] = 0
         t["first_ts"][slot] = t["last_ts"][slot]
         t["inspect"][slot] = 3 if t["proto"][slot] in (PROTO_TCP, PROTO_UDP) else 0
+        for name in behaviour.RESET:  # its behaviour starts afresh with its times
+            t[name][slot] = 0
+        self.checkpoints.discard(slot)
 
     def flush(self, limit: int = 1 << 62) -> bool:
         """End of input: the remaining flows end, at most ``limit`` of them per call (so
@@ -612,6 +644,19 @@ class FlowTracker:
         if not self.keep_empty:
             found = [(slot, facts) for slot, facts in found if facts is not None]
         return self._records(found, "open")
+
+    def take_checkpoints(self) -> list[FlowRecord]:
+        """The open flows whose server pushes reached a checkpoint (3, 6, 12, 24 ...
+        pushes, behaviour.is_checkpoint) since the last call, as records of what they did
+        so far (``end_reason`` "open", a copy of their facts, None if they have none):
+        what scoring in progress looks at, while a miner mines. Facts or not, every such
+        flow is returned: its behaviour is what the checkpoint is about."""
+        if not self.checkpoints:
+            return []
+        slots = sorted(self.checkpoints)
+        self.checkpoints.clear()
+        peek = self.facts.peek
+        return self._records([(slot, peek(slot)) for slot in slots], "open")
 
     def _end_many(self, slots: np.ndarray, reason: str) -> None:
         """End flows; only those whose payload reached Python can carry facts, so the
@@ -644,6 +689,23 @@ class FlowTracker:
             record(row, reason, facts)
             for (_, facts), row in zip(flows, zip(*columns, strict=True), strict=True)
         ]
+        # behaviour of TCP flows with payload both ways (one gather per column for them)
+        both = (
+            (cols["proto"][chosen] == PROTO_TCP)
+            & (cols["payload_a"][chosen] > 0)
+            & (cols["payload_b"][chosen] > 0)
+        )
+        of_row = behaviour.record_behaviour
+        which_all = np.flatnonzero(both)
+        # in steps: the columns as Python values cost ~0.6 KB a flow while they last
+        for start in range(0, which_all.shape[0], _BEHAVIOUR_STEP):
+            which = which_all[start : start + _BEHAVIOUR_STEP]
+            rows = zip(
+                *(cols[name][chosen[which]].tolist() for name in _BEHAVIOUR_ROW), strict=True
+            )
+            for i, row in zip(which.tolist(), rows, strict=True):
+                r = records[i]
+                r.behaviour = of_row(row, r.client_side == 0)
         if self.tunnels:
             for i in np.flatnonzero(cols["tunnel"][chosen] != 0).tolist():
                 r = records[i]
@@ -659,7 +721,10 @@ class FlowTracker:
         self._end_many(np.array([slot], dtype=np.int64), reason)
 
     def _release(self, slots: np.ndarray) -> None:
-        """Free ended flows' slots (and forget the tunnels of those that had one)."""
+        """Free ended flows' slots (and forget the tunnels of those that had one, and
+        their checkpoints)."""
+        if self.checkpoints and slots.shape[0]:
+            self.checkpoints.difference_update(slots.tolist())
         if self.tunnels and slots.shape[0]:
             for slot in slots[self.table["tunnel"][slots] != 0].tolist():
                 self.tunnels.pop(slot, None)
@@ -688,6 +753,10 @@ _RECORD_COLUMNS = (
     "first_ts",
     "last_ts",
 )
+
+
+_BEHAVIOUR_ROW = behaviour.ROW_COLUMNS
+_BEHAVIOUR_STEP = 512
 
 
 def _record(row: tuple, reason: str, facts: FlowFacts | None) -> FlowRecord:

@@ -1,17 +1,21 @@
 """Bounded flow state as a struct of numpy arrays plus a sorted hash index.
 
 Why not a dict of Python objects: a Python object per flow costs ~1 KB and makes every
-packet a Python operation. Here a flow is one row across typed columns (116 bytes, plus
-12 for its index entry and 4 for the free list), and lookups for a whole batch are a
-single ``np.searchsorted``.
+packet a Python operation. Here a flow is one row across typed columns (197 bytes: 116 of
+counters and addresses, 81 of behaviour state; plus 12 for its index entry and 4 for the
+free list), and lookups for a whole batch are a single ``np.searchsorted``.
+
+A column is one value per flow, or a fixed number of them (``(dtype, width)``: a 2-D
+array, one row per flow) for the small per-flow lists of the behaviour state.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# Column name -> dtype. Side A is the endpoint whose (address, port) sorts first.
-COLUMNS: dict[str, type] = {
+# Column name -> dtype, or (dtype, width). Side A is the endpoint whose (address, port)
+# sorts first.
+COLUMNS: dict[str, type | tuple[type, int]] = {
     "key": np.uint64,
     "a_hi": np.uint64,
     "a_lo": np.uint64,
@@ -38,6 +42,28 @@ COLUMNS: dict[str, type] = {
     "isn_a": np.uint32,  # first stream byte's sequence number, from the side's SYN
     "isn_b": np.uint32,
     "tunnel": np.uint64,  # the tunnel its packets come in (decode._tunnel_keys), 0 none
+    # -- behaviour state of TCP flows (detector/behaviour.py says how it is updated; C
+    # flow_behaviour in _fast.c and its Python twin). A *message* is a run of one side's
+    # payload packets, ended by the other side's payload or > 50 ms of silence. Times are
+    # float32 seconds after first_ts; UDP and other flows keep zeros. 81 bytes.
+    "msg_side": np.uint8,  # side of the message in progress: 0 none, 1 A, 2 B
+    "msg_bytes": np.uint32,  # its payload bytes so far (saturating)
+    "msg_seq": np.uint16,  # low 16 bits of its last segment's seq (a repeat: retransmission)
+    "msgs_a": np.uint32,  # messages each side started
+    "msgs_b": np.uint32,
+    "msg_sq_a": np.float32,  # sum of squared message sizes (bytes^2): their spread
+    "msg_sq_b": np.float32,
+    "first_size": (np.int16, 8),  # first 8 messages' sizes, + from A, - from B (saturating)
+    "first_gap": np.uint32,  # the silence before each of them: 8 nibbles, log2 of ms
+    "pushes": np.uint16,  # server messages after a server message: nobody asked
+    "push_first": np.float32,  # start of the first and the last push
+    "push_last": np.float32,
+    "push_sq": np.float32,  # sum of squared push-to-push intervals (s^2)
+    "push_hist": (np.uint8, 8),  # push intervals by log2 class: <2 s, 2-4 ... >=128 s
+    "answer_delay": np.float32,  # summed delays of answers (client message start -> answer)
+    "req_first": np.float32,  # start of the client's first and last message
+    "req_last": np.float32,
+    "req_sq": np.float32,  # sum of squared intervals between client messages (s^2)
 }
 STATE_USED = 1
 STATE_FIN_A = 2
@@ -54,7 +80,8 @@ class FlowTable:
         self.max_flows = max_flows
         self.capacity = min(initial, max_flows)
         self.cols: dict[str, np.ndarray] = {
-            name: np.zeros(self.capacity, dtype=dt) for name, dt in COLUMNS.items()
+            name: np.zeros(_shape(self.capacity, dt), dtype=_dtype(dt))
+            for name, dt in COLUMNS.items()
         }
         self.free = np.arange(self.capacity - 1, -1, -1, dtype=np.int32)  # a stack
         self.n_free = self.capacity
@@ -127,7 +154,7 @@ class FlowTable:
         new_cap = min(max(self.capacity + 4096, self.capacity * 5 // 4), self.max_flows)
         extra = new_cap - self.capacity
         for name, col in self.cols.items():
-            grown = np.zeros(new_cap, dtype=col.dtype)
+            grown = np.zeros((new_cap, *col.shape[1:]), dtype=col.dtype)
             grown[: self.capacity] = col
             self.cols[name] = grown
         free = np.empty(new_cap, dtype=np.int32)
@@ -141,3 +168,11 @@ class FlowTable:
         """Bytes of flow state held right now (columns, index and free list)."""
         total = sum(col.nbytes for col in self.cols.values())
         return total + self.index_keys.nbytes + self.index_slots.nbytes + self.free.nbytes
+
+
+def _dtype(spec: type | tuple[type, int]) -> type:
+    return spec[0] if isinstance(spec, tuple) else spec
+
+
+def _shape(rows: int, spec: type | tuple[type, int]) -> int | tuple[int, int]:
+    return (rows, spec[1]) if isinstance(spec, tuple) else rows

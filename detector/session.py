@@ -10,7 +10,8 @@ drive the same sessions, and a live sensor drives one per interface:
   and ends the flows that timed out by then, as Suricata's flow manager sweeps idle flows
   on its own clock;
 * ``snapshot()`` shows the flows still open, with their facts and counters so far: what
-  scoring in progress looks at;
+  scoring in progress looks at; ``take_checkpoints()`` only those whose server pushes
+  reached a checkpoint (3, 6, 12 ... pushes) since it was last asked;
 * ``take_new_suspects()`` says which suspects (or suspects' windows) appeared since it was
   last asked, so a live sink can alert at once;
 * ``finish()`` ends the remaining flows and returns the capture's result, plain data
@@ -176,6 +177,15 @@ class CaptureSession:
         """The open flows as records of what they did so far (``end_reason`` "open"),
         enriched like ended ones; their facts are copies, so inspection goes on."""
         records = self.tracker.open_records()
+        for record in records:
+            enrich(record, self.intel)
+        return records
+
+    def take_checkpoints(self) -> list[FlowRecord]:
+        """The open flows whose server pushes reached a checkpoint (3, 6, 12, 24 ...,
+        behaviour.is_checkpoint) since the last call, enriched like ``snapshot``'s: the
+        flows worth scoring while they go on (FlowTracker.take_checkpoints)."""
+        records = self.tracker.take_checkpoints()
         for record in records:
             enrich(record, self.intel)
         return records

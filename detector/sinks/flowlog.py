@@ -1,11 +1,14 @@
-"""JSON lines of every flow with its facts and verdict - a conn log for analysts and
-for checking the dissectors (JA3/JA4, methods, orientation) against other tools."""
+"""JSON lines of every flow with its facts, model features and verdict - a conn log for
+analysts and for checking the dissectors (JA3/JA4, methods, orientation) and the
+behaviour features against other tools."""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, TextIO
 
+from detector.features import FEATURE_NAMES, flow_features
 from detector.score import Verdict
 from detector.sinks.common import community_id, eve_time, tunnel_json
 
@@ -71,7 +74,24 @@ def flow_entry(v: Verdict) -> dict[str, Any]:
             "gaps": f.gaps,
             "dissector_errors": f.dissector_errors,
         }
+    entry["features"] = feature_json(v)
     return entry
+
+
+def feature_json(v: Verdict) -> dict[str, int | float | None]:
+    """The flow's model features (features.FEATURE_NAMES) by name: null where a feature
+    does not apply (NaN), whole numbers as integers, others to 7 significant digits (what
+    a float32 holds)."""
+    values = flow_features(v.record).tolist()
+    return {name: _number(x) for name, x in zip(FEATURE_NAMES, values, strict=True)}
+
+
+def _number(x: float) -> int | float | None:
+    if not math.isfinite(x):
+        return None
+    if x.is_integer() and abs(x) < 2**53:
+        return int(x)
+    return float(f"{x:.7g}")
 
 
 def write_flow_log(verdicts: list[Verdict], out: TextIO, with_empty: bool = False) -> None:

@@ -1,0 +1,465 @@
+"""Behaviour state of TCP flows: messages, server pushes, answers, client request rhythm.
+
+Why: a miner inside TLS gives nothing to read, but it keeps a rhythm no other program has
+quite like it (docs/ARCHITECTURE.md §3, §4): one long-lived connection on which the pool
+*pushes* a job every 5-300 s without being asked, and the client sends small submits, each
+*answered* within a round trip. So the flow stage keeps, for every TCP flow and on every
+packet (compiled: ``flow_behaviour`` in _fast.c; without it the Python twin below, which
+gives bit-identical columns), a few numbers about the flow's messages in the flow table
+(the behaviour columns of flowtable.COLUMNS, 81 bytes per flow), and a finished flow's
+record carries them packed in 83 bytes (``record_behaviour``; ``unpack`` gives the numbers
+in ``FIELDS`` order).
+features.py turns that into the model's features.
+
+The rules, per payload packet of a TCP flow, in capture order:
+
+* A **message** is a run of one side's payload packets: it ends when the other side
+  sends payload or when the flow was silent for more than ``MESSAGE_GAP`` (no packet
+  either way, pure ACKs included: a bulk sender waiting a round trip for ACKs keeps its
+  message going). So a TLS record or an application write split over segments counts
+  once. The *gap* of a message is the silence before it.
+* A payload segment of the current message's side whose sequence number (low 16 bits)
+  repeats the previous one's is a **retransmission** and is not counted (segments older
+  than the previous one, and a retransmission after the other side spoke, still count:
+  what 2 bytes per flow buy).
+* A server message whose previous message was the server's too is a **push** (nobody
+  asked since the last answer); one right after a client message is an **answer**, its
+  delay the time from the start of that client message to its own start (an RTT for a
+  pool acknowledging a share, seconds for HTTPS long-polling; measured from the request's
+  start rather than from the silence before the answer, so that a pure ACK the server
+  sends first does not hide it). Client messages' start times give the request rhythm.
+  "Server" is the side the table's orientation (SYN, SYN-ACK, else ports) names when the
+  message starts.
+* Times are float32 seconds after the flow's first packet; interval sums are telescoped
+  (last start - first start), squared intervals are summed from whole milliseconds, sums
+  are rounded to float32 after each addition done in float64 (no fused multiply-add can
+  change a bit: the products are integers), so the twins agree exactly.
+* The push count crossing 3, 6, 12, 24, 48, ... makes a **checkpoint**: the slot is
+  reported (``flow_behaviour``'s return), so the session can score a flow in progress.
+
+UDP and other flows keep zeros. An active-timeout cut starts the state afresh (``RESET``).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+
+from detector.decode import PROTO_TCP
+
+MESSAGE_GAP = 0.05  # seconds of silence that end a message
+FIRST_MESSAGES = 8  # messages whose size and gap are kept one by one
+MAX_SECONDS = 2_000_000.0  # intervals are clamped here (~23 days) so ms^2 fits int64
+
+# The flow-table columns flow_behaviour writes, in its argument order (flowtable.COLUMNS
+# documents each). ``last_ts`` comes first: it is moved on here as flow_update does
+# (max: the same result whichever runs first).
+COLUMNS = (
+    "last_ts",
+    "msg_side",
+    "msg_bytes",
+    "msg_seq",
+    "msgs_a",
+    "msgs_b",
+    "msg_sq_a",
+    "msg_sq_b",
+    "first_size",
+    "first_gap",
+    "pushes",
+    "push_first",
+    "push_last",
+    "push_sq",
+    "push_hist",
+    "answer_delay",
+    "req_first",
+    "req_last",
+    "req_sq",
+)
+# The columns an active-timeout cut sets back to zero.
+RESET = COLUMNS[1:]
+
+# A record's behaviour, oriented client -> server (FlowRecord.behaviour, unpacked).
+FIELDS = (
+    "msgs_toserver",  # messages the client sent
+    "msgs_toclient",
+    "msg_sq_toserver",  # sum of squared message sizes, bytes^2
+    "msg_sq_toclient",
+    *(f"size_{k}" for k in range(1, FIRST_MESSAGES + 1)),  # + client, - server, 0 none
+    *(f"gap_{k}" for k in range(1, FIRST_MESSAGES + 1)),  # silence before: log2 class
+    "pushes",  # server messages that followed a server message
+    "push_first",  # s after the flow's first packet: first and last push
+    "push_last",
+    "push_sq",  # sum of squared push-to-push intervals, s^2
+    *(f"push_hist_{k}" for k in range(8)),  # intervals <2 s, 2-4, 4-8 ... 64-128, >=128 s
+    "answers",  # server messages that followed a client message
+    "answer_delay",  # their summed delays (client message start -> answer start), s
+    "req_first",  # s after the first packet: the client's first and last message
+    "req_last",
+    "req_sq",  # sum of squared intervals between client messages, s^2
+    "reoriented",  # 1: the record's client is not the side the table thought (see below)
+)
+# "reoriented": the record's orientation came from payload votes at the end and differs
+# from the one the table used while counting; pushes, answers and requests then describe
+# the other side (features.py leaves them out). Sizes and counts are re-oriented.
+
+# A record holds its behaviour packed, FIELDS in order (83 bytes; a tuple of 38 Python
+# numbers would be ~0.75 KB, and a scan ends up to 8,192 flows at once and ``flows --all``
+# keeps every record): u32 counts, float32 sums and times, int16 sizes, u8 classes.
+PACKED = struct.Struct("<IIff8h8BHfff8BIffffB")
+
+
+def unpack(blob: bytes) -> tuple[int | float, ...]:
+    """A record's behaviour (``FlowRecord.behaviour``) as numbers, in FIELDS order."""
+    return PACKED.unpack(blob)
+
+
+_F32 = struct.Struct("<f")
+_pack = PACKED.pack
+
+
+def f32(x: float) -> float:
+    """``x`` rounded to float32 (round to nearest even, as the C cast)."""
+    return _F32.unpack(_F32.pack(x))[0]
+
+
+def gap_class(seconds: float) -> int:
+    """A gap's class, 0-15: the bit length of its whole milliseconds (0: < 1 ms, 1: 1 ms,
+    2: 2-3 ms, ... 15: >= 16.384 s). ``gap_seconds`` is its lower bound."""
+    return min(15, _millis(seconds).bit_length())
+
+
+def gap_seconds(level: int) -> float:
+    """The lower bound of a gap class, in seconds (0 for class 0)."""
+    return 0.0 if level <= 0 else (1 << (level - 1)) / 1000.0
+
+
+def push_bin(millis: int) -> int:
+    """The histogram bin of a push interval: <2 s, 2-4 s, 4-8 s ... 64-128 s, >=128 s."""
+    return min(7, max(0, (millis // 1000).bit_length() - 1))
+
+
+def is_checkpoint(pushes: int) -> bool:
+    """3, 6, 12, 24, 48, ... pushes: a flow worth scoring while it goes on."""
+    if pushes < 3 or pushes % 3:
+        return False
+    q = pushes // 3
+    return q & (q - 1) == 0
+
+
+def _millis(seconds: float) -> int:
+    """Whole milliseconds of a duration (negative or NaN: 0; clamped at MAX_SECONDS)."""
+    if not seconds > 0.0:
+        return 0
+    return int(min(seconds, MAX_SECONDS) * 1000.0)
+
+
+def update_python(
+    cols: dict[str, np.ndarray],
+    slots: np.ndarray,
+    src_first: np.ndarray,
+    proto: np.ndarray,
+    payload_len: np.ndarray,
+    ts: np.ndarray,
+    seq: np.ndarray,
+) -> list[int]:
+    """The Python twin of ``fast.flow_behaviour``: ``slots`` is each packet's flow slot
+    (-1: none). Updates ``cols`` (the flow table's) and returns the slots that reached a
+    checkpoint, once per crossing (flow by flow: the order is not the C helper's).
+
+    Vectorised but for the message starts: after any payload packet the state holds that
+    packet's side and sequence number (counted or not: a retransmission repeats both), so
+    which packets are retransmissions, which continue a message and which start one is
+    known for all of them at once; only the starts go through the per-message rules, one
+    by one, each with the bytes of its whole run."""
+    tcp = (slots >= 0) & (proto == PROTO_TCP)
+    idx = np.flatnonzero(tcp)
+    if idx.shape[0] == 0:
+        return []
+    pkt_slots = slots[idx]
+    pkt_ts = ts[idx]
+    before = _last_before(pkt_slots, pkt_ts, cols["last_ts"])
+    np.maximum.at(cols["last_ts"], pkt_slots, pkt_ts)
+    pay = payload_len[idx] > 0
+    if not pay.any():
+        return []
+    # the payload packets, flow by flow (capture order within a flow)
+    sel = idx[pay]
+    order = np.argsort(pkt_slots[pay], kind="stable")
+    sel = sel[order]
+    slot = pkt_slots[pay][order]
+    t = pkt_ts[pay][order]
+    gap = t - before[pay][order]
+    side = np.where(src_first[sel], 1, 2).astype(np.int64)
+    seq16 = (seq[sel] & 0xFFFF).astype(np.int64)
+    length = np.minimum(payload_len[sel], 0xFFFFFFFF)
+    n = slot.shape[0]
+    head = np.r_[True, slot[1:] != slot[:-1]]  # a flow's first payload packet here
+    prev_side = np.empty(n, dtype=np.int64)
+    prev_seq = np.empty(n, dtype=np.int64)
+    prev_side[1:], prev_seq[1:] = side[:-1], seq16[:-1]
+    prev_side[head] = cols["msg_side"][slot[head]]
+    prev_seq[head] = cols["msg_seq"][slot[head]]
+    same = side == prev_side
+    retrans = same & (seq16 == prev_seq)
+    starts = ~retrans & ~(same & ~(gap > MESSAGE_GAP))  # (NaN times: one message, as C)
+    counted = np.where(retrans, 0, length)
+    # runs: from a message start (or a flow's first packet) to the next one
+    run_head = starts | head
+    run = np.cumsum(run_head) - 1
+    run_bytes = np.add.reduceat(counted, np.flatnonzero(run_head))
+    run_last = np.r_[np.flatnonzero(run_head)[1:], n] - 1
+    # a flow's first run that continues the message in progress: add to it first
+    carry = np.flatnonzero(head & ~starts)
+    if carry.shape[0]:
+        r = run[carry]
+        s_ = slot[carry]
+        total = cols["msg_bytes"][s_].astype(np.int64) + run_bytes[r]
+        cols["msg_bytes"][s_] = np.minimum(total, 0xFFFFFFFF)
+        cols["msg_seq"][s_] = seq16[run_last[r]]
+    ev = np.flatnonzero(starts)
+    if ev.shape[0] == 0:
+        return []
+    r = run[ev]
+    return _messages(
+        cols,
+        slot[ev].tolist(),
+        side[ev].tolist(),
+        np.minimum(run_bytes[r], 0xFFFFFFFF).tolist(),
+        seq16[run_last[r]].tolist(),
+        t[ev].tolist(),
+        gap[ev].tolist(),
+    )
+
+
+def _last_before(pkt_slots: np.ndarray, pkt_ts: np.ndarray, last_ts: np.ndarray) -> np.ndarray:
+    """Per packet, its flow's last_ts just before it: the latest of the table's value and
+    the times of the flow's earlier packets in this batch (a running max per flow)."""
+    order = np.argsort(pkt_slots, kind="stable")
+    s, t = pkt_slots[order], pkt_ts[order]
+    first = np.r_[True, s[1:] != s[:-1]]
+    prev = np.empty_like(t)
+    prev[0] = -np.inf
+    prev[1:] = t[:-1]
+    prev[first] = -np.inf
+    monotone = first[1:] | (t[1:] >= t[:-1])
+    if not monotone.all():  # times go back within some flow: a running max, flow by flow
+        starts = np.flatnonzero(first)
+        ends = np.r_[starts[1:], s.shape[0]]
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            run = -np.inf
+            for j in range(a, b):
+                prev[j] = run
+                run = max(run, t[j])
+    before = np.maximum(prev, last_ts[s])
+    out = np.empty_like(before)
+    out[order] = before
+    return out
+
+
+def _messages(
+    cols: dict[str, np.ndarray],
+    slots: list[int],
+    sides: list[int],
+    sizes: list[int],
+    seqs: list[int],
+    times: list[float],
+    gaps: list[float],
+) -> list[int]:
+    """The per-message rules (see the module docstring) for the message starts of a
+    batch, flow by flow: each with its side, the bytes of its whole run, its run's last
+    sequence number, its time and the silence before it. A flow's state is read into a
+    Python list on first use and written back at the end."""
+    state: dict[int, list] = {}
+    checkpoints: list[int] = []
+    client_is_a, first_ts = cols["client_is_a"], cols["first_ts"]
+    for slot, side, size, seq16, t, gap in zip(slots, sides, sizes, seqs, times, gaps, strict=True):
+        st = state.get(slot)
+        if st is None:
+            st = state[slot] = _read(cols, slot)
+        cur = st[0]
+        if cur:
+            _close(st)
+        k = st[3] + st[4]
+        if k < FIRST_MESSAGES:
+            st[8] |= gap_class(gap) << (4 * k)
+        mi = 3 if side == 1 else 4
+        st[mi] = min(st[mi] + 1, 0xFFFFFFFF)
+        rel = f32(t - float(first_ts[slot]))
+        server = 2 if client_is_a[slot] else 1
+        if side == server:
+            if cur == server:
+                pushes = st[9]
+                if pushes:
+                    ms = _millis(rel - st[11])
+                    st[12] = f32(st[12] + float(ms * ms) / 1e6)
+                    hist = st[13]
+                    b = push_bin(ms)
+                    hist[b] = min(hist[b] + 1, 255)
+                else:
+                    st[10] = rel
+                st[11] = rel
+                if pushes < 0xFFFF:
+                    st[9] = pushes + 1
+                    if is_checkpoint(pushes + 1):
+                        checkpoints.append(slot)
+            elif cur:  # an answer: from the start of the client's message
+                delay = rel - st[16]
+                st[14] = f32(st[14] + (delay if delay > 0.0 else 0.0))
+        else:
+            if st[mi] == 1:
+                st[15] = rel
+            else:
+                ms = _millis(rel - st[16])
+                st[17] = f32(st[17] + float(ms * ms) / 1e6)
+            st[16] = rel
+        st[0], st[1], st[2] = side, size, seq16
+    for slot, st in state.items():
+        _write(cols, slot, st)
+    return checkpoints
+
+
+# The state list of one flow: positions of its values in _read/_write.
+_SCALARS = (
+    "msg_side",  # 0
+    "msg_bytes",  # 1
+    "msg_seq",  # 2
+    "msgs_a",  # 3
+    "msgs_b",  # 4
+    "msg_sq_a",  # 5
+    "msg_sq_b",  # 6
+)
+
+
+def _read(cols: dict[str, np.ndarray], slot: int) -> list:
+    st: list = [cols[name][slot].item() for name in _SCALARS]
+    st.append(cols["first_size"][slot].tolist())  # 7
+    st.append(int(cols["first_gap"][slot]))  # 8
+    st.append(int(cols["pushes"][slot]))  # 9
+    st.append(float(cols["push_first"][slot]))  # 10
+    st.append(float(cols["push_last"][slot]))  # 11
+    st.append(float(cols["push_sq"][slot]))  # 12
+    st.append(cols["push_hist"][slot].tolist())  # 13
+    st.append(float(cols["answer_delay"][slot]))  # 14
+    st.append(float(cols["req_first"][slot]))  # 15
+    st.append(float(cols["req_last"][slot]))  # 16
+    st.append(float(cols["req_sq"][slot]))  # 17
+    return st
+
+
+def _write(cols: dict[str, np.ndarray], slot: int, st: list) -> None:
+    for i, name in enumerate(_SCALARS):
+        cols[name][slot] = st[i]
+    cols["first_size"][slot] = st[7]
+    cols["first_gap"][slot] = st[8]
+    cols["pushes"][slot] = st[9]
+    cols["push_first"][slot] = st[10]
+    cols["push_last"][slot] = st[11]
+    cols["push_sq"][slot] = st[12]
+    cols["push_hist"][slot] = st[13]
+    cols["answer_delay"][slot] = st[14]
+    cols["req_first"][slot] = st[15]
+    cols["req_last"][slot] = st[16]
+    cols["req_sq"][slot] = st[17]
+
+
+def _close(st: list) -> None:
+    """The message in progress ends: its size joins its side's spread and, among the
+    first messages, the size list."""
+    side, size = st[0], st[1]
+    if side == 1:
+        st[5] = f32(st[5] + float(size * size))
+    else:
+        st[6] = f32(st[6] + float(size * size))
+    k = st[3] + st[4] - 1
+    if 0 <= k < FIRST_MESSAGES:
+        v = min(size, 0x7FFF)
+        st[7][k] = v if side == 1 else -v
+
+
+# The flow-table columns record_behaviour reads, in its argument order.
+ROW_COLUMNS = (
+    "client_is_a",
+    *_SCALARS,
+    "first_size",
+    "first_gap",
+    "pushes",
+    "push_first",
+    "push_last",
+    "push_sq",
+    "push_hist",
+    "answer_delay",
+    "req_first",
+    "req_last",
+    "req_sq",
+)
+
+
+def record_behaviour(row: tuple[Any, ...], client_is_a: bool) -> bytes:
+    """A finished (or snapshot) flow's behaviour, packed (``PACKED``, ``FIELDS`` order),
+    oriented with the record's client (``client_is_a``): the table's values (``row``, the
+    ``ROW_COLUMNS`` of the flow as Python values) with the message in progress closed as
+    if it ended now. Written out long-hand: it runs for every record of a TCP flow."""
+    (
+        table_a_client,
+        side,
+        size,
+        _,
+        msgs_a,
+        msgs_b,
+        sq_a,
+        sq_b,
+        sizes,
+        g,
+        pushes,
+        push_first,
+        push_last,
+        push_sq,
+        hist,
+        delay,
+        req_first,
+        req_last,
+        req_sq,
+    ) = row
+    if side:  # the message in progress, as _close would end it (in float64: no twin)
+        if side == 1:
+            sq_a += float(size * size)
+        else:
+            sq_b += float(size * size)
+        k = msgs_a + msgs_b - 1
+        if 0 <= k < FIRST_MESSAGES:
+            v = min(size, 0x7FFF)
+            sizes[k] = v if side == 1 else -v
+    # every server message is the first one, a push or an answer
+    first = sizes[0]
+    first_is_server = first != 0 and (first < 0) == bool(table_a_client)
+    server_msgs = msgs_b if table_a_client else msgs_a
+    answers = max(0, server_msgs - pushes - (1 if first_is_server else 0))
+    if client_is_a:
+        head = (msgs_a, msgs_b, sq_a, sq_b, *sizes)
+    else:
+        s0, s1, s2, s3, s4, s5, s6, s7 = sizes
+        head = (msgs_b, msgs_a, sq_b, sq_a, -s0, -s1, -s2, -s3, -s4, -s5, -s6, -s7)
+    return _pack(
+        *head,
+        g & 15,
+        g >> 4 & 15,
+        g >> 8 & 15,
+        g >> 12 & 15,
+        g >> 16 & 15,
+        g >> 20 & 15,
+        g >> 24 & 15,
+        g >> 28 & 15,
+        pushes,
+        push_first,
+        push_last,
+        push_sq,
+        *hist,
+        answers,
+        delay,
+        req_first,
+        req_last,
+        req_sq,
+        0 if client_is_a == bool(table_a_client) else 1,
+    )

@@ -1,0 +1,176 @@
+"""The gradient-boosted flow model as data: written by ``minewatch train``, verified and
+loaded at start-up, applied by the scorer.
+
+Why this shape (docs/ARCHITECTURE.md, "The model"):
+
+* **No pickle, ever.** A model file is data someone hands us; unpickling it runs their
+  code. The estimator is saved with skops, whose loader builds only the types it is told
+  to trust: ``TRUSTED_TYPES`` below, the exact list a HistGradientBoostingClassifier with
+  an isotonic calibration needs beyond skops' own defaults. A file that asks for any other
+  type is refused before anything is built from it.
+* **A recorded hash.** ``minewatch train`` writes the sha256 of the ``.skops`` bytes into
+  the model's metadata (``<stem>.json``, beside it) and its card (``CARD.md``, same
+  directory). At load the file's hash must equal both: a model changed after training (or
+  swapped for another) is refused. The bytes are hashed and deserialised from one read, so
+  the file cannot change between the check and the load.
+* **Metadata travels with the model**: the feature names in the order the estimator was
+  fitted on (a model trained on other features is refused instead of silently scoring
+  garbage), the decision threshold and the push count a flow needs before the model alone
+  may make a suspect.
+
+Every failure is an :class:`~detector.errors.InputError`: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from detector.errors import InputError
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = MODELS / "minewatch.skops"
+CARD_NAME = "CARD.md"
+FORMAT = 1  # the metadata layout below; a newer file is refused, not misread
+
+#: Types a shipped or retrained model may contain beyond skops' defaults (checked with
+#: ``skops.io.get_untrusted_types`` at training time; anything else is refused).
+TRUSTED_TYPES: frozenset[str] = frozenset(
+    {
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    }
+)
+
+_CARD_HASH = re.compile(r"sha256:\s*`?([0-9a-f]{64})`?")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMeta:
+    """What a model file needs beside the estimator (``<stem>.json``)."""
+
+    sha256: str
+    feature_names: tuple[str, ...]
+    threshold: float  # calibrated probability from which a flow counts as mining
+    min_pushes: int  # server pushes a flow must show before the model alone decides
+    trained: dict[str, Any] = field(default_factory=dict)  # data, seeds, metrics (the card)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "sha256": self.sha256,
+            "feature_names": list(self.feature_names),
+            "threshold": self.threshold,
+            "min_pushes": self.min_pushes,
+            "trained": self.trained,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> ModelMeta:
+        """Validated metadata; anything off is an InputError naming the file."""
+        if not isinstance(data, dict):
+            raise InputError(f"{where}: not a model metadata object")
+        if data.get("format") != FORMAT:
+            raise InputError(f"{where}: model metadata format {data.get('format')!r} (expected {FORMAT})")
+        sha, names = data.get("sha256"), data.get("feature_names")
+        threshold, pushes = data.get("threshold"), data.get("min_pushes")
+        if not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+            raise InputError(f"{where}: sha256 is not a hex digest")
+        if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+            raise InputError(f"{where}: feature_names must be a non-empty list of names")
+        if not (isinstance(threshold, float | int) and 0.0 < threshold < 1.0):
+            raise InputError(f"{where}: threshold must be a probability in (0, 1)")
+        if not (isinstance(pushes, int) and not isinstance(pushes, bool) and pushes >= 0):
+            raise InputError(f"{where}: min_pushes must be a count")
+        trained = data.get("trained", {})
+        if not isinstance(trained, dict):
+            raise InputError(f"{where}: trained must be an object")
+        return cls(sha, tuple(names), float(threshold), pushes, trained)
+
+
+@dataclass(slots=True)
+class FlowModel:
+    """A verified estimator and its metadata; ``probabilities`` is all the scorer calls."""
+
+    estimator: Any
+    meta: ModelMeta
+    path: Path
+
+    def probabilities(self, features: Any) -> Any:
+        """P(mining) for each row of a (flows x features) float matrix."""
+        return self.estimator.predict_proba(features)[:, 1]
+
+
+def meta_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".json")
+
+
+def card_path(model_path: Path) -> Path:
+    return model_path.parent / CARD_NAME
+
+
+def load_model(path: Path, feature_names: tuple[str, ...] | None = None) -> FlowModel:
+    """Read, verify and build a model; ``feature_names`` (the engine's) must match it."""
+    try:
+        blob = path.read_bytes()
+        meta_text = meta_path(path).read_text(encoding="utf-8")
+        card_text = card_path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"{exc.filename}: model file not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the model: {exc.strerror}") from None
+    try:
+        meta = ModelMeta.from_json(json.loads(meta_text), str(meta_path(path)))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{meta_path(path)}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != meta.sha256:
+        raise InputError(f"{path}: sha256 {digest[:16]}... differs from the one recorded at training: refused")
+    carded = _CARD_HASH.findall(card_text)
+    if digest not in carded:
+        raise InputError(f"{card_path(path)}: does not record this model's sha256 {digest[:16]}...: refused")
+    if feature_names is not None and tuple(feature_names) != meta.feature_names:
+        raise InputError(f"{path}: trained on other features than this minewatch computes: retrain it")
+    estimator = _build(blob, path)
+    if getattr(estimator, "n_features_in_", len(meta.feature_names)) != len(meta.feature_names):
+        raise InputError(f"{path}: the estimator and its metadata disagree on the feature count")
+    return FlowModel(estimator, meta, path)
+
+
+def _build(blob: bytes, path: Path) -> Any:
+    """The estimator from skops bytes, refusing any type outside TRUSTED_TYPES."""
+    import skops.io  # noqa: PLC0415 - sklearn's import costs ~1 s: only when a model is used
+
+    try:
+        untrusted = skops.io.get_untrusted_types(data=blob)
+    except Exception as exc:  # noqa: BLE001 - any failure to read the file is the same refusal
+        raise InputError(f"{path}: not a skops model file ({type(exc).__name__})") from None
+    refused = sorted(set(untrusted) - TRUSTED_TYPES)
+    if refused:
+        shown = ", ".join(refused[:3]) + (", ..." if len(refused) > 3 else "")
+        raise InputError(f"{path}: refused: the file asks for types minewatch does not trust: {shown}")
+    try:
+        return skops.io.loads(blob, trusted=sorted(untrusted))
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{path}: the model cannot be built ({type(exc).__name__})") from None
+
+
+def save_model(estimator: Any, path: Path, meta: ModelMeta) -> ModelMeta:
+    """Write ``path`` (skops) and its metadata; returns the metadata with the file's hash.
+    The card is the trainer's to write (it holds the metrics); it must quote the hash."""
+    import skops.io  # noqa: PLC0415
+
+    blob = skops.io.dumps(estimator)
+    untrusted = set(skops.io.get_untrusted_types(data=blob))
+    if untrusted - TRUSTED_TYPES:
+        raise InputError(f"estimator holds types outside TRUSTED_TYPES: {sorted(untrusted - TRUSTED_TYPES)}")
+    digest = hashlib.sha256(blob).hexdigest()
+    meta = ModelMeta(digest, meta.feature_names, meta.threshold, meta.min_pushes, meta.trained)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    meta_path(path).write_text(json.dumps(meta.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return meta

@@ -4,6 +4,7 @@ errors to exit codes: 0 ok, 1 verify mismatch, 2 unusable or damaged input.
 No ``from __future__ import annotations`` here: typer reads every command's annotations
 at start-up, and string annotations would each be evaluated again (~10 ms a run)."""
 
+import json
 import math
 import os
 import signal
@@ -82,6 +83,16 @@ def _finite(value: float) -> float:
     return value
 
 
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Flow model file (.skops with its .json and CARD.md), or 'none' for rules only "
+        "(default: $MINEWATCH_MODEL, else models/minewatch.skops when present).",
+        show_default=False,
+    ),
+]
+
 ThresholdOpt = Annotated[
     float,
     typer.Option(min=0.0, max=1.0, callback=_finite, help="Score at which a flow is a miner flow."),
@@ -99,6 +110,7 @@ def _config(
     keep_all: bool = False,
     udp_idle_timeout: float = 120.0,
     max_inspected: int = 4096,
+    model: str | None = None,
 ) -> ScanConfig:
     signatures = os.environ.get("MINEWATCH_SIGNATURES")
     config = ScanConfig(
@@ -116,6 +128,9 @@ def _config(
     )
     if signatures:
         config.signatures = Path(signatures)
+    chosen = model if model is not None else os.environ.get("MINEWATCH_MODEL")
+    if chosen is not None:
+        config.model = None if chosen.lower() == "none" else Path(chosen)
     return config
 
 
@@ -255,6 +270,7 @@ def scan(
     ),
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
     rules: RulesOpt = None,
+    model: ModelOpt = None,
     threshold: ThresholdOpt = 0.7,
     window: Annotated[
         float, typer.Option(min=0.0, callback=_finite, help="Report a suspect once per window (s).")
@@ -314,6 +330,7 @@ def scan(
         inspect_bytes,
         udp_idle_timeout=udp_idle_timeout,
         max_inspected=max_inspected,
+        model=model,
     )
     if as_found and fmt is not OutputFormat.jsonl:
         raise typer.BadParameter("needs --format jsonl", param_hint="--as-found")
@@ -411,6 +428,7 @@ def flows(
     paths: Annotated[list[str], typer.Argument(help="Capture files, directories, or - for stdin.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
     rules: RulesOpt = None,
+    model: ModelOpt = None,
     threshold: ThresholdOpt = 0.7,
     all_flows: Annotated[
         bool, typer.Option("--all", help="Also flows with no payload facts.")
@@ -418,7 +436,7 @@ def flows(
     jobs: JobsOpt = DEFAULT_JOBS,
 ) -> None:
     """Write every inspected flow with its facts and verdict as JSON lines (like a conn log)."""
-    config = _config(rules, threshold, keep_all=True)
+    config = _config(rules, threshold, keep_all=True, model=model)
     if all_flows:
         config.flow = FlowConfig()
     from detector.sinks.flowlog import write_flow_log
@@ -439,6 +457,7 @@ def verify(
     ] = None,
     junit: Annotated[Path | None, typer.Option(help="Also write a JUnit XML report here.")] = None,
     rules: RulesOpt = None,
+    model: ModelOpt = None,
     threshold: ThresholdOpt = 0.7,
 ) -> None:
     """Replay labelled captures; exit 1 if any capture's suspects differ from its manifest."""
@@ -447,7 +466,7 @@ def verify(
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory")
     expectations = load_manifest(manifest or find_manifest(directory))
-    config = _config(rules, threshold)
+    config = _config(rules, threshold, model=model)
     outcomes = run_verify(expectations, config, Detector.load(config), directory, sys.stdout)
     if junit is not None:
         write_junit(outcomes, junit)
@@ -482,6 +501,7 @@ def eval_(
         typer.Option(help="Also draw precision/recall against the threshold and time to detect."),
     ] = None,
     rules: RulesOpt = None,
+    model: ModelOpt = None,
     threshold: ThresholdOpt = 0.7,
     checkpoint: Annotated[
         float,
@@ -493,7 +513,7 @@ def eval_(
     from detector import evaluate
 
     found = evaluate.load_labels([*sources, *(labels or [])])
-    config = _config(rules, threshold, keep_all=True)
+    config = _config(rules, threshold, keep_all=True, model=model)
     started = time.perf_counter()
     with STOP.installed():
         evals, groups = evaluate.run_eval(found, config, Detector.load(config), checkpoint)
@@ -515,6 +535,53 @@ def eval_(
         raise typer.Exit(128 + STOP.signum)
     if any(e.error for e in evals):
         raise typer.Exit(2)
+
+
+@app.command()
+def train(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Labelled sets: a `corpus make` directory (flows.csv), a directory "
+            "with labels.csv or manifest.toml, or such a manifest file."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Model file to write (.skops); its .json and CARD.md go beside it.",
+        ),
+    ],
+    seed: Annotated[int, typer.Option(help="Seed of the split and the trees.")] = 1,
+    rules: RulesOpt = None,
+) -> None:
+    """Train the flow model on labelled captures (yours with ours), print its held-out
+    metrics and write it with its card. Never train on the set you evaluate on."""
+    from detector import evaluate
+    from detector import train as training
+
+    found = evaluate.load_labels(sources)
+    config = _config(rules, 0.7, keep_all=True, model="none")
+
+    def progress(done: int, total: int, name: str) -> None:
+        if sys.stderr.isatty() or done == total or done % 25 == 0:
+            _err(f"train: {done}/{total} captures read {escape(name)}")
+
+    started = time.perf_counter()
+    with STOP.installed():
+        meta = training.train(
+            found, out, config, Detector.load(config), seed,
+            command=" ".join(["minewatch train", *map(str, sources), "-o", str(out)])
+            + f" --seed {seed}",
+            progress=progress,
+        )  # fmt: skip
+    test = meta.trained["metrics"]["test"]
+    typer.echo(json.dumps({"model": str(out), "sha256": meta.sha256, "threshold": meta.threshold,
+                           "test": test}, indent=1))  # fmt: skip
+    _err(f"minewatch: trained on {meta.trained['rows']} rows of {meta.trained['flows']} flows "
+         f"in {time.perf_counter() - started:.0f} s; card: {out.parent / 'CARD.md'}")  # fmt: skip
 
 
 rules_app = typer.Typer(help="List, check and test signature rules.", no_args_is_help=True)
@@ -540,7 +607,7 @@ def rules_list(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Descriptions too.")] = False,
 ) -> None:
     """List every loaded rule: id, kind, weight, severity, name."""
-    detector = Detector.load(_config(rules, 0.7))
+    detector = Detector.load(_config(rules, 0.7, model="none"))
     out = sys.stdout
     for rule in detector.rules.rules:
         # names and descriptions come from rule files anyone may hand us: escaped
@@ -558,7 +625,7 @@ def rules_list(
 @rules_app.command("check")
 def rules_check(rules: RulesOpt = None) -> None:
     """Validate rule files, pool lists and coin tables; exit 2 naming file and line on error."""
-    detector = Detector.load(_config(rules, 0.7))
+    detector = Detector.load(_config(rules, 0.7, model="none"))
     typer.echo(
         f"ok: {len(detector.rules.rules)} rules in {len(detector.rules.files)} files, "
         f"{len(detector.pools)} pool entries ({detector.pools.unroutable} unroutable addresses "

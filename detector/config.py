@@ -14,6 +14,7 @@ from detector.dissect.inspector import InspectConfig
 from detector.enrich import CoinTables, load_coin_tables
 from detector.errors import InputError
 from detector.flows import FlowConfig
+from detector.model import DEFAULT_MODEL, FlowModel, load_model
 from detector.pools import PoolList, load_pools
 from detector.rules import RuleSet, load_rules
 from detector.score import DEFAULT_THRESHOLD
@@ -34,6 +35,10 @@ class ScanConfig:
     signatures: Path = SIGNATURES
     extra_rules: list[Path] = field(default_factory=list)
     keep_all_flows: bool = False  # also keep verdicts of non-miner flows (flows command)
+    # the flow model (models/minewatch.skops when shipped); None: rules only (--no-model)
+    model: Path | None = field(
+        default_factory=lambda: DEFAULT_MODEL if DEFAULT_MODEL.exists() else None
+    )
 
 
 @dataclass(slots=True)
@@ -43,6 +48,7 @@ class Detector:
     rules: RuleSet
     coins: CoinTables
     pools: PoolList
+    model: FlowModel | None = None
 
     @classmethod
     def load(cls, config: ScanConfig) -> Detector:
@@ -54,4 +60,5 @@ class Detector:
             rules=rules,
             coins=load_coin_tables(sig / "coins.yaml"),
             pools=load_pools(sig / "pools"),
+            model=load_model(config.model) if config.model is not None else None,
         )

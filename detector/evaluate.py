@@ -363,8 +363,11 @@ def _check(
     detector: Detector,
     first_flagged: dict[tuple[FlowKey, float], tuple[float, int | None]],
 ) -> None:
-    """Score the open flows as they stand (a checkpoint)."""
-    for record in session.snapshot():
+    """Score the open flows as they stand (a checkpoint), the flow model included."""
+    records = session.snapshot()
+    if detector.model is not None:
+        detector.model.annotate(records)
+    for record in records:
         key = (_key(record), record.first_ts)
         if key in first_flagged:
             continue

@@ -225,6 +225,11 @@ class FlowRecord:
     # (behaviour.PACKED: behaviour.unpack gives the numbers, behaviour.FIELDS names them);
     # None unless it is TCP with payload both ways. features.py reads it.
     behaviour: bytes | None = None
+    # The flow model's calibrated P(mining) and whether it reached the model's threshold
+    # (model.FlowModel.annotate); None/False for a flow it did not score (too few pushes).
+    model_score: float | None = None
+    model_alert: bool = False
+    model_why: tuple[str, ...] = ()  # the features that moved the score most, strongest first
 
     @property
     def duration(self) -> float:

@@ -14,9 +14,9 @@ Why this shape (docs/ARCHITECTURE.md, "The model"):
   swapped for another) is refused. The bytes are hashed and deserialised from one read, so
   the file cannot change between the check and the load.
 * **Metadata travels with the model**: the feature names in the order the estimator was
-  fitted on (a model trained on other features is refused instead of silently scoring
-  garbage), the decision threshold and the push count a flow needs before the model alone
-  may make a suspect.
+  fitted on, a subset of what the engine computes (a model that needs a feature this
+  version does not compute is refused instead of silently scoring garbage), the decision
+  threshold and the push count a flow needs before the model alone may make a suspect.
 
 Every failure is an :class:`~detector.errors.InputError`: one line on stderr, exit 2.
 """
@@ -30,7 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detector.behaviour import FIELDS as BEHAVIOUR_FIELDS
 from detector.errors import InputError
+from detector.features import FEATURE_NAMES, features_matrix
+from detector.flows import FlowRecord
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = MODELS / "minewatch.skops"
@@ -45,6 +48,9 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     }
 )
+
+_PUSHES = BEHAVIOUR_FIELDS.index("pushes")
+WHY_FEATURES = 3  # features named in an alert's explanation
 
 _CARD_HASH = re.compile(r"sha256:\s*`?([0-9a-f]{64})`?")
 
@@ -75,7 +81,9 @@ class ModelMeta:
         if not isinstance(data, dict):
             raise InputError(f"{where}: not a model metadata object")
         if data.get("format") != FORMAT:
-            raise InputError(f"{where}: model metadata format {data.get('format')!r} (expected {FORMAT})")
+            raise InputError(
+                f"{where}: model metadata format {data.get('format')!r} (expected {FORMAT})"
+            )
         sha, names = data.get("sha256"), data.get("feature_names")
         threshold, pushes = data.get("threshold"), data.get("min_pushes")
         if not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
@@ -99,10 +107,48 @@ class FlowModel:
     estimator: Any
     meta: ModelMeta
     path: Path
+    columns: Any = None  # indexes of the model's features among the engine's (None: all)
 
     def probabilities(self, features: Any) -> Any:
-        """P(mining) for each row of a (flows x features) float matrix."""
+        """P(mining) for each row of a (flows x engine features) float matrix."""
+        if self.columns is not None:
+            features = features[:, self.columns]
         return self.estimator.predict_proba(features)[:, 1]
+
+    def annotate(self, records: list[FlowRecord]) -> None:
+        """Score the records that showed the mining rhythm's minimum (``min_pushes``
+        server pushes), in one call for the batch; name the features behind each alert.
+
+        Flows with fewer pushes are not scored at all: most flows of a network (web
+        requests, DNS, downloads) never push, and the model costs per row."""
+        gate = self.meta.min_pushes
+        chosen = [
+            r for r in records
+            if r.behaviour is not None and r.behaviour[_PUSHES] >= gate and r.model_score is None
+        ]  # fmt: skip
+        if not chosen:
+            return
+        matrix = features_matrix(chosen)
+        for r, row, p in zip(chosen, matrix, self.probabilities(matrix), strict=True):
+            r.model_score = round(float(p), 4)
+            if p >= self.meta.threshold:
+                r.model_alert = True
+                r.model_why = self.explain(row, float(p))
+
+    def explain(self, row: Any, score: float) -> tuple[str, ...]:
+        """The features whose absence would lower the score most: each of the model's
+        features set to missing (NaN) in turn, one batch call. Not SHAP, but honest about
+        what this model leaned on for this flow, and cheap enough for alerts."""
+        import numpy as np  # noqa: PLC0415 - numpy is loaded anyway by then
+
+        names = self.meta.feature_names
+        columns = self.columns if self.columns is not None else list(range(len(names)))
+        probes = np.repeat(row[None, :], len(columns), axis=0)
+        for i, column in enumerate(columns):
+            probes[i, column] = np.nan
+        drops = score - self.probabilities(probes)
+        order = sorted(range(len(columns)), key=lambda i: (-drops[i], names[i]))
+        return tuple(names[i] for i in order[:WHY_FEATURES] if drops[i] > 0)
 
 
 def meta_path(model_path: Path) -> Path:
@@ -113,7 +159,7 @@ def card_path(model_path: Path) -> Path:
     return model_path.parent / CARD_NAME
 
 
-def load_model(path: Path, feature_names: tuple[str, ...] | None = None) -> FlowModel:
+def load_model(path: Path, feature_names: tuple[str, ...] | None = FEATURE_NAMES) -> FlowModel:
     """Read, verify and build a model; ``feature_names`` (the engine's) must match it."""
     try:
         blob = path.read_bytes()
@@ -129,16 +175,27 @@ def load_model(path: Path, feature_names: tuple[str, ...] | None = None) -> Flow
         raise InputError(f"{meta_path(path)}: not JSON ({exc.msg}, line {exc.lineno})") from None
     digest = hashlib.sha256(blob).hexdigest()
     if digest != meta.sha256:
-        raise InputError(f"{path}: sha256 {digest[:16]}... differs from the one recorded at training: refused")
+        raise InputError(
+            f"{path}: sha256 {digest[:16]}... differs from the one recorded at training: refused"
+        )
     carded = _CARD_HASH.findall(card_text)
     if digest not in carded:
-        raise InputError(f"{card_path(path)}: does not record this model's sha256 {digest[:16]}...: refused")
-    if feature_names is not None and tuple(feature_names) != meta.feature_names:
-        raise InputError(f"{path}: trained on other features than this minewatch computes: retrain it")
+        raise InputError(
+            f"{card_path(path)}: does not record this model's sha256 {digest[:16]}...: refused"
+        )
+    columns = None
+    if feature_names is not None:
+        unknown = [n for n in meta.feature_names if n not in feature_names]
+        if unknown:
+            raise InputError(
+                f"{path}: trained on features this minewatch does not compute "
+                f"({unknown[0]}...): retrain it"
+            )
+        columns = [feature_names.index(n) for n in meta.feature_names]
     estimator = _build(blob, path)
     if getattr(estimator, "n_features_in_", len(meta.feature_names)) != len(meta.feature_names):
         raise InputError(f"{path}: the estimator and its metadata disagree on the feature count")
-    return FlowModel(estimator, meta, path)
+    return FlowModel(estimator, meta, path, columns)
 
 
 def _build(blob: bytes, path: Path) -> Any:
@@ -152,7 +209,9 @@ def _build(blob: bytes, path: Path) -> Any:
     refused = sorted(set(untrusted) - TRUSTED_TYPES)
     if refused:
         shown = ", ".join(refused[:3]) + (", ..." if len(refused) > 3 else "")
-        raise InputError(f"{path}: refused: the file asks for types minewatch does not trust: {shown}")
+        raise InputError(
+            f"{path}: refused: the file asks for types minewatch does not trust: {shown}"
+        )
     try:
         return skops.io.loads(blob, trusted=sorted(untrusted))
     except Exception as exc:  # noqa: BLE001
@@ -167,10 +226,14 @@ def save_model(estimator: Any, path: Path, meta: ModelMeta) -> ModelMeta:
     blob = skops.io.dumps(estimator)
     untrusted = set(skops.io.get_untrusted_types(data=blob))
     if untrusted - TRUSTED_TYPES:
-        raise InputError(f"estimator holds types outside TRUSTED_TYPES: {sorted(untrusted - TRUSTED_TYPES)}")
+        raise InputError(
+            f"estimator holds types outside TRUSTED_TYPES: {sorted(untrusted - TRUSTED_TYPES)}"
+        )
     digest = hashlib.sha256(blob).hexdigest()
     meta = ModelMeta(digest, meta.feature_names, meta.threshold, meta.min_pushes, meta.trained)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
-    meta_path(path).write_text(json.dumps(meta.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    meta_path(path).write_text(
+        json.dumps(meta.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return meta

@@ -99,6 +99,7 @@ class Analysis:
     ) -> None:
         self.intel = Intel(coins=detector.coins, pools=detector.pools, pdns=pdns)
         self.rules = detector.rules
+        self.model = detector.model
         self.threshold = config.threshold
         self.keep_all = config.keep_all_flows
         self.suspects = SuspectTable(config.window, shared_verdicts=self.keep_all)
@@ -111,6 +112,9 @@ class Analysis:
         intel, rules, threshold = self.intel, self.rules, self.threshold
         for record in records:
             enrich(record, intel)
+        if self.model is not None:
+            self.model.annotate(records)  # one call for the batch; rules read its verdict
+        for record in records:
             verdict = score_flow(record, rules, threshold)
             if verdict.is_miner:
                 new = self.suspects.add(verdict)

@@ -23,13 +23,14 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("dissect", ("detector.dissect.", "detector.reassembly")),
     ("enrich", ("detector.enrich",)),
     ("features", ("detector.features",)),
+    ("model", ("detector.model",)),
     ("score", ("detector.rules.", "detector.score")),
     ("suspects", ("detector.suspects", "detector.nodehosts")),
     ("hashrate", ("detector.hashrate",)),
     ("sinks", ("detector.sinks.",)),
 ]
 WIRING = ("detector.config", "detector.session", "detector.replay", "detector.parallel",
-          "detector.pipeline", "detector.verify", "detector.evaluate", "detector.cli",
+          "detector.pipeline", "detector.verify", "detector.evaluate", "detector.train", "detector.cli",
           "detector.__main__",
           "detector")
 TOOLS = ("detector.synth.",)  # generators: not a stage, imported by no stage

@@ -105,6 +105,10 @@ FIELDS.update(
         "tls.records": (lambda r: len(_facts(r).tls.get("records", ())), "num"),
         "tls.self_signed": (lambda r: _facts(r).tls.get("self_signed"), "str"),
         "websocket.messages": (lambda r: (_facts(r).websocket or {}).get("messages", 0), "num"),
+        # the flow model (model.py): its score, and True when it reached the model's own
+        # threshold with enough server pushes (test with `exists: true`)
+        "model.score": (lambda r: r.model_score, "num"),
+        "model.alert": (lambda r: True if r.model_alert else None, "bool"),
     }
 )
 

@@ -143,6 +143,9 @@ def _mining_record(s: Suspect) -> dict[str, Any]:
         "hashrate_reported": s.reported_hashrate,
         "hashrate_estimate": hashrate_estimate(s),
         "score": s.score,
+        # the flow model on the strongest flow: its score and the features it leaned on
+        "model_score": top.record.model_score,
+        "model_features": list(top.record.model_why),
         "first_seen": eve_time(s.first_seen),
         "last_seen": eve_time(s.last_seen),
         "flow_count": s.flow_count,
@@ -199,6 +202,8 @@ def _mining_flat(s: Suspect, record: dict[str, Any]) -> dict[str, list[str]]:
             "hashrate_reported": [record["hashrate_reported"]],
             "hashrate_estimate": [record["hashrate_estimate"]],
             "score": [record["score"]],
+            "model_score": [record["model_score"]],
+            "model_feature": record["model_features"],
             "first_seen": [record["first_seen"]],
             "last_seen": [record["last_seen"]],
             "flow_count": [record["flow_count"]],

@@ -42,6 +42,12 @@ def flow_entry(v: Verdict) -> dict[str, Any]:
             "info_rules": list(v.info_rules),
         },
     }
+    if r.model_score is not None:
+        entry["verdict"]["model"] = {
+            "score": r.model_score,
+            "alert": r.model_alert,
+            "features": list(r.model_why),
+        }
     if (tunnel := tunnel_json(r)) is not None:
         entry["tunnel"] = tunnel
     if f is not None:

@@ -580,7 +580,7 @@ def train(
     test = meta.trained["metrics"]["test"]
     typer.echo(json.dumps({"model": str(out), "sha256": meta.sha256, "threshold": meta.threshold,
                            "test": test}, indent=1))  # fmt: skip
-    _err(f"minewatch: trained on {meta.trained['rows']} rows of {meta.trained['flows']} flows "
+    _err(f"trained on {meta.trained['rows']} rows of {meta.trained['flows']} flows "
          f"in {time.perf_counter() - started:.0f} s; card: {out.parent / 'CARD.md'}")  # fmt: skip
 
 

@@ -26,6 +26,9 @@ BROWSER_WSS_TLS = "browser-wss-tls"  # in-page mining over a TLS WebSocket (rule
 # In-page mining over a cleartext WebSocket: the CoinHive vocabulary read from the frames
 # (dissect/webminer.py) whatever the host, or a listed service's name and a long session.
 BROWSER_WS = "browser-ws"
+# A session whose payload cannot be read (TLS, an unknown binary protocol) in which the
+# flow model saw the mining rhythm: the dialect inside is unknown, so this says what is.
+MINING_RHYTHM = "mining-rhythm"
 
 # Every dialect name, in the order reports list them.
 MINING_DIALECTS: tuple[str, ...] = (
@@ -42,6 +45,7 @@ MINING_DIALECTS: tuple[str, ...] = (
     BEAM_STRATUM,
     BROWSER_WSS_TLS,
     BROWSER_WS,
+    MINING_RHYTHM,
 )
 KNOWN = frozenset(MINING_DIALECTS)
 

@@ -102,12 +102,30 @@ class ModelMeta:
 
 @dataclass(slots=True)
 class FlowModel:
-    """A verified estimator and its metadata; ``probabilities`` is all the scorer calls."""
+    """A verified model file and its metadata; ``probabilities`` is all the scorer calls.
 
-    estimator: Any
+    The estimator is built from the verified bytes on first use, not at start-up:
+    building it imports scikit-learn (about a second), which a scan of traffic where no
+    flow ever shows the mining rhythm - most captures - never needs. The bytes were
+    hashed at start-up and are kept, so what is built is what was checked."""
+
+    blob: bytes
     meta: ModelMeta
     path: Path
     columns: Any = None  # indexes of the model's features among the engine's (None: all)
+    _estimator: Any = None
+
+    @property
+    def estimator(self) -> Any:
+        if self._estimator is None:
+            estimator = _build(self.blob, self.path)
+            count = len(self.meta.feature_names)
+            if getattr(estimator, "n_features_in_", count) != count:
+                raise InputError(
+                    f"{self.path}: the estimator and its metadata disagree on the feature count"
+                )
+            self._estimator = estimator
+        return self._estimator
 
     def probabilities(self, features: Any) -> Any:
         """P(mining) for each row of a (flows x engine features) float matrix."""
@@ -159,8 +177,12 @@ def card_path(model_path: Path) -> Path:
     return model_path.parent / CARD_NAME
 
 
-def load_model(path: Path, feature_names: tuple[str, ...] | None = FEATURE_NAMES) -> FlowModel:
-    """Read, verify and build a model; ``feature_names`` (the engine's) must match it."""
+def load_model(
+    path: Path, feature_names: tuple[str, ...] | None = FEATURE_NAMES, build: bool = False
+) -> FlowModel:
+    """Read and verify a model (hash, metadata, card, features; ``feature_names``, the
+    engine's, must hold every feature it needs); ``build`` also builds the estimator now
+    (``minewatch model check``, tests) instead of at first use."""
     try:
         blob = path.read_bytes()
         meta_text = meta_path(path).read_text(encoding="utf-8")
@@ -192,10 +214,12 @@ def load_model(path: Path, feature_names: tuple[str, ...] | None = FEATURE_NAMES
                 f"({unknown[0]}...): retrain it"
             )
         columns = [feature_names.index(n) for n in meta.feature_names]
-    estimator = _build(blob, path)
-    if getattr(estimator, "n_features_in_", len(meta.feature_names)) != len(meta.feature_names):
-        raise InputError(f"{path}: the estimator and its metadata disagree on the feature count")
-    return FlowModel(estimator, meta, path, columns)
+    if not blob.startswith(b"PK"):
+        raise InputError(f"{path}: not a skops model file (not a zip archive)")
+    model = FlowModel(blob, meta, path, columns)
+    if build:
+        _ = model.estimator
+    return model
 
 
 def _build(blob: bytes, path: Path) -> Any:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,10 +200,12 @@ def fit(examples: Examples, seed: int = 1, columns: Iterable[str] | None = None)
     )  # fmt: skip
     trees.fit(matrix[split.fit], miner[split.fit], sample_weight=_weights(examples, split.fit))
     calibrated = CalibratedClassifierCV(FrozenEstimator(trees), method="isotonic")
-    calibrated.fit(
-        matrix[split.calibrate], miner[split.calibrate],
-        sample_weight=_weights(examples, split.calibrate),
-    )  # fmt: skip
+    with warnings.catch_warnings():  # the weights are meant for the calibration alone
+        warnings.filterwarnings("ignore", message="Since FrozenEstimator")
+        calibrated.fit(
+            matrix[split.calibrate], miner[split.calibrate],
+            sample_weight=_weights(examples, split.calibrate),
+        )  # fmt: skip
     probs = calibrated.predict_proba(matrix)[:, 1]
     threshold = choose_threshold(examples, split.calibrate, probs)
     metrics = {

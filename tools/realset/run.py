@@ -369,7 +369,7 @@ SCENARIOS = [
         "XMRig 6.16.0",
         "-a cn/r --tls --keepalive --threads=1 --cpu-priority=0",
         xmrig("cn/r", 250, True),
-        "cryptonote",
+        "mining-rhythm",  # what minewatch can name: cryptonote, but inside TLS
         stub="cn/r difficulty 250",
     ),
     Scenario(
@@ -380,7 +380,7 @@ SCENARIOS = [
         "XMRig 6.16.0",
         "-a rx/0 --tls --keepalive --threads=1 --randomx-mode=light --cpu-priority=0",
         xmrig("rx/0", 300, True),
-        "cryptonote",
+        "mining-rhythm",
         stub="rx/0 difficulty 300",
     ),
     Scenario(
@@ -416,7 +416,7 @@ SCENARIOS = [
         "browser stand-in -> ws://proxy:8892 cleartext -> coin-hive-stratum --tls -> "
         "pool :5555 over TLS; donation pool removed",
         coinhive(True),
-        "cryptonote;browser-ws",
+        "browser-ws;mining-rhythm",  # the browser leg is cleartext, the pool leg TLS
         proxy_port=8892,
         stub="cn/1 difficulty 1000",
     ),

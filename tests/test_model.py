@@ -1,0 +1,142 @@
+"""The flow model as data: a model file is verified before it is used, through the CLI.
+
+Why: a model file is something a user is handed (a retrained model, a download). Loading
+it must never run code (skops with an explicit list of trusted types, never pickle), and a
+file changed after training must be refused - one line on stderr, exit 2, no traceback.
+The shipped model itself is checked by tests/test_model_shipped.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detector.errors import InputError
+from detector.features import FEATURE_NAMES
+from detector.model import ModelMeta, card_path, load_model, meta_path, save_model
+from tests.conftest import PCAPS, run_cli
+
+# A TLS miner of the real-program set: its session shows the pushes that make the
+# model score it (so a scan must build the model).
+TLS_MINER = PCAPS / "realset" / "xmrig-rx0-tls-14433.pcap"
+
+
+def _write(path: Path, estimator: object, names: tuple[str, ...] = FEATURE_NAMES,
+           threshold: float = 0.9) -> ModelMeta:  # fmt: skip
+    meta = save_model(estimator, path, ModelMeta("0" * 64, names, threshold, 3, {}))
+    card_path(path).write_text(f"# test model\n\n- sha256: `{meta.sha256}`\n", encoding="utf-8")
+    return meta
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (if meaningless) boosted, calibrated model over the engine's features."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(1)
+    x = rng.random((400, len(FEATURE_NAMES)), dtype=np.float32)
+    y = (x[:, 0] > 0.5).astype(int)
+    model = CalibratedClassifierCV(
+        HistGradientBoostingClassifier(max_iter=5), method="isotonic", cv=2
+    ).fit(x, y)
+    path = tmp_path_factory.mktemp("model") / "minewatch.skops"
+    _write(path, model)
+    return path
+
+
+def _copy(model: Path, into: Path) -> Path:
+    for src in (model, meta_path(model), card_path(model)):
+        shutil.copy(src, into / src.name)
+    return into / model.name
+
+
+def _refused(result, *words: str) -> None:
+    assert result.rc == 2, (result.rc, result.err)
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.err, result.err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_a_verified_model_loads_and_scores(tiny: Path) -> None:
+    model = load_model(tiny, build=True)
+    probs = model.probabilities(np.zeros((3, len(FEATURE_NAMES)), dtype=np.float32))
+    assert probs.shape == (3,) and ((probs >= 0) & (probs <= 1)).all()
+
+
+def test_a_tampered_model_is_refused(tiny: Path, tmp_path: Path) -> None:
+    path = _copy(tiny, tmp_path)
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0x01  # one bit, inside the archive
+    path.write_bytes(bytes(blob))
+    _refused(run_cli("scan", "--model", str(path), str(TLS_MINER)), "sha256", "refused")
+
+
+def test_a_card_that_does_not_record_the_model_is_refused(tiny: Path, tmp_path: Path) -> None:
+    path = _copy(tiny, tmp_path)
+    card_path(path).write_text("# a card\n\n- sha256: `" + "0" * 64 + "`\n", encoding="utf-8")
+    _refused(run_cli("scan", "--model", str(path), str(TLS_MINER)), "CARD.md", "refused")
+
+
+def test_a_model_asking_for_untrusted_types_is_refused_and_nothing_runs(tmp_path: Path) -> None:
+    """A pipeline whose step would call os.system: its hash is recorded (the attacker
+    wrote the metadata too), so only the type check stands between it and a shell."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    evil = Pipeline([("run", FunctionTransformer(func=os.system))])
+    path = tmp_path / "evil.skops"
+    import skops.io
+
+    blob = skops.io.dumps(evil)
+    path.write_bytes(blob)
+    import hashlib
+
+    digest = hashlib.sha256(blob).hexdigest()
+    meta = ModelMeta(digest, FEATURE_NAMES, 0.9, 3, {})
+    meta_path(path).write_text(json.dumps(meta.to_json()), encoding="utf-8")
+    card_path(path).write_text(f"- sha256: `{digest}`\n", encoding="utf-8")
+    with pytest.raises(InputError, match="does not trust: posix.system"):
+        load_model(path, build=True)
+    _refused(run_cli("scan", "--model", str(path), str(TLS_MINER)), "refused", "posix.system")
+
+
+def test_a_model_needing_features_the_engine_lacks_is_refused(tiny: Path, tmp_path: Path) -> None:
+    path = _copy(tiny, tmp_path)
+    data = json.loads(meta_path(path).read_text(encoding="utf-8"))
+    data["feature_names"][0] = "hashes_per_second"
+    meta_path(path).write_text(json.dumps(data), encoding="utf-8")
+    _refused(run_cli("scan", "--model", str(path), str(TLS_MINER)), "hashes_per_second")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"format": 99},
+        {"threshold": 1.5},
+        {"min_pushes": -1},
+        {"feature_names": []},
+        {"sha256": "not hex"},
+    ],
+)
+def test_bad_metadata_is_refused(tiny: Path, tmp_path: Path, change: dict) -> None:
+    path = _copy(tiny, tmp_path)
+    data = json.loads(meta_path(path).read_text(encoding="utf-8")) | change
+    meta_path(path).write_text(json.dumps(data), encoding="utf-8")
+    _refused(run_cli("scan", "--model", str(path), str(TLS_MINER)), "minewatch.json")
+
+
+def test_missing_model_file_is_one_line(tmp_path: Path) -> None:
+    _refused(run_cli("scan", "--model", str(tmp_path / "none.skops"), str(TLS_MINER)), "not found")
+
+
+def test_rules_only_with_model_none() -> None:
+    """``--model none``: the rules alone, which cannot see inside TLS."""
+    result = run_cli("scan", "-f", "jsonl", "--model", "none", str(TLS_MINER))
+    assert result.rc == 0 and result.events() == [], result.err

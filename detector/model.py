@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.behaviour import FIELDS as BEHAVIOUR_FIELDS
+from detector.behaviour import unpack
 from detector.errors import InputError
 from detector.features import FEATURE_NAMES, features_matrix
 from detector.flows import FlowRecord
@@ -142,7 +143,8 @@ class FlowModel:
         gate = self.meta.min_pushes
         chosen = [
             r for r in records
-            if r.behaviour is not None and r.behaviour[_PUSHES] >= gate and r.model_score is None
+            if r.behaviour is not None and r.model_score is None
+            and unpack(r.behaviour)[_PUSHES] >= gate
         ]  # fmt: skip
         if not chosen:
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from detector.dialects import MINING_RHYTHM
 from detector.flows import FlowRecord
 from detector.rules import RuleSet
 
@@ -55,6 +56,13 @@ def score_flow(record: FlowRecord, rules: RuleSet, threshold: float = DEFAULT_TH
     miner = sorted((r for r in fired if r.kind == "miner"), key=lambda r: (-r.weight, r.id))
     info = [r for r in fired if r.kind != "miner"]
     score = combine([r.weight for r in miner])
+    dialects = tuple(r.dialect for r in miner if r.dialect)
+    if MINING_RHYTHM in dialects and (
+        len(set(dialects)) > 1 or (record.facts is not None and record.facts.dialects)
+    ):
+        # "mining-rhythm" stands for a dialect nobody could read: where one was read, it
+        # names the flow and the model's rule is only more evidence
+        dialects = tuple(d for d in dialects if d != MINING_RHYTHM)
     return Verdict(
         record=record,
         score=score,
@@ -62,5 +70,5 @@ def score_flow(record: FlowRecord, rules: RuleSet, threshold: float = DEFAULT_TH
         rules=tuple(r.id for r in miner),
         info_rules=tuple(r.id for r in info),
         node_rules=tuple(r.id for r in info if r.kind == "node"),
-        rule_dialects=tuple(r.dialect for r in miner if r.dialect),
+        rule_dialects=dialects,
     )

@@ -23,7 +23,6 @@ corpus's flows.csv, the corpus manifests with pool endpoints, benign-only sets.
 
 from __future__ import annotations
 
-import math
 import random
 import statistics
 import warnings
@@ -223,15 +222,16 @@ def _gated(examples: Examples, rows: np.ndarray, probs: np.ndarray) -> np.ndarra
 
 
 def choose_threshold(examples: Examples, rows: np.ndarray, probs: np.ndarray) -> float:
-    """Lowest threshold (>= 0.5) above every benign flow's highest gated probability."""
+    """Lowest threshold in [0.5, 0.999] above every benign flow's highest gated
+    probability (0.999 when none is: the card's calibration numbers then show the cost)."""
     gated = _gated(examples, rows, probs)
     miner = np.asarray(examples.miner)[rows]
     top_benign = float(gated[~miner].max()) if (~miner).any() else 0.0
-    candidates = sorted({float(p) for p in gated[miner]} | {0.5})
+    candidates = sorted({min(0.999, float(p)) for p in gated[miner]} | {0.5})
     for t in candidates:
         if t >= 0.5 and t > top_benign:
             return round(t, 6)
-    return round(min(0.999, max(0.5, math.nextafter(top_benign, 1.0))), 6)
+    return 0.999
 
 
 def flow_metrics(

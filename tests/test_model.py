@@ -140,3 +140,23 @@ def test_rules_only_with_model_none() -> None:
     """``--model none``: the rules alone, which cannot see inside TLS."""
     result = run_cli("scan", "-f", "jsonl", "--model", "none", str(TLS_MINER))
     assert result.rc == 0 and result.events() == [], result.err
+
+
+def test_train_through_the_cli_writes_a_model_the_scan_uses(tmp_path: Path) -> None:
+    """``corpus make`` then ``train``: the model, its metadata and a card quoting its
+    hash; held-out metrics printed; the model loads and a scan runs with it."""
+    corpus = tmp_path / "corpus"
+    made = run_cli("corpus", "make", str(corpus), "--flows", "400", "--seed", "5", "-j", "2",
+                   timeout=300)  # fmt: skip
+    assert made.rc == 0, made.err
+    model = tmp_path / "site" / "model.skops"
+    trained = run_cli("train", str(corpus), "-o", str(model), "--seed", "3", timeout=300)
+    assert trained.rc == 0, trained.err
+    report = json.loads(trained.out)
+    meta = json.loads(meta_path(model).read_text(encoding="utf-8"))
+    assert report["sha256"] == meta["sha256"] and meta["sha256"] in card_path(model).read_text()
+    assert report["test"]["miner_flows"] > 0 and report["test"]["benign_flows"] > 0
+    assert 0.5 <= meta["threshold"] < 1 and "pool_listed" not in meta["feature_names"]
+    assert "train: 4/4 captures read" in trained.err or "captures read" in trained.err
+    scanned = run_cli("scan", "-f", "jsonl", "--model", str(model), str(TLS_MINER))
+    assert scanned.rc == 0, scanned.err

@@ -5,7 +5,11 @@ Assumptions (Electrum 4.5, Sparrow, BlueWallet; ElectrumX 1.16 / Fulcrum):
 * Opening: ``server.version``, ``blockchain.headers.subscribe``, one
   ``blockchain.scripthash.subscribe`` per watched address (5-60, batched), an
   ``estimatefee``; the server answers each (header 80 bytes as hex, statuses as hashes).
-* The server notifies new headers when a block arrives (exponential, mean 600 s) and the
+* The server notifies new headers when a block arrives (exponential, with the mean block
+  time of the wallet's coin: ElectrumX and Fulcrum serve many - Bitcoin and Bitcoin Cash
+  600 s, Litecoin and Dash 150 s, Dogecoin 60 s, and testnets/signets whose blocks come
+  in bursts; so header pushes every one to three minutes are an Electrum wallet's normal
+  rhythm too, not only a pool's), and the
   status of a watched address when it changes (mean 20-60 min); the wallet then asks for
   the history and the transaction. The wallet pings (``server.ping``) every 60 s (Sparrow,
   BlueWallet) or 300 s (Electrum).
@@ -47,6 +51,8 @@ class Electrum(LongLived):
         self.height = rng.randint(930_000, 931_000)
         self.hashes = [rng.randbytes(32).hex() for _ in range(rng.randint(5, 60))]
         self.ping = float(rng.choice((60, 60, 300)))
+        # mean block time of the coin this wallet follows (BTC/BCH, LTC, DASH, DOGE, testnet)
+        self.block = float(rng.choices((600, 150, 150, 60, 90), weights=(55, 15, 8, 12, 10))[0])
         self.keepalive = self.ping
         self.agent = rng.choice(("electrum/4.5.5", "Sparrow", "BlueWallet", "electrum/4.4.6"))
 
@@ -113,7 +119,7 @@ class Electrum(LongLived):
 
         ping = lambda ts: [("c", self._req("server.ping")), ("s", self._res(None))]  # noqa: E731
         return [
-            Stream(poisson(rng, 600), block),
+            Stream(poisson(rng, self.block), block),
             Stream(poisson(rng, rng.uniform(1200, 3600)), activity),
             Stream(periodic(rng, self.ping, 0.01), ping, quiet=True),
         ]

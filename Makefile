@@ -71,12 +71,13 @@ eval: $(STAMP) build/corpus-heldout-$(HELDOUT_SEED)/flows.csv
 build/corpus-heldout-$(HELDOUT_SEED)/flows.csv: $(STAMP)
 	$(BIN)/minewatch corpus make build/corpus-heldout-$(HELDOUT_SEED) --flows 4000 --seed $(HELDOUT_SEED)
 
-# The shipped flow model (models/): trained on generated corpora of seeds 11 and 12 only
-# (never the real-program set, the shared corpus or the held-out seed), reproducibly.
+# The shipped flow model (models/): trained on generated corpora of seeds 11 and 12 and, as
+# negatives, nDPI's benign captures (never the real-program set or the held-out seed).
 model: $(STAMP)
 	$(BIN)/minewatch corpus make build/corpus-train-11 --flows 12000 --seed 11
 	$(BIN)/minewatch corpus make build/corpus-train-12 --flows 8000 --seed 12
-	$(BIN)/minewatch train build/corpus-train-11 build/corpus-train-12 -o models/minewatch.skops --seed 1
+	$(BIN)/minewatch train build/corpus-train-11 build/corpus-train-12 $(CORPUS)/ndpi-suite \
+	  -o models/minewatch.skops --seed 1
 
 # Speed and memory against ndpiReader, tshark and scapy on the same generated capture
 # (installs libndpi-bin and tshark when missing); see bench/README.md.

@@ -45,8 +45,10 @@ from detector.source import expand_inputs, read_capture
 
 MIN_PUSHES = 3  # server pushes a flow must show before the model alone makes a suspect
 # Features the shipped model leaves out: a pool-list hit is the rules' evidence (a model
-# that learnt it would miss every pool no list names, as the real-program set's are).
-EXCLUDED = frozenset({"pool_listed"})
+# that learnt it would miss every pool no list names, as the real-program set's are); the
+# answer delay is mostly where the sensor sits (near the client it is the whole round
+# trip, near the server almost nothing), which a generator's network cannot teach.
+EXCLUDED = frozenset({"pool_listed", "answer_delay_mean"})
 PUSHES = FEATURE_NAMES.index("pushes")
 
 
@@ -273,7 +275,9 @@ def flow_metrics(
     }
 
 
-def write_card(path: Path, meta: ModelMeta, sources: list[str], command: str) -> None:
+def write_card(
+    path: Path, meta: ModelMeta, sources: list[str], command: str, captured: list[str]
+) -> None:
     """The model card: what it learnt from, what it measured, how to rebuild it."""
     t = meta.trained
     test, cal = t["metrics"]["test"], t["metrics"]["calibrate"]
@@ -300,6 +304,14 @@ def write_card(path: Path, meta: ModelMeta, sources: list[str], command: str) ->
         f"{t['metrics']['rows']['fit']} / {t['metrics']['rows']['calibrate']} / "
         f"{t['metrics']['rows']['test']} rows (fit / calibrate / test).",
         "Never trained on: pcaps/realset/ (real programs) or a held-out corpus seed.",
+        *(
+            [
+                f"Captured (not generated) sets among them: {', '.join(captured)}; a clean "
+                "result on those in `make eval` is a training-set result, not a held-out one."
+            ]
+            if captured
+            else []
+        ),
         "",
         "## Held-out metrics (test split, per flow: flagged at any checkpoint or its end)",
         "",
@@ -357,5 +369,6 @@ def train(
         ModelMeta("0" * 64, fitted.columns, fitted.threshold, MIN_PUSHES, trained),
     )
     sources = sorted({item.group for item in labels})
-    write_card(out, meta, sources, command)
+    generated = {item.group for item in labels if (item.path.parent / "flows.csv").is_file()}
+    write_card(out, meta, sources, command, sorted(set(sources) - generated))
     return meta

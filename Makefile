@@ -40,6 +40,7 @@ test: $(STAMP) sysdeps fuzzdeps
 	$(BIN)/python -m pytest -q
 	$(BIN)/minewatch verify pcaps/
 	$(BIN)/minewatch verify pcaps/recorded/
+	$(BIN)/minewatch verify pcaps/realset/ --manifest pcaps/realset/labels.csv
 	@# fuzz smoke run: every target a few seconds (plain build of the C helpers; see fuzz/README.md)
 	$(BIN)/python -m fuzz.run --smoke --seconds 3 --jobs 2 --no-sanitize
 

@@ -128,9 +128,8 @@ def _config(
     )
     if signatures:
         config.signatures = Path(signatures)
-    chosen = model if model is not None else os.environ.get("MINEWATCH_MODEL")
-    if chosen is not None:
-        config.model = None if chosen.lower() == "none" else Path(chosen)
+    if model is not None:  # else ScanConfig's default: $MINEWATCH_MODEL or the shipped one
+        config.model = None if model.strip().lower() == "none" else Path(model)
     return config
 
 

@@ -7,6 +7,7 @@ loaded once before workers fork, so none of it crosses a process boundary.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,15 @@ from detector.source.inputs import DEFAULT_CHUNK
 SIGNATURES = Path(__file__).resolve().parent.parent / "signatures"
 
 
+def default_model() -> Path | None:
+    """``$MINEWATCH_MODEL`` (a path, or ``none`` for the rules alone), else the shipped
+    model when there is one."""
+    chosen = os.environ.get("MINEWATCH_MODEL", "").strip()
+    if chosen:
+        return None if chosen.strip().lower() == "none" else Path(chosen)
+    return DEFAULT_MODEL if DEFAULT_MODEL.exists() else None
+
+
 @dataclass(slots=True)
 class ScanConfig:
     """Everything that shapes a scan; CLI options map onto these fields."""
@@ -35,10 +45,9 @@ class ScanConfig:
     signatures: Path = SIGNATURES
     extra_rules: list[Path] = field(default_factory=list)
     keep_all_flows: bool = False  # also keep verdicts of non-miner flows (flows command)
-    # the flow model (models/minewatch.skops when shipped); None: rules only (--no-model)
-    model: Path | None = field(
-        default_factory=lambda: DEFAULT_MODEL if DEFAULT_MODEL.exists() else None
-    )
+    # the flow model: $MINEWATCH_MODEL, else models/minewatch.skops when shipped; None:
+    # the rules alone (--model none)
+    model: Path | None = field(default_factory=lambda: default_model())
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -15,6 +16,13 @@ from pathlib import Path
 import pytest
 
 from detector.sinks.common import CATEGORY, NODE_CATEGORY
+
+# The tests scan with the rules alone unless a test names a model (--model): the flow model
+# loads scikit-learn (about a second) in every command that meets a flow with three server
+# pushes, which across some 600 CLI runs would double `make test`. The model is exercised
+# by tests/test_model*.py, and `make test` verifies pcaps/, pcaps/recorded/ and
+# pcaps/realset/ with the shipped model on, outside pytest.
+os.environ.setdefault("MINEWATCH_MODEL", "none")
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = (REPO.parent / "shared" / "corpus").resolve()

@@ -27,12 +27,13 @@ def test_the_shipped_model_verifies_and_its_card_records_it() -> None:
 
 def test_every_real_program_is_classified_right() -> None:
     result = run_cli("verify", str(REALSET), "--manifest", str(REALSET / "labels.csv"),
-                     timeout=600)  # fmt: skip
+                     "--model", str(DEFAULT_MODEL), timeout=600)  # fmt: skip
     assert result.rc == 0, result.out + result.err
 
 
 def test_a_tls_miner_alert_says_the_model_found_it_and_why() -> None:
-    result = run_cli("scan", "-f", "jsonl", str(REALSET / "xmrig-cnr-tls-443.pcap"))
+    result = run_cli("scan", "-f", "jsonl", "--model", str(DEFAULT_MODEL),
+                     str(REALSET / "xmrig-cnr-tls-443.pcap"))  # fmt: skip
     assert result.rc == 0, result.err
     (alert,) = result.events()
     meta = alert["alert"]["metadata"]

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from xml.etree import ElementTree as ET
 
+import numpy as np
+
 from detector.config import Detector, ScanConfig
 from detector.errors import CorruptCapture, InputError
 from detector.flows import FlowRecord
@@ -312,11 +314,18 @@ def evaluate_capture(
         _, batches = read_capture(cap, config.chunk_size)
         next_check: float | None = None
         for batch in batches:
-            session.feed(batch)
-            if len(batch) and session.now > float("-inf"):
+            # fed up to each checkpoint's time, so a capture read in one batch (a small
+            # one) is still scored as it goes, not only at its end
+            start, n = 0, len(batch)
+            while start < n:
                 if next_check is None:
-                    next_check = session.now + checkpoint
-                while session.now >= next_check:
+                    next_check = float(batch.ts[start]) + checkpoint
+                later = np.flatnonzero(batch.ts[start:] >= next_check)
+                stop = start + int(later[0]) if later.shape[0] else n
+                if stop > start:
+                    session.feed(batch.part(start, stop))
+                start = stop
+                while session.now >= next_check or (start < n and batch.ts[start] >= next_check):
                     _check(session, config, detector, first_flagged)
                     next_check += checkpoint
             if STOP.signum is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,6 +227,10 @@ def load_model(
 
 def _build(blob: bytes, path: Path) -> Any:
     """The estimator from skops bytes, refusing any type outside TRUSTED_TYPES."""
+    # One thread: minewatch scales out by processes (-j), and OpenMP's thread team per
+    # predict call costs more than it gives on the few rows of one batch (measured: eval
+    # used 1.4 cores for one process's work). Set before scikit-learn loads OpenMP.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import skops.io  # noqa: PLC0415 - sklearn's import costs ~1 s: only when a model is used
 
     try:

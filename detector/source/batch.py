@@ -39,6 +39,14 @@ class RecordBatch:
     def __len__(self) -> int:
         return int(self.data_off.shape[0])
 
+    def part(self, start: int, stop: int) -> RecordBatch:
+        """Packets ``start`` to ``stop`` (a view: the buffer is shared)."""
+        return RecordBatch(
+            self.buf, self.data_off[start:stop], self.caplen[start:stop],
+            self.wirelen[start:stop], self.ts[start:stop], self.linktype[start:stop],
+            self.stream_off[start:stop],
+        )  # fmt: skip
+
     def head(self, n: int) -> RecordBatch:
         """The first ``n`` packets."""
         return RecordBatch(

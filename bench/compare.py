@@ -1,6 +1,7 @@
 """Two minewatch trees and ndpiReader on the same capture, side by side, interleaved.
 
     python -m bench.compare CAPTURE --tree before=/path/to/old --tree after=. [--rounds 9]
+    python -m bench.compare CAPTURE --tree model=. --tree rules=.@--model,none
 
 Why: a change must not make minewatch slower relative to ndpiReader, and this VM's speed
 drifts by tens of per cent within minutes, so the trees are compared in one run: each
@@ -57,21 +58,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="a minewatch checkout with its .venv (repeatable)")
     p.add_argument("--rounds", type=int, default=9)
     args = p.parse_args(argv)
-    trees = [(name, Path(path).resolve()) for name, _, path in
-             (t.partition("=") for t in args.tree)]
+    # NAME=PATH, or NAME=PATH@ARG,ARG... to add options to that tree's scan (e.g. the same
+    # tree with and without the flow model: model=.  rules=.@--model,none)
+    trees = [(name, Path(path).resolve(), [a for a in extra.split(",") if a])
+             for name, _, spec in (t.partition("=") for t in args.tree)
+             for path, _, extra in [spec.partition("@")]]  # fmt: skip
     ndpi = shutil.which("ndpiReader")
     if ndpi is None:
         print("ndpiReader not installed (Debian: libndpi-bin)", file=sys.stderr)
         return 2
     packets = _packets(args.capture)
-    times: dict[str, list[float]] = {name: [] for name, _ in trees}
+    times: dict[str, list[float]] = {name: [] for name, _, _ in trees}
     times["ndpiReader"] = []
     for _ in range(args.rounds):
-        for name, root in trees:
+        for name, root, extra in trees:
             _warm(args.capture)
             times[name].append(_timed([str(root / ".venv/bin/minewatch"), "scan",
                                        str(args.capture), "-f", "jsonl", "-o", "/dev/null",
-                                       "-q", "-j", "1"]))
+                                       "-q", "-j", "1", *extra]))
         _warm(args.capture)
         times["ndpiReader"].append(_timed([ndpi, "-i", str(args.capture), "-q"]))
     nd_best, nd_median = min(times["ndpiReader"]), statistics.median(times["ndpiReader"])
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| tool | fastest s | median s | packets/s (fastest) | vs ndpiReader (fastest) "
           "| vs ndpiReader (median) |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name in [n for n, _ in trees] + ["ndpiReader"]:
+    for name in [n for n, _, _ in trees] + ["ndpiReader"]:
         best, median = min(times[name]), statistics.median(times[name])
         print(f"| {name} | {best:.2f} | {median:.2f} | {packets / best:,.0f} | "
               f"{nd_best / best:.2f}x | {nd_median / median:.2f}x |")

@@ -23,7 +23,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("dissect", ("detector.dissect.", "detector.reassembly")),
     ("enrich", ("detector.enrich",)),
     ("features", ("detector.features",)),
-    ("model", ("detector.model",)),
+    ("model", ("detector.trees", "detector.model")),
     ("score", ("detector.rules.", "detector.score")),
     ("suspects", ("detector.suspects", "detector.nodehosts")),
     ("hashrate", ("detector.hashrate",)),

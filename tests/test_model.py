@@ -35,16 +35,17 @@ def _write(path: Path, estimator: object, names: tuple[str, ...] = FEATURE_NAMES
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real (if meaningless) boosted, calibrated model over the engine's features."""
+    """A real (if meaningless) model made as ``minewatch train`` makes one: boosted trees,
+    frozen, calibrated (isotonic) on other rows."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.frozen import FrozenEstimator
 
-    rng = np.random.default_rng(1)
-    x = rng.random((400, len(FEATURE_NAMES)), dtype=np.float32)
-    y = (x[:, 0] > 0.5).astype(int)
-    model = CalibratedClassifierCV(
-        HistGradientBoostingClassifier(max_iter=5), method="isotonic", cv=2
-    ).fit(x, y)
+    x = _rows(800, len(FEATURE_NAMES))
+    y = np.nan_to_num(x[:, 0] + x[:, 3]) > np.nanmedian(x[:, 0] + x[:, 3])
+    trees = HistGradientBoostingClassifier(max_iter=20).fit(x[:500], y[:500])
+    model = CalibratedClassifierCV(FrozenEstimator(trees), method="isotonic")
+    model.fit(x[500:], y[500:])
     path = tmp_path_factory.mktemp("model") / "minewatch.skops"
     _write(path, model)
     return path
@@ -64,10 +65,31 @@ def _refused(result, *words: str) -> None:
         assert word in lines[0], lines[0]
 
 
-def test_a_verified_model_loads_and_scores(tiny: Path) -> None:
-    model = load_model(tiny, build=True)
-    probs = model.probabilities(np.zeros((3, len(FEATURE_NAMES)), dtype=np.float32))
-    assert probs.shape == (3,) and ((probs >= 0) & (probs <= 1)).all()
+def _rows(n: int, width: int) -> np.ndarray:
+    """Feature rows over many scales, with missing values (NaN) as flows have them."""
+    rng = np.random.default_rng(7)
+    scale = rng.choice([1.0, 10.0, 1e3, 1e5], size=(n, width))
+    rows = (rng.random((n, width)) * scale).astype(np.float32)
+    rows[rng.random(rows.shape) < 0.15] = np.nan
+    return rows
+
+
+@pytest.mark.parametrize("which", ["tiny", "shipped"])
+def test_the_numpy_trees_give_scikit_learns_probabilities(tiny: Path, which: str) -> None:
+    """Scans score with the trees read from the file by numpy (trees.py); scikit-learn,
+    building the same file through skops, must agree on every row."""
+    from detector.model import DEFAULT_MODEL
+
+    path = tiny if which == "tiny" else DEFAULT_MODEL
+    if not path.exists():
+        pytest.skip("no shipped model")
+    model = load_model(path, build=True)
+    rows = _rows(4000, len(FEATURE_NAMES))
+    ours = model.probabilities(rows)
+    picked = rows[:, model.columns] if model.columns is not None else rows
+    theirs = model.estimator.predict_proba(picked)[:, 1]
+    assert ours.shape == (4000,) and np.abs(ours - theirs).max() < 1e-9
+    assert 0 < (ours >= 0.5).sum() < 4000  # both answers occur
 
 
 def test_a_tampered_model_is_refused(tiny: Path, tmp_path: Path) -> None:

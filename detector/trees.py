@@ -1,0 +1,213 @@
+"""The shipped model's trees read straight from its skops file, and evaluated with numpy.
+
+Why not ``skops.io.load`` at scan time: it builds scikit-learn objects, and importing
+scikit-learn costs a scan 1-3 s of start-up (scipy comes with it) - measured on the real-
+traffic bench, the model then made a whole 1M-packet scan 70 % slower, nearly all of it
+that import. The model itself is 300 small trees and an isotonic step function: a few
+numpy arrays. So this module reads exactly those arrays out of the skops archive
+(``schema.json`` plus ``.npy`` files, ``numpy.load(allow_pickle=False)``: no pickle, no
+code) and walks all trees at once, vectorised.
+
+The same guard as skops' trusted types, stricter: every object the archive describes must
+be of a type in ``ALLOWED`` (the types a calibrated HistGradientBoostingClassifier is made
+of), and the shape must be the one ``minewatch train`` writes (isotonic calibration of one
+frozen binary HistGradientBoostingClassifier on numeric features); anything else is refused
+with an InputError. tests/test_model.py checks the probabilities against scikit-learn's
+``predict_proba`` on the same file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from detector.errors import InputError
+
+#: Every type the archive may name (module.class), skops' containers included.
+ALLOWED: frozenset[str] = frozenset(
+    {
+        "builtins.dict",
+        "builtins.list",
+        "builtins.str",
+        "builtins.tuple",
+        "builtins.int",
+        "builtins.float",
+        "builtins.bool",
+        "numpy.ndarray",
+        "numpy.float64",
+        "numpy.uint64",
+        "numpy.int64",
+        "numpy.random._generator.Generator",
+        "sklearn._loss._loss.CyHalfBinomialLoss",
+        "sklearn._loss.link.Interval",
+        "sklearn._loss.link.LogitLink",
+        "sklearn._loss.loss.HalfBinomialLoss",
+        "sklearn.calibration.CalibratedClassifierCV",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.frozen._frozen.FrozenEstimator",
+        "sklearn.isotonic.IsotonicRegression",
+        "sklearn.preprocessing._label.LabelEncoder",
+    }
+)
+_NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right",
+                "is_leaf")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTrees:
+    """All trees as flat node arrays (roots at ``roots``), the baseline, the calibration."""
+
+    feature: np.ndarray  # int64 per node
+    threshold: np.ndarray  # float64: go left when x <= threshold
+    missing_left: np.ndarray  # bool: where a NaN goes
+    left: np.ndarray  # int64, absolute node index
+    right: np.ndarray
+    leaf: np.ndarray  # bool
+    value: np.ndarray  # float64, a leaf's contribution to the raw score
+    roots: np.ndarray  # int64, one per tree
+    depth: int  # longest root-to-leaf path (iterations of the walk)
+    baseline: float
+    iso_x: np.ndarray  # isotonic thresholds: raw score -> probability (np.interp)
+    iso_y: np.ndarray
+    iso_min: float
+    iso_max: float
+    n_features: int
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        """The boosted trees' raw score (log-odds) of each row."""
+        x = np.asarray(x, dtype=np.float64)
+        n = x.shape[0]
+        if n == 0:
+            return np.empty(0)
+        node = np.broadcast_to(self.roots, (n, self.roots.shape[0])).copy()
+        rows = np.arange(n)[:, None]
+        for _ in range(self.depth + 1):
+            leaf = self.leaf[node]
+            if leaf.all():
+                break
+            values = x[rows, self.feature[node]]
+            go_left = np.where(np.isnan(values), self.missing_left[node],
+                               values <= self.threshold[node])  # fmt: skip
+            node = np.where(leaf, node, np.where(go_left, self.left[node], self.right[node]))
+        return self.baseline + self.value[node].sum(axis=1)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated P(mining) per row: isotonic regression of the raw score, clipped to
+        its fitted range (scikit-learn's ``out_of_bounds="clip"``)."""
+        raw = np.clip(self.raw(x), self.iso_min, self.iso_max)
+        return np.interp(raw, self.iso_x, self.iso_y)
+
+
+def compile_skops(blob: bytes, where: str) -> CompiledTrees:
+    """Read and check a skops archive written by ``minewatch train``; InputError if it is
+    not one, names a type outside ALLOWED, or has another shape."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(blob))
+        schema = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise InputError(f"{where}: not a skops model file") from None
+    named = sorted(_types(schema) - ALLOWED)
+    if named:
+        shown = ", ".join(named[:3]) + (", ..." if len(named) > 3 else "")
+        raise InputError(
+            f"{where}: refused: the file asks for types minewatch does not trust: {shown}"
+        )
+    try:
+        return _compile(archive, schema)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise InputError(
+            f"{where}: not a model minewatch train writes ({type(exc).__name__})"
+        ) from None
+
+
+def _types(node: Any) -> set[str]:
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "__class__" in item:
+                found.add(f"{item.get('__module__')}.{item['__class__']}")
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _compile(archive: zipfile.ZipFile, schema: dict[str, Any]) -> CompiledTrees:
+    def attrs(node: dict[str, Any], cls: str) -> dict[str, Any]:
+        if node.get("__class__") != cls or node.get("__loader__") != "ObjectNode":
+            raise ValueError(f"expected {cls}")
+        return node["content"]["content"]
+
+    def items(node: dict[str, Any]) -> list[Any]:
+        if node.get("__loader__") not in ("ListNode", "TupleNode"):
+            raise ValueError("expected a list")
+        return node["content"]
+
+    def plain(node: dict[str, Any]) -> Any:
+        if node.get("__loader__") != "JsonNode":
+            raise ValueError("expected a plain value")
+        return json.loads(node["content"])
+
+    def array(node: dict[str, Any]) -> np.ndarray:
+        if node.get("__loader__") != "NdArrayNode" or node.get("type") != "numpy":
+            raise ValueError("expected an array")
+        return np.load(io.BytesIO(archive.read(node["file"])), allow_pickle=False)
+
+    top = attrs(schema, "CalibratedClassifierCV")
+    (calibrated,) = items(top["calibrated_classifiers_"])
+    cal = attrs(calibrated, "_CalibratedClassifier")
+    if plain(cal["method"]) != "isotonic":
+        raise ValueError("calibration is not isotonic")
+    if [bool(c) for c in array(cal["classes"]).tolist()] != [False, True]:
+        raise ValueError("not a binary miner/benign model")
+    hgb = attrs(attrs(cal["estimator"], "FrozenEstimator")["estimator"],
+                "HistGradientBoostingClassifier")  # fmt: skip
+    if plain(hgb["n_trees_per_iteration_"]) != 1 or plain(hgb["is_categorical_"]) is not None:
+        raise ValueError("not a binary model on numeric features")
+    (isotonic,) = items(cal["calibrators"])
+    iso = attrs(isotonic, "IsotonicRegression")
+    if plain(iso["out_of_bounds"]) != "clip" or plain(iso["increasing_"]) is not True:
+        raise ValueError("unexpected isotonic settings")
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in _NODE_FIELDS}
+    roots, offset, depth = [], 0, 0
+    for iteration in items(hgb["_predictors"]):
+        (tree,) = items(iteration)
+        nodes = array(attrs(tree, "TreePredictor")["nodes"])
+        if nodes.dtype.names is None or (
+            "is_categorical" in nodes.dtype.names and nodes["is_categorical"].any()
+        ):
+            raise ValueError("categorical splits")
+        for name in _NODE_FIELDS:
+            column = nodes[name]
+            columns[name].append(column + offset if name in ("left", "right") else column)
+        roots.append(offset)
+        depth = max(depth, int(nodes["depth"].max()))
+        offset += nodes.shape[0]
+    joined = {name: np.concatenate(parts) for name, parts in columns.items()}
+    return CompiledTrees(
+        feature=joined["feature_idx"].astype(np.int64),
+        threshold=joined["num_threshold"].astype(np.float64),
+        missing_left=joined["missing_go_to_left"].astype(bool),
+        left=joined["left"].astype(np.int64),
+        right=joined["right"].astype(np.int64),
+        leaf=joined["is_leaf"].astype(bool),
+        value=joined["value"].astype(np.float64),
+        roots=np.asarray(roots, dtype=np.int64),
+        depth=depth,
+        baseline=float(array(hgb["_baseline_prediction"]).ravel()[0]),
+        iso_x=array(iso["X_thresholds_"]).astype(np.float64),
+        iso_y=array(iso["y_thresholds_"]).astype(np.float64),
+        iso_min=float(array(iso["X_min_"])),
+        iso_max=float(array(iso["X_max_"])),
+        n_features=int(plain(hgb["n_features_in_"])),
+    )

@@ -81,6 +81,10 @@ class CompiledTrees:
     iso_max: float
     n_features: int
 
+    def split_counts(self, n_features: int) -> np.ndarray:
+        """How many splits of all trees test each feature (the model's own columns)."""
+        return np.bincount(self.feature[~self.leaf], minlength=n_features)
+
     def raw(self, x: np.ndarray) -> np.ndarray:
         """The boosted trees' raw score (log-odds) of each row."""
         x = np.asarray(x, dtype=np.float64)

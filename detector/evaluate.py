@@ -55,6 +55,7 @@ class FlowLabel:
     miner: bool
     dialect: str = ""
     tls: bool = False
+    job_interval: float | None = None  # the pool's mean seconds between jobs, if known
 
 
 @dataclass(slots=True)
@@ -96,6 +97,16 @@ class FlowOutcome:
     tls: bool
     seconds_to_detect: float | None = None
     pushes_to_detect: int | None = None
+    miner_ip: str = ""  # the labelled miner's address (whatever the flow's orientation)
+    job_interval: float | None = None
+
+    @property
+    def found_within_three_jobs(self) -> bool:
+        """Flagged, and (when the job interval is known) within three job intervals of
+        the flow's first packet: a pool's third job is the model's first chance."""
+        if not self.flagged or self.seconds_to_detect is None:
+            return False
+        return self.job_interval is None or self.seconds_to_detect <= 3 * self.job_interval
 
 
 @dataclass(slots=True)
@@ -170,6 +181,8 @@ class GroupEval:
     by_transport: dict[str, Counts] = field(default_factory=dict)
     seconds_to_detect: list[float] = field(default_factory=list)
     pushes_to_detect: list[int] = field(default_factory=list)
+    # (capture, miner IP) of every miner mining over TLS -> found within three job intervals
+    tls_miner_ips: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def add(self, c: CaptureEval) -> None:
         self.captures += 1
@@ -183,6 +196,11 @@ class GroupEval:
             self.by_transport.setdefault("tls" if f.tls else "cleartext", Counts()).add(
                 f.miner, f.flagged
             )
+            if f.miner and f.tls:
+                key = (c.path, f.miner_ip)
+                self.tls_miner_ips[key] = self.tls_miner_ips.get(key, False) or (
+                    f.found_within_three_jobs
+                )
             if f.miner and f.seconds_to_detect is not None:
                 self.seconds_to_detect.append(f.seconds_to_detect)
                 if f.pushes_to_detect is not None:
@@ -200,6 +218,15 @@ class GroupEval:
             "by_transport": {k: v.summary() for k, v in sorted(self.by_transport.items())},
             "time_to_detect_s": _quantiles(self.seconds_to_detect),
             "pushes_to_detect": _quantiles(self.pushes_to_detect),
+            "tls_miner_ips": {
+                "ips": len(self.tls_miner_ips),
+                "found_within_three_jobs": sum(self.tls_miner_ips.values()),
+                "recall": (
+                    sum(self.tls_miner_ips.values()) / len(self.tls_miner_ips)
+                    if self.tls_miner_ips
+                    else None
+                ),
+            },  # fmt: skip
         }
 
 
@@ -275,9 +302,18 @@ def _generated(directory: Path) -> list[CaptureLabels]:
         except ValueError:
             raise InputError(f"{path}:{line}: ports must be numbers") from None
         labels_of(_needs(row, "capture", path, line)).flows[key] = FlowLabel(
-            row.get("class") == "miner", row.get("dialect") or "", row.get("tls") in ("1", "true")
-        )
+            row.get("class") == "miner", row.get("dialect") or "", row.get("tls") in ("1", "true"),
+            _seconds(row.get("job_interval")),
+        )  # fmt: skip
     return list(by_capture.values())
+
+
+def _seconds(text: str | None) -> float | None:
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and value > 0 else None
 
 
 def _csv_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -342,6 +378,8 @@ def evaluate_capture(
             unlabelled += 1
             continue
         outcome = FlowOutcome(label.miner, v.is_miner, v.score, label.dialect, label.tls)
+        outcome.job_interval = label.job_interval
+        outcome.miner_ip = r.server_ip if r.server_ip in labels.miner_ips else r.client_ip
         if label.dialect == "" and r.facts is not None and r.facts.dialects:
             outcome.dialect = sorted(r.facts.dialects)[0]
         if not label.tls and r.facts is not None and r.facts.tls:

@@ -76,3 +76,34 @@ def test_eval_refuses_bad_labels_in_one_line(tmp_path: Path) -> None:
     result = run_cli("eval", str(bad))
     assert result.rc == 2 and "flows.csv:2: ports must be numbers" in result.err
     assert "Traceback" not in result.err
+
+
+def test_tls_miner_ips_count_only_when_found_within_three_job_intervals(tmp_path: Path) -> None:
+    """The [model] criterion as eval reports it: a real XMRig over TLS (realset), found by
+    the flow model after its pool's third job (~200 s in). Labelled with a 100 s job
+    interval it is found in time (within 300 s); with 30 s it is not (90 s)."""
+    from detector.model import DEFAULT_MODEL
+
+    capture = PCAPS / "realset" / "xmrig-cnr-tls-443.pcap"
+    flows = run_cli("flows", "--all", "-j", "1", str(capture))
+    (tls,) = [json.loads(line) for line in flows.out.splitlines()
+              if json.loads(line)["dest_port"] == 443]  # fmt: skip
+    found = {}
+    for interval in (100, 30):
+        corpus = tmp_path / f"jobs-{interval}"
+        corpus.mkdir()
+        (corpus / capture.name).symlink_to(capture)
+        (corpus / "hosts.csv").write_text(f"capture,ip,class\n{capture.name},10.213.4.2,miner\n")
+        (corpus / "flows.csv").write_text(
+            "capture,client_ip,client_port,server_ip,server_port,proto,class,dialect,tls,coin,"
+            "pool,job_interval,share_interval,start_offset,kind\n"
+            f"{capture.name},10.213.4.2,{tls['src_port']},10.213.4.1,443,tcp,miner,cryptonote,"
+            f"1,XMR,stub,{interval},30,0,xmrig\n"
+        )
+        result = run_cli("eval", str(corpus), "-f", "json", "--model", str(DEFAULT_MODEL))
+        assert result.rc == 0, result.err
+        total = json.loads(result.out)["groups"][-1]
+        assert total["per_flow"]["tp"] == 1  # found, in time or not
+        found[interval] = total["tls_miner_ips"]
+    assert found[100] == {"ips": 1, "found_within_three_jobs": 1, "recall": 1.0}
+    assert found[30] == {"ips": 1, "found_within_three_jobs": 0, "recall": 0.0}

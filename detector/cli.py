@@ -19,7 +19,7 @@ from typing import Annotated, TextIO
 import typer
 
 from detector import __version__
-from detector.config import Detector, ScanConfig
+from detector.config import Detector, ScanConfig, model_choice
 from detector.dissect.inspector import InspectConfig
 from detector.errors import InputError
 from detector.flows import FlowConfig
@@ -129,7 +129,7 @@ def _config(
     if signatures:
         config.signatures = Path(signatures)
     if model is not None:  # else ScanConfig's default: $MINEWATCH_MODEL or the shipped one
-        config.model = None if model.strip().lower() == "none" else Path(model)
+        config.model = model_choice(model)
     return config
 
 

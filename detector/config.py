@@ -24,12 +24,17 @@ from detector.source.inputs import DEFAULT_CHUNK
 SIGNATURES = Path(__file__).resolve().parent.parent / "signatures"
 
 
+def model_choice(text: str) -> Path | None:
+    """A model named by ``--model`` or ``$MINEWATCH_MODEL``: a path, or ``none`` for the
+    rules alone."""
+    return None if text.strip().lower() == "none" else Path(text)
+
+
 def default_model() -> Path | None:
-    """``$MINEWATCH_MODEL`` (a path, or ``none`` for the rules alone), else the shipped
-    model when there is one."""
+    """``$MINEWATCH_MODEL``, else the shipped model when there is one."""
     chosen = os.environ.get("MINEWATCH_MODEL", "").strip()
     if chosen:
-        return None if chosen.strip().lower() == "none" else Path(chosen)
+        return model_choice(chosen)
     return DEFAULT_MODEL if DEFAULT_MODEL.exists() else None
 
 

@@ -191,7 +191,8 @@ def fit(examples: Examples, seed: int = 1, columns: Iterable[str] | None = None)
     miner = np.asarray(examples.miner)
     if miner.all() or not miner.any():
         raise InputError("training needs miner and benign flows")
-    matrix = np.vstack(examples.rows)[:, [FEATURE_NAMES.index(n) for n in names]]
+    everything = np.vstack(examples.rows)
+    matrix = everything[:, [FEATURE_NAMES.index(n) for n in names]]
     split = split_by_capture(examples, seed)
     if not (len(split.calibrate) and len(split.test)):
         raise InputError("training needs at least three captures with miners and three without")
@@ -207,7 +208,9 @@ def fit(examples: Examples, seed: int = 1, columns: Iterable[str] | None = None)
             matrix[split.calibrate], miner[split.calibrate],
             sample_weight=_weights(examples, split.calibrate),
         )  # fmt: skip
-    probs = calibrated.predict_proba(matrix)[:, 1]
+    # what the scorer acts on: 0 where the flow showed too few pushes for the model
+    pushes = np.nan_to_num(everything[:, PUSHES])
+    probs = np.where(pushes >= MIN_PUSHES, calibrated.predict_proba(matrix)[:, 1], 0.0)
     threshold = choose_threshold(examples, split.calibrate, probs)
     metrics = {
         "rows": {"fit": len(split.fit), "calibrate": len(split.calibrate), "test": len(split.test)},
@@ -217,16 +220,10 @@ def fit(examples: Examples, seed: int = 1, columns: Iterable[str] | None = None)
     return Fitted(calibrated, names, threshold, metrics)
 
 
-def _gated(examples: Examples, rows: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """The probabilities the scorer acts on: 0 where the flow showed too few pushes."""
-    pushes = np.vstack(examples.rows)[rows, PUSHES] if len(rows) else np.empty(0)
-    return np.where(np.nan_to_num(pushes) >= MIN_PUSHES, probs[rows], 0.0)
-
-
 def choose_threshold(examples: Examples, rows: np.ndarray, probs: np.ndarray) -> float:
     """Lowest threshold in [0.5, 0.999] above every benign flow's highest gated
     probability (0.999 when none is: the card's calibration numbers then show the cost)."""
-    gated = _gated(examples, rows, probs)
+    gated = probs[rows]  # gated by pushes in fit
     miner = np.asarray(examples.miner)[rows]
     top_benign = float(gated[~miner].max()) if (~miner).any() else 0.0
     candidates = sorted({min(0.999, float(p)) for p in gated[miner]} | {0.5})
@@ -241,7 +238,7 @@ def flow_metrics(
 ) -> dict[str, Any]:
     """Per flow: flagged at any checkpoint or its end; recall (all, TLS, cleartext, by
     dialect), false positives per 10,000 benign flows, seconds to detect."""
-    gated = _gated(examples, rows, probs)
+    gated = probs[rows]  # gated by pushes in fit
     flows: dict[int, dict[str, Any]] = {}
     for i, row in enumerate(rows):
         f = flows.setdefault(examples.flow[row], {

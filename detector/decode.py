@@ -625,8 +625,9 @@ def _link_layer(
 
 
 # What a decoded level gives: its packets, its counters, which record (or outer packet)
-# each packet came from, and how many of them carry a tunnel (see _carriers).
-Level = tuple[PacketBatch, DecodeStats, np.ndarray, int]
+# each packet came from, how many of them carry a tunnel (see _carriers), and the DecodeRows its
+# columns were written into (None: arrays of its own, the numpy twin's way).
+Level = tuple[PacketBatch, DecodeStats, np.ndarray, int, "DecodeRows | None"]
 # What decapsulating carriers gives per carrier (see py_decap).
 Decap = tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
@@ -634,27 +635,98 @@ Decap = tuple[
 ]  # fmt: skip
 
 
-def decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
+def decode(rb: RecordBatch, rows: DecodeRows | None = None) -> tuple[PacketBatch, DecodeStats]:
     """Decode every record of ``rb``, tunnels opened; return its packets and what was
-    skipped.
+    skipped. With ``rows`` (a capture session's), the packets' columns are written there,
+    over the previous batch's (see DecodeRows); else into new ones.
 
     The per-packet header walks run in C (detector/_fast.c) when built; py_decode is their
     numpy twin with identical results (tests/test_compiled_twins.py, tests/test_tunnels.py)."""
     if fast is None:
-        return py_decode(rb)
-    return _decode(rb, _c_level, _c_decap)
+        return py_decode(rb, rows)
+    return _decode(rb, rows, _c_level, _c_decap)
 
 
-def py_decode(rb: RecordBatch) -> tuple[PacketBatch, DecodeStats]:
+def py_decode(rb: RecordBatch, rows: DecodeRows | None = None) -> tuple[PacketBatch, DecodeStats]:
     """Decode every record of ``rb`` with numpy (see decode)."""
-    return _decode(rb, _py_level, py_decap)
+    return _decode(rb, rows, _py_level, py_decap)
 
 
-def _decode(rb: RecordBatch, level, decap) -> tuple[PacketBatch, DecodeStats]:  # noqa: ANN001
-    pb, stats, _, carriers = level(rb)
+def _decode(
+    rb: RecordBatch,
+    rows: DecodeRows | None,
+    level,  # noqa: ANN001
+    decap,  # noqa: ANN001
+) -> tuple[PacketBatch, DecodeStats]:
+    if rows is None:
+        rows = DecodeRows()
+    pb, stats, _, carriers, written = level(rb, rows, 0)
     if carriers:
-        pb = _open_tunnels(pb, stats, level, decap)
+        if written is None:  # the numpy twin's level 0: its own arrays, copied once
+            rows.reserve(0, len(pb))
+            rows.put(0, pb)
+        pb = _open_tunnels(pb, stats, level, decap, rows)
     return pb, stats
+
+
+class DecodeRows:
+    """The columns a batch's packets are decoded into, every tunnel level's after the one
+    before, written in place: decode_batch writes each level straight after the last, so
+    the levels need no concatenation. Joining them with np.concatenate instead cost a copy
+    of every column of the batch whenever one packet of it was tunnelled (+0.07 s of 2.9 s
+    on the real-traffic bench, 1M packets).
+
+    A capture session keeps one and decodes every batch into it (see decode): the pages are
+    faulted in once, not once per batch - on this VM a page fault costs ~10 us, and fresh
+    columns per batch cost ~17,000 of them on the real-traffic bench. The packets of a
+    batch are therefore views that the next decode into the same rows overwrites.
+
+    The columns are rows of two blocks (above glibc's mmap threshold, see
+    pipeline._steady_allocator), so that they never fragment the heap that long-lived
+    records live in (separate columns did: +3 MB of peak RSS with 10,000 miners,
+    tests/test_harden.py). When a batch needs more rows than there are, the blocks are
+    replaced by bigger ones (reserve)."""
+
+    __slots__ = ("capacity", "ts", "small", "wide", "nums")
+
+    def __init__(self, capacity: int = 0) -> None:
+        self._allocate(capacity)
+
+    def _allocate(self, capacity: int) -> None:
+        self.capacity = capacity
+        eight = np.empty((13, capacity), dtype=np.uint64)  # the 8-byte columns
+        one = np.empty((2, capacity), dtype=np.uint8)
+        self.ts = eight[0].view(np.float64)
+        self.small = [one[0], one[1]]  # proto, flags
+        self.wide = [eight[1], eight[2], eight[3], eight[4]]  # addresses
+        # sport, dport, seq, payload off/len/cap, wirelen, stream_off
+        self.nums = [eight[i].view(np.int64) for i in range(5, 13)]
+
+    def reserve(self, used: int, need: int) -> None:
+        """Room for ``need`` rows, keeping the first ``used``: bigger blocks when these are
+        too small (with room for half as many again: tunnels in the next batch)."""
+        if need <= self.capacity:
+            return
+        old = self.columns()
+        self._allocate(max(need + need // 2 + 64, 2 * self.capacity))
+        for was, now in zip(old, self.columns(), strict=True):
+            now[:used] = was[:used]
+
+    def columns(self) -> list[np.ndarray]:
+        return [self.ts, *self.small, *self.wide, *self.nums]
+
+    def put(self, at: int, pb: PacketBatch) -> None:
+        """Copy a level decoded into arrays of its own (the numpy twin) to rows ``at``..."""
+        end = at + len(pb)
+        for column, name in zip(self.columns(), _COLUMNS, strict=True):
+            column[at:end] = getattr(pb, name)
+
+    def batch(self, buf: np.ndarray, at: int, end: int, **tunnels: np.ndarray) -> PacketBatch:
+        """The packets of rows ``at``..``end`` (views, not copies)."""
+        fields = {
+            name: column[at:end] for column, name in zip(self.columns(), _COLUMNS, strict=True)
+        }
+        return PacketBatch(buf=buf, **fields, **tunnels)
 
 
 @functools.cache
@@ -711,37 +783,42 @@ def _tunnel_keys(
     return np.where(h == 0, np.uint64(1), h)
 
 
-_COLUMNS = ("ts", "wirelen", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport",
-            "flags", "seq", "payload_off", "payload_len", "payload_cap", "stream_off")  # fmt: skip
+# PacketBatch's columns, in DecodeRows.columns' order.
+_COLUMNS = ("ts", "proto", "flags", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport",
+            "seq", "payload_off", "payload_len", "payload_cap", "wirelen",
+            "stream_off")  # fmt: skip
 
 
 def _open_tunnels(
     pb: PacketBatch,
     stats: DecodeStats,
-    level,
+    level,  # noqa: ANN001
     decap,  # noqa: ANN001
+    rows: DecodeRows,
 ) -> PacketBatch:
     """``pb`` with the packets inside its tunnels: each level's carriers decapsulated
     (``decap``), the packets inside decoded as a batch (``level``), up to MAX_TUNNEL_DEPTH
-    levels; then the levels one after the other, each in record order."""
-    levels = [pb]
-    parents = [np.full(len(pb), -1, dtype=np.int64)]
-    encaps = [np.zeros(len(pb), dtype=np.uint8)]
-    ids = [np.full(len(pb), -1, dtype=np.int64)]
-    tunnels = [np.zeros(len(pb), dtype=np.uint64)]
-    base = 0  # the first row of the current level among all levels' rows
+    levels; the levels one after the other in ``rows`` (see DecodeRows), each in record order.
+
+    Level after level, each in record order: the packets of one flow keep their order (a
+    flow's packets are all at one level - the tunnel is in its key), which is all the flow
+    stage needs. Sorting the whole batch back into record order instead cost a gather of
+    every column of every packet whenever one packet of the batch was tunneled: +0.45 G
+    instructions on the real-traffic bench (callgrind, 1M packets)."""
+    spans = [(0, len(pb))]  # each level's rows
+    inner_levels: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    cur, cur_tunnel = pb, np.zeros(len(pb), dtype=np.uint64)
     for depth in range(MAX_TUNNEL_DEPTH + 1):
-        cur = levels[-1]
         kinds = _carriers(cur)
-        rows = np.flatnonzero(kinds)
-        if rows.shape[0] == 0:
+        at_carrier = np.flatnonzero(kinds)
+        if at_carrier.shape[0] == 0:
             break
         if depth == MAX_TUNNEL_DEPTH:
-            stats.tunnel_too_deep += int(rows.shape[0])
+            stats.tunnel_too_deep += int(at_carrier.shape[0])
             break
         link, off, cap, wire, encap, ident, key_id, (malformed, non_ip, fragments) = decap(
-            cur.buf, kinds[rows], cur.payload_off[rows], cur.payload_cap[rows],
-            cur.payload_len[rows],
+            cur.buf, kinds[at_carrier], cur.payload_off[at_carrier], cur.payload_cap[at_carrier],
+            cur.payload_len[at_carrier],
         )  # fmt: skip
         stats.tunnel_malformed += malformed
         stats.non_ip += non_ip
@@ -749,51 +826,49 @@ def _open_tunnels(
         inside = np.flatnonzero(link != 0)
         if inside.shape[0] == 0:
             break
-        carrier = rows[inside]
+        carrier = at_carrier[inside]
         inner = RecordBatch(
             cur.buf, off[inside], cap[inside], wire[inside], cur.ts[carrier],
             link[inside].astype(np.int32), cur.stream_off[carrier],
         )  # fmt: skip
         stats.tunneled += len(inner)
-        ipb, istats, ikeep, _ = level(inner)
+        start = spans[-1][1]
+        rows.reserve(start, start + len(inner))
+        ipb, istats, ikeep, _, written = level(inner, rows, start)
         stats.add_inner(istats)
         if len(ipb) == 0:
             break
+        if written is None:
+            rows.put(start, ipb)
         at = carrier[ikeep]  # each inner packet's carrier, a row of cur
         chosen = inside[ikeep]
-        levels.append(ipb)
-        parents.append(base + at)
-        encaps.append(encap[chosen].astype(np.uint8))
-        ids.append(ident[chosen])
-        tunnels.append(_tunnel_keys(cur, at, tunnels[-1][at], encap[chosen], key_id[chosen]))
-        base += len(cur)
-    if len(levels) == 1:
+        key = _tunnel_keys(cur, at, cur_tunnel[at], encap[chosen], key_id[chosen])
+        inner_levels.append((spans[-1][0] + at, encap[chosen], ident[chosen], key))
+        spans.append((start, start + len(ipb)))
+        cur, cur_tunnel = ipb, key
+    if len(spans) == 1:
         return pb
-    # Level after level, each in record order: the packets of one flow keep their order
-    # (a flow's packets are all at one level - the tunnel is in its key), which is all the
-    # flow stage needs. Sorting the whole batch back into record order instead cost a
-    # gather of every column of every packet whenever one packet of the batch was
-    # tunneled: +0.45 G instructions on the real-traffic bench (callgrind, 1M packets).
-    columns = {name: np.concatenate([getattr(p, name) for p in levels]) for name in _COLUMNS}
-    return PacketBatch(
-        buf=pb.buf,
-        **columns,
-        tunnel=np.concatenate(tunnels),
-        parent=np.concatenate(parents),
-        encap=np.concatenate(encaps),
-        encap_id=np.concatenate(ids),
-    )
+    total = spans[-1][1]
+    tunnel = np.zeros(total, dtype=np.uint64)
+    parent = np.full(total, -1, dtype=np.int64)
+    encap_of = np.zeros(total, dtype=np.uint8)
+    encap_id = np.full(total, -1, dtype=np.int64)
+    for (lo, hi), (carried_by, encap, ident, key) in zip(spans[1:], inner_levels, strict=True):
+        parent[lo:hi], encap_of[lo:hi] = carried_by, encap
+        encap_id[lo:hi], tunnel[lo:hi] = ident, key
+    return rows.batch(pb.buf, 0, total, tunnel=tunnel, parent=parent, encap=encap_of,
+                      encap_id=encap_id)  # fmt: skip
 
 
-def _c_level(rb: RecordBatch) -> Level:
-    """One level of decode_batch (detector/_fast.c): _py_level's compiled twin."""
+def _c_level(rb: RecordBatch, rows: DecodeRows, at: int) -> Level:
+    """One level of decode_batch (detector/_fast.c): _py_level's compiled twin. Its packets
+    are written to ``rows`` from row ``at`` on (see DecodeRows)."""
     n = len(rb)
+    rows.reserve(at, at + n)
+    end = at + n
     keep = np.empty(n, dtype=np.int64)
-    proto = np.empty(n, dtype=np.uint8)
-    addr = np.empty((4, n), dtype=np.uint64)
-    ports = np.empty((2, n), dtype=np.int64)
-    flags = np.empty(n, dtype=np.uint8)
-    nums = np.empty((4, n), dtype=np.int64)  # seq, payload_off, payload_len, payload_cap
+    proto, flags = (column[at:end] for column in rows.small)
+    sport, dport, seq, poff, plen, pcap, wirelen, stream_off = (c[at:end] for c in rows.nums)
     kept, non_ip, frags, other, truncated, unsupported, carriers = fast.decode_batch(
         rb.buf,
         np.ascontiguousarray(rb.data_off, dtype=np.int64),
@@ -801,17 +876,14 @@ def _c_level(rb: RecordBatch) -> Level:
         np.ascontiguousarray(rb.linktype, dtype=np.int32),
         keep,
         proto,
-        addr[0],
-        addr[1],
-        addr[2],
-        addr[3],
-        ports[0],
-        ports[1],
+        *(column[at:end] for column in rows.wide),
+        sport,
+        dport,
         flags,
-        nums[0],
-        nums[1],
-        nums[2],
-        nums[3],
+        seq,
+        poff,
+        plen,
+        pcap,
         np.ascontiguousarray(rb.wirelen, dtype=np.int64),
     )
     stats = DecodeStats(
@@ -827,26 +899,10 @@ def _c_level(rb: RecordBatch) -> Level:
         kinds = np.unique(rb.linktype)
         stats.linktypes_unsupported = {int(k) for k in kinds if int(k) not in SUPPORTED_LINKTYPES}
     k = keep[:kept]
-    # Views of the output arrays (contiguous slices), not copies.
-    pb = PacketBatch(
-        buf=rb.buf,
-        ts=rb.ts[k],
-        wirelen=rb.wirelen[k],
-        proto=proto[:kept],
-        src_hi=addr[0, :kept],
-        src_lo=addr[1, :kept],
-        dst_hi=addr[2, :kept],
-        dst_lo=addr[3, :kept],
-        sport=ports[0, :kept],
-        dport=ports[1, :kept],
-        flags=flags[:kept],
-        seq=nums[0, :kept],
-        payload_off=nums[1, :kept],
-        payload_len=nums[2, :kept],
-        payload_cap=nums[3, :kept],
-        stream_off=rb.stream_off[k],
-    )
-    return pb, stats, k, carriers
+    np.take(rb.ts, k, out=rows.ts[at : at + kept])
+    np.take(rb.wirelen, k, out=wirelen[:kept])
+    np.take(rb.stream_off, k, out=stream_off[:kept])
+    return rows.batch(rb.buf, at, at + kept), stats, k, carriers, rows
 
 
 def _c_decap(
@@ -876,8 +932,9 @@ def _c_decap(
     return link, out[0], out[1], out[2], encap, ident, key_id, counts
 
 
-def _py_level(rb: RecordBatch) -> Level:
-    """One level of decoding with numpy: every record of ``rb`` read as its link type."""
+def _py_level(rb: RecordBatch, rows: DecodeRows, at: int) -> Level:
+    """One level of decoding with numpy: every record of ``rb`` read as its link type.
+    Its packets are arrays of their own (``rows`` is not written: see _open_tunnels)."""
     stats = DecodeStats(packets=len(rb), bytes=int(rb.wirelen.sum()))
     g = _Gather(rb.buf)
     l3, etype, pkt_end = _link_layer(rb, g, stats)
@@ -983,7 +1040,7 @@ def _py_level(rb: RecordBatch) -> Level:
         payload_cap=payload_cap,
         stream_off=rb.stream_off[keep],
     )
-    return pb, stats, keep, int(np.count_nonzero(_carriers(pb)))
+    return pb, stats, keep, int(np.count_nonzero(_carriers(pb))), None
 
 
 def _rare_ports(

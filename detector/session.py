@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from detector.config import Detector, ScanConfig
-from detector.decode import SUPPORTED_LINKTYPES, DecodeStats, decode
+from detector.decode import SUPPORTED_LINKTYPES, DecodeRows, DecodeStats, decode
 from detector.dissect.base import InspectContext
 from detector.dissect.feeder import PayloadFeeder
 from detector.dissect.inspector import Inspector
@@ -143,6 +143,7 @@ class CaptureSession:
         self.intel = self.analysis.intel
         self.report = CaptureReport(name)
         self.decode_stats = DecodeStats()
+        self.rows = DecodeRows()  # every batch is decoded into these (see DecodeRows)
         self.times = StageTimes()
 
     @property
@@ -154,7 +155,7 @@ class CaptureSession:
         """Take one record batch through every stage."""
         clock, times, tracker = time.perf_counter, self.times, self.tracker
         t0 = clock()
-        packets, stats = decode(batch)
+        packets, stats = decode(batch, self.rows)
         t1 = clock()
         times.decode += t1 - t0
         self.decode_stats.add(stats)
@@ -201,6 +202,7 @@ class CaptureSession:
 
     def finish(self) -> CaptureScan:
         """End of the stream: every remaining flow ends; the capture's result."""
+        self.rows = DecodeRows()  # no batch comes any more: its columns are given back
         started = time.perf_counter()
         while True:
             more = self.tracker.flush(FINISH_STEP)

@@ -177,6 +177,61 @@ def test_twins_agree_on_random_batches() -> None:
     assert reached_total > 0 and int(tables[0]["pushes"].max()) > 6
 
 
+def _packed_one(cols: dict[str, np.ndarray], slot: int, client_is_a: bool) -> bytes:
+    """One flow's packed behaviour, the plain way (the per-flow code record_behaviours
+    replaced): the reference its column-wise packing must equal byte for byte."""
+    table_a = bool(cols["client_is_a"][slot])
+    side, size = int(cols["msg_side"][slot]), int(cols["msg_bytes"][slot])
+    msgs = [int(cols["msgs_a"][slot]), int(cols["msgs_b"][slot])]
+    sq = [float(cols["msg_sq_a"][slot]), float(cols["msg_sq_b"][slot])]
+    sizes = cols["first_size"][slot].tolist()
+    if side:
+        sq[side - 1] += float(size * size)
+        k = msgs[0] + msgs[1] - 1
+        if 0 <= k < behaviour.FIRST_MESSAGES:
+            sizes[k] = min(size, 0x7FFF) if side == 1 else -min(size, 0x7FFF)
+    first_is_server = sizes[0] != 0 and (sizes[0] < 0) == table_a
+    pushes = int(cols["pushes"][slot])
+    answers = max(0, msgs[1 if table_a else 0] - pushes - int(first_is_server))
+    if not client_is_a:
+        msgs, sq, sizes = msgs[::-1], sq[::-1], [-v for v in sizes]
+    gap = int(cols["first_gap"][slot])
+    return behaviour.PACKED.pack(
+        *msgs, *sq, *sizes, *(gap >> 4 * j & 15 for j in range(8)), pushes,
+        *(float(cols[name][slot]) for name in ("push_first", "push_last", "push_sq")),
+        *cols["push_hist"][slot].tolist(), answers, float(cols["answer_delay"][slot]),
+        *(float(cols[name][slot]) for name in ("req_first", "req_last", "req_sq")),
+        int(client_is_a != table_a),
+    )  # fmt: skip
+
+
+def test_records_pack_the_behaviour_of_open_and_closed_messages_both_ways() -> None:
+    """record_behaviours (column-wise, for many flows at once) against the plain per-flow
+    packing, on flows left by random batches in every state: a message in progress from
+    either side, more or fewer than the first 8 messages, records oriented either way."""
+    rng = np.random.default_rng(5)
+    nflows = 60
+    table = FlowTable(1000, initial=64)
+    table["first_ts"][:nflows] = table["last_ts"][:nflows] = 1000.0
+    table["client_is_a"][:nflows] = np.arange(nflows) % 3 == 0
+    slots, t0 = np.arange(nflows, dtype=np.int64), 1000.0
+    for _ in range(12):
+        b = _random_batch(rng, int(rng.integers(1, 300)), nflows, t0)
+        t0 = float(b["ts"].max())
+        behaviour.update_python(
+            table.cols, slots[b["group"]], b["src_first"].astype(bool), b["proto"],
+            b["payload_len"], b["ts"], b["seq"],
+        )  # fmt: skip
+    slots = np.arange(nflows + 4, dtype=np.int64)  # and flows that never sent payload
+    sides = table["msg_side"][slots]
+    assert {0, 1, 2} <= set(sides.tolist()) and int(table["msgs_a"][slots].max()) > 8
+    client_is_a = rng.integers(0, 2, slots.shape[0]).astype(bool)
+    packed = behaviour.record_behaviours(table.cols, slots, client_is_a)
+    want = [_packed_one(table.cols, s, bool(c)) for s, c in enumerate(client_is_a.tolist())]
+    assert packed == want
+    assert behaviour.record_behaviours(table.cols, slots[:0], client_is_a[:0]) == []
+
+
 @needs_fast
 def test_compiled_helper_refuses_bad_groups_and_short_buffers() -> None:
     t = FlowTable(100, initial=8)

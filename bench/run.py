@@ -215,7 +215,7 @@ def generate(path: Path, args: list[str], created: list[Path],
 # The two tools whose ratio is the speed target run this many rounds at least (each takes
 # seconds, tshark and scapy minutes): on a shared VM whose speed drifts by tens of per
 # cent, the fastest of five is a far steadier figure than the faster of two.
-RATIO_TOOLS = ("minewatch", "ndpi")
+RATIO_TOOLS = ("minewatch", "ndpi", "rules")
 
 
 def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
@@ -236,6 +236,7 @@ def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
     rows = {
         "minewatch": Row("minewatch scan (full detection)"),
         "ndpi": Row(f"ndpiReader -i (nDPI {version(['ndpiReader', '-h'], r'nDPI ([0-9.]+)')})"),
+        "rules": Row(RULES_ROW),
         "tshark": Row(f"tshark -T fields ({version(['tshark', '--version'], _TSHARK_VER)})"),
         "scapy": Row(f"scapy {version([sys.executable, '-c', _SCAPY_VER], r'([0-9.]+)')} "
                      f"PcapReader + decode ({SLICE // 1000}k-packet slice, extrapolated)"),
@@ -243,11 +244,13 @@ def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
     commands = {
         "minewatch": ([*mw, "scan", str(capture), "-f", "jsonl", "-o", str(mw_out)], None),
         "ndpi": (["ndpiReader", "-i", str(capture)], ndpi_out),
+        "rules": ([*mw, "scan", str(capture), "-f", "jsonl", "-o", os.devnull, "--model", "none"],
+                  None),
         "tshark": (["tshark", "-r", str(capture), "-T", "fields", "-e", "frame.number",
                     "-e", "ip.src", "-e", "tcp.srcport"], Path(os.devnull)),
         "scapy": ([sys.executable, "-m", "bench.scapy_loop", str(slice_path)], None),
     }
-    available = {k for k in commands if k in ("minewatch", "scapy")
+    available = {k for k in commands if k in ("minewatch", "rules", "scapy")
                  or shutil.which(commands[k][0][0])}
     # (label, key, row, command, stdout file, file to warm) in the order of every round
     jobs = [(key, key, rows[key], cmd, out, slice_path if key == "scapy" else capture)
@@ -257,12 +260,15 @@ def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
         other_mw = DATA / f"{other.stem}.minewatch.jsonl"
         other_ndpi = DATA / f"{other.stem}.ndpi.txt"
         created += [other_mw, other_ndpi]
-        other_rows = [Row(rows["minewatch"].tool), Row(rows["ndpi"].tool)]
+        other_rows = [Row(rows["minewatch"].tool), Row(rows["ndpi"].tool), Row(RULES_ROW)]
         extras[other] = (other_rows, other_mw)
         jobs += [(f"minewatch on {other.stem}", "minewatch", other_rows[0],
                   [*mw, "scan", str(other), "-f", "jsonl", "-o", str(other_mw)], None, other),
                  (f"ndpi on {other.stem}", "ndpi", other_rows[1],
-                  ["ndpiReader", "-i", str(other)], other_ndpi, other)]
+                  ["ndpiReader", "-i", str(other)], other_ndpi, other),
+                 (f"minewatch --model none on {other.stem}", "rules", other_rows[2],
+                  [*mw, "scan", str(other), "-f", "jsonl", "-o", os.devnull, "--model", "none"],
+                  None, other)]
     total = max(runs, ratio_runs)
     for rnd in range(total):
         for label, key, row, cmd, out, path in jobs:
@@ -292,6 +298,7 @@ def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
     return list(rows.values()), mw_out, extras
 
 
+RULES_ROW = "minewatch scan --model none (signatures only)"
 _STATS_LINE = re.compile(r"peak ([\d,]+) flows in ([\d.,]+ [KMG]?B) of flow state "
                          r"\(([\d,]+) bytes/flow\)")
 
@@ -436,9 +443,7 @@ def real_section(capture: Path, rows: list[Row], mw_out: Path, stage_stats: str 
               f"the {truth['packets_per_replica']:,} packets of {truth['files_used']} corpus "
               f"captures{cut}, addresses shifted per replica; captures skipped: {why}; "
               f"{len(truth['miner_ips'])} miner IPs)")
-    notes = []
-    if ratio_line(rows):
-        notes.append(f"- {ratio_line(rows)}")
+    notes = [f"- {line}" for line in (ratio_line(rows), model_line(rows)) if line]
     m = re.search(r"minewatch: (.*)", rows[0].best.stderr) if rows[0].runs else None
     if m:
         notes.append(f"- minewatch's own summary (excludes interpreter start-up): {m.group(1)}")
@@ -482,6 +487,21 @@ def ratio_line(rows: list[Row]) -> str:
             f"(fastest runs), {median:.2f}x (median runs); wall s, minewatch "
             f"{', '.join(f'{w:.2f}' for w in mw_walls)}; ndpiReader "
             f"{', '.join(f'{w:.2f}' for w in nd_walls)}")
+
+
+def model_line(rows: list[Row]) -> str:
+    """What the flow model costs: minewatch's ratio to ndpiReader with the model over its
+    ratio with ``--model none``, both from the same rounds ([model]'s target: >= 0.85)."""
+    mw, ndpi, rules = rows[0], rows[1], rows[2]
+    if not (mw.runs and ndpi.runs and rules.runs) or rules.tool != RULES_ROW:
+        return ""
+    walls = [sorted(r.wall for r in row.runs) for row in (mw, ndpi, rules)]
+    fast = [w[0] for w in walls]
+    mid = [statistics.median(w) for w in walls]
+    parts = []
+    for name, (m, n, r) in (("fastest", fast), ("median", mid)):
+        parts.append(f"{n / m:.2f}x with the model, {n / r:.2f}x without: {r / m:.2f} ({name})")
+    return "model cost, ratio vs ndpiReader " + "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -541,8 +561,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{truth['duration_s']:,.0f} s of traffic, seed {args.seed}, "
                   f"{len(truth['miner_ips'])} miner IPs / {truth['mining_flows']} mining flows)")
         notes = [f"- {r.tool}: {r.note}" for r in rows if r.note]
-        if ratio_line(rows):
-            notes.insert(0, f"- {ratio_line(rows)}")
+        notes[:0] = [f"- {line}" for line in (ratio_line(rows), model_line(rows)) if line]
         if m:
             notes.append(f"- minewatch's own summary (excludes interpreter start-up): {m.group(1)}")
         if stage_stats:

@@ -5,7 +5,8 @@
 
 Why: a change must not make minewatch slower relative to ndpiReader, and this VM's speed
 drifts by tens of per cent within minutes, so the trees are compared in one run: each
-round runs every tree's ``minewatch scan CAPTURE -f jsonl -o /dev/null -q`` and
+round runs every tree's ``minewatch scan CAPTURE -f jsonl -o /dev/null -q`` (each tree
+byte-compiled first) and
 ``ndpiReader -i CAPTURE`` once, in turn, pinned to core 0 (``taskset -c 0``) after the
 capture was read once more so it is in the page cache. Per tree it reports the fastest
 and the median wall time and packets/s, and the ratio to ndpiReader's packets/s by the
@@ -68,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         print("ndpiReader not installed (Debian: libndpi-bin)", file=sys.stderr)
         return 2
     packets = _packets(args.capture)
+    for _, root, _ in trees:
+        # Byte-compiled first, as make bench does: with PYTHONDONTWRITEBYTECODE set, a tree
+        # whose sources changed since its .pyc files were written compiles them on every
+        # run (~40 ms of each run, measured after an edit of decode.py and flows.py).
+        subprocess.run([str(root / ".venv/bin/python"), "-m", "compileall", "-q",
+                        str(root / "detector")], check=True, stdout=subprocess.DEVNULL)
     times: dict[str, list[float]] = {name: [] for name, _, _ in trees}
     times["ndpiReader"] = []
     for _ in range(args.rounds):

@@ -305,8 +305,9 @@ def scan(
         bool,
         typer.Option(
             "--as-found",
-            help="jsonl: write each alert when its suspect first appears (evidence so far), "
-            "not sorted at the end; crypto-node alerts follow at the end.",
+            help="jsonl: write each alert when its suspect first appears (evidence so far; "
+            "open flows are scored at their checkpoints), not sorted at the end; crypto-node "
+            "alerts follow at the end.",
         ),
     ] = False,
     eve_extended: Annotated[

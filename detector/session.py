@@ -38,11 +38,12 @@ from detector.nodehosts import NodeTable
 from detector.pdns import PassiveDns
 from detector.score import Verdict, score_flow
 from detector.source import RecordBatch
-from detector.suspects import Suspect, SuspectTable
+from detector.suspects import Suspect, SuspectTable, window_index
 
 # Flows ended per step when a session finishes: their records are analysed step by step,
 # so ending a full flow table never holds all of its records at once.
 FINISH_STEP = 8192
+MAX_TOLD_EARLY = 65536  # (IP, window) keys remembered as told of early (oldest forgotten)
 
 
 @dataclass(slots=True)
@@ -107,6 +108,37 @@ class Analysis:
         self.verdicts: list[Verdict] = []
         self.announce = announce  # someone takes the new suspects (else none are kept)
         self.new_suspects: list[Suspect] = []
+        # (IP, window index) told of from an open flow (consume_open), oldest first
+        self.told_early: dict[tuple[str, int], None] = {}
+
+    def consume_open(self, records: list[FlowRecord]) -> None:
+        """Open flows at a checkpoint (CaptureSession.take_checkpoints: enriched), scored as
+        they stand, the flow model included. A miner among them whose (IP, window) has no
+        suspect yet, and was not told of yet, is told of now, while it mines, with that
+        open flow as its evidence (``end_reason`` "open"). The suspect tables are not
+        touched: a flow counts once, when it ends; the driver tells of an (IP, window)
+        once (pipeline's ``announced``), so the suspect the ended flow makes later is not
+        told again. Why: a miner inside TLS mines for hours on one connection; waiting for
+        it to end would alert hours late, or never if the sensor stops first."""
+        if not self.announce or not records:
+            return
+        if self.model is not None:
+            self.model.annotate(records)
+        window = self.suspects.window
+        for record in records:
+            verdict = score_flow(record, self.rules, self.threshold)
+            if not verdict.is_miner:
+                continue
+            index = window_index(record.first_ts, window)
+            key = (record.client_ip, index)
+            if key in self.suspects or key in self.told_early:
+                continue
+            if len(self.told_early) >= MAX_TOLD_EARLY:
+                self.told_early.pop(next(iter(self.told_early)))
+            self.told_early[key] = None
+            early = Suspect(ip=record.client_ip, window_start=index * window)
+            early.add(verdict)
+            self.new_suspects.append(early)
 
     def consume(self, records: list[FlowRecord]) -> None:
         intel, rules, threshold = self.intel, self.rules, self.threshold
@@ -170,6 +202,10 @@ class CaptureSession:
         times.flows += (t2 - t1) + (t4 - t3)
         times.dissect += t3 - t2
         self._analyse()
+        if self.analysis.announce:
+            started = clock()
+            self.analysis.consume_open(self.take_checkpoints())
+            times.score += clock() - started
 
     def tick(self, now: float) -> None:
         """No packet for a while: move the clock to ``now`` and end what timed out."""

@@ -291,6 +291,10 @@ class SuspectTable:
     def __len__(self) -> int:
         return len(self.by_key) + len(self.packed)
 
+    def __contains__(self, key: tuple[str, int]) -> bool:
+        """Is there a suspect for (IP, window index)?"""
+        return key in self.by_key or key in self.packed
+
     def stream(self, key: Callable[[float, str], Any] | None = None) -> Iterator[Suspect]:
         """The suspects in report order (by first seen, then IP, or by ``key(first_seen,
         ip)``), one at a time, their evidence facts whole (see _stowed): a sink that

@@ -8,11 +8,20 @@ nothing inside TLS is readable) and every benign program must stay clean.
 
 from __future__ import annotations
 
+import json
+import select
+import struct
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
 import pytest
 
 from detector.features import FEATURE_NAMES
 from detector.model import DEFAULT_MODEL, card_path, load_model
-from tests.conftest import PCAPS, run_cli
+from tests.conftest import PCAPS, REPO, run_cli
 
 pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no shipped model")
 REALSET = PCAPS / "realset"
@@ -45,3 +54,61 @@ def test_a_tls_miner_alert_says_the_model_found_it_and_why() -> None:
     # without the model the same capture has no suspect: the rules cannot see inside
     bare = run_cli("scan", "-f", "jsonl", "--model", "none", str(REALSET / "xmrig-cnr-tls-443.pcap"))
     assert bare.rc == 0 and bare.events() == []
+
+
+def _records(capture: Path) -> tuple[bytes, list[tuple[float, bytes]]]:
+    """A little-endian microsecond pcap's file header and its records (time, bytes)."""
+    data = capture.read_bytes()
+    records, off = [], 24
+    while off + 16 <= len(data):
+        sec, usec, caplen = struct.unpack_from("<III", data, off)
+        records.append((sec + usec / 1e6, data[off : off + 16 + caplen]))
+        off += 16 + caplen
+    return data[:24], records
+
+
+def test_a_tls_miner_is_told_of_while_it_still_mines() -> None:
+    """``scan --as-found`` on a capture arriving through a pipe: the TLS miner's alert is
+    written while its one connection is still open, from the open flow (scored at the
+    checkpoint of its third pushed job), before the rest of the capture has even been
+    written - and the flow's end later does not alert again."""
+    header, records = _records(REALSET / "xmrig-rx0-tls-14433.pcap")
+    start, last = records[0][0], records[-1][0]
+    slices = 6  # the capture's time cut in equal slices, written one by one with a pause
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "detector", "scan", "--as-found", "-f", "jsonl", "-q",
+         "--model", str(DEFAULT_MODEL), "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    lines: list[str] = []
+    told_in_slice = None
+    try:
+        proc.stdin.write(header)
+        for k in range(slices):
+            upto = start + (last - start) * (k + 1) / slices
+            proc.stdin.write(b"".join(r for ts, r in records if ts <= upto and
+                                      (k == 0 or ts > start + (last - start) * k / slices)))
+            proc.stdin.flush()
+            deadline = time.monotonic() + 3.0  # the pipe reader hands over within 1 s
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+                if ready:
+                    lines.append(proc.stdout.readline().decode())
+                    told_in_slice = k if told_in_slice is None else told_in_slice
+                    break
+            if told_in_slice is not None:
+                break
+        rest = [r for ts, r in records if ts > start + (last - start) * (k + 1) / slices]
+        out, err = proc.communicate(b"".join(rest), timeout=120)
+    finally:
+        proc.kill()
+    lines += out.decode().splitlines()
+    alerts = [json.loads(line) for line in lines if line.strip()]
+    alerts = [e for e in alerts if e.get("event_type") == "alert"]
+    assert proc.returncode == 0, err
+    assert told_in_slice is not None and told_in_slice < slices - 1, "no alert before the end"
+    (alert,) = alerts  # told once: the ended flow does not alert again
+    assert alert["src_ip"] == "10.213.8.2" and alert["alert"]["signature_id"] == 3980001
+    flow_end = datetime.fromisoformat(alert["flow"]["end"]).timestamp()
+    assert flow_end < last - 30  # the evidence is the flow as it stood, open

@@ -360,6 +360,9 @@ def evaluate_capture(
                 stop = start + int(later[0]) if later.shape[0] else n
                 if stop > start:
                     session.feed(batch.part(start, stop))
+                    # flows at a push checkpoint are scored at once, as scan --as-found and
+                    # a live sensor score them: time to detect is when the push arrived
+                    _score_open(session.take_checkpoints(), config, detector, first_flagged)
                 start = stop
                 ahead = max(session.now, float(batch.ts[start]) if start < n else -math.inf)
                 if ahead >= next_check:
@@ -415,7 +418,18 @@ def _check(
     first_flagged: dict[tuple[FlowKey, float], tuple[float, int | None]],
 ) -> None:
     """Score the open flows as they stand (a checkpoint), the flow model included."""
-    records = session.snapshot()
+    _score_open(session.snapshot(), config, detector, first_flagged)
+
+
+def _score_open(
+    records: list[FlowRecord],
+    config: ScanConfig,
+    detector: Detector,
+    first_flagged: dict[tuple[FlowKey, float], tuple[float, int | None]],
+) -> None:
+    """Score open flows' records; note when each flow first scored as a miner."""
+    if not records:
+        return
     if detector.model is not None:
         detector.model.annotate(records)
     for record in records:

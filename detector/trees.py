@@ -18,8 +18,10 @@ with an InputError. tests/test_model.py checks the probabilities against scikit-
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -132,6 +134,46 @@ def compile_skops(blob: bytes, where: str) -> CompiledTrees:
         ) from None
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+_NPY_SHAPE = re.compile(r"'shape':\s*\(([0-9, ]*)\),?")
+_NPY_HEADS: dict[str, tuple[np.dtype, bool]] = {}  # header without its shape -> parsed
+
+
+def read_npy(blob: bytes) -> np.ndarray:
+    """One ``.npy`` file (format 1.0-3.0) of plain numbers: np.load's reading without its
+    cost per file. A model holds ~300 arrays whose headers differ only in their shape,
+    and np.load parsed each whole header with ast.literal_eval: ~0.1 s of every start-up
+    with a model. Here a header's rest is parsed once (literal_eval: literals only) and
+    its shape by a pattern. Object arrays are refused, as np.load without pickle does.
+    (Read-only arrays on the file's bytes: nothing writes to a model's arrays.)"""
+    if blob[:6] != _NPY_MAGIC:
+        raise ValueError("not an .npy file")
+    major = blob[6]
+    if major == 1:
+        size, start = int.from_bytes(blob[8:10], "little"), 10
+    elif major in (2, 3):
+        size, start = int.from_bytes(blob[8:12], "little"), 12
+    else:
+        raise ValueError("unknown .npy version")
+    header = blob[start : start + size].decode("latin1" if major < 3 else "utf-8")
+    found = _NPY_SHAPE.search(header)
+    if found is None:
+        raise ValueError("no shape in the .npy header")
+    shape = tuple(int(n) for n in found.group(1).replace(" ", "").split(",") if n)
+    rest = header[: found.start()] + header[found.end() :]
+    parsed = _NPY_HEADS.get(rest)
+    if parsed is None:
+        fields = ast.literal_eval(rest)
+        dtype = np.lib.format.descr_to_dtype(fields["descr"])
+        if dtype.hasobject:
+            raise ValueError("object arrays need pickle")
+        parsed = _NPY_HEADS[rest] = (dtype, bool(fields["fortran_order"]))
+    dtype, fortran = parsed
+    count = int(np.prod(shape, dtype=np.int64))
+    array = np.frombuffer(blob, dtype=dtype, count=count, offset=start + size)
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
 def _types(node: Any) -> set[str]:
     found: set[str] = set()
     stack = [node]
@@ -165,7 +207,7 @@ def _compile(archive: zipfile.ZipFile, schema: dict[str, Any]) -> CompiledTrees:
     def array(node: dict[str, Any]) -> np.ndarray:
         if node.get("__loader__") != "NdArrayNode" or node.get("type") != "numpy":
             raise ValueError("expected an array")
-        return np.load(io.BytesIO(archive.read(node["file"])), allow_pickle=False)
+        return read_npy(archive.read(node["file"]))
 
     top = attrs(schema, "CalibratedClassifierCV")
     (calibrated,) = items(top["calibrated_classifiers_"])

@@ -8,6 +8,7 @@ The shipped model itself is checked by tests/test_model_shipped.py.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import pytest
 from detector.errors import InputError
 from detector.features import FEATURE_NAMES
 from detector.model import ModelMeta, card_path, load_model, meta_path, save_model
+from detector.trees import read_npy
 from tests.conftest import PCAPS, run_cli
 
 # A TLS miner of the real-program set: its session shows the pushes that make the
@@ -182,3 +184,28 @@ def test_train_through_the_cli_writes_a_model_the_scan_uses(tmp_path: Path) -> N
     assert "train: 4/4 captures read" in trained.err or "captures read" in trained.err
     scanned = run_cli("scan", "-f", "jsonl", "--model", str(model), str(TLS_MINER))
     assert scanned.rc == 0, scanned.err
+
+
+def test_model_arrays_read_as_numpy_writes_them_and_object_arrays_are_refused() -> None:
+    """trees.read_npy (the model's ~300 arrays without np.load's cost per file) against
+    np.save: plain, structured, Fortran-ordered, empty and 0-d arrays, format 1.0 and
+    2.0; an object array (which only pickle can read) is refused."""
+    arrays = [
+        np.arange(5.0),
+        np.zeros((3, 4), dtype=np.uint8),
+        np.asfortranarray(np.arange(12).reshape(3, 4)),
+        np.array([], dtype="<f4"),
+        np.zeros(3, dtype=[("value", "<f8"), ("feature_idx", "<u4"), ("missing", "u1")]),
+        np.array(3.5),
+    ]
+    for array in arrays:
+        for version in ((1, 0), (2, 0)):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, array, version=version)
+            read = read_npy(buf.getvalue())
+            assert read.dtype == array.dtype and read.shape == array.shape
+            assert np.array_equal(read, array)
+    buf = io.BytesIO()
+    np.save(buf, np.array([1, "x"], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="pickle"):
+        read_npy(buf.getvalue())

@@ -481,7 +481,10 @@ class FlowTracker:
         fs, fsa = first_syn[new], first_synack[new]
         src_first_fs = self._src_is_a(pb, np.minimum(fs, len(pb) - 1))
         src_first_fsa = self._src_is_a(pb, np.minimum(fsa, len(pb) - 1))
-        by_port = t["a_port"][created] >= t["b_port"][created]
+        by_port = _client_by_port(
+            t["a_port"][created], t["b_port"][created],
+            t["a_hi"][created], t["a_lo"][created], t["b_hi"][created], t["b_lo"][created],
+        )  # fmt: skip
         t["client_is_a"][created] = np.where(
             fs < big, src_first_fs, np.where(fsa < big, ~src_first_fsa, by_port)
         )
@@ -651,7 +654,7 @@ class FlowTracker:
         return self._records(found, "open")
 
     def take_checkpoints(self) -> list[FlowRecord]:
-        """The open flows whose server pushes reached a checkpoint (3, 6, 12, 24 ...
+        """The open flows whose server pushes reached a checkpoint (2, 3, 6, 12, 24 ...
         pushes, behaviour.is_checkpoint) since the last call, as records of what they did
         so far (``end_reason`` "open", a copy of their facts, None if they have none):
         what scoring in progress looks at, while a miner mines. Facts or not, every such
@@ -758,6 +761,51 @@ _RECORD_COLUMNS = (
 
 
 _BEHAVIOUR_STEP = 512
+# Ports at or above this are ephemeral on every common OS (Linux from 32768, Windows and
+# the BSDs from 49152): when both ends use one, the lower port says nothing of the server.
+EPHEMERAL_FROM = 32768
+_V4_LO = np.uint64(0x0000FFFF00000000)
+_V4_PRIVATE = (  # (network, mask) on the low 32 bits: RFC 1918 and RFC 6598 (CGNAT)
+    (0x0A000000, 0xFF000000),
+    (0xAC100000, 0xFFF00000),
+    (0xC0A80000, 0xFFFF0000),
+    (0x64400000, 0xFFC00000),
+)
+
+
+def _internal(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Private addresses (RFC 1918, CGNAT 100.64/10, IPv6 ULA fc00::/7), vectorised on
+    the table's (hi, lo) halves (IPv4 v4-mapped)."""
+    v4 = (hi == 0) & ((lo & np.uint64(0xFFFFFFFF00000000)) == _V4_LO)
+    low = lo & np.uint64(0xFFFFFFFF)
+    private = np.zeros(hi.shape[0], dtype=bool)
+    for net, mask in _V4_PRIVATE:
+        private |= (low & np.uint64(mask)) == np.uint64(net)
+    ula = (hi >> np.uint64(57)) == np.uint64(0x7E)  # fc00::/7
+    return np.where(v4, private, ula)
+
+
+def _client_by_port(
+    a_port: np.ndarray,
+    b_port: np.ndarray,
+    a_hi: np.ndarray,
+    a_lo: np.ndarray,
+    b_hi: np.ndarray,
+    b_lo: np.ndarray,
+) -> np.ndarray:
+    """Whether A is the client of flows whose first packets named no side (no SYN or
+    SYN-ACK seen: a capture that starts mid-session): the higher port is the client's,
+    unless both ports are ephemeral - then, if exactly one end is a private address, that
+    end is (a sensor watches its own network's hosts talking out). Why: a Stratum V2
+    pool on port 34255 and a miner on 33624, caught mid-session, made the pool's
+    address the suspect (held-out corpus seed 99); Zeek likewise orients by what it
+    knows of local networks and server ports, not by port order alone."""
+    by_port = a_port >= b_port
+    both_ephemeral = np.minimum(a_port, b_port) >= EPHEMERAL_FROM
+    if not both_ephemeral.any():
+        return by_port
+    a_in, b_in = _internal(a_hi, a_lo), _internal(b_hi, b_lo)
+    return np.where(both_ephemeral & (a_in != b_in), a_in, by_port)
 
 
 def _record(row: tuple, reason: str, facts: FlowFacts | None) -> FlowRecord:

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from detector import plain
 from detector.config import Detector, ScanConfig
 from detector.dialects import STRATUM_V1
@@ -195,3 +197,38 @@ def test_scan_as_found_writes_the_same_alerts_as_they_appear() -> None:
     assert any(flows(e) < flows(final[key(e)]) for e in early)
     usage = run_cli("scan", "--as-found", str(PCAPS))
     assert usage.rc == 2 and "--as-found" in usage.err and "Traceback" not in usage.err
+
+
+def test_mid_session_flows_between_ephemeral_ports_take_the_private_end_as_client() -> None:
+    """No SYN seen: the higher port is the client's - unless both ports are ephemeral,
+    when the one private end (RFC 1918, CGNAT, ULA) is the client (a Stratum V2 pool on
+    34255 caught mid-session once made the pool's address the suspect)."""
+    from detector.flows import _client_by_port
+
+    def v4(text: str) -> tuple[int, int]:
+        a, b, c, d = (int(x) for x in text.split("."))
+        return 0, 0x0000FFFF00000000 | (a << 24 | b << 16 | c << 8 | d)
+
+    cases = [  # (A, A port, B, B port, A is the client)
+        ("100.70.0.184", 33624, "3.122.187.61", 34255, True),  # CGNAT miner, both ephemeral
+        ("3.122.187.61", 34255, "100.70.0.184", 33624, False),
+        ("10.0.0.5", 443, "8.8.8.8", 50000, False),  # a private server: the port decides
+        ("192.168.1.9", 40000, "172.16.0.1", 50000, False),  # both private: the port decides
+        ("8.8.4.4", 40000, "1.1.1.1", 50000, False),  # both public: the port decides
+        ("10.1.2.3", 50000, "8.8.8.8", 3333, True),
+    ]
+    a = [v4(c[0]) for c in cases]
+    b = [v4(c[2]) for c in cases]
+    got = _client_by_port(
+        np.array([c[1] for c in cases]), np.array([c[3] for c in cases]),
+        np.array([x[0] for x in a], dtype=np.uint64), np.array([x[1] for x in a], dtype=np.uint64),
+        np.array([x[0] for x in b], dtype=np.uint64), np.array([x[1] for x in b], dtype=np.uint64),
+    )  # fmt: skip
+    assert got.tolist() == [c[4] for c in cases]
+    ula, public6 = (0xFD00 << 48, 1), (0x2001 << 48, 1)
+    six = _client_by_port(
+        np.array([40000]), np.array([50000]),
+        np.array([public6[0]], dtype=np.uint64), np.array([1], dtype=np.uint64),
+        np.array([ula[0]], dtype=np.uint64), np.array([1], dtype=np.uint64),
+    )  # fmt: skip
+    assert six.tolist() == [False]  # the ULA end (B) is the client

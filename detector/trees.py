@@ -63,6 +63,9 @@ _NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "
                 "is_leaf")  # fmt: skip
 
 
+RAW_ROWS = 128  # rows walked at once (CompiledTrees.raw): 128 x 300 trees x 8 B = 300 KB
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledTrees:
     """All trees as flat node arrays (roots at ``roots``), the baseline, the calibration."""
@@ -88,8 +91,21 @@ class CompiledTrees:
         return np.bincount(self.feature[~self.leaf], minlength=n_features)
 
     def raw(self, x: np.ndarray) -> np.ndarray:
-        """The boosted trees' raw score (log-odds) of each row."""
+        """The boosted trees' raw score (log-odds) of each row, RAW_ROWS rows at a time:
+        the walk keeps a few (rows x trees) arrays per step, and for thousands of rows
+        (eval scores every open flow at each checkpoint) they were tens of MB each, mapped
+        fresh and faulted in page by page - 17.7 M page faults, 51 s of system time in
+        one `make eval`. In steps, they stay small and reuse the same memory."""
         x = np.asarray(x, dtype=np.float64)
+        n = x.shape[0]
+        if n <= RAW_ROWS:
+            return self._raw(x)
+        out = np.empty(n)
+        for lo in range(0, n, RAW_ROWS):
+            out[lo : lo + RAW_ROWS] = self._raw(x[lo : lo + RAW_ROWS])
+        return out
+
+    def _raw(self, x: np.ndarray) -> np.ndarray:
         n = x.shape[0]
         if n == 0:
             return np.empty(0)

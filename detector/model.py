@@ -36,7 +36,7 @@ from detector.behaviour import unpack
 from detector.errors import InputError
 from detector.features import FEATURE_NAMES, features_matrix
 from detector.flows import FlowRecord
-from detector.trees import CompiledTrees, compile_skops
+from detector.trees import CompiledTrees, compile_skops, untrusted_types
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = MODELS / "minewatch.skops"
@@ -256,12 +256,9 @@ def _build(blob: bytes, path: Path) -> Any:
         untrusted = skops.io.get_untrusted_types(data=blob)
     except Exception as exc:  # noqa: BLE001 - any failure to read the file is the same refusal
         raise InputError(f"{path}: not a skops model file ({type(exc).__name__})") from None
-    refused = sorted(set(untrusted) - TRUSTED_TYPES)
+    refused = set(untrusted) - TRUSTED_TYPES
     if refused:
-        shown = ", ".join(refused[:3]) + (", ..." if len(refused) > 3 else "")
-        raise InputError(
-            f"{path}: refused: the file asks for types minewatch does not trust: {shown}"
-        )
+        raise untrusted_types(str(path), refused)
     try:
         return skops.io.loads(blob, trusted=sorted(untrusted))
     except Exception as exc:  # noqa: BLE001

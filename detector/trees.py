@@ -136,12 +136,9 @@ def compile_skops(blob: bytes, where: str) -> CompiledTrees:
         schema = json.loads(archive.read("schema.json"))
     except (zipfile.BadZipFile, KeyError, ValueError, OSError):
         raise InputError(f"{where}: not a skops model file") from None
-    named = sorted(_types(schema) - ALLOWED)
+    named = _types(schema) - ALLOWED
     if named:
-        shown = ", ".join(named[:3]) + (", ..." if len(named) > 3 else "")
-        raise InputError(
-            f"{where}: refused: the file asks for types minewatch does not trust: {shown}"
-        )
+        raise untrusted_types(where, named)
     try:
         return _compile(archive, schema)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -188,6 +185,16 @@ def read_npy(blob: bytes) -> np.ndarray:
     count = int(np.prod(shape, dtype=np.int64))
     array = np.frombuffer(blob, dtype=dtype, count=count, offset=start + size)
     return array.reshape(shape, order="F" if fortran else "C")
+
+
+def untrusted_types(where: str, named: set[str]) -> InputError:
+    """The one-line refusal of a model file that names types minewatch does not trust
+    (here, and where the estimator is built through skops: model._build)."""
+    shown = sorted(named)
+    listed = ", ".join(shown[:3]) + (", ..." if len(shown) > 3 else "")
+    return InputError(
+        f"{where}: refused: the file asks for types minewatch does not trust: {listed}"
+    )
 
 
 def _types(node: Any) -> set[str]:

@@ -38,7 +38,7 @@ from detector.nodehosts import NodeTable
 from detector.pdns import PassiveDns
 from detector.score import Verdict, score_flow
 from detector.source import RecordBatch
-from detector.suspects import Suspect, SuspectTable, window_index
+from detector.suspects import Suspect, SuspectTable
 
 # Flows ended per step when a session finishes: their records are analysed step by step,
 # so ending a full flow table never holds all of its records at once.
@@ -124,19 +124,17 @@ class Analysis:
             return
         if self.model is not None:
             self.model.annotate(records)
-        window = self.suspects.window
         for record in records:
             verdict = score_flow(record, self.rules, self.threshold)
             if not verdict.is_miner:
                 continue
-            index = window_index(record.first_ts, window)
-            key = (record.client_ip, index)
+            key = self.suspects.key(record)
             if key in self.suspects or key in self.told_early:
                 continue
             if len(self.told_early) >= MAX_TOLD_EARLY:
                 self.told_early.pop(next(iter(self.told_early)))
             self.told_early[key] = None
-            early = Suspect(ip=record.client_ip, window_start=index * window)
+            early = Suspect(ip=key[0], window_start=key[1] * self.suspects.window)
             early.add(verdict)
             self.new_suspects.append(early)
 

@@ -244,12 +244,10 @@ class SuspectTable:
         window of a known one: what a live sink alerts on), else None."""
         if not v.is_miner:
             return None
-        ip = v.record.client_ip
-        index = window_index(v.record.first_ts, self.window)
-        key = (ip, index)
+        key = self.key(v.record)
         suspect, created = self._take(key), False
         if suspect is None:
-            suspect, created = Suspect(ip=ip, window_start=index * self.window), True
+            suspect, created = Suspect(ip=key[0], window_start=key[1] * self.window), True
         suspect.add(v, self.shared_verdicts)
         self._keep(key, suspect)
         return suspect if created else None
@@ -290,6 +288,10 @@ class SuspectTable:
 
     def __len__(self) -> int:
         return len(self.by_key) + len(self.packed)
+
+    def key(self, record: FlowRecord) -> tuple[str, int]:
+        """The (miner IP, window index) a miner flow counts under."""
+        return record.client_ip, window_index(record.first_ts, self.window)
 
     def __contains__(self, key: tuple[str, int]) -> bool:
         """Is there a suspect for (IP, window index)?"""

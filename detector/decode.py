@@ -663,7 +663,6 @@ def _decode(
     pb, stats, _, carriers, written = level(rb, rows, 0)
     if carriers:
         if written is None:  # the numpy twin's level 0: its own arrays, copied once
-            rows.reserve(0, len(pb))
             rows.put(0, pb)
         pb = _open_tunnels(pb, stats, level, decap, rows)
     return pb, stats
@@ -718,6 +717,7 @@ class DecodeRows:
     def put(self, at: int, pb: PacketBatch) -> None:
         """Copy a level decoded into arrays of its own (the numpy twin) to rows ``at``..."""
         end = at + len(pb)
+        self.reserve(at, end)
         for column, name in zip(self.columns(), _COLUMNS, strict=True):
             column[at:end] = getattr(pb, name)
 
@@ -833,7 +833,6 @@ def _open_tunnels(
         )  # fmt: skip
         stats.tunneled += len(inner)
         start = spans[-1][1]
-        rows.reserve(start, start + len(inner))
         ipb, istats, ikeep, _, written = level(inner, rows, start)
         stats.add_inner(istats)
         if len(ipb) == 0:

@@ -7,7 +7,7 @@ quite like it (docs/ARCHITECTURE.md §3, §4): one long-lived connection on whic
 packet (compiled: ``flow_behaviour`` in _fast.c; without it the Python twin below, which
 gives bit-identical columns), a few numbers about the flow's messages in the flow table
 (the behaviour columns of flowtable.COLUMNS, 81 bytes per flow), and a finished flow's
-record carries them packed in 83 bytes (``record_behaviour``; ``unpack`` gives the numbers
+record carries them packed in 83 bytes (``record_behaviours``; ``unpack`` gives the numbers
 in ``FIELDS`` order).
 features.py turns that into the model's features.
 
@@ -115,7 +115,6 @@ def unpack(blob: bytes) -> tuple[int | float, ...]:
 
 
 _F32 = struct.Struct("<f")
-_pack = PACKED.pack
 
 
 def f32(x: float) -> float:

@@ -49,10 +49,7 @@ class RecordBatch:
 
     def head(self, n: int) -> RecordBatch:
         """The first ``n`` packets."""
-        return RecordBatch(
-            self.buf, self.data_off[:n], self.caplen[:n], self.wirelen[:n], self.ts[:n],
-            self.linktype[:n], self.stream_off[:n],
-        )  # fmt: skip
+        return self.part(0, n)
 
     def first_bad_time(self) -> int | None:
         """Index of the first packet whose timestamp no output can show, if any."""

@@ -653,12 +653,15 @@ class FlowTracker:
             found = [(slot, facts) for slot, facts in found if facts is not None]
         return self._records(found, "open")
 
-    def take_checkpoints(self) -> list[FlowRecord]:
+    def take_checkpoints(self, evidence: set[int] | None = None) -> list[FlowRecord]:
         """The open flows whose server pushes reached a checkpoint (2, 3, 6, 12, 24 ...
-        pushes, behaviour.is_checkpoint) since the last call, as records of what they did
+        pushes, behaviour.is_checkpoint) since the last call, and those in ``evidence``
+        (open flows with new facts: Inspector.take_evidence), as records of what they did
         so far (``end_reason`` "open", a copy of their facts, None if they have none):
         what scoring in progress looks at, while a miner mines. Facts or not, every such
         flow is returned: its behaviour is what the checkpoint is about."""
+        if evidence:
+            self.checkpoints |= evidence
         if not self.checkpoints:
             return []
         slots = sorted(self.checkpoints)

@@ -170,6 +170,8 @@ class CaptureSession:
         self.tracker = FlowTracker(config.flow, self.inspector, config.keep_all_flows)
         self.feeder = PayloadFeeder(self.inspector, self.tracker.table)
         self.analysis = Analysis(config, detector, pdns, announce)
+        if announce:  # open flows are scored on new evidence too (take_checkpoints)
+            self.inspector.watch_evidence()
         self.intel = self.analysis.intel
         self.report = CaptureReport(name)
         self.decode_stats = DecodeStats()
@@ -222,9 +224,10 @@ class CaptureSession:
 
     def take_checkpoints(self) -> list[FlowRecord]:
         """The open flows whose server pushes reached a checkpoint (2, 3, 6, 12, 24 ...,
-        behaviour.is_checkpoint) since the last call, enriched like ``snapshot``'s: the
-        flows worth scoring while they go on (FlowTracker.take_checkpoints)."""
-        records = self.tracker.take_checkpoints()
+        behaviour.is_checkpoint) or whose inspection first named a dialect since the last
+        call, enriched like ``snapshot``'s: the flows worth scoring while they go on
+        (FlowTracker.take_checkpoints, Inspector.take_evidence)."""
+        records = self.tracker.take_checkpoints(self.inspector.take_evidence())
         for record in records:
             enrich(record, self.intel)
         return records

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -156,3 +157,15 @@ def cut_and_mutated(
             mutated[rng.randrange(len(mutated))] = rng.randrange(256)
         variants.append(bytes(mutated))
     return variants
+
+
+def pcap_records(capture: Path) -> tuple[bytes, list[tuple[float, bytes]]]:
+    """A little-endian microsecond pcap's file header and its records (time, bytes): what
+    a test writes into a pipe slice by slice, as a live source would hand them over."""
+    data = capture.read_bytes()
+    records, off = [], 24
+    while off + 16 <= len(data):
+        sec, usec, caplen = struct.unpack_from("<III", data, off)
+        records.append((sec + usec / 1e6, data[off : off + 16 + caplen]))
+        off += 16 + caplen
+    return data[:24], records

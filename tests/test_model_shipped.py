@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import select
-import struct
 import subprocess
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from detector.features import FEATURE_NAMES
 from detector.model import DEFAULT_MODEL, card_path, load_model
-from tests.conftest import PCAPS, REPO, run_cli
+from tests.conftest import PCAPS, REPO, pcap_records, run_cli
 
 pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no shipped model")
 REALSET = PCAPS / "realset"
@@ -56,23 +54,12 @@ def test_a_tls_miner_alert_says_the_model_found_it_and_why() -> None:
     assert bare.rc == 0 and bare.events() == []
 
 
-def _records(capture: Path) -> tuple[bytes, list[tuple[float, bytes]]]:
-    """A little-endian microsecond pcap's file header and its records (time, bytes)."""
-    data = capture.read_bytes()
-    records, off = [], 24
-    while off + 16 <= len(data):
-        sec, usec, caplen = struct.unpack_from("<III", data, off)
-        records.append((sec + usec / 1e6, data[off : off + 16 + caplen]))
-        off += 16 + caplen
-    return data[:24], records
-
-
 def test_a_tls_miner_is_told_of_while_it_still_mines() -> None:
     """``scan --as-found`` on a capture arriving through a pipe: the TLS miner's alert is
     written while its one connection is still open, from the open flow (scored at the
     checkpoint of its third pushed job), before the rest of the capture has even been
     written - and the flow's end later does not alert again."""
-    header, records = _records(REALSET / "xmrig-rx0-tls-14433.pcap")
+    header, records = pcap_records(REALSET / "xmrig-rx0-tls-14433.pcap")
     start, last = records[0][0], records[-1][0]
     slices = 6  # the capture's time cut in equal slices, written one by one with a pause
     proc = subprocess.Popen(

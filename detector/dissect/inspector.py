@@ -75,7 +75,9 @@ class _Side:
 class FlowInspection:
     """Inspection state of one flow: two sides, shared dissector instances, facts."""
 
-    __slots__ = ("sides", "dissectors", "facts", "datagrams", "datagram_count", "udp", "ports")
+    __slots__ = (
+        "sides", "dissectors", "facts", "datagrams", "datagram_count", "udp", "ports", "told",
+    )  # fmt: skip
 
     def __init__(self, config: InspectConfig, udp: bool, ports: tuple[int, int]) -> None:
         self.sides = (_Side(config.bytes_per_side), _Side(config.bytes_per_side))
@@ -85,6 +87,7 @@ class FlowInspection:
         self.datagram_count = 0
         self.udp = udp
         self.ports = ports  # (side 0 port, side 1 port)
+        self.told = False  # put in Inspector.evidence once (its first dialect)
 
     def wanting(self) -> int:
         """Bit mask of the sides that still want payload."""
@@ -105,6 +108,25 @@ class Inspector:
         self.first: dict[int, FirstPackets] = {}  # TLS flows settled one packet per side
         self.retired: dict[int, FlowFacts] = {}  # facts of flows no longer inspected
         self.cut_short: list[int] = []  # slots retired for room (see _make_room), not yet told
+        # Slots whose inspection named a dialect (a mining message was read) since
+        # take_evidence last ran: "new evidence", scored while the flow is open. None
+        # unless a driver alerts as it goes (``watch_evidence``): a scan that reports at
+        # its end pays one attribute test per packet for it.
+        self.evidence: set[int] | None = None
+
+    def watch_evidence(self) -> None:
+        """Note flows as a dissector first names their dialect (see take_evidence)."""
+        if self.evidence is None:
+            self.evidence = set()
+
+    def take_evidence(self) -> set[int]:
+        """The open flows that first named a dialect since the last call: a cleartext
+        miner is told of at its first mining message, not its second job push."""
+        found = self.evidence
+        if not found:
+            return set()
+        self.evidence = set()
+        return found
 
     def _state(self, slot: int, udp: bool, side: int, sport: int, dport: int) -> FlowInspection:
         fi = self.flows.get(slot)
@@ -164,6 +186,9 @@ class Inspector:
                 self._deliver(fi, side, piece, ts)
                 if sd.done:
                     break
+            if self.evidence is not None and fi.facts.dialects and not fi.told:
+                fi.told = True
+                self.evidence.add(slot)
         return fi.wanting()
 
     def _leave_first_packets(self, slot: int, first: FirstPackets) -> None:
@@ -200,6 +225,9 @@ class Inspector:
             _dissector_failed(facts, fi.datagrams.name, exc)
             more = False
         fi.datagram_count += 1
+        if self.evidence is not None and facts.dialects and not fi.told:
+            fi.told = True
+            self.evidence.add(slot)
         if not more or fi.datagram_count >= self.config.datagrams_per_flow:
             fi.sides[0].done = fi.sides[1].done = True
         return fi.wanting()
@@ -375,6 +403,8 @@ class Inspector:
 
     def finish(self, slot: int) -> FlowFacts | None:
         """The flow ended: return its facts (None if nothing was learned)."""
+        if self.evidence:
+            self.evidence.discard(slot)
         if slot in self.flows or slot in self.first:
             facts = self._conclude(slot)
             if facts is not None:  # these replace any kept before (as retire would)

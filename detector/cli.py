@@ -423,6 +423,118 @@ def _write_results(
     result.times.output += time.perf_counter() - started
 
 
+class CaptureKind(StrEnum):
+    auto = "auto"
+    afpacket = "afpacket"
+    tcpdump = "tcpdump"
+
+
+@app.command()
+def live(
+    interfaces: Annotated[
+        list[str],
+        typer.Option("--interface", "-i", help="Interface to capture on (repeatable)."),
+    ],
+    bpf: Annotated[
+        str | None, typer.Option("--bpf", help="Capture filter (tcpdump syntax).")
+    ] = None,
+    snaplen: Annotated[int, typer.Option(min=64, max=262144, help="Bytes kept per packet.")] = (
+        65535
+    ),
+    no_promisc: Annotated[
+        bool, typer.Option("--no-promisc", help="Do not put the interfaces in promiscuous mode.")
+    ] = False,
+    capture: Annotated[
+        CaptureKind,
+        typer.Option(
+            "--capture",
+            help="Capture path: afpacket (a TPACKET_V3 ring), tcpdump (a pipe), auto.",
+        ),
+    ] = CaptureKind.auto,
+    eve: Annotated[
+        str,
+        typer.Option("--eve", help="Append EVE alerts to this file (- for stdout)."),
+    ] = "-",
+    syslog: Annotated[
+        str | None,
+        typer.Option(
+            "--syslog", help="Also send alerts and health lines: local, udp:HOST:PORT, tcp:..."
+        ),
+    ] = None,
+    suppress: Annotated[
+        float,
+        typer.Option(
+            min=1.0, callback=_finite, help="Alert an IP once per this many seconds (window)."
+        ),
+    ] = 3600.0,
+    health: Annotated[
+        float,
+        typer.Option(min=0.0, callback=_finite, help="Seconds between health lines (0: none)."),
+    ] = 60.0,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Drop root for this user once the capture is open."),
+    ] = None,
+    rules: RulesOpt = None,
+    model: ModelOpt = None,
+    threshold: ThresholdOpt = 0.7,
+    idle_timeout: Annotated[
+        float, typer.Option(min=1.0, callback=_finite, help="TCP flow idle timeout (s).")
+    ] = 600.0,
+    max_flows: Annotated[int, typer.Option(min=64, help="Flow-table size limit.")] = 500_000,
+    eve_extended: Annotated[
+        bool, typer.Option("--eve-extended", help="Also the full mining record (not EVE-valid).")
+    ] = False,
+) -> None:
+    """Watch interfaces (a mirror/SPAN port) and alert on miners while they mine."""
+    from detector.live import LiveSensor
+    from detector.sinks.alertlog import EveFile, Syslog
+
+    config = _config(rules, threshold, suppress, idle_timeout, max_flows=max_flows, model=model)
+    detector = Detector.load(config)
+    source = _open_live(interfaces, bpf, snaplen, not no_promisc, capture)
+    try:
+        sinks: list = [EveFile(eve)]
+        if syslog:
+            sinks.append(Syslog(syslog))
+        if user:
+            from detector.source.privileges import drop_privileges
+
+            drop_privileges(user)
+    except BaseException:
+        source.close()
+        raise
+    names = ",".join(interfaces)
+    _err(f"capturing on {escape(names)} ({source.kind}); alerts to {escape(eve)}")
+    sensor = LiveSensor(
+        names, source, config, detector, sinks, health_every=health, extended=eve_extended
+    )
+    report = sensor.run()
+    for sink in sinks:
+        sink.close()
+    _err(sensor.health_line(time.monotonic()).replace("health:", "stopped:", 1))
+    if report.error:
+        _err(f"error: {report.error}")
+        raise typer.Exit(2)
+
+
+def _open_live(interfaces: list[str], bpf: str | None, snaplen: int, promisc: bool, kind: str):  # type: ignore[no-untyped-def]
+    """The capture path: AF_PACKET where it is built (auto), else tcpdump's pipe."""
+    from detector.source.tcpdump import TcpdumpCapture
+
+    if kind == CaptureKind.afpacket or kind == CaptureKind.auto:
+        try:
+            from detector.source.afpacket import open_live
+        except ImportError:
+            if kind == CaptureKind.afpacket:
+                raise InputError("--capture afpacket: not available on this system") from None
+        else:
+            return open_live(interfaces, bpf, snaplen, promisc)
+    if len(interfaces) != 1:
+        raise InputError("--capture tcpdump: one interface at a time (or 'any')")
+    return TcpdumpCapture(interfaces[0], bpf, snaplen, promisc)
+
+
 @app.command()
 def flows(
     paths: Annotated[list[str], typer.Argument(help="Capture files, directories, or - for stdin.")],

@@ -297,6 +297,16 @@ class SuspectTable:
         """Is there a suspect for (IP, window index)?"""
         return key in self.by_key or key in self.packed
 
+    def retire(self, before: int) -> list[Suspect]:
+        """Take out the suspects of windows before index ``before``, whole. A sensor runs
+        for weeks: a window that is over was told of and stored, and keeping it would
+        make the table grow with time (a scan keeps everything for its final report)."""
+        old = [k for k in self.by_key if k[1] < before]
+        old_packed = [k for k in self.packed if k[1] < before]
+        done = [self.by_key.pop(k).unstow() for k in old]
+        done += [_unpack(self.packed.pop(k)).unstow() for k in old_packed]
+        return done
+
     def stream(self, key: Callable[[float, str], Any] | None = None) -> Iterator[Suspect]:
         """The suspects in report order (by first seen, then IP, or by ``key(first_seen,
         ip)``), one at a time, their evidence facts whole (see _stowed): a sink that

@@ -1,0 +1,212 @@
+"""Drive one capture session from a live capture for as long as the sensor runs.
+
+What a network admin expects of a sensor on a mirror port, as Suricata and Zeek behave
+(docs/ARCHITECTURE.md §7):
+
+* **Alerts while the miner mines.** The session scores open flows at their job-push
+  checkpoints and when inspection first reads a mining message (session.py,
+  ``take_checkpoints``); each new suspect - an (IP, window) pair - is alerted once, at
+  once. The window is the suppression window (Zeek's notice suppression: default one
+  hour): an IP that goes on mining is alerted again, with the new window's evidence,
+  once per window, never once per flow or packet.
+* **Time goes on without packets.** A quiet link still ends idle flows: the capture hands
+  over an empty batch at least every ``max_wait`` seconds and the session is ticked with
+  the capture clock moved on by the wall time since the last packet (replay.IdleClock).
+* **Bounded memory over weeks.** Suspects of windows that are over are retired from the
+  session's table once they were told and stored; the keys told of are forgotten with
+  them.
+* **Nothing told is lost.** SIGTERM or SIGINT stops the loop at the next batch (or at
+  once while it waits); then every open flow ends, is scored, and every pending alert is
+  written before the process exits. SIGHUP reopens the EVE file (logrotate).
+* **Health.** Every ``health_every`` seconds one line: packets and their rate, flows
+  open, suspects, what the kernel dropped; and the same at exit.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Protocol, TextIO
+
+from detector.config import Detector, ScanConfig
+from detector.replay import STOP, IdleClock, Interrupted
+from detector.session import CaptureScan, CaptureSession
+from detector.sinks.alertlog import AlertSink
+from detector.sinks.eve import suspect_event
+from detector.source.batch import RecordBatch
+from detector.source.livestats import CaptureCounters
+from detector.suspects import Suspect, window_index
+
+
+class LiveSource(Protocol):
+    """A live capture: record batches by time, counters, close."""
+
+    def batches(self, max_wait: float) -> Iterator[RecordBatch]: ...
+
+    def stats(self) -> CaptureCounters: ...
+
+    def close(self) -> None: ...
+
+
+SuspectStoreSink = Callable[[Suspect], None]  # stores (upserts) a suspect's evidence
+
+MAX_WAIT = 0.5  # the longest a batch waits for packets: how late a tick or a stop can be
+
+
+@dataclass(slots=True)
+class LiveReport:
+    """What a sensor run did (plain data)."""
+
+    seconds: float = 0.0
+    counters: CaptureCounters = field(default_factory=CaptureCounters)
+    flows: int = 0
+    suspects_told: int = 0
+    stopped_by: int | None = None  # the signal that stopped it (None: the source ended)
+    error: str | None = None  # the capture failed (one line)
+    final: CaptureScan | None = None
+
+
+class LiveSensor:
+    """One session over one live source; alerts to sinks, suspects to a store."""
+
+    def __init__(
+        self,
+        name: str,
+        source: LiveSource,
+        config: ScanConfig,
+        detector: Detector,
+        sinks: list[AlertSink],
+        store: SuspectStoreSink | None = None,
+        health_every: float = 60.0,
+        err: TextIO | None = None,
+        extended: bool = False,
+    ) -> None:
+        self.source = source
+        self.config = config
+        self.detector = detector
+        self.sinks = sinks
+        self.store = store
+        self.health_every = health_every
+        self.err = err if err is not None else sys.stderr
+        self.extended = extended
+        self.session = CaptureSession(name, config, detector, announce=True)
+        self.told: dict[tuple[str, int], None] = {}  # (IP, window index) alerted
+        self.report = LiveReport()
+        self._reopen = False
+        self._started = time.monotonic()
+        self._last_health = (self._started, 0)  # (wall time, packets) of the last line
+
+    def run(self) -> LiveReport:
+        """Capture until the source ends or a stop signal; never raises for capture
+        content. The report says why it stopped."""
+        from detector.errors import CorruptCapture, InputError
+
+        clock = IdleClock()
+        session = self.session
+        previous_hup = signal.signal(signal.SIGHUP, self._on_hup)
+        try:
+            with STOP.installed():
+                try:
+                    batches = iter(self.source.batches(MAX_WAIT))
+                    while STOP.signum is None:
+                        with STOP.waiting_for_input():
+                            batch = next(batches, None)
+                        if batch is None:
+                            break
+                        if len(batch):
+                            session.feed(batch)
+                            clock.packets_until(session.now)
+                        elif clock.last_ts > float("-inf"):
+                            session.tick(clock.now())
+                        del batch
+                        self._tell(session.take_new_suspects())
+                        self._housekeeping()
+                except Interrupted:
+                    pass
+                except (CorruptCapture, InputError) as exc:
+                    self.report.error = str(exc)
+                self.report.stopped_by = STOP.signum
+                self._finish()
+        finally:
+            signal.signal(signal.SIGHUP, previous_hup)
+            self.source.close()
+        self.report.counters = self.source.stats()
+        self.report.seconds = time.monotonic() - self._started
+        return self.report
+
+    def _on_hup(self, signum: int, frame: FrameType | None) -> None:
+        self._reopen = True  # acted on between batches, never inside a write
+
+    def _tell(self, suspects: list[Suspect]) -> None:
+        """Alert each (IP, window) once, and store its evidence."""
+        for suspect in suspects:
+            key = (suspect.ip, window_index(suspect.window_start, self.config.window))
+            if key in self.told:
+                continue
+            self.told[key] = None
+            event = suspect_event(suspect, self.detector.rules, extended=self.extended)
+            for sink in self.sinks:
+                sink.event(event)
+            if self.store is not None:
+                self.store(suspect)
+            self.report.suspects_told += 1
+
+    def _housekeeping(self) -> None:
+        if self._reopen:
+            self._reopen = False
+            for sink in self.sinks:
+                sink.reopen()
+        now = time.monotonic()
+        if self.health_every > 0 and now - self._last_health[0] >= self.health_every:
+            self._health(now)
+            self._retire()
+
+    def _retire(self) -> None:
+        """Windows before the previous one are over: store their final evidence, forget
+        them (a flow still open from then counts in the window it started in, so the
+        previous window is kept)."""
+        window, now = self.config.window, self.session.now
+        if window <= 0 or not math.isfinite(now):  # no packet yet
+            return
+        current = window_index(now, window)
+        for suspect in self.session.analysis.suspects.retire(current - 1):
+            if self.store is not None:
+                self.store(suspect)
+        for key in [k for k in self.told if k[1] < current - 1]:
+            del self.told[key]
+
+    def health_line(self, now: float) -> str:
+        since, packets_then = self._last_health
+        counters = self.source.stats()
+        rate = (counters.packets - packets_then) / max(now - since, 1e-9)
+        drops = f"{counters.kernel_dropped:,}" if counters.known_drops else "unknown yet"
+        return (
+            f"health: up {now - self._started:.0f} s, {counters.packets:,} packets "
+            f"({rate:,.0f}/s), {self.session.tracker.table.index_slots.shape[0]:,} flows "
+            f"open, {self.report.suspects_told:,} suspects told, kernel: "
+            f"{counters.kernel_received:,} received, {drops} dropped"
+        )
+
+    def _health(self, now: float) -> None:
+        line = self.health_line(now)
+        self.err.write(f"minewatch: {line}\n")
+        self.err.flush()
+        for sink in self.sinks:
+            sink.health(line)
+        self._last_health = (now, self.source.stats().packets)
+
+    def _finish(self) -> None:
+        """Every open flow ends and is scored; every pending alert is written; every
+        suspect is stored with its final evidence."""
+        final = self.session.finish()
+        self._tell(self.session.take_new_suspects())
+        if self.store is not None:
+            for suspect in final.suspects.stream():
+                self.store(suspect)
+        self.report.flows = final.flows.flows
+        self.report.final = final

@@ -423,6 +423,41 @@ def _write_results(
     result.times.output += time.perf_counter() - started
 
 
+def _read_config_file(ctx: typer.Context, param: object, value: Path | None) -> Path | None:
+    """``--config FILE``: every option of the command from a TOML file (the ``[live]``
+    table, or the top level), keyed by its long name (``interface = ["eth1"]``, ``eve =
+    "/var/log/minewatch/eve.json"``, ``idle-timeout = 600``). Options given on the command
+    line win. Read before the other options (eager), as their defaults (click's
+    default_map); an unknown key is an error that names it, not a silent no-op; a file
+    that cannot be used is one line and exit 2, as any unusable input."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    import tomllib
+
+    try:
+        data = tomllib.loads(value.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{value}: cannot read ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{value}: not valid TOML ({exc})") from None
+    table = data.get("live", data)
+    if not isinstance(table, dict):
+        raise InputError(f"{value}: [live] is not a table")
+    by_option: dict[str, str] = {}
+    for p in ctx.command.params:
+        for opt in p.opts:
+            if opt.startswith("--") and p.name:
+                by_option[opt[2:]] = p.name
+    unknown = sorted(k for k in table if k.replace("_", "-") not in by_option or k == "config")
+    if unknown:
+        raise InputError(f"{value}: unknown setting(s): {', '.join(unknown)}")
+    settings = {by_option[k.replace("_", "-")]: v for k, v in table.items()}
+    if isinstance(settings.get("interfaces"), str):
+        settings["interfaces"] = [settings["interfaces"]]
+    ctx.default_map = {**(ctx.default_map or {}), **settings}
+    return value
+
+
 class CaptureKind(StrEnum):
     auto = "auto"
     afpacket = "afpacket"
@@ -485,6 +520,15 @@ def live(
     eve_extended: Annotated[
         bool, typer.Option("--eve-extended", help="Also the full mining record (not EVE-valid).")
     ] = False,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            is_eager=True,
+            callback=_read_config_file,
+            help="TOML file of these options ([live] table; the command line wins).",
+        ),
+    ] = None,
 ) -> None:
     """Watch interfaces (a mirror/SPAN port) and alert on miners while they mine."""
     from detector.live import LiveSensor
@@ -492,11 +536,11 @@ def live(
 
     config = _config(rules, threshold, suppress, idle_timeout, max_flows=max_flows, model=model)
     detector = Detector.load(config)
+    sinks: list = [EveFile(eve)]
+    if syslog:
+        sinks.append(Syslog(syslog))
     source = _open_live(interfaces, bpf, snaplen, not no_promisc, capture)
     try:
-        sinks: list = [EveFile(eve)]
-        if syslog:
-            sinks.append(Syslog(syslog))
         if user:
             from detector.source.privileges import drop_privileges
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,9 +25,10 @@ from pathlib import Path
 
 import pytest
 
+from detector.sinks.alertlog import Syslog
 from tests.conftest import REPO, eve_errors
 
-pytestmark = pytest.mark.skipif(
+needs_netns = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("tcpdump") is None,
     reason="needs root, iproute2 and tcpdump (network namespaces, a capture socket)",
 )
@@ -68,6 +71,7 @@ def _alerts_for(path: Path, ip: str) -> list[dict]:
     return [e for e in _events(path) if e.get("event_type") == "alert" and e["src_ip"] == ip]
 
 
+@needs_netns
 def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(lab, tmp_path: Path) -> None:
     _, pool_ip, _, miner_ip = lab.link("srv", "cli")
     _, api_ip, _, web_ip = lab.link("srv", "web")
@@ -124,6 +128,7 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(lab, tmp_p
         assert eve_errors(event) == [], event
 
 
+@needs_netns
 def test_live_refuses_an_unknown_interface_in_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [PY, "-m", "detector", "live", "-i", "mw-no-such0", "--capture", "tcpdump",
@@ -134,3 +139,71 @@ def test_live_refuses_an_unknown_interface_in_one_line(tmp_path: Path) -> None:
     errors = [ln for ln in result.stderr.splitlines() if "error" in ln]
     assert len(errors) == 1 and "mw-no-such0" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_syslog_alerts_are_rfc5424_messages_over_udp() -> None:
+    """A real UDP collector receives one RFC 5424 message per alert, the EVE line as MSG."""
+    collector = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    collector.bind(("127.0.0.1", 0))
+    collector.settimeout(5)
+    port = collector.getsockname()[1]
+    sink = Syslog(f"udp:127.0.0.1:{port}")
+    event = {"event_type": "alert", "src_ip": "10.0.0.1", "alert": {"signature": "x\u2028y"}}
+    sink.event(event)
+    sink.health("health: up 1 s")
+    sink.close()
+    alert, health = (collector.recv(65536).decode() for _ in range(2))
+    collector.close()
+    # <PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG; daemon.warning = 28
+    rfc5424 = re.compile(r"<(\d+)>1 (\S+Z) (\S+) minewatch (\d+) (\S+) - (.*)", re.S)
+    m = rfc5424.fullmatch(alert)
+    assert m and m.group(1) == "28" and m.group(5) == "alert", alert
+    assert json.loads(m.group(6)) == event
+    h = rfc5424.fullmatch(health)
+    assert h and h.group(1) == "30" and h.group(5) == "health" and h.group(6) == "health: up 1 s"
+
+
+@pytest.mark.parametrize("target", ["udp:nohost", "http://x:1", "tcp:h:99999"])
+def test_a_bad_syslog_target_is_one_line_and_exit_2(target: str) -> None:
+    result = subprocess.run(
+        [PY, "-m", "detector", "live", "-i", "lo", "--syslog", target, "--model", "none"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "--syslog" in result.stderr, result.stderr
+
+
+def test_the_shipped_config_file_sets_every_option_it_names(tmp_path: Path) -> None:
+    """contrib/minewatch.toml is read whole: each key is an option (an unknown one would be
+    an error), and its values are used - here its interface, swapped for one that does
+    not exist, is what the capture fails on."""
+    text = (REPO / "contrib" / "minewatch.toml").read_text()
+    assert 'interface = ["eth1"]' in text
+    config = tmp_path / "minewatch.toml"
+    config.write_text(text.replace('["eth1"]', '["mw-cfg-none0"]').replace(
+        "/var/log/minewatch/eve.json", str(tmp_path / "eve.json")))
+    result = subprocess.run(
+        [PY, "-m", "detector", "live", "--config", str(config), "--capture", "tcpdump",
+         "--model", "none"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "mw-cfg-none0" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    config.write_text(text + "\nno-such-setting = 1\n")
+    result = subprocess.run(
+        [PY, "-m", "detector", "live", "--config", str(config)],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2 and "no-such-setting" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
+    unit = (REPO / "contrib" / "minewatch.service").read_text()
+    venv_minewatch = Path(sys.executable).parent / "minewatch"
+    assert "/opt/minewatch/.venv/bin/minewatch live --config" in unit
+    local = tmp_path / "minewatch.service"
+    local.write_text(unit.replace("/opt/minewatch/.venv/bin/minewatch", str(venv_minewatch)))
+    result = subprocess.run(["systemd-analyze", "verify", str(local)], capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr

@@ -124,6 +124,7 @@ class Http(StreamDissector):
     """HTTP/1.x on both sides of a flow."""
 
     name: ClassVar[str] = "http"
+    first_bytes: ClassVar[frozenset[int] | None] = frozenset(m[0] for m in (*METHODS, b"HTTP/1."))
 
     def __init__(self, ctx: InspectContext | None = None) -> None:
         self.bufs = [b"", b""]
@@ -342,6 +343,8 @@ def _names_websocket(headers: dict[str, object]) -> bool:
     """An ``Upgrade`` field listing the ``websocket`` token (RFC 6455 §4.1: case-insensitive;
     RFC 9110 §7.8: a comma-separated list, possibly with versions)."""
     value = headers.get("upgrade")
+    if value is None:  # most messages: nothing to split
+        return False
     values = value if isinstance(value, list) else [value]
     for item in values:
         if isinstance(item, str):

@@ -42,6 +42,11 @@ STREAM_DISSECTORS: tuple[type[StreamDissector], ...] = (
     StartTls,
 )
 DATAGRAM_DISSECTORS: tuple[type[DatagramDissector], ...] = (Quic, CryptoNodeUdp)
+# The stream dissectors a side's first byte allows, in probing order (first_bytes).
+PROBED_BY_FIRST_BYTE: tuple[tuple[type[StreamDissector], ...], ...] = tuple(
+    tuple(c for c in STREAM_DISSECTORS if c.first_bytes is None or b in c.first_bytes)
+    for b in range(256)
+)
 PROBE_LIMIT = 4096
 MAX_UPGRADES = 2  # protocol switches followed per side (a tunnel, then STARTTLS inside it)
 
@@ -322,9 +327,10 @@ class Inspector:
             return
         ports = (fi.ports[side], fi.ports[1 - side])
         undecided = False
-        for cls in STREAM_DISSECTORS:
+        head = sd.head
+        for cls in PROBED_BY_FIRST_BYTE[head[0]] if head else STREAM_DISSECTORS:
             try:
-                verdict = cls.probe(sd.head, ports)
+                verdict = cls.probe(head, ports)
             except Exception as exc:  # noqa: BLE001 - see _deliver
                 _dissector_failed(fi.facts, cls.name, exc)
                 continue

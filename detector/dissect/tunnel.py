@@ -157,6 +157,7 @@ class Socks(StreamDissector):
     """A SOCKS handshake at the start of a side, and what follows it handed on."""
 
     name: ClassVar[str] = "socks"
+    first_bytes: ClassVar[frozenset[int] | None] = frozenset((0x00, 0x04, 0x05))
 
     def __init__(self, ctx: InspectContext | None = None) -> None:
         self.heads = [b"", b""]

@@ -38,6 +38,7 @@ class Tls(StreamDissector):
     """TLS handshakes and record sizes on both sides of a flow."""
 
     name: ClassVar[str] = "tls"
+    first_bytes: ClassVar[frozenset[int] | None] = frozenset((0x14, 0x15, 0x16, 0x17))
 
     def __init__(self, ctx: InspectContext | None = None) -> None:
         self.streams = (TLSStream(), TLSStream())

@@ -1,0 +1,59 @@
+"""The inspector asks only the dissectors a side's first byte allows (``first_bytes``,
+inspector.PROBED_BY_FIRST_BYTE). That is only right if every probe says NO to every
+other first byte, whatever follows it: checked here for each byte outside each set, with
+tails that complete every protocol's opening (so a wrong set cannot hide behind random
+bytes), and on random heads."""
+
+from __future__ import annotations
+
+import random
+
+from detector.dissect.base import Probe
+from detector.dissect.inspector import PROBED_BY_FIRST_BYTE, STREAM_DISSECTORS
+
+# The openings the probes look for, minus their first byte: appended to a wrong first byte,
+# each would complete some protocol's signature if the first byte did not matter.
+OPENINGS = [
+    b"\x16\x03\x01\x02\x00\x01", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 OK\r\n",
+    b"POST /json_rpc HTTP/1.1\r\n", b'{"id":1,"method":"login"}\n', b"[1,2]\n",
+    b"220 mail.example ESMTP\r\n", b"EHLO x\r\n", b"STARTTLS\r\n", b"a1 STARTTLS\r\n",
+    b"* OK IMAP4rev1\r\n", b"+OK POP3\r\n", b"AUTH TLS\r\n", b"<?xml version='1.0'?>",
+    b"<stream:stream>", b"\x00\x00\x00\x08\x04\xd2\x16\x2f", b"S\x16\x03\x01\x00\x05",
+    b"\x05\x01\x00\x05\x00\x00", b"\x04\x01\x0d\x05\x7f\x00\x00\x01\x00",
+    b"\xf9\xbe\xb4\xd9version\x00\x00\x00\x00\x00", b"\x01\x21\x01\x01\x01\x01\x01\x01",
+]
+
+
+def _tails(rng: random.Random) -> list[bytes]:
+    tails = [b""] + [o[1:] for o in OPENINGS] + [o for o in OPENINGS]
+    tails += [rng.randbytes(rng.randrange(1, 64)) for _ in range(40)]
+    return tails
+
+
+def test_no_probe_says_anything_but_no_to_a_first_byte_outside_its_set() -> None:
+    rng = random.Random(7)
+    tails = _tails(rng)
+    checked = 0
+    for cls in STREAM_DISSECTORS:
+        if cls.first_bytes is None:
+            continue
+        for first in range(256):
+            if first in cls.first_bytes:
+                continue
+            for tail in tails:
+                head = bytes([first]) + tail
+                assert cls.probe(head, (40000, 3333)) is Probe.NO, (cls.name, head)
+                checked += 1
+    assert checked > 50_000
+
+
+def test_the_table_keeps_probing_order_and_drops_only_what_cannot_start() -> None:
+    for first in range(256):
+        allowed = PROBED_BY_FIRST_BYTE[first]
+        assert list(allowed) == [c for c in STREAM_DISSECTORS if c in allowed]  # order kept
+        for cls in STREAM_DISSECTORS:
+            expected = cls.first_bytes is None or first in cls.first_bytes
+            assert (cls in allowed) == expected
+    # the sets are not vacuous: a TLS record, an HTTP request and a random byte differ
+    assert len(PROBED_BY_FIRST_BYTE[0x16]) < len(STREAM_DISSECTORS)
+    assert len(PROBED_BY_FIRST_BYTE[0x9C]) <= 3

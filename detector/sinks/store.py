@@ -188,14 +188,23 @@ class Backend:
     placeholder: str  # the DB-API paramstyle's marker: "?" (qmark) or "%s" (format)
     begin_write: str  # starts a transaction that holds the write lock from the start
     lock_rows: str  # appended to the SELECT that reads a row about to be merged
+    table_exists: str  # a row when the table named by the one parameter exists
 
     def sql(self, statement: str) -> str:
         """A statement written with ``?`` in this driver's placeholder style."""
         return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
 
 
-SQLITE = Backend("sqlite", "?", "BEGIN IMMEDIATE", "")
-# POSTGRES = Backend("postgresql", "%s", "BEGIN", " FOR UPDATE")  # with psycopg 3, later
+SQLITE = Backend(
+    "sqlite",
+    "?",
+    "BEGIN IMMEDIATE",
+    "",
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+)
+# With psycopg 3, later:
+# POSTGRES = Backend("postgresql", "%s", "BEGIN", " FOR UPDATE",
+#                    "SELECT table_name FROM information_schema.tables WHERE table_name = %s")
 
 
 class StoreError(InputError):
@@ -435,24 +444,36 @@ class SuspectStore:
         return out
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
+def schema_version(conn: sqlite3.Connection, backend: Backend = SQLITE) -> int:
+    """The store's schema version; 0 for a new (empty) database."""
+    if conn.execute(backend.sql(backend.table_exists), ("schema_version",)).fetchone() is None:
+        return 0
     row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
     return int(row[0] or 0)
 
 
+def _refuse_newer(current: int, latest: int) -> None:
+    if current > latest:
+        raise StoreError(
+            f"written by a newer minewatch (schema version {current}; this one knows up "
+            f"to {latest}): upgrade minewatch to read it"
+        )
+
+
 def migrate(conn: sqlite3.Connection, backend: Backend, migrations: list[tuple[str, ...]]) -> int:
     """Bring the schema to ``len(migrations)`` in one transaction; the version it has now.
-    A store of a later version than the list knows is refused (StoreError)."""
+    A store of a later version than the list knows is refused (StoreError). A store that is
+    up to date is only read: a reader must not wait for a writer's lock."""
     latest = len(migrations)
+    current = schema_version(conn, backend)
+    _refuse_newer(current, latest)
+    if current == latest:
+        return current
     conn.execute(backend.begin_write)
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-        current = schema_version(conn)
-        if current > latest:
-            raise StoreError(
-                f"written by a newer minewatch (schema version {current}; this one knows up "
-                f"to {latest}): upgrade minewatch to read it"
-            )
+        current = schema_version(conn, backend)  # again, under the lock: someone may have
+        _refuse_newer(current, latest)  # migrated it meanwhile
         for version in range(current + 1, latest + 1):
             for statement in migrations[version - 1]:
                 conn.execute(statement)

@@ -369,3 +369,16 @@ def test_cli_refuses_a_store_from_a_future_schema(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:  # refused, not touched
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [
             (len(MIGRATIONS) + 1,)]
+
+
+def test_upsert_many_commits_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from detector.sinks import store as store_module
+
+    monkeypatch.setattr(store_module, "COMMIT_EVERY", 2)
+    suspects = [crafted(f"10.7.5.{i}", 1_767_600_000.0, 1) for i in range(1, 6)]
+    with SuspectStore.open(str(tmp_path / "x.db")) as store:
+        assert store.upsert_many(iter(suspects)) == 5
+        assert store.upsert_many(iter(suspects)) == 5
+        rows = store.query()
+    assert sorted(r["ip"] for r in rows) == [f"10.7.5.{i}" for i in range(1, 6)]
+    assert all(r["flow_count"] == 1 for r in rows)

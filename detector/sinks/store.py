@@ -68,6 +68,7 @@ from detector.textsafe import escape
 DEFAULT_PATH = "minewatch.db"
 ENV_VAR = "MINEWATCH_DB"
 BUSY_TIMEOUT_S = 30.0
+COMMIT_EVERY = 500  # suspects merged per write transaction
 
 # Multi-valued columns of ``suspects`` (JSON lists) and the cap of each; "dialects" and
 # "rules" come from fixed vocabularies (dissector names, rule ids) and are kept sorted.
@@ -302,22 +303,35 @@ class SuspectStore:
         self.upsert_many([suspect], sensor)
 
     def upsert_many(self, suspects: Iterable[Suspect], sensor: str | None = None) -> int:
-        """Merge suspects in one transaction (a scan's thousands commit once); how many."""
+        """Merge suspects, COMMIT_EVERY to a transaction (a farm's thousands do not commit
+        one by one, nor hold the lock a sensor waits for all at once); how many. A failure
+        part-way leaves the earlier transactions stored: merging again is harmless."""
         done = 0
+        now = time.time()
+        batch: list[Suspect] = []
         try:
-            self._x(self.backend.begin_write)
-            try:
-                now = time.time()
-                for suspect in suspects:
-                    self._merge(suspect, sensor, now)
-                    done += 1
-                self._x("COMMIT")
-            except BaseException:
-                self.conn.rollback()
-                raise
+            for suspect in suspects:
+                batch.append(suspect)
+                if len(batch) >= COMMIT_EVERY:
+                    done += self._merge_batch(batch, sensor, now)
+                    batch = []
+            done += self._merge_batch(batch, sensor, now)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.shown}: cannot write the suspect store ({exc})") from None
         return done
+
+    def _merge_batch(self, batch: list[Suspect], sensor: str | None, now: float) -> int:
+        if not batch:
+            return 0
+        self._x(self.backend.begin_write)
+        try:
+            for suspect in batch:
+                self._merge(suspect, sensor, now)
+            self._x("COMMIT")
+        except BaseException:
+            self.conn.rollback()
+            raise
+        return len(batch)
 
     def _merge(self, s: Suspect, sensor: str | None, now: float) -> None:
         key = (s.ip, s.window_start)

@@ -318,6 +318,15 @@ def scan(
             "(not valid against Suricata's EVE schema).",
         ),
     ] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Also merge every suspect into this suspect store (a SQLite path, "
+            "sqlite:///abs/path or sqlite:rel/path); see `minewatch suspects`.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Scan captures and report the IPs that mine, with evidence."""
     config = _config(
@@ -336,6 +345,7 @@ def scan(
         raise typer.BadParameter("needs --format jsonl", param_hint="--as-found")
     if eve_extended and fmt is not OutputFormat.jsonl:
         raise typer.BadParameter("needs --format jsonl", param_hint="--eve-extended")
+    store = _open_store(db) if db is not None else None  # a bad store fails before the scan
     detector = Detector.load(config)
     with STOP.installed(), _output(output) as out:
         if as_found:
@@ -346,6 +356,9 @@ def scan(
             result = _run(paths, config, show_progress=not quiet, jobs=jobs, detector=detector)
             _write_results(result, detector, fmt, out, no_info, eve_extended)
         _flush_stdout()
+    if store is not None:
+        with store:
+            store.upsert_many(result.suspects.stream())
     _report_captures(result)
     if not quiet:
         _err(_summary(result))
@@ -902,6 +915,66 @@ def corpus_make(
         f"{summary.miners:,} miner flows, {summary.negatives:,} hard negatives and "
         f"{summary.lookups:,} DNS lookups in {summary.seconds:.1f} s -> {outdir}"
     )
+
+
+def _open_store(url: str, create: bool = True):  # type: ignore[no-untyped-def]
+    """The suspect store (imported when used: sqlite3 is start-up time other commands
+    would pay for nothing)."""
+    from detector.sinks.store import SuspectStore
+
+    return SuspectStore.open(url, create=create)
+
+
+@app.command("suspects")
+def suspects_cmd(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Suspect store: a SQLite path, sqlite:///abs/path or sqlite:rel/path "
+            "(default: $MINEWATCH_DB, else minewatch.db in the current directory).",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only suspects last seen at or after T (traffic time): ISO-8601 "
+            "(UTC unless it names an offset) or a duration back from now: 30m, 2h, 7d.",
+            show_default=False,
+        ),
+    ] = None,
+    ip: Annotated[
+        str | None, typer.Option("--ip", help="Only this IP.", show_default=False)
+    ] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        OutputFormat.table
+    ),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+) -> None:
+    """List the suspects of a suspect store (written by `scan --db`, or a sensor)."""
+    import ipaddress
+
+    from detector.sinks import stored
+    from detector.sinks.store import default_url, parse_since
+
+    start = parse_since(since, time.time()) if since is not None else None
+    if ip is not None:
+        try:
+            ip = str(ipaddress.ip_address(ip.strip()))
+        except ValueError:
+            raise InputError(f"--ip {escape(ip)}: not an IP address") from None
+    with _open_store(db if db is not None else default_url(dict(os.environ)), False) as store:
+        rows = store.query(since=start, ip=ip)
+    with _output(output) as out:
+        if fmt is OutputFormat.jsonl:
+            stored.write_jsonl(rows, out)
+        elif fmt is OutputFormat.csv:
+            stored.write_csv(rows, out)
+        else:
+            stored.write_table(rows, out)
+        _flush_stdout()
 
 
 def main() -> None:

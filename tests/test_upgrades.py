@@ -15,7 +15,6 @@ import pytest
 from detector.dissect.base import Probe
 from detector.dissect.starttls import StartTls
 from detector.dissect.tunnel import Socks, socks_handshake
-from detector.facts import FlowFacts
 from detector.synth import tunnels, upgrades
 from detector.synth.benign.tls import load_templates
 from detector.synth.chain import HexStream
@@ -147,41 +146,3 @@ def test_probes() -> None:
     )
     assert (host, port, kind, named) == ("a.example", 3333, "socks5", True)
 
-
-def _long_cleartext() -> list[tuple[str, bytes]]:
-    """A session with runs of lines worth nothing (a long EHLO answer, a mail body sent
-    before the client thinks of TLS on a relay that allows it) around the switch."""
-    body = b"".join(b"line %d of a message body with words\r\n" % i for i in range(120))
-    return [
-        ("s", b"220 mx.example.org ESMTP\r\n"), ("c", b"EHLO c.example.net\r\n"),
-        ("s", b"".join(b"250-EXT%d\r\n" % i for i in range(40)) + b"250 STARTTLS\r\n"),
-        ("c", b"MAIL FROM:<a@example.net>\r\n"), ("s", b"250 Ok\r\n"),
-        ("c", b"DATA\r\n"), ("s", b"354 go\r\n"), ("c", body + b".\r\n"),
-        ("s", b"250 queued\r\n"), ("c", b"STARTTLS\r\n"), ("s", b"220 Ready\r\n"),
-        ("c", b"\x16\x03\x01\x00\x05hello"),
-    ]  # fmt: skip
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_skimming_lines_reads_exactly_what_reading_each_line_reads(seed: int) -> None:
-    """StartTls skips runs of lines with nothing it could act on; fed the same dialogues in
-    random pieces, it must end in the same state, with the same answers, as when it reads
-    every line."""
-    import random
-
-    rng = random.Random(seed)
-    dialogues = [steps for _, steps, kind, _ in SESSIONS if kind not in ("socks5", "socks4a",
-                 "socks4", "http-connect")] + [steps for _, steps in PLAIN] + [_long_cleartext()]  # fmt: skip
-    for steps in dialogues:
-        skimming, reading = StartTls(), StartTls()
-        reading.skim = False
-        for who, data in steps:
-            side = 0 if who == "c" else 1
-            cuts = sorted(rng.sample(range(1, len(data)), min(3, len(data) - 1))) if len(data) > 1 else []
-            for piece in (data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)):
-                facts_a, facts_b = FlowFacts(), FlowFacts()
-                assert skimming.on_data(side, piece, 0.0, facts_a) == reading.on_data(
-                    side, piece, 0.0, facts_b)
-                assert skimming.upgraded(side) == reading.upgraded(side)
-        for attr in ("tails", "read", "greeting", "smtp", "via", "sides_asked"):
-            assert getattr(skimming, attr) == getattr(reading, attr), attr

@@ -47,13 +47,6 @@ _LONGEST_OPENING = 16  # bytes that settle the probe either way
 _OPENING_BYTES = frozenset(
     b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.*+<\x00"
 )
-# Anything ``_line`` could act on, anywhere in a run of lines (a superset: a match only
-# means the lines are read one by one). A run without it - the body of a mail, a long
-# IMAP FETCH - is counted and skipped at once, not split into lines in Python.
-_WORTH_A_LOOK = re.compile(
-    rb"(?im)^[ \t\r\x0b\x0c]*(?:[A-Za-z0-9.]{1,16} +)?(?:EHLO|HELO|LHLO|STARTTLS|STLS|AUTH)\b"
-    rb"|^(?:220|200|201)[ -]|^\* OK|^\+OK|" + re.escape(SSL_REQUEST)
-)
 _FTP_AUTH = re.compile(rb"(?i)AUTH (?:TLS|SSL|TLS-C|TLS-P)\s*$")
 _IMAP_STARTTLS = re.compile(rb"(?i)[A-Za-z0-9.]{1,16} STARTTLS\s*$")
 
@@ -96,18 +89,9 @@ class StartTls(StreamDissector):
             return Probe.MAYBE
         return Probe.NO
 
-    skim = True  # skip runs of lines with nothing to act on (tests turn it off to compare)
-
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         buf = self.tails[side] + data
         self.tails[side] = b""
-        if self.skim and self.via is None and buf[:1] != b"<":
-            last = buf.rfind(b"\n") + 1  # the complete lines (no XML: no '<' in them)
-            if last and buf.find(b"<", 0, last) < 0 and not _WORTH_A_LOOK.search(buf, 0, last):
-                self.read[side] += last
-                if self.read[side] > MAX_CLEARTEXT:
-                    return False
-                buf = buf[last:]
         while True:
             if self.via is not None and _tls_record(buf):
                 if len(buf) < 3:

@@ -523,6 +523,12 @@ def live(
         str | None,
         typer.Option("--user", help="Drop root for this user once the capture is open."),
     ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Also keep suspects in this store (a path or sqlite:PATH); see suspects."
+        ),
+    ] = None,
     rules: RulesOpt = None,
     model: ModelOpt = None,
     threshold: ThresholdOpt = 0.7,
@@ -552,6 +558,7 @@ def live(
     sinks: list = [EveFile(eve)]
     if syslog:
         sinks.append(Syslog(syslog))
+    store = _open_store(db) if db is not None else None  # a bad store fails before capture
     source = _open_live(interfaces, bpf, snaplen, not no_promisc, capture)
     try:
         if user:
@@ -564,11 +571,13 @@ def live(
     names = ",".join(interfaces)
     _err(f"capturing on {escape(names)} ({source.kind}); alerts to {escape(eve)}")
     sensor = LiveSensor(
-        names, source, config, detector, sinks, health_every=health, extended=eve_extended
+        names, source, config, detector, sinks, store, health_every=health, extended=eve_extended
     )
     report = sensor.run()
     for sink in sinks:
         sink.close()
+    if store is not None:
+        store.close()
     _err(sensor.health_line(time.monotonic()).replace("health:", "stopped:", 1))
     if report.error:
         _err(f"error: {report.error}")

@@ -28,7 +28,7 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Protocol, TextIO
@@ -53,7 +53,14 @@ class LiveSource(Protocol):
     def close(self) -> None: ...
 
 
-SuspectStoreSink = Callable[[Suspect], None]  # stores (upserts) a suspect's evidence
+class SuspectStore(Protocol):
+    """Where suspects are kept across runs (sinks/store.py): merged by (IP, window), so
+    writing a growing suspect again updates it (never counts it twice)."""
+
+    def upsert_many(self, suspects: Iterable[Suspect], sensor: str | None = None) -> int: ...
+
+
+STORE_EVERY = 60.0  # seconds between writes of the open windows' suspects to the store
 
 MAX_WAIT = 0.5  # the longest a batch waits for packets: how late a tick or a stop can be
 
@@ -68,6 +75,7 @@ class LiveReport:
     suspects_told: int = 0
     stopped_by: int | None = None  # the signal that stopped it (None: the source ended)
     error: str | None = None  # the capture failed (one line)
+    store_failures: int = 0  # writes to the suspect store that failed (warned of)
     final: CaptureScan | None = None
 
 
@@ -81,7 +89,7 @@ class LiveSensor:
         config: ScanConfig,
         detector: Detector,
         sinks: list[AlertSink],
-        store: SuspectStoreSink | None = None,
+        store: SuspectStore | None = None,
         health_every: float = 60.0,
         err: TextIO | None = None,
         extended: bool = False,
@@ -94,12 +102,14 @@ class LiveSensor:
         self.health_every = health_every
         self.err = err if err is not None else sys.stderr
         self.extended = extended
+        self.name = name
         self.session = CaptureSession(name, config, detector, announce=True)
         self.told: dict[tuple[str, int], None] = {}  # (IP, window index) alerted
         self.report = LiveReport()
         self._reopen = False
         self._started = time.monotonic()
         self._last_health = (self._started, 0)  # (wall time, packets) of the last line
+        self._last_store = self._started
 
     def run(self) -> LiveReport:
         """Capture until the source ends or a stop signal; never raises for capture
@@ -152,9 +162,22 @@ class LiveSensor:
             event = suspect_event(suspect, self.detector.rules, extended=self.extended)
             for sink in self.sinks:
                 sink.event(event)
-            if self.store is not None:
-                self.store(suspect)
+            self._store([suspect])
             self.report.suspects_told += 1
+
+    def _store(self, suspects: Iterable[Suspect]) -> None:
+        """Merge suspects into the store. A store that fails (a full disk, a locked
+        database) costs the store's copy, never the alerts: a warning, and the sensor goes
+        on (the next write merges what was missed)."""
+        if self.store is None:
+            return
+        from detector.errors import InputError
+
+        try:
+            self.store.upsert_many(suspects, self.name)
+        except InputError as exc:
+            self.report.store_failures += 1
+            self.err.write(f"minewatch: warning: {exc}\n")
 
     def _housekeeping(self) -> None:
         if self._reopen:
@@ -164,7 +187,10 @@ class LiveSensor:
         now = time.monotonic()
         if self.health_every > 0 and now - self._last_health[0] >= self.health_every:
             self._health(now)
+        if now - self._last_store >= STORE_EVERY:
+            self._last_store = now
             self._retire()
+            self._store(self.session.analysis.suspects.stream())  # evidence so far
 
     def _retire(self) -> None:
         """Windows before the previous one are over: store their final evidence, forget
@@ -174,9 +200,7 @@ class LiveSensor:
         if window <= 0 or not math.isfinite(now):  # no packet yet
             return
         current = window_index(now, window)
-        for suspect in self.session.analysis.suspects.retire(current - 1):
-            if self.store is not None:
-                self.store(suspect)
+        self._store(self.session.analysis.suspects.retire(current - 1))
         for key in [k for k in self.told if k[1] < current - 1]:
             del self.told[key]
 
@@ -205,8 +229,6 @@ class LiveSensor:
         suspect is stored with its final evidence."""
         final = self.session.finish()
         self._tell(self.session.take_new_suspects())
-        if self.store is not None:
-            for suspect in final.suspects.stream():
-                self.store(suspect)
+        self._store(final.suspects.stream())
         self.report.flows = final.flows.flows
         self.report.final = final

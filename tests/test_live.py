@@ -76,13 +76,10 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(lab, tmp_p
     _, pool_ip, _, miner_ip = lab.link("srv", "cli")
     _, api_ip, _, web_ip = lab.link("srv", "web")
     _, pool_ip2, _, miner2_ip = lab.link("srv", "cli2")
-    eve = tmp_path / "eve.json"
-    sensor = lab.start(
-        "sensor", "srv",
-        [PY, "-m", "detector", "live", "-i", "any", "--capture", "tcpdump", "--eve", str(eve),
-         "--health", "1", "--model", "none"],
-        nice=0,
-    )  # fmt: skip
+    eve, db = tmp_path / "eve.json", tmp_path / "suspects.db"
+    sensor_cmd = [PY, "-m", "detector", "live", "-i", "any", "--capture", "tcpdump",
+                  "--eve", str(eve), "--db", str(db), "--health", "1", "--model", "none"]  # fmt: skip
+    sensor = lab.start("sensor", "srv", sensor_cmd, nice=0)
     log = tmp_path / "sensor.log"
     assert _wait_for(lambda: "capturing on" in log.read_text(), 30), log.read_text()
     time.sleep(1.0)  # tcpdump's socket is open once it says so; give it a moment
@@ -102,6 +99,8 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(lab, tmp_p
     (alert,) = alerts
     assert alert["dest_ip"] == pool_ip and alert["dest_port"] == 3333
     assert alert["alert"]["metadata"]["mining_dialect"] == ["stratum-v1"]
+    # in the store too, while the sensor runs (WAL: a reader does not wait for it)
+    assert [row["ip"] for row in _stored(db)] == [miner_ip]
 
     # logrotate: move the file away, SIGHUP; the next alert lands in a new file
     rotated = tmp_path / "eve.json.1"
@@ -126,6 +125,26 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(lab, tmp_p
     assert _alerts_for(rotated, miner_ip) and not _alerts_for(rotated, miner2_ip)
     for event in events:
         assert eve_errors(event) == [], event
+
+    # the store outlives the sensor, and a restarted sensor merges into it
+    stored = {row["ip"]: row for row in _stored(db)}
+    assert set(stored) == {miner_ip, miner2_ip}
+    assert all(row["flow_count"] >= 1 and row["sensor"] == "any" for row in stored.values())
+    sensor = lab.start("sensor-again", "srv", sensor_cmd, nice=0)
+    again = tmp_path / "sensor-again.log"
+    assert _wait_for(lambda: "capturing on" in again.read_text(), 30), again.read_text()
+    time.sleep(4.0)
+    lab.stop(sensor, grace=30)
+    assert sensor.returncode == 0, again.read_text()
+    assert {row["ip"] for row in _stored(db)} == {miner_ip, miner2_ip}
+
+
+def _stored(db: Path) -> list[dict]:
+    """The suspects a store holds, as ``minewatch suspects`` lists them."""
+    result = subprocess.run([PY, "-m", "detector", "suspects", "--db", str(db), "-f", "jsonl"],
+                            capture_output=True, text=True, cwd=REPO, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 @needs_netns

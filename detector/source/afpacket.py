@@ -25,7 +25,7 @@ import numpy as np
 
 from detector.compiled import capture
 from detector.errors import InputError
-from detector.source import bpf
+from detector.source import bpf as filters
 from detector.source.batch import MAX_BATCH_PACKETS, PAD, RecordBatch
 
 # <linux/if_packet.h> (and <linux/if_ether.h> for ETH_P_ALL): the socket module has none.
@@ -207,9 +207,10 @@ class _Ring:
         return self.view[start : start + self.block_size]
 
     def release(self) -> None:
-        """Give the current block back to the kernel and move on. (x86 and arm64 keep
-        our reads of the block before this store: a store is not moved before earlier
-        loads on x86, and CPython's bytecode boundaries hold the reads done.)"""
+        """Give the current block back to the kernel and move on. Our reads of the block
+        are done before this store: the C walk ends by taking the GIL (a lock, so a full
+        barrier), and x86 never moves a store before earlier loads. (libpcap uses atomic
+        acquire/release here; weakly ordered CPUs are not tested.)"""
         assert self.map is not None
         struct.pack_into("=I", self.map, self.cur * self.block_size + _STATUS_AT, TP_STATUS_KERNEL)
         self.cur = (self.cur + 1) % self.blocks
@@ -356,20 +357,20 @@ class LiveCapture:
 
 def open_live(
     interfaces: list[str],
-    bpf_filter: str | None,
+    bpf: str | None,
     snaplen: int,
     promisc: bool = True,
     fanout_group: int | None = None,
 ) -> LiveCapture:
-    """Open a capture on ``interfaces`` (one socket and ring each). ``bpf_filter`` is a
+    """Open a capture on ``interfaces`` (one socket and ring each). ``bpf`` is a
     tcpdump-style expression; ``fanout_group`` puts the sockets in a PACKET_FANOUT hash
     group, so processes that open the same interfaces with the same group share their
     flows out (interface k joins group ``fanout_group + k``: the kernel allows one device
     per group). InputError with a one-line message when it cannot be done."""
     if not interfaces:
         raise InputError("no interface to capture on")
-    if not 0 < snaplen <= bpf.MAX_SNAPLEN:
-        raise InputError(f"snaplen must be from 1 to {bpf.MAX_SNAPLEN}")
+    if not 0 < snaplen <= filters.MAX_SNAPLEN:
+        raise InputError(f"snaplen must be from 1 to {filters.MAX_SNAPLEN}")
     if fanout_group is not None and not 0 <= fanout_group <= 0xFFFF:
         raise InputError("fanout group must be from 0 to 65535")
     if len(set(interfaces)) != len(interfaces):
@@ -378,7 +379,7 @@ def open_live(
     try:
         for k, iface in enumerate(interfaces):
             group = None if fanout_group is None else (fanout_group + k) & 0xFFFF
-            rings.append(_open_one(iface, bpf_filter, snaplen, promisc, group))
+            rings.append(_open_one(iface, bpf, snaplen, promisc, group))
     except BaseException:
         for ring in rings:
             ring.close()
@@ -402,9 +403,9 @@ def _open_one(
     try:
         ring = _Ring(iface, sock, _arphrd(sock, iface))
         program = (
-            bpf.accept_all(snaplen)
+            filters.accept_all(snaplen)
             if bpf_filter is None
-            else bpf.compile_filter(bpf_filter, ring.linktype, snaplen)
+            else filters.compile_filter(bpf_filter, ring.linktype, snaplen)
         )
         _setup(ring, program, snaplen, promisc, group)
     except BaseException:
@@ -432,14 +433,14 @@ def _arphrd(sock: socket.socket, iface: str) -> int:
 
 
 def _setup(
-    ring: _Ring, program: bpf.Program, snaplen: int, promisc: bool, group: int | None
+    ring: _Ring, program: filters.Program, snaplen: int, promisc: bool, group: int | None
 ) -> None:
     iface, sock = ring.iface, ring.sock
     step = "set up the ring"
     try:
         sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
         step = "attach the filter"
-        bpf.attach(sock, program)
+        filters.attach(sock, program)
         step = "set up the ring"
         ring.setup()
         step = "bind to it"

@@ -458,3 +458,20 @@ def test_a_stratum_session_on_the_wire_becomes_a_suspect(lab: Lab) -> None:
     assert record.facts is not None and STRATUM_V1 in record.facts.dialects
     assert verdict.is_miner
     assert scanned.suspects.ips() == {A_IP}
+
+
+def test_a_fanout_group_gives_each_flow_to_one_socket(lab: Lab) -> None:
+    caps = [lab.open(["veth0"], "udp port 9991", 65535, fanout_group=4242) for _ in range(2)]
+    senders = [udp_sender(lab) for _ in range(16)]
+    try:
+        for k, s in enumerate(senders):
+            for j in range(3):
+                s.sendto(b"flow %d packet %d" % (k, j), (B_IP, 9991))
+        got = [collect(cap, lambda ps: False, timeout=0.5) for cap in caps]
+    finally:
+        for thing in [*caps, *senders]:
+            thing.close()
+    flows = [{udp_of(p)[0] for p in ps} for ps in got]  # type: ignore[index]
+    assert len(got[0]) + len(got[1]) == 48
+    assert not flows[0] & flows[1]  # each flow went to one socket ...
+    assert len(flows[0] | flows[1]) == 16 and all(len(f) >= 1 for f in flows)  # ... and both got some

@@ -452,7 +452,8 @@ def _setup(
         if group is not None:
             step = "join fanout group"
             flags = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG
-            sock.setsockopt(SOL_PACKET, PACKET_FANOUT, group | (flags << 16))
+            # an unsigned int: the flags' top bit does not fit a signed one
+            sock.setsockopt(SOL_PACKET, PACKET_FANOUT, struct.pack("=I", group | flags << 16))
     except OSError as exc:
         ring.close()
         if step == "bind to it" and exc.errno == 19:  # ENODEV: gone since it was looked up

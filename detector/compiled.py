@@ -1,4 +1,4 @@
-"""The optional compiled helpers (detector/_fast.c), or None.
+"""The optional compiled helpers (detector/_fast.c, detector/_capture.c), or None.
 
 None when the extension was not built (no compiler at install time) or when
 ``MINEWATCH_PURE=1`` asks for the pure-Python twins - which tests use to check that both
@@ -11,8 +11,13 @@ import os
 from types import ModuleType
 
 fast: ModuleType | None = None
+capture: ModuleType | None = None  # the live capture's ring walk (Linux only)
 if not os.environ.get("MINEWATCH_PURE"):
     try:
         from detector import _fast as fast  # type: ignore[attr-defined, no-redef]
     except ImportError:
         fast = None
+    try:
+        from detector import _capture as capture  # type: ignore[attr-defined, no-redef]
+    except ImportError:
+        capture = None

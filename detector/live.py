@@ -48,7 +48,7 @@ class LiveSource(Protocol):
 
     def batches(self, max_wait: float) -> Iterator[RecordBatch]: ...
 
-    def stats(self) -> CaptureCounters: ...
+    def counters(self) -> CaptureCounters: ...
 
     def close(self) -> None: ...
 
@@ -145,7 +145,7 @@ class LiveSensor:
         finally:
             signal.signal(signal.SIGHUP, previous_hup)
             self.source.close()
-        self.report.counters = self.source.stats()
+        self.report.counters = self.source.counters()
         self.report.seconds = time.monotonic() - self._started
         return self.report
 
@@ -206,7 +206,7 @@ class LiveSensor:
 
     def health_line(self, now: float) -> str:
         since, packets_then = self._last_health
-        counters = self.source.stats()
+        counters = self.source.counters()
         rate = (counters.packets - packets_then) / max(now - since, 1e-9)
         drops = f"{counters.kernel_dropped:,}" if counters.known_drops else "unknown yet"
         return (
@@ -214,6 +214,8 @@ class LiveSensor:
             f"({rate:,.0f}/s), {self.session.tracker.table.index_slots.shape[0]:,} flows "
             f"open, {self.report.suspects_told:,} suspects told, kernel: "
             f"{counters.kernel_received:,} received, {drops} dropped"
+            + (f", ring full {counters.ring_full:,} times" if counters.ring_full else "")
+            + (f", {counters.damaged_blocks:,} damaged blocks" if counters.damaged_blocks else "")
         )
 
     def _health(self, now: float) -> None:
@@ -222,7 +224,7 @@ class LiveSensor:
         self.err.flush()
         for sink in self.sinks:
             sink.health(line)
-        self._last_health = (now, self.source.stats().packets)
+        self._last_health = (now, self.source.counters().packets)
 
     def _finish(self) -> None:
         """Every open flow ends and is scored; every pending alert is written; every

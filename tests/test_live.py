@@ -72,13 +72,19 @@ def _alerts_for(path: Path, ip: str) -> list[dict]:
 
 
 @needs_netns
-def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(lab, tmp_path: Path) -> None:
-    _, pool_ip, _, miner_ip = lab.link("srv", "cli")
-    _, api_ip, _, web_ip = lab.link("srv", "web")
-    _, pool_ip2, _, miner2_ip = lab.link("srv", "cli2")
+@pytest.mark.parametrize("capture", ["afpacket", "tcpdump"])
+def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(
+    lab, tmp_path: Path, capture: str
+) -> None:
+    if_pool, pool_ip, _, miner_ip = lab.link("srv", "cli")
+    if_api, api_ip, _, web_ip = lab.link("srv", "web")
+    if_pool2, pool_ip2, _, miner2_ip = lab.link("srv", "cli2")
     eve, db = tmp_path / "eve.json", tmp_path / "suspects.db"
-    sensor_cmd = [PY, "-m", "detector", "live", "-i", "any", "--capture", "tcpdump",
+    # AF_PACKET on the three links the mirror would carry; tcpdump's pipe on "any"
+    ifaces = ["-i", if_pool, "-i", if_api, "-i", if_pool2] if capture == "afpacket" else ["-i", "any"]
+    sensor_cmd = [PY, "-m", "detector", "live", *ifaces, "--capture", capture,
                   "--eve", str(eve), "--db", str(db), "--health", "1", "--model", "none"]  # fmt: skip
+    sensor_name = ",".join(ifaces[1::2])
     sensor = lab.start("sensor", "srv", sensor_cmd, nice=0)
     log = tmp_path / "sensor.log"
     assert _wait_for(lambda: "capturing on" in log.read_text(), 30), log.read_text()
@@ -115,7 +121,7 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(lab, tmp_p
     lab.stop(sensor, grace=30)
     assert sensor.returncode == 0, log.read_text()
     text = log.read_text()
-    assert "stopped:" in text and "dropped" in text
+    assert "stopped:" in text and ("0 dropped" if capture == "afpacket" else "dropped") in text
     assert text.count("health:") >= 3  # one line a second
     assert "Traceback" not in text
     events = _events(rotated) + _events(eve)
@@ -129,7 +135,7 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(lab, tmp_p
     # the store outlives the sensor, and a restarted sensor merges into it
     stored = {row["ip"]: row for row in _stored(db)}
     assert set(stored) == {miner_ip, miner2_ip}
-    assert all(row["flow_count"] >= 1 and row["sensor"] == "any" for row in stored.values())
+    assert all(row["flow_count"] >= 1 and row["sensor"] == sensor_name for row in stored.values())
     sensor = lab.start("sensor-again", "srv", sensor_cmd, nice=0)
     again = tmp_path / "sensor-again.log"
     assert _wait_for(lambda: "capturing on" in again.read_text(), 30), again.read_text()
@@ -148,9 +154,10 @@ def _stored(db: Path) -> list[dict]:
 
 
 @needs_netns
-def test_live_refuses_an_unknown_interface_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("capture", ["afpacket", "tcpdump"])
+def test_live_refuses_an_unknown_interface_in_one_line(tmp_path: Path, capture: str) -> None:
     result = subprocess.run(
-        [PY, "-m", "detector", "live", "-i", "mw-no-such0", "--capture", "tcpdump",
+        [PY, "-m", "detector", "live", "-i", "mw-no-such0", "--capture", capture,
          "--eve", str(tmp_path / "eve.json"), "--model", "none"],
         capture_output=True, text=True, cwd=REPO, timeout=60,
     )  # fmt: skip
@@ -226,3 +233,19 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     result = subprocess.run(["systemd-analyze", "verify", str(local)], capture_output=True,
                             text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+@needs_netns
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="no setpriv (util-linux)")
+def test_live_without_capture_rights_says_so_in_one_line(tmp_path: Path) -> None:
+    """Run as nobody: opening the capture socket needs root or CAP_NET_RAW."""
+    result = subprocess.run(
+        ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+         PY, "-m", "detector", "live", "-i", "lo", "--model", "none"],
+        capture_output=True, text=True, cwd="/", timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "minewatch: error: capturing on lo needs root or CAP_NET_RAW"
+    ], result.stderr

@@ -27,6 +27,7 @@ from detector.compiled import capture
 from detector.errors import InputError
 from detector.source import bpf as filters
 from detector.source.batch import MAX_BATCH_PACKETS, PAD, RecordBatch
+from detector.source.livestats import CaptureCounters
 
 # <linux/if_packet.h> (and <linux/if_ether.h> for ETH_P_ALL): the socket module has none.
 SOL_PACKET = 263
@@ -233,6 +234,8 @@ class _Ring:
 class LiveCapture:
     """Packets from one or more interfaces as record batches (``open_live`` makes one)."""
 
+    kind = "afpacket"
+
     def __init__(self, rings: list[_Ring]) -> None:
         self._rings = rings
         self._poll = select.poll()
@@ -337,6 +340,14 @@ class LiveCapture:
             self._counted.freeze_q += freezes
         c = self._counted
         return CaptureStats(c.received, c.dropped, c.freeze_q, c.delivered, c.damaged_blocks)
+
+    def counters(self) -> CaptureCounters:
+        """The counters as every live source reports them (live.py's health lines)."""
+        c = self.stats()
+        return CaptureCounters(
+            packets=c.delivered, kernel_received=c.received, kernel_dropped=c.dropped,
+            known_drops=True, ring_full=c.freeze_q, damaged_blocks=c.damaged_blocks,
+        )  # fmt: skip
 
     def close(self) -> None:
         """Unmap the rings and close the sockets (a batch already yielded stays valid:

@@ -46,7 +46,7 @@ class TcpdumpCapture:
         )
         assert self.proc.stdout is not None
         self._path = f"/dev/fd/{self.proc.stdout.fileno()}"
-        self.counters = CaptureCounters()
+        self._counters = CaptureCounters()
 
     def batches(self, max_wait: float) -> Iterator[RecordBatch]:
         """Record batches as tcpdump writes them, at least every ``max_wait`` seconds
@@ -59,9 +59,9 @@ class TcpdumpCapture:
         except InputError:
             raise InputError(self._failure()) from None
         for batch in batches:
-            self.counters.packets += len(batch)
+            self._counters.packets += len(batch)
             yield batch
-        if self.proc.wait() != 0 and self.counters.packets == 0:
+        if self.proc.wait() != 0 and self._counters.packets == 0:
             raise InputError(self._failure())
 
     def _failure(self) -> str:
@@ -72,9 +72,9 @@ class TcpdumpCapture:
         problem = lines[-1] if lines else f"exited with status {self.proc.returncode}"
         return f"{self.interface}: tcpdump: {problem}"
 
-    def stats(self) -> CaptureCounters:
+    def counters(self) -> CaptureCounters:
         """What is known so far (kernel drops: only once tcpdump has stopped)."""
-        return self.counters
+        return self._counters
 
     def close(self) -> None:
         """Stop tcpdump and read its final counts (received by filter, dropped by kernel)."""
@@ -88,7 +88,7 @@ class TcpdumpCapture:
         except ValueError:  # its pipes were read already (_failure)
             err = b""
         if m := _DROPPED.search(err or b""):
-            self.counters.kernel_dropped = int(m.group(1))
-            self.counters.known_drops = True
+            self._counters.kernel_dropped = int(m.group(1))
+            self._counters.known_drops = True
         if m := _RECEIVED.search(err or b""):
-            self.counters.kernel_received = int(m.group(1))
+            self._counters.kernel_received = int(m.group(1))

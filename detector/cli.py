@@ -529,6 +529,12 @@ def live(
             "--db", help="Also keep suspects in this store (a path or sqlite:PATH); see suspects."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, max=64, help="Processes sharing the traffic by flow (AF_PACKET)."
+        ),
+    ] = 1,
     rules: RulesOpt = None,
     model: ModelOpt = None,
     threshold: ThresholdOpt = 0.7,
@@ -559,6 +565,10 @@ def live(
     if syslog:
         sinks.append(Syslog(syslog))
     store = _open_store(db) if db is not None else None  # a bad store fails before capture
+    if workers > 1:
+        _live_workers(workers, interfaces, bpf, snaplen, not no_promisc, capture, config,
+                      detector, sinks, store, health, eve_extended, user, eve)  # fmt: skip
+        return
     source = _open_live(interfaces, bpf, snaplen, not no_promisc, capture)
     try:
         if user:
@@ -579,6 +589,53 @@ def live(
     if store is not None:
         store.close()
     _err(sensor.health_line(time.monotonic()).replace("health:", "stopped:", 1))
+    if report.error:
+        _err(f"error: {report.error}")
+        raise typer.Exit(2)
+
+
+def _live_workers(  # type: ignore[no-untyped-def]
+    workers,
+    interfaces,
+    bpf,
+    snaplen,
+    promisc,
+    capture,
+    config,
+    detector,
+    sinks,
+    store,
+    health,
+    extended,
+    user,
+    eve,
+) -> None:
+    """``--workers N``: N processes in one PACKET_FANOUT group (live.run_workers)."""
+    from detector.live import run_workers
+
+    if capture is CaptureKind.tcpdump:
+        raise InputError("--workers needs the AF_PACKET capture (not --capture tcpdump)")
+    from detector.source.afpacket import open_live
+
+    group = os.getpid() & 0xFFFF  # one group per sensor; interface k uses group + k
+
+    def open_source():  # type: ignore[no-untyped-def]
+        return open_live(interfaces, bpf, snaplen, promisc, fanout_group=group)
+
+    names = ",".join(interfaces)
+    _err(f"capturing on {escape(names)} (afpacket, {workers} workers); alerts to {escape(eve)}")
+    report = run_workers(workers, open_source, names, config, detector, sinks, store, health,
+                         extended, user, sys.stderr)  # fmt: skip
+    for sink in sinks:
+        sink.close()
+    if store is not None:
+        store.close()
+    c = report.counters
+    _err(
+        f"stopped: up {report.seconds:.0f} s, {c.packets:,} packets, "
+        f"{report.suspects_told:,} suspects told, kernel: {c.kernel_received:,} received, "
+        f"{c.kernel_dropped:,} dropped ({workers} workers)"
+    )
     if report.error:
         _err(f"error: {report.error}")
         raise typer.Exit(2)

@@ -24,12 +24,15 @@ What a network admin expects of a sensor on a mirror port, as Suricata and Zeek 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import signal
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from queue import Empty as EmptyQueue
 from types import FrameType
 from typing import Protocol, TextIO
 
@@ -234,3 +237,238 @@ class LiveSensor:
         self._store(final.suspects.stream())
         self.report.flows = final.flows.flows
         self.report.final = final
+
+
+# --- several workers (``live --workers N``) -------------------------------------------
+#
+# As Suricata's and Zeek's workers do, N processes share the traffic by flow: each opens
+# its own sockets in one PACKET_FANOUT hash group (the kernel's hash is symmetric, so both
+# directions of a flow reach the same worker) and runs its own session. What leaves a
+# worker is plain data on a queue: alerts, suspects to store, health lines. The parent
+# owns the sinks and the store - one writer, one merged store - and tells each (IP,
+# window) once across all workers: an IP whose flows landed on two workers is alerted
+# once, and its evidence is merged by the store.
+
+HEALTH_PREFIX = "health:"
+
+
+class _QueueSink:
+    """A worker's sink: events and health lines go to the parent."""
+
+    def __init__(self, queue, worker: int) -> None:  # type: ignore[no-untyped-def]
+        self.queue, self.worker = queue, worker
+
+    def event(self, event: dict) -> None:
+        self.queue.put(("event", self.worker, event))
+
+    def health(self, line: str) -> None:
+        self.queue.put(("health", self.worker, line))
+
+    def reopen(self) -> None:
+        """The parent reopens the real sinks."""
+
+    def close(self) -> None:
+        pass
+
+
+class _QueueStore:
+    """A worker's store: suspects go to the parent as plain data (plain.py)."""
+
+    def __init__(self, queue) -> None:  # type: ignore[no-untyped-def]
+        self.queue = queue
+
+    def upsert_many(self, suspects: Iterable[Suspect], sensor: str | None = None) -> int:
+        from detector import plain
+
+        texts = [plain.dumps(s) for s in suspects]
+        if texts:
+            self.queue.put(("store", sensor, texts))
+        return len(texts)
+
+
+class _Quiet:
+    """A worker's stderr for health lines: they travel as messages instead."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _worker_main(
+    worker: int,
+    open_source,
+    name: str,
+    config: ScanConfig,  # type: ignore[no-untyped-def]
+    detector: Detector,
+    queue,
+    health_every: float,
+    extended: bool,
+    store: bool,
+    user: str | None,
+) -> None:
+    """One worker process: its own capture in the fanout group, its own session. The
+    parent's signal handlers came with the fork: stop signals are ignored here until the
+    sensor's own handlers are in place (STOP.installed), and again after they are gone,
+    while the last messages go out; the parent repeats SIGTERM until every worker is done."""
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        source = open_source()
+        if user:
+            from detector.source.privileges import drop_privileges
+
+            drop_privileges(user)
+    except Exception as exc:  # noqa: BLE001 - reported by the parent, one line
+        queue.put(("failed", worker, str(exc)))
+        return
+    queue.put(("ready", worker, source.kind))
+    sensor = LiveSensor(
+        name, source, config, detector, [_QueueSink(queue, worker)],
+        _QueueStore(queue) if store else None, health_every, _Quiet(), extended,
+    )  # fmt: skip
+    report = sensor.run()
+    c = report.counters
+    queue.put(("done", worker, (report.error, report.stopped_by, report.suspects_told,
+                                c.packets, c.kernel_received, c.kernel_dropped)))  # fmt: skip
+
+
+def run_workers(
+    workers: int,
+    open_source: Callable[[], LiveSource],
+    name: str,
+    config: ScanConfig,
+    detector: Detector,
+    sinks: list[AlertSink],
+    store: SuspectStore | None,
+    health_every: float,
+    extended: bool,
+    user: str | None,
+    err: TextIO,
+) -> LiveReport:
+    """Run ``workers`` worker processes (fork: they share the loaded rules and model) and
+    be their single writer until every one has stopped."""
+    import multiprocessing
+
+    from detector import plain
+    from detector.errors import InputError
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    procs = [
+        context.Process(
+            target=_worker_main,
+            args=(
+                k,
+                open_source,
+                name,
+                config,
+                detector,
+                queue,
+                health_every,
+                extended,
+                store is not None,
+                user,
+            ),
+            name=f"minewatch-worker-{k}",
+            daemon=True,
+        )  # fmt: skip
+        for k in range(workers)
+    ]
+    report = LiveReport()
+    told: dict[tuple[str, str], None] = {}
+    reopen = False
+    stop: int | None = None
+
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        nonlocal reopen
+        reopen = True
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stop
+        stop = signum
+        tell_workers_to_stop()
+
+    def tell_workers_to_stop() -> None:
+        for proc in procs:  # systemd signals the whole group; a shell only this process
+            if proc.pid is not None and proc.exitcode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+
+    previous = {
+        s: signal.signal(s, h)
+        for s, h in ((signal.SIGHUP, on_hup), (signal.SIGTERM, on_stop), (signal.SIGINT, on_stop))
+    }
+    started = time.monotonic()
+    try:
+        for proc in procs:
+            proc.start()
+        running = set(range(workers))
+        while running:
+            try:
+                kind, worker, payload = queue.get(timeout=MAX_WAIT)
+            except EmptyQueue:
+                if stop is not None:
+                    tell_workers_to_stop()  # a worker still starting ignored the first one
+                for k in list(running):
+                    if not procs[k].is_alive() and procs[k].exitcode not in (None, 0):
+                        report.error = report.error or f"worker {k} died ({procs[k].exitcode})"
+                        running.discard(k)
+                kind = None
+            if reopen:
+                reopen = False
+                for sink in sinks:
+                    sink.reopen()
+            if kind == "event":
+                window = window_index(_event_time(payload), config.window)
+                key = (payload.get("src_ip", ""), str(window))
+                if key not in told:
+                    told[key] = None
+                    for sink in sinks:
+                        sink.event(payload)
+                    report.suspects_told += 1
+            elif kind == "store" and store is not None:
+                sensor, texts = worker, payload  # ("store", sensor name, suspects)
+                suspects = [plain.loads(Suspect, text) for text in texts]
+                try:
+                    store.upsert_many(suspects, sensor)
+                except InputError as exc:  # as LiveSensor._store: warn, go on
+                    report.store_failures += 1
+                    err.write(f"minewatch: warning: {exc}\n")
+            elif kind == "health":
+                line = f"worker {worker + 1}/{workers} {payload}"
+                err.write(f"minewatch: {line}\n")
+                err.flush()
+                for sink in sinks:
+                    sink.health(line)
+            elif kind == "ready":
+                err.write(f"minewatch: worker {worker + 1}/{workers} capturing ({payload})\n")
+                err.flush()
+            elif kind == "failed":
+                report.error = report.error or payload
+                running.discard(worker)
+                on_stop(signal.SIGTERM, None)
+            elif kind == "done":
+                error, _, _, packets, received, dropped = payload
+                report.error = report.error or error
+                report.counters.add(CaptureCounters(packets, received, dropped, True))
+                running.discard(worker)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        for proc in procs:
+            proc.join(timeout=5)
+    report.stopped_by = stop
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _event_time(event: dict) -> float:
+    """An alert's time (its flow's start), for the window it is told in."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(event["flow"]["start"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return time.time()

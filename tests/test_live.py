@@ -72,22 +72,25 @@ def _alerts_for(path: Path, ip: str) -> list[dict]:
 
 
 @needs_netns
-@pytest.mark.parametrize("capture", ["afpacket", "tcpdump"])
+@pytest.mark.parametrize("capture", ["afpacket", "tcpdump", "afpacket-2-workers"])
 def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(
     lab, tmp_path: Path, capture: str
 ) -> None:
+    capture, _, workers = capture.partition("-")
+    workers = workers.split("-")[0] or "1"
     if_pool, pool_ip, _, miner_ip = lab.link("srv", "cli")
     if_api, api_ip, _, web_ip = lab.link("srv", "web")
     if_pool2, pool_ip2, _, miner2_ip = lab.link("srv", "cli2")
     eve, db = tmp_path / "eve.json", tmp_path / "suspects.db"
     # AF_PACKET on the three links the mirror would carry; tcpdump's pipe on "any"
     ifaces = ["-i", if_pool, "-i", if_api, "-i", if_pool2] if capture == "afpacket" else ["-i", "any"]
-    sensor_cmd = [PY, "-m", "detector", "live", *ifaces, "--capture", capture,
-                  "--eve", str(eve), "--db", str(db), "--health", "1", "--model", "none"]  # fmt: skip
+    sensor_cmd = [PY, "-m", "detector", "live", *ifaces, "--capture", capture, "--workers",
+                  workers, "--eve", str(eve), "--db", str(db), "--health", "1", "--model", "none"]  # fmt: skip
+    ready = 1 if workers == "1" else 1 + int(workers)  # the parent's line, then each worker's
     sensor_name = ",".join(ifaces[1::2])
     sensor = lab.start("sensor", "srv", sensor_cmd, nice=0)
     log = tmp_path / "sensor.log"
-    assert _wait_for(lambda: "capturing on" in log.read_text(), 30), log.read_text()
+    assert _wait_for(lambda: log.read_text().count("capturing") >= ready, 30), log.read_text()
     time.sleep(1.0)  # tcpdump's socket is open once it says so; give it a moment
     lab.start("pool", "srv", [PY, str(REALSET_TOOLS / "stubpool.py"), "--dialect", "equihash",
                               "--port", "3333", "--job-min", "2", "--job-max", str(JOB_INTERVAL)])
@@ -138,7 +141,7 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(
     assert all(row["flow_count"] >= 1 and row["sensor"] == sensor_name for row in stored.values())
     sensor = lab.start("sensor-again", "srv", sensor_cmd, nice=0)
     again = tmp_path / "sensor-again.log"
-    assert _wait_for(lambda: "capturing on" in again.read_text(), 30), again.read_text()
+    assert _wait_for(lambda: again.read_text().count("capturing") >= ready, 30), again.read_text()
     time.sleep(4.0)
     lab.stop(sensor, grace=30)
     assert sensor.returncode == 0, again.read_text()

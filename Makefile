@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CORPUS ?= ../shared/corpus
 APT_PACKAGES := tcpdump tshark libpcap0.8
 
-.PHONY: demo test lint eval sysdeps fixtures bench clean fuzz fuzzdeps realset realset-check model
+.PHONY: demo test lint eval sysdeps fixtures bench bench-live clean fuzz fuzzdeps realset realset-check model
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,14 @@ model: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m compileall -q detector bench >/dev/null
 	$(BIN)/python -m bench.run
+
+# Live capture at rising rates over a veth (bench/live.py): minewatch live beside
+# ndpiReader live, tcpreplay sending; needs root; writes bench/LIVE.md. ~15 minutes.
+bench-live: $(STAMP)
+	@command -v tcpreplay >/dev/null 2>&1 || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tcpreplay >/dev/null)
+	$(BIN)/python -m compileall -q detector bench >/dev/null
+	$(BIN)/python -m bench.live
 
 # The real-program validation set (pcaps/realset/): XMRig, coin-hive-stratum,
 # aiostratum-proxy and benign programs run in network namespaces against stub servers and

@@ -1,7 +1,7 @@
 """Live capture at rising rates: the highest packet rate each tool takes without losing a
 packet, minewatch live beside ndpiReader live, on the same veth, in the same run.
 
-    python -m bench.live [--packets 200000] [--rates 25000,50000,...] [--capture PCAP ...]
+    python -m bench.live [--packets 1000000] [--rates 25000,50000,...] [--capture PCAP ...]
 
 Why: a sensor on a mirror port cannot ask the link to slow down; what it cannot keep up
 with is lost. So per capture and rate: two network namespaces joined by a veth pair
@@ -193,7 +193,8 @@ def trial(tool: str, capture: Path, rate: int, packets: int, mw: list[str], work
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.live", description=__doc__.split("\n\n")[0])
-    p.add_argument("--packets", type=int, default=200_000, help="packets replayed per trial")
+    p.add_argument("--packets", type=int, default=1_000_000,
+                   help="packets replayed per trial (enough to overflow a 32 MB ring)")
     p.add_argument("--rates", default="25000,50000,100000,150000,200000,300000")
     p.add_argument("--capture", type=Path, action="append",
                    help="captures to replay (default: the bench's mixed and real ones)")

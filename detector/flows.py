@@ -291,10 +291,19 @@ class Placement:
 class FlowTracker:
     """Places packet batches into the flow table and queues a FlowRecord per ended flow."""
 
-    def __init__(self, config: FlowConfig, facts: FactSource, keep_empty: bool = False) -> None:
+    def __init__(
+        self,
+        config: FlowConfig,
+        facts: FactSource,
+        keep_empty: bool = False,
+        behaviour: bool = True,
+    ) -> None:
         self.config = config
         self.facts = facts
         self.keep_empty = keep_empty  # also records of flows with no facts (flows --all)
+        # Track each flow's behaviour (§11: pushes, rhythm, checkpoints)? Only the model,
+        # scoring in progress and the flow log read it: a rules-only scan skips its cost.
+        self.behaviour = behaviour
         self.table = FlowTable(config.max_flows)
         self.stats = FlowStats()
         self.now = float("-inf")
@@ -363,6 +372,7 @@ class FlowTracker:
 
         if fast is not None:
             slots = np.ascontiguousarray(slots, dtype=np.int64)
+        if fast is not None and self.behaviour:
             reached = np.empty(n, dtype=np.int64)
             count = fast.flow_behaviour(
                 group,
@@ -379,6 +389,7 @@ class FlowTracker:
             )
             if count:
                 self.checkpoints.update(reached[:count].tolist())
+        if fast is not None:
             pkt_slot = np.empty(n, dtype=np.int64)
             fast.flow_update(
                 group,
@@ -393,10 +404,11 @@ class FlowTracker:
                 *(t[name] for name in _UPDATED_COLUMNS),
             )
         else:
-            reached_slots = behaviour.update_python(
-                t.cols, slots[group], src_first, pb.proto, pb.payload_len, pb.ts, pb.seq
-            )
-            self.checkpoints.update(reached_slots)
+            if self.behaviour:
+                reached_slots = behaviour.update_python(
+                    t.cols, slots[group], src_first, pb.proto, pb.payload_len, pb.ts, pb.seq
+                )
+                self.checkpoints.update(reached_slots)
             flags = pb.flags.astype(np.int64)
             order = np.argsort(group, kind="stable")
             starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
@@ -686,6 +698,24 @@ class FlowTracker:
             self.stats.records += len(records)
             self.records.extend(records)
 
+    def _add_behaviours(self, records: list[FlowRecord], chosen: np.ndarray) -> None:
+        """The behaviour of the TCP flows among ``records`` with payload both ways (one
+        gather per column for all of them, in steps: a flow's columns cost ~0.3 KB while
+        they are packed)."""
+        cols = self.table.cols
+        both = (
+            (cols["proto"][chosen] == PROTO_TCP)
+            & (cols["payload_a"][chosen] > 0)
+            & (cols["payload_b"][chosen] > 0)
+        )
+        which_all = np.flatnonzero(both)
+        for start in range(0, which_all.shape[0], _BEHAVIOUR_STEP):
+            which = which_all[start : start + _BEHAVIOUR_STEP].tolist()
+            client_is_a = np.array([records[i].client_side == 0 for i in which], dtype=bool)
+            packed = behaviour.record_behaviours(cols, chosen[which], client_is_a)
+            for i, blob in zip(which, packed, strict=True):
+                records[i].behaviour = blob
+
     def _records(self, flows: list[tuple[int, FlowFacts | None]], reason: str) -> list[FlowRecord]:
         """Records of (slot, facts) pairs: one gather per column a record needs, for all
         of them at once; then plain Python values per row."""
@@ -700,20 +730,8 @@ class FlowTracker:
             record(row, reason, facts)
             for (_, facts), row in zip(flows, zip(*columns, strict=True), strict=True)
         ]
-        # behaviour of TCP flows with payload both ways (one gather per column for them)
-        both = (
-            (cols["proto"][chosen] == PROTO_TCP)
-            & (cols["payload_a"][chosen] > 0)
-            & (cols["payload_b"][chosen] > 0)
-        )
-        which_all = np.flatnonzero(both)
-        # in steps: a flow's columns cost ~0.3 KB while they are packed
-        for start in range(0, which_all.shape[0], _BEHAVIOUR_STEP):
-            which = which_all[start : start + _BEHAVIOUR_STEP].tolist()
-            client_is_a = np.array([records[i].client_side == 0 for i in which], dtype=bool)
-            packed = behaviour.record_behaviours(cols, chosen[which], client_is_a)
-            for i, blob in zip(which, packed, strict=True):
-                records[i].behaviour = blob
+        if self.behaviour:
+            self._add_behaviours(records, chosen)
         if self.tunnels:
             for i in np.flatnonzero(cols["tunnel"][chosen] != 0).tolist():
                 r = records[i]

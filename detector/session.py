@@ -167,7 +167,10 @@ class CaptureSession:
         ``scan --as-found``); otherwise none are kept for it."""
         pdns = PassiveDns()
         self.inspector = Inspector(config.inspect, InspectContext(pdns=pdns, pools=detector.pools))
-        self.tracker = FlowTracker(config.flow, self.inspector, config.keep_all_flows)
+        # Behaviour (§11) feeds the model, scoring in progress and the flow log; a
+        # rules-only scan that reports at its end reads none of it.
+        behaviour = detector.model is not None or announce or config.keep_all_flows
+        self.tracker = FlowTracker(config.flow, self.inspector, config.keep_all_flows, behaviour)
         self.feeder = PayloadFeeder(self.inspector, self.tracker.table)
         self.analysis = Analysis(config, detector, pdns, announce)
         if announce:  # open flows are scored on new evidence too (take_checkpoints)

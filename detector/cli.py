@@ -529,6 +529,13 @@ def live(
             "--db", help="Also keep suspects in this store (a path or sqlite:PATH); see suspects."
         ),
     ] = None,
+    pcap_out: Annotated[
+        str | None,
+        typer.Option("--pcap-out", help="Keep suspect flows' packets in a pcap ring here."),
+    ] = None,
+    pcap_out_mb: Annotated[
+        int, typer.Option("--pcap-out-mb", min=1, help="Size bound of that ring (MB).")
+    ] = 1024,
     workers: Annotated[
         int,
         typer.Option(
@@ -565,9 +572,12 @@ def live(
     if syslog:
         sinks.append(Syslog(syslog))
     store = _open_store(db) if db is not None else None  # a bad store fails before capture
+    evidence = _evidence(pcap_out, pcap_out_mb, workers)
     if workers > 1:
-        _live_workers(workers, interfaces, bpf, snaplen, not no_promisc, capture, config,
-                      detector, sinks, store, health, eve_extended, user, eve)  # fmt: skip
+        _live_workers(
+            workers, interfaces, bpf, snaplen, not no_promisc, capture, config, detector,
+            sinks, store, health, eve_extended, user, eve, evidence,
+        )  # fmt: skip
         return
     source = _open_live(interfaces, bpf, snaplen, not no_promisc, capture)
     try:
@@ -581,8 +591,9 @@ def live(
     names = ",".join(interfaces)
     _err(f"capturing on {escape(names)} ({source.kind}); alerts to {escape(eve)}")
     sensor = LiveSensor(
-        names, source, config, detector, sinks, store, health_every=health, extended=eve_extended
-    )
+        names, source, config, detector, sinks, store, health_every=health, extended=eve_extended,
+        evidence=evidence() if evidence else None,
+    )  # fmt: skip
     report = sensor.run()
     for sink in sinks:
         sink.close()
@@ -594,22 +605,28 @@ def live(
         raise typer.Exit(2)
 
 
+def _evidence(directory: str | None, total_mb: int, workers: int):  # type: ignore[no-untyped-def]
+    """``--pcap-out``: a maker of the evidence keeper (each worker makes its own ring, its
+    share of the size bound, in the same directory); the directory is checked now."""
+    if directory is None:
+        return None
+    from detector.live import EvidenceKeeper
+    from detector.sinks.evidence_pcap import PcapRing
+
+    share = total_mb * 1024 * 1024 // workers
+    file_bytes = max(share // 8, 1024 * 1024)
+    PcapRing(directory, file_bytes, 8)  # a directory that cannot be used fails here
+
+    def make() -> EvidenceKeeper:
+        return EvidenceKeeper(PcapRing(directory, file_bytes, max(2, share // file_bytes)))
+
+    return make
+
+
 def _live_workers(  # type: ignore[no-untyped-def]
-    workers,
-    interfaces,
-    bpf,
-    snaplen,
-    promisc,
-    capture,
-    config,
-    detector,
-    sinks,
-    store,
-    health,
-    extended,
-    user,
-    eve,
-) -> None:
+    workers, interfaces, bpf, snaplen, promisc, capture, config, detector, sinks, store,
+    health, extended, user, eve, evidence=None,
+) -> None:  # fmt: skip
     """``--workers N``: N processes in one PACKET_FANOUT group (live.run_workers)."""
     from detector.live import run_workers
 
@@ -625,7 +642,7 @@ def _live_workers(  # type: ignore[no-untyped-def]
     names = ",".join(interfaces)
     _err(f"capturing on {escape(names)} (afpacket, {workers} workers); alerts to {escape(eve)}")
     report = run_workers(workers, open_source, names, config, detector, sinks, store, health,
-                         extended, user, sys.stderr)  # fmt: skip
+                         extended, user, sys.stderr, evidence)  # fmt: skip
     for sink in sinks:
         sink.close()
     if store is not None:

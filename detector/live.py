@@ -25,6 +25,7 @@ What a network admin expects of a sensor on a mirror port, as Suricata and Zeek 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import math
 import os
 import signal
@@ -36,11 +37,15 @@ from queue import Empty as EmptyQueue
 from types import FrameType
 from typing import Protocol, TextIO
 
+import numpy as np
+
 from detector.config import Detector, ScanConfig
+from detector.decode import PacketBatch
 from detector.replay import STOP, IdleClock, Interrupted
 from detector.session import CaptureScan, CaptureSession
 from detector.sinks.alertlog import AlertSink
 from detector.sinks.eve import suspect_event
+from detector.sinks.evidence_pcap import PcapRing
 from detector.source.batch import RecordBatch
 from detector.source.livestats import CaptureCounters
 from detector.suspects import Suspect, window_index
@@ -82,6 +87,73 @@ class LiveReport:
     final: CaptureScan | None = None
 
 
+class EvidenceKeeper:
+    """The packets of told suspects' flows, from their alert on, to a pcap ring
+    (sinks/evidence_pcap.py). Flows are matched by their 5-tuple in both directions,
+    first by address with numpy over the whole batch, then exactly for those few; at most
+    MAX_WATCHED flows are watched (the oldest dropped), so the cost stays bounded."""
+
+    MAX_WATCHED = 4096
+
+    def __init__(self, ring: PcapRing) -> None:
+        self.ring = ring
+        self.watched: dict[tuple[int, int, int, int, int, int, int], None] = {}
+        self._addresses = np.zeros(0, dtype=np.uint64)
+
+    def watch(self, suspect: Suspect) -> None:
+        from detector.decode import PROTO_NAMES
+
+        numbers = {name: number for number, name in PROTO_NAMES.items()}
+        for verdict in suspect.flows:
+            r = verdict.record
+            proto = numbers.get(r.proto)
+            if proto is None:
+                continue
+            a = (*_halves(r.client_ip), r.client_port)
+            b = (*_halves(r.server_ip), r.server_port)
+            self.watched[(proto, *min(a, b), *max(a, b))] = None
+            if len(self.watched) > self.MAX_WATCHED:
+                self.watched.pop(next(iter(self.watched)))
+        self._addresses = np.array(
+            sorted({k[2] for k in self.watched} | {k[5] for k in self.watched}), dtype=np.uint64
+        )
+
+    def keep(self, batch: RecordBatch, packets: PacketBatch | None) -> None:
+        """Write the records of ``batch`` that carry a watched flow's packet (a tunnel's
+        carrier record is kept whole: the inner packet is what matched)."""
+        if not self.watched or packets is None or len(packets) == 0:
+            return
+        near = np.isin(packets.src_lo, self._addresses) | np.isin(packets.dst_lo, self._addresses)
+        rows = np.flatnonzero(near)
+        if rows.shape[0] == 0:
+            return
+        records = set()
+        for i in rows.tolist():
+            a = (int(packets.src_hi[i]), int(packets.src_lo[i]), int(packets.sport[i]))
+            b = (int(packets.dst_hi[i]), int(packets.dst_lo[i]), int(packets.dport[i]))
+            key = (int(packets.proto[i]), *min(a, b), *max(a, b))
+            if key in self.watched:
+                records.add(int(packets.stream_off[i]))
+        if not records:
+            return
+        index = np.searchsorted(batch.stream_off, np.array(sorted(records), dtype=np.int64))
+        for k in index.tolist():
+            start, length = int(batch.data_off[k]), int(batch.caplen[k])
+            self.ring.write(
+                float(batch.ts[k]), batch.buf[start : start + length].tobytes(),
+                int(batch.wirelen[k]), int(batch.linktype[k]),
+            )  # fmt: skip
+        self.ring.flush()
+
+
+def _halves(ip: str) -> tuple[int, int]:
+    """An address as the decoder holds it: two 64-bit halves, IPv4 v4-mapped."""
+    value = int(ipaddress.ip_address(ip))
+    if ":" not in ip:
+        value |= 0xFFFF << 32
+    return value >> 64, value & 0xFFFF_FFFF_FFFF_FFFF
+
+
 class LiveSensor:
     """One session over one live source; alerts to sinks, suspects to a store."""
 
@@ -96,8 +168,10 @@ class LiveSensor:
         health_every: float = 60.0,
         err: TextIO | None = None,
         extended: bool = False,
+        evidence: EvidenceKeeper | None = None,
     ) -> None:
         self.source = source
+        self.evidence = evidence
         self.config = config
         self.detector = detector
         self.sinks = sinks
@@ -134,6 +208,8 @@ class LiveSensor:
                         if len(batch):
                             session.feed(batch)
                             clock.packets_until(session.now)
+                            if self.evidence is not None:
+                                self.evidence.keep(batch, session.last_packets)
                         elif clock.last_ts > float("-inf"):
                             session.tick(clock.now())
                         del batch
@@ -165,6 +241,8 @@ class LiveSensor:
             event = suspect_event(suspect, self.detector.rules, extended=self.extended)
             for sink in self.sinks:
                 sink.event(event)
+            if self.evidence is not None:
+                self.evidence.watch(suspect)
             self._store([suspect])
             self.report.suspects_told += 1
 
@@ -212,11 +290,13 @@ class LiveSensor:
         counters = self.source.counters()
         rate = (counters.packets - packets_then) / max(now - since, 1e-9)
         drops = f"{counters.kernel_dropped:,}" if counters.known_drops else "unknown yet"
+        evicted = self.session.tracker.stats.evicted
         return (
             f"health: up {now - self._started:.0f} s, {counters.packets:,} packets "
             f"({rate:,.0f}/s), {self.session.tracker.table.index_slots.shape[0]:,} flows "
             f"open, {self.report.suspects_told:,} suspects told, kernel: "
             f"{counters.kernel_received:,} received, {drops} dropped"
+            + (f", {evicted:,} flows evicted (--max-flows)" if evicted else "")
             + (f", ring full {counters.ring_full:,} times" if counters.ring_full else "")
             + (f", {counters.damaged_blocks:,} damaged blocks" if counters.damaged_blocks else "")
         )
@@ -296,17 +376,18 @@ class _Quiet:
         pass
 
 
-def _worker_main(
+def _worker_main(  # type: ignore[no-untyped-def]
     worker: int,
     open_source,
     name: str,
-    config: ScanConfig,  # type: ignore[no-untyped-def]
+    config: ScanConfig,
     detector: Detector,
     queue,
     health_every: float,
     extended: bool,
     store: bool,
     user: str | None,
+    evidence=None,
 ) -> None:
     """One worker process: its own capture in the fanout group, its own session. The
     parent's signal handlers came with the fork: stop signals are ignored here until the
@@ -327,6 +408,7 @@ def _worker_main(
     sensor = LiveSensor(
         name, source, config, detector, [_QueueSink(queue, worker)],
         _QueueStore(queue) if store else None, health_every, _Quiet(), extended,
+        evidence() if evidence else None,
     )  # fmt: skip
     report = sensor.run()
     c = report.counters
@@ -346,6 +428,7 @@ def run_workers(
     extended: bool,
     user: str | None,
     err: TextIO,
+    evidence: Callable[[], EvidenceKeeper] | None = None,
 ) -> LiveReport:
     """Run ``workers`` worker processes (fork: they share the loaded rules and model) and
     be their single writer until every one has stopped."""
@@ -370,6 +453,7 @@ def run_workers(
                 extended,
                 store is not None,
                 user,
+                evidence,
             ),
             name=f"minewatch-worker-{k}",
             daemon=True,

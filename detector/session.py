@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from detector.config import Detector, ScanConfig
-from detector.decode import SUPPORTED_LINKTYPES, DecodeRows, DecodeStats, decode
+from detector.decode import SUPPORTED_LINKTYPES, DecodeRows, DecodeStats, PacketBatch, decode
 from detector.dissect.base import InspectContext
 from detector.dissect.feeder import PayloadFeeder
 from detector.dissect.inspector import Inspector
@@ -180,6 +180,7 @@ class CaptureSession:
         self.decode_stats = DecodeStats()
         self.rows = DecodeRows()  # every batch is decoded into these (see DecodeRows)
         self.times = StageTimes()
+        self.last_packets: PacketBatch | None = None
 
     @property
     def now(self) -> float:
@@ -191,6 +192,9 @@ class CaptureSession:
         clock, times, tracker = time.perf_counter, self.times, self.tracker
         t0 = clock()
         packets, stats = decode(batch, self.rows)
+        # the batch's decoded packets until the next feed (their columns are reused then):
+        # what a live sensor's evidence ring matches flows against
+        self.last_packets = packets
         t1 = clock()
         times.decode += t1 - t0
         self.decode_stats.add(stats)

@@ -85,7 +85,8 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(
     # AF_PACKET on the three links the mirror would carry; tcpdump's pipe on "any"
     ifaces = ["-i", if_pool, "-i", if_api, "-i", if_pool2] if capture == "afpacket" else ["-i", "any"]
     sensor_cmd = [PY, "-m", "detector", "live", *ifaces, "--capture", capture, "--workers",
-                  workers, "--eve", str(eve), "--db", str(db), "--health", "1", "--model", "none"]  # fmt: skip
+                  workers, "--eve", str(eve), "--db", str(db), "--health", "1", "--model", "none",
+                  "--pcap-out", str(tmp_path / "evidence"), "--pcap-out-mb", "4"]  # fmt: skip
     ready = 1 if workers == "1" else 1 + int(workers)  # the parent's line, then each worker's
     sensor_name = ",".join(ifaces[1::2])
     sensor = lab.start("sensor", "srv", sensor_cmd, nice=0)
@@ -135,6 +136,13 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(
     for event in events:
         assert eve_errors(event) == [], event
 
+    # the packets of the miners' flows, from their alerts on, and nothing else
+    kept = _evidence_packets(tmp_path / "evidence")
+    assert len(kept) >= 4, kept
+    miners = {frozenset((miner_ip, pool_ip)), frozenset((miner2_ip, pool_ip2))}
+    assert {frozenset(pair) for pair in kept} <= miners
+    assert {frozenset(pair) for pair in kept} == miners
+
     # the store outlives the sensor, and a restarted sensor merges into it
     stored = {row["ip"]: row for row in _stored(db)}
     assert set(stored) == {miner_ip, miner2_ip}
@@ -146,6 +154,32 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(
     lab.stop(sensor, grace=30)
     assert sensor.returncode == 0, again.read_text()
     assert {row["ip"] for row in _stored(db)} == {miner_ip, miner2_ip}
+
+
+def _evidence_packets(directory: Path) -> list[tuple[str, str]]:
+    """(source, destination) of every packet in the evidence ring's files, read by dpkt;
+    the files must also be what tcpdump reads."""
+    import socket as sock
+
+    import dpkt
+
+    pairs = []
+    files = sorted(directory.glob("minewatch-evidence-*.pcap"))
+    assert files
+    for path in files:
+        assert subprocess.run(["tcpdump", "-r", str(path), "-n", "-q"], capture_output=True,
+                              timeout=60).returncode == 0  # fmt: skip
+        with path.open("rb") as fh:
+            reader = dpkt.pcap.Reader(fh)
+            for _, frame in reader:
+                if reader.datalink() == dpkt.pcap.DLT_LINUX_SLL:
+                    ip = dpkt.sll.SLL(frame).data
+                elif reader.datalink() == 276:  # SLL2
+                    ip = dpkt.ip.IP(frame[20:])
+                else:
+                    ip = dpkt.ethernet.Ethernet(frame).data
+                pairs.append((sock.inet_ntoa(ip.src), sock.inet_ntoa(ip.dst)))
+    return pairs
 
 
 def _stored(db: Path) -> list[dict]:
@@ -252,3 +286,59 @@ def test_live_without_capture_rights_says_so_in_one_line(tmp_path: Path) -> None
     assert result.stderr.strip().splitlines() == [
         "minewatch: error: capturing on lo needs root or CAP_NET_RAW"
     ], result.stderr
+
+
+def test_the_evidence_ring_stays_within_its_bound_and_keeps_the_newest(tmp_path: Path) -> None:
+    """4,000 packets of 1,000 bytes into a ring of 4 files of 64 KB: at most 4 files, each
+    at most 64 KB, the last packets kept; a change of link type starts a new file; every
+    file is a capture tcpdump (when present) and dpkt read whole."""
+    import dpkt
+
+    from detector.sinks.evidence_pcap import PcapRing
+
+    ring = PcapRing(str(tmp_path), 64 * 1024, 4)
+    for n in range(4000):
+        ring.write(1_700_000_000 + n / 1000, n.to_bytes(4, "big") + bytes(996), 1000, 1)
+    ring.write(1_700_000_005.0, bytes(40), 40, 101)  # raw IP: a file of its own
+    ring.close()
+    files = sorted(tmp_path.glob("minewatch-evidence-*.pcap"))
+    assert len(files) == 4 and all(f.stat().st_size <= 64 * 1024 for f in files)
+    last_ethernet = []
+    for path in files:
+        with path.open("rb") as fh:
+            reader = dpkt.pcap.Reader(fh)
+            records = [buf for _, buf in reader]
+            if reader.datalink() == 1:
+                last_ethernet = [int.from_bytes(buf[:4], "big") for buf in records]
+            else:
+                assert reader.datalink() == 101 and len(records) == 1
+        if shutil.which("tcpdump"):
+            assert subprocess.run(["tcpdump", "-r", str(path), "-n"], capture_output=True,
+                                  timeout=60).returncode == 0  # fmt: skip
+    assert last_ethernet[-1] == 3999  # the newest packets are the ones kept
+
+
+@needs_netns
+def test_a_flood_of_random_flows_is_evicted_and_counted_not_held(lab, tmp_path: Path) -> None:
+    """20,000 UDP datagrams from random ports (a flood of 5-tuples) against a flow table
+    of 256: the sensor evicts and counts, keeps running, and says so in its health line."""
+    if_srv, srv_ip, _, cli_ip = lab.link("srv", "cli")
+    sensor = lab.start("sensor", "srv", [PY, "-m", "detector", "live", "-i", if_srv,
+                                         "--max-flows", "256", "--health", "1", "--eve",
+                                         str(tmp_path / "eve.json"), "--model", "none"], nice=0)  # fmt: skip
+    log = tmp_path / "sensor.log"
+    assert _wait_for(lambda: "capturing on" in log.read_text(), 30), log.read_text()
+    flood = (
+        "import socket\n"
+        "for n in range(20000):\n"
+        "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        f"    s.sendto(b'x' * 32, ({srv_ip!r}, 20000 + n % 30000))\n"
+        "    s.close()\n"
+    )
+    lab.run("cli", PY, "-c", flood)
+    assert _wait_for(lambda: "flows evicted" in log.read_text(), 15), log.read_text()
+    lab.stop(sensor, grace=30)
+    assert sensor.returncode == 0, log.read_text()
+    last = [ln for ln in log.read_text().splitlines() if "stopped:" in ln][-1]
+    packets = int(last.split(" packets")[0].rsplit(" ", 1)[1].replace(",", ""))
+    assert packets >= 20000 and "0 dropped" in last, last

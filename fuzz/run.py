@@ -43,7 +43,8 @@ TIMEOUT_S = 5
 MAX_LEN = {"capture": 65536, "capture_gzip": 32768, "session": 32768, "decode": 16384,
            "flows": 16384, "tls_stream": 32768, "jsonlines": 32768, "http": 32768,
            "nodes": 16384, "dns": 4096, "tls_hello": 8192, "x509": 8192,
-           "reassembly": 8192, "rules": 8192, "websocket": 32768}  # fmt: skip
+           "reassembly": 8192, "rules": 8192, "websocket": 32768,
+           "afpacket_block": 16384}  # fmt: skip
 # Targets whose code reaches the C helpers: they run with the sanitizer build. The others
 # are pure Python (ASan instruments no Python code; it would only slow them down).
 NATIVE = {"capture", "capture_gzip", "decode", "flows", "session", "dns", "tls_hello",

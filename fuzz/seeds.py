@@ -138,6 +138,12 @@ def make(out: Path) -> dict[str, int]:
         for start in range(0, min(len(records), 600), 60):
             add("decode", common.encode_records(records[start : start + 60]))
             add("flows", common.encode_records(records[start : start + 60]))
+        frames = [frame for lt, _, frame in pkts if lt == 1][:40]
+        if frames:
+            from fuzz.targets.afpacket_block import block_of
+
+            for flags in (0, 1, 2, 3, 4):
+                add("afpacket_block", bytes([flags]) + block_of(frames[flags * 6 :]))
         tcp, udp = conversations(pkts)
         for segments in tcp:
             data, head0, head1 = conversation_bytes(segments)

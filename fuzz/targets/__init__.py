@@ -16,4 +16,5 @@ TARGETS = (
     "reassembly",
     "rules",
     "websocket",
+    "afpacket_block",
 )

@@ -181,6 +181,7 @@ class LiveSensor:
         self.extended = extended
         self.name = name
         self.session = CaptureSession(name, config, detector, announce=True)
+        self.session.keep_last_packets = evidence is not None
         self.told: dict[tuple[str, int], None] = {}  # (IP, window index) alerted
         self.report = LiveReport()
         self._reopen = False

@@ -181,6 +181,7 @@ class CaptureSession:
         self.rows = DecodeRows()  # every batch is decoded into these (see DecodeRows)
         self.times = StageTimes()
         self.last_packets: PacketBatch | None = None
+        self.keep_last_packets = False  # set by a driver that reads last_packets
 
     @property
     def now(self) -> float:
@@ -193,8 +194,10 @@ class CaptureSession:
         t0 = clock()
         packets, stats = decode(batch, self.rows)
         # the batch's decoded packets until the next feed (their columns are reused then):
-        # what a live sensor's evidence ring matches flows against
-        self.last_packets = packets
+        # what a live sensor's evidence ring matches flows against. Only when asked: they
+        # hold the batch's buffer, a whole capture window for a file.
+        if self.keep_last_packets:
+            self.last_packets = packets
         t1 = clock()
         times.decode += t1 - t0
         self.decode_stats.add(stats)

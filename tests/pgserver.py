@@ -70,11 +70,15 @@ class Cluster:
         with psycopg.connect(self.url(database), autocommit=True) as conn:
             conn.execute(statement)
 
-    def new_database(self, owner: str = SUPERUSER) -> str:
-        """A new, empty database; its URL (as the superuser)."""
+    def create_database(self, owner: str = SUPERUSER) -> str:
+        """A new, empty database; its name."""
         name = f"t{next(self._names)}"
         self.sql(f"CREATE DATABASE {name} OWNER {owner}")
-        return self.url(name)
+        return name
+
+    def new_database(self) -> str:
+        """A new, empty database; its URL (as the superuser)."""
+        return self.url(self.create_database())
 
     def stop(self) -> None:
         """Stop the server (immediately: nothing to keep) and remove every file."""

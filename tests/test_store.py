@@ -417,3 +417,59 @@ def test_upsert_many_commits_in_batches(store_url: str, monkeypatch: pytest.Monk
         rows = store.query()
     assert sorted(r["ip"] for r in rows) == [f"10.7.5.{i}" for i in range(1, 6)]
     assert all(r["flow_count"] == 1 for r in rows)
+
+
+# A writer process of the concurrency test: opens the store, says "ready", waits for "go"
+# on stdin, then upserts ROUNDS reports of one (ip, window), each with its own flows (a
+# new anchor: counts add), one transaction each.
+WRITER = """
+import sys
+from tests.test_store import crafted
+from detector.sinks.store import SuspectStore
+url, writer, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with SuspectStore.open(url) as store:
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for i in range(rounds):
+        n = writer * rounds + i
+        store.upsert(crafted("10.7.6.1", 1_767_600_000.0 + n * 10, 1, port=20000 + n,
+                             agent=f"agent-{writer}", wallet=f"4W{writer}"), f"sensor-{writer}")
+"""
+
+
+def test_two_processes_writing_one_suspect_at_once_lose_nothing(store_url: str) -> None:
+    """Two sensors merging the same (ip, window) at the same moment: every report's counts
+    add, both writers' bags are there. Without the write lock (SQLite's BEGIN IMMEDIATE,
+    PostgreSQL's advisory lock) both read the same old row and the later write drops the
+    other's flows."""
+    rounds = 40
+    SuspectStore.open(store_url).close()  # the schema, made once before the race
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, store_url, str(w), str(rounds)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=REPO)
+               for w in range(2)]  # fmt: skip
+    try:
+        for proc in writers:
+            assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        for proc in writers:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in writers:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+    finally:
+        for proc in writers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    with SuspectStore.open(store_url) as store:
+        (row,) = store.query()
+        ((reports,),) = store.conn.execute("SELECT COUNT(*) FROM reports").fetchall()
+    assert reports == 2 * rounds
+    assert (row["flow_count"], row["jobs"], row["submits"], row["accepted"]) == (
+        2 * rounds, 6 * rounds, 4 * rounds, 2 * rounds)
+    assert set(row["agents"]) == {"agent-0", "agent-1"}
+    assert set(row["wallets"]) == {"4W0", "4W1"}
+    assert row["first_seen"] == 1_767_600_000.0
+    assert row["last_seen"] == 1_767_600_000.0 + (2 * rounds - 1) * 10 + 30
+    assert len(row["evidence"]) == min(2 * rounds, MAX_EVIDENCE_FLOWS)

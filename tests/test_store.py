@@ -83,12 +83,14 @@ def crafted(
     wallet: str = "4AbC",
     port: int = 40000,
     score: float = 0.99,
+    pool_host: str | None = None,
 ) -> Suspect:
     """A suspect made of ``flows`` miner flows from ``ip`` (one window), as the scan would
     build it: Verdicts added to a SuspectTable."""
     table = SuspectTable(window=3600.0)
     for i in range(flows):
-        facts = FlowFacts(agent=agent, wallet=wallet, coin="XMR", jobs=3, submits=2, accepted=1)
+        facts = FlowFacts(agent=agent, wallet=wallet, coin="XMR", jobs=3, submits=2, accepted=1,
+                          pool_host=pool_host)
         facts.dialects.add("cryptonote")
         record = FlowRecord(i + 1, "TCP", ip, port + i, "198.51.100.9", 3333, start + i,
                             start + i + 30.0, 10, 10, 900, 900, 500, 500, "syn", "closed", facts)
@@ -273,7 +275,7 @@ def test_hostile_strings_are_escaped_in_the_table(store_url: str) -> None:
     evil_wallet = "4W\x1b[31m[bold]red[/bold]\u202e"
     with SuspectStore.open(str(db)) as store:
         store.upsert(crafted("10.7.2.1", 1_767_600_000.0, 1, agent=evil_agent,
-                             wallet=evil_wallet), sensor="edge\x1b[1m")
+                             wallet=evil_wallet, pool_host="pool\x00.evil"), sensor="edge\x1b[1m")
     table = run_cli("suspects", "--db", str(db))
     assert table.rc == 0, table.err
     assert "10.7.2.1" in table.out
@@ -286,6 +288,8 @@ def test_hostile_strings_are_escaped_in_the_table(store_url: str) -> None:
     assert csv_out.rc == 0 and "\x1b" not in csv_out.out and "xmrig\\x1b[2J" in csv_out.out
     (row,) = stored(db)
     assert row["agents"] == [evil_agent] and row["wallets"] == [evil_wallet]  # data intact
+    # a NUL (which PostgreSQL's TEXT cannot hold) does not stop the suspect being stored
+    assert row["evidence"][0]["pool_host"] == "pool\ufffd.evil"
 
 
 def test_bad_stores_exit_2_with_one_line(tmp_path: Path) -> None:

@@ -121,3 +121,18 @@ def test_a_broken_connection_fails_one_write_and_the_next_connects_again(pg_clus
         store.upsert(crafted("10.7.7.1", start, 3))  # the same report, grown
         (row,) = store.query()
     assert row["flow_count"] == 3
+
+
+def test_a_writer_that_waited_too_long_fails_that_write_only(pg_cluster) -> None:
+    """Another writer holds the write lock past the lock timeout (SQLite's busy timeout):
+    this write fails (StoreError), the transaction is rolled back, the next one works."""
+    url = pg_cluster.new_database()
+    with SuspectStore.open(url) as holder, SuspectStore.open(url) as waiter:
+        waiter.conn.execute("SET lock_timeout = 200")
+        for statement in holder.backend.begin_write:
+            holder.conn.execute(statement)
+        with pytest.raises(StoreError, match="lock timeout"):
+            waiter.upsert(crafted("10.7.8.1", 1_767_600_000.0, 1))
+        holder.conn.execute("ROLLBACK")
+        waiter.upsert(crafted("10.7.8.1", 1_767_600_000.0, 2))
+        assert [r["flow_count"] for r in waiter.query()] == [2]

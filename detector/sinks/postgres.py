@@ -66,9 +66,11 @@ def scrubbed(message: str, url: str) -> str:
     return message
 
 
-def connect(url: str) -> Any:
-    """An autocommit psycopg connection to the database ``url`` names. Raises psycopg's
-    errors (a bad URL is a ``psycopg.ProgrammingError``); the caller words them."""
+def connect(url: str, lock_timeout_s: float) -> Any:
+    """An autocommit psycopg connection to the database ``url`` names, whose statements
+    give up waiting for a lock after ``lock_timeout_s`` (SQLite's busy timeout: a writer
+    stuck behind a hung one fails, and a sensor's next write tries again). Raises
+    psycopg's errors (a bad URL is a ``psycopg.ProgrammingError``); the caller words them."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
@@ -76,7 +78,13 @@ def connect(url: str) -> Any:
     params = conninfo_to_dict(scheme.lower() + sep + rest)  # libpq wants the scheme lower case
     params.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
     params.setdefault("application_name", "minewatch")
-    return psycopg.connect(autocommit=True, **params)
+    conn = psycopg.connect(autocommit=True, **params)
+    try:
+        conn.execute(f"SET lock_timeout = {int(lock_timeout_s * 1000)}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def driver_errors() -> tuple[type[Exception], ...]:

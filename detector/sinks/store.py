@@ -250,7 +250,6 @@ class Connection(Protocol):
 
     def execute(self, statement: str, params: Any = ...) -> Any: ...
     def cursor(self) -> Any: ...
-    def rollback(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -357,7 +356,7 @@ class SuspectStore:
         shown = escape(postgres.masked(url))
         errors = postgres.driver_errors()
         try:
-            conn = postgres.connect(url)
+            conn = postgres.connect(url, BUSY_TIMEOUT_S)
         except errors as exc:
             reason = _one_line(exc, url)
             raise StoreError(f"{shown}: cannot open the suspect store ({reason})") from None
@@ -383,7 +382,7 @@ class SuspectStore:
             from detector.sinks import postgres
 
             try:
-                self.conn = postgres.connect(self.url)
+                self.conn = postgres.connect(self.url, BUSY_TIMEOUT_S)
             except self.errors as exc:
                 reason = _one_line(exc, self.url)
                 raise StoreError(f"{self.shown}: cannot connect again ({reason})") from None
@@ -436,13 +435,13 @@ class SuspectStore:
     def _merge_batch(self, batch: list[Suspect], sensor: str | None, now: float) -> int:
         if not batch:
             return 0
-        _begin_write(self.conn, self.backend)
         try:
+            _begin_write(self.conn, self.backend)  # PostgreSQL: the lock may time out
             for suspect in batch:
                 self._merge(suspect, sensor, now)
             self._x("COMMIT")
         except BaseException:
-            _rollback(self.conn, self.errors)
+            _rollback(self.conn)
             raise
         return len(batch)
 
@@ -549,7 +548,7 @@ class SuspectStore:
                 ).fetchall()
                 self._x("COMMIT")
             except BaseException:
-                _rollback(self.conn, self.errors)
+                _rollback(self.conn)
                 raise
         except self.errors as exc:
             reason = _one_line(exc, self.url)
@@ -594,8 +593,8 @@ def migrate(conn: Connection, backend: Backend, migrations: list[tuple[str, ...]
     _refuse_newer(current, latest)
     if current == latest:
         return current
-    _begin_write(conn, backend)
     try:
+        _begin_write(conn, backend)
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
         current = schema_version(conn, backend)  # again, under the lock: someone may have
         _refuse_newer(current, latest)  # migrated it meanwhile
@@ -607,7 +606,7 @@ def migrate(conn: Connection, backend: Backend, migrations: list[tuple[str, ...]
             conn.execute(backend.sql("INSERT INTO schema_version (version) VALUES (?)"), (latest,))
         conn.execute("COMMIT")
     except BaseException:
-        conn.rollback()
+        _rollback(conn)
         raise
     return max(current, latest)
 
@@ -618,11 +617,13 @@ def _begin_write(conn: Connection, backend: Backend) -> None:
         conn.execute(statement)
 
 
-def _rollback(conn: Connection, errors: tuple[type[Exception], ...]) -> None:
-    """Roll back after a failure; a rollback that fails too (the connection is gone, and
-    the transaction with it) must not hide the first error."""
-    with contextlib.suppress(*errors):
-        conn.rollback()
+def _rollback(conn: Connection) -> None:
+    """Roll back after a failure, with a ROLLBACK statement: psycopg's ``rollback()`` does
+    nothing on an autocommit connection, which would leave PostgreSQL's transaction open
+    and aborted, failing every later statement. A rollback that fails too (no transaction
+    left, the connection gone) must not hide the first error, which the caller raises."""
+    with contextlib.suppress(Exception):
+        conn.execute("ROLLBACK")
 
 
 def _one_line(exc: BaseException, url: str) -> str:
@@ -712,8 +713,14 @@ def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def _column_value(name: str, value: Any) -> Any:
+    """A value as stored. PostgreSQL's TEXT cannot hold NUL, and a pool host comes from a
+    packet's JSON, where ``\\u0000`` is one escape away: a NUL must not make a miner's
+    suspect unstorable, so it is stored as U+FFFD by both backends alike (JSON columns
+    keep it, escaped by ``json.dumps``)."""
     if name in _JSON_COLUMNS:
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
     return value
 
 

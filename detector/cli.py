@@ -323,7 +323,8 @@ def scan(
         typer.Option(
             "--db",
             help="Also merge every suspect into this suspect store (a SQLite path, "
-            "sqlite:///abs/path or sqlite:rel/path); see `minewatch suspects`.",
+            "sqlite:///abs/path, sqlite:rel/path or postgresql://user@host/db); "
+            "see `minewatch suspects`.",
             show_default=False,
         ),
     ] = None,
@@ -526,7 +527,9 @@ def live(
     db: Annotated[
         str | None,
         typer.Option(
-            "--db", help="Also keep suspects in this store (a path or sqlite:PATH); see suspects."
+            "--db",
+            help="Also keep suspects in this store (a path, sqlite:PATH or "
+            "postgresql://user@host/db); see suspects.",
         ),
     ] = None,
     pcap_out: Annotated[
@@ -1001,8 +1004,8 @@ def corpus_make(
 
 
 def _open_store(url: str, create: bool = True):  # type: ignore[no-untyped-def]
-    """The suspect store (imported when used: sqlite3 is start-up time other commands
-    would pay for nothing)."""
+    """The suspect store (imported when used: sqlite3, and psycopg for a PostgreSQL URL,
+    are start-up time other commands would pay for nothing)."""
     from detector.sinks.store import SuspectStore
 
     return SuspectStore.open(url, create=create)
@@ -1014,7 +1017,8 @@ def suspects_cmd(
         str | None,
         typer.Option(
             "--db",
-            help="Suspect store: a SQLite path, sqlite:///abs/path or sqlite:rel/path "
+            help="Suspect store: a SQLite path, sqlite:///abs/path, sqlite:rel/path or "
+            "postgresql://user@host/db "
             "(default: $MINEWATCH_DB, else minewatch.db in the current directory).",
             show_default=False,
         ),

@@ -169,3 +169,20 @@ def pcap_records(capture: Path) -> tuple[bytes, list[tuple[float, bytes]]]:
         records.append((sec + usec / 1e6, data[off : off + 16 + caplen]))
         off += 16 + caplen
     return data[:24], records
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throw-away PostgreSQL server (tests/pgserver.py) for the whole run, started on
+    first use, stopped and removed at the end, failed tests or not."""
+    from tests import pgserver
+
+    bindir = pgserver.find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries missing (/usr/lib/postgresql/N/bin/initdb): "
+                    "`make sysdeps` installs Debian's postgresql package")
+    cluster = pgserver.start(bindir)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

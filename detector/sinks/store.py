@@ -7,14 +7,33 @@ writer, and the writer never blocks them), ``synchronous=NORMAL`` (a commit cost
 fsync; a power cut may lose the last commits, never the database) and a busy timeout, so
 two writers take turns instead of failing.
 
-**Portable SQL.** A PostgreSQL backend (psycopg 3) is to follow with the same schema and
-statements, so the SQL keeps to what both run: ``BIGINT``, ``DOUBLE PRECISION`` (not
-``REAL``: PostgreSQL's ``REAL`` is 4 bytes, which would round an epoch time to minutes),
-``TEXT``, composite primary keys and ``INSERT ... ON CONFLICT (...) DO UPDATE``. Lists are
-JSON text. Statements are written with ``?`` placeholders; ``Backend.sql`` is the one place
-that turns them into another driver's style. Merging happens in Python inside one write
-transaction (``BEGIN IMMEDIATE`` here; ``SELECT ... FOR UPDATE`` there), because the
-merge of bags and counts (below) is not expressible in SQL both databases share.
+**PostgreSQL.** ``postgresql://`` and ``postgres://`` URLs open the same store in a
+PostgreSQL database through psycopg 3 (``postgres.py``), so several sensors and scans on
+several hosts can share one store. Same schema, same statements, same merge code: the SQL
+keeps to what both run: ``BIGINT``, ``DOUBLE PRECISION`` (not ``REAL``: PostgreSQL's
+``REAL`` is 4 bytes, which would round an epoch time to minutes), ``TEXT``, composite
+primary keys and ``INSERT ... ON CONFLICT (...) DO UPDATE``. Lists are JSON text.
+Statements are written with ``?`` placeholders; ``Backend`` holds the few things that
+differ (placeholder style, how a writer locks, how a reader gets one snapshot, byte-order
+sorting of text), and ``Backend.sql`` is the one place that translates.
+
+**Writers take turns.** Merging happens in Python inside one write transaction, because
+the merge of bags and counts (below) is not expressible in SQL both databases share. It
+reads the stored row, computes, writes: two writers merging the same (ip, window) at once
+must not both read the old row, or the second write drops the first one's flows. SQLite's
+``BEGIN IMMEDIATE`` takes the database's one write lock. PostgreSQL has none; ``SELECT ...
+FOR UPDATE`` would not do: it locks rows that exist, and a suspect seen by two sensors for
+the first time has no row yet - both would read nothing, and the second ``INSERT ... ON
+CONFLICT DO UPDATE`` would overwrite the first's bags and counts with its own. So a PostgreSQL
+writer takes a transaction-level advisory lock on one key (``WRITE_LOCK``) after ``BEGIN``:
+the same one-writer-at-a-time as SQLite, released by ``COMMIT`` or ``ROLLBACK`` (or the
+connection's end), and held by the same short transactions (``COMMIT_EVERY`` suspects).
+Per-(ip, window) locks would let writers of different IPs run side by side, but a batch
+would then hold hundreds of locks, taken in an order that two batches must agree on to
+avoid deadlocks; the store's writes are small and a minute apart, so one lock it is.
+Readers never wait: WAL in SQLite, MVCC in PostgreSQL, where ``query`` reads in one
+``REPEATABLE READ`` transaction so its two statements see one snapshot (PostgreSQL's
+default gives each statement its own).
 
 **Schema versions.** ``MIGRATIONS`` is the ordered list of steps; the store's version is
 the row of ``schema_version``. Opening applies the missing steps in one transaction; a
@@ -49,6 +68,7 @@ the ``MAX_EVIDENCE_FLOWS`` strongest (score, then earliest), like ``Suspect`` do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -58,7 +78,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from detector.errors import InputError
 from detector.sinks.common import community_id
@@ -181,15 +201,25 @@ EVIDENCE_COLUMNS = (
 _JSON_COLUMNS = frozenset((*SORTED_SETS, *BAGS))
 
 
+# The PostgreSQL writers' advisory lock (module docstring): one 64-bit key, the first 8
+# bytes of BLAKE2b("minewatch suspect store"); advisory locks are per database.
+WRITE_LOCK = 215767785112166578
+
+
 @dataclass(frozen=True, slots=True)
 class Backend:
-    """What differs between database drivers: placeholders and how a writer locks."""
+    """What differs between database drivers: placeholders, how a writer locks, how a
+    reader sees one snapshot, how text sorts."""
 
     name: str
     placeholder: str  # the DB-API paramstyle's marker: "?" (qmark) or "%s" (format)
-    begin_write: str  # starts a transaction that holds the write lock from the start
-    lock_rows: str  # appended to the SELECT that reads a row about to be merged
+    begin_write: tuple[str, ...]  # start a transaction that holds the write lock from the start
+    begin_read: str  # starts a transaction whose reads all see one snapshot
     table_exists: str  # a row when the table named by the one parameter exists
+    # After a TEXT column in ORDER BY: sort by bytes, as SQLite does, whatever collation
+    # the PostgreSQL database was made with (which evidence flow is dropped on a tie, the
+    # order of rows, must not depend on the server's locale).
+    by_bytes: str
 
     def sql(self, statement: str) -> str:
         """A statement written with ``?`` in this driver's placeholder style."""
@@ -199,13 +229,28 @@ class Backend:
 SQLITE = Backend(
     "sqlite",
     "?",
-    "BEGIN IMMEDIATE",
-    "",
+    ("BEGIN IMMEDIATE",),
+    "BEGIN",  # deferred: the snapshot is taken at the first read and kept (WAL)
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+    "",
 )
-# With psycopg 3, later:
-# POSTGRES = Backend("postgresql", "%s", "BEGIN", " FOR UPDATE",
-#                    "SELECT table_name FROM information_schema.tables WHERE table_name = %s")
+POSTGRES = Backend(
+    "postgresql",
+    "%s",
+    ("BEGIN", f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"),
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    "SELECT table_name FROM information_schema.tables "
+    "WHERE table_schema = current_schema() AND table_name = ?",
+    ' COLLATE "C"',
+)
+
+
+class Connection(Protocol):
+    """What the store uses of a DB-API connection (sqlite3's and psycopg's alike)."""
+
+    def execute(self, statement: str, params: Any = ...) -> Any: ...
+    def cursor(self) -> Any: ...
+    def close(self) -> None: ...
 
 
 class StoreError(InputError):
@@ -219,14 +264,14 @@ def default_url(environ: dict[str, str]) -> str:
 
 def sqlite_path(url: str) -> str:
     """The SQLite file a store URL names: a plain path, ``sqlite:///abs/path`` or
-    ``sqlite:relative/path``; PostgreSQL URLs are refused until that backend exists."""
+    ``sqlite:relative/path`` (a PostgreSQL URL is no SQLite file: refused)."""
     text = url.strip()
     if not text:
         raise StoreError("empty store path")
     scheme, sep, rest = text.partition(":")
     scheme = scheme.lower()
     if sep and scheme in ("postgresql", "postgres"):
-        raise StoreError("PostgreSQL stores are not supported yet (use a SQLite path)")
+        raise StoreError(f"{scheme}: not a SQLite store")
     if sep and scheme == "sqlite":
         if rest.startswith("//"):
             host, slash, path = rest[2:].partition("/")
@@ -237,19 +282,29 @@ def sqlite_path(url: str) -> str:
             raise StoreError(f"{escape(url)}: no path in the URL")
         return rest
     if sep and "//" in rest[:2] and re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
-        raise StoreError(f"{escape(scheme)}: unsupported store URL scheme (use a path or sqlite:)")
+        raise StoreError(
+            f"{escape(scheme)}: unsupported store URL scheme (use a path, sqlite: or postgresql:)"
+        )
     return text
 
 
 class SuspectStore:
-    """Suspects in a SQLite database (see the module docstring). Use as a context manager,
-    or ``close`` it. Every database failure comes out as ``StoreError``."""
+    """Suspects in a SQLite or PostgreSQL database (see the module docstring). Use as a
+    context manager, or ``close`` it. Every database failure comes out as ``StoreError``."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        shown: str,
+        backend: Backend = SQLITE,
+        errors: tuple[type[Exception], ...] = (sqlite3.Error,),
+        url: str = "",
+    ) -> None:
         self.conn = conn
-        self.path = path
-        self.shown = escape(path)
-        self.backend = SQLITE
+        self.shown = shown  # escaped, no password: what a message names the store by
+        self.backend = backend
+        self.errors = errors  # what the driver raises when the database fails
+        self.url = url  # PostgreSQL: to connect again after the connection broke
 
     @classmethod
     def open(
@@ -260,6 +315,11 @@ class SuspectStore:
     ) -> SuspectStore:
         """Open (``create``: or make) the store ``url`` names and bring its schema up to
         date. ``migrations`` is for tests: another list of steps than MIGRATIONS."""
+        migrations = MIGRATIONS if migrations is None else migrations
+        from detector.sinks import postgres
+
+        if postgres.is_postgres_url(url):
+            return cls._open_postgres(url, create, migrations)
         path = sqlite_path(url)
         shown = escape(path)  # a user's path, but it goes to a terminal all the same
         if not create and not Path(path).is_file():
@@ -269,12 +329,12 @@ class SuspectStore:
             conn = sqlite3.connect(target, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except (sqlite3.Error, ValueError) as exc:
             raise StoreError(f"{shown}: cannot open the suspect store ({exc})") from None
-        store = cls(conn, path)
+        store = cls(conn, shown)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            migrate(conn, SQLITE, MIGRATIONS if migrations is None else migrations)
+            migrate(conn, SQLITE, migrations)
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"{shown}: not a usable suspect store ({exc})") from None
@@ -282,6 +342,50 @@ class SuspectStore:
             conn.close()
             raise StoreError(f"{shown}: {exc}") from None
         return store
+
+    @classmethod
+    def _open_postgres(
+        cls, url: str, create: bool, migrations: list[tuple[str, ...]]
+    ) -> SuspectStore:
+        """The PostgreSQL store ``url`` names. The database must exist (the store makes
+        its tables, not databases). Without ``create`` (``minewatch suspects``) a database
+        without the store's tables is refused rather than given them: a reader writes no
+        schema, and may not have the right to."""
+        from detector.sinks import postgres
+
+        shown = escape(postgres.masked(url))
+        errors = postgres.driver_errors()
+        try:
+            conn = postgres.connect(url, BUSY_TIMEOUT_S)
+        except errors as exc:
+            reason = _one_line(exc, url)
+            raise StoreError(f"{shown}: cannot open the suspect store ({reason})") from None
+        store = cls(conn, shown, POSTGRES, errors, url)
+        try:
+            if not create and schema_version(conn, POSTGRES) == 0:
+                raise StoreError("no suspect store there (write one with scan --db)")
+            migrate(conn, POSTGRES, migrations)
+        except errors as exc:
+            conn.close()
+            reason = _one_line(exc, url)
+            raise StoreError(f"{shown}: not a usable suspect store ({reason})") from None
+        except StoreError as exc:
+            conn.close()
+            raise StoreError(f"{shown}: {exc}") from None
+        return store
+
+    def _connected(self) -> None:
+        """A PostgreSQL connection that broke (the server restarted, a network cut) is
+        made again before the next read or write: the write that met the break failed
+        (StoreError; a sensor warns and goes on), the next one merges what it missed."""
+        if self.url and getattr(self.conn, "closed", False):
+            from detector.sinks import postgres
+
+            try:
+                self.conn = postgres.connect(self.url, BUSY_TIMEOUT_S)
+            except self.errors as exc:
+                reason = _one_line(exc, self.url)
+                raise StoreError(f"{self.shown}: cannot connect again ({reason})") from None
 
     def __enter__(self) -> SuspectStore:
         return self
@@ -292,11 +396,17 @@ class SuspectStore:
     def close(self) -> None:
         self.conn.close()
 
-    def _x(self, statement: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+    def _x(self, statement: str, params: Iterable[Any] = ()) -> Any:
+        """Run one statement (written with ``?``); its cursor."""
         return self.conn.execute(self.backend.sql(statement), tuple(params))
 
+    def _many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run one statement (written with ``?``) for each of ``rows``."""
+        if rows:
+            self.conn.cursor().executemany(self.backend.sql(statement), rows)
+
     def version(self) -> int:
-        return schema_version(self.conn)
+        return schema_version(self.conn, self.backend)
 
     def upsert(self, suspect: Suspect, sensor: str | None = None) -> None:
         """Merge one suspect into its (ip, window_start) row (see the module docstring)."""
@@ -309,6 +419,7 @@ class SuspectStore:
         done = 0
         now = time.time()
         batch: list[Suspect] = []
+        self._connected()
         try:
             for suspect in suspects:
                 batch.append(suspect)
@@ -316,20 +427,21 @@ class SuspectStore:
                     done += self._merge_batch(batch, sensor, now)
                     batch = []
             done += self._merge_batch(batch, sensor, now)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.shown}: cannot write the suspect store ({exc})") from None
+        except self.errors as exc:
+            reason = _one_line(exc, self.url)
+            raise StoreError(f"{self.shown}: cannot write the suspect store ({reason})") from None
         return done
 
     def _merge_batch(self, batch: list[Suspect], sensor: str | None, now: float) -> int:
         if not batch:
             return 0
-        self._x(self.backend.begin_write)
         try:
+            _begin_write(self.conn, self.backend)  # PostgreSQL: the lock may time out
             for suspect in batch:
                 self._merge(suspect, sensor, now)
             self._x("COMMIT")
         except BaseException:
-            self.conn.rollback()
+            _rollback(self.conn)
             raise
         return len(batch)
 
@@ -337,8 +449,7 @@ class SuspectStore:
         key = (s.ip, s.window_start)
         new = _suspect_row(s, sensor, now)
         old = self._x(
-            f"SELECT {', '.join(SUSPECT_COLUMNS)} FROM suspects WHERE ip = ? AND window_start = ?"
-            + self.backend.lock_rows,
+            f"SELECT {', '.join(SUSPECT_COLUMNS)} FROM suspects WHERE ip = ? AND window_start = ?",
             key,
         ).fetchone()
         evidence = [_evidence_row(v) for v in s.flows]
@@ -390,27 +501,21 @@ class SuspectStore:
             else f"{c} = excluded.{c}"
             for c in EVIDENCE_COLUMNS[2:]
         )
-        statement = self.backend.sql(
+        self._many(
             f"INSERT INTO evidence ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-            f"ON CONFLICT (ip, window_start, community_id, flow_start) DO UPDATE SET {updates}"
-        )
-        self.conn.executemany(
-            statement, [(*key, *(_column_value(c, r[c]) for c in EVIDENCE_COLUMNS)) for r in rows]
+            f"ON CONFLICT (ip, window_start, community_id, flow_start) DO UPDATE SET {updates}",
+            [(*key, *(_column_value(c, r[c]) for c in EVIDENCE_COLUMNS)) for r in rows],
         )
         ranked = self._x(
             "SELECT community_id, flow_start FROM evidence WHERE ip = ? AND window_start = ? "
-            "ORDER BY score DESC, flow_start, community_id",
+            f"ORDER BY score DESC, flow_start, community_id{self.backend.by_bytes}",
             key,
         ).fetchall()
-        drop = ranked[MAX_EVIDENCE_FLOWS:]
-        if drop:
-            self.conn.executemany(
-                self.backend.sql(
-                    "DELETE FROM evidence WHERE ip = ? AND window_start = ? "
-                    "AND community_id = ? AND flow_start = ?"
-                ),
-                [(*key, *row) for row in drop],
-            )
+        self._many(
+            "DELETE FROM evidence WHERE ip = ? AND window_start = ? "
+            "AND community_id = ? AND flow_start = ?",
+            [(*key, *row) for row in ranked[MAX_EVIDENCE_FLOWS:]],
+        )
 
     def query(self, since: float | None = None, ip: str | None = None) -> list[dict[str, Any]]:
         """Suspects last seen at or after ``since`` (epoch seconds; traffic time, not the
@@ -424,25 +529,30 @@ class SuspectStore:
             where.append("s.ip = ?")
             params.append(ip)
         condition = " AND ".join(where)
+        text = self.backend.by_bytes
+        self._connected()
         try:
-            self._x("BEGIN")  # one snapshot for both reads (WAL: the writer goes on)
+            self._x(self.backend.begin_read)  # one snapshot for both reads; writers go on
             try:
                 rows = self._x(
                     f"SELECT {', '.join('s.' + c for c in SUSPECT_COLUMNS)} FROM suspects s "
-                    f"WHERE {condition} ORDER BY s.first_seen, s.ip, s.window_start",
+                    f"WHERE {condition} ORDER BY s.first_seen, s.ip{text}, s.window_start",
                     params,
                 ).fetchall()
                 flows = self._x(
                     f"SELECT e.ip, e.window_start, {', '.join('e.' + c for c in EVIDENCE_COLUMNS)}"
                     " FROM evidence e JOIN suspects s"
                     " ON s.ip = e.ip AND s.window_start = e.window_start"
-                    f" WHERE {condition} ORDER BY e.score DESC, e.flow_start, e.community_id",
+                    f" WHERE {condition} ORDER BY e.score DESC, e.flow_start, e.community_id{text}",
                     params,
                 ).fetchall()
-            finally:
                 self._x("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.shown}: cannot read the suspect store ({exc})") from None
+            except BaseException:
+                _rollback(self.conn)
+                raise
+        except self.errors as exc:
+            reason = _one_line(exc, self.url)
+            raise StoreError(f"{self.shown}: cannot read the suspect store ({reason})") from None
         out: list[dict[str, Any]] = []
         by_key: dict[tuple[str, float], list[dict[str, Any]]] = {}
         for row in rows:
@@ -458,7 +568,7 @@ class SuspectStore:
         return out
 
 
-def schema_version(conn: sqlite3.Connection, backend: Backend = SQLITE) -> int:
+def schema_version(conn: Connection, backend: Backend = SQLITE) -> int:
     """The store's schema version; 0 for a new (empty) database."""
     if conn.execute(backend.sql(backend.table_exists), ("schema_version",)).fetchone() is None:
         return 0
@@ -474,7 +584,7 @@ def _refuse_newer(current: int, latest: int) -> None:
         )
 
 
-def migrate(conn: sqlite3.Connection, backend: Backend, migrations: list[tuple[str, ...]]) -> int:
+def migrate(conn: Connection, backend: Backend, migrations: list[tuple[str, ...]]) -> int:
     """Bring the schema to ``len(migrations)`` in one transaction; the version it has now.
     A store of a later version than the list knows is refused (StoreError). A store that is
     up to date is only read: a reader must not wait for a writer's lock."""
@@ -483,8 +593,8 @@ def migrate(conn: sqlite3.Connection, backend: Backend, migrations: list[tuple[s
     _refuse_newer(current, latest)
     if current == latest:
         return current
-    conn.execute(backend.begin_write)
     try:
+        _begin_write(conn, backend)
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
         current = schema_version(conn, backend)  # again, under the lock: someone may have
         _refuse_newer(current, latest)  # migrated it meanwhile
@@ -496,9 +606,35 @@ def migrate(conn: sqlite3.Connection, backend: Backend, migrations: list[tuple[s
             conn.execute(backend.sql("INSERT INTO schema_version (version) VALUES (?)"), (latest,))
         conn.execute("COMMIT")
     except BaseException:
-        conn.rollback()
+        _rollback(conn)
         raise
     return max(current, latest)
+
+
+def _begin_write(conn: Connection, backend: Backend) -> None:
+    """Start a write transaction holding the store's write lock (module docstring)."""
+    for statement in backend.begin_write:
+        conn.execute(statement)
+
+
+def _rollback(conn: Connection) -> None:
+    """Roll back after a failure, with a ROLLBACK statement: psycopg's ``rollback()`` does
+    nothing on an autocommit connection, which would leave PostgreSQL's transaction open
+    and aborted, failing every later statement. A rollback that fails too (no transaction
+    left, the connection gone) must not hide the first error, which the caller raises."""
+    with contextlib.suppress(Exception):
+        conn.execute("ROLLBACK")
+
+
+def _one_line(exc: BaseException, url: str) -> str:
+    """A driver's message as a message shows it: on one line (libpq's run over several,
+    with DETAIL and HINT), escaped, and without a password of ``url``."""
+    text = " ".join(str(exc).split())
+    if url:
+        from detector.sinks import postgres
+
+        text = postgres.scrubbed(text, url)
+    return escape(text)
 
 
 def _suspect_row(s: Suspect, sensor: str | None, now: float) -> dict[str, Any]:
@@ -577,8 +713,14 @@ def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def _column_value(name: str, value: Any) -> Any:
+    """A value as stored. PostgreSQL's TEXT cannot hold NUL, and a pool host comes from a
+    packet's JSON, where ``\\u0000`` is one escape away: a NUL must not make a miner's
+    suspect unstorable, so it is stored as U+FFFD by both backends alike (JSON columns
+    keep it, escaped by ``json.dumps``)."""
     if name in _JSON_COLUMNS:
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
     return value
 
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from detector.sinks.common import eve_time, short_time
-from detector.sinks.table import _duration, _first, _short
+from detector.sinks.table import COLUMNS, _duration, _first, _short
 from detector.textsafe import escape, escape_cell
 
 CSV_COLUMNS = (
@@ -79,19 +79,7 @@ def write_csv(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
         writer.writerow(cells)
 
 
-TABLE_COLUMNS = (
-    "Suspect IP",
-    "Score",
-    "Dialect",
-    "Coin",
-    "Pool",
-    "Agent",
-    "Wallet / login",
-    "Flows",
-    "First seen (UTC)",
-    "For",
-    "Sensor",
-)
+TABLE_COLUMNS = (*COLUMNS, "Sensor")  # scan's table, and who stored the row
 
 
 def write_table(rows: list[dict[str, Any]], out: TextIO) -> None:

@@ -122,15 +122,20 @@ def test_scan_db_stores_exactly_the_suspects_the_scan_reports(
     got = {(r["ip"], eve_time(r["first_seen"])): r for r in rows}
     assert set(got) == set(expected)
     assert {r["ip"] for r in rows} == {e["src_ip"] for e in plain_scan}
+    estimates: list[float | None] = []
     for key, row in got.items():
         event = expected[key]
         assert row["flow_count"] == int(meta(event, "mining_flow_count")[0])
         assert set(row["wallets"]) == set(meta(event, "mining_wallet"))
         assert set(row["agents"]) == set(meta(event, "mining_agent"))
         assert row["top_rule"] == event["alert"]["signature_id"]
+        estimate = meta(event, "mining_hashrate_estimate")
+        assert row["hashrate_estimate"] == (float(estimate[0]) if estimate else None)
+        estimates.append(row["hashrate_estimate"])
         assert len(row["evidence"]) == len(meta(event, "mining_community_id"))
         assert {f["community_id"] for f in row["evidence"]} == set(
             meta(event, "mining_community_id"))
+    assert any(e is not None for e in estimates)  # some fixture's shares say a hashrate
 
 
 def test_scanning_twice_changes_no_count(store_url: str) -> None:
@@ -360,32 +365,46 @@ def test_default_store_is_minewatch_db_env_first(tmp_path: Path, store_url: str)
 
 
 def test_migrations_apply_in_order_and_a_newer_store_is_refused(store_url: str) -> None:
-    db = store_url
-    with SuspectStore.open(str(db), migrations=MIGRATIONS[:1]) as store:
-        assert store.version() == 1
+    db, now = store_url, len(MIGRATIONS)
+    with SuspectStore.open(str(db)) as store:
+        assert store.version() == now
         store.upsert(crafted("10.7.4.1", 1_767_600_000.0, 2))
-    with SuspectStore.open(str(db), migrations=MIGRATIONS[:1]) as store:
-        assert store.version() == 1  # opening again applies nothing
-    v2 = [*MIGRATIONS[:1], ("ALTER TABLE suspects ADD COLUMN note TEXT",
-                            "UPDATE suspects SET note = 'migrated'")]
-    with SuspectStore.open(str(db), migrations=v2) as store:
-        assert store.version() == 2
+    with SuspectStore.open(str(db)) as store:
+        assert store.version() == now  # opening again applies nothing
+    later = [*MIGRATIONS, ("ALTER TABLE suspects ADD COLUMN note TEXT",
+                           "UPDATE suspects SET note = 'migrated'")]
+    with SuspectStore.open(str(db), migrations=later) as store:
+        assert store.version() == now + 1
         assert store.conn.execute("SELECT ip, flow_count, note FROM suspects").fetchall() == [
             ("10.7.4.1", 2, "migrated")]
         assert store.query()[0]["flow_count"] == 2  # the store works on the new schema
     with pytest.raises(StoreError, match="newer minewatch"):
-        SuspectStore.open(str(db), migrations=MIGRATIONS[:1])
+        SuspectStore.open(str(db))
+
+
+def test_a_first_version_store_is_brought_up_to_date(store_url: str) -> None:
+    """A store written by the first schema gains the hashrate estimate column (migration
+    2) when today's minewatch opens it, and works."""
+    db = store_url
+    with SuspectStore.open(str(db), migrations=MIGRATIONS[:1]) as store:
+        assert store.version() == 1
+        assert "hashrate_estimate" not in columns(store, "suspects")
+    with SuspectStore.open(str(db)) as store:
+        assert store.version() == len(MIGRATIONS) >= 2
+        assert "hashrate_estimate" in columns(store, "suspects")
+        store.upsert(crafted("10.7.4.9", 1_767_600_000.0, 1))
+        assert [row["ip"] for row in store.query()] == ["10.7.4.9"]
 
 
 def test_a_failing_migration_leaves_the_store_as_it_was(store_url: str) -> None:
     db = store_url
-    with SuspectStore.open(str(db), migrations=MIGRATIONS[:1]):
+    with SuspectStore.open(str(db)):
         pass
-    broken = [*MIGRATIONS[:1], ("ALTER TABLE suspects ADD COLUMN a TEXT", "NOT SQL")]
+    broken = [*MIGRATIONS, ("ALTER TABLE suspects ADD COLUMN a TEXT", "NOT SQL")]
     with pytest.raises(StoreError):
         SuspectStore.open(str(db), migrations=broken)
-    with SuspectStore.open(str(db), migrations=MIGRATIONS[:1]) as store:
-        assert store.version() == 1
+    with SuspectStore.open(str(db)) as store:
+        assert store.version() == len(MIGRATIONS)
         assert "window_start" in columns(store, "suspects")
         assert "a" not in columns(store, "suspects")
 

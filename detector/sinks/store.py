@@ -81,6 +81,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from detector.errors import InputError
+from detector.hashrate import hashrate_estimate
 from detector.sinks.common import community_id
 from detector.suspects import MAX_BAG, MAX_EVIDENCE_FLOWS, MAX_POOL_ENDPOINTS, Suspect
 from detector.textsafe import escape
@@ -165,6 +166,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (ip, window_start, community_id, flow_start)
         )""",
     ),
+    # 2: the hashrate hashrate.py estimates from accepted shares (H/s), beside the one a
+    # miner reports; NULL where shares say nothing (rows stored before stay NULL).
+    ("ALTER TABLE suspects ADD COLUMN hashrate_estimate DOUBLE PRECISION",),
 ]
 
 SUSPECT_COLUMNS = (
@@ -181,6 +185,7 @@ SUSPECT_COLUMNS = (
     "submits",
     "accepted",
     "reported_hashrate",
+    "hashrate_estimate",
     "sensor",
     "updated_at",
 )
@@ -661,6 +666,7 @@ def _suspect_row(s: Suspect, sensor: str | None, now: float) -> dict[str, Any]:
         "submits": s.submits,
         "accepted": s.accepted,
         "reported_hashrate": s.reported_hashrate,
+        "hashrate_estimate": hashrate_estimate(s),
         "sensor": sensor,
         "updated_at": now,
     }
@@ -706,8 +712,9 @@ def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             if value not in bag:
                 bag.append(value)
         out[name] = bag
-    rates = [r for r in (old["reported_hashrate"], new["reported_hashrate"]) if r is not None]
-    out["reported_hashrate"] = max(rates) if rates else None
+    for name in ("reported_hashrate", "hashrate_estimate"):  # the largest seen
+        rates = [r for r in (old[name], new[name]) if r is not None]
+        out[name] = max(rates) if rates else None
     out["sensor"] = new["sensor"] if new["sensor"] is not None else old["sensor"]
     return out
 

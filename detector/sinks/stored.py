@@ -41,6 +41,7 @@ CSV_COLUMNS = (
     "submits",
     "accepted",
     "reported_hashrate",
+    "hashrate_estimate",
     "sensor",
     "updated_at",
 )
@@ -48,7 +49,8 @@ _TIMES = ("window_start", "first_seen", "last_seen", "updated_at")
 # Values minewatch names itself (dissector names, rule ids, addresses, numbers); every
 # other string column came from a packet or from whoever named the sensor.
 _OWN = frozenset(("ip", "dialects", "rules", "pools", "top_rule", "score", "flow_count",
-                  "jobs", "submits", "accepted", "reported_hashrate"))  # fmt: skip
+                  "jobs", "submits", "accepted", "reported_hashrate",
+                  "hashrate_estimate"))  # fmt: skip
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], out: TextIO) -> None:

@@ -12,9 +12,10 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, Any, TextIO
 
 import typer
 
@@ -576,13 +577,12 @@ def live(
         sinks.append(Syslog(syslog))
     store = _open_store(db) if db is not None else None  # a bad store fails before capture
     evidence = _evidence(pcap_out, pcap_out_mb, workers)
+    spec = _CaptureSpec(interfaces, bpf, snaplen, not no_promisc, capture)
     if workers > 1:
-        _live_workers(
-            workers, interfaces, bpf, snaplen, not no_promisc, capture, config, detector,
-            sinks, store, health, eve_extended, user, eve, evidence,
-        )  # fmt: skip
+        outputs = _LiveOutputs(sinks, store, health, eve_extended, evidence, eve)
+        _live_workers(spec, workers, config, detector, outputs, user)
         return
-    source = _open_live(interfaces, bpf, snaplen, not no_promisc, capture)
+    source = _open_live(spec)
     try:
         if user:
             from detector.source.privileges import drop_privileges
@@ -608,7 +608,7 @@ def live(
         raise typer.Exit(2)
 
 
-def _evidence(directory: str | None, total_mb: int, workers: int):  # type: ignore[no-untyped-def]
+def _evidence(directory: str | None, total_mb: int, workers: int) -> Callable[[], Any] | None:
     """``--pcap-out``: a maker of the evidence keeper (each worker makes its own ring, its
     share of the size bound, in the same directory); the directory is checked now."""
     if directory is None:
@@ -626,30 +626,59 @@ def _evidence(directory: str | None, total_mb: int, workers: int):  # type: igno
     return make
 
 
-def _live_workers(  # type: ignore[no-untyped-def]
-    workers, interfaces, bpf, snaplen, promisc, capture, config, detector, sinks, store,
-    health, extended, user, eve, evidence=None,
-) -> None:  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class _CaptureSpec:
+    """What ``live`` captures: the interfaces, filter, snap length, promiscuity, path."""
+
+    interfaces: list[str]
+    bpf: str | None
+    snaplen: int
+    promisc: bool
+    kind: CaptureKind
+
+
+@dataclass(frozen=True, slots=True)
+class _LiveOutputs:
+    """Where a sensor's findings go (the parent's, with workers)."""
+
+    sinks: list[Any]
+    store: Any
+    health_every: float
+    extended: bool
+    evidence: Callable[[], Any] | None
+    eve: str
+
+
+def _live_workers(
+    spec: _CaptureSpec,
+    workers: int,
+    config: ScanConfig,
+    detector: Detector,
+    out: _LiveOutputs,
+    user: str | None,
+) -> None:
     """``--workers N``: N processes in one PACKET_FANOUT group (live.run_workers)."""
     from detector.live import run_workers
 
-    if capture is CaptureKind.tcpdump:
+    if spec.kind is CaptureKind.tcpdump:
         raise InputError("--workers needs the AF_PACKET capture (not --capture tcpdump)")
-    from detector.source.afpacket import open_live
+    from detector.source.afpacket import LiveCapture, open_live
 
     group = os.getpid() & 0xFFFF  # one group per sensor; interface k uses group + k
 
-    def open_source():  # type: ignore[no-untyped-def]
-        return open_live(interfaces, bpf, snaplen, promisc, fanout_group=group)
+    def open_source() -> LiveCapture:
+        return open_live(spec.interfaces, spec.bpf, spec.snaplen, spec.promisc, group)
 
-    names = ",".join(interfaces)
-    _err(f"capturing on {escape(names)} (afpacket, {workers} workers); alerts to {escape(eve)}")
-    report = run_workers(workers, open_source, names, config, detector, sinks, store, health,
-                         extended, user, sys.stderr, evidence)  # fmt: skip
-    for sink in sinks:
+    names = ",".join(spec.interfaces)
+    _err(f"capturing on {escape(names)} (afpacket, {workers} workers); alerts to {escape(out.eve)}")
+    report = run_workers(
+        workers, open_source, names, config, detector, out.sinks, out.store, out.health_every,
+        out.extended, user, sys.stderr, out.evidence,
+    )  # fmt: skip
+    for sink in out.sinks:
         sink.close()
-    if store is not None:
-        store.close()
+    if out.store is not None:
+        out.store.close()
     c = report.counters
     _err(
         f"stopped: up {report.seconds:.0f} s, {c.packets:,} packets, "
@@ -661,21 +690,17 @@ def _live_workers(  # type: ignore[no-untyped-def]
         raise typer.Exit(2)
 
 
-def _open_live(interfaces: list[str], bpf: str | None, snaplen: int, promisc: bool, kind: str):  # type: ignore[no-untyped-def]
-    """The capture path: AF_PACKET where it is built (auto), else tcpdump's pipe."""
+def _open_live(spec: _CaptureSpec) -> Any:
+    """The capture path: the AF_PACKET ring (auto, afpacket), or tcpdump's pipe."""
+    if spec.kind is not CaptureKind.tcpdump:
+        from detector.source.afpacket import open_live
+
+        return open_live(spec.interfaces, spec.bpf, spec.snaplen, spec.promisc)
     from detector.source.tcpdump import TcpdumpCapture
 
-    if kind == CaptureKind.afpacket or kind == CaptureKind.auto:
-        try:
-            from detector.source.afpacket import open_live
-        except ImportError:
-            if kind == CaptureKind.afpacket:
-                raise InputError("--capture afpacket: not available on this system") from None
-        else:
-            return open_live(interfaces, bpf, snaplen, promisc)
-    if len(interfaces) != 1:
+    if len(spec.interfaces) != 1:
         raise InputError("--capture tcpdump: one interface at a time (or 'any')")
-    return TcpdumpCapture(interfaces[0], bpf, snaplen, promisc)
+    return TcpdumpCapture(spec.interfaces[0], spec.bpf, spec.snaplen, spec.promisc)
 
 
 @app.command()

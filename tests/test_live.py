@@ -72,16 +72,21 @@ def _alerts_for(path: Path, ip: str) -> list[dict]:
 
 
 @needs_netns
-@pytest.mark.parametrize("capture", ["afpacket", "tcpdump", "afpacket-2-workers"])
+@pytest.mark.parametrize(
+    "capture", ["afpacket", "tcpdump", "afpacket-2-workers", "afpacket-postgresql"]
+)
 def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(
-    lab, tmp_path: Path, capture: str
+    lab, tmp_path: Path, capture: str, request: pytest.FixtureRequest
 ) -> None:
-    capture, _, workers = capture.partition("-")
-    workers = workers.split("-")[0] or "1"
+    """(The variants: the capture path, 2 workers, the store on a real PostgreSQL server.)"""
+    capture, _, rest = capture.partition("-")
+    workers = rest.split("-")[0] if rest.endswith("workers") else "1"
     if_pool, pool_ip, _, miner_ip = lab.link("srv", "cli")
     if_api, api_ip, _, web_ip = lab.link("srv", "web")
     if_pool2, pool_ip2, _, miner2_ip = lab.link("srv", "cli2")
     eve, db = tmp_path / "eve.json", tmp_path / "suspects.db"
+    if rest == "postgresql":  # the sensor reaches the server's socket from its namespace
+        db = request.getfixturevalue("pg_cluster").new_database()
     # AF_PACKET on the three links the mirror would carry; tcpdump's pipe on "any"
     ifaces = ["-i", if_pool, "-i", if_api, "-i", if_pool2] if capture == "afpacket" else ["-i", "any"]
     sensor_cmd = [PY, "-m", "detector", "live", *ifaces, "--capture", capture, "--workers",
@@ -182,7 +187,7 @@ def _evidence_packets(directory: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def _stored(db: Path) -> list[dict]:
+def _stored(db: Path | str) -> list[dict]:
     """The suspects a store holds, as ``minewatch suspects`` lists them."""
     result = subprocess.run([PY, "-m", "detector", "suspects", "--db", str(db), "-f", "jsonl"],
                             capture_output=True, text=True, cwd=REPO, timeout=60)  # fmt: skip

@@ -42,7 +42,7 @@ import numpy as np
 from detector.config import Detector, ScanConfig
 from detector.decode import PacketBatch
 from detector.replay import STOP, IdleClock, Interrupted
-from detector.session import CaptureScan, CaptureSession
+from detector.session import CaptureSession
 from detector.sinks.alertlog import AlertSink
 from detector.sinks.eve import suspect_event
 from detector.sinks.evidence_pcap import PcapRing
@@ -84,7 +84,27 @@ class LiveReport:
     stopped_by: int | None = None  # the signal that stopped it (None: the source ended)
     error: str | None = None  # the capture failed (one line)
     store_failures: int = 0  # writes to the suspect store that failed (warned of)
-    final: CaptureScan | None = None
+
+
+class ToldOnce:
+    """The (IP, window index) pairs alerted already - each is told once - shared by a
+    sensor and, with workers, by the parent that tells across them. Pairs of windows that
+    are over are forgotten, so weeks of running stay bounded."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, int], None] = {}
+
+    def first(self, ip: str, window: int) -> bool:
+        """Is this the first time (IP, window) is told? (It is noted as told now.)"""
+        key = (ip, window)
+        if key in self.keys:
+            return False
+        self.keys[key] = None
+        return True
+
+    def forget_before(self, window: int) -> None:
+        for key in [k for k in self.keys if k[1] < window]:
+            del self.keys[key]
 
 
 class EvidenceKeeper:
@@ -182,7 +202,7 @@ class LiveSensor:
         self.name = name
         self.session = CaptureSession(name, config, detector, announce=True)
         self.session.keep_last_packets = evidence is not None
-        self.told: dict[tuple[str, int], None] = {}  # (IP, window index) alerted
+        self.told = ToldOnce()
         self.report = LiveReport()
         self._reopen = False
         self._started = time.monotonic()
@@ -235,10 +255,10 @@ class LiveSensor:
     def _tell(self, suspects: list[Suspect]) -> None:
         """Alert each (IP, window) once, and store its evidence."""
         for suspect in suspects:
-            key = (suspect.ip, window_index(suspect.window_start, self.config.window))
-            if key in self.told:
+            if not self.told.first(
+                suspect.ip, window_index(suspect.window_start, self.config.window)
+            ):
                 continue
-            self.told[key] = None
             event = suspect_event(suspect, self.detector.rules, extended=self.extended)
             for sink in self.sinks:
                 sink.event(event)
@@ -283,8 +303,7 @@ class LiveSensor:
             return
         current = window_index(now, window)
         self._store(self.session.analysis.suspects.retire(current - 1))
-        for key in [k for k in self.told if k[1] < current - 1]:
-            del self.told[key]
+        self.told.forget_before(current - 1)
 
     def health_line(self, now: float) -> str:
         since, packets_then = self._last_health
@@ -317,7 +336,6 @@ class LiveSensor:
         self._tell(self.session.take_new_suspects())
         self._store(final.suspects.stream())
         self.report.flows = final.flows.flows
-        self.report.final = final
 
 
 # --- several workers (``live --workers N``) -------------------------------------------
@@ -329,8 +347,6 @@ class LiveSensor:
 # owns the sinks and the store - one writer, one merged store - and tells each (IP,
 # window) once across all workers: an IP whose flows landed on two workers is alerted
 # once, and its evidence is merged by the store.
-
-HEALTH_PREFIX = "health:"
 
 
 class _QueueSink:
@@ -412,9 +428,7 @@ def _worker_main(  # type: ignore[no-untyped-def]
         evidence() if evidence else None,
     )  # fmt: skip
     report = sensor.run()
-    c = report.counters
-    queue.put(("done", worker, (report.error, report.stopped_by, report.suspects_told,
-                                c.packets, c.kernel_received, c.kernel_dropped)))  # fmt: skip
+    queue.put(("done", worker, (report.error, report.counters)))
 
 
 def run_workers(
@@ -462,7 +476,7 @@ def run_workers(
         for k in range(workers)
     ]
     report = LiveReport()
-    told: dict[tuple[str, str], None] = {}
+    told, newest = ToldOnce(), 0  # newest: the latest window an alert was told in
     reopen = False
     stop: int | None = None
 
@@ -507,9 +521,10 @@ def run_workers(
                     sink.reopen()
             if kind == "event":
                 window = window_index(_event_time(payload), config.window)
-                key = (payload.get("src_ip", ""), str(window))
-                if key not in told:
-                    told[key] = None
+                if window > newest:  # as a sensor retires its windows (LiveSensor._retire)
+                    newest = window
+                    told.forget_before(newest - 1)
+                if told.first(payload.get("src_ip", ""), window):
                     for sink in sinks:
                         sink.event(payload)
                     report.suspects_told += 1
@@ -535,9 +550,9 @@ def run_workers(
                 running.discard(worker)
                 on_stop(signal.SIGTERM, None)
             elif kind == "done":
-                error, _, _, packets, received, dropped = payload
+                error, counters = payload
                 report.error = report.error or error
-                report.counters.add(CaptureCounters(packets, received, dropped, True))
+                report.counters.add(counters)
                 running.discard(worker)
     finally:
         for s, h in previous.items():

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORPUS ?= ../shared/corpus
-APT_PACKAGES := tcpdump tshark libpcap0.8 postgresql
+APT_PACKAGES := tcpdump tshark libpcap0.8 postgresql systemd-container
 
 .PHONY: demo test lint eval sysdeps fixtures bench bench-live clean fuzz fuzzdeps realset realset-check model
 
@@ -26,16 +26,19 @@ $(STAMP): pyproject.toml
 # Debian tools the tests drive for real (tcpdump, tshark), libpcap, which compiles the
 # live capture's filters (detector/source/bpf.py), and PostgreSQL's server binaries, which
 # the suspect store's tests start a throw-away server with (tests/pgserver.py; psycopg's
-# wheel brings its own libpq). Installed only when missing (postgresql: ~20 s here).
+# wheel brings its own libpq), and systemd-nspawn (systemd-container), which boots a systemd
+# to run the shipped unit under (tests/test_systemd_unit.py). Installed only when missing
+# (postgresql: ~20 s here).
 sysdeps:
 	@missing=""; for tool in tcpdump tshark; do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
 	{ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libpcap\.so' || missing=1; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
+	command -v systemd-nspawn >/dev/null 2>&1 || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing $(APT_PACKAGES)"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES)) >/dev/null; \
-	  else echo "warning: tcpdump/tshark/libpcap/postgresql missing and not root; some tests will be skipped"; fi; \
+	  else echo "warning: tcpdump/tshark/libpcap/postgresql/systemd-nspawn missing and not root; some tests will be skipped"; fi; \
 	fi
 
 demo: $(STAMP)

@@ -44,8 +44,11 @@ sysdeps:
 demo: $(STAMP)
 	$(BIN)/minewatch scan pcaps/
 
+# The tests run in TEST_JOBS processes (pytest-xdist); tests that share fixed resources
+# (the live lab's namespaces) are one group, run one after the other in one process.
+TEST_JOBS ?= 2
 test: $(STAMP) sysdeps fuzzdeps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadgroup
 	$(BIN)/minewatch verify pcaps/
 	$(BIN)/minewatch verify pcaps/recorded/
 	$(BIN)/minewatch verify pcaps/realset/ --manifest pcaps/realset/labels.csv

@@ -28,6 +28,10 @@ import pytest
 from detector.sinks.alertlog import Syslog
 from tests.conftest import REPO, eve_errors
 
+# The lab's namespaces have fixed names (slot 7): under pytest-xdist every test here runs
+# in one worker, one after the other (``--dist loadgroup``).
+pytestmark = pytest.mark.xdist_group("netns-slot-7")
+
 needs_netns = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("tcpdump") is None,
     reason="needs root, iproute2 and tcpdump (network namespaces, a capture socket)",

@@ -33,13 +33,13 @@ from tests.conftest import REPO
 PY = sys.executable
 JOB_INTERVAL = 3.0  # the stub pool pushes a job every 2-3 s
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.xdist_group("netns-lab"), pytest.mark.skipif(
     os.geteuid() != 0
     or shutil.which("systemd-nspawn") is None
     or not Path("/usr/lib/systemd/systemd").exists()
     or shutil.which("ip") is None,
     reason="needs root, systemd and systemd-nspawn (Debian systemd-container), iproute2",
-)
+)]  # the lab's veth names are fixed: one lab at a time (tests/test_live.py)
 
 
 def _wait_for(predicate, timeout: float, step: float = 0.2):  # type: ignore[no-untyped-def]

@@ -16,7 +16,8 @@ What a network admin expects of a sensor on a mirror port, as Suricata and Zeek 
   session's table once they were told and stored; the keys told of are forgotten with
   them.
 * **Nothing told is lost.** SIGTERM or SIGINT stops the loop at the next batch (or at
-  once while it waits); then every open flow ends, is scored, and every pending alert is
+  once while it waits); what the kernel had already received is still read (``_drain``);
+  then every open flow ends, is scored, and every pending alert is
   written before the process exits. SIGHUP reopens the EVE file (logrotate).
 * **Health.** Every ``health_every`` seconds one line: packets and their rate, flows
   open, suspects, what the kernel dropped; and the same at exit.
@@ -71,6 +72,8 @@ class SuspectStore(Protocol):
 STORE_EVERY = 60.0  # seconds between writes of the open windows' suspects to the store
 
 MAX_WAIT = 0.5  # the longest a batch waits for packets: how late a tick or a stop can be
+DRAIN_SECONDS = 2.0  # after a stop signal, the longest spent reading what already arrived
+DRAIN_WAIT = 0.25  # ... and how long nothing must come for the ring to count as empty
 
 
 @dataclass(slots=True)
@@ -215,7 +218,6 @@ class LiveSensor:
         from detector.errors import CorruptCapture, InputError
 
         clock = IdleClock()
-        session = self.session
         previous_hup = signal.signal(signal.SIGHUP, self._on_hup)
         try:
             with STOP.installed():
@@ -226,16 +228,13 @@ class LiveSensor:
                             batch = next(batches, None)
                         if batch is None:
                             break
-                        if len(batch):
-                            session.feed(batch)
-                            clock.packets_until(session.now)
-                            if self.evidence is not None:
-                                self.evidence.keep(batch, session.last_packets)
-                        elif clock.last_ts > float("-inf"):
-                            session.tick(clock.now())
-                        del batch
-                        self._tell(session.take_new_suspects())
-                        self._housekeeping()
+                        self._take(batch, clock)
+                        del batch  # its buffer is free while the next one is awaited
+                except Interrupted:
+                    pass
+                try:
+                    if STOP.signum is not None:
+                        self._drain(clock)
                 except Interrupted:
                     pass
                 except (CorruptCapture, InputError) as exc:
@@ -248,6 +247,36 @@ class LiveSensor:
         self.report.counters = self.source.counters()
         self.report.seconds = time.monotonic() - self._started
         return self.report
+
+    def _take(self, batch: RecordBatch, clock: IdleClock) -> None:
+        session = self.session
+        if len(batch):
+            session.feed(batch)
+            clock.packets_until(session.now)
+            if self.evidence is not None:
+                self.evidence.keep(batch, session.last_packets)
+        elif clock.last_ts > float("-inf"):
+            session.tick(clock.now())
+        self._tell(session.take_new_suspects())
+        self._housekeeping()
+
+    def _drain(self, clock: IdleClock) -> None:
+        """After a stop signal: what the kernel already received is read too, so the
+        last packets before the stop count and reach the verdicts. A TPACKET_V3 block is
+        handed over when full or at its retire timeout (64 ms), so the packets of a block
+        still open at the signal arrive within that: read until a wait of DRAIN_WAIT
+        brings nothing, for at most DRAIN_SECONDS (a link that keeps sending would never
+        end). Only a source that can be asked for one more batch is drained (the ring;
+        tcpdump's pipe ends with tcpdump, which the stop signal reaches too)."""
+        next_batch = getattr(self.source, "next_batch", None)
+        if next_batch is None:
+            return
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline:
+            batch = next_batch(DRAIN_WAIT)
+            if not len(batch):
+                return
+            self._take(batch, clock)
 
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
         self._reopen = True  # acted on between batches, never inside a write

@@ -85,6 +85,9 @@ class Suspect:
     submits: int = 0
     accepted: int = 0
     reported_hashrate: float | None = None
+    # jobs and shares over time: (bucket start, epoch s; bucket width, s; jobs; shares),
+    # bounded and mergeable (filled on the branch report-hashrate)
+    activity: list[tuple[float, float, int, int]] = field(default_factory=list)
 
     def add(self, v: Verdict, shared: bool = False) -> None:
         """Account for one more miner flow (``shared``: someone else keeps the verdict

@@ -35,6 +35,7 @@ from detector.dissect.inspector import Inspector
 from detector.enrich import Intel, enrich
 from detector.flows import FlowRecord, FlowStats, FlowTracker
 from detector.nodehosts import NodeTable
+from detector.owners import ScreenedHosts
 from detector.pdns import PassiveDns
 from detector.score import Verdict, score_flow
 from detector.source import RecordBatch
@@ -90,6 +91,8 @@ class CaptureScan:
     decode: DecodeStats
     flows: FlowStats
     times: StageTimes
+    # distinct internal hosts seen (only with ScanConfig.screen; else empty)
+    hosts: ScreenedHosts = field(default_factory=ScreenedHosts)
 
 
 class Analysis:

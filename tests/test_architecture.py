@@ -16,7 +16,7 @@ PACKAGE = REPO / "detector"
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("detector.errors", "detector.compiled", "detector.dialects", "detector.textsafe",
               "detector.yamlsrc", "detector.plain", "detector.patterns", "detector.facts", "detector.pools",
-              "detector.pdns")),
+              "detector.pdns", "detector.owners")),
     ("source", ("detector.source.",)),
     ("decode", ("detector.decode",)),
     ("flows", ("detector.flowtable", "detector.behaviour", "detector.flows")),
@@ -27,6 +27,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("score", ("detector.rules.", "detector.score")),
     ("suspects", ("detector.suspects", "detector.nodehosts")),
     ("hashrate", ("detector.hashrate",)),
+    ("energy", ("detector.energy",)),
     ("sinks", ("detector.sinks.",)),
 ]
 WIRING = ("detector.config", "detector.session", "detector.replay", "detector.live", "detector.parallel",

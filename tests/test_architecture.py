@@ -29,6 +29,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("hashrate", ("detector.hashrate",)),
     ("energy", ("detector.energy",)),
     ("sinks", ("detector.sinks.",)),
+    ("report", ("detector.report.",)),
 ]
 WIRING = ("detector.config", "detector.session", "detector.replay", "detector.live", "detector.parallel",
           "detector.pipeline", "detector.verify", "detector.evaluate", "detector.train", "detector.cli",

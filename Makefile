@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORPUS ?= ../shared/corpus
-APT_PACKAGES := tcpdump tshark libpcap0.8 postgresql
+APT_PACKAGES := tcpdump tshark libpcap0.8 postgresql chromium chromium-driver
 
 .PHONY: demo test lint eval sysdeps fixtures bench bench-live clean fuzz fuzzdeps realset realset-check model
 
@@ -24,22 +24,30 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian tools the tests drive for real (tcpdump, tshark), libpcap, which compiles the
-# live capture's filters (detector/source/bpf.py), and PostgreSQL's server binaries, which
+# live capture's filters (detector/source/bpf.py), PostgreSQL's server binaries, which
 # the suspect store's tests start a throw-away server with (tests/pgserver.py; psycopg's
-# wheel brings its own libpq). Installed only when missing (postgresql: ~20 s here).
+# wheel brings its own libpq), and headless Chromium with its WebDriver, which opens the
+# HTML report in tests/test_report_browser.py. Installed only when missing (postgresql:
+# ~20 s here).
 sysdeps:
-	@missing=""; for tool in tcpdump tshark; do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
+	@missing=""; for tool in tcpdump tshark chromium chromedriver; do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
 	{ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libpcap\.so' || missing=1; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing $(APT_PACKAGES)"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES)) >/dev/null; \
-	  else echo "warning: tcpdump/tshark/libpcap/postgresql missing and not root; some tests will be skipped"; fi; \
+	  else echo "warning: tcpdump/tshark/libpcap/postgresql/chromium missing and not root; some tests will be skipped"; fi; \
 	fi
 
+# The scan, then the investigation report of the same captures with the example owners
+# file (contrib/owners-example.csv): one self-contained HTML file.
+DEMO_REPORT := out/demo-report.html
 demo: $(STAMP)
 	$(BIN)/minewatch scan pcaps/
+	@mkdir -p out
+	$(BIN)/minewatch report pcaps/ --owners contrib/owners-example.csv -o $(DEMO_REPORT)
+	@echo "demo report: $(DEMO_REPORT)"
 
 test: $(STAMP) sysdeps fuzzdeps
 	$(BIN)/python -m pytest -q

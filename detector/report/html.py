@@ -53,7 +53,7 @@ td.w { overflow-wrap: anywhere; min-width: 9em; }
 td.ip { white-space: nowrap; }
 tr:nth-child(even) td { background: #fafbfd; }
 figure { margin: 8px 0 20px; }
-figure svg { max-width: 100%; height: auto; }
+figure svg { width: 100%; max-width: 1100px; height: auto; }
 figcaption { color: #5a6275; font-size: 12px; }
 .notes li { margin: 2px 0; }
 """

@@ -2,8 +2,9 @@
 
 Cells may hold hostile strings, and Markdown is usually rendered to HTML: a cell is made
 printable (textsafe.escape: control characters and terminal escapes shown as ``\\xNN``),
-HTML-escaped (``html.escape``: no tag survives), and Markdown's own punctuation is
-backslash-escaped (no cell can close the table with ``|`` or make a link).
+the punctuation that acts inside a table cell is backslash-escaped (``|`` would end the
+cell, ``[`` ``]`` make links, `` ` `` ``*`` ``_`` ``~`` format), and then it is
+HTML-escaped (``html.escape``: no tag or autolink survives; ``&`` shows as itself).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from detector.report.tables import (
 from detector.sinks.common import short_time
 from detector.textsafe import escape
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def md_cell(value: str) -> str:

@@ -7,16 +7,22 @@ coin and per pool.
 
 SVG because it is text: it goes inside the HTML file, which then needs nothing else to
 open (no image files, no network). Text stays text (``svg.fonttype: none``), so labels
-are searchable, and matplotlib's SVG writer escapes it as XML character data; labels are
-made printable first (textsafe.escape: controls shown as ``\\xNN``, length capped) and
-mathtext is off (``text.parse_math``), so a ``$`` in a wallet is a dollar sign, never a
-formula to parse. Ids in the SVG are salted with a fixed string, so the same report gives
-the same bytes.
+are searchable. Labels come from packets and the owners file: they are made printable
+first (textsafe.escape: controls shown as ``\\xNN``, length capped), mathtext is off
+(``text.parse_math``: a ``$`` in a wallet is a dollar sign, never a formula to parse),
+and matplotlib's SVG is not pasted into the page as it is: ``inert_svg`` parses it
+(xml.etree) and writes it again from an allowlist of drawing elements and attributes,
+every text and attribute value through ``html.escape`` - the same standard-library
+escaping as the rest of the page, and no element (script, foreignObject), event
+attribute or outside link can come through. Ids in the SVG are salted with a fixed
+string, so the same report gives the same bytes.
 """
 
 from __future__ import annotations
 
+import html
 import io
+import xml.etree.ElementTree as ET
 from collections import Counter
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
@@ -75,18 +81,69 @@ def all_plots(report: Report) -> dict[str, str]:
 
     with matplotlib.rc_context(STYLE):
         return {
-            "timeline": _svg(plt, timeline(plt, report)),
+            "timeline": _svg(plt, timeline(plt, report), tight=False),
             "entities": _svg(plt, entities(plt, report)),
             "coins": _svg(plt, coins_and_pools(plt, report)),
         }
 
 
-def _svg(plt: Any, fig: Figure) -> str:
+def _svg(plt: Any, fig: Figure, tight: bool = True) -> str:
+    """``tight``: crop to what was drawn (costs a second draw; the timeline, whose margins
+    are set, does without)."""
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None},
+                bbox_inches="tight" if tight else None)  # fmt: skip
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg") :]  # the prologue and DOCTYPE are for files, not HTML
+    return inert_svg(text[text.index("<svg") :])  # the prologue and DOCTYPE: for files
+
+
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+# What matplotlib draws with; anything else (its RDF metadata included) is left out.
+SVG_ELEMENTS = frozenset(("svg", "g", "defs", "style", "path", "use", "clipPath", "rect",
+                          "text", "tspan", "line", "polyline", "polygon", "circle",
+                          "ellipse", "title"))  # fmt: skip
+SVG_ATTRIBUTES = frozenset(("width", "height", "viewBox", "version", "id", "d", "x", "y",
+                            "transform", "style", "clip-path", "type", "xlink:href",
+                            "x1", "x2", "y1", "y2", "cx", "cy", "r", "rx", "ry", "points",
+                            "fill", "stroke", "class", "text-anchor",
+                            "font-size", "font-family"))  # fmt: skip
+
+
+def inert_svg(text: str) -> str:
+    """matplotlib's SVG written again from the allowlists, every text and attribute
+    value through ``html.escape`` (module docstring); a link may only point inside the
+    figure (``#id``)."""
+    root = ET.fromstring(text)
+    out = [f'<svg xmlns="{SVG_NS}" xmlns:xlink="{XLINK_NS}"']
+    out.append(_attributes(root) + ">")
+    out.append(html.escape(root.text or ""))
+    for child in root:
+        _element(child, out)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _element(node: ET.Element, out: list[str]) -> None:
+    tag = node.tag.rpartition("}")[2]
+    if tag in SVG_ELEMENTS:
+        out.append(f"<{tag}{_attributes(node)}>")
+        out.append(html.escape(node.text or ""))
+        for child in node:
+            _element(child, out)
+        out.append(f"</{tag}>")
+    out.append(html.escape(node.tail or ""))
+
+
+def _attributes(node: ET.Element) -> str:
+    parts = []
+    for key, value in node.attrib.items():
+        name = key.replace("{" + XLINK_NS + "}", "xlink:").rpartition("}")[2]
+        if name not in SVG_ATTRIBUTES or (name == "xlink:href" and not value.startswith("#")):
+            continue
+        parts.append(f' {name}="{html.escape(value, quote=True)}"')
+    return "".join(parts)
 
 
 # ---- timeline -------------------------------------------------------------------------------
@@ -110,7 +167,7 @@ def timeline(plt: Any, report: Report) -> Figure:
     shown = lanes(report)
     columns = 3 if len(shown) > 2 else max(len(shown), 1)
     rows = max((len(shown) + columns - 1) // columns, 1)
-    fig, axes = plt.subplots(rows, columns, figsize=(10, 0.6 + 1.45 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(10, 1.55 + 1.3 * rows), squeeze=False)
     cells = [ax for row in axes for ax in row]
     if not shown:
         _empty(cells[0], "no miners")
@@ -133,12 +190,14 @@ def timeline(plt: Any, report: Report) -> Figure:
         title += f" - the {len(shown)} most active; {more} more not drawn"
     fig.suptitle(title)
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
-    fig.tight_layout(rect=(0, 0.9 / (0.6 + 1.45 * rows), 1, 1))
+    height = fig.get_figheight()  # fixed margins (inches): a layout engine costs a draw
+    fig.subplots_adjust(left=0.05, right=0.98, top=1 - 0.8 / height, bottom=0.75 / height,
+                        hspace=1.0, wspace=0.22)  # fmt: skip
     return fig
 
 
 def _panel(ax: Axes, s: ReportSuspect, mdates: Any) -> None:
-    start, end = s.first_seen, max(s.last_seen, s.first_seen + 1.0)
+    start, end = s.first_seen, max(s.last_seen, s.first_seen + 60.0)
     least = (end - start) * 0.006  # a burst stays visible on a long axis
     if s.activity:
         for bucket_start, width, jobs, shares in s.activity:
@@ -158,7 +217,7 @@ def _panel(ax: Axes, s: ReportSuspect, mdates: Any) -> None:
         ax.set_yticks([])
     pad = (end - start) * 0.02
     ax.set_xlim(_day_number(start - pad), _day_number(end + pad))
-    locator = mdates.AutoDateLocator(minticks=2, maxticks=4, tz=UTC)
+    locator = mdates.AutoDateLocator(minticks=2, maxticks=5, tz=UTC)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
     ax.tick_params(labelsize=7)
@@ -175,8 +234,9 @@ def _day_number(ts: float) -> float:
 
 def entities(plt: Any, report: Report) -> Figure:
     rows = report.entities[:MAX_BARS]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 1.2 + 0.3 * max(len(rows), 1)),
-                                      sharey=True)  # fmt: skip
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(10, 1.2 + 0.3 * max(len(rows), 1)), sharey=True, layout="constrained"
+    )
     if not rows:
         _empty(left, "no miners")
         _empty(right, "no miners")
@@ -213,7 +273,7 @@ def coins_and_pools(plt: Any, report: Report) -> Figure:
     coin_rows = coin_counts.most_common(MAX_BARS)
     pool_rows = pool_counts.most_common(MAX_BARS)
     n = max(len(coin_rows), len(pool_rows), 1)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 1.2 + 0.3 * n))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 1.2 + 0.3 * n), layout="constrained")
     for ax, rows, title in ((left, coin_rows, "Miners per coin"), (right, pool_rows,
                             "Miners per pool")):  # fmt: skip
         if not rows:

@@ -204,10 +204,11 @@ def suspect_table(report: Report) -> Table:
 
 def fired_text(s: ReportSuspect) -> str:
     parts = list(s.rule_names)
-    if s.model_score is not None:
-        parts.append(f"model score {s.model_score:.2f}")
-    elif s.model_fired:
-        parts.append("model fired")
+    score = f" (score {s.model_score:.2f})" if s.model_score is not None else ""
+    if s.model_fired:
+        parts.append(f"flow model fired{score}")
+    elif score:
+        parts.append(f"flow model did not fire{score}")
     return "; ".join(parts) or "-"
 
 

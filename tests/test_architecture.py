@@ -19,7 +19,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
               "detector.pdns", "detector.owners")),
     ("source", ("detector.source.",)),
     ("decode", ("detector.decode",)),
-    ("flows", ("detector.flowtable", "detector.behaviour", "detector.flows")),
+    ("flows", ("detector.flowtable", "detector.screen", "detector.behaviour", "detector.flows")),
     ("dissect", ("detector.dissect.", "detector.reassembly")),
     ("enrich", ("detector.enrich",)),
     ("features", ("detector.features",)),

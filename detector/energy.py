@@ -2,8 +2,8 @@
 efficiency per algorithm and hardware class (signatures/efficiency.csv).
 
 Why a range and not one number: the same algorithm runs on hardware generations whose
-efficiency differs several-fold (a 2019 SHA-256 ASIC needs about twice the joules per
-hash of a 2023 one), and the hashrate itself is an interval (hashrate.py: Poisson on the
+efficiency differs several-fold (an Antminer S9 of 2016 needs six times the joules per
+hash of an S21 Pro of 2024), and the hashrate itself is an interval (hashrate.py: Poisson on the
 share count). The estimate multiplies the interval's ends by the efficiency range's ends:
 kWh/day = H/s x J/H x 86,400 s / 3.6e6 J per kWh. An unknown hashrate gives no estimate,
 never a made-up one.
@@ -15,15 +15,27 @@ come from) has the columns ``algo,hardware,unit,low,high,coins,source,url,basis`
 * ``hardware``: CPU, GPU or ASIC;
 * ``unit``: J per hash at some scale - ``J/H``, ``J/kH``, ``J/MH``, ``J/GH``, ``J/TH`` -
   or per Equihash solution (``J/Sol``, ``J/kSol`` ...): Equihash miners and pools count
-  solutions, and its hashrate (hashrate.py) is then read as solutions per second;
+  solutions, so a hashrate for an Equihash coin is read as solutions per second;
 * ``low``, ``high``: the efficiency range in that unit (low <= high, both > 0);
 * ``coins``: the coins mined with this algorithm (space-separated tickers), so a suspect
   whose coin is known but whose algorithm is not still finds its row;
-* ``source``, ``url``: where the numbers come from; ``basis``: how the range was read
-  from it (which models, which hashrate and power).
+* ``source``, ``url``: where the numbers come from (one or more space-separated http(s)
+  addresses); ``basis``: how the range was read from it (which models, hashrate, power).
 
-The first row of an algorithm is its default hardware class, used when the miner's
-agent gives no hint (module ``hardware_hint``).
+Lines starting with ``#`` and blank lines are skipped.
+
+Which row: the suspect's algorithm as the table spells it, else its coin's row. Which
+hardware class: the one the miner program implies (``hardware_hint``: XMRig -> CPU, or
+GPU for GPU-only algorithms; lolMiner/T-Rex/PhoenixMiner/EWBF -> GPU; cgminer/bmminer ->
+ASIC ...); without a hint, the algorithm's first row (the file lists first the class
+that mines it today). A hint
+naming a class the table has no row for gives no estimate: an EWBF (GPU) Equihash miner
+priced at ASIC efficiency would be off a hundredfold.
+
+Why low x low and high x high: the CBECI's bottom-up method (Cambridge Bitcoin
+Electricity Consumption Index) brackets a network's power between "all miners run the
+most efficient hardware" and "all run the least efficient still in use"; a suspect's
+range does the same for one miner, widened by its hashrate interval.
 
 Stage: after hashrate (it reads HashrateEstimate), before the sinks and the report.
 """
@@ -36,12 +48,11 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from detector.errors import InputError
+from detector.hashrate import HashrateEstimate
 
-if TYPE_CHECKING:
-    from detector.hashrate import HashrateEstimate
+DEFAULT_TABLE = Path(__file__).resolve().parent.parent / "signatures" / "efficiency.csv"
 
 COLUMNS = ("algo", "hardware", "unit", "low", "high", "coins", "source", "url", "basis")
 HARDWARE = ("CPU", "GPU", "ASIC")
@@ -171,62 +182,77 @@ def _row(cells: list[str], lineno: int) -> Efficiency:
     if values[0] > values[1]:
         raise ValueError(f"low {low} is above high {high}")
     tickers = tuple(coins.upper().split())
+    for ticker in tickers:
+        if not (2 <= len(ticker) <= 6 and ticker.isalnum()):
+            raise ValueError(f"coin {ticker!r}: a ticker of 2 to 6 letters or digits")
     if not source:
         raise ValueError("missing source")
-    if not url.startswith("https://") and not url.startswith("http://"):
-        raise ValueError(f"url {url!r}: an http(s) address of the source")
+    addresses = url.split()
+    if not addresses or not all(a.startswith(("https://", "http://")) for a in addresses):
+        raise ValueError(f"url {url!r}: the http(s) address(es) of the source")
     return Efficiency(
         algo, hardware, unit, values[0] / scale, values[1] / scale, tickers, source, url, basis,
         lineno,
     )  # fmt: skip
 
 
-# Miner programs (lower-case substrings of the agent) and the hardware they drive. Why
-# substrings: agents are "XMRig/6.21.0 (Linux x86_64) libuv/1.44.2 gcc/11.4.0",
-# "T-Rex/0.26.8", "lolMiner 1.77", "PhoenixMiner/6.2c", "cgminer/4.11.1" and so on.
-# GPU forks of CPU miners come first (xmrig-nvidia, xmrig-amd: XMRig 2.x's GPU builds).
-AGENT_HARDWARE: tuple[tuple[str, str], ...] = (
-    ("xmrig-nvidia", "GPU"),
-    ("xmrig-amd", "GPU"),
-    ("xmrig-cuda", "GPU"),
-    ("xmrig", "CPU"),
-    ("cpuminer", "CPU"),
-    ("xmr-stak-cpu", "CPU"),
-    ("minerd", "CPU"),
-    ("ewbf", "GPU"),
-    ("lolminer", "GPU"),
-    ("t-rex", "GPU"),
-    ("trex", "GPU"),
-    ("phoenixminer", "GPU"),
-    ("claymore", "GPU"),
-    ("ethminer", "GPU"),
-    ("nbminer", "GPU"),
-    ("gminer", "GPU"),
-    ("teamredminer", "GPU"),
-    ("bminer", "GPU"),
-    ("kawpowminer", "GPU"),
-    ("rigel", "GPU"),
-    ("bzminer", "GPU"),
-    ("wildrig", "GPU"),
-    ("cgminer", "ASIC"),
-    ("bmminer", "ASIC"),
-    ("bfgminer", "ASIC"),
-    ("bosminer", "ASIC"),
-    ("braiins", "ASIC"),
-    ("antminer", "ASIC"),
-    ("whatsminer", "ASIC"),
-    ("avalon", "ASIC"),
+# Miner programs (lower-case name prefixes) and the hardware classes they drive, most
+# likely first. Agents name the program first: "XMRig/6.21.0 (Linux x86_64) libuv/1.44.2
+# gcc/11.4.0", "T-Rex/0.26.8", "lolMiner 1.77", "PhoenixMiner/6.2c", "cgminer/4.11.1"...
+# XMRig mines on CPUs unless built with its CUDA/OpenCL backends, which its agent does
+# not show: CPU first, GPU for algorithms it can only mine on GPUs (KawPow, Ethash).
+# GPU builds and forks come before the names they contain (xmrig-nvidia before xmrig).
+CPU, GPU, ASIC = "CPU", "GPU", "ASIC"
+AGENT_HARDWARE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("xmrig-nvidia", (GPU,)),
+    ("xmrig-amd", (GPU,)),
+    ("xmrig-cuda", (GPU,)),
+    ("xmrig", (CPU, GPU)),
+    ("xmr-stak-cpu", (CPU,)),
+    ("xmr-stak", (CPU, GPU)),
+    ("srbminer", (CPU, GPU)),
+    ("nanominer", (CPU, GPU)),
+    ("cpuminer", (CPU,)),
+    ("minerd", (CPU,)),
+    ("ewbf", (GPU,)),
+    ("lolminer", (GPU,)),
+    ("t-rex", (GPU,)),
+    ("trex", (GPU,)),
+    ("phoenixminer", (GPU,)),
+    ("claymore", (GPU,)),
+    ("ethminer", (GPU,)),
+    ("nbminer", (GPU,)),
+    ("gminer", (GPU,)),
+    ("teamredminer", (GPU,)),
+    ("bminer", (GPU,)),
+    ("kawpowminer", (GPU,)),
+    ("rigel", (GPU,)),
+    ("bzminer", (GPU,)),
+    ("wildrig", (GPU,)),
+    ("cgminer", (ASIC,)),
+    ("bmminer", (ASIC,)),
+    ("bfgminer", (ASIC,)),
+    ("bosminer", (ASIC,)),
+    ("braiins", (ASIC,)),
+    ("antminer", (ASIC,)),
+    ("whatsminer", (ASIC,)),
+    ("avalon", (ASIC,)),
 )
 
 
-def hardware_hint(agent: str | None) -> str | None:
-    """The hardware class the miner program's name implies, if it implies one."""
+def hardware_hint(agent: str | None) -> tuple[str, ...] | None:
+    """The hardware classes the miner program's name implies, most likely first; None
+    when it implies none (no agent, or a program this table does not know)."""
     if not agent:
         return None
-    text = agent.lower()
-    for needle, hardware in AGENT_HARDWARE:
-        if needle in text:
-            return hardware
+    text = agent.strip().lower()
+    program = re.split(r"[/\s(]", text, maxsplit=1)[0]
+    for name, classes in AGENT_HARDWARE:  # the program's name first ("cgminer" is no
+        if program.startswith(name):  # "gminer")
+            return classes
+    for name, classes in AGENT_HARDWARE:  # then anywhere ("stratum proxy for xmrig")
+        if name in text:
+            return classes
     return None
 
 
@@ -244,7 +270,8 @@ def energy_of(
 ) -> EnergyEstimate | None:
     """A suspect's kWh/day range: the hashrate interval's low end x the most efficient
     hardware of its class, up to the high end x the least efficient. None when the
-    hashrate is unknown or the table has no row for its algorithm."""
+    hashrate is unknown, or the table has no row for its algorithm and hardware class.
+    For Equihash rows (J/Sol) the hashrate is read as solutions per second."""
     if rate.hs is None or rate.hs <= 0:
         return None
     name = table.algo_of(algo, coin)
@@ -252,7 +279,12 @@ def energy_of(
         return None
     rows = table.rows_of(name)
     hint = hardware_hint(agent)
-    chosen = next((r for r in rows if r.hardware == hint), rows[0])
+    if hint is None:
+        chosen: Efficiency | None = rows[0]
+    else:
+        chosen = next((r for c in hint for r in rows if r.hardware == c), None)
+    if chosen is None:
+        return None  # the miner's class has no row for this algorithm (module docstring)
     low = rate.low if rate.low is not None else rate.hs
     high = rate.high if rate.high is not None else rate.hs
     return EnergyEstimate(

@@ -219,8 +219,8 @@ def _from_alert(event: dict[str, Any], rules: RuleSet, where: str) -> ReportSusp
             number("mining_hashrate_low"),
             number("mining_hashrate_high"),
             (values("mining_hashrate_method") or [None])[0],
-            accepted,
-            last - first,
+            int(_given(number("mining_hashrate_shares"), accepted)),
+            _given(number("mining_hashrate_seconds"), last - first),
             "EVE",
         ),
         evidence=[
@@ -242,6 +242,10 @@ def _from_alert(event: dict[str, Any], rules: RuleSet, where: str) -> ReportSusp
         activity=None,
         spans=spans,
     )
+
+
+def _given(value: float | None, otherwise: float) -> float:
+    return otherwise if value is None else value
 
 
 def _eve_epoch(text: str, where: str, key: str) -> float:
@@ -409,9 +413,9 @@ def _merge_rows(a: ReportSuspect, b: ReportSuspect) -> None:
     a.accepted += b.accepted
     if b.reported_hashrate is not None:
         a.reported_hashrate = max(a.reported_hashrate or 0.0, b.reported_hashrate)
-    a.rules = sorted(set(a.rules) | set(b.rules))
-    names = dict(zip(a.rules, a.rule_names, strict=False))
-    names.update(zip(b.rules, b.rule_names, strict=False))
+    names = dict(zip(a.rules, a.rule_names, strict=True))
+    names.update(zip(b.rules, b.rule_names, strict=True))
+    a.rules = sorted(names)
     a.rule_names = [names[i] for i in a.rules]
     a.model_fired = a.model_fired or b.model_fired
     a.spans = sorted(a.spans + b.spans)
@@ -420,8 +424,13 @@ def _merge_rows(a: ReportSuspect, b: ReportSuspect) -> None:
 def _combined_rate(a: ReportSuspect, b: ReportSuspect) -> HashrateEstimate | None:
     """Two windows' rates as one: hashes (rate x span) over the spans added up."""
     ra, rb = a.hashrate, b.hashrate
+    if (ra is None or ra.hs is None) and (rb is None or rb.hs is None):
+        if ra is None or rb is None or ra.method == rb.method:
+            return ra or rb
+        return HashrateEstimate(None, None, None, f"{ra.method}; {rb.method}",
+                                ra.shares + rb.shares, ra.seconds + rb.seconds)  # fmt: skip
     if ra is None or ra.hs is None:
-        return rb if rb is not None and rb.hs is not None else ra
+        return rb
     if rb is None or rb.hs is None:
         return ra
     seconds = ra.seconds + rb.seconds

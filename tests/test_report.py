@@ -1,16 +1,17 @@
 """`minewatch report` end to end through the CLI: its numbers against an independent
 computation from the scan's own EVE output (and the flow log for the screened hosts), the
 three inputs (captures, EVE lines, the store) giving the same suspects, Markdown and CSV
-tables, hostile strings made inert, and bad input (owners file, EVE lines, a missing
-matplotlib) refused with one line and exit 2. The HTML report in a real browser is
-tests/test_report_browser.py."""
+tables, hostile strings made inert, bad input (owners file, EVE lines, a missing
+matplotlib) refused with one line and exit 2, and the HTML report in headless Chromium."""
 
 from __future__ import annotations
 
 import csv
 import html
+import io
 import ipaddress
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,13 +24,7 @@ NA = "not available from this input"
 CORPUS_MINERS = ["ndpi/mining.pcapng", "zeek/bitcoin-mining.pcap",
                  "zeek/bitcoin-mining-in-progress.pcap", "zeek/coinhive-stratum.pcap",
                  "zeek/coinhive.pcap"]
-# the corpus' miners: a home lab (192.168.2.0/24) and a VM host's NAT (10.0.2.0/24); the
-# ETH miner's public address is left out: unknown address space
-CORPUS_OWNERS = """cidr,entity,department,contact
-192.168.2.0/24,Home lab,Basement,lab@home.example
-192.168.2.148/32,Home lab,Gaming PC,kid@home.example
-10.0.2.0/24,VM host,NAT network,ops@vm.example
-"""
+CORPUS_OWNERS = REPO / "tests" / "data" / "owners-corpus.csv"
 
 
 # ---- an independent reading of the inputs ------------------------------------------------
@@ -233,8 +228,7 @@ def test_report_data_is_plain(pcaps_run: dict) -> None:
 
 @needs_corpus()
 def test_corpus_miners_with_an_owners_file(tmp_path: Path) -> None:
-    owners = tmp_path / "owners.csv"
-    owners.write_text(CORPUS_OWNERS)
+    owners = CORPUS_OWNERS
     paths = [str(CORPUS / name) for name in CORPUS_MINERS]
     eve = tmp_path / "eve.jsonl"
     assert run_cli("scan", *paths, "-f", "jsonl", "-o", str(eve), "-q").rc == 0
@@ -257,15 +251,14 @@ def test_corpus_miners_with_an_owners_file(tmp_path: Path) -> None:
     same_suspects(read_csv_dir(from_eve)[2], suspects)
 
 
-def test_postgresql_store_input(pg_cluster, tmp_path: Path) -> None:
+def test_postgresql_store_input(pg_cluster, pcaps_run: dict, tmp_path: Path) -> None:
     """--db takes a PostgreSQL URL as well as a SQLite path."""
-    capture = str(PCAPS / "cryptonote-xmrig.pcap")
     url = pg_cluster.new_database()
-    assert run_cli("scan", capture, "--db", url, "-q").rc == 0
-    for name, source in (("pg", ["--db", url]), ("cap", [capture])):
-        result = run_cli("report", *source, "-f", "csv", "-o", str(tmp_path / name))
-        assert result.rc == 0, result.err
-    same_suspects(read_csv_dir(tmp_path / "pg")[2], read_csv_dir(tmp_path / "cap")[2], False)
+    assert run_cli("scan", str(PCAPS), "--db", url, "-q").rc == 0
+    result = run_cli("report", "--db", url, "--owners", str(OWNERS), "-f", "csv",
+                     "-o", str(tmp_path / "pg"))  # fmt: skip
+    assert result.rc == 0, result.err
+    same_suspects(read_csv_dir(tmp_path / "pg")[2], pcaps_run["captures"][2], False)
 
 
 # ---- hostile strings ---------------------------------------------------------------------------
@@ -298,21 +291,36 @@ def hostile_capture(path: Path) -> None:
     path.write_bytes(pcap_bytes(frames(conv.finish(), Ethernet()), 1))
 
 
+# with the hostile one, a few captures: miners with jobs and shares over time, and one over
+# TLS (no activity readable: its flow's span is drawn instead)
+BROWSER_CAPTURES = ["cryptonote-xmrig.pcap", "stratum-v1-cgminer-btc.pcap",
+                    "ethstratum-nbminer-14444.pcap", "tls-xmrig-socks5-stratum-ssl.pcap",
+                    "stratum-v1-cpuminer-ltc-8080.pcap"]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The HTML report of a directory holding the hostile capture and a few others, with
+    the example owners and a hostile entity for the hostile capture's network."""
     tmp = tmp_path_factory.mktemp("hostile")
-    capture, owners = tmp / "evil.pcap", tmp / "owners.csv"
-    hostile_capture(capture)
-    owners.write_text(f'cidr,entity,department,contact\n10.9.0.0/24,"{EVIL_ENTITY.replace(chr(34), chr(34) * 2)}",'
-                      f"IT\x1b[2J,=HYPERLINK(1)\n")  # fmt: skip
+    captures, owners = tmp / "captures", tmp / "owners.csv"
+    captures.mkdir()
+    for name in BROWSER_CAPTURES:
+        shutil.copy(PCAPS / name, captures / name)
+    hostile_capture(captures / "evil.pcap")
+    evil = EVIL_ENTITY.replace('"', '""')
+    owners.write_text(OWNERS.read_text() + f'10.9.0.0/24,"{evil}",IT\x1b[2J,=HYPERLINK(1)\n')
     html_out = tmp / "evil.html"
-    result = run_cli("report", str(capture), "--owners", str(owners), "-o", str(html_out))
+    result = run_cli("report", str(captures), "--owners", str(owners), "-o", str(html_out))
     assert result.rc == 0, result.err
     assert "\x1b" not in result.err
-    return {"capture": capture, "owners": owners, "html": html_out, "tmp": tmp}
+    miners = int(result.err.split(" mining IPs")[0].rsplit(" ", 1)[1])
+    assert miners == len(BROWSER_CAPTURES) + 1
+    return {"captures": captures, "owners": owners, "html": html_out, "tmp": tmp,
+            "miners": miners}  # fmt: skip
 
 
-def test_hostile_strings_are_inert_in_html(hostile: dict[str, Path]) -> None:
+def test_hostile_strings_are_inert_in_html(hostile: dict) -> None:
     page = hostile["html"].read_text()
     assert "<script" not in page and "<img" not in page and "onerror=\"" not in page
     assert "\x1b" not in page and "\x07" not in page
@@ -325,8 +333,8 @@ def test_hostile_strings_are_inert_in_html(hostile: dict[str, Path]) -> None:
     assert "&lt;img src=x onerror=&quot;" in svg and "<img" not in svg
 
 
-def test_hostile_strings_are_inert_in_markdown_and_csv(hostile: dict[str, Path]) -> None:
-    args = (str(hostile["capture"]), "--owners", str(hostile["owners"]))
+def test_hostile_strings_are_inert_in_markdown_and_csv(hostile: dict) -> None:
+    args = (str(hostile["captures"]), "--owners", str(hostile["owners"]))
     md = run_cli("report", *args, "-f", "md", "-q")
     assert md.rc == 0, md.err
     assert "<script" not in md.out and "<img" not in md.out and "\x1b" not in md.out
@@ -337,9 +345,72 @@ def test_hostile_strings_are_inert_in_markdown_and_csv(hostile: dict[str, Path])
     summary, entities, suspects = read_csv_dir(out)
     text = "".join(p.read_text() for p in out.iterdir())
     assert "\x1b" not in text and "\x07" not in text
-    assert suspects[0]["agents"] == EVIL_AGENT  # CSV holds it as data (no HTML here)
-    assert suspects[0]["logins"].startswith("4W\\x1b[31m")
-    assert entities[0]["contacts"] == "'=HYPERLINK(1)"  # no formula
+    evil = next(s for s in suspects if s["ip"] == "10.9.0.5")
+    assert evil["agents"] == EVIL_AGENT  # CSV holds it as data (no HTML here)
+    assert evil["logins"].startswith("4W\\x1b[31m")
+    assert evil["department"] == "IT\\x1b[2J"
+    assert evil["contact"] == "'=HYPERLINK(1)"  # no formula
+
+
+# ---- in a browser ---------------------------------------------------------------------------
+
+
+def non_white(png: bytes) -> float:
+    """The share of a screenshot's pixels that are not (nearly) white."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+    return float((pixels.min(axis=2) < 235).mean())
+
+
+def test_the_report_renders_in_headless_chromium(hostile: dict) -> None:
+    """The HTML report in a real browser - Debian's headless Chromium driven by selenium
+    through chromium-driver (tools/browser.py; `make sysdeps` installs both): tables and
+    the three plots render with a size, the screenshot is not blank, the page logs no
+    error and runs no script, the hostile agent shows as text. Skipped, saying why, only
+    where Chromium cannot be started."""
+    from tools.browser import BrowserUnavailable, chromium
+
+    try:
+        with chromium(1400, 1000) as browser:
+            look(browser, hostile["html"], hostile["miners"], hostile["tmp"] / "report.png")
+    except BrowserUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def look(browser, page: Path, miners: int, png: Path) -> None:
+    """What a person would check on the page, as assertions."""
+    browser.get(page.resolve().as_uri())
+    run = browser.execute_script
+    assert run("return document.readyState") == "complete"
+    # no script on the page (the hostile agent included), nothing loaded from elsewhere
+    assert run("return document.scripts.length") == 0
+    assert run("return document.querySelectorAll('img, iframe, object, embed').length") == 0
+    # tables: one row per miner, the summary and the entities there
+    assert run("return document.querySelectorAll('#suspects tbody tr').length") == miners
+    for ident in ("cards", "summary", "entities", "suspects"):
+        size = run(f"const r = document.getElementById('{ident}').getBoundingClientRect();"
+                   "return [r.width, r.height]")  # fmt: skip
+        assert size[0] > 300 and size[1] > 30, (ident, size)
+    cells = run("return [...document.querySelectorAll('#suspects td')].map(td => td.textContent)")
+    assert EVIL_AGENT in cells  # shown as the text it is
+    # the plots: inline SVG with drawn marks and a size, and not blank on screen
+    for name in ("timeline", "entities", "coins"):
+        svg = browser.find_element("css selector", f"#plot-{name} svg")
+        assert svg.size["width"] > 500 and svg.size["height"] > 150, (name, svg.size)
+        assert run("return arguments[0].querySelectorAll('path').length", svg) > 10
+        run("arguments[0].scrollIntoView()", svg)
+        assert non_white(svg.screenshot_as_png) > 0.02, name
+    # the timeline draws jobs and shares where captures show them, spans where not
+    timeline = run("return document.querySelector('#plot-timeline svg').textContent")
+    assert "shares sent by the miner" in timeline and "evidence flow open" in timeline
+    run("window.scrollTo(0, 0)")
+    shot = browser.get_screenshot_as_png()
+    png.write_bytes(shot)
+    assert non_white(shot) > 0.05
+    errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert not errors, errors
 
 
 # ---- bad input ------------------------------------------------------------------------------
@@ -361,19 +432,17 @@ def test_a_bad_owners_row_names_file_and_line(tmp_path: Path) -> None:
     assert not (tmp_path / "r.html").exists()
 
 
-def test_malformed_eve_names_file_and_line(tmp_path: Path) -> None:
+def test_malformed_eve_names_file_and_line(pcaps_run: dict, tmp_path: Path) -> None:
     eve = tmp_path / "eve.jsonl"
-    good = run_cli("scan", str(PCAPS / "cryptonote-xmrig.pcap"), "-f", "jsonl", "-q").out
-    eve.write_text(good + '{"event_type": "alert", "alert": \n')
+    good = pcaps_run["eve"].read_text().splitlines(keepends=True)
+    eve.write_text("".join(good[:2]) + '{"event_type": "alert", "alert": \n' + good[2])
     line = one_error(run_cli("report", str(eve), "-f", "md"))
-    assert line.startswith(f"minewatch: error: {eve}:2: not valid JSON")
+    assert line.startswith(f"minewatch: error: {eve}:3: not valid JSON")
 
 
-def test_eve_and_captures_are_not_mixed(tmp_path: Path) -> None:
-    eve = tmp_path / "eve.jsonl"
-    eve.write_text(run_cli("scan", str(PCAPS / "cryptonote-xmrig.pcap"), "-f", "jsonl").out)
-    line = one_error(run_cli("report", str(eve), str(PCAPS / "cryptonote-xmrig.pcap"),
-                             "-f", "md"))  # fmt: skip
+def test_eve_and_captures_are_not_mixed(pcaps_run: dict) -> None:
+    line = one_error(run_cli("report", str(pcaps_run["eve"]),
+                             str(PCAPS / "cryptonote-xmrig.pcap"), "-f", "md"))  # fmt: skip
     assert "not both" in line
 
 

@@ -40,8 +40,8 @@ h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #d8dce4; }
 .meta { color: #5a6275; margin: 0 0 16px; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }
-.card { border: 1px solid #d8dce4; border-radius: 6px; padding: 10px 14px; min-width: 150px;
-        background: #f6f8fb; }
+.card { border: 1px solid #d8dce4; border-radius: 6px; padding: 10px 14px; min-width: 120px;
+        flex: 1 1 0; background: #f6f8fb; }
 .card .n { font-size: 22px; font-weight: 600; }
 .card .what { color: #5a6275; font-size: 12px; }
 .na { color: #8a6d00; font-style: italic; }
@@ -81,8 +81,8 @@ def write_html(report: Report, plots: dict[str, str], out: TextIO) -> None:
     captions = {
         "timeline": "Each miner's activity over time: jobs the pool pushed above its line, "
         "shares it sent below, per time bucket"
-        + ("" if report.activity_available else f" (activity {NOT_AVAILABLE}: grey bars "
-           "show when its evidence flows were open)"),
+        + ("." if report.activity_available else f" (activity {NOT_AVAILABLE}: grey bars "
+           "show when its evidence flows were open)."),
         "entities": "Mining IPs and energy (kWh per day, low to high) per entity.",
         "coins": "Mining IPs per coin and per pool.",
     }  # fmt: skip

@@ -81,9 +81,9 @@ def all_plots(report: Report) -> dict[str, str]:
 
     with matplotlib.rc_context(STYLE):
         return {
-            "timeline": _svg(plt, timeline(plt, report), tight=False),
             "entities": _svg(plt, entities(plt, report)),
             "coins": _svg(plt, coins_and_pools(plt, report)),
+            "timeline": _svg(plt, timeline(plt, report), tight=False),
         }
 
 
@@ -279,8 +279,9 @@ def coins_and_pools(plt: Any, report: Report) -> Figure:
         if not rows:
             _empty(ax, "no miners")
             continue
-        y = list(range(len(rows)))[::-1]
+        y = [n - 1 - i for i in range(len(rows))]  # from the top, bars as thick on both sides
         ax.barh(y, [c for _, c in rows], color=SHARES_COLOUR if ax is right else JOBS_COLOUR)
+        ax.set_ylim(-0.6, n - 0.4)
         ax.set_yticks(y, labels=[label(name, 32) for name, _ in rows])
         ax.set_xlabel("mining IPs")
         ax.set_title(title)

@@ -320,7 +320,7 @@ def headline(report: Report) -> str:
     screened = f"{s.screened:,} screened" if s.screened is not None else "screened: n/a"
     return (
         f"{screened}, {s.mining_ips:,} mining IPs, {s.entities:,} entities"
-        + (f" (+{s.unknown_ips:,} IPs in unknown space)" if s.unknown_ips else "")
+        + (f" (+{s.unknown_ips:,} in unknown address space)" if s.unknown_ips else "")
         + f", {len(s.coins):,} coins, {len(s.pools):,} pools, "
         + kwh_range(s.kwh_day_low, s.kwh_day_high)
     )

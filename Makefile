@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 # live capture's filters (detector/source/bpf.py), PostgreSQL's server binaries, which
 # the suspect store's tests start a throw-away server with (tests/pgserver.py; psycopg's
 # wheel brings its own libpq), and headless Chromium with its WebDriver, which opens the
-# HTML report in tests/test_report_browser.py. Installed only when missing (postgresql:
+# HTML report in tests/test_report.py. Installed only when missing (postgresql:
 # ~20 s here).
 sysdeps:
 	@missing=""; for tool in tcpdump tshark chromium chromedriver; do command -v $$tool >/dev/null 2>&1 || missing=1; done; \

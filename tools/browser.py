@@ -6,7 +6,7 @@ given, so selenium's own driver manager never runs.
     python -m tools.browser out/demo-report.html docs/report.png [--width 1400 --height 1800]
 
 writes a screenshot of the page (the README's picture of the report is made so);
-tests/test_report_browser.py uses ``chromium()`` the same way.
+tests/test_report.py uses ``chromium()`` the same way.
 """
 
 from __future__ import annotations

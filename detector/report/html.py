@@ -23,6 +23,7 @@ from detector.report.tables import (
     Table,
     energy_sources,
     entity_table,
+    kwh,
     summary_table,
     suspect_table,
 )
@@ -42,14 +43,15 @@ h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #d8dce4; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }
 .card { border: 1px solid #d8dce4; border-radius: 6px; padding: 10px 14px; min-width: 120px;
         flex: 1 1 0; background: #f6f8fb; }
-.card .n { font-size: 22px; font-weight: 600; }
+.card .n { font-size: 22px; font-weight: 600; white-space: nowrap; }
 .card .what { color: #5a6275; font-size: 12px; }
 .na { color: #8a6d00; font-style: italic; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 16px; font-size: 12.5px; }
 th, td { border: 1px solid #d8dce4; padding: 4px 6px; text-align: left; vertical-align: top; }
 th { background: #eef1f6; position: sticky; top: 0; }
 td { overflow-wrap: break-word; max-width: 28em; }
-td.w { overflow-wrap: anywhere; min-width: 9em; }
+td.w { overflow-wrap: anywhere; min-width: 7em; }
+.scroll { overflow-x: auto; }
 td.ip { white-space: nowrap; }
 tr:nth-child(even) td { background: #fafbfd; }
 figure { margin: 8px 0 20px; }
@@ -104,8 +106,7 @@ def _cards(report: Report, write: Write) -> None:
         ("in unknown space", f"{s.unknown_ips:,}"),
         ("coins", f"{len(s.coins):,}"),
         ("pool endpoints", f"{len(s.pools):,}"),
-        ("kWh per day", f"{s.kwh_day_low:,.0f}–{s.kwh_day_high:,.0f}"
-         if s.kwh_day_high >= 10 else f"{s.kwh_day_low:.3g}–{s.kwh_day_high:.3g}"),
+        ("kWh per day", f"{kwh(s.kwh_day_low)}–{kwh(s.kwh_day_high)}"),
     ]  # fmt: skip
     write('<div class="cards" id="cards">\n')
     for what, number in cards:
@@ -117,7 +118,7 @@ def _cards(report: Report, write: Write) -> None:
 
 def _table(table: Table, ident: str, write: Write) -> None:
     write(f"<h2>{h(table.title)}</h2>\n")
-    write(f'<table id="{ident}">\n')
+    write(f'<div class="scroll"><table id="{ident}">\n')
     if any(table.headers):
         write("<thead><tr>" + "".join(f"<th>{h(c)}</th>" for c in table.headers)
               + "</tr></thead>\n")  # fmt: skip
@@ -133,7 +134,7 @@ def _table(table: Table, ident: str, write: Write) -> None:
         write(f"<tr>{cells}</tr>\n")
     if not table.rows:
         write(f'<tr><td colspan="{len(table.headers)}">none</td></tr>\n')
-    write("</tbody>\n</table>\n")
+    write("</tbody>\n</table></div>\n")
 
 
 # columns of long unbroken strings (wallets, endpoint lists) and of addresses

@@ -247,6 +247,7 @@ def entities(plt: Any, report: Report) -> Figure:
     left.set_yticks(y, labels=names)
     left.set_xlabel("mining IPs")
     left.set_title("Miners per entity")
+    left.xaxis.get_major_locator().set_params(integer=True)
     for yi, e in zip(y, rows, strict=True):
         known = len(e.ips) - e.energy_unknown
         if known:

@@ -90,6 +90,11 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+def ips(n: int) -> str:
+    """How many mining IPs, in words that agree with the number."""
+    return f"{n:,} mining IP" + ("" if n == 1 else "s")
+
+
 def some(values: list[str], shown: int = LIST_SHOWN) -> str:
     """The first values and how many more: a cell stays readable for a farm's miner."""
     if not values:
@@ -120,13 +125,13 @@ def summary_table(report: Report) -> Table:
             screened += f" (at most: {s.screened_overflow:,} past the list's cap)"
     entities = f"{s.entities:,}"
     if s.unknown_ips:
-        entities += f" (and {s.unknown_ips:,} mining IPs in unknown address space)"
+        entities += f" (and {ips(s.unknown_ips)} in unknown address space)"
     pools = f"{len(s.pools):,} endpoints"
     if s.pool_names:
         pools += f"; named: {some(s.pool_names, 8)}"
     energy = kwh_range(s.kwh_day_low, s.kwh_day_high)
     if s.energy_unknown:
-        energy += f" ({s.energy_unknown:,} mining IPs without an estimate)"
+        energy += f" ({ips(s.energy_unknown)} without an estimate)"
     seen = "-"
     if s.first_seen is not None and s.last_seen is not None:
         seen = f"{short_time(s.first_seen)} – {short_time(s.last_seen)} UTC"
@@ -319,7 +324,7 @@ def headline(report: Report) -> str:
     s = report.summary
     screened = f"{s.screened:,} screened" if s.screened is not None else "screened: n/a"
     return (
-        f"{screened}, {s.mining_ips:,} mining IPs, {s.entities:,} entities"
+        f"{screened}, {ips(s.mining_ips)}, {s.entities:,} entities"
         + (f" (+{s.unknown_ips:,} in unknown address space)" if s.unknown_ips else "")
         + f", {len(s.coins):,} coins, {len(s.pools):,} pools, "
         + kwh_range(s.kwh_day_low, s.kwh_day_high)

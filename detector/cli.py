@@ -1164,7 +1164,9 @@ def report_cmd(
     owners_name = (
         str(owners) if owners is not None else "none given (every address is unknown space)"
     )
-    config = _config(rules, threshold, model=model)
+    kind = "db" if db is not None else collect.input_kind(paths)
+    # EVE lines and the store were scored already: their rules are only named here
+    config = _config(rules, threshold, model=model if kind == "captures" else "none")
     from detector.energy import EfficiencyTable
 
     efficiency = EfficiencyTable.load(config.signatures / "efficiency.csv")
@@ -1175,7 +1177,7 @@ def report_cmd(
             rows = store.query()
             collected = Collected(f"the suspect store {store.shown}",
                                   collect.from_store(rows, detector.rules, efficiency))  # fmt: skip
-    elif collect.input_kind(paths) == "eve":
+    elif kind == "eve":
         files = [Path(p) for p in paths]
         collected = Collected(f"EVE lines of {', '.join(paths)}",
                               collect.from_eve(files, detector.rules, efficiency))  # fmt: skip

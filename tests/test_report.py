@@ -187,7 +187,8 @@ def test_eve_and_store_inputs_give_the_captures_suspects(pcaps_run: dict) -> Non
         for key in keys:
             assert other_summary[key] == summary[key], (name, key)
     rated = [r for r in pcaps_run["db_input"][2] if r["hashrate"]]
-    assert rated and all("(no interval in the store)" in r["hashrate_method"] for r in rated)
+    assert rated and all(f"(95 % interval {NA}: the store)" in r["hashrate_method"]
+                         for r in rated)  # fmt: skip
     assert all(r["hashrate_low"] == "" for r in rated)
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from detector.energy import EfficiencyTable, energy_of
 from detector.errors import InputError
 from detector.hashrate import HashrateEstimate, estimate
-from detector.report.data import ReportSuspect
+from detector.report.data import NOT_AVAILABLE, ReportSuspect
 from detector.rules import RuleSet
 from detector.sinks.common import CATEGORY
 from detector.suspects import Suspect, bracketed
@@ -376,7 +376,7 @@ def _stated_rate(
     if method is None:
         method = "the scan's estimate from accepted shares"
     if low is None or high is None:
-        method += f" (no interval in {where})"
+        method += f" (95 % interval {NOT_AVAILABLE}: {where})"
     return HashrateEstimate(hs, low, high, method, shares, max(seconds, 0.0))
 
 

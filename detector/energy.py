@@ -109,11 +109,14 @@ class EfficiencyTable:
     def load(cls, path: Path) -> EfficiencyTable:
         """Read and check the table; a bad row raises InputError ``FILE:LINE: reason``."""
         try:
-            text = Path(path).read_bytes().decode("utf-8")
+            raw = Path(path).read_bytes()
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        except UnicodeDecodeError:
-            raise InputError(f"{path}: not UTF-8 text") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise InputError(f"{path}:{line}: not UTF-8 text") from None
         reader = csv.reader(io.StringIO(text, newline=""))
         header: list[str] | None = None
         rows: list[Efficiency] = []

@@ -90,7 +90,7 @@ def test_a_bad_file_is_refused(tmp_path: Path) -> None:
         (b"", f"{path}:1: empty file"),
         (b"# nothing but a comment\n", f"{path}:1: empty file"),
         (b"algo,hardware,unit,low,high\n", f"{path}:1: expected the header"),
-        (HEADER.encode() + b"sha256d,ASIC,J/TH,15,94,BTC,S\xe9,https://e.org,b\n", f"{path}: not UTF-8"),
+        (HEADER.encode() + b"sha256d,ASIC,J/TH,15,94,BTC,S\xe9,https://e.org,b\n", f"{path}:2: not UTF-8"),
     ]:
         path.write_bytes(content)
         with pytest.raises(InputError) as caught:

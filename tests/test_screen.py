@@ -11,10 +11,13 @@ import dpkt
 import numpy as np
 import pytest
 
+from detector import plain
 from detector.config import Detector, ScanConfig
 from detector.owners import OwnerMap
 from detector.pipeline import run_scan
+from detector.replay import scan_capture
 from detector.screen import HostScreen
+from detector.session import CaptureScan
 from detector.source import expand_inputs
 from tests.conftest import CORPUS, needs_corpus
 
@@ -78,13 +81,17 @@ def test_screened_hosts_equal_an_independent_count(tmp_path: Path) -> None:
     keys = [(ipaddress.ip_address(ip).version, int(ipaddress.ip_address(ip)))
             for ip in result.hosts.ips]  # fmt: skip
     assert keys == sorted(keys)  # address order, IPv4 first
+    # plain data: a capture's result crosses processes and machines as JSON
+    scanned = scan_capture(expand_inputs([str(CAPTURE)])[0], config, detector)
+    again = plain.loads(CaptureScan, plain.dumps(scanned))
+    assert again.hosts == scanned.hosts == result.hosts
     # Private space only (no owners file): the RFC 1918 hosts alone
-    plain = run_scan(expand_inputs([str(CAPTURE)]), _config(OwnerMap.empty()), detector)
-    assert set(plain.hosts.ips) == _independent(CAPTURE, []) and plain.hosts.count == 29
+    private = run_scan(expand_inputs([str(CAPTURE)]), _config(OwnerMap.empty()), detector)
+    assert set(private.hosts.ips) == _independent(CAPTURE, []) and private.hosts.count == 29
     # Without screen nothing is counted, and the scan's findings are the same
     off = run_scan(expand_inputs([str(CAPTURE)]), _config(None), detector)
     assert off.hosts.count == 0 and off.hosts.ips == []
-    assert off.flows == plain.flows and off.suspects.ips() == plain.suspects.ips()
+    assert off.flows == private.flows and off.suspects.ips() == private.suspects.ips()
 
 
 @needs_corpus()

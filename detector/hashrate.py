@@ -51,7 +51,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detector.dialects import CRYPTONOTE, ETH_PROXY, ETHEREUM_STRATUM, STRATUM_V1
+from detector.dialects import (
+    BROWSER_WS,
+    CRYPTONOTE,
+    ETH_GETWORK_HTTP,
+    ETH_PROXY,
+    ETHEREUM_STRATUM,
+    STRATUM_V1,
+)
 from detector.suspects import WORK_DIFF, WORK_HASHES, WORK_NONE, ShareWork, Suspect
 
 CONFIDENCE = 0.95
@@ -72,7 +79,9 @@ UNIT_HASHES: dict[str, dict[str, tuple[float, str]]] = {
 # How each dialect's targets said their hash count (WORK_HASHES).
 TARGET_METHOD = {
     CRYPTONOTE: "job target -> difficulty (XMRig's toDiff)",
+    BROWSER_WS: "the pool's CryptoNote job target -> difficulty (XMRig's toDiff)",
     ETH_PROXY: "work package boundary: 2^256 / boundary",
+    ETH_GETWORK_HTTP: "work package boundary: 2^256 / boundary",
 }
 DIFF_METHOD = {
     STRATUM_V1: "share difficulty x 2^48/65535",
@@ -191,11 +200,12 @@ def _unit(dialect: str, kind: str, label: str, work: ShareWork) -> tuple[float |
     if kind == WORK_DIFF:
         unit = UNIT_HASHES.get(dialect, {}).get(label.lower())
         if unit is None:
+            coin = "an unidentified coin" if label == "?" else f"coin/algorithm {label!r}"
             return (
                 None,
                 "",
-                f"{shares} of coin/algorithm {label!r}: no documented hash count of its "
-                "difficulty 1",
+                f"{shares} of {coin}: the hash count of a share of difficulty 1 depends on "
+                "the algorithm and is documented here for SHA-256d, scrypt and Ethash only",
             )
         per_unit, algo = unit
         return per_unit, f"{DIFF_METHOD[dialect]} ({algo})", ""

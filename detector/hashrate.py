@@ -11,10 +11,17 @@ dissector adds each share's work with the difficulty of the job it answered
 (dissect/mining.py, ``FlowFacts.work_*``), so a pool changing the difficulty during the
 session (vardiff) is followed; multiplying the last difficulty by the share count is not.
 
-The 95 % interval is the exact (Garwood) Poisson interval on the share count N - lower
-chi2(0.025; 2N) / 2, upper chi2(0.975; 2N + 2) / 2 - scaled by the mean work per share and
-the time. It says how far chance alone can move the count; it does not cover a wrong
-difficulty unit, so an estimate is only given where the unit is documented:
+The 95 % interval rests on the share count being Poisson. With one difficulty it is the
+exact (Garwood) interval on the count N - lower chi2(0.025; 2N) / 2, upper
+chi2(0.975; 2N + 2) / 2 - times the hashes a share takes, over the time. With vardiff the
+shares weigh differently (a share at 8x the difficulty stands for 8x the hashes, and its
+count is 8x smaller, so its chance error weighs more): the sum of Poisson counts times
+weights takes Fay and Feuer's gamma interval (Statistics in Medicine 16:791-801, 1997; R's
+asht::wspoissonTest, wmtype "max") - shape y^2/v and scale v/y below, with the largest
+share's weight w added above (y = the work, v = the sum of the squared weights) - which is
+exactly the Garwood interval when every share weighs the same. It says how far chance
+alone can move the count; it does not cover a wrong difficulty unit, so an estimate is only
+given where the unit is documented:
 
 * Stratum v1 (Bitcoin-style ``mining.set_difficulty``): difficulty 1 is the target
   0xffff x 2^208 (Bitcoin's difficulty-1 target; node-stratum-pool's ``diff1``), so
@@ -44,7 +51,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detector.dialects import CRYPTONOTE, ETH_PROXY, ETHEREUM_STRATUM, STRATUM_V1
+from detector.dialects import (
+    BROWSER_WS,
+    CRYPTONOTE,
+    ETH_GETWORK_HTTP,
+    ETH_PROXY,
+    ETHEREUM_STRATUM,
+    STRATUM_V1,
+)
 from detector.suspects import WORK_DIFF, WORK_HASHES, WORK_NONE, ShareWork, Suspect
 
 CONFIDENCE = 0.95
@@ -65,7 +79,9 @@ UNIT_HASHES: dict[str, dict[str, tuple[float, str]]] = {
 # How each dialect's targets said their hash count (WORK_HASHES).
 TARGET_METHOD = {
     CRYPTONOTE: "job target -> difficulty (XMRig's toDiff)",
+    BROWSER_WS: "the pool's CryptoNote job target -> difficulty (XMRig's toDiff)",
     ETH_PROXY: "work package boundary: 2^256 / boundary",
+    ETH_GETWORK_HTTP: "work package boundary: 2^256 / boundary",
 }
 DIFF_METHOD = {
     STRATUM_V1: "share difficulty x 2^48/65535",
@@ -126,14 +142,14 @@ def client_reported(s: Suspect) -> HashrateEstimate | None:
 def from_shares(s: Suspect) -> HashrateEstimate:
     """Work of the shares whose difficulty is known / the time their flows ran, with
     the Poisson interval on their count; unknown (with the reason) if there are none."""
-    used: list[tuple[float, ShareWork, str]] = []  # (hashes, work, how)
+    used: list[tuple[float, ShareWork, str]] = []  # (hashes per unit, work, how)
     left_out: list[str] = []
     for key in sorted(s.work):
         work = s.work[key]
         dialect, kind, label = key.split("|", 2)
-        hashes, how, why_not = _hashes(dialect, kind, label, work)
-        if hashes is not None and work.shares > 0:
-            used.append((hashes, work, how))
+        per_unit, how, why_not = _unit(dialect, kind, label, work)
+        if per_unit is not None and work.shares > 0 and work.amount > 0:
+            used.append((per_unit, work, how))
         elif why_not:
             left_out.append(why_not)
     if s.unread_flows:
@@ -146,7 +162,9 @@ def from_shares(s: Suspect) -> HashrateEstimate:
             None, None, None, "unknown: " + ("; ".join(left_out) or "no shares seen"),
             s.submits, 0.0,
         )  # fmt: skip
-    total = sum(hashes for hashes, _, _ in used)
+    total = sum(per_unit * work.amount for per_unit, work, _ in used)
+    square = sum(per_unit * per_unit * work.square for per_unit, work, _ in used)
+    top = max(per_unit * work.top for per_unit, work, _ in used)
     count = sum(work.shares for _, work, _ in used)
     first = min(work.first for _, work, _ in used)
     last = max(work.last for _, work, _ in used)
@@ -156,45 +174,41 @@ def from_shares(s: Suspect) -> HashrateEstimate:
             None, None, None, f"unknown: {_count(count, 'share')} seen in no time span",
             count, 0.0,
         )  # fmt: skip
-    low, high = poisson_interval(count, CONFIDENCE)
-    per_share = total / count
+    low, high = weighted_poisson_interval(total, square, top, CONFIDENCE)
     hows = sorted({how for _, _, how in used})
+    spread = "Poisson (Garwood) interval on the share count"
+    if square * count > total * total * (1 + 1e-9):
+        spread = "interval on the shares' Poisson counts weighted by difficulty (Fay-Feuer)"
     method = (
         f"shares x difficulty / time: {_count(count, 'share')} in {seconds:.0f} s "
         f"({'; '.join(hows)}; each share at its job's difficulty); "
-        f"{CONFIDENCE:.0%} exact Poisson interval on the share count"
+        f"{CONFIDENCE:.0%} {spread}"
     )
     cut = sum(work.cut for _, work, _ in used)
     if cut:
         method += f"; share counting cut short on {_count(cut, 'flow')}: a lower bound"
     if left_out:
         method += "; not counted: " + "; ".join(left_out)
-    return HashrateEstimate(
-        total / seconds,
-        low * per_share / seconds,
-        high * per_share / seconds,
-        method,
-        count,
-        seconds,
-    )
+    return HashrateEstimate(total / seconds, low / seconds, high / seconds, method, count, seconds)
 
 
-def _hashes(dialect: str, kind: str, label: str, work: ShareWork) -> tuple[float | None, str, str]:
-    """(hashes the work stands for or None, how, why not)."""
+def _unit(dialect: str, kind: str, label: str, work: ShareWork) -> tuple[float | None, str, str]:
+    """(hashes one unit of the work stands for, or None; how; why not)."""
     shares = _count(work.shares, f"{dialect} share")
     if kind == WORK_HASHES:
-        return work.amount, TARGET_METHOD.get(dialect, f"{dialect} target"), ""
+        return 1.0, TARGET_METHOD.get(dialect, f"{dialect} target"), ""
     if kind == WORK_DIFF:
         unit = UNIT_HASHES.get(dialect, {}).get(label.lower())
         if unit is None:
+            coin = "an unidentified coin" if label == "?" else f"coin/algorithm {label!r}"
             return (
                 None,
                 "",
-                f"{shares} of coin/algorithm {label!r}: no documented hash count of its "
-                "difficulty 1",
+                f"{shares} of {coin}: the hash count of a share of difficulty 1 depends on "
+                "the algorithm and is documented here for SHA-256d, scrypt and Ethash only",
             )
         per_unit, algo = unit
-        return work.amount * per_unit, f"{DIFF_METHOD[dialect]} ({algo})", ""
+        return per_unit, f"{DIFF_METHOD[dialect]} ({algo})", ""
     if kind == WORK_NONE and work.shares:
         return None, "", f"{shares} without a known difficulty or target"
     return None, "", ""
@@ -218,6 +232,22 @@ def poisson_interval(n: int, confidence: float = CONFIDENCE) -> tuple[float, flo
     tail = (1.0 - confidence) / 2.0
     low = 0.0 if n == 0 else _gamma_p_inverse(float(n), tail)
     high = _gamma_p_inverse(float(n + 1), 1.0 - tail)
+    return low, high
+
+
+def weighted_poisson_interval(
+    total: float, square: float, top: float, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """Fay and Feuer's gamma interval on the mean of a weighted sum of Poisson counts
+    (see the module docstring): ``total`` = sum of the weights of the events (the work),
+    ``square`` = sum of their squares, ``top`` = the largest weight. With n events of one
+    weight w it is w x ``poisson_interval(n)``."""
+    tail = (1.0 - confidence) / 2.0
+    low = 0.0
+    if total > 0 and square > 0:
+        low = square / total * _gamma_p_inverse(total * total / square, tail)
+    grown, grown_sq = total + top, square + top * top
+    high = grown_sq / grown * _gamma_p_inverse(grown * grown / grown_sq, 1.0 - tail)
     return low, high
 
 

@@ -75,25 +75,29 @@ class ShareWork:
 
     amount: float = 0.0  # hashes or difficulty units (WORK_NONE: 0)
     shares: int = 0
+    square: float = 0.0  # sum of each share's amount squared
+    top: float = 0.0  # the largest share's amount
     flows: int = 0
     first: float = float("inf")  # first packet of the first of those flows
     last: float = float("-inf")  # last packet of the last
     cut: int = 0  # flows whose shares stopped being counted early (FlowFacts.shares_cut)
 
-    def add(self, amount: float, shares: int, first: float, last: float, cut: bool) -> None:
+    def add(
+        self, amount: float, shares: int, square: float, top: float, first: float, last: float,
+        cut: bool,
+    ) -> None:  # fmt: skip
         self.amount += amount
         self.shares += shares
+        self.square += square
+        self.top = max(self.top, top)
         self.flows += 1
         self.first = min(self.first, first)
         self.last = max(self.last, last)
         self.cut += cut
 
     def merge(self, other: ShareWork) -> None:
-        self.amount += other.amount
-        self.shares += other.shares
-        self.flows += other.flows
-        self.first = min(self.first, other.first)
-        self.last = max(self.last, other.last)
+        self.add(other.amount, other.shares, other.square, other.top, other.first, other.last, 0)
+        self.flows += other.flows - 1
         self.cut += other.cut
 
 
@@ -178,16 +182,18 @@ class Suspect:
         cut = f.shares_cut
         if f.hash_shares:
             self._work(work_key(dialect, WORK_HASHES)).add(
-                f.work_hashes, f.hash_shares, first, last, cut
+                f.work_hashes, f.hash_shares, f.hashes_sq, f.hashes_max, first, last, cut
             )
         if f.diff_shares:
             label = f.coin or f.algo or "?"
             self._work(work_key(dialect, WORK_DIFF, label)).add(
-                f.work_diff, f.diff_shares, first, last, cut
+                f.work_diff, f.diff_shares, f.diff_sq, f.diff_max, first, last, cut
             )
         unrated = f.submits - f.hash_shares - f.diff_shares
         if unrated > 0 or not (f.hash_shares or f.diff_shares):
-            self._work(work_key(dialect, WORK_NONE)).add(0.0, max(unrated, 0), first, last, cut)
+            self._work(work_key(dialect, WORK_NONE)).add(
+                0.0, max(unrated, 0), 0.0, 0.0, first, last, cut
+            )
 
     def _work(self, key: str) -> ShareWork:
         found = self.work.get(key)

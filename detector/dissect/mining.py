@@ -224,9 +224,13 @@ class RpcState:
         if kind == HASHES:
             facts.work_hashes += amount
             facts.hash_shares += 1
+            facts.hashes_sq += amount * amount
+            facts.hashes_max = max(facts.hashes_max, amount)
         else:
             facts.work_diff += amount
             facts.diff_shares += 1
+            facts.diff_sq += amount * amount
+            facts.diff_max = max(facts.diff_max, amount)
 
     def remember(self, side: int, msg_id: Any, method: str) -> None:
         if msg_id is None or isinstance(msg_id, (dict, list)):

@@ -150,6 +150,9 @@ def _mining_record(s: Suspect) -> dict[str, Any]:
         "hashrate_method": rate.method,
         "hashrate_shares": rate.shares,
         "hashrate_seconds": rate.seconds,
+        # jobs and shares over time (activity.py): [bucket start, epoch s; width, s; jobs;
+        # shares], bounded
+        "activity": [list(bucket) for bucket in s.activity],
         "score": s.score,
         # the flow model on the strongest flow: its score and the features it leaned on
         "model_score": top.record.model_score,
@@ -214,6 +217,7 @@ def _mining_flat(s: Suspect, record: dict[str, Any]) -> dict[str, list[str]]:
             "hashrate_method": [record["hashrate_method"]],
             "hashrate_shares": [record["hashrate_shares"]],
             "hashrate_seconds": [record["hashrate_seconds"]],
+            "activity": [_bucket(b) for b in record["activity"]],
             "score": [record["score"]],
             "model_score": [record["model_score"]],
             "model_feature": record["model_features"],
@@ -225,6 +229,12 @@ def _mining_flat(s: Suspect, record: dict[str, Any]) -> dict[str, list[str]]:
             "community_id": [flow["community_id"] for flow in record["flows"]],
         },
     )
+
+
+def _bucket(bucket: list[Any]) -> str:
+    """An activity bucket as one metadata string: "start/seconds/jobs/shares"."""
+    start, width, jobs, shares = bucket
+    return f"{start:.0f}/{width:.0f}/{jobs}/{shares}"
 
 
 def _node_flat(record: dict[str, Any]) -> dict[str, list[str]]:

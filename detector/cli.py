@@ -1191,7 +1191,6 @@ def report_cmd(
             suspects,
             screened=result.hosts.count,
             screened_overflow=result.hosts.overflow,
-            activity_available=any(s.activity is not None for s in suspects),
         )
         _report_captures(result)
     report = build_report(collected, owner_map, owners_name)

@@ -114,13 +114,13 @@ SAME = ("ip", "entity", "department", "first_seen", "last_seen", "flows", "jobs"
 # rows, may rank them otherwise than the exact merge of a scan's suspects
 SAME_SETS = ("coins", "algos", "pool_names", "pool_endpoints", "agents", "wallets", "logins",
              "workers", "dialects")
-# the store keeps a hashrate's best estimate only (no interval): its energy range is the
-# efficiency range at that estimate
-WITH_INTERVAL = ("hashrate_low", "hashrate_high", "kwh_day_low", "kwh_day_high")
+# the store keeps a hashrate's best estimate only (no interval: its energy range is the
+# efficiency range at that estimate) and no activity over time
+NOT_STORED = ("hashrate_low", "hashrate_high", "kwh_day_low", "kwh_day_high", "activity")
 
 
 def same_suspects(a: list[dict], b: list[dict], interval: bool = True) -> None:
-    keys = SAME + (WITH_INTERVAL if interval else ())
+    keys = SAME + (NOT_STORED if interval else ())
     assert [{k: r[k] for k in keys} for r in a] == [{k: r[k] for k in keys} for r in b]
     assert [{k: split(r[k]) for k in SAME_SETS} for r in a] == [
         {k: split(r[k]) for k in SAME_SETS} for r in b]
@@ -186,6 +186,9 @@ def test_eve_and_store_inputs_give_the_captures_suspects(pcaps_run: dict) -> Non
                 "first_seen", "last_seen"] + (["kwh_day_low", "kwh_day_high"] if interval else [])
         for key in keys:
             assert other_summary[key] == summary[key], (name, key)
+    # jobs and shares over time: from captures and EVE lines alike, not from the store
+    assert sum(1 for r in suspects if r["activity"]) > 30
+    assert not any(r["activity"] for r in pcaps_run["db_input"][2])
     rated = [r for r in pcaps_run["db_input"][2] if r["hashrate"]]
     assert rated and all(f"(95 % interval {NA}: the store)" in r["hashrate_method"]
                          for r in rated)  # fmt: skip

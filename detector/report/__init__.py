@@ -10,7 +10,7 @@ module each, talking through plain data (``data.py``):
 * ``summary``: the owners map applied, the summary numbers and the per-entity table;
 * ``tables`` (the cells every format shares), ``html`` (with ``plots``), markdown and CSV.
 
-An input that lacks a fact (screened hosts and activity are not in EVE lines or the
-store) leaves it ``None``, and the report says "not available from this input" instead of
-a number nobody measured.
+An input that lacks a fact (the screened hosts are only known to a scan of captures; the
+store keeps neither activity over time nor a hashrate's interval) leaves it ``None``, and
+the report says "not available from this input" instead of a number nobody measured.
 """

@@ -11,8 +11,9 @@ Every input is per (IP, reporting window); the report is per IP, because a hashr
 an energy per day are rates of a miner, not of an hour of it. Captures merge windows
 exactly (``Suspect.merge``) before estimating; EVE lines and store rows carry an estimate
 per window, which are combined as total hashes over total time (each window's rate times
-its span, added up). EVE lines and the store do not carry activity over time nor the hosts
-that were screened: those stay ``None`` (data.py).
+its span, added up); their activity timelines merge exactly (activity.py). Neither carries
+the hosts that were screened, and the store keeps no activity nor a hashrate's interval:
+those stay ``None`` (data.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from detector import activity
 from detector.energy import EfficiencyTable, energy_of
 from detector.errors import InputError
 from detector.hashrate import HashrateEstimate, estimate
@@ -93,7 +95,7 @@ def _from_suspect(s: Suspect, windows: int, rules: RuleSet) -> ReportSuspect:
         rule_names=rule_names(s.rules, rules),
         model_score=top.record.model_score,
         model_fired=_model_fired(s.rules, rules),
-        activity=sorted(s.activity) if s.activity else None,
+        activity=list(s.activity) or None,
         spans=sorted((v.record.first_ts, v.record.last_ts) for v in s.flows),
     )
 
@@ -239,9 +241,33 @@ def _from_alert(event: dict[str, Any], rules: RuleSet, where: str) -> ReportSusp
         rule_names=rule_names(ids, rules),
         model_score=number("mining_model_score"),
         model_fired=_model_fired(ids, rules),
-        activity=None,
+        activity=_activity(values("mining_activity"), where),
         spans=spans,
     )
+
+
+def _activity(texts: list[str], where: str) -> list[tuple[float, float, int, int]] | None:
+    """``mining_activity``: "start/seconds/jobs/shares" buckets (sinks/eve.py); None when
+    the alert has none (an older minewatch, or a miner whose jobs and shares nobody
+    could read)."""
+    buckets = []
+    for text in texts:
+        parts = text.split("/")
+        try:
+            start, width, jobs, shares = (
+                float(parts[0]),
+                float(parts[1]),
+                int(parts[2]),
+                int(parts[3]),
+            )
+        except (ValueError, IndexError):
+            raise InputError(f"{where}: mining_activity {escape(text, 60)!r} is not "
+                             "start/seconds/jobs/shares") from None  # fmt: skip
+        if len(parts) != 4 or not (math.isfinite(start) and math.isfinite(width) and width > 0):
+            raise InputError(f"{where}: mining_activity {escape(text, 60)!r} is not "
+                             "start/seconds/jobs/shares")  # fmt: skip
+        buckets.append((start, width, jobs, shares))
+    return sorted(buckets) or None
 
 
 def _given(value: float | None, otherwise: float) -> float:
@@ -419,6 +445,8 @@ def _merge_rows(a: ReportSuspect, b: ReportSuspect) -> None:
     a.rule_names = [names[i] for i in a.rules]
     a.model_fired = a.model_fired or b.model_fired
     a.spans = sorted(a.spans + b.spans)
+    if a.activity is not None or b.activity is not None:  # exact (activity.py)
+        a.activity = activity.merge(a.activity, b.activity, activity.SUSPECT_CAP)
 
 
 def _combined_rate(a: ReportSuspect, b: ReportSuspect) -> HashrateEstimate | None:

@@ -49,7 +49,8 @@ class ReportSuspect:
     model_score: float | None = None  # the flow model's score of the strongest flow
     model_fired: bool = False  # a rule of the flow model fired
     # jobs and shares over time: (bucket start, bucket seconds, jobs, shares); None when
-    # the input does not carry it (EVE lines, the store)
+    # the input does not carry it (the store; EVE lines of an older minewatch) or nobody
+    # could read them (TLS)
     activity: list[tuple[float, float, int, int]] | None = None
     spans: list[tuple[float, float]] = field(default_factory=list)  # evidence flows' spans
     # the owner, filled by summary.py from the owners map
@@ -74,7 +75,11 @@ class Collected:
     suspects: list[ReportSuspect]
     screened: int | None = None
     screened_overflow: int = 0  # hosts past the screened list's cap (counted, not listed)
-    activity_available: bool = False
+
+    @property
+    def activity_available(self) -> bool:
+        """Did the input carry any miner's jobs and shares over time?"""
+        return any(s.activity is not None for s in self.suspects)
 
 
 @dataclass(slots=True)

@@ -310,6 +310,8 @@ def suspect_records(report: Report) -> list[dict[str, Any]]:
                 "hardware": e.hardware if e else None,
                 "energy_source": e.source if e else None,
                 "evidence": s.evidence,
+                # "start/seconds/jobs/shares" per bucket, as EVE's mining_activity
+                "activity": [f"{a:.0f}/{w:.0f}/{j}/{n}" for a, w, j, n in s.activity or []],
                 "rules": [str(i) for i in s.rules],
                 "rule_names": s.rule_names,
                 "model_score": s.model_score,

@@ -198,6 +198,9 @@ def timeline(plt: Any, report: Report) -> Figure:
 
 def _panel(ax: Axes, s: ReportSuspect, mdates: Any) -> None:
     start, end = s.first_seen, max(s.last_seen, s.first_seen + 60.0)
+    if s.activity:  # buckets are aligned to the epoch: the first may start before the miner
+        start = min(start, s.activity[0][0])
+        end = max(end, s.activity[-1][0] + s.activity[-1][1])
     least = (end - start) * 0.006  # a burst stays visible on a long axis
     if s.activity:
         for bucket_start, width, jobs, shares in s.activity:

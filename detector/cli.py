@@ -1186,8 +1186,9 @@ def report_cmd(
         with STOP.installed():
             result = _run(paths, config, show_progress=not quiet, jobs=jobs, detector=detector)
         suspects = collect.from_suspects(result.suspects.stream(), detector.rules, efficiency)
+        partial = " (stopped by a signal: partial)" if result.interrupted is not None else ""
         collected = Collected(
-            f"a scan of {len(result.captures):,} capture(s): {', '.join(paths)}",
+            f"a scan of {len(result.captures):,} capture(s): {', '.join(paths)}{partial}",
             suspects,
             screened=result.hosts.count,
             screened_overflow=result.hosts.overflow,

@@ -3,9 +3,11 @@
 ``make sysdeps``) with selenium (the dev extra). Nothing is downloaded: the driver path is
 given, so selenium's own driver manager never runs.
 
-    python -m tools.browser out/demo-report.html docs/report.png [--width 1400 --height 1800]
+    python -m tools.browser out/demo-report.html docs/report.png --width 1280 --height 2800 \
+        --colors 64
 
-writes a screenshot of the page (the README's picture of the report is made so);
+writes a screenshot of the page (the README's picture of the report is made so, after
+`make demo`; ``--colors`` keeps the PNG small with a palette of that many colours);
 tests/test_report.py uses ``chromium()`` the same way.
 """
 
@@ -67,10 +69,17 @@ def chromium(width: int = 1400, height: int = 1800) -> Iterator[Any]:
         browser.quit()
 
 
-def screenshot(page: Path, png: Path, width: int = 1400, height: int = 1800) -> None:
+def screenshot(
+    page: Path, png: Path, width: int = 1400, height: int = 1800, colors: int = 0
+) -> None:
     with chromium(width, height) as browser:
         browser.get(page.resolve().as_uri())
         browser.save_screenshot(str(png))
+    if colors:
+        from PIL import Image
+
+        image = Image.open(png).convert("RGB")
+        image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
 
 
 def main() -> None:
@@ -79,8 +88,9 @@ def main() -> None:
     parser.add_argument("png", type=Path)
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=1800)
+    parser.add_argument("--colors", type=int, default=0, help="palette size (0: full colour)")
     args = parser.parse_args()
-    screenshot(args.page, args.png, args.width, args.height)
+    screenshot(args.page, args.png, args.width, args.height, args.colors)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ packets from the other end pinned to core 1. Lost = packets tcpreplay sent minus
 the tool saw (minewatch: its ``stopped:`` line, which also gives the kernel's drop count;
 ndpiReader: its "N packets total"). A tool passes a rate when it lost none. tcpreplay's
 achieved rate is reported too: on a small VM it may fall short of the one asked for.
+``minewatch-2-workers`` (``--workers 2``, a PACKET_FANOUT group of two processes) is
+pinned to both cores, so on a 2-core machine its workers share core 1 with tcpreplay.
 
 Inputs, made as ``make bench`` makes them when absent (bench/data/, git-ignored): the
 generated mixed capture and the real-traffic capture cut from the corpus.
@@ -83,6 +85,7 @@ class Trial:
 
 def _start(tool: str, mw: list[str], workdir: Path) -> tuple[subprocess.Popen, Path]:
     log_path = workdir / f"{tool}.log"
+    cores = "0"
     if tool == "ndpiReader":
         cmd = ["stdbuf", "-oL", "ndpiReader", "-i", MON_IF]  # its lines as they come
         ready = "Running thread"
@@ -90,10 +93,13 @@ def _start(tool: str, mw: list[str], workdir: Path) -> tuple[subprocess.Popen, P
         cmd = [*mw, "live", "-i", MON_IF, "--eve", "/dev/null", "--health", "0"]
         if tool == "minewatch-rules":
             cmd += ["--model", "none"]
+        if tool == "minewatch-2-workers":  # PACKET_FANOUT over two processes, both cores
+            cmd += ["--workers", "2"]
+            cores = "0,1"
         ready = "capturing on"
     with log_path.open("wb") as out:
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", MON, "taskset", "-c", "0", *cmd],
+            ["ip", "netns", "exec", MON, "taskset", "-c", cores, *cmd],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     deadline = time.monotonic() + 60

@@ -28,6 +28,11 @@ import pytest
 from detector.sinks.alertlog import Syslog
 from tests.conftest import REPO, eve_errors
 
+# The lab's namespaces and veth names are fixed (a veth pair is made in the root namespace,
+# then moved): under pytest-xdist every test that makes a lab runs in one worker, one
+# after the other (``--dist loadgroup``; tests/test_systemd_unit.py is in the group too).
+pytestmark = pytest.mark.xdist_group("netns-lab")
+
 needs_netns = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("tcpdump") is None,
     reason="needs root, iproute2 and tcpdump (network namespaces, a capture socket)",
@@ -249,7 +254,8 @@ def test_the_shipped_config_file_sets_every_option_it_names(tmp_path: Path) -> N
     assert 'interface = ["eth1"]' in text
     config = tmp_path / "minewatch.toml"
     config.write_text(text.replace('["eth1"]', '["mw-cfg-none0"]').replace(
-        "/var/log/minewatch/eve.json", str(tmp_path / "eve.json")))
+        "/var/log/minewatch/eve.json", str(tmp_path / "eve.json")).replace(
+        "/var/lib/minewatch/suspects.db", str(tmp_path / "suspects.db")))
     result = subprocess.run(
         [PY, "-m", "detector", "live", "--config", str(config), "--capture", "tcpdump",
          "--model", "none"],

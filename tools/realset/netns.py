@@ -11,6 +11,7 @@ by its process-group id; ``Lab.close`` removes the namespaces.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -33,6 +34,11 @@ class Lab:
         self.namespaces: list[str] = []
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.links = 0
+        # One lab per slot at a time, across processes (two test runs, xdist workers, a
+        # validation-set run): the names are the slot's, and a second lab would delete the
+        # first one's namespaces (add_ns clears leftovers). Held until close().
+        self._lock = open(f"/run/lock/minewatch-lab-{slot}.lock", "w")  # noqa: SIM115
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
 
     def ns(self, role: str) -> str:
         return f"mw{self.slot}-{role}"
@@ -137,3 +143,4 @@ class Lab:
                     os.kill(int(pid), signal.SIGKILL)
             sh("ip", "netns", "del", name, check=False)
         self.namespaces.clear()
+        self._lock.close()  # releases the slot

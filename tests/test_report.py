@@ -19,6 +19,10 @@ import pytest
 from detector.plain import from_plain, to_plain
 from tests.conftest import CORPUS, PCAPS, REPO, meta, needs_corpus, run_cli
 
+# one process for the module under pytest-xdist: its fixtures (a scan of pcaps/ into EVE
+# lines and a store, the reports of all three; the hostile HTML report) are made once
+pytestmark = pytest.mark.xdist_group("report")
+
 OWNERS = REPO / "contrib" / "owners-example.csv"
 NA = "not available from this input"
 CORPUS_MINERS = ["ndpi/mining.pcapng", "zeek/bitcoin-mining.pcap",

@@ -257,11 +257,15 @@ def test_corpus_miners_with_an_owners_file(tmp_path: Path) -> None:
 def test_postgresql_store_input(pg_cluster, pcaps_run: dict, tmp_path: Path) -> None:
     """--db takes a PostgreSQL URL as well as a SQLite path."""
     url = pg_cluster.new_database()
-    assert run_cli("scan", str(PCAPS), "--db", url, "-q").rc == 0
+    captures = [str(PCAPS / "cryptonote-xmrig.pcap"), str(PCAPS / "stratum-v1-cgminer-btc.pcap")]
+    assert run_cli("scan", *captures, "--db", url, "-q").rc == 0
     result = run_cli("report", "--db", url, "--owners", str(OWNERS), "-f", "csv",
                      "-o", str(tmp_path / "pg"))  # fmt: skip
     assert result.rc == 0, result.err
-    same_suspects(read_csv_dir(tmp_path / "pg")[2], pcaps_run["captures"][2], False)
+    stored = read_csv_dir(tmp_path / "pg")[2]
+    assert [r["ip"] for r in stored] == ["10.1.0.5", "10.1.3.14"]  # each in one capture only
+    scanned = [r for r in pcaps_run["captures"][2] if r["ip"] in ("10.1.0.5", "10.1.3.14")]
+    same_suspects(stored, scanned, False)
 
 
 # ---- hostile strings ---------------------------------------------------------------------------

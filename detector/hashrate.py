@@ -6,10 +6,12 @@ the same question, so the method lives in one place.
 A share is a hash below the pool's share target; a miner doing H hashes a second finds
 shares of difficulty d at the rate H / (d x hashes per difficulty 1) - a Poisson process.
 So the best estimate is the work the shares stand for, divided by the time they were found
-in: ``sum over shares of (hashes a share of its job's difficulty takes) / seconds``. The
-dissector adds each share's work with the difficulty of the job it answered
-(dissect/mining.py, ``FlowFacts.work_*``), so a pool changing the difficulty during the
-session (vardiff) is followed; multiplying the last difficulty by the share count is not.
+in: ``sum over shares of (hashes a share of its job's difficulty takes) / seconds``, the
+seconds being those in which the flows that carried them were open (a pause between two
+sessions left out, concurrent flows counted once). The dissector adds each share's work
+with the difficulty of the job it answered (dissect/mining.py, ``FlowFacts.work_*``), so a
+pool changing the difficulty during the session (vardiff) is followed; multiplying the
+last difficulty by the share count is not.
 
 The 95 % interval rests on the share count being Poisson. With one difficulty it is the
 exact (Garwood) interval on the count N - lower chi2(0.025; 2N) / 2, upper
@@ -59,7 +61,14 @@ from detector.dialects import (
     ETHEREUM_STRATUM,
     STRATUM_V1,
 )
-from detector.suspects import WORK_DIFF, WORK_HASHES, WORK_NONE, ShareWork, Suspect
+from detector.suspects import (
+    WORK_DIFF,
+    WORK_HASHES,
+    WORK_NONE,
+    ShareWork,
+    Suspect,
+    union_spans,
+)
 
 CONFIDENCE = 0.95
 # Hashes a share of difficulty 1 takes where the target of difficulty 1 is Bitcoin's
@@ -166,9 +175,10 @@ def from_shares(s: Suspect) -> HashrateEstimate:
     square = sum(per_unit * per_unit * work.square for per_unit, work, _ in used)
     top = max(per_unit * work.top for per_unit, work, _ in used)
     count = sum(work.shares for _, work, _ in used)
-    first = min(work.first for _, work, _ in used)
-    last = max(work.last for _, work, _ in used)
-    seconds = last - first
+    spans: list[tuple[float, float]] = []
+    for _, work, _ in used:
+        spans = union_spans(spans, work.spans)
+    seconds = sum(end - start for start, end in spans)  # while its flows ran
     if not seconds > 0 or not math.isfinite(seconds):
         return HashrateEstimate(
             None, None, None, f"unknown: {_count(count, 'share')} seen in no time span",

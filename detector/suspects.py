@@ -35,6 +35,7 @@ MAX_EVIDENCE_FLOWS = 50
 MAX_BAG = 16  # distinct agents, wallets, logins, workers, coins, algos, pool hosts
 MAX_POOL_ENDPOINTS = 256  # distinct "ip:port" a suspect's flows went to
 MAX_WORK_KINDS = 32  # distinct (dialect, kind of difficulty, coin) of a suspect's shares
+MAX_SPANS = 64  # disjoint stretches of time a suspect's share-carrying flows ran in
 # Kinds of share work (FlowFacts.work_*): hashes said by the job's target, the pool's
 # difficulty units, or shares without a known difficulty.
 WORK_HASHES = "hashes"
@@ -70,8 +71,11 @@ class Bag(list[str]):
 class ShareWork:
     """The shares of a suspect's flows of one kind (``Suspect.work``): what they are worth
     together (hashes, or difficulty units), how many, from how many flows, and when those
-    flows ran. Sums, minima and maxima: merging is exact. hashrate.py turns it into a
-    hashrate (docs/ARCHITECTURE.md §12)."""
+    flows ran - the union of their times, so that a miner that reconnects after a pause
+    is not taken to have mined in it, and concurrent flows count their time once. Sums,
+    maxima and unions: merging is exact, up to ``MAX_SPANS`` disjoint stretches (past it
+    the shortest gap is filled: a miner reconnecting over and over). hashrate.py turns
+    it into a hashrate (docs/ARCHITECTURE.md §12)."""
 
     amount: float = 0.0  # hashes or difficulty units (WORK_NONE: 0)
     shares: int = 0
@@ -81,6 +85,7 @@ class ShareWork:
     first: float = float("inf")  # first packet of the first of those flows
     last: float = float("-inf")  # last packet of the last
     cut: int = 0  # flows whose shares stopped being counted early (FlowFacts.shares_cut)
+    spans: list[tuple[float, float]] = field(default_factory=list)  # disjoint, sorted
 
     def add(
         self, amount: float, shares: int, square: float, top: float, first: float, last: float,
@@ -94,11 +99,36 @@ class ShareWork:
         self.first = min(self.first, first)
         self.last = max(self.last, last)
         self.cut += cut
+        self.spans = union_spans(self.spans, [(first, last)])
 
     def merge(self, other: ShareWork) -> None:
-        self.add(other.amount, other.shares, other.square, other.top, other.first, other.last, 0)
-        self.flows += other.flows - 1
+        self.amount += other.amount
+        self.shares += other.shares
+        self.square += other.square
+        self.top = max(self.top, other.top)
+        self.flows += other.flows
+        self.first = min(self.first, other.first)
+        self.last = max(self.last, other.last)
         self.cut += other.cut
+        self.spans = union_spans(self.spans, other.spans)
+
+
+def union_spans(
+    mine: list[tuple[float, float]], theirs: list[tuple[float, float]], cap: int = MAX_SPANS
+) -> list[tuple[float, float]]:
+    """The union of two lists of (start, end) stretches as disjoint sorted stretches; past
+    ``cap`` the shortest gaps are filled (the earliest first on ties)."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(mine + theirs):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    while len(out) > cap:
+        k = min(range(len(out) - 1), key=lambda i: out[i + 1][0] - out[i][1])
+        out[k : k + 2] = [(out[k][0], out[k + 1][1])]
+    return out
 
 
 def work_key(dialect: str, kind: str, label: str = "") -> str:

@@ -61,6 +61,7 @@ def rated_miner(
     *,
     vardiff: Sequence[tuple[float, float]],
     client: str = "10.77.0.2",
+    client_port: int = 41000,
     start: float = 0.0,
     coin: str = "BTC",
     announce_difficulty: bool = True,
@@ -77,6 +78,7 @@ def rated_miner(
     if not vardiff or vardiff[0][0] != 0:
         raise ValueError("vardiff must start at 0 s")
     session = _DIALECTS[dialect](seed, client, coin)
+    session.client_port = client_port
     return session.play(hashrate, seconds, vardiff, at(start), announce_difficulty, reported)
 
 
@@ -85,6 +87,7 @@ class _Session:
 
     dialect = ""
     port = 3333
+    client_port = 41000
 
     def __init__(self, seed: str, client: str, coin: str) -> None:
         self.h = HexStream(f"rated-{self.dialect}-{seed}")
@@ -139,7 +142,9 @@ class _Session:
         reported: float | None,
     ) -> RatedCapture:
         rtt = 0.04
-        conv = Conversation((self.client, 41000), ("198.51.100.77", self.port), base, rtt=rtt)
+        conv = Conversation(
+            (self.client, self.client_port), ("198.51.100.77", self.port), base, rtt=rtt
+        )
         t0 = base + NS // 5  # after the handshake
         self.out.hashrate = hashrate
         self.hello(t0, vardiff[0][1], announce)

@@ -1089,6 +1089,154 @@ def suspects_cmd(
         _flush_stdout()
 
 
+class ReportFormat(StrEnum):
+    html = "html"
+    md = "md"
+    csv = "csv"
+
+
+REPORT_EXTRA = "pip install 'minewatch[report]'"
+
+
+@app.command("report")
+def report_cmd(
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Captures (files, directories) or a scan's EVE JSON lines "
+            "(`scan -f jsonl`); none with --db.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="html: the file to write; csv: a directory (summary.csv, entities.csv, "
+            "suspects.csv); md: a file (default: standard output).",
+            show_default=False,
+        ),
+    ] = None,
+    owners: Annotated[
+        Path | None,
+        typer.Option(
+            "--owners",
+            help="Owners CSV (cidr,entity,department,contact): who each address belongs to.",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = (
+        ReportFormat.html
+    ),
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Report on a suspect store instead (SQLite path or postgresql:// URL).",
+            show_default=False,
+        ),
+    ] = None,
+    rules: RulesOpt = None,
+    model: ModelOpt = None,
+    threshold: ThresholdOpt = 0.7,
+    jobs: JobsOpt = DEFAULT_JOBS,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+) -> None:
+    """Write the investigation report: who mines, of which entity, which coin at which
+    pool, since when, how hard and on how much power (HTML with plots, Markdown or CSV)."""
+    from detector.owners import OwnerMap
+    from detector.report import collect
+    from detector.report.data import Collected
+    from detector.report.summary import build_report
+    from detector.report.tables import headline
+
+    paths = list(inputs or [])
+    if db is not None and paths:
+        raise typer.BadParameter("give captures/EVE files or --db, not both", param_hint="--db")
+    if db is None and not paths:
+        raise typer.BadParameter("give captures, EVE files or --db", param_hint="INPUTS")
+    if fmt is not ReportFormat.md and output is None:
+        raise typer.BadParameter(f"--format {fmt.value} needs -o", param_hint="--output")
+    if fmt is ReportFormat.html:
+        _need_matplotlib()
+    owner_map = OwnerMap.load(owners) if owners is not None else OwnerMap.empty()
+    owners_name = (
+        str(owners) if owners is not None else "none given (every address is unknown space)"
+    )
+    kind = "db" if db is not None else collect.input_kind(paths)
+    # EVE lines and the store were scored already: their rules are only named here
+    config = _config(rules, threshold, model=model if kind == "captures" else "none")
+    from detector.energy import EfficiencyTable
+
+    efficiency = EfficiencyTable.load(config.signatures / "efficiency.csv")
+    detector = Detector.load(config)
+    result: ScanResult | None = None
+    if db is not None:
+        with _open_store(db, False) as store:
+            rows = store.query()
+            collected = Collected(f"the suspect store {store.shown}",
+                                  collect.from_store(rows, detector.rules, efficiency))  # fmt: skip
+    elif kind == "eve":
+        files = [Path(p) for p in paths]
+        collected = Collected(f"EVE lines of {', '.join(paths)}",
+                              collect.from_eve(files, detector.rules, efficiency))  # fmt: skip
+    else:
+        config.screen = owner_map
+        with STOP.installed():
+            result = _run(paths, config, show_progress=not quiet, jobs=jobs, detector=detector)
+        suspects = collect.from_suspects(result.suspects.stream(), detector.rules, efficiency)
+        partial = " (stopped by a signal: partial)" if result.interrupted is not None else ""
+        collected = Collected(
+            f"a scan of {len(result.captures):,} capture(s): {', '.join(paths)}{partial}",
+            suspects,
+            screened=result.hosts.count,
+            screened_overflow=result.hosts.overflow,
+        )
+        _report_captures(result)
+    report = build_report(collected, owner_map, owners_name)
+    written = _write_report(report, fmt, output)
+    if not quiet:
+        _err(f"report: {headline(report)} -> {escape(written)}")
+    if result is not None:
+        _exit_for(result)
+
+
+def _need_matplotlib() -> None:
+    """The HTML report draws its plots with matplotlib (the ``report`` extra)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError(f"the HTML report needs matplotlib: {REPORT_EXTRA}") from None
+
+
+def _write_report(report: Any, fmt: ReportFormat, output: Path | None) -> str:
+    """Render ``report``; what was written (a path, or standard output)."""
+    if fmt is ReportFormat.csv:
+        from detector.report.csvfiles import write_csv_dir
+
+        assert output is not None
+        write_csv_dir(report, output)
+        return f"{output}/"
+    if fmt is ReportFormat.md:
+        from detector.report.markdown import write_markdown
+
+        with _output(output) as out:
+            write_markdown(report, out)
+            _flush_stdout()
+        return str(output) if output is not None else "standard output"
+    from detector.report.html import write_html
+    from detector.report.plots import PlotsUnavailable, all_plots
+
+    try:
+        plots = all_plots(report)
+    except PlotsUnavailable:
+        raise InputError(f"the HTML report needs matplotlib: {REPORT_EXTRA}") from None
+    with _output(output) as out:
+        write_html(report, plots, out)
+    return str(output)
+
+
 def main() -> None:
     """Console entry point: no traceback ever reaches the user."""
     try:

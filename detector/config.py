@@ -16,6 +16,7 @@ from detector.enrich import CoinTables, load_coin_tables
 from detector.errors import InputError
 from detector.flows import FlowConfig
 from detector.model import DEFAULT_MODEL, FlowModel, load_model
+from detector.owners import OwnerMap
 from detector.pools import PoolList, load_pools
 from detector.rules import RuleSet, load_rules
 from detector.score import DEFAULT_THRESHOLD
@@ -53,6 +54,10 @@ class ScanConfig:
     # the flow model: $MINEWATCH_MODEL, else models/minewatch.skops when shipped; None:
     # the rules alone (--model none)
     model: Path | None = field(default_factory=lambda: default_model())
+    # Screened hosts (issue 18): with an owners map, each capture counts the distinct
+    # internal hosts at either end of its flows (CaptureScan.hosts; internal: inside an
+    # owners prefix, else RFC 1918/ULA, owners.py). None: nothing is counted, at no cost.
+    screen: OwnerMap | None = None
 
 
 @dataclass(slots=True)

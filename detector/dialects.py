@@ -49,6 +49,13 @@ MINING_DIALECTS: tuple[str, ...] = (
 )
 KNOWN = frozenset(MINING_DIALECTS)
 
+# Dialects of long sessions whose shares the JSON or WebSocket dissector counts: their
+# flows are read past the inspection budget, so that every share is counted
+# (dissect/inspector.py, docs/ARCHITECTURE.md §12).
+SHARE_DIALECTS = frozenset(
+    {STRATUM_V1, ETHEREUM_STRATUM, ETH_PROXY, CRYPTONOTE, GRIN_STRATUM, BEAM_STRATUM, BROWSER_WS}
+)
+
 # Dialects that the Stratum dissector settles between as a session's messages arrive
 # (a later message can move a flow from one to another).
 STRATUM_FAMILY = (STRATUM_V1, ETHEREUM_STRATUM, ETH_PROXY, ETH_GETWORK_HTTP)

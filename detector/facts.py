@@ -51,6 +51,25 @@ class FlowFacts:
     rejected: int = 0
     pool_replies: int = 0  # successful answers to a miner's requests (subscribe, login...)
     reported_hashrate: float | None = None  # H/s the client itself reported
+    # The work the flow's shares stand for (docs/ARCHITECTURE.md §12), added at each share
+    # with the difficulty of the job it answered, so that vardiff is followed. A target
+    # that says its own hash count (CryptoNote, an Ethereum boundary) adds hashes; a pool's
+    # share difficulty (Stratum mining.set_difficulty), whose hash count depends on the
+    # algorithm, adds difficulty units. A share with neither is only in ``submits``. The
+    # sums of squares and the largest share give the interval its spread when the shares'
+    # difficulties differ (hashrate.py).
+    work_hashes: float = 0.0
+    hash_shares: int = 0
+    hashes_sq: float = 0.0
+    hashes_max: float = 0.0
+    work_diff: float = 0.0
+    diff_shares: int = 0
+    diff_sq: float = 0.0
+    diff_max: float = 0.0
+    shares_cut: bool = False  # shares stopped being counted before the flow ended
+    # jobs and shares over time (activity.py: (start, width, jobs, shares) buckets); None
+    # on the flows that carry neither - nearly all
+    activity: list[tuple[float, float, int, int]] | None = None
     http: dict[str, str] = field(default_factory=dict)  # method, uri, host, user_agent, x-*
     tls: dict[str, Any] = field(default_factory=dict)
     # WebSocket frame counts after an HTTP Upgrade (dissect/websocket.py); None on the

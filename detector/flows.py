@@ -45,6 +45,8 @@ from detector.flowtable import (
     STATE_SYN_B,
     FlowTable,
 )
+from detector.owners import PRIVATE_V4
+from detector.screen import HostScreen, private_mask
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -297,6 +299,7 @@ class FlowTracker:
         facts: FactSource,
         keep_empty: bool = False,
         behaviour: bool = True,
+        screen: HostScreen | None = None,
     ) -> None:
         self.config = config
         self.facts = facts
@@ -314,6 +317,8 @@ class FlowTracker:
         # Slots whose push count reached a checkpoint (behaviour.is_checkpoint) since
         # take_checkpoints last ran; an ending flow leaves the set.
         self.checkpoints: set[int] = set()
+        # Screened hosts (screen.py): both ends of every flow the table creates, or None.
+        self.screen = screen
 
     def take_records(self) -> list[FlowRecord]:
         """The records queued since the last call (the later stages consume them)."""
@@ -475,6 +480,8 @@ class FlowTracker:
             ("a_hi", "a_lo", "b_hi", "b_lo", "a_port", "b_port"), canonical, strict=True
         ):
             t[name][created] = per_group[new]
+        if self.screen is not None:
+            self.screen.see(*(t[name][created] for name in ("a_hi", "a_lo", "b_hi", "b_lo")))
         proto = pb.proto[fp]
         t["proto"][created] = proto
         t["first_ts"][created] = pb.ts[fp]
@@ -785,25 +792,15 @@ _BEHAVIOUR_STEP = 512
 # Ports at or above this are ephemeral on every common OS (Linux from 32768, Windows and
 # the BSDs from 49152): when both ends use one, the lower port says nothing of the server.
 EPHEMERAL_FROM = 32768
-_V4_LO = np.uint64(0x0000FFFF00000000)
-_V4_PRIVATE = (  # (network, mask) on the low 32 bits: RFC 1918 and RFC 6598 (CGNAT)
-    (0x0A000000, 0xFF000000),
-    (0xAC100000, 0xFFF00000),
-    (0xC0A80000, 0xFFFF0000),
-    (0x64400000, 0xFFC00000),
-)
+# (network, mask) on the low 32 bits: RFC 1918 (owners.py holds the one definition) and,
+# for orientation only, RFC 6598's carrier-grade NAT space 100.64/10
+_V4_PRIVATE = (*PRIVATE_V4, (0x64400000, 0xFFC00000))
 
 
 def _internal(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     """Private addresses (RFC 1918, CGNAT 100.64/10, IPv6 ULA fc00::/7), vectorised on
     the table's (hi, lo) halves (IPv4 v4-mapped)."""
-    v4 = (hi == 0) & ((lo & np.uint64(0xFFFFFFFF00000000)) == _V4_LO)
-    low = lo & np.uint64(0xFFFFFFFF)
-    private = np.zeros(hi.shape[0], dtype=bool)
-    for net, mask in _V4_PRIVATE:
-        private |= (low & np.uint64(mask)) == np.uint64(net)
-    ula = (hi >> np.uint64(57)) == np.uint64(0x7E)  # fc00::/7
-    return np.where(v4, private, ula)
+    return private_mask(hi, lo, _V4_PRIVATE)
 
 
 def _client_by_port(

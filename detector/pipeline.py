@@ -19,6 +19,7 @@ from detector.config import Detector, ScanConfig
 from detector.decode import DecodeStats
 from detector.flows import FlowStats
 from detector.nodehosts import NodeTable
+from detector.owners import ScreenedHosts
 from detector.replay import STOP, Progress, SuspectSink, scan_capture
 from detector.score import Verdict
 from detector.session import CaptureReport, CaptureScan, StageTimes
@@ -37,6 +38,8 @@ class ScanResult:
     captures: list[CaptureReport]
     seconds: float = 0.0
     times: StageTimes = field(default_factory=StageTimes)
+    # distinct internal hosts of every capture, merged (only with ScanConfig.screen)
+    hosts: ScreenedHosts = field(default_factory=ScreenedHosts)
 
     interrupted: int | None = None  # the stop signal that cut the run short
 
@@ -123,6 +126,7 @@ def _merge(result: ScanResult, scanned: CaptureScan) -> None:
     result.decode.add(scanned.decode)
     _merge_flow_stats(result.flows, scanned.flows)
     result.times.add(scanned.times)
+    result.hosts.merge(scanned.hosts)
 
 
 def _steady_allocator() -> None:

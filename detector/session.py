@@ -35,8 +35,10 @@ from detector.dissect.inspector import Inspector
 from detector.enrich import Intel, enrich
 from detector.flows import FlowRecord, FlowStats, FlowTracker
 from detector.nodehosts import NodeTable
+from detector.owners import ScreenedHosts
 from detector.pdns import PassiveDns
 from detector.score import Verdict, score_flow
+from detector.screen import HostScreen
 from detector.source import RecordBatch
 from detector.suspects import Suspect, SuspectTable
 
@@ -90,6 +92,8 @@ class CaptureScan:
     decode: DecodeStats
     flows: FlowStats
     times: StageTimes
+    # distinct internal hosts seen (only with ScanConfig.screen; else empty)
+    hosts: ScreenedHosts = field(default_factory=ScreenedHosts)
 
 
 class Analysis:
@@ -170,7 +174,10 @@ class CaptureSession:
         # Behaviour (§11) feeds the model, scoring in progress and the flow log; a
         # rules-only scan that reports at its end reads none of it.
         behaviour = detector.model is not None or announce or config.keep_all_flows
-        self.tracker = FlowTracker(config.flow, self.inspector, config.keep_all_flows, behaviour)
+        self.screen = HostScreen(config.screen) if config.screen is not None else None
+        self.tracker = FlowTracker(
+            config.flow, self.inspector, config.keep_all_flows, behaviour, self.screen
+        )
         self.feeder = PayloadFeeder(self.inspector, self.tracker.table)
         self.analysis = Analysis(config, detector, pdns, announce)
         if announce:  # open flows are scored on new evidence too (take_checkpoints)
@@ -261,9 +268,10 @@ class CaptureSession:
         self._note_linktypes()
         self.tracker.stats.cut_short = self.feeder.cut_short
         a = self.analysis
+        hosts = self.screen.hosts() if self.screen is not None else ScreenedHosts()
         return CaptureScan(
             self.report, a.suspects, a.nodes, a.verdicts, self.decode_stats,
-            self.tracker.stats, self.times,
+            self.tracker.stats, self.times, hosts,
         )  # fmt: skip
 
     def _analyse(self) -> None:

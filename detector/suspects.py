@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from detector import plain
+from detector import activity, plain
+from detector.dialects import MINING_DIALECTS
 from detector.facts import FlowFacts, intern
 from detector.flows import FlowRecord
 from detector.score import Verdict
@@ -33,6 +34,13 @@ from detector.score import Verdict
 MAX_EVIDENCE_FLOWS = 50
 MAX_BAG = 16  # distinct agents, wallets, logins, workers, coins, algos, pool hosts
 MAX_POOL_ENDPOINTS = 256  # distinct "ip:port" a suspect's flows went to
+MAX_WORK_KINDS = 32  # distinct (dialect, kind of difficulty, coin) of a suspect's shares
+MAX_SPANS = 64  # disjoint stretches of time a suspect's share-carrying flows ran in
+# Kinds of share work (FlowFacts.work_*): hashes said by the job's target, the pool's
+# difficulty units, or shares without a known difficulty.
+WORK_HASHES = "hashes"
+WORK_DIFF = "diff"
+WORK_NONE = "none"
 
 
 class Bag(list[str]):
@@ -57,6 +65,76 @@ class Bag(list[str]):
             if len(self) >= self.cap:
                 return
             self.add(value)
+
+
+@dataclass(slots=True)
+class ShareWork:
+    """The shares of a suspect's flows of one kind (``Suspect.work``): what they are worth
+    together (hashes, or difficulty units), how many, from how many flows, and when those
+    flows ran - the union of their times, so that a miner that reconnects after a pause
+    is not taken to have mined in it, and concurrent flows count their time once. Sums,
+    maxima and unions: merging is exact, up to ``MAX_SPANS`` disjoint stretches (past it
+    the shortest gap is filled: a miner reconnecting over and over). hashrate.py turns
+    it into a hashrate (docs/ARCHITECTURE.md §12)."""
+
+    amount: float = 0.0  # hashes or difficulty units (WORK_NONE: 0)
+    shares: int = 0
+    square: float = 0.0  # sum of each share's amount squared
+    top: float = 0.0  # the largest share's amount
+    flows: int = 0
+    first: float = float("inf")  # first packet of the first of those flows
+    last: float = float("-inf")  # last packet of the last
+    cut: int = 0  # flows whose shares stopped being counted early (FlowFacts.shares_cut)
+    spans: list[tuple[float, float]] = field(default_factory=list)  # disjoint, sorted
+
+    def add(
+        self, amount: float, shares: int, square: float, top: float, first: float, last: float,
+        cut: bool,
+    ) -> None:  # fmt: skip
+        self.amount += amount
+        self.shares += shares
+        self.square += square
+        self.top = max(self.top, top)
+        self.flows += 1
+        self.first = min(self.first, first)
+        self.last = max(self.last, last)
+        self.cut += cut
+        self.spans = union_spans(self.spans, [(first, last)])
+
+    def merge(self, other: ShareWork) -> None:
+        self.amount += other.amount
+        self.shares += other.shares
+        self.square += other.square
+        self.top = max(self.top, other.top)
+        self.flows += other.flows
+        self.first = min(self.first, other.first)
+        self.last = max(self.last, other.last)
+        self.cut += other.cut
+        self.spans = union_spans(self.spans, other.spans)
+
+
+def union_spans(
+    mine: list[tuple[float, float]], theirs: list[tuple[float, float]], cap: int = MAX_SPANS
+) -> list[tuple[float, float]]:
+    """The union of two lists of (start, end) stretches as disjoint sorted stretches; past
+    ``cap`` the shortest gaps are filled (the earliest first on ties)."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(mine + theirs):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    while len(out) > cap:
+        k = min(range(len(out) - 1), key=lambda i: out[i + 1][0] - out[i][1])
+        out[k : k + 2] = [(out[k][0], out[k + 1][1])]
+    return out
+
+
+def work_key(dialect: str, kind: str, label: str = "") -> str:
+    """``Suspect.work``'s key: "dialect|kind|label" (label: the coin or algorithm whose
+    hash count a difficulty unit needs; empty for the other kinds)."""
+    return f"{dialect}|{kind}|{label}"
 
 
 @dataclass(slots=True)
@@ -85,6 +163,12 @@ class Suspect:
     submits: int = 0
     accepted: int = 0
     reported_hashrate: float | None = None
+    # jobs and shares over time: (bucket start, epoch s; bucket width, s; jobs; shares),
+    # bounded and mergeable (activity.py)
+    activity: list[tuple[float, float, int, int]] = field(default_factory=list)
+    # what its flows' shares are worth, by work_key (hashrate.py reads it), bounded
+    work: dict[str, ShareWork] = field(default_factory=dict)
+    unread_flows: int = 0  # miner flows whose messages could not be read (TLS, binary)
 
     def add(self, v: Verdict, shared: bool = False) -> None:
         """Account for one more miner flow (``shared``: someone else keeps the verdict
@@ -114,7 +198,43 @@ class Suspect:
             self.accepted += f.accepted
             if f.reported_hashrate is not None:
                 self.reported_hashrate = max(self.reported_hashrate or 0.0, f.reported_hashrate)
+            if f.activity:
+                self.activity = activity.merge(self.activity, f.activity, activity.SUSPECT_CAP)
+        self._add_work(f, r.first_ts, r.last_ts)
         self._keep_evidence(v, shared)
+
+    def _add_work(self, f: FlowFacts | None, first: float, last: float) -> None:
+        """Account for what a miner flow's shares are worth (FlowFacts.work_*), by kind."""
+        dialect = _share_dialect(f)
+        if f is None or dialect is None:
+            self.unread_flows += 1
+            return
+        cut = f.shares_cut
+        if f.hash_shares:
+            self._work(work_key(dialect, WORK_HASHES)).add(
+                f.work_hashes, f.hash_shares, f.hashes_sq, f.hashes_max, first, last, cut
+            )
+        if f.diff_shares:
+            label = f.coin or f.algo or "?"
+            self._work(work_key(dialect, WORK_DIFF, label)).add(
+                f.work_diff, f.diff_shares, f.diff_sq, f.diff_max, first, last, cut
+            )
+        unrated = f.submits - f.hash_shares - f.diff_shares
+        if unrated > 0 or not (f.hash_shares or f.diff_shares):
+            self._work(work_key(dialect, WORK_NONE)).add(
+                0.0, max(unrated, 0), 0.0, 0.0, first, last, cut
+            )
+
+    def _work(self, key: str) -> ShareWork:
+        found = self.work.get(key)
+        if found is None:
+            if len(self.work) >= MAX_WORK_KINDS:  # only forged input has so many
+                dialect, kind, _ = key.split("|", 2)
+                key = work_key(dialect, kind, "other")
+                found = self.work.get(key)
+            if found is None:
+                found = self.work[intern(key)] = ShareWork()
+        return found
 
     def merge(self, other: Suspect) -> None:
         """Fold in a suspect of the same key aggregated from later flows (a later capture).
@@ -141,6 +261,10 @@ class Suspect:
         self.accepted += other.accepted
         if other.reported_hashrate is not None:
             self.reported_hashrate = max(self.reported_hashrate or 0.0, other.reported_hashrate)
+        self.activity = activity.merge(self.activity, other.activity, activity.SUSPECT_CAP)
+        for key, work in other.work.items():
+            self._work(key).merge(work)
+        self.unread_flows += other.unread_flows
         merged = sorted(self.flows + other.flows, key=_flow_rank)  # stable: ours first on ties
         self.flows = merged[:MAX_EVIDENCE_FLOWS]
 
@@ -175,6 +299,16 @@ class Suspect:
         return self
 
 
+def _share_dialect(f: FlowFacts | None) -> str | None:
+    """The mining dialect a flow's facts read (the first in report order), if any."""
+    if f is None or not f.dialects:
+        return None
+    for dialect in MINING_DIALECTS:
+        if dialect in f.dialects:
+            return dialect
+    return None
+
+
 def _stowed(v: Verdict, shared: bool) -> Verdict:
     """An evidence verdict whose facts drop their empty containers and share their
     strings with every other flow's (FlowFacts.stow): a run keeps its suspects' evidence to
@@ -192,6 +326,7 @@ def _stowed(v: Verdict, shared: bool) -> Verdict:
     else:
         record.behaviour = None
     if facts is not None:
+        facts.activity = None  # the suspect's timeline holds it (the flow log its own copy)
         facts.stow()
     return v
 

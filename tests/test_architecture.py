@@ -16,10 +16,10 @@ PACKAGE = REPO / "detector"
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("detector.errors", "detector.compiled", "detector.dialects", "detector.textsafe",
               "detector.yamlsrc", "detector.plain", "detector.patterns", "detector.facts", "detector.pools",
-              "detector.pdns")),
+              "detector.pdns", "detector.owners", "detector.activity")),
     ("source", ("detector.source.",)),
     ("decode", ("detector.decode",)),
-    ("flows", ("detector.flowtable", "detector.behaviour", "detector.flows")),
+    ("flows", ("detector.flowtable", "detector.screen", "detector.behaviour", "detector.flows")),
     ("dissect", ("detector.dissect.", "detector.reassembly")),
     ("enrich", ("detector.enrich",)),
     ("features", ("detector.features",)),
@@ -27,7 +27,9 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("score", ("detector.rules.", "detector.score")),
     ("suspects", ("detector.suspects", "detector.nodehosts")),
     ("hashrate", ("detector.hashrate",)),
+    ("energy", ("detector.energy",)),
     ("sinks", ("detector.sinks.",)),
+    ("report", ("detector.report.",)),
 ]
 WIRING = ("detector.config", "detector.session", "detector.replay", "detector.live", "detector.parallel",
           "detector.pipeline", "detector.verify", "detector.evaluate", "detector.train", "detector.cli",

@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from detector import activity
+from detector.dialects import SHARE_DIALECTS
 from detector.dissect.base import (
     DatagramDissector,
     InspectContext,
@@ -61,10 +63,16 @@ class InspectConfig:
     # the oldest is retired with the facts it has, as Suricata's stream memcap bounds its
     # reassembly: 100,000 concurrent miner flows would otherwise hold 400 MB.
     max_flows: int = 4096
+    # Miner flows whose shares are still being counted past their byte budget (see
+    # Inspector._keeps_counting), at once; past it the oldest stops counting, noted.
+    max_counting: int = 4096
 
 
 class _Side:
-    __slots__ = ("stream", "head", "dissector", "decided", "done", "budget", "upgrades", "upgrade")
+    __slots__ = (
+        "stream", "head", "dissector", "decided", "done", "budget", "upgrades", "upgrade",
+        "counting",
+    )  # fmt: skip
 
     def __init__(self, budget: int) -> None:
         self.stream = StreamReassembler()
@@ -75,6 +83,7 @@ class _Side:
         self.budget = budget
         self.upgrades = 0  # protocol switches followed on this side
         self.upgrade: Upgrade | None = None  # the switch that the bytes being chosen for follow
+        self.counting = False  # past the budget, still read: a miner's shares (see _deliver)
 
 
 class FlowInspection:
@@ -82,9 +91,12 @@ class FlowInspection:
 
     __slots__ = (
         "sides", "dissectors", "facts", "datagrams", "datagram_count", "udp", "ports", "told",
+        "slot", "last_ts",
     )  # fmt: skip
 
-    def __init__(self, config: InspectConfig, udp: bool, ports: tuple[int, int]) -> None:
+    def __init__(
+        self, config: InspectConfig, udp: bool, ports: tuple[int, int], slot: int = -1
+    ) -> None:
         self.sides = (_Side(config.bytes_per_side), _Side(config.bytes_per_side))
         self.dissectors: dict[str, StreamDissector] = {}
         self.facts = FlowFacts()
@@ -93,6 +105,8 @@ class FlowInspection:
         self.udp = udp
         self.ports = ports  # (side 0 port, side 1 port)
         self.told = False  # put in Inspector.evidence once (its first dialect)
+        self.slot = slot
+        self.last_ts = 0.0  # of the last payload delivered (for the activity at flush)
 
     def wanting(self) -> int:
         """Bit mask of the sides that still want payload."""
@@ -110,6 +124,10 @@ class Inspector:
         self.config = config or InspectConfig()
         self.ctx = ctx or InspectContext()
         self.flows: dict[int, FlowInspection] = {}
+        # Miner flows past their byte budget that still count shares (see _deliver): kept
+        # apart so that the cap on flows under inspection never retires them first (they
+        # are the oldest) and they have a cap of their own.
+        self.counting: dict[int, FlowInspection] = {}
         self.first: dict[int, FirstPackets] = {}  # TLS flows settled one packet per side
         self.retired: dict[int, FlowFacts] = {}  # facts of flows no longer inspected
         self.cut_short: list[int] = []  # slots retired for room (see _make_room), not yet told
@@ -136,10 +154,13 @@ class Inspector:
     def _state(self, slot: int, udp: bool, side: int, sport: int, dport: int) -> FlowInspection:
         fi = self.flows.get(slot)
         if fi is None:
+            fi = self.counting.get(slot)
+            if fi is not None:
+                return fi
             if len(self.flows) >= self.config.max_flows:
                 self._make_room()
             ports = (sport, dport) if side == 0 else (dport, sport)
-            fi = self.flows[slot] = FlowInspection(self.config, udp, ports)
+            fi = self.flows[slot] = FlowInspection(self.config, udp, ports, slot)
         return fi
 
     def _make_room(self) -> None:
@@ -199,7 +220,7 @@ class Inspector:
     def _leave_first_packets(self, slot: int, first: FirstPackets) -> None:
         """Go on the general way from where the first-packet path left the flow."""
         del self.first[slot]
-        fi = self.flows[slot] = FlowInspection(self.config, False, first.ports)
+        fi = self.flows[slot] = FlowInspection(self.config, False, first.ports, slot)
         fi.facts = first.facts
         dissector = fi.dissectors[Tls.name] = first.to_dissector(self.ctx)
         for side, taken in enumerate(first.taken):
@@ -276,8 +297,13 @@ class Inspector:
                 sd.head = b""
             return
         assert piece is not None
-        piece = piece[: sd.budget]
-        sd.budget -= len(piece)
+        if len(piece) >= sd.budget and not sd.counting and sd.decided:
+            self._keep_counting(fi, sd)  # before the piece is cut: no message lost
+        if not sd.counting:
+            piece = piece[: sd.budget]
+            sd.budget -= len(piece)
+        if ts:
+            fi.last_ts = ts
         if not sd.decided:
             sd.head += piece
             self._choose(fi, side)
@@ -290,17 +316,49 @@ class Inspector:
                 sd.done = True
                 return
         assert sd.dissector is not None
+        jobs, shares = facts.jobs, facts.submits
         try:
             more = sd.dissector.on_data(side, piece, ts, facts)
             upgrade = None if more else sd.dissector.upgraded(side)
         except Exception as exc:  # noqa: BLE001 - hostile payload must not stop the scan
             _dissector_failed(facts, sd.dissector.name, exc)
             more, upgrade = False, None
+        if facts.jobs != jobs or facts.submits != shares:
+            _tally(fi, jobs, shares)
         if upgrade is not None and sd.upgrades < MAX_UPGRADES:
             self._upgrade(fi, side, upgrade, ts)
             return
-        if not more or sd.budget <= 0:
+        if not more or (sd.budget <= 0 and not sd.counting):
             sd.done = True
+
+    def _keep_counting(self, fi: FlowInspection, sd: _Side) -> None:
+        """The side's byte budget runs out: a miner's side goes on being read, so that
+        every share and job of the session is counted - a hashrate rests on the share
+        count of the whole session, and a 16 KB budget holds a few minutes of it
+        (docs/ARCHITECTURE.md §12). Only a side read as newline JSON or WebSocket
+        whose flow already showed a dialect with shares; such a flow costs one parse per
+        message (a share every few seconds) and its inspection state (a few KB), so the
+        flows doing it at once are capped (``max_counting``, oldest stop first, noted)."""
+        if sd.dissector is None or sd.dissector.name not in _COUNTING_DISSECTORS:
+            return
+        if not (fi.facts.dialects & SHARE_DIALECTS):
+            return
+        sd.counting = True
+        if self.flows.get(fi.slot) is fi:
+            del self.flows[fi.slot]
+            if len(self.counting) >= self.config.max_counting:
+                self._stop_counting(next(iter(self.counting)))
+            self.counting[fi.slot] = fi
+
+    def _stop_counting(self, slot: int) -> None:
+        """Retire the flow that has counted longest, keeping its facts with a note; the
+        flow stage clears its inspect bits (``cut_short``)."""
+        facts = self._conclude(slot)
+        if facts is not None:
+            facts.shares_cut = True
+            facts.note("share counting cut short: too many miner flows at once")
+            self.retired[slot] = facts.stow()
+        self.cut_short.append(slot)
 
     def _upgrade(self, fi: FlowInspection, side: int, upgrade: Upgrade, ts: float) -> None:
         """The side switched protocol (base.Upgrade): its bytes from the switch on are
@@ -379,7 +437,9 @@ class Inspector:
             return first.facts  # a TLS flow: it has facts
         fi = self.flows.pop(slot, None)
         if fi is None:
-            return None
+            fi = self.counting.pop(slot, None)
+            if fi is None:
+                return None
         for side in (0, 1):
             sd = fi.sides[side]
             if not sd.done:
@@ -387,18 +447,22 @@ class Inspector:
                     self._deliver(fi, side, piece, 0.0)
                     if sd.done:
                         break
+        facts = fi.facts
+        jobs, shares = facts.jobs, facts.submits
         for dissector in fi.dissectors.values():
             try:
-                dissector.on_expire(fi.facts)
+                dissector.on_expire(facts)
             except Exception as exc:  # noqa: BLE001 - see _deliver
-                _dissector_failed(fi.facts, dissector.name, exc)
-        return fi.facts if _has_facts(fi.facts) else None
+                _dissector_failed(facts, dissector.name, exc)
+        if facts.jobs != jobs or facts.submits != shares:
+            _tally(fi, jobs, shares)
+        return facts if _has_facts(facts) else None
 
     def peek(self, slot: int) -> FlowFacts | None:
         """A copy of what is known so far about a flow that is still open (None if
         nothing yet): a snapshot for scoring in progress, while inspection goes on."""
         first = self.first.get(slot)
-        fi = self.flows.get(slot)
+        fi = self.flows.get(slot) or self.counting.get(slot)
         if first is not None:
             facts: FlowFacts | None = first.facts
         elif fi is not None:
@@ -411,13 +475,28 @@ class Inspector:
         """The flow ended: return its facts (None if nothing was learned)."""
         if self.evidence:
             self.evidence.discard(slot)
-        if slot in self.flows or slot in self.first:
+        if slot in self.flows or slot in self.first or slot in self.counting:
             facts = self._conclude(slot)
             if facts is not None:  # these replace any kept before (as retire would)
                 self.retired.pop(slot, None)
                 return facts
         facts = self.retired.pop(slot, None)
         return None if facts is None else facts.unstow()
+
+
+# The dissectors whose sides go on being read past the budget on a miner's flow.
+_COUNTING_DISSECTORS = frozenset({JsonLines.name, "websocket"})
+
+
+def _tally(fi: FlowInspection, jobs: int, shares: int) -> None:
+    """Jobs and shares the dissectors just counted (above ``jobs``/``shares``) go into the
+    flow's activity timeline at the time of the payload that carried them."""
+    facts = fi.facts
+    if fi.last_ts <= 0:
+        return  # nothing was delivered with a time (cannot happen with packets)
+    facts.activity = activity.add(
+        facts.activity, fi.last_ts, facts.jobs - jobs, facts.submits - shares
+    )
 
 
 def _upgrade_dissector(protocol: str) -> type[StreamDissector] | None:

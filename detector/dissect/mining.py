@@ -107,6 +107,10 @@ _TARGET = re.compile(r"[0-9a-fA-F]{8}|[0-9a-fA-F]{16}")  # a CryptoNote share ta
 _MAX_PENDING = 64
 _WORK_DIGITS = 32  # hex digits of the shortest hash a job carries (header, prevhash, seed)
 _BOUNDARY_MAX = 1 << 240  # an Ethereum share boundary: difficulty >= 65536, so >= 16 zero bits
+_MAX_JOBS = 16  # jobs whose share difficulty a flow remembers (a submit names its job)
+# What a share is worth (RpcState.job_work): hashes, or the pool's difficulty units.
+HASHES = 0
+DIFF = 1
 
 
 def _is_hex(value: Any, length: int | None = None) -> bool:
@@ -114,6 +118,19 @@ def _is_hex(value: Any, length: int | None = None) -> bool:
         return False
     digits = len(value) - (2 if value[:2].lower() == "0x" else 0)
     return length is None or digits == length
+
+
+def _job_key(job_id: str | int) -> str:
+    """A job id (or an Ethereum header hash) as submits repeat it: case and 0x aside."""
+    text = str(job_id)[:80].lower()
+    return text[2:] if text.startswith("0x") else text
+
+
+def _positive(value: Any) -> bool:
+    """A difficulty a share can have: a finite number above zero."""
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
+    )
 
 
 def _hex_digits(value: str) -> int:
@@ -157,6 +174,8 @@ class RpcState:
         "stratum_client",
         "stratum_server",
         "grin",
+        "job_work",
+        "next_work",
     )
 
     def __init__(self) -> None:
@@ -171,6 +190,47 @@ class RpcState:
         self.stratum_client = False  # the client sent mining.* requests
         self.stratum_server = False  # the server sent mining.* / client.* messages
         self.grin = False  # Grin's stratum (login/submit shaped like CryptoNote's)
+        # What a share of each recent job is worth, (HASHES or DIFF, amount), by job id
+        # (an Ethereum work package: by header hash), and what the next job's shares will
+        # be worth: the pool's difficulty applies from the next job on (NiceHash's
+        # EthereumStratum/1.0.0: "miner starts using new difficulty for every NEXT job").
+        self.job_work: dict[str, tuple[int, float]] = {}
+        self.next_work: tuple[int, float] | None = None
+
+    def job_seen(self, job_id: Any, work: tuple[int, float] | None = None) -> None:
+        """A job arrived: its shares are worth ``work`` (default: the difficulty set for
+        the next job). Bounded: the oldest job is forgotten first."""
+        if work is not None:
+            self.next_work = work
+        if self.next_work is None or not isinstance(job_id, (str, int)) or isinstance(job_id, bool):
+            return
+        key = _job_key(job_id)
+        table = self.job_work
+        if key not in table and len(table) >= _MAX_JOBS:
+            table.pop(next(iter(table)))
+        table[key] = self.next_work
+
+    def share_seen(self, facts: FlowFacts, job_id: Any) -> None:
+        """A share for ``job_id``: add the work it stands for (docs/ARCHITECTURE.md §12) -
+        its job's difficulty, or for a job not seen (it came before the capture) the
+        latest one; nothing when no difficulty was seen at all."""
+        work = None
+        if isinstance(job_id, (str, int)) and not isinstance(job_id, bool):
+            work = self.job_work.get(_job_key(job_id))
+        work = work or self.next_work
+        if work is None:
+            return
+        kind, amount = work
+        if kind == HASHES:
+            facts.work_hashes += amount
+            facts.hash_shares += 1
+            facts.hashes_sq += amount * amount
+            facts.hashes_max = max(facts.hashes_max, amount)
+        else:
+            facts.work_diff += amount
+            facts.diff_shares += 1
+            facts.diff_sq += amount * amount
+            facts.diff_max = max(facts.diff_max, amount)
 
     def remember(self, side: int, msg_id: Any, method: str) -> None:
         if msg_id is None or isinstance(msg_id, (dict, list)):
@@ -245,6 +305,7 @@ def _client_method(
             facts.set_once("worker", _str(msg.get("worker")))
         elif method == "eth_submitWork" and len(plist) >= 3:
             facts.submits += 1
+            state.share_seen(facts, plist[1])  # [nonce, header, mix]: its work package
         elif method == "eth_submitHashrate" and plist and _is_hex(plist[0]):
             facts.reported_hashrate = float(int(plist[0], 16))
         if transport != "http":
@@ -305,6 +366,9 @@ def _stratum_client(
             _set_login(facts, plist[0])
     elif method == "mining.submit":
         facts.submits += 1
+        # [worker, job, ...]; EthereumStratum/2.0.0 starts with the job id
+        job_at = 0 if state.es2 else 1
+        state.share_seen(facts, plist[job_at] if len(plist) > job_at else None)
         if plist and not state.es2:  # EthereumStratum/2.0.0 submits start with the job id
             _set_login(facts, plist[0])
         if len(plist) == 3 and _is_hex(plist[2]):
@@ -362,6 +426,7 @@ def _cryptonote_client(
     if method == "submit":
         if "job_id" in pdict and "nonce" in pdict:
             facts.submits += 1
+            state.share_seen(facts, pdict["job_id"])
             facts.set_once("algo", _str(pdict.get("algo"), 32))
             if isinstance(pdict.get("pow"), list) and "edge_bits" in pdict:
                 state.grin = True  # a Cuckoo cycle, not a CryptoNight/RandomX result
@@ -418,6 +483,8 @@ def _server_method(
             _stratum_job(params, plist, facts, state)
         elif method == "mining.set_difficulty" and plist and isinstance(plist[0], (int, float)):
             facts.difficulty = float(plist[0])
+            if _positive(plist[0]):
+                state.next_work = (DIFF, float(plist[0]))  # for the jobs from now on
         elif method == "mining.set_target":
             target = plist[0] if plist else pdict.get("target")  # Iron Fish: {target}
             if _is_hex(target):
@@ -429,7 +496,7 @@ def _server_method(
             facts.set_once("algo", _str(pdict.get("algo"), 32))
         _settle_stratum(facts, state, transport)
     elif method == "job" and isinstance(params, dict) and _cryptonote_job_shape(params):
-        _cryptonote_job(params, facts)
+        _cryptonote_job(params, facts, state)
         _settle_cryptonote(facts, state)
     elif method == "job" and isinstance(params, dict) and _grin_job_shape(params):
         _grin_job(params, facts, state)
@@ -453,9 +520,12 @@ def _stratum_job(params: Any, plist: list[Any], facts: FlowFacts, state: RpcStat
         # Stratum mode [jobId, header, seed, target]
         state.eth_strong = True
         facts.jobs += 1
+        state.job_seen(plist[0])
     elif _notify_is_job(params):
         state.non_eth_job = True
         facts.jobs += 1
+        if plist:
+            state.job_seen(plist[0])
 
 
 def _notify_is_job(params: Any) -> bool:
@@ -515,7 +585,11 @@ def _beam_result(msg: dict[str, Any], side: int, facts: FlowFacts, state: RpcSta
     return True
 
 
-def _cryptonote_job(job: dict[str, Any], facts: FlowFacts) -> None:
+def _cryptonote_job(job: dict[str, Any], facts: FlowFacts, state: RpcState | None = None) -> None:
+    """A CryptoNote job. Its target is a 32- or 64-bit little-endian number; the share
+    difficulty - the hashes a share takes on average - is XMRig's (Job::setTarget, toDiff):
+    a 4-byte target t stands for the 64-bit 0xFFFFFFFFFFFFFFFF / (0xFFFFFFFF / t), and
+    difficulty = 0xFFFFFFFFFFFFFFFF / target64, i.e. (2^32 - 1) // t for 4 bytes."""
     facts.jobs += 1
     algo = _str(job.get("algo"), 32)
     if algo:
@@ -526,6 +600,8 @@ def _cryptonote_job(job: dict[str, Any], facts: FlowFacts) -> None:
         value = int.from_bytes(bytes.fromhex(target), "little")
         if value:
             facts.difficulty = float(((1 << (len(target) * 4)) - 1) // value)
+            if state is not None and facts.difficulty > 0:
+                state.job_seen(job.get("job_id"), (HASHES, facts.difficulty))
 
 
 def _is_cryptonote_target(value: Any) -> bool:
@@ -551,7 +627,7 @@ def _response(
     if isinstance(result, dict):
         job = result.get("job")
         if isinstance(job, dict) and _cryptonote_job_shape(job):
-            _cryptonote_job(job, facts)
+            _cryptonote_job(job, facts, state)
             _settle_cryptonote(facts, state)
             facts.sides[1 - side].client_votes += 1
         elif _grin_job_shape(result):
@@ -578,6 +654,7 @@ def _response(
         if _eth_work_package(result, asked):
             facts.jobs += 1  # eth getWork package: header, seed, boundary
             state.eth_work = True
+            _eth_boundary(result, facts, state)
             _settle_stratum(facts, state, transport)
             facts.sides[1 - side].client_votes += 1
         elif asked == "mining.subscribe" and result:
@@ -611,6 +688,19 @@ def _eth_work_package(result: list[Any], asked: str | None) -> bool:
     if asked is not None:
         return False
     return int(boundary, 16) < _BOUNDARY_MAX
+
+
+def _eth_boundary(package: list[Any], facts: FlowFacts, state: RpcState) -> None:
+    """The share boundary of an Ethereum work package [header, seed, boundary]: a share
+    is a hash below it, so it takes 2^256 / boundary hashes on average (Ethash's
+    difficulty = 2^256 / boundary; ethminer's getwork client reads it so). Noted for the
+    package's header, which eth_submitWork repeats."""
+    boundary = int(package[2], 16)
+    if boundary <= 0:
+        return
+    facts.target = package[2][:80]
+    facts.difficulty = float((1 << 256) // boundary)
+    state.job_seen(package[0], (HASHES, facts.difficulty))
 
 
 def _subscribe_result(result: list[Any], facts: FlowFacts, state: RpcState, transport: str) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 
 from detector.dialects import BROWSER_WS
 from detector.dissect.mining import (
+    RpcState,
     cryptonote_job_shape,
     is_cryptonote_target,
     is_hex,
@@ -48,19 +49,22 @@ SERVER_TYPES = frozenset({"authed", "job", "hash_accepted", "error", "banned", "
 VOCABULARY = CLIENT_TYPES | SERVER_TYPES
 
 
-def classify_webminer(msg: dict[str, Any], side: int, facts: FlowFacts) -> bool:
+def classify_webminer(
+    msg: dict[str, Any], side: int, facts: FlowFacts, state: RpcState | None = None
+) -> bool:
     """Record the facts of one CoinHive-family message sent by ``side``; False (nothing
     recorded) if ``msg`` is not one, so that the caller can offer it to the JSON-RPC
-    classifier instead."""
+    classifier instead. ``state``: the flow's memory of its jobs' difficulties, so that
+    shares count their work (hashrate.py) as CryptoNote's do - the job is the pool's."""
     kind = msg.get("type")
     params = msg.get("params")
     if kind not in VOCABULARY or not isinstance(params, dict) or "method" in msg:
         return False
     if kind in CLIENT_TYPES:
-        known = _client(kind, params, facts)
+        known = _client(kind, params, facts, state)
         client = side
     else:
-        known = _server(kind, params, facts)
+        known = _server(kind, params, facts, state)
         client = 1 - side
     if not known:
         return False
@@ -73,7 +77,7 @@ def classify_webminer(msg: dict[str, Any], side: int, facts: FlowFacts) -> bool:
     return True
 
 
-def _client(kind: str, params: dict[str, Any], facts: FlowFacts) -> bool:
+def _client(kind: str, params: dict[str, Any], facts: FlowFacts, state: RpcState | None) -> bool:
     if kind == "auth":
         site_key = params.get("site_key")
         if not isinstance(site_key, str) or not site_key:
@@ -91,6 +95,8 @@ def _client(kind: str, params: dict[str, Any], facts: FlowFacts) -> bool:
         if job is None or not is_hex(params.get("nonce")) or not is_hex(params.get("result")):
             return False
         facts.submits += 1
+        if state is not None and kind == "submit":
+            state.share_seen(facts, job)
         if isinstance(params.get("algo"), str):
             facts.set_once("algo", params["algo"][:32])
         facts.dialects.add(BROWSER_WS)
@@ -98,11 +104,11 @@ def _client(kind: str, params: dict[str, Any], facts: FlowFacts) -> bool:
     return False
 
 
-def _server(kind: str, params: dict[str, Any], facts: FlowFacts) -> bool:
+def _server(kind: str, params: dict[str, Any], facts: FlowFacts, state: RpcState | None) -> bool:
     if kind == "job":
         if not _job_shape(params):
             return False
-        record_cryptonote_job(params, facts)
+        record_cryptonote_job(params, facts, state)
         facts.dialects.add(BROWSER_WS)
         return True
     if kind == "hash_accepted":

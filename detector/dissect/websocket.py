@@ -131,6 +131,6 @@ class WebSocket(StreamDissector):
                     pos += 1
 
     def _value(self, side: int, value: Any, facts: FlowFacts) -> None:
-        if isinstance(value, dict) and classify_webminer(value, side, facts):
+        if isinstance(value, dict) and classify_webminer(value, side, facts, self.rpc):
             return
         classify(value, side, facts, self.rpc, "ws")

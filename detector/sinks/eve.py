@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from detector.facts import FlowFacts
-from detector.hashrate import hashrate_estimate
+from detector.hashrate import estimate
 from detector.nodehosts import NodeHost
 from detector.rules import RuleSet
 from detector.sinks.common import (
@@ -125,6 +125,7 @@ def _mining_record(s: Suspect) -> dict[str, Any]:
     """The full record of a suspect (``--eve-extended``'s ``mining`` object)."""
     top = s.top
     f = top.record.facts
+    rate = estimate(s)
     return {
         "dialect": sorted(top.dialects)[0] if top.dialects else None,
         "dialects": sorted(s.dialects),
@@ -141,7 +142,17 @@ def _mining_record(s: Suspect) -> dict[str, Any]:
         "submits": s.submits,
         "accepted": s.accepted,
         "hashrate_reported": s.reported_hashrate,
-        "hashrate_estimate": hashrate_estimate(s),
+        # hashrate.py: best estimate (H/s; None: unknown), its 95 % interval, how it was
+        # made or why it is unknown, and the shares and seconds it rests on
+        "hashrate_estimate": rate.hs,
+        "hashrate_low": rate.low,
+        "hashrate_high": rate.high,
+        "hashrate_method": rate.method,
+        "hashrate_shares": rate.shares,
+        "hashrate_seconds": rate.seconds,
+        # jobs and shares over time (activity.py): [bucket start, epoch s; width, s; jobs;
+        # shares], bounded
+        "activity": [list(bucket) for bucket in s.activity],
         "score": s.score,
         # the flow model on the strongest flow: its score and the features it leaned on
         "model_score": top.record.model_score,
@@ -201,6 +212,12 @@ def _mining_flat(s: Suspect, record: dict[str, Any]) -> dict[str, list[str]]:
             "accepted": [record["accepted"]],
             "hashrate_reported": [record["hashrate_reported"]],
             "hashrate_estimate": [record["hashrate_estimate"]],
+            "hashrate_low": [record["hashrate_low"]],
+            "hashrate_high": [record["hashrate_high"]],
+            "hashrate_method": [record["hashrate_method"]],
+            "hashrate_shares": [record["hashrate_shares"]],
+            "hashrate_seconds": [record["hashrate_seconds"]],
+            "activity": [_bucket(b) for b in record["activity"]],
             "score": [record["score"]],
             "model_score": [record["model_score"]],
             "model_feature": record["model_features"],
@@ -212,6 +229,12 @@ def _mining_flat(s: Suspect, record: dict[str, Any]) -> dict[str, list[str]]:
             "community_id": [flow["community_id"] for flow in record["flows"]],
         },
     )
+
+
+def _bucket(bucket: list[Any]) -> str:
+    """An activity bucket as one metadata string: "start/seconds/jobs/shares"."""
+    start, width, jobs, shares = bucket
+    return f"{start:.0f}/{width:.0f}/{jobs}/{shares}"
 
 
 def _node_flat(record: dict[str, Any]) -> dict[str, list[str]]:

@@ -81,7 +81,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from detector.errors import InputError
-from detector.hashrate import hashrate_estimate
+from detector.hashrate import estimate
 from detector.sinks.common import community_id
 from detector.suspects import MAX_BAG, MAX_EVIDENCE_FLOWS, MAX_POOL_ENDPOINTS, Suspect
 from detector.textsafe import escape
@@ -666,7 +666,7 @@ def _suspect_row(s: Suspect, sensor: str | None, now: float) -> dict[str, Any]:
         "submits": s.submits,
         "accepted": s.accepted,
         "reported_hashrate": s.reported_hashrate,
-        "hashrate_estimate": hashrate_estimate(s),
+        "hashrate_estimate": estimate(s).hs,
         "sensor": sensor,
         "updated_at": now,
     }

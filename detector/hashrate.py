@@ -1,4 +1,4 @@
-"""Hashrate estimates of a suspect from what its flows showed (docs/ARCHITECTURE.md §12).
+"""Hashrate estimates of a suspect from what its flows showed (docs/ARCHITECTURE.md §13).
 
 Above the suspect stage and below the sinks: every sink and the investigation report ask
 the same question, so the method lives in one place.

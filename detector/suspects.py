@@ -75,7 +75,7 @@ class ShareWork:
     is not taken to have mined in it, and concurrent flows count their time once. Sums,
     maxima and unions: merging is exact, up to ``MAX_SPANS`` disjoint stretches (past it
     the shortest gap is filled: a miner reconnecting over and over). hashrate.py turns
-    it into a hashrate (docs/ARCHITECTURE.md §12)."""
+    it into a hashrate (docs/ARCHITECTURE.md §13)."""
 
     amount: float = 0.0  # hashes or difficulty units (WORK_NONE: 0)
     shares: int = 0

@@ -335,7 +335,7 @@ class Inspector:
         """The side's byte budget runs out: a miner's side goes on being read, so that
         every share and job of the session is counted - a hashrate rests on the share
         count of the whole session, and a 16 KB budget holds a few minutes of it
-        (docs/ARCHITECTURE.md §12). Only a side read as newline JSON or WebSocket
+        (docs/ARCHITECTURE.md §13). Only a side read as newline JSON or WebSocket
         whose flow already showed a dialect with shares; such a flow costs one parse per
         message (a share every few seconds) and its inspection state (a few KB), so the
         flows doing it at once are capped (``max_counting``, oldest stop first, noted)."""

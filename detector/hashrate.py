@@ -51,7 +51,7 @@ difficulty: its hashrate is unknown, never made up.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 
 from detector.dialects import (
@@ -128,6 +128,8 @@ def estimates(s: Suspect) -> list[HashrateEstimate]:
         found.append(shares)
     reported = client_reported(s)
     if reported is not None:
+        if shares.hs is None:  # say why the shares did not tell
+            reported = replace(reported, method=f"{reported.method}; from shares: {shares.method}")
         found.append(reported)
     return found or [shares]
 

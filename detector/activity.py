@@ -1,6 +1,6 @@
 """Activity timelines: jobs and shares over time, in bounded, mergeable buckets.
 
-The investigation report draws each suspect's activity (docs/ARCHITECTURE.md §12): when
+The investigation report draws each suspect's activity (docs/ARCHITECTURE.md §13): when
 its pool sent jobs and when it sent shares. A timeline is plain data - a list of
 ``(bucket_start, bucket_seconds, jobs, shares)`` tuples, sorted by start, every bucket of
 one width - so it crosses processes and machines through the plain-data codec as it is.

@@ -51,7 +51,7 @@ KNOWN = frozenset(MINING_DIALECTS)
 
 # Dialects of long sessions whose shares the JSON or WebSocket dissector counts: their
 # flows are read past the inspection budget, so that every share is counted
-# (dissect/inspector.py, docs/ARCHITECTURE.md §12).
+# (dissect/inspector.py, docs/ARCHITECTURE.md §13).
 SHARE_DIALECTS = frozenset(
     {STRATUM_V1, ETHEREUM_STRATUM, ETH_PROXY, CRYPTONOTE, GRIN_STRATUM, BEAM_STRATUM, BROWSER_WS}
 )

@@ -51,7 +51,7 @@ class FlowFacts:
     rejected: int = 0
     pool_replies: int = 0  # successful answers to a miner's requests (subscribe, login...)
     reported_hashrate: float | None = None  # H/s the client itself reported
-    # The work the flow's shares stand for (docs/ARCHITECTURE.md §12), added at each share
+    # The work the flow's shares stand for (docs/ARCHITECTURE.md §13), added at each share
     # with the difficulty of the job it answered, so that vardiff is followed. A target
     # that says its own hash count (CryptoNote, an Ethereum boundary) adds hashes; a pool's
     # share difficulty (Stratum mining.set_difficulty), whose hash count depends on the

@@ -1,4 +1,4 @@
-"""Hashrate estimates of a suspect from what its flows showed (docs/ARCHITECTURE.md §12).
+"""Hashrate estimates of a suspect from what its flows showed (docs/ARCHITECTURE.md §13).
 
 Above the suspect stage and below the sinks: every sink and the investigation report ask
 the same question, so the method lives in one place.
@@ -51,7 +51,8 @@ difficulty: its hashrate is unknown, never made up.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 from detector.dialects import (
     BROWSER_WS,
@@ -127,6 +128,8 @@ def estimates(s: Suspect) -> list[HashrateEstimate]:
         found.append(shares)
     reported = client_reported(s)
     if reported is not None:
+        if shares.hs is None:  # say why the shares did not tell
+            reported = replace(reported, method=f"{reported.method}; from shares: {shares.method}")
         found.append(reported)
     return found or [shares]
 
@@ -262,19 +265,28 @@ def weighted_poisson_interval(
 
 
 def _gamma_p_inverse(a: float, p: float) -> float:
-    """x with P(a, x) = p, by bisection (P rises from 0 to 1 in x)."""
-    lo, hi = 0.0, a + 10.0 * math.sqrt(a) + 10.0
-    while _gamma_p(a, hi) < p:
-        lo, hi = hi, hi * 2.0
+    """x with P(a, x) = p: Newton's method from the Wilson-Hilferty approximation, kept
+    inside the bracket it has narrowed (bisection when a step would leave it)."""
+    z = NormalDist().inv_cdf(p)
+    x = a * (1.0 - 1.0 / (9.0 * a) + z / (3.0 * math.sqrt(a))) ** 3
+    if not x > 0.0:  # small shapes: P(a, x) ~ x^a / Gamma(a + 1) near 0
+        x = math.exp((math.log(p) + math.lgamma(a + 1.0)) / a)
+    lo, hi = 0.0, math.inf
     for _ in range(200):
-        mid = (lo + hi) / 2.0
-        if _gamma_p(a, mid) < p:
-            lo = mid
+        miss = _gamma_p(a, x) - p
+        if miss < 0.0:
+            lo = x
         else:
-            hi = mid
-        if hi - lo <= 1e-13 * hi:
-            break
-    return (lo + hi) / 2.0
+            hi = x
+        density = math.exp((a - 1.0) * math.log(x) - x - math.lgamma(a))
+        step = miss / density if density > 0.0 else math.inf
+        guess = x - step
+        if not lo < guess < hi:
+            guess = (lo + hi) / 2.0 if hi < math.inf else 2.0 * x
+        if abs(guess - x) <= 1e-15 * x:
+            return guess
+        x = guess
+    return x
 
 
 def _gamma_p(a: float, x: float) -> float:

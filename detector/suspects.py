@@ -75,7 +75,7 @@ class ShareWork:
     is not taken to have mined in it, and concurrent flows count their time once. Sums,
     maxima and unions: merging is exact, up to ``MAX_SPANS`` disjoint stretches (past it
     the shortest gap is filled: a miner reconnecting over and over). hashrate.py turns
-    it into a hashrate (docs/ARCHITECTURE.md §12)."""
+    it into a hashrate (docs/ARCHITECTURE.md §13)."""
 
     amount: float = 0.0  # hashes or difficulty units (WORK_NONE: 0)
     shares: int = 0
@@ -225,6 +225,12 @@ class Suspect:
                 0.0, max(unrated, 0), 0.0, 0.0, first, last, cut
             )
 
+    def merge_work(self, work: dict[str, ShareWork], unread_flows: int) -> None:
+        """Fold in the share work of other flows of this suspect (``Suspect.work``)."""
+        for key, part in work.items():
+            self._work(key).merge(part)
+        self.unread_flows += unread_flows
+
     def _work(self, key: str) -> ShareWork:
         found = self.work.get(key)
         if found is None:
@@ -262,9 +268,7 @@ class Suspect:
         if other.reported_hashrate is not None:
             self.reported_hashrate = max(self.reported_hashrate or 0.0, other.reported_hashrate)
         self.activity = activity.merge(self.activity, other.activity, activity.SUSPECT_CAP)
-        for key, work in other.work.items():
-            self._work(key).merge(work)
-        self.unread_flows += other.unread_flows
+        self.merge_work(other.work, other.unread_flows)
         merged = sorted(self.flows + other.flows, key=_flow_rank)  # stable: ours first on ties
         self.flows = merged[:MAX_EVIDENCE_FLOWS]
 

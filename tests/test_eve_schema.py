@@ -105,9 +105,17 @@ def test_the_flat_form_says_what_the_record_says(extended: list[dict]) -> None:
             assert meta(event, "mining_pool_endpoint") == m["pools"]
             for key in ("jobs", "submits", "accepted", "flow_count"):
                 assert meta(event, f"mining_{key}") == [str(m[key])], key
-            for key in ("hashrate_reported", "hashrate_estimate", "score"):
+            for key in ("hashrate_reported", "hashrate_estimate", "hashrate_low",
+                        "hashrate_high", "hashrate_seconds", "score"):
                 value = meta(event, f"mining_{key}")
                 assert (float(value[0]) if value else None) == m[key], key
+            assert meta(event, "mining_hashrate_method") == [m["hashrate_method"]]
+            assert meta(event, "mining_hashrate_shares") == [str(m["hashrate_shares"])]
+            assert meta(event, "mining_activity") == [
+                f"{start:.0f}/{width:.0f}/{jobs}/{shares}" for start, width, jobs, shares in
+                m["activity"]]
+            assert sum(b[2] for b in m["activity"]) == m["jobs"]
+            assert sum(b[3] for b in m["activity"]) == m["submits"]
             assert meta(event, "mining_first_seen") == [m["first_seen"]]
             assert meta(event, "mining_last_seen") == [m["last_seen"]]
             assert meta(event, "mining_evidence") == m["evidence"]

@@ -390,8 +390,10 @@ def test_a_first_version_store_is_brought_up_to_date(store_url: str) -> None:
         assert store.version() == 1
         assert "hashrate_estimate" not in columns(store, "suspects")
     with SuspectStore.open(str(db)) as store:
-        assert store.version() == len(MIGRATIONS) >= 2
-        assert "hashrate_estimate" in columns(store, "suspects")
+        assert store.version() == len(MIGRATIONS) >= 3
+        assert {"hashrate_estimate", "hashrate_low", "hashrate_method", "activity"} <= set(
+            columns(store, "suspects"))
+        assert {"work", "activity"} <= set(columns(store, "reports"))
         store.upsert(crafted("10.7.4.9", 1_767_600_000.0, 1))
         assert [row["ip"] for row in store.query()] == ["10.7.4.9"]
 
@@ -496,3 +498,38 @@ def test_two_processes_writing_one_suspect_at_once_lose_nothing(store_url: str) 
     assert row["first_seen"] == 1_767_600_000.0
     assert row["last_seen"] == 1_767_600_000.0 + (2 * rounds - 1) * 10 + 30
     assert len(row["evidence"]) == min(2 * rounds, MAX_EVIDENCE_FLOWS)
+
+
+def test_two_captures_stored_give_the_estimate_and_timeline_of_both(
+    store_url: str, tmp_path: Path
+) -> None:
+    """One miner's two sessions of one hour scanned into the store one after the other
+    (and the first again): the stored hashrate, interval, method and activity are those a
+    scan of both captures reports - recomputed from every report's share work and timeline,
+    not the larger of two estimates."""
+    from detector.dialects import CRYPTONOTE
+    from detector.synth.rated import rated_miner
+
+    parts = [
+        rated_miner(CRYPTONOTE, 600.0, 700.0, "store-a", vardiff=[(0, 3000), (350, 9000)],
+                    client="10.77.2.2"),
+        rated_miner(CRYPTONOTE, 600.0, 700.0, "store-b", vardiff=[(0, 4000)],
+                    client="10.77.2.2", client_port=41002, start=1800.0),
+    ]
+    for name, part in zip("ab", parts, strict=True):
+        (tmp_path / f"{name}.pcap").write_bytes(part.pcap)
+    db = store_url
+    for name in "aba":
+        assert run_cli("scan", "-q", str(tmp_path / f"{name}.pcap"), "--db", db).rc == 0
+    (row,) = stored(db)
+    both = run_cli("scan", "-q", "-f", "jsonl", "--eve-extended", str(tmp_path))
+    assert both.rc == 0, both.err
+    (event,) = both.events()
+    record = event["mining"]
+    assert row["submits"] == record["submits"] == sum(len(p.shares) for p in parts)
+    assert row["activity"] == record["activity"]
+    assert row["hashrate_method"] == record["hashrate_method"]
+    for name in ("hashrate_estimate", "hashrate_low", "hashrate_high"):
+        assert row[name] == pytest.approx(record[name], rel=1e-12), name
+    assert row["hashrate_low"] <= 600.0 <= row["hashrate_high"]
+

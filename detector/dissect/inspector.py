@@ -64,7 +64,7 @@ class InspectConfig:
     # reassembly: 100,000 concurrent miner flows would otherwise hold 400 MB.
     max_flows: int = 4096
     # Miner flows whose shares are still being counted past their byte budget (see
-    # Inspector._keeps_counting), at once; past it the oldest stops counting, noted.
+    # Inspector._keep_counting), at once; past it the oldest stops counting, noted.
     max_counting: int = 4096
 
 
@@ -188,7 +188,7 @@ class Inspector:
     ) -> int:
         """Feed one TCP segment; return which sides still want payload (bit 0: side 0,
         bit 1: side 1). ``isn`` is where this side's stream starts, if its SYN was seen."""
-        if self.first_packets and slot not in self.flows:
+        if self.first_packets and slot not in self.flows and slot not in self.counting:
             # The TLS first-packet path (see dissect/tls/flow.py, FirstPackets): an in-order, whole
             # segment at the start of its side's stream.
             first = self.first.get(slot)
@@ -335,7 +335,7 @@ class Inspector:
         """The side's byte budget runs out: a miner's side goes on being read, so that
         every share and job of the session is counted - a hashrate rests on the share
         count of the whole session, and a 16 KB budget holds a few minutes of it
-        (docs/ARCHITECTURE.md §12). Only a side read as newline JSON or WebSocket
+        (docs/ARCHITECTURE.md §13). Only a side read as newline JSON or WebSocket
         whose flow already showed a dialect with shares; such a flow costs one parse per
         message (a share every few seconds) and its inspection state (a few KB), so the
         flows doing it at once are capped (``max_counting``, oldest stop first, noted)."""

@@ -211,7 +211,7 @@ class RpcState:
         table[key] = self.next_work
 
     def share_seen(self, facts: FlowFacts, job_id: Any) -> None:
-        """A share for ``job_id``: add the work it stands for (docs/ARCHITECTURE.md §12) -
+        """A share for ``job_id``: add the work it stands for (docs/ARCHITECTURE.md §13) -
         its job's difficulty, or for a job not seen (it came before the capture) the
         latest one; nothing when no difficulty was seen at all."""
         work = None

@@ -58,6 +58,11 @@ its anchors. So:
 * another capture of the same window, or a sensor's run after a restart, starts with other
   flows: a new anchor, whose counts add.
 
+The hashrate estimate and the activity timeline follow the same rule: each report row
+keeps what they are made of (the shares' work by kind, ``Suspect.work``, and the timeline,
+JSON), those of its bigger report; the suspect's are recomputed from all its reports
+together (``_report_sums``), so two captures of a window give what one scan of both gives.
+
 What it gets wrong, knowingly: scanning a capture *and then a part of it that does not
 contain its earliest flow* adds that part again; and a sensor whose earliest flow is pushed
 out of the bounded evidence by 50 stronger ones starts a new anchor. Both over-count; none
@@ -80,10 +85,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from detector import activity, plain
 from detector.errors import InputError
 from detector.hashrate import estimate
 from detector.sinks.common import community_id
-from detector.suspects import MAX_BAG, MAX_EVIDENCE_FLOWS, MAX_POOL_ENDPOINTS, Suspect
+from detector.suspects import (
+    MAX_BAG,
+    MAX_EVIDENCE_FLOWS,
+    MAX_POOL_ENDPOINTS,
+    ShareWork,
+    Suspect,
+)
 from detector.textsafe import escape
 
 DEFAULT_PATH = "minewatch.db"
@@ -169,7 +181,19 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # 2: the hashrate hashrate.py estimates from accepted shares (H/s), beside the one a
     # miner reports; NULL where shares say nothing (rows stored before stay NULL).
     ("ALTER TABLE suspects ADD COLUMN hashrate_estimate DOUBLE PRECISION",),
+    # 3: the estimate's 95 % interval and method, and the activity timeline (JSON); per
+    # report, what they are made of - the shares' work by kind and the timeline - so that
+    # the suspect's are those of all its reports together (rows before: NULL).
+    (
+        "ALTER TABLE suspects ADD COLUMN hashrate_low DOUBLE PRECISION",
+        "ALTER TABLE suspects ADD COLUMN hashrate_high DOUBLE PRECISION",
+        "ALTER TABLE suspects ADD COLUMN hashrate_method TEXT",
+        "ALTER TABLE suspects ADD COLUMN activity TEXT",
+        "ALTER TABLE reports ADD COLUMN work TEXT",
+        "ALTER TABLE reports ADD COLUMN activity TEXT",
+    ),
 ]
+RATE_COLUMNS = ("hashrate_estimate", "hashrate_low", "hashrate_high", "hashrate_method")
 
 SUSPECT_COLUMNS = (
     "ip",
@@ -185,7 +209,8 @@ SUSPECT_COLUMNS = (
     "submits",
     "accepted",
     "reported_hashrate",
-    "hashrate_estimate",
+    *RATE_COLUMNS,
+    "activity",
     "sensor",
     "updated_at",
 )
@@ -203,7 +228,7 @@ EVIDENCE_COLUMNS = (
     "dialect",
     "pool_host",
 )
-_JSON_COLUMNS = frozenset((*SORTED_SETS, *BAGS))
+_JSON_COLUMNS = frozenset((*SORTED_SETS, *BAGS, "activity"))
 
 
 # The PostgreSQL writers' advisory lock (module docstring): one 64-bit key, the first 8
@@ -458,10 +483,11 @@ class SuspectStore:
             key,
         ).fetchone()
         evidence = [_evidence_row(v) for v in s.flows]
-        self._merge_counts(key, new, evidence)
+        self._merge_counts(key, new, evidence, _report_parts(s))
         if old is not None:
             new = _merged(dict(zip(SUSPECT_COLUMNS, old, strict=True)), new)
         new.update(self._count_sums(key))
+        new.update(self._report_sums(key, new))
         values = [_column_value(name, new[name]) for name in SUSPECT_COLUMNS]
         updates = ", ".join(f"{c} = excluded.{c}" for c in SUSPECT_COLUMNS[2:])
         self._x(
@@ -473,21 +499,63 @@ class SuspectStore:
         self._merge_evidence(key, evidence)
 
     def _merge_counts(
-        self, key: tuple[str, float], new: dict[str, Any], evidence: list[dict[str, Any]]
+        self,
+        key: tuple[str, float],
+        new: dict[str, Any],
+        evidence: list[dict[str, Any]],
+        parts: tuple[str, str],
     ) -> None:
-        """This report's counts under its anchor, the larger of stored and new."""
+        """This report's counts under its anchor, the larger of stored and new; its work
+        and timeline (``parts``) those of the bigger report (more flows, jobs and shares:
+        a growing suspect's newer report holds the older one's; a re-scan's are equal)."""
         first = min(evidence, key=lambda e: (e["flow_start"], e["community_id"]), default=None)
         anchor = f"{first['community_id']}@{first['flow_start']!r}" if first else ""
         bigger = ", ".join(
             f"{c} = CASE WHEN excluded.{c} > reports.{c} THEN excluded.{c} ELSE reports.{c} END"
             for c in COUNTS
         )
-        self._x(
-            f"INSERT INTO reports (ip, window_start, anchor, {', '.join(COUNTS)}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) "
-            f"ON CONFLICT (ip, window_start, anchor) DO UPDATE SET {bigger}",
-            (*key, anchor, *(new[c] for c in COUNTS)),
+        size = " + ".join(f"{{0}}.{c}" for c in ("flow_count", "jobs", "submits"))
+        larger = f"{size.format('excluded')} >= {size.format('reports')}"
+        replaced = ", ".join(
+            f"{c} = CASE WHEN {larger} THEN excluded.{c} ELSE reports.{c} END"
+            for c in ("work", "activity")
         )
+        self._x(
+            f"INSERT INTO reports (ip, window_start, anchor, {', '.join(COUNTS)}, work, activity) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            f"ON CONFLICT (ip, window_start, anchor) DO UPDATE SET {bigger}, {replaced}",
+            (*key, anchor, *(new[c] for c in COUNTS), *parts),
+        )
+
+    def _report_sums(self, key: tuple[str, float], row: dict[str, Any]) -> dict[str, Any]:
+        """The suspect's hashrate estimate and timeline from all its reports' work and
+        timelines together - what one scan of all their flows gives. Reports stored before
+        schema version 3 have neither: then the estimate stays the largest one seen, and
+        the timeline holds the reports that have one."""
+        found = self._x(
+            "SELECT work, activity FROM reports WHERE ip = ? AND window_start = ?", key
+        ).fetchall()
+        whole = Suspect(key[0], key[1], row["first_seen"], row["last_seen"])
+        whole.reported_hashrate = row["reported_hashrate"]
+        whole.submits = row["submits"]
+        complete = True
+        for work, timeline in found:
+            if timeline is not None:
+                whole.activity = activity.merge(
+                    whole.activity, _timeline(json.loads(timeline)), activity.SUSPECT_CAP
+                )
+            if work is None:
+                complete = False
+                continue
+            stored = json.loads(work)
+            whole.merge_work(
+                plain.from_plain(dict[str, ShareWork], stored["work"]), stored["unread_flows"]
+            )
+        out: dict[str, Any] = {"activity": [list(b) for b in whole.activity]}
+        if complete:
+            rate = estimate(whole)
+            out.update(zip(RATE_COLUMNS, (rate.hs, rate.low, rate.high, rate.method), strict=True))
+        return out
 
     def _count_sums(self, key: tuple[str, float]) -> dict[str, int]:
         sums = ", ".join(f"SUM({c})" for c in COUNTS)
@@ -643,6 +711,7 @@ def _one_line(exc: BaseException, url: str) -> str:
 
 
 def _suspect_row(s: Suspect, sensor: str | None, now: float) -> dict[str, Any]:
+    rate = estimate(s)
     return {
         "ip": s.ip,
         "window_start": s.window_start,
@@ -666,10 +735,21 @@ def _suspect_row(s: Suspect, sensor: str | None, now: float) -> dict[str, Any]:
         "submits": s.submits,
         "accepted": s.accepted,
         "reported_hashrate": s.reported_hashrate,
-        "hashrate_estimate": estimate(s).hs,
+        **dict(zip(RATE_COLUMNS, (rate.hs, rate.low, rate.high, rate.method), strict=True)),
+        "activity": [list(b) for b in s.activity],
         "sensor": sensor,
         "updated_at": now,
     }
+
+
+def _report_parts(s: Suspect) -> tuple[str, str]:
+    """What a report's estimate and timeline are made of, as the JSON text stored with it."""
+    work = {"work": plain.to_plain(s.work), "unread_flows": s.unread_flows}
+    return json.dumps(work, separators=(",", ":")), json.dumps(s.activity)
+
+
+def _timeline(buckets: list[list[Any]]) -> list[tuple[float, float, int, int]]:
+    return [(float(a), float(b), int(c), int(d)) for a, b, c, d in buckets]
 
 
 def _evidence_row(v: Any) -> dict[str, Any]:
@@ -712,9 +792,15 @@ def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             if value not in bag:
                 bag.append(value)
         out[name] = bag
-    for name in ("reported_hashrate", "hashrate_estimate"):  # the largest seen
-        rates = [r for r in (old[name], new[name]) if r is not None]
-        out[name] = max(rates) if rates else None
+    rates = [r for r in (old["reported_hashrate"], new["reported_hashrate"]) if r is not None]
+    out["reported_hashrate"] = max(rates) if rates else None
+    # the largest estimate seen, with its interval and method (_report_sums recomputes them
+    # when every report has its work stored)
+    if old["hashrate_estimate"] is not None and (
+        new["hashrate_estimate"] is None or old["hashrate_estimate"] > new["hashrate_estimate"]
+    ):
+        for name in RATE_COLUMNS:
+            out[name] = old[name]
     out["sensor"] = new["sensor"] if new["sensor"] is not None else old["sensor"]
     return out
 

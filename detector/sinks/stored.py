@@ -42,6 +42,9 @@ CSV_COLUMNS = (
     "accepted",
     "reported_hashrate",
     "hashrate_estimate",
+    "hashrate_low",
+    "hashrate_high",
+    "hashrate_method",
     "sensor",
     "updated_at",
 )
@@ -50,7 +53,7 @@ _TIMES = ("window_start", "first_seen", "last_seen", "updated_at")
 # other string column came from a packet or from whoever named the sensor.
 _OWN = frozenset(("ip", "dialects", "rules", "pools", "top_rule", "score", "flow_count",
                   "jobs", "submits", "accepted", "reported_hashrate",
-                  "hashrate_estimate"))  # fmt: skip
+                  "hashrate_estimate", "hashrate_low", "hashrate_high"))  # fmt: skip
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], out: TextIO) -> None:

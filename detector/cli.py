@@ -97,6 +97,15 @@ ModelOpt = Annotated[
     ),
 ]
 
+NoJoinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-join-rotated",
+        help="Read rotated files of one capture (tcpdump -C/-G, dumpcap -b) each on its own, "
+        "not as one stream (a connection that spans files then counts once per file).",
+    ),
+]
+
 ThresholdOpt = Annotated[
     float,
     typer.Option(min=0.0, max=1.0, callback=_finite, help="Score at which a flow is a miner flow."),
@@ -229,6 +238,8 @@ def _summary(result: ScanResult) -> str:
         (f.evicted, "flows evicted"),
         (f.cut_short, "flows' inspection cut short (--max-inspected)"),
     ]
+    joined = sum(len(cap.joined) for cap in result.captures)
+    skipped.append((joined, "rotated files read on from the file before them"))
     notes = [f"{count:,} {what}" for count, what in skipped if count]
     return line + (f"; {', '.join(notes)}" if notes else "")
 
@@ -361,14 +372,7 @@ def scan(
             show_default=False,
         ),
     ] = None,
-    no_join_rotated: Annotated[
-        bool,
-        typer.Option(
-            "--no-join-rotated",
-            help="Scan rotated files of one capture (tcpdump -C/-G, dumpcap -b) each on its "
-            "own, not as one stream.",
-        ),
-    ] = False,
+    no_join_rotated: NoJoinOpt = False,
 ) -> None:
     """Scan captures and report the IPs that mine, with evidence."""
     config = _config(
@@ -781,9 +785,11 @@ def flows(
         bool, typer.Option("--all", help="Also flows with no payload facts.")
     ] = False,
     jobs: JobsOpt = DEFAULT_JOBS,
+    no_join_rotated: NoJoinOpt = False,
 ) -> None:
     """Write every inspected flow with its facts and verdict as JSON lines (like a conn log)."""
     config = _config(rules, threshold, keep_all=True, model=model)
+    config.join_rotated = not no_join_rotated
     if all_flows:
         config.flow = FlowConfig()
     from detector.sinks.flowlog import write_flow_log

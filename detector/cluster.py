@@ -39,6 +39,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -148,6 +149,7 @@ def _under(path: str, prefix: str) -> bool:
 
 # ---------------------------------------------------------------- on a worker ----------
 
+
 _lock = threading.Lock()
 _loaded: dict[str, tuple[ScanConfig, Detector, PathMap]] = {}
 
@@ -238,6 +240,8 @@ def scan_dask(
                 raise InputError(f"{cap.display}: --dask sends files to workers, not a stream")
     job_text = plain.dumps(make_job(config, list(spec.path_map)))
     with _client(spec) as client:
+        if STOP.signum is not None:  # told to stop while the cluster started
+            return
         failed = {
             worker: why for worker, why in client.run(prepare, job_text).items() if why
         }  # fmt: skip
@@ -290,6 +294,34 @@ def _decode(data: bytes, chain: Chain) -> list[CaptureScan]:
 
 
 @contextmanager
+def _workers_ignore_interrupts() -> Iterator[None]:
+    """Worker processes started meanwhile never see SIGINT. Ctrl-C reaches the terminal's
+    whole process group, and the client decides what happens - it keeps what was scanned,
+    says the results are partial and stops the cluster - as parallel.py's workers do.
+
+    A new process inherits an ignored signal across exec (and Python leaves it so), and
+    the mask of blocked signals of the thread that starts it: so while the cluster starts
+    (its event loop thread is created now, with this mask, and starts the workers), SIGINT
+    is blocked and ignored here. A Ctrl-C meanwhile stays pending (Linux never discards a
+    blocked signal) and reaches the client's own handler once it is put back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # multiprocessing's resource tracker, when the first worker starts it, unblocks SIGINT
+    # in the thread that starts it: start it now, from here, before blocking
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextmanager
 def _client(spec: DaskSpec) -> Iterator[Any]:
     """A connected Client (and the LocalCluster it runs on, for LOCAL); one-line errors."""
     import dask
@@ -301,13 +333,17 @@ def _client(spec: DaskSpec) -> Iterator[Any]:
     if spec.scheduler == LOCAL:
         workers = spec.workers or os.cpu_count() or 1
         try:
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,  # one session per process: the GIL would serialise more
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            with _workers_ignore_interrupts():
+                cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,  # one session per process: the GIL would serialise more
+                    processes=True,
+                    host="127.0.0.1",  # nothing of it is reachable from elsewhere
+                    # its HTTP server (health, dashboard) on a free port: another cluster on this
+                    # host may hold the default one (None still binds 8787, with a warning)
+                    dashboard_address="127.0.0.1:0",
+                    silence_logs=logging.ERROR,
+                )
         except Exception as exc:  # noqa: BLE001 - one line (ports, resources)
             raise InputError(f"dask: cannot start a local cluster ({exc})") from None
         with cluster, Client(cluster, deserializers=DESERIALIZERS) as client:

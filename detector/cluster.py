@@ -91,7 +91,8 @@ class Job:
     digest: str  # SHA-256 over the client's data files (data_digest)
     own_signatures: bool = True  # the installation's signatures/: the worker's own
     own_model: bool = True  # the installation's model: the worker's own
-    path_map: PathMap = field(default_factory=list)
+    path_map: PathMap = field(default_factory=list)  # absolute prefixes
+    cwd: str = "/"  # the client's working directory: what relative capture paths start at
 
 
 def make_job(config: ScanConfig, path_map: PathMap) -> Job:
@@ -108,7 +109,8 @@ def make_job(config: ScanConfig, path_map: PathMap) -> Job:
         digest=data_digest(sent),
         own_signatures=sent.signatures == SIGNATURES.resolve(),
         own_model=sent.model == DEFAULT_MODEL.resolve(),
-        path_map=list(path_map),
+        path_map=[(os.path.abspath(source), target) for source, target in path_map],
+        cwd=os.getcwd(),
     )
 
 
@@ -151,10 +153,10 @@ def _under(path: str, prefix: str) -> bool:
 
 
 _lock = threading.Lock()
-_loaded: dict[str, tuple[ScanConfig, Detector, PathMap]] = {}
+_loaded: dict[str, tuple[ScanConfig, Detector, Job]] = {}
 
 
-def _load(job_text: str) -> tuple[ScanConfig, Detector, PathMap]:
+def _load(job_text: str) -> tuple[ScanConfig, Detector, Job]:
     """The scan's data, loaded once per worker process (tasks of the same scan reuse it)."""
     with _lock:
         hit = _loaded.get(job_text)
@@ -169,7 +171,7 @@ def _load(job_text: str) -> tuple[ScanConfig, Detector, PathMap]:
                     f"its data files ({config.signatures}, rules, model) differ from the "
                     f"client's (sha256 {digest[:12]} here, {job.digest[:12]} there)"
                 )
-            hit = _loaded[job_text] = (config, Detector.load(config), job.path_map)
+            hit = _loaded[job_text] = (config, Detector.load(config), job)
     return hit
 
 
@@ -190,14 +192,26 @@ def _local_config(job: Job) -> ScanConfig:
     )
 
 
-def prepare(job_text: str) -> str:
-    """Run on every worker at start-up: load and check the data; "" or why it cannot."""
+def capture_path(path: str, job: Job) -> str:
+    """Where a worker opens a capture the client named ``path`` (relative to the client's
+    working directory, through the path map)."""
+    return map_path(os.path.join(job.cwd, path), job.path_map)
+
+
+def prepare(job_text: str, sample: str | None = None) -> str:
+    """Run on every worker at start-up: load and check the data, and that the worker sees
+    the ``sample`` capture; "" or why it cannot (one line)."""
     try:
-        _load(job_text)
+        _, _, job = _load(job_text)
     except InputError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - said in one line, never raised to the client
         return f"internal failure ({type(exc).__name__}: {exc})"
+    if sample is not None and not os.path.exists(capture_path(sample, job)):
+        return (
+            f"{capture_path(sample, job)}: no such file here; every worker must see the "
+            "captures at the client's path (shared storage) or --dask-path-map's"
+        )
     return ""
 
 
@@ -205,15 +219,19 @@ def scan_task(chain_text: str, job_text: str) -> bytes:
     """A worker's task: scan one chain; its CaptureScans as plain JSON bytes (never a
     pickle), or ``{"error": ...}``. Reports name the client's paths."""
     try:
-        config, detector, path_map = _load(job_text)
+        config, detector, job = _load(job_text)
         chain = plain.loads(list[CaptureInput], chain_text)
-        named = {map_path(cap.path, path_map): cap.path for cap in chain}
-        local = [replace(cap, path=map_path(cap.path, path_map)) for cap in chain]
+        local = [replace(cap, path=capture_path(cap.path, job)) for cap in chain]
+        named = {here.path: cap.path for here, cap in zip(local, chain, strict=True)}
         scans = scan_chain(local, config, detector)
-        for scanned in scans:
+        for scanned in scans:  # as the client named them, in messages too
             report = scanned.report
             report.path = named.get(report.path, report.path)
             report.joined = [named.get(path, path) for path in report.joined]
+            for here, there in named.items():
+                if report.error is not None:
+                    report.error = report.error.replace(here, there)
+                report.warnings = [w.replace(here, there) for w in report.warnings]
         return b'{"scans":' + plain.dumps(scans).encode() + b"}"
     except InputError as exc:
         return json.dumps({"error": str(exc)}).encode()
@@ -239,12 +257,17 @@ def scan_dask(
             if cap.fmt == "?":
                 raise InputError(f"{cap.display}: --dask sends files to workers, not a stream")
     job_text = plain.dumps(make_job(config, list(spec.path_map)))
+    files = [cap for chain in chains for cap in chain if cap.problem is None]
+    sample = files[0].path if files else None
     with _client(spec) as client:
         if STOP.signum is not None:  # told to stop while the cluster started
             return
-        failed = {
-            worker: why for worker, why in client.run(prepare, job_text).items() if why
-        }  # fmt: skip
+        try:
+            prepared = client.run(prepare, job_text, sample)
+        except Exception as exc:  # noqa: BLE001 - a worker running other code, one gone
+            why = f"{type(exc).__name__}: {exc}"
+            raise InputError(f"dask workers: cannot prepare ({why})") from None
+        failed = {worker: why for worker, why in prepared.items() if why}
         if failed:
             worker, why = sorted(failed.items())[0]
             more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -30,11 +31,20 @@ USER_RULE = ("rules:\n  - id: 9100001\n    name: user rule\n    weight: 0.1\n"
 
 
 @pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
+def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A cluster of two worker processes for the module (one start: a few seconds), used
-    through its scheduler's address as a remote cluster would be."""
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as local:
+    through its scheduler's address as a remote cluster would be. Its workers run in
+    another directory than the client (the CLI runs in the repository), as on another
+    host: relative paths must reach them as the client meant them."""
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("workers"))
+    try:
+        local = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                             host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                             silence_logs=logging.ERROR)
+    finally:
+        os.chdir(here)
+    with local:
         yield local.scheduler_address
 
 
@@ -45,8 +55,9 @@ def _timeless(err: str) -> str:
 
 @needs_corpus()
 def test_cluster_scan_equals_serial_scan(scheduler: str) -> None:
-    """The fixtures and the corpus's miner, node and hard-negative captures."""
-    paths = [str(PCAPS), str(CORPUS / "ndpi"), str(CORPUS / "zeek")]
+    """The fixtures and the corpus's miner, node and hard-negative captures, named
+    relative to the client's directory."""
+    paths = ["pcaps", os.path.relpath(CORPUS / "ndpi", REPO), os.path.relpath(CORPUS / "zeek", REPO)]
     serial = run_cli("scan", "-f", "jsonl", "-j", "1", *paths)
     spread = run_cli("scan", "-f", "jsonl", "--dask", scheduler, *paths)
     assert serial.rc == 0, serial.err
@@ -107,6 +118,15 @@ def test_a_worker_with_other_data_files_is_refused(scheduler: str, tmp_path: Pat
     [line] = run.err.splitlines()
     assert line.startswith("minewatch: error: dask worker tcp://")
     assert "differ from the client's" in line
+    elsewhere = run_cli("scan", "--dask", scheduler, "--dask-path-map",
+                        f"{PCAPS}={tmp_path / 'nowhere'}", str(MINER))
+    assert elsewhere.rc == 2
+    [line] = elsewhere.err.splitlines()
+    assert re.fullmatch(
+        r"minewatch: error: dask worker tcp://127\.0\.0\.1:\d+ \(and 1 more\): "
+        + re.escape(f"{tmp_path / 'nowhere' / 'realset' / MINER.name}: no such file here; "
+                    "every worker must see the captures at the client's path (shared "
+                    "storage) or --dask-path-map's"), line)
 
 
 def test_an_unusable_scheduler_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -57,7 +57,7 @@ from detector.source import CaptureInput
 from detector.source.rotation import Chain
 
 LOCAL = "local"  # --dask local: a LocalCluster of worker processes on this host
-INSTALL = "pip install 'minewatch[cluster]'  (dask and distributed)"
+INSTALL = "pip install 'minewatch[cluster]' (dask and distributed)"
 # What this client accepts from the cluster: Dask's own serialisation (bytes pass as
 # they are) and msgpack; never pickle.
 DESERIALIZERS = ["dask", "msgpack"]
@@ -312,7 +312,7 @@ def _decode(data: bytes, chain: Chain) -> list[CaptureScan]:
         if "error" in message:
             raise InputError(f"dask worker, {chain[0].display}: {message['error']}")
         return plain.from_plain(list[CaptureScan], message["scans"])
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise InputError(f"dask: {chain[0].display}: unreadable result ({exc})") from None
 
 

@@ -118,15 +118,11 @@ def test_a_worker_with_other_data_files_is_refused(scheduler: str, tmp_path: Pat
     [line] = run.err.splitlines()
     assert line.startswith("minewatch: error: dask worker tcp://")
     assert "differ from the client's" in line
-    elsewhere = run_cli("scan", "--dask", scheduler, "--dask-path-map",
-                        f"{PCAPS}={tmp_path / 'nowhere'}", str(MINER))
-    assert elsewhere.rc == 2
-    [line] = elsewhere.err.splitlines()
-    assert re.fullmatch(
-        r"minewatch: error: dask worker tcp://127\.0\.0\.1:\d+ \(and 1 more\): "
-        + re.escape(f"{tmp_path / 'nowhere' / 'realset' / MINER.name}: no such file here; "
-                    "every worker must see the captures at the client's path (shared "
-                    "storage) or --dask-path-map's"), line)
+    # a worker that does not see the captures: one line at start-up, before any task
+    job = cluster.make_job(ScanConfig(model=None), [(str(PCAPS), str(tmp_path / "nowhere"))])
+    assert cluster.prepare(plain.dumps(job), str(MINER)) == (
+        f"{tmp_path / 'nowhere' / 'realset' / MINER.name}: no such file here; every worker "
+        "must see the captures at the client's path (shared storage) or --dask-path-map's")
 
 
 def test_an_unusable_scheduler_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,18 +147,31 @@ def test_without_dask_the_cli_says_what_to_install() -> None:
         f"minewatch: error: --dask needs dask.distributed: {cluster.INSTALL}"]
 
 
-def test_a_task_returns_json_bytes_that_decode_to_the_capture_scans() -> None:
+def test_a_task_returns_json_bytes_that_decode_to_the_capture_scans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """What crosses the network back is plain JSON (never a pickle), and it decodes to the
-    scans a local run gives."""
-    config = ScanConfig(model=None)
+    scans a local run gives; a worker loads the scan's data once, not per capture."""
+    loads: list[ScanConfig] = []
+    real_load = Detector.load
+
+    def counted(config: ScanConfig) -> Detector:
+        loads.append(config)
+        return real_load(config)
+
+    monkeypatch.setattr(cluster.Detector, "load", staticmethod(counted))
+    config = ScanConfig(model=None, window=1800.0)  # a job of its own in this process
     chain = expand_inputs([str(MINER)])
     job = plain.dumps(cluster.make_job(config, []))
-    assert cluster.prepare(job) == ""
+    assert cluster.prepare(job, str(MINER)) == ""
     data = cluster.scan_task(plain.dumps(chain), job)
+    again = cluster.scan_task(plain.dumps(chain), job)
+    assert json.loads(again)["scans"][0]["report"] == json.loads(data)["scans"][0]["report"]
+    assert len(loads) == 1
     assert isinstance(data, bytes) and data.startswith(b'{"scans":[')
     json.loads(data)  # strict JSON
     decoded = cluster._decode(data, chain)
-    local = scan_chain(chain, config, Detector.load(config))
+    local = scan_chain(chain, config, real_load(config))
     assert all(isinstance(s, CaptureScan) for s in decoded)
     assert [s.report for s in decoded] == [s.report for s in local]
     assert [sorted(s.ip for s in d.suspects.stream()) for d in decoded] == [["10.213.0.2"]]

@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -29,6 +29,9 @@ from detector.replay import STOP
 from detector.source import expand_inputs
 from detector.suspects import Suspect
 from detector.textsafe import escape
+
+if TYPE_CHECKING:  # detector.cluster is imported only for --dask
+    from detector.cluster import DaskSpec
 
 app = typer.Typer(
     name="minewatch",
@@ -91,6 +94,15 @@ ModelOpt = Annotated[
         help="Flow model file (.skops with its .json and CARD.md), or 'none' for rules only "
         "(default: $MINEWATCH_MODEL, else models/minewatch.skops when present).",
         show_default=False,
+    ),
+]
+
+NoJoinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-join-rotated",
+        help="Read rotated files of one capture (tcpdump -C/-G, dumpcap -b) each on its own, "
+        "not as one stream (a connection that spans files then counts once per file).",
     ),
 ]
 
@@ -176,12 +188,13 @@ def _run(
     jobs: int = 1,
     detector: Detector | None = None,
     on_suspect: Callable[[Suspect], None] | None = None,
+    dask: "DaskSpec | None" = None,
 ) -> ScanResult:
     inputs = expand_inputs(inputs_paths)
     detector = detector or Detector.load(config)
     total = _progress_total([c.path for c in inputs])
     if not (show_progress and sys.stderr.isatty() and total > 32 * 1024 * 1024):
-        return run_scan(inputs, config, detector, jobs=jobs, on_suspect=on_suspect)
+        return run_scan(inputs, config, detector, jobs=jobs, on_suspect=on_suspect, dask=dask)
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
@@ -200,6 +213,7 @@ def _run(
             progress=lambda done: bar.update(task, completed=done),
             jobs=jobs,
             on_suspect=on_suspect,
+            dask=dask,
         )
     return result
 
@@ -224,6 +238,8 @@ def _summary(result: ScanResult) -> str:
         (f.evicted, "flows evicted"),
         (f.cut_short, "flows' inspection cut short (--max-inspected)"),
     ]
+    joined = sum(len(cap.joined) for cap in result.captures)
+    skipped.append((joined, "rotated files read on from the file before them"))
     notes = [f"{count:,} {what}" for count, what in skipped if count]
     return line + (f"; {', '.join(notes)}" if notes else "")
 
@@ -329,6 +345,34 @@ def scan(
             show_default=False,
         ),
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="SCHEDULER",
+            help="Spread the captures over a Dask cluster: 'local' starts one here with "
+            "--workers processes, else a scheduler's address (tcp://host:8786); see "
+            "docs/CLUSTER.md. Needs minewatch[cluster]. Replaces -j.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, help="--dask local: worker processes (default: all cores)."
+        ),
+    ] = None,
+    dask_path_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dask-path-map",
+            metavar="FROM=TO",
+            help="--dask: a path that starts with FROM here starts with TO on the workers "
+            "(captures, rules, model; repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    no_join_rotated: NoJoinOpt = False,
 ) -> None:
     """Scan captures and report the IPs that mine, with evidence."""
     config = _config(
@@ -347,15 +391,17 @@ def scan(
         raise typer.BadParameter("needs --format jsonl", param_hint="--as-found")
     if eve_extended and fmt is not OutputFormat.jsonl:
         raise typer.BadParameter("needs --format jsonl", param_hint="--eve-extended")
+    config.join_rotated = not no_join_rotated
+    cluster = _dask_spec(dask, workers, dask_path_map or [])
     store = _open_store(db) if db is not None else None  # a bad store fails before the scan
     detector = Detector.load(config)
     with STOP.installed(), _output(output) as out:
         if as_found:
             result = _scan_as_found(
-                paths, config, detector, out, quiet, jobs, no_info, eve_extended
+                paths, config, detector, out, quiet, jobs, no_info, eve_extended, cluster
             )
         else:
-            result = _run(paths, config, show_progress=not quiet, jobs=jobs, detector=detector)
+            result = _run(paths, config, not quiet, jobs=jobs, detector=detector, dask=cluster)
             _write_results(result, detector, fmt, out, no_info, eve_extended)
         _flush_stdout()
     if store is not None:
@@ -367,6 +413,30 @@ def scan(
     if stats:
         _print_stats(result)
     _exit_for(result)
+
+
+def _dask_spec(
+    scheduler: str | None, workers: int | None, path_map: list[str]
+) -> "DaskSpec | None":
+    """``--dask``'s options as a DaskSpec (None without --dask); what is missing or
+    malformed is said before anything is loaded."""
+    if scheduler is None:
+        for given, name in ((workers is not None, "--workers"), (path_map, "--dask-path-map")):
+            if given:
+                raise typer.BadParameter("needs --dask", param_hint=name)
+        return None
+    from detector.cluster import LOCAL, DaskSpec, require
+
+    require()
+    if workers is not None and scheduler != LOCAL:
+        raise typer.BadParameter(f"needs --dask {LOCAL} (a cluster has its own)", "--workers")
+    pairs = []
+    for item in path_map:
+        source, sep, target = item.partition("=")
+        if not (sep and source and target):
+            raise typer.BadParameter(f"{item!r} is not FROM=TO", param_hint="--dask-path-map")
+        pairs.append((source, target))
+    return DaskSpec(scheduler.strip(), workers or 0, tuple(pairs))
 
 
 def _exit_for(result: ScanResult) -> None:
@@ -389,6 +459,7 @@ def _scan_as_found(
     jobs: int,
     no_info: bool,
     extended: bool = False,
+    dask: "DaskSpec | None" = None,
 ) -> ScanResult:
     """Alerts written as suspects appear (a live sink's behaviour, on captures)."""
     from detector.sinks.eve import node_event, suspect_event, write_event
@@ -401,7 +472,7 @@ def _scan_as_found(
         write_event(suspect_event(suspect, detector.rules, extended=extended), out, flush=True)
         spent += time.perf_counter() - started
 
-    result = _run(paths, config, not quiet, jobs, detector, on_suspect=alert)
+    result = _run(paths, config, not quiet, jobs, detector, on_suspect=alert, dask=dask)
     started = time.perf_counter()
     for host in [] if no_info else result.nodes.hosts():
         write_event(node_event(host, detector.rules, extended), out)
@@ -714,9 +785,11 @@ def flows(
         bool, typer.Option("--all", help="Also flows with no payload facts.")
     ] = False,
     jobs: JobsOpt = DEFAULT_JOBS,
+    no_join_rotated: NoJoinOpt = False,
 ) -> None:
     """Write every inspected flow with its facts and verdict as JSON lines (like a conn log)."""
     config = _config(rules, threshold, keep_all=True, model=model)
+    config.join_rotated = not no_join_rotated
     if all_flows:
         config.flow = FlowConfig()
     from detector.sinks.flowlog import write_flow_log

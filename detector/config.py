@@ -51,6 +51,8 @@ class ScanConfig:
     signatures: Path = SIGNATURES
     extra_rules: list[Path] = field(default_factory=list)
     keep_all_flows: bool = False  # also keep verdicts of non-miner flows (flows command)
+    # rotated files of one capture stream are scanned as one session (source/rotation.py)
+    join_rotated: bool = True
     # the flow model: $MINEWATCH_MODEL, else models/minewatch.skops when shipped; None:
     # the rules alone (--model none)
     model: Path | None = field(default_factory=lambda: default_model())

@@ -1,5 +1,8 @@
 """Scan the files of a directory in worker processes, results in input order.
 
+The unit of work is a chain (source/rotation.py): one file, or the rotated files of one
+capture stream, which one worker scans in order as one session.
+
 Workers are forked after the rules, pool lists and coin tables are loaded and receive
 them as the pool's initialiser arguments, which a fork hands over without pickling (the
 compiled rules hold closures): each worker keeps them in its own ``_loaded`` for the
@@ -17,9 +20,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 from detector.config import Detector, ScanConfig
-from detector.replay import STOP, Interrupted, scan_capture
+from detector.replay import STOP, Interrupted, scan_chain
 from detector.session import CaptureScan
-from detector.source import CaptureInput
+from detector.source.rotation import Chain
 
 # In a worker process only: what its parent loaded (set by _load_in_worker).
 _loaded: tuple[ScanConfig, Detector] | None = None
@@ -33,22 +36,23 @@ def _load_in_worker(config: ScanConfig, detector: Detector) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _scan_in_worker(cap: CaptureInput) -> CaptureScan:
+def _scan_in_worker(chain: Chain) -> list[CaptureScan]:
     assert _loaded is not None, "worker started without its detector"
     config, detector = _loaded
-    return scan_capture(cap, config, detector)
+    return scan_chain(chain, config, detector)
 
 
 def scan_parallel(
-    inputs: list[CaptureInput],
+    chains: list[Chain],
     config: ScanConfig,
     detector: Detector,
     jobs: int,
     sizes: list[int],
     progress: Callable[[int], None] | None = None,
-) -> Iterator[CaptureScan]:
-    """Yield each capture's CaptureScan, in input order, scanned by ``jobs`` processes.
-    Told to stop (SIGINT/SIGTERM), it yields nothing more and ends the workers."""
+) -> Iterator[list[CaptureScan]]:
+    """Yield each chain's CaptureScans (one per session), in input order, scanned by
+    ``jobs`` processes. Told to stop (SIGINT/SIGTERM), it yields nothing more and ends the
+    workers."""
     done = 0
     pool = ProcessPoolExecutor(
         max_workers=jobs,
@@ -56,7 +60,7 @@ def scan_parallel(
         initializer=_load_in_worker,
         initargs=(config, detector),
     )
-    results = pool.map(_scan_in_worker, inputs)
+    results = pool.map(_scan_in_worker, chains)
     finished = False
     try:
         for size in sizes:

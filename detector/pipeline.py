@@ -1,10 +1,13 @@
-"""One scan of many captures: each capture in its own session (replay.py), serially or
-in worker processes (parallel.py), merged in input order into one ScanResult that the
-CLI hands to the sinks.
+"""One scan of many captures: each capture in its own session (replay.py), serially, in
+worker processes (parallel.py) or on a Dask cluster (cluster.py), merged in input order
+into one ScanResult that the CLI hands to the sinks.
 
 Each capture file gets its own flow table (flows do not continue across files), which
 keeps files independent: a directory can be scanned file by file, in any order or in
-parallel, with the same result. Damage inside a file ends that file with an error;
+parallel, with the same result. The exception is a capture stream cut into rotated files
+(``tcpdump -C/-G``; source/rotation.py): its files form a chain, scanned in order as one
+session and as one unit of work, so a flow that spans two files counts once
+(``ScanConfig.join_rotated``). Damage inside a file ends that file with an error;
 everything found before it is kept.
 """
 
@@ -13,18 +16,24 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from detector.config import Detector, ScanConfig
 from detector.decode import DecodeStats
 from detector.flows import FlowStats
 from detector.nodehosts import NodeTable
 from detector.owners import ScreenedHosts
-from detector.replay import STOP, Progress, SuspectSink, scan_capture
+from detector.replay import STOP, Progress, SuspectSink, chain_size, scan_chain
 from detector.score import Verdict
 from detector.session import CaptureReport, CaptureScan, StageTimes
 from detector.source import CaptureInput
+from detector.source.rotation import Chain, join_rotations
 from detector.suspects import Suspect, SuspectTable
+
+if TYPE_CHECKING:  # imported when used: dask is an optional extra
+    from detector.cluster import DaskSpec
 
 
 @dataclass(slots=True)
@@ -55,13 +64,15 @@ def run_scan(
     progress: Progress | None = None,
     jobs: int = 1,
     on_suspect: SuspectSink | None = None,
+    dask: DaskSpec | None = None,
 ) -> ScanResult:
     """Scan captures; never raises for bad capture content (see CaptureReport).
 
-    With ``jobs`` > 1 and several files, files are scanned in worker processes; results
-    are merged in input order, so they are identical to a serial run. ``on_suspect`` is
-    told of each suspect (IP and window) the first time the run finds it: as it appears
-    in a serial scan, as each file's result arrives in a parallel one.
+    With ``jobs`` > 1 and several files, files are scanned in worker processes; with
+    ``dask``, on a Dask cluster's workers. Either way results are merged in input order,
+    so they are identical to a serial run. ``on_suspect`` is told of each suspect (IP and
+    window) the first time the run finds it: as it appears in a serial scan, as each
+    file's result arrives otherwise.
     """
     detector = detector or Detector.load(config)
     _calm_collector()
@@ -69,9 +80,10 @@ def run_scan(
     result = ScanResult(
         SuspectTable(config.window), NodeTable(config.window), [], DecodeStats(), FlowStats(), []
     )
-    sizes = [_size(cap) for cap in inputs]
+    chains = join_rotations(inputs) if config.join_rotated else [[cap] for cap in inputs]
+    sizes = [chain_size(chain) for chain in chains]
     # More workers than files or cores only costs forks (1,000 of them took 17 s).
-    jobs = min(jobs, len(inputs), os.cpu_count() or 1)
+    jobs = min(jobs, len(chains), os.cpu_count() or 1)
     announced: set[tuple[str, float]] = set()
 
     def announce(suspect: Suspect) -> None:
@@ -80,19 +92,27 @@ def run_scan(
             announced.add(key)
             on_suspect(suspect)
 
-    if jobs > 1 and len(inputs) > 1 and all(cap.path != "-" for cap in inputs):
+    elsewhere: Iterable[list[CaptureScan]] | None = None
+    if dask is not None:
+        from detector.cluster import scan_dask  # dask.distributed is loaded only here
+
+        elsewhere = scan_dask(chains, config, dask, sizes, progress)
+    elif jobs > 1 and len(chains) > 1 and all(c.path != "-" for c in _files(chains)):
         # Imported here: multiprocessing and concurrent.futures are ~5 % of start-up, and
         # most scans read one file.
         from detector.parallel import scan_parallel
 
-        for scanned in scan_parallel(inputs, config, detector, jobs, sizes, progress):
-            if on_suspect is not None:
-                for suspect in scanned.suspects.stream():
-                    announce(suspect)
-            _merge(result, scanned)
+        elsewhere = scan_parallel(chains, config, detector, jobs, sizes, progress)
+    if elsewhere is not None:
+        for scans in elsewhere:
+            for scanned in scans:
+                if on_suspect is not None:
+                    for suspect in scanned.suspects.stream():
+                        announce(suspect)
+                _merge(result, scanned)
     else:
         done_before = 0
-        for cap, size in zip(inputs, sizes, strict=True):
+        for chain, size in zip(chains, sizes, strict=True):
             if STOP.signum is not None:
                 break  # told to stop: what was found so far is the result
             step = None
@@ -100,20 +120,16 @@ def run_scan(
                 base = done_before
                 step = lambda pos, base=base: progress(base + pos)  # noqa: E731
             sink = announce if on_suspect is not None else None
-            _merge(result, scan_capture(cap, config, detector, step, sink))
+            for scanned in scan_chain(chain, config, detector, step, sink):
+                _merge(result, scanned)
             done_before += size
     result.seconds = time.perf_counter() - started
     result.interrupted = STOP.signum
     return result
 
 
-def _size(cap: CaptureInput) -> int:
-    if cap.path == "-":
-        return 0
-    try:
-        return os.path.getsize(cap.path)
-    except OSError:
-        return 0
+def _files(chains: list[Chain]) -> Iterable[CaptureInput]:
+    return (cap for chain in chains for cap in chain)
 
 
 def _merge(result: ScanResult, scanned: CaptureScan) -> None:

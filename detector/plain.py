@@ -12,8 +12,9 @@ Encoding: dataclasses become objects of their fields; dicts with string keys sta
 objects, others (tuple or int keys, Counters) become ``[key, value]`` pair lists in their
 order; sets, tuples and lists become lists in iteration order; non-finite floats become
 the strings "inf", "-inf" and "nan" (strict JSON has no such numbers); bytes become
-base64 text. ``None`` stands for itself whatever the declared type (stowed facts keep
-None for empty containers).
+base64 text; paths (a scan's options name its data files) become their text. ``None``
+stands for itself whatever the declared type (stowed facts keep None for empty
+containers).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import types
 import typing
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -52,6 +54,8 @@ def to_plain(value: Any) -> Any:
         return [to_plain(item) for item in value]
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
+    if isinstance(value, PurePath):
+        return str(value)
     for base in (bool, int, float, str):  # subclasses (numpy's float64 is a float)
         if isinstance(value, base):
             return to_plain(base(value))
@@ -95,6 +99,8 @@ def _decoder(kind: Any) -> Decoder:
         return _or_none(float)
     if kind is bytes:
         return _or_none(base64.b64decode)
+    if kind is Path:
+        return _or_none(lambda data: Path(_exact(str, data)))
     if kind in (int, str, bool):
         return _or_none(functools.partial(_exact, kind))
     if isinstance(kind, type) and issubclass(kind, list) and kind is not list:

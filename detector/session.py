@@ -56,6 +56,9 @@ class CaptureReport:
     packets: int = 0
     error: str | None = None  # unusable input or damage (one line)
     warnings: list[str] = field(default_factory=list)
+    # rotated files of the same stream read on in this session after ``path``, in order
+    # (replay.scan_chain): their packets are counted in ``packets``
+    joined: list[str] = field(default_factory=list)
 
 
 STAGES = ("read", "decode", "flows", "dissect", "score", "output")

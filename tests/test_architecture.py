@@ -1,6 +1,6 @@
 """The package's shape (docs/ARCHITECTURE.md): a one-way pipeline. No import cycle among
 detector's modules, and no stage imports a later one; only the wiring modules (config,
-session, replay, live, parallel, pipeline, verify, cli) see every stage."""
+session, replay, live, parallel, cluster, pipeline, verify, cli) see every stage."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("sinks", ("detector.sinks.",)),
     ("report", ("detector.report.",)),
 ]
-WIRING = ("detector.config", "detector.session", "detector.replay", "detector.live", "detector.parallel",
+WIRING = ("detector.config", "detector.session", "detector.replay", "detector.live", "detector.parallel", "detector.cluster",
           "detector.pipeline", "detector.verify", "detector.evaluate", "detector.train", "detector.cli",
           "detector.__main__",
           "detector")

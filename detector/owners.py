@@ -105,6 +105,15 @@ class OwnerMap:
         for owner in owners or []:
             self._add(owner)
 
+    def __plain__(self) -> list[Owner]:
+        """As plain data (detector/plain.py): its rows, in the order they were added (a
+        scan's options carry the map to worker processes and cluster workers)."""
+        return list(self._owners)
+
+    @classmethod
+    def __from_plain__(cls, data: list[dict[str, str]]) -> OwnerMap:
+        return cls([Owner(**{name: str(row[name]) for name in Owner.__slots__}) for row in data])
+
     @classmethod
     def empty(cls) -> OwnerMap:
         """No owners: every address is unknown space; internal means private."""

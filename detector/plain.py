@@ -12,7 +12,9 @@ Encoding: dataclasses become objects of their fields; dicts with string keys sta
 objects, others (tuple or int keys, Counters) become ``[key, value]`` pair lists in their
 order; sets, tuples and lists become lists in iteration order; non-finite floats become
 the strings "inf", "-inf" and "nan" (strict JSON has no such numbers); bytes become
-base64 text; paths (a scan's options name its data files) become their text. ``None``
+base64 text; paths (a scan's options name its data files) become their text; a class
+that is not a dataclass but is rebuilt from data of its own says so with ``__plain__()``
+(encode) and a ``__from_plain__(data)`` class method (decode). ``None``
 stands for itself whatever the declared type (stowed facts keep None for empty
 containers).
 """
@@ -56,6 +58,9 @@ def to_plain(value: Any) -> Any:
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, PurePath):
         return str(value)
+    plain = getattr(value, "__plain__", None)
+    if plain is not None:  # a class that says what it is made of (owners.OwnerMap)
+        return to_plain(plain())
     for base in (bool, int, float, str):  # subclasses (numpy's float64 is a float)
         if isinstance(value, base):
             return to_plain(base(value))
@@ -103,6 +108,8 @@ def _decoder(kind: Any) -> Decoder:
         return _or_none(lambda data: Path(_exact(str, data)))
     if kind in (int, str, bool):
         return _or_none(functools.partial(_exact, kind))
+    if isinstance(kind, type) and hasattr(kind, "__from_plain__"):
+        return _or_none(kind.__from_plain__)
     if isinstance(kind, type) and issubclass(kind, list) and kind is not list:
         return _or_none(kind)  # a list of plain values with methods (suspects.Bag)
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):

@@ -12,8 +12,8 @@ an energy per day are rates of a miner, not of an hour of it. Captures merge win
 exactly (``Suspect.merge``) before estimating; EVE lines and store rows carry an estimate
 per window, which are combined as total hashes over total time (each window's rate times
 its span, added up); their activity timelines merge exactly (activity.py). Neither carries
-the hosts that were screened, and the store keeps no activity nor a hashrate's interval:
-those stay ``None`` (data.py).
+the hosts that were screened: that stays ``None`` (data.py). A store written before schema
+3 keeps no activity nor a hashrate's interval: those stay ``None`` too.
 """
 
 from __future__ import annotations
@@ -349,7 +349,10 @@ def _from_row(row: dict[str, Any], rules: RuleSet) -> ReportSuspect:
         rule_names=rule_names(ids, rules),
         model_score=None,
         model_fired=_model_fired(ids, rules),
-        activity=None,
+        activity=[
+            (float(b[0]), float(b[1]), int(b[2]), int(b[3])) for b in row.get("activity") or []
+        ]
+        or None,  # schema 3 on (a store written before keeps none)
         spans=sorted((e["flow_start"], e["flow_end"]) for e in evidence),
     )
 

@@ -42,13 +42,12 @@ Stage: after hashrate (it reads HashrateEstimate), before the sinks and the repo
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from detector.csvdata import table_rows
 from detector.errors import InputError
 from detector.hashrate import HashrateEstimate
 
@@ -108,30 +107,11 @@ class EfficiencyTable:
     @classmethod
     def load(cls, path: Path) -> EfficiencyTable:
         """Read and check the table; a bad row raises InputError ``FILE:LINE: reason``."""
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise InputError(f"{path}:{line}: not UTF-8 text") from None
-        reader = csv.reader(io.StringIO(text, newline=""))
-        header: list[str] | None = None
         rows: list[Efficiency] = []
         seen: dict[tuple[str, str], int] = {}
-        for row in reader:
-            lineno = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()) or row[0].startswith("#"):
-                continue
-            if header is None:
-                header = [c.strip().lower() for c in row]
-                if tuple(header) != COLUMNS:
-                    raise InputError(f"{path}:{lineno}: expected the header {','.join(COLUMNS)}")
-                continue
+        for lineno, cells in table_rows(path, COLUMNS):
             try:
-                entry = _row(row, lineno)
+                entry = _row(cells, lineno)
             except ValueError as exc:
                 raise InputError(f"{path}:{lineno}: {exc}") from None
             key = (entry.algo, entry.hardware)
@@ -142,8 +122,6 @@ class EfficiencyTable:
                 )
             seen[key] = lineno
             rows.append(entry)
-        if header is None:
-            raise InputError(f"{path}:1: empty file (expected the header {','.join(COLUMNS)})")
         return cls(rows)
 
     def algo_of(self, algo: str | None, coin: str | None) -> str | None:

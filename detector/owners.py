@@ -36,13 +36,12 @@ since changing it would move node hosts the tests and the corpus pin down.
 
 from __future__ import annotations
 
-import csv
-import io
 import ipaddress
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from detector.csvdata import table_rows
 from detector.errors import InputError
 
 HEADER = ("cidr", "entity", "department", "contact")
@@ -122,43 +121,14 @@ class OwnerMap:
     @classmethod
     def load(cls, path: Path) -> OwnerMap:
         """Read an owners CSV; a bad row raises InputError ``FILE:LINE: reason``."""
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise InputError(f"{path}:{line}: not UTF-8 text") from None
         owners = cls()
-        rows = csv.reader(io.StringIO(text, newline=""))
-        header: list[str] | None = None
-        for row in rows:
-            lineno = rows.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
-            if row[0].lstrip().startswith("#"):
-                continue  # comment
-            if header is None:
-                header = row
-                if tuple(h.strip().lower() for h in header) != HEADER:
-                    raise InputError(f"{path}:{lineno}: expected the header {','.join(HEADER)}")
-                continue
-            if len(row) != len(HEADER):
-                raise InputError(
-                    f"{path}:{lineno}: expected {len(HEADER)} columns ({','.join(HEADER)}), "
-                    f"got {len(row)}"
-                )
-            cidr, entity, department, contact = (cell.strip() for cell in row)
+        for lineno, (cidr, entity, department, contact) in table_rows(path, HEADER):
             if not entity:
                 raise InputError(f"{path}:{lineno}: missing entity")
             try:
                 owners._add(Owner(cidr, entity, department, contact))
             except ValueError as exc:
                 raise InputError(f"{path}:{lineno}: {exc}") from None
-        if header is None:
-            raise InputError(f"{path}:1: empty file (expected the header {','.join(HEADER)})")
         return owners
 
     def _add(self, owner: Owner) -> None:

@@ -186,3 +186,17 @@ def pg_cluster():
         yield cluster
     finally:
         cluster.stop()
+
+
+def wait_for(predicate, timeout: float, step: float = 0.1):  # type: ignore[no-untyped-def]
+    """``predicate()``'s first true value within ``timeout`` seconds, polled every
+    ``step`` (the live tests wait on a sensor's log, EVE file or journal)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(step)
+    return predicate()

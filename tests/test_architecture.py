@@ -14,7 +14,7 @@ PACKAGE = REPO / "detector"
 # Stages in pipeline order; a module may import its own stage and earlier ones. Names are
 # module paths or package prefixes (ending in ".").
 STAGES: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("detector.errors", "detector.compiled", "detector.dialects", "detector.textsafe",
+    ("base", ("detector.errors", "detector.csvdata", "detector.compiled", "detector.dialects", "detector.textsafe",
               "detector.yamlsrc", "detector.plain", "detector.patterns", "detector.facts", "detector.pools",
               "detector.pdns", "detector.owners", "detector.activity")),
     ("source", ("detector.source.",)),

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from detector.sinks.alertlog import Syslog
-from tests.conftest import REPO, eve_errors
+from tests.conftest import REPO, eve_errors, wait_for
 
 # The lab's namespaces and veth names are fixed (a veth pair is made in the root namespace,
 # then moved): under pytest-xdist every test that makes a lab runs in one worker, one
@@ -54,16 +54,6 @@ def lab(tmp_path: Path) -> Iterator:
         yield lab
     finally:
         lab.close()
-
-
-def _wait_for(predicate, timeout: float, step: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(step)
-    return predicate()
 
 
 def _events(path: Path) -> list[dict]:
@@ -101,7 +91,7 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(
     sensor_name = ",".join(ifaces[1::2])
     sensor = lab.start("sensor", "srv", sensor_cmd, nice=0)
     log = tmp_path / "sensor.log"
-    assert _wait_for(lambda: log.read_text().count("capturing") >= ready, 30), log.read_text()
+    assert wait_for(lambda: log.read_text().count("capturing") >= ready, 30), log.read_text()
     time.sleep(1.0)  # tcpdump's socket is open once it says so; give it a moment
     lab.start("pool", "srv", [PY, str(REALSET_TOOLS / "stubpool.py"), "--dialect", "equihash",
                               "--port", "3333", "--job-min", "2", "--job-max", str(JOB_INTERVAL)])
@@ -112,7 +102,7 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(
     lab.start("miner", "cli", [PY, str(REALSET_TOOLS / "stratum_client.py"), pool_ip, "3333",
                                "--mean", "2"])  # fmt: skip
 
-    alerts = _wait_for(lambda: _alerts_for(eve, miner_ip), 30)
+    alerts = wait_for(lambda: _alerts_for(eve, miner_ip), 30)
     told_after = time.monotonic() - started
     assert alerts, log.read_text()
     assert told_after < JOB_INTERVAL + 2.0  # one job interval, plus the sensor's own wait
@@ -129,7 +119,7 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(
     time.sleep(1.5)  # acted on between batches (at most MAX_WAIT apart)
     lab.start("miner2", "cli2", [PY, str(REALSET_TOOLS / "stratum_client.py"), pool_ip2, "3333",
                                  "--mean", "2"])  # fmt: skip
-    assert _wait_for(lambda: _alerts_for(eve, miner2_ip), 30), log.read_text()
+    assert wait_for(lambda: _alerts_for(eve, miner2_ip), 30), log.read_text()
     time.sleep(4.0)  # more jobs, shares and polls: no second alert, no benign one
 
     lab.stop(sensor, grace=30)
@@ -159,7 +149,7 @@ def test_live_alerts_a_miner_while_it_mines_and_never_the_benign_host(
     assert all(row["flow_count"] >= 1 and row["sensor"] == sensor_name for row in stored.values())
     sensor = lab.start("sensor-again", "srv", sensor_cmd, nice=0)
     again = tmp_path / "sensor-again.log"
-    assert _wait_for(lambda: again.read_text().count("capturing") >= ready, 30), again.read_text()
+    assert wait_for(lambda: again.read_text().count("capturing") >= ready, 30), again.read_text()
     time.sleep(4.0)
     lab.stop(sensor, grace=30)
     assert sensor.returncode == 0, again.read_text()
@@ -339,7 +329,7 @@ def test_a_flood_of_random_flows_is_evicted_and_counted_not_held(lab, tmp_path: 
                                          "--max-flows", "256", "--health", "1", "--eve",
                                          str(tmp_path / "eve.json"), "--model", "none"], nice=0)  # fmt: skip
     log = tmp_path / "sensor.log"
-    assert _wait_for(lambda: "capturing on" in log.read_text(), 30), log.read_text()
+    assert wait_for(lambda: "capturing on" in log.read_text(), 30), log.read_text()
     flood = (
         "import socket\n"
         "for n in range(20000):\n"

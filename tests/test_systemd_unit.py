@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 
 PY = sys.executable
 JOB_INTERVAL = 3.0  # the stub pool pushes a job every 2-3 s
@@ -40,16 +40,6 @@ pytestmark = [pytest.mark.xdist_group("netns-lab"), pytest.mark.skipif(
     or shutil.which("ip") is None,
     reason="needs root, systemd and systemd-nspawn (Debian systemd-container), iproute2",
 )]  # the lab's veth names are fixed: one lab at a time (tests/test_live.py)
-
-
-def _wait_for(predicate, timeout: float, step: float = 0.2):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(step)
-    return predicate()
 
 
 class Container:
@@ -136,7 +126,7 @@ def boot(lab, tmp_path: Path) -> Iterator:
                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         container = Container(proc, log)
         started.append(container)
-        assert _wait_for(container.find_init, 30), log.read_text(errors="replace")
+        assert wait_for(container.find_init, 30), log.read_text(errors="replace")
         return container
 
     started: list[Container] = []
@@ -168,7 +158,7 @@ def test_the_shipped_unit_runs_alerts_and_keeps_its_store_across_a_restart(lab, 
     def capturing() -> bool:
         return "capturing on" in box.journal()
 
-    assert _wait_for(capturing, 60), box.log.read_text(errors="replace") + box.journal()
+    assert wait_for(capturing, 60), box.log.read_text(errors="replace") + box.journal()
     assert box.prop("ActiveState") == "active"
     # unprivileged: a dynamic user, and of root's powers only the capture socket's
     status = box.path(f"/proc/{box.prop('MainPID')}/status").read_text()  # its pid there
@@ -185,7 +175,7 @@ def test_the_shipped_unit_runs_alerts_and_keeps_its_store_across_a_restart(lab, 
     lab.start("miner", "cli", [PY, str(tools / "stratum_client.py"), pool_ip, "3333",
                                "--mean", "2"])  # fmt: skip
     eve = box.path("/var/log/minewatch/eve.json")
-    alerts = _wait_for(lambda: [a for a in _alerts(eve) if a["src_ip"] == miner_ip], 30)
+    alerts = wait_for(lambda: [a for a in _alerts(eve) if a["src_ip"] == miner_ip], 30)
     assert alerts, box.journal()
     assert time.monotonic() - started < JOB_INTERVAL + 2.0
     assert alerts[0]["dest_ip"] == pool_ip and alerts[0]["dest_port"] == 3333
@@ -194,21 +184,21 @@ def test_the_shipped_unit_runs_alerts_and_keeps_its_store_across_a_restart(lab, 
     def health() -> list[str]:  # one line a second, with the kernel's counts
         return [line for line in box.journal().splitlines() if "health:" in line]
 
-    assert _wait_for(lambda: len(health()) >= 2, 10), box.journal()
+    assert wait_for(lambda: len(health()) >= 2, 10), box.journal()
     assert re.search(r"kernel: [1-9]\d* received, 0 dropped", health()[-1]), health()
 
     # logrotate's postrotate: reload = SIGHUP, the EVE file is opened anew
     eve.rename(eve.with_name("eve.json.1"))
     box.run("systemctl", "reload", "minewatch")
-    assert _wait_for(eve.exists, 10), box.journal()
+    assert wait_for(eve.exists, 10), box.journal()
 
     # a restart: SIGTERM, a clean exit with the final counts, the store kept
     first_pid = box.prop("MainPID")
     box.run("systemctl", "restart", "minewatch")
-    assert _wait_for(lambda: box.prop("MainPID") not in ("0", first_pid), 30)
+    assert wait_for(lambda: box.prop("MainPID") not in ("0", first_pid), 30)
     text = box.journal()
     assert "stopped:" in text and "Traceback" not in text, text
-    assert _wait_for(lambda: box.journal().count("capturing on") >= 2, 30), box.journal()
+    assert wait_for(lambda: box.journal().count("capturing on") >= 2, 30), box.journal()
     assert box.stored() == [miner_ip]
     box.run("systemctl", "stop", "minewatch")
     assert box.prop("Result") == "success", box.journal()

@@ -42,7 +42,7 @@ h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #d8dce4; }
 .meta { color: #5a6275; margin: 0 0 16px; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }
 .card { border: 1px solid #d8dce4; border-radius: 6px; padding: 10px 14px; min-width: 120px;
-        flex: 1 1 0; background: #f6f8fb; }
+        flex: 1 1 auto; background: #f6f8fb; }  /* a range is wider than a count */
 .card .n { font-size: 22px; font-weight: 600; white-space: nowrap; }
 .card .what { color: #5a6275; font-size: 12px; }
 .na { color: #8a6d00; font-style: italic; }

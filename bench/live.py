@@ -189,7 +189,7 @@ def trial(tool: str, capture: Path, rate: int, packets: int, mw: list[str], work
     if tool == "ndpiReader":
         if m := re.search(r"IP packets:\s+\d+\s+of (\d+) packets total", out):
             t.seen = int(m.group(1))
-    elif m := re.search(r"stopped: .*? ([\d,]+) packets .* ([\d,]+) dropped", out):
+    elif m := re.search(r"stopped: .*? ([\d,]+) packets\b.* ([\d,]+) dropped", out):
         t.seen = int(m.group(1).replace(",", ""))
         t.kernel_dropped = int(m.group(2).replace(",", ""))
     if not t.seen and t.error is None:

@@ -18,7 +18,8 @@ come from) has the columns ``algo,hardware,unit,low,high,coins,source,url,basis`
   solutions, so a hashrate for an Equihash coin is read as solutions per second;
 * ``low``, ``high``: the efficiency range in that unit (low <= high, both > 0);
 * ``coins``: the coins mined with this algorithm (space-separated tickers), so a suspect
-  whose coin is known but whose algorithm is not still finds its row;
+  whose coin is known but whose algorithm is not still finds its row; ``XMR@2019-11-30``:
+  only for traffic from that day on (the coin mined another algorithm before);
 * ``source``, ``url``: where the numbers come from (one or more space-separated http(s)
   addresses); ``basis``: how the range was read from it (which models, hashrate, power).
 
@@ -45,6 +46,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from detector.csvdata import table_rows
@@ -98,11 +100,12 @@ class EfficiencyTable:
     def __init__(self, rows: list[Efficiency]) -> None:
         self.rows = rows
         self._by_algo: dict[str, list[Efficiency]] = {}
-        self._by_coin: dict[str, str] = {}
+        self._by_coin: dict[str, tuple[str, float | None]] = {}  # coin -> algo, since
         for row in rows:
             self._by_algo.setdefault(row.algo, []).append(row)
             for coin in row.coins:
-                self._by_coin.setdefault(coin, row.algo)
+                ticker, _, since = coin.partition("@")
+                self._by_coin.setdefault(ticker, (row.algo, _epoch(since) if since else None))
 
     @classmethod
     def load(cls, path: Path) -> EfficiencyTable:
@@ -124,19 +127,35 @@ class EfficiencyTable:
             rows.append(entry)
         return cls(rows)
 
-    def algo_of(self, algo: str | None, coin: str | None) -> str | None:
+    def algo_of(self, algo: str | None, coin: str | None, when: float | None = None) -> str | None:
         """The table's algorithm for what a suspect showed: its algorithm when the table
-        has it, else the algorithm of its coin."""
+        has it, else the algorithm of its coin - at ``when`` (epoch seconds of the
+        traffic): a coin whose proof of work changed (Monero: CryptoNight variants until
+        RandomX on 2019-11-30) had another algorithm before its row's date."""
         if algo:
             name = algo.strip().lower()
             if name in self._by_algo:
                 return name
         if coin:
-            return self._by_coin.get(coin.strip().upper())
+            found = self._by_coin.get(coin.strip().upper())
+            if found is None:
+                return None
+            name, since = found
+            if since is not None and (when is None or when < since):
+                return None
+            return name
         return None
 
     def rows_of(self, algo: str) -> list[Efficiency]:
         return list(self._by_algo.get(algo, []))
+
+
+def _epoch(day: str) -> float | None:
+    """``YYYY-MM-DD`` (UTC midnight) as epoch seconds; None when it is not one."""
+    try:
+        return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def _row(cells: list[str], lineno: int) -> Efficiency:
@@ -163,9 +182,12 @@ def _row(cells: list[str], lineno: int) -> Efficiency:
     if values[0] > values[1]:
         raise ValueError(f"low {low} is above high {high}")
     tickers = tuple(coins.upper().split())
-    for ticker in tickers:
+    for cell in tickers:
+        ticker, at, since = cell.partition("@")
         if not (2 <= len(ticker) <= 6 and ticker.isalnum()):
             raise ValueError(f"coin {ticker!r}: a ticker of 2 to 6 letters or digits")
+        if at and _epoch(since) is None:
+            raise ValueError(f"coin {cell!r}: a date after @ is YYYY-MM-DD")
     if not source:
         raise ValueError("missing source")
     addresses = url.split()
@@ -248,6 +270,7 @@ def energy_of(
     coin: str | None,
     agent: str | None,
     table: EfficiencyTable,
+    when: float | None = None,
 ) -> EnergyEstimate | None:
     """A suspect's kWh/day range: the hashrate interval's low end x the most efficient
     hardware of its class, up to the high end x the least efficient. None when the
@@ -255,7 +278,7 @@ def energy_of(
     For Equihash rows (J/Sol) the hashrate is read as solutions per second."""
     if rate.hs is None or rate.hs <= 0:
         return None
-    name = table.algo_of(algo, coin)
+    name = table.algo_of(algo, coin, when)
     if name is None:
         return None
     rows = table.rows_of(name)

@@ -38,7 +38,7 @@ def test_the_shipped_table_loads_and_cites_a_source_for_every_row() -> None:
     algos = {str(k).lower(): str(v) for k, v in coins_yaml["algos"].items()}
     for row in table.rows:
         assert row.algo in algos, f"{row.algo}: not an algorithm name of coins.yaml"
-        assert algos[row.algo] in row.coins, (row.algo, row.coins)
+        assert algos[row.algo] in {c.partition("@")[0] for c in row.coins}, (row.algo, row.coins)
         assert row.source and row.url.startswith("https://") and len(row.basis) > 20
         assert 0 < row.j_low <= row.j_high
         assert row.citation.startswith(row.source) and row.url in row.citation
@@ -70,6 +70,7 @@ BAD_ROWS = [
     ("SHA256d,ASIC,J/TH,15,94,BTC,Src,https://e.org,b\n", "algo 'SHA256d': a lower-case name"),
     (",ASIC,J/TH,15,94,BTC,Src,https://e.org,b\n", "algo '': a lower-case name"),
     ("sha256d,ASIC,J/TH,15,94,B$C,Src,https://e.org,b\n", "coin 'B$C'"),
+    ("sha256d,ASIC,J/TH,15,94,BTC@2019-13-01,Src,https://e.org,b\n", "coin 'BTC@2019-13-01': a date after @ is YYYY-MM-DD"),
     ("sha256d,ASIC,J/TH,1,2,BTC,Src,https://e.org,b\n", "sha256d on ASIC twice (first on line 3)"),
 ]
 
@@ -157,3 +158,22 @@ def test_the_hardware_class_follows_the_miner_program(tmp_path: Path) -> None:
     assert hardware_hint("cgminer/4.11.1") == hardware_hint("bfgminer/5.2.0") == ("ASIC",)
     assert hardware_hint("GMiner/3.44") == ("GPU",)
     assert hardware_hint(None) is None and hardware_hint("") is None
+
+
+def test_a_coin_whose_proof_of_work_changed_finds_its_row_only_after_the_change() -> None:
+    """Monero mined CryptoNight variants until RandomX (2019-11-30): a 2017 XMR miner whose
+    algorithm the traffic did not name gets no RandomX figure; a 2020 one does; a named
+    algorithm is taken as named."""
+    from datetime import UTC, datetime
+
+    table = EfficiencyTable.load(DEFAULT_TABLE)
+    before = datetime(2017, 12, 25, tzinfo=UTC).timestamp()
+    after = datetime(2020, 6, 1, tzinfo=UTC).timestamp()
+    assert table.algo_of(None, "XMR", before) is None
+    assert table.algo_of(None, "XMR", None) is None  # when unknown: not assumed
+    assert table.algo_of(None, "XMR", after) == "rx/0"
+    assert table.algo_of("rx/0", "XMR", before) == "rx/0"
+    assert table.algo_of(None, "BTC", before) == "sha256d"  # no date on its row
+    rate = _rate(500.0, 400.0, 600.0)
+    assert energy_of(rate, None, "XMR", "xmr-stak-cpu/1.3.0-1.5.0", table, before) is None
+    assert energy_of(rate, None, "XMR", "XMRig/6.21.0", table, after) is not None

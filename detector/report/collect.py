@@ -495,6 +495,7 @@ def _finished(rows: list[ReportSuspect], efficiency: EfficiencyTable | None) -> 
                 row.coins[0] if row.coins else None,
                 row.agents[0] if row.agents else None,
                 efficiency,
+                row.first_seen,
             )
     return sorted(rows, key=lambda r: (r.first_seen, r.ip))
 

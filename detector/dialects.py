@@ -29,6 +29,10 @@ BROWSER_WS = "browser-ws"
 # A session whose payload cannot be read (TLS, an unknown binary protocol) in which the
 # flow model saw the mining rhythm: the dialect inside is unknown, so this says what is.
 MINING_RHYTHM = "mining-rhythm"
+# Filecoin storage mining: lotus-miner and its workers driving their own lotus daemon over
+# cleartext JSON-RPC (``Filecoin.MinerGetBaseInfo``, ``Filecoin.SealingSchedDiag``...,
+# dissect/filecoin.py). No pool and no shares: the farm mines on the site's power alone.
+FILECOIN_RPC = "filecoin-rpc"
 
 # Every dialect name, in the order reports list them.
 MINING_DIALECTS: tuple[str, ...] = (
@@ -46,6 +50,7 @@ MINING_DIALECTS: tuple[str, ...] = (
     BROWSER_WSS_TLS,
     BROWSER_WS,
     MINING_RHYTHM,
+    FILECOIN_RPC,
 )
 KNOWN = frozenset(MINING_DIALECTS)
 
@@ -59,3 +64,25 @@ SHARE_DIALECTS = frozenset(
 # Dialects that the Stratum dissector settles between as a session's messages arrive
 # (a later message can move a flow from one to another).
 STRATUM_FAMILY = (STRATUM_V1, ETHEREUM_STRATUM, ETH_PROXY, ETH_GETWORK_HTTP)
+
+# The role of a miner host, from the dialects its flows spoke (issue 20: every host gets a
+# role, reported in EVE ``alert.metadata.mining_role`` and the table). A storage farmer
+# seals and proves storage for block rewards (Filecoin); a solo miner fetches work from
+# its own node (getwork, getblocktemplate, monerod); every other dialect is a pool's.
+# Crypto *nodes* are not miners and have no role here: they are reported apart
+# (nodehosts.py, the crypto-node category).
+STORAGE_FARMER = "storage-farmer"
+SOLO_MINER = "solo-miner"
+POOL_MINER = "pool-miner"
+STORAGE_DIALECTS = frozenset({FILECOIN_RPC})
+SOLO_DIALECTS = frozenset({GETWORK_HTTP, GBT_HTTP, ETH_GETWORK_HTTP, MONERO_DAEMON_HTTP})
+
+
+def role_of(dialects: set[str] | frozenset[str]) -> str:
+    """A miner host's role: storage farming outranks solo mining, which outranks pool
+    mining (a farm's host that also spoke Stratum is still first a farm)."""
+    if dialects & STORAGE_DIALECTS:
+        return STORAGE_FARMER
+    if dialects & SOLO_DIALECTS:
+        return SOLO_MINER
+    return POOL_MINER

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from detector.dissect.filecoin import NODE_PROTOCOL as FILECOIN_RPC
 from detector.flows import FlowRecord
 from detector.score import Verdict
 from detector.suspects import MAX_EVIDENCE_FLOWS, bracketed, window_index
@@ -159,6 +160,10 @@ def _first_distinct(
 
 
 MAX_NODE_ENTRIES = 100_000  # see NodeTable
+# Node protocols of a client/server API rather than peer to peer: the node is the server
+# (a lotus daemon answering Filecoin.ChainHead), whoever the client is and however many
+# flows it makes - a wallet polling its node makes more flows than the node.
+SERVER_PROTOCOLS = frozenset({FILECOIN_RPC})
 
 
 @dataclass(slots=True)
@@ -233,7 +238,7 @@ class NodeTable:
             endpoint_flows[server] += pair.flow_count
         groups: dict[tuple[str, str, int], list[NodePair]] = {}
         for (client, server, protocol, index), pair in self.pairs.items():
-            ip = _local(client, server, endpoint_flows)
+            ip = server if protocol in SERVER_PROTOCOLS else _local(client, server, endpoint_flows)
             groups.setdefault((ip, protocol, index), []).append(pair)
         hosts = [
             _build_host(ip, protocol, index * self.window, pairs)

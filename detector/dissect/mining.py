@@ -42,6 +42,7 @@ from detector.dialects import (
     STRATUM_FAMILY,
     STRATUM_V1,
 )
+from detector.dissect import filecoin
 from detector.facts import FlowFacts, intern
 
 STRATUM_CLIENT = frozenset(
@@ -272,6 +273,9 @@ def classify(
         params = msg.get("params")
         if params is None and isinstance(msg.get("body"), (dict, list)):
             params = msg["body"]  # Iron Fish stratum
+        if method.startswith(filecoin.PREFIX) and filecoin.is_filecoin(method):
+            filecoin.record(method, params, side, facts)  # lotus's API: no mining dialect else
+            return
         if not _client_method(method, params, msg, side, facts, state, transport, uri):
             _server_method(method, params, msg, side, facts, state, transport)
         return

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detector.decode import ENCAP_ID_NAMES, ENCAP_NAMES, ICMP4_PAIRED, ICMP6_PAIRED, PROTO_NAMES
+from detector.dialects import role_of
 from detector.flows import FlowRecord
 from detector.suspects import Suspect
 
@@ -154,6 +155,7 @@ def suspect_summary(s: Suspect) -> dict[str, Any]:
         "first_seen": s.first_seen,
         "last_seen": s.last_seen,
         "flows": s.flow_count,
+        "role": role_of(s.dialects),
         "dialects": sorted(s.dialects),
         "coins": sorted(s.coins),
         "pools": [p for p, _ in s.pools.most_common(8)],

@@ -31,6 +31,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from detector.dialects import role_of
 from detector.facts import FlowFacts
 from detector.hashrate import estimate
 from detector.nodehosts import NodeHost
@@ -127,6 +128,8 @@ def _mining_record(s: Suspect) -> dict[str, Any]:
     f = top.record.facts
     rate = estimate(s)
     return {
+        # what the host is (dialects.role_of): pool miner, solo miner or storage farmer
+        "role": role_of(s.dialects),
         "dialect": sorted(top.dialects)[0] if top.dialects else None,
         "dialects": sorted(s.dialects),
         "coin": sorted(s.coins)[0] if s.coins else None,
@@ -195,6 +198,7 @@ def _mining_flat(s: Suspect, record: dict[str, Any]) -> dict[str, list[str]]:
     return _flat(
         "mining",
         {
+            "role": [record["role"]],
             "dialect": [dialect, *(d for d in record["dialects"] if d != dialect)]
             if dialect
             else record["dialects"],

@@ -46,6 +46,7 @@ PAGE_ROWS = 1000
 COLUMNS = (
     "Suspect IP",
     "Score",
+    "Role",
     "Dialect",
     "Coin",
     "Pool",
@@ -93,6 +94,7 @@ def _row(s: Suspect) -> tuple[str, ...]:
     return (
         escape(d["ip"]),
         f"{d['score']:.2f}",
+        d["role"],
         _first(d["dialects"], 16),
         _first(d["coins"], 4),
         _first(pools, 24),

@@ -68,9 +68,10 @@ STRATUM_FAMILY = (STRATUM_V1, ETHEREUM_STRATUM, ETH_PROXY, ETH_GETWORK_HTTP)
 # The role of a miner host, from the dialects its flows spoke (issue 20: every host gets a
 # role, reported in EVE ``alert.metadata.mining_role`` and the table). A storage farmer
 # seals and proves storage for block rewards (Filecoin); a solo miner fetches work from
-# its own node (getwork, getblocktemplate, monerod); every other dialect is a pool's.
-# Crypto *nodes* are not miners and have no role here: they are reported apart
-# (nodehosts.py, the crypto-node category).
+# its own node (getwork, getblocktemplate, monerod) - only when that is all it spoke and no
+# pool list named the server, since pools served getwork too (BitMinter, in the corpus);
+# everyone else mines for a pool. Crypto *nodes* are not miners and have no role here:
+# they are reported apart (nodehosts.py, the crypto-node category).
 STORAGE_FARMER = "storage-farmer"
 SOLO_MINER = "solo-miner"
 POOL_MINER = "pool-miner"
@@ -78,11 +79,11 @@ STORAGE_DIALECTS = frozenset({FILECOIN_RPC})
 SOLO_DIALECTS = frozenset({GETWORK_HTTP, GBT_HTTP, ETH_GETWORK_HTTP, MONERO_DAEMON_HTTP})
 
 
-def role_of(dialects: set[str] | frozenset[str]) -> str:
-    """A miner host's role: storage farming outranks solo mining, which outranks pool
-    mining (a farm's host that also spoke Stratum is still first a farm)."""
+def role_of(dialects: set[str] | frozenset[str], pool_known: bool = False) -> str:
+    """A miner host's role: storage farming outranks the rest (a farm's host that also
+    spoke Stratum is still first a farm); ``pool_known``: a pool list named a server."""
     if dialects & STORAGE_DIALECTS:
         return STORAGE_FARMER
-    if dialects & SOLO_DIALECTS:
+    if dialects and dialects <= SOLO_DIALECTS and not pool_known:
         return SOLO_MINER
     return POOL_MINER

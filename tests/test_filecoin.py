@@ -15,6 +15,8 @@ import json
 
 import pytest
 
+from detector.dialects import POOL_MINER, SOLO_MINER, STORAGE_FARMER, role_of
+from detector.sinks.common import CATEGORY, NODE_CATEGORY
 from detector.synth.benign.websocket import accept_key, frame
 from detector.synth.clock import at
 from detector.synth.conversation import Conversation
@@ -160,7 +162,7 @@ def test_every_line_validates(scanned) -> None:
 def test_lotus_miner_over_http_is_a_storage_farmer(scanned) -> None:
     events, _ = scanned
     (alert,) = [e for e in events if e["src_ip"] == "10.70.0.2"]
-    assert alert["alert"]["category"] != "Crypto node"
+    assert alert["alert"]["category"] == CATEGORY
     assert alert["alert"]["signature_id"] == 3010001
     assert alert["dest_ip"] == "10.70.0.10" and alert["dest_port"] == 1234
     assert meta(alert, "mining_role") == ["storage-farmer"]
@@ -184,6 +186,7 @@ def test_full_node_calls_are_a_node_sighting_of_the_daemon(scanned) -> None:
     assert [e["src_ip"] for e in node] == ["10.70.0.14"]  # the daemon, not the wallet
     (event,) = node
     assert event["alert"]["signature_id"] == 3950006
+    assert event["alert"]["category"] == NODE_CATEGORY
     assert meta(event, "node_protocol") == ["filecoin-rpc"]
     assert meta(event, "node_network") == ["filecoin"]
     assert meta(event, "node_command") == ["ChainHead", "StateMinerInfo", "WalletBalance"]
@@ -207,3 +210,11 @@ def test_the_table_shows_the_role(scanned) -> None:
     farm = [row for row in rows if "10.70.0.2 " in row or "10.70.0.3 " in row]
     assert len(farm) == 2 and all("storage-farmer" in row for row in farm), table
     assert any("10.70.0.14" in row and "filecoin" in row for row in rows), table
+
+
+def test_roles_from_dialects() -> None:
+    assert role_of({"filecoin-rpc", "stratum-v1"}) == STORAGE_FARMER
+    assert role_of({"gbt-http"}) == SOLO_MINER
+    assert role_of({"gbt-http"}, pool_known=True) == POOL_MINER  # a pool serving getwork
+    assert role_of({"stratum-v1", "getwork-http"}) == POOL_MINER
+    assert role_of(set()) == POOL_MINER

@@ -155,7 +155,7 @@ def suspect_summary(s: Suspect) -> dict[str, Any]:
         "first_seen": s.first_seen,
         "last_seen": s.last_seen,
         "flows": s.flow_count,
-        "role": role_of(s.dialects),
+        "role": role_of(s.dialects, bool(s.pool_names)),
         "dialects": sorted(s.dialects),
         "coins": sorted(s.coins),
         "pools": [p for p, _ in s.pools.most_common(8)],

@@ -129,7 +129,7 @@ def _mining_record(s: Suspect) -> dict[str, Any]:
     rate = estimate(s)
     return {
         # what the host is (dialects.role_of): pool miner, solo miner or storage farmer
-        "role": role_of(s.dialects),
+        "role": role_of(s.dialects, bool(s.pool_names)),
         "dialect": sorted(top.dialects)[0] if top.dialects else None,
         "dialects": sorted(s.dialects),
         "coin": sorted(s.coins)[0] if s.coins else None,

@@ -2,7 +2,7 @@
 each other in a split setup.
 
 Filecoin has no pools: a storage provider runs its own lotus daemon (API on port 1234), a
-lotus-miner (port 2345) and sealing workers (port 3456), and when they sit on separate
+lotus-miner (port 2345) and sealing workers, and when they sit on separate
 hosts they talk JSON-RPC 2.0 over plain HTTP (``POST /rpc/v0``, ``/rpc/v1``) or a WebSocket
 on the same paths, every method named ``Filecoin.<Method>``. The libp2p traffic to the
 network is encrypted (Noise/TLS); this API traffic is the one cleartext and unmistakable
@@ -25,12 +25,16 @@ Miner or node? The method names decide, because they belong to different interfa
   Filecoin node (the server end of the flow, nodehosts.py), informational like any node.
   ``StateMinerInfo`` stays here although the miner calls it too: so does every explorer.
 
-Method names verified in lotus's interfaces (github.com/filecoin-project/lotus):
-``api/api_full.go`` (FullNode: ``MinerGetBaseInfo``, ``MinerCreateBlock`` in the Miner
-group, ``ChainHead``, ``WalletBalance``, ``StateMinerInfo``), ``api/api_storage.go``
-(StorageMiner) and ``api/api_worker.go`` (Worker); ports from lotus's default API
-``ListenAddress`` (``/ip4/127.0.0.1/tcp/1234/http`` daemon, ``.../2345/http`` miner,
-``documentation/en/mining-lotus-worker.md``). Methods common to every lotus API
+Method names verified in lotus (github.com/filecoin-project/lotus), read with the search
+tool: ``api/api_storage.go`` (StorageMiner interface, commit 01b9ab6) and
+``api/api_worker.go`` (Worker interface, commit 046a9f8, an older tree: the Worker's info
+call is ``Info`` - ``WorkerInfo`` is its result type, not a method); the full node's
+methods (``MinerGetBaseInfo``/``MinerCreateBlock`` in the Miner group, ``ChainHead``...)
+from the generated ``documentation/en/api-methods-v0-deprecated.md`` and
+``api-methods-v1-stable.md`` that ``make gen`` writes from ``api/api_full.go``. Ports:
+the miner API's default ``ListenAddress`` ``/ip4/127.0.0.1/tcp/2345/http``
+(``documentation/en/mining-lotus-worker.md``); 1234 is the daemon's (the same form in
+lotus configs); the detection never depends on a port. Methods common to every lotus API
 (``Version``, ``Session``, ``AuthVerify``...) prove nothing and count as the node's.
 """
 

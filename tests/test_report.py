@@ -112,14 +112,13 @@ def check_summary(summary: dict[str, str], entities: list[dict], want: dict) -> 
         ["no"] if want["unknown_space_ips"] else ["yes"])  # the unknown space comes last
 
 
-SAME = ("ip", "entity", "department", "first_seen", "last_seen", "flows", "jobs", "submits",
+SAME = ("ip", "entity", "department", "role", "first_seen", "last_seen", "flows", "jobs", "submits",
         "accepted", "reported_hashrate", "hashrate", "rules")
 # lists whose order is the scan's ranking: an IP's windows, merged from EVE lines or store
 # rows, may rank them otherwise than the exact merge of a scan's suspects
 SAME_SETS = ("coins", "algos", "pool_names", "pool_endpoints", "agents", "wallets", "logins",
              "workers", "dialects")
-# the store keeps a hashrate's best estimate only (no interval: its energy range is the
-# efficiency range at that estimate) and no activity over time
+# what a store written before schema 3 lacks (a hashrate's interval, activity over time)
 NOT_STORED = ("hashrate_low", "hashrate_high", "kwh_day_low", "kwh_day_high", "activity")
 
 
@@ -175,6 +174,15 @@ def test_summary_equals_an_independent_count_from_the_scans_eve(pcaps_run: dict)
     assert by_ip["10.1.3.14"]["department"] == "CS research cluster"  # the /24 inside the /16
     assert by_ip["10.1.0.5"]["department"] == "Computer Science"
     assert by_ip["2001:db8:10:20::35"]["entity"] == "Example University"  # IPv6
+    # each miner's role is the one its alerts give it
+    roles: dict[str, set[str]] = {}
+    for line in pcaps_run["eve"].read_text().splitlines():
+        event = json.loads(line)
+        metadata = event.get("alert", {}).get("metadata", {})
+        if event.get("event_type") == "alert" and "node_protocol" not in metadata:  # miners
+            roles.setdefault(event["src_ip"], set()).update(metadata["mining_role"])
+    assert {s["ip"]: {s["role"]} for s in suspects} == roles
+    assert {s["role"] for s in suspects} >= {"pool-miner", "solo-miner"}
 
 
 def test_eve_and_store_inputs_give_the_captures_suspects(pcaps_run: dict) -> None:

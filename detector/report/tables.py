@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from detector.dialects import role_of
 from detector.report.data import NOT_AVAILABLE, EntityRow, RateSum, Report, ReportSuspect
 from detector.report.summary import pool_labels
 from detector.sinks.common import eve_time, short_time
@@ -178,7 +179,7 @@ def _entity_energy(e: EntityRow) -> str:
     return text + (f" ({e.energy_unknown} unknown)" if e.energy_unknown else "")
 
 
-SUSPECT_HEADERS = ["IP", "Entity", "First seen (UTC)", "Last seen (UTC)", "Dialect", "Coin",
+SUSPECT_HEADERS = ["IP", "Entity", "Role", "First seen (UTC)", "Last seen (UTC)", "Dialect", "Coin",
                    "Pool", "Agent", "Wallet / login", "Flows", "Hashrate", "Method",
                    "Energy", "Evidence", "Rules / model"]  # fmt: skip
 
@@ -188,6 +189,7 @@ def suspect_table(report: Report) -> Table:
         [
             s.ip,
             s.entity + (f" / {s.department}" if s.department else ""),
+            role(s),
             short_time(s.first_seen),
             short_time(s.last_seen),
             some(s.dialects, 2),
@@ -205,6 +207,13 @@ def suspect_table(report: Report) -> Table:
         for s in report.suspects
     ]
     return Table("Suspects", SUSPECT_HEADERS, rows)
+
+
+def role(s: ReportSuspect) -> str:
+    """What the host is (dialects.role_of, as EVE's ``mining_role`` says it): from the
+    dialects and pool-list names every input carries, so captures, EVE lines and the
+    store agree."""
+    return role_of(frozenset(s.dialects), bool(s.pool_names))
 
 
 def fired_text(s: ReportSuspect) -> str:
@@ -281,6 +290,7 @@ def suspect_records(report: Report) -> list[dict[str, Any]]:
                 "entity": s.entity,
                 "department": s.department,
                 "contact": s.contact,
+                "role": role(s),
                 "first_seen": eve_time(s.first_seen),
                 "last_seen": eve_time(s.last_seen),
                 "windows": s.windows,

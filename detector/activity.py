@@ -78,14 +78,17 @@ def _merge_into(
     counts: dict[float, list[int]], buckets: list[Bucket], width: float | None = None
 ) -> dict[float, list[int]]:
     for start, w, jobs, shares in buckets:
-        key = start if width is None or w == width else _start(start, width)
-        cell = counts.get(key)
-        if cell is None:
-            counts[key] = [jobs, shares]
-        else:
-            cell[0] += jobs
-            cell[1] += shares
+        _add(counts, start if width is None or w == width else _start(start, width), jobs, shares)
     return counts
+
+
+def _add(counts: dict[float, list[int]], key: float, jobs: int, shares: int) -> None:
+    cell = counts.get(key)
+    if cell is None:
+        counts[key] = [jobs, shares]
+    else:
+        cell[0] += jobs
+        cell[1] += shares
 
 
 def _normalised(
@@ -97,13 +100,7 @@ def _normalised(
         width *= 2
         coarser: dict[float, list[int]] = {}
         for start, (jobs, shares) in counts.items():
-            key = _start(start, width)
-            cell = coarser.get(key)
-            if cell is None:
-                coarser[key] = [jobs, shares]
-            else:
-                cell[0] += jobs
-                cell[1] += shares
+            _add(coarser, _start(start, width), jobs, shares)
         counts = coarser
     out[:] = [(start, width, j, s) for start, (j, s) in sorted(counts.items())]
     return out

@@ -19,7 +19,7 @@ from detector.dialects import POOL_MINER, SOLO_MINER, STORAGE_FARMER, role_of
 from detector.sinks.common import CATEGORY, NODE_CATEGORY
 from detector.synth.benign.websocket import accept_key, frame
 from detector.synth.clock import at
-from detector.synth.conversation import Conversation
+from detector.synth.conversation import Conversation, Talk
 from detector.synth.http import http_req, http_resp
 from detector.synth.links import Ethernet, frames
 from detector.synth.pcap import pcap_bytes
@@ -28,21 +28,6 @@ from tests.conftest import eve_errors, meta, run_cli
 MASK = b"\x3c\x71\x0e\x9d"
 TOKEN = "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"  # a made-up JWT, as lotus wants one
 TIPSET = [{"/": "bafy2bzacecnamqgqmifpluoeldx7zzglxcljo6oja4vew3wp7hzcvvyx7opgm"}]
-
-
-class Talk:
-    """One scripted TCP connection; every send advances its clock."""
-
-    def __init__(self, conv: Conversation, base: int) -> None:
-        self.conv, self.base, self.t = conv, base, 0.05
-
-    def c(self, data: bytes, gap: float = 0.2) -> None:
-        self.t += gap
-        self.conv.client_send(data, at(self.t, self.base))
-
-    def s(self, data: bytes, gap: float = 0.05) -> None:
-        self.t += gap
-        self.conv.server_send(data, at(self.t, self.base))
 
 
 def rpc(method: str, params: list, n: int) -> bytes:
@@ -139,7 +124,7 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], str]:
     for n, (client, server, port, script) in enumerate(SESSIONS):
         base = at(n * 100.0)
         conv = Conversation((client, 41000 + n), (server, port), base, rtt=0.001)
-        talk = Talk(conv, base)
+        talk = Talk(conv, base, reply_gap=0.05)
         script(talk)
         conv.close(at(talk.t + 1, base))
         packets += conv.finish()

@@ -30,7 +30,7 @@ from detector.dissect.wsframe import (
 from detector.synth.benign.websocket import Deflater, accept_key
 from detector.synth.chain import HexStream, monero_address
 from detector.synth.clock import at
-from detector.synth.conversation import Conversation
+from detector.synth.conversation import Conversation, Talk
 from detector.synth.dialects import cryptonote, webminer
 from detector.synth.dialects.cryptonote import MoneroJobs
 from detector.synth.http import http_req, http_resp
@@ -389,22 +389,6 @@ def bomb(t: Talk) -> None:
     t.s(_switch("a2V5LTg=", "permessage-deflate"))
     t.c(frame(Deflater(9).message(b"\x00" * (8 << 20)), rsv1=True, mask=MASK))
     t.c(frame(Deflater(9).message(webminer.auth(SITE_KEY)), rsv1=True, mask=MASK))
-
-
-class Talk:
-    """One scripted TCP connection; every send advances its clock (replies come after the
-    request they answer, as the Conversation's ACK model needs)."""
-
-    def __init__(self, conv: Conversation, base: int) -> None:
-        self.conv, self.base, self.t = conv, base, 0.05
-
-    def c(self, data: bytes, gap: float = 0.2) -> None:
-        self.t += gap
-        self.conv.client_send(data, at(self.t, self.base))
-
-    def s(self, data: bytes, gap: float = 0.2) -> None:
-        self.t += gap
-        self.conv.server_send(data, at(self.t, self.base))
 
 
 # port -> (client, script); the server is 203.0.113.9 on that port for every session

@@ -28,6 +28,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from detector.synth.clock import at
 from detector.synth.clock import ns as _ns
 from detector.synth.ip import Direction, ip_version, tcp_flags, tcp_options
 from detector.synth.links import GATEWAY_MAC, mac_for
@@ -408,3 +409,20 @@ class Script:
             else:
                 conv.server_send(data, ts_ns)
         self._items.clear()
+
+
+class Talk:
+    """One scripted connection written in order: each send advances its own clock by a
+    gap (seconds from ``base``, the capture's start in ns), so a test script reads as the
+    exchange it is (replies come after the request they answer, as the ACK model needs)."""
+
+    def __init__(self, conv: Conversation, base: int, reply_gap: float = 0.2) -> None:
+        self.conv, self.base, self.t, self.reply_gap = conv, base, 0.05, reply_gap
+
+    def c(self, data: bytes, gap: float = 0.2) -> None:
+        self.t += gap
+        self.conv.client_send(data, at(self.t, self.base))
+
+    def s(self, data: bytes, gap: float | None = None) -> None:
+        self.t += self.reply_gap if gap is None else gap
+        self.conv.server_send(data, at(self.t, self.base))

@@ -43,14 +43,16 @@ given where the unit is documented:
   2^256 / boundary hashes on average.
 * The post-Merge GPU coins (docs/ARCHITECTURE.md §3.z): a KAWPOW job carries the miner's
   share target (RavenCommunity/kawpow-stratum-pool lib/stratum.js: ``powLimit /
-  difficulty`` in params[3]; kawpowminer takes it as the share boundary), as does a
-  NiceHash Octopus job (its boundary): 2^256 / target hashes a share, the job's own.
-  Kaspa's ``mining.set_difficulty``: onemorebsmith/kaspa-stratum-bridge hasher.go turns
-  difficulty d into the target 2^255 / (d x 2^31) (``BigDiffToLittle``; ``shareValue``
-  = 2^34 hashes for its fixed difficulty 4), so a share takes d x 2^32 hashes. Left
-  unknown, with the reason: Ergo (pools scale the difficulty their own way - miningcore's
-  ``ShareMultiplier`` 256), Alephium (the pool's configured ``diff1TargetNumZero``,
-  alephium/mining-pool lib/stats.js) and Equihash (solutions, not hashes, and
+  difficulty`` in params[3]; kawpowminer takes it as the share boundary), an Ergo job
+  too (oliverw/miningcore ErgoPool.cs ``SendJob``: ``Diff1 / difficulty`` in params[6],
+  the difficulty sent as 1), and a NiceHash Octopus job its boundary: 2^256 / target
+  hashes a share, the job's own (miningcore's Ergo pool hashrate adds 15 % for the
+  miner's dataset generation; this does not). Kaspa's ``mining.set_difficulty``:
+  onemorebsmith/kaspa-stratum-bridge hasher.go turns difficulty d into the target
+  2^255 / (d x 2^31) (``BigDiffToLittle``; ``shareValue`` = 2^34 hashes for its fixed
+  difficulty 4), so a share takes d x 2^32 hashes. Left unknown, with the reason:
+  Alephium (the pool's configured ``diff1TargetNumZero``, alephium/mining-pool
+  lib/stats.js, is not on the wire) and Equihash (solutions, not hashes, and
   ``mining.set_target`` not yet read as work).
 * The client's own report (``eth_submitHashrate``, ``mining.hashrate``): a separate
   method, "client-reported" - a claim, not a measurement; used when shares say nothing.
@@ -111,7 +113,7 @@ TARGET_METHOD = {
     BROWSER_WS: "the pool's CryptoNote job target -> difficulty (XMRig's toDiff)",
     ETH_PROXY: "work package boundary: 2^256 / boundary",
     ETH_GETWORK_HTTP: "work package boundary: 2^256 / boundary",
-    # KAWPOW and Octopus jobs carry their share target (dissect/flavours.py)
+    # KAWPOW, Ergo and Octopus jobs carry their share target (dissect/flavours.py)
     STRATUM_V1: "the job's share target: 2^256 / target",
     ETHEREUM_STRATUM: "the job's share target: 2^256 / target",
 }

@@ -18,8 +18,12 @@ Every shape was read from the software named beside it (docs/ARCHITECTURE.md §3
   as the share boundary. NeoxaChain/kawpow-pool README_protocol.md: Neoxa pools run the
   same stratum library.
 * ``autolykos`` (Ergo): ``[job, height (a number), msg (32 bytes), "", "", version
-  (a number), b (the block target, a JSON integer beyond 64 bits), "", clean]`` -
-  oliverw/miningcore src/Miningcore/Blockchain/Ergo/ErgoJob.cs ``Init``/``GetJobParams``.
+  (a number), b, "", clean]`` - oliverw/miningcore src/Miningcore/Blockchain/Ergo/ErgoJob.cs
+  ``Init``/``GetJobParams``. ``b`` is the target a nonce's hash must not exceed: the
+  block's in the template, the miner's own share target as sent - ErgoPool.cs
+  ``SendJob`` writes ``Diff1 / difficulty`` into params[6] as decimal text and sends
+  ``mining.set_difficulty [1]`` ("actual diff gets pre-multiplied to target") - so a
+  share takes 2^256 / b hashes.
 * ``kaspa`` (kHeavyHash through onemorebsmith/kaspa-stratum-bridge and pools built like
   it): ``[job, [four 64-bit numbers], timestamp]`` or, for BzMiner, ``[job, 80 hex
   digits]`` (header and timestamp) - src/kaspastratum/client_handler.go,
@@ -78,6 +82,7 @@ KNOWN = frozenset(
 
 _HEX = re.compile(r"(?:0x)?([0-9a-fA-F]+)")
 _DECIMAL = re.compile(r"[0-9]{1,20}")
+_BIG_DECIMAL = re.compile(r"[0-9]{1,78}")  # up to 2^256 in decimal
 _ALGO_TYPE = re.compile(r"([0-9]{2,3})_([0-9])")  # the Zhash notify's "144_5"
 _PERS = re.compile(r"[A-Za-z0-9_ ]{1,8}")  # "BgoldPoW", "ZelProof", "ZERO    "
 _MAX_SOLUTION_DIGITS = 2 * (1408 + 3)  # Equihash 210,9 with its compact-size prefix
@@ -88,7 +93,8 @@ _TWO_256 = 1 << 256
 class Shape:
     """What one job or share showed: the flavour, the personalisation the pool named
     (Equihash), and the hashes a share of this job takes on average when the job states
-    its share target (KAWPOW, Octopus: a share is a hash below it, 2^256 / target)."""
+    its share target (KAWPOW, Ergo, Octopus: a share is a hash below it, 2^256 /
+    target)."""
 
     flavour: str
     pers: str | None = None
@@ -157,13 +163,10 @@ def _kawpow(p: list[Any]) -> Shape | None:
 
 def _autolykos(p: list[Any]) -> Shape | None:
     b = p[6]
-    if (
-        _is_int(p[1])
-        and _hex_digits(p[2], 64)
-        and (_is_int(b) or (isinstance(b, str) and _DECIMAL.fullmatch(b) is not None))
-        and isinstance(p[8], bool)
-    ):
-        return Shape(AUTOLYKOS)
+    if isinstance(b, str) and _BIG_DECIMAL.fullmatch(b):
+        b = int(b)
+    if _is_int(p[1]) and _hex_digits(p[2], 64) and _is_int(b) and isinstance(p[8], bool):
+        return Shape(AUTOLYKOS, hashes=float(_TWO_256 // b) if 0 < b < _TWO_256 else None)
     return None
 
 

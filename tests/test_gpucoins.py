@@ -67,6 +67,11 @@ CASES = (
     Case("alph-pool", "alph", "10.91.0.8", ("203.0.113.108", 20032), "ALPH", "blake3"),
     Case("cfx-nicehash-midsession", "cfx", "10.91.0.9", ("203.0.113.109", 3386), "CFX", "octopus",
          handshake=False, hashrate="the job's share target"),
+    # a KAWPOW coin other than Ravencoin: the pool the client resolved is listed as NEOX's
+    # (an account login: no wallet format of the family to go by)
+    Case("neox-2miners", "rvn", "10.91.0.11", ("203.0.113.111", 4040), "NEOX", "kawpow",
+         kw={"user": "acme.rig11"}, resolve=("10.91.0.254", "neox.2miners.com"),
+         hashrate="the job's share target"),
     # same messages as Ethereum's: the listed pool name the client resolved says ETC
     Case("etc-2miners", "etc", "10.91.0.10", ("203.0.113.110", 1010), "ETC", None,
          resolve=("10.91.0.254", "etc.2miners.com"), hashrate="(Ethash)"),

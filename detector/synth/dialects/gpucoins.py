@@ -121,14 +121,15 @@ def kaspa_bridge(
     HandleAuthorize / SendExtranonce; src/kaspastratum/client_handler.go NewBlockAvailable;
     hasher.go GenerateJobHeader / GenerateLargeJobParams). Submits ``[address.worker, job,
     0x nonce]`` (the bridge's share_handler.go). Kaspa makes ten blocks a second, so jobs
-    follow each other within a second."""
+    follow each other within a second. The bridge's Go structs give the members; their
+    order here (id, jsonrpc, method/result, params/error) is modelled."""
     user = kaspa_address(h) + ".rig" + str(h.uint(1, 9))
     big = "bzminer" in agent.lower()
     talk.c(request(1, "mining.subscribe", [agent, "EthereumStratum/1.0.0"], rpc=True))
     talk.s(reply(1, [True, "EthereumStratum/1.0.0"], rpc=True))
     talk.c(request(2, "mining.authorize", [user, "x"], rpc=True))
     talk.s(reply(2, True, rpc=True))
-    talk.s(push("set_extranonce", [h.hex(2)], rpc=True), gap=0.01)
+    talk.s(push("set_extranonce", [h.hex(2)], rpc=True), gap=0.01)  # its id: modelled null
     talk.s(push("mining.set_difficulty", [4.0], rpc=True), gap=0.01)
     job = h.uint(1, 5000)
     stamp = 1_767_600_000_000 + h.uint(0, 10**8)
@@ -380,7 +381,7 @@ def octopus(talk: Talk, h: HexStream, *, jobs: int = 4, shares: int = 2) -> None
     for i in range(jobs):
         height += 2
         job, pow_hash = h.hex(4), "0x" + h.hex(32)
-        talk.s(push("mining.notify", [job, str(height), pow_hash, boundary], ident=0, rpc=True),
+        talk.s(push("mining.notify", [job, str(height), pow_hash, boundary], ident=0),
                gap=8.0 if i else 0.01)  # fmt: skip
         if i < shares:
             talk.c(

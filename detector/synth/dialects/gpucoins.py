@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from detector.dialects import ETHEREUM_STRATUM, STRATUM_V1
 from detector.synth.benign import dns
-from detector.synth.chain import HexStream, _b58encode, base58check, eth_address
+from detector.synth.chain import HexStream, base58, base58check, eth_address
 from detector.synth.clock import at
 from detector.synth.conversation import Conversation, Talk
 from detector.synth.lines import jc, ln
@@ -51,7 +51,7 @@ def ergo_address(h: HexStream) -> str:
     """An Ergo mainnet P2PK address: base58 of 0x01, a compressed public key and the
     first 4 bytes of its blake2b-256 (``9...``, 51 characters)."""
     body = b"\x01\x02" + h.bytes(32)
-    return _b58encode(body + hashlib.blake2b(body, digest_size=32).digest()[:4])
+    return base58(body + hashlib.blake2b(body, digest_size=32).digest()[:4])
 
 
 def t_address(h: HexStream) -> str:
@@ -66,7 +66,7 @@ def bitcoin_gold_address(h: HexStream) -> str:
 
 def alephium_address(h: HexStream) -> str:
     """An Alephium P2PKH address: base58 of 0x00 and a 32-byte key hash (``1...``)."""
-    return _b58encode(b"\x00" + h.bytes(32))
+    return base58(b"\x00" + h.bytes(32))
 
 
 def bitcoin_p2sh(h: HexStream) -> str:

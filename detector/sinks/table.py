@@ -139,7 +139,7 @@ def _node_table(console: Console, nodes: list[NodeHost]) -> None:
             # what made the sighting beyond its framing: the network's own names it used
             # (a Filecoin node), else the commands or protocol ids it sent (from packets:
             # escaped like the rest)
-            _first(sorted(n.names) or sorted(n.commands), 28),
+            _first(sorted(n.names) or sorted(n.commands), 36),
             f"{short_time(n.first_seen)} +{_duration(n.last_seen - n.first_seen)}",
         )
         table.add_row(*(Text(c) for c in cells))

@@ -7,10 +7,15 @@
 //
 //   node libp2p_peer.mjs listen HOST PORT SECONDS
 //       prints its multiaddr (with /p2p/<peer id>) on one line, answers pings
-//   node libp2p_peer.mjs dial MULTIADDR SECONDS MIN_GAP MAX_GAP
-//       dials, pings every MIN_GAP..MAX_GAP s; closes and dials again now and then
+//   node libp2p_peer.mjs dial MULTIADDR SECONDS MIN_GAP MAX_GAP [A_NAMES [TXT_NAMES]]
+//       dials (a /dns/ or /dnsaddr/ MULTIADDR is resolved by libp2p through the system
+//       resolver: the lab's DNS stub), pings every MIN_GAP..MAX_GAP s, closes and dials
+//       again every fifth ping; before each dial it also resolves A_NAMES (A records) and
+//       TXT_NAMES (TXT), comma-separated, as lotus resolves drand's servers and relays
 //
 // Both end by themselves after SECONDS (bounded traffic, addresses of the lab only).
+// Runs from a directory whose node_modules holds the packages (ES modules ignore
+// NODE_PATH), with `node --import ./libp2p_polyfill.mjs` on node 20.
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -18,6 +23,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
+import { Resolver } from 'node:dns/promises'
 
 const [mode, ...args] = process.argv.slice(2)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -39,13 +45,28 @@ if (mode === 'listen') {
   await sleep(Number(seconds) * 1000)
   await node.stop()
 } else if (mode === 'dial') {
-  const [addr, seconds, minGap, maxGap] = args
+  const [addr, seconds, minGap, maxGap, aNames = '', txtNames = ''] = args
+  const split = (text) => text.split(',').filter((name) => name)
+  const lookups = async () => {
+    const resolver = new Resolver()
+    for (const name of split(aNames)) {
+      await resolver.resolve4(name).then((ips) => console.log(`A ${name} ${ips}`),
+        (err) => console.log(`A ${name} failed: ${err.code}`))
+    }
+    for (const name of split(txtNames)) {
+      await resolver.resolveTxt(name).then((txt) => console.log(`TXT ${name} ${txt.flat()}`),
+        (err) => console.log(`TXT ${name} failed: ${err.code}`))
+    }
+  }
   const node = await peer([])
   const end = Date.now() + Number(seconds) * 1000
   const target = multiaddr(addr)
   let pings = 0
   let dials = 0
   while (Date.now() < end) {
+    if (pings % 5 === 0) {
+      await lookups()
+    }
     try {
       const rtt = await node.services.ping.ping(target)
       pings += 1

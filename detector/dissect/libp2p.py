@@ -77,6 +77,7 @@ class Multistream(StreamDissector):
         self.bufs = [b"", b""]
         self.messages = [0, 0]
         self.headers = 0  # sides that opened with the header
+        self.lost = [False, False]  # a hole in the side's bytes: no message boundary left
 
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
@@ -85,7 +86,15 @@ class Multistream(StreamDissector):
             return Probe.NO
         return Probe.YES if n == len(HEADER) else Probe.MAYBE
 
+    def on_gap(self, side: int, facts: FlowFacts) -> None:
+        """Bytes are missing: the next length prefix cannot be found again, so the side
+        is read no further (what was read stays)."""
+        facts.gaps += 1
+        self.lost[side] = True
+
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
+        if self.lost[side]:
+            return False
         buf = self.bufs[side] + data
         node = facts.node
         if node.get("protocol") not in (None, NODE_PROTOCOL):

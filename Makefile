@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CORPUS ?= ../shared/corpus
 APT_PACKAGES := tcpdump tshark libpcap0.8 postgresql systemd-container chromium chromium-driver
 
-.PHONY: demo test lint eval sysdeps fixtures bench bench-live clean fuzz fuzzdeps realset realset-check model
+.PHONY: demo test lint eval sysdeps fixtures bench bench-live clean fuzz fuzzdeps realset realset-check realset-filecoin model
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -119,6 +119,11 @@ bench-live: $(STAMP)
 # captured with tcpdump (tools/realset/). About 45 minutes; needs root; not run by CI.
 realset: $(STAMP)
 	sh tools/realset/make.sh
+
+# Its Filecoin/libp2p captures (js-libp2p peers with and without Filecoin's names, a
+# lotus-like JSON-RPC pair): tools/realset/filecoin.sh, lab slot 12, ~7 minutes, root.
+realset-filecoin: $(STAMP)
+	sh tools/realset/filecoin.sh
 
 # What minewatch finds on it today (TLS miners are missed: not part of `make test`).
 realset-check: $(STAMP)

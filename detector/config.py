@@ -1,5 +1,5 @@
 """What a scan is told and what it loads once: options (ScanConfig) and the detector's
-data (rules, coin tables, pool lists), validated at start-up.
+data (rules, coin tables, pool lists, network names), validated at start-up.
 
 Shared by every capture session of a run, serial or in worker processes: the data is
 loaded once before workers fork, so none of it crosses a process boundary.
@@ -16,6 +16,7 @@ from detector.enrich import CoinTables, load_coin_tables
 from detector.errors import InputError
 from detector.flows import FlowConfig
 from detector.model import DEFAULT_MODEL, FlowModel, load_model
+from detector.netnames import NetworkNames, load_network_names
 from detector.owners import OwnerMap
 from detector.pools import PoolList, load_pools
 from detector.rules import RuleSet, load_rules
@@ -64,12 +65,15 @@ class ScanConfig:
 
 @dataclass(slots=True)
 class Detector:
-    """Loaded data (rules, coin tables, pool lists) shared by every capture of a run."""
+    """Loaded data (rules, coin tables, pool lists, network names) shared by every
+    capture of a run."""
 
     rules: RuleSet
     coins: CoinTables
     pools: PoolList
     model: FlowModel | None = None
+    # crypto networks' own infrastructure names (signatures/lists/<network>-names.txt)
+    names: NetworkNames = field(default_factory=NetworkNames)
 
     @classmethod
     def load(cls, config: ScanConfig) -> Detector:
@@ -82,4 +86,5 @@ class Detector:
             coins=load_coin_tables(sig / "coins.yaml"),
             pools=load_pools(sig / "pools"),
             model=load_model(config.model) if config.model is not None else None,
+            names=load_network_names(sig / "lists"),
         )

@@ -18,6 +18,7 @@ from detector.dissect import flavours
 from detector.errors import InputError
 from detector.facts import FlowFacts
 from detector.flows import FlowRecord
+from detector.netnames import NetworkNames
 from detector.patterns import PatternError, compile_linear, pattern_error
 from detector.pdns import PassiveDns
 from detector.pools import PoolList, PoolMatch
@@ -174,17 +175,45 @@ class Intel:
     coins: CoinTables
     pools: PoolList
     pdns: PassiveDns
+    names: NetworkNames = field(default_factory=NetworkNames)
 
 
 def enrich(record: FlowRecord, intel: Intel) -> None:
-    """Fill DNS names, pool match, wallet, worker and coin of a flow's facts."""
+    """Fill DNS names, pool match, network names, wallet, worker and coin of a flow's
+    facts."""
     facts = record.facts
     if facts is None:
         return
     facts.dns_names = intel.pdns.names(record.server_ip, before=record.last_ts)
     facts.hosts = host_names(facts)
     _match_pool(record, facts, intel.pools)
+    if intel.names:
+        _network_names(facts, intel.names)
     _identity(facts, intel.coins)
+
+
+def _network_names(facts: FlowFacts, names: NetworkNames) -> None:
+    """Names of a crypto network's own infrastructure tied to the flow (netnames.py):
+    ``node.name_network`` and ``node.names``.
+
+    Only names the flow's client used itself - the questions of a DNS flow, the TLS SNI,
+    the HTTP Host, a tunnel's target - say that this host looked the network up. The
+    names passive DNS gave the server IP are someone's lookup, and a CDN's address
+    (drand.cloudflare.com) carries the whole web's names: they count only on a node
+    flow, whose peer they name (a libp2p connection to a Filecoin bootstrap peer)."""
+    tls, node = facts.tls, facts.node
+    used = list(facts.dns.get("queries", ()))
+    for value in (tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host")):
+        if value:
+            text = str(value)
+            used.append(text.split(":")[0] if text.count(":") == 1 else text)
+    if node.get("protocol"):
+        used += facts.dns_names
+    if not used:
+        return
+    found = names.match(used)
+    if found is not None:
+        node["name_network"], node["names"] = found
 
 
 def host_names(facts: FlowFacts) -> list[str]:

@@ -4,6 +4,17 @@ Not miners: Bitcoin, Ethereum, Monero or Nano *nodes* are reported apart, as inf
 crypto-node alerts (sinks/eve.py), one per host, protocol and window (the suspect table's
 windows).
 Bounded and mergeable like the suspect table (suspects.py), and plain data (rules by id).
+
+**Name hints.** Some networks show only in what a host looks up beside its node traffic:
+libp2p (dissect/libp2p.py) is spoken by IPFS, Filecoin, Ethereum's consensus clients
+alike, and what makes a libp2p host a *Filecoin* node is that it resolved Filecoin's
+bootstrap peers or drand, or fetched its proof parameters' verifying keys (netnames.py,
+enrich.py: ``node.name_network``). A flow that used such names but spoke no node
+protocol (a DNS lookup, an HTTPS fetch) is a *hint* (``NameHint``): kept per (client,
+network, window), never reported alone, and at ``hosts()`` a libp2p host of the same IP
+and window with a hint of a network that runs on libp2p (LIBP2P_NETWORKS) becomes that
+network's node, with the names and the hint's rules as evidence (docs/ARCHITECTURE.md §3,
+"Filecoin and libp2p").
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from detector.dissect.filecoin import NODE_PROTOCOL as FILECOIN_RPC
+from detector.dissect.libp2p import NODE_PROTOCOL as LIBP2P
 from detector.flows import FlowRecord
 from detector.score import Verdict
 from detector.suspects import MAX_EVIDENCE_FLOWS, bracketed, window_index
@@ -35,6 +47,9 @@ class NodeHost:
     user_agents: set[str] = field(default_factory=set)
     commands: set[str] = field(default_factory=set)
     rules: set[int] = field(default_factory=set)  # node rule ids
+    # names of the network's own infrastructure the host used (name hints, node flows to
+    # peers DNS named so): what makes a libp2p host a Filecoin node
+    names: set[str] = field(default_factory=set)
     # The first flow with each of the host's first MAX_EVIDENCE_FLOWS peers (client/server
     # pairs), in capture order, without their facts (the host keeps what it needs of them).
     flows: list[FlowRecord] = field(default_factory=list)
@@ -46,6 +61,7 @@ class NodeHost:
 MAX_NODE_AGENTS = 8  # distinct user agents per node host
 MAX_NODE_COMMANDS = 64  # distinct protocol commands per node host
 COMMANDS_PER_FLOW = 16
+MAX_NODE_NAMES = 16  # distinct infrastructure names per node host (and per hint)
 
 
 @dataclass(slots=True)
@@ -82,6 +98,9 @@ class NodePair:
     network: tuple[int, str] | None = None  # (seq, network) of the first flow naming one
     agents: dict[str, int] = field(default_factory=dict)  # agent -> seq, first ones
     commands: dict[str, tuple[int, int]] = field(default_factory=dict)  # -> (seq, position)
+    # (seq, network) of the first flow whose peer a network's own name named, and the names
+    name_network: tuple[int, str] | None = None
+    names: dict[str, tuple[int, int]] = field(default_factory=dict)  # -> (seq, position)
 
     def add(self, seq: int, v: Verdict, budget: Budget) -> int:
         """Account for one flow; returns how many details the budget could not hold."""
@@ -103,6 +122,12 @@ class NodePair:
             lost += _first_distinct(
                 self.commands, command, (seq, position), MAX_NODE_COMMANDS, budget
             )
+        named = f.node.get("name_network")
+        if named:
+            if self.name_network is None:
+                self.name_network = (seq, named)
+            for position, name in enumerate(f.node.get("names", [])):
+                lost += _first_distinct(self.names, name, (seq, position), MAX_NODE_NAMES, budget)
         return lost
 
     def absorb(self, other: NodePair, offset: int, budget: Budget) -> int:
@@ -125,6 +150,50 @@ class NodePair:
         for command, (seq, position) in other.commands.items():
             lost += _first_distinct(
                 self.commands, command, (seq + offset, position), MAX_NODE_COMMANDS, budget
+            )
+        if self.name_network is None and other.name_network is not None:
+            self.name_network = (other.name_network[0] + offset, other.name_network[1])
+        for name, (seq, position) in other.names.items():
+            lost += _first_distinct(
+                self.names, name, (seq + offset, position), MAX_NODE_NAMES, budget
+            )
+        return lost
+
+
+@dataclass(slots=True)
+class NameHint:
+    """The flows of one client IP, in one window, that used one network's own names
+    (netnames.py) but spoke no node protocol: a DNS lookup of Filecoin's bootstrap peers,
+    an HTTPS fetch from drand. Evidence for that host's node flows; no sighting alone."""
+
+    first_seq: int
+    first_seen: float = float("inf")
+    last_seen: float = float("-inf")
+    flow_count: int = 0
+    rules: set[int] = field(default_factory=set)
+    names: dict[str, tuple[int, int]] = field(default_factory=dict)  # -> (seq, position)
+
+    def add(self, seq: int, v: Verdict, budget: Budget) -> int:
+        r, f = v.record, v.record.facts
+        assert f is not None
+        self.first_seen = min(self.first_seen, r.first_ts)
+        self.last_seen = max(self.last_seen, r.last_ts)
+        self.flow_count += 1
+        self.rules.update(v.node_rules)
+        lost = 0
+        for position, name in enumerate(f.node.get("names", [])):
+            lost += _first_distinct(self.names, name, (seq, position), MAX_NODE_NAMES, budget)
+        return lost
+
+    def absorb(self, other: NameHint, offset: int, budget: Budget) -> int:
+        self.first_seen = min(self.first_seen, other.first_seen)
+        self.last_seen = max(self.last_seen, other.last_seen)
+        self.flow_count += other.flow_count
+        self.rules.update(other.rules)
+        lost = 0
+        for name, (seq, position) in other.names.items():
+            lost += _first_distinct(
+                self.names, name, (seq + offset, position), MAX_NODE_NAMES, budget
             )
         return lost
 
@@ -164,6 +233,10 @@ MAX_NODE_ENTRIES = 100_000  # see NodeTable
 # (a lotus daemon answering Filecoin.ChainHead), whoever the client is and however many
 # flows it makes - a wallet polling its node makes more flows than the node.
 SERVER_PROTOCOLS = frozenset({FILECOIN_RPC})
+# Networks that run on libp2p: a libp2p host with a name hint (or a libp2p flow to a peer
+# named) of one of these is that network's node, reported under that network's name.
+# IPFS or Ethereum's consensus clients would join with name lists of their own.
+LIBP2P_NETWORKS = ("filecoin",)
 
 
 @dataclass(slots=True)
@@ -193,6 +266,8 @@ class NodeTable:
     window: float = 3600.0
     # (client, server, protocol, window index) -> pair, in first-flow order
     pairs: dict[tuple[str, str, str, int], NodePair] = field(default_factory=dict)
+    # (client, network, window index) -> the name hints of that host (see NameHint)
+    hints: dict[tuple[str, str, int], NameHint] = field(default_factory=dict)
     seq: int = 0  # node flows seen (numbering for order-dependent details)
     budget: Budget = field(default_factory=lambda: Budget(MAX_NODE_ENTRIES))
     dropped: int = 0
@@ -204,7 +279,12 @@ class NodeTable:
             return
         seq = self.seq
         self.seq += 1
-        protocol = r.facts.node.get("protocol", "unknown")
+        node = r.facts.node
+        protocol = node.get("protocol")
+        if protocol is None and node.get("name_network"):
+            self._hint(seq, v, node["name_network"])
+            return
+        protocol = protocol or "unknown"
         key = (r.client_ip, r.server_ip, protocol, window_index(r.first_ts, self.window))
         pair = self.pairs.get(key)
         if pair is None:
@@ -213,6 +293,17 @@ class NodeTable:
                 return
             pair = self.pairs[key] = NodePair(seq, replace(r, facts=None))
         self.details_dropped += pair.add(seq, v, self.budget)
+
+    def _hint(self, seq: int, v: Verdict, network: str) -> None:
+        r = v.record
+        key = (r.client_ip, network, window_index(r.first_ts, self.window))
+        hint = self.hints.get(key)
+        if hint is None:
+            if not self.budget.take():
+                self.dropped += 1
+                return
+            hint = self.hints[key] = NameHint(seq)
+        self.details_dropped += hint.add(seq, v, self.budget)
 
     def merge(self, other: NodeTable) -> None:
         """Fold in the table of a later capture; its flows come after all of ours."""
@@ -227,6 +318,14 @@ class NodeTable:
                     continue
                 mine = self.pairs[key] = NodePair(theirs.first_seq + offset, theirs.first)
             self.details_dropped += mine.absorb(theirs, offset, self.budget)
+        for key, their_hint in other.hints.items():
+            my_hint = self.hints.get(key)
+            if my_hint is None:
+                if not self.budget.take():
+                    self.dropped += their_hint.flow_count
+                    continue
+                my_hint = self.hints[key] = NameHint(their_hint.first_seq + offset)
+            self.details_dropped += my_hint.absorb(their_hint, offset, self.budget)
         self.seq += other.seq
         self.dropped += other.dropped
         self.details_dropped += other.details_dropped
@@ -240,11 +339,42 @@ class NodeTable:
         for (client, server, protocol, index), pair in self.pairs.items():
             ip = server if protocol in SERVER_PROTOCOLS else _local(client, server, endpoint_flows)
             groups.setdefault((ip, protocol, index), []).append(pair)
-        hosts = [
-            _build_host(ip, protocol, index * self.window, pairs)
-            for (ip, protocol, index), pairs in groups.items()
-        ]
+        hosts = []
+        for (ip, protocol, index), pairs in groups.items():
+            host = _build_host(ip, protocol, index * self.window, pairs)
+            if protocol == LIBP2P:
+                self._name_network(host, index, pairs)
+            hosts.append(host)
         return sorted(hosts, key=NodeHost.sort_key)
+
+    def _name_network(self, host: NodeHost, index: int, pairs: list[NodePair]) -> None:
+        """A libp2p host that used a libp2p network's own names in its window - a hint of
+        its own, or a connection to a peer DNS named so - is that network's node: its
+        protocol and network become the network's name, the names and the hints' rules
+        join its evidence (the module docstring)."""
+        named: list[tuple[int, str]] = [p.name_network for p in pairs if p.name_network]
+        hints = {}
+        for network in LIBP2P_NETWORKS:
+            hint = self.hints.get((host.ip, network, index))
+            if hint is not None:
+                hints[network] = hint
+                named.append((hint.first_seq, network))
+        named = [(seq, network) for seq, network in named if network in LIBP2P_NETWORKS]
+        if not named:
+            return
+        network = min(named)[1]
+        names: dict[str, tuple[int, int]] = {}
+        for pair in pairs:
+            if pair.name_network and pair.name_network[1] == network:
+                for name, at in pair.names.items():
+                    names[name] = min(names.get(name, at), at)
+        hint = hints.get(network)
+        if hint is not None:
+            host.rules.update(hint.rules)
+            for name, at in hint.names.items():
+                names[name] = min(names.get(name, at), at)
+        host.protocol = host.network = network
+        host.names = set(_first_keys(names, MAX_NODE_NAMES))
 
 
 def _local(client: str, server: str, endpoint_flows: Counter[str]) -> str:

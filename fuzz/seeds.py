@@ -114,6 +114,7 @@ def make(out: Path) -> dict[str, int]:
     from detector.dissect.dns import DnsTcp
     from detector.dissect.http import Http
     from detector.dissect.jsonlines import JsonLines
+    from detector.dissect.libp2p import Multistream
     from detector.dissect.nodes import CryptoNode, CryptoNodeUdp
     from detector.dissect.tls.flow import Tls
 
@@ -124,7 +125,7 @@ def make(out: Path) -> dict[str, int]:
             seeds[target][hashlib.sha1(data).hexdigest()[:16]] = data
 
     classes = {"tls_stream": Tls, "http": Http, "dns": DnsTcp, "nodes": CryptoNode,
-               "jsonlines": JsonLines}  # fmt: skip
+               "jsonlines": JsonLines, "libp2p": Multistream}  # fmt: skip
     for path in captures():
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
@@ -181,6 +182,17 @@ def make(out: Path) -> dict[str, int]:
                                 rng.choice([0, 0, 5]), rng.choice([0, 0, 1, 4]))  # fmt: skip
             segs += rng.randbytes(length)
         add("reassembly", bytes(segs))
+
+    # libp2p openers: none in the captures above; the real ones are in pcaps/realset
+    header = b"\x13/multistream/1.0.0\n"
+    for proposal in (b"\x07/noise\n", b"\x0b/tls/1.0.0\n", b"\x0d/yamux/1.0.0\n", b"\x03na\n"):
+        add("libp2p", common.encode_conversation(1, [
+            (0, header[:1]), (0, header[1:] + proposal), (1, header + proposal),
+            (0, b"\x00\x20" + rng.randbytes(32)), (1, rng.randbytes(80))]))  # fmt: skip
+    for path in sorted((REPO / "pcaps" / "realset").glob("libp2p-*.pcap")):
+        tcp, _ = conversations(packets(path, 400))
+        for segments in tcp[:2]:
+            add("libp2p", conversation_bytes(segments)[0])
 
     counts = {}
     rng = random.Random(7)

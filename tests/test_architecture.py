@@ -16,7 +16,7 @@ PACKAGE = REPO / "detector"
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("detector.errors", "detector.csvdata", "detector.compiled", "detector.dialects", "detector.textsafe",
               "detector.yamlsrc", "detector.plain", "detector.patterns", "detector.facts", "detector.pools",
-              "detector.pdns", "detector.owners", "detector.activity")),
+              "detector.pdns", "detector.owners", "detector.activity", "detector.netnames")),
     ("source", ("detector.source.",)),
     ("decode", ("detector.decode",)),
     ("flows", ("detector.flowtable", "detector.screen", "detector.behaviour", "detector.flows")),

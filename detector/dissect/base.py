@@ -35,6 +35,7 @@ from enum import Enum
 from typing import ClassVar
 
 from detector.facts import FlowFacts
+from detector.netnames import NetworkNames
 from detector.pdns import PassiveDns
 from detector.pools import PoolList
 
@@ -45,6 +46,7 @@ class InspectContext:
 
     pdns: PassiveDns = field(default_factory=PassiveDns)
     pools: PoolList | None = None  # to notice DNS lookups of pool names
+    names: NetworkNames | None = None  # ...and of a crypto network's own names (netnames.py)
 
 
 class Probe(Enum):

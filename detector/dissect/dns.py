@@ -1,5 +1,6 @@
 """DNS: answers feed the shared passive-DNS map, so later flows to those IPs carry the
-names; questions that name a mining pool are kept as flow facts (an informational event).
+names; questions that name a mining pool (an informational event) or a crypto network's own
+infrastructure (Filecoin's bootstrap peers and drand, netnames.py) are kept as flow facts.
 
 UDP DNS never builds per-flow state: the vectorised triage (triage.py) sends only
 responses with answers, straight to ``observe_response``. DNS over TCP (two-byte length
@@ -40,13 +41,18 @@ def note_pool_lookup(facts: FlowFacts, questions: list[str], ips: list[str], sid
     facts.sides[1 - side].client_votes += 1
 
 
-def names_a_pool(questions: list[str], ctx: InspectContext) -> bool:
-    """Does a question name a mining pool? (Asked for every distinct answer of a batch.)"""
-    pools = ctx.pools
-    if pools is None:
+def worth_noting(questions: list[str], ctx: InspectContext) -> bool:
+    """Does a question name a mining pool, or a crypto network's own infrastructure
+    (netnames.py: Filecoin's bootstrap peers, drand)? Then the DNS flow keeps its
+    questions as facts: who asked is evidence (a pool lookup; a Filecoin node beside
+    libp2p flows). Asked for every distinct answer of a batch."""
+    pools, names = ctx.pools, ctx.names
+    if pools is None and not names:
         return False
-    for name in questions:  # noqa: SIM110 - a loop: no generator per answer on the hot path
-        if pools.match(name):
+    for name in questions:  # a loop: no generator per answer on the hot path
+        if pools is not None and pools.match(name):
+            return True
+        if names and names.network_of(name) is not None:
             return True
     return False
 
@@ -79,7 +85,7 @@ class DnsTcp(StreamDissector):
                 questions, ips = observe_response(buf[2 : size + 2], ts, self.ctx)
             except DnsError:
                 return False
-            if names_a_pool(questions, self.ctx):
+            if worth_noting(questions, self.ctx):
                 note_pool_lookup(facts, questions, ips, side)
             buf = buf[size + 2 :]
         self.bufs[side] = buf[-65537:]

@@ -20,10 +20,11 @@ from detector.dissect.base import (
     StreamDissector,
     Upgrade,
 )
-from detector.dissect.dns import DnsTcp, names_a_pool, note_pool_lookup
+from detector.dissect.dns import DnsTcp, note_pool_lookup, worth_noting
 from detector.dissect.dnsparse import Groups
 from detector.dissect.http import Http
 from detector.dissect.jsonlines import JsonLines
+from detector.dissect.libp2p import Multistream
 from detector.dissect.nodes import CryptoNode, CryptoNodeUdp
 from detector.dissect.quic import Quic
 from detector.dissect.starttls import StartTls
@@ -38,6 +39,7 @@ STREAM_DISSECTORS: tuple[type[StreamDissector], ...] = (
     Tls,
     Http,
     DnsTcp,
+    Multistream,
     CryptoNode,
     JsonLines,
     Socks,
@@ -263,12 +265,13 @@ class Inspector:
     ) -> list[int]:
         """Batch fast path for UDP DNS responses with answers (see triage.py): feed
         passive DNS with each distinct answer of the batch once, at its last message;
-        keep flow facts only for the messages whose question names a mining pool.
+        keep flow facts only for the messages whose question names a mining pool or a
+        crypto network's own infrastructure (dns.worth_noting).
         Returns the slots of the flows that got facts."""
         distinct, last, groups = grouped
         ctx = self.ctx
         ctx.pdns.add_groups(distinct, last, times)
-        pooled = {g for g in range(len(distinct)) if names_a_pool(distinct[g][0], ctx)}
+        pooled = {g for g in range(len(distinct)) if worth_noting(distinct[g][0], ctx)}
         if not pooled:
             return []
         with_facts = []

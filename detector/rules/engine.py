@@ -19,6 +19,7 @@ from detector.dialects import KNOWN as DIALECTS
 from detector.dialects import MINING_DIALECTS
 from detector.errors import InputError
 from detector.flows import FlowRecord
+from detector.netnames import HostListError, in_domains, read_host_list
 from detector.patterns import PatternError, compile_linear, pattern_error
 from detector.rules.fields import FAMILY_OF, FIELDS, families
 from detector.yamlsrc import line_of, load_yaml
@@ -134,7 +135,8 @@ def rule_files(dirs: Iterable[Path]) -> list[Path]:
 
 class DomainLists:
     """Named host lists (``signatures/lists/NAME.txt``) for the ``list`` operator, each
-    loaded once and shared by every rule that names it."""
+    loaded once and shared by every rule that names it (netnames.read_host_list reads
+    and validates them: a bad line is ``file:line: reason``)."""
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
@@ -149,25 +151,10 @@ class DomainLists:
         if not path.is_file():
             return None
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RuleError(f"{path}: cannot read ({exc})") from None
-        domains = set()
-        for lineno, line in enumerate(lines, 1):
-            host = line.split("#", 1)[0].strip().lower().removeprefix("*.").rstrip(".")
-            if not host:
-                continue
-            if " " in host or "/" in host:
-                raise RuleError(f"{path}:{lineno}: bad host name {host!r}")
-            domains.add(host)
-        self._loaded[name] = frozenset(domains)
+            self._loaded[name] = read_host_list(path)
+        except HostListError as exc:
+            raise RuleError(str(exc)) from None
         return self._loaded[name]
-
-
-def in_domains(host: str, domains: frozenset[str]) -> bool:
-    """True if ``host`` is one of ``domains`` or a subdomain of one (label walk)."""
-    labels = host.lower().rstrip(".").split(".")
-    return any(".".join(labels[i:]) in domains for i in range(len(labels)))
 
 
 def load_rules(dirs: Iterable[Path], lists_dir: Path | None = None) -> RuleSet:

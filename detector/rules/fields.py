@@ -103,6 +103,11 @@ FIELDS.update(
         "node.network": (lambda r: _facts(r).node.get("network"), "str"),
         "node.confidence": (lambda r: _facts(r).node.get("confidence"), "str"),
         "node.user_agent": (lambda r: _facts(r).node.get("user_agent"), "str"),
+        # protocol ids a libp2p opener proposed (dissect/libp2p.py), Levin/Bitcoin commands...
+        "node.commands": (lambda r: set(_facts(r).node.get("commands", ())), "set"),
+        # a crypto network's own names the flow's client used (enrich.py, netnames.py)
+        "node.name_network": (lambda r: _facts(r).node.get("name_network"), "str"),
+        "node.names": (lambda r: set(_facts(r).node.get("names", ())), "set"),
         "tls.records": (lambda r: len(_facts(r).tls.get("records", ())), "num"),
         "tls.self_signed": (lambda r: _facts(r).tls.get("self_signed"), "str"),
         "websocket.messages": (lambda r: (_facts(r).websocket or {}).get("messages", 0), "num"),
@@ -133,6 +138,9 @@ FAMILY_OF: dict[str, str] = {
     "node.network": "node",
     "node.confidence": "node",
     "node.user_agent": "node",
+    "node.commands": "node",
+    "node.name_network": "node",
+    "node.names": "node",
     "agent": "agent",
     "pool.name": "pool",
     "pool.coin": "pool",

@@ -72,7 +72,7 @@ def write_csv(
                 "",
                 ";".join(p for p, _ in n.peers.most_common(8)),
                 n.network or "",
-                "",
+                ";".join(escape_cell(x) for x in sorted(n.names)),  # the network's own names
                 ";".join(escape_cell(a) for a in sorted(n.user_agents)),
                 "",
                 "",

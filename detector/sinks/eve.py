@@ -256,6 +256,7 @@ def _node_flat(record: dict[str, Any]) -> dict[str, list[str]]:
             "port": record["ports"],
             "user_agent": record["user_agents"],
             "command": record["commands"],
+            "name": record["names"],
         },
     )
 
@@ -288,6 +289,7 @@ def node_event(n: NodeHost, rules: RuleSet, extended: bool = False) -> dict[str,
         "ports": sorted(n.ports)[:16],
         "user_agents": sorted(n.user_agents),
         "commands": sorted(n.commands),
+        "names": sorted(n.names),
     }
     event: dict[str, Any] = {
         "timestamp": eve_time(n.first_seen),

@@ -125,16 +125,21 @@ def _node_table(console: Console, nodes: list[NodeHost]) -> None:
         title=f"Cryptocurrency nodes, informational - not miners ({len(nodes)})",
         title_justify="left",
     )
-    for name in ("Host", "Protocol", "Network", "Peers", "Flows", "Agent", "Seen (UTC)"):
+    columns = ("Host", "Protocol", "Network", "Peers", "Flows", "Agent", "Evidence", "Seen (UTC)")
+    for name in columns:
         table.add_column(name, no_wrap=True, overflow="ellipsis")
     for n in nodes:
         cells = (
             escape(n.ip),
-            n.protocol,
-            n.network or "-",
+            escape(n.protocol),
+            escape(n.network or "-"),
             str(len(n.peers)),
             str(n.flow_count),
             _first(sorted(n.user_agents), 24),
+            # what made the sighting beyond its framing: the network's own names it used
+            # (a Filecoin node), else the commands or protocol ids it sent (from packets:
+            # escaped like the rest)
+            _first(sorted(n.names) or sorted(n.commands), 36),
             f"{short_time(n.first_seen)} +{_duration(n.last_seen - n.first_seen)}",
         )
         table.add_row(*(Text(c) for c in cells))

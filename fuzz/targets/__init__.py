@@ -13,6 +13,7 @@ TARGETS = (
     "tls_stream",
     "x509",
     "nodes",
+    "libp2p",
     "reassembly",
     "rules",
     "websocket",

@@ -1,5 +1,6 @@
 """Enrich a finished flow with what other data knows: the names DNS gave its server IP,
-the pool list's verdict on its host names, wallet/worker split of the login, the coin.
+the pool list's verdict on its host names, wallet/worker split of the login, the coin,
+and whether it is a Chia peer's (chia.py, with the Chia names list).
 
 Uses ``signatures/coins.yaml`` and ``signatures/pools/`` (data, validated on load) and
 the passive-DNS map the DNS dissector filled. Runs after dissection and before the
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from detector.chia import ChiaNames, chia_facts
 from detector.errors import InputError
 from detector.facts import FlowFacts
 from detector.flows import FlowRecord
@@ -101,6 +103,7 @@ class Intel:
     coins: CoinTables
     pools: PoolList
     pdns: PassiveDns
+    chia: ChiaNames | None = None  # signatures/lists/chia-names.txt (chia.py)
 
 
 def enrich(record: FlowRecord, intel: Intel) -> None:
@@ -112,6 +115,8 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     facts.hosts = host_names(facts)
     _match_pool(record, facts, intel.pools)
     _identity(facts, intel.coins)
+    if intel.chia is not None:
+        chia_facts(record, intel.chia)
 
 
 def host_names(facts: FlowFacts) -> list[str]:

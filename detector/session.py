@@ -105,7 +105,9 @@ class Analysis:
     def __init__(
         self, config: ScanConfig, detector: Detector, pdns: PassiveDns, announce: bool
     ) -> None:
-        self.intel = Intel(coins=detector.coins, pools=detector.pools, pdns=pdns)
+        self.intel = Intel(
+            coins=detector.coins, pools=detector.pools, pdns=pdns, chia=detector.chia_names
+        )
         self.rules = detector.rules
         self.model = detector.model
         self.threshold = config.threshold
@@ -173,7 +175,11 @@ class CaptureSession:
         """``announce``: the driver takes new suspects as they appear (a live sink,
         ``scan --as-found``); otherwise none are kept for it."""
         pdns = PassiveDns()
-        self.inspector = Inspector(config.inspect, InspectContext(pdns=pdns, pools=detector.pools))
+        names = detector.chia_names
+        self.inspector = Inspector(
+            config.inspect,
+            InspectContext(pdns=pdns, pools=detector.pools, watched=names.named if names else None),
+        )
         # Behaviour (§11) feeds the model, scoring in progress and the flow log; a
         # rules-only scan that reports at its end reads none of it.
         behaviour = detector.model is not None or announce or config.keep_all_flows

@@ -30,6 +30,7 @@ Example - a dissector that notes SSH banners::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar
@@ -45,6 +46,9 @@ class InspectContext:
 
     pdns: PassiveDns = field(default_factory=PassiveDns)
     pools: PoolList | None = None  # to notice DNS lookups of pool names
+    # Other names whose lookups are kept as a DNS flow's facts: a node network's
+    # introducers and seeders (chia.py's list), whose askers are nodes
+    watched: Callable[[str], bool] | None = None
 
 
 class Probe(Enum):

@@ -1,5 +1,6 @@
 """DNS: answers feed the shared passive-DNS map, so later flows to those IPs carry the
-names; questions that name a mining pool are kept as flow facts (an informational event).
+names; questions that name a mining pool (an informational event) or a watched name (a
+node network's seeders, chia.py) are kept as flow facts.
 
 UDP DNS never builds per-flow state: the vectorised triage (triage.py) sends only
 responses with answers, straight to ``observe_response``. DNS over TCP (two-byte length
@@ -41,12 +42,13 @@ def note_pool_lookup(facts: FlowFacts, questions: list[str], ips: list[str], sid
 
 
 def names_a_pool(questions: list[str], ctx: InspectContext) -> bool:
-    """Does a question name a mining pool? (Asked for every distinct answer of a batch.)"""
-    pools = ctx.pools
-    if pools is None:
+    """Does a question name a mining pool, or a name the context watches (a node
+    network's seeders)? (Asked for every distinct answer of a batch.)"""
+    pools, watched = ctx.pools, ctx.watched
+    if pools is None and watched is None:
         return False
     for name in questions:  # noqa: SIM110 - a loop: no generator per answer on the hot path
-        if pools.match(name):
+        if (pools is not None and pools.match(name)) or (watched is not None and watched(name)):
             return True
     return False
 

@@ -180,9 +180,15 @@ class CaptureSession:
             config.inspect,
             InspectContext(pdns=pdns, pools=detector.pools, watched=names.named if names else None),
         )
-        # Behaviour (§11) feeds the model, scoring in progress and the flow log; a
-        # rules-only scan that reports at its end reads none of it.
-        behaviour = detector.model is not None or announce or config.keep_all_flows
+        # Behaviour (§11) feeds the model, scoring in progress, the flow log and the rules
+        # on the message rhythm (rhythm.*: Chia's signage points); a rules-only scan
+        # without such rules that reports at its end reads none of it.
+        behaviour = (
+            detector.model is not None
+            or announce
+            or config.keep_all_flows
+            or detector.rules.reads_behaviour
+        )
         self.screen = HostScreen(config.screen) if config.screen is not None else None
         self.tracker = FlowTracker(
             config.flow, self.inspector, config.keep_all_flows, behaviour, self.screen

@@ -115,12 +115,16 @@ class ChiaScenario:
     port: int
     net: int  # addresses 10.213.(4 * net).0/30
     how: str
-    start: Callable[[Lab, Path, str, str], dict]
+    start: Callable[[Lab, Path, dict[str, str]], dict]  # -> facts with server, client
     dialects: str = ""
+    middle: bool = False  # a third namespace between srv and cli (both links captured)
 
 
-def farm(lab: Lab, work: Path, srv: str, cli: str) -> dict:
-    """Full node + farmer in srv, harvester with one k=18 plot in cli."""
+def farm(lab: Lab, work: Path, ip: dict[str, str]) -> dict:
+    """Full node + farmer in srv (or the node in srv, the farmer in mid), harvester with
+    one k=18 plot in cli."""
+    remote_node = "mid" in ip
+    farmer_ns, farmer_ip = ("mid", ip["front"]) if remote_node else ("srv", ip["srv"])
     keys = work / "keys"
     farm_root, harvester_root = work / "farm", work / "harvester"
     init_root(farm_root, keys)
@@ -135,37 +139,42 @@ def farm(lab: Lab, work: Path, srv: str, cli: str) -> dict:
         farm_root,
         {
             "full_node.dns_servers": [],  # no peers to find: the farm's node is alone
-            "farmer.full_node_peers": [{"host": "127.0.0.1", "port": 8444}],
+            "farmer.full_node_peers": [
+                {"host": ip["srv"] if remote_node else "127.0.0.1", "port": 8444}
+            ],
         },
     )
     init_root(harvester_root, keys, farm_root / "config" / "ssl" / "ca")
     configure(
         harvester_root,
         {
-            "harvester.farmer_peers": [{"host": srv, "port": 8447}],
+            "harvester.farmer_peers": [{"host": farmer_ip, "port": 8447}],
             "harvester.plot_directories": [str(plots)],
         },
     )
     env = chia_env(farm_root, keys, work)
     # the daemon serves the keychain: the farmer takes its keys from it (as `chia start
     # farmer` sets it up); it listens on localhost only
-    lab.start("daemon", "srv", [str(CHIA_VENV / "bin" / "chia_daemon")], env=env)
-    wait_listen(lab, "srv", 55400, 60)
+    lab.start("daemon", farmer_ns, [str(CHIA_VENV / "bin" / "chia_daemon")], env=env)
+    wait_listen(lab, farmer_ns, 55400, 60)
     lab.start("full-node", "srv", [CHIA_PY, str(HERE / "chia_paced_node.py")], env=env)
     wait_listen(lab, "srv", 8444, 120)
-    lab.start("farmer", "srv", [str(CHIA_VENV / "bin" / "chia_farmer")], env=env)
-    wait_listen(lab, "srv", 8447, 120)
+    lab.start("farmer", farmer_ns, [str(CHIA_VENV / "bin" / "chia_farmer")], env=env)
+    wait_listen(lab, farmer_ns, 8447, 120)
     lab.start(
         "harvester",
         "cli",
         [str(CHIA_VENV / "bin" / "chia_harvester")],
         env=chia_env(harvester_root, keys, work),
     )
-    return {"farmer": f"{srv}:8447", "harvester": cli, "plot_k": 18}
+    farm_hosts = [ip["cli"]] + ([ip["mid"]] if remote_node else [])
+    servers = [f"{farmer_ip}:8447"] + ([f"{ip['srv']}:8444"] if remote_node else [])
+    return {"server": ";".join(servers), "client": ";".join(farm_hosts), "plot_k": 18}
 
 
-def peering(lab: Lab, work: Path, srv: str, cli: str) -> dict:
+def peering(lab: Lab, work: Path, ip: dict[str, str]) -> dict:
     """Full node B and the resolver in srv; full node A in cli, its DNS pointed at srv."""
+    srv = ip["srv"]
     keys = work / "keys"
     root_a, root_b = work / "node-a", work / "node-b"
     for root in (root_a, root_b):
@@ -192,7 +201,7 @@ def peering(lab: Lab, work: Path, srv: str, cli: str) -> dict:
     lab.start("full-node-b", "srv", [CHIA + "_full_node"], env=chia_env(root_b, keys, work))
     wait_listen(lab, "srv", 8444, 120)
     lab.start("full-node-a", "cli", [CHIA + "_full_node"], env=chia_env(root_a, keys, work))
-    return {"node": f"{srv}:8444", "peer": cli, "resolver": f"{srv}:53"}
+    return {"server": f"{srv}:8444", "client": ip["cli"], "resolver": f"{srv}:53"}
 
 
 SCENARIOS = [
@@ -206,6 +215,19 @@ SCENARIOS = [
         "offline: the points' hashes and clock are made up, the rest is chia's)",
         farm,
         "chia-farming",
+    ),
+    ChiaScenario(
+        "chia-farm-remote-node-8444",
+        "miner",
+        8444,
+        53,
+        "full node (srv), farmer (mid) dialling the node's 8444, remote harvester with one "
+        "k=18 plot (cli) dialling the farmer's 8447; both links captured and merged; "
+        "signage points every 9.375 s from chia_paced_node.py (no timelord offline: the "
+        "points' hashes and clock are made up, the rest is chia's)",
+        farm,
+        "chia-farming",
+        middle=True,
     ),
     ChiaScenario(
         "chia-node-peering-8444",
@@ -242,36 +264,53 @@ def capture(sc: ChiaScenario, duration: float) -> dict:
     try:
         lab.add_ns("srv")
         lab.add_ns("cli")
-        srv_if, srv_ip, _, cli_ip = lab.link("srv", "cli")
-        dump = lab.start(
-            "tcpdump",
-            "srv",
-            ["tcpdump", "-i", srv_if, "-n", "-s", "0", "-U", "-Z", "root", "-w",
-             str(work / "tap0.pcap")],
-            nice=0,
-        )  # fmt: skip
+        if sc.middle:  # srv - mid - cli: both links captured, merged
+            lab.add_ns("mid")
+            srv_if, srv_ip, _, mid_ip = lab.link("srv", "mid")
+            front_if, front_ip, _, cli_ip = lab.link("mid", "cli")
+            taps = [("srv", srv_if), ("mid", front_if)]
+            addresses = {"srv": srv_ip, "mid": mid_ip, "front": front_ip, "cli": cli_ip}
+        else:
+            srv_if, srv_ip, _, cli_ip = lab.link("srv", "cli")
+            taps = [("srv", srv_if)]
+            addresses = {"srv": srv_ip, "cli": cli_ip}
+        dumps = [
+            lab.start(
+                f"tcpdump{i}",
+                role,
+                ["tcpdump", "-i", ifname, "-n", "-s", "0", "-U", "-Z", "root", "-w",
+                 str(work / f"tap{i}.pcap")],
+                nice=0,
+            )
+            for i, (role, ifname) in enumerate(taps)
+        ]  # fmt: skip
         time.sleep(1.5)
         t0 = time.time()
-        facts = sc.start(lab, work, srv_ip, cli_ip)
+        facts = sc.start(lab, work, addresses)
         time.sleep(max(0.0, duration - (time.time() - t0)))
         for name, proc in reversed(lab.procs):  # clients first, tcpdump last
-            if name != "tcpdump":
+            if not name.startswith("tcpdump"):
                 lab.stop(proc, grace=10)
         time.sleep(1.0)
-        lab.stop(dump)
+        for proc in dumps:
+            lab.stop(proc)
         lab.close()
+        raw = work / "tap0.pcap"
+        if len(taps) > 1:
+            raw = work / "merged.pcap"
+            sh("mergecap", "-F", "pcap", "-w", str(raw),
+               *(str(work / f"tap{i}.pcap") for i in range(len(taps))))  # fmt: skip
         OUT.mkdir(parents=True, exist_ok=True)
         out = OUT / f"{sc.name}.pcap"
-        facts.update(trim(str(work / "tap0.pcap"), str(out), snap=SNAP))
+        facts.update(trim(str(raw), str(out), snap=SNAP))
         facts.update(
             name=sc.name,
-            server=f"{srv_ip}:{sc.port}",
-            client=cli_ip,
             file=out.name,
             size=out.stat().st_size,
             made=time.strftime("%F"),
             chia_version=chia(work / ("farm" if (work / "farm").exists() else "node-a"),
                               work / "keys", "version").strip(),
+            made_by="tools/realset/chia_lab.py",
             signage_points_sent=_count(work / "full-node.log", r"signage point \d+ sent"),
             harvester_lookups=_count(work / "harvester.log", r"plots were eligible for farming"),
             dns_queries=_count(work / "resolver.log", r" A -> "),

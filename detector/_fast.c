@@ -2187,7 +2187,8 @@ static PyObject *flow_behaviour(PyObject *self, PyObject *args) {
                 if (p < 0xFFFF) {
                     unsigned np = p + 1u, q = np / 3u;
                     pushes[s] = (uint16_t)np;
-                    if (np == 2 || (np % 3u == 0 && (q & (q - 1)) == 0 && q)) out[found++] = s;
+                    if (np <= 8u ? np >= 1u : (np % 3u == 0 && (q & (q - 1)) == 0))
+                        out[found++] = s;
                 }
             } else if (cur) { /* an answer: from the start of the client's message */
                 double delay = (double)rel - (double)req_last[s];

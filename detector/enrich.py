@@ -11,11 +11,12 @@ whether a flow is mining.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from detector.chia import ChiaNames, chia_facts
+from detector.dissect import flavours
 from detector.errors import InputError
 from detector.facts import FlowFacts
 from detector.flows import FlowRecord
@@ -28,12 +29,36 @@ _LOGIN_SEPARATORS = re.compile(r"[./+:@]")
 
 
 @dataclass(frozen=True, slots=True)
+class Flavour:
+    """A Stratum flavour's row of coins.yaml: the algorithm its jobs are, and the coins
+    that speak it, the most mined first (docs/ARCHITECTURE.md §3.z)."""
+
+    algo: str
+    coins: tuple[str, ...]
+
+    def coin(self, *named: str | None) -> str | None:
+        """The first coin ``named`` (the wallet's, the pool list's) that speaks this
+        flavour, else its default. A coin named outside it is not taken: NiceHash logins
+        are Bitcoin addresses whatever the algorithm, and a pool list's coin may be a
+        guess."""
+        for coin in named:
+            if coin in self.coins:
+                return coin
+        return self.coins[0] if self.coins else None
+
+
+@dataclass(frozen=True, slots=True)
 class CoinTables:
     """Compiled coins.yaml."""
 
     wallets: tuple[tuple[str, Any], ...]  # (coin, compiled pattern)
     algos: dict[str, str]
     dialects: dict[str, str]
+    # coin of a wallet format -> the other coins whose addresses look the same (ETH's
+    # 0x addresses are ETC's and ETHW's too): a pool list's coin among them names it
+    shared: dict[str, frozenset[str]] = field(default_factory=dict)
+    flavours: dict[str, Flavour] = field(default_factory=dict)
+    personalisations: dict[str, str] = field(default_factory=dict)  # Equihash pers -> coin
 
     def wallet_coin(self, token: str) -> str | None:
         for coin, pattern in self.wallets:
@@ -50,6 +75,7 @@ def load_coin_tables(path: Path) -> CoinTables:
     if not isinstance(doc, dict):
         raise InputError(f"{path}:1: expected a mapping with wallets, algos and dialects")
     wallets = []
+    shared: dict[str, frozenset[str]] = {}
     for item in doc.get("wallets") or []:
         if not isinstance(item, dict) or not {"coin", "pattern"} <= set(item):
             raise InputError(f"{path}:{line_of(item)}: a wallet entry needs coin and pattern")
@@ -59,6 +85,11 @@ def load_coin_tables(path: Path) -> CoinTables:
             raise InputError(
                 f"{path}:{line_of(item)}: bad wallet pattern: {pattern_error(exc)}"
             ) from None
+        also = item.get("shared", [])
+        if not _tickers(also):
+            raise InputError(f"{path}:{line_of(item)}: shared must be a list of tickers")
+        if also:
+            shared[str(item["coin"])] = shared.get(str(item["coin"]), frozenset()) | set(also)
     algos = doc.get("algos") or {}
     dialects = doc.get("dialects") or {}
     if not isinstance(algos, dict) or not isinstance(dialects, dict):
@@ -67,7 +98,49 @@ def load_coin_tables(path: Path) -> CoinTables:
         wallets=tuple(wallets),
         algos={str(k).lower(): str(v) for k, v in algos.items()},
         dialects={str(k): str(v) for k, v in dialects.items()},
+        shared=shared,
+        flavours=_load_flavours(path, doc),
+        personalisations=_load_personalisations(path, doc),
     )
+
+
+def _tickers(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+def _load_flavours(path: Path, doc: dict[str, Any]) -> dict[str, Flavour]:
+    """``flavours: {name: {algo, coins: [...]}}``; names from dissect/flavours.py."""
+    table = doc.get("flavours") or {}
+    if not isinstance(table, dict):
+        raise InputError(f"{path}:{line_of(doc)}: flavours must be a mapping")
+    out = {}
+    for name, row in table.items():
+        where = f"{path}:{line_of(row) if isinstance(row, dict) else line_of(table)}"
+        if name not in flavours.KNOWN:
+            raise InputError(
+                f"{where}: unknown flavour {name!r} (known: {', '.join(sorted(flavours.KNOWN))})"
+            )
+        if not isinstance(row, dict) or not isinstance(row.get("algo"), str):
+            raise InputError(f"{where}: flavour {name} needs an algo and a coins list")
+        coins = row.get("coins", [])
+        if not _tickers(coins):
+            raise InputError(f"{where}: flavour {name}: coins must be a list of tickers")
+        out[name] = Flavour(row["algo"].lower(), tuple(coins))
+    return out
+
+
+def _load_personalisations(path: Path, doc: dict[str, Any]) -> dict[str, str]:
+    """``personalisations: {BgoldPoW: BTG}``: Equihash personalisation -> coin."""
+    table = doc.get("personalisations") or {}
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and 0 < len(k) <= 8 and isinstance(v, str) and v
+        for k, v in table.items()
+    ):
+        raise InputError(
+            f"{path}:{line_of(table) if table else line_of(doc)}: personalisations must map "
+            "strings of up to 8 characters to tickers"
+        )
+    return dict(table)
 
 
 def split_login(login: str, tables: CoinTables) -> tuple[str | None, str | None, str | None]:
@@ -187,6 +260,17 @@ def _identity(facts: FlowFacts, tables: CoinTables) -> None:
         facts.set_once("worker", worker)
     if facts.coin is not None:
         return
+    pool_coin = facts.pool.get("coin") if facts.pool.get("via") != "dns-query" else None
+    flavour = tables.flavours.get(facts.flavour) if facts.flavour else None
+    if flavour is not None:
+        # the job shapes name the algorithm family; within it, the personalisation the
+        # pool sent, the wallet or the pool list pick the coin (docs/ARCHITECTURE.md §3.z)
+        facts.set_once("algo", flavour.algo)
+        pers_coin = tables.personalisations.get(facts.pers) if facts.pers else None
+        coin = pers_coin or flavour.coin(wallet_coin, pool_coin)
+        if coin:
+            facts.coin = coin
+            return
     offered = facts.algos if len(facts.algos) == 1 else []
     for algo in ([facts.algo] if facts.algo else []) + offered:
         coin = tables.algo_coin(algo)
@@ -194,10 +278,12 @@ def _identity(facts: FlowFacts, tables: CoinTables) -> None:
             facts.coin = coin
             return
     if wallet_coin:
-        facts.coin = wallet_coin
+        # an address format several coins share: the pool list's coin says which
+        shared = tables.shared.get(wallet_coin, frozenset())
+        facts.coin = pool_coin if pool_coin in shared else wallet_coin
         return
-    if facts.pool.get("coin") and facts.pool.get("via") != "dns-query":
-        facts.coin = facts.pool["coin"]
+    if pool_coin:
+        facts.coin = pool_coin
         return
     if not facts.dialects:
         return

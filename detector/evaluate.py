@@ -334,6 +334,10 @@ def _needs(row: dict[str, str], column: str, path: Path, line: int) -> str:
 # --- running -----------------------------------------------------------------------------
 
 
+#: seconds of capture fed at a time, at most, between two looks at the push checkpoints
+PUSH_SLICE = 1.0
+
+
 def evaluate_capture(
     labels: CaptureLabels, config: ScanConfig, detector: Detector, checkpoint: float = 10.0
 ) -> CaptureEval:
@@ -349,22 +353,30 @@ def evaluate_capture(
     try:
         _, batches = read_capture(cap, config.chunk_size)
         next_check: float | None = None
+        next_slice = -math.inf
         for batch in batches:
-            # fed up to each checkpoint's time, so a capture read in one batch (a small
-            # one) is still scored as it goes, not only at its end
+            # fed in slices of at most PUSH_SLICE seconds, so a flow reaching a push
+            # checkpoint is scored within that much of the push (as scan --as-found and a
+            # live sensor score each batch's checkpoints: their batches are shorter still);
+            # every open flow is scored only at each ``checkpoint`` period
             start, n = 0, len(batch)
             while start < n:
+                first = float(batch.ts[start])
                 if next_check is None:
-                    next_check = float(batch.ts[start]) + checkpoint
-                later = np.flatnonzero(batch.ts[start:] >= next_check)
+                    next_check = first + checkpoint
+                if first >= next_slice:
+                    next_slice = first + PUSH_SLICE
+                later = np.flatnonzero(batch.ts[start:] >= min(next_slice, next_check))
                 stop = start + int(later[0]) if later.shape[0] else n
                 if stop > start:
                     session.feed(batch.part(start, stop))
-                    # flows at a push checkpoint are scored at once, as scan --as-found and
-                    # a live sensor score them: time to detect is when the push arrived
+                    # flows at a push checkpoint are scored at once: time to detect is
+                    # when the push arrived (to within a slice)
                     _score_open(session.take_checkpoints(), config, detector, first_flagged)
                 start = stop
                 ahead = max(session.now, float(batch.ts[start]) if start < n else -math.inf)
+                if ahead >= next_slice:
+                    next_slice = ahead + PUSH_SLICE
                 if ahead >= next_check:
                     # one scoring per stretch of time: with no packet in between, more
                     # checkpoints would see the same flows (and a capture whose clock

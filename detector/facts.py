@@ -42,6 +42,10 @@ class FlowFacts:
     algo: str | None = None  # algorithm of the jobs actually served
     algos: list[str] = field(default_factory=list)  # algorithms the client offered (login)
     coin: str | None = None
+    # the Stratum flavour the job and share shapes show (dissect/flavours.py: kawpow,
+    # kaspa, equihash-125-4...) and the Equihash personalisation a pool named
+    flavour: str | None = None
+    pers: str | None = None
     pool_host: str | None = None
     difficulty: float | None = None
     target: str | None = None
@@ -191,7 +195,10 @@ _CONTAINERS: dict[str, type] = {
 }
 _SHARED: dict[frozenset[str], frozenset[str]] = {}
 # String facts that ``stow`` shares between flows (see ``intern``).
-_STRINGS = ("agent", "login", "wallet", "worker", "algo", "coin", "pool_host", "target")
+_STRINGS = (
+    "agent", "login", "wallet", "worker", "algo", "coin", "flavour", "pers", "pool_host",
+    "target",
+)  # fmt: skip
 
 
 def _shared(names: frozenset[str]) -> frozenset[str]:

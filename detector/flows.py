@@ -673,7 +673,7 @@ class FlowTracker:
         return self._records(found, "open")
 
     def take_checkpoints(self, evidence: set[int] | None = None) -> list[FlowRecord]:
-        """The open flows whose server pushes reached a checkpoint (2, 3, 6, 12, 24 ...
+        """The open flows whose server pushes reached a checkpoint (1 ... 8, 12, 24 ...
         pushes, behaviour.is_checkpoint) since the last call, and those in ``evidence``
         (open flows with new facts: Inspector.take_evidence), as records of what they did
         so far (``end_reason`` "open", a copy of their facts, None if they have none):

@@ -41,6 +41,19 @@ given where the unit is documented:
   (other coins speaking it - kHeavyHash bridges - define their own).
 * ETH proxy (eth_getWork [header, seed, boundary]): a share is a hash below the boundary,
   2^256 / boundary hashes on average.
+* The post-Merge GPU coins (docs/ARCHITECTURE.md §3.z): a KAWPOW job carries the miner's
+  share target (RavenCommunity/kawpow-stratum-pool lib/stratum.js: ``powLimit /
+  difficulty`` in params[3]; kawpowminer takes it as the share boundary), an Ergo job
+  too (oliverw/miningcore ErgoPool.cs ``SendJob``: ``Diff1 / difficulty`` in params[6],
+  the difficulty sent as 1), and a NiceHash Octopus job its boundary: 2^256 / target
+  hashes a share, the job's own (miningcore's Ergo pool hashrate adds 15 % for the
+  miner's dataset generation; this does not). Kaspa's ``mining.set_difficulty``:
+  onemorebsmith/kaspa-stratum-bridge hasher.go turns difficulty d into the target
+  2^255 / (d x 2^31) (``BigDiffToLittle``; ``shareValue`` = 2^34 hashes for its fixed
+  difficulty 4), so a share takes d x 2^32 hashes. Left unknown, with the reason:
+  Alephium (the pool's configured ``diff1TargetNumZero``, alephium/mining-pool
+  lib/stats.js, is not on the wire) and Equihash (solutions, not hashes, and
+  ``mining.set_target`` not yet read as work).
 * The client's own report (``eth_submitHashrate``, ``mining.hashrate``): a separate
   method, "client-reported" - a claim, not a measurement; used when shares say nothing.
 
@@ -76,6 +89,8 @@ CONFIDENCE = 0.95
 # 0xffff x 2^208: 2^256 / (0xffff x 2^208) = 2^48 / 65535 = 4,295,032,833.0 (~2^32).
 DIFF1_BITCOIN = 2.0**48 / 0xFFFF
 DIFF1_SCRYPT = DIFF1_BITCOIN / 2.0**16  # pools' 2^16 multiplier: ~65,537 (~2^16)
+DIFF1_KASPA = 2.0**32  # kaspa-stratum-bridge: target 2^255 / (d x 2^31), so d x 2^32 hashes
+_KASPA = dict.fromkeys(("kas", "kheavyhash"), (DIFF1_KASPA, "kHeavyHash"))
 
 # Hashes per difficulty unit, by dialect, for the coins and algorithms (lower case) whose
 # pools' difficulty 1 is documented (see the module docstring).
@@ -83,15 +98,24 @@ UNIT_HASHES: dict[str, dict[str, tuple[float, str]]] = {
     STRATUM_V1: {
         **dict.fromkeys(("btc", "bch", "bsv", "sha256d", "sha256"), (DIFF1_BITCOIN, "SHA-256d")),
         **dict.fromkeys(("ltc", "doge", "scrypt"), (DIFF1_SCRYPT, "scrypt")),
+        **_KASPA,
     },
-    ETHEREUM_STRATUM: dict.fromkeys(("eth", "etc", "ethash", "etchash"), (DIFF1_BITCOIN, "Ethash")),
+    ETHEREUM_STRATUM: {
+        **dict.fromkeys(("eth", "etc", "ethash", "etchash"), (DIFF1_BITCOIN, "Ethash")),
+        **_KASPA,  # the bridge answers subscribe with "EthereumStratum/1.0.0"
+    },
 }
+# How a unit is read where it is not the dialect's usual (DIFF_METHOD), by algorithm.
+UNIT_METHOD = {"kHeavyHash": "share difficulty x 2^32 (kaspa-stratum-bridge)"}
 # How each dialect's targets said their hash count (WORK_HASHES).
 TARGET_METHOD = {
     CRYPTONOTE: "job target -> difficulty (XMRig's toDiff)",
     BROWSER_WS: "the pool's CryptoNote job target -> difficulty (XMRig's toDiff)",
     ETH_PROXY: "work package boundary: 2^256 / boundary",
     ETH_GETWORK_HTTP: "work package boundary: 2^256 / boundary",
+    # KAWPOW, Ergo and Octopus jobs carry their share target (dissect/flavours.py)
+    STRATUM_V1: "the job's share target: 2^256 / target",
+    ETHEREUM_STRATUM: "the job's share target: 2^256 / target",
 }
 DIFF_METHOD = {
     STRATUM_V1: "share difficulty x 2^48/65535",
@@ -218,10 +242,11 @@ def _unit(dialect: str, kind: str, label: str, work: ShareWork) -> tuple[float |
                 None,
                 "",
                 f"{shares} of {coin}: the hash count of a share of difficulty 1 depends on "
-                "the algorithm and is documented here for SHA-256d, scrypt and Ethash only",
+                "the algorithm and is documented here for SHA-256d, scrypt, Ethash and "
+                "kHeavyHash only",
             )
         per_unit, algo = unit
-        return per_unit, f"{DIFF_METHOD[dialect]} ({algo})", ""
+        return per_unit, UNIT_METHOD.get(algo, f"{DIFF_METHOD[dialect]} ({algo})"), ""
     if kind == WORK_NONE and work.shares:
         return None, "", f"{shares} without a known difficulty or target"
     return None, "", ""

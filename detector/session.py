@@ -11,7 +11,7 @@ drive the same sessions, and a live sensor drives one per interface:
   on its own clock;
 * ``snapshot()`` shows the flows still open, with their facts and counters so far: what
   scoring in progress looks at; ``take_checkpoints()`` only those whose server pushes
-  reached a checkpoint (2, 3, 6, 12 ... pushes) since it was last asked;
+  reached a checkpoint (1 ... 8, 12, 24 ... pushes) since it was last asked;
 * ``take_new_suspects()`` says which suspects (or suspects' windows) appeared since it was
   last asked, so a live sink can alert at once;
 * ``finish()`` ends the remaining flows and returns the capture's result, plain data
@@ -255,7 +255,7 @@ class CaptureSession:
         return records
 
     def take_checkpoints(self) -> list[FlowRecord]:
-        """The open flows whose server pushes reached a checkpoint (2, 3, 6, 12, 24 ...,
+        """The open flows whose server pushes reached a checkpoint (1 ... 8, 12, 24 ...,
         behaviour.is_checkpoint) or whose inspection first named a dialect since the last
         call, enriched like ``snapshot``'s: the flows worth scoring while they go on
         (FlowTracker.take_checkpoints, Inspector.take_evidence)."""

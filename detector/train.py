@@ -43,7 +43,7 @@ from detector.replay import STOP
 from detector.session import CaptureSession
 from detector.source import expand_inputs, read_capture
 
-MIN_PUSHES = 2  # server pushes a flow must show before the model alone makes a suspect
+MIN_PUSHES = 1  # server pushes a flow must show before the model alone makes a suspect
 # Features the shipped model leaves out: a pool-list hit is the rules' evidence (a model
 # that learnt it would miss every pool no list names, as the real-program set's are); the
 # answer delay is mostly where the sensor sits (near the client it is the whole round

@@ -1,10 +1,11 @@
 """``minewatch verify``: replay labelled captures and compare with their manifest.
 
 A manifest (``manifest.toml`` or ``manifest.csv`` in the directory, or ``--manifest``)
-lists per capture the suspect IPs expected and, optionally, the mining dialects. A
-capture passes when the suspect set is exactly the expected set and every expected
-dialect was seen (and no unexpected one). CSV manifests may name the suspects column
-``suspects`` or ``miner_ips`` (the corpus's labels.csv) and separate values with ';'.
+lists per capture the suspect IPs expected and, optionally, the mining dialects and the
+coins. A capture passes when the suspect set is exactly the expected set and every
+expected dialect - and coin, where listed - was seen (and no unexpected one). CSV
+manifests may name the suspects column ``suspects`` or ``miner_ips`` (the corpus's
+labels.csv) and separate values with ';'.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Expectation:
     dialects: set[str] | None  # None: not checked
     label: str = ""
     pool_endpoints: set[str] = field(default_factory=set)  # "ip:port" the miners mine at
+    coins: set[str] | None = None  # the coins the suspects are named with; None: not checked
 
 
 @dataclass(slots=True)
@@ -40,6 +42,7 @@ class Outcome:
     found: set[str] = field(default_factory=set)
     dialects: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
+    coins: set[str] = field(default_factory=set)
     seconds: float = 0.0
     broken: bool = False  # the capture could not be read (whole or in part)
 
@@ -63,9 +66,11 @@ def run_verify(
         started = time.perf_counter()
         result = run_scan(expand_inputs([str(exp.file)]), config, detector)
         dialects: set[str] = set()
+        coins: set[str] = set()
         for s in result.suspects.stream():
             dialects |= s.dialects
-        outcome = compare(exp, result.suspects.ips(), dialects)
+            coins.update(s.coins)
+        outcome = compare(exp, result.suspects.ips(), dialects, coins)
         for cap in result.captures:
             if cap.error:
                 outcome.problems.append(f"input error: {cap.error}")
@@ -88,6 +93,8 @@ def _print_outcome(out: TextIO, base: Path, o: Outcome) -> None:
     out.write(f"{status}  {name}  suspects: {found}")
     if o.dialects:
         out.write(f"  dialects: {', '.join(sorted(o.dialects))}")
+    if o.expectation.coins is not None:
+        out.write(f"  coins: {', '.join(sorted(o.coins)) or '-'}")
     out.write("\n")
     for problem in o.problems:
         out.write(f"      {problem}\n")
@@ -135,6 +142,11 @@ def _load_toml(path: Path, base: Path) -> list[Expectation]:
             raise InputError(f"{path}: capture #{i} needs a 'file' string")
         suspects = entry.get("suspects", [])
         dialects = entry.get("dialects")
+        coins = entry.get("coins")
+        if coins is not None and (
+            not isinstance(coins, list) or not all(isinstance(c, str) for c in coins)
+        ):
+            raise InputError(f"{path}: capture #{i} ({entry['file']}): coins must be a list")
         if not isinstance(suspects, list) or not all(isinstance(s, str) for s in suspects):
             raise InputError(f"{path}: capture #{i} ({entry['file']}): suspects must be a list")
         if dialects is not None and (
@@ -147,6 +159,7 @@ def _load_toml(path: Path, base: Path) -> list[Expectation]:
                 suspects=set(suspects),
                 dialects=set(dialects) if dialects is not None else None,
                 label=str(entry.get("notes", ""))[:200],
+                coins=set(coins) if coins is not None else None,
             )
         )
     return out
@@ -183,8 +196,10 @@ def _load_csv(path: Path, base: Path) -> list[Expectation]:
     return out
 
 
-def compare(exp: Expectation, found: set[str], dialects: set[str]) -> Outcome:
-    outcome = Outcome(exp, found=found, dialects=dialects)
+def compare(
+    exp: Expectation, found: set[str], dialects: set[str], coins: set[str] | None = None
+) -> Outcome:
+    outcome = Outcome(exp, found=found, dialects=dialects, coins=coins or set())
     missing = sorted(exp.suspects - found)
     extra = sorted(found - exp.suspects)
     if missing:
@@ -202,6 +217,12 @@ def compare(exp: Expectation, found: set[str], dialects: set[str]) -> Outcome:
             outcome.problems.append("missing dialects: " + ", ".join(lost))
         if surplus:
             outcome.problems.append("unexpected dialects: " + ", ".join(surplus))
+    if exp.coins is not None:  # the post-Merge GPU coins' fixtures (docs/ARCHITECTURE.md §3.z)
+        named = outcome.coins
+        if exp.coins - named:
+            outcome.problems.append("missing coins: " + ", ".join(sorted(exp.coins - named)))
+        if named - exp.coins:
+            outcome.problems.append("unexpected coins: " + ", ".join(sorted(named - exp.coins)))
     return outcome
 
 

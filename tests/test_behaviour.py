@@ -311,11 +311,11 @@ def test_long_polling_answers_late_and_never_pushes(tmp_path: Path) -> None:
     assert math.isnan(f["push_interval_mean"]) and math.isnan(f["push_period_share"])
 
 
-def test_checkpoints_fire_from_the_second_push_on_and_give_records_in_progress(
+def test_checkpoints_fire_from_the_first_push_on_and_give_records_in_progress(
     tmp_path: Path,
 ) -> None:
     record, checkpoints = _conversation_records(_miner(pushes=13), tmp_path, chunk=512)
-    assert [_b(r)["pushes"] for r in checkpoints] == [2, 3, 6, 12]
+    assert [_b(r)["pushes"] for r in checkpoints] == [1, 2, 3, 4, 5, 6, 7, 8, 12]
     assert {r.end_reason for r in checkpoints} == {"open"}
     assert {r.flow_id for r in checkpoints} == {record.flow_id}
     times = [r.last_ts for r in checkpoints]

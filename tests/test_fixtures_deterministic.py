@@ -73,12 +73,15 @@ def test_manifest_lists_exactly_the_files_present() -> None:
 
 
 def test_manifest_entries_are_well_formed() -> None:
-    """Suspects are IP addresses; dialects come from the agreed vocabulary; negatives are
-    exactly the entries without suspects and without dialects - but for positives whose
-    mining runs only inside TLS (files named ``tls-*``): no dialect is on the wire there."""
+    """Suspects are IP addresses; dialects come from the agreed vocabulary; coins, where
+    listed, are tickers; negatives are exactly the entries without suspects and without
+    dialects - but for positives whose mining runs only inside TLS (files named
+    ``tls-*``): no dialect is on the wire there."""
     assert CAPTURES, "empty manifest"
     for cap in CAPTURES:
-        assert set(cap) == {"file", "suspects", "dialects", "notes"}, cap["file"]
+        assert set(cap) - {"coins"} == {"file", "suspects", "dialects", "notes"}, cap["file"]
+        coins = cap.get("coins", ["X"])  # listed only where the capture pins the coin down
+        assert isinstance(coins, list) and coins and all(str(c).isupper() for c in coins)
         suspects = cap["suspects"]
         dialects = cap["dialects"]
         assert isinstance(suspects, list) and isinstance(dialects, list)

@@ -163,7 +163,7 @@ def test_tls_wrapped_and_undocumented_difficulty_are_unknown(rated) -> None:
         assert event["mining"]["hashrate_low"] is None
     ghostrider = events["10.44.0.12"]["mining"]  # Stratum v1, not SHA-256d/scrypt
     assert ghostrider["hashrate_estimate"] is None and ghostrider["submits"] > 0
-    assert "documented here for SHA-256d, scrypt and Ethash only" in ghostrider["hashrate_method"]
+    assert "documented here for SHA-256d, scrypt, Ethash and kHeavyHash only" in ghostrider["hashrate_method"]
 
 
 def test_client_reported_is_a_separate_method(rated) -> None:

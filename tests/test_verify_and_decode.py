@@ -60,6 +60,21 @@ def test_verify_refuses_a_dialect_name_it_does_not_know(tmp_path: Path) -> None:
     assert "unknown dialect stratum1" in result.err and "stratum-v1" in result.err
 
 
+def test_verify_checks_the_coins_a_manifest_lists(tmp_path: Path) -> None:
+    """A GPU coin fixture labelled with another coin fails; a non-list is refused."""
+    shutil.copy(PCAPS / "gpu-kaspa-bridge-lolminer.pcap", tmp_path)
+    (tmp_path / "manifest.toml").write_text(
+        '[[capture]]\nfile = "gpu-kaspa-bridge-lolminer.pcap"\nsuspects = ["10.61.0.11"]\n'
+        'coins = ["XMR"]\n')
+    result = run_cli("verify", str(tmp_path))
+    assert result.rc == 1
+    assert "missing coins: XMR" in result.out and "unexpected coins: KAS" in result.out
+    (tmp_path / "manifest.toml").write_text(
+        '[[capture]]\nfile = "gpu-kaspa-bridge-lolminer.pcap"\nsuspects = []\ncoins = "KAS"\n')
+    result = run_cli("verify", str(tmp_path))
+    assert result.rc == 2 and "coins must be a list" in result.err
+
+
 def _fragmented_capture(path: Path) -> int:
     """A Stratum session plus IPv4 and IPv6 fragments (which must be counted, not parsed)."""
     from scapy.layers.inet import IP, UDP, fragment

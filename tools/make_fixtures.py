@@ -18,7 +18,8 @@ file and that package: running it twice gives identical bytes, and
 
 Each fixture is registered with :func:`fixture`; ``OUTDIR/manifest.toml`` gets one
 ``[[capture]]`` table per file: ``file``, ``suspects`` (client IPs that must become
-suspects; empty for negatives), ``dialects`` (names from :mod:`detector.dialects`) and ``notes``.
+suspects; empty for negatives), ``dialects`` (names from :mod:`detector.dialects`),
+``coins`` where the fixture pins the coin down (the post-Merge GPU coins) and ``notes``.
 """
 
 from __future__ import annotations
@@ -59,13 +60,14 @@ from detector.synth.chain import (
     zcash_t_address,
 )
 from detector.synth.clock import at, unix
-from detector.synth.conversation import Conversation, Script
+from detector.synth.conversation import Conversation, Script, Talk
 from detector.synth.dialects import (
     cryptonote,
     ethgetwork,
     ethproxy,
     ethstratum,
     getwork,
+    gpucoins,
     monerod,
     stratum,
     webminer,
@@ -134,13 +136,14 @@ class Fixture:
     dialects: tuple[str, ...]
     notes: str
     build: Callable[[], bytes]
+    coins: tuple[str, ...] = ()  # the coins the suspects mine, where the capture says
 
 
 FIXTURES: list[Fixture] = []
 
 
-def fixture(file: str, suspects: Sequence[str], dialects: Sequence[str], notes: str
-            ) -> Callable[[Callable[[], bytes]], Callable[[], bytes]]:
+def fixture(file: str, suspects: Sequence[str], dialects: Sequence[str], notes: str,
+            coins: Sequence[str] = ()) -> Callable[[Callable[[], bytes]], Callable[[], bytes]]:
     """Register a builder that returns the capture's bytes."""
 
     def deco(fn: Callable[[], bytes]) -> Callable[[], bytes]:
@@ -149,7 +152,7 @@ def fixture(file: str, suspects: Sequence[str], dialects: Sequence[str], notes: 
             raise ValueError(f"{file}: unknown dialects {sorted(unknown)}")
         if any(f.file == file for f in FIXTURES):
             raise ValueError(f"duplicate fixture {file}")
-        FIXTURES.append(Fixture(file, tuple(suspects), tuple(dialects), notes, fn))
+        FIXTURES.append(Fixture(file, tuple(suspects), tuple(dialects), notes, fn, tuple(coins)))
         return fn
 
     return deco
@@ -2397,6 +2400,93 @@ def neg_websocket_ci_events() -> bytes:
 
 
 # =====================================================================================
+# Post-Merge GPU coins (docs/ARCHITECTURE.md §3.z): one capture per Stratum flavour,
+# written by detector.synth.dialects.gpucoins (each writer names its sources)
+# =====================================================================================
+
+def _gpu_coin(key: str, client: tuple[str, int], server: tuple[str, int], minutes: float,
+              *, handshake: bool = True, resolve: tuple[str, str] | None = None,
+              **kw: object) -> bytes:
+    def script(talk: Talk) -> None:
+        gpucoins.play(key, talk, "fixture", **kw)
+
+    return pcap(gpucoins.connection(client, server, base(minutes), script,
+                                    handshake=handshake, resolve=resolve))
+
+
+@fixture("gpu-kaspa-bridge-lolminer.pcap", ["10.61.0.11"], [ETHEREUM_STRATUM],
+         "Kaspa (kHeavyHash) through onemorebsmith/kaspa-stratum-bridge: subscribe answered "
+         "[true, \"EthereumStratum/1.0.0\"], set_extranonce, set_difficulty, a job a second "
+         "as [job, four 64-bit words, timestamp], submits [kaspa:address.worker, job, 0x nonce]",
+         coins=["KAS"])
+def gpu_kaspa() -> bytes:
+    return _gpu_coin("kas", ("10.61.0.11", 50311), ("198.51.100.61", 5555), 560)
+
+
+@fixture("gpu-ravencoin-kawpow-gminer.pcap", ["10.61.0.12"], [STRATUM_V1],
+         "Ravencoin (KAWPOW), GMiner against a kawpow-stratum-pool: subscribe [agent, null, "
+         "host, port], set_target, 7-param notify [job, header, seed, share target, clean, "
+         "height, bits], submits [worker, job, 0x nonce, 0x header, 0x mix]",
+         coins=["RVN"])
+def gpu_ravencoin() -> bytes:
+    return _gpu_coin("rvn", ("10.61.0.12", 50312), ("198.51.100.62", 6060), 565)
+
+
+@fixture("gpu-ergo-autolykos-miningcore.pcap", ["10.61.0.13"], [STRATUM_V1],
+         "Ergo (Autolykos2), lolMiner against a miningcore pool: set_difficulty [1] before "
+         "each 9-param notify [job, height, msg, '', '', version, share target (decimal), '', "
+         "clean], submits [worker, job, extranonce2, '', nonce]",
+         coins=["ERG"])
+def gpu_ergo() -> bytes:
+    return _gpu_coin("erg", ("10.61.0.13", 50313), ("198.51.100.63", 8888), 570)
+
+
+@fixture("gpu-flux-zelhash-gminer.pcap", ["10.61.0.14"], [STRATUM_V1],
+         "Flux (ZelHash = Equihash 125,4), GMiner --pers ZelProof: ZIP-301 8-param notify, "
+         "set_target, submits with 52-byte solutions (compact-size 0x34 in front)",
+         coins=["FLUX"])
+def gpu_flux() -> bytes:
+    return _gpu_coin("flux", ("10.61.0.14", 50314), ("198.51.100.64", 7003), 575)
+
+
+@fixture("gpu-bitcoin-gold-zhash-lolminer.pcap", ["10.61.0.15"], [STRATUM_V1],
+         "Bitcoin Gold (Equihash 144,5), lolMiner --pers auto: the pool appends \"144_5\", "
+         "\"BgoldPoW\" to the ZIP-301 notify (NiceHash Zhash spec), 100-byte solutions",
+         coins=["BTG"])
+def gpu_bitcoin_gold() -> bytes:
+    return _gpu_coin("btg", ("10.61.0.15", 50315), ("198.51.100.65", 4040), 580)
+
+
+@fixture("gpu-alephium-blake3-pool.pcap", ["10.61.0.16"], [STRATUM_V1],
+         "Alephium (Blake3) on alephium/mining-pool: the pool speaks first, one notify with "
+         "the jobs of all 16 chains {jobId, fromGroup, toGroup, headerBlob, txsBlob}, submits "
+         "an object {jobId, fromGroup, toGroup, nonce, worker}, mining.submit_result answers",
+         coins=["ALPH"])
+def gpu_alephium() -> bytes:
+    return _gpu_coin("alph", ("10.61.0.16", 50316), ("198.51.100.66", 20032), 585, jobs=1,
+                     shares=2)
+
+
+@fixture("gpu-conflux-octopus-nicehash-midsession.pcap", ["10.61.0.17"], [STRATUM_V1],
+         "Conflux (Octopus) as NiceHash serves it, caught mid-session: notify [job, height, "
+         "0x hash, 0x boundary], submits [worker, job, 0x nonce, 0x hash]",
+         coins=["CFX"])
+def gpu_conflux() -> bytes:
+    return _gpu_coin("cfx", ("10.61.0.17", 50317), ("198.51.100.67", 3386), 590,
+                     handshake=False)
+
+
+@fixture("gpu-etc-ethstratum-2miners.pcap", ["10.61.0.18"], [ETHEREUM_STRATUM],
+         "Ethereum Classic: lolMiner EthereumStratum/1.0.0 after a DNS answer for "
+         "etc.2miners.com (listed as ETC): the 0x address is Ethereum's format, the pool "
+         "list names the chain",
+         coins=["ETC"])
+def gpu_etc() -> bytes:
+    return _gpu_coin("etc", ("10.61.0.18", 50318), ("198.51.100.68", 1010), 595,
+                     resolve=("10.61.0.1", "etc.2miners.com"))
+
+
+# =====================================================================================
 # Output
 # =====================================================================================
 
@@ -2410,12 +2500,15 @@ def manifest_text(fixtures: Sequence[Fixture]) -> str:
     out = ["# minewatch test captures - generated by `python -m tools.make_fixtures`; do not edit.",
            "# suspects: client IPs that must become suspects ([] = hard negative).",
            "# dialects: mining dialects present among the suspects' flows.",
+           "# coins (where given): the coins the suspects must be named with.",
            ""]
     for f in fixtures:
         out.append("[[capture]]")
         out.append(f"file = {_toml_str(f.file)}")
         out.append("suspects = [" + ", ".join(_toml_str(x) for x in f.suspects) + "]")
         out.append("dialects = [" + ", ".join(_toml_str(x) for x in f.dialects) + "]")
+        if f.coins:
+            out.append("coins = [" + ", ".join(_toml_str(x) for x in f.coins) + "]")
         out.append(f"notes = {_toml_str(f.notes)}")
         out.append("")
     return "\n".join(out)

@@ -42,7 +42,7 @@ from detector.dialects import (
     STRATUM_FAMILY,
     STRATUM_V1,
 )
-from detector.dissect import filecoin
+from detector.dissect import filecoin, flavours
 from detector.facts import FlowFacts, intern
 
 STRATUM_CLIENT = frozenset(
@@ -370,11 +370,16 @@ def _stratum_client(
             _set_login(facts, plist[0])
     elif method == "mining.submit":
         facts.submits += 1
-        # [worker, job, ...]; EthereumStratum/2.0.0 starts with the job id
+        # [worker, job, ...]; EthereumStratum/2.0.0 starts with the job id; Alephium
+        # submits an object {jobId, fromGroup, toGroup, nonce, worker}
         job_at = 0 if state.es2 else 1
-        state.share_seen(facts, plist[job_at] if len(plist) > job_at else None)
+        job = plist[job_at] if len(plist) > job_at else pdict.get("jobId")
+        state.share_seen(facts, job)
         if plist and not state.es2:  # EthereumStratum/2.0.0 submits start with the job id
             _set_login(facts, plist[0])
+        _flavour(facts, flavours.share_shape(params))
+        if facts.flavour == flavours.ALEPHIUM:
+            _set_login(facts, pdict.get("worker"))
         if len(plist) == 3 and _is_hex(plist[2]):
             state.eth_weak = True  # EthereumStratum submit: [worker, jobId, minerNonce]
     elif method == "mining.hashrate":
@@ -528,8 +533,23 @@ def _stratum_job(params: Any, plist: list[Any], facts: FlowFacts, state: RpcStat
     elif _notify_is_job(params):
         state.non_eth_job = True
         facts.jobs += 1
+        shape = flavours.job_shape(params)
+        _flavour(facts, shape)
         if plist:
-            state.job_seen(plist[0])
+            # a job that states its share target (KAWPOW, Octopus) says what its
+            # shares are worth in hashes: 2^256 / target (dissect/flavours.py)
+            work = (HASHES, shape.hashes) if shape is not None and shape.hashes else None
+            state.job_seen(plist[0], work)
+
+
+def _flavour(facts: FlowFacts, shape: flavours.Shape | None) -> None:
+    """Record the GPU coin flavour a job or share showed (the first one seen stays)."""
+    if shape is None:
+        return
+    if facts.flavour is None:
+        facts.flavour = intern(shape.flavour)
+        facts.note("job/share shape: " + shape.flavour)
+    facts.set_once("pers", shape.pers)
 
 
 def _notify_is_job(params: Any) -> bool:

@@ -109,6 +109,7 @@ FIELDS: dict[str, tuple[Callable[[FlowRecord], Any], str]] = {
     "worker": (lambda r: _facts(r).worker, "str"),
     "coin": (lambda r: _facts(r).coin, "str"),
     "algo": (lambda r: _facts(r).algo, "str"),
+    "flavour": (lambda r: _facts(r).flavour, "str"),
     "algos_offered": (lambda r: set(_facts(r).algos), "set"),
     "pool_host": (lambda r: _facts(r).pool_host, "str"),
     "difficulty": (lambda r: _facts(r).difficulty, "num"),

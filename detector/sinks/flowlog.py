@@ -64,6 +64,8 @@ def flow_entry(v: Verdict) -> dict[str, Any]:
             "coin": f.coin,
             "algo": f.algo,
             "algos_offered": f.algos,
+            "flavour": f.flavour,
+            "pers": f.pers,
             "pool_host": f.pool_host,
             "difficulty": f.difficulty,
             "jobs": f.jobs,

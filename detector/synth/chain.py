@@ -20,6 +20,7 @@ import struct
 __all__ = [
     "HexStream",
     "keccak256",
+    "base58",
     "base58check",
     "monero_address",
     "eth_address",
@@ -151,6 +152,12 @@ def _b58encode(data: bytes) -> str:
         out = _B58[r] + out
     pad = len(data) - len(data.lstrip(b"\x00"))
     return "1" * pad + out
+
+
+def base58(data: bytes) -> str:
+    """Plain base58 (Bitcoin's alphabet, leading zero bytes as '1'), no checksum: the
+    encoding of Ergo's and Alephium's addresses, which carry their own."""
+    return _b58encode(data)
 
 
 def base58check(version: bytes, payload: bytes) -> str:

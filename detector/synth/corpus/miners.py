@@ -88,6 +88,8 @@ SHAPES: dict[str, Shape] = {s.kind: s for s in (
           CPU),
     Shape("teamredminer", ETHEREUM_STRATUM, "ethash", ("ETC",), R(5e7, 0.8, 1e7, 8e8), OPENSSL,
           CPU),
+    Shape("gminer-equihash", STRATUM_V1, "equihash", ("ZEC", "ZEC", "ZEN", "BTG"),
+          R(2e4, 1.2, 500, 2e6), OPENSSL, CPU),
     Shape("claymore", ETH_PROXY, "ethash", ("ETC",), R(5e7, 0.8, 1e7, 8e8), OPENSSL, WIN),
     Shape("phoenix", ETH_PROXY, "ethash", ("ETC", "ETHW"), R(6e7, 0.8, 1e7, 1e9), OPENSSL,
           ("windows", "linux")),
@@ -115,6 +117,7 @@ _TABLES = {
     "cryptonote": P.CRYPTONOTE,
     "stratum-v1": P.STRATUM,
     "ethash": P.ETHASH,
+    "equihash": P.EQUIHASH,
     "stratum-v2": P.STRATUM_V2,
     "browser": P.BROWSER,
     "http": (),
@@ -124,6 +127,7 @@ _PUBLIC = {
     "cryptonote": 0.55,
     "stratum-v1": 0.75,
     "ethash": 0.75,
+    "equihash": 0.5,
     "stratum-v2": 0.6,
     "browser": 0.6,
     "http": 0.0,
@@ -132,6 +136,7 @@ _NAMED = {
     "cryptonote": 0.4,
     "stratum-v1": 0.3,
     "ethash": 0.3,
+    "equihash": 0.3,
     "stratum-v2": 0.3,
     "browser": 1.0,
     "http": 0.5,
@@ -219,6 +224,7 @@ class MinerFlow(Flow):
             hashrate=self.hashrate,
             poll_every=self.poll,
             http=http,
+            coin=self.coin,
         )
         t = self.first_ts(rng)
         if not self.mid:
@@ -388,6 +394,7 @@ _TLS_SHARE = {
     "cryptonote": 0.5,
     "stratum-v1": 0.45,
     "ethash": 0.5,
+    "equihash": 0.5,
     "http": 0.3,
     "stratum-v2": 0.0,
     "browser": 0.9,

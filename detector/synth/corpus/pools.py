@@ -32,7 +32,17 @@ from random import Random
 
 from detector.synth.corpus.net import server_ip
 
-BLOCK_TIME = {"BTC": 600.0, "BCH": 600.0, "LTC": 150.0, "XMR": 120.0, "ETC": 13.0, "ETHW": 13.0}
+BLOCK_TIME = {
+    "BTC": 600.0,
+    "BCH": 600.0,
+    "LTC": 150.0,
+    "XMR": 120.0,
+    "ETC": 13.0,
+    "ETHW": 13.0,
+    "ZEC": 75.0,  # since Blossom (ZIP-208)
+    "ZEN": 150.0,
+    "BTG": 600.0,
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,15 @@ ETHASH = (
     P("Nanopool", "etc-eu1.nanopool.org", 19999, 19433, "ETC", 0, "ovh"),
     P("HeroMiners", "etc.herominers.com", 1150, 1150, "ETC", 0, "hetzner"),
 )
+#: Equihash pools (Zcash's ZIP-301 Stratum): the endpoints signatures/pools lists as
+#: confirmed (ViaBTC's one port serves both, TLS on its hash-ssl name)
+EQUIHASH = (
+    P("ViaBTC", "mining.viabtc.io", 3002, 3002, "ZEC", 30, "alibaba", "hash-ssl.viabtc.top"),
+    P("F2Pool", "zec.f2pool.com", 3357, 0, "ZEC", 30, "alibaba"),
+    P("2Miners", "zec.2miners.com", 1010, 0, "ZEC", 45, "ovh"),
+    P("Luxor", "zec.global.luxor.tech", 700, 0, "ZEC", 30, "gcp"),
+    P("2Miners", "btg.2miners.com", 4040, 0, "BTG", 60, "ovh"),
+)
 #: Stratum V2 endpoints (Noise-encrypted on their own port).
 STRATUM_V2 = (
     P("Braiins Pool", "v2.stratum.braiins.com", 3336, 0, "BTC", 40, "hetzner"),
@@ -139,6 +158,7 @@ _PRIVATE_PORTS = {
     "cryptonote": (443, 80, 8080, 3333, 5555, 7777, 14444, 45700, 9000, 10128, 8443, 6666),
     "stratum-v1": (3333, 443, 25, 80, 8080, 1314, 4444, 9999),
     "ethash": (4444, 8008, 9999, 443, 14444, 5555, 2020),
+    "equihash": (3333, 443, 3357, 1010, 8443, 4444, 3002),
     "http": (8332, 9332, 8337, 80, 8080, 18332),
     "http-tls": (443, 8443, 8332, 9443),
     "stratum-v2": (34254, 3336, 34255, 443),
@@ -149,6 +169,7 @@ _PRIVATE_COINS = {
     "cryptonote": "XMR",
     "stratum-v1": "BTC",
     "ethash": "ETC",
+    "equihash": "ZEC",
     "http": "BTC",
     "http-tls": "BTC",
     "stratum-v2": "BTC",
@@ -231,7 +252,18 @@ class Rig:
 
 
 #: hashes per unit of share difficulty, by coin
-UNIT = {"BTC": 2.0**32, "BCH": 2.0**32, "LTC": 2.0**16, "XMR": 1.0, "ETC": 1.0, "ETHW": 1.0}
+UNIT = {
+    "BTC": 2.0**32,
+    "BCH": 2.0**32,
+    "LTC": 2.0**16,
+    "XMR": 1.0,
+    "ETC": 1.0,
+    "ETHW": 1.0,
+    # Equihash pools' difficulty 1 is the 0x0007ff... target: 2^13 solutions a share
+    "ZEC": 2.0**13,
+    "ZEN": 2.0**13,
+    "BTG": 2.0**13,
+}
 #: (minimum difficulties pools set, vardiff target seconds) by coin
 VARDIFF = {
     "BTC": ((512, 1024, 8192, 65536), 10.0),
@@ -240,6 +272,9 @@ VARDIFF = {
     "XMR": ((1000, 5000, 10000, 25000, 50000), 30.0),
     "ETC": ((1e9, 2e9, 4e9), 15.0),
     "ETHW": ((1e9, 4e9), 15.0),
+    "ZEC": ((1, 8, 32, 256), 15.0),
+    "ZEN": ((1, 8, 32), 15.0),
+    "BTG": ((1, 4, 16), 20.0),
 }
 
 

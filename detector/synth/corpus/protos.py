@@ -16,10 +16,18 @@ from __future__ import annotations
 
 from random import Random
 
-from detector.synth.chain import HexStream, eth_address, monero_address, segwit_address
+from detector.synth.chain import (
+    HexStream,
+    base58check,
+    eth_address,
+    monero_address,
+    segwit_address,
+    zcash_t_address,
+)
 from detector.synth.dialects.base import Session
 from detector.synth.dialects.browser import BrowserMinerSession
 from detector.synth.dialects.cryptonote import CryptoNoteSession
+from detector.synth.dialects.equihash import EquihashSession
 from detector.synth.dialects.ethproxy import EthProxySession
 from detector.synth.dialects.ethstratum import Client, EthStratumSession
 from detector.synth.dialects.httpmining import HttpMining
@@ -136,6 +144,10 @@ def wallet(kind: str, coin: str, label: str) -> str:
         return monero_address(h)
     if coin in ("ETC", "ETHW"):
         return eth_address(h)
+    if coin in ("ZEC", "ZEN"):
+        return zcash_t_address(h)
+    if coin == "BTG":  # P2PKH version 38 ("G...")
+        return base58check(b"\x26", h.bytes(20))
     return segwit_address("ltc" if coin == "LTC" else "bc", h.bytes(20))
 
 
@@ -159,6 +171,7 @@ def make(
     hashrate: float,
     poll_every: float,
     http: HttpMining | None,
+    coin: str = "",
 ) -> Proto:
     """The message source of one connection of a miner shape ``kind``."""
     if kind in ("xmrig", "xmrig-win", "xmr-stak", "xmrig-proxy"):
@@ -167,6 +180,8 @@ def make(
     if kind in ("cgminer", "cpuminer-opt", "bitaxe"):
         flavor = "cpuminer" if kind == "cpuminer-opt" else kind
         return SessionProto(StratumSession(rng, user, flavor))
+    if kind == "gminer-equihash":
+        return SessionProto(EquihashSession(rng, user, coin, host, port))
     if kind in ETH_AGENTS:
         sess = EthStratumSession(rng, user)
         sess.client = Client(ETH_AGENTS[kind], jsonrpc=kind == "lolminer")

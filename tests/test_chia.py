@@ -51,10 +51,18 @@ from tests.test_tls import (
 
 REALSET = PCAPS / "realset"
 FARM = REALSET / "chia-farm-harvester-8447.pcap"
+REMOTE = REALSET / "chia-farm-remote-node-8444.pcap"
 PEERING = REALSET / "chia-node-peering-8444.pcap"
 POLLER = REALSET / "https-requests-poll-8444.pcap"
 HARVESTER, FARMER = "10.213.200.2", "10.213.200.1"
 NODE_A, NODE_B = "10.213.204.2", "10.213.204.1"
+# the farm of three hosts: full node - farmer (two addresses, one per link) - harvester
+R_NODE, R_FARMER, R_FRONT, R_HARVESTER = (
+    "10.213.212.1",
+    "10.213.212.2",
+    "10.213.213.1",
+    "10.213.213.2",
+)
 
 
 def eve(*paths: Path) -> list[dict]:
@@ -83,10 +91,10 @@ def nodes(events: list[dict], protocol: str = "chia") -> list[dict]:
 
 @pytest.fixture(scope="module")
 def real() -> dict[str, list[dict]]:
-    for path in (FARM, PEERING, POLLER):
+    for path in (FARM, REMOTE, PEERING, POLLER):
         if not path.exists():
             pytest.skip(f"{path} missing")
-    return {path.name: eve(path) for path in (FARM, PEERING, POLLER)}
+    return {path.name: eve(path) for path in (FARM, REMOTE, PEERING, POLLER)}
 
 
 def test_the_real_harvester_is_a_storage_farmer(real) -> None:
@@ -99,6 +107,19 @@ def test_the_real_harvester_is_a_storage_farmer(real) -> None:
     assert meta(alert, "mining_coin") == ["XCH"]
     assert {"3020001", "3020003"} <= set(meta(alert, "rules"))
     assert not nodes(events)  # the farm's flow is the farm's, not a node sighting
+
+
+def test_a_real_farmer_fed_by_a_full_node_on_another_host_is_a_storage_farmer_too(real) -> None:
+    events = real[REMOTE.name]
+    found = {e["src_ip"]: e for e in miners(events)}
+    assert set(found) == {R_HARVESTER, R_FARMER}  # not the full node
+    harvester, farmer = found[R_HARVESTER], found[R_FARMER]
+    assert (harvester["dest_ip"], harvester["dest_port"]) == (R_FRONT, 8447)
+    assert (farmer["dest_ip"], farmer["dest_port"]) == (R_NODE, 8444)
+    assert "3020002" in meta(farmer, "rules")  # the node's signage points, pushed
+    for alert in (harvester, farmer):
+        assert meta(alert, "mining_role") == ["storage-farmer"]
+        assert meta(alert, "mining_dialect") == ["chia-farming"]
 
 
 def test_real_full_nodes_that_met_through_the_introducer_names_are_a_chia_sighting(real) -> None:

@@ -1,7 +1,7 @@
 """Chia (chia-blockchain) on the wire: which finished flows are Chia's, as node facts.
 
-Chia peers talk WebSocket inside mutual TLS (docs/ARCHITECTURE.md §3 "Chia" has the facts
-and their sources): full node 8444, farmer 8447 (its harvesters dial it), harvester 8448;
+Chia peers talk WebSocket inside mutual TLS (docs/ARCHITECTURE.md §3.y "Chia" has the
+facts and their sources): full node 8444, farmer 8447 (its harvesters dial it);
 every peer dials an IP address, so there is no SNI, and Python's ssl offers no ALPN for
 them. Since chia-blockchain 2.5 (pull request #19079) servers accept TLS 1.3 only, so the
 certificates - subject ``CN=Chia, O=Chia, OU=Organic Farming Division``, issued by
@@ -38,7 +38,9 @@ from detector.flows import FlowRecord
 
 NODE_PROTOCOL = "chia"
 COIN = "XCH"
-# Default ports (chia/util/initial-config.yaml): the service that listens there.
+# Default ports (chia/util/initial-config.yaml): the service that listens there. 8448 is
+# the harvester's in older configs only (2.7.5's harvester listens on none; Matrix
+# federation uses 8448 too): a hint, never evidence alone.
 PORTS: dict[int, str] = {8444: "full-node", 8447: "farmer", 8448: "harvester", 58444: "full-node"}
 # The names chia/ssl/create_ssl.py gives every certificate it makes (as our x509 reader
 # renders them, most specific first: "OU=Organic Farming Division,O=Chia,CN=Chia").

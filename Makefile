@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CORPUS ?= ../shared/corpus
 APT_PACKAGES := tcpdump tshark libpcap0.8 postgresql systemd-container chromium chromium-driver
 
-.PHONY: demo test lint eval sysdeps fixtures bench bench-live clean fuzz fuzzdeps realset realset-check realset-filecoin model
+.PHONY: demo test lint eval sysdeps fixtures bench bench-live clean fuzz fuzzdeps realset realset-chia realset-check realset-filecoin model
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -124,6 +124,12 @@ realset: $(STAMP)
 # lotus-like JSON-RPC pair): tools/realset/filecoin.sh, lab slot 12, ~7 minutes, root.
 realset-filecoin: $(STAMP)
 	sh tools/realset/filecoin.sh
+# Its Chia captures: chia-blockchain (pinned, its own venv) in lab slot 13 - a farm, a farm
+# whose farmer dials a node on another host, two peering nodes and the 8444 poller.
+# About 30 minutes; needs root; not run by CI.
+realset-chia: $(STAMP)
+	sh tools/realset/chia_setup.sh
+	CHIA_VENV=$${CHIA_VENV:-build/realset/chia-venv} $(BIN)/python -m tools.realset.chia_lab
 
 # What minewatch finds on it today (TLS miners are missed: not part of `make test`).
 realset-check: $(STAMP)

@@ -33,6 +33,11 @@ MINING_RHYTHM = "mining-rhythm"
 # cleartext JSON-RPC (``Filecoin.MinerGetBaseInfo``, ``Filecoin.SealingSchedDiag``...,
 # dissect/filecoin.py). No pool and no shares: the farm mines on the site's power alone.
 FILECOIN_RPC = "filecoin-rpc"
+# Chia farming (chia.py, docs/ARCHITECTURE.md §3 "Chia"): a farmer and its harvesters, or
+# a farmer and its full node, keeping the signage-point rhythm (a message every 9.375 s)
+# inside their TLS, or a pool client's cleartext ``POST /partial``. No pool shares to
+# read: the farm proves storage on the site's power.
+CHIA_FARMING = "chia-farming"
 
 # Every dialect name, in the order reports list them.
 MINING_DIALECTS: tuple[str, ...] = (
@@ -51,6 +56,7 @@ MINING_DIALECTS: tuple[str, ...] = (
     BROWSER_WS,
     MINING_RHYTHM,
     FILECOIN_RPC,
+    CHIA_FARMING,
 )
 KNOWN = frozenset(MINING_DIALECTS)
 
@@ -67,7 +73,7 @@ STRATUM_FAMILY = (STRATUM_V1, ETHEREUM_STRATUM, ETH_PROXY, ETH_GETWORK_HTTP)
 
 # The role of a miner host, from the dialects its flows spoke (issue 20: every host gets a
 # role, reported in EVE ``alert.metadata.mining_role`` and the table). A storage farmer
-# seals and proves storage for block rewards (Filecoin); a solo miner fetches work from
+# seals and proves storage for block rewards (Filecoin, Chia); a solo miner fetches work from
 # its own node (getwork, getblocktemplate, monerod) - only when that is all it spoke and no
 # pool list named the server, since pools served getwork too (BitMinter, in the corpus);
 # everyone else mines for a pool. Crypto *nodes* are not miners and have no role here:
@@ -75,7 +81,7 @@ STRATUM_FAMILY = (STRATUM_V1, ETHEREUM_STRATUM, ETH_PROXY, ETH_GETWORK_HTTP)
 STORAGE_FARMER = "storage-farmer"
 SOLO_MINER = "solo-miner"
 POOL_MINER = "pool-miner"
-STORAGE_DIALECTS = frozenset({FILECOIN_RPC})
+STORAGE_DIALECTS = frozenset({FILECOIN_RPC, CHIA_FARMING})
 SOLO_DIALECTS = frozenset({GETWORK_HTTP, GBT_HTTP, ETH_GETWORK_HTTP, MONERO_DAEMON_HTTP})
 
 

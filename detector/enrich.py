@@ -1,5 +1,6 @@
 """Enrich a finished flow with what other data knows: the names DNS gave its server IP,
-the pool list's verdict on its host names, wallet/worker split of the login, the coin.
+the pool list's verdict on its host names, wallet/worker split of the login, the coin,
+and whether it is a Chia peer's (chia.py, with the Chia names list).
 
 Uses ``signatures/coins.yaml`` and ``signatures/pools/`` (data, validated on load) and
 the passive-DNS map the DNS dissector filled. Runs after dissection and before the
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detector.chia import ChiaNames, chia_facts
 from detector.dissect import flavours
 from detector.errors import InputError
 from detector.facts import FlowFacts
@@ -176,6 +178,7 @@ class Intel:
     pools: PoolList
     pdns: PassiveDns
     names: NetworkNames = field(default_factory=NetworkNames)
+    chia: ChiaNames | None = None  # signatures/lists/chia-names.txt (chia.py)
 
 
 def enrich(record: FlowRecord, intel: Intel) -> None:
@@ -190,6 +193,8 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     if intel.names:
         _network_names(facts, intel.names)
     _identity(facts, intel.coins)
+    if intel.chia is not None:
+        chia_facts(record, intel.chia)
 
 
 def _network_names(facts: FlowFacts, names: NetworkNames) -> None:

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from detector.chia import NODE_PROTOCOL as CHIA
 from detector.dissect.filecoin import NODE_PROTOCOL as FILECOIN_RPC
 from detector.dissect.libp2p import NODE_PROTOCOL as LIBP2P
 from detector.flows import FlowRecord
@@ -101,6 +102,9 @@ class NodePair:
     # (seq, network) of the first flow whose peer a network's own name named, and the names
     name_network: tuple[int, str] | None = None
     names: dict[str, tuple[int, int]] = field(default_factory=dict)  # -> (seq, position)
+    # the client is the node whatever the counts: it looked a node network's seeder up
+    # (FlowFacts.node "host": "client"; the server is only its resolver)
+    client_is_node: bool = False
 
     def add(self, seq: int, v: Verdict, budget: Budget) -> int:
         """Account for one flow; returns how many details the budget could not hold."""
@@ -112,6 +116,8 @@ class NodePair:
         lost = _count_port(self.server_ports, r.server_port, seq, 1, budget)
         lost += _count_port(self.client_ports, r.client_port, seq, 1, budget)
         self.rules.update(v.node_rules)
+        if f.node.get("host") == "client":
+            self.client_is_node = True
         network = f.node.get("network")
         if self.network is None and network:
             self.network = (seq, network)
@@ -143,6 +149,7 @@ class NodePair:
             for port, (seq, flows) in theirs.items():
                 lost += _count_port(mine, port, seq + offset, flows, budget)
         self.rules.update(other.rules)
+        self.client_is_node = self.client_is_node or other.client_is_node
         if self.network is None and other.network is not None:
             self.network = (other.network[0] + offset, other.network[1])
         for agent, seq in other.agents.items():
@@ -229,6 +236,17 @@ def _first_distinct(
 
 
 MAX_NODE_ENTRIES = 100_000  # see NodeTable
+# The node protocols (FlowFacts.node "protocol", EVE node_protocol): dissect/nodes.py's
+# P2P framings, lotus's JSON-RPC API (dissect/filecoin.py), Chia's peers (chia.py).
+PROTOCOLS = (
+    "bitcoin-p2p",
+    "monero-levin",
+    "ethereum-devp2p",
+    "ethereum-discv4",
+    "nano",
+    FILECOIN_RPC,
+    CHIA,
+)
 # Node protocols of a client/server API rather than peer to peer: the node is the server
 # (a lotus daemon answering Filecoin.ChainHead), whoever the client is and however many
 # flows it makes - a wallet polling its node makes more flows than the node.
@@ -337,7 +355,12 @@ class NodeTable:
             endpoint_flows[server] += pair.flow_count
         groups: dict[tuple[str, str, int], list[NodePair]] = {}
         for (client, server, protocol, index), pair in self.pairs.items():
-            ip = server if protocol in SERVER_PROTOCOLS else _local(client, server, endpoint_flows)
+            if protocol in SERVER_PROTOCOLS:
+                ip = server
+            elif pair.client_is_node:
+                ip = client
+            else:
+                ip = _local(client, server, endpoint_flows)
             groups.setdefault((ip, protocol, index), []).append(pair)
         hosts = []
         for (ip, protocol, index), pairs in groups.items():

@@ -106,7 +106,11 @@ class Analysis:
         self, config: ScanConfig, detector: Detector, pdns: PassiveDns, announce: bool
     ) -> None:
         self.intel = Intel(
-            coins=detector.coins, pools=detector.pools, pdns=pdns, names=detector.names
+            coins=detector.coins,
+            pools=detector.pools,
+            pdns=pdns,
+            names=detector.names,
+            chia=detector.chia_names,
         )
         self.rules = detector.rules
         self.model = detector.model
@@ -175,11 +179,23 @@ class CaptureSession:
         """``announce``: the driver takes new suspects as they appear (a live sink,
         ``scan --as-found``); otherwise none are kept for it."""
         pdns = PassiveDns()
-        ctx = InspectContext(pdns=pdns, pools=detector.pools, names=detector.names)
+        chia = detector.chia_names
+        ctx = InspectContext(
+            pdns=pdns,
+            pools=detector.pools,
+            names=detector.names,
+            watched=chia.named if chia else None,
+        )
         self.inspector = Inspector(config.inspect, ctx)
-        # Behaviour (§11) feeds the model, scoring in progress and the flow log; a
-        # rules-only scan that reports at its end reads none of it.
-        behaviour = detector.model is not None or announce or config.keep_all_flows
+        # Behaviour (§11) feeds the model, scoring in progress, the flow log and the rules
+        # on the message rhythm (rhythm.*: Chia's signage points); a rules-only scan
+        # without such rules that reports at its end reads none of it.
+        behaviour = (
+            detector.model is not None
+            or announce
+            or config.keep_all_flows
+            or detector.rules.reads_behaviour
+        )
         self.screen = HostScreen(config.screen) if config.screen is not None else None
         self.tracker = FlowTracker(
             config.flow, self.inspector, config.keep_all_flows, behaviour, self.screen

@@ -21,7 +21,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("decode", ("detector.decode",)),
     ("flows", ("detector.flowtable", "detector.screen", "detector.behaviour", "detector.flows")),
     ("dissect", ("detector.dissect.", "detector.reassembly")),
-    ("enrich", ("detector.enrich",)),
+    ("enrich", ("detector.enrich", "detector.chia")),
     ("features", ("detector.features",)),
     ("model", ("detector.trees", "detector.model")),
     ("score", ("detector.rules.", "detector.score")),

@@ -111,6 +111,12 @@ class RuleSet:
             self._candidates[present] = candidates
         return [rule for rule in candidates if rule.predicate(record)]
 
+    @property
+    def reads_behaviour(self) -> bool:
+        """Does a rule test the flow's message rhythm (``rhythm.*``, from the behaviour
+        the flow stage keeps only when something reads it)?"""
+        return any("behaviour" in rule.requires for rule in self.rules)
+
     def by_id(self, rule_id: int) -> Rule | None:
         return self._by_id.get(rule_id)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from detector.behaviour import FIELDS as BEHAVIOUR_FIELDS
+from detector.behaviour import unpack
 from detector.facts import FlowFacts
 from detector.flows import FlowRecord
 
@@ -34,6 +36,51 @@ def _http(name: str) -> Callable[[FlowRecord], Any]:
 
 def _tls(name: str) -> Callable[[FlowRecord], Any]:
     return lambda r: _facts(r).tls.get(name)
+
+
+_AT = {name: i for i, name in enumerate(BEHAVIOUR_FIELDS)}
+
+
+def _rhythm(name: str) -> Callable[[FlowRecord], Any]:
+    """A number about the flow's message rhythm, from its behaviour (behaviour.py), or
+    None: no behaviour kept (UDP, one-way, a scan without the flow model), or its
+    orientation changed after counting (pushes and requests describe the other side).
+
+    * ``client_messages``, ``pushes``: counts.
+    * ``client_period``: the client messages' intervals weighted by their length
+      (sum of squared intervals / their sum), s: the period a client keeps, which the
+      short intervals of a burst (a handshake, a sync) barely move.
+    * ``server_lag``: the server's answer delays summed over the client's span: near 1
+      when the server speaks long after each client message (it sets the clock: a
+      farmer's signage points every 9.375 s, each answered at once by the harvester),
+      near 0 for request and answer (a poller).
+    * ``push_period``: the same weighted period of the server's pushes, s.
+    * ``push_share``: pushes / server messages (a feed the client never asks for).
+    """
+
+    def get(r: FlowRecord) -> Any:
+        if r.behaviour is None:
+            return None
+        b = unpack(r.behaviour)
+        if b[_AT["reoriented"]]:
+            return None
+        if name == "client_messages":
+            return b[_AT["msgs_toserver"]]
+        if name == "pushes":
+            return b[_AT["pushes"]]
+        if name == "push_share":
+            return b[_AT["pushes"]] / b[_AT["msgs_toclient"]] if b[_AT["msgs_toclient"]] else None
+        if name == "push_period":
+            span = b[_AT["push_last"]] - b[_AT["push_first"]]
+            return b[_AT["push_sq"]] / span if span > 0 else None
+        span = b[_AT["req_last"]] - b[_AT["req_first"]]
+        if span <= 0:
+            return None
+        if name == "client_period":
+            return b[_AT["req_sq"]] / span
+        return b[_AT["answer_delay"]] / span  # server_lag
+
+    return get
 
 
 # name -> (accessor, kind) where kind is "str", "num", "set" or "bool"
@@ -110,6 +157,23 @@ FIELDS.update(
         "node.names": (lambda r: set(_facts(r).node.get("names", ())), "set"),
         "tls.records": (lambda r: len(_facts(r).tls.get("records", ())), "num"),
         "tls.self_signed": (lambda r: _facts(r).tls.get("self_signed"), "str"),
+        # the first certificate's names (TLS <= 1.2 only: TLS 1.3 encrypts it), as
+        # "CN=...,O=..." (dissect/tls/x509.py)
+        "tls.subject": (_tls("subject"), "str"),
+        "tls.issuer": (_tls("issuer"), "str"),
+        "tls.version": (_tls("version"), "str"),  # negotiated: TLSv1.2, TLSv1.3 ...
+        "node.evidence": (lambda r: set(_facts(r).node.get("evidence") or ()), "set"),
+        **{
+            f"rhythm.{name}": (_rhythm(name), "num")
+            for name in (
+                "client_messages",
+                "client_period",
+                "server_lag",
+                "pushes",
+                "push_period",
+                "push_share",
+            )
+        },  # fmt: skip
         "websocket.messages": (lambda r: (_facts(r).websocket or {}).get("messages", 0), "num"),
         # the flow model (model.py): its score, and True when it reached the model's own
         # threshold with enough server pushes (test with `exists: true`)
@@ -141,6 +205,8 @@ FAMILY_OF: dict[str, str] = {
     "node.commands": "node",
     "node.name_network": "node",
     "node.names": "node",
+    "node.evidence": "node",
+    **{name: "behaviour" for name in FIELDS if name.startswith("rhythm.")},
     "agent": "agent",
     "pool.name": "pool",
     "pool.coin": "pool",
@@ -157,7 +223,7 @@ def families(r: FlowRecord) -> frozenset[str]:
     f = r.facts
     if f is None:
         return frozenset()
-    present = []
+    present = ["behaviour"] if r.behaviour is not None else []
     if f.dialects:
         present.append("dialects")
     if "json" in f.app_protos:

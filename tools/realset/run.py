@@ -452,6 +452,16 @@ SCENARIOS = [
         https_poll(5, 15),
     ),
     Scenario(
+        "https-requests-poll-8444",
+        "benign",
+        8444,
+        True,
+        "python-requests (Session keep-alive) + Python http.server/ssl",
+        "GET /api/v1/status|metrics every 8-11 s on :8444 (Chia's full-node port, a period "
+        "near Chia's 9.375 s signage points), one TLS connection",
+        https_poll(8, 11),
+    ),
+    Scenario(
         "https-requests-poll-3333",
         "benign",
         3333,
@@ -651,11 +661,14 @@ def label_row(sc: Scenario, m: dict) -> dict:
 
 
 def write_labels() -> None:
+    from tools.realset import chia_lab  # (here: chia_lab imports this module)
+
     rows = []
     for sc in SCENARIOS:
         meta = META / f"{sc.name}.json"
         if meta.exists() and (OUT / json.loads(meta.read_text())["file"]).exists():
             rows.append(label_row(sc, json.loads(meta.read_text())))
+    rows += chia_lab.label_rows()  # the Chia captures (tools/realset/chia_lab.py)
     with (OUT / "labels.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(
             fh,
@@ -669,7 +682,7 @@ def write_labels() -> None:
         json.dumps(
             {
                 sc.name: json.loads((META / f"{sc.name}.json").read_text())
-                for sc in SCENARIOS
+                for sc in [*SCENARIOS, *chia_lab.SCENARIOS]
                 if (META / f"{sc.name}.json").exists()
             },
             indent=1,

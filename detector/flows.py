@@ -792,6 +792,21 @@ _BEHAVIOUR_STEP = 512
 # Ports at or above this are ephemeral on every common OS (Linux from 32768, Windows and
 # the BSDs from 49152): when both ends use one, the lower port says nothing of the server.
 EPHEMERAL_FROM = 32768
+# Ports a server listens on, as Zeek's likely_server_ports (its analyzers' registered
+# ports): a flow caught mid-session with exactly one of them is that end's. Port order
+# alone fails behind NAT, whose public ports start low: a TLS MQTT session from a NAT's
+# port 5379 to a broker's 8883 took the broker for the client, its telemetry for a pool's
+# pushes, and the model flagged it (stop 27, docs/ARCHITECTURE.md §12). IANA service
+# ports of the protocols a sensor meets most, the crypto nodes' and the pools' own -
+# below EPHEMERAL_FROM only: a client's own port may be any above it (Electrum's 50002).
+LIKELY_SERVER_PORTS = np.array(sorted({
+    21, 22, 23, 25, 53, 80, 110, 123, 143, 389, 443, 445, 465, 587, 636, 853, 993, 995,
+    1080, 1194, 1433, 1521, 1723, 1883, 2049, 3128, 3306, 3389, 4443, 5060, 5061, 5222,
+    5223, 5228, 5432, 5671, 5672, 5900, 6379, 6443, 8080, 8443, 8883, 9092, 9200, 9418,
+    11211,
+    8333, 18080, 18081, 18089, 30303, 7075, 1234, 2345, 8444, 8447,  # nodes
+    3333, 3336, 4444, 5555, 7777, 9999, 14433, 14444,  # pools (ports.yaml)
+}), dtype=np.uint16)  # fmt: skip
 # (network, mask) on the low 32 bits: RFC 1918 (owners.py holds the one definition) and,
 # for orientation only, RFC 6598's carrier-grade NAT space 100.64/10
 _V4_PRIVATE = (*PRIVATE_V4, (0x64400000, 0xFFC00000))
@@ -812,13 +827,15 @@ def _client_by_port(
     b_lo: np.ndarray,
 ) -> np.ndarray:
     """Whether A is the client of flows whose first packets named no side (no SYN or
-    SYN-ACK seen: a capture that starts mid-session): the higher port is the client's,
-    unless both ports are ephemeral - then, if exactly one end is a private address, that
+    SYN-ACK seen: a capture that starts mid-session): the end whose port is a likely
+    server port (``LIKELY_SERVER_PORTS``) when only one is, else the higher port is the
+    client's, unless both ports are ephemeral - then, if exactly one end is a private address, that
     end is (a sensor watches its own network's hosts talking out). Why: a Stratum V2
     pool on port 34255 and a miner on 33624, caught mid-session, made the pool's
     address the suspect (held-out corpus seed 99); Zeek likewise orients by what it
     knows of local networks and server ports, not by port order alone."""
-    by_port = a_port >= b_port
+    a_srv, b_srv = np.isin(a_port, LIKELY_SERVER_PORTS), np.isin(b_port, LIKELY_SERVER_PORTS)
+    by_port = np.where(a_srv != b_srv, b_srv, a_port >= b_port)
     both_ephemeral = np.minimum(a_port, b_port) >= EPHEMERAL_FROM
     if not both_ephemeral.any():
         return by_port

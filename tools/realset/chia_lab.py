@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.realset.netns import Lab, sh
+from tools.realset.run import made_note
 from tools.realset.trim import trim
 
 HERE = Path(__file__).resolve().parent
@@ -336,15 +337,7 @@ def label_row(sc: ChiaScenario, m: dict) -> dict:
         )
     else:
         notes.append(f"{m['dns_queries']} A queries answered by the lab resolver")
-    notes.append(
-        f"{m['duration_s']:.0f} s, {m['packets']} packets"
-        + (
-            f" ({m['cut_packets']} cut to {SNAP} B after 64 KB/direction)"
-            if m["cut_packets"]
-            else ""
-        )
-        + f"; made {m['made']} in network namespaces by tools/realset/chia_lab.py"
-    )
+    notes.append(made_note(m, "tools/realset/chia_lab.py"))
     return {
         "file": m["file"],
         "class": sc.cls,

@@ -625,6 +625,15 @@ def capture(sc: Scenario, slot: int, net: int, duration: float) -> dict:
         lab.close()
 
 
+def made_note(m: dict, maker: str) -> str:
+    """The labels' closing note: length, packets (and how many were cut), when and by what."""
+    cut = f" ({m['cut_packets']} cut to {SNAP} B after 64 KB/direction)" if m["cut_packets"] else ""
+    return (
+        f"{m['duration_s']:.0f} s, {m['packets']} packets{cut}"
+        f"; made {m['made']} in network namespaces by {maker}"
+    )
+
+
 def label_row(sc: Scenario, m: dict) -> dict:
     miner = sc.cls == "miner"
     ips = sorted({m["peer"], m["client"]}) if miner else []
@@ -641,15 +650,7 @@ def label_row(sc: Scenario, m: dict) -> dict:
         notes.append(
             f"proxy {m['peer']} between client {m['client']} and pool; both legs captured (merged)"
         )
-    notes.append(
-        f"{m['duration_s']:.0f} s, {m['packets']} packets"
-        + (
-            f" ({m['cut_packets']} cut to {SNAP} B after 64 KB/direction)"
-            if m["cut_packets"]
-            else ""
-        )
-        + f"; made {m['made']} in network namespaces by tools/realset"
-    )
+    notes.append(made_note(m, "tools/realset"))
     return {
         "file": m["file"],
         "class": sc.cls,

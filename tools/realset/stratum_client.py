@@ -6,7 +6,9 @@ so the miner behind aiostratum-proxy in the validation set is this script: it su
 ``t1...`` address with a worker name, follows ``mining.set_target`` and ``mining.notify``
 and submits shares of real Equihash size (1344-byte solutions with their ``fd4005``
 length prefix) at the times a slow CPU miner would find them (Poisson, mean --mean s).
-It hashes nothing; the stub pool accepts every share.
+It hashes nothing; the stub pool accepts every share. ``--tls``: the same session inside
+TLS (Python's ``ssl``, the pool's certificate not checked, as miners pointed at a
+``stratum+ssl://`` proxy with a self-signed certificate run).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import random
 import signal
+import ssl
 import struct
 import time
 
@@ -29,8 +32,14 @@ async def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("--user", default="t1UwpZLRvQa53Y2CySxZkvfnBhLhQMcUDWE.rig2")
     parser.add_argument("--mean", type=float, default=45.0)
+    parser.add_argument("--tls", action="store_true")
     args = parser.parse_args()
-    reader, writer = await asyncio.open_connection(args.host, args.port)
+    context = None
+    if args.tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection(args.host, args.port, ssl=context)
     ids = iter(range(1, 1 << 30))
     job: list = []
 

@@ -76,6 +76,8 @@ def play(
                 data = tls.records(part) if tls is not None else conn_noise(conn, part)
             else:
                 data = tls.wrap(part) if tls is not None else part
+            if tls is not None and who == "s" and tls.pending:
+                data = tls.take_pending() + data
             arrive = conn.send(t, side, data, pace if len(data) > 2896 else 25)
             t += rng.randint(20, 120)
         t = max(t, arrive)

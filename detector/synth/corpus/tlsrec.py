@@ -38,6 +38,9 @@ _EXT_PADDING = 21
 _GCM_12 = {0x009C, 0x009D, 0x009E, 0x009F, 0xC02B, 0xC02C, 0xC02F, 0xC030}
 _CHACHA_12 = {0xCCA8, 0xCCA9, 0xCCAA}
 MAX_PLAIN = 16384
+#: share of TLS 1.3 clients that send their first request right behind their Finished
+#: rather than after the server's session tickets (handshake)
+EAGER = 0.8
 
 
 def without_sni(h: Hello) -> Hello:
@@ -79,7 +82,7 @@ def record_overhead(tls13: bool, cipher: int) -> int:
 class Tls:
     """One TLS session over a :class:`~detector.synth.corpus.wire.Conn`."""
 
-    __slots__ = ("tpl", "hello", "sni", "rng", "noise", "tls13", "overhead", "version")
+    __slots__ = ("tpl", "hello", "sni", "rng", "noise", "tls13", "overhead", "version", "pending")
 
     def __init__(self, tpl: Template, sni: str | None, rng: Random, noise: Noise) -> None:
         self.tpl = tpl
@@ -88,6 +91,9 @@ class Tls:
         self.rng = rng
         self.noise = noise
         self.tls13 = tpl.tls13
+        # TLS 1.3 session tickets the server sends after the client's Finished, held until
+        # the server's next write when the client did not wait for them (``handshake``)
+        self.pending = b""
         self.overhead = record_overhead(tpl.tls13, server_cipher(tpl.server))
         self.version = "1.3" if tpl.tls13 else "1.2"
 
@@ -104,6 +110,11 @@ class Tls:
 
     def wrap(self, data: bytes | int) -> bytes:
         return self.records(data if isinstance(data, int) else len(data))
+
+    def take_pending(self) -> bytes:
+        """The server's held-back tickets, once (b"" after): its next write carries them."""
+        held, self.pending = self.pending, b""
+        return held
 
     def close_notify(self) -> bytes:
         """The encrypted close_notify alert (2 bytes of plaintext)."""
@@ -122,9 +133,16 @@ class Tls:
             finished = 4 + (48 if server_cipher(self.tpl.server) == 0x1302 else 32)
             conn.send(t, conn.c, b"\x14\x03\x03\x00\x01\x01" + self.records(finished, 0x17))
             tickets = rng.choice((0, 1, 2, 2))
-            if tickets:
+            ticket = self.records(rng.choice((201, 213, 218, 250)), 0x17) * tickets
+            if tickets and rng.random() < EAGER:
+                # the client sends its first request right behind its Finished, as OpenSSL,
+                # Go and browsers do; the tickets the server sends on reading the Finished
+                # then go out with its answer to that request, one message on the wire (a
+                # real XMRig-style TLS Stratum session showed both orders: stop 27)
+                self.pending = ticket
+            elif tickets:
                 t = t + conn.rtt + rng.randint(100, 1_500)
-                conn.send(t, conn.s, self.records(rng.choice((201, 213, 218, 250)), 0x17) * tickets)
+                conn.send(t, conn.s, ticket)
             return t + rng.randint(20, 400)
         cke = b"\x16\x03\x03\x00\x25\x10\x00\x00\x21\x20" + rb(32)
         fin = b"\x14\x03\x03\x00\x01\x01\x16\x03\x03\x00\x28" + rb(40)

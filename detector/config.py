@@ -61,6 +61,10 @@ class ScanConfig:
     # internal hosts at either end of its flows (CaptureScan.hosts; internal: inside an
     # owners prefix, else RFC 1918/ULA, owners.py). None: nothing is counted, at no cost.
     screen: OwnerMap | None = None
+    # The site's policy forbids running cryptocurrency nodes (--nodes-as-suspects): node
+    # hosts are suspects of role crypto-node (nodehosts.node_suspects), not informational
+    # sightings.
+    nodes_as_suspects: bool = False
 
 
 @dataclass(slots=True)

@@ -115,15 +115,18 @@ def test_roles_in_the_store_and_every_reports_input(store_url: str, tmp_path: Pa
         assert role in line
 
     reports = {}
-    for name, source in (("db", ("--db", db)), ("eve", (str(tmp_path / "eve.json"),)),
-                         ("captures", ("--nodes-as-suspects", *ALL))):  # fmt: skip
+    sources = {"db": ("--db", db)}
+    if "://" not in db:  # the other inputs once: the store's backend does not change them
+        sources |= {"eve": (str(tmp_path / "eve.json"),),
+                    "captures": ("--nodes-as-suspects", *ALL)}  # fmt: skip
+    for name, source in sources.items():
         out = tmp_path / name
         result = run_cli("report", *source, "-f", "csv", "-o", str(out), "-q")
         assert result.rc == 0, result.err
         summary = {r["key"]: r["value"] for r in csv_rows((out / "summary.csv").read_text())}
         reports[name] = (roles_of(csv_rows((out / "suspects.csv").read_text())),
                          summary["mining_ips"], summary["node_ips"])  # fmt: skip
-    assert reports["db"] == reports["eve"] == reports["captures"] == (expected, "3", "1")
+    assert all(report == (expected, "3", "1") for report in reports.values())
 
     # the node as informational again (no policy): nothing of it is stored, nothing changes
     assert run_cli("scan", "-q", "--db", db, NODE).rc == 0

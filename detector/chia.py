@@ -11,9 +11,9 @@ TLS 1.2 session with an older peer. What the wire still shows under TLS 1.3:
 * the client's second flight carries a certificate: a Chia client sends ~2 KB
   (Certificate + CertificateVerify + Finished of a 2048-bit RSA key, then its WebSocket
   upgrade) where a client without a certificate sends ~80 bytes and its request;
-* the names its DNS lookups asked (signatures/lists/chia-names.txt): a node with too few
-  peers asks the introducers and seeders and dials what they answer, so the passive-DNS
-  names of a peer's address say "Chia";
+* the names its DNS lookups asked (signatures/lists/chia-names.txt, one of netnames.py's
+  network lists): a node with too few peers asks the introducers and seeders and dials
+  what they answer, so the passive-DNS names of a peer's address say "Chia";
 * the signage-point rhythm of a farm: every 9.375 s a farmer forwards a signage point to
   each harvester, which answers (rules on the ``rhythm.*`` fields, storage.yaml).
 
@@ -27,16 +27,15 @@ of the server's address are known.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 from detector.behaviour import FIELDS as BEHAVIOUR
 from detector.behaviour import unpack
-from detector.errors import InputError
 from detector.facts import FlowFacts
 from detector.flows import FlowRecord
+from detector.netnames import NetworkNames
 
 NODE_PROTOCOL = "chia"
+NETWORK = "chia"  # its names: signatures/lists/chia-names.txt (netnames.NETWORKS)
 COIN = "XCH"
 # Default ports (chia/util/initial-config.yaml): the service that listens there. 8448 is
 # the harvester's in older configs only (2.7.5's harvester listens on none; Matrix
@@ -54,63 +53,19 @@ _CHIA_O = re.compile(r"(^|,)O=Chia(,|$)")
 # ~1.4 KB sent in the same breath to pass this.
 CLIENT_CERTIFICATE_FLIGHT = 1500
 _SIZE_1 = BEHAVIOUR.index("size_1")
-_HOST = re.compile(r"(?:\*\.)?(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}")
 
 
-@dataclass(frozen=True, slots=True)
-class ChiaNames:
-    """The names of signatures/lists/chia-names.txt: exact names and ``*.`` suffixes."""
-
-    exact: frozenset[str]
-    suffixes: frozenset[str] = frozenset()
-
-    def named(self, host: str) -> bool:
-        name = host.lower().rstrip(".")
-        if name in self.exact:
-            return True
-        if self.suffixes:
-            labels = name.split(".")
-            return any(".".join(labels[i:]) in self.suffixes for i in range(len(labels)))
-        return False
-
-    def __len__(self) -> int:
-        return len(self.exact) + len(self.suffixes)
-
-
-def load_names(path: Path) -> ChiaNames:
-    """Read a names list: one name per line with a ``# source`` comment; blank and
-    comment-only lines skipped. A bad line is an InputError naming file, line, reason."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    exact: set[str] = set()
-    suffixes: set[str] = set()
-    for lineno, line in enumerate(lines, 1):
-        text, hash_, comment = line.partition("#")
-        name = text.strip().lower().rstrip(".")
-        if not name:
-            continue
-        if not hash_ or not comment.strip():
-            raise InputError(f"{path}:{lineno}: {name!r} has no '# source' comment")
-        if len(name) > 253 or not _HOST.fullmatch(name):
-            raise InputError(f"{path}:{lineno}: bad host name {name!r}")
-        if name.startswith("*."):
-            suffixes.add(name[2:])
-        else:
-            exact.add(name)
-    if not exact and not suffixes:
-        raise InputError(f"{path}: no names")
-    return ChiaNames(frozenset(exact), frozenset(suffixes))
-
-
-def chia_facts(record: FlowRecord, names: ChiaNames) -> None:
+def chia_facts(record: FlowRecord, names: NetworkNames) -> None:
     """Note on a finished flow what makes it Chia's, as ``facts.node`` (protocol
-    ``chia``); leaves flows another dissector already named a node alone."""
+    ``chia``); leaves flows another dissector already named a node, or another network's
+    names marked (enrich.py ``_network_names``), alone. A mark of Chia's own names is
+    replaced by the node facts it leads to here, or stays a mark."""
     facts = record.facts
-    if facts is None or facts.node:
+    if facts is None or facts.node.get("protocol"):
         return
-    asked = [q for q in facts.dns.get("queries", ()) if names.named(q)]
+    if facts.node.get("name_network", NETWORK) != NETWORK:
+        return
+    asked = [q for q in facts.dns.get("queries", ()) if names.named(NETWORK, q)]
     if asked:
         # the host that asked is the node (or wallet), not the resolver that answered
         facts.node = {
@@ -131,14 +86,14 @@ def chia_facts(record: FlowRecord, names: ChiaNames) -> None:
         facts.set_once("coin", COIN)  # what a farm of this flow would farm
 
 
-def _tls_evidence(record: FlowRecord, facts: FlowFacts, names: ChiaNames) -> dict | None:
+def _tls_evidence(record: FlowRecord, facts: FlowFacts, names: NetworkNames) -> dict | None:
     tls = facts.tls
     evidence: list[str] = []
     subject, issuer = str(tls.get("subject", "")), str(tls.get("issuer", ""))
     if any(_CHIA_DN.search(n) and _CHIA_O.search(n) for n in (subject, issuer)):
         evidence.append("certificate")
     bare = not tls.get("sni") and not tls.get("alpn")  # how every Chia peer dials
-    named = [n for n in facts.dns_names if names.named(n)] if bare else []
+    named = [n for n in facts.dns_names if names.named(NETWORK, n)] if bare else []
     if named:
         evidence.append("dns-name")
     port_role = PORTS.get(record.server_port)

@@ -106,6 +106,15 @@ NoJoinOpt = Annotated[
     ),
 ]
 
+NodesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--nodes-as-suspects",
+        help="The site's policy forbids running cryptocurrency nodes: report node hosts as "
+        "suspects (role crypto-node) instead of informational crypto-node alerts.",
+    ),
+]
+
 ThresholdOpt = Annotated[
     float,
     typer.Option(min=0.0, max=1.0, callback=_finite, help="Score at which a flow is a miner flow."),
@@ -373,6 +382,7 @@ def scan(
         ),
     ] = None,
     no_join_rotated: NoJoinOpt = False,
+    nodes_as_suspects: NodesOpt = False,
 ) -> None:
     """Scan captures and report the IPs that mine, with evidence."""
     config = _config(
@@ -392,6 +402,7 @@ def scan(
     if eve_extended and fmt is not OutputFormat.jsonl:
         raise typer.BadParameter("needs --format jsonl", param_hint="--eve-extended")
     config.join_rotated = not no_join_rotated
+    config.nodes_as_suspects = nodes_as_suspects
     cluster = _dask_spec(dask, workers, dask_path_map or [])
     store = _open_store(db) if db is not None else None  # a bad store fails before the scan
     detector = Detector.load(config)
@@ -1215,6 +1226,7 @@ def report_cmd(
     threshold: ThresholdOpt = 0.7,
     jobs: JobsOpt = DEFAULT_JOBS,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+    nodes_as_suspects: NodesOpt = False,
 ) -> None:
     """Write the investigation report: who mines, of which entity, which coin at which
     pool, since when, how hard and on how much power (HTML with plots, Markdown or CSV)."""
@@ -1238,6 +1250,12 @@ def report_cmd(
         str(owners) if owners is not None else "none given (every address is unknown space)"
     )
     kind = "db" if db is not None else collect.input_kind(paths)
+    if nodes_as_suspects and kind != "captures":
+        raise typer.BadParameter(
+            "applies to a scan of captures (EVE lines and the store hold what their scan "
+            "made of nodes)",
+            param_hint="--nodes-as-suspects",
+        )
     # EVE lines and the store were scored already: their rules are only named here
     config = _config(rules, threshold, model=model if kind == "captures" else "none")
     from detector.energy import EfficiencyTable
@@ -1256,6 +1274,7 @@ def report_cmd(
                               collect.from_eve(files, detector.rules, efficiency))  # fmt: skip
     else:
         config.screen = owner_map
+        config.nodes_as_suspects = nodes_as_suspects
         with STOP.installed():
             result = _run(paths, config, show_progress=not quiet, jobs=jobs, detector=detector)
         suspects = collect.from_suspects(result.suspects.stream(), detector.rules, efficiency)

@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from detector.chia import ChiaNames, load_names
 from detector.dissect.inspector import InspectConfig
 from detector.enrich import CoinTables, load_coin_tables
 from detector.errors import InputError
@@ -62,6 +61,10 @@ class ScanConfig:
     # internal hosts at either end of its flows (CaptureScan.hosts; internal: inside an
     # owners prefix, else RFC 1918/ULA, owners.py). None: nothing is counted, at no cost.
     screen: OwnerMap | None = None
+    # The site's policy forbids running cryptocurrency nodes (--nodes-as-suspects): node
+    # hosts are suspects of role crypto-node (nodehosts.node_suspects), not informational
+    # sightings.
+    nodes_as_suspects: bool = False
 
 
 @dataclass(slots=True)
@@ -73,11 +76,9 @@ class Detector:
     coins: CoinTables
     pools: PoolList
     model: FlowModel | None = None
-    # crypto networks' own infrastructure names (signatures/lists/<network>-names.txt)
+    # crypto networks' own infrastructure names (signatures/lists/<network>-names.txt:
+    # Filecoin's bootstrap peers and drand, Chia's introducers and seeders)
     names: NetworkNames = field(default_factory=NetworkNames)
-    # Chia introducer/seeder names (signatures/lists/chia-names.txt; None when the
-    # signatures directory has no such list)
-    chia_names: ChiaNames | None = None
 
     @classmethod
     def load(cls, config: ScanConfig) -> Detector:
@@ -85,12 +86,10 @@ class Detector:
         if not sig.is_dir():
             raise InputError(f"{sig}: signatures directory not found")
         rules = load_rules([sig / "rules", *config.extra_rules], lists_dir=sig / "lists")
-        chia = sig / "lists" / "chia-names.txt"
         return cls(
             rules=rules,
             coins=load_coin_tables(sig / "coins.yaml"),
             pools=load_pools(sig / "pools"),
             model=load_model(config.model) if config.model is not None else None,
             names=load_network_names(sig / "lists"),
-            chia_names=load_names(chia) if chia.exists() else None,
         )

@@ -71,25 +71,43 @@ SHARE_DIALECTS = frozenset(
 # (a later message can move a flow from one to another).
 STRATUM_FAMILY = (STRATUM_V1, ETHEREUM_STRATUM, ETH_PROXY, ETH_GETWORK_HTTP)
 
-# The role of a miner host, from the dialects its flows spoke (issue 20: every host gets a
-# role, reported in EVE ``alert.metadata.mining_role`` and the table). A storage farmer
-# seals and proves storage for block rewards (Filecoin, Chia); a solo miner fetches work from
-# its own node (getwork, getblocktemplate, monerod) - only when that is all it spoke and no
-# pool list named the server, since pools served getwork too (BitMinter, in the corpus);
-# everyone else mines for a pool. Crypto *nodes* are not miners and have no role here:
-# they are reported apart (nodehosts.py, the crypto-node category).
+# The role of a suspect host, from the dialects its flows spoke (issue 20: every host gets a
+# role, reported in EVE ``alert.metadata.mining_role``, the table, CSV, the store and the
+# report). A storage farmer seals and proves storage for block rewards (Filecoin, Chia); a
+# solo miner fetches work from its own node (getwork, getblocktemplate, monerod) - only
+# when that is all it spoke and no pool list named the server, since pools served getwork
+# too (BitMinter, in the corpus); everyone else mines for a pool. Crypto *nodes* are not
+# miners: they are reported apart (nodehosts.py, the crypto-node category), unless the
+# site's policy forbids running one (``--nodes-as-suspects``): then a node host is a
+# suspect of role ``crypto-node`` (nodehosts.node_suspects). A host that mined too keeps
+# its miner's role. No wallet protocol is recognised (an Electrum wallet is a hard
+# negative of the corpus, nothing more), so there is no ``wallet`` role.
 STORAGE_FARMER = "storage-farmer"
 SOLO_MINER = "solo-miner"
 POOL_MINER = "pool-miner"
+CRYPTO_NODE = "crypto-node"
+ROLES = (POOL_MINER, SOLO_MINER, STORAGE_FARMER, CRYPTO_NODE)
 STORAGE_DIALECTS = frozenset({FILECOIN_RPC, CHIA_FARMING})
 SOLO_DIALECTS = frozenset({GETWORK_HTTP, GBT_HTTP, ETH_GETWORK_HTTP, MONERO_DAEMON_HTTP})
 
 
-def role_of(dialects: set[str] | frozenset[str], pool_known: bool = False) -> str:
-    """A miner host's role: storage farming outranks the rest (a farm's host that also
-    spoke Stratum is still first a farm); ``pool_known``: a pool list named a server."""
+def role_of(
+    dialects: set[str] | frozenset[str], pool_known: bool = False, node_only: bool = False
+) -> str:
+    """A suspect host's role: storage farming outranks the rest (a farm's host that also
+    spoke Stratum is still first a farm); ``pool_known``: a pool list named a server;
+    ``node_only``: every flow of it was a crypto node's (a suspect by site policy)."""
+    if node_only:
+        return CRYPTO_NODE
     if dialects & STORAGE_DIALECTS:
         return STORAGE_FARMER
     if dialects and dialects <= SOLO_DIALECTS and not pool_known:
         return SOLO_MINER
     return POOL_MINER
+
+
+def merged_role(one: str, other: str, dialects: set[str] | frozenset[str], pool_known: bool) -> str:
+    """The role of two reports of one host together (two captures of a window, two
+    windows of a report): a node stays a node only when both are; otherwise what their
+    dialects and pool names together say (a miner outranks a node)."""
+    return role_of(dialects, pool_known, one == CRYPTO_NODE and other == CRYPTO_NODE)

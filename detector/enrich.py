@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from detector.chia import ChiaNames, chia_facts
+from detector.chia import chia_facts
 from detector.dissect import flavours
 from detector.errors import InputError
 from detector.facts import FlowFacts
@@ -177,8 +177,8 @@ class Intel:
     coins: CoinTables
     pools: PoolList
     pdns: PassiveDns
+    # crypto networks' own names (netnames.py): Filecoin's, and Chia's that chia.py reads
     names: NetworkNames = field(default_factory=NetworkNames)
-    chia: ChiaNames | None = None  # signatures/lists/chia-names.txt (chia.py)
 
 
 def enrich(record: FlowRecord, intel: Intel) -> None:
@@ -193,8 +193,7 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     if intel.names:
         _network_names(facts, intel.names)
     _identity(facts, intel.coins)
-    if intel.chia is not None:
-        chia_facts(record, intel.chia)
+    chia_facts(record, intel.names)
 
 
 def _network_names(facts: FlowFacts, names: NetworkNames) -> None:

@@ -8,10 +8,19 @@ validated when loaded at start-up: a bad line stops minewatch with ``file:line: 
 
 Two readers: the rules' ``list`` operator (rules/engine.py, any ``lists/NAME.txt``) and
 the **network names** here - ``signatures/lists/<network>-names.txt`` for the networks
-in NETWORKS - which enrich.py matches against the names a flow's client itself used (its
-DNS questions, TLS SNI, HTTP Host) to say "this host looked up Filecoin's bootstrap
-peers" (nodehosts.py turns that, beside libp2p flows, into a Filecoin node;
-docs/ARCHITECTURE.md §3, "Filecoin and libp2p").
+in NETWORKS - which say "this host looked the network's own infrastructure up":
+
+* Filecoin's bootstrap peers, drand and proof-parameter servers: enrich.py matches them
+  against the names a flow's client itself used (its DNS questions, TLS SNI, HTTP Host),
+  and nodehosts.py turns that, beside libp2p flows, into a Filecoin node
+  (docs/ARCHITECTURE.md §3, "Filecoin and libp2p");
+* Chia's introducers and seeders: chia.py reads them in a DNS flow's questions and in the
+  passive-DNS names of a TLS peer's address (docs/ARCHITECTURE.md §3, "Chia").
+
+A network's list says what a name is evidence of, so every name in it carries its source:
+a ``# comment`` on its line, or a ``# source: ...`` line above its group (a group ends at
+a blank line or a bare ``#``); a name without one is a bad line. The DNS dissector keeps
+the questions of a lookup that names any of them (dissect/dns.py ``worth_noting``).
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from pathlib import Path
 from detector.errors import InputError
 
 # Networks whose infrastructure names are shipped (signatures/lists/<network>-names.txt).
-NETWORKS: tuple[str, ...] = ("filecoin",)
+NETWORKS: tuple[str, ...] = ("filecoin", "chia")
 MAX_NAMES = 8  # matched names kept per flow
 # A DNS label as host lists write them: letters, digits, hyphen, and underscore (service
 # labels such as libp2p's ``_dnsaddr``), 1-63 characters, no hyphen at either end.
@@ -53,20 +62,33 @@ def name_problem(host: str) -> str | None:
     return None
 
 
-def read_host_list(path: Path) -> frozenset[str]:
-    """Every name of a host list; raises HostListError on the first bad line."""
+def read_host_list(path: Path, sourced: bool = False) -> frozenset[str]:
+    """Every name of a host list; raises HostListError on the first bad line.
+    ``sourced``: every name must carry its source (a network's list: module docstring)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise HostListError(f"{path}: cannot read ({exc})") from None
     names = set()
+    group_source = False  # a "# source:" line opened the group this line is in
     for lineno, line in enumerate(lines, 1):
-        host = host_of(line)
-        if not host:
+        text, hash_, comment = line.partition("#")
+        if not text.strip():  # a comment line, a bare "#" or a blank line
+            remark = comment.strip().lower()
+            if not remark:
+                group_source = False
+            elif remark.startswith(("source:", "sources:")):
+                group_source = True
             continue
+        host = host_of(line)
         problem = name_problem(host)
         if problem is not None:
             raise HostListError(f"{path}:{lineno}: bad host name {host!r}: {problem}")
+        if sourced and not (comment.strip() or group_source):
+            raise HostListError(
+                f"{path}:{lineno}: {host!r} has no source (a '# source' comment on its "
+                "line, or a '# source:' line above its group)"
+            )
         names.add(host)
     return frozenset(names)
 
@@ -82,6 +104,11 @@ class NetworkNames:
     """Each network's infrastructure names (network -> names)."""
 
     lists: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def named(self, network: str, host: str) -> bool:
+        """Does ``network``'s list name ``host`` (or a name above it)?"""
+        names = self.lists.get(network)
+        return names is not None and in_domains(host, names)
 
     def network_of(self, host: str) -> str | None:
         """The network whose list names ``host`` (or a name above it), if any."""
@@ -110,10 +137,14 @@ class NetworkNames:
 
 
 def load_network_names(directory: Path) -> NetworkNames:
-    """``<network>-names.txt`` of every network in NETWORKS (a missing file: none)."""
+    """``<network>-names.txt`` of every network in NETWORKS (a missing file: none; a file
+    without a name is a mistake, said as one)."""
     lists = {}
     for network in NETWORKS:
         path = directory / f"{network}-names.txt"
         if path.is_file():
-            lists[network] = read_host_list(path)
+            names = read_host_list(path, sourced=True)
+            if not names:
+                raise HostListError(f"{path}: no names")
+            lists[network] = names
     return NetworkNames(lists)

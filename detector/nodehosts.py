@@ -15,6 +15,11 @@ network, window), never reported alone, and at ``hosts()`` a libp2p host of the 
 and window with a hint of a network that runs on libp2p (LIBP2P_NETWORKS) becomes that
 network's node, with the names and the hint's rules as evidence (docs/ARCHITECTURE.md §3,
 "Filecoin and libp2p").
+
+**Site policy.** Where a site forbids running nodes (``scan --nodes-as-suspects``), the
+hosts are suspects instead of sightings (``node_suspects``): each becomes a ``Suspect`` of
+role ``crypto-node`` (dialects.role_of) with its node rules, flows and user agents as
+evidence, and every sink and the store take it as they take a miner.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from detector.dissect.filecoin import NODE_PROTOCOL as FILECOIN_RPC
 from detector.dissect.libp2p import NODE_PROTOCOL as LIBP2P
 from detector.flows import FlowRecord
 from detector.score import Verdict
-from detector.suspects import MAX_EVIDENCE_FLOWS, bracketed, window_index
+from detector.suspects import MAX_EVIDENCE_FLOWS, Suspect, SuspectTable, bracketed, window_index
 
 
 @dataclass(slots=True)
@@ -457,3 +462,33 @@ def _is_private(ip: str) -> bool:
         return ipaddress.ip_address(ip).is_private
     except ValueError:
         return False
+
+
+def node_suspects(hosts: Iterable[NodeHost], window: float) -> SuspectTable:
+    """The node hosts as suspects (the site's policy forbids nodes; module docstring), one
+    per IP and window: a host that spoke two node protocols in a window is one suspect
+    with both. Their score is 0 (no rule weighed any mining evidence); their top rule is
+    the host's lowest node rule id, the one its informational alert would have named."""
+    table = SuspectTable(window)
+    for host in hosts:
+        suspect = Suspect(
+            ip=host.ip,
+            window_start=host.window_start,
+            first_seen=host.first_seen,
+            last_seen=host.last_seen,
+            flow_count=host.flow_count,
+            node_flows=host.flow_count,
+        )
+        suspect.nodes.add(host.protocol)
+        for agent in sorted(host.user_agents):
+            suspect.agents.add(agent)
+        rules = tuple(sorted(host.rules))
+        for rule_id in rules:
+            suspect.rule_hits[rule_id] += host.flow_count
+        # the host's evidence flows (the first flow with each of its first peers), as
+        # verdicts of its node rules: what a suspect's evidence is made of
+        records = sorted(host.flows, key=lambda r: (r.first_ts, r.flow_id))  # evidence order
+        suspect.flows = [Verdict(record, 0.0, False, rules=rules) for record in records]
+        key = (host.ip, window_index(host.window_start, window))
+        table.merge(SuspectTable(window, by_key={key: suspect}))
+    return table

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from detector.config import Detector, ScanConfig
 from detector.decode import DecodeStats
 from detector.flows import FlowStats
-from detector.nodehosts import NodeTable
+from detector.nodehosts import NodeTable, node_suspects
 from detector.owners import ScreenedHosts
 from detector.replay import STOP, Progress, SuspectSink, chain_size, scan_chain
 from detector.score import Verdict
@@ -123,9 +123,23 @@ def run_scan(
             for scanned in scan_chain(chain, config, detector, step, sink):
                 _merge(result, scanned)
             done_before += size
+    if config.nodes_as_suspects:
+        _nodes_become_suspects(result, config.window, announce)
     result.seconds = time.perf_counter() - started
     result.interrupted = STOP.signum
     return result
+
+
+def _nodes_become_suspects(result: ScanResult, window: float, announce: SuspectSink) -> None:
+    """The site's policy forbids nodes (``ScanConfig.nodes_as_suspects``): the run's node
+    hosts join its suspects (role crypto-node), and no informational sighting is left.
+    Node hosts are known only once the run's flows are all in (NodeTable.hosts), so they
+    are told of (``on_suspect``) at the end, after every miner."""
+    nodes = node_suspects(result.nodes.hosts(), window)
+    for suspect in nodes.stream():
+        announce(suspect)
+    result.suspects.merge(nodes)
+    result.nodes = NodeTable(window)
 
 
 def _files(chains: list[Chain]) -> Iterable[CaptureInput]:

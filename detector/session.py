@@ -110,7 +110,6 @@ class Analysis:
             pools=detector.pools,
             pdns=pdns,
             names=detector.names,
-            chia=detector.chia_names,
         )
         self.rules = detector.rules
         self.model = detector.model
@@ -179,13 +178,7 @@ class CaptureSession:
         """``announce``: the driver takes new suspects as they appear (a live sink,
         ``scan --as-found``); otherwise none are kept for it."""
         pdns = PassiveDns()
-        chia = detector.chia_names
-        ctx = InspectContext(
-            pdns=pdns,
-            pools=detector.pools,
-            names=detector.names,
-            watched=chia.named if chia else None,
-        )
+        ctx = InspectContext(pdns=pdns, pools=detector.pools, names=detector.names)
         self.inspector = Inspector(config.inspect, ctx)
         # Behaviour (§11) feeds the model, scoring in progress, the flow log and the rules
         # on the message rhythm (rhythm.*: Chia's signage points); a rules-only scan

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detector import activity, plain
-from detector.dialects import MINING_DIALECTS
+from detector.dialects import MINING_DIALECTS, role_of
 from detector.facts import FlowFacts, intern
 from detector.flows import FlowRecord
 from detector.score import Verdict
@@ -169,6 +169,11 @@ class Suspect:
     # what its flows' shares are worth, by work_key (hashrate.py reads it), bounded
     work: dict[str, ShareWork] = field(default_factory=dict)
     unread_flows: int = 0  # miner flows whose messages could not be read (TLS, binary)
+    # A crypto-node host made a suspect by the site's policy (nodehosts.node_suspects):
+    # its node protocols (nodehosts.PROTOCOLS, a fixed vocabulary) and how many of
+    # ``flow_count`` were node flows; empty and 0 for a miner
+    nodes: Bag = field(default_factory=Bag)
+    node_flows: int = 0
 
     def add(self, v: Verdict, shared: bool = False) -> None:
         """Account for one more miner flow (``shared``: someone else keeps the verdict
@@ -269,6 +274,8 @@ class Suspect:
             self.reported_hashrate = max(self.reported_hashrate or 0.0, other.reported_hashrate)
         self.activity = activity.merge(self.activity, other.activity, activity.SUSPECT_CAP)
         self.merge_work(other.work, other.unread_flows)
+        self.nodes.merge(other.nodes)
+        self.node_flows += other.node_flows
         merged = sorted(self.flows + other.flows, key=_flow_rank)  # stable: ours first on ties
         self.flows = merged[:MAX_EVIDENCE_FLOWS]
 
@@ -288,8 +295,16 @@ class Suspect:
         return self.flows[0]
 
     @property
+    def role(self) -> str:
+        """What the host is (dialects.role_of): a miner's role, or ``crypto-node`` when
+        all its flows were a node's (a suspect by the site's policy)."""
+        node_only = self.node_flows > 0 and self.node_flows >= self.flow_count
+        return role_of(self.dialects, bool(self.pool_names), node_only)
+
+    @property
     def rules(self) -> list[int]:
-        """Ids of the miner rules that fired on its flows, ascending."""
+        """Ids of the miner rules that fired on its flows, ascending (a node host made a
+        suspect by the site's policy: its node rules)."""
         return sorted(self.rule_hits)
 
     def sort_key(self) -> tuple[float, str]:

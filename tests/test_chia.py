@@ -29,9 +29,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
-from detector.chia import load_names
 from detector.config import SIGNATURES
 from detector.errors import InputError
+from detector.netnames import load_network_names
 from detector.sinks.common import CATEGORY, NODE_CATEGORY
 from detector.synth.clock import at
 from detector.synth.conversation import Conversation, Talk
@@ -354,9 +354,10 @@ def test_hostile_certificate_names_stay_out_of_the_terminal(generated) -> None:
 
 
 def test_the_names_list_is_checked_at_start_up(tmp_path: Path) -> None:
-    names = load_names(SIGNATURES / "lists" / "chia-names.txt")
-    assert names.named("dns-introducer.chia.net") and names.named("SEEDER.DEXIE.SPACE.")
-    assert not names.named("chia.net") and not names.named("www.chia.net")
+    names = load_network_names(SIGNATURES / "lists")  # netnames.py: one loader for all
+    assert names.named("chia", "dns-introducer.chia.net")
+    assert names.named("chia", "SEEDER.DEXIE.SPACE.")
+    assert not names.named("chia", "chia.net") and not names.named("chia", "www.chia.net")
     sig = tmp_path / "signatures"
     shutil.copytree(SIGNATURES, sig)
     listed = sig / "lists" / "chia-names.txt"
@@ -364,7 +365,7 @@ def test_the_names_list_is_checked_at_start_up(tmp_path: Path) -> None:
     lines.insert(14, "seeder.example.org")  # no source
     listed.write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match=r"chia-names.txt:15: 'seeder.example.org' has no"):
-        load_names(listed)
+        load_network_names(listed.parent)
     lines[14] = "bad name!.org  # made up"
     listed.write_text("\n".join(lines) + "\n")
     scan = subprocess.run([sys.executable, "-m", "detector", "scan", "-q", str(FARM)],

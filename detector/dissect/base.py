@@ -30,7 +30,6 @@ Example - a dissector that notes SSH banners::
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar
@@ -47,10 +46,9 @@ class InspectContext:
 
     pdns: PassiveDns = field(default_factory=PassiveDns)
     pools: PoolList | None = None  # to notice DNS lookups of pool names
-    names: NetworkNames | None = None  # ...and of a crypto network's own names (netnames.py)
-    # Other names whose lookups are kept as a DNS flow's facts: a node network's
-    # introducers and seeders (chia.py's list), whose askers are nodes
-    watched: Callable[[str], bool] | None = None
+    # ...and of a crypto network's own names (netnames.py: Filecoin's bootstrap peers,
+    # Chia's introducers and seeders), whose askers are nodes
+    names: NetworkNames | None = None
 
 
 class Probe(Enum):

@@ -1,7 +1,7 @@
 """DNS: answers feed the shared passive-DNS map, so later flows to those IPs carry the
-names; questions that name a mining pool (an informational event), a crypto network's own
-infrastructure (Filecoin's bootstrap peers and drand, netnames.py) or a watched name (a
-node network's seeders, chia.py) are kept as flow facts.
+names; questions that name a mining pool (an informational event) or a crypto network's own
+infrastructure (Filecoin's bootstrap peers and drand, Chia's introducers and seeders:
+netnames.py) are kept as flow facts.
 
 UDP DNS never builds per-flow state: the vectorised triage (triage.py) sends only
 responses with answers, straight to ``observe_response``. DNS over TCP (two-byte length
@@ -43,18 +43,16 @@ def note_pool_lookup(facts: FlowFacts, questions: list[str], ips: list[str], sid
 
 
 def worth_noting(questions: list[str], ctx: InspectContext) -> bool:
-    """Does a question name a mining pool, a crypto network's own infrastructure
-    (netnames.py: Filecoin's bootstrap peers, drand) or a name the context watches (a
-    node network's seeders, chia.py)? Then the DNS flow keeps its questions as facts: who
-    asked is evidence (a pool lookup; a Filecoin node beside libp2p flows; a Chia node).
-    Asked for every distinct answer of a batch."""
-    pools, names, watched = ctx.pools, ctx.names, ctx.watched
-    if pools is None and not names and watched is None:
+    """Does a question name a mining pool or a crypto network's own infrastructure
+    (netnames.py: Filecoin's bootstrap peers and drand, Chia's introducers and seeders)?
+    Then the DNS flow keeps its questions as facts: who asked is evidence (a pool lookup;
+    a Filecoin node beside libp2p flows; a Chia node). Asked for every distinct answer
+    of a batch."""
+    pools, names = ctx.pools, ctx.names
+    if pools is None and not names:
         return False
     for name in questions:  # a loop: no generator per answer on the hot path
         if pools is not None and pools.match(name):
-            return True
-        if watched is not None and watched(name):
             return True
         if names and names.network_of(name) is not None:
             return True

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from detector import activity
+from detector.dialects import ROLES, merged_role, role_of
 from detector.energy import EfficiencyTable, energy_of
 from detector.errors import InputError
 from detector.hashrate import HashrateEstimate, estimate
@@ -63,11 +64,14 @@ def _from_suspect(s: Suspect, windows: int, rules: RuleSet) -> ReportSuspect:
     top = s.top
     r, f = top.record, top.record.facts
     primary = sorted(top.dialects)[0] if top.dialects else None
+    nodes = sorted(s.nodes)
     return ReportSuspect(
         ip=s.ip,
         first_seen=s.first_seen,
         last_seen=s.last_seen,
         windows=windows,
+        role=s.role,
+        nodes=nodes,
         flows=s.flow_count,
         score=s.score,
         dialects=_primary_first(primary, sorted(s.dialects)),
@@ -87,7 +91,13 @@ def _from_suspect(s: Suspect, windows: int, rules: RuleSet) -> ReportSuspect:
         hashrate=estimate(s),
         evidence=[
             flow_note(
-                r.client_ip, r.client_port, r.server_ip, r.server_port, r.proto, primary, top.score
+                r.client_ip,
+                r.client_port,
+                r.server_ip,
+                r.server_port,
+                r.proto,
+                primary or _first(nodes),
+                top.score,
             ),
             *(f.evidence or [] if f is not None else []),
         ],
@@ -196,10 +206,15 @@ def _from_alert(event: dict[str, Any], rules: RuleSet, where: str) -> ReportSusp
         )
         spans.append((start, end))
     accepted = int(number("mining_accepted") or 0)
+    nodes = values("mining_node_protocol")
     return ReportSuspect(
         ip=ip,
         first_seen=first,
         last_seen=last,
+        role=_eve_role(
+            values("mining_role"), values("mining_dialect"), values("mining_pool"), where
+        ),  # fmt: skip
+        nodes=nodes,
         flows=int(number("mining_flow_count") or 0),
         score=number("mining_score") or 0.0,
         dialects=values("mining_dialect"),
@@ -232,7 +247,7 @@ def _from_alert(event: dict[str, Any], rules: RuleSet, where: str) -> ReportSusp
                 event.get("dest_ip"),
                 event.get("dest_port"),
                 event.get("proto"),
-                (values("mining_dialect") or [None])[0],
+                (values("mining_dialect") or nodes or [None])[0],
                 number("mining_score") or 0.0,
             ),
             *values("mining_evidence"),
@@ -244,6 +259,17 @@ def _from_alert(event: dict[str, Any], rules: RuleSet, where: str) -> ReportSusp
         activity=_activity(values("mining_activity"), where),
         spans=spans,
     )
+
+
+def _eve_role(roles: list[str], dialects: list[str], pools: list[str], where: str) -> str:
+    """``mining_role``: one of dialects.ROLES; an alert of a minewatch from before roles
+    has none, and gets what role_of makes of its dialects and pool names."""
+    if not roles:
+        return role_of(frozenset(dialects), bool(pools))
+    if roles[0] not in ROLES:
+        raise InputError(f"{where}: mining_role {escape(roles[0], 60)!r} is not a role "
+                         f"({', '.join(ROLES)})")  # fmt: skip
+    return roles[0]
 
 
 def _activity(texts: list[str], where: str) -> list[tuple[float, float, int, int]] | None:
@@ -303,10 +329,13 @@ def _from_row(row: dict[str, Any], rules: RuleSet) -> ReportSuspect:
     top = evidence[0] if evidence else None
     ids = sorted(int(i) for i in row["rules"])
     primary = top["dialect"] if top is not None else None
+    nodes = list(row["nodes"])
     return ReportSuspect(
         ip=row["ip"],
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
+        role=row["role"],
+        nodes=nodes,
         flows=row["flow_count"],
         score=row["score"],
         dialects=_primary_first(primary, list(row["dialects"])),
@@ -340,7 +369,7 @@ def _from_row(row: dict[str, Any], rules: RuleSet) -> ReportSuspect:
                 e["dst_ip"],
                 e["dst_port"],
                 e["proto"],
-                e["dialect"],
+                e["dialect"] or _first(nodes),
                 e["score"],
             )
             for e in evidence[:1]
@@ -434,8 +463,9 @@ def _merge_rows(a: ReportSuspect, b: ReportSuspect) -> None:
     else:
         a.dialects = _union(a.dialects, b.dialects)
     for name in ("coins", "algos", "pool_names", "pool_hosts", "agents", "wallets", "logins",
-                 "workers"):  # fmt: skip
+                 "workers", "nodes"):  # fmt: skip
         setattr(a, name, sorted(set(getattr(a, name)) | set(getattr(b, name))))
+    a.role = merged_role(a.role, b.role, frozenset(a.dialects), bool(a.pool_names))
     a.pool_endpoints = _union(a.pool_endpoints, b.pool_endpoints)[:MAX_ENDPOINTS]
     a.jobs += b.jobs
     a.submits += b.submits
@@ -479,6 +509,10 @@ def _combined_rate(a: ReportSuspect, b: ReportSuspect) -> HashrateEstimate | Non
         method + " (windows combined)" if "combined" not in method else method,
         ra.shares + rb.shares, seconds,
     )  # fmt: skip
+
+
+def _first(values: list[str]) -> str | None:
+    return values[0] if values else None
 
 
 def _union(first: list[str], second: list[str]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from detector.dialects import POOL_MINER
 from detector.energy import EnergyEstimate
 from detector.hashrate import HashrateEstimate
 
@@ -25,6 +26,10 @@ class ReportSuspect:
     first_seen: float
     last_seen: float
     windows: int = 1  # reporting windows of the input merged into this row
+    # what the host is (dialects.role_of, EVE mining_role, the store's role): pool-miner,
+    # solo-miner, storage-farmer, or crypto-node (a node host made a suspect by policy)
+    role: str = POOL_MINER
+    nodes: list[str] = field(default_factory=list)  # that node host's protocols
     flows: int = 0
     score: float = 0.0
     dialects: list[str] = field(default_factory=list)  # the strongest flow's first
@@ -117,7 +122,7 @@ class Summary:
 
     screened: int | None  # None: not available from this input
     screened_overflow: int
-    mining_ips: int
+    mining_ips: int  # distinct suspect IPs, crypto nodes (by site policy) apart
     entities: int  # owners with at least one miner (the unknown space not counted)
     unknown_ips: int  # mining IPs in no owners prefix
     coins: list[str]
@@ -128,6 +133,9 @@ class Summary:
     energy_unknown: int  # mining IPs without an energy estimate
     first_seen: float | None
     last_seen: float | None
+    # suspects of role crypto-node only (scan --nodes-as-suspects: the site's policy
+    # forbids nodes); not in mining_ips, nor among those without an energy estimate
+    node_ips: int = 0
 
 
 @dataclass(slots=True)

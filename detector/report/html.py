@@ -102,6 +102,7 @@ def _cards(report: Report, write: Write) -> None:
     cards = [
         ("screened hosts", f"{s.screened:,}" if s.screened is not None else None),
         ("mining IPs", f"{s.mining_ips:,}"),
+        *([("crypto-node IPs (site policy)", f"{s.node_ips:,}")] if s.node_ips else []),
         ("entities", f"{s.entities:,}"),
         ("in unknown space", f"{s.unknown_ips:,}"),
         ("coins", f"{len(s.coins):,}"),

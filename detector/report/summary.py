@@ -4,7 +4,9 @@ Definitions (issue 18), so that anyone can recompute them from a scan's EVE line
 
 * **screened**: distinct internal hosts seen in the traffic (owners.py says what is
   internal); only a scan of captures knows it;
-* **mining IPs**: distinct suspect IPs (EVE: distinct ``src_ip`` of the miner alerts);
+* **mining IPs**: distinct suspect IPs (EVE: distinct ``src_ip`` of the miner alerts),
+  but those whose role is ``crypto-node`` - node hosts that a site's policy made suspects
+  (``--nodes-as-suspects``) mine nothing: they are counted apart (**node IPs**);
 * **entities**: distinct owners (owners file ``entity``) of the mining IPs; mining IPs in
   no owners prefix are counted apart as unknown address space, never as an entity;
 * **coins**: distinct coins of the suspects; **pools**: distinct pool endpoints
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import time
 
+from detector.dialects import CRYPTO_NODE
 from detector.owners import OwnerMap
 from detector.report.data import (
     UNKNOWN_SPACE,
@@ -57,19 +60,21 @@ def build_report(
 
 def summarise(collected: Collected, entities: list[EntityRow]) -> Summary:
     suspects = collected.suspects
+    miners = [s for s in suspects if s.role != CRYPTO_NODE]
     with_energy = [s.energy for s in suspects if s.energy is not None]
     return Summary(
         screened=collected.screened,
         screened_overflow=collected.screened_overflow,
-        mining_ips=len({s.ip for s in suspects}),
+        mining_ips=len({s.ip for s in miners}),
+        node_ips=len({s.ip for s in suspects} - {s.ip for s in miners}),
         entities=sum(1 for e in entities if e.known),
-        unknown_ips=sum(len(e.ips) for e in entities if not e.known),
+        unknown_ips=len({s.ip for s in miners if s.entity == UNKNOWN_SPACE}),
         coins=sorted({c for s in suspects for c in s.coins}),
         pools=sorted({p for s in suspects for p in s.pool_endpoints}),
         pool_names=sorted({p for s in suspects for p in s.pool_names}),
         kwh_day_low=sum(e.kwh_day_low for e in with_energy),
         kwh_day_high=sum(e.kwh_day_high for e in with_energy),
-        energy_unknown=len(suspects) - len(with_energy),
+        energy_unknown=sum(1 for s in miners if s.energy is None),
         first_seen=min((s.first_seen for s in suspects), default=None),
         last_seen=max((s.last_seen for s in suspects), default=None),
     )
@@ -88,6 +93,7 @@ def entity_rows(suspects: list[ReportSuspect]) -> list[EntityRow]:
 
 def _entity(name: str, members: list[ReportSuspect]) -> EntityRow:
     energies = [s.energy for s in members if s.energy is not None]
+    miners = [s for s in members if s.role != CRYPTO_NODE]
     return EntityRow(
         entity=name,
         departments=sorted({s.department for s in members if s.department}),
@@ -95,10 +101,10 @@ def _entity(name: str, members: list[ReportSuspect]) -> EntityRow:
         ips=[s.ip for s in members],
         coins=sorted({c for s in members for c in s.coins}),
         pools=sorted({p for s in members for p in pool_labels(s)}),
-        rates=rate_sums(members),
+        rates=rate_sums(miners),  # a node host (by policy) has no hashrate to add
         kwh_day_low=sum(e.kwh_day_low for e in energies),
         kwh_day_high=sum(e.kwh_day_high for e in energies),
-        energy_unknown=len(members) - len(energies),
+        energy_unknown=sum(1 for s in miners if s.energy is None),
         known=name != UNKNOWN_SPACE,
     )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from detector.dialects import role_of
 from detector.report.data import NOT_AVAILABLE, EntityRow, RateSum, Report, ReportSuspect
 from detector.report.summary import pool_labels
 from detector.sinks.common import eve_time, short_time
@@ -139,6 +138,7 @@ def summary_table(report: Report) -> Table:
     rows = [
         ["Screened hosts", screened],
         ["Mining IPs", f"{s.mining_ips:,}"],
+        *([["Crypto-node IPs (site policy)", f"{s.node_ips:,}"]] if s.node_ips else []),
         ["Entities", entities],
         ["Coins", f"{len(s.coins):,}" + (f": {', '.join(s.coins)}" if s.coins else "")],
         ["Pools", pools],
@@ -192,7 +192,7 @@ def suspect_table(report: Report) -> Table:
             role(s),
             short_time(s.first_seen),
             short_time(s.last_seen),
-            some(s.dialects, 2),
+            some(s.dialects or s.nodes, 2),  # a node host's protocols (by policy)
             some(s.coins, 2),
             some(pool_labels(s), 2),
             some(s.agents, 1),
@@ -210,10 +210,9 @@ def suspect_table(report: Report) -> Table:
 
 
 def role(s: ReportSuspect) -> str:
-    """What the host is (dialects.role_of, as EVE's ``mining_role`` says it): from the
-    dialects and pool-list names every input carries, so captures, EVE lines and the
-    store agree."""
-    return role_of(frozenset(s.dialects), bool(s.pool_names))
+    """What the host is (dialects.role_of, as EVE's ``mining_role`` and the store's role
+    say it; each input's collector fills it, and merging windows combines them)."""
+    return s.role
 
 
 def fired_text(s: ReportSuspect) -> str:
@@ -240,6 +239,7 @@ def summary_records(report: Report) -> list[dict[str, Any]]:
         ("screened", NOT_AVAILABLE if s.screened is None else s.screened),
         ("screened_overflow", s.screened_overflow),
         ("mining_ips", s.mining_ips),
+        ("node_ips", s.node_ips),
         ("entities", s.entities),
         ("unknown_space_ips", s.unknown_ips),
         ("coins", s.coins),
@@ -291,6 +291,7 @@ def suspect_records(report: Report) -> list[dict[str, Any]]:
                 "department": s.department,
                 "contact": s.contact,
                 "role": role(s),
+                "nodes": s.nodes,
                 "first_seen": eve_time(s.first_seen),
                 "last_seen": eve_time(s.last_seen),
                 "windows": s.windows,
@@ -336,7 +337,9 @@ def headline(report: Report) -> str:
     s = report.summary
     screened = f"{s.screened:,} screened" if s.screened is not None else "screened: n/a"
     return (
-        f"{screened}, {ips(s.mining_ips)}, {s.entities:,} entities"
+        f"{screened}, {ips(s.mining_ips)}, "
+        + (f"{s.node_ips:,} crypto-node IPs (site policy), " if s.node_ips else "")
+        + f"{s.entities:,} entities"
         + (f" (+{s.unknown_ips:,} in unknown address space)" if s.unknown_ips else "")
         + f", {len(s.coins):,} coins, {len(s.pools):,} pools, "
         + kwh_range(s.kwh_day_low, s.kwh_day_high)

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detector.decode import ENCAP_ID_NAMES, ENCAP_NAMES, ICMP4_PAIRED, ICMP6_PAIRED, PROTO_NAMES
-from detector.dialects import role_of
 from detector.flows import FlowRecord
 from detector.suspects import Suspect
 
@@ -155,8 +154,9 @@ def suspect_summary(s: Suspect) -> dict[str, Any]:
         "first_seen": s.first_seen,
         "last_seen": s.last_seen,
         "flows": s.flow_count,
-        "role": role_of(s.dialects, bool(s.pool_names)),
+        "role": s.role,  # dialects.role_of: pool/solo miner, storage farmer, crypto node
         "dialects": sorted(s.dialects),
+        "nodes": sorted(s.nodes),  # node protocols of a node host made a suspect by policy
         "coins": sorted(s.coins),
         "pools": [p for p, _ in s.pools.most_common(8)],
         "pool_names": sorted(s.pool_names)[:8],

@@ -1,4 +1,9 @@
-"""CSV: one row per suspect and window, every packet-derived string escaped."""
+"""CSV: one row per suspect and window, every packet-derived string escaped.
+
+``event`` says what a row is: ``alert`` (a suspect) or ``crypto-node`` (an informational
+node sighting); ``role`` what the host is (dialects.role_of): ``pool-miner``,
+``solo-miner``, ``storage-farmer``, or ``crypto-node`` - a sighting's, or a suspect's
+where the site's policy makes node hosts suspects (``--nodes-as-suspects``)."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import csv
 from collections.abc import Iterable
 from typing import TextIO
 
+from detector.dialects import CRYPTO_NODE
 from detector.nodehosts import NodeHost
 from detector.sinks.common import eve_time, suspect_summary
 from detector.suspects import Suspect
@@ -15,6 +21,7 @@ COLUMNS = [
     "event",
     "src_ip",
     "score",
+    "role",
     "first_seen",
     "last_seen",
     "flows",
@@ -44,10 +51,13 @@ def write_csv(
                 "alert",
                 d["ip"],
                 f"{d['score']:.2f}",
+                d["role"],
                 eve_time(d["first_seen"]),
                 eve_time(d["last_seen"]),
                 d["flows"],
-                ";".join(d["dialects"]),
+                # what it spoke: mining dialects, and a node host's protocols (as in a
+                # crypto-node row below)
+                ";".join(d["dialects"] + d["nodes"]),
                 ";".join(d["coins"]),
                 ";".join(d["pools"]),
                 ";".join(escape_cell(x) for x in d["pool_names"]),
@@ -65,6 +75,7 @@ def write_csv(
                 "crypto-node",
                 n.ip,
                 "",
+                CRYPTO_NODE,  # informational: what the host is, not a suspect
                 eve_time(n.first_seen),
                 eve_time(n.last_seen),
                 n.flow_count,

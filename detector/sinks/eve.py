@@ -31,7 +31,6 @@ import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from detector.dialects import role_of
 from detector.facts import FlowFacts
 from detector.hashrate import estimate
 from detector.nodehosts import NodeHost
@@ -128,10 +127,12 @@ def _mining_record(s: Suspect) -> dict[str, Any]:
     f = top.record.facts
     rate = estimate(s)
     return {
-        # what the host is (dialects.role_of): pool miner, solo miner or storage farmer
-        "role": role_of(s.dialects, bool(s.pool_names)),
+        # what the host is (dialects.role_of): pool miner, solo miner, storage farmer, or
+        # crypto node (a node host made a suspect by the site's policy)
+        "role": s.role,
         "dialect": sorted(top.dialects)[0] if top.dialects else None,
         "dialects": sorted(s.dialects),
+        "node_protocols": sorted(s.nodes),  # that node host's protocols
         "coin": sorted(s.coins)[0] if s.coins else None,
         "algo": sorted(s.algos),
         "pool": sorted(s.pool_names)[0] if s.pool_names else None,
@@ -202,6 +203,7 @@ def _mining_flat(s: Suspect, record: dict[str, Any]) -> dict[str, list[str]]:
             "dialect": [dialect, *(d for d in record["dialects"] if d != dialect)]
             if dialect
             else record["dialects"],
+            "node_protocol": record["node_protocols"],
             "coin": sorted(s.coins),
             "algo": record["algo"],
             "pool": sorted(s.pool_names),

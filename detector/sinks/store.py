@@ -86,6 +86,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from detector import activity, plain
+from detector.dialects import merged_role
 from detector.errors import InputError
 from detector.hashrate import estimate
 from detector.sinks.common import community_id
@@ -115,6 +116,7 @@ BAGS: dict[str, int] = {
     "logins": MAX_BAG,
     "workers": MAX_BAG,
     "agents": MAX_BAG,
+    "nodes": MAX_BAG,  # schema 4: node protocols of a node host made a suspect by policy
 }
 SORTED_SETS = ("dialects", "rules")
 COUNTS = ("flow_count", "jobs", "submits", "accepted")
@@ -192,6 +194,24 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE reports ADD COLUMN work TEXT",
         "ALTER TABLE reports ADD COLUMN activity TEXT",
     ),
+    # 4: what the host is (dialects.role_of: pool-miner, solo-miner, storage-farmer,
+    # crypto-node) and the node protocols of a node host that the site's policy made a
+    # suspect (``scan --nodes-as-suspects``). Rows stored before were all miners: their
+    # role is what role_of makes of their dialects and pool names, written out here in SQL
+    # both databases run (the dialects are JSON text, ``json.dumps``'s ", " between them):
+    # a storage dialect makes a farmer; only solo dialects and no pool name, a solo miner.
+    (
+        "ALTER TABLE suspects ADD COLUMN role TEXT NOT NULL DEFAULT 'pool-miner'",
+        "ALTER TABLE suspects ADD COLUMN nodes TEXT NOT NULL DEFAULT '[]'",
+        """UPDATE suspects SET role = CASE
+            WHEN dialects LIKE '%"filecoin-rpc"%' OR dialects LIKE '%"chia-farming"%'
+                THEN 'storage-farmer'
+            WHEN dialects <> '[]' AND pool_names = '[]' AND REPLACE(REPLACE(REPLACE(REPLACE(
+                REPLACE(dialects, '"getwork-http"', ''), '"gbt-http"', ''),
+                '"eth-getwork-http"', ''), '"monero-daemon-http"', ''), ', ', '') = '[]'
+                THEN 'solo-miner'
+            ELSE 'pool-miner' END""",
+    ),
 ]
 RATE_COLUMNS = ("hashrate_estimate", "hashrate_low", "hashrate_high", "hashrate_method")
 
@@ -203,6 +223,7 @@ SUSPECT_COLUMNS = (
     "flow_count",
     "score",
     "top_rule",
+    "role",
     *SORTED_SETS,
     *BAGS,
     "jobs",
@@ -720,6 +741,7 @@ def _suspect_row(s: Suspect, sensor: str | None, now: float) -> dict[str, Any]:
         "flow_count": s.flow_count,
         "score": s.score,
         "top_rule": s.top.top_rule if s.flows else None,
+        "role": s.role,
         "rules": sorted(s.rule_hits),
         "dialects": sorted(s.dialects),
         "coins": list(s.coins),
@@ -731,6 +753,7 @@ def _suspect_row(s: Suspect, sensor: str | None, now: float) -> dict[str, Any]:
         "logins": list(s.logins),
         "workers": list(s.workers),
         "agents": list(s.agents),
+        "nodes": list(s.nodes),
         "jobs": s.jobs,
         "submits": s.submits,
         "accepted": s.accepted,
@@ -792,6 +815,9 @@ def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             if value not in bag:
                 bag.append(value)
         out[name] = bag
+    out["role"] = merged_role(
+        old["role"], new["role"], frozenset(out["dialects"]), bool(out["pool_names"])
+    )
     rates = [r for r in (old["reported_hashrate"], new["reported_hashrate"]) if r is not None]
     out["reported_hashrate"] = max(rates) if rates else None
     # the largest estimate seen, with its interval and method (_report_sums recomputes them

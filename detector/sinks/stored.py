@@ -25,9 +25,11 @@ CSV_COLUMNS = (
     "last_seen",
     "flow_count",
     "score",
+    "role",
     "top_rule",
     "rules",
     "dialects",
+    "nodes",
     "coins",
     "algos",
     "pools",
@@ -51,8 +53,8 @@ CSV_COLUMNS = (
 _TIMES = ("window_start", "first_seen", "last_seen", "updated_at")
 # Values minewatch names itself (dissector names, rule ids, addresses, numbers); every
 # other string column came from a packet or from whoever named the sensor.
-_OWN = frozenset(("ip", "dialects", "rules", "pools", "top_rule", "score", "flow_count",
-                  "jobs", "submits", "accepted", "reported_hashrate",
+_OWN = frozenset(("ip", "role", "dialects", "nodes", "rules", "pools", "top_rule", "score",
+                  "flow_count", "jobs", "submits", "accepted", "reported_hashrate",
                   "hashrate_estimate", "hashrate_low", "hashrate_high"))  # fmt: skip
 
 
@@ -102,7 +104,8 @@ def write_table(rows: list[dict[str, Any]], out: TextIO) -> None:
         cells = (
             escape(r["ip"]),
             f"{r['score']:.2f}",
-            _first(r["dialects"], 16),
+            r["role"],
+            _first(r["dialects"] or r["nodes"], 16),
             _first(r["coins"], 4),
             _first(r["pool_names"] + r["pool_hosts"] + r["pools"], 24),
             _first(r["agents"], 18),

@@ -95,7 +95,7 @@ def _row(s: Suspect) -> tuple[str, ...]:
         escape(d["ip"]),
         f"{d['score']:.2f}",
         d["role"],
-        _first(d["dialects"], 16),
+        _first(d["dialects"] or d["nodes"], 16),  # a node host's protocol (by policy)
         _first(d["coins"], 4),
         _first(pools, 24),
         _first(d["agents"], 18),

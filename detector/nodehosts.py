@@ -137,8 +137,7 @@ class NodePair:
         if named:
             if self.name_network is None:
                 self.name_network = (seq, named)
-            for position, name in enumerate(f.node.get("names", [])):
-                lost += _first_distinct(self.names, name, (seq, position), MAX_NODE_NAMES, budget)
+            lost += _add_names(self.names, f.node, seq, budget)
         return lost
 
     def absorb(self, other: NodePair, offset: int, budget: Budget) -> int:
@@ -192,10 +191,7 @@ class NameHint:
         self.last_seen = max(self.last_seen, r.last_ts)
         self.flow_count += 1
         self.rules.update(v.node_rules)
-        lost = 0
-        for position, name in enumerate(f.node.get("names", [])):
-            lost += _first_distinct(self.names, name, (seq, position), MAX_NODE_NAMES, budget)
-        return lost
+        return _add_names(self.names, f.node, seq, budget)
 
     def absorb(self, other: NameHint, offset: int, budget: Budget) -> int:
         self.first_seen = min(self.first_seen, other.first_seen)
@@ -403,6 +399,14 @@ class NodeTable:
                 names[name] = min(names.get(name, at), at)
         host.protocol = host.network = network
         host.names = set(_first_keys(names, MAX_NODE_NAMES))
+
+
+def _add_names(names: dict[str, tuple[int, int]], node: dict, seq: int, budget: Budget) -> int:
+    """A flow's network names into a pair's or a hint's first ones; how many were lost."""
+    lost = 0
+    for position, name in enumerate(node.get("names", [])):
+        lost += _first_distinct(names, name, (seq, position), MAX_NODE_NAMES, budget)
+    return lost
 
 
 def _local(client: str, server: str, endpoint_flows: Counter[str]) -> str:

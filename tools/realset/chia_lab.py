@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.realset.netns import Lab, sh
-from tools.realset.run import made_note
+from tools.realset.run import made_note, wait_listen
 from tools.realset.trim import trim
 
 HERE = Path(__file__).resolve().parent
@@ -240,15 +240,6 @@ SCENARIOS = [
         peering,
     ),
 ]
-
-
-def wait_listen(lab: Lab, role: str, port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if lab.run(role, "ss", "-Htln", f"sport = :{port}").stdout.strip():
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"nothing listens on :{port} in {lab.ns(role)}")
 
 
 def _count(log: Path, pattern: str) -> int:

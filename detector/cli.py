@@ -647,12 +647,14 @@ def live(
             help="TOML file of these options ([live] table; the command line wins).",
         ),
     ] = None,
+    nodes_as_suspects: NodesOpt = False,
 ) -> None:
     """Watch interfaces (a mirror/SPAN port) and alert on miners while they mine."""
     from detector.live import LiveSensor
     from detector.sinks.alertlog import EveFile, Syslog
 
     config = _config(rules, threshold, suppress, idle_timeout, max_flows=max_flows, model=model)
+    config.nodes_as_suspects = nodes_as_suspects
     detector = Detector.load(config)
     sinks: list = [EveFile(eve)]
     if syslog:

@@ -21,6 +21,17 @@ What a network admin expects of a sensor on a mirror port, as Suricata and Zeek 
   written before the process exits. SIGHUP reopens the EVE file (logrotate).
 * **Health.** Every ``health_every`` seconds one line: packets and their rate, flows
   open, suspects, what the kernel dropped; and the same at exit.
+* **Crypto nodes, as scan reports them.** The session's node table (nodehosts.py) is read
+  every NODE_EVERY seconds when it has new node flows: each host is told once per (IP,
+  protocol, window), as an informational node alert of the shape ``scan`` writes
+  (sinks/eve.py, ``node_event``) to the same sinks; with ``nodes_as_suspects`` (the
+  site's policy) node hosts are suspects of role crypto-node instead, told once per (IP,
+  window) with the miners and stored as they are. Which end of a peering is the local
+  host is decided on the flows so far (NodeTable.hosts: the private end, else the busier
+  one), so a sighting is told when it is first seen; a plain libp2p host is told only once
+  its window is over (or at exit), since a Filecoin name hint later in its window makes it
+  a Filecoin node (docs/ARCHITECTURE.md §3, "Filecoin and libp2p"). Node pairs of windows
+  that are over are retired with the suspects.
 """
 
 from __future__ import annotations
@@ -42,10 +53,12 @@ import numpy as np
 
 from detector.config import Detector, ScanConfig
 from detector.decode import PacketBatch
+from detector.dissect.libp2p import NODE_PROTOCOL as LIBP2P
+from detector.nodehosts import node_suspects
 from detector.replay import STOP, IdleClock, Interrupted
 from detector.session import CaptureSession
 from detector.sinks.alertlog import AlertSink
-from detector.sinks.eve import suspect_event
+from detector.sinks.eve import is_mining_alert, node_event, suspect_event
 from detector.sinks.evidence_pcap import PcapRing
 from detector.source.batch import RecordBatch
 from detector.source.livestats import CaptureCounters
@@ -70,6 +83,7 @@ class SuspectStore(Protocol):
 
 
 STORE_EVERY = 60.0  # seconds between writes of the open windows' suspects to the store
+NODE_EVERY = 10.0  # seconds between looks at the node table for new crypto-node hosts
 
 MAX_WAIT = 0.5  # the longest a batch waits for packets: how late a tick or a stop can be
 DRAIN_SECONDS = 2.0  # after a stop signal, the longest spent reading what already arrived
@@ -84,6 +98,7 @@ class LiveReport:
     counters: CaptureCounters = field(default_factory=CaptureCounters)
     flows: int = 0
     suspects_told: int = 0
+    nodes_told: int = 0  # informational crypto-node alerts (none with nodes_as_suspects)
     stopped_by: int | None = None  # the signal that stopped it (None: the source ended)
     error: str | None = None  # the capture failed (one line)
     store_failures: int = 0  # writes to the suspect store that failed (warned of)
@@ -91,15 +106,16 @@ class LiveReport:
 
 class ToldOnce:
     """The (IP, window index) pairs alerted already - each is told once - shared by a
-    sensor and, with workers, by the parent that tells across them. Pairs of windows that
-    are over are forgotten, so weeks of running stay bounded."""
+    sensor and, with workers, by the parent that tells across them; a crypto-node sighting
+    is keyed by its protocol too (``what``), apart from the IP's suspect alert. Pairs of
+    windows that are over are forgotten, so weeks of running stay bounded."""
 
     def __init__(self) -> None:
-        self.keys: dict[tuple[str, int], None] = {}
+        self.keys: dict[tuple[str, int, str], None] = {}
 
-    def first(self, ip: str, window: int) -> bool:
-        """Is this the first time (IP, window) is told? (It is noted as told now.)"""
-        key = (ip, window)
+    def first(self, ip: str, window: int, what: str = "") -> bool:
+        """Is this the first time (IP, window[, what]) is told? (Noted as told now.)"""
+        key = (ip, window, what)
         if key in self.keys:
             return False
         self.keys[key] = None
@@ -211,6 +227,8 @@ class LiveSensor:
         self._started = time.monotonic()
         self._last_health = (self._started, 0)  # (wall time, packets) of the last line
         self._last_store = self._started
+        self._last_nodes = self._started
+        self._nodes_seen: tuple[int, int] = (0, 0)  # (node flows, window) at the last look
 
     def run(self) -> LiveReport:
         """Capture until the source ends or a stop signal; never raises for capture
@@ -281,7 +299,7 @@ class LiveSensor:
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
         self._reopen = True  # acted on between batches, never inside a write
 
-    def _tell(self, suspects: list[Suspect]) -> None:
+    def _tell(self, suspects: Iterable[Suspect]) -> None:
         """Alert each (IP, window) once, and store its evidence."""
         for suspect in suspects:
             if not self.told.first(
@@ -319,9 +337,40 @@ class LiveSensor:
         if self.health_every > 0 and now - self._last_health[0] >= self.health_every:
             self._health(now)
         if now - self._last_store >= STORE_EVERY:
-            self._last_store = now
+            self._last_store = self._last_nodes = now
+            self._store(self._nodes())  # node hosts told; node suspects' evidence so far
             self._retire()
             self._store(self.session.analysis.suspects.stream())  # evidence so far
+        elif now - self._last_nodes >= NODE_EVERY:
+            self._last_nodes = now
+            self._nodes()
+
+    def _nodes(self, final: bool = False) -> list[Suspect]:
+        """Tell the node table's hosts not told yet (the module docstring): informational
+        node alerts, or with ``nodes_as_suspects`` suspects of role crypto-node, whose
+        current evidence is returned for the store (else []). ``final``: the run ends, every
+        host is settled. Nothing is read again while no node flow came and no window ended."""
+        window, table = self.config.window, self.session.analysis.nodes
+        current = window_index(self.session.now, window) if math.isfinite(self.session.now) else 0
+        if not final and (table.seq, current) == self._nodes_seen:
+            return []
+        self._nodes_seen = (table.seq, current)
+        hosts = [
+            h
+            for h in table.hosts()
+            if final or h.protocol != LIBP2P or window_index(h.window_start, window) < current - 1
+        ]
+        if self.config.nodes_as_suspects:
+            suspects = list(node_suspects(hosts, window).stream())
+            self._tell(suspects)
+            return suspects
+        for host in hosts:
+            if self.told.first(host.ip, window_index(host.window_start, window), host.protocol):
+                event = node_event(host, self.detector.rules, self.extended)
+                for sink in self.sinks:
+                    sink.event(event)
+                self.report.nodes_told += 1
+        return []
 
     def _retire(self) -> None:
         """Windows before the previous one are over: store their final evidence, forget
@@ -332,6 +381,7 @@ class LiveSensor:
             return
         current = window_index(now, window)
         self._store(self.session.analysis.suspects.retire(current - 1))
+        self.session.analysis.nodes.retire(current - 1)  # told by _nodes just before
         self.told.forget_before(current - 1)
 
     def health_line(self, now: float) -> str:
@@ -345,6 +395,7 @@ class LiveSensor:
             f"({rate:,.0f}/s), {self.session.tracker.table.index_slots.shape[0]:,} flows "
             f"open, {self.report.suspects_told:,} suspects told, kernel: "
             f"{counters.kernel_received:,} received, {drops} dropped"
+            + (f", {self.report.nodes_told:,} crypto nodes told" if self.report.nodes_told else "")
             + (f", {evicted:,} flows evicted (--max-flows)" if evicted else "")
             + (f", ring full {counters.ring_full:,} times" if counters.ring_full else "")
             + (f", {counters.damaged_blocks:,} damaged blocks" if counters.damaged_blocks else "")
@@ -363,7 +414,9 @@ class LiveSensor:
         suspect is stored with its final evidence."""
         final = self.session.finish()
         self._tell(self.session.take_new_suspects())
+        nodes = self._nodes(final=True)  # after every miner, as scan tells them
         self._store(final.suspects.stream())
+        self._store(nodes)
         self.report.flows = final.flows.flows
 
 
@@ -553,10 +606,14 @@ def run_workers(
                 if window > newest:  # as a sensor retires its windows (LiveSensor._retire)
                     newest = window
                     told.forget_before(newest - 1)
-                if told.first(payload.get("src_ip", ""), window):
+                node = "" if is_mining_alert(payload) else _node_protocol(payload)
+                if told.first(payload.get("src_ip", ""), window, node):
                     for sink in sinks:
                         sink.event(payload)
-                    report.suspects_told += 1
+                    if node:
+                        report.nodes_told += 1
+                    else:
+                        report.suspects_told += 1
             elif kind == "store" and store is not None:
                 sensor, texts = worker, payload  # ("store", sensor name, suspects)
                 suspects = [plain.loads(Suspect, text) for text in texts]
@@ -594,10 +651,21 @@ def run_workers(
 
 
 def _event_time(event: dict) -> float:
-    """An alert's time (its flow's start), for the window it is told in."""
+    """An alert's time (its flow's start; a node alert's: its host's first flow), for the
+    window it is told in."""
     from datetime import datetime
 
     try:
-        return datetime.fromisoformat(event["flow"]["start"]).timestamp()
+        flow = event.get("flow")
+        return datetime.fromisoformat(flow["start"] if flow else event["timestamp"]).timestamp()
     except (KeyError, TypeError, ValueError):
         return time.time()
+
+
+def _node_protocol(event: dict) -> str:
+    """A crypto-node alert's protocol (its ``node_protocol`` metadata): with the IP and
+    window, what it is told once per."""
+    try:
+        return str(event["alert"]["metadata"]["node_protocol"][0])
+    except (KeyError, IndexError, TypeError):
+        return "node"

@@ -349,6 +349,18 @@ class NodeTable:
         self.dropped += other.dropped
         self.details_dropped += other.details_dropped
 
+    def retire(self, before: int) -> None:
+        """Forget the pairs and hints of windows (indexes) before ``before``: a live
+        sensor's windows that are over, told of already (live.py). Their entries go back to
+        the budget - each pair or hint took one, and one per port, agent, command or name it
+        keeps - so weeks of running stay within MAX_NODE_ENTRIES."""
+        for key in [k for k in self.pairs if k[3] < before]:
+            p = self.pairs.pop(key)
+            kept = (p.server_ports, p.client_ports, p.agents, p.commands, p.names)
+            self.budget.left += 1 + sum(len(d) for d in kept)
+        for hint_key in [k for k in self.hints if k[2] < before]:
+            self.budget.left += 1 + len(self.hints.pop(hint_key).names)
+
     def hosts(self) -> list[NodeHost]:
         endpoint_flows: Counter[str] = Counter()
         for (client, server, _, _), pair in self.pairs.items():

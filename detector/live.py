@@ -30,8 +30,11 @@ What a network admin expects of a sensor on a mirror port, as Suricata and Zeek 
   host is decided on the flows so far (NodeTable.hosts: the private end, else the busier
   one), so a sighting is told when it is first seen; a plain libp2p host is told only once
   its window is over (or at exit), since a Filecoin name hint later in its window makes it
-  a Filecoin node (docs/ARCHITECTURE.md §3, "Filecoin and libp2p"). Node pairs of windows
-  that are over are retired with the suspects.
+  a Filecoin node (docs/ARCHITECTURE.md §3, "Filecoin and libp2p"). A sighting carries
+  the host's flows that had ended when it was told (as a miner's alert its evidence so
+  far). Node pairs of windows that are over are retired with the suspects; a flow that
+  ends after its window was retired (a peering connection of hours) is told only if its
+  host's (IP, protocol) was not told in the windows still remembered.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ import numpy as np
 from detector.config import Detector, ScanConfig
 from detector.decode import PacketBatch
 from detector.dissect.libp2p import NODE_PROTOCOL as LIBP2P
-from detector.nodehosts import node_suspects
+from detector.nodehosts import NodeHost, node_suspects
 from detector.replay import STOP, IdleClock, Interrupted
 from detector.session import CaptureSession
 from detector.sinks.alertlog import AlertSink
@@ -229,6 +232,11 @@ class LiveSensor:
         self._last_store = self._started
         self._last_nodes = self._started
         self._nodes_seen: tuple[int, int] = (0, 0)  # (node flows, window) at the last look
+        # windows (indexes) below this are retired: a node host of one is a late flow's
+        # (a peering that lasted past its window), told only if its (IP, protocol) was not
+        # told in a window still remembered - here with the window it was last told in
+        self._retired_before = -(2**62)
+        self._nodes_known: dict[tuple[str, str], int] = {}
 
     def run(self) -> LiveReport:
         """Capture until the source ends or a stop signal; never raises for capture
@@ -360,17 +368,35 @@ class LiveSensor:
             for h in table.hosts()
             if final or h.protocol != LIBP2P or window_index(h.window_start, window) < current - 1
         ]
+        # the hosts of windows still open first: a late flow's host of the same IP and
+        # protocol is then known already
+        late = [h for h in hosts if window_index(h.window_start, window) < self._retired_before]
+        timely = [h for h in hosts if window_index(h.window_start, window) >= self._retired_before]
+        fresh = [h for h in timely + late if self._fresh(h, current)]
         if self.config.nodes_as_suspects:
-            suspects = list(node_suspects(hosts, window).stream())
-            self._tell(suspects)
-            return suspects
-        for host in hosts:
-            if self.told.first(host.ip, window_index(host.window_start, window), host.protocol):
-                event = node_event(host, self.detector.rules, self.extended)
-                for sink in self.sinks:
-                    sink.event(event)
-                self.report.nodes_told += 1
+            self._tell(node_suspects(fresh, window).stream())
+            return list(node_suspects(hosts, window).stream())  # every one's evidence
+        for host in fresh:
+            event = node_event(host, self.detector.rules, self.extended)
+            for sink in self.sinks:
+                sink.event(event)
+            self.report.nodes_told += 1
         return []
+
+    def _fresh(self, host: NodeHost, current: int) -> bool:
+        """Is ``host`` a sighting not told yet? Once per (IP, protocol, window); a host of
+        a retired window (a late flow's) once per (IP, protocol) while the windows it was
+        told in are remembered, counted as told in the current window."""
+        index = window_index(host.window_start, self.config.window)
+        known = (host.ip, host.protocol)
+        if index < self._retired_before:
+            if known in self._nodes_known:
+                return False
+            index = current
+        if not self.told.first(host.ip, index, host.protocol):
+            return False
+        self._nodes_known[known] = max(index, self._nodes_known.get(known, index))
+        return True
 
     def _retire(self) -> None:
         """Windows before the previous one are over: store their final evidence, forget
@@ -382,6 +408,9 @@ class LiveSensor:
         current = window_index(now, window)
         self._store(self.session.analysis.suspects.retire(current - 1))
         self.session.analysis.nodes.retire(current - 1)  # told by _nodes just before
+        self._retired_before = current - 1
+        for known in [k for k, w in self._nodes_known.items() if w < current - 1]:
+            del self._nodes_known[known]
         self.told.forget_before(current - 1)
 
     def health_line(self, now: float) -> str:

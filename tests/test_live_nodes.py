@@ -18,8 +18,12 @@ import struct
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+from detector import live
 from detector.config import Detector, ScanConfig
 from detector.live import run_workers
 from detector.nodehosts import MAX_NODE_ENTRIES, NodeTable
@@ -148,11 +152,11 @@ class _FileSource:
 
     kind = "file"
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.packets = path, 0
+    def __init__(self, path: Path, chunk: int = 1 << 20) -> None:
+        self.path, self.chunk, self.packets = path, chunk, 0
 
     def batches(self, max_wait: float) -> Iterator[RecordBatch]:
-        for batch in read_capture(CaptureInput(str(self.path), "?", False, 0.0))[1]:
+        for batch in read_capture(CaptureInput(str(self.path), "?", False, 0.0), self.chunk)[1]:
             self.packets += len(batch)
             yield batch
 
@@ -197,3 +201,34 @@ def test_workers_tell_a_node_once_apart_from_the_miner(tmp_path: Path) -> None:
         (NODE_IP, NODE_CATEGORY),
     ]
     assert (report.suspects_told, report.nodes_told) == (1, 1)
+
+
+def test_node_hosts_are_told_as_windows_pass_once_each_as_scan_windows_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sensor reads its node table as it goes (NODE_EVERY) and retires windows that
+    are over (STORE_EVERY), here after every batch, with one-minute windows over the
+    node's five minutes: one node alert per window scan reports, none twice - the
+    peering connection that outlasts its window (a late flow of a retired window, its
+    host told in the windows since) is not told again - and only two windows of node
+    pairs are held at the end."""
+    monkeypatch.setattr(live, "NODE_EVERY", 0.0)
+    monkeypatch.setattr(live, "STORE_EVERY", 0.0)
+    config = ScanConfig(model=None, window=60.0)
+    config.flow.udp_idle_timeout = 30.0  # its DNS flows end before their window retires
+    sink = _Events()
+    sensor = live.LiveSensor(
+        "n", _FileSource(NODE, 1 << 14), config, Detector.load(config), [sink], health_every=0
+    )
+    report = sensor.run()
+    scan = run_cli("scan", "-f", "jsonl", "-q", "--model", "none", "--window", "60",
+                   "--udp-idle-timeout", "30", str(NODE))  # fmt: skip
+    assert scan.rc == 0, scan.err
+    windows = [(e["src_ip"], e["timestamp"]) for e in scan.events("node")]
+    assert len(windows) == 7
+    assert [(e["src_ip"], e["timestamp"]) for e in sink.events] == windows
+    assert report.nodes_told == 7 and all(eve_errors(e) == [] for e in sink.events)
+    # held: the last two windows, and the peering's first (it ended at the stop)
+    index = [int(datetime.fromisoformat(t).timestamp() // 60) for _, t in windows]
+    held = {key[3] for key in sensor.session.analysis.nodes.pairs}
+    assert held == {index[0], index[-2], index[-1]}

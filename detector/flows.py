@@ -798,14 +798,20 @@ EPHEMERAL_FROM = 32768
 # port 5379 to a broker's 8883 took the broker for the client, its telemetry for a pool's
 # pushes, and the model flagged it (stop 27, docs/ARCHITECTURE.md §12). IANA service
 # ports of the protocols a sensor meets most, the crypto nodes' and the pools' own -
-# below EPHEMERAL_FROM only: a client's own port may be any above it (Electrum's 50002).
+# below EPHEMERAL_FROM (a client's own port may be any above it: a VTEP's source port
+# 50001 beside Electrum's 50001), but for Stratum V2's 34254/34255 and the tunnels' 4789
+# (VXLAN) and 6081 (Geneve) - 34254 is the SV2 reference pool's (stratum-mining/stratum,
+# pool_sv2 "Listening for encrypted connection on 0.0.0.0:34254"). A NATed miner's port
+# 22711 to a pool's 34255, caught mid-session, made the pool the suspect (held-out seed 98,
+# stop 27).
 LIKELY_SERVER_PORTS = np.array(sorted({
     21, 22, 23, 25, 53, 80, 110, 123, 143, 389, 443, 445, 465, 587, 636, 853, 993, 995,
     1080, 1194, 1433, 1521, 1723, 1883, 2049, 3128, 3306, 3389, 4443, 5060, 5061, 5222,
     5223, 5228, 5432, 5671, 5672, 5900, 6379, 6443, 8080, 8443, 8883, 9092, 9200, 9418,
     11211,
     8333, 18080, 18081, 18089, 30303, 7075, 1234, 2345, 8444, 8447,  # nodes
-    3333, 3336, 4444, 5555, 7777, 9999, 14433, 14444,  # pools (ports.yaml)
+    3333, 3336, 4444, 5555, 7777, 9999, 14433, 14444, 34254, 34255,  # pools (ports.yaml)
+    4789, 6081,  # tunnels
 }), dtype=np.uint16)  # fmt: skip
 # (network, mask) on the low 32 bits: RFC 1918 (owners.py holds the one definition) and,
 # for orientation only, RFC 6598's carrier-grade NAT space 100.64/10

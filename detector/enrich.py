@@ -205,12 +205,9 @@ def _network_names(facts: FlowFacts, names: NetworkNames) -> None:
     names passive DNS gave the server IP are someone's lookup, and a CDN's address
     (drand.cloudflare.com) carries the whole web's names: they count only on a node
     flow, whose peer they name (a libp2p connection to a Filecoin bootstrap peer)."""
-    tls, node = facts.tls, facts.node
+    node = facts.node
     used = list(facts.dns.get("queries", ()))
-    for value in (tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host")):
-        if value:
-            text = str(value)
-            used.append(text.split(":")[0] if text.count(":") == 1 else text)
+    used += _hosts(facts.tls.get("sni"), facts.tls.get("tunnel_host"), facts.http.get("host"))
     if node.get("protocol"):
         used += facts.dns_names
     if not used:
@@ -222,13 +219,20 @@ def _network_names(facts: FlowFacts, names: NetworkNames) -> None:
 
 def host_names(facts: FlowFacts) -> list[str]:
     """Every name tied to the flow: SNI, HTTP Host (without port), Stratum host, DNS."""
-    names = set(facts.dns_names)
     tls = facts.tls
-    for value in (tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host"), facts.pool_host):
+    named = _hosts(tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host"), facts.pool_host)
+    return sorted(set(facts.dns_names).union(named))
+
+
+def _hosts(*values: object) -> list[str]:
+    """The host names among ``values`` (SNI, a tunnel's target, HTTP Host, Stratum host),
+    a ``host:port`` without its port (an IPv6 literal, with more colons, kept whole)."""
+    out = []
+    for value in values:
         if value:
             text = str(value)
-            names.add(text.split(":")[0] if text.count(":") == 1 else text)
-    return sorted(names)
+            out.append(text.split(":")[0] if text.count(":") == 1 else text)
+    return out
 
 
 def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:

@@ -368,11 +368,10 @@ class LiveSensor:
             for h in table.hosts()
             if final or h.protocol != LIBP2P or window_index(h.window_start, window) < current - 1
         ]
-        # the hosts of windows still open first: a late flow's host of the same IP and
-        # protocol is then known already
-        late = [h for h in hosts if window_index(h.window_start, window) < self._retired_before]
-        timely = [h for h in hosts if window_index(h.window_start, window) >= self._retired_before]
-        fresh = [h for h in timely + late if self._fresh(h, current)]
+        # the hosts of windows still open first (a stable sort): a late flow's host of the
+        # same IP and protocol is then known already
+        hosts.sort(key=lambda h: window_index(h.window_start, window) < self._retired_before)
+        fresh = [h for h in hosts if self._fresh(h, current)]
         if self.config.nodes_as_suspects:
             self._tell(node_suspects(fresh, window).stream())
             return list(node_suspects(hosts, window).stream())  # every one's evidence

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.realset.netns import Lab, sh
-from tools.realset.run import made_note, wait_listen
+from tools.realset.run import end_capture, made_note, wait_listen
 from tools.realset.trim import trim
 
 HERE = Path(__file__).resolve().parent
@@ -280,18 +280,7 @@ def capture(sc: ChiaScenario, duration: float) -> dict:
         t0 = time.time()
         facts = sc.start(lab, work, addresses)
         time.sleep(max(0.0, duration - (time.time() - t0)))
-        for name, proc in reversed(lab.procs):  # clients first, tcpdump last
-            if not name.startswith("tcpdump"):
-                lab.stop(proc, grace=10)
-        time.sleep(1.0)
-        for proc in dumps:
-            lab.stop(proc)
-        lab.close()
-        raw = work / "tap0.pcap"
-        if len(taps) > 1:
-            raw = work / "merged.pcap"
-            sh("mergecap", "-F", "pcap", "-w", str(raw),
-               *(str(work / f"tap{i}.pcap") for i in range(len(taps))))  # fmt: skip
+        raw = end_capture(lab, dumps, work, len(taps), grace=10)
         OUT.mkdir(parents=True, exist_ok=True)
         out = OUT / f"{sc.name}.pcap"
         facts.update(trim(str(raw), str(out), snap=SNAP))

@@ -579,25 +579,7 @@ def capture(sc: Scenario, slot: int, net: int, duration: float) -> dict:
         t0 = time.time()
         sc.start(run)
         time.sleep(max(0.0, duration - (time.time() - t0)))
-        # Clients first (their FINs are in the capture), then the servers, then tcpdump.
-        for name, proc in reversed(lab.procs):
-            if not name.startswith("tcpdump"):
-                lab.stop(proc)
-        time.sleep(1.0)
-        for proc in dumps:
-            lab.stop(proc)
-        lab.close()
-        raw = work / "tap0.pcap"
-        if len(taps) > 1:
-            raw = work / "merged.pcap"
-            sh(
-                "mergecap",
-                "-F",
-                "pcap",
-                "-w",
-                str(raw),
-                *(str(work / f"tap{i}.pcap") for i in range(len(taps))),
-            )
+        raw = end_capture(lab, dumps, work, len(taps))
         OUT.mkdir(parents=True, exist_ok=True)
         for old in OUT.glob(f"{sc.name}.pcap*"):
             old.unlink()
@@ -623,6 +605,26 @@ def capture(sc: Scenario, slot: int, net: int, duration: float) -> dict:
         return facts
     finally:
         lab.close()
+
+
+def end_capture(
+    lab: Lab, dumps: list[subprocess.Popen], work: Path, taps: int, grace: float = 5.0
+) -> Path:
+    """Stop the programs - clients first (their FINs are in the capture), then the
+    servers, then tcpdump - close the lab, and return the capture (the taps merged)."""
+    for name, proc in reversed(lab.procs):
+        if not name.startswith("tcpdump"):
+            lab.stop(proc, grace=grace)
+    time.sleep(1.0)
+    for proc in dumps:
+        lab.stop(proc)
+    lab.close()
+    if taps == 1:
+        return work / "tap0.pcap"
+    raw = work / "merged.pcap"
+    sh("mergecap", "-F", "pcap", "-w", str(raw),
+       *(str(work / f"tap{i}.pcap") for i in range(taps)))  # fmt: skip
+    return raw
 
 
 def made_note(m: dict, maker: str) -> str:

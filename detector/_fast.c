@@ -2065,7 +2065,8 @@ static PyObject *flow_update(PyObject *self, PyObject *args) {
    flow_update's) and two read-only table columns; then 19 table columns it writes
    (first_size: 8 int16 per row, push_hist: 8 uint8 per row) - last_ts is moved on for
    every TCP packet, as flow_update does - and an int64 buffer of n that gets the slots
-   whose push count reached 3, 6, 12, 24 ...; returns how many it wrote.
+   whose push count reached a checkpoint (1 ... 8, 12, 24 ...) or whose answer count
+   reached 3, 6, 12, 24 ...; returns how many it wrote.
 
    Bit-exact with the twin: float32 sums are rounded after each float64 addition, and the
    squared terms are integers (bytes, whole milliseconds), so no multiply-add can fuse. */
@@ -2193,6 +2194,13 @@ static PyObject *flow_behaviour(PyObject *self, PyObject *args) {
             } else if (cur) { /* an answer: from the start of the client's message */
                 double delay = (double)rel - (double)req_last[s];
                 answer_delay[s] = (float)((double)answer_delay[s] + (delay > 0.0 ? delay : 0.0));
+                /* answers so far, as record_behaviours counts them: server messages that
+                   are neither pushes nor the flow's first message; 3, 6, 12 ... report */
+                int16_t first = first_size[s * BH_FIRST];
+                int first_is_server = first != 0 && ((first < 0) == (client_is_a[s] != 0));
+                int64_t answers = (int64_t)*mine - (int64_t)pushes[s] - first_is_server;
+                int64_t q = answers / 3;
+                if (answers >= 3 && answers % 3 == 0 && (q & (q - 1)) == 0) out[found++] = s;
             }
         } else {
             if (*mine == 1) {
@@ -2368,6 +2376,68 @@ static PyObject *pdns_groups(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* trees_raw(feature, threshold, missing_left, left, right, leaf, value, roots, x, out,
+             baseline) -> None
+
+   The boosted trees' raw scores (detector/trees.py, CompiledTrees.raw; its numpy walk is
+   the twin): for each row of x (float64, rows x n_features, C order), baseline plus each
+   tree's leaf value added in tree order, as scikit-learn's predictor adds them. Node
+   arrays as CompiledTrees holds them: int64 feature/left/right/roots, float64
+   threshold/value, bool (one byte) missing_left/leaf. A NaN goes where missing_left says.
+   Why in C: the numpy walk gathers (rows x 300 trees) arrays at every depth, ~120 us a
+   row; a poller's checkpoints made the scored rows of a real-traffic scan three times as
+   many. Node indices are checked (a malformed model raises, never reads out of range). */
+static PyObject *trees_raw(PyObject *self, PyObject *args) {
+    PyObject *objs[10];
+    Py_buffer v[10];
+    double baseline;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOd", &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
+                          &baseline))
+        return NULL;
+    if (take_buffers(objs, v, 10, 9) < 0)
+        return NULL;
+    const int64_t *feature = v[0].buf;
+    const double *threshold = v[1].buf;
+    const uint8_t *missing_left = v[2].buf;
+    const int64_t *left = v[3].buf, *right = v[4].buf;
+    const uint8_t *leaf = v[5].buf;
+    const double *value = v[6].buf;
+    const int64_t *roots = v[7].buf;
+    const double *x = v[8].buf;
+    double *out = v[9].buf;
+    Py_ssize_t nodes = v[0].len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t ntrees = v[7].len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t rows = v[9].len / (Py_ssize_t)sizeof(double);
+    int bad = v[1].len < nodes * 8 || v[2].len < nodes || v[3].len < nodes * 8 ||
+              v[4].len < nodes * 8 || v[5].len < nodes || v[6].len < nodes * 8;
+    Py_ssize_t nf = rows ? v[8].len / (Py_ssize_t)sizeof(double) / rows : 0;
+    if (rows && nf * rows * (Py_ssize_t)sizeof(double) != v[8].len) bad = 1;
+    for (Py_ssize_t r = 0; r < rows && !bad; r++) {
+        const double *row = x + r * nf;
+        double acc = baseline;
+        for (Py_ssize_t t = 0; t < ntrees && !bad; t++) {
+            int64_t node = roots[t];
+            for (Py_ssize_t steps = 0;; steps++) {
+                if (node < 0 || node >= nodes || steps > nodes) { bad = 1; break; }
+                if (leaf[node]) { acc += value[node]; break; }
+                int64_t f = feature[node];
+                if (f < 0 || f >= nf) { bad = 1; break; }
+                double xv = row[f];
+                int go_left = xv != xv ? missing_left[node] : xv <= threshold[node];
+                node = go_left ? left[node] : right[node];
+            }
+        }
+        out[r] = acc;
+    }
+    release_buffers(v, 10);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "tree node, feature or buffer size out of range");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"walk_pcap", walk_pcap, METH_VARARGS, "Offsets of complete classic-pcap records."},
     {"walk_pcapng_epb", walk_pcapng_epb, METH_VARARGS, "Offsets of consecutive pcapng EPBs."},
@@ -2385,6 +2455,7 @@ static PyMethodDef methods[] = {
     {"flow_group", flow_group, METH_VARARGS, "Canonical keys and groups of a packet batch."},
     {"flow_update", flow_update, METH_VARARGS, "Add a batch's packets to their flow rows."},
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
+    {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -35,7 +35,9 @@ The rules, per payload packet of a TCP flow, in capture order:
   are rounded to float32 after each addition done in float64 (no fused multiply-add can
   change a bit: the products are integers), so the twins agree exactly.
 * The push count crossing 1, 2 ... 8, 12, 24, 48, ... makes a **checkpoint**: the slot is
-  reported (``flow_behaviour``'s return), so the session can score a flow in progress.
+  reported (``flow_behaviour``'s return), so the session can score a flow in progress;
+  so does the answer count (as ``record_behaviours`` counts answers) crossing 3, 6, 12,
+  24 ... (``is_answer_checkpoint``: pollers are never pushed to).
 
 UDP and other flows keep zeros. An active-timeout cut starts the state afresh (``RESET``).
 """
@@ -152,6 +154,19 @@ def is_checkpoint(pushes: int) -> bool:
     if pushes < 3 or pushes % 3:
         return False
     q = pushes // 3
+    return q & (q - 1) == 0
+
+
+def is_answer_checkpoint(answers: int) -> bool:
+    """3, 6, 12, 24 ... answers: a flow that is only ever answered (a getwork or
+    getblocktemplate poller, a long-poll connection: no pool pushes there) is worth
+    scoring while it goes on too. Its third answer comes at two poll intervals after the
+    first (the hello's answer) and the scorer is then within the three job intervals the
+    model promises (docs/ARCHITECTURE.md §12); sparser than pushes' checkpoints because
+    every keep-alive web connection is answered too, and each checkpoint costs a record."""
+    if answers < 3 or answers % 3:
+        return False
+    q = answers // 3
     return q & (q - 1) == 0
 
 
@@ -314,6 +329,10 @@ def _messages(
             elif cur:  # an answer: from the start of the client's message
                 delay = rel - st[16]
                 st[14] = f32(st[14] + (delay if delay > 0.0 else 0.0))
+                first = st[7][0]
+                first_is_server = first != 0 and (first < 0) == bool(client_is_a[slot])
+                if is_answer_checkpoint(st[mi] - st[9] - first_is_server):
+                    checkpoints.append(slot)
         else:
             if st[mi] == 1:
                 st[15] = rel

@@ -171,13 +171,22 @@ def _behaviour(r: FlowRecord, duration: float) -> tuple[float, ...]:
     )
 
 
+def read_in_clear(r: FlowRecord) -> bool:
+    """The flow was inspected and was not TLS (its ``tls`` feature is 0): a dissector read
+    what it says. The model's answer gate leaves such flows to the rules (model.py)."""
+    f = r.facts
+    if f is None:
+        return False
+    return not f.tls or ("tls" not in (f.app_protos or ()) and "ja3" not in f.tls)
+
+
 def _tls(r: FlowRecord) -> tuple[float, ...]:
     f = r.facts
     if f is None:
         return _NO_TLS + (NAN,)
     pool = 1.0 if f.pool else 0.0
     tls = f.tls
-    if not tls or ("tls" not in (f.app_protos or ()) and "ja3" not in tls):
+    if read_in_clear(r):
         return (0.0,) + _NO_TLS[1:] + (pool,)
     version = tls.get("version") or tls.get("client_version")
     certificate = "subject" in tls

@@ -34,7 +34,7 @@ from typing import Any
 from detector.behaviour import FIELDS as BEHAVIOUR_FIELDS
 from detector.behaviour import unpack
 from detector.errors import InputError
-from detector.features import FEATURE_NAMES, features_matrix
+from detector.features import FEATURE_NAMES, features_matrix, read_in_clear
 from detector.flows import FlowRecord
 from detector.trees import CompiledTrees, compile_skops, untrusted_types
 
@@ -53,6 +53,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
 )
 
 _PUSHES = BEHAVIOUR_FIELDS.index("pushes")
+_ANSWERS = BEHAVIOUR_FIELDS.index("answers")
 WHY_FEATURES = 3  # features named in an alert's explanation
 EXPLAINED = 12  # the model's most used features, the candidates of an explanation
 
@@ -68,6 +69,9 @@ class ModelMeta:
     threshold: float  # calibrated probability from which a flow counts as mining
     min_pushes: int  # server pushes a flow must show before the model alone decides
     trained: dict[str, Any] = field(default_factory=dict)  # data, seeds, metrics (the card)
+    # or answers, for flows never pushed to (pollers); 0: answers never open the gate (the
+    # metadata of models from before answer checkpoints has no such key)
+    min_answers: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +80,7 @@ class ModelMeta:
             "feature_names": list(self.feature_names),
             "threshold": self.threshold,
             "min_pushes": self.min_pushes,
+            "min_answers": self.min_answers,
             "trained": self.trained,
         }
 
@@ -98,10 +103,13 @@ class ModelMeta:
             raise InputError(f"{where}: threshold must be a probability in (0, 1)")
         if not (isinstance(pushes, int) and not isinstance(pushes, bool) and pushes >= 0):
             raise InputError(f"{where}: min_pushes must be a count")
+        answers = data.get("min_answers", 0)
+        if not (isinstance(answers, int) and not isinstance(answers, bool) and answers >= 0):
+            raise InputError(f"{where}: min_answers must be a count")
         trained = data.get("trained", {})
         if not isinstance(trained, dict):
             raise InputError(f"{where}: trained must be an object")
-        return cls(sha, tuple(names), float(threshold), pushes, trained)
+        return cls(sha, tuple(names), float(threshold), pushes, trained, answers)
 
 
 @dataclass(slots=True)
@@ -138,17 +146,30 @@ class FlowModel:
             features = features[:, self.columns]
         return self.trees.probabilities(features)
 
+    def gated(self, record: FlowRecord) -> bool:
+        """Has this flow shown enough for the model to decide? Its pushes, or - for a
+        flow whose payload nobody could read (TLS, or not inspected) - its answers: a
+        poller in cleartext is read by the dissectors (getwork and getblocktemplate are
+        the rules' to name), and a REST API polled on port 3333 is not the model's to
+        call mining (pcaps/neg-http-api-3333.pcap)."""
+        if record.behaviour is None:
+            return False
+        values = unpack(record.behaviour)
+        if values[_PUSHES] >= self.meta.min_pushes:
+            return True
+        answers = self.meta.min_answers
+        return bool(answers) and values[_ANSWERS] >= answers and not read_in_clear(record)
+
     def annotate(self, records: list[FlowRecord]) -> None:
         """Score the records that showed the mining rhythm's minimum (``min_pushes``
-        server pushes), in one call for the batch; name the features behind each alert.
+        server pushes, or ``min_answers`` answers when the metadata sets it: a poller is
+        never pushed to), in one call for the batch; name the features behind each alert.
 
-        Flows with fewer pushes are not scored at all: most flows of a network (web
-        requests, DNS, downloads) never push, and the model costs per row."""
-        gate = self.meta.min_pushes
+        Other flows are not scored at all: most flows of a network (web requests, DNS,
+        downloads) never push and are answered once or twice, and the model costs per row."""
         chosen = [
             r for r in records
-            if r.behaviour is not None and r.model_score is None
-            and unpack(r.behaviour)[_PUSHES] >= gate
+            if r.model_score is None and self.gated(r)
         ]  # fmt: skip
         if not chosen:
             return
@@ -277,7 +298,10 @@ def save_model(estimator: Any, path: Path, meta: ModelMeta) -> ModelMeta:
             f"estimator holds types outside TRUSTED_TYPES: {sorted(untrusted - TRUSTED_TYPES)}"
         )
     digest = hashlib.sha256(blob).hexdigest()
-    meta = ModelMeta(digest, meta.feature_names, meta.threshold, meta.min_pushes, meta.trained)
+    meta = ModelMeta(
+        digest, meta.feature_names, meta.threshold, meta.min_pushes, meta.trained,
+        meta.min_answers,
+    )  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
     meta_path(path).write_text(

@@ -49,12 +49,18 @@ from detector.source import expand_inputs, read_capture
 #: their checkpoints (209 of 216 TLS miner addresses in time at 0.5, 0.9 and 0.99 alike)
 THRESHOLD_FLOOR = 0.99
 MIN_PUSHES = 1  # server pushes a flow must show before the model alone makes a suspect
+# or answers, for a flow never pushed to whose payload was not read: a getwork or
+# getblocktemplate poller over TLS (the flow stage reports 3, 6, 12 ... answers as
+# checkpoints: behaviour.is_answer_checkpoint; model.FlowModel.gated)
+MIN_ANSWERS = 3
 # Features the shipped model leaves out: a pool-list hit is the rules' evidence (a model
 # that learnt it would miss every pool no list names, as the real-program set's are); the
 # answer delay is mostly where the sensor sits (near the client it is the whole round
 # trip, near the server almost nothing), which a generator's network cannot teach.
 EXCLUDED = frozenset({"pool_listed", "answer_delay_mean"})
 PUSHES = FEATURE_NAMES.index("pushes")
+ANSWERS = FEATURE_NAMES.index("answers")
+TLS = FEATURE_NAMES.index("tls")  # 0: inspected and not TLS (features.read_in_clear)
 
 
 @dataclass(slots=True)
@@ -213,9 +219,12 @@ def fit(examples: Examples, seed: int = 1, columns: Iterable[str] | None = None)
             matrix[split.calibrate], miner[split.calibrate],
             sample_weight=_weights(examples, split.calibrate),
         )  # fmt: skip
-    # what the scorer acts on: 0 where the flow showed too few pushes for the model
+    # what the scorer acts on: 0 where the flow showed too few pushes and answers
     pushes = np.nan_to_num(everything[:, PUSHES])
-    probs = np.where(pushes >= MIN_PUSHES, calibrated.predict_proba(matrix)[:, 1], 0.0)
+    answers = np.nan_to_num(everything[:, ANSWERS])
+    unread = everything[:, TLS] != 0  # TLS or not inspected (NaN): the model.gated rule
+    gate = (pushes >= MIN_PUSHES) | ((answers >= MIN_ANSWERS) & unread)
+    probs = np.where(gate, calibrated.predict_proba(matrix)[:, 1], 0.0)
     threshold = choose_threshold(examples, split.calibrate, probs)
     metrics = {
         "rows": {"fit": len(split.fit), "calibrate": len(split.calibrate), "test": len(split.test)},
@@ -296,7 +305,8 @@ def write_card(
         f"- built by: `{command}`",
         f"- estimator: HistGradientBoostingClassifier (seed {t['seed']}), isotonic calibration",
         f"- threshold: {meta.threshold} (calibrated probability); a flow needs >= "
-        f"{meta.min_pushes} server pushes before the model alone may flag it",
+        f"{meta.min_pushes} server pushes (or, never pushed to, {meta.min_answers} answers) "
+        "before the model alone may flag it",
         "",
         "## Data",
         "",
@@ -338,8 +348,8 @@ def write_card(
         "",
         "- Learnt from generated traffic: timing and sizes a generator wrote. The real-program",
         "  set (`make realset-check`) is the check that it transfers.",
-        "- A flow with fewer pushes than the gate is never flagged by the model alone; a miner",
-        "  whose pool sends jobs rarely is found later (or by the rules).",
+        "- A flow with fewer pushes and answers than the gate is never flagged by the model",
+        "  alone; a miner whose pool sends jobs rarely is found later (or by the rules).",
         "- JA3/JA4 are features, never verdicts: ordinary OpenSSL clients share XMRig's.",
         "",
     ]
@@ -368,7 +378,7 @@ def train(
     meta = save_model(
         fitted.estimator,
         out,
-        ModelMeta("0" * 64, fitted.columns, fitted.threshold, MIN_PUSHES, trained),
+        ModelMeta("0" * 64, fitted.columns, fitted.threshold, MIN_PUSHES, trained, MIN_ANSWERS),
     )
     sources = sorted({item.group for item in labels})
     generated = {item.group for item in labels if (item.path.parent / "flows.csv").is_file()}

@@ -304,9 +304,12 @@ def test_long_polling_answers_late_and_never_pushes(tmp_path: Path) -> None:
         c.server_send(bytes(350), at(t + delay))  # the event, seconds later
         t += delay + 0.05
     c.close(at(t + 1))
-    record, _ = _conversation_records(c, tmp_path)
+    record, checkpoints = _conversation_records(c, tmp_path, chunk=4)
     b, f = _b(record), _f(record)
     assert b["pushes"] == 0 and b["answers"] == 11
+    # never pushed to, so only its answers make checkpoints: the 3rd and the 6th
+    assert [_b(r)["answers"] for r in checkpoints] == [3, 6]
+    assert {r.end_reason for r in checkpoints} == {"open"}
     assert f["answer_delay_mean"] > 5.0
     assert math.isnan(f["push_interval_mean"]) and math.isnan(f["push_period_share"])
 
@@ -315,7 +318,11 @@ def test_checkpoints_fire_from_the_first_push_on_and_give_records_in_progress(
     tmp_path: Path,
 ) -> None:
     record, checkpoints = _conversation_records(_miner(pushes=13), tmp_path, chunk=512)
-    assert [_b(r)["pushes"] for r in checkpoints] == [1, 2, 3, 4, 5, 6, 7, 8, 12]
+    seen = [(_b(r)["pushes"], _b(r)["answers"]) for r in checkpoints]
+    # (pushes, answers): every push up to the 8th and the 12th, and the submits' answers
+    # reaching 3, 6 and 12 (the hello and the login were answered: 2 before the first push)
+    assert seen == [(1, 2), (1, 3), (2, 3), (3, 4), (4, 5), (4, 6), (5, 6), (6, 7), (7, 8),
+                    (8, 9), (10, 12), (12, 13)]  # fmt: skip
     assert {r.end_reason for r in checkpoints} == {"open"}
     assert {r.flow_id for r in checkpoints} == {record.flow_id}
     times = [r.last_ts for r in checkpoints]

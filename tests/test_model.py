@@ -76,22 +76,47 @@ def _rows(n: int, width: int) -> np.ndarray:
     return rows
 
 
+@pytest.mark.parametrize("walk", ["compiled", "numpy"])
 @pytest.mark.parametrize("which", ["tiny", "shipped"])
-def test_the_numpy_trees_give_scikit_learns_probabilities(tiny: Path, which: str) -> None:
-    """Scans score with the trees read from the file by numpy (trees.py); scikit-learn,
-    building the same file through skops, must agree on every row."""
+def test_our_trees_give_scikit_learns_probabilities(
+    tiny: Path, which: str, walk: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scans score with the trees read from the file (trees.py: the C walk, or its numpy
+    twin); scikit-learn, building the same file through skops, must agree on every row,
+    and the two walks bit for bit (both add the trees in order from the baseline)."""
+    from detector import trees
     from detector.model import DEFAULT_MODEL
 
     path = tiny if which == "tiny" else DEFAULT_MODEL
     if not path.exists():
         pytest.skip("no shipped model")
+    if walk == "compiled" and trees.fast is None:
+        pytest.skip("the compiled helpers are not built")
     model = load_model(path, build=True)
     rows = _rows(4000, len(FEATURE_NAMES))
+    compiled = model.probabilities(rows)
+    monkeypatch.setattr(trees, "fast", None if walk == "numpy" else trees.fast)
     ours = model.probabilities(rows)
+    if walk == "numpy":
+        assert np.array_equal(ours, compiled)  # the twins (compiled when built)
     picked = rows[:, model.columns] if model.columns is not None else rows
     theirs = model.estimator.predict_proba(picked)[:, 1]
     assert ours.shape == (4000,) and np.abs(ours - theirs).max() < 1e-9
     assert 0 < (ours >= 0.5).sum() < 4000  # both answers occur
+
+
+def test_the_compiled_walk_refuses_nodes_out_of_range(tiny: Path) -> None:
+    """A node array pointing outside itself (a malformed model) raises, never reads past."""
+    import dataclasses
+
+    from detector import trees
+
+    if trees.fast is None:
+        pytest.skip("the compiled helpers are not built")
+    compiled = load_model(tiny).trees
+    broken = dataclasses.replace(compiled, left=np.full_like(compiled.left, 10**9))
+    with pytest.raises(ValueError, match="out of range"):
+        broken.raw(_rows(3, compiled.n_features).astype(np.float64))
 
 
 def test_a_tampered_model_is_refused(tiny: Path, tmp_path: Path) -> None:
@@ -145,6 +170,8 @@ def test_a_model_needing_features_the_engine_lacks_is_refused(tiny: Path, tmp_pa
         {"format": 99},
         {"threshold": 1.5},
         {"min_pushes": -1},
+        {"min_answers": -1},
+        {"min_answers": "3"},
         {"feature_names": []},
         {"sha256": "not hex"},
     ],

@@ -49,6 +49,11 @@ from detector.synth.dialects.httpmining import HttpMining
 
 OPENSSL = ("openssl-s_client-tls13", "openssl-s_client-tls13", "openssl-s_client-tls12")
 BROWSER_TLS = ("curl-h2", "node-tls", "curl-http11")
+# cpuminer and bfgminer poll over libcurl (cpuminer util.c json_rpc_call, bfgminer's
+# util.c): over HTTPS their hello is curl's, with ALPN (h2 and http/1.1 when libcurl has
+# nghttp2, http/1.1 alone without); until stop 28 they had OpenSSL s_client's (no ALPN),
+# and the model learnt "no ALPN" as the mark of a TLS poller
+LIBCURL = ("curl-http11", "curl-h2")
 
 
 @dataclass(frozen=True)
@@ -93,14 +98,14 @@ SHAPES: dict[str, Shape] = {s.kind: s for s in (
     Shape("claymore", ETH_PROXY, "ethash", ("ETC",), R(5e7, 0.8, 1e7, 8e8), OPENSSL, WIN),
     Shape("phoenix", ETH_PROXY, "ethash", ("ETC", "ETHW"), R(6e7, 0.8, 1e7, 1e9), OPENSSL,
           ("windows", "linux")),
-    Shape("cpuminer-getwork", GETWORK_HTTP, "http", ("LTC",), R(8e4, 0.7, 5e3, 1e6), OPENSSL, CPU,
+    Shape("cpuminer-getwork", GETWORK_HTTP, "http", ("LTC",), R(8e4, 0.7, 5e3, 1e6), LIBCURL, CPU,
           fixed_diff=16, polls=(5, 10, 30, 60)),
-    Shape("cpuminer-getwork-lp", GETWORK_HTTP, "http", ("LTC",), R(8e4, 0.7, 5e3, 1e6), OPENSSL,
+    Shape("cpuminer-getwork-lp", GETWORK_HTTP, "http", ("LTC",), R(8e4, 0.7, 5e3, 1e6), LIBCURL,
           CPU),
-    Shape("bfgminer-gbt", GBT_HTTP, "http", ("BTC",), R(3e11, 0.5, 5e10, 2e12), OPENSSL, NIX,
+    Shape("bfgminer-gbt", GBT_HTTP, "http", ("BTC",), R(3e11, 0.5, 5e10, 2e12), LIBCURL, NIX,
           polls=(20, 30, 60)),
-    Shape("bfgminer-gbt-lp", GBT_HTTP, "http", ("BTC",), R(3e11, 0.5, 5e10, 2e12), OPENSSL, NIX),
-    Shape("cpuminer-gbt-solo", GBT_HTTP, "http", ("BTC",), R(2e7, 0.6, 2e6, 2e8), OPENSSL, CPU,
+    Shape("bfgminer-gbt-lp", GBT_HTTP, "http", ("BTC",), R(3e11, 0.5, 5e10, 2e12), LIBCURL, NIX),
+    Shape("cpuminer-gbt-solo", GBT_HTTP, "http", ("BTC",), R(2e7, 0.6, 2e6, 2e8), LIBCURL, CPU,
           fixed_diff=1e9, polls=(5, 10, 30, 60)),
     Shape("sv2-device", STRATUM_V2, "stratum-v2", ("BTC",), R(1.2e14, 0.5, 1.3e13, 2.5e14), (),
           ("embedded", "linux")),

@@ -98,6 +98,8 @@ def _tls_evidence(record: FlowRecord, facts: FlowFacts, names: NetworkNames) -> 
     ):
         evidence.append("certificate")
     bare = not tls.get("sni") and not tls.get("alpn")  # how every Chia peer dials
+    if not bare and not evidence:
+        return None  # the other two pieces of evidence need a bare session: most TLS
     named = [n for n in facts.dns_names if names.named(NETWORK, n)] if bare else []
     if named:
         evidence.append("dns-name")

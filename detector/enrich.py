@@ -193,10 +193,11 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     used = _hosts(tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host"))
     facts.hosts = sorted(set(facts.dns_names).union(used, _hosts(facts.pool_host)))
     _match_pool(record, facts, intel.pools)
-    if intel.names:
-        _network_names(facts, intel.names, used)
+    names = intel.names
+    if names.lists:  # (not ``if names``: a Python __bool__ call per flow)
+        _network_names(facts, names, used)
     _identity(facts, intel.coins)
-    chia_facts(record, intel.names)
+    chia_facts(record, names)
 
 
 def _network_names(facts: FlowFacts, names: NetworkNames, client_used: list[str]) -> None:

@@ -135,6 +135,9 @@ def _config(
     model: str | None = None,
 ) -> ScanConfig:
     signatures = os.environ.get("MINEWATCH_SIGNATURES")
+    # --model given: ScanConfig's default (which looks for the shipped model, importing the
+    # model module) is not made at all; else $MINEWATCH_MODEL or the shipped one
+    chosen = {} if model is None else {"model": model_choice(model)}
     config = ScanConfig(
         flow=FlowConfig(
             idle_timeout=idle_timeout,
@@ -147,11 +150,10 @@ def _config(
         window=window,
         extra_rules=list(rules or []),
         keep_all_flows=keep_all,
+        **chosen,
     )
     if signatures:
         config.signatures = Path(signatures)
-    if model is not None:  # else ScanConfig's default: $MINEWATCH_MODEL or the shipped one
-        config.model = model_choice(model)
     return config
 
 

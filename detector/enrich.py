@@ -183,20 +183,24 @@ class Intel:
 
 def enrich(record: FlowRecord, intel: Intel) -> None:
     """Fill DNS names, pool match, network names, wallet, worker and coin of a flow's
-    facts."""
+    facts. ``facts.hosts``: every name tied to the flow - SNI, a tunnel's target, HTTP
+    Host (without port), Stratum host, DNS names of the server's address."""
     facts = record.facts
     if facts is None:
         return
     facts.dns_names = intel.pdns.names(record.server_ip, before=record.last_ts)
-    facts.hosts = host_names(facts)
+    tls = facts.tls
+    used = _hosts(tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host"))
+    facts.hosts = sorted(set(facts.dns_names).union(used, _hosts(facts.pool_host)))
     _match_pool(record, facts, intel.pools)
-    if intel.names:
-        _network_names(facts, intel.names)
+    names = intel.names
+    if names.lists:  # (not ``if names``: a Python __bool__ call per flow)
+        _network_names(facts, names, used)
     _identity(facts, intel.coins)
-    chia_facts(record, intel.names)
+    chia_facts(record, names)
 
 
-def _network_names(facts: FlowFacts, names: NetworkNames) -> None:
+def _network_names(facts: FlowFacts, names: NetworkNames, client_used: list[str]) -> None:
     """Names of a crypto network's own infrastructure tied to the flow (netnames.py):
     ``node.name_network`` and ``node.names``.
 
@@ -204,10 +208,12 @@ def _network_names(facts: FlowFacts, names: NetworkNames) -> None:
     the HTTP Host, a tunnel's target - say that this host looked the network up. The
     names passive DNS gave the server IP are someone's lookup, and a CDN's address
     (drand.cloudflare.com) carries the whole web's names: they count only on a node
-    flow, whose peer they name (a libp2p connection to a Filecoin bootstrap peer)."""
+    flow, whose peer they name (a libp2p connection to a Filecoin bootstrap peer).
+    ``client_used``: the SNI, tunnel target and HTTP Host (``_hosts``), as ``enrich``
+    found them for the flow's host names."""
     node = facts.node
     used = list(facts.dns.get("queries", ()))
-    used += _hosts(facts.tls.get("sni"), facts.tls.get("tunnel_host"), facts.http.get("host"))
+    used += client_used
     if node.get("protocol"):
         used += facts.dns_names
     if not used:
@@ -215,13 +221,6 @@ def _network_names(facts: FlowFacts, names: NetworkNames) -> None:
     found = names.match(used)
     if found is not None:
         node["name_network"], node["names"] = found
-
-
-def host_names(facts: FlowFacts) -> list[str]:
-    """Every name tied to the flow: SNI, HTTP Host (without port), Stratum host, DNS."""
-    tls = facts.tls
-    named = _hosts(tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host"), facts.pool_host)
-    return sorted(set(facts.dns_names).union(named))
 
 
 def _hosts(*values: object) -> list[str]:

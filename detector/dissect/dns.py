@@ -48,13 +48,14 @@ def worth_noting(questions: list[str], ctx: InspectContext) -> bool:
     Then the DNS flow keeps its questions as facts: who asked is evidence (a pool lookup;
     a Filecoin node beside libp2p flows; a Chia node). Asked for every distinct answer
     of a batch."""
-    pools, names = ctx.pools, ctx.names
-    if pools is None and not names:
+    pools = ctx.pools
+    names = ctx.names if ctx.names else None  # one __bool__ call, not one per question
+    if pools is None and names is None:
         return False
     for name in questions:  # a loop: no generator per answer on the hot path
         if pools is not None and pools.match(name):
             return True
-        if names and names.network_of(name) is not None:
+        if names is not None and names.network_of(name) is not None:
             return True
     return False
 

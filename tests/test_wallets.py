@@ -185,17 +185,17 @@ def test_no_wallet_where_none_is(events) -> None:
 
 
 def test_csv_and_table_say_wallet_and_policy_keeps_them_sightings(capture: str) -> None:
-    for extra in ([], ["--nodes-as-suspects"]):
-        out = run_cli("scan", "-f", "csv", "-q", *extra, capture)
-        assert out.rc == 0, out.err
-        rows = list(csv.DictReader(io.StringIO(out.out)))
-        wallets = {r["src_ip"]: r for r in rows if r["role"] == "wallet"}
-        assert set(wallets) == set(WALLETS), extra
-        assert all(r["event"] == "wallet" and r["score"] == "" for r in wallets.values())
-        assert {r["dialects"] for r in wallets.values()} == set(WALLETS.values())
-        alerts = {r["src_ip"] for r in rows if r["event"] == "alert"}
-        assert alerts == {"10.71.0.6", "10.71.0.8"}, extra  # a wallet is never a suspect
-    table = run_cli("scan", "-q", "--nodes-as-suspects", capture)
+    # the site's policy makes node hosts suspects: wallets stay sightings all the same
+    out = run_cli("scan", "-f", "csv", "-q", "--nodes-as-suspects", capture)
+    assert out.rc == 0, out.err
+    rows = list(csv.DictReader(io.StringIO(out.out)))
+    wallets = {r["src_ip"]: r for r in rows if r["role"] == "wallet"}
+    assert set(wallets) == set(WALLETS)
+    assert all(r["event"] == "wallet" and r["score"] == "" for r in wallets.values())
+    assert {r["dialects"] for r in wallets.values()} == set(WALLETS.values())
+    alerts = {r["src_ip"] for r in rows if r["event"] == "alert"}
+    assert alerts == {"10.71.0.6", "10.71.0.8"}  # a wallet is never a suspect
+    table = run_cli("scan", "-q", capture)
     assert table.rc == 0, table.err
     rows = [r for r in table.out.splitlines() if "10.71.0.2 " in r]
     assert rows and "wallet" in rows[0] and "electrum" in rows[0], table.out

@@ -159,6 +159,22 @@ def test_a_real_pool_farmer_is_a_storage_farmer_by_its_node_session_not_its_pool
     assert all(f["dest_port"] == 443 and f["src_ip"] == P_FARMER for f in pool)
 
 
+WALLET = REALSET / "chia-wallet-8444.pcap"
+
+
+def test_a_real_chia_wallet_is_no_farm_and_looks_like_a_node() -> None:
+    """chia's wallet following a full node (tools/realset/chia_lab.py): TLS 1.3 on 8444
+    with a client certificate, as a node's peering - minewatch cannot tell the wallet
+    from a node (docs/ARCHITECTURE.md §3.w), so it is a chia sighting, never a suspect."""
+    if not WALLET.exists():
+        pytest.skip(f"{WALLET} missing")
+    events = eve(WALLET)
+    assert not miners(events)
+    sighted = nodes(events)
+    assert [e["src_ip"] for e in sighted] == ["10.213.220.2"]  # the wallet's host
+    assert meta(sighted[0], "node_role") == ["crypto-node"]
+
+
 def test_an_https_poller_on_8444_is_nothing(real) -> None:
     events = real[POLLER.name]
     assert not miners(events)

@@ -1,7 +1,7 @@
 """Chia captures of the validation set: chia-blockchain's own full node, farmer and
 harvester (PyPI, pinned by chia_setup.sh) in network namespaces, offline.
 
-Four captures, each on its own veth link in lab slot 13 (docs/ARCHITECTURE.md §3 "Chia"
+Five captures, each on its own veth link in lab slot 13 (docs/ARCHITECTURE.md §3 "Chia"
 says what minewatch reads of them):
 
 * ``chia-farm-harvester-8447`` (a farm): namespace ``srv`` runs a full node and the
@@ -25,6 +25,10 @@ says what minewatch reads of them):
   (``pool_prepare``); then the farmer and harvester in ``cli`` farm it on signage points
   from a full node in ``srv`` (chia_paced_node.py) and send the pool /farmer and /partial
   over HTTPS (``pool_farm``). The farm has one address, as a host has.
+
+* ``chia-wallet-8444`` (a wallet): chia's full-node simulator in ``srv`` farms a block
+  every 10-30 s; chia's wallet in ``cli`` (a copy of its root, same keys) follows it on
+  8444 (``wallet_prepare``, ``wallet_sync``).
 
 Every chia process writes its TLS secrets to ``<work>/tls-keys.log`` (Python's ssl
 honours SSLKEYLOGFILE), so ``tshark -o tls.keylog_file:...`` can show what went inside the
@@ -227,9 +231,9 @@ POOL_NAME = "pool.realset.test"  # the stub pool's name (cli's /etc/hosts): no r
 LAB_CONSTANTS = {"DIFFICULTY_CONSTANT_FACTOR": 2**53, "NUMBER_ZERO_BITS_PLOT_FILTER_V1": 1}
 
 
-def sim_chia(work: Path, *args: str, timeout: float = 300) -> str:
-    """The ``chia`` command (through chia_lab_ca.py: it trusts the lab CA) in the pool
-    scenario's farm namespace, on the simulator's root."""
+def sim_chia(work: Path, *args: str, timeout: float = 300, role: str = "cli") -> str:
+    """The ``chia`` command (through chia_lab_ca.py: it trusts the lab CA) in namespace
+    ``role`` (the pool scenario's farm by default), on the simulator's root."""
     env = {
         **os.environ,
         "CHIA_ROOT": str(work / "sim" / "main"),
@@ -238,7 +242,7 @@ def sim_chia(work: Path, *args: str, timeout: float = 300) -> str:
     }
     cmd = [CHIA_PY, str(HERE / "chia_lab_ca.py"), str(work / "cert.pem"), "chia", *args]
     done = subprocess.run(
-        ["ip", "netns", "exec", f"mw{SLOT}-cli", *cmd],
+        ["ip", "netns", "exec", f"mw{SLOT}-{role}", *cmd],
         capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     (work / "setup.log").open("a").write(f"$ chia {' '.join(args)}\n{done.stdout}{done.stderr}")
@@ -329,6 +333,58 @@ def pool_farm(lab: Lab, work: Path, ip: dict[str, str]) -> dict:
     }
 
 
+def wallet_prepare(lab: Lab, work: Path, ip: dict[str, str]) -> dict:
+    """Before the capture: chia's full-node simulator in srv (its own keys; blocks farmed on
+    demand), listening on 8444 of every address; the wallet's host (cli) uses the same
+    root and keys."""
+    make_cert(work, ip["srv"])  # sim_chia's chia_lab_ca.py wants a CA file (unused here)
+    words = sh(CHIA_PY, "-c", "from chia.util.keychain import generate_mnemonic as g; print(g())")
+    sim = ["dev", "sim", "--root-path", str(work / "sim")]
+    plots = str(work / "sim" / "plots")
+    sim_chia(work, *sim, "create", "-a", "false", "-m", words.stdout.strip(), "-p", plots,
+             timeout=900, role="srv")  # fmt: skip
+    sim_chia(work, "stop", "-d", "all", role="srv")
+    configure(
+        work / "sim" / "main",
+        {
+            "self_hostname": "0.0.0.0",
+            "full_node.port": 8444,
+            "wallet.full_node_peers": [{"host": ip["srv"], "port": 8444}],
+            # the lab's node is the wallet's own (same certificates): a trusted peer, as a
+            # farm's wallet trusts its node - untrusted, it checks the simulator's blocks'
+            # VDFs, which the simulator does not make (Err.INVALID_RC_EOS_VDF)
+            "wallet.trusted_cidrs": [f"{ip['srv']}/32"],
+            "logging.log_stdout": True,
+        },
+    )
+    sim_chia(work, *sim, "start", role="srv")
+    wait_listen(lab, "srv", 8444, 120)
+    # the wallet's host: a copy of the root (a root's daemon lock is its own), same keys
+    shutil.copytree(
+        work / "sim" / "main", work / "wallet",
+        ignore=shutil.ignore_patterns("db", "run", "log", "plots", "*.lock"),
+    )  # fmt: skip
+    return {}
+
+
+def wallet_sync(lab: Lab, work: Path, ip: dict[str, str]) -> dict:
+    """The capture: chia's wallet (cli) syncing from and following the simulator's node
+    (srv), which farms a block every 10-30 s (a loop of ``chia dev sim farm``)."""
+    keys = work / "keys"
+    env = chia_env(work / "sim" / "main", keys, work)
+    env["PATH"] = f"{CHIA_VENV / 'bin'}:{os.environ.get('PATH', '')}"
+    loop = (
+        f"while :; do sleep $(shuf -i 10-30 -n 1); "
+        f"{CHIA} dev sim --root-path {work / 'sim'} farm -b 1; done"
+    )
+    lab.start("farming", "srv", ["sh", "-c", loop], env=env)
+    wallet_env = chia_env(work / "wallet", keys, work)
+    lab.start("daemon", "cli", [str(CHIA_VENV / "bin" / "chia_daemon")], env=wallet_env)
+    time.sleep(5)
+    lab.start("wallet", "cli", [str(CHIA_VENV / "bin" / "chia_wallet")], env=wallet_env)
+    return {"server": f"{ip['srv']}:8444", "client": ip["cli"]}
+
+
 SCENARIOS = [
     ChiaScenario(
         "chia-farm-harvester-8447",
@@ -370,6 +426,16 @@ SCENARIOS = [
         "chia-farming",
         pool=True,
         prepare=pool_prepare,
+    ),
+    ChiaScenario(
+        "chia-wallet-8444",
+        "benign",
+        8444,
+        55,
+        "chia's wallet (cli) syncing from chia's full-node simulator (srv, chia dev sim, a "
+        "block farmed every 10-30 s) on 8444; no farmer",
+        wallet_sync,
+        prepare=wallet_prepare,
     ),
     ChiaScenario(
         "chia-node-peering-8444",
@@ -444,6 +510,7 @@ def capture(sc: ChiaScenario, duration: float) -> dict:
             signage_points_sent=_count(work / "full-node.log", r"signage point \d+ sent"),
             harvester_lookups=_count(work / "harvester.log", r"plots were eligible for farming"),
             dns_queries=_count(work / "resolver.log", r" A -> "),
+            wallet_peaks=_count(work / "wallet.log", r"Peak set to"),
             pool_requests=_pool_counts(work / "pool-stats.json"),
         )  # fmt: skip
         META.mkdir(parents=True, exist_ok=True)
@@ -472,6 +539,8 @@ def label_row(sc: ChiaScenario, m: dict) -> dict:
     if m.get("pool_requests"):
         counts = m["pool_requests"]
         notes.append("pool saw " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
+    elif m.get("wallet_peaks"):
+        notes.append(f"{m['wallet_peaks']} new peaks taken by the wallet")
     else:
         notes.append(f"{m['dns_queries']} A queries answered by the lab resolver")
     notes.append(made_note(m, "tools/realset/chia_lab.py"))

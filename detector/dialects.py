@@ -80,13 +80,15 @@ STRATUM_FAMILY = (STRATUM_V1, ETHEREUM_STRATUM, ETH_PROXY, ETH_GETWORK_HTTP)
 # miners: they are reported apart (nodehosts.py, the crypto-node category), unless the
 # site's policy forbids running one (``--nodes-as-suspects``): then a node host is a
 # suspect of role ``crypto-node`` (nodehosts.node_suspects). A host that mined too keeps
-# its miner's role. No wallet protocol is recognised (an Electrum wallet is a hard
-# negative of the corpus, nothing more), so there is no ``wallet`` role.
+# its miner's role. A *wallet* (dissect/wallets.py: Electrum, Ethereum or Monero wallet
+# calls in cleartext) is informational like a node sighting and never a suspect, even
+# where the site's policy makes nodes suspects (nodehosts.NodeHost.role).
 STORAGE_FARMER = "storage-farmer"
 SOLO_MINER = "solo-miner"
 POOL_MINER = "pool-miner"
 CRYPTO_NODE = "crypto-node"
-ROLES = (POOL_MINER, SOLO_MINER, STORAGE_FARMER, CRYPTO_NODE)
+WALLET = "wallet"
+ROLES = (POOL_MINER, SOLO_MINER, STORAGE_FARMER, CRYPTO_NODE, WALLET)
 STORAGE_DIALECTS = frozenset({FILECOIN_RPC, CHIA_FARMING})
 SOLO_DIALECTS = frozenset({GETWORK_HTTP, GBT_HTTP, ETH_GETWORK_HTTP, MONERO_DAEMON_HTTP})
 

@@ -56,6 +56,7 @@ import numpy as np
 
 from detector.config import Detector, ScanConfig
 from detector.decode import PacketBatch
+from detector.dialects import WALLET
 from detector.dissect.libp2p import NODE_PROTOCOL as LIBP2P
 from detector.nodehosts import NodeHost, node_suspects
 from detector.replay import STOP, IdleClock, Interrupted
@@ -372,15 +373,17 @@ class LiveSensor:
         # same IP and protocol is then known already
         hosts.sort(key=lambda h: window_index(h.window_start, window) < self._retired_before)
         fresh = [h for h in hosts if self._fresh(h, current)]
-        if self.config.nodes_as_suspects:
+        evidence: list[Suspect] = []
+        if self.config.nodes_as_suspects:  # node hosts; wallets stay sightings (never suspects)
             self._tell(node_suspects(fresh, window).stream())
-            return list(node_suspects(hosts, window).stream())  # every one's evidence
+            evidence = list(node_suspects(hosts, window).stream())  # every one's evidence
+            fresh = [h for h in fresh if h.role == WALLET]
         for host in fresh:
             event = node_event(host, self.detector.rules, self.extended)
             for sink in self.sinks:
                 sink.event(event)
             self.report.nodes_told += 1
-        return []
+        return evidence
 
     def _fresh(self, host: NodeHost, current: int) -> bool:
         """Is ``host`` a sighting not told yet? Once per (IP, protocol, window); a host of

@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from detector.chia import NODE_PROTOCOL as CHIA
+from detector.dialects import CRYPTO_NODE, WALLET
+from detector.dissect import wallets
 from detector.dissect.filecoin import NODE_PROTOCOL as FILECOIN_RPC
 from detector.dissect.libp2p import NODE_PROTOCOL as LIBP2P
 from detector.flows import FlowRecord
@@ -62,6 +64,12 @@ class NodeHost:
 
     def sort_key(self) -> tuple[float, str, str]:
         return (self.first_seen, self.ip, self.protocol)
+
+    @property
+    def role(self) -> str:
+        """``wallet`` for a wallet protocol's client (dissect/wallets.py), else
+        ``crypto-node``: both informational (dialects.ROLES)."""
+        return WALLET if self.protocol in WALLET_PROTOCOLS else CRYPTO_NODE
 
 
 MAX_NODE_AGENTS = 8  # distinct user agents per node host
@@ -247,7 +255,12 @@ PROTOCOLS = (
     "nano",
     FILECOIN_RPC,
     CHIA,
+    *wallets.PROTOCOLS,
 )
+# Protocols whose host is a wallet, not a node (the client of the flow: it asks about
+# its own addresses). Informational whatever the site's node policy: node_suspects leaves
+# them out, and a wallet host stays a sighting.
+WALLET_PROTOCOLS = frozenset(wallets.PROTOCOLS)
 # Node protocols of a client/server API rather than peer to peer: the node is the server
 # (a lotus daemon answering Filecoin.ChainHead), whoever the client is and however many
 # flows it makes - a wallet polling its node makes more flows than the node.
@@ -360,6 +373,16 @@ class NodeTable:
             self.budget.left += 1 + sum(len(d) for d in kept)
         for hint_key in [k for k in self.hints if k[2] < before]:
             self.budget.left += 1 + len(self.hints.pop(hint_key).names)
+
+    def wallets_only(self) -> NodeTable:
+        """A table of this one's wallet pairs only (the site's policy made every node host
+        a suspect; its wallets stay informational sightings). Budget and counts restart:
+        the pairs are moved, not copied, so this table is not used after."""
+        kept = NodeTable(self.window, seq=self.seq)
+        for key, pair in self.pairs.items():
+            if key[2] in WALLET_PROTOCOLS:
+                kept.pairs[key] = pair
+        return kept
 
     def hosts(self) -> list[NodeHost]:
         endpoint_flows: Counter[str] = Counter()
@@ -481,12 +504,15 @@ def _is_private(ip: str) -> bool:
 
 
 def node_suspects(hosts: Iterable[NodeHost], window: float) -> SuspectTable:
-    """The node hosts as suspects (the site's policy forbids nodes; module docstring), one
+    """The node hosts as suspects (the site's policy forbids nodes; module docstring) -
+    wallets left out - one
     per IP and window: a host that spoke two node protocols in a window is one suspect
     with both. Their score is 0 (no rule weighed any mining evidence); their top rule is
     the host's lowest node rule id, the one its informational alert would have named."""
     table = SuspectTable(window)
     for host in hosts:
+        if host.protocol in WALLET_PROTOCOLS:
+            continue  # a wallet is no node: never a suspect (WALLET_PROTOCOLS)
         suspect = Suspect(
             ip=host.ip,
             window_start=host.window_start,

@@ -132,14 +132,15 @@ def run_scan(
 
 def _nodes_become_suspects(result: ScanResult, window: float, announce: SuspectSink) -> None:
     """The site's policy forbids nodes (``ScanConfig.nodes_as_suspects``): the run's node
-    hosts join its suspects (role crypto-node), and no informational sighting is left.
+    hosts join its suspects (role crypto-node), and no informational sighting is left but
+    the wallets' (never suspects: nodehosts.WALLET_PROTOCOLS).
     Node hosts are known only once the run's flows are all in (NodeTable.hosts), so they
     are told of (``on_suspect``) at the end, after every miner."""
     nodes = node_suspects(result.nodes.hosts(), window)
     for suspect in nodes.stream():
         announce(suspect)
     result.suspects.merge(nodes)
-    result.nodes = NodeTable(window)
+    result.nodes = result.nodes.wallets_only()
 
 
 def _files(chains: list[Chain]) -> Iterable[CaptureInput]:

@@ -133,6 +133,48 @@ def test_real_full_nodes_that_met_through_the_introducer_names_are_a_chia_sighti
     assert all(e["alert"]["signature_id"] == 3950200 for e in sighted)
 
 
+POOL_FARM = REALSET / "chia-pool-farmer-443.pcap"
+# the farmer (farmer + harvester with a plot NFT's plot), its full node, its pool's HTTPS
+P_FARMER, P_NODE, P_POOL = "10.213.216.2", "10.213.216.1", "10.213.217.1"
+
+
+def test_a_real_pool_farmer_is_a_storage_farmer_by_its_node_session_not_its_pool() -> None:
+    """chia's farmer sending partials to a pool over HTTPS (tools/realset/chia_lab.py):
+    the farmer is a suspect by the signage points its full node pushes (3020002); the pool
+    flows are TLS 1.3 to a name (one connection per request: /pool_info, /farmer,
+    /partial) in which minewatch sees nothing of Chia - no event names the pool's host."""
+    if not POOL_FARM.exists():
+        pytest.skip(f"{POOL_FARM} missing")
+    events = eve(POOL_FARM)
+    (alert,) = miners(events)
+    assert alert["src_ip"] == P_FARMER
+    assert (alert["dest_ip"], alert["dest_port"]) == (P_NODE, 8444)
+    assert meta(alert, "mining_role") == ["storage-farmer"]
+    assert {"3020002", "3020003"} <= set(meta(alert, "rules"))
+    assert not [e for e in events if P_POOL in (e["src_ip"], e["dest_ip"])]
+    flows = run_cli("flows", str(POOL_FARM))
+    assert flows.rc == 0, flows.err
+    pool = [json.loads(x) for x in flows.out.splitlines() if f'"{P_POOL}"' in x]
+    assert len(pool) >= 12  # /pool_info, /farmer x3, POST /farmer, the partials
+    assert all(f["dest_port"] == 443 and f["src_ip"] == P_FARMER for f in pool)
+
+
+WALLET = REALSET / "chia-wallet-8444.pcap"
+
+
+def test_a_real_chia_wallet_is_no_farm_and_looks_like_a_node() -> None:
+    """chia's wallet following a full node (tools/realset/chia_lab.py): TLS 1.3 on 8444
+    with a client certificate, as a node's peering - minewatch cannot tell the wallet
+    from a node (docs/ARCHITECTURE.md §3.w), so it is a chia sighting, never a suspect."""
+    if not WALLET.exists():
+        pytest.skip(f"{WALLET} missing")
+    events = eve(WALLET)
+    assert not miners(events)
+    sighted = nodes(events)
+    assert [e["src_ip"] for e in sighted] == ["10.213.220.2"]  # the wallet's host
+    assert meta(sighted[0], "node_role") == ["crypto-node"]
+
+
 def test_an_https_poller_on_8444_is_nothing(real) -> None:
     events = real[POLLER.name]
     assert not miners(events)

@@ -182,8 +182,13 @@ def test_full_node_calls_are_a_node_sighting_of_the_daemon(scanned) -> None:
 
 def test_other_json_rpc_is_not_filecoin(scanned) -> None:
     events, _ = scanned
-    for ip in ("10.70.0.4", "10.70.0.12", "10.70.0.5", "10.70.0.13"):
+    for ip in ("10.70.0.4", "10.70.0.12"):
         assert not [e for e in events if ip in (e["src_ip"], e["dest_ip"])], ip
+    # the eth_getBalance caller is an Ethereum wallet (tests/test_wallets.py), no more;
+    assert not [e for e in events if e["src_ip"] == "10.70.0.13"]  # its node: nothing
+    (wallet,) = [e for e in events if "10.70.0.5" in (e["src_ip"], e["dest_ip"])]
+    assert meta(wallet, "node_role") == ["wallet"]
+    assert meta(wallet, "node_protocol") == ["ethereum-rpc"]
     assert "filecoin" not in json.dumps(
         [e for e in events if e["src_ip"] not in ("10.70.0.2", "10.70.0.3", "10.70.0.14")]
     ).lower()

@@ -28,6 +28,7 @@ import binascii
 import zlib
 from typing import ClassVar
 
+from detector.dissect import wallets
 from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
 from detector.dissect.jsonlines import JsonLines, parse_json_body
 from detector.dissect.mining import RpcState, classify
@@ -294,6 +295,7 @@ class Http(StreamDissector):
             self.last_uri = str(parsed.uri)[:256]
             facts.http.setdefault("method", str(parsed.method)[:16])
             facts.http.setdefault("uri", self.last_uri)
+            wallets.record_path(self.last_uri, side, facts)  # monerod's binary wallet calls
             for name in KEPT_HEADERS:
                 value = _header(headers, name)
                 if isinstance(value, str) and value:

@@ -42,7 +42,7 @@ from detector.dialects import (
     STRATUM_FAMILY,
     STRATUM_V1,
 )
-from detector.dissect import filecoin, flavours
+from detector.dissect import filecoin, flavours, wallets
 from detector.facts import FlowFacts, intern
 
 STRATUM_CLIENT = frozenset(
@@ -270,6 +270,7 @@ def classify(
         else:
             sent.methods[method] = seen + 1
         state.remember(side, msg.get("id"), method)
+        wallets.record_request(method, msg, side, facts, uri)  # a wallet's call: a sighting
         params = msg.get("params")
         if params is None and isinstance(msg.get("body"), (dict, list)):
             params = msg["body"]  # Iron Fish stratum

@@ -1,9 +1,10 @@
 """CSV: one row per suspect and window, every packet-derived string escaped.
 
-``event`` says what a row is: ``alert`` (a suspect) or ``crypto-node`` (an informational
-node sighting); ``role`` what the host is (dialects.role_of): ``pool-miner``,
-``solo-miner``, ``storage-farmer``, or ``crypto-node`` - a sighting's, or a suspect's
-where the site's policy makes node hosts suspects (``--nodes-as-suspects``)."""
+``event`` says what a row is: ``alert`` (a suspect), ``crypto-node`` (an informational
+node sighting) or ``wallet`` (an informational wallet sighting); ``role`` what the host
+is (dialects.role_of, nodehosts.NodeHost.role): ``pool-miner``, ``solo-miner``,
+``storage-farmer``, ``crypto-node`` - a sighting's, or a suspect's where the site's policy
+makes node hosts suspects (``--nodes-as-suspects``) - or ``wallet`` (never a suspect)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import csv
 from collections.abc import Iterable
 from typing import TextIO
 
-from detector.dialects import CRYPTO_NODE
 from detector.nodehosts import NodeHost
 from detector.sinks.common import eve_time, suspect_summary
 from detector.suspects import Suspect
@@ -72,10 +72,10 @@ def write_csv(
     for n in nodes or []:
         writer.writerow(
             [
-                "crypto-node",
+                n.role,  # crypto-node or wallet: an informational sighting
                 n.ip,
                 "",
-                CRYPTO_NODE,  # informational: what the host is, not a suspect
+                n.role,  # informational: what the host is, not a suspect
                 eve_time(n.first_seen),
                 eve_time(n.last_seen),
                 n.flow_count,

@@ -249,6 +249,7 @@ def _node_flat(record: dict[str, Any]) -> dict[str, list[str]]:
         "node",
         {
             "protocol": [record["protocol"]],
+            "role": [record["role"]],
             "network": [record["network"]],
             "first_seen": [record["first_seen"]],
             "last_seen": [record["last_seen"]],
@@ -274,12 +275,16 @@ def _flat(prefix: str, values: dict[str, list[Any]]) -> dict[str, list[str]]:
 
 def node_event(n: NodeHost, rules: RuleSet, extended: bool = False) -> dict[str, Any]:
     """An informational alert (category NODE_CATEGORY): a host speaking a node P2P
-    protocol; ``extended``: with the full ``node`` record."""
+    protocol, or a wallet's (``node_role`` says which); ``extended``: with the full
+    ``node`` record."""
     top = n.flows[0]
     rule = rules.rule(min(n.rules))
     local_is_client = top.client_ip == n.ip
     record = {
         "protocol": n.protocol,
+        # what the host is: crypto-node, or wallet (a wallet protocol's client); both
+        # informational (nodehosts.NodeHost.role)
+        "role": n.role,
         "network": n.network,
         "signature_id": rule.id,
         "signature": f"MINEWATCH {rule.name}",

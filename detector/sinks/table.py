@@ -122,15 +122,18 @@ def _print_page(
 
 def _node_table(console: Console, nodes: list[NodeHost]) -> None:
     table = Table(
-        title=f"Cryptocurrency nodes, informational - not miners ({len(nodes)})",
+        title=f"Cryptocurrency nodes and wallets, informational - not miners ({len(nodes)})",
         title_justify="left",
     )
-    columns = ("Host", "Protocol", "Network", "Peers", "Flows", "Agent", "Evidence", "Seen (UTC)")
+    columns = (
+        "Host", "Role", "Protocol", "Network", "Peers", "Flows", "Agent", "Evidence", "Seen (UTC)"
+    )  # fmt: skip
     for name in columns:
         table.add_column(name, no_wrap=True, overflow="ellipsis")
     for n in nodes:
         cells = (
             escape(n.ip),
+            n.role,
             escape(n.protocol),
             escape(n.network or "-"),
             str(len(n.peers)),

@@ -1,7 +1,7 @@
 """Chia captures of the validation set: chia-blockchain's own full node, farmer and
 harvester (PyPI, pinned by chia_setup.sh) in network namespaces, offline.
 
-Two captures, each on its own veth link in lab slot 13 (docs/ARCHITECTURE.md §3 "Chia"
+Five captures, each on its own veth link in lab slot 13 (docs/ARCHITECTURE.md §3 "Chia"
 says what minewatch reads of them):
 
 * ``chia-farm-harvester-8447`` (a farm): namespace ``srv`` runs a full node and the
@@ -18,6 +18,17 @@ says what minewatch reads of them):
   names of chia's initial-config.yaml with the address of a second full node in ``srv``;
   the node looks them up and peers with it on 8444 (public Chia CA certificates). A node
   sighting, no suspect.
+
+* ``chia-pool-farmer-443`` (a pool farmer): before the capture, chia's full-node
+  simulator and wallet in ``cli`` make a plot NFT that joins a stub pool
+  (chia_pool_stub.py, on a second address of ``srv``) and a k=18 plot for it
+  (``pool_prepare``); then the farmer and harvester in ``cli`` farm it on signage points
+  from a full node in ``srv`` (chia_paced_node.py) and send the pool /farmer and /partial
+  over HTTPS (``pool_farm``). The farm has one address, as a host has.
+
+* ``chia-wallet-8444`` (a wallet): chia's full-node simulator in ``srv`` farms a block
+  every 10-30 s; chia's wallet in ``cli`` (a copy of its root, same keys) follows it on
+  8444 (``wallet_prepare``, ``wallet_sync``).
 
 Every chia process writes its TLS secrets to ``<work>/tls-keys.log`` (Python's ssl
 honours SSLKEYLOGFILE), so ``tshark -o tls.keylog_file:...`` can show what went inside the
@@ -41,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.realset.netns import Lab, sh
-from tools.realset.run import end_capture, made_note, wait_listen
+from tools.realset.run import end_capture, made_note, make_cert, wait_listen
 from tools.realset.trim import trim
 
 HERE = Path(__file__).resolve().parent
@@ -119,6 +130,11 @@ class ChiaScenario:
     start: Callable[[Lab, Path, dict[str, str]], dict]  # -> facts with server, client
     dialects: str = ""
     middle: bool = False  # a third namespace between srv and cli (both links captured)
+    # a pool on a second address of srv (the farm, cli, has one address, as a host does),
+    # and a step run before tcpdump starts: (lab, work, addresses) -> facts handed to
+    # ``start`` as addresses
+    pool: bool = False
+    prepare: Callable[[Lab, Path, dict[str, str]], dict] | None = None
 
 
 def farm(lab: Lab, work: Path, ip: dict[str, str]) -> dict:
@@ -205,6 +221,170 @@ def peering(lab: Lab, work: Path, ip: dict[str, str]) -> dict:
     return {"server": f"{srv}:8444", "client": ip["cli"], "resolver": f"{srv}:53"}
 
 
+POOL_NAME = "pool.realset.test"  # the stub pool's name (cli's /etc/hosts): no real pool's
+# Lab network constants (network_overrides of the simulator's network, read by every
+# service of the root): a k=18 plot is ~1/50,000 of mainnet's smallest (k=32), so at the
+# pool protocol's lowest difficulty (1) and mainnet's DIFFICULTY_CONSTANT_FACTOR (2**67)
+# it would pass the pool's threshold once in months. 2**53 and a plot filter of 1 bit (the
+# value of chia's own test constants, chia/simulator/block_tools.py) make it earn a
+# partial every minute or so, the rate a pool sets for a farm by its difficulty.
+LAB_CONSTANTS = {"DIFFICULTY_CONSTANT_FACTOR": 2**53, "NUMBER_ZERO_BITS_PLOT_FILTER_V1": 1}
+
+
+def sim_chia(work: Path, *args: str, timeout: float = 300, role: str = "cli") -> str:
+    """The ``chia`` command (through chia_lab_ca.py: it trusts the lab CA) in namespace
+    ``role`` (the pool scenario's farm by default), on the simulator's root."""
+    env = {
+        **os.environ,
+        "CHIA_ROOT": str(work / "sim" / "main"),
+        "CHIA_KEYS_ROOT": str(work / "keys"),
+        "PATH": f"{CHIA_VENV / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+    cmd = [CHIA_PY, str(HERE / "chia_lab_ca.py"), str(work / "cert.pem"), "chia", *args]
+    done = subprocess.run(
+        ["ip", "netns", "exec", f"mw{SLOT}-{role}", *cmd],
+        capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    (work / "setup.log").open("a").write(f"$ chia {' '.join(args)}\n{done.stdout}{done.stderr}")
+    if done.returncode:
+        raise RuntimeError(f"chia {' '.join(args)}: {done.stdout[-500:]}{done.stderr[-500:]}")
+    return done.stdout
+
+
+def pool_prepare(lab: Lab, work: Path, ip: dict[str, str]) -> dict:
+    """Before the capture: a stub pool (srv, its second address), then in cli chia's full-node
+    simulator (``chia dev sim``: blocks farmed on demand, no timelord, no peers) and its
+    wallet, which creates a plot NFT that joins the pool (``chia plotnft create -s pool``:
+    the wallet reads the pool's /pool_info), confirmed in simulator blocks; then a k=18
+    plot for the plot NFT's pool contract address. The simulator is stopped; its root
+    (keys, config with the lab constants, pooling state) is the farm's."""
+    cert, key = make_cert(work, ip["pool"], POOL_NAME)
+    etc = Path("/etc/netns") / lab.ns("cli")
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "hosts").write_text(f"127.0.0.1 localhost\n{ip['pool']} {POOL_NAME}\n")
+    lab.start(
+        "pool",
+        "srv",
+        [CHIA_PY, str(HERE / "chia_pool_stub.py"), "--listen", ip["pool"], "--port", "443",
+         "--cert", cert, "--key", key, "--stats", str(work / "pool-stats.json")],
+    )  # fmt: skip
+    wait_listen(lab, "srv", 443, 60)
+    words = sh(CHIA_PY, "-c", "from chia.util.keychain import generate_mnemonic as g; print(g())")
+    sim = ["dev", "sim", "--root-path", str(work / "sim")]
+    plots = str(work / "sim" / "plots")  # chia wants them under the simulator's root
+    sim_chia(work, *sim, "create", "-a", "false", "-m", words.stdout.strip(), "-p", plots,
+             timeout=900)  # fmt: skip
+    sim_chia(work, *sim, "start", "-w")
+    time.sleep(20)  # the wallet syncs from the simulator
+    sim_chia(work, *sim, "farm", "-b", "3")
+    url = f"https://{POOL_NAME}"
+    sim_chia(work, "plotnft", "create", "-s", "pool", "-u", url, "-y")
+    contract = ""
+    for _ in range(20):
+        sim_chia(work, *sim, "farm", "-b", "2")
+        time.sleep(3)
+        shown = sim_chia(work, "plotnft", "show")
+        found = re.search(r"Pool contract address.*?: (txch1\w+)", shown)
+        if "Current state: FARMING_TO_POOL" in shown and found:
+            contract = found.group(1)
+            break
+    if not contract:
+        raise RuntimeError("the plot NFT never reached FARMING_TO_POOL")
+    launcher = re.search(r"Launcher ID: (\w+)", shown)
+    sim_chia(work, "stop", "-d", "all")
+    root, keys = work / "sim" / "main", work / "keys"
+    farmer_pk = json.loads(chia(root, keys, "keys", "show", "--json"))["keys"][0]["farmer_pk"]
+    sh(
+        "nice", "-n", "19", CHIA_PY, str(HERE / "chia_plot.py"),
+        farmer_pk, f"contract:{contract}", str(work / "plot-tmp"), str(work / "plots"),
+    )  # fmt: skip
+    configure(
+        root,
+        {
+            "logging.log_stdout": True,
+            "full_node.port": 8444,
+            "full_node.database_path": "db/lab_CHALLENGE.sqlite",  # not the simulator's chain
+            "farmer.full_node_peers": [{"host": ip["srv"], "port": 8444}],
+            "harvester.plot_directories": [str(work / "plots")],
+            **{f"network_overrides.constants.simulator0.{k}": v for k, v in LAB_CONSTANTS.items()},
+        },
+    )
+    return {"contract": contract, "launcher": launcher.group(1) if launcher else ""}
+
+
+def pool_farm(lab: Lab, work: Path, ip: dict[str, str]) -> dict:
+    """The capture: the farm (farmer and harvester, cli) farms its pool plot on signage
+    points from a full node on another host (srv, chia_paced_node.py) and reports to the
+    pool (srv's second address) over HTTPS: /pool_info, /farmer (GET, POST), /partial."""
+    root, keys = work / "sim" / "main", work / "keys"
+    env = chia_env(root, keys, work)
+    lab.start("daemon", "cli", [str(CHIA_VENV / "bin" / "chia_daemon")], env=env)
+    lab.start("full-node", "srv", [CHIA_PY, str(HERE / "chia_paced_node.py")], env=env)
+    wait_listen(lab, "srv", 8444, 120)
+    farmer = [CHIA_PY, str(HERE / "chia_lab_ca.py"), str(work / "cert.pem"), "farmer"]
+    lab.start("farmer", "cli", farmer, env=env)
+    wait_listen(lab, "cli", 8447, 120)
+    lab.start("harvester", "cli", [str(CHIA_VENV / "bin" / "chia_harvester")], env=env)
+    return {
+        "server": f"{ip['srv']}:8444;{ip['pool']}:443",
+        "client": ip["cli"],
+        "pool_contract": ip["contract"],
+        "launcher_id": ip["launcher"],
+    }
+
+
+def wallet_prepare(lab: Lab, work: Path, ip: dict[str, str]) -> dict:
+    """Before the capture: chia's full-node simulator in srv (its own keys; blocks farmed on
+    demand), listening on 8444 of every address; the wallet's host (cli) uses the same
+    root and keys."""
+    make_cert(work, ip["srv"])  # sim_chia's chia_lab_ca.py wants a CA file (unused here)
+    words = sh(CHIA_PY, "-c", "from chia.util.keychain import generate_mnemonic as g; print(g())")
+    sim = ["dev", "sim", "--root-path", str(work / "sim")]
+    plots = str(work / "sim" / "plots")
+    sim_chia(work, *sim, "create", "-a", "false", "-m", words.stdout.strip(), "-p", plots,
+             timeout=900, role="srv")  # fmt: skip
+    sim_chia(work, "stop", "-d", "all", role="srv")
+    configure(
+        work / "sim" / "main",
+        {
+            "self_hostname": "0.0.0.0",
+            "full_node.port": 8444,
+            "wallet.full_node_peers": [{"host": ip["srv"], "port": 8444}],
+            # the lab's node is the wallet's own (same certificates): a trusted peer, as a
+            # farm's wallet trusts its node - untrusted, it checks the simulator's blocks'
+            # VDFs, which the simulator does not make (Err.INVALID_RC_EOS_VDF)
+            "wallet.trusted_cidrs": [f"{ip['srv']}/32"],
+            "logging.log_stdout": True,
+        },
+    )
+    sim_chia(work, *sim, "start", role="srv")
+    wait_listen(lab, "srv", 8444, 120)
+    # the wallet's host: a copy of the root (a root's daemon lock is its own), same keys
+    shutil.copytree(
+        work / "sim" / "main", work / "wallet",
+        ignore=shutil.ignore_patterns("db", "run", "log", "plots", "*.lock"),
+    )  # fmt: skip
+    return {}
+
+
+def wallet_sync(lab: Lab, work: Path, ip: dict[str, str]) -> dict:
+    """The capture: chia's wallet (cli) syncing from and following the simulator's node
+    (srv), which farms a block every 10-30 s (a loop of ``chia dev sim farm``)."""
+    keys = work / "keys"
+    env = chia_env(work / "sim" / "main", keys, work)
+    env["PATH"] = f"{CHIA_VENV / 'bin'}:{os.environ.get('PATH', '')}"
+    loop = (
+        f"while :; do sleep $(shuf -i 10-30 -n 1); "
+        f"{CHIA} dev sim --root-path {work / 'sim'} farm -b 1; done"
+    )
+    lab.start("farming", "srv", ["sh", "-c", loop], env=env)
+    wallet_env = chia_env(work / "wallet", keys, work)
+    lab.start("daemon", "cli", [str(CHIA_VENV / "bin" / "chia_daemon")], env=wallet_env)
+    time.sleep(5)
+    lab.start("wallet", "cli", [str(CHIA_VENV / "bin" / "chia_wallet")], env=wallet_env)
+    return {"server": f"{ip['srv']}:8444", "client": ip["cli"]}
+
+
 SCENARIOS = [
     ChiaScenario(
         "chia-farm-harvester-8447",
@@ -229,6 +409,33 @@ SCENARIOS = [
         farm,
         "chia-farming",
         middle=True,
+    ),
+    ChiaScenario(
+        "chia-pool-farmer-443",
+        "miner",
+        443,
+        54,
+        "a plot NFT made in chia's full-node simulator (chia dev sim: wallet, plotnft create "
+        "-s pool -u https://pool.realset.test, blocks farmed on demand) joined our stub pool "
+        "(chia_pool_stub.py, HTTPS with a lab CA the farmer trusts: chia_lab_ca.py); farmer + "
+        "harvester with one k=18 pool plot (cli) dialling a full node's 8444 (srv, signage "
+        "points every 9.375 s from chia_paced_node.py) and the pool's 443; lab network "
+        "constants let a k=18 plot earn partials (DIFFICULTY_CONSTANT_FACTOR 2**53, plot "
+        "filter 1 bit)",
+        pool_farm,
+        "chia-farming",
+        pool=True,
+        prepare=pool_prepare,
+    ),
+    ChiaScenario(
+        "chia-wallet-8444",
+        "benign",
+        8444,
+        55,
+        "chia's wallet (cli) syncing from chia's full-node simulator (srv, chia dev sim, a "
+        "block farmed every 10-30 s) on 8444; no farmer",
+        wallet_sync,
+        prepare=wallet_prepare,
     ),
     ChiaScenario(
         "chia-node-peering-8444",
@@ -262,10 +469,19 @@ def capture(sc: ChiaScenario, duration: float) -> dict:
             front_if, front_ip, _, cli_ip = lab.link("mid", "cli")
             taps = [("srv", srv_if), ("mid", front_if)]
             addresses = {"srv": srv_ip, "mid": mid_ip, "front": front_ip, "cli": cli_ip}
+        elif sc.pool:  # srv holds the full node and, on a second address, the pool
+            srv_if, srv_ip, cli_if, cli_ip = lab.link("srv", "cli")
+            pool_ip = f"10.213.{sc.net * 4 + 1}.1"  # the /30 after the link's: unused
+            lab.run("srv", "ip", "addr", "add", f"{pool_ip}/32", "dev", srv_if)
+            lab.run("cli", "ip", "route", "add", f"{pool_ip}/32", "dev", cli_if)
+            taps = [("srv", srv_if)]
+            addresses = {"srv": srv_ip, "cli": cli_ip, "pool": pool_ip}
         else:
             srv_if, srv_ip, _, cli_ip = lab.link("srv", "cli")
             taps = [("srv", srv_if)]
             addresses = {"srv": srv_ip, "cli": cli_ip}
+        if sc.prepare is not None:
+            addresses = {**addresses, **sc.prepare(lab, work, addresses)}
         dumps = [
             lab.start(
                 f"tcpdump{i}",
@@ -289,12 +505,13 @@ def capture(sc: ChiaScenario, duration: float) -> dict:
             file=out.name,
             size=out.stat().st_size,
             made=time.strftime("%F"),
-            chia_version=chia(work / ("farm" if (work / "farm").exists() else "node-a"),
-                              work / "keys", "version").strip(),
+            chia_version=sh(CHIA, "version").stdout.strip(),
             made_by="tools/realset/chia_lab.py",
             signage_points_sent=_count(work / "full-node.log", r"signage point \d+ sent"),
             harvester_lookups=_count(work / "harvester.log", r"plots were eligible for farming"),
             dns_queries=_count(work / "resolver.log", r" A -> "),
+            wallet_peaks=_count(work / "wallet.log", r"Peak set to"),
+            pool_requests=_pool_counts(work / "pool-stats.json"),
         )  # fmt: skip
         META.mkdir(parents=True, exist_ok=True)
         (META / f"{sc.name}.json").write_text(json.dumps(facts, indent=1))
@@ -303,6 +520,10 @@ def capture(sc: ChiaScenario, duration: float) -> dict:
         lab.close()
         etc = Path("/etc/netns") / lab.ns("cli")
         shutil.rmtree(etc, ignore_errors=True)
+
+
+def _pool_counts(path: Path) -> dict[str, int]:
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def label_row(sc: ChiaScenario, m: dict) -> dict:
@@ -315,6 +536,11 @@ def label_row(sc: ChiaScenario, m: dict) -> dict:
             f"{m['signage_points_sent']} signage points sent, "
             f"{m['harvester_lookups']} harvester lookups logged"
         )
+    if m.get("pool_requests"):
+        counts = m["pool_requests"]
+        notes.append("pool saw " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
+    elif m.get("wallet_peaks"):
+        notes.append(f"{m['wallet_peaks']} new peaks taken by the wallet")
     else:
         notes.append(f"{m['dns_queries']} A queries answered by the lab resolver")
     notes.append(made_note(m, "tools/realset/chia_lab.py"))
@@ -378,7 +604,9 @@ def merge_labels() -> None:
 
     from tools.realset import run
 
-    ours = {sc.name for sc in SCENARIOS} | set(NEGATIVES)
+    # the rows this checkout has made again (their facts under build/): the others stay
+    names = {sc.name for sc in SCENARIOS} | set(NEGATIVES)
+    ours = {name for name in names if (META / f"{name}.json").exists()}
     path = OUT / "labels.csv"
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)

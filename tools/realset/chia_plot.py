@@ -8,6 +8,10 @@ public key and pool public key, found by the harvester like any other. Run with 
 venv's python (tools/realset/chia_setup.sh):
 
     CHIA_ROOT=... CHIA_KEYS_ROOT=... python chia_plot.py FARMER_PK POOL_PK TMP_DIR FINAL_DIR
+
+A pool plot (a plot NFT's, farmed for a pool) has the plot NFT's pool contract puzzle hash
+instead of a pool public key (``chia plots create -c``): POOL_PK ``contract:<address>``
+(``chia plotnft show``'s "Pool contract address").
 """
 
 from __future__ import annotations
@@ -37,11 +41,11 @@ def main() -> None:
         nobitfield=False,
         stripe_size=2000,
     )
-    keys = PlotKeys(
-        G1Element.from_bytes(bytes.fromhex(farmer_pk)),
-        G1Element.from_bytes(bytes.fromhex(pool_pk)),
-        None,
-    )
+    farmer = G1Element.from_bytes(bytes.fromhex(farmer_pk))
+    if pool_pk.startswith("contract:"):
+        keys = PlotKeys(farmer, None, pool_pk.removeprefix("contract:"))
+    else:
+        keys = PlotKeys(farmer, G1Element.from_bytes(bytes.fromhex(pool_pk)), None)
     created, existing = asyncio.run(create_plots(params, keys, use_datetime=False))
     for path in list(created.values()) + list(existing.values()):
         print(path)

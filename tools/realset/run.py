@@ -510,7 +510,7 @@ SCENARIOS = [
 ]
 
 
-def make_cert(work: Path, ip: str) -> tuple[str, str]:
+def make_cert(work: Path, ip: str, name: str = "realset.test") -> tuple[str, str]:
     cert, key = work / "cert.pem", work / "key.pem"
     sh(
         "openssl",
@@ -524,9 +524,9 @@ def make_cert(work: Path, ip: str) -> tuple[str, str]:
         "-days",
         "2",
         "-subj",
-        "/CN=realset.test",
+        f"/CN={name}",
         "-addext",
-        f"subjectAltName=IP:{ip},DNS:realset.test",
+        f"subjectAltName=IP:{ip},DNS:{name}",
         "-keyout",
         str(key),
         "-out",

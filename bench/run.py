@@ -748,6 +748,14 @@ def main(argv: list[str] | None = None) -> int:
                    f"(1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, after "
                    f"{'/'.join(f'{x:.2f}' for x in load_after)})\n\n"
                    + summary_table(inputs))
+        alerted = []
+        for (name, _, measured), path in zip(inputs, [capture, real], strict=False):
+            line = suricata_line(measured, Path(f"{path}.truth.json"))
+            if line:
+                alerted.append(f"{name}: {line.split(': ', 1)[1]}")
+        if alerted:
+            summary += ("\n\nSuricata's coin-miner alerts against the truth files' miner "
+                        "IPs: " + "; ".join(alerted) + ".")
         report = "\n".join([summary, "", header, "", table(rows, packets), "", *notes, "",
                             state, found, *more])
         if real_report:

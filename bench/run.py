@@ -9,7 +9,8 @@
    bench/data/real-N-sS.pcap (bench/make_real.py, from --corpus, default ../shared/corpus)
    and the two synscan captures if absent (bench/data/ is git-ignored).
 3. Runs, on the page-cached capture, pinned to one core (taskset -c 0), each tool R times
-   (default 2; minewatch and ndpiReader at least --ratio-runs, default 9) in interleaved
+   (default 2; minewatch, ndpiReader and Suricata at least --ratio-runs, default 9) in
+   interleaved
    rounds, keeping the fastest run: ``minewatch scan -j 1`` (full
    detection), ``minewatch scan -j 2`` (pinned to cores 0-1), ``ndpiReader -i``,
    ``suricata --runmode single -r`` with the bench's coin-miner rules
@@ -269,7 +270,7 @@ def generate(path: Path, args: list[str], created: list[Path],
 
 # --- the benchmark ---------------------------------------------------------------------
 
-# The two tools whose ratio is the speed target run this many rounds at least (each takes
+# The tools whose ratios are the speed target run this many rounds at least (each takes
 # seconds, tshark and scapy minutes): on a shared VM whose speed drifts by tens of per
 # cent, the fastest of five is a far steadier figure than the faster of two.
 RATIO_TOOLS = ("minewatch", "ndpi", "rules", "minewatch2", "suricata")

@@ -29,9 +29,9 @@ Each capture is read once more before each run (page cache), then ``minewatch sc
 round). Reported per capture, from the median run: wall time and packets/s (start-up
 included), minewatch's own packets/s (its summary line, interpreter start-up excluded:
 the figure to compare across sizes, since start-up weighs on 0.1 M packets and not on
-10 M), microseconds per packet, and peak RSS; the flow table's peak and evictions come
-from ``--stats``. The table, with date, machine, load average and command, is printed and
-appended to bench/RESULTS.md.
+10 M), microseconds per packet, and peak RSS; the flow table's peak, its own count of its
+bytes and the evictions come from ``--stats``. The table, with date, machine, load
+average and command, is printed and appended to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ DEFAULT_FLOWS = "10000,100000,1000000"
 BENCH_PACKETS = 1_000_000  # the size whose steady-rate capture is make bench's own
 _SUMMARY = re.compile(r"minewatch: ([\d,]+) packets, ([\d,]+) flows, .* in ([\d.]+) s "
                       r"\(([\d,]+) packets/s\)")
-_PEAK = re.compile(r"peak ([\d,]+) flows in .* ([\d,]+) evicted")
+_PEAK = re.compile(r"peak ([\d,]+) flows in ([\d.,]+ [KMG]?B) of flow state "
+                   r"\(([\d,]+) bytes/flow\), ([\d,]+) evicted")
 
 
 @dataclass
@@ -119,7 +120,8 @@ def parsed(run: Run) -> dict:
         "flows": _int(m.group(2)) if m else None,
         "own_pps": _int(m.group(4)) if m else None,  # from the unrounded time
         "peak": _int(p.group(1)) if p else None,
-        "evicted": _int(p.group(2)) if p else None,
+        "state": f"{p.group(2)}, {p.group(3)} B/flow" if p else "?",
+        "evicted": _int(p.group(4)) if p else None,
     }
 
 
@@ -127,7 +129,7 @@ def row(case: Case) -> str:
     ok = [r for r in case.runs if r.rc == 0]
     if not ok:
         rc = case.runs[0].rc if case.runs else "?"
-        return f"| {case.label} | - | - | - | {len(case.runs)} | failed (exit {rc}) | | | | |"
+        return f"| {case.label} | - | - | - | - | {len(case.runs)} | failed (exit {rc}) | | | | |"
     info = [parsed(r) for r in ok]
     packets = info[0]["packets"] or json.loads(Path(f"{case.path}.truth.json").read_text())[
         "packets"]
@@ -138,7 +140,8 @@ def row(case: Case) -> str:
     peak, evicted = info[0]["peak"], info[0]["evicted"]
     own_cols = f"{own_pps:,.0f} | {1e6 / own_pps:.2f}" if own_pps else "? | ?"
     return (f"| {case.label} | {packets:,} | {peak if peak is None else f'{peak:,}'} "
-            f"| {evicted if evicted is None else f'{evicted:,}'} | {len(ok)} | {wall:,.2f} "
+            f"| {evicted if evicted is None else f'{evicted:,}'} | {info[0]['state']} "
+            f"| {len(ok)} | {wall:,.2f} "
             f"| {packets / wall:,.0f} | {own_cols} "
             f"| {statistics.median(rss):,.0f} ({rss[0]:,.0f}-{rss[-1]:,.0f}) |")
 
@@ -219,10 +222,11 @@ def main(argv: list[str] | None = None) -> int:
             case.runs.append(run)
     load_after = os.getloadavg()
     lines = [
-        "| input | packets | flows in table, peak | evicted | runs | wall s | packets/s "
+        "| input | packets | flows in table, peak | evicted | flow state at the peak "
+        "(--stats) | runs | wall s | packets/s "
         "(start-up included) | own packets/s (start-up excluded) | own µs/packet "
         "| peak RSS MB (min-max) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *[row(c) for c in table],
     ]
     sizes = ", ".join(f"{c.path.name} {c.path.stat().st_size / 1e6:,.0f} MB" for c in table)

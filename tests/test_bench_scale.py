@@ -55,7 +55,8 @@ def test_scale_runner_prints_and_appends_its_table(tmp_path: Path) -> None:
     for flows in (500, 1000):
         row = rows[f"{flows:,} concurrent flows"]
         assert row[1] == f"{4 * flows:,}" and row[2] == f"{flows:,}" and row[3] == "0"
-        assert float(row[7].replace(",", "")) > 0  # own packets/s
+        assert "B/flow" in row[4]  # the flow table's own bytes
+        assert float(row[8].replace(",", "")) > 0  # own packets/s
     assert "1,000 vs 500 concurrent flows: own packets/s" in proc.stdout
     assert "bench-scale" in results.read_text() and mixed[0] in results.read_text()
     # --steady: 20,000 packets at the bench's 1,000,000 per 10 minutes cover ~12 s, not 10 min.

@@ -255,6 +255,7 @@ def synscan(fh, pairs: int, seed: int, one_flow: bool, max_bytes: int | None) ->
     }
 
 
+STEADY_MIN = 4_000  # packets: 2.4 s at the default rate
 CONCURRENT_RATE = 10_000  # new connections per second
 CLIENTS = ipaddress.ip_network("10.64.0.0/10")  # 4 M addresses, 64 connections each
 SERVERS = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range
@@ -369,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--flows must be between 1 and 268,435,328")
     if args.steady and (args.variant != "mixed" or args.packets is None):
         p.error("--steady goes with --variant mixed and --packets")
+    if args.steady and args.packets < STEADY_MIN:
+        # miners start within the first 45 % of the capture, at least 1 s in
+        p.error(f"--steady needs --packets >= {STEADY_MIN:,} (a capture of >= 2.4 s)")
     truth = generate(args.out, packets=args.packets, size_mb=args.size_mb, seed=args.seed,
                      variant=args.variant, pairs=args.pairs, flows=args.flows,
                      steady=args.steady)

@@ -44,29 +44,29 @@ def test_concurrent_flows_are_all_open_in_minewatchs_table(tmp_path: Path) -> No
 def test_scale_runner_prints_and_appends_its_table(tmp_path: Path) -> None:
     data, results = tmp_path / "data", tmp_path / "results.md"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.scale", "--packets", "20000", "--flows", "500,1000",
+        [sys.executable, "-m", "bench.scale", "--packets", "5000", "--flows", "300,600",
          "--runs", "1", "--data", str(data), "--results", str(results)],
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     rows = {ln.split(" | ")[0].lstrip("| "): ln.split(" | ") for ln in proc.stdout.splitlines()
             if ln.startswith("| ") and "packets" not in ln.split(" | ")[1]}
-    mixed = rows["0.02 M packets, mixed, steady rate"]
-    assert mixed[1] == "20,000" and mixed[3] == "0"  # packets, nothing evicted
-    for flows in (500, 1000):
+    mixed = rows["0.005 M packets, mixed, steady rate"]
+    assert mixed[1] == "5,000" and mixed[3] == "0"  # packets, nothing evicted
+    for flows in (300, 600):
         row = rows[f"{flows:,} concurrent flows"]
         assert row[1] == f"{4 * flows:,}" and row[2] == f"{flows:,}" and row[3] == "0"
         assert "B/flow" in row[4]  # the flow table's own bytes
         assert float(row[8].replace(",", "")) > 0  # own packets/s
-    assert "1,000 vs 500 concurrent flows: own packets/s" in proc.stdout
+    assert "600 vs 300 concurrent flows: own packets/s" in proc.stdout
     assert "bench-scale" in results.read_text() and mixed[0] in results.read_text()
-    # --steady: 20,000 packets at the bench's 1,000,000 per 10 minutes cover ~12 s, not 10 min.
-    truth = json.loads((data / "steady-20000-s1.pcap.truth.json").read_text())
-    assert 10 < truth["duration_s"] < 30
+    # --steady: 5,000 packets at the bench's 1,000,000 per 10 minutes cover ~3 s, not 10 min.
+    truth = json.loads((data / "steady-5000-s1.pcap.truth.json").read_text())
+    assert 1 < truth["duration_s"] < 10  # (600 s without --steady)
     # Captures present are reused, not made again.
-    stamp = (data / "steady-20000-s1.pcap").stat().st_mtime_ns
-    for case in scale.cases([20_000], [500], 1, data, 2_000_000):
+    stamp = (data / "steady-5000-s1.pcap").stat().st_mtime_ns
+    for case in scale.cases([5_000], [300], 1, data, 2_000_000):
         scale.ensure(case)
-    assert (data / "steady-20000-s1.pcap").stat().st_mtime_ns == stamp
+    assert (data / "steady-5000-s1.pcap").stat().st_mtime_ns == stamp
 
 
 def _row(walls: list[float], rss_mb: int = 50) -> Row:

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CORPUS ?= ../shared/corpus
 APT_PACKAGES := tcpdump tshark libpcap0.8 postgresql systemd-container chromium chromium-driver
 
-.PHONY: demo test lint eval sysdeps fixtures bench bench-live clean fuzz fuzzdeps realset realset-chia realset-check realset-filecoin model
+.PHONY: demo test lint eval sysdeps fixtures bench bench-scale bench-live clean fuzz fuzzdeps realset realset-chia realset-check realset-filecoin model
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -100,11 +100,19 @@ model: $(STAMP)
 	$(BIN)/minewatch train build/corpus-train-11 build/corpus-train-12 $(CORPUS)/ndpi-suite \
 	  -o models/minewatch.skops --seed 1
 
-# Speed and memory against ndpiReader, tshark and scapy on the same generated capture
-# (installs libndpi-bin and tshark when missing); see bench/README.md.
+# Speed and memory against ndpiReader, Suricata (single runmode, the bench's coin-miner
+# rules), tshark and scapy on the generated capture and the real-traffic one: one summary
+# table (installs libndpi-bin, tshark, and suricata from bookworm-backports when missing);
+# see bench/README.md.
 bench: $(STAMP)
 	$(BIN)/python -m compileall -q detector bench >/dev/null
 	$(BIN)/python -m bench.run
+
+# Cost per packet and peak RSS at 0.1 M, 1 M and 10 M packets and at 10 k, 100 k and 1 M
+# concurrent flows (bench/scale.py; captures kept in bench/data/, ~9.5 GB, reused).
+bench-scale: $(STAMP)
+	$(BIN)/python -m compileall -q detector bench >/dev/null
+	$(BIN)/python -m bench.scale
 
 # Live capture at rising rates over a veth (bench/live.py): minewatch live beside
 # ndpiReader live, tcpreplay sending; needs root; writes bench/LIVE.md. ~15 minutes.

@@ -1,7 +1,8 @@
 """Generate the benchmark captures: big, realistic, deterministic, fast.
 
-    python -m bench.make_capture OUT.pcap [--packets N | --size-mb M] [--seed S]
-                                          [--variant mixed|synscan|synscan-1flow] [--pairs P]
+    python -m bench.make_capture OUT.pcap [--packets N [--steady] | --size-mb M] [--seed S]
+                                          [--variant mixed|synscan|synscan-1flow|concurrent]
+                                          [--pairs P] [--flows F]
 
 Variants
   mixed (default)  ~1,000,000 packets over ~10 minutes of a /20 office LAN's uplink: bulk
@@ -17,7 +18,11 @@ Variants
 --size-mb M writes about M megabytes (10^6 bytes) instead of a packet count. The packet
 rate stays that of the default capture (1,000,000 packets per 10 minutes), so a bigger
 file covers a longer time: flow state is then bounded by the timeouts, as in a real long
-capture, and memory comparisons between sizes are meaningful.
+capture, and memory comparisons between sizes are meaningful. --steady does the same for
+--packets N: N packets at that rate (N/1,000,000 x 10 minutes) instead of N packets squeezed
+into 10 minutes; for N = 1,000,000 the two are the same file. bench/scale.py compares
+0.1 M, 1 M and 10 M packets this way, so that a bigger capture is a longer one, not a
+denser one.
 
 Same arguments, same bytes: every random choice comes from ``random.Random`` objects
 seeded from --seed and fixed labels, timestamps are integers, nothing reads the clock.
@@ -41,7 +46,7 @@ from pathlib import Path
 
 from detector.synth.benign.tls import load_templates
 from detector.synth.clock import T0_US
-from detector.synth.ip import RA, SYN, Direction, packed
+from detector.synth.ip import PA, RA, SYN, Direction, packed
 from detector.synth.links import GATEWAY_MAC, mac_for
 from detector.synth.mix.context import POOL_SIZE, Context
 from detector.synth.mix.lookups import Dns
@@ -50,7 +55,7 @@ from detector.synth.mix.ntp import Ntp
 from detector.synth.mix.quic import Quic
 from detector.synth.mix.schedule import PCAP_HEADER, merge_write, spawner
 from detector.synth.mix.web import HttpDownload, Https
-from detector.synth.tcp import TAP, bare
+from detector.synth.tcp import TAP, Tcp, bare
 
 S = 1_000_000
 T0 = T0_US  # 2026-01-05 10:00:00 UTC, the fixtures' epoch
@@ -115,13 +120,19 @@ def calibrate(ctx: Context, seed: int, samples: int = 3000) -> dict[type, float]
             for cls, _ in BACKGROUND}
 
 
-def mixed(fh, packets: int | None, size_mb: float | None, seed: int) -> dict:
+def mixed(fh, packets: int | None, size_mb: float | None, seed: int,
+          steady: bool = False) -> dict:
     ctx = build_context(seed)
     rng = random.Random(f"bench:{seed}:schedule")
     if size_mb is not None:
         pps = DEFAULT_PACKETS / DURATION
         expected = size_mb * 1e6 / AVG_BYTES
         duration = expected / pps
+    elif steady:
+        assert packets is not None
+        pps = DEFAULT_PACKETS / DURATION
+        expected = packets
+        duration = packets / pps
     else:
         assert packets is not None
         pps = packets / DURATION
@@ -244,8 +255,73 @@ def synscan(fh, pairs: int, seed: int, one_flow: bool, max_bytes: int | None) ->
     }
 
 
+STEADY_MIN = 4_000  # packets: 2.4 s at the default rate
+CONCURRENT_RATE = 10_000  # new connections per second
+CLIENTS = ipaddress.ip_network("10.64.0.0/10")  # 4 M addresses, 64 connections each
+SERVERS = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range
+PER_CLIENT = 64
+CONCURRENT_PACKETS = 4  # SYN, SYN-ACK, ACK, GET
+
+
+def concurrent(fh, flows: int, seed: int) -> dict:
+    """``flows`` TCP connections that stay open: each a handshake and one HTTP GET, never
+    answered, never a FIN or RST. Client i // 64 of 10.64.0.0/10 from port 40000 + i % 64
+    to one of 4,096 web servers in 198.18.0.0/15 port 80: every 5-tuple distinct."""
+    rng = random.Random(f"bench:{seed}:concurrent")
+    c0, s0 = int(CLIENTS.network_address), int(SERVERS.network_address)
+    step = S // CONCURRENT_RATE
+    fh.write(PCAP_HEADER)
+    size, npk = len(PCAP_HEADER), 0
+    pending: list = []
+    out: list[bytes] = []
+    first = last = T0
+    for i in range(flows):
+        t = T0 + i * step
+        while pending and pending[0][0] <= t:
+            ts, _, rec = heapq.heappop(pending)
+            out.append(rec)
+            last = ts
+        client = str(ipaddress.ip_address(c0 + 1 + i // PER_CLIENT))
+        server = str(ipaddress.ip_address(s0 + 1 + i % 4096))
+        conn = Tcp(rng, client, 40000 + i % PER_CLIENT, server, 80)
+        rtt = rng.randint(10_000, 80_000)
+        request = (f"GET /item/{i} HTTP/1.1\r\nHost: s{i % 4096}.bench.example\r\n"
+                   "Accept: */*\r\n\r\n").encode()
+        recs = conn.handshake(t, rtt)
+        t4 = t + rtt + 200
+        recs.append((t4, conn.seg(t4, conn.c, PA, request)))
+        for k, (ts, rec) in enumerate(recs):
+            heapq.heappush(pending, (ts, i * CONCURRENT_PACKETS + k, rec))
+        if len(out) >= 8192:
+            npk += len(out)
+            size += sum(map(len, out))
+            fh.write(b"".join(out))
+            out.clear()
+    while pending:
+        ts, _, rec = heapq.heappop(pending)
+        out.append(rec)
+        last = ts
+    npk += len(out)
+    size += sum(map(len, out))
+    fh.write(b"".join(out))
+    return {
+        "variant": "concurrent",
+        "seed": seed,
+        "packets": npk,
+        "bytes": size,
+        "first_ts": first / S,
+        "last_ts": last / S,
+        "duration_s": round((last - first) / S, 3),
+        "flows": flows,
+        "miner_ips": [],
+        "mining_flows": 0,
+        "miners": [],
+    }
+
+
 def generate(out: Path, *, packets: int | None = None, size_mb: float | None = None,
-             seed: int = 1, variant: str = "mixed", pairs: int | None = None) -> dict:
+             seed: int = 1, variant: str = "mixed", pairs: int | None = None,
+             flows: int | None = None, steady: bool = False) -> dict:
     """Write ``out`` and ``out``.truth.json; return the truth record. The capture is
     written to a temporary name and renamed when complete."""
     tmp = out.with_name(out.name + ".part")
@@ -253,7 +329,9 @@ def generate(out: Path, *, packets: int | None = None, size_mb: float | None = N
         if variant == "mixed":
             if packets is None and size_mb is None:
                 packets = DEFAULT_PACKETS
-            truth = mixed(fh, packets, size_mb, seed)
+            truth = mixed(fh, packets, size_mb, seed, steady)
+        elif variant == "concurrent":
+            truth = concurrent(fh, flows or 100_000, seed)
         else:
             if pairs is None:
                 if size_mb is not None:
@@ -276,14 +354,28 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--packets", type=int, help=f"packets (default {DEFAULT_PACKETS:,})")
     size.add_argument("--size-mb", type=float, help="about this many megabytes (10^6 B)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    p.add_argument("--variant", choices=("mixed", "synscan", "synscan-1flow"), default="mixed")
+    p.add_argument("--steady", action="store_true",
+                   help="mixed --packets N: keep the default capture's packet rate, so N "
+                        "packets cover N/1,000,000 x 10 minutes")
+    p.add_argument("--variant", choices=("mixed", "synscan", "synscan-1flow", "concurrent"),
+                   default="mixed")
     p.add_argument("--pairs", type=int, help="synscan: distinct (dst ip, port) pairs "
                                              "(default 200,000, or packets/2)")
+    p.add_argument("--flows", type=int, help="concurrent: connections open together "
+                                             "(default 100,000)")
     args = p.parse_args(argv)
     if args.packets is not None and args.packets < 1:
         p.error("--packets must be positive")
+    if args.flows is not None and not 1 <= args.flows <= PER_CLIENT * (CLIENTS.num_addresses - 2):
+        p.error("--flows must be between 1 and 268,435,328")
+    if args.steady and (args.variant != "mixed" or args.packets is None):
+        p.error("--steady goes with --variant mixed and --packets")
+    if args.steady and args.packets < STEADY_MIN:
+        # miners start within the first 45 % of the capture, at least 1 s in
+        p.error(f"--steady needs --packets >= {STEADY_MIN:,} (a capture of >= 2.4 s)")
     truth = generate(args.out, packets=args.packets, size_mb=args.size_mb, seed=args.seed,
-                     variant=args.variant, pairs=args.pairs)
+                     variant=args.variant, pairs=args.pairs, flows=args.flows,
+                     steady=args.steady)
     miners = truth["miner_ips"]
     sys.stderr.write(
         f"{args.out}: {truth['packets']:,} packets, {truth['bytes'] / 1e6:,.1f} MB, "

@@ -1,25 +1,32 @@
-"""Benchmark minewatch against nDPI, tshark and a naive scapy loop on one big capture.
+"""Benchmark minewatch against nDPI, Suricata, tshark and a naive scapy loop.
 
     python -m bench.run [--packets N] [--seed S] [--runs R] [--keep]     (make bench)
 
 1. Installs the comparison tools when missing and running as root (apt-get: libndpi-bin,
-   tshark, time).
+   tshark, time; suricata from Debian's bookworm-backports suite, which is added to
+   /etc/apt/sources.list.d when absent).
 2. Generates bench/data/mixed-N-sS.pcap (+ .truth.json), the real-traffic input
    bench/data/real-N-sS.pcap (bench/make_real.py, from --corpus, default ../shared/corpus)
    and the two synscan captures if absent (bench/data/ is git-ignored).
 3. Runs, on the page-cached capture, pinned to one core (taskset -c 0), each tool R times
-   (default 2; minewatch and ndpiReader at least --ratio-runs, default 9) in interleaved
-   rounds, keeping the fastest run: ``minewatch scan`` (full
-   detection), ``ndpiReader -i``, ``tshark -T fields``, and scapy's PcapReader on the first
-   20,000 packets, extrapolated to the whole capture; in the same rounds minewatch and
-   ndpiReader on the real-traffic input. Wall time is measured around the
-   child, peak RSS by GNU time (``/usr/bin/time -f '%e %M'``).
+   (default 2; minewatch, ndpiReader and Suricata at least --ratio-runs, default 9) in
+   interleaved
+   rounds, keeping the fastest run: ``minewatch scan -j 1`` (full
+   detection), ``minewatch scan -j 2`` (pinned to cores 0-1), ``ndpiReader -i``,
+   ``suricata --runmode single -r`` with the bench's coin-miner rules
+   (bench/suricata/coinminer.rules) and EVE alerts only, ``tshark -T fields``, and scapy's
+   PcapReader on the first 20,000 packets, extrapolated to the whole capture; in the same
+   rounds minewatch, ndpiReader and Suricata on the real-traffic input. Wall time is
+   measured around the child, peak RSS by GNU time (``/usr/bin/time -f '%e %M'``).
 4. Measures minewatch's flow-state bytes per flow on the synscan capture (200,000 flows):
    ``scan --stats`` if the CLI has it, else the peak-RSS difference against the one-flow
    baseline capture with the same packets.
 5. Checks detection: minewatch's suspects on the mixed capture, and on the real-traffic
    input, must be exactly the truth file's miner IPs.
-6. Prints a markdown table and appends it, with date, CPU and the command, to
+6. Prints one summary table first - both inputs, minewatch with 1 and 2 workers beside
+   ndpiReader and Suricata, packets/s, peak RSS and the ratio to the faster of ndpiReader
+   and Suricata (issue #21's target), by the median runs and by the fastest - then the
+   detailed report, and appends it all, with date, CPU, load average and the command, to
    bench/RESULTS.md.
 
 Without --keep, the files this run generated in bench/data/ are removed at the end.
@@ -53,6 +60,11 @@ CORPUS = REPO.parent / "shared" / "corpus"
 SLICE = 20_000
 SYN_PAIRS = 200_000
 PIN = ["taskset", "-c", "0"]
+PIN2 = ["taskset", "-c", "0,1"]  # minewatch -j 2: its second worker gets the second core
+SURICATA_DIR = BENCH / "suricata"
+SURICATA_RULES = SURICATA_DIR / "coinminer.rules"
+SURICATA_EVE = SURICATA_DIR / "eve-alerts.yaml"
+BACKPORTS = Path("/etc/apt/sources.list.d/bookworm-backports.sources")
 GNU_TIME = "/usr/bin/time"
 _TSHARK_VER = r"TShark[^0-9]*([0-9.]+)"
 _SCAPY_VER = "import scapy; print(scapy.VERSION)"
@@ -99,10 +111,55 @@ def ensure_tools() -> list[str]:
         if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
             subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
             subprocess.run(cmd, env=env, capture_output=True)
-    problems = [f"{tool} not installed" for tool in wanted if shutil.which(tool) is None]
+    if shutil.which("suricata") is None and os.geteuid() == 0:
+        install_suricata()
+    problems = [f"{tool} not installed" for tool in [*wanted, "suricata"]
+                if shutil.which(tool) is None]
     if problems and os.geteuid() != 0:
         problems.append("not root: cannot apt-get install them")
     return problems
+
+
+def install_suricata() -> None:
+    """Suricata 7 from Debian's bookworm-backports (bookworm itself has 6.0): the suite is
+    added to /etc/apt/sources.list.d when no apt source lists it. Elsewhere, the
+    distribution's own package."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        release = Path("/etc/os-release").read_text()
+    except OSError:
+        release = ""
+    cmd = ["apt-get", "install", "-y", "-q", "suricata"]
+    if "VERSION_CODENAME=bookworm" in release:
+        sources = [*Path("/etc/apt").glob("sources.list"),
+                   *Path("/etc/apt/sources.list.d").glob("*")]
+        listed = any("bookworm-backports" in f.read_text(errors="replace")
+                     for f in sources if f.is_file() and f.suffix in (".list", ".sources", ""))
+        if not listed:
+            log(f"adding Debian's bookworm-backports suite ({BACKPORTS})")
+            BACKPORTS.write_text("Types: deb\nURIs: http://deb.debian.org/debian\n"
+                                 "Suites: bookworm-backports\nComponents: main\n"
+                                 "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+        cmd[3:3] = ["-t", "bookworm-backports"]
+    log("installing suricata")
+    subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+    subprocess.run(cmd, env=env, capture_output=True)
+
+
+def suricata_cmd(capture: Path, logdir: Path) -> list[str]:
+    """Suricata as issue #21 measured it: one thread (``--runmode single``; its flow
+    manager and recycler threads share the pinned core), the coin-miner rules only (-S),
+    EVE with alerts only (bench/suricata/eve-alerts.yaml, included after Debian's
+    suricata.yaml), checksums not validated (-k none: the generated capture has zero
+    TCP/UDP checksums, as with offload, and neither minewatch nor ndpiReader checks them)."""
+    return ["suricata", "--runmode", "single", "-k", "none", "-r", str(capture),
+            "-S", str(SURICATA_RULES), "--include", str(SURICATA_EVE), "-l", str(logdir)]
+
+
+def fresh_dir(path: Path) -> None:
+    """An empty log directory, so that each Suricata run's eve.json is its own."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
 
 
 def minewatch_cmd() -> list[str]:
@@ -167,10 +224,11 @@ def warm(path: Path) -> None:
 
 
 def measure(cmd: list[str], *, stdout_path: Path | None = None,
-            timeout: float = 7200) -> Run:
-    """Run ``cmd`` pinned to core 0 under GNU time; wall clock measured here."""
-    with tempfile.NamedTemporaryFile("r", suffix=".time", dir=DATA) as tf:
-        full = [GNU_TIME, "-o", tf.name, "-f", "%e %M", *PIN, *cmd]
+            timeout: float = 7200, pin: list[str] = PIN) -> Run:
+    """Run ``cmd`` pinned (default: to core 0) under GNU time; wall clock measured here."""
+    tmpdir = DATA if DATA.is_dir() else None  # bench.scale --data elsewhere: system temp
+    with tempfile.NamedTemporaryFile("r", suffix=".time", dir=tmpdir) as tf:
+        full = [GNU_TIME, "-o", tf.name, "-f", "%e %M", *pin, *cmd]
         out = stdout_path.open("wb") if stdout_path else subprocess.PIPE
         try:
             started = time.perf_counter()
@@ -212,81 +270,102 @@ def generate(path: Path, args: list[str], created: list[Path],
 
 # --- the benchmark ---------------------------------------------------------------------
 
-# The two tools whose ratio is the speed target run this many rounds at least (each takes
+# The tools whose ratios are the speed target run this many rounds at least (each takes
 # seconds, tshark and scapy minutes): on a shared VM whose speed drifts by tens of per
 # cent, the fastest of five is a far steadier figure than the faster of two.
-RATIO_TOOLS = ("minewatch", "ndpi", "rules")
+RATIO_TOOLS = ("minewatch", "ndpi", "rules", "minewatch2", "suricata")
+#: The rows of every input that the summary table shows, in its order.
+SUMMARY_KEYS = ("minewatch", "minewatch2", "ndpi", "suricata")
+
+
+@dataclass
+class Measured:
+    """One input's rows by key, minewatch's outputs, Suricata's log directory."""
+
+    rows: dict[str, Row]
+    mw_out: Path
+    mw2_out: Path
+    suricata_log: Path
 
 
 def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
               created: list[Path], ratio_runs: int = 9,
-              extra: list[Path] | None = None) -> tuple[list[Row], Path, dict[Path, tuple]]:
-    """Every tool on ``capture``; minewatch and ndpiReader also on each ``extra`` capture
-    (the real-traffic input), in the same interleaved rounds, so that both ratios see the
-    same drift of the machine. Returns the rows and minewatch's output for ``capture``
-    and, per extra capture, its (rows, minewatch output)."""
+              extra: list[Path] | None = None) -> tuple[Measured, dict[Path, Measured]]:
+    """Every tool on ``capture``; minewatch (1 and 2 workers), ndpiReader and Suricata
+    also on each ``extra`` capture (the real-traffic input), in the same interleaved
+    rounds, so that every ratio sees the same drift of the machine. Returns what was
+    measured on ``capture`` and on each extra capture."""
     slice_path = DATA / f"{capture.stem}.first{SLICE // 1000}k.pcap"
     if not slice_path.exists():
         cut_slice(capture, slice_path, SLICE)
         created.append(slice_path)
-    mw_out = DATA / f"{capture.stem}.minewatch.jsonl"
-    created.append(mw_out)
-    ndpi_out = DATA / f"{capture.stem}.ndpi.txt"
-    created.append(ndpi_out)
-    rows = {
-        "minewatch": Row("minewatch scan (full detection)"),
-        "ndpi": Row(f"ndpiReader -i (nDPI {version(['ndpiReader', '-h'], r'nDPI ([0-9.]+)')})"),
-        "rules": Row(RULES_ROW),
-        "tshark": Row(f"tshark -T fields ({version(['tshark', '--version'], _TSHARK_VER)})"),
-        "scapy": Row(f"scapy {version([sys.executable, '-c', _SCAPY_VER], r'([0-9.]+)')} "
-                     f"PcapReader + decode ({SLICE // 1000}k-packet slice, extrapolated)"),
+    ndpi_tool = f"ndpiReader -i (nDPI {version(['ndpiReader', '-h'], r'nDPI ([0-9.]+)')})"
+    suri_tool = (f"Suricata {version(['suricata', '-V'], r'version ([0-9.]+)')} --runmode "
+                 f"single, {rule_count()} coin-miner rules, EVE alerts only")
+    names = {
+        "minewatch": "minewatch scan -j 1 (full detection)",
+        "ndpi": ndpi_tool,
+        "rules": RULES_ROW,
+        "minewatch2": "minewatch scan -j 2 (cores 0-1)",
+        "suricata": suri_tool,
+        "tshark": f"tshark -T fields ({version(['tshark', '--version'], _TSHARK_VER)})",
+        "scapy": (f"scapy {version([sys.executable, '-c', _SCAPY_VER], r'([0-9.]+)')} "
+                  f"PcapReader + decode ({SLICE // 1000}k-packet slice, extrapolated)"),
     }
-    commands = {
-        "minewatch": ([*mw, "scan", str(capture), "-f", "jsonl", "-o", str(mw_out)], None),
-        "ndpi": (["ndpiReader", "-i", str(capture)], ndpi_out),
-        "rules": ([*mw, "scan", str(capture), "-f", "jsonl", "-o", os.devnull, "--model", "none"],
-                  None),
-        "tshark": (["tshark", "-r", str(capture), "-T", "fields", "-e", "frame.number",
-                    "-e", "ip.src", "-e", "tcp.srcport"], Path(os.devnull)),
-        "scapy": ([sys.executable, "-m", "bench.scapy_loop", str(slice_path)], None),
-    }
-    available = {k for k in commands if k in ("minewatch", "rules", "scapy")
-                 or shutil.which(commands[k][0][0])}
-    # (label, key, row, command, stdout file, file to warm) in the order of every round
-    jobs = [(key, key, rows[key], cmd, out, slice_path if key == "scapy" else capture)
-            for key, (cmd, out) in commands.items()]
-    extras: dict[Path, tuple] = {}
-    for other in extra or []:
-        other_mw = DATA / f"{other.stem}.minewatch.jsonl"
-        other_ndpi = DATA / f"{other.stem}.ndpi.txt"
-        created += [other_mw, other_ndpi]
-        other_rows = [Row(rows["minewatch"].tool), Row(rows["ndpi"].tool), Row(RULES_ROW)]
-        extras[other] = (other_rows, other_mw)
-        jobs += [(f"minewatch on {other.stem}", "minewatch", other_rows[0],
-                  [*mw, "scan", str(other), "-f", "jsonl", "-o", str(other_mw)], None, other),
-                 (f"ndpi on {other.stem}", "ndpi", other_rows[1],
-                  ["ndpiReader", "-i", str(other)], other_ndpi, other),
-                 (f"minewatch --model none on {other.stem}", "rules", other_rows[2],
-                  [*mw, "scan", str(other), "-f", "jsonl", "-o", os.devnull, "--model", "none"],
-                  None, other)]
+    measured: dict[Path, Measured] = {}
+    # (label, key, row, command, stdout file, file to warm, pin, before) in round order
+    jobs: list[tuple] = []
+    for path in [capture, *(extra or [])]:
+        stem = path.stem
+        mw_out, mw2_out = DATA / f"{stem}.minewatch.jsonl", DATA / f"{stem}.minewatch-j2.jsonl"
+        ndpi_out, suri_log = DATA / f"{stem}.ndpi.txt", DATA / f"{stem}.suricata"
+        created += [mw_out, mw2_out, ndpi_out, suri_log]
+        keys = list(names) if path == capture else ["minewatch", "ndpi", "rules",
+                                                     "minewatch2", "suricata"]
+        rows = {key: Row(names[key]) for key in keys}
+        measured[path] = Measured(rows, mw_out, mw2_out, suri_log)
+        commands = {
+            "minewatch": ([*mw, "scan", str(path), "-f", "jsonl", "-o", str(mw_out), "-j", "1"],
+                          None, PIN, None),
+            "ndpi": (["ndpiReader", "-i", str(path)], ndpi_out, PIN, None),
+            "rules": ([*mw, "scan", str(path), "-f", "jsonl", "-o", os.devnull, "-j", "1",
+                       "--model", "none"], None, PIN, None),
+            "minewatch2": ([*mw, "scan", str(path), "-f", "jsonl", "-o", str(mw2_out), "-j",
+                            "2"], None, PIN2, None),
+            "suricata": (suricata_cmd(path, suri_log), Path(os.devnull), PIN,
+                         lambda d=suri_log: fresh_dir(d)),
+            "tshark": (["tshark", "-r", str(path), "-T", "fields", "-e", "frame.number",
+                        "-e", "ip.src", "-e", "tcp.srcport"], Path(os.devnull), PIN, None),
+            "scapy": ([sys.executable, "-m", "bench.scapy_loop", str(slice_path)], None, PIN,
+                      None),
+        }
+        where = "" if path == capture else f" on {stem}"
+        for key in keys:
+            cmd, out, pin, before = commands[key]
+            jobs.append((f"{key}{where}", key, rows[key], cmd, out,
+                         slice_path if key == "scapy" else path, pin, before))
+    available = {"minewatch", "minewatch2", "rules", "scapy"} | {
+        key for key, tool in (("ndpi", "ndpiReader"), ("suricata", "suricata"),
+                              ("tshark", "tshark")) if shutil.which(tool)}
     total = max(runs, ratio_runs)
     for rnd in range(total):
-        for label, key, row, cmd, out, path in jobs:
+        for label, key, row, cmd, out, path, pin, before in jobs:
             if key not in available or (rnd >= runs and key not in RATIO_TOOLS):
                 continue
+            if before:
+                before()
             warm(path)
             log(f"round {rnd + 1}/{total}: {label}")
-            run = measure(cmd, stdout_path=out)
+            run = measure(cmd, stdout_path=out, pin=pin)
             if run.rc != 0:
                 log(f"{label} exited with {run.rc}: {run.stderr.strip()[-300:]}")
             row.runs.append(run)
             row.run_count += 1
-    for key in sorted(set(commands) - available):
-        rows[key].note = "not installed"
-        for other_rows, _ in extras.values():
-            for row in other_rows:
-                row.note = "not installed" if row.tool == rows[key].tool else row.note
-    scapy = rows["scapy"]
+    for m in measured.values():
+        for key, row in m.rows.items():
+            if key not in available:
+                row.note = "not installed"
+    scapy = measured[capture].rows["scapy"]
     if scapy.runs:
         best = min(scapy.runs, key=lambda r: json.loads(r.stdout)["loop_s"] if r.stdout else 1e9)
         info = json.loads(best.stdout)
@@ -295,7 +374,91 @@ def run_tools(capture: Path, packets: int, runs: int, mw: list[str],
         scapy.note = (f"{info['packets']:,} packets in {info['loop_s']:.2f} s "
                       f"+ {startup:.2f} s start-up")
         scapy.runs = [best]
-    return list(rows.values()), mw_out, extras
+    main_m = measured.pop(capture)
+    return main_m, measured
+
+
+def rule_count() -> int:
+    """Rules in the bench's Suricata rules file (lines that are not comments)."""
+    try:
+        text = SURICATA_RULES.read_text()
+    except OSError:
+        return 0
+    return sum(1 for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#"))
+
+
+def summary_table(inputs: list[tuple[str, int, Measured]]) -> str:
+    """Issue #21's one table: per input, minewatch with 1 and 2 workers, ndpiReader and
+    Suricata; packets/s and ratio to the faster of ndpiReader and Suricata by the median
+    runs (the target's figure) and by the fastest; the highest peak RSS of the runs."""
+    out = ["| input | tool | runs | wall s, median (fastest) | packets/s, median "
+           "| vs faster of ndpiReader/Suricata, median | same, fastest runs "
+           "| peak RSS MB, max of runs |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    refs = []
+    for name, packets, m in inputs:
+        rows = {k: m.rows[k] for k in SUMMARY_KEYS if k in m.rows}
+        others = [rows[k] for k in ("ndpi", "suricata") if k in rows and rows[k].runs]
+        ref_med = min((statistics.median(r.wall for r in row.runs), row.tool.split(" ")[0])
+                      for row in others) if others else None
+        ref_fast = min((row.best.wall, row.tool.split(" ")[0]) for row in others) if others \
+            else None
+        if ref_med and ref_fast:
+            refs.append(f"{name}: faster by median {ref_med[1]}, by fastest run {ref_fast[1]}")
+        for row in rows.values():
+            if not row.runs:
+                out.append(f"| {name} | {row.tool} | 0 | - | - | - | - | - ({row.note}) |")
+                continue
+            walls = [r.wall for r in row.runs]
+            med = statistics.median(walls)
+            flag = "" if all(r.rc == 0 for r in row.runs) else " (a run failed)"
+            ratio = (f"{ref_med[0] / med:.2f}x | {ref_fast[0] / min(walls):.2f}x"
+                     if ref_med and ref_fast else "- | -")
+            out.append(f"| {name} | {row.tool}{flag} | {len(walls)} | {med:,.2f} "
+                       f"({min(walls):,.2f}) | {packets / med:,.0f} | {ratio} "
+                       f"| {max(r.rss_kb for r in row.runs) / 1024:,.0f} |")
+    if refs:
+        out += ["", "Reference for the ratios (the faster of ndpiReader and Suricata): "
+                + "; ".join(refs) + "."]
+    return "\n".join(out)
+
+
+def suricata_line(m: Measured, truth_path: Path) -> str:
+    """Which of the truth file's miners the last Suricata run alerted on (source
+    addresses of its alerts, the rules match the client's side)."""
+    eve = m.suricata_log / "eve.json"
+    if not m.rows.get("suricata") or not m.rows["suricata"].runs or not eve.exists():
+        return ""
+    want = set(json.loads(truth_path.read_text())["miner_ips"])
+    got: set[str] = set()
+    sids: dict[int, int] = {}
+    for line in eve.read_text(errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event_type") == "alert":
+            got.add(event.get("src_ip", "?"))
+            sid = event.get("alert", {}).get("signature_id", 0)
+            sids[sid] = sids.get(sid, 0) + 1
+    per_sid = ", ".join(f"sid {k}: {n}" for k, n in sorted(sids.items())) or "no alerts"
+    return (f"Suricata (bench/suricata/coinminer.rules): alerts from {len(want & got)}/"
+            f"{len(want)} miner IPs, {len(got - want)} other addresses ({per_sid})")
+
+
+def workers_line(m: Measured) -> str:
+    """Whether ``scan -j 2`` reported the same suspects (alert source IPs) as ``-j 1``."""
+    if not (m.mw_out.exists() and m.mw2_out.exists()):
+        return ""
+
+    def suspects(path: Path) -> set[str]:
+        events = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        return {e["src_ip"] for e in events if _kind(e) == "alert"}
+
+    one, two = suspects(m.mw_out), suspects(m.mw2_out)
+    same = "identical" if one == two else f"differ (-j 1 only: {len(one - two)}, -j 2 only: " \
+                                          f"{len(two - one)})"
+    return f"minewatch -j 2 suspects vs -j 1: {same} ({len(two)} vs {len(one)} miner IPs)"
 
 
 RULES_ROW = "minewatch scan --model none (signatures only)"
@@ -427,9 +590,11 @@ def _kind(event: dict) -> str:
     return kind
 
 
-def real_section(capture: Path, rows: list[Row], mw_out: Path, stage_stats: str | None) -> str:
-    """The report on the real-traffic input: header, minewatch and ndpiReader, their
-    ratio, minewatch's own summary and stages, detection against the mapped miner IPs."""
+def real_section(capture: Path, measured: Measured, stage_stats: str | None) -> str:
+    """The report on the real-traffic input: header, every tool's row, minewatch against
+    ndpiReader, minewatch's own summary and stages, detection against the mapped miner
+    IPs (minewatch's, -j 2's against -j 1's, Suricata's)."""
+    rows, mw_out = list(measured.rows.values()), measured.mw_out
     truth_path = Path(f"{capture}.truth.json")
     truth = json.loads(truth_path.read_text())
     packets = truth["packets"]
@@ -451,7 +616,8 @@ def real_section(capture: Path, rows: list[Row], mw_out: Path, stage_stats: str 
         notes += [f"- separate untimed `--stats` run: {ln.removeprefix('minewatch: stats: ')}"
                   for ln in stage_stats.splitlines()]
     found = detection(mw_out, truth_path).replace("detection:", "detection (real traffic):", 1)
-    return "\n".join([header, "", table(rows, packets), "", *notes, "", found])
+    more = [ln for ln in (workers_line(measured), suricata_line(measured, truth_path)) if ln]
+    return "\n".join([header, "", table(rows, packets), "", *notes, "", found, *more])
 
 
 def table(rows: list[Row], packets: int) -> str:
@@ -511,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--runs", type=int, default=2, help="runs per tool, the fastest is kept")
     p.add_argument("--ratio-runs", type=int, default=9,
-                   help="runs at least of minewatch and ndpiReader (the speed target's pair)")
+                   help="runs at least of minewatch (-j 1, -j 2), ndpiReader and Suricata "
+                        "(the speed target's tools)")
     p.add_argument("--keep", action="store_true", help="keep generated files in bench/data/")
     p.add_argument("--memory-sizes", default="100,2000",
                    help="capture sizes in MB for the flat-memory check ('' to skip)")
@@ -543,18 +710,22 @@ def main(argv: list[str] | None = None) -> int:
         elif args.corpus:
             log(f"warning: no corpus at {args.corpus} (labels.csv): real-traffic input skipped")
         mw = minewatch_cmd()
-        rows, mw_out, extras = run_tools(capture, packets, args.runs, mw, created,
-                                         args.ratio_runs, [real] if real else [])
+        load_before = os.getloadavg()
+        main_m, extras = run_tools(capture, packets, args.runs, mw, created, args.ratio_runs,
+                                   [real] if real else [])
+        load_after = os.getloadavg()
+        rows, mw_out = list(main_m.rows.values()), main_m.mw_out
         mw_best = rows[0].best
         m = re.search(r"minewatch: (.*)", mw_best.stderr)
         stage_stats = stats_of(mw, capture)
-        real_report = real_section(real, *extras[real], stats_of(mw, real)) if real else (
+        real_report = real_section(real, extras[real], stats_of(mw, real)) if real else (
             "real-traffic input: skipped (no corpus)" if args.corpus else "")
         state = flow_state(mw, args.runs, created, args.seed)
         sizes = [int(x) for x in args.memory_sizes.split(",") if x.strip()]
         if sizes:
             state += "\n" + memory_scaling(mw, sizes, args.runs, created, args.seed)
         found = detection(mw_out, truth_path)
+        more = [ln for ln in (workers_line(main_m), suricata_line(main_m, truth_path)) if ln]
         size = capture.stat().st_size / 1e6
         truth = json.loads(truth_path.read_text())
         header = (f"{packets:,}-packet mixed capture ({size:,.0f} MB, "
@@ -567,11 +738,29 @@ def main(argv: list[str] | None = None) -> int:
         if stage_stats:
             notes += [f"- separate untimed `--stats` run: {ln.removeprefix('minewatch: stats: ')}"
                       for ln in stage_stats.splitlines()]
-        report = "\n".join([header, "", table(rows, packets), "", *notes, "",
-                            state, found])
+        inputs = [(f"generated mixed, {packets / 1e6:g} M packets", packets, main_m)]
+        if real:
+            real_packets = json.loads(Path(f"{real}.truth.json").read_text())["packets"]
+            inputs.append((f"real traffic, {real_packets / 1e6:g} M packets", real_packets,
+                           extras[real]))
+        rounds = max(args.runs, args.ratio_runs)
+        summary = (f"**Summary** ({rounds} interleaved rounds, page-cached; every tool pinned "
+                   f"to core 0 but minewatch -j 2, pinned to cores 0-1; load average "
+                   f"(1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, after "
+                   f"{'/'.join(f'{x:.2f}' for x in load_after)})\n\n"
+                   + summary_table(inputs))
+        alerted = []
+        for (name, _, measured), path in zip(inputs, [capture, real], strict=False):
+            line = suricata_line(measured, Path(f"{path}.truth.json"))
+            if line:
+                alerted.append(f"{name}: {line.split(': ', 1)[1]}")
+        if alerted:
+            summary += ("\n\nSuricata's coin-miner alerts against the truth files' miner "
+                        "IPs: " + "; ".join(alerted) + ".")
+        report = "\n".join([summary, "", header, "", table(rows, packets), "", *notes, "",
+                            state, found, *more])
         if real_report:
             report += "\n\n" + real_report
-        print(report)
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         after = f"{git_state()}, detector+signatures tree {tree_hash()}"
         changed = "" if after == revision else f" (changed during the run, at the end: {after})"
@@ -583,6 +772,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"- Python {platform.python_version()}, {platform.system()} "
                  f"{platform.release()}\n- minewatch: {revision}{changed}\n"
                  f"- command: `{command}`\n\n{report}\n")
+        print(entry)
         with RESULTS.open("a") as fh:
             if fh.tell() == 0:
                 fh.write("# minewatch benchmark results\n\nAppended by `python -m bench.run` "
@@ -592,7 +782,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             for path in created:
-                path.unlink(missing_ok=True)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
     return 0
 
 

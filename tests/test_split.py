@@ -126,9 +126,9 @@ def test_passive_dns_crosses_workers() -> None:
     chain = expand_inputs([str(path)])
     for count in range(2, 9):  # a worker count that puts the DNS flow apart from the miner's
         owner, dns, _ = _owners_of(path, count)
-        if len(set(owner[dns].tolist())) == 1 and len(set(owner[~dns].tolist())) == 1:
-            if owner[dns][0] != owner[~dns][0]:
-                break
+        asked, mined = set(owner[dns].tolist()), set(owner[~dns].tolist())
+        if len(asked) == len(mined) == 1 and asked != mined:
+            break
     else:
         pytest.fail("no worker count splits the DNS flow from the miner's")
     parts = [

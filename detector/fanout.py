@@ -26,7 +26,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.decode import PROTO_CARRIER, PROTO_TCP, PROTO_UDP, TUNNEL_PORTS, PacketBatch
+from detector.compiled import fast
+from detector.decode import (
+    PROTO_CARRIER,
+    PROTO_TCP,
+    PROTO_UDP,
+    TUNNEL_PORTS,
+    DecodeRows,
+    PacketBatch,
+)
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -68,8 +76,23 @@ def _roots(pb: PacketBatch) -> np.ndarray:
         root = np.where(inner, up, root)
 
 
-def owners(pb: PacketBatch, count: int) -> np.ndarray:
-    """The worker (0 .. count-1) that holds each packet's flow (see the module's doc)."""
+def owners(pb: PacketBatch, count: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The worker (0 .. count-1) that holds each packet's flow (see the module's doc), in
+    ``out`` (int64, at least len(pb) long: a session reuses it) or a new array."""
+    n = len(pb)
+    out = np.empty(n, dtype=np.int64) if out is None else out[:n]
+    if fast is None:
+        out[:] = _owners_numpy(pb, count)
+        return out
+    fast.fanout_owners(
+        pb.src_hi, pb.src_lo, pb.dst_hi, pb.dst_lo, pb.sport, pb.dport, pb.proto,
+        _CARRIER_PORT, _CARRIER_PROTO, pb.parent, count, out,
+    )  # fmt: skip
+    return out
+
+
+def _owners_numpy(pb: PacketBatch, count: int) -> np.ndarray:
+    """``owners`` with numpy: the definition, and fanout_owners' twin (detector/_fast.c)."""
     carrier = carriers(pb)
     zero = np.zeros(len(pb), dtype=np.int64)
     sport = np.where(carrier, zero, pb.sport)
@@ -104,36 +127,34 @@ def with_carriers(pb: PacketBatch, mask: np.ndarray) -> np.ndarray:
     return mask
 
 
-def subset(pb: PacketBatch, mask: np.ndarray) -> PacketBatch:
+# The columns of a PacketBatch a subset gathers (the tunnel ones apart).
+_ROW_FIELDS = ("ts", "wirelen", "proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport",
+               "dport", "flags", "seq", "payload_off", "payload_len", "payload_cap",
+               "stream_off")  # fmt: skip
+
+
+def subset(pb: PacketBatch, mask: np.ndarray, rows: DecodeRows | None = None) -> PacketBatch:
     """The packets of ``pb`` where ``mask``, in their order, as a batch of their own (the
-    carrier of every packet kept must be kept: ``with_carriers``)."""
+    carrier of every packet kept must be kept: ``with_carriers``), gathered into ``rows``
+    when given - a session's own, reused batch after batch, as decode reuses its rows
+    (fresh columns cost a page fault per 4 KB; see decode.DecodeRows) - else new arrays."""
     idx = np.flatnonzero(mask)
+    m = idx.shape[0]
     tunnels: dict[str, np.ndarray | None] = {
         "tunnel": None, "parent": None, "encap": None, "encap_id": None
     }  # fmt: skip
     if pb.parent is not None:
         new_row = np.full(len(pb), -1, dtype=np.int64)
-        new_row[idx] = np.arange(idx.shape[0])
+        new_row[idx] = np.arange(m)
         parent = pb.parent[idx]
         tunnels["parent"] = np.where(parent >= 0, new_row[np.maximum(parent, 0)], -1)
         for name in ("tunnel", "encap", "encap_id"):
             tunnels[name] = getattr(pb, name)[idx]
-    return PacketBatch(
-        buf=pb.buf,
-        ts=pb.ts[idx],
-        wirelen=pb.wirelen[idx],
-        proto=pb.proto[idx],
-        src_hi=pb.src_hi[idx],
-        src_lo=pb.src_lo[idx],
-        dst_hi=pb.dst_hi[idx],
-        dst_lo=pb.dst_lo[idx],
-        sport=pb.sport[idx],
-        dport=pb.dport[idx],
-        flags=pb.flags[idx],
-        seq=pb.seq[idx],
-        payload_off=pb.payload_off[idx],
-        payload_len=pb.payload_len[idx],
-        payload_cap=pb.payload_cap[idx],
-        stream_off=pb.stream_off[idx],
-        **tunnels,
-    )
+    if rows is None:
+        fields = {name: getattr(pb, name)[idx] for name in _ROW_FIELDS}
+        return PacketBatch(buf=pb.buf, **fields, **tunnels)
+    rows.reserve(0, m)
+    part = rows.batch(pb.buf, 0, m, **tunnels)
+    for name in _ROW_FIELDS:
+        np.take(getattr(pb, name), idx, out=getattr(part, name))
+    return part

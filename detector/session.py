@@ -27,6 +27,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from detector import fanout
 from detector.config import Detector, ScanConfig
 from detector.decode import SUPPORTED_LINKTYPES, DecodeRows, DecodeStats, PacketBatch, decode
@@ -280,6 +282,9 @@ class CaptureSession:
             self.analysis.tagged = []
             self.trace = ShareTrace()
         self._pending_records: list[FlowRecord] = []  # a split worker's, with their tags
+        self._owners = np.empty(0, dtype=np.int64)  # a split worker's, reused (fanout.owners)
+        self._own_rows = DecodeRows()  # its packets of a batch, and the shadow's (fanout.subset)
+        self._dns_rows = DecodeRows()
         self._pending_tags: list[Tag] = []
 
     @property
@@ -331,11 +336,14 @@ class CaptureSession:
         index, count = self.share
         t0 = clock()
         now = float(packets.ts.max())
-        mine = fanout.owners(packets, count) == index
+        if self._owners.shape[0] < len(packets):
+            self._owners = np.empty(len(packets) + len(packets) // 2, dtype=np.int64)
+        mine = fanout.owners(packets, count, self._owners) == index
         dns = fanout.on_ports(packets, DNS_PORTS)
         t1 = clock()
         if dns.any():
-            self.shadow.feed(fanout.subset(packets, fanout.with_carriers(packets, dns)))
+            shadowed = fanout.with_carriers(packets, dns)
+            self.shadow.feed(fanout.subset(packets, shadowed, self._dns_rows))
         self.shadow.tracker.advance(now)
         self.shadow.tracker.records.clear()  # its records are the owners' to make
         t2 = clock()
@@ -345,7 +353,7 @@ class CaptureSession:
         created = tracker.stats.flows
         t3 = t4 = t2
         if mine.any():
-            own = packets if mine.all() else fanout.subset(packets, mine)
+            own = packets if mine.all() else fanout.subset(packets, mine, self._own_rows)
             placement = tracker.place(own)
             self._take_tagged(PHASE_PLACE)
             t3 = clock()
@@ -411,6 +419,7 @@ class CaptureSession:
     def finish(self) -> CaptureScan:
         """End of the stream: every remaining flow ends; the capture's result."""
         self.rows = DecodeRows()  # no batch comes any more: its columns are given back
+        self._own_rows, self._dns_rows = DecodeRows(), DecodeRows()
         started = time.perf_counter()
         while True:
             more = self.tracker.flush(FINISH_STEP)

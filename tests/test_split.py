@@ -168,3 +168,24 @@ def test_tunnel_packets_go_with_their_carrier() -> None:
         if part.parent is not None:
             kept = np.flatnonzero(part.parent >= 0)
             assert (part.src_lo[part.parent[kept]] == pb.src_lo[pb.parent[np.flatnonzero(mine)[kept]]]).all()
+
+
+@pytest.mark.skipif(fanout.fast is None, reason="compiled helpers not built")
+def test_compiled_owners_equal_numpy() -> None:
+    """fanout_owners (detector/_fast.c) gives what its numpy twin gives, tunnels included."""
+    paths = [PCAPS / "mixed-two-miners-benign.pcap", PCAPS / "ethstratum-trex-qinq.pcap"]
+    paths += [CORPUS / name for name in CORPUS_PICKS[:5] if (CORPUS / name).is_file()]
+    seen_tunnel = False
+    for path in paths:
+        cap = expand_inputs([str(path)])[0]
+        stream, batches = read_capture(cap, ScanConfig().chunk_size, None)
+        try:
+            for batch in batches:
+                pb, _ = decode(batch, DecodeRows())
+                seen_tunnel |= pb.parent is not None
+                for count in (1, 2, 3, 7):
+                    expected = fanout._owners_numpy(pb, count)
+                    assert (fanout.owners(pb, count) == expected).all(), path
+        finally:
+            stream.close()
+    assert seen_tunnel or not CORPUS.is_dir()

@@ -85,7 +85,7 @@ def run_scan(
     sizes = [chain_size(chain) for chain in chains]
     # One big capture on all cores: its flows are split across the workers (parallel.py,
     # scan_split). Not when suspects are told of as they appear: one session does that.
-    cores = os.cpu_count() or 1
+    cores = _cores()
     split = (
         min(jobs, cores) > 1
         and len(chains) == 1
@@ -145,6 +145,15 @@ def run_scan(
     result.seconds = time.perf_counter() - started
     result.interrupted = STOP.signum
     return result
+
+
+def _cores() -> int:
+    """The cores this process may run on: a scan pinned to one (``taskset -c 0``, as the
+    bench runs it) gains nothing from forks, and os.cpu_count() counts them all."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def _nodes_become_suspects(result: ScanResult, window: float, announce: SuspectSink) -> None:

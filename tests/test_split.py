@@ -91,6 +91,31 @@ def test_split_equals_one_session(mixed: Path, command: list[str]) -> None:
     assert _untimed(split.err) == _untimed(serial.err)
 
 
+def test_rotated_chain_split(mixed: Path, tmp_path: Path) -> None:
+    """A capture cut into rotated files is split as one stream: a file that goes on from
+    the one before stays in its session, one that starts an hour later starts another
+    (two sessions per worker, put together in order)."""
+    found = _records(mixed)
+    assert found is not None
+    records = found[1]
+    third = len(records) // 3
+    parts = [records[:third], records[third : 2 * third], records[2 * third :]]
+    for n, part in enumerate(parts):
+        name = "cut.pcap" if n == 0 else f"cut.pcap{n}"
+        with (tmp_path / name).open("wb") as fh:
+            fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+            for ts, rec in part:
+                usec = round((ts + (3600 if n == 2 else 0)) * 1e6)
+                fh.write(struct.pack("<II", usec // 1_000_000, usec % 1_000_000) + rec)
+    args = ["scan", "-f", "jsonl", str(tmp_path)]
+    serial = run_cli(*args, "-j", "1")
+    split = run_cli(*args, "-j", "2", "--split-from", "0")
+    assert serial.rc == split.rc == 0, serial.err + split.err
+    assert "1 rotated files read on" in serial.err
+    assert split.out == serial.out
+    assert _untimed(split.err) == _untimed(serial.err)
+
+
 def _untimed(err: str) -> list[str]:
     return [line.split(" in ")[0] + line.partition("packets/s)")[2] for line in err.splitlines()]
 

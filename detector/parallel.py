@@ -25,18 +25,22 @@ from __future__ import annotations
 
 import heapq
 import multiprocessing
+import queue
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from multiprocessing.queues import Queue
 
 import numpy as np
 
+from detector import session
 from detector.config import Detector, ScanConfig
 from detector.flows import FlowStats
 from detector.nodehosts import NodeTable
 from detector.replay import STOP, Interrupted, scan_chain
-from detector.session import CaptureScan, ShareTrace, StageTimes, tally
+from detector.score import Verdict
+from detector.session import CaptureScan, ShareTrace, StageTimes, Tagged, tally
 from detector.source.rotation import Chain
 from detector.suspects import SuspectTable
 
@@ -96,11 +100,58 @@ def scan_parallel(
         pool.shutdown(wait=finished, cancel_futures=True)
 
 
+# In a split scan's worker only: where its sessions' tagged verdicts go (set by
+# _load_share_worker).
+_tags: Queue | None = None
+
+
+def _load_share_worker(config: ScanConfig, detector: Detector, tags: Queue) -> None:
+    global _tags
+    _load_in_worker(config, detector)
+    _tags = tags
+
+
 def _scan_share(task: tuple[Chain, int, int]) -> list[CaptureScan]:
-    assert _loaded is not None, "worker started without its detector"
+    assert _loaded is not None and _tags is not None, "worker started without its detector"
     chain, index, count = task
     config, detector = _loaded
-    return scan_chain(chain, replace(config, share=(index, count)), detector)
+    tags = _tags
+    session._share_sessions = 0
+    session.TAG_SINK = lambda item: tags.put((index, *item))
+    try:
+        return scan_chain(chain, replace(config, share=(index, count)), detector)
+    finally:
+        tags.put((index, -1, -1, []))  # this worker is done
+
+
+class _Tally:
+    """The run's side of a split scan's tagged verdicts: each session's (batch, step, flow
+    key)-ordered verdicts tallied as soon as every worker has handed in that batch, so that
+    neither the workers nor the run hold more than the batches in flight."""
+
+    def __init__(self, count: int, config: ScanConfig) -> None:
+        self.count = count
+        self.config = config
+        self.waiting: dict[tuple[int, int], list[list[Tagged]]] = {}
+        self.tables: dict[int, tuple[SuspectTable, NodeTable, list[Verdict]]] = {}
+        self.done = 0
+
+    def take(self, item: tuple[int, int, int, list[Tagged]]) -> None:
+        worker, ordinal, batch, tagged = item
+        if ordinal < 0:
+            self.done += 1
+            return
+        parts = self.waiting.setdefault((ordinal, batch), [])
+        parts.append(tagged)
+        if len(parts) < self.count:
+            return
+        del self.waiting[(ordinal, batch)]
+        if ordinal not in self.tables:
+            self.tables[ordinal] = _tables(self.config)
+        suspects, nodes, verdicts = self.tables[ordinal]
+        kept = verdicts if self.config.keep_all_flows else None
+        for *_, verdict in heapq.merge(*parts, key=lambda item: item[:3]):
+            tally(verdict, suspects, nodes, kept)
 
 
 def scan_split(
@@ -112,24 +163,36 @@ def scan_split(
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[list[CaptureScan]]:
     """Yield one chain's CaptureScans (one per session), each put together from ``jobs``
-    workers that split its flows (see the module's doc and merge_shares). When one session
-    would have reached a cap the workers did not (a full flow table evicts its oldest
-    flows, a full inspector retires its oldest inspection: which ones depends on every
-    flow), the chain is scanned again in this process, so the result is always a serial
-    scan's. Told to stop, it yields nothing and ends the workers."""
+    workers that split its flows (see the module's doc and merge_shares). The workers hand
+    their tagged verdicts in batch by batch (session.TAG_SINK) and the run tallies them as
+    every worker's part of a batch arrives. When one session would have reached a cap the
+    workers did not (a full flow table evicts its oldest flows, a full inspector retires
+    its oldest inspection: which ones depends on every flow), the chain is scanned again
+    in this process, so the result is always a serial scan's. Told to stop, it yields
+    nothing and ends the workers."""
+    context = multiprocessing.get_context("fork")
+    tags: Queue = context.Queue()
     pool = ProcessPoolExecutor(
         max_workers=jobs,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=_load_in_worker,
-        initargs=(config, detector),
+        mp_context=context,
+        initializer=_load_share_worker,
+        initargs=(config, detector, tags),
     )
-    results = pool.map(_scan_share, [(chain, index, jobs) for index in range(jobs)])
+    futures = [pool.submit(_scan_share, (chain, index, jobs)) for index in range(jobs)]
+    tally_ = _Tally(jobs, config)
     finished = False
     parts: list[list[CaptureScan]] = []
     try:
-        for _ in range(jobs):
+        while tally_.done < jobs:
             with STOP.waiting_for_input():
-                parts.append(next(results))
+                try:
+                    item = tags.get(timeout=0.5)
+                except queue.Empty:
+                    if any(f.done() and f.exception() is not None for f in futures):
+                        break  # a worker failed: its exception is raised below
+                    continue
+            tally_.take(item)
+        parts = [future.result() for future in futures]
         finished = True
     except Interrupted:
         pass
@@ -140,7 +203,10 @@ def scan_split(
         pool.shutdown(wait=finished, cancel_futures=True)
     if not finished:
         return
-    merged = [merge_shares(list(shares), config) for shares in zip(*parts, strict=True)]
+    merged = [
+        merge_shares(list(shares), config, tally_.tables.get(ordinal))
+        for ordinal, shares in enumerate(zip(*parts, strict=True))
+    ]
     if any(scan is None for scan in merged):
         yield scan_chain(chain, config, detector, progress)
         return
@@ -149,7 +215,11 @@ def scan_split(
     yield [scan for scan in merged if scan is not None]
 
 
-def merge_shares(parts: list[CaptureScan], config: ScanConfig) -> CaptureScan | None:
+def merge_shares(
+    parts: list[CaptureScan],
+    config: ScanConfig,
+    tallied: tuple[SuspectTable, NodeTable, list[Verdict]] | None = None,
+) -> CaptureScan | None:
     """One session's result from its workers' (``ScanConfig.share``), in worker order; None
     when one session holding every flow would have reached a cap (see scan_split).
 
@@ -170,13 +240,12 @@ def merge_shares(parts: list[CaptureScan], config: ScanConfig) -> CaptureScan | 
     if _capped(parts, traces, config):
         return None
     first = parts[0]
-    window = first.suspects.window
-    suspects = SuspectTable(window, shared_verdicts=config.keep_all_flows)
-    nodes = NodeTable(window)
-    verdicts: list = []
-    kept = verdicts if config.keep_all_flows else None
-    for *_, verdict in heapq.merge(*(t.tagged for t in traces), key=lambda item: item[:3]):
-        tally(verdict, suspects, nodes, kept)
+    if tallied is None:  # the workers kept their verdicts: tally them here
+        tallied = _tables(config)
+        kept = tallied[2] if config.keep_all_flows else None
+        for *_, verdict in heapq.merge(*(t.tagged for t in traces), key=lambda item: item[:3]):
+            tally(verdict, tallied[0], tallied[1], kept)
+    suspects, nodes, verdicts = tallied
     flows = FlowStats()
     times = StageTimes()
     hosts = first.hosts
@@ -187,6 +256,12 @@ def merge_shares(parts: list[CaptureScan], config: ScanConfig) -> CaptureScan | 
             hosts.merge(part.hosts)
     flows.peak_flows = _peak(traces)
     return CaptureScan(first.report, suspects, nodes, verdicts, first.decode, flows, times, hosts)
+
+
+def _tables(config: ScanConfig) -> tuple[SuspectTable, NodeTable, list[Verdict]]:
+    """Empty suspects, node sightings and kept verdicts, as a session starts them."""
+    window = config.window
+    return SuspectTable(window, shared_verdicts=config.keep_all_flows), NodeTable(window), []
 
 
 def _capped(parts: list[CaptureScan], traces: list[ShareTrace], config: ScanConfig) -> bool:

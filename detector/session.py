@@ -25,6 +25,7 @@ stage's time is the time of its own calls (docs/ARCHITECTURE.md §7).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,6 +126,13 @@ PHASE_PLACE, PHASE_IDLE, PHASE_CLOSED, PHASE_CUT, PHASE_END = range(5)
 _PHASE_OF = {"idle": PHASE_IDLE, "closed": PHASE_CLOSED, "active-timeout": PHASE_CUT,
              "end": PHASE_END, "evicted": PHASE_PLACE}  # fmt: skip
 Tag = tuple[int, int, int]  # (batch, phase, flow key): where a flow ended in the stream
+Tagged = tuple[int, int, int, Verdict]
+# A split scan's worker process sets this (parallel._scan_share): each of its sessions
+# hands it, after every batch and at its end, (session ordinal, batch, tagged verdicts of
+# the batch), so that the run tallies them as they come and no worker holds a capture's
+# worth of verdicts (memory stays flat). None: the session keeps them (ShareTrace.tagged).
+TAG_SINK: Callable[[tuple[int, int, list[Tagged]]], None] | None = None
+_share_sessions = 0  # sessions a split worker started (their ordinals, for TAG_SINK)
 
 
 @dataclass(slots=True)
@@ -290,6 +298,9 @@ class CaptureSession:
             self.tracker.facts = self.keyed
             self.analysis.tagged = []
             self.trace = ShareTrace()
+            global _share_sessions
+            self.ordinal = _share_sessions
+            _share_sessions += 1
         self._pending_records: list[FlowRecord] = []  # a split worker's, with their tags
         self._owners = np.empty(0, dtype=np.int64)  # a split worker's, reused (fanout.owners)
         self._own_rows = DecodeRows()  # its packets of a batch, and the shadow's (fanout.subset)
@@ -376,7 +387,15 @@ class CaptureSession:
         times.flows += (t1 - t0) + (t3 - t2) + (t5 - t4)
         times.dissect += (t2 - t1) + (t4 - t3)
         self._analyse()
+        self._hand_tagged()
         self.batches += 1
+
+    def _hand_tagged(self) -> None:
+        """A split worker with a TAG_SINK: hand it this batch's tagged verdicts (every
+        batch, none or not: the run puts a batch together once every worker handed it)."""
+        if TAG_SINK is not None and self.analysis.tagged is not None:
+            tagged, self.analysis.tagged = self.analysis.tagged, []
+            TAG_SINK((self.ordinal, self.batches, tagged))
 
     def _take_tagged(self, phase: int | None) -> None:
         """A split worker: the records ended since the last call, each tagged with
@@ -441,6 +460,7 @@ class CaptureSession:
         a = self.analysis
         hosts = self.screen.hosts() if self.screen is not None else ScreenedHosts()
         if self.trace is not None and a.tagged is not None:
+            self._hand_tagged()
             self.trace.tagged = a.tagged
         return CaptureScan(
             self.report, a.suspects, a.nodes, a.verdicts, self.decode_stats,

@@ -108,6 +108,9 @@ _tags: Queue | None = None
 def _load_share_worker(config: ScanConfig, detector: Detector, tags: Queue) -> None:
     global _tags
     _load_in_worker(config, detector)
+    # Told to stop, the run keeps nothing of a split file: a worker ends at once when the
+    # parent ends it, rather than finish its session and wait on a queue no one reads.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _tags = tags
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from detector import __version__
-from detector.config import Detector, ScanConfig, model_choice
+from detector.config import SPLIT_FROM, Detector, ScanConfig, model_choice
 from detector.dissect.inspector import InspectConfig
 from detector.errors import InputError
 from detector.flows import FlowConfig
@@ -70,7 +70,11 @@ def _root(
 JobsOpt = Annotated[
     int,
     typer.Option(
-        "--jobs", "-j", min=1, help="Worker processes for several files (default: all cores)."
+        "--jobs",
+        "-j",
+        min=1,
+        help="Worker processes (default: all cores): several files are shared out, one big "
+        "file (--split-from) is split by flow.",
     ),
 ]
 DEFAULT_JOBS = os.cpu_count() or 1
@@ -97,6 +101,17 @@ ModelOpt = Annotated[
     ),
 ]
 
+SplitOpt = Annotated[
+    int,
+    typer.Option(
+        "--split-from",
+        min=0,
+        metavar="BYTES",
+        help="With -j > 1 and one capture (or rotated chain) at least this big, split its "
+        "flows across the workers; the result is the same as -j 1.",
+    ),
+]
+DEFAULT_SPLIT_FROM = SPLIT_FROM
 NoJoinOpt = Annotated[
     bool,
     typer.Option(
@@ -385,6 +400,7 @@ def scan(
     ] = None,
     no_join_rotated: NoJoinOpt = False,
     nodes_as_suspects: NodesOpt = False,
+    split_from: SplitOpt = DEFAULT_SPLIT_FROM,
 ) -> None:
     """Scan captures and report the IPs that mine, with evidence."""
     config = _config(
@@ -405,6 +421,7 @@ def scan(
         raise typer.BadParameter("needs --format jsonl", param_hint="--eve-extended")
     config.join_rotated = not no_join_rotated
     config.nodes_as_suspects = nodes_as_suspects
+    config.split_from = split_from
     cluster = _dask_spec(dask, workers, dask_path_map or [])
     store = _open_store(db) if db is not None else None  # a bad store fails before the scan
     detector = Detector.load(config)
@@ -801,10 +818,12 @@ def flows(
     ] = False,
     jobs: JobsOpt = DEFAULT_JOBS,
     no_join_rotated: NoJoinOpt = False,
+    split_from: SplitOpt = DEFAULT_SPLIT_FROM,
 ) -> None:
     """Write every inspected flow with its facts and verdict as JSON lines (like a conn log)."""
     config = _config(rules, threshold, keep_all=True, model=model)
     config.join_rotated = not no_join_rotated
+    config.split_from = split_from
     if all_flows:
         config.flow = FlowConfig()
     from detector.sinks.flowlog import write_flow_log

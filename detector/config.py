@@ -45,6 +45,10 @@ def default_model() -> Path | None:
     return DEFAULT_MODEL if DEFAULT_MODEL.exists() else None
 
 
+# ``-j N`` on one capture splits it from this size on (ScanConfig.split_from).
+SPLIT_FROM = 64 * 1024 * 1024
+
+
 @dataclass(slots=True)
 class ScanConfig:
     """Everything that shapes a scan; CLI options map onto these fields."""
@@ -70,6 +74,13 @@ class ScanConfig:
     # hosts are suspects of role crypto-node (nodehosts.node_suspects), not informational
     # sightings.
     nodes_as_suspects: bool = False
+    # ``-j N`` on one capture (parallel.scan_split): a file (or rotated chain) of at least
+    # this many bytes is split by flow across the workers; smaller ones are not worth the
+    # forks and the second read.
+    split_from: int = SPLIT_FROM
+    # Set in a split scan's worker only: (this worker's index, number of workers). Its
+    # sessions keep only the flows fanout.owners gives it (session.py, §7).
+    share: tuple[int, int] | None = None
 
 
 @dataclass(slots=True)

@@ -133,6 +133,11 @@ class Inspector:
         self.first: dict[int, FirstPackets] = {}  # TLS flows settled one packet per side
         self.retired: dict[int, FlowFacts] = {}  # facts of flows no longer inspected
         self.cut_short: list[int] = []  # slots retired for room (see _make_room), not yet told
+        # The most flows under inspection, and counting shares, at once since a driver last
+        # reset them: a split scan's workers report them so that the run can tell whether
+        # one session holding all flows would have reached the caps (parallel.scan_split).
+        self.high_flows = 0
+        self.high_counting = 0
         # Slots whose inspection named a dialect (a mining message was read) since
         # take_evidence last ran: "new evidence", scored while the flow is open. None
         # unless a driver alerts as it goes (``watch_evidence``): a scan that reports at
@@ -163,6 +168,7 @@ class Inspector:
                 self._make_room()
             ports = (sport, dport) if side == 0 else (dport, sport)
             fi = self.flows[slot] = FlowInspection(self.config, udp, ports, slot)
+            self.high_flows = max(self.high_flows, len(self.flows))
         return fi
 
     def _make_room(self) -> None:
@@ -223,6 +229,7 @@ class Inspector:
         """Go on the general way from where the first-packet path left the flow."""
         del self.first[slot]
         fi = self.flows[slot] = FlowInspection(self.config, False, first.ports, slot)
+        self.high_flows = max(self.high_flows, len(self.flows))
         fi.facts = first.facts
         dissector = fi.dissectors[Tls.name] = first.to_dissector(self.ctx)
         for side, taken in enumerate(first.taken):
@@ -352,6 +359,7 @@ class Inspector:
             if len(self.counting) >= self.config.max_counting:
                 self._stop_counting(next(iter(self.counting)))
             self.counting[fi.slot] = fi
+            self.high_counting = max(self.high_counting, len(self.counting))
 
     def _stop_counting(self, slot: int) -> None:
         """Retire the flow that has counted longest, keeping its facts with a note; the

@@ -65,6 +65,15 @@ def test_a_tls_miner_alert_says_the_model_found_it_and_why() -> None:
     assert bare.rc == 0 and bare.events() == []
 
 
+def _scan_as_found_from_a_pipe() -> subprocess.Popen[bytes]:
+    """``minewatch scan --as-found`` with the shipped model, reading a capture from stdin."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "detector", "scan", "--as-found", "-f", "jsonl", "-q",
+         "--model", str(DEFAULT_MODEL), "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )  # fmt: skip
+
+
 def test_a_tls_miner_is_told_of_while_it_still_mines() -> None:
     """``scan --as-found`` on a capture arriving through a pipe: the TLS miner's alert is
     written while its one connection is still open, from the open flow (scored at the
@@ -73,11 +82,7 @@ def test_a_tls_miner_is_told_of_while_it_still_mines() -> None:
     header, records = pcap_records(REALSET / "xmrig-rx0-tls-14433.pcap")
     start, last = records[0][0], records[-1][0]
     slices = 6  # the capture's time cut in equal slices, written one by one with a pause
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "detector", "scan", "--as-found", "-f", "jsonl", "-q",
-         "--model", str(DEFAULT_MODEL), "-"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
-    )  # fmt: skip
+    proc = _scan_as_found_from_a_pipe()
     assert proc.stdin is not None and proc.stdout is not None
     lines: list[str] = []
     told_in_slice = None
@@ -157,11 +162,7 @@ def test_a_getwork_poller_inside_tls_is_found_while_it_polls(tmp_path: Path) -> 
     capture = tmp_path / "tls-getwork-poller.pcap"
     first = _tls_getwork_poller(capture)
     header, records = pcap_records(capture)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "detector", "scan", "--as-found", "-f", "jsonl", "-q",
-         "--model", str(DEFAULT_MODEL), "-"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
-    )  # fmt: skip
+    proc = _scan_as_found_from_a_pipe()
     assert proc.stdin is not None and proc.stdout is not None
     try:
         proc.stdin.write(header + b"".join(r for ts, r in records if ts <= first + 15.0))

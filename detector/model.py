@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from detector.behaviour import FIELDS as BEHAVIOUR_FIELDS
-from detector.behaviour import unpack
+import numpy as np
+
+from detector.behaviour import PACKED_DTYPE
 from detector.errors import InputError
 from detector.features import FEATURE_NAMES, features_matrix, read_in_clear
 from detector.flows import FlowRecord
@@ -52,8 +53,6 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
     }
 )
 
-_PUSHES = BEHAVIOUR_FIELDS.index("pushes")
-_ANSWERS = BEHAVIOUR_FIELDS.index("answers")
 WHY_FEATURES = 3  # features named in an alert's explanation
 EXPLAINED = 12  # the model's most used features, the candidates of an explanation
 
@@ -146,19 +145,25 @@ class FlowModel:
             features = features[:, self.columns]
         return self.trees.probabilities(features)
 
-    def gated(self, record: FlowRecord) -> bool:
-        """Has this flow shown enough for the model to decide? Its pushes, or - for a
-        flow whose payload nobody could read (TLS, or not inspected) - its answers: a
-        poller in cleartext is read by the dissectors (getwork and getblocktemplate are
-        the rules' to name), and a REST API polled on port 3333 is not the model's to
-        call mining (pcaps/neg-http-api-3333.pcap)."""
-        if record.behaviour is None:
-            return False
-        values = unpack(record.behaviour)
-        if values[_PUSHES] >= self.meta.min_pushes:
-            return True
-        answers = self.meta.min_answers
-        return bool(answers) and values[_ANSWERS] >= answers and not read_in_clear(record)
+    def gated(self, records: list[FlowRecord]) -> list[FlowRecord]:
+        """The records that have shown enough for the model to decide: their pushes, or -
+        for a flow whose payload nobody could read (TLS, or not inspected) - their answers.
+        A poller in cleartext is read by the dissectors (getwork and getblocktemplate are
+        the rules' to name), and a REST API polled on port 3333 is not the model's to call
+        mining (pcaps/neg-http-api-3333.pcap). Column-wise over the packed behaviour: the
+        gate sees every TCP record with payload both ways."""
+        with_behaviour = [r for r in records if r.behaviour is not None]
+        if not with_behaviour:
+            return []
+        packed = np.frombuffer(
+            b"".join([r.behaviour for r in with_behaviour]),  # type: ignore[misc]
+            dtype=PACKED_DTYPE,
+        )
+        open_ = packed["pushes"] >= self.meta.min_pushes
+        if self.meta.min_answers:
+            for i in np.flatnonzero(~open_ & (packed["answers"] >= self.meta.min_answers)):
+                open_[i] = not read_in_clear(with_behaviour[i])
+        return [with_behaviour[i] for i in np.flatnonzero(open_)]
 
     def annotate(self, records: list[FlowRecord]) -> None:
         """Score the records that showed the mining rhythm's minimum (``min_pushes``
@@ -167,10 +172,7 @@ class FlowModel:
 
         Other flows are not scored at all: most flows of a network (web requests, DNS,
         downloads) never push and are answered once or twice, and the model costs per row."""
-        chosen = [
-            r for r in records
-            if r.model_score is None and self.gated(r)
-        ]  # fmt: skip
+        chosen = self.gated([r for r in records if r.model_score is None])
         if not chosen:
             return
         matrix = features_matrix(chosen)
@@ -191,8 +193,6 @@ class FlowModel:
         model's most used features (``EXPLAINED``, by splits in its trees) set to missing
         (NaN) in turn, all rows' probes in one call. Not SHAP, but honest about what this
         model leaned on for this flow, and cheap enough for alerts."""
-        import numpy as np  # noqa: PLC0415 - numpy is loaded anyway by then
-
         names = self.meta.feature_names
         columns = self.columns if self.columns is not None else list(range(len(names)))
         used = self.trees.split_counts(len(names))

@@ -2413,22 +2413,29 @@ static PyObject *trees_raw(PyObject *self, PyObject *args) {
               v[4].len < nodes * 8 || v[5].len < nodes || v[6].len < nodes * 8;
     Py_ssize_t nf = rows ? v[8].len / (Py_ssize_t)sizeof(double) / rows : 0;
     if (rows && nf * rows * (Py_ssize_t)sizeof(double) != v[8].len) bad = 1;
-    for (Py_ssize_t r = 0; r < rows && !bad; r++) {
-        const double *row = x + r * nf;
-        double acc = baseline;
+    /* Tree-major over blocks of TREE_ROWS rows: one tree's nodes (~60, 2 KB) stay in L1
+       while the block's rows walk it; row-major walked all 18,300 nodes (600 KB, seven
+       arrays) per row. Each row still adds its trees' values in tree order, from the
+       baseline, so the sums are the same bits as row by row (and as the numpy twin). */
+    enum { TREE_ROWS = 256 };
+    for (Py_ssize_t r = 0; r < rows; r++) out[r] = baseline;
+    for (Py_ssize_t lo = 0; lo < rows && !bad; lo += TREE_ROWS) {
+        Py_ssize_t hi = lo + TREE_ROWS < rows ? lo + TREE_ROWS : rows;
         for (Py_ssize_t t = 0; t < ntrees && !bad; t++) {
-            int64_t node = roots[t];
-            for (Py_ssize_t steps = 0;; steps++) {
-                if (node < 0 || node >= nodes || steps > nodes) { bad = 1; break; }
-                if (leaf[node]) { acc += value[node]; break; }
-                int64_t f = feature[node];
-                if (f < 0 || f >= nf) { bad = 1; break; }
-                double xv = row[f];
-                int go_left = xv != xv ? missing_left[node] : xv <= threshold[node];
-                node = go_left ? left[node] : right[node];
+            for (Py_ssize_t r = lo; r < hi && !bad; r++) {
+                const double *row = x + r * nf;
+                int64_t node = roots[t];
+                for (Py_ssize_t steps = 0;; steps++) {
+                    if (node < 0 || node >= nodes || steps > nodes) { bad = 1; break; }
+                    if (leaf[node]) { out[r] += value[node]; break; }
+                    int64_t f = feature[node];
+                    if (f < 0 || f >= nf) { bad = 1; break; }
+                    double xv = row[f];
+                    int go_left = xv != xv ? missing_left[node] : xv <= threshold[node];
+                    node = go_left ? left[node] : right[node];
+                }
             }
         }
-        out[r] = acc;
     }
     release_buffers(v, 10);
     if (bad) {

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,36 @@ def test_the_compiled_walk_refuses_nodes_out_of_range(tiny: Path) -> None:
     broken = dataclasses.replace(compiled, left=np.full_like(compiled.left, 10**9))
     with pytest.raises(ValueError, match="out of range"):
         broken.raw(_rows(3, compiled.n_features).astype(np.float64))
+
+
+def _rezipped(blob: bytes, compression: int) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w", compression) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+    return out.getvalue()
+
+
+def test_the_archive_reader_takes_compressed_members_and_refuses_a_broken_one(
+    tiny: Path,
+) -> None:
+    """trees.StoredMembers slices stored members out of the (hash-checked) bytes; a
+    deflated archive is read through zipfile, to the same trees; arrays whose local
+    headers are not where the directory says are refused as not a model."""
+    from detector.trees import compile_skops
+
+    blob = tiny.read_bytes()
+    rows = _rows(50, len(FEATURE_NAMES)).astype(np.float64)
+    stored = compile_skops(blob, "stored")
+    deflated = compile_skops(_rezipped(blob, zipfile.ZIP_DEFLATED), "deflated")
+    assert np.array_equal(stored.probabilities(rows), deflated.probabilities(rows))
+    broken = bytearray(blob)
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        for info in archive.infolist():
+            if info.filename.endswith(".npy"):
+                broken[info.header_offset : info.header_offset + 4] = b"XXXX"
+    with pytest.raises(InputError, match="not a model minewatch train writes"):
+        compile_skops(bytes(broken), "broken")
 
 
 def test_a_tampered_model_is_refused(tiny: Path, tmp_path: Path) -> None:

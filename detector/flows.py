@@ -646,6 +646,10 @@ class FlowTracker:
             t[name][slot] = 0
         t["first_ts"][slot] = t["last_ts"][slot]
         t["inspect"][slot] = 3 if t["proto"][slot] in (PROTO_TCP, PROTO_UDP) else 0
+        # the part that follows is read from where it picks up, as a flow met mid-session:
+        # a stream anchored at the SYN's sequence number parked every later segment
+        # behind a hole the size of the part before (no facts, and memory held to the end)
+        t["state"][slot] &= np.uint8(~(STATE_SYN_A | STATE_SYN_B) & 0xFF)
         for name in behaviour.RESET:  # its behaviour starts afresh with its times
             t[name][slot] = 0
         self.checkpoints.discard(slot)

@@ -350,6 +350,22 @@ def test_an_active_timeout_cut_starts_the_behaviour_afresh(tmp_path: Path) -> No
     assert _b(parts[-1])["size_1"] != 300  # the hello belongs to the first part
 
 
+def test_the_part_after_an_active_timeout_cut_is_read_from_where_it_picks_up() -> None:
+    """A cut flow goes on as one met mid-session: its stream is not anchored at the SYN's
+    sequence number, where everything later would wait behind a hole the size of the part
+    before (gaps counted, the shares' activity lost, memory held to the flow's end)."""
+    stage = _Stage(config=flows.FlowConfig(active_timeout=20.0))
+    _, it = read_capture(expand_inputs([str(PCAPS / "cryptonote-xmrig.pcap")])[0], 256)
+    for rb in it:
+        stage.process(decode(rb)[0])
+    parts = [r for r in stage.finish() if r.facts is not None]
+    later = [r.facts for r in parts[1:]]
+    assert parts[0].end_reason == "active-timeout" and len(later) >= 3
+    # every later part read: no gaps, each with the job or the share it carried
+    assert all(f.gaps == 0 and f.activity for f in later)
+    assert sum(f.submits for f in later) >= 3 and sum(f.jobs for f in later) >= 3
+
+
 def test_udp_and_one_way_flows_carry_no_behaviour() -> None:
     records, _ = _run(PCAPS / "neg-portscan-syn.pcap")
     assert records and all(r.behaviour is None for r in records)

@@ -18,6 +18,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2377,7 +2378,7 @@ static PyObject *pdns_groups(PyObject *self, PyObject *args) {
 }
 
 /* trees_raw(feature, threshold, missing_left, left, right, leaf, value, roots, x, out,
-             baseline) -> None
+             baseline[, low, high, rest_max, rest_min]) -> None
 
    The boosted trees' raw scores (detector/trees.py, CompiledTrees.raw; its numpy walk is
    the twin): for each row of x (float64, rows x n_features, C order), baseline plus each
@@ -2386,16 +2387,25 @@ static PyObject *pdns_groups(PyObject *self, PyObject *args) {
    threshold/value, bool (one byte) missing_left/leaf. A NaN goes where missing_left says.
    Why in C: the numpy walk gathers (rows x 300 trees) arrays at every depth, ~120 us a
    row; a poller's checkpoints made the scored rows of a real-traffic scan three times as
-   many. Node indices are checked (a malformed model raises, never reads out of range). */
+   many. Node indices are checked (a malformed model raises, never reads out of range).
+
+   With ``low``/``high`` and the bounds of what the trees from t on can still add
+   (``rest_max[t]``, ``rest_min[t]``, float64, one more than the trees), a row whose sum so
+   far plus everything the rest could add stays below ``low`` gets -inf, one whose sum plus
+   the least they could add stays above ``high`` gets +inf, and its walk stops there: the
+   caller passes the raw scores beyond which the calibration is flat (CompiledTrees.settle),
+   so the probability is the same; nine rows in ten of a scan settle by tree ~150. */
 static PyObject *trees_raw(PyObject *self, PyObject *args) {
-    PyObject *objs[10];
-    Py_buffer v[10];
-    double baseline;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOd", &objs[0], &objs[1], &objs[2], &objs[3],
+    PyObject *objs[12];
+    Py_buffer v[12];
+    double baseline, low = 0.0, high = 0.0;
+    objs[10] = objs[11] = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOd|ddOO", &objs[0], &objs[1], &objs[2], &objs[3],
                           &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
-                          &baseline))
+                          &baseline, &low, &high, &objs[10], &objs[11]))
         return NULL;
-    if (take_buffers(objs, v, 10, 9) < 0)
+    int settle = objs[10] != NULL && objs[11] != NULL;
+    if (take_buffers(objs, v, settle ? 12 : 10, 9) < 0)
         return NULL;
     const int64_t *feature = v[0].buf;
     const double *threshold = v[1].buf;
@@ -2413,16 +2423,23 @@ static PyObject *trees_raw(PyObject *self, PyObject *args) {
               v[4].len < nodes * 8 || v[5].len < nodes || v[6].len < nodes * 8;
     Py_ssize_t nf = rows ? v[8].len / (Py_ssize_t)sizeof(double) / rows : 0;
     if (rows && nf * rows * (Py_ssize_t)sizeof(double) != v[8].len) bad = 1;
+    const double *rest_max = settle ? v[10].buf : NULL, *rest_min = settle ? v[11].buf : NULL;
+    if (settle && (v[10].len < (ntrees + 1) * 8 || v[11].len < (ntrees + 1) * 8)) bad = 1;
     /* Tree-major over blocks of TREE_ROWS rows: one tree's nodes (~60, 2 KB) stay in L1
        while the block's rows walk it; row-major walked all 18,300 nodes (600 KB, seven
        arrays) per row. Each row still adds its trees' values in tree order, from the
-       baseline, so the sums are the same bits as row by row (and as the numpy twin). */
-    enum { TREE_ROWS = 256 };
+       baseline, so the sums are the same bits as row by row (and as the numpy twin).
+       ``active`` holds the block's rows still walking; settling is tried every
+       SETTLE_EVERY trees. */
+    enum { TREE_ROWS = 256, SETTLE_EVERY = 16 };
+    Py_ssize_t active[TREE_ROWS];
     for (Py_ssize_t r = 0; r < rows; r++) out[r] = baseline;
     for (Py_ssize_t lo = 0; lo < rows && !bad; lo += TREE_ROWS) {
-        Py_ssize_t hi = lo + TREE_ROWS < rows ? lo + TREE_ROWS : rows;
-        for (Py_ssize_t t = 0; t < ntrees && !bad; t++) {
-            for (Py_ssize_t r = lo; r < hi && !bad; r++) {
+        Py_ssize_t hi = lo + TREE_ROWS < rows ? lo + TREE_ROWS : rows, count = hi - lo;
+        for (Py_ssize_t k = 0; k < count; k++) active[k] = lo + k;
+        for (Py_ssize_t t = 0; t < ntrees && !bad && count; t++) {
+            for (Py_ssize_t k = 0; k < count && !bad; k++) {
+                Py_ssize_t r = active[k];
                 const double *row = x + r * nf;
                 int64_t node = roots[t];
                 for (Py_ssize_t steps = 0;; steps++) {
@@ -2435,9 +2452,19 @@ static PyObject *trees_raw(PyObject *self, PyObject *args) {
                     node = go_left ? left[node] : right[node];
                 }
             }
+            if (settle && (t + 1) % SETTLE_EVERY == 0 && t + 1 < ntrees) {
+                Py_ssize_t kept = 0;
+                for (Py_ssize_t k = 0; k < count; k++) {
+                    Py_ssize_t r = active[k];
+                    if (out[r] + rest_max[t + 1] < low) out[r] = -HUGE_VAL;
+                    else if (out[r] + rest_min[t + 1] > high) out[r] = HUGE_VAL;
+                    else active[kept++] = r;
+                }
+                count = kept;
+            }
         }
     }
-    release_buffers(v, 10);
+    release_buffers(v, settle ? 12 : 10);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "tree node, feature or buffer size out of range");
         return NULL;

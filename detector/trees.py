@@ -23,7 +23,7 @@ import io
 import json
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -86,12 +86,44 @@ class CompiledTrees:
     iso_min: float
     iso_max: float
     n_features: int
+    # where a walk may stop (``settle``, filled from the fields above)
+    settle_low: float = field(init=False, repr=False, compare=False)
+    settle_high: float = field(init=False, repr=False, compare=False)
+    rest_max: np.ndarray = field(init=False, repr=False, compare=False)
+    rest_min: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """The bounds that let the compiled walk stop a row early (``trees_raw``'s
+        settling). The calibration is flat at both ends - the shipped model's isotonic
+        step gives exactly 0 below a raw score of -0.19 and exactly 1 above 1.26, where
+        98 % of a scan's rows end - so once a row's sum so far plus the most (least) the
+        trees still to come could add is below (above) the flat end, its probability is
+        known. ``rest_max[t]``: the sum of the largest leaf of each tree from t on."""
+        y = self.iso_y
+        low_end = int(np.flatnonzero(y != y[0])[0]) - 1 if (y != y[0]).any() else len(y) - 1
+        high_end = int(np.flatnonzero(y != y[-1])[-1]) + 1 if (y != y[-1]).any() else 0
+        margin = 1e-6  # far above the rounding of ~300 additions of numbers below ~20
+        set_ = object.__setattr__
+        set_(self, "settle_low", float(self.iso_x[max(low_end, 0)]) - margin)
+        set_(self, "settle_high", float(self.iso_x[min(high_end, len(y) - 1)]) + margin)
+        leaves = np.where(self.leaf, self.value, np.nan)
+        n = self.roots.shape[0]
+        most, least = np.zeros(n + 1), np.zeros(n + 1)
+        if n:
+            starts = np.asarray(self.roots, dtype=np.int64)
+            with np.errstate(invalid="ignore"):
+                most[:n] = np.fmax.reduceat(leaves, starts) if leaves.shape[0] else 0.0
+                least[:n] = np.fmin.reduceat(leaves, starts) if leaves.shape[0] else 0.0
+        rest_max = np.cumsum(np.nan_to_num(most, nan=np.inf)[::-1])[::-1].copy()
+        rest_min = np.cumsum(np.nan_to_num(least, nan=-np.inf)[::-1])[::-1].copy()
+        set_(self, "rest_max", np.ascontiguousarray(rest_max, dtype=np.float64))
+        set_(self, "rest_min", np.ascontiguousarray(rest_min, dtype=np.float64))
 
     def split_counts(self, n_features: int) -> np.ndarray:
         """How many splits of all trees test each feature (the model's own columns)."""
         return np.bincount(self.feature[~self.leaf], minlength=n_features)
 
-    def raw(self, x: np.ndarray) -> np.ndarray:
+    def raw(self, x: np.ndarray, settle: bool = False) -> np.ndarray:
         """The boosted trees' raw score (log-odds) of each row: compiled (``trees_raw``,
         row by row, ~30x the numpy walk's speed) or the numpy walk, its twin, RAW_ROWS
         rows at a time: the walk keeps a few (rows x trees) arrays per step, and for
@@ -105,9 +137,13 @@ class CompiledTrees:
             if n:
                 if x.shape[1] != self.n_features:
                     raise ValueError("rows do not have the model's feature count")
-                fast.trees_raw(self.feature, self.threshold, self.missing_left, self.left,
-                               self.right, self.leaf, self.value, self.roots, x, out,
-                               self.baseline)  # fmt: skip
+                arrays = (self.feature, self.threshold, self.missing_left, self.left,
+                          self.right, self.leaf, self.value, self.roots, x, out)  # fmt: skip
+                if settle:
+                    fast.trees_raw(*arrays, self.baseline, self.settle_low, self.settle_high,
+                                   self.rest_max, self.rest_min)  # fmt: skip
+                else:
+                    fast.trees_raw(*arrays, self.baseline)
             return out
         if n <= RAW_ROWS:
             return self._raw(x)
@@ -140,7 +176,7 @@ class CompiledTrees:
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Calibrated P(mining) per row: isotonic regression of the raw score, clipped to
         its fitted range (scikit-learn's ``out_of_bounds="clip"``)."""
-        raw = np.clip(self.raw(x), self.iso_min, self.iso_max)
+        raw = np.clip(self.raw(x, settle=True), self.iso_min, self.iso_max)
         return np.interp(raw, self.iso_x, self.iso_y)
 
 

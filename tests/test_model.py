@@ -106,6 +106,27 @@ def test_our_trees_give_scikit_learns_probabilities(
     assert 0 < (ours >= 0.5).sum() < 4000  # both answers occur
 
 
+def test_the_compiled_walk_stops_rows_whose_probability_is_settled() -> None:
+    """CompiledTrees.probabilities lets the C walk stop a row once the trees still to come
+    cannot carry it out of a flat end of the calibration; the probabilities stay the
+    same bits as the full walk's (and the numpy twin's), and rows do stop."""
+    from detector import trees
+    from detector.model import DEFAULT_MODEL
+
+    if trees.fast is None or not DEFAULT_MODEL.exists():
+        pytest.skip("needs the compiled helpers and the shipped model")
+    compiled = load_model(DEFAULT_MODEL).trees
+    rows = _rows(4000, compiled.n_features).astype(np.float64)
+    full, settled = compiled.raw(rows), compiled.raw(rows, settle=True)
+    low, high = np.isneginf(settled), np.isposinf(settled)
+    assert low.sum() > 100 and high.sum() > 10  # both ends settle on these rows
+    assert np.array_equal(settled[~low & ~high], full[~low & ~high])
+    assert (full[low] < compiled.settle_low).all() and (full[high] > compiled.settle_high).all()
+    walked = np.interp(np.clip(full, compiled.iso_min, compiled.iso_max), compiled.iso_x,
+                       compiled.iso_y)  # fmt: skip
+    assert np.array_equal(compiled.probabilities(rows), walked)
+
+
 def test_the_compiled_walk_refuses_nodes_out_of_range(tiny: Path) -> None:
     """A node array pointing outside itself (a malformed model) raises, never reads past."""
     import dataclasses

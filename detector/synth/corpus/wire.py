@@ -19,24 +19,25 @@ of flows, without each flow writing it again. :class:`Conn` keeps that model:
 * **Keep-alive probes** (``probe``): a segment one byte below the next sequence number,
   answered by an ACK, as Linux sends them on an idle socket with SO_KEEPALIVE.
 
-Records go into a small heap and leave it in time order (:meth:`Conn.drain`). A flow calls the
-sending methods with nondecreasing times and drains up to the latest of them; every record
-scheduled later is stamped at or after that time, so a flow's records come out in order.
+Segments go into a small heap and leave it in time order (:meth:`Conn.drain`). A flow calls
+the sending methods with nondecreasing times and drains up to the latest of them; every
+segment scheduled later is due at or after that time, so a flow's records come out in order.
+A segment is scheduled with its sequence and acknowledgement numbers and packed only when it
+leaves the heap, in the order it is seen: its IP-ID and TCP timestamps are then those of a
+stack sending in that order - each side's TSval never goes back, and its TSecr echoes the
+latest TSval seen from the peer (the SYN-ACK the SYN's; :mod:`detector.synth.tcp`).
 """
 
 from __future__ import annotations
 
 import heapq
-import struct
 from collections.abc import Iterator
 from random import Random
 
-from detector.synth.ip import ACK, FIN, PA, RA
-from detector.synth.pcap import record_us
+from detector.synth.ip import ACK, FIN, PA, RA, SYN
 from detector.synth.tcp import M32, Side, Tcp
 
 Record = tuple[int, bytes]  # (ts_us, pcap record)
-_TS_OPT = struct.Struct(">III")
 MSS = 1448
 RTO_MIN = 200_000
 
@@ -94,7 +95,8 @@ class Conn:
         self.rtt = rtt
         self.loss = loss
         self.mss = MSS
-        self.q: list[tuple[int, int, bytes]] = []
+        # scheduled segments: (ts, order, side, flags, payload, seq, ack, window scale)
+        self.q: list[tuple[int, int, Side, int, bytes, int, int, int]] = []
         self.n = 0
         self.now = 0
         self.packets = 0
@@ -107,28 +109,22 @@ class Conn:
 
     # --- records -------------------------------------------------------------------------
 
-    def _push(self, ts: int, rec: bytes) -> None:
-        heapq.heappush(self.q, (ts, self.n, rec))
-        self.n += 1
-
     def _seg(self, ts: int, side: Side, flags: int, payload: bytes, seq: int, ack: int) -> None:
-        peer = side.peer
-        ipid = side.ipid
-        side.ipid = (ipid + 1) & 0xFFFF
-        ms = ts // 1000
-        opts = _TS_OPT.pack(0x0101080A, (side.tsb + ms) & M32, (peer.tsb + ms) & M32)
-        l3 = side.path.tcp(
-            ipid, side.port, peer.port, seq, ack, flags, side.win, opts, payload, checksum=False
-        )
-        self._push(ts, record_us(ts, side.frame(l3)))
+        """Schedule a segment; it is packed when it leaves the heap (:meth:`drain`)."""
+        heapq.heappush(self.q, (ts, self.n, side, flags, payload, seq, ack, 0))
+        self.n += 1
 
     def drain(self, upto: int) -> Iterator[Record]:
         """Records stamped at or before ``upto``, in time order."""
         q = self.q
+        tcp = self.tcp
         while q and q[0][0] <= upto:
-            ts, _, rec = heapq.heappop(q)
+            ts, _, side, flags, payload, seq, ack, wscale = heapq.heappop(q)
             self.packets += 1
-            yield ts, rec
+            if flags & SYN:
+                yield ts, tcp.stamp_syn(ts, side, seq, ack, wscale=wscale)
+            else:
+                yield ts, tcp.stamp(ts, side, flags, seq, ack, payload)
 
     def flush(self) -> Iterator[Record]:
         """Records up to the latest event: what a flow yields after each of its events."""
@@ -188,10 +184,14 @@ class Conn:
         """SYN, SYN-ACK one RTT later, the client's ACK; returns when data can flow."""
         t2 = t + self.rtt
         t3 = t2 + self.rng.randint(40, 200)
-        tcp = self.tcp
-        self._push(t, tcp.syn(t, self.c))
-        self._push(t2, tcp.syn(t2, self.s, wscale=self.rng.choice((7, 8, 9, 10))))
-        self._seg(t3, self.c, ACK, b"", self.c.seq, self.s.seq)
+        c, s = self.c, self.s
+        heapq.heappush(self.q, (t, self.n, c, SYN, b"", c.seq, 0, 7))
+        c.seq = (c.seq + 1) & M32
+        wscale = self.rng.choice((7, 8, 9, 10))
+        heapq.heappush(self.q, (t2, self.n + 1, s, SYN | ACK, b"", s.seq, c.seq, wscale))
+        s.seq = (s.seq + 1) & M32
+        self.n += 2
+        self._seg(t3, c, ACK, b"", c.seq, s.seq)
         self.rcv_c = (self.s.seq, self.s.seq, 0)
         self.rcv_s = (self.c.seq, self.c.seq, 0)
         self.now = t3

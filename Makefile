@@ -29,7 +29,10 @@ $(STAMP): pyproject.toml
 # wheel brings its own libpq), systemd-nspawn (systemd-container), which boots a systemd
 # to run the shipped unit under (tests/test_systemd_unit.py), and headless Chromium with
 # its WebDriver, which opens the HTML report in tests/test_report.py. Installed only when
-# missing (postgresql: ~20 s here).
+# missing (postgresql: ~20 s here). Suricata 7, which tests/test_bench_generator.py and
+# tests/test_corpus_make.py run on generated captures (tests/tcp_wire.py), comes from
+# Debian's bookworm-backports (bookworm has 6.0), through make bench's own installer
+# (bench/run.py install_suricata, which adds the suite when no apt source lists it).
 sysdeps:
 	@missing=""; for tool in tcpdump tshark chromium chromedriver; do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
 	{ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libpcap\.so' || missing=1; \
@@ -41,6 +44,11 @@ sysdeps:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES)) >/dev/null; \
 	  else echo "warning: tcpdump/tshark/libpcap/postgresql/systemd-nspawn/chromium missing and not root; some tests will be skipped"; fi; \
 	fi
+	@command -v suricata >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    $(PYTHON) -c 'from bench.run import install_suricata; install_suricata()'; \
+	    command -v suricata >/dev/null 2>&1 || echo "warning: suricata could not be installed; its tests will be skipped"; \
+	  else echo "warning: suricata missing and not root; its tests will be skipped"; fi; }
 
 # The scan, then the investigation report of the same captures with the example owners
 # file (contrib/owners-example.csv): one self-contained HTML file.

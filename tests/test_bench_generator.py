@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import socket
 import struct
 import subprocess
@@ -13,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from detector.synth.mix.schedule import PCAP_HEADER
+from detector.synth.tcp import Tcp
 from tests.conftest import REPO, needs_tool, run_cli
+from tests.tcp_wire import run_suricata, suricata_present, tcp_problems
 
 PACKETS = 20_000
 
@@ -126,3 +130,49 @@ def test_size_mb_writes_about_that_many_bytes(tmp_path) -> None:
     truth = make(out, "--size-mb", "3")
     assert 3_000_000 <= out.stat().st_size < 3_000_000 + 70_000
     assert truth["bytes"] == out.stat().st_size
+
+
+def test_tcp_is_what_a_stack_sends(capture) -> None:
+    """Timestamps echo the peer's latest TSval (the SYN-ACK the SYN's), never go back; ACKs
+    cover only what was sent; windows hold what is in flight (tests/tcp_wire.py)."""
+    path, _ = capture
+    problems, examples = tcp_problems(path)
+    assert not problems, examples
+
+
+def test_the_wire_check_sees_a_wrong_echo(tmp_path) -> None:
+    """A handshake whose SYN-ACK echoes something else than the SYN's TSval (what the
+    generator wrote before: the client's clock at the SYN-ACK's time) is found."""
+    conn = Tcp(random.Random(1), "10.20.0.5", 40000, "192.0.2.9", 3333)
+    records = [rec for _, rec in conn.handshake(1_000_000, 30_000)]
+    good = tmp_path / "good.pcap"
+    good.write_bytes(PCAP_HEADER + b"".join(records))
+    assert tcp_problems(good)[0] == {}
+    synack = bytearray(records[1])
+    tsecr = 16 + 14 + 20 + 20 + 12  # record, Ethernet, IPv4, TCP headers; MSS, SACK+TS, TSval
+    synack[tsecr : tsecr + 4] = struct.pack(">I", struct.unpack_from(">I", synack, tsecr)[0] + 30)
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(PCAP_HEADER + records[0] + bytes(synack) + records[2])
+    assert tcp_problems(bad)[0] == {"tsecr": 1}
+
+
+@pytest.mark.skipif(not suricata_present(), reason="suricata not installed")
+def test_suricata_keeps_every_session_and_its_rules_alert_on_the_stratum_miners(
+    capture, tmp_path
+) -> None:
+    """Suricata 7's stream engine takes the capture's TCP as it comes (no invalid timestamp,
+    SYN-ACK, ACK or window event), and the bench's coin-miner rules alert on every Stratum
+    and eth-proxy miner of the truth file that opens a connection in the capture, and on no
+    other address."""
+    path, truth = capture
+    run = run_suricata(path, tmp_path / "suricata")
+    assert not run.bad_stream_events()
+    assert run.stats["tcp"]["synack"] > 0 and run.stats["app_layer"]["flow"]["tls"] > 0
+    expected = {
+        m["ip"]
+        for m in truth["miners"]
+        if m["dialect"] in ("stratum-v1", "ethereum-stratum", "eth-proxy")
+        and not (m["midsession"] and m["flows"] == 1)
+    }
+    assert expected
+    assert expected <= run.alerted <= set(truth["miner_ips"])

@@ -21,6 +21,7 @@ import pytest
 from detector.synth.benign.tls import load_templates, parse_client_hello
 from detector.synth.corpus.tlsrec import Tls
 from tests.conftest import run_cli
+from tests.tcp_wire import run_suricata, suricata_present, tcp_problems
 
 FLOWS = 400
 SEED = 5
@@ -278,3 +279,46 @@ def test_equihash_miners_upload_more_than_they_download(corpus: tuple[Path, Path
         assert b'"mining.set_target"' in down and len(up) > len(down), row
         checked += 1
     assert checked >= 1
+
+
+def test_tcp_is_what_a_stack_sends(corpus: tuple[Path, Path]) -> None:
+    """Every capture's TCP, loss and retransmissions included: timestamps echo the peer's
+    latest TSval and never go back, ACKs cover only what was sent (and wait for a lost
+    segment's retransmission), windows hold what is in flight (tests/tcp_wire.py)."""
+    for capture in sorted(corpus[0].glob("*.pcap")):
+        problems, examples = tcp_problems(capture)
+        assert not problems, (capture.name, examples)
+
+
+@pytest.mark.skipif(not suricata_present(), reason="suricata not installed")
+def test_suricata_keeps_every_session_and_its_rules_alert_on_the_miners(
+    corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Suricata 7's stream engine takes every capture's TCP as it comes (no invalid
+    timestamp, SYN-ACK, ACK or window event), and the bench's coin-miner rules alert on
+    every cleartext Stratum, eth-proxy and getblocktemplate flow seen from its handshake,
+    and on no flow that is not a miner's."""
+    out = corpus[0]
+    rows = _rows(out / "flows.csv")
+    infos = _rows(out / "flowinfo.csv")
+    for capture in sorted(out.glob("*.pcap")):
+        run = run_suricata(capture, tmp_path / capture.stem)
+        assert not run.bad_stream_events(), capture.name
+        flows = {
+            (r["client_ip"], int(r["client_port"]), r["server_ip"], int(r["server_port"])): (
+                r,
+                i,
+            )
+            for r, i in zip(rows, infos, strict=True)
+            if r["capture"] == capture.name
+        }
+        expected = {
+            key
+            for key, (r, i) in flows.items()
+            if r["dialect"] in ("stratum-v1", "ethereum-stratum", "eth-proxy", "gbt-http")
+            and r["tls"] == "0"
+            and i["midsession"] == "0"
+        }
+        assert expected, capture.name
+        miners = {key for key, (r, _) in flows.items() if r["class"] == "miner"}
+        assert expected <= run.alert_flows <= miners, capture.name

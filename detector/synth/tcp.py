@@ -11,6 +11,16 @@ so far (the tap is next to the client). Headers come from the same
 Segments carry what Linux puts on an established connection (NOP NOP Timestamps), SYNs
 Linux's option layout (MSS, SACK-permitted, Timestamps, NOP, window scale). Timestamps are
 integer microseconds.
+
+TCP timestamps (RFC 7323) as a stack writes them, because IDS stream engines check them
+(Suricata drops a SYN-ACK whose echo is not the SYN's TSval, and with it the session): each
+side's TSval is its millisecond clock (a random base plus the capture time), never going
+backwards; its TSecr echoes the latest TSval it has received from the peer - 0 on the
+first SYN, the SYN's TSval on the SYN-ACK. The tap is next to the client, so "received"
+is "seen at the tap before this segment": segments must be stamped in the order they are
+seen (each flow's records in time order). A side that stamps a segment before the peer
+sent any (a capture that starts mid-session) echoes the peer's clock of that moment, a
+value a peer it has been talking to could have sent.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ _MSS_OPT = struct.Struct(">I")  # MSS, SACK-perm + TS kind/len, TSval, TSecr, NO
 class Side:
     """One direction of a TCP connection: everything needed to stamp its segments."""
 
-    __slots__ = ("path", "head", "pad", "port", "seq", "win", "ipid", "tsb", "peer")
+    __slots__ = ("path", "head", "pad", "port", "seq", "win", "ipid", "tsb", "tsms", "peer")
 
     def __init__(
         self,
@@ -61,7 +71,25 @@ class Side:
         self.win = win
         self.ipid = ipid
         self.tsb = tsb
+        self.tsms = -1  # the clock (ms) of the last TSval sent; -1: none sent yet
         self.peer: Side = self
+
+    def tsval(self, ts: int) -> int:
+        """The TSval of a segment sent at ``ts`` (us): the side's millisecond clock, which
+        never goes backwards (a segment stamped out of time order repeats the last)."""
+        ms = ts // 1000
+        if ms < self.tsms:
+            ms = self.tsms
+        self.tsms = ms
+        return (self.tsb + ms) & M32
+
+    def echo(self, ts: int) -> int:
+        """The TSecr of a segment sent at ``ts``: the latest TSval received from the peer
+        (what it last stamped); before the peer sent any, its clock at ``ts``."""
+        peer = self.peer
+        if peer.tsms < 0:
+            return (peer.tsb + ts // 1000) & M32
+        return (peer.tsb + peer.tsms) & M32
 
     def frame(self, l3: bytes) -> bytes:
         frame = self.head + l3
@@ -128,55 +156,69 @@ class Tcp:
         self.s.peer = self.c
         self.checksums = checksums
 
-    def seg(self, ts: int, side: Side, flags: int, payload: bytes = b"") -> bytes:
-        """One established-state segment (NOP NOP TS options) as a pcap record."""
-        peer = side.peer
+    def stamp(
+        self, ts: int, side: Side, flags: int, seq: int, ack: int, payload: bytes = b""
+    ) -> bytes:
+        """One established-state segment (NOP NOP TS options) with the given sequence and
+        acknowledgement numbers, as a pcap record. The IP-ID and the timestamps come from
+        the side's state, so segments must be stamped in the order they are seen."""
         ipid = side.ipid
         side.ipid = (ipid + 1) & 0xFFFF
-        ms = ts // 1000
-        opts = _TS_OPT.pack(0x0101080A, (side.tsb + ms) & M32, (peer.tsb + ms) & M32)
+        echo = side.echo(ts)
+        opts = _TS_OPT.pack(0x0101080A, side.tsval(ts), echo)
         l3 = side.path.tcp(
             ipid,
             side.port,
-            peer.port,
-            side.seq,
-            peer.seq if flags & ACK else 0,
+            side.peer.port,
+            seq,
+            ack,
             flags,
             side.win,
             opts,
             payload,
             checksum=self.checksums,
         )
-        side.seq = (side.seq + len(payload) + (1 if flags & (SYN | FIN) else 0)) & M32
         return record_us(ts, side.frame(l3))
 
-    def syn(self, ts: int, side: Side, mss: int = 1460, wscale: int = 7) -> bytes:
-        """SYN (client) or SYN-ACK (server) with Linux's option layout."""
-        peer = side.peer
+    def stamp_syn(
+        self, ts: int, side: Side, seq: int, ack: int, mss: int = 1460, wscale: int = 7
+    ) -> bytes:
+        """SYN (client) or SYN-ACK (server) with Linux's option layout and the given
+        numbers, as a pcap record (see :meth:`stamp`)."""
         server = side is self.s
         ipid = side.ipid
         side.ipid = (ipid + 1) & 0xFFFF
-        ms = ts // 1000
+        # the SYN echoes nothing; the SYN-ACK echoes the SYN's TSval
+        echo = side.echo(ts) if server else 0
         opts = _SYN_OPT.pack(
-            0x02040000 | mss,
-            0x0402080A,
-            (side.tsb + ms) & M32,
-            (peer.tsb + ms) & M32 if server else 0,
-            0x01030300 | wscale,
+            0x02040000 | mss, 0x0402080A, side.tsval(ts), echo, 0x01030300 | wscale
         )
         l3 = side.path.tcp(
             ipid,
             side.port,
-            peer.port,
-            side.seq,
-            peer.seq if server else 0,
+            side.peer.port,
+            seq,
+            ack,
             SYN | (ACK if server else 0),
             65160 if server else 64240,
             opts,
             checksum=self.checksums,
         )
-        side.seq = (side.seq + 1) & M32
         return record_us(ts, side.frame(l3))
+
+    def seg(self, ts: int, side: Side, flags: int, payload: bytes = b"") -> bytes:
+        """The side's next segment (NOP NOP TS options) as a pcap record; advances its
+        sequence number. The acknowledgement number is all the peer has sent so far."""
+        rec = self.stamp(ts, side, flags, side.seq, side.peer.seq if flags & ACK else 0, payload)
+        side.seq = (side.seq + len(payload) + (1 if flags & (SYN | FIN) else 0)) & M32
+        return rec
+
+    def syn(self, ts: int, side: Side, mss: int = 1460, wscale: int = 7) -> bytes:
+        """SYN (client) or SYN-ACK (server) with Linux's option layout."""
+        ack = side.peer.seq if side is self.s else 0
+        rec = self.stamp_syn(ts, side, side.seq, ack, mss, wscale)
+        side.seq = (side.seq + 1) & M32
+        return rec
 
     def handshake(self, ts: int, rtt: int) -> list[tuple[int, bytes]]:
         """SYN, SYN-ACK one RTT later, ACK 80 us after that."""

@@ -13,32 +13,37 @@ of flows, without each flow writing it again. :class:`Conn` keeps that model:
   transfers the receiver ACKs every second full segment. Acknowledgement numbers cover only
   what has arrived by then.
 * **Loss** (``loss`` per segment). A client segment lost beyond the tap is seen twice: sent,
-  then retransmitted after the RTO (Linux: at least 200 ms, RTT-based above that). A server
-  segment lost before the tap is seen once, late and out of order; the client answers the
-  segments after the hole with duplicate ACKs and the retransmission with a full ACK.
+  then retransmitted after the RTO (Linux: at least 200 ms, RTT-based above that); the
+  server's ACKs of the segments after it stop at the hole until the retransmission has
+  reached it. A server segment lost before the tap is seen once, late and out of order; the
+  client answers the segments after the hole with duplicate ACKs and the retransmission
+  with a full ACK, and its receive window has grown to hold what the server sends
+  meanwhile (a segment beyond it would be out of window).
 * **Keep-alive probes** (``probe``): a segment one byte below the next sequence number,
   answered by an ACK, as Linux sends them on an idle socket with SO_KEEPALIVE.
 
-Records go into a small heap and leave it in time order (:meth:`Conn.drain`). A flow calls the
-sending methods with nondecreasing times and drains up to the latest of them; every record
-scheduled later is stamped at or after that time, so a flow's records come out in order.
+Segments go into a small heap and leave it in time order (:meth:`Conn.drain`). A flow calls
+the sending methods with nondecreasing times and drains up to the latest of them; every
+segment scheduled later is due at or after that time, so a flow's records come out in order.
+A segment is scheduled with its sequence and acknowledgement numbers and packed only when it
+leaves the heap, in the order it is seen: its IP-ID and TCP timestamps are then those of a
+stack sending in that order - each side's TSval never goes back, and its TSecr echoes the
+latest TSval seen from the peer (the SYN-ACK the SYN's; :mod:`detector.synth.tcp`).
 """
 
 from __future__ import annotations
 
 import heapq
-import struct
 from collections.abc import Iterator
 from random import Random
 
-from detector.synth.ip import ACK, FIN, PA, RA
-from detector.synth.pcap import record_us
+from detector.synth.ip import ACK, FIN, PA, RA, SYN
 from detector.synth.tcp import M32, Side, Tcp
 
 Record = tuple[int, bytes]  # (ts_us, pcap record)
-_TS_OPT = struct.Struct(">III")
 MSS = 1448
 RTO_MIN = 200_000
+CLIENT_WSCALE = 7  # the window scale of the client's SYN
 
 
 class Conn:
@@ -94,7 +99,8 @@ class Conn:
         self.rtt = rtt
         self.loss = loss
         self.mss = MSS
-        self.q: list[tuple[int, int, bytes]] = []
+        # scheduled segments: (ts, order, side, flags, payload, seq, ack, window scale)
+        self.q: list[tuple[int, int, Side, int, bytes, int, int, int]] = []
         self.n = 0
         self.now = 0
         self.packets = 0
@@ -107,28 +113,22 @@ class Conn:
 
     # --- records -------------------------------------------------------------------------
 
-    def _push(self, ts: int, rec: bytes) -> None:
-        heapq.heappush(self.q, (ts, self.n, rec))
-        self.n += 1
-
     def _seg(self, ts: int, side: Side, flags: int, payload: bytes, seq: int, ack: int) -> None:
-        peer = side.peer
-        ipid = side.ipid
-        side.ipid = (ipid + 1) & 0xFFFF
-        ms = ts // 1000
-        opts = _TS_OPT.pack(0x0101080A, (side.tsb + ms) & M32, (peer.tsb + ms) & M32)
-        l3 = side.path.tcp(
-            ipid, side.port, peer.port, seq, ack, flags, side.win, opts, payload, checksum=False
-        )
-        self._push(ts, record_us(ts, side.frame(l3)))
+        """Schedule a segment; it is packed when it leaves the heap (:meth:`drain`)."""
+        heapq.heappush(self.q, (ts, self.n, side, flags, payload, seq, ack, 0))
+        self.n += 1
 
     def drain(self, upto: int) -> Iterator[Record]:
         """Records stamped at or before ``upto``, in time order."""
         q = self.q
+        tcp = self.tcp
         while q and q[0][0] <= upto:
-            ts, _, rec = heapq.heappop(q)
+            ts, _, side, flags, payload, seq, ack, wscale = heapq.heappop(q)
             self.packets += 1
-            yield ts, rec
+            if flags & SYN:
+                yield ts, tcp.stamp_syn(ts, side, seq, ack, wscale=wscale)
+            else:
+                yield ts, tcp.stamp(ts, side, flags, seq, ack, payload)
 
     def flush(self) -> Iterator[Record]:
         """Records up to the latest event: what a flow yields after each of its events."""
@@ -146,9 +146,12 @@ class Conn:
         return new if ts >= since else old
 
     def _received(self, side: Side, ack: int, since: int) -> None:
-        """``side`` has everything up to ``ack`` from ``since`` on (tap time)."""
+        """``side`` has everything up to ``ack`` from ``since`` on (tap time).
+
+        Acknowledgements are cumulative: when earlier data arrives later (its segment was
+        lost and is retransmitted), ``ack`` only holds once that data is in too."""
         old, new, at = self.rcv_c if side is self.c else self.rcv_s
-        value = (new if since >= at else old, ack, since)
+        value = (new, ack, since) if since >= at else (old, ack, at)
         if side is self.c:
             self.rcv_c = value
         else:
@@ -188,10 +191,14 @@ class Conn:
         """SYN, SYN-ACK one RTT later, the client's ACK; returns when data can flow."""
         t2 = t + self.rtt
         t3 = t2 + self.rng.randint(40, 200)
-        tcp = self.tcp
-        self._push(t, tcp.syn(t, self.c))
-        self._push(t2, tcp.syn(t2, self.s, wscale=self.rng.choice((7, 8, 9, 10))))
-        self._seg(t3, self.c, ACK, b"", self.c.seq, self.s.seq)
+        c, s = self.c, self.s
+        heapq.heappush(self.q, (t, self.n, c, SYN, b"", c.seq, 0, CLIENT_WSCALE))
+        c.seq = (c.seq + 1) & M32
+        wscale = self.rng.choice((7, 8, 9, 10))
+        heapq.heappush(self.q, (t2, self.n + 1, s, SYN | ACK, b"", s.seq, c.seq, wscale))
+        s.seq = (s.seq + 1) & M32
+        self.n += 2
+        self._seg(t3, c, ACK, b"", c.seq, s.seq)
         self.rcv_c = (self.s.seq, self.s.seq, 0)
         self.rcv_s = (self.c.seq, self.c.seq, 0)
         self.now = t3
@@ -213,6 +220,9 @@ class Conn:
         arrive = t
         hole = -1  # seq of a server segment lost before the tap ...
         filled = 0  # ... and when its retransmission reaches the client
+        inflight = 0  # server data beyond that hole before the client ACKs past it
+        healed = False  # the client has ACKed past the hole
+        lost: list[tuple[int, int]] = []  # client segments lost beyond the tap: (seq, again)
         nseg = 0
         for off in range(0, n, mss):
             chunk = data[off : off + mss]
@@ -230,6 +240,7 @@ class Conn:
                     again = ts + max(RTO_MIN, 2 * self.rtt) + rng.randint(0, 30_000)
                 if from_client:
                     self._seg(ts, side, flags, chunk, seq, ack)
+                    lost.append((seq, again))
                 else:
                     hole, filled = seq, again
                 self._seg(again, side, flags, chunk, seq, ack)
@@ -237,23 +248,44 @@ class Conn:
             else:
                 self._seg(ts, side, flags, chunk, seq, ack)
                 arrive = max(arrive, ts)
+                # the server's ACK of a segment seen at ts is seen at ts + rtt; it stops at
+                # the first lost segment whose retransmission (seen at again) came after
+                gap_at = next((q for q, again in lost if again > ts), -1) if lost else -1
                 if hole >= 0 and ts < filled:  # the client repeats its ACK up to the hole
                     self._seg(ts + 30, self.c, ACK, b"", self.c.seq, hole)
+                    inflight = (side.seq - hole) & M32
+                elif hole >= 0 and not healed:  # the retransmission came; no ACK since
+                    inflight = (side.seq - hole) & M32
+                    if nseg % 2 == 0 and not last:
+                        self._seg(ts + 12, peer, ACK, b"", peer.seq, side.seq)
+                        healed = True
+                elif gap_at >= 0:  # the server repeats its ACK up to the lost segment
+                    self._seg(ts + self.rtt, peer, ACK, b"", peer.seq, gap_at)
                 elif nseg % 2 == 0 and not last:  # ACK every second full segment
                     if from_client:
                         self._seg(ts + self.rtt, peer, ACK, b"", peer.seq, side.seq)
                     else:
                         self._seg(ts + 12, peer, ACK, b"", peer.seq, side.seq)
             ts += gap
+        if inflight:
+            # the client's duplicate ACKs leave the server room for what it sends until the
+            # retransmission fills the hole: its receive window has grown that far (Linux
+            # autotunes it; it never shrinks)
+            grown = min(-(-inflight >> CLIENT_WSCALE), 0xFFFF)
+            if grown > peer.win:
+                peer.win = grown
         ackno = side.seq
+        # the receiver's ACK of the whole message: not before all of it, and all that came
+        # before it, has arrived (an earlier message may still wait for a retransmission)
         if from_client:
             self._received(peer, ackno, arrive + self.rtt)
-            self._owe(peer, arrive + self.rtt + rng.randint(50, 1_500), ackno)
+            due = arrive + self.rtt + rng.randint(50, 1_500)
+            self._owe(peer, max(due, self.rcv_s[2]), ackno)
         else:
             self._received(peer, ackno, arrive)
             quick = nseg > 1 or rng.random() < 0.5
             delay = rng.randint(20, 300) if quick else rng.randint(4_000, 40_000)
-            self._owe(peer, arrive + delay, ackno)
+            self._owe(peer, max(arrive + delay, self.rcv_c[2]), ackno)
         self.now = t
         return arrive
 

@@ -182,6 +182,45 @@ def mixed(fh, packets: int | None, size_mb: float | None, seed: int,
     }
 
 
+class _HeldWriter:
+    """Records written in time order while their answers wait in a heap: what the SYN-scan
+    and concurrent-flow captures share. ``due(t)`` releases the answers due by ``t``,
+    ``spill()`` writes the records gathered so far once there are 8,192 of them, ``finish()``
+    writes the rest; ``packets``/``size`` count what was written, ``last`` is the newest
+    record's time."""
+
+    def __init__(self, fh, start: int) -> None:
+        fh.write(PCAP_HEADER)
+        self.fh, self.size, self.packets = fh, len(PCAP_HEADER), 0
+        self.pending: list = []
+        self.out: list[bytes] = []
+        self.last = start
+
+    def due(self, t: int) -> None:
+        pending, out = self.pending, self.out
+        while pending and pending[0][0] <= t:
+            ts, _, rec = heapq.heappop(pending)
+            out.append(rec)
+            self.last = ts
+
+    def spill(self) -> bool:
+        """Write the gathered records if there are 8,192; True if it wrote."""
+        if len(self.out) < 8192:
+            return False
+        self._write()
+        return True
+
+    def finish(self) -> None:
+        self.due(1 << 62)
+        self._write()
+
+    def _write(self) -> None:
+        self.packets += len(self.out)
+        self.size += sum(map(len, self.out))
+        self.fh.write(b"".join(self.out))
+        self.out.clear()
+
+
 def synscan(fh, pairs: int, seed: int, one_flow: bool, max_bytes: int | None) -> dict:
     """A SYN scan at 10,000 probes/s; every probe answered by a RST-ACK 1-40 ms later."""
     rng = random.Random(f"bench:{seed}:synscan")
@@ -195,49 +234,30 @@ def synscan(fh, pairs: int, seed: int, one_flow: bool, max_bytes: int | None) ->
     net = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range
     order = list(range(pairs))
     rng.shuffle(order)
-    fh.write(PCAP_HEADER)
-    size = len(PCAP_HEADER)
-    npk = 0
-    pending: list = []
-    out: list[bytes] = []
-    t = T0
-    first = T0
-    last = T0
+    w = _HeldWriter(fh, T0)
+    t = first = T0
     for idx in order:
         if one_flow:
             dst, dport = packed(str(net.network_address + 1)), 80
         else:
             dst = packed(str(net.network_address + 1 + idx // nports))
             dport = TOP_PORTS[idx % nports]
-        while pending and pending[0][0] <= t:
-            ts, _, rec = heapq.heappop(pending)
-            out.append(rec)
-            last = ts
+        w.due(t)
         seq = rng.getrandbits(32)
-        out.append(bare(t, Direction(src, dst, 46, df=False), up_eth, sport, dport, seq, 0, SYN,
-                        1024, rng.getrandbits(16), mss=1460))
-        last = t
+        w.out.append(bare(t, Direction(src, dst, 46, df=False), up_eth, sport, dport, seq, 0,
+                          SYN, 1024, rng.getrandbits(16), mss=1460))
+        w.last = t
         tr = t + rng.randint(1_000, 40_000)
         ttl = rng.choice((50, 52, 56, 58, 116, 244))
-        heapq.heappush(pending, (tr, idx, bare(tr, Direction(dst, src, ttl, df=False), down_eth,
-                                               dport, sport, 0, (seq + 1) & 0xFFFFFFFF, RA, 0,
-                                               0)))
+        heapq.heappush(w.pending, (tr, idx, bare(tr, Direction(dst, src, ttl, df=False),
+                                                 down_eth, dport, sport, 0,
+                                                 (seq + 1) & 0xFFFFFFFF, RA, 0, 0)))
         t += 100
-        if len(out) >= 8192:
-            npk += len(out)
-            size += sum(map(len, out))
-            fh.write(b"".join(out))
-            out.clear()
-            if max_bytes is not None and size >= max_bytes:
-                pending.clear()
-                break
-    while pending:
-        ts, _, rec = heapq.heappop(pending)
-        out.append(rec)
-        last = ts
-    npk += len(out)
-    size += sum(map(len, out))
-    fh.write(b"".join(out))
+        if w.spill() and max_bytes is not None and w.size >= max_bytes:
+            w.pending.clear()
+            break
+    w.finish()
+    npk, size, last = w.packets, w.size, w.last
     return {
         "variant": "synscan-1flow" if one_flow else "synscan",
         "seed": seed,
@@ -270,17 +290,11 @@ def concurrent(fh, flows: int, seed: int) -> dict:
     rng = random.Random(f"bench:{seed}:concurrent")
     c0, s0 = int(CLIENTS.network_address), int(SERVERS.network_address)
     step = S // CONCURRENT_RATE
-    fh.write(PCAP_HEADER)
-    size, npk = len(PCAP_HEADER), 0
-    pending: list = []
-    out: list[bytes] = []
-    first = last = T0
+    w = _HeldWriter(fh, T0)
+    first = T0
     for i in range(flows):
         t = T0 + i * step
-        while pending and pending[0][0] <= t:
-            ts, _, rec = heapq.heappop(pending)
-            out.append(rec)
-            last = ts
+        w.due(t)
         client = str(ipaddress.ip_address(c0 + 1 + i // PER_CLIENT))
         server = str(ipaddress.ip_address(s0 + 1 + i % 4096))
         conn = Tcp(rng, client, 40000 + i % PER_CLIENT, server, 80)
@@ -291,19 +305,10 @@ def concurrent(fh, flows: int, seed: int) -> dict:
         t4 = t + rtt + 200
         recs.append((t4, conn.seg(t4, conn.c, PA, request)))
         for k, (ts, rec) in enumerate(recs):
-            heapq.heappush(pending, (ts, i * CONCURRENT_PACKETS + k, rec))
-        if len(out) >= 8192:
-            npk += len(out)
-            size += sum(map(len, out))
-            fh.write(b"".join(out))
-            out.clear()
-    while pending:
-        ts, _, rec = heapq.heappop(pending)
-        out.append(rec)
-        last = ts
-    npk += len(out)
-    size += sum(map(len, out))
-    fh.write(b"".join(out))
+            heapq.heappush(w.pending, (ts, i * CONCURRENT_PACKETS + k, rec))
+        w.spill()
+    w.finish()
+    npk, size, last = w.packets, w.size, w.last
     return {
         "variant": "concurrent",
         "seed": seed,

@@ -71,6 +71,12 @@ class Rule:
     source: str  # "file:line"
     predicate: Predicate = field(repr=False, compare=False)
     requires: frozenset[str] = frozenset()  # fact families that must be present
+    # families whose presence alone makes the rule fail (``not: {app_proto: dns}``)
+    excludes: frozenset[str] = frozenset()
+    # the predicate without the conditions the families above settle exactly (an
+    # ``app_proto`` or ``model.alert`` child of the top ``all``): what RuleSet.evaluate
+    # runs on the flows that pass the gate; None: the predicate itself
+    check: Predicate | None = field(default=None, repr=False, compare=False)
 
     def matches(self, record: FlowRecord) -> bool:
         return self.predicate(record)
@@ -100,16 +106,24 @@ class RuleSet:
     # fact families present -> the rules that can fire on them, in id order. Flows come in
     # a handful of shapes (TLS with a name, DNS, Stratum...), so this is a few entries,
     # and a flow tests only its candidates instead of every rule's requirements.
-    _candidates: dict[frozenset[str], list[Rule]] = field(default_factory=dict, repr=False)
+    # The families include the flow's app_protos ("app:tls") and whether the model scored
+    # it, so rules that need an app protocol or the model's alert are not tested elsewhere.
+    _candidates: dict[frozenset[str], list[tuple[Rule, Predicate]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def evaluate(self, record: FlowRecord) -> list[Rule]:
         """Rules that fire on one flow record (rules needing facts it lacks are skipped)."""
         present = families(record)
         candidates = self._candidates.get(present)
         if candidates is None:
-            candidates = [rule for rule in self.rules if rule.requires <= present]
+            candidates = [
+                (rule, rule.check or rule.predicate)
+                for rule in self.rules
+                if rule.requires <= present and rule.excludes.isdisjoint(present)
+            ]
             self._candidates[present] = candidates
-        return [rule for rule in candidates if rule.predicate(record)]
+        return [rule for rule, check in candidates if check(record)]
 
     @property
     def reads_behaviour(self) -> bool:
@@ -245,6 +259,9 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
     predicate = _compile_cond(ctx, label, node["match"], node)
     if node.get("enabled", True) is False:
         return None
+    requires = _requires(node["match"])
+    excludes = _excludes(node["match"])
+    check = _gated_check(ctx, label, node["match"], requires, excludes)
     return Rule(
         id=rid,
         rev=rev,
@@ -258,7 +275,9 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
         dialect=dialect,
         source=f"{path}:{ctx.rule_line}",
         predicate=predicate,
-        requires=_requires(node["match"]),
+        requires=requires,
+        excludes=excludes,
+        check=check,
     )
 
 
@@ -506,6 +525,9 @@ def _requires(node: Any) -> frozenset[str]:
         # holds only if some child holds: what every child needs, it needs
         return frozenset.intersection(*(_requires(child) for child in node["any"]))
     if "field" in node:
+        app = _app_family(node)
+        if app is not None:
+            return frozenset({app})
         family = FAMILY_OF.get(node["field"])
         positive = (
             bool(_POSITIVE & set(node))
@@ -516,6 +538,97 @@ def _requires(node: Any) -> frozenset[str]:
     if len(node) == 1:
         (key,) = node
         if key in SHORTHANDS:
+            app = _app_family(node)
+            if app is not None:
+                return frozenset({app})
             family = FAMILY_OF.get(SHORTHANDS[key][0])
             return frozenset({family}) if family else frozenset()
     return frozenset()
+
+
+def _app_names(node: Any) -> list[str] | None:
+    """The app_proto names of an ``app_proto: X`` / ``{field: app_proto, in|eq: X}``
+    condition (one operator, values of strings), else None."""
+    if not isinstance(node, dict):
+        return None
+    if len(node) == 1 and "app_proto" in node:
+        value = node["app_proto"]
+    elif len(node) == 2 and node.get("field") == "app_proto":
+        ops = set(node) - {"field"}
+        if ops not in ({"in"}, {"eq"}):
+            return None
+        (op,) = ops
+        value = node[op]
+    else:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(x, str) for x in items):
+        return None
+    return items
+
+
+def _app_family(node: Any) -> str | None:
+    """``app:NAME`` (fields.families) for an app_proto condition on one name: it holds
+    exactly when the flow's app_protos hold NAME."""
+    names = _app_names(node)
+    return f"app:{names[0]}" if names is not None and len(set(names)) == 1 else None
+
+
+def _negated_apps(node: Any) -> frozenset[str]:
+    """``not: {app_proto: [A, B]}`` fails exactly when the flow has A or B: the families
+    ``app:A``, ``app:B``."""
+    if isinstance(node, dict) and len(node) == 1 and "not" in node:
+        names = _app_names(node["not"])
+        if names is not None:
+            return frozenset(f"app:{name}" for name in names)
+    return frozenset()
+
+
+def _excludes(node: Any) -> frozenset[str]:
+    """Families whose presence makes a condition fail (static, exact for what it names):
+    a negated app_proto condition, at the top or as a child of an ``all``; an ``any``
+    fails on what makes every child fail."""
+    if not isinstance(node, dict):
+        return frozenset()
+    if "all" in node and isinstance(node["all"], list):
+        out: frozenset[str] = frozenset()
+        for child in node["all"]:
+            out |= _excludes(child)
+        return out
+    if "any" in node and isinstance(node["any"], list) and node["any"]:
+        return frozenset.intersection(*(_excludes(child) for child in node["any"]))
+    return _negated_apps(node)
+
+
+def _settled(node: Any, requires: frozenset[str], excludes: frozenset[str]) -> bool:
+    """Does the gate alone (families present: ``requires``; absent: ``excludes``) make
+    this condition hold? Only for conditions a family names exactly."""
+    app = _app_family(node)
+    if app is not None:
+        return app in requires
+    negated = _negated_apps(node)
+    if negated:
+        return negated <= excludes
+    return (
+        isinstance(node, dict)
+        and set(node) == {"field", "exists"}
+        and node["field"] == "model.alert"
+        and node["exists"] is True
+        and "model_alert" in requires
+    )
+
+
+def _gated_check(
+    ctx: _Ctx, label: str, node: Any, requires: frozenset[str], excludes: frozenset[str]
+) -> Predicate | None:
+    """The rule's predicate for flows that passed its gate: the top ``all``'s children
+    the gate settles left out (None: nothing to leave out, the predicate serves)."""
+    if not (isinstance(node, dict) and set(node) == {"all"} and isinstance(node["all"], list)):
+        return None
+    kept = [child for child in node["all"] if not _settled(child, requires, excludes)]
+    if len(kept) == len(node["all"]):
+        return None
+    if not kept:
+        return lambda r: True
+    preds = [_compile_cond(ctx, label, child, node) for child in kept]
+    return preds[0] if len(preds) == 1 else _all_of(preds)

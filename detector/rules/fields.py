@@ -208,6 +208,9 @@ FAMILY_OF: dict[str, str] = {
     "node.evidence": "node",
     **{name: "behaviour" for name in FIELDS if name.startswith("rhythm.")},
     "agent": "agent",
+    # the flow model scored the flow (model_score set) / alerted on it (model_alert)
+    "model.score": "model",
+    "model.alert": "model_alert",
     "pool.name": "pool",
     "pool.coin": "pool",
     "pool.match": "pool",
@@ -218,12 +221,25 @@ FAMILY_OF: dict[str, str] = {
 }
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def families(r: FlowRecord) -> frozenset[str]:
-    """The non-empty parts of a flow's facts (see FAMILY_OF)."""
+    """The non-empty parts of a flow's facts (see FAMILY_OF), ``model`` / ``model_alert``
+    when the flow model scored / alerted on the flow, and ``app:NAME`` for each of its
+    app_protos (rules/engine.py gates app_proto conditions on them)."""
     f = r.facts
-    if f is None:
-        return frozenset()
-    present = ["behaviour"] if r.behaviour is not None else []
+    if r.model_score is not None:
+        model = ["model", "model_alert"] if r.model_alert else ["model"]
+        if f is None:
+            return frozenset(model)
+    elif f is None:
+        return _NONE
+    else:
+        model = []
+    present = ["behaviour", *model] if r.behaviour is not None else model
+    for name in f.app_protos:
+        present.append("app:" + name)
     if f.dialects:
         present.append("dialects")
     if "json" in f.app_protos:

@@ -2506,6 +2506,242 @@ static PyObject *fanout_owners(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- QUIC Initial protection (dissect/quic.py; twin: the `cryptography` package) ----
+ * AES-128 (FIPS-197) block encryption, for header protection (RFC 9001 §5.4.3: AES-ECB
+ * of one sample), and AES-128-GCM decryption with tag check (NIST SP 800-38D), for an
+ * Initial's payload (§5.3). The keys are public (derived from the packet itself), so no
+ * constant-time care is taken. Tables: T-tables built from the S-box, which is computed
+ * at first use (multiplicative inverse in GF(2^8) and the affine map); GHASH by 4-bit
+ * tables (Shoup's method). */
+
+static uint8_t aes_sbox[256];
+static uint32_t aes_te[4][256];
+static int aes_ready = 0;
+
+static uint8_t rotl8(uint8_t x, int n) { return (uint8_t)((x << n) | (x >> (8 - n))); }
+
+static void aes_init_tables(void) {
+    uint8_t p = 1, q = 1;
+    do { /* p runs over the generator 3's powers, q over their inverses */
+        p = (uint8_t)(p ^ (p << 1) ^ ((p & 0x80) ? 0x1B : 0));
+        q ^= (uint8_t)(q << 1);
+        q ^= (uint8_t)(q << 2);
+        q ^= (uint8_t)(q << 4);
+        if (q & 0x80) q ^= 0x09;
+        aes_sbox[p] = (uint8_t)(q ^ rotl8(q, 1) ^ rotl8(q, 2) ^ rotl8(q, 3) ^ rotl8(q, 4) ^ 0x63);
+    } while (p != 1);
+    aes_sbox[0] = 0x63;
+    for (int x = 0; x < 256; x++) {
+        uint32_t s = aes_sbox[x];
+        uint32_t s2 = (uint32_t)(uint8_t)((s << 1) ^ ((s & 0x80) ? 0x1B : 0));
+        uint32_t s3 = s2 ^ s;
+        uint32_t w = (s2 << 24) | (s << 16) | (s << 8) | s3;
+        aes_te[0][x] = w;
+        aes_te[1][x] = (w >> 8) | (w << 24);
+        aes_te[2][x] = (w >> 16) | (w << 16);
+        aes_te[3][x] = (w >> 24) | (w << 8);
+    }
+    aes_ready = 1;
+}
+
+static void aes128_expand(const unsigned char *key, uint32_t rk[44]) {
+    static const uint32_t rcon[10] = {0x01000000, 0x02000000, 0x04000000, 0x08000000, 0x10000000,
+                                      0x20000000, 0x40000000, 0x80000000, 0x1B000000, 0x36000000};
+    if (!aes_ready) aes_init_tables();
+    for (int i = 0; i < 4; i++) rk[i] = rd32(key + 4 * i, 0);
+    for (int i = 4; i < 44; i++) {
+        uint32_t t = rk[i - 1];
+        if (i % 4 == 0) {
+            t = ((uint32_t)aes_sbox[(t >> 16) & 0xFF] << 24) | ((uint32_t)aes_sbox[(t >> 8) & 0xFF] << 16) |
+                ((uint32_t)aes_sbox[t & 0xFF] << 8) | (uint32_t)aes_sbox[t >> 24];
+            t ^= rcon[i / 4 - 1];
+        }
+        rk[i] = rk[i - 4] ^ t;
+    }
+}
+
+static void put32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static void aes128_block(const uint32_t rk[44], const unsigned char in[16], unsigned char out[16]) {
+    uint32_t s0 = rd32(in, 0) ^ rk[0], s1 = rd32(in + 4, 0) ^ rk[1];
+    uint32_t s2 = rd32(in + 8, 0) ^ rk[2], s3 = rd32(in + 12, 0) ^ rk[3];
+    uint32_t t0, t1, t2, t3;
+    for (int r = 1; r < 10; r++) {
+        const uint32_t *k = rk + 4 * r;
+        t0 = aes_te[0][s0 >> 24] ^ aes_te[1][(s1 >> 16) & 0xFF] ^ aes_te[2][(s2 >> 8) & 0xFF] ^ aes_te[3][s3 & 0xFF] ^ k[0];
+        t1 = aes_te[0][s1 >> 24] ^ aes_te[1][(s2 >> 16) & 0xFF] ^ aes_te[2][(s3 >> 8) & 0xFF] ^ aes_te[3][s0 & 0xFF] ^ k[1];
+        t2 = aes_te[0][s2 >> 24] ^ aes_te[1][(s3 >> 16) & 0xFF] ^ aes_te[2][(s0 >> 8) & 0xFF] ^ aes_te[3][s1 & 0xFF] ^ k[2];
+        t3 = aes_te[0][s3 >> 24] ^ aes_te[1][(s0 >> 16) & 0xFF] ^ aes_te[2][(s1 >> 8) & 0xFF] ^ aes_te[3][s2 & 0xFF] ^ k[3];
+        s0 = t0; s1 = t1; s2 = t2; s3 = t3;
+    }
+    const uint32_t *k = rk + 40;
+#define AES_LAST(a, b, c, d) \
+    (((uint32_t)aes_sbox[(a) >> 24] << 24) | ((uint32_t)aes_sbox[((b) >> 16) & 0xFF] << 16) | \
+     ((uint32_t)aes_sbox[((c) >> 8) & 0xFF] << 8) | (uint32_t)aes_sbox[(d) & 0xFF])
+    put32(out, AES_LAST(s0, s1, s2, s3) ^ k[0]);
+    put32(out + 4, AES_LAST(s1, s2, s3, s0) ^ k[1]);
+    put32(out + 8, AES_LAST(s2, s3, s0, s1) ^ k[2]);
+    put32(out + 12, AES_LAST(s3, s0, s1, s2) ^ k[3]);
+#undef AES_LAST
+}
+
+typedef struct { uint64_t hi, lo; } u128;
+
+static uint64_t rd64(const unsigned char *p) {
+    return ((uint64_t)rd32(p, 0) << 32) | (uint64_t)rd32(p + 4, 0);
+}
+
+static void gcm_init_4bit(u128 table[16], const unsigned char h[16]) {
+    u128 v = {rd64(h), rd64(h + 8)};
+    table[0].hi = table[0].lo = 0;
+    table[8] = v;
+    for (int i = 4; i > 0; i >>= 1) { /* v * x^-1, reduced: H/2, H/4, H/8 */
+        uint64_t t = 0xE100000000000000ULL & (0 - (v.lo & 1));
+        v.lo = (v.hi << 63) | (v.lo >> 1);
+        v.hi = (v.hi >> 1) ^ t;
+        table[i] = v;
+    }
+    for (int i = 2; i < 16; i <<= 1)
+        for (int j = 1; j < i; j++) {
+            table[i + j].hi = table[i].hi ^ table[j].hi;
+            table[i + j].lo = table[i].lo ^ table[j].lo;
+        }
+}
+
+static const uint64_t gcm_rem_4bit[16] = {
+    0x0000ULL << 48, 0x1C20ULL << 48, 0x3840ULL << 48, 0x2460ULL << 48,
+    0x7080ULL << 48, 0x6CA0ULL << 48, 0x48C0ULL << 48, 0x54E0ULL << 48,
+    0xE100ULL << 48, 0xFD20ULL << 48, 0xD940ULL << 48, 0xC560ULL << 48,
+    0x9180ULL << 48, 0x8DA0ULL << 48, 0xA9C0ULL << 48, 0xB5E0ULL << 48,
+};
+
+/* x := x * H in GF(2^128), GCM's bit order */
+static void gcm_gmult_4bit(unsigned char x[16], const u128 table[16]) {
+    int cnt = 15;
+    unsigned nlo = x[15], nhi = nlo >> 4, rem;
+    nlo &= 0xF;
+    u128 z = table[nlo];
+    for (;;) {
+        rem = (unsigned)(z.lo & 0xF);
+        z.lo = (z.hi << 60) | (z.lo >> 4);
+        z.hi = (z.hi >> 4) ^ gcm_rem_4bit[rem];
+        z.hi ^= table[nhi].hi;
+        z.lo ^= table[nhi].lo;
+        if (--cnt < 0) break;
+        nlo = x[cnt];
+        nhi = nlo >> 4;
+        nlo &= 0xF;
+        rem = (unsigned)(z.lo & 0xF);
+        z.lo = (z.hi << 60) | (z.lo >> 4);
+        z.hi = (z.hi >> 4) ^ gcm_rem_4bit[rem];
+        z.hi ^= table[nlo].hi;
+        z.lo ^= table[nlo].lo;
+    }
+    put32(x, (uint32_t)(z.hi >> 32));
+    put32(x + 4, (uint32_t)z.hi);
+    put32(x + 8, (uint32_t)(z.lo >> 32));
+    put32(x + 12, (uint32_t)z.lo);
+}
+
+static void gcm_ghash(unsigned char x[16], const u128 table[16], const unsigned char *data, Py_ssize_t len) {
+    while (len > 0) {
+        Py_ssize_t n = len < 16 ? len : 16;
+        for (Py_ssize_t i = 0; i < n; i++) x[i] ^= data[i];
+        gcm_gmult_4bit(x, table);
+        data += n;
+        len -= n;
+    }
+}
+
+/* aes128_block(key, block) -> the 16-byte AES-128 encryption of one block */
+static PyObject *aes128_block_py(PyObject *self, PyObject *args) {
+    Py_buffer key, block;
+    if (!PyArg_ParseTuple(args, "y*y*", &key, &block))
+        return NULL;
+    PyObject *out = NULL;
+    if (key.len != 16 || block.len != 16) {
+        PyErr_SetString(PyExc_ValueError, "aes128_block: a 16-byte key and a 16-byte block");
+    } else {
+        uint32_t rk[44];
+        unsigned char buf[16];
+        aes128_expand((const unsigned char *)key.buf, rk);
+        aes128_block(rk, (const unsigned char *)block.buf, buf);
+        out = PyBytes_FromStringAndSize((const char *)buf, 16);
+    }
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&block);
+    return out;
+}
+
+/* aes128_gcm_open(key, nonce, data, aad) -> plaintext, or None when the tag (the last
+ * 16 bytes of data) does not match: cryptography's AESGCM(key).decrypt(nonce, data,
+ * aad) without the exception. 12-byte nonces only (QUIC's). */
+static PyObject *aes128_gcm_open(PyObject *self, PyObject *args) {
+    Py_buffer key, nonce, data, aad;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*", &key, &nonce, &data, &aad))
+        return NULL;
+    PyObject *out = NULL;
+    if (key.len != 16 || nonce.len != 12) {
+        PyErr_SetString(PyExc_ValueError, "aes128_gcm_open: a 16-byte key and a 12-byte nonce");
+        goto done;
+    }
+    if (data.len < 16) {
+        out = Py_None;
+        Py_INCREF(out);
+        goto done;
+    }
+    {
+        uint32_t rk[44];
+        u128 table[16];
+        unsigned char h[16] = {0}, j0[16], ctr[16], ks[16], x[16] = {0}, lens[16];
+        const unsigned char *ct = (const unsigned char *)data.buf;
+        Py_ssize_t ct_len = data.len - 16;
+        aes128_expand((const unsigned char *)key.buf, rk);
+        aes128_block(rk, h, h);
+        gcm_init_4bit(table, h);
+        gcm_ghash(x, table, (const unsigned char *)aad.buf, aad.len);
+        gcm_ghash(x, table, ct, ct_len);
+        uint64_t abits = (uint64_t)aad.len * 8, cbits = (uint64_t)ct_len * 8;
+        put32(lens, (uint32_t)(abits >> 32));
+        put32(lens + 4, (uint32_t)abits);
+        put32(lens + 8, (uint32_t)(cbits >> 32));
+        put32(lens + 12, (uint32_t)cbits);
+        gcm_ghash(x, table, lens, 16);
+        memcpy(j0, nonce.buf, 12);
+        put32(j0 + 12, 1);
+        aes128_block(rk, j0, ks);
+        unsigned diff = 0;
+        for (int i = 0; i < 16; i++) diff |= (unsigned)(ks[i] ^ x[i] ^ ct[ct_len + i]);
+        if (diff) {
+            out = Py_None;
+            Py_INCREF(out);
+            goto done;
+        }
+        out = PyBytes_FromStringAndSize(NULL, ct_len);
+        if (out == NULL) goto done;
+        unsigned char *pt = (unsigned char *)PyBytes_AS_STRING(out);
+        memcpy(ctr, j0, 16);
+        uint32_t counter = 1;
+        for (Py_ssize_t off = 0; off < ct_len; off += 16) {
+            put32(ctr + 12, ++counter);
+            aes128_block(rk, ctr, ks);
+            Py_ssize_t n = ct_len - off < 16 ? ct_len - off : 16;
+            for (Py_ssize_t i = 0; i < n; i++) pt[off + i] = ct[off + i] ^ ks[i];
+        }
+    }
+done:
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&nonce);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&aad);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"fanout_owners", fanout_owners, METH_VARARGS, "The split-scan worker of each packet's flow."},
     {"walk_pcap", walk_pcap, METH_VARARGS, "Offsets of complete classic-pcap records."},
@@ -2525,6 +2761,8 @@ static PyMethodDef methods[] = {
     {"flow_update", flow_update, METH_VARARGS, "Add a batch's packets to their flow rows."},
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
+    {"aes128_block", aes128_block_py, METH_VARARGS, "AES-128 encryption of one 16-byte block."},
+    {"aes128_gcm_open", aes128_gcm_open, METH_VARARGS, "AES-128-GCM decryption, None on a bad tag."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -216,3 +216,49 @@ def test_out_of_order_hello_over_two_datagrams_and_v2(tmp_path) -> None:
         ).stdout
         rows = {int(r.split("\t")[0]): r.split("\t")[1:] for r in out.splitlines() if r}
         assert rows == {p: [tls[p]["ja3"], tls[p]["sni"]] for p in (443, 8443)}
+
+
+def test_compiled_aes_twins_agree():
+    """The compiled AES helpers (_fast.c: aes128_block, aes128_gcm_open) give what their
+    ``cryptography`` twins give: header masks, plaintexts, and None for every tag or
+    ciphertext or header bit flipped; also on the RFC 9001 A.2 packet's own keys."""
+    import random
+
+    import pytest
+
+    from detector.compiled import fast
+
+    if fast is None:
+        pytest.skip("compiled helpers not built")
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    # FIPS-197 Appendix C.1
+    assert fast.aes128_block(
+        bytes(range(16)), bytes.fromhex("00112233445566778899aabbccddeeff")
+    ) == (bytes.fromhex("69c4e0d86a7b0430d8cdb78070b4c55a"))
+    rng = random.Random(9001)
+    for i in range(600):
+        key, block = rng.randbytes(16), rng.randbytes(16)
+        assert fast.aes128_block(key, block)[:5] == quic.py_header_mask(key, block)
+        nonce = rng.randbytes(12)
+        # lengths around block boundaries, up to a padded Initial's payload
+        plain = rng.randbytes(rng.choice((0, 1, 15, 16, 17, 31, 32, 33, 1162, rng.randrange(1500))))
+        aad = rng.randbytes(rng.randrange(0, 64))
+        sealed = AESGCM(key).encrypt(nonce, plain, aad)
+        assert fast.aes128_gcm_open(key, nonce, sealed, aad) == plain
+        assert quic.py_gcm_open(key, nonce, sealed, aad) == plain
+        bad = bytearray(sealed)
+        bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
+        assert fast.aes128_gcm_open(key, nonce, bytes(bad), aad) is None
+        assert quic.py_gcm_open(key, nonce, bytes(bad), aad) is None
+        if aad:
+            other = bytearray(aad)
+            other[i % len(aad)] ^= 0x80
+            assert fast.aes128_gcm_open(key, nonce, sealed, bytes(other)) is None
+    assert fast.aes128_gcm_open(bytes(16), bytes(12), bytes(15), b"") is None  # no room for a tag
+    # the RFC packet through both paths
+    packet = quic._Packet(A2_PACKET, 0)
+    keys = quic.client_keys(packet.dcid, packet.version)
+    sample = A2_PACKET[packet.pn_offset + 4 : packet.pn_offset + 20]
+    assert fast.aes128_block(keys.hp, sample)[:5] == quic.py_header_mask(keys.hp, sample)
+    assert quic.open_initial(A2_PACKET, packet, keys) == A2_PAYLOAD

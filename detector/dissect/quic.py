@@ -20,8 +20,10 @@ for a QUIC hello: the same string as over TCP (its quic_transport_parameters ext
 included). Once the hello is read the flow leaves inspection: nothing after the Initials
 can be read without the session's keys.
 
-The AES primitives come from ``cryptography``, imported on first use (a scan without QUIC
-never loads it).
+The AES primitives are the compiled helpers' (``aes128_block``, ``aes128_gcm_open`` in
+detector/_fast.c); their twins, used without the extension (or with MINEWATCH_PURE=1),
+come from ``cryptography``, imported on first use (a scan with the extension, or without
+QUIC, never loads it). tests/test_quic.py compares the two.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import hmac
 import struct
 from typing import ClassVar, Final
 
+from detector.compiled import fast
 from detector.dissect.base import DatagramDissector, InspectContext
 from detector.dissect.tls.flow import client_hello_facts
 from detector.dissect.tls.hello import ClientHello, parse_client_hello
@@ -196,8 +199,32 @@ def _aes() -> tuple:
 
 def header_mask(hp: bytes, sample: bytes) -> bytes:
     """The 5-byte header-protection mask: AES-ECB of one 16-byte sample (RFC 9001 §5.4.3)."""
+    if fast is not None:
+        return fast.aes128_block(hp, sample)[:5]
+    return py_header_mask(hp, sample)
+
+
+def py_header_mask(hp: bytes, sample: bytes) -> bytes:
+    """:func:`header_mask` through ``cryptography`` (the compiled helper's twin)."""
     cipher, aes, ecb, _, _ = _aes()
     return cipher(aes(hp), ecb).encryptor().update(sample)[:5]
+
+
+def gcm_open(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
+    """AES-128-GCM: the plaintext of ``data`` (ciphertext and its 16-byte tag), or None
+    when the tag does not match."""
+    if fast is not None:
+        return fast.aes128_gcm_open(key, nonce, data, aad)
+    return py_gcm_open(key, nonce, data, aad)
+
+
+def py_gcm_open(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
+    """:func:`gcm_open` through ``cryptography`` (the compiled helper's twin)."""
+    _, _, _, aesgcm, invalid_tag = _aes()
+    try:
+        return aesgcm(key).decrypt(nonce, data, aad)
+    except invalid_tag:
+        return None
 
 
 def open_initial(data: bytes, packet: _Packet, keys: Keys) -> bytes | None:
@@ -220,11 +247,7 @@ def open_initial(data: bytes, packet: _Packet, keys: Keys) -> bytes | None:
     header = bytes([first]) + data[packet.start + 1 : pn_offset] + pn_bytes
     key, iv = keys.key_iv()
     nonce = (int.from_bytes(iv, "big") ^ pn).to_bytes(12, "big")
-    _, _, _, aesgcm, invalid_tag = _aes()
-    try:
-        return aesgcm(key).decrypt(nonce, data[pn_offset + pn_len : packet.end], header)
-    except invalid_tag:
-        return None
+    return gcm_open(key, nonce, data[pn_offset + pn_len : packet.end], header)
 
 
 def crypto_frames(payload: bytes) -> list[tuple[int, bytes]]:

@@ -2742,6 +2742,151 @@ done:
     return out;
 }
 
+/* ---- QUIC Initial keys (dissect/quic.py client_keys; twin: hmac/hashlib there) ----
+ * SHA-256 (FIPS 180-4), HMAC (RFC 2104) and TLS 1.3's HKDF-Expand-Label (RFC 8446 §7.1)
+ * with an empty context, one block of output: the five HMACs of an Initial's keys
+ * (RFC 9001 §5.2) without a Python call and an OpenSSL context each. */
+
+static const uint32_t sha256_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROR32(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_compress(uint32_t h[8], const unsigned char *p) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++) w[i] = rd32(p + 4 * i, 0);
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = hh + (ROR32(e, 6) ^ ROR32(e, 11) ^ ROR32(e, 25)) + ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
+        uint32_t t2 = (ROR32(a, 2) ^ ROR32(a, 13) ^ ROR32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+}
+
+typedef struct {
+    uint32_t h[8];
+    unsigned char buf[64];
+    size_t used;
+    uint64_t total;
+} sha256_ctx;
+
+static void sha256_init(sha256_ctx *c) {
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, iv, sizeof iv);
+    c->used = 0;
+    c->total = 0;
+}
+
+static void sha256_update(sha256_ctx *c, const unsigned char *p, size_t n) {
+    c->total += n;
+    while (n > 0) {
+        size_t take = 64 - c->used < n ? 64 - c->used : n;
+        memcpy(c->buf + c->used, p, take);
+        c->used += take;
+        p += take;
+        n -= take;
+        if (c->used == 64) {
+            sha256_compress(c->h, c->buf);
+            c->used = 0;
+        }
+    }
+}
+
+static void sha256_final(sha256_ctx *c, unsigned char out[32]) {
+    uint64_t bits = c->total * 8;
+    unsigned char pad[72] = {0x80};
+    size_t padlen = (c->used < 56 ? 56 : 120) - c->used;
+    for (int i = 0; i < 8; i++) pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha256_update(c, pad, padlen + 8);
+    for (int i = 0; i < 8; i++) put32(out + 4 * i, c->h[i]);
+}
+
+static void hmac_sha256(const unsigned char *key, size_t klen, const unsigned char *msg, size_t mlen,
+                        unsigned char out[32]) {
+    unsigned char k[64] = {0}, pad[64], inner[32];
+    sha256_ctx c;
+    if (klen > 64) {
+        sha256_init(&c);
+        sha256_update(&c, key, klen);
+        sha256_final(&c, k);
+    } else {
+        memcpy(k, key, klen);
+    }
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x36;
+    sha256_init(&c);
+    sha256_update(&c, pad, 64);
+    sha256_update(&c, msg, mlen);
+    sha256_final(&c, inner);
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x5c;
+    sha256_init(&c);
+    sha256_update(&c, pad, 64);
+    sha256_update(&c, inner, 32);
+    sha256_final(&c, out);
+}
+
+/* HKDF-Expand-Label(secret, prefix + name, "", length), length <= 32 */
+static void hkdf_label(const unsigned char secret[32], const unsigned char *prefix, size_t plen,
+                       const char *name, size_t length, unsigned char *out) {
+    unsigned char info[2 + 1 + 255 + 1 + 1], digest[32];
+    size_t nlen = strlen(name), full = 6 + plen + nlen, pos = 0;
+    info[pos++] = (unsigned char)(length >> 8);
+    info[pos++] = (unsigned char)length;
+    info[pos++] = (unsigned char)full;
+    memcpy(info + pos, "tls13 ", 6);
+    pos += 6;
+    memcpy(info + pos, prefix, plen);
+    pos += plen;
+    memcpy(info + pos, name, nlen);
+    pos += nlen;
+    info[pos++] = 0x00; /* empty context */
+    info[pos++] = 0x01; /* HKDF-Expand's first block counter */
+    hmac_sha256(secret, 32, info, pos, digest);
+    memcpy(out, digest, length);
+}
+
+/* quic_client_keys(salt, dcid, prefix) -> (secret, hp, key, iv): a client's Initial
+ * secret from its Destination Connection ID and the version's salt, and the packet keys
+ * under the version's label prefix (b"quic " or b"quicv2 ") */
+static PyObject *quic_client_keys(PyObject *self, PyObject *args) {
+    Py_buffer salt, dcid, prefix;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &salt, &dcid, &prefix))
+        return NULL;
+    PyObject *out = NULL;
+    if (prefix.len > 200) {
+        PyErr_SetString(PyExc_ValueError, "quic_client_keys: label prefix too long");
+    } else {
+        unsigned char initial[32], secret[32], hp[16], key[16], iv[12];
+        const unsigned char *pre = (const unsigned char *)prefix.buf;
+        hmac_sha256((const unsigned char *)salt.buf, (size_t)salt.len, (const unsigned char *)dcid.buf,
+                    (size_t)dcid.len, initial);
+        hkdf_label(initial, (const unsigned char *)"", 0, "client in", 32, secret);
+        hkdf_label(secret, pre, (size_t)prefix.len, "hp", 16, hp);
+        hkdf_label(secret, pre, (size_t)prefix.len, "key", 16, key);
+        hkdf_label(secret, pre, (size_t)prefix.len, "iv", 12, iv);
+        out = Py_BuildValue("(y#y#y#y#)", (const char *)secret, (Py_ssize_t)32, (const char *)hp,
+                            (Py_ssize_t)16, (const char *)key, (Py_ssize_t)16, (const char *)iv, (Py_ssize_t)12);
+    }
+    PyBuffer_Release(&salt);
+    PyBuffer_Release(&dcid);
+    PyBuffer_Release(&prefix);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"fanout_owners", fanout_owners, METH_VARARGS, "The split-scan worker of each packet's flow."},
     {"walk_pcap", walk_pcap, METH_VARARGS, "Offsets of complete classic-pcap records."},
@@ -2763,6 +2908,7 @@ static PyMethodDef methods[] = {
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
     {"aes128_block", aes128_block_py, METH_VARARGS, "AES-128 encryption of one 16-byte block."},
     {"aes128_gcm_open", aes128_gcm_open, METH_VARARGS, "AES-128-GCM decryption, None on a bad tag."},
+    {"quic_client_keys", quic_client_keys, METH_VARARGS, "A QUIC client's Initial secret and keys."},
     {NULL, NULL, 0, NULL},
 };
 

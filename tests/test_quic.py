@@ -262,3 +262,33 @@ def test_compiled_aes_twins_agree():
     sample = A2_PACKET[packet.pn_offset + 4 : packet.pn_offset + 20]
     assert fast.aes128_block(keys.hp, sample)[:5] == quic.py_header_mask(keys.hp, sample)
     assert quic.open_initial(A2_PACKET, packet, keys) == A2_PAYLOAD
+
+
+def test_compiled_initial_keys_agree():
+    """quic_client_keys (_fast.c: SHA-256, HMAC, HKDF-Expand-Label) gives the secret and
+    keys hmac/hashlib give (py_client_keys), for v1 and v2 and every DCID length, and the
+    RFC 9001 / RFC 9369 Appendix A keys."""
+    import random
+
+    import pytest
+
+    from detector.compiled import fast
+
+    if fast is None:
+        pytest.skip("compiled helpers not built")
+    rng = random.Random(9369)
+    for version in (quic.VERSION_1, quic.VERSION_2):
+        salt, prefix, _ = quic._VERSIONS[version]
+        for size in range(0, 21):
+            for _ in range(20):
+                dcid = rng.randbytes(size)
+                want = quic.py_client_keys(dcid, version)
+                got = fast.quic_client_keys(salt, dcid, prefix)
+                assert got == (want.secret, want.hp, *want.key_iv())
+    v1 = fast.quic_client_keys(quic._VERSIONS[quic.VERSION_1][0], DCID, b"quic ")
+    assert v1 == (bytes.fromhex(CLIENT_SECRET), *map(bytes.fromhex, (CLIENT_KEYS[2], *CLIENT_KEYS[:2])))
+    v2 = fast.quic_client_keys(quic._VERSIONS[quic.VERSION_2][0], DCID, b"quicv2 ")
+    assert v2 == (
+        bytes.fromhex(V2_CLIENT_SECRET),
+        *map(bytes.fromhex, (V2_CLIENT_KEYS[2], *V2_CLIENT_KEYS[:2])),
+    )

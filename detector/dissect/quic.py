@@ -20,10 +20,11 @@ for a QUIC hello: the same string as over TCP (its quic_transport_parameters ext
 included). Once the hello is read the flow leaves inspection: nothing after the Initials
 can be read without the session's keys.
 
-The AES primitives are the compiled helpers' (``aes128_block``, ``aes128_gcm_open`` in
-detector/_fast.c); their twins, used without the extension (or with MINEWATCH_PURE=1),
-come from ``cryptography``, imported on first use (a scan with the extension, or without
-QUIC, never loads it). tests/test_quic.py compares the two.
+The keys and AES primitives are the compiled helpers' (``quic_client_keys``,
+``aes128_block``, ``aes128_gcm_open`` in detector/_fast.c). Their twins, used without the
+extension (or with MINEWATCH_PURE=1), are hmac/hashlib's HKDF here and ``cryptography``'s
+AES, imported on first use (a scan with the extension, or without QUIC, never loads it).
+tests/test_quic.py compares the two.
 """
 
 from __future__ import annotations
@@ -95,11 +96,20 @@ class Keys:
 
     __slots__ = ("secret", "version", "hp", "_key_iv")
 
-    def __init__(self, secret: bytes, version: int = VERSION_1) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        version: int = VERSION_1,
+        hp: bytes | None = None,
+        key_iv: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        """``hp`` and ``key_iv``: the keys when already derived (quic_client_keys)."""
         self.secret = secret
         self.version = version
-        self.hp = hkdf_expand_label(secret, _VERSIONS[version][1] + b"hp", 16)
-        self._key_iv: tuple[bytes, bytes] | None = None
+        self.hp = (
+            hp if hp is not None else hkdf_expand_label(secret, _VERSIONS[version][1] + b"hp", 16)
+        )
+        self._key_iv: tuple[bytes, bytes] | None = key_iv
 
     def key_iv(self) -> tuple[bytes, bytes]:
         if self._key_iv is None:
@@ -117,10 +127,20 @@ def client_keys(dcid: bytes, version: int) -> Keys:
     if found is None:
         if len(_KEY_CACHE) >= 1024:
             _KEY_CACHE.clear()
-        initial = hkdf_extract(_VERSIONS[version][0], dcid)
-        secret = hkdf_expand_label(initial, b"client in", 32)
-        found = _KEY_CACHE[(version, dcid)] = Keys(secret, version)
+        if fast is not None:  # all five HMACs in one compiled call (twin: py_client_keys)
+            salt, prefix, _ = _VERSIONS[version]
+            secret, hp, key, iv = fast.quic_client_keys(salt, dcid, prefix)
+            found = Keys(secret, version, hp, (key, iv))
+        else:
+            found = py_client_keys(dcid, version)
+        _KEY_CACHE[(version, dcid)] = found
     return found
+
+
+def py_client_keys(dcid: bytes, version: int) -> Keys:
+    """The client Initial keys for ``dcid`` through hmac (the compiled helper's twin)."""
+    initial = hkdf_extract(_VERSIONS[version][0], dcid)
+    return Keys(hkdf_expand_label(initial, b"client in", 32), version)
 
 
 # --- packets ------------------------------------------------------------------------------

@@ -71,11 +71,13 @@ class Rule:
     source: str  # "file:line"
     predicate: Predicate = field(repr=False, compare=False)
     requires: frozenset[str] = frozenset()  # fact families that must be present
+    # sets of families the flow must have one of each (``dialect: [a, b]``)
+    needs_any: tuple[frozenset[str], ...] = ()
     # families whose presence alone makes the rule fail (``not: {app_proto: dns}``)
     excludes: frozenset[str] = frozenset()
-    # the predicate without the conditions the families above settle exactly (an
-    # ``app_proto`` or ``model.alert`` child of the top ``all``): what RuleSet.evaluate
-    # runs on the flows that pass the gate; None: the predicate itself
+    # the predicate without the conditions the families above settle exactly (app_proto,
+    # dialect, node.protocol ... conditions of the top ``all``, or the whole match): what
+    # RuleSet.evaluate runs on the flows that pass the gate; None: the predicate itself
     check: Predicate | None = field(default=None, repr=False, compare=False)
 
     def matches(self, record: FlowRecord) -> bool:
@@ -106,8 +108,8 @@ class RuleSet:
     # fact families present -> the rules that can fire on them, in id order. Flows come in
     # a handful of shapes (TLS with a name, DNS, Stratum...), so this is a few entries,
     # and a flow tests only its candidates instead of every rule's requirements.
-    # The families include the flow's app_protos ("app:tls") and whether the model scored
-    # it, so rules that need an app protocol or the model's alert are not tested elsewhere.
+    # The families include the flow's app_protos ("app:tls"), dialects, node protocol and
+    # whether the model scored it, so a rule that needs one of them is not tested elsewhere.
     _candidates: dict[frozenset[str], list[tuple[Rule, Predicate]]] = field(
         default_factory=dict, repr=False
     )
@@ -120,7 +122,9 @@ class RuleSet:
             candidates = [
                 (rule, rule.check or rule.predicate)
                 for rule in self.rules
-                if rule.requires <= present and rule.excludes.isdisjoint(present)
+                if rule.requires <= present
+                and rule.excludes.isdisjoint(present)
+                and all(not need.isdisjoint(present) for need in rule.needs_any)
             ]
             self._candidates[present] = candidates
         return [rule for rule, check in candidates if check(record)]
@@ -260,8 +264,9 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
     if node.get("enabled", True) is False:
         return None
     requires = _requires(node["match"])
+    needs_any = _needs_any(node["match"])
     excludes = _excludes(node["match"])
-    check = _gated_check(ctx, label, node["match"], requires, excludes)
+    check = _gated_check(ctx, label, node["match"], requires, needs_any, excludes)
     return Rule(
         id=rid,
         rev=rev,
@@ -276,6 +281,7 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
         source=f"{path}:{ctx.rule_line}",
         predicate=predicate,
         requires=requires,
+        needs_any=needs_any,
         excludes=excludes,
         check=check,
     )
@@ -524,70 +530,80 @@ def _requires(node: Any) -> frozenset[str]:
     if "any" in node and isinstance(node["any"], list) and node["any"]:
         # holds only if some child holds: what every child needs, it needs
         return frozenset.intersection(*(_requires(child) for child in node["any"]))
+    exact = _exact(node)
+    single = exact if len(exact) == 1 else frozenset()
     if "field" in node:
-        app = _app_family(node)
-        if app is not None:
-            return frozenset({app})
         family = FAMILY_OF.get(node["field"])
         positive = (
             bool(_POSITIVE & set(node))
             or node.get("exists") is True
             or (isinstance(node.get("min"), (int, float)) and node["min"] > 0)
         )
-        return frozenset({family}) if family and positive else frozenset()
+        return (frozenset({family}) if family and positive else frozenset()) | single
     if len(node) == 1:
         (key,) = node
         if key in SHORTHANDS:
-            app = _app_family(node)
-            if app is not None:
-                return frozenset({app})
             family = FAMILY_OF.get(SHORTHANDS[key][0])
-            return frozenset({family}) if family else frozenset()
+            return (frozenset({family}) if family else frozenset()) | single
     return frozenset()
 
 
-def _app_names(node: Any) -> list[str] | None:
-    """The app_proto names of an ``app_proto: X`` / ``{field: app_proto, in|eq: X}``
-    condition (one operator, values of strings), else None."""
+# Conditions that hold exactly when the flow has one of a few families (fields.families):
+# field -> (family prefix, lowercased as the operator compares). Only fields of a small
+# vocabulary, so that the candidate cache stays a handful of entries.
+_EXACT_FIELDS = {
+    "app_proto": ("app:", False),  # set: set_in compares the names as they are
+    "dialect": ("dialect:", False),
+    "node.protocol": ("node.protocol=", True),  # str: str_in compares lowercased text
+    "node.name_network": ("node.name_network=", True),
+}
+
+
+def _exact(node: Any) -> frozenset[str]:
+    """The families F such that the condition holds exactly when the flow has one of F
+    (``app_proto: [a, b]``, ``{field: node.protocol, eq: x}``, ``model.alert`` exists),
+    else the empty set."""
     if not isinstance(node, dict):
-        return None
-    if len(node) == 1 and "app_proto" in node:
-        value = node["app_proto"]
-    elif len(node) == 2 and node.get("field") == "app_proto":
+        return frozenset()
+    if set(node) == {"field", "exists"}:
+        if node["field"] == "model.alert" and node["exists"] is True:
+            return frozenset({"model_alert"})
+        return frozenset()
+    if len(node) == 1:
+        (name,) = node
+        if name not in SHORTHANDS:
+            return frozenset()
+        value = node[name]
+        name = SHORTHANDS[name][0]
+    elif len(node) == 2 and "field" in node:
         ops = set(node) - {"field"}
         if ops not in ({"in"}, {"eq"}):
-            return None
-        (op,) = ops
-        value = node[op]
+            return frozenset()
+        name = node["field"]
+        value = node[ops.pop()]
     else:
-        return None
+        return frozenset()
+    how = _EXACT_FIELDS.get(name) if isinstance(name, str) else None
+    if how is None:
+        return frozenset()
+    prefix, lowered = how
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(x, str) for x in items):
-        return None
-    return items
+        return frozenset()
+    return frozenset(prefix + (x.lower() if lowered else x) for x in items)
 
 
-def _app_family(node: Any) -> str | None:
-    """``app:NAME`` (fields.families) for an app_proto condition on one name: it holds
-    exactly when the flow's app_protos hold NAME."""
-    names = _app_names(node)
-    return f"app:{names[0]}" if names is not None and len(set(names)) == 1 else None
-
-
-def _negated_apps(node: Any) -> frozenset[str]:
-    """``not: {app_proto: [A, B]}`` fails exactly when the flow has A or B: the families
-    ``app:A``, ``app:B``."""
+def _negated(node: Any) -> frozenset[str]:
+    """``not: C`` for an exact C fails exactly when the flow has one of C's families."""
     if isinstance(node, dict) and len(node) == 1 and "not" in node:
-        names = _app_names(node["not"])
-        if names is not None:
-            return frozenset(f"app:{name}" for name in names)
+        return _exact(node["not"])
     return frozenset()
 
 
 def _excludes(node: Any) -> frozenset[str]:
     """Families whose presence makes a condition fail (static, exact for what it names):
-    a negated app_proto condition, at the top or as a child of an ``all``; an ``any``
-    fails on what makes every child fail."""
+    a negated exact condition, at the top or as a child of an ``all``; an ``any`` fails
+    on what makes every child fail."""
     if not isinstance(node, dict):
         return frozenset()
     if "all" in node and isinstance(node["all"], list):
@@ -597,38 +613,61 @@ def _excludes(node: Any) -> frozenset[str]:
         return out
     if "any" in node and isinstance(node["any"], list) and node["any"]:
         return frozenset.intersection(*(_excludes(child) for child in node["any"]))
-    return _negated_apps(node)
+    return _negated(node)
 
 
-def _settled(node: Any, requires: frozenset[str], excludes: frozenset[str]) -> bool:
-    """Does the gate alone (families present: ``requires``; absent: ``excludes``) make
-    this condition hold? Only for conditions a family names exactly."""
-    app = _app_family(node)
-    if app is not None:
-        return app in requires
-    negated = _negated_apps(node)
-    if negated:
-        return negated <= excludes
-    return (
-        isinstance(node, dict)
-        and set(node) == {"field", "exists"}
-        and node["field"] == "model.alert"
-        and node["exists"] is True
-        and "model_alert" in requires
-    )
+def _needs_any(node: Any) -> tuple[frozenset[str], ...]:
+    """Sets of families of which the flow must have at least one each: an exact
+    condition on several values (``dialect: [a, b]``), at the top or in an ``all``."""
+    if not isinstance(node, dict):
+        return ()
+    if "all" in node and isinstance(node["all"], list):
+        out: list[frozenset[str]] = []
+        for child in node["all"]:
+            out += [need for need in _needs_any(child) if need not in out]
+        return tuple(out)
+    exact = _exact(node)
+    return (exact,) if len(exact) > 1 else ()
+
+
+def _settled(
+    node: Any,
+    requires: frozenset[str],
+    needs_any: tuple[frozenset[str], ...],
+    excludes: frozenset[str],
+) -> bool:
+    """Does the gate alone (``requires`` and one of each ``needs_any`` present,
+    ``excludes`` absent) make this condition hold?"""
+    exact = _exact(node)
+    if exact:
+        return exact <= requires if len(exact) == 1 else exact in needs_any
+    negated = _negated(node)
+    return bool(negated) and negated <= excludes
 
 
 def _gated_check(
-    ctx: _Ctx, label: str, node: Any, requires: frozenset[str], excludes: frozenset[str]
+    ctx: _Ctx,
+    label: str,
+    node: Any,
+    requires: frozenset[str],
+    needs_any: tuple[frozenset[str], ...],
+    excludes: frozenset[str],
 ) -> Predicate | None:
-    """The rule's predicate for flows that passed its gate: the top ``all``'s children
-    the gate settles left out (None: nothing to leave out, the predicate serves)."""
+    """The rule's predicate for flows that passed its gate: the conditions the gate
+    settles left out - the whole condition, or children of its top ``all`` (None:
+    nothing to leave out, the predicate serves)."""
+    if _settled(node, requires, needs_any, excludes):
+        return _always
     if not (isinstance(node, dict) and set(node) == {"all"} and isinstance(node["all"], list)):
         return None
-    kept = [child for child in node["all"] if not _settled(child, requires, excludes)]
+    kept = [child for child in node["all"] if not _settled(child, requires, needs_any, excludes)]
     if len(kept) == len(node["all"]):
         return None
     if not kept:
-        return lambda r: True
+        return _always
     preds = [_compile_cond(ctx, label, child, node) for child in kept]
     return preds[0] if len(preds) == 1 else _all_of(preds)
+
+
+def _always(r: FlowRecord) -> bool:
+    return True

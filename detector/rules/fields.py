@@ -226,8 +226,10 @@ _NONE: frozenset[str] = frozenset()
 
 def families(r: FlowRecord) -> frozenset[str]:
     """The non-empty parts of a flow's facts (see FAMILY_OF), ``model`` / ``model_alert``
-    when the flow model scored / alerted on the flow, and ``app:NAME`` for each of its
-    app_protos (rules/engine.py gates app_proto conditions on them)."""
+    when the flow model scored / alerted on the flow, and the values of a few fields of a
+    small vocabulary: ``app:NAME`` per app_proto, ``dialect:NAME`` per dialect,
+    ``node.protocol=name`` and ``node.name_network=name`` lowercased (rules/engine.py
+    gates conditions on them, _EXACT_FIELDS)."""
     f = r.facts
     if r.model_score is not None:
         model = ["model", "model_alert"] if r.model_alert else ["model"]
@@ -242,10 +244,19 @@ def families(r: FlowRecord) -> frozenset[str]:
         present.append("app:" + name)
     if f.dialects:
         present.append("dialects")
+        for name in f.dialects:
+            present.append("dialect:" + name)
     if "json" in f.app_protos:
         present.append("json")
     if f.node:
         present.append("node")
+        node = f.node
+        value = node.get("protocol")
+        if value is not None:
+            present.append("node.protocol=" + str(value).lower())
+        value = node.get("name_network")
+        if value is not None:
+            present.append("node.name_network=" + str(value).lower())
     if f.pool:
         present.append("pool")
     if f.http:

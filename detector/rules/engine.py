@@ -661,12 +661,43 @@ def _gated_check(
     if not (isinstance(node, dict) and set(node) == {"all"} and isinstance(node["all"], list)):
         return None
     kept = [child for child in node["all"] if not _settled(child, requires, needs_any, excludes)]
-    if len(kept) == len(node["all"]):
-        return None
     if not kept:
         return _always
-    preds = [_compile_cond(ctx, label, child, node) for child in kept]
+    # the flow's own counters first: a number compared costs a fraction of a host-list
+    # or regex test, and every condition is a pure test, so the order changes no answer
+    ordered = [child for child in kept if _on_counters(child)]
+    ordered += [child for child in kept if not _on_counters(child)]
+    if len(kept) == len(node["all"]) and ordered == kept:
+        return None
+    preds = [_compile_cond(ctx, label, child, node) for child in ordered]
     return preds[0] if len(preds) == 1 else _all_of(preds)
+
+
+# the FlowRecord's own numbers (fields.FIELDS reads them as attributes)
+_COUNTERS = frozenset(
+    {
+        "client_port",
+        "server_port",
+        "duration",
+        "pkts_toserver",
+        "pkts_toclient",
+        "bytes_toserver",
+        "bytes_toclient",
+    }
+)
+
+
+def _on_counters(node: Any) -> bool:
+    """A number test (min, max, eq, in) on one of the record's own counters, or ``port``."""
+    if not isinstance(node, dict):
+        return False
+    if set(node) == {"port"}:
+        return True
+    return (
+        node.get("field") in _COUNTERS
+        and len(node) > 1
+        and set(node) - {"field"} <= {"min", "max", "eq", "in"}
+    )
 
 
 def _always(r: FlowRecord) -> bool:

@@ -2769,11 +2769,26 @@ static void sha256_compress(uint32_t h[8], const unsigned char *p) {
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 = hh + (ROR32(e, 6) ^ ROR32(e, 11) ^ ROR32(e, 25)) + ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
-        uint32_t t2 = (ROR32(a, 2) ^ ROR32(a, 13) ^ ROR32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-        hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    /* eight rounds per pass with the variables renamed, not moved */
+#define SHA256_ROUND(a, b, c, d, e, f, g, h, i)                                                  \
+    do {                                                                                         \
+        uint32_t t1 = h + (ROR32(e, 6) ^ ROR32(e, 11) ^ ROR32(e, 25)) + (g ^ (e & (f ^ g))) +     \
+                      sha256_k[i] + w[i];                                                        \
+        uint32_t t2 = (ROR32(a, 2) ^ ROR32(a, 13) ^ ROR32(a, 22)) + ((a & b) | (c & (a | b)));   \
+        d += t1;                                                                                 \
+        h = t1 + t2;                                                                             \
+    } while (0)
+    for (int i = 0; i < 64; i += 8) {
+        SHA256_ROUND(a, b, c, d, e, f, g, hh, i);
+        SHA256_ROUND(hh, a, b, c, d, e, f, g, i + 1);
+        SHA256_ROUND(g, hh, a, b, c, d, e, f, i + 2);
+        SHA256_ROUND(f, g, hh, a, b, c, d, e, i + 3);
+        SHA256_ROUND(e, f, g, hh, a, b, c, d, i + 4);
+        SHA256_ROUND(d, e, f, g, hh, a, b, c, i + 5);
+        SHA256_ROUND(c, d, e, f, g, hh, a, b, i + 6);
+        SHA256_ROUND(b, c, d, e, f, g, hh, a, i + 7);
     }
+#undef SHA256_ROUND
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
 }
 
@@ -2816,11 +2831,16 @@ static void sha256_final(sha256_ctx *c, unsigned char out[32]) {
     for (int i = 0; i < 8; i++) put32(out + 4 * i, c->h[i]);
 }
 
-static void hmac_sha256(const unsigned char *key, size_t klen, const unsigned char *msg, size_t mlen,
-                        unsigned char out[32]) {
-    unsigned char k[64] = {0}, pad[64], inner[32];
-    sha256_ctx c;
+/* HMAC-SHA256 with its key's two padded blocks hashed once (several messages under one
+ * key: the Initial secret's three labels) */
+typedef struct {
+    sha256_ctx inner, outer;
+} hmac_key;
+
+static void hmac_init(hmac_key *hk, const unsigned char *key, size_t klen) {
+    unsigned char k[64] = {0}, pad[64];
     if (klen > 64) {
+        sha256_ctx c;
         sha256_init(&c);
         sha256_update(&c, key, klen);
         sha256_final(&c, k);
@@ -2828,19 +2848,26 @@ static void hmac_sha256(const unsigned char *key, size_t klen, const unsigned ch
         memcpy(k, key, klen);
     }
     for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x36;
-    sha256_init(&c);
-    sha256_update(&c, pad, 64);
+    sha256_init(&hk->inner);
+    sha256_update(&hk->inner, pad, 64);
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x5c;
+    sha256_init(&hk->outer);
+    sha256_update(&hk->outer, pad, 64);
+}
+
+static void hmac_with(const hmac_key *hk, const unsigned char *msg, size_t mlen, unsigned char out[32]) {
+    unsigned char inner[32];
+    sha256_ctx c = hk->inner;
     sha256_update(&c, msg, mlen);
     sha256_final(&c, inner);
-    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x5c;
-    sha256_init(&c);
-    sha256_update(&c, pad, 64);
+    c = hk->outer;
     sha256_update(&c, inner, 32);
     sha256_final(&c, out);
 }
 
-/* HKDF-Expand-Label(secret, prefix + name, "", length), length <= 32 */
-static void hkdf_label(const unsigned char secret[32], const unsigned char *prefix, size_t plen,
+/* HKDF-Expand-Label(secret, prefix + name, "", length), length <= 32, under the secret's
+ * HMAC key */
+static void hkdf_label(const hmac_key *secret, const unsigned char *prefix, size_t plen,
                        const char *name, size_t length, unsigned char *out) {
     unsigned char info[2 + 1 + 255 + 1 + 1], digest[32];
     size_t nlen = strlen(name), full = 6 + plen + nlen, pos = 0;
@@ -2855,8 +2882,27 @@ static void hkdf_label(const unsigned char secret[32], const unsigned char *pref
     pos += nlen;
     info[pos++] = 0x00; /* empty context */
     info[pos++] = 0x01; /* HKDF-Expand's first block counter */
-    hmac_sha256(secret, 32, info, pos, digest);
+    hmac_with(secret, info, pos, digest);
     memcpy(out, digest, length);
+}
+
+/* the HMAC keys of the last salts seen (a version's salt is fixed: two in use) */
+static struct {
+    unsigned char salt[64];
+    size_t len;
+    hmac_key key;
+} salt_keys[4];
+static int salt_keys_used = 0;
+
+static const hmac_key *salt_key(const unsigned char *salt, size_t len) {
+    for (int i = 0; i < salt_keys_used; i++)
+        if (salt_keys[i].len == len && memcmp(salt_keys[i].salt, salt, len) == 0)
+            return &salt_keys[i].key;
+    int slot = salt_keys_used < 4 ? salt_keys_used++ : 3;
+    memcpy(salt_keys[slot].salt, salt, len);
+    salt_keys[slot].len = len;
+    hmac_init(&salt_keys[slot].key, salt, len);
+    return &salt_keys[slot].key;
 }
 
 /* quic_client_keys(salt, dcid, prefix) -> (secret, hp, key, iv): a client's Initial
@@ -2872,12 +2918,20 @@ static PyObject *quic_client_keys(PyObject *self, PyObject *args) {
     } else {
         unsigned char initial[32], secret[32], hp[16], key[16], iv[12];
         const unsigned char *pre = (const unsigned char *)prefix.buf;
-        hmac_sha256((const unsigned char *)salt.buf, (size_t)salt.len, (const unsigned char *)dcid.buf,
-                    (size_t)dcid.len, initial);
-        hkdf_label(initial, (const unsigned char *)"", 0, "client in", 32, secret);
-        hkdf_label(secret, pre, (size_t)prefix.len, "hp", 16, hp);
-        hkdf_label(secret, pre, (size_t)prefix.len, "key", 16, key);
-        hkdf_label(secret, pre, (size_t)prefix.len, "iv", 12, iv);
+        hmac_key hk;
+        if (salt.len <= 64) {
+            hmac_with(salt_key((const unsigned char *)salt.buf, (size_t)salt.len),
+                      (const unsigned char *)dcid.buf, (size_t)dcid.len, initial);
+        } else {
+            hmac_init(&hk, (const unsigned char *)salt.buf, (size_t)salt.len);
+            hmac_with(&hk, (const unsigned char *)dcid.buf, (size_t)dcid.len, initial);
+        }
+        hmac_init(&hk, initial, 32);
+        hkdf_label(&hk, (const unsigned char *)"", 0, "client in", 32, secret);
+        hmac_init(&hk, secret, 32);
+        hkdf_label(&hk, pre, (size_t)prefix.len, "hp", 16, hp);
+        hkdf_label(&hk, pre, (size_t)prefix.len, "key", 16, key);
+        hkdf_label(&hk, pre, (size_t)prefix.len, "iv", 12, iv);
         out = Py_BuildValue("(y#y#y#y#)", (const char *)secret, (Py_ssize_t)32, (const char *)hp,
                             (Py_ssize_t)16, (const char *)key, (Py_ssize_t)16, (const char *)iv, (Py_ssize_t)12);
     }

@@ -260,13 +260,14 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
         raise ctx.fail(node, f"{label}: dialect must be a name")
     if dialect is not None and dialect not in DIALECTS:
         raise ctx.fail(node, f"{label}: unknown dialect {dialect} ({_DIALECT_HINT})")
-    predicate = _compile_cond(ctx, label, node["match"], node)
+    parts: list[Predicate] = []
+    predicate = _compile_cond(ctx, label, node["match"], node, parts)
     if node.get("enabled", True) is False:
         return None
     requires = _requires(node["match"])
     needs_any = _needs_any(node["match"])
     excludes = _excludes(node["match"])
-    check = _gated_check(ctx, label, node["match"], requires, needs_any, excludes)
+    check = _gated_check(node["match"], parts, requires, needs_any, excludes)
     return Rule(
         id=rid,
         rev=rev,
@@ -287,7 +288,12 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
     )
 
 
-def _compile_cond(ctx: _Ctx, label: str, node: Any, parent: Any) -> Predicate:
+def _compile_cond(
+    ctx: _Ctx, label: str, node: Any, parent: Any, parts: list[Predicate] | None = None
+) -> Predicate:
+    """The predicate of a condition; ``parts`` receives those of an ``all``/``any``'s
+    children (the gated check reuses them: compiling a regex or a host list twice would
+    cost start-up)."""
     if not isinstance(node, dict) or not node:
         raise ctx.fail(parent, f"{label}: a condition must be a non-empty mapping")
     keys = set(node)
@@ -299,6 +305,8 @@ def _compile_cond(ctx: _Ctx, label: str, node: Any, parent: Any) -> Predicate:
         if not isinstance(items, list) or not items:
             raise ctx.fail(node, f"{label}: '{op}' needs a non-empty list of conditions")
         preds = [_compile_cond(ctx, label, item, node) for item in items]
+        if parts is not None:
+            parts.extend(preds)
         if len(preds) == 1:
             return preds[0]
         return _all_of(preds) if op == "all" else _any_of(preds)
@@ -646,31 +654,40 @@ def _settled(
 
 
 def _gated_check(
-    ctx: _Ctx,
-    label: str,
     node: Any,
+    parts: list[Predicate],
     requires: frozenset[str],
     needs_any: tuple[frozenset[str], ...],
     excludes: frozenset[str],
 ) -> Predicate | None:
     """The rule's predicate for flows that passed its gate: the conditions the gate
-    settles left out - the whole condition, or children of its top ``all`` (None:
-    nothing to leave out, the predicate serves)."""
+    settles left out - the whole condition, or children of its top ``all`` (whose
+    compiled predicates are ``parts``) - and the rest with the flow's own counters first
+    (None: nothing to leave out or reorder, the predicate serves)."""
     if _settled(node, requires, needs_any, excludes):
         return _always
     if not (isinstance(node, dict) and set(node) == {"all"} and isinstance(node["all"], list)):
         return None
-    kept = [child for child in node["all"] if not _settled(child, requires, needs_any, excludes)]
+    children = list(zip(node["all"], parts, strict=True))
+    kept = [
+        (child, pred)
+        for child, pred in children
+        if not _settled(child, requires, needs_any, excludes)
+    ]
     if not kept:
         return _always
     # the flow's own counters first: a number compared costs a fraction of a host-list
     # or regex test, and every condition is a pure test, so the order changes no answer
-    ordered = [child for child in kept if _on_counters(child)]
-    ordered += [child for child in kept if not _on_counters(child)]
-    if len(kept) == len(node["all"]) and ordered == kept:
+    ordered = [item for item in kept if _on_counters(item[0])]
+    ordered += [item for item in kept if not _on_counters(item[0])]
+    if ordered == children:
         return None
-    preds = [_compile_cond(ctx, label, child, node) for child in ordered]
+    preds = [pred for _, pred in ordered]
     return preds[0] if len(preds) == 1 else _all_of(preds)
+
+
+def _always(r: FlowRecord) -> bool:
+    return True
 
 
 # the FlowRecord's own numbers (fields.FIELDS reads them as attributes)
@@ -698,7 +715,3 @@ def _on_counters(node: Any) -> bool:
         and len(node) > 1
         and set(node) - {"field"} <= {"min", "max", "eq", "in"}
     )
-
-
-def _always(r: FlowRecord) -> bool:
-    return True

@@ -369,13 +369,15 @@ def _any_of(preds: list[Predicate]) -> Predicate:
 def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> Predicate:
     getter, kind = FIELDS[name]
 
-    def values(r: FlowRecord) -> list[Any]:
+    def values(r: FlowRecord) -> Iterable[Any]:
+        """The field's values to test, in order (a set-valued field's own collection: the
+        tests below only iterate it, so it is not copied)."""
         v = getter(r)
         if v is None:
-            return []
+            return ()
         if kind == "set":
-            return list(v)
-        return [v]
+            return v
+        return (v,)
 
     # exists, min, max and in test the getter's value itself: the same answers as
     # through ``values`` (the set's members, that one value, or none), without a list and
@@ -475,7 +477,9 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
     raise ctx.fail(node, f"{label}: unknown operator {op!r}")
 
 
-def _domain_test(values: Callable[[FlowRecord], list[Any]], domains: frozenset[str]) -> Predicate:
+def _domain_test(
+    values: Callable[[FlowRecord], Iterable[Any]], domains: frozenset[str]
+) -> Predicate:
     """Is any value in ``domains`` (or below one)? Host names repeat across flows (the same
     CDN and SNI over and over), so answers are remembered, up to a bound."""
     known: dict[str, bool] = {}

@@ -2905,9 +2905,10 @@ static const hmac_key *salt_key(const unsigned char *salt, size_t len) {
     return &salt_keys[slot].key;
 }
 
-/* quic_client_keys(salt, dcid, prefix) -> (secret, hp, key, iv): a client's Initial
- * secret from its Destination Connection ID and the version's salt, and the packet keys
- * under the version's label prefix (b"quic " or b"quicv2 ") */
+/* quic_client_keys(salt, dcid, prefix) -> (secret, hp): a client's Initial secret from its
+ * Destination Connection ID and the version's salt, and its header-protection key under
+ * the version's label prefix (b"quic " or b"quicv2 "); quic_key_iv gives the rest when a
+ * packet's header unprotects plausibly (most that merely look like Initials never do) */
 static PyObject *quic_client_keys(PyObject *self, PyObject *args) {
     Py_buffer salt, dcid, prefix;
     if (!PyArg_ParseTuple(args, "y*y*y*", &salt, &dcid, &prefix))
@@ -2916,8 +2917,7 @@ static PyObject *quic_client_keys(PyObject *self, PyObject *args) {
     if (prefix.len > 200) {
         PyErr_SetString(PyExc_ValueError, "quic_client_keys: label prefix too long");
     } else {
-        unsigned char initial[32], secret[32], hp[16], key[16], iv[12];
-        const unsigned char *pre = (const unsigned char *)prefix.buf;
+        unsigned char initial[32], secret[32], hp[16];
         hmac_key hk;
         if (salt.len <= 64) {
             hmac_with(salt_key((const unsigned char *)salt.buf, (size_t)salt.len),
@@ -2929,14 +2929,33 @@ static PyObject *quic_client_keys(PyObject *self, PyObject *args) {
         hmac_init(&hk, initial, 32);
         hkdf_label(&hk, (const unsigned char *)"", 0, "client in", 32, secret);
         hmac_init(&hk, secret, 32);
-        hkdf_label(&hk, pre, (size_t)prefix.len, "hp", 16, hp);
-        hkdf_label(&hk, pre, (size_t)prefix.len, "key", 16, key);
-        hkdf_label(&hk, pre, (size_t)prefix.len, "iv", 12, iv);
-        out = Py_BuildValue("(y#y#y#y#)", (const char *)secret, (Py_ssize_t)32, (const char *)hp,
-                            (Py_ssize_t)16, (const char *)key, (Py_ssize_t)16, (const char *)iv, (Py_ssize_t)12);
+        hkdf_label(&hk, (const unsigned char *)prefix.buf, (size_t)prefix.len, "hp", 16, hp);
+        out = Py_BuildValue("(y#y#)", (const char *)secret, (Py_ssize_t)32, (const char *)hp, (Py_ssize_t)16);
     }
     PyBuffer_Release(&salt);
     PyBuffer_Release(&dcid);
+    PyBuffer_Release(&prefix);
+    return out;
+}
+
+/* quic_key_iv(secret, prefix) -> (key, iv): AES-128-GCM packet protection of a traffic
+ * secret (RFC 9001 §5.1) */
+static PyObject *quic_key_iv(PyObject *self, PyObject *args) {
+    Py_buffer secret, prefix;
+    if (!PyArg_ParseTuple(args, "y*y*", &secret, &prefix))
+        return NULL;
+    PyObject *out = NULL;
+    if (prefix.len > 200 || secret.len != 32) {
+        PyErr_SetString(PyExc_ValueError, "quic_key_iv: a 32-byte secret and a short label prefix");
+    } else {
+        unsigned char key[16], iv[12];
+        hmac_key hk;
+        hmac_init(&hk, (const unsigned char *)secret.buf, 32);
+        hkdf_label(&hk, (const unsigned char *)prefix.buf, (size_t)prefix.len, "key", 16, key);
+        hkdf_label(&hk, (const unsigned char *)prefix.buf, (size_t)prefix.len, "iv", 12, iv);
+        out = Py_BuildValue("(y#y#)", (const char *)key, (Py_ssize_t)16, (const char *)iv, (Py_ssize_t)12);
+    }
+    PyBuffer_Release(&secret);
     PyBuffer_Release(&prefix);
     return out;
 }
@@ -2962,7 +2981,8 @@ static PyMethodDef methods[] = {
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
     {"aes128_block", aes128_block_py, METH_VARARGS, "AES-128 encryption of one 16-byte block."},
     {"aes128_gcm_open", aes128_gcm_open, METH_VARARGS, "AES-128-GCM decryption, None on a bad tag."},
-    {"quic_client_keys", quic_client_keys, METH_VARARGS, "A QUIC client's Initial secret and keys."},
+    {"quic_client_keys", quic_client_keys, METH_VARARGS, "A QUIC client's Initial secret and hp key."},
+    {"quic_key_iv", quic_key_iv, METH_VARARGS, "AES-GCM key and IV of a QUIC traffic secret."},
     {NULL, NULL, 0, NULL},
 };
 

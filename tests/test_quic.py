@@ -265,9 +265,9 @@ def test_compiled_aes_twins_agree():
 
 
 def test_compiled_initial_keys_agree():
-    """quic_client_keys (_fast.c: SHA-256, HMAC, HKDF-Expand-Label) gives the secret and
-    keys hmac/hashlib give (py_client_keys), for v1 and v2 and every DCID length, and the
-    RFC 9001 / RFC 9369 Appendix A keys."""
+    """quic_client_keys and quic_key_iv (_fast.c: SHA-256, HMAC, HKDF-Expand-Label) give
+    the secret and keys hmac/hashlib give (py_client_keys), for v1 and v2 and every DCID
+    length, and the RFC 9001 / RFC 9369 Appendix A keys."""
     import random
 
     import pytest
@@ -283,12 +283,15 @@ def test_compiled_initial_keys_agree():
             for _ in range(20):
                 dcid = rng.randbytes(size)
                 want = quic.py_client_keys(dcid, version)
-                got = fast.quic_client_keys(salt, dcid, prefix)
-                assert got == (want.secret, want.hp, *want.key_iv())
-    v1 = fast.quic_client_keys(quic._VERSIONS[quic.VERSION_1][0], DCID, b"quic ")
-    assert v1 == (bytes.fromhex(CLIENT_SECRET), *map(bytes.fromhex, (CLIENT_KEYS[2], *CLIENT_KEYS[:2])))
-    v2 = fast.quic_client_keys(quic._VERSIONS[quic.VERSION_2][0], DCID, b"quicv2 ")
-    assert v2 == (
-        bytes.fromhex(V2_CLIENT_SECRET),
-        *map(bytes.fromhex, (V2_CLIENT_KEYS[2], *V2_CLIENT_KEYS[:2])),
-    )
+                secret, hp = fast.quic_client_keys(salt, dcid, prefix)
+                assert (secret, hp) == (want.secret, want.hp)
+                assert fast.quic_key_iv(secret, prefix) == want.key_iv()
+    for version, secret, keys in (
+        (quic.VERSION_1, CLIENT_SECRET, CLIENT_KEYS),
+        (quic.VERSION_2, V2_CLIENT_SECRET, V2_CLIENT_KEYS),
+    ):
+        salt, prefix, _ = quic._VERSIONS[version]
+        key, iv, hp = map(bytes.fromhex, keys)
+        assert fast.quic_client_keys(salt, DCID, prefix) == (bytes.fromhex(secret), hp)
+        assert fast.quic_key_iv(bytes.fromhex(secret), prefix) == (key, iv)
+        assert quic.client_keys(DCID, version).key_iv() == (key, iv)

@@ -21,10 +21,10 @@ included). Once the hello is read the flow leaves inspection: nothing after the 
 can be read without the session's keys.
 
 The keys and AES primitives are the compiled helpers' (``quic_client_keys``,
-``aes128_block``, ``aes128_gcm_open`` in detector/_fast.c). Their twins, used without the
-extension (or with MINEWATCH_PURE=1), are hmac/hashlib's HKDF here and ``cryptography``'s
-AES, imported on first use (a scan with the extension, or without QUIC, never loads it).
-tests/test_quic.py compares the two.
+``quic_key_iv``, ``aes128_block``, ``aes128_gcm_open`` in detector/_fast.c). Their twins,
+used without the extension (or with MINEWATCH_PURE=1), are hmac/hashlib's HKDF here and
+``cryptography``'s AES, imported on first use (a scan with the extension, or without QUIC,
+never loads it). tests/test_quic.py compares the two.
 """
 
 from __future__ import annotations
@@ -114,10 +114,13 @@ class Keys:
     def key_iv(self) -> tuple[bytes, bytes]:
         if self._key_iv is None:
             prefix = _VERSIONS[self.version][1]
-            self._key_iv = (
-                hkdf_expand_label(self.secret, prefix + b"key", 16),
-                hkdf_expand_label(self.secret, prefix + b"iv", 12),
-            )
+            if fast is not None:  # twin: the two labels below
+                self._key_iv = fast.quic_key_iv(self.secret, prefix)
+            else:
+                self._key_iv = (
+                    hkdf_expand_label(self.secret, prefix + b"key", 16),
+                    hkdf_expand_label(self.secret, prefix + b"iv", 12),
+                )
         return self._key_iv
 
 
@@ -127,10 +130,10 @@ def client_keys(dcid: bytes, version: int) -> Keys:
     if found is None:
         if len(_KEY_CACHE) >= 1024:
             _KEY_CACHE.clear()
-        if fast is not None:  # all five HMACs in one compiled call (twin: py_client_keys)
+        if fast is not None:  # the HMACs in one compiled call (twin: py_client_keys)
             salt, prefix, _ = _VERSIONS[version]
-            secret, hp, key, iv = fast.quic_client_keys(salt, dcid, prefix)
-            found = Keys(secret, version, hp, (key, iv))
+            secret, hp = fast.quic_client_keys(salt, dcid, prefix)
+            found = Keys(secret, version, hp)
         else:
             found = py_client_keys(dcid, version)
         _KEY_CACHE[(version, dcid)] = found

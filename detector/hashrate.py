@@ -289,10 +289,19 @@ def weighted_poisson_interval(
     return low, high
 
 
+# the standard normal quantiles of the two tails at CONFIDENCE, which every interval asks
+# for: computed once at import, not per call
+_NORMAL_QUANTILE = {
+    p: NormalDist().inv_cdf(p) for p in ((1.0 - CONFIDENCE) / 2.0, 1.0 - (1.0 - CONFIDENCE) / 2.0)
+}
+
+
 def _gamma_p_inverse(a: float, p: float) -> float:
     """x with P(a, x) = p: Newton's method from the Wilson-Hilferty approximation, kept
     inside the bracket it has narrowed (bisection when a step would leave it)."""
-    z = NormalDist().inv_cdf(p)
+    z = _NORMAL_QUANTILE.get(p)
+    if z is None:
+        z = NormalDist().inv_cdf(p)
     x = a * (1.0 - 1.0 / (9.0 * a) + z / (3.0 * math.sqrt(a))) ** 3
     if not x > 0.0:  # small shapes: P(a, x) ~ x^a / Gamma(a + 1) near 0
         x = math.exp((math.log(p) + math.lgamma(a + 1.0)) / a)

@@ -24,6 +24,7 @@ evidence, and every sink and the store take it as they take a miner.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import Counter
 from collections.abc import Iterable
@@ -496,7 +497,11 @@ def _first_keys(first_seen: dict[str, int] | dict[str, tuple[int, int]], cap: in
     return (value for value, _ in ranked[:cap])
 
 
+@functools.lru_cache(maxsize=65536)
 def _is_private(ip: str) -> bool:
+    """Whether ``ip`` is private (ipaddress' is_private); remembered, as the same node
+    hosts and peers come back flow after flow (an ipaddress object costs ~1 us to build
+    and is_private walks a dozen networks)."""
     try:
         return ipaddress.ip_address(ip).is_private
     except ValueError:

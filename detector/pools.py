@@ -89,6 +89,11 @@ class PoolList:
                 pool = Counter(m.pool for m in members).most_common(1)[0][0]
                 first = next(m for m in members if m.pool == pool)
                 self._domains[domain] = first
+        # Whether a wildcard suffix or a domain is all digits and dots. If none is, a name
+        # that is (an IPv4 address: most flows' server, looked up with its port, so mostly
+        # a cache miss) can match a listed host only: its suffixes and its registered
+        # domain are all digits and dots too.
+        self._numeric_keys = any(_numeric(key) for key in (*self._wild, *self._domains))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -119,6 +124,8 @@ class PoolList:
                 if port is not None and e.port == port:
                     return _m(e, "endpoint")
             return _m(listed[0], "host")
+        if not self._numeric_keys and _numeric(name):
+            return None  # no suffix or domain can be one of its own (see __init__)
         labels = name.split(".")
         for i in range(len(labels) - 1):
             suffix = ".".join(labels[i:])
@@ -132,6 +139,11 @@ class PoolList:
 
 
 _MISSING = object()
+
+
+def _numeric(name: str) -> bool:
+    """All digits and dots (with a digit): an IPv4 address, or a suffix of one."""
+    return name.replace(".", "").isdigit()
 
 
 def _m(e: PoolEntry, kind: str) -> PoolMatch:

@@ -216,3 +216,82 @@ def test_out_of_order_hello_over_two_datagrams_and_v2(tmp_path) -> None:
         ).stdout
         rows = {int(r.split("\t")[0]): r.split("\t")[1:] for r in out.splitlines() if r}
         assert rows == {p: [tls[p]["ja3"], tls[p]["sni"]] for p in (443, 8443)}
+
+
+def test_compiled_aes_twins_agree():
+    """The compiled AES helpers (_fast.c: aes128_block, aes128_gcm_open) give what their
+    ``cryptography`` twins give: header masks, plaintexts, and None for every tag or
+    ciphertext or header bit flipped; also on the RFC 9001 A.2 packet's own keys."""
+    import random
+
+    import pytest
+
+    from detector.compiled import fast
+
+    if fast is None:
+        pytest.skip("compiled helpers not built")
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    # FIPS-197 Appendix C.1
+    assert fast.aes128_block(
+        bytes(range(16)), bytes.fromhex("00112233445566778899aabbccddeeff")
+    ) == (bytes.fromhex("69c4e0d86a7b0430d8cdb78070b4c55a"))
+    rng = random.Random(9001)
+    for i in range(600):
+        key, block = rng.randbytes(16), rng.randbytes(16)
+        assert fast.aes128_block(key, block)[:5] == quic.py_header_mask(key, block)
+        nonce = rng.randbytes(12)
+        # lengths around block boundaries, up to a padded Initial's payload
+        plain = rng.randbytes(rng.choice((0, 1, 15, 16, 17, 31, 32, 33, 1162, rng.randrange(1500))))
+        aad = rng.randbytes(rng.randrange(0, 64))
+        sealed = AESGCM(key).encrypt(nonce, plain, aad)
+        assert fast.aes128_gcm_open(key, nonce, sealed, aad) == plain
+        assert quic.py_gcm_open(key, nonce, sealed, aad) == plain
+        bad = bytearray(sealed)
+        bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
+        assert fast.aes128_gcm_open(key, nonce, bytes(bad), aad) is None
+        assert quic.py_gcm_open(key, nonce, bytes(bad), aad) is None
+        if aad:
+            other = bytearray(aad)
+            other[i % len(aad)] ^= 0x80
+            assert fast.aes128_gcm_open(key, nonce, sealed, bytes(other)) is None
+    assert fast.aes128_gcm_open(bytes(16), bytes(12), bytes(15), b"") is None  # no room for a tag
+    # the RFC packet through both paths
+    packet = quic._Packet(A2_PACKET, 0)
+    keys = quic.client_keys(packet.dcid, packet.version)
+    sample = A2_PACKET[packet.pn_offset + 4 : packet.pn_offset + 20]
+    assert fast.aes128_block(keys.hp, sample)[:5] == quic.py_header_mask(keys.hp, sample)
+    assert quic.open_initial(A2_PACKET, packet, keys) == A2_PAYLOAD
+
+
+def test_compiled_initial_keys_agree():
+    """quic_client_keys and quic_key_iv (_fast.c: SHA-256, HMAC, HKDF-Expand-Label) give
+    the secret and keys hmac/hashlib give (py_client_keys), for v1 and v2 and every DCID
+    length, and the RFC 9001 / RFC 9369 Appendix A keys."""
+    import random
+
+    import pytest
+
+    from detector.compiled import fast
+
+    if fast is None:
+        pytest.skip("compiled helpers not built")
+    rng = random.Random(9369)
+    for version in (quic.VERSION_1, quic.VERSION_2):
+        salt, prefix, _ = quic._VERSIONS[version]
+        for size in range(0, 21):
+            for _ in range(20):
+                dcid = rng.randbytes(size)
+                want = quic.py_client_keys(dcid, version)
+                secret, hp = fast.quic_client_keys(salt, dcid, prefix)
+                assert (secret, hp) == (want.secret, want.hp)
+                assert fast.quic_key_iv(secret, prefix) == want.key_iv()
+    for version, secret, keys in (
+        (quic.VERSION_1, CLIENT_SECRET, CLIENT_KEYS),
+        (quic.VERSION_2, V2_CLIENT_SECRET, V2_CLIENT_KEYS),
+    ):
+        salt, prefix, _ = quic._VERSIONS[version]
+        key, iv, hp = map(bytes.fromhex, keys)
+        assert fast.quic_client_keys(salt, DCID, prefix) == (bytes.fromhex(secret), hp)
+        assert fast.quic_key_iv(bytes.fromhex(secret), prefix) == (key, iv)
+        assert quic.client_keys(DCID, version).key_iv() == (key, iv)

@@ -119,3 +119,37 @@ def test_family_gating_never_changes_which_rules_fire() -> None:
         assert [rule.id for rule in detector.rules.evaluate(record)] == full
         checked += bool(full)
     assert checked > 50
+
+
+def test_exact_gates_agree_with_the_predicates(tmp_path: Path) -> None:
+    """Rules gated on exact families (app_proto, dialect, node.protocol, node.name_network,
+    model.alert; engine._exact) - alone, in an ``all``, negated, over several values, with
+    another case - fire on exactly the records their full predicates hold on."""
+    path = write(tmp_path, """rules:
+  - {id: 1, name: a, match: {field: node.protocol, eq: Bitcoin-P2P}}
+  - {id: 2, name: b, match: {all: [{dialect: [stratum-v1, cryptonote]}, {field: jobs, min: 1}]}}
+  - {id: 3, name: c, match: {all: [{not: {dialect: [stratum-v1, cryptonote]}}, {port: 3333}]}}
+  - {id: 4, name: d, match: {all: [{app_proto: tls}, {not: {app_proto: [dns, quic]}}]}}
+  - {id: 5, name: e, match: {any: [{app_proto: tls}, {dialect: cryptonote}]}}
+  - {id: 6, name: f, match: {all: [{field: model.alert, exists: true}, {port: 3333}]}}
+  - {id: 7, name: g, match: {field: node.name_network, in: [filecoin, chia]}}
+  - {id: 8, name: h, match: {not: {field: node.protocol, eq: nano}}}
+""")
+    rules = load_rules([path])
+    records = []
+    for protos in (set(), {"tls"}, {"tls", "quic"}, {"json", "stratum"}):
+        for dialects in (set(), {"stratum-v1"}, {"cryptonote", "stratum-v1"}, {"grin-stratum"}):
+            for node in ({}, {"protocol": "bitcoin-p2p"}, {"protocol": "NANO"},
+                         {"protocol": "libp2p", "name_network": "Filecoin"}):  # fmt: skip
+                for jobs in (0, 2):
+                    r = record(app_protos=set(protos), dialects=set(dialects), node=dict(node), jobs=jobs)
+                    records.append(r)
+                    alert = record(app_protos=set(protos), dialects=set(dialects), node=dict(node))
+                    alert.model_score, alert.model_alert = 0.99, True
+                    records.append(alert)
+    fired = set()
+    for r in records:
+        got = [rule.id for rule in rules.evaluate(r)]
+        assert got == [rule.id for rule in rules.rules if rule.predicate(r)], r.facts
+        fired.update(got)
+    assert fired == set(range(1, 9))

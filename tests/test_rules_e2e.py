@@ -212,3 +212,31 @@ def test_pools_update_and_match_offline(tmp_path: Path) -> None:
     assert "suffix match on pool.corp.example" in after.stdout
     assert "host match on xmr.proxy.example.org" in after.stdout
     assert (signatures / "pools" / "user.csv").is_file()
+
+
+def test_pool_match_of_an_address_without_the_suffix_walk() -> None:
+    """An IPv4 address skips the suffix and domain walk (pools.PoolList._numeric_keys)
+    only when no wildcard suffix or domain of the lists is all digits and dots: with or
+    without such a key, every answer is the full walk's."""
+    import random
+
+    from detector.pools import PoolEntry, PoolList
+
+    def entry(host: str, wildcard: bool = False, port: int | None = None) -> PoolEntry:
+        return PoolEntry(host, port, "stratum+tcp", "p-" + host, None, wildcard, "t:1")
+
+    plain = [entry("pool.example.org"), entry("eu.pool.example.org"), entry("198.51.100.7", port=3333),
+             entry("mine.example.net", wildcard=True)]  # fmt: skip
+    numeric = plain + [entry("3.4", wildcard=True), entry("9.8.7.1.nip.io"), entry("1.7.1.nip.io")]
+    rng = random.Random(4)
+    hosts = [".".join(str(rng.randrange(10)) for _ in range(4)) for _ in range(2000)]
+    hosts += ["198.51.100.7", "1.2.3.4", "5.3.4", "1..2", ".5", "12", "a.mine.example.net"]
+    for entries, fast in ((plain, True), (numeric, False)):
+        pools = PoolList(entries)
+        assert pools._numeric_keys is not fast
+        walked = PoolList(entries)
+        walked._numeric_keys = True  # the full walk for every name
+        for host in hosts:
+            for port in (None, 3333, 443):
+                assert pools._match(host, port) == walked._match(host, port), (host, port)
+    assert PoolList(numeric)._match("5.3.4", None) is not None  # the wildcard *.3.4

@@ -20,8 +20,11 @@ for a QUIC hello: the same string as over TCP (its quic_transport_parameters ext
 included). Once the hello is read the flow leaves inspection: nothing after the Initials
 can be read without the session's keys.
 
-The AES primitives come from ``cryptography``, imported on first use (a scan without QUIC
-never loads it).
+The keys and AES primitives are the compiled helpers' (``quic_client_keys``,
+``quic_key_iv``, ``aes128_block``, ``aes128_gcm_open`` in detector/_fast.c). Their twins,
+used without the extension (or with MINEWATCH_PURE=1), are hmac/hashlib's HKDF here and
+``cryptography``'s AES, imported on first use (a scan with the extension, or without QUIC,
+never loads it). tests/test_quic.py compares the two.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import hmac
 import struct
 from typing import ClassVar, Final
 
+from detector.compiled import fast
 from detector.dissect.base import DatagramDissector, InspectContext
 from detector.dissect.tls.flow import client_hello_facts
 from detector.dissect.tls.hello import ClientHello, parse_client_hello
@@ -92,19 +96,31 @@ class Keys:
 
     __slots__ = ("secret", "version", "hp", "_key_iv")
 
-    def __init__(self, secret: bytes, version: int = VERSION_1) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        version: int = VERSION_1,
+        hp: bytes | None = None,
+        key_iv: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        """``hp`` and ``key_iv``: the keys when already derived (quic_client_keys)."""
         self.secret = secret
         self.version = version
-        self.hp = hkdf_expand_label(secret, _VERSIONS[version][1] + b"hp", 16)
-        self._key_iv: tuple[bytes, bytes] | None = None
+        self.hp = (
+            hp if hp is not None else hkdf_expand_label(secret, _VERSIONS[version][1] + b"hp", 16)
+        )
+        self._key_iv: tuple[bytes, bytes] | None = key_iv
 
     def key_iv(self) -> tuple[bytes, bytes]:
         if self._key_iv is None:
             prefix = _VERSIONS[self.version][1]
-            self._key_iv = (
-                hkdf_expand_label(self.secret, prefix + b"key", 16),
-                hkdf_expand_label(self.secret, prefix + b"iv", 12),
-            )
+            if fast is not None:  # twin: the two labels below
+                self._key_iv = fast.quic_key_iv(self.secret, prefix)
+            else:
+                self._key_iv = (
+                    hkdf_expand_label(self.secret, prefix + b"key", 16),
+                    hkdf_expand_label(self.secret, prefix + b"iv", 12),
+                )
         return self._key_iv
 
 
@@ -114,10 +130,20 @@ def client_keys(dcid: bytes, version: int) -> Keys:
     if found is None:
         if len(_KEY_CACHE) >= 1024:
             _KEY_CACHE.clear()
-        initial = hkdf_extract(_VERSIONS[version][0], dcid)
-        secret = hkdf_expand_label(initial, b"client in", 32)
-        found = _KEY_CACHE[(version, dcid)] = Keys(secret, version)
+        if fast is not None:  # the HMACs in one compiled call (twin: py_client_keys)
+            salt, prefix, _ = _VERSIONS[version]
+            secret, hp = fast.quic_client_keys(salt, dcid, prefix)
+            found = Keys(secret, version, hp)
+        else:
+            found = py_client_keys(dcid, version)
+        _KEY_CACHE[(version, dcid)] = found
     return found
+
+
+def py_client_keys(dcid: bytes, version: int) -> Keys:
+    """The client Initial keys for ``dcid`` through hmac (the compiled helper's twin)."""
+    initial = hkdf_extract(_VERSIONS[version][0], dcid)
+    return Keys(hkdf_expand_label(initial, b"client in", 32), version)
 
 
 # --- packets ------------------------------------------------------------------------------
@@ -196,8 +222,32 @@ def _aes() -> tuple:
 
 def header_mask(hp: bytes, sample: bytes) -> bytes:
     """The 5-byte header-protection mask: AES-ECB of one 16-byte sample (RFC 9001 §5.4.3)."""
+    if fast is not None:
+        return fast.aes128_block(hp, sample)[:5]
+    return py_header_mask(hp, sample)
+
+
+def py_header_mask(hp: bytes, sample: bytes) -> bytes:
+    """:func:`header_mask` through ``cryptography`` (the compiled helper's twin)."""
     cipher, aes, ecb, _, _ = _aes()
     return cipher(aes(hp), ecb).encryptor().update(sample)[:5]
+
+
+def gcm_open(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
+    """AES-128-GCM: the plaintext of ``data`` (ciphertext and its 16-byte tag), or None
+    when the tag does not match."""
+    if fast is not None:
+        return fast.aes128_gcm_open(key, nonce, data, aad)
+    return py_gcm_open(key, nonce, data, aad)
+
+
+def py_gcm_open(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
+    """:func:`gcm_open` through ``cryptography`` (the compiled helper's twin)."""
+    _, _, _, aesgcm, invalid_tag = _aes()
+    try:
+        return aesgcm(key).decrypt(nonce, data, aad)
+    except invalid_tag:
+        return None
 
 
 def open_initial(data: bytes, packet: _Packet, keys: Keys) -> bytes | None:
@@ -220,11 +270,7 @@ def open_initial(data: bytes, packet: _Packet, keys: Keys) -> bytes | None:
     header = bytes([first]) + data[packet.start + 1 : pn_offset] + pn_bytes
     key, iv = keys.key_iv()
     nonce = (int.from_bytes(iv, "big") ^ pn).to_bytes(12, "big")
-    _, _, _, aesgcm, invalid_tag = _aes()
-    try:
-        return aesgcm(key).decrypt(nonce, data[pn_offset + pn_len : packet.end], header)
-    except invalid_tag:
-        return None
+    return gcm_open(key, nonce, data[pn_offset + pn_len : packet.end], header)
 
 
 def crypto_frames(payload: bytes) -> list[tuple[int, bytes]]:

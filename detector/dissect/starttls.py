@@ -149,6 +149,8 @@ class StartTls(StreamDissector):
         command = text.upper()
         if command.startswith((b"EHLO ", b"HELO ", b"LHLO ")):
             self.smtp = True
+        elif b"TLS" not in command and b"SSL" not in command:
+            return  # every request for TLS below names TLS or SSL: most lines, none
         elif command == b"STARTTLS":
             if self.smtp or self.greeting.startswith(b"220"):
                 self.via = "smtp-starttls"

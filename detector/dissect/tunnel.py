@@ -44,9 +44,10 @@ def socks_preamble(data: bytes) -> tuple[int, str | None, int | None] | None:
 
 def socks_handshake(data: bytes) -> Preamble | None:
     """:func:`socks_preamble` with the kind of handshake."""
-    results = [
-        parse(data) for parse in (_socks5_client, _socks5_server, _socks4_client, _socks4_server)
-    ]
+    parsers = _PARSERS_BY_FIRST_BYTE.get(data[:1])
+    if parsers is None:
+        return None  # no parser takes this first byte (each checks its own)
+    results = [parse(data) for parse in parsers]
     for result in results:
         if result is not None and result[0] != INCOMPLETE:
             return result
@@ -151,6 +152,14 @@ def _socks4_server(d: bytes) -> Preamble | None:
     if d[1] != 0x5A:  # request granted
         return None
     return (8, None, None, "", False) if len(d) >= 8 else (INCOMPLETE, None, None, "", False)
+
+
+# the parsers by the one first byte each accepts, in the order they are tried
+_PARSERS_BY_FIRST_BYTE = {
+    b"\x05": (_socks5_client, _socks5_server),
+    b"\x04": (_socks4_client,),
+    b"\x00": (_socks4_server,),
+}
 
 
 class Socks(StreamDissector):

@@ -71,6 +71,14 @@ class Rule:
     source: str  # "file:line"
     predicate: Predicate = field(repr=False, compare=False)
     requires: frozenset[str] = frozenset()  # fact families that must be present
+    # sets of families the flow must have one of each (``dialect: [a, b]``)
+    needs_any: tuple[frozenset[str], ...] = ()
+    # families whose presence alone makes the rule fail (``not: {app_proto: dns}``)
+    excludes: frozenset[str] = frozenset()
+    # the predicate without the conditions the families above settle exactly (app_proto,
+    # dialect, node.protocol ... conditions of the top ``all``, or the whole match): what
+    # RuleSet.evaluate runs on the flows that pass the gate; None: the predicate itself
+    check: Predicate | None = field(default=None, repr=False, compare=False)
 
     def matches(self, record: FlowRecord) -> bool:
         return self.predicate(record)
@@ -100,16 +108,26 @@ class RuleSet:
     # fact families present -> the rules that can fire on them, in id order. Flows come in
     # a handful of shapes (TLS with a name, DNS, Stratum...), so this is a few entries,
     # and a flow tests only its candidates instead of every rule's requirements.
-    _candidates: dict[frozenset[str], list[Rule]] = field(default_factory=dict, repr=False)
+    # The families include the flow's app_protos ("app:tls"), dialects, node protocol and
+    # whether the model scored it, so a rule that needs one of them is not tested elsewhere.
+    _candidates: dict[frozenset[str], list[tuple[Rule, Predicate]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def evaluate(self, record: FlowRecord) -> list[Rule]:
         """Rules that fire on one flow record (rules needing facts it lacks are skipped)."""
         present = families(record)
         candidates = self._candidates.get(present)
         if candidates is None:
-            candidates = [rule for rule in self.rules if rule.requires <= present]
+            candidates = [
+                (rule, rule.check or rule.predicate)
+                for rule in self.rules
+                if rule.requires <= present
+                and rule.excludes.isdisjoint(present)
+                and all(not need.isdisjoint(present) for need in rule.needs_any)
+            ]
             self._candidates[present] = candidates
-        return [rule for rule in candidates if rule.predicate(record)]
+        return [rule for rule, check in candidates if check(record)]
 
     @property
     def reads_behaviour(self) -> bool:
@@ -242,9 +260,14 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
         raise ctx.fail(node, f"{label}: dialect must be a name")
     if dialect is not None and dialect not in DIALECTS:
         raise ctx.fail(node, f"{label}: unknown dialect {dialect} ({_DIALECT_HINT})")
-    predicate = _compile_cond(ctx, label, node["match"], node)
+    parts: list[Predicate] = []
+    predicate = _compile_cond(ctx, label, node["match"], node, parts)
     if node.get("enabled", True) is False:
         return None
+    requires = _requires(node["match"])
+    needs_any = _needs_any(node["match"])
+    excludes = _excludes(node["match"])
+    check = _gated_check(node["match"], parts, requires, needs_any, excludes)
     return Rule(
         id=rid,
         rev=rev,
@@ -258,11 +281,19 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
         dialect=dialect,
         source=f"{path}:{ctx.rule_line}",
         predicate=predicate,
-        requires=_requires(node["match"]),
+        requires=requires,
+        needs_any=needs_any,
+        excludes=excludes,
+        check=check,
     )
 
 
-def _compile_cond(ctx: _Ctx, label: str, node: Any, parent: Any) -> Predicate:
+def _compile_cond(
+    ctx: _Ctx, label: str, node: Any, parent: Any, parts: list[Predicate] | None = None
+) -> Predicate:
+    """The predicate of a condition; ``parts`` receives those of an ``all``/``any``'s
+    children (the gated check reuses them: compiling a regex or a host list twice would
+    cost start-up)."""
     if not isinstance(node, dict) or not node:
         raise ctx.fail(parent, f"{label}: a condition must be a non-empty mapping")
     keys = set(node)
@@ -274,6 +305,8 @@ def _compile_cond(ctx: _Ctx, label: str, node: Any, parent: Any) -> Predicate:
         if not isinstance(items, list) or not items:
             raise ctx.fail(node, f"{label}: '{op}' needs a non-empty list of conditions")
         preds = [_compile_cond(ctx, label, item, node) for item in items]
+        if parts is not None:
+            parts.extend(preds)
         if len(preds) == 1:
             return preds[0]
         return _all_of(preds) if op == "all" else _any_of(preds)
@@ -336,13 +369,15 @@ def _any_of(preds: list[Predicate]) -> Predicate:
 def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> Predicate:
     getter, kind = FIELDS[name]
 
-    def values(r: FlowRecord) -> list[Any]:
+    def values(r: FlowRecord) -> Iterable[Any]:
+        """The field's values to test, in order (a set-valued field's own collection: the
+        tests below only iterate it, so it is not copied)."""
         v = getter(r)
         if v is None:
-            return []
+            return ()
         if kind == "set":
-            return list(v)
-        return [v]
+            return v
+        return (v,)
 
     # exists, min, max and in test the getter's value itself: the same answers as
     # through ``values`` (the set's members, that one value, or none), without a list and
@@ -442,7 +477,9 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
     raise ctx.fail(node, f"{label}: unknown operator {op!r}")
 
 
-def _domain_test(values: Callable[[FlowRecord], list[Any]], domains: frozenset[str]) -> Predicate:
+def _domain_test(
+    values: Callable[[FlowRecord], Iterable[Any]], domains: frozenset[str]
+) -> Predicate:
     """Is any value in ``domains`` (or below one)? Host names repeat across flows (the same
     CDN and SNI over and over), so answers are remembered, up to a bound."""
     known: dict[str, bool] = {}
@@ -505,6 +542,8 @@ def _requires(node: Any) -> frozenset[str]:
     if "any" in node and isinstance(node["any"], list) and node["any"]:
         # holds only if some child holds: what every child needs, it needs
         return frozenset.intersection(*(_requires(child) for child in node["any"]))
+    exact = _exact(node)
+    single = exact if len(exact) == 1 else frozenset()
     if "field" in node:
         family = FAMILY_OF.get(node["field"])
         positive = (
@@ -512,10 +551,171 @@ def _requires(node: Any) -> frozenset[str]:
             or node.get("exists") is True
             or (isinstance(node.get("min"), (int, float)) and node["min"] > 0)
         )
-        return frozenset({family}) if family and positive else frozenset()
+        return (frozenset({family}) if family and positive else frozenset()) | single
     if len(node) == 1:
         (key,) = node
         if key in SHORTHANDS:
             family = FAMILY_OF.get(SHORTHANDS[key][0])
-            return frozenset({family}) if family else frozenset()
+            return (frozenset({family}) if family else frozenset()) | single
     return frozenset()
+
+
+# Conditions that hold exactly when the flow has one of a few families (fields.families):
+# field -> (family prefix, lowercased as the operator compares). Only fields of a small
+# vocabulary, so that the candidate cache stays a handful of entries.
+_EXACT_FIELDS = {
+    "app_proto": ("app:", False),  # set: set_in compares the names as they are
+    "dialect": ("dialect:", False),
+    "node.protocol": ("node.protocol=", True),  # str: str_in compares lowercased text
+    "node.name_network": ("node.name_network=", True),
+}
+
+
+def _exact(node: Any) -> frozenset[str]:
+    """The families F such that the condition holds exactly when the flow has one of F
+    (``app_proto: [a, b]``, ``{field: node.protocol, eq: x}``, ``model.alert`` exists),
+    else the empty set."""
+    if not isinstance(node, dict):
+        return frozenset()
+    if set(node) == {"field", "exists"}:
+        if node["field"] == "model.alert" and node["exists"] is True:
+            return frozenset({"model_alert"})
+        return frozenset()
+    if len(node) == 1:
+        (name,) = node
+        if name not in SHORTHANDS:
+            return frozenset()
+        value = node[name]
+        name = SHORTHANDS[name][0]
+    elif len(node) == 2 and "field" in node:
+        ops = set(node) - {"field"}
+        if ops not in ({"in"}, {"eq"}):
+            return frozenset()
+        name = node["field"]
+        value = node[ops.pop()]
+    else:
+        return frozenset()
+    how = _EXACT_FIELDS.get(name) if isinstance(name, str) else None
+    if how is None:
+        return frozenset()
+    prefix, lowered = how
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(x, str) for x in items):
+        return frozenset()
+    return frozenset(prefix + (x.lower() if lowered else x) for x in items)
+
+
+def _negated(node: Any) -> frozenset[str]:
+    """``not: C`` for an exact C fails exactly when the flow has one of C's families."""
+    if isinstance(node, dict) and len(node) == 1 and "not" in node:
+        return _exact(node["not"])
+    return frozenset()
+
+
+def _excludes(node: Any) -> frozenset[str]:
+    """Families whose presence makes a condition fail (static, exact for what it names):
+    a negated exact condition, at the top or as a child of an ``all``; an ``any`` fails
+    on what makes every child fail."""
+    if not isinstance(node, dict):
+        return frozenset()
+    if "all" in node and isinstance(node["all"], list):
+        out: frozenset[str] = frozenset()
+        for child in node["all"]:
+            out |= _excludes(child)
+        return out
+    if "any" in node and isinstance(node["any"], list) and node["any"]:
+        return frozenset.intersection(*(_excludes(child) for child in node["any"]))
+    return _negated(node)
+
+
+def _needs_any(node: Any) -> tuple[frozenset[str], ...]:
+    """Sets of families of which the flow must have at least one each: an exact
+    condition on several values (``dialect: [a, b]``), at the top or in an ``all``."""
+    if not isinstance(node, dict):
+        return ()
+    if "all" in node and isinstance(node["all"], list):
+        out: list[frozenset[str]] = []
+        for child in node["all"]:
+            out += [need for need in _needs_any(child) if need not in out]
+        return tuple(out)
+    exact = _exact(node)
+    return (exact,) if len(exact) > 1 else ()
+
+
+def _settled(
+    node: Any,
+    requires: frozenset[str],
+    needs_any: tuple[frozenset[str], ...],
+    excludes: frozenset[str],
+) -> bool:
+    """Does the gate alone (``requires`` and one of each ``needs_any`` present,
+    ``excludes`` absent) make this condition hold?"""
+    exact = _exact(node)
+    if exact:
+        return exact <= requires if len(exact) == 1 else exact in needs_any
+    negated = _negated(node)
+    return bool(negated) and negated <= excludes
+
+
+def _gated_check(
+    node: Any,
+    parts: list[Predicate],
+    requires: frozenset[str],
+    needs_any: tuple[frozenset[str], ...],
+    excludes: frozenset[str],
+) -> Predicate | None:
+    """The rule's predicate for flows that passed its gate: the conditions the gate
+    settles left out - the whole condition, or children of its top ``all`` (whose
+    compiled predicates are ``parts``) - and the rest with the flow's own counters first
+    (None: nothing to leave out or reorder, the predicate serves)."""
+    if _settled(node, requires, needs_any, excludes):
+        return _always
+    if not (isinstance(node, dict) and set(node) == {"all"} and isinstance(node["all"], list)):
+        return None
+    children = list(zip(node["all"], parts, strict=True))
+    kept = [
+        (child, pred)
+        for child, pred in children
+        if not _settled(child, requires, needs_any, excludes)
+    ]
+    if not kept:
+        return _always
+    # the flow's own counters first: a number compared costs a fraction of a host-list
+    # or regex test, and every condition is a pure test, so the order changes no answer
+    ordered = [item for item in kept if _on_counters(item[0])]
+    ordered += [item for item in kept if not _on_counters(item[0])]
+    if ordered == children:
+        return None
+    preds = [pred for _, pred in ordered]
+    return preds[0] if len(preds) == 1 else _all_of(preds)
+
+
+def _always(r: FlowRecord) -> bool:
+    return True
+
+
+# the FlowRecord's own numbers (fields.FIELDS reads them as attributes)
+_COUNTERS = frozenset(
+    {
+        "client_port",
+        "server_port",
+        "duration",
+        "pkts_toserver",
+        "pkts_toclient",
+        "bytes_toserver",
+        "bytes_toclient",
+    }
+)
+
+
+def _on_counters(node: Any) -> bool:
+    """A number test (min, max, eq, in) on one of the record's own counters, or ``port``."""
+    if not isinstance(node, dict):
+        return False
+    if set(node) == {"port"}:
+        return True
+    return (
+        node.get("field") in _COUNTERS
+        and len(node) > 1
+        and set(node) - {"field"} <= {"min", "max", "eq", "in"}
+    )

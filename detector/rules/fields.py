@@ -208,6 +208,9 @@ FAMILY_OF: dict[str, str] = {
     "node.evidence": "node",
     **{name: "behaviour" for name in FIELDS if name.startswith("rhythm.")},
     "agent": "agent",
+    # the flow model scored the flow (model_score set) / alerted on it (model_alert)
+    "model.score": "model",
+    "model.alert": "model_alert",
     "pool.name": "pool",
     "pool.coin": "pool",
     "pool.match": "pool",
@@ -218,18 +221,42 @@ FAMILY_OF: dict[str, str] = {
 }
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def families(r: FlowRecord) -> frozenset[str]:
-    """The non-empty parts of a flow's facts (see FAMILY_OF)."""
+    """The non-empty parts of a flow's facts (see FAMILY_OF), ``model`` / ``model_alert``
+    when the flow model scored / alerted on the flow, and the values of a few fields of a
+    small vocabulary: ``app:NAME`` per app_proto, ``dialect:NAME`` per dialect,
+    ``node.protocol=name`` and ``node.name_network=name`` lowercased (rules/engine.py
+    gates conditions on them, _EXACT_FIELDS)."""
     f = r.facts
-    if f is None:
-        return frozenset()
-    present = ["behaviour"] if r.behaviour is not None else []
+    if r.model_score is not None:
+        model = ["model", "model_alert"] if r.model_alert else ["model"]
+        if f is None:
+            return frozenset(model)
+    elif f is None:
+        return _NONE
+    else:
+        model = []
+    present = ["behaviour", *model] if r.behaviour is not None else model
+    for name in f.app_protos:
+        present.append("app:" + name)
     if f.dialects:
         present.append("dialects")
+        for name in f.dialects:
+            present.append("dialect:" + name)
     if "json" in f.app_protos:
         present.append("json")
     if f.node:
         present.append("node")
+        node = f.node
+        value = node.get("protocol")
+        if value is not None:
+            present.append("node.protocol=" + str(value).lower())
+        value = node.get("name_network")
+        if value is not None:
+            present.append("node.name_network=" + str(value).lower())
     if f.pool:
         present.append("pool")
     if f.http:

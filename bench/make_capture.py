@@ -20,7 +20,8 @@ rate stays that of the default capture (1,000,000 packets per 10 minutes), so a 
 file covers a longer time: flow state is then bounded by the timeouts, as in a real long
 capture, and memory comparisons between sizes are meaningful. --steady does the same for
 --packets N: N packets at that rate (N/1,000,000 x 10 minutes) instead of N packets squeezed
-into 10 minutes; for N = 1,000,000 the two are the same file. bench/scale.py compares
+into 10 minutes, with at most the miners of 1,000,000 packets (the same hosts mining for
+longer); for N = 1,000,000 the two are the same file. bench/scale.py compares
 0.1 M, 1 M and 10 M packets this way, so that a bigger capture is a longer one, not a
 denser one.
 
@@ -120,6 +121,16 @@ def calibrate(ctx: Context, seed: int, samples: int = 3000) -> dict[type, float]
             for cls, _ in BACKGROUND}
 
 
+def miner_count(expected_packets: float, steady: bool) -> int:
+    """How many LAN hosts mine in a mixed capture of ``expected_packets``. A steady capture
+    longer than the bench's is the same network for longer: as many miners as in the
+    bench's 1 M packets (mining on, reconnecting), not more hosts the longer it lasts - or
+    the memory bench.scale compares across sizes would grow with miners, not with time."""
+    population = min(expected_packets, DEFAULT_PACKETS) if steady else expected_packets
+    n_flows = max(12, round(MINING_FLOWS_PER_MILLION * population / 1e6))
+    return min(MAX_MINERS, max(8, round(n_flows / 2.2)))  # ~2.2 flows per miner
+
+
 def mixed(fh, packets: int | None, size_mb: float | None, seed: int,
           steady: bool = False) -> dict:
     ctx = build_context(seed)
@@ -145,8 +156,7 @@ def mixed(fh, packets: int | None, size_mb: float | None, seed: int,
         rate = pps * (1 - MINING_SHARE) * share / share_total / means[cls]
         srng = random.Random(f"bench:{seed}:spawn:{cls.__name__}")
         sources.append(spawner(cls, rate, ctx, srng, T0))
-    n_flows = max(12, round(MINING_FLOWS_PER_MILLION * expected / 1e6))
-    n_miners = min(MAX_MINERS, max(8, round(n_flows / 2.2)))  # ~2.2 flows per miner
+    n_miners = miner_count(expected, steady)
     miner_ips = rng.sample(ctx.hosts, n_miners)
     miners = {}
     horizon = T0 + int(duration * 20 * S)

@@ -114,3 +114,14 @@ def test_suricata_rules_parse_and_each_fires_on_its_miner(tmp_path: Path) -> Non
     assert {e["event_type"] for e in events} == {"alert"}  # EVE with alerts only
     assert {e["alert"]["signature_id"] for e in events} == {1000001, 1000002, 1000003, 1000004}
     assert {e["alert"]["category"] for e in events} == {"Crypto Currency Mining Activity Detected"}
+
+
+def test_a_longer_steady_capture_has_the_miners_of_the_bench_capture_not_more() -> None:
+    """bench.scale compares memory at 1 M and 10 M packets of steady traffic: the longer
+    capture is the same network for longer, so its miners are as many (a denser capture
+    of 10 M packets in 10 minutes would have more)."""
+    from bench.make_capture import miner_count
+
+    bench = miner_count(1e6, False)
+    assert miner_count(1e7, True) == miner_count(1e6, True) == bench
+    assert miner_count(1e5, True) < bench < miner_count(1e7, False)

@@ -532,16 +532,25 @@ def _requires(node: Any) -> frozenset[str]:
     """Fact families a condition cannot hold without (static, conservative): every child
     of an ``all`` must hold; an ``any`` needs what all its children need; a ``not``
     guarantees nothing."""
+    return _through_all_any(node, _requires_leaf)
+
+
+def _through_all_any(node: Any, leaf: Callable[[dict], frozenset[str]]) -> frozenset[str]:
+    """``leaf``'s families of a condition, through ``all`` (each child's, together) and a
+    non-empty ``any`` (only what every child has): what _requires and _excludes share."""
     if not isinstance(node, dict):
         return frozenset()
     if "all" in node and isinstance(node["all"], list):
         out: frozenset[str] = frozenset()
         for child in node["all"]:
-            out |= _requires(child)
+            out |= _through_all_any(child, leaf)
         return out
     if "any" in node and isinstance(node["any"], list) and node["any"]:
-        # holds only if some child holds: what every child needs, it needs
-        return frozenset.intersection(*(_requires(child) for child in node["any"]))
+        return frozenset.intersection(*(_through_all_any(c, leaf) for c in node["any"]))
+    return leaf(node)
+
+
+def _requires_leaf(node: dict) -> frozenset[str]:
     exact = _exact(node)
     single = exact if len(exact) == 1 else frozenset()
     if "field" in node:
@@ -616,16 +625,7 @@ def _excludes(node: Any) -> frozenset[str]:
     """Families whose presence makes a condition fail (static, exact for what it names):
     a negated exact condition, at the top or as a child of an ``all``; an ``any`` fails
     on what makes every child fail."""
-    if not isinstance(node, dict):
-        return frozenset()
-    if "all" in node and isinstance(node["all"], list):
-        out: frozenset[str] = frozenset()
-        for child in node["all"]:
-            out |= _excludes(child)
-        return out
-    if "any" in node and isinstance(node["any"], list) and node["any"]:
-        return frozenset.intersection(*(_excludes(child) for child in node["any"]))
-    return _negated(node)
+    return _through_all_any(node, _negated)
 
 
 def _needs_any(node: Any) -> tuple[frozenset[str], ...]:

@@ -95,14 +95,17 @@ def flow_features(record: FlowRecord) -> np.ndarray:
     return features_matrix((record,))[0]
 
 
-def features_matrix(records: Sequence[FlowRecord] | Iterable[FlowRecord]) -> np.ndarray:
+def features_matrix(
+    records: Sequence[FlowRecord] | Iterable[FlowRecord], packed: np.ndarray | None = None
+) -> np.ndarray:
     """The features of many flows, one row each (float32, shape (n, len(FEATURE_NAMES))).
 
     Column-wise for all the rows at once: the model scores thousands of flows per batch
     (every checkpoint of every flow the gate lets through), and this ran at ~35 us a row
     in Python, a fifth of the model's cost on the bench (bench/RESULTS.md). Every value
     is worked out in float64, in the order the per-flow formulas in the comments give,
-    and only then cast to float32."""
+    and only then cast to float32. ``packed``: every record's behaviour, already packed
+    (behaviour.PACKED_DTYPE, one row per record), as the model's gate has it."""
     records = list(records)
     n = len(records)
     out = np.full((n, len(FEATURE_NAMES)), NAN, dtype=np.float64)
@@ -132,12 +135,15 @@ def features_matrix(records: Sequence[FlowRecord] | Iterable[FlowRecord]) -> np.
     out[:, 9] = _per(pay_c, duration)
     out[:, 10] = _per(pay_s, duration)
     out[:, 11] = _per(pay_s, pay_c + pay_s)
-    with_behaviour = [i for i, r in enumerate(records) if r.behaviour is not None]
-    if with_behaviour:
-        blobs = b"".join([records[i].behaviour for i in with_behaviour])  # type: ignore[misc]
-        packed = np.frombuffer(blobs, dtype=PACKED_DTYPE)
-        rows = np.array(with_behaviour)
-        out[rows, _BEHAVIOUR] = _behaviour(packed, counts[rows])
+    if packed is not None:  # every record's behaviour, packed by the caller (model.gate)
+        out[:, _BEHAVIOUR] = _behaviour(packed, counts)
+    else:
+        with_behaviour = [i for i, r in enumerate(records) if r.behaviour is not None]
+        if with_behaviour:
+            blobs = b"".join([records[i].behaviour for i in with_behaviour])  # type: ignore[misc]
+            rows = np.array(with_behaviour)
+            behaviour = np.frombuffer(blobs, dtype=PACKED_DTYPE)
+            out[rows, _BEHAVIOUR] = _behaviour(behaviour, counts[rows])
     out[:, _COLUMN["server_port_class"]] = _port_class(counts[:, 7])
     out[:, _TLS] = [_tls(r) for r in records]
     return out.astype(np.float32)

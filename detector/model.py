@@ -145,16 +145,17 @@ class FlowModel:
             features = features[:, self.columns]
         return self.trees.probabilities(features)
 
-    def gated(self, records: list[FlowRecord]) -> list[FlowRecord]:
+    def gate(self, records: list[FlowRecord]) -> tuple[list[FlowRecord], np.ndarray]:
         """The records that have shown enough for the model to decide: their pushes, or -
         for a flow whose payload nobody could read (TLS, or not inspected) - their answers.
         A poller in cleartext is read by the dissectors (getwork and getblocktemplate are
         the rules' to name), and a REST API polled on port 3333 is not the model's to call
         mining (pcaps/neg-http-api-3333.pcap). Column-wise over the packed behaviour: the
-        gate sees every TCP record with payload both ways."""
+        gate sees every TCP record with payload both ways. Returns the chosen records and
+        their packed behaviour rows, which features_matrix takes instead of packing again."""
         with_behaviour = [r for r in records if r.behaviour is not None]
         if not with_behaviour:
-            return []
+            return [], np.empty(0, dtype=PACKED_DTYPE)
         packed = np.frombuffer(
             b"".join([r.behaviour for r in with_behaviour]),  # type: ignore[misc]
             dtype=PACKED_DTYPE,
@@ -163,7 +164,8 @@ class FlowModel:
         if self.meta.min_answers:
             for i in np.flatnonzero(~open_ & (packed["answers"] >= self.meta.min_answers)):
                 open_[i] = not read_in_clear(with_behaviour[i])
-        return [with_behaviour[i] for i in np.flatnonzero(open_)]
+        chosen = np.flatnonzero(open_)
+        return [with_behaviour[i] for i in chosen], packed[chosen]
 
     def annotate(self, records: list[FlowRecord]) -> None:
         """Score the records that showed the mining rhythm's minimum (``min_pushes``
@@ -172,10 +174,10 @@ class FlowModel:
 
         Other flows are not scored at all: most flows of a network (web requests, DNS,
         downloads) never push and are answered once or twice, and the model costs per row."""
-        chosen = self.gated([r for r in records if r.model_score is None])
+        chosen, packed = self.gate([r for r in records if r.model_score is None])
         if not chosen:
             return
-        matrix = features_matrix(chosen)
+        matrix = features_matrix(chosen, packed)  # the behaviour the gate already packed
         probs = self.probabilities(matrix)
         for r, p in zip(chosen, probs, strict=True):
             r.model_score = round(float(p), 4)

@@ -129,7 +129,10 @@ class CompiledTrees:
         rows at a time: the walk keeps a few (rows x trees) arrays per step, and for
         thousands of rows (eval scores every open flow at each checkpoint) they were tens
         of MB each, mapped fresh and faulted in page by page - 17.7 M page faults, 51 s of
-        system time in one `make eval`. In steps, they stay small and reuse the memory."""
+        system time in one `make eval`. In steps, they stay small and reuse the memory.
+        ``settle`` (compiled walk only): a row whose probability the rest of the trees can
+        no longer change gets -inf or +inf instead of its sum (see __post_init__), which
+        ``probabilities`` clips to the same answer; the numpy twin always sums."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         n = x.shape[0]
         if fast is not None:

@@ -50,7 +50,7 @@ from typing import Any
 from detector import __version__, plain
 from detector.config import SIGNATURES, Detector, ScanConfig
 from detector.errors import InputError
-from detector.model import DEFAULT_MODEL, card_path, meta_path
+from detector.model import DEFAULT_MODEL, model_files
 from detector.replay import STOP, Interrupted, scan_chain
 from detector.session import CaptureScan
 from detector.source import CaptureInput
@@ -116,12 +116,12 @@ def make_job(config: ScanConfig, path_map: PathMap) -> Job:
 
 def data_digest(config: ScanConfig) -> str:
     """SHA-256 over the contents (and names relative to their root) of every data file the
-    scan loads: signatures/, extra rules, the model with its metadata and card. Where the
+    scan loads: signatures/, extra rules, the model's files (model.model_files). Where the
     files are does not count, so hosts with different mount points agree."""
     digest = hashlib.sha256()
     roots = [config.signatures, *config.extra_rules]
     if config.model is not None:
-        roots += [config.model, meta_path(config.model), card_path(config.model)]
+        roots += model_files(config.model)
     for root in roots:
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for path in files:

@@ -12,7 +12,9 @@ Why this shape (docs/ARCHITECTURE.md, "The model"):
   the model's metadata (``<stem>.json``, beside it) and its card (``CARD.md``, same
   directory). At load the file's hash must equal both: a model changed after training (or
   swapped for another) is refused. The bytes are hashed and deserialised from one read, so
-  the file cannot change between the check and the load.
+  the file cannot change between the check and the load. The same holds for the compiled
+  trees file beside it (``<stem>.trees.npz``, trees.compiled_bytes: plain arrays), which a
+  scan reads its trees from - reading them out of the archive cost ~35 ms of every start.
 * **Metadata travels with the model**: the feature names in the order the estimator was
   fitted on, a subset of what the engine computes (a model that needs a feature this
   version does not compute is refused instead of silently scoring garbage), the decision
@@ -37,7 +39,14 @@ from detector.behaviour import PACKED_DTYPE
 from detector.errors import InputError
 from detector.features import FEATURE_NAMES, features_matrix, read_in_clear
 from detector.flows import FlowRecord
-from detector.trees import CompiledTrees, compile_skops, untrusted_types
+from detector.trees import (
+    CompiledTrees,
+    compile_skops,
+    compiled_bytes,
+    read_compiled,
+    same_trees,
+    untrusted_types,
+)
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = MODELS / "minewatch.skops"
@@ -71,9 +80,13 @@ class ModelMeta:
     # or answers, for flows never pushed to (pollers); 0: answers never open the gate (the
     # metadata of models from before answer checkpoints has no such key)
     min_answers: int = 0
+    # the sha256 of the compiled trees file (trees_path), which a scan reads instead of
+    # the skops archive; None: no such file (models written before it), the trees are read
+    # out of the archive
+    trees_sha256: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "format": FORMAT,
             "sha256": self.sha256,
             "feature_names": list(self.feature_names),
@@ -82,6 +95,9 @@ class ModelMeta:
             "min_answers": self.min_answers,
             "trained": self.trained,
         }
+        if self.trees_sha256 is not None:
+            data["trees_sha256"] = self.trees_sha256
+        return data
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> ModelMeta:
@@ -108,7 +124,12 @@ class ModelMeta:
         trained = data.get("trained", {})
         if not isinstance(trained, dict):
             raise InputError(f"{where}: trained must be an object")
-        return cls(sha, tuple(names), float(threshold), pushes, trained, answers)
+        trees_sha = data.get("trees_sha256")
+        if trees_sha is not None and not (
+            isinstance(trees_sha, str) and re.fullmatch(r"[0-9a-f]{64}", trees_sha)
+        ):
+            raise InputError(f"{where}: trees_sha256 is not a hex digest")
+        return cls(sha, tuple(names), float(threshold), pushes, trained, answers, trees_sha)
 
 
 @dataclass(slots=True)
@@ -221,24 +242,33 @@ def card_path(model_path: Path) -> Path:
     return model_path.parent / CARD_NAME
 
 
+def trees_path(model_path: Path) -> Path:
+    """The compiled trees file beside a model (trees.compiled_bytes)."""
+    return model_path.with_suffix(".trees.npz")
+
+
+def model_files(model_path: Path) -> list[Path]:
+    """Every file a model is made of (to copy or ship it whole): the archive, its
+    metadata, its card and, where there is one, its compiled trees."""
+    files = [model_path, meta_path(model_path), card_path(model_path)]
+    compiled = trees_path(model_path)
+    return [*files, compiled] if compiled.exists() else files
+
+
 def load_model(
     path: Path, feature_names: tuple[str, ...] | None = FEATURE_NAMES, build: bool = False
 ) -> FlowModel:
     """Read and verify a model (hash, metadata, card, features; ``feature_names``, the
     engine's, must hold every feature it needs); ``build`` also builds the estimator now
-    (``minewatch model check``, tests) instead of at first use."""
-    try:
-        blob = path.read_bytes()
-        meta_text = meta_path(path).read_text(encoding="utf-8")
-        card_text = card_path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise InputError(f"{exc.filename}: model file not found") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the model: {exc.strerror}") from None
+    (tests/test_model_shipped.py) instead of at first use, and checks that the compiled
+    trees file holds the archive's trees."""
+    blob, meta_text, card_text = (_read(path), _read(meta_path(path), text=True),
+                                  _read(card_path(path), text=True))  # fmt: skip
     try:
         meta = ModelMeta.from_json(json.loads(meta_text), str(meta_path(path)))
     except json.JSONDecodeError as exc:
         raise InputError(f"{meta_path(path)}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    compiled = None if meta.trees_sha256 is None else _read(trees_path(path))
     digest = hashlib.sha256(blob).hexdigest()
     if digest != meta.sha256:
         raise InputError(
@@ -249,6 +279,7 @@ def load_model(
         raise InputError(
             f"{card_path(path)}: does not record this model's sha256 {digest[:16]}...: refused"
         )
+    trees = _trees(blob, compiled, meta, path, carded, check=build)
     columns = None
     if feature_names is not None:
         unknown = [n for n in meta.feature_names if n not in feature_names]
@@ -258,13 +289,55 @@ def load_model(
                 f"({unknown[0]}...): retrain it"
             )
         columns = [feature_names.index(n) for n in meta.feature_names]
-    trees = compile_skops(blob, str(path))
     if trees.n_features != len(meta.feature_names):
         raise InputError(f"{path}: the model and its metadata disagree on the feature count")
     model = FlowModel(blob, meta, path, trees, columns)
     if build:
         _ = model.estimator
     return model
+
+
+def _read(path: Path, text: bool = False) -> Any:
+    """One of a model's files, bytes or text; a missing or unreadable one is one line."""
+    try:
+        return path.read_text(encoding="utf-8") if text else path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: model file not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the model: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+
+
+def _trees(
+    blob: bytes,
+    compiled: bytes | None,
+    meta: ModelMeta,
+    path: Path,
+    carded: list[str],
+    check: bool,
+) -> CompiledTrees:
+    """The model's trees: from its compiled trees file when the metadata names one (its
+    sha256 checked against the metadata and the card, as the archive's is), else out of
+    the archive. ``check`` (load_model's ``build``) also reads them out of the archive and
+    refuses a compiled file that does not hold the same trees."""
+    if compiled is None or meta.trees_sha256 is None:
+        return compile_skops(blob, str(path))
+    where = trees_path(path)
+    digest = hashlib.sha256(compiled).hexdigest()
+    if digest != meta.trees_sha256:
+        raise InputError(
+            f"{where}: sha256 {digest[:16]}... differs from the one recorded at training: refused"
+        )
+    if digest not in carded:
+        raise InputError(
+            f"{card_path(path)}: does not record the compiled trees' sha256 {digest[:16]}...: "
+            "refused"
+        )
+    trees = read_compiled(compiled, str(where))
+    if check and not same_trees(trees, compile_skops(blob, str(path))):
+        raise InputError(f"{where}: does not hold the trees of {path.name}: refused")
+    return trees
 
 
 def _build(blob: bytes, path: Path) -> Any:
@@ -300,12 +373,14 @@ def save_model(estimator: Any, path: Path, meta: ModelMeta) -> ModelMeta:
             f"estimator holds types outside TRUSTED_TYPES: {sorted(untrusted - TRUSTED_TYPES)}"
         )
     digest = hashlib.sha256(blob).hexdigest()
+    compiled = compiled_bytes(compile_skops(blob, str(path)))
     meta = ModelMeta(
         digest, meta.feature_names, meta.threshold, meta.min_pushes, meta.trained,
-        meta.min_answers,
+        meta.min_answers, hashlib.sha256(compiled).hexdigest(),
     )  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
+    trees_path(path).write_bytes(compiled)
     meta_path(path).write_text(
         json.dumps(meta.to_json(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )

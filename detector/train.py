@@ -38,7 +38,7 @@ from detector.errors import CorruptCapture, InputError
 from detector.evaluate import CaptureLabels
 from detector.features import FEATURE_NAMES, features_matrix
 from detector.flows import FlowRecord
-from detector.model import ModelMeta, card_path, save_model
+from detector.model import ModelMeta, card_path, save_model, trees_path
 from detector.replay import STOP
 from detector.session import CaptureSession
 from detector.source import expand_inputs, read_capture
@@ -302,6 +302,11 @@ def write_card(
         "",
         f"- sha256: `{meta.sha256}`",
         f"- file: `{path.name}` (skops; metadata `{path.with_suffix('.json').name}`)",
+        *(
+            [f"- compiled trees: `{trees_path(path).name}`, sha256: `{meta.trees_sha256}`"]
+            if meta.trees_sha256
+            else []
+        ),
         f"- built by: `{command}`",
         f"- estimator: HistGradientBoostingClassifier (seed {t['seed']}), isotonic calibration",
         f"- threshold: {meta.threshold} (calibrated probability); a flow needs >= "

@@ -8,11 +8,13 @@ The shipped model itself is checked by tests/test_model_shipped.py.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import shutil
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,15 @@ import pytest
 
 from detector.errors import InputError
 from detector.features import FEATURE_NAMES
-from detector.model import ModelMeta, card_path, load_model, meta_path, save_model
+from detector.model import (
+    ModelMeta,
+    card_path,
+    load_model,
+    meta_path,
+    model_files,
+    save_model,
+    trees_path,
+)
 from detector.trees import read_npy
 from tests.conftest import PCAPS, run_cli
 
@@ -32,7 +42,10 @@ TLS_MINER = PCAPS / "realset" / "xmrig-rx0-tls-14433.pcap"
 def _write(path: Path, estimator: object, names: tuple[str, ...] = FEATURE_NAMES,
            threshold: float = 0.9) -> ModelMeta:  # fmt: skip
     meta = save_model(estimator, path, ModelMeta("0" * 64, names, threshold, 3, {}))
-    card_path(path).write_text(f"# test model\n\n- sha256: `{meta.sha256}`\n", encoding="utf-8")
+    card_path(path).write_text(
+        f"# test model\n\n- sha256: `{meta.sha256}`\n- compiled trees sha256: `{meta.trees_sha256}`\n",
+        encoding="utf-8",
+    )
     return meta
 
 
@@ -55,7 +68,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _copy(model: Path, into: Path) -> Path:
-    for src in (model, meta_path(model), card_path(model)):
+    for src in model_files(model):
         shutil.copy(src, into / src.name)
     return into / model.name
 
@@ -177,6 +190,54 @@ def test_a_tampered_model_is_refused(tiny: Path, tmp_path: Path) -> None:
     blob[len(blob) // 2] ^= 0x01  # one bit, inside the archive
     path.write_bytes(bytes(blob))
     _refused(run_cli("scan", "--model", str(path), str(TLS_MINER)), "sha256", "refused")
+
+
+def test_a_tampered_compiled_trees_file_is_refused(tiny: Path, tmp_path: Path) -> None:
+    """The scan reads its trees from the compiled file (trees.compiled_bytes): one bit
+    changed there is refused as the archive's would be."""
+    path = _copy(tiny, tmp_path)
+    blob = bytearray(trees_path(path).read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    trees_path(path).write_bytes(bytes(blob))
+    _refused(run_cli("scan", "--model", str(path), str(TLS_MINER)), "trees.npz", "sha256",
+             "refused")  # fmt: skip
+
+
+def test_compiled_trees_hold_the_archives_trees_and_others_are_refused(
+    tiny: Path, tmp_path: Path
+) -> None:
+    """The compiled trees file is the archive's trees bit for bit (and the same bytes each
+    time they are written); a file holding other trees, even with its hash recorded
+    everywhere, is refused by the check that building the estimator makes; one that
+    lacks an array is not a compiled trees file."""
+    from detector.trees import compile_skops, compiled_bytes, read_compiled, same_trees
+
+    path = _copy(tiny, tmp_path)
+    from_archive = compile_skops(path.read_bytes(), "archive")
+    compiled = trees_path(path).read_bytes()
+    assert compiled == compiled_bytes(from_archive)
+    assert same_trees(read_compiled(compiled, "compiled"), from_archive)
+    assert load_model(path, build=True).trees.n_features == from_archive.n_features
+    other = replace(from_archive, value=from_archive.value + 1.0)
+    assert not same_trees(other, from_archive)
+    forged = compiled_bytes(other)
+    data = json.loads(meta_path(path).read_text(encoding="utf-8"))
+    old_digest, data["trees_sha256"] = data["trees_sha256"], hashlib.sha256(forged).hexdigest()
+    trees_path(path).write_bytes(forged)
+    meta_path(path).write_text(json.dumps(data), encoding="utf-8")
+    card = card_path(path).read_text(encoding="utf-8")
+    card_path(path).write_text(card.replace(old_digest, data["trees_sha256"]), encoding="utf-8")
+    load_model(path)  # a scan takes it as recorded (its hash is everywhere)...
+    with pytest.raises(InputError, match="does not hold the trees"):
+        load_model(path, build=True)  # ...the check against the archive does not
+    with zipfile.ZipFile(io.BytesIO(forged)) as archive:
+        kept = {n: archive.read(n) for n in archive.namelist() if n != "leaf.npy"}
+    short = io.BytesIO()
+    with zipfile.ZipFile(short, "w") as archive:
+        for name, member in kept.items():
+            archive.writestr(name, member)
+    with pytest.raises(InputError, match="not a compiled trees file"):
+        read_compiled(short.getvalue(), "short")
 
 
 def test_a_card_that_does_not_record_the_model_is_refused(tiny: Path, tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def temp_file(data: bytes, suffix: str = ".pcap") -> Iterator[str]:
 @contextlib.contextmanager
 def pure() -> Iterator[None]:
     from detector import decode, flows, pdns
-    from detector.dissect import dns, dnsparse
+    from detector.dissect import dns, dnsparse, quic
     from detector.dissect.tls import flow, hello, records
     from detector.source import pcap, pcapng, walk
 
@@ -106,6 +106,7 @@ def pure() -> Iterator[None]:
         (records, "parse_server_hello", hello.py_parse_server_hello),
         (flow, "fast", None),
         (hello, "fast", None),
+        (quic, "fast", None),
     ]
     saved = [(module, name, getattr(module, name)) for module, name, _ in swaps]
     try:

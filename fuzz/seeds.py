@@ -171,6 +171,16 @@ def make(out: Path) -> dict[str, int]:
         flight = read_hex(hexfile)
         add("tls_stream", common.encode_conversation(2, [(0, flight[:8000])]))
         _hello_and_certificate_seeds(flight, add)
+    # QUIC: recorded ClientHellos (the dissector's CRYPTO payload), a DCID of 8 bytes, v1
+    # and v2, sealed as is and with a bit flipped (see fuzz/targets/quic.py)
+    from detector.synth.benign.tls import TLS_DIR
+    from detector.synth.benign.tls import read_hex as read_recorded
+
+    for hexfile in sorted(TLS_DIR.glob("*.client.hex"))[:12]:
+        record = read_recorded(hexfile)
+        body = record[9 : 5 + int.from_bytes(record[3:5], "big")]
+        for flags in (0, 1, 2):
+            add("quic", bytes([(8 << 2) | flags]) + bytes(range(8)) + body)
     for rule_file in sorted((REPO / "signatures" / "rules").glob("*.yaml")):
         add("rules", rule_file.read_bytes())
     rng = random.Random(1)

@@ -18,4 +18,5 @@ TARGETS = (
     "rules",
     "websocket",
     "afpacket_block",
+    "quic",
 )

@@ -116,8 +116,9 @@ bench: $(STAMP)
 	$(BIN)/python -m compileall -q detector bench >/dev/null
 	$(BIN)/python -m bench.run
 
-# Cost per packet and peak RSS at 0.1 M, 1 M and 10 M packets and at 10 k, 100 k and 1 M
-# concurrent flows (bench/scale.py; captures kept in bench/data/, ~9.5 GB, reused).
+# Cost per packet and peak RSS at 0.1 M, 1 M and 10 M packets (mixed, steady rate), 1 M and
+# 10 M packets of real traffic (replicated), and at 10 k, 100 k and 1 M concurrent flows
+# (bench/scale.py; captures kept in bench/data/, ~13.6 GB, reused).
 bench-scale: $(STAMP)
 	$(BIN)/python -m compileall -q detector bench >/dev/null
 	$(BIN)/python -m bench.scale

@@ -1,7 +1,7 @@
 """Does minewatch's cost per packet grow with the size of a capture or with its flows?
 
     python -m bench.scale [--packets 100000,1000000,10000000] [--flows 10000,100000,1000000]
-                          [--runs 3] [--seed S]                          (make bench-scale)
+                          [--real 1000000,10000000] [--runs 3] [--seed S]  (make bench-scale)
 
 Why: ``make bench`` (bench/run.py) measures one 1,000,000-packet capture. Forensics staff
 replay captures of hundreds of gigabytes and a sensor sees every flow of a link, so a
@@ -17,6 +17,14 @@ Inputs (bench/data/, git-ignored, generated once by bench/make_capture.py and re
   1,000,000 packets per 10 minutes of traffic), so 10 M packets are 100 minutes of the same
   office uplink, not ten times denser traffic. For N = 1,000,000 that is exactly
   ``mixed-1000000-sS.pcap``, the capture of ``make bench``, and that file is used.
+- ``real-N-sS.pcap``: the bench's real-traffic input (bench/make_real.py: the public
+  captures of ../shared/corpus written again and again, addresses shifted per replica) at N
+  packets; N = 1,000,000 is ``make bench``'s own. Why beside the steady series: a longer
+  steady capture is the same network for longer, so its long-lived flows (miners, web
+  channels) are a larger share of its packets and flow starts a smaller one - its cost per
+  packet differs from the 1 M capture's by what it carries, not only by its size. Here
+  every replica carries the same traffic, so 10 M against 1 M packets isolates what size
+  alone does (state that piles up, structures scanned whole).
 - ``concurrent-F-sS.pcap``: F TCP connections opened at 10,000/s and never closed, each a
   handshake and one HTTP GET (4 packets, distinct 5-tuples): the flow table holds all F at
   the end (its ``peak`` column says so). These run with ``--max-flows`` above F (default
@@ -50,6 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.run import (
+    CORPUS,
     DATA,
     GNU_TIME,
     REPO,
@@ -65,6 +74,7 @@ from bench.run import (
 
 DEFAULT_PACKETS = "100000,1000000,10000000"
 DEFAULT_FLOWS = "10000,100000,1000000"
+DEFAULT_REAL = "1000000,10000000"
 BENCH_PACKETS = 1_000_000  # the size whose steady-rate capture is make bench's own
 _SUMMARY = re.compile(r"minewatch: ([\d,]+) packets, ([\d,]+) flows, .* in ([\d.]+) s "
                       r"\(([\d,]+) packets/s\)")
@@ -78,18 +88,23 @@ class Case:
 
     label: str
     path: Path
-    make: list[str]  # bench.make_capture arguments after the output path
+    make: list[str]  # bench.make_capture (or ``tool``) arguments after the output path
     scan: list[str] = field(default_factory=list)  # extra ``minewatch scan`` options
     runs: list[Run] = field(default_factory=list)
+    tool: str = "bench.make_capture"  # the module that makes the capture
 
 
 def cases(packets: list[int], flows: list[int], seed: int, data: Path,
-          max_flows: int) -> list[Case]:
+          max_flows: int, real: list[int] | None = None) -> list[Case]:
     out = []
     for n in packets:
         name = f"mixed-{n}-s{seed}.pcap" if n == BENCH_PACKETS else f"steady-{n}-s{seed}.pcap"
         out.append(Case(f"{n / 1e6:g} M packets, mixed, steady rate", data / name,
                         ["--packets", str(n), "--steady", "--seed", str(seed)]))
+    for n in real or []:
+        out.append(Case(real_label(n), data / f"real-{n}-s{seed}.pcap",
+                        ["--packets", str(n), "--seed", str(seed), "--corpus", str(CORPUS)],
+                        tool="bench.make_real"))
     for f in flows:
         out.append(Case(f"{f:,} concurrent flows", data / f"concurrent-{f}-s{seed}.pcap",
                         ["--variant", "concurrent", "--flows", str(f), "--seed", str(seed)],
@@ -97,12 +112,16 @@ def cases(packets: list[int], flows: list[int], seed: int, data: Path,
     return out
 
 
+def real_label(n: int) -> str:
+    return f"{n / 1e6:g} M packets, real traffic, replicated"
+
+
 def ensure(case: Case) -> None:
     """Generate the capture unless it (and its truth file) is there already."""
     if case.path.exists() and Path(f"{case.path}.truth.json").exists():
         return
     sys.stderr.write(f"bench.scale: generating {case.path}\n")
-    subprocess.run([sys.executable, "-m", "bench.make_capture", str(case.path), *case.make],
+    subprocess.run([sys.executable, "-m", case.tool, str(case.path), *case.make],
                    check=True, cwd=REPO)
 
 
@@ -156,15 +175,19 @@ def figures(case: Case) -> tuple[float, float] | None:
     return statistics.median(own), statistics.median(r.rss_kb / 1024 for r in ok)
 
 
-def ratio_lines(table: list[Case], packets: list[int], flows: list[int]) -> list[str]:
-    """Largest against 1 M packets ([fast]'s target: within 10 %), and largest against
-    smallest flow count."""
+def ratio_lines(table: list[Case], packets: list[int], flows: list[int],
+                real: list[int] | None = None) -> list[str]:
+    """Largest against 1 M packets ([fast]'s target: within 10 %), steady and real
+    traffic, and largest against smallest flow count."""
     lines = []
     by_label = {c.label: c for c in table}
     pairs = []
     if BENCH_PACKETS in packets and max(packets) > BENCH_PACKETS:
-        pairs.append((f"{max(packets) / 1e6:g} M vs 1 M packets",
+        pairs.append((f"{max(packets) / 1e6:g} M vs 1 M packets (mixed, steady rate)",
                       table[packets.index(max(packets))], table[packets.index(BENCH_PACKETS)]))
+    if real and BENCH_PACKETS in real and max(real) > BENCH_PACKETS:
+        pairs.append((f"{max(real) / 1e6:g} M vs 1 M packets (real traffic, replicated)",
+                      by_label[real_label(max(real))], by_label[real_label(BENCH_PACKETS)]))
     if len(flows) >= 2:
         pairs.append((f"{max(flows):,} vs {min(flows):,} concurrent flows",
                       by_label[f"{max(flows):,} concurrent flows"],
@@ -184,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"mixed capture sizes, comma-separated (default {DEFAULT_PACKETS})")
     p.add_argument("--flows", default=DEFAULT_FLOWS,
                    help=f"concurrent-flow counts, comma-separated (default {DEFAULT_FLOWS})")
+    p.add_argument("--real", default=DEFAULT_REAL,
+                   help=f"real-traffic capture sizes, comma-separated (default {DEFAULT_REAL}; "
+                        "'' to skip; needs the corpus)")
     p.add_argument("--runs", type=int, default=3, help="interleaved rounds (default 3)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-flows", type=int, default=2_000_000,
@@ -194,9 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         packets = [int(x) for x in args.packets.split(",") if x.strip()]
         flows = [int(x) for x in args.flows.split(",") if x.strip()]
+        real = [int(x) for x in args.real.split(",") if x.strip()]
     except ValueError:
-        p.error("--packets and --flows take comma-separated integers")
-    if any(n < 1 for n in packets + flows) or args.runs < 1:
+        p.error("--packets, --flows and --real take comma-separated integers")
+    if real and not (CORPUS / "labels.csv").is_file():
+        sys.stderr.write(f"bench.scale: no corpus at {CORPUS}: real-traffic sizes skipped\n")
+        real = []
+    if any(n < 1 for n in packets + flows + real) or args.runs < 1:
         p.error("sizes, flow counts and --runs must be positive")
     if not Path(GNU_TIME).exists():
         sys.stderr.write("bench.scale: error: /usr/bin/time (Debian: time) is required\n")
@@ -204,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench.scale" + (" " + shlex.join(argv if argv is not None
                                                             else sys.argv[1:])).rstrip()
     args.data.mkdir(parents=True, exist_ok=True)
-    table = cases(packets, flows, args.seed, args.data, args.max_flows)
+    table = cases(packets, flows, args.seed, args.data, args.max_flows, real)
     for case in table:
         ensure(case)
     mw = minewatch_cmd()
@@ -238,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, "
         f"after {'/'.join(f'{x:.2f}' for x in load_after)}",
         f"- files: {sizes}",
-        *ratio_lines(table, packets, flows),
+        *ratio_lines(table, packets, flows, real),
     ]
     report = "\n".join([*lines, "", *notes])
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -24,7 +24,10 @@ Inputs (bench/data/, git-ignored, generated once by bench/make_capture.py and re
   channels) are a larger share of its packets and flow starts a smaller one - its cost per
   packet differs from the 1 M capture's by what it carries, not only by its size. Here
   every replica carries the same traffic, so 10 M against 1 M packets isolates what size
-  alone does (state that piles up, structures scanned whole).
+  does to the cost per packet (state that piles up, structures scanned whole). Its memory
+  is not a size-only figure: each replica's hosts are new addresses, so the suspect and
+  crypto-node tables hold ten times the entries at 10 M (bounded: suspects.py,
+  nodehosts.py); the steady series, same hosts throughout, is the memory check.
 - ``concurrent-F-sS.pcap``: F TCP connections opened at 10,000/s and never closed, each a
   handshake and one HTTP GET (4 packets, distinct 5-tuples): the flow table holds all F at
   the end (its ``peak`` column says so). These run with ``--max-flows`` above F (default

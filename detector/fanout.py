@@ -156,5 +156,7 @@ def subset(pb: PacketBatch, mask: np.ndarray, rows: DecodeRows | None = None) ->
     rows.reserve(0, m)
     part = rows.batch(pb.buf, 0, m, **tunnels)
     for name in _ROW_FIELDS:
-        np.take(getattr(pb, name), idx, out=getattr(part, name))
+        # mode="clip": idx (flatnonzero) is in range, and the default mode ("raise") with
+        # ``out`` gathers into a temporary copy first (numpy's PyArray_TakeFrom)
+        np.take(getattr(pb, name), idx, out=getattr(part, name), mode="clip")
     return part

@@ -201,14 +201,18 @@ class Inspector:
             # segment at the start of its side's stream.
             first = self.first.get(slot)
             if (isn is None or seq == isn) and len(data) == seg_len:
-                if first is None:
+                if first is not None:
+                    if first.take(side, data, ts, self.config.bytes_per_side):
+                        return first.wanting()
+                # Only a packet that starts like a TLS record (what _fast.tls_first checks
+                # first) can be taken: most flows' first packets are not, and need no
+                # FirstPackets (and its FlowFacts) built to learn that.
+                elif len(data) >= 3 and 20 <= data[0] <= 23 and data[1] == 3 and data[2] <= 4:
                     ports = (sport, dport) if side == 0 else (dport, sport)
                     candidate = FirstPackets(ports)
                     if candidate.take(side, data, ts, self.config.bytes_per_side):
                         self.first[slot] = candidate
                         return candidate.wanting()
-                elif first.take(side, data, ts, self.config.bytes_per_side):
-                    return first.wanting()
             if first is not None:
                 self._leave_first_packets(slot, first)
         fi = self._state(slot, False, side, sport, dport)

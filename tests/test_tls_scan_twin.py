@@ -4,6 +4,7 @@ real handshakes (detector/synth/data/tls, the corpus), on random chunkings, trun
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -232,3 +233,48 @@ def test_hello_key_matches_its_python_twin() -> None:
     assert cases > 100
     with pytest.raises(TypeError):
         fast.hello_key((0x0303,))
+
+
+def test_held_flights_leave_the_same_facts(monkeypatch) -> None:
+    """A side's first bytes cut into packets (a certificate over a few segments, hellos
+    split anywhere, random cuts and mutations, the other side's packet in between): the
+    first-packet path, holding what does not settle yet, answers every packet as the
+    general path does and leaves the same facts - and it does hold and take some."""
+    from detector.dissect import inspector
+    from detector.dissect.tls import flow
+
+    client = client_hello_record(SPEC_CIPHERS, spec_extensions())
+    rng = random.Random(11)
+
+    def run(first_packets: bool, packets: list[tuple[int, bytes]]) -> tuple:
+        monkeypatch.setattr(inspector.Inspector, "first_packets", first_packets)
+        insp = inspector.Inspector()
+        isn = (1000, 50000)
+        seqs, answers, wanted = list(isn), [], 3
+        for side, data in packets:
+            if wanted & (1 << side):  # as the feeder: only sides that still want payload
+                wanted = insp.tcp_packet(7, side, seqs[side], isn[side], data, len(data),
+                                         1.5 + len(answers), 443, 50000)
+                answers.append(wanted)
+            seqs[side] += len(data)
+        facts = insp.finish(7)
+        return answers, None if facts is None else repr(dataclasses.asdict(facts))
+
+    held = []
+    real_hold = flow.FirstPackets._hold
+    monkeypatch.setattr(flow.FirstPackets, "_hold",
+                        lambda self, *a: held.append(1) or real_hold(self, *a))
+    cases = 0
+    # and sides that never say hello: application data, after a handshake message or not
+    odd = [record(22, handshake(12, bytes(100))) + record(23, bytes(50)) * 6,
+           record(23, bytes(200)) * 6, record(22, handshake(11, bytes(3000)))]
+    for flight in _flights() + odd:
+        for server in [flight, *cut_and_mutated(flight, rng, 4, step=211)]:
+            for size in (90, 700, 1448):
+                pieces = [(1, server[i : i + size]) for i in range(0, len(server), size)]
+                if len(pieces) > 2 and rng.random() < 0.2:
+                    pieces.insert(2, (0, record(23, bytes(30))))  # the other side, between
+                packets = [(0, client), *pieces]
+                assert run(True, packets) == run(False, packets)
+                cases += 1
+    assert cases > 500 and len(held) > 50

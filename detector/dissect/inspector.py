@@ -199,18 +199,31 @@ class Inspector:
         if self.first_packets and slot not in self.flows and slot not in self.counting:
             # The TLS first-packet path (see dissect/tls/flow.py, FirstPackets): an in-order, whole
             # segment at the start of its side's stream.
+            # A side's flight may be held over a few packets (FirstPackets.take): the
+            # next packet of that side in order, nothing else, goes on with it.
             first = self.first.get(slot)
-            if (isn is None or seq == isn) and len(data) == seg_len:
+            if len(data) == seg_len:
+                # Held flights wait for their rest in memory: no more of them than flows
+                # may be under inspection at once.
+                hold = len(self.first) < self.config.max_flows
                 if first is not None:
-                    if first.take(side, data, ts, self.config.bytes_per_side):
+                    if (isn is None or seq == isn or first.held_side >= 0) and first.take(
+                        side, data, ts, self.config.bytes_per_side, seq, hold
+                    ):
                         return first.wanting()
                 # Only a packet that starts like a TLS record (what _fast.tls_first checks
                 # first) can be taken: most flows' first packets are not, and need no
                 # FirstPackets (and its FlowFacts) built to learn that.
-                elif len(data) >= 3 and 20 <= data[0] <= 23 and data[1] == 3 and data[2] <= 4:
+                elif (
+                    (isn is None or seq == isn)
+                    and len(data) >= 3
+                    and 20 <= data[0] <= 23
+                    and data[1] == 3
+                    and data[2] <= 4
+                ):
                     ports = (sport, dport) if side == 0 else (dport, sport)
                     candidate = FirstPackets(ports)
-                    if candidate.take(side, data, ts, self.config.bytes_per_side):
+                    if candidate.take(side, data, ts, self.config.bytes_per_side, seq, hold):
                         self.first[slot] = candidate
                         return candidate.wanting()
             if first is not None:
@@ -230,8 +243,9 @@ class Inspector:
         return fi.wanting()
 
     def _leave_first_packets(self, slot: int, first: FirstPackets) -> None:
-        """Go on the general way from where the first-packet path left the flow."""
-        del self.first[slot]
+        """Go on the general way from where the first-packet path left the flow: with
+        the packets it held, fed the general way as they came."""
+        self.first.pop(slot, None)
         fi = self.flows[slot] = FlowInspection(self.config, False, first.ports, slot)
         self.high_flows = max(self.high_flows, len(self.flows))
         fi.facts = first.facts
@@ -241,6 +255,19 @@ class Inspector:
                 sd = fi.sides[side]
                 sd.dissector, sd.decided, sd.done = dissector, True, True
                 sd.budget -= taken
+        if first.held_side >= 0:
+            self._replay(fi, first.held_side, first.held)
+
+    def _replay(self, fi: FlowInspection, side: int, held: list[tuple[int, bytes, float]]) -> None:
+        """Feed the general way the packets the first-packet path held for ``side``: whole,
+        in order from the start of the side's stream, none that would have ended it."""
+        sd = fi.sides[side]
+        for seq, data, ts in held:
+            for piece in sd.stream.add(seq, data, len(data), False):
+                self._deliver(fi, side, piece, ts)
+            if self.evidence is not None and fi.facts.dialects and not fi.told:
+                fi.told = True
+                self.evidence.add(fi.slot)
 
     def udp_packet(
         self, slot: int, side: int, data: bytes, ts: float, sport: int = 0, dport: int = 0
@@ -447,9 +474,12 @@ class Inspector:
 
     def _conclude(self, slot: int) -> FlowFacts | None:
         """End the inspection of a flow under inspection: its facts, if it has any."""
-        first = self.first.pop(slot, None)
+        first = self.first.get(slot)
         if first is not None:
-            return first.facts  # a TLS flow: it has facts
+            if first.held_side < 0:
+                del self.first[slot]
+                return first.facts  # a TLS flow: it has facts
+            self._leave_first_packets(slot, first)  # what it held, read the general way
         fi = self.flows.pop(slot, None)
         if fi is None:
             fi = self.counting.pop(slot, None)
@@ -477,6 +507,9 @@ class Inspector:
         """A copy of what is known so far about a flow that is still open (None if
         nothing yet): a snapshot for scoring in progress, while inspection goes on."""
         first = self.first.get(slot)
+        if first is not None and first.held_side >= 0:
+            self._leave_first_packets(slot, first)  # what it held, read the general way
+            first = None
         fi = self.flows.get(slot) or self.counting.get(slot)
         if first is not None:
             facts: FlowFacts | None = first.facts

@@ -20,7 +20,14 @@ from detector.compiled import fast
 from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
 from detector.dissect.tls import fingerprint
 from detector.dissect.tls.hello import ClientHello, ServerHello, hello_key
-from detector.dissect.tls.records import AppData, StreamState, TLSEvent, TLSStream
+from detector.dissect.tls.records import (
+    CONTENT_HANDSHAKE,
+    MAX_RECORD_LEN,
+    AppData,
+    StreamState,
+    TLSEvent,
+    TLSStream,
+)
 from detector.dissect.tls.x509 import Certificate, parse_certificate
 from detector.facts import FlowFacts
 
@@ -168,7 +175,10 @@ class FirstPackets:
     side that wants more - goes the general way, starting from ``to_dissector``.
     """
 
-    __slots__ = ("facts", "ports", "app_records", "hello", "client_side", "certificate", "taken")
+    __slots__ = (
+        "facts", "ports", "app_records", "hello", "client_side", "certificate", "taken",
+        "held_side", "held", "held_bytes", "held_next",
+    )  # fmt: skip
 
     def __init__(self, ports: tuple[int, int]) -> None:
         self.facts = FlowFacts()
@@ -177,16 +187,39 @@ class FirstPackets:
         self.hello = [False, False]
         self.client_side: int | None = None
         self.certificate = False
-        self.taken = [-1, -1]  # payload bytes of the side's one packet, -1: none yet
+        self.taken = [-1, -1]  # payload bytes of the side's packets, -1: none yet
+        # A side whose first packets are held (see hold): which, its packets as
+        # (seq, bytes, time), their bytes joined, and the sequence number that follows.
+        self.held_side = -1
+        self.held: list[tuple[int, bytes, float]] = []
+        self.held_bytes = b""
+        self.held_next = 0
 
-    def take(self, side: int, data: bytes, ts: float, budget: int) -> bool:
-        """Settle ``side`` with this, its first packet, or return False having changed
-        nothing (the packet then goes the general way)."""
-        if self.taken[side] >= 0 or len(data) > budget or fast is None:
+    def take(
+        self, side: int, data: bytes, ts: float, budget: int, seq: int = 0, hold: bool = False
+    ) -> bool:
+        """Settle ``side`` with this, its first packet - or with the packets held so far
+        and this one, which must follow them - or hold it (only if ``hold``), or return
+        False having changed nothing (the packet then goes the general way, after the
+        held ones: Inspector._replay)."""
+        if self.taken[side] >= 0 or fast is None:
             return False
-        read = fast.tls_first(data)  # None unless it starts like TLS and reads whole
+        if self.held_side >= 0:
+            if side != self.held_side or seq != self.held_next:
+                return False
+            whole = self.held_bytes + data
+        else:
+            whole = data
+        if len(whole) > budget:
+            return False
+        read = fast.tls_first(whole)  # None unless it starts like TLS and reads whole
         if read is None:
-            return False
+            # A handshake record the packet cut short (a certificate over a few
+            # packets): read as the general path would have read it so far.
+            cut = _whole_messages(whole)
+            read = None if cut is None else fast.tls_first(cut)
+            if read is None:
+                return False
         hellos, server_hellos, cert_bodies, app_lengths, encrypted = read
         facts = self.facts
         certs = (
@@ -203,7 +236,15 @@ class FirstPackets:
             encrypted,
             self.app_records[side] + len(app_lengths),
         )
-        if not settled and len(data) < budget:
+        if not settled and len(whole) < budget:
+            # Not settled yet: the general path would read on, so these bytes may as well
+            # wait for the side's next packet - unless they hold something whose facts
+            # take the packet's time (application data; encryption comes with it). Only a
+            # side that starts with a handshake: one picked up mid-way (an alert first)
+            # seldom settles within a few packets.
+            if hold and not app_lengths and not encrypted and whole[0] == CONTENT_HANDSHAKE:
+                self._hold(side, seq, data, whole, ts)
+                return True
             return False
         for record_version, f in hellos:  # f: ClientHello fields after record_version
             _hello_from(self, side, facts, client=True)
@@ -218,8 +259,16 @@ class FirstPackets:
         if app_lengths:
             _app_data(self, side, app_lengths, ts, facts)
         facts.app_protos.add("tls")
-        self.taken[side] = len(data)
+        self.taken[side] = len(whole)
+        if self.held_side >= 0:
+            self.held_side, self.held, self.held_bytes = -1, [], b""
         return True
+
+    def _hold(self, side: int, seq: int, data: bytes, whole: bytes, ts: float) -> None:
+        self.held_side = side
+        self.held.append((seq, data, ts))
+        self.held_bytes = whole
+        self.held_next = (seq + len(data)) & 0xFFFFFFFF
 
     def wanting(self) -> int:
         """Bit mask of the sides that still want payload (see FlowInspection.wanting)."""
@@ -233,6 +282,33 @@ class FirstPackets:
         dissector.client_side = self.client_side
         dissector.certificate = self.certificate
         return dissector
+
+
+def _whole_messages(data: bytes) -> bytes | None:
+    """``data`` whose last record is a handshake record cut short, with that record cut
+    back to its whole messages and its length field saying so: what the general path has
+    read of it (a message's facts come once it is whole), in a form ``_fast.tls_first``
+    reads. None if the last record is not such a record (the records before it are left
+    to tls_first)."""
+    pos, n = 0, len(data)
+    while pos + 5 <= n:
+        end = pos + 5 + ((data[pos + 3] << 8) | data[pos + 4])
+        if end > n:
+            break
+        pos = end
+    else:
+        return None  # whole records (perhaps then part of a header): not this case
+    if data[pos] != CONTENT_HANDSHAKE or data[pos + 1] != 3 or end - pos - 5 > MAX_RECORD_LEN:
+        return None
+    m = pos + 5
+    while m + 4 <= n:
+        following = m + 4 + ((data[m + 1] << 16) | (data[m + 2] << 8) | data[m + 3])
+        if following > n:
+            break
+        m = following
+    length = m - pos - 5
+    header = bytes((CONTENT_HANDSHAKE, 3, data[pos + 2], length >> 8, length & 0xFF))
+    return data[:pos] + header + data[pos + 5 : m]
 
 
 _FINGERPRINTS: dict[bytes, tuple[str, str, str, str]] = {}

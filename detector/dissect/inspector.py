@@ -196,51 +196,62 @@ class Inspector:
     ) -> int:
         """Feed one TCP segment; return which sides still want payload (bit 0: side 0,
         bit 1: side 1). ``isn`` is where this side's stream starts, if its SYN was seen."""
-        if self.first_packets and slot not in self.flows and slot not in self.counting:
-            # The TLS first-packet path (see dissect/tls/flow.py, FirstPackets): an in-order, whole
-            # segment at the start of its side's stream.
-            # A side's flight may be held over a few packets (FirstPackets.take): the
-            # next packet of that side in order, nothing else, goes on with it.
-            first = self.first.get(slot)
-            if len(data) == seg_len:
-                # Held flights wait for their rest in memory: no more of them than flows
-                # may be under inspection at once.
-                hold = len(self.first) < self.config.max_flows
-                if first is not None:
-                    if (isn is None or seq == isn or first.held_side >= 0) and first.take(
-                        side, data, ts, self.config.bytes_per_side, seq, hold
+        fi = self.flows.get(slot)
+        if fi is None:
+            fi = self.counting.get(slot)
+        if fi is None:
+            if self.first_packets:
+                # The TLS first-packet path (see dissect/tls/flow.py, FirstPackets): an
+                # in-order, whole segment at the start of its side's stream - or the next
+                # one of a side whose first packets it holds (FirstPackets.take).
+                first = self.first.get(slot)
+                if len(data) == seg_len:
+                    # Held flights wait for their rest in memory: no more of them than
+                    # flows may be under inspection at once.
+                    hold = len(self.first) < self.config.max_flows
+                    if first is not None:
+                        if (isn is None or seq == isn or first.held_side >= 0) and first.take(
+                            side, data, ts, self.config.bytes_per_side, seq, hold
+                        ):
+                            return first.wanting()
+                    # Only a packet that starts like a TLS record (what _fast.tls_first
+                    # checks first) can be taken: most flows' first packets are not, and
+                    # need no FirstPackets (and its FlowFacts) built to learn that.
+                    elif (
+                        (isn is None or seq == isn)
+                        and len(data) >= 3
+                        and 20 <= data[0] <= 23
+                        and data[1] == 3
+                        and data[2] <= 4
                     ):
-                        return first.wanting()
-                # Only a packet that starts like a TLS record (what _fast.tls_first checks
-                # first) can be taken: most flows' first packets are not, and need no
-                # FirstPackets (and its FlowFacts) built to learn that.
-                elif (
-                    (isn is None or seq == isn)
-                    and len(data) >= 3
-                    and 20 <= data[0] <= 23
-                    and data[1] == 3
-                    and data[2] <= 4
-                ):
-                    ports = (sport, dport) if side == 0 else (dport, sport)
-                    candidate = FirstPackets(ports)
-                    if candidate.take(side, data, ts, self.config.bytes_per_side, seq, hold):
-                        self.first[slot] = candidate
-                        return candidate.wanting()
-            if first is not None:
-                self._leave_first_packets(slot, first)
-        fi = self._state(slot, False, side, sport, dport)
+                        ports = (sport, dport) if side == 0 else (dport, sport)
+                        candidate = FirstPackets(ports)
+                        if candidate.take(side, data, ts, self.config.bytes_per_side, seq, hold):
+                            self.first[slot] = candidate
+                            return candidate.wanting()
+                if first is not None:
+                    self._leave_first_packets(slot, first)
+            fi = self._state(slot, False, side, sport, dport)
         sd = fi.sides[side]
         if not sd.done:
-            if sd.stream.next_seq is None and isn is not None:
-                sd.stream.next_seq = isn
-            for piece in sd.stream.add(seq, data, seg_len, False):
-                self._deliver(fi, side, piece, ts)
-                if sd.done:
-                    break
+            stream = sd.stream
+            if stream.next_seq is None and isn is not None:
+                stream.next_seq = isn
+            if seq == stream.next_seq and not stream.pending and 0 < seg_len == len(data):
+                # StreamReassembler.add's common case (whole, in order, nothing waiting),
+                # without the call and the one-piece list.
+                stream.next_seq = (seq + seg_len) & 0xFFFFFFFF
+                self._deliver(fi, side, data, ts)
+            else:
+                for piece in stream.add(seq, data, seg_len, False):
+                    self._deliver(fi, side, piece, ts)
+                    if sd.done:
+                        break
             if self.evidence is not None and fi.facts.dialects and not fi.told:
                 fi.told = True
                 self.evidence.add(slot)
-        return fi.wanting()
+        sides = fi.sides  # FlowInspection.wanting, inline
+        return (0 if sides[0].done else 1) | (0 if sides[1].done else 2)
 
     def _leave_first_packets(self, slot: int, first: FirstPackets) -> None:
         """Go on the general way from where the first-packet path left the flow: with

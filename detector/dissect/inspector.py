@@ -101,7 +101,10 @@ class FlowInspection:
     ) -> None:
         self.sides = (_Side(config.bytes_per_side), _Side(config.bytes_per_side))
         self.dissectors: dict[str, StreamDissector] = {}
-        self.facts = FlowFacts()
+        # Made when a dissector takes a side (or a gap is counted): a third of the flows
+        # inspected on real traffic never get one, and FlowFacts() is some 15,000
+        # instructions (``facts``).
+        self.facts: FlowFacts | None = None
         self.datagrams: DatagramDissector | None = None
         self.datagram_count = 0
         self.udp = udp
@@ -109,6 +112,13 @@ class FlowInspection:
         self.told = False  # put in Inspector.evidence once (its first dialect)
         self.slot = slot
         self.last_ts = 0.0  # of the last payload delivered (for the activity at flush)
+
+    def made_facts(self) -> FlowFacts:
+        """The flow's facts, made if nothing wrote any yet."""
+        facts = self.facts
+        if facts is None:
+            facts = self.facts = FlowFacts()
+        return facts
 
     def wanting(self) -> int:
         """Bit mask of the sides that still want payload."""
@@ -247,7 +257,7 @@ class Inspector:
                     self._deliver(fi, side, piece, ts)
                     if sd.done:
                         break
-            if self.evidence is not None and fi.facts.dialects and not fi.told:
+            if self.evidence is not None and fi.facts and fi.facts.dialects and not fi.told:
                 fi.told = True
                 self.evidence.add(slot)
         sides = fi.sides  # FlowInspection.wanting, inline
@@ -276,7 +286,7 @@ class Inspector:
         for seq, data, ts in held:
             for piece in sd.stream.add(seq, data, len(data), False):
                 self._deliver(fi, side, piece, ts)
-            if self.evidence is not None and fi.facts.dialects and not fi.told:
+            if self.evidence is not None and fi.facts and fi.facts.dialects and not fi.told:
                 fi.told = True
                 self.evidence.add(fi.slot)
 
@@ -285,7 +295,6 @@ class Inspector:
     ) -> int:
         """Feed one datagram; return which sides still want payload (0: none)."""
         fi = self._state(slot, True, side, sport, dport)
-        facts = fi.facts
         if fi.datagrams is None:
             ports = (sport, dport)
             for cls in DATAGRAM_DISSECTORS:
@@ -295,6 +304,7 @@ class Inspector:
             else:
                 fi.sides[0].done = fi.sides[1].done = True
                 return 0
+        facts = fi.made_facts()
         more = True
         try:
             more = fi.datagrams.on_datagram(side, data, ts, facts)
@@ -336,8 +346,8 @@ class Inspector:
 
     def _deliver(self, fi: FlowInspection, side: int, piece: bytes | None, ts: float) -> None:
         sd = fi.sides[side]
-        facts = fi.facts
         if piece is GAP:
+            facts = fi.made_facts()
             if sd.dissector is not None:
                 try:
                     sd.dissector.on_gap(side, facts)
@@ -368,6 +378,8 @@ class Inspector:
                 sd.done = True
                 return
         assert sd.dissector is not None
+        facts = fi.facts  # made when the dissector took the side
+        assert facts is not None
         jobs, shares = facts.jobs, facts.submits
         try:
             more = sd.dissector.on_data(side, piece, ts, facts)
@@ -393,7 +405,7 @@ class Inspector:
         flows doing it at once are capped (``max_counting``, oldest stop first, noted)."""
         if sd.dissector is None or sd.dissector.name not in _COUNTING_DISSECTORS:
             return
-        if not (fi.facts.dialects & SHARE_DIALECTS):
+        if not (fi.made_facts().dialects & SHARE_DIALECTS):
             return
         sd.counting = True
         if self.flows.get(fi.slot) is fi:
@@ -443,7 +455,7 @@ class Inspector:
             try:
                 verdict = cls.probe(head, ports)
             except Exception as exc:  # noqa: BLE001 - see _deliver
-                _dissector_failed(fi.facts, cls.name, exc)
+                _dissector_failed(fi.made_facts(), cls.name, exc)
                 continue
             if verdict is Probe.YES:
                 dissector = fi.dissectors.get(cls.name)
@@ -451,8 +463,9 @@ class Inspector:
                     dissector = fi.dissectors[cls.name] = cls(self.ctx)
                 sd.dissector = dissector
                 sd.decided = True
+                facts = fi.made_facts()
                 if sd.upgrade is not None:
-                    dissector.on_upgrade(side, sd.upgrade, fi.facts)
+                    dissector.on_upgrade(side, sd.upgrade, facts)
                 return
             if verdict is Probe.MAYBE:
                 undecided = True
@@ -469,10 +482,11 @@ class Inspector:
         dissector = fi.dissectors.get(cls.name)
         if dissector is None:
             dissector = fi.dissectors[cls.name] = cls(self.ctx)
+        facts = fi.made_facts()
         try:
-            dissector.on_upgrade(side, upgrade, fi.facts)
+            dissector.on_upgrade(side, upgrade, facts)
         except Exception as exc:  # noqa: BLE001 - see _deliver
-            _dissector_failed(fi.facts, cls.name, exc)
+            _dissector_failed(facts, cls.name, exc)
             return
         sd.dissector = dissector
 
@@ -504,6 +518,8 @@ class Inspector:
                     if sd.done:
                         break
         facts = fi.facts
+        if facts is None:
+            return None  # no dissector took a side: nothing learned
         jobs, shares = facts.jobs, facts.submits
         for dissector in fi.dissectors.values():
             try:
@@ -525,7 +541,7 @@ class Inspector:
         if first is not None:
             facts: FlowFacts | None = first.facts
         elif fi is not None:
-            facts = fi.facts if _has_facts(fi.facts) else None
+            facts = fi.facts if fi.facts is not None and _has_facts(fi.facts) else None
         else:
             facts = self.retired.get(slot)
         return None if facts is None else copy.deepcopy(facts).unstow()
@@ -551,6 +567,7 @@ def _tally(fi: FlowInspection, jobs: int, shares: int) -> None:
     """Jobs and shares the dissectors just counted (above ``jobs``/``shares``) go into the
     flow's activity timeline at the time of the payload that carried them."""
     facts = fi.facts
+    assert facts is not None  # a dissector counted
     if fi.last_ts <= 0:
         return  # nothing was delivered with a time (cannot happen with packets)
     facts.activity = activity.add(

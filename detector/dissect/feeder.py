@@ -45,6 +45,7 @@ class PayloadFeeder:
     def feed(self, pb: PacketBatch, placement: Placement) -> int:
         """Inspect one placed batch; return how many packets reached Python."""
         self.inspected = 0
+        self.inspector.stow_retired()  # the facts of last batch's flows that are still open
         self._inspect(pb, placement.slots, placement.from_a)
         return self.inspected
 

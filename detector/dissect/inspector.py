@@ -223,9 +223,9 @@ class Inspector:
                     # flows may be under inspection at once.
                     hold = len(self.first) < self.config.max_flows
                     if first is not None:
-                        if (isn is None or seq == isn or first.held_side >= 0) and first.take(
-                            side, data, ts, self.config.bytes_per_side, seq, hold
-                        ):
+                        at_start = isn is None or seq == isn
+                        budget = self.config.bytes_per_side
+                        if first.take(side, data, ts, budget, seq, hold, at_start):
                             return first.wanting()
                     # Only a packet that starts like a TLS record (what _fast.tls_first
                     # checks first) can be taken: most flows' first packets are not, and
@@ -279,6 +279,11 @@ class Inspector:
                 sd = fi.sides[side]
                 sd.dissector, sd.decided, sd.done = dissector, True, True
                 sd.budget -= taken
+        for side, going in enumerate(first.going or ()):
+            if going is not None:  # read so far packet by packet: goes on from there
+                sd = fi.sides[side]
+                sd.dissector, sd.decided = dissector, True
+                sd.stream.next_seq, sd.budget = going[0], sd.budget - going[1]
         if first.held_side >= 0:
             self._replay(fi, first.held_side, first.held)
 
@@ -466,7 +471,9 @@ class Inspector:
                     dissector = fi.dissectors[cls.name] = cls(self.ctx)
                 sd.dissector = dissector
                 sd.decided = True
-                facts = fi.made_facts()
+                facts = fi.facts  # FlowInspection.made_facts, inline: once per side
+                if facts is None:
+                    facts = fi.facts = FlowFacts()
                 if sd.upgrade is not None:
                     dissector.on_upgrade(side, sd.upgrade, facts)
                 return

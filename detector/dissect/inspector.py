@@ -287,7 +287,9 @@ class Inspector:
         if first.held_side >= 0:
             self._replay(fi, first.held_side, first.held)
 
-    def _replay(self, fi: FlowInspection, side: int, held: list[tuple[int, bytes, float]]) -> None:
+    def _replay(
+        self, fi: FlowInspection, side: int, held: tuple[tuple[int, bytes, float], ...]
+    ) -> None:
         """Feed the general way the packets the first-packet path held for ``side``: whole,
         in order from the start of the side's stream, none that would have ended it."""
         sd = fi.sides[side]
@@ -367,11 +369,13 @@ class Inspector:
                 sd.head = b""
             return
         assert piece is not None
-        if len(piece) >= sd.budget and not sd.counting and sd.decided:
+        budget = sd.budget
+        if len(piece) >= budget and not sd.counting and sd.decided:
             self._keep_counting(fi, sd)  # before the piece is cut: no message lost
         if not sd.counting:
-            piece = piece[: sd.budget]
-            sd.budget -= len(piece)
+            if len(piece) > budget:
+                piece = piece[:budget]
+            sd.budget = budget - len(piece)
         if ts:
             fi.last_ts = ts
         if not sd.decided:
@@ -385,15 +389,16 @@ class Inspector:
             if sd.dissector is None:
                 sd.done = True
                 return
-        assert sd.dissector is not None
+        dissector = sd.dissector
+        assert dissector is not None
         facts = fi.facts  # made when the dissector took the side
         assert facts is not None
         jobs, shares = facts.jobs, facts.submits
         try:
-            more = sd.dissector.on_data(side, piece, ts, facts)
-            upgrade = None if more else sd.dissector.upgraded(side)
+            more = dissector.on_data(side, piece, ts, facts)
+            upgrade = None if more else dissector.upgraded(side)
         except Exception as exc:  # noqa: BLE001 - hostile payload must not stop the scan
-            _dissector_failed(facts, sd.dissector.name, exc)
+            _dissector_failed(facts, dissector.name, exc)
             more, upgrade = False, None
         if facts.jobs != jobs or facts.submits != shares:
             _tally(fi, jobs, shares)

@@ -192,7 +192,7 @@ class FirstPackets:
         # A side whose first packets are held (see hold): which, its packets as
         # (seq, bytes, time), their bytes joined, and the sequence number that follows.
         self.held_side = -1
-        self.held: list[tuple[int, bytes, float]] = []
+        self.held: tuple[tuple[int, bytes, float], ...] = ()  # (no list for every flow)
         self.held_bytes = b""
         self.held_next = 0
         # Sides read packet by packet while their records are counted (see _go_on), by
@@ -285,7 +285,7 @@ class FirstPackets:
         facts.app_protos.add("tls")
         self.taken[side] = len(whole)
         if self.held_side >= 0:
-            self.held_side, self.held, self.held_bytes = -1, [], b""
+            self.held_side, self.held, self.held_bytes = -1, (), b""
         return True
 
     def _go(self, side: int, data: bytes, seq: int, app_lengths: list[int], ts: float) -> bool:
@@ -331,7 +331,7 @@ class FirstPackets:
 
     def _hold(self, side: int, seq: int, data: bytes, whole: bytes, ts: float) -> None:
         self.held_side = side
-        self.held.append((seq, data, ts))
+        self.held += ((seq, data, ts),)
         self.held_bytes = whole
         self.held_next = (seq + len(data)) & 0xFFFFFFFF
 

@@ -1120,6 +1120,102 @@ out:
 }
 
 
+/* http_headers(block) -> dict | None: the header fields of an HTTP message head (after its
+   start line), read exactly as dissect/http.py's py_parse_headers reads them - which is how
+   dpkt.http.parse_headers does: lines split at \n, each stripped of ASCII whitespace and then
+   rid of its non-ASCII bytes, up to the first empty one; the name (up to the first colon)
+   must be one token without whitespace, else None; names lower-cased; a value is the rest
+   after the colon, its leading whitespace (str.isspace's) dropped; a repeated name gets the
+   list of its values. One call instead of some ten Python method calls per line. */
+static inline int http_bws(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static inline int http_sws(unsigned char c) { return http_bws(c) || (c >= 0x1c && c <= 0x1f); }
+
+static PyObject *http_headers(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len, pos = 0;
+    char *line = PyMem_Malloc((size_t)n + 1);
+    PyObject *headers = PyDict_New();
+    if (!line || !headers)
+        goto fail;
+    for (;;) {
+        const unsigned char *nl = memchr(b + pos, '\n', (size_t)(n - pos));
+        Py_ssize_t end = nl ? nl - b : n, s = pos, e = end, len = 0;
+        while (s < e && http_bws(b[s]))
+            s++;
+        while (e > s && http_bws(b[e - 1]))
+            e--;
+        for (Py_ssize_t i = s; i < e; i++)
+            if (b[i] < 0x80)
+                line[len++] = (char)b[i];
+        if (len == 0)
+            break;
+        Py_ssize_t colon = 0;
+        while (colon < len && line[colon] != ':')
+            colon++;
+        int tokens = 0, in_token = 0;
+        for (Py_ssize_t i = 0; i < colon; i++) {
+            int space = http_sws((unsigned char)line[i]);
+            if (!space && !in_token)
+                tokens++;
+            in_token = !space;
+        }
+        if (tokens != 1) {
+            Py_DECREF(headers);
+            PyMem_Free(line);
+            PyBuffer_Release(&view);
+            Py_RETURN_NONE;
+        }
+        Py_ssize_t v = colon + 1;
+        if (colon < len)
+            while (v < len && http_sws((unsigned char)line[v]))
+                v++;
+        else
+            v = len;
+        PyObject *text = PyUnicode_FromStringAndSize(line + v, len - v);
+        for (Py_ssize_t i = 0; i < colon; i++)
+            if (line[i] >= 'A' && line[i] <= 'Z')
+                line[i] = (char)(line[i] + 32);
+        PyObject *key = text ? PyUnicode_FromStringAndSize(line, colon) : NULL;
+        int bad = !key;
+        if (!bad) {
+            PyObject *old = PyDict_GetItemWithError(headers, key);
+            if (old == NULL) {
+                bad = PyErr_Occurred() != NULL || PyDict_SetItem(headers, key, text) < 0;
+            } else if (PyList_Check(old)) {
+                bad = PyList_Append(old, text) < 0;
+            } else {
+                PyObject *both = PyList_New(2);
+                if (both) {
+                    Py_INCREF(old);
+                    PyList_SET_ITEM(both, 0, old);
+                    Py_INCREF(text);
+                    PyList_SET_ITEM(both, 1, text);
+                }
+                bad = !both || PyDict_SetItem(headers, key, both) < 0;
+                Py_XDECREF(both);
+            }
+        }
+        Py_XDECREF(key);
+        Py_XDECREF(text);
+        if (bad)
+            goto fail;
+        if (!nl)
+            break;
+        pos = end + 1;
+    }
+    PyMem_Free(line);
+    PyBuffer_Release(&view);
+    return headers;
+fail:
+    Py_XDECREF(headers);
+    PyMem_Free(line);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
 /* ------------------------------------------------------------------- packet decode */
 /* decode_batch: link, IP and TCP/UDP headers of every record of a batch, exactly like
    the numpy decoder in decode.py (py_decode), including its reads of clipped offsets. */
@@ -2998,6 +3094,7 @@ static PyMethodDef methods[] = {
     {"tls_scan", tls_scan, METH_VARARGS, "Events of the complete TLS records at a stream's start."},
     {"tls_first", tls_first, METH_O, "A TLS side's first packet, read whole, events by kind."},
     {"hello_key", hello_key, METH_O, "ClientHello fingerprint cache key (GREASE folded)."},
+    {"http_headers", http_headers, METH_O, "HTTP header fields of a message head, as dpkt reads them."},
     {"pdns_groups", pdns_groups, METH_VARARGS, "A batch's DNS answers into passive DNS."},
     {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and transport headers of a batch."},
     {"decap_batch", decap_batch, METH_VARARGS, "Encapsulation headers of tunnel carriers."},

@@ -1,6 +1,7 @@
 """Our HTTP header-field reader against dpkt.http.parse_headers (which it replaces on the
 hot path): the same fields, or both refusing, on every HTTP head in the fixtures and the
-corpus, on hand-made edge cases and on random mutations."""
+corpus, on hand-made edge cases and on random mutations; and its compiled reader
+(``_fast.http_headers``) against its pure-Python twin."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import re
 import dpkt
 import pytest
 
-from detector.dissect.http import parse_headers
+from detector.compiled import fast
+from detector.dissect.http import parse_headers, py_parse_headers
 from tests.conftest import CORPUS, PCAPS
 
 
@@ -51,6 +53,7 @@ EDGES = [
 @pytest.mark.parametrize("block", EDGES)
 def test_edge_cases_match_dpkt(block: bytes) -> None:
     assert parse_headers(block) == _dpkt(block)
+    assert py_parse_headers(block) == _dpkt(block)
 
 
 def test_capture_heads_and_mutations_match_dpkt() -> None:
@@ -69,3 +72,28 @@ def test_capture_heads_and_mutations_match_dpkt() -> None:
             assert parse_headers(v) == _dpkt(v)
             cases += 1
     assert cases > 500
+
+
+@pytest.mark.skipif(fast is None, reason="compiled helpers not built")
+def test_compiled_reader_matches_its_python_twin() -> None:
+    """The same fields (and their order), or both refusing, on the capture heads cut and
+    mutated with every byte the readers treat apart: whitespace of bytes.strip and of
+    str.isspace (\\x1c-\\x1f), colons, newlines, non-ASCII bytes, upper case."""
+    rng = random.Random(5)
+    alphabet = b" \t\n\r\x0b\x0c\x1c\x1f:\x00\x7f\x80\xc3\xa9\xffAZaz-"
+    cases = refused = 0
+    for block in [*EDGES, *_heads()]:
+        variants = [block, block[: len(block) // 3], block.replace(b"\r\n\r\n", b"\r\n")]
+        for _ in range(40):
+            mutated = bytearray(block)
+            for _ in range(rng.randint(1, 6)):
+                at = rng.randrange(len(mutated) + 1)
+                mutated[at:at] = bytes([rng.choice(alphabet)])
+            variants.append(bytes(mutated))
+        for v in variants:
+            want = py_parse_headers(v)
+            got = fast.http_headers(v)
+            assert got == want and (got is None or list(got) == list(want)), v
+            refused += want is None
+            cases += 1
+    assert cases > 20_000 and 500 < refused < cases // 2

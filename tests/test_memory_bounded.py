@@ -449,3 +449,28 @@ def test_evidence_is_kept_compact_and_handed_out_whole_without_touching_the_verd
             assert _facts_state(ev.record.facts) == originals[id(source)]
     # the verdicts added were not changed (the flow log writes them after the scan)
     assert all(_facts_state(v.record.facts) == originals[id(v)] for v in verdicts)
+
+
+def test_retired_facts_are_stowed_as_the_next_batch_starts() -> None:
+    """The inspector keeps a retired flow's facts as they are until the feeder's next
+    batch (most short flows end first), then stows them in place - twice over if the
+    flow was retired again - and hands back the same facts either way."""
+    from detector.dissect.inspector import Inspector
+
+    def http_flow(insp: Inspector, slot: int) -> None:
+        request = b"GET /x HTTP/1.1\r\nHost: pool.example\r\nUser-Agent: t\r\n\r\n"
+        insp.tcp_packet(slot, 0, 100, 100, request, len(request), 1.0, 40000, 80)
+        insp.retire(slot)
+
+    insp = Inspector()
+    http_flow(insp, 3)
+    http_flow(insp, 4)
+    kept = insp.retired[3]
+    assert kept.node == {} and insp.unstowed == [3, 4]  # not stowed yet
+    ended = insp.finish(4)  # ended in its batch: never stowed
+    assert ended is not None and ended.http["host"] == "pool.example"
+    before = _facts_state(kept)
+    insp.stow_retired()
+    assert insp.retired[3] is kept and kept.node is None and not insp.unstowed
+    insp.stow_retired()
+    assert _facts_state(insp.finish(3)) == before == _facts_state(ended)

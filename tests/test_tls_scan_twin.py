@@ -4,6 +4,7 @@ real handshakes (detector/synth/data/tls, the corpus), on random chunkings, trun
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -232,3 +233,110 @@ def test_hello_key_matches_its_python_twin() -> None:
     assert cases > 100
     with pytest.raises(TypeError):
         fast.hello_key((0x0303,))
+
+
+def test_held_flights_leave_the_same_facts(monkeypatch) -> None:
+    """A side's first bytes cut into packets (a certificate over a few segments, hellos
+    split anywhere, random cuts and mutations, the other side's packet in between): the
+    first-packet path, holding what does not settle yet, answers every packet as the
+    general path does and leaves the same facts - and it does hold and take some."""
+    from detector.dissect import inspector
+    from detector.dissect.tls import flow
+
+    client = client_hello_record(SPEC_CIPHERS, spec_extensions())
+    rng = random.Random(11)
+
+    def run(first_packets: bool, packets: list[tuple[int, bytes]]) -> tuple:
+        monkeypatch.setattr(inspector.Inspector, "first_packets", first_packets)
+        insp = inspector.Inspector()
+        isn = (1000, 50000)
+        seqs, answers, wanted = list(isn), [], 3
+        for side, data in packets:
+            if wanted & (1 << side):  # as the feeder: only sides that still want payload
+                wanted = insp.tcp_packet(7, side, seqs[side], isn[side], data, len(data),
+                                         1.5 + len(answers), 443, 50000)
+                answers.append(wanted)
+            seqs[side] += len(data)
+        facts = insp.finish(7)
+        return answers, None if facts is None else repr(dataclasses.asdict(facts))
+
+    held = []
+    real_hold = flow.FirstPackets._hold
+    monkeypatch.setattr(flow.FirstPackets, "_hold",
+                        lambda self, *a: held.append(1) or real_hold(self, *a))
+    cases = 0
+    # and sides that never say hello: application data, after a handshake message or not
+    resumed = record(22, handshake(2, server_hello_body(0xC02F, []))) + record(20, b"\x01")
+    odd = [record(22, handshake(12, bytes(100))) + record(23, bytes(50)) * 6,
+           record(23, bytes(200)) * 6, record(22, handshake(11, bytes(3000))),
+           resumed + record(22, bytes(40)) + record(23, bytes(300)),  # its Finished, encrypted
+           resumed + record(22, b"\x02" + bytes(39)) + record(23, bytes(30)) * 3]
+    for flight in _flights() + odd:
+        for server in [flight, *cut_and_mutated(flight, rng, 4, step=211)]:
+            for size in (90, 700, 1448):
+                pieces = [(1, server[i : i + size]) for i in range(0, len(server), size)]
+                if len(pieces) > 2 and rng.random() < 0.2:
+                    pieces.insert(2, (0, record(23, bytes(30))))  # the other side, between
+                packets = [(0, client), *pieces]
+                assert run(True, packets) == run(False, packets)
+                cases += 1
+    assert cases > 500 and len(held) > 50
+
+
+def test_sides_picked_up_mid_session_leave_the_same_facts(monkeypatch) -> None:
+    """Both sides after their handshake (application data, alerts, a change-cipher-spec, a
+    late handshake record, junk), cut anywhere, interleaved, now and then a segment
+    repeated or one skipped: the first-packet path, reading such sides packet by packet,
+    answers every packet as the general path does and leaves the same facts."""
+    from detector.dissect import inspector
+    from detector.dissect.tls import flow
+
+    rng = random.Random(23)
+
+    def stream() -> bytes:
+        parts = [record(rng.choice((23, 23, 23, 21, 20, 24, 22)),
+                        bytes(rng.randrange(0, 900))) for _ in range(rng.randint(1, 7))]
+        if rng.random() < 0.2:  # a late handshake record that may hold hellos
+            late = rng.choice((handshake(2, server_hello_body(0x1301, [])), b"\x01" + bytes(9),
+                               bytes((20,)) + bytes(rng.randrange(3, 60))))
+            parts.insert(rng.randrange(len(parts)), record(22, late))
+        if rng.random() < 0.1:
+            parts.insert(rng.randrange(len(parts)), bytes(rng.randrange(1, 9)))  # junk
+        return record(23, bytes(rng.randrange(0, 300))) + b"".join(parts)
+
+    def run(first_packets: bool, packets: list[tuple[int, int, bytes]]) -> tuple:
+        monkeypatch.setattr(inspector.Inspector, "first_packets", first_packets)
+        insp = inspector.Inspector()
+        answers, wanted = [], 3
+        for side, seq, data in packets:
+            if wanted & (1 << side):
+                wanted = insp.tcp_packet(9, side, seq, None, data, len(data),
+                                         2.25 + len(answers), 50123, 443)
+                answers.append(wanted)
+        facts = insp.finish(9)
+        return answers, None if facts is None else repr(dataclasses.asdict(facts))
+
+    going = []
+    real_go = flow.FirstPackets._go
+    monkeypatch.setattr(flow.FirstPackets, "_go",
+                        lambda self, *a: going.append(real_go(self, *a)) or going[-1])
+    for _ in range(400):
+        sides = []
+        for side in (0, 1):
+            data, pos, seq = stream(), 0, rng.randrange(1 << 32)
+            pieces = []
+            while pos < len(data):
+                size = rng.choice((40, 200, 700, 1448, rng.randrange(1, 2000)))
+                pieces.append((side, (seq + pos) & 0xFFFFFFFF, data[pos : pos + size]))
+                pos += size
+            if len(pieces) > 2 and rng.random() < 0.15:
+                pieces.insert(2, pieces[1])  # a retransmission
+            if len(pieces) > 3 and rng.random() < 0.1:
+                del pieces[2]  # a lost segment
+            sides.append(pieces)
+        packets = []
+        while sides[0] or sides[1]:
+            side = rng.choice([s for s in (0, 1) if sides[s]])
+            packets.append(sides[side].pop(0))
+        assert run(True, packets) == run(False, packets)
+    assert sum(going) > 100

@@ -45,6 +45,7 @@ class PayloadFeeder:
     def feed(self, pb: PacketBatch, placement: Placement) -> int:
         """Inspect one placed batch; return how many packets reached Python."""
         self.inspected = 0
+        self.inspector.stow_retired()  # the facts of last batch's flows that are still open
         self._inspect(pb, placement.slots, placement.from_a)
         return self.inspected
 
@@ -132,21 +133,25 @@ class PayloadFeeder:
             pb.dport[idx].tolist(),
             strict=True,
         )
+        # Bound once: the loop runs per packet (the Inspector's cut_short list is only
+        # ever cleared, never replaced).
+        tcp_packet, udp_packet = inspector.tcp_packet, inspector.udp_packet
+        cut_short = inspector.cut_short
         for slot, side, tcp, seq, start, begin, end, plen, ts, sport, dport in rows:
             if not inspect_col[slot] & (side + 1):
                 continue
             data = bytes(view[begin:end])
             if tcp:
-                keep = inspector.tcp_packet(
+                keep = tcp_packet(
                     slot, side, seq, start if start >= 0 else None, data, plen, ts, sport, dport
                 )
             else:
-                keep = inspector.udp_packet(slot, side, data, ts, sport, dport)
+                keep = udp_packet(slot, side, data, ts, sport, dport)
             inspect_col[slot] = keep
             if not keep:
                 inspector.retire(slot)
-            if inspector.cut_short:  # flows retired to make room: no more payload for them
-                for retired in inspector.cut_short:
+            if cut_short:  # flows retired to make room: no more payload for them
+                for retired in cut_short:
                     inspect_col[retired] = 0
-                self.cut_short += len(inspector.cut_short)
-                inspector.cut_short.clear()
+                self.cut_short += len(cut_short)
+                cut_short.clear()

@@ -28,6 +28,7 @@ import binascii
 import zlib
 from typing import ClassVar
 
+from detector.compiled import fast
 from detector.dissect import wallets
 from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
 from detector.dissect.jsonlines import JsonLines, parse_json_body
@@ -59,9 +60,18 @@ class _Head:
 def parse_headers(block: bytes) -> dict[str, object] | None:
     """Header fields of a message head (after its first line), as dpkt.http.parse_headers
     reads them - names lower-cased, a repeated field becomes a list - or None where dpkt
-    raises (a name with spaces). Written out because importing dpkt loads all of its 77
-    protocol modules (~55 ms, more than a small capture's whole scan) for this one loop;
-    tests check the two agree."""
+    raises (a name with spaces). Read by ``_fast.http_headers`` when it is built (some
+    ten method calls per line in Python: ~30,000 instructions a head), else by
+    :func:`py_parse_headers`; tests check both against dpkt and each other."""
+    if fast is None:
+        return py_parse_headers(block)
+    return fast.http_headers(block)
+
+
+def py_parse_headers(block: bytes) -> dict[str, object] | None:
+    """The pure-Python :func:`parse_headers`. Written out because importing dpkt loads all
+    of its 77 protocol modules (~55 ms, more than a small capture's whole scan) for this
+    one loop."""
     headers: dict[str, object] = {}
     for raw in block.split(b"\n"):
         line = raw.strip().decode("ascii", "ignore")
@@ -89,7 +99,7 @@ def parse_head(head: bytes) -> _Head | None:
     parts = line.decode("latin-1").split(None, 2)
     if len(parts) < 2:
         return None
-    headers = parse_headers(rest)
+    headers = py_parse_headers(rest) if fast is None else fast.http_headers(rest)
     if headers is None:
         return None
     if parts[0].startswith("HTTP/"):

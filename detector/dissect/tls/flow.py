@@ -20,7 +20,15 @@ from detector.compiled import fast
 from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
 from detector.dissect.tls import fingerprint
 from detector.dissect.tls.hello import ClientHello, ServerHello, hello_key
-from detector.dissect.tls.records import AppData, StreamState, TLSEvent, TLSStream
+from detector.dissect.tls.records import (
+    CONTENT_APPLICATION_DATA,
+    CONTENT_HANDSHAKE,
+    MAX_RECORD_LEN,
+    AppData,
+    StreamState,
+    TLSEvent,
+    TLSStream,
+)
 from detector.dissect.tls.x509 import Certificate, parse_certificate
 from detector.facts import FlowFacts
 
@@ -168,7 +176,10 @@ class FirstPackets:
     side that wants more - goes the general way, starting from ``to_dissector``.
     """
 
-    __slots__ = ("facts", "ports", "app_records", "hello", "client_side", "certificate", "taken")
+    __slots__ = (
+        "facts", "ports", "app_records", "hello", "client_side", "certificate", "taken",
+        "held_side", "held", "held_bytes", "held_next", "going",
+    )  # fmt: skip
 
     def __init__(self, ports: tuple[int, int]) -> None:
         self.facts = FlowFacts()
@@ -177,16 +188,58 @@ class FirstPackets:
         self.hello = [False, False]
         self.client_side: int | None = None
         self.certificate = False
-        self.taken = [-1, -1]  # payload bytes of the side's one packet, -1: none yet
+        self.taken = [-1, -1]  # payload bytes of the side's packets, -1: none yet
+        # A side whose first packets are held (see hold): which, its packets as
+        # (seq, bytes, time), their bytes joined, and the sequence number that follows.
+        self.held_side = -1
+        self.held: tuple[tuple[int, bytes, float], ...] = ()  # (no list for every flow)
+        self.held_bytes = b""
+        self.held_next = 0
+        # Sides read packet by packet while their records are counted (see _go_on), by
+        # side: None, or [next sequence number, bytes read, records, bytes still to come
+        # of a cut application_data record, that record's version].
+        self.going: list[list[int] | None] | None = None
 
-    def take(self, side: int, data: bytes, ts: float, budget: int) -> bool:
-        """Settle ``side`` with this, its first packet, or return False having changed
-        nothing (the packet then goes the general way)."""
-        if self.taken[side] >= 0 or len(data) > budget or fast is None:
+    def take(
+        self,
+        side: int,
+        data: bytes,
+        ts: float,
+        budget: int,
+        seq: int = 0,
+        hold: bool = False,
+        at_start: bool = True,
+    ) -> bool:
+        """Settle ``side`` with this, its first packet (``at_start``: where its stream
+        starts, as far as is known) - or with the packets held so far and this one, which
+        must follow them - or hold it (only if ``hold``), or read it and go on with the
+        side's next packet (``_go_on``), or return False having changed nothing (the
+        packet then goes the general way, after the held ones: Inspector._replay)."""
+        if self.taken[side] >= 0 or fast is None:
             return False
-        read = fast.tls_first(data)  # None unless it starts like TLS and reads whole
+        going = self.going[side] if self.going is not None else None
+        if going is not None:
+            return self._go_on(side, going, data, ts, budget, seq)
+        if self.held_side >= 0:
+            if side != self.held_side or seq != self.held_next:
+                return False
+            whole = self.held_bytes + data
+        elif not at_start:
+            return False
+        else:
+            whole = data
+        if len(whole) > budget:
+            return False
+        read = fast.tls_first(whole)  # None unless it starts like TLS and reads whole
         if read is None:
-            return False
+            # A handshake record the packet cut short (a certificate over a few
+            # packets): read as the general path would have read it so far.
+            cut = _whole_messages(whole)
+            read = None if cut is None else fast.tls_first(cut)
+            if read is None:
+                read = _with_late_records(whole)  # a resumed session's server flight
+                if read is None:
+                    return False
         hellos, server_hellos, cert_bodies, app_lengths, encrypted = read
         facts = self.facts
         certs = (
@@ -203,7 +256,19 @@ class FirstPackets:
             encrypted,
             self.app_records[side] + len(app_lengths),
         )
-        if not settled and len(data) < budget:
+        if not settled and len(whole) < budget:
+            # Not settled yet: the general path would read on, so these bytes may as well
+            # wait for the side's next packet - unless they hold something whose facts
+            # take the packet's time (application data; encryption comes with it). Only a
+            # side that starts with a handshake: one picked up mid-way (an alert first)
+            # seldom settles within a few packets.
+            if hold and not app_lengths and not encrypted and whole[0] == CONTENT_HANDSHAKE:
+                self._hold(side, seq, data, whole, ts)
+                return True
+            # A side picked up after its handshake (application data, alerts): its
+            # records are counted packet by packet, as the general path would.
+            if encrypted and self.held_side < 0 and not (hellos or server_hellos or cert_bodies):
+                return self._go(side, whole, seq, app_lengths, ts)
             return False
         for record_version, f in hellos:  # f: ClientHello fields after record_version
             _hello_from(self, side, facts, client=True)
@@ -218,8 +283,57 @@ class FirstPackets:
         if app_lengths:
             _app_data(self, side, app_lengths, ts, facts)
         facts.app_protos.add("tls")
-        self.taken[side] = len(data)
+        self.taken[side] = len(whole)
+        if self.held_side >= 0:
+            self.held_side, self.held, self.held_bytes = -1, (), b""
         return True
+
+    def _go(self, side: int, data: bytes, seq: int, app_lengths: list[int], ts: float) -> bool:
+        """Start reading ``side`` packet by packet: ``data``, its first packet, holds only
+        records after encryption began (tls_first read it), whole but perhaps the last, an
+        application_data record then cut short. Its records count now, at this packet's
+        time, as on the general path. False (nothing changed) if it ends otherwise."""
+        walked = _walk_encrypted(data, 0, 0)
+        if walked is None:
+            return False
+        records, rec_left, rec_version, _ = walked
+        if self.going is None:
+            self.going = [None, None]
+        following = (seq + len(data)) & 0xFFFFFFFF
+        self.going[side] = [following, len(data), records, rec_left, rec_version]
+        _app_data(self, side, app_lengths, ts, self.facts)
+        self.facts.app_protos.add("tls")
+        return True
+
+    def _go_on(
+        self, side: int, going: list[int], data: bytes, ts: float, budget: int, seq: int
+    ) -> bool:
+        """The next packet of a side read packet by packet (``_go``): the rest of a cut
+        record, then more records after encryption began - no handshake record (the
+        general path reads those), no header cut short. Its application-data records count
+        at its time; the side is taken once MAX_RECORDS are in or its budget is spent."""
+        next_seq, done, records, rec_left, rec_version = going
+        if seq != next_seq or done + len(data) > budget:
+            return False
+        walked = _walk_encrypted(data, rec_left, rec_version)
+        if walked is None:
+            return False
+        added, rec_left, rec_version, lengths = walked
+        done += len(data)
+        if lengths:
+            _app_data(self, side, lengths, ts, self.facts)
+        if self.app_records[side] >= MAX_RECORDS or done == budget:
+            self.going[side] = None  # type: ignore[index]
+            self.taken[side] = done
+            return True
+        going[:] = [(seq + len(data)) & 0xFFFFFFFF, done, records + added, rec_left, rec_version]
+        return True
+
+    def _hold(self, side: int, seq: int, data: bytes, whole: bytes, ts: float) -> None:
+        self.held_side = side
+        self.held += ((seq, data, ts),)
+        self.held_bytes = whole
+        self.held_next = (seq + len(data)) & 0xFFFFFFFF
 
     def wanting(self) -> int:
         """Bit mask of the sides that still want payload (see FlowInspection.wanting)."""
@@ -232,7 +346,100 @@ class FirstPackets:
         dissector.hello = list(self.hello)
         dissector.client_side = self.client_side
         dissector.certificate = self.certificate
+        for side, going in enumerate(self.going or ()):
+            if going is not None:
+                _, done, records, rec_left, rec_version = going
+                dissector.streams[side].resume(done, records, rec_left, rec_version)
         return dissector
+
+
+def _walk_encrypted(
+    data: bytes, pos: int, rec_version: int
+) -> tuple[int, int, int, list[int]] | None:
+    """The records of a side's bytes after encryption began, from ``pos`` (the end of a
+    record the bytes before cut short): (records, bytes still to come of the last record,
+    its version, application_data lengths), or None where the general path would do more
+    than count them - a handshake record that may hold late hellos (TLSStream._late_hellos
+    reads only a record that starts with a hello message), an invalid header (the stream
+    fails), a header cut short, or a cut record other than application_data."""
+    n = len(data)
+    if pos >= n:
+        return 0, pos - n, rec_version, []
+    records = 0
+    lengths = []
+    while pos + 5 <= n:
+        ctype = data[pos]
+        length = (data[pos + 3] << 8) | data[pos + 4]
+        if not 20 <= ctype <= 24 or data[pos + 1] != 3 or length > MAX_RECORD_LEN:
+            return None
+        records += 1
+        end = pos + 5 + length
+        if ctype == CONTENT_HANDSHAKE and (end > n or (length >= 4 and data[pos + 5] in (1, 2))):
+            return None
+        if ctype == CONTENT_APPLICATION_DATA:
+            lengths.append(length)
+        if end > n:
+            if ctype != CONTENT_APPLICATION_DATA:
+                return None
+            return records, end - n, (data[pos + 1] << 8) | data[pos + 2], lengths
+        pos = end
+    if pos != n:
+        return None  # a record header cut short
+    return records, 0, 0, lengths
+
+
+def _with_late_records(data: bytes) -> tuple | None:
+    """What ``_fast.tls_first`` would return for ``data`` if it read handshake records
+    after encryption began as the general path does: a resumed session's server flight
+    (ServerHello, ChangeCipherSpec, then its Finished in a handshake record, encrypted),
+    which tls_first leaves alone. The records before the first such record go to
+    tls_first, the rest to ``_walk_encrypted``; None if either declines."""
+    pos, n, encrypted = 0, len(data), False
+    while pos + 5 <= n:
+        ctype = data[pos]
+        end = pos + 5 + ((data[pos + 3] << 8) | data[pos + 4])
+        if end > n:
+            return None
+        if ctype == CONTENT_HANDSHAKE and encrypted:
+            break
+        if ctype == 20 or ctype == CONTENT_APPLICATION_DATA:
+            encrypted = True
+        pos = end
+    else:
+        return None
+    read = fast.tls_first(data[:pos]) if fast is not None else None
+    walked = None if read is None else _walk_encrypted(data, pos, 0)
+    if walked is None:
+        return None
+    hellos, server_hellos, cert_bodies, app_lengths, _ = read
+    return hellos, server_hellos, cert_bodies, app_lengths + walked[3], True
+
+
+def _whole_messages(data: bytes) -> bytes | None:
+    """``data`` whose last record is a handshake record cut short, with that record cut
+    back to its whole messages and its length field saying so: what the general path has
+    read of it (a message's facts come once it is whole), in a form ``_fast.tls_first``
+    reads. None if the last record is not such a record (the records before it are left
+    to tls_first)."""
+    pos, n = 0, len(data)
+    while pos + 5 <= n:
+        end = pos + 5 + ((data[pos + 3] << 8) | data[pos + 4])
+        if end > n:
+            break
+        pos = end
+    else:
+        return None  # whole records (perhaps then part of a header): not this case
+    if data[pos] != CONTENT_HANDSHAKE or data[pos + 1] != 3 or end - pos - 5 > MAX_RECORD_LEN:
+        return None
+    m = pos + 5
+    while m + 4 <= n:
+        following = m + 4 + ((data[m + 1] << 16) | (data[m + 2] << 8) | data[m + 3])
+        if following > n:
+            break
+        m = following
+    length = m - pos - 5
+    header = bytes((CONTENT_HANDSHAKE, 3, data[pos + 2], length >> 8, length & 0xFF))
+    return data[:pos] + header + data[pos + 5 : m]
 
 
 _FINGERPRINTS: dict[bytes, tuple[str, str, str, str]] = {}

@@ -283,6 +283,20 @@ class TLSStream:
         events.extend(_scanned_events(found))
         return consumed
 
+    def resume(self, offset: int, records: int, rec_left: int, rec_version: int) -> None:
+        """Take the state that feeding ``offset`` bytes of ``records`` whole records would
+        leave, encryption begun and no handshake message pending - the last record an
+        application_data one still ``rec_left`` bytes short, if ``rec_left``. For a side
+        the first-packet path read so far (flow.FirstPackets) that goes on the general way."""
+        self.state = StreamState.TLS
+        self.encrypted = True
+        self.offset = offset
+        self.records = records
+        if rec_left:
+            self._rec_type = CONTENT_APPLICATION_DATA
+            self._rec_left = rec_left
+            self._rec_version = rec_version
+
     def gap(self, length: int) -> None:
         """``length`` bytes of this direction were lost (capture drop, unfilled hole).
 

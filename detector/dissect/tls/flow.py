@@ -301,7 +301,8 @@ class FirstPackets:
             self.going = [None, None]
         following = (seq + len(data)) & 0xFFFFFFFF
         self.going[side] = [following, len(data), records, rec_left, rec_version]
-        _app_data(self, side, app_lengths, ts, self.facts)
+        if app_lengths:  # as the general path: no records list before a record (an alert)
+            _app_data(self, side, app_lengths, ts, self.facts)
         self.facts.app_protos.add("tls")
         return True
 

@@ -2395,6 +2395,22 @@ static PyObject *pdns_groups(PyObject *self, PyObject *args) {
    the least they could add stays above ``high`` gets +inf, and its walk stops there: the
    caller passes the raw scores beyond which the calibration is flat (CompiledTrees.settle),
    so the probability is the same; nine rows in ten of a scan settle by tree ~150. */
+/* trees_raw's settling step: of the ``count`` rows in ``active``, those whose sum so far
+   (``out``) plus the most (``rest_max``) the trees still to come can add stays below ``low``
+   get -inf, those plus the least (``rest_min``) above ``high`` +inf; the others stay
+   active (returned: how many). */
+static Py_ssize_t trees_settle(double *out, Py_ssize_t *active, Py_ssize_t count, double low,
+                               double high, double rest_max, double rest_min) {
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        Py_ssize_t r = active[k];
+        if (out[r] + rest_max < low) out[r] = -HUGE_VAL;
+        else if (out[r] + rest_min > high) out[r] = HUGE_VAL;
+        else active[kept++] = r;
+    }
+    return kept;
+}
+
 static PyObject *trees_raw(PyObject *self, PyObject *args) {
     PyObject *objs[12];
     Py_buffer v[12];
@@ -2434,6 +2450,41 @@ static PyObject *trees_raw(PyObject *self, PyObject *args) {
     enum { TREE_ROWS = 256, SETTLE_EVERY = 16 };
     Py_ssize_t active[TREE_ROWS];
     for (Py_ssize_t r = 0; r < rows; r++) out[r] = baseline;
+    /* A model whose every split names a feature of the rows and whose children come after
+       their parent (scikit-learn's predictor lays its nodes out depth first), with every
+       root a node, is walked without the per-step range and loop checks: each walk then
+       ends at a leaf in fewer steps than there are nodes. Checked once per call (a few
+       instructions per node), it nearly halved the walk's instructions (callgrind). */
+    int sound = !bad;
+    for (Py_ssize_t t = 0; t < ntrees && sound; t++)
+        sound = roots[t] >= 0 && roots[t] < nodes;
+    for (Py_ssize_t i = 0; i < nodes && sound; i++)
+        sound = leaf[i] || (feature[i] >= 0 && feature[i] < nf && left[i] > i &&
+                            left[i] < nodes && right[i] > i && right[i] < nodes);
+    if (sound) {
+        for (Py_ssize_t lo = 0; lo < rows; lo += TREE_ROWS) {
+            Py_ssize_t hi = lo + TREE_ROWS < rows ? lo + TREE_ROWS : rows, count = hi - lo;
+            for (Py_ssize_t k = 0; k < count; k++) active[k] = lo + k;
+            for (Py_ssize_t t = 0; t < ntrees && count; t++) {
+                int64_t root = roots[t];
+                for (Py_ssize_t k = 0; k < count; k++) {
+                    Py_ssize_t r = active[k];
+                    const double *row = x + r * nf;
+                    int64_t node = root;
+                    while (!leaf[node]) {
+                        double xv = row[feature[node]];
+                        int go_left = xv != xv ? missing_left[node] : xv <= threshold[node];
+                        node = go_left ? left[node] : right[node];
+                    }
+                    out[r] += value[node];
+                }
+                if (settle && (t + 1) % SETTLE_EVERY == 0 && t + 1 < ntrees)
+                    count = trees_settle(out, active, count, low, high, rest_max[t + 1],
+                                         rest_min[t + 1]);
+            }
+        }
+        rows = 0; /* done: the checked walk below has nothing left */
+    }
     for (Py_ssize_t lo = 0; lo < rows && !bad; lo += TREE_ROWS) {
         Py_ssize_t hi = lo + TREE_ROWS < rows ? lo + TREE_ROWS : rows, count = hi - lo;
         for (Py_ssize_t k = 0; k < count; k++) active[k] = lo + k;
@@ -2452,16 +2503,9 @@ static PyObject *trees_raw(PyObject *self, PyObject *args) {
                     node = go_left ? left[node] : right[node];
                 }
             }
-            if (settle && (t + 1) % SETTLE_EVERY == 0 && t + 1 < ntrees) {
-                Py_ssize_t kept = 0;
-                for (Py_ssize_t k = 0; k < count; k++) {
-                    Py_ssize_t r = active[k];
-                    if (out[r] + rest_max[t + 1] < low) out[r] = -HUGE_VAL;
-                    else if (out[r] + rest_min[t + 1] > high) out[r] = HUGE_VAL;
-                    else active[kept++] = r;
-                }
-                count = kept;
-            }
+            if (settle && (t + 1) % SETTLE_EVERY == 0 && t + 1 < ntrees)
+                count = trees_settle(out, active, count, low, high, rest_max[t + 1],
+                                     rest_min[t + 1]);
         }
     }
     release_buffers(v, settle ? 12 : 10);

@@ -117,8 +117,12 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
         Py_ssize_t horizon = off + WALK_PREFETCH;
         if (horizon > end)
             horizon = end;
-        for (; ahead < horizon; ahead += 64)
+        for (; ahead < horizon; ahead += 256) { /* four lines a turn: a quarter of the loop */
             __builtin_prefetch(buf + ahead);
+            __builtin_prefetch(buf + ahead + 64);
+            __builtin_prefetch(buf + ahead + 128);
+            __builtin_prefetch(buf + ahead + 192);
+        }
         uint32_t caplen = record_caplen(buf + off, little, lengths);
         if ((unsigned long long)caplen > limit) {
             status = 1;

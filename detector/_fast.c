@@ -1911,7 +1911,9 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
 
     size_t hcap = 16;
     while (hcap < (size_t)n * 2) hcap <<= 1;
-    int64_t *slot_of = malloc(hcap * sizeof(int64_t)); /* hash slot -> group id (first seen) */
+    /* hash slot -> group id (first seen): 32 bits, half the table to clear per batch (a
+       batch holds tens of thousands of packets; 2^31 or more would be refused here) */
+    int32_t *slot_of = n < INT32_MAX ? malloc(hcap * sizeof(int32_t)) : NULL;
     grp_sort_t *groups = malloc(((size_t)n + 1) * sizeof(grp_sort_t));
     int64_t *rank = malloc(((size_t)n + 1) * sizeof(int64_t));
     int64_t *fpkt = malloc(((size_t)n + 1) * sizeof(int64_t));
@@ -1923,7 +1925,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         if (tunnel) PyBuffer_Release(&tv);
         return PyErr_NoMemory();
     }
-    memset(slot_of, 0xff, hcap * sizeof(int64_t));
+    memset(slot_of, 0xff, hcap * sizeof(int32_t));
     Py_ssize_t ng = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         int sf = shi[i] < dhi[i] ||
@@ -1948,7 +1950,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
             g = slot_of[pos];
             if (g < 0) {
                 g = ng++;
-                slot_of[pos] = g;
+                slot_of[pos] = (int32_t)g;
                 groups[g].key = key;
                 groups[g].id = g;
                 fpkt[g] = i;

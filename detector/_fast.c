@@ -370,6 +370,60 @@ static PyObject *ipv4_text(const unsigned char *a) {
     return PyUnicode_FromStringAndSize(text, len);
 }
 
+/* Text of 16 IPv6 address bytes exactly as glibc's inet_ntop writes it (the Python twin
+   calls socket.inet_ntop, that function): the longest run of two or more zero groups -
+   the first of equal ones - as "::", groups in lower-case hex without leading zeros, and
+   an IPv4-compatible (::a.b.c.d) or -mapped (::ffff:a.b.c.d) address with its last 32 bits
+   dotted. Written out because glibc formats each group with sprintf: ~8,000 instructions
+   an address, a tenth of the DNS answers' parsing on the generated bench input. */
+static PyObject *ipv6_text(const unsigned char *a) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned words[8];
+    for (int i = 0; i < 8; i++) words[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+    int best = -1, best_len = 0, cur = -1, cur_len = 0;
+    for (int i = 0; i < 8; i++) {
+        if (words[i] == 0) {
+            if (cur < 0) cur = i, cur_len = 1;
+            else cur_len++;
+        } else if (cur >= 0) {
+            if (best < 0 || cur_len > best_len) best = cur, best_len = cur_len;
+            cur = -1;
+        }
+    }
+    if (cur >= 0 && (best < 0 || cur_len > best_len)) best = cur, best_len = cur_len;
+    if (best >= 0 && best_len < 2) best = -1;
+    char text[48];
+    int len = 0;
+    for (int i = 0; i < 8; i++) {
+        if (best >= 0 && i >= best && i < best + best_len) {
+            if (i == best) text[len++] = ':';
+            continue;
+        }
+        if (i) text[len++] = ':';
+        if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && words[5] == 0xffff))) {
+            for (int k = 12; k < 16; k++) {
+                unsigned v = a[k];
+                if (k > 12) text[len++] = '.';
+                if (v >= 100) text[len++] = (char)('0' + v / 100);
+                if (v >= 10) text[len++] = (char)('0' + (v / 10) % 10);
+                text[len++] = (char)('0' + v % 10);
+            }
+            return PyUnicode_FromStringAndSize(text, len);
+        }
+        unsigned w = words[i];
+        int started = 0;
+        for (int shift = 12; shift >= 0; shift -= 4) {
+            unsigned digit = (w >> shift) & 15;
+            if (digit || started || shift == 0) {
+                text[len++] = hex[digit];
+                started = 1;
+            }
+        }
+    }
+    if (best >= 0 && best + best_len == 8) text[len++] = ':';
+    return PyUnicode_FromStringAndSize(text, len);
+}
+
 static int list_append_new(PyObject *list, PyObject *item) {
     if (!item)
         return -1;
@@ -396,12 +450,7 @@ static PyObject *dns_canon_to_python(const unsigned char *b, Py_ssize_t len) {
                 goto done;
             p += 5;
         } else {
-            char text[64];
-            if (!inet_ntop(AF_INET6, b + p + 1, text, sizeof text)) {
-                PyErr_SetString(PyExc_ValueError, "bad address");
-                goto done;
-            }
-            if (list_append_new(ips, PyUnicode_FromString(text)) < 0)
+            if (list_append_new(ips, ipv6_text(b + p + 1)) < 0)
                 goto done;
             p += 17;
         }

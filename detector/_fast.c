@@ -2571,6 +2571,62 @@ static PyObject *trees_raw(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* zero_rows(columns, slots) -> None
+
+   flowtable.FlowTable.allocate's clearing of the rows it hands out (its numpy loop,
+   ``_zero_rows_numpy``, is the twin; tests/test_flow_twins.py compares them): every row
+   ``slots`` names set to zero in each of ``columns`` (C-contiguous arrays, one row per
+   flow, of any dtype and width). One call instead of a fancy-index assignment per column:
+   a batch's ~900 new flows cost ~45 of those, each with numpy's set-up (callgrind: 0.7 M
+   instructions a batch). */
+static PyObject *zero_rows(PyObject *self, PyObject *args) {
+    PyObject *columns, *slots_obj;
+    if (!PyArg_ParseTuple(args, "O!O", &PyTuple_Type, &columns, &slots_obj))
+        return NULL;
+    Py_buffer sv;
+    if (PyObject_GetBuffer(slots_obj, &sv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    if (sv.itemsize != 8 || !sv.format || (strcmp(sv.format, "l") && strcmp(sv.format, "q"))) {
+        PyBuffer_Release(&sv);
+        PyErr_SetString(PyExc_TypeError, "slots must be int64");
+        return NULL;
+    }
+    const int64_t *slots = sv.buf;
+    Py_ssize_t n = sv.len / 8;
+    for (Py_ssize_t c = 0; c < PyTuple_GET_SIZE(columns); c++) {
+        Py_buffer v;
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(columns, c), &v,
+                               PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_ND) < 0) {
+            PyBuffer_Release(&sv);
+            return NULL;
+        }
+        Py_ssize_t rows = v.ndim ? v.shape[0] : 0;
+        Py_ssize_t width = rows ? v.len / rows : 0;
+        unsigned char *base = v.buf;
+        int bad = 0;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (slots[i] < 0 || slots[i] >= rows) bad = 1;
+        if (!bad) {
+            switch (width) {
+            case 1: for (Py_ssize_t i = 0; i < n; i++) base[slots[i]] = 0; break;
+            case 2: for (Py_ssize_t i = 0; i < n; i++) memset(base + slots[i] * 2, 0, 2); break;
+            case 4: for (Py_ssize_t i = 0; i < n; i++) memset(base + slots[i] * 4, 0, 4); break;
+            case 8: for (Py_ssize_t i = 0; i < n; i++) memset(base + slots[i] * 8, 0, 8); break;
+            default:
+                for (Py_ssize_t i = 0; i < n; i++) memset(base + slots[i] * width, 0, (size_t)width);
+            }
+        }
+        PyBuffer_Release(&v);
+        if (bad) {
+            PyBuffer_Release(&sv);
+            PyErr_SetString(PyExc_IndexError, "a slot outside the column");
+            return NULL;
+        }
+    }
+    PyBuffer_Release(&sv);
+    Py_RETURN_NONE;
+}
+
 /* fanout_owners(src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, carrier_port,
                  carrier_proto, parent, count, out) -> None
 
@@ -3105,6 +3161,7 @@ static PyMethodDef methods[] = {
     {"flow_update", flow_update, METH_VARARGS, "Add a batch's packets to their flow rows."},
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
+    {"zero_rows", zero_rows, METH_VARARGS, "Zero the rows of flow-table columns."},
     {"aes128_block", aes128_block_py, METH_VARARGS, "AES-128 encryption of one 16-byte block."},
     {"aes128_gcm_open", aes128_gcm_open, METH_VARARGS, "AES-128-GCM decryption, None on a bad tag."},
     {"quic_client_keys", quic_client_keys, METH_VARARGS, "A QUIC client's Initial secret and hp key."},

@@ -201,7 +201,8 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     names = intel.names
     if names.lists:  # (not ``if names``: a Python __bool__ call per flow)
         _network_names(facts, names, used)
-    _identity(facts, intel.coins)
+    if facts.login or facts.algo or facts.algos or facts.pool or facts.dialects:
+        _identity(facts, intel.coins)  # (else nothing to split or guess from: most flows)
     chia_facts(record, names)
 
 

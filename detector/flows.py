@@ -319,7 +319,6 @@ class FlowTracker:
         self.checkpoints: set[int] = set()
         # Screened hosts (screen.py): both ends of every flow the table creates, or None.
         self.screen = screen
-        self._timeouts: tuple[np.ndarray, tuple[float, float]] | None = None  # _idle_timeouts
 
     def take_records(self) -> list[FlowRecord]:
         """The records queued since the last call (the later stages consume them)."""
@@ -611,8 +610,12 @@ class FlowTracker:
             return
         c = self.config
         last = t["last_ts"][used]
-        closed = _CLOSED[t["state"][used]]
-        idle = last < self.now - self._idle_timeouts(c)[t["proto"][used]]
+        state = t["state"][used]
+        closed = ((state & STATE_RST) != 0) | (
+            ((state & STATE_FIN_A) != 0) & ((state & STATE_FIN_B) != 0)
+        )
+        timeout = np.where(t["proto"][used] == PROTO_TCP, c.idle_timeout, c.udp_idle_timeout)
+        idle = last < self.now - timeout
         done_closed = closed & (last < self.now - c.close_timeout)
         ending = idle | done_closed
         if ending.any():
@@ -622,16 +625,6 @@ class FlowTracker:
         cut = ~ending & (t["first_ts"][used] < self.now - c.active_timeout)
         for slot in used[cut].tolist():
             self._cut(slot)
-
-    def _idle_timeouts(self, c: FlowConfig) -> np.ndarray:
-        """The idle timeout by IP protocol number (TCP's, else UDP's), as a table: one
-        gather per sweep instead of a comparison and a choice over every flow."""
-        timeouts = self._timeouts
-        if timeouts is None or timeouts[1] != (c.idle_timeout, c.udp_idle_timeout):
-            table = np.full(256, c.udp_idle_timeout, dtype=np.float64)
-            table[PROTO_TCP] = c.idle_timeout
-            timeouts = self._timeouts = (table, (c.idle_timeout, c.udp_idle_timeout))
-        return timeouts[0]
 
     def _evict(self, need: int, protect: np.ndarray) -> None:
         t = self.table
@@ -812,11 +805,6 @@ class FlowTracker:
 # votes did, or the port guess stands
 _ORIENTATIONS = ("syn", "payload", "port")
 
-
-# Per flow-table state byte: the flow is closed (a RST, or a FIN each way)
-_CLOSED = np.array(
-    [bool(s & STATE_RST) or (bool(s & STATE_FIN_A) and bool(s & STATE_FIN_B)) for s in range(256)]
-)
 
 _BEHAVIOUR_STEP = 512
 # Ports at or above this are ephemeral on every common OS (Linux from 32768, Windows and

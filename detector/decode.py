@@ -902,10 +902,13 @@ def _c_level(rb: RecordBatch, rows: DecodeRows, at: int) -> Level:
     if unsupported:
         kinds = np.unique(rb.linktype)
         stats.linktypes_unsupported = {int(k) for k in kinds if int(k) not in SUPPORTED_LINKTYPES}
+    # keep holds record indices, all in range: mode "clip" changes no value, and spares
+    # the copy that take makes of ``out`` under its default mode ("raise": out is written
+    # through a buffer so that a bad index leaves it untouched)
     k = keep[:kept]
-    np.take(rb.ts, k, out=rows.ts[at : at + kept])
-    np.take(rb.wirelen, k, out=wirelen[:kept])
-    np.take(rb.stream_off, k, out=stream_off[:kept])
+    np.take(rb.ts, k, out=rows.ts[at : at + kept], mode="clip")
+    np.take(rb.wirelen, k, out=wirelen[:kept], mode="clip")
+    np.take(rb.stream_off, k, out=stream_off[:kept], mode="clip")
     return rows.batch(rb.buf, at, at + kept), stats, k, carriers, rows
 
 

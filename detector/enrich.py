@@ -188,15 +188,21 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     facts = record.facts
     if facts is None:
         return
-    facts.dns_names = intel.pdns.names(record.server_ip, before=record.last_ts)
+    dns_names = facts.dns_names = intel.pdns.names(record.server_ip, before=record.last_ts)
     tls = facts.tls
-    used = _hosts(tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host"))
-    facts.hosts = sorted(set(facts.dns_names).union(used, _hosts(facts.pool_host)))
-    _match_pool(record, facts, intel.pools)
+    sni, tunnel_host, http_host = tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host")
+    used = _hosts(sni, tunnel_host, http_host)
+    if dns_names or facts.pool_host:
+        facts.hosts = sorted(set(dns_names).union(used, _hosts(facts.pool_host)))
+    else:  # most flows: the names the client used, if any
+        facts.hosts = sorted(set(used)) if used else []
+    named = ((sni, "tls.sni"), (tunnel_host, "tunnel"), (http_host, "http.host"))
+    _match_pool(record, facts, intel.pools, named)
     names = intel.names
     if names.lists:  # (not ``if names``: a Python __bool__ call per flow)
         _network_names(facts, names, used)
-    _identity(facts, intel.coins)
+    if facts.login or facts.algo or facts.algos or facts.pool or facts.dialects:
+        _identity(facts, intel.coins)  # (else nothing to split or guess from: most flows)
     chia_facts(record, names)
 
 
@@ -234,33 +240,44 @@ def _hosts(*values: object) -> list[str]:
     return out
 
 
-def _match_pool(record: FlowRecord, facts: FlowFacts, pools: PoolList) -> None:
+def _match_pool(
+    record: FlowRecord,
+    facts: FlowFacts,
+    pools: PoolList,
+    named: tuple[tuple[str | None, str], ...],
+) -> None:
+    """``facts.pool``: the best pool-list match of the flow's names - ``named``, (SNI,
+    "tls.sni"), (tunnel target, "tunnel") and (HTTP Host, "http.host") as ``enrich`` read
+    them, then the Stratum host, the DNS names of the server's address and the address
+    itself - or else of its DNS questions."""
     # The names in order of preference on equal match kinds; the first best kind wins.
     # TLS through a proxy tunnel (SOCKS, HTTP CONNECT) is matched with the target the
     # client asked the proxy for: the flow's own server and port are the proxy's.
-    tls = facts.tls
-    tunnel_port = tls.get("tunnel_port")
-    candidates = [
-        (tls.get("sni"), "tls.sni"),
-        (tls.get("tunnel_host"), "tunnel"),
-        (facts.http.get("host"), "http.host"),
-        (facts.pool_host, "stratum"),
-    ]
-    if facts.dns_names:
-        candidates += [(name, "dns") for name in facts.dns_names]
-    candidates.append((record.server_ip, "ip"))
+    tunnel_port = facts.tls.get("tunnel_port")
     best: tuple[PoolMatch, str] | None = None
     best_rank = len(MATCH_RANK)
-    match_of = pools.match
+    match_of, rank_of = pools.match, MATCH_RANK
     port = tunnel_port if isinstance(tunnel_port, int) else record.server_port
-    for host, via in candidates:
-        if not host:
-            continue
-        match = match_of(host, port)
-        if match:
-            rank = MATCH_RANK[match.kind]
-            if rank < best_rank:
-                best, best_rank = (match, via), rank
+    for host, via in named:
+        if host:
+            match = match_of(host, port)
+            if match:
+                rank = rank_of[match.kind]
+                if rank < best_rank:
+                    best, best_rank = (match, via), rank
+    if facts.pool_host:
+        match = match_of(facts.pool_host, port)
+        if match and rank_of[match.kind] < best_rank:
+            best, best_rank = (match, "stratum"), rank_of[match.kind]
+    for name in facts.dns_names:
+        if name:
+            match = match_of(name, port)
+            if match and rank_of[match.kind] < best_rank:
+                best, best_rank = (match, "dns"), rank_of[match.kind]
+    if record.server_ip:
+        match = match_of(record.server_ip, port)
+        if match and rank_of[match.kind] < best_rank:
+            best = (match, "ip")
     if best is None:
         for query in facts.dns.get("queries", []):
             match = pools.match(query)

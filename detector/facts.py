@@ -13,6 +13,7 @@ when the flow ends: a capture may start mid-session, and then the messages thems
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 
@@ -100,10 +101,11 @@ class FlowFacts:
         Field by field rather than a loop over ``_CONTAINERS``: every inspected flow goes
         through both (a third of the time of the loop; a test checks that every
         container field is covered)."""
-        for name in _STRINGS:  # strings that flows repeat: share them
-            value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, intern(value))
+        strings = _GET_STRINGS(self)  # strings that flows repeat: share them
+        if strings != _NO_STRINGS:  # (most flows - TLS, HTTP, DNS - have none of them)
+            for name, value in zip(_STRINGS, strings, strict=True):
+                if value is not None:
+                    setattr(self, name, intern(value))
         names = self.app_protos
         self.app_protos = _shared(frozenset(names)) if names else None
         names = self.dialects
@@ -164,11 +166,11 @@ class FlowFacts:
         elif type(self.evidence) is tuple:
             self.evidence = list(self.evidence)
         if type(self.sides) is SharedSides:
-            self.sides = tuple(  # type: ignore[assignment]
-                SideFacts(dict(side.methods), side.json_messages, side.json_errors,
-                          side.client_votes)
-                for side in self.sides
-            )  # fmt: skip
+            a, b = self.sides
+            self.sides = (
+                SideFacts(dict(a.methods), a.json_messages, a.json_errors, a.client_votes),
+                SideFacts(dict(b.methods), b.json_messages, b.json_errors, b.client_votes),
+            )
         return self
 
     def note(self, text: str) -> None:
@@ -199,6 +201,8 @@ _STRINGS = (
     "agent", "login", "wallet", "worker", "algo", "coin", "flavour", "pers", "pool_host",
     "target",
 )  # fmt: skip
+_GET_STRINGS = attrgetter(*_STRINGS)  # all of them in one call
+_NO_STRINGS = (None,) * len(_STRINGS)
 
 
 def _shared(names: frozenset[str]) -> frozenset[str]:
@@ -225,10 +229,13 @@ _NOTES: dict[tuple[str, ...], tuple[str, ...]] = {}
 def _shared_sides(sides: tuple[SideFacts, SideFacts]) -> tuple[SideFacts, SideFacts]:
     if type(sides) is SharedSides:
         return sides
-    key = tuple(
-        (tuple(side.methods.items()), side.json_messages, side.json_errors, side.client_votes)
-        for side in sides
-    )
+    a, b = sides  # one flat key, built without a generator per side
+    key = (
+        tuple(a.methods.items()) if a.methods else (), a.json_messages, a.json_errors,
+        a.client_votes,
+        tuple(b.methods.items()) if b.methods else (), b.json_messages, b.json_errors,
+        b.client_votes,
+    )  # fmt: skip
     found = _SIDES.get(key)
     if found is None:
         if len(_SIDES) >= MAX_INTERNED // 4:

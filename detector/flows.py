@@ -728,19 +728,52 @@ class FlowTracker:
                 records[i].behaviour = blob
 
     def _records(self, flows: list[tuple[int, FlowFacts | None]], reason: str) -> list[FlowRecord]:
-        """Records of (slot, facts) pairs: one gather per column a record needs, for all
-        of them at once; then plain Python values per row."""
+        """Records of (slot, facts) pairs, oriented client -> server: one gather per
+        column for all of them at once, each column put client or server side with numpy,
+        then plain Python values per row (one call of FlowRecord per flow, positional).
+
+        Orientation: the table's (a SYN or SYN-ACK said it, else the port guess), unless
+        it is a guess and the payload's client votes (requests, ClientHellos, facts.py)
+        lean one way."""
         if not flows:
             return []
         chosen = np.array([slot for slot, _ in flows], dtype=np.int64)
+        facts = [f for _, f in flows]
         cols = self.table.cols
-        ids = flow_ids(cols["key"][chosen], cols["first_ts"][chosen])
-        columns = [ids.tolist()] + [cols[name][chosen].tolist() for name in _RECORD_COLUMNS[1:]]
-        record = _record
+        ids = flow_ids(cols["key"][chosen], cols["first_ts"][chosen]).tolist()
+        orient_syn = cols["orient_syn"][chosen]
+        votes = np.array(
+            [0 if f is None else f.sides[0].client_votes - f.sides[1].client_votes for f in facts],
+            dtype=np.int64,
+        )
+        by_votes = ~orient_syn & (votes != 0)
+        client_is_a = np.where(by_votes, votes > 0, cols["client_is_a"][chosen])
+        how = np.where(orient_syn, 0, np.where(by_votes, 1, 2)).tolist()
+
+        def sides(a: str, b: str) -> tuple[list, list]:
+            """Column ``a`` (side A's) and ``b`` as (the client's, the server's)."""
+            at_a, at_b = cols[a][chosen], cols[b][chosen]
+            return (np.where(client_is_a, at_a, at_b).tolist(),
+                    np.where(client_is_a, at_b, at_a).tolist())  # fmt: skip
+
+        c_hi, s_hi = sides("a_hi", "b_hi")
+        c_lo, s_lo = sides("a_lo", "b_lo")
+        c_port, s_port = sides("a_port", "b_port")
+        c_pkts, s_pkts = sides("pkts_a", "pkts_b")
+        c_bytes, s_bytes = sides("bytes_a", "bytes_b")
+        c_payload, s_payload = sides("payload_a", "payload_b")
+        names, text, orientation = PROTO_NAMES, ip_text, _ORIENTATIONS
         records = [
-            record(row, reason, facts)
-            for (_, facts), row in zip(flows, zip(*columns, strict=True), strict=True)
-        ]
+            FlowRecord(fid, names[proto], text(ch, cl), cp, text(sh, sl), sp, first, last,
+                       cpk, spk, cby, sby, cpl, spl, orientation[o], reason, f, 1 - a)
+            for fid, proto, ch, cl, cp, sh, sl, sp, first, last, cpk, spk, cby, sby, cpl, spl,
+            o, f, a in zip(
+                ids, cols["proto"][chosen].tolist(), c_hi, c_lo, c_port, s_hi, s_lo, s_port,
+                cols["first_ts"][chosen].tolist(), cols["last_ts"][chosen].tolist(), c_pkts,
+                s_pkts, c_bytes, s_bytes, c_payload, s_payload, how, facts,
+                client_is_a.tolist(), strict=True,
+            )
+        ]  # fmt: skip
         if self.behaviour:
             self._add_behaviours(records, chosen)
         if self.tunnels:
@@ -768,28 +801,9 @@ class FlowTracker:
         self.table.release(slots)
 
 
-# The flow-table columns a FlowRecord is made of, in the order _record unpacks them
-# (the first, the key, becomes the flow id: see _end_many).
-_RECORD_COLUMNS = (
-    "key",
-    "proto",
-    "a_hi",
-    "a_lo",
-    "a_port",
-    "b_hi",
-    "b_lo",
-    "b_port",
-    "client_is_a",
-    "orient_syn",
-    "pkts_a",
-    "pkts_b",
-    "bytes_a",
-    "bytes_b",
-    "payload_a",
-    "payload_b",
-    "first_ts",
-    "last_ts",
-)
+# FlowRecord.orientation by _records' code: a SYN or SYN-ACK said it, the payload's client
+# votes did, or the port guess stands
+_ORIENTATIONS = ("syn", "payload", "port")
 
 
 _BEHAVIOUR_STEP = 512
@@ -856,60 +870,6 @@ def _client_by_port(
         return by_port
     a_in, b_in = _internal(a_hi, a_lo), _internal(b_hi, b_lo)
     return np.where(both_ephemeral & (a_in != b_in), a_in, by_port)
-
-
-def _record(row: tuple, reason: str, facts: FlowFacts | None) -> FlowRecord:
-    """A FlowRecord from one flow-table row (the values of _RECORD_COLUMNS, the key
-    replaced by the flow id)."""
-    (
-        fid,
-        proto,
-        a_hi,
-        a_lo,
-        a_port,
-        b_hi,
-        b_lo,
-        b_port,
-        client_is_a,
-        orient_syn,
-        pa,
-        pb_,
-        ba,
-        bb,
-        la,
-        lb,
-        first_ts,
-        last_ts,
-    ) = row
-    orientation = "syn" if orient_syn else "port"
-    if facts is not None and not orient_syn:
-        votes = facts.sides[0].client_votes - facts.sides[1].client_votes
-        if votes:
-            client_is_a = votes > 0
-            orientation = "payload"
-    a = (ip_text(a_hi, a_lo), a_port, pa, ba, la)  # address, port, what it sent
-    b = (ip_text(b_hi, b_lo), b_port, pb_, bb, lb)
-    client, server = (a, b) if client_is_a else (b, a)
-    return FlowRecord(
-        flow_id=fid,
-        proto=PROTO_NAMES[proto],
-        client_ip=client[0],
-        client_port=client[1],
-        server_ip=server[0],
-        server_port=server[1],
-        first_ts=first_ts,
-        last_ts=last_ts,
-        pkts_toserver=client[2],
-        pkts_toclient=server[2],
-        bytes_toserver=client[3],
-        bytes_toclient=server[3],
-        payload_toserver=client[4],
-        payload_toclient=server[4],
-        orientation=orientation,
-        end_reason=reason,
-        facts=facts,
-        client_side=0 if client_is_a else 1,
-    )
 
 
 def _tunnel_layers(pb: PacketBatch, row: int) -> list[dict[str, Any]]:

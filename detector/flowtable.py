@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from detector.compiled import fast
+
 # Column name -> dtype, or (dtype, width). Side A is the endpoint whose (address, port)
 # sorts first.
 COLUMNS: dict[str, type | tuple[type, int]] = {
@@ -118,8 +120,10 @@ class FlowTable:
         n = keys.shape[0]
         slots = self.free[self.n_free - n : self.n_free][::-1].astype(np.int64)
         self.n_free -= n
-        for col in self.cols.values():
-            col[slots] = 0
+        if fast is not None:
+            fast.zero_rows(tuple(self.cols.values()), slots)
+        else:
+            _zero_rows_numpy(self.cols, slots)
         self.cols["key"][slots] = keys
         self.cols["state"][slots] = STATE_USED
         self._index_insert(keys, slots)
@@ -168,6 +172,12 @@ class FlowTable:
         """Bytes of flow state held right now (columns, index and free list)."""
         total = sum(col.nbytes for col in self.cols.values())
         return total + self.index_keys.nbytes + self.index_slots.nbytes + self.free.nbytes
+
+
+def _zero_rows_numpy(cols: dict[str, np.ndarray], slots: np.ndarray) -> None:
+    """Rows ``slots`` of every column set to zero: ``_fast.zero_rows``' twin."""
+    for col in cols.values():
+        col[slots] = 0
 
 
 def _dtype(spec: type | tuple[type, int]) -> type:

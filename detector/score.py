@@ -52,7 +52,7 @@ def combine(weights: list[float]) -> float:
 def score_flow(record: FlowRecord, rules: RuleSet, threshold: float = DEFAULT_THRESHOLD) -> Verdict:
     fired = rules.evaluate(record)
     if not fired:  # most flows: nothing to sort or combine
-        return Verdict(record=record, score=0.0, is_miner=threshold <= 0.0)
+        return Verdict(record, 0.0, threshold <= 0.0)  # (positional: cheaper per flow)
     miner = sorted((r for r in fired if r.kind == "miner"), key=lambda r: (-r.weight, r.id))
     info = [r for r in fired if r.kind != "miner"]
     score = combine([r.weight for r in miner])

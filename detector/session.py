@@ -222,8 +222,11 @@ class Analysis:
                 if verdict.is_miner or verdict.node_rules or keep_all:
                     tagged.append((*tag, verdict))
             return
+        keep_all = self.keep_all
         for record in records:
-            self.tally(score_flow(record, rules, threshold))
+            verdict = score_flow(record, rules, threshold)
+            if verdict.is_miner or verdict.node_rules or keep_all:  # else tally adds nothing
+                self.tally(verdict)
 
     def tally(self, verdict: Verdict) -> None:
         new = tally(verdict, self.suspects, self.nodes, self.verdicts if self.keep_all else None)

@@ -4,6 +4,7 @@ on real messages, on every truncation of them and on random mutations."""
 from __future__ import annotations
 
 import random
+import socket
 import struct
 from pathlib import Path
 
@@ -80,6 +81,39 @@ def test_dns_reader_twins_agree_on_messages_truncations_and_mutations() -> None:
             assert _outcome(dnsparse._c_parse_response, v) == _outcome(dnsparse.py_parse_response, v), v.hex()
             cases += 1
     assert cases > 1000
+
+
+def _aaaa_response(addresses: list[bytes]) -> bytes:
+    """A DNS response to one AAAA question with ``addresses`` as its answers."""
+    head = struct.pack(">HHHHHH", 0x1234, 0x8180, 1, len(addresses), 0, 0)
+    question = b"\x04test\x07example\x00" + struct.pack(">HH", 28, 1)
+    answers = b"".join(
+        b"\xc0\x0c" + struct.pack(">HHIH", 28, 1, 60, 16) + address for address in addresses
+    )
+    return head + question + answers
+
+
+def test_ipv6_answer_text_twins_agree() -> None:
+    """The compiled reader writes an AAAA answer's address itself (glibc's inet_ntop goes
+    through sprintf): the same text as socket.inet_ntop, which the Python twin calls -
+    zero runs of every length and place, ties, IPv4-compatible and -mapped addresses."""
+    if fast is None:
+        pytest.skip("the compiled helpers are not built")
+    rng = random.Random(6)
+    edge = [bytes(16), bytes(15) + b"\x01", b"\x00" * 10 + b"\xff\xff\x01\x02\x03\x04",
+            b"\x00" * 12 + b"\x01\x02\x03\x04", b"\x00" * 12 + b"\x00\x00\x00\x01",
+            b"\x00" * 10 + b"\xff\xfe\x01\x02\x03\x04", b"\xff" * 16,
+            b"\x20\x01\x0d\xb8" + bytes(12), b"\xfe\x80" + bytes(6) + b"\x00\x01" * 4]  # fmt: skip
+    addresses = edge + [
+        bytes(rng.choice((0, 0, 0, 1, 0xFF, rng.randrange(256))) for _ in range(16))
+        for _ in range(3000)
+    ]
+    for lo in range(0, len(addresses), 20):  # (a response keeps its first 32 addresses)
+        message = _aaaa_response(addresses[lo : lo + 20])
+        compiled = dnsparse._c_parse_response(message)
+        assert compiled == dnsparse.py_parse_response(message)
+        wanted = [socket.inet_ntop(socket.AF_INET6, a) for a in addresses[lo : lo + 20]]
+        assert compiled[2] == wanted
 
 
 def test_dns_batch_reader_twins_agree() -> None:

@@ -123,3 +123,26 @@ def test_pcap_fields_twins_agree() -> None:
         fast.pcap_fields(buf, rec[:1], little, unit, caplen, wirelen, ts, 3)
     with pytest.raises(ValueError):
         pcap_reader._fields_numpy(buf, rec[:1], little, unit, 3)
+
+
+def test_zero_rows_twins_agree() -> None:
+    """FlowTable.allocate clears the rows it hands out with _fast.zero_rows: the same
+    columns as its numpy twin afterwards, every dtype and width of the table; a slot
+    outside the columns raises."""
+    from detector import flowtable
+
+    if fast is None:
+        pytest.skip("the compiled helpers are not built")
+    rng = np.random.default_rng(5)
+    tables = [flowtable.FlowTable(10_000, initial=3000) for _ in range(2)]
+    for name, col in tables[0].cols.items():
+        col[...] = rng.integers(1, 200, col.shape).astype(col.dtype)
+        tables[1].cols[name][...] = col
+    slots = rng.choice(3000, 700, replace=False).astype(np.int64)
+    fast.zero_rows(tuple(tables[0].cols.values()), slots)
+    flowtable._zero_rows_numpy(tables[1].cols, slots)
+    for name in tables[0].cols:
+        assert np.array_equal(tables[0].cols[name], tables[1].cols[name]), name
+        assert not tables[0].cols[name][slots].any() and tables[0].cols[name].any(), name
+    with pytest.raises(IndexError):
+        fast.zero_rows(tuple(tables[0].cols.values()), np.array([3000], dtype=np.int64))

@@ -154,6 +154,51 @@ def test_the_compiled_walk_refuses_nodes_out_of_range(tiny: Path) -> None:
         broken.raw(_rows(3, compiled.n_features).astype(np.float64))
 
 
+def test_the_compiled_walk_gives_the_same_sums_with_or_without_its_checks() -> None:
+    """trees_raw walks a model whose children come after their parents without per-step
+    checks; the same trees with their nodes numbered backwards (children before parents)
+    take the checked walk, and every sum is the same bits. A node that loops back on
+    itself raises."""
+    import dataclasses
+
+    from detector import trees
+    from detector.model import DEFAULT_MODEL
+
+    if trees.fast is None or not DEFAULT_MODEL.exists():
+        pytest.skip("needs the compiled helpers and the shipped model")
+    compiled = load_model(DEFAULT_MODEL).trees
+    n = compiled.feature.shape[0]
+    new = np.arange(n - 1, -1, -1)  # old index -> new index
+    inner = ~compiled.leaf
+
+    def moved(values: np.ndarray) -> np.ndarray:
+        out = np.empty_like(values)
+        out[new] = values
+        return out
+
+    backwards = dataclasses.replace(
+        compiled,
+        feature=moved(compiled.feature),
+        threshold=moved(compiled.threshold),
+        missing_left=moved(compiled.missing_left),
+        left=moved(np.where(inner, new[compiled.left * inner], compiled.left)),
+        right=moved(np.where(inner, new[compiled.right * inner], compiled.right)),
+        leaf=moved(compiled.leaf),
+        value=moved(compiled.value),
+        roots=new[compiled.roots],
+    )
+    for name in ("settle_low", "settle_high", "rest_max", "rest_min"):  # tree order kept
+        object.__setattr__(backwards, name, getattr(compiled, name))
+    rows = _rows(600, compiled.n_features).astype(np.float64)
+    assert np.array_equal(compiled.raw(rows), backwards.raw(rows))
+    assert np.array_equal(compiled.raw(rows, settle=True), backwards.raw(rows, settle=True))
+    root = int(compiled.roots[0])
+    left, right = compiled.left.copy(), compiled.right.copy()
+    left[root] = right[root] = root
+    with pytest.raises(ValueError, match="out of range"):
+        dataclasses.replace(compiled, left=left, right=right).raw(rows[:3])
+
+
 def _rezipped(blob: bytes, compression: int) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w", compression) as dst:

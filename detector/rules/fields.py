@@ -19,23 +19,27 @@ _EMPTY = FlowFacts()
 
 
 def _facts(r: FlowRecord) -> FlowFacts:
-    return r.facts if r.facts is not None else _EMPTY
+    """The record's facts, or empty ones. The getters below spell it ``(r.facts or
+    _EMPTY)`` inline: FlowFacts defines neither ``__bool__`` nor ``__len__``, so facts are
+    always true, and a rule's test of a field is one Python call fewer (rules are tested
+    on every ended flow with facts, several fields each)."""
+    return r.facts or _EMPTY
 
 
 def _client(r: FlowRecord) -> Any:
-    return _facts(r).sides[r.client_side]
+    return (r.facts or _EMPTY).sides[r.client_side]
 
 
 def _server(r: FlowRecord) -> Any:
-    return _facts(r).sides[1 - r.client_side]
+    return (r.facts or _EMPTY).sides[1 - r.client_side]
 
 
 def _http(name: str) -> Callable[[FlowRecord], Any]:
-    return lambda r: _facts(r).http.get(name)
+    return lambda r: (r.facts or _EMPTY).http.get(name)
 
 
 def _tls(name: str) -> Callable[[FlowRecord], Any]:
-    return lambda r: _facts(r).tls.get(name)
+    return lambda r: (r.facts or _EMPTY).tls.get(name)
 
 
 _AT = {name: i for i, name in enumerate(BEHAVIOUR_FIELDS)}
@@ -96,29 +100,29 @@ FIELDS: dict[str, tuple[Callable[[FlowRecord], Any], str]] = {
     "bytes_toserver": (lambda r: r.bytes_toserver, "num"),
     "bytes_toclient": (lambda r: r.bytes_toclient, "num"),
     "orientation": (lambda r: r.orientation, "str"),
-    "dialect": (lambda r: _facts(r).dialects, "set"),
-    "app_proto": (lambda r: _facts(r).app_protos, "set"),
+    "dialect": (lambda r: (r.facts or _EMPTY).dialects, "set"),
+    "app_proto": (lambda r: (r.facts or _EMPTY).app_protos, "set"),
     "client_methods": (lambda r: set(_client(r).methods), "set"),
     "server_methods": (lambda r: set(_server(r).methods), "set"),
     "client_json_messages": (lambda r: _client(r).json_messages, "num"),
     "server_json_messages": (lambda r: _server(r).json_messages, "num"),
     "json_errors": (lambda r: _client(r).json_errors + _server(r).json_errors, "num"),
-    "agent": (lambda r: _facts(r).agent, "str"),
-    "login": (lambda r: _facts(r).login, "str"),
-    "wallet": (lambda r: _facts(r).wallet, "str"),
-    "worker": (lambda r: _facts(r).worker, "str"),
-    "coin": (lambda r: _facts(r).coin, "str"),
-    "algo": (lambda r: _facts(r).algo, "str"),
-    "flavour": (lambda r: _facts(r).flavour, "str"),
-    "algos_offered": (lambda r: set(_facts(r).algos), "set"),
-    "pool_host": (lambda r: _facts(r).pool_host, "str"),
-    "difficulty": (lambda r: _facts(r).difficulty, "num"),
-    "jobs": (lambda r: _facts(r).jobs, "num"),
-    "submits": (lambda r: _facts(r).submits, "num"),
-    "accepted": (lambda r: _facts(r).accepted, "num"),
-    "rejected": (lambda r: _facts(r).rejected, "num"),
-    "pool_replies": (lambda r: _facts(r).pool_replies, "num"),
-    "reported_hashrate": (lambda r: _facts(r).reported_hashrate, "num"),
+    "agent": (lambda r: (r.facts or _EMPTY).agent, "str"),
+    "login": (lambda r: (r.facts or _EMPTY).login, "str"),
+    "wallet": (lambda r: (r.facts or _EMPTY).wallet, "str"),
+    "worker": (lambda r: (r.facts or _EMPTY).worker, "str"),
+    "coin": (lambda r: (r.facts or _EMPTY).coin, "str"),
+    "algo": (lambda r: (r.facts or _EMPTY).algo, "str"),
+    "flavour": (lambda r: (r.facts or _EMPTY).flavour, "str"),
+    "algos_offered": (lambda r: set((r.facts or _EMPTY).algos), "set"),
+    "pool_host": (lambda r: (r.facts or _EMPTY).pool_host, "str"),
+    "difficulty": (lambda r: (r.facts or _EMPTY).difficulty, "num"),
+    "jobs": (lambda r: (r.facts or _EMPTY).jobs, "num"),
+    "submits": (lambda r: (r.facts or _EMPTY).submits, "num"),
+    "accepted": (lambda r: (r.facts or _EMPTY).accepted, "num"),
+    "rejected": (lambda r: (r.facts or _EMPTY).rejected, "num"),
+    "pool_replies": (lambda r: (r.facts or _EMPTY).pool_replies, "num"),
+    "reported_hashrate": (lambda r: (r.facts or _EMPTY).reported_hashrate, "num"),
     "http.method": (_http("method"), "str"),
     "http.uri": (_http("uri"), "str"),
     "http.host": (_http("host"), "str"),
@@ -130,7 +134,7 @@ FIELDS: dict[str, tuple[Callable[[FlowRecord], Any], str]] = {
     "tls.ja3": (_tls("ja3"), "str"),
     "tls.ja3s": (_tls("ja3s"), "str"),
     "tls.ja4": (_tls("ja4"), "str"),
-    "tls.alpn": (lambda r: set(_facts(r).tls.get("alpn") or ()), "set"),
+    "tls.alpn": (lambda r: set((r.facts or _EMPTY).tls.get("alpn") or ()), "set"),
     "tls.transport": (_tls("transport"), "str"),  # "quic" for a QUIC Initial's hello
     "tls.upgrade": (_tls("upgrade"), "str"),  # smtp-starttls, socks5, http-connect...
 }
@@ -138,31 +142,31 @@ FIELDS: dict[str, tuple[Callable[[FlowRecord], Any], str]] = {
 
 FIELDS.update(
     {
-        "hosts": (lambda r: _facts(r).hosts, "set"),
-        "dns.names": (lambda r: set(_facts(r).dns_names), "set"),
-        "dns.queries": (lambda r: set(_facts(r).dns.get("queries", [])), "set"),
-        "pool.name": (lambda r: _facts(r).pool.get("name"), "str"),
-        "pool.coin": (lambda r: _facts(r).pool.get("coin"), "str"),
-        "pool.match": (lambda r: _facts(r).pool.get("match"), "str"),
-        "pool.via": (lambda r: _facts(r).pool.get("via"), "str"),
-        "pool.scheme": (lambda r: _facts(r).pool.get("scheme"), "str"),
-        "node.protocol": (lambda r: _facts(r).node.get("protocol"), "str"),
-        "node.network": (lambda r: _facts(r).node.get("network"), "str"),
-        "node.confidence": (lambda r: _facts(r).node.get("confidence"), "str"),
-        "node.user_agent": (lambda r: _facts(r).node.get("user_agent"), "str"),
+        "hosts": (lambda r: (r.facts or _EMPTY).hosts, "set"),
+        "dns.names": (lambda r: set((r.facts or _EMPTY).dns_names), "set"),
+        "dns.queries": (lambda r: set((r.facts or _EMPTY).dns.get("queries", [])), "set"),
+        "pool.name": (lambda r: (r.facts or _EMPTY).pool.get("name"), "str"),
+        "pool.coin": (lambda r: (r.facts or _EMPTY).pool.get("coin"), "str"),
+        "pool.match": (lambda r: (r.facts or _EMPTY).pool.get("match"), "str"),
+        "pool.via": (lambda r: (r.facts or _EMPTY).pool.get("via"), "str"),
+        "pool.scheme": (lambda r: (r.facts or _EMPTY).pool.get("scheme"), "str"),
+        "node.protocol": (lambda r: (r.facts or _EMPTY).node.get("protocol"), "str"),
+        "node.network": (lambda r: (r.facts or _EMPTY).node.get("network"), "str"),
+        "node.confidence": (lambda r: (r.facts or _EMPTY).node.get("confidence"), "str"),
+        "node.user_agent": (lambda r: (r.facts or _EMPTY).node.get("user_agent"), "str"),
         # protocol ids a libp2p opener proposed (dissect/libp2p.py), Levin/Bitcoin commands...
-        "node.commands": (lambda r: set(_facts(r).node.get("commands", ())), "set"),
+        "node.commands": (lambda r: set((r.facts or _EMPTY).node.get("commands", ())), "set"),
         # a crypto network's own names the flow's client used (enrich.py, netnames.py)
-        "node.name_network": (lambda r: _facts(r).node.get("name_network"), "str"),
-        "node.names": (lambda r: set(_facts(r).node.get("names", ())), "set"),
-        "tls.records": (lambda r: len(_facts(r).tls.get("records", ())), "num"),
-        "tls.self_signed": (lambda r: _facts(r).tls.get("self_signed"), "str"),
+        "node.name_network": (lambda r: (r.facts or _EMPTY).node.get("name_network"), "str"),
+        "node.names": (lambda r: set((r.facts or _EMPTY).node.get("names", ())), "set"),
+        "tls.records": (lambda r: len((r.facts or _EMPTY).tls.get("records", ())), "num"),
+        "tls.self_signed": (lambda r: (r.facts or _EMPTY).tls.get("self_signed"), "str"),
         # the first certificate's names (TLS <= 1.2 only: TLS 1.3 encrypts it), as
         # "CN=...,O=..." (dissect/tls/x509.py)
         "tls.subject": (_tls("subject"), "str"),
         "tls.issuer": (_tls("issuer"), "str"),
         "tls.version": (_tls("version"), "str"),  # negotiated: TLSv1.2, TLSv1.3 ...
-        "node.evidence": (lambda r: set(_facts(r).node.get("evidence") or ()), "set"),
+        "node.evidence": (lambda r: set((r.facts or _EMPTY).node.get("evidence") or ()), "set"),
         **{
             f"rhythm.{name}": (_rhythm(name), "num")
             for name in (
@@ -174,7 +178,10 @@ FIELDS.update(
                 "push_share",
             )
         },  # fmt: skip
-        "websocket.messages": (lambda r: (_facts(r).websocket or {}).get("messages", 0), "num"),
+        "websocket.messages": (
+            lambda r: ((r.facts or _EMPTY).websocket or {}).get("messages", 0),
+            "num",
+        ),
         # the flow model (model.py): its score, and True when it reached the model's own
         # threshold with enough server pushes (test with `exists: true`)
         "model.score": (lambda r: r.model_score, "num"),

@@ -269,16 +269,8 @@ def load_model(
     except json.JSONDecodeError as exc:
         raise InputError(f"{meta_path(path)}: not JSON ({exc.msg}, line {exc.lineno})") from None
     compiled = None if meta.trees_sha256 is None else _read(trees_path(path))
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != meta.sha256:
-        raise InputError(
-            f"{path}: sha256 {digest[:16]}... differs from the one recorded at training: refused"
-        )
     carded = _CARD_HASH.findall(card_text)
-    if digest not in carded:
-        raise InputError(
-            f"{card_path(path)}: does not record this model's sha256 {digest[:16]}...: refused"
-        )
+    _check_recorded(blob, meta.sha256, carded, path, "this model's")
     trees = _trees(blob, compiled, meta, path, carded, check=build)
     columns = None
     if feature_names is not None:
@@ -309,6 +301,21 @@ def _read(path: Path, text: bool = False) -> Any:
         raise InputError(f"{path}: not UTF-8 text") from None
 
 
+def _check_recorded(data: bytes, recorded: str, carded: list[str], where: Path,
+                    what: str) -> None:  # fmt: skip
+    """One of a model's files (the archive, the compiled trees) must hash to what its
+    metadata recorded at training and its card quotes; else the one-line refusal."""
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != recorded:
+        raise InputError(
+            f"{where}: sha256 {digest[:16]}... differs from the one recorded at training: refused"
+        )
+    if digest not in carded:
+        raise InputError(
+            f"{card_path(where)}: does not record {what} sha256 {digest[:16]}...: refused"
+        )
+
+
 def _trees(
     blob: bytes,
     compiled: bytes | None,
@@ -321,19 +328,11 @@ def _trees(
     sha256 checked against the metadata and the card, as the archive's is), else out of
     the archive. ``check`` (load_model's ``build``) also reads them out of the archive and
     refuses a compiled file that does not hold the same trees."""
-    if compiled is None or meta.trees_sha256 is None:
+    if compiled is None:  # the metadata names no compiled trees file (load_model)
         return compile_skops(blob, str(path))
     where = trees_path(path)
-    digest = hashlib.sha256(compiled).hexdigest()
-    if digest != meta.trees_sha256:
-        raise InputError(
-            f"{where}: sha256 {digest[:16]}... differs from the one recorded at training: refused"
-        )
-    if digest not in carded:
-        raise InputError(
-            f"{card_path(path)}: does not record the compiled trees' sha256 {digest[:16]}...: "
-            "refused"
-        )
+    assert meta.trees_sha256 is not None  # compiled is read only when it names one
+    _check_recorded(compiled, meta.trees_sha256, carded, where, "the compiled trees'")
     trees = read_compiled(compiled, str(where))
     if check and not same_trees(trees, compile_skops(blob, str(path))):
         raise InputError(f"{where}: does not hold the trees of {path.name}: refused")

@@ -277,6 +277,7 @@ COMPILED_NUMBERS: dict[str, np.dtype] = {
     "iso_max": np.dtype("<f8"),
     "n_features": np.dtype("<i8"),
 }
+_COMPILED = {**COMPILED_ARRAYS, **COMPILED_NUMBERS}  # every member, in the file's order
 _NODE_ARRAYS = ("feature", "threshold", "missing_left", "left", "right", "leaf", "value")
 
 
@@ -286,7 +287,7 @@ def compiled_bytes(trees: CompiledTrees) -> bytes:
     trees do."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        for name, dtype in (*COMPILED_ARRAYS.items(), *COMPILED_NUMBERS.items()):
+        for name, dtype in _COMPILED.items():
             value = np.asarray(getattr(trees, name), dtype=dtype, order="C")  # 0-d stays 0-d
             member = io.BytesIO()
             np.lib.format.write_array(member, value, allow_pickle=False)
@@ -301,8 +302,7 @@ def read_compiled(blob: bytes, where: str) -> CompiledTrees:
     length (the compiled walk checks every child and feature index itself)."""
     try:
         members = StoredMembers(blob)
-        read = {name: read_npy(members.read(f"{name}.npy"))
-                for name in (*COMPILED_ARRAYS, *COMPILED_NUMBERS)}  # fmt: skip
+        read = {name: read_npy(members.read(f"{name}.npy")) for name in _COMPILED}
         for name, dtype in COMPILED_ARRAYS.items():
             if read[name].dtype != dtype or read[name].ndim != 1:
                 raise ValueError(f"{name} is not a {dtype} vector")
@@ -329,9 +329,8 @@ def read_compiled(blob: bytes, where: str) -> CompiledTrees:
 
 def same_trees(a: CompiledTrees, b: CompiledTrees) -> bool:
     """Whether two CompiledTrees hold the same trees and calibration, bit for bit."""
-    kinds = {**COMPILED_ARRAYS, **COMPILED_NUMBERS}
     pairs = [(np.asarray(getattr(a, name), dtype=dtype), np.asarray(getattr(b, name), dtype=dtype))
-             for name, dtype in kinds.items()]  # fmt: skip
+             for name, dtype in _COMPILED.items()]  # fmt: skip
     return all(x.shape == y.shape and x.tobytes() == y.tobytes() for x, y in pairs)
 
 

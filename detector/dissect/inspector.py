@@ -162,6 +162,14 @@ class Inspector:
         if self.evidence is None:
             self.evidence = set()
 
+    def _tell(self, fi: FlowInspection) -> None:
+        """Note ``fi`` in ``evidence`` once, when its dissectors first named a dialect
+        (callers test ``evidence is not None`` first: most scans do not watch)."""
+        assert self.evidence is not None
+        if not fi.told and fi.facts is not None and fi.facts.dialects:
+            fi.told = True
+            self.evidence.add(fi.slot)
+
     def take_evidence(self) -> set[int]:
         """The open flows that first named a dialect since the last call: a cleartext
         miner is told of at its first mining message, not its second job push."""
@@ -260,9 +268,8 @@ class Inspector:
                     self._deliver(fi, side, piece, ts)
                     if sd.done:
                         break
-            if self.evidence is not None and fi.facts and fi.facts.dialects and not fi.told:
-                fi.told = True
-                self.evidence.add(slot)
+            if self.evidence is not None:
+                self._tell(fi)
         sides = fi.sides  # FlowInspection.wanting, inline
         return (0 if sides[0].done else 1) | (0 if sides[1].done else 2)
 
@@ -296,9 +303,8 @@ class Inspector:
         for seq, data, ts in held:
             for piece in sd.stream.add(seq, data, len(data), False):
                 self._deliver(fi, side, piece, ts)
-            if self.evidence is not None and fi.facts and fi.facts.dialects and not fi.told:
-                fi.told = True
-                self.evidence.add(fi.slot)
+            if self.evidence is not None:
+                self._tell(fi)
 
     def udp_packet(
         self, slot: int, side: int, data: bytes, ts: float, sport: int = 0, dport: int = 0
@@ -322,9 +328,8 @@ class Inspector:
             _dissector_failed(facts, fi.datagrams.name, exc)
             more = False
         fi.datagram_count += 1
-        if self.evidence is not None and facts.dialects and not fi.told:
-            fi.told = True
-            self.evidence.add(slot)
+        if self.evidence is not None:
+            self._tell(fi)
         if not more or fi.datagram_count >= self.config.datagrams_per_flow:
             fi.sides[0].done = fi.sides[1].done = True
         return fi.wanting()

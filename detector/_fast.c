@@ -3238,6 +3238,165 @@ static PyObject *quic_key_iv(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* feed_packets(cols, inspect, buf, tcp_packet, udp_packet, retire, cut_short) -> int
+
+   dissect/feeder.py's _feed_rows compiled (that is the definition; tests/test_feeder.py
+   compares them): hand a round's packets to the Inspector one by one. ``cols`` holds, per
+   packet, int64 slot, side (0/1), TCP (0/1), seq, isn (-1: none), payload begin and end in
+   ``buf``, payload length, sport, dport, and float64 time. A packet whose flow side no
+   longer wants payload (its bit in the uint8 ``inspect`` column, which the answers update
+   as the loop goes) is skipped before any Python object is made for it - a third of the
+   packets of a round on real traffic; the others are passed to ``tcp_packet`` or
+   ``udp_packet`` as the Python loop passes them. Returns how many flows the Inspector cut
+   short (``cut_short``, emptied) while the loop ran. */
+static PyObject *feed_packets(PyObject *self, PyObject *args) {
+    PyObject *cols, *inspect_obj, *buf_obj, *tcp_fn, *udp_fn, *retire_fn, *cut_short;
+    if (!PyArg_ParseTuple(args, "O!OOOOOO!", &PyTuple_Type, &cols, &inspect_obj, &buf_obj,
+                          &tcp_fn, &udp_fn, &retire_fn, &PyList_Type, &cut_short))
+        return NULL;
+    if (PyTuple_GET_SIZE(cols) != 11) {
+        PyErr_SetString(PyExc_TypeError, "feed_packets: 11 columns");
+        return NULL;
+    }
+    Py_buffer v[11], iv, bv;
+    Py_ssize_t n = -1;
+    for (int k = 0; k < 11; k++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(cols, k), &v[k], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+            release_buffers(v, k);
+            return NULL;
+        }
+        const char *f = v[k].format;
+        int ok = v[k].itemsize == 8 && f &&
+                 (k < 10 ? (!strcmp(f, "l") || !strcmp(f, "q")) : !strcmp(f, "d"));
+        if (ok && n < 0) n = v[k].len / 8;
+        if (!ok || v[k].len / 8 != n) {
+            release_buffers(v, k + 1);
+            PyErr_SetString(PyExc_TypeError, "feed_packets: int64 columns and float64 times, one length");
+            return NULL;
+        }
+    }
+    if (PyObject_GetBuffer(inspect_obj, &iv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
+        release_buffers(v, 11);
+        return NULL;
+    }
+    if (iv.itemsize != 1 || !iv.format || strcmp(iv.format, "B")) {
+        PyBuffer_Release(&iv);
+        release_buffers(v, 11);
+        PyErr_SetString(PyExc_TypeError, "feed_packets: a uint8 inspect column");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(buf_obj, &bv, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&iv);
+        release_buffers(v, 11);
+        return NULL;
+    }
+    const int64_t *slot = v[0].buf, *side = v[1].buf, *tcp = v[2].buf, *seq = v[3].buf,
+                  *isn = v[4].buf, *begin = v[5].buf, *end = v[6].buf, *plen = v[7].buf,
+                  *sport = v[8].buf, *dport = v[9].buf;
+    const double *ts = v[10].buf;
+    unsigned char *inspect = iv.buf;
+    const char *buf = bv.buf;
+    Py_ssize_t rows = iv.len, cut = 0, failed = 0;
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        Py_ssize_t s = (Py_ssize_t)slot[i];
+        if (s < 0) s += rows;  /* as a memoryview index */
+        if (s < 0 || s >= rows) {
+            PyErr_SetString(PyExc_IndexError, "index out of bounds on dimension 1");
+            failed = 1;
+            break;
+        }
+        if (!(inspect[s] & (side[i] + 1)))
+            continue;
+        Py_ssize_t b = (Py_ssize_t)begin[i], e = (Py_ssize_t)end[i];
+        Py_ssize_t len = PySlice_AdjustIndices(bv.len, &b, &e, 1);
+        PyObject *argv[10] = {NULL};
+        Py_ssize_t nargs;
+        argv[1] = PyLong_FromLongLong(slot[i]);
+        argv[2] = PyLong_FromLongLong(side[i]);
+        if (tcp[i]) {
+            argv[3] = PyLong_FromLongLong(seq[i]);
+            if (isn[i] >= 0) {
+                argv[4] = PyLong_FromLongLong(isn[i]);
+            } else {
+                argv[4] = Py_None;
+                Py_INCREF(Py_None);
+            }
+            argv[5] = PyBytes_FromStringAndSize(buf + b, len);
+            argv[6] = PyLong_FromLongLong(plen[i]);
+            argv[7] = PyFloat_FromDouble(ts[i]);
+            argv[8] = PyLong_FromLongLong(sport[i]);
+            argv[9] = PyLong_FromLongLong(dport[i]);
+            nargs = 9;
+        } else {
+            argv[3] = PyBytes_FromStringAndSize(buf + b, len);
+            argv[4] = PyFloat_FromDouble(ts[i]);
+            argv[5] = PyLong_FromLongLong(sport[i]);
+            argv[6] = PyLong_FromLongLong(dport[i]);
+            nargs = 6;
+        }
+        PyObject *keep = NULL;
+        int made = 1;
+        for (Py_ssize_t k = 1; k <= nargs; k++)
+            if (!argv[k]) made = 0;
+        if (made)
+            keep = PyObject_Vectorcall(tcp[i] ? tcp_fn : udp_fn, argv + 1,
+                                       (size_t)nargs | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        for (Py_ssize_t k = 1; k <= nargs; k++)
+            Py_XDECREF(argv[k]);
+        if (!keep) {
+            failed = 1;
+            break;
+        }
+        long kept = PyLong_AsLong(keep);
+        Py_DECREF(keep);
+        if (kept == -1 && PyErr_Occurred()) {
+            failed = 1;
+            break;
+        }
+        if (kept < 0 || kept > 255) {
+            PyErr_SetString(PyExc_ValueError, "memoryview: invalid value for format 'B'");
+            failed = 1;
+            break;
+        }
+        inspect[s] = (unsigned char)kept;
+        if (!kept) {
+            PyObject *slot_obj = PyLong_FromLongLong(slot[i]);
+            PyObject *r = slot_obj ? PyObject_CallOneArg(retire_fn, slot_obj) : NULL;
+            Py_XDECREF(slot_obj);
+            if (!r) {
+                failed = 1;
+                break;
+            }
+            Py_DECREF(r);
+        }
+        Py_ssize_t many = PyList_GET_SIZE(cut_short);
+        if (many) {  /* flows retired to make room: no more payload for them */
+            for (Py_ssize_t k = 0; k < many && !failed; k++) {
+                Py_ssize_t r = PyLong_AsSsize_t(PyList_GET_ITEM(cut_short, k));
+                if (r == -1 && PyErr_Occurred()) {
+                    failed = 1;
+                    break;
+                }
+                if (r < 0) r += rows;
+                if (r < 0 || r >= rows) {
+                    PyErr_SetString(PyExc_IndexError, "index out of bounds on dimension 1");
+                    failed = 1;
+                    break;
+                }
+                inspect[r] = 0;
+            }
+            if (failed) break;
+            cut += many;
+            if (PyList_SetSlice(cut_short, 0, many, NULL) < 0) failed = 1;
+        }
+    }
+    PyBuffer_Release(&bv);
+    PyBuffer_Release(&iv);
+    release_buffers(v, 11);
+    if (failed) return NULL;
+    return PyLong_FromSsize_t(cut);
+}
+
 static PyMethodDef methods[] = {
     {"fanout_owners", fanout_owners, METH_VARARGS, "The split-scan worker of each packet's flow."},
     {"walk_pcap", walk_pcap, METH_VARARGS, "Offsets of complete classic-pcap records."},
@@ -3259,6 +3418,7 @@ static PyMethodDef methods[] = {
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
     {"zero_rows", zero_rows, METH_VARARGS, "Zero the rows of flow-table columns."},
+    {"feed_packets", feed_packets, METH_VARARGS, "A round of packets to the Inspector, skipping done sides."},
     {"aes128_block", aes128_block_py, METH_VARARGS, "AES-128 encryption of one 16-byte block."},
     {"aes128_gcm_open", aes128_gcm_open, METH_VARARGS, "AES-128-GCM decryption, None on a bad tag."},
     {"quic_client_keys", quic_client_keys, METH_VARARGS, "A QUIC client's Initial secret and hp key."},

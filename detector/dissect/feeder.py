@@ -9,8 +9,11 @@ inspection: its later packets never reach Python again (docs/ARCHITECTURE.md §2
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from detector.compiled import fast
 from detector.decode import PROTO_TCP, PacketBatch
 from detector.dissect.dnsparse import answer_groups
 from detector.dissect.inspector import Inspector
@@ -113,45 +116,70 @@ class PayloadFeeder:
         syn_bit = np.where(from_a, STATE_SYN_A, STATE_SYN_B)
         isn = np.where(from_a, t["isn_a"][slots], t["isn_b"][slots]).astype(np.int64)
         isn = np.where((t["state"][slots] & syn_bit) != 0, isn, -1)
-        view = memoryview(pb.buf)
-        inspector = self.inspector
-        # A memoryview reads and writes the column as plain ints, several times cheaper
-        # per packet than numpy scalar indexing (the table does not grow in this loop).
-        inspect_col = memoryview(t["inspect"])
         off = pb.payload_off[idx]
-        rows = zip(
-            slots.tolist(),
-            np.where(from_a, 0, 1).tolist(),
-            (pb.proto[idx] == PROTO_TCP).tolist(),
-            pb.seq[idx].tolist(),
-            isn.tolist(),
-            off.tolist(),
-            (off + pb.payload_cap[idx]).tolist(),
-            pb.payload_len[idx].tolist(),
-            pb.ts[idx].tolist(),
-            pb.sport[idx].tolist(),
-            pb.dport[idx].tolist(),
-            strict=True,
+        cols = (
+            slots.astype(np.int64, copy=False),
+            np.where(from_a, 0, 1),
+            (pb.proto[idx] == PROTO_TCP).astype(np.int64),
+            pb.seq[idx].astype(np.int64, copy=False),
+            isn,
+            off,
+            off + pb.payload_cap[idx],
+            pb.payload_len[idx],
+            pb.sport[idx].astype(np.int64, copy=False),
+            pb.dport[idx].astype(np.int64, copy=False),
+            pb.ts[idx],
         )
-        # Bound once: the loop runs per packet (the Inspector's cut_short list is only
-        # ever cleared, never replaced).
-        tcp_packet, udp_packet = inspector.tcp_packet, inspector.udp_packet
-        cut_short = inspector.cut_short
-        for slot, side, tcp, seq, start, begin, end, plen, ts, sport, dport in rows:
-            if not inspect_col[slot] & (side + 1):
-                continue
-            data = bytes(view[begin:end])
-            if tcp:
-                keep = tcp_packet(
-                    slot, side, seq, start if start >= 0 else None, data, plen, ts, sport, dport
-                )
-            else:
-                keep = udp_packet(slot, side, data, ts, sport, dport)
-            inspect_col[slot] = keep
-            if not keep:
-                inspector.retire(slot)
-            if cut_short:  # flows retired to make room: no more payload for them
-                for retired in cut_short:
-                    inspect_col[retired] = 0
-                self.cut_short += len(cut_short)
-                cut_short.clear()
+        inspector = self.inspector
+        feed = fast.feed_packets if fast is not None else _feed_rows
+        self.cut_short += feed(
+            cols,
+            t["inspect"],
+            pb.buf,
+            inspector.tcp_packet,
+            inspector.udp_packet,
+            inspector.retire,
+            inspector.cut_short,
+        )
+
+
+def _feed_rows(
+    cols: tuple[np.ndarray, ...],
+    inspect: np.ndarray,
+    buf: np.ndarray,
+    tcp_packet: Callable[..., int],
+    udp_packet: Callable[..., int],
+    retire: Callable[[int], None],
+    cut_short: list[int],
+) -> int:
+    """Hand a round's packets to the Inspector one by one (``_fast.feed_packets`` is its
+    compiled twin, which makes no Python object for a packet it skips). ``cols``: per
+    packet its slot, side, whether TCP, seq, isn (-1: none), payload begin and end in
+    ``buf``, payload length, ports and time. A packet whose side no longer wants payload
+    (its ``inspect`` bit, which each answer updates) is skipped. Returns how many flows
+    the Inspector cut short (``cut_short``, emptied: no more payload for them)."""
+    view = memoryview(buf)
+    # A memoryview reads and writes the column as plain ints, several times cheaper
+    # per packet than numpy scalar indexing (the table does not grow in this loop).
+    inspect_col = memoryview(inspect)
+    rows = zip(*(c.tolist() for c in cols), strict=True)
+    cut = 0
+    for slot, side, tcp, seq, start, begin, end, plen, sport, dport, ts in rows:
+        if not inspect_col[slot] & (side + 1):
+            continue
+        data = bytes(view[begin:end])
+        if tcp:
+            keep = tcp_packet(
+                slot, side, seq, start if start >= 0 else None, data, plen, ts, sport, dport
+            )
+        else:
+            keep = udp_packet(slot, side, data, ts, sport, dport)
+        inspect_col[slot] = keep
+        if not keep:
+            retire(slot)
+        if cut_short:  # flows retired to make room: no more payload for them
+            for retired in cut_short:
+                inspect_col[retired] = 0
+            cut += len(cut_short)
+            cut_short.clear()
+    return cut

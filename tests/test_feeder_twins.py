@@ -1,0 +1,105 @@
+"""The feeder's per-packet loop: ``_fast.feed_packets`` against its pure-Python twin
+(dissect/feeder.py ``_feed_rows``). Both must make the same calls, with the same
+arguments (types too: ``None`` for an unknown isn, bytes, floats), in the same order,
+skip the same packets, and leave the same inspect column and cut-short count."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from detector.compiled import fast
+from detector.dissect import feeder
+
+pytestmark = pytest.mark.skipif(fast is None, reason="compiled helpers not built")
+
+
+class _Recorder:
+    """An Inspector stand-in: logs every call, answers from a seeded generator, and now
+    and then cuts a flow short (as Inspector._make_room does)."""
+
+    def __init__(self, seed: int, slots: int) -> None:
+        self.rng = random.Random(seed)
+        self.slots = slots
+        self.log: list[tuple] = []
+        self.cut_short: list[int] = []
+
+    def _answer(self) -> int:
+        if self.rng.random() < 0.1:
+            self.cut_short.extend(self.rng.randrange(self.slots) for _ in range(2))
+        return self.rng.choice((0, 1, 2, 3, 3, 3))
+
+    def tcp_packet(self, *args: object) -> int:
+        self.log.append(("tcp", *((type(a).__name__, a) for a in args)))
+        return self._answer()
+
+    def udp_packet(self, *args: object) -> int:
+        self.log.append(("udp", *((type(a).__name__, a) for a in args)))
+        return self._answer()
+
+    def retire(self, slot: int) -> None:
+        self.log.append(("retire", type(slot).__name__, slot))
+
+
+def _round(rng: np.random.Generator, n: int, slots: int, buf_len: int) -> tuple[np.ndarray, ...]:
+    begin = rng.integers(0, buf_len + 20, n)  # some past the buffer's end: clamped
+    return (
+        rng.integers(0, slots, n),
+        rng.integers(0, 2, n),
+        rng.integers(0, 2, n),
+        rng.integers(0, 1 << 32, n),
+        np.where(rng.random(n) < 0.3, -1, rng.integers(0, 1 << 32, n)),
+        begin,
+        begin + rng.integers(0, 60, n),
+        rng.integers(0, 1500, n),
+        rng.integers(0, 65536, n),
+        rng.integers(0, 65536, n),
+        rng.random(n) * 1e9,
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_feed_twins_agree(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    slots = 50
+    buf = rng.integers(0, 256, 4000).astype(np.uint8)
+    cols = _round(rng, 2000, slots, buf.shape[0])
+    inspect = rng.integers(0, 4, slots).astype(np.uint8)
+    runs = []
+    for feed in (fast.feed_packets, feeder._feed_rows):
+        rec = _Recorder(seed, slots)
+        col = inspect.copy()
+        cut = feed(cols, col, buf, rec.tcp_packet, rec.udp_packet, rec.retire, rec.cut_short)
+        assert rec.cut_short == []
+        runs.append((rec.log, col, cut))
+    (log_c, col_c, cut_c), (log_p, col_p, cut_p) = runs
+    assert len(log_p) > 100  # the answers let packets through, and skip some
+    assert log_c == log_p
+    assert np.array_equal(col_c, col_p)
+    assert cut_c == cut_p > 0
+
+
+def test_feed_compiled_rejects_bad_columns_and_passes_errors_on() -> None:
+    rng = np.random.default_rng(1)
+    buf = np.zeros(100, dtype=np.uint8)
+    cols = _round(rng, 10, 5, 100)
+    rec = _Recorder(0, 5)
+    args = (np.full(5, 3, dtype=np.uint8), buf, rec.tcp_packet, rec.udp_packet, rec.retire, [])
+    with pytest.raises(TypeError):
+        fast.feed_packets(cols[:10], *args)
+    with pytest.raises(TypeError):  # times must be float64
+        fast.feed_packets((*cols[:10], cols[0]), *args)
+    with pytest.raises(TypeError):  # the inspect column must be uint8
+        fast.feed_packets(cols, np.full(5, 3, dtype=np.int64), *args[1:])
+    with pytest.raises(IndexError):  # a slot outside the column
+        fast.feed_packets((np.full(10, 9, dtype=np.int64), *cols[1:]), *args)
+
+    def broken(*_: object) -> int:
+        raise RuntimeError("dissector bug")
+
+    with pytest.raises(RuntimeError):
+        fast.feed_packets(cols, args[0], buf, broken, broken, rec.retire, [])
+    with pytest.raises(ValueError):  # an answer that no uint8 holds
+        fast.feed_packets(cols, args[0], buf, lambda *_: 300, lambda *_: 300, rec.retire, [])

@@ -275,3 +275,69 @@ def intern(text: str) -> str:
             return text
         found = _INTERNED[text] = text
     return found
+
+
+_new = object.__new__
+
+
+def new_facts() -> FlowFacts:
+    """``FlowFacts()``, made field by field: some 3,000 instructions (a fifth) fewer than
+    the dataclass __init__, which tests each of its 42 parameters against its default and
+    calls each container's factory through a closure (callgrind: 15.5 k -> 12.4 k with the
+    collection). The dissectors make one for every flow one of them takes - some 15,000 on
+    the real-traffic bench input. A test checks it equals ``FlowFacts()`` (every field set,
+    none shared with another flow's facts)."""
+    facts = _new(FlowFacts)
+    facts.sides = (_new_side(), _new_side())
+    facts.app_protos = set()
+    facts.dialects = set()
+    facts.agent = None
+    facts.login = None
+    facts.wallet = None
+    facts.worker = None
+    facts.algo = None
+    facts.algos = []
+    facts.coin = None
+    facts.flavour = None
+    facts.pers = None
+    facts.pool_host = None
+    facts.difficulty = None
+    facts.target = None
+    facts.jobs = 0
+    facts.submits = 0
+    facts.accepted = 0
+    facts.rejected = 0
+    facts.pool_replies = 0
+    facts.reported_hashrate = None
+    facts.work_hashes = 0.0
+    facts.hash_shares = 0
+    facts.hashes_sq = 0.0
+    facts.hashes_max = 0.0
+    facts.work_diff = 0.0
+    facts.diff_shares = 0
+    facts.diff_sq = 0.0
+    facts.diff_max = 0.0
+    facts.shares_cut = False
+    facts.activity = None
+    facts.http = {}
+    facts.tls = {}
+    facts.websocket = None
+    facts.dns = {}
+    facts.dns_names = []
+    facts.hosts = []
+    facts.node = {}
+    facts.pool = {}
+    facts.gaps = 0
+    facts.dissector_errors = 0
+    facts.evidence = []
+    return facts
+
+
+def _new_side() -> SideFacts:
+    """``SideFacts()``, field by field (see new_facts)."""
+    side = _new(SideFacts)
+    side.methods = {}
+    side.json_messages = 0
+    side.json_errors = 0
+    side.client_votes = 0
+    return side

@@ -30,7 +30,7 @@ from detector.dissect.tls.records import (
     TLSStream,
 )
 from detector.dissect.tls.x509 import Certificate, parse_certificate
-from detector.facts import FlowFacts
+from detector.facts import FlowFacts, new_facts
 
 MAX_RECORDS = 4
 VERSION_NAMES = {
@@ -182,7 +182,7 @@ class FirstPackets:
     )  # fmt: skip
 
     def __init__(self, ports: tuple[int, int]) -> None:
-        self.facts = FlowFacts()
+        self.facts = new_facts()
         self.ports = ports
         self.app_records = [0, 0]
         self.hello = [False, False]

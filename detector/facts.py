@@ -288,7 +288,11 @@ def new_facts() -> FlowFacts:
     the real-traffic bench input. A test checks it equals ``FlowFacts()`` (every field set,
     none shared with another flow's facts)."""
     facts = _new(FlowFacts)
-    facts.sides = (_new_side(), _new_side())
+    a = _new(SideFacts)  # (SideFacts(), twice: inline, one call fewer each)
+    a.methods, a.json_messages, a.json_errors, a.client_votes = {}, 0, 0, 0
+    b = _new(SideFacts)
+    b.methods, b.json_messages, b.json_errors, b.client_votes = {}, 0, 0, 0
+    facts.sides = (a, b)
     facts.app_protos = set()
     facts.dialects = set()
     facts.agent = None
@@ -331,13 +335,3 @@ def new_facts() -> FlowFacts:
     facts.dissector_errors = 0
     facts.evidence = []
     return facts
-
-
-def _new_side() -> SideFacts:
-    """``SideFacts()``, field by field (see new_facts)."""
-    side = _new(SideFacts)
-    side.methods = {}
-    side.json_messages = 0
-    side.json_errors = 0
-    side.client_votes = 0
-    return side

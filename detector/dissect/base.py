@@ -59,6 +59,12 @@ class Probe(Enum):
     MAYBE = 3  # need more bytes to decide
 
 
+# The members as plain names, for the probes and Inspector._choose, which read them for
+# every side's first bytes: ``Probe.YES`` goes through EnumType's __getattr__ hook, some
+# 60 ns (~250 instructions) a read against a few for a module global.
+YES, NO, MAYBE = Probe.YES, Probe.NO, Probe.MAYBE
+
+
 @dataclass(frozen=True, slots=True)
 class Upgrade:
     """A side's stream goes on in another protocol (see the module docstring).

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from typing import ClassVar
 
-from detector.dissect.base import InspectContext, Probe, StreamDissector
+from detector.dissect.base import MAYBE, NO, YES, InspectContext, Probe, StreamDissector
 from detector.dissect.dnsparse import DnsError, parse_response
 from detector.facts import FlowFacts
 
@@ -72,10 +72,10 @@ class DnsTcp(StreamDissector):
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int]) -> Probe:
         if 53 not in ports:
-            return Probe.NO
+            return NO
         if len(data) < 2:
-            return Probe.MAYBE
-        return Probe.YES if struct.unpack("!H", data[:2])[0] >= 12 else Probe.NO
+            return MAYBE
+        return YES if struct.unpack("!H", data[:2])[0] >= 12 else NO
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         buf = self.bufs[side] + data

@@ -30,7 +30,7 @@ from typing import ClassVar
 
 from detector.compiled import fast
 from detector.dissect import wallets
-from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
+from detector.dissect.base import MAYBE, NO, YES, InspectContext, Probe, StreamDissector, Upgrade
 from detector.dissect.jsonlines import JsonLines, parse_json_body
 from detector.dissect.mining import RpcState, classify
 from detector.dissect.tls.flow import Tls
@@ -155,10 +155,10 @@ class Http(StreamDissector):
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
         if data.startswith(METHODS) or data.startswith(b"HTTP/1."):
-            return Probe.YES
+            return YES
         if len(data) < 8 and any(m.startswith(data) for m in (*METHODS, b"HTTP/1.")):
-            return Probe.MAYBE
-        return Probe.NO
+            return MAYBE
+        return NO
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         if self.tunneled[side]:
@@ -250,19 +250,19 @@ class Http(StreamDissector):
         if not self.tunnel_json[side]:
             head = self.tunnel_head[side] + data
             tls = Tls.probe(head)
-            if tls is Probe.YES:
+            if tls is YES:
                 self.tunnel_head[side] = b""
                 self.handoff[side] = Upgrade("http-connect", head, *self.target)
                 return False
-            if tls is Probe.MAYBE and head:  # one or two bytes of a record header so far
+            if tls is MAYBE and head:  # one or two bytes of a record header so far
                 self.tunnel_head[side] = head
                 return True
             verdict = JsonLines.probe(head)
-            if verdict is Probe.MAYBE and len(head) < TUNNEL_PROBE:
+            if verdict is MAYBE and len(head) < TUNNEL_PROBE:
                 self.tunnel_head[side] = head
                 return True
             self.tunnel_head[side] = b""
-            if verdict is not Probe.YES:
+            if verdict is not YES:
                 return False
             self.tunnel_json[side] = True
             data = head
@@ -306,8 +306,10 @@ class Http(StreamDissector):
             facts.http.setdefault("method", str(parsed.method)[:16])
             facts.http.setdefault("uri", self.last_uri)
             wallets.record_path(self.last_uri, side, facts)  # monerod's binary wallet calls
-            for name in KEPT_HEADERS:
-                value = _header(headers, name)
+            for name in KEPT_HEADERS:  # (_header, inline: five names a request)
+                value = headers.get(name)
+                if isinstance(value, list):
+                    value = value[0] if value else None
                 if isinstance(value, str) and value:
                     facts.http.setdefault(name, value[:256])
             user = _basic_auth_user(_header(headers, "authorization"))

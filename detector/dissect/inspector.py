@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from detector import activity
 from detector.dialects import SHARE_DIALECTS
 from detector.dissect.base import (
+    MAYBE,
+    YES,
     DatagramDissector,
     InspectContext,
-    Probe,
     StreamDissector,
     Upgrade,
 )
@@ -218,7 +219,7 @@ class Inspector:
         """Feed one TCP segment; return which sides still want payload (bit 0: side 0,
         bit 1: side 1). ``isn`` is where this side's stream starts, if its SYN was seen."""
         fi = self.flows.get(slot)
-        if fi is None:
+        if fi is None and self.counting:  # (empty but on a miner's flows)
             fi = self.counting.get(slot)
         if fi is None:
             if self.first_packets:
@@ -228,13 +229,15 @@ class Inspector:
                 first = self.first.get(slot)
                 if len(data) == seg_len:
                     # Held flights wait for their rest in memory: no more of them than
-                    # flows may be under inspection at once.
-                    hold = len(self.first) < self.config.max_flows
+                    # flows may be under inspection at once (``hold``, worked out only
+                    # for a packet that take may see).
                     if first is not None:
+                        hold = len(self.first) < self.config.max_flows
                         at_start = isn is None or seq == isn
                         budget = self.config.bytes_per_side
                         if first.take(side, data, ts, budget, seq, hold, at_start):
-                            return first.wanting()
+                            taken = first.taken  # FirstPackets.wanting, inline
+                            return (0 if taken[0] >= 0 else 1) | (0 if taken[1] >= 0 else 2)
                     # Only a packet that starts like a TLS record (what _fast.tls_first
                     # checks first) can be taken: most flows' first packets are not, and
                     # need no FirstPackets (and its FlowFacts) built to learn that.
@@ -245,11 +248,13 @@ class Inspector:
                         and data[1] == 3
                         and data[2] <= 4
                     ):
+                        hold = len(self.first) < self.config.max_flows
                         ports = (sport, dport) if side == 0 else (dport, sport)
                         candidate = FirstPackets(ports)
                         if candidate.take(side, data, ts, self.config.bytes_per_side, seq, hold):
                             self.first[slot] = candidate
-                            return candidate.wanting()
+                            taken = candidate.taken  # FirstPackets.wanting, inline
+                            return (0 if taken[0] >= 0 else 1) | (0 if taken[1] >= 0 else 2)
                 if first is not None:
                     self._leave_first_packets(slot, first)
             fi = self._state(slot, False, side, sport, dport)
@@ -475,7 +480,7 @@ class Inspector:
             except Exception as exc:  # noqa: BLE001 - see _deliver
                 _dissector_failed(fi.made_facts(), cls.name, exc)
                 continue
-            if verdict is Probe.YES:
+            if verdict is YES:
                 dissector = fi.dissectors.get(cls.name)
                 if dissector is None:
                     dissector = fi.dissectors[cls.name] = cls(self.ctx)
@@ -487,7 +492,7 @@ class Inspector:
                 if sd.upgrade is not None:
                     dissector.on_upgrade(side, sd.upgrade, facts)
                 return
-            if verdict is Probe.MAYBE:
+            if verdict is MAYBE:
                 undecided = True
         if not undecided or len(sd.head) >= PROBE_LIMIT:
             sd.decided = True  # nobody wants this side

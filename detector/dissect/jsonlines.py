@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from detector.dissect.base import InspectContext, Probe, StreamDissector
+from detector.dissect.base import MAYBE, NO, YES, InspectContext, Probe, StreamDissector
 from detector.dissect.mining import RpcState, classify
 from detector.dissect.tunnel import INCOMPLETE as _INCOMPLETE
 from detector.dissect.tunnel import socks_preamble as _socks_preamble
@@ -56,22 +56,22 @@ class JsonLines(StreamDissector):
             if socks is not None:
                 end = socks[0]
                 if end == _INCOMPLETE or end == len(data):
-                    return Probe.MAYBE
-                return Probe.YES if _looks_like_json_start(data[end:]) else Probe.NO
+                    return MAYBE
+                return YES if _looks_like_json_start(data[end:]) else NO
         if _looks_like_json_start(data):
-            return Probe.YES
+            return YES
         window = data[:PROBE_WINDOW]
         nl = window.find(b"\n")
         if nl == -1:
             if b'"' not in window or len(data) >= PROBE_WINDOW:
-                return Probe.NO
-            return Probe.MAYBE
+                return NO
+            return MAYBE
         if not window[:nl].rstrip().endswith((b"}", b"]")):
-            return Probe.NO  # a first line that neither is nor ends a JSON message
+            return NO  # a first line that neither is nor ends a JSON message
         rest = window[nl + 1 :].lstrip(b"\r\n")
         if not rest:
-            return Probe.MAYBE
-        return Probe.YES if _looks_like_json_start(rest) else Probe.NO
+            return MAYBE
+        return YES if _looks_like_json_start(rest) else NO
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         facts.app_protos.add("json")

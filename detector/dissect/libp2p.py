@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from detector.dissect.base import Probe, StreamDissector
+from detector.dissect.base import MAYBE, NO, YES, Probe, StreamDissector
 from detector.facts import FlowFacts, intern
 
 PROTOCOL_ID = "/multistream/1.0.0"
@@ -83,8 +83,8 @@ class Multistream(StreamDissector):
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
         n = min(len(data), len(HEADER))
         if data[:n] != HEADER[:n]:
-            return Probe.NO
-        return Probe.YES if n == len(HEADER) else Probe.MAYBE
+            return NO
+        return YES if n == len(HEADER) else MAYBE
 
     def on_gap(self, side: int, facts: FlowFacts) -> None:
         """Bytes are missing: the next length prefix cannot be found again, so the side

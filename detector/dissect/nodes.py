@@ -12,7 +12,15 @@ from __future__ import annotations
 import struct
 from typing import ClassVar
 
-from detector.dissect.base import DatagramDissector, InspectContext, Probe, StreamDissector
+from detector.dissect.base import (
+    MAYBE,
+    NO,
+    YES,
+    DatagramDissector,
+    InspectContext,
+    Probe,
+    StreamDissector,
+)
 from detector.facts import FlowFacts
 
 # Bitcoin-style message start bytes -> network name
@@ -91,16 +99,19 @@ class CryptoNode(StreamDissector):
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
         if len(data) < 4:
-            return Probe.MAYBE
+            return MAYBE
         if data[:4] in BITCOIN_MAGICS:
-            return Probe.YES if len(data) < 16 or _ascii_command(data[4:16]) else Probe.NO
-        if data[:8] == LEVIN_SIGNATURE[: min(8, len(data))]:
-            return Probe.YES if len(data) >= 8 else Probe.MAYBE
-        if _nano_header(data):
-            return Probe.YES
-        if _rlpx_handshake(data):
-            return Probe.YES
-        return Probe.NO
+            return YES if len(data) < 16 or _ascii_command(data[4:16]) else NO
+        # Each test below needs a byte that most sides' first bytes are not: checked
+        # first, the calls are skipped (this probe sees nearly every side's first bytes).
+        first = data[0]
+        if first == 0x01 and data[:8] == LEVIN_SIGNATURE[: min(8, len(data))]:
+            return YES if len(data) >= 8 else MAYBE
+        if first == 0x52 and _nano_header(data):  # b"R"
+            return YES
+        if (first == 0x04 or data[2] == 0x04) and _rlpx_handshake(data):
+            return YES
+        return NO
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         buf = self.bufs[side] + data

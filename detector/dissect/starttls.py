@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
+from detector.dissect.base import MAYBE, NO, YES, InspectContext, Probe, StreamDissector, Upgrade
 from detector.facts import FlowFacts
 
 MAX_CLEARTEXT = 8 * 1024  # cleartext bytes read per side before giving up on a switch
@@ -74,20 +74,20 @@ class StartTls(StreamDissector):
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
         if data.startswith(SSL_REQUEST):
-            return Probe.YES
+            return YES
         if data[:1] == b"S" and _tls_record(data[1:]) and len(data) >= 4:
-            return Probe.YES  # PostgreSQL's server: 'S', then its TLS
+            return YES  # PostgreSQL's server: 'S', then its TLS
         if (
             _SERVER_GREETING.match(data)
             or _CLIENT_OPENING.match(data)
             or data.startswith(_XML_OPENING)
         ):
-            return Probe.YES
+            return YES
         if len(data) < _LONGEST_OPENING and (
             SSL_REQUEST.startswith(data) or data == b"S" or _could_open(data)
         ):
-            return Probe.MAYBE
-        return Probe.NO
+            return MAYBE
+        return NO
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         buf = self.tails[side] + data

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
+from detector.dissect.base import MAYBE, NO, YES, InspectContext, Probe, StreamDissector, Upgrade
 from detector.facts import FlowFacts
 
 INCOMPLETE = -1  # a SOCKS handshake that has not ended yet
@@ -179,13 +179,13 @@ class Socks(StreamDissector):
         """YES for a whole handshake followed by something; MAYBE while it may become
         one (a handshake alone: what follows it decides nothing here, but it comes)."""
         if data[:1] not in (b"\x00", b"\x04", b"\x05"):
-            return Probe.NO
+            return NO
         found = socks_handshake(data)
         if found is None:
-            return Probe.NO
+            return NO
         if found[0] == INCOMPLETE or found[0] == len(data):
-            return Probe.MAYBE if len(data) < MAX_HANDSHAKE else Probe.NO
-        return Probe.YES
+            return MAYBE if len(data) < MAX_HANDSHAKE else NO
+        return YES
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         buf = self.heads[side] + data

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
+from detector.dissect.base import NO, InspectContext, Probe, StreamDissector, Upgrade
 from detector.dissect.mining import RpcState, classify
 from detector.dissect.webminer import classify_webminer
 from detector.dissect.wsframe import OP_TEXT, FrameReader
@@ -62,7 +62,7 @@ class WebSocket(StreamDissector):
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
         """Never chosen by probing: only through an Upgrade that names it."""
-        return Probe.NO
+        return NO
 
     def on_upgrade(self, side: int, upgrade: Upgrade, facts: FlowFacts) -> None:
         if upgrade.detail is None:  # the side that asked

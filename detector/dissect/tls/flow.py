@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from detector.compiled import fast
-from detector.dissect.base import InspectContext, Probe, StreamDissector, Upgrade
+from detector.dissect.base import MAYBE, NO, YES, InspectContext, Probe, StreamDissector, Upgrade
 from detector.dissect.tls import fingerprint
 from detector.dissect.tls.hello import ClientHello, ServerHello, hello_key
 from detector.dissect.tls.records import (
@@ -58,10 +58,10 @@ class Tls(StreamDissector):
     @staticmethod
     def probe(data: bytes, ports: tuple[int, int] = (0, 0)) -> Probe:
         if len(data) < 3:
-            return Probe.MAYBE if data[:1] in (b"\x16", b"\x17", b"") else Probe.NO
+            return MAYBE if data[:1] in (b"\x16", b"\x17", b"") else NO
         if data[0] in (0x16, 0x17, 0x15, 0x14) and data[1] == 0x03 and data[2] <= 0x04:
-            return Probe.YES
-        return Probe.NO
+            return YES
+        return NO
 
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         stream = self.streams[side]
@@ -249,13 +249,16 @@ class FirstPackets:
         # reader hands over only packets whose events come in flight order - hellos,
         # certificates, application data - so taking them kind by kind, in that order,
         # leaves the facts and their key order that stream order would.)
-        settled = _settled(
-            self.hello[side] or bool(hellos) or bool(server_hellos),
-            bool(hellos) or side == self.client_side,
-            self.certificate or (bool(certs) and "subject" not in facts.tls),
-            encrypted,
-            self.app_records[side] + len(app_lengths),
-        )
+        settled = (  # _settled, inline (its arguments have no side effects)
+            (self.hello[side] or hellos or server_hellos)
+            and (
+                hellos
+                or side == self.client_side
+                or self.certificate
+                or (certs and "subject" not in facts.tls)
+                or encrypted
+            )
+        ) or self.app_records[side] + len(app_lengths) >= MAX_RECORDS
         if not settled and len(whole) < budget:
             # Not settled yet: the general path would read on, so these bytes may as well
             # wait for the side's next packet - unless they hold something whose facts

@@ -276,7 +276,7 @@ class FirstPackets:
         for record_version, f in hellos:  # f: ClientHello fields after record_version
             _hello_from(self, side, facts, client=True)
             if "ja3" not in facts.tls:
-                key = hello_key(f)
+                key = fast.hello_key(f)  # (hello.hello_key: fast is not None here)
                 _client_hello_facts(facts, key, f[8], f[7], (record_version, f))
         for record_version, f in server_hellos:  # f: ServerHello fields after it
             _hello_from(self, side, facts, client=False)

@@ -178,7 +178,7 @@ class FirstPackets:
 
     __slots__ = (
         "facts", "ports", "app_records", "hello", "client_side", "certificate", "taken",
-        "held_side", "held", "held_bytes", "held_next", "going",
+        "held_side", "held", "held_bytes", "held_next", "held_cut", "going",
     )  # fmt: skip
 
     def __init__(self, ports: tuple[int, int]) -> None:
@@ -195,6 +195,10 @@ class FirstPackets:
         self.held: tuple[tuple[int, bytes, float], ...] = ()  # (no list for every flow)
         self.held_bytes = b""
         self.held_next = 0
+        # Where the held bytes' last record, a handshake record they cut short, starts and
+        # where its whole messages end, when they were read that way (_cut_point): a
+        # packet that leaves both where they were adds nothing the reader would see.
+        self.held_cut: tuple[int, int] | None = None
         # Sides read packet by packet while their records are counted (see _go_on), by
         # side: None, or [next sequence number, bytes read, records, bytes still to come
         # of a cut application_data record, that record's version].
@@ -220,10 +224,23 @@ class FirstPackets:
         going = self.going[side] if self.going is not None else None
         if going is not None:
             return self._go_on(side, going, data, ts, budget, seq)
+        walked: tuple[int, int] | None | bool = False  # _cut_point(whole), once asked
         if self.held_side >= 0:
             if side != self.held_side or seq != self.held_next:
                 return False
             whole = self.held_bytes + data
+            # The next part of a message the held bytes cut (a certificate over several
+            # packets), which leaves the same whole messages: _fast.tls_first of ``whole``
+            # is None (its walk stops at that handshake record or at a whole record before
+            # it), and that of its whole messages reads the same bytes as it read for the
+            # held ones - which did not settle the side, and nothing has changed since
+            # (another packet would have left this path). So the packet is held again, as
+            # the reading below would decide, without reading the flight twice more.
+            if self.held_cut is not None and hold and len(whole) < budget:
+                walked = _cut_point(whole)
+                if walked == self.held_cut:
+                    self._hold(side, seq, data, whole, ts, self.held_cut)
+                    return True
         elif not at_start:
             return False
         else:
@@ -231,12 +248,15 @@ class FirstPackets:
         if len(whole) > budget:
             return False
         read = fast.tls_first(whole)  # None unless it starts like TLS and reads whole
+        cut_at = None
         if read is None:
             # A handshake record the packet cut short (a certificate over a few
             # packets): read as the general path would have read it so far.
-            cut = _whole_messages(whole)
+            cut_at = _cut_point(whole) if walked is False else walked
+            cut = None if cut_at is None else _whole_messages(whole, cut_at)
             read = None if cut is None else fast.tls_first(cut)
             if read is None:
+                cut_at = None
                 read = _with_late_records(whole)  # a resumed session's server flight
                 if read is None:
                     return False
@@ -266,7 +286,7 @@ class FirstPackets:
             # side that starts with a handshake: one picked up mid-way (an alert first)
             # seldom settles within a few packets.
             if hold and not app_lengths and not encrypted and whole[0] == CONTENT_HANDSHAKE:
-                self._hold(side, seq, data, whole, ts)
+                self._hold(side, seq, data, whole, ts, cut_at)
                 return True
             # A side picked up after its handshake (application data, alerts): its
             # records are counted packet by packet, as the general path would.
@@ -288,7 +308,7 @@ class FirstPackets:
         facts.app_protos.add("tls")
         self.taken[side] = len(whole)
         if self.held_side >= 0:
-            self.held_side, self.held, self.held_bytes = -1, (), b""
+            self.held_side, self.held, self.held_bytes, self.held_cut = -1, (), b"", None
         return True
 
     def _go(self, side: int, data: bytes, seq: int, app_lengths: list[int], ts: float) -> bool:
@@ -333,8 +353,17 @@ class FirstPackets:
         going[:] = [(seq + len(data)) & 0xFFFFFFFF, done, records + added, rec_left, rec_version]
         return True
 
-    def _hold(self, side: int, seq: int, data: bytes, whole: bytes, ts: float) -> None:
+    def _hold(
+        self,
+        side: int,
+        seq: int,
+        data: bytes,
+        whole: bytes,
+        ts: float,
+        cut_at: tuple[int, int] | None = None,
+    ) -> None:
         self.held_side = side
+        self.held_cut = cut_at
         self.held += ((seq, data, ts),)
         self.held_bytes = whole
         self.held_next = (seq + len(data)) & 0xFFFFFFFF
@@ -419,12 +448,10 @@ def _with_late_records(data: bytes) -> tuple | None:
     return hellos, server_hellos, cert_bodies, app_lengths + walked[3], True
 
 
-def _whole_messages(data: bytes) -> bytes | None:
-    """``data`` whose last record is a handshake record cut short, with that record cut
-    back to its whole messages and its length field saying so: what the general path has
-    read of it (a message's facts come once it is whole), in a form ``_fast.tls_first``
-    reads. None if the last record is not such a record (the records before it are left
-    to tls_first)."""
+def _cut_point(data: bytes) -> tuple[int, int] | None:
+    """Where ``data``'s last record, a handshake record cut short, starts, and where its
+    whole messages end (a message's facts come once it is whole); None if the last
+    record is not such a record (whole records, perhaps then part of a header)."""
     pos, n = 0, len(data)
     while pos + 5 <= n:
         end = pos + 5 + ((data[pos + 3] << 8) | data[pos + 4])
@@ -441,6 +468,20 @@ def _whole_messages(data: bytes) -> bytes | None:
         if following > n:
             break
         m = following
+    return pos, m
+
+
+def _whole_messages(data: bytes, cut_at: tuple[int, int] | None = None) -> bytes | None:
+    """``data`` whose last record is a handshake record cut short, with that record cut
+    back to its whole messages and its length field saying so: what the general path has
+    read of it, in a form ``_fast.tls_first`` reads. None if the last record is not such
+    a record (the records before it are left to tls_first). ``cut_at``: _cut_point's
+    answer, if it was asked already."""
+    if cut_at is None:
+        cut_at = _cut_point(data)
+        if cut_at is None:
+            return None
+    pos, m = cut_at
     length = m - pos - 5
     header = bytes((CONTENT_HANDSHAKE, 3, data[pos + 2], length >> 8, length & 0xFF))
     return data[:pos] + header + data[pos + 5 : m]

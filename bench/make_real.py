@@ -14,7 +14,11 @@ never those of another replica: IPv4 ``a.b.c.d`` becomes ``a.(b+r mod 256).c.d``
 ``c`` moves by ``r // 256`` past 255 replicas), IPv6 adds r to the second 16-bit group.
 The first octet (first 16 bits for IPv6) is kept, so loopback, multicast, link-local and
 10/8 stay what they were; 192.168/16 and most of 172.16/12 become public addresses.
-Replica 0 keeps the original addresses. Addresses are rewritten in IPv4, IPv6 and ARP
+Replica 0 keeps the original addresses. With ``--same-hosts`` no replica's addresses are
+shifted: the same network recorded for longer. Each replica then starts ``MAX_GAP`` after
+the one before ends, past every idle timeout, so its flows are new flows of the same
+hosts, never the continuation of one of the replica before; bench/scale.py's size-only
+series. Addresses are rewritten in IPv4, IPv6 and ARP
 headers, also inside IP-in-IP, 6in4/4in6, 6in6 and GRE (v0, without checksum) tunnels,
 behind up to several VLAN tags, MPLS labels or a PPPoE session header; payloads (DNS
 answers, SDP, FTP PORT, ICMP quotes...) and MAC addresses are not touched.
@@ -429,7 +433,7 @@ def prepare(captures: list[Capture]) -> tuple[list[Prepared], int, dict]:
 
 
 def build(out: Path, packets: int = DEFAULT_PACKETS, seed: int = 1,
-          corpus: Path = CORPUS) -> dict:
+          corpus: Path = CORPUS, same_hosts: bool = False) -> dict:
     files = corpus_files(corpus, seed)
     if not files:
         raise SystemExit(f"no captures under {corpus}")
@@ -451,6 +455,9 @@ def build(out: Path, packets: int = DEFAULT_PACKETS, seed: int = 1,
         else:
             skipped.append({"file": rel, "reason": "empty", "detail": "no Ethernet packets"})
     prepared, span, gapinfo = prepare(captures)
+    # The same hosts again: a flow may last its whole replica, so the next replica starts
+    # MAX_GAP (past every idle timeout) after this one ends, never continuing its flows.
+    period = span + (MAX_GAP if same_hosts else 0)
     per_replica = sum(len(p.records) for p in prepared)
     labels = corpus_labels(corpus)
     tmp = out.with_name(out.name + ".part")
@@ -462,7 +469,8 @@ def build(out: Path, packets: int = DEFAULT_PACKETS, seed: int = 1,
     with tmp.open("wb", buffering=1 << 20) as fh:
         fh.write(PCAP_HEADER)
         while written < packets:
-            base = T0_US + replica * span
+            base = T0_US + replica * period
+            shift = 0 if same_hosts else replica
             chunk: list[bytes] = []
             for prep in prepared:
                 room = packets - written
@@ -472,12 +480,12 @@ def build(out: Path, packets: int = DEFAULT_PACKETS, seed: int = 1,
                 written += len(recs)
                 for t, frame, orig, ops in recs:
                     ts = base + t
-                    data = rewrite(frame, ops, replica) if ops else frame
+                    data = rewrite(frame, ops, shift) if ops else frame
                     chunk.append(_REC.pack(ts // 1_000_000, ts % 1_000_000, len(data), orig))
                     chunk.append(data)
                 if len(recs) == len(prep.records):
                     for ip in labels.get(prep.rel, []):
-                        miners.append({"ip": shift_ip(ip, replica), "original_ip": ip,
+                        miners.append({"ip": shift_ip(ip, shift), "original_ip": ip,
                                        "file": prep.rel, "replica": replica})
                 if recs:
                     if first_ts is None:
@@ -490,7 +498,7 @@ def build(out: Path, packets: int = DEFAULT_PACKETS, seed: int = 1,
     os.replace(tmp, out)
     miner_ips = sorted({m["ip"] for m in miners}, key=ipaddress.ip_address)
     truth = {
-        "variant": "real",
+        "variant": "real-same-hosts" if same_hosts else "real",
         "generator": "python -m bench.make_real",
         "seed": seed,
         "corpus": str(corpus),
@@ -500,6 +508,7 @@ def build(out: Path, packets: int = DEFAULT_PACKETS, seed: int = 1,
         "complete_replicas": written // per_replica,
         "packets_per_replica": per_replica,
         "replica_span_s": round(span / 1e6, 6),
+        "replica_period_s": round(period / 1e6, 6),
         "first_ts": (first_ts or 0) / 1e6,
         "last_ts": (last_ts or 0) / 1e6,
         "duration_s": round(((last_ts or 0) - (first_ts or 0)) / 1e6, 3),
@@ -511,7 +520,9 @@ def build(out: Path, packets: int = DEFAULT_PACKETS, seed: int = 1,
         "max_gap_s": MAX_GAP / 1e6,
         "file_gap_s": FILE_GAP / 1e6,
         **gapinfo,
-        "address_shift": "IPv4 a.b.c.d -> a.(b+r%256).(c+r//256).d; IPv6 second 16-bit "
+        "address_shift": "none (--same-hosts: every replica keeps the original addresses)"
+                         if same_hosts else
+                         "IPv4 a.b.c.d -> a.(b+r%256).(c+r//256).d; IPv6 second 16-bit "
                          "group + r; r = replica (0 = original addresses)",
         "checksums": "IPv4 header checksums recomputed; TCP/UDP/ICMPv6 updated "
                      "incrementally (RFC 1624), so they are as valid as in the source",
@@ -532,10 +543,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1,
                    help="file order: 0 sorted paths, else a shuffle by this seed (default 1)")
     p.add_argument("--corpus", type=Path, default=CORPUS, help=f"default {CORPUS}")
+    p.add_argument("--same-hosts", action="store_true",
+                   help="keep every replica's addresses (the same network recorded for longer)")
     args = p.parse_args(argv)
     if args.packets < 1:
         p.error("--packets must be positive")
-    truth = build(args.out, args.packets, args.seed, args.corpus)
+    truth = build(args.out, args.packets, args.seed, args.corpus, args.same_hosts)
     sys.stderr.write(
         f"{args.out}: {truth['packets']:,} packets, {truth['bytes'] / 1e6:,.1f} MB, "
         f"{truth['replicas']} replicas of {truth['packets_per_replica']:,} packets from "

@@ -1,7 +1,8 @@
 """Does minewatch's cost per packet grow with the size of a capture or with its flows?
 
     python -m bench.scale [--packets 100000,1000000,10000000] [--flows 10000,100000,1000000]
-                          [--real 1000000,10000000] [--runs 3] [--seed S]  (make bench-scale)
+                          [--real 1000000,10000000] [--real-same 1000000,10000000]
+                          [--runs 3] [--seed S]  (make bench-scale)
 
 Why: ``make bench`` (bench/run.py) measures one 1,000,000-packet capture. Forensics staff
 replay captures of hundreds of gigabytes and a sensor sees every flow of a link, so a
@@ -28,6 +29,12 @@ Inputs (bench/data/, git-ignored, generated once by bench/make_capture.py and re
   is not a size-only figure: each replica's hosts are new addresses, so the suspect and
   crypto-node tables hold ten times the entries at 10 M (bounded: suspects.py,
   nodehosts.py); the steady series, same hosts throughout, is the memory check.
+- ``realsame-N-sS.pcap``: the same, written with ``make_real --same-hosts``: every replica
+  keeps the original addresses, a replica span (days) after the one before, so its flows
+  are new flows of the same hosts - the same network recorded for longer. Per packet it
+  carries exactly what the 1 M capture carries, and its hosts do not grow; what does grow
+  is time, so the results kept for the end (suspects and crypto-node sightings per host
+  and hour window, bounded: suspects.py, nodehosts.py) grow with it.
 - ``concurrent-F-sS.pcap``: F TCP connections opened at 10,000/s and never closed, each a
   handshake and one HTTP GET (4 packets, distinct 5-tuples): the flow table holds all F at
   the end (its ``peak`` column says so). These run with ``--max-flows`` above F (default
@@ -78,6 +85,7 @@ from bench.run import (
 DEFAULT_PACKETS = "100000,1000000,10000000"
 DEFAULT_FLOWS = "10000,100000,1000000"
 DEFAULT_REAL = "1000000,10000000"
+DEFAULT_REAL_SAME = "1000000,10000000"
 BENCH_PACKETS = 1_000_000  # the size whose steady-rate capture is make bench's own
 _SUMMARY = re.compile(r"minewatch: ([\d,]+) packets, ([\d,]+) flows, .* in ([\d.]+) s "
                       r"\(([\d,]+) packets/s\)")
@@ -98,7 +106,8 @@ class Case:
 
 
 def cases(packets: list[int], flows: list[int], seed: int, data: Path,
-          max_flows: int, real: list[int] | None = None) -> list[Case]:
+          max_flows: int, real: list[int] | None = None,
+          real_same: list[int] | None = None) -> list[Case]:
     out = []
     for n in packets:
         name = f"mixed-{n}-s{seed}.pcap" if n == BENCH_PACKETS else f"steady-{n}-s{seed}.pcap"
@@ -108,6 +117,10 @@ def cases(packets: list[int], flows: list[int], seed: int, data: Path,
         out.append(Case(real_label(n), data / f"real-{n}-s{seed}.pcap",
                         ["--packets", str(n), "--seed", str(seed), "--corpus", str(CORPUS)],
                         tool="bench.make_real"))
+    for n in real_same or []:
+        out.append(Case(real_label(n, same_hosts=True), data / f"realsame-{n}-s{seed}.pcap",
+                        ["--packets", str(n), "--seed", str(seed), "--corpus", str(CORPUS),
+                         "--same-hosts"], tool="bench.make_real"))
     for f in flows:
         out.append(Case(f"{f:,} concurrent flows", data / f"concurrent-{f}-s{seed}.pcap",
                         ["--variant", "concurrent", "--flows", str(f), "--seed", str(seed)],
@@ -115,7 +128,9 @@ def cases(packets: list[int], flows: list[int], seed: int, data: Path,
     return out
 
 
-def real_label(n: int) -> str:
+def real_label(n: int, same_hosts: bool = False) -> str:
+    if same_hosts:
+        return f"{n / 1e6:g} M packets, real traffic, replicated, same hosts"
     return f"{n / 1e6:g} M packets, real traffic, replicated"
 
 
@@ -179,7 +194,7 @@ def figures(case: Case) -> tuple[float, float] | None:
 
 
 def ratio_lines(table: list[Case], packets: list[int], flows: list[int],
-                real: list[int] | None = None) -> list[str]:
+                real: list[int] | None = None, real_same: list[int] | None = None) -> list[str]:
     """Largest against 1 M packets ([fast]'s target: within 10 %), steady and real
     traffic, and largest against smallest flow count."""
     lines = []
@@ -191,6 +206,10 @@ def ratio_lines(table: list[Case], packets: list[int], flows: list[int],
     if real and BENCH_PACKETS in real and max(real) > BENCH_PACKETS:
         pairs.append((f"{max(real) / 1e6:g} M vs 1 M packets (real traffic, replicated)",
                       by_label[real_label(max(real))], by_label[real_label(BENCH_PACKETS)]))
+    if real_same and BENCH_PACKETS in real_same and max(real_same) > BENCH_PACKETS:
+        pairs.append((f"{max(real_same) / 1e6:g} M vs 1 M packets (real traffic, same hosts)",
+                      by_label[real_label(max(real_same), True)],
+                      by_label[real_label(BENCH_PACKETS, True)]))
     if len(flows) >= 2:
         pairs.append((f"{max(flows):,} vs {min(flows):,} concurrent flows",
                       by_label[f"{max(flows):,} concurrent flows"],
@@ -213,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real", default=DEFAULT_REAL,
                    help=f"real-traffic capture sizes, comma-separated (default {DEFAULT_REAL}; "
                         "'' to skip; needs the corpus)")
+    p.add_argument("--real-same", default=DEFAULT_REAL_SAME,
+                   help="real-traffic sizes with the same hosts in every replica "
+                        f"(default {DEFAULT_REAL_SAME}; '' to skip; needs the corpus)")
     p.add_argument("--runs", type=int, default=3, help="interleaved rounds (default 3)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-flows", type=int, default=2_000_000,
@@ -224,12 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         packets = [int(x) for x in args.packets.split(",") if x.strip()]
         flows = [int(x) for x in args.flows.split(",") if x.strip()]
         real = [int(x) for x in args.real.split(",") if x.strip()]
+        real_same = [int(x) for x in args.real_same.split(",") if x.strip()]
     except ValueError:
-        p.error("--packets, --flows and --real take comma-separated integers")
-    if real and not (CORPUS / "labels.csv").is_file():
+        p.error("--packets, --flows, --real and --real-same take comma-separated integers")
+    if (real or real_same) and not (CORPUS / "labels.csv").is_file():
         sys.stderr.write(f"bench.scale: no corpus at {CORPUS}: real-traffic sizes skipped\n")
-        real = []
-    if any(n < 1 for n in packets + flows + real) or args.runs < 1:
+        real = real_same = []
+    if any(n < 1 for n in packets + flows + real + real_same) or args.runs < 1:
         p.error("sizes, flow counts and --runs must be positive")
     if not Path(GNU_TIME).exists():
         sys.stderr.write("bench.scale: error: /usr/bin/time (Debian: time) is required\n")
@@ -237,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench.scale" + (" " + shlex.join(argv if argv is not None
                                                             else sys.argv[1:])).rstrip()
     args.data.mkdir(parents=True, exist_ok=True)
-    table = cases(packets, flows, args.seed, args.data, args.max_flows, real)
+    table = cases(packets, flows, args.seed, args.data, args.max_flows, real, real_same)
     for case in table:
         ensure(case)
     mw = minewatch_cmd()
@@ -271,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, "
         f"after {'/'.join(f'{x:.2f}' for x in load_after)}",
         f"- files: {sizes}",
-        *ratio_lines(table, packets, flows, real),
+        *ratio_lines(table, packets, flows, real, real_same),
     ]
     report = "\n".join([*lines, "", *notes])
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

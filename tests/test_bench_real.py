@@ -197,3 +197,28 @@ def test_miners_mapped_and_found(built) -> None:
     res = run_cli("scan", str(path), "-f", "jsonl", "-q")
     assert res.rc == 0, res.err
     assert {e["src_ip"] for e in res.events()} == want
+
+
+def test_same_hosts_replicas_repeat_the_traffic_later(built, mini, tmp_path) -> None:
+    """--same-hosts (bench.scale's size-only series): every replica carries replica 0's
+    frames byte for byte, one replica period (its span and MAX_GAP, past every idle
+    timeout) later, so its miners are the same IPs, and minewatch finds those."""
+    _, truth = built
+    per = truth["packets_per_replica"]
+    path = tmp_path / "same.pcap"
+    same = make(path, mini, "--packets", str(3 * per), "--seed", "0", "--same-hosts")
+    assert same["variant"] == "real-same-hosts" and same["replicas"] == 3
+    frames = records(path)
+    assert frames[per : 2 * per] == frames[:per] == frames[2 * per :]
+    data, stamps, off = path.read_bytes(), [], 24
+    while off < len(data):
+        stamps.append(struct.unpack_from("<I", data, off)[0])
+        off += 16 + struct.unpack_from("<I", data, off + 8)[0]
+    period = round(same["replica_period_s"])
+    assert period == round(same["replica_span_s"]) + 900  # MAX_GAP
+    assert all(abs(stamps[i + per] - stamps[i] - period) <= 1 for i in range(2 * per))
+    assert {m["ip"] for m in same["miners"]} == set(same["miner_ips"]) == set(MINERS)
+    assert sorted({m["replica"] for m in same["miners"]}) == [0, 1, 2]
+    res = run_cli("scan", str(path), "-f", "jsonl", "-q")
+    assert res.rc == 0, res.err
+    assert {e["src_ip"] for e in res.events()} == set(MINERS)

@@ -45,7 +45,7 @@ def test_scale_runner_prints_and_appends_its_table(tmp_path: Path) -> None:
     data, results = tmp_path / "data", tmp_path / "results.md"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.scale", "--packets", "5000", "--flows", "300,600",
-         "--real", "20000,40000", "--runs", "1", "--data", str(data), "--results", str(results)],
+         "--real", "20000,40000", "--real-same", "20000,40000", "--runs", "1", "--data", str(data), "--results", str(results)],
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     rows = {ln.split(" | ")[0].lstrip("| "): ln.split(" | ") for ln in proc.stdout.splitlines()
@@ -61,6 +61,9 @@ def test_scale_runner_prints_and_appends_its_table(tmp_path: Path) -> None:
     # the real-traffic series: bench/make_real.py's replicas of the corpus, at each size
     for n in (20_000, 40_000):
         assert rows[f"{n / 1e6:g} M packets, real traffic, replicated"][1] == f"{n:,}"
+        assert rows[f"{n / 1e6:g} M packets, real traffic, replicated, same hosts"][1] == f"{n:,}"
+    same = json.loads((data / "realsame-40000-s1.pcap.truth.json").read_text())
+    assert same["variant"] == "real-same-hosts"
     assert "bench-scale" in results.read_text() and mixed[0] in results.read_text()
     # --steady: 5,000 packets at the bench's 1,000,000 per 10 minutes cover ~3 s, not 10 min.
     truth = json.loads((data / "steady-5000-s1.pcap.truth.json").read_text())

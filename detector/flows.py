@@ -237,6 +237,19 @@ class FlowRecord:
     def duration(self) -> float:
         return max(0.0, self.last_ts - self.first_ts)
 
+    def without_facts(self) -> FlowRecord:
+        """A copy without its facts: ``dataclasses.replace(self, facts=None)``, spelled
+        out (replace reads the fields and builds keyword arguments on every call; the node
+        table copies a record per new peer pair). tests/test_flow_record.py keeps them equal."""
+        return FlowRecord(
+            self.flow_id, self.proto, self.client_ip, self.client_port, self.server_ip,
+            self.server_port, self.first_ts, self.last_ts, self.pkts_toserver,
+            self.pkts_toclient, self.bytes_toserver, self.bytes_toclient,
+            self.payload_toserver, self.payload_toclient, self.orientation, self.end_reason,
+            None, self.client_side, self.tunnel, self.behaviour, self.model_score,
+            self.model_alert, self.model_why,
+        )  # fmt: skip
+
 
 @dataclass(slots=True)
 class FlowStats:

@@ -21,7 +21,7 @@ from detector.errors import InputError
 from detector.flows import FlowRecord
 from detector.netnames import HostListError, in_domains, read_host_list
 from detector.patterns import PatternError, compile_linear, pattern_error
-from detector.rules.fields import FAMILY_OF, FIELDS, families
+from detector.rules.fields import _EMPTY, FAMILY_OF, FIELDS, ITEMS, families
 from detector.yamlsrc import line_of, load_yaml
 
 Predicate = Callable[[FlowRecord], bool]
@@ -400,9 +400,12 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
     # through ``values`` (the set's members, that one value, or none), without a list and
     # a generator per flow and rule (rules are tested on every finished flow with facts:
     # ~9 tests a flow on real traffic)
+    item = ITEMS.get(getter) if kind == "str" else None
     if op == "exists":
         if not isinstance(value, bool):
             raise ctx.fail(node, f"{label}: 'exists' takes true or false")
+        if item is not None:
+            return _item_exists(*item, value)
         if kind == "set":
             if value:
                 return lambda r: bool(getter(r))  # None or an empty collection: no value
@@ -440,6 +443,8 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
             raise ctx.fail(node, f"{label}: unknown dialect {', '.join(unknown)} ({_DIALECT_HINT})")
         if kind == "str":
             wanted_l = {str(x).lower() for x in items}
+            if item is not None:
+                return _item_in(*item, wanted_l)
 
             def str_in(r: FlowRecord) -> bool:  # one value: no list, no generator
                 v = getter(r)
@@ -487,22 +492,56 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
                     node, f"{label}: unknown list {t!r} (expected signatures/lists/{t}.txt)"
                 )
             lists.append(domains)
-        return _domain_test(values, frozenset().union(*lists))
+        return _domain_test(getter, kind == "set", frozenset().union(*lists))
     if op == "suffix":
         suffixes = frozenset(t.lower().removeprefix("*.").rstrip(".") for t in texts)
-        return _domain_test(values, suffixes)
+        return _domain_test(getter, kind == "set", suffixes)
     raise ctx.fail(node, f"{label}: unknown operator {op!r}")
 
 
+def _item_exists(part: str, key: str, wanted: bool) -> Predicate:
+    """``exists`` on an item of ``facts.tls`` or ``facts.http`` (fields.ITEMS): the getter's
+    expression written into the test, one call per flow instead of two."""
+    if part == "tls":
+        if wanted:
+            return lambda r: (r.facts or _EMPTY).tls.get(key) is not None
+        return lambda r: (r.facts or _EMPTY).tls.get(key) is None
+    if wanted:
+        return lambda r: (r.facts or _EMPTY).http.get(key) is not None
+    return lambda r: (r.facts or _EMPTY).http.get(key) is None
+
+
+def _item_in(part: str, key: str, wanted_l: set[str]) -> Predicate:
+    """``eq``/``in`` on an item of ``facts.tls`` or ``facts.http`` (as _item_exists): the
+    value lowercased in ``wanted_l``, as str_in tests it."""
+    if part == "tls":
+
+        def tls_in(r: FlowRecord) -> bool:
+            v = (r.facts or _EMPTY).tls.get(key)
+            return v is not None and str(v).lower() in wanted_l
+
+        return tls_in
+
+    def http_in(r: FlowRecord) -> bool:
+        v = (r.facts or _EMPTY).http.get(key)
+        return v is not None and str(v).lower() in wanted_l
+
+    return http_in
+
+
 def _domain_test(
-    values: Callable[[FlowRecord], Iterable[Any]], domains: frozenset[str]
+    getter: Callable[[FlowRecord], Any], is_set: bool, domains: frozenset[str]
 ) -> Predicate:
     """Is any value in ``domains`` (or below one)? Host names repeat across flows (the same
-    CDN and SNI over and over), so answers are remembered, up to a bound."""
+    CDN and SNI over and over), so answers are remembered, up to a bound. The field's
+    values as _leaf's ``values`` gives them, read here (a call fewer per flow)."""
     known: dict[str, bool] = {}
 
     def test(r: FlowRecord) -> bool:
-        for v in values(r):
+        got = getter(r)
+        if got is None:
+            return False
+        for v in got if is_set else (got,):
             host = str(v)
             hit = known.get(host)
             if hit is None:

@@ -35,11 +35,21 @@ def _server(r: FlowRecord) -> Any:
 
 
 def _http(name: str) -> Callable[[FlowRecord], Any]:
-    return lambda r: (r.facts or _EMPTY).http.get(name)
+    get = lambda r: (r.facts or _EMPTY).http.get(name)  # noqa: E731
+    ITEMS[get] = ("http", name)
+    return get
 
 
 def _tls(name: str) -> Callable[[FlowRecord], Any]:
-    return lambda r: (r.facts or _EMPTY).tls.get(name)
+    get = lambda r: (r.facts or _EMPTY).tls.get(name)  # noqa: E731
+    ITEMS[get] = ("tls", name)
+    return get
+
+
+# getter -> (facts dict, key) of the fields that are one item of ``facts.http`` or
+# ``facts.tls``: rules/engine.py tests them in one closure, without a call of the getter
+# (the tests of these fields are most of the rule tests on the ended flows)
+ITEMS: dict[Callable[[FlowRecord], Any], tuple[str, str]] = {}
 
 
 _AT = {name: i for i, name in enumerate(BEHAVIOUR_FIELDS)}

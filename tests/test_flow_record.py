@@ -24,3 +24,18 @@ def test_without_facts_is_replace_with_no_facts() -> None:
     assert [getattr(copy, f.name) for f in fields(FlowRecord)] == [
         getattr(replace(record, facts=None), f.name) for f in fields(FlowRecord)
     ]
+
+
+def test_ip_text_writes_ipv4_as_ipaddress_does() -> None:
+    import ipaddress
+    import random
+
+    from detector.flows import ip_text
+
+    rng = random.Random(7)
+    for a in [0, 1, 255, 256, 0x7F000001, 0x0A000001, 0xFFFFFFFF, 0xC0A80001] + [
+        rng.getrandbits(32) for _ in range(2000)
+    ]:
+        assert ip_text(0, 0xFFFF_0000_0000 | a) == str(ipaddress.IPv4Address(a))
+    for v in (1, 0x2001_0DB8 << 96, rng.getrandbits(128)):
+        assert ip_text(v >> 64, v & (2**64 - 1)) == str(ipaddress.IPv6Address(v))

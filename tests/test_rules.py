@@ -184,3 +184,31 @@ def test_port_gates_agree_with_the_predicates(tmp_path: Path) -> None:
                 assert got == [rule.id for rule in rules.rules if rule.predicate(r)], (port, protos)
                 fired.update(got)
     assert fired == set(range(1, 9))
+
+
+def test_presence_gates_agree_with_the_predicates(tmp_path: Path) -> None:
+    """Rules gated on the presence of the TLS SNI (engine._PRESENCE: ``exists`` true or
+    false, alone, in an ``all``, negated, in an ``any``) fire on exactly the records their
+    full predicates hold on, with or without facts."""
+    path = write(tmp_path, """rules:
+  - {id: 1, name: a, match: {field: tls.sni, exists: false}}
+  - {id: 2, name: b, match: {field: tls.sni, exists: true}}
+  - {id: 3, name: c, match: {all: [{app_proto: tls}, {field: tls.sni, exists: false}, {field: jobs, min: 1}]}}
+  - {id: 4, name: d, match: {not: {field: tls.sni, exists: false}}}
+  - {id: 5, name: e, match: {any: [{field: tls.sni, exists: false}, {field: jobs, min: 1}]}}
+  - {id: 6, name: f, match: {all: [{field: tls.sni, exists: true}, {field: tls.sni, eq: a.example}]}}
+""")
+    rules = load_rules([path])
+    assert rules.rules[0].excludes == {"tls.sni"} and rules.rules[1].requires >= {"tls.sni"}
+    records = [record(), record(tls={})]
+    records[0].facts = None
+    for tls in ({"sni": "a.example"}, {"sni": ""}, {"ja3": "x"}, {"sni": None, "alpn": ["h2"]}):
+        for protos in (set(), {"tls"}):
+            for jobs in (0, 2):
+                records.append(record(app_protos=set(protos), tls=dict(tls), jobs=jobs))
+    fired = set()
+    for r in records:
+        got = [rule.id for rule in rules.evaluate(r)]
+        assert got == [rule.id for rule in rules.rules if rule.predicate(r)], r.facts
+        fired.update(got)
+    assert fired == set(range(1, 7))

@@ -645,6 +645,8 @@ def _exact(node: Any) -> frozenset[str]:
     if set(node) == {"field", "exists"}:
         if node["field"] == "model.alert" and node["exists"] is True:
             return frozenset({"model_alert"})
+        if node["field"] in _PRESENCE and node["exists"] is True:
+            return frozenset({_PRESENCE[node["field"]]})
         return frozenset()
     if len(node) == 1:
         (name,) = node
@@ -670,10 +672,20 @@ def _exact(node: Any) -> frozenset[str]:
     return frozenset(prefix + (x.lower() if lowered else x) for x in items)
 
 
+# Fields whose presence is a family of its own (fields.families): field -> family. A test
+# that the field exists holds exactly when the family is there, that it does not exactly
+# when it is not.
+_PRESENCE = {"tls.sni": "tls.sni"}
+
+
 def _negated(node: Any) -> frozenset[str]:
-    """``not: C`` for an exact C fails exactly when the flow has one of C's families."""
+    """``not: C`` for an exact C fails exactly when the flow has one of C's families, as
+    ``exists: false`` on a field of _PRESENCE when the flow has its family."""
     if isinstance(node, dict) and len(node) == 1 and "not" in node:
         return _exact(node["not"])
+    if isinstance(node, dict) and set(node) == {"field", "exists"} and node["exists"] is False:
+        family = _PRESENCE.get(node["field"]) if isinstance(node["field"], str) else None
+        return frozenset({family}) if family else frozenset()
     return frozenset()
 
 

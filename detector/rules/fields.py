@@ -245,8 +245,9 @@ def families(r: FlowRecord) -> frozenset[str]:
     """The non-empty parts of a flow's facts (see FAMILY_OF), ``model`` / ``model_alert``
     when the flow model scored / alerted on the flow, and the values of a few fields of a
     small vocabulary: ``app:NAME`` per app_proto, ``dialect:NAME`` per dialect,
-    ``node.protocol=name`` and ``node.name_network=name`` lowercased (rules/engine.py
-    gates conditions on them, _EXACT_FIELDS)."""
+    ``node.protocol=name`` and ``node.name_network=name`` lowercased, and ``tls.sni`` when
+    the flow has one (rules/engine.py gates conditions on them, _EXACT_FIELDS and
+    _PRESENCE)."""
     f = r.facts
     if r.model_score is not None:
         model = ["model", "model_alert"] if r.model_alert else ["model"]
@@ -280,6 +281,8 @@ def families(r: FlowRecord) -> frozenset[str]:
         present.append("http")
     if f.tls:
         present.append("tls")
+        if f.tls.get("sni") is not None:
+            present.append("tls.sni")  # (the Chia rules need a TLS session without one)
     if f.hosts:
         present.append("names")
     if f.agent:

@@ -68,7 +68,8 @@ def chia_facts(record: FlowRecord, names: NetworkNames) -> None:
         return
     if facts.node.get("name_network", NETWORK) != NETWORK:
         return
-    asked = [q for q in facts.dns.get("queries", ()) if names.named(NETWORK, q)]
+    queries = facts.dns.get("queries")  # (most flows ask nothing: no list built for them)
+    asked = [q for q in queries if names.named(NETWORK, q)] if queries else None
     if asked:
         # the host that asked is the node (or wallet), not the resolver that answered
         facts.node = {
@@ -83,6 +84,9 @@ def chia_facts(record: FlowRecord, names: NetworkNames) -> None:
         return
     if "tls" not in facts.app_protos:
         return
+    tls = facts.tls
+    if (tls.get("sni") or tls.get("alpn")) and "subject" not in tls and "issuer" not in tls:
+        return  # not bare, no certificate names (most TLS): _tls_evidence finds nothing
     node = _tls_evidence(record, facts, names)
     if node is not None:
         facts.node = node

@@ -279,7 +279,7 @@ def _match_pool(
         if match and rank_of[match.kind] < best_rank:
             best = (match, "ip")
     if best is None:
-        for query in facts.dns.get("queries", []):
+        for query in facts.dns.get("queries", ()):
             match = pools.match(query)
             if match:
                 best = (match, "dns-query")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from itertools import chain
 
 import numpy as np
 
@@ -111,8 +112,10 @@ def features_matrix(
     out = np.full((n, len(FEATURE_NAMES)), NAN, dtype=np.float64)
     if n == 0:
         return out.astype(np.float32)
-    counts = np.array(
-        [
+    # np.fromiter over the values in row order: np.array of a list of tuples finds out
+    # their shape and types element by element first (the same float64 values either way)
+    counts = np.fromiter(
+        chain.from_iterable(
             (
                 r.duration,
                 r.pkts_toserver,
@@ -124,9 +127,10 @@ def features_matrix(
                 r.server_port,
             )
             for r in records
-        ],
+        ),
         dtype=np.float64,
-    )
+        count=n * 8,
+    ).reshape(n, 8)
     duration = counts[:, 0]
     pay_c, pay_s = counts[:, 5], counts[:, 6]
     out[:, :7] = counts[:, :7]
@@ -145,7 +149,10 @@ def features_matrix(
             behaviour = np.frombuffer(blobs, dtype=PACKED_DTYPE)
             out[rows, _BEHAVIOUR] = _behaviour(behaviour, counts[rows])
     out[:, _COLUMN["server_port_class"]] = _port_class(counts[:, 7])
-    out[:, _TLS] = [_tls(r) for r in records]
+    width = len(FEATURE_NAMES) - _COLUMN["tls"]
+    out[:, _TLS] = np.fromiter(
+        chain.from_iterable([_tls(r) for r in records]), dtype=np.float64, count=n * width
+    ).reshape(n, width)
     return out.astype(np.float32)
 
 

@@ -183,10 +183,12 @@ class FlowModel:
         )
         open_ = packed["pushes"] >= self.meta.min_pushes
         if self.meta.min_answers:
-            for i in np.flatnonzero(~open_ & (packed["answers"] >= self.meta.min_answers)):
-                open_[i] = not read_in_clear(with_behaviour[i])
+            # (Python ints and one assignment: no numpy scalar or setitem per flow)
+            which = np.flatnonzero(~open_ & (packed["answers"] >= self.meta.min_answers))
+            which_l = which.tolist()
+            open_[which] = [not read_in_clear(with_behaviour[i]) for i in which_l]
         chosen = np.flatnonzero(open_)
-        return [with_behaviour[i] for i in chosen], packed[chosen]
+        return [with_behaviour[i] for i in chosen.tolist()], packed[chosen]
 
     def annotate(self, records: list[FlowRecord]) -> None:
         """Score the records that showed the mining rhythm's minimum (``min_pushes``
@@ -200,9 +202,11 @@ class FlowModel:
             return
         matrix = features_matrix(chosen, packed)  # the behaviour the gate already packed
         probs = self.probabilities(matrix)
-        for r, p in zip(chosen, probs, strict=True):
-            r.model_score = round(float(p), 4)
-            r.model_alert = bool(p >= self.meta.threshold)
+        threshold = self.meta.threshold
+        # Python floats (tolist): the same doubles, without a numpy scalar per flow
+        for r, p in zip(chosen, probs.tolist(), strict=True):
+            r.model_score = round(p, 4)
+            r.model_alert = p >= threshold
         # Explained: the alerts the model makes alone - where a dissector read a mining
         # dialect the rules say why, and explaining costs 12 more rows per flow
         unread = [i for i, r in enumerate(chosen)

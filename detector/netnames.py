@@ -155,6 +155,8 @@ class NetworkNames:
                 kept = found.setdefault(network, [])
                 if host not in kept and len(kept) < MAX_NAMES:
                     kept.append(host)
+        if not found:
+            return None  # (most flows: no walk over the networks)
         for network in self.lists:
             if network in found:
                 return network, found[network]

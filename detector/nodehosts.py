@@ -28,7 +28,7 @@ import functools
 import ipaddress
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from detector.chia import NODE_PROTOCOL as CHIA
 from detector.dialects import CRYPTO_NODE, WALLET
@@ -324,7 +324,7 @@ class NodeTable:
             if not self.budget.take():
                 self.dropped += 1
                 return
-            pair = self.pairs[key] = NodePair(seq, replace(r, facts=None))
+            pair = self.pairs[key] = NodePair(seq, r.without_facts())
         self.details_dropped += pair.add(seq, v, self.budget)
 
     def _hint(self, seq: int, v: Verdict, network: str) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from detector.dialects import MINING_RHYTHM
 from detector.flows import FlowRecord
-from detector.rules import RuleSet
+from detector.rules import Rule, RuleSet
 
 DEFAULT_THRESHOLD = 0.7
 
@@ -50,7 +50,13 @@ def combine(weights: list[float]) -> float:
 
 
 def score_flow(record: FlowRecord, rules: RuleSet, threshold: float = DEFAULT_THRESHOLD) -> Verdict:
-    fired = rules.evaluate(record)
+    return verdict_of(record, rules.evaluate(record), threshold)
+
+
+def verdict_of(record: FlowRecord, fired: list[Rule], threshold: float) -> Verdict:
+    """The verdict of the rules that fired on a flow (RuleSet.evaluate's answer): what
+    score_flow gives. A caller that drops the verdicts nothing fired on asks for the
+    others only (Analysis.consume: most flows)."""
     if not fired:  # most flows: nothing to sort or combine
         return Verdict(record, 0.0, threshold <= 0.0)  # (positional: cheaper per flow)
     miner = sorted((r for r in fired if r.kind == "miner"), key=lambda r: (-r.weight, r.id))

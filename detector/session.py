@@ -53,7 +53,7 @@ from detector.flowtable import FlowTable
 from detector.nodehosts import NodeTable
 from detector.owners import ScreenedHosts
 from detector.pdns import Parsed, PassiveDns
-from detector.score import Verdict, score_flow
+from detector.score import Verdict, score_flow, verdict_of
 from detector.screen import HostScreen
 from detector.source import RecordBatch
 from detector.suspects import Suspect, SuspectTable
@@ -215,16 +215,26 @@ class Analysis:
             enrich(record, intel)
         if self.model is not None:
             self.model.annotate(records)  # one call for the batch; rules read its verdict
+        # A flow no rule fires on is a miner only at a threshold of 0 and a node never:
+        # unless every verdict is kept, it makes none (most flows)
+        every = self.keep_all or threshold <= 0.0
+        evaluate = rules.evaluate
         if tags is not None and self.tagged is not None:
             keep_all, tagged = self.keep_all, self.tagged
             for record, tag in zip(records, tags, strict=True):
-                verdict = score_flow(record, rules, threshold)
+                fired = evaluate(record)
+                if not fired and not every:
+                    continue
+                verdict = verdict_of(record, fired, threshold)
                 if verdict.is_miner or verdict.node_rules or keep_all:
                     tagged.append((*tag, verdict))
             return
         keep_all = self.keep_all
         for record in records:
-            verdict = score_flow(record, rules, threshold)
+            fired = evaluate(record)
+            if not fired and not every:
+                continue
+            verdict = verdict_of(record, fired, threshold)
             if verdict.is_miner or verdict.node_rules or keep_all:  # else tally adds nothing
                 self.tally(verdict)
 

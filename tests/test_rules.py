@@ -153,3 +153,62 @@ def test_exact_gates_agree_with_the_predicates(tmp_path: Path) -> None:
         assert got == [rule.id for rule in rules.rules if rule.predicate(r)], r.facts
         fired.update(got)
     assert fired == set(range(1, 9))
+
+
+def test_port_gates_agree_with_the_predicates(tmp_path: Path) -> None:
+    """Rules gated on the server port (engine._ports: ``port:`` or a server_port in/eq, the
+    whole match or in its top ``all``, several at once, inside an ``any``, non-integer
+    values) fire on exactly the records their full predicates hold on."""
+    path = write(tmp_path, """rules:
+  - {id: 1, name: a, match: {port: [3333, 4444]}}
+  - {id: 2, name: b, match: {all: [{port: [3333, 4444]}, {field: jobs, min: 1}]}}
+  - {id: 3, name: c, match: {all: [{port: [3333, 4444]}, {port: [4444, 5555]}]}}
+  - {id: 4, name: d, match: {all: [{field: server_port, in: [5555]}, {app_proto: tls}]}}
+  - {id: 5, name: e, match: {field: server_port, eq: 4444}}
+  - {id: 6, name: f, match: {any: [{port: 3333}, {field: jobs, min: 1}]}}
+  - {id: 7, name: g, match: {all: [{port: ["3333", 5555]}, {field: jobs, min: 1}]}}
+  - {id: 8, name: h, match: {all: [{not: {port: 3333}}, {field: jobs, min: 1}]}}
+  - {id: 9, name: i, match: {all: [{port: 3333}, {port: 5555}]}}
+""")
+    rules = load_rules([path])
+    assert rules.rules[0].ports == {3333, 4444} and rules.rules[2].ports == {4444}
+    assert rules.rules[5].ports is None and rules.rules[6].ports is None
+    assert rules.rules[8].ports == frozenset()
+    fired = set()
+    for port in (80, 3333, 4444, 5555):
+        for protos in (set(), {"tls"}):
+            for jobs in (0, 2):
+                r = record(app_protos=set(protos), jobs=jobs)
+                r.server_port = port
+                got = [rule.id for rule in rules.evaluate(r)]
+                assert got == [rule.id for rule in rules.rules if rule.predicate(r)], (port, protos)
+                fired.update(got)
+    assert fired == set(range(1, 9))
+
+
+def test_presence_gates_agree_with_the_predicates(tmp_path: Path) -> None:
+    """Rules gated on the presence of the TLS SNI (engine._PRESENCE: ``exists`` true or
+    false, alone, in an ``all``, negated, in an ``any``) fire on exactly the records their
+    full predicates hold on, with or without facts."""
+    path = write(tmp_path, """rules:
+  - {id: 1, name: a, match: {field: tls.sni, exists: false}}
+  - {id: 2, name: b, match: {field: tls.sni, exists: true}}
+  - {id: 3, name: c, match: {all: [{app_proto: tls}, {field: tls.sni, exists: false}, {field: jobs, min: 1}]}}
+  - {id: 4, name: d, match: {not: {field: tls.sni, exists: false}}}
+  - {id: 5, name: e, match: {any: [{field: tls.sni, exists: false}, {field: jobs, min: 1}]}}
+  - {id: 6, name: f, match: {all: [{field: tls.sni, exists: true}, {field: tls.sni, eq: a.example}]}}
+""")
+    rules = load_rules([path])
+    assert rules.rules[0].excludes == {"tls.sni"} and rules.rules[1].requires >= {"tls.sni"}
+    records = [record(), record(tls={})]
+    records[0].facts = None
+    for tls in ({"sni": "a.example"}, {"sni": ""}, {"ja3": "x"}, {"sni": None, "alpn": ["h2"]}):
+        for protos in (set(), {"tls"}):
+            for jobs in (0, 2):
+                records.append(record(app_protos=set(protos), tls=dict(tls), jobs=jobs))
+    fired = set()
+    for r in records:
+        got = [rule.id for rule in rules.evaluate(r)]
+        assert got == [rule.id for rule in rules.rules if rule.predicate(r)], r.facts
+        fired.update(got)
+    assert fired == set(range(1, 7))

@@ -21,7 +21,7 @@ from detector.errors import InputError
 from detector.flows import FlowRecord
 from detector.netnames import HostListError, in_domains, read_host_list
 from detector.patterns import PatternError, compile_linear, pattern_error
-from detector.rules.fields import FAMILY_OF, FIELDS, families
+from detector.rules.fields import _EMPTY, FAMILY_OF, FIELDS, ITEMS, families
 from detector.yamlsrc import line_of, load_yaml
 
 Predicate = Callable[[FlowRecord], bool]
@@ -79,6 +79,10 @@ class Rule:
     # dialect, node.protocol ... conditions of the top ``all``, or the whole match): what
     # RuleSet.evaluate runs on the flows that pass the gate; None: the predicate itself
     check: Predicate | None = field(default=None, repr=False, compare=False)
+    # server ports the flow must have one of (a ``port:`` condition of the top ``all``, or
+    # the whole match), None: any. RuleSet.evaluate gates on them, and ``check`` leaves
+    # that condition out (the port rules are tested only on flows to one of the ports).
+    ports: frozenset[int] | None = None
 
     def matches(self, record: FlowRecord) -> bool:
         return self.predicate(record)
@@ -110,24 +114,34 @@ class RuleSet:
     # and a flow tests only its candidates instead of every rule's requirements.
     # The families include the flow's app_protos ("app:tls"), dialects, node protocol and
     # whether the model scored it, so a rule that needs one of them is not tested elsewhere.
-    _candidates: dict[frozenset[str], list[tuple[Rule, Predicate]]] = field(
-        default_factory=dict, repr=False
+    # A flow to a port some rule names (Rule.ports) is looked up as (families, port): the
+    # port rules are candidates there only, so the other flows - nearly all - test none.
+    _candidates: dict[frozenset[str] | tuple[frozenset[str], int], list[tuple[Rule, Predicate]]] = (
+        field(default_factory=dict, repr=False)
     )
+    _ports: frozenset[int] = frozenset()  # every port of a rule's ``ports``
 
     def evaluate(self, record: FlowRecord) -> list[Rule]:
         """Rules that fire on one flow record (rules needing facts it lacks are skipped)."""
         present = families(record)
-        candidates = self._candidates.get(present)
+        port = record.server_port
+        key = (present, port) if port in self._ports else present
+        candidates = self._candidates.get(key)
         if candidates is None:
-            candidates = [
-                (rule, rule.check or rule.predicate)
-                for rule in self.rules
-                if rule.requires <= present
-                and rule.excludes.isdisjoint(present)
-                and all(not need.isdisjoint(present) for need in rule.needs_any)
-            ]
-            self._candidates[present] = candidates
+            candidates = self._candidates[key] = self._gate(present, port)
         return [rule for rule, check in candidates if check(record)]
+
+    def _gate(self, present: frozenset[str], port: int) -> list[tuple[Rule, Predicate]]:
+        """The rules a flow with these families, to this server port, can fire on, in id
+        order, each with the test that is left once its gate has passed."""
+        return [
+            (rule, rule.check or rule.predicate)
+            for rule in self.rules
+            if rule.requires <= present
+            and rule.excludes.isdisjoint(present)
+            and all(not need.isdisjoint(present) for need in rule.needs_any)
+            and (rule.ports is None or port in rule.ports)
+        ]
 
     @property
     def reads_behaviour(self) -> bool:
@@ -143,6 +157,7 @@ class RuleSet:
 
     def __post_init__(self) -> None:
         self._by_id = {rule.id: rule for rule in self.rules}
+        self._ports = frozenset().union(*(r.ports for r in self.rules if r.ports is not None))
 
 
 def rule_files(dirs: Iterable[Path]) -> list[Path]:
@@ -267,7 +282,8 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
     requires = _requires(node["match"])
     needs_any = _needs_any(node["match"])
     excludes = _excludes(node["match"])
-    check = _gated_check(node["match"], parts, requires, needs_any, excludes)
+    ports = _ports(node["match"])
+    check = _gated_check(node["match"], parts, requires, needs_any, excludes, ports)
     return Rule(
         id=rid,
         rev=rev,
@@ -285,6 +301,7 @@ def _compile_rule(path: Path, node: Any, lists: DomainLists) -> Rule | None:
         needs_any=needs_any,
         excludes=excludes,
         check=check,
+        ports=ports,
     )
 
 
@@ -383,9 +400,12 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
     # through ``values`` (the set's members, that one value, or none), without a list and
     # a generator per flow and rule (rules are tested on every finished flow with facts:
     # ~9 tests a flow on real traffic)
+    item = ITEMS.get(getter) if kind == "str" else None
     if op == "exists":
         if not isinstance(value, bool):
             raise ctx.fail(node, f"{label}: 'exists' takes true or false")
+        if item is not None:
+            return _item_exists(*item, value)
         if kind == "set":
             if value:
                 return lambda r: bool(getter(r))  # None or an empty collection: no value
@@ -423,6 +443,8 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
             raise ctx.fail(node, f"{label}: unknown dialect {', '.join(unknown)} ({_DIALECT_HINT})")
         if kind == "str":
             wanted_l = {str(x).lower() for x in items}
+            if item is not None:
+                return _item_in(*item, wanted_l)
 
             def str_in(r: FlowRecord) -> bool:  # one value: no list, no generator
                 v = getter(r)
@@ -470,22 +492,56 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
                     node, f"{label}: unknown list {t!r} (expected signatures/lists/{t}.txt)"
                 )
             lists.append(domains)
-        return _domain_test(values, frozenset().union(*lists))
+        return _domain_test(getter, kind == "set", frozenset().union(*lists))
     if op == "suffix":
         suffixes = frozenset(t.lower().removeprefix("*.").rstrip(".") for t in texts)
-        return _domain_test(values, suffixes)
+        return _domain_test(getter, kind == "set", suffixes)
     raise ctx.fail(node, f"{label}: unknown operator {op!r}")
 
 
+def _item_exists(part: str, key: str, wanted: bool) -> Predicate:
+    """``exists`` on an item of ``facts.tls`` or ``facts.http`` (fields.ITEMS): the getter's
+    expression written into the test, one call per flow instead of two."""
+    if part == "tls":
+        if wanted:
+            return lambda r: (r.facts or _EMPTY).tls.get(key) is not None
+        return lambda r: (r.facts or _EMPTY).tls.get(key) is None
+    if wanted:
+        return lambda r: (r.facts or _EMPTY).http.get(key) is not None
+    return lambda r: (r.facts or _EMPTY).http.get(key) is None
+
+
+def _item_in(part: str, key: str, wanted_l: set[str]) -> Predicate:
+    """``eq``/``in`` on an item of ``facts.tls`` or ``facts.http`` (as _item_exists): the
+    value lowercased in ``wanted_l``, as str_in tests it."""
+    if part == "tls":
+
+        def tls_in(r: FlowRecord) -> bool:
+            v = (r.facts or _EMPTY).tls.get(key)
+            return v is not None and str(v).lower() in wanted_l
+
+        return tls_in
+
+    def http_in(r: FlowRecord) -> bool:
+        v = (r.facts or _EMPTY).http.get(key)
+        return v is not None and str(v).lower() in wanted_l
+
+    return http_in
+
+
 def _domain_test(
-    values: Callable[[FlowRecord], Iterable[Any]], domains: frozenset[str]
+    getter: Callable[[FlowRecord], Any], is_set: bool, domains: frozenset[str]
 ) -> Predicate:
     """Is any value in ``domains`` (or below one)? Host names repeat across flows (the same
-    CDN and SNI over and over), so answers are remembered, up to a bound."""
+    CDN and SNI over and over), so answers are remembered, up to a bound. The field's
+    values as _leaf's ``values`` gives them, read here (a call fewer per flow)."""
     known: dict[str, bool] = {}
 
     def test(r: FlowRecord) -> bool:
-        for v in values(r):
+        got = getter(r)
+        if got is None:
+            return False
+        for v in got if is_set else (got,):
             host = str(v)
             hit = known.get(host)
             if hit is None:
@@ -589,6 +645,8 @@ def _exact(node: Any) -> frozenset[str]:
     if set(node) == {"field", "exists"}:
         if node["field"] == "model.alert" and node["exists"] is True:
             return frozenset({"model_alert"})
+        if node["field"] in _PRESENCE and node["exists"] is True:
+            return frozenset({_PRESENCE[node["field"]]})
         return frozenset()
     if len(node) == 1:
         (name,) = node
@@ -614,10 +672,20 @@ def _exact(node: Any) -> frozenset[str]:
     return frozenset(prefix + (x.lower() if lowered else x) for x in items)
 
 
+# Fields whose presence is a family of its own (fields.families): field -> family. A test
+# that the field exists holds exactly when the family is there, that it does not exactly
+# when it is not.
+_PRESENCE = {"tls.sni": "tls.sni"}
+
+
 def _negated(node: Any) -> frozenset[str]:
-    """``not: C`` for an exact C fails exactly when the flow has one of C's families."""
+    """``not: C`` for an exact C fails exactly when the flow has one of C's families, as
+    ``exists: false`` on a field of _PRESENCE when the flow has its family."""
     if isinstance(node, dict) and len(node) == 1 and "not" in node:
         return _exact(node["not"])
+    if isinstance(node, dict) and set(node) == {"field", "exists"} and node["exists"] is False:
+        family = _PRESENCE.get(node["field"]) if isinstance(node["field"], str) else None
+        return frozenset({family}) if family else frozenset()
     return frozenset()
 
 
@@ -647,9 +715,13 @@ def _settled(
     requires: frozenset[str],
     needs_any: tuple[frozenset[str], ...],
     excludes: frozenset[str],
+    ports: frozenset[int] | None,
 ) -> bool:
     """Does the gate alone (``requires`` and one of each ``needs_any`` present,
-    ``excludes`` absent) make this condition hold?"""
+    ``excludes`` absent, the server port one of ``ports``) make this condition hold?"""
+    allowed = _port_set(node) if ports is not None else None
+    if allowed is not None and ports is not None and ports <= allowed:
+        return True
     exact = _exact(node)
     if exact:
         return exact <= requires if len(exact) == 1 else exact in needs_any
@@ -663,12 +735,13 @@ def _gated_check(
     requires: frozenset[str],
     needs_any: tuple[frozenset[str], ...],
     excludes: frozenset[str],
+    ports: frozenset[int] | None = None,
 ) -> Predicate | None:
     """The rule's predicate for flows that passed its gate: the conditions the gate
     settles left out - the whole condition, or children of its top ``all`` (whose
     compiled predicates are ``parts``) - and the rest with the flow's own counters first
     (None: nothing to leave out or reorder, the predicate serves)."""
-    if _settled(node, requires, needs_any, excludes):
+    if _settled(node, requires, needs_any, excludes, ports):
         return _always
     if not (isinstance(node, dict) and set(node) == {"all"} and isinstance(node["all"], list)):
         return None
@@ -676,7 +749,7 @@ def _gated_check(
     kept = [
         (child, pred)
         for child, pred in children
-        if not _settled(child, requires, needs_any, excludes)
+        if not _settled(child, requires, needs_any, excludes, ports)
     ]
     if not kept:
         return _always
@@ -688,6 +761,36 @@ def _gated_check(
         return None
     preds = [pred for _, pred in ordered]
     return preds[0] if len(preds) == 1 else _all_of(preds)
+
+
+def _port_set(node: Any) -> frozenset[int] | None:
+    """The ports of a condition that holds exactly when the server port is one of them
+    (``port: [a, b]``, ``{field: server_port, in: [...]}`` or ``eq``), integers only (a
+    port is one), else None."""
+    if not isinstance(node, dict):
+        return None
+    if set(node) == {"port"}:
+        value = node["port"]
+    elif node.get("field") == "server_port" and set(node) - {"field"} in ({"in"}, {"eq"}):
+        value = node["in"] if "in" in node else node["eq"]
+    else:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(x, int) and not isinstance(x, bool) for x in items):
+        return None
+    return frozenset(items)
+
+
+def _ports(node: Any) -> frozenset[int] | None:
+    """The server ports a rule needs (Rule.ports): its whole match's, or those every port
+    condition of its top ``all`` allows; None: no such condition."""
+    whole = _port_set(node)
+    if whole is not None:
+        return whole
+    if not (isinstance(node, dict) and set(node) == {"all"} and isinstance(node["all"], list)):
+        return None
+    sets = [s for s in map(_port_set, node["all"]) if s is not None]
+    return frozenset.intersection(*sets) if sets else None
 
 
 def _always(r: FlowRecord) -> bool:

@@ -35,11 +35,21 @@ def _server(r: FlowRecord) -> Any:
 
 
 def _http(name: str) -> Callable[[FlowRecord], Any]:
-    return lambda r: (r.facts or _EMPTY).http.get(name)
+    get = lambda r: (r.facts or _EMPTY).http.get(name)  # noqa: E731
+    ITEMS[get] = ("http", name)
+    return get
 
 
 def _tls(name: str) -> Callable[[FlowRecord], Any]:
-    return lambda r: (r.facts or _EMPTY).tls.get(name)
+    get = lambda r: (r.facts or _EMPTY).tls.get(name)  # noqa: E731
+    ITEMS[get] = ("tls", name)
+    return get
+
+
+# getter -> (facts dict, key) of the fields that are one item of ``facts.http`` or
+# ``facts.tls``: rules/engine.py tests them in one closure, without a call of the getter
+# (the tests of these fields are most of the rule tests on the ended flows)
+ITEMS: dict[Callable[[FlowRecord], Any], tuple[str, str]] = {}
 
 
 _AT = {name: i for i, name in enumerate(BEHAVIOUR_FIELDS)}
@@ -235,8 +245,9 @@ def families(r: FlowRecord) -> frozenset[str]:
     """The non-empty parts of a flow's facts (see FAMILY_OF), ``model`` / ``model_alert``
     when the flow model scored / alerted on the flow, and the values of a few fields of a
     small vocabulary: ``app:NAME`` per app_proto, ``dialect:NAME`` per dialect,
-    ``node.protocol=name`` and ``node.name_network=name`` lowercased (rules/engine.py
-    gates conditions on them, _EXACT_FIELDS)."""
+    ``node.protocol=name`` and ``node.name_network=name`` lowercased, and ``tls.sni`` when
+    the flow has one (rules/engine.py gates conditions on them, _EXACT_FIELDS and
+    _PRESENCE)."""
     f = r.facts
     if r.model_score is not None:
         model = ["model", "model_alert"] if r.model_alert else ["model"]
@@ -270,6 +281,8 @@ def families(r: FlowRecord) -> frozenset[str]:
         present.append("http")
     if f.tls:
         present.append("tls")
+        if f.tls.get("sni") is not None:
+            present.append("tls.sni")  # (the Chia rules need a TLS session without one)
     if f.hosts:
         present.append("names")
     if f.agent:

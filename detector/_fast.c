@@ -3240,8 +3240,8 @@ static PyObject *quic_key_iv(PyObject *self, PyObject *args) {
 
 /* feed_packets(cols, inspect, buf, tcp_packet, udp_packet, retire, cut_short) -> int
 
-   dissect/feeder.py's _feed_rows compiled (that is the definition; tests/test_feeder.py
-   compares them): hand a round's packets to the Inspector one by one. ``cols`` holds, per
+   dissect/feeder.py's _feed_rows compiled (that is the definition;
+   tests/test_feeder_twins.py compares them): hand a round's packets to the Inspector one by one. ``cols`` holds, per
    packet, int64 slot, side (0/1), TCP (0/1), seq, isn (-1: none), payload begin and end in
    ``buf``, payload length, sport, dport, and float64 time. A packet whose flow side no
    longer wants payload (its bit in the uint8 ``inspect`` column, which the answers update

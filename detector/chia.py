@@ -84,9 +84,6 @@ def chia_facts(record: FlowRecord, names: NetworkNames) -> None:
         return
     if "tls" not in facts.app_protos:
         return
-    tls = facts.tls
-    if (tls.get("sni") or tls.get("alpn")) and "subject" not in tls and "issuer" not in tls:
-        return  # not bare, no certificate names (most TLS): _tls_evidence finds nothing
     node = _tls_evidence(record, facts, names)
     if node is not None:
         facts.node = node
@@ -95,13 +92,15 @@ def chia_facts(record: FlowRecord, names: NetworkNames) -> None:
 
 def _tls_evidence(record: FlowRecord, facts: FlowFacts, names: NetworkNames) -> dict | None:
     tls = facts.tls
+    bare = not tls.get("sni") and not tls.get("alpn")  # how every Chia peer dials
+    if not bare and "subject" not in tls and "issuer" not in tls:
+        return None  # no certificate names to read and not bare: most TLS, nothing to find
     evidence: list[str] = []
     subject, issuer = str(tls.get("subject", "")), str(tls.get("issuer", ""))
     if (_CHIA_OU in subject or _CHIA_OU in issuer) and any(
         _CHIA_DN.search(n) and _CHIA_O.search(n) for n in (subject, issuer)
     ):
         evidence.append("certificate")
-    bare = not tls.get("sni") and not tls.get("alpn")  # how every Chia peer dials
     if not bare and not evidence:
         return None  # the other two pieces of evidence need a bare session: most TLS
     named = [n for n in facts.dns_names if names.named(NETWORK, n)] if bare else []

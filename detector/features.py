@@ -149,9 +149,9 @@ def features_matrix(
             behaviour = np.frombuffer(blobs, dtype=PACKED_DTYPE)
             out[rows, _BEHAVIOUR] = _behaviour(behaviour, counts[rows])
     out[:, _COLUMN["server_port_class"]] = _port_class(counts[:, 7])
-    width = len(FEATURE_NAMES) - _COLUMN["tls"]
+    width = _TLS.stop - _TLS.start
     out[:, _TLS] = np.fromiter(
-        chain.from_iterable([_tls(r) for r in records]), dtype=np.float64, count=n * width
+        chain.from_iterable(_tls(r) for r in records), dtype=np.float64, count=n * width
     ).reshape(n, width)
     return out.astype(np.float32)
 

@@ -306,10 +306,8 @@ class Http(StreamDissector):
             facts.http.setdefault("method", str(parsed.method)[:16])
             facts.http.setdefault("uri", self.last_uri)
             wallets.record_path(self.last_uri, side, facts)  # monerod's binary wallet calls
-            for name in KEPT_HEADERS:  # (_header, inline: five names a request)
-                value = headers.get(name)
-                if isinstance(value, list):
-                    value = value[0] if value else None
+            for name in KEPT_HEADERS:
+                value = _header(headers, name)
                 if isinstance(value, str) and value:
                     facts.http.setdefault(name, value[:256])
             user = _basic_auth_user(_header(headers, "authorization"))

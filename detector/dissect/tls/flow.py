@@ -269,16 +269,13 @@ class FirstPackets:
         # reader hands over only packets whose events come in flight order - hellos,
         # certificates, application data - so taking them kind by kind, in that order,
         # leaves the facts and their key order that stream order would.)
-        settled = (  # _settled, inline (its arguments have no side effects)
-            (self.hello[side] or hellos or server_hellos)
-            and (
-                hellos
-                or side == self.client_side
-                or self.certificate
-                or (certs and "subject" not in facts.tls)
-                or encrypted
-            )
-        ) or self.app_records[side] + len(app_lengths) >= MAX_RECORDS
+        settled = _settled(
+            self.hello[side] or bool(hellos) or bool(server_hellos),
+            bool(hellos) or side == self.client_side,
+            self.certificate or (bool(certs) and "subject" not in facts.tls),
+            encrypted,
+            self.app_records[side] + len(app_lengths),
+        )
         if not settled and len(whole) < budget:
             # Not settled yet: the general path would read on, so these bytes may as well
             # wait for the side's next packet - unless they hold something whose facts

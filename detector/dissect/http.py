@@ -377,6 +377,9 @@ def _no_body_response(resp: _Head) -> bool:
     return resp.status.startswith("1") or resp.status in ("204", "304")
 
 
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+
 def _take_body(msg: _Message, buf: bytes) -> tuple[bytes, bytes, bool]:
     """(body, rest, complete) for the message's framing."""
     if msg.chunked:
@@ -386,10 +389,12 @@ def _take_body(msg: _Message, buf: bytes) -> tuple[bytes, bytes, bool]:
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
                 return b"", buf, False
-            try:
-                size = int(buf[pos:eol].split(b";")[0].strip() or b"0", 16)
-            except ValueError:
+            text = buf[pos:eol].split(b";")[0].strip() or b"0"
+            if text.translate(None, _HEX_DIGITS):  # chunk-size = 1*HEXDIG (RFC 9112 §7.1)
+                # not a size: int() would also take "-5", "+5" or "0x_5", and a negative
+                # size walked back over the buffer, appending chunks without end
                 return b"".join(chunks), b"", True
+            size = int(text, 16)
             start = eol + 2
             if size == 0:
                 end = buf.find(b"\r\n", start)

@@ -504,7 +504,7 @@ def _scan_as_found(
 
     result = _run(paths, config, not quiet, jobs, detector, on_suspect=alert, dask=dask)
     started = time.perf_counter()
-    for host in [] if no_info else result.nodes.hosts():
+    for host in [] if no_info else result.nodes.hosts_in_order():
         write_event(node_event(host, detector.rules, extended), out)
     result.times.output += spent + time.perf_counter() - started
     return result
@@ -519,7 +519,6 @@ def _write_results(
     eve_extended: bool = False,
 ) -> None:
     table = result.suspects
-    nodes = [] if no_info else result.nodes.hosts()
     started = time.perf_counter()
     # Sinks are imported when used: rich alone costs a tenth of start-up. Each takes the
     # suspects one at a time (a big table is mostly packed: see SuspectTable).
@@ -527,15 +526,17 @@ def _write_results(
     if fmt is OutputFormat.jsonl:
         from detector.sinks.eve import eve_order, write_eve
 
+        nodes = [] if no_info else result.nodes.hosts_in_order()  # one at a time
         write_eve(table.stream(eve_order), out, detector.rules, nodes, partial, eve_extended)
     elif fmt is OutputFormat.csv:
         from detector.sinks.csvout import write_csv
 
-        write_csv(table.stream(), out, nodes)
+        write_csv(table.stream(), out, [] if no_info else result.nodes.hosts_in_order())
     else:
         from detector.sinks.table import write_table
 
-        write_table(table.stream(), len(table), out, nodes, partial)
+        hosts = [] if no_info else result.nodes.hosts()  # a terminal table: a few
+        write_table(table.stream(), len(table), out, hosts, partial)
     result.times.output += time.perf_counter() - started
 
 

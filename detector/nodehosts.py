@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from detector import plain
 from detector.chia import NODE_PROTOCOL as CHIA
 from detector.dialects import CRYPTO_NODE, WALLET
 from detector.dissect import wallets
@@ -181,6 +183,63 @@ class NodePair:
 
 
 @dataclass(slots=True)
+class PackedPair:
+    """A pair of a window that is over (``NodeTable.settle``), as compressed plain JSON,
+    with what ``hosts()`` needs before it builds the pair's host: its flow count (which
+    end is the local one) and whether the client is the node."""
+
+    flow_count: int
+    client_is_node: bool
+    entries: int  # budget entries the pair holds (given back when it is retired)
+    blob: bytes
+
+
+def _object(pair: NodePair | PackedPair) -> NodePair:
+    return _unpack_pair(pair) if type(pair) is PackedPair else pair  # type: ignore[return-value]
+
+
+def _entries(pair: NodePair) -> int:
+    """Budget entries a pair holds: itself and each port, agent, command or name."""
+    kept = (pair.server_ports, pair.client_ports, pair.agents, pair.commands, pair.names)
+    return 1 + sum(len(d) for d in kept)
+
+
+def _pack_pair(pair: NodePair) -> PackedPair:
+    packer = zlib.compressobj(6, zdict=_PAIR_ZDICT)
+    blob = packer.compress(plain.dumps(pair).encode()) + packer.flush()
+    return PackedPair(pair.flow_count, pair.client_is_node, _entries(pair), blob)
+
+
+def _unpack_pair(packed: PackedPair) -> NodePair:
+    unpacker = zlib.decompressobj(zdict=_PAIR_ZDICT)
+    return plain.loads(NodePair, unpacker.decompress(packed.blob) + unpacker.flush())
+
+
+# Hosts hosts_in_order keeps as objects between building and sorting them; past it, packed.
+HOT_HOSTS = 256
+
+
+def _pack_host(host: NodeHost) -> bytes:
+    packer = zlib.compressobj(6, zdict=_PAIR_ZDICT)
+    return packer.compress(plain.dumps(host).encode()) + packer.flush()
+
+
+def _unpack_host(blob: bytes) -> NodeHost:
+    unpacker = zlib.decompressobj(zdict=_PAIR_ZDICT)
+    return plain.loads(NodeHost, unpacker.decompress(blob) + unpacker.flush())
+
+
+def _pair_zdict() -> bytes:
+    """A preset dictionary for packing: the JSON of a pair with every key, most of a
+    small pair's text (as suspects.py's for suspects)."""
+    record = FlowRecord(0, "TCP", "", 0, "", 0, 0.0, 0.0, 0, 0, 0, 0, 0, 0, "", "", None)
+    return plain.dumps(NodePair(0, record)).encode()
+
+
+_PAIR_ZDICT = _pair_zdict()
+
+
+@dataclass(slots=True)
 class NameHint:
     """The flows of one client IP, in one window, that used one network's own names
     (netnames.py) but spoke no node protocol: a DNS lookup of Filecoin's bootstrap peers,
@@ -246,6 +305,7 @@ def _first_distinct(
 
 
 MAX_NODE_ENTRIES = 100_000  # see NodeTable
+PairKey = tuple[str, str, str, int]  # (client, server, protocol, window index)
 # The node protocols (FlowFacts.node "protocol", EVE node_protocol): dissect/nodes.py's
 # P2P framings, lotus's JSON-RPC API (dissect/filecoin.py), Chia's peers (chia.py).
 PROTOCOLS = (
@@ -297,8 +357,11 @@ class NodeTable:
     """
 
     window: float = 3600.0
-    # (client, server, protocol, window index) -> pair, in first-flow order
-    pairs: dict[tuple[str, str, str, int], NodePair] = field(default_factory=dict)
+    # (client, server, protocol, window index) -> pair, in first-flow order; a pair of a
+    # window that is over is packed (``settle``), the others are objects (their keys in
+    # ``hot``)
+    pairs: dict[PairKey, NodePair | PackedPair] = field(default_factory=dict)
+    hot: set[PairKey] = field(default_factory=set)
     # (client, network, window index) -> the name hints of that host (see NameHint)
     hints: dict[tuple[str, str, int], NameHint] = field(default_factory=dict)
     seq: int = 0  # node flows seen (numbering for order-dependent details)
@@ -319,13 +382,22 @@ class NodeTable:
             return
         protocol = protocol or "unknown"
         key = (r.client_ip, r.server_ip, protocol, window_index(r.first_ts, self.window))
-        pair = self.pairs.get(key)
+        pair = self._unpacked(key)
         if pair is None:
             if not self.budget.take():
                 self.dropped += 1
                 return
             pair = self.pairs[key] = NodePair(seq, r.without_facts())
+            self.hot.add(key)
         self.details_dropped += pair.add(seq, v, self.budget)
+
+    def _unpacked(self, key: PairKey) -> NodePair | None:
+        """The pair of ``key`` as an object (unpacked in place: the order stays), or None."""
+        pair = self.pairs.get(key)
+        if type(pair) is PackedPair:
+            pair = self.pairs[key] = _unpack_pair(pair)
+            self.hot.add(key)
+        return pair  # type: ignore[return-value]
 
     def _hint(self, seq: int, v: Verdict, network: str) -> None:
         r = v.record
@@ -342,14 +414,30 @@ class NodeTable:
         """Fold in the table of a later capture; its flows come after all of ours."""
         if other.window != self.window:
             raise ValueError(f"window {other.window} differs from {self.window}")
+        if self._is_new():
+            # The first capture of a run: folding it in pair by pair would rebuild every
+            # pair beside the capture's own until the merge ends (twice the table at the
+            # end of a long scan); with nothing of ours to fold into, its table is ours.
+            self.pairs, self.hot = other.pairs, other.hot
+            self.hints, self.budget = other.hints, other.budget
+            self.seq, self.dropped, self.details_dropped = (
+                other.seq,
+                other.dropped,
+                other.details_dropped,
+            )
+            return
         offset = self.seq
-        for key, theirs in other.pairs.items():
-            mine = self.pairs.get(key)
+        for key, packed_or_not in other.pairs.items():
+            mine = self._unpacked(key)
             if mine is None:
                 if not self.budget.take():
-                    self.dropped += theirs.flow_count
+                    self.dropped += packed_or_not.flow_count
                     continue
+                theirs = _object(packed_or_not)
                 mine = self.pairs[key] = NodePair(theirs.first_seq + offset, theirs.first)
+                self.hot.add(key)
+            else:
+                theirs = _object(packed_or_not)
             self.details_dropped += mine.absorb(theirs, offset, self.budget)
         for key, their_hint in other.hints.items():
             my_hint = self.hints.get(key)
@@ -363,6 +451,16 @@ class NodeTable:
         self.dropped += other.dropped
         self.details_dropped += other.details_dropped
 
+    def _is_new(self) -> bool:
+        """Nothing added or merged yet (so a merge may take the other table over)."""
+        return (
+            not self.pairs
+            and not self.hints
+            and self.seq == 0
+            and self.dropped == 0
+            and self.budget.left == MAX_NODE_ENTRIES
+        )
+
     def retire(self, before: int) -> None:
         """Forget the pairs and hints of windows (indexes) before ``before``: a live
         sensor's windows that are over, told of already (live.py). Their entries go back to
@@ -370,10 +468,21 @@ class NodeTable:
         keeps - so weeks of running stay within MAX_NODE_ENTRIES."""
         for key in [k for k in self.pairs if k[3] < before]:
             p = self.pairs.pop(key)
-            kept = (p.server_ports, p.client_ports, p.agents, p.commands, p.names)
-            self.budget.left += 1 + sum(len(d) for d in kept)
+            self.hot.discard(key)
+            self.budget.left += p.entries if type(p) is PackedPair else _entries(p)
         for hint_key in [k for k in self.hints if k[2] < before]:
             self.budget.left += 1 + len(self.hints.pop(hint_key).names)
+
+    def settle(self, before: int) -> None:
+        """Pack the pairs of windows before index ``before`` (windows that are over). Why:
+        a scan keeps every pair for ``hosts()`` at its end, and as objects (~2 KB with
+        their first flow's record) they would grow its memory with the time the capture
+        covers; packed they are a tenth of that. Exact (the codec round-trips) and in
+        place (the pairs' order, which ``hosts()`` reads, stays); a late flow of such a
+        window unpacks its pair again."""
+        for key in [k for k in self.hot if k[3] < before]:
+            self.pairs[key] = _pack_pair(self.pairs[key])  # type: ignore[arg-type]
+            self.hot.discard(key)
 
     def wallets_only(self) -> NodeTable:
         """A table of this one's wallet pairs only (the site's policy made every node host
@@ -383,14 +492,34 @@ class NodeTable:
         for key, pair in self.pairs.items():
             if key[2] in WALLET_PROTOCOLS:
                 kept.pairs[key] = pair
+                if key in self.hot:
+                    kept.hot.add(key)
         return kept
 
     def hosts(self) -> list[NodeHost]:
+        """Every host, in report order (first seen, IP, protocol)."""
+        return list(self.hosts_in_order())
+
+    def hosts_in_order(self) -> Iterator[NodeHost]:
+        """The hosts in report order, one at a time, for a sink that writes each as it
+        comes. Why not a list: a scan of weeks of traffic has a host per node and hour, each
+        with up to MAX_EVIDENCE_FLOWS flow records (~14 KB); past HOT_HOSTS they are packed
+        as they are built and unpacked in order, so the end of a long scan does not hold
+        them all as objects at once."""
+        built = [(host.sort_key(), host) for host in self._built_hosts()]
+        if len(built) > HOT_HOSTS:
+            built = [(key, _pack_host(host)) for key, host in built]  # type: ignore[misc]
+        built.sort(key=lambda item: item[0])  # stable: equal keys stay in build order
+        for _, host in built:
+            yield _unpack_host(host) if type(host) is bytes else host
+
+    def _built_hosts(self) -> Iterator[NodeHost]:
+        """Each host from its pairs, in the order of their groups' first pairs."""
         endpoint_flows: Counter[str] = Counter()
         for (client, server, _, _), pair in self.pairs.items():
             endpoint_flows[client] += pair.flow_count
             endpoint_flows[server] += pair.flow_count
-        groups: dict[tuple[str, str, int], list[NodePair]] = {}
+        groups: dict[tuple[str, str, int], list[NodePair | PackedPair]] = {}
         for (client, server, protocol, index), pair in self.pairs.items():
             if protocol in SERVER_PROTOCOLS:
                 ip = server
@@ -399,13 +528,12 @@ class NodeTable:
             else:
                 ip = _local(client, server, endpoint_flows)
             groups.setdefault((ip, protocol, index), []).append(pair)
-        hosts = []
-        for (ip, protocol, index), pairs in groups.items():
+        for (ip, protocol, index), kept in groups.items():
+            pairs = [_object(pair) for pair in kept]  # a host's pairs unpacked at a time
             host = _build_host(ip, protocol, index * self.window, pairs)
             if protocol == LIBP2P:
                 self._name_network(host, index, pairs)
-            hosts.append(host)
-        return sorted(hosts, key=NodeHost.sort_key)
+            yield host
 
     def _name_network(self, host: NodeHost, index: int, pairs: list[NodePair]) -> None:
         """A libp2p host that used a libp2p network's own names in its window - a hint of

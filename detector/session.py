@@ -24,6 +24,7 @@ stage's time is the time of its own calls (docs/ARCHITECTURE.md §7).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ from detector.pdns import Parsed, PassiveDns
 from detector.score import Verdict, score_flow, verdict_of
 from detector.screen import HostScreen
 from detector.source import RecordBatch
-from detector.suspects import Suspect, SuspectTable
+from detector.suspects import Suspect, SuspectTable, window_index
 
 # Flows ended per step when a session finishes: their records are analysed step by step,
 # so ending a full flow table never holds all of its records at once.
@@ -179,6 +180,21 @@ class Analysis:
         # A split scan's worker: verdicts are not added to the tables here but kept with
         # where their flow ended, for the run to replay in order (ShareTrace).
         self.tagged: list[tuple[int, int, int, Verdict]] | None = None
+        self._settled_before = -(2**62)  # windows (indexes) below this were settled
+
+    def settle(self, now: float) -> None:
+        """The clock is at ``now``: pack the suspects and node pairs of the windows that
+        are over (all but the current and the one before, whose flows may still end), so
+        that a scan's memory does not grow with the time its capture covers
+        (SuspectTable.settle, NodeTable.settle). Once per window the clock enters."""
+        if not math.isfinite(now):
+            return
+        before = window_index(now, self.suspects.window) - 1
+        if before <= self._settled_before:
+            return
+        self._settled_before = before
+        self.suspects.settle(before)
+        self.nodes.settle(before)
 
     def consume_open(self, records: list[FlowRecord]) -> None:
         """Open flows at a checkpoint (CaptureSession.take_checkpoints: enriched), scored as
@@ -495,6 +511,7 @@ class CaptureSession:
             started = time.perf_counter()
             self.analysis.consume(records)
             self.times.score += time.perf_counter() - started
+        self.analysis.settle(self.tracker.now)
 
     def _note_linktypes(self) -> None:
         stats, report = self.decode_stats, self.report

@@ -39,7 +39,7 @@ COLUMNS = [
 
 
 def write_csv(
-    suspects: Iterable[Suspect], out: TextIO, nodes: list[NodeHost] | None = None
+    suspects: Iterable[Suspect], out: TextIO, nodes: Iterable[NodeHost] | None = None
 ) -> None:
     """One row per suspect, each written as it comes (a table's stream), then the nodes."""
     writer = csv.writer(out, lineterminator="\n")

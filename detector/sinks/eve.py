@@ -341,7 +341,7 @@ def write_eve(
     suspects: Iterable[Suspect],
     out: TextIO,
     rules: RuleSet,
-    nodes: list[NodeHost] | None = None,
+    nodes: Iterable[NodeHost] | None = None,
     partial: bool = False,
     extended: bool = False,
 ) -> None:

@@ -24,14 +24,17 @@ evidence, and every sink and the store take it as they take a miner.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import functools
 import ipaddress
+import json
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from detector import plain
 from detector.chia import NODE_PROTOCOL as CHIA
 from detector.dialects import CRYPTO_NODE, WALLET
 from detector.dissect import wallets
@@ -183,19 +186,13 @@ class NodePair:
 
 
 @dataclass(slots=True)
-class PackedPair:
-    """A pair of a window that is over (``NodeTable.settle``), as compressed plain JSON,
-    with what ``hosts()`` needs before it builds the pair's host: its flow count (which
-    end is the local one) and whether the client is the node."""
+class PackedWindow:
+    """The pairs of one window that is over (``NodeTable.settle``): compressed plain
+    JSON of its (key, pair) list in first-flow order, and the budget entries they hold
+    (given back when the window is retired)."""
 
-    flow_count: int
-    client_is_node: bool
-    entries: int  # budget entries the pair holds (given back when it is retired)
+    entries: int
     blob: bytes
-
-
-def _object(pair: NodePair | PackedPair) -> NodePair:
-    return _unpack_pair(pair) if type(pair) is PackedPair else pair  # type: ignore[return-value]
 
 
 def _entries(pair: NodePair) -> int:
@@ -204,39 +201,73 @@ def _entries(pair: NodePair) -> int:
     return 1 + sum(len(d) for d in kept)
 
 
-def _pack_pair(pair: NodePair) -> PackedPair:
-    packer = zlib.compressobj(6, zdict=_PAIR_ZDICT)
-    blob = packer.compress(plain.dumps(pair).encode()) + packer.flush()
-    return PackedPair(pair.flow_count, pair.client_is_node, _entries(pair), blob)
+def _pack_window(items: list[tuple[PairKey, NodePair]]) -> PackedWindow:
+    text = json.dumps([_pair_row(key, pair) for key, pair in items], separators=(",", ":"))
+    return PackedWindow(sum(_entries(pair) for _, pair in items), zlib.compress(text.encode(), 1))
 
 
-def _unpack_pair(packed: PackedPair) -> NodePair:
-    unpacker = zlib.decompressobj(zdict=_PAIR_ZDICT)
-    return plain.loads(NodePair, unpacker.decompress(packed.blob) + unpacker.flush())
+def _unpack_window(packed: PackedWindow) -> list[tuple[PairKey, NodePair]]:
+    return [_row_pair(row) for row in json.loads(zlib.decompress(packed.blob))]
 
 
-# Hosts hosts_in_order keeps as objects between building and sorting them; past it, packed.
-HOT_HOSTS = 256
+# A packed pair is a JSON row of its fields in order (``_pair_row``), not the plain codec's
+# objects: a scan of weeks packs and unpacks every pair once, and the generic codec costs
+# ~110 us a pair against ~25 us. tests/test_settle.py round-trips a pair with every field
+# set and fails when NodePair or FlowRecord gain a field this does not know.
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(FlowRecord))
+_BEHAVIOUR = _RECORD_FIELDS.index("behaviour")
+_MODEL_WHY = _RECORD_FIELDS.index("model_why")
+_FACTS = _RECORD_FIELDS.index("facts")
 
 
-def _pack_host(host: NodeHost) -> bytes:
-    packer = zlib.compressobj(6, zdict=_PAIR_ZDICT)
-    return packer.compress(plain.dumps(host).encode()) + packer.flush()
+def _pair_row(key: PairKey, pair: NodePair) -> list[Any]:
+    record = [getattr(pair.first, name) for name in _RECORD_FIELDS]
+    if record[_FACTS] is not None:
+        raise ValueError("a node pair's first record keeps no facts")
+    behaviour = record[_BEHAVIOUR]
+    record[_BEHAVIOUR] = None if behaviour is None else base64.b64encode(behaviour).decode()
+    return [
+        key,
+        pair.first_seq,
+        record,
+        pair.first_seen,
+        pair.last_seen,
+        pair.flow_count,
+        [[port, *at] for port, at in pair.server_ports.items()],
+        [[port, *at] for port, at in pair.client_ports.items()],
+        list(pair.rules),
+        pair.network,
+        pair.agents,
+        pair.commands,
+        pair.name_network,
+        pair.names,
+        pair.client_is_node,
+    ]
 
 
-def _unpack_host(blob: bytes) -> NodeHost:
-    unpacker = zlib.decompressobj(zdict=_PAIR_ZDICT)
-    return plain.loads(NodeHost, unpacker.decompress(blob) + unpacker.flush())
-
-
-def _pair_zdict() -> bytes:
-    """A preset dictionary for packing: the JSON of a pair with every key, most of a
-    small pair's text (as suspects.py's for suspects)."""
-    record = FlowRecord(0, "TCP", "", 0, "", 0, 0.0, 0.0, 0, 0, 0, 0, 0, 0, "", "", None)
-    return plain.dumps(NodePair(0, record)).encode()
-
-
-_PAIR_ZDICT = _pair_zdict()
+def _row_pair(row: list[Any]) -> tuple[PairKey, NodePair]:
+    (key, first_seq, record, first_seen, last_seen, flow_count, server_ports, client_ports,
+     rules, network, agents, commands, name_network, names, client_is_node) = row  # fmt: skip
+    behaviour = record[_BEHAVIOUR]
+    record[_BEHAVIOUR] = None if behaviour is None else base64.b64decode(behaviour)
+    record[_MODEL_WHY] = tuple(record[_MODEL_WHY])
+    pair = NodePair(
+        first_seq,
+        FlowRecord(*record),
+        first_seen,
+        last_seen,
+        flow_count,
+        {port: [seq, flows] for port, seq, flows in server_ports},
+        {port: [seq, flows] for port, seq, flows in client_ports},
+        set(rules),
+        None if network is None else tuple(network),  # type: ignore[arg-type]
+        agents,
+        {command: tuple(at) for command, at in commands.items()},  # type: ignore[misc]
+        None if name_network is None else tuple(name_network),  # type: ignore[arg-type]
+        {name: tuple(at) for name, at in names.items()},  # type: ignore[misc]
+        client_is_node,
+    )
+    return tuple(key), pair  # type: ignore[return-value]
 
 
 @dataclass(slots=True)
@@ -305,6 +336,10 @@ def _first_distinct(
 
 
 MAX_NODE_ENTRIES = 100_000  # see NodeTable
+# Pairs a table keeps as objects before ``settle`` packs those of windows that are over:
+# ~4 MB, about what a 1 M-packet capture of an office's traffic holds (1,629 on the
+# bench's real traffic), so short scans pay nothing for packing.
+HOT_PAIRS = 2048
 PairKey = tuple[str, str, str, int]  # (client, server, protocol, window index)
 # The node protocols (FlowFacts.node "protocol", EVE node_protocol): dissect/nodes.py's
 # P2P framings, lotus's JSON-RPC API (dissect/filecoin.py), Chia's peers (chia.py).
@@ -357,17 +392,19 @@ class NodeTable:
     """
 
     window: float = 3600.0
-    # (client, server, protocol, window index) -> pair, in first-flow order; a pair of a
-    # window that is over is packed (``settle``), the others are objects (their keys in
-    # ``hot``)
-    pairs: dict[PairKey, NodePair | PackedPair] = field(default_factory=dict)
-    hot: set[PairKey] = field(default_factory=set)
+    # (client, server, protocol, window index) -> pair, of the windows not packed
+    pairs: dict[PairKey, NodePair] = field(default_factory=dict)
+    # window index -> the pairs of a window that is over, packed (``settle``)
+    packed: dict[int, PackedWindow] = field(default_factory=dict)
     # (client, network, window index) -> the name hints of that host (see NameHint)
     hints: dict[tuple[str, str, int], NameHint] = field(default_factory=dict)
     seq: int = 0  # node flows seen (numbering for order-dependent details)
     budget: Budget = field(default_factory=lambda: Budget(MAX_NODE_ENTRIES))
     dropped: int = 0
     details_dropped: int = 0
+    # IP -> node flows of the pairs it is an end of (which end of a pair is the local
+    # host, ``_local``): kept as pairs come and go, so ``hosts()`` needs no pass of its own
+    endpoint_flows: Counter[str] = field(default_factory=Counter)
 
     def add(self, v: Verdict) -> None:
         r = v.record
@@ -382,22 +419,23 @@ class NodeTable:
             return
         protocol = protocol or "unknown"
         key = (r.client_ip, r.server_ip, protocol, window_index(r.first_ts, self.window))
-        pair = self._unpacked(key)
+        pair = self._pair(key)
         if pair is None:
             if not self.budget.take():
                 self.dropped += 1
                 return
             pair = self.pairs[key] = NodePair(seq, r.without_facts())
-            self.hot.add(key)
         self.details_dropped += pair.add(seq, v, self.budget)
+        self.endpoint_flows[key[0]] += 1
+        self.endpoint_flows[key[1]] += 1
 
-    def _unpacked(self, key: PairKey) -> NodePair | None:
-        """The pair of ``key`` as an object (unpacked in place: the order stays), or None."""
-        pair = self.pairs.get(key)
-        if type(pair) is PackedPair:
-            pair = self.pairs[key] = _unpack_pair(pair)
-            self.hot.add(key)
-        return pair  # type: ignore[return-value]
+    def _pair(self, key: PairKey) -> NodePair | None:
+        """The pair of ``key``, or None; a packed window it falls in is unpacked first (a
+        late flow of a window that is over: its pairs are objects again until the next
+        ``settle``)."""
+        if key[3] in self.packed:
+            self.pairs.update(_unpack_window(self.packed.pop(key[3])))
+        return self.pairs.get(key)
 
     def _hint(self, seq: int, v: Verdict, network: str) -> None:
         r = v.record
@@ -418,8 +456,9 @@ class NodeTable:
             # The first capture of a run: folding it in pair by pair would rebuild every
             # pair beside the capture's own until the merge ends (twice the table at the
             # end of a long scan); with nothing of ours to fold into, its table is ours.
-            self.pairs, self.hot = other.pairs, other.hot
+            self.pairs, self.packed = other.pairs, other.packed
             self.hints, self.budget = other.hints, other.budget
+            self.endpoint_flows = other.endpoint_flows
             self.seq, self.dropped, self.details_dropped = (
                 other.seq,
                 other.dropped,
@@ -427,18 +466,16 @@ class NodeTable:
             )
             return
         offset = self.seq
-        for key, packed_or_not in other.pairs.items():
-            mine = self._unpacked(key)
+        for key, theirs in other._in_order():
+            mine = self._pair(key)
             if mine is None:
                 if not self.budget.take():
-                    self.dropped += packed_or_not.flow_count
+                    self.dropped += theirs.flow_count
                     continue
-                theirs = _object(packed_or_not)
                 mine = self.pairs[key] = NodePair(theirs.first_seq + offset, theirs.first)
-                self.hot.add(key)
-            else:
-                theirs = _object(packed_or_not)
             self.details_dropped += mine.absorb(theirs, offset, self.budget)
+            self.endpoint_flows[key[0]] += theirs.flow_count
+            self.endpoint_flows[key[1]] += theirs.flow_count
         for key, their_hint in other.hints.items():
             my_hint = self.hints.get(key)
             if my_hint is None:
@@ -451,49 +488,73 @@ class NodeTable:
         self.dropped += other.dropped
         self.details_dropped += other.details_dropped
 
+    def _in_order(self) -> list[tuple[PairKey, NodePair]]:
+        """Every pair, packed windows unpacked, in first-flow order: the order the table
+        made them in (a pair's ``first_seq`` is its first flow's number, and every pair
+        is made by a flow later than those of the pairs before it)."""
+        items = list(self.pairs.items())
+        for packed in self.packed.values():
+            items += _unpack_window(packed)
+        items.sort(key=lambda item: item[1].first_seq)
+        return items
+
     def _is_new(self) -> bool:
         """Nothing added or merged yet (so a merge may take the other table over)."""
         return (
             not self.pairs
+            and not self.packed
             and not self.hints
             and self.seq == 0
             and self.dropped == 0
             and self.budget.left == MAX_NODE_ENTRIES
+            and not self.endpoint_flows
         )
+
+    def windows(self) -> set[int]:
+        """The window indexes the table holds pairs of, packed or not."""
+        return {key[3] for key in self.pairs} | set(self.packed)
 
     def retire(self, before: int) -> None:
         """Forget the pairs and hints of windows (indexes) before ``before``: a live
         sensor's windows that are over, told of already (live.py). Their entries go back to
         the budget - each pair or hint took one, and one per port, agent, command or name it
         keeps - so weeks of running stay within MAX_NODE_ENTRIES."""
-        for key in [k for k in self.pairs if k[3] < before]:
-            p = self.pairs.pop(key)
-            self.hot.discard(key)
-            self.budget.left += p.entries if type(p) is PackedPair else _entries(p)
+        gone = [(key, self.pairs.pop(key)) for key in [k for k in self.pairs if k[3] < before]]
+        for index in [i for i in self.packed if i < before]:
+            gone += _unpack_window(self.packed.pop(index))
+        for (client, server, _, _), pair in gone:
+            self.budget.left += _entries(pair)
+            self.endpoint_flows[client] -= pair.flow_count
+            self.endpoint_flows[server] -= pair.flow_count
         for hint_key in [k for k in self.hints if k[2] < before]:
             self.budget.left += 1 + len(self.hints.pop(hint_key).names)
 
     def settle(self, before: int) -> None:
-        """Pack the pairs of windows before index ``before`` (windows that are over). Why:
-        a scan keeps every pair for ``hosts()`` at its end, and as objects (~2 KB with
-        their first flow's record) they would grow its memory with the time the capture
-        covers; packed they are a tenth of that. Exact (the codec round-trips) and in
-        place (the pairs' order, which ``hosts()`` reads, stays); a late flow of such a
-        window unpacks its pair again."""
-        for key in [k for k in self.hot if k[3] < before]:
-            self.pairs[key] = _pack_pair(self.pairs[key])  # type: ignore[arg-type]
-            self.hot.discard(key)
+        """Pack the pairs of windows before index ``before`` (windows that are over), a
+        window to a blob. Why: a scan keeps every pair for ``hosts()`` at its end, and as
+        objects (~2 KB each with its first flow's record) they would grow its memory with
+        the time the capture covers; a packed window takes ~0.13 KB per pair. Only past
+        HOT_PAIRS objects, and then every window that is over. Exact (the codec
+        round-trips, and ``_in_order`` restores the order)."""
+        if len(self.pairs) <= HOT_PAIRS:
+            return  # as many as a short capture holds: not worth the packing
+        old: dict[int, list[tuple[PairKey, NodePair]]] = {}
+        for key in [k for k in self.pairs if k[3] < before]:
+            old.setdefault(key[3], []).append((key, self.pairs.pop(key)))
+        for index, items in old.items():
+            items.sort(key=lambda item: item[1].first_seq)
+            self.packed[index] = _pack_window(items)
 
     def wallets_only(self) -> NodeTable:
         """A table of this one's wallet pairs only (the site's policy made every node host
         a suspect; its wallets stay informational sightings). Budget and counts restart:
         the pairs are moved, not copied, so this table is not used after."""
         kept = NodeTable(self.window, seq=self.seq)
-        for key, pair in self.pairs.items():
+        for key, pair in self._in_order():
             if key[2] in WALLET_PROTOCOLS:
                 kept.pairs[key] = pair
-                if key in self.hot:
-                    kept.hot.add(key)
+                kept.endpoint_flows[key[0]] += pair.flow_count
+                kept.endpoint_flows[key[1]] += pair.flow_count
         return kept
 
     def hosts(self) -> list[NodeHost]:
@@ -501,39 +562,42 @@ class NodeTable:
         return list(self.hosts_in_order())
 
     def hosts_in_order(self) -> Iterator[NodeHost]:
-        """The hosts in report order, one at a time, for a sink that writes each as it
-        comes. Why not a list: a scan of weeks of traffic has a host per node and hour, each
-        with up to MAX_EVIDENCE_FLOWS flow records (~14 KB); past HOT_HOSTS they are packed
-        as they are built and unpacked in order, so the end of a long scan does not hold
-        them all as objects at once."""
-        built = [(host.sort_key(), host) for host in self._built_hosts()]
-        if len(built) > HOT_HOSTS:
-            built = [(key, _pack_host(host)) for key, host in built]  # type: ignore[misc]
-        built.sort(key=lambda item: item[0])  # stable: equal keys stay in build order
-        for _, host in built:
-            yield _unpack_host(host) if type(host) is bytes else host
+        """The hosts in report order, one at a time, a window after the other. Why: a scan
+        of weeks of traffic has a host per node and hour, each with up to
+        MAX_EVIDENCE_FLOWS flow records (~14 KB): built all at once at the end of a long
+        scan they would be its peak of memory. Report order is window order: a host's
+        first_seen lies in its window (every flow of its pairs started there), so sorting
+        each window's hosts is sorting them all. Equal report keys keep the order of their
+        hosts' first pairs (as a stable sort of hosts built in that order would)."""
+        by_window: dict[int, list[tuple[PairKey, NodePair]]] = {}
+        for key, pair in self.pairs.items():
+            by_window.setdefault(key[3], []).append((key, pair))
+        for index in sorted(set(by_window) | set(self.packed)):
+            packed = self.packed.get(index)
+            items = by_window.pop(index, []) + (_unpack_window(packed) if packed else [])
+            hosts = sorted(self._window_hosts(index, items), key=lambda item: item[0])
+            yield from (host for _, host in hosts)
 
-    def _built_hosts(self) -> Iterator[NodeHost]:
-        """Each host from its pairs, in the order of their groups' first pairs."""
-        endpoint_flows: Counter[str] = Counter()
-        for (client, server, _, _), pair in self.pairs.items():
-            endpoint_flows[client] += pair.flow_count
-            endpoint_flows[server] += pair.flow_count
-        groups: dict[tuple[str, str, int], list[NodePair | PackedPair]] = {}
-        for (client, server, protocol, index), pair in self.pairs.items():
+    def _window_hosts(
+        self, index: int, items: list[tuple[PairKey, NodePair]]
+    ) -> Iterator[tuple[tuple[float, str, str, int], NodeHost]]:
+        """The hosts of one window from its pairs, each with its sort key: report order,
+        then its first pair's ``first_seq``."""
+        items.sort(key=lambda item: item[1].first_seq)
+        groups: dict[tuple[str, str], list[NodePair]] = {}
+        for (client, server, protocol, _), pair in items:
             if protocol in SERVER_PROTOCOLS:
                 ip = server
             elif pair.client_is_node:
                 ip = client
             else:
-                ip = _local(client, server, endpoint_flows)
-            groups.setdefault((ip, protocol, index), []).append(pair)
-        for (ip, protocol, index), kept in groups.items():
-            pairs = [_object(pair) for pair in kept]  # a host's pairs unpacked at a time
+                ip = _local(client, server, self.endpoint_flows)
+            groups.setdefault((ip, protocol), []).append(pair)
+        for (ip, protocol), pairs in groups.items():
             host = _build_host(ip, protocol, index * self.window, pairs)
             if protocol == LIBP2P:
                 self._name_network(host, index, pairs)
-            yield host
+            yield (*host.sort_key(), pairs[0].first_seq), host
 
     def _name_network(self, host: NodeHost, index: int, pairs: list[NodePair]) -> None:
         """A libp2p host that used a libp2p network's own names in its window - a hint of

@@ -4,6 +4,9 @@ errors to exit codes: 0 ok, 1 verify mismatch, 2 unusable or damaged input.
 No ``from __future__ import annotations`` here: typer reads every command's annotations
 at start-up, and string annotations would each be evaluated again (~10 ms a run)."""
 
+from detector import startup  # first: the collector is off while the imports below run
+
+# isort: split
 import json
 import math
 import os
@@ -32,6 +35,8 @@ from detector.textsafe import escape
 
 if TYPE_CHECKING:  # detector.cluster is imported only for --dask
     from detector.cluster import DaskSpec
+
+startup.done()
 
 app = typer.Typer(
     name="minewatch",

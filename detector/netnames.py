@@ -35,6 +35,11 @@ from detector.errors import InputError
 # Networks whose infrastructure names are shipped (signatures/lists/<network>-names.txt).
 NETWORKS: tuple[str, ...] = ("filecoin", "chia")
 MAX_NAMES = 8  # matched names kept per flow
+# network_of's memo holds at most this many names, then starts over: a capture asks about
+# few distinct names (the generated bench input: 68 in 19,108 calls), a hostile one about
+# as many as it likes.
+MAX_MEMO = 65536
+_MISSING = object()
 # A DNS label as host lists write them: letters, digits, hyphen, and underscore (service
 # labels such as libp2p's ``_dnsaddr``), 1-63 characters, no hyphen at either end.
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
@@ -117,6 +122,8 @@ class NetworkNames:
     lists: dict[str, frozenset[str]] = field(default_factory=dict)
     index: dict[str, str] = field(default_factory=dict, compare=False)  # name -> network
     bases: frozenset[str] = field(default_factory=frozenset, compare=False)
+    # host as asked -> network_of's answer (None too): DNS answers and flows' names repeat
+    memo: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, str] = {}
@@ -132,7 +139,21 @@ class NetworkNames:
         return names is not None and in_domains(host, names)
 
     def network_of(self, host: str) -> str | None:
-        """The network whose list names ``host`` or the nearest name above it, if any."""
+        """The network whose list names ``host`` or the nearest name above it, if any.
+        Memoized per host (bounded by MAX_MEMO): the same few names are asked about for
+        every DNS answer and flow, and the lookup below is a pure function of ``host``."""
+        memo = self.memo
+        network = memo.get(host, _MISSING)
+        if network is not _MISSING:
+            return network  # type: ignore[return-value]
+        network = self._lookup(host)
+        if len(memo) >= MAX_MEMO:
+            memo.clear()  # a full reset is cheap and keeps the memo bounded
+        memo[host] = network
+        return network
+
+    def _lookup(self, host: str) -> str | None:
+        """network_of without the memo: a dictionary walk over the host's suffixes."""
         name = host.lower().rstrip(".")
         if _base(name) not in self.bases:
             return None

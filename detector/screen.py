@@ -18,7 +18,6 @@ Distinct IPv4 hosts are kept as one sorted uint32 array (4 bytes each: 1,000,000
 from __future__ import annotations
 
 import ipaddress
-import socket
 
 import numpy as np
 
@@ -141,6 +140,8 @@ class HostScreen:
 
     def hosts(self) -> ScreenedHosts:
         """The capture's screened hosts as plain data (owners.ScreenedHosts)."""
+        import socket  # here, not at import: owners._parse_ip says why
+
         ntoa = socket.inet_ntoa
         ips = [ntoa(value.to_bytes(4, "big")) for value in self.v4.tolist()]
         ips += [str(ipaddress.IPv6Address(value)) for value in sorted(self.v6)]

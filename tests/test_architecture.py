@@ -34,6 +34,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
 ]
 WIRING = ("detector.config", "detector.session", "detector.replay", "detector.live", "detector.parallel", "detector.cluster",
           "detector.pipeline", "detector.verify", "detector.evaluate", "detector.train", "detector.cli",
+          "detector.startup",
           "detector.__main__",
           "detector")
 TOOLS = ("detector.synth.",)  # generators: not a stage, imported by no stage

@@ -9,7 +9,6 @@ twin in detector/_fast.c runs when built; both give identical results (tested).
 
 from __future__ import annotations
 
-import socket
 import struct
 
 import numpy as np
@@ -102,6 +101,8 @@ def py_parse_response(data: bytes) -> tuple[list[str], list[str], list[str]] | N
         if rtype == TYPE_A and rdlen == 4:
             ips.append("%d.%d.%d.%d" % (rdata[0], rdata[1], rdata[2], rdata[3]))  # noqa: UP031
         elif rtype == TYPE_AAAA and rdlen == 16:
+            import socket  # on the first AAAA only: see owners._parse_ip
+
             ips.append(socket.inet_ntop(socket.AF_INET6, rdata))
         elif rtype == TYPE_CNAME:
             cnames.append(read_name(data, pos)[0])

@@ -29,8 +29,6 @@ never loads it). tests/test_quic.py compares the two.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import struct
 from typing import ClassVar, Final
 
@@ -57,6 +55,11 @@ _KEY_CACHE: dict[tuple[int, bytes], Keys] = {}
 
 
 def hkdf_extract(salt: bytes, ikm: bytes) -> bytes:
+    # hmac and hashlib on first use, not at import (they load OpenSSL: see
+    # tls.fingerprint._hash12); keys are cached per DCID, so this runs rarely
+    import hashlib
+    import hmac
+
     return hmac.digest(salt, ikm, hashlib.sha256)
 
 
@@ -65,6 +68,9 @@ def hkdf_expand_label(secret: bytes, label: bytes, length: int) -> bytes:
     HKDF-Expand is enough for every length used here (<= 32)."""
     full = b"tls13 " + label
     info = struct.pack("!HB", length, len(full)) + full + b"\x00"
+    import hashlib  # see hkdf_extract
+    import hmac
+
     return hmac.digest(secret, info + b"\x01", hashlib.sha256)[:length]
 
 

@@ -32,7 +32,6 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from detector.facts import FlowFacts
-from detector.hashrate import estimate
 from detector.nodehosts import NodeHost
 from detector.rules import RuleSet
 from detector.sinks.common import (
@@ -125,6 +124,8 @@ def _mining_record(s: Suspect) -> dict[str, Any]:
     """The full record of a suspect (``--eve-extended``'s ``mining`` object)."""
     top = s.top
     f = top.record.facts
+    from detector.hashrate import estimate  # on the first alert: not with the module
+
     rate = estimate(s)
     return {
         # what the host is (dialects.role_of): pool miner, solo miner, storage farmer, or

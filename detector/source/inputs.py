@@ -26,7 +26,6 @@ from detector.errors import InputError
 from detector.source.batch import RecordBatch
 from detector.source.pcap import MAGICS as PCAP_MAGICS
 from detector.source.pcap import read_pcap
-from detector.source.pcapng import read_pcapng
 from detector.source.stream import GZIP_MAGIC, CaptureStream, StreamDamage
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -200,5 +199,8 @@ def read_capture(
         stream.close()
         what = "gzip data that is not a capture" if stream.compressed else _describe_magic(head)
         raise InputError(f"{stream.display}: not a pcap or pcapng capture ({what})")
-    reader = read_pcap if fmt == "pcap" else read_pcapng
+    if fmt == "pcap":
+        reader = read_pcap
+    else:  # its module on the first pcapng capture only (a start-up saving, callgrind)
+        from detector.source.pcapng import read_pcapng as reader
     return stream, reader(stream, chunk_size)

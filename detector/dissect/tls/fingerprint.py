@@ -9,7 +9,6 @@ in front of them (keyed by ``hello.hello_key``) belongs to their caller, flow.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from typing import Final
 
@@ -56,6 +55,8 @@ def ja3_string(ch: ClientHello) -> str:
 
 def ja3(ch: ClientHello) -> str:
     """JA3: MD5 (hex) of :func:`ja3_string`. MD5 as the published fingerprint defines it."""
+    import hashlib  # here, not at the top: see _hash12
+
     return hashlib.md5(ja3_string(ch).encode("ascii"), usedforsecurity=False).hexdigest()
 
 
@@ -66,6 +67,8 @@ def ja3s_string(sh: ServerHello) -> str:
 
 def ja3s(sh: ServerHello) -> str:
     """JA3S: MD5 (hex) of :func:`ja3s_string`."""
+    import hashlib  # here, not at the top: see _hash12
+
     return hashlib.md5(ja3s_string(sh).encode("ascii"), usedforsecurity=False).hexdigest()
 
 
@@ -102,6 +105,11 @@ def _hash12(text: str) -> str:
     """First 12 hex digits of SHA-256; ``000000000000`` for an empty list (spec)."""
     if not text:
         return "000000000000"
+    # Imported on the first fingerprint, not with the module: hashlib loads OpenSSL
+    # (~13 M instructions, callgrind), which a scan without TLS never needs; afterwards
+    # the import is a sys.modules look-up.
+    import hashlib
+
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:12]
 
 

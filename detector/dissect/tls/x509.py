@@ -15,7 +15,6 @@ checked against its parent, so hostile DER costs at most one pass over its bytes
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Final
 
@@ -58,6 +57,8 @@ def parse_certificate(body: bytes) -> Certificate | None:
     Remembered by a digest of the body: a server sends every client the same chain, and
     the DER walk costs some 50 us, a digest about 1 us (Certificate is immutable).
     """
+    import hashlib  # on first use, not at import: fingerprint._hash12 says why
+
     key = hashlib.blake2b(body, digest_size=16).digest()
     if key in _CERTIFICATES:
         return _CERTIFICATES[key]

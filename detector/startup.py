@@ -1,0 +1,23 @@
+"""The command line's start-up: the cycle collector is held off while its imports run.
+
+Importing numpy, typer, PyYAML and the pipeline makes a few hundred thousand objects
+(modules, classes, functions, the dataclasses' generated methods) that live as long as the
+process, and at the default threshold (700 allocations) the collector walks them again and
+again while they are being made: ~24 M instructions, 3 % of a small capture's scan
+(callgrind; issue 19). So detector.cli imports this module before anything else, which
+turns the collector off, and calls ``done`` after its own imports: what they made is frozen
+out of collection (``gc.freeze``, as pipeline._calm_collector does before every scan) and
+the collector is on again if it was.
+"""
+
+import gc
+
+_WAS_ENABLED = gc.isenabled()
+gc.disable()
+
+
+def done() -> None:
+    """The CLI's imports are in: freeze what they made, the collector back as it was."""
+    gc.freeze()
+    if _WAS_ENABLED:
+        gc.enable()

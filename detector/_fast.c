@@ -2104,37 +2104,28 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         keys[i] = key;
         size_t pos = (size_t)(key ^ (key >> 29)) & (hcap - 1);
         int64_t g;
+        double t = ts[i], lt = -INFINITY; /* the segment's latest time before this packet */
         for (;;) {
             g = slot_of[pos];
-            if (g < 0) {
-                g = ng++;
-                slot_of[pos] = (int32_t)g;
-                groups[g].key = key;
-                groups[g].id = g;
-                fpkt[g] = i;
-                fsyn[g] = n;
-                fsynack[g] = n;
-                latest[g] = -INFINITY;
-                break;
-            }
-            if (groups[g].key == key) {
+            if (g >= 0 && groups[g].key == key) {
                 /* the key's current segment: a gap past its idle timeout starts the next */
-                double timeout = proto[i] == 6 ? tcp_timeout : udp_timeout;
-                if (latest[g] < ts[i] - timeout) {
-                    g = ng++;
-                    slot_of[pos] = (int32_t)g;
-                    groups[g].key = key;
-                    groups[g].id = g;
-                    fpkt[g] = i;
-                    fsyn[g] = n;
-                    fsynack[g] = n;
-                    latest[g] = -INFINITY;
-                }
-                break;
+                lt = latest[g];
+                if (!(lt < t - (proto[i] == 6 ? tcp_timeout : udp_timeout))) break;
+                lt = -INFINITY;
+            } else if (g >= 0) {
+                pos = (pos + 1) & (hcap - 1);
+                continue;
             }
-            pos = (pos + 1) & (hcap - 1);
+            g = ng++;
+            slot_of[pos] = (int32_t)g;
+            groups[g].key = key;
+            groups[g].id = g;
+            fpkt[g] = i;
+            fsyn[g] = n;
+            fsynack[g] = n;
+            break;
         }
-        if (ts[i] > latest[g]) latest[g] = ts[i];
+        latest[g] = t > lt ? t : lt;
         group[i] = g; /* first-seen id for now */
         if (flags[i] & 0x02) { /* SYN: also the openers of other protocols (decode.py) */
             if (!(flags[i] & 0x10)) {

@@ -520,13 +520,19 @@ class FlowTracker:
         t = self.table
         c = self.config
         found = slots >= 0
-        stale = np.zeros(slots.shape[0], dtype=bool)
-        if found.any():
-            first = found & ~after_gap
-            fs = slots[first]
-            timeout = np.where(t["proto"][fs] == PROTO_TCP, c.idle_timeout, c.udp_idle_timeout)
-            stale[first] = t["last_ts"][fs] < pb.ts[first_pkt[first]] - timeout
+        # quiet longer than the shorter timeout first (a gather and a comparison per group:
+        # what every batch pays); the key's own timeout only where that holds
+        last = t["last_ts"][slots]  # a group not found reads some row: masked by found
+        start = pb.ts[first_pkt]
+        stale = found & (last < start - min(c.idle_timeout, c.udp_idle_timeout))
         gaps = after_gap.any()
+        if stale.any():
+            if gaps:
+                stale &= ~after_gap  # the key's first group decides
+            which = np.flatnonzero(stale)
+            tcp = t["proto"][slots[which]] == PROTO_TCP  # as _sweep decides
+            timeout = np.where(tcp, c.idle_timeout, c.udp_idle_timeout)
+            stale[which] = last[which] < start[which] - timeout
         if not gaps and not stale.any():
             return slots, None
         last_of_key = np.r_[~after_gap[1:], True]

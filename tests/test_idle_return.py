@@ -174,3 +174,26 @@ def test_the_same_flows_with_a_split_scan(tmp_path: Path) -> None:
     two = _flows(inside, False, "-j", "2", "--split-from", "1")
     assert two == one
     assert len(_ours(one)) == 6
+
+
+def test_detached_rows_are_listed_in_key_order_until_released() -> None:
+    """FlowTable.detach takes a flow out of the key index and keeps its row: a lookup no
+    longer finds it, used_slots lists it before its key's indexed flow (oldest first, the
+    order the sweep ends them in), release forgets it."""
+    import numpy as np
+
+    from detector.flowtable import FlowTable
+
+    table = FlowTable(64)
+    keys = np.array([30, 10, 20], dtype=np.uint64)
+    slots = table.allocate(keys)
+    table.detach(slots[:1])  # key 30's flow
+    again = table.allocate(np.array([30, 30, 5], dtype=np.uint64),
+                           indexed=np.array([False, True, True]))  # fmt: skip
+    assert table.lookup(np.array([30], dtype=np.uint64)).tolist() == [again[1]]
+    assert table.used_slots().tolist() == [again[2], slots[1], slots[2], slots[0], again[0], again[1]]
+    assert table.indexed_slots().tolist() == [again[2], slots[1], slots[2], again[1]]
+    assert table.used == 6
+    table.release(np.array([slots[0], again[0]]))
+    assert table.detached_slots.shape[0] == 0
+    assert table.used_slots().tolist() == table.indexed_slots().tolist()

@@ -516,7 +516,12 @@ class FlowTracker:
         (FlowTable.detach): its packets in this batch are still counted and dissected,
         and the sweep at the batch's end ends it "idle", as one between batches would
         have. Returns the slots and which groups go into the index when created (a key's
-        last group; None: all of them - the common batch, where nothing was back)."""
+        last group; None: all of them - the common batch, where nothing was back).
+
+        The cuts inside the batch see the batch's times only: a stored flow whose last
+        packet is later than its key's next packets in the batch (times going back across
+        batches by more than the timeout, as in a badly merged capture) does not hold back
+        a cut that its later time would have."""
         t = self.table
         c = self.config
         found = slots >= 0

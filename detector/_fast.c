@@ -1994,9 +1994,11 @@ static PyObject *pcap_fields(PyObject *self, PyObject *args) {
 /* ------------------------------------------------------------------ flow stage */
 /* The per-packet halves of flows.FlowTracker.process, with the numpy code there as their
    twin (tests compare every output):
-     flow_group  - canonical side and 64-bit key of each packet, and its group (distinct
-                   key) numbered in ascending key order, with each group's first packet,
-                   first pure SYN and first SYN-ACK (n where there is none);
+     flow_group  - canonical side and 64-bit key of each packet, and its group (a key's
+                   packets up to a gap longer than the key's idle timeout: a segment)
+                   numbered in ascending (key, segment) order, with each group's first
+                   packet, first pure SYN and first SYN-ACK (n where there is none) and
+                   whether it starts after such a gap;
      flow_update - add each packet to its flow's row: counters, flags, last time, FIN/RST
                    state and, for SYNs, where the side's byte stream starts;
      flow_behaviour - the behaviour state of TCP flows (messages, pushes, answers).
@@ -2014,25 +2016,33 @@ typedef struct {
 } grp_sort_t;
 
 static int grp_cmp(const void *a, const void *b) {
-    uint64_t x = ((const grp_sort_t *)a)->key, y = ((const grp_sort_t *)b)->key;
-    return x < y ? -1 : (x > y ? 1 : 0);
+    const grp_sort_t *p = a, *q = b;
+    if (p->key != q->key) return p->key < q->key ? -1 : 1;
+    /* a key's segments in the order they came (their ids grow) */
+    return p->id < q->id ? -1 : (p->id > q->id ? 1 : 0);
 }
 
-enum { FG_IN = 8, FG_OUT = 7 };
+enum { FG_IN = 9, FG_OUT = 8 };
 
-/* flow_group(src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, flags, tunnel,
-              src_first_out, keys_out, group_out, ukeys_out, first_pkt_out,
-              first_syn_out, first_synack_out) -> number of groups
+/* flow_group(src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, flags, ts, tunnel,
+              tcp_timeout, udp_timeout, src_first_out, keys_out, group_out, ukeys_out,
+              first_pkt_out, first_syn_out, first_synack_out, after_gap_out)
+   -> number of groups
 
    tunnel: None, or each packet's tunnel key (0: none), mixed into the key of tunneled
    packets (flows.flow_keys). A one-way ICMP message (flags 0x80 on a protocol other than
-   TCP) keeps its source as side A. */
+   TCP) keeps its source as side A. A packet whose time is past its segment's latest
+   time (a NaN time never counts as one) plus the key's idle timeout (tcp_timeout for
+   TCP, udp_timeout for the rest, as the sweep decides) starts a new segment, a group of
+   its own: the flow's sweep would have ended the flow before it came. */
 static PyObject *flow_group(PyObject *self, PyObject *args) {
     PyObject *objs[FG_IN + FG_OUT], *tunnel_obj;
     Py_buffer v[FG_IN + FG_OUT], tv;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3],
-                          &objs[4], &objs[5], &objs[6], &objs[7], &tunnel_obj, &objs[8],
-                          &objs[9], &objs[10], &objs[11], &objs[12], &objs[13], &objs[14]))
+    double tcp_timeout, udp_timeout;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOddOOOOOOOO", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8],
+                          &tunnel_obj, &tcp_timeout, &udp_timeout, &objs[9], &objs[10],
+                          &objs[11], &objs[12], &objs[13], &objs[14], &objs[15], &objs[16]))
         return NULL;
     if (take_buffers(objs, v, FG_IN + FG_OUT, FG_IN) < 0)
         return NULL;
@@ -2047,10 +2057,11 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     const uint64_t *shi = v[0].buf, *slo = v[1].buf, *dhi = v[2].buf, *dlo = v[3].buf;
     const int64_t *sport = v[4].buf, *dport = v[5].buf;
     const uint8_t *proto = v[6].buf, *flags = v[7].buf;
-    uint8_t *src_first = v[8].buf;
-    uint64_t *keys = v[9].buf, *ukeys = v[11].buf;
-    int64_t *group = v[10].buf, *first_pkt = v[12].buf, *first_syn = v[13].buf,
-            *first_synack = v[14].buf;
+    const double *ts = v[8].buf;
+    uint8_t *src_first = v[9].buf, *after_gap = v[16].buf;
+    uint64_t *keys = v[10].buf, *ukeys = v[12].buf;
+    int64_t *group = v[11].buf, *first_pkt = v[13].buf, *first_syn = v[14].buf,
+            *first_synack = v[15].buf;
     Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(uint64_t);
     const uint64_t SEED = 0x9E3779B97F4A7C15ULL;
 
@@ -2064,8 +2075,10 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     int64_t *fpkt = malloc(((size_t)n + 1) * sizeof(int64_t));
     int64_t *fsyn = malloc(((size_t)n + 1) * sizeof(int64_t));
     int64_t *fsynack = malloc(((size_t)n + 1) * sizeof(int64_t));
-    if (!slot_of || !groups || !rank || !fpkt || !fsyn || !fsynack) {
+    double *latest = malloc(((size_t)n + 1) * sizeof(double)); /* per group: its latest time */
+    if (!slot_of || !groups || !rank || !fpkt || !fsyn || !fsynack || !latest) {
         free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
+        free(latest);
         release_buffers(v, FG_IN + FG_OUT);
         if (tunnel) PyBuffer_Release(&tv);
         return PyErr_NoMemory();
@@ -2091,21 +2104,28 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         keys[i] = key;
         size_t pos = (size_t)(key ^ (key >> 29)) & (hcap - 1);
         int64_t g;
+        double t = ts[i], lt = -INFINITY; /* the segment's latest time before this packet */
         for (;;) {
             g = slot_of[pos];
-            if (g < 0) {
-                g = ng++;
-                slot_of[pos] = (int32_t)g;
-                groups[g].key = key;
-                groups[g].id = g;
-                fpkt[g] = i;
-                fsyn[g] = n;
-                fsynack[g] = n;
-                break;
+            if (g >= 0 && groups[g].key == key) {
+                /* the key's current segment: a gap past its idle timeout starts the next */
+                lt = latest[g];
+                if (!(lt < t - (proto[i] == 6 ? tcp_timeout : udp_timeout))) break;
+                lt = -INFINITY;
+            } else if (g >= 0) {
+                pos = (pos + 1) & (hcap - 1);
+                continue;
             }
-            if (groups[g].key == key) break;
-            pos = (pos + 1) & (hcap - 1);
+            g = ng++;
+            slot_of[pos] = (int32_t)g;
+            groups[g].key = key;
+            groups[g].id = g;
+            fpkt[g] = i;
+            fsyn[g] = n;
+            fsynack[g] = n;
+            break;
         }
+        latest[g] = t > lt ? t : lt;
         group[i] = g; /* first-seen id for now */
         if (flags[i] & 0x02) { /* SYN: also the openers of other protocols (decode.py) */
             if (!(flags[i] & 0x10)) {
@@ -2121,9 +2141,11 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         first_pkt[r] = fpkt[g];
         first_syn[r] = fsyn[g];
         first_synack[r] = fsynack[g];
+        after_gap[r] = (uint8_t)(r > 0 && groups[r - 1].key == groups[r].key);
     }
     for (Py_ssize_t i = 0; i < n; i++) group[i] = rank[group[i]];
     free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
+    free(latest);
     release_buffers(v, FG_IN + FG_OUT);
     if (tunnel) PyBuffer_Release(&tv);
     return PyLong_FromSsize_t(ng);

@@ -3,7 +3,8 @@
 Per batch: canonical 5-tuple hash per packet -> one sort -> per-flow group sums added to
 the FlowTable columns (``place``). Which packets then go to the dissectors is the dissect
 stage's business (dissect/feeder.py), told by the table's ``inspect`` bits. Flows end on
-idle timeout, after FIN/RST, on active timeout (a record is cut and the flow continues) or
+idle timeout (a 5-tuple back after it starts a new flow, within a batch too: ``place``,
+``_idle_ends``), after FIN/RST, on active timeout (a record is cut and the flow continues) or
 by eviction when the table is full; the clock is the capture's, moved on by packets and by
 ``advance`` when none arrive (a live sensor's sweep, as Suricata's flow manager does).
 Every ended flow that carries facts becomes a FlowRecord, plain data, queued in
@@ -101,7 +102,9 @@ _UPDATED_COLUMNS = (
     "isn_b",
 )
 
-Grouping = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# (src_first, group of each packet, the groups' keys, first packet, first pure SYN, first
+# SYN-ACK, starts after an idle gap): see _group_numpy
+Grouping = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _src_first(pb: PacketBatch) -> np.ndarray:
@@ -134,17 +137,26 @@ def _canonical(
     )
 
 
-def _group_numpy(pb: PacketBatch) -> Grouping:
-    """Packets grouped by flow key: (src_first, group of each packet, the groups' keys in
+def _group_numpy(pb: PacketBatch, tcp_timeout: float, udp_timeout: float) -> Grouping:
+    """Packets grouped by flow: (src_first, group of each packet, the groups' keys in
     ascending order, and per group its first packet, first pure SYN and first SYN-ACK -
-    ``len(pb)`` where there is none). ``_group_compiled`` is its C twin."""
+    ``len(pb)`` where there is none - and whether it starts after an idle gap).
+
+    A group is a key's packets up to a gap longer than the key's idle timeout
+    (``tcp_timeout`` for TCP, ``udp_timeout`` for the rest, as ``_sweep`` decides): a
+    packet later than the latest time of its key's packets so far (NaN times never count)
+    plus the timeout starts the key's next group (segment), which ``place`` gives a flow
+    of its own - the sweep would have ended the flow before the packet came, had it run
+    then (Suricata's and Zeek's lookups end it there). Groups are in (key, segment) order:
+    a key's groups are adjacent, oldest first. ``_group_compiled`` is its C twin."""
     n = len(pb)
     src_first = _src_first(pb)
     everything = np.arange(n)
     keys = flow_keys(*_canonical(pb, everything, src_first), pb.proto, pb.tunnel)
     order = np.argsort(keys, kind="stable")
     sk = keys[order]
-    boundary = np.r_[True, sk[1:] != sk[:-1]]
+    key_start = np.r_[True, sk[1:] != sk[:-1]]
+    boundary = key_start | _idle_gaps(pb, order, key_start, tcp_timeout, udp_timeout)
     starts = np.flatnonzero(boundary)
     group = np.empty(n, dtype=np.int64)
     group[order] = np.cumsum(boundary) - 1
@@ -154,16 +166,48 @@ def _group_numpy(pb: PacketBatch) -> Grouping:
     big = np.int64(n)
     first_syn = np.minimum.reduceat(np.where(syn_pure[order], order, big), starts)
     first_synack = np.minimum.reduceat(np.where(syn_ack[order], order, big), starts)
-    return src_first, group, sk[starts], order[starts], first_syn, first_synack
+    after_gap = ~key_start[starts]
+    return src_first, group, sk[starts], order[starts], first_syn, first_synack, after_gap
 
 
-def _group_compiled(pb: PacketBatch) -> Grouping:
+def _idle_gaps(
+    pb: PacketBatch,
+    order: np.ndarray,
+    key_start: np.ndarray,
+    tcp_timeout: float,
+    udp_timeout: float,
+) -> np.ndarray:
+    """In key order (``order``, a stable sort by key; ``key_start`` marks each key's
+    first packet): which packets come later than the latest time of their key's packets
+    before them plus the key's idle timeout. A gap needs one over the previous packet
+    too, so the common batch (none) costs one comparison per packet; the running
+    maximum per key is worked out only when some packet is a candidate."""
+    ts = pb.ts[order]
+    timeout = np.where(pb.proto[order] == PROTO_TCP, tcp_timeout, udp_timeout)
+    limit = ts - timeout
+    prev = np.r_[-np.inf, ts[:-1]]
+    candidate = ~key_start & ((prev < limit) | np.isnan(prev))
+    if not candidate.any():
+        return candidate
+    # latest time per key so far: a running maximum that restarts at each key, done as
+    # one maximum.accumulate over (key number, rank of the time) packed into an int64
+    clean = np.where(np.isnan(ts), -np.inf, ts)
+    values, rank = np.unique(clean, return_inverse=True)
+    key_no = np.cumsum(key_start) - 1
+    packed = key_no * np.int64(values.shape[0]) + rank.astype(np.int64)
+    latest = values[np.maximum.accumulate(packed) - key_no * np.int64(values.shape[0])]
+    before = np.r_[-np.inf, latest[:-1]]
+    return ~key_start & (before < limit)
+
+
+def _group_compiled(pb: PacketBatch, tcp_timeout: float, udp_timeout: float) -> Grouping:
     n = len(pb)
     src_first = np.empty(n, dtype=np.bool_)
     keys = np.empty(n, dtype=np.uint64)
     group = np.empty(n, dtype=np.int64)
     ukeys = np.empty(n, dtype=np.uint64)
     first = np.empty((3, n), dtype=np.int64)
+    after_gap = np.empty(n, dtype=np.bool_)
     count = fast.flow_group(
         pb.src_hi,
         pb.src_lo,
@@ -173,7 +217,10 @@ def _group_compiled(pb: PacketBatch) -> Grouping:
         pb.dport,
         pb.proto,
         pb.flags,
+        pb.ts,
         pb.tunnel,
+        tcp_timeout,
+        udp_timeout,
         src_first.view(np.uint8),
         keys,
         group,
@@ -181,8 +228,17 @@ def _group_compiled(pb: PacketBatch) -> Grouping:
         first[0],
         first[1],
         first[2],
+        after_gap.view(np.uint8),
     )
-    return src_first, group, ukeys[:count], first[0, :count], first[1, :count], first[2, :count]
+    return (
+        src_first,
+        group,
+        ukeys[:count],
+        first[0, :count],
+        first[1, :count],
+        first[2, :count],
+        after_gap[:count],
+    )
 
 
 @dataclass(slots=True)
@@ -343,16 +399,19 @@ class FlowTracker:
     # -- batch processing -------------------------------------------------------------
     def place(self, pb: PacketBatch) -> Placement:
         """Group one batch into flows: create, reuse or evict slots and add the counters.
-        Flows ended on the way (port reuse after a close, eviction) are queued."""
+        Flows ended on the way (port reuse after a close, eviction) are queued. A 5-tuple
+        back after its idle timeout starts a new flow (``_idle_ends``), within the batch
+        as across batches."""
         n = len(pb)
         big = np.int64(n)
-        if fast is not None:
-            src_first, group, ukeys, first_pkt, first_syn, first_synack = _group_compiled(pb)
-        else:
-            src_first, group, ukeys, first_pkt, first_syn, first_synack = _group_numpy(pb)
+        group_of = _group_compiled if fast is not None else _group_numpy
+        src_first, group, ukeys, first_pkt, first_syn, first_synack, after_gap = group_of(
+            pb, self.config.idle_timeout, self.config.udp_idle_timeout
+        )
         a_hi, a_lo, b_hi, b_lo, a_port, b_port = _canonical(pb, first_pkt, src_first)
 
         slots = self.table.lookup(ukeys)
+        slots, indexed = self._idle_ends(slots, after_gap, first_pkt, pb)
         slots = self._reuse_closed(slots, first_syn, big)
         new = slots < 0
         if new.any():
@@ -367,6 +426,7 @@ class FlowTracker:
                 (a_hi, a_lo, b_hi, b_lo, a_port, b_port),
                 pb,
                 src_first,
+                indexed,
             )
         self._orient_late_syn(slots, new, first_syn, big, src_first)
 
@@ -443,6 +503,50 @@ class FlowTracker:
         self.now = max(self.now, now)
         self._sweep()
 
+    def _idle_ends(
+        self, slots: np.ndarray, after_gap: np.ndarray, first_pkt: np.ndarray, pb: PacketBatch
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """A 5-tuple back after its idle timeout starts a new flow, as it would had the
+        sweep run just before its packet came (Suricata's and Zeek's lookups end the old
+        flow there): a group that starts after such a gap in the batch (``after_gap``,
+        see _group_numpy), and a key's first group when the flow the table holds for it
+        went quiet longer than the timeout before it, get a new slot (-1 here: _create
+        makes it). The flow before each such start - the table's, or that of the key's
+        previous group in the batch - leaves the key index but keeps its row
+        (FlowTable.detach): its packets in this batch are still counted and dissected,
+        and the sweep at the batch's end ends it "idle", as one between batches would
+        have. Returns the slots and which groups go into the index when created (a key's
+        last group; None: all of them - the common batch, where nothing was back).
+
+        The cuts inside the batch see the batch's times only: a stored flow whose last
+        packet is later than its key's next packets in the batch (times going back across
+        batches by more than the timeout, as in a badly merged capture) does not hold back
+        a cut that its later time would have."""
+        t = self.table
+        c = self.config
+        found = slots >= 0
+        # quiet longer than the shorter timeout first (a gather and a comparison per group:
+        # what every batch pays); the key's own timeout only where that holds
+        last = t["last_ts"][slots]  # a group not found reads some row: masked by found
+        start = pb.ts[first_pkt]
+        stale = found & (last < start - min(c.idle_timeout, c.udp_idle_timeout))
+        gaps = after_gap.any()
+        if stale.any():
+            if gaps:
+                stale &= ~after_gap  # the key's first group decides
+            which = np.flatnonzero(stale)
+            tcp = t["proto"][slots[which]] == PROTO_TCP  # as _sweep decides
+            timeout = np.where(tcp, c.idle_timeout, c.udp_idle_timeout)
+            stale[which] = last[which] < start[which] - timeout
+        if not gaps and not stale.any():
+            return slots, None
+        last_of_key = np.r_[~after_gap[1:], True]
+        # the table's flows that end: those gone quiet, and those of keys whose first group
+        # in the batch (which keeps the flow) is not their last
+        t.detach(slots[stale | (found & ~after_gap & ~last_of_key)])
+        slots = np.where(stale | after_gap, -1, slots)
+        return slots, last_of_key
+
     def _reuse_closed(self, slots: np.ndarray, first_syn: np.ndarray, big: np.int64) -> np.ndarray:
         """A new SYN on a closed flow's 5-tuple starts a new connection (port reuse)."""
         t = self.table
@@ -472,7 +576,10 @@ class FlowTracker:
         canonical: tuple[np.ndarray, ...],
         pb: PacketBatch,
         src_first: np.ndarray,
+        indexed: np.ndarray | None,
     ) -> np.ndarray:
+        """New flows for the groups ``new`` marks; ``indexed``: which groups' flows go into
+        the key index (None: all; the others are ended by this batch's sweep, _idle_ends)."""
         t = self.table
         count = int(np.count_nonzero(new))
         if not t.can_allocate(count):
@@ -487,7 +594,7 @@ class FlowTracker:
             new[idx[np.argsort(first_pkt[idx], kind="stable")[: t.n_free]]] = True
             self.stats.evicted += count - t.n_free
             count = t.n_free
-        created = t.allocate(ukeys[new])
+        created = t.allocate(ukeys[new], None if indexed is None else indexed[new])
         slots = slots.copy()
         slots[new] = created
         fp = first_pkt[new]
@@ -631,6 +738,11 @@ class FlowTracker:
         )
         timeout = np.where(t["proto"][used] == PROTO_TCP, c.idle_timeout, c.udp_idle_timeout)
         idle = last < self.now - timeout
+        if t.detached_slots.shape[0]:
+            # flows a 5-tuple's return ended in this batch (_idle_ends): idle by
+            # construction (their last packet is older than a later one's time less the
+            # timeout), said outright so that none outlives the sweep
+            idle |= np.isin(used, t.detached_slots)
         done_closed = closed & (last < self.now - c.close_timeout)
         ending = idle | done_closed
         if ending.any():
@@ -643,7 +755,7 @@ class FlowTracker:
 
     def _evict(self, need: int, protect: np.ndarray) -> None:
         t = self.table
-        used = t.used_slots()
+        used = t.indexed_slots()  # flows taken out of the index end "idle" at the sweep
         candidates = used[~np.isin(used, protect)]
         k = min(candidates.shape[0], max(need, t.capacity // 64))
         if k <= 0:

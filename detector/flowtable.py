@@ -89,6 +89,11 @@ class FlowTable:
         self.n_free = self.capacity
         self.index_keys = np.empty(0, dtype=np.uint64)
         self.index_slots = np.empty(0, dtype=np.int32)
+        # Rows taken out of the index (detach) until they are released: flows whose 5-tuple
+        # came back after its idle timeout, which the batch's sweep ends. In the order they
+        # were taken out.
+        self.detached_keys = np.empty(0, dtype=np.uint64)
+        self.detached_slots = np.empty(0, dtype=np.int64)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name]
@@ -115,8 +120,10 @@ class FlowTable:
             self._grow()
         return n <= self.n_free
 
-    def allocate(self, keys: np.ndarray) -> np.ndarray:
-        """Take a slot for each (new, unique) key and index it; call can_allocate first."""
+    def allocate(self, keys: np.ndarray, indexed: np.ndarray | None = None) -> np.ndarray:
+        """Take a slot for each new key and index it, or only those ``indexed`` marks (each
+        indexed key unique and not in the index; the others are kept as detached rows, in
+        their order); call can_allocate first."""
         n = keys.shape[0]
         slots = self.free[self.n_free - n : self.n_free][::-1].astype(np.int64)
         self.n_free -= n
@@ -126,8 +133,29 @@ class FlowTable:
             _zero_rows_numpy(self.cols, slots)
         self.cols["key"][slots] = keys
         self.cols["state"][slots] = STATE_USED
-        self._index_insert(keys, slots)
+        if indexed is None:
+            self._index_insert(keys, slots)
+        else:
+            self._index_insert(keys[indexed], slots[indexed])
+            self._add_detached(keys[~indexed], slots[~indexed])
         return slots
+
+    def detach(self, slots: np.ndarray) -> None:
+        """Take flows out of the key index but keep their rows (until ``release``): a
+        lookup of their key no longer finds them, ``used_slots`` still lists them."""
+        if slots.shape[0] == 0:
+            return
+        gone = np.zeros(self.capacity, dtype=bool)
+        gone[slots] = True
+        keep = ~gone[self.index_slots]
+        self.index_keys = self.index_keys[keep]
+        self.index_slots = self.index_slots[keep]
+        self._add_detached(self.cols["key"][slots], slots.astype(np.int64))
+
+    def _add_detached(self, keys: np.ndarray, slots: np.ndarray) -> None:
+        if slots.shape[0]:
+            self.detached_keys = np.r_[self.detached_keys, keys]
+            self.detached_slots = np.r_[self.detached_slots, slots]
 
     def release(self, slots: np.ndarray) -> None:
         """Forget flows: drop them from the index and return their slots."""
@@ -140,10 +168,25 @@ class FlowTable:
         keep = ~released[self.index_slots]
         self.index_keys = self.index_keys[keep]
         self.index_slots = self.index_slots[keep]
+        if self.detached_slots.shape[0]:
+            keep = ~released[self.detached_slots]
+            self.detached_keys = self.detached_keys[keep]
+            self.detached_slots = self.detached_slots[keep]
         self.free[self.n_free : self.n_free + slots.shape[0]] = slots
         self.n_free += slots.shape[0]
 
     def used_slots(self) -> np.ndarray:
+        """Every flow's slot, in key order (what the sweep ends, in this order: a split
+        scan puts its workers' ended flows together by key); a key's detached rows come
+        before its indexed one, in the order they were taken out (oldest first)."""
+        if self.detached_slots.shape[0] == 0:
+            return self.index_slots.astype(np.int64)
+        keys = np.r_[self.detached_keys, self.index_keys]
+        slots = np.r_[self.detached_slots, self.index_slots.astype(np.int64)]
+        return slots[np.argsort(keys, kind="stable")]
+
+    def indexed_slots(self) -> np.ndarray:
+        """The slots a key lookup can find (every flow but the detached), in key order."""
         return self.index_slots.astype(np.int64)
 
     def _index_insert(self, keys: np.ndarray, slots: np.ndarray) -> None:
@@ -171,7 +214,9 @@ class FlowTable:
     def state_bytes(self) -> int:
         """Bytes of flow state held right now (columns, index and free list)."""
         total = sum(col.nbytes for col in self.cols.values())
-        return total + self.index_keys.nbytes + self.index_slots.nbytes + self.free.nbytes
+        index = self.index_keys.nbytes + self.index_slots.nbytes
+        detached = self.detached_keys.nbytes + self.detached_slots.nbytes
+        return total + index + detached + self.free.nbytes
 
 
 def _zero_rows_numpy(cols: dict[str, np.ndarray], slots: np.ndarray) -> None:

@@ -90,10 +90,57 @@ def test_flow_group_twins_agree_on_synthetic_batches(monkeypatch) -> None:
             stream_off=np.zeros(n, dtype=np.int64),
             tunnel=rng.choice(np.array([0, 0, 7, 2**63 + 5], dtype=np.uint64), n) if tunneled else None,
         )
-        a = flows._group_compiled(pb)
-        b = flows._group_numpy(pb)
+        a = flows._group_compiled(pb, 600.0, 120.0)
+        b = flows._group_numpy(pb, 600.0, 120.0)
         for x, y in zip(a, b, strict=True):
             assert np.array_equal(x, y), n
+        assert not a[-1].any()  # within a second: no key is back after its timeout
+
+
+def test_flow_group_twins_split_keys_at_idle_gaps() -> None:
+    """Keys whose packets have gaps longer than their idle timeout (TCP's and the others'
+    apart), times in and out of order, repeated, infinite and NaN: the same groups, and
+    each key's groups adjacent, oldest first, the later ones marked as after a gap."""
+    rng = np.random.default_rng(11)
+    for n, spread, unsorted in ((2, 10.0, False), (50, 5.0, True), (3000, 40.0, False),
+                                (3000, 40.0, True), (20000, 300.0, True)):  # fmt: skip
+        hosts = rng.integers(0, 4, size=(2, n))
+        ts = rng.random(n) * spread
+        ts = ts if unsorted else np.sort(ts)
+        ts[rng.random(n) < 0.01] = np.nan
+        ts[rng.random(n) < 0.005] = np.inf
+        ts[rng.random(n) < 0.05] = 1.0  # ties
+        pb = flows.PacketBatch(
+            buf=np.zeros(16, dtype=np.uint8),
+            ts=ts,
+            wirelen=rng.integers(40, 1500, n),
+            proto=rng.choice(np.array([6, 17, 1], dtype=np.uint8), n),
+            src_hi=np.zeros(n, dtype=np.uint64),
+            src_lo=hosts[0].astype(np.uint64) + np.uint64(0xFFFF00000000),
+            dst_hi=np.zeros(n, dtype=np.uint64),
+            dst_lo=hosts[1].astype(np.uint64) + np.uint64(0xFFFF00000000),
+            sport=rng.choice([53, 3333], n).astype(np.int64),
+            dport=rng.choice([53, 3333], n).astype(np.int64),
+            flags=rng.integers(0, 256, n).astype(np.uint8),
+            seq=rng.integers(0, 2**32, n),
+            payload_off=np.zeros(n, dtype=np.int64),
+            payload_len=rng.integers(0, 100, n),
+            payload_cap=np.zeros(n, dtype=np.int64),
+            stream_off=np.zeros(n, dtype=np.int64),
+            tunnel=None,
+        )
+        a = flows._group_compiled(pb, 1.0, 0.25)
+        b = flows._group_numpy(pb, 1.0, 0.25)
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x, y), n
+        _, group, ukeys, first_pkt, _, _, after_gap = b
+        if n > 2:
+            assert after_gap.any()
+        assert np.array_equal(after_gap[1:], ukeys[1:] == ukeys[:-1])
+        assert np.all(np.diff(ukeys.astype(np.float64)) >= 0)
+        # a group's packets: its first packet's group, and within a key first packets in order
+        assert np.array_equal(group[first_pkt], np.arange(ukeys.shape[0]))
+        assert np.all(np.diff(first_pkt)[after_gap[1:]] > 0)
 
 
 def test_pcap_fields_twins_agree() -> None:

@@ -65,31 +65,49 @@ def test_flow_stage_twins_build_identical_tables(monkeypatch) -> None:
     assert batches > 60
 
 
+def _random_batch(
+    rng: np.random.Generator,
+    ts: np.ndarray,
+    hosts: np.ndarray,
+    protos: list[int],
+    ports: list[int],
+    src_hi: np.ndarray,
+    tunnel: np.ndarray | None,
+) -> flows.PacketBatch:
+    """A decoded batch of random packets between ``hosts`` (two rows: source and
+    destination host numbers), for the grouping twins."""
+    n = ts.shape[0]
+    return flows.PacketBatch(
+        buf=np.zeros(16, dtype=np.uint8),
+        ts=ts,
+        wirelen=rng.integers(40, 1500, n),
+        proto=rng.choice(np.array(protos, dtype=np.uint8), n),
+        src_hi=src_hi,
+        src_lo=hosts[0].astype(np.uint64) + np.uint64(0xFFFF00000000),
+        dst_hi=np.zeros(n, dtype=np.uint64),
+        dst_lo=hosts[1].astype(np.uint64) + np.uint64(0xFFFF00000000),
+        sport=rng.choice(ports, n).astype(np.int64),
+        dport=rng.choice(ports, n).astype(np.int64),
+        flags=rng.integers(0, 256, n).astype(np.uint8),
+        seq=rng.integers(0, 2**32, n),
+        payload_off=np.zeros(n, dtype=np.int64),
+        payload_len=rng.integers(0, 100, n),
+        payload_cap=np.zeros(n, dtype=np.int64),
+        stream_off=np.zeros(n, dtype=np.int64),
+        tunnel=tunnel,
+    )
+
+
 def test_flow_group_twins_agree_on_synthetic_batches(monkeypatch) -> None:
     """Random addresses, ports, protocols and flags (one-way ICMP's 0x80 included) with many
     repeated keys, without and with tunnel keys."""
     rng = np.random.default_rng(7)
     for n, tunneled in ((1, False), (2, True), (17, False), (1000, True), (5000, False), (5000, True)):
         hosts = rng.integers(0, 6, size=(2, n))
-        pb = flows.PacketBatch(
-            buf=np.zeros(16, dtype=np.uint8),
-            ts=np.sort(rng.random(n)),
-            wirelen=rng.integers(40, 1500, n),
-            proto=rng.choice(np.array([6, 17, 1, 58, 132, 47], dtype=np.uint8), n),
-            src_hi=(hosts[0] == 5).astype(np.uint64) * np.uint64(0x20010DB8 << 32),
-            src_lo=hosts[0].astype(np.uint64) + np.uint64(0xFFFF00000000),
-            dst_hi=np.zeros(n, dtype=np.uint64),
-            dst_lo=hosts[1].astype(np.uint64) + np.uint64(0xFFFF00000000),
-            sport=rng.choice([53, 443, 3333, 40000], n).astype(np.int64),
-            dport=rng.choice([53, 443, 3333, 40000], n).astype(np.int64),
-            flags=rng.integers(0, 256, n).astype(np.uint8),
-            seq=rng.integers(0, 2**32, n),
-            payload_off=np.zeros(n, dtype=np.int64),
-            payload_len=rng.integers(0, 100, n),
-            payload_cap=np.zeros(n, dtype=np.int64),
-            stream_off=np.zeros(n, dtype=np.int64),
-            tunnel=rng.choice(np.array([0, 0, 7, 2**63 + 5], dtype=np.uint64), n) if tunneled else None,
-        )
+        tunnel = rng.choice(np.array([0, 0, 7, 2**63 + 5], dtype=np.uint64), n) if tunneled else None
+        src_hi = (hosts[0] == 5).astype(np.uint64) * np.uint64(0x20010DB8 << 32)
+        pb = _random_batch(rng, np.sort(rng.random(n)), hosts, [6, 17, 1, 58, 132, 47],
+                           [53, 443, 3333, 40000], src_hi, tunnel)  # fmt: skip
         a = flows._group_compiled(pb, 600.0, 120.0)
         b = flows._group_numpy(pb, 600.0, 120.0)
         for x, y in zip(a, b, strict=True):
@@ -110,25 +128,7 @@ def test_flow_group_twins_split_keys_at_idle_gaps() -> None:
         ts[rng.random(n) < 0.01] = np.nan
         ts[rng.random(n) < 0.005] = np.inf
         ts[rng.random(n) < 0.05] = 1.0  # ties
-        pb = flows.PacketBatch(
-            buf=np.zeros(16, dtype=np.uint8),
-            ts=ts,
-            wirelen=rng.integers(40, 1500, n),
-            proto=rng.choice(np.array([6, 17, 1], dtype=np.uint8), n),
-            src_hi=np.zeros(n, dtype=np.uint64),
-            src_lo=hosts[0].astype(np.uint64) + np.uint64(0xFFFF00000000),
-            dst_hi=np.zeros(n, dtype=np.uint64),
-            dst_lo=hosts[1].astype(np.uint64) + np.uint64(0xFFFF00000000),
-            sport=rng.choice([53, 3333], n).astype(np.int64),
-            dport=rng.choice([53, 3333], n).astype(np.int64),
-            flags=rng.integers(0, 256, n).astype(np.uint8),
-            seq=rng.integers(0, 2**32, n),
-            payload_off=np.zeros(n, dtype=np.int64),
-            payload_len=rng.integers(0, 100, n),
-            payload_cap=np.zeros(n, dtype=np.int64),
-            stream_off=np.zeros(n, dtype=np.int64),
-            tunnel=None,
-        )
+        pb = _random_batch(rng, ts, hosts, [6, 17, 1], [53, 3333], np.zeros(n, dtype=np.uint64), None)
         a = flows._group_compiled(pb, 1.0, 0.25)
         b = flows._group_numpy(pb, 1.0, 0.25)
         for x, y in zip(a, b, strict=True):

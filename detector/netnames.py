@@ -37,8 +37,8 @@ NETWORKS: tuple[str, ...] = ("filecoin", "chia")
 MAX_NAMES = 8  # matched names kept per flow
 # network_of's memo holds at most this many names, then starts over: a capture asks about
 # few distinct names (the generated bench input: 68 in 19,108 calls), a hostile one about
-# as many as it likes.
-MAX_MEMO = 65536
+# as many as it likes - at up to 253 characters a name, 8,192 keep the memo under ~3 MB.
+MAX_MEMO = 8192
 _MISSING = object()
 # A DNS label as host lists write them: letters, digits, hyphen, and underscore (service
 # labels such as libp2p's ``_dnsaddr``), 1-63 characters, no hyphen at either end.

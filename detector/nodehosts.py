@@ -185,29 +185,21 @@ class NodePair:
         return lost
 
 
-@dataclass(slots=True)
-class PackedWindow:
-    """The pairs of one window that is over (``NodeTable.settle``): their (key, pair)
-    rows (``_pair_row``) in first-flow order as compressed JSON, and the budget entries
-    they hold (given back when the window is retired)."""
-
-    entries: int
-    blob: bytes
-
-
 def _entries(pair: NodePair) -> int:
     """Budget entries a pair holds: itself and each port, agent, command or name."""
     kept = (pair.server_ports, pair.client_ports, pair.agents, pair.commands, pair.names)
     return 1 + sum(len(d) for d in kept)
 
 
-def _pack_window(items: list[tuple[PairKey, NodePair]]) -> PackedWindow:
+def _pack_window(items: list[tuple[PairKey, NodePair]]) -> bytes:
+    """The pairs of one window that is over (``NodeTable.settle``), in first-flow order:
+    their rows (``_pair_row``) as compressed JSON."""
     text = json.dumps([_pair_row(key, pair) for key, pair in items], separators=(",", ":"))
-    return PackedWindow(sum(_entries(pair) for _, pair in items), zlib.compress(text.encode(), 1))
+    return zlib.compress(text.encode(), 1)
 
 
-def _unpack_window(packed: PackedWindow) -> list[tuple[PairKey, NodePair]]:
-    return [_row_pair(row) for row in json.loads(zlib.decompress(packed.blob))]
+def _unpack_window(packed: bytes) -> list[tuple[PairKey, NodePair]]:
+    return [_row_pair(row) for row in json.loads(zlib.decompress(packed))]
 
 
 # A packed pair is a JSON row of its fields in order (``_pair_row``), not the plain codec's
@@ -396,7 +388,7 @@ class NodeTable:
     # (client, server, protocol, window index) -> pair, of the windows not packed
     pairs: dict[PairKey, NodePair] = field(default_factory=dict)
     # window index -> the pairs of a window that is over, packed (``settle``)
-    packed: dict[int, PackedWindow] = field(default_factory=dict)
+    packed: dict[int, bytes] = field(default_factory=dict)
     # (client, network, window index) -> the name hints of that host (see NameHint)
     hints: dict[tuple[str, str, int], NameHint] = field(default_factory=dict)
     seq: int = 0  # node flows seen (numbering for order-dependent details)

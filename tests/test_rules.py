@@ -121,6 +121,20 @@ def test_family_gating_never_changes_which_rules_fire() -> None:
     assert checked > 50
 
 
+def _fired_as_predicated(rules, records: list) -> set[int]:
+    """Each record's rules as the engine evaluates them (its gates) must be those whose
+    full predicates hold on it, in rule order; the ids that fired on any."""
+    fired = set()
+    for r in records:
+        got = [rule.id for rule in rules.evaluate(r)]
+        assert got == [rule.id for rule in rules.rules if rule.predicate(r)], (
+            r.server_port,
+            r.facts,
+        )
+        fired.update(got)
+    return fired
+
+
 def test_exact_gates_agree_with_the_predicates(tmp_path: Path) -> None:
     """Rules gated on exact families (app_proto, dialect, node.protocol, node.name_network,
     model.alert; engine._exact) - alone, in an ``all``, negated, over several values, with
@@ -147,11 +161,7 @@ def test_exact_gates_agree_with_the_predicates(tmp_path: Path) -> None:
                     alert = record(app_protos=set(protos), dialects=set(dialects), node=dict(node))
                     alert.model_score, alert.model_alert = 0.99, True
                     records.append(alert)
-    fired = set()
-    for r in records:
-        got = [rule.id for rule in rules.evaluate(r)]
-        assert got == [rule.id for rule in rules.rules if rule.predicate(r)], r.facts
-        fired.update(got)
+    fired = _fired_as_predicated(rules, records)
     assert fired == set(range(1, 9))
 
 
@@ -174,15 +184,14 @@ def test_port_gates_agree_with_the_predicates(tmp_path: Path) -> None:
     assert rules.rules[0].ports == {3333, 4444} and rules.rules[2].ports == {4444}
     assert rules.rules[5].ports is None and rules.rules[6].ports is None
     assert rules.rules[8].ports == frozenset()
-    fired = set()
+    records = []
     for port in (80, 3333, 4444, 5555):
         for protos in (set(), {"tls"}):
             for jobs in (0, 2):
                 r = record(app_protos=set(protos), jobs=jobs)
                 r.server_port = port
-                got = [rule.id for rule in rules.evaluate(r)]
-                assert got == [rule.id for rule in rules.rules if rule.predicate(r)], (port, protos)
-                fired.update(got)
+                records.append(r)
+    fired = _fired_as_predicated(rules, records)
     assert fired == set(range(1, 9))
 
 
@@ -206,9 +215,5 @@ def test_presence_gates_agree_with_the_predicates(tmp_path: Path) -> None:
         for protos in (set(), {"tls"}):
             for jobs in (0, 2):
                 records.append(record(app_protos=set(protos), tls=dict(tls), jobs=jobs))
-    fired = set()
-    for r in records:
-        got = [rule.id for rule in rules.evaluate(r)]
-        assert got == [rule.id for rule in rules.rules if rule.predicate(r)], r.facts
-        fired.update(got)
+    fired = _fired_as_predicated(rules, records)
     assert fired == set(range(1, 7))

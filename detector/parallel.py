@@ -40,7 +40,7 @@ from detector.flows import FlowStats
 from detector.nodehosts import NodeTable
 from detector.replay import STOP, Interrupted, scan_chain
 from detector.score import Verdict
-from detector.session import CaptureScan, ShareTrace, StageTimes, Tagged, tally
+from detector.session import CaptureScan, Settler, ShareTrace, StageTimes, Tagged, tally
 from detector.source.rotation import Chain
 from detector.suspects import SuspectTable
 
@@ -124,23 +124,26 @@ def _scan_share(task: tuple[Chain, int, int]) -> list[CaptureScan]:
     try:
         return scan_chain(chain, replace(config, share=(index, count)), detector)
     finally:
-        tags.put((index, -1, -1, []))  # this worker is done
+        tags.put((index, -1, -1, 0.0, []))  # this worker is done
 
 
 class _Tally:
     """The run's side of a split scan's tagged verdicts: each session's (batch, step, flow
-    key)-ordered verdicts tallied as soon as every worker has handed in that batch, so that
-    neither the workers nor the run hold more than the batches in flight."""
+    key)-ordered verdicts tallied as soon as every worker has handed in that batch, and
+    the tables settled to the clock the workers hand in with it (session.Settler, as the
+    session holding every flow would settle them after that batch), so that neither the
+    workers nor the run hold more than the batches in flight and the windows not over."""
 
     def __init__(self, count: int, config: ScanConfig) -> None:
         self.count = count
         self.config = config
         self.waiting: dict[tuple[int, int], list[list[Tagged]]] = {}
         self.tables: dict[int, tuple[SuspectTable, NodeTable, list[Verdict]]] = {}
+        self.settlers: dict[int, Settler] = {}
         self.done = 0
 
-    def take(self, item: tuple[int, int, int, list[Tagged]]) -> None:
-        worker, ordinal, batch, tagged = item
+    def take(self, item: tuple[int, int, int, float, list[Tagged]]) -> None:
+        worker, ordinal, batch, now, tagged = item
         if ordinal < 0:
             self.done += 1
             return
@@ -151,10 +154,13 @@ class _Tally:
         del self.waiting[(ordinal, batch)]
         if ordinal not in self.tables:
             self.tables[ordinal] = _tables(self.config)
+            self.settlers[ordinal] = Settler(*self.tables[ordinal][:2])
         suspects, nodes, verdicts = self.tables[ordinal]
         kept = verdicts if self.config.keep_all_flows else None
         for *_, verdict in heapq.merge(*parts, key=lambda item: item[:3]):
             tally(verdict, suspects, nodes, kept)
+        # Every worker's clock is the whole batch's last packet (session._feed_share).
+        self.settlers[ordinal].settle(now)
 
 
 def scan_split(

@@ -130,10 +130,11 @@ _PHASE_OF = {"idle": PHASE_IDLE, "closed": PHASE_CLOSED, "active-timeout": PHASE
 Tag = tuple[int, int, int]  # (batch, phase, flow key): where a flow ended in the stream
 Tagged = tuple[int, int, int, Verdict]
 # A split scan's worker process sets this (parallel._scan_share): each of its sessions
-# hands it, after every batch and at its end, (session ordinal, batch, tagged verdicts of
-# the batch), so that the run tallies them as they come and no worker holds a capture's
-# worth of verdicts (memory stays flat). None: the session keeps them (ShareTrace.tagged).
-TAG_SINK: Callable[[tuple[int, int, list[Tagged]]], None] | None = None
+# hands it, after every batch and at its end, (session ordinal, batch, the session's clock,
+# tagged verdicts of the batch), so that the run tallies them as they come and settles its
+# tables as the clock moves: neither a worker nor the run holds a capture's worth of
+# verdicts or results (memory stays flat). None: the session keeps them (ShareTrace.tagged).
+TAG_SINK: Callable[[tuple[int, int, float, list[Tagged]]], None] | None = None
 _share_sessions = 0  # sessions a split worker started (their ordinals, for TAG_SINK)
 
 
@@ -153,6 +154,34 @@ class ShareTrace:
     inspecting: list[int] = field(default_factory=list)
     counting: list[int] = field(default_factory=list)
     tagged: list[tuple[int, int, int, Verdict]] = field(default_factory=list)
+
+
+class Settler:
+    """Packs the suspects and node pairs of the windows that are over as a scan's clock
+    moves - all but the current window and the one before, whose flows may still end -
+    so that a scan's memory does not grow with the time its capture covers
+    (SuspectTable.settle, NodeTable.settle). A session's Analysis settles its tables; a
+    split run settles the tables it tallies its workers' verdicts into, with the clock
+    they hand in (parallel._Tally)."""
+
+    __slots__ = ("suspects", "nodes", "_before")
+
+    def __init__(self, suspects: SuspectTable, nodes: NodeTable) -> None:
+        self.suspects = suspects
+        self.nodes = nodes
+        self._before = -(2**62)  # windows (indexes) below this were settled
+
+    def settle(self, now: float) -> None:
+        """The clock is at ``now``: settle the windows before the one before it, once per
+        window the clock enters."""
+        if not math.isfinite(now):
+            return
+        before = window_index(now, self.suspects.window) - 1
+        if before <= self._before:
+            return
+        self._before = before
+        self.suspects.settle(before)
+        self.nodes.settle(before)
 
 
 class Analysis:
@@ -181,21 +210,11 @@ class Analysis:
         # A split scan's worker: verdicts are not added to the tables here but kept with
         # where their flow ended, for the run to replay in order (ShareTrace).
         self.tagged: list[tuple[int, int, int, Verdict]] | None = None
-        self._settled_before = -(2**62)  # windows (indexes) below this were settled
+        self.settler = Settler(self.suspects, self.nodes)
 
     def settle(self, now: float) -> None:
-        """The clock is at ``now``: pack the suspects and node pairs of the windows that
-        are over (all but the current and the one before, whose flows may still end), so
-        that a scan's memory does not grow with the time its capture covers
-        (SuspectTable.settle, NodeTable.settle). Once per window the clock enters."""
-        if not math.isfinite(now):
-            return
-        before = window_index(now, self.suspects.window) - 1
-        if before <= self._settled_before:
-            return
-        self._settled_before = before
-        self.suspects.settle(before)
-        self.nodes.settle(before)
+        """The clock is at ``now``: pack what is over (Settler)."""
+        self.settler.settle(now)
 
     def consume_open(self, records: list[FlowRecord]) -> None:
         """Open flows at a checkpoint (CaptureSession.take_checkpoints: enriched), scored as
@@ -425,7 +444,7 @@ class CaptureSession:
         batch, none or not: the run puts a batch together once every worker handed it)."""
         if TAG_SINK is not None and self.analysis.tagged is not None:
             tagged, self.analysis.tagged = self.analysis.tagged, []
-            TAG_SINK((self.ordinal, self.batches, tagged))
+            TAG_SINK((self.ordinal, self.batches, self.tracker.now, tagged))
 
     def _take_tagged(self, phase: int | None) -> None:
         """A split worker: the records ended since the last call, each tagged with

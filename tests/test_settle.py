@@ -18,6 +18,7 @@ from detector.config import Detector, ScanConfig
 from detector.facts import FlowFacts
 from detector.flows import FlowRecord
 from detector.nodehosts import NodePair, NodeTable, _entries, _pack_window, _unpack_window
+from detector.parallel import scan_split
 from detector.replay import scan_capture
 from detector.session import Analysis
 from detector.source import expand_inputs
@@ -236,6 +237,27 @@ def test_a_scan_packs_windows_that_are_over_and_reports_the_same(
     assert counts == [[str(PER_HOUR)]] * HOURS  # EVE metadata values are lists of strings
 
 
+def test_a_split_scan_packs_the_windows_it_tallies(tmp_path: Path) -> None:
+    """A split run (-j 2 on one file) tallies its workers' verdicts itself: it settles
+    those tables to the clock the workers hand in, as one session does, and reports the
+    same."""
+    capture = tmp_path / "hours.pcap"
+    _farm_over_hours(capture)
+    config = replace(ScanConfig(), split_from=0)
+    detector = Detector.load(config)
+    chain = expand_inputs([str(capture)])
+    ((split,),) = list(scan_split(chain, config, detector, 2, capture.stat().st_size))
+    assert len(split.suspects) == HOURS
+    assert len(split.suspects.packed) >= HOURS - 2
+    serial = scan_capture(chain[0], config, detector)
+    assert plain.dumps(split.suspects.suspects()) == plain.dumps(serial.suspects.suspects())
+
+    one = run_cli("scan", str(capture), "-f", "jsonl", "-q", "-j", "1")
+    two = run_cli("scan", str(capture), "-f", "jsonl", "-q", "-j", "2", "--split-from", "0")
+    assert one.rc == two.rc == 0, two.err
+    assert two.out == one.out and len(one.out.splitlines()) == HOURS
+
+
 def test_a_packed_pair_comes_back_with_every_field() -> None:
     """The pair codec lists NodePair's fields in order and FlowRecord's by name: a field
     added to either without the codec knowing fails here."""
@@ -245,10 +267,29 @@ def test_a_packed_pair_comes_back_with_every_field() -> None:
         "client_is_node",
     ]  # fmt: skip
     assert [f.name for f in dataclasses.fields(FlowRecord)] == [
-        "flow_id", "proto", "client_ip", "client_port", "server_ip", "server_port", "first_ts",
-        "last_ts", "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient",
-        "payload_toserver", "payload_toclient", "orientation", "end_reason", "facts",
-        "client_side", "tunnel", "behaviour", "model_score", "model_alert", "model_why",
+        "flow_id",
+        "proto",
+        "client_ip",
+        "client_port",
+        "server_ip",
+        "server_port",
+        "first_ts",
+        "last_ts",
+        "pkts_toserver",
+        "pkts_toclient",
+        "bytes_toserver",
+        "bytes_toclient",
+        "payload_toserver",
+        "payload_toclient",
+        "orientation",
+        "end_reason",
+        "facts",
+        "client_side",
+        "tunnel",
+        "behaviour",
+        "model_score",
+        "model_alert",
+        "model_why",
     ]  # fmt: skip  (a new field: see that nodehosts._pair_row carries it as it is)
     tunnel = [{"encap": "vxlan", "proto": "UDP", "src_ip": "192.0.2.1", "src_port": 4789,
                "dest_ip": "192.0.2.2", "dest_port": 4789, "ident": 7}]  # fmt: skip

@@ -683,11 +683,12 @@ def _first_keys(first_seen: dict[str, int] | dict[str, tuple[int, int]], cap: in
     return (value for value, _ in ranked[:cap])
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=8192)
 def _is_private(ip: str) -> bool:
     """Whether ``ip`` is private (ipaddress' is_private); remembered, as the same node
     hosts and peers come back flow after flow (an ipaddress object costs ~1 us to build
-    and is_private walks a dozen networks)."""
+    and is_private walks a dozen networks), for the 8,192 used last: the memory of a scan
+    should not grow with the hosts it has seen (flows.ip_text)."""
     try:
         return ipaddress.ip_address(ip).is_private
     except ValueError:

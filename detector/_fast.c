@@ -18,6 +18,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>  /* T_OBJECT_EX, READONLY: fresh_copy reads slot members */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -3419,6 +3420,44 @@ static PyObject *feed_packets(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(cut);
 }
 
+/* fresh_copy(proto): a new instance of proto's class - a class of __slots__ alone, on
+ * object - whose every slot holds what proto's does, except that each empty dict, list
+ * or set is a new empty one of its own. facts.new_facts makes every flow's facts from
+ * a prototype this way: one allocation and a pass over 43 slots instead of 43 attribute
+ * stores (~10,000 instructions a flow's facts in Python, callgrind). Pure twin:
+ * facts.new_facts's field-by-field path (tests/test_compiled_twins.py). */
+static PyObject *fresh_copy(PyObject *self, PyObject *proto) {
+    (void)self;
+    PyTypeObject *tp = Py_TYPE(proto);
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || tp->tp_base != &PyBaseObject_Type ||
+        tp->tp_dictoffset != 0 || tp->tp_members == NULL) {
+        PyErr_SetString(PyExc_TypeError, "fresh_copy: an instance of a __slots__ class on object");
+        return NULL;
+    }
+    PyObject *obj = tp->tp_alloc(tp, 0);
+    if (obj == NULL) return NULL;
+    for (PyMemberDef *m = tp->tp_members; m->name != NULL; m++) {
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY)) continue;  /* (no others here) */
+        PyObject *value = *(PyObject **)((char *)proto + m->offset);
+        if (value == NULL) continue;  /* an unset slot stays unset */
+        if (PyDict_CheckExact(value) && PyDict_GET_SIZE(value) == 0) {
+            value = PyDict_New();
+        } else if (PyList_CheckExact(value) && PyList_GET_SIZE(value) == 0) {
+            value = PyList_New(0);
+        } else if (PySet_CheckExact(value) && PySet_GET_SIZE(value) == 0) {
+            value = PySet_New(NULL);
+        } else {
+            Py_INCREF(value);
+        }
+        if (value == NULL) {
+            Py_DECREF(obj);
+            return NULL;
+        }
+        *(PyObject **)((char *)obj + m->offset) = value;
+    }
+    return obj;
+}
+
 static PyMethodDef methods[] = {
     {"fanout_owners", fanout_owners, METH_VARARGS, "The split-scan worker of each packet's flow."},
     {"walk_pcap", walk_pcap, METH_VARARGS, "Offsets of complete classic-pcap records."},
@@ -3445,6 +3484,7 @@ static PyMethodDef methods[] = {
     {"aes128_gcm_open", aes128_gcm_open, METH_VARARGS, "AES-128-GCM decryption, None on a bad tag."},
     {"quic_client_keys", quic_client_keys, METH_VARARGS, "A QUIC client's Initial secret and hp key."},
     {"quic_key_iv", quic_key_iv, METH_VARARGS, "AES-GCM key and IV of a QUIC traffic secret."},
+    {"fresh_copy", fresh_copy, METH_O, "A slotted object's copy with fresh empty containers."},
     {NULL, NULL, 0, NULL},
 };
 

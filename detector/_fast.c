@@ -1284,29 +1284,51 @@ static inline Py_ssize_t gclip(const gb_t *g, long long i) {
     if (i > g->last) return g->last;
     return (Py_ssize_t)i;
 }
-static inline long long g8(const gb_t *g, long long i) { return g->b[gclip(g, i)]; }
-static inline long long g16(const gb_t *g, long long i) {
-    Py_ssize_t k = gclip(g, i);
-    return ((long long)g->b[k] << 8) | g->b[k + 1];
-}
-static inline long long g32(const gb_t *g, long long i) {
-    Py_ssize_t k = gclip(g, i);
-    return ((long long)g->b[k] << 24) | ((long long)g->b[k + 1] << 16) | ((long long)g->b[k + 2] << 8) | g->b[k + 3];
-}
-static inline uint64_t g64(const gb_t *g, long long i) {
-    Py_ssize_t k = gclip(g, i);
-    uint64_t v = 0;
-    for (int j = 0; j < 8; j++) v = (v << 8) | g->b[k + j];
+/* A clipped offset's bytes as one unaligned load, byte-swapped where the host order
+   differs: decode_batch reads a handful of fields per packet through these, and byte by
+   byte (four loads, shifts and ors a 32-bit field; gcc does not merge them here) they
+   were ~3 % of a scan's instructions (callgrind). */
+static inline uint16_t load16(const unsigned char *p) {
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
     return v;
 }
-static inline long long gl16(const gb_t *g, long long i) {
-    Py_ssize_t k = gclip(g, i);
-    return (long long)g->b[k] | ((long long)g->b[k + 1] << 8);
+static inline uint32_t load32(const unsigned char *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
-static inline long long gl32(const gb_t *g, long long i) {
-    Py_ssize_t k = gclip(g, i);
-    return (long long)g->b[k] | ((long long)g->b[k + 1] << 8) | ((long long)g->b[k + 2] << 16) | ((long long)g->b[k + 3] << 24);
+static inline uint64_t load64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define BE16(p) __builtin_bswap16(load16(p))
+#define BE32(p) __builtin_bswap32(load32(p))
+#define BE64(p) __builtin_bswap64(load64(p))
+#define LE16(p) load16(p)
+#define LE32(p) load32(p)
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define BE16(p) load16(p)
+#define BE32(p) load32(p)
+#define BE64(p) load64(p)
+#define LE16(p) __builtin_bswap16(load16(p))
+#define LE32(p) __builtin_bswap32(load32(p))
+#else
+#define BE16(p) ((uint16_t)(((unsigned)(p)[0] << 8) | (p)[1]))
+#define BE32(p) (((uint32_t)(p)[0] << 24) | ((uint32_t)(p)[1] << 16) | ((uint32_t)(p)[2] << 8) | (p)[3])
+#define BE64(p) (((uint64_t)BE32(p) << 32) | BE32((p) + 4))
+#define LE16(p) ((uint16_t)((p)[0] | ((unsigned)(p)[1] << 8)))
+#define LE32(p) ((uint32_t)(p)[0] | ((uint32_t)(p)[1] << 8) | ((uint32_t)(p)[2] << 16) | ((uint32_t)(p)[3] << 24))
+#endif
+
+static inline long long g8(const gb_t *g, long long i) { return g->b[gclip(g, i)]; }
+static inline long long g16(const gb_t *g, long long i) { return BE16(g->b + gclip(g, i)); }
+static inline long long g32(const gb_t *g, long long i) { return BE32(g->b + gclip(g, i)); }
+static inline uint64_t g64(const gb_t *g, long long i) { return BE64(g->b + gclip(g, i)); }
+static inline long long gl16(const gb_t *g, long long i) { return LE16(g->b + gclip(g, i)); }
+static inline long long gl32(const gb_t *g, long long i) { return LE32(g->b + gclip(g, i)); }
 
 /* Ethernet at o (VLAN tags, PPPoE session): the l3 offset; *et the ethertype. The same
    steps as decode_batch's own Ethernet branch, which stays written out in its loop (keeping

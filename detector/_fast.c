@@ -2734,6 +2734,14 @@ static PyObject *zero_rows(PyObject *self, PyObject *args) {
     }
     const int64_t *slots = sv.buf;
     Py_ssize_t n = sv.len / 8;
+    /* The slots' range, once: every column is checked against it (a pass over the slots
+       per column was a third of this function's instructions, callgrind). */
+    int64_t lo = 0, hi = -1;
+    if (n) lo = hi = slots[0];
+    for (Py_ssize_t i = 1; i < n; i++) {
+        if (slots[i] < lo) lo = slots[i];
+        if (slots[i] > hi) hi = slots[i];
+    }
     for (Py_ssize_t c = 0; c < PyTuple_GET_SIZE(columns); c++) {
         Py_buffer v;
         if (PyObject_GetBuffer(PyTuple_GET_ITEM(columns, c), &v,
@@ -2744,9 +2752,7 @@ static PyObject *zero_rows(PyObject *self, PyObject *args) {
         Py_ssize_t rows = v.ndim ? v.shape[0] : 0;
         Py_ssize_t width = rows ? v.len / rows : 0;
         unsigned char *base = v.buf;
-        int bad = 0;
-        for (Py_ssize_t i = 0; i < n; i++)
-            if (slots[i] < 0 || slots[i] >= rows) bad = 1;
+        int bad = n && (lo < 0 || hi >= rows);
         if (!bad) {
             switch (width) {
             case 1: for (Py_ssize_t i = 0; i < n; i++) base[slots[i]] = 0; break;

@@ -1280,9 +1280,11 @@ typedef struct {
 } gb_t;
 
 static inline Py_ssize_t gclip(const gb_t *g, long long i) {
-    if (i < 0) return 0;
-    if (i > g->last) return g->last;
-    return (Py_ssize_t)i;
+    /* An offset in [0, last], nearly every read, passes one unsigned test (two tests and
+       two conditional moves each read made ~4 % of decode_batch, callgrind). last >= 0
+       wherever there is a record to read: its header alone is 16 bytes. */
+    if ((unsigned long long)i <= (unsigned long long)g->last) return (Py_ssize_t)i;
+    return i < 0 ? 0 : g->last;
 }
 /* A clipped offset's bytes as one unaligned load, byte-swapped where the host order
    differs: decode_batch reads a handful of fields per packet through these, and byte by

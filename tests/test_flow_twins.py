@@ -191,5 +191,7 @@ def test_zero_rows_twins_agree() -> None:
     for name in tables[0].cols:
         assert np.array_equal(tables[0].cols[name], tables[1].cols[name]), name
         assert not tables[0].cols[name][slots].any() and tables[0].cols[name].any(), name
-    with pytest.raises(IndexError):
-        fast.zero_rows(tuple(tables[0].cols.values()), np.array([3000], dtype=np.int64))
+    for outside in ([3000], [5, 3000, 7], [5, -1]):  # wherever it is among the slots
+        with pytest.raises(IndexError):
+            fast.zero_rows(tuple(tables[0].cols.values()), np.array(outside, dtype=np.int64))
+    fast.zero_rows(tuple(tables[0].cols.values()), np.array([], dtype=np.int64))  # no rows

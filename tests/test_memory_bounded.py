@@ -24,7 +24,7 @@ import pytest
 
 from detector import nodehosts
 from detector.config import Detector, ScanConfig
-from detector.facts import _CONTAINERS, FlowFacts
+from detector.facts import _CONTAINERS, _STRINGS, FlowFacts, SideFacts
 from detector.flows import FlowRecord
 from detector.nodehosts import NodeTable
 from detector.replay import scan_capture
@@ -429,6 +429,39 @@ def test_stow_covers_every_container_field_of_the_facts() -> None:
         assert kept is not None and list(kept) == ["x"], f"stow drops a non-empty {name}"
         full.unstow()
         assert type(getattr(full, name)) is factory and list(getattr(full, name)) == ["x"]
+
+
+def test_stow_shares_each_repeated_string_alone() -> None:
+    """stow tests the string fields one by one (for speed) before sharing them: a field of
+    _STRINGS left out of that test would stay unshared when it is the only one set."""
+    assert len(_STRINGS) == 10
+    for name in _STRINGS:
+        first, second = FlowFacts(), FlowFacts()
+        setattr(first, name, "".join(["shared-", name]))  # equal strings, distinct objects
+        setattr(second, name, "".join(["shared-", name]))
+        assert getattr(first, name) is not getattr(second, name)
+        first.stow(), second.stow()
+        assert getattr(first, name) is getattr(second, name), f"stow does not share {name}"
+
+
+def test_unstowed_sides_are_the_flows_own() -> None:
+    """Flows with the same side facts share them while stowed; unstowed, each flow has
+    copies of its own again (methods included), equal to what it had."""
+    flows = [FlowFacts(), FlowFacts()]
+    for facts in flows:
+        facts.sides = (SideFacts({"mining.submit": 3}, 4, 0, 2), SideFacts())
+        facts.stow()
+    assert flows[0].sides is flows[1].sides
+    for facts in flows:
+        facts.unstow()
+    a, b = flows
+    assert a.sides == b.sides == (SideFacts({"mining.submit": 3}, 4, 0, 2), SideFacts())
+    assert type(a.sides) is tuple and a.sides[0] is not b.sides[0]
+    assert a.sides[0].methods is not b.sides[0].methods
+    assert a.sides[1].methods is not b.sides[1].methods
+    a.sides[0].methods["mining.submit"] += 1
+    a.sides[1].json_messages += 1
+    assert b.sides == (SideFacts({"mining.submit": 3}, 4, 0, 2), SideFacts())
 
 
 def test_evidence_is_kept_compact_and_handed_out_whole_without_touching_the_verdict() -> None:

@@ -217,3 +217,29 @@ def test_presence_gates_agree_with_the_predicates(tmp_path: Path) -> None:
                 records.append(record(app_protos=set(protos), tls=dict(tls), jobs=jobs))
     fired = _fired_as_predicated(rules, records)
     assert fired == set(range(1, 7))
+
+
+def test_family_list_holds_the_families_once_each_in_any_order() -> None:
+    """RuleSet.evaluate looks its candidates up with fields.family_list as a tuple: each
+    family once, the same ones as fields.families; two flows with the same families
+    whose sets iterate in other orders get the same rules."""
+    from detector.rules.fields import families, family_list
+
+    protos = ["tls", "http", "json", "quic", "dns", "stratum"]
+    a = record(app_protos=set(protos), dialects={"stratum-v1", "cryptonote"})
+    b = record(app_protos=set(), dialects=set())
+    for name in reversed(protos):  # another insertion order, perhaps another iteration order
+        b.facts.app_protos.add(name)
+    b.facts.dialects.update(["cryptonote", "stratum-v1"])
+    for r in (a, b):
+        r.facts.tls["sni"] = "pool.example"
+        r.facts.node["protocol"] = "Bitcoin-P2P"
+        r.model_score, r.model_alert = 0.9, True
+        listed = family_list(r)
+        assert len(listed) == len(set(listed)) and frozenset(listed) == families(r)
+    assert families(a) == families(b)
+    rules = load_rules([SIGNATURES / "rules"], lists_dir=SIGNATURES / "lists")
+    assert rules.evaluate(a) == rules.evaluate(b)
+    bare = record()
+    bare.facts = None
+    assert family_list(bare) == [] and families(bare) == frozenset()

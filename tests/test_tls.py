@@ -865,3 +865,21 @@ def test_certificate_readings_are_remembered_by_body_and_bounded() -> None:
         other = make_certificate(subject=[[("2.5.4.3", 0x0C, f"h{i}.example")]], issuer=None)
         assert x509.parse_certificate(vec(3, vec(3, other))).subject == f"CN=h{i}.example"
     assert len(x509._CERTIFICATES) <= x509._CERTIFICATES_KEPT
+    assert x509._certificate_bytes == sum(map(len, x509._CERTIFICATES))
+
+
+def test_certificate_readings_are_bounded_by_their_bytes(monkeypatch) -> None:
+    """Readings are remembered by the body itself, so their memory is bounded by the
+    bodies' bytes too: past the bound, the memory starts over (readings stay right)."""
+    from detector.dissect.tls import x509
+
+    monkeypatch.setattr(x509, "_CERTIFICATE_BYTES_KEPT", 5000)
+    x509._CERTIFICATES.clear()
+    monkeypatch.setattr(x509, "_certificate_bytes", 0)
+    for i in range(40):
+        padding = [[("2.5.4.10", 0x0C, "o" * 300)]]  # ~1 KB bodies
+        leaf = make_certificate(subject=[[("2.5.4.3", 0x0C, f"b{i}.example")], *padding], issuer=None)
+        body = vec(3, vec(3, leaf))
+        assert x509.parse_certificate(bytearray(body)).subject.endswith(f"CN=b{i}.example")
+        assert x509.parse_certificate(body) is x509.parse_certificate(memoryview(body))
+        assert x509._certificate_bytes == sum(map(len, x509._CERTIFICATES)) <= 5000

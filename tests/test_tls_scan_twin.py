@@ -340,3 +340,19 @@ def test_sides_picked_up_mid_session_leave_the_same_facts(monkeypatch) -> None:
             packets.append(sides[side].pop(0))
         assert run(True, packets) == run(False, packets)
     assert sum(going) > 100
+
+
+def test_cut_point_twins_agree() -> None:
+    """``_fast.tls_cut_point`` and ``flow.py_cut_point`` (where a held flight's cut-short
+    last handshake record starts, and its whole messages end): the same answer on every
+    flight, every truncation of it and random mutations - lengths included."""
+    from detector.dissect.tls.flow import py_cut_point
+
+    rng = random.Random(11)
+    answered = 0
+    for flight in _flights():
+        for data in cut_and_mutated(flight[:2500], rng, 30, max_flips=3, step=7):
+            want = py_cut_point(data)
+            assert fast.tls_cut_point(data) == want, data[:16].hex()
+            answered += want is not None
+    assert answered > 500  # the cut-short case, not only None

@@ -56,8 +56,11 @@ class PayloadFeeder:
         t = self.table
         ok = pkt_slot >= 0
         side_bit = np.where(src_first, 1, 2).astype(np.uint8)
-        insp = np.zeros(len(pb), dtype=bool)
-        insp[ok] = (t["inspect"][pkt_slot[ok]] & side_bit[ok]) != 0
+        if ok.all():  # every packet has a flow (most batches): no masking needed
+            insp = (t["inspect"][pkt_slot] & side_bit) != 0
+        else:
+            insp = np.zeros(len(pb), dtype=bool)
+            insp[ok] = (t["inspect"][pkt_slot[ok]] & side_bit[ok]) != 0
         # Only payload goes to Python (SYN sequence numbers were noted vectorised), and DNS
         # only when it answers something (see dissect/triage.py).
         cand, dns = triage(pb, insp & (pb.payload_len > 0))

@@ -307,7 +307,11 @@ class Http(StreamDissector):
             facts.http.setdefault("uri", self.last_uri)
             wallets.record_path(self.last_uri, side, facts)  # monerod's binary wallet calls
             for name in KEPT_HEADERS:
-                value = _header(headers, name)
+                value = headers.get(name)
+                if value is None:
+                    continue  # (most of them: no _header call for it)
+                if isinstance(value, list):
+                    value = value[0] if value else None
                 if isinstance(value, str) and value:
                     facts.http.setdefault(name, value[:256])
             user = _basic_auth_user(_header(headers, "authorization"))

@@ -21,7 +21,7 @@ from detector.errors import InputError
 from detector.flows import FlowRecord
 from detector.netnames import HostListError, in_domains, read_host_list
 from detector.patterns import PatternError, compile_linear, pattern_error
-from detector.rules.fields import _EMPTY, FAMILY_OF, FIELDS, ITEMS, families
+from detector.rules.fields import _EMPTY, FAMILY_OF, FIELDS, ITEMS, family_list
 from detector.yamlsrc import line_of, load_yaml
 
 Predicate = Callable[[FlowRecord], bool]
@@ -109,26 +109,27 @@ class RuleSet:
     rules: list[Rule]
     files: list[Path]
     _by_id: dict[int, Rule] = field(default_factory=dict, repr=False)
-    # fact families present -> the rules that can fire on them, in id order. Flows come in
-    # a handful of shapes (TLS with a name, DNS, Stratum...), so this is a few entries,
+    # fact families present (fields.family_list, as a tuple) -> the rules that can fire
+    # on them, in id order. Flows come in a handful of shapes (TLS with a name, DNS,
+    # Stratum...), so this is a few entries (a shape once per order its names come in),
     # and a flow tests only its candidates instead of every rule's requirements.
     # The families include the flow's app_protos ("app:tls"), dialects, node protocol and
     # whether the model scored it, so a rule that needs one of them is not tested elsewhere.
-    # A flow to a port some rule names (Rule.ports) is looked up as (families, port): the
+    # A flow to a port some rule names (Rule.ports) is looked up with the port last: the
     # port rules are candidates there only, so the other flows - nearly all - test none.
-    _candidates: dict[frozenset[str] | tuple[frozenset[str], int], list[tuple[Rule, Predicate]]] = (
-        field(default_factory=dict, repr=False)
+    _candidates: dict[tuple[str | int, ...], list[tuple[Rule, Predicate]]] = field(
+        default_factory=dict, repr=False
     )
     _ports: frozenset[int] = frozenset()  # every port of a rule's ``ports``
 
     def evaluate(self, record: FlowRecord) -> list[Rule]:
         """Rules that fire on one flow record (rules needing facts it lacks are skipped)."""
-        present = families(record)
+        present = family_list(record)
         port = record.server_port
-        key = (present, port) if port in self._ports else present
+        key = (*present, port) if port in self._ports else tuple(present)
         candidates = self._candidates.get(key)
         if candidates is None:
-            candidates = self._candidates[key] = self._gate(present, port)
+            candidates = self._candidates[key] = self._gate(frozenset(present), port)
         return [rule for rule, check in candidates if check(record)]
 
     def _gate(self, present: frozenset[str], port: int) -> list[tuple[Rule, Predicate]]:

@@ -238,9 +238,6 @@ FAMILY_OF: dict[str, str] = {
 }
 
 
-_NONE: frozenset[str] = frozenset()
-
-
 def families(r: FlowRecord) -> frozenset[str]:
     """The non-empty parts of a flow's facts (see FAMILY_OF), ``model`` / ``model_alert``
     when the flow model scored / alerted on the flow, and the values of a few fields of a
@@ -248,13 +245,20 @@ def families(r: FlowRecord) -> frozenset[str]:
     ``node.protocol=name`` and ``node.name_network=name`` lowercased, and ``tls.sni`` when
     the flow has one (rules/engine.py gates conditions on them, _EXACT_FIELDS and
     _PRESENCE)."""
+    return frozenset(family_list(r))
+
+
+def family_list(r: FlowRecord) -> list[str]:
+    """``families`` as a list, each once, in an order that depends on the facts' set
+    iteration orders: what RuleSet.evaluate looks its candidates up with (as a tuple: no
+    set built for every flow, ~1,500 instructions, callgrind)."""
     f = r.facts
     if r.model_score is not None:
         model = ["model", "model_alert"] if r.model_alert else ["model"]
         if f is None:
-            return frozenset(model)
+            return model
     elif f is None:
-        return _NONE
+        return []
     else:
         model = []
     present = ["behaviour", *model] if r.behaviour is not None else model
@@ -287,4 +291,4 @@ def families(r: FlowRecord) -> frozenset[str]:
         present.append("names")
     if f.agent:
         present.append("agent")
-    return frozenset(present)
+    return present

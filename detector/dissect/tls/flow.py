@@ -445,10 +445,11 @@ def _with_late_records(data: bytes) -> tuple | None:
     return hellos, server_hellos, cert_bodies, app_lengths + walked[3], True
 
 
-def _cut_point(data: bytes) -> tuple[int, int] | None:
+def py_cut_point(data: bytes) -> tuple[int, int] | None:
     """Where ``data``'s last record, a handshake record cut short, starts, and where its
     whole messages end (a message's facts come once it is whole); None if the last
-    record is not such a record (whole records, perhaps then part of a header)."""
+    record is not such a record (whole records, perhaps then part of a header).
+    ``_fast.tls_cut_point`` is its compiled twin (``_cut_point``: whichever is built)."""
     pos, n = 0, len(data)
     while pos + 5 <= n:
         end = pos + 5 + ((data[pos + 3] << 8) | data[pos + 4])
@@ -466,6 +467,9 @@ def _cut_point(data: bytes) -> tuple[int, int] | None:
             break
         m = following
     return pos, m
+
+
+_cut_point = fast.tls_cut_point if fast is not None else py_cut_point
 
 
 def _whole_messages(data: bytes, cut_at: tuple[int, int] | None = None) -> bytes | None:

@@ -2043,10 +2043,12 @@ enum { ST_FIN_A_G = 2, ST_FIN_B_G = 4, ST_RST_G = 8 };
    flow as the sweep sees it (a RST, or a FIN from each side: the FIN/RST state bits
    flow_update sets, ST_*). init_state: None, or per packet the state bits a key's first
    segment starts from, read at the key's first packet (the table's flow it continues);
-   a later segment starts from none. recheck_out: per group, 1 where a packet joined it
-   with a gap past close_timeout (not past the idle one) because the segment was not
-   closed - a state carried in from the table could have cut there (flows.place asks
-   again with init_state). */
+   a later segment starts from none. A pure SYN (flags SYN without ACK) once the
+   segment saw a RST or a FIN from side A starts a new segment too: the port reuse of a
+   closed flow (flows._reuse_closed). recheck_out: per group, 1 where a packet joined it
+   with a gap past close_timeout (not past the idle one), or a pure SYN joined it (not as
+   its first packet), because the segment was not closed - a state carried in from the
+   table could have cut there (flows.place asks again with init_state). */
 static PyObject *flow_group(PyObject *self, PyObject *args) {
     PyObject *objs[FG_IN + FG_OUT], *tunnel_obj, *init_obj;
     Py_buffer v[FG_IN + FG_OUT], tv, iv;
@@ -2143,22 +2145,32 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         int64_t g;
         double t = ts[i], lt = -INFINITY; /* the segment's latest time before this packet */
         int cut = 0;
+        uint8_t f = flags[i];
         for (;;) {
             g = slot_of[pos];
             if (g >= 0 && groups[g].key == key) {
                 /* the key's current segment: a gap past its idle timeout, or past the close
-                   timeout once the segment closed the flow, starts the next */
+                   timeout once the segment closed the flow, starts the next; so does a pure
+                   SYN once a RST or a FIN from side A came (_reuse_closed: port reuse) */
                 lt = latest[g];
-                int tcp = proto[i] == 6;
-                if (!(lt < t - (tcp ? tcp_short : udp_short))) break;
-                if (!(lt < t - (tcp ? tcp_timeout : udp_timeout))) {
+                int tcp = proto[i] == 6, syn = (f & 0x12) == 0x02;
+                if (!(lt < t - (tcp ? tcp_short : udp_short))) {
+                    if (!syn) break;
+                    if (!(st[g] & (ST_RST_G | ST_FIN_A_G))) {
+                        rchk[g] = 1;
+                        break;
+                    }
+                } else if (!(lt < t - (tcp ? tcp_timeout : udp_timeout))) {
                     uint8_t s = st[g];
-                    if (!((s & ST_RST_G) || (s & (ST_FIN_A_G | ST_FIN_B_G)) == (ST_FIN_A_G | ST_FIN_B_G))) {
-                        if (lt < t - close_timeout) rchk[g] = 1;
+                    if (!((s & ST_RST_G) || (s & (ST_FIN_A_G | ST_FIN_B_G)) == (ST_FIN_A_G | ST_FIN_B_G)) &&
+                        !(syn && (s & (ST_RST_G | ST_FIN_A_G)))) {
+                        if (syn || lt < t - close_timeout) rchk[g] = 1;
                         break;
                     }
                 }
-                lt = -INFINITY;
+                /* lt stays: a segment's latest time is its key's so far (past it at a
+                   timeout's cut; at a SYN's, times that went back do not pull it back -
+                   as _group_numpy's running maximum per key) */
                 cut = 1;
             } else if (g >= 0) {
                 pos = (pos + 1) & (hcap - 1);
@@ -2177,7 +2189,6 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         }
         latest[g] = t > lt ? t : lt;
         group[i] = g; /* first-seen id for now */
-        uint8_t f = flags[i];
         if (f & 0x07) { /* FIN, SYN or RST: rare, one test for the three */
             /* flow_update's FIN/RST bits: FIN 0x01 -> ST_FIN_A (2) from side A, ST_FIN_B
                (4) from side B; RST 0x04 -> ST_RST (8) */

@@ -121,6 +121,9 @@ def _closed(state: np.ndarray) -> np.ndarray:
     )
 
 
+# The state bits after which a pure SYN reuses a flow's ports (_reuse_closed): a RST, or a
+# FIN from side A
+_REUSABLE = STATE_RST | STATE_FIN_A
 # _closed of every value of the state byte: one gather instead of its six operations
 _CLOSED_STATE = _closed(np.arange(256, dtype=np.int64))
 
@@ -165,7 +168,8 @@ def _group_numpy(pb: PacketBatch, timeouts: Timeouts, init: np.ndarray | None = 
     """Packets grouped by flow: (src_first, group of each packet, the groups' keys in
     ascending order, and per group its first packet, first pure SYN and first SYN-ACK -
     ``len(pb)`` where there is none -, whether it starts after a cut, and whether a packet
-    joined it over a gap past the close timeout because it was not closed: ``recheck``).
+    joined it over a gap past the close timeout, or as a pure SYN, that a state carried
+    in from the table could have cut at: ``recheck``).
 
     A group is a key's packets up to a cut: a packet later than the latest time of its
     key's packets so far (NaN times never count) plus the key's idle timeout (TCP's
@@ -173,7 +177,9 @@ def _group_numpy(pb: PacketBatch, timeouts: Timeouts, init: np.ndarray | None = 
     the group's packets before it closed the flow as the sweep sees it (_closed: a RST,
     or a FIN from each side), starts the key's next group (segment), which ``place``
     gives a flow of its own - the sweep would have ended the flow before the packet came,
-    had it run then (Suricata's and Zeek's lookups end it there). ``init``: None, or per
+    had it run then (Suricata's and Zeek's lookups end it there); so does a pure SYN
+    once the group's packets brought a RST or a FIN from side A (the port reuse of a
+    closed flow, as ``_reuse_closed`` takes it across batches). ``init``: None, or per
     packet the FIN/RST state bits a key's first group starts from, read at the key's
     first packet (the state of the table's flow the group continues; ``recheck`` says
     where it could matter). Groups are in (key, segment) order: a key's groups are
@@ -214,18 +220,22 @@ def _cuts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """In key order (``order``, a stable sort by key; ``key_start`` marks each key's
     first packet): which packets start a new group (see _group_numpy), and which joined
-    their group over a gap past the close timeout, the group not being closed. A gap
-    needs one over the previous packet too, so the common batch (none) costs one
-    comparison per packet; the running maximum per key is worked out only when some
-    packet is a candidate, and the FIN/RST state (a loop over the packets it decides)
-    only when some gap lies between the close and the idle timeout."""
+    their group over a gap past the close timeout, or as a pure SYN, the group being
+    neither closed nor reusable. A gap needs one over the previous packet too, so the
+    common batch (none, and no SYN but its keys' first packets) costs one comparison per
+    packet; the running maximum per key is worked out only when some packet is a
+    candidate, and the FIN/RST state (a loop over the packets it decides) only when some
+    gap lies between the close and the idle timeout or some SYN follows a key's first
+    packet."""
     ts = pb.ts[order]
     tcp = pb.proto[order] == PROTO_TCP
     tcp_timeout, udp_timeout, close_timeout = timeouts
     idle = np.where(tcp, tcp_timeout, udp_timeout)
     short = np.where(tcp, min(tcp_timeout, close_timeout), min(udp_timeout, close_timeout))
+    flags = pb.flags[order].astype(np.int64)
+    syn = ~key_start & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
     prev = np.r_[-np.inf, ts[:-1]]
-    candidate = ~key_start & ((prev < ts - short) | np.isnan(prev))
+    candidate = syn | (~key_start & ((prev < ts - short) | np.isnan(prev)))
     nothing = np.zeros(ts.shape[0], dtype=bool)
     if not candidate.any():
         return nothing, nothing
@@ -239,11 +249,11 @@ def _cuts(
     before = np.r_[-np.inf, latest[:-1]]
     cut = ~key_start & (before < ts - idle)
     unsure = ~key_start & ~cut & (before < ts - short) & (before < ts - close_timeout)
-    if not unsure.any():
+    syn &= ~cut
+    if not (unsure | syn).any():
         return cut, nothing
-    # the FIN/RST state of a group before each unsure packet: counts of each bit since
-    # the group's start, from running sums, the groups' starts decided in key order
-    flags = pb.flags[order].astype(np.int64)
+    # the FIN/RST state of a group before each packet in question: counts of each bit
+    # since the group's start, from running sums, the groups' starts decided in key order
     side_a = src_first[order]
     fin = (flags & TCP_FIN) != 0
     bits = np.stack([(flags & TCP_RST) != 0, fin & side_a, fin & ~side_a]).astype(np.int64)
@@ -252,7 +262,7 @@ def _cuts(
     carried = np.zeros(ts.shape[0], dtype=np.int64) if init is None else init[order] & _CLOSING
     joined = nothing.copy()
     seg_start, seg_init, seg_key = 0, 0, -1
-    for p in np.flatnonzero(cut | unsure).tolist():
+    for p in np.flatnonzero(cut | unsure | syn).tolist():
         if key_no[p] != seg_key:
             seg_key = int(key_no[p])
             seg_start = int(first_of_key[p])
@@ -264,7 +274,9 @@ def _cuts(
         rst |= bool(seg_init & STATE_RST)
         fin_a |= bool(seg_init & STATE_FIN_A)
         fin_b |= bool(seg_init & STATE_FIN_B)
-        if rst or (fin_a and fin_b):
+        closed = unsure[p] and (rst or (fin_a and fin_b))  # as _sweep
+        reused = syn[p] and (rst or fin_a)  # as _reuse_closed
+        if closed or reused:
             cut[p] = True
             seg_start, seg_init = p, 0
         else:
@@ -625,9 +637,10 @@ class FlowTracker:
         each such key's first packet), or None when the first grouping stands: a key's
         first group continues the table's flow, which had some FIN/RST bits, and a packet
         joined the group over a gap past the close timeout (``recheck``) - with the
-        flow's bits the group may have closed before it, as the sweep sees it. Not where
-        the table's flow ends as the group starts (the sweep's timeouts, ``_stale``, or a
-        SYN reusing a closed flow's ports, ``_reuse_closed``): the group starts afresh."""
+        flow's bits the group may have closed before it, as the sweep sees it, or a pure
+        SYN in it reuse the flow's ports (``_reuse_closed``). Not where the table's flow
+        ends as the group starts (the sweep's timeouts, ``_stale``, or the group's first
+        packet a SYN that reuses the ports): the group starts afresh."""
         _, _, _, first_pkt, first_syn, _, after_gap, recheck = grouping
         which = np.flatnonzero(recheck & ~after_gap)
         which = which[slots[which] >= 0]
@@ -640,7 +653,8 @@ class FlowTracker:
         which, state = which[bits], state[bits]
         s = slots[which]
         carry = ~self._stale(s, pb.ts[first_pkt[which]])
-        carry &= ~(((state & (STATE_RST | STATE_FIN_A)) != 0) & (first_syn[which] < big))
+        # a SYN first reuses the closed flow's ports: the group is a new flow
+        carry &= ~(((state & _REUSABLE) != 0) & (first_syn[which] == first_pkt[which]))
         if not carry.any():
             return None
         init = np.zeros(len(pb), dtype=np.uint8)
@@ -653,7 +667,8 @@ class FlowTracker:
         """A 5-tuple back after its idle timeout, or after the close timeout once its flow
         closed, starts a new flow, as it would had the sweep run just before its packet
         came (Suricata's and Zeek's lookups end the old flow there): a group that starts
-        after such a cut in the batch (``after_gap``, see _group_numpy), and a key's first
+        after such a cut in the batch (``after_gap``, see _group_numpy; a SYN reusing a
+        closed flow's ports within the batch cuts there too), and a key's first
         group when the flow the table holds for it went quiet longer than that before it
         (``_stale``), get a new slot (-1 here: _create makes it). The flow before each
         such start - the table's, or that of the key's previous group in the batch -
@@ -686,12 +701,15 @@ class FlowTracker:
         return slots, last_of_key, start
 
     def _reuse_closed(self, slots: np.ndarray, first_syn: np.ndarray, big: np.int64) -> np.ndarray:
-        """A new SYN on a closed flow's 5-tuple starts a new connection (port reuse)."""
+        """A new SYN on a closed flow's 5-tuple (a RST, or side A's FIN) starts a new
+        connection (port reuse): here a group that starts with it (a SYN later in a key's
+        first group was cut there by the grouping, the stored flow's state carried in:
+        ``_carried_state``; within the batch, the grouping cuts at it too)."""
         t = self.table
         found = slots >= 0
         if not found.any():
             return slots
-        closed_state = (t["state"][np.where(found, slots, 0)] & (STATE_RST | STATE_FIN_A)) != 0
+        closed_state = (t["state"][np.where(found, slots, 0)] & _REUSABLE) != 0
         reuse = found & closed_state & (first_syn < big)
         if reuse.any():
             old = slots[reuse]
@@ -884,26 +902,24 @@ class FlowTracker:
             return
         c = self.config
         last = t["last_ts"][used]
-        closed = _closed(t["state"][used])
+        state = t["state"][used]
+        closed = _closed(state)
         timeout = np.where(t["proto"][used] == PROTO_TCP, c.idle_timeout, c.udp_idle_timeout)
         idle = last < self.now - timeout
         done_closed = closed & (last < self.now - c.close_timeout)
         if t.detached_slots.shape[0]:
             # ended by their return (_idle_ends), named as a sweep at the time it came
-            # (the row keeps it) would: "idle" unless closed (as before), a closed one
-            # "closed" where it came within the idle timeout ("idle" too where times going
-            # back make it neither)
+            # (the row keeps it) would: "idle" unless its key came back within the idle
+            # timeout to a flow closed, or reusable by a SYN (_reuse_closed) - "closed"
             detached = np.isin(used, t.detached_slots)
-            idle |= detached & ~closed
-            di = np.flatnonzero(detached & closed)
+            di = np.flatnonzero(detached & ((state & _REUSABLE) != 0))
+            idle |= detached
             if di.shape[0]:
                 by_slot = np.argsort(t.detached_slots)
                 pos = np.searchsorted(t.detached_slots, used[di], sorter=by_slot)
                 at = t.detached_at[by_slot[pos]]
-                before = last[di]
-                closed_then = before < at - c.close_timeout
-                idle[di] = (before < at - timeout[di]) | ~closed_then
-                done_closed[di] = closed_then
+                idle[di] = last[di] < at - timeout[di]
+                done_closed[di] = ~idle[di]
         ending = idle | done_closed
         if ending.any():
             self._end_many(used[ending & idle], "idle")

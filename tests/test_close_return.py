@@ -6,7 +6,9 @@ FIN only in the next: the state the table carries in), or between batches where 
 sweep caught it - the same flows, field for field, through ``minewatch flows --all``,
 compiled and pure (MINEWATCH_PURE=1) alike. A return just under the close timeout keeps
 one flow, and so does one after a FIN from one side only (not closed); a SYN back after
-the close timeout starts the new flow as the port reuse of a closed flow does."""
+the close timeout starts the new flow as the port reuse of a closed flow does, and a SYN
+before it (after a RST, or the client's FIN) starts one at the SYN, the packets before
+it staying with the old flow, in one batch as across two."""
 
 from __future__ import annotations
 
@@ -64,6 +66,11 @@ def _records() -> list:
         *_conversation(T0, 41007), *_fins(T0 + 1, 41007, server=False),  # the server's FIN
         *_fins(T0 + 20, 41007, client=False),  # 19 s later, back after 100 s: two
         *_resumed(T0 + 120, 41007),
+        *_conversation(T0, 41008), *_reset(T0 + 1, 41008),  # a new SYN 4 s after a RST:
+        *_conversation(T0 + 5, 41008), *_resumed(T0 + 60, 41008),  # two, the second open
+        *_conversation(T0, 41009), *_fins(T0 + 1, 41009, server=False),  # the client's FIN,
+        (T0 + 12, _tcp(CLIENT, 41009, POOL, 3333, 113, ACK)),  # a late ACK of the old one,
+        *_conversation(T0 + 15, 41009),  # a new SYN (the old flow's state carried in)
     ]  # fmt: skip
 
 
@@ -90,11 +97,15 @@ def test_back_after_the_close_timeout_is_a_new_flow(tmp_path: Path) -> None:
     reference = runs[("swept", False)]
     assert all(OTHER not in (r["src_ip"], r["dest_ip"]) for r in reference)
     flows = _by_port(reference)
-    for port in (41001, 41002, 41005, 41007):  # closed, back after the close timeout: two
+    for port in (41001, 41002, 41005, 41007, 41008, 41009):  # two flows
         first, second = flows[port]
         assert first["end_reason"] == "closed", port
         assert first["flow_id"] != second["flow_id"]
         assert first["flow"]["end"] < second["flow"]["start"], port
+    # a SYN on a reset or client-FINed flow's ports: the new flow starts at it (port reuse)
+    assert [r["flow"]["pkts_toserver"] for r in flows[41008]] == [4, 4]
+    assert [r["flow"]["pkts_toserver"] for r in flows[41009]] == [5, 3]
+    assert flows[41008][1]["end_reason"] == "end"  # 55 s quiet after the SYN: not closed
     assert [r["flow"]["pkts_toserver"] for r in flows[41001]] == [5, 1]
     assert [r["flow"]["pkts_toserver"] for r in flows[41002]] == [4, 1]
     assert [r["flow"]["pkts_toserver"] for r in flows[41005]] == [5, 3]
@@ -113,4 +124,4 @@ def test_the_same_flows_with_a_split_scan(tmp_path: Path) -> None:
     one = _flows(inside, False)
     two = _flows(inside, False, "-j", "2", "--split-from", "1")
     assert two == one
-    assert len(_ours(one)) == 11
+    assert len(_ours(one)) == 15

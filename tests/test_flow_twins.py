@@ -102,18 +102,9 @@ def test_flow_group_twins_agree_on_synthetic_batches(monkeypatch) -> None:
     """Random addresses, ports, protocols and flags (one-way ICMP's 0x80 included) with many
     repeated keys, without and with tunnel keys."""
     rng = np.random.default_rng(7)
-    for n, tunneled in (
-        (1, False),
-        (2, True),
-        (17, False),
-        (1000, True),
-        (5000, False),
-        (5000, True),
-    ):
+    for n, tunneled in ((1, False), (2, True), (17, False), (1000, True), (5000, False), (5000, True)):
         hosts = rng.integers(0, 6, size=(2, n))
-        tunnel = (
-            rng.choice(np.array([0, 0, 7, 2**63 + 5], dtype=np.uint64), n) if tunneled else None
-        )
+        tunnel = rng.choice(np.array([0, 0, 7, 2**63 + 5], dtype=np.uint64), n) if tunneled else None
         src_hi = (hosts[0] == 5).astype(np.uint64) * np.uint64(0x20010DB8 << 32)
         pb = _random_batch(rng, np.sort(rng.random(n)), hosts, [6, 17, 1, 58, 132, 47],
                            [53, 443, 3333, 40000], src_hi, tunnel)  # fmt: skip
@@ -122,7 +113,9 @@ def test_flow_group_twins_agree_on_synthetic_batches(monkeypatch) -> None:
         b = flows._group_numpy(pb, timeouts)
         for x, y in zip(a, b, strict=True):
             assert np.array_equal(x, y), n
-        assert not a[-2].any()  # within a second: no key is back after its timeout
+        # within a second no key is back after a timeout: a group after another of its
+        # key starts at a pure SYN (on a flow that saw a RST or side A's FIN)
+        assert np.all((pb.flags[a[3][a[-2]]] & 0x12) == 0x02)
 
 
 def test_flow_group_twins_split_keys_at_idle_gaps() -> None:
@@ -138,16 +131,13 @@ def test_flow_group_twins_split_keys_at_idle_gaps() -> None:
         ts[rng.random(n) < 0.01] = np.nan
         ts[rng.random(n) < 0.005] = np.inf
         ts[rng.random(n) < 0.05] = 1.0  # ties
-        pb = _random_batch(
-            rng, ts, hosts, [6, 17, 1], [53, 3333], np.zeros(n, dtype=np.uint64), None
-        )
+        pb = _random_batch(rng, ts, hosts, [6, 17, 1], [53, 3333], np.zeros(n, dtype=np.uint64), None)
         timeouts = (1.0, 0.25, 5.0)  # a close timeout over both: idle alone
         a = flows._group_compiled(pb, timeouts)
         b = flows._group_numpy(pb, timeouts)
         for x, y in zip(a, b, strict=True):
             assert np.array_equal(x, y), n
-        _, group, ukeys, first_pkt, _, _, after_gap, recheck = b
-        assert not recheck.any()
+        _, group, ukeys, first_pkt, _, _, after_gap, _ = b
         if n > 2:
             assert after_gap.any()
         assert np.array_equal(after_gap[1:], ukeys[1:] == ukeys[:-1])
@@ -208,7 +198,6 @@ def test_zero_rows_twins_agree() -> None:
     with pytest.raises(IndexError):
         fast.zero_rows(tuple(tables[0].cols.values()), np.array([3000], dtype=np.int64))
 
-
 def _segments_by_hand(
     keys: np.ndarray,
     pb: flows.PacketBatch,
@@ -217,10 +206,11 @@ def _segments_by_hand(
     init: np.ndarray,
 ) -> tuple[list[tuple[int, int]], set[tuple[int, int]], int]:
     """The grouping's rule, packet by packet in capture order (as a sweep before every
-    packet decides): per packet its (key, segment number of the key), the segments a
-    packet joined over a gap past the close timeout, the segment not being closed, and
-    how many cuts the close timeout made (within the idle timeout)."""
-    current: dict[int, tuple[int, float, int]] = {}  # key -> (segment, latest, state bits)
+    packet and _reuse_closed decide): per packet its (key, segment number of the key),
+    the segments a packet joined over a gap past the close timeout or as a pure SYN, the
+    segment being neither closed nor reusable, and how many cuts the close timeout or a
+    SYN reuse made (within the idle timeout)."""
+    current: dict[int, tuple[int, float, int]] = {}  # key -> (segment, its latest, state)
     out, joined, by_close = [], set(), 0
     for i, key in enumerate(keys.tolist()):
         t, f = float(pb.ts[i]), int(pb.flags[i])
@@ -230,10 +220,12 @@ def _segments_by_hand(
         else:
             seg, latest, state = current[key]
             closed = bool(state & 8) or (state & 6) == 6
-            if latest < t - idle or (closed and latest < t - timeouts[2]):
+            syn = (f & 0x12) == 0x02
+            reused = syn and bool(state & 10)  # a RST or side A's FIN: port reuse
+            if latest < t - idle or (closed and latest < t - timeouts[2]) or reused:
                 by_close += not latest < t - idle
-                seg, latest, state = seg + 1, -np.inf, 0
-            elif latest < t - timeouts[2]:
+                seg, state = seg + 1, 0  # the latest time stays the key's
+            elif syn or latest < t - timeouts[2]:
                 joined.add((key, seg))
         if f & 0x04:
             state |= 8
@@ -245,11 +237,12 @@ def _segments_by_hand(
 
 
 def test_flow_group_twins_cut_closed_flows_at_the_close_timeout() -> None:
-    """TCP and UDP keys with FIN (either side) and RST here and there, gaps around the
-    close timeout (3 s) and the idle ones (10 s, 6 s), and a state carried in from the table
-    at some keys' first packet: both twins give the groups a packet-by-packet sweep
-    gives - a cut past the close timeout once a RST or a FIN from each side came -, and
-    mark the groups a packet joined over a close-length gap without a close."""
+    """TCP and UDP keys with FIN (either side), RST and SYN here and there, gaps around
+    the close timeout (3 s) and the idle ones (10 s, 6 s), and a state carried in from the
+    table at some keys' first packet: both twins give the groups a packet-by-packet sweep
+    gives - a cut past the close timeout once a RST or a FIN from each side came, and at
+    a pure SYN once a RST or side A's FIN came -, and mark the groups a packet joined
+    over a close-length gap, or as a SYN, without either."""
     rng = np.random.default_rng(23)
     timeouts = (10.0, 6.0, 3.0)
     cut_by_close = recheck_seen = 0

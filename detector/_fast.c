@@ -2028,7 +2028,7 @@ enum { FG_IN = 9, FG_OUT = 9 };
 enum { ST_FIN_A_G = 2, ST_FIN_B_G = 4, ST_RST_G = 8 };
 
 /* flow_group(src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, flags, ts, tunnel,
-              tcp_timeout, udp_timeout, close_timeout, init_state, src_first_out, keys_out,
+              tcp_timeout, udp_timeout, close_timeout, init_state, init_latest, src_first_out, keys_out,
               group_out, ukeys_out, first_pkt_out, first_syn_out, first_synack_out,
               after_gap_out, recheck_out)
    -> number of groups
@@ -2043,20 +2043,23 @@ enum { ST_FIN_A_G = 2, ST_FIN_B_G = 4, ST_RST_G = 8 };
    flow as the sweep sees it (a RST, or a FIN from each side: the FIN/RST state bits
    flow_update sets, ST_*). init_state: None, or per packet the state bits a key's first
    segment starts from, read at the key's first packet (the table's flow it continues);
-   a later segment starts from none. A pure SYN (flags SYN without ACK) once the
+   a later segment starts from none; init_latest: None, or per packet the latest time
+   a key's first segment starts from (-inf: none), read there too (the table's flow's
+   last packet: times that went back across batches do not cut where the flow's
+   later time would not). A pure SYN (flags SYN without ACK) once the
    segment saw a RST or a FIN from side A starts a new segment too: the port reuse of a
    closed flow (flows._reuse_closed). recheck_out: per group, 1 where a packet joined it
    with a gap past close_timeout (not past the idle one), or a pure SYN joined it (not as
    its first packet), because the segment was not closed - a state carried in from the
    table could have cut there (flows.place asks again with init_state). */
 static PyObject *flow_group(PyObject *self, PyObject *args) {
-    PyObject *objs[FG_IN + FG_OUT], *tunnel_obj, *init_obj;
-    Py_buffer v[FG_IN + FG_OUT], tv, iv;
+    PyObject *objs[FG_IN + FG_OUT], *tunnel_obj, *init_obj, *init_latest_obj;
+    Py_buffer v[FG_IN + FG_OUT], tv, iv, lv;
     double tcp_timeout, udp_timeout, close_timeout;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOdddOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOdddOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
                           &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8],
                           &tunnel_obj, &tcp_timeout, &udp_timeout, &close_timeout, &init_obj,
-                          &objs[9], &objs[10], &objs[11], &objs[12], &objs[13], &objs[14],
+                          &init_latest_obj, &objs[9], &objs[10], &objs[11], &objs[12], &objs[13], &objs[14],
                           &objs[15], &objs[16], &objs[17]))
         return NULL;
     if (take_buffers(objs, v, FG_IN + FG_OUT, FG_IN) < 0)
@@ -2078,6 +2081,16 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         }
         init = iv.buf;
     }
+    const double *init_latest = NULL;
+    if (init_latest_obj != Py_None) {
+        if (PyObject_GetBuffer(init_latest_obj, &lv, PyBUF_SIMPLE) < 0) {
+            release_buffers(v, FG_IN + FG_OUT);
+            if (tunnel) PyBuffer_Release(&tv);
+            if (init) PyBuffer_Release(&iv);
+            return NULL;
+        }
+        init_latest = lv.buf;
+    }
     const uint64_t *shi = v[0].buf, *slo = v[1].buf, *dhi = v[2].buf, *dlo = v[3].buf;
     const int64_t *sport = v[4].buf, *dport = v[5].buf;
     const uint8_t *proto = v[6].buf, *flags = v[7].buf;
@@ -2087,11 +2100,12 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     int64_t *group = v[11].buf, *first_pkt = v[13].buf, *first_syn = v[14].buf,
             *first_synack = v[15].buf;
     Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(uint64_t);
-    if (init && iv.len < n) {
-        PyErr_SetString(PyExc_ValueError, "init_state shorter than the batch");
+    if ((init && iv.len < n) || (init_latest && lv.len < n * (Py_ssize_t)sizeof(double))) {
+        PyErr_SetString(PyExc_ValueError, "init_state or init_latest shorter than the batch");
         release_buffers(v, FG_IN + FG_OUT);
         if (tunnel) PyBuffer_Release(&tv);
-        PyBuffer_Release(&iv);
+        if (init) PyBuffer_Release(&iv);
+        if (init_latest) PyBuffer_Release(&lv);
         return NULL;
     }
     const uint64_t SEED = 0x9E3779B97F4A7C15ULL;
@@ -2119,6 +2133,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         release_buffers(v, FG_IN + FG_OUT);
         if (tunnel) PyBuffer_Release(&tv);
         if (init) PyBuffer_Release(&iv);
+        if (init_latest) PyBuffer_Release(&lv);
         return PyErr_NoMemory();
     }
     uint8_t *rchk = st + n + 1;
@@ -2185,6 +2200,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
             fsynack[g] = n;
             st[g] = (init && !cut) ? (uint8_t)(init[i] & (ST_FIN_A_G | ST_FIN_B_G | ST_RST_G)) : 0;
             rchk[g] = 0;
+            if (init_latest && !cut) lt = init_latest[i]; /* the table's flow's last time */
             break;
         }
         latest[g] = t > lt ? t : lt;
@@ -2217,6 +2233,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     release_buffers(v, FG_IN + FG_OUT);
     if (tunnel) PyBuffer_Release(&tv);
     if (init) PyBuffer_Release(&iv);
+    if (init_latest) PyBuffer_Release(&lv);
     return PyLong_FromSsize_t(ng);
 }
 

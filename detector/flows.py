@@ -164,7 +164,12 @@ def _canonical(
 Timeouts = tuple[float, float, float]
 
 
-def _group_numpy(pb: PacketBatch, timeouts: Timeouts, init: np.ndarray | None = None) -> Grouping:
+def _group_numpy(
+    pb: PacketBatch,
+    timeouts: Timeouts,
+    init: np.ndarray | None = None,
+    init_latest: np.ndarray | None = None,
+) -> Grouping:
     """Packets grouped by flow: (src_first, group of each packet, the groups' keys in
     ascending order, and per group its first packet, first pure SYN and first SYN-ACK -
     ``len(pb)`` where there is none -, whether it starts after a cut, and whether a packet
@@ -182,7 +187,9 @@ def _group_numpy(pb: PacketBatch, timeouts: Timeouts, init: np.ndarray | None = 
     closed flow, as ``_reuse_closed`` takes it across batches). ``init``: None, or per
     packet the FIN/RST state bits a key's first group starts from, read at the key's
     first packet (the state of the table's flow the group continues; ``recheck`` says
-    where it could matter). Groups are in (key, segment) order: a key's groups are
+    where it could matter); ``init_latest`` likewise the latest time it starts from (the
+    table's flow's last packet; -inf: none), so that times gone back across batches cut
+    no more than within one. Groups are in (key, segment) order: a key's groups are
     adjacent, oldest first. ``_group_compiled`` is its C twin."""
     n = len(pb)
     src_first = _src_first(pb)
@@ -191,7 +198,7 @@ def _group_numpy(pb: PacketBatch, timeouts: Timeouts, init: np.ndarray | None = 
     order = np.argsort(keys, kind="stable")
     sk = keys[order]
     key_start = np.r_[True, sk[1:] != sk[:-1]]
-    cuts, joined_over = _cuts(pb, order, key_start, src_first, timeouts, init)
+    cuts, joined_over = _cuts(pb, order, key_start, src_first, timeouts, init, init_latest)
     boundary = key_start | cuts
     starts = np.flatnonzero(boundary)
     in_order = np.cumsum(boundary) - 1
@@ -217,6 +224,7 @@ def _cuts(
     src_first: np.ndarray,
     timeouts: Timeouts,
     init: np.ndarray | None,
+    init_latest: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """In key order (``order``, a stable sort by key; ``key_start`` marks each key's
     first packet): which packets start a new group (see _group_numpy), and which joined
@@ -242,6 +250,8 @@ def _cuts(
     # latest time per key so far: a running maximum that restarts at each key, done as
     # one maximum.accumulate over (key number, rank of the time) packed into an int64
     clean = np.where(np.isnan(ts), -np.inf, ts)
+    if init_latest is not None:  # a key's first packet: the latest the table carries in
+        clean = np.where(key_start, np.maximum(clean, init_latest[order]), clean)
     values, rank = np.unique(clean, return_inverse=True)
     key_no = np.cumsum(key_start) - 1
     packed = key_no * np.int64(values.shape[0]) + rank.astype(np.int64)
@@ -285,7 +295,10 @@ def _cuts(
 
 
 def _group_compiled(
-    pb: PacketBatch, timeouts: Timeouts, init: np.ndarray | None = None
+    pb: PacketBatch,
+    timeouts: Timeouts,
+    init: np.ndarray | None = None,
+    init_latest: np.ndarray | None = None,
 ) -> Grouping:
     n = len(pb)
     src_first = np.empty(n, dtype=np.bool_)
@@ -308,6 +321,7 @@ def _group_compiled(
         pb.tunnel,
         *timeouts,
         None if init is None else np.ascontiguousarray(init, dtype=np.uint8),
+        None if init_latest is None else np.ascontiguousarray(init_latest, dtype=np.float64),
         src_first.view(np.uint8),
         keys,
         group,
@@ -499,10 +513,10 @@ class FlowTracker:
         timeouts = (c.idle_timeout, c.udp_idle_timeout, c.close_timeout)
         grouping = group_of(pb, timeouts)
         slots = self.table.lookup(grouping[2])
-        if grouping[7].any():
-            init = self._carried_state(slots, grouping, pb, big)
-            if init is not None:
-                grouping = group_of(pb, timeouts, init)
+        if grouping[7].any() or grouping[6].any():
+            carried = self._carried_state(slots, grouping, pb, big)
+            if carried is not None:
+                grouping = group_of(pb, timeouts, *carried)
                 slots = self.table.lookup(grouping[2])
         src_first, group, ukeys, first_pkt, first_syn, first_synack, after_gap, _ = grouping
         a_hi, a_lo, b_hi, b_lo, a_port, b_port = _canonical(pb, first_pkt, src_first)
@@ -632,34 +646,44 @@ class FlowTracker:
 
     def _carried_state(
         self, slots: np.ndarray, grouping: Grouping, pb: PacketBatch, big: np.int64
-    ) -> np.ndarray | None:
-        """The FIN/RST state bits a second grouping starts keys from (per packet, set at
-        each such key's first packet), or None when the first grouping stands: a key's
-        first group continues the table's flow, which had some FIN/RST bits, and a packet
-        joined the group over a gap past the close timeout (``recheck``) - with the
-        flow's bits the group may have closed before it, as the sweep sees it, or a pure
-        SYN in it reuse the flow's ports (``_reuse_closed``). Not where the table's flow
-        ends as the group starts (the sweep's timeouts, ``_stale``, or the group's first
-        packet a SYN that reuses the ports): the group starts afresh."""
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The FIN/RST state bits and the latest time a second grouping starts keys from
+        (per packet, set at each such key's first packet; elsewhere 0 and -inf), or None
+        when the first grouping stands: a key's first group continues the table's flow,
+        and either that flow had some FIN/RST bits and a packet joined the group over a
+        gap past the close timeout or as a pure SYN (``recheck``) - with the flow's bits
+        the group may have closed before it, as the sweep sees it, or the SYN reuse the
+        flow's ports (``_reuse_closed``) -, or the flow's last packet is later than the
+        group's first (times gone back across batches) and the batch cuts the key after
+        the group: a cut the flow's later time would not make. Not where the table's
+        flow ends as the group starts (the sweep's timeouts, ``_stale``, or the group's
+        first packet a SYN that reuses the ports): the group starts afresh."""
         _, _, _, first_pkt, first_syn, _, after_gap, recheck = grouping
-        which = np.flatnonzero(recheck & ~after_gap)
+        t = self.table
+        cut_after = np.r_[after_gap[1:], False] & ~after_gap  # a key's first group, cut after
+        which = np.flatnonzero((recheck & ~after_gap) | cut_after)
         which = which[slots[which] >= 0]
         if which.shape[0] == 0:
             return None
-        state = self.table["state"][slots[which]]
-        bits = np.flatnonzero((state & _CLOSING) != 0)  # mostly none
-        if bits.shape[0] == 0:
-            return None
-        which, state = which[bits], state[bits]
         s = slots[which]
-        carry = ~self._stale(s, pb.ts[first_pkt[which]])
-        # a SYN first reuses the closed flow's ports: the group is a new flow
-        carry &= ~(((state & _REUSABLE) != 0) & (first_syn[which] == first_pkt[which]))
-        if not carry.any():
+        state = t["state"][s]
+        last = t["last_ts"][s]
+        start = pb.ts[first_pkt[which]]
+        carry = (recheck[which] & ((state & _CLOSING) != 0)) | (cut_after[which] & (last > start))
+        if not carry.any():  # mostly
             return None
+        which, state, last, start, s = (x[carry] for x in (which, state, last, start, s))
+        keep = ~self._stale(s, start)
+        # a SYN first reuses the closed flow's ports: the group is a new flow
+        keep &= ~(((state & _REUSABLE) != 0) & (first_syn[which] == first_pkt[which]))
+        if not keep.any():
+            return None
+        at = first_pkt[which[keep]]
         init = np.zeros(len(pb), dtype=np.uint8)
-        init[first_pkt[which[carry]]] = state[carry] & _CLOSING
-        return init
+        init[at] = state[keep] & _CLOSING
+        init_latest = np.full(len(pb), -np.inf)
+        init_latest[at] = last[keep]
+        return init, init_latest
 
     def _idle_ends(
         self, slots: np.ndarray, after_gap: np.ndarray, first_pkt: np.ndarray, pb: PacketBatch
@@ -679,10 +703,10 @@ class FlowTracker:
         created (a key's last group; None: all of them - the common batch, where nothing
         was back) and per group the time of its first packet (None with None).
 
-        The cuts inside the batch see the batch's times only: a stored flow whose last
-        packet is later than its key's next packets in the batch (times going back across
-        batches by more than the timeout, as in a badly merged capture) does not hold back
-        a cut that its later time would have."""
+        A stored flow whose last packet is later than its key's next packets in the batch
+        (times going back across batches, as in a badly merged capture) holds back the
+        cuts its later time would: place groups such keys again from it
+        (``_carried_state``)."""
         t = self.table
         found = slots >= 0
         start = pb.ts[first_pkt]

@@ -204,6 +204,7 @@ def _segments_by_hand(
     src_first: np.ndarray,
     timeouts: flows.Timeouts,
     init: np.ndarray,
+    init_latest: np.ndarray,
 ) -> tuple[list[tuple[int, int]], set[tuple[int, int]], int]:
     """The grouping's rule, packet by packet in capture order (as a sweep before every
     packet and _reuse_closed decide): per packet its (key, segment number of the key),
@@ -216,7 +217,7 @@ def _segments_by_hand(
         t, f = float(pb.ts[i]), int(pb.flags[i])
         idle = timeouts[0] if pb.proto[i] == 6 else timeouts[1]
         if key not in current:
-            seg, latest, state = 0, -np.inf, int(init[i]) & 14
+            seg, latest, state = 0, float(init_latest[i]), int(init[i]) & 14
         else:
             seg, latest, state = current[key]
             closed = bool(state & 8) or (state & 6) == 6
@@ -239,7 +240,8 @@ def _segments_by_hand(
 def test_flow_group_twins_cut_closed_flows_at_the_close_timeout() -> None:
     """TCP and UDP keys with FIN (either side), RST and SYN here and there, gaps around
     the close timeout (3 s) and the idle ones (10 s, 6 s), and a state carried in from the
-    table at some keys' first packet: both twins give the groups a packet-by-packet sweep
+    table at some keys' first packet, with or without a latest time carried in (later
+    than the key's next packets here and there: times gone back): both twins give the groups a packet-by-packet sweep
     gives - a cut past the close timeout once a RST or a FIN from each side came, and at
     a pure SYN once a RST or side A's FIN came -, and mark the groups a packet joined
     over a close-length gap, or as a SYN, without either."""
@@ -257,16 +259,21 @@ def test_flow_group_twins_cut_closed_flows_at_the_close_timeout() -> None:
         )
         pb.flags[:] = rng.choice(np.array([0x10, 0x18, 0x11, 0x04, 0x02, 0x12], dtype=np.uint8),
                                  n, p=[0.5, 0.35, 0.06, 0.02, 0.04, 0.03])  # fmt: skip
-        for init in (None, rng.choice(np.array([0, 2, 4, 6, 8], dtype=np.uint8), n)):
-            a = flows._group_compiled(pb, timeouts, init)
-            b = flows._group_numpy(pb, timeouts, init)
+        carried = rng.random(n) < 0.3  # read at a key's first packet only
+        some = (rng.choice(np.array([0, 2, 4, 6, 8], dtype=np.uint8), n),
+                np.where(carried, rng.random(n) * spread * 1.2, -np.inf))  # fmt: skip
+        for init, init_latest in ((None, None), some, (some[0], None), (None, some[1])):
+            a = flows._group_compiled(pb, timeouts, init, init_latest)
+            b = flows._group_numpy(pb, timeouts, init, init_latest)
             for x, y in zip(a, b, strict=True):
                 assert np.array_equal(x, y), n
             src_first, group, ukeys, _, _, _, after_gap, recheck = a
             keys = ukeys[group]
             by_hand, joined, by_close = _segments_by_hand(
-                keys, pb, src_first, timeouts, np.zeros(n, np.uint8) if init is None else init
-            )
+                keys, pb, src_first, timeouts,
+                np.zeros(n, np.uint8) if init is None else init,
+                np.full(n, -np.inf) if init_latest is None else init_latest,
+            )  # fmt: skip
             names = sorted(set(by_hand))
             assert group.tolist() == [names.index(s) for s in by_hand]
             assert recheck.tolist() == [s in joined for s in names]

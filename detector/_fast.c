@@ -2060,7 +2060,8 @@ static PyObject *pcap_fields(PyObject *self, PyObject *args) {
 /* The per-packet halves of flows.FlowTracker.process, with the numpy code there as their
    twin (tests compare every output):
      flow_group  - canonical side and 64-bit key of each packet, and its group (a key's
-                   packets up to a gap longer than the key's idle timeout: a segment)
+                   packets up to a gap longer than the key's idle timeout, or than the
+                   close timeout once they closed the flow: a segment)
                    numbered in ascending (key, segment) order, with each group's first
                    packet, first pure SYN and first SYN-ACK (n where there is none) and
                    whether it starts after such a gap;
@@ -2087,11 +2088,14 @@ static int grp_cmp(const void *a, const void *b) {
     return p->id < q->id ? -1 : (p->id > q->id ? 1 : 0);
 }
 
-enum { FG_IN = 9, FG_OUT = 8 };
+enum { FG_IN = 9, FG_OUT = 9 };
+/* flowtable.STATE_FIN_A, _FIN_B, _RST (flow_update's ST_* below) */
+enum { ST_FIN_A_G = 2, ST_FIN_B_G = 4, ST_RST_G = 8 };
 
 /* flow_group(src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, flags, ts, tunnel,
-              tcp_timeout, udp_timeout, src_first_out, keys_out, group_out, ukeys_out,
-              first_pkt_out, first_syn_out, first_synack_out, after_gap_out)
+              tcp_timeout, udp_timeout, close_timeout, init_state, init_latest, src_first_out, keys_out,
+              group_out, ukeys_out, first_pkt_out, first_syn_out, first_synack_out,
+              after_gap_out, recheck_out)
    -> number of groups
 
    tunnel: None, or each packet's tunnel key (0: none), mixed into the key of tunneled
@@ -2099,15 +2103,29 @@ enum { FG_IN = 9, FG_OUT = 8 };
    TCP) keeps its source as side A. A packet whose time is past its segment's latest
    time (a NaN time never counts as one) plus the key's idle timeout (tcp_timeout for
    TCP, udp_timeout for the rest, as the sweep decides) starts a new segment, a group of
-   its own: the flow's sweep would have ended the flow before it came. */
+   its own: the flow's sweep would have ended the flow before it came. So does one past
+   the latest time plus close_timeout when the segment's packets before it closed the
+   flow as the sweep sees it (a RST, or a FIN from each side: the FIN/RST state bits
+   flow_update sets, ST_*). init_state: None, or per packet the state bits a key's first
+   segment starts from, read at the key's first packet (the table's flow it continues);
+   a later segment starts from none; init_latest: None, or per packet the latest time
+   a key's first segment starts from (-inf: none), read there too (the table's flow's
+   last packet: times that went back across batches do not cut where the flow's
+   later time would not). A pure SYN (flags SYN without ACK) once the
+   segment saw a RST or a FIN from side A starts a new segment too: the port reuse of a
+   closed flow (flows._reuse_closed). recheck_out: per group, 1 where a packet joined it
+   with a gap past close_timeout (not past the idle one), or a pure SYN joined it (not as
+   its first packet), because the segment was not closed - a state carried in from the
+   table could have cut there (flows.place asks again with init_state). */
 static PyObject *flow_group(PyObject *self, PyObject *args) {
-    PyObject *objs[FG_IN + FG_OUT], *tunnel_obj;
-    Py_buffer v[FG_IN + FG_OUT], tv;
-    double tcp_timeout, udp_timeout;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOddOOOOOOOO", &objs[0], &objs[1], &objs[2],
+    PyObject *objs[FG_IN + FG_OUT], *tunnel_obj, *init_obj, *init_latest_obj;
+    Py_buffer v[FG_IN + FG_OUT], tv, iv, lv;
+    double tcp_timeout, udp_timeout, close_timeout;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOdddOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
                           &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8],
-                          &tunnel_obj, &tcp_timeout, &udp_timeout, &objs[9], &objs[10],
-                          &objs[11], &objs[12], &objs[13], &objs[14], &objs[15], &objs[16]))
+                          &tunnel_obj, &tcp_timeout, &udp_timeout, &close_timeout, &init_obj,
+                          &init_latest_obj, &objs[9], &objs[10], &objs[11], &objs[12], &objs[13], &objs[14],
+                          &objs[15], &objs[16], &objs[17]))
         return NULL;
     if (take_buffers(objs, v, FG_IN + FG_OUT, FG_IN) < 0)
         return NULL;
@@ -2119,16 +2137,47 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         }
         tunnel = tv.buf;
     }
+    const uint8_t *init = NULL;
+    if (init_obj != Py_None) {
+        if (PyObject_GetBuffer(init_obj, &iv, PyBUF_SIMPLE) < 0) {
+            release_buffers(v, FG_IN + FG_OUT);
+            if (tunnel) PyBuffer_Release(&tv);
+            return NULL;
+        }
+        init = iv.buf;
+    }
+    const double *init_latest = NULL;
+    if (init_latest_obj != Py_None) {
+        if (PyObject_GetBuffer(init_latest_obj, &lv, PyBUF_SIMPLE) < 0) {
+            release_buffers(v, FG_IN + FG_OUT);
+            if (tunnel) PyBuffer_Release(&tv);
+            if (init) PyBuffer_Release(&iv);
+            return NULL;
+        }
+        init_latest = lv.buf;
+    }
     const uint64_t *shi = v[0].buf, *slo = v[1].buf, *dhi = v[2].buf, *dlo = v[3].buf;
     const int64_t *sport = v[4].buf, *dport = v[5].buf;
     const uint8_t *proto = v[6].buf, *flags = v[7].buf;
     const double *ts = v[8].buf;
-    uint8_t *src_first = v[9].buf, *after_gap = v[16].buf;
+    uint8_t *src_first = v[9].buf, *after_gap = v[16].buf, *recheck = v[17].buf;
     uint64_t *keys = v[10].buf, *ukeys = v[12].buf;
     int64_t *group = v[11].buf, *first_pkt = v[13].buf, *first_syn = v[14].buf,
             *first_synack = v[15].buf;
     Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(uint64_t);
+    if ((init && iv.len < n) || (init_latest && lv.len < n * (Py_ssize_t)sizeof(double))) {
+        PyErr_SetString(PyExc_ValueError, "init_state or init_latest shorter than the batch");
+        release_buffers(v, FG_IN + FG_OUT);
+        if (tunnel) PyBuffer_Release(&tv);
+        if (init) PyBuffer_Release(&iv);
+        if (init_latest) PyBuffer_Release(&lv);
+        return NULL;
+    }
     const uint64_t SEED = 0x9E3779B97F4A7C15ULL;
+    /* a gap up to the shorter of the two timeouts joins whatever the state (one
+       comparison per packet); only a longer one looks at the idle timeout and the state */
+    const double tcp_short = close_timeout < tcp_timeout ? close_timeout : tcp_timeout;
+    const double udp_short = close_timeout < udp_timeout ? close_timeout : udp_timeout;
 
     size_t hcap = 16;
     while (hcap < (size_t)n * 2) hcap <<= 1;
@@ -2141,13 +2190,18 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     int64_t *fsyn = malloc(((size_t)n + 1) * sizeof(int64_t));
     int64_t *fsynack = malloc(((size_t)n + 1) * sizeof(int64_t));
     double *latest = malloc(((size_t)n + 1) * sizeof(double)); /* per group: its latest time */
-    if (!slot_of || !groups || !rank || !fpkt || !fsyn || !fsynack || !latest) {
+    /* per group: its FIN/RST state bits so far (ST_*), and the recheck mark */
+    uint8_t *st = malloc(((size_t)n + 1) * 2);
+    if (!slot_of || !groups || !rank || !fpkt || !fsyn || !fsynack || !latest || !st) {
         free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
-        free(latest);
+        free(latest); free(st);
         release_buffers(v, FG_IN + FG_OUT);
         if (tunnel) PyBuffer_Release(&tv);
+        if (init) PyBuffer_Release(&iv);
+        if (init_latest) PyBuffer_Release(&lv);
         return PyErr_NoMemory();
     }
+    uint8_t *rchk = st + n + 1;
     memset(slot_of, 0xff, hcap * sizeof(int32_t));
     Py_ssize_t ng = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -2170,13 +2224,34 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         size_t pos = (size_t)(key ^ (key >> 29)) & (hcap - 1);
         int64_t g;
         double t = ts[i], lt = -INFINITY; /* the segment's latest time before this packet */
+        int cut = 0;
+        uint8_t f = flags[i];
         for (;;) {
             g = slot_of[pos];
             if (g >= 0 && groups[g].key == key) {
-                /* the key's current segment: a gap past its idle timeout starts the next */
+                /* the key's current segment: a gap past its idle timeout, or past the close
+                   timeout once the segment closed the flow, starts the next; so does a pure
+                   SYN once a RST or a FIN from side A came (_reuse_closed: port reuse) */
                 lt = latest[g];
-                if (!(lt < t - (proto[i] == 6 ? tcp_timeout : udp_timeout))) break;
-                lt = -INFINITY;
+                int tcp = proto[i] == 6, syn = (f & 0x12) == 0x02;
+                if (!(lt < t - (tcp ? tcp_short : udp_short))) {
+                    if (!syn) break;
+                    if (!(st[g] & (ST_RST_G | ST_FIN_A_G))) {
+                        rchk[g] = 1;
+                        break;
+                    }
+                } else if (!(lt < t - (tcp ? tcp_timeout : udp_timeout))) {
+                    uint8_t s = st[g];
+                    if (!((s & ST_RST_G) || (s & (ST_FIN_A_G | ST_FIN_B_G)) == (ST_FIN_A_G | ST_FIN_B_G)) &&
+                        !(syn && (s & (ST_RST_G | ST_FIN_A_G)))) {
+                        if (syn || lt < t - close_timeout) rchk[g] = 1;
+                        break;
+                    }
+                }
+                /* lt stays: a segment's latest time is its key's so far (past it at a
+                   timeout's cut; at a SYN's, times that went back do not pull it back -
+                   as _group_numpy's running maximum per key) */
+                cut = 1;
             } else if (g >= 0) {
                 pos = (pos + 1) & (hcap - 1);
                 continue;
@@ -2188,14 +2263,22 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
             fpkt[g] = i;
             fsyn[g] = n;
             fsynack[g] = n;
+            st[g] = (init && !cut) ? (uint8_t)(init[i] & (ST_FIN_A_G | ST_FIN_B_G | ST_RST_G)) : 0;
+            rchk[g] = 0;
+            if (init_latest && !cut) lt = init_latest[i]; /* the table's flow's last time */
             break;
         }
         latest[g] = t > lt ? t : lt;
         group[i] = g; /* first-seen id for now */
-        if (flags[i] & 0x02) { /* SYN: also the openers of other protocols (decode.py) */
-            if (!(flags[i] & 0x10)) {
-                if (fsyn[g] == n) fsyn[g] = i;
-            } else if (fsynack[g] == n) fsynack[g] = i;
+        if (f & 0x07) { /* FIN, SYN or RST: rare, one test for the three */
+            /* flow_update's FIN/RST bits: FIN 0x01 -> ST_FIN_A (2) from side A, ST_FIN_B
+               (4) from side B; RST 0x04 -> ST_RST (8) */
+            if (f & 0x05) st[g] |= (uint8_t)(((f & 0x04) << 1) | ((f & 0x01) << (sf ? 1 : 2)));
+            if (f & 0x02) { /* SYN: also the openers of other protocols (decode.py) */
+                if (!(f & 0x10)) {
+                    if (fsyn[g] == n) fsyn[g] = i;
+                } else if (fsynack[g] == n) fsynack[g] = i;
+            }
         }
     }
     qsort(groups, (size_t)ng, sizeof(grp_sort_t), grp_cmp);
@@ -2207,12 +2290,15 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         first_syn[r] = fsyn[g];
         first_synack[r] = fsynack[g];
         after_gap[r] = (uint8_t)(r > 0 && groups[r - 1].key == groups[r].key);
+        recheck[r] = rchk[g];
     }
     for (Py_ssize_t i = 0; i < n; i++) group[i] = rank[group[i]];
     free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
-    free(latest);
+    free(latest); free(st);
     release_buffers(v, FG_IN + FG_OUT);
     if (tunnel) PyBuffer_Release(&tv);
+    if (init) PyBuffer_Release(&iv);
+    if (init_latest) PyBuffer_Release(&lv);
     return PyLong_FromSsize_t(ng);
 }
 

@@ -3,8 +3,9 @@
 Per batch: canonical 5-tuple hash per packet -> one sort -> per-flow group sums added to
 the FlowTable columns (``place``). Which packets then go to the dissectors is the dissect
 stage's business (dissect/feeder.py), told by the table's ``inspect`` bits. Flows end on
-idle timeout (a 5-tuple back after it starts a new flow, within a batch too: ``place``,
-``_idle_ends``), after FIN/RST, on active timeout (a record is cut and the flow continues) or
+idle timeout, on the close timeout after FIN/RST (a 5-tuple back after either starts a new
+flow, within a batch too, as a sweep before every packet would have it: ``place``,
+``_idle_ends``), on active timeout (a record is cut and the flow continues) or
 by eviction when the table is full; the clock is the capture's, moved on by packets and by
 ``advance`` when none arrive (a live sensor's sweep, as Suricata's flow manager does).
 Every ended flow that carries facts becomes a FlowRecord, plain data, queued in
@@ -103,8 +104,28 @@ _UPDATED_COLUMNS = (
 )
 
 # (src_first, group of each packet, the groups' keys, first packet, first pure SYN, first
-# SYN-ACK, starts after an idle gap): see _group_numpy
-Grouping = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# SYN-ACK, starts after a cut, joined over a close-timeout gap): see _group_numpy
+Grouping = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]
+# The FIN/RST state bits (flowtable.STATE_*) that say whether the sweep takes a flow for
+# closed: a RST, or a FIN from each side (_closed)
+_CLOSING = STATE_FIN_A | STATE_FIN_B | STATE_RST
+
+
+def _closed(state: np.ndarray) -> np.ndarray:
+    """Which flows (their state bits) the sweep ends after the close timeout: a RST seen,
+    or a FIN from each side."""
+    return ((state & STATE_RST) != 0) | (
+        ((state & STATE_FIN_A) != 0) & ((state & STATE_FIN_B) != 0)
+    )
+
+
+# The state bits after which a pure SYN reuses a flow's ports (_reuse_closed): a RST, or a
+# FIN from side A
+_REUSABLE = STATE_RST | STATE_FIN_A
+# _closed of every value of the state byte: one gather instead of its six operations
+_CLOSED_STATE = _closed(np.arange(256, dtype=np.int64))
 
 
 def _src_first(pb: PacketBatch) -> np.ndarray:
@@ -137,18 +158,39 @@ def _canonical(
     )
 
 
-def _group_numpy(pb: PacketBatch, tcp_timeout: float, udp_timeout: float) -> Grouping:
+# The timeouts the grouping cuts a key's packets at (FlowConfig's): TCP idle, idle for
+# every other protocol, and close (once the flow closed). A plain tuple: a dataclass more
+# costs every command's start-up its generated methods' compilation.
+Timeouts = tuple[float, float, float]
+
+
+def _group_numpy(
+    pb: PacketBatch,
+    timeouts: Timeouts,
+    init: np.ndarray | None = None,
+    init_latest: np.ndarray | None = None,
+) -> Grouping:
     """Packets grouped by flow: (src_first, group of each packet, the groups' keys in
     ascending order, and per group its first packet, first pure SYN and first SYN-ACK -
-    ``len(pb)`` where there is none - and whether it starts after an idle gap).
+    ``len(pb)`` where there is none -, whether it starts after a cut, and whether a packet
+    joined it over a gap past the close timeout, or as a pure SYN, that a state carried
+    in from the table could have cut at: ``recheck``).
 
-    A group is a key's packets up to a gap longer than the key's idle timeout
-    (``tcp_timeout`` for TCP, ``udp_timeout`` for the rest, as ``_sweep`` decides): a
-    packet later than the latest time of its key's packets so far (NaN times never count)
-    plus the timeout starts the key's next group (segment), which ``place`` gives a flow
-    of its own - the sweep would have ended the flow before the packet came, had it run
-    then (Suricata's and Zeek's lookups end it there). Groups are in (key, segment) order:
-    a key's groups are adjacent, oldest first. ``_group_compiled`` is its C twin."""
+    A group is a key's packets up to a cut: a packet later than the latest time of its
+    key's packets so far (NaN times never count) plus the key's idle timeout (TCP's
+    for TCP, the other one for the rest, as ``_sweep`` decides), or plus the close timeout when
+    the group's packets before it closed the flow as the sweep sees it (_closed: a RST,
+    or a FIN from each side), starts the key's next group (segment), which ``place``
+    gives a flow of its own - the sweep would have ended the flow before the packet came,
+    had it run then (Suricata's and Zeek's lookups end it there); so does a pure SYN
+    once the group's packets brought a RST or a FIN from side A (the port reuse of a
+    closed flow, as ``_reuse_closed`` takes it across batches). ``init``: None, or per
+    packet the FIN/RST state bits a key's first group starts from, read at the key's
+    first packet (the state of the table's flow the group continues; ``recheck`` says
+    where it could matter); ``init_latest`` likewise the latest time it starts from (the
+    table's flow's last packet; -inf: none), so that times gone back across batches cut
+    no more than within one. Groups are in (key, segment) order: a key's groups are
+    adjacent, oldest first. ``_group_compiled`` is its C twin."""
     n = len(pb)
     src_first = _src_first(pb)
     everything = np.arange(n)
@@ -156,10 +198,12 @@ def _group_numpy(pb: PacketBatch, tcp_timeout: float, udp_timeout: float) -> Gro
     order = np.argsort(keys, kind="stable")
     sk = keys[order]
     key_start = np.r_[True, sk[1:] != sk[:-1]]
-    boundary = key_start | _idle_gaps(pb, order, key_start, tcp_timeout, udp_timeout)
+    cuts, joined_over = _cuts(pb, order, key_start, src_first, timeouts, init, init_latest)
+    boundary = key_start | cuts
     starts = np.flatnonzero(boundary)
+    in_order = np.cumsum(boundary) - 1
     group = np.empty(n, dtype=np.int64)
-    group[order] = np.cumsum(boundary) - 1
+    group[order] = in_order
     flags = pb.flags.astype(np.int64)  # SYN marks openers of other protocols too (decode)
     syn_pure = (flags & (TCP_SYN | TCP_ACK)) == TCP_SYN
     syn_ack = (flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)
@@ -167,40 +211,95 @@ def _group_numpy(pb: PacketBatch, tcp_timeout: float, udp_timeout: float) -> Gro
     first_syn = np.minimum.reduceat(np.where(syn_pure[order], order, big), starts)
     first_synack = np.minimum.reduceat(np.where(syn_ack[order], order, big), starts)
     after_gap = ~key_start[starts]
-    return src_first, group, sk[starts], order[starts], first_syn, first_synack, after_gap
+    recheck = np.zeros(starts.shape[0], dtype=bool)
+    recheck[in_order[joined_over]] = True
+    return (src_first, group, sk[starts], order[starts], first_syn, first_synack, after_gap,
+            recheck)  # fmt: skip
 
 
-def _idle_gaps(
+def _cuts(
     pb: PacketBatch,
     order: np.ndarray,
     key_start: np.ndarray,
-    tcp_timeout: float,
-    udp_timeout: float,
-) -> np.ndarray:
+    src_first: np.ndarray,
+    timeouts: Timeouts,
+    init: np.ndarray | None,
+    init_latest: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """In key order (``order``, a stable sort by key; ``key_start`` marks each key's
-    first packet): which packets come later than the latest time of their key's packets
-    before them plus the key's idle timeout. A gap needs one over the previous packet
-    too, so the common batch (none) costs one comparison per packet; the running
-    maximum per key is worked out only when some packet is a candidate."""
+    first packet): which packets start a new group (see _group_numpy), and which joined
+    their group over a gap past the close timeout, or as a pure SYN, the group being
+    neither closed nor reusable. A gap needs one over the previous packet too, so the
+    common batch (none, and no SYN but its keys' first packets) costs one comparison per
+    packet; the running maximum per key is worked out only when some packet is a
+    candidate, and the FIN/RST state (a loop over the packets it decides) only when some
+    gap lies between the close and the idle timeout or some SYN follows a key's first
+    packet."""
     ts = pb.ts[order]
-    timeout = np.where(pb.proto[order] == PROTO_TCP, tcp_timeout, udp_timeout)
-    limit = ts - timeout
+    tcp = pb.proto[order] == PROTO_TCP
+    tcp_timeout, udp_timeout, close_timeout = timeouts
+    idle = np.where(tcp, tcp_timeout, udp_timeout)
+    short = np.where(tcp, min(tcp_timeout, close_timeout), min(udp_timeout, close_timeout))
+    flags = pb.flags[order].astype(np.int64)
+    syn = ~key_start & ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
     prev = np.r_[-np.inf, ts[:-1]]
-    candidate = ~key_start & ((prev < limit) | np.isnan(prev))
+    candidate = syn | (~key_start & ((prev < ts - short) | np.isnan(prev)))
+    nothing = np.zeros(ts.shape[0], dtype=bool)
     if not candidate.any():
-        return candidate
+        return nothing, nothing
     # latest time per key so far: a running maximum that restarts at each key, done as
     # one maximum.accumulate over (key number, rank of the time) packed into an int64
     clean = np.where(np.isnan(ts), -np.inf, ts)
+    if init_latest is not None:  # a key's first packet: the latest the table carries in
+        clean = np.where(key_start, np.maximum(clean, init_latest[order]), clean)
     values, rank = np.unique(clean, return_inverse=True)
     key_no = np.cumsum(key_start) - 1
     packed = key_no * np.int64(values.shape[0]) + rank.astype(np.int64)
     latest = values[np.maximum.accumulate(packed) - key_no * np.int64(values.shape[0])]
     before = np.r_[-np.inf, latest[:-1]]
-    return ~key_start & (before < limit)
+    cut = ~key_start & (before < ts - idle)
+    unsure = ~key_start & ~cut & (before < ts - short) & (before < ts - close_timeout)
+    syn &= ~cut
+    if not (unsure | syn).any():
+        return cut, nothing
+    # the FIN/RST state of a group before each packet in question: counts of each bit
+    # since the group's start, from running sums, the groups' starts decided in key order
+    side_a = src_first[order]
+    fin = (flags & TCP_FIN) != 0
+    bits = np.stack([(flags & TCP_RST) != 0, fin & side_a, fin & ~side_a]).astype(np.int64)
+    sums = np.concatenate([np.zeros((3, 1), dtype=np.int64), np.cumsum(bits, axis=1)], axis=1)
+    first_of_key = np.maximum.accumulate(np.where(key_start, np.arange(ts.shape[0]), 0))
+    carried = np.zeros(ts.shape[0], dtype=np.int64) if init is None else init[order] & _CLOSING
+    joined = nothing.copy()
+    seg_start, seg_init, seg_key = 0, 0, -1
+    for p in np.flatnonzero(cut | unsure | syn).tolist():
+        if key_no[p] != seg_key:
+            seg_key = int(key_no[p])
+            seg_start = int(first_of_key[p])
+            seg_init = int(carried[seg_start])
+        if cut[p]:
+            seg_start, seg_init = p, 0
+            continue
+        rst, fin_a, fin_b = (sums[:, p] - sums[:, seg_start] > 0).tolist()
+        rst |= bool(seg_init & STATE_RST)
+        fin_a |= bool(seg_init & STATE_FIN_A)
+        fin_b |= bool(seg_init & STATE_FIN_B)
+        closed = unsure[p] and (rst or (fin_a and fin_b))  # as _sweep
+        reused = syn[p] and (rst or fin_a)  # as _reuse_closed
+        if closed or reused:
+            cut[p] = True
+            seg_start, seg_init = p, 0
+        else:
+            joined[p] = True
+    return cut, joined
 
 
-def _group_compiled(pb: PacketBatch, tcp_timeout: float, udp_timeout: float) -> Grouping:
+def _group_compiled(
+    pb: PacketBatch,
+    timeouts: Timeouts,
+    init: np.ndarray | None = None,
+    init_latest: np.ndarray | None = None,
+) -> Grouping:
     n = len(pb)
     src_first = np.empty(n, dtype=np.bool_)
     keys = np.empty(n, dtype=np.uint64)
@@ -208,6 +307,7 @@ def _group_compiled(pb: PacketBatch, tcp_timeout: float, udp_timeout: float) -> 
     ukeys = np.empty(n, dtype=np.uint64)
     first = np.empty((3, n), dtype=np.int64)
     after_gap = np.empty(n, dtype=np.bool_)
+    recheck = np.empty(n, dtype=np.bool_)
     count = fast.flow_group(
         pb.src_hi,
         pb.src_lo,
@@ -219,8 +319,9 @@ def _group_compiled(pb: PacketBatch, tcp_timeout: float, udp_timeout: float) -> 
         pb.flags,
         pb.ts,
         pb.tunnel,
-        tcp_timeout,
-        udp_timeout,
+        *timeouts,
+        None if init is None else np.ascontiguousarray(init, dtype=np.uint8),
+        None if init_latest is None else np.ascontiguousarray(init_latest, dtype=np.float64),
         src_first.view(np.uint8),
         keys,
         group,
@@ -229,6 +330,7 @@ def _group_compiled(pb: PacketBatch, tcp_timeout: float, udp_timeout: float) -> 
         first[1],
         first[2],
         after_gap.view(np.uint8),
+        recheck.view(np.uint8),
     )
     return (
         src_first,
@@ -238,6 +340,7 @@ def _group_compiled(pb: PacketBatch, tcp_timeout: float, udp_timeout: float) -> 
         first[1, :count],
         first[2, :count],
         after_gap[:count],
+        recheck[:count],
     )
 
 
@@ -404,18 +507,25 @@ class FlowTracker:
     def place(self, pb: PacketBatch) -> Placement:
         """Group one batch into flows: create, reuse or evict slots and add the counters.
         Flows ended on the way (port reuse after a close, eviction) are queued. A 5-tuple
-        back after its idle timeout starts a new flow (``_idle_ends``), within the batch
-        as across batches."""
+        back after its idle timeout, or after the close timeout once its flow closed,
+        starts a new flow (``_idle_ends``), within the batch as across batches: the flows
+        are those a sweep run before every packet would leave."""
         n = len(pb)
         big = np.int64(n)
         group_of = _group_compiled if fast is not None else _group_numpy
-        src_first, group, ukeys, first_pkt, first_syn, first_synack, after_gap = group_of(
-            pb, self.config.idle_timeout, self.config.udp_idle_timeout
-        )
+        c = self.config
+        timeouts = (c.idle_timeout, c.udp_idle_timeout, c.close_timeout)
+        grouping = group_of(pb, timeouts)
+        slots = self.table.lookup(grouping[2])
+        if grouping[7].any() or grouping[6].any():
+            carried = self._carried_state(slots, grouping, pb, big)
+            if carried is not None:
+                grouping = group_of(pb, timeouts, *carried)
+                slots = self.table.lookup(grouping[2])
+        src_first, group, ukeys, first_pkt, first_syn, first_synack, after_gap, _ = grouping
         a_hi, a_lo, b_hi, b_lo, a_port, b_port = _canonical(pb, first_pkt, src_first)
 
-        slots = self.table.lookup(ukeys)
-        slots, indexed = self._idle_ends(slots, after_gap, first_pkt, pb)
+        slots, indexed, starts = self._idle_ends(slots, after_gap, first_pkt, pb)
         slots = self._reuse_closed(slots, first_syn, big)
         new = slots < 0
         if new.any():
@@ -431,6 +541,7 @@ class FlowTracker:
                 pb,
                 src_first,
                 indexed,
+                starts,
             )
         self._orient_late_syn(slots, new, first_syn, big, src_first)
 
@@ -507,57 +618,126 @@ class FlowTracker:
         self.now = max(self.now, now)
         self._sweep()
 
-    def _idle_ends(
-        self, slots: np.ndarray, after_gap: np.ndarray, first_pkt: np.ndarray, pb: PacketBatch
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """A 5-tuple back after its idle timeout starts a new flow, as it would had the
-        sweep run just before its packet came (Suricata's and Zeek's lookups end the old
-        flow there): a group that starts after such a gap in the batch (``after_gap``,
-        see _group_numpy), and a key's first group when the flow the table holds for it
-        went quiet longer than the timeout before it, get a new slot (-1 here: _create
-        makes it). The flow before each such start - the table's, or that of the key's
-        previous group in the batch - leaves the key index but keeps its row
-        (FlowTable.detach): its packets in this batch are still counted and dissected,
-        and the sweep at the batch's end ends it "idle", as one between batches would
-        have. Returns the slots and which groups go into the index when created (a key's
-        last group; None: all of them - the common batch, where nothing was back).
-
-        The cuts inside the batch see the batch's times only: a stored flow whose last
-        packet is later than its key's next packets in the batch (times going back across
-        batches by more than the timeout, as in a badly merged capture) does not hold back
-        a cut that its later time would have."""
+    def _stale(
+        self, slots: np.ndarray, start: np.ndarray, found: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Which of the table's flows at ``slots`` (those ``found`` marks; None: all) the
+        sweep would have ended by ``start`` (per flow, the time of its key's next packet):
+        quiet longer than the idle timeout of its protocol, or than the close timeout once
+        closed (as ``_sweep`` decides). Quiet longer than the shortest timeout first (a
+        gather and a comparison per flow: what every batch pays); the flow's own timeout
+        only where that holds."""
         t = self.table
         c = self.config
+        last = t["last_ts"][slots]  # a slot not found (-1) reads the last row: masked
+        stale = last < start - min(c.idle_timeout, c.udp_idle_timeout, c.close_timeout)
+        if found is not None:
+            stale &= found
+        if not stale.any():
+            return stale
+        which = np.flatnonzero(stale)
+        s = slots[which]
+        before, at = last[which], start[which]
+        out = before < at - min(c.idle_timeout, c.udp_idle_timeout)
+        if out.any():  # past an idle timeout: which one is the protocol's
+            tcp = t["proto"][s] == PROTO_TCP
+            out = before < at - np.where(tcp, c.idle_timeout, c.udp_idle_timeout)
+        closed = _CLOSED_STATE[t["state"][s]]
+        if closed.any():  # past the close timeout, closed (rare)
+            out |= closed & (before < at - c.close_timeout)
+        stale[which] = out
+        return stale
+
+    def _carried_state(
+        self, slots: np.ndarray, grouping: Grouping, pb: PacketBatch, big: np.int64
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The FIN/RST state bits and the latest time a second grouping starts keys from
+        (per packet, set at each such key's first packet; elsewhere 0 and -inf), or None
+        when the first grouping stands: a key's first group continues the table's flow,
+        and either that flow had some FIN/RST bits and a packet joined the group over a
+        gap past the close timeout or as a pure SYN (``recheck``) - with the flow's bits
+        the group may have closed before it, as the sweep sees it, or the SYN reuse the
+        flow's ports (``_reuse_closed``) -, or the flow's last packet is later than the
+        group's first (times gone back across batches) and the batch cuts the key after
+        the group: a cut the flow's later time would not make. Not where the table's
+        flow ends as the group starts (the sweep's timeouts, ``_stale``, or the group's
+        first packet a SYN that reuses the ports): the group starts afresh."""
+        _, _, _, first_pkt, first_syn, _, after_gap, recheck = grouping
+        t = self.table
+        cut_after = np.r_[after_gap[1:], False] & ~after_gap  # a key's first group, cut after
+        which = np.flatnonzero((recheck & ~after_gap) | cut_after)
+        which = which[slots[which] >= 0]
+        if which.shape[0] == 0:
+            return None
+        s = slots[which]
+        state = t["state"][s]
+        last = t["last_ts"][s]
+        start = pb.ts[first_pkt[which]]
+        carry = (recheck[which] & ((state & _CLOSING) != 0)) | (cut_after[which] & (last > start))
+        if not carry.any():  # mostly
+            return None
+        which, state, last, start, s = (x[carry] for x in (which, state, last, start, s))
+        keep = ~self._stale(s, start)
+        # a SYN first reuses the closed flow's ports: the group is a new flow
+        keep &= ~(((state & _REUSABLE) != 0) & (first_syn[which] == first_pkt[which]))
+        if not keep.any():
+            return None
+        at = first_pkt[which[keep]]
+        init = np.zeros(len(pb), dtype=np.uint8)
+        init[at] = state[keep] & _CLOSING
+        init_latest = np.full(len(pb), -np.inf)
+        init_latest[at] = last[keep]
+        return init, init_latest
+
+    def _idle_ends(
+        self, slots: np.ndarray, after_gap: np.ndarray, first_pkt: np.ndarray, pb: PacketBatch
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """A 5-tuple back after its idle timeout, or after the close timeout once its flow
+        closed, starts a new flow, as it would had the sweep run just before its packet
+        came (Suricata's and Zeek's lookups end the old flow there): a group that starts
+        after such a cut in the batch (``after_gap``, see _group_numpy; a SYN reusing a
+        closed flow's ports within the batch cuts there too), and a key's first
+        group when the flow the table holds for it went quiet longer than that before it
+        (``_stale``), get a new slot (-1 here: _create makes it). The flow before each
+        such start - the table's, or that of the key's previous group in the batch -
+        leaves the key index but keeps its row (FlowTable.detach): its packets in this
+        batch are still counted and dissected, and the sweep at the batch's end ends it,
+        named as a sweep at the time of the packet that came back would name it (the
+        row keeps that time). Returns the slots, which groups go into the index when
+        created (a key's last group; None: all of them - the common batch, where nothing
+        was back) and per group the time of its first packet (None with None).
+
+        A stored flow whose last packet is later than its key's next packets in the batch
+        (times going back across batches, as in a badly merged capture) holds back the
+        cuts its later time would: place groups such keys again from it
+        (``_carried_state``)."""
+        t = self.table
         found = slots >= 0
-        # quiet longer than the shorter timeout first (a gather and a comparison per group:
-        # what every batch pays); the key's own timeout only where that holds
-        last = t["last_ts"][slots]  # a group not found reads some row: masked by found
         start = pb.ts[first_pkt]
-        stale = found & (last < start - min(c.idle_timeout, c.udp_idle_timeout))
         gaps = after_gap.any()
-        if stale.any():
-            if gaps:
-                stale &= ~after_gap  # the key's first group decides
-            which = np.flatnonzero(stale)
-            tcp = t["proto"][slots[which]] == PROTO_TCP  # as _sweep decides
-            timeout = np.where(tcp, c.idle_timeout, c.udp_idle_timeout)
-            stale[which] = last[which] < start[which] - timeout
+        # the key's first group decides
+        stale = self._stale(slots, start, found & ~after_gap if gaps else found)
         if not gaps and not stale.any():
-            return slots, None
+            return slots, None, None
         last_of_key = np.r_[~after_gap[1:], True]
-        # the table's flows that end: those gone quiet, and those of keys whose first group
-        # in the batch (which keeps the flow) is not their last
-        t.detach(slots[stale | (found & ~after_gap & ~last_of_key)])
+        # the table's flows that end: those gone quiet (their key came back as their group
+        # started), and those of keys whose first group in the batch (which keeps the
+        # flow) is not their last (it came back as the next group started)
+        ending = np.flatnonzero(stale | (found & ~after_gap & ~last_of_key))
+        t.detach(slots[ending], start[np.where(stale[ending], ending, ending + 1)])
         slots = np.where(stale | after_gap, -1, slots)
-        return slots, last_of_key
+        return slots, last_of_key, start
 
     def _reuse_closed(self, slots: np.ndarray, first_syn: np.ndarray, big: np.int64) -> np.ndarray:
-        """A new SYN on a closed flow's 5-tuple starts a new connection (port reuse)."""
+        """A new SYN on a closed flow's 5-tuple (a RST, or side A's FIN) starts a new
+        connection (port reuse): here a group that starts with it (a SYN later in a key's
+        first group was cut there by the grouping, the stored flow's state carried in:
+        ``_carried_state``; within the batch, the grouping cuts at it too)."""
         t = self.table
         found = slots >= 0
         if not found.any():
             return slots
-        closed_state = (t["state"][np.where(found, slots, 0)] & (STATE_RST | STATE_FIN_A)) != 0
+        closed_state = (t["state"][np.where(found, slots, 0)] & _REUSABLE) != 0
         reuse = found & closed_state & (first_syn < big)
         if reuse.any():
             old = slots[reuse]
@@ -581,9 +761,12 @@ class FlowTracker:
         pb: PacketBatch,
         src_first: np.ndarray,
         indexed: np.ndarray | None,
+        starts: np.ndarray | None,
     ) -> np.ndarray:
         """New flows for the groups ``new`` marks; ``indexed``: which groups' flows go into
-        the key index (None: all; the others are ended by this batch's sweep, _idle_ends)."""
+        the key index (None: all; the others are ended by this batch's sweep, _idle_ends,
+        which names each by the time its key came back: the next group's first packet's,
+        from ``starts``, each group's)."""
         t = self.table
         count = int(np.count_nonzero(new))
         if not t.can_allocate(count):
@@ -598,7 +781,14 @@ class FlowTracker:
             new[idx[np.argsort(first_pkt[idx], kind="stable")[: t.n_free]]] = True
             self.stats.evicted += count - t.n_free
             count = t.n_free
-        created = t.allocate(ukeys[new], None if indexed is None else indexed[new])
+        if indexed is None or starts is None:
+            created = t.allocate(ukeys[new])
+        else:
+            inside = indexed[new]
+            # a group kept out of the index is not its key's last: its key came back as the
+            # next group started
+            back = starts[np.flatnonzero(new)[~inside] + 1]
+            created = t.allocate(ukeys[new], inside, back)
         slots = slots.copy()
         slots[new] = created
         fp = first_pkt[new]
@@ -730,6 +920,10 @@ class FlowTracker:
 
     # -- ending flows -------------------------------------------------------------------
     def _sweep(self) -> None:
+        """End the flows quiet longer than their idle timeout ("idle") or, once closed
+        (_closed), than the close timeout ("closed"; "idle" when both hold), and cut those
+        older than the active timeout. A detached row (a flow its 5-tuple's return ended,
+        _idle_ends) ends whatever the time, named as a sweep at its return's time would."""
         t = self.table
         used = t.used_slots()
         if used.shape[0] == 0:
@@ -737,17 +931,23 @@ class FlowTracker:
         c = self.config
         last = t["last_ts"][used]
         state = t["state"][used]
-        closed = ((state & STATE_RST) != 0) | (
-            ((state & STATE_FIN_A) != 0) & ((state & STATE_FIN_B) != 0)
-        )
+        closed = _closed(state)
         timeout = np.where(t["proto"][used] == PROTO_TCP, c.idle_timeout, c.udp_idle_timeout)
         idle = last < self.now - timeout
-        if t.detached_slots.shape[0]:
-            # flows a 5-tuple's return ended in this batch (_idle_ends): idle by
-            # construction (their last packet is older than a later one's time less the
-            # timeout), said outright so that none outlives the sweep
-            idle |= np.isin(used, t.detached_slots)
         done_closed = closed & (last < self.now - c.close_timeout)
+        if t.detached_slots.shape[0]:
+            # ended by their return (_idle_ends), named as a sweep at the time it came
+            # (the row keeps it) would: "idle" unless its key came back within the idle
+            # timeout to a flow closed, or reusable by a SYN (_reuse_closed) - "closed"
+            detached = np.isin(used, t.detached_slots)
+            di = np.flatnonzero(detached & ((state & _REUSABLE) != 0))
+            idle |= detached
+            if di.shape[0]:
+                by_slot = np.argsort(t.detached_slots)
+                pos = np.searchsorted(t.detached_slots, used[di], sorter=by_slot)
+                at = t.detached_at[by_slot[pos]]
+                idle[di] = last[di] < at - timeout[di]
+                done_closed[di] = ~idle[di]
         ending = idle | done_closed
         if ending.any():
             self._end_many(used[ending & idle], "idle")

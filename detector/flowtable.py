@@ -90,10 +90,12 @@ class FlowTable:
         self.index_keys = np.empty(0, dtype=np.uint64)
         self.index_slots = np.empty(0, dtype=np.int32)
         # Rows taken out of the index (detach) until they are released: flows whose 5-tuple
-        # came back after its idle timeout, which the batch's sweep ends. In the order they
-        # were taken out.
+        # came back after its idle timeout (or the close timeout, once closed), which the
+        # batch's sweep ends; with the time it came back (what the sweep names the end
+        # by). In the order they were taken out.
         self.detached_keys = np.empty(0, dtype=np.uint64)
         self.detached_slots = np.empty(0, dtype=np.int64)
+        self.detached_at = np.empty(0, dtype=np.float64)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name]
@@ -120,10 +122,13 @@ class FlowTable:
             self._grow()
         return n <= self.n_free
 
-    def allocate(self, keys: np.ndarray, indexed: np.ndarray | None = None) -> np.ndarray:
+    def allocate(
+        self, keys: np.ndarray, indexed: np.ndarray | None = None, at: np.ndarray | None = None
+    ) -> np.ndarray:
         """Take a slot for each new key and index it, or only those ``indexed`` marks (each
         indexed key unique and not in the index; the others are kept as detached rows, in
-        their order); call can_allocate first."""
+        their order, with the times ``at`` gives them in that order, as ``detach`` keeps
+        them - NaN when None); call can_allocate first."""
         n = keys.shape[0]
         slots = self.free[self.n_free - n : self.n_free][::-1].astype(np.int64)
         self.n_free -= n
@@ -137,12 +142,15 @@ class FlowTable:
             self._index_insert(keys, slots)
         else:
             self._index_insert(keys[indexed], slots[indexed])
-            self._add_detached(keys[~indexed], slots[~indexed])
+            out = ~indexed
+            when = np.full(int(np.count_nonzero(out)), np.nan) if at is None else at
+            self._add_detached(keys[out], slots[out], when)
         return slots
 
-    def detach(self, slots: np.ndarray) -> None:
+    def detach(self, slots: np.ndarray, at: np.ndarray | None = None) -> None:
         """Take flows out of the key index but keep their rows (until ``release``): a
-        lookup of their key no longer finds them, ``used_slots`` still lists them."""
+        lookup of their key no longer finds them, ``used_slots`` still lists them.
+        ``at``: per flow, the time its key came back (NaN: not known)."""
         if slots.shape[0] == 0:
             return
         gone = np.zeros(self.capacity, dtype=bool)
@@ -150,12 +158,14 @@ class FlowTable:
         keep = ~gone[self.index_slots]
         self.index_keys = self.index_keys[keep]
         self.index_slots = self.index_slots[keep]
-        self._add_detached(self.cols["key"][slots], slots.astype(np.int64))
+        when = np.full(slots.shape[0], np.nan) if at is None else at
+        self._add_detached(self.cols["key"][slots], slots.astype(np.int64), when)
 
-    def _add_detached(self, keys: np.ndarray, slots: np.ndarray) -> None:
+    def _add_detached(self, keys: np.ndarray, slots: np.ndarray, at: np.ndarray) -> None:
         if slots.shape[0]:
             self.detached_keys = np.r_[self.detached_keys, keys]
             self.detached_slots = np.r_[self.detached_slots, slots]
+            self.detached_at = np.r_[self.detached_at, at.astype(np.float64)]
 
     def release(self, slots: np.ndarray) -> None:
         """Forget flows: drop them from the index and return their slots."""
@@ -172,6 +182,7 @@ class FlowTable:
             keep = ~released[self.detached_slots]
             self.detached_keys = self.detached_keys[keep]
             self.detached_slots = self.detached_slots[keep]
+            self.detached_at = self.detached_at[keep]
         self.free[self.n_free : self.n_free + slots.shape[0]] = slots
         self.n_free += slots.shape[0]
 
@@ -215,7 +226,7 @@ class FlowTable:
         """Bytes of flow state held right now (columns, index and free list)."""
         total = sum(col.nbytes for col in self.cols.values())
         index = self.index_keys.nbytes + self.index_slots.nbytes
-        detached = self.detached_keys.nbytes + self.detached_slots.nbytes
+        detached = self.detached_keys.nbytes + self.detached_slots.nbytes + self.detached_at.nbytes
         return total + index + detached + self.free.nbytes
 
 

@@ -123,7 +123,7 @@ class CaptureScan:
 # a new SYN on a closed flow's 5-tuple while placing, then the sweep's idle, closed and
 # active-timeout ends; PHASE_END when the session finishes. Within a step, flows end in
 # the order of their flow keys (FlowTable.used_slots: a key's flows that its return after
-# the idle timeout ended come first, oldest first).
+# the idle or close timeout ended come first, oldest first).
 PHASE_PLACE, PHASE_IDLE, PHASE_CLOSED, PHASE_CUT, PHASE_END = range(5)
 _PHASE_OF = {"idle": PHASE_IDLE, "closed": PHASE_CLOSED, "active-timeout": PHASE_CUT,
              "end": PHASE_END, "evicted": PHASE_PLACE}  # fmt: skip

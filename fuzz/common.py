@@ -129,12 +129,13 @@ def compiled_available() -> bool:
 #
 # Records (decode, flows): a sequence of packets, each
 #   u8 selector | u16 big-endian length | that many bytes of the packet.
-# Selector: bits 0-3 the link type (LINKTYPES, modulo), bit 6 a batch ends before this
-# packet, bit 7 the clock jumps 700 s before it (past the TCP idle timeout). The last
+# Selector: bits 0-3 the link type (LINKTYPES, modulo), bit 5 the clock jumps 40 s
+# before this packet (past the close timeout, within the idle ones), bit 6 a batch ends
+# before it, bit 7 the clock jumps 700 s before it (past the TCP idle timeout). The last
 # packet takes what is left if its length runs past the end.
 
 LINKTYPES = (1, 0, 101, 113, 276, 228, 229, 12, 14, 108, 147, 192)
-JUMP, SPLIT = 0x80, 0x40
+JUMP, SPLIT, CLOSE_JUMP = 0x80, 0x40, 0x20
 
 
 def records(data: bytes) -> list[tuple[int, bytes]]:

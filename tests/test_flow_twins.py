@@ -102,17 +102,29 @@ def test_flow_group_twins_agree_on_synthetic_batches(monkeypatch) -> None:
     """Random addresses, ports, protocols and flags (one-way ICMP's 0x80 included) with many
     repeated keys, without and with tunnel keys."""
     rng = np.random.default_rng(7)
-    for n, tunneled in ((1, False), (2, True), (17, False), (1000, True), (5000, False), (5000, True)):
+    for n, tunneled in (
+        (1, False),
+        (2, True),
+        (17, False),
+        (1000, True),
+        (5000, False),
+        (5000, True),
+    ):
         hosts = rng.integers(0, 6, size=(2, n))
-        tunnel = rng.choice(np.array([0, 0, 7, 2**63 + 5], dtype=np.uint64), n) if tunneled else None
+        tunnel = (
+            rng.choice(np.array([0, 0, 7, 2**63 + 5], dtype=np.uint64), n) if tunneled else None
+        )
         src_hi = (hosts[0] == 5).astype(np.uint64) * np.uint64(0x20010DB8 << 32)
         pb = _random_batch(rng, np.sort(rng.random(n)), hosts, [6, 17, 1, 58, 132, 47],
                            [53, 443, 3333, 40000], src_hi, tunnel)  # fmt: skip
-        a = flows._group_compiled(pb, 600.0, 120.0)
-        b = flows._group_numpy(pb, 600.0, 120.0)
+        timeouts = (600.0, 120.0, 30.0)
+        a = flows._group_compiled(pb, timeouts)
+        b = flows._group_numpy(pb, timeouts)
         for x, y in zip(a, b, strict=True):
             assert np.array_equal(x, y), n
-        assert not a[-1].any()  # within a second: no key is back after its timeout
+        # within a second no key is back after a timeout: a group after another of its
+        # key starts at a pure SYN (on a flow that saw a RST or side A's FIN)
+        assert np.all((pb.flags[a[3][a[-2]]] & 0x12) == 0x02)
 
 
 def test_flow_group_twins_split_keys_at_idle_gaps() -> None:
@@ -128,12 +140,15 @@ def test_flow_group_twins_split_keys_at_idle_gaps() -> None:
         ts[rng.random(n) < 0.01] = np.nan
         ts[rng.random(n) < 0.005] = np.inf
         ts[rng.random(n) < 0.05] = 1.0  # ties
-        pb = _random_batch(rng, ts, hosts, [6, 17, 1], [53, 3333], np.zeros(n, dtype=np.uint64), None)
-        a = flows._group_compiled(pb, 1.0, 0.25)
-        b = flows._group_numpy(pb, 1.0, 0.25)
+        pb = _random_batch(
+            rng, ts, hosts, [6, 17, 1], [53, 3333], np.zeros(n, dtype=np.uint64), None
+        )
+        timeouts = (1.0, 0.25, 5.0)  # a close timeout over both: idle alone
+        a = flows._group_compiled(pb, timeouts)
+        b = flows._group_numpy(pb, timeouts)
         for x, y in zip(a, b, strict=True):
             assert np.array_equal(x, y), n
-        _, group, ukeys, first_pkt, _, _, after_gap = b
+        _, group, ukeys, first_pkt, _, _, after_gap, _ = b
         if n > 2:
             assert after_gap.any()
         assert np.array_equal(after_gap[1:], ukeys[1:] == ukeys[:-1])
@@ -195,3 +210,87 @@ def test_zero_rows_twins_agree() -> None:
         with pytest.raises(IndexError):
             fast.zero_rows(tuple(tables[0].cols.values()), np.array(outside, dtype=np.int64))
     fast.zero_rows(tuple(tables[0].cols.values()), np.array([], dtype=np.int64))  # no rows
+
+
+def _segments_by_hand(
+    keys: np.ndarray,
+    pb: flows.PacketBatch,
+    src_first: np.ndarray,
+    timeouts: flows.Timeouts,
+    init: np.ndarray,
+    init_latest: np.ndarray,
+) -> tuple[list[tuple[int, int]], set[tuple[int, int]], int]:
+    """The grouping's rule, packet by packet in capture order (as a sweep before every
+    packet and _reuse_closed decide): per packet its (key, segment number of the key),
+    the segments a packet joined over a gap past the close timeout or as a pure SYN, the
+    segment being neither closed nor reusable, and how many cuts the close timeout or a
+    SYN reuse made (within the idle timeout)."""
+    current: dict[int, tuple[int, float, int]] = {}  # key -> (segment, its latest, state)
+    out, joined, by_close = [], set(), 0
+    for i, key in enumerate(keys.tolist()):
+        t, f = float(pb.ts[i]), int(pb.flags[i])
+        idle = timeouts[0] if pb.proto[i] == 6 else timeouts[1]
+        if key not in current:
+            seg, latest, state = 0, float(init_latest[i]), int(init[i]) & 14
+        else:
+            seg, latest, state = current[key]
+            closed = bool(state & 8) or (state & 6) == 6
+            syn = (f & 0x12) == 0x02
+            reused = syn and bool(state & 10)  # a RST or side A's FIN: port reuse
+            if latest < t - idle or (closed and latest < t - timeouts[2]) or reused:
+                by_close += not latest < t - idle
+                seg, state = seg + 1, 0  # the latest time stays the key's
+            elif syn or latest < t - timeouts[2]:
+                joined.add((key, seg))
+        if f & 0x04:
+            state |= 8
+        if f & 0x01:
+            state |= 2 if src_first[i] else 4
+        current[key] = (seg, latest if not t > latest else t, state)
+        out.append((key, seg))
+    return out, joined, by_close
+
+
+def test_flow_group_twins_cut_closed_flows_at_the_close_timeout() -> None:
+    """TCP and UDP keys with FIN (either side), RST and SYN here and there, gaps around
+    the close timeout (3 s) and the idle ones (10 s, 6 s), and a state carried in from the
+    table at some keys' first packet, with or without a latest time carried in (later
+    than the key's next packets here and there: times gone back): both twins give the groups a packet-by-packet sweep
+    gives - a cut past the close timeout once a RST or a FIN from each side came, and at
+    a pure SYN once a RST or side A's FIN came -, and mark the groups a packet joined
+    over a close-length gap, or as a SYN, without either."""
+    rng = np.random.default_rng(23)
+    timeouts = (10.0, 6.0, 3.0)
+    cut_by_close = recheck_seen = 0
+    for n, spread, unsorted in ((3, 20.0, False), (400, 60.0, False), (4000, 200.0, True),
+                                (4000, 120.0, False)):  # fmt: skip
+        hosts = rng.integers(0, 3, size=(2, n))
+        ts = rng.random(n) * spread
+        ts = ts if unsorted else np.sort(ts)
+        ts[rng.random(n) < 0.01] = np.nan
+        pb = _random_batch(
+            rng, ts, hosts, [6, 6, 17], [80, 3333], np.zeros(n, dtype=np.uint64), None
+        )
+        pb.flags[:] = rng.choice(np.array([0x10, 0x18, 0x11, 0x04, 0x02, 0x12], dtype=np.uint8),
+                                 n, p=[0.5, 0.35, 0.06, 0.02, 0.04, 0.03])  # fmt: skip
+        carried = rng.random(n) < 0.3  # read at a key's first packet only
+        some = (rng.choice(np.array([0, 2, 4, 6, 8], dtype=np.uint8), n),
+                np.where(carried, rng.random(n) * spread * 1.2, -np.inf))  # fmt: skip
+        for init, init_latest in ((None, None), some, (some[0], None), (None, some[1])):
+            a = flows._group_compiled(pb, timeouts, init, init_latest)
+            b = flows._group_numpy(pb, timeouts, init, init_latest)
+            for x, y in zip(a, b, strict=True):
+                assert np.array_equal(x, y), n
+            src_first, group, ukeys, _, _, _, after_gap, recheck = a
+            keys = ukeys[group]
+            by_hand, joined, by_close = _segments_by_hand(
+                keys, pb, src_first, timeouts,
+                np.zeros(n, np.uint8) if init is None else init,
+                np.full(n, -np.inf) if init_latest is None else init_latest,
+            )  # fmt: skip
+            names = sorted(set(by_hand))
+            assert group.tolist() == [names.index(s) for s in by_hand]
+            assert recheck.tolist() == [s in joined for s in names]
+            cut_by_close += by_close
+            recheck_seen += int(recheck.sum())
+    assert cut_by_close > 20 and recheck_seen > 5

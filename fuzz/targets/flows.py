@@ -3,8 +3,9 @@ inspector, compiled (``flow_group``, ``flow_update``) against the numpy twins: i
 flow tables, statistics and ended-flow records after every batch.
 
 Input: records (fuzz/common.py); a record's selector can end a batch before it or move the
-clock past the idle timeout. Every other input runs with a 64-flow table (--max-flows at
-its minimum: eviction, and batches with more new flows than fit).
+clock past the idle timeout, or past the close timeout only. Every other input runs with
+a 64-flow table (--max-flows at its minimum: eviction, and batches with more new flows
+than fit).
 Crash: any exception, or a twin mismatch.
 """
 
@@ -51,7 +52,7 @@ def batches(data: bytes) -> list:
     packets = common.records_with_flags(data)
     ts, now = [], T0
     for _, _, sel in packets:
-        now += 700.0 if sel & common.JUMP else 0.25
+        now += 700.0 if sel & common.JUMP else 40.0 if sel & common.CLOSE_JUMP else 0.25
         ts.append(now)
     cuts = [i for i, (_, _, sel) in enumerate(packets) if i and sel & common.SPLIT]
     out = []

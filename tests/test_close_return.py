@@ -27,6 +27,7 @@ from tests.test_idle_return import (
     _flows,
     _ours,
     _resumed,
+    _split_scan_ends_the_same_flows,
     _tcp,
     _write,
 )
@@ -120,8 +121,4 @@ def test_back_after_the_close_timeout_is_a_new_flow(tmp_path: Path) -> None:
 
 def test_the_same_flows_with_a_split_scan(tmp_path: Path) -> None:
     """Two workers (a split scan) end the flows in the order one session does."""
-    inside = _case(tmp_path, "inside", None)
-    one = _flows(inside, False)
-    two = _flows(inside, False, "-j", "2", "--split-from", "1")
-    assert two == one
-    assert len(_ours(one)) == 15
+    _split_scan_ends_the_same_flows(_case(tmp_path, "inside", None), 15)

@@ -48,6 +48,9 @@ class Flavour:
         return self.coins[0] if self.coins else None
 
 
+_UNKNOWN = object()  # CoinTables.wallet_coin: a token not asked about yet
+
+
 @dataclass(frozen=True, slots=True)
 class CoinTables:
     """Compiled coins.yaml."""
@@ -60,8 +63,24 @@ class CoinTables:
     shared: dict[str, frozenset[str]] = field(default_factory=dict)
     flavours: dict[str, Flavour] = field(default_factory=dict)
     personalisations: dict[str, str] = field(default_factory=dict)  # Equihash pers -> coin
+    # wallet_coin's answers by token: a miss tries every pattern (~1 us each through the
+    # re2 wrapper, ~15 us a token), and logins repeat (a miner logs in again and again;
+    # split_login also asks for each head of a login). Not part of the tables' value.
+    _coin_of: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def wallet_coin(self, token: str) -> str | None:
+        known = self._coin_of.get(token, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
+        coin = self._wallet_coin(token)
+        if len(self._coin_of) >= 4096:
+            self._coin_of.clear()  # bounded: a reset is cheap and rare
+        self._coin_of[token] = coin
+        return coin
+
+    def _wallet_coin(self, token: str) -> str | None:
         for coin, pattern in self.wallets:
             if pattern.match(token):
                 return coin

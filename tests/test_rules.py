@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,25 @@ def test_family_list_holds_the_families_once_each_in_any_order() -> None:
     bare = record()
     bare.facts = None
     assert family_list(bare) == [] and families(bare) == frozenset()
+
+
+def test_regex_answers_are_remembered_by_value_alike(tmp_path: Path) -> None:
+    """A regex leaf remembers whether its pattern is in a value (by the value's text,
+    bounded): asked again, after thousands of other values, for a set-valued field or a
+    number, it answers as a search does."""
+    path = write(tmp_path, """
+rules:
+  - id: 11
+    name: agent
+    match: {field: agent, regex: ["(?i)^cgminer/", "xmr"]}
+  - id: 12
+    name: ports as text
+    match: {field: server_port, regex: "^33"}
+""")
+    agent_rule, port_rule = load_rules([path]).rules
+    pattern = re.compile("(?i:^cgminer/)|(?:xmr)")  # means the same in re and RE2
+    agents = [f"agent{i}" for i in range(5000)] + ["CGMiner/1", "x-xmrig", "cgminer"]
+    for _ in range(2):
+        for agent in agents:
+            assert agent_rule.matches(record(agent=agent)) == bool(pattern.search(agent))
+    assert port_rule.matches(record())  # server_port 3333: str(3333) is searched

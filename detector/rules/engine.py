@@ -470,7 +470,24 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
     texts = [str(x) for x in items]
     if op == "regex":
         pattern = _combined_regex(ctx, node, label, texts)
-        return lambda r: any(pattern.search(str(v)) for v in values(r))
+        # Whether the pattern finds itself in a value, by the value's text: a search costs
+        # ~1 us through the re2 wrapper and flows repeat their values (agents, names,
+        # logins). Bounded: a reset is cheap and rare.
+        found: dict[str, bool] = {}
+
+        def regex(r: FlowRecord) -> bool:
+            for v in values(r):
+                text = str(v)
+                hit = found.get(text)
+                if hit is None:
+                    if len(found) >= 4096:
+                        found.clear()
+                    hit = found[text] = pattern.search(text) is not None
+                if hit:
+                    return True
+            return False
+
+        return regex
     if op == "contains":
         automaton = ahocorasick.Automaton()
         for t in texts:

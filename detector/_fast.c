@@ -58,6 +58,28 @@ static void release_buffers(Py_buffer *v, int n) {
     for (int k = 0; k < n; k++) PyBuffer_Release(&v[k]);
 }
 
+/* Read-only arguments that may be None: bufs[k] is objs[k]'s data, NULL for None. On
+   failure nothing stays taken. release_optional gives back those taken. */
+static int take_optional(PyObject **objs, Py_buffer *v, const void **bufs, int n) {
+    for (int k = 0; k < n; k++) {
+        bufs[k] = NULL;
+        if (objs[k] == Py_None)
+            continue;
+        if (PyObject_GetBuffer(objs[k], &v[k], PyBUF_SIMPLE) < 0) {
+            for (int j = 0; j < k; j++)
+                if (bufs[j]) PyBuffer_Release(&v[j]);
+            return -1;
+        }
+        bufs[k] = v[k].buf;
+    }
+    return 0;
+}
+
+static void release_optional(Py_buffer *v, const void **bufs, int n) {
+    for (int k = 0; k < n; k++)
+        if (bufs[k]) PyBuffer_Release(&v[k]);
+}
+
 #ifndef WALK_PREFETCH
 #define WALK_PREFETCH 4096
 #endif
@@ -2118,44 +2140,25 @@ enum { ST_FIN_A_G = 2, ST_FIN_B_G = 4, ST_RST_G = 8 };
    its first packet), because the segment was not closed - a state carried in from the
    table could have cut there (flows.place asks again with init_state). */
 static PyObject *flow_group(PyObject *self, PyObject *args) {
-    PyObject *objs[FG_IN + FG_OUT], *tunnel_obj, *init_obj, *init_latest_obj;
-    Py_buffer v[FG_IN + FG_OUT], tv, iv, lv;
+    PyObject *objs[FG_IN + FG_OUT], *opt_objs[3]; /* opt: tunnel, init_state, init_latest */
+    Py_buffer v[FG_IN + FG_OUT], ov[3];
+    const void *opt[3];
     double tcp_timeout, udp_timeout, close_timeout;
     if (!PyArg_ParseTuple(args, "OOOOOOOOOOdddOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
                           &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8],
-                          &tunnel_obj, &tcp_timeout, &udp_timeout, &close_timeout, &init_obj,
-                          &init_latest_obj, &objs[9], &objs[10], &objs[11], &objs[12], &objs[13], &objs[14],
+                          &opt_objs[0], &tcp_timeout, &udp_timeout, &close_timeout, &opt_objs[1],
+                          &opt_objs[2], &objs[9], &objs[10], &objs[11], &objs[12], &objs[13], &objs[14],
                           &objs[15], &objs[16], &objs[17]))
         return NULL;
     if (take_buffers(objs, v, FG_IN + FG_OUT, FG_IN) < 0)
         return NULL;
-    const uint64_t *tunnel = NULL;
-    if (tunnel_obj != Py_None) {
-        if (PyObject_GetBuffer(tunnel_obj, &tv, PyBUF_SIMPLE) < 0) {
-            release_buffers(v, FG_IN + FG_OUT);
-            return NULL;
-        }
-        tunnel = tv.buf;
+    if (take_optional(opt_objs, ov, opt, 3) < 0) {
+        release_buffers(v, FG_IN + FG_OUT);
+        return NULL;
     }
-    const uint8_t *init = NULL;
-    if (init_obj != Py_None) {
-        if (PyObject_GetBuffer(init_obj, &iv, PyBUF_SIMPLE) < 0) {
-            release_buffers(v, FG_IN + FG_OUT);
-            if (tunnel) PyBuffer_Release(&tv);
-            return NULL;
-        }
-        init = iv.buf;
-    }
-    const double *init_latest = NULL;
-    if (init_latest_obj != Py_None) {
-        if (PyObject_GetBuffer(init_latest_obj, &lv, PyBUF_SIMPLE) < 0) {
-            release_buffers(v, FG_IN + FG_OUT);
-            if (tunnel) PyBuffer_Release(&tv);
-            if (init) PyBuffer_Release(&iv);
-            return NULL;
-        }
-        init_latest = lv.buf;
-    }
+    const uint64_t *tunnel = opt[0];
+    const uint8_t *init = opt[1];
+    const double *init_latest = opt[2];
     const uint64_t *shi = v[0].buf, *slo = v[1].buf, *dhi = v[2].buf, *dlo = v[3].buf;
     const int64_t *sport = v[4].buf, *dport = v[5].buf;
     const uint8_t *proto = v[6].buf, *flags = v[7].buf;
@@ -2165,12 +2168,10 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     int64_t *group = v[11].buf, *first_pkt = v[13].buf, *first_syn = v[14].buf,
             *first_synack = v[15].buf;
     Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(uint64_t);
-    if ((init && iv.len < n) || (init_latest && lv.len < n * (Py_ssize_t)sizeof(double))) {
+    if ((init && ov[1].len < n) || (init_latest && ov[2].len < n * (Py_ssize_t)sizeof(double))) {
         PyErr_SetString(PyExc_ValueError, "init_state or init_latest shorter than the batch");
         release_buffers(v, FG_IN + FG_OUT);
-        if (tunnel) PyBuffer_Release(&tv);
-        if (init) PyBuffer_Release(&iv);
-        if (init_latest) PyBuffer_Release(&lv);
+        release_optional(ov, opt, 3);
         return NULL;
     }
     const uint64_t SEED = 0x9E3779B97F4A7C15ULL;
@@ -2196,9 +2197,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
         free(latest); free(st);
         release_buffers(v, FG_IN + FG_OUT);
-        if (tunnel) PyBuffer_Release(&tv);
-        if (init) PyBuffer_Release(&iv);
-        if (init_latest) PyBuffer_Release(&lv);
+        release_optional(ov, opt, 3);
         return PyErr_NoMemory();
     }
     uint8_t *rchk = st + n + 1;
@@ -2296,9 +2295,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
     free(latest); free(st);
     release_buffers(v, FG_IN + FG_OUT);
-    if (tunnel) PyBuffer_Release(&tv);
-    if (init) PyBuffer_Release(&iv);
-    if (init_latest) PyBuffer_Release(&lv);
+    release_optional(ov, opt, 3);
     return PyLong_FromSsize_t(ng);
 }
 
@@ -2915,6 +2912,7 @@ static PyObject *zero_rows(PyObject *self, PyObject *args) {
 static PyObject *fanout_owners(PyObject *self, PyObject *args) {
     PyObject *objs[10], *parent_obj;
     Py_buffer v[10], pv;
+    const void *parent_buf;
     Py_ssize_t count;
     if (!PyArg_ParseTuple(args, "OOOOOOOOOOnO", &objs[0], &objs[1], &objs[2], &objs[3],
                           &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &parent_obj,
@@ -2926,14 +2924,11 @@ static PyObject *fanout_owners(PyObject *self, PyObject *args) {
     }
     if (take_buffers(objs, v, 10, 9) < 0)
         return NULL;
-    const int64_t *parent = NULL;
-    if (parent_obj != Py_None) {
-        if (PyObject_GetBuffer(parent_obj, &pv, PyBUF_SIMPLE) < 0) {
-            release_buffers(v, 10);
-            return NULL;
-        }
-        parent = pv.buf;
+    if (take_optional(&parent_obj, &pv, &parent_buf, 1) < 0) {
+        release_buffers(v, 10);
+        return NULL;
     }
+    const int64_t *parent = parent_buf;
     const uint64_t *shi = v[0].buf, *slo = v[1].buf, *dhi = v[2].buf, *dlo = v[3].buf;
     const int64_t *sport = v[4].buf, *dport = v[5].buf;
     const uint8_t *proto = v[6].buf, *cport = v[7].buf, *cproto = v[8].buf;
@@ -2958,8 +2953,7 @@ static PyObject *fanout_owners(PyObject *self, PyObject *args) {
         out[i] = (int64_t)((h >> 32) % (uint64_t)count);
     }
     release_buffers(v, 10);
-    if (parent)
-        PyBuffer_Release(&pv);
+    release_optional(&pv, &parent_buf, 1);
     Py_RETURN_NONE;
 }
 
@@ -3581,7 +3575,7 @@ static PyObject *feed_packets(PyObject *self, PyObject *args) {
  * or set is a new empty one of its own. facts.new_facts makes every flow's facts from
  * a prototype this way: one allocation and a pass over 43 slots instead of 43 attribute
  * stores (~10,000 instructions a flow's facts in Python, callgrind). Pure twin:
- * facts.new_facts's field-by-field path (tests/test_compiled_twins.py). */
+ * facts.py_new_facts, the field-by-field maker (tests/test_new_facts.py). */
 static PyObject *fresh_copy(PyObject *self, PyObject *proto) {
     (void)self;
     PyTypeObject *tp = Py_TYPE(proto);

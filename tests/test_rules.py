@@ -12,6 +12,7 @@ from detector.errors import InputError
 from detector.facts import FlowFacts
 from detector.flows import FlowRecord
 from detector.rules import load_rules
+from detector.rules.engine import _Remembered
 
 
 def record(**facts_kw: object) -> FlowRecord:
@@ -19,10 +20,23 @@ def record(**facts_kw: object) -> FlowRecord:
     for key, value in facts_kw.items():
         setattr(facts, key, value)
     return FlowRecord(
-        flow_id=1, proto="TCP", client_ip="10.0.0.1", client_port=40000, server_ip="10.0.0.2",
-        server_port=3333, first_ts=0.0, last_ts=60.0, pkts_toserver=1, pkts_toclient=1,
-        bytes_toserver=100, bytes_toclient=100, payload_toserver=10, payload_toclient=10,
-        orientation="syn", end_reason="end", facts=facts,
+        flow_id=1,
+        proto="TCP",
+        client_ip="10.0.0.1",
+        client_port=40000,
+        server_ip="10.0.0.2",
+        server_port=3333,
+        first_ts=0.0,
+        last_ts=60.0,
+        pkts_toserver=1,
+        pkts_toclient=1,
+        bytes_toserver=100,
+        bytes_toclient=100,
+        payload_toserver=10,
+        payload_toclient=10,
+        orientation="syn",
+        end_reason="end",
+        facts=facts,
     )
 
 
@@ -42,19 +56,53 @@ def test_shipped_rules_load_and_have_unique_ids() -> None:
     "body,line,reason",
     [
         ("rules:\n  - id: 1\n    name: x\n    match: {agnt: x}\n", 4, "unknown condition 'agnt'"),
-        ("rules:\n  - id: 1\n    name: x\n    match:\n      field: nope\n      eq: 1\n", 5, "unknown field 'nope'"),
-        ("rules:\n  - id: 1\n    name: x\n    weight: 3\n    match: {port: 1}\n", 2, "weight must be"),
+        (
+            "rules:\n  - id: 1\n    name: x\n    match:\n      field: nope\n      eq: 1\n",
+            5,
+            "unknown field 'nope'",
+        ),
+        (
+            "rules:\n  - id: 1\n    name: x\n    weight: 3\n    match: {port: 1}\n",
+            2,
+            "weight must be",
+        ),
         ("rules:\n  - name: x\n    match: {port: 1}\n", 2, "missing 'id'"),
-        ("rules:\n  - id: 1\n    name: x\n    match:\n      field: agent\n      regex: '(('\n", 5, "bad regex"),
-        ("rules:\n  - id: 1\n    name: x\n    match: {port: 1}\n  - id: 1\n    name: y\n    match: {port: 2}\n", 5, "duplicate rule id 1"),
+        (
+            "rules:\n  - id: 1\n    name: x\n    match:\n      field: agent\n      regex: '(('\n",
+            5,
+            "bad regex",
+        ),
+        (
+            "rules:\n  - id: 1\n    name: x\n    match: {port: 1}\n  - id: 1\n    name: y\n    match: {port: 2}\n",
+            5,
+            "duplicate rule id 1",
+        ),
         ("rules: [\n", 2, "invalid YAML"),
-        ("rules:\n  - id: 1\n    name: x\n    colour: red\n    match: {port: 1}\n", 2, "unknown rule key 'colour'"),
-        ("rules:\n  - id: 1\n    name: x\n    match:\n      field: agent\n      min: 3\n", 5, "numeric field"),
-        ("rules:\n  - id: 1\n    name: x\n    match: {dialect: stratum-v3}\n", 4, "unknown dialect stratum-v3"),
-        ("rules:\n  - id: 1\n    name: x\n    dialect: browser-mining\n    match: {port: 1}\n", 2, "unknown dialect browser-mining"),
+        (
+            "rules:\n  - id: 1\n    name: x\n    colour: red\n    match: {port: 1}\n",
+            2,
+            "unknown rule key 'colour'",
+        ),
+        (
+            "rules:\n  - id: 1\n    name: x\n    match:\n      field: agent\n      min: 3\n",
+            5,
+            "numeric field",
+        ),
+        (
+            "rules:\n  - id: 1\n    name: x\n    match: {dialect: stratum-v3}\n",
+            4,
+            "unknown dialect stratum-v3",
+        ),
+        (
+            "rules:\n  - id: 1\n    name: x\n    dialect: browser-mining\n    match: {port: 1}\n",
+            2,
+            "unknown dialect browser-mining",
+        ),
     ],
 )
-def test_rule_errors_name_file_line_and_reason(tmp_path: Path, body: str, line: int, reason: str) -> None:
+def test_rule_errors_name_file_line_and_reason(
+    tmp_path: Path, body: str, line: int, reason: str
+) -> None:
     path = write(tmp_path, body)
     with pytest.raises(InputError) as err:
         load_rules([path])
@@ -65,7 +113,9 @@ def test_rule_errors_name_file_line_and_reason(tmp_path: Path, body: str, line: 
 
 
 def test_operators_and_combinators(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 rules:
   - id: 10
     name: all of them
@@ -84,20 +134,35 @@ rules:
               suffix: ["*.example-pool.org"]
             - field: login
               contains: [".rig"]
-""")
+""",
+    )
     rule = load_rules([path]).rules[0]
-    good = record(dialects={"stratum-v1"}, agent="cgminer/4.11", jobs=3, pool_host="eu.example-pool.org")
+    good = record(
+        dialects={"stratum-v1"}, agent="cgminer/4.11", jobs=3, pool_host="eu.example-pool.org"
+    )
     assert rule.matches(good)
-    assert not rule.matches(record(dialects={"stratum-v1"}, agent="cgminer/4.11", jobs=1,
-                                   pool_host="eu.example-pool.org"))
+    assert not rule.matches(
+        record(
+            dialects={"stratum-v1"}, agent="cgminer/4.11", jobs=1, pool_host="eu.example-pool.org"
+        )
+    )
     assert not rule.matches(record(dialects={"stratum-v1"}, agent="xmrig", jobs=3, login="a.rig1"))
     assert rule.matches(record(dialects={"stratum-v1"}, agent="CGMiner/1", jobs=3, login="a.rig1"))
-    assert not rule.matches(record(dialects={"stratum-v1"}, agent="cgminer/4", jobs=3,
-                                   pool_host="example-pool.org.evil.com"))
+    assert not rule.matches(
+        record(
+            dialects={"stratum-v1"},
+            agent="cgminer/4",
+            jobs=3,
+            pool_host="example-pool.org.evil.com",
+        )
+    )
 
 
 def test_disabled_rule_is_validated_but_not_loaded(tmp_path: Path) -> None:
-    path = write(tmp_path, "rules:\n  - id: 5\n    name: switched off\n    enabled: false\n    match: {port: 1}\n")
+    path = write(
+        tmp_path,
+        "rules:\n  - id: 5\n    name: switched off\n    enabled: false\n    match: {port: 1}\n",
+    )
     assert load_rules([path]).rules == []
 
 
@@ -140,7 +205,9 @@ def test_exact_gates_agree_with_the_predicates(tmp_path: Path) -> None:
     """Rules gated on exact families (app_proto, dialect, node.protocol, node.name_network,
     model.alert; engine._exact) - alone, in an ``all``, negated, over several values, with
     another case - fire on exactly the records their full predicates hold on."""
-    path = write(tmp_path, """rules:
+    path = write(
+        tmp_path,
+        """rules:
   - {id: 1, name: a, match: {field: node.protocol, eq: Bitcoin-P2P}}
   - {id: 2, name: b, match: {all: [{dialect: [stratum-v1, cryptonote]}, {field: jobs, min: 1}]}}
   - {id: 3, name: c, match: {all: [{not: {dialect: [stratum-v1, cryptonote]}}, {port: 3333}]}}
@@ -149,7 +216,8 @@ def test_exact_gates_agree_with_the_predicates(tmp_path: Path) -> None:
   - {id: 6, name: f, match: {all: [{field: model.alert, exists: true}, {port: 3333}]}}
   - {id: 7, name: g, match: {field: node.name_network, in: [filecoin, chia]}}
   - {id: 8, name: h, match: {not: {field: node.protocol, eq: nano}}}
-""")
+""",
+    )
     rules = load_rules([path])
     records = []
     for protos in (set(), {"tls"}, {"tls", "quic"}, {"json", "stratum"}):
@@ -157,7 +225,9 @@ def test_exact_gates_agree_with_the_predicates(tmp_path: Path) -> None:
             for node in ({}, {"protocol": "bitcoin-p2p"}, {"protocol": "NANO"},
                          {"protocol": "libp2p", "name_network": "Filecoin"}):  # fmt: skip
                 for jobs in (0, 2):
-                    r = record(app_protos=set(protos), dialects=set(dialects), node=dict(node), jobs=jobs)
+                    r = record(
+                        app_protos=set(protos), dialects=set(dialects), node=dict(node), jobs=jobs
+                    )
                     records.append(r)
                     alert = record(app_protos=set(protos), dialects=set(dialects), node=dict(node))
                     alert.model_score, alert.model_alert = 0.99, True
@@ -170,7 +240,9 @@ def test_port_gates_agree_with_the_predicates(tmp_path: Path) -> None:
     """Rules gated on the server port (engine._ports: ``port:`` or a server_port in/eq, the
     whole match or in its top ``all``, several at once, inside an ``any``, non-integer
     values) fire on exactly the records their full predicates hold on."""
-    path = write(tmp_path, """rules:
+    path = write(
+        tmp_path,
+        """rules:
   - {id: 1, name: a, match: {port: [3333, 4444]}}
   - {id: 2, name: b, match: {all: [{port: [3333, 4444]}, {field: jobs, min: 1}]}}
   - {id: 3, name: c, match: {all: [{port: [3333, 4444]}, {port: [4444, 5555]}]}}
@@ -180,7 +252,8 @@ def test_port_gates_agree_with_the_predicates(tmp_path: Path) -> None:
   - {id: 7, name: g, match: {all: [{port: ["3333", 5555]}, {field: jobs, min: 1}]}}
   - {id: 8, name: h, match: {all: [{not: {port: 3333}}, {field: jobs, min: 1}]}}
   - {id: 9, name: i, match: {all: [{port: 3333}, {port: 5555}]}}
-""")
+""",
+    )
     rules = load_rules([path])
     assert rules.rules[0].ports == {3333, 4444} and rules.rules[2].ports == {4444}
     assert rules.rules[5].ports is None and rules.rules[6].ports is None
@@ -200,14 +273,17 @@ def test_presence_gates_agree_with_the_predicates(tmp_path: Path) -> None:
     """Rules gated on the presence of the TLS SNI (engine._PRESENCE: ``exists`` true or
     false, alone, in an ``all``, negated, in an ``any``) fire on exactly the records their
     full predicates hold on, with or without facts."""
-    path = write(tmp_path, """rules:
+    path = write(
+        tmp_path,
+        """rules:
   - {id: 1, name: a, match: {field: tls.sni, exists: false}}
   - {id: 2, name: b, match: {field: tls.sni, exists: true}}
   - {id: 3, name: c, match: {all: [{app_proto: tls}, {field: tls.sni, exists: false}, {field: jobs, min: 1}]}}
   - {id: 4, name: d, match: {not: {field: tls.sni, exists: false}}}
   - {id: 5, name: e, match: {any: [{field: tls.sni, exists: false}, {field: jobs, min: 1}]}}
   - {id: 6, name: f, match: {all: [{field: tls.sni, exists: true}, {field: tls.sni, eq: a.example}]}}
-""")
+""",
+    )
     rules = load_rules([path])
     assert rules.rules[0].excludes == {"tls.sni"} and rules.rules[1].requires >= {"tls.sni"}
     records = [record(), record(tls={})]
@@ -250,7 +326,9 @@ def test_regex_answers_are_remembered_by_value_alike(tmp_path: Path) -> None:
     """A regex leaf remembers whether its pattern is in a value (by the value's text,
     bounded): asked again, after thousands of other values, for a set-valued field or a
     number, it answers as a search does."""
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 rules:
   - id: 11
     name: agent
@@ -258,7 +336,8 @@ rules:
   - id: 12
     name: ports as text
     match: {field: server_port, regex: "^33"}
-""")
+""",
+    )
     agent_rule, port_rule = load_rules([path]).rules
     pattern = re.compile("(?i:^cgminer/)|(?:xmr)")  # means the same in re and RE2
     agents = [f"agent{i}" for i in range(5000)] + ["CGMiner/1", "x-xmrig", "cgminer"]
@@ -266,3 +345,20 @@ rules:
         for agent in agents:
             assert agent_rule.matches(record(agent=agent)) == bool(pattern.search(agent))
     assert port_rule.matches(record())  # server_port 3333: str(3333) is searched
+
+
+def test_remembered_text_answers_stay_within_their_bound() -> None:
+    """The rules' text-test memo (domains, regexes) answers as its test does, asks the test
+    once per text while it remembers it, and never holds more than its bound."""
+    asked: list[str] = []
+
+    def test(text: str) -> bool:
+        asked.append(text)
+        return text.startswith("pool")
+
+    memo = _Remembered(test, 8)
+    texts = [f"pool{i}" if i % 3 else f"web{i}" for i in range(40)]
+    for text in texts + texts[-5:]:
+        assert memo[text] is text.startswith("pool")
+        assert len(memo) <= 8
+    assert asked == texts  # the last five were remembered

@@ -470,20 +470,13 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
     texts = [str(x) for x in items]
     if op == "regex":
         pattern = _combined_regex(ctx, node, label, texts)
-        # Whether the pattern finds itself in a value, by the value's text: a search costs
-        # ~1 us through the re2 wrapper and flows repeat their values (agents, names,
-        # logins). Bounded: a reset is cheap and rare.
-        found: dict[str, bool] = {}
+        # a search costs ~1 us through the re2 wrapper, and flows repeat their values
+        # (agents, names, logins)
+        found = _Remembered(lambda text: pattern.search(text) is not None, 4096).__getitem__
 
         def regex(r: FlowRecord) -> bool:
-            for v in values(r):
-                text = str(v)
-                hit = found.get(text)
-                if hit is None:
-                    if len(found) >= 4096:
-                        found.clear()
-                    hit = found[text] = pattern.search(text) is not None
-                if hit:
+            for v in values(r):  # noqa: SIM110 - any() would build a generator per flow
+                if found(str(v)):
                     return True
             return False
 
@@ -553,24 +546,38 @@ def _domain_test(
     """Is any value in ``domains`` (or below one)? Host names repeat across flows (the same
     CDN and SNI over and over), so answers are remembered, up to a bound. The field's
     values as _leaf's ``values`` gives them, read here (a call fewer per flow)."""
-    known: dict[str, bool] = {}
+    known = _Remembered(lambda host: in_domains(host, domains), 65536).__getitem__
 
     def test(r: FlowRecord) -> bool:
         got = getter(r)
         if got is None:
             return False
-        for v in got if is_set else (got,):
-            host = str(v)
-            hit = known.get(host)
-            if hit is None:
-                if len(known) >= 65536:
-                    known.clear()
-                hit = known[host] = in_domains(host, domains)
-            if hit:
+        for v in got if is_set else (got,):  # noqa: SIM110 - as in _leaf's regex
+            if known(str(v)):
                 return True
         return False
 
     return test
+
+
+class _Remembered(dict[str, bool]):
+    """A text test's answers by text, for at most ``bound`` texts (emptied when full: a
+    reset is cheap and rare, and texts from packets cannot grow it): the rules' costlier
+    text tests (domains, regexes) meet the same values flow after flow. A dict whose
+    ``__missing__`` asks the test, so that a remembered answer is one lookup in C."""
+
+    __slots__ = ("test", "bound")
+
+    def __init__(self, test: Callable[[str], bool], bound: int) -> None:
+        super().__init__()
+        self.test = test
+        self.bound = bound
+
+    def __missing__(self, text: str) -> bool:
+        if len(self) >= self.bound:
+            self.clear()
+        hit = self[text] = self.test(text)
+        return hit
 
 
 _GLOBAL_FLAGS = re.compile(r"^\(\?([imsU]+)\)")

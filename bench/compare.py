@@ -6,12 +6,13 @@
 Why: a change must not make minewatch slower relative to ndpiReader, and this VM's speed
 drifts by tens of per cent within minutes, so the trees are compared in one run: each
 round runs every tree's ``minewatch scan CAPTURE -f jsonl -o /dev/null -q`` (each tree
-byte-compiled first) and
-``ndpiReader -i CAPTURE`` once, in turn, pinned to core 0 (``taskset -c 0``) after the
-capture was read once more so it is in the page cache. Per tree it reports the fastest
-and the median wall time and packets/s, and the ratio to ndpiReader's packets/s by the
-fastest runs and by the medians (each tree's ratio uses the ndpiReader runs of the same
-rounds). Each tree needs its own built venv (``make demo`` in it).
+byte-compiled first) and ``ndpiReader -i CAPTURE`` once, in turn, pinned to core 0
+(``taskset -c 0``) after the capture was read once more so it is in the page cache (and
+once before the rounds it is dropped from the cache and read back in order:
+bench.run.recache says why). Per tree it reports the fastest and the median wall time and
+packets/s, and the ratio to ndpiReader's packets/s by the fastest runs and by the medians
+(each tree's ratio uses the ndpiReader runs of the same rounds). Each tree needs its own
+built venv (``make demo`` in it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.run import recache, warm
+
 
 def _packets(capture: Path) -> int:
     """Records of a little-endian microsecond pcap (what bench.make_capture writes)."""
@@ -35,12 +38,6 @@ def _packets(capture: Path) -> int:
         off += 16 + struct.unpack_from("<I", data, off + 8)[0]
         count += 1
     return count
-
-
-def _warm(capture: Path) -> None:
-    with capture.open("rb") as fh:
-        while fh.read(1 << 24):
-            pass
 
 
 def _timed(command: list[str]) -> float:
@@ -77,13 +74,14 @@ def main(argv: list[str] | None = None) -> int:
                         str(root / "detector")], check=True, stdout=subprocess.DEVNULL)
     times: dict[str, list[float]] = {name: [] for name, _, _ in trees}
     times["ndpiReader"] = []
+    recache(args.capture)
     for _ in range(args.rounds):
         for name, root, extra in trees:
-            _warm(args.capture)
+            warm(args.capture)
             times[name].append(_timed([str(root / ".venv/bin/minewatch"), "scan",
                                        str(args.capture), "-f", "jsonl", "-o", "/dev/null",
                                        "-q", "-j", "1", *extra]))
-        _warm(args.capture)
+        warm(args.capture)
         times["ndpiReader"].append(_timed([ndpi, "-i", str(args.capture), "-q"]))
     nd_best, nd_median = min(times["ndpiReader"]), statistics.median(times["ndpiReader"])
     print(f"{args.capture}: {packets:,} packets, {args.rounds} interleaved rounds, core 0")

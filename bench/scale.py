@@ -78,6 +78,7 @@ from bench.run import (
     git_state,
     measure,
     minewatch_cmd,
+    recache,
     tree_hash,
     warm,
 )
@@ -266,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     mw = minewatch_cmd()
     revision = f"{git_state()}, detector+signatures tree {tree_hash()}"
     load_before = os.getloadavg()
+    for case in table:
+        recache(case.path)
     for rnd in range(args.runs):
         for case in table:
             warm(case.path)

@@ -131,3 +131,20 @@ def test_a_longer_steady_capture_has_the_miners_of_the_bench_capture_not_more() 
     bench = miner_count(1e6, False)
     assert miner_count(1e7, True) == miner_count(1e6, True) == bench
     assert miner_count(1e5, True) < bench < miner_count(1e7, False)
+
+
+@needs_tool("fincore")
+def test_recache_leaves_the_capture_whole_in_the_page_cache(tmp_path: Path) -> None:
+    """bench.run.recache drops a capture from the cache and reads it back: afterwards every
+    page is cached again (fincore, util-linux) and the bytes are the same."""
+    from bench.run import recache
+
+    capture = tmp_path / "c.pcap"
+    capture.write_bytes(os.urandom(3 << 20))
+    before = hashlib.sha256(capture.read_bytes()).digest()
+    recache(capture)
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES,SIZE",
+                          str(capture)], capture_output=True, text=True, check=True).stdout
+    resident, size = (int(x) for x in out.split())
+    assert size == 3 << 20 and resident == size
+    assert hashlib.sha256(capture.read_bytes()).digest() == before

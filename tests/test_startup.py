@@ -22,3 +22,56 @@ def test_collector_is_on_again_after_the_imports_and_what_they_made_is_frozen() 
 
 def test_a_collector_turned_off_before_stays_off() -> None:
     assert _after_cli_import("gc.disable()") == "False True"
+
+
+# --- the CLI builds only the command it runs (cli._app_for) ---------------------------
+
+_GROUPS = {"rules": ["list", "check", "test"], "pools": ["update", "match"], "corpus": ["make"]}
+
+
+def _names() -> list[str]:
+    import typer
+
+    from detector.cli import app
+
+    return [
+        info.name or typer.main.get_command_name(info.callback.__name__)
+        for info in app.registered_commands
+    ] + [info.name for info in app.registered_groups]
+
+
+def test_every_command_and_group_is_built_alone() -> None:
+    from detector.cli import _app_for, app
+
+    names = _names()
+    assert {"scan", "flows", "live", "verify", "eval", "train", "report", "rules"} <= set(names)
+    for name in names:
+        slim = _app_for([name, "--help"])
+        assert slim is not app
+        assert len(slim.registered_commands) + len(slim.registered_groups) == 1
+    # the app itself keeps them all
+    assert len(app.registered_commands) + len(app.registered_groups) == len(names)
+
+
+def test_no_command_word_gets_the_whole_app() -> None:
+    from detector.cli import _app_for, app
+
+    for args in ([], ["--help"], ["--version"], ["nosuch"], ["sca"], ["--version", "scan"]):
+        assert _app_for(args) is app
+
+
+def test_a_command_alone_parses_helps_and_refuses_as_in_the_whole_app() -> None:
+    from typer.testing import CliRunner
+
+    from detector.cli import _app_for, app
+
+    runner = CliRunner()
+    cases = [[name, "--help"] for name in _names()]
+    cases += [[group, sub, "--help"] for group, subs in _GROUPS.items() for sub in subs]
+    cases += [["scan", "--bogus", "x.pcap"], ["scan"], ["rules"], ["rules", "nosuch"]]
+    for args in cases:
+        whole = runner.invoke(app, args, prog_name="minewatch")
+        alone = runner.invoke(_app_for(args), args, prog_name="minewatch")
+        assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
+        assert whole.output
+        assert whole.exit_code == (0 if args[-1] == "--help" else 2), args

@@ -15,7 +15,7 @@ PACKAGE = REPO / "detector"
 # module paths or package prefixes (ending in ".").
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("detector.errors", "detector.csvdata", "detector.compiled", "detector.dialects", "detector.textsafe",
-              "detector.yamlsrc", "detector.plain", "detector.patterns", "detector.facts", "detector.pools",
+              "detector.yamlsrc", "detector.parsedyaml", "detector.plain", "detector.patterns", "detector.facts", "detector.pools",
               "detector.pdns", "detector.owners", "detector.activity", "detector.netnames")),
     ("source", ("detector.source.",)),
     ("decode", ("detector.decode",)),

@@ -166,30 +166,31 @@ def parse_pool_file(path: Path) -> list[PoolEntry]:
             header_seen = True
             if [c.strip().lower() for c in row[: len(COLUMNS)]] == list(COLUMNS):
                 continue
-        if len(row) < 1 or not row[0].strip():
+        if not row or not row[0].strip():
             raise InputError(f"{path}:{lineno}: missing host")
-        cells = [c.strip() for c in row] + [""] * (len(COLUMNS) - len(row))
-        host, port_text, scheme, pool, coin = cells[:5]
-        host = host.lower().rstrip(".")
+        if len(row) < 5:  # missing cells are empty (a host alone is a row)
+            row = row + [""] * (5 - len(row))
+        host, port_text, scheme, pool, coin = row[:5]  # each stripped below
+        host = host.strip().lower().rstrip(".")
         wildcard = host.startswith("*.")
         if wildcard:
             host = host[2:]
         if not host or " " in host or "/" in host:
             raise InputError(f"{path}:{lineno}: bad host {host!r}")
         port: int | None = None
+        port_text = port_text.strip()
         if port_text:
-            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            port = int(port_text) if port_text.isdigit() else 0
+            if not 0 < port < 65536:
                 raise InputError(f"{path}:{lineno}: bad port {port_text!r}")
-            port = int(port_text)
-        ticker = coin.upper()
-        coin_value = ticker if 2 <= len(ticker) <= 6 and ticker.isalnum() else None
+        ticker = coin.strip().upper()
         entries.append(
             PoolEntry(
                 host,
                 port,
-                scheme.lower() or "stratum+tcp",
-                pool or host,
-                coin_value,
+                scheme.strip().lower() or "stratum+tcp",
+                pool.strip() or host,
+                ticker if 2 <= len(ticker) <= 6 and ticker.isalnum() else None,
                 wildcard,
                 f"{name}:{lineno}",
             )
@@ -198,13 +199,11 @@ def parse_pool_file(path: Path) -> list[PoolEntry]:
 
 
 def _rows(lines: list[str]) -> list[tuple[int, list[str]]]:
-    numbered = [
-        (i, line)
-        for i, line in enumerate(lines, 1)
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    rows = list(csv.reader(line for _, line in numbered))
-    return [(numbered[k][0], row) for k, row in enumerate(rows)]
+    """The CSV rows of the lines that are neither blank nor a comment, each with its line
+    number (a quoted cell over several lines takes the number of its first)."""
+    numbered = [(i, line) for i, line in enumerate(lines, 1) if line.lstrip()[:1] not in ("", "#")]
+    rows = csv.reader([line for _, line in numbered])
+    return list(zip([i for i, _ in numbered], rows, strict=False))  # fewer rows: see above
 
 
 def load_pools(directory: Path) -> PoolList:

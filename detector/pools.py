@@ -14,11 +14,15 @@ same as ten.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import ipaddress
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from detector import parsedcache
 from detector.errors import InputError
 
 COLUMNS = ("host", "port", "scheme", "pool", "coin", "confidence")
@@ -153,11 +157,36 @@ def _m(e: PoolEntry, kind: str) -> PoolMatch:
 
 
 def parse_pool_file(path: Path) -> list[PoolEntry]:
-    """Read one pool CSV; InputError names file and line of the first bad row."""
+    """Read one pool CSV; InputError names file and line of the first bad row. A shipped
+    list's rows come out of the parsed cache (parsedcache.py) when its text is there."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
+    found, rows = parsedcache.lookup("pools", text)
+    if found:
+        name = path.name
+        return [PoolEntry(*row[:6], f"{name}:{row[6]}") for row in rows]
+    return _parse(path, text)
+
+
+def cache_entries(paths: list[Path]) -> list[list[str]]:
+    """The parsed cache's entries for the pool lists ``paths`` (tools/parsed_cache.py):
+    each row's fields, its line number in place of the source."""
+    entries = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        rows = [[*_fields(e)[:6], int(e.source.rsplit(":", 1)[1])] for e in _parse(path, text)]
+        entries.append([text, json.dumps(rows, ensure_ascii=False, separators=(",", ":"))])
+    return entries
+
+
+def _fields(entry: PoolEntry) -> list[Any]:
+    return [getattr(entry, f.name) for f in dataclasses.fields(entry)]
+
+
+def _parse(path: Path, text: str) -> list[PoolEntry]:
+    lines = text.splitlines()
     entries: list[PoolEntry] = []
     header_seen = False
     name = path.name

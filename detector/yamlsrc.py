@@ -1,18 +1,17 @@
 """Load YAML keeping the line of every mapping, so rule errors can name file and line.
 
-PyYAML is imported on the first file that is not in the parsed cache (parsedyaml.py): a
+PyYAML is imported on the first file that is not in the parsed cache (parsedcache.py): a
 run that loads only the shipped files never needs it."""
 
 from __future__ import annotations
 
 import functools
 import json
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from detector import parsedyaml
+from detector import parsedcache
 from detector.errors import InputError
 
 
@@ -59,9 +58,9 @@ def _construct_mapping(loader: Any, node: Any) -> LineDict:
 
 
 def line_dict(obj: dict[str, Any]) -> LineDict:
-    """A cached mapping (a JSON object, its line under parsedyaml.LINE_KEY) as the
+    """A cached mapping (a JSON object, its line under parsedcache.LINE_KEY) as the
     LineDict PyYAML made of it."""
-    line = obj.pop(parsedyaml.LINE_KEY)
+    line = obj.pop(parsedcache.LINE_KEY)
     result = LineDict(obj)
     result.line = line
     return result
@@ -73,7 +72,7 @@ def load_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
-    found, data = parsedyaml.lookup(text, line_dict)
+    found, data = parsedcache.lookup("yaml", text, line_dict)
     return data if found else parse_yaml(text, path)
 
 
@@ -95,28 +94,19 @@ def line_of(node: Any, default: int = 0) -> int:
     return getattr(node, "line", default) or default
 
 
-def write_cache(paths: Iterable[Path], out: Path = parsedyaml.CACHE) -> list[Path]:
-    """Write the parsed cache for ``paths`` (each parsed by PyYAML and checked to come
-    back the same through the cache); returns the files left out."""
+def cache_entries(paths: Iterable[Path]) -> tuple[list[list[str]], list[Path]]:
+    """The parsed cache's entries for ``paths`` (tools/parsed_cache.py): each file parsed
+    by PyYAML and checked to come back the same through the cache; and the files left
+    out (parsedcache.encode)."""
     entries: list[list[str]] = []
     left_out: list[Path] = []
     for path in paths:
         text = path.read_text(encoding="utf-8")
         data = parse_yaml(text, path)
-        encoded = parsedyaml.encode(data, line_of)
+        encoded = parsedcache.encode(data, line_of)
         back = None if encoded is None else json.loads(encoded, object_hook=line_dict)
-        if encoded is None or not parsedyaml.same(data, back, line_of):
+        if encoded is None or not parsedcache.same(data, back, line_of):
             left_out.append(path)
             continue
         entries.append([text, encoded])
-    doc = {"format": parsedyaml.FORMAT, "entries": entries}
-    out.write_text(json.dumps(doc, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-    return left_out
-
-
-if __name__ == "__main__":  # make parsed-yaml
-    files = parsedyaml.shipped()
-    skipped = write_cache(files)
-    for skipped_path in skipped:
-        sys.stderr.write(f"parsed-yaml: {skipped_path}: not cached (JSON cannot carry its data)\n")
-    sys.stdout.write(f"{parsedyaml.CACHE}: {len(files) - len(skipped)} files\n")
+    return entries, left_out

@@ -75,3 +75,43 @@ def test_a_command_alone_parses_helps_and_refuses_as_in_the_whole_app() -> None:
         assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
         assert whole.output
         assert whole.exit_code == (0 if args[-1] == "--help" else 2), args
+
+
+# --- what start-up no longer imports, and the values that stand in for it ------------
+
+
+def test_the_written_out_normal_quantiles_are_normaldists() -> None:
+    from statistics import NormalDist
+
+    from detector import hashrate
+
+    tail = (1.0 - hashrate.CONFIDENCE) / 2.0
+    for p in (tail, 1.0 - tail):
+        assert hashrate._NORMAL_QUANTILE[p] == NormalDist().inv_cdf(p)
+
+
+def test_addresses_pack_as_inet_pton_packs_them() -> None:
+    import socket
+
+    from detector.sinks.common import _packed
+
+    for ip in ("10.1.3.14", "0.0.0.0", "255.255.255.255", "198.51.100.200", "::", "::1",
+               "2001:db8::8a2e:370:7334", "fe80::1", "::ffff:192.0.2.1", "2001:db8:0:0:1::1",
+               "ff02::fb"):  # fmt: skip
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        assert _packed(ip) == socket.inet_pton(family, ip), ip
+
+
+def test_a_scan_with_an_alert_imports_neither_yaml_statistics_nor_socket() -> None:
+    code = (
+        "import sys\n"
+        "from detector import cli\n"
+        "sys.argv = ['minewatch', 'scan', 'pcaps/cryptonote-xmrig.pcap', '-f', 'jsonl', '-q',\n"
+        "            '-j', '1', '--model', 'none', '-o', '/dev/null']\n"
+        "code = cli._run_app()\n"
+        "print(code, [m for m in ('yaml', 'statistics', 'socket') if m in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "0 []"

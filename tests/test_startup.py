@@ -102,16 +102,26 @@ def test_addresses_pack_as_inet_pton_packs_them() -> None:
         assert _packed(ip) == socket.inet_pton(family, ip), ip
 
 
-def test_a_scan_with_an_alert_imports_neither_yaml_statistics_nor_socket() -> None:
+def test_a_scan_with_an_alert_imports_neither_yaml_statistics_socket_nor_hashlib() -> None:
     code = (
         "import sys\n"
         "from detector import cli\n"
         "sys.argv = ['minewatch', 'scan', 'pcaps/cryptonote-xmrig.pcap', '-f', 'jsonl', '-q',\n"
         "            '-j', '1', '--model', 'none', '-o', '/dev/null']\n"
         "code = cli._run_app()\n"
-        "print(code, [m for m in ('yaml', 'statistics', 'socket') if m in sys.modules])\n"
+        "print(code, [m for m in ('yaml', 'statistics', 'socket', 'hashlib') if m in sys.modules])\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "0 []"
+
+
+def test_community_ids_hash_with_hashlibs_sha1() -> None:
+    import hashlib
+
+    from detector.sinks.common import _sha1
+
+    for data in (b"", b"abc", bytes(range(256)) * 9):
+        want = hashlib.sha1(data, usedforsecurity=False).digest()
+        assert _sha1()(data, usedforsecurity=False).digest() == want

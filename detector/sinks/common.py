@@ -56,9 +56,22 @@ def _packed(ip: str) -> bytes:
     """An address's network-order bytes (a flow's addresses are canonical text: the bytes
     ``socket.inet_pton`` gives, tested). By ipaddress, which start-up has imported
     already (pools, owners): importing socket cost a scan with alerts ~9 M instructions
-    (callgrind). hashlib (community_id_v1) is imported on first use, not with the module:
-    a scan without alerts never needs it."""
+    (callgrind)."""
     return ipaddress.ip_address(ip).packed
+
+
+@functools.cache
+def _sha1() -> Any:
+    """SHA-1, from CPython's own implementation (``_sha1``, built in; what hashlib falls
+    back to): hashlib's is OpenSSL's, and loading libcrypto cost a scan with alerts ~11 M
+    instructions (callgrind) - a rules-only scan (``--model none``, which checks no model's
+    sha256) needs nothing else of it. The same digests (tested); hashlib's where CPython
+    was built without it."""
+    try:
+        from _sha1 import sha1
+    except ImportError:  # pragma: no cover - CPython builds it in
+        from hashlib import sha1
+    return sha1
 
 
 def community_id_v1(
@@ -88,9 +101,7 @@ def community_id_v1(
         if not (one_way or src < dst or (src == dst and sport < dport)):
             src, dst, sport, dport = dst, src, dport, sport
         tail = struct.pack("!BBHH", proto, 0, sport, dport)
-    import hashlib  # see _packed
-
-    digest = hashlib.sha1(struct.pack("!H", seed) + src + dst + tail, usedforsecurity=False)
+    digest = _sha1()(struct.pack("!H", seed) + src + dst + tail, usedforsecurity=False)
     return "1:" + base64.b64encode(digest.digest()).decode("ascii")
 
 

@@ -125,3 +125,47 @@ def test_community_ids_hash_with_hashlibs_sha1() -> None:
     for data in (b"", b"abc", bytes(range(256)) * 9):
         want = hashlib.sha1(data, usedforsecurity=False).digest()
         assert _sha1()(data, usedforsecurity=False).digest() == want
+
+
+# --- help and the version without the pipeline (cli._stages) --------------------------
+
+
+def test_the_cli_split_default_is_configs() -> None:
+    from detector.cli import DEFAULT_SPLIT_FROM
+    from detector.config import SPLIT_FROM
+
+    assert DEFAULT_SPLIT_FROM == SPLIT_FROM
+
+
+def _imports_after(args: list[str]) -> str:
+    code = (
+        "import sys\n"
+        "from detector import cli\n"
+        f"sys.argv = ['minewatch', *{args!r}]\n"
+        "code = cli._run_app()\n"
+        "print(code, [m for m in ('numpy', 'detector.pipeline') if m in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_help_and_the_version_do_not_import_the_pipeline() -> None:
+    for args in (["--help"], ["--version"], ["verify", "--help"], ["rules", "list", "--help"]):
+        assert _imports_after(args) == "0 []", args
+
+
+def test_a_command_that_runs_imports_it_with_the_collector_held() -> None:
+    assert _imports_after(["rules", "check"]) == "0 ['numpy', 'detector.pipeline']"
+    code = (
+        "import gc, sys\n"
+        "from detector import cli\n"
+        "before = gc.get_freeze_count()\n"
+        "cli._stages(['scan', 'x.pcap'])\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > before, 'detector.pipeline' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "True True True"

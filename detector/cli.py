@@ -509,7 +509,7 @@ def _scan_as_found(
 
     spent = 0.0
 
-    def alert(suspect: Suspect) -> None:
+    def alert(suspect: "Suspect") -> None:
         nonlocal spent
         started = time.perf_counter()
         write_event(suspect_event(suspect, detector.rules, extended=extended), out, flush=True)

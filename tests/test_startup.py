@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -169,3 +170,68 @@ def test_a_command_that_runs_imports_it_with_the_collector_held() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "True True True"
+
+
+def _type_checking_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.If) and getattr(stmt.test, "id", "") == "TYPE_CHECKING":
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.ImportFrom):
+                    names.update(a.asname or a.name for a in node.names)
+    return names
+
+
+def _runtime_uses(tree: ast.Module, lazy: set[str]) -> list[str]:
+    """Where cli.py evaluates a name it imports for type checking only: an annotation a
+    def evaluates (not quoted), or a use in a function that does not import it."""
+    found: list[str] = []
+
+    def imported(fn: ast.AST) -> set[str]:
+        return {
+            a.asname or a.name
+            for node in ast.walk(fn)
+            if isinstance(node, ast.ImportFrom)
+            for a in node.names
+        }
+
+    def visit(node: ast.AST, bound: set[str] | None) -> None:
+        if isinstance(node, ast.FunctionDef):
+            args = node.args
+            annotations = [a.annotation for a in [*args.args, *args.kwonlyargs] if a.annotation]
+            for annotation in [*annotations, *([node.returns] if node.returns else [])]:
+                names = {n.id for n in ast.walk(annotation) if isinstance(n, ast.Name)}
+                found.extend(f"{node.lineno}: {name} in an annotation" for name in names & lazy)
+            inner = (bound or set()) | imported(node)
+            for stmt in node.body:
+                visit(stmt, inner)
+            return
+        if isinstance(node, ast.AnnAssign) and bound is not None:  # a local's: not evaluated
+            if node.value is not None:
+                visit(node.value, bound)
+            return
+        if isinstance(node, ast.Name) and bound is not None and node.id in lazy - bound:
+            found.append(f"{node.lineno}: {node.id} not imported where used")
+        for child in ast.iter_child_nodes(node):
+            visit(child, bound)
+
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.If) and getattr(stmt.test, "id", "") == "TYPE_CHECKING"):
+            visit(stmt, None)
+    return found
+
+
+def test_the_cli_evaluates_no_name_it_imports_for_type_checking_only() -> None:
+    """What ruff cannot see (a TYPE_CHECKING import binds the name for it): cli.py imports
+    the pipeline's types for annotations only, so every command must import what it runs."""
+    tree = ast.parse((REPO / "detector" / "cli.py").read_text(encoding="utf-8"))
+    lazy = _type_checking_names(tree)
+    assert {"Detector", "ScanConfig", "ScanResult", "Suspect"} <= lazy
+    assert _runtime_uses(tree, lazy) == []
+    broken = ast.parse(
+        "def f(x: Detector) -> None:\n    def g(s: 'Suspect') -> None:\n        STOP\n"
+    )
+    assert _runtime_uses(broken, {"Detector", "Suspect", "STOP"}) == [
+        "1: Detector in an annotation",
+        "3: STOP not imported where used",
+    ]

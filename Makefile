@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CORPUS ?= ../shared/corpus
 APT_PACKAGES := tcpdump tshark libpcap0.8 postgresql systemd-container chromium chromium-driver
 
-.PHONY: demo test lint eval sysdeps fixtures bench bench-scale bench-live clean fuzz fuzzdeps realset realset-chia realset-check realset-filecoin model
+.PHONY: demo test lint eval sysdeps fixtures parsed-cache bench bench-scale bench-live clean fuzz fuzzdeps realset realset-chia realset-check realset-filecoin model
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -155,6 +155,12 @@ realset-check: $(STAMP)
 
 fixtures: $(STAMP)
 	$(BIN)/python -m tools.make_fixtures pcaps
+
+# After editing a rule file, coins.yaml or a pool list: what start-up reads instead of
+# parsing them (detector/parsedcache.py; tests/test_parsed_cache.py fails until it is
+# written again).
+parsed-cache: $(STAMP)
+	$(BIN)/python -m tools.parsed_cache
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

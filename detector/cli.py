@@ -7,6 +7,7 @@ at start-up, and string annotations would each be evaluated again (~10 ms a run)
 from detector import startup  # first: the collector is off while the imports below run
 
 # isort: split
+import copy
 import json
 import math
 import os
@@ -23,18 +24,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from detector import __version__
-from detector.config import SPLIT_FROM, Detector, ScanConfig, model_choice
-from detector.dissect.inspector import InspectConfig
 from detector.errors import InputError
-from detector.flows import FlowConfig
-from detector.pipeline import ScanResult, run_scan
-from detector.replay import STOP
-from detector.source import expand_inputs
-from detector.suspects import Suspect
 from detector.textsafe import escape
 
-if TYPE_CHECKING:  # detector.cluster is imported only for --dask
+if TYPE_CHECKING:  # imported by the commands that run (_stages); cluster only for --dask
     from detector.cluster import DaskSpec
+    from detector.config import Detector, ScanConfig
+    from detector.pipeline import ScanResult
+    from detector.suspects import Suspect
 
 startup.done()
 
@@ -116,7 +113,7 @@ SplitOpt = Annotated[
         "flows across the workers; the result is the same as -j 1.",
     ),
 ]
-DEFAULT_SPLIT_FROM = SPLIT_FROM
+DEFAULT_SPLIT_FROM = 64 * 1024 * 1024  # config.SPLIT_FROM (tests/test_startup.py)
 NoJoinOpt = Annotated[
     bool,
     typer.Option(
@@ -153,7 +150,11 @@ def _config(
     udp_idle_timeout: float = 120.0,
     max_inspected: int = 4096,
     model: str | None = None,
-) -> ScanConfig:
+) -> "ScanConfig":
+    from detector.config import ScanConfig, model_choice
+    from detector.dissect.inspector import InspectConfig
+    from detector.flows import FlowConfig
+
     signatures = os.environ.get("MINEWATCH_SIGNATURES")
     # --model given: ScanConfig's default (which looks for the shipped model, importing the
     # model module) is not made at all; else $MINEWATCH_MODEL or the shipped one
@@ -214,13 +215,17 @@ def _progress_total(paths: list[str]) -> int:
 
 def _run(
     inputs_paths: list[str],
-    config: ScanConfig,
+    config: "ScanConfig",
     show_progress: bool,
     jobs: int = 1,
-    detector: Detector | None = None,
-    on_suspect: Callable[[Suspect], None] | None = None,
+    detector: "Detector | None" = None,
+    on_suspect: "Callable[[Suspect], None] | None" = None,
     dask: "DaskSpec | None" = None,
-) -> ScanResult:
+) -> "ScanResult":
+    from detector.config import Detector
+    from detector.pipeline import run_scan
+    from detector.source import expand_inputs
+
     inputs = expand_inputs(inputs_paths)
     detector = detector or Detector.load(config)
     total = _progress_total([c.path for c in inputs])
@@ -249,7 +254,7 @@ def _run(
     return result
 
 
-def _summary(result: ScanResult) -> str:
+def _summary(result: "ScanResult") -> str:
     pps = result.decode.packets / result.seconds if result.seconds > 0 else 0.0
     line = (
         f"{result.decode.packets:,} packets, {result.flows.flows:,} flows, "
@@ -275,7 +280,7 @@ def _summary(result: ScanResult) -> str:
     return line + (f"; {', '.join(notes)}" if notes else "")
 
 
-def _print_stats(result: ScanResult) -> None:
+def _print_stats(result: "ScanResult") -> None:
     """Per-stage seconds (``--stats``), and what the flow table held."""
     t = result.times
     total = t.read + t.decode + t.flows + t.dissect + t.score + t.output
@@ -301,7 +306,7 @@ def _print_stats(result: ScanResult) -> None:
     )
 
 
-def _report_captures(result: ScanResult) -> None:
+def _report_captures(result: "ScanResult") -> None:
     for cap in result.captures:
         for warning in cap.warnings:
             _err(f"warning: {warning}")
@@ -429,6 +434,9 @@ def scan(
     config.split_from = split_from
     cluster = _dask_spec(dask, workers, dask_path_map or [])
     store = _open_store(db) if db is not None else None  # a bad store fails before the scan
+    from detector.config import Detector
+    from detector.replay import STOP
+
     detector = Detector.load(config)
     with STOP.installed(), _output(output) as out:
         if as_found:
@@ -474,7 +482,7 @@ def _dask_spec(
     return DaskSpec(scheduler.strip(), workers or 0, tuple(pairs))
 
 
-def _exit_for(result: ScanResult) -> None:
+def _exit_for(result: "ScanResult") -> None:
     """Exit 128 + signal after a stop signal (the results written are partial), 2 after
     unusable input, else 0."""
     if result.interrupted is not None:
@@ -487,21 +495,21 @@ def _exit_for(result: ScanResult) -> None:
 
 def _scan_as_found(
     paths: list[str],
-    config: ScanConfig,
-    detector: Detector,
+    config: "ScanConfig",
+    detector: "Detector",
     out: TextIO,
     quiet: bool,
     jobs: int,
     no_info: bool,
     extended: bool = False,
     dask: "DaskSpec | None" = None,
-) -> ScanResult:
+) -> "ScanResult":
     """Alerts written as suspects appear (a live sink's behaviour, on captures)."""
     from detector.sinks.eve import node_event, suspect_event, write_event
 
     spent = 0.0
 
-    def alert(suspect: Suspect) -> None:
+    def alert(suspect: "Suspect") -> None:
         nonlocal spent
         started = time.perf_counter()
         write_event(suspect_event(suspect, detector.rules, extended=extended), out, flush=True)
@@ -516,8 +524,8 @@ def _scan_as_found(
 
 
 def _write_results(
-    result: ScanResult,
-    detector: Detector,
+    result: "ScanResult",
+    detector: "Detector",
     fmt: OutputFormat,
     out: TextIO,
     no_info: bool,
@@ -675,6 +683,7 @@ def live(
     nodes_as_suspects: NodesOpt = False,
 ) -> None:
     """Watch interfaces (a mirror/SPAN port) and alert on miners while they mine."""
+    from detector.config import Detector
     from detector.live import LiveSensor
     from detector.sinks.alertlog import EveFile, Syslog
 
@@ -761,8 +770,8 @@ class _LiveOutputs:
 def _live_workers(
     spec: _CaptureSpec,
     workers: int,
-    config: ScanConfig,
-    detector: Detector,
+    config: "ScanConfig",
+    detector: "Detector",
     out: _LiveOutputs,
     user: str | None,
 ) -> None:
@@ -830,6 +839,9 @@ def flows(
     config = _config(rules, threshold, keep_all=True, model=model)
     config.join_rotated = not no_join_rotated
     config.split_from = split_from
+    from detector.flows import FlowConfig
+    from detector.replay import STOP
+
     if all_flows:
         config.flow = FlowConfig()
     from detector.sinks.flowlog import write_flow_log
@@ -854,6 +866,7 @@ def verify(
     threshold: ThresholdOpt = 0.7,
 ) -> None:
     """Replay labelled captures; exit 1 if any capture's suspects differ from its manifest."""
+    from detector.config import Detector
     from detector.verify import find_manifest, load_manifest, run_verify, write_junit
 
     if not directory.is_dir():
@@ -904,6 +917,8 @@ def eval_(
     """Score minewatch against labels: per-flow and per-IP precision, recall, F1,
     false positives per 10,000 benign flows, time to detect."""
     from detector import evaluate
+    from detector.config import Detector
+    from detector.replay import STOP
 
     found = evaluate.load_labels([*sources, *(labels or [])])
     config = _config(rules, threshold, keep_all=True, model=model)
@@ -954,6 +969,8 @@ def train(
     metrics and write it with its card. Never train on the set you evaluate on."""
     from detector import evaluate
     from detector import train as training
+    from detector.config import Detector
+    from detector.replay import STOP
 
     found = evaluate.load_labels(sources)
     config = _config(rules, 0.7, keep_all=True, model="none")
@@ -1000,6 +1017,8 @@ def rules_list(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Descriptions too.")] = False,
 ) -> None:
     """List every loaded rule: id, kind, weight, severity, name."""
+    from detector.config import Detector
+
     detector = Detector.load(_config(rules, 0.7, model="none"))
     out = sys.stdout
     for rule in detector.rules.rules:
@@ -1018,6 +1037,8 @@ def rules_list(
 @rules_app.command("check")
 def rules_check(rules: RulesOpt = None) -> None:
     """Validate rule files, pool lists and coin tables; exit 2 naming file and line on error."""
+    from detector.config import Detector
+
     detector = Detector.load(_config(rules, 0.7, model="none"))
     typer.echo(
         f"ok: {len(detector.rules.rules)} rules in {len(detector.rules.files)} files, "
@@ -1033,6 +1054,10 @@ def rules_test(
     rules: RulesOpt = None,
 ) -> None:
     """Show which flows of the captures a rule matches (and their scores)."""
+    from detector.config import Detector
+    from detector.pipeline import run_scan
+    from detector.source import expand_inputs
+
     config = _config(rules, 0.7, keep_all=True)
     detector = Detector.load(config)
     rule = detector.rules.by_id(rule_id)
@@ -1287,7 +1312,9 @@ def report_cmd(
         )
     # EVE lines and the store were scored already: their rules are only named here
     config = _config(rules, threshold, model=model if kind == "captures" else "none")
+    from detector.config import Detector
     from detector.energy import EfficiencyTable
+    from detector.replay import STOP
 
     efficiency = EfficiencyTable.load(config.signatures / "efficiency.csv")
     detector = Detector.load(config)
@@ -1370,9 +1397,45 @@ def main() -> None:
     _leave(code or 0)
 
 
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app to run ``args`` with: when the first word names a command (or a group such
+    as ``rules``), a copy of the app that holds that one alone. Typer turns every
+    registered command into a click command before it parses a word - reading the
+    signature of all 46 parameters (~8 % of a tiny scan's start-up, callgrind) - while
+    a command's parsing, its help and its usage errors need only its own. Anything else
+    (no word, ``--help``, ``--version``, an unknown name) gets the whole app, which lists
+    or suggests the commands as before."""
+    first = args[0] if args else ""
+    commands = [
+        info
+        for info in app.registered_commands
+        if (info.name or typer.main.get_command_name(info.callback.__name__)) == first
+    ]
+    groups = [info for info in app.registered_groups if info.name == first]
+    if not commands and not groups:
+        return app
+    slim = copy.copy(app)
+    slim.registered_commands = commands
+    slim.registered_groups = groups
+    return slim
+
+
+def _stages(args: list[str]) -> None:
+    """Import what the commands run on - the pipeline and its stages (numpy, the
+    dissectors, the rules engine: ~390 M instructions, callgrind) - unless ``args`` only
+    ask for help or the version, which need none of it. Under the collector hold the
+    CLI's own imports have (startup.py). Each command imports what it uses itself as
+    well: this only saves the collector's walks over what they make."""
+    if not args or "--help" in args or args[0] == "--version":
+        return
+    with startup.importing():
+        import detector.pipeline  # noqa: F401 - config, replay, session, dissectors, flows
+
+
 def _run_app() -> int | str | None:
     try:
-        app()  # standalone: click prints usage errors itself and exits 2
+        _stages(sys.argv[1:])
+        _app_for(sys.argv[1:])()  # standalone: click prints usage errors itself and exits 2
     except InputError as exc:
         _err(f"error: {exc}")
         return 2

@@ -289,11 +289,14 @@ def weighted_poisson_interval(
     return low, high
 
 
-# the standard normal quantiles asked for (the two tails at CONFIDENCE, which every
-# interval asks for): each computed once, on first use - not at import, since statistics
-# brings random, hashlib, fractions and decimal (~13 M instructions of every start-up,
-# callgrind) while only a scan with a miner's shares needs a quantile
-_NORMAL_QUANTILE: dict[float, float] = {}
+# the standard normal quantiles asked for, each computed once, on first use - not at
+# import, since statistics brings random, hashlib, fractions and decimal (~13 M
+# instructions of every start-up, callgrind) while only a scan with a miner's shares needs
+# a quantile. The two tails at CONFIDENCE, which every interval asks for, are written out:
+# NormalDist().inv_cdf's own values (tests/test_startup.py checks them), so a scan that
+# reports a hashrate does not import statistics either (~10 M instructions).
+_TAIL = (1.0 - CONFIDENCE) / 2.0
+_NORMAL_QUANTILE: dict[float, float] = {_TAIL: -1.9599639845400536, 1.0 - _TAIL: 1.9599639845400536}
 
 
 def _normal_quantile(p: float) -> float:

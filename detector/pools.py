@@ -14,11 +14,15 @@ same as ten.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import ipaddress
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from detector import parsedcache
 from detector.errors import InputError
 
 COLUMNS = ("host", "port", "scheme", "pool", "coin", "confidence")
@@ -153,11 +157,36 @@ def _m(e: PoolEntry, kind: str) -> PoolMatch:
 
 
 def parse_pool_file(path: Path) -> list[PoolEntry]:
-    """Read one pool CSV; InputError names file and line of the first bad row."""
+    """Read one pool CSV; InputError names file and line of the first bad row. A shipped
+    list's rows come out of the parsed cache (parsedcache.py) when its text is there."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
+    found, rows = parsedcache.lookup("pools", text)
+    if found:
+        name = path.name
+        return [PoolEntry(*row[:6], f"{name}:{row[6]}") for row in rows]
+    return _parse(path, text)
+
+
+def cache_entries(paths: list[Path]) -> list[list[str]]:
+    """The parsed cache's entries for the pool lists ``paths`` (tools/parsed_cache.py):
+    each row's fields, its line number in place of the source."""
+    entries = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        rows = [[*_fields(e)[:6], int(e.source.rsplit(":", 1)[1])] for e in _parse(path, text)]
+        entries.append([text, json.dumps(rows, ensure_ascii=False, separators=(",", ":"))])
+    return entries
+
+
+def _fields(entry: PoolEntry) -> list[Any]:
+    return [getattr(entry, f.name) for f in dataclasses.fields(entry)]
+
+
+def _parse(path: Path, text: str) -> list[PoolEntry]:
+    lines = text.splitlines()
     entries: list[PoolEntry] = []
     header_seen = False
     name = path.name
@@ -166,30 +195,31 @@ def parse_pool_file(path: Path) -> list[PoolEntry]:
             header_seen = True
             if [c.strip().lower() for c in row[: len(COLUMNS)]] == list(COLUMNS):
                 continue
-        if len(row) < 1 or not row[0].strip():
+        if not row or not row[0].strip():
             raise InputError(f"{path}:{lineno}: missing host")
-        cells = [c.strip() for c in row] + [""] * (len(COLUMNS) - len(row))
-        host, port_text, scheme, pool, coin = cells[:5]
-        host = host.lower().rstrip(".")
+        if len(row) < 5:  # missing cells are empty (a host alone is a row)
+            row = row + [""] * (5 - len(row))
+        host, port_text, scheme, pool, coin = row[:5]  # each stripped below
+        host = host.strip().lower().rstrip(".")
         wildcard = host.startswith("*.")
         if wildcard:
             host = host[2:]
         if not host or " " in host or "/" in host:
             raise InputError(f"{path}:{lineno}: bad host {host!r}")
         port: int | None = None
+        port_text = port_text.strip()
         if port_text:
-            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            port = int(port_text) if port_text.isdigit() else 0
+            if not 0 < port < 65536:
                 raise InputError(f"{path}:{lineno}: bad port {port_text!r}")
-            port = int(port_text)
-        ticker = coin.upper()
-        coin_value = ticker if 2 <= len(ticker) <= 6 and ticker.isalnum() else None
+        ticker = coin.strip().upper()
         entries.append(
             PoolEntry(
                 host,
                 port,
-                scheme.lower() or "stratum+tcp",
-                pool or host,
-                coin_value,
+                scheme.strip().lower() or "stratum+tcp",
+                pool.strip() or host,
+                ticker if 2 <= len(ticker) <= 6 and ticker.isalnum() else None,
                 wildcard,
                 f"{name}:{lineno}",
             )
@@ -198,13 +228,11 @@ def parse_pool_file(path: Path) -> list[PoolEntry]:
 
 
 def _rows(lines: list[str]) -> list[tuple[int, list[str]]]:
-    numbered = [
-        (i, line)
-        for i, line in enumerate(lines, 1)
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    rows = list(csv.reader(line for _, line in numbered))
-    return [(numbered[k][0], row) for k, row in enumerate(rows)]
+    """The CSV rows of the lines that are neither blank nor a comment, each with its line
+    number (a quoted cell over several lines takes the number of its first)."""
+    numbered = [(i, line) for i, line in enumerate(lines, 1) if line.lstrip()[:1] not in ("", "#")]
+    rows = csv.reader([line for _, line in numbered])
+    return list(zip([i for i, _ in numbered], rows, strict=False))  # fewer rows: see above
 
 
 def load_pools(directory: Path) -> PoolList:

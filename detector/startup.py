@@ -7,10 +7,13 @@ again while they are being made: ~24 M instructions, 3 % of a small capture's sc
 (callgrind; issue 19). So detector.cli imports this module before anything else, which
 turns the collector off, and calls ``done`` after its own imports: what they made is frozen
 out of collection (``gc.freeze``, as pipeline._calm_collector does before every scan) and
-the collector is on again if it was.
+the collector is on again if it was. The modules a command runs on are imported when one
+runs (cli._stages), under the same hold (``importing``).
 """
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _WAS_ENABLED = gc.isenabled()
 gc.disable()
@@ -21,3 +24,18 @@ def done() -> None:
     gc.freeze()
     if _WAS_ENABLED:
         gc.enable()
+
+
+@contextmanager
+def importing() -> Iterator[None]:
+    """The same for imports made later (cli._stages: what a command runs on, which the
+    CLI no longer imports with itself): the collector off while they run, what they made
+    frozen, the collector back as it was."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()

@@ -14,13 +14,38 @@ PACKAGE = REPO / "detector"
 # Stages in pipeline order; a module may import its own stage and earlier ones. Names are
 # module paths or package prefixes (ending in ".").
 STAGES: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("detector.errors", "detector.csvdata", "detector.compiled", "detector.dialects", "detector.textsafe",
-              "detector.yamlsrc", "detector.plain", "detector.patterns", "detector.facts", "detector.pools",
-              "detector.pdns", "detector.owners", "detector.activity", "detector.netnames")),
+    (
+        "base",
+        (
+            "detector.errors",
+            "detector.csvdata",
+            "detector.compiled",
+            "detector.dialects",
+            "detector.textsafe",
+            "detector.yamlsrc",
+            "detector.parsedcache",
+            "detector.plain",
+            "detector.patterns",
+            "detector.facts",
+            "detector.pools",
+            "detector.pdns",
+            "detector.owners",
+            "detector.activity",
+            "detector.netnames",
+        ),
+    ),
     ("source", ("detector.source.",)),
     ("decode", ("detector.decode",)),
-    ("flows", ("detector.flowtable", "detector.screen", "detector.behaviour", "detector.flows",
-               "detector.fanout")),
+    (
+        "flows",
+        (
+            "detector.flowtable",
+            "detector.screen",
+            "detector.behaviour",
+            "detector.flows",
+            "detector.fanout",
+        ),
+    ),
     ("dissect", ("detector.dissect.", "detector.reassembly")),
     ("enrich", ("detector.enrich", "detector.chia")),
     ("features", ("detector.features",)),
@@ -32,11 +57,22 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("sinks", ("detector.sinks.",)),
     ("report", ("detector.report.",)),
 ]
-WIRING = ("detector.config", "detector.session", "detector.replay", "detector.live", "detector.parallel", "detector.cluster",
-          "detector.pipeline", "detector.verify", "detector.evaluate", "detector.train", "detector.cli",
-          "detector.startup",
-          "detector.__main__",
-          "detector")
+WIRING = (
+    "detector.config",
+    "detector.session",
+    "detector.replay",
+    "detector.live",
+    "detector.parallel",
+    "detector.cluster",
+    "detector.pipeline",
+    "detector.verify",
+    "detector.evaluate",
+    "detector.train",
+    "detector.cli",
+    "detector.startup",
+    "detector.__main__",
+    "detector",
+)
 TOOLS = ("detector.synth.",)  # generators: not a stage, imported by no stage
 
 
@@ -86,8 +122,10 @@ def _stage(module: str) -> int | None:
 
 
 def _is(module: str, names: tuple[str, ...]) -> bool:
-    return any(module == n or (n.endswith(".") and (module.startswith(n) or module == n[:-1]))
-               for n in names)
+    return any(
+        module == n or (n.endswith(".") and (module.startswith(n) or module == n[:-1]))
+        for n in names
+    )
 
 
 def test_no_import_cycle() -> None:
@@ -100,7 +138,7 @@ def test_no_import_cycle() -> None:
         path.append(module)
         for dep in sorted(graph[module]):
             if state.get(dep) == 1:
-                cycle = path[path.index(dep):] + [dep]
+                cycle = path[path.index(dep) :] + [dep]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if dep not in state:
                 visit(dep)
@@ -130,7 +168,8 @@ def test_every_module_has_a_place_and_no_stage_imports_a_later_one() -> None:
             elif rank is not None and (_is(dep, WIRING) or (_stage(dep) or 0) > rank):
                 wrong.append((module, dep))
     assert not wrong, "a stage imports a later one (or wiring): " + ", ".join(
-        f"{m} -> {d}" for m, d in sorted(wrong))
+        f"{m} -> {d}" for m, d in sorted(wrong)
+    )
 
 
 def test_the_checks_can_fail() -> None:

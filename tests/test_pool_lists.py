@@ -1,0 +1,72 @@
+"""detector/pools.py parse_pool_file: what each row makes, and the one-line refusal of a
+bad one (file and line), kept as they were when the parser was made cheaper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detector.errors import InputError
+from detector.pools import PoolEntry, parse_pool_file
+
+
+def _parse(tmp_path: Path, text: str) -> list[PoolEntry]:
+    path = tmp_path / "list.csv"
+    path.write_text(text, encoding="utf-8")
+    return parse_pool_file(path)
+
+
+def test_rows_header_comments_blank_lines_and_padding(tmp_path: Path) -> None:
+    text = (
+        "# a comment\n\n   \n"
+        "host,port,scheme,pool,coin,confidence\n"
+        "  H.Example.ORG. , 80 , STRATUM+SSL ,  Pool A , xmr ,high,extra\n"
+        "\t# indented comment\n"
+        "*.b.example\n"
+        "c.example,,,,bitcoin\n"
+        '"d.example","3333",,"",btc\n'
+    )
+    assert _parse(tmp_path, text) == [
+        PoolEntry("h.example.org", 80, "stratum+ssl", "Pool A", "XMR", False, "list.csv:5"),
+        PoolEntry("b.example", None, "stratum+tcp", "b.example", None, True, "list.csv:7"),
+        PoolEntry("c.example", None, "stratum+tcp", "c.example", None, False, "list.csv:8"),
+        PoolEntry("d.example", 3333, "stratum+tcp", "d.example", "BTC", False, "list.csv:9"),
+    ]
+
+
+def test_a_file_without_header_starts_with_its_first_row(tmp_path: Path) -> None:
+    assert _parse(tmp_path, "x.example,1\n") == [
+        PoolEntry("x.example", 1, "stratum+tcp", "x.example", None, False, "list.csv:1")
+    ]
+
+
+def test_a_quoted_cell_over_two_lines_joins_them(tmp_path: Path) -> None:
+    """As it always did: the lines are joined without their break, and the rows after
+    take the line numbers in order (b.example, on line 3, is "line 2")."""
+    entries = _parse(tmp_path, 'a.example,1,"x\ny",p\nb.example,2\n')
+    assert [(e.host, e.scheme, e.source) for e in entries] == [
+        ("a.example", "xy", "list.csv:1"),
+        ("b.example", "stratum+tcp", "list.csv:2"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("h,1\n  ,3333\n", "list.csv:2: missing host"),
+        ("h,1\n,\n", "list.csv:2: missing host"),
+        ("h,1\n.,1\n", "list.csv:2: bad host ''"),
+        ("h,1\n*.a b\n", "list.csv:2: bad host 'a b'"),
+        ("h,1\na b,1\n", "list.csv:2: bad host 'a b'"),
+        ("h,1\na/b\n", "list.csv:2: bad host 'a/b'"),
+        ("h,1\nh,0\n", "list.csv:2: bad port '0'"),
+        ("h,1\nh,65536\n", "list.csv:2: bad port '65536'"),
+        ("h,1\nh,-1\n", "list.csv:2: bad port '-1'"),
+        ("h,1\nh, 8x \n", "list.csv:2: bad port '8x'"),
+    ],
+)
+def test_a_bad_row_is_refused_with_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(InputError) as info:
+        _parse(tmp_path, text)
+    assert str(info.value).endswith(message)

@@ -9,10 +9,10 @@ it: for a YAML file what yamlsrc.load_yaml returns (mappings as LineDicts with t
 lines, lists, strings, numbers, booleans, nulls), for a pool list the fields of its rows
 (pools.parse_pool_file). A text found there word for word is answered from it by json's C
 decoder; any other is parsed as before. The files stay the source, and what is made of
-them is validated by their loaders as before (rules/engine.py, enrich.py, pools.py). A
-file edited without writing the cache again is only slower to load, and
-tests/test_parsed_cache.py fails until ``make parsed-cache`` writes it
-(tools/parsed_cache.py).
+them is validated by their loaders as before (rules/engine.py, enrich.py, pools.py). The
+cache is made like byte-code, not kept in git: make writes it (tools/parsed_cache.py)
+before demo, test and bench, again whenever a file or its loader changed. A file edited
+since is only slower to load until then.
 
 Only what JSON carries exactly is cached: a YAML file whose data holds anything else
 (dates, bytes, sets, keys that are not strings) or one object twice (YAML aliases) is

@@ -2374,19 +2374,237 @@ enum {
     ST_FIN_A = 2, ST_FIN_B = 4, ST_RST = 8, ST_SYN_A = 16, ST_SYN_B = 32,
 };
 
-/* flow_update(group, slots, src_first, flags, wirelen, payload_len, ts, seq, pkt_slot_out,
-               pkts_a, pkts_b, bytes_a, bytes_b, payload_a, payload_b, flags_a, flags_b,
-               last_ts, state, isn_a, isn_b): the last 12 are flow-table columns. */
-static PyObject *flow_update(PyObject *self, PyObject *args) {
-    PyObject *objs[21];
-    Py_buffer v[21];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
+
+/* flow_behaviour(group, slots, src_first, proto, payload_len, ts, seq, client_is_a, first_ts,
+                  last_ts, msg_side, msg_bytes, msg_seq, msgs_a, msgs_b, msg_sq_a, msg_sq_b,
+                  first_size, first_gap, pushes, push_first, push_last, push_sq, push_hist,
+                  answer_delay, req_first, req_last, req_sq, checkpoints_out) -> count
+
+   The behaviour state of TCP flows (detector/behaviour.py states the rules; its
+   update_python is the twin): messages, pushes, answers and the client's rhythm, per
+   payload packet in capture order. The 9 inputs are per packet (the first two as
+   flow_update's) and two read-only table columns; then 19 table columns it writes
+   (first_size: 8 int16 per row, push_hist: 8 uint8 per row) - last_ts is moved on for
+   every packet of a flow, as flow_update moves it, so that flow_update can do this work
+   in its own loop (given the columns) with the same result - and an int64 buffer of n
+   that gets the slots whose push count reached a checkpoint (1 ... 8, 12, 24 ...) or
+   whose answer count reached 3, 6, 12, 24 ...; returns how many it wrote.
+
+   Bit-exact with the twin: float32 sums are rounded after each float64 addition, and the
+   squared terms are integers (bytes, whole milliseconds), so no multiply-add can fuse. */
+#define BH_GAP 0.05
+#define BH_MAX_SECONDS 2000000.0
+#define BH_FIRST 8
+
+static inline int64_t bh_millis(double seconds) {
+    if (!(seconds > 0.0)) return 0;
+    if (seconds > BH_MAX_SECONDS) seconds = BH_MAX_SECONDS;
+    return (int64_t)(seconds * 1000.0);
+}
+
+static inline unsigned bh_bitlen(uint64_t x) { return x ? 64u - (unsigned)__builtin_clzll(x) : 0u; }
+
+/* The table columns flow_behaviour reads and writes, bound from 22 buffers in its argument
+   order: client_is_a, first_ts, the 19 it writes (last_ts first) and checkpoints_out. */
+enum { BH_COLS = 22 };
+typedef struct {
+    const uint8_t *client_is_a;
+    const double *first_ts;
+    double *last_ts;
+    uint8_t *msg_side;
+    uint32_t *msg_bytes;
+    uint16_t *msg_seq;
+    uint32_t *msgs_a, *msgs_b;
+    float *msg_sq_a, *msg_sq_b;
+    int16_t *first_size;
+    uint32_t *first_gap;
+    uint16_t *pushes;
+    float *push_first, *push_last, *push_sq;
+    uint8_t *push_hist;
+    float *answer_delay, *req_first, *req_last, *req_sq;
+    int64_t *out;
+} bh_cols;
+
+/* Bind the columns; 0 if each holds ``rows`` rows and the checkpoints n slots, else -1. */
+static int bh_bind(bh_cols *c, Py_buffer *v, Py_ssize_t rows, Py_ssize_t n) {
+    static const Py_ssize_t per_row[BH_COLS] = {
+        1, 8, 8, 1, 4, 2, 4, 4, 4, 4, 2 * BH_FIRST, 4, 2, 4, 4, 4, 8, 4, 4, 4, 4, 0};
+    for (int k = 0; k < BH_COLS; k++)
+        if (v[k].len < rows * per_row[k]) return -1;
+    if (v[BH_COLS - 1].len < n * (Py_ssize_t)sizeof(int64_t)) return -1;
+    c->client_is_a = v[0].buf, c->first_ts = v[1].buf, c->last_ts = v[2].buf;
+    c->msg_side = v[3].buf, c->msg_bytes = v[4].buf, c->msg_seq = v[5].buf;
+    c->msgs_a = v[6].buf, c->msgs_b = v[7].buf, c->msg_sq_a = v[8].buf, c->msg_sq_b = v[9].buf;
+    c->first_size = v[10].buf, c->first_gap = v[11].buf, c->pushes = v[12].buf;
+    c->push_first = v[13].buf, c->push_last = v[14].buf, c->push_sq = v[15].buf;
+    c->push_hist = v[16].buf, c->answer_delay = v[17].buf, c->req_first = v[18].buf;
+    c->req_last = v[19].buf, c->req_sq = v[20].buf, c->out = v[21].buf;
+    return 0;
+}
+
+/* One TCP packet with payload (len > 0) of the flow in row s, from side A if from_a, at
+   time t; prev: the flow's latest time before it. A slot that reaches a checkpoint goes
+   to c->out[(*found)++]. Inline in both loops that run it (flow_behaviour's, and
+   flow_update's when it is given the columns). */
+static inline __attribute__((always_inline)) void bh_payload(const bh_cols *c, int64_t s, int from_a, int64_t len, double t,
+                              double prev, int64_t seq, Py_ssize_t *found) {
+    uint8_t side = from_a ? 1 : 2, cur = c->msg_side[s];
+    uint16_t seq16 = (uint16_t)(seq & 0xFFFF);
+    uint64_t size = (uint64_t)len > 0xFFFFFFFFULL ? 0xFFFFFFFFULL : (uint64_t)len;
+    if (cur == side && c->msg_seq[s] == seq16) return; /* retransmission */
+    double gap = t - prev;
+    if (cur == side && !(gap > BH_GAP)) {
+        uint64_t m = (uint64_t)c->msg_bytes[s] + size;
+        c->msg_bytes[s] = m > 0xFFFFFFFFULL ? 0xFFFFFFFFU : (uint32_t)m;
+        c->msg_seq[s] = seq16;
+        return;
+    }
+    uint64_t k = (uint64_t)c->msgs_a[s] + c->msgs_b[s];
+    if (cur) { /* the message in progress ends */
+        uint64_t m = c->msg_bytes[s];
+        double sq = (double)(m * m);
+        if (cur == 1) c->msg_sq_a[s] = (float)((double)c->msg_sq_a[s] + sq);
+        else c->msg_sq_b[s] = (float)((double)c->msg_sq_b[s] + sq);
+        if (k >= 1 && k - 1 < BH_FIRST) {
+            int16_t v = (int16_t)(m > 0x7FFF ? 0x7FFF : m);
+            c->first_size[s * BH_FIRST + (int64_t)(k - 1)] = cur == 1 ? v : (int16_t)-v;
+        }
+    }
+    if (k < BH_FIRST) {
+        unsigned q = bh_bitlen((uint64_t)bh_millis(gap));
+        c->first_gap[s] |= (uint32_t)(q > 15 ? 15 : q) << (4 * k);
+    }
+    uint32_t *mine = side == 1 ? &c->msgs_a[s] : &c->msgs_b[s];
+    if (*mine < 0xFFFFFFFFU) *mine += 1;
+    float rel = (float)(t - c->first_ts[s]);
+    uint8_t server = c->client_is_a[s] ? 2 : 1;
+    if (side == server) {
+        if (cur == server) { /* a push */
+            uint16_t p = c->pushes[s];
+            if (p) {
+                int64_t ms = bh_millis((double)rel - (double)c->push_last[s]);
+                c->push_sq[s] = (float)((double)c->push_sq[s] + (double)(ms * ms) / 1e6);
+                unsigned b = bh_bitlen((uint64_t)(ms / 1000));
+                b = b <= 1 ? 0 : (b - 1 > 7 ? 7 : b - 1);
+                uint8_t *h = &c->push_hist[s * 8 + b];
+                if (*h < 255) *h += 1;
+            } else {
+                c->push_first[s] = rel;
+            }
+            c->push_last[s] = rel;
+            if (p < 0xFFFF) {
+                unsigned np = p + 1u, q = np / 3u;
+                c->pushes[s] = (uint16_t)np;
+                if (np <= 8u ? np >= 1u : (np % 3u == 0 && (q & (q - 1)) == 0))
+                    c->out[(*found)++] = s;
+            }
+        } else if (cur) { /* an answer: from the start of the client's message */
+            double delay = (double)rel - (double)c->req_last[s];
+            c->answer_delay[s] = (float)((double)c->answer_delay[s] + (delay > 0.0 ? delay : 0.0));
+            /* answers so far, as record_behaviours counts them: server messages that
+               are neither pushes nor the flow's first message; 3, 6, 12 ... report */
+            int16_t first = c->first_size[s * BH_FIRST];
+            int first_is_server = first != 0 && ((first < 0) == (c->client_is_a[s] != 0));
+            int64_t answers = (int64_t)*mine - (int64_t)c->pushes[s] - first_is_server;
+            int64_t q = answers / 3;
+            if (answers >= 3 && answers % 3 == 0 && (q & (q - 1)) == 0) c->out[(*found)++] = s;
+        }
+    } else {
+        if (*mine == 1) {
+            c->req_first[s] = rel;
+        } else {
+            int64_t ms = bh_millis((double)rel - (double)c->req_last[s]);
+            c->req_sq[s] = (float)((double)c->req_sq[s] + (double)(ms * ms) / 1e6);
+        }
+        c->req_last[s] = rel;
+    }
+    c->msg_side[s] = side;
+    c->msg_bytes[s] = (uint32_t)size;
+    c->msg_seq[s] = seq16;
+}
+
+enum { BH_IN = 7 };
+
+static PyObject *flow_behaviour(PyObject *self, PyObject *args) {
+    PyObject *objs[BH_IN + BH_COLS];
+    Py_buffer v[BH_IN + BH_COLS];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
                           &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
                           &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15],
-                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20]))
+                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20], &objs[21],
+                          &objs[22], &objs[23], &objs[24], &objs[25], &objs[26], &objs[27],
+                          &objs[28]))
         return NULL;
+    if (take_buffers(objs, v, BH_IN + BH_COLS, BH_IN + 2) < 0)
+        return NULL;
+    const int64_t *group = v[0].buf, *slots = v[1].buf;
+    const uint8_t *src_first = v[2].buf, *proto = v[3].buf;
+    const int64_t *plen = v[4].buf;
+    const double *ts = v[5].buf;
+    const int64_t *seq = v[6].buf;
+    Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t ngroups = v[1].len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t rows = v[BH_IN + 3].len; /* msg_side's */
+    /* every buffer must hold what it is indexed with */
+    static const Py_ssize_t per_packet[BH_IN] = {8, 0, 1, 1, 8, 8, 8};
+    bh_cols c;
+    int bad = bh_bind(&c, v + BH_IN, rows, n) < 0;
+    for (int k = 0; k < BH_IN; k++)
+        if (v[k].len < n * per_packet[k]) bad = 1;
+    Py_ssize_t found = 0;
+    for (Py_ssize_t i = 0; i < n && !bad; i++) {
+        int64_t g = group[i];
+        if (g < 0 || g >= ngroups) { bad = 1; break; }
+        int64_t s = slots[g];
+        if (s < 0) continue;
+        if (s >= rows) { bad = 1; break; }
+        double t = ts[i], prev = c.last_ts[s];
+        if (t > prev) c.last_ts[s] = t;
+        if (proto[i] == 6 && plen[i] > 0)
+            bh_payload(&c, s, src_first[i], plen[i], t, prev, seq[i], &found);
+    }
+    release_buffers(v, BH_IN + BH_COLS);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "group, slot or buffer size out of range");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(found);
+}
+
+/* flow_update(group, slots, src_first, flags, wirelen, payload_len, ts, seq, pkt_slot_out,
+               pkts_a, pkts_b, bytes_a, bytes_b, payload_a, payload_b, flags_a, flags_b,
+               last_ts, state, isn_a, isn_b, proto, behaviour) -> count: the 12 after
+   pkt_slot_out are flow-table columns. behaviour: None, or flow_behaviour's last 22
+   arguments (client_is_a ... checkpoints_out) as a tuple, to do its work in this loop as
+   well (it ran as a loop of its own over the batch before: ~0.4 % more instructions on
+   the generated bench input, callgrind); count is then its return, else 0. */
+static PyObject *flow_update(PyObject *self, PyObject *args) {
+    PyObject *objs[22], *bh_obj;
+    Py_buffer v[22], bv[BH_COLS];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
+                          &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15],
+                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20], &objs[21],
+                          &bh_obj))
+        return NULL;
+    int with_bh = bh_obj != Py_None;
+    if (with_bh && (!PyTuple_Check(bh_obj) || PyTuple_GET_SIZE(bh_obj) != BH_COLS)) {
+        PyErr_SetString(PyExc_TypeError, "behaviour: None or a tuple of flow_behaviour's 22 columns");
+        return NULL;
+    }
+    /* proto (read) last: the 8 before the columns are read, the rest written */
+    PyObject *proto_obj = objs[21];
     if (take_buffers(objs, v, 21, 8) < 0)
         return NULL;
+    if (PyObject_GetBuffer(proto_obj, &v[21], PyBUF_SIMPLE) < 0) {
+        release_buffers(v, 21);
+        return NULL;
+    }
+    if (with_bh && take_buffers(&PyTuple_GET_ITEM(bh_obj, 0), bv, BH_COLS, 2) < 0) {
+        release_buffers(v, 22);
+        return NULL;
+    }
+    const uint8_t *proto = v[21].buf;
     const int64_t *group = v[0].buf, *slots = v[1].buf;
     const uint8_t *src_first = v[2].buf, *flags = v[3].buf;
     const int64_t *wirelen = v[4].buf, *plen = v[5].buf;
@@ -2403,7 +2621,9 @@ static PyObject *flow_update(PyObject *self, PyObject *args) {
     Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t ngroups = v[1].len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t rows = v[18].len;
-    int bad = 0;
+    bh_cols bh;
+    int bad = v[21].len < n || (with_bh && bh_bind(&bh, bv, rows, n) < 0);
+    Py_ssize_t found = 0;
     for (Py_ssize_t i = 0; i < n && !bad; i++) {
         int64_t g = group[i];
         if (g < 0 || g >= ngroups) { bad = 1; break; }
@@ -2411,6 +2631,8 @@ static PyObject *flow_update(PyObject *self, PyObject *args) {
         pkt_slot[i] = s;
         if (s < 0) continue;
         if (s >= rows) { bad = 1; break; }
+        if (with_bh && proto[i] == 6 && plen[i] > 0) /* before last_ts moves on: its gap */
+            bh_payload(&bh, s, src_first[i], plen[i], ts[i], last_ts[s], seq[i], &found);
         uint8_t f = flags[i];
         uint64_t pl = plen[i] > 0 ? (uint64_t)plen[i] : 0;
         if (src_first[i]) {
@@ -2439,176 +2661,8 @@ static PyObject *flow_update(PyObject *self, PyObject *args) {
         if (f & 0x04) state[s] |= ST_RST;
         if (ts[i] > last_ts[s]) last_ts[s] = ts[i];
     }
-    release_buffers(v, 21);
-    if (bad) {
-        PyErr_SetString(PyExc_ValueError, "group or slot out of range");
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* flow_behaviour(group, slots, src_first, proto, payload_len, ts, seq, client_is_a, first_ts,
-                  last_ts, msg_side, msg_bytes, msg_seq, msgs_a, msgs_b, msg_sq_a, msg_sq_b,
-                  first_size, first_gap, pushes, push_first, push_last, push_sq, push_hist,
-                  answer_delay, req_first, req_last, req_sq, checkpoints_out) -> count
-
-   The behaviour state of TCP flows (detector/behaviour.py states the rules; its
-   update_python is the twin): messages, pushes, answers and the client's rhythm, per
-   payload packet in capture order. The 9 inputs are per packet (the first two as
-   flow_update's) and two read-only table columns; then 19 table columns it writes
-   (first_size: 8 int16 per row, push_hist: 8 uint8 per row) - last_ts is moved on for
-   every TCP packet, as flow_update does - and an int64 buffer of n that gets the slots
-   whose push count reached a checkpoint (1 ... 8, 12, 24 ...) or whose answer count
-   reached 3, 6, 12, 24 ...; returns how many it wrote.
-
-   Bit-exact with the twin: float32 sums are rounded after each float64 addition, and the
-   squared terms are integers (bytes, whole milliseconds), so no multiply-add can fuse. */
-#define BH_GAP 0.05
-#define BH_MAX_SECONDS 2000000.0
-#define BH_FIRST 8
-
-static inline int64_t bh_millis(double seconds) {
-    if (!(seconds > 0.0)) return 0;
-    if (seconds > BH_MAX_SECONDS) seconds = BH_MAX_SECONDS;
-    return (int64_t)(seconds * 1000.0);
-}
-
-static inline unsigned bh_bitlen(uint64_t x) { return x ? 64u - (unsigned)__builtin_clzll(x) : 0u; }
-
-enum { BH_IN = 9, BH_OUT = 20 };
-
-static PyObject *flow_behaviour(PyObject *self, PyObject *args) {
-    PyObject *objs[BH_IN + BH_OUT];
-    Py_buffer v[BH_IN + BH_OUT];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
-                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
-                          &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15],
-                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20], &objs[21],
-                          &objs[22], &objs[23], &objs[24], &objs[25], &objs[26], &objs[27],
-                          &objs[28]))
-        return NULL;
-    if (take_buffers(objs, v, BH_IN + BH_OUT, BH_IN) < 0)
-        return NULL;
-    const int64_t *group = v[0].buf, *slots = v[1].buf;
-    const uint8_t *src_first = v[2].buf, *proto = v[3].buf;
-    const int64_t *plen = v[4].buf;
-    const double *ts = v[5].buf;
-    const int64_t *seq = v[6].buf;
-    const uint8_t *client_is_a = v[7].buf;
-    const double *first_ts = v[8].buf;
-    double *last_ts = v[9].buf;
-    uint8_t *msg_side = v[10].buf;
-    uint32_t *msg_bytes = v[11].buf;
-    uint16_t *msg_seq = v[12].buf;
-    uint32_t *msgs_a = v[13].buf, *msgs_b = v[14].buf;
-    float *msg_sq_a = v[15].buf, *msg_sq_b = v[16].buf;
-    int16_t *first_size = v[17].buf;
-    uint32_t *first_gap = v[18].buf;
-    uint16_t *pushes = v[19].buf;
-    float *push_first = v[20].buf, *push_last = v[21].buf, *push_sq = v[22].buf;
-    uint8_t *push_hist = v[23].buf;
-    float *answer_delay = v[24].buf, *req_first = v[25].buf, *req_last = v[26].buf,
-          *req_sq = v[27].buf;
-    int64_t *out = v[28].buf;
-    Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(int64_t);
-    Py_ssize_t ngroups = v[1].len / (Py_ssize_t)sizeof(int64_t);
-    Py_ssize_t rows = v[10].len;
-    /* every buffer must hold what it is indexed with */
-    static const Py_ssize_t per_packet[BH_IN] = {8, 0, 1, 1, 8, 8, 8, 0, 0};
-    static const Py_ssize_t per_row[BH_IN + BH_OUT] = {
-        0, 0, 0, 0, 0, 0, 0, 1, 8,
-        8, 1, 4, 2, 4, 4, 4, 4, 2 * BH_FIRST, 4, 2, 4, 4, 4, 8, 4, 4, 4, 4, 0};
-    int bad = v[28].len < n * (Py_ssize_t)sizeof(int64_t);
-    for (int k = 0; k < BH_IN + BH_OUT; k++) {
-        if (k < BH_IN && v[k].len < n * per_packet[k]) bad = 1;
-        if (v[k].len < rows * per_row[k]) bad = 1;
-    }
-    Py_ssize_t found = 0;
-    for (Py_ssize_t i = 0; i < n && !bad; i++) {
-        int64_t g = group[i];
-        if (g < 0 || g >= ngroups) { bad = 1; break; }
-        int64_t s = slots[g];
-        if (s < 0 || proto[i] != 6) continue;
-        if (s >= rows) { bad = 1; break; }
-        double t = ts[i], prev = last_ts[s];
-        if (t > prev) last_ts[s] = t;
-        int64_t len = plen[i];
-        if (len <= 0) continue;
-        uint8_t side = src_first[i] ? 1 : 2, cur = msg_side[s];
-        uint16_t seq16 = (uint16_t)(seq[i] & 0xFFFF);
-        uint64_t size = (uint64_t)len > 0xFFFFFFFFULL ? 0xFFFFFFFFULL : (uint64_t)len;
-        if (cur == side && msg_seq[s] == seq16) continue; /* retransmission */
-        double gap = t - prev;
-        if (cur == side && !(gap > BH_GAP)) {
-            uint64_t m = (uint64_t)msg_bytes[s] + size;
-            msg_bytes[s] = m > 0xFFFFFFFFULL ? 0xFFFFFFFFU : (uint32_t)m;
-            msg_seq[s] = seq16;
-            continue;
-        }
-        uint64_t k = (uint64_t)msgs_a[s] + msgs_b[s];
-        if (cur) { /* the message in progress ends */
-            uint64_t m = msg_bytes[s];
-            double sq = (double)(m * m);
-            if (cur == 1) msg_sq_a[s] = (float)((double)msg_sq_a[s] + sq);
-            else msg_sq_b[s] = (float)((double)msg_sq_b[s] + sq);
-            if (k >= 1 && k - 1 < BH_FIRST) {
-                int16_t c = (int16_t)(m > 0x7FFF ? 0x7FFF : m);
-                first_size[s * BH_FIRST + (int64_t)(k - 1)] = cur == 1 ? c : (int16_t)-c;
-            }
-        }
-        if (k < BH_FIRST) {
-            unsigned q = bh_bitlen((uint64_t)bh_millis(gap));
-            first_gap[s] |= (uint32_t)(q > 15 ? 15 : q) << (4 * k);
-        }
-        uint32_t *mine = side == 1 ? &msgs_a[s] : &msgs_b[s];
-        if (*mine < 0xFFFFFFFFU) *mine += 1;
-        float rel = (float)(t - first_ts[s]);
-        uint8_t server = client_is_a[s] ? 2 : 1;
-        if (side == server) {
-            if (cur == server) { /* a push */
-                uint16_t p = pushes[s];
-                if (p) {
-                    int64_t ms = bh_millis((double)rel - (double)push_last[s]);
-                    push_sq[s] = (float)((double)push_sq[s] + (double)(ms * ms) / 1e6);
-                    unsigned b = bh_bitlen((uint64_t)(ms / 1000));
-                    b = b <= 1 ? 0 : (b - 1 > 7 ? 7 : b - 1);
-                    uint8_t *h = &push_hist[s * 8 + b];
-                    if (*h < 255) *h += 1;
-                } else {
-                    push_first[s] = rel;
-                }
-                push_last[s] = rel;
-                if (p < 0xFFFF) {
-                    unsigned np = p + 1u, q = np / 3u;
-                    pushes[s] = (uint16_t)np;
-                    if (np <= 8u ? np >= 1u : (np % 3u == 0 && (q & (q - 1)) == 0))
-                        out[found++] = s;
-                }
-            } else if (cur) { /* an answer: from the start of the client's message */
-                double delay = (double)rel - (double)req_last[s];
-                answer_delay[s] = (float)((double)answer_delay[s] + (delay > 0.0 ? delay : 0.0));
-                /* answers so far, as record_behaviours counts them: server messages that
-                   are neither pushes nor the flow's first message; 3, 6, 12 ... report */
-                int16_t first = first_size[s * BH_FIRST];
-                int first_is_server = first != 0 && ((first < 0) == (client_is_a[s] != 0));
-                int64_t answers = (int64_t)*mine - (int64_t)pushes[s] - first_is_server;
-                int64_t q = answers / 3;
-                if (answers >= 3 && answers % 3 == 0 && (q & (q - 1)) == 0) out[found++] = s;
-            }
-        } else {
-            if (*mine == 1) {
-                req_first[s] = rel;
-            } else {
-                int64_t ms = bh_millis((double)rel - (double)req_last[s]);
-                req_sq[s] = (float)((double)req_sq[s] + (double)(ms * ms) / 1e6);
-            }
-            req_last[s] = rel;
-        }
-        msg_side[s] = side;
-        msg_bytes[s] = (uint32_t)size;
-        msg_seq[s] = seq16;
-    }
-    release_buffers(v, BH_IN + BH_OUT);
+    release_buffers(v, 22);
+    if (with_bh) release_buffers(bv, BH_COLS);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "group, slot or buffer size out of range");
         return NULL;

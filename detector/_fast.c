@@ -2245,6 +2245,9 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         return NULL;
     }
     const uint64_t SEED = 0x9E3779B97F4A7C15ULL;
+    /* the key's first step where side A's upper address half is 0 (IPv4: most packets),
+       worked out once: one mix64 of the five a packet's key takes (~0.2 % of a scan) */
+    const uint64_t seed_mixed = mix64(SEED);
     /* a gap up to the shorter of the two timeouts joins whatever the state (one
        comparison per packet); only a longer one looks at the idle timeout and the state */
     const double tcp_short = close_timeout < tcp_timeout ? close_timeout : tcp_timeout;
@@ -2281,7 +2284,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         uint64_t bhi = sf ? dhi[i] : shi[i], blo = sf ? dlo[i] : slo[i];
         uint64_t ap = (uint64_t)(sf ? sport[i] : dport[i]), bp = (uint64_t)(sf ? dport[i] : sport[i]);
         uint64_t ports = (ap << 24) | (bp << 8);
-        uint64_t h = mix64(ahi ^ SEED);
+        uint64_t h = ahi ? mix64(ahi ^ SEED) : seed_mixed;
         h = mix64(h ^ alo);
         h = mix64(h ^ bhi);
         h = mix64(h ^ blo);

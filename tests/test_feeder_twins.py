@@ -103,3 +103,24 @@ def test_feed_compiled_rejects_bad_columns_and_passes_errors_on() -> None:
         fast.feed_packets(cols, args[0], buf, broken, broken, rec.retire, [])
     with pytest.raises(ValueError):  # an answer that no uint8 holds
         fast.feed_packets(cols, args[0], buf, lambda *_: 300, lambda *_: 300, rec.retire, [])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_wanted_twins_agree(seed: int) -> None:
+    """Which packets the feeder hands on: ``_fast.inspect_wanted`` against its numpy twin,
+    with packets without a slot (-1) or without payload among them and without."""
+    rng = np.random.default_rng(seed)
+    rows = 64
+    inspect = rng.integers(0, 4, rows).astype(np.uint8)
+    for n in (0, 1, 17, 5000):
+        pkt_slot = rng.integers(0, rows, n)
+        if seed % 2:
+            pkt_slot[rng.random(n) < 0.2] = -1
+        src_first = rng.integers(0, 2, n).astype(bool)
+        payload_len = rng.choice(np.array([0, 0, 1, 1460]), n)
+        want = feeder._wanted_numpy(inspect, pkt_slot, src_first, payload_len)
+        got = feeder._wanted_compiled(inspect, pkt_slot, src_first, payload_len)
+        assert got.dtype == want.dtype and np.array_equal(got, want), n
+        assert n < 17 or 0 < int(np.count_nonzero(got)) < n
+    with pytest.raises(ValueError):
+        feeder._wanted_compiled(inspect, np.array([rows]), np.ones(1, bool), np.ones(1, np.int64))

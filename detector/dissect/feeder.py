@@ -22,6 +22,7 @@ from detector.flows import Placement
 from detector.flowtable import STATE_SYN_A, STATE_SYN_B, FlowTable
 
 ROUNDS = ((0, 4), (4, 32), (32, 1 << 62))
+_SIDE_A, _SIDE_B = np.uint8(1), np.uint8(2)  # a side's bit in the table's inspect column
 
 
 def _rank_within(slots: np.ndarray) -> np.ndarray:
@@ -34,6 +35,36 @@ def _rank_within(slots: np.ndarray) -> np.ndarray:
     rank = np.empty_like(rank_sorted)
     rank[order] = rank_sorted
     return rank
+
+
+def _wanted_numpy(
+    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, payload_len: np.ndarray
+) -> np.ndarray:
+    """Per packet: has it a flow slot, payload, and its side's bit (1: side A, 2: side B)
+    set in the flow's ``inspect`` byte? (``_fast.inspect_wanted``'s twin.)"""
+    ok = pkt_slot >= 0
+    side_bit = np.where(src_first, 1, 2).astype(np.uint8)
+    if ok.all():  # every packet has a flow (most batches): no masking needed
+        insp = (inspect[pkt_slot] & side_bit) != 0
+    else:
+        insp = np.zeros(pkt_slot.shape[0], dtype=bool)
+        insp[ok] = (inspect[pkt_slot[ok]] & side_bit[ok]) != 0
+    return insp & (payload_len > 0)
+
+
+def _wanted_compiled(
+    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, payload_len: np.ndarray
+) -> np.ndarray:
+    """_wanted_numpy by ``_fast.inspect_wanted``: one pass over the batch."""
+    out = np.empty(pkt_slot.shape[0], dtype=bool)
+    fast.inspect_wanted(
+        inspect,
+        np.ascontiguousarray(pkt_slot, dtype=np.int64),
+        np.ascontiguousarray(src_first, dtype=bool),
+        np.ascontiguousarray(payload_len, dtype=np.int64),
+        out,
+    )
+    return out
 
 
 class PayloadFeeder:
@@ -54,16 +85,10 @@ class PayloadFeeder:
 
     def _inspect(self, pb: PacketBatch, pkt_slot: np.ndarray, src_first: np.ndarray) -> None:
         t = self.table
-        ok = pkt_slot >= 0
-        side_bit = np.where(src_first, 1, 2).astype(np.uint8)
-        if ok.all():  # every packet has a flow (most batches): no masking needed
-            insp = (t["inspect"][pkt_slot] & side_bit) != 0
-        else:
-            insp = np.zeros(len(pb), dtype=bool)
-            insp[ok] = (t["inspect"][pkt_slot[ok]] & side_bit[ok]) != 0
         # Only payload goes to Python (SYN sequence numbers were noted vectorised), and DNS
         # only when it answers something (see dissect/triage.py).
-        cand, dns = triage(pb, insp & (pb.payload_len > 0))
+        wanted = _wanted_compiled if fast is not None else _wanted_numpy
+        cand, dns = triage(pb, wanted(t["inspect"], pkt_slot, src_first, pb.payload_len))
         if cand.shape[0] == 0:
             return
         # Rounds: first each flow's first few payload packets of this batch, then more of
@@ -76,7 +101,8 @@ class PayloadFeeder:
         for lo, hi in ROUNDS:
             idx = cand[(rank >= lo) & (rank < hi)]
             if lo:
-                idx = idx[(t["inspect"][pkt_slot[idx]] & side_bit[idx]) != 0]
+                side_bit = np.where(src_first[idx], _SIDE_A, _SIDE_B)  # uint8, as inspect
+                idx = idx[(t["inspect"][pkt_slot[idx]] & side_bit) != 0]
             if idx.shape[0]:
                 self._inspect_packets(pb, idx, pkt_slot, src_first)
 

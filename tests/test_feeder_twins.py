@@ -124,3 +124,20 @@ def test_wanted_twins_agree(seed: int) -> None:
         assert n < 17 or 0 < int(np.count_nonzero(got)) < n
     with pytest.raises(ValueError):
         feeder._wanted_compiled(inspect, np.array([rows]), np.ones(1, bool), np.ones(1, np.int64))
+
+
+def test_rank_within_twins_agree() -> None:
+    """Each packet's place among its flow's packets: ``_fast.rank_within`` (a counter per
+    table row, kept between calls at zero) against the numpy twin (a stable sort), call
+    after call on tables of other sizes; a slot outside the table is refused."""
+    rng = np.random.default_rng(3)
+    for rows, n in ((8, 0), (8, 1), (8, 500), (1000, 5000), (3, 40), (1000, 7), (50, 20000)):
+        slots = rng.integers(0, rows, n)
+        want = feeder._rank_within_numpy(slots)
+        got = feeder._rank_within_compiled(slots, rows)
+        assert np.array_equal(got, want), (rows, n)
+        assert n < 500 or int(got.max()) > 0
+    for bad in (np.array([0, 8]), np.array([-1])):
+        with pytest.raises(ValueError):
+            feeder._rank_within_compiled(bad, 8)
+    assert np.array_equal(feeder._rank_within_compiled(np.array([0, 0, 7]), 8), [0, 1, 0])

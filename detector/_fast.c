@@ -3595,44 +3595,58 @@ static PyObject *rank_within(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* inspect_wanted(inspect, pkt_slot, src_first, payload_len, out) -> None
+/* inspect_wanted(inspect, pkt_slot, src_first, payload_len, proto, sport, dport, dns_ports,
+                  idx_out, kind_out) -> count
 
    dissect/feeder.py's _wanted_numpy compiled (the twin; tests/test_feeder_twins.py
-   compares them): out[i] = 1 where packet i has a flow slot, carries payload and its
-   side's bit (1: side A, 2: side B) is set in the flow's ``inspect`` byte, else 0. One
-   pass over the batch where numpy made seven (a gather, np.where, astype, two ands and
-   two comparisons, each over every packet: ~0.5 % of a scan of the generated bench
-   input, callgrind). */
+   compares them): the packets that go on to triage, in capture order - those with a flow
+   slot and payload whose side's bit (1: side A, 2: side B) is set in the flow's
+   ``inspect`` byte - written to idx_out[0..count), and for each its kind for
+   dissect/triage.py in kind_out: bit 0 UDP, bit 1 UDP with either port marked in the
+   65,536-byte ``dns_ports`` table. One pass over the batch where numpy made some twenty
+   (a mask of seven passes, then triage's gathers and port comparisons over the packets
+   it kept: ~1 % of a scan of the generated bench input, callgrind). */
 static PyObject *inspect_wanted(PyObject *self, PyObject *args) {
-    PyObject *objs[5];
-    Py_buffer v[5];
-    if (!PyArg_ParseTuple(args, "OOOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4]))
+    PyObject *objs[10];
+    Py_buffer v[10];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4],
+                          &objs[5], &objs[6], &objs[7], &objs[8], &objs[9]))
         return NULL;
-    if (take_buffers(objs, v, 5, 4) < 0)
+    if (take_buffers(objs, v, 10, 8) < 0)
         return NULL;
-    const uint8_t *inspect = v[0].buf, *src_first = v[2].buf;
-    const int64_t *pkt_slot = v[1].buf, *plen = v[3].buf;
-    uint8_t *out = v[4].buf;
-    Py_ssize_t rows = v[0].len, n = v[1].len / (Py_ssize_t)sizeof(int64_t);
-    int bad = v[2].len < n || v[3].len < n * (Py_ssize_t)sizeof(int64_t) || v[4].len < n;
+    const uint8_t *inspect = v[0].buf, *src_first = v[2].buf, *proto = v[4].buf,
+                  *dns_ports = v[7].buf;
+    const int64_t *pkt_slot = v[1].buf, *plen = v[3].buf, *sport = v[5].buf, *dport = v[6].buf;
+    int64_t *idx = v[8].buf;
+    uint8_t *kind = v[9].buf;
+    Py_ssize_t rows = v[0].len, n = v[1].len / (Py_ssize_t)sizeof(int64_t), count = 0;
+    const Py_ssize_t w = (Py_ssize_t)sizeof(int64_t);
+    int bad = v[2].len < n || v[3].len < n * w || v[4].len < n || v[5].len < n * w ||
+              v[6].len < n * w || v[7].len < 65536 || v[8].len < n * w || v[9].len < n;
     for (Py_ssize_t i = 0; i < n && !bad; i++) {
         int64_t s = pkt_slot[i];
-        if (s < 0 || plen[i] <= 0) {
-            out[i] = 0;
-            continue;
-        }
+        if (s < 0 || plen[i] <= 0) continue;
         if (s >= rows) {
             bad = 1;
             break;
         }
-        out[i] = (inspect[s] & (src_first[i] ? 1 : 2)) != 0;
+        if (!(inspect[s] & (src_first[i] ? 1 : 2))) continue;
+        uint8_t k = 0;
+        if (proto[i] == 17) {
+            int64_t sp = sport[i], dp = dport[i];
+            int dns = ((uint64_t)sp < 65536 && dns_ports[sp]) || ((uint64_t)dp < 65536 && dns_ports[dp]);
+            k = (uint8_t)(1 | (dns << 1));
+        }
+        idx[count] = i;
+        kind[count] = k;
+        count++;
     }
-    release_buffers(v, 5);
+    release_buffers(v, 10);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "inspect_wanted: a slot outside the table or a short column");
         return NULL;
     }
-    Py_RETURN_NONE;
+    return PyLong_FromSsize_t(count);
 }
 
 /* feed_packets(cols, inspect, buf, tcp_packet, udp_packet, retire, cut_short) -> int

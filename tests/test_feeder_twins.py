@@ -6,6 +6,7 @@ skip the same packets, and leave the same inspect column and cut-short count."""
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -107,8 +108,9 @@ def test_feed_compiled_rejects_bad_columns_and_passes_errors_on() -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_wanted_twins_agree(seed: int) -> None:
-    """Which packets the feeder hands on: ``_fast.inspect_wanted`` against its numpy twin,
-    with packets without a slot (-1) or without payload among them and without."""
+    """Which packets the feeder hands on to triage, and their kinds (UDP; UDP on a DNS
+    port): ``_fast.inspect_wanted`` against its numpy twin, with packets without a slot
+    (-1) or without payload among them and without."""
     rng = np.random.default_rng(seed)
     rows = 64
     inspect = rng.integers(0, 4, rows).astype(np.uint8)
@@ -117,13 +119,22 @@ def test_wanted_twins_agree(seed: int) -> None:
         if seed % 2:
             pkt_slot[rng.random(n) < 0.2] = -1
         src_first = rng.integers(0, 2, n).astype(bool)
-        payload_len = rng.choice(np.array([0, 0, 1, 1460]), n)
-        want = feeder._wanted_numpy(inspect, pkt_slot, src_first, payload_len)
-        got = feeder._wanted_compiled(inspect, pkt_slot, src_first, payload_len)
-        assert got.dtype == want.dtype and np.array_equal(got, want), n
-        assert n < 17 or 0 < int(np.count_nonzero(got)) < n
+        pb = SimpleNamespace(
+            payload_len=rng.choice(np.array([0, 0, 1, 1460]), n),
+            proto=rng.choice(np.array([6, 17, 17, 1], dtype=np.uint8), n),
+            sport=rng.choice(np.array([53, 5353, 443, 40000, 5355]), n),
+            dport=rng.choice(np.array([53, 443, 40001, 123]), n),
+        )
+        want = feeder._wanted_kinds_numpy(inspect, pkt_slot, src_first, pb)
+        got = feeder._wanted_compiled(inspect, pkt_slot, src_first, pb)
+        for x, y in zip(got, want, strict=True):
+            assert x.dtype == y.dtype and np.array_equal(x, y), n
+        assert n < 17 or 0 < got[0].shape[0] < n
+        assert n < 5000 or set(got[1].tolist()) == {0, 1, 3}
+    one = SimpleNamespace(payload_len=np.ones(1, np.int64), proto=np.full(1, 6, np.uint8),
+                          sport=np.ones(1, np.int64), dport=np.ones(1, np.int64))  # fmt: skip
     with pytest.raises(ValueError):
-        feeder._wanted_compiled(inspect, np.array([rows]), np.ones(1, bool), np.ones(1, np.int64))
+        feeder._wanted_compiled(inspect, np.array([rows]), np.ones(1, bool), one)
 
 
 def test_rank_within_twins_agree() -> None:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 import numpy as np
 
 from detector.compiled import fast
-from detector.decode import PROTO_TCP, PacketBatch
+from detector.decode import PROTO_TCP, PROTO_UDP, PacketBatch
 from detector.dissect.dnsparse import answer_groups
 from detector.dissect.inspector import Inspector
-from detector.dissect.triage import triage
+from detector.dissect.triage import dns_port_table, on_dns_port, triage, triage_found
 from detector.flows import Placement
 from detector.flowtable import STATE_SYN_A, STATE_SYN_B, FlowTable
 
@@ -52,19 +52,38 @@ def _wanted_numpy(
     return insp & (payload_len > 0)
 
 
+def _wanted_kinds_numpy(
+    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, pb: PacketBatch
+) -> tuple[np.ndarray, np.ndarray]:
+    """The packets that go on to triage (``_wanted_numpy``), in capture order, and the kind
+    of each: bit 0 UDP, bit 1 UDP on a DNS port (triage.on_dns_port). _wanted_compiled's
+    twin."""
+    idx = np.flatnonzero(_wanted_numpy(inspect, pkt_slot, src_first, pb.payload_len))
+    udp = pb.proto[idx] == PROTO_UDP
+    dns = on_dns_port(pb, idx, udp)
+    return idx, udp.astype(np.uint8) | (dns.astype(np.uint8) << 1)
+
+
 def _wanted_compiled(
-    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, payload_len: np.ndarray
-) -> np.ndarray:
-    """_wanted_numpy by ``_fast.inspect_wanted``: one pass over the batch."""
-    out = np.empty(pkt_slot.shape[0], dtype=bool)
-    fast.inspect_wanted(
+    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, pb: PacketBatch
+) -> tuple[np.ndarray, np.ndarray]:
+    """_wanted_kinds_numpy by ``_fast.inspect_wanted``: one pass over the batch."""
+    n = pkt_slot.shape[0]
+    idx = np.empty(n, dtype=np.int64)
+    kind = np.empty(n, dtype=np.uint8)
+    count = fast.inspect_wanted(
         inspect,
         np.ascontiguousarray(pkt_slot, dtype=np.int64),
         np.ascontiguousarray(src_first, dtype=bool),
-        np.ascontiguousarray(payload_len, dtype=np.int64),
-        out,
+        np.ascontiguousarray(pb.payload_len, dtype=np.int64),
+        np.ascontiguousarray(pb.proto, dtype=np.uint8),
+        np.ascontiguousarray(pb.sport, dtype=np.int64),
+        np.ascontiguousarray(pb.dport, dtype=np.int64),
+        dns_port_table(),
+        idx,
+        kind,
     )
-    return out
+    return idx[:count], kind[:count]
 
 
 def _rank_within_compiled(slots: np.ndarray, rows: int) -> np.ndarray:
@@ -95,8 +114,11 @@ class PayloadFeeder:
         t = self.table
         # Only payload goes to Python (SYN sequence numbers were noted vectorised), and DNS
         # only when it answers something (see dissect/triage.py).
-        wanted = _wanted_compiled if fast is not None else _wanted_numpy
-        cand, dns = triage(pb, wanted(t["inspect"], pkt_slot, src_first, pb.payload_len))
+        if fast is not None:
+            idx, kind = _wanted_compiled(t["inspect"], pkt_slot, src_first, pb)
+            cand, dns = triage_found(pb, idx, (kind & 1) != 0, (kind & 2) != 0)
+        else:
+            cand, dns = triage(pb, _wanted_numpy(t["inspect"], pkt_slot, src_first, pb.payload_len))
         if cand.shape[0] == 0:
             return
         # Rounds: first each flow's first few payload packets of this batch, then more of

@@ -152,3 +152,25 @@ def test_rank_within_twins_agree() -> None:
         with pytest.raises(ValueError):
             feeder._rank_within_compiled(bad, 8)
     assert np.array_equal(feeder._rank_within_compiled(np.array([0, 0, 7]), 8), [0, 1, 0])
+
+
+def test_round_twins_agree() -> None:
+    """One feeding round's packets: ``_fast.round_pick`` against its numpy twin, for each
+    of the feeder's rounds, without and with the inspect bits (some cleared), and
+    refusing a slot outside the table."""
+    rng = np.random.default_rng(9)
+    rows, n = 50, 3000
+    pkt_slot = rng.integers(0, rows, n)
+    src_first = rng.integers(0, 2, n).astype(bool)
+    cand = np.sort(rng.choice(n, 1200, replace=False))
+    rank = feeder._rank_within_numpy(pkt_slot[cand])
+    inspect = rng.integers(0, 4, rows).astype(np.uint8)
+    for lo, hi in feeder.ROUNDS:
+        for insp in (None, inspect):
+            args = (cand, rank, lo, hi, insp, pkt_slot, src_first)
+            want = feeder._round_numpy(*args)
+            got = feeder._round_compiled(*args)
+            assert got.dtype == want.dtype and np.array_equal(got, want), (lo, insp is None)
+            assert lo > 4 or 0 < got.shape[0] < cand.shape[0]
+    with pytest.raises(ValueError):
+        feeder._round_compiled(cand, rank, 0, 4, inspect[:10], pkt_slot, src_first)

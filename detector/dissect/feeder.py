@@ -94,6 +94,48 @@ def _rank_within_compiled(slots: np.ndarray, rows: int) -> np.ndarray:
     return out
 
 
+def _round_numpy(
+    cand: np.ndarray,
+    rank: np.ndarray,
+    lo: int,
+    hi: int,
+    inspect: np.ndarray | None,
+    pkt_slot: np.ndarray,
+    src_first: np.ndarray,
+) -> np.ndarray:
+    """The candidates whose rank is in [lo, hi), in their order; with ``inspect``, only
+    those whose side's bit is still set in their flow's byte. (_round_compiled's twin.)"""
+    idx = cand[(rank >= lo) & (rank < hi)]
+    if inspect is not None:
+        side_bit = np.where(src_first[idx], _SIDE_A, _SIDE_B)  # uint8, as inspect
+        idx = idx[(inspect[pkt_slot[idx]] & side_bit) != 0]
+    return idx
+
+
+def _round_compiled(
+    cand: np.ndarray,
+    rank: np.ndarray,
+    lo: int,
+    hi: int,
+    inspect: np.ndarray | None,
+    pkt_slot: np.ndarray,
+    src_first: np.ndarray,
+) -> np.ndarray:
+    """_round_numpy by ``_fast.round_pick``: one pass over the candidates."""
+    out = np.empty(cand.shape[0], dtype=np.int64)
+    count = fast.round_pick(
+        np.ascontiguousarray(cand, dtype=np.int64),
+        np.ascontiguousarray(rank, dtype=np.int64),
+        lo,
+        hi,
+        inspect,
+        np.ascontiguousarray(pkt_slot, dtype=np.int64),
+        np.ascontiguousarray(src_first, dtype=bool),
+        out,
+    )
+    return out[:count]
+
+
 class PayloadFeeder:
     """Hands the payload of flows under inspection to the Inspector."""
 
@@ -132,11 +174,11 @@ class PayloadFeeder:
             rank = _rank_within_compiled(slots, t["inspect"].shape[0])
         else:
             rank = _rank_within_numpy(slots)
+        pick = _round_compiled if fast is not None else _round_numpy
         for lo, hi in ROUNDS:
-            idx = cand[(rank >= lo) & (rank < hi)]
-            if lo:
-                side_bit = np.where(src_first[idx], _SIDE_A, _SIDE_B)  # uint8, as inspect
-                idx = idx[(t["inspect"][pkt_slot[idx]] & side_bit) != 0]
+            # after the first round, only the flows (sides) still under inspection
+            inspect = t["inspect"] if lo else None
+            idx = pick(cand, rank, lo, hi, inspect, pkt_slot, src_first)
             if idx.shape[0]:
                 self._inspect_packets(pb, idx, pkt_slot, src_first)
 

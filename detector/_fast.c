@@ -2276,6 +2276,10 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     }
     uint8_t *rchk = st + n + 1;
     Py_ssize_t ng = 0;
+    /* The last host pair hashed (canonical sides) and its hash: consecutive packets
+       between the same two hosts - a flow's burst, its ACKs back - skip four of the
+       key's five mix64 steps. */
+    uint64_t c_ahi = 0, c_alo = 0, c_bhi = 0, c_blo = 0, c_h = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         int sf = shi[i] < dhi[i] ||
                  (shi[i] == dhi[i] &&
@@ -2285,10 +2289,16 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         uint64_t bhi = sf ? dhi[i] : shi[i], blo = sf ? dlo[i] : slo[i];
         uint64_t ap = (uint64_t)(sf ? sport[i] : dport[i]), bp = (uint64_t)(sf ? dport[i] : sport[i]);
         uint64_t ports = (ap << 24) | (bp << 8);
-        uint64_t h = ahi ? mix64(ahi ^ SEED) : seed_mixed;
-        h = mix64(h ^ alo);
-        h = mix64(h ^ bhi);
-        h = mix64(h ^ blo);
+        uint64_t h;
+        if (i > 0 && ahi == c_ahi && alo == c_alo && bhi == c_bhi && blo == c_blo) {
+            h = c_h; /* the host pair of the packet before: its addresses' hash */
+        } else {
+            h = ahi ? mix64(ahi ^ SEED) : seed_mixed;
+            h = mix64(h ^ alo);
+            h = mix64(h ^ bhi);
+            h = mix64(h ^ blo);
+            c_ahi = ahi, c_alo = alo, c_bhi = bhi, c_blo = blo, c_h = h;
+        }
         uint64_t key = mix64(h ^ ports ^ (uint64_t)proto[i]);
         if (tunnel && tunnel[i]) key = mix64(key ^ tunnel[i]);
         src_first[i] = (uint8_t)sf;

@@ -140,12 +140,13 @@ static PyObject *walk_pcap(PyObject *self, PyObject *args) {
         Py_ssize_t horizon = off + WALK_PREFETCH;
         if (horizon > end)
             horizon = end;
-        for (; ahead < horizon; ahead += 256) { /* four lines a turn: a quarter of the loop */
+        /* A line a turn. Four a turn (a quarter of the turns) took ~13 M fewer
+           instructions on the generated bench input but its read stage ~14 ms longer
+           (scan --stats, 0.073-0.078 s against 0.058-0.063 s, interleaved runs on one
+           core) - measured, not explained (bursts of four may outrun the line fill
+           buffers). */
+        for (; ahead < horizon; ahead += 64)
             __builtin_prefetch(buf + ahead);
-            __builtin_prefetch(buf + ahead + 64);
-            __builtin_prefetch(buf + ahead + 128);
-            __builtin_prefetch(buf + ahead + 192);
-        }
         uint32_t caplen = record_caplen(buf + off, little, lengths);
         if ((unsigned long long)caplen > limit) {
             status = 1;
@@ -1664,29 +1665,51 @@ static inline int tunnel_port(long long port) {
     return port == 4789 || port == 6081 || port == 2152 || port == 5247 || port == 3544;
 }
 
-enum { NBUF = 18, DECODE_PREFETCH = 8 };
+/* decode_batch(buf, data_off, caplen, link, ts, wirelen, stream_off, keep, proto, src_hi,
+                src_lo, dst_hi, dst_lo, sport, dport, flags, seq, poff, plen, pcap, ts_out,
+                wirelen_out, stream_off_out) -> (kept, non_ip, fragments, other, truncated,
+                                                 unsupported, carriers)
+   The first seven are read, per record; the rest written, per kept packet (keep: its
+   record). The record's time, wire length and stream offset are copied to the kept rows
+   here, in the loop that reads the record anyway: three np.take calls after it cost ~0.8 %
+   of a scan's instructions (callgrind, generated bench input). */
+enum { NBUF = 23, NBUF_IN = 7, DECODE_PREFETCH = 8 };
 
 static PyObject *decode_batch(PyObject *self, PyObject *args) {
     PyObject *objs[NBUF];
     Py_buffer v[NBUF];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3],
-                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9], &objs[10],
-                          &objs[11], &objs[12], &objs[13], &objs[14], &objs[15], &objs[16],
-                          &objs[17]))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
+                          &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15],
+                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20], &objs[21],
+                          &objs[22]))
         return NULL;
-    if (take_buffers(objs, v, NBUF, 4) < 0)
+    if (take_buffers(objs, v, NBUF, NBUF_IN) < 0)
         return NULL;
     gb_t g = {(const unsigned char *)v[0].buf, v[0].len - 8};
     const int64_t *data_off = (const int64_t *)v[1].buf, *caplen = (const int64_t *)v[2].buf;
     const int32_t *link = (const int32_t *)v[3].buf;
-    int64_t *o_keep = v[4].buf;
-    uint8_t *o_proto = v[5].buf;
-    uint64_t *o_shi = v[6].buf, *o_slo = v[7].buf, *o_dhi = v[8].buf, *o_dlo = v[9].buf;
-    int64_t *o_sport = v[10].buf, *o_dport = v[11].buf;
-    uint8_t *o_flags = v[12].buf;
-    int64_t *o_seq = v[13].buf, *o_poff = v[14].buf, *o_plen = v[15].buf, *o_pcap = v[16].buf;
-    const int64_t *wirelen = (const int64_t *)v[17].buf;
+    const double *ts = (const double *)v[4].buf;
+    const int64_t *wirelen = (const int64_t *)v[5].buf, *stream_off = (const int64_t *)v[6].buf;
+    int64_t *o_keep = v[7].buf;
+    uint8_t *o_proto = v[8].buf;
+    uint64_t *o_shi = v[9].buf, *o_slo = v[10].buf, *o_dhi = v[11].buf, *o_dlo = v[12].buf;
+    int64_t *o_sport = v[13].buf, *o_dport = v[14].buf;
+    uint8_t *o_flags = v[15].buf;
+    int64_t *o_seq = v[16].buf, *o_poff = v[17].buf, *o_plen = v[18].buf, *o_pcap = v[19].buf;
+    double *o_ts = v[20].buf;
+    int64_t *o_wirelen = v[21].buf, *o_stream_off = v[22].buf;
     Py_ssize_t n = v[1].len / (Py_ssize_t)sizeof(int64_t), kept = 0;
+    /* every column must hold a row per record (the outputs: per packet they may keep) */
+    static const Py_ssize_t width[NBUF] = {0, 8, 8, 4, 8, 8, 8, 8, 1, 8, 8, 8, 8, 8, 8, 1, 8, 8,
+                                           8, 8, 8, 8, 8};
+    for (int k = 1; k < NBUF; k++) {
+        if (v[k].len < n * width[k]) {
+            release_buffers(v, NBUF);
+            PyErr_SetString(PyExc_ValueError, "decode_batch: a column shorter than the batch");
+            return NULL;
+        }
+    }
     long long non_ip = 0, frags = 0, other = 0, truncated = 0, unsupported = 0, carriers = 0;
     const uint64_t V4PREFIX = 0x0000FFFF00000000ULL;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -1806,6 +1829,9 @@ static PyObject *decode_batch(PyObject *self, PyObject *args) {
             }
         }
         o_keep[kept] = i;
+        o_ts[kept] = ts[i];
+        o_wirelen[kept] = wirelen[i];
+        o_stream_off[kept] = stream_off[i];
         o_proto[kept] = (uint8_t)proto;
         if (is4) {
             o_shi[kept] = 0;
@@ -2103,11 +2129,56 @@ typedef struct {
     int64_t id;
 } grp_sort_t;
 
-static int grp_cmp(const void *a, const void *b) {
-    const grp_sort_t *p = a, *q = b;
-    if (p->key != q->key) return p->key < q->key ? -1 : 1;
-    /* a key's segments in the order they came (their ids grow) */
-    return p->id < q->id ? -1 : (p->id > q->id ? 1 : 0);
+/* The groups by key, a key's segments in the order they came: a stable LSD radix sort on
+   the key (a byte a pass; a pass whose byte is the same for all is skipped) of groups made
+   in id order, so that equal keys keep ascending ids - the order (key, id) that qsort with
+   a comparator gave, in about half its instructions (qsort was ~0.5 % of a scan of the
+   generated bench input, callgrind). tmp: room for n groups. Returns the sorted array:
+   a or tmp. */
+static grp_sort_t *grp_sort(grp_sort_t *a, grp_sort_t *tmp, Py_ssize_t n) {
+    Py_ssize_t count[8][256];
+    memset(count, 0, sizeof count);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t k = a[i].key;
+        for (int b = 0; b < 8; b++) count[b][(k >> (8 * b)) & 0xFF]++;
+    }
+    grp_sort_t *src = a, *dst = tmp;
+    for (int b = 0; b < 8; b++) {
+        Py_ssize_t *c = count[b];
+        if (n == 0 || c[(src[0].key >> (8 * b)) & 0xFF] == n) continue;
+        Py_ssize_t at = 0;
+        for (int d = 0; d < 256; d++) {
+            Py_ssize_t m = c[d];
+            c[d] = at;
+            at += m;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) dst[c[(src[i].key >> (8 * b)) & 0xFF]++] = src[i];
+        grp_sort_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    return src;
+}
+
+/* flow_group's hash table (hash slot -> group id, -1 empty), kept from call to call and
+   left empty by each: it clears the slots its groups took (a few thousand a batch) where a
+   fresh table had to be filled with -1 first, 4 bytes for each of at least twice the
+   batch's packets (that memset was ~0.3 % of a scan's instructions, callgrind, generated
+   bench input), and faulted in again whenever glibc gave the block back to the system. A
+   static is safe: flow_group holds the GIL throughout and calls no Python code. */
+static int32_t *fg_table = NULL;
+static size_t fg_cap = 0;
+
+static int32_t *fg_table_for(size_t hcap) {
+    if (hcap > fg_cap) {
+        free(fg_table);
+        fg_cap = 0;
+        fg_table = malloc(hcap * sizeof(int32_t));
+        if (!fg_table) return NULL;
+        memset(fg_table, 0xff, hcap * sizeof(int32_t));
+        fg_cap = hcap;
+    }
+    return fg_table;
 }
 
 enum { FG_IN = 9, FG_OUT = 9 };
@@ -2175,6 +2246,9 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         return NULL;
     }
     const uint64_t SEED = 0x9E3779B97F4A7C15ULL;
+    /* the key's first step where side A's upper address half is 0 (IPv4: most packets),
+       worked out once: one mix64 of the five a packet's key takes (~0.2 % of a scan) */
+    const uint64_t seed_mixed = mix64(SEED);
     /* a gap up to the shorter of the two timeouts joins whatever the state (one
        comparison per packet); only a longer one looks at the idle timeout and the state */
     const double tcp_short = close_timeout < tcp_timeout ? close_timeout : tcp_timeout;
@@ -2182,10 +2256,10 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
 
     size_t hcap = 16;
     while (hcap < (size_t)n * 2) hcap <<= 1;
-    /* hash slot -> group id (first seen): 32 bits, half the table to clear per batch (a
-       batch holds tens of thousands of packets; 2^31 or more would be refused here) */
-    int32_t *slot_of = n < INT32_MAX ? malloc(hcap * sizeof(int32_t)) : NULL;
-    grp_sort_t *groups = malloc(((size_t)n + 1) * sizeof(grp_sort_t));
+    /* hash slot -> group id (first seen): 32 bits, half the table's memory (a batch holds
+       tens of thousands of packets; 2^31 or more would be refused here) */
+    int32_t *slot_of = n < INT32_MAX ? fg_table_for(hcap) : NULL;
+    grp_sort_t *groups = malloc(((size_t)n + 1) * 2 * sizeof(grp_sort_t)); /* + grp_sort's room */
     int64_t *rank = malloc(((size_t)n + 1) * sizeof(int64_t));
     int64_t *fpkt = malloc(((size_t)n + 1) * sizeof(int64_t));
     int64_t *fsyn = malloc(((size_t)n + 1) * sizeof(int64_t));
@@ -2194,15 +2268,18 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
     /* per group: its FIN/RST state bits so far (ST_*), and the recheck mark */
     uint8_t *st = malloc(((size_t)n + 1) * 2);
     if (!slot_of || !groups || !rank || !fpkt || !fsyn || !fsynack || !latest || !st) {
-        free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
+        free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
         free(latest); free(st);
         release_buffers(v, FG_IN + FG_OUT);
         release_optional(ov, opt, 3);
         return PyErr_NoMemory();
     }
     uint8_t *rchk = st + n + 1;
-    memset(slot_of, 0xff, hcap * sizeof(int32_t));
     Py_ssize_t ng = 0;
+    /* The last host pair hashed (canonical sides) and its hash: consecutive packets
+       between the same two hosts - a flow's burst, its ACKs back - skip four of the
+       key's five mix64 steps. */
+    uint64_t c_ahi = 0, c_alo = 0, c_bhi = 0, c_blo = 0, c_h = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         int sf = shi[i] < dhi[i] ||
                  (shi[i] == dhi[i] &&
@@ -2212,10 +2289,16 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
         uint64_t bhi = sf ? dhi[i] : shi[i], blo = sf ? dlo[i] : slo[i];
         uint64_t ap = (uint64_t)(sf ? sport[i] : dport[i]), bp = (uint64_t)(sf ? dport[i] : sport[i]);
         uint64_t ports = (ap << 24) | (bp << 8);
-        uint64_t h = mix64(ahi ^ SEED);
-        h = mix64(h ^ alo);
-        h = mix64(h ^ bhi);
-        h = mix64(h ^ blo);
+        uint64_t h;
+        if (i > 0 && ahi == c_ahi && alo == c_alo && bhi == c_bhi && blo == c_blo) {
+            h = c_h; /* the host pair of the packet before: its addresses' hash */
+        } else {
+            h = ahi ? mix64(ahi ^ SEED) : seed_mixed;
+            h = mix64(h ^ alo);
+            h = mix64(h ^ bhi);
+            h = mix64(h ^ blo);
+            c_ahi = ahi, c_alo = alo, c_bhi = bhi, c_blo = blo, c_h = h;
+        }
         uint64_t key = mix64(h ^ ports ^ (uint64_t)proto[i]);
         if (tunnel && tunnel[i]) key = mix64(key ^ tunnel[i]);
         src_first[i] = (uint8_t)sf;
@@ -2257,6 +2340,7 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
             }
             g = ng++;
             slot_of[pos] = (int32_t)g;
+            rank[g] = (int64_t)pos; /* until the table is emptied, after the loop */
             groups[g].key = key;
             groups[g].id = g;
             fpkt[g] = i;
@@ -2280,19 +2364,20 @@ static PyObject *flow_group(PyObject *self, PyObject *args) {
             }
         }
     }
-    qsort(groups, (size_t)ng, sizeof(grp_sort_t), grp_cmp);
+    for (Py_ssize_t g = 0; g < ng; g++) slot_of[rank[g]] = -1;
+    const grp_sort_t *sorted = grp_sort(groups, groups + n + 1, ng);
     for (Py_ssize_t r = 0; r < ng; r++) {
-        int64_t g = groups[r].id;
+        int64_t g = sorted[r].id;
         rank[g] = r;
-        ukeys[r] = groups[r].key;
+        ukeys[r] = sorted[r].key;
         first_pkt[r] = fpkt[g];
         first_syn[r] = fsyn[g];
         first_synack[r] = fsynack[g];
-        after_gap[r] = (uint8_t)(r > 0 && groups[r - 1].key == groups[r].key);
+        after_gap[r] = (uint8_t)(r > 0 && sorted[r - 1].key == sorted[r].key);
         recheck[r] = rchk[g];
     }
     for (Py_ssize_t i = 0; i < n; i++) group[i] = rank[group[i]];
-    free(slot_of); free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
+    free(groups); free(rank); free(fpkt); free(fsyn); free(fsynack);
     free(latest); free(st);
     release_buffers(v, FG_IN + FG_OUT);
     release_optional(ov, opt, 3);
@@ -2303,19 +2388,237 @@ enum {
     ST_FIN_A = 2, ST_FIN_B = 4, ST_RST = 8, ST_SYN_A = 16, ST_SYN_B = 32,
 };
 
-/* flow_update(group, slots, src_first, flags, wirelen, payload_len, ts, seq, pkt_slot_out,
-               pkts_a, pkts_b, bytes_a, bytes_b, payload_a, payload_b, flags_a, flags_b,
-               last_ts, state, isn_a, isn_b): the last 12 are flow-table columns. */
-static PyObject *flow_update(PyObject *self, PyObject *args) {
-    PyObject *objs[21];
-    Py_buffer v[21];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
+
+/* flow_behaviour(group, slots, src_first, proto, payload_len, ts, seq, client_is_a, first_ts,
+                  last_ts, msg_side, msg_bytes, msg_seq, msgs_a, msgs_b, msg_sq_a, msg_sq_b,
+                  first_size, first_gap, pushes, push_first, push_last, push_sq, push_hist,
+                  answer_delay, req_first, req_last, req_sq, checkpoints_out) -> count
+
+   The behaviour state of TCP flows (detector/behaviour.py states the rules; its
+   update_python is the twin): messages, pushes, answers and the client's rhythm, per
+   payload packet in capture order. The 9 inputs are per packet (the first two as
+   flow_update's) and two read-only table columns; then 19 table columns it writes
+   (first_size: 8 int16 per row, push_hist: 8 uint8 per row) - last_ts is moved on for
+   every packet of a flow, as flow_update moves it, so that flow_update can do this work
+   in its own loop (given the columns) with the same result - and an int64 buffer of n
+   that gets the slots whose push count reached a checkpoint (1 ... 8, 12, 24 ...) or
+   whose answer count reached 3, 6, 12, 24 ...; returns how many it wrote.
+
+   Bit-exact with the twin: float32 sums are rounded after each float64 addition, and the
+   squared terms are integers (bytes, whole milliseconds), so no multiply-add can fuse. */
+#define BH_GAP 0.05
+#define BH_MAX_SECONDS 2000000.0
+#define BH_FIRST 8
+
+static inline int64_t bh_millis(double seconds) {
+    if (!(seconds > 0.0)) return 0;
+    if (seconds > BH_MAX_SECONDS) seconds = BH_MAX_SECONDS;
+    return (int64_t)(seconds * 1000.0);
+}
+
+static inline unsigned bh_bitlen(uint64_t x) { return x ? 64u - (unsigned)__builtin_clzll(x) : 0u; }
+
+/* The table columns flow_behaviour reads and writes, bound from 22 buffers in its argument
+   order: client_is_a, first_ts, the 19 it writes (last_ts first) and checkpoints_out. */
+enum { BH_COLS = 22 };
+typedef struct {
+    const uint8_t *client_is_a;
+    const double *first_ts;
+    double *last_ts;
+    uint8_t *msg_side;
+    uint32_t *msg_bytes;
+    uint16_t *msg_seq;
+    uint32_t *msgs_a, *msgs_b;
+    float *msg_sq_a, *msg_sq_b;
+    int16_t *first_size;
+    uint32_t *first_gap;
+    uint16_t *pushes;
+    float *push_first, *push_last, *push_sq;
+    uint8_t *push_hist;
+    float *answer_delay, *req_first, *req_last, *req_sq;
+    int64_t *out;
+} bh_cols;
+
+/* Bind the columns; 0 if each holds ``rows`` rows and the checkpoints n slots, else -1. */
+static int bh_bind(bh_cols *c, Py_buffer *v, Py_ssize_t rows, Py_ssize_t n) {
+    static const Py_ssize_t per_row[BH_COLS] = {
+        1, 8, 8, 1, 4, 2, 4, 4, 4, 4, 2 * BH_FIRST, 4, 2, 4, 4, 4, 8, 4, 4, 4, 4, 0};
+    for (int k = 0; k < BH_COLS; k++)
+        if (v[k].len < rows * per_row[k]) return -1;
+    if (v[BH_COLS - 1].len < n * (Py_ssize_t)sizeof(int64_t)) return -1;
+    c->client_is_a = v[0].buf, c->first_ts = v[1].buf, c->last_ts = v[2].buf;
+    c->msg_side = v[3].buf, c->msg_bytes = v[4].buf, c->msg_seq = v[5].buf;
+    c->msgs_a = v[6].buf, c->msgs_b = v[7].buf, c->msg_sq_a = v[8].buf, c->msg_sq_b = v[9].buf;
+    c->first_size = v[10].buf, c->first_gap = v[11].buf, c->pushes = v[12].buf;
+    c->push_first = v[13].buf, c->push_last = v[14].buf, c->push_sq = v[15].buf;
+    c->push_hist = v[16].buf, c->answer_delay = v[17].buf, c->req_first = v[18].buf;
+    c->req_last = v[19].buf, c->req_sq = v[20].buf, c->out = v[21].buf;
+    return 0;
+}
+
+/* One TCP packet with payload (len > 0) of the flow in row s, from side A if from_a, at
+   time t; prev: the flow's latest time before it. A slot that reaches a checkpoint goes
+   to c->out[(*found)++]. Inline in both loops that run it (flow_behaviour's, and
+   flow_update's when it is given the columns). */
+static inline __attribute__((always_inline)) void bh_payload(const bh_cols *c, int64_t s, int from_a, int64_t len, double t,
+                              double prev, int64_t seq, Py_ssize_t *found) {
+    uint8_t side = from_a ? 1 : 2, cur = c->msg_side[s];
+    uint16_t seq16 = (uint16_t)(seq & 0xFFFF);
+    uint64_t size = (uint64_t)len > 0xFFFFFFFFULL ? 0xFFFFFFFFULL : (uint64_t)len;
+    if (cur == side && c->msg_seq[s] == seq16) return; /* retransmission */
+    double gap = t - prev;
+    if (cur == side && !(gap > BH_GAP)) {
+        uint64_t m = (uint64_t)c->msg_bytes[s] + size;
+        c->msg_bytes[s] = m > 0xFFFFFFFFULL ? 0xFFFFFFFFU : (uint32_t)m;
+        c->msg_seq[s] = seq16;
+        return;
+    }
+    uint64_t k = (uint64_t)c->msgs_a[s] + c->msgs_b[s];
+    if (cur) { /* the message in progress ends */
+        uint64_t m = c->msg_bytes[s];
+        double sq = (double)(m * m);
+        if (cur == 1) c->msg_sq_a[s] = (float)((double)c->msg_sq_a[s] + sq);
+        else c->msg_sq_b[s] = (float)((double)c->msg_sq_b[s] + sq);
+        if (k >= 1 && k - 1 < BH_FIRST) {
+            int16_t v = (int16_t)(m > 0x7FFF ? 0x7FFF : m);
+            c->first_size[s * BH_FIRST + (int64_t)(k - 1)] = cur == 1 ? v : (int16_t)-v;
+        }
+    }
+    if (k < BH_FIRST) {
+        unsigned q = bh_bitlen((uint64_t)bh_millis(gap));
+        c->first_gap[s] |= (uint32_t)(q > 15 ? 15 : q) << (4 * k);
+    }
+    uint32_t *mine = side == 1 ? &c->msgs_a[s] : &c->msgs_b[s];
+    if (*mine < 0xFFFFFFFFU) *mine += 1;
+    float rel = (float)(t - c->first_ts[s]);
+    uint8_t server = c->client_is_a[s] ? 2 : 1;
+    if (side == server) {
+        if (cur == server) { /* a push */
+            uint16_t p = c->pushes[s];
+            if (p) {
+                int64_t ms = bh_millis((double)rel - (double)c->push_last[s]);
+                c->push_sq[s] = (float)((double)c->push_sq[s] + (double)(ms * ms) / 1e6);
+                unsigned b = bh_bitlen((uint64_t)(ms / 1000));
+                b = b <= 1 ? 0 : (b - 1 > 7 ? 7 : b - 1);
+                uint8_t *h = &c->push_hist[s * 8 + b];
+                if (*h < 255) *h += 1;
+            } else {
+                c->push_first[s] = rel;
+            }
+            c->push_last[s] = rel;
+            if (p < 0xFFFF) {
+                unsigned np = p + 1u, q = np / 3u;
+                c->pushes[s] = (uint16_t)np;
+                if (np <= 8u ? np >= 1u : (np % 3u == 0 && (q & (q - 1)) == 0))
+                    c->out[(*found)++] = s;
+            }
+        } else if (cur) { /* an answer: from the start of the client's message */
+            double delay = (double)rel - (double)c->req_last[s];
+            c->answer_delay[s] = (float)((double)c->answer_delay[s] + (delay > 0.0 ? delay : 0.0));
+            /* answers so far, as record_behaviours counts them: server messages that
+               are neither pushes nor the flow's first message; 3, 6, 12 ... report */
+            int16_t first = c->first_size[s * BH_FIRST];
+            int first_is_server = first != 0 && ((first < 0) == (c->client_is_a[s] != 0));
+            int64_t answers = (int64_t)*mine - (int64_t)c->pushes[s] - first_is_server;
+            int64_t q = answers / 3;
+            if (answers >= 3 && answers % 3 == 0 && (q & (q - 1)) == 0) c->out[(*found)++] = s;
+        }
+    } else {
+        if (*mine == 1) {
+            c->req_first[s] = rel;
+        } else {
+            int64_t ms = bh_millis((double)rel - (double)c->req_last[s]);
+            c->req_sq[s] = (float)((double)c->req_sq[s] + (double)(ms * ms) / 1e6);
+        }
+        c->req_last[s] = rel;
+    }
+    c->msg_side[s] = side;
+    c->msg_bytes[s] = (uint32_t)size;
+    c->msg_seq[s] = seq16;
+}
+
+enum { BH_IN = 7 };
+
+static PyObject *flow_behaviour(PyObject *self, PyObject *args) {
+    PyObject *objs[BH_IN + BH_COLS];
+    Py_buffer v[BH_IN + BH_COLS];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
                           &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
                           &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15],
-                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20]))
+                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20], &objs[21],
+                          &objs[22], &objs[23], &objs[24], &objs[25], &objs[26], &objs[27],
+                          &objs[28]))
         return NULL;
+    if (take_buffers(objs, v, BH_IN + BH_COLS, BH_IN + 2) < 0)
+        return NULL;
+    const int64_t *group = v[0].buf, *slots = v[1].buf;
+    const uint8_t *src_first = v[2].buf, *proto = v[3].buf;
+    const int64_t *plen = v[4].buf;
+    const double *ts = v[5].buf;
+    const int64_t *seq = v[6].buf;
+    Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t ngroups = v[1].len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t rows = v[BH_IN + 3].len; /* msg_side's */
+    /* every buffer must hold what it is indexed with */
+    static const Py_ssize_t per_packet[BH_IN] = {8, 0, 1, 1, 8, 8, 8};
+    bh_cols c;
+    int bad = bh_bind(&c, v + BH_IN, rows, n) < 0;
+    for (int k = 0; k < BH_IN; k++)
+        if (v[k].len < n * per_packet[k]) bad = 1;
+    Py_ssize_t found = 0;
+    for (Py_ssize_t i = 0; i < n && !bad; i++) {
+        int64_t g = group[i];
+        if (g < 0 || g >= ngroups) { bad = 1; break; }
+        int64_t s = slots[g];
+        if (s < 0) continue;
+        if (s >= rows) { bad = 1; break; }
+        double t = ts[i], prev = c.last_ts[s];
+        if (t > prev) c.last_ts[s] = t;
+        if (proto[i] == 6 && plen[i] > 0)
+            bh_payload(&c, s, src_first[i], plen[i], t, prev, seq[i], &found);
+    }
+    release_buffers(v, BH_IN + BH_COLS);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "group, slot or buffer size out of range");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(found);
+}
+
+/* flow_update(group, slots, src_first, flags, wirelen, payload_len, ts, seq, pkt_slot_out,
+               pkts_a, pkts_b, bytes_a, bytes_b, payload_a, payload_b, flags_a, flags_b,
+               last_ts, state, isn_a, isn_b, proto, behaviour) -> count: the 12 after
+   pkt_slot_out are flow-table columns. behaviour: None, or flow_behaviour's last 22
+   arguments (client_is_a ... checkpoints_out) as a tuple, to do its work in this loop as
+   well (it ran as a loop of its own over the batch before: ~0.4 % more instructions on
+   the generated bench input, callgrind); count is then its return, else 0. */
+static PyObject *flow_update(PyObject *self, PyObject *args) {
+    PyObject *objs[22], *bh_obj;
+    Py_buffer v[22], bv[BH_COLS];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
+                          &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15],
+                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20], &objs[21],
+                          &bh_obj))
+        return NULL;
+    int with_bh = bh_obj != Py_None;
+    if (with_bh && (!PyTuple_Check(bh_obj) || PyTuple_GET_SIZE(bh_obj) != BH_COLS)) {
+        PyErr_SetString(PyExc_TypeError, "behaviour: None or a tuple of flow_behaviour's 22 columns");
+        return NULL;
+    }
+    /* proto (read) last: the 8 before the columns are read, the rest written */
+    PyObject *proto_obj = objs[21];
     if (take_buffers(objs, v, 21, 8) < 0)
         return NULL;
+    if (PyObject_GetBuffer(proto_obj, &v[21], PyBUF_SIMPLE) < 0) {
+        release_buffers(v, 21);
+        return NULL;
+    }
+    if (with_bh && take_buffers(&PyTuple_GET_ITEM(bh_obj, 0), bv, BH_COLS, 2) < 0) {
+        release_buffers(v, 22);
+        return NULL;
+    }
+    const uint8_t *proto = v[21].buf;
     const int64_t *group = v[0].buf, *slots = v[1].buf;
     const uint8_t *src_first = v[2].buf, *flags = v[3].buf;
     const int64_t *wirelen = v[4].buf, *plen = v[5].buf;
@@ -2332,7 +2635,9 @@ static PyObject *flow_update(PyObject *self, PyObject *args) {
     Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t ngroups = v[1].len / (Py_ssize_t)sizeof(int64_t);
     Py_ssize_t rows = v[18].len;
-    int bad = 0;
+    bh_cols bh;
+    int bad = v[21].len < n || (with_bh && bh_bind(&bh, bv, rows, n) < 0);
+    Py_ssize_t found = 0;
     for (Py_ssize_t i = 0; i < n && !bad; i++) {
         int64_t g = group[i];
         if (g < 0 || g >= ngroups) { bad = 1; break; }
@@ -2340,6 +2645,8 @@ static PyObject *flow_update(PyObject *self, PyObject *args) {
         pkt_slot[i] = s;
         if (s < 0) continue;
         if (s >= rows) { bad = 1; break; }
+        if (with_bh && proto[i] == 6 && plen[i] > 0) /* before last_ts moves on: its gap */
+            bh_payload(&bh, s, src_first[i], plen[i], ts[i], last_ts[s], seq[i], &found);
         uint8_t f = flags[i];
         uint64_t pl = plen[i] > 0 ? (uint64_t)plen[i] : 0;
         if (src_first[i]) {
@@ -2368,176 +2675,8 @@ static PyObject *flow_update(PyObject *self, PyObject *args) {
         if (f & 0x04) state[s] |= ST_RST;
         if (ts[i] > last_ts[s]) last_ts[s] = ts[i];
     }
-    release_buffers(v, 21);
-    if (bad) {
-        PyErr_SetString(PyExc_ValueError, "group or slot out of range");
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* flow_behaviour(group, slots, src_first, proto, payload_len, ts, seq, client_is_a, first_ts,
-                  last_ts, msg_side, msg_bytes, msg_seq, msgs_a, msgs_b, msg_sq_a, msg_sq_b,
-                  first_size, first_gap, pushes, push_first, push_last, push_sq, push_hist,
-                  answer_delay, req_first, req_last, req_sq, checkpoints_out) -> count
-
-   The behaviour state of TCP flows (detector/behaviour.py states the rules; its
-   update_python is the twin): messages, pushes, answers and the client's rhythm, per
-   payload packet in capture order. The 9 inputs are per packet (the first two as
-   flow_update's) and two read-only table columns; then 19 table columns it writes
-   (first_size: 8 int16 per row, push_hist: 8 uint8 per row) - last_ts is moved on for
-   every TCP packet, as flow_update does - and an int64 buffer of n that gets the slots
-   whose push count reached a checkpoint (1 ... 8, 12, 24 ...) or whose answer count
-   reached 3, 6, 12, 24 ...; returns how many it wrote.
-
-   Bit-exact with the twin: float32 sums are rounded after each float64 addition, and the
-   squared terms are integers (bytes, whole milliseconds), so no multiply-add can fuse. */
-#define BH_GAP 0.05
-#define BH_MAX_SECONDS 2000000.0
-#define BH_FIRST 8
-
-static inline int64_t bh_millis(double seconds) {
-    if (!(seconds > 0.0)) return 0;
-    if (seconds > BH_MAX_SECONDS) seconds = BH_MAX_SECONDS;
-    return (int64_t)(seconds * 1000.0);
-}
-
-static inline unsigned bh_bitlen(uint64_t x) { return x ? 64u - (unsigned)__builtin_clzll(x) : 0u; }
-
-enum { BH_IN = 9, BH_OUT = 20 };
-
-static PyObject *flow_behaviour(PyObject *self, PyObject *args) {
-    PyObject *objs[BH_IN + BH_OUT];
-    Py_buffer v[BH_IN + BH_OUT];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOOOOOOOOO", &objs[0], &objs[1], &objs[2],
-                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
-                          &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15],
-                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20], &objs[21],
-                          &objs[22], &objs[23], &objs[24], &objs[25], &objs[26], &objs[27],
-                          &objs[28]))
-        return NULL;
-    if (take_buffers(objs, v, BH_IN + BH_OUT, BH_IN) < 0)
-        return NULL;
-    const int64_t *group = v[0].buf, *slots = v[1].buf;
-    const uint8_t *src_first = v[2].buf, *proto = v[3].buf;
-    const int64_t *plen = v[4].buf;
-    const double *ts = v[5].buf;
-    const int64_t *seq = v[6].buf;
-    const uint8_t *client_is_a = v[7].buf;
-    const double *first_ts = v[8].buf;
-    double *last_ts = v[9].buf;
-    uint8_t *msg_side = v[10].buf;
-    uint32_t *msg_bytes = v[11].buf;
-    uint16_t *msg_seq = v[12].buf;
-    uint32_t *msgs_a = v[13].buf, *msgs_b = v[14].buf;
-    float *msg_sq_a = v[15].buf, *msg_sq_b = v[16].buf;
-    int16_t *first_size = v[17].buf;
-    uint32_t *first_gap = v[18].buf;
-    uint16_t *pushes = v[19].buf;
-    float *push_first = v[20].buf, *push_last = v[21].buf, *push_sq = v[22].buf;
-    uint8_t *push_hist = v[23].buf;
-    float *answer_delay = v[24].buf, *req_first = v[25].buf, *req_last = v[26].buf,
-          *req_sq = v[27].buf;
-    int64_t *out = v[28].buf;
-    Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(int64_t);
-    Py_ssize_t ngroups = v[1].len / (Py_ssize_t)sizeof(int64_t);
-    Py_ssize_t rows = v[10].len;
-    /* every buffer must hold what it is indexed with */
-    static const Py_ssize_t per_packet[BH_IN] = {8, 0, 1, 1, 8, 8, 8, 0, 0};
-    static const Py_ssize_t per_row[BH_IN + BH_OUT] = {
-        0, 0, 0, 0, 0, 0, 0, 1, 8,
-        8, 1, 4, 2, 4, 4, 4, 4, 2 * BH_FIRST, 4, 2, 4, 4, 4, 8, 4, 4, 4, 4, 0};
-    int bad = v[28].len < n * (Py_ssize_t)sizeof(int64_t);
-    for (int k = 0; k < BH_IN + BH_OUT; k++) {
-        if (k < BH_IN && v[k].len < n * per_packet[k]) bad = 1;
-        if (v[k].len < rows * per_row[k]) bad = 1;
-    }
-    Py_ssize_t found = 0;
-    for (Py_ssize_t i = 0; i < n && !bad; i++) {
-        int64_t g = group[i];
-        if (g < 0 || g >= ngroups) { bad = 1; break; }
-        int64_t s = slots[g];
-        if (s < 0 || proto[i] != 6) continue;
-        if (s >= rows) { bad = 1; break; }
-        double t = ts[i], prev = last_ts[s];
-        if (t > prev) last_ts[s] = t;
-        int64_t len = plen[i];
-        if (len <= 0) continue;
-        uint8_t side = src_first[i] ? 1 : 2, cur = msg_side[s];
-        uint16_t seq16 = (uint16_t)(seq[i] & 0xFFFF);
-        uint64_t size = (uint64_t)len > 0xFFFFFFFFULL ? 0xFFFFFFFFULL : (uint64_t)len;
-        if (cur == side && msg_seq[s] == seq16) continue; /* retransmission */
-        double gap = t - prev;
-        if (cur == side && !(gap > BH_GAP)) {
-            uint64_t m = (uint64_t)msg_bytes[s] + size;
-            msg_bytes[s] = m > 0xFFFFFFFFULL ? 0xFFFFFFFFU : (uint32_t)m;
-            msg_seq[s] = seq16;
-            continue;
-        }
-        uint64_t k = (uint64_t)msgs_a[s] + msgs_b[s];
-        if (cur) { /* the message in progress ends */
-            uint64_t m = msg_bytes[s];
-            double sq = (double)(m * m);
-            if (cur == 1) msg_sq_a[s] = (float)((double)msg_sq_a[s] + sq);
-            else msg_sq_b[s] = (float)((double)msg_sq_b[s] + sq);
-            if (k >= 1 && k - 1 < BH_FIRST) {
-                int16_t c = (int16_t)(m > 0x7FFF ? 0x7FFF : m);
-                first_size[s * BH_FIRST + (int64_t)(k - 1)] = cur == 1 ? c : (int16_t)-c;
-            }
-        }
-        if (k < BH_FIRST) {
-            unsigned q = bh_bitlen((uint64_t)bh_millis(gap));
-            first_gap[s] |= (uint32_t)(q > 15 ? 15 : q) << (4 * k);
-        }
-        uint32_t *mine = side == 1 ? &msgs_a[s] : &msgs_b[s];
-        if (*mine < 0xFFFFFFFFU) *mine += 1;
-        float rel = (float)(t - first_ts[s]);
-        uint8_t server = client_is_a[s] ? 2 : 1;
-        if (side == server) {
-            if (cur == server) { /* a push */
-                uint16_t p = pushes[s];
-                if (p) {
-                    int64_t ms = bh_millis((double)rel - (double)push_last[s]);
-                    push_sq[s] = (float)((double)push_sq[s] + (double)(ms * ms) / 1e6);
-                    unsigned b = bh_bitlen((uint64_t)(ms / 1000));
-                    b = b <= 1 ? 0 : (b - 1 > 7 ? 7 : b - 1);
-                    uint8_t *h = &push_hist[s * 8 + b];
-                    if (*h < 255) *h += 1;
-                } else {
-                    push_first[s] = rel;
-                }
-                push_last[s] = rel;
-                if (p < 0xFFFF) {
-                    unsigned np = p + 1u, q = np / 3u;
-                    pushes[s] = (uint16_t)np;
-                    if (np <= 8u ? np >= 1u : (np % 3u == 0 && (q & (q - 1)) == 0))
-                        out[found++] = s;
-                }
-            } else if (cur) { /* an answer: from the start of the client's message */
-                double delay = (double)rel - (double)req_last[s];
-                answer_delay[s] = (float)((double)answer_delay[s] + (delay > 0.0 ? delay : 0.0));
-                /* answers so far, as record_behaviours counts them: server messages that
-                   are neither pushes nor the flow's first message; 3, 6, 12 ... report */
-                int16_t first = first_size[s * BH_FIRST];
-                int first_is_server = first != 0 && ((first < 0) == (client_is_a[s] != 0));
-                int64_t answers = (int64_t)*mine - (int64_t)pushes[s] - first_is_server;
-                int64_t q = answers / 3;
-                if (answers >= 3 && answers % 3 == 0 && (q & (q - 1)) == 0) out[found++] = s;
-            }
-        } else {
-            if (*mine == 1) {
-                req_first[s] = rel;
-            } else {
-                int64_t ms = bh_millis((double)rel - (double)req_last[s]);
-                req_sq[s] = (float)((double)req_sq[s] + (double)(ms * ms) / 1e6);
-            }
-            req_last[s] = rel;
-        }
-        msg_side[s] = side;
-        msg_bytes[s] = (uint32_t)size;
-        msg_seq[s] = seq16;
-    }
-    release_buffers(v, BH_IN + BH_OUT);
+    release_buffers(v, 22);
+    if (with_bh) release_buffers(bv, BH_COLS);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "group, slot or buffer size out of range");
         return NULL;
@@ -3411,6 +3550,163 @@ static PyObject *quic_key_iv(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* rank_within(slots, rows, out) -> None
+
+   dissect/feeder.py's _rank_within_numpy compiled (the twin; tests/test_feeder_twins.py
+   compares them): out[i] = how many packets before i have slot slots[i] - a packet's
+   place among its flow's, capture order kept - with one counter per table row (slots
+   in [0, rows), else ValueError). The numpy twin's stable argsort and its gathers and
+   scatters were ~1 % of a scan of the generated bench input (callgrind); this is two
+   passes. The counters are kept from call to call and left at zero by each (it clears
+   the ones it used): a static is safe, the GIL is held throughout and no Python code
+   runs. */
+static int64_t *rw_count = NULL;
+static Py_ssize_t rw_cap = 0;
+
+static PyObject *rank_within(PyObject *self, PyObject *args) {
+    PyObject *slots_obj, *out_obj;
+    Py_ssize_t rows;
+    if (!PyArg_ParseTuple(args, "OnO", &slots_obj, &rows, &out_obj))
+        return NULL;
+    PyObject *objs[2] = {slots_obj, out_obj};
+    Py_buffer v[2];
+    if (take_buffers(objs, v, 2, 1) < 0)
+        return NULL;
+    const int64_t *slots = v[0].buf;
+    int64_t *out = v[1].buf;
+    Py_ssize_t n = v[0].len / (Py_ssize_t)sizeof(int64_t);
+    const char *why = NULL;
+    if (v[1].len < n * (Py_ssize_t)sizeof(int64_t) || rows < 0) {
+        why = "rank_within: out shorter than slots, or rows < 0";
+    } else if (rows > rw_cap) {
+        free(rw_count);
+        rw_cap = 0;
+        rw_count = calloc((size_t)rows, sizeof(int64_t));
+        if (!rw_count) {
+            release_buffers(v, 2);
+            return PyErr_NoMemory();
+        }
+        rw_cap = rows;
+    }
+    Py_ssize_t i = 0;
+    for (; i < n && !why; i++) {
+        int64_t s = slots[i];
+        if ((uint64_t)s >= (uint64_t)rows) {
+            why = "rank_within: a slot outside [0, rows)";
+            break;
+        }
+        out[i] = rw_count[s]++;
+    }
+    for (Py_ssize_t j = 0; j < i; j++) rw_count[slots[j]] = 0; /* the ones used */
+    release_buffers(v, 2);
+    if (why) {
+        PyErr_SetString(PyExc_ValueError, why);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* round_pick(cand, rank, lo, hi, inspect, pkt_slot, src_first, out) -> count
+
+   dissect/feeder.py's _round_numpy compiled (the twin; tests/test_feeder_twins.py
+   compares them): the packets cand[j] whose rank[j] is in [lo, hi), in their order,
+   written to out; with ``inspect`` (not None) only those whose side's bit (1: side A,
+   2: side B) is still set in their flow's byte (pkt_slot: the packets' slots, all in
+   the table). One pass per round where numpy made up to ten over the candidates (two
+   comparisons, an and, a boolean selection, then gathers of the selected: ~0.4 % of a
+   scan of the generated bench input, callgrind). */
+static PyObject *round_pick(PyObject *self, PyObject *args) {
+    PyObject *cand_obj, *rank_obj, *insp_obj, *slot_obj, *sf_obj, *out_obj;
+    long long lo, hi;
+    if (!PyArg_ParseTuple(args, "OOLLOOOO", &cand_obj, &rank_obj, &lo, &hi, &insp_obj,
+                          &slot_obj, &sf_obj, &out_obj))
+        return NULL;
+    PyObject *objs[6] = {cand_obj, rank_obj, slot_obj, sf_obj, insp_obj, out_obj};
+    int check = insp_obj != Py_None;
+    Py_buffer v[6];
+    if (!check) objs[4] = slot_obj; /* a placeholder, not read */
+    if (take_buffers(objs, v, 6, 5) < 0)
+        return NULL;
+    const int64_t *cand = v[0].buf, *rank = v[1].buf, *pkt_slot = v[2].buf;
+    const uint8_t *src_first = v[3].buf, *inspect = v[4].buf;
+    int64_t *out = v[5].buf;
+    const Py_ssize_t w = (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t m = v[0].len / w, npk = v[2].len / w, rows = v[4].len, count = 0;
+    int bad = v[1].len < m * w || v[5].len < m * w || v[3].len < npk;
+    for (Py_ssize_t j = 0; j < m && !bad; j++) {
+        int64_t r = rank[j];
+        if (r < lo || r >= hi) continue;
+        int64_t i = cand[j];
+        if (check) {
+            if ((uint64_t)i >= (uint64_t)npk) { bad = 1; break; }
+            int64_t s = pkt_slot[i];
+            if ((uint64_t)s >= (uint64_t)rows) { bad = 1; break; }
+            if (!(inspect[s] & (src_first[i] ? 1 : 2))) continue;
+        }
+        out[count++] = i;
+    }
+    release_buffers(v, 6);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "round_pick: a packet or slot out of range, or a short column");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
+/* inspect_wanted(inspect, pkt_slot, src_first, payload_len, proto, sport, dport, dns_ports,
+                  idx_out, kind_out) -> count
+
+   dissect/feeder.py's _wanted_numpy compiled (the twin; tests/test_feeder_twins.py
+   compares them): the packets that go on to triage, in capture order - those with a flow
+   slot and payload whose side's bit (1: side A, 2: side B) is set in the flow's
+   ``inspect`` byte - written to idx_out[0..count), and for each its kind for
+   dissect/triage.py in kind_out: bit 0 UDP, bit 1 UDP with either port marked in the
+   65,536-byte ``dns_ports`` table. One pass over the batch where numpy made some twenty
+   (a mask of seven passes, then triage's gathers and port comparisons over the packets
+   it kept: ~1 % of a scan of the generated bench input, callgrind). */
+static PyObject *inspect_wanted(PyObject *self, PyObject *args) {
+    PyObject *objs[10];
+    Py_buffer v[10];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4],
+                          &objs[5], &objs[6], &objs[7], &objs[8], &objs[9]))
+        return NULL;
+    if (take_buffers(objs, v, 10, 8) < 0)
+        return NULL;
+    const uint8_t *inspect = v[0].buf, *src_first = v[2].buf, *proto = v[4].buf,
+                  *dns_ports = v[7].buf;
+    const int64_t *pkt_slot = v[1].buf, *plen = v[3].buf, *sport = v[5].buf, *dport = v[6].buf;
+    int64_t *idx = v[8].buf;
+    uint8_t *kind = v[9].buf;
+    Py_ssize_t rows = v[0].len, n = v[1].len / (Py_ssize_t)sizeof(int64_t), count = 0;
+    const Py_ssize_t w = (Py_ssize_t)sizeof(int64_t);
+    int bad = v[2].len < n || v[3].len < n * w || v[4].len < n || v[5].len < n * w ||
+              v[6].len < n * w || v[7].len < 65536 || v[8].len < n * w || v[9].len < n;
+    for (Py_ssize_t i = 0; i < n && !bad; i++) {
+        int64_t s = pkt_slot[i];
+        if (s < 0 || plen[i] <= 0) continue;
+        if (s >= rows) {
+            bad = 1;
+            break;
+        }
+        if (!(inspect[s] & (src_first[i] ? 1 : 2))) continue;
+        uint8_t k = 0;
+        if (proto[i] == 17) {
+            int64_t sp = sport[i], dp = dport[i];
+            int dns = ((uint64_t)sp < 65536 && dns_ports[sp]) || ((uint64_t)dp < 65536 && dns_ports[dp]);
+            k = (uint8_t)(1 | (dns << 1));
+        }
+        idx[count] = i;
+        kind[count] = k;
+        count++;
+    }
+    release_buffers(v, 10);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "inspect_wanted: a slot outside the table or a short column");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
 /* feed_packets(cols, inspect, buf, tcp_packet, udp_packet, retire, cut_short) -> int
 
    dissect/feeder.py's _feed_rows compiled (that is the definition;
@@ -3630,6 +3926,9 @@ static PyMethodDef methods[] = {
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
     {"zero_rows", zero_rows, METH_VARARGS, "Zero the rows of flow-table columns."},
+    {"inspect_wanted", inspect_wanted, METH_VARARGS, "Packets of flows under inspection with payload."},
+    {"rank_within", rank_within, METH_VARARGS, "Each packet's place among its flow's."},
+    {"round_pick", round_pick, METH_VARARGS, "The candidates of one feeding round."},
     {"feed_packets", feed_packets, METH_VARARGS, "A round of packets to the Inspector, skipping done sides."},
     {"aes128_block", aes128_block_py, METH_VARARGS, "AES-128 encryption of one 16-byte block."},
     {"aes128_gcm_open", aes128_gcm_open, METH_VARARGS, "AES-128-GCM decryption, None on a bad tag."},

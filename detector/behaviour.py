@@ -55,8 +55,9 @@ FIRST_MESSAGES = 8  # messages whose size and gap are kept one by one
 MAX_SECONDS = 2_000_000.0  # intervals are clamped here (~23 days) so ms^2 fits int64
 
 # The flow-table columns flow_behaviour writes, in its argument order (flowtable.COLUMNS
-# documents each). ``last_ts`` comes first: it is moved on here as flow_update does
-# (max: the same result whichever runs first).
+# documents each). ``last_ts`` comes first: it is moved on here for every packet of a
+# flow, as flow_update does (max: the same result whichever runs first, or both in one
+# loop as flows.place runs them).
 COLUMNS = (
     "last_ts",
     "msg_side",
@@ -195,14 +196,22 @@ def update_python(
     which packets are retransmissions, which continue a message and which start one is
     known for all of them at once; only the starts go through the per-message rules, one
     by one, each with the bytes of its whole run."""
-    tcp = (slots >= 0) & (proto == PROTO_TCP)
-    idx = np.flatnonzero(tcp)
+    # last_ts moves on for every packet of a flow, as flow_update moves it: a TCP packet's
+    # gap is from its flow's last packet, whatever its protocol (a flow's packets share
+    # one, but for a 64-bit key collision), so that flow_update can do this work in its
+    # own loop and agree with this twin in every case
+    live = np.flatnonzero(slots >= 0)
+    if live.shape[0] == 0:
+        return []
+    before_all = _last_before(slots[live], ts[live], cols["last_ts"])
+    np.maximum.at(cols["last_ts"], slots[live], ts[live])
+    tcp = proto[live] == PROTO_TCP
+    idx = live[tcp]
     if idx.shape[0] == 0:
         return []
     pkt_slots = slots[idx]
     pkt_ts = ts[idx]
-    before = _last_before(pkt_slots, pkt_ts, cols["last_ts"])
-    np.maximum.at(cols["last_ts"], pkt_slots, pkt_ts)
+    before = before_all[tcp]
     pay = payload_len[idx] > 0
     if not pay.any():
         return []

@@ -878,6 +878,9 @@ def _c_level(rb: RecordBatch, rows: DecodeRows, at: int) -> Level:
         np.ascontiguousarray(rb.data_off, dtype=np.int64),
         np.ascontiguousarray(rb.caplen, dtype=np.int64),
         np.ascontiguousarray(rb.linktype, dtype=np.int32),
+        np.ascontiguousarray(rb.ts, dtype=np.float64),
+        np.ascontiguousarray(rb.wirelen, dtype=np.int64),
+        np.ascontiguousarray(rb.stream_off, dtype=np.int64),
         keep,
         proto,
         *(column[at:end] for column in rows.wide),
@@ -888,7 +891,9 @@ def _c_level(rb: RecordBatch, rows: DecodeRows, at: int) -> Level:
         poff,
         plen,
         pcap,
-        np.ascontiguousarray(rb.wirelen, dtype=np.int64),
+        rows.ts[at:end],  # the kept records' time, wire length and stream offset
+        wirelen,
+        stream_off,
     )
     stats = DecodeStats(
         packets=n,
@@ -902,14 +907,7 @@ def _c_level(rb: RecordBatch, rows: DecodeRows, at: int) -> Level:
     if unsupported:
         kinds = np.unique(rb.linktype)
         stats.linktypes_unsupported = {int(k) for k in kinds if int(k) not in SUPPORTED_LINKTYPES}
-    # keep holds record indices, all in range: mode "clip" changes no value, and spares
-    # the copy that take makes of ``out`` under its default mode ("raise": out is written
-    # through a buffer so that a bad index leaves it untouched)
-    k = keep[:kept]
-    np.take(rb.ts, k, out=rows.ts[at : at + kept], mode="clip")
-    np.take(rb.wirelen, k, out=wirelen[:kept], mode="clip")
-    np.take(rb.stream_off, k, out=stream_off[:kept], mode="clip")
-    return rows.batch(rb.buf, at, at + kept), stats, k, carriers, rows
+    return rows.batch(rb.buf, at, at + kept), stats, keep[:kept], carriers, rows
 
 
 def _c_decap(

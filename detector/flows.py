@@ -567,26 +567,11 @@ class FlowTracker:
 
         if fast is not None:
             slots = np.ascontiguousarray(slots, dtype=np.int64)
-        if fast is not None and self.behaviour:
-            reached = np.empty(n, dtype=np.int64)
-            count = fast.flow_behaviour(
-                group,
-                slots,
-                src_first.view(np.uint8),
-                pb.proto,
-                pb.payload_len,
-                pb.ts,
-                pb.seq,
-                t["client_is_a"],
-                t["first_ts"],
-                *(t[name] for name in behaviour.COLUMNS),
-                reached,
-            )
-            if count:
-                self.checkpoints.update(reached[:count].tolist())
         if fast is not None:
             pkt_slot = np.empty(n, dtype=np.int64)
-            fast.flow_update(
+            # flow_update does flow_behaviour's work in its own loop when given its columns
+            reached = np.empty(n, dtype=np.int64) if self.behaviour else None
+            count = fast.flow_update(
                 group,
                 slots,
                 src_first.view(np.uint8),
@@ -597,7 +582,18 @@ class FlowTracker:
                 pb.seq,
                 pkt_slot,
                 *(t[name] for name in _UPDATED_COLUMNS),
+                pb.proto,
+                None
+                if reached is None
+                else (
+                    t["client_is_a"],
+                    t["first_ts"],
+                    *(t[name] for name in behaviour.COLUMNS),
+                    reached,
+                ),
             )
+            if count:
+                self.checkpoints.update(reached[:count].tolist())
         else:
             if self.behaviour:
                 reached_slots = behaviour.update_python(

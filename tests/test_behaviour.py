@@ -232,6 +232,54 @@ def test_records_pack_the_behaviour_of_open_and_closed_messages_both_ways() -> N
     assert behaviour.record_behaviours(table.cols, slots[:0], client_is_a[:0]) == []
 
 
+def _flow_update(t: FlowTable, b: dict, slots: np.ndarray, bh: tuple | None) -> int:
+    """fast.flow_update on batch ``b`` (with its flags and wire lengths), as flows.place
+    calls it; ``bh``: flow_behaviour's columns, or None."""
+    n = len(b["group"])
+    return fast.flow_update(
+        b["group"], slots, b["src_first"], b["flags"], b["wirelen"], b["payload_len"], b["ts"],
+        b["seq"], np.empty(n, np.int64), *(t[name] for name in flows._UPDATED_COLUMNS),
+        b["proto"], bh,
+    )  # fmt: skip
+
+
+@needs_fast
+def test_flow_update_does_flow_behaviours_work_in_its_loop() -> None:
+    """flow_update given flow_behaviour's columns (as flows.place calls it) leaves every
+    column as flow_behaviour then flow_update without them do, and reports the same
+    checkpoints in the same order (flows mixing TCP and UDP packets included: both move
+    last_ts on for every packet)."""
+    rng = np.random.default_rng(29)
+    nflows = 40
+    merged, apart = FlowTable(1000, initial=64), FlowTable(1000, initial=64)
+    slots = np.arange(nflows, dtype=np.int64)
+    slots[7] = -1
+    for t in (merged, apart):
+        t["first_ts"][:nflows] = t["last_ts"][:nflows] = 1000.0
+        t["client_is_a"][:nflows] = np.arange(nflows) % 3 == 0
+    t0, reached_total = 1000.0, 0
+    for _ in range(30):
+        b = _random_batch(rng, int(rng.integers(1, 400)), nflows, t0)
+        t0 = float(b["ts"].max())
+        n = len(b["group"])
+        b["flags"] = rng.choice(np.array([0x10, 0x18, 0x02, 0x12, 0x11, 0x04], np.uint8), n)
+        b["wirelen"] = rng.integers(40, 1500, n)
+        out = [np.empty(n, np.int64), np.empty(n, np.int64)]
+        count = _flow_update(merged, b, slots, (merged["client_is_a"], merged["first_ts"],
+                             *(merged[c] for c in behaviour.COLUMNS), out[0]))  # fmt: skip
+        want = fast.flow_behaviour(
+            b["group"], slots, b["src_first"], b["proto"], b["payload_len"], b["ts"], b["seq"],
+            apart["client_is_a"], apart["first_ts"], *(apart[c] for c in behaviour.COLUMNS),
+            out[1],
+        )  # fmt: skip
+        assert _flow_update(apart, b, slots, None) == 0
+        assert out[0][:count].tolist() == out[1][:want].tolist()
+        reached_total += count
+        for name in merged.cols:
+            assert np.array_equal(merged[name], apart[name]), name
+    assert reached_total > 0
+
+
 @needs_fast
 def test_compiled_helper_refuses_bad_groups_and_short_buffers() -> None:
     t = FlowTable(100, initial=8)

@@ -6,6 +6,7 @@ skip the same packets, and leave the same inspect column and cut-short count."""
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -103,3 +104,73 @@ def test_feed_compiled_rejects_bad_columns_and_passes_errors_on() -> None:
         fast.feed_packets(cols, args[0], buf, broken, broken, rec.retire, [])
     with pytest.raises(ValueError):  # an answer that no uint8 holds
         fast.feed_packets(cols, args[0], buf, lambda *_: 300, lambda *_: 300, rec.retire, [])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_wanted_twins_agree(seed: int) -> None:
+    """Which packets the feeder hands on to triage, and their kinds (UDP; UDP on a DNS
+    port): ``_fast.inspect_wanted`` against its numpy twin, with packets without a slot
+    (-1) or without payload among them and without."""
+    rng = np.random.default_rng(seed)
+    rows = 64
+    inspect = rng.integers(0, 4, rows).astype(np.uint8)
+    for n in (0, 1, 17, 5000):
+        pkt_slot = rng.integers(0, rows, n)
+        if seed % 2:
+            pkt_slot[rng.random(n) < 0.2] = -1
+        src_first = rng.integers(0, 2, n).astype(bool)
+        pb = SimpleNamespace(
+            payload_len=rng.choice(np.array([0, 0, 1, 1460]), n),
+            proto=rng.choice(np.array([6, 17, 17, 1], dtype=np.uint8), n),
+            sport=rng.choice(np.array([53, 5353, 443, 40000, 5355]), n),
+            dport=rng.choice(np.array([53, 443, 40001, 123]), n),
+        )
+        want = feeder._wanted_kinds_numpy(inspect, pkt_slot, src_first, pb)
+        got = feeder._wanted_compiled(inspect, pkt_slot, src_first, pb)
+        for x, y in zip(got, want, strict=True):
+            assert x.dtype == y.dtype and np.array_equal(x, y), n
+        assert n < 17 or 0 < got[0].shape[0] < n
+        assert n < 5000 or set(got[1].tolist()) == {0, 1, 3}
+    one = SimpleNamespace(payload_len=np.ones(1, np.int64), proto=np.full(1, 6, np.uint8),
+                          sport=np.ones(1, np.int64), dport=np.ones(1, np.int64))  # fmt: skip
+    with pytest.raises(ValueError):
+        feeder._wanted_compiled(inspect, np.array([rows]), np.ones(1, bool), one)
+
+
+def test_rank_within_twins_agree() -> None:
+    """Each packet's place among its flow's packets: ``_fast.rank_within`` (a counter per
+    table row, kept between calls at zero) against the numpy twin (a stable sort), call
+    after call on tables of other sizes; a slot outside the table is refused."""
+    rng = np.random.default_rng(3)
+    for rows, n in ((8, 0), (8, 1), (8, 500), (1000, 5000), (3, 40), (1000, 7), (50, 20000)):
+        slots = rng.integers(0, rows, n)
+        want = feeder._rank_within_numpy(slots)
+        got = feeder._rank_within_compiled(slots, rows)
+        assert np.array_equal(got, want), (rows, n)
+        assert n < 500 or int(got.max()) > 0
+    for bad in (np.array([0, 8]), np.array([-1])):
+        with pytest.raises(ValueError):
+            feeder._rank_within_compiled(bad, 8)
+    assert np.array_equal(feeder._rank_within_compiled(np.array([0, 0, 7]), 8), [0, 1, 0])
+
+
+def test_round_twins_agree() -> None:
+    """One feeding round's packets: ``_fast.round_pick`` against its numpy twin, for each
+    of the feeder's rounds, without and with the inspect bits (some cleared), and
+    refusing a slot outside the table."""
+    rng = np.random.default_rng(9)
+    rows, n = 50, 3000
+    pkt_slot = rng.integers(0, rows, n)
+    src_first = rng.integers(0, 2, n).astype(bool)
+    cand = np.sort(rng.choice(n, 1200, replace=False))
+    rank = feeder._rank_within_numpy(pkt_slot[cand])
+    inspect = rng.integers(0, 4, rows).astype(np.uint8)
+    for lo, hi in feeder.ROUNDS:
+        for insp in (None, inspect):
+            args = (cand, rank, lo, hi, insp, pkt_slot, src_first)
+            want = feeder._round_numpy(*args)
+            got = feeder._round_compiled(*args)
+            assert got.dtype == want.dtype and np.array_equal(got, want), (lo, insp is None)
+            assert lo > 4 or 0 < got.shape[0] < cand.shape[0]
+    with pytest.raises(ValueError):
+        feeder._round_compiled(cand, rank, 0, 4, inspect[:10], pkt_slot, src_first)

@@ -127,6 +127,23 @@ def test_flow_group_twins_agree_on_synthetic_batches(monkeypatch) -> None:
         assert np.all((pb.flags[a[3][a[-2]]] & 0x12) == 0x02)
 
 
+def test_flow_group_twins_agree_batch_after_batch_of_any_size() -> None:
+    """flow_group keeps its hash table from call to call and empties the slots it took:
+    batches bigger and smaller than the one before (the table grown, or used in part) and
+    each one twice, many packets to a key or one, group as the numpy twin does."""
+    rng = np.random.default_rng(23)
+    timeouts = (600.0, 120.0, 30.0)
+    for n in (4000, 3, 4000, 20000, 1, 700, 20000, 9000):
+        for distinct in (4, n):
+            hosts = rng.integers(0, distinct, size=(2, n))
+            pb = _random_batch(rng, np.sort(rng.random(n)), hosts, [6, 17], [443, 3333],
+                               np.zeros(n, dtype=np.uint64), None)  # fmt: skip
+            a = flows._group_compiled(pb, timeouts)
+            b = flows._group_numpy(pb, timeouts)
+            for x, y in zip(a, b, strict=True):
+                assert np.array_equal(x, y), (n, distinct)
+
+
 def test_flow_group_twins_split_keys_at_idle_gaps() -> None:
     """Keys whose packets have gaps longer than their idle timeout (TCP's and the others'
     apart), times in and out of order, repeated, infinite and NaN: the same groups, and

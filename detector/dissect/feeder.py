@@ -14,17 +14,18 @@ from collections.abc import Callable
 import numpy as np
 
 from detector.compiled import fast
-from detector.decode import PROTO_TCP, PacketBatch
+from detector.decode import PROTO_TCP, PROTO_UDP, PacketBatch
 from detector.dissect.dnsparse import answer_groups
 from detector.dissect.inspector import Inspector
-from detector.dissect.triage import triage
+from detector.dissect.triage import dns_port_table, on_dns_port, triage, triage_found
 from detector.flows import Placement
 from detector.flowtable import STATE_SYN_A, STATE_SYN_B, FlowTable
 
 ROUNDS = ((0, 4), (4, 32), (32, 1 << 62))
+_SIDE_A, _SIDE_B = np.uint8(1), np.uint8(2)  # a side's bit in the table's inspect column
 
 
-def _rank_within(slots: np.ndarray) -> np.ndarray:
+def _rank_within_numpy(slots: np.ndarray) -> np.ndarray:
     """Position of each packet among the packets of its flow (capture order kept)."""
     order = np.argsort(slots, kind="stable")
     ordered = slots[order]
@@ -34,6 +35,105 @@ def _rank_within(slots: np.ndarray) -> np.ndarray:
     rank = np.empty_like(rank_sorted)
     rank[order] = rank_sorted
     return rank
+
+
+def _wanted_numpy(
+    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, payload_len: np.ndarray
+) -> np.ndarray:
+    """Per packet: has it a flow slot, payload, and its side's bit (1: side A, 2: side B)
+    set in the flow's ``inspect`` byte? (``_fast.inspect_wanted``'s twin.)"""
+    ok = pkt_slot >= 0
+    side_bit = np.where(src_first, 1, 2).astype(np.uint8)
+    if ok.all():  # every packet has a flow (most batches): no masking needed
+        insp = (inspect[pkt_slot] & side_bit) != 0
+    else:
+        insp = np.zeros(pkt_slot.shape[0], dtype=bool)
+        insp[ok] = (inspect[pkt_slot[ok]] & side_bit[ok]) != 0
+    return insp & (payload_len > 0)
+
+
+def _wanted_kinds_numpy(
+    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, pb: PacketBatch
+) -> tuple[np.ndarray, np.ndarray]:
+    """The packets that go on to triage (``_wanted_numpy``), in capture order, and the kind
+    of each: bit 0 UDP, bit 1 UDP on a DNS port (triage.on_dns_port). _wanted_compiled's
+    twin."""
+    idx = np.flatnonzero(_wanted_numpy(inspect, pkt_slot, src_first, pb.payload_len))
+    udp = pb.proto[idx] == PROTO_UDP
+    dns = on_dns_port(pb, idx, udp)
+    return idx, udp.astype(np.uint8) | (dns.astype(np.uint8) << 1)
+
+
+def _wanted_compiled(
+    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, pb: PacketBatch
+) -> tuple[np.ndarray, np.ndarray]:
+    """_wanted_kinds_numpy by ``_fast.inspect_wanted``: one pass over the batch."""
+    n = pkt_slot.shape[0]
+    idx = np.empty(n, dtype=np.int64)
+    kind = np.empty(n, dtype=np.uint8)
+    count = fast.inspect_wanted(
+        inspect,
+        np.ascontiguousarray(pkt_slot, dtype=np.int64),
+        np.ascontiguousarray(src_first, dtype=bool),
+        np.ascontiguousarray(pb.payload_len, dtype=np.int64),
+        np.ascontiguousarray(pb.proto, dtype=np.uint8),
+        np.ascontiguousarray(pb.sport, dtype=np.int64),
+        np.ascontiguousarray(pb.dport, dtype=np.int64),
+        dns_port_table(),
+        idx,
+        kind,
+    )
+    return idx[:count], kind[:count]
+
+
+def _rank_within_compiled(slots: np.ndarray, rows: int) -> np.ndarray:
+    """_rank_within_numpy by ``_fast.rank_within``: a counter per table row (``rows`` of
+    them; every slot in [0, rows)), one pass, no sort."""
+    out = np.empty(slots.shape[0], dtype=np.int64)
+    fast.rank_within(np.ascontiguousarray(slots, dtype=np.int64), rows, out)
+    return out
+
+
+def _round_numpy(
+    cand: np.ndarray,
+    rank: np.ndarray,
+    lo: int,
+    hi: int,
+    inspect: np.ndarray | None,
+    pkt_slot: np.ndarray,
+    src_first: np.ndarray,
+) -> np.ndarray:
+    """The candidates whose rank is in [lo, hi), in their order; with ``inspect``, only
+    those whose side's bit is still set in their flow's byte. (_round_compiled's twin.)"""
+    idx = cand[(rank >= lo) & (rank < hi)]
+    if inspect is not None:
+        side_bit = np.where(src_first[idx], _SIDE_A, _SIDE_B)  # uint8, as inspect
+        idx = idx[(inspect[pkt_slot[idx]] & side_bit) != 0]
+    return idx
+
+
+def _round_compiled(
+    cand: np.ndarray,
+    rank: np.ndarray,
+    lo: int,
+    hi: int,
+    inspect: np.ndarray | None,
+    pkt_slot: np.ndarray,
+    src_first: np.ndarray,
+) -> np.ndarray:
+    """_round_numpy by ``_fast.round_pick``: one pass over the candidates."""
+    out = np.empty(cand.shape[0], dtype=np.int64)
+    count = fast.round_pick(
+        np.ascontiguousarray(cand, dtype=np.int64),
+        np.ascontiguousarray(rank, dtype=np.int64),
+        lo,
+        hi,
+        inspect,
+        np.ascontiguousarray(pkt_slot, dtype=np.int64),
+        np.ascontiguousarray(src_first, dtype=bool),
+        out,
+    )
+    return out[:count]
 
 
 class PayloadFeeder:
@@ -54,16 +154,13 @@ class PayloadFeeder:
 
     def _inspect(self, pb: PacketBatch, pkt_slot: np.ndarray, src_first: np.ndarray) -> None:
         t = self.table
-        ok = pkt_slot >= 0
-        side_bit = np.where(src_first, 1, 2).astype(np.uint8)
-        if ok.all():  # every packet has a flow (most batches): no masking needed
-            insp = (t["inspect"][pkt_slot] & side_bit) != 0
-        else:
-            insp = np.zeros(len(pb), dtype=bool)
-            insp[ok] = (t["inspect"][pkt_slot[ok]] & side_bit[ok]) != 0
         # Only payload goes to Python (SYN sequence numbers were noted vectorised), and DNS
         # only when it answers something (see dissect/triage.py).
-        cand, dns = triage(pb, insp & (pb.payload_len > 0))
+        if fast is not None:
+            idx, kind = _wanted_compiled(t["inspect"], pkt_slot, src_first, pb)
+            cand, dns = triage_found(pb, idx, (kind & 1) != 0, (kind & 2) != 0)
+        else:
+            cand, dns = triage(pb, _wanted_numpy(t["inspect"], pkt_slot, src_first, pb.payload_len))
         if cand.shape[0] == 0:
             return
         # Rounds: first each flow's first few payload packets of this batch, then more of
@@ -72,11 +169,16 @@ class PayloadFeeder:
         if dns.any():
             self._dns_answers(pb, cand[dns], pkt_slot, src_first)
             cand = cand[~dns]
-        rank = _rank_within(pkt_slot[cand])
+        slots = pkt_slot[cand]  # all >= 0: candidates have a flow (_wanted)
+        if fast is not None:
+            rank = _rank_within_compiled(slots, t["inspect"].shape[0])
+        else:
+            rank = _rank_within_numpy(slots)
+        pick = _round_compiled if fast is not None else _round_numpy
         for lo, hi in ROUNDS:
-            idx = cand[(rank >= lo) & (rank < hi)]
-            if lo:
-                idx = idx[(t["inspect"][pkt_slot[idx]] & side_bit[idx]) != 0]
+            # after the first round, only the flows (sides) still under inspection
+            inspect = t["inspect"] if lo else None
+            idx = pick(cand, rank, lo, hi, inspect, pkt_slot, src_first)
             if idx.shape[0]:
                 self._inspect_packets(pb, idx, pkt_slot, src_first)
 

@@ -141,7 +141,10 @@ class StartTls(StreamDissector):
             self.greeting = line[:4]
             return
         text = line.strip()
-        if b"<starttls" in line:
+        # ``find``, not ``in``: ``bytes in bytes`` first tries its left side as an int
+        # and formats a TypeError to throw away (~1,900 instructions, callgrind); this
+        # runs on every cleartext line.
+        if line.find(b"<starttls") >= 0:
             self.via = "xmpp-starttls"
             return
         if line[:1] == b"<":
@@ -149,7 +152,7 @@ class StartTls(StreamDissector):
         command = text.upper()
         if command.startswith((b"EHLO ", b"HELO ", b"LHLO ")):
             self.smtp = True
-        elif b"TLS" not in command and b"SSL" not in command:
+        elif command.find(b"TLS") < 0 and command.find(b"SSL") < 0:
             return  # every request for TLS below names TLS or SSL: most lines, none
         elif command == b"STARTTLS":
             if self.smtp or self.greeting.startswith(b"220"):

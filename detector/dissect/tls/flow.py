@@ -490,6 +490,7 @@ def _whole_messages(data: bytes, cut_at: tuple[int, int] | None = None) -> bytes
 
 _FINGERPRINTS: dict[bytes, tuple[str, str, str, str]] = {}
 _JA3S: dict[tuple[object, ...], tuple[str, str]] = {}  # key -> (JA3S, its string)
+_ALPN_NAMES: dict[tuple[bytes, ...], tuple[str, ...]] = {}  # a hello's ALPN -> the fact's names
 Unbuilt = tuple[int, tuple]  # (record version, hello fields after it), from the C reader
 
 
@@ -543,7 +544,12 @@ def _client_hello_facts(
     if sni:
         facts.tls["sni"] = sni[:253]
     if alpn:
-        facts.tls["alpn"] = [a.decode("ascii", "replace")[:32] for a in alpn[:8]]
+        names = _ALPN_NAMES.get(alpn)
+        if names is None:  # (a few distinct lists: h2 and http/1.1, mostly)
+            if len(_ALPN_NAMES) >= 4096:
+                _ALPN_NAMES.clear()
+            names = _ALPN_NAMES[alpn] = tuple(a.decode("ascii", "replace")[:32] for a in alpn[:8])
+        facts.tls["alpn"] = list(names)  # (the flow's own list)
     facts.tls["client_version"] = version
 
 

@@ -289,8 +289,11 @@ class Http(StreamDissector):
             return None
         facts.app_protos.add("http")
         headers = parsed.headers
-        chunked = str(_header(headers, "transfer-encoding") or "").lower() == "chunked"
-        length_text = _header(headers, "content-length")
+        # Each field below is looked for (``in``) before _header reads it: most heads
+        # have none of them but the length, and a call for each costs more than the test.
+        te = _header(headers, "transfer-encoding") if "transfer-encoding" in headers else None
+        chunked = te is not None and str(te).lower() == "chunked"
+        length_text = _header(headers, "content-length") if "content-length" in headers else None
         body_len: int | None = None
         if length_text is not None:
             try:
@@ -299,7 +302,6 @@ class Http(StreamDissector):
                 return None
         elif not chunked and (is_request or _no_body_response(parsed)):
             body_len = 0
-        ctype = str(_header(headers, "content-type") or "").lower()
         if is_request:
             facts.sides[side].client_votes += 2
             self.last_uri = str(parsed.uri)[:256]
@@ -314,10 +316,14 @@ class Http(StreamDissector):
                     value = value[0] if value else None
                 if isinstance(value, str) and value:
                     facts.http.setdefault(name, value[:256])
-            user = _basic_auth_user(_header(headers, "authorization"))
-            if user:
-                facts.http.setdefault("auth_user", user)
-            wanted = "json" in ctype or (body_len is not None and 0 < body_len <= SMALL_BODY)
+            if "authorization" in headers:
+                user = _basic_auth_user(_header(headers, "authorization"))
+                if user:
+                    facts.http.setdefault("auth_user", user)
+            ctype = _header(headers, "content-type") if "content-type" in headers else None
+            wanted = "json" in str(ctype or "").lower() or (
+                body_len is not None and 0 < body_len <= SMALL_BODY
+            )
         else:
             wanted = self.json_requests > 0 and (body_len is None or body_len <= MAX_BODY)
         return _Message(parsed, is_request, body_len, chunked, wanted or body_len == 0)

@@ -89,3 +89,19 @@ def test_bitcoin_command_names_are_lowercase_letters_and_digits() -> None:
         raw = bytes(rng.choice(b"\x00\x00az09AZ.\xff") for _ in range(rng.randrange(13)))
         assert _ascii_command(raw) == bytewise(raw), raw
     assert _ascii_command(b"version\x00\x00\x00\x00\x00") == "version"
+
+
+def test_could_open_is_word_by_word_prefix_test() -> None:
+    """starttls._could_open (a prefix set and a tuple startswith) says what testing each
+    opening word both ways says, on random short upper- and lower-case bytes."""
+    from detector.dissect.starttls import _OPENING_WORDS, _could_open
+
+    def word_by_word(data: bytes) -> bool:
+        upper = data.upper()
+        return any(w.startswith(upper) or upper.startswith(w) for w in _OPENING_WORDS)
+
+    rng = random.Random(25)
+    alphabet = b"2013 OK+*EHLOehlostarttlsSTLSCAPAAUTH<?xmlstream:\x00\xff"
+    for _ in range(20_000):
+        data = bytes(rng.choice(alphabet) for _ in range(rng.randrange(17)))
+        assert _could_open(data) == word_by_word(data), data

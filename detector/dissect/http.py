@@ -140,7 +140,8 @@ class Http(StreamDissector):
     def __init__(self, ctx: InspectContext | None = None) -> None:
         self.bufs = [b"", b""]
         self.pending: list[_Message | None] = [None, None]
-        self.rpc = RpcState()
+        # Made with the first JSON body (_body): most HTTP flows carry none.
+        self.rpc: RpcState | None = None
         self.last_uri = ""
         self.json_requests = 0  # requests that carried JSON: their responses are read
         self.connect_side: int | None = None  # the side that asked for a CONNECT tunnel
@@ -336,6 +337,8 @@ class Http(StreamDissector):
         if msg.is_request:
             self.json_requests += 1
         facts.app_protos.add("json")
+        if self.rpc is None:
+            self.rpc = RpcState()
         classify(value, side, facts, self.rpc, "http", self.last_uri)
         if "http-mining" in facts.app_protos:
             auth_user = facts.http.get("auth_user")

@@ -105,3 +105,24 @@ def test_could_open_is_word_by_word_prefix_test() -> None:
     for _ in range(20_000):
         data = bytes(rng.choice(alphabet) for _ in range(rng.randrange(17)))
         assert _could_open(data) == word_by_word(data), data
+
+
+def test_dns_tcp_is_asked_only_on_port_53() -> None:
+    """Inspector._choose leaves DnsTcp out of the probes of a side whose ports are not
+    53 (PROBED_OFF_DNS_PORT): its probe says NO to any bytes there, and the tables are
+    the full ones without it, in the same order."""
+    from detector.dissect.dns import DnsTcp
+    from detector.dissect.inspector import PROBED_OFF_DNS_PORT, STREAM_DISSECTORS_OFF_DNS_PORT
+
+    rng = random.Random(53)
+    for _ in range(5_000):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
+        ports = (rng.choice((80, 443, 5353, 54, rng.randrange(65536))), rng.randrange(65536))
+        if 53 not in ports:
+            assert DnsTcp.probe(data, ports) is Probe.NO
+    without = tuple(c for c in STREAM_DISSECTORS if c is not DnsTcp)
+    assert without == STREAM_DISSECTORS_OFF_DNS_PORT
+    for first in range(256):
+        assert PROBED_OFF_DNS_PORT[first] == tuple(
+            c for c in PROBED_BY_FIRST_BYTE[first] if c is not DnsTcp
+        )

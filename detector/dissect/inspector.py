@@ -53,6 +53,12 @@ PROBED_BY_FIRST_BYTE: tuple[tuple[type[StreamDissector], ...], ...] = tuple(
     tuple(c for c in STREAM_DISSECTORS if c.first_bytes is None or b in c.first_bytes)
     for b in range(256)
 )
+# The same without DnsTcp, whose probe says NO unless a port is 53 (a test checks): the
+# sides of the other flows - nearly all - are not asked it.
+PROBED_OFF_DNS_PORT: tuple[tuple[type[StreamDissector], ...], ...] = tuple(
+    tuple(c for c in probed if c is not DnsTcp) for probed in PROBED_BY_FIRST_BYTE
+)
+STREAM_DISSECTORS_OFF_DNS_PORT = tuple(c for c in STREAM_DISSECTORS if c is not DnsTcp)
 PROBE_LIMIT = 4096
 MAX_UPGRADES = 2  # protocol switches followed per side (a tunnel, then STARTTLS inside it)
 
@@ -502,7 +508,11 @@ class Inspector:
         ports = (fi.ports[side], fi.ports[1 - side])
         undecided = False
         head = sd.head
-        for cls in PROBED_BY_FIRST_BYTE[head[0]] if head else STREAM_DISSECTORS:
+        if 53 in ports:
+            probed = PROBED_BY_FIRST_BYTE[head[0]] if head else STREAM_DISSECTORS
+        else:
+            probed = PROBED_OFF_DNS_PORT[head[0]] if head else STREAM_DISSECTORS_OFF_DNS_PORT
+        for cls in probed:
             try:
                 verdict = cls.probe(head, ports)
             except Exception as exc:  # noqa: BLE001 - see _deliver
@@ -578,7 +588,7 @@ class Inspector:
                 return None
         for side in (0, 1):
             sd = fi.sides[side]
-            if not sd.done:
+            if not sd.done and sd.stream.pending:  # (else the flush delivers nothing)
                 for piece in sd.stream.flush():
                     self._deliver(fi, side, piece, 0.0)
                     if sd.done:

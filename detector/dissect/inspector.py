@@ -226,7 +226,8 @@ class Inspector:
                 self._make_room()
             ports = (sport, dport) if side == 0 else (dport, sport)
             fi = self.flows[slot] = new_inspection(self.config, udp, ports, slot)
-            self.high_flows = max(self.high_flows, len(self.flows))
+            if len(self.flows) > self.high_flows:  # (max() is a call per new flow)
+                self.high_flows = len(self.flows)
         return fi
 
     def _make_room(self) -> None:
@@ -413,13 +414,14 @@ class Inspector:
                 sd.head = b""
             return
         assert piece is not None
-        budget = sd.budget
-        if len(piece) >= budget and not sd.counting and sd.decided:
+        budget, size = sd.budget, len(piece)
+        if size >= budget and not sd.counting and sd.decided:
             self._keep_counting(fi, sd)  # before the piece is cut: no message lost
         if not sd.counting:
-            if len(piece) > budget:
+            if size > budget:
                 piece = piece[:budget]
-            sd.budget = budget - len(piece)
+                size = len(piece)
+            sd.budget = budget - size
         if ts:
             fi.last_ts = ts
         if not sd.decided:

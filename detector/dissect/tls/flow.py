@@ -572,7 +572,8 @@ def _server_hello_facts(
         else:
             selected = hello[1][1]
             version = selected if selected is not None else hello[1][0]
-        tls_facts["version"] = VERSION_NAMES.get(version, hex(version))
+        name = VERSION_NAMES.get(version)  # (hex() only for an unknown one)
+        tls_facts["version"] = name if name is not None else hex(version)
     if "cipher" not in tls_facts:
         tls_facts["cipher"] = key[1]
 

@@ -255,6 +255,7 @@ class Inspector:
     ) -> int:
         """Feed one TCP segment; return which sides still want payload (bit 0: side 0,
         bit 1: side 1). ``isn`` is where this side's stream starts, if its SYN was seen."""
+        size = len(data)  # (once: up to three tests below read it)
         fi = self.flows.get(slot)
         if fi is None and self.counting:  # (empty but on a miner's flows)
             fi = self.counting.get(slot)
@@ -264,7 +265,7 @@ class Inspector:
                 # in-order, whole segment at the start of its side's stream - or the next
                 # one of a side whose first packets it holds (FirstPackets.take).
                 first = self.first.get(slot)
-                if len(data) == seg_len:
+                if size == seg_len:
                     # Held flights wait for their rest in memory: no more of them than
                     # flows may be under inspection at once (``hold``, worked out only
                     # for a packet that take may see).
@@ -279,7 +280,7 @@ class Inspector:
                     # need no FirstPackets (and its FlowFacts) built to learn that.
                     elif (
                         (isn is None or seq == isn)
-                        and len(data) >= 3
+                        and size >= 3
                         and 20 <= data[0] <= 23
                         and data[1] == 3
                         and data[2] <= 4
@@ -298,7 +299,7 @@ class Inspector:
             stream = sd.stream
             if stream.next_seq is None and isn is not None:
                 stream.next_seq = isn
-            if seq == stream.next_seq and not stream.pending and 0 < seg_len == len(data):
+            if seq == stream.next_seq and not stream.pending and 0 < seg_len == size:
                 # StreamReassembler.add's common case (whole, in order, nothing waiting),
                 # without the call and the one-piece list.
                 stream.next_seq = (seq + seg_len) & 0xFFFFFFFF

@@ -245,7 +245,8 @@ class FirstPackets:
             return False
         else:
             whole = data
-        if len(whole) > budget:
+        size = len(whole)  # (once: read up to three times below)
+        if size > budget:
             return False
         read = fast.tls_first(whole)  # None unless it starts like TLS and reads whole
         cut_at = None
@@ -268,15 +269,21 @@ class FirstPackets:
         # Would this packet settle the side? Worked out before anything is changed. (The
         # reader hands over only packets whose events come in flight order - hellos,
         # certificates, application data - so taking them kind by kind, in that order,
-        # leaves the facts and their key order that stream order would.)
-        settled = _settled(
-            self.hello[side] or bool(hellos) or bool(server_hellos),
-            bool(hellos) or side == self.client_side,
-            self.certificate or (bool(certs) and "subject" not in facts.tls),
-            encrypted,
-            self.app_records[side] + len(app_lengths),
-        )
-        if not settled and len(whole) < budget:
+        # leaves the facts and their key order that stream order would.) This is
+        # _settled(hello, client, certificate, encrypted, records) with this packet's
+        # events in, written out as truth values: its four bool() calls and the call
+        # itself cost more than the test, on the first packets of every TLS flow.
+        settled = (
+            (self.hello[side] or hellos or server_hellos)
+            and (
+                hellos
+                or side == self.client_side
+                or self.certificate
+                or (certs and "subject" not in facts.tls)
+                or encrypted
+            )
+        ) or self.app_records[side] + len(app_lengths) >= MAX_RECORDS
+        if not settled and size < budget:
             # Not settled yet: the general path would read on, so these bytes may as well
             # wait for the side's next packet - unless they hold something whose facts
             # take the packet's time (application data; encryption comes with it). Only a
@@ -303,7 +310,7 @@ class FirstPackets:
         if app_lengths:
             _app_data(self, side, app_lengths, ts, facts)
         facts.app_protos.add("tls")
-        self.taken[side] = len(whole)
+        self.taken[side] = size
         if self.held_side >= 0:
             self.held_side, self.held, self.held_bytes, self.held_cut = -1, (), b"", None
         return True

@@ -298,15 +298,17 @@ class Http(StreamDissector):
         body_len: int | None = None
         if length_text is not None:
             try:
-                body_len = max(0, int(str(length_text).strip()))
+                body_len = int(str(length_text).strip())
+                if body_len < 0:  # (not max(): a call per message head)
+                    body_len = 0
             except ValueError:
                 return None
         elif not chunked and (is_request or _no_body_response(parsed)):
             body_len = 0
         if is_request:
             facts.sides[side].client_votes += 2
-            self.last_uri = str(parsed.uri)[:256]
-            facts.http.setdefault("method", str(parsed.method)[:16])
+            self.last_uri = parsed.uri[:256]  # (parse_head's _Head holds str)
+            facts.http.setdefault("method", parsed.method[:16])
             facts.http.setdefault("uri", self.last_uri)
             wallets.record_path(self.last_uri, side, facts)  # monerod's binary wallet calls
             for name in KEPT_HEADERS:

@@ -274,7 +274,8 @@ class Inspector:
                         at_start = isn is None or seq == isn
                         budget = self.config.bytes_per_side
                         if first.take(side, data, ts, budget, seq, hold, at_start):
-                            return first.wanting()
+                            taken = first.taken  # FirstPackets.wanting, inline
+                            return (0 if taken[0] >= 0 else 1) | (0 if taken[1] >= 0 else 2)
                     # Only a packet that starts like a TLS record (what _fast.tls_first
                     # checks first) can be taken: most flows' first packets are not, and
                     # need no FirstPackets (and its FlowFacts) built to learn that.
@@ -290,7 +291,8 @@ class Inspector:
                         candidate = FirstPackets(ports)
                         if candidate.take(side, data, ts, self.config.bytes_per_side, seq, hold):
                             self.first[slot] = candidate
-                            return candidate.wanting()
+                            taken = candidate.taken  # FirstPackets.wanting, inline
+                            return (0 if taken[0] >= 0 else 1) | (0 if taken[1] >= 0 else 2)
                 if first is not None:
                     self._leave_first_packets(slot, first)
             fi = self._state(slot, False, side, sport, dport)

@@ -64,10 +64,11 @@ def chia_facts(record: FlowRecord, names: NetworkNames) -> None:
     names marked (enrich.py ``_network_names``), alone. A mark of Chia's own names is
     replaced by the node facts it leads to here, or stays a mark."""
     facts = record.facts
-    if facts is None or facts.node.get("protocol"):
+    if facts is None:
         return
-    if facts.node.get("name_network", NETWORK) != NETWORK:
-        return
+    node = facts.node
+    if node and (node.get("protocol") or node.get("name_network", NETWORK) != NETWORK):
+        return  # (most flows have no node facts: no lookups for them)
     queries = facts.dns.get("queries")  # (most flows ask nothing: no list built for them)
     asked = [q for q in queries if names.named(NETWORK, q)] if queries else None
     if asked:

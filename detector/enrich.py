@@ -187,6 +187,7 @@ def split_login(login: str, tables: CoinTables) -> tuple[str | None, str | None,
 
 
 MATCH_RANK = {"endpoint": 0, "host": 1, "suffix": 2, "domain": 3}
+_NO_RANK = len(MATCH_RANK)  # worse than every kind: no match yet
 
 
 @dataclass(slots=True)
@@ -274,9 +275,11 @@ def _match_pool(
     # client asked the proxy for: the flow's own server and port are the proxy's.
     tunnel_port = facts.tls.get("tunnel_port")
     best: tuple[PoolMatch, str] | None = None
-    best_rank = len(MATCH_RANK)
+    best_rank = _NO_RANK
     match_of, rank_of = pools.match, MATCH_RANK
-    port = tunnel_port if isinstance(tunnel_port, int) else record.server_port
+    port = record.server_port
+    if tunnel_port is not None and isinstance(tunnel_port, int):  # (most flows: no tunnel)
+        port = tunnel_port
     for host, via in named:
         if host:
             match = match_of(host, port)

@@ -84,20 +84,42 @@ class StreamReassembler:
             self.pending[seq] = (data, seg_len)
 
     def _drain(self, out: list[bytes | None]) -> None:
-        while self.pending:
-            assert self.next_seq is not None
-            # _rel(s, base) <= 0, inline: a capture with a hole keeps some 20 segments
-            # waiting, and this runs after each of them arrives.
-            base = self.next_seq
-            ready = [s for s in self.pending if (d := (s - base) % _MOD) == 0 or d >= _HALF]
-            if not ready:
+        """Deliver the waiting segments that the stream has reached, in stream order."""
+        pending = self.pending
+        if not pending:
+            return
+        base = self.next_seq
+        assert base is not None
+        # _rel(s, base) <= 0, inline: a capture with a hole keeps some 20 segments
+        # waiting, and this runs after each of them arrives.
+        ready = [s for s in pending if (d := (s - base) % _MOD) == 0 or d >= _HALF]
+        if not ready:
+            return
+        for s in sorted(ready, key=lambda s: _rel(s, base)):
+            self._take(s, out)
+        if not pending:
+            return
+        # The others were ahead of ``base`` by less than half the sequence space, and the
+        # stream only moves forward (by less than that: the waiting bytes are bounded):
+        # taken by their distance from ``base``, they become ready one after the other,
+        # the first that is not leaving the rest waiting. This is what looking for the
+        # ready ones again after each delivery gave, in the same order, without walking
+        # every waiting segment each time: after a skipped hole (up to max_segments in a
+        # row) that was quadratic, ~1 % of the real-traffic bench input's bytecodes.
+        for _, s in sorted([((s - base) % _MOD, s) for s in pending]):
+            d = (s - self.next_seq) % _MOD
+            if d != 0 and d < _HALF:
                 return
-            for s in sorted(ready, key=lambda s: _rel(s, self.next_seq or 0)):
-                data, seg_len = self.pending.pop(s)
-                self.pending_bytes -= len(data)
-                rel = _rel(s, self.next_seq)
-                if rel + seg_len > 0:
-                    self._deliver(data[-rel:] if rel < 0 else data, seg_len + rel, out)
+            self._take(s, out)
+
+    def _take(self, s: int, out: list[bytes | None]) -> None:
+        """Deliver the waiting segment at ``s`` (what the stream has not had of it)."""
+        data, seg_len = self.pending.pop(s)
+        self.pending_bytes -= len(data)
+        assert self.next_seq is not None
+        rel = _rel(s, self.next_seq)
+        if rel + seg_len > 0:
+            self._deliver(data[-rel:] if rel < 0 else data, seg_len + rel, out)
 
     def _skip_hole(self, out: list[bytes | None]) -> None:
         assert self.next_seq is not None

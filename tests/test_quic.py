@@ -14,11 +14,23 @@ from detector.facts import FlowFacts
 DCID = bytes.fromhex("8394c8f03e515708")
 CLIENT_SECRET = "c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea"
 SERVER_SECRET = "3c199828fd139efd216c155ad844cc81fb82fa8d7446fa7d78be803acdda951b"
-CLIENT_KEYS = ("1f369613dd76d5467730efcbe3b1a22d", "fa044b2f42a3fd3b46fb255c", "9f50449e04a0e810283a1e9933adedd2")
-SERVER_KEYS = ("cf3a5331653c364c88f0f379b6067e37", "0ac1493ca1905853b0bba03e", "c206b8d9b9f0f37644430b490eeaa314")
+CLIENT_KEYS = (
+    "1f369613dd76d5467730efcbe3b1a22d",
+    "fa044b2f42a3fd3b46fb255c",
+    "9f50449e04a0e810283a1e9933adedd2",
+)
+SERVER_KEYS = (
+    "cf3a5331653c364c88f0f379b6067e37",
+    "0ac1493ca1905853b0bba03e",
+    "c206b8d9b9f0f37644430b490eeaa314",
+)
 # RFC 9369 Appendix A.1 (QUIC v2).
 V2_CLIENT_SECRET = "14ec9d6eb9fd7af83bf5a668bc17a7e283766aade7ecd0891f70f9ff7f4bf47b"
-V2_CLIENT_KEYS = ("8b1a0bc121284290a29e0971b5cd045d", "91f73e2351d8fa91660e909f", "45b95e15235d6f45a6b19cbcb0294ba9")
+V2_CLIENT_KEYS = (
+    "8b1a0bc121284290a29e0971b5cd045d",
+    "91f73e2351d8fa91660e909f",
+    "45b95e15235d6f45a6b19cbcb0294ba9",
+)
 
 # RFC 9001 Appendix A.2: the client Initial's CRYPTO frame (a ClientHello), padded to 1162
 # bytes, and the protected 1200-byte packet.
@@ -96,7 +108,10 @@ def test_rfc9001_header_protection_and_sample_packet():
     packet = quic._Packet(A2_PACKET, 0)
     assert packet.initial and packet.dcid == DCID and packet.pn_offset == 18
     assert packet.end == 1200
-    assert A2_PACKET[packet.pn_offset + 4 : packet.pn_offset + 20].hex() == "d1b1c98dd7689fb8ec11d242b123dc9b"
+    assert (
+        A2_PACKET[packet.pn_offset + 4 : packet.pn_offset + 20].hex()
+        == "d1b1c98dd7689fb8ec11d242b123dc9b"
+    )
     keys = quic.client_keys(DCID, quic.VERSION_1)
     assert (*keys.key_iv(), keys.hp) == quic.packet_keys(bytes.fromhex(CLIENT_SECRET))
     assert quic.header_mask(keys.hp, A2_PACKET[22:38]).hex() == "437b9aec36"
@@ -126,7 +141,9 @@ def test_rfc9001_client_hello_facts():
 
 def test_probe_rejects_other_packets():
     assert not quic.Quic.probe(b"\x40" + A2_PACKET[1:], (1, 2))  # short header
-    assert not quic.Quic.probe(A2_PACKET[:1] + b"\xff\x00\x00\x1d" + A2_PACKET[5:], (1, 2))  # draft-29
+    assert not quic.Quic.probe(
+        A2_PACKET[:1] + b"\xff\x00\x00\x1d" + A2_PACKET[5:], (1, 2)
+    )  # draft-29
     assert not quic.Quic.probe(b"\xe0" + A2_PACKET[1:], (1, 2))  # v1 Handshake
     v2 = b"\xd0" + (quic.VERSION_2).to_bytes(4, "big") + A2_PACKET[5:]
     assert quic.Quic.probe(v2, (1, 2))  # v2 Initial type bits 01
@@ -210,9 +227,24 @@ def test_out_of_order_hello_over_two_datagrams_and_v2(tmp_path) -> None:
         assert facts["ja4"] == fingerprint.ja4(expected, "q")
     if shutil.which("tshark"):
         out = subprocess.run(
-            ["tshark", "-r", str(path), "-Y", "quic && tls.handshake.type == 1", "-T", "fields",
-             "-e", "udp.dstport", "-e", "tls.handshake.ja3", "-e", "tls.handshake.extensions_server_name"],
-            capture_output=True, text=True, timeout=60,
+            [
+                "tshark",
+                "-r",
+                str(path),
+                "-Y",
+                "quic && tls.handshake.type == 1",
+                "-T",
+                "fields",
+                "-e",
+                "udp.dstport",
+                "-e",
+                "tls.handshake.ja3",
+                "-e",
+                "tls.handshake.extensions_server_name",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         ).stdout
         rows = {int(r.split("\t")[0]): r.split("\t")[1:] for r in out.splitlines() if r}
         assert rows == {p: [tls[p]["ja3"], tls[p]["sni"]] for p in (443, 8443)}
@@ -295,3 +327,44 @@ def test_compiled_initial_keys_agree():
         assert fast.quic_client_keys(salt, DCID, prefix) == (bytes.fromhex(secret), hp)
         assert fast.quic_key_iv(bytes.fromhex(secret), prefix) == (key, iv)
         assert quic.client_keys(DCID, version).key_iv() == (key, iv)
+
+
+def test_crypto_frames_skip_padding_runs_as_byte_by_byte() -> None:
+    """A run of PADDING is skipped at once: the frames read from random payloads of
+    padding, PING, CRYPTO frames (some cut short) and stray bytes are those a reader
+    stepping over each padding byte finds."""
+    import random
+
+    def stepwise(payload: bytes) -> list[tuple[int, bytes]]:
+        out, pos = [], 0
+        while pos < len(payload):
+            kind = payload[pos]
+            pos += 1
+            if kind in (0x00, 0x01):
+                continue
+            if kind != 0x06 or pos + 2 > len(payload):
+                break
+            offset, length = payload[pos], payload[pos + 1]
+            pos += 2
+            if pos + length > len(payload):
+                break
+            out.append((offset, payload[pos : pos + length]))
+            pos += length
+        return out
+
+    rng = random.Random(9000)
+    for _ in range(5_000):
+        parts = []
+        for _ in range(rng.randrange(8)):
+            k = rng.random()
+            if k < 0.4:
+                parts.append(b"\x00" * rng.randrange(1, 60))
+            elif k < 0.5:
+                parts.append(b"\x01")
+            else:  # CRYPTO with one-byte varints (offset < 64, length < 64), maybe cut
+                data = bytes(rng.randrange(256) for _ in range(rng.randrange(20)))
+                parts.append(
+                    bytes([6, rng.randrange(64), len(data) + rng.choice((0, 0, 3))]) + data
+                )
+        payload = b"".join(parts)
+        assert quic.crypto_frames(payload) == stepwise(payload), payload

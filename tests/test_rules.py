@@ -322,6 +322,27 @@ def test_family_list_holds_the_families_once_each_in_any_order() -> None:
     assert family_list(bare) == [] and families(bare) == frozenset()
 
 
+def test_family_list_shares_its_prefixed_names_within_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """family_list hands the same "app:NAME" / "dialect:NAME" string to every flow (one
+    hash for evaluate's lookup), equal to the text it stands for; past its bound the
+    table stops growing and the names are still right."""
+    from detector.rules import fields
+
+    a = record(app_protos={"tls"}, dialects={"stratum-v1"})
+    b = record(app_protos={"tls"}, dialects={"stratum-v1"})
+    first, second = fields.family_list(a), fields.family_list(b)
+    assert "app:tls" in first and "dialect:stratum-v1" in first
+    for x, y in zip(first, second, strict=True):
+        assert x == y and (x is y or not x.startswith(("app:", "dialect:")))
+    monkeypatch.setattr(fields, "_MAX_PREFIXED", len(fields._APP))
+    size = len(fields._APP)
+    novel = record(app_protos={"never-seen-proto"})
+    assert "app:never-seen-proto" in fields.family_list(novel)
+    assert len(fields._APP) == size
+
+
 def test_regex_answers_are_remembered_by_value_alike(tmp_path: Path) -> None:
     """A regex leaf remembers whether its pattern is in a value (by the value's text,
     bounded): asked again, after thousands of other values, for a set-valued field or a

@@ -878,8 +878,39 @@ def test_certificate_readings_are_bounded_by_their_bytes(monkeypatch) -> None:
     monkeypatch.setattr(x509, "_certificate_bytes", 0)
     for i in range(40):
         padding = [[("2.5.4.10", 0x0C, "o" * 300)]]  # ~1 KB bodies
-        leaf = make_certificate(subject=[[("2.5.4.3", 0x0C, f"b{i}.example")], *padding], issuer=None)
+        leaf = make_certificate(
+            subject=[[("2.5.4.3", 0x0C, f"b{i}.example")], *padding], issuer=None
+        )
         body = vec(3, vec(3, leaf))
         assert x509.parse_certificate(bytearray(body)).subject.endswith(f"CN=b{i}.example")
         assert x509.parse_certificate(body) is x509.parse_certificate(memoryview(body))
         assert x509._certificate_bytes == sum(map(len, x509._CERTIFICATES)) <= 5000
+
+
+def test_grease_set_is_what_is_grease_says() -> None:
+    """_no_grease drops the values of the _GREASE set: exactly those is_grease names."""
+    from detector.dissect.tls.hello import _GREASE, _no_grease, is_grease
+
+    assert {v for v in range(1 << 17) if is_grease(v)} == _GREASE
+    values = list(range(0, 1 << 16, 7)) + sorted(_GREASE)
+    assert _no_grease(values) == [v for v in values if not is_grease(v)]
+
+
+def test_alpn_names_are_remembered_but_each_flow_gets_its_own_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ALPN fact's names are decoded once per distinct list; every flow's facts hold
+    a list of their own, equal to decoding it there and then."""
+    from detector.dissect.tls import flow
+    from detector.facts import FlowFacts
+
+    fingerprints = ("ja3", "ja3 text", "ja4", "TLSv1.2")
+    monkeypatch.setitem(flow._FINGERPRINTS, b"key-alpn-test", fingerprints)
+    alpn = (b"h2", b"http/1.1", b"\xffx" * 20)
+    lists = []
+    for _ in range(2):
+        facts = FlowFacts()
+        flow._client_hello_facts(facts, b"key-alpn-test", "a.example", alpn, (0x0303, ()))
+        lists.append(facts.tls["alpn"])
+    expected = [a.decode("ascii", "replace")[:32] for a in alpn]
+    assert lists[0] == lists[1] == expected and lists[0] is not lists[1]

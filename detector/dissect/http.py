@@ -140,7 +140,8 @@ class Http(StreamDissector):
     def __init__(self, ctx: InspectContext | None = None) -> None:
         self.bufs = [b"", b""]
         self.pending: list[_Message | None] = [None, None]
-        self.rpc = RpcState()
+        # Made with the first JSON body (_body): most HTTP flows carry none.
+        self.rpc: RpcState | None = None
         self.last_uri = ""
         self.json_requests = 0  # requests that carried JSON: their responses are read
         self.connect_side: int | None = None  # the side that asked for a CONNECT tunnel
@@ -289,21 +290,25 @@ class Http(StreamDissector):
             return None
         facts.app_protos.add("http")
         headers = parsed.headers
-        chunked = str(_header(headers, "transfer-encoding") or "").lower() == "chunked"
-        length_text = _header(headers, "content-length")
+        # Each field below is looked for (``in``) before _header reads it: most heads
+        # have none of them but the length, and a call for each costs more than the test.
+        te = _header(headers, "transfer-encoding") if "transfer-encoding" in headers else None
+        chunked = te is not None and str(te).lower() == "chunked"
+        length_text = _header(headers, "content-length") if "content-length" in headers else None
         body_len: int | None = None
         if length_text is not None:
             try:
-                body_len = max(0, int(str(length_text).strip()))
+                body_len = int(str(length_text).strip())
+                if body_len < 0:  # (not max(): a call per message head)
+                    body_len = 0
             except ValueError:
                 return None
         elif not chunked and (is_request or _no_body_response(parsed)):
             body_len = 0
-        ctype = str(_header(headers, "content-type") or "").lower()
         if is_request:
             facts.sides[side].client_votes += 2
-            self.last_uri = str(parsed.uri)[:256]
-            facts.http.setdefault("method", str(parsed.method)[:16])
+            self.last_uri = parsed.uri[:256]  # (parse_head's _Head holds str)
+            facts.http.setdefault("method", parsed.method[:16])
             facts.http.setdefault("uri", self.last_uri)
             wallets.record_path(self.last_uri, side, facts)  # monerod's binary wallet calls
             for name in KEPT_HEADERS:
@@ -314,10 +319,14 @@ class Http(StreamDissector):
                     value = value[0] if value else None
                 if isinstance(value, str) and value:
                     facts.http.setdefault(name, value[:256])
-            user = _basic_auth_user(_header(headers, "authorization"))
-            if user:
-                facts.http.setdefault("auth_user", user)
-            wanted = "json" in ctype or (body_len is not None and 0 < body_len <= SMALL_BODY)
+            if "authorization" in headers:
+                user = _basic_auth_user(_header(headers, "authorization"))
+                if user:
+                    facts.http.setdefault("auth_user", user)
+            ctype = _header(headers, "content-type") if "content-type" in headers else None
+            wanted = "json" in str(ctype or "").lower() or (
+                body_len is not None and 0 < body_len <= SMALL_BODY
+            )
         else:
             wanted = self.json_requests > 0 and (body_len is None or body_len <= MAX_BODY)
         return _Message(parsed, is_request, body_len, chunked, wanted or body_len == 0)
@@ -330,6 +339,8 @@ class Http(StreamDissector):
         if msg.is_request:
             self.json_requests += 1
         facts.app_protos.add("json")
+        if self.rpc is None:
+            self.rpc = RpcState()
         classify(value, side, facts, self.rpc, "http", self.last_uri)
         if "http-mining" in facts.app_protos:
             auth_user = facts.http.get("auth_user")

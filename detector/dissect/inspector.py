@@ -53,6 +53,12 @@ PROBED_BY_FIRST_BYTE: tuple[tuple[type[StreamDissector], ...], ...] = tuple(
     tuple(c for c in STREAM_DISSECTORS if c.first_bytes is None or b in c.first_bytes)
     for b in range(256)
 )
+# The same without DnsTcp, whose probe says NO unless a port is 53 (a test checks): the
+# sides of the other flows - nearly all - are not asked it.
+PROBED_OFF_DNS_PORT: tuple[tuple[type[StreamDissector], ...], ...] = tuple(
+    tuple(c for c in probed if c is not DnsTcp) for probed in PROBED_BY_FIRST_BYTE
+)
+STREAM_DISSECTORS_OFF_DNS_PORT = tuple(c for c in STREAM_DISSECTORS if c is not DnsTcp)
 PROBE_LIMIT = 4096
 MAX_UPGRADES = 2  # protocol switches followed per side (a tunnel, then STARTTLS inside it)
 
@@ -220,7 +226,8 @@ class Inspector:
                 self._make_room()
             ports = (sport, dport) if side == 0 else (dport, sport)
             fi = self.flows[slot] = new_inspection(self.config, udp, ports, slot)
-            self.high_flows = max(self.high_flows, len(self.flows))
+            if len(self.flows) > self.high_flows:  # (max() is a call per new flow)
+                self.high_flows = len(self.flows)
         return fi
 
     def _make_room(self) -> None:
@@ -248,6 +255,7 @@ class Inspector:
     ) -> int:
         """Feed one TCP segment; return which sides still want payload (bit 0: side 0,
         bit 1: side 1). ``isn`` is where this side's stream starts, if its SYN was seen."""
+        size = len(data)  # (once: up to three tests below read it)
         fi = self.flows.get(slot)
         if fi is None and self.counting:  # (empty but on a miner's flows)
             fi = self.counting.get(slot)
@@ -257,7 +265,7 @@ class Inspector:
                 # in-order, whole segment at the start of its side's stream - or the next
                 # one of a side whose first packets it holds (FirstPackets.take).
                 first = self.first.get(slot)
-                if len(data) == seg_len:
+                if size == seg_len:
                     # Held flights wait for their rest in memory: no more of them than
                     # flows may be under inspection at once (``hold``, worked out only
                     # for a packet that take may see).
@@ -266,13 +274,14 @@ class Inspector:
                         at_start = isn is None or seq == isn
                         budget = self.config.bytes_per_side
                         if first.take(side, data, ts, budget, seq, hold, at_start):
-                            return first.wanting()
+                            taken = first.taken  # FirstPackets.wanting, inline
+                            return (0 if taken[0] >= 0 else 1) | (0 if taken[1] >= 0 else 2)
                     # Only a packet that starts like a TLS record (what _fast.tls_first
                     # checks first) can be taken: most flows' first packets are not, and
                     # need no FirstPackets (and its FlowFacts) built to learn that.
                     elif (
                         (isn is None or seq == isn)
-                        and len(data) >= 3
+                        and size >= 3
                         and 20 <= data[0] <= 23
                         and data[1] == 3
                         and data[2] <= 4
@@ -282,7 +291,8 @@ class Inspector:
                         candidate = FirstPackets(ports)
                         if candidate.take(side, data, ts, self.config.bytes_per_side, seq, hold):
                             self.first[slot] = candidate
-                            return candidate.wanting()
+                            taken = candidate.taken  # FirstPackets.wanting, inline
+                            return (0 if taken[0] >= 0 else 1) | (0 if taken[1] >= 0 else 2)
                 if first is not None:
                     self._leave_first_packets(slot, first)
             fi = self._state(slot, False, side, sport, dport)
@@ -291,7 +301,7 @@ class Inspector:
             stream = sd.stream
             if stream.next_seq is None and isn is not None:
                 stream.next_seq = isn
-            if seq == stream.next_seq and not stream.pending and 0 < seg_len == len(data):
+            if seq == stream.next_seq and not stream.pending and 0 < seg_len == size:
                 # StreamReassembler.add's common case (whole, in order, nothing waiting),
                 # without the call and the one-piece list.
                 stream.next_seq = (seq + seg_len) & 0xFFFFFFFF
@@ -407,13 +417,14 @@ class Inspector:
                 sd.head = b""
             return
         assert piece is not None
-        budget = sd.budget
-        if len(piece) >= budget and not sd.counting and sd.decided:
+        budget, size = sd.budget, len(piece)
+        if size >= budget and not sd.counting and sd.decided:
             self._keep_counting(fi, sd)  # before the piece is cut: no message lost
         if not sd.counting:
-            if len(piece) > budget:
+            if size > budget:
                 piece = piece[:budget]
-            sd.budget = budget - len(piece)
+                size = len(piece)
+            sd.budget = budget - size
         if ts:
             fi.last_ts = ts
         if not sd.decided:
@@ -502,7 +513,11 @@ class Inspector:
         ports = (fi.ports[side], fi.ports[1 - side])
         undecided = False
         head = sd.head
-        for cls in PROBED_BY_FIRST_BYTE[head[0]] if head else STREAM_DISSECTORS:
+        if 53 in ports:
+            probed = PROBED_BY_FIRST_BYTE[head[0]] if head else STREAM_DISSECTORS
+        else:
+            probed = PROBED_OFF_DNS_PORT[head[0]] if head else STREAM_DISSECTORS_OFF_DNS_PORT
+        for cls in probed:
             try:
                 verdict = cls.probe(head, ports)
             except Exception as exc:  # noqa: BLE001 - see _deliver
@@ -578,7 +593,7 @@ class Inspector:
                 return None
         for side in (0, 1):
             sd = fi.sides[side]
-            if not sd.done:
+            if not sd.done and sd.stream.pending:  # (else the flush delivers nothing)
                 for piece in sd.stream.flush():
                     self._deliver(fi, side, piece, 0.0)
                     if sd.done:

@@ -67,7 +67,8 @@ class JsonLines(StreamDissector):
         window = data[:PROBE_WINDOW]
         nl = window.find(b"\n")
         if nl == -1:
-            if b'"' not in window or len(data) >= PROBE_WINDOW:
+            # (``find``, not ``in``: see starttls.StartTls._line)
+            if window.find(b'"') < 0 or len(data) >= PROBE_WINDOW:
                 return NO
             return MAYBE
         if not window[:nl].rstrip().endswith((b"}", b"]")):

@@ -58,9 +58,14 @@ MAX_MESSAGES = 12
 MAX_COMMANDS = 16
 
 
+_COMMAND_BYTES = b"abcdefghijklmnopqrstuvwxyz0123456789"
+
+
 def _ascii_command(raw: bytes) -> str | None:
     name = raw.rstrip(b"\x00")
-    if not name or b"\x00" in name or not all(0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 for c in name):
+    # (translate deletes the allowed bytes, a-z and 0-9: none left, all were; a NUL
+    # inside the name is one of those left)
+    if not name or name.translate(None, _COMMAND_BYTES):
         return None
     return name.decode("ascii")
 

@@ -288,7 +288,11 @@ def crypto_frames(payload: bytes) -> list[tuple[int, bytes]]:
         while pos < end:
             kind = payload[pos]
             pos += 1
-            if kind in (0x00, 0x01):  # PADDING, PING
+            if kind == 0x00:  # PADDING: its run skipped at once (Initials are padded to
+                # 1,200 bytes: byte by byte, a third of a QUIC flow's bytecodes)
+                pos = end - len(payload[pos:].lstrip(b"\x00"))
+                continue
+            if kind == 0x01:  # PING
                 continue
             if kind in (0x02, 0x03):  # ACK, ACK with ECN counts
                 _, pos = _varint(payload, pos)  # largest acknowledged

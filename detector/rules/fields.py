@@ -263,11 +263,11 @@ def family_list(r: FlowRecord) -> list[str]:
         model = []
     present = ["behaviour", *model] if r.behaviour is not None else model
     for name in f.app_protos:
-        present.append("app:" + name)
+        present.append(_APP.get(name) or _prefixed(_APP, "app:", name))
     if f.dialects:
         present.append("dialects")
         for name in f.dialects:
-            present.append("dialect:" + name)
+            present.append(_DIALECT.get(name) or _prefixed(_DIALECT, "dialect:", name))
     if "json" in f.app_protos:
         present.append("json")
     if f.node:
@@ -292,3 +292,20 @@ def family_list(r: FlowRecord) -> list[str]:
     if f.agent:
         present.append("agent")
     return present
+
+
+# "app:NAME" and "dialect:NAME" by name, made once each: family_list hands one shared
+# string per name instead of a new one per flow, whose hash RuleSet.evaluate's lookup
+# then computes afresh (the names are a few dissector and dialect names; bounded all the
+# same, as the flow facts come off the wire).
+_APP: dict[str, str] = {}
+_DIALECT: dict[str, str] = {}
+_MAX_PREFIXED = 4096
+
+
+def _prefixed(table: dict[str, str], prefix: str, name: str) -> str:
+    """``prefix + name``, kept in ``table`` (while it has room) for the next flow."""
+    text = prefix + name
+    if len(table) < _MAX_PREFIXED:
+        table[name] = text
+    return text

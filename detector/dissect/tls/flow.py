@@ -245,7 +245,8 @@ class FirstPackets:
             return False
         else:
             whole = data
-        if len(whole) > budget:
+        size = len(whole)  # (once: read up to three times below)
+        if size > budget:
             return False
         read = fast.tls_first(whole)  # None unless it starts like TLS and reads whole
         cut_at = None
@@ -268,15 +269,21 @@ class FirstPackets:
         # Would this packet settle the side? Worked out before anything is changed. (The
         # reader hands over only packets whose events come in flight order - hellos,
         # certificates, application data - so taking them kind by kind, in that order,
-        # leaves the facts and their key order that stream order would.)
-        settled = _settled(
-            self.hello[side] or bool(hellos) or bool(server_hellos),
-            bool(hellos) or side == self.client_side,
-            self.certificate or (bool(certs) and "subject" not in facts.tls),
-            encrypted,
-            self.app_records[side] + len(app_lengths),
-        )
-        if not settled and len(whole) < budget:
+        # leaves the facts and their key order that stream order would.) This is
+        # _settled(hello, client, certificate, encrypted, records) with this packet's
+        # events in, written out as truth values: its four bool() calls and the call
+        # itself cost more than the test, on the first packets of every TLS flow.
+        settled = (
+            (self.hello[side] or hellos or server_hellos)
+            and (
+                hellos
+                or side == self.client_side
+                or self.certificate
+                or (certs and "subject" not in facts.tls)
+                or encrypted
+            )
+        ) or self.app_records[side] + len(app_lengths) >= MAX_RECORDS
+        if not settled and size < budget:
             # Not settled yet: the general path would read on, so these bytes may as well
             # wait for the side's next packet - unless they hold something whose facts
             # take the packet's time (application data; encryption comes with it). Only a
@@ -303,7 +310,7 @@ class FirstPackets:
         if app_lengths:
             _app_data(self, side, app_lengths, ts, facts)
         facts.app_protos.add("tls")
-        self.taken[side] = len(whole)
+        self.taken[side] = size
         if self.held_side >= 0:
             self.held_side, self.held, self.held_bytes, self.held_cut = -1, (), b"", None
         return True
@@ -490,6 +497,7 @@ def _whole_messages(data: bytes, cut_at: tuple[int, int] | None = None) -> bytes
 
 _FINGERPRINTS: dict[bytes, tuple[str, str, str, str]] = {}
 _JA3S: dict[tuple[object, ...], tuple[str, str]] = {}  # key -> (JA3S, its string)
+_ALPN_NAMES: dict[tuple[bytes, ...], tuple[str, ...]] = {}  # a hello's ALPN -> the fact's names
 Unbuilt = tuple[int, tuple]  # (record version, hello fields after it), from the C reader
 
 
@@ -543,7 +551,12 @@ def _client_hello_facts(
     if sni:
         facts.tls["sni"] = sni[:253]
     if alpn:
-        facts.tls["alpn"] = [a.decode("ascii", "replace")[:32] for a in alpn[:8]]
+        names = _ALPN_NAMES.get(alpn)
+        if names is None:  # (a few distinct lists: h2 and http/1.1, mostly)
+            if len(_ALPN_NAMES) >= 4096:
+                _ALPN_NAMES.clear()
+            names = _ALPN_NAMES[alpn] = tuple(a.decode("ascii", "replace")[:32] for a in alpn[:8])
+        facts.tls["alpn"] = list(names)  # (the flow's own list)
     facts.tls["client_version"] = version
 
 
@@ -566,7 +579,8 @@ def _server_hello_facts(
         else:
             selected = hello[1][1]
             version = selected if selected is not None else hello[1][0]
-        tls_facts["version"] = VERSION_NAMES.get(version, hex(version))
+        name = VERSION_NAMES.get(version)  # (hex() only for an unknown one)
+        tls_facts["version"] = name if name is not None else hex(version)
     if "cipher" not in tls_facts:
         tls_facts["cipher"] = key[1]
 

@@ -15,6 +15,7 @@ checked against its parent, so hostile DER costs at most one pass over its bytes
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -205,6 +206,8 @@ def _oid(raw: bytes) -> str:
 
 def _escape_dn_value(text: str) -> str:
     """RFC 4514 §2.4 escaping, plus control characters as \\XX so output stays one line."""
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text  # (most names: no walk character by character)
     out: list[str] = []
     last = len(text) - 1
     for i, ch in enumerate(text):
@@ -215,6 +218,11 @@ def _escape_dn_value(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+# What _escape_dn_value changes: a special character anywhere, a control character, a
+# space or "#" first, a space last.
+_NEEDS_ESCAPE: Final = re.compile(r'[,+"\\<>;\x00-\x1f\x7f]|\A[ #]| \Z')
 
 
 def _parse_name(buf: bytes, start: int, end: int) -> tuple[str, dict[str, str]]:

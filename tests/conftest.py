@@ -114,6 +114,15 @@ def meta(event: dict, key: str) -> list[str]:
     return event["alert"]["metadata"].get(key, [])
 
 
+def python_prints(code: str) -> str:
+    """What a fresh interpreter prints running ``code`` in the repository: what a module
+    imports, or what start-up leaves behind, is per process."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
 def run_cli(*args: str, stdin: bytes | None = None, timeout: float = 120) -> CliResult:
     """Run ``python -m detector ARGS`` exactly as a user would."""
     proc = subprocess.run(

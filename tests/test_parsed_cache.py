@@ -4,15 +4,13 @@ parsed cache, exactly as they parse; any other text is parsed (and refused) as b
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from detector import parsedcache, pools, yamlsrc
 from detector.errors import InputError
-from tests.conftest import REPO
+from tests.conftest import python_prints
 
 
 def test_every_shipped_yaml_file_is_in_the_cache() -> None:
@@ -132,7 +130,5 @@ def test_loading_the_shipped_signatures_does_not_import_pyyaml() -> None:
         "Detector.load(ScanConfig(model=None))\n"
         "print('yaml' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "False"
+    printed = python_prints(code)
+    assert printed == "False"

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 
-from tests.conftest import REPO
+from tests.conftest import REPO, python_prints
 
 
 def _after_cli_import(before: str) -> str:
     code = f"import gc\n{before}\nimport detector.cli\nprint(gc.isenabled(), gc.get_freeze_count() > 0)"
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
+    printed = python_prints(code)
+    return printed
 
 
 def test_collector_is_on_again_after_the_imports_and_what_they_made_is_frozen() -> None:
@@ -100,10 +96,8 @@ def test_a_scan_with_an_alert_imports_neither_yaml_statistics_nor_hashlib() -> N
         "code = cli._run_app()\n"
         "print(code, [m for m in ('yaml', 'statistics', 'hashlib') if m in sys.modules])\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "0 []"
+    printed = python_prints(code)
+    assert printed == "0 []"
 
 
 def test_community_ids_hash_with_hashlibs_sha1() -> None:
@@ -134,10 +128,8 @@ def _imports_after(args: list[str]) -> str:
         "code = cli._run_app()\n"
         "print(code, [m for m in ('numpy', 'detector.pipeline') if m in sys.modules])\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip().splitlines()[-1]
+    printed = python_prints(code)
+    return printed.splitlines()[-1]
 
 
 def test_help_and_the_version_do_not_import_the_pipeline() -> None:
@@ -154,10 +146,8 @@ def test_a_command_that_runs_imports_it_with_the_collector_held() -> None:
         "cli._stages(['scan', 'x.pcap'])\n"
         "print(gc.isenabled(), gc.get_freeze_count() > before, 'detector.pipeline' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "True True True"
+    printed = python_prints(code)
+    assert printed == "True True True"
 
 
 def _type_checking_names(tree: ast.Module) -> set[str]:

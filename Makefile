@@ -5,6 +5,14 @@ PYTHON ?= $(shell sh tools/pick-python)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# What start-up reads instead of parsing the shipped rule files, coins.yaml and pool lists
+# (detector/parsedcache.py): made here, like the byte-code, and not kept in git; written
+# again whenever one of them changes. Without it (or for an edited file it does not hold
+# yet) start-up parses the files with PyYAML: ~125 M instructions more (callgrind), the
+# same result. Defined up here: make expands a rule's prerequisites as it reads the rule.
+PARSED_CACHE   := signatures/parsed-cache.json
+PARSED_SOURCES := $(wildcard signatures/rules/*.yaml signatures/rules/*/*.yaml) \
+                  signatures/coins.yaml $(wildcard signatures/pools/*.csv)
 CORPUS ?= ../shared/corpus
 APT_PACKAGES := tcpdump tshark libpcap0.8 postgresql systemd-container chromium chromium-driver
 
@@ -156,14 +164,7 @@ realset-check: $(STAMP)
 fixtures: $(STAMP)
 	$(BIN)/python -m tools.make_fixtures pcaps
 
-# What start-up reads instead of parsing the shipped rule files, coins.yaml and pool lists
-# (detector/parsedcache.py): made here, like the byte-code, and not kept in git; written
-# again whenever one of them changes. Without it (or for an edited file it does not hold
-# yet) start-up parses the files with PyYAML: ~125 M instructions more (callgrind), the
-# same result.
-PARSED_CACHE   := signatures/parsed-cache.json
-PARSED_SOURCES := $(wildcard signatures/rules/*.yaml signatures/rules/*/*.yaml) \
-                  signatures/coins.yaml $(wildcard signatures/pools/*.csv)
+# The parsed cache (PARSED_CACHE, at the top): `make parsed-cache` writes it when stale.
 $(PARSED_CACHE): $(STAMP) $(PARSED_SOURCES) tools/parsed_cache.py detector/parsedcache.py \
                  detector/yamlsrc.py detector/pools.py
 	$(BIN)/python -m tools.parsed_cache >/dev/null

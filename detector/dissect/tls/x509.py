@@ -208,6 +208,12 @@ def _escape_dn_value(text: str) -> str:
     """RFC 4514 §2.4 escaping, plus control characters as \\XX so output stays one line."""
     if _NEEDS_ESCAPE.search(text) is None:
         return text  # (most names: no walk character by character)
+    return _escape_walk(text)
+
+
+def _escape_walk(text: str) -> str:
+    """_escape_dn_value character by character (what it does for a value _NEEDS_ESCAPE
+    finds something in; tests compare the two on random text)."""
     out: list[str] = []
     last = len(text) - 1
     for i, ch in enumerate(text):

@@ -2879,6 +2879,56 @@ static PyObject *flow_verify(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(collisions);
 }
 
+/* sweep_flags(used, last_ts, state, proto, first_ts, now, tcp_idle, udp_idle, close,
+               active, out) -> None
+
+   What FlowTracker._sweep decides of each flow (its numpy twin flows._sweep_flags_numpy
+   is the definition; tests/test_flow_twins.py compares them on random inputs): per
+   used slot, bit 1 quiet longer than its protocol's idle timeout (TCP's or the other
+   one), bit 2 closed (a RST, or a FIN from each side: flows._closed) and quiet longer than
+   the close timeout, bit 4 older than the active timeout, bit 8 reusable (a RST or side
+   A's FIN: the detached rows' naming reads it). One pass over the table's used rows
+   every batch, where numpy gathered four columns and compared them (~20 instructions a
+   flow and column; the generated bench keeps ~15,000 flows). */
+static PyObject *sweep_flags(PyObject *self, PyObject *args) {
+    PyObject *objs[6];
+    Py_buffer v[6];
+    double now, tcp_idle, udp_idle, close_to, active;
+    if (!PyArg_ParseTuple(args, "OOOOOdddddO", &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &now, &tcp_idle, &udp_idle, &close_to, &active, &objs[5]))
+        return NULL;
+    if (take_buffers(objs, v, 6, 5) < 0)
+        return NULL;
+    const int64_t *used = v[0].buf;
+    const double *last_ts = v[1].buf, *first_ts = v[4].buf;
+    const uint8_t *state = v[2].buf, *proto = v[3].buf;
+    uint8_t *out = v[5].buf;
+    Py_ssize_t m = v[0].len / 8, rows = v[2].len;
+    int bad = v[1].len / 8 < rows || v[3].len < rows || v[4].len / 8 < rows || v[5].len < m;
+    /* the thresholds as numpy works them out: now - timeout, once */
+    double tcp_by = now - tcp_idle, udp_by = now - udp_idle, close_by = now - close_to,
+           active_by = now - active;
+    for (Py_ssize_t k = 0; k < m && !bad; k++) {
+        int64_t s = used[k];
+        if (s < 0 || s >= rows) {
+            bad = 1;
+            break;
+        }
+        double last = last_ts[s];
+        uint8_t st = state[s];
+        int closed = (st & ST_RST) || ((st & ST_FIN_A) && (st & ST_FIN_B));
+        out[k] = (uint8_t)((last < (proto[s] == 6 ? tcp_by : udp_by)) |
+                           ((closed && last < close_by) << 1) | ((first_ts[s] < active_by) << 2) |
+                           (((st & (ST_RST | ST_FIN_A)) != 0) << 3));
+    }
+    release_buffers(v, 6);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "sweep_flags: a slot or buffer size out of range");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* pdns_groups(pdns, table, stamp, distinct, last, times, max_names, max_ips, expire_every)
 
    PassiveDns.add_groups (detector/pdns.py), whose Python loop is the reference: the
@@ -4120,6 +4170,7 @@ static PyMethodDef methods[] = {
     {"flow_update", flow_update, METH_VARARGS, "Add a batch's packets to their flow rows."},
     {"flow_fill", flow_fill, METH_VARARGS, "Fill the rows of a batch's new flows."},
     {"flow_verify", flow_verify, METH_VARARGS, "Drop the slots whose stored tuple differs."},
+    {"sweep_flags", sweep_flags, METH_VARARGS, "What the sweep decides of each used flow."},
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
     {"zero_rows", zero_rows, METH_VARARGS, "Zero the rows of flow-table columns."},

@@ -869,31 +869,32 @@ class FlowTracker:
         if used.shape[0] == 0:
             return
         c = self.config
-        last = t["last_ts"][used]
-        state = t["state"][used]
-        closed = _closed(state)
-        timeout = np.where(t["proto"][used] == PROTO_TCP, c.idle_timeout, c.udp_idle_timeout)
-        idle = last < self.now - timeout
-        done_closed = closed & (last < self.now - c.close_timeout)
+        flags_of = _sweep_flags_compiled if fast is not None else _sweep_flags_numpy
+        flags = flags_of(t.cols, used, self.now, c)
         if t.detached_slots.shape[0]:
             # ended by their return (_idle_ends), named as a sweep at the time it came
             # (the row keeps it) would: "idle" unless its key came back within the idle
             # timeout to a flow closed, or reusable by a SYN (_reuse_closed) - "closed"
             detached = np.isin(used, t.detached_slots)
-            di = np.flatnonzero(detached & ((state & _REUSABLE) != 0))
-            idle |= detached
+            di = np.flatnonzero(detached & ((flags & _SWEEP_REUSABLE) != 0))
+            flags[detached] |= _SWEEP_IDLE
             if di.shape[0]:
                 by_slot = np.argsort(t.detached_slots)
                 pos = np.searchsorted(t.detached_slots, used[di], sorter=by_slot)
                 at = t.detached_at[by_slot[pos]]
-                idle[di] = last[di] < at - timeout[di]
-                done_closed[di] = ~idle[di]
-        ending = idle | done_closed
+                s = used[di]
+                timeout = np.where(t["proto"][s] == PROTO_TCP, c.idle_timeout, c.udp_idle_timeout)
+                idle = t["last_ts"][s] < at - timeout
+                flags[di] = (flags[di] & ~np.uint8(3)) | np.where(idle, _SWEEP_IDLE, _SWEEP_CLOSED)
+        ending = (flags & (_SWEEP_IDLE | _SWEEP_CLOSED)) != 0
         if ending.any():
-            self._end_many(used[ending & idle], "idle")
+            idle = (flags & _SWEEP_IDLE) != 0
+            self._end_many(used[idle], "idle")
             self._end_many(used[ending & ~idle], "closed")
             self._release(used[ending])
-        cut = ~ending & (t["first_ts"][used] < self.now - c.active_timeout)
+        # older than the active timeout and not ending (first_ts is what it was: ending
+        # other flows changes no row of these)
+        cut = (flags & (_SWEEP_IDLE | _SWEEP_CLOSED | _SWEEP_OLD)) == _SWEEP_OLD
         for slot in used[cut].tolist():
             self._cut(slot)
 
@@ -1280,6 +1281,47 @@ def _verify_compiled(
         *(cols[name] for name in ("a_hi", "a_lo", "b_hi", "b_lo", "a_port", "b_port", "tunnel")),
     )  # fmt: skip
     return out, collisions
+
+
+# What the sweep decides of each used flow (_sweep_flags_numpy's bits)
+_SWEEP_IDLE = np.uint8(1)  # quiet longer than its protocol's idle timeout
+_SWEEP_CLOSED = np.uint8(2)  # closed (_closed) and quiet longer than the close timeout
+_SWEEP_OLD = np.uint8(4)  # older than the active timeout
+_SWEEP_REUSABLE = np.uint8(8)  # a RST or side A's FIN (_REUSABLE)
+
+
+def _sweep_flags_numpy(
+    cols: dict[str, np.ndarray], used: np.ndarray, now: float, c: FlowConfig
+) -> np.ndarray:
+    """Per flow at ``used``, what the sweep at ``now`` decides of it, as _SWEEP_* bits
+    (uint8). ``_sweep_flags_compiled`` is its one-pass twin."""
+    last = cols["last_ts"][used]
+    state = cols["state"][used]
+    timeout = np.where(cols["proto"][used] == PROTO_TCP, c.idle_timeout, c.udp_idle_timeout)
+    idle = last < now - timeout
+    done_closed = _closed(state) & (last < now - c.close_timeout)
+    old = cols["first_ts"][used] < now - c.active_timeout
+    reusable = (state & _REUSABLE) != 0
+    return (
+        idle.astype(np.uint8)
+        | (done_closed.astype(np.uint8) << 1)
+        | (old.astype(np.uint8) << 2)
+        | (reusable.astype(np.uint8) << 3)
+    )
+
+
+def _sweep_flags_compiled(
+    cols: dict[str, np.ndarray], used: np.ndarray, now: float, c: FlowConfig
+) -> np.ndarray:
+    """_sweep_flags_numpy by ``_fast.sweep_flags``: one pass over the used rows, where
+    numpy gathered four columns of every flow every batch."""
+    out = np.empty(used.shape[0], dtype=np.uint8)
+    fast.sweep_flags(
+        np.ascontiguousarray(used, dtype=np.int64), cols["last_ts"], cols["state"],
+        cols["proto"], cols["first_ts"], now, c.idle_timeout, c.udp_idle_timeout,
+        c.close_timeout, c.active_timeout, out,
+    )  # fmt: skip
+    return out
 
 
 def _tunnel_layers(pb: PacketBatch, row: int) -> list[dict[str, Any]]:

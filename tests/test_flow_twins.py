@@ -315,6 +315,31 @@ def test_flow_verify_twins_agree_on_random_slots() -> None:
         flows._verify_compiled(tables[0].cols, np.array([2000]), np.array([0]), src_first, pb, False)
 
 
+def test_sweep_flags_twins_agree_on_random_tables() -> None:
+    """_fast.sweep_flags against _sweep_flags_numpy: the same bits for random used rows
+    (every state byte, TCP or not, NaN and infinite times, times at the thresholds), at
+    random clocks; a slot out of range raises."""
+    rng = np.random.default_rng(41)
+    config = flows.FlowConfig()
+    for rows, m in ((1, 1), (500, 300), (5000, 4000)):
+        cols = _table_pair(rng, rows)[0].cols
+        now = float(rng.random() * 5000)
+        for name in ("last_ts", "first_ts"):
+            col = cols[name]
+            col[...] = now - rng.random(rows) * 5000
+            col[rng.random(rows) < 0.05] = np.nan
+            col[rng.random(rows) < 0.02] = -np.inf
+            col[rng.random(rows) < 0.05] = now - rng.choice([30.0, 120.0, 600.0, 3600.0])
+        cols["proto"][...] = rng.choice(np.array([6, 17, 1], dtype=np.uint8), rows)
+        used = rng.choice(rows, m, replace=False).astype(np.int64)
+        a = flows._sweep_flags_compiled(cols, used, now, config)
+        b = flows._sweep_flags_numpy(cols, used, now, config)
+        assert np.array_equal(a, b), rows
+        assert m == 1 or all((a & bit).any() for bit in (1, 2, 4, 8))
+    with pytest.raises(ValueError):
+        flows._sweep_flags_compiled(cols, np.array([rows]), now, config)
+
+
 def _segments_by_hand(
     keys: np.ndarray,
     pb: flows.PacketBatch,

@@ -3898,34 +3898,50 @@ static PyObject *round_pick(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
-/* inspect_wanted(inspect, pkt_slot, src_first, payload_len, proto, sport, dport, dns_ports,
-                  idx_out, kind_out) -> count
+/* inspect_triage(inspect, pkt_slot, src_first, payload_len, proto, sport, dport, dns_ports,
+                  buf, payload_off, payload_cap, quic_v2, quic_min, idx_out, slot_out, dns_out)
+     -> (count, dns_count)
 
-   dissect/feeder.py's _wanted_numpy compiled (the twin; tests/test_feeder_twins.py
-   compares them): the packets that go on to triage, in capture order - those with a flow
-   slot and payload whose side's bit (1: side A, 2: side B) is set in the flow's
-   ``inspect`` byte - written to idx_out[0..count), and for each its kind for
-   dissect/triage.py in kind_out: bit 0 UDP, bit 1 UDP with either port marked in the
-   65,536-byte ``dns_ports`` table. One pass over the batch where numpy made some twenty
-   (a mask of seven passes, then triage's gathers and port comparisons over the packets
-   it kept: ~1 % of a scan of the generated bench input, callgrind). */
-static PyObject *inspect_wanted(PyObject *self, PyObject *args) {
-    PyObject *objs[10];
-    Py_buffer v[10];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4],
-                          &objs[5], &objs[6], &objs[7], &objs[8], &objs[9]))
+   dissect/feeder.py's _candidates_numpy compiled (the twin: dissect/triage.py's triage of
+   _wanted_numpy's packets; tests/test_feeder_twins.py compares them): which packets of a
+   batch go to the dissectors, in capture order. Wanted are those with a flow slot and
+   payload whose side's bit (1: side A, 2: side B) is set in the flow's ``inspect`` byte;
+   of them every non-UDP one goes on (idx_out, with its slot in slot_out), a UDP one with
+   either port marked in the 65,536-byte ``dns_ports`` table only when it is a response
+   with answers (dns_out: the fast DNS path), any other UDP one only when it has a
+   datagram dissector's shape (discv4, Nano, a client's QUIC Initial of at least
+   ``quic_min`` bytes, version 1 or ``quic_v2``: triage._datagram_candidate). Bytes are
+   read at offsets clipped to [0, len(buf) - 8], as triage's numpy gathers read them
+   (the caller sees to len(buf) >= 8). One pass over the batch where numpy made some
+   twenty over the wanted packets (a dozen clipped gathers of the UDP ones, then two
+   masks and a gather of the slots): ~5 % of the generated bench's instructions went to
+   the feeder's numpy. */
+static inline unsigned it_byte(const unsigned char *b, Py_ssize_t last, int64_t i) {
+    return b[i < 0 ? 0 : (i > last ? last : i)];
+}
+
+static PyObject *inspect_triage(PyObject *self, PyObject *args) {
+    PyObject *objs[14];
+    Py_buffer v[14];
+    unsigned long quic_v2;
+    long long quic_min;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOkLOOO", &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9], &objs[10],
+                          &quic_v2, &quic_min, &objs[11], &objs[12], &objs[13]))
         return NULL;
-    if (take_buffers(objs, v, 10, 8) < 0)
+    if (take_buffers(objs, v, 14, 11) < 0)
         return NULL;
     const uint8_t *inspect = v[0].buf, *src_first = v[2].buf, *proto = v[4].buf,
-                  *dns_ports = v[7].buf;
-    const int64_t *pkt_slot = v[1].buf, *plen = v[3].buf, *sport = v[5].buf, *dport = v[6].buf;
-    int64_t *idx = v[8].buf;
-    uint8_t *kind = v[9].buf;
-    Py_ssize_t rows = v[0].len, n = v[1].len / (Py_ssize_t)sizeof(int64_t), count = 0;
+                  *dns_ports = v[7].buf, *buf = v[8].buf;
+    const int64_t *pkt_slot = v[1].buf, *plen = v[3].buf, *sport = v[5].buf, *dport = v[6].buf,
+                  *poff = v[9].buf, *pcap = v[10].buf;
+    int64_t *idx = v[11].buf, *slot_out = v[12].buf, *dns_out = v[13].buf;
+    Py_ssize_t rows = v[0].len, n = v[1].len / (Py_ssize_t)sizeof(int64_t), count = 0, ndns = 0;
+    Py_ssize_t last = v[8].len - 8;
     const Py_ssize_t w = (Py_ssize_t)sizeof(int64_t);
     int bad = v[2].len < n || v[3].len < n * w || v[4].len < n || v[5].len < n * w ||
-              v[6].len < n * w || v[7].len < 65536 || v[8].len < n * w || v[9].len < n;
+              v[6].len < n * w || v[7].len < 65536 || last < 0 || v[9].len < n * w ||
+              v[10].len < n * w || v[11].len < n * w || v[12].len < n * w || v[13].len < n * w;
     for (Py_ssize_t i = 0; i < n && !bad; i++) {
         int64_t s = pkt_slot[i];
         if (s < 0 || plen[i] <= 0) continue;
@@ -3934,22 +3950,38 @@ static PyObject *inspect_wanted(PyObject *self, PyObject *args) {
             break;
         }
         if (!(inspect[s] & (src_first[i] ? 1 : 2))) continue;
-        uint8_t k = 0;
         if (proto[i] == 17) {
-            int64_t sp = sport[i], dp = dport[i];
+            int64_t sp = sport[i], dp = dport[i], off = poff[i], cap = pcap[i];
             int dns = ((uint64_t)sp < 65536 && dns_ports[sp]) || ((uint64_t)dp < 65536 && dns_ports[dp]);
-            k = (uint8_t)(1 | (dns << 1));
+            if (dns) { /* a response (QR) with answers */
+                unsigned ancount = (it_byte(buf, last, off + 6) << 8) | it_byte(buf, last, off + 7);
+                if (cap >= 12 && (it_byte(buf, last, off + 2) & 0x80) && ancount > 0)
+                    dns_out[ndns++] = i;
+                continue;
+            }
+            unsigned b0 = it_byte(buf, last, off), b1 = it_byte(buf, last, off + 1);
+            unsigned b97 = it_byte(buf, last, off + 97), b98 = it_byte(buf, last, off + 98);
+            int keep = (cap >= 100 && b97 >= 1 && b97 <= 6 && b98 >= 0xC0) || /* discv4 */
+                       (cap >= 8 && b0 == 'R' &&
+                        (b1 == 'A' || b1 == 'B' || b1 == 'C' || b1 == 'X')); /* Nano */
+            if (!keep && (b0 & 0xC0) == 0xC0 && cap >= quic_min) { /* a QUIC Initial */
+                uint32_t version = ((uint32_t)b1 << 24) | (it_byte(buf, last, off + 2) << 16) |
+                                   (it_byte(buf, last, off + 3) << 8) | it_byte(buf, last, off + 4);
+                unsigned kind = (b0 >> 4) & 3;
+                keep = (version == 1 && kind == 0) || (version == (uint32_t)quic_v2 && kind == 1);
+            }
+            if (!keep) continue;
         }
         idx[count] = i;
-        kind[count] = k;
+        slot_out[count] = s;
         count++;
     }
-    release_buffers(v, 10);
+    release_buffers(v, 14);
     if (bad) {
-        PyErr_SetString(PyExc_ValueError, "inspect_wanted: a slot outside the table or a short column");
+        PyErr_SetString(PyExc_ValueError, "inspect_triage: a slot outside the table or a short column");
         return NULL;
     }
-    return PyLong_FromSsize_t(count);
+    return Py_BuildValue("nn", count, ndns);
 }
 
 /* feed_packets(cols, inspect, buf, tcp_packet, udp_packet, retire, cut_short) -> int
@@ -4174,7 +4206,7 @@ static PyMethodDef methods[] = {
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
     {"zero_rows", zero_rows, METH_VARARGS, "Zero the rows of flow-table columns."},
-    {"inspect_wanted", inspect_wanted, METH_VARARGS, "Packets of flows under inspection with payload."},
+    {"inspect_triage", inspect_triage, METH_VARARGS, "Packets of a batch the dissectors must see."},
     {"rank_within", rank_within, METH_VARARGS, "Each packet's place among its flow's."},
     {"round_pick", round_pick, METH_VARARGS, "The candidates of one feeding round."},
     {"feed_packets", feed_packets, METH_VARARGS, "A round of packets to the Inspector, skipping done sides."},

@@ -3332,6 +3332,71 @@ static PyObject *zero_rows(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* index_drop(index_keys, index_slots, gone, capacity, keys_out, slots_out) -> count
+
+   flowtable.py's _index_drop_numpy compiled (the twin; tests/test_flow_twins.py compares
+   them): the key index (uint64 keys, int32 slots, in key order) without the entries whose
+   slot is among ``gone`` (int64 slots below ``capacity``), written in order to keys_out
+   and slots_out. One pass over the index with a mark per slot, where numpy made a mask of
+   the table's size, gathered it at every entry (an int32 index: numpy's slow path) and
+   took two masked copies - every batch whose sweep ends a flow. The marks are a block
+   kept from call to call and left clear by each (as flow_group's hash table: the GIL is
+   held throughout and no Python code runs). */
+static uint8_t *idx_marks = NULL;
+static Py_ssize_t idx_marks_cap = 0;
+
+static PyObject *index_drop(PyObject *self, PyObject *args) {
+    PyObject *objs[5];
+    Py_buffer v[5];
+    Py_ssize_t capacity;
+    if (!PyArg_ParseTuple(args, "OOOnOO", &objs[0], &objs[1], &objs[2], &capacity, &objs[3],
+                          &objs[4]))
+        return NULL;
+    if (capacity < 0) {
+        PyErr_SetString(PyExc_ValueError, "index_drop: a negative capacity");
+        return NULL;
+    }
+    if (capacity > idx_marks_cap) {
+        uint8_t *grown = calloc((size_t)capacity, 1);
+        if (!grown) return PyErr_NoMemory();
+        free(idx_marks);
+        idx_marks = grown;
+        idx_marks_cap = capacity;
+    }
+    if (take_buffers(objs, v, 5, 3) < 0)
+        return NULL;
+    const uint64_t *keys = v[0].buf;
+    const int32_t *slots = v[1].buf;
+    const int64_t *gone = v[2].buf;
+    uint64_t *keys_out = v[3].buf;
+    int32_t *slots_out = v[4].buf;
+    Py_ssize_t n = v[0].len / 8, m = v[2].len / 8, count = 0, marked = 0;
+    int bad = v[1].len / 4 < n || v[3].len / 8 < n || v[4].len / 4 < n;
+    for (; marked < m && !bad; marked++) {
+        if (gone[marked] < 0 || gone[marked] >= capacity) bad = 1;
+        else idx_marks[gone[marked]] = 1;
+    }
+    for (Py_ssize_t i = 0; i < n && !bad; i++) {
+        int32_t s = slots[i];
+        if (s < 0 || s >= capacity) {
+            bad = 1;
+            break;
+        }
+        if (idx_marks[s]) continue;
+        keys_out[count] = keys[i];
+        slots_out[count] = s;
+        count++;
+    }
+    for (Py_ssize_t k = 0; k < marked; k++)
+        if (gone[k] >= 0 && gone[k] < capacity) idx_marks[gone[k]] = 0;
+    release_buffers(v, 5);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "index_drop: a slot outside the table or a short column");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
 /* fanout_owners(src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, carrier_port,
                  carrier_proto, parent, count, out) -> None
 
@@ -4255,6 +4320,7 @@ static PyMethodDef methods[] = {
     {"sweep_flags", sweep_flags, METH_VARARGS, "What the sweep decides of each used flow."},
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
+    {"index_drop", index_drop, METH_VARARGS, "The key index without the entries of some slots."},
     {"zero_rows", zero_rows, METH_VARARGS, "Zero the rows of flow-table columns."},
     {"inspect_triage", inspect_triage, METH_VARARGS, "Packets of a batch the dissectors must see."},
     {"rank_within", rank_within, METH_VARARGS, "Each packet's place among its flow's."},

@@ -340,6 +340,30 @@ def test_sweep_flags_twins_agree_on_random_tables() -> None:
         flows._sweep_flags_compiled(cols, np.array([rows]), now, config)
 
 
+def test_index_drop_twins_agree_on_random_indexes() -> None:
+    """_fast.index_drop against _index_drop_numpy: the same index left after dropping
+    random slots (some not in the index, repeated, none, all), and the marks it keeps from
+    call to call left clear (a second drop of nothing keeps everything); a slot outside
+    the table raises."""
+    from detector import flowtable
+
+    rng = np.random.default_rng(43)
+    for capacity, n, m in ((1, 1, 1), (100, 60, 0), (5000, 3000, 800), (5000, 3000, 5000)):
+        slots = rng.choice(capacity, n, replace=False).astype(np.int32)
+        keys = np.sort(rng.integers(0, 2**63, n).astype(np.uint64))
+        gone = rng.integers(0, capacity, m)
+        a = flowtable._index_drop_compiled(keys, slots, gone, capacity)
+        b = flowtable._index_drop_numpy(keys, slots, gone, capacity)
+        assert all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(a, b, strict=True)), n
+        assert m == 0 or a[0].shape[0] < n
+        again = flowtable._index_drop_compiled(keys, slots, gone[:0], capacity)
+        assert np.array_equal(again[0], keys) and np.array_equal(again[1], slots)
+    with pytest.raises(ValueError):
+        flowtable._index_drop_compiled(keys, slots, np.array([capacity]), capacity)
+    again = flowtable._index_drop_compiled(keys, slots, gone[:0], capacity)
+    assert np.array_equal(again[1], slots)  # the failed call left no mark either
+
+
 def _segments_by_hand(
     keys: np.ndarray,
     pb: flows.PacketBatch,

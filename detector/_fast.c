@@ -3397,6 +3397,48 @@ static PyObject *index_drop(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+/* index_merge(index_keys, index_slots, keys, slots, keys_out, slots_out) -> None
+
+   flowtable.py's _index_merge_numpy compiled (the twin; tests/test_flow_twins.py compares
+   them): the key index (uint64 keys in order, int32 slots) with new entries (``keys``
+   in order, int64 ``slots``) merged in, each new key before the index's equal ones (as
+   np.insert at np.searchsorted's left positions puts it), written to keys_out and
+   slots_out (room for both). One merge pass where numpy searched each key's position,
+   then np.insert built a mask of the whole new index and copied through it twice (keys,
+   slots): every batch that creates a flow. */
+static PyObject *index_merge(PyObject *self, PyObject *args) {
+    PyObject *objs[6];
+    Py_buffer v[6];
+    if (!PyArg_ParseTuple(args, "OOOOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4],
+                          &objs[5]))
+        return NULL;
+    if (take_buffers(objs, v, 6, 4) < 0)
+        return NULL;
+    const uint64_t *old_keys = v[0].buf, *new_keys = v[2].buf;
+    const int32_t *old_slots = v[1].buf;
+    const int64_t *new_slots = v[3].buf;
+    uint64_t *keys_out = v[4].buf;
+    int32_t *slots_out = v[5].buf;
+    Py_ssize_t n = v[0].len / 8, k = v[2].len / 8;
+    int bad = v[1].len / 4 < n || v[3].len / 8 < k || v[4].len / 8 < n + k || v[5].len / 4 < n + k;
+    Py_ssize_t i = 0, j = 0, o = 0;
+    while (!bad && (i < n || j < k)) {
+        if (j == k || (i < n && old_keys[i] < new_keys[j])) {
+            keys_out[o] = old_keys[i];
+            slots_out[o++] = old_slots[i++];
+        } else {
+            keys_out[o] = new_keys[j];
+            slots_out[o++] = (int32_t)new_slots[j++]; /* as astype(np.int32) */
+        }
+    }
+    release_buffers(v, 6);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "index_merge: a short column");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* fanout_owners(src_hi, src_lo, dst_hi, dst_lo, sport, dport, proto, carrier_port,
                  carrier_proto, parent, count, out) -> None
 
@@ -4321,6 +4363,7 @@ static PyMethodDef methods[] = {
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
     {"index_drop", index_drop, METH_VARARGS, "The key index without the entries of some slots."},
+    {"index_merge", index_merge, METH_VARARGS, "The key index with new entries merged in."},
     {"zero_rows", zero_rows, METH_VARARGS, "Zero the rows of flow-table columns."},
     {"inspect_triage", inspect_triage, METH_VARARGS, "Packets of a batch the dissectors must see."},
     {"rank_within", rank_within, METH_VARARGS, "Each packet's place among its flow's."},

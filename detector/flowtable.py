@@ -203,9 +203,8 @@ class FlowTable:
     def _index_insert(self, keys: np.ndarray, slots: np.ndarray) -> None:
         order = np.argsort(keys, kind="stable")
         keys, slots = keys[order], slots[order]
-        pos = np.searchsorted(self.index_keys, keys)
-        self.index_keys = np.insert(self.index_keys, pos, keys)
-        self.index_slots = np.insert(self.index_slots, pos, slots.astype(np.int32))
+        merge = _index_merge_compiled if fast is not None else _index_merge_numpy
+        self.index_keys, self.index_slots = merge(self.index_keys, self.index_slots, keys, slots)
 
     def _grow(self) -> None:
         # +25% steps keep over-allocation (and so bytes per tracked flow) small.
@@ -253,6 +252,33 @@ def _index_drop_compiled(
         keys, slots, np.ascontiguousarray(gone, dtype=np.int64), capacity, keys_out, slots_out
     )
     return keys_out[:count], slots_out[:count]
+
+
+def _index_merge_numpy(
+    index_keys: np.ndarray, index_slots: np.ndarray, keys: np.ndarray, slots: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The key index with new entries (``keys`` in order, their ``slots``) inserted, each
+    before the index's equal keys: ``_index_merge_compiled``'s twin."""
+    pos = np.searchsorted(index_keys, keys)
+    return (
+        np.insert(index_keys, pos, keys),
+        np.insert(index_slots, pos, slots.astype(np.int32)),
+    )
+
+
+def _index_merge_compiled(
+    index_keys: np.ndarray, index_slots: np.ndarray, keys: np.ndarray, slots: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """_index_merge_numpy by ``_fast.index_merge``: one merge pass (np.insert built a mask
+    of the whole new index and copied through it, for the keys and again the slots)."""
+    total = index_keys.shape[0] + keys.shape[0]
+    keys_out = np.empty(total, dtype=np.uint64)
+    slots_out = np.empty(total, dtype=np.int32)
+    fast.index_merge(
+        index_keys, index_slots, np.ascontiguousarray(keys, dtype=np.uint64),
+        np.ascontiguousarray(slots, dtype=np.int64), keys_out, slots_out,
+    )  # fmt: skip
+    return keys_out, slots_out
 
 
 def _zero_rows_numpy(cols: dict[str, np.ndarray], slots: np.ndarray) -> None:

@@ -255,7 +255,9 @@ def _fill_batch(rng: np.random.Generator, n: int, tunneled: bool) -> flows.Packe
     for lo in (pb.src_lo, pb.dst_lo):
         lo[...] = np.uint64(0xFFFF00000000) | rng.choice(nets, n)
     v6 = rng.random(n) < 0.3
-    pb.src_hi[v6] = rng.choice(np.array([0xFD00 << 48, 0x2001 << 48, 1], dtype=np.uint64), int(v6.sum()))
+    pb.src_hi[v6] = rng.choice(
+        np.array([0xFD00 << 48, 0x2001 << 48, 1], dtype=np.uint64), int(v6.sum())
+    )
     pb.src_lo[v6] = rng.integers(0, 5, int(v6.sum())).astype(np.uint64)
     pb.ts[rng.random(n) < 0.05] = np.nan
     return pb
@@ -302,7 +304,9 @@ def test_flow_verify_twins_agree_on_random_slots() -> None:
         stored = slots >= 0
         matching = stored & (rng.random(m) < 0.7)
         fs = np.full(int(matching.sum()), n)
-        flows._fill_numpy(tables[0].cols, slots[matching], first_pkt[matching], fs, fs, pb, src_first)
+        flows._fill_numpy(
+            tables[0].cols, slots[matching], first_pkt[matching], fs, fs, pb, src_first
+        )
         if not tunneled:
             tables[0].cols["tunnel"][slots[matching & (rng.random(m) < 0.8)]] = 0
         for name, col in tables[0].cols.items():
@@ -312,7 +316,9 @@ def test_flow_verify_twins_agree_on_random_slots() -> None:
         assert np.array_equal(a[0], b[0]) and a[1] == b[1], n
         assert m == 1 or 0 < a[1] < int(stored.sum())
     with pytest.raises(ValueError):
-        flows._verify_compiled(tables[0].cols, np.array([2000]), np.array([0]), src_first, pb, False)
+        flows._verify_compiled(
+            tables[0].cols, np.array([2000]), np.array([0]), src_first, pb, False
+        )
 
 
 def test_sweep_flags_twins_agree_on_random_tables() -> None:
@@ -354,7 +360,9 @@ def test_index_drop_twins_agree_on_random_indexes() -> None:
         gone = rng.integers(0, capacity, m)
         a = flowtable._index_drop_compiled(keys, slots, gone, capacity)
         b = flowtable._index_drop_numpy(keys, slots, gone, capacity)
-        assert all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(a, b, strict=True)), n
+        assert all(
+            x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(a, b, strict=True)
+        ), n
         assert m == 0 or a[0].shape[0] < n
         again = flowtable._index_drop_compiled(keys, slots, gone[:0], capacity)
         assert np.array_equal(again[0], keys) and np.array_equal(again[1], slots)
@@ -362,6 +370,29 @@ def test_index_drop_twins_agree_on_random_indexes() -> None:
         flowtable._index_drop_compiled(keys, slots, np.array([capacity]), capacity)
     again = flowtable._index_drop_compiled(keys, slots, gone[:0], capacity)
     assert np.array_equal(again[1], slots)  # the failed call left no mark either
+
+
+def test_index_merge_twins_agree_on_random_indexes() -> None:
+    """_fast.index_merge against _index_merge_numpy: the same index after merging random
+    new keys (sorted; some equal to each other or to the index's, which np.insert puts
+    first) into random indexes, empty ones too."""
+    from detector import flowtable
+
+    rng = np.random.default_rng(47)
+    for n, k in ((0, 0), (0, 5), (5, 0), (1, 1), (3000, 800), (800, 3000)):
+        pool = rng.integers(0, 2**64 - 1, 500, dtype=np.uint64)  # repeats, at both ends
+        index_keys = np.sort(
+            np.r_[rng.choice(pool, n // 2), rng.integers(0, 2**64 - 1, n - n // 2, dtype=np.uint64)]
+        )
+        index_slots = rng.integers(0, 10_000, n).astype(np.int32)
+        keys = np.sort(
+            np.r_[rng.choice(pool, k // 2), rng.integers(0, 2**64 - 1, k - k // 2, dtype=np.uint64)]
+        )
+        slots = rng.integers(0, 10_000, k)
+        a = flowtable._index_merge_compiled(index_keys, index_slots, keys, slots)
+        b = flowtable._index_merge_numpy(index_keys, index_slots, keys, slots)
+        for x, y in zip(a, b, strict=True):
+            assert x.dtype == y.dtype and np.array_equal(x, y), (n, k)
 
 
 def _segments_by_hand(

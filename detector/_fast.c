@@ -2133,18 +2133,28 @@ static PyObject *pcap_fields(PyObject *self, PyObject *args) {
     double *ts = v[4].buf;
     Py_ssize_t n = v[1].len / (Py_ssize_t)sizeof(int64_t);
     int bad = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (offs[i] < 0 || offs[i] + 16 > v[0].len) {
-            bad = 1;
-            break;
-        }
-        const unsigned char *h = buf + offs[i];
-        uint32_t sec = rd32(h, little), frac = rd32(h + 4, little);
-        uint32_t first = rd32(h + 8, little), second = rd32(h + 12, little);
-        caplen[i] = record_caplen(h, little, lengths);
-        wirelen[i] = first > second ? first : second;
-        ts[i] = (double)sec + (double)frac * unit;
+    /* The byte order and the length order are the file's: one loop for each byte order,
+       each word a single load (rd32 and record_caplen tested both per word and read it
+       byte by byte: 34 instructions a record, now 30; callgrind, the bench inputs). */
+#define PF_LOOP(RD)                                                                          \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                     \
+        if (offs[i] < 0 || offs[i] + 16 > v[0].len) {                                        \
+            bad = 1;                                                                         \
+            break;                                                                           \
+        }                                                                                    \
+        const unsigned char *h = buf + offs[i];                                              \
+        uint32_t sec = RD(h), frac = RD(h + 4), first = RD(h + 8), second = RD(h + 12);      \
+        caplen[i] = lengths == LENGTHS_IN_ORDER ? first                                      \
+                    : lengths == LENGTHS_SWAPPED ? second                                    \
+                    : (first < second ? first : second);                                     \
+        wirelen[i] = first > second ? first : second;                                        \
+        ts[i] = (double)sec + (double)frac * unit;                                           \
     }
+    if (little)
+        PF_LOOP(LE32)
+    else
+        PF_LOOP(BE32)
+#undef PF_LOOP
     release_buffers(v, 5);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "record offset outside the buffer");

@@ -203,3 +203,41 @@ def test_round_twins_agree() -> None:
             assert lo > 4 or 0 < got.shape[0] < cand.shape[0]
     with pytest.raises(ValueError):
         feeder._round_compiled(cand, rank, 0, 4, inspect[:10], pkt_slot, src_first)
+
+
+def test_round_cols_twins_agree() -> None:
+    """The columns a round hands to the feed loop: ``_fast.inspect_cols`` against its
+    numpy twin - the same columns (dtypes too) and the same flows marked touched, SYN
+    seen on either side or not, TCP and not; a packet without a slot raises."""
+    from detector import flowtable
+
+    rng = np.random.default_rng(9)
+    rows, n = 300, 4000
+    for m in (0, 1, 50, 3000):
+        tables = [flowtable.FlowTable(rows, initial=rows) for _ in range(2)]
+        for name in ("isn_a", "isn_b", "state"):
+            col = tables[0].cols[name]
+            col[...] = rng.integers(0, np.iinfo(col.dtype).max, rows, dtype=col.dtype)
+            tables[1].cols[name][...] = col
+        pb = SimpleNamespace(
+            proto=rng.choice(np.array([6, 17], dtype=np.uint8), n),
+            seq=rng.integers(0, 1 << 32, n),
+            payload_off=rng.integers(0, 10_000, n),
+            payload_cap=rng.integers(0, 1500, n),
+            payload_len=rng.integers(1, 1500, n),
+            sport=rng.integers(0, 65536, n),
+            dport=rng.integers(0, 65536, n),
+            ts=rng.random(n) * 1e9,
+        )
+        pkt_slot = rng.integers(0, rows, n)
+        src_first = rng.integers(0, 2, n).astype(bool)
+        idx = np.sort(rng.choice(n, m, replace=False))
+        got = feeder._round_cols_compiled(pb, idx, pkt_slot, src_first, tables[0].cols)
+        want = feeder._round_cols_numpy(pb, idx, pkt_slot, src_first, tables[1].cols)
+        for x, y in zip(got, want, strict=True):
+            assert x.dtype == y.dtype and np.array_equal(x, y), m
+        assert np.array_equal(tables[0].cols["touched"], tables[1].cols["touched"])
+        assert m < 3000 or ((got[4] == -1).any() and (got[4] >= 0).any())
+    pkt_slot[idx[0]] = -1
+    with pytest.raises(ValueError):
+        feeder._round_cols_compiled(pb, idx, pkt_slot, src_first, tables[0].cols)

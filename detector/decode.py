@@ -644,12 +644,12 @@ def decode(rb: RecordBatch, rows: DecodeRows | None = None) -> tuple[PacketBatch
     numpy twin with identical results (tests/test_compiled_twins.py, tests/test_tunnels.py)."""
     if fast is None:
         return py_decode(rb, rows)
-    return _decode(rb, rows, _c_level, _c_decap)
+    return _decode(rb, rows, _c_level, _c_decap, _carrier_rows_compiled)
 
 
 def py_decode(rb: RecordBatch, rows: DecodeRows | None = None) -> tuple[PacketBatch, DecodeStats]:
     """Decode every record of ``rb`` with numpy (see decode)."""
-    return _decode(rb, rows, _py_level, py_decap)
+    return _decode(rb, rows, _py_level, py_decap, _carrier_rows_numpy)
 
 
 def _decode(
@@ -657,6 +657,7 @@ def _decode(
     rows: DecodeRows | None,
     level,  # noqa: ANN001
     decap,  # noqa: ANN001
+    carrier_rows,  # noqa: ANN001
 ) -> tuple[PacketBatch, DecodeStats]:
     if rows is None:
         rows = DecodeRows()
@@ -664,7 +665,7 @@ def _decode(
     if carriers:
         if written is None:  # the numpy twin's level 0: its own arrays, copied once
             rows.put(0, pb)
-        pb = _open_tunnels(pb, stats, level, decap, rows)
+        pb = _open_tunnels(pb, stats, level, decap, carrier_rows, rows)
     return pb, stats
 
 
@@ -750,6 +751,27 @@ def _carriers(pb: PacketBatch) -> np.ndarray:
     return kinds
 
 
+def _carrier_rows_numpy(pb: PacketBatch) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the packets that carry a tunnel, in order, and the kind of each
+    (_carriers). _carrier_rows_compiled is its one-pass twin."""
+    kinds = _carriers(pb)
+    at = np.flatnonzero(kinds)
+    return at, kinds[at]
+
+
+def _carrier_rows_compiled(pb: PacketBatch) -> tuple[np.ndarray, np.ndarray]:
+    """_carrier_rows_numpy by ``_fast.carrier_rows``: one pass over the level's packets
+    (numpy made ~5 passes and gathers of them per level, every batch with a carrier)."""
+    out = np.empty((2, pb.proto.shape[0]), dtype=np.int64)
+    count = fast.carrier_rows(
+        np.ascontiguousarray(pb.proto, dtype=np.uint8),
+        np.ascontiguousarray(pb.sport, dtype=np.int64),
+        np.ascontiguousarray(pb.dport, dtype=np.int64),
+        PROTO_CARRIER, _port_carrier(), out[0], out[1],
+    )  # fmt: skip
+    return out[0, :count], out[1, :count]
+
+
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _TUNNEL_SEED = np.uint64(0x7E57ED7E57ED7E57)
@@ -799,6 +821,7 @@ def _open_tunnels(
     stats: DecodeStats,
     level,  # noqa: ANN001
     decap,  # noqa: ANN001
+    carrier_rows,  # noqa: ANN001
     rows: DecodeRows,
 ) -> PacketBatch:
     """``pb`` with the packets inside its tunnels: each level's carriers decapsulated
@@ -812,17 +835,18 @@ def _open_tunnels(
     instructions on the real-traffic bench (callgrind, 1M packets)."""
     spans = [(0, len(pb))]  # each level's rows
     inner_levels: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    cur, cur_tunnel = pb, np.zeros(len(pb), dtype=np.uint64)
+    # the tunnel key of each packet of the level (None: level 0, in no tunnel - no zeros
+    # of the batch's length to fill)
+    cur, cur_tunnel = pb, None
     for depth in range(MAX_TUNNEL_DEPTH + 1):
-        kinds = _carriers(cur)
-        at_carrier = np.flatnonzero(kinds)
+        at_carrier, carrier_kinds = carrier_rows(cur)
         if at_carrier.shape[0] == 0:
             break
         if depth == MAX_TUNNEL_DEPTH:
             stats.tunnel_too_deep += int(at_carrier.shape[0])
             break
         link, off, cap, wire, encap, ident, key_id, (malformed, non_ip, fragments) = decap(
-            cur.buf, kinds[at_carrier], cur.payload_off[at_carrier], cur.payload_cap[at_carrier],
+            cur.buf, carrier_kinds, cur.payload_off[at_carrier], cur.payload_cap[at_carrier],
             cur.payload_len[at_carrier],
         )  # fmt: skip
         stats.tunnel_malformed += malformed
@@ -846,7 +870,8 @@ def _open_tunnels(
             rows.put(start, ipb)
         at = carrier[ikeep]  # each inner packet's carrier, a row of cur
         chosen = inside[ikeep]
-        key = _tunnel_keys(cur, at, cur_tunnel[at], encap[chosen], key_id[chosen])
+        outer_key = np.zeros(at.shape[0], np.uint64) if cur_tunnel is None else cur_tunnel[at]
+        key = _tunnel_keys(cur, at, outer_key, encap[chosen], key_id[chosen])
         inner_levels.append((spans[-1][0] + at, encap[chosen], ident[chosen], key))
         spans.append((start, start + len(ipb)))
         cur, cur_tunnel = ipb, key

@@ -153,11 +153,10 @@ class FlowTable:
         ``at``: per flow, the time its key came back (NaN: not known)."""
         if slots.shape[0] == 0:
             return
-        gone = np.zeros(self.capacity, dtype=bool)
-        gone[slots] = True
-        keep = ~gone[self.index_slots]
-        self.index_keys = self.index_keys[keep]
-        self.index_slots = self.index_slots[keep]
+        drop = _index_drop_compiled if fast is not None else _index_drop_numpy
+        self.index_keys, self.index_slots = drop(
+            self.index_keys, self.index_slots, slots, self.capacity
+        )
         when = np.full(slots.shape[0], np.nan) if at is None else at
         self._add_detached(self.cols["key"][slots], slots.astype(np.int64), when)
 
@@ -173,12 +172,13 @@ class FlowTable:
             return
         self.cols["state"][slots] = 0
         self.cols["inspect"][slots] = 0
-        released = np.zeros(self.capacity, dtype=bool)
-        released[slots] = True
-        keep = ~released[self.index_slots]
-        self.index_keys = self.index_keys[keep]
-        self.index_slots = self.index_slots[keep]
+        drop = _index_drop_compiled if fast is not None else _index_drop_numpy
+        self.index_keys, self.index_slots = drop(
+            self.index_keys, self.index_slots, slots, self.capacity
+        )
         if self.detached_slots.shape[0]:
+            released = np.zeros(self.capacity, dtype=bool)
+            released[slots] = True
             keep = ~released[self.detached_slots]
             self.detached_keys = self.detached_keys[keep]
             self.detached_slots = self.detached_slots[keep]
@@ -203,9 +203,8 @@ class FlowTable:
     def _index_insert(self, keys: np.ndarray, slots: np.ndarray) -> None:
         order = np.argsort(keys, kind="stable")
         keys, slots = keys[order], slots[order]
-        pos = np.searchsorted(self.index_keys, keys)
-        self.index_keys = np.insert(self.index_keys, pos, keys)
-        self.index_slots = np.insert(self.index_slots, pos, slots.astype(np.int32))
+        merge = _index_merge_compiled if fast is not None else _index_merge_numpy
+        self.index_keys, self.index_slots = merge(self.index_keys, self.index_slots, keys, slots)
 
     def _grow(self) -> None:
         # +25% steps keep over-allocation (and so bytes per tracked flow) small.
@@ -228,6 +227,58 @@ class FlowTable:
         index = self.index_keys.nbytes + self.index_slots.nbytes
         detached = self.detached_keys.nbytes + self.detached_slots.nbytes + self.detached_at.nbytes
         return total + index + detached + self.free.nbytes
+
+
+def _index_drop_numpy(
+    keys: np.ndarray, slots: np.ndarray, gone: np.ndarray, capacity: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The key index (``keys``, ``slots``) without the entries whose slot is in ``gone``
+    (slots below ``capacity``): ``_index_drop_compiled``'s twin."""
+    dropped = np.zeros(capacity, dtype=bool)
+    dropped[gone] = True
+    keep = ~dropped[slots]
+    return keys[keep], slots[keep]
+
+
+def _index_drop_compiled(
+    keys: np.ndarray, slots: np.ndarray, gone: np.ndarray, capacity: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """_index_drop_numpy by ``_fast.index_drop``: one pass over the index, into new
+    arrays (views of their first entries: the index is replaced, never grown in place)."""
+    n = keys.shape[0]
+    keys_out = np.empty(n, dtype=np.uint64)
+    slots_out = np.empty(n, dtype=np.int32)
+    count = fast.index_drop(
+        keys, slots, np.ascontiguousarray(gone, dtype=np.int64), capacity, keys_out, slots_out
+    )
+    return keys_out[:count], slots_out[:count]
+
+
+def _index_merge_numpy(
+    index_keys: np.ndarray, index_slots: np.ndarray, keys: np.ndarray, slots: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The key index with new entries (``keys`` in order, their ``slots``) inserted, each
+    before the index's equal keys: ``_index_merge_compiled``'s twin."""
+    pos = np.searchsorted(index_keys, keys)
+    return (
+        np.insert(index_keys, pos, keys),
+        np.insert(index_slots, pos, slots.astype(np.int32)),
+    )
+
+
+def _index_merge_compiled(
+    index_keys: np.ndarray, index_slots: np.ndarray, keys: np.ndarray, slots: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """_index_merge_numpy by ``_fast.index_merge``: one merge pass (np.insert built a mask
+    of the whole new index and copied through it, for the keys and again the slots)."""
+    total = index_keys.shape[0] + keys.shape[0]
+    keys_out = np.empty(total, dtype=np.uint64)
+    slots_out = np.empty(total, dtype=np.int32)
+    fast.index_merge(
+        index_keys, index_slots, np.ascontiguousarray(keys, dtype=np.uint64),
+        np.ascontiguousarray(slots, dtype=np.int64), keys_out, slots_out,
+    )  # fmt: skip
+    return keys_out, slots_out
 
 
 def _zero_rows_numpy(cols: dict[str, np.ndarray], slots: np.ndarray) -> None:

@@ -87,8 +87,8 @@ def temp_file(data: bytes, suffix: str = ".pcap") -> Iterator[str]:
 
 @contextlib.contextmanager
 def pure() -> Iterator[None]:
-    from detector import decode, flows, pdns
-    from detector.dissect import dns, dnsparse, quic
+    from detector import decode, flows, flowtable, pdns
+    from detector.dissect import dns, dnsparse, feeder, quic
     from detector.dissect.tls import flow, hello, records
     from detector.source import pcap, pcapng, walk
 
@@ -98,6 +98,8 @@ def pure() -> Iterator[None]:
         (pcapng, "walk_pcapng_epb", walk.py_walk_pcapng_epb),
         (decode, "fast", None),
         (flows, "fast", None),
+        (flowtable, "fast", None),  # zero_rows, index_drop, index_merge
+        (feeder, "fast", None),  # inspect_triage, inspect_cols, round_pick, feed_packets...
         (pdns, "fast", None),
         (dnsparse, "fast", None),
         (dns, "parse_response", dnsparse.py_parse_response),

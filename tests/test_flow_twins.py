@@ -229,6 +229,172 @@ def test_zero_rows_twins_agree() -> None:
     fast.zero_rows(tuple(tables[0].cols.values()), np.array([], dtype=np.int64))  # no rows
 
 
+def _table_pair(rng: np.random.Generator, rows: int) -> list:
+    """Two flow tables of ``rows`` rows with the same random contents."""
+    from detector import flowtable
+
+    tables = [flowtable.FlowTable(rows, initial=rows) for _ in range(2)]
+    for name, col in tables[0].cols.items():
+        col[...] = rng.integers(0, 256, col.shape).astype(col.dtype)
+        tables[1].cols[name][...] = col
+    return tables
+
+
+def _fill_batch(rng: np.random.Generator, n: int, tunneled: bool) -> flows.PacketBatch:
+    """Random packets for the new-flow fill and the collision check: IPv4 (private or
+    not, CGNAT), IPv6 (ULA or not), ports low and ephemeral, every flag (one-way ICMP's
+    0x80 too), NaN times."""
+    hosts = rng.integers(0, 8, size=(2, n))
+    pb = _random_batch(rng, rng.random(n), hosts, [6, 17, 1, 58],
+                       [22, 80, 443, 3333, 34255, 40000, 50001, 65535],
+                       np.zeros(n, dtype=np.uint64),
+                       rng.choice(np.array([0, 7, 2**63 + 5], dtype=np.uint64), n)
+                       if tunneled else None)  # fmt: skip
+    nets = np.array([0x0A000001, 0xAC100002, 0xC0A80003, 0x64400004, 0x08080808, 0x64000001],
+                    dtype=np.uint64)  # fmt: skip
+    for lo in (pb.src_lo, pb.dst_lo):
+        lo[...] = np.uint64(0xFFFF00000000) | rng.choice(nets, n)
+    v6 = rng.random(n) < 0.3
+    pb.src_hi[v6] = rng.choice(
+        np.array([0xFD00 << 48, 0x2001 << 48, 1], dtype=np.uint64), int(v6.sum())
+    )
+    pb.src_lo[v6] = rng.integers(0, 5, int(v6.sum())).astype(np.uint64)
+    pb.ts[rng.random(n) < 0.05] = np.nan
+    return pb
+
+
+def test_flow_fill_twins_agree_on_random_flows() -> None:
+    """_fast.flow_fill against _fill_numpy: the same table after filling random new rows
+    from random first packets, SYNs, SYN-ACKs (or none), with and without tunnel keys;
+    a row or packet out of range raises."""
+    rng = np.random.default_rng(31)
+    for n, m, tunneled in ((1, 1, False), (50, 20, True), (4000, 900, False), (4000, 1500, True)):
+        pb = _fill_batch(rng, n, tunneled)
+        src_first = flows._src_first(pb)
+        tables = _table_pair(rng, 2000)
+        created = rng.choice(2000, m, replace=False).astype(np.int64)
+        fp = rng.integers(0, n, m)
+        fs = np.where(rng.random(m) < 0.4, rng.integers(0, n, m), n)
+        fsa = np.where(rng.random(m) < 0.4, rng.integers(0, n, m), n)
+        flows._fill_compiled(tables[0].cols, created, fp, fs, fsa, pb, src_first)
+        flows._fill_numpy(tables[1].cols, created, fp, fs, fsa, pb, src_first)
+        for name in tables[0].cols:
+            assert np.array_equal(tables[0].cols[name], tables[1].cols[name],
+                                  equal_nan=True), (n, name)  # fmt: skip
+    for bad_slot, bad_pkt in ((2000, 0), (-1, 0), (0, n), (0, -1)):
+        with pytest.raises(ValueError):
+            flows._fill_compiled(tables[0].cols, np.array([bad_slot]), np.array([bad_pkt]),
+                                 np.array([n]), np.array([n]), pb, src_first)  # fmt: skip
+
+
+def test_flow_verify_twins_agree_on_random_slots() -> None:
+    """_fast.flow_verify against _verify_numpy: the same slots kept and collisions counted,
+    the rows holding the group's tuple or a random one, in a tunnel or not, the table
+    holding tunneled flows or not."""
+    rng = np.random.default_rng(37)
+    for n, m, tunneled, table_tunneled in (
+        (1, 1, False, False), (300, 100, True, True), (3000, 1000, False, True),
+        (3000, 1000, False, False), (3000, 1000, True, False),
+    ):  # fmt: skip
+        pb = _fill_batch(rng, n, tunneled)
+        src_first = flows._src_first(pb)
+        tables = _table_pair(rng, 2000)
+        slots = np.where(rng.random(m) < 0.8, rng.choice(2000, m, replace=False), -1)
+        first_pkt = rng.integers(0, n, m)
+        stored = slots >= 0
+        matching = stored & (rng.random(m) < 0.7)
+        fs = np.full(int(matching.sum()), n)
+        flows._fill_numpy(
+            tables[0].cols, slots[matching], first_pkt[matching], fs, fs, pb, src_first
+        )
+        if not tunneled:
+            tables[0].cols["tunnel"][slots[matching & (rng.random(m) < 0.8)]] = 0
+        for name, col in tables[0].cols.items():
+            tables[1].cols[name][...] = col
+        a = flows._verify_compiled(tables[0].cols, slots, first_pkt, src_first, pb, table_tunneled)
+        b = flows._verify_numpy(tables[1].cols, slots, first_pkt, src_first, pb, table_tunneled)
+        assert np.array_equal(a[0], b[0]) and a[1] == b[1], n
+        assert m == 1 or 0 < a[1] < int(stored.sum())
+    with pytest.raises(ValueError):
+        flows._verify_compiled(
+            tables[0].cols, np.array([2000]), np.array([0]), src_first, pb, False
+        )
+
+
+def test_sweep_flags_twins_agree_on_random_tables() -> None:
+    """_fast.sweep_flags against _sweep_flags_numpy: the same bits for random used rows
+    (every state byte, TCP or not, NaN and infinite times, times at the thresholds), at
+    random clocks; a slot out of range raises."""
+    rng = np.random.default_rng(41)
+    config = flows.FlowConfig()
+    for rows, m in ((1, 1), (500, 300), (5000, 4000)):
+        cols = _table_pair(rng, rows)[0].cols
+        now = float(rng.random() * 5000)
+        for name in ("last_ts", "first_ts"):
+            col = cols[name]
+            col[...] = now - rng.random(rows) * 5000
+            col[rng.random(rows) < 0.05] = np.nan
+            col[rng.random(rows) < 0.02] = -np.inf
+            col[rng.random(rows) < 0.05] = now - rng.choice([30.0, 120.0, 600.0, 3600.0])
+        cols["proto"][...] = rng.choice(np.array([6, 17, 1], dtype=np.uint8), rows)
+        used = rng.choice(rows, m, replace=False).astype(np.int64)
+        a = flows._sweep_flags_compiled(cols, used, now, config)
+        b = flows._sweep_flags_numpy(cols, used, now, config)
+        assert np.array_equal(a, b), rows
+        assert m == 1 or all((a & bit).any() for bit in (1, 2, 4, 8))
+    with pytest.raises(ValueError):
+        flows._sweep_flags_compiled(cols, np.array([rows]), now, config)
+
+
+def test_index_drop_twins_agree_on_random_indexes() -> None:
+    """_fast.index_drop against _index_drop_numpy: the same index left after dropping
+    random slots (some not in the index, repeated, none, all), and the marks it keeps from
+    call to call left clear (a second drop of nothing keeps everything); a slot outside
+    the table raises."""
+    from detector import flowtable
+
+    rng = np.random.default_rng(43)
+    for capacity, n, m in ((1, 1, 1), (100, 60, 0), (5000, 3000, 800), (5000, 3000, 5000)):
+        slots = rng.choice(capacity, n, replace=False).astype(np.int32)
+        keys = np.sort(rng.integers(0, 2**63, n).astype(np.uint64))
+        gone = rng.integers(0, capacity, m)
+        a = flowtable._index_drop_compiled(keys, slots, gone, capacity)
+        b = flowtable._index_drop_numpy(keys, slots, gone, capacity)
+        assert all(
+            x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(a, b, strict=True)
+        ), n
+        assert m == 0 or a[0].shape[0] < n
+        again = flowtable._index_drop_compiled(keys, slots, gone[:0], capacity)
+        assert np.array_equal(again[0], keys) and np.array_equal(again[1], slots)
+    with pytest.raises(ValueError):
+        flowtable._index_drop_compiled(keys, slots, np.array([capacity]), capacity)
+    again = flowtable._index_drop_compiled(keys, slots, gone[:0], capacity)
+    assert np.array_equal(again[1], slots)  # the failed call left no mark either
+
+
+def test_index_merge_twins_agree_on_random_indexes() -> None:
+    """_fast.index_merge against _index_merge_numpy: the same index after merging random
+    new keys (sorted; some equal to each other or to the index's, which np.insert puts
+    first) into random indexes, empty ones too."""
+    from detector import flowtable
+
+    rng = np.random.default_rng(47)
+    for n, k in ((0, 0), (0, 5), (5, 0), (1, 1), (3000, 800), (800, 3000)):
+        pool = rng.integers(0, 2**64 - 1, 500, dtype=np.uint64)  # repeats, at both ends
+        index_keys = np.sort(
+            np.r_[rng.choice(pool, n // 2), rng.integers(0, 2**64 - 1, n - n // 2, dtype=np.uint64)]
+        )
+        index_slots = rng.integers(0, 10_000, n).astype(np.int32)
+        keys = np.sort(
+            np.r_[rng.choice(pool, k // 2), rng.integers(0, 2**64 - 1, k - k // 2, dtype=np.uint64)]
+        )
+        slots = rng.integers(0, 10_000, k)
+        a = flowtable._index_merge_compiled(index_keys, index_slots, keys, slots)
+        b = flowtable._index_merge_numpy(index_keys, index_slots, keys, slots)
+        for x, y in zip(a, b, strict=True):
+            assert x.dtype == y.dtype and np.array_equal(x, y), (n, k)
+
+
 def _segments_by_hand(
     keys: np.ndarray,
     pb: flows.PacketBatch,

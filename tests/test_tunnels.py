@@ -400,3 +400,34 @@ def test_community_id_matches_the_reference_for_every_protocol() -> None:
             sport = dport = 0
         want = _reference(proto, a, b, sport, dport)
         assert community_id_v1(proto, a, b, sport, dport) == want, (proto, a, b, sport, dport)
+
+
+@pytest.mark.skipif(fast is None, reason="compiled helpers not built")
+def test_carrier_rows_twins_agree_on_random_packets() -> None:
+    """_fast.carrier_rows against _carrier_rows_numpy: the same carrier rows and kinds for
+    random protocols (GRE, IP-in-IP, IPv6 among them) and UDP ports (every tunnel port,
+    on either side, both, or neither); a port out of range raises."""
+    from types import SimpleNamespace
+
+    from detector import decode as dec
+
+    rng = np.random.default_rng(3)
+    ports = np.array([*dec.TUNNEL_PORTS, 53, 443, 40000, 65535], dtype=np.int64)
+    for n in (0, 1, 30, 5000):
+        pb = SimpleNamespace(
+            proto=rng.choice(np.array([6, 17, 17, 47, 4, 41, 1, 132], dtype=np.uint8), n),
+            sport=rng.choice(ports, n),
+            dport=rng.choice(ports, n),
+        )
+        got = dec._carrier_rows_compiled(pb)
+        want = dec._carrier_rows_numpy(pb)
+        for x, y in zip(got, want, strict=True):
+            assert x.dtype == y.dtype and np.array_equal(x, y), n
+        if n == 5000:
+            assert set(got[1].tolist()) == set(dec.TUNNEL_PORTS.values()) | set(
+                dec.PROTO_CARRIER[dec.PROTO_CARRIER > 0].tolist()
+            )
+    bad = SimpleNamespace(proto=np.full(1, 17, np.uint8), sport=np.array([70000]),
+                          dport=np.array([1]))  # fmt: skip
+    with pytest.raises(ValueError):
+        dec._carrier_rows_compiled(bad)

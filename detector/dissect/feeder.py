@@ -14,10 +14,10 @@ from collections.abc import Callable
 import numpy as np
 
 from detector.compiled import fast
-from detector.decode import PROTO_TCP, PROTO_UDP, PacketBatch
+from detector.decode import PROTO_TCP, PacketBatch
 from detector.dissect.dnsparse import answer_groups
 from detector.dissect.inspector import Inspector
-from detector.dissect.triage import dns_port_table, on_dns_port, triage, triage_found
+from detector.dissect.triage import QUIC_MIN_DATAGRAM, QUIC_V2, dns_port_table, triage
 from detector.flows import Placement
 from detector.flowtable import STATE_SYN_A, STATE_SYN_B, FlowTable
 
@@ -41,7 +41,7 @@ def _wanted_numpy(
     inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, payload_len: np.ndarray
 ) -> np.ndarray:
     """Per packet: has it a flow slot, payload, and its side's bit (1: side A, 2: side B)
-    set in the flow's ``inspect`` byte? (``_fast.inspect_wanted``'s twin.)"""
+    set in the flow's ``inspect`` byte? (What _candidates_numpy triages.)"""
     ok = pkt_slot >= 0
     side_bit = np.where(src_first, 1, 2).astype(np.uint8)
     if ok.all():  # every packet has a flow (most batches): no masking needed
@@ -52,38 +52,39 @@ def _wanted_numpy(
     return insp & (payload_len > 0)
 
 
-def _wanted_kinds_numpy(
+def _candidates_numpy(
     inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, pb: PacketBatch
-) -> tuple[np.ndarray, np.ndarray]:
-    """The packets that go on to triage (``_wanted_numpy``), in capture order, and the kind
-    of each: bit 0 UDP, bit 1 UDP on a DNS port (triage.on_dns_port). _wanted_compiled's
-    twin."""
-    idx = np.flatnonzero(_wanted_numpy(inspect, pkt_slot, src_first, pb.payload_len))
-    udp = pb.proto[idx] == PROTO_UDP
-    dns = on_dns_port(pb, idx, udp)
-    return idx, udp.astype(np.uint8) | (dns.astype(np.uint8) << 1)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The packets of a batch the dissectors must see (triage of ``_wanted_numpy``'s), in
+    capture order: those for the inspector with their flow slots, and the DNS responses
+    with answers (the fast DNS path). _candidates_compiled's twin."""
+    cand, dns = triage(pb, _wanted_numpy(inspect, pkt_slot, src_first, pb.payload_len))
+    if dns.any():
+        cand, dns_idx = cand[~dns], cand[dns]
+    else:
+        dns_idx = cand[:0]
+    return cand, pkt_slot[cand], dns_idx
 
 
-def _wanted_compiled(
+def _candidates_compiled(
     inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, pb: PacketBatch
-) -> tuple[np.ndarray, np.ndarray]:
-    """_wanted_kinds_numpy by ``_fast.inspect_wanted``: one pass over the batch."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_candidates_numpy by ``_fast.inspect_triage``: one pass over the batch, where numpy
+    made some twenty over the wanted packets (a buffer shorter than its 8 bytes of
+    padding, which no capture makes, goes to the twin)."""
+    if pb.buf.shape[0] < 8:
+        return _candidates_numpy(inspect, pkt_slot, src_first, pb)
     n = pkt_slot.shape[0]
-    idx = np.empty(n, dtype=np.int64)
-    kind = np.empty(n, dtype=np.uint8)
-    count = fast.inspect_wanted(
-        inspect,
-        np.ascontiguousarray(pkt_slot, dtype=np.int64),
-        np.ascontiguousarray(src_first, dtype=bool),
-        np.ascontiguousarray(pb.payload_len, dtype=np.int64),
-        np.ascontiguousarray(pb.proto, dtype=np.uint8),
-        np.ascontiguousarray(pb.sport, dtype=np.int64),
-        np.ascontiguousarray(pb.dport, dtype=np.int64),
-        dns_port_table(),
-        idx,
-        kind,
-    )
-    return idx[:count], kind[:count]
+    out = np.empty((3, n), dtype=np.int64)  # candidates, their slots, DNS responses
+    as_c = np.ascontiguousarray
+    count, dns_count = fast.inspect_triage(
+        inspect, as_c(pkt_slot, dtype=np.int64), as_c(src_first, dtype=bool),
+        as_c(pb.payload_len, dtype=np.int64), as_c(pb.proto, dtype=np.uint8),
+        as_c(pb.sport, dtype=np.int64), as_c(pb.dport, dtype=np.int64), dns_port_table(),
+        pb.buf, as_c(pb.payload_off, dtype=np.int64), as_c(pb.payload_cap, dtype=np.int64),
+        QUIC_V2, QUIC_MIN_DATAGRAM, out[0], out[1], out[2],
+    )  # fmt: skip
+    return out[0, :count], out[1, :count], out[2, :dns_count]
 
 
 def _rank_within_compiled(slots: np.ndarray, rows: int) -> np.ndarray:
@@ -156,20 +157,16 @@ class PayloadFeeder:
         t = self.table
         # Only payload goes to Python (SYN sequence numbers were noted vectorised), and DNS
         # only when it answers something (see dissect/triage.py).
-        if fast is not None:
-            idx, kind = _wanted_compiled(t["inspect"], pkt_slot, src_first, pb)
-            cand, dns = triage_found(pb, idx, (kind & 1) != 0, (kind & 2) != 0)
-        else:
-            cand, dns = triage(pb, _wanted_numpy(t["inspect"], pkt_slot, src_first, pb.payload_len))
+        candidates = _candidates_compiled if fast is not None else _candidates_numpy
+        # slots all >= 0: candidates have a flow (_wanted)
+        cand, slots, dns = candidates(t["inspect"], pkt_slot, src_first, pb)
+        if dns.shape[0]:
+            self._dns_answers(pb, dns, pkt_slot, src_first)
         if cand.shape[0] == 0:
             return
         # Rounds: first each flow's first few payload packets of this batch, then more of
         # the flows still under inspection. A bulk download that its first packet already
         # settled never walks its remaining packets through Python.
-        if dns.any():
-            self._dns_answers(pb, cand[dns], pkt_slot, src_first)
-            cand = cand[~dns]
-        slots = pkt_slot[cand]  # all >= 0: candidates have a flow (_wanted)
         if fast is not None:
             rank = _rank_within_compiled(slots, t["inspect"].shape[0])
         else:
@@ -214,27 +211,9 @@ class PayloadFeeder:
         side each packet is, and where its side's stream starts (SYN seen), is worked out
         for all of them at once; only the inspect bits change as the loop goes."""
         t = self.table
-        slots = pkt_slot[idx]
-        t["touched"][slots] = True
         self.inspected += int(idx.shape[0])
-        from_a = src_first[idx]
-        syn_bit = np.where(from_a, STATE_SYN_A, STATE_SYN_B)
-        isn = np.where(from_a, t["isn_a"][slots], t["isn_b"][slots]).astype(np.int64)
-        isn = np.where((t["state"][slots] & syn_bit) != 0, isn, -1)
-        off = pb.payload_off[idx]
-        cols = (
-            slots.astype(np.int64, copy=False),
-            np.where(from_a, 0, 1),
-            (pb.proto[idx] == PROTO_TCP).astype(np.int64),
-            pb.seq[idx].astype(np.int64, copy=False),
-            isn,
-            off,
-            off + pb.payload_cap[idx],
-            pb.payload_len[idx],
-            pb.sport[idx].astype(np.int64, copy=False),
-            pb.dport[idx].astype(np.int64, copy=False),
-            pb.ts[idx],
-        )
+        round_cols = _round_cols_compiled if fast is not None else _round_cols_numpy
+        cols = round_cols(pb, idx, pkt_slot, src_first, t.cols)
         inspector = self.inspector
         feed = fast.feed_packets if fast is not None else _feed_rows
         self.cut_short += feed(
@@ -246,6 +225,64 @@ class PayloadFeeder:
             inspector.retire,
             inspector.cut_short,
         )
+
+
+def _round_cols_numpy(
+    pb: PacketBatch,
+    idx: np.ndarray,
+    pkt_slot: np.ndarray,
+    src_first: np.ndarray,
+    cols: dict[str, np.ndarray],
+) -> tuple[np.ndarray, ...]:
+    """The columns the feed loop takes (see _feed_rows) for the packets ``idx``, whose
+    flows (``cols``: the flow table's) are marked touched on the way: which side each
+    packet is, and where its side's stream starts (SYN seen), for all of them at once.
+    ``_round_cols_compiled`` is its one-pass twin."""
+    slots = pkt_slot[idx]
+    cols["touched"][slots] = True
+    from_a = src_first[idx]
+    syn_bit = np.where(from_a, STATE_SYN_A, STATE_SYN_B)
+    isn = np.where(from_a, cols["isn_a"][slots], cols["isn_b"][slots]).astype(np.int64)
+    isn = np.where((cols["state"][slots] & syn_bit) != 0, isn, -1)
+    off = pb.payload_off[idx]
+    return (
+        slots.astype(np.int64, copy=False),
+        np.where(from_a, 0, 1),
+        (pb.proto[idx] == PROTO_TCP).astype(np.int64),
+        pb.seq[idx].astype(np.int64, copy=False),
+        isn,
+        off,
+        off + pb.payload_cap[idx],
+        pb.payload_len[idx],
+        pb.sport[idx].astype(np.int64, copy=False),
+        pb.dport[idx].astype(np.int64, copy=False),
+        pb.ts[idx],
+    )
+
+
+def _round_cols_compiled(
+    pb: PacketBatch,
+    idx: np.ndarray,
+    pkt_slot: np.ndarray,
+    src_first: np.ndarray,
+    cols: dict[str, np.ndarray],
+) -> tuple[np.ndarray, ...]:
+    """_round_cols_numpy by ``_fast.inspect_cols``: one pass over the round's packets
+    (numpy made ~14 gathers and a few where's of them)."""
+    m = idx.shape[0]
+    out = np.empty((10, m), dtype=np.int64)
+    ts = np.empty(m, dtype=np.float64)
+    as_c = np.ascontiguousarray
+    fast.inspect_cols(
+        as_c(idx, dtype=np.int64), as_c(pkt_slot, dtype=np.int64),
+        as_c(src_first, dtype=bool), as_c(pb.proto, dtype=np.uint8),
+        as_c(pb.seq, dtype=np.int64), as_c(pb.payload_off, dtype=np.int64),
+        as_c(pb.payload_cap, dtype=np.int64), as_c(pb.payload_len, dtype=np.int64),
+        as_c(pb.sport, dtype=np.int64), as_c(pb.dport, dtype=np.int64),
+        as_c(pb.ts, dtype=np.float64), cols["isn_a"], cols["isn_b"], cols["state"],
+        cols["touched"], out, ts,
+    )  # fmt: skip
+    return (*out, ts)
 
 
 def _feed_rows(

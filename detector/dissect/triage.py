@@ -44,7 +44,7 @@ def on_dns_port(pb: PacketBatch, idx: np.ndarray, udp: np.ndarray) -> np.ndarray
 
 @functools.cache
 def dns_port_table() -> np.ndarray:
-    """DNS_PORTS as a table by port (``_fast.inspect_wanted`` looks the ports up in it)."""
+    """DNS_PORTS as a table by port (``_fast.inspect_triage`` looks the ports up in it)."""
     table = np.zeros(65536, dtype=np.uint8)
     table[list(DNS_PORTS)] = 1
     return table
@@ -54,8 +54,8 @@ def triage_found(
     pb: PacketBatch, idx: np.ndarray, udp: np.ndarray, dns: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``triage`` of the candidates ``idx`` (capture order), given which are UDP and which
-    of those are on a DNS port (``on_dns_port``): the feeder finds all three in one
-    compiled pass (``_fast.inspect_wanted``)."""
+    of those are on a DNS port (``on_dns_port``). The feeder's compiled path does the
+    whole triage in one pass (``_fast.inspect_triage``, tests/test_feeder_twins.py)."""
     if not udp.any():
         return idx, np.zeros(idx.shape[0], dtype=bool)
     buf = pb.buf

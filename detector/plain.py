@@ -10,7 +10,10 @@ round-trip test instead of silently.
 
 Encoding: dataclasses become objects of their fields; dicts with string keys stay
 objects, others (tuple or int keys, Counters) become ``[key, value]`` pair lists in their
-order; sets, tuples and lists become lists in iteration order; non-finite floats become
+order; tuples and lists become lists in their order, sets sorted lists (a set's
+iteration order depends on the hash seed and on how the set was built: one rebuilt from
+its list, as a packed window's facts are, may iterate otherwise, and the same result must
+encode the same whichever way it came); non-finite floats become
 the strings "inf", "-inf" and "nan" (strict JSON has no such numbers); bytes become
 base64 text; paths (a scan's options name its data files) become their text; a class
 that is not a dataclass but is rebuilt from data of its own says so with ``__plain__()``
@@ -52,8 +55,10 @@ def to_plain(value: Any) -> Any:
         if all(type(key) is str for key in value):
             return {key: to_plain(item) for key, item in value.items()}
         return [[to_plain(key), to_plain(item)] for key, item in value.items()]
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if isinstance(value, (list, tuple)):
         return [to_plain(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        return _sorted_items([to_plain(item) for item in value])
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, PurePath):
@@ -68,6 +73,15 @@ def to_plain(value: Any) -> Any:
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _sorted_items(items: list[Any]) -> list[Any]:
+    """A set's encoded items in a fixed order: their own (names, numbers), or that of their
+    JSON text where they do not compare (mixed kinds, objects)."""
+    try:
+        return sorted(items)
+    except TypeError:
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
 
 
 def from_plain(kind: Any, data: Any) -> Any:

@@ -917,9 +917,12 @@ class FlowTracker:
     # -- ending flows -------------------------------------------------------------------
     def _sweep(self) -> None:
         """End the flows quiet longer than their idle timeout ("idle") or, once closed
-        (_closed), than the close timeout ("closed"; "idle" when both hold), and cut those
-        older than the active timeout. A detached row (a flow its 5-tuple's return ended,
-        _idle_ends) ends whatever the time, named as a sweep at its return's time would."""
+        (_closed), than the close timeout ("closed", whether or not the idle timeout has
+        passed too: the name must not depend on when a batch's sweep first meets the flow,
+        and a capture that goes quiet for longer than the idle timeout meets it only then),
+        and cut those older than the active timeout. A detached row (a flow its 5-tuple's
+        return ended, _idle_ends) ends whatever the time, named as a sweep at its
+        return's time would."""
         t = self.table
         used = t.used_slots()
         if used.shape[0] == 0:
@@ -933,21 +936,22 @@ class FlowTracker:
         done_closed = closed & (last < self.now - c.close_timeout)
         if t.detached_slots.shape[0]:
             # ended by their return (_idle_ends), named as a sweep at the time it came
-            # (the row keeps it) would: "idle" unless its key came back within the idle
-            # timeout to a flow closed, or reusable by a SYN (_reuse_closed) - "closed"
+            # (the row keeps it) would: "closed" if the flow closed, or if its key came
+            # back within the idle timeout to a flow a SYN may reuse (_reuse_closed);
+            # else "idle"
             detached = np.isin(used, t.detached_slots)
-            di = np.flatnonzero(detached & ((state & _REUSABLE) != 0))
+            di = np.flatnonzero(detached & ((state & _REUSABLE) != 0) & ~closed)
             idle |= detached
+            done_closed |= detached & closed
             if di.shape[0]:
                 by_slot = np.argsort(t.detached_slots)
                 pos = np.searchsorted(t.detached_slots, used[di], sorter=by_slot)
                 at = t.detached_at[by_slot[pos]]
-                idle[di] = last[di] < at - timeout[di]
-                done_closed[di] = ~idle[di]
+                done_closed[di] = last[di] >= at - timeout[di]
         ending = idle | done_closed
         if ending.any():
-            self._end_many(used[ending & idle], "idle")
-            self._end_many(used[ending & ~idle], "closed")
+            self._end_many(used[ending & ~done_closed], "idle")
+            self._end_many(used[done_closed], "closed")
             self._release(used[ending])
         cut = ~ending & (t["first_ts"][used] < self.now - c.active_timeout)
         for slot in used[cut].tolist():

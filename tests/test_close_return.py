@@ -163,3 +163,8 @@ def test_closed_then_quiet_past_the_idle_timeout_ends_closed(tmp_path: Path) -> 
     assert [r["end_reason"] for r in flows[42004]] == ["idle"]
     for key, found in runs.items():
         assert found == reference, key
+
+
+def test_closed_then_quiet_with_a_split_scan(tmp_path: Path) -> None:
+    """Two workers end the closed-then-quiet flows as one session does."""
+    _split_scan_ends_the_same_flows(_write(tmp_path / "quiet.pcap", _quiet_records()), 6)

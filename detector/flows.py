@@ -861,9 +861,12 @@ class FlowTracker:
     # -- ending flows -------------------------------------------------------------------
     def _sweep(self) -> None:
         """End the flows quiet longer than their idle timeout ("idle") or, once closed
-        (_closed), than the close timeout ("closed"; "idle" when both hold), and cut those
-        older than the active timeout. A detached row (a flow its 5-tuple's return ended,
-        _idle_ends) ends whatever the time, named as a sweep at its return's time would."""
+        (_closed), than the close timeout ("closed", whether or not the idle timeout has
+        passed too: the name must not depend on when a batch's sweep first meets the flow,
+        and a capture that goes quiet for longer than the idle timeout meets it only then),
+        and cut those older than the active timeout. A detached row (a flow its 5-tuple's
+        return ended, _idle_ends) ends whatever the time, named as a sweep at its
+        return's time would."""
         t = self.table
         used = t.used_slots()
         if used.shape[0] == 0:
@@ -873,24 +876,27 @@ class FlowTracker:
         flags = flags_of(t.cols, used, self.now, c)
         if t.detached_slots.shape[0]:
             # ended by their return (_idle_ends), named as a sweep at the time it came
-            # (the row keeps it) would: "idle" unless its key came back within the idle
-            # timeout to a flow closed, or reusable by a SYN (_reuse_closed) - "closed"
+            # (the row keeps it) would: "closed" if the flow closed, or if its key came
+            # back within the idle timeout to a flow a SYN may reuse (_reuse_closed);
+            # else "idle"
             detached = np.isin(used, t.detached_slots)
-            di = np.flatnonzero(detached & ((flags & _SWEEP_REUSABLE) != 0))
-            flags[detached] |= _SWEEP_IDLE
+            dj = np.flatnonzero(detached)
+            flags[dj] |= _SWEEP_IDLE
+            closed = _CLOSED_STATE[t["state"][used[dj]]]
+            flags[dj[closed]] |= _SWEEP_CLOSED
+            di = dj[~closed & ((flags[dj] & _SWEEP_REUSABLE) != 0)]
             if di.shape[0]:
                 by_slot = np.argsort(t.detached_slots)
                 pos = np.searchsorted(t.detached_slots, used[di], sorter=by_slot)
                 at = t.detached_at[by_slot[pos]]
                 s = used[di]
                 timeout = np.where(t["proto"][s] == PROTO_TCP, c.idle_timeout, c.udp_idle_timeout)
-                idle = t["last_ts"][s] < at - timeout
-                flags[di] = (flags[di] & ~np.uint8(3)) | np.where(idle, _SWEEP_IDLE, _SWEEP_CLOSED)
+                flags[di[t["last_ts"][s] >= at - timeout]] |= _SWEEP_CLOSED
         ending = (flags & (_SWEEP_IDLE | _SWEEP_CLOSED)) != 0
         if ending.any():
-            idle = (flags & _SWEEP_IDLE) != 0
-            self._end_many(used[idle], "idle")
-            self._end_many(used[ending & ~idle], "closed")
+            closed_end = (flags & _SWEEP_CLOSED) != 0
+            self._end_many(used[ending & ~closed_end], "idle")
+            self._end_many(used[closed_end], "closed")
             self._release(used[ending])
         # older than the active timeout and not ending (first_ts is what it was: ending
         # other flows changes no row of these)

@@ -122,3 +122,49 @@ def test_back_after_the_close_timeout_is_a_new_flow(tmp_path: Path) -> None:
 def test_the_same_flows_with_a_split_scan(tmp_path: Path) -> None:
     """Two workers (a split scan) end the flows in the order one session does."""
     _split_scan_ends_the_same_flows(_case(tmp_path, "inside", None), 15)
+
+
+def _quiet_records() -> list:
+    """Flows that close (FINs from both sides, a RST) and then the capture goes quiet for
+    longer than the idle timeout (600 s), one of them back on its 5-tuple after that; a
+    flow closed by one side only (not closed) for contrast."""
+    return [
+        *_conversation(T0, 42001), *_fins(T0 + 1, 42001),  # closed, never back
+        *_conversation(T0, 42002), *_reset(T0 + 1, 42002),  # reset, never back
+        *_conversation(T0, 42003), *_fins(T0 + 1, 42003),  # closed, back after 700 s
+        *_resumed(T0 + 701, 42003),
+        *_conversation(T0, 42004), *_fins(T0 + 1, 42004, server=False),  # half-closed
+        *_conversation(T0 + 1000, 42005),  # what moves the clock on
+    ]  # fmt: skip
+
+
+def test_closed_then_quiet_past_the_idle_timeout_ends_closed(tmp_path: Path) -> None:
+    """A flow that closed ends "closed" whenever the sweep first meets it past the close
+    timeout - at T0 + 90, or only at T0 + 700 or later because no batch ended in between
+    (the capture went quiet), or at its 5-tuple's return - as Zeek's connection state
+    does not depend on when its timer fired. A flow only one side closed ends "idle"."""
+    records = _quiet_records()
+    early = sum(1 for ts, _ in records if ts < T0 + 90)
+    late = sum(1 for ts, _ in records if ts < T0 + 700)
+    paths = {
+        "inside": _write(tmp_path / "inside.pcap", records),  # first sweep at T0 + 1000
+        "swept": _write(tmp_path / "swept.pcap",  # the sweep at T0 + 90 ends them
+                        records + _filler(MAX_BATCH_PACKETS - early, T0 + 2, T0 + 90)),
+        "late": _write(tmp_path / "late.pcap",  # the first sweep after the close: T0 + 700
+                       records + _filler(MAX_BATCH_PACKETS - late, T0 + 2, T0 + 700)),
+    }  # fmt: skip
+    runs = {(name, pure): _ours(_flows(path, pure)) for name, path in paths.items()
+            for pure in (False, True)}  # fmt: skip
+    reference = runs[("swept", False)]
+    flows = _by_port(reference)
+    for port in (42001, 42002, 42003):
+        assert flows[port][0]["end_reason"] == "closed", port
+    assert len(flows[42003]) == 2
+    assert [r["end_reason"] for r in flows[42004]] == ["idle"]
+    for key, found in runs.items():
+        assert found == reference, key
+
+
+def test_closed_then_quiet_with_a_split_scan(tmp_path: Path) -> None:
+    """Two workers end the closed-then-quiet flows as one session does."""
+    _split_scan_ends_the_same_flows(_write(tmp_path / "quiet.pcap", _quiet_records()), 6)

@@ -297,7 +297,7 @@ def _match_pool(
             if match and rank_of[match.kind] < best_rank:
                 best, best_rank = (match, "dns"), rank_of[match.kind]
     if record.server_ip:
-        match = match_of(record.server_ip, port)
+        match = pools.match_address(record.server_ip, port)
         if match and rank_of[match.kind] < best_rank:
             best = (match, "ip")
     if best is None:

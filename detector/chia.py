@@ -85,6 +85,9 @@ def chia_facts(record: FlowRecord, names: NetworkNames) -> None:
         return
     if "tls" not in facts.app_protos:
         return
+    tls = facts.tls
+    if (tls.get("sni") or tls.get("alpn")) and "subject" not in tls and "issuer" not in tls:
+        return  # not bare and no certificate names: most TLS, nothing to find (_tls_evidence)
     node = _tls_evidence(record, facts, names)
     if node is not None:
         facts.node = node

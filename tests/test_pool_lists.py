@@ -82,7 +82,7 @@ def _entry(host: str, port: int | None = None, wildcard: bool = False) -> PoolEn
         [_entry("198.51.100.7", 3333), _entry("pool.example"), _entry("eu.pool.example"),
          _entry("us.pool.example"), _entry("w.example", wildcard=True)],
         # a numeric wildcard: no shortcut, match itself answers
-        [_entry("198.51.100.7"), _entry("51.100.7", wildcard=True)],
+        [_entry("198.51.100.7"), _entry("51.100.7", wildcard=True), _entry("2001:db8::7", 80)],
     ],
 )  # fmt: skip
 def test_match_address_answers_as_match(entries: list[PoolEntry]) -> None:
@@ -90,6 +90,7 @@ def test_match_address_answers_as_match(entries: list[PoolEntry]) -> None:
     addresses, unlisted ones, IPv6, and texts the shortcut must leave to match."""
     pools = PoolList(entries)
     for ip in ("198.51.100.7", "198.51.100.8", "203.0.113.1", "2001:db8::1", "1.100.7",
-               "198.51.100.7.", "Pool.Example", "pool.example", "x.w.example", "12"):  # fmt: skip
+               "198.51.100.7.", "Pool.Example", "pool.example", "x.w.example", "12",
+               "2001:DB8::7", "[2001:db8::7]", "2001:db8::7 ", "::", "a:b", "2001:db8::7"):  # fmt: skip
         for port in (None, 3333, 80):
             assert pools.match_address(ip, port) == PoolList(entries).match(ip, port), ip

@@ -225,7 +225,8 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
         _network_names(facts, names, used)
     if facts.login or facts.algo or facts.algos or facts.pool or facts.dialects:
         _identity(facts, intel.coins)  # (else nothing to split or guess from: most flows)
-    chia_facts(record, names)
+    if facts.dns or "tls" in facts.app_protos:  # (else no Chia evidence: see chia_facts)
+        chia_facts(record, names)
 
 
 def _network_names(facts: FlowFacts, names: NetworkNames, client_used: list[str]) -> None:

@@ -107,7 +107,9 @@ def _tls_evidence(record: FlowRecord, facts: FlowFacts, names: NetworkNames) -> 
         evidence.append("certificate")
     if not bare and not evidence:
         return None  # the other two pieces of evidence need a bare session: most TLS
-    named = [n for n in facts.dns_names if names.named(NETWORK, n)] if bare else []
+    named = []  # (no comprehension without names: a call of its own, every bare TLS flow)
+    if bare and facts.dns_names:
+        named = [n for n in facts.dns_names if names.named(NETWORK, n)]
     if named:
         evidence.append("dns-name")
     port_role = PORTS.get(record.server_port)

@@ -86,8 +86,15 @@ def chia_facts(record: FlowRecord, names: NetworkNames) -> None:
     if "tls" not in facts.app_protos:
         return
     tls = facts.tls
-    if (tls.get("sni") or tls.get("alpn")) and "subject" not in tls and "issuer" not in tls:
-        return  # not bare and no certificate names: most TLS, nothing to find (_tls_evidence)
+    bare = not tls.get("sni") and not tls.get("alpn")
+    if (
+        "subject" not in tls
+        and "issuer" not in tls
+        and (not bare or not (facts.dns_names or record.server_port in PORTS))
+    ):
+        # no certificate names, and not bare - or bare, without a DNS name to be Chia's or
+        # a Chia port for a client certificate: nothing _tls_evidence could find (most TLS)
+        return
     node = _tls_evidence(record, facts, names)
     if node is not None:
         facts.node = node

@@ -85,6 +85,16 @@ def chia_facts(record: FlowRecord, names: NetworkNames) -> None:
         return
     if "tls" not in facts.app_protos:
         return
+    tls = facts.tls
+    bare = not tls.get("sni") and not tls.get("alpn")
+    if (
+        "subject" not in tls
+        and "issuer" not in tls
+        and (not bare or not (facts.dns_names or record.server_port in PORTS))
+    ):
+        # no certificate names, and not bare - or bare, without a DNS name to be Chia's or
+        # a Chia port for a client certificate: nothing _tls_evidence could find (most TLS)
+        return
     node = _tls_evidence(record, facts, names)
     if node is not None:
         facts.node = node
@@ -104,7 +114,9 @@ def _tls_evidence(record: FlowRecord, facts: FlowFacts, names: NetworkNames) -> 
         evidence.append("certificate")
     if not bare and not evidence:
         return None  # the other two pieces of evidence need a bare session: most TLS
-    named = [n for n in facts.dns_names if names.named(NETWORK, n)] if bare else []
+    named = []  # (no comprehension without names: a call of its own, every bare TLS flow)
+    if bare and facts.dns_names:
+        named = [n for n in facts.dns_names if names.named(NETWORK, n)]
     if named:
         evidence.append("dns-name")
     port_role = PORTS.get(record.server_port)

@@ -211,7 +211,7 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     dns_names = facts.dns_names = intel.pdns.names(record.server_ip, before=record.last_ts)
     tls = facts.tls
     sni, tunnel_host, http_host = tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host")
-    used = _hosts(sni, tunnel_host, http_host)
+    used = _hosts(sni, tunnel_host, http_host) if sni or tunnel_host or http_host else []
     if dns_names or facts.pool_host:
         facts.hosts = sorted(set(dns_names).union(used, _hosts(facts.pool_host)))
     else:  # most flows: the names the client used, if any
@@ -219,11 +219,14 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     named = ((sni, "tls.sni"), (tunnel_host, "tunnel"), (http_host, "http.host"))
     _match_pool(record, facts, intel.pools, named)
     names = intel.names
-    if names.lists:  # (not ``if names``: a Python __bool__ call per flow)
+    # (not ``if names``: a Python __bool__ call per flow; and no call for a flow with no
+    # name to look up - no client name, DNS question or node peer's DNS name: ~a third)
+    if names.lists and (used or facts.dns or (facts.dns_names and facts.node)):
         _network_names(facts, names, used)
     if facts.login or facts.algo or facts.algos or facts.pool or facts.dialects:
         _identity(facts, intel.coins)  # (else nothing to split or guess from: most flows)
-    chia_facts(record, names)
+    if facts.dns or "tls" in facts.app_protos:  # (else no Chia evidence: see chia_facts)
+        chia_facts(record, names)
 
 
 def _network_names(facts: FlowFacts, names: NetworkNames, client_used: list[str]) -> None:
@@ -297,7 +300,7 @@ def _match_pool(
             if match and rank_of[match.kind] < best_rank:
                 best, best_rank = (match, "dns"), rank_of[match.kind]
     if record.server_ip:
-        match = match_of(record.server_ip, port)
+        match = pools.match_address(record.server_ip, port)
         if match and rank_of[match.kind] < best_rank:
             best = (match, "ip")
     if best is None:

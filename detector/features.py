@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from itertools import chain
+from operator import attrgetter
 
 import numpy as np
 
@@ -84,6 +85,12 @@ FEATURES: tuple[tuple[str, str], ...] = (
 FEATURE_NAMES: tuple[str, ...] = tuple(name for name, _ in FEATURES)
 
 _NO_TLS = (NAN,) * 9  # tls ... tls_self_signed
+# A record's times and counts as features_matrix reads them: first_ts, then last_ts in
+# the column of the duration made from them, then the counts in FEATURE_NAMES order.
+_COUNTED = attrgetter(
+    "first_ts", "last_ts", "pkts_toserver", "pkts_toclient", "bytes_toserver",
+    "bytes_toclient", "payload_toserver", "payload_toclient", "server_port",
+)  # fmt: skip
 _COLUMN = {name: i for i, name in enumerate(FEATURE_NAMES)}
 _BEHAVIOUR = slice(_COLUMN["msgs_toserver"], _COLUMN["server_port_class"])
 _RHYTHM = slice(_COLUMN["pushes"], _COLUMN["server_port_class"])  # NaN when reoriented
@@ -113,24 +120,15 @@ def features_matrix(
     if n == 0:
         return out.astype(np.float32)
     # np.fromiter over the values in row order: np.array of a list of tuples finds out
-    # their shape and types element by element first (the same float64 values either way)
-    counts = np.fromiter(
-        chain.from_iterable(
-            (
-                r.duration,
-                r.pkts_toserver,
-                r.pkts_toclient,
-                r.bytes_toserver,
-                r.bytes_toclient,
-                r.payload_toserver,
-                r.payload_toclient,
-                r.server_port,
-            )
-            for r in records
-        ),
-        dtype=np.float64,
-        count=n * 8,
-    ).reshape(n, 8)
+    # their shape and types element by element first (the same float64 values either way).
+    # Each row's values by one attrgetter call (in C, not a generator's Python per row);
+    # its duration (FlowRecord.duration) from its times, column-wise: the same doubles.
+    times = np.fromiter(
+        chain.from_iterable(map(_COUNTED, records)), dtype=np.float64, count=n * 9
+    ).reshape(n, 9)
+    counts = times[:, 1:]
+    # max(0.0, last_ts - first_ts): fmax, as max, keeps 0.0 over a NaN
+    counts[:, 0] = np.fmax(0.0, times[:, 1] - times[:, 0])
     duration = counts[:, 0]
     pay_c, pay_s = counts[:, 5], counts[:, 6]
     out[:, :7] = counts[:, :7]

@@ -688,11 +688,47 @@ def _is_private(ip: str) -> bool:
     """Whether ``ip`` is private (ipaddress' is_private); remembered, as the same node
     hosts and peers come back flow after flow (an ipaddress object costs ~1 us to build
     and is_private walks a dozen networks), for the 8,192 used last: the memory of a scan
-    should not grow with the hosts it has seen (flows.ip_text)."""
+    should not grow with the hosts it has seen (flows.ip_text). An IPv4 address is tested
+    against is_private's own networks as integers (_V4_PRIVATE): is_private's walk of
+    them, a Python ``in`` per network, was most of the cost of writing the node hosts of
+    real traffic, whose peers are mostly new addresses (cProfile)."""
+    if _V4_PRIVATE is not None:
+        try:
+            value = int(ipaddress.IPv4Address(ip))
+        except ValueError:
+            pass  # not IPv4 text: ip_address below says what it is
+        else:
+            networks, exceptions = _V4_PRIVATE
+            for network, mask in networks:
+                if value & mask == network:
+                    break
+            else:
+                return False
+            return all(value & mask != network for network, mask in exceptions)
     try:
         return ipaddress.ip_address(ip).is_private
     except ValueError:
         return False
+
+
+def _v4_private() -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None:
+    """The (network, mask) pairs IPv4Address.is_private tests, and those of its
+    exceptions (Python 3.11.4+: 192.0.0.9/32 ...), as integers; None if this Python's
+    ipaddress keeps them elsewhere (then _is_private asks is_private itself).
+    tests/test_nodehosts.py compares the two on the networks' edges and random addresses."""
+    constants = getattr(ipaddress.IPv4Address, "_constants", None)
+    networks = getattr(constants, "_private_networks", None)
+    if not isinstance(networks, list):
+        return None
+    exceptions = getattr(constants, "_private_networks_exceptions", [])
+
+    def pairs(nets: list[ipaddress.IPv4Network]) -> list[tuple[int, int]]:
+        return [(int(n.network_address), int(n.netmask)) for n in nets]
+
+    return pairs(networks), pairs(exceptions)
+
+
+_V4_PRIVATE = _v4_private()
 
 
 def node_suspects(hosts: Iterable[NodeHost], window: float) -> SuspectTable:

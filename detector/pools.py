@@ -116,6 +116,16 @@ class PoolList:
         self._cache[key] = result
         return result
 
+    def match_address(self, ip: str, port: int | None) -> PoolMatch | None:
+        """``match`` for a flow's server address: most addresses are listed nowhere, and
+        each flow asks about its own (ip, port), mostly a cache miss. An IPv4 address not
+        listed as a host matches nothing unless a suffix or domain is numeric (see
+        __init__): that is said here without the cache's key, its miss and ``_match``
+        (which would strip a final dot: such a text goes there)."""
+        if not self._numeric_keys and ip not in self._hosts and _numeric(ip) and ip[-1] != ".":
+            return None
+        return self.match(ip, port)
+
     def _match(self, host: str, port: int | None) -> PoolMatch | None:
         name = host.strip().lower().rstrip(".")
         if name.startswith("[") and "]" in name:

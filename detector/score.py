@@ -59,22 +59,44 @@ def verdict_of(record: FlowRecord, fired: list[Rule], threshold: float) -> Verdi
     others only (Analysis.consume: most flows)."""
     if not fired:  # most flows: nothing to sort or combine
         return Verdict(record, 0.0, threshold <= 0.0)  # (positional: cheaper per flow)
-    miner = sorted((r for r in fired if r.kind == "miner"), key=lambda r: (-r.weight, r.id))
-    info = [r for r in fired if r.kind != "miner"]
-    score = combine([r.weight for r in miner])
-    dialects = tuple(r.dialect for r in miner if r.dialect)
+    # One loop over the rules, not a comprehension per part: each is a function call of
+    # its own, for every flow a rule fired on
+    miner: list[Rule] = []
+    info: list[Rule] = []
+    for rule in fired:
+        if rule.kind == "miner":
+            miner.append(rule)
+        else:
+            info.append(rule)
+    if len(miner) > 1:
+        miner.sort(key=_strongest_first)
+    weights: list[float] = []
+    ids: list[int] = []
+    named: list[str] = []
+    for rule in miner:
+        weights.append(rule.weight)
+        ids.append(rule.id)
+        if rule.dialect:
+            named.append(rule.dialect)
+    score = combine(weights)
+    dialects = tuple(named)
     if MINING_RHYTHM in dialects and (
         len(set(dialects)) > 1 or (record.facts is not None and record.facts.dialects)
     ):
         # "mining-rhythm" stands for a dialect nobody could read: where one was read, it
         # names the flow and the model's rule is only more evidence
         dialects = tuple(d for d in dialects if d != MINING_RHYTHM)
+    info_ids: list[int] = []
+    node_ids: list[int] = []
+    for rule in info:
+        info_ids.append(rule.id)
+        if rule.kind == "node":
+            node_ids.append(rule.id)
     return Verdict(
-        record=record,
-        score=score,
-        is_miner=score >= threshold,
-        rules=tuple(r.id for r in miner),
-        info_rules=tuple(r.id for r in info),
-        node_rules=tuple(r.id for r in info if r.kind == "node"),
-        rule_dialects=dialects,
+        record, score, score >= threshold, tuple(ids), tuple(info_ids), tuple(node_ids), dialects
     )
+
+
+def _strongest_first(rule: Rule) -> tuple[float, int]:
+    """verdict_of's order of the miner rules: the heaviest first, then by id."""
+    return (-rule.weight, rule.id)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from detector.errors import InputError
-from detector.pools import PoolEntry, parse_pool_file
+from detector.pools import PoolEntry, PoolList, parse_pool_file
 
 
 def _parse(tmp_path: Path, text: str) -> list[PoolEntry]:
@@ -70,3 +70,27 @@ def test_a_bad_row_is_refused_with_file_and_line(tmp_path: Path, text: str, mess
     with pytest.raises(InputError) as info:
         _parse(tmp_path, text)
     assert str(info.value).endswith(message)
+
+
+def _entry(host: str, port: int | None = None, wildcard: bool = False) -> PoolEntry:
+    return PoolEntry(host, port, "stratum+tcp", host, None, wildcard, "t.csv:1")
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [_entry("198.51.100.7", 3333), _entry("pool.example"), _entry("eu.pool.example"),
+         _entry("us.pool.example"), _entry("w.example", wildcard=True)],
+        # a numeric wildcard: no shortcut, match itself answers
+        [_entry("198.51.100.7"), _entry("51.100.7", wildcard=True), _entry("2001:db8::7", 80)],
+    ],
+)  # fmt: skip
+def test_match_address_answers_as_match(entries: list[PoolEntry]) -> None:
+    """PoolList.match_address (a flow's server address) gives match's answer: listed
+    addresses, unlisted ones, IPv6, and texts the shortcut must leave to match."""
+    pools = PoolList(entries)
+    for ip in ("198.51.100.7", "198.51.100.8", "203.0.113.1", "2001:db8::1", "1.100.7",
+               "198.51.100.7.", "Pool.Example", "pool.example", "x.w.example", "12",
+               "2001:DB8::7", "[2001:db8::7]", "2001:db8::7 ", "::", "a:b", "2001:db8::7"):  # fmt: skip
+        for port in (None, 3333, 80):
+            assert pools.match_address(ip, port) == PoolList(entries).match(ip, port), ip

@@ -130,7 +130,13 @@ class RuleSet:
         candidates = self._candidates.get(key)
         if candidates is None:
             candidates = self._candidates[key] = self._gate(frozenset(present), port)
-        return [rule for rule, check in candidates if check(record)]
+        # a loop, not a listcomp: that is a function call of its own per flow, and most
+        # flows fire no rule (no append)
+        fired = []
+        for rule, check in candidates:
+            if check(record):
+                fired.append(rule)
+        return fired
 
     def _gate(self, present: frozenset[str], port: int) -> list[tuple[Rule, Predicate]]:
         """The rules a flow with these families, to this server port, can fire on, in id

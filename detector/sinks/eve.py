@@ -58,7 +58,7 @@ def suspect_event(
     r, f = top.record, top.record.facts
     assert top.top_rule is not None
     rule = rules.rule(top.top_rule)
-    record = _mining_record(s)
+    record = _mining_record(s, extended)
     event: dict[str, Any] = {
         "timestamp": eve_time(s.first_seen),
         "flow_id": r.flow_id,
@@ -120,8 +120,12 @@ def _tls(f: FlowFacts) -> dict[str, Any]:
     return out
 
 
-def _mining_record(s: Suspect) -> dict[str, Any]:
-    """The full record of a suspect (``--eve-extended``'s ``mining`` object)."""
+def _mining_record(s: Suspect, full: bool = True) -> dict[str, Any]:
+    """The full record of a suspect (``--eve-extended``'s ``mining`` object). Not
+    ``full``: its ``flows`` hold only what the flat form reads of them (``flow_id`` and
+    ``community_id``): their other values are written only with the record, and up to
+    MAX_EVIDENCE_FLOWS flows an alert took most of an EVE run's event building (two
+    timestamps each)."""
     top = s.top
     f = top.record.facts
     from detector.hashrate import estimate  # on the first alert: not with the module
@@ -166,8 +170,14 @@ def _mining_record(s: Suspect) -> dict[str, Any]:
         "last_seen": eve_time(s.last_seen),
         "flow_count": s.flow_count,
         "evidence": list(f.evidence) if f is not None else [],
-        "flows": [_flow(v) for v in s.flows],
+        "flows": [_flow(v) if full else _flow_ids(v) for v in s.flows],
     }
+
+
+def _flow_ids(v: Any) -> dict[str, Any]:
+    """The ids of an evidence flow: the part of ``_flow`` the flat form reads."""
+    r = v.record
+    return {"flow_id": r.flow_id, "community_id": community_id(r)}
 
 
 def _flow(v: Any) -> dict[str, Any]:

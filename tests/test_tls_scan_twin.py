@@ -356,3 +356,18 @@ def test_cut_point_twins_agree() -> None:
             assert fast.tls_cut_point(data) == want, data[:16].hex()
             answered += want is not None
     assert answered > 500  # the cut-short case, not only None
+
+
+def test_tls_first_declines_what_ends_in_a_cut_handshake_record() -> None:
+    """FirstPackets.take asks ``_cut_point`` before ``_fast.tls_first`` and skips reading
+    the whole packet when its last record is a handshake record cut short: that is only
+    the same as reading it first if tls_first then always says None - checked on every
+    flight, every truncation of it and random mutations."""
+    rng = random.Random(12)
+    cut = 0
+    for flight in _flights():
+        for data in cut_and_mutated(flight[:2500], rng, 30, max_flips=3, step=7):
+            if fast.tls_cut_point(data) is not None:
+                cut += 1
+                assert fast.tls_first(data) is None, data[:16].hex()
+    assert cut > 500

@@ -144,18 +144,11 @@ class FlowFacts:
         return self
 
     def unstow(self) -> FlowFacts:
-        """The facts as dissectors, enrichment and rules expect them (see ``stow``).
-
-        Facts that were never stowed - most flows', which end in the batch that retired
-        them (Inspector.retire) - are left as they are at once: ``stow`` always leaves
-        ``app_protos`` a frozenset or None and this always a set, so a set there says
-        that nothing below would change (~50 bytecodes of tests saved per flow)."""
+        """The facts as dissectors, enrichment and rules expect them (see ``stow``)."""
         names = self.app_protos
-        if type(names) is set:
-            return self
         if names is None:
             self.app_protos = set()
-        else:
+        elif type(names) is frozenset:
             self.app_protos = set(names)
         names = self.dialects
         if names is None:

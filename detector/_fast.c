@@ -831,6 +831,146 @@ out:
     return result;
 }
 
+/* ch_key(body): what tls_first hands over for a ClientHello - None where ch_fields is None
+   (the same reads, in the same order, fail), else (key, sni, alpn): key is
+   hello_key(ch_fields(body)), written straight from the bytes, and sni and alpn are
+   ch_fields' own. The first-packet path needs no more of a hello whose fingerprints are
+   cached (nearly all: a network has few TLS stacks); building every field's tuple of ints
+   for hello_key to read was ~70 % of reading a hello (callgrind, real-1m). A cache miss
+   reads the fields from the hello's body (FirstPackets.take). */
+static void key_put(unsigned char **w, unsigned v) {
+    if ((v & 0x0F0F) == 0x0A0A && (v >> 8) == (v & 0xFF))
+        v = 0x0A0A; /* GREASE, folded as hello_key folds it */
+    *(*w)++ = (unsigned char)(v >> 8);
+    *(*w)++ = (unsigned char)v;
+}
+/* A u16 list (count, then values) from the vector of an extension body, as ext_u16_list
+   reads it (an unreadable vector: the empty list). */
+static void key_ext_u16(unsigned char **w, const unsigned char *b, Py_ssize_t at, Py_ssize_t len,
+                        int len_bytes) {
+    rd_t r = {b, at, at + len}, v = {b, 0, 0};
+    if (at < 0 || rd_vec(&r, len_bytes, &v))
+        v.pos = v.end = 0;
+    Py_ssize_t count = (v.end - v.pos) / 2;
+    *(*w)++ = (unsigned char)(count >> 8);
+    *(*w)++ = (unsigned char)count;
+    for (Py_ssize_t i = 0; i < count; i++)
+        key_put(w, ((unsigned)b[v.pos + 2 * i] << 8) | b[v.pos + 2 * i + 1]);
+}
+static void key_alpn_name(unsigned char **w, PyObject *name) {
+    Py_ssize_t n = PyBytes_GET_SIZE(name);
+    *(*w)++ = (unsigned char)(n >> 8);
+    *(*w)++ = (unsigned char)n;
+    memcpy(*w, PyBytes_AS_STRING(name), (size_t)n);
+    *w += n;
+}
+static PyObject *ch_key(const unsigned char *b, Py_ssize_t len) {
+    rd_t r = {b, 0, len}, sid, ciph, comp, block = {b, 0, 0}, body;
+    unsigned version, ext_type;
+    Py_ssize_t at[6] = {-1, -1, -1, -1, -1, -1}, ln[6] = {0}, exts = 0;
+    static const unsigned wanted[6] = {43, 10, 11, 13, 16, 0};
+    if (rd_u16(&r, &version) || r.pos + 32 > r.end)
+        Py_RETURN_NONE;
+    r.pos += 32;
+    if (rd_vec(&r, 1, &sid) || rd_vec(&r, 2, &ciph) || ((ciph.end - ciph.pos) & 1) ||
+        rd_vec(&r, 1, &comp))
+        Py_RETURN_NONE;
+    if (r.pos < r.end) {
+        if (rd_vec(&r, 2, &block))
+            Py_RETURN_NONE;
+        rd_t walk = block;
+        while (walk.pos < walk.end) {
+            if (rd_u16(&walk, &ext_type) || rd_vec(&walk, 2, &body))
+                Py_RETURN_NONE;
+            exts++;
+            for (int i = 0; i < 6; i++)
+                if (ext_type == wanted[i] && at[i] < 0) {
+                    at[i] = body.pos;
+                    ln[i] = body.end - body.pos;
+                }
+        }
+    }
+    PyObject *alpn = at[4] >= 0 ? ext_alpn(b, at[4], ln[4]) : PyTuple_New(0);
+    if (!alpn)
+        return NULL;
+    PyObject *sni = NULL;
+    if (at[5] >= 0) {
+        sni = ext_sni(b, at[5], ln[5]);
+    } else {
+        sni = Py_None;
+        Py_INCREF(sni);
+    }
+    if (!sni) {
+        Py_DECREF(alpn);
+        return NULL;
+    }
+    /* Every value below comes from at least one byte of the body (a point format: one),
+       every count from a length field or an extension header: 4 * len + 64 bounds it. */
+    PyObject *key = PyBytes_FromStringAndSize(NULL, 4 * len + 64);
+    if (!key) {
+        Py_DECREF(alpn);
+        Py_DECREF(sni);
+        return NULL;
+    }
+    unsigned char *w = (unsigned char *)PyBytes_AS_STRING(key), *start = w;
+    key_put(&w, version);
+    Py_ssize_t count = (ciph.end - ciph.pos) / 2;
+    *w++ = (unsigned char)(count >> 8);
+    *w++ = (unsigned char)count;
+    for (Py_ssize_t i = 0; i < count; i++)
+        key_put(&w, ((unsigned)b[ciph.pos + 2 * i] << 8) | b[ciph.pos + 2 * i + 1]);
+    *w++ = (unsigned char)(exts >> 8);
+    *w++ = (unsigned char)exts;
+    while (block.pos < block.end) { /* read whole above: cannot fail */
+        rd_u16(&block, &ext_type);
+        rd_vec(&block, 2, &body);
+        key_put(&w, ext_type);
+    }
+    key_ext_u16(&w, b, at[0], ln[0], 1); /* supported versions */
+    key_ext_u16(&w, b, at[1], ln[1], 2); /* groups */
+    key_ext_u16(&w, b, at[3], ln[3], 2); /* signature algorithms */
+    {                                    /* point formats: u8 values (never GREASE) */
+        rd_t fr = {b, at[2], at[2] + ln[2]}, v = {b, 0, 0};
+        if (at[2] < 0 || rd_vec(&fr, 1, &v))
+            v.pos = v.end = 0;
+        Py_ssize_t nf = v.end - v.pos;
+        *w++ = (unsigned char)(nf >> 8);
+        *w++ = (unsigned char)nf;
+        for (Py_ssize_t i = 0; i < nf; i++) {
+            *w++ = 0;
+            *w++ = b[v.pos + i];
+        }
+    }
+    Py_ssize_t names = PyTuple_GET_SIZE(alpn);
+    if (names == 0) {
+        *w++ = 0xFF;
+        *w++ = 0xFF;
+    } else {
+        key_alpn_name(&w, PyTuple_GET_ITEM(alpn, 0));
+        key_alpn_name(&w, PyTuple_GET_ITEM(alpn, names - 1));
+    }
+    if (_PyBytes_Resize(&key, w - start) < 0) {
+        Py_DECREF(alpn);
+        Py_DECREF(sni);
+        return NULL;
+    }
+    PyObject *result = PyTuple_Pack(3, key, sni, alpn);
+    Py_DECREF(key);
+    Py_DECREF(sni);
+    Py_DECREF(alpn);
+    return result;
+}
+
+/* client_hello_key(body): ch_key's answer, for its twin test (tests/test_tls_scan_twin.py). */
+static PyObject *client_hello_key(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *result = ch_key((const unsigned char *)view.buf, view.len);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyObject *client_hello_fields(PyObject *self, PyObject *arg) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
@@ -894,10 +1034,16 @@ static PyObject *sh_fields(const unsigned char *b, Py_ssize_t len) {
     }
     {
         PyObject *ext_tuple = PyList_AsTuple(types);
-        if (ext_tuple)
-            result = Py_BuildValue("(IOIIOOO)", version, selected ? selected : Py_None, cipher,
-                                   compression, ext_tuple, alpn ? alpn : Py_None,
-                                   hrr ? Py_True : Py_False);
+        if (ext_tuple) { /* (PyTuple_Pack: Py_BuildValue's format walk cost ~3 times more) */
+            PyObject *v = PyLong_FromUnsignedLong(version), *c = PyLong_FromUnsignedLong(cipher),
+                     *k = PyLong_FromUnsignedLong(compression);
+            if (v && c && k)
+                result = PyTuple_Pack(7, v, selected ? selected : Py_None, c, k, ext_tuple,
+                                      alpn ? alpn : Py_None, hrr ? Py_True : Py_False);
+            Py_XDECREF(v);
+            Py_XDECREF(c);
+            Py_XDECREF(k);
+        }
         Py_XDECREF(ext_tuple);
     }
 done:
@@ -1030,7 +1176,8 @@ bad:
    b, stopping at the first that is cut, invalid, or a handshake record whose messages do
    not all lie whole inside it (or comes after encryption began). Each event goes to
    `events` in stream order (tls_scan) or, when `events` is NULL, to kind[0..3] =
-   ClientHellos (version, fields), ServerHellos (version, fields), Certificate bodies,
+   ClientHellos (version, key, sni, alpn, body: see ch_key), ServerHellos (version,
+   fields), Certificate bodies,
    application-data lengths (tls_first; alerts are not needed there). Returns the offset
    where it stopped, or -1 with a Python error set. */
 static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypted,
@@ -1064,13 +1211,38 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
                 unsigned mtype = b[m];
                 Py_ssize_t mlen = ((Py_ssize_t)b[m + 1] << 16) | ((Py_ssize_t)b[m + 2] << 8) | b[m + 3];
                 PyObject *event = NULL, *sink = events;
-                if (mtype == 1 || mtype == 2) {
+                if (mtype == 1 && !events) {
+                    /* tls_first: (record version, key, sni, alpn, body) - see ch_key */
+                    PyObject *read = ch_key(b + m + 4, mlen);
+                    if (!read)
+                        return -1;
+                    if (read != Py_None) {
+                        PyObject *rv = PyLong_FromUnsignedLong(version);
+                        PyObject *body = PyBytes_FromStringAndSize((const char *)b + m + 4, mlen);
+                        if (rv && body)
+                            event = PyTuple_Pack(5, rv, PyTuple_GET_ITEM(read, 0),
+                                                 PyTuple_GET_ITEM(read, 1), PyTuple_GET_ITEM(read, 2), body);
+                        Py_XDECREF(rv);
+                        Py_XDECREF(body);
+                    }
+                    Py_DECREF(read);
+                    if (read != Py_None && !event)
+                        return -1;
+                    sink = kind[0];
+                    if (0 < last_kind)
+                        *in_order = 0;
+                    last_kind = 0;
+                } else if (mtype == 1 || mtype == 2) {
                     PyObject *fields = mtype == 1 ? ch_fields(b + m + 4, mlen) : sh_fields(b + m + 4, mlen);
                     if (!fields)
                         return -1;
-                    if (fields != Py_None)
-                        event = events ? Py_BuildValue("(IIO)", mtype, version, fields)
-                                       : Py_BuildValue("(IO)", version, fields);
+                    if (fields != Py_None && events) {
+                        event = Py_BuildValue("(IIO)", mtype, version, fields);
+                    } else if (fields != Py_None) {
+                        PyObject *rv = PyLong_FromUnsignedLong(version);
+                        event = rv ? PyTuple_Pack(2, rv, fields) : NULL;
+                        Py_XDECREF(rv);
+                    }
                     Py_DECREF(fields);
                     if (fields != Py_None && !event)
                         return -1;
@@ -1143,7 +1315,8 @@ static PyObject *tls_scan(PyObject *self, PyObject *args) {
    server hellos, certificates, application data - so that taking them kind by kind
    leaves the facts (and the order of their keys) that stream order would; then
    (client hellos, server hellos, certificate bodies, application-data lengths,
-   encrypted), each list in stream order (tests compare it with the stream parser).
+   encrypted), each list in stream order (tests compare it with the stream parser); a
+   client hello as (record version, fingerprint key, sni, alpn, body) - ch_key.
    Anything else is None: the general path reads it. */
 static PyObject *tls_first(PyObject *self, PyObject *arg) {
     Py_buffer view;
@@ -1237,17 +1410,44 @@ static PyObject *tls_cut_point(PyObject *self, PyObject *arg) {
     return result;
 }
 
-/* http_headers(block) -> dict | None: the header fields of an HTTP message head (after its
+/* http_headers(block, names=None) -> dict | None: the header fields of an HTTP message head (after its
    start line), read exactly as dissect/http.py's py_parse_headers reads them - which is how
    dpkt.http.parse_headers does: lines split at \n, each stripped of ASCII whitespace and then
    rid of its non-ASCII bytes, up to the first empty one; the name (up to the first colon)
    must be one token without whitespace, else None; names lower-cased; a value is the rest
    after the colon, its leading whitespace (str.isspace's) dropped; a repeated name gets the
-   list of its values. One call instead of some ten Python method calls per line. */
+   list of its values. One call instead of some ten Python method calls per line.
+   With ``names`` (a tuple of lower-case ASCII str), only the fields so named go in the
+   dict - every line is still read and checked (a name with spaces is None all the same):
+   the HTTP dissector reads a dozen fields, and the str objects and dict entries of the
+   others were half of this function's cost (callgrind, real-1m). */
 static inline int http_bws(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 static inline int http_sws(unsigned char c) { return http_bws(c) || (c >= 0x1c && c <= 0x1f); }
 
-static PyObject *http_headers(PyObject *self, PyObject *arg) {
+/* Whether line[0:len] (a lower-cased field name) is one of ``names`` (ASCII str). */
+static int http_name_in(const char *line, Py_ssize_t len, PyObject *names) {
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++) {
+        PyObject *name = PyTuple_GET_ITEM(names, k);
+        if (PyUnicode_GET_LENGTH(name) == len && memcmp(PyUnicode_DATA(name), line, (size_t)len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static PyObject *http_headers(PyObject *self, PyObject *args) {
+    PyObject *arg, *names = Py_None;
+    if (!PyArg_ParseTuple(args, "O|O", &arg, &names))
+        return NULL;
+    if (names != Py_None) {
+        int ok = PyTuple_Check(names);
+        for (Py_ssize_t k = 0; ok && k < PyTuple_GET_SIZE(names); k++)
+            ok = PyUnicode_Check(PyTuple_GET_ITEM(names, k)) &&
+                 PyUnicode_IS_COMPACT_ASCII(PyTuple_GET_ITEM(names, k));
+        if (!ok) {
+            PyErr_SetString(PyExc_TypeError, "http_headers: names must be a tuple of ASCII str");
+            return NULL;
+        }
+    }
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
@@ -1285,6 +1485,15 @@ static PyObject *http_headers(PyObject *self, PyObject *arg) {
             PyBuffer_Release(&view);
             Py_RETURN_NONE;
         }
+        for (Py_ssize_t i = 0; i < colon; i++)
+            if (line[i] >= 'A' && line[i] <= 'Z')
+                line[i] = (char)(line[i] + 32);
+        if (names != Py_None && !http_name_in(line, colon, names)) {
+            if (!nl)
+                break;
+            pos = end + 1;
+            continue;
+        }
         Py_ssize_t v = colon + 1;
         if (colon < len)
             while (v < len && http_sws((unsigned char)line[v]))
@@ -1292,9 +1501,6 @@ static PyObject *http_headers(PyObject *self, PyObject *arg) {
         else
             v = len;
         PyObject *text = PyUnicode_FromStringAndSize(line + v, len - v);
-        for (Py_ssize_t i = 0; i < colon; i++)
-            if (line[i] >= 'A' && line[i] <= 'Z')
-                line[i] = (char)(line[i] + 32);
         PyObject *key = text ? PyUnicode_FromStringAndSize(line, colon) : NULL;
         int bad = !key;
         if (!bad) {
@@ -4424,12 +4630,13 @@ static PyMethodDef methods[] = {
     {"dns_response", dns_response, METH_O, "Questions, CNAMEs and addresses of a DNS response."},
     {"dns_answer_groups", dns_answer_groups, METH_VARARGS, "DNS responses of a batch, grouped."},
     {"client_hello_fields", client_hello_fields, METH_O, "Fields of a TLS ClientHello body."},
+    {"client_hello_key", client_hello_key, METH_O, "A TLS ClientHello body's fingerprint cache key, SNI and ALPN."},
     {"server_hello_fields", server_hello_fields, METH_O, "Fields of a TLS ServerHello body."},
     {"tls_scan", tls_scan, METH_VARARGS, "Events of the complete TLS records at a stream's start."},
     {"tls_first", tls_first, METH_O, "A TLS side's first packet, read whole, events by kind."},
     {"tls_cut_point", tls_cut_point, METH_O, "Where a cut-short last handshake record starts and its whole messages end."},
     {"hello_key", hello_key, METH_O, "ClientHello fingerprint cache key (GREASE folded)."},
-    {"http_headers", http_headers, METH_O, "HTTP header fields of a message head, as dpkt reads them."},
+    {"http_headers", http_headers, METH_VARARGS, "HTTP header fields of a message head (those named), as dpkt reads them."},
     {"pdns_groups", pdns_groups, METH_VARARGS, "A batch's DNS answers into passive DNS."},
     {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and transport headers of a batch."},
     {"decap_batch", decap_batch, METH_VARARGS, "Encapsulation headers of tunnel carriers."},

@@ -216,3 +216,39 @@ def test_bad_flavour_row_is_one_line(tmp_path: Path, captures: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "coins.yaml:" in lines[0], proc.stderr
     assert "unknown flavour 'progpow-z'" in lines[0]
+
+
+def test_hex_digits_reads_what_the_hex_pattern_groups() -> None:
+    """flavours._hex_digits reads hex with binascii.unhexlify, for speed: the same answer
+    as ``_HEX.fullmatch``'s group (and the same length test) on random text - hex of both
+    lengths' parities, with and without 0x (or 0X), other letters, signs, underscores,
+    spaces, non-ASCII digits and the empty string."""
+    import random
+
+    def reference(value: object, digits: int | None = None) -> str | None:
+        if not isinstance(value, str):
+            return None
+        match = flavours._HEX.fullmatch(value)
+        if match is None or (digits is not None and len(match.group(1)) != digits):
+            return None
+        return match.group(1)
+
+    rng = random.Random(4)
+    alphabet = "0123456789abcdefABCDEF" * 4 + "xXg _+-\n\t\u0661\u00e9"
+    cases = found = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12)))
+        if rng.random() < 0.5:
+            text = "".join(rng.choice("0123456789abcdefABCDEF") for _ in range(rng.randrange(0, 70)))
+            if text and rng.random() < 0.2:
+                at = rng.randrange(len(text))
+                text = text[:at] + rng.choice(alphabet) + text[at + 1 :]
+        value = rng.choice(["", "0x", "0X", "00", "x"]) + text
+        for digits in (None, len(text), 8):
+            want = reference(value, digits)
+            assert flavours._hex_digits(value, digits) == want, (value, digits)
+            found += want is not None
+            cases += 1
+    for odd in (None, 5, b"ab", ["ab"], "0x", "x", ""):
+        assert flavours._hex_digits(odd) == reference(odd)
+    assert cases == 60_000 and found > 15_000

@@ -8,12 +8,14 @@ from __future__ import annotations
 import io
 import random
 import re
+from pathlib import Path
 
 import dpkt
 import pytest
 
 from detector.compiled import fast
-from detector.dissect.http import parse_headers, py_parse_headers
+from detector.dissect import http
+from detector.dissect.http import READ_FIELDS, parse_headers, py_parse_headers
 from tests.conftest import CORPUS, PCAPS
 
 
@@ -97,3 +99,60 @@ def test_compiled_reader_matches_its_python_twin() -> None:
             refused += want is None
             cases += 1
     assert cases > 20_000 and 500 < refused < cases // 2
+
+
+def _named(fields: dict[str, object] | None) -> dict[str, object] | None:
+    """``fields`` with only the READ_FIELDS kept, in their order (None stays None)."""
+    return None if fields is None else {k: v for k, v in fields.items() if k in READ_FIELDS}
+
+
+@pytest.mark.skipif(fast is None, reason="compiled helpers not built")
+def test_named_fields_are_the_full_reading_filtered() -> None:
+    """``http_headers(block, READ_FIELDS)`` and its twin give the full reading with the
+    other fields left out - the same refusals included (a bad line that is not read is
+    still refused) - on the capture heads, mutated, with names of every case and names
+    that only start or end like a read one."""
+    rng = random.Random(6)
+    extra = [
+        b"Host: h",
+        b"HOST: H",
+        b"Hostx: n",
+        b"host : s",
+        b"Upgrade: websocket",
+        b"Content-Length: 5",
+        b"content-lengt: 1",
+        b"Bad Name: x",
+        b"X-Stratum: y",
+    ]
+    cases = kept = 0
+    for block in [*EDGES, *_heads()]:
+        variants = [block, block[: len(block) // 3]]
+        for _ in range(20):
+            lines = block.split(b"\r\n")
+            for _ in range(rng.randint(1, 3)):
+                lines.insert(rng.randrange(len(lines) + 1), rng.choice(extra))
+            mutated = bytearray(b"\r\n".join(lines))
+            if mutated and rng.random() < 0.5:
+                mutated[rng.randrange(len(mutated))] = rng.choice(b" :\r\n\t\x1cAz")
+            variants.append(bytes(mutated))
+        for v in variants:
+            want = _named(py_parse_headers(v))
+            for got in (fast.http_headers(v, READ_FIELDS), py_parse_headers(v, READ_FIELDS)):
+                assert got == want and (got is None or list(got) == list(want)), v
+            kept += bool(want)
+            cases += 1
+    assert cases > 5_000 and kept > cases // 2
+    with pytest.raises(TypeError):
+        fast.http_headers(b"A: b\r\n", ["host"])
+
+
+def test_every_field_the_http_dissector_reads_is_kept() -> None:
+    """parse_head keeps only READ_FIELDS: a field name read anywhere in dissect/http.py
+    (``headers.get("x")``, ``_header(headers, "x")``, ``"x" in headers``) must be one."""
+    source = Path(http.__file__).read_text(encoding="utf-8")
+    read = set(re.findall(r'headers\.get\("([^"]+)"\)', source))
+    read |= set(re.findall(r'_header\((?:\w+\.)*headers, "([^"]+)"\)', source))
+    read |= set(re.findall(r'"([^"]+)" in (?:\w+\.)*headers\b', source))
+    assert len(read) >= 7, read
+    assert read <= set(READ_FIELDS), read - set(READ_FIELDS)
+    assert set(http.KEPT_HEADERS) <= set(READ_FIELDS)

@@ -197,7 +197,12 @@ def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
                 _first_by_stream(data, monkeypatch)
             )
             assert kinds == sorted(kinds), "claimed a packet out of flight order"
-            assert [hello.ClientHello(v, *f) for v, f in hellos] == want_hellos
+            # a client hello comes as (record version, key, sni, alpn, body): _fast.ch_key
+            fields = [fast.client_hello_fields(body) for _, _, _, _, body in hellos]
+            built = [hello.ClientHello(h[0], *f) for h, f in zip(hellos, fields, strict=True)]
+            assert built == want_hellos
+            for (_, key, sni, alpn, _), f in zip(hellos, fields, strict=True):
+                assert (key, sni, alpn) == (hello.py_hello_key(f), f[8], f[7])
             assert [hello.ServerHello(v, *f) for v, f in servers] == want_servers
             got_certs = [x509.parse_certificate(b) for b in cert_bodies]
             assert [c for c in got_certs if c is not None] == want_certs
@@ -356,3 +361,54 @@ def test_cut_point_twins_agree() -> None:
             assert fast.tls_cut_point(data) == want, data[:16].hex()
             answered += want is not None
     assert answered > 500  # the cut-short case, not only None
+
+
+def test_tls_first_declines_what_ends_in_a_cut_handshake_record() -> None:
+    """FirstPackets.take asks ``_cut_point`` before ``_fast.tls_first`` and skips reading
+    the whole packet when its last record is a handshake record cut short: that is only
+    the same as reading it first if tls_first then always says None - checked on every
+    flight, every truncation of it and random mutations."""
+    rng = random.Random(12)
+    cut = 0
+    for flight in _flights():
+        for data in cut_and_mutated(flight[:2500], rng, 30, max_flips=3, step=7):
+            if fast.tls_cut_point(data) is not None:
+                cut += 1
+                assert fast.tls_first(data) is None, data[:16].hex()
+    assert cut > 500
+
+
+def _client_hello_bodies() -> list[bytes]:
+    bodies = []
+    for data in _flights():
+        if data[5:6] == b"\x01":  # a record that starts with a ClientHello
+            length = int.from_bytes(data[6:9], "big")
+            bodies.append(data[9 : 9 + length])
+    return bodies
+
+
+def test_client_hello_key_is_the_key_of_its_fields() -> None:
+    """``_fast.client_hello_key`` (ch_key: what tls_first hands over for a ClientHello)
+    declines exactly what ``client_hello_fields`` declines, and otherwise gives hello_key
+    of those fields (GREASE folded), their SNI and their ALPN - on every hello of the
+    recorded flights, cut short and mutated, and with GREASE swapped into its lists."""
+    rng = random.Random(13)
+    bodies = _client_hello_bodies()
+    assert len(bodies) >= 8
+    grease = [bytes((0x0A + 0x10 * k, 0x0A + 0x10 * k)) for k in range(16)]
+    cases = read = 0
+    for body in bodies:
+        greased = bytearray(body)
+        for _ in range(8):  # GREASE over aligned u16 values somewhere past the random
+            at = rng.randrange(40, max(41, len(body) - 2))
+            greased[at : at + 2] = rng.choice(grease)
+        for v in [body, bytes(greased), *cut_and_mutated(body, rng, 200)]:
+            fields = fast.client_hello_fields(v)
+            got = fast.client_hello_key(v)
+            if fields is None:
+                assert got is None, v.hex()
+            else:
+                assert got == (hello.py_hello_key(fields), fields[8], fields[7]), v.hex()
+                read += 1
+            cases += 1
+    assert cases > 1500 and read > cases // 5

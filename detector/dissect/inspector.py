@@ -637,7 +637,15 @@ class Inspector:
                 self.retired.pop(slot, None)
                 return facts
         facts = self.retired.pop(slot, None)
-        return None if facts is None else facts.unstow()
+        if facts is None:
+            return None
+        # Facts that ``retire`` kept are stowed only at the next batch (stow_retired), and
+        # most flows end in the batch that retired them: facts never stowed are as the
+        # dissectors left them, which a set in ``app_protos`` says - here, where every
+        # facts kept were either made by the dissectors or stowed by ``stow``, which
+        # leaves a frozenset or None there (facts read back from plain data may have a
+        # set beside stowed fields: FlowFacts.unstow itself cannot take this shortcut).
+        return facts if type(facts.app_protos) is set else facts.unstow()
 
 
 # The dissectors whose sides go on being read past the budget on a miner's flow.

@@ -54,7 +54,12 @@ def _check_first(data: bytes) -> None:
     hellos, servers, cert_bodies, apps, encrypted = read
     want = _first_by_stream(data)
     got_certs = [c for c in (x509.parse_certificate(b) for b in cert_bodies) if c is not None]
-    assert [hello.ClientHello(v, *f) for v, f in hellos] == want[0], "tls_first: hellos"
+    # a client hello comes as (record version, key, sni, alpn, body): _fast.ch_key
+    fields = [fast.client_hello_fields(body) for _, _, _, _, body in hellos]
+    built = [hello.ClientHello(h[0], *f) for h, f in zip(hellos, fields, strict=True)]
+    assert built == want[0], "tls_first: hellos"
+    for (_, key, sni, alpn, _), f in zip(hellos, fields, strict=True):
+        assert (key, sni, alpn) == (hello.py_hello_key(f), f[8], f[7]), "tls_first: hello key"
     assert [hello.ServerHello(v, *f) for v, f in servers] == want[1], "tls_first: servers"
     assert got_certs == want[2], "tls_first: certificates"
     assert (apps, encrypted) == (want[3], want[4]), "tls_first: records"

@@ -961,23 +961,25 @@ static PyObject *ch_key(const unsigned char *b, Py_ssize_t len) {
     return result;
 }
 
-/* client_hello_key(body): ch_key's answer, for its twin test (tests/test_tls_scan_twin.py). */
-static PyObject *client_hello_key(PyObject *self, PyObject *arg) {
+/* reader(bytes) on a bytes-like object's buffer: what each module-level hello reader
+   below is, around the function that reads a message body from its pointer and length. */
+static PyObject *on_buffer(PyObject *arg,
+                           PyObject *(*reader)(const unsigned char *, Py_ssize_t)) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    PyObject *result = ch_key((const unsigned char *)view.buf, view.len);
+    PyObject *result = reader((const unsigned char *)view.buf, view.len);
     PyBuffer_Release(&view);
     return result;
 }
 
+/* client_hello_key(body): ch_key's answer, for its twin test (tests/test_tls_scan_twin.py). */
+static PyObject *client_hello_key(PyObject *self, PyObject *arg) {
+    return on_buffer(arg, ch_key);
+}
+
 static PyObject *client_hello_fields(PyObject *self, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    PyObject *result = ch_fields((const unsigned char *)view.buf, view.len);
-    PyBuffer_Release(&view);
-    return result;
+    return on_buffer(arg, ch_fields);
 }
 
 /* ------------------------------------------------------------ TLS ServerHello */
@@ -1054,12 +1056,7 @@ done:
 }
 
 static PyObject *server_hello_fields(PyObject *self, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    PyObject *result = sh_fields((const unsigned char *)view.buf, view.len);
-    PyBuffer_Release(&view);
-    return result;
+    return on_buffer(arg, sh_fields);
 }
 
 /* ------------------------------------------------------------------ TLS records */

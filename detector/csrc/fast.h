@@ -1,7 +1,8 @@
 /*
  * detector._fast's shared includes and small helpers, for each of its compilation units
- * (the .c files of detector/csrc/, one stage each; module.c has the method table). The helpers used
- * inside hot loops are static inline here, so each unit inlines them as before the split.
+ * (the .c files of detector/csrc/, one stage each; module.c has the method table). The
+ * helpers used inside hot loops are static inline here, so each unit inlines them as
+ * before the split.
  */
 #ifndef MINEWATCH_FAST_H
 #define MINEWATCH_FAST_H

@@ -4,7 +4,7 @@ Why: a miner inside TLS gives nothing to read, but it keeps a rhythm no other pr
 quite like it (docs/ARCHITECTURE.md §3, §4): one long-lived connection on which the pool
 *pushes* a job every 5-300 s without being asked, and the client sends small submits, each
 *answered* within a round trip. So the flow stage keeps, for every TCP flow and on every
-packet (compiled: ``flow_behaviour`` in _fast.c; without it the Python twin below, which
+packet (compiled: ``flow_behaviour`` in csrc/flow.c; without it the Python twin below, which
 gives bit-identical columns), a few numbers about the flow's messages in the flow table
 (the behaviour columns of flowtable.COLUMNS, 81 bytes per flow), and a finished flow's
 record carries them packed in 83 bytes (``record_behaviours``; ``unpack`` gives the numbers

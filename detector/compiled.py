@@ -1,4 +1,4 @@
-"""The optional compiled helpers (detector/_fast.c, detector/_capture.c), or None.
+"""The optional compiled helpers (detector/csrc/, detector/_capture.c), or None.
 
 None when the extension was not built (no compiler at install time) or when
 ``MINEWATCH_PURE=1`` asks for the pure-Python twins - which tests use to check that both

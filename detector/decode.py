@@ -640,7 +640,7 @@ def decode(rb: RecordBatch, rows: DecodeRows | None = None) -> tuple[PacketBatch
     skipped. With ``rows`` (a capture session's), the packets' columns are written there,
     over the previous batch's (see DecodeRows); else into new ones.
 
-    The per-packet header walks run in C (detector/_fast.c) when built; py_decode is their
+    The per-packet header walks run in C (detector/csrc/decode.c) when built; py_decode is their
     numpy twin with identical results (tests/test_compiled_twins.py, tests/test_tunnels.py)."""
     if fast is None:
         return py_decode(rb, rows)
@@ -890,7 +890,7 @@ def _open_tunnels(
 
 
 def _c_level(rb: RecordBatch, rows: DecodeRows, at: int) -> Level:
-    """One level of decode_batch (detector/_fast.c): _py_level's compiled twin. Its packets
+    """One level of decode_batch (detector/csrc/decode.c): _py_level's compiled twin. Its packets
     are written to ``rows`` from row ``at`` on (see DecodeRows)."""
     n = len(rb)
     rows.reserve(at, at + n)
@@ -938,7 +938,7 @@ def _c_level(rb: RecordBatch, rows: DecodeRows, at: int) -> Level:
 def _c_decap(
     buf: np.ndarray, kinds: np.ndarray, off: np.ndarray, cap: np.ndarray, wire: np.ndarray
 ) -> Decap:
-    """decap_batch (detector/_fast.c): py_decap's compiled twin."""
+    """decap_batch (detector/csrc/decode.c): py_decap's compiled twin."""
     m = kinds.shape[0]
     link = np.empty(m, dtype=np.int64)
     out = np.empty((3, m), dtype=np.int64)  # offset, captured, wire length
@@ -1113,7 +1113,7 @@ def py_decap(
     type of what is inside (0: nothing to decode), where it starts, its captured and wire
     lengths, the encapsulation (ENCAP_*), its identifier (-1: none) and the part of it that
     names the tunnel both ways (``_tunnel_keys``); and the counts (malformed, non-IP,
-    fragments). decap_batch in detector/_fast.c is the compiled twin.
+    fragments). decap_batch in detector/csrc/decode.c is the compiled twin.
 
     - VXLAN (RFC 7348 §5; Suricata decode-vxlan.c): 8 bytes, the I flag (0x08) set and the
       last reserved byte 0, room for an Ethernet header; then Ethernet. Identifier: the VNI.

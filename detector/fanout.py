@@ -92,7 +92,7 @@ def owners(pb: PacketBatch, count: int, out: np.ndarray | None = None) -> np.nda
 
 
 def _owners_numpy(pb: PacketBatch, count: int) -> np.ndarray:
-    """``owners`` with numpy: the definition, and fanout_owners' twin (detector/_fast.c)."""
+    """``owners`` with numpy: the definition, and fanout_owners' twin (detector/csrc/flow.c)."""
     carrier = carriers(pb)
     zero = np.zeros(len(pb), dtype=np.int64)
     sport = np.where(carrier, zero, pb.sport)

@@ -45,7 +45,7 @@ COLUMNS: dict[str, type | tuple[type, int]] = {
     "isn_b": np.uint32,
     "tunnel": np.uint64,  # the tunnel its packets come in (decode._tunnel_keys), 0 none
     # -- behaviour state of TCP flows (detector/behaviour.py says how it is updated; C
-    # flow_behaviour in _fast.c and its Python twin). A *message* is a run of one side's
+    # flow_behaviour in csrc/flow.c and its Python twin). A *message* is a run of one side's
     # payload packets, ended by the other side's payload or > 50 ms of silence. Times are
     # float32 seconds after first_ts; UDP and other flows keep zeros. 81 bytes.
     "msg_side": np.uint8,  # side of the message in progress: 0 none, 1 A, 2 B

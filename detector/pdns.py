@@ -6,7 +6,7 @@ the pool's name (docs/ARCHITECTURE.md §5). Bounded: least recently answered IPs
 
 The table is a plain dict kept in least-recently-answered order (an answered IP is
 re-inserted at the end), so that a batch's answers can be taken in one compiled call
-(``add_groups``; detector/_fast.c ``pdns_groups``, with this module's loop as the
+(``add_groups``; detector/csrc/dns.c ``pdns_groups``, with this module's loop as the
 fallback: tests compare the two).
 """
 

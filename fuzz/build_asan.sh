@@ -1,5 +1,5 @@
 #!/bin/sh
-# Build detector/_fast.c with AddressSanitizer + UndefinedBehaviorSanitizer and libFuzzer
+# Build detector._fast (the units of detector/csrc/) with AddressSanitizer + UndefinedBehaviorSanitizer and libFuzzer
 # coverage counters (clang -fsanitize=fuzzer-no-link), as atheris documents for native
 # extensions, into fuzz/build/asan/. The fuzz runner loads it in place of the normal
 # build (MINEWATCH_FAST_SO, see fuzz/common.py) with atheris' asan_with_fuzzer.so
@@ -23,12 +23,17 @@ INCLUDE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 SUFFIX=$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 OUT=fuzz/build/asan/_fast$SUFFIX
 mkdir -p fuzz/build/asan
-if [ -f "$OUT" ] && [ "$OUT" -nt detector/_fast.c ] && [ "$OUT" -nt fuzz/build_asan.sh ]; then
+fresh=1
+[ -f "$OUT" ] || fresh=0
+for f in detector/csrc/*.c detector/csrc/*.h fuzz/build_asan.sh; do
+    [ "$fresh" = 1 ] && [ "$OUT" -nt "$f" ] || fresh=0
+done
+if [ "$fresh" = 1 ]; then
     echo "$OUT is up to date"
     exit 0
 fi
 clang -shared -fPIC -O1 -g -fno-omit-frame-pointer \
     -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all \
-    -I"$INCLUDE" detector/_fast.c -o "$OUT.tmp"
+    -I"$INCLUDE" detector/csrc/*.c -o "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "built $OUT"

@@ -60,7 +60,7 @@ FOUND = ("Uncaught Python exception", "ERROR: AddressSanitizer", "ERROR: libFuzz
 
 
 def sanitizer_build(python: str) -> Path:
-    """Build (or reuse) the sanitizer build of _fast.c; return its path."""
+    """Build (or reuse) the sanitizer build of detector/csrc/ (detector._fast); return its path."""
     subprocess.run(["sh", str(FUZZ / "build_asan.sh"), python], check=True, cwd=REPO)
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     return BUILD / "asan" / f"_fast{suffix}"

@@ -1,4 +1,4 @@
-"""The compiled helpers (detector/_fast.c) and their pure-Python twins agree exactly:
+"""The compiled helpers (detector/csrc/) and their pure-Python twins agree exactly:
 on real messages, on every truncation of them and on random mutations."""
 
 from __future__ import annotations

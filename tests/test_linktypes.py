@@ -6,7 +6,7 @@ same TCP/UDP packets as an Ethernet capture of that traffic would - and a Wi-Fi 
 mostly frames that carry no IP packet at all (beacons, acknowledgements, encrypted data),
 which must be counted, never misread. Frames are written by scapy (an independent writer)
 or by hand; the decoded columns of each are compared with those of the bare IP packet, and
-the compiled decoder (detector/_fast.c) with its numpy twin on every frame, every
+the compiled decoder (detector/csrc/decode.c) with its numpy twin on every frame, every
 truncation of it and random mutations.
 """
 

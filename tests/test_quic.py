@@ -251,7 +251,7 @@ def test_out_of_order_hello_over_two_datagrams_and_v2(tmp_path) -> None:
 
 
 def test_compiled_aes_twins_agree():
-    """The compiled AES helpers (_fast.c: aes128_block, aes128_gcm_open) give what their
+    """The compiled AES helpers (csrc/quic.c: aes128_block, aes128_gcm_open) give what their
     ``cryptography`` twins give: header masks, plaintexts, and None for every tag or
     ciphertext or header bit flipped; also on the RFC 9001 A.2 packet's own keys."""
     import random
@@ -297,7 +297,7 @@ def test_compiled_aes_twins_agree():
 
 
 def test_compiled_initial_keys_agree():
-    """quic_client_keys and quic_key_iv (_fast.c: SHA-256, HMAC, HKDF-Expand-Label) give
+    """quic_client_keys and quic_key_iv (csrc/quic.c: SHA-256, HMAC, HKDF-Expand-Label) give
     the secret and keys hmac/hashlib give (py_client_keys), for v1 and v2 and every DCID
     length, and the RFC 9001 / RFC 9369 Appendix A keys."""
     import random

@@ -197,7 +197,7 @@ def test_tunnel_packets_go_with_their_carrier() -> None:
 
 @pytest.mark.skipif(fanout.fast is None, reason="compiled helpers not built")
 def test_compiled_owners_equal_numpy() -> None:
-    """fanout_owners (detector/_fast.c) gives what its numpy twin gives, tunnels included."""
+    """fanout_owners (detector/csrc/flow.c) gives what its numpy twin gives, tunnels included."""
     paths = [PCAPS / "mixed-two-miners-benign.pcap", PCAPS / "ethstratum-trex-qinq.pcap"]
     paths += [CORPUS / name for name in CORPUS_PICKS[:5] if (CORPUS / name).is_file()]
     seen_tunnel = False

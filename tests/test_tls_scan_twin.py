@@ -197,7 +197,7 @@ def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
                 _first_by_stream(data, monkeypatch)
             )
             assert kinds == sorted(kinds), "claimed a packet out of flight order"
-            # a client hello comes as (record version, key, sni, alpn, body): _fast.ch_key
+            # a client hello comes as (record version, key, sni, alpn, body): ch_key in csrc/tls.c
             fields = [fast.client_hello_fields(body) for _, _, _, _, body in hellos]
             built = [hello.ClientHello(h[0], *f) for h, f in zip(hellos, fields, strict=True)]
             assert built == want_hellos

@@ -1,4 +1,4 @@
-"""Tunnels the decoder opens (decode.py's py_decap and decap_batch in detector/_fast.c),
+"""Tunnels the decoder opens (decode.py's py_decap and decap_batch in detector/csrc/decode.c),
 the flows their packets make, and the flows of ICMP, ICMPv6 and SCTP.
 
 Why: a sensor on an overlay, a mirror port fed by ERSPAN or a mobile core sees the miner's

@@ -21,7 +21,7 @@ included). Once the hello is read the flow leaves inspection: nothing after the 
 can be read without the session's keys.
 
 The keys and AES primitives are the compiled helpers' (``quic_client_keys``,
-``quic_key_iv``, ``aes128_block``, ``aes128_gcm_open`` in detector/_fast.c). Their twins,
+``quic_key_iv``, ``aes128_block``, ``aes128_gcm_open`` in detector/csrc/quic.c). Their twins,
 used without the extension (or with MINEWATCH_PURE=1), are hmac/hashlib's HKDF here and
 ``cryptography``'s AES, imported on first use (a scan with the extension, or without QUIC,
 never loads it). tests/test_quic.py compares the two.

@@ -1,7 +1,7 @@
 """Record walks: find where each record of a chunk starts.
 
 This loop cannot be vectorised (each record's length says where the next begins), so it
-has a compiled twin in ``detector/_fast.c``, built as an optional extension when the
+has a compiled twin in ``detector/csrc/pcap.c``, built as an optional extension when the
 package is installed. Without a compiler - or with ``MINEWATCH_PURE=1`` - the Python
 versions below run instead and give identical results (tests/test_walk.py checks that).
 

@@ -54,7 +54,7 @@ def _check_first(data: bytes) -> None:
     hellos, servers, cert_bodies, apps, encrypted = read
     want = _first_by_stream(data)
     got_certs = [c for c in (x509.parse_certificate(b) for b in cert_bodies) if c is not None]
-    # a client hello comes as (record version, key, sni, alpn, body): _fast.ch_key
+    # a client hello comes as (record version, key, sni, alpn, body): ch_key in csrc/tls.c
     fields = [fast.client_hello_fields(body) for _, _, _, _, body in hellos]
     built = [hello.ClientHello(h[0], *f) for h, f in zip(hellos, fields, strict=True)]
     assert built == want[0], "tls_first: hellos"

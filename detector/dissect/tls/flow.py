@@ -303,7 +303,7 @@ class FirstPackets:
                 return self._go(side, whole, seq, app_lengths, ts)
             return False
         # A ClientHello comes as its fingerprint cache key, SNI and ALPN, with its body
-        # to read the other fields from if its fingerprints are not cached (_fast.ch_key).
+        # to read the other fields from if its fingerprints are not cached (ch_key in csrc/tls.c).
         for record_version, key, sni, alpn, body in hellos:
             _hello_from(self, side, facts, client=True)
             if "ja3" not in facts.tls:

@@ -1,7 +1,7 @@
 """ClientHello and ServerHello: what a hello says, read from its handshake body.
 
 Its own module because the hellos are what TLS fingerprints are made of, and because they
-are the messages read twice over: by the C reader in detector/_fast.c when it is built,
+are the messages read twice over: by the C reader in detector/csrc/tls.c when it is built,
 else by the pure-Python twins here (``py_parse_client_hello``, ``py_parse_server_hello``,
 ``py_hello_key``), which tests compare against it.
 
@@ -283,7 +283,7 @@ def _read_extensions(r: _Reader) -> list[tuple[int, bytes]] | None:
 
 def parse_client_hello(body: bytes, record_version: int = 0) -> ClientHello | None:
     """Parse a ClientHello handshake body (after the 4-byte handshake header); the C
-    reader in detector/_fast.c when built, else :func:`py_parse_client_hello` (same
+    reader in detector/csrc/tls.c when built, else :func:`py_parse_client_hello` (same
     results, tested)."""
     if fast is None:
         return py_parse_client_hello(body, record_version)

@@ -106,7 +106,10 @@ static PyObject *ascii_backslash(const unsigned char *s, Py_ssize_t len) {
     return text;
 }
 
+/* The host name of a server_name extension at off (None when absent: off < 0, or no
+   host name in it). */
 static PyObject *ext_sni(const unsigned char *b, Py_ssize_t off, Py_ssize_t len) {
+    if (off < 0) Py_RETURN_NONE;
     rd_t r = {b, off, off + len}, names, host;
     unsigned type;
     if (rd_vec(&r, 2, &names)) Py_RETURN_NONE;
@@ -166,13 +169,7 @@ static PyObject *ch_fields(const unsigned char *b, Py_ssize_t len) {
         PyObject *formats = at[2] >= 0 ? ext_u8_list(b, at[2], ln[2]) : PyTuple_New(0);
         PyObject *sigalgs = at[3] >= 0 ? ext_u16_list(b, at[3], ln[3], 2) : PyTuple_New(0);
         PyObject *alpn = at[4] >= 0 ? ext_alpn(b, at[4], ln[4]) : PyTuple_New(0);
-        PyObject *sni = NULL;
-        if (at[5] >= 0) {
-            sni = ext_sni(b, at[5], ln[5]);
-        } else {
-            sni = Py_None;
-            Py_INCREF(sni);
-        }
+        PyObject *sni = ext_sni(b, at[5], ln[5]);
         if (ext_tuple && sv && groups && formats && sigalgs && alpn && sni)
             result = Py_BuildValue("(IOOOOOOOOnO)", version, ciphers, ext_tuple, sv, groups,
                                    formats, sigalgs, alpn, sni, sid.end - sid.pos, compression);
@@ -260,13 +257,7 @@ static PyObject *ch_key(const unsigned char *b, Py_ssize_t len) {
     PyObject *alpn = at[4] >= 0 ? ext_alpn(b, at[4], ln[4]) : PyTuple_New(0);
     if (!alpn)
         return NULL;
-    PyObject *sni = NULL;
-    if (at[5] >= 0) {
-        sni = ext_sni(b, at[5], ln[5]);
-    } else {
-        sni = Py_None;
-        Py_INCREF(sni);
-    }
+    PyObject *sni = ext_sni(b, at[5], ln[5]);
     if (!sni) {
         Py_DECREF(alpn);
         return NULL;

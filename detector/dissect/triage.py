@@ -29,35 +29,14 @@ QUIC_MIN_DATAGRAM = 1200
 def triage(pb: PacketBatch, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Which candidate packets Python must see: (their indices, in capture order; for
     each, whether it takes the fast DNS path). Worked out on the candidates only - the
-    packets of flows under inspection that carry payload, a fraction of the batch."""
+    packets of flows under inspection that carry payload, a fraction of the batch. The
+    feeder's compiled path does it in one pass (``_fast.inspect_triage``,
+    tests/test_feeder_twins.py)."""
     idx = np.flatnonzero(candidates)
     udp = pb.proto[idx] == PROTO_UDP
     if not udp.any():
         return idx, np.zeros(idx.shape[0], dtype=bool)
-    return triage_found(pb, idx, udp, on_dns_port(pb, idx, udp))
-
-
-def on_dns_port(pb: PacketBatch, idx: np.ndarray, udp: np.ndarray) -> np.ndarray:
-    """Which of the packets ``idx`` are UDP (``udp``) with either port a DNS port."""
-    return udp & (_any_of(pb.sport[idx], DNS_PORTS) | _any_of(pb.dport[idx], DNS_PORTS))
-
-
-@functools.cache
-def dns_port_table() -> np.ndarray:
-    """DNS_PORTS as a table by port (``_fast.inspect_triage`` looks the ports up in it)."""
-    table = np.zeros(65536, dtype=np.uint8)
-    table[list(DNS_PORTS)] = 1
-    return table
-
-
-def triage_found(
-    pb: PacketBatch, idx: np.ndarray, udp: np.ndarray, dns: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``triage`` of the candidates ``idx`` (capture order), given which are UDP and which
-    of those are on a DNS port (``on_dns_port``). The feeder's compiled path does the
-    whole triage in one pass (``_fast.inspect_triage``, tests/test_feeder_twins.py)."""
-    if not udp.any():
-        return idx, np.zeros(idx.shape[0], dtype=bool)
+    dns = udp & (_any_of(pb.sport[idx], DNS_PORTS) | _any_of(pb.dport[idx], DNS_PORTS))
     buf = pb.buf
     last = buf.shape[0] - 8
     keep = ~udp  # TCP payload always goes on (its flows are under inspection)
@@ -73,6 +52,14 @@ def triage_found(
         ]
         keep[at] = (pb.payload_cap[idx[at]] >= 12) & ((flags_hi & 0x80) != 0) & (ancount > 0)
     return idx[keep], dns[keep]
+
+
+@functools.cache
+def dns_port_table() -> np.ndarray:
+    """DNS_PORTS as a table by port (``_fast.inspect_triage`` looks the ports up in it)."""
+    table = np.zeros(65536, dtype=np.uint8)
+    table[list(DNS_PORTS)] = 1
+    return table
 
 
 def _datagram_candidate(pb: PacketBatch, idx: np.ndarray, buf: np.ndarray, last: int) -> np.ndarray:

@@ -1,6 +1,7 @@
-"""The compiled flow stage (flow_group, flow_update) and record-field reader
-(pcap_fields) against their numpy twins: identical flow tables after every batch of every
-fixture and corpus capture, including the SYN-scan and bench-style captures."""
+"""The compiled flow stage (flow_group, flow_update) and the record walk's header fields
+(walk_pcap given the field columns) against their numpy twins: identical flow tables
+after every batch of every fixture and corpus capture, including the SYN-scan and
+bench-style captures."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from detector.decode import decode
 from detector.dissect.feeder import PayloadFeeder
 from detector.dissect.inspector import Inspector
 from detector.errors import CorruptCapture
-from detector.source import expand_inputs, read_capture
+from detector.source import expand_inputs, read_capture, walk
 from detector.source import pcap as pcap_reader
 from tests.conftest import CORPUS, PCAPS, is_known_unread
 
@@ -175,33 +176,58 @@ def test_flow_group_twins_split_keys_at_idle_gaps() -> None:
         assert np.all(np.diff(first_pkt)[after_gap[1:]] > 0)
 
 
-def test_pcap_fields_twins_agree() -> None:
+def _walk_with_fields(data: bytes, little: bool, unit: float, lengths: int, end: int,
+                      cap: int = 100_000) -> tuple:
+    """The compiled walk giving the field columns, and its twin (the Python walk, then
+    _fields_numpy over what it found): (status, records, caplen, wirelen, ts) each."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    outs = [np.full(cap, -7, dtype=np.int64) for _ in range(2)]
+    made = [np.full(cap, -7, dtype=t) for t in ("i8", "i8", "f8")]
+    count, off, status = fast.walk_pcap(buf, 24, end, little, 262144, outs[0], lengths, unit,
+                                        *made)
+    got = ((count, off, status), outs[0][:count], *(m[:count] for m in made))
+    assert all((m[count:] == -7).all() for m in made)  # nothing past the records found
+    want_walk = walk.py_walk_pcap(buf, 24, end, little, 262144, outs[1], lengths)
+    rec = outs[1][: want_walk[0]]
+    want = (want_walk, rec, *pcap_reader._fields_numpy(buf, rec, little, unit, lengths))
+    return got, want
+
+
+def test_the_walks_fields_and_their_twin_agree() -> None:
+    """_fast.walk_pcap given the field columns (what source/pcap.py reads with) against
+    the Python walk and _fields_numpy: the same records, lengths and times, in every
+    length order, on every fixture and corpus pcap, cut short at many points too."""
     checked = 0
     for path in [*sorted(PCAPS.glob("*.pcap")), *sorted(CORPUS.glob("*/*.pcap"))]:
         data = path.read_bytes()
         if data[:4] not in pcap_reader.MAGICS:
             continue  # pcapng under a .pcap name
         little, unit = pcap_reader.MAGICS[data[:4]]
-        buf = np.frombuffer(data, dtype=np.uint8)
-        offsets = np.empty(100_000, dtype=np.int64)
-        count, _, _ = pcap_reader.walk_pcap(buf, 24, len(data), little, 262144, offsets)
-        rec = offsets[:count].copy()
-        caplen, wirelen, ts = (np.empty(count, dtype=t) for t in ("i8", "i8", "f8"))
         # every length order over the same headers (the twins must agree, whatever the
-        # order makes of them)
+        # order makes of them), and the file cut inside its records
         for lengths in (0, 1, 2):
-            fast.pcap_fields(buf, rec, little, unit, caplen, wirelen, ts, lengths)
-            want = pcap_reader._fields_numpy(buf, rec, little, unit, lengths)
-            for got, expected in zip((caplen, wirelen, ts), want, strict=True):
-                assert np.array_equal(got, expected), (path, lengths)
-        checked += count
+            for end in (len(data), len(data) // 2, len(data) // 3 + 5):
+                got, want = _walk_with_fields(data, little, unit, lengths, end)
+                assert got[0] == want[0], (path, lengths, end)
+                for a, b in zip(got[1:], want[1:], strict=True):
+                    assert a.dtype == b.dtype and np.array_equal(a, b), (path, lengths, end)
+        checked += got[0][0]
     assert checked > 5000
-    with pytest.raises(ValueError):
-        fast.pcap_fields(buf, np.array([len(data) - 4]), True, 1e-6, caplen, wirelen, ts)
+    data = (PCAPS / "cryptonote-xmrig.pcap").read_bytes()
+    little, unit = pcap_reader.MAGICS[data[:4]]
+    got, want = _walk_with_fields(data, little, unit, 0, len(data), cap=3)  # out full
+    assert got[0] == want[0] and got[0][2] == walk.FULL
+    for a, b in zip(got[1:], want[1:], strict=True):
+        assert np.array_equal(a, b)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    out = np.empty(10, dtype=np.int64)
+    short = [np.empty(9, dtype=t) for t in ("i8", "i8", "f8")]
+    with pytest.raises(ValueError):  # a field column shorter than out
+        fast.walk_pcap(buf, 24, len(data), little, 262144, out, 0, unit, *short)
+    with pytest.raises(TypeError):  # some field columns but not all
+        fast.walk_pcap(buf, 24, len(data), little, 262144, out, 0, unit, short[0])
     with pytest.raises(ValueError):  # a length order that does not exist
-        fast.pcap_fields(buf, rec[:1], little, unit, caplen, wirelen, ts, 3)
-    with pytest.raises(ValueError):
-        pcap_reader._fields_numpy(buf, rec[:1], little, unit, 3)
+        pcap_reader._fields_numpy(buf, out[:1], little, unit, 3)
 
 
 def test_zero_rows_twins_agree() -> None:

@@ -100,7 +100,6 @@ enum {
 /* pcap.c */
 FAST_FN PyObject *walk_pcap(PyObject *self, PyObject *args);
 FAST_FN PyObject *walk_pcapng_epb(PyObject *self, PyObject *args);
-FAST_FN PyObject *pcap_fields(PyObject *self, PyObject *args);
 
 /* dns.c */
 FAST_FN PyObject *dns_response(PyObject *self, PyObject *arg);

@@ -31,7 +31,6 @@ static PyMethodDef methods[] = {
     {"pdns_groups", pdns_groups, METH_VARARGS, "A batch's DNS answers into passive DNS."},
     {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and transport headers of a batch."},
     {"decap_batch", decap_batch, METH_VARARGS, "Encapsulation headers of tunnel carriers."},
-    {"pcap_fields", pcap_fields, METH_VARARGS, "Header fields of classic-pcap records."},
     {"flow_group", flow_group, METH_VARARGS, "Canonical keys and groups of a packet batch."},
     {"flow_update", flow_update, METH_VARARGS, "Add a batch's packets to their flow rows."},
     {"carrier_rows", carrier_rows, METH_VARARGS, "The tunnel carriers of a decoded level."},

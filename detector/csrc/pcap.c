@@ -1,7 +1,8 @@
 /*
  * Record walks for the capture readers (source/walk.py, their twin): the one loop that
- * cannot be vectorised, because each record's length says where the next one starts; and
- * the classic-pcap record header fields (source/pcap.py's numpy gather is the twin).
+ * cannot be vectorised, because each record's length says where the next one starts. The
+ * classic-pcap walk also writes each record's header fields when asked (source/pcap.py's
+ * numpy gather, _fields_numpy, is that part's twin).
  *
  * Record walks:
  * Both functions fill a caller-provided int64 buffer with record offsets and return
@@ -54,23 +55,53 @@ static int check_lengths(int lengths) {
     return 0;
 }
 
-/* walk_pcap(data, start, end, little, limit, out, lengths=0) */
+/* walk_pcap(data, start, end, little, limit, out, lengths=0, unit=0, caplen_out=None,
+             wirelen_out=None, ts_out=None)
+   With the three field columns (each as long as ``out``) it also writes each record's
+   captured length (as record_caplen reads it), wire length (the larger of the two, so
+   never below caplen) and time (sec + frac * unit in double precision) there - the twin:
+   the Python walk, then source/pcap.py's _fields_numpy. The walk reads the header anyway:
+   a second pass over the batch's headers (pcap_fields, before) cost ~30 instructions a
+   record, the fields here ~22 (callgrind, real-1m). */
 PyObject *walk_pcap(PyObject *self, PyObject *args) {
-    PyObject *data, *out;
+    PyObject *data, *out, *field_objs[3] = {Py_None, Py_None, Py_None};
     Py_ssize_t start, end;
     int little, lengths = LENGTHS_IN_ORDER;
     unsigned long long limit;
-    Py_buffer in_view, out_view;
-    if (!PyArg_ParseTuple(args, "OnnpKO|i", &data, &start, &end, &little, &limit, &out,
-                          &lengths))
+    double unit = 0.0;
+    Py_buffer in_view, out_view, fv[3];
+    if (!PyArg_ParseTuple(args, "OnnpKO|idOOO", &data, &start, &end, &little, &limit, &out,
+                          &lengths, &unit, &field_objs[0], &field_objs[1], &field_objs[2]))
         return NULL;
     if (check_lengths(lengths) < 0)
         return NULL;
-    if (get_buffers(data, out, &in_view, &out_view) < 0)
+    int fields = field_objs[0] != Py_None;
+    if (fields != (field_objs[1] != Py_None) || fields != (field_objs[2] != Py_None)) {
+        PyErr_SetString(PyExc_TypeError, "walk_pcap: give all three field columns or none");
         return NULL;
+    }
+    if (fields && take_buffers(field_objs, fv, 3, 0) < 0)
+        return NULL;
+    if (get_buffers(data, out, &in_view, &out_view) < 0) {
+        if (fields)
+            release_buffers(fv, 3);
+        return NULL;
+    }
     const unsigned char *buf = (const unsigned char *)in_view.buf;
     int64_t *offs = (int64_t *)out_view.buf;
     Py_ssize_t cap = out_view.len / (Py_ssize_t)sizeof(int64_t);
+    int64_t *caplen_out = NULL, *wirelen_out = NULL;
+    double *ts_out = NULL;
+    if (fields) {
+        if (fv[0].len < cap * 8 || fv[1].len < cap * 8 || fv[2].len < cap * 8) {
+            release_buffers(fv, 3);
+            PyBuffer_Release(&in_view);
+            PyBuffer_Release(&out_view);
+            PyErr_SetString(PyExc_ValueError, "walk_pcap: a field column shorter than out");
+            return NULL;
+        }
+        caplen_out = fv[0].buf, wirelen_out = fv[1].buf, ts_out = fv[2].buf;
+    }
     if (end > in_view.len)
         end = in_view.len;
     Py_ssize_t off = start, n = 0;
@@ -103,11 +134,24 @@ PyObject *walk_pcap(PyObject *self, PyObject *args) {
             status = 3;
             break;
         }
+        if (fields) {
+            const unsigned char *h = buf + off;
+            uint32_t sec, frac, first, second; /* each a single load */
+            if (little)
+                sec = LE32(h), frac = LE32(h + 4), first = LE32(h + 8), second = LE32(h + 12);
+            else
+                sec = BE32(h), frac = BE32(h + 4), first = BE32(h + 8), second = BE32(h + 12);
+            caplen_out[n] = caplen;
+            wirelen_out[n] = first > second ? first : second;
+            ts_out[n] = (double)sec + (double)frac * unit;
+        }
         offs[n++] = (int64_t)off;
         off = next;
     }
     PyBuffer_Release(&in_view);
     PyBuffer_Release(&out_view);
+    if (fields)
+        release_buffers(fv, 3);
     return Py_BuildValue("nni", n, off, status);
 }
 
@@ -156,57 +200,3 @@ PyObject *walk_pcapng_epb(PyObject *self, PyObject *args) {
     PyBuffer_Release(&out_view);
     return Py_BuildValue("nni", n, off, status);
 }
-
-/* ------------------------------------------------------------- pcap record fields */
-/* pcap_fields(buf, offsets, little, unit, caplen_out, wirelen_out, ts_out, lengths=0): the
-   record header fields of every record, exactly as source/pcap.py's numpy gather computes
-   them (ts = sec + frac * unit in double precision; caplen as record_caplen says; wirelen
-   the larger length, so never below caplen). */
-PyObject *pcap_fields(PyObject *self, PyObject *args) {
-    PyObject *objs[5];
-    int little, lengths = LENGTHS_IN_ORDER;
-    double unit;
-    Py_buffer v[5];
-    if (!PyArg_ParseTuple(args, "OOpdOOO|i", &objs[0], &objs[1], &little, &unit, &objs[2],
-                          &objs[3], &objs[4], &lengths))
-        return NULL;
-    if (check_lengths(lengths) < 0)
-        return NULL;
-    if (take_buffers(objs, v, 5, 2) < 0)
-        return NULL;
-    const unsigned char *buf = (const unsigned char *)v[0].buf;
-    const int64_t *offs = (const int64_t *)v[1].buf;
-    int64_t *caplen = v[2].buf, *wirelen = v[3].buf;
-    double *ts = v[4].buf;
-    Py_ssize_t n = v[1].len / (Py_ssize_t)sizeof(int64_t);
-    int bad = 0;
-    /* The byte order and the length order are the file's: one loop for each byte order,
-       each word a single load (rd32 and record_caplen tested both per word and read it
-       byte by byte: 34 instructions a record, now 30; callgrind, the bench inputs). */
-#define PF_LOOP(RD)                                                                          \
-    for (Py_ssize_t i = 0; i < n; i++) {                                                     \
-        if (offs[i] < 0 || offs[i] + 16 > v[0].len) {                                        \
-            bad = 1;                                                                         \
-            break;                                                                           \
-        }                                                                                    \
-        const unsigned char *h = buf + offs[i];                                              \
-        uint32_t sec = RD(h), frac = RD(h + 4), first = RD(h + 8), second = RD(h + 12);      \
-        caplen[i] = lengths == LENGTHS_IN_ORDER ? first                                      \
-                    : lengths == LENGTHS_SWAPPED ? second                                    \
-                    : (first < second ? first : second);                                     \
-        wirelen[i] = first > second ? first : second;                                        \
-        ts[i] = (double)sec + (double)frac * unit;                                           \
-    }
-    if (little)
-        PF_LOOP(LE32)
-    else
-        PF_LOOP(BE32)
-#undef PF_LOOP
-    release_buffers(v, 5);
-    if (bad) {
-        PyErr_SetString(PyExc_ValueError, "record offset outside the buffer");
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-

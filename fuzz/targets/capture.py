@@ -2,10 +2,11 @@
 them: ``read_capture`` on a path, every batch taken, the stream closed.
 
 Crash: any exception but InputError (unusable input) and CorruptCapture (damage after the
-last good batch). Twin: the compiled record walks and ``pcap_fields`` against their
-Python/numpy twins - the same batches (offsets, lengths, timestamps, link types, packet
-bytes) and the same error. Input: the capture file; its first byte picks the chunk size
-(small chunks exercise windows that end inside a record and are widened).
+last good batch). Twin: the compiled record walks (the classic one writing each record's
+header fields) against their Python/numpy twins - the same batches (offsets, lengths,
+timestamps, link types, packet bytes) and the same error. Input: the capture file; its
+first byte picks the chunk size (small chunks exercise windows that end inside a record
+and are widened).
 """
 
 from __future__ import annotations

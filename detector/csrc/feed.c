@@ -262,6 +262,90 @@ PyObject *inspect_cols(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* claim_first(cand, slots, src_first, proto, seq, payload_off, payload_cap, payload_len,
+               sport, dport, buf, isn_a, isn_b, state, quiet, budget, inspect, touched,
+               cand_out, slot_out) -> count
+
+   dissect/feeder.py's _claim_first_py compiled (the twin; tests/test_unclaimed.py
+   compares them): the candidates (capture order) less the TCP packets that are the
+   first of their flow to be judged and that no stream dissector would take - each
+   such packet's side has its ``inspect`` bit cleared (its later packets go too); a
+   kept candidate marks its flow ``touched``. Judged are only the packets of flows not
+   touched yet, whole (payload_cap == payload_len), in order at the start of their side's
+   stream (SYN unseen, or seq == isn) and off port 53; ``ct_no_taker`` is
+   dissect/unclaimed.py's no_taker, ``quiet`` its 256-byte quiet_first_bytes table. */
+static inline int ct_space(unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == 0x0c;
+}
+
+static int ct_no_taker(const unsigned char *d, Py_ssize_t n, const uint8_t *quiet, long long budget) {
+    if (n > budget) n = (Py_ssize_t)budget;
+    if (n < 4 || !quiet[d[0]] || d[2] == 4) return 0;
+    Py_ssize_t w = n < 4096 ? n : 4096; /* jsonlines.PROBE_WINDOW */
+    const unsigned char *nl = memchr(d, '\n', (size_t)w);
+    if (!nl) return !memchr(d, '"', (size_t)w) || n >= 4096;
+    Py_ssize_t e = nl - d;
+    while (e > 0 && ct_space(d[e - 1])) e--;
+    return !(e > 0 && (d[e - 1] == '}' || d[e - 1] == ']'));
+}
+
+PyObject *claim_first(PyObject *self, PyObject *args) {
+    PyObject *objs[19];
+    Py_buffer v[19];
+    long long budget;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOLOOOO", &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9], &objs[10],
+                          &objs[11], &objs[12], &objs[13], &objs[14], &budget, &objs[15],
+                          &objs[16], &objs[17], &objs[18]))
+        return NULL;
+    if (take_buffers(objs, v, 19, 15) < 0)
+        return NULL;
+    const int64_t *cand = v[0].buf, *slots = v[1].buf, *seq = v[4].buf, *poff = v[5].buf,
+                  *pcap = v[6].buf, *plen = v[7].buf, *sport = v[8].buf, *dport = v[9].buf;
+    const uint8_t *src_first = v[2].buf, *proto = v[3].buf, *buf = v[10].buf,
+                  *state = v[13].buf, *quiet = v[14].buf;
+    const uint32_t *isn_a = v[11].buf, *isn_b = v[12].buf;
+    uint8_t *inspect = v[15].buf, *touched = v[16].buf;
+    int64_t *cand_out = v[17].buf, *slot_out = v[18].buf;
+    const Py_ssize_t w = (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t m = v[0].len / w, n = v[2].len, rows = v[15].len, count = 0;
+    int bad = v[1].len < m * w || v[3].len < n || v[4].len < n * w || v[5].len < n * w ||
+              v[6].len < n * w || v[7].len < n * w || v[8].len < n * w || v[9].len < n * w ||
+              v[11].len < rows * 4 || v[12].len < rows * 4 || v[13].len < rows ||
+              v[14].len < 256 || v[16].len < rows || v[17].len < m * w || v[18].len < m * w;
+    for (Py_ssize_t k = 0; k < m && !bad; k++) {
+        int64_t i = cand[k], s = slots[k];
+        if (i < 0 || i >= n || s < 0 || s >= rows) {
+            bad = 1;
+            break;
+        }
+        int a = src_first[i] != 0;
+        uint8_t bit = a ? 1 : 2;
+        if (!(inspect[s] & bit)) continue; /* its side went earlier in this batch */
+        if (!touched[s] && proto[i] == 6) {
+            uint8_t syn = a ? ST_SYN_A : ST_SYN_B;
+            int64_t isn = a ? isn_a[s] : isn_b[s];
+            int64_t off = poff[i], len = plen[i];
+            if ((!(state[s] & syn) || seq[i] == isn) && pcap[i] == len && sport[i] != 53 &&
+                dport[i] != 53 && off >= 0 && len >= 0 && off + len <= v[10].len &&
+                ct_no_taker(buf + off, (Py_ssize_t)len, quiet, budget)) {
+                inspect[s] &= (uint8_t)~bit;
+                continue;
+            }
+        }
+        touched[s] = 1;
+        cand_out[count] = i;
+        slot_out[count] = s;
+        count++;
+    }
+    release_buffers(v, 19);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "claim_first: a packet or slot out of range, or a short column");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
 /* feed_packets(cols, inspect, buf, tcp_packet, udp_packet, retire, cut_short) -> int
 
    dissect/feeder.py's _feed_rows compiled (that is the definition;
@@ -271,8 +355,9 @@ PyObject *inspect_cols(PyObject *self, PyObject *args) {
    longer wants payload (its bit in the uint8 ``inspect`` column, which the answers update
    as the loop goes) is skipped before any Python object is made for it - a third of the
    packets of a round on real traffic; the others are passed to ``tcp_packet`` or
-   ``udp_packet`` as the Python loop passes them. Returns how many flows the Inspector cut
-   short (``cut_short``, emptied) while the loop ran. */
+   ``udp_packet`` as the Python loop passes them. An answer keeps only the bits still set
+   (a side claim_first took out of inspection is not done in the Inspector). Returns how
+   many flows the Inspector cut short (``cut_short``, emptied) while the loop ran. */
 PyObject *feed_packets(PyObject *self, PyObject *args) {
     PyObject *cols, *inspect_obj, *buf_obj, *tcp_fn, *udp_fn, *retire_fn, *cut_short;
     if (!PyArg_ParseTuple(args, "O!OOOOOO!", &PyTuple_Type, &cols, &inspect_obj, &buf_obj,
@@ -329,7 +414,8 @@ PyObject *feed_packets(PyObject *self, PyObject *args) {
             failed = 1;
             break;
         }
-        if (!(inspect[s] & (side[i] + 1)))
+        unsigned char held = inspect[s];
+        if (!(held & (side[i] + 1)))
             continue;
         Py_ssize_t b = (Py_ssize_t)begin[i], e = (Py_ssize_t)end[i];
         Py_ssize_t len = PySlice_AdjustIndices(bv.len, &b, &e, 1);
@@ -382,6 +468,7 @@ PyObject *feed_packets(PyObject *self, PyObject *args) {
             failed = 1;
             break;
         }
+        kept &= held;
         inspect[s] = (unsigned char)kept;
         if (!kept) {
             PyObject *slot_obj = PyLong_FromLongLong(slot[i]);

@@ -18,6 +18,7 @@ from detector.decode import PROTO_TCP, PacketBatch
 from detector.dissect.dnsparse import answer_groups
 from detector.dissect.inspector import Inspector
 from detector.dissect.triage import QUIC_MIN_DATAGRAM, QUIC_V2, dns_port_table, triage
+from detector.dissect.unclaimed import no_taker, quiet_first_bytes
 from detector.flows import Placement
 from detector.flowtable import STATE_SYN_A, STATE_SYN_B, FlowTable
 
@@ -85,6 +86,76 @@ def _candidates_compiled(
         QUIC_V2, QUIC_MIN_DATAGRAM, out[0], out[1], out[2],
     )  # fmt: skip
     return out[0, :count], out[1, :count], out[2, :dns_count]
+
+
+def _claim_first_py(
+    cand: np.ndarray,
+    slots: np.ndarray,
+    pb: PacketBatch,
+    src_first: np.ndarray,
+    cols: dict[str, np.ndarray],
+    budget: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates (``cand``, their ``slots``; capture order) less the TCP packets
+    that are the first of their flow to be judged and that no dissector would take
+    (dissect/unclaimed.py): each such packet's side has its inspect bit cleared, and the
+    side's later packets of the batch go too. A flow none of whose packets reached Python
+    yet (``touched`` clear) is judged by its first packet, then - if that side went - by
+    the other side's first; every candidate kept marks its flow touched, as the first
+    round would. A packet is judged only whole (payload_cap == payload_len) and in order
+    at the start of its side's stream (its SYN unseen, or seq == isn), off port 53.
+    ``_fast.claim_first`` is the compiled twin (tests/test_unclaimed.py)."""
+    inspect, touched, state = cols["inspect"], cols["touched"], cols["state"]
+    isn_a, isn_b = cols["isn_a"], cols["isn_b"]
+    buf = pb.buf
+    keep = np.ones(cand.shape[0], dtype=bool)
+    for k, (i, s) in enumerate(zip(cand.tolist(), slots.tolist(), strict=True)):
+        a = bool(src_first[i])
+        bit = 1 if a else 2
+        if not inspect[s] & bit:  # its side went earlier in this batch
+            keep[k] = False
+            continue
+        if not touched[s] and pb.proto[i] == PROTO_TCP:
+            syn = STATE_SYN_A if a else STATE_SYN_B
+            isn = int(isn_a[s] if a else isn_b[s])
+            plen, off = int(pb.payload_len[i]), int(pb.payload_off[i])
+            if (
+                (not state[s] & syn or int(pb.seq[i]) == isn)
+                and int(pb.payload_cap[i]) == plen
+                and off >= 0
+                and off + plen <= buf.shape[0]
+                and pb.sport[i] != 53
+                and pb.dport[i] != 53
+                and no_taker(buf[off : off + plen].tobytes(), budget)
+            ):
+                inspect[s] &= 0xFF ^ bit
+                keep[k] = False
+                continue
+        touched[s] = True
+    return cand[keep], slots[keep]
+
+
+def _claim_first_compiled(
+    cand: np.ndarray,
+    slots: np.ndarray,
+    pb: PacketBatch,
+    src_first: np.ndarray,
+    cols: dict[str, np.ndarray],
+    budget: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """_claim_first_py by ``_fast.claim_first``: one pass over the candidates."""
+    m = cand.shape[0]
+    out = np.empty((2, m), dtype=np.int64)
+    as_c = np.ascontiguousarray
+    count = fast.claim_first(
+        as_c(cand, dtype=np.int64), as_c(slots, dtype=np.int64), as_c(src_first, dtype=bool),
+        as_c(pb.proto, dtype=np.uint8), as_c(pb.seq, dtype=np.int64),
+        as_c(pb.payload_off, dtype=np.int64), as_c(pb.payload_cap, dtype=np.int64),
+        as_c(pb.payload_len, dtype=np.int64), as_c(pb.sport, dtype=np.int64),
+        as_c(pb.dport, dtype=np.int64), pb.buf, cols["isn_a"], cols["isn_b"], cols["state"],
+        quiet_first_bytes(), budget, cols["inspect"], cols["touched"], out[0], out[1],
+    )  # fmt: skip
+    return out[0, :count], out[1, :count]
 
 
 def _rank_within_compiled(slots: np.ndarray, rows: int) -> np.ndarray:
@@ -162,6 +233,13 @@ class PayloadFeeder:
         cand, slots, dns = candidates(t["inspect"], pkt_slot, src_first, pb)
         if dns.shape[0]:
             self._dns_answers(pb, dns, pkt_slot, src_first)
+        if cand.shape[0] == 0:
+            return
+        # The first packets of new flows that no dissector would take leave inspection
+        # here, their flows untouched (dissect/unclaimed.py).
+        claim = _claim_first_compiled if fast is not None else _claim_first_py
+        budget = self.inspector.config.bytes_per_side
+        cand, slots = claim(cand, slots, pb, src_first, t.cols, budget)
         if cand.shape[0] == 0:
             return
         # Rounds: first each flow's first few payload packets of this batch, then more of
@@ -307,7 +385,8 @@ def _feed_rows(
     rows = zip(*(c.tolist() for c in cols), strict=True)
     cut = 0
     for slot, side, tcp, seq, start, begin, end, plen, sport, dport, ts in rows:
-        if not inspect_col[slot] & (side + 1):
+        held = inspect_col[slot]
+        if not held & (side + 1):
             continue
         data = bytes(view[begin:end])
         if tcp:
@@ -316,6 +395,10 @@ def _feed_rows(
             )
         else:
             keep = udp_packet(slot, side, data, ts, sport, dport)
+        # A side that left inspection before the Inspector heard of it (_claim_first_py)
+        # is not done there: its bit stays clear. (Otherwise a no-op: the Inspector's
+        # sides only ever become done, so its answer never sets a cleared bit.)
+        keep &= held
         inspect_col[slot] = keep
         if not keep:
             retire(slot)

@@ -15,7 +15,7 @@ from detector.compiled import fast
 from detector.dissect import feeder
 from detector.dissect.base import NO
 from detector.dissect.inspector import STREAM_DISSECTORS, Inspector
-from detector.dissect.unclaimed import no_taker, quiet_first_bytes
+from detector.dissect.unclaimed import no_taker, quiet_first_bytes, signature_table
 
 # Bytes that the probes look for, so that random data hits their edges.
 _PIECES = (
@@ -56,10 +56,18 @@ def test_no_taker_only_where_every_probe_says_no(seed: int) -> None:
 
 
 def test_quiet_first_bytes_leave_out_what_a_probe_reads_specially() -> None:
-    table = quiet_first_bytes()
-    for b in b"\x16\x17GHP{[ \n\x00\x01\x04\x05\x13R\xf9aZ09":
+    table, signatures = quiet_first_bytes(), signature_table()
+    for b in b"\x16\x17GHP{[ \n\x00\x04\x05R\xf9aZ09":
         assert not table[b], b
     assert table[0x80] and table[0xFF] and table[0x02]
+    # quiet but for a signature: libp2p's multistream header, Monero's Levin signature
+    assert table[0x13] and table[0x01]
+    assert signatures[0x13, 0] == 20 and signatures[0x01, 0] == 8
+    assert signatures[0x01, 1:9].tobytes() == bytes.fromhex("0121010101010101")
+    assert not no_taker(b"\x13/multi", 16384) and no_taker(b"\x13/multx", 16384)
+    assert not no_taker(b"\x01\x21\x01", 16384) and no_taker(b"\x01\x21\x02\x01", 16384)
+    # cut by the budget to a prefix of the signature: CryptoNode's MAYBE
+    assert not no_taker(b"\x01\x21\x01\x01\x99", 4) and no_taker(b"\x01\x21\x01\x01\x99", 5)
 
 
 def test_the_inspector_concludes_nothing_from_such_a_side() -> None:

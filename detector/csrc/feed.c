@@ -263,8 +263,8 @@ PyObject *inspect_cols(PyObject *self, PyObject *args) {
 }
 
 /* claim_first(cand, slots, src_first, proto, seq, payload_off, payload_cap, payload_len,
-               sport, dport, buf, isn_a, isn_b, state, quiet, budget, inspect, touched,
-               cand_out, slot_out) -> count
+               sport, dport, buf, isn_a, isn_b, state, quiet, signatures, budget, inspect,
+               touched, cand_out, slot_out) -> count
 
    dissect/feeder.py's _claim_first_py compiled (the twin; tests/test_unclaimed.py
    compares them): the candidates (capture order) less the TCP packets that are the
@@ -273,14 +273,23 @@ PyObject *inspect_cols(PyObject *self, PyObject *args) {
    kept candidate marks its flow ``touched``. Judged are only the packets of flows not
    touched yet, whole (payload_cap == payload_len), in order at the start of their side's
    stream (SYN unseen, or seq == isn) and off port 53; ``ct_no_taker`` is
-   dissect/unclaimed.py's no_taker, ``quiet`` its 256-byte quiet_first_bytes table. */
+   dissect/unclaimed.py's no_taker, ``quiet`` its 256-byte quiet_first_bytes table and
+   ``signatures`` its signature_table (256 rows of CT_SIG_WIDTH bytes: a length, then
+   the bytes). */
+#define CT_SIG_WIDTH 32 /* unclaimed.SIGNATURE_WIDTH */
 static inline int ct_space(unsigned char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == 0x0c;
 }
 
-static int ct_no_taker(const unsigned char *d, Py_ssize_t n, const uint8_t *quiet, long long budget) {
+static int ct_no_taker(const unsigned char *d, Py_ssize_t n, const uint8_t *quiet,
+                       const uint8_t *signatures, long long budget) {
     if (n > budget) n = (Py_ssize_t)budget;
     if (n < 4 || !quiet[d[0]] || d[2] == 4) return 0;
+    const uint8_t *sig = signatures + (size_t)d[0] * CT_SIG_WIDTH;
+    if (sig[0]) { /* not if the bytes start like the signature (as far as either goes) */
+        Py_ssize_t m = n < sig[0] ? n : sig[0];
+        if (!memcmp(d, sig + 1, (size_t)m)) return 0;
+    }
     Py_ssize_t w = n < 4096 ? n : 4096; /* jsonlines.PROBE_WINDOW */
     const unsigned char *nl = memchr(d, '\n', (size_t)w);
     if (!nl) return !memchr(d, '"', (size_t)w) || n >= 4096;
@@ -290,29 +299,34 @@ static int ct_no_taker(const unsigned char *d, Py_ssize_t n, const uint8_t *quie
 }
 
 PyObject *claim_first(PyObject *self, PyObject *args) {
-    PyObject *objs[19];
-    Py_buffer v[19];
+    PyObject *objs[20];
+    Py_buffer v[20];
     long long budget;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOLOOOO", &objs[0], &objs[1], &objs[2], &objs[3],
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOLOOOO", &objs[0], &objs[1], &objs[2], &objs[3],
                           &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9], &objs[10],
-                          &objs[11], &objs[12], &objs[13], &objs[14], &budget, &objs[15],
-                          &objs[16], &objs[17], &objs[18]))
+                          &objs[11], &objs[12], &objs[13], &objs[14], &objs[19], &budget,
+                          &objs[15], &objs[16], &objs[17], &objs[18]))
         return NULL;
-    if (take_buffers(objs, v, 19, 15) < 0)
+    /* (the signatures, parsed last but read-only: moved before the writable ones) */
+    PyObject *sig_obj = objs[19];
+    for (int k = 19; k > 15; k--) objs[k] = objs[k - 1];
+    objs[15] = sig_obj;
+    if (take_buffers(objs, v, 20, 16) < 0)
         return NULL;
     const int64_t *cand = v[0].buf, *slots = v[1].buf, *seq = v[4].buf, *poff = v[5].buf,
                   *pcap = v[6].buf, *plen = v[7].buf, *sport = v[8].buf, *dport = v[9].buf;
     const uint8_t *src_first = v[2].buf, *proto = v[3].buf, *buf = v[10].buf,
-                  *state = v[13].buf, *quiet = v[14].buf;
+                  *state = v[13].buf, *quiet = v[14].buf, *signatures = v[15].buf;
     const uint32_t *isn_a = v[11].buf, *isn_b = v[12].buf;
-    uint8_t *inspect = v[15].buf, *touched = v[16].buf;
-    int64_t *cand_out = v[17].buf, *slot_out = v[18].buf;
+    uint8_t *inspect = v[16].buf, *touched = v[17].buf;
+    int64_t *cand_out = v[18].buf, *slot_out = v[19].buf;
     const Py_ssize_t w = (Py_ssize_t)sizeof(int64_t);
-    Py_ssize_t m = v[0].len / w, n = v[2].len, rows = v[15].len, count = 0;
+    Py_ssize_t m = v[0].len / w, n = v[2].len, rows = v[16].len, count = 0;
     int bad = v[1].len < m * w || v[3].len < n || v[4].len < n * w || v[5].len < n * w ||
               v[6].len < n * w || v[7].len < n * w || v[8].len < n * w || v[9].len < n * w ||
               v[11].len < rows * 4 || v[12].len < rows * 4 || v[13].len < rows ||
-              v[14].len < 256 || v[16].len < rows || v[17].len < m * w || v[18].len < m * w;
+              v[14].len < 256 || v[15].len < 256 * CT_SIG_WIDTH || v[17].len < rows ||
+              v[18].len < m * w || v[19].len < m * w;
     for (Py_ssize_t k = 0; k < m && !bad; k++) {
         int64_t i = cand[k], s = slots[k];
         if (i < 0 || i >= n || s < 0 || s >= rows) {
@@ -328,7 +342,7 @@ PyObject *claim_first(PyObject *self, PyObject *args) {
             int64_t off = poff[i], len = plen[i];
             if ((!(state[s] & syn) || seq[i] == isn) && pcap[i] == len && sport[i] != 53 &&
                 dport[i] != 53 && off >= 0 && len >= 0 && off + len <= v[10].len &&
-                ct_no_taker(buf + off, (Py_ssize_t)len, quiet, budget)) {
+                ct_no_taker(buf + off, (Py_ssize_t)len, quiet, signatures, budget)) {
                 inspect[s] &= (uint8_t)~bit;
                 continue;
             }
@@ -338,7 +352,7 @@ PyObject *claim_first(PyObject *self, PyObject *args) {
         slot_out[count] = s;
         count++;
     }
-    release_buffers(v, 19);
+    release_buffers(v, 20);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "claim_first: a packet or slot out of range, or a short column");
         return NULL;

@@ -18,7 +18,7 @@ from detector.decode import PROTO_TCP, PacketBatch
 from detector.dissect.dnsparse import answer_groups
 from detector.dissect.inspector import Inspector
 from detector.dissect.triage import QUIC_MIN_DATAGRAM, QUIC_V2, dns_port_table, triage
-from detector.dissect.unclaimed import no_taker, quiet_first_bytes
+from detector.dissect.unclaimed import no_taker, quiet_first_bytes, signature_table
 from detector.flows import Placement
 from detector.flowtable import STATE_SYN_A, STATE_SYN_B, FlowTable
 
@@ -153,7 +153,8 @@ def _claim_first_compiled(
         as_c(pb.payload_off, dtype=np.int64), as_c(pb.payload_cap, dtype=np.int64),
         as_c(pb.payload_len, dtype=np.int64), as_c(pb.sport, dtype=np.int64),
         as_c(pb.dport, dtype=np.int64), pb.buf, cols["isn_a"], cols["isn_b"], cols["state"],
-        quiet_first_bytes(), budget, cols["inspect"], cols["touched"], out[0], out[1],
+        quiet_first_bytes(), signature_table(), budget, cols["inspect"], cols["touched"],
+        out[0], out[1],
     )  # fmt: skip
     return out[0, :count], out[1, :count]
 

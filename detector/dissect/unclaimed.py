@@ -25,7 +25,8 @@ import numpy as np
 
 from detector.dissect.inspector import PROBED_OFF_DNS_PORT
 from detector.dissect.jsonlines import PROBE_WINDOW, JsonLines
-from detector.dissect.nodes import BITCOIN_MAGICS, CryptoNode
+from detector.dissect.libp2p import HEADER, Multistream
+from detector.dissect.nodes import BITCOIN_MAGICS, LEVIN_SIGNATURE, CryptoNode
 
 # The two probes that read every first byte (first_bytes None, DnsTcp aside): the table
 # leaves out the first bytes on which their quick NO below does not hold.
@@ -33,9 +34,18 @@ _EVERY_BYTE = frozenset({CryptoNode, JsonLines})
 _NOT_QUIET = frozenset(
     b" \t\n\r\x0b\x0c{["  # JsonLines: a JSON value after white space
     b"\x00\x04\x05"  # JsonLines: a SOCKS handshake first
-    b"\x01\x52\x04"  # CryptoNode: Levin, Nano, RLPx
+    b"\x52\x04"  # CryptoNode: Nano, RLPx
     + bytes(magic[0] for magic in BITCOIN_MAGICS)  # CryptoNode: a Bitcoin-family magic
 )
+# First bytes whose one more probe says NO to anything but a prefix of its signature (the
+# dissector, the signature): libp2p's multistream header, Monero's Levin signature - a
+# thousand first packets of the real-traffic bench input start with 0x13 or 0x01 and
+# are neither.
+_SIGNED: dict[int, tuple[type, bytes]] = {
+    HEADER[0]: (Multistream, HEADER),
+    LEVIN_SIGNATURE[0]: (CryptoNode, LEVIN_SIGNATURE),
+}
+SIGNATURE_WIDTH = 32  # a row of signature_table: its length, then its bytes
 _SPACE = b" \t\n\r\x0b\x0c"  # what bytes.rstrip() strips
 
 
@@ -47,21 +57,38 @@ def quiet_first_bytes() -> np.ndarray:
     A dissector added without ``first_bytes`` makes every entry 0 (never a wrong NO)."""
     table = np.zeros(256, dtype=np.uint8)
     for b, probed in enumerate(PROBED_OFF_DNS_PORT):
-        if set(probed) <= _EVERY_BYTE and b not in _NOT_QUIET:
+        signed = {_SIGNED[b][0]} if b in _SIGNED else set()
+        if set(probed) <= _EVERY_BYTE | signed and b not in _NOT_QUIET:
             table[b] = 1
+    return table
+
+
+@functools.cache
+def signature_table() -> np.ndarray:
+    """Per first byte, a row of SIGNATURE_WIDTH bytes (uint8): the length of the
+    signature a side starting with that byte must not start like (0: none), then its
+    bytes (``_SIGNED``; what ``_fast.claim_first`` reads)."""
+    table = np.zeros((256, SIGNATURE_WIDTH), dtype=np.uint8)
+    for b, (_, signature) in _SIGNED.items():
+        table[b, 0] = len(signature)
+        table[b, 1 : 1 + len(signature)] = np.frombuffer(signature, dtype=np.uint8)
     return table
 
 
 def no_taker(data: bytes, budget: int) -> bool:
     """True only if every stream dissector's probe says NO to ``data`` as a side's first
     bytes (cut to the side's byte ``budget``, as Inspector._deliver cuts them), off port
-    53: a quiet first byte (``quiet_first_bytes``), no RLPx size prefix (a third byte
+    53: a quiet first byte (``quiet_first_bytes``) not followed like its signature, if
+    it has one (``_SIGNED``: as far as either goes), no RLPx size prefix (a third byte
     0x04: CryptoNode), at least 4 bytes (fewer: CryptoNode's MAYBE), and no way for
     JsonLines to see JSON - no newline in its probe window and no quote in it (or a
     window filled), or a first line that does not end a JSON value."""
     data = data[:budget]
     n = len(data)
     if n < 4 or not quiet_first_bytes()[data[0]] or data[2] == 4:
+        return False
+    signed = _SIGNED.get(data[0])
+    if signed is not None and signed[1].startswith(data[: len(signed[1])]):
         return False
     window = data[:PROBE_WINDOW]
     nl = window.find(b"\n")

@@ -1,6 +1,6 @@
 """First packets that no dissector would take (dissect/unclaimed.py): ``no_taker`` never
 says so of bytes some probe takes or may take, the Inspector indeed concludes nothing
-from the bytes it says it of, and the feeder's claim pass (``_fast.claim_first``)
+from the bytes it says it of, and the feeder's claim (in ``_fast.inspect_triage``)
 agrees with its pure twin (``feeder._claim_first_py``)."""
 
 from __future__ import annotations
@@ -82,25 +82,15 @@ def test_the_inspector_concludes_nothing_from_such_a_side() -> None:
 
 
 def _claim_case(rng: np.random.Generator, n: int, rows: int) -> tuple:
+    """A batch of ``n`` packets over ``rows`` flows: TCP mostly, some UDP (DNS ports too),
+    payloads from _samples, some cut by the capture, some in order at their side's start,
+    and flow columns with some flows touched, some SYNs seen, some sides out of inspection."""
     samples = _samples(int(rng.integers(1 << 30)), n)
-    buf = np.frombuffer(b"".join(samples), dtype=np.uint8)
+    buf = np.frombuffer(b"".join(samples) + bytes(8), dtype=np.uint8)
     lens = np.array([len(s) for s in samples], dtype=np.int64)
-    off = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
-    seq = rng.integers(0, 1 << 32, n)
-    pb = SimpleNamespace(
-        buf=buf,
-        proto=rng.choice(np.array([6, 6, 6, 17], dtype=np.uint8), n),
-        seq=seq,
-        payload_off=off,
-        payload_cap=np.where(rng.random(n) < 0.1, np.maximum(lens - 1, 0), lens),
-        payload_len=lens,
-        sport=rng.choice(np.array([53, 443, 40000, 5000]), n),
-        dport=rng.choice(np.array([53, 80, 40001, 9999]), n),
-    )
-    cand = np.sort(rng.choice(n, n * 3 // 4, replace=False))
-    slots = rng.integers(0, rows, cand.shape[0])
-    pkt_slot = np.full(n, -1, dtype=np.int64)
-    pkt_slot[cand] = slots
+    off = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64) if n else lens
+    pkt_slot = rng.integers(0, rows, n)
+    pkt_slot[rng.random(n) < 0.05] = -1
     src_first = rng.integers(0, 2, n).astype(bool)
     cols = {
         "inspect": rng.choice(np.array([0, 1, 2, 3, 3, 3], dtype=np.uint8), rows),
@@ -109,33 +99,42 @@ def _claim_case(rng: np.random.Generator, n: int, rows: int) -> tuple:
         "isn_a": rng.integers(0, 1 << 32, rows, dtype=np.uint32),
         "isn_b": rng.integers(0, 1 << 32, rows, dtype=np.uint32),
     }
-    # some packets in order at the start of their side's stream
-    at_start = rng.random(cand.shape[0]) < 0.5
-    from_a = src_first[cand]
-    isn = np.where(from_a, cols["isn_a"][slots], cols["isn_b"][slots]).astype(np.int64)
-    seq[cand] = np.where(at_start, isn, seq[cand])
-    return cand, slots, pb, src_first, cols
+    isn = np.where(src_first, cols["isn_a"][pkt_slot], cols["isn_b"][pkt_slot]).astype(np.int64)
+    seq = np.where(rng.random(n) < 0.5, isn, rng.integers(0, 1 << 32, n))
+    pb = SimpleNamespace(
+        buf=buf,
+        proto=rng.choice(np.array([6, 6, 6, 17], dtype=np.uint8), rows)[pkt_slot],  # by flow
+        seq=seq,
+        payload_off=off,
+        payload_cap=np.where(rng.random(n) < 0.1, np.maximum(lens - 1, 0), lens),
+        payload_len=lens,
+        sport=rng.choice(np.array([53, 443, 40000, 5000]), n),
+        dport=rng.choice(np.array([53, 80, 40001, 9999]), n),
+    )
+    return pkt_slot, pb, src_first, cols
 
 
 @pytest.mark.skipif(fast is None, reason="compiled helpers not built")
 @pytest.mark.parametrize("seed", range(4))
 def test_claim_twins_agree(seed: int) -> None:
+    """The candidates of a batch with the claim: ``_fast.inspect_triage`` against its
+    twin (triage, then feeder._claim_first_py) - the same packets, and the same inspect
+    bits cleared and flows touched."""
     rng = np.random.default_rng(seed)
     for n, rows in ((0, 4), (1, 4), (300, 40), (3000, 200)):
-        cand, slots, pb, src_first, cols = _claim_case(rng, n, rows)
+        pkt_slot, pb, src_first, cols = _claim_case(rng, n, rows)
         budget = 16384 if n == 3000 else int(rng.choice([16384, 6, 3]))
         runs = []
-        for claim in (feeder._claim_first_py, feeder._claim_first_compiled):
+        for candidates in (feeder._candidates_numpy, feeder._candidates_compiled):
             mine = {k: v.copy() for k, v in cols.items()}
-            runs.append((claim(cand, slots, pb, src_first, mine, budget), mine))
+            got = candidates(mine["inspect"], pkt_slot, src_first, pb, mine, budget)
+            runs.append((got, mine))
         (got_p, cols_p), (got_c, cols_c) = runs
         for x, y in zip(got_c, got_p, strict=True):
             assert x.dtype == y.dtype and np.array_equal(x, y), n
         for name in ("inspect", "touched"):
             assert np.array_equal(cols_c[name], cols_p[name]), (n, name)
         if n == 3000:  # some claimed, some kept, flows touched
-            assert 0 < got_c[0].shape[0] < cand.shape[0]
+            assert (pb.proto[got_c[0]] == 6).any() and got_c[2].shape[0] > 0  # DNS answers too
             assert (cols_c["inspect"] != cols["inspect"]).any()
             assert (cols_c["touched"] & ~cols["touched"]).any()
-    with pytest.raises(ValueError):
-        feeder._claim_first_compiled(cand, slots + rows, pb, src_first, cols, 16384)

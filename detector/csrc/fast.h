@@ -148,7 +148,6 @@ FAST_FN PyObject *quic_key_iv(PyObject *self, PyObject *args);
 /* feed.c */
 FAST_FN PyObject *rank_within(PyObject *self, PyObject *args);
 FAST_FN PyObject *round_pick(PyObject *self, PyObject *args);
-FAST_FN PyObject *claim_first(PyObject *self, PyObject *args);
 FAST_FN PyObject *inspect_triage(PyObject *self, PyObject *args);
 FAST_FN PyObject *inspect_cols(PyObject *self, PyObject *args);
 FAST_FN PyObject *feed_packets(PyObject *self, PyObject *args);

@@ -46,7 +46,6 @@ static PyMethodDef methods[] = {
     {"inspect_cols", inspect_cols, METH_VARARGS, "The columns feed_packets takes for a round."},
     {"inspect_triage", inspect_triage, METH_VARARGS, "Packets of a batch the dissectors must see."},
     {"rank_within", rank_within, METH_VARARGS, "Each packet's place among its flow's."},
-    {"claim_first", claim_first, METH_VARARGS, "Drop the first packets no dissector would take."},
     {"round_pick", round_pick, METH_VARARGS, "The candidates of one feeding round."},
     {"feed_packets", feed_packets, METH_VARARGS, "A round of packets to the Inspector, skipping done sides."},
     {"aes128_block", aes128_block_py, METH_VARARGS, "AES-128 encryption of one 16-byte block."},

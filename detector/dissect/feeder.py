@@ -54,36 +54,52 @@ def _wanted_numpy(
 
 
 def _candidates_numpy(
-    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, pb: PacketBatch
+    inspect: np.ndarray,
+    pkt_slot: np.ndarray,
+    src_first: np.ndarray,
+    pb: PacketBatch,
+    cols: dict[str, np.ndarray],
+    budget: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The packets of a batch the dissectors must see (triage of ``_wanted_numpy``'s), in
+    """The packets of a batch the dissectors must see (triage of ``_wanted_numpy``'s, less
+    the first packets of new flows that no dissector would take: _claim_first_py), in
     capture order: those for the inspector with their flow slots, and the DNS responses
-    with answers (the fast DNS path). _candidates_compiled's twin."""
+    with answers (the fast DNS path). ``cols``: the flow table's (``inspect`` is its
+    column, its bits and ``touched`` updated by the claim); ``budget``: the Inspector's
+    bytes per side. _candidates_compiled's twin."""
     cand, dns = triage(pb, _wanted_numpy(inspect, pkt_slot, src_first, pb.payload_len))
     if dns.any():
         cand, dns_idx = cand[~dns], cand[dns]
     else:
         dns_idx = cand[:0]
-    return cand, pkt_slot[cand], dns_idx
+    cand, slots = _claim_first_py(cand, pkt_slot[cand], pb, src_first, inspect, cols, budget)
+    return cand, slots, dns_idx
 
 
 def _candidates_compiled(
-    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, pb: PacketBatch
+    inspect: np.ndarray,
+    pkt_slot: np.ndarray,
+    src_first: np.ndarray,
+    pb: PacketBatch,
+    cols: dict[str, np.ndarray],
+    budget: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """_candidates_numpy by ``_fast.inspect_triage``: one pass over the batch, where numpy
-    made some twenty over the wanted packets (a buffer shorter than its 8 bytes of
-    padding, which no capture makes, goes to the twin)."""
+    made some twenty over the wanted packets, and the claim in the same pass (a buffer
+    shorter than its 8 bytes of padding, which no capture makes, goes to the twin)."""
     if pb.buf.shape[0] < 8:
-        return _candidates_numpy(inspect, pkt_slot, src_first, pb)
+        return _candidates_numpy(inspect, pkt_slot, src_first, pb, cols, budget)
     n = pkt_slot.shape[0]
     out = np.empty((3, n), dtype=np.int64)  # candidates, their slots, DNS responses
     as_c = np.ascontiguousarray
     count, dns_count = fast.inspect_triage(
-        inspect, as_c(pkt_slot, dtype=np.int64), as_c(src_first, dtype=bool),
+        as_c(pkt_slot, dtype=np.int64), as_c(src_first, dtype=bool),
         as_c(pb.payload_len, dtype=np.int64), as_c(pb.proto, dtype=np.uint8),
         as_c(pb.sport, dtype=np.int64), as_c(pb.dport, dtype=np.int64), dns_port_table(),
         pb.buf, as_c(pb.payload_off, dtype=np.int64), as_c(pb.payload_cap, dtype=np.int64),
-        QUIC_V2, QUIC_MIN_DATAGRAM, out[0], out[1], out[2],
+        as_c(pb.seq, dtype=np.int64), cols["isn_a"], cols["isn_b"], cols["state"],
+        quiet_first_bytes(), signature_table(), inspect, cols["touched"], out[0], out[1],
+        out[2], QUIC_V2, QUIC_MIN_DATAGRAM, budget,
     )  # fmt: skip
     return out[0, :count], out[1, :count], out[2, :dns_count]
 
@@ -93,6 +109,7 @@ def _claim_first_py(
     slots: np.ndarray,
     pb: PacketBatch,
     src_first: np.ndarray,
+    inspect: np.ndarray,
     cols: dict[str, np.ndarray],
     budget: int,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -104,8 +121,8 @@ def _claim_first_py(
     the other side's first; every candidate kept marks its flow touched, as the first
     round would. A packet is judged only whole (payload_cap == payload_len) and in order
     at the start of its side's stream (its SYN unseen, or seq == isn), off port 53.
-    ``_fast.claim_first`` is the compiled twin (tests/test_unclaimed.py)."""
-    inspect, touched, state = cols["inspect"], cols["touched"], cols["state"]
+    ``_fast.inspect_triage`` does the same in its pass (tests/test_unclaimed.py)."""
+    touched, state = cols["touched"], cols["state"]
     isn_a, isn_b = cols["isn_a"], cols["isn_b"]
     buf = pb.buf
     keep = np.ones(cand.shape[0], dtype=bool)
@@ -133,30 +150,6 @@ def _claim_first_py(
                 continue
         touched[s] = True
     return cand[keep], slots[keep]
-
-
-def _claim_first_compiled(
-    cand: np.ndarray,
-    slots: np.ndarray,
-    pb: PacketBatch,
-    src_first: np.ndarray,
-    cols: dict[str, np.ndarray],
-    budget: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """_claim_first_py by ``_fast.claim_first``: one pass over the candidates."""
-    m = cand.shape[0]
-    out = np.empty((2, m), dtype=np.int64)
-    as_c = np.ascontiguousarray
-    count = fast.claim_first(
-        as_c(cand, dtype=np.int64), as_c(slots, dtype=np.int64), as_c(src_first, dtype=bool),
-        as_c(pb.proto, dtype=np.uint8), as_c(pb.seq, dtype=np.int64),
-        as_c(pb.payload_off, dtype=np.int64), as_c(pb.payload_cap, dtype=np.int64),
-        as_c(pb.payload_len, dtype=np.int64), as_c(pb.sport, dtype=np.int64),
-        as_c(pb.dport, dtype=np.int64), pb.buf, cols["isn_a"], cols["isn_b"], cols["state"],
-        quiet_first_bytes(), signature_table(), budget, cols["inspect"], cols["touched"],
-        out[0], out[1],
-    )  # fmt: skip
-    return out[0, :count], out[1, :count]
 
 
 def _rank_within_compiled(slots: np.ndarray, rows: int) -> np.ndarray:
@@ -231,16 +224,12 @@ class PayloadFeeder:
         # only when it answers something (see dissect/triage.py).
         candidates = _candidates_compiled if fast is not None else _candidates_numpy
         # slots all >= 0: candidates have a flow (_wanted)
-        cand, slots, dns = candidates(t["inspect"], pkt_slot, src_first, pb)
+        # The first packets of new flows that no dissector would take leave inspection
+        # there, their flows untouched (dissect/unclaimed.py).
+        budget = self.inspector.config.bytes_per_side
+        cand, slots, dns = candidates(t["inspect"], pkt_slot, src_first, pb, t.cols, budget)
         if dns.shape[0]:
             self._dns_answers(pb, dns, pkt_slot, src_first)
-        if cand.shape[0] == 0:
-            return
-        # The first packets of new flows that no dissector would take leave inspection
-        # here, their flows untouched (dissect/unclaimed.py).
-        claim = _claim_first_compiled if fast is not None else _claim_first_py
-        budget = self.inspector.config.bytes_per_side
-        cand, slots = claim(cand, slots, pb, src_first, t.cols, budget)
         if cand.shape[0] == 0:
             return
         # Rounds: first each flow's first few payload packets of this batch, then more of

@@ -6,7 +6,7 @@ inspection state (five objects), offers the bytes to every probe of
 of a protocol nobody here reads (binary game, VoIP, database or proprietary traffic)
 costs some 30,000 instructions for that answer, and its flow a ``retire`` and a
 ``finish`` more (~2,000 such sides in the real-traffic bench input). The feeder asks
-``no_taker`` first (its compiled twin ``_fast.claim_first``, the test
+``no_taker`` first (the compiled twin: in ``_fast.inspect_triage``, the test
 tests/test_unclaimed.py) and, for such a side of a flow that no packet of reached
 Python yet, clears the side's inspect bit itself: the Inspector never hears of it, and
 what it would have concluded - nothing learned, side done - is what follows anyway.
@@ -67,7 +67,7 @@ def quiet_first_bytes() -> np.ndarray:
 def signature_table() -> np.ndarray:
     """Per first byte, a row of SIGNATURE_WIDTH bytes (uint8): the length of the
     signature a side starting with that byte must not start like (0: none), then its
-    bytes (``_SIGNED``; what ``_fast.claim_first`` reads)."""
+    bytes (``_SIGNED``; what ``_fast.inspect_triage`` reads)."""
     table = np.zeros((256, SIGNATURE_WIDTH), dtype=np.uint8)
     for b, (_, signature) in _SIGNED.items():
         table[b, 0] = len(signature)

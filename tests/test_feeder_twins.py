@@ -149,9 +149,13 @@ def test_candidates_twins_agree(seed: int) -> None:
             proto=rng.choice(np.array([6, 17, 17, 17, 1], dtype=np.uint8), n),
             sport=rng.choice(np.array([53, 5353, 443, 40000, 5355]), n),
             dport=rng.choice(np.array([53, 443, 40001, 123, 30303]), n),
+            seq=rng.integers(0, 1 << 32, n),
         )
-        want = feeder._candidates_numpy(inspect, pkt_slot, src_first, pb)
-        got = feeder._candidates_compiled(inspect, pkt_slot, src_first, pb)
+        # (every flow touched: no claim here - tests/test_unclaimed.py has those)
+        cols = _claim_cols(rows)
+        want = feeder._candidates_numpy(inspect, pkt_slot, src_first, pb, cols, 16384)
+        got = feeder._candidates_compiled(inspect, pkt_slot, src_first, pb, cols, 16384)
+        assert cols["touched"].all()
         for x, y in zip(got, want, strict=True):
             assert x.dtype == y.dtype and np.array_equal(x, y), n
         if n == 5000:  # TCP, kept UDP and DNS answers all there; some UDP left out
@@ -159,11 +163,24 @@ def test_candidates_twins_agree(seed: int) -> None:
             assert 0 < kept_udp < int(((pb.proto == 17) & (pb.payload_len > 0)).sum()) // 2
             assert got[2].shape[0] > 0 and got[0].shape[0] - kept_udp > 0
     one = SimpleNamespace(payload_len=np.ones(1, np.int64), proto=np.full(1, 6, np.uint8),
+                          seq=np.zeros(1, np.int64),
                           sport=np.ones(1, np.int64), dport=np.ones(1, np.int64),
                           buf=np.zeros(16, np.uint8), payload_off=np.zeros(1, np.int64),
                           payload_cap=np.ones(1, np.int64))  # fmt: skip
     with pytest.raises(ValueError):
-        feeder._candidates_compiled(inspect, np.array([rows]), np.ones(1, bool), one)
+        feeder._candidates_compiled(
+            inspect, np.array([rows]), np.ones(1, bool), one, _claim_cols(rows), 16384
+        )
+
+
+def _claim_cols(rows: int) -> dict[str, np.ndarray]:
+    """The flow table columns the candidates' claim reads, every flow touched."""
+    return {
+        "touched": np.ones(rows, dtype=bool),
+        "state": np.zeros(rows, dtype=np.uint8),
+        "isn_a": np.zeros(rows, dtype=np.uint32),
+        "isn_b": np.zeros(rows, dtype=np.uint32),
+    }
 
 
 def test_rank_within_twins_agree() -> None:

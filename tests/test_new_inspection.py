@@ -47,3 +47,22 @@ def test_copied_inspections_share_no_container() -> None:
     one.sides[0].done = True
     three = _copied_inspection(config, False, (1, 2))
     assert three.sides[0].stream.pending == {} and not three.sides[0].done
+
+
+def test_copied_first_packets_are_the_init_state() -> None:
+    """tls.flow.new_first_packets (fresh_copy of a prototype) makes what FirstPackets'
+    __init__ makes, with lists and facts of its own."""
+    from detector.dissect.tls.flow import FirstPackets, _copied_first_packets, new_first_packets
+
+    assert new_first_packets is _copied_first_packets
+    made, wanted = _copied_first_packets((443, 51000)), FirstPackets((443, 51000))
+    got, want = _slots(made), _slots(wanted)
+    assert repr(got.pop("facts")) == repr(want.pop("facts"))
+    assert got == want
+    other = _copied_first_packets((1, 2))
+    for name in ("facts", "app_records", "hello", "taken"):
+        assert getattr(made, name) is not getattr(other, name), name
+    made.taken[0] = 5
+    made.facts.app_protos.add("tls")
+    assert _copied_first_packets((1, 2)).taken == [-1, -1]
+    assert not _copied_first_packets((1, 2)).facts.app_protos

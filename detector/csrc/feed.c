@@ -106,50 +106,117 @@ PyObject *round_pick(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
-/* inspect_triage(inspect, pkt_slot, src_first, payload_len, proto, sport, dport, dns_ports,
-                  buf, payload_off, payload_cap, quic_v2, quic_min, idx_out, slot_out, dns_out)
+/* inspect_triage's claim (dissect/feeder.py's _claim_first_py is its twin): ``ct_no_taker``
+   is dissect/unclaimed.py's no_taker, ``quiet`` its 256-byte quiet_first_bytes table and
+   ``signatures`` its signature_table (256 rows of CT_SIG_WIDTH bytes: a length, then
+   the bytes). */
+#define CT_SIG_WIDTH 32 /* unclaimed.SIGNATURE_WIDTH */
+static inline int ct_space(unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == 0x0c;
+}
+
+static int ct_no_taker(const unsigned char *d, Py_ssize_t n, const uint8_t *quiet,
+                       const uint8_t *signatures, long long budget) {
+    if (n > budget) n = (Py_ssize_t)budget;
+    if (n < 4 || !quiet[d[0]] || d[2] == 4) return 0;
+    const uint8_t *sig = signatures + (size_t)d[0] * CT_SIG_WIDTH;
+    if (sig[0]) { /* not if the bytes start like the signature (as far as either goes) */
+        Py_ssize_t m = n < sig[0] ? n : sig[0];
+        if (!memcmp(d, sig + 1, (size_t)m)) return 0;
+    }
+    Py_ssize_t w = n < 4096 ? n : 4096; /* jsonlines.PROBE_WINDOW */
+    const unsigned char *nl = memchr(d, '\n', (size_t)w);
+    if (!nl) return !memchr(d, '"', (size_t)w) || n >= 4096;
+    Py_ssize_t e = nl - d;
+    while (e > 0 && ct_space(d[e - 1])) e--;
+    return !(e > 0 && (d[e - 1] == '}' || d[e - 1] == ']'));
+}
+
+/* What the claim reads, apart from the packet: kept out of inspect_triage's loop, whose
+   hot path - a packet without payload or of a side not inspected - must not pay for it
+   (with the claim written inline the loop cost ~1.7 M instructions more on the generated
+   bench input, callgrind). */
+typedef struct {
+    const int64_t *poff, *plen, *pcap, *seq, *sport, *dport;
+    const uint32_t *isn_a, *isn_b;
+    const uint8_t *state, *quiet, *signatures, *buf;
+    Py_ssize_t size;
+    long long budget;
+} ct_claim_cols;
+
+/* Whether inspect_triage claims TCP packet i of the untouched flow s, of the side ``bit``. */
+static __attribute__((noinline)) int ct_claims(const ct_claim_cols *c, int64_t i, int64_t s,
+                                                uint8_t bit) {
+    int64_t isn = bit == 1 ? c->isn_a[s] : c->isn_b[s];
+    int64_t off = c->poff[i], len = c->plen[i];
+    return (!(c->state[s] & (bit == 1 ? ST_SYN_A : ST_SYN_B)) || c->seq[i] == isn) &&
+           c->pcap[i] == len && c->sport[i] != 53 && c->dport[i] != 53 && off >= 0 &&
+           off + len <= c->size &&
+           ct_no_taker(c->buf + off, (Py_ssize_t)len, c->quiet, c->signatures, c->budget);
+}
+
+/* inspect_triage(pkt_slot, src_first, payload_len, proto, sport, dport, dns_ports, buf,
+                  payload_off, payload_cap, seq, isn_a, isn_b, state, quiet, signatures,
+                  inspect, touched, idx_out, slot_out, dns_out, quic_v2, quic_min, budget)
      -> (count, dns_count)
 
    dissect/feeder.py's _candidates_numpy compiled (the twin: dissect/triage.py's triage of
-   _wanted_numpy's packets; tests/test_feeder_twins.py compares them): which packets of a
-   batch go to the dissectors, in capture order. Wanted are those with a flow slot and
-   payload whose side's bit (1: side A, 2: side B) is set in the flow's ``inspect`` byte;
-   of them every non-UDP one goes on (idx_out, with its slot in slot_out), a UDP one with
-   either port marked in the 65,536-byte ``dns_ports`` table only when it is a response
-   with answers (dns_out: the fast DNS path), any other UDP one only when it has a
-   datagram dissector's shape (discv4, Nano, a client's QUIC Initial of at least
-   ``quic_min`` bytes, version 1 or ``quic_v2``: triage._datagram_candidate). Bytes are
-   read at offsets clipped to [0, len(buf) - 8], as triage's numpy gathers read them
-   (the caller sees to len(buf) >= 8). One pass over the batch where numpy made some
-   twenty over the wanted packets (a dozen clipped gathers of the UDP ones, then two
-   masks and a gather of the slots): ~5 % of the generated bench's instructions went to
-   the feeder's numpy. */
+   _wanted_numpy's packets, then _claim_first_py; tests/test_feeder_twins.py and
+   tests/test_unclaimed.py compare them): which packets of a batch go to the dissectors,
+   in capture order. Wanted are those with a flow slot and payload whose side's bit (1:
+   side A, 2: side B) is set in the flow's ``inspect`` byte; of them every non-UDP one
+   goes on (idx_out, with its slot in slot_out), a UDP one with either port marked in the
+   65,536-byte ``dns_ports`` table only when it is a response with answers (dns_out: the
+   fast DNS path), any other UDP one only when it has a datagram dissector's shape
+   (discv4, Nano, a client's QUIC Initial of at least ``quic_min`` bytes, version 1 or
+   ``quic_v2``: triage._datagram_candidate). Bytes are read at offsets clipped to
+   [0, len(buf) - 8], as triage's numpy gathers read them (the caller sees to len(buf) >=
+   8). One pass over the batch where numpy made some twenty over the wanted packets (a
+   dozen clipped gathers of the UDP ones, then two masks and a gather of the slots): ~5 %
+   of the generated bench's instructions went to the feeder's numpy.
+
+   The claim (dissect/unclaimed.py): a TCP packet of a flow no candidate of which went on
+   yet (``touched`` clear) that no stream dissector would take - whole (payload_cap ==
+   payload_len), in order at the start of its side's stream (SYN unseen, or seq == isn),
+   off port 53, ``ct_no_taker`` - does not go on: its side's inspect bit is cleared (its
+   later packets are not wanted). Every packet that goes on to idx_out marks its flow
+   ``touched``, as the first feeding round would. (Done here rather than in a pass of its
+   own over the candidates: that pass cost ~13 M instructions on the generated bench
+   input, where the bulk flows' candidates are many and none is claimed.) */
 static inline unsigned it_byte(const unsigned char *b, Py_ssize_t last, int64_t i) {
     return b[i < 0 ? 0 : (i > last ? last : i)];
 }
 
 PyObject *inspect_triage(PyObject *self, PyObject *args) {
-    PyObject *objs[14];
-    Py_buffer v[14];
+    PyObject *objs[21];
+    Py_buffer v[21];
     unsigned long quic_v2;
-    long long quic_min;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOkLOOO", &objs[0], &objs[1], &objs[2], &objs[3],
-                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9], &objs[10],
-                          &quic_v2, &quic_min, &objs[11], &objs[12], &objs[13]))
+    long long quic_min, budget;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOOOOkLL", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
+                          &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15],
+                          &objs[16], &objs[17], &objs[18], &objs[19], &objs[20], &quic_v2,
+                          &quic_min, &budget))
         return NULL;
-    if (take_buffers(objs, v, 14, 11) < 0)
+    if (take_buffers(objs, v, 21, 16) < 0)
         return NULL;
-    const uint8_t *inspect = v[0].buf, *src_first = v[2].buf, *proto = v[4].buf,
-                  *dns_ports = v[7].buf, *buf = v[8].buf;
-    const int64_t *pkt_slot = v[1].buf, *plen = v[3].buf, *sport = v[5].buf, *dport = v[6].buf,
-                  *poff = v[9].buf, *pcap = v[10].buf;
-    int64_t *idx = v[11].buf, *slot_out = v[12].buf, *dns_out = v[13].buf;
-    Py_ssize_t rows = v[0].len, n = v[1].len / (Py_ssize_t)sizeof(int64_t), count = 0, ndns = 0;
-    Py_ssize_t last = v[8].len - 8;
+    const uint8_t *src_first = v[1].buf, *proto = v[3].buf, *dns_ports = v[6].buf,
+                  *buf = v[7].buf;
+    const int64_t *pkt_slot = v[0].buf, *plen = v[2].buf, *sport = v[4].buf, *dport = v[5].buf,
+                  *poff = v[8].buf, *pcap = v[9].buf;
+    uint8_t *inspect = v[16].buf, *touched = v[17].buf;
+    int64_t *idx = v[18].buf, *slot_out = v[19].buf, *dns_out = v[20].buf;
     const Py_ssize_t w = (Py_ssize_t)sizeof(int64_t);
-    int bad = v[2].len < n || v[3].len < n * w || v[4].len < n || v[5].len < n * w ||
-              v[6].len < n * w || v[7].len < 65536 || last < 0 || v[9].len < n * w ||
-              v[10].len < n * w || v[11].len < n * w || v[12].len < n * w || v[13].len < n * w;
+    Py_ssize_t rows = v[16].len, n = v[0].len / w, count = 0, ndns = 0;
+    Py_ssize_t last = v[7].len - 8;
+    const ct_claim_cols claim = {poff, plen, pcap, v[10].buf, sport, dport, v[11].buf, v[12].buf,
+                                 v[13].buf, v[14].buf, v[15].buf, buf, v[7].len, budget};
+    int bad = v[1].len < n || v[2].len < n * w || v[3].len < n || v[4].len < n * w ||
+              v[5].len < n * w || v[6].len < 65536 || last < 0 || v[8].len < n * w ||
+              v[9].len < n * w || v[10].len < n * w || v[11].len < rows * 4 ||
+              v[12].len < rows * 4 || v[13].len < rows || v[14].len < 256 ||
+              v[15].len < 256 * CT_SIG_WIDTH || v[17].len < rows || v[18].len < n * w ||
+              v[19].len < n * w || v[20].len < n * w;
     for (Py_ssize_t i = 0; i < n && !bad; i++) {
         int64_t s = pkt_slot[i];
         if (s < 0 || plen[i] <= 0) continue;
@@ -157,7 +224,8 @@ PyObject *inspect_triage(PyObject *self, PyObject *args) {
             bad = 1;
             break;
         }
-        if (!(inspect[s] & (src_first[i] ? 1 : 2))) continue;
+        uint8_t bit = src_first[i] ? 1 : 2;
+        if (!(inspect[s] & bit)) continue;
         if (proto[i] == 17) {
             int64_t sp = sport[i], dp = dport[i], off = poff[i], cap = pcap[i];
             int dns = ((uint64_t)sp < 65536 && dns_ports[sp]) || ((uint64_t)dp < 65536 && dns_ports[dp]);
@@ -179,12 +247,16 @@ PyObject *inspect_triage(PyObject *self, PyObject *args) {
                 keep = (version == 1 && kind == 0) || (version == (uint32_t)quic_v2 && kind == 1);
             }
             if (!keep) continue;
+        } else if (!touched[s] && proto[i] == 6 && ct_claims(&claim, i, s, bit)) {
+            inspect[s] &= (uint8_t)~bit; /* the claim (see above) */
+            continue;
         }
+        touched[s] = 1;
         idx[count] = i;
         slot_out[count] = s;
         count++;
     }
-    release_buffers(v, 14);
+    release_buffers(v, 21);
     if (bad) {
         PyErr_SetString(PyExc_ValueError, "inspect_triage: a slot outside the table or a short column");
         return NULL;
@@ -271,8 +343,9 @@ PyObject *inspect_cols(PyObject *self, PyObject *args) {
    longer wants payload (its bit in the uint8 ``inspect`` column, which the answers update
    as the loop goes) is skipped before any Python object is made for it - a third of the
    packets of a round on real traffic; the others are passed to ``tcp_packet`` or
-   ``udp_packet`` as the Python loop passes them. Returns how many flows the Inspector cut
-   short (``cut_short``, emptied) while the loop ran. */
+   ``udp_packet`` as the Python loop passes them. An answer keeps only the bits still set
+   (a side inspect_triage claimed is not done in the Inspector). Returns how
+   many flows the Inspector cut short (``cut_short``, emptied) while the loop ran. */
 PyObject *feed_packets(PyObject *self, PyObject *args) {
     PyObject *cols, *inspect_obj, *buf_obj, *tcp_fn, *udp_fn, *retire_fn, *cut_short;
     if (!PyArg_ParseTuple(args, "O!OOOOOO!", &PyTuple_Type, &cols, &inspect_obj, &buf_obj,
@@ -329,7 +402,8 @@ PyObject *feed_packets(PyObject *self, PyObject *args) {
             failed = 1;
             break;
         }
-        if (!(inspect[s] & (side[i] + 1)))
+        unsigned char held = inspect[s];
+        if (!(held & (side[i] + 1)))
             continue;
         Py_ssize_t b = (Py_ssize_t)begin[i], e = (Py_ssize_t)end[i];
         Py_ssize_t len = PySlice_AdjustIndices(bv.len, &b, &e, 1);
@@ -382,6 +456,7 @@ PyObject *feed_packets(PyObject *self, PyObject *args) {
             failed = 1;
             break;
         }
+        kept &= held;
         inspect[s] = (unsigned char)kept;
         if (!kept) {
             PyObject *slot_obj = PyLong_FromLongLong(slot[i]);

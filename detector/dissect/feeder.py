@@ -18,6 +18,7 @@ from detector.decode import PROTO_TCP, PacketBatch
 from detector.dissect.dnsparse import answer_groups
 from detector.dissect.inspector import Inspector
 from detector.dissect.triage import QUIC_MIN_DATAGRAM, QUIC_V2, dns_port_table, triage
+from detector.dissect.unclaimed import no_taker, quiet_first_bytes, signature_table
 from detector.flows import Placement
 from detector.flowtable import STATE_SYN_A, STATE_SYN_B, FlowTable
 
@@ -53,38 +54,102 @@ def _wanted_numpy(
 
 
 def _candidates_numpy(
-    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, pb: PacketBatch
+    inspect: np.ndarray,
+    pkt_slot: np.ndarray,
+    src_first: np.ndarray,
+    pb: PacketBatch,
+    cols: dict[str, np.ndarray],
+    budget: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The packets of a batch the dissectors must see (triage of ``_wanted_numpy``'s), in
+    """The packets of a batch the dissectors must see (triage of ``_wanted_numpy``'s, less
+    the first packets of new flows that no dissector would take: _claim_first_py), in
     capture order: those for the inspector with their flow slots, and the DNS responses
-    with answers (the fast DNS path). _candidates_compiled's twin."""
+    with answers (the fast DNS path). ``cols``: the flow table's (``inspect`` is its
+    column, its bits and ``touched`` updated by the claim); ``budget``: the Inspector's
+    bytes per side. _candidates_compiled's twin."""
     cand, dns = triage(pb, _wanted_numpy(inspect, pkt_slot, src_first, pb.payload_len))
     if dns.any():
         cand, dns_idx = cand[~dns], cand[dns]
     else:
         dns_idx = cand[:0]
-    return cand, pkt_slot[cand], dns_idx
+    cand, slots = _claim_first_py(cand, pkt_slot[cand], pb, src_first, inspect, cols, budget)
+    return cand, slots, dns_idx
 
 
 def _candidates_compiled(
-    inspect: np.ndarray, pkt_slot: np.ndarray, src_first: np.ndarray, pb: PacketBatch
+    inspect: np.ndarray,
+    pkt_slot: np.ndarray,
+    src_first: np.ndarray,
+    pb: PacketBatch,
+    cols: dict[str, np.ndarray],
+    budget: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """_candidates_numpy by ``_fast.inspect_triage``: one pass over the batch, where numpy
-    made some twenty over the wanted packets (a buffer shorter than its 8 bytes of
-    padding, which no capture makes, goes to the twin)."""
+    made some twenty over the wanted packets, and the claim in the same pass (a buffer
+    shorter than its 8 bytes of padding, which no capture makes, goes to the twin)."""
     if pb.buf.shape[0] < 8:
-        return _candidates_numpy(inspect, pkt_slot, src_first, pb)
+        return _candidates_numpy(inspect, pkt_slot, src_first, pb, cols, budget)
     n = pkt_slot.shape[0]
     out = np.empty((3, n), dtype=np.int64)  # candidates, their slots, DNS responses
     as_c = np.ascontiguousarray
     count, dns_count = fast.inspect_triage(
-        inspect, as_c(pkt_slot, dtype=np.int64), as_c(src_first, dtype=bool),
+        as_c(pkt_slot, dtype=np.int64), as_c(src_first, dtype=bool),
         as_c(pb.payload_len, dtype=np.int64), as_c(pb.proto, dtype=np.uint8),
         as_c(pb.sport, dtype=np.int64), as_c(pb.dport, dtype=np.int64), dns_port_table(),
         pb.buf, as_c(pb.payload_off, dtype=np.int64), as_c(pb.payload_cap, dtype=np.int64),
-        QUIC_V2, QUIC_MIN_DATAGRAM, out[0], out[1], out[2],
+        as_c(pb.seq, dtype=np.int64), cols["isn_a"], cols["isn_b"], cols["state"],
+        quiet_first_bytes(), signature_table(), inspect, cols["touched"], out[0], out[1],
+        out[2], QUIC_V2, QUIC_MIN_DATAGRAM, budget,
     )  # fmt: skip
     return out[0, :count], out[1, :count], out[2, :dns_count]
+
+
+def _claim_first_py(
+    cand: np.ndarray,
+    slots: np.ndarray,
+    pb: PacketBatch,
+    src_first: np.ndarray,
+    inspect: np.ndarray,
+    cols: dict[str, np.ndarray],
+    budget: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates (``cand``, their ``slots``; capture order) less the TCP packets
+    that are the first of their flow to be judged and that no dissector would take
+    (dissect/unclaimed.py): each such packet's side has its inspect bit cleared, and the
+    side's later packets of the batch go too. A flow none of whose packets reached Python
+    yet (``touched`` clear) is judged by its first packet, then - if that side went - by
+    the other side's first; every candidate kept marks its flow touched, as the first
+    round would. A packet is judged only whole (payload_cap == payload_len) and in order
+    at the start of its side's stream (its SYN unseen, or seq == isn), off port 53.
+    ``_fast.inspect_triage`` does the same in its pass (tests/test_unclaimed.py)."""
+    touched, state = cols["touched"], cols["state"]
+    isn_a, isn_b = cols["isn_a"], cols["isn_b"]
+    buf = pb.buf
+    keep = np.ones(cand.shape[0], dtype=bool)
+    for k, (i, s) in enumerate(zip(cand.tolist(), slots.tolist(), strict=True)):
+        a = bool(src_first[i])
+        bit = 1 if a else 2
+        if not inspect[s] & bit:  # its side went earlier in this batch
+            keep[k] = False
+            continue
+        if not touched[s] and pb.proto[i] == PROTO_TCP:
+            syn = STATE_SYN_A if a else STATE_SYN_B
+            isn = int(isn_a[s] if a else isn_b[s])
+            plen, off = int(pb.payload_len[i]), int(pb.payload_off[i])
+            if (
+                (not state[s] & syn or int(pb.seq[i]) == isn)
+                and int(pb.payload_cap[i]) == plen
+                and off >= 0
+                and off + plen <= buf.shape[0]
+                and pb.sport[i] != 53
+                and pb.dport[i] != 53
+                and no_taker(buf[off : off + plen].tobytes(), budget)
+            ):
+                inspect[s] &= 0xFF ^ bit
+                keep[k] = False
+                continue
+        touched[s] = True
+    return cand[keep], slots[keep]
 
 
 def _rank_within_compiled(slots: np.ndarray, rows: int) -> np.ndarray:
@@ -159,7 +224,10 @@ class PayloadFeeder:
         # only when it answers something (see dissect/triage.py).
         candidates = _candidates_compiled if fast is not None else _candidates_numpy
         # slots all >= 0: candidates have a flow (_wanted)
-        cand, slots, dns = candidates(t["inspect"], pkt_slot, src_first, pb)
+        # The first packets of new flows that no dissector would take leave inspection
+        # there, their flows untouched (dissect/unclaimed.py).
+        budget = self.inspector.config.bytes_per_side
+        cand, slots, dns = candidates(t["inspect"], pkt_slot, src_first, pb, t.cols, budget)
         if dns.shape[0]:
             self._dns_answers(pb, dns, pkt_slot, src_first)
         if cand.shape[0] == 0:
@@ -307,7 +375,8 @@ def _feed_rows(
     rows = zip(*(c.tolist() for c in cols), strict=True)
     cut = 0
     for slot, side, tcp, seq, start, begin, end, plen, sport, dport, ts in rows:
-        if not inspect_col[slot] & (side + 1):
+        held = inspect_col[slot]
+        if not held & (side + 1):
             continue
         data = bytes(view[begin:end])
         if tcp:
@@ -316,6 +385,10 @@ def _feed_rows(
             )
         else:
             keep = udp_packet(slot, side, data, ts, sport, dport)
+        # A side that left inspection before the Inspector heard of it (_claim_first_py)
+        # is not done there: its bit stays clear. (Otherwise a no-op: the Inspector's
+        # sides only ever become done, so its answer never sets a cleared bit.)
+        keep &= held
         inspect_col[slot] = keep
         if not keep:
             retire(slot)

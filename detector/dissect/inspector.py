@@ -30,7 +30,7 @@ from detector.dissect.libp2p import Multistream
 from detector.dissect.nodes import CryptoNode, CryptoNodeUdp
 from detector.dissect.quic import Quic
 from detector.dissect.starttls import StartTls
-from detector.dissect.tls.flow import FirstPackets, Tls
+from detector.dissect.tls.flow import FirstPackets, Tls, new_first_packets
 from detector.dissect.tunnel import Socks
 from detector.facts import FlowFacts, new_facts
 from detector.reassembly import GAP, StreamReassembler
@@ -288,7 +288,7 @@ class Inspector:
                     ):
                         hold = len(self.first) < self.config.max_flows
                         ports = (sport, dport) if side == 0 else (dport, sport)
-                        candidate = FirstPackets(ports)
+                        candidate = new_first_packets(ports)
                         if candidate.take(side, data, ts, self.config.bytes_per_side, seq, hold):
                             self.first[slot] = candidate
                             taken = candidate.taken  # FirstPackets.wanting, inline

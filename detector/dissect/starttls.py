@@ -92,6 +92,22 @@ class StartTls(StreamDissector):
     def on_data(self, side: int, data: bytes, ts: float, facts: FlowFacts) -> bool:
         buf = self.tails[side] + data
         self.tails[side] = b""
+        last = buf.rfind(b"\n") + 1  # (the lines: up to it; the rest waits for its end)
+        if (
+            self.greeting
+            and self.via != "postgres-sslrequest"
+            and self.read[side] + last <= MAX_CLEARTEXT
+            and _plain_lines(buf, self.smtp)
+        ):
+            # Lines that the loop below would only count (_plain_lines): counted at once.
+            # A POP3/IMAP/NNTP session's listings before any switch are most of this
+            # dissector's packets on real traffic, ~1,200 bytecodes each line by line.
+            self.read[side] += last
+            rest = buf[last:]
+            if len(rest) > MAX_LINE:
+                return False
+            self.tails[side] = rest
+            return True
         while True:
             if self.via is not None and _tls_record(buf):
                 if len(buf) < 3:
@@ -167,6 +183,22 @@ class StartTls(StreamDissector):
             self.via = "ftp-auth-tls"
         elif _IMAP_STARTTLS.match(text):
             self.via = "imap-starttls"
+
+
+def _plain_lines(buf: bytes, smtp: bool) -> bool:
+    """Whether StartTls.on_data's loop would only count ``buf``'s lines (its caller has
+    a greeting, so no line is one, and no PostgreSQL switch pending): no byte that starts
+    a TLS record (0x16), an SSLRequest (0x00) or an XML element ('<') anywhere, no
+    'TLS' or 'SSL' in any case (every request for TLS names one), and no EHLO, HELO or
+    LHLO unless the client already said one. Then each line leaves the state as it was,
+    but for the bytes read; a line-by-line test of the same (``_line``) cost ~1,200
+    bytecodes a packet."""
+    if buf.find(b"\x16") >= 0 or buf.find(b"\x00") >= 0 or buf.find(b"<") >= 0:
+        return False
+    lower = buf.lower()
+    if lower.find(b"tls") >= 0 or lower.find(b"ssl") >= 0:
+        return False
+    return smtp or (lower.find(b"ehlo") < 0 and lower.find(b"helo") < 0 and lower.find(b"lhlo") < 0)
 
 
 _OPENING_WORDS = (b"220", b"200", b"201", b"* OK", b"+OK", b"EHLO", b"HELO", b"LHLO")

@@ -425,6 +425,8 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
             raise ctx.fail(node, f"{label}: '{op}' takes a number")
         if kind != "num":
             raise ctx.fail(node, f"{label}: '{op}' needs a numeric field, {name!r} is not")
+        if name == "duration":
+            return _duration_test(op == "min", value)
         if op == "min":
 
             def at_least(r: FlowRecord) -> bool:
@@ -509,11 +511,51 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
                     node, f"{label}: unknown list {t!r} (expected signatures/lists/{t}.txt)"
                 )
             lists.append(domains)
-        return _domain_test(getter, kind == "set", frozenset().union(*lists))
+        domains = frozenset().union(*lists)
+        if name == "hosts":
+            return _hosts_test(domains)
+        return _domain_test(getter, kind == "set", domains)
     if op == "suffix":
         suffixes = frozenset(t.lower().removeprefix("*.").rstrip(".") for t in texts)
         return _domain_test(getter, kind == "set", suffixes)
     raise ctx.fail(node, f"{label}: unknown operator {op!r}")
+
+
+def _duration_test(at_least: bool, value: float) -> Predicate:
+    """``min``/``max`` on ``duration`` (fields.FIELDS' getter, max(0, last - first), a
+    float) written into the test: the long-session rules test it on most TLS and HTTP
+    flows with a name, and the getter was a Python call of its own each time."""
+    if at_least:
+
+        def longer(r: FlowRecord) -> bool:
+            d = r.last_ts - r.first_ts
+            return (d if d > 0.0 else 0.0) >= value
+
+        return longer
+
+    def shorter(r: FlowRecord) -> bool:
+        d = r.last_ts - r.first_ts
+        return (d if d > 0.0 else 0.0) <= value
+
+    return shorter
+
+
+def _hosts_test(domains: frozenset[str]) -> Predicate:
+    """``list`` on ``hosts`` (fields.FIELDS' getter ``(r.facts or _EMPTY).hosts``)
+    written into _domain_test's test: the browser-mining rules test it on every flow with
+    a name, and the getter was a Python call of its own each time."""
+    known = _Remembered(lambda host: in_domains(host, domains), 65536).__getitem__
+
+    def test(r: FlowRecord) -> bool:
+        hosts = (r.facts or _EMPTY).hosts
+        if hosts is None:  # (stowed facts: FlowFacts.stow)
+            return False
+        for v in hosts:  # noqa: SIM110 - as in _leaf's regex
+            if known(str(v)):
+                return True
+        return False
+
+    return test
 
 
 def _item_exists(part: str, key: str, wanted: bool) -> Predicate:

@@ -208,15 +208,24 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     facts = record.facts
     if facts is None:
         return
-    dns_names = facts.dns_names = intel.pdns.names(record.server_ip, before=record.last_ts)
+    dns_names = facts.dns_names = intel.pdns.names(record.server_ip, record.last_ts)
     tls = facts.tls
-    sni, tunnel_host, http_host = tls.get("sni"), tls.get("tunnel_host"), facts.http.get("host")
-    used = _hosts(sni, tunnel_host, http_host) if sni or tunnel_host or http_host else []
+    if tls:
+        sni, tunnel_host = tls.get("sni"), tls.get("tunnel_host")
+    else:  # (a third of the flows: HTTP, nodes, DNS)
+        sni = tunnel_host = None
+    http_host = facts.http.get("host")
+    if sni or tunnel_host or http_host:
+        used = _hosts(sni, tunnel_host, http_host)
+        named: tuple[tuple[str | None, str], ...] = (
+            (sni, "tls.sni"), (tunnel_host, "tunnel"), (http_host, "http.host")
+        )  # fmt: skip
+    else:
+        used, named = [], ()
     if dns_names or facts.pool_host:
         facts.hosts = sorted(set(dns_names).union(used, _hosts(facts.pool_host)))
-    else:  # most flows: the names the client used, if any
-        facts.hosts = sorted(set(used)) if used else []
-    named = ((sni, "tls.sni"), (tunnel_host, "tunnel"), (http_host, "http.host"))
+    else:  # most flows: the names the client used, if any (one: nothing to sort)
+        facts.hosts = used if len(used) < 2 else sorted(set(used))
     _match_pool(record, facts, intel.pools, named)
     names = intel.names
     # (not ``if names``: a Python __bool__ call per flow; and no call for a flow with no
@@ -271,8 +280,8 @@ def _match_pool(
 ) -> None:
     """``facts.pool``: the best pool-list match of the flow's names - ``named``, (SNI,
     "tls.sni"), (tunnel target, "tunnel") and (HTTP Host, "http.host") as ``enrich`` read
-    them, then the Stratum host, the DNS names of the server's address and the address
-    itself - or else of its DNS questions."""
+    them (empty when it found none of them), then the Stratum host, the DNS names of the
+    server's address and the address itself - or else of its DNS questions."""
     # The names in order of preference on equal match kinds; the first best kind wins.
     # TLS through a proxy tunnel (SOCKS, HTTP CONNECT) is matched with the target the
     # client asked the proxy for: the flow's own server and port are the proxy's.

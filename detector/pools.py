@@ -122,7 +122,13 @@ class PoolList:
         listed as a host matches nothing unless a suffix or domain is numeric (see
         __init__): that is said here without the cache's key, its miss and ``_match``
         (which would strip a final dot: such a text goes there)."""
-        if not self._numeric_keys and ip not in self._hosts and _numeric(ip) and ip[-1] != ".":
+        # (_numeric spelled out: a call fewer for every flow)
+        if (
+            not self._numeric_keys
+            and ip not in self._hosts
+            and ip.replace(".", "").isdigit()
+            and ip[-1] != "."
+        ):
             return None
         return self.match(ip, port)
 

@@ -208,7 +208,9 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     facts = record.facts
     if facts is None:
         return
-    dns_names = facts.dns_names = intel.pdns.names(record.server_ip, record.last_ts)
+    pdns, ip = intel.pdns, record.server_ip
+    # (most servers have no DNS answer: no call for them)
+    dns_names = facts.dns_names = pdns.names(ip, record.last_ts) if ip in pdns.answered else []
     tls = facts.tls
     if tls:
         sni, tunnel_host = tls.get("sni"), tls.get("tunnel_host")
@@ -308,8 +310,14 @@ def _match_pool(
             match = match_of(name, port)
             if match and rank_of[match.kind] < best_rank:
                 best, best_rank = (match, "dns"), rank_of[match.kind]
-    if record.server_ip:
-        match = pools.match_address(record.server_ip, port)
+    ip = record.server_ip
+    listed = pools.listed_hosts
+    # PoolList.unlisted_address spelled out (an unlisted IPv4 address matches nothing):
+    # most flows' server, and a call fewer for each
+    if ip and (
+        listed is None or ip in listed or ip[-1] == "." or not ip.replace(".", "").isdigit()
+    ):
+        match = pools.match_address(ip, port)
         if match and rank_of[match.kind] < best_rank:
             best = (match, "ip")
     if best is None:

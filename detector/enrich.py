@@ -232,8 +232,14 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
     names = intel.names
     # (not ``if names``: a Python __bool__ call per flow; and no call for a flow with no
     # name to look up - no client name, DNS question or node peer's DNS name: ~a third)
-    if names.lists and (used or facts.dns or (facts.dns_names and facts.node)):
-        _network_names(facts, names, used)
+    if names.lists:
+        if not facts.dns and not facts.node:
+            # most flows: _network_names would look up the client's own names alone
+            found = names.match(used) if used else None
+            if found is not None:
+                facts.node["name_network"], facts.node["names"] = found
+        elif used or facts.dns or (facts.dns_names and facts.node):
+            _network_names(facts, names, used)
     if facts.login or facts.algo or facts.algos or facts.pool or facts.dialects:
         _identity(facts, intel.coins)  # (else nothing to split or guess from: most flows)
     if facts.dns or "tls" in facts.app_protos:  # (else no Chia evidence: see chia_facts)

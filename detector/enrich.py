@@ -242,7 +242,11 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
             _network_names(facts, names, used)
     if facts.login or facts.algo or facts.algos or facts.pool or facts.dialects:
         _identity(facts, intel.coins)  # (else nothing to split or guess from: most flows)
-    if facts.dns or "tls" in facts.app_protos:  # (else no Chia evidence: see chia_facts)
+    # Chia evidence (chia_facts) is in DNS questions or TLS; not in a TLS session with an
+    # SNI (not bare) and no certificate names, where chia_facts finds nothing: most TLS
+    if facts.dns or (
+        "tls" in facts.app_protos and not (sni and "subject" not in tls and "issuer" not in tls)
+    ):
         chia_facts(record, names)
 
 

@@ -218,7 +218,10 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
         sni = tunnel_host = None
     http_host = facts.http.get("host")
     if sni or tunnel_host or http_host:
-        used = _hosts(sni, tunnel_host, http_host)
+        if tunnel_host or http_host or type(sni) is not str or ":" in sni:
+            used = _hosts(sni, tunnel_host, http_host)
+        else:  # an SNI alone, no port in it (most flows with a name): _hosts' answer
+            used = [sni]
         named: tuple[tuple[str | None, str], ...] = (
             (sni, "tls.sni"), (tunnel_host, "tunnel"), (http_host, "http.host")
         )  # fmt: skip

@@ -394,7 +394,15 @@ def _all_of(preds: list[Predicate]) -> Predicate:
 
 
 def _any_of(preds: list[Predicate]) -> Predicate:
-    """True if some predicate holds (short-circuit)."""
+    """True if some predicate holds (short-circuit; two spelled out, as in _all_of: the
+    HTTP mining-header rule's, tested on every HTTP flow)."""
+    if len(preds) == 2:
+        first, second = preds
+
+        def test2(r: FlowRecord) -> bool:
+            return True if first(r) or second(r) else False  # noqa: SIM210 - as in _all_of
+
+        return test2
 
     def test(r: FlowRecord) -> bool:
         for p in preds:  # noqa: SIM110 - as in _all_of
@@ -496,6 +504,15 @@ def _leaf(ctx: _Ctx, label: str, node: Any, name: str, op: str, value: Any) -> P
         # a search costs ~1 us through the re2 wrapper, and flows repeat their values
         # (agents, names, logins)
         found = _Remembered(lambda text: pattern.search(text) is not None, 4096).__getitem__
+        if item is not None:
+            return _item_regex(*item, found)
+        if kind != "set":
+
+            def regex_one(r: FlowRecord) -> bool:  # ``values``' one value, read here
+                v = getter(r)
+                return v is not None and found(str(v))
+
+            return regex_one
 
         def regex(r: FlowRecord) -> bool:
             for v in values(r):  # noqa: SIM110 - any() would build a generator per flow
@@ -601,6 +618,25 @@ def _item_in(part: str, key: str, wanted_l: set[str]) -> Predicate:
         return v is not None and str(v).lower() in wanted_l
 
     return http_in
+
+
+def _item_regex(part: str, key: str, found: Callable[[str], bool]) -> Predicate:
+    """``regex`` on an item of ``facts.tls`` or ``facts.http`` (as _item_in): the value,
+    if any, as text, searched (``found``: _leaf's remembered answers). The Chia pool
+    rules' URI and User-Agent patterns are tested on most HTTP requests."""
+    if part == "tls":
+
+        def tls_regex(r: FlowRecord) -> bool:
+            v = (r.facts or _EMPTY).tls.get(key)
+            return v is not None and found(str(v))
+
+        return tls_regex
+
+    def http_regex(r: FlowRecord) -> bool:
+        v = (r.facts or _EMPTY).http.get(key)
+        return v is not None and found(str(v))
+
+    return http_regex
 
 
 def _domain_test(

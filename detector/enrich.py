@@ -218,13 +218,12 @@ def enrich(record: FlowRecord, intel: Intel) -> None:
         sni = tunnel_host = None
     http_host = facts.http.get("host")
     if sni or tunnel_host or http_host:
+        named: tuple[tuple[str | None, str], ...]
         if tunnel_host or http_host or type(sni) is not str or ":" in sni:
             used = _hosts(sni, tunnel_host, http_host)
-        else:  # an SNI alone, no port in it (most flows with a name): _hosts' answer
-            used = [sni]
-        named: tuple[tuple[str | None, str], ...] = (
-            (sni, "tls.sni"), (tunnel_host, "tunnel"), (http_host, "http.host")
-        )  # fmt: skip
+            named = ((sni, "tls.sni"), (tunnel_host, "tunnel"), (http_host, "http.host"))
+        else:  # an SNI alone, no port in it (most flows with a name): _hosts' answer,
+            used, named = [sni], ((sni, "tls.sni"),)  # and the one name to match
     else:
         used, named = [], ()
     if dns_names or facts.pool_host:
@@ -295,8 +294,9 @@ def _match_pool(
 ) -> None:
     """``facts.pool``: the best pool-list match of the flow's names - ``named``, (SNI,
     "tls.sni"), (tunnel target, "tunnel") and (HTTP Host, "http.host") as ``enrich`` read
-    them (empty when it found none of them), then the Stratum host, the DNS names of the
-    server's address and the address itself - or else of its DNS questions."""
+    them (the SNI alone when it is the only one; none when there is none), then the
+    Stratum host, the DNS names of the server's address and the address itself - or else
+    of its DNS questions."""
     # The names in order of preference on equal match kinds; the first best kind wins.
     # TLS through a proxy tunnel (SOCKS, HTTP CONNECT) is matched with the target the
     # client asked the proxy for: the flow's own server and port are the proxy's.
@@ -333,7 +333,7 @@ def _match_pool(
         match = pools.match_address(ip, port)
         if match and rank_of[match.kind] < best_rank:
             best = (match, "ip")
-    if best is None:
+    if best is None and facts.dns:  # (most flows: no DNS facts)
         for query in facts.dns.get("queries", ()):
             match = pools.match(query)
             if match:

@@ -253,11 +253,10 @@ class Analysis:
         # A flow no rule fires on is a miner only at a threshold of 0 and a node never:
         # unless every verdict is kept, it makes none (most flows)
         every = self.keep_all or threshold <= 0.0
-        evaluate = rules.evaluate
+        fired_all = rules.evaluate_all(records)
         if tags is not None and self.tagged is not None:
             keep_all, tagged = self.keep_all, self.tagged
-            for record, tag in zip(records, tags, strict=True):
-                fired = evaluate(record)
+            for record, tag, fired in zip(records, tags, fired_all, strict=True):
                 if not fired and not every:
                     continue
                 verdict = verdict_of(record, fired, threshold)
@@ -265,8 +264,7 @@ class Analysis:
                     tagged.append((*tag, verdict))
             return
         keep_all = self.keep_all
-        for record in records:
-            fired = evaluate(record)
+        for record, fired in zip(records, fired_all, strict=True):
             if not fired and not every:
                 continue
             verdict = verdict_of(record, fired, threshold)

@@ -124,19 +124,28 @@ class RuleSet:
 
     def evaluate(self, record: FlowRecord) -> list[Rule]:
         """Rules that fire on one flow record (rules needing facts it lacks are skipped)."""
-        present = family_list(record)
-        port = record.server_port
-        key = (*present, port) if port in self._ports else tuple(present)
-        candidates = self._candidates.get(key)
-        if candidates is None:
-            candidates = self._candidates[key] = self._gate(frozenset(present), port)
-        # a loop, not a listcomp: that is a function call of its own per flow, and most
-        # flows fire no rule (no append)
-        fired = []
-        for rule, check in candidates:
-            if check(record):
-                fired.append(rule)
-        return fired
+        return self.evaluate_all((record,))[0]
+
+    def evaluate_all(self, records: Iterable[FlowRecord]) -> list[list[Rule]]:
+        """``evaluate`` of each record, in one loop for a batch of ended flows, not a call
+        per flow (a Python call costs ~1,200 instructions, callgrind)."""
+        all_fired = []
+        known, ports = self._candidates, self._ports
+        for record in records:
+            present = family_list(record)
+            port = record.server_port
+            key = (*present, port) if port in ports else tuple(present)
+            candidates = known.get(key)
+            if candidates is None:
+                candidates = known[key] = self._gate(frozenset(present), port)
+            # a loop, not a listcomp: that is a function call of its own per flow, and
+            # most flows fire no rule (no append)
+            fired = []
+            for rule, check in candidates:
+                if check(record):
+                    fired.append(rule)
+            all_fired.append(fired)
+        return all_fired
 
     def _gate(self, present: frozenset[str], port: int) -> list[tuple[Rule, Predicate]]:
         """The rules a flow with these families, to this server port, can fire on, in id

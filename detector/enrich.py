@@ -214,7 +214,7 @@ def enrich_all(records: Iterable[FlowRecord], intel: Intel) -> None:
     batch of ended flows, not a call per flow: a Python call costs ~1,200 instructions, a
     twentieth of what a flow costs here (callgrind, real-1m)."""
     pdns, pools, names, coins = intel.pdns, intel.pools, intel.names, intel.coins
-    answered = pdns.answered
+    answered, listed = pdns.answered, pools.listed_hosts
     # (not ``if names``: a Python __bool__ call per flow)
     network_names = bool(names.lists)
     for record in records:
@@ -243,7 +243,14 @@ def enrich_all(records: Iterable[FlowRecord], intel: Intel) -> None:
             facts.hosts = sorted(set(dns_names).union(used, _hosts(facts.pool_host)))
         else:  # most flows: the names the client used, if any (one: nothing to sort)
             facts.hosts = used if len(used) < 2 else sorted(set(used))
-        _match_pool(record, facts, pools, named)
+        # PoolList.unlisted_address spelled out (an unlisted IPv4 address matches nothing):
+        # most flows' server, and a call fewer for each
+        asked = (
+            listed is None or ip in listed or ip[-1] == "." or not ip.replace(".", "").isdigit()
+        ) if ip else False  # fmt: skip
+        # (no name, DNS facts or address that may be listed - a third of the flows: no match)
+        if named or asked or dns_names or facts.pool_host or facts.dns:
+            _match_pool(record, facts, pools, named, asked)
         # no call for a flow with no name to look up - no client name, DNS question or
         # node peer's DNS name: ~a third
         if network_names:
@@ -303,12 +310,13 @@ def _match_pool(
     facts: FlowFacts,
     pools: PoolList,
     named: tuple[tuple[str | None, str], ...],
+    asked: bool,
 ) -> None:
     """``facts.pool``: the best pool-list match of the flow's names - ``named``, (SNI,
-    "tls.sni"), (tunnel target, "tunnel") and (HTTP Host, "http.host") as ``enrich`` read
-    them (the SNI alone when it is the only one; none when there is none), then the
-    Stratum host, the DNS names of the server's address and the address itself - or else
-    of its DNS questions."""
+    "tls.sni"), (tunnel target, "tunnel") and (HTTP Host, "http.host") as ``enrich_all``
+    read them (the SNI alone when it is the only one; none when there is none), then the
+    Stratum host, the DNS names of the server's address and the address itself (when
+    ``asked``: it may be listed) - or else of its DNS questions."""
     # The names in order of preference on equal match kinds; the first best kind wins.
     # TLS through a proxy tunnel (SOCKS, HTTP CONNECT) is matched with the target the
     # client asked the proxy for: the flow's own server and port are the proxy's.
@@ -335,14 +343,8 @@ def _match_pool(
             match = match_of(name, port)
             if match and rank_of[match.kind] < best_rank:
                 best, best_rank = (match, "dns"), rank_of[match.kind]
-    ip = record.server_ip
-    listed = pools.listed_hosts
-    # PoolList.unlisted_address spelled out (an unlisted IPv4 address matches nothing):
-    # most flows' server, and a call fewer for each
-    if ip and (
-        listed is None or ip in listed or ip[-1] == "." or not ip.replace(".", "").isdigit()
-    ):
-        match = pools.match_address(ip, port)
+    if asked:
+        match = pools.match_address(record.server_ip, port)
         if match and rank_of[match.kind] < best_rank:
             best = (match, "ip")
     if best is None and facts.dns:  # (most flows: no DNS facts)

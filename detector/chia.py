@@ -95,6 +95,12 @@ def chia_facts(record: FlowRecord, names: NetworkNames) -> None:
         # no certificate names, and not bare - or bare, without a DNS name to be Chia's or
         # a Chia port for a client certificate: nothing _tls_evidence could find (most TLS)
         return
+    if (
+        not bare
+        and _CHIA_OU not in str(tls.get("subject", ""))
+        and _CHIA_OU not in str(tls.get("issuer", ""))
+    ):
+        return  # not bare, and a certificate not Chia's: nothing either (most of the rest)
     node = _tls_evidence(record, facts, names)
     if node is not None:
         facts.node = node

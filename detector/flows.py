@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, Protocol
@@ -949,11 +950,7 @@ class FlowTracker:
         slots = t.used_slots()
         if not self.keep_empty:
             slots = slots[t["touched"][slots]]
-        peek = self.facts.peek
-        found = [(slot, peek(slot)) for slot in slots.tolist()]
-        if not self.keep_empty:
-            found = [(slot, facts) for slot, facts in found if facts is not None]
-        return self._records(found, "open")
+        return self._records(*self._with_facts(slots.tolist(), self.facts.peek), "open")
 
     def take_checkpoints(self, evidence: set[int] | None = None) -> list[FlowRecord]:
         """The open flows whose server pushes reached a checkpoint (1 ... 8, 12, 24 ...
@@ -968,8 +965,7 @@ class FlowTracker:
             return []
         slots = sorted(self.checkpoints)
         self.checkpoints.clear()
-        peek = self.facts.peek
-        return self._records([(slot, peek(slot)) for slot in slots], "open")
+        return self._records(slots, list(map(self.facts.peek, slots)), "open")
 
     def _end_many(self, slots: np.ndarray, reason: str) -> None:
         """End flows; only those whose payload reached Python can carry facts, so the
@@ -979,14 +975,26 @@ class FlowTracker:
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + int(slots.shape[0])
         if not self.keep_empty:
             slots = slots[self.table["touched"][slots]]
-        finish = self.facts.finish
-        ended = [(slot, finish(slot)) for slot in slots.tolist()]
-        if not self.keep_empty:
-            ended = [(slot, facts) for slot, facts in ended if facts is not None]
+        ended, facts = self._with_facts(slots.tolist(), self.facts.finish)
         if ended:
-            records = self._records(ended, reason)
+            records = self._records(ended, facts, reason)
             self.stats.records += len(records)
             self.records.extend(records)
+
+    def _with_facts(
+        self, slots: list[int], facts_of: Callable[[int], FlowFacts | None]
+    ) -> tuple[list[int], list[FlowFacts | None]]:
+        """``slots`` and their facts (``facts_of``: the inspector's finish or peek, asked
+        once per slot, in order), those without facts left out unless empty records are
+        kept. Two lists, not (slot, facts) pairs: _records wants them apart, and most
+        flows that reach here have facts (map calls facts_of without a Python loop)."""
+        facts = list(map(facts_of, slots))
+        if self.keep_empty:
+            return slots, facts
+        kept = [i for i, f in enumerate(facts) if f is not None]  # (``is``: no __eq__ call)
+        if len(kept) == len(facts):
+            return slots, facts
+        return [slots[i] for i in kept], [facts[i] for i in kept]
 
     def _add_behaviours(
         self, records: list[FlowRecord], chosen: np.ndarray, client_is_a: np.ndarray
@@ -1008,18 +1016,20 @@ class FlowTracker:
             for i, blob in zip(step.tolist(), packed, strict=True):
                 records[i].behaviour = blob
 
-    def _records(self, flows: list[tuple[int, FlowFacts | None]], reason: str) -> list[FlowRecord]:
-        """Records of (slot, facts) pairs, oriented client -> server: one gather per
-        column for all of them at once, each column put client or server side with numpy,
-        then plain Python values per row (one call of FlowRecord per flow, positional).
+    def _records(
+        self, slots: list[int], facts: list[FlowFacts | None], reason: str
+    ) -> list[FlowRecord]:
+        """Records of flows (``slots``, each with its ``facts``), oriented client -> server:
+        one gather per column for all of them at once, each column put client or server side
+        with numpy, then plain Python values per row (one call of FlowRecord per flow,
+        positional).
 
         Orientation: the table's (a SYN or SYN-ACK said it, else the port guess), unless
         it is a guess and the payload's client votes (requests, ClientHellos, facts.py)
         lean one way."""
-        if not flows:
+        if not slots:
             return []
-        chosen = np.array([slot for slot, _ in flows], dtype=np.int64)
-        facts = [f for _, f in flows]
+        chosen = np.array(slots, dtype=np.int64)
         cols = self.table.cols
         ids = flow_ids(cols["key"][chosen], cols["first_ts"][chosen]).tolist()
         orient_syn = cols["orient_syn"][chosen]
@@ -1052,7 +1062,7 @@ class FlowTracker:
         # the addresses' text (ip_text, cached) and the names' lookups all run in C, and
         # per record only FlowRecord's __init__ runs Python (a listcomp unpacking zip's
         # tuples of 19 cost ~900 instructions a record more: real-1m, callgrind). The
-        # columns are all as long as ``flows`` (map would stop at the shortest).
+        # columns are all as long as ``slots`` (map would stop at the shortest).
         records = list(map(
             FlowRecord, ids, map(PROTO_NAMES.__getitem__, cols["proto"][chosen].tolist()),
             map(ip_text, c_hi, c_lo), c_port, map(ip_text, s_hi, s_lo), s_port,

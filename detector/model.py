@@ -147,6 +147,9 @@ class FlowModel:
     trees: CompiledTrees
     columns: Any = None  # indexes of the model's features among the engine's (None: all)
     _estimator: Any = None
+    # explain's candidates, worked out at its first call (not copied by replace: the trees
+    # may be others)
+    _explained: list[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def estimator(self) -> Any:
@@ -174,7 +177,10 @@ class FlowModel:
         mining (pcaps/neg-http-api-3333.pcap). Column-wise over the packed behaviour: the
         gate sees every TCP record with payload both ways. Returns the chosen records and
         their packed behaviour rows, which features_matrix takes instead of packing again."""
-        with_behaviour = [r for r in records if r.behaviour is not None]
+        return self._gate([r for r in records if r.behaviour is not None])
+
+    def _gate(self, with_behaviour: list[FlowRecord]) -> tuple[list[FlowRecord], np.ndarray]:
+        """``gate`` of records that all have a behaviour."""
         if not with_behaviour:
             return [], np.empty(0, dtype=PACKED_DTYPE)
         packed = np.frombuffer(
@@ -197,7 +203,10 @@ class FlowModel:
 
         Other flows are not scored at all: most flows of a network (web requests, DNS,
         downloads) never push and are answered once or twice, and the model costs per row."""
-        chosen, packed = self.gate([r for r in records if r.model_score is None])
+        # (one pass over the batch for what gate's own filter and this one keep)
+        chosen, packed = self._gate(
+            [r for r in records if r.behaviour is not None and r.model_score is None]
+        )
         if not chosen:
             return
         matrix = features_matrix(chosen, packed)  # the behaviour the gate already packed
@@ -225,8 +234,11 @@ class FlowModel:
         model leaned on for this flow, and cheap enough for alerts."""
         names = self.meta.feature_names
         columns = self.columns if self.columns is not None else list(range(len(names)))
-        used = self.trees.split_counts(len(names))
-        candidates = sorted(range(len(names)), key=lambda i: (-used[i], i))[:EXPLAINED]
+        candidates = self._explained
+        if candidates is None:  # the same for every call: the trees do not change
+            used = self.trees.split_counts(len(names))
+            candidates = sorted(range(len(names)), key=lambda i: (-used[i], i))[:EXPLAINED]
+            self._explained = candidates
         probes = np.repeat(rows, len(candidates), axis=0)
         for k, i in enumerate(candidates):
             probes[k :: len(candidates), columns[i]] = np.nan

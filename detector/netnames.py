@@ -170,8 +170,13 @@ class NetworkNames:
         """(network, the hosts it names) for the first network that names one of
         ``hosts`` (in NETWORKS order); None when no list names any."""
         found: dict[str, list[str]] = {}
+        memo = self.memo
         for host in hosts:
-            network = self.network_of(host)
+            # network_of's memo read here first: asked for most flows' names, and nearly
+            # every one is remembered (and names no network): a call fewer per name
+            network = memo.get(host, _MISSING)
+            if network is _MISSING:
+                network = self.network_of(host)
             if network is not None:
                 kept = found.setdefault(network, [])
                 if host not in kept and len(kept) < MAX_NAMES:

@@ -12,6 +12,8 @@ fallback: tests compare the two).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from detector.compiled import fast
 
 MAX_IPS = 50_000
@@ -30,6 +32,9 @@ class PassiveDns:
         self.max_age = max_age
         self._stamp: dict[str, float] = {}  # ip -> time of its latest answer
         self._names: dict[str, dict[str, float]] = {}  # least recently answered first
+        # the same table, to test an address against without a call (``ip in answered``):
+        # enrichment asks ``names`` for every ended flow's server, and most have none
+        self.answered: Mapping[str, dict[str, float]] = self._names
         self.evicted = 0
 
     def add_groups(self, distinct: list[Parsed], last: list[int], times: list[float]) -> None:

@@ -47,7 +47,7 @@ from detector.dissect.dnsparse import answer_groups
 from detector.dissect.feeder import PayloadFeeder
 from detector.dissect.inspector import Inspector
 from detector.dissect.triage import DNS_PORTS, triage
-from detector.enrich import Intel, enrich
+from detector.enrich import Intel, enrich_all
 from detector.facts import FlowFacts
 from detector.flows import FlowRecord, FlowStats, FlowTracker
 from detector.flowtable import FlowTable
@@ -247,18 +247,16 @@ class Analysis:
         """Enrich, score and tally ended flows; with ``tags`` (a split scan's worker) the
         verdicts worth tallying are kept with their tags instead (ShareTrace)."""
         intel, rules, threshold = self.intel, self.rules, self.threshold
-        for record in records:
-            enrich(record, intel)
+        enrich_all(records, intel)
         if self.model is not None:
             self.model.annotate(records)  # one call for the batch; rules read its verdict
         # A flow no rule fires on is a miner only at a threshold of 0 and a node never:
         # unless every verdict is kept, it makes none (most flows)
         every = self.keep_all or threshold <= 0.0
-        evaluate = rules.evaluate
+        fired_all = rules.evaluate_all(records)
         if tags is not None and self.tagged is not None:
             keep_all, tagged = self.keep_all, self.tagged
-            for record, tag in zip(records, tags, strict=True):
-                fired = evaluate(record)
+            for record, tag, fired in zip(records, tags, fired_all, strict=True):
                 if not fired and not every:
                     continue
                 verdict = verdict_of(record, fired, threshold)
@@ -266,8 +264,7 @@ class Analysis:
                     tagged.append((*tag, verdict))
             return
         keep_all = self.keep_all
-        for record in records:
-            fired = evaluate(record)
+        for record, fired in zip(records, fired_all, strict=True):
             if not fired and not every:
                 continue
             verdict = verdict_of(record, fired, threshold)
@@ -473,8 +470,7 @@ class CaptureSession:
         """The open flows as records of what they did so far (``end_reason`` "open"),
         enriched like ended ones; their facts are copies, so inspection goes on."""
         records = self.tracker.open_records()
-        for record in records:
-            enrich(record, self.intel)
+        enrich_all(records, self.intel)
         return records
 
     def take_checkpoints(self) -> list[FlowRecord]:
@@ -483,8 +479,7 @@ class CaptureSession:
         call, enriched like ``snapshot``'s: the flows worth scoring while they go on
         (FlowTracker.take_checkpoints, Inspector.take_evidence)."""
         records = self.tracker.take_checkpoints(self.inspector.take_evidence())
-        for record in records:
-            enrich(record, self.intel)
+        enrich_all(records, self.intel)
         return records
 
     def take_new_suspects(self) -> list[Suspect]:

@@ -107,9 +107,9 @@ def community_id_report(paths: list[str]) -> tuple[dict[str, int], list[tuple]]:
     class Tracker(FlowTracker):
         """Notes the flow-table key of each record's flow."""
 
-        def _records(self, flows, reason):  # noqa: ANN001, ANN202
-            records = super()._records(flows, reason)
-            keys = self.table["key"][np.array([slot for slot, _ in flows], dtype=np.int64)]
+        def _records(self, slots, facts, reason):  # noqa: ANN001, ANN202
+            records = super()._records(slots, facts, reason)
+            keys = self.table["key"][np.array(slots, dtype=np.int64)]
             for r, key in zip(records, keys.tolist(), strict=True):
                 key_of[r.flow_id] = key
             return records

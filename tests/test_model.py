@@ -199,6 +199,50 @@ def test_the_compiled_walk_gives_the_same_sums_with_or_without_its_checks() -> N
         dataclasses.replace(compiled, left=left, right=right).raw(rows[:3])
 
 
+def test_the_tree_layout_is_checked_once_when_the_trees_are_made(tiny: Path) -> None:
+    """CompiledTrees checks its node layout when it is made (walk_width: the feature count,
+    or -1) and keeps its node arrays read-only, so that trees_raw need not check it on
+    every call; told the layout is sound, the compiled walk gives the same bits as when it
+    checks it itself; a layout that is not sound gets -1, and a caller's writable array
+    is copied, not frozen."""
+    import dataclasses
+
+    from detector import trees
+
+    compiled = load_model(tiny).trees
+    assert compiled.walk_width == compiled.n_features
+    assert not compiled.left.flags.writeable and not compiled.roots.flags.writeable
+    with pytest.raises(ValueError):
+        compiled.left[0] = 10**9
+    mine = compiled.left.copy()
+    copied = dataclasses.replace(compiled, left=mine)
+    assert mine.flags.writeable and not copied.left.flags.writeable
+    assert copied.walk_width == compiled.n_features
+    inner = int(np.flatnonzero(~compiled.leaf)[0])
+    for name, bad in (("left", inner), ("right", -1), ("feature", compiled.n_features)):
+        values = getattr(compiled, name).copy()
+        values[inner] = bad
+        assert trees.checked_width(dataclasses.replace(compiled, **{name: values})) == -1
+    wrong_type = dataclasses.replace(compiled, feature=compiled.feature.astype(np.int32))
+    assert wrong_type.walk_width == -1
+    if trees.fast is None:
+        return
+    rows = _rows(300, compiled.n_features).astype(np.float64)
+    unchecked = dataclasses.replace(compiled)
+    object.__setattr__(unchecked, "walk_width", -1)
+    assert np.array_equal(compiled.raw(rows), unchecked.raw(rows))
+    assert np.array_equal(compiled.raw(rows, settle=True), unchecked.raw(rows, settle=True))
+    # rows narrower than the layout was said to be checked for take the checked walk: a
+    # split (the first tree's root) on a feature past the rows is refused, not read
+    feature = compiled.feature.copy()
+    feature[inner] = compiled.n_features
+    beyond = dataclasses.replace(compiled, feature=feature)
+    object.__setattr__(beyond, "walk_width", compiled.n_features + 1)
+    assert int(compiled.roots[0]) == inner
+    with pytest.raises(ValueError, match="out of range"):
+        beyond.raw(rows)
+
+
 def _rezipped(blob: bytes, compression: int) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(blob)) as src, zipfile.ZipFile(out, "w", compression) as dst:

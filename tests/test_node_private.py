@@ -38,3 +38,20 @@ def test_is_private_agrees_with_ipaddress() -> None:
     for text in texts:
         nodehosts._is_private.cache_clear()
         assert nodehosts._is_private(text) == _reference(text), text
+
+
+def test_the_ipv4_text_parse_agrees_with_ipv4address() -> None:
+    """nodehosts._v4_value takes exactly the text IPv4Address takes, to the same value
+    (None for what it refuses)."""
+    rng = random.Random(11)
+    texts = [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(2000)]
+    texts += ["0.0.0.0", "255.255.255.255", "01.2.3.4", "1.02.3.4", "1.2.3.004", "1.2.3",
+              "1.2.3.4.5", "256.1.1.1", "1.2.3.4 ", " 1.2.3.4", "1.2.3.", ".1.2.3", "",
+              "1..2.3", "+1.2.3.4", "1.2.3.-4", "1.2.3.\u0664", "1.2.3.\u00b2", "0x1.2.3.4",
+              "1.2.3.4/32", "::1", "::ffff:1.2.3.4", "1_0.2.3.4", "1.2.3.1000", "00.1.2.3"]  # fmt: skip
+    for text in texts:
+        try:
+            expected: int | None = int(ipaddress.IPv4Address(text))
+        except ValueError:
+            expected = None
+        assert nodehosts._v4_value(text) == expected, text

@@ -382,14 +382,14 @@ def _all_of(preds: list[Predicate]) -> Predicate:
         first, second = preds
 
         def test2(r: FlowRecord) -> bool:
-            return True if first(r) and second(r) else False  # noqa: SIM210 - no bool() call
+            return first(r) and second(r)  # (bools: every predicate answers True or False)
 
         return test2
     if len(preds) == 3:
         first, second, third = preds
 
         def test3(r: FlowRecord) -> bool:
-            return True if first(r) and second(r) and third(r) else False  # noqa: SIM210
+            return first(r) and second(r) and third(r)
 
         return test3
 
@@ -409,7 +409,7 @@ def _any_of(preds: list[Predicate]) -> Predicate:
         first, second = preds
 
         def test2(r: FlowRecord) -> bool:
-            return True if first(r) or second(r) else False  # noqa: SIM210 - as in _all_of
+            return first(r) or second(r)
 
         return test2
 

@@ -378,7 +378,11 @@ def _stratum_client(
         state.share_seen(facts, job)
         if plist and not state.es2:  # EthereumStratum/2.0.0 submits start with the job id
             _set_login(facts, plist[0])
-        _flavour(facts, flavours.share_shape(params))
+        # A share's shape can only set the flavour (its Shapes name no personalisation,
+        # and share_shape raises nothing): once a flavour is in, the first one seen stays,
+        # so the shape - an Equihash solution's ~2,700 hex digits checked - is not read.
+        if facts.flavour is None:
+            _flavour(facts, flavours.share_shape(params))
         if facts.flavour == flavours.ALEPHIUM:
             _set_login(facts, pdict.get("worker"))
         if len(plist) == 3 and _is_hex(plist[2]):

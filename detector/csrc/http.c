@@ -16,11 +16,18 @@
 static inline int http_bws(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 static inline int http_sws(unsigned char c) { return http_bws(c) || (c >= 0x1c && c <= 0x1f); }
 
-/* Whether line[0:len] (a lower-cased field name) is one of ``names`` (ASCII str). */
-static int http_name_in(const char *line, Py_ssize_t len, PyObject *names) {
+/* Whether line[0:len] (a lower-cased field name) is one of ``names`` (ASCII str). Asked
+   for every line of a head: inlined, and a name's first byte compared before memcmp is
+   called (most lines are none of the names). */
+static inline __attribute__((always_inline)) int http_name_in(const char *line, Py_ssize_t len,
+                                                              PyObject *names) {
     for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++) {
         PyObject *name = PyTuple_GET_ITEM(names, k);
-        if (PyUnicode_GET_LENGTH(name) == len && memcmp(PyUnicode_DATA(name), line, (size_t)len) == 0)
+        if (PyUnicode_GET_LENGTH(name) != len)
+            continue;
+        /* compact ASCII (http_headers checked): its characters follow the object */
+        const char *text = (const char *)(((PyASCIIObject *)name) + 1);
+        if ((len == 0 || text[0] == line[0]) && memcmp(text, line, (size_t)len) == 0)
             return 1;
     }
     return 0;
@@ -56,6 +63,43 @@ PyObject *http_headers(PyObject *self, PyObject *args) {
             s++;
         while (e > s && http_bws(b[e - 1]))
             e--;
+        if (names != Py_None && s < e) {
+            /* A line whose name is ASCII is read from the packet's bytes: its name, the
+               bytes up to the first colon, is the one the copy below would have (dropping
+               non-ASCII bytes moves no colon), so it is checked and looked up there, and
+               the value of a field not named - most of a head's bytes (Cookie, Accept...),
+               which the copy walked byte by byte - is not read at all. A name with a
+               non-ASCII byte, or a named field, is read by the copy as before. */
+            const unsigned char *c = memchr(b + s, ':', (size_t)(e - s));
+            Py_ssize_t ne = c ? c - b : e, nlen = ne - s;
+            int ascii = 1, tokens = 0, in_token = 0;
+            for (Py_ssize_t i = 0; i < nlen; i++) {
+                unsigned char ch = b[s + i];
+                if (ch >= 0x80) {
+                    ascii = 0;
+                    break;
+                }
+                int space = http_sws(ch);
+                if (!space && !in_token)
+                    tokens++;
+                in_token = !space;
+                line[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+            }
+            if (ascii) {
+                if (tokens != 1) {
+                    Py_DECREF(headers);
+                    PyMem_Free(line);
+                    PyBuffer_Release(&view);
+                    Py_RETURN_NONE;
+                }
+                if (!http_name_in(line, nlen, names)) {
+                    if (!nl)
+                        break;
+                    pos = end + 1;
+                    continue;
+                }
+            }
+        }
         for (Py_ssize_t i = s; i < e; i++)
             if (b[i] < 0x80)
                 line[len++] = (char)b[i];

@@ -126,7 +126,10 @@ def _app_data(state: _TlsState, side: int, lengths: list[int], ts: float, facts:
     room = 2 * MAX_RECORDS - len(records)
     if room > 0:
         when = round(ts, 6)
-        records.extend([(when, side, length) for length in lengths[:room]])
+        # (a loop, not a list comprehension: in Python 3.11 that is a function built and
+        # called, on every packet with application data kept - most hold one record)
+        for length in lengths[:room]:
+            records.append((when, side, length))
 
 
 def _hello_from(state: _TlsState, side: int, facts: FlowFacts, client: bool) -> None:

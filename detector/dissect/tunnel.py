@@ -47,11 +47,20 @@ def socks_handshake(data: bytes) -> Preamble | None:
     parsers = _PARSERS_BY_FIRST_BYTE.get(data[:1])
     if parsers is None:
         return None  # no parser takes this first byte (each checks its own)
-    results = [parse(data) for parse in parsers]
-    for result in results:
-        if result is not None and result[0] != INCOMPLETE:
-            return result
-    return (INCOMPLETE, None, None, "", False) if any(r is not None for r in results) else None
+    # Every parser reads the data, then the first whole handshake found wins. (A loop, not
+    # a list comprehension and any() over a generator: in Python 3.11 each of those is a
+    # function built and called, for every side that starts with 0x00, 0x04 or 0x05.)
+    found: Preamble | None = None
+    answered = False
+    for parse in parsers:
+        result = parse(data)
+        if result is not None:
+            answered = True
+            if found is None and result[0] != INCOMPLETE:
+                found = result
+    if found is not None:
+        return found
+    return (INCOMPLETE, None, None, "", False) if answered else None
 
 
 def _socks5_client(d: bytes) -> Preamble | None:

@@ -33,7 +33,7 @@ __all__ = [
 
 
 def _dash(values: Iterable[int]) -> str:
-    return "-".join(str(v) for v in values)
+    return "-".join(map(str, values))  # (no generator: a function call a value)
 
 
 def ja3_string(ch: ClientHello) -> str:

@@ -271,9 +271,13 @@ class FirstPackets:
                 return False
         hellos, server_hellos, cert_bodies, app_lengths, encrypted = read
         facts = self.facts
-        certs = (
-            [c for c in map(parse_certificate, cert_bodies) if c is not None] if cert_bodies else ()
-        )
+        certs: list[Certificate] | tuple[()] = ()
+        if cert_bodies:  # (a loop, not a list comprehension: see _app_data)
+            certs = []
+            for body in cert_bodies:
+                cert = parse_certificate(body)
+                if cert is not None:
+                    certs.append(cert)
         # Would this packet settle the side? Worked out before anything is changed. (The
         # reader hands over only packets whose events come in flight order - hellos,
         # certificates, application data - so taking them kind by kind, in that order,

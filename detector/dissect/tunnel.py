@@ -115,7 +115,7 @@ def _socks5_address(d: bytes, pos: int, command: int) -> Preamble | None:
     if atyp == 0x01:
         end = pos + 4 + 4 + 2
         if command == 0x01 and len(d) >= end:
-            host = ".".join(str(b) for b in d[pos + 4 : pos + 8])
+            host = ".".join(map(str, d[pos + 4 : pos + 8]))
     elif atyp == 0x04:
         end = pos + 4 + 16 + 2
     elif atyp == 0x03:
@@ -149,7 +149,7 @@ def _socks4_client(d: bytes) -> Preamble | None:
         host = d[end:host_end].decode("ascii", "replace") or None
         end, kind = host_end + 1, "socks4a"
     else:
-        host = ".".join(str(b) for b in d[4:8])
+        host = ".".join(map(str, d[4:8]))
     return end, host, int.from_bytes(d[2:4], "big"), kind, kind == "socks4a"
 
 

@@ -201,7 +201,7 @@ def _oid(raw: bytes) -> str:
         return "#" + raw.hex()
     head = arcs[0]
     first, second = (head // 40, head % 40) if head < 80 else (2, head - 80)
-    return ".".join(str(a) for a in (first, second, *arcs[1:]))
+    return ".".join(map(str, (first, second, *arcs[1:])))  # (no generator: see tunnel.py)
 
 
 def _escape_dn_value(text: str) -> str:

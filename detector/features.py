@@ -245,27 +245,35 @@ def read_in_clear(r: FlowRecord) -> bool:
     return not f.tls or ("tls" not in (f.app_protos or ()) and "ja3" not in f.tls)
 
 
+_NO_FACTS = _NO_TLS + (NAN,)  # _tls of a record without facts
+_CLEAR = {pool: (0.0,) + _NO_TLS[1:] + (pool,) for pool in (0.0, 1.0)}  # ... read in clear
+
+
 def _tls(r: FlowRecord) -> tuple[float, ...]:
+    # (its tuples made once, the dict's get bound once and the JA3 read once: it runs for
+    # every row the model scores)
     f = r.facts
     if f is None:
-        return _NO_TLS + (NAN,)
+        return _NO_FACTS
     pool = 1.0 if f.pool else 0.0
     tls = f.tls
     # read_in_clear(r), spelled out: a call fewer for every row the model scores
     if not tls or ("tls" not in (f.app_protos or ()) and "ja3" not in tls):
-        return (0.0,) + _NO_TLS[1:] + (pool,)
-    version = tls.get("version") or tls.get("client_version")
+        return _CLEAR[pool]
+    get = tls.get
+    version = get("version") or get("client_version")
+    ja3 = get("ja3")
     certificate = "subject" in tls
     return (
         1.0,
         TLS_VERSIONS.get(version, NAN) if version else NAN,
-        1.0 if tls.get("sni") else 0.0,
-        1.0 if tls.get("alpn") else 0.0,
-        1.0 if tls.get("ja3") else 0.0,
-        1.0 if tls.get("ja4") else 0.0,
-        1.0 if tls.get("ja3") == COINMINER_JA3 else 0.0,
+        1.0 if get("sni") else 0.0,
+        1.0 if get("alpn") else 0.0,
+        1.0 if ja3 else 0.0,
+        1.0 if get("ja4") else 0.0,
+        1.0 if ja3 == COINMINER_JA3 else 0.0,
         1.0 if certificate else 0.0,
-        (1.0 if tls.get("self_signed") else 0.0) if certificate else NAN,
+        (1.0 if get("self_signed") else 0.0) if certificate else NAN,
         pool,
     )
 

@@ -140,14 +140,10 @@ def features_matrix(
     counts = times[:, 1:]
     # max(0.0, last_ts - first_ts): fmax, as max, keeps 0.0 over a NaN
     counts[:, 0] = np.fmax(0.0, times[:, 1] - times[:, 0])
-    duration = counts[:, 0]
-    pay_c, pay_s = counts[:, 5], counts[:, 6]
-    out[:, :7] = counts[:, :7]
-    out[:, 7] = _per(counts[:, 1], duration)
-    out[:, 8] = _per(counts[:, 2], duration)
-    out[:, 9] = _per(pay_c, duration)
-    out[:, 10] = _per(pay_s, duration)
-    out[:, 11] = _per(pay_s, pay_c + pay_s)
+    if fast is not None:  # columns 0-11 and the port class in one call (the twin's ~35)
+        fast.count_features(times, _MINING_PORTS, out, _COLUMN["server_port_class"])
+    else:
+        _count_columns(counts, out)
     if packed is not None:  # every record's behaviour, packed by the caller (model.gate)
         out[:, _BEHAVIOUR] = _behaviour_columns(packed, counts)
     else:
@@ -157,12 +153,26 @@ def features_matrix(
             rows = np.array(with_behaviour)
             behaviour = np.frombuffer(blobs, dtype=PACKED_DTYPE)
             out[rows, _BEHAVIOUR] = _behaviour_columns(behaviour, counts[rows])
-    out[:, _COLUMN["server_port_class"]] = _port_class(counts[:, 7])
     width = _TLS.stop - _TLS.start
     out[:, _TLS] = np.fromiter(
         chain.from_iterable(map(_tls, records)), dtype=np.float64, count=n * width
     ).reshape(n, width)
     return out.astype(np.float32)
+
+
+def _count_columns(counts: np.ndarray, out: np.ndarray) -> None:
+    """Columns 0-11 (duration ... payload_share_toclient) and server_port_class of ``out``
+    from features_matrix's ``counts`` (the duration, then the counts in FEATURE_NAMES
+    order, then the server port); the twin of the compiled count_features."""
+    duration = counts[:, 0]
+    pay_c, pay_s = counts[:, 5], counts[:, 6]
+    out[:, :7] = counts[:, :7]
+    out[:, 7] = _per(counts[:, 1], duration)
+    out[:, 8] = _per(counts[:, 2], duration)
+    out[:, 9] = _per(pay_c, duration)
+    out[:, 10] = _per(pay_s, duration)
+    out[:, 11] = _per(pay_s, pay_c + pay_s)
+    out[:, _COLUMN["server_port_class"]] = _port_class(counts[:, 7])
 
 
 def _behaviour_columns(b: np.ndarray, counts: np.ndarray) -> np.ndarray:

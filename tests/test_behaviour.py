@@ -541,3 +541,30 @@ def test_the_feature_matrix_is_the_same_with_the_compiled_behaviour_columns(
     compiled = features_matrix(records)
     monkeypatch.setattr(features, "fast", None)
     assert compiled.tobytes() == features_matrix(records).tobytes()
+
+
+@needs_fast
+def test_count_feature_twins_agree_bit_for_bit() -> None:
+    """The compiled count_features and its twin features._count_columns write the same
+    bits into columns 0-11 and server_port_class: on random times and counts (zeros of
+    both signs, NaN, infinities, negatives) and the ports at every class's edge and the
+    mining ports; a wrong size or column is refused."""
+    from detector import features
+
+    rng = np.random.default_rng(9)
+    values = [0.0, -0.0, 1.0, 2.5, np.nan, -3.0, 1e15, np.inf, 1023, 1024, 3333, 49151,
+              49152, 65535, 14444]  # fmt: skip
+    port_col = FEATURE_NAMES.index("server_port_class")
+    with np.errstate(all="ignore"):
+        for _ in range(10):
+            times = rng.choice(values, size=(300, 9))
+            ours = np.full((300, len(FEATURE_NAMES)), np.nan)
+            twin = ours.copy()
+            fast.count_features(times, features._MINING_PORTS, ours, port_col)
+            features._count_columns(times[:, 1:], twin)
+            assert ours.tobytes() == twin.tobytes()
+    assert set(np.unique(ours[:, port_col]).tolist()) == {0.0, 1.0, 2.0, 3.0}
+    with pytest.raises(ValueError, match="sizes disagree"):
+        fast.count_features(times, features._MINING_PORTS, ours, 5)
+    with pytest.raises(ValueError, match="sizes disagree"):
+        fast.count_features(times[:, :8].copy(), features._MINING_PORTS, ours, port_col)

@@ -124,7 +124,10 @@ def features_matrix(
     in Python, a fifth of the model's cost on the bench (bench/RESULTS.md). Every value
     is worked out in float64, in the order the per-flow formulas in the comments give,
     and only then cast to float32. ``packed``: every record's behaviour, already packed
-    (behaviour.PACKED_DTYPE, one row per record), as the model's gate has it."""
+    (behaviour.PACKED_DTYPE, one row per record), as the model's gate has it. The count
+    and behaviour columns are filled by compiled helpers where they are built
+    (csrc/trees.c: count_features, behaviour_features; their twins here): for a batch's
+    few hundred rows, numpy's ~150 calls cost more than the arithmetic."""
     records = list(records)
     n = len(records)
     out = np.full((n, len(FEATURE_NAMES)), NAN, dtype=np.float64)
@@ -177,7 +180,7 @@ def _count_columns(counts: np.ndarray, out: np.ndarray) -> None:
 
 def _behaviour_columns(b: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """``_behaviour``, by the compiled behaviour_features where it is built (the same
-    bits: tests/test_features.py): the numpy twin is ~120 calls a batch, which for the
+    bits: tests/test_behaviour.py): the numpy twin is ~120 calls a batch, which for the
     few hundred rows of a batch cost more than the arithmetic (callgrind, real-traffic
     bench: ~60 % of the feature matrix)."""
     if fast is None or not _C_LAYOUT:

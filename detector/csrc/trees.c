@@ -1,4 +1,5 @@
-/* The tree model's raw scores (twin: detector/trees.py, CompiledTrees.raw). */
+/* The tree model's raw scores (twin: detector/trees.py, CompiledTrees.raw), and the
+   count and behaviour columns of its feature matrix (twins: detector/features.py). */
 
 #include "fast.h"
 

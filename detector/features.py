@@ -17,6 +17,7 @@ requests), its sizes and its TLS hello, and a model weighs them (docs/ARCHITECTU
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from itertools import chain
 from operator import attrgetter
@@ -24,6 +25,7 @@ from operator import attrgetter
 import numpy as np
 
 from detector.behaviour import PACKED_DTYPE
+from detector.compiled import fast
 from detector.flows import FlowRecord
 
 NAN = math.nan
@@ -96,6 +98,15 @@ _BEHAVIOUR = slice(_COLUMN["msgs_toserver"], _COLUMN["server_port_class"])
 _RHYTHM = slice(_COLUMN["pushes"], _COLUMN["server_port_class"])  # NaN when reoriented
 _TLS = slice(_COLUMN["tls"], len(FEATURE_NAMES))
 _MINING_PORTS = np.array(sorted(MINING_PORTS), dtype=np.float64)
+# The packed behaviour's layout as the compiled behaviour_features reads it (field
+# offsets, record size, little-endian); another layout takes the numpy twin
+_C_LAYOUT = (
+    sys.byteorder == "little"
+    and PACKED_DTYPE.itemsize == 83
+    and [PACKED_DTYPE.fields[name][1] for name in PACKED_DTYPE.names]
+    == [0, 8, 16, 32, 40, 42, 54, 62, 66, 70, 82]
+    and _BEHAVIOUR.stop - _BEHAVIOUR.start == 36
+)
 
 
 def flow_features(record: FlowRecord) -> np.ndarray:
@@ -113,7 +124,10 @@ def features_matrix(
     in Python, a fifth of the model's cost on the bench (bench/RESULTS.md). Every value
     is worked out in float64, in the order the per-flow formulas in the comments give,
     and only then cast to float32. ``packed``: every record's behaviour, already packed
-    (behaviour.PACKED_DTYPE, one row per record), as the model's gate has it."""
+    (behaviour.PACKED_DTYPE, one row per record), as the model's gate has it. The count
+    and behaviour columns are filled by compiled helpers where they are built
+    (csrc/trees.c: count_features, behaviour_features; their twins here): for a batch's
+    few hundred rows, numpy's ~150 calls cost more than the arithmetic."""
     records = list(records)
     n = len(records)
     out = np.full((n, len(FEATURE_NAMES)), NAN, dtype=np.float64)
@@ -129,6 +143,30 @@ def features_matrix(
     counts = times[:, 1:]
     # max(0.0, last_ts - first_ts): fmax, as max, keeps 0.0 over a NaN
     counts[:, 0] = np.fmax(0.0, times[:, 1] - times[:, 0])
+    if fast is not None:  # columns 0-11 and the port class in one call (the twin's ~35)
+        fast.count_features(times, _MINING_PORTS, out, _COLUMN["server_port_class"])
+    else:
+        _count_columns(counts, out)
+    if packed is not None:  # every record's behaviour, packed by the caller (model.gate)
+        out[:, _BEHAVIOUR] = _behaviour_columns(packed, counts)
+    else:
+        with_behaviour = [i for i, r in enumerate(records) if r.behaviour is not None]
+        if with_behaviour:
+            blobs = b"".join([records[i].behaviour for i in with_behaviour])  # type: ignore[misc]
+            rows = np.array(with_behaviour)
+            behaviour = np.frombuffer(blobs, dtype=PACKED_DTYPE)
+            out[rows, _BEHAVIOUR] = _behaviour_columns(behaviour, counts[rows])
+    width = _TLS.stop - _TLS.start
+    out[:, _TLS] = np.fromiter(
+        chain.from_iterable(map(_tls, records)), dtype=np.float64, count=n * width
+    ).reshape(n, width)
+    return out.astype(np.float32)
+
+
+def _count_columns(counts: np.ndarray, out: np.ndarray) -> None:
+    """Columns 0-11 (duration ... payload_share_toclient) and server_port_class of ``out``
+    from features_matrix's ``counts`` (the duration, then the counts in FEATURE_NAMES
+    order, then the server port); the twin of the compiled count_features."""
     duration = counts[:, 0]
     pay_c, pay_s = counts[:, 5], counts[:, 6]
     out[:, :7] = counts[:, :7]
@@ -137,21 +175,20 @@ def features_matrix(
     out[:, 9] = _per(pay_c, duration)
     out[:, 10] = _per(pay_s, duration)
     out[:, 11] = _per(pay_s, pay_c + pay_s)
-    if packed is not None:  # every record's behaviour, packed by the caller (model.gate)
-        out[:, _BEHAVIOUR] = _behaviour(packed, counts)
-    else:
-        with_behaviour = [i for i, r in enumerate(records) if r.behaviour is not None]
-        if with_behaviour:
-            blobs = b"".join([records[i].behaviour for i in with_behaviour])  # type: ignore[misc]
-            rows = np.array(with_behaviour)
-            behaviour = np.frombuffer(blobs, dtype=PACKED_DTYPE)
-            out[rows, _BEHAVIOUR] = _behaviour(behaviour, counts[rows])
     out[:, _COLUMN["server_port_class"]] = _port_class(counts[:, 7])
-    width = _TLS.stop - _TLS.start
-    out[:, _TLS] = np.fromiter(
-        chain.from_iterable(map(_tls, records)), dtype=np.float64, count=n * width
-    ).reshape(n, width)
-    return out.astype(np.float32)
+
+
+def _behaviour_columns(b: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``_behaviour``, by the compiled behaviour_features where it is built (the same
+    bits: tests/test_behaviour.py): the numpy twin is ~120 calls a batch, which for the
+    few hundred rows of a batch cost more than the arithmetic (callgrind, real-traffic
+    bench: ~60 % of the feature matrix)."""
+    if fast is None or not _C_LAYOUT:
+        return _behaviour(b, counts)
+    cols = np.empty((b.shape[0], _BEHAVIOUR.stop - _BEHAVIOUR.start))
+    picked = np.ascontiguousarray(counts[:, (0, 5, 6)])  # duration, payload both ways
+    fast.behaviour_features(np.ascontiguousarray(b), picked, cols)
+    return cols
 
 
 def _behaviour(b: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -221,27 +258,35 @@ def read_in_clear(r: FlowRecord) -> bool:
     return not f.tls or ("tls" not in (f.app_protos or ()) and "ja3" not in f.tls)
 
 
+_NO_FACTS = _NO_TLS + (NAN,)  # _tls of a record without facts
+_CLEAR = {pool: (0.0,) + _NO_TLS[1:] + (pool,) for pool in (0.0, 1.0)}  # ... read in clear
+
+
 def _tls(r: FlowRecord) -> tuple[float, ...]:
+    # (its tuples made once, the dict's get bound once and the JA3 read once: it runs for
+    # every row the model scores)
     f = r.facts
     if f is None:
-        return _NO_TLS + (NAN,)
+        return _NO_FACTS
     pool = 1.0 if f.pool else 0.0
     tls = f.tls
     # read_in_clear(r), spelled out: a call fewer for every row the model scores
     if not tls or ("tls" not in (f.app_protos or ()) and "ja3" not in tls):
-        return (0.0,) + _NO_TLS[1:] + (pool,)
-    version = tls.get("version") or tls.get("client_version")
+        return _CLEAR[pool]
+    get = tls.get
+    version = get("version") or get("client_version")
+    ja3 = get("ja3")
     certificate = "subject" in tls
     return (
         1.0,
         TLS_VERSIONS.get(version, NAN) if version else NAN,
-        1.0 if tls.get("sni") else 0.0,
-        1.0 if tls.get("alpn") else 0.0,
-        1.0 if tls.get("ja3") else 0.0,
-        1.0 if tls.get("ja4") else 0.0,
-        1.0 if tls.get("ja3") == COINMINER_JA3 else 0.0,
+        1.0 if get("sni") else 0.0,
+        1.0 if get("alpn") else 0.0,
+        1.0 if ja3 else 0.0,
+        1.0 if get("ja4") else 0.0,
+        1.0 if ja3 == COINMINER_JA3 else 0.0,
         1.0 if certificate else 0.0,
-        (1.0 if tls.get("self_signed") else 0.0) if certificate else NAN,
+        (1.0 if get("self_signed") else 0.0) if certificate else NAN,
         pool,
     )
 

@@ -498,3 +498,73 @@ def test_flow_log_shows_the_features() -> None:
     assert list(miner["features"]) == list(FEATURE_NAMES)
     assert miner["features"]["pushes"] >= 3
     assert miner["features"]["tls_self_signed"] is None
+
+
+@needs_fast
+def test_behaviour_feature_twins_agree_bit_for_bit() -> None:
+    """features._behaviour_columns (the compiled behaviour_features) and its numpy twin
+    features._behaviour give the same bits: on the records of real captures, and on random
+    packed bytes (NaN, infinities and negative floats in the float fields; reoriented rows;
+    durations and payloads of zero, NaN and below zero); a buffer of the wrong size is
+    refused."""
+    from detector import features
+
+    assert features._C_LAYOUT  # this build reads the packed layout in C
+    records = [r for name in ("xmrig-cnr-tls-443.pcap", "xmrig-rx0-tls-14433.pcap")
+               for r in _run(REALSET / name)[0] if r.behaviour is not None]  # fmt: skip
+    packed = np.frombuffer(b"".join(r.behaviour for r in records), dtype=behaviour.PACKED_DTYPE)
+    rng = np.random.default_rng(5)
+    counts = rng.random((len(records), 8)) * 100
+    counts[::4, 0] = 0.0
+    ours, twin = features._behaviour_columns(packed, counts), features._behaviour(packed, counts)
+    assert np.isfinite(twin).any() and np.isnan(twin).any()
+    assert ours.tobytes() == twin.tobytes()
+    with np.errstate(all="ignore"):
+        for _ in range(10):
+            raw = rng.integers(0, 256, size=(400, behaviour.PACKED_DTYPE.itemsize), dtype=np.uint8)
+            packed = np.frombuffer(raw.tobytes(), dtype=behaviour.PACKED_DTYPE)
+            counts = rng.choice([0.0, 1.0, 3.5, 250.0, np.nan, -2.0, 1e12], size=(400, 8))
+            ours = features._behaviour_columns(packed, counts)
+            assert ours.tobytes() == features._behaviour(packed, counts).tobytes()
+    with pytest.raises(ValueError, match="sizes disagree"):
+        fast.behaviour_features(packed.tobytes()[:-1], counts[:, :3].copy(), ours)
+
+
+@needs_fast
+def test_the_feature_matrix_is_the_same_with_the_compiled_behaviour_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """features_matrix with and without the compiled helper: the same float32 bits."""
+    from detector import features
+
+    records, _ = _run(REALSET / "xmrig-cnr-tls-443.pcap")
+    compiled = features_matrix(records)
+    monkeypatch.setattr(features, "fast", None)
+    assert compiled.tobytes() == features_matrix(records).tobytes()
+
+
+@needs_fast
+def test_count_feature_twins_agree_bit_for_bit() -> None:
+    """The compiled count_features and its twin features._count_columns write the same
+    bits into columns 0-11 and server_port_class: on random times and counts (zeros of
+    both signs, NaN, infinities, negatives) and the ports at every class's edge and the
+    mining ports; a wrong size or column is refused."""
+    from detector import features
+
+    rng = np.random.default_rng(9)
+    values = [0.0, -0.0, 1.0, 2.5, np.nan, -3.0, 1e15, np.inf, 1023, 1024, 3333, 49151,
+              49152, 65535, 14444]  # fmt: skip
+    port_col = FEATURE_NAMES.index("server_port_class")
+    with np.errstate(all="ignore"):
+        for _ in range(10):
+            times = rng.choice(values, size=(300, 9))
+            ours = np.full((300, len(FEATURE_NAMES)), np.nan)
+            twin = ours.copy()
+            fast.count_features(times, features._MINING_PORTS, ours, port_col)
+            features._count_columns(times[:, 1:], twin)
+            assert ours.tobytes() == twin.tobytes()
+    assert set(np.unique(ours[:, port_col]).tolist()) == {0.0, 1.0, 2.0, 3.0}
+    with pytest.raises(ValueError, match="sizes disagree"):
+        fast.count_features(times, features._MINING_PORTS, ours, 5)
+    with pytest.raises(ValueError, match="sizes disagree"):
+        fast.count_features(times[:, :8].copy(), features._MINING_PORTS, ours, port_col)

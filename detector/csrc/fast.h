@@ -137,6 +137,8 @@ FAST_FN PyObject *fanout_owners(PyObject *self, PyObject *args);
 
 /* trees.c */
 FAST_FN PyObject *trees_raw(PyObject *self, PyObject *args);
+FAST_FN PyObject *behaviour_features(PyObject *self, PyObject *args);
+FAST_FN PyObject *count_features(PyObject *self, PyObject *args);
 
 /* quic.c */
 FAST_FN PyObject *aes128_block_py(PyObject *self, PyObject *args);

@@ -39,6 +39,8 @@ static PyMethodDef methods[] = {
     {"sweep_flags", sweep_flags, METH_VARARGS, "What the sweep decides of each used flow."},
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
+    {"behaviour_features", behaviour_features, METH_VARARGS, "The model's behaviour columns of packed records."},
+    {"count_features", count_features, METH_VARARGS, "The model's count columns of records."},
     {"index_drop", index_drop, METH_VARARGS, "The key index without the entries of some slots."},
     {"index_merge", index_merge, METH_VARARGS, "The key index with new entries merged in."},
     {"zero_rows", zero_rows, METH_VARARGS, "Zero the rows of flow-table columns."},

@@ -1,4 +1,5 @@
-/* The tree model's raw scores (twin: detector/trees.py, CompiledTrees.raw). */
+/* The tree model's raw scores (twin: detector/trees.py, CompiledTrees.raw), and the
+   count and behaviour columns of its feature matrix (twins: detector/features.py). */
 
 #include "fast.h"
 
@@ -151,3 +152,170 @@ PyObject *trees_raw(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+
+/* features.py's _per, _std and _cv for one value: x / n where n > 0, else NaN; the
+   standard deviation from a sum of squares (np.maximum(0.0, v): a NaN stays, a tie gives
+   v); the coefficient of variation. */
+static inline double feat_per(double x, double n) { return n > 0 ? x / n : NAN; }
+
+static inline double feat_std(double sum_sq, double n, double mean) {
+    if (!(n > 0) || mean != mean) return NAN;
+    double var = sum_sq / n - mean * mean;
+    if (var == var && 0.0 > var) var = 0.0;
+    return sqrt(var);
+}
+
+static inline double feat_cv(double sum_sq, double n, double mean) {
+    if (!(n > 0) || !(mean > 0)) return NAN;
+    return feat_std(sum_sq, n, mean) / mean;
+}
+
+static inline uint32_t feat_u32(const unsigned char *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline double feat_f32(const unsigned char *p) {
+    float v;
+    memcpy(&v, p, sizeof v);
+    return (double)v;
+}
+
+/* behaviour_features(packed, counts, cols) -> None
+
+   features.py's _behaviour (its twin) for every row: ``packed`` the records' behaviour
+   (behaviour.PACKED_DTYPE, FEAT_ITEM bytes each, little-endian host; features.py checks
+   the field offsets below before it calls), ``counts`` float64 (rows x 3: duration,
+   payload client -> server, server -> client), ``cols`` float64 (rows x FEAT_COLS, C order)
+   filled with msgs_toserver ... req_interval_cv. The same float64 operations in the same
+   order as the numpy twin, so the same bits. Why in C: the twin is ~120 numpy calls a
+   batch, ~0.5 ms for a batch of ~250 rows - most of the feature matrix's cost. */
+enum { FEAT_ITEM = 83, FEAT_MSGS = 8, FEAT_COLS = 36 };
+PyObject *behaviour_features(PyObject *self, PyObject *args) {
+    PyObject *objs[3];
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OOO", &objs[0], &objs[1], &objs[2]))
+        return NULL;
+    if (take_buffers(objs, v, 3, 2) < 0)
+        return NULL;
+    Py_ssize_t rows = v[0].len / FEAT_ITEM;
+    if (v[0].len != rows * FEAT_ITEM || v[1].len != rows * 3 * 8 ||
+        v[2].len != rows * FEAT_COLS * 8) {
+        release_buffers(v, 3);
+        PyErr_SetString(PyExc_ValueError, "behaviour_features: buffer sizes disagree");
+        return NULL;
+    }
+    const unsigned char *packed = v[0].buf;
+    const double *counts = v[1].buf;
+    double *cols = v[2].buf;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const unsigned char *b = packed + i * FEAT_ITEM;
+        double duration = counts[3 * i], pay_c = counts[3 * i + 1], pay_s = counts[3 * i + 2];
+        double *o = cols + i * FEAT_COLS;
+        double msgs_c = (double)feat_u32(b), msgs_s = (double)feat_u32(b + 4);
+        double mean_c = feat_per(pay_c, msgs_c), mean_s = feat_per(pay_s, msgs_s);
+        o[0] = msgs_c;
+        o[1] = msgs_s;
+        o[2] = mean_c;
+        o[3] = mean_s;
+        o[4] = feat_std(feat_f32(b + 8), msgs_c, mean_c);
+        o[5] = feat_std(feat_f32(b + 12), msgs_s, mean_s);
+        o[6] = feat_per(msgs_c, duration);
+        o[7] = feat_per(msgs_s, duration);
+        double all = msgs_c + msgs_s;
+        for (int k = 0; k < FEAT_MSGS; k++) {
+            int kept = (double)k < all;
+            int16_t size;
+            memcpy(&size, b + 16 + 2 * k, sizeof size);
+            int level = b[32 + k];
+            double gap = level > 0 ? ldexp(1.0, (level > 1 ? level : 1) - 1) / 1000.0 : 0.0;
+            o[8 + k] = kept ? (double)size : NAN;
+            o[16 + k] = kept ? gap : NAN;
+        }
+        double *r = o + 24;
+        uint16_t pushes_u;
+        memcpy(&pushes_u, b + 40, sizeof pushes_u);
+        double pushes = (double)pushes_u, intervals = pushes - 1;
+        double push_first = feat_f32(b + 42), push_last = feat_f32(b + 46);
+        double push_sq = feat_f32(b + 50);
+        double push_mean = feat_per(push_last - push_first, intervals);
+        double counted = 0.0, top = 0.0;
+        int argmax = 0;
+        for (int k = 0; k < 8; k++) {
+            double h = (double)b[54 + k];
+            counted += h;
+            if (k == 0 || h > top) {
+                top = h;
+                argmax = k;
+            }
+        }
+        double answers = (double)feat_u32(b + 62);
+        double reqs = msgs_c - 1;
+        double req_mean = feat_per(feat_f32(b + 74) - feat_f32(b + 70), reqs);
+        if (b[82] != 0) { /* reoriented: pushes, answers and requests are the other side's */
+            for (int k = 0; k < 12; k++) r[k] = NAN;
+            continue;
+        }
+        r[0] = pushes;
+        r[1] = feat_per(pushes, duration);
+        r[2] = feat_per(pushes, msgs_s);
+        r[3] = push_mean;
+        r[4] = feat_cv(push_sq, intervals, push_mean);
+        r[5] = counted > 0 ? (double)argmax : NAN;
+        r[6] = feat_per(top, counted);
+        r[7] = answers;
+        r[8] = feat_per(feat_f32(b + 66), answers);
+        r[9] = feat_per(answers, msgs_c);
+        r[10] = req_mean;
+        r[11] = feat_cv(feat_f32(b + 78), reqs, req_mean);
+    }
+    release_buffers(v, 3);
+    Py_RETURN_NONE;
+}
+
+/* count_features(times, ports, out, port_col) -> None
+
+   features_matrix's columns of a record's counts (twin: features._count_columns): from
+   ``times`` (float64, rows x 9, C order: first_ts, the duration in last_ts's place, then
+   the packet, byte and payload counts both ways and the server port, as features_matrix
+   reads them), columns 0-11 of ``out`` (float64, rows x width, C order: duration ...
+   payload_share_toclient) and its column ``port_col`` (server_port_class, with ``ports``
+   the mining ports, float64). The same float64 operations as the twin's numpy, so the
+   same bits; ~35 numpy calls a batch. */
+PyObject *count_features(PyObject *self, PyObject *args) {
+    PyObject *objs[3];
+    Py_buffer v[3];
+    Py_ssize_t port_col;
+    if (!PyArg_ParseTuple(args, "OOOn", &objs[0], &objs[1], &objs[2], &port_col))
+        return NULL;
+    if (take_buffers(objs, v, 3, 2) < 0)
+        return NULL;
+    Py_ssize_t rows = v[0].len / (9 * 8), nports = v[1].len / 8;
+    Py_ssize_t width = rows ? v[2].len / 8 / rows : 0;
+    if (v[0].len != rows * 9 * 8 || (rows && v[2].len != rows * width * 8) ||
+        (rows && (width < 12 || port_col < 12 || port_col >= width))) {
+        release_buffers(v, 3);
+        PyErr_SetString(PyExc_ValueError, "count_features: buffer sizes disagree");
+        return NULL;
+    }
+    const double *times = v[0].buf, *ports = v[1].buf;
+    double *out = v[2].buf;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const double *t = times + 9 * i;
+        double *o = out + width * i;
+        double duration = t[1], pay_c = t[6], pay_s = t[7], port = t[8];
+        for (int k = 0; k < 7; k++) o[k] = t[1 + k];
+        o[7] = feat_per(t[2], duration);
+        o[8] = feat_per(t[3], duration);
+        o[9] = feat_per(pay_c, duration);
+        o[10] = feat_per(pay_s, duration);
+        o[11] = feat_per(pay_s, pay_c + pay_s);
+        double cls = port < 1024 ? 0.0 : port < 49152 ? 1.0 : 3.0;
+        for (Py_ssize_t k = 0; k < nports; k++)
+            if (port == ports[k]) cls = 2.0;
+        o[port_col] = cls;
+    }
+    release_buffers(v, 3);
+    Py_RETURN_NONE;
+}

@@ -170,12 +170,6 @@ static inline double feat_cv(double sum_sq, double n, double mean) {
     return feat_std(sum_sq, n, mean) / mean;
 }
 
-static inline uint32_t feat_u32(const unsigned char *p) {
-    uint32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 static inline double feat_f32(const unsigned char *p) {
     float v;
     memcpy(&v, p, sizeof v);
@@ -213,7 +207,7 @@ PyObject *behaviour_features(PyObject *self, PyObject *args) {
         const unsigned char *b = packed + i * FEAT_ITEM;
         double duration = counts[3 * i], pay_c = counts[3 * i + 1], pay_s = counts[3 * i + 2];
         double *o = cols + i * FEAT_COLS;
-        double msgs_c = (double)feat_u32(b), msgs_s = (double)feat_u32(b + 4);
+        double msgs_c = (double)load32(b), msgs_s = (double)load32(b + 4);
         double mean_c = feat_per(pay_c, msgs_c), mean_s = feat_per(pay_s, msgs_s);
         o[0] = msgs_c;
         o[1] = msgs_s;
@@ -250,7 +244,7 @@ PyObject *behaviour_features(PyObject *self, PyObject *args) {
                 argmax = k;
             }
         }
-        double answers = (double)feat_u32(b + 62);
+        double answers = (double)load32(b + 62);
         double reqs = msgs_c - 1;
         double req_mean = feat_per(feat_f32(b + 74) - feat_f32(b + 70), reqs);
         if (b[82] != 0) { /* reoriented: pushes, answers and requests are the other side's */

@@ -500,6 +500,23 @@ PyObject *flow_behaviour(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(found);
 }
 
+/* One packet counted on its side's columns of flow row s (flow_update's loop, once per
+   side: inlined, so each side keeps its own branch and the loop its speed). */
+static inline void side_count(int64_t s, uint8_t f, int64_t wirelen, uint64_t pl, int64_t seq,
+                              uint32_t *pkts, uint64_t *bytes, uint32_t *pay, uint8_t *fl,
+                              uint32_t *isn, uint8_t *state, uint8_t fin_bit, uint8_t syn_bit) {
+    pkts[s] += 1;
+    bytes[s] += (uint64_t)wirelen;
+    uint64_t p = (uint64_t)pay[s] + pl;
+    pay[s] = p > 0xFFFFFFFFULL ? 0xFFFFFFFFU : (uint32_t)p;
+    fl[s] |= f;
+    if (f & 0x01) state[s] |= fin_bit;
+    if (f & 0x02) {
+        isn[s] = (uint32_t)(seq + 1);
+        state[s] |= syn_bit;
+    }
+}
+
 /* flow_update(group, slots, src_first, flags, wirelen, payload_len, ts, seq, pkt_slot_out,
                pkts_a, pkts_b, bytes_a, bytes_b, payload_a, payload_b, flags_a, flags_b,
                last_ts, state, isn_a, isn_b, proto, behaviour) -> count: the 12 after
@@ -564,29 +581,12 @@ PyObject *flow_update(PyObject *self, PyObject *args) {
             bh_payload(&bh, s, src_first[i], plen[i], ts[i], last_ts[s], seq[i], &found);
         uint8_t f = flags[i];
         uint64_t pl = plen[i] > 0 ? (uint64_t)plen[i] : 0;
-        if (src_first[i]) {
-            pkts_a[s] += 1;
-            bytes_a[s] += (uint64_t)wirelen[i];
-            uint64_t p = (uint64_t)pay_a[s] + pl;
-            pay_a[s] = p > 0xFFFFFFFFULL ? 0xFFFFFFFFU : (uint32_t)p;
-            fl_a[s] |= f;
-            if (f & 0x01) state[s] |= ST_FIN_A;
-            if (f & 0x02) {
-                isn_a[s] = (uint32_t)(seq[i] + 1);
-                state[s] |= ST_SYN_A;
-            }
-        } else {
-            pkts_b[s] += 1;
-            bytes_b[s] += (uint64_t)wirelen[i];
-            uint64_t p = (uint64_t)pay_b[s] + pl;
-            pay_b[s] = p > 0xFFFFFFFFULL ? 0xFFFFFFFFU : (uint32_t)p;
-            fl_b[s] |= f;
-            if (f & 0x01) state[s] |= ST_FIN_B;
-            if (f & 0x02) {
-                isn_b[s] = (uint32_t)(seq[i] + 1);
-                state[s] |= ST_SYN_B;
-            }
-        }
+        if (src_first[i])
+            side_count(s, f, wirelen[i], pl, seq[i], pkts_a, bytes_a, pay_a, fl_a, isn_a,
+                       state, ST_FIN_A, ST_SYN_A);
+        else
+            side_count(s, f, wirelen[i], pl, seq[i], pkts_b, bytes_b, pay_b, fl_b, isn_b,
+                       state, ST_FIN_B, ST_SYN_B);
         if (f & 0x04) state[s] |= ST_RST;
         if (ts[i] > last_ts[s]) last_ts[s] = ts[i];
     }

@@ -96,6 +96,19 @@ static Py_ssize_t dns_skip_name(const unsigned char *d, Py_ssize_t n, Py_ssize_t
     }
 }
 
+/* The name at *pos (moved past it) appended to c as ``tag``, its length, its text; -1 if
+   malformed (*why says why). dns_canon's questions ('Q') and CNAME targets ('C'). */
+static int dns_put_name(const unsigned char *d, Py_ssize_t n, Py_ssize_t *pos, dns_canon_t *c,
+                        unsigned char tag, const char **why) {
+    Py_ssize_t len = dns_read_name(d, n, pos, c->b + c->len + 2, why);
+    if (len < 0)
+        return -1;
+    c->b[c->len] = tag;
+    c->b[c->len + 1] = (unsigned char)len;
+    c->len += 2 + len;
+    return 0;
+}
+
 /* 1: a response, decoded into *c; 0: a query; -1: malformed (*why says why).
    Mirrors dissect/dnsparse.py:py_parse_response. */
 static int dns_canon(const unsigned char *d, Py_ssize_t n, dns_canon_t *c, const char **why) {
@@ -109,12 +122,8 @@ static int dns_canon(const unsigned char *d, Py_ssize_t n, dns_canon_t *c, const
         return 0;
     unsigned int qd = ((unsigned)d[4] << 8) | d[5], an = ((unsigned)d[6] << 8) | d[7];
     for (unsigned int i = 0; i < qd && i < DNS_MAX_QUESTIONS; i++) {
-        Py_ssize_t len = dns_read_name(d, n, &pos, c->b + c->len + 2, why);
-        if (len < 0)
+        if (dns_put_name(d, n, &pos, c, 'Q', why) < 0)
             return -1;
-        c->b[c->len] = 'Q';
-        c->b[c->len + 1] = (unsigned char)len;
-        c->len += 2 + len;
         pos += 4;
     }
     for (unsigned int i = 0; i < an && i < DNS_MAX_ANSWERS; i++) {
@@ -142,12 +151,8 @@ static int dns_canon(const unsigned char *d, Py_ssize_t n, dns_canon_t *c, const
             c->len += 17;
         } else if (rtype == 5) {
             Py_ssize_t at = pos;
-            Py_ssize_t len = dns_read_name(d, n, &at, c->b + c->len + 2, why);
-            if (len < 0)
+            if (dns_put_name(d, n, &at, c, 'C', why) < 0)
                 return -1;
-            c->b[c->len] = 'C';
-            c->b[c->len + 1] = (unsigned char)len;
-            c->len += 2 + len;
         }
         pos += rdlen;
     }

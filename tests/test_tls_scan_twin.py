@@ -104,12 +104,19 @@ def test_whole_record_path_is_taken(monkeypatch) -> None:
     assert calls and [type(e).__name__ for e in events][:2] == ["ServerHello", "Certificate"]
 
 
-def _server_hello_bodies() -> list[bytes]:
+def _hello_bodies(msg_type: bytes) -> list[bytes]:
+    """The bodies of the flights' first handshake messages of ``msg_type`` (b"\\x01":
+    ClientHello, b"\\x02": ServerHello)."""
     bodies = []
     for data in _flights():
-        if data[5:6] == b"\x02":  # a record that starts with a ServerHello
+        if data[5:6] == msg_type:  # a record that starts with such a hello
             length = int.from_bytes(data[6:9], "big")
             bodies.append(data[9 : 9 + length])
+    return bodies
+
+
+def _server_hello_bodies() -> list[bytes]:
+    bodies = _hello_bodies(b"\x02")
     bodies.append(server_hello_body(0x1301, [ext(16, b"\x00\x00"), ext(16, b"\x00\x03\x02h2"), ext(43, b"\x03")]))
     return bodies
 
@@ -378,22 +385,13 @@ def test_tls_first_declines_what_ends_in_a_cut_handshake_record() -> None:
     assert cut > 500
 
 
-def _client_hello_bodies() -> list[bytes]:
-    bodies = []
-    for data in _flights():
-        if data[5:6] == b"\x01":  # a record that starts with a ClientHello
-            length = int.from_bytes(data[6:9], "big")
-            bodies.append(data[9 : 9 + length])
-    return bodies
-
-
 def test_client_hello_key_is_the_key_of_its_fields() -> None:
     """``_fast.client_hello_key`` (ch_key: what tls_first hands over for a ClientHello)
     declines exactly what ``client_hello_fields`` declines, and otherwise gives hello_key
     of those fields (GREASE folded), their SNI and their ALPN - on every hello of the
     recorded flights, cut short and mutated, and with GREASE swapped into its lists."""
     rng = random.Random(13)
-    bodies = _client_hello_bodies()
+    bodies = _hello_bodies(b"\x01")
     assert len(bodies) >= 8
     grease = [bytes((0x0A + 0x10 * k, 0x0A + 0x10 * k)) for k in range(16)]
     cases = read = 0

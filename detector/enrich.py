@@ -214,7 +214,7 @@ def enrich_all(records: Iterable[FlowRecord], intel: Intel) -> None:
     batch of ended flows, not a call per flow: a Python call costs ~1,200 instructions, a
     twentieth of what a flow costs here (callgrind, real-1m)."""
     pdns, pools, names, coins = intel.pdns, intel.pools, intel.names, intel.coins
-    answered, listed = pdns.answered, pools.listed_hosts
+    answered, unlisted = pdns.answered, pools.unlisted_address
     # (not ``if names``: a Python __bool__ call per flow)
     network_names = bool(names.lists)
     for record in records:
@@ -243,11 +243,8 @@ def enrich_all(records: Iterable[FlowRecord], intel: Intel) -> None:
             facts.hosts = sorted(set(dns_names).union(used, _hosts(facts.pool_host)))
         else:  # most flows: the names the client used, if any (one: nothing to sort)
             facts.hosts = used if len(used) < 2 else sorted(set(used))
-        # PoolList.unlisted_address spelled out (an unlisted IPv4 address matches nothing):
-        # most flows' server, and a call fewer for each
-        asked = (
-            listed is None or ip in listed or ip[-1] == "." or not ip.replace(".", "").isdigit()
-        ) if ip else False  # fmt: skip
+        # an address that no pool list holds as a host matches nothing: most flows' server
+        asked = bool(ip) and not unlisted(ip)
         # (no name, DNS facts or address that may be listed - a third of the flows: no match)
         if named or asked or dns_names or facts.pool_host or facts.dns:
             _match_pool(record, facts, pools, named, asked)
@@ -263,11 +260,7 @@ def enrich_all(records: Iterable[FlowRecord], intel: Intel) -> None:
                 _network_names(facts, names, used)
         if facts.login or facts.algo or facts.algos or facts.pool or facts.dialects:
             _identity(facts, coins)  # (else nothing to split or guess from: most flows)
-        # Chia evidence (chia_facts) is in DNS questions or TLS; not in a TLS session with
-        # an SNI (not bare) and no certificate names, where chia_facts finds nothing: most
-        if facts.dns or (
-            "tls" in facts.app_protos and not (sni and "subject" not in tls and "issuer" not in tls)
-        ):
+        if facts.dns or "tls" in facts.app_protos:  # (else no Chia evidence: see chia_facts)
             chia_facts(record, names)
 
 
@@ -343,8 +336,8 @@ def _match_pool(
             match = match_of(name, port)
             if match and rank_of[match.kind] < best_rank:
                 best, best_rank = (match, "dns"), rank_of[match.kind]
-    if asked:
-        match = pools.match_address(record.server_ip, port)
+    if asked:  # (enrich_all: not an address PoolList.unlisted_address rules out)
+        match = pools.match(record.server_ip, port)
         if match and rank_of[match.kind] < best_rank:
             best = (match, "ip")
     if best is None and facts.dns:  # (most flows: no DNS facts)

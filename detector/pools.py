@@ -18,7 +18,6 @@ import dataclasses
 import ipaddress
 import json
 from collections import Counter, defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,11 +98,6 @@ class PoolList:
         # a cache miss) can match a listed host only: its suffixes and its registered
         # domain are all digits and dots too.
         self._numeric_keys = any(_numeric(key) for key in (*self._wild, *self._domains))
-        # unlisted_address's table: the listed hosts, None when a key is numeric (then
-        # every address is looked up)
-        self.listed_hosts: Mapping[str, list[PoolEntry]] | None = (
-            None if self._numeric_keys else self._hosts
-        )
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -135,14 +129,8 @@ class PoolList:
     def unlisted_address(self, ip: str) -> bool:
         """Does ``match_address`` answer None for ``ip`` without a lookup: an IPv4 address
         (not ending in a dot) listed as no host, where no suffix or domain is numeric?
-        enrich asks it inline, from ``listed_hosts`` (a call fewer for every flow)."""
-        listed = self.listed_hosts
-        return (
-            listed is not None
-            and ip not in listed
-            and ip.replace(".", "").isdigit()  # (_numeric, spelled out)
-            and ip[-1] != "."
-        )
+        (enrich_all asks it first, and looks up with ``match`` only what it leaves.)"""
+        return not self._numeric_keys and ip not in self._hosts and _numeric(ip) and ip[-1] != "."
 
     def _match(self, host: str, port: int | None) -> PoolMatch | None:
         name = host.strip().lower().rstrip(".")

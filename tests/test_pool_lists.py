@@ -96,8 +96,3 @@ def test_match_address_answers_as_match(entries: list[PoolEntry]) -> None:
             assert pools.match_address(ip, port) == PoolList(entries).match(ip, port), ip
             if pools.unlisted_address(ip):
                 assert PoolList(entries).match(ip, port) is None, ip
-        # enrich_all asks match_address exactly when unlisted_address says no, by
-        # this expression spelled out there
-        listed = pools.listed_hosts
-        asks = listed is None or ip in listed or ip[-1] == "." or not ip.replace(".", "").isdigit()
-        assert asks == (not pools.unlisted_address(ip)), ip

@@ -229,7 +229,42 @@ def test_records_pack_the_behaviour_of_open_and_closed_messages_both_ways() -> N
     packed = behaviour.record_behaviours(table.cols, slots, client_is_a)
     want = [_packed_one(table.cols, s, bool(c)) for s, c in enumerate(client_is_a.tolist())]
     assert packed == want
+    assert behaviour._record_behaviours_numpy(table.cols, slots, client_is_a) == want
     assert behaviour.record_behaviours(table.cols, slots[:0], client_is_a[:0]) == []
+
+
+@pytest.mark.skipif(fast is None, reason="compiled helpers not built")
+def test_compiled_record_behaviours_is_its_numpy_twin_at_the_edges() -> None:
+    """fast.record_behaviours against _record_behaviours_numpy on columns of random bits:
+    saturated sizes and counts (an open message of 4 GiB, -32768 flipped), sums whose
+    float64 sum rounds or overflows float32, NaNs and infinities in the times, slots in
+    any order and repeated - and a slot beyond the columns is refused, not read."""
+    assert behaviour._C_RECORDS
+    rng = np.random.default_rng(21)
+    table = FlowTable(1000, initial=256)
+    rows = table["msg_side"].shape[0]
+    for name in behaviour._RECORD_COLUMNS:
+        col = table[name]
+        col.view(np.uint8)[...] = rng.integers(0, 256, col.nbytes, dtype=np.uint8).reshape(
+            col.view(np.uint8).shape
+        )
+    table["client_is_a"][:] = rng.integers(0, 2, rows).astype(bool)
+    table["msg_side"][:] = rng.integers(0, 3, rows)
+    table["msgs_a"][: rows // 2] = rng.integers(0, 6, rows // 2)  # open messages among
+    table["msgs_b"][: rows // 2] = rng.integers(0, 6, rows // 2)  # the first eight too
+    table["msg_bytes"][:8] = [0, 1, 0x7FFE, 0x7FFF, 0x8000, 0xFFFFFFFF, 3, 2**31]
+    table["first_size"][:8, 0] = [-32768, 32767, 0, -1, 1, -32768, 0, 5]
+    table["msg_sq_a"][:4] = [np.float32(3.4e38), np.nan, np.inf, np.float32(1.5)]
+    slots = rng.integers(0, rows, 2000).astype(np.int64)
+    client_is_a = rng.integers(0, 2, slots.shape[0]).astype(bool)
+    got = behaviour.record_behaviours(table.cols, slots, client_is_a)
+    assert got == behaviour._record_behaviours_numpy(table.cols, slots, client_is_a)
+    assert len(set(got)) > 400  # (of 256 rows, each either way)
+    with pytest.raises(IndexError):
+        fast.record_behaviours(
+            np.array([rows], dtype=np.int64), np.ones(1, dtype=np.uint8),
+            tuple(table[name] for name in behaviour._RECORD_COLUMNS),
+        )  # fmt: skip
 
 
 def _flow_update(t: FlowTable, b: dict, slots: np.ndarray, bh: tuple | None) -> int:

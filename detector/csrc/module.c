@@ -38,6 +38,7 @@ static PyMethodDef methods[] = {
     {"flow_verify", flow_verify, METH_VARARGS, "Drop the slots whose stored tuple differs."},
     {"sweep_flags", sweep_flags, METH_VARARGS, "What the sweep decides of each used flow."},
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
+    {"record_behaviours", record_behaviours, METH_VARARGS, "The packed behaviour of ending flows' records."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
     {"behaviour_features", behaviour_features, METH_VARARGS, "The model's behaviour columns of packed records."},
     {"count_features", count_features, METH_VARARGS, "The model's count columns of records."},

@@ -603,3 +603,62 @@ def test_count_feature_twins_agree_bit_for_bit() -> None:
         fast.count_features(times, features._MINING_PORTS, ours, 5)
     with pytest.raises(ValueError, match="sizes disagree"):
         fast.count_features(times[:, :8].copy(), features._MINING_PORTS, ours, port_col)
+
+
+@needs_fast
+def test_record_rows_twins_agree_bit_for_bit() -> None:
+    """The compiled record_rows and its twin features._record_rows_python read the same
+    times, counts and TLS columns off records: no facts; facts read in clear, with or
+    without a pool match; TLS named by app_protos or only by a JA3; versions known,
+    unknown, falsy or only offered; the CoinMiner JA3 and others; certificates
+    self-signed, not or unsaid; app_protos a set, a list or None. A record whose TLS facts
+    are not a dict is read by the twin (features._record_rows falls back)."""
+    import random
+
+    from detector import features
+    from detector.facts import FlowFacts
+    from detector.flows import FlowRecord
+
+    rng = random.Random(4)
+    keys = {
+        "version": [None, "", "TLSv1.2", "TLSv1.3", "SSLv2", 0],
+        "client_version": [None, "TLSv1", "TLSv1.1", "weird"],
+        "sni": [None, "", "pool.example", 0],
+        "alpn": [None, [], ["h2"]],
+        "ja3": [None, "", features.COINMINER_JA3, "abc"],
+        "ja4": [None, "", "t13d"],
+        "subject": [None, "CN=x"],
+        "self_signed": [None, False, True, 1],
+    }
+    records = []
+    for i in range(3000):
+        facts = None
+        if i % 7:
+            facts = FlowFacts()
+            facts.app_protos = rng.choice([set(), {"tls"}, {"http"}, ["tls", "json"], None])
+            facts.pool = rng.choice([{}, {"name": "p"}])
+            for key, values in keys.items():
+                if rng.random() < 0.6:
+                    facts.tls[key] = rng.choice(values)
+        counts = [rng.choice([0, 1, 7, 2**40, 2**53 + 1]) for _ in range(6)]
+        first = rng.choice([0.0, 1.5, 1e9 + 0.123456, float("nan")])
+        records.append(FlowRecord(i, "TCP", "10.0.0.1", 40000, "10.0.0.2",
+                                  rng.choice([443, 3333, 65535]), first, first + i, *counts,
+                                  "syn", "idle", facts))  # fmt: skip
+    ours = np.full((len(records), len(FEATURE_NAMES)), 7.0)
+    twin = ours.copy()
+    times = features._record_rows(records, ours)
+    assert times.tobytes() == features._record_rows_python(records, twin).tobytes()
+    assert ours.tobytes() == twin.tobytes()
+    assert np.isnan(ours[:, features._TLS]).any() and (ours[:, features._TLS] == 1.0).any()
+    odd = FlowFacts()
+    odd.tls = [("ja3", "x")]  # type: ignore[assignment]
+    strange = [records[1], FlowRecord(0, "TCP", "a", 1, "b", 2, 0.0, 1.0, 1, 1, 1, 1, 1, 1,
+                                      "syn", "idle", odd)]  # fmt: skip
+    with pytest.raises(TypeError, match="not a dict"):
+        fast.record_rows(strange, np.empty((2, 9)), ours[:2].copy(), features._TLS.start,
+                         features.TLS_VERSIONS, features.COINMINER_JA3)  # fmt: skip
+    ours, twin = ours[:2].copy(), ours[:2].copy()
+    times = features._record_rows(strange, ours)
+    assert times.tobytes() == features._record_rows_python(strange, twin).tobytes()
+    assert ours.tobytes() == twin.tobytes()

@@ -141,6 +141,7 @@ FAST_FN PyObject *record_behaviours(PyObject *self, PyObject *args);
 /* trees.c */
 FAST_FN PyObject *trees_raw(PyObject *self, PyObject *args);
 FAST_FN PyObject *behaviour_features(PyObject *self, PyObject *args);
+FAST_FN PyObject *record_rows(PyObject *self, PyObject *args);
 FAST_FN PyObject *count_features(PyObject *self, PyObject *args);
 
 /* quic.c */

@@ -41,6 +41,7 @@ static PyMethodDef methods[] = {
     {"record_behaviours", record_behaviours, METH_VARARGS, "The packed behaviour of ending flows' records."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
     {"behaviour_features", behaviour_features, METH_VARARGS, "The model's behaviour columns of packed records."},
+    {"record_rows", record_rows, METH_VARARGS, "The model's counts and TLS values of records."},
     {"count_features", count_features, METH_VARARGS, "The model's count columns of records."},
     {"index_drop", index_drop, METH_VARARGS, "The key index without the entries of some slots."},
     {"index_merge", index_merge, METH_VARARGS, "The key index with new entries merged in."},

@@ -926,8 +926,7 @@ class FlowTracker:
         ending = (flags & (_SWEEP_IDLE | _SWEEP_CLOSED)) != 0
         if ending.any():
             closed_end = (flags & _SWEEP_CLOSED) != 0
-            self._end_many(used[ending & ~closed_end], "idle")
-            self._end_many(used[closed_end], "closed")
+            self._end_many((used[ending & ~closed_end], "idle"), (used[closed_end], "closed"))
             self._release(used[ending])
         # older than the active timeout and not ending (first_ts is what it was: ending
         # other flows changes no row of these)
@@ -943,7 +942,7 @@ class FlowTracker:
         if k <= 0:
             return
         oldest = candidates[np.argpartition(t["last_ts"][candidates], k - 1)[:k]]
-        self._end_many(oldest, "evicted")
+        self._end_many((oldest, "evicted"))
         self._release(oldest)
         self.stats.evicted += k
 
@@ -967,7 +966,7 @@ class FlowTracker:
         """End of input: the remaining flows end, at most ``limit`` of them per call (so
         that their records can be taken in bounded steps). True while some remain."""
         used = self.table.used_slots()[:limit].copy()
-        self._end_many(used, "end")
+        self._end_many((used, "end"))
         self._release(used)
         return self.table.used > 0
 
@@ -996,17 +995,28 @@ class FlowTracker:
         self.checkpoints.clear()
         return self._records(slots, list(map(self.facts.peek, slots)), "open")
 
-    def _end_many(self, slots: np.ndarray, reason: str) -> None:
-        """End flows; only those whose payload reached Python can carry facts, so the
-        others (scans, bulk transfers, plain ACK streams) never leave numpy."""
-        if slots.shape[0] == 0:
-            return
-        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + int(slots.shape[0])
-        if not self.keep_empty:
-            slots = slots[self.table["touched"][slots]]
-        ended, facts = self._with_facts(slots.tolist(), self.facts.finish)
+    def _end_many(self, *groups: tuple[np.ndarray, str]) -> None:
+        """End flows, each group (slots, end reason) in turn; only those whose payload
+        reached Python can carry facts, so the others (scans, bulk transfers, plain ACK
+        streams) never leave numpy. The records of all the groups are built in one call
+        (a sweep ends flows "idle" and "closed" at once: _records' ~60 column operations
+        once a batch, not twice)."""
+        ended: list[int] = []
+        facts: list[FlowFacts | None] = []
+        reasons: list[str] = []
+        for slots, reason in groups:
+            if slots.shape[0] == 0:
+                continue
+            count = int(slots.shape[0])
+            self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + count
+            if not self.keep_empty:
+                slots = slots[self.table["touched"][slots]]
+            kept, kept_facts = self._with_facts(slots.tolist(), self.facts.finish)
+            ended += kept
+            facts += kept_facts
+            reasons += repeat(reason, len(kept))
         if ended:
-            records = self._records(ended, facts, reason)
+            records = self._records(ended, facts, reasons)
             self.stats.records += len(records)
             self.records.extend(records)
 
@@ -1046,9 +1056,10 @@ class FlowTracker:
                 records[i].behaviour = blob
 
     def _records(
-        self, slots: list[int], facts: list[FlowFacts | None], reason: str
+        self, slots: list[int], facts: list[FlowFacts | None], reason: str | list[str]
     ) -> list[FlowRecord]:
-        """Records of flows (``slots``, each with its ``facts``), oriented client -> server:
+        """Records of flows (``slots``, each with its ``facts`` and end ``reason``, or one
+        for all), oriented client -> server:
         one gather per column for all of them at once, each column put client or server side
         with numpy, then plain Python values per row (one call of FlowRecord per flow,
         positional).
@@ -1097,7 +1108,8 @@ class FlowTracker:
             map(ip_text, c_hi, c_lo), c_port, map(ip_text, s_hi, s_lo), s_port,
             cols["first_ts"][chosen].tolist(), cols["last_ts"][chosen].tolist(), c_pkts,
             s_pkts, c_bytes, s_bytes, c_payload, s_payload,
-            map(_ORIENTATIONS.__getitem__, how), repeat(reason), facts,
+            map(_ORIENTATIONS.__getitem__, how),
+            repeat(reason) if isinstance(reason, str) else reason, facts,
             (~client_is_a).astype(np.int64).tolist(),
         ))  # fmt: skip
         if self.behaviour:
@@ -1114,7 +1126,7 @@ class FlowTracker:
         return records
 
     def _end(self, slot: int, reason: str) -> None:
-        self._end_many(np.array([slot], dtype=np.int64), reason)
+        self._end_many((np.array([slot], dtype=np.int64), reason))
 
     def _release(self, slots: np.ndarray) -> None:
         """Free ended flows' slots (and forget the tunnels of those that had one, and

@@ -45,9 +45,11 @@ UDP and other flows keep zeros. An active-timeout cut starts the state afresh (`
 from __future__ import annotations
 
 import struct
+import sys
 
 import numpy as np
 
+from detector.compiled import fast
 from detector.decode import PROTO_TCP
 
 MESSAGE_GAP = 0.05  # seconds of silence that end a message
@@ -439,9 +441,42 @@ def record_behaviours(
     """Finished (or snapshot) flows' behaviour, packed (``PACKED``, ``FIELDS`` order), each
     oriented with its record's client (``client_is_a``, per slot): the table's values with
     the message in progress closed as if it ended now (as _close would close it, the sum
-    of squares in float64 before its cast to float32). Column-wise for all the flows at
-    once: done per flow in Python it cost ~5 us a flow, and it runs for every record of a
-    TCP flow with payload both ways."""
+    of squares in float64 before its cast to float32). By the compiled record_behaviours
+    (csrc/records.c) where it is built and the columns are as it reads them, else
+    column-wise in numpy (``_record_behaviours_numpy``, its twin): a sweep ends a few
+    hundred flows at a time, and the twin's ~50 whole-batch operations cost ~1 M
+    instructions a call (callgrind, real-traffic bench)."""
+    if fast is not None and _C_RECORDS and slots.shape[0]:
+        columns = tuple(cols[name] for name in _RECORD_COLUMNS)
+        typed = zip(columns, _RECORD_DTYPES, strict=True)
+        if all(c.flags.c_contiguous and c.dtype == d for c, d in typed):
+            return fast.record_behaviours(
+                np.ascontiguousarray(slots, dtype=np.int64),
+                np.ascontiguousarray(client_is_a, dtype=bool).view(np.uint8),
+                columns,
+            )
+    return _record_behaviours_numpy(cols, slots, client_is_a)
+
+
+# The flow-table columns the compiled record_behaviours reads, in its argument order, with
+# the dtypes it reads them as (flowtable.COLUMNS'); and whether the packed layout is the
+# one it writes (PACKED, little-endian host)
+_RECORD_COLUMNS = ("client_is_a", "msg_side", "msg_bytes", "msgs_a", "msgs_b", "msg_sq_a",
+                   "msg_sq_b", "first_size", "first_gap", "pushes", "push_first", "push_last",
+                   "push_sq", "push_hist", "answer_delay", "req_first", "req_last",
+                   "req_sq")  # fmt: skip
+_RECORD_DTYPES = tuple(
+    np.dtype(t) for t in ("?", "u1", "<u4", "<u4", "<u4", "<f4", "<f4", "<i2", "<u4", "<u2",
+                          "<f4", "<f4", "<f4", "u1", "<f4", "<f4", "<f4", "<f4")
+)  # fmt: skip
+_C_RECORDS = sys.byteorder == "little" and PACKED.format == "<IIff8h8BHfff8BIffffB"
+
+
+def _record_behaviours_numpy(
+    cols: dict[str, np.ndarray], slots: np.ndarray, client_is_a: np.ndarray
+) -> list[bytes]:
+    """``record_behaviours`` column-wise in numpy, for all the flows at once (per flow in
+    Python it cost ~5 us a flow): the compiled record_behaviours' twin."""
     n = int(slots.shape[0])
     if n == 0:
         return []

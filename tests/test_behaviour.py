@@ -229,7 +229,42 @@ def test_records_pack_the_behaviour_of_open_and_closed_messages_both_ways() -> N
     packed = behaviour.record_behaviours(table.cols, slots, client_is_a)
     want = [_packed_one(table.cols, s, bool(c)) for s, c in enumerate(client_is_a.tolist())]
     assert packed == want
+    assert behaviour._record_behaviours_numpy(table.cols, slots, client_is_a) == want
     assert behaviour.record_behaviours(table.cols, slots[:0], client_is_a[:0]) == []
+
+
+@pytest.mark.skipif(fast is None, reason="compiled helpers not built")
+def test_compiled_record_behaviours_is_its_numpy_twin_at_the_edges() -> None:
+    """fast.record_behaviours against _record_behaviours_numpy on columns of random bits:
+    saturated sizes and counts (an open message of 4 GiB, -32768 flipped), sums whose
+    float64 sum rounds or overflows float32, NaNs and infinities in the times, slots in
+    any order and repeated - and a slot beyond the columns is refused, not read."""
+    assert behaviour._C_RECORDS
+    rng = np.random.default_rng(21)
+    table = FlowTable(1000, initial=256)
+    rows = table["msg_side"].shape[0]
+    for name in behaviour._RECORD_COLUMNS:
+        col = table[name]
+        col.view(np.uint8)[...] = rng.integers(0, 256, col.nbytes, dtype=np.uint8).reshape(
+            col.view(np.uint8).shape
+        )
+    table["client_is_a"][:] = rng.integers(0, 2, rows).astype(bool)
+    table["msg_side"][:] = rng.integers(0, 3, rows)
+    table["msgs_a"][: rows // 2] = rng.integers(0, 6, rows // 2)  # open messages among
+    table["msgs_b"][: rows // 2] = rng.integers(0, 6, rows // 2)  # the first eight too
+    table["msg_bytes"][:8] = [0, 1, 0x7FFE, 0x7FFF, 0x8000, 0xFFFFFFFF, 3, 2**31]
+    table["first_size"][:8, 0] = [-32768, 32767, 0, -1, 1, -32768, 0, 5]
+    table["msg_sq_a"][:4] = [np.float32(3.4e38), np.nan, np.inf, np.float32(1.5)]
+    slots = rng.integers(0, rows, 2000).astype(np.int64)
+    client_is_a = rng.integers(0, 2, slots.shape[0]).astype(bool)
+    got = behaviour.record_behaviours(table.cols, slots, client_is_a)
+    assert got == behaviour._record_behaviours_numpy(table.cols, slots, client_is_a)
+    assert len(set(got)) > 400  # (of 256 rows, each either way)
+    with pytest.raises(IndexError):
+        fast.record_behaviours(
+            np.array([rows], dtype=np.int64), np.ones(1, dtype=np.uint8),
+            tuple(table[name] for name in behaviour._RECORD_COLUMNS),
+        )  # fmt: skip
 
 
 def _flow_update(t: FlowTable, b: dict, slots: np.ndarray, bh: tuple | None) -> int:
@@ -568,3 +603,62 @@ def test_count_feature_twins_agree_bit_for_bit() -> None:
         fast.count_features(times, features._MINING_PORTS, ours, 5)
     with pytest.raises(ValueError, match="sizes disagree"):
         fast.count_features(times[:, :8].copy(), features._MINING_PORTS, ours, port_col)
+
+
+@needs_fast
+def test_record_rows_twins_agree_bit_for_bit() -> None:
+    """The compiled record_rows and its twin features._record_rows_python read the same
+    times, counts and TLS columns off records: no facts; facts read in clear, with or
+    without a pool match; TLS named by app_protos or only by a JA3; versions known,
+    unknown, falsy or only offered; the CoinMiner JA3 and others; certificates
+    self-signed, not or unsaid; app_protos a set, a list or None. A record whose TLS facts
+    are not a dict is read by the twin (features._record_rows falls back)."""
+    import random
+
+    from detector import features
+    from detector.facts import FlowFacts
+    from detector.flows import FlowRecord
+
+    rng = random.Random(4)
+    keys = {
+        "version": [None, "", "TLSv1.2", "TLSv1.3", "SSLv2", 0],
+        "client_version": [None, "TLSv1", "TLSv1.1", "weird"],
+        "sni": [None, "", "pool.example", 0],
+        "alpn": [None, [], ["h2"]],
+        "ja3": [None, "", features.COINMINER_JA3, "abc"],
+        "ja4": [None, "", "t13d"],
+        "subject": [None, "CN=x"],
+        "self_signed": [None, False, True, 1],
+    }
+    records = []
+    for i in range(3000):
+        facts = None
+        if i % 7:
+            facts = FlowFacts()
+            facts.app_protos = rng.choice([set(), {"tls"}, {"http"}, ["tls", "json"], None])
+            facts.pool = rng.choice([{}, {"name": "p"}])
+            for key, values in keys.items():
+                if rng.random() < 0.6:
+                    facts.tls[key] = rng.choice(values)
+        counts = [rng.choice([0, 1, 7, 2**40, 2**53 + 1]) for _ in range(6)]
+        first = rng.choice([0.0, 1.5, 1e9 + 0.123456, float("nan")])
+        records.append(FlowRecord(i, "TCP", "10.0.0.1", 40000, "10.0.0.2",
+                                  rng.choice([443, 3333, 65535]), first, first + i, *counts,
+                                  "syn", "idle", facts))  # fmt: skip
+    ours = np.full((len(records), len(FEATURE_NAMES)), 7.0)
+    twin = ours.copy()
+    times = features._record_rows(records, ours)
+    assert times.tobytes() == features._record_rows_python(records, twin).tobytes()
+    assert ours.tobytes() == twin.tobytes()
+    assert np.isnan(ours[:, features._TLS]).any() and (ours[:, features._TLS] == 1.0).any()
+    odd = FlowFacts()
+    odd.tls = [("ja3", "x")]  # type: ignore[assignment]
+    strange = [records[1], FlowRecord(0, "TCP", "a", 1, "b", 2, 0.0, 1.0, 1, 1, 1, 1, 1, 1,
+                                      "syn", "idle", odd)]  # fmt: skip
+    with pytest.raises(TypeError, match="not a dict"):
+        fast.record_rows(strange, np.empty((2, 9)), ours[:2].copy(), features._TLS.start,
+                         features.TLS_VERSIONS, features.COINMINER_JA3)  # fmt: skip
+    ours, twin = ours[:2].copy(), ours[:2].copy()
+    times = features._record_rows(strange, ours)
+    assert times.tobytes() == features._record_rows_python(strange, twin).tobytes()
+    assert ours.tobytes() == twin.tobytes()

@@ -43,6 +43,28 @@ def test_ip_text_writes_ipv4_as_ipaddress_does() -> None:
         assert ip_text(v >> 64, v & (2**64 - 1)) == str(ipaddress.IPv6Address(v))
 
 
+def test_ip_text_writes_ipv6_as_ipaddress_does() -> None:
+    """Outside ::/16 ip_text asks inet_ntop (when _v6_text_same found it writes as
+    ipaddress does): the same text for addresses with zero groups anywhere - random groups
+    each zero with probability 1/2, so runs of every length and ties between them - and
+    inside ::/16, where ipaddress writes them itself (no embedded "::a.b.c.d")."""
+    import ipaddress
+    import random
+
+    from detector.flows import _v6_text_same, ip_text
+
+    assert _v6_text_same()  # (else every address takes ipaddress: nothing to compare)
+    rng = random.Random(11)
+    values = [rng.getrandbits(128) for _ in range(500)]
+    for _ in range(5000):
+        groups = [rng.getrandbits(16) if rng.random() < 0.5 else 0 for _ in range(8)]
+        values.append(int.from_bytes(b"".join(g.to_bytes(2, "big") for g in groups), "big"))
+    values += [1, 0, 0x0A00_0001, 0xFFFF_0000_0000 >> 16, 1 << 112, (1 << 112) | 1, 1 << 127]
+    for v in values:
+        ip_text.cache_clear()
+        assert ip_text(v >> 64, v & (2**64 - 1)) == str(ipaddress.IPv6Address(v)), hex(v)
+
+
 def test_the_duration_written_out_is_the_property() -> None:
     """The rules' ``duration`` field and the model's duration column spell
     FlowRecord.duration out (a call fewer per flow): the same value, a flow whose last

@@ -135,9 +135,13 @@ FAST_FN PyObject *index_drop(PyObject *self, PyObject *args);
 FAST_FN PyObject *index_merge(PyObject *self, PyObject *args);
 FAST_FN PyObject *fanout_owners(PyObject *self, PyObject *args);
 
+/* records.c */
+FAST_FN PyObject *record_behaviours(PyObject *self, PyObject *args);
+
 /* trees.c */
 FAST_FN PyObject *trees_raw(PyObject *self, PyObject *args);
 FAST_FN PyObject *behaviour_features(PyObject *self, PyObject *args);
+FAST_FN PyObject *record_rows(PyObject *self, PyObject *args);
 FAST_FN PyObject *count_features(PyObject *self, PyObject *args);
 
 /* quic.c */

@@ -313,3 +313,188 @@ PyObject *count_features(PyObject *self, PyObject *args) {
     release_buffers(v, 3);
     Py_RETURN_NONE;
 }
+
+/* record_rows(records, times, out, tls_col, versions, coinminer) -> None
+
+   features_matrix's values read off the records (twins: its np.fromiter of _COUNTED and
+   of _tls, features.py): per record, ``times`` (float64, rows x 9, C order) gets
+   first_ts, last_ts, the packet, byte and payload counts both ways and the server port,
+   each as float() makes it; ``out`` (float64, rows x width, C order) gets its TLS columns
+   tls ... pool_listed at ``tls_col`` .. ``tls_col`` + 9, as _tls works them out
+   (``versions``: TLS_VERSIONS, a dict; ``coinminer``: COINMINER_JA3). A record's TLS facts
+   must be a dict (FlowFacts.tls; TypeError else, and the caller takes the twin). Why in C:
+   the twin's Python per row (_tls, nineteen values through fromiter) cost ~10,000
+   instructions a scored row (callgrind, real-traffic bench). */
+static PyObject *rr_names[9], *rr_facts, *rr_pool, *rr_tls, *rr_app_protos, *rr_version,
+    *rr_client_version, *rr_ja3, *rr_sni, *rr_alpn, *rr_ja4, *rr_subject, *rr_self_signed;
+
+static int rr_intern(void) {
+    static const char *counted[9] = {"first_ts", "last_ts", "pkts_toserver", "pkts_toclient",
+                                     "bytes_toserver", "bytes_toclient", "payload_toserver",
+                                     "payload_toclient", "server_port"};
+    if (rr_facts) return 0;
+    for (int k = 0; k < 9; k++)
+        if (!(rr_names[k] = PyUnicode_InternFromString(counted[k]))) return -1;
+    if (!(rr_pool = PyUnicode_InternFromString("pool")) ||
+        !(rr_tls = PyUnicode_InternFromString("tls")) ||
+        !(rr_app_protos = PyUnicode_InternFromString("app_protos")) ||
+        !(rr_version = PyUnicode_InternFromString("version")) ||
+        !(rr_client_version = PyUnicode_InternFromString("client_version")) ||
+        !(rr_ja3 = PyUnicode_InternFromString("ja3")) ||
+        !(rr_sni = PyUnicode_InternFromString("sni")) ||
+        !(rr_alpn = PyUnicode_InternFromString("alpn")) ||
+        !(rr_ja4 = PyUnicode_InternFromString("ja4")) ||
+        !(rr_subject = PyUnicode_InternFromString("subject")) ||
+        !(rr_self_signed = PyUnicode_InternFromString("self_signed")))
+        return -1;
+    rr_facts = PyUnicode_InternFromString("facts");
+    return rr_facts ? 0 : -1;
+}
+
+/* The truth of d[key] (dict.get's None when absent is false): 1, 0, or -1 on an error. */
+static int rr_get_true(PyObject *d, PyObject *key) {
+    PyObject *v = PyDict_GetItemWithError(d, key);
+    if (!v) return PyErr_Occurred() ? -1 : 0;
+    return PyObject_IsTrue(v);
+}
+
+/* _tls of one record's facts ``f`` (not None) into o[0..9]; 0, or -1 with an error set. */
+static int rr_tls_row(PyObject *f, PyObject *versions, PyObject *coinminer, double *o) {
+    int ok = -1;
+    PyObject *pool = NULL, *tls = NULL, *apps = NULL;
+    if (!(pool = PyObject_GetAttr(f, rr_pool)) || !(tls = PyObject_GetAttr(f, rr_tls)))
+        goto done;
+    int pooled = PyObject_IsTrue(pool);
+    if (pooled < 0) goto done;
+    o[9] = pooled ? 1.0 : 0.0;
+    if (!PyDict_CheckExact(tls)) {
+        PyErr_SetString(PyExc_TypeError, "record_rows: TLS facts that are not a dict");
+        goto done;
+    }
+    int clear = PyDict_GET_SIZE(tls) == 0;
+    if (!clear) {
+        /* "tls" not in (f.app_protos or ()) and "ja3" not in tls */
+        if (!(apps = PyObject_GetAttr(f, rr_app_protos))) goto done;
+        int some = PyObject_IsTrue(apps);
+        if (some < 0) goto done;
+        int in_apps = some ? PySequence_Contains(apps, rr_tls) : 0;
+        if (in_apps < 0) goto done;
+        if (!in_apps) {
+            int has_ja3 = PyDict_Contains(tls, rr_ja3);
+            if (has_ja3 < 0) goto done;
+            clear = !has_ja3;
+        }
+    }
+    if (clear) { /* read in clear: _CLEAR[pool] */
+        o[0] = 0.0;
+        for (int k = 1; k < 9; k++) o[k] = NAN;
+        ok = 0;
+        goto done;
+    }
+    o[0] = 1.0;
+    /* version = get("version") or get("client_version") */
+    PyObject *version = PyDict_GetItemWithError(tls, rr_version);
+    if (!version && PyErr_Occurred()) goto done;
+    int truth = version ? PyObject_IsTrue(version) : 0;
+    if (truth < 0) goto done;
+    if (!truth) {
+        version = PyDict_GetItemWithError(tls, rr_client_version);
+        if (!version && PyErr_Occurred()) goto done;
+        truth = version ? PyObject_IsTrue(version) : 0;
+        if (truth < 0) goto done;
+    }
+    o[1] = NAN;
+    if (truth) { /* TLS_VERSIONS.get(version, NAN) */
+        PyObject *known = PyDict_GetItemWithError(versions, version);
+        if (!known && PyErr_Occurred()) goto done;
+        if (known) {
+            o[1] = PyFloat_AsDouble(known);
+            if (o[1] == -1.0 && PyErr_Occurred()) goto done;
+        }
+    }
+    int t;
+    if ((t = rr_get_true(tls, rr_sni)) < 0) goto done;
+    o[2] = t ? 1.0 : 0.0;
+    if ((t = rr_get_true(tls, rr_alpn)) < 0) goto done;
+    o[3] = t ? 1.0 : 0.0;
+    PyObject *ja3 = PyDict_GetItemWithError(tls, rr_ja3);
+    if (!ja3 && PyErr_Occurred()) goto done;
+    if ((t = ja3 ? PyObject_IsTrue(ja3) : 0) < 0) goto done;
+    o[4] = t ? 1.0 : 0.0;
+    if ((t = rr_get_true(tls, rr_ja4)) < 0) goto done;
+    o[5] = t ? 1.0 : 0.0;
+    /* ja3 == COINMINER_JA3 (None, absent, is not) */
+    Py_XINCREF(ja3);
+    t = PyObject_RichCompareBool(ja3 ? ja3 : Py_None, coinminer, Py_EQ);
+    Py_XDECREF(ja3);
+    if (t < 0) goto done;
+    o[6] = t ? 1.0 : 0.0;
+    int certificate = PyDict_Contains(tls, rr_subject);
+    if (certificate < 0) goto done;
+    o[7] = certificate ? 1.0 : 0.0;
+    o[8] = NAN;
+    if (certificate) {
+        if ((t = rr_get_true(tls, rr_self_signed)) < 0) goto done;
+        o[8] = t ? 1.0 : 0.0;
+    }
+    ok = 0;
+done:
+    Py_XDECREF(pool);
+    Py_XDECREF(tls);
+    Py_XDECREF(apps);
+    return ok;
+}
+
+PyObject *record_rows(PyObject *self, PyObject *args) {
+    PyObject *records, *objs[2], *versions, *coinminer;
+    Py_buffer v[2];
+    Py_ssize_t tls_col;
+    if (!PyArg_ParseTuple(args, "OOOnO!O", &records, &objs[0], &objs[1], &tls_col,
+                          &PyDict_Type, &versions, &coinminer))
+        return NULL;
+    if (rr_intern() < 0)
+        return NULL;
+    PyObject *seq = PySequence_Fast(records, "record_rows: records must be a sequence");
+    if (!seq)
+        return NULL;
+    if (take_buffers(objs, v, 2, 0) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    Py_ssize_t rows = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t width = rows ? v[1].len / 8 / rows : 0;
+    PyObject *result = NULL;
+    if (v[0].len != rows * 9 * 8 || (rows && v[1].len != rows * width * 8) ||
+        (rows && (tls_col < 0 || tls_col + 10 > width))) {
+        PyErr_SetString(PyExc_ValueError, "record_rows: buffer sizes disagree");
+        goto done;
+    }
+    double *times = v[0].buf, *out = v[1].buf;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        PyObject *r = PySequence_Fast_GET_ITEM(seq, i);
+        for (int k = 0; k < 9; k++) {
+            PyObject *value = PyObject_GetAttr(r, rr_names[k]);
+            if (!value) goto done;
+            double x = PyFloat_AsDouble(value);
+            Py_DECREF(value);
+            if (x == -1.0 && PyErr_Occurred()) goto done;
+            times[9 * i + k] = x;
+        }
+        double *o = out + width * i + tls_col;
+        PyObject *f = PyObject_GetAttr(r, rr_facts);
+        if (!f) goto done;
+        if (f == Py_None) { /* _NO_FACTS */
+            for (int k = 0; k < 10; k++) o[k] = NAN;
+        } else if (rr_tls_row(f, versions, coinminer, o) < 0) {
+            Py_DECREF(f);
+            goto done;
+        }
+        Py_DECREF(f);
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    release_buffers(v, 2);
+    Py_DECREF(seq);
+    return result;
+}

@@ -410,3 +410,34 @@ def test_client_hello_key_is_the_key_of_its_fields() -> None:
                 read += 1
             cases += 1
     assert cases > 1500 and read > cases // 5
+
+
+def test_round6_is_round_to_six_places() -> None:
+    """``_fast.round6`` (the first-packet path's record times) against its twin
+    ``round(x, 6)``: the same value, type and sign on exact ties (half to even), on the
+    doubles either side of a microsecond's half, on capture-like times, on the range's
+    edges and beyond them (zeros, tiny, huge, inf, nan, ints), and on random bit patterns."""
+    import math
+    import struct
+
+    from detector.dissect.tls.flow import _py_round6
+
+    rng = random.Random(14)
+    cases: list[float] = [0.0, -0.0, 4e-7, -4e-7, 5e-7, 2.5e-6, 1e-280, 1e-300, 4e9, 3.999999e9]
+    cases += [1e300, math.inf, -math.inf, math.nan, 5, -3, True]
+    for k in range(1, 400):  # x * 1e6 exactly n + 1/2: (2n + 1) / 2e6 with 5**6 dividing 2n + 1
+        for scale in (1.0, 2.0**-3, 2.0**10, 2.0**20):
+            cases += [k * 15625 / 2e6 * scale, -k * 15625 / 2e6 * scale]
+    for _ in range(20000):
+        t = rng.randrange(10**9, 2 * 10**9) + rng.randrange(10**7) / 1e7  # some .5 µs
+        cases += [t, math.nextafter(t, 0.0), math.nextafter(t, 1e10), rng.uniform(-5e9, 5e9)]
+        cases.append(rng.random() * 10 ** rng.uniform(-12, 11))
+        cases.append(struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0])
+    ties = 0
+    for x in cases:
+        want, got = _py_round6(x), fast.round6(x)
+        assert type(got) is type(want), repr(x)
+        assert got == want or (want != want and got != got), repr(x)
+        assert math.copysign(1, got) == math.copysign(1, want), repr(x)
+        ties += isinstance(x, float) and 0 < abs(x) < 4e9 and (abs(x) * 1e6) % 1 == 0.5
+    assert ties > 1000  # the half-even case is exercised, not only the easy one

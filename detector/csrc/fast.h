@@ -114,6 +114,7 @@ FAST_FN PyObject *hello_key(PyObject *self, PyObject *fields);
 FAST_FN PyObject *tls_scan(PyObject *self, PyObject *args);
 FAST_FN PyObject *tls_first(PyObject *self, PyObject *arg);
 FAST_FN PyObject *tls_cut_point(PyObject *self, PyObject *arg);
+FAST_FN PyObject *round6(PyObject *self, PyObject *arg);
 
 /* http.c */
 FAST_FN PyObject *http_headers(PyObject *self, PyObject *args);

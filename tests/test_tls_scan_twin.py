@@ -213,7 +213,7 @@ def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
             assert [hello.ServerHello(v, *f) for v, f in servers] == want_servers
             got_certs = [x509.parse_certificate(b) for b in cert_bodies]
             assert [c for c in got_certs if c is not None] == want_certs
-            assert apps == want_apps and encrypted == want_encrypted
+            assert list(apps) == want_apps and encrypted == want_encrypted  # (none: ())
     assert cases > 2000 and claimed > 500
     assert fast.tls_first(b"\x17\x03") is None and fast.tls_first(b"GET / HTTP/1.1") is None
     # Out of flight order (a server hello before a client hello): left to the general path.

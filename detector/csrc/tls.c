@@ -527,14 +527,27 @@ bad:
     return NULL;
 }
 
+/* Append a new reference to a tls_first kind list, made at its first event (most
+   packets hold one or two kinds of the four: the empty ones are the empty tuple). */
+static int kind_append(PyObject **list, PyObject *item) {
+    if (!item)
+        return -1;
+    if (!*list && !(*list = PyList_New(0))) {
+        Py_DECREF(item);
+        return -1;
+    }
+    return list_append_new(*list, item);
+}
+
 /* The record walk shared by tls_scan and tls_first: complete records from the start of
    b, stopping at the first that is cut, invalid, or a handshake record whose messages do
    not all lie whole inside it (or comes after encryption began). Each event goes to
    `events` in stream order (tls_scan) or, when `events` is NULL, to kind[0..3] =
    ClientHellos (version, key, sni, alpn, body: see ch_key), ServerHellos (version,
    fields), Certificate bodies,
-   application-data lengths (tls_first; alerts are not needed there). Returns the offset
-   where it stopped, or -1 with a Python error set. */
+   application-data lengths (tls_first; alerts are not needed there; each list made at its
+   first event, kind_append). Returns the offset where it stopped, or -1 with a Python
+   error set. */
 static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypted,
                               Py_ssize_t *records, PyObject *events, PyObject **kind,
                               int *in_order) {
@@ -565,7 +578,7 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
             for (m = body; m < end;) {
                 unsigned mtype = b[m];
                 Py_ssize_t mlen = ((Py_ssize_t)b[m + 1] << 16) | ((Py_ssize_t)b[m + 2] << 8) | b[m + 3];
-                PyObject *event = NULL, *sink = events;
+                PyObject *event = NULL, *sink = events, **ksink = NULL;
                 if (mtype == 1 && !events) {
                     /* tls_first: (record version, key, sni, alpn, body) - see ch_key */
                     PyObject *read = ch_key(b + m + 4, mlen);
@@ -583,7 +596,7 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
                     Py_DECREF(read);
                     if (read != Py_None && !event)
                         return -1;
-                    sink = kind[0];
+                    ksink = &kind[0];
                     if (0 < last_kind)
                         *in_order = 0;
                     last_kind = 0;
@@ -602,7 +615,7 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
                     if (fields != Py_None && !event)
                         return -1;
                     if (!events) {
-                        sink = kind[mtype - 1];
+                        ksink = &kind[mtype - 1];
                         if ((int)mtype - 1 < last_kind)
                             *in_order = 0;
                         last_kind = (int)mtype - 1;
@@ -613,13 +626,13 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
                     if (!event)
                         return -1;
                     if (!events) {
-                        sink = kind[2];
+                        ksink = &kind[2];
                         if (2 < last_kind)
                             *in_order = 0;
                         last_kind = 2;
                     }
                 }
-                if (event && list_append_new(sink, event) < 0)
+                if (event && (events ? list_append_new(sink, event) : kind_append(ksink, event)) < 0)
                     return -1;
                 m += 4 + mlen;
             }
@@ -627,8 +640,8 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
             *encrypted = 1;
             if (!events)
                 last_kind = 3;
-            PyObject *event = events ? Py_BuildValue("(In)", 23u, length) : PyLong_FromSsize_t(length);
-            if (list_append_new(events ? events : kind[3], event) < 0)
+            if ((events ? list_append_new(events, Py_BuildValue("(In)", 23u, length))
+                        : kind_append(&kind[3], PyLong_FromSsize_t(length))) < 0)
                 return -1;
         } else if (ctype == 20) {
             *encrypted = 1;
@@ -670,8 +683,11 @@ PyObject *tls_scan(PyObject *self, PyObject *args) {
    server hellos, certificates, application data - so that taking them kind by kind
    leaves the facts (and the order of their keys) that stream order would; then
    (client hellos, server hellos, certificate bodies, application-data lengths,
-   encrypted), each list in stream order (tests compare it with the stream parser); a
-   client hello as (record version, fingerprint key, sni, alpn, body) - ch_key.
+   encrypted), each list in stream order (tests compare it with the stream parser), a
+   kind the packet has none of as the empty tuple (a list made and freed for each of the
+   ~50,000 empty kinds of the real-traffic bench input's first packets cost more than
+   the test); a client hello as (record version, fingerprint key, sni, alpn, body) -
+   ch_key.
    Anything else is None: the general path reads it. */
 PyObject *tls_first(PyObject *self, PyObject *arg) {
     Py_buffer view;
@@ -686,9 +702,6 @@ PyObject *tls_first(PyObject *self, PyObject *arg) {
         Py_INCREF(result);
         goto out;
     }
-    for (int k = 0; k < 4; k++)
-        if (!(kind[k] = PyList_New(0)))
-            goto out;
     int in_order = 1;
     Py_ssize_t pos = tls_records(b, n, &encrypted, &records, NULL, kind, &in_order);
     if (pos < 0)
@@ -708,15 +721,21 @@ PyObject *tls_first(PyObject *self, PyObject *arg) {
             goto out;
         }
         if (ctype == 23) {
-            if (list_append_new(kind[3], PyLong_FromSsize_t(length)) < 0)
+            if (kind_append(&kind[3], PyLong_FromSsize_t(length)) < 0)
                 goto out;
             encrypted = 1;
         } else if (ctype == 20) {
             encrypted = 1;
         }
     }
-    result = Py_BuildValue("(OOOOO)", kind[0], kind[1], kind[2], kind[3],
-                           encrypted ? Py_True : Py_False);
+    {  /* (PyTuple_Pack: Py_BuildValue's format walk was ~600 instructions a call) */
+        PyObject *none = PyTuple_New(0); /* the empty tuple: no list for a kind not seen */
+        if (none)
+            result = PyTuple_Pack(5, kind[0] ? kind[0] : none, kind[1] ? kind[1] : none,
+                                  kind[2] ? kind[2] : none, kind[3] ? kind[3] : none,
+                                  encrypted ? Py_True : Py_False);
+        Py_XDECREF(none);
+    }
 out:
     for (int k = 0; k < 4; k++)
         Py_XDECREF(kind[k]);

@@ -116,7 +116,9 @@ def _apply(
             _certificate(state, event, facts)
 
 
-def _app_data(state: _TlsState, side: int, lengths: list[int], ts: float, facts: FlowFacts) -> None:
+def _app_data(
+    state: _TlsState, side: int, lengths: list[int] | tuple[()], ts: float, facts: FlowFacts
+) -> None:
     """Application-data records of one packet: counted, and the first few kept with
     their time and size (for the behavioural model)."""
     state.app_records[side] += len(lengths)
@@ -345,7 +347,9 @@ class FirstPackets:
             self.held_side, self.held, self.held_bytes, self.held_cut = -1, (), b"", None
         return True
 
-    def _go(self, side: int, data: bytes, seq: int, app_lengths: list[int], ts: float) -> bool:
+    def _go(
+        self, side: int, data: bytes, seq: int, app_lengths: list[int] | tuple[()], ts: float
+    ) -> bool:
         """Start reading ``side`` packet by packet: ``data``, its first packet, holds only
         records after encryption began (tls_first read it), whole but perhaps the last, an
         application_data record then cut short. Its records count now, at this packet's
@@ -504,7 +508,7 @@ def _with_late_records(data: bytes) -> tuple | None:
     if walked is None:
         return None
     hellos, server_hellos, cert_bodies, app_lengths, _ = read
-    return hellos, server_hellos, cert_bodies, app_lengths + walked[3], True
+    return hellos, server_hellos, cert_bodies, [*app_lengths, *walked[3]], True  # (() or a list)
 
 
 def py_cut_point(data: bytes) -> tuple[int, int] | None:

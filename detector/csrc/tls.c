@@ -76,34 +76,34 @@ static PyObject *ext_u8_list(const unsigned char *b, Py_ssize_t off, Py_ssize_t 
     return u8_tuple(&v);
 }
 
+/* The protocol names of an ALPN extension body, as a tuple of bytes (those before a
+   malformed one). Counted first, then the tuple filled: a list grown and copied into a
+   tuple cost more for the hellos of every TLS flow. */
 static PyObject *ext_alpn(const unsigned char *b, Py_ssize_t off, Py_ssize_t len) {
-    PyObject *out = PyList_New(0);
-    if (!out) return NULL;
-    rd_t r = {b, off, off + len}, protos, name;
+    rd_t r = {b, off, off + len}, protos = {b, 0, 0}, name;
+    Py_ssize_t count = 0;
     if (rd_vec(&r, 2, &protos) == 0) {
-        while (protos.pos < protos.end) {
-            if (rd_vec(&protos, 1, &name)) break;
-            PyObject *v = PyBytes_FromStringAndSize((const char *)b + name.pos, name.end - name.pos);
-            if (!v || PyList_Append(out, v) < 0) {
-                Py_XDECREF(v);
-                Py_DECREF(out);
-                return NULL;
-            }
-            Py_DECREF(v);
-        }
+        rd_t walk = protos;
+        while (walk.pos < walk.end && rd_vec(&walk, 1, &name) == 0)
+            count++;
     }
-    PyObject *t = PyList_AsTuple(out);
-    Py_DECREF(out);
+    PyObject *t = PyTuple_New(count);
+    if (!t) return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        rd_vec(&protos, 1, &name); /* read above: cannot fail */
+        PyObject *v = PyBytes_FromStringAndSize((const char *)b + name.pos, name.end - name.pos);
+        if (!v) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
     return t;
 }
 
 /* host name as str, exactly bytes.decode("ascii", "backslashreplace"). */
 static PyObject *ascii_backslash(const unsigned char *s, Py_ssize_t len) {
-    PyObject *raw = PyBytes_FromStringAndSize((const char *)s, len);
-    if (!raw) return NULL;
-    PyObject *text = PyUnicode_DecodeASCII(PyBytes_AS_STRING(raw), len, "backslashreplace");
-    Py_DECREF(raw);
-    return text;
+    return PyUnicode_DecodeASCII((const char *)s, len, "backslashreplace");
 }
 
 /* The host name of a server_name extension at off (None when absent: off < 0, or no
@@ -263,14 +263,17 @@ static PyObject *ch_key(const unsigned char *b, Py_ssize_t len) {
         return NULL;
     }
     /* Every value below comes from at least one byte of the body (a point format: one),
-       every count from a length field or an extension header: 4 * len + 64 bounds it. */
-    PyObject *key = PyBytes_FromStringAndSize(NULL, 4 * len + 64);
-    if (!key) {
+       every count from a length field or an extension header: 4 * len + 64 bounds it.
+       Written on the stack when that fits (nearly every hello), then copied into a bytes
+       object of its size: a bytes object of the bound, then shrunk, was a malloc and a
+       realloc (and a free) per hello. */
+    unsigned char stack_key[4096], *heap_key = NULL;
+    if (4 * len + 64 > (Py_ssize_t)sizeof stack_key && !(heap_key = PyMem_Malloc(4 * len + 64))) {
         Py_DECREF(alpn);
         Py_DECREF(sni);
-        return NULL;
+        return PyErr_NoMemory();
     }
-    unsigned char *w = (unsigned char *)PyBytes_AS_STRING(key), *start = w;
+    unsigned char *w = heap_key ? heap_key : stack_key, *start = w;
     key_put(&w, version);
     Py_ssize_t count = (ciph.end - ciph.pos) / 2;
     *w++ = (unsigned char)(count >> 8);
@@ -307,7 +310,9 @@ static PyObject *ch_key(const unsigned char *b, Py_ssize_t len) {
         key_alpn_name(&w, PyTuple_GET_ITEM(alpn, 0));
         key_alpn_name(&w, PyTuple_GET_ITEM(alpn, names - 1));
     }
-    if (_PyBytes_Resize(&key, w - start) < 0) {
+    PyObject *key = PyBytes_FromStringAndSize((const char *)start, w - start);
+    PyMem_Free(heap_key);
+    if (!key) {
         Py_DECREF(alpn);
         Py_DECREF(sni);
         return NULL;

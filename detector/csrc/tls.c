@@ -353,9 +353,11 @@ static const unsigned char HRR_RANDOM[32] = {
 
 /* (version, selected_version or None, cipher, compression, extensions, alpn or None,
    hello_retry), or None when the framing is inconsistent. Mirrors
-   dissect/tls/hello.py:py_parse_server_hello. */
+   dissect/tls/hello.py:py_parse_server_hello. The extension block is walked twice: once
+   to check its framing and count its extensions, then to fill their tuple (a list grown
+   and copied into a tuple cost more, for the ServerHello of every TLS flow). */
 static PyObject *sh_fields(const unsigned char *b, Py_ssize_t len) {
-    rd_t r = {b, 0, len}, sid, block, body;
+    rd_t r = {b, 0, len}, sid, block = {b, 0, 0}, body;
     unsigned version, cipher, compression, ext_type;
     if (rd_u16(&r, &version) || r.pos + 32 > r.end)
         Py_RETURN_NONE;
@@ -363,53 +365,52 @@ static PyObject *sh_fields(const unsigned char *b, Py_ssize_t len) {
     r.pos += 32;
     if (rd_vec(&r, 1, &sid) || rd_u16(&r, &cipher) || rd_u8(&r, &compression))
         Py_RETURN_NONE;
-    PyObject *types = PyList_New(0), *selected = NULL, *alpn = NULL, *result = NULL;
-    if (!types)
-        return NULL;
+    Py_ssize_t count = 0;
     if (r.pos < r.end) {
-        if (rd_vec(&r, 2, &block)) {
-            Py_DECREF(types);
+        if (rd_vec(&r, 2, &block))
             Py_RETURN_NONE;
-        }
-        while (block.pos < block.end) {
-            if (rd_u16(&block, &ext_type) || rd_vec(&block, 2, &body)) {
-                Py_DECREF(types);
-                Py_XDECREF(selected);
-                Py_XDECREF(alpn);
+        rd_t walk = block;
+        while (walk.pos < walk.end) {
+            if (rd_u16(&walk, &ext_type) || rd_vec(&walk, 2, &body))
                 Py_RETURN_NONE;
-            }
-            if (list_append_new(types, PyLong_FromUnsignedLong(ext_type)) < 0)
-                goto done;
-            Py_ssize_t blen = body.end - body.pos;
-            if (ext_type == 43 && !selected && blen >= 2) {
-                selected = PyLong_FromUnsignedLong(((unsigned)b[body.pos] << 8) | b[body.pos + 1]);
-                if (!selected)
-                    goto done;
-            } else if (ext_type == 16 && !alpn) {
-                PyObject *names = ext_alpn(b, body.pos, blen);
-                if (!names)
-                    goto done;
-                if (PyTuple_GET_SIZE(names)) {
-                    alpn = PyTuple_GET_ITEM(names, 0);
-                    Py_INCREF(alpn);
-                }
-                Py_DECREF(names);
-            }
+            count++;
         }
     }
-    {
-        PyObject *ext_tuple = PyList_AsTuple(types);
-        if (ext_tuple) { /* (PyTuple_Pack: Py_BuildValue's format walk cost ~3 times more) */
-            PyObject *v = PyLong_FromUnsignedLong(version), *c = PyLong_FromUnsignedLong(cipher),
-                     *k = PyLong_FromUnsignedLong(compression);
-            if (v && c && k)
-                result = PyTuple_Pack(7, v, selected ? selected : Py_None, c, k, ext_tuple,
-                                      alpn ? alpn : Py_None, hrr ? Py_True : Py_False);
-            Py_XDECREF(v);
-            Py_XDECREF(c);
-            Py_XDECREF(k);
+    PyObject *types = PyTuple_New(count), *selected = NULL, *alpn = NULL, *result = NULL;
+    if (!types)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        rd_u16(&block, &ext_type); /* read above: cannot fail */
+        rd_vec(&block, 2, &body);
+        PyObject *t = PyLong_FromUnsignedLong(ext_type);
+        if (!t)
+            goto done;
+        PyTuple_SET_ITEM(types, i, t);
+        Py_ssize_t blen = body.end - body.pos;
+        if (ext_type == 43 && !selected && blen >= 2) {
+            selected = PyLong_FromUnsignedLong(((unsigned)b[body.pos] << 8) | b[body.pos + 1]);
+            if (!selected)
+                goto done;
+        } else if (ext_type == 16 && !alpn) {
+            PyObject *names = ext_alpn(b, body.pos, blen);
+            if (!names)
+                goto done;
+            if (PyTuple_GET_SIZE(names)) {
+                alpn = PyTuple_GET_ITEM(names, 0);
+                Py_INCREF(alpn);
+            }
+            Py_DECREF(names);
         }
-        Py_XDECREF(ext_tuple);
+    }
+    { /* (PyTuple_Pack: Py_BuildValue's format walk cost ~3 times more) */
+        PyObject *v = PyLong_FromUnsignedLong(version), *c = PyLong_FromUnsignedLong(cipher),
+                 *k = PyLong_FromUnsignedLong(compression);
+        if (v && c && k)
+            result = PyTuple_Pack(7, v, selected ? selected : Py_None, c, k, types,
+                                  alpn ? alpn : Py_None, hrr ? Py_True : Py_False);
+        Py_XDECREF(v);
+        Py_XDECREF(c);
+        Py_XDECREF(k);
     }
 done:
     Py_DECREF(types);

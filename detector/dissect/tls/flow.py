@@ -609,18 +609,20 @@ def _client_hello_facts(
     alpn: tuple[bytes, ...],
     hello: ClientHello | Unread,
 ) -> None:
-    ja3, ja3_text, ja4, version = _fingerprints(key, hello)
-    facts.tls["ja3"], facts.tls["ja3_string"], facts.tls["ja4"] = ja3, ja3_text, ja4
+    found = _FINGERPRINTS.get(key)  # (_fingerprints' hit, without its call: every hello)
+    ja3, ja3_text, ja4, version = found if found is not None else _fingerprints(key, hello)
+    tls = facts.tls
+    tls["ja3"], tls["ja3_string"], tls["ja4"] = ja3, ja3_text, ja4
     if sni:
-        facts.tls["sni"] = sni[:253]
+        tls["sni"] = sni[:253]
     if alpn:
         names = _ALPN_NAMES.get(alpn)
         if names is None:  # (a few distinct lists: h2 and http/1.1, mostly)
             if len(_ALPN_NAMES) >= 4096:
                 _ALPN_NAMES.clear()
             names = _ALPN_NAMES[alpn] = tuple(a.decode("ascii", "replace")[:32] for a in alpn[:8])
-        facts.tls["alpn"] = list(names)  # (the flow's own list)
-    facts.tls["client_version"] = version
+        tls["alpn"] = list(names)  # (the flow's own list)
+    tls["client_version"] = version
 
 
 def _server_hello_facts(

@@ -6,6 +6,20 @@
 
 /* ------------------------------------------------------------ TLS ClientHello */
 
+/* A protocol version as an int, those of SSL 3.0 to TLS 1.3 (0x0300-0x0304) made once
+   and shared: every hello has one or two (its record's and its own), and CPython keeps
+   only the ints up to 256. */
+static PyObject *version_long(unsigned v) {
+    static PyObject *known[5];
+    if (v - 0x0300u > 4u)
+        return PyLong_FromUnsignedLong(v);
+    PyObject **slot = &known[v - 0x0300u];
+    if (!*slot && !(*slot = PyLong_FromUnsignedLong(v)))
+        return NULL;
+    Py_INCREF(*slot);
+    return *slot;
+}
+
 typedef struct {
     const unsigned char *b;
     Py_ssize_t pos, end;
@@ -403,7 +417,7 @@ static PyObject *sh_fields(const unsigned char *b, Py_ssize_t len) {
         }
     }
     { /* (PyTuple_Pack: Py_BuildValue's format walk cost ~3 times more) */
-        PyObject *v = PyLong_FromUnsignedLong(version), *c = PyLong_FromUnsignedLong(cipher),
+        PyObject *v = version_long(version), *c = PyLong_FromUnsignedLong(cipher),
                  *k = PyLong_FromUnsignedLong(compression);
         if (v && c && k)
             result = PyTuple_Pack(7, v, selected ? selected : Py_None, c, k, types,
@@ -591,7 +605,7 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
                     if (!read)
                         return -1;
                     if (read != Py_None) {
-                        PyObject *rv = PyLong_FromUnsignedLong(version);
+                        PyObject *rv = version_long(version);
                         PyObject *body = PyBytes_FromStringAndSize((const char *)b + m + 4, mlen);
                         if (rv && body)
                             event = PyTuple_Pack(5, rv, PyTuple_GET_ITEM(read, 0),
@@ -613,7 +627,7 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
                     if (fields != Py_None && events) {
                         event = Py_BuildValue("(IIO)", mtype, version, fields);
                     } else if (fields != Py_None) {
-                        PyObject *rv = PyLong_FromUnsignedLong(version);
+                        PyObject *rv = version_long(version);
                         event = rv ? PyTuple_Pack(2, rv, fields) : NULL;
                         Py_XDECREF(rv);
                     }

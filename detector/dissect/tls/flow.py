@@ -33,6 +33,7 @@ from detector.dissect.tls.x509 import Certificate, parse_certificate
 from detector.facts import FlowFacts, new_facts
 
 MAX_RECORDS = 4
+KEPT_RECORDS = 2 * MAX_RECORDS  # application-data records kept with their times, per flow
 VERSION_NAMES = {
     0x0300: "SSLv3",
     0x0301: "TLSv1",
@@ -125,12 +126,13 @@ def _app_data(
     records = facts.tls.get("records")
     if records is None:  # (not setdefault: that would build a list on every call)
         records = facts.tls["records"] = []
-    room = 2 * MAX_RECORDS - len(records)
+    room = KEPT_RECORDS - len(records)
     if room > 0:
         when = _round6(ts)  # round(ts, 6)
         # (a loop, not a list comprehension: in Python 3.11 that is a function built and
-        # called, on every packet with application data kept - most hold one record)
-        for length in lengths[:room]:
+        # called, on every packet with application data kept - most hold one record,
+        # which fits: no slice copied then)
+        for length in lengths if len(lengths) <= room else lengths[:room]:
             records.append((when, side, length))
 
 
@@ -235,7 +237,7 @@ class FirstPackets:
         must follow them - or hold it (only if ``hold``), or read it and go on with the
         side's next packet (``_go_on``), or return False having changed nothing (the
         packet then goes the general way, after the held ones: Inspector._replay)."""
-        if self.taken[side] >= 0 or fast is None:
+        if self.taken[side] >= 0 or _tls_first is None:
             return False
         going = self.going[side] if self.going is not None else None
         if going is not None:
@@ -254,8 +256,10 @@ class FirstPackets:
             # the reading below would decide, without reading the flight twice more.
             if self.held_cut is not None and hold and len(whole) < budget:
                 walked = _cut_point(whole)
-                if walked == self.held_cut:
-                    self._hold(side, seq, data, whole, ts, self.held_cut)
+                if walked == self.held_cut:  # (_hold, inline: held_side and held_cut stay)
+                    self.held += ((seq, data, ts),)
+                    self.held_bytes = whole
+                    self.held_next = (seq + len(data)) & 0xFFFFFFFF
                     return True
         elif not at_start:
             return False
@@ -273,9 +277,9 @@ class FirstPackets:
         # bench input; the header walk costs less than that on the other packets.
         cut_at = _cut_point(whole) if walked is False else walked
         if cut_at is None:
-            read = fast.tls_first(whole)  # None unless it starts like TLS and reads whole
+            read = _tls_first(whole)  # None unless it starts like TLS and reads whole
         else:
-            read = fast.tls_first(_whole_messages(whole, cut_at))  # (bytes: cut_at given)
+            read = _tls_first(_whole_messages(whole, cut_at))  # (bytes: cut_at given)
             if read is None:
                 cut_at = None
         if read is None:
@@ -536,6 +540,7 @@ def py_cut_point(data: bytes) -> tuple[int, int] | None:
 
 
 _cut_point = fast.tls_cut_point if fast is not None else py_cut_point
+_tls_first = fast.tls_first if fast is not None else None  # (take: None, the pure path)
 
 
 def _whole_messages(data: bytes, cut_at: tuple[int, int] | None = None) -> bytes | None:

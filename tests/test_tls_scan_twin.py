@@ -370,6 +370,28 @@ def test_cut_point_twins_agree() -> None:
     assert answered > 500  # the cut-short case, not only None
 
 
+def test_whole_messages_twins_agree() -> None:
+    """``_fast.tls_whole_messages`` and ``flow.py_whole_messages`` (a held flight cut back
+    to its whole messages, at _cut_point's answer): the same bytes on every flight, every
+    truncation of it and random mutations that leave a cut point; a point that is none
+    is refused."""
+    from detector.dissect.tls.flow import py_cut_point, py_whole_messages
+
+    rng = random.Random(15)
+    cut = 0
+    for flight in _flights():
+        for data in cut_and_mutated(flight[:2500], rng, 30, max_flips=3, step=7):
+            at = py_cut_point(data)
+            if at is not None:
+                cut += 1
+                want = py_whole_messages(data, at)
+                assert fast.tls_whole_messages(data, at) == want, data[:16].hex()
+    assert cut > 500
+    for bad in [(-1, 10), (10, 14), (0, 10_000)]:
+        with pytest.raises(ValueError):
+            fast.tls_whole_messages(bytes(100), bad)
+
+
 def test_tls_first_declines_what_ends_in_a_cut_handshake_record() -> None:
     """FirstPackets.take asks ``_cut_point`` before ``_fast.tls_first`` and skips reading
     the whole packet when its last record is a handshake record cut short: that is only

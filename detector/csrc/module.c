@@ -27,6 +27,7 @@ static PyMethodDef methods[] = {
     {"tls_first", tls_first, METH_O, "A TLS side's first packet, read whole, events by kind."},
     {"tls_cut_point", tls_cut_point, METH_O, "Where a cut-short last handshake record starts and its whole messages end."},
     {"round6", round6, METH_O, "round(x, 6): the same float, without its decimal conversion."},
+    {"tls_whole_messages", (PyCFunction)(void (*)(void))tls_whole_messages, METH_FASTCALL, "A held flight cut back to its whole messages (cut_at: tls_cut_point's)."},
     {"hello_key", hello_key, METH_O, "ClientHello fingerprint cache key (GREASE folded)."},
     {"http_headers", http_headers, METH_VARARGS, "HTTP header fields of a message head (those named), as dpkt reads them."},
     {"pdns_groups", pdns_groups, METH_VARARGS, "A batch's DNS answers into passive DNS."},

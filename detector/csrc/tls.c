@@ -835,3 +835,44 @@ PyObject *round6(PyObject *self, PyObject *arg) {
     }
     return PyObject_CallMethod(arg, "__round__", "i", 6);
 }
+
+/* tls_whole_messages(data, cut_at) -> bytes: dissect/tls/flow.py's py_whole_messages (the
+   twin) with cut_at given, _cut_point's (pos, m) for data: data up to m, the handshake
+   record at pos cut back to its whole messages and its header saying so (type 22,
+   version 3.x, length m - pos - 5). One allocation and two copies, where the twin's
+   slices, header and concatenations made five objects, for each held server flight
+   read (~3,400 on the real-traffic bench input). ValueError for a cut_at that is no
+   such point (0 <= pos, pos + 5 <= m <= len(data), m - pos - 5 < 65536). */
+PyObject *tls_whole_messages(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2 || !PyTuple_CheckExact(args[1]) || PyTuple_GET_SIZE(args[1]) != 2) {
+        PyErr_SetString(PyExc_TypeError, "tls_whole_messages(data, (pos, m))");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[1], 0));
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t m = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[1], 1));
+    if (m == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t length = m - pos - 5;
+    if (pos < 0 || length < 0 || m > view.len || length > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "tls_whole_messages: not a cut point of data");
+    } else if ((out = PyBytes_FromStringAndSize(NULL, m))) {
+        const unsigned char *d = view.buf;
+        unsigned char *w = (unsigned char *)PyBytes_AS_STRING(out);
+        memcpy(w, d, (size_t)pos);
+        w[pos] = 22;
+        w[pos + 1] = 3;
+        w[pos + 2] = d[pos + 2];
+        w[pos + 3] = (unsigned char)(length >> 8);
+        w[pos + 4] = (unsigned char)length;
+        memcpy(w + pos + 5, d + pos + 5, (size_t)length);
+    }
+    PyBuffer_Release(&view);
+    return out;
+}

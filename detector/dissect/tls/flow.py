@@ -279,7 +279,7 @@ class FirstPackets:
         if cut_at is None:
             read = _tls_first(whole)  # None unless it starts like TLS and reads whole
         else:
-            read = _tls_first(_whole_messages(whole, cut_at))  # (bytes: cut_at given)
+            read = _tls_first(_whole_messages(whole, cut_at))
             if read is None:
                 cut_at = None
         if read is None:
@@ -543,20 +543,19 @@ _cut_point = fast.tls_cut_point if fast is not None else py_cut_point
 _tls_first = fast.tls_first if fast is not None else None  # (take: None, the pure path)
 
 
-def _whole_messages(data: bytes, cut_at: tuple[int, int] | None = None) -> bytes | None:
+def py_whole_messages(data: bytes, cut_at: tuple[int, int]) -> bytes:
     """``data`` whose last record is a handshake record cut short, with that record cut
     back to its whole messages and its length field saying so: what the general path has
-    read of it, in a form ``_fast.tls_first`` reads. None if the last record is not such
-    a record (the records before it are left to tls_first). ``cut_at``: _cut_point's
-    answer, if it was asked already."""
-    if cut_at is None:
-        cut_at = _cut_point(data)
-        if cut_at is None:
-            return None
+    read of it, in a form ``_fast.tls_first`` reads. ``cut_at``: _cut_point's answer for
+    ``data`` (not None). ``_fast.tls_whole_messages`` is its compiled twin
+    (``_whole_messages``: whichever is built)."""
     pos, m = cut_at
     length = m - pos - 5
     header = bytes((CONTENT_HANDSHAKE, 3, data[pos + 2], length >> 8, length & 0xFF))
     return data[:pos] + header + data[pos + 5 : m]
+
+
+_whole_messages = fast.tls_whole_messages if fast is not None else py_whole_messages
 
 
 _FINGERPRINTS: dict[bytes, tuple[str, str, str, str]] = {}

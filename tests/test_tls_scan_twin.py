@@ -392,6 +392,28 @@ def test_whole_messages_twins_agree() -> None:
             fast.tls_whole_messages(bytes(100), bad)
 
 
+def test_walk_encrypted_twins_agree() -> None:
+    """``_fast.tls_walk_encrypted`` and ``flow.py_walk_encrypted`` (a side's records after
+    encryption began, read packet by packet): the same answer on every flight, every
+    truncation of it and random mutations, from its start and from offsets inside it (the
+    rest of a cut record), records, lengths, cut versions and declines alike."""
+    from detector.dissect.tls.flow import py_walk_encrypted
+
+    rng = random.Random(16)
+    encrypted = [record(23, bytes(rng.randrange(0, 300))) for _ in range(6)]
+    extra = [b"".join(encrypted), record(21, b"\x01\x00") + b"".join(encrypted[:3])]
+    answered = declined = 0
+    for flight in [*_flights(), *extra]:
+        for data in cut_and_mutated(flight[:2500], rng, 30, max_flips=3, step=7):
+            for pos in (0, 0, rng.randrange(0, 40), rng.randrange(0, len(data) + 20)):
+                version = rng.choice((0, 0x0303, 0x0301))
+                want = py_walk_encrypted(data, pos, version)
+                assert fast.tls_walk_encrypted(data, pos, version) == want, (data[:16].hex(), pos)
+                answered += want is not None and want[0] > 0
+                declined += want is None
+    assert answered > 300 and declined > 300
+
+
 def test_tls_first_declines_what_ends_in_a_cut_handshake_record() -> None:
     """FirstPackets.take asks ``_cut_point`` before ``_fast.tls_first`` and skips reading
     the whole packet when its last record is a handshake record cut short: that is only

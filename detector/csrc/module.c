@@ -28,6 +28,7 @@ static PyMethodDef methods[] = {
     {"tls_cut_point", tls_cut_point, METH_O, "Where a cut-short last handshake record starts and its whole messages end."},
     {"round6", round6, METH_O, "round(x, 6): the same float, without its decimal conversion."},
     {"tls_whole_messages", (PyCFunction)(void (*)(void))tls_whole_messages, METH_FASTCALL, "A held flight cut back to its whole messages (cut_at: tls_cut_point's)."},
+    {"tls_walk_encrypted", (PyCFunction)(void (*)(void))tls_walk_encrypted, METH_FASTCALL, "The records of a side's bytes after encryption began."},
     {"hello_key", hello_key, METH_O, "ClientHello fingerprint cache key (GREASE folded)."},
     {"http_headers", http_headers, METH_VARARGS, "HTTP header fields of a message head (those named), as dpkt reads them."},
     {"pdns_groups", pdns_groups, METH_VARARGS, "A batch's DNS answers into passive DNS."},

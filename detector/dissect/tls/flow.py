@@ -453,7 +453,7 @@ else:
     new_first_packets = FirstPackets  # the pure twin: built by __init__
 
 
-def _walk_encrypted(
+def py_walk_encrypted(
     data: bytes, pos: int, rec_version: int
 ) -> tuple[int, int, int, list[int]] | None:
     """The records of a side's bytes after encryption began, from ``pos`` (the end of a
@@ -461,7 +461,9 @@ def _walk_encrypted(
     its version, application_data lengths), or None where the general path would do more
     than count them - a handshake record that may hold late hellos (TLSStream._late_hellos
     reads only a record that starts with a hello message), an invalid header (the stream
-    fails), a header cut short, or a cut record other than application_data."""
+    fails), a header cut short, or a cut record other than application_data.
+    ``_fast.tls_walk_encrypted`` is its compiled twin (``_walk_encrypted``: whichever is
+    built)."""
     n = len(data)
     if pos >= n:
         return 0, pos - n, rec_version, []
@@ -486,6 +488,9 @@ def _walk_encrypted(
     if pos != n:
         return None  # a record header cut short
     return records, 0, 0, lengths
+
+
+_walk_encrypted = fast.tls_walk_encrypted if fast is not None else py_walk_encrypted
 
 
 def _with_late_records(data: bytes) -> tuple | None:

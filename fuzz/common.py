@@ -107,6 +107,8 @@ def pure() -> Iterator[None]:
         (records, "parse_client_hello", hello.py_parse_client_hello),
         (records, "parse_server_hello", hello.py_parse_server_hello),
         (flow, "fast", None),
+        (flow, "_tls_first", None),  # FirstPackets.take: the first-packet path off
+        (flow, "_round6", flow._py_round6),  # record times: round(ts, 6)
         (hello, "fast", None),
         (quic, "fast", None),
     ]

@@ -865,7 +865,7 @@ def test_certificate_readings_are_remembered_by_body_and_bounded() -> None:
         other = make_certificate(subject=[[("2.5.4.3", 0x0C, f"h{i}.example")]], issuer=None)
         assert x509.parse_certificate(vec(3, vec(3, other))).subject == f"CN=h{i}.example"
     assert len(x509._CERTIFICATES) <= x509._CERTIFICATES_KEPT
-    assert x509._certificate_bytes == sum(map(len, x509._CERTIFICATES))
+    assert x509._certificate_bytes == sum(len(b) for b, _ in x509._CERTIFICATES.values())
 
 
 def test_certificate_readings_are_bounded_by_their_bytes(monkeypatch) -> None:
@@ -884,7 +884,37 @@ def test_certificate_readings_are_bounded_by_their_bytes(monkeypatch) -> None:
         body = vec(3, vec(3, leaf))
         assert x509.parse_certificate(bytearray(body)).subject.endswith(f"CN=b{i}.example")
         assert x509.parse_certificate(body) is x509.parse_certificate(memoryview(body))
-        assert x509._certificate_bytes == sum(map(len, x509._CERTIFICATES)) <= 5000
+        assert (
+            x509._certificate_bytes == sum(len(b) for b, _ in x509._CERTIFICATES.values()) <= 5000
+        )
+
+
+def test_certificate_bodies_alike_in_their_first_bytes_keep_their_own_readings(
+    monkeypatch,
+) -> None:
+    """Readings are found by a body's length and first bytes, then confirmed against the
+    whole body: two chains of one length that differ only past those bytes (here the
+    leaf's subject, after a long issuer name) each get their own reading, however they
+    alternate, and the bytes kept stay counted right."""
+    from detector.dissect.tls import x509
+
+    issuer = [[("2.5.4.3", 0x0C, "issuing-ca-" + "x" * 80)]]
+    bodies = [
+        vec(
+            3,
+            vec(3, make_certificate(subject=[[("2.5.4.3", 0x0C, f"{c}.example")]], issuer=issuer)),
+        )
+        for c in "ab"
+    ]
+    x509._CERTIFICATES.clear()
+    monkeypatch.setattr(x509, "_certificate_bytes", 0)
+    n = x509._SHORT_KEY_BYTES
+    assert len(bodies[0]) == len(bodies[1]) and bodies[0][:n] == bodies[1][:n]
+    assert bodies[0] != bodies[1]
+    for body, want in [(0, "a"), (1, "b"), (1, "b"), (0, "a"), (1, "b")]:
+        cert = x509.parse_certificate(bytes(bodies[body]))
+        assert cert is not None and cert.subject == f"CN={want}.example"
+        assert x509._certificate_bytes == sum(len(b) for b, _ in x509._CERTIFICATES.values())
 
 
 def test_grease_set_is_what_is_grease_says() -> None:

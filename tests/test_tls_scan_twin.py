@@ -213,7 +213,7 @@ def test_first_packet_reader_matches_the_stream_parser(monkeypatch) -> None:
             assert [hello.ServerHello(v, *f) for v, f in servers] == want_servers
             got_certs = [x509.parse_certificate(b) for b in cert_bodies]
             assert [c for c in got_certs if c is not None] == want_certs
-            assert apps == want_apps and encrypted == want_encrypted
+            assert list(apps) == want_apps and encrypted == want_encrypted  # (none: ())
     assert cases > 2000 and claimed > 500
     assert fast.tls_first(b"\x17\x03") is None and fast.tls_first(b"GET / HTTP/1.1") is None
     # Out of flight order (a server hello before a client hello): left to the general path.
@@ -370,6 +370,50 @@ def test_cut_point_twins_agree() -> None:
     assert answered > 500  # the cut-short case, not only None
 
 
+def test_whole_messages_twins_agree() -> None:
+    """``_fast.tls_whole_messages`` and ``flow.py_whole_messages`` (a held flight cut back
+    to its whole messages, at _cut_point's answer): the same bytes on every flight, every
+    truncation of it and random mutations that leave a cut point; a point that is none
+    is refused."""
+    from detector.dissect.tls.flow import py_cut_point, py_whole_messages
+
+    rng = random.Random(15)
+    cut = 0
+    for flight in _flights():
+        for data in cut_and_mutated(flight[:2500], rng, 30, max_flips=3, step=7):
+            at = py_cut_point(data)
+            if at is not None:
+                cut += 1
+                want = py_whole_messages(data, at)
+                assert fast.tls_whole_messages(data, at) == want, data[:16].hex()
+    assert cut > 500
+    for bad in [(-1, 10), (10, 14), (0, 10_000)]:
+        with pytest.raises(ValueError):
+            fast.tls_whole_messages(bytes(100), bad)
+
+
+def test_walk_encrypted_twins_agree() -> None:
+    """``_fast.tls_walk_encrypted`` and ``flow.py_walk_encrypted`` (a side's records after
+    encryption began, read packet by packet): the same answer on every flight, every
+    truncation of it and random mutations, from its start and from offsets inside it (the
+    rest of a cut record), records, lengths, cut versions and declines alike."""
+    from detector.dissect.tls.flow import py_walk_encrypted
+
+    rng = random.Random(16)
+    encrypted = [record(23, bytes(rng.randrange(0, 300))) for _ in range(6)]
+    extra = [b"".join(encrypted), record(21, b"\x01\x00") + b"".join(encrypted[:3])]
+    answered = declined = 0
+    for flight in [*_flights(), *extra]:
+        for data in cut_and_mutated(flight[:2500], rng, 30, max_flips=3, step=7):
+            for pos in (0, 0, rng.randrange(0, 40), rng.randrange(0, len(data) + 20)):
+                version = rng.choice((0, 0x0303, 0x0301))
+                want = py_walk_encrypted(data, pos, version)
+                assert fast.tls_walk_encrypted(data, pos, version) == want, (data[:16].hex(), pos)
+                answered += want is not None and want[0] > 0
+                declined += want is None
+    assert answered > 300 and declined > 300
+
+
 def test_tls_first_declines_what_ends_in_a_cut_handshake_record() -> None:
     """FirstPackets.take asks ``_cut_point`` before ``_fast.tls_first`` and skips reading
     the whole packet when its last record is a handshake record cut short: that is only
@@ -410,3 +454,34 @@ def test_client_hello_key_is_the_key_of_its_fields() -> None:
                 read += 1
             cases += 1
     assert cases > 1500 and read > cases // 5
+
+
+def test_round6_is_round_to_six_places() -> None:
+    """``_fast.round6`` (the first-packet path's record times) against its twin
+    ``round(x, 6)``: the same value, type and sign on exact ties (half to even), on the
+    doubles either side of a microsecond's half, on capture-like times, on the range's
+    edges and beyond them (zeros, tiny, huge, inf, nan, ints), and on random bit patterns."""
+    import math
+    import struct
+
+    from detector.dissect.tls.flow import _py_round6
+
+    rng = random.Random(14)
+    cases: list[float] = [0.0, -0.0, 4e-7, -4e-7, 5e-7, 2.5e-6, 1e-280, 1e-300, 4e9, 3.999999e9]
+    cases += [1e300, math.inf, -math.inf, math.nan, 5, -3, True]
+    for k in range(1, 400):  # x * 1e6 exactly n + 1/2: (2n + 1) / 2e6 with 5**6 dividing 2n + 1
+        for scale in (1.0, 2.0**-3, 2.0**10, 2.0**20):
+            cases += [k * 15625 / 2e6 * scale, -k * 15625 / 2e6 * scale]
+    for _ in range(20000):
+        t = rng.randrange(10**9, 2 * 10**9) + rng.randrange(10**7) / 1e7  # some .5 µs
+        cases += [t, math.nextafter(t, 0.0), math.nextafter(t, 1e10), rng.uniform(-5e9, 5e9)]
+        cases.append(rng.random() * 10 ** rng.uniform(-12, 11))
+        cases.append(struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0])
+    ties = 0
+    for x in cases:
+        want, got = _py_round6(x), fast.round6(x)
+        assert type(got) is type(want), repr(x)
+        assert got == want or (want != want and got != got), repr(x)
+        assert math.copysign(1, got) == math.copysign(1, want), repr(x)
+        ties += isinstance(x, float) and 0 < abs(x) < 4e9 and (abs(x) * 1e6) % 1 == 0.5
+    assert ties > 1000  # the half-even case is exercised, not only the easy one

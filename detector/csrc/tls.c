@@ -6,6 +6,20 @@
 
 /* ------------------------------------------------------------ TLS ClientHello */
 
+/* A protocol version as an int, those of SSL 3.0 to TLS 1.3 (0x0300-0x0304) made once
+   and shared: every hello has one or two (its record's and its own), and CPython keeps
+   only the ints up to 256. */
+static PyObject *version_long(unsigned v) {
+    static PyObject *known[5];
+    if (v - 0x0300u > 4u)
+        return PyLong_FromUnsignedLong(v);
+    PyObject **slot = &known[v - 0x0300u];
+    if (!*slot && !(*slot = PyLong_FromUnsignedLong(v)))
+        return NULL;
+    Py_INCREF(*slot);
+    return *slot;
+}
+
 typedef struct {
     const unsigned char *b;
     Py_ssize_t pos, end;
@@ -76,34 +90,34 @@ static PyObject *ext_u8_list(const unsigned char *b, Py_ssize_t off, Py_ssize_t 
     return u8_tuple(&v);
 }
 
+/* The protocol names of an ALPN extension body, as a tuple of bytes (those before a
+   malformed one). Counted first, then the tuple filled: a list grown and copied into a
+   tuple cost more for the hellos of every TLS flow. */
 static PyObject *ext_alpn(const unsigned char *b, Py_ssize_t off, Py_ssize_t len) {
-    PyObject *out = PyList_New(0);
-    if (!out) return NULL;
-    rd_t r = {b, off, off + len}, protos, name;
+    rd_t r = {b, off, off + len}, protos = {b, 0, 0}, name;
+    Py_ssize_t count = 0;
     if (rd_vec(&r, 2, &protos) == 0) {
-        while (protos.pos < protos.end) {
-            if (rd_vec(&protos, 1, &name)) break;
-            PyObject *v = PyBytes_FromStringAndSize((const char *)b + name.pos, name.end - name.pos);
-            if (!v || PyList_Append(out, v) < 0) {
-                Py_XDECREF(v);
-                Py_DECREF(out);
-                return NULL;
-            }
-            Py_DECREF(v);
-        }
+        rd_t walk = protos;
+        while (walk.pos < walk.end && rd_vec(&walk, 1, &name) == 0)
+            count++;
     }
-    PyObject *t = PyList_AsTuple(out);
-    Py_DECREF(out);
+    PyObject *t = PyTuple_New(count);
+    if (!t) return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        rd_vec(&protos, 1, &name); /* read above: cannot fail */
+        PyObject *v = PyBytes_FromStringAndSize((const char *)b + name.pos, name.end - name.pos);
+        if (!v) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
     return t;
 }
 
 /* host name as str, exactly bytes.decode("ascii", "backslashreplace"). */
 static PyObject *ascii_backslash(const unsigned char *s, Py_ssize_t len) {
-    PyObject *raw = PyBytes_FromStringAndSize((const char *)s, len);
-    if (!raw) return NULL;
-    PyObject *text = PyUnicode_DecodeASCII(PyBytes_AS_STRING(raw), len, "backslashreplace");
-    Py_DECREF(raw);
-    return text;
+    return PyUnicode_DecodeASCII((const char *)s, len, "backslashreplace");
 }
 
 /* The host name of a server_name extension at off (None when absent: off < 0, or no
@@ -263,14 +277,17 @@ static PyObject *ch_key(const unsigned char *b, Py_ssize_t len) {
         return NULL;
     }
     /* Every value below comes from at least one byte of the body (a point format: one),
-       every count from a length field or an extension header: 4 * len + 64 bounds it. */
-    PyObject *key = PyBytes_FromStringAndSize(NULL, 4 * len + 64);
-    if (!key) {
+       every count from a length field or an extension header: 4 * len + 64 bounds it.
+       Written on the stack when that fits (nearly every hello), then copied into a bytes
+       object of its size: a bytes object of the bound, then shrunk, was a malloc and a
+       realloc (and a free) per hello. */
+    unsigned char stack_key[4096], *heap_key = NULL;
+    if (4 * len + 64 > (Py_ssize_t)sizeof stack_key && !(heap_key = PyMem_Malloc(4 * len + 64))) {
         Py_DECREF(alpn);
         Py_DECREF(sni);
-        return NULL;
+        return PyErr_NoMemory();
     }
-    unsigned char *w = (unsigned char *)PyBytes_AS_STRING(key), *start = w;
+    unsigned char *w = heap_key ? heap_key : stack_key, *start = w;
     key_put(&w, version);
     Py_ssize_t count = (ciph.end - ciph.pos) / 2;
     *w++ = (unsigned char)(count >> 8);
@@ -307,7 +324,9 @@ static PyObject *ch_key(const unsigned char *b, Py_ssize_t len) {
         key_alpn_name(&w, PyTuple_GET_ITEM(alpn, 0));
         key_alpn_name(&w, PyTuple_GET_ITEM(alpn, names - 1));
     }
-    if (_PyBytes_Resize(&key, w - start) < 0) {
+    PyObject *key = PyBytes_FromStringAndSize((const char *)start, w - start);
+    PyMem_Free(heap_key);
+    if (!key) {
         Py_DECREF(alpn);
         Py_DECREF(sni);
         return NULL;
@@ -348,9 +367,11 @@ static const unsigned char HRR_RANDOM[32] = {
 
 /* (version, selected_version or None, cipher, compression, extensions, alpn or None,
    hello_retry), or None when the framing is inconsistent. Mirrors
-   dissect/tls/hello.py:py_parse_server_hello. */
+   dissect/tls/hello.py:py_parse_server_hello. The extension block is walked twice: once
+   to check its framing and count its extensions, then to fill their tuple (a list grown
+   and copied into a tuple cost more, for the ServerHello of every TLS flow). */
 static PyObject *sh_fields(const unsigned char *b, Py_ssize_t len) {
-    rd_t r = {b, 0, len}, sid, block, body;
+    rd_t r = {b, 0, len}, sid, block = {b, 0, 0}, body;
     unsigned version, cipher, compression, ext_type;
     if (rd_u16(&r, &version) || r.pos + 32 > r.end)
         Py_RETURN_NONE;
@@ -358,53 +379,52 @@ static PyObject *sh_fields(const unsigned char *b, Py_ssize_t len) {
     r.pos += 32;
     if (rd_vec(&r, 1, &sid) || rd_u16(&r, &cipher) || rd_u8(&r, &compression))
         Py_RETURN_NONE;
-    PyObject *types = PyList_New(0), *selected = NULL, *alpn = NULL, *result = NULL;
-    if (!types)
-        return NULL;
+    Py_ssize_t count = 0;
     if (r.pos < r.end) {
-        if (rd_vec(&r, 2, &block)) {
-            Py_DECREF(types);
+        if (rd_vec(&r, 2, &block))
             Py_RETURN_NONE;
-        }
-        while (block.pos < block.end) {
-            if (rd_u16(&block, &ext_type) || rd_vec(&block, 2, &body)) {
-                Py_DECREF(types);
-                Py_XDECREF(selected);
-                Py_XDECREF(alpn);
+        rd_t walk = block;
+        while (walk.pos < walk.end) {
+            if (rd_u16(&walk, &ext_type) || rd_vec(&walk, 2, &body))
                 Py_RETURN_NONE;
-            }
-            if (list_append_new(types, PyLong_FromUnsignedLong(ext_type)) < 0)
-                goto done;
-            Py_ssize_t blen = body.end - body.pos;
-            if (ext_type == 43 && !selected && blen >= 2) {
-                selected = PyLong_FromUnsignedLong(((unsigned)b[body.pos] << 8) | b[body.pos + 1]);
-                if (!selected)
-                    goto done;
-            } else if (ext_type == 16 && !alpn) {
-                PyObject *names = ext_alpn(b, body.pos, blen);
-                if (!names)
-                    goto done;
-                if (PyTuple_GET_SIZE(names)) {
-                    alpn = PyTuple_GET_ITEM(names, 0);
-                    Py_INCREF(alpn);
-                }
-                Py_DECREF(names);
-            }
+            count++;
         }
     }
-    {
-        PyObject *ext_tuple = PyList_AsTuple(types);
-        if (ext_tuple) { /* (PyTuple_Pack: Py_BuildValue's format walk cost ~3 times more) */
-            PyObject *v = PyLong_FromUnsignedLong(version), *c = PyLong_FromUnsignedLong(cipher),
-                     *k = PyLong_FromUnsignedLong(compression);
-            if (v && c && k)
-                result = PyTuple_Pack(7, v, selected ? selected : Py_None, c, k, ext_tuple,
-                                      alpn ? alpn : Py_None, hrr ? Py_True : Py_False);
-            Py_XDECREF(v);
-            Py_XDECREF(c);
-            Py_XDECREF(k);
+    PyObject *types = PyTuple_New(count), *selected = NULL, *alpn = NULL, *result = NULL;
+    if (!types)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        rd_u16(&block, &ext_type); /* read above: cannot fail */
+        rd_vec(&block, 2, &body);
+        PyObject *t = PyLong_FromUnsignedLong(ext_type);
+        if (!t)
+            goto done;
+        PyTuple_SET_ITEM(types, i, t);
+        Py_ssize_t blen = body.end - body.pos;
+        if (ext_type == 43 && !selected && blen >= 2) {
+            selected = PyLong_FromUnsignedLong(((unsigned)b[body.pos] << 8) | b[body.pos + 1]);
+            if (!selected)
+                goto done;
+        } else if (ext_type == 16 && !alpn) {
+            PyObject *names = ext_alpn(b, body.pos, blen);
+            if (!names)
+                goto done;
+            if (PyTuple_GET_SIZE(names)) {
+                alpn = PyTuple_GET_ITEM(names, 0);
+                Py_INCREF(alpn);
+            }
+            Py_DECREF(names);
         }
-        Py_XDECREF(ext_tuple);
+    }
+    { /* (PyTuple_Pack: Py_BuildValue's format walk cost ~3 times more) */
+        PyObject *v = version_long(version), *c = PyLong_FromUnsignedLong(cipher),
+                 *k = PyLong_FromUnsignedLong(compression);
+        if (v && c && k)
+            result = PyTuple_Pack(7, v, selected ? selected : Py_None, c, k, types,
+                                  alpn ? alpn : Py_None, hrr ? Py_True : Py_False);
+        Py_XDECREF(v);
+        Py_XDECREF(c);
+        Py_XDECREF(k);
     }
 done:
     Py_DECREF(types);
@@ -527,14 +547,27 @@ bad:
     return NULL;
 }
 
+/* Append a new reference to a tls_first kind list, made at its first event (most
+   packets hold one or two kinds of the four: the empty ones are the empty tuple). */
+static int kind_append(PyObject **list, PyObject *item) {
+    if (!item)
+        return -1;
+    if (!*list && !(*list = PyList_New(0))) {
+        Py_DECREF(item);
+        return -1;
+    }
+    return list_append_new(*list, item);
+}
+
 /* The record walk shared by tls_scan and tls_first: complete records from the start of
    b, stopping at the first that is cut, invalid, or a handshake record whose messages do
    not all lie whole inside it (or comes after encryption began). Each event goes to
    `events` in stream order (tls_scan) or, when `events` is NULL, to kind[0..3] =
    ClientHellos (version, key, sni, alpn, body: see ch_key), ServerHellos (version,
    fields), Certificate bodies,
-   application-data lengths (tls_first; alerts are not needed there). Returns the offset
-   where it stopped, or -1 with a Python error set. */
+   application-data lengths (tls_first; alerts are not needed there; each list made at its
+   first event, kind_append). Returns the offset where it stopped, or -1 with a Python
+   error set. */
 static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypted,
                               Py_ssize_t *records, PyObject *events, PyObject **kind,
                               int *in_order) {
@@ -565,14 +598,14 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
             for (m = body; m < end;) {
                 unsigned mtype = b[m];
                 Py_ssize_t mlen = ((Py_ssize_t)b[m + 1] << 16) | ((Py_ssize_t)b[m + 2] << 8) | b[m + 3];
-                PyObject *event = NULL, *sink = events;
+                PyObject *event = NULL, *sink = events, **ksink = NULL;
                 if (mtype == 1 && !events) {
                     /* tls_first: (record version, key, sni, alpn, body) - see ch_key */
                     PyObject *read = ch_key(b + m + 4, mlen);
                     if (!read)
                         return -1;
                     if (read != Py_None) {
-                        PyObject *rv = PyLong_FromUnsignedLong(version);
+                        PyObject *rv = version_long(version);
                         PyObject *body = PyBytes_FromStringAndSize((const char *)b + m + 4, mlen);
                         if (rv && body)
                             event = PyTuple_Pack(5, rv, PyTuple_GET_ITEM(read, 0),
@@ -583,7 +616,7 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
                     Py_DECREF(read);
                     if (read != Py_None && !event)
                         return -1;
-                    sink = kind[0];
+                    ksink = &kind[0];
                     if (0 < last_kind)
                         *in_order = 0;
                     last_kind = 0;
@@ -594,7 +627,7 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
                     if (fields != Py_None && events) {
                         event = Py_BuildValue("(IIO)", mtype, version, fields);
                     } else if (fields != Py_None) {
-                        PyObject *rv = PyLong_FromUnsignedLong(version);
+                        PyObject *rv = version_long(version);
                         event = rv ? PyTuple_Pack(2, rv, fields) : NULL;
                         Py_XDECREF(rv);
                     }
@@ -602,7 +635,7 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
                     if (fields != Py_None && !event)
                         return -1;
                     if (!events) {
-                        sink = kind[mtype - 1];
+                        ksink = &kind[mtype - 1];
                         if ((int)mtype - 1 < last_kind)
                             *in_order = 0;
                         last_kind = (int)mtype - 1;
@@ -613,13 +646,13 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
                     if (!event)
                         return -1;
                     if (!events) {
-                        sink = kind[2];
+                        ksink = &kind[2];
                         if (2 < last_kind)
                             *in_order = 0;
                         last_kind = 2;
                     }
                 }
-                if (event && list_append_new(sink, event) < 0)
+                if (event && (events ? list_append_new(sink, event) : kind_append(ksink, event)) < 0)
                     return -1;
                 m += 4 + mlen;
             }
@@ -627,8 +660,8 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
             *encrypted = 1;
             if (!events)
                 last_kind = 3;
-            PyObject *event = events ? Py_BuildValue("(In)", 23u, length) : PyLong_FromSsize_t(length);
-            if (list_append_new(events ? events : kind[3], event) < 0)
+            if ((events ? list_append_new(events, Py_BuildValue("(In)", 23u, length))
+                        : kind_append(&kind[3], PyLong_FromSsize_t(length))) < 0)
                 return -1;
         } else if (ctype == 20) {
             *encrypted = 1;
@@ -670,8 +703,11 @@ PyObject *tls_scan(PyObject *self, PyObject *args) {
    server hellos, certificates, application data - so that taking them kind by kind
    leaves the facts (and the order of their keys) that stream order would; then
    (client hellos, server hellos, certificate bodies, application-data lengths,
-   encrypted), each list in stream order (tests compare it with the stream parser); a
-   client hello as (record version, fingerprint key, sni, alpn, body) - ch_key.
+   encrypted), each list in stream order (tests compare it with the stream parser), a
+   kind the packet has none of as the empty tuple (a list made and freed for each of the
+   ~50,000 empty kinds of the real-traffic bench input's first packets cost more than
+   the test); a client hello as (record version, fingerprint key, sni, alpn, body) -
+   ch_key.
    Anything else is None: the general path reads it. */
 PyObject *tls_first(PyObject *self, PyObject *arg) {
     Py_buffer view;
@@ -686,9 +722,6 @@ PyObject *tls_first(PyObject *self, PyObject *arg) {
         Py_INCREF(result);
         goto out;
     }
-    for (int k = 0; k < 4; k++)
-        if (!(kind[k] = PyList_New(0)))
-            goto out;
     int in_order = 1;
     Py_ssize_t pos = tls_records(b, n, &encrypted, &records, NULL, kind, &in_order);
     if (pos < 0)
@@ -708,15 +741,21 @@ PyObject *tls_first(PyObject *self, PyObject *arg) {
             goto out;
         }
         if (ctype == 23) {
-            if (list_append_new(kind[3], PyLong_FromSsize_t(length)) < 0)
+            if (kind_append(&kind[3], PyLong_FromSsize_t(length)) < 0)
                 goto out;
             encrypted = 1;
         } else if (ctype == 20) {
             encrypted = 1;
         }
     }
-    result = Py_BuildValue("(OOOOO)", kind[0], kind[1], kind[2], kind[3],
-                           encrypted ? Py_True : Py_False);
+    {  /* (PyTuple_Pack: Py_BuildValue's format walk was ~600 instructions a call) */
+        PyObject *none = PyTuple_New(0); /* the empty tuple: no list for a kind not seen */
+        if (none)
+            result = PyTuple_Pack(5, kind[0] ? kind[0] : none, kind[1] ? kind[1] : none,
+                                  kind[2] ? kind[2] : none, kind[3] ? kind[3] : none,
+                                  encrypted ? Py_True : Py_False);
+        Py_XDECREF(none);
+    }
 out:
     for (int k = 0; k < 4; k++)
         Py_XDECREF(kind[k]);
@@ -765,3 +804,154 @@ PyObject *tls_cut_point(PyObject *self, PyObject *arg) {
     return result;
 }
 
+
+/* round6(x) -> round(x, 6), the same float (or, for anything but a float, round's own
+   answer). The first-packet path keeps each application-data record's time rounded to the
+   microsecond (dissect/tls/flow.py _app_data), and Python's round(x, 6) goes through
+   _Py_dg_dtoa, a formatted string and _Py_dg_strtod: some 7,000 instructions a call,
+   45 M of a scan of the real-traffic bench input (callgrind). round(x, 6) is the double
+   nearest to x's exact value rounded to six decimals, ties to even; for
+   1e-280 <= |x| < 4e9 (every capture time until 2096) that is this: y = x * 1e6 and its
+   exact error e (fma) give the exact product y + e; y < 2^52, so y - floor(y) is exact
+   and a multiple of ulp(y), and |e| <= ulp(y) / 2 tips only an exact .5; the integer r
+   so rounded, divided by 1e6, is the double nearest r / 10^6, as strtod of r's digits
+   is. 0 and -0 are their own rounding; elsewhere (nan, inf, ints) Python's round
+   answers. tests/test_tls_scan_twin.py compares it with round on edge cases and random
+   times. */
+PyObject *round6(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (PyFloat_CheckExact(arg)) {
+        double x = PyFloat_AS_DOUBLE(arg), ax = fabs(x);
+        if (ax < 4e9 && ax >= 1e-280) {
+            double y = x * 1e6, e = fma(x, 1e6, -y), fl = floor(y), f = y - fl, r = fl;
+            if (f > 0.5 || (f == 0.5 && (e > 0 || (e == 0 && fmod(fl, 2.0) != 0))))
+                r = fl + 1;
+            return PyFloat_FromDouble(r != 0 ? r / 1e6 : copysign(0.0, x));
+        }
+        if (x == 0) { /* itself (a flush's time, 0.0) */
+            Py_INCREF(arg);
+            return arg;
+        }
+    }
+    return PyObject_CallMethod(arg, "__round__", "i", 6);
+}
+
+/* tls_whole_messages(data, cut_at) -> bytes: dissect/tls/flow.py's py_whole_messages (the
+   twin) with cut_at given, _cut_point's (pos, m) for data: data up to m, the handshake
+   record at pos cut back to its whole messages and its header saying so (type 22,
+   version 3.x, length m - pos - 5). One allocation and two copies, where the twin's
+   slices, header and concatenations made five objects, for each held server flight
+   read (~3,400 on the real-traffic bench input). ValueError for a cut_at that is no
+   such point (0 <= pos, pos + 5 <= m <= len(data), m - pos - 5 < 65536). */
+PyObject *tls_whole_messages(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2 || !PyTuple_CheckExact(args[1]) || PyTuple_GET_SIZE(args[1]) != 2) {
+        PyErr_SetString(PyExc_TypeError, "tls_whole_messages(data, (pos, m))");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[1], 0));
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t m = PyLong_AsSsize_t(PyTuple_GET_ITEM(args[1], 1));
+    if (m == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t length = m - pos - 5;
+    if (pos < 0 || length < 0 || m > view.len || length > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "tls_whole_messages: not a cut point of data");
+    } else if ((out = PyBytes_FromStringAndSize(NULL, m))) {
+        const unsigned char *d = view.buf;
+        unsigned char *w = (unsigned char *)PyBytes_AS_STRING(out);
+        memcpy(w, d, (size_t)pos);
+        w[pos] = 22;
+        w[pos + 1] = 3;
+        w[pos + 2] = d[pos + 2];
+        w[pos + 3] = (unsigned char)(length >> 8);
+        w[pos + 4] = (unsigned char)length;
+        memcpy(w + pos + 5, d + pos + 5, (size_t)length);
+    }
+    PyBuffer_Release(&view);
+    return out;
+}
+
+/* tls_walk_encrypted(data, pos, rec_version) -> (records, rec_left, rec_version, lengths)
+   | None: dissect/tls/flow.py's py_walk_encrypted compiled (the twin, which says what
+   it answers; tests/test_tls_scan_twin.py compares them): the records of a side's bytes
+   after encryption began, from pos. The first-packet path walks every packet of a side
+   it reads packet by packet (~4,500 on the real-traffic bench input), and the twin's
+   loop read each record's header byte by byte in Python. */
+static PyObject *walk_answer(Py_ssize_t records, Py_ssize_t left, long version, PyObject *lengths) {
+    PyObject *a = PyLong_FromSsize_t(records), *b = PyLong_FromSsize_t(left),
+             *c = PyLong_FromLong(version), *r = NULL;
+    if (a && b && c) /* (PyTuple_Pack: Py_BuildValue's format walk costs more) */
+        r = PyTuple_Pack(4, a, b, c, lengths);
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    Py_XDECREF(c);
+    return r;
+}
+
+PyObject *tls_walk_encrypted(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "tls_walk_encrypted(data, pos, rec_version)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    long rec_version = PyLong_AsLong(args[2]);
+    if (rec_version == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *d = view.buf;
+    Py_ssize_t n = view.len, records = 0, left = 0;
+    PyObject *lengths = PyList_New(0), *result = NULL;
+    if (!lengths)
+        goto out;
+    if (pos < 0) { /* (the twin would index from the end: never asked) */
+        PyErr_SetString(PyExc_ValueError, "tls_walk_encrypted: pos < 0");
+        goto out;
+    }
+    if (pos >= n) {
+        result = walk_answer(0, pos - n, rec_version, lengths);
+        goto out;
+    }
+    while (pos + 5 <= n) {
+        unsigned ctype = d[pos];
+        Py_ssize_t length = ((Py_ssize_t)d[pos + 3] << 8) | d[pos + 4];
+        if (ctype < 20 || ctype > 24 || d[pos + 1] != 3 || length > 16384 + 2048)
+            goto declined;
+        records++;
+        Py_ssize_t end = pos + 5 + length;
+        if (ctype == 22 && (end > n || (length >= 4 && (d[pos + 5] == 1 || d[pos + 5] == 2))))
+            goto declined;
+        if (ctype == 23 && list_append_new(lengths, PyLong_FromSsize_t(length)) < 0)
+            goto out;
+        if (end > n) {
+            if (ctype != 23)
+                goto declined;
+            left = end - n;
+            rec_version = ((long)d[pos + 1] << 8) | d[pos + 2];
+            result = walk_answer(records, left, rec_version, lengths);
+            goto out;
+        }
+        pos = end;
+    }
+    if (pos != n)
+        goto declined; /* a record header cut short */
+    result = walk_answer(records, 0, 0, lengths);
+    goto out;
+declined:
+    result = Py_None;
+    Py_INCREF(result);
+out:
+    Py_XDECREF(lengths);
+    PyBuffer_Release(&view);
+    return result;
+}

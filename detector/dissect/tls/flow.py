@@ -33,6 +33,7 @@ from detector.dissect.tls.x509 import Certificate, parse_certificate
 from detector.facts import FlowFacts, new_facts
 
 MAX_RECORDS = 4
+KEPT_RECORDS = 2 * MAX_RECORDS  # application-data records kept with their times, per flow
 VERSION_NAMES = {
     0x0300: "SSLv3",
     0x0301: "TLSv1",
@@ -116,20 +117,33 @@ def _apply(
             _certificate(state, event, facts)
 
 
-def _app_data(state: _TlsState, side: int, lengths: list[int], ts: float, facts: FlowFacts) -> None:
+def _app_data(
+    state: _TlsState, side: int, lengths: list[int] | tuple[()], ts: float, facts: FlowFacts
+) -> None:
     """Application-data records of one packet: counted, and the first few kept with
     their time and size (for the behavioural model)."""
     state.app_records[side] += len(lengths)
     records = facts.tls.get("records")
     if records is None:  # (not setdefault: that would build a list on every call)
         records = facts.tls["records"] = []
-    room = 2 * MAX_RECORDS - len(records)
+    room = KEPT_RECORDS - len(records)
     if room > 0:
-        when = round(ts, 6)
+        when = _round6(ts)  # round(ts, 6)
         # (a loop, not a list comprehension: in Python 3.11 that is a function built and
-        # called, on every packet with application data kept - most hold one record)
-        for length in lengths[:room]:
+        # called, on every packet with application data kept - most hold one record,
+        # which fits: no slice copied then)
+        for length in lengths if len(lengths) <= room else lengths[:room]:
             records.append((when, side, length))
+
+
+def _py_round6(ts: float) -> float:
+    """round(ts, 6): the pure twin of ``_fast.round6``, which gives the same float without
+    Python's decimal conversion (~4,000 instructions a call; once per packet that keeps
+    application data)."""
+    return round(ts, 6)
+
+
+_round6 = fast.round6 if fast is not None else _py_round6
 
 
 def _hello_from(state: _TlsState, side: int, facts: FlowFacts, client: bool) -> None:
@@ -223,7 +237,7 @@ class FirstPackets:
         must follow them - or hold it (only if ``hold``), or read it and go on with the
         side's next packet (``_go_on``), or return False having changed nothing (the
         packet then goes the general way, after the held ones: Inspector._replay)."""
-        if self.taken[side] >= 0 or fast is None:
+        if self.taken[side] >= 0 or _tls_first is None:
             return False
         going = self.going[side] if self.going is not None else None
         if going is not None:
@@ -242,8 +256,10 @@ class FirstPackets:
             # the reading below would decide, without reading the flight twice more.
             if self.held_cut is not None and hold and len(whole) < budget:
                 walked = _cut_point(whole)
-                if walked == self.held_cut:
-                    self._hold(side, seq, data, whole, ts, self.held_cut)
+                if walked == self.held_cut:  # (_hold, inline: held_side and held_cut stay)
+                    self.held += ((seq, data, ts),)
+                    self.held_bytes = whole
+                    self.held_next = (seq + len(data)) & 0xFFFFFFFF
                     return True
         elif not at_start:
             return False
@@ -261,9 +277,9 @@ class FirstPackets:
         # bench input; the header walk costs less than that on the other packets.
         cut_at = _cut_point(whole) if walked is False else walked
         if cut_at is None:
-            read = fast.tls_first(whole)  # None unless it starts like TLS and reads whole
+            read = _tls_first(whole)  # None unless it starts like TLS and reads whole
         else:
-            read = fast.tls_first(_whole_messages(whole, cut_at))  # (bytes: cut_at given)
+            read = _tls_first(_whole_messages(whole, cut_at))
             if read is None:
                 cut_at = None
         if read is None:
@@ -335,7 +351,9 @@ class FirstPackets:
             self.held_side, self.held, self.held_bytes, self.held_cut = -1, (), b"", None
         return True
 
-    def _go(self, side: int, data: bytes, seq: int, app_lengths: list[int], ts: float) -> bool:
+    def _go(
+        self, side: int, data: bytes, seq: int, app_lengths: list[int] | tuple[()], ts: float
+    ) -> bool:
         """Start reading ``side`` packet by packet: ``data``, its first packet, holds only
         records after encryption began (tls_first read it), whole but perhaps the last, an
         application_data record then cut short. Its records count now, at this packet's
@@ -435,7 +453,7 @@ else:
     new_first_packets = FirstPackets  # the pure twin: built by __init__
 
 
-def _walk_encrypted(
+def py_walk_encrypted(
     data: bytes, pos: int, rec_version: int
 ) -> tuple[int, int, int, list[int]] | None:
     """The records of a side's bytes after encryption began, from ``pos`` (the end of a
@@ -443,7 +461,9 @@ def _walk_encrypted(
     its version, application_data lengths), or None where the general path would do more
     than count them - a handshake record that may hold late hellos (TLSStream._late_hellos
     reads only a record that starts with a hello message), an invalid header (the stream
-    fails), a header cut short, or a cut record other than application_data."""
+    fails), a header cut short, or a cut record other than application_data.
+    ``_fast.tls_walk_encrypted`` is its compiled twin (``_walk_encrypted``: whichever is
+    built)."""
     n = len(data)
     if pos >= n:
         return 0, pos - n, rec_version, []
@@ -470,6 +490,9 @@ def _walk_encrypted(
     return records, 0, 0, lengths
 
 
+_walk_encrypted = fast.tls_walk_encrypted if fast is not None else py_walk_encrypted
+
+
 def _with_late_records(data: bytes) -> tuple | None:
     """What ``_fast.tls_first`` would return for ``data`` if it read handshake records
     after encryption began as the general path does: a resumed session's server flight
@@ -494,7 +517,7 @@ def _with_late_records(data: bytes) -> tuple | None:
     if walked is None:
         return None
     hellos, server_hellos, cert_bodies, app_lengths, _ = read
-    return hellos, server_hellos, cert_bodies, app_lengths + walked[3], True
+    return hellos, server_hellos, cert_bodies, [*app_lengths, *walked[3]], True  # (() or a list)
 
 
 def py_cut_point(data: bytes) -> tuple[int, int] | None:
@@ -522,22 +545,22 @@ def py_cut_point(data: bytes) -> tuple[int, int] | None:
 
 
 _cut_point = fast.tls_cut_point if fast is not None else py_cut_point
+_tls_first = fast.tls_first if fast is not None else None  # (take: None, the pure path)
 
 
-def _whole_messages(data: bytes, cut_at: tuple[int, int] | None = None) -> bytes | None:
+def py_whole_messages(data: bytes, cut_at: tuple[int, int]) -> bytes:
     """``data`` whose last record is a handshake record cut short, with that record cut
     back to its whole messages and its length field saying so: what the general path has
-    read of it, in a form ``_fast.tls_first`` reads. None if the last record is not such
-    a record (the records before it are left to tls_first). ``cut_at``: _cut_point's
-    answer, if it was asked already."""
-    if cut_at is None:
-        cut_at = _cut_point(data)
-        if cut_at is None:
-            return None
+    read of it, in a form ``_fast.tls_first`` reads. ``cut_at``: _cut_point's answer for
+    ``data`` (not None). ``_fast.tls_whole_messages`` is its compiled twin
+    (``_whole_messages``: whichever is built)."""
     pos, m = cut_at
     length = m - pos - 5
     header = bytes((CONTENT_HANDSHAKE, 3, data[pos + 2], length >> 8, length & 0xFF))
     return data[:pos] + header + data[pos + 5 : m]
+
+
+_whole_messages = fast.tls_whole_messages if fast is not None else py_whole_messages
 
 
 _FINGERPRINTS: dict[bytes, tuple[str, str, str, str]] = {}
@@ -595,18 +618,20 @@ def _client_hello_facts(
     alpn: tuple[bytes, ...],
     hello: ClientHello | Unread,
 ) -> None:
-    ja3, ja3_text, ja4, version = _fingerprints(key, hello)
-    facts.tls["ja3"], facts.tls["ja3_string"], facts.tls["ja4"] = ja3, ja3_text, ja4
+    found = _FINGERPRINTS.get(key)  # (_fingerprints' hit, without its call: every hello)
+    ja3, ja3_text, ja4, version = found if found is not None else _fingerprints(key, hello)
+    tls = facts.tls
+    tls["ja3"], tls["ja3_string"], tls["ja4"] = ja3, ja3_text, ja4
     if sni:
-        facts.tls["sni"] = sni[:253]
+        tls["sni"] = sni[:253]
     if alpn:
         names = _ALPN_NAMES.get(alpn)
         if names is None:  # (a few distinct lists: h2 and http/1.1, mostly)
             if len(_ALPN_NAMES) >= 4096:
                 _ALPN_NAMES.clear()
             names = _ALPN_NAMES[alpn] = tuple(a.decode("ascii", "replace")[:32] for a in alpn[:8])
-        facts.tls["alpn"] = list(names)  # (the flow's own list)
-    facts.tls["client_version"] = version
+        tls["alpn"] = list(names)  # (the flow's own list)
+    tls["client_version"] = version
 
 
 def _server_hello_facts(

@@ -200,7 +200,11 @@ class Http(StreamDissector):
                 if msg is None:
                     return False
                 buf = buf[end + 4 :]
-                if self._upgrades_to_websocket(side, msg):
+                # (no call for a head without an Upgrade field while no side asked for
+                # one: what _upgrades_to_websocket answers then, changing nothing)
+                if (
+                    "upgrade" in msg.head.headers or self.websocket_side is not None
+                ) and self._upgrades_to_websocket(side, msg):
                     self.bufs[side] = b""
                     extensions = None if msg.is_request else _websocket_extensions(msg.head)
                     self.handoff[side] = Upgrade(
@@ -219,7 +223,8 @@ class Http(StreamDissector):
                     return False
                 break
             self.pending[side] = None
-            self._body(side, msg, body, facts)
+            if body:  # (an empty one - a GET's - decodes to nothing: _body would return)
+                self._body(side, msg, body, facts)
             buf = rest
         self.bufs[side] = buf
         return True

@@ -311,17 +311,27 @@ class Inspector:
                 taker = _first_taker(data[: self.config.bytes_per_side], (sport, dport))
                 if taker is NO:
                     return 1 << (1 - side)  # FlowInspection.wanting: the other side only
-            fi = self._state(slot, False, side, sport, dport)
+            if first is not None:  # (its flow's state made, held packets replayed)
+                fi = self._state(slot, False, side, sport, dport)
+            else:  # a new flow (_state, without its lookups: both missed above)
+                if len(self.flows) >= self.config.max_flows:
+                    self._make_room()
+                ports = (sport, dport) if side == 0 else (dport, sport)
+                fi = self.flows[slot] = new_inspection(self.config, False, ports, slot)
+                if len(self.flows) > self.high_flows:
+                    self.high_flows = len(self.flows)
             if taker is not None and taker is not MAYBE:
                 fi.sides[side].taker = taker  # type: ignore[assignment]
         sd = fi.sides[side]
         if not sd.done:
             stream = sd.stream
-            if stream.next_seq is None and isn is not None:
-                stream.next_seq = isn
-            if seq == stream.next_seq and not stream.pending and 0 < seg_len == size:
-                # StreamReassembler.add's common case (whole, in order, nothing waiting),
-                # without the call and the one-piece list.
+            next_seq = stream.next_seq
+            if next_seq is None:
+                next_seq = stream.next_seq = isn  # (None: the stream starts at its first)
+            if (seq == next_seq or next_seq is None) and not stream.pending and 0 < seg_len == size:
+                # StreamReassembler.add's common case (whole, in order, nothing waiting;
+                # or the first bytes of a stream whose start was not seen, which add
+                # starts at them), without the call and the one-piece list.
                 stream.next_seq = (seq + seg_len) & 0xFFFFFFFF
                 self._deliver(fi, side, data, ts)
             else:

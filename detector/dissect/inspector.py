@@ -473,12 +473,15 @@ class Inspector:
         jobs, shares = facts.jobs, facts.submits
         try:
             more = dissector.on_data(side, piece, ts, facts)
-            upgrade = None if more else dissector.upgraded(side)
+            upgrade = dissector.upgraded(side) if not more and dissector.switches else None
         except Exception as exc:  # noqa: BLE001 - hostile payload must not stop the scan
             _dissector_failed(facts, dissector.name, exc)
             more, upgrade = False, None
-        if facts.jobs != jobs or facts.submits != shares:
-            _tally(fi, jobs, shares)
+        if (facts.jobs != jobs or facts.submits != shares) and not fi.last_ts <= 0:
+            # (_tally, inline: a miner's every job and share)
+            facts.activity = activity.add(
+                facts.activity, fi.last_ts, facts.jobs - jobs, facts.submits - shares
+            )
         if upgrade is not None and sd.upgrades < MAX_UPGRADES:
             self._upgrade(fi, side, upgrade, ts)
             return
@@ -635,13 +638,17 @@ class Inspector:
             return None  # no dissector took a side: nothing learned
         jobs, shares = facts.jobs, facts.submits
         for dissector in fi.dissectors.values():
-            try:
-                dissector.on_expire(facts)
-            except Exception as exc:  # noqa: BLE001 - see _deliver
-                _dissector_failed(facts, dissector.name, exc)
+            if dissector.flushes:  # (the base's on_expire does nothing)
+                try:
+                    dissector.on_expire(facts)
+                except Exception as exc:  # noqa: BLE001 - see _deliver
+                    _dissector_failed(facts, dissector.name, exc)
         if facts.jobs != jobs or facts.submits != shares:
             _tally(fi, jobs, shares)
-        return facts if _has_facts(facts) else None
+        # (_has_facts, inline: every flow that a dissector took ends here)
+        if facts.app_protos or facts.dialects or facts.node or facts.dissector_errors:
+            return facts
+        return None
 
     def peek(self, slot: int) -> FlowFacts | None:
         """A copy of what is known so far about a flow that is still open (None if

@@ -117,6 +117,7 @@ FAST_FN PyObject *tls_cut_point(PyObject *self, PyObject *arg);
 
 /* http.c */
 FAST_FN PyObject *http_headers(PyObject *self, PyObject *args);
+FAST_FN PyObject *http_head(PyObject *self, PyObject *args);
 
 /* decode.c */
 FAST_FN PyObject *decode_batch(PyObject *self, PyObject *args);

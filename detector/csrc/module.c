@@ -28,6 +28,7 @@ static PyMethodDef methods[] = {
     {"tls_cut_point", tls_cut_point, METH_O, "Where a cut-short last handshake record starts and its whole messages end."},
     {"hello_key", hello_key, METH_O, "ClientHello fingerprint cache key (GREASE folded)."},
     {"http_headers", http_headers, METH_VARARGS, "HTTP header fields of a message head (those named), as dpkt reads them."},
+    {"http_head", http_head, METH_VARARGS, "An HTTP message head's start line and its fields (those named)."},
     {"pdns_groups", pdns_groups, METH_VARARGS, "A batch's DNS answers into passive DNS."},
     {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and transport headers of a batch."},
     {"decap_batch", decap_batch, METH_VARARGS, "Encapsulation headers of tunnel carriers."},

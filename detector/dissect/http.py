@@ -113,16 +113,24 @@ def py_parse_headers(
 
 
 def parse_head(head: bytes) -> _Head | None:
-    """Parse a message head (up to and including the blank line); None if it is not HTTP."""
+    """Parse a message head (up to and including the blank line); None if it is not HTTP.
+    Read by ``_fast.http_head`` when it is built (the start line's dozen method calls
+    and the header fields in one call), else by :func:`py_parse_head`; a test checks
+    both on the heads of the captures and on mutations of them."""
+    if fast is None:
+        return py_parse_head(head)
+    found = fast.http_head(head, READ_FIELDS)
+    return None if found is None else _Head(*found)
+
+
+def py_parse_head(head: bytes) -> _Head | None:
+    """The pure-Python :func:`parse_head`: the start line, split as str.split splits it,
+    and the fields that READ_FIELDS names (py_parse_headers)."""
     line, _, rest = head.partition(b"\r\n")
     parts = line.decode("latin-1").split(None, 2)
     if len(parts) < 2:
         return None
-    headers = (
-        py_parse_headers(rest, READ_FIELDS)
-        if fast is None
-        else fast.http_headers(rest, READ_FIELDS)
-    )
+    headers = py_parse_headers(rest, READ_FIELDS)
     if headers is None:
         return None
     if parts[0].startswith("HTTP/"):

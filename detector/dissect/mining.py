@@ -102,6 +102,14 @@ MINER_REQUESTS = (
     | MONERO_DAEMON_METHODS
     | {"getwork"}
 )
+# The miners' and pools' methods that no wallet call is (wallets.wallet_protocol names
+# none of them, whatever the URI): classify does not ask wallets.record_request about
+# them - nearly every message of a mining session (a test checks the set).
+NOT_WALLET = frozenset(
+    m
+    for m in (*MINER_REQUESTS, *STRATUM_SERVER)
+    if wallets.wallet_protocol(m) is None and m not in wallets.MONERO_WALLET_METHODS
+)
 
 _HEX = re.compile(r"^(0x)?[0-9a-fA-F]+$")
 _TARGET = re.compile(r"[0-9a-fA-F]{8}|[0-9a-fA-F]{16}")  # a CryptoNote share target, LE
@@ -270,7 +278,8 @@ def classify(
         else:
             sent.methods[method] = seen + 1
         state.remember(side, msg.get("id"), method)
-        wallets.record_request(method, msg, side, facts, uri)  # a wallet's call: a sighting
+        if method not in NOT_WALLET:
+            wallets.record_request(method, msg, side, facts, uri)  # a wallet's call: a sighting
         params = msg.get("params")
         if params is None and isinstance(msg.get("body"), (dict, list)):
             params = msg["body"]  # Iron Fish stratum

@@ -225,7 +225,10 @@ class Http(StreamDissector):
                 self.pending[side] = msg
             if not msg.wanted:
                 return False  # the body is of no interest: this side is done
-            body, rest, complete = _take_body(msg, buf)
+            if msg.body_len == 0 and not msg.chunked:  # (_take_body's answer, no call: a GET's)
+                body, rest, complete = b"", buf, True
+            else:
+                body, rest, complete = _take_body(msg, buf)
             if not complete:
                 if len(buf) > MAX_BODY:
                     return False

@@ -450,7 +450,8 @@ def _cryptonote_client(
         if "job_id" in pdict and "nonce" in pdict:
             facts.submits += 1
             state.share_seen(facts, pdict["job_id"])
-            facts.set_once("algo", _str(pdict.get("algo"), 32))
+            if facts.algo is None:  # (set_once: the first share's stays)
+                facts.set_once("algo", _str(pdict.get("algo"), 32))
             if isinstance(pdict.get("pow"), list) and "edge_bits" in pdict:
                 state.grin = True  # a Cuckoo cycle, not a CryptoNight/RandomX result
             return True
@@ -755,8 +756,10 @@ def _subscribe_result(result: list[Any], facts: FlowFacts, state: RpcState, tran
 
 def _set_login(facts: FlowFacts, login: Any) -> None:
     """Keep the pool login as sent; splitting it into wallet and worker needs the coin
-    tables and happens when the flow's facts are enriched (detector.enrich)."""
-    facts.set_once("login", _str(login))
+    tables and happens when the flow's facts are enriched (detector.enrich). Once a
+    login is kept nothing changes it (set_once): a miner's every share repeats it."""
+    if facts.login is None:
+        facts.set_once("login", _str(login))
 
 
 # The job and share shapes, shared with the CoinHive-family vocabulary (webminer.py): its

@@ -28,7 +28,9 @@ def _dpkt(block: bytes):
 
 def _heads() -> list[bytes]:
     """Header blocks (after the first line, up to the blank line) found in captures."""
-    start = re.compile(rb"(?:GET|POST|HEAD|PUT|CONNECT|OPTIONS) [^\r\n]{1,300} HTTP/1\.[01]\r\n|HTTP/1\.[01] \d{3}[^\r\n]*\r\n")
+    start = re.compile(
+        rb"(?:GET|POST|HEAD|PUT|CONNECT|OPTIONS) [^\r\n]{1,300} HTTP/1\.[01]\r\n|HTTP/1\.[01] \d{3}[^\r\n]*\r\n"
+    )
     blocks = []
     for path in [*PCAPS.glob("*.pcap*"), *CORPUS.glob("*/*.pcap*")]:
         data = path.read_bytes()
@@ -166,3 +168,70 @@ def test_every_field_the_http_dissector_reads_is_kept() -> None:
     assert len(read) >= 7, read
     assert read <= set(READ_FIELDS), read - set(READ_FIELDS)
     assert set(http.KEPT_HEADERS) <= set(READ_FIELDS)
+
+
+def _start_lines() -> list[bytes]:
+    """Whole message heads - start line and fields - found in the captures."""
+    start = re.compile(
+        rb"(?:GET|POST|HEAD|PUT|CONNECT|OPTIONS) [^\r\n]{1,300}\r\n|HTTP/1\.[01] [^\r\n]{1,60}\r\n"
+    )
+    heads = []
+    for path in [*PCAPS.glob("*.pcap*"), *CORPUS.glob("*/*.pcap*")]:
+        data = path.read_bytes()
+        for m in start.finditer(data):
+            end = data.find(b"\r\n\r\n", m.end())
+            if 0 <= end - m.start() < 4000:
+                heads.append(data[m.start() : end + 4])
+    return heads
+
+
+HEAD_EDGES = [
+    b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"HTTP/1.1 204 No Content\r\n\r\n",
+    b"HTTP/1.1 2\xb2\xb3 OK\r\n\r\n",  # latin-1 superscript digits: str.isdigit's
+    b"HTTP/1.1 20a OK\r\n\r\n",
+    b"HTTP/1.1\r\n\r\n",
+    b"GET\xa0/\x85HTTP/1.1\r\n\r\n",  # latin-1 white space: str.split's
+    b"GET\x1c/\x1fHTTP/1.0\r\n\r\n",
+    b"GET / FTP/1.0\r\n\r\n",  # a third part that is no version
+    b"GET /\r\nHost: x\r\n\r\n",  # two parts: a request
+    b"GET / HTTP/1.1 trailing words\r\n\r\n",
+    b"get / http/1.1\r\n\r\n",
+    b"GET / HTTP/1.1",  # no CRLF: no fields
+    b"GET / HTTP/1.1\r",
+    b"GET / HTTP/1.1\n\rHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",  # a refused field block
+    b"\r\nGET / HTTP/1.1\r\n\r\n",
+    b"   \r\n\r\n",
+    b"",
+]
+
+
+def _as_tuple(head: http._Head | None) -> tuple[str, str, str, object] | None:
+    return None if head is None else (head.method, head.uri, head.status, head.headers)
+
+
+@pytest.mark.skipif(fast is None, reason="compiled helpers not built")
+def test_compiled_head_matches_its_python_twin() -> None:
+    """``_fast.http_head`` and py_parse_head: the same start line parts and fields (in
+    their order), or both refusing, on the heads of the captures cut and mutated with the
+    bytes that str.split, str.isdigit, the version test and the field reader treat apart."""
+    rng = random.Random(9)
+    alphabet = b" \t\n\r\x0b\x1c\x1f\x85\xa0\xb2:/\x00\xffHTP109Az"
+    cases = refused = 0
+    for head in [*HEAD_EDGES, *_start_lines()]:
+        variants = [head, head[: len(head) // 2], head[:12]]
+        for _ in range(25):
+            mutated = bytearray(head)
+            for _ in range(rng.randint(1, 4)):
+                at = rng.randrange(min(len(mutated), 40) + 1)  # mostly the start line
+                mutated[at:at] = bytes([rng.choice(alphabet)])
+            variants.append(bytes(mutated))
+        for v in variants:
+            want = _as_tuple(http.py_parse_head(v))
+            got = fast.http_head(v, READ_FIELDS)
+            assert got == want and (got is None or list(got[3]) == list(want[3])), v
+            assert _as_tuple(http.parse_head(v)) == want
+            refused += want is None
+            cases += 1
+    assert cases > 3_000 and 300 < refused < cases - 300

@@ -57,4 +57,29 @@ def test_plain_lines_counted_at_once_as_one_by_one() -> None:
         taken += starttls._plain_lines(b"1 1200\r\n", False)
     assert taken  # (the shortcut is taken on plain lines)
     assert not starttls._plain_lines(b"a STARTTLS\r\n", True)
-    assert not starttls._plain_lines(b"EHLO x\r\n", False) and starttls._plain_lines(b"EHLO x\r\n", True)
+    assert not starttls._plain_lines(b"EHLO x\r\n", False) and starttls._plain_lines(
+        b"EHLO x\r\n", True
+    )
+
+
+def test_one_opening_match_is_the_three_tries() -> None:
+    """StartTls.probe's one match (starttls._OPENING) says YES exactly where a server
+    greeting, a client's opening or XMPP's XML opening matched at the start, tried in
+    turn - on the lines above, their prefixes, case changes and random mutations."""
+    rng = random.Random(4)
+    alphabet = b" \r\n\t.-*+<?:0129ACEHLOPSTalpst\x00\xff"
+    heads = [b"".join(rng.choice(_LINES) for _ in range(3)) for _ in range(200)]
+    heads += [line[:k] for line in _LINES for k in range(len(line) + 1)]
+    heads += [h.lower() for h in heads[:400]] + [h.swapcase() for h in heads[:400]]
+    for _ in range(3000):
+        heads.append(bytes(rng.choice(alphabet) for _ in range(rng.randrange(1, 24))))
+    matched = 0
+    for head in heads:
+        tried = bool(
+            starttls._SERVER_GREETING.match(head)
+            or starttls._CLIENT_OPENING.match(head)
+            or head.startswith(starttls._XML_OPENING)
+        )
+        assert bool(starttls._OPENING.match(head)) is tried, head
+        matched += tried
+    assert 200 < matched < len(heads) - 1000

@@ -199,3 +199,24 @@ def test_csv_and_table_say_wallet_and_policy_keeps_them_sightings(capture: str) 
     assert table.rc == 0, table.err
     rows = [r for r in table.out.splitlines() if "10.71.0.2 " in r]
     assert rows and "wallet" in rows[0] and "electrum" in rows[0], table.out
+
+
+def test_methods_classify_does_not_ask_about_are_no_wallet_calls() -> None:
+    """mining.NOT_WALLET - the methods classify does not hand to wallets.record_request -
+    holds the miners' common requests and no method a wallet call can be, whatever the
+    URI it is sent to."""
+    from detector.dissect import mining, wallets
+
+    assert {"mining.submit", "mining.subscribe", "login", "submit", "eth_submitWork"} <= (
+        mining.NOT_WALLET
+    )
+    known = (
+        *wallets.MONERO_WALLET_METHODS,
+        *wallets.ETHEREUM_WALLET,
+        "blockchain.scripthash.subscribe",
+        "blockchain.transaction.broadcast",
+    )
+    assert not mining.NOT_WALLET & set(known)
+    for method in mining.NOT_WALLET:
+        for uri in ("", "/", "/json_rpc", "/json_rpc/", "/json_rpc?x=1", "/api"):
+            assert wallets.wallet_protocol(method, uri) is None, (method, uri)

@@ -120,6 +120,7 @@ FAST_FN PyObject *tls_walk_encrypted(PyObject *self, PyObject *const *args, Py_s
 
 /* http.c */
 FAST_FN PyObject *http_headers(PyObject *self, PyObject *args);
+FAST_FN PyObject *http_head(PyObject *self, PyObject *args);
 
 /* decode.c */
 FAST_FN PyObject *decode_batch(PyObject *self, PyObject *args);

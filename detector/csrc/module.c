@@ -31,6 +31,7 @@ static PyMethodDef methods[] = {
     {"tls_walk_encrypted", (PyCFunction)(void (*)(void))tls_walk_encrypted, METH_FASTCALL, "The records of a side's bytes after encryption began."},
     {"hello_key", hello_key, METH_O, "ClientHello fingerprint cache key (GREASE folded)."},
     {"http_headers", http_headers, METH_VARARGS, "HTTP header fields of a message head (those named), as dpkt reads them."},
+    {"http_head", http_head, METH_VARARGS, "An HTTP message head's start line and its fields (those named)."},
     {"pdns_groups", pdns_groups, METH_VARARGS, "A batch's DNS answers into passive DNS."},
     {"decode_batch", decode_batch, METH_VARARGS, "Link, IP and transport headers of a batch."},
     {"decap_batch", decap_batch, METH_VARARGS, "Encapsulation headers of tunnel carriers."},

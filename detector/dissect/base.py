@@ -93,6 +93,16 @@ class StreamDissector:
     # byte allows (a test checks every probe against its set): most sides are settled by
     # one probe, and a side nobody claims is asked 3 probes instead of 7.
     first_bytes: ClassVar[frozenset[int] | None] = None
+    # Whether the class has an ``upgraded`` / an ``on_expire`` of its own (set for each
+    # subclass as it is made): the inspector does not call the base's, which do nothing
+    # - a call a side that ends, and one a flow's dissector as the flow ends.
+    switches: ClassVar[bool] = False
+    flushes: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.switches = cls.upgraded is not StreamDissector.upgraded
+        cls.flushes = cls.on_expire is not StreamDissector.on_expire
 
     def __init__(self, ctx: InspectContext) -> None:
         self.ctx = ctx

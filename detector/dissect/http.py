@@ -113,16 +113,24 @@ def py_parse_headers(
 
 
 def parse_head(head: bytes) -> _Head | None:
-    """Parse a message head (up to and including the blank line); None if it is not HTTP."""
+    """Parse a message head (up to and including the blank line); None if it is not HTTP.
+    Read by ``_fast.http_head`` when it is built (the start line's dozen method calls
+    and the header fields in one call), else by :func:`py_parse_head`; a test checks
+    both on the heads of the captures and on mutations of them."""
+    if fast is None:
+        return py_parse_head(head)
+    found = fast.http_head(head, READ_FIELDS)
+    return None if found is None else _Head(*found)
+
+
+def py_parse_head(head: bytes) -> _Head | None:
+    """The pure-Python :func:`parse_head`: the start line, split as str.split splits it,
+    and the fields that READ_FIELDS names (py_parse_headers)."""
     line, _, rest = head.partition(b"\r\n")
     parts = line.decode("latin-1").split(None, 2)
     if len(parts) < 2:
         return None
-    headers = (
-        py_parse_headers(rest, READ_FIELDS)
-        if fast is None
-        else fast.http_headers(rest, READ_FIELDS)
-    )
+    headers = py_parse_headers(rest, READ_FIELDS)
     if headers is None:
         return None
     if parts[0].startswith("HTTP/"):
@@ -200,7 +208,11 @@ class Http(StreamDissector):
                 if msg is None:
                     return False
                 buf = buf[end + 4 :]
-                if self._upgrades_to_websocket(side, msg):
+                # (no call for a head without an Upgrade field while no side asked for
+                # one: what _upgrades_to_websocket answers then, changing nothing)
+                if (
+                    "upgrade" in msg.head.headers or self.websocket_side is not None
+                ) and self._upgrades_to_websocket(side, msg):
                     self.bufs[side] = b""
                     extensions = None if msg.is_request else _websocket_extensions(msg.head)
                     self.handoff[side] = Upgrade(
@@ -213,13 +225,17 @@ class Http(StreamDissector):
                 self.pending[side] = msg
             if not msg.wanted:
                 return False  # the body is of no interest: this side is done
-            body, rest, complete = _take_body(msg, buf)
+            if msg.body_len == 0 and not msg.chunked:  # (_take_body's answer, no call: a GET's)
+                body, rest, complete = b"", buf, True
+            else:
+                body, rest, complete = _take_body(msg, buf)
             if not complete:
                 if len(buf) > MAX_BODY:
                     return False
                 break
             self.pending[side] = None
-            self._body(side, msg, body, facts)
+            if body:  # (an empty one - a GET's - decodes to nothing: _body would return)
+                self._body(side, msg, body, facts)
             buf = rest
         self.bufs[side] = buf
         return True
@@ -333,7 +349,8 @@ class Http(StreamDissector):
             self.last_uri = parsed.uri[:256]  # (parse_head's _Head holds str)
             facts.http.setdefault("method", parsed.method[:16])
             facts.http.setdefault("uri", self.last_uri)
-            wallets.record_path(self.last_uri, side, facts)  # monerod's binary wallet calls
+            if self.last_uri.startswith(wallets.MONERO_WALLET_PATH_STARTS):  # (few do)
+                wallets.record_path(self.last_uri, side, facts)  # monerod's binary wallet calls
             for name in KEPT_HEADERS:
                 value = headers.get(name)
                 if value is None:

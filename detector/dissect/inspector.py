@@ -16,9 +16,11 @@ from detector.compiled import fast
 from detector.dialects import SHARE_DIALECTS
 from detector.dissect.base import (
     MAYBE,
+    NO,
     YES,
     DatagramDissector,
     InspectContext,
+    Probe,
     StreamDissector,
     Upgrade,
 )
@@ -81,7 +83,7 @@ class InspectConfig:
 class _Side:
     __slots__ = (
         "stream", "head", "dissector", "decided", "done", "budget", "upgrades", "upgrade",
-        "counting",
+        "counting", "taker",
     )  # fmt: skip
 
     def __init__(self, budget: int) -> None:
@@ -94,6 +96,9 @@ class _Side:
         self.upgrades = 0  # protocol switches followed on this side
         self.upgrade: Upgrade | None = None  # the switch that the bytes being chosen for follow
         self.counting = False  # past the budget, still read: a miner's shares (see _deliver)
+        # The dissector whose probe said YES to the bytes about to be delivered, probed
+        # before this state was made (see Inspector.tcp_packet): _choose takes it as is.
+        self.taker: type[StreamDissector] | None = None
 
 
 class FlowInspection:
@@ -260,6 +265,7 @@ class Inspector:
         if fi is None and self.counting:  # (empty but on a miner's flows)
             fi = self.counting.get(slot)
         if fi is None:
+            first = None
             if self.first_packets:
                 # The TLS first-packet path (see dissect/tls/flow.py, FirstPackets): an
                 # in-order, whole segment at the start of its side's stream - or the next
@@ -295,15 +301,37 @@ class Inspector:
                             return (0 if taken[0] >= 0 else 1) | (0 if taken[1] >= 0 else 2)
                 if first is not None:
                     self._leave_first_packets(slot, first)
-            fi = self._state(slot, False, side, sport, dport)
+            taker: type[StreamDissector] | Probe | None = None
+            if first is None and 0 < size == seg_len and (isn is None or seq == isn):
+                # A new flow's side, its first bytes whole and in order: what _choose
+                # will make of them (the bytes _deliver hands it, cut to the budget) is
+                # known before the flow's inspection state is made - none for a side no
+                # dissector takes (done, as _deliver would conclude; the feeder's claim
+                # does the same for some: dissect/unclaimed.py).
+                taker = _first_taker(data[: self.config.bytes_per_side], (sport, dport))
+                if taker is NO:
+                    return 1 << (1 - side)  # FlowInspection.wanting: the other side only
+            if first is not None:  # (its flow's state made, held packets replayed)
+                fi = self._state(slot, False, side, sport, dport)
+            else:  # a new flow (_state, without its lookups: both missed above)
+                if len(self.flows) >= self.config.max_flows:
+                    self._make_room()
+                ports = (sport, dport) if side == 0 else (dport, sport)
+                fi = self.flows[slot] = new_inspection(self.config, False, ports, slot)
+                if len(self.flows) > self.high_flows:
+                    self.high_flows = len(self.flows)
+            if taker is not None and taker is not MAYBE:
+                fi.sides[side].taker = taker  # type: ignore[assignment]
         sd = fi.sides[side]
         if not sd.done:
             stream = sd.stream
-            if stream.next_seq is None and isn is not None:
-                stream.next_seq = isn
-            if seq == stream.next_seq and not stream.pending and 0 < seg_len == size:
-                # StreamReassembler.add's common case (whole, in order, nothing waiting),
-                # without the call and the one-piece list.
+            next_seq = stream.next_seq
+            if next_seq is None:
+                next_seq = stream.next_seq = isn  # (None: the stream starts at its first)
+            if (seq == next_seq or next_seq is None) and not stream.pending and 0 < seg_len == size:
+                # StreamReassembler.add's common case (whole, in order, nothing waiting;
+                # or the first bytes of a stream whose start was not seen, which add
+                # starts at them), without the call and the one-piece list.
                 stream.next_seq = (seq + seg_len) & 0xFFFFFFFF
                 self._deliver(fi, side, data, ts)
             else:
@@ -445,12 +473,15 @@ class Inspector:
         jobs, shares = facts.jobs, facts.submits
         try:
             more = dissector.on_data(side, piece, ts, facts)
-            upgrade = None if more else dissector.upgraded(side)
+            upgrade = dissector.upgraded(side) if not more and dissector.switches else None
         except Exception as exc:  # noqa: BLE001 - hostile payload must not stop the scan
             _dissector_failed(facts, dissector.name, exc)
             more, upgrade = False, None
-        if facts.jobs != jobs or facts.submits != shares:
-            _tally(fi, jobs, shares)
+        if (facts.jobs != jobs or facts.submits != shares) and not fi.last_ts <= 0:
+            # (_tally, inline: a miner's every job and share)
+            facts.activity = activity.add(
+                facts.activity, fi.last_ts, facts.jobs - jobs, facts.submits - shares
+            )
         if upgrade is not None and sd.upgrades < MAX_UPGRADES:
             self._upgrade(fi, side, upgrade, ts)
             return
@@ -510,35 +541,39 @@ class Inspector:
         if sd.upgrade is not None and sd.upgrade.protocol is not None:
             self._take_named(fi, side, sd.upgrade)
             return
-        ports = (fi.ports[side], fi.ports[1 - side])
-        undecided = False
-        head = sd.head
-        if 53 in ports:
-            probed = PROBED_BY_FIRST_BYTE[head[0]] if head else STREAM_DISSECTORS
-        else:
-            probed = PROBED_OFF_DNS_PORT[head[0]] if head else STREAM_DISSECTORS_OFF_DNS_PORT
-        for cls in probed:
-            try:
-                verdict = cls.probe(head, ports)
-            except Exception as exc:  # noqa: BLE001 - see _deliver
-                _dissector_failed(fi.made_facts(), cls.name, exc)
-                continue
-            if verdict is YES:
-                dissector = fi.dissectors.get(cls.name)
-                if dissector is None:
-                    dissector = fi.dissectors[cls.name] = cls(self.ctx)
-                sd.dissector = dissector
-                sd.decided = True
-                facts = fi.facts  # FlowInspection.made_facts, inline: once per side
-                if facts is None:
-                    facts = fi.facts = new_facts()
-                if sd.upgrade is not None:
-                    dissector.on_upgrade(side, sd.upgrade, facts)
+        cls, sd.taker = sd.taker, None  # probed already (tcp_packet), or None
+        if cls is None:
+            ports = (fi.ports[side], fi.ports[1 - side])
+            undecided = False
+            head = sd.head
+            if 53 in ports:
+                probed = PROBED_BY_FIRST_BYTE[head[0]] if head else STREAM_DISSECTORS
+            else:
+                probed = PROBED_OFF_DNS_PORT[head[0]] if head else STREAM_DISSECTORS_OFF_DNS_PORT
+            for cls in probed:
+                try:
+                    verdict = cls.probe(head, ports)
+                except Exception as exc:  # noqa: BLE001 - see _deliver
+                    _dissector_failed(fi.made_facts(), cls.name, exc)
+                    continue
+                if verdict is YES:
+                    break
+                if verdict is MAYBE:
+                    undecided = True
+            else:
+                if not undecided or len(sd.head) >= PROBE_LIMIT:
+                    sd.decided = True  # nobody wants this side
                 return
-            if verdict is MAYBE:
-                undecided = True
-        if not undecided or len(sd.head) >= PROBE_LIMIT:
-            sd.decided = True  # nobody wants this side
+        dissector = fi.dissectors.get(cls.name)
+        if dissector is None:
+            dissector = fi.dissectors[cls.name] = cls(self.ctx)
+        sd.dissector = dissector
+        sd.decided = True
+        facts = fi.facts  # FlowInspection.made_facts, inline: once per side
+        if facts is None:
+            facts = fi.facts = new_facts()
+        if sd.upgrade is not None:
+            dissector.on_upgrade(side, sd.upgrade, facts)
 
     def _take_named(self, fi: FlowInspection, side: int, upgrade: Upgrade) -> None:
         """Give a side to the dissector its switch named (none known: nobody reads it)."""
@@ -603,13 +638,17 @@ class Inspector:
             return None  # no dissector took a side: nothing learned
         jobs, shares = facts.jobs, facts.submits
         for dissector in fi.dissectors.values():
-            try:
-                dissector.on_expire(facts)
-            except Exception as exc:  # noqa: BLE001 - see _deliver
-                _dissector_failed(facts, dissector.name, exc)
+            if dissector.flushes:  # (the base's on_expire does nothing)
+                try:
+                    dissector.on_expire(facts)
+                except Exception as exc:  # noqa: BLE001 - see _deliver
+                    _dissector_failed(facts, dissector.name, exc)
         if facts.jobs != jobs or facts.submits != shares:
             _tally(fi, jobs, shares)
-        return facts if _has_facts(facts) else None
+        # (_has_facts, inline: every flow that a dissector took ends here)
+        if facts.app_protos or facts.dialects or facts.node or facts.dissector_errors:
+            return facts
+        return None
 
     def peek(self, slot: int) -> FlowFacts | None:
         """A copy of what is known so far about a flow that is still open (None if
@@ -662,6 +701,29 @@ def _tally(fi: FlowInspection, jobs: int, shares: int) -> None:
     facts.activity = activity.add(
         facts.activity, fi.last_ts, facts.jobs - jobs, facts.submits - shares
     )
+
+
+def _first_taker(head: bytes, ports: tuple[int, int]) -> type[StreamDissector] | Probe | None:
+    """What Inspector._choose makes of ``head`` as the first bytes of a side whose ports
+    are ``ports`` (its own first), probing as it does: the dissector class that takes the
+    side, NO if none does (every probe said NO, or MAYBE past PROBE_LIMIT), MAYBE if
+    undecided - or None if a probe raised (_choose notes that in the flow's facts: it
+    probes such a side again)."""
+    if 53 in ports:
+        probed = PROBED_BY_FIRST_BYTE[head[0]] if head else STREAM_DISSECTORS
+    else:
+        probed = PROBED_OFF_DNS_PORT[head[0]] if head else STREAM_DISSECTORS_OFF_DNS_PORT
+    undecided = False
+    for cls in probed:
+        try:
+            verdict = cls.probe(head, ports)
+        except Exception:  # noqa: BLE001 - _choose notes it, probing again
+            return None
+        if verdict is YES:
+            return cls
+        if verdict is MAYBE:
+            undecided = True
+    return MAYBE if undecided and len(head) < PROBE_LIMIT else NO
 
 
 def _upgrade_dissector(protocol: str) -> type[StreamDissector] | None:

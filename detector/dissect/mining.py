@@ -102,6 +102,14 @@ MINER_REQUESTS = (
     | MONERO_DAEMON_METHODS
     | {"getwork"}
 )
+# The miners' and pools' methods that no wallet call is (wallets.wallet_protocol names
+# none of them, whatever the URI): classify does not ask wallets.record_request about
+# them - nearly every message of a mining session (a test checks the set).
+NOT_WALLET = frozenset(
+    m
+    for m in (*MINER_REQUESTS, *STRATUM_SERVER)
+    if wallets.wallet_protocol(m) is None and m not in wallets.MONERO_WALLET_METHODS
+)
 
 _HEX = re.compile(r"^(0x)?[0-9a-fA-F]+$")
 _TARGET = re.compile(r"[0-9a-fA-F]{8}|[0-9a-fA-F]{16}")  # a CryptoNote share target, LE
@@ -270,7 +278,8 @@ def classify(
         else:
             sent.methods[method] = seen + 1
         state.remember(side, msg.get("id"), method)
-        wallets.record_request(method, msg, side, facts, uri)  # a wallet's call: a sighting
+        if method not in NOT_WALLET:
+            wallets.record_request(method, msg, side, facts, uri)  # a wallet's call: a sighting
         params = msg.get("params")
         if params is None and isinstance(msg.get("body"), (dict, list)):
             params = msg["body"]  # Iron Fish stratum
@@ -441,7 +450,8 @@ def _cryptonote_client(
         if "job_id" in pdict and "nonce" in pdict:
             facts.submits += 1
             state.share_seen(facts, pdict["job_id"])
-            facts.set_once("algo", _str(pdict.get("algo"), 32))
+            if facts.algo is None:  # (set_once: the first share's stays)
+                facts.set_once("algo", _str(pdict.get("algo"), 32))
             if isinstance(pdict.get("pow"), list) and "edge_bits" in pdict:
                 state.grin = True  # a Cuckoo cycle, not a CryptoNight/RandomX result
             return True
@@ -746,8 +756,10 @@ def _subscribe_result(result: list[Any], facts: FlowFacts, state: RpcState, tran
 
 def _set_login(facts: FlowFacts, login: Any) -> None:
     """Keep the pool login as sent; splitting it into wallet and worker needs the coin
-    tables and happens when the flow's facts are enriched (detector.enrich)."""
-    facts.set_once("login", _str(login))
+    tables and happens when the flow's facts are enriched (detector.enrich). Once a
+    login is kept nothing changes it (set_once): a miner's every share repeats it."""
+    if facts.login is None:
+        facts.set_once("login", _str(login))
 
 
 # The job and share shapes, shared with the CoinHive-family vocabulary (webminer.py): its

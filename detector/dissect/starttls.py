@@ -41,6 +41,12 @@ _CLIENT_OPENING = re.compile(
     rb"[A-Za-z0-9.]{1,16} (?:CAPABILITY|STARTTLS)\r?\n)"
 )
 _XML_OPENING = (b"<?xml", b"<stream:stream")
+# Any of the three at the start of a side, in one match where StartTls.probe tried them
+# in turn: it sees most sides' first bytes that no other dissector takes, and said NO to
+# each after three tries (~1,000 instructions a try; a test checks they agree).
+_OPENING = re.compile(
+    b"|".join((_SERVER_GREETING.pattern, _CLIENT_OPENING.pattern, *map(re.escape, _XML_OPENING)))
+)
 _LONGEST_OPENING = 16  # bytes that settle the probe either way
 # What any of the above (and _could_open, and PostgreSQL's SSLRequest or 'S') can start
 # with: a letter of either case, a digit, '.' (IMAP tags), '*', '+', '<', NUL.
@@ -77,11 +83,7 @@ class StartTls(StreamDissector):
             return YES
         if data[:1] == b"S" and _tls_record(data[1:]) and len(data) >= 4:
             return YES  # PostgreSQL's server: 'S', then its TLS
-        if (
-            _SERVER_GREETING.match(data)
-            or _CLIENT_OPENING.match(data)
-            or data.startswith(_XML_OPENING)
-        ):
+        if _OPENING.match(data):  # a server greeting, a client's opening, XMPP's XML
             return YES
         if len(data) < _LONGEST_OPENING and (
             SSL_REQUEST.startswith(data) or data == b"S" or _could_open(data)

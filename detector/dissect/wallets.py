@@ -70,6 +70,10 @@ MONERO_WALLET_PATHS = frozenset(
     }
 )
 
+# What every path above starts with: an HTTP request whose URI starts with none of these
+# names none of them (the HTTP dissector asks record_path only about the others).
+MONERO_WALLET_PATH_STARTS = tuple(sorted({path[:4] for path in MONERO_WALLET_PATHS}))
+
 
 def wallet_protocol(method: str, uri: str = "") -> str | None:
     """The wallet protocol a client request of ``method`` belongs to (None: no wallet's)."""

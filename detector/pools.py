@@ -27,6 +27,13 @@ from detector.errors import InputError
 
 COLUMNS = ("host", "port", "scheme", "pool", "coin", "confidence")
 # second-level labels under which registrations happen one level deeper (co.uk, com.cn...)
+# Answers ``PoolList.match`` remembers before it forgets them all (names repeat a lot; a
+# full reset is cheap). 8,192 like the other address memos (flows.ip_text, netnames): a
+# key is mostly a server address with its port, so the memo grows with the hosts a
+# capture has until the bound, and with the 65,536 it held before it pinned ~1.9 MB (its
+# keys and their address texts) at bench-scale's real traffic with new hosts at 10 M
+# packets (9,915 keys), on the way to ~10 MB; real-1m asks ~1,450 distinct keys.
+MATCH_MEMO = 8192
 _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "ac", "gov", "edu"})
 
 
@@ -111,7 +118,7 @@ class PoolList:
         if cached is not _MISSING:
             return cached  # type: ignore[return-value]
         result = self._match(host, port)
-        if len(self._cache) >= 65536:
+        if len(self._cache) >= MATCH_MEMO:
             self._cache.clear()  # names repeat a lot; a full reset is cheap and bounded
         self._cache[key] = result
         return result

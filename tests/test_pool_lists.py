@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from detector.errors import InputError
-from detector.pools import PoolEntry, PoolList, parse_pool_file
+from detector.pools import MATCH_MEMO, PoolEntry, PoolList, parse_pool_file
 
 
 def _parse(tmp_path: Path, text: str) -> list[PoolEntry]:
@@ -96,3 +96,18 @@ def test_match_address_answers_as_match(entries: list[PoolEntry]) -> None:
             assert pools.match_address(ip, port) == PoolList(entries).match(ip, port), ip
             if pools.unlisted_address(ip):
                 assert PoolList(entries).match(ip, port) is None, ip
+
+
+def test_the_match_memo_stays_within_its_bound_and_answers_as_the_lookup() -> None:
+    """More distinct (address, port) keys than MATCH_MEMO (a capture with many hosts):
+    the memo never holds more than its bound, and every answer, remembered or not, is
+    the lookup's own."""
+    entries = [PoolEntry("10.0.0.7", 3333, "stratum+tcp", "p", "xmr", False, "t:1"),
+               PoolEntry("pool.example", None, "stratum+tcp", "q", "xmr", True, "t:2")]  # fmt: skip
+    pools, plain = PoolList(entries), PoolList(entries)
+    keys = [(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 3333) for i in range(3 * MATCH_MEMO)]
+    keys += [("10.0.0.7", 3333), ("a.pool.example", 80)] * 3
+    for host, port in keys + keys[::7]:
+        assert pools.match(host, port) == plain._match(host, port), host
+        assert len(pools._cache) <= MATCH_MEMO
+    assert pools.match("10.0.0.7", 3333) is not None

@@ -95,8 +95,9 @@ def test_truncated_file_damage_at_the_same_offset(tmp_path, monkeypatch) -> None
 
 
 def test_windows_of_a_file_are_views_not_copies() -> None:
-    """Every window but the last maps the file's pages; the last is copied with the zero
-    padding the decoders read past a short packet (a mapping ends with the file)."""
+    """Every window but the last maps the file's pages; the last is read into a buffer
+    with the zero padding the decoders read past a short packet (a mapping ends with the
+    file)."""
     path = PCAPS / "stratum-v1-cgminer-btc.pcap"
     (cap,) = expand_inputs([str(path)])
     stream, batches = read_capture(cap, 2048)
@@ -118,3 +119,31 @@ def test_a_file_that_cannot_be_mapped_is_read_instead(monkeypatch) -> None:
 
     monkeypatch.setattr("detector.source.stream.mmap.mmap", refuse)
     assert _records(cap, 4096) == mapped
+
+
+def test_the_last_window_is_read_not_mapped(monkeypatch) -> None:
+    """The last window is read (pread) into its padded buffer: no mapping reaches the end
+    of the file, so its pages are never mapped beside their copy (peak RSS at the end of a
+    scan, heap.py); its bytes are the file's."""
+    import mmap
+
+    path = PCAPS / "stratum-v1-cgminer-btc.pcap"
+    size = path.stat().st_size
+    real_mmap, maps = mmap.mmap, []
+
+    def record(fd, length, *args, offset=0, **kwargs):
+        maps.append(offset + length)
+        return real_mmap(fd, length, *args, offset=offset, **kwargs)
+
+    monkeypatch.setattr("detector.source.stream.mmap.mmap", record)
+    (cap,) = expand_inputs([str(path)])
+    stream, batches = read_capture(cap, 2048)
+    last = None
+    for rb in batches:
+        last = (rb.buf, int(rb.stream_off[0]) - int(rb.data_off[0]) + 16)
+    stream.close()
+    assert maps and max(maps) < size  # mapped windows, none of them the file's end
+    assert last is not None
+    buf, base = last
+    data = path.read_bytes()
+    assert bytes(buf[: size - base]) == data[base:] and not buf[size - base :].any()

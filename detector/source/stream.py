@@ -229,6 +229,17 @@ class CaptureStream:
         if end <= start:
             self.pos = max(self.pos, start)
             return np.zeros(0, dtype=np.uint8), 0, True
+        if end >= total:
+            # The decoders read a few bytes past a short packet and rely on PAD zero bytes
+            # after the data, as read windows have; a mapping ends with the file. So the
+            # last window (once per file) is read into a buffer with its padding: read,
+            # not mapped and copied, so that its pages of the page cache are never mapped
+            # into the process beside the copy (up to a window's size more peak RSS at
+            # the end of a scan, as a file's size falls).
+            padded = np.zeros(end - start + PAD, dtype=np.uint8)
+            got = self._read_at(start, memoryview(padded)[: end - start])
+            self.pos = start + got
+            return padded, got, True
         aligned = start - start % mmap.ALLOCATIONGRANULARITY
         try:
             mapped = mmap.mmap(
@@ -245,14 +256,23 @@ class CaptureStream:
                 mapped.madvise(_WILLNEED)
         buf = np.frombuffer(mapped, dtype=np.uint8)[start - aligned :]
         self.pos = end
-        if end >= total:
-            # The decoders read a few bytes past a short packet and rely on PAD zero bytes
-            # after the data, as read windows have; a mapping ends with the file. The last
-            # window is copied with its padding (once per file: at most one window).
-            padded = np.zeros(end - start + PAD, dtype=np.uint8)
-            padded[: end - start] = buf
-            return padded, end - start, True
         return buf, end - start, False
+
+    def _read_at(self, offset: int, view: memoryview) -> int:
+        """Fill ``view`` with the file's bytes from ``offset`` on (pread: the buffered
+        reader's position is not moved); the count read, fewer only if the file ended
+        sooner (cut since it was opened). An I/O error is StreamDamage, as a failed
+        mapping is."""
+        fd, total = self._raw.fileno(), 0
+        while total < len(view):
+            try:
+                got = os.preadv(fd, [view[total:]], offset + total)
+            except OSError as exc:
+                raise StreamDamage(f"read error ({exc})") from None
+            if got == 0:
+                break
+            total += got
+        return total
 
     def _read_window(self, start: int, size: int) -> tuple[np.ndarray, int, bool]:
         carry = b""

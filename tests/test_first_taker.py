@@ -1,6 +1,6 @@
-"""inspector._first_taker probes a new flow's first bytes before the flow's inspection
-state is made (Inspector.tcp_packet), and _choose then takes what it found: it must be
-what _choose, probing those bytes itself, would conclude - the dissector that takes the
+"""inspector._probe_head, without a flow, probes a new flow's first bytes before the flow's
+inspection state is made (Inspector.tcp_packet), and _choose then takes what it found: it
+must be what _choose, probing those bytes itself, would conclude - the dissector that takes the
 side, nobody (the side done, no state kept), or undecided - and a probe that raises must
 still be noted in the flow's facts, as _choose notes it."""
 
@@ -16,7 +16,7 @@ from detector.dissect.inspector import (
     FlowInspection,
     InspectConfig,
     Inspector,
-    _first_taker,
+    _probe_head,
 )
 from detector.dissect.nodes import CryptoNode
 from tests.test_probe_first_bytes import OPENINGS
@@ -47,10 +47,10 @@ def _chosen(head: bytes, ports: tuple[int, int]) -> object:
 
 
 @pytest.mark.parametrize("ports", PORTS)
-def test_first_taker_is_what_choose_concludes(ports: tuple[int, int]) -> None:
+def test_a_probe_before_the_state_is_what_choose_concludes(ports: tuple[int, int]) -> None:
     kinds = set()
     for head in _heads():
-        found = _first_taker(head, ports)
+        found = _probe_head(head, ports, None)
         assert found == _chosen(head, ports), (head, ports)
         kinds.add(found if isinstance(found, Probe) else "class")
     assert kinds == {Probe.NO, Probe.MAYBE, "class"}  # every answer was checked

@@ -308,7 +308,7 @@ class Inspector:
                 # known before the flow's inspection state is made - none for a side no
                 # dissector takes (done, as _deliver would conclude; the feeder's claim
                 # does the same for some: dissect/unclaimed.py).
-                taker = _first_taker(data[: self.config.bytes_per_side], (sport, dport))
+                taker = _probe_head(data[: self.config.bytes_per_side], (sport, dport), None)
                 if taker is NO:
                     return 1 << (1 - side)  # FlowInspection.wanting: the other side only
             if first is not None:  # (its flow's state made, held packets replayed)
@@ -543,26 +543,10 @@ class Inspector:
             return
         cls, sd.taker = sd.taker, None  # probed already (tcp_packet), or None
         if cls is None:
-            ports = (fi.ports[side], fi.ports[1 - side])
-            undecided = False
-            head = sd.head
-            if 53 in ports:
-                probed = PROBED_BY_FIRST_BYTE[head[0]] if head else STREAM_DISSECTORS
-            else:
-                probed = PROBED_OFF_DNS_PORT[head[0]] if head else STREAM_DISSECTORS_OFF_DNS_PORT
-            for cls in probed:
-                try:
-                    verdict = cls.probe(head, ports)
-                except Exception as exc:  # noqa: BLE001 - see _deliver
-                    _dissector_failed(fi.made_facts(), cls.name, exc)
-                    continue
-                if verdict is YES:
-                    break
-                if verdict is MAYBE:
-                    undecided = True
-            else:
-                if not undecided or len(sd.head) >= PROBE_LIMIT:
-                    sd.decided = True  # nobody wants this side
+            cls = _probe_head(sd.head, (fi.ports[side], fi.ports[1 - side]), fi)
+            if cls is NO:
+                sd.decided = True  # nobody wants this side
+            if cls is NO or cls is MAYBE:
                 return
         dissector = fi.dissectors.get(cls.name)
         if dissector is None:
@@ -645,10 +629,7 @@ class Inspector:
                     _dissector_failed(facts, dissector.name, exc)
         if facts.jobs != jobs or facts.submits != shares:
             _tally(fi, jobs, shares)
-        # (_has_facts, inline: every flow that a dissector took ends here)
-        if facts.app_protos or facts.dialects or facts.node or facts.dissector_errors:
-            return facts
-        return None
+        return facts if _has_facts(facts) else None
 
     def peek(self, slot: int) -> FlowFacts | None:
         """A copy of what is known so far about a flow that is still open (None if
@@ -703,12 +684,15 @@ def _tally(fi: FlowInspection, jobs: int, shares: int) -> None:
     )
 
 
-def _first_taker(head: bytes, ports: tuple[int, int]) -> type[StreamDissector] | Probe | None:
-    """What Inspector._choose makes of ``head`` as the first bytes of a side whose ports
-    are ``ports`` (its own first), probing as it does: the dissector class that takes the
-    side, NO if none does (every probe said NO, or MAYBE past PROBE_LIMIT), MAYBE if
-    undecided - or None if a probe raised (_choose notes that in the flow's facts: it
-    probes such a side again)."""
+def _probe_head(
+    head: bytes, ports: tuple[int, int], failed: FlowInspection | None
+) -> type[StreamDissector] | Probe | None:
+    """What the probes make of ``head``, the first bytes of a side whose ports are ``ports``
+    (its own first): the dissector class that takes the side, NO if none does (every probe
+    said NO, or MAYBE past PROBE_LIMIT), MAYBE if undecided. A probe that raises is noted in
+    the facts of ``failed`` (the flow) and the next one asked; with no flow (Inspector.
+    tcp_packet probes a new side before its state exists) the answer is None at once, and
+    _choose probes that side again with its flow at hand."""
     if 53 in ports:
         probed = PROBED_BY_FIRST_BYTE[head[0]] if head else STREAM_DISSECTORS
     else:
@@ -717,8 +701,11 @@ def _first_taker(head: bytes, ports: tuple[int, int]) -> type[StreamDissector] |
     for cls in probed:
         try:
             verdict = cls.probe(head, ports)
-        except Exception:  # noqa: BLE001 - _choose notes it, probing again
-            return None
+        except Exception as exc:  # noqa: BLE001 - see Inspector._deliver
+            if failed is None:
+                return None
+            _dissector_failed(failed.made_facts(), cls.name, exc)
+            continue
         if verdict is YES:
             return cls
         if verdict is MAYBE:

@@ -225,14 +225,18 @@ class Inspector:
         fi = self.flows.get(slot)
         if fi is None:
             fi = self.counting.get(slot)
-            if fi is not None:
-                return fi
-            if len(self.flows) >= self.config.max_flows:
-                self._make_room()
-            ports = (sport, dport) if side == 0 else (dport, sport)
-            fi = self.flows[slot] = new_inspection(self.config, udp, ports, slot)
-            if len(self.flows) > self.high_flows:  # (max() is a call per new flow)
-                self.high_flows = len(self.flows)
+            if fi is None:
+                fi = self._new_state(slot, udp, side, sport, dport)
+        return fi
+
+    def _new_state(self, slot: int, udp: bool, side: int, sport: int, dport: int) -> FlowInspection:
+        """The inspection state of a flow that has none (room made for it first)."""
+        if len(self.flows) >= self.config.max_flows:
+            self._make_room()
+        ports = (sport, dport) if side == 0 else (dport, sport)
+        fi = self.flows[slot] = new_inspection(self.config, udp, ports, slot)
+        if len(self.flows) > self.high_flows:  # (max() is a call per new flow)
+            self.high_flows = len(self.flows)
         return fi
 
     def _make_room(self) -> None:
@@ -313,13 +317,8 @@ class Inspector:
                     return 1 << (1 - side)  # FlowInspection.wanting: the other side only
             if first is not None:  # (its flow's state made, held packets replayed)
                 fi = self._state(slot, False, side, sport, dport)
-            else:  # a new flow (_state, without its lookups: both missed above)
-                if len(self.flows) >= self.config.max_flows:
-                    self._make_room()
-                ports = (sport, dport) if side == 0 else (dport, sport)
-                fi = self.flows[slot] = new_inspection(self.config, False, ports, slot)
-                if len(self.flows) > self.high_flows:
-                    self.high_flows = len(self.flows)
+            else:  # a new flow (_state's lookups both missed above)
+                fi = self._new_state(slot, False, side, sport, dport)
             if taker is not None and taker is not MAYBE:
                 fi.sides[side].taker = taker  # type: ignore[assignment]
         sd = fi.sides[side]

@@ -744,7 +744,7 @@ def _evidence(directory: str | None, total_mb: int, workers: int) -> Callable[[]
     return make
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # see startup.py
 class _CaptureSpec:
     """What ``live`` captures: the interfaces, filter, snap length, promiscuity, path."""
 
@@ -755,7 +755,7 @@ class _CaptureSpec:
     kind: CaptureKind
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # see startup.py
 class _LiveOutputs:
     """Where a sensor's findings go (the parent's, with workers)."""
 

@@ -58,7 +58,7 @@ ULA_V6_TOP7 = 0x7E
 MAX_SCREENED = 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # see startup.py
 class Owner:
     """One row of the owners file."""
 

@@ -16,10 +16,9 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, TextIO
 
 import typer
 
@@ -744,9 +743,11 @@ def _evidence(directory: str | None, total_mb: int, workers: int) -> Callable[[]
     return make
 
 
-@dataclass(frozen=True, slots=True)
-class _CaptureSpec:
-    """What ``live`` captures: the interfaces, filter, snap length, promiscuity, path."""
+class _CaptureSpec(NamedTuple):
+    """What ``live`` captures: the interfaces, filter, snap length, promiscuity, path.
+    (This record and the next are NamedTuples, not frozen dataclasses: the CLI defines
+    them at every start, whatever the command, and as dataclasses their generated methods
+    cost ~4 M instructions, startup.py; a NamedTuple's ~1 M.)"""
 
     interfaces: list[str]
     bpf: str | None
@@ -755,8 +756,7 @@ class _CaptureSpec:
     kind: CaptureKind
 
 
-@dataclass(frozen=True, slots=True)
-class _LiveOutputs:
+class _LiveOutputs(NamedTuple):
     """Where a sensor's findings go (the parent's, with workers)."""
 
     sinks: list[Any]

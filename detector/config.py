@@ -49,7 +49,7 @@ def default_model() -> Path | None:
 SPLIT_FROM = 64 * 1024 * 1024
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class ScanConfig:
     """Everything that shapes a scan; CLI options map onto these fields."""
 
@@ -83,7 +83,7 @@ class ScanConfig:
     share: tuple[int, int] | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class Detector:
     """Loaded data (rules, coin tables, pool lists, network names) shared by every
     capture of a run."""

@@ -247,7 +247,7 @@ class DecodeStats:
         self.tunnel_too_deep += other.tunnel_too_deep
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class PacketBatch:
     """Decoded packets of one record batch, one entry per packet: a record carrying a
     tunnel gives its outer packet and, right after it, the packets inside."""

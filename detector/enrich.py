@@ -191,7 +191,7 @@ MATCH_RANK = {"endpoint": 0, "host": 1, "suffix": 2, "domain": 3}
 _NO_RANK = len(MATCH_RANK)  # worse than every kind: no match yet
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class Intel:
     """Reference data for enrichment, shared by every flow of a scan."""
 

@@ -347,7 +347,7 @@ def _group_compiled(
     )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class FlowConfig:
     """Flow-table limits. TCP idle timeout >= 600 s: pools push jobs every 20-340 s. UDP
     flows (DNS, NTP, QUIC - no mining protocol runs over UDP) idle out sooner, as in Zeek
@@ -415,6 +415,8 @@ class FlowRecord:
 
 @dataclass(slots=True)
 class FlowStats:
+    """A flow tracker's counters (FlowTracker.stats), summed over captures and workers."""
+
     flows: int = 0
     evicted: int = 0
     collisions: int = 0
@@ -490,7 +492,7 @@ class FactSource(Protocol):
     def peek(self, slot: int) -> FlowFacts | None: ...
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class Placement:
     """Where the packets of one batch went: per packet its flow slot (-1: none, e.g. a
     hash collision) and whether its source is side A (side 0 of the facts)."""

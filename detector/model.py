@@ -68,7 +68,7 @@ EXPLAINED = 12  # the model's most used features, the candidates of an explanati
 _CARD_HASH = re.compile(r"sha256:\s*`?([0-9a-f]{64})`?")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # see startup.py
 class ModelMeta:
     """What a model file needs beside the estimator (``<stem>.json``)."""
 
@@ -132,7 +132,7 @@ class ModelMeta:
         return cls(sha, tuple(names), float(threshold), pushes, trained, answers, trees_sha)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class FlowModel:
     """A verified model file and its metadata; ``probabilities`` is all the scorer calls.
 

@@ -110,7 +110,7 @@ def _base(name: str) -> str:
     return head.rpartition(".")[2] + dot + tld
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # see startup.py
 class NetworkNames:
     """Each network's infrastructure names (network -> names).
 

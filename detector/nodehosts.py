@@ -45,7 +45,7 @@ from detector.score import Verdict
 from detector.suspects import MAX_EVIDENCE_FLOWS, Suspect, SuspectTable, bracketed, window_index
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class NodeHost:
     """One host seen speaking a cryptocurrency node protocol, in one window."""
 
@@ -84,7 +84,7 @@ COMMANDS_PER_FLOW = 16
 MAX_NODE_NAMES = 16  # distinct infrastructure names per node host (and per hint)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class Budget:
     """Entries a NodeTable may still create (pairs, ports, agents, commands)."""
 
@@ -263,7 +263,7 @@ def _row_pair(row: list[Any]) -> tuple[PairKey, NodePair]:
     return tuple(key), pair  # type: ignore[return-value]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class NameHint:
     """The flows of one client IP, in one window, that used one network's own names
     (netnames.py) but spoke no node protocol: a DNS lookup of Filecoin's bootstrap peers,
@@ -360,7 +360,7 @@ SERVER_PROTOCOLS = frozenset({FILECOIN_RPC})
 LIBP2P_NETWORKS = ("filecoin",)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class NodeTable:
     """Informational crypto-node sightings keyed by (host, protocol, window).
 

@@ -58,7 +58,7 @@ ULA_V6_TOP7 = 0x7E
 MAX_SCREENED = 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # see startup.py
 class Owner:
     """One row of the owners file."""
 
@@ -72,16 +72,19 @@ def _parse_ip(ip: str) -> tuple[int, int] | None:
     """(version, integer) of an address's text; IPv4-mapped IPv6 counts as IPv4 (the
     engine writes IPv4 addresses as dotted quads, flows.ip_text). None if not an address.
     inet_pton is strict (dotted quads only for IPv4) and ~5x faster than ipaddress.
-    socket is imported here, not with the module: loading it costs every start-up ~13 M
-    instructions (callgrind), and only an owners map or screening parses addresses."""
-    import socket
+    It is taken from ``_socket``, the C module that ``socket`` re-exports it from (the same
+    function, constants and errors; socket.py itself cannot load without it): socket.py
+    adds nothing used here but its enum classes, made at import (~9 M instructions,
+    callgrind). Imported here, not with the module: only an owners map or screening
+    parses addresses. (dissect/dnsparse.py, screen.py and sinks/common.py do the same.)"""
+    import _socket
 
     try:
-        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big")
+        return 4, int.from_bytes(_socket.inet_pton(_socket.AF_INET, ip), "big")
     except (OSError, TypeError, ValueError):
         pass
     try:
-        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, ip.split("%", 1)[0]), "big")
+        value = int.from_bytes(_socket.inet_pton(_socket.AF_INET6, ip.split("%", 1)[0]), "big")
     except (OSError, TypeError, ValueError):
         return None
     if value >> 32 == 0xFFFF:

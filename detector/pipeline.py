@@ -36,8 +36,10 @@ if TYPE_CHECKING:  # imported when used: dask is an optional extra
     from detector.cluster import DaskSpec
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class ScanResult:
+    """Everything a scan found, merged in input order, for the sinks."""
+
     suspects: SuspectTable
     nodes: NodeTable
     verdicts: list[Verdict]  # every flow's verdict, only with keep_all_flows (else empty:

@@ -39,6 +39,9 @@ _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "ac", "gov", "edu"})
 
 @dataclass(frozen=True, slots=True)
 class PoolEntry:
+    """One row of a pool list (a docstring also spares dataclass making one from
+    ``inspect.signature`` at import)."""
+
     host: str  # lower-case name or IP literal; no "*." prefix
     port: int | None
     scheme: str  # stratum+tcp, stratum+ssl, wss (browser mining)...

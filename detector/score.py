@@ -16,7 +16,7 @@ from detector.rules import Rule, RuleSet
 DEFAULT_THRESHOLD = 0.7
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class Verdict:
     """The rules that fired on one flow and what they add up to: plain data. Rules are
     named by id (the RuleSet that scored the flow has them), so a verdict crosses a

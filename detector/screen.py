@@ -140,9 +140,9 @@ class HostScreen:
 
     def hosts(self) -> ScreenedHosts:
         """The capture's screened hosts as plain data (owners.ScreenedHosts)."""
-        import socket  # here, not at import: owners._parse_ip says why
+        import _socket  # here, not at import; socket's C core: owners._parse_ip says why
 
-        ntoa = socket.inet_ntoa
+        ntoa = _socket.inet_ntoa
         ips = [ntoa(value.to_bytes(4, "big")) for value in self.v4.tolist()]
         ips += [str(ipaddress.IPv6Address(value)) for value in sorted(self.v6)]
         return ScreenedHosts(count=len(ips) + self.overflow, ips=ips, overflow=self.overflow)

@@ -81,7 +81,7 @@ class CaptureReport:
 STAGES = ("read", "decode", "flows", "dissect", "score", "output")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class StageTimes:
     """Seconds spent per pipeline stage (``--stats``), each measured around that stage's
     own calls."""
@@ -98,7 +98,7 @@ class StageTimes:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class CaptureScan:
     """Everything one capture produced: plain data, merged into the run's result in input
     order. Miner and node flows are aggregated as they end into bounded tables
@@ -138,7 +138,7 @@ TAG_SINK: Callable[[tuple[int, int, float, list[Tagged]]], None] | None = None
 _share_sessions = 0  # sessions a split worker started (their ordinals, for TAG_SINK)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class ShareTrace:
     """What a split scan's worker session reports besides its tables, so that the run
     can tell what one session holding every flow would have done (parallel.merge_shares):

@@ -9,6 +9,16 @@ turns the collector off, and calls ``done`` after its own imports: what they mad
 out of collection (``gc.freeze``, as pipeline._calm_collector does before every scan) and
 the collector is on again if it was. The modules a command runs on are imported when one
 runs (cli._stages), under the same hold (``importing``).
+
+The dataclasses made at start-up cost more than the collector did: the dataclasses module
+writes each generated method (``__init__``, ``__repr__``, ``__eq__``, a frozen class's
+``__setattr__``, ``__delattr__`` and ``__hash__``) as source text and compiles it with
+``exec``, ~0.5 M instructions a method, ~120 M for the ~210 methods of a scan's start
+(callgrind). So a class that nothing compares and nothing prints - a record of work or
+configuration, not a value - is declared ``eq=False, repr=False`` (its decorator points
+here): ``==`` on one is identity and ``repr`` is ``object``'s.
+A value class that code or tests compare (``FlowRecord``, ``PoolMatch``, the TLS hellos...)
+keeps both, so a failing comparison still shows what differs.
 """
 
 import gc

@@ -67,7 +67,7 @@ class Bag(list[str]):
             self.add(value)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class ShareWork:
     """The shares of a suspect's flows of one kind (``Suspect.work``): what they are worth
     together (hashes, or difficulty units), how many, from how many flows, and when those
@@ -137,7 +137,7 @@ def work_key(dialect: str, kind: str, label: str = "") -> str:
     return f"{dialect}|{kind}|{label}"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class Suspect:
     """One miner IP in one reporting window."""
 
@@ -371,7 +371,7 @@ HOT_SUSPECTS = 2048
 SETTLED_HOT = 256
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class Packed:
     """A suspect not touched lately, as compressed plain JSON (~0.4 KB instead of ~4 KB
     as objects), with what report order needs without unpacking it."""
@@ -380,7 +380,7 @@ class Packed:
     blob: bytes
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class SuspectTable:
     """Collects miner verdicts into suspects keyed by (miner IP, window).
 

@@ -67,7 +67,7 @@ _NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "
 RAW_ROWS = 128  # rows walked at once (CompiledTrees.raw): 128 x 300 trees x 8 B = 300 KB
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # see startup.py
 class CompiledTrees:
     """All trees as flat node arrays (roots at ``roots``), the baseline, the calibration."""
 

@@ -40,7 +40,7 @@ from detector.pdns import PassiveDns
 from detector.pools import PoolList
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class InspectContext:
     """State shared by every flow's dissectors (e.g. the passive-DNS map)."""
 

@@ -101,9 +101,9 @@ def py_parse_response(data: bytes) -> tuple[list[str], list[str], list[str]] | N
         if rtype == TYPE_A and rdlen == 4:
             ips.append("%d.%d.%d.%d" % (rdata[0], rdata[1], rdata[2], rdata[3]))  # noqa: UP031
         elif rtype == TYPE_AAAA and rdlen == 16:
-            import socket  # on the first AAAA only: see owners._parse_ip
+            import _socket  # on the first AAAA only; socket's C core: see owners._parse_ip
 
-            ips.append(socket.inet_ntop(socket.AF_INET6, rdata))
+            ips.append(_socket.inet_ntop(_socket.AF_INET6, rdata))
         elif rtype == TYPE_CNAME:
             cnames.append(read_name(data, pos)[0])
         pos += rdlen

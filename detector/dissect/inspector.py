@@ -65,7 +65,7 @@ PROBE_LIMIT = 4096
 MAX_UPGRADES = 2  # protocol switches followed per side (a tunnel, then STARTTLS inside it)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class InspectConfig:
     """How much of each flow the dissectors see."""
 

@@ -54,7 +54,7 @@ _DIALECT_HINT = "known: " + ", ".join(MINING_DIALECTS)
 OPERATORS = ("eq", "in", "regex", "contains", "suffix", "list", "min", "max", "exists")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # see startup.py
 class Rule:
     """One compiled signature rule."""
 
@@ -102,7 +102,7 @@ class _Ctx:
         return RuleError(f"{self.path}:{line_of(node, self.rule_line)}: {reason}")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class RuleSet:
     """All loaded rules, in id order."""
 

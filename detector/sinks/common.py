@@ -53,14 +53,15 @@ _ICMP_PAIRED = {
 @functools.lru_cache(maxsize=4096)
 def _packed(ip: str) -> bytes:
     """An address's network-order bytes (``socket.inet_pton``: a flow's addresses are
-    already canonical text, so no ipaddress object is needed; the same bytes). socket is
-    imported on first use, not with the module: a scan without alerts never needs it.
-    (ipaddress, imported at start-up already, would spare a scan with alerts importing
-    socket, ~9 M instructions, but costs 1.5-3.6 us more a miss: ``flows --all`` on the
-    real-traffic bench input has 29,000 distinct addresses.)"""
-    import socket
+    already canonical text, so no ipaddress object is needed; the same bytes), from
+    ``_socket``, socket's C core, which spares loading socket.py and its enum classes
+    (~9 M instructions; owners._parse_ip says more). Imported on first use, not with the
+    module: a scan without alerts never needs it. (ipaddress, imported at start-up
+    already, costs 1.5-3.6 us more a miss: ``flows --all`` on the real-traffic bench
+    input has 29,000 distinct addresses.)"""
+    import _socket
 
-    return socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
+    return _socket.inet_pton(_socket.AF_INET6 if ":" in ip else _socket.AF_INET, ip)
 
 
 @functools.cache

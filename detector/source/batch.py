@@ -20,7 +20,7 @@ MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 MAX_BATCH_PACKETS = 65536
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class RecordBatch:
     """Packets of one chunk of a capture, located in one byte buffer.
 

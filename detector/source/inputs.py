@@ -32,7 +32,7 @@ PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 DEFAULT_CHUNK = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)  # see startup.py
 class CaptureInput:
     """One capture to read: a path (or ``-``) and its format ("pcap", "pcapng", or "?" for
     a stream sniffed when it is opened), or why it cannot be read (``problem``: an error

@@ -115,6 +115,7 @@ FAST_FN PyObject *tls_scan(PyObject *self, PyObject *args);
 FAST_FN PyObject *tls_first(PyObject *self, PyObject *arg);
 FAST_FN PyObject *tls_cut_point(PyObject *self, PyObject *arg);
 FAST_FN PyObject *round6(PyObject *self, PyObject *arg);
+FAST_FN PyObject *keep_stack_chunks(PyObject *self, PyObject *unused);
 FAST_FN PyObject *tls_whole_messages(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 FAST_FN PyObject *tls_walk_encrypted(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 

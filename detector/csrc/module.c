@@ -26,6 +26,7 @@ static PyMethodDef methods[] = {
     {"tls_scan", tls_scan, METH_VARARGS, "Events of the complete TLS records at a stream's start."},
     {"tls_first", tls_first, METH_O, "A TLS side's first packet, read whole, events by kind."},
     {"tls_cut_point", tls_cut_point, METH_O, "Where a cut-short last handshake record starts and its whole messages end."},
+    {"keep_stack_chunks", keep_stack_chunks, METH_NOARGS, "Keep a few freed 16 KB frame-stack chunks for reuse (arena.c)."},
     {"round6", round6, METH_O, "round(x, 6): the same float, without its decimal conversion."},
     {"tls_whole_messages", (PyCFunction)(void (*)(void))tls_whole_messages, METH_FASTCALL, "A held flight cut back to its whole messages (cut_at: tls_cut_point's)."},
     {"tls_walk_encrypted", (PyCFunction)(void (*)(void))tls_walk_encrypted, METH_FASTCALL, "The records of a side's bytes after encryption began."},

@@ -476,11 +476,8 @@ class Inspector:
         except Exception as exc:  # noqa: BLE001 - hostile payload must not stop the scan
             _dissector_failed(facts, dissector.name, exc)
             more, upgrade = False, None
-        if (facts.jobs != jobs or facts.submits != shares) and not fi.last_ts <= 0:
-            # (_tally, inline: a miner's every job and share)
-            facts.activity = activity.add(
-                facts.activity, fi.last_ts, facts.jobs - jobs, facts.submits - shares
-            )
+        if facts.jobs != jobs or facts.submits != shares:
+            _tally(fi, jobs, shares)
         if upgrade is not None and sd.upgrades < MAX_UPGRADES:
             self._upgrade(fi, side, upgrade, ts)
             return

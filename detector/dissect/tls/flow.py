@@ -256,10 +256,8 @@ class FirstPackets:
             # the reading below would decide, without reading the flight twice more.
             if self.held_cut is not None and hold and len(whole) < budget:
                 walked = _cut_point(whole)
-                if walked == self.held_cut:  # (_hold, inline: held_side and held_cut stay)
-                    self.held += ((seq, data, ts),)
-                    self.held_bytes = whole
-                    self.held_next = (seq + len(data)) & 0xFFFFFFFF
+                if walked == self.held_cut:
+                    self._hold(side, seq, data, whole, ts, self.held_cut)
                     return True
         elif not at_start:
             return False

@@ -220,3 +220,22 @@ def test_methods_classify_does_not_ask_about_are_no_wallet_calls() -> None:
     for method in mining.NOT_WALLET:
         for uri in ("", "/", "/json_rpc", "/json_rpc/", "/json_rpc?x=1", "/api"):
             assert wallets.wallet_protocol(method, uri) is None, (method, uri)
+
+
+def test_record_path_marks_every_wallet_path_past_its_prefix_test() -> None:
+    """record_path looks a URI up only if it starts like one of monerod's wallet paths
+    (MONERO_WALLET_PATH_STARTS): every path still marks the flow, with or without a
+    query, and a URI that only shares a prefix does not."""
+    from detector.dissect import wallets
+    from detector.facts import new_facts
+
+    for path in wallets.MONERO_WALLET_PATHS:
+        for uri in (path, path + "?x=1"):
+            facts = new_facts()
+            wallets.record_path(uri, 0, facts)
+            assert facts.node.get("protocol") == wallets.MONERO_RPC, uri
+            assert path in facts.node["commands"], uri
+    for uri in ("/", "/index.html", next(iter(wallets.MONERO_WALLET_PATHS)) + "x"):
+        facts = new_facts()
+        wallets.record_path(uri, 0, facts)
+        assert not facts.node, uri

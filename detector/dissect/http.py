@@ -349,8 +349,7 @@ class Http(StreamDissector):
             self.last_uri = parsed.uri[:256]  # (parse_head's _Head holds str)
             facts.http.setdefault("method", parsed.method[:16])
             facts.http.setdefault("uri", self.last_uri)
-            if self.last_uri.startswith(wallets.MONERO_WALLET_PATH_STARTS):  # (few do)
-                wallets.record_path(self.last_uri, side, facts)  # monerod's binary wallet calls
+            wallets.record_path(self.last_uri, side, facts)  # monerod's binary wallet calls
             for name in KEPT_HEADERS:
                 value = headers.get(name)
                 if value is None:

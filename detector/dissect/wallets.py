@@ -71,7 +71,7 @@ MONERO_WALLET_PATHS = frozenset(
 )
 
 # What every path above starts with: an HTTP request whose URI starts with none of these
-# names none of them (the HTTP dissector asks record_path only about the others).
+# names none of them (record_path tests that first: nearly every request's URI).
 MONERO_WALLET_PATH_STARTS = tuple(sorted({path[:4] for path in MONERO_WALLET_PATHS}))
 
 
@@ -99,6 +99,8 @@ def record_request(method: str, msg: dict, side: int, facts: FlowFacts, uri: str
 
 def record_path(uri: str, side: int, facts: FlowFacts) -> None:
     """An HTTP request line's path: monerod's binary wallet calls."""
+    if not uri.startswith(MONERO_WALLET_PATH_STARTS):
+        return  # (no split for the URIs that cannot be one)
     path = uri.split("?", 1)[0]
     if path in MONERO_WALLET_PATHS:
         _mark(MONERO_RPC, path, side, facts)

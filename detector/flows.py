@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -456,7 +455,9 @@ def ip_text(hi: int, lo: int) -> str:
         # hex, the first longest run of two or more zero groups as "::") at a fifth of its
         # cost - IPv6Address and its str cost ~38,000 instructions an address (callgrind),
         # for each of real-1m's ~1,000 IPv6 hosts. tests/test_flow_record.py compares.
-        return socket.inet_ntop(socket.AF_INET6, ((hi << 64) | lo).to_bytes(16, "big"))
+        import _socket  # socket's C core (owners._parse_ip says why), loaded once
+
+        return _socket.inet_ntop(_socket.AF_INET6, ((hi << 64) | lo).to_bytes(16, "big"))
     return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
@@ -472,8 +473,10 @@ def _v6_text_same() -> bool:
         0x2001_0DB8_85A3_08D3_1319_8A2E_0370_7344, 0x0001_0000_0000_0000_0000_0000_0000_0000,
     )  # fmt: skip
     try:
+        import _socket
+
         return all(
-            socket.inet_ntop(socket.AF_INET6, v.to_bytes(16, "big"))
+            _socket.inet_ntop(_socket.AF_INET6, v.to_bytes(16, "big"))
             == str(ipaddress.IPv6Address(v))
             for v in samples
         )

@@ -26,7 +26,6 @@ from detector import parsedcache
 from detector.errors import InputError
 
 COLUMNS = ("host", "port", "scheme", "pool", "coin", "confidence")
-# second-level labels under which registrations happen one level deeper (co.uk, com.cn...)
 # Answers ``PoolList.match`` remembers before it forgets them all (names repeat a lot; a
 # full reset is cheap). 8,192 like the other address memos (flows.ip_text, netnames): a
 # key is mostly a server address with its port, so the memo grows with the hosts a
@@ -34,6 +33,7 @@ COLUMNS = ("host", "port", "scheme", "pool", "coin", "confidence")
 # keys and their address texts) at bench-scale's real traffic with new hosts at 10 M
 # packets (9,915 keys), on the way to ~10 MB; real-1m asks ~1,450 distinct keys.
 MATCH_MEMO = 8192
+# second-level labels under which registrations happen one level deeper (co.uk, com.cn...)
 _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "ac", "gov", "edu"})
 
 

@@ -559,6 +559,15 @@ static int kind_append(PyObject **list, PyObject *item) {
     return list_append_new(*list, item);
 }
 
+/* The TLS record header at p (5 bytes): its length, or -1 if no walk here takes it as a
+   record - a content type outside 20..24, a major version other than 3, or a length past
+   2^14 + 2048 (the most any record may carry). tls_records, tls_first and
+   tls_walk_encrypted all judge a header by this. */
+static inline Py_ssize_t tls_header_length(const unsigned char *p) {
+    Py_ssize_t length = ((Py_ssize_t)p[3] << 8) | p[4];
+    return p[0] < 20 || p[0] > 24 || p[1] != 3 || length > 16384 + 2048 ? -1 : length;
+}
+
 /* The record walk shared by tls_scan and tls_first: complete records from the start of
    b, stopping at the first that is cut, invalid, or a handshake record whose messages do
    not all lie whole inside it (or comes after encryption began). Each event goes to
@@ -575,8 +584,8 @@ static Py_ssize_t tls_records(const unsigned char *b, Py_ssize_t n, int *encrypt
     int last_kind = 0; /* kind mode: kinds must come in 0..3 order (see tls_first) */
     while (pos + 5 <= n) {
         unsigned ctype = b[pos], version = ((unsigned)b[pos + 1] << 8) | b[pos + 2];
-        Py_ssize_t length = ((Py_ssize_t)b[pos + 3] << 8) | b[pos + 4];
-        if (ctype < 20 || ctype > 24 || (version >> 8) != 3 || length > 16384 + 2048)
+        Py_ssize_t length = tls_header_length(b + pos);
+        if (length < 0)
             break;
         Py_ssize_t body = pos + 5, end = body + length;
         if (end > n)
@@ -732,10 +741,9 @@ PyObject *tls_first(PyObject *self, PyObject *arg) {
         goto out;
     }
     if (n - pos >= 5) {  /* a record the walk stopped at: only a cut non-handshake one is fine */
-        unsigned ctype = b[pos], version = ((unsigned)b[pos + 1] << 8) | b[pos + 2];
-        Py_ssize_t length = ((Py_ssize_t)b[pos + 3] << 8) | b[pos + 4];
-        if (ctype < 20 || ctype > 24 || (version >> 8) != 3 || length > 16384 + 2048 ||
-            pos + 5 + length <= n || ctype == 22) {
+        unsigned ctype = b[pos];
+        Py_ssize_t length = tls_header_length(b + pos);
+        if (length < 0 || pos + 5 + length <= n || ctype == 22) {
             result = Py_None;
             Py_INCREF(result);
             goto out;
@@ -924,8 +932,8 @@ PyObject *tls_walk_encrypted(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     while (pos + 5 <= n) {
         unsigned ctype = d[pos];
-        Py_ssize_t length = ((Py_ssize_t)d[pos + 3] << 8) | d[pos + 4];
-        if (ctype < 20 || ctype > 24 || d[pos + 1] != 3 || length > 16384 + 2048)
+        Py_ssize_t length = tls_header_length(d + pos);
+        if (length < 0)
             goto declined;
         records++;
         Py_ssize_t end = pos + 5 + length;

@@ -107,18 +107,27 @@ PyObject *round_pick(PyObject *self, PyObject *args) {
 }
 
 /* inspect_triage's claim (dissect/feeder.py's _claim_first_py is its twin): ``ct_no_taker``
-   is dissect/unclaimed.py's no_taker, ``quiet`` its 256-byte quiet_first_bytes table and
-   ``signatures`` its signature_table (256 rows of CT_SIG_WIDTH bytes: a length, then
-   the bytes). */
+   is dissect/unclaimed.py's no_taker, ``quiet`` its 256-byte quiet_first_bytes table (0,
+   1, or 2: quiet if ct_no_opening) and ``signatures`` its signature_table (256 rows of
+   CT_SIG_WIDTH bytes: a length, then the bytes). */
 #define CT_SIG_WIDTH 32 /* unclaimed.SIGNATURE_WIDTH */
 static inline int ct_space(unsigned char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == 0x0c;
+}
+
+/* unclaimed._no_opening: StartTls's probe says NO to the n >= 4 bytes at d, which start
+   with a letter or '.' - at least 16 of them (_LONGEST_OPENING), no space in the first
+   17, no newline in the first 10, no second byte 0x16. */
+static int ct_no_opening(const unsigned char *d, Py_ssize_t n) {
+    return n >= 16 && !memchr(d, ' ', (size_t)(n < 17 ? n : 17)) && !memchr(d, '\n', 10) &&
+           d[1] != 0x16;
 }
 
 static int ct_no_taker(const unsigned char *d, Py_ssize_t n, const uint8_t *quiet,
                        const uint8_t *signatures, long long budget) {
     if (n > budget) n = (Py_ssize_t)budget;
     if (n < 4 || !quiet[d[0]] || d[2] == 4) return 0;
+    if (quiet[d[0]] == 2 && !ct_no_opening(d, n)) return 0; /* StartTls looks too */
     const uint8_t *sig = signatures + (size_t)d[0] * CT_SIG_WIDTH;
     if (sig[0]) { /* not if the bytes start like the signature (as far as either goes) */
         Py_ssize_t m = n < sig[0] ? n : sig[0];

@@ -42,6 +42,7 @@ from detector.dissect.filecoin import NODE_PROTOCOL as FILECOIN_RPC
 from detector.dissect.libp2p import NODE_PROTOCOL as LIBP2P
 from detector.flows import FlowRecord
 from detector.score import Verdict
+from detector.spill import Spilled, spill
 from detector.suspects import MAX_EVIDENCE_FLOWS, Suspect, SuspectTable, bracketed, window_index
 
 
@@ -198,8 +199,16 @@ def _pack_window(items: list[tuple[PairKey, NodePair]]) -> bytes:
     return zlib.compress(text.encode(), 1)
 
 
-def _unpack_window(packed: bytes) -> list[tuple[PairKey, NodePair]]:
-    return [_row_pair(row) for row in json.loads(zlib.decompress(packed))]
+def _unpack_window(packed: Spilled) -> list[tuple[PairKey, NodePair]]:
+    return [_row_pair(row) for row in json.loads(zlib.decompress(packed.read()))]
+
+
+def _take_window(packed: dict[int, Spilled], index: int) -> list[tuple[PairKey, NodePair]]:
+    """The pairs of packed window ``index``, taken out of ``packed`` (its blob freed)."""
+    blob = packed.pop(index)
+    items = _unpack_window(blob)
+    blob.free()
+    return items
 
 
 # A packed pair is a JSON row of its fields in order (``_pair_row``), not the plain codec's
@@ -387,8 +396,9 @@ class NodeTable:
     window: float = 3600.0
     # (client, server, protocol, window index) -> pair, of the windows not packed
     pairs: dict[PairKey, NodePair] = field(default_factory=dict)
-    # window index -> the pairs of a window that is over, packed (``settle``)
-    packed: dict[int, bytes] = field(default_factory=dict)
+    # window index -> the pairs of a window that is over, packed (``settle``), in the
+    # spill file (spill.py)
+    packed: dict[int, Spilled] = field(default_factory=dict)
     # (client, network, window index) -> the name hints of that host (see NameHint)
     hints: dict[tuple[str, str, int], NameHint] = field(default_factory=dict)
     seq: int = 0  # node flows seen (numbering for order-dependent details)
@@ -427,7 +437,7 @@ class NodeTable:
         late flow of a window that is over: its pairs are objects again until the next
         ``settle``)."""
         if key[3] in self.packed:
-            self.pairs.update(_unpack_window(self.packed.pop(key[3])))
+            self.pairs.update(_take_window(self.packed, key[3]))
         return self.pairs.get(key)
 
     def _hint(self, seq: int, v: Verdict, network: str) -> None:
@@ -478,6 +488,9 @@ class NodeTable:
                     continue
                 my_hint = self.hints[key] = NameHint(their_hint.first_seq + offset)
             self.details_dropped += my_hint.absorb(their_hint, offset, self.budget)
+        for blob in other.packed.values():  # consumed: read above, kept by no one
+            blob.free()
+        other.packed.clear()
         self.seq += other.seq
         self.dropped += other.dropped
         self.details_dropped += other.details_dropped
@@ -515,7 +528,7 @@ class NodeTable:
         keeps - so weeks of running stay within MAX_NODE_ENTRIES."""
         gone = [(key, self.pairs.pop(key)) for key in [k for k in self.pairs if k[3] < before]]
         for index in [i for i in self.packed if i < before]:
-            gone += _unpack_window(self.packed.pop(index))
+            gone += _take_window(self.packed, index)
         for (client, server, _, _), pair in gone:
             self.budget.left += _entries(pair)
             self.endpoint_flows[client] -= pair.flow_count
@@ -527,7 +540,8 @@ class NodeTable:
         """Pack the pairs of windows before index ``before`` (windows that are over), a
         window to a blob. Why: a scan keeps every pair for ``hosts()`` at its end, and as
         objects (~2 KB each with its first flow's record) they would grow its memory with
-        the time the capture covers; a packed window takes ~0.13 KB per pair. Only past
+        the time the capture covers; a packed window takes ~0.13 KB per pair, and that in the
+        spill file, not the process's memory (spill.py). Only past
         HOT_PAIRS objects, and then every window that is over. Exact (the codec
         round-trips, and ``_in_order`` restores the order)."""
         if len(self.pairs) <= HOT_PAIRS:
@@ -537,7 +551,7 @@ class NodeTable:
             old.setdefault(key[3], []).append((key, self.pairs.pop(key)))
         for index, items in old.items():
             items.sort(key=lambda item: item[1].first_seq)
-            self.packed[index] = _pack_window(items)
+            self.packed[index] = spill(_pack_window(items))
 
     def wallets_only(self) -> NodeTable:
         """A table of this one's wallet pairs only (the site's policy made every node host

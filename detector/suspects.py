@@ -30,6 +30,7 @@ from detector.dialects import MINING_DIALECTS, role_of
 from detector.facts import FlowFacts, intern
 from detector.flows import FlowRecord
 from detector.score import Verdict
+from detector.spill import Spilled, spill
 
 MAX_EVIDENCE_FLOWS = 50
 MAX_BAG = 16  # distinct agents, wallets, logins, workers, coins, algos, pool hosts
@@ -374,10 +375,11 @@ SETTLED_HOT = 256
 @dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class Packed:
     """A suspect not touched lately, as compressed plain JSON (~0.4 KB instead of ~4 KB
-    as objects), with what report order needs without unpacking it."""
+    as objects) in the spill file (spill.py: not the process's memory), with what report
+    order needs without unpacking it."""
 
     first_seen: float
-    blob: bytes
+    blob: Spilled
 
 
 @dataclass(slots=True, eq=False, repr=False)  # see startup.py
@@ -417,6 +419,7 @@ class SuspectTable:
         for key, theirs in other.packed.items():
             if key in self.by_key or key in self.packed:
                 self._merge_one(key, _unpack(theirs))
+                theirs.blob.free()
             else:
                 self.packed[key] = theirs
         for key, suspect in other.by_key.items():
@@ -435,6 +438,7 @@ class SuspectTable:
             packed = self.packed.pop(key, None)
             if packed is not None:
                 suspect = _unpack(packed)
+                packed.blob.free()
         return suspect
 
     def _keep(self, key: tuple[str, int], suspect: Suspect) -> None:
@@ -475,7 +479,10 @@ class SuspectTable:
         old = [k for k in self.by_key if k[1] < before]
         old_packed = [k for k in self.packed if k[1] < before]
         done = [self.by_key.pop(k).unstow() for k in old]
-        done += [_unpack(self.packed.pop(k)).unstow() for k in old_packed]
+        for k in old_packed:
+            packed = self.packed.pop(k)
+            done.append(_unpack(packed).unstow())
+            packed.blob.free()
         return done
 
     def stream(self, key: Callable[[float, str], Any] | None = None) -> Iterator[Suspect]:
@@ -505,12 +512,12 @@ def _first_seen_then_ip(first_seen: float, ip: str) -> tuple[float, str]:
 def _pack(suspect: Suspect) -> Packed:
     packer = zlib.compressobj(6, zdict=_ZDICT)
     blob = packer.compress(plain.dumps(suspect).encode()) + packer.flush()
-    return Packed(suspect.first_seen, blob)
+    return Packed(suspect.first_seen, spill(blob))
 
 
 def _unpack(packed: Packed) -> Suspect:
     unpacker = zlib.decompressobj(zdict=_ZDICT)
-    return plain.loads(Suspect, unpacker.decompress(packed.blob) + unpacker.flush())
+    return plain.loads(Suspect, unpacker.decompress(packed.blob.read()) + unpacker.flush())
 
 
 def _zdict() -> bytes:

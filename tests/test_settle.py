@@ -22,6 +22,7 @@ from detector.parallel import scan_split
 from detector.replay import scan_capture
 from detector.session import Analysis
 from detector.source import expand_inputs
+from detector.spill import spill
 from detector.suspects import SuspectTable, window_index
 from detector.synth.links import Ethernet
 from detector.synth.pcap import pcap_bytes
@@ -307,7 +308,7 @@ def test_a_packed_pair_comes_back_with_every_field() -> None:
     )  # fmt: skip
     key = ("10.0.0.1", "2001:db8::9", "bitcoin-p2p", 416666)
     bare = NodePair(3, replace(record, tunnel=None, behaviour=None, model_why=()))
-    again = _unpack_window(_pack_window([(key, pair), (key, bare)]))
+    again = _unpack_window(spill(_pack_window([(key, pair), (key, bare)])))
     # the budget entries a retired window gives back: pair, ports, agent, commands, name; bare
     assert sum(_entries(p) for _, p in again) == 1 + 2 + 1 + 1 + 2 + 1 + 1
     assert again == [(key, pair), (key, bare)]

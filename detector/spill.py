@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 from typing import Any
 
 
@@ -49,14 +50,15 @@ class _File:
         self.live = 0
 
     def write(self, blob: bytes) -> int:
-        if self.pid != os.getpid():
-            self._open()
-        offset = self.end
+        with _LOCK:  # the place is taken first: another thread writes past it meanwhile
+            if self.pid != os.getpid():
+                self._open()
+            offset = self.end
+            self.end += len(blob)
+            self.live += 1
         view = memoryview(blob)
         while view:
             view = view[os.pwrite(self.fd, view, offset + len(blob) - len(view)) :]
-        self.end += len(blob)
-        self.live += 1
         return offset
 
     def read(self, offset: int, length: int) -> bytes:
@@ -66,13 +68,25 @@ class _File:
         return data
 
     def free(self) -> None:
-        self.live -= 1
-        if self.live == 0:
-            os.ftruncate(self.fd, 0)
-            self.end = 0
+        with _LOCK:  # a blob being written counts as live: never truncated under it
+            self.live -= 1
+            if self.live == 0:
+                os.ftruncate(self.fd, 0)
+                self.end = 0
 
 
 _FILE = _File()
+# Why a lock: a cluster worker (cluster.py) may scan captures in threads of one process.
+_LOCK = threading.Lock()
+
+
+def _new_lock() -> None:
+    """A forked child's lock starts free (a thread of the parent may have held it)."""
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock)
 
 
 class Spilled:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -68,3 +69,19 @@ def test_a_forked_worker_has_a_file_of_its_own() -> None:
     assert kept.read() == b"parent" * 100  # the parent's blob untouched
     back.free()
     kept.free()
+
+
+def _spill_many(seed: int) -> list[tuple[spill.Spilled, bytes]]:
+    blobs = [bytes([seed]) * (1 + (seed * 131 + i * 17) % 3000) for i in range(300)]
+    return [(spill.spill(blob), blob) for blob in blobs]
+
+
+def test_threads_spilling_at_once_each_get_their_own_place() -> None:
+    """A cluster worker may scan captures in threads of one process (cluster.py)."""
+    with ThreadPoolExecutor(4) as pool:
+        written = [item for part in pool.map(_spill_many, range(8)) for item in part]
+    places = sorted((handle.offset, handle.offset + handle.length) for handle, _ in written)
+    assert all(end <= start for (_, end), (start, _) in zip(places, places[1:], strict=False))
+    for handle, blob in written:
+        assert handle.read() == blob
+        handle.free()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detector.chia import PORTS as CHIA_PORTS
 from detector.chia import chia_facts
 from detector.dissect import flavours
 from detector.errors import InputError
@@ -187,6 +188,8 @@ def split_login(login: str, tables: CoinTables) -> tuple[str | None, str | None,
     return None, None, None
 
 
+_ASKED_MEMO = 65536  # Intel.asked's bound: server addresses remembered
+
 MATCH_RANK = {"endpoint": 0, "host": 1, "suffix": 2, "domain": 3}
 _NO_RANK = len(MATCH_RANK)  # worse than every kind: no match yet
 
@@ -200,6 +203,11 @@ class Intel:
     pdns: PassiveDns
     # crypto networks' own names (netnames.py): Filecoin's, and Chia's that chia.py reads
     names: NetworkNames = field(default_factory=NetworkNames)
+    # server address -> whether the pool lists may hold it (not PoolList.unlisted_address),
+    # as enrich_all asked: servers repeat (half the flows of real-1m), and a dict lookup
+    # costs a tenth of the two Python calls that answer it (the pool lists do not change
+    # during a scan)
+    asked: dict[str, bool] = field(default_factory=dict)
 
 
 def enrich(record: FlowRecord, intel: Intel) -> None:
@@ -214,7 +222,7 @@ def enrich_all(records: Iterable[FlowRecord], intel: Intel) -> None:
     batch of ended flows, not a call per flow: a Python call costs ~1,200 instructions, a
     twentieth of what a flow costs here (callgrind, real-1m)."""
     pdns, pools, names, coins = intel.pdns, intel.pools, intel.names, intel.coins
-    answered, unlisted = pdns.answered, pools.unlisted_address
+    answered, unlisted, asked_of = pdns.answered, pools.unlisted_address, intel.asked
     # (not ``if names``: a Python __bool__ call per flow)
     network_names = bool(names.lists)
     for record in records:
@@ -244,7 +252,11 @@ def enrich_all(records: Iterable[FlowRecord], intel: Intel) -> None:
         else:  # most flows: the names the client used, if any (one: nothing to sort)
             facts.hosts = used if len(used) < 2 else sorted(set(used))
         # an address that no pool list holds as a host matches nothing: most flows' server
-        asked = bool(ip) and not unlisted(ip)
+        asked = asked_of.get(ip)
+        if asked is None:
+            if len(asked_of) >= _ASKED_MEMO:
+                asked_of.clear()  # bounded: a reset is cheap and rare
+            asked = asked_of[ip] = bool(ip) and not unlisted(ip)
         # (no name, DNS facts or address that may be listed - a third of the flows: no match)
         if named or asked or dns_names or facts.pool_host or facts.dns:
             _match_pool(record, facts, pools, named, asked)
@@ -260,7 +272,22 @@ def enrich_all(records: Iterable[FlowRecord], intel: Intel) -> None:
                 _network_names(facts, names, used)
         if facts.login or facts.algo or facts.algos or facts.pool or facts.dialects:
             _identity(facts, coins)  # (else nothing to split or guess from: most flows)
-        if facts.dns or "tls" in facts.app_protos:  # (else no Chia evidence: see chia_facts)
+        # (else no Chia evidence: a flow without DNS facts is looked at for its TLS alone,
+        # and chia_facts finds nothing in a session whose certificate names are unseen
+        # unless it is bare - no SNI, no ALPN - with a DNS name or to a Chia port: most
+        # TLS flows, no call for them)
+        if facts.dns or (
+            "tls" in facts.app_protos
+            and (
+                "subject" in tls
+                or "issuer" in tls
+                or (
+                    not sni
+                    and not tls.get("alpn")
+                    and (dns_names or record.server_port in CHIA_PORTS)
+                )
+            )
+        ):
             chia_facts(record, names)
 
 

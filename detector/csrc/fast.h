@@ -142,6 +142,7 @@ FAST_FN PyObject *fanout_owners(PyObject *self, PyObject *args);
 
 /* records.c */
 FAST_FN PyObject *record_behaviours(PyObject *self, PyObject *args);
+FAST_FN PyObject *family_keys(PyObject *self, PyObject *args);
 
 /* trees.c */
 FAST_FN PyObject *trees_raw(PyObject *self, PyObject *args);

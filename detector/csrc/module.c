@@ -44,6 +44,7 @@ static PyMethodDef methods[] = {
     {"sweep_flags", sweep_flags, METH_VARARGS, "What the sweep decides of each used flow."},
     {"flow_behaviour", flow_behaviour, METH_VARARGS, "Messages, pushes and answers of TCP flows."},
     {"record_behaviours", record_behaviours, METH_VARARGS, "The packed behaviour of ending flows' records."},
+    {"family_keys", family_keys, METH_VARARGS, "The rule candidates' lookup keys of records."},
     {"trees_raw", trees_raw, METH_VARARGS, "Raw scores of boosted trees, row by row."},
     {"behaviour_features", behaviour_features, METH_VARARGS, "The model's behaviour columns of packed records."},
     {"record_rows", record_rows, METH_VARARGS, "The model's counts and TLS values of records."},

@@ -7,12 +7,13 @@ Set-valued fields (dialects, methods, algos) match when *any* element matches.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
 from detector.behaviour import FIELDS as BEHAVIOUR_FIELDS
 from detector.behaviour import unpack
+from detector.compiled import fast
 from detector.facts import FlowFacts
 from detector.flows import FlowRecord
 
@@ -296,6 +297,30 @@ def family_list(r: FlowRecord) -> list[str]:
     if f.agent:
         present.append("agent")
     return present
+
+
+def family_keys(records: Sequence[FlowRecord], ports: frozenset[int]) -> list[tuple[Any, ...]]:
+    """Per record, the key RuleSet.evaluate_all looks its candidate rules up with:
+    ``family_list`` as a tuple, with the server port last when ``ports`` (every port a
+    rule names) holds it. Compiled (csrc/records.c, family_keys) where it is built - in
+    Python, family_list and the key cost ~4,300 instructions a flow with facts, the
+    compiled walk ~2,200 (callgrind, real-traffic bench) - else its twin
+    ``family_keys_python``."""
+    if fast is not None:
+        return fast.family_keys(records, ports, _APP, _DIALECT, _prefixed)  # type: ignore[no-any-return]
+    return family_keys_python(records, ports)
+
+
+def family_keys_python(
+    records: Sequence[FlowRecord], ports: frozenset[int]
+) -> list[tuple[Any, ...]]:
+    """``family_keys`` in Python: the compiled family_keys' twin."""
+    keys = []
+    for record in records:
+        present = family_list(record)
+        port = record.server_port
+        keys.append((*present, port) if port in ports else tuple(present))
+    return keys
 
 
 # "app:NAME" and "dialect:NAME" by name, made once each: family_list hands one shared

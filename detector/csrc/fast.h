@@ -143,6 +143,14 @@ FAST_FN PyObject *fanout_owners(PyObject *self, PyObject *args);
 /* records.c */
 FAST_FN PyObject *record_behaviours(PyObject *self, PyObject *args);
 FAST_FN PyObject *family_keys(PyObject *self, PyObject *args);
+/* Where a type keeps an attribute of a __slots__ class, for slot_attr: one per attribute
+   a loop reads (static, zero: not found yet) */
+typedef struct {
+    PyTypeObject *type; /* a reference, or NULL */
+    unsigned int version; /* the type's version tag when found: changed, look again */
+    Py_ssize_t offset;
+} slot_cache;
+FAST_FN PyObject *slot_attr(PyObject *obj, PyObject *name, slot_cache *at);
 
 /* trees.c */
 FAST_FN PyObject *trees_raw(PyObject *self, PyObject *args);

@@ -183,24 +183,17 @@ static int fk_intern(void) {
     return fk_p_name_network ? 0 : -1;
 }
 
-/* Where a type keeps an attribute of a __slots__ class (its member's offset), as the
-   interpreter's specialised attribute read finds it once and keeps it; PyObject_GetAttr's
-   walk over the type's dictionaries cost ~250 instructions a read here (callgrind). */
-typedef struct {
-    PyTypeObject *type; /* a reference, or NULL: not found yet */
-    unsigned int version; /* the type's version tag when found: changed, look again */
-    Py_ssize_t offset;
-} fk_slot;
-
-static fk_slot fk_at_facts, fk_at_model_score, fk_at_model_alert, fk_at_behaviour,
+static slot_cache fk_at_facts, fk_at_model_score, fk_at_model_alert, fk_at_behaviour,
     fk_at_server_port, fk_at_app_protos, fk_at_dialects, fk_at_node, fk_at_pool, fk_at_http,
     fk_at_tls, fk_at_hosts, fk_at_agent;
 
-/* ``obj.name``, a new reference (NULL with an error set): read off its slot where ``at``
-   says the type keeps it there (a plain object member, T_OBJECT_EX, found by the
-   generic attribute lookup), else - and for an unset slot, for its AttributeError - by
-   PyObject_GetAttr. */
-static PyObject *fk_attr(PyObject *obj, PyObject *name, fk_slot *at) {
+/* slot_attr (fast.h): ``obj.name``, a new reference (NULL with an error set), read off
+   its slot where ``at`` says the type keeps it there - a plain object member
+   (T_OBJECT_EX) the generic attribute lookup finds, as the interpreter's specialised
+   attribute read finds it once and keeps it: PyObject_GetAttr's walk over the type's
+   dictionaries cost ~100-250 instructions a read (callgrind) - else, and for an unset
+   slot (its AttributeError), by PyObject_GetAttr. */
+PyObject *slot_attr(PyObject *obj, PyObject *name, slot_cache *at) {
     PyTypeObject *tp = Py_TYPE(obj);
     if (tp != at->type || !(tp->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ||
         tp->tp_version_tag != at->version) {
@@ -230,9 +223,9 @@ static int fk_append_new(PyObject *list, PyObject *item) {
     return rc;
 }
 
-/* The truth of attribute ``name`` of ``obj`` (``at``: fk_attr's): 1, 0, or -1 on an error. */
-static int fk_attr_true(PyObject *obj, PyObject *name, fk_slot *at) {
-    PyObject *v = fk_attr(obj, name, at);
+/* The truth of attribute ``name`` of ``obj`` (``at``: slot_attr's): 1, 0, or -1 on an error. */
+static int fk_attr_true(PyObject *obj, PyObject *name, slot_cache *at) {
+    PyObject *v = slot_attr(obj, name, at);
     if (!v) return -1;
     int truth = PyObject_IsTrue(v);
     Py_DECREF(v);
@@ -304,16 +297,16 @@ static int fk_facts_part(PyObject *present, PyObject *f, PyObject *app, PyObject
                          PyObject *prefixed) {
     int rc = -1, truth;
     PyObject *apps = NULL, *dialects = NULL, *node = NULL, *tls = NULL, *sni = NULL;
-    if (!(apps = fk_attr(f, fk_app_protos, &fk_at_app_protos))) goto done;
+    if (!(apps = slot_attr(f, fk_app_protos, &fk_at_app_protos))) goto done;
     if (fk_prefixed_all(present, apps, app, fk_p_app, prefixed) < 0) goto done;
-    if (!(dialects = fk_attr(f, fk_dialects, &fk_at_dialects))) goto done;
+    if (!(dialects = slot_attr(f, fk_dialects, &fk_at_dialects))) goto done;
     if ((truth = PyObject_IsTrue(dialects)) < 0) goto done;
     if (truth && (PyList_Append(present, fk_s_dialects) < 0 ||
                   fk_prefixed_all(present, dialects, dialect, fk_p_dialect, prefixed) < 0))
         goto done;
     if ((truth = PySequence_Contains(apps, fk_json)) < 0) goto done;
     if (truth && PyList_Append(present, fk_s_json) < 0) goto done;
-    if (!(node = fk_attr(f, fk_node, &fk_at_node))) goto done;
+    if (!(node = slot_attr(f, fk_node, &fk_at_node))) goto done;
     if ((truth = PyObject_IsTrue(node)) < 0) goto done;
     if (truth && (PyList_Append(present, fk_s_node) < 0 ||
                   fk_node_value(present, node, fk_protocol, fk_p_protocol) < 0 ||
@@ -323,7 +316,7 @@ static int fk_facts_part(PyObject *present, PyObject *f, PyObject *app, PyObject
     if (truth && PyList_Append(present, fk_s_pool) < 0) goto done;
     if ((truth = fk_attr_true(f, fk_http, &fk_at_http)) < 0) goto done;
     if (truth && PyList_Append(present, fk_s_http) < 0) goto done;
-    if (!(tls = fk_attr(f, fk_tls, &fk_at_tls))) goto done;
+    if (!(tls = slot_attr(f, fk_tls, &fk_at_tls))) goto done;
     if ((truth = PyObject_IsTrue(tls)) < 0) goto done;
     if (truth) {
         if (PyList_Append(present, fk_s_tls) < 0 || !(sni = fk_get_item(tls, fk_sni))) goto done;
@@ -348,24 +341,24 @@ static PyObject *fk_key(PyObject *r, PyObject *ports, PyObject *app, PyObject *d
                         PyObject *prefixed) {
     PyObject *present = NULL, *f = NULL, *score = NULL, *behaviour = NULL, *port = NULL,
              *key = NULL;
-    if (!(present = PyList_New(0)) || !(f = fk_attr(r, fk_facts, &fk_at_facts)) ||
-        !(score = fk_attr(r, fk_model_score, &fk_at_model_score)))
+    if (!(present = PyList_New(0)) || !(f = slot_attr(r, fk_facts, &fk_at_facts)) ||
+        !(score = slot_attr(r, fk_model_score, &fk_at_model_score)))
         goto done;
     if (score != Py_None) {
         /* "behaviour" first when the facts are there and the record has a behaviour */
         if (f != Py_None) {
-            if (!(behaviour = fk_attr(r, fk_behaviour, &fk_at_behaviour))) goto done;
+            if (!(behaviour = slot_attr(r, fk_behaviour, &fk_at_behaviour))) goto done;
             if (behaviour != Py_None && PyList_Append(present, fk_s_behaviour) < 0) goto done;
         }
         int alert = fk_attr_true(r, fk_model_alert, &fk_at_model_alert);
         if (alert < 0 || PyList_Append(present, fk_s_model) < 0) goto done;
         if (alert && PyList_Append(present, fk_s_model_alert) < 0) goto done;
     } else if (f != Py_None) {
-        if (!(behaviour = fk_attr(r, fk_behaviour, &fk_at_behaviour))) goto done;
+        if (!(behaviour = slot_attr(r, fk_behaviour, &fk_at_behaviour))) goto done;
         if (behaviour != Py_None && PyList_Append(present, fk_s_behaviour) < 0) goto done;
     }
     if (f != Py_None && fk_facts_part(present, f, app, dialect, prefixed) < 0) goto done;
-    if (!(port = fk_attr(r, fk_server_port, &fk_at_server_port))) goto done;
+    if (!(port = slot_attr(r, fk_server_port, &fk_at_server_port))) goto done;
     int listed = PySet_Contains(ports, port);
     if (listed < 0) goto done;
     if (listed && PyList_Append(present, port) < 0) goto done;

@@ -44,6 +44,9 @@ def _random_facts(rng: random.Random) -> FlowFacts:
     f = FlowFacts()
     f.app_protos = _some(rng, APPS)
     f.dialects = _some(rng, DIALECTS)
+    if rng.random() < 0.2:  # (other collections than sets: the generic walk)
+        f.app_protos = sorted(f.app_protos)  # type: ignore[assignment]
+        f.dialects = frozenset(f.dialects) if rng.random() < 0.5 else tuple(f.dialects)  # type: ignore[assignment]
     values = [None, "Ethereum-DevP2P", "chia", 7, "", "MiXeD"]
     node: dict[str, Any] = {}
     for key in ("protocol", "name_network", "other"):

@@ -250,6 +250,29 @@ static PyObject *fk_get_item(PyObject *d, PyObject *key) {
    when that is missing or false, appended to ``present``: 0 or -1. */
 static int fk_prefixed_all(PyObject *present, PyObject *names, PyObject *table, PyObject *prefix,
                            PyObject *prefixed) {
+    if ((PySet_CheckExact(names) || PyFrozenSet_CheckExact(names)) && PyDict_CheckExact(table)) {
+        /* (a set, as FlowFacts keeps them: walked in its iteration order without an
+           iterator object, each name looked up with the hash the set keeps) */
+        Py_ssize_t pos = 0;
+        PyObject *key;
+        Py_hash_t hash;
+        while (_PySet_NextEntry(names, &pos, &key, &hash)) {
+            PyObject *text = _PyDict_GetItem_KnownHash(table, key, hash);
+            int rc, truth = 0;
+            if (!text && PyErr_Occurred()) return -1;
+            if (text && (truth = PyObject_IsTrue(text)) < 0) return -1;
+            if (truth) {
+                rc = PyList_Append(present, text);
+            } else {
+                Py_INCREF(key);
+                rc = fk_append_new(present,
+                                   PyObject_CallFunctionObjArgs(prefixed, table, prefix, key, NULL));
+                Py_DECREF(key);
+            }
+            if (rc < 0) return -1;
+        }
+        return 0;
+    }
     PyObject *it = PyObject_GetIter(names), *name;
     if (!it) return -1;
     while ((name = PyIter_Next(it))) {

@@ -243,10 +243,12 @@ def enrich_all(records: Iterable[FlowRecord], intel: Intel) -> None:
             if tunnel_host or http_host or type(sni) is not str or ":" in sni:
                 used = _hosts(sni, tunnel_host, http_host)
                 named = ((sni, "tls.sni"), (tunnel_host, "tunnel"), (http_host, "http.host"))
+                alone = None
             else:  # an SNI alone, no port in it (most flows with a name): _hosts' answer,
                 used, named = [sni], ((sni, "tls.sni"),)  # and the one name to match
+                alone = sni
         else:
-            used, named = [], ()
+            used, named, alone = [], (), None
         if dns_names or facts.pool_host:
             facts.hosts = sorted(set(dns_names).union(used, _hosts(facts.pool_host)))
         else:  # most flows: the names the client used, if any (one: nothing to sort)
@@ -257,8 +259,16 @@ def enrich_all(records: Iterable[FlowRecord], intel: Intel) -> None:
             if len(asked_of) >= _ASKED_MEMO:
                 asked_of.clear()  # bounded: a reset is cheap and rare
             asked = asked_of[ip] = bool(ip) and not unlisted(ip)
+        if alone is not None and not (
+            asked or dns_names or facts.pool_host or facts.dns or tls.get("tunnel_port") is not None
+        ):
+            # _match_pool's answer where the SNI is the one thing to match (most TLS flows:
+            # no call of it, ~2,000 instructions with its empty loops)
+            match = pools.match(alone, record.server_port)
+            if match:
+                _set_pool(facts, match, "tls.sni")
         # (no name, DNS facts or address that may be listed - a third of the flows: no match)
-        if named or asked or dns_names or facts.pool_host or facts.dns:
+        elif named or asked or dns_names or facts.pool_host or facts.dns:
             _match_pool(record, facts, pools, named, asked)
         # no call for a flow with no name to look up - no client name, DNS question or
         # node peer's DNS name: ~a third
@@ -374,16 +384,20 @@ def _match_pool(
                 best = (match, "dns-query")
                 break
     if best is not None:
-        match, via = best
-        facts.pool = {
-            "name": match.pool,
-            "match": match.kind,
-            "host": match.matched,
-            "via": via,
-            "scheme": match.scheme,
-        }
-        if match.coin:
-            facts.pool["coin"] = match.coin
+        _set_pool(facts, *best)
+
+
+def _set_pool(facts: FlowFacts, match: PoolMatch, via: str) -> None:
+    """``facts.pool``: the pool-list match ``match`` of the name that came ``via``."""
+    facts.pool = {
+        "name": match.pool,
+        "match": match.kind,
+        "host": match.matched,
+        "via": via,
+        "scheme": match.scheme,
+    }
+    if match.coin:
+        facts.pool["coin"] = match.coin
 
 
 def _identity(facts: FlowFacts, tables: CoinTables) -> None:

@@ -416,3 +416,29 @@ def test_the_names_list_is_checked_at_start_up(tmp_path: Path) -> None:
     assert scan.returncode == 2
     assert scan.stderr.strip().count("\n") == 0 and "Traceback" not in scan.stderr
     assert "chia-names.txt:15: bad host name 'bad name!.org'" in scan.stderr
+
+
+def test_chia_name_is_the_patterns_it_replaced() -> None:
+    """chia._chia_name says what ``(^|,)OU=Organic Farming Division(,|$)`` and
+    ``(^|,)O=Chia(,|$)`` both finding said, on names made of pieces that sit at, next to
+    or across the parts' edges (escaped commas, prefixes, suffixes, spaces)."""
+    import itertools
+    import random
+    import re
+
+    from detector.chia import _chia_name
+
+    dn = re.compile(r"(^|,)OU=Organic Farming Division(,|$)")
+    org = re.compile(r"(^|,)O=Chia(,|$)")
+    pieces = ["OU=Organic Farming Division", "O=Chia", "O=Chia2", "XO=Chia", "CN=Chia", ",",
+              "\\,", " ", "OU=Organic Farming Divisio", "O=", "Chia", ""]  # fmt: skip
+    names = ["OU=Organic Farming Division,O=Chia,CN=Chia", "O=Chia,OU=Organic Farming Division"]
+    names += ["".join(p) for p in itertools.product(pieces, repeat=3)]
+    rng = random.Random(5)
+    names += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 7))) for _ in range(5000)]
+    found = 0
+    for name in names:
+        expected = bool(dn.search(name) and org.search(name))
+        assert _chia_name(name) == expected, name
+        found += expected
+    assert 0 < found < len(names)  # both answers occur

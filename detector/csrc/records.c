@@ -250,6 +250,9 @@ static PyObject *fk_get_item(PyObject *d, PyObject *key) {
    when that is missing or false, appended to ``present``: 0 or -1. */
 static int fk_prefixed_all(PyObject *present, PyObject *names, PyObject *table, PyObject *prefix,
                            PyObject *prefixed) {
+#if PY_VERSION_HEX < 0x030D0000
+    /* (the two private helpers below are CPython 3.11/3.12's; later versions take the
+       generic walk, same answers) */
     if ((PySet_CheckExact(names) || PyFrozenSet_CheckExact(names)) && PyDict_CheckExact(table)) {
         /* (a set, as FlowFacts keeps them: walked in its iteration order without an
            iterator object, each name looked up with the hash the set keeps) */
@@ -273,6 +276,7 @@ static int fk_prefixed_all(PyObject *present, PyObject *names, PyObject *table, 
         }
         return 0;
     }
+#endif
     PyObject *it = PyObject_GetIter(names), *name;
     if (!it) return -1;
     while ((name = PyIter_Next(it))) {

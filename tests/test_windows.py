@@ -147,3 +147,14 @@ def test_the_last_window_is_read_not_mapped(monkeypatch) -> None:
     buf, base = last
     data = path.read_bytes()
     assert bytes(buf[: size - base]) == data[base:] and not buf[size - base :].any()
+
+
+def test_simple_packet_blocks_keep_their_time_wherever_windows_are_cut() -> None:
+    """A simple packet block has no time of its own and takes the packet before it's; at
+    the start of a window or batch that packet is in the one before (it took 0.0 there,
+    so its time hung on where the reader cut the file)."""
+    (cap,) = expand_inputs([str(PCAPS / "multi-interface.pcapng")])
+    whole = _records(cap, 16 * 1024 * 1024)
+    assert any(ts == whole[i - 1][0] for i, (ts, *_) in enumerate(whole) if i)  # SPBs there
+    for chunk in range(64, 11_000, 24):
+        assert _records(cap, chunk) == whole, chunk

@@ -57,12 +57,15 @@ def read_pcapng(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]
     want = chunk_size
     interfaces: list[Interface] = []
     seen_shb = False
+    last_ts = 0.0  # the time of the last packet so far: a simple packet block's (below)
     while True:
         try:
             buf, filled, eof = stream.window(base, want)
         except StreamDamage as exc:
             raise CorruptCapture(stream.display, stream.pos, str(exc)) from None
-        walker = _BlockWalker(buf, filled, base, little, interfaces, seen_shb, stream.display)
+        walker = _BlockWalker(
+            buf, filled, base, little, interfaces, seen_shb, stream.display, last_ts
+        )
         damage = walker.walk()
         yielded = False
         for batch in walker.batches():
@@ -79,6 +82,7 @@ def read_pcapng(stream: CaptureStream, chunk_size: int) -> Iterator[RecordBatch]
         if stream.timed_out and not yielded:
             yield RecordBatch.empty(buf)  # nothing whole arrived in time: let the session tick
         little, interfaces, seen_shb = walker.little, walker.interfaces, walker.seen_shb
+        last_ts = walker.last_ts
         off = walker.off
         del walker, buf  # the window is unmapped (or freed) once its batches are dropped
         if damage is not None:
@@ -106,8 +110,13 @@ class _BlockWalker:
         interfaces: list[Interface],
         seen_shb: bool,
         display: str,
+        last_ts: float = 0.0,
     ) -> None:
         self.buf = buf
+        # the time of the packet before this chunk's first: a simple packet block (no
+        # time of its own) at the start of a chunk or batch takes it, so its time does
+        # not depend on where windows and batches are cut
+        self.last_ts = last_ts
         self.filled = filled
         self.base = base
         self.little = little
@@ -239,8 +248,10 @@ class _BlockWalker:
             link = np.concatenate([link, links[[o[4] for o in other]]])[order]
             # Simple packet blocks carry no timestamp: they inherit the previous packet's.
             ts = np.concatenate([ts, np.full(len(other), np.nan)])[order]
-            ts = _forward_fill(ts)
+            ts = _forward_fill(ts, self.last_ts)
             rec = block_off[order]
+        if len(ts):
+            self.last_ts = float(ts[-1])
         return RecordBatch(
             buf=buf,
             data_off=data_off.astype(np.int64),
@@ -273,15 +284,16 @@ def _parse_idb(buf: np.ndarray, off: int, blen: int, endian: str) -> Interface:
     )
 
 
-def _forward_fill(ts: np.ndarray) -> np.ndarray:
-    """Replace NaN timestamps with the last preceding real one (0.0 before any)."""
+def _forward_fill(ts: np.ndarray, before: float) -> np.ndarray:
+    """Replace NaN timestamps with the last preceding real one (``before``, the time of
+    the packet before the batch, ahead of any)."""
     bad = np.isnan(ts)
     if not bad.any():
         return ts
     idx = np.where(~bad, np.arange(ts.shape[0]), 0)
     np.maximum.accumulate(idx, out=idx)
     filled = ts[idx]
-    return np.where(np.isnan(filled), 0.0, filled)
+    return np.where(np.isnan(filled), before, filled)
 
 
 def _epb_damage(buf: np.ndarray, off: int, endian: str) -> str:

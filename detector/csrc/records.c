@@ -246,6 +246,16 @@ static PyObject *fk_get_item(PyObject *d, PyObject *key) {
     return PyObject_CallMethodOneArg(d, fk_get, key);
 }
 
+/* ``text`` (table[name], borrowed; NULL: missing) appended to ``present`` when true, else
+   prefixed(table, prefix, name): 0 or -1. */
+static int fk_put_name(PyObject *present, PyObject *text, PyObject *name, PyObject *table,
+                       PyObject *prefix, PyObject *prefixed) {
+    int truth = text ? PyObject_IsTrue(text) : 0;
+    if (truth < 0) return -1;
+    if (truth) return PyList_Append(present, text);
+    return fk_append_new(present, PyObject_CallFunctionObjArgs(prefixed, table, prefix, name, NULL));
+}
+
 /* Each member of ``names`` (iterated) as table[name], or prefixed(table, prefix, name)
    when that is missing or false, appended to ``present``: 0 or -1. */
 static int fk_prefixed_all(PyObject *present, PyObject *names, PyObject *table, PyObject *prefix,
@@ -261,17 +271,10 @@ static int fk_prefixed_all(PyObject *present, PyObject *names, PyObject *table, 
         Py_hash_t hash;
         while (_PySet_NextEntry(names, &pos, &key, &hash)) {
             PyObject *text = _PyDict_GetItem_KnownHash(table, key, hash);
-            int rc, truth = 0;
             if (!text && PyErr_Occurred()) return -1;
-            if (text && (truth = PyObject_IsTrue(text)) < 0) return -1;
-            if (truth) {
-                rc = PyList_Append(present, text);
-            } else {
-                Py_INCREF(key);
-                rc = fk_append_new(present,
-                                   PyObject_CallFunctionObjArgs(prefixed, table, prefix, key, NULL));
-                Py_DECREF(key);
-            }
+            Py_INCREF(key); /* (borrowed from the set, which prefixed's Python may change) */
+            int rc = fk_put_name(present, text, key, table, prefix, prefixed);
+            Py_DECREF(key);
             if (rc < 0) return -1;
         }
         return 0;
@@ -281,15 +284,9 @@ static int fk_prefixed_all(PyObject *present, PyObject *names, PyObject *table, 
     if (!it) return -1;
     while ((name = PyIter_Next(it))) {
         PyObject *text = PyDict_CheckExact(table) ? PyDict_GetItemWithError(table, name) : NULL;
-        int rc;
-        if (!text && PyErr_Occurred()) rc = -1;
-        else {
-            int truth = text ? PyObject_IsTrue(text) : 0;
-            if (truth < 0) rc = -1;
-            else if (truth) rc = PyList_Append(present, text);
-            else rc = fk_append_new(present, PyObject_CallFunctionObjArgs(prefixed, table, prefix,
-                                                                           name, NULL));
-        }
+        int rc = (!text && PyErr_Occurred())
+                     ? -1
+                     : fk_put_name(present, text, name, table, prefix, prefixed);
         Py_DECREF(name);
         if (rc < 0) {
             Py_DECREF(it);

@@ -418,8 +418,7 @@ class SuspectTable:
             raise ValueError(f"window {other.window} differs from {self.window}")
         for key, theirs in other.packed.items():
             if key in self.by_key or key in self.packed:
-                self._merge_one(key, _unpack(theirs))
-                theirs.blob.free()
+                self._merge_one(key, _unpack_freed(theirs))
             else:
                 self.packed[key] = theirs
         for key, suspect in other.by_key.items():
@@ -437,8 +436,7 @@ class SuspectTable:
         if suspect is None:
             packed = self.packed.pop(key, None)
             if packed is not None:
-                suspect = _unpack(packed)
-                packed.blob.free()
+                suspect = _unpack_freed(packed)
         return suspect
 
     def _keep(self, key: tuple[str, int], suspect: Suspect) -> None:
@@ -479,10 +477,7 @@ class SuspectTable:
         old = [k for k in self.by_key if k[1] < before]
         old_packed = [k for k in self.packed if k[1] < before]
         done = [self.by_key.pop(k).unstow() for k in old]
-        for k in old_packed:
-            packed = self.packed.pop(k)
-            done.append(_unpack(packed).unstow())
-            packed.blob.free()
+        done += [_unpack_freed(self.packed.pop(k)).unstow() for k in old_packed]
         return done
 
     def stream(self, key: Callable[[float, str], Any] | None = None) -> Iterator[Suspect]:
@@ -518,6 +513,13 @@ def _pack(suspect: Suspect) -> Packed:
 def _unpack(packed: Packed) -> Suspect:
     unpacker = zlib.decompressobj(zdict=_ZDICT)
     return plain.loads(Suspect, unpacker.decompress(packed.blob.read()) + unpacker.flush())
+
+
+def _unpack_freed(packed: Packed) -> Suspect:
+    """``packed`` unpacked for good: its place in the spill file is freed."""
+    suspect = _unpack(packed)
+    packed.blob.free()
+    return suspect
 
 
 def _zdict() -> bytes:

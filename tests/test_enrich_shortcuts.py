@@ -94,3 +94,52 @@ def test_an_sni_alone_is_matched_as_match_pool_matches_it() -> None:
     assert matched.facts is not None
     assert matched.facts.pool == {"name": "q", "match": "endpoint", "host": "pool.example",
                                   "via": "tls.sni", "scheme": "stratum+ssl", "coin": "ETC"}  # fmt: skip
+
+
+def test_the_chia_check_is_skipped_only_where_it_would_find_nothing(monkeypatch) -> None:
+    """enrich_all calls chia_facts only for flows with DNS facts or TLS sessions it could
+    find something in (certificate names seen, or bare - no SNI, no ALPN - with a DNS name
+    or to a Chia port): a copy of chia_facts' own first tests, kept to save the call. On
+    every combination of those pieces, a flow it skips is one chia_facts leaves as it is."""
+    import itertools
+
+    from detector import chia, plain
+    from detector.netnames import load_network_names
+
+    intel = _intel()
+    intel.names = load_network_names(REPO / "signatures" / "lists")
+    intel.pdns.add_answer(["203.0.113.20"], ["dns-introducer.chia.net"], 0.5)
+    intel.pdns.add_answer(["203.0.113.21"], ["other.example"], 0.5)
+    calls: list[FlowRecord] = []
+
+    def spy(record: FlowRecord, names) -> None:
+        calls.append(record)
+        chia.chia_facts(record, names)
+
+    monkeypatch.setattr(enrich_mod, "chia_facts", spy)
+    # every flow to a Chia port sent a client certificate (read from the flow's packed
+    # message sizes: tests/test_chia.py), so that piece of evidence is there to find
+    monkeypatch.setattr(chia, "_client_certificate", lambda record: True)
+    chia_dn = "OU=Organic Farming Division,O=Chia,CN=Chia"
+    skipped = found = 0
+    for subject, issuer, sni, alpn, server, port, dns, apps in itertools.product(
+        (None, chia_dn, "CN=other"), (None, chia_dn), (None, "", "dns-introducer.chia.net",
+        "example.com"), (None, "h2"), ("203.0.113.9", "203.0.113.20", "203.0.113.21"),
+        (443, 8444), ({}, {"queries": ["dns-introducer.chia.net"]}), ({"tls"}, set()),
+    ):  # fmt: skip
+        tls = {k: v for k, v in (("sni", sni), ("alpn", alpn), ("subject", subject),
+                                 ("issuer", issuer)) if v is not None}  # fmt: skip
+        record = _record(server)
+        record.server_port = port
+        assert record.facts is not None
+        record.facts.tls, record.facts.dns, record.facts.app_protos = tls, dict(dns), set(apps)
+        calls.clear()
+        enrich_all([record], intel)
+        if calls:
+            found += record.facts.node.get("protocol") == chia.NODE_PROTOCOL
+            continue
+        skipped += 1
+        before = plain.to_plain(record.facts)
+        chia.chia_facts(record, intel.names)
+        assert plain.to_plain(record.facts) == before, (tls, server, port, dns, apps)
+    assert skipped and found  # both ways taken

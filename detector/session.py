@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detector import fanout
+from detector import fanout, heap
 from detector.config import Detector, ScanConfig
 from detector.decode import (
     PROTO_TCP,
@@ -156,6 +156,9 @@ class ShareTrace:
     tagged: list[tuple[int, int, int, Verdict]] = field(default_factory=list)
 
 
+_NOT_SETTLED = -(2**62)
+
+
 class Settler:
     """Packs the suspects and node pairs of the windows that are over as a scan's clock
     moves - all but the current window and the one before, whose flows may still end -
@@ -169,7 +172,7 @@ class Settler:
     def __init__(self, suspects: SuspectTable, nodes: NodeTable) -> None:
         self.suspects = suspects
         self.nodes = nodes
-        self._before = -(2**62)  # windows (indexes) below this were settled
+        self._before = _NOT_SETTLED  # windows (indexes) below this were settled
 
     def settle(self, now: float) -> None:
         """The clock is at ``now``: settle the windows before the one before it, once per
@@ -179,9 +182,12 @@ class Settler:
         before = window_index(now, self.suspects.window) - 1
         if before <= self._before:
             return
+        started = self._before > _NOT_SETTLED  # not the scan's first window
         self._before = before
         self.suspects.settle(before)
         self.nodes.settle(before)
+        if started:  # a window is over: what its flows held is free (heap.py)
+            heap.give_back()
 
 
 class Analysis:

@@ -51,7 +51,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("features", ("detector.features",)),
     ("model", ("detector.trees", "detector.model")),
     ("score", ("detector.rules.", "detector.score")),
-    ("suspects", ("detector.spill", "detector.suspects", "detector.nodehosts")),
+    ("suspects", ("detector.spill", "detector.heap", "detector.suspects", "detector.nodehosts")),
     ("hashrate", ("detector.hashrate",)),
     ("energy", ("detector.energy",)),
     ("sinks", ("detector.sinks.",)),

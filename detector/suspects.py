@@ -374,9 +374,9 @@ SETTLED_HOT = 256
 
 @dataclass(slots=True, eq=False, repr=False)  # see startup.py
 class Packed:
-    """A suspect not touched lately, as compressed plain JSON (~0.4 KB instead of ~4 KB
-    as objects) in the spill file (spill.py: not the process's memory), with what report
-    order needs without unpacking it."""
+    """A suspect not touched lately, as compressed plain JSON (~1 KB at zlib level 1,
+    _zdict's measure, instead of ~4 KB as objects) in the spill file (spill.py: not the
+    process's memory), with what report order needs without unpacking it."""
 
     first_seen: float
     blob: Spilled
@@ -460,10 +460,10 @@ class SuspectTable:
         """Pack the suspects of windows before index ``before`` (windows that are over: a
         scan keeps them for its report at the end). Why: a scan of weeks of traffic holds
         one suspect per miner and hour; as objects they would grow its memory with the
-        time the capture covers (~8 KB each with their evidence), packed they are a tenth
-        of that. Only past SETTLED_HOT objects, and then every window that is over. Exact
-        (the codec round-trips), so the report is the same; a late flow of such a window
-        unpacks its suspect again (``_take``)."""
+        time the capture covers (~8 KB each with their evidence), packed they are ~1 KB in
+        the spill file (spill.py). Only past SETTLED_HOT objects, and then every window that
+        is over. Exact (the codec round-trips), so the report is the same; a late flow of
+        such a window unpacks its suspect again (``_take``)."""
         if len(self.by_key) <= SETTLED_HOT:
             return  # as many as a short capture holds: not worth the packing
         old = [k for k in self.by_key if k[1] < before]

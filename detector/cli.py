@@ -914,8 +914,9 @@ def eval_(
         typer.Option(min=0.1, callback=_finite, help="Seconds of capture time between scorings."),
     ] = 10.0,
 ) -> None:
-    """Score minewatch against labels: per-flow and per-IP precision, recall, F1,
-    false positives per 10,000 benign flows, time to detect."""
+    """Score minewatch against labels (precision, recall and F1 per flow and per IP).
+
+    Also false positives per 10,000 benign flows and time to detect."""
     from detector import evaluate
     from detector.config import Detector
     from detector.replay import STOP
@@ -965,8 +966,9 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the split and the trees.")] = 1,
     rules: RulesOpt = None,
 ) -> None:
-    """Train the flow model on labelled captures (yours with ours), print its held-out
-    metrics and write it with its card. Never train on the set you evaluate on."""
+    """Train the flow model on labelled captures (yours with ours).
+
+    Prints its held-out metrics, writes it with its card. Never train on what you evaluate on."""
     from detector import evaluate
     from detector import train as training
     from detector.config import Detector
@@ -1282,8 +1284,9 @@ def report_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
     nodes_as_suspects: NodesOpt = False,
 ) -> None:
-    """Write the investigation report: who mines, of which entity, which coin at which
-    pool, since when, how hard and on how much power (HTML with plots, Markdown or CSV)."""
+    """Write the investigation report (HTML with plots, Markdown or CSV).
+
+    Who mines, of which entity, which coin at which pool, since when, how hard, on what power."""
     from detector.owners import OwnerMap
     from detector.report import collect
     from detector.report.data import Collected

@@ -1145,9 +1145,11 @@ def corpus_make(
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 1,
     jobs: JobsOpt = DEFAULT_JOBS,
 ) -> None:
-    """Write a labelled corpus: pcap files of miners (every dialect, cleartext and TLS,
-    Stratum V2, browser mining) and hard negatives, with flows.csv (labels), flowinfo.csv and
-    hosts.csv. Captures are written by worker processes; the bytes never depend on -j."""
+    """Write a labelled corpus: pcap files of miners and hard negatives, with their labels.
+
+    Miners of every dialect, cleartext and TLS, Stratum V2 and browser mining.
+    Labels in flows.csv, with flowinfo.csv and hosts.csv beside it.
+    Captures are written by worker processes; the bytes never depend on -j."""
     from detector.synth.corpus.make import CaptureResult, make_corpus
 
     if outdir.exists() and not outdir.is_dir():

@@ -408,11 +408,15 @@ def rule_count() -> int:
 def summary_table(inputs: list[tuple[str, int, Measured]]) -> str:
     """Issue #21's one table: per input, minewatch with 1 and 2 workers, ndpiReader and
     Suricata; packets/s and ratio to the faster of ndpiReader and Suricata by the median
-    runs (the target's figure) and by the fastest; the highest peak RSS of the runs."""
+    runs (the target's figure), by the fastest, and paired by round (the median of each
+    round's ratio to that round's faster reference: the tools of a round run within
+    seconds of each other, so a slow stretch of the machine slows both sides of a pair -
+    on a VM whose speed moves by tens of percent between identical runs, the medians of
+    each tool's own runs can fall in different stretches); the highest peak RSS."""
     out = ["| input | tool | runs | wall s, median (fastest) | packets/s, median "
            "| vs faster of ndpiReader/Suricata, median | same, fastest runs "
-           "| peak RSS MB, max of runs |",
-           "|---|---|---:|---:|---:|---:|---:|---:|"]
+           "| same, paired by round (median) | peak RSS MB, max of runs |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     refs = []
     for name, packets, m in inputs:
         rows = {k: m.rows[k] for k in SUMMARY_KEYS if k in m.rows}
@@ -423,15 +427,20 @@ def summary_table(inputs: list[tuple[str, int, Measured]]) -> str:
             else None
         if ref_med and ref_fast:
             refs.append(f"{name}: faster by median {ref_med[1]}, by fastest run {ref_fast[1]}")
+        # each round's faster reference (the ratio tools run once in every round, in order)
+        per_round = [min(walls) for walls in zip(*[[r.wall for r in row.runs] for row in others],
+                                                  strict=True)]
         for row in rows.values():
             if not row.runs:
-                out.append(f"| {name} | {row.tool} | 0 | - | - | - | - | - ({row.note}) |")
+                out.append(f"| {name} | {row.tool} | 0 | - | - | - | - | - | - ({row.note}) |")
                 continue
             walls = [r.wall for r in row.runs]
             med = statistics.median(walls)
             flag = "" if all(r.rc == 0 for r in row.runs) else " (a run failed)"
-            ratio = (f"{ref_med[0] / med:.2f}x | {ref_fast[0] / min(walls):.2f}x"
-                     if ref_med and ref_fast else "- | -")
+            paired = [ref / wall for ref, wall in zip(per_round, walls, strict=True)]
+            ratio = (f"{ref_med[0] / med:.2f}x | {ref_fast[0] / min(walls):.2f}x | "
+                     f"{statistics.median(paired):.2f}x"
+                     if ref_med and ref_fast and paired else "- | - | -")
             out.append(f"| {name} | {row.tool}{flag} | {len(walls)} | {med:,.2f} "
                        f"({min(walls):,.2f}) | {packets / med:,.0f} | {ratio} "
                        f"| {max(r.rss_kb for r in row.runs) / 1024:,.0f} |")

@@ -437,7 +437,8 @@ def summary_table(inputs: list[tuple[str, int, Measured]]) -> str:
             walls = [r.wall for r in row.runs]
             med = statistics.median(walls)
             flag = "" if all(r.rc == 0 for r in row.runs) else " (a run failed)"
-            paired = [ref / wall for ref, wall in zip(per_round, walls, strict=True)]
+            paired = ([ref / wall for ref, wall in zip(per_round, walls, strict=True)]
+                      if per_round else [])  # (neither ndpiReader nor Suricata installed)
             ratio = (f"{ref_med[0] / med:.2f}x | {ref_fast[0] / min(walls):.2f}x | "
                      f"{statistics.median(paired):.2f}x"
                      if ref_med and ref_fast and paired else "- | - | -")

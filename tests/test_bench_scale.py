@@ -104,6 +104,12 @@ def test_summary_ratio_is_against_the_faster_of_ndpi_and_suricata() -> None:
     text = summary_table([("in", 1000, Measured(drift, Path("x"), Path("y"), Path("z")))])
     cells = next(ln.split(" | ") for ln in text.splitlines() if ln.startswith("| in | minewatch"))
     assert cells[5:8] == ["0.67x", "2.00x", "2.00x"]  # 2/3; 2/1; rounds 2/1, 2/3, 6/3
+    # Neither reference installed: no ratios, and the row is still written.
+    alone = {"minewatch": _row([1.0, 2.0])}
+    alone["minewatch"].tool = "minewatch"
+    text = summary_table([("in", 1000, Measured(alone, Path("x"), Path("y"), Path("z")))])
+    cells = next(ln.split(" | ") for ln in text.splitlines() if ln.startswith("| in | minewatch"))
+    assert cells[5:8] == ["-", "-", "-"]
 
 
 @needs_tool("suricata")

@@ -91,7 +91,9 @@ def to_plain(value: Any) -> Any:
 
 # a type's field names, or None for a type that is not a dataclass
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
-_UNSEEN = ()
+# (its own object: the empty tuple is a singleton, and a dataclass without fields has
+# that as its names)
+_UNSEEN: Any = object()
 
 
 def _sorted_items(items: list[Any]) -> list[Any]:
